@@ -1,0 +1,153 @@
+/* String helpers: case-insensitive comparison, terminal-safe text, Azure name normalisation. */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* Compares two strings ignoring ASCII case; NULL equals only NULL. */
+bool str_ieq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcasecmp(a, b) == 0;
+}
+
+/* Tells whether s starts with prefix, ignoring ASCII case. */
+bool str_istarts(const char *s, const char *prefix)
+{
+	return s && prefix && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Tells whether s ends with suffix, ignoring ASCII case. */
+bool str_iends(const char *s, const char *suffix)
+{
+	size_t n, m;
+
+	if (!s || !suffix)
+		return false;
+	n = strlen(s);
+	m = strlen(suffix);
+	return m <= n && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Returns a newly allocated ASCII-lower-cased copy. */
+char *str_lower(const char *s)
+{
+	char *p = xstrdup(s);
+
+	for (char *q = p; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	return p;
+}
+
+/* Returns the length of the valid UTF-8 sequence at s, or 0 if it is not valid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Tells whether a decoded UTF-8 sequence is a C1 control character (U+0080..U+009F). */
+static bool is_c1(const unsigned char *s, size_t n)
+{
+	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+}
+
+/*
+ * Returns a copy of untrusted text that is safe to show on a terminal: C0 and
+ * C1 controls, DEL and invalid UTF-8 become '?', and newlines and tabs become
+ * spaces unless keep_newlines is set.
+ */
+char *text_sanitize(const char *s, bool keep_newlines)
+{
+	struct sbuf b = SBUF_INIT;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0 || is_c1(p, n)) {
+			sb_addc(&b, '?');
+			p += n ? n : 1;
+		} else if (n == 1 && (*p == '\n' || *p == '\t') ) {
+			sb_addc(&b, keep_newlines && *p == '\n' ? '\n' : ' ');
+			p++;
+		} else if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
+			sb_addc(&b, '?');
+			p++;
+		} else {
+			sb_add(&b, p, n);
+			p += n;
+		}
+	}
+	return sb_steal(&b);
+}
+
+/* Normalises an Azure location for comparison: "West US 3" and "westus3" both give "westus3". */
+void location_normalize(const char *loc, char *out, size_t outlen)
+{
+	size_t j = 0;
+
+	if (outlen == 0)
+		return;
+	for (const char *p = loc ? loc : ""; *p && j + 1 < outlen; p++)
+		if (!isspace((unsigned char)*p))
+			out[j++] = (char)tolower((unsigned char)*p);
+	out[j] = '\0';
+}
+
+/* Tells whether two Azure locations name the same region. */
+bool location_eq(const char *a, const char *b)
+{
+	char x[64], y[64];
+
+	if (!a || !b)
+		return false;
+	location_normalize(a, x, sizeof(x));
+	location_normalize(b, y, sizeof(y));
+	return strcmp(x, y) == 0;
+}
+
+/* Tells whether s is a UUID in 8-4-4-4-12 hexadecimal form. */
+bool is_uuid(const char *s)
+{
+	if (!s || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* Tells whether s is exactly 32 hexadecimal digits, the form of a key version. */
+bool is_hex32(const char *s)
+{
+	if (!s || strlen(s) != 32)
+		return false;
+	for (int i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
