@@ -1,0 +1,115 @@
+/* Command-line plumbing shared by azcmk and azcmk-sim: locale, version text, messages. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "i18n.h"
+#include "sbuf.h"
+#include "xalloc.h"
+
+static const char *program = PACKAGE;
+
+/* Sets up the locale and message catalogue and remembers the program name for messages. */
+void cli_init(const char *argv0)
+{
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+
+	program = slash ? slash + 1 : (argv0 ? argv0 : PACKAGE);
+	setlocale(LC_ALL, "");
+	bindtextdomain(PACKAGE, LOCALEDIR);
+	textdomain(PACKAGE);
+}
+
+/* Returns the program name used in messages. */
+const char *cli_program(void)
+{
+	return program;
+}
+
+/* Prints the GNU-style version text. */
+void cli_version(void)
+{
+	printf("%s (%s) %s\n", program, PACKAGE_NAME, PACKAGE_VERSION);
+	printf("%s\n", _("Copyright (C) 2026 the azcmk authors."));
+	printf("%s\n", _("License ISC: <https://opensource.org/licenses/ISC>."));
+	printf("%s\n", _("This is free software: you are free to change and redistribute it."));
+	printf("%s\n", _("There is NO WARRANTY, to the extent permitted by law."));
+}
+
+/* Prints "program: message" on standard error. */
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Parses a whole decimal integer within [min, max]. */
+bool cli_parse_int(const char *text, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+/* Reads a whole file ("-" is standard input); returns NULL with a message on failure. */
+char *cli_read_file(const char *path, size_t *len, char **err)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct sbuf b = SBUF_INIT;
+	char chunk[65536];
+	size_t n;
+
+	if (!f) {
+		*err = xasprintf(_("cannot open '%s': %s"), path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		sb_add(&b, chunk, n);
+	if (ferror(f)) {
+		*err = xasprintf(_("cannot read '%s': %s"), path, strerror(errno));
+		sb_free(&b);
+		b.s = NULL;
+	}
+	if (f != stdin)
+		fclose(f);
+	*len = b.len;
+	return b.s ? b.s : (ferror(f) ? NULL : xstrdup(""));
+}
+
+/* Writes a file atomically (a temporary file renamed over it), so readers never see half of it. */
+bool cli_write_file(const char *path, const char *data, char **err)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	bool ok = f && fputs(data, f) >= 0;
+
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	if (!ok) {
+		*err = xasprintf(_("cannot write '%s': %s"), path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return ok;
+}

@@ -1,0 +1,156 @@
+/* The simulated Azure Resource Graph: POST queries over the readable resources, paged with $skipToken. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "armid.h"
+#include "b64.h"
+#include "jx.h"
+#include "kql.h"
+#include "sim-int.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* Builds the Resource Graph row of a resource: its columns share values with the stored resource. */
+static struct json_object *row_of(struct sim *s, struct json_object *r, const struct armid *id)
+{
+	static const char *const shared[] = { "kind", "location", "sku", "plan", "properties", "tags", "identity",
+					      "zones", "extendedLocation", "managedBy", NULL };
+	struct json_object *row = json_object_new_object();
+	char *type = str_lower(jx_str(r, "type")), *rg = id->resource_group ? str_lower(id->resource_group) : xstrdup("");
+
+	json_object_object_add(row, "id", json_object_get(jx_get(r, "id")));
+	json_object_object_add(row, "name", json_object_get(jx_get(r, "name")));
+	json_object_object_add(row, "type", json_object_new_string(type));
+	json_object_object_add(row, "tenantId", json_object_new_string(state_tenant(s)));
+	json_object_object_add(row, "resourceGroup", json_object_new_string(rg));
+	json_object_object_add(row, "subscriptionId", json_object_new_string(id->subscription));
+	for (int i = 0; shared[i]; i++)
+		json_object_object_add(row, shared[i], json_object_get(jx_get(r, shared[i])));
+	free(type);
+	free(rg);
+	return row;
+}
+
+/* Tells whether a subscription is in the request's list (no list: every subscription). */
+static bool in_scope(struct json_object *subs, const char *sub)
+{
+	return !json_object_is_type(subs, json_type_array) || jx_array_has_istr(subs, sub);
+}
+
+/* Collects the rows the caller may read in the requested subscriptions. */
+static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
+{
+	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
+
+	for (size_t i = 0; i < jx_len(all); i++) {
+		struct json_object *r = jx_at(all, i);
+		struct armid id;
+		char *action;
+
+		if (!armid_parse(jx_str(r, "id"), &id))
+			continue;
+		action = xasprintf("%s/read", jx_str(r, "type"));
+		if (id.type && !str_ieq(id.type, "Microsoft.Resources/resourceGroups") &&
+		    !str_ieq(id.type, "Microsoft.Authorization/roleDefinitions") && in_scope(subs, id.subscription) &&
+		    state_can_see_subscription(rq->sim, rq->oid, id.subscription) &&
+		    state_allows(rq->sim, rq->oid, jx_str(r, "id"), action, false))
+			json_object_array_add(out, row_of(rq->sim, r, &id));
+		free(action);
+		armid_free(&id);
+	}
+	return out;
+}
+
+/* Answers a query error the way Resource Graph does (BadRequest with InvalidQuery and ParserFailure). */
+static void query_error(struct sim_resp *rs, const char *why)
+{
+	struct json_object *b = json_object_new_object(), *e = json_object_new_object(), *d = json_object_new_array();
+	struct json_object *d1 = json_object_new_object(), *d2 = json_object_new_object();
+
+	json_object_object_add(d1, "code", json_object_new_string("InvalidQuery"));
+	json_object_object_add(d1, "message", json_object_new_string("Query is invalid. Please refer to the "
+		"documentation for the Azure Resource Graph service and fix the error before retrying."));
+	json_object_object_add(d2, "code", json_object_new_string("ParserFailure"));
+	json_object_object_add(d2, "message", json_object_new_string(why));
+	json_object_array_add(d, d1);
+	json_object_array_add(d, d2);
+	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
+	json_object_object_add(e, "message", json_object_new_string("Please provide below info when asking for "
+		"support: the query and the x-ms-correlation-request-id of this response."));
+	json_object_object_add(e, "details", d);
+	json_object_object_add(b, "error", e);
+	resp_json(rs, 400, b);
+}
+
+/* Reads the page start from options.$skipToken (base64 of "azsim:N") or options.$skip. */
+static long page_start(struct json_object *opts)
+{
+	const char *tok = jx_str(opts, "$skipToken");
+	size_t n;
+	unsigned char *raw;
+	long start = (long)jx_int(opts, "$skip", 0);
+
+	if (tok && (raw = b64_decode(tok, strlen(tok), &n)) != NULL) {
+		if (n > 6 && memcmp(raw, "azsim:", 6) == 0)
+			start = strtol((const char *)raw + 6, NULL, 10);
+		free(raw);
+	}
+	return start < 0 ? 0 : start;
+}
+
+/* Serves POST /providers/Microsoft.ResourceGraph/resources. */
+void rg_handle(struct sim_req *rq, struct sim_resp *rs)
+{
+	struct json_object *b, *opts, *all, *result, *page, *out;
+	char *err = NULL, mark[32], *tok;
+	long start, top, total;
+
+	if (strcmp(rq->method, "POST") != 0) {
+		resp_error(rs, 405, "MethodNotAllowed", "Resource Graph queries are POST requests.");
+		return;
+	}
+	if (!(b = req_json(rq, rs)))
+		return;
+	if (!jx_str(b, "query")) {
+		query_error(rs, "The request needs a 'query'.");
+		return;
+	}
+	opts = jx_get(b, "options");
+	top = (long)jx_int(opts, "$top", 100);
+	if (top < 1 || top > 1000) {
+		resp_error(rs, 400, "BadRequest", "options.$top must be between 1 and 1000.");
+		return;
+	}
+	all = rows(rq, jx_get(b, "subscriptions"));
+	result = kql_run(jx_str(b, "query"), all, &err);
+	json_object_put(all);
+	if (!result) {
+		query_error(rs, err);
+		free(err);
+		return;
+	}
+	start = page_start(opts);
+	total = (long)jx_len(result);
+	page = json_object_new_array();
+	for (long i = start; i < total && i < start + top; i++)
+		json_object_array_add(page, json_object_get(jx_at(result, (size_t)i)));
+	out = json_object_new_object();
+	json_object_object_add(out, "totalRecords", json_object_new_int64(total));
+	json_object_object_add(out, "count", json_object_new_int64((int64_t)jx_len(page)));
+	json_object_object_add(out, "resultTruncated", json_object_new_string("false"));
+	if (start + top < total) {
+		snprintf(mark, sizeof(mark), "azsim:%ld", start + top);
+		tok = b64_encode(mark, strlen(mark), false);
+		json_object_object_add(out, "$skipToken", json_object_new_string(tok));
+		free(tok);
+	}
+	json_object_object_add(out, "data", page);
+	json_object_object_add(out, "facets", json_object_new_array());
+	json_object_put(result);
+	resp_header(rs, "x-ms-user-quota-remaining", "14");
+	resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
+	resp_json(rs, 200, out);
+}

@@ -1,0 +1,416 @@
+/* The simulated tenant's state: loading a scenario, finding resources, principals, roles and access. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "actions.h"
+#include "armid.h"
+#include "jx.h"
+#include "scenario.h"
+#include "sim-int.h"
+#include "text.h"
+#include "uuid.h"
+#include "xalloc.h"
+
+/* Returns the array at key, creating an empty one when absent. */
+static struct json_object *ensure_array(struct json_object *doc, const char *key)
+{
+	struct json_object *a = jx_get(doc, key);
+
+	if (!json_object_is_type(a, json_type_array)) {
+		a = json_object_new_array();
+		json_object_object_add(doc, key, a);
+	}
+	return a;
+}
+
+/* Returns the trailing GUID of a role definition id (or the GUID itself), allocated. */
+char *role_guid(const char *id)
+{
+	const char *slash = strrchr(id, '/');
+
+	return str_lower(slash ? slash + 1 : id);
+}
+
+/* Gives every scenario role assignment a stable name, a bare role GUID and a creation time. */
+static void normalize_assignments(struct json_object *doc)
+{
+	struct json_object *ras = ensure_array(doc, "roleAssignments");
+
+	for (size_t i = 0; i < jx_len(ras); i++) {
+		struct json_object *ra = jx_at(ras, i);
+		char *guid = role_guid(jx_str(ra, "roleDefinitionId"));
+
+		if (!jx_str(ra, "name")) {
+			char *key = xasprintf("%s|%s|%s", jx_str(ra, "scope"), jx_str(ra, "principalId"), guid);
+			char name[UUID_STRLEN];
+
+			uuid_from_name(key, name);
+			json_object_object_add(ra, "name", json_object_new_string(name));
+			free(key);
+		}
+		json_object_object_add(ra, "roleDefinitionId", json_object_new_string(guid));
+		if (!jx_has(ra, "createdOn"))
+			json_object_object_add(ra, "createdOn", json_object_new_int64(0));
+		free(guid);
+	}
+}
+
+/* Reads the settings with their defaults. */
+static void read_settings(struct sim *s)
+{
+	struct json_object *st = jx_get(s->doc, "settings");
+
+	s->set.latency_ms = (int)jx_int(st, "latencyMs", 0);
+	s->set.propagation_seconds = (int)jx_int(st, "propagationSeconds", 0);
+	s->set.lro_polls = (int)jx_int(st, "lroPolls", 0);
+	s->set.retry_after = (int)jx_int(st, "retryAfterSeconds", 1);
+	s->set.token_lifetime = (int)jx_int(st, "tokenLifetimeSeconds", 3599);
+	s->set.page_size = (int)jx_int(st, "pageSize", 100);
+	s->set.identity_header = jx_str(st, "identityHeader") ? jx_str(st, "identityHeader") : "azsim-identity-header";
+	s->set.client_ip = jx_str(st, "clientIp") ? jx_str(st, "clientIp") : "127.0.0.1";
+	s->set.operator_data_plane_enforced = str_ieq(jx_str(st, "operatorDataPlane"), "enforced");
+}
+
+/* Indexes resources by lower-case id. */
+static void build_index(struct sim *s)
+{
+	struct json_object *res = ensure_array(s->doc, "resources");
+
+	s->index = json_object_new_object();
+	for (size_t i = 0; i < jx_len(res); i++) {
+		struct json_object *r = jx_at(res, i);
+		char *key = str_lower(jx_str(r, "id"));
+
+		json_object_object_add(s->index, key, json_object_get(r));
+		free(key);
+	}
+}
+
+/* Parses and checks the scenario and builds the live state; returns 0 or -1 with a message. */
+int state_load(struct sim *s, char **err)
+{
+	struct json_object *faults;
+
+	s->doc = jx_parse(s->scenario_text, s->scenario_len, err);
+	if (!s->doc) {
+		char *m = xasprintf("the scenario is not valid JSON: %s", *err);
+
+		free(*err);
+		*err = m;
+		return -1;
+	}
+	if (!scenario_validate(s->doc, err))
+		return -1;
+	ensure_array(s->doc, "principals");
+	if (!json_object_is_type(jx_get(s->doc, "keys"), json_type_object))
+		json_object_object_add(s->doc, "keys", json_object_new_object());
+	normalize_assignments(s->doc);
+	build_index(s);
+	state_refresh_roles(s);
+	read_settings(s);
+	s->ops = json_object_new_object();
+	s->grants = json_object_new_object();
+	s->log = json_object_new_array();
+	s->faults = json_object_new_array();
+	faults = ensure_array(s->doc, "faults");
+	for (size_t i = 0; i < jx_len(faults); i++)
+		faults_add(s, jx_at(faults, i), err);
+	return 0;
+}
+
+/* Releases the live state (not the scenario text). */
+void state_free(struct sim *s)
+{
+	json_object_put(s->doc);
+	json_object_put(s->index);
+	json_object_put(s->ops);
+	json_object_put(s->grants);
+	json_object_put(s->log);
+	json_object_put(s->faults);
+	json_object_put(s->roles);
+	s->doc = s->index = s->ops = s->grants = s->log = s->faults = s->roles = NULL;
+}
+
+/* Returns the scenario's tenant id. */
+const char *state_tenant(struct sim *s)
+{
+	return jx_str(s->doc, "tenantId");
+}
+
+/* Finds a resource by id, ignoring case; NULL when absent. */
+struct json_object *state_resource(struct sim *s, const char *id)
+{
+	char *key = str_lower(id);
+	struct json_object *r = NULL;
+	size_t n = strlen(key);
+
+	while (n > 1 && key[n - 1] == '/')
+		key[--n] = '\0';
+	json_object_object_get_ex(s->index, key, &r);
+	free(key);
+	return r;
+}
+
+/* Adds or replaces a resource (takes ownership), keeping the list order for replacements. */
+void state_put_resource(struct sim *s, struct json_object *res)
+{
+	struct json_object *list = jx_get(s->doc, "resources");
+	struct json_object *old = state_resource(s, jx_str(res, "id"));
+	char *key = str_lower(jx_str(res, "id"));
+
+	if (old) {
+		for (size_t i = 0; i < jx_len(list); i++)
+			if (jx_at(list, i) == old) {
+				json_object_array_put_idx(list, i, res);
+				break;
+			}
+	} else {
+		json_object_array_add(list, res);
+	}
+	json_object_object_add(s->index, key, json_object_get(res));
+	free(key);
+}
+
+/* Removes a resource by id. */
+void state_del_resource(struct sim *s, const char *id)
+{
+	struct json_object *list = jx_get(s->doc, "resources");
+	struct json_object *old = state_resource(s, id);
+	char *key;
+
+	if (!old)
+		return;
+	key = str_lower(jx_str(old, "id"));
+	json_object_object_del(s->index, key);
+	free(key);
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (jx_at(list, i) == old) {
+			json_object_array_del_idx(list, i, 1);
+			break;
+		}
+}
+
+/* Finds a key vault (or a managed HSM) by its name. */
+struct json_object *state_vault_by_name(struct sim *s, const char *name, bool hsm)
+{
+	struct json_object *list = jx_get(s->doc, "resources");
+	const char *type = hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults";
+
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *r = jx_at(list, i);
+
+		if (str_ieq(jx_str(r, "type"), type) && str_ieq(jx_str(r, "name"), name))
+			return r;
+	}
+	return NULL;
+}
+
+/* Rebuilds the role table: the built-in definitions, then custom roles from the resources. */
+void state_refresh_roles(struct sim *s)
+{
+	struct json_object *builtin = roles_builtin(), *list = jx_get(s->doc, "resources");
+
+	json_object_put(s->roles);
+	s->roles = json_object_new_object();
+	for (size_t i = 0; i < jx_len(builtin); i++) {
+		char *guid = str_lower(jx_str(jx_at(builtin, i), "name"));
+
+		json_object_object_add(s->roles, guid, json_object_get(jx_at(builtin, i)));
+		free(guid);
+	}
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *r = jx_at(list, i);
+		char *guid;
+
+		if (!str_ieq(jx_str(r, "type"), "Microsoft.Authorization/roleDefinitions") || !jx_str(r, "name"))
+			continue;
+		guid = role_guid(jx_str(r, "name"));
+		json_object_object_add(s->roles, guid, json_object_get(r));
+		free(guid);
+	}
+	json_object_put(builtin);
+}
+
+/* Returns a new array of every role definition. */
+struct json_object *state_role_definitions(struct sim *s)
+{
+	struct json_object *all = json_object_new_array();
+
+	json_object_object_foreach(s->roles, k, v) {
+		(void)k;
+		json_object_array_add(all, json_object_get(v));
+	}
+	return all;
+}
+
+/* Finds a role definition by full id or GUID; returns a new reference or NULL. */
+struct json_object *state_role_definition(struct sim *s, const char *id_or_guid)
+{
+	char *guid = role_guid(id_or_guid ? id_or_guid : "");
+	struct json_object *hit = NULL;
+
+	json_object_object_get_ex(s->roles, guid, &hit);
+	free(guid);
+	return json_object_get(hit);
+}
+
+/* Makes a principal record {objectId, type, displayName, appId}. */
+static struct json_object *principal(const char *oid, const char *type, const char *name, const char *appid)
+{
+	struct json_object *p = json_object_new_object();
+
+	json_object_object_add(p, "objectId", json_object_new_string(oid));
+	json_object_object_add(p, "type", json_object_new_string(type));
+	json_object_object_add(p, "displayName", json_object_new_string(name ? name : oid));
+	if (appid)
+		json_object_object_add(p, "appId", json_object_new_string(appid));
+	return p;
+}
+
+/* Adds the managed identities that resources carry to a principal list. */
+static void add_resource_principals(struct sim *s, struct json_object *out)
+{
+	struct json_object *list = jx_get(s->doc, "resources");
+
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *r = jx_at(list, i);
+		const char *sp = jx_str(r, "identity.principalId");
+
+		if (sp)
+			json_object_array_add(out, principal(sp, "ServicePrincipal", jx_str(r, "name"), NULL));
+		if (str_ieq(jx_str(r, "type"), "Microsoft.ManagedIdentity/userAssignedIdentities") &&
+		    jx_str(r, "properties.principalId"))
+			json_object_array_add(out, principal(jx_str(r, "properties.principalId"), "ServicePrincipal",
+							     jx_str(r, "name"), jx_str(r, "properties.clientId")));
+	}
+}
+
+/* Returns every principal the directory knows: operator, user, listed ones, managed identities. */
+struct json_object *state_principals(struct sim *s)
+{
+	struct json_object *out = json_object_new_array(), *op = jx_get(s->doc, "operator");
+	struct json_object *user = jx_get(s->doc, "user"), *listed = jx_get(s->doc, "principals");
+
+	json_object_array_add(out, principal(jx_str(op, "objectId"), "ServicePrincipal",
+					     jx_str(op, "displayName"), jx_str(op, "clientId")));
+	if (user)
+		json_object_array_add(out, principal(jx_str(user, "objectId"), "User",
+						     jx_str(user, "displayName"), NULL));
+	for (size_t i = 0; i < jx_len(listed); i++)
+		json_object_array_add(out, principal(jx_str(jx_at(listed, i), "objectId"),
+						     jx_str(jx_at(listed, i), "type"),
+						     jx_str(jx_at(listed, i), "displayName"),
+						     jx_str(jx_at(listed, i), "appId")));
+	add_resource_principals(s, out);
+	return out;
+}
+
+/* Finds one principal by object id; returns a new reference or NULL. */
+struct json_object *state_principal(struct sim *s, const char *object_id)
+{
+	struct json_object *all = state_principals(s), *hit = NULL;
+
+	for (size_t i = 0; i < jx_len(all) && !hit; i++)
+		if (str_ieq(jx_str(jx_at(all, i), "objectId"), object_id))
+			hit = json_object_get(jx_at(all, i));
+	json_object_put(all);
+	return hit;
+}
+
+/* Tells whether an assignment's scope covers a target (management groups cover the whole tenant). */
+static bool scope_covers(const char *assignment_scope, const char *target)
+{
+	if (str_istarts(assignment_scope, "/providers/Microsoft.Management/managementGroups"))
+		return true;
+	return armid_within(target, assignment_scope);
+}
+
+/* Tells whether an assignment has taken effect (new ones wait out propagationSeconds). */
+static bool assignment_effective(struct sim *s, struct json_object *ra)
+{
+	return jx_int(ra, "createdOn", 0) + s->set.propagation_seconds <= sim_now(s);
+}
+
+/* Calls fn for each effective role assignment of a principal that covers scope. */
+static void each_grant(struct sim *s, const char *oid, const char *scope,
+		       void (*fn)(struct json_object *role, void *ctx), void *ctx)
+{
+	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+
+	for (size_t i = 0; i < jx_len(ras); i++) {
+		struct json_object *ra = jx_at(ras, i), *role;
+
+		if (!str_ieq(jx_str(ra, "principalId"), oid) || !scope_covers(jx_str(ra, "scope"), scope) ||
+		    !assignment_effective(s, ra))
+			continue;
+		role = state_role_definition(s, jx_str(ra, "roleDefinitionId"));
+		if (role)
+			fn(role, ctx);
+		json_object_put(role);
+	}
+}
+
+struct allow_ctx {
+	const char *action;
+	bool data;
+	bool allowed;
+};
+
+/* Records whether one role grants the action being checked. */
+static void allow_one(struct json_object *role, void *ctx)
+{
+	struct allow_ctx *c = ctx;
+
+	c->allowed |= az_permissions_allow(jx_get(role, "properties.permissions"), c->action, c->data);
+}
+
+/* Tells whether a principal may perform an action (or data action) at a scope through RBAC. */
+bool state_allows(struct sim *s, const char *oid, const char *scope, const char *action, bool data)
+{
+	struct allow_ctx c = { action, data, false };
+
+	if (!oid)
+		return false;
+	each_grant(s, oid, scope, allow_one, &c);
+	return c.allowed;
+}
+
+/* Appends one role's permission blocks to an array. */
+static void collect_one(struct json_object *role, void *ctx)
+{
+	struct json_object *perms = jx_get(role, "properties.permissions");
+
+	for (size_t i = 0; i < jx_len(perms); i++)
+		json_object_array_add(ctx, jx_copy(jx_at(perms, i)));
+}
+
+/* Returns the permission blocks a principal holds at a scope (for the permissions API). */
+struct json_object *state_effective_permissions(struct sim *s, const char *oid, const char *scope)
+{
+	struct json_object *out = json_object_new_array();
+
+	if (oid)
+		each_grant(s, oid, scope, collect_one, out);
+	return out;
+}
+
+/* Tells whether a principal has any role in, above or below a subscription. */
+bool state_can_see_subscription(struct sim *s, const char *oid, const char *sub)
+{
+	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+	char *sub_scope = xasprintf("/subscriptions/%s", sub);
+	bool seen = false;
+
+	for (size_t i = 0; i < jx_len(ras) && !seen; i++) {
+		struct json_object *ra = jx_at(ras, i);
+		const char *scope = jx_str(ra, "scope");
+
+		seen = str_ieq(jx_str(ra, "principalId"), oid) &&
+		       (scope_covers(scope, sub_scope) || armid_within(scope, sub_scope));
+	}
+	free(sub_scope);
+	return seen;
+}
