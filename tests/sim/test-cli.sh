@@ -1,0 +1,101 @@
+#!/bin/sh
+# Tests the programs as an operator runs them: help, version, usage errors, scenario
+# validation, the port and CA files, the request log's redaction, and a clean stop.
+set -u
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+azcmk=$top_builddir/src/azcmk
+sim=$top_builddir/src/azcmk-sim
+scen=$top_srcdir/tests/scenarios
+work=$(mktemp -d)
+pass=0 fail=0
+simpid=
+trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
+
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# expect NAME WANT-EXIT GREP-PATTERN -- command...: checks the exit status and that the output matches.
+expect() {
+	name=$1 want=$2 pattern=$3
+	shift 4
+	"$@" >"$work/out" 2>&1
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		bad "$name: exit $rc, wanted $want: $(head -c 300 "$work/out")"
+	elif [ -n "$pattern" ] && ! grep -q -- "$pattern" "$work/out"; then
+		bad "$name: output lacks '$pattern': $(head -c 300 "$work/out")"
+	else
+		ok "$name"
+	fi
+}
+
+expect azcmk-version 0 "azcmk (azcmk) " -- "$azcmk" --version
+expect azcmk-help 0 "Usage: azcmk" -- "$azcmk" --help
+expect azcmk-bad-option 2 "Try 'azcmk --help'" -- "$azcmk" --bogus
+expect azcmk-bad-command 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate
+expect sim-version 0 "azcmk-sim (azcmk) " -- "$sim" --version
+expect sim-help 0 "Usage: azcmk-sim --scenario FILE" -- "$sim" --help
+expect sim-no-scenario 2 "no scenario given" -- "$sim"
+expect sim-bad-latency 2 "invalid value 'soon' for --latency-ms" -- "$sim" -s x --latency-ms soon
+expect sim-missing-file 1 "cannot open" -- "$sim" --check -s "$work/none.json"
+for f in "$scen"/*.json; do
+	case $f in *-expected.json) continue ;; esac
+	expect "check-$(basename "$f")" 0 "" -- "$sim" --check -s "$f"
+done
+printf '{"tenantId":"11111111-1111-4111-8111-111111111111","operator":{"clientId":"11111111-1111-4111-8111-111111111111","objectId":"11111111-1111-4111-8111-111111111111"},"subscriptions":[{"subscriptionId":"22222222-2222-4222-8222-222222222222","displayName":"s"}],"resources":[{"id":"/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/g","type":"Microsoft.KeyVault/vaults","name":"g"}]}' >"$work/bad.json"
+expect sim-bad-scenario 1 '\$.resources\[0\].type' -- "$sim" --check -s "$work/bad.json"
+expect sim-bad-scenario-start 1 '\$.resources\[0\].type' -- "$sim" -s "$work/bad.json"
+printf '{"tenantId": ' >"$work/trunc.json"
+expect sim-invalid-json 1 "not valid JSON" -- "$sim" --check -s "$work/trunc.json"
+
+# Starts the simulator in the background and waits for its port file.
+start_sim() {
+	rm -f "$work/ports.json"
+	"$sim" -s "$scen/minimal.json" --port-file "$work/ports.json" --ca-out "$work/ca.pem" --log "$work/log.jsonl" \
+		>"$work/sim.out" 2>&1 &
+	simpid=$!
+	i=0
+	while [ ! -s "$work/ports.json" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+}
+
+start_sim
+if [ -s "$work/ports.json" ] && grep -q '"https": [0-9]*, "proxy": [0-9]*, "identity": [0-9]*' "$work/ports.json" &&
+	grep -q "BEGIN CERTIFICATE" "$work/ca.pem" && cmp -s "$work/ports.json" "$work/sim.out"; then
+	ok "port-file-and-ca"
+else
+	bad "port-file-and-ca: $(cat "$work/sim.out")"
+fi
+proxy=$(sed 's/.*"proxy": \([0-9]*\).*/\1/' "$work/ports.json")
+if command -v curl >/dev/null; then
+	expect health-through-proxy 0 '"status":"ok"' -- curl -sS --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" https://sim.local/health
+	expect token-through-proxy 0 '"access_token"' -- curl -sS --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" \
+		-d grant_type=client_credentials -d client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a -d client_secret=demo-secret \
+		-d scope=https://management.azure.com/.default \
+		https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token
+	expect untrusted-ca-refused 60 "" -- curl -sS --proxy "http://127.0.0.1:$proxy" https://sim.local/health
+else
+	echo "skip curl checks: curl is not installed"
+fi
+kill -TERM "$simpid"
+wait "$simpid"
+rc=$?
+simpid=
+[ "$rc" -eq 0 ] && ok "sigterm-clean-exit" || bad "sigterm-clean-exit: exit $rc"
+if grep -q "demo-secret" "$work/log.jsonl"; then bad "log-redaction: the request log holds the client secret"; else ok "log-redaction"; fi
+grep -q '"path":"/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token"' "$work/log.jsonl" && ok "log-records-requests" ||
+	bad "log-records-requests: $(head -c 300 "$work/log.jsonl")"
+
+start_sim
+kill -INT "$simpid"
+wait "$simpid"
+rc=$?
+simpid=
+[ "$rc" -eq 0 ] && ok "sigint-clean-exit" || bad "sigint-clean-exit: exit $rc"
+
+"$sim" -s "$scen/minimal.json" --port-file "$work/nodir/ports.json" >"$work/out" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "cannot write" "$work/out" && ok "unwritable-port-file" || bad "unwritable-port-file: exit $rc"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,1204 @@
+/* Integration tests of the simulated Azure: every endpoint family, its errors, faults and CMK refusals. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jx.h"
+#include "simtest.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define SUB "66666666-6666-4666-8666-666666666666"
+#define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
+#define ARM "https://management.azure.com"
+#define VAULT_ID RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test"
+#define KV "https://kv-cmk-test.vault.azure.net"
+#define DICOM RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
+#define BOT RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test"
+#define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
+#define FDY RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test"
+#define UAI RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test"
+#define KEY_V1 "4e070c1b76f1b2e831bf75857a09fd70"
+#define CRYPTO_SEU "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+#define OAI_PRINCIPAL "6666a003-6666-4666-8666-66666666a003"
+
+struct fx {
+	struct simtest t;
+	char *arm;    /* ARM token */
+	char *vault;  /* Key Vault token */
+};
+
+/* Starts a simulator on minimal.json with an optional merge patch and fetches tokens. */
+static struct fx *fx_start(const char *merge)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	if (st_start(&f->t, "minimal.json", merge) != 0)
+		fail_msg("the simulator did not start");
+	f->arm = st_token(&f->t, "https://management.azure.com/.default");
+	f->vault = st_token(&f->t, "https://vault.azure.net/.default");
+	assert_non_null(f->arm);
+	assert_non_null(f->vault);
+	return f;
+}
+
+/* Stops a fixture. */
+static void fx_stop(struct fx *f)
+{
+	free(f->arm);
+	free(f->vault);
+	st_stop(&f->t);
+	free(f);
+}
+
+/* cmocka setup: the plain minimal scenario. */
+static int setup(void **state)
+{
+	*state = fx_start(NULL);
+	return 0;
+}
+
+/* cmocka teardown. */
+static int teardown(void **state)
+{
+	fx_stop(*state);
+	return 0;
+}
+
+/* Sends an ARM request to a path with api-version and returns the status. */
+static long arm(struct fx *f, const char *method, const char *path, const char *version, const char *body,
+		struct st_resp *r)
+{
+	char *url = xasprintf(ARM "%s%sapi-version=%s", path, strchr(path, '?') ? "&" : "?", version);
+	long s = st_req(&f->t, method, url, f->arm, body, r);
+
+	free(url);
+	return s;
+}
+
+/* Grants a principal a role at a scope through ARM, as azcmk will; asserts 201. */
+static void grant(struct fx *f, const char *scope, const char *principal, const char *role, const char *name)
+{
+	struct st_resp r;
+	char *path = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s", scope, name);
+	char *body = xasprintf("{\"properties\":{\"roleDefinitionId\":\"/subscriptions/" SUB "/providers/"
+			       "Microsoft.Authorization/roleDefinitions/%s\",\"principalId\":\"%s\","
+			       "\"principalType\":\"ServicePrincipal\"}}", role, principal);
+
+	assert_int_equal(arm(f, "PUT", path, "2022-04-01", body, &r), 201);
+	st_resp_free(&r);
+	free(path);
+	free(body);
+}
+
+/* ---- Entra ID ---- */
+
+/* A wrong secret, an unknown client and a missing grant type get Entra's errors with AADSTS codes. */
+static void test_entra_errors(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	const char *hdr[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	static const struct { const char *form; long status; const char *error, *aadsts; } T[] = {
+		{ "grant_type=client_credentials&client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&client_secret=nope&scope=https://management.azure.com/.default",
+		  401, "invalid_client", "AADSTS7000215" },
+		{ "grant_type=client_credentials&client_id=99999999-9999-4999-8999-999999999999&client_secret=x&scope=https://management.azure.com/.default",
+		  400, "unauthorized_client", "AADSTS700016" },
+		{ "client_id=x", 400, "invalid_request", "AADSTS900144" },
+		{ "grant_type=password&client_id=x", 400, "unsupported_grant_type", "AADSTS70003" },
+		{ "grant_type=client_credentials&client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&client_secret=demo-secret&scope=https://nowhere.example/.default",
+		  400, "invalid_resource", "AADSTS500011" },
+		{ "grant_type=client_credentials&client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&client_secret=demo-secret&scope=https://management.azure.com",
+		  400, "invalid_scope", "AADSTS1002012" },
+		{ "grant_type=client_credentials&client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&scope=https://management.azure.com/.default",
+		  401, "invalid_client", "AADSTS7000218" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		st_req_hdr(&f->t, "POST", "https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token",
+			   hdr, T[i].form, &r);
+		assert_int_equal(r.status, T[i].status);
+		assert_string_equal(st_error_code(&r), T[i].error);
+		assert_non_null(strstr(jx_str(r.json, "error_description"), T[i].aadsts));
+		st_resp_free(&r);
+	}
+	st_req_hdr(&f->t, "GET", "https://login.microsoftonline.com/00000000-0000-4000-8000-000000000000/v2.0/.well-known/openid-configuration",
+		   NULL, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(jx_str(r.json, "error_description"), "AADSTS90002"));
+	st_resp_free(&r);
+}
+
+/* Discovery endpoints answer what MSAL needs. */
+static void test_entra_discovery(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	st_req(&f->t, "GET", "https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/v2.0/.well-known/openid-configuration",
+	       NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(jx_str(r.json, "token_endpoint"),
+			    "https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token");
+	st_resp_free(&r);
+	st_req(&f->t, "GET", "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(jx_get(r.json, "metadata"));
+	st_resp_free(&r);
+}
+
+/* Posts a form to the tenant's token or devicecode endpoint. */
+static long entra_post(struct fx *f, const char *what, const char *form, struct st_resp *r)
+{
+	const char *hdr[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	char *url = xasprintf("https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/%s", what);
+	long s = st_req_hdr(&f->t, "POST", url, hdr, form, r);
+
+	free(url);
+	return s;
+}
+
+/* Runs one device-code flow and returns the error of each poll until a token or a final error. */
+static void device_flow(const char *flow, const char *const *want)
+{
+	char *merge = xasprintf("{\"settings\":{\"deviceCodeFlow\":%s,\"deviceCodeInterval\":0}}", flow);
+	struct fx *f = fx_start(merge);
+	struct st_resp r;
+	char *form, *dc;
+
+	assert_int_equal(entra_post(f, "devicecode", "client_id=04b07795-8ddb-461a-bbee-02f9e1bf7b46&scope="
+				    "https://management.azure.com/.default%20offline_access", &r), 200);
+	assert_non_null(jx_str(r.json, "user_code"));
+	assert_string_equal(jx_str(r.json, "verification_uri"), "https://microsoft.com/devicelogin");
+	dc = xstrdup(jx_str(r.json, "device_code"));
+	st_resp_free(&r);
+	form = xasprintf("grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id="
+			 "04b07795-8ddb-461a-bbee-02f9e1bf7b46&device_code=%s", dc);
+	for (int i = 0; want[i]; i++) {
+		entra_post(f, "token", form, &r);
+		if (strcmp(want[i], "token") == 0) {
+			assert_int_equal(r.status, 200);
+			assert_non_null(jx_str(r.json, "access_token"));
+			assert_non_null(jx_str(r.json, "refresh_token"));
+		} else {
+			assert_int_equal(r.status, 400);
+			assert_string_equal(st_error_code(&r), want[i]);
+		}
+		st_resp_free(&r);
+	}
+	free(form);
+	free(dc);
+	free(merge);
+	fx_stop(f);
+}
+
+/* Device code: pending then approved; slow down; declined; expired; then the code is gone. */
+static void test_entra_device_code(void **state)
+{
+	static const char *const approve[] = { "authorization_pending", "slow_down", "token", "bad_verification_code", NULL };
+	static const char *const declined[] = { "authorization_pending", "authorization_declined", "bad_verification_code", NULL };
+	static const char *const expired[] = { "expired_token", "bad_verification_code", NULL };
+
+	device_flow("[\"authorization_pending\",\"slow_down\",\"approve\"]", approve);
+	device_flow("[\"authorization_pending\",\"authorization_declined\"]", declined);
+	device_flow("[\"expired_token\"]", expired);
+}
+
+/* A refresh token gives a token for another audience, and a bad one is refused. */
+static void test_entra_refresh(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"deviceCodeFlow\":[\"approve\"]}}");
+	struct st_resp r;
+	char *form, *rt;
+
+	entra_post(f, "devicecode", "client_id=04b07795-8ddb-461a-bbee-02f9e1bf7b46&scope=https://management.azure.com/.default%20offline_access", &r);
+	form = xasprintf("grant_type=urn:ietf:params:oauth:grant-type:device_code&client_id=x&device_code=%s",
+			 jx_str(r.json, "device_code"));
+	st_resp_free(&r);
+	assert_int_equal(entra_post(f, "token", form, &r), 200);
+	rt = xstrdup(jx_str(r.json, "refresh_token"));
+	st_resp_free(&r);
+	free(form);
+	form = xasprintf("grant_type=refresh_token&client_id=x&refresh_token=%s&scope=https://vault.azure.net/.default", rt);
+	assert_int_equal(entra_post(f, "token", form, &r), 200);
+	assert_non_null(jx_str(r.json, "access_token"));
+	st_resp_free(&r);
+	entra_post(f, "token", "grant_type=refresh_token&client_id=x&refresh_token=bogus&scope=https://vault.azure.net/.default", &r);
+	assert_string_equal(st_error_code(&r), "invalid_grant");
+	st_resp_free(&r);
+	free(form);
+	free(rt);
+	fx_stop(f);
+}
+
+/* ---- Resource Manager ---- */
+
+/* Reads answer with the resource; mistakes get ARM's error codes. */
+static void test_arm_reads_and_errors(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *url;
+
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "subscriptionId"), SUB);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", DICOM, "2024-03-31", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "type"), "Microsoft.HealthcareApis/workspaces/dicomservices");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", DICOM, "2019-01-01", NULL, &r), 400);
+	assert_string_equal(st_error_code(&r), "NoRegisteredProviderFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", RG "/providers/Microsoft.KeyVault/vaults/nope", "2024-11-01", NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "ResourceNotFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/resourceGroups/nope", "2021-04-01", NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "ResourceGroupNotFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/00000000-0000-4000-8000-000000000000/resources", "2021-04-01", NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "SubscriptionNotFound");
+	st_resp_free(&r);
+	st_req(&f->t, "GET", ARM DICOM, f->arm, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(st_error_code(&r), "MissingApiVersionParameter");
+	st_resp_free(&r);
+	url = xasprintf(ARM "%s?api-version=2024-03-31", DICOM);
+	st_req(&f->t, "GET", url, NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(st_error_code(&r), "AuthenticationFailed");
+	st_resp_free(&r);
+	st_req(&f->t, "GET", url, f->vault, NULL, &r);
+	assert_string_equal(st_error_code(&r), "InvalidAuthenticationTokenAudience");
+	st_resp_free(&r);
+	st_req(&f->t, "GET", url, "not.a.token", NULL, &r);
+	assert_string_equal(st_error_code(&r), "InvalidAuthenticationToken");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", DICOM, "2024-03-31", "{not json", &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidRequestContent");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "POST", DICOM, "2024-03-31", "{}", &r), 405);
+	st_resp_free(&r);
+	free(url);
+}
+
+/* Tokens expire on the simulated clock. */
+static void test_arm_expired_token(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":4000}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 401);
+	assert_string_equal(st_error_code(&r), "ExpiredAuthenticationToken");
+	st_resp_free(&r);
+}
+
+/* Follows nextLink through every page of a list and returns how many items it held. */
+static size_t count_pages(struct fx *f, const char *first, const char *token, size_t *pages)
+{
+	char *url = xstrdup(first);
+	size_t items = 0;
+
+	*pages = 0;
+	while (url) {
+		struct st_resp r;
+		const char *next;
+
+		assert_int_equal(st_req(&f->t, "GET", url, token, NULL, &r), 200);
+		items += jx_len(jx_get(r.json, "value"));
+		(*pages)++;
+		next = jx_str(r.json, "nextLink");
+		free(url);
+		url = next ? xstrdup(next) : NULL;
+		st_resp_free(&r);
+	}
+	return items;
+}
+
+/* Lists page with nextLink; $filter narrows by type; $expand adds createdTime. */
+static void test_arm_paging_and_filter(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"pageSize\":2}}");
+	struct st_resp r;
+	size_t pages;
+
+	assert_int_equal(count_pages(f, ARM "/subscriptions/" SUB "/resources?api-version=2021-04-01", f->arm, &pages), 7);
+	assert_int_equal(pages, 4);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/resources?$filter=resourceType%20eq%20'Microsoft.CognitiveServices/accounts'&$expand=createdTime",
+			     "2021-04-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 2);
+	assert_null(jx_get(jx_at(jx_get(r.json, "value"), 0), "properties"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/resources?$filter=bogus", "2021-04-01", NULL, &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidFilterInQueryString");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices", "2024-03-31",
+			     NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/providers/Microsoft.HealthBot", "2021-04-01", NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(jx_at(jx_get(r.json, "resourceTypes"), 0), "apiVersions"), 0), ""), "2025-11-01");
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* Purge protection and soft delete cannot be turned off; the refusal is Azure's text. */
+static void test_arm_vault_rules(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PATCH", VAULT_ID, "2024-11-01", "{\"properties\":{\"enablePurgeProtection\":false}}", &r), 400);
+	assert_non_null(strstr(jx_str(r.json, "error.message"), "cannot be set to false"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", VAULT_ID, "2024-11-01", "{\"properties\":{\"enableSoftDelete\":false}}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", VAULT_ID, "2024-11-01", "{\"properties\":{\"networkAcls\":{\"bypass\":\"AzureServices\","
+			     "\"defaultAction\":\"Deny\"}}}", &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.networkAcls.defaultAction"), "Deny");
+	assert_true(jx_bool(r.json, "properties.enablePurgeProtection", false));
+	st_resp_free(&r);
+}
+
+/* ---- Authorization ---- */
+
+/* Role assignments: created, repeated, refused as duplicates, listed, filtered, deleted. */
+static void test_role_assignments(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	const char *body = "{\"properties\":{\"roleDefinitionId\":\"/subscriptions/" SUB "/providers/Microsoft.Authorization/"
+			   "roleDefinitions/" CRYPTO_SEU "\",\"principalId\":\"" OAI_PRINCIPAL "\",\"principalType\":\"ServicePrincipal\"}}";
+	const char *ra = VAULT_ID "/providers/Microsoft.Authorization/roleAssignments/";
+
+	char *p1 = xasprintf("%s11111111-0000-4000-8000-000000000001", ra), *p2 = xasprintf("%s11111111-0000-4000-8000-000000000002", ra);
+
+	assert_int_equal(arm(f, "PUT", p1, "2022-04-01", body, &r), 201);
+	assert_string_equal(jx_str(r.json, "properties.scope"), VAULT_ID);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", p1, "2022-04-01", body, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", p2, "2022-04-01", body, &r), 409);
+	assert_string_equal(st_error_code(&r), "RoleAssignmentExists");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", VAULT_ID "/providers/Microsoft.Authorization/roleAssignments/not-a-guid", "2022-04-01", body, &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidRoleAssignmentId");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", p2, "2022-04-01", "{\"properties\":{\"roleDefinitionId\":\"00000000-0000-4000-8000-000000000000\","
+			     "\"principalId\":\"" OAI_PRINCIPAL "\"}}", &r), 400);
+	assert_string_equal(st_error_code(&r), "RoleDefinitionDoesNotExist");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", p2, "2022-04-01", "{\"properties\":{\"roleDefinitionId\":\"" CRYPTO_SEU "\","
+			     "\"principalId\":\"00000000-0000-4000-8000-00000000dead\"}}", &r), 400);
+	assert_string_equal(st_error_code(&r), "PrincipalNotFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", VAULT_ID "/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'"
+			     OAI_PRINCIPAL "'", "2022-04-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", VAULT_ID "/providers/Microsoft.Authorization/roleAssignments?$filter=atScope()", "2022-04-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 5);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "DELETE", p1, "2022-04-01", NULL, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", p1, "2022-04-01", NULL, &r), 404);
+	st_resp_free(&r);
+	free(p1);
+	free(p2);
+}
+
+/* Role definitions by name and the caller's permissions at a scope. */
+static void test_role_definitions_and_permissions(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "GET", VAULT_ID "/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName%20eq%20"
+			     "'Key%20Vault%20Crypto%20Service%20Encryption%20User'", "2022-04-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "id"),
+			    "/subscriptions/" SUB "/providers/Microsoft.Authorization/roleDefinitions/" CRYPTO_SEU);
+	assert_true(jx_array_has_istr(jx_get(jx_at(jx_get(jx_at(jx_get(r.json, "value"), 0), "properties.permissions"), 0),
+					     "dataActions"), "Microsoft.KeyVault/vaults/keys/wrap/action"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", VAULT_ID "/providers/Microsoft.Authorization/permissions", "2022-04-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 2);
+	st_resp_free(&r);
+}
+
+/* An operator who only reads gets AuthorizationFailed on writes, and LinkedAuthorizationFailed on a UAI. */
+static void test_operator_permissions_enforced(void **state)
+{
+	struct fx *f = fx_start("{\"roleAssignments\":[{\"scope\":\"/subscriptions/" SUB "\",\"principalId\":"
+				"\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\",\"roleDefinitionId\":\"b24988ac-6180-42a0-ab88-20f7382dd24c\"}]}");
+	struct st_resp r;
+	const char *ra = VAULT_ID "/providers/Microsoft.Authorization/roleAssignments/11111111-0000-4000-8000-000000000001";
+
+	assert_int_equal(arm(f, "PUT", ra, "2022-04-01", "{\"properties\":{\"roleDefinitionId\":\"" CRYPTO_SEU "\","
+			     "\"principalId\":\"" OAI_PRINCIPAL "\"}}", &r), 403);
+	assert_string_equal(st_error_code(&r), "AuthorizationFailed");
+	assert_non_null(strstr(jx_str(r.json, "error.message"), "Microsoft.Authorization/roleAssignments/write"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"b\"}}", &r), 202);
+	st_resp_free(&r);
+	fx_stop(f);
+	f = fx_start("{\"roleAssignments\":[{\"scope\":\"/subscriptions/" SUB "\",\"principalId\":"
+		     "\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\",\"roleDefinitionId\":\"acdd72a7-3385-48ef-bd42-f606fba81ae7\"}]}");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"b\"}}", &r), 403);
+	assert_string_equal(st_error_code(&r), "AuthorizationFailed");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", OAI, "2025-06-01", NULL, &r), 200);
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* ---- Key Vault data plane ---- */
+
+/* No token gets the 401 challenge with the vault's audience; the right token then works. */
+static void test_kv_challenge(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *hdr;
+
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test/?api-version=7.5", NULL, NULL, &r), 401);
+	hdr = st_header(&r, "WWW-Authenticate");
+	assert_string_equal(hdr, "Bearer authorization=\"https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111\", "
+			    "resource=\"https://vault.azure.net\"");
+	assert_string_equal(st_error_code(&r), "Unauthorized");
+	free(hdr);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test?api-version=7.5", f->arm, NULL, &r), 401);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/new/create?api-version=7.5", NULL, "", &r), 401);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_true(strstr(jx_str(r.json, "key.kid"), "/keys/cmk-test/") != NULL);
+	assert_string_equal(jx_str(r.json, "key.e"), "AQAB");
+	assert_string_equal(jx_str(r.json, "attributes.recoveryLevel"), "Recoverable");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test", f->vault, NULL, &r), 400);
+	assert_string_equal(st_error_code(&r), "BadParameter");
+	st_resp_free(&r);
+}
+
+/* Keys: create, list with paging, versions, rotate, update, rotation policy, missing key, bad sizes. */
+static void test_kv_keys(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	size_t pages;
+
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/k3072/create?api-version=7.5", f->vault,
+				"{\"kty\":\"RSA\",\"key_size\":3072}", &r), 200);
+	assert_int_equal(strlen(jx_str(r.json, "key.n")), 512);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/bad/create?api-version=7.5", f->vault, "{\"kty\":\"RSA\",\"key_size\":1024}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/bad/create?api-version=7.5", f->vault, "{\"kty\":\"RSA-HSM\"}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(count_pages(f, KV "/keys?api-version=7.5&maxresults=1", f->vault, &pages), 2);
+	assert_int_equal(pages, 2);
+	assert_int_equal(count_pages(f, KV "/keys/cmk-test/versions?api-version=7.5&maxresults=1", f->vault, &pages), 2);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/cmk-test/rotate?api-version=7.5", f->vault, NULL, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(count_pages(f, KV "/keys/cmk-test/versions?api-version=7.5", f->vault, &pages), 3);
+	assert_int_equal(st_req(&f->t, "PATCH", KV "/keys/cmk-test/" KEY_V1 "?api-version=7.5", f->vault,
+				"{\"attributes\":{\"enabled\":false}}", &r), 200);
+	assert_false(jx_bool(r.json, "attributes.enabled", true));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test/" KEY_V1 "?api-version=7.5", f->vault, NULL, &r), 403);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test/rotationpolicy?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "lifetimeActions"), 0), "action.type"), "Notify");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "PUT", KV "/keys/cmk-test/rotationpolicy?api-version=7.5", f->vault,
+				"{\"lifetimeActions\":[{\"trigger\":{\"timeAfterCreate\":\"P90D\"},\"action\":{\"type\":\"Rotate\"}}],"
+				"\"attributes\":{\"expiryTime\":\"P2Y\"}}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test/rotationpolicy?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "lifetimeActions"), 0), "action.type"), "Rotate");
+	st_resp_free(&r);
+}
+
+/* Wrap and unwrap round-trip; the value is bound to the version. */
+static void test_kv_wrap(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *body;
+
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/cmk-test/" KEY_V1 "/wrapkey?api-version=7.5", f->vault,
+				"{\"alg\":\"RSA-OAEP-256\",\"value\":\"c2VjcmV0\"}", &r), 200);
+	body = xasprintf("{\"alg\":\"RSA-OAEP-256\",\"value\":\"%s\"}", jx_str(r.json, "value"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/cmk-test/" KEY_V1 "/unwrapkey?api-version=7.5", f->vault, body, &r), 200);
+	assert_string_equal(jx_str(r.json, "value"), "c2VjcmV0");
+	st_resp_free(&r);
+	free(body);
+}
+
+/* Enforced data plane: RBAC 403, access-policy 403, missing-key 404 with vault-level read. */
+static void test_kv_authorization(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"operatorDataPlane\":\"enforced\"},\"roleAssignments\":[{\"scope\":\"/subscriptions/"
+				SUB "\",\"principalId\":\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\",\"roleDefinitionId\":"
+				"\"8e3af657-a8ff-443c-a75c-2fe8c4bcb635\"}]}");
+	struct st_resp r;
+
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test?api-version=7.5", f->vault, NULL, &r), 403);
+	assert_string_equal(jx_str(r.json, "error.innererror.code"), "ForbiddenByRbac");
+	st_resp_free(&r);
+	grant(f, VAULT_ID, "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b", "21090545-7ca7-4776-b22c-e363652d74d2", "22222222-0000-4000-8000-000000000001");
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test?api-version=7.5", f->vault, NULL, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/missing?api-version=7.5", f->vault, NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "KeyNotFound");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "POST", KV "/keys/cmk-test/" KEY_V1 "/wrapkey?api-version=7.5", f->vault,
+				"{\"alg\":\"RSA-OAEP-256\",\"value\":\"c2VjcmV0\"}", &r), 403);
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* The firewall refuses an address outside ipRules, and lets a listed one through. */
+static void test_kv_firewall(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PATCH", VAULT_ID, "2024-11-01", "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\","
+			     "\"bypass\":\"None\",\"ipRules\":[{\"value\":\"10.1.0.0/16\"}]}}}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys?api-version=7.5", f->vault, NULL, &r), 403);
+	assert_string_equal(jx_str(r.json, "error.innererror.code"), "ForbiddenByFirewall");
+	assert_non_null(strstr(jx_str(r.json, "error.message"), "Client address is not authorized"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", VAULT_ID, "2024-11-01", "{\"properties\":{\"networkAcls\":{\"ipRules\":[{\"value\":"
+			     "\"127.0.0.0/8\"}]}}}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys?api-version=7.5", f->vault, NULL, &r), 200);
+	st_resp_free(&r);
+}
+
+/* ---- The four services: identity, the CMK save, and every refusal ---- */
+
+/* Saves Azure OpenAI with the vault's key after a role at key scope; the key is persisted. */
+static void test_cmk_save_openai(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	const char *body = "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":"
+			   "{\"keyName\":\"cmk-test\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}";
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", body, &r), 400);
+	assert_string_equal(st_error_code(&r), "KeyVaultAccessForbidden");
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0), "code"), "ForbiddenByRbac");
+	st_resp_free(&r);
+	grant(f, VAULT_ID "/keys/cmk-test", OAI_PRINCIPAL, CRYPTO_SEU, "33333333-0000-4000-8000-000000000001");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", body, &r), 202);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", OAI, "2025-06-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.encryption.keySource"), "Microsoft.KeyVault");
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Succeeded");
+	st_resp_free(&r);
+}
+
+/* DICOM: PATCH cannot set the key; a PUT of the whole resource with a versioned URL can. */
+static void test_cmk_save_dicom(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	struct json_object *doc;
+	char *body;
+
+	grant(f, VAULT_ID, "6666a001-6666-4666-8666-66666666a001", CRYPTO_SEU, "33333333-0000-4000-8000-000000000002");
+	assert_int_equal(arm(f, "GET", DICOM, "2024-03-31", NULL, &r), 200);
+	doc = json_object_get(r.json);
+	st_resp_free(&r);
+	jx_set(doc, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	       json_object_new_string(KV "/keys/cmk-test"));
+	body = xstrdup(jx_text(doc));
+	assert_int_equal(arm(f, "PUT", DICOM, "2024-03-31", body, &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidKeyEncryptionKeyUrl");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", DICOM, "2024-03-31", body, &r), 202);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", DICOM, "2024-03-31", NULL, &r), 200);
+	assert_null(jx_get(r.json, "properties.encryption"));
+	st_resp_free(&r);
+	free(body);
+	jx_set(doc, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	       json_object_new_string(KV "/keys/cmk-test/" KEY_V1));
+	body = xstrdup(jx_text(doc));
+	assert_int_equal(arm(f, "PUT", DICOM, "2024-03-31", body, &r), 202);
+	{
+		char *async = st_header(&r, "Azure-AsyncOperation");
+
+		assert_non_null(async);
+		free(async);
+	}
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", DICOM, "2024-03-31", NULL, &r), 200);
+	assert_non_null(strstr(jx_str(r.json, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl"), KEY_V1));
+	assert_string_equal(jx_str(r.json, "identity.type"), "SystemAssigned");
+	st_resp_free(&r);
+	json_object_put(doc);
+	free(body);
+}
+
+/* Health Bot with a user-assigned identity: attach it, grant it, save keyVaultProperties with userIdentity. */
+static void test_cmk_save_healthbot_uai(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PATCH", BOT, "2025-11-01", "{\"identity\":{\"type\":\"SystemAssigned, UserAssigned\","
+			     "\"userAssignedIdentities\":{\"" UAI "\":{}}}}", &r), 201);
+	assert_non_null(jx_str(jx_iget(jx_get(r.json, "identity.userAssignedIdentities"), UAI), "principalId"));
+	st_resp_free(&r);
+	grant(f, VAULT_ID, "6666b001-6666-4666-8666-66666666b001", CRYPTO_SEU, "33333333-0000-4000-8000-000000000003");
+	assert_int_equal(arm(f, "PATCH", BOT, "2025-11-01", "{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"cmk-test\","
+			     "\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\",\"userIdentity\":\"" UAI "\"}}}", &r), 201);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", BOT, "2025-11-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.keyVaultProperties.userIdentity"), UAI);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", BOT, "2025-11-01", "{\"identity\":{\"type\":\"SystemAssigned,UserAssigned\"}}", &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidIdentityType");
+	st_resp_free(&r);
+}
+
+/* One refusal: a scenario change, a resource, a body, the expected code and inner detail. */
+struct refusal {
+	const char *name;
+	const char *merge;      /* JSON merge patch for minimal.json, or NULL */
+	const char *admin;      /* admin call "METHOD /path" done first, or NULL */
+	const char *admin_body;
+	const char *resource;
+	const char *body;
+	long status;
+	const char *code;
+	const char *inner;
+};
+
+#define OAI_KEY(k) "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":" \
+	"{\"keyName\":\"" k "\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}"
+#define GRANT_OAI "\"roleAssignments\":[{\"scope\":\"/subscriptions/" SUB "\",\"principalId\":\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\"," \
+	"\"roleDefinitionId\":\"8e3af657-a8ff-443c-a75c-2fe8c4bcb635\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":\"" \
+	OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CRYPTO_SEU "\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":" \
+	"\"6666a004-6666-4666-8666-66666666a004\",\"roleDefinitionId\":\"" CRYPTO_SEU "\"}]"
+
+static const struct refusal REFUSALS[] = {
+	{ "no access", NULL, NULL, NULL, OAI, OAI_KEY("cmk-test"), 400, "KeyVaultAccessForbidden", "ForbiddenByRbac" },
+	{ "soft delete", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enableSoftDelete\":false}}",
+	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultPolicyError", NULL },
+	{ "purge protection", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enablePurgeProtection\":null}}",
+	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultPolicyError", NULL },
+	{ "firewall", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"networkAcls\":{\"defaultAction\":"
+	  "\"Deny\",\"bypass\":\"None\"}}}", OAI, OAI_KEY("cmk-test"), 400, "KeyVaultAccessForbidden", "ForbiddenByFirewall" },
+	{ "tenant", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"tenantId\":\"99999999-9999-4999-8999-999999999999\"}}",
+	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultTenantMismatch", NULL },
+	{ "region", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"location\":\"eastus\"}",
+	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultRegionMismatch", NULL },
+	{ "missing key", "{" GRANT_OAI "}", NULL, NULL, OAI, OAI_KEY("nope"), 400, "KeyVaultKeyNotFound", "KeyNotFound" },
+	{ "disabled key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/disable", "{}", OAI, OAI_KEY("cmk-test"),
+	  400, "KeyVaultKeyDisabled", "KeyDisabled" },
+	{ "expired key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/expire", "{}", OAI, OAI_KEY("cmk-test"),
+	  400, "KeyVaultKeyExpired", "KeyExpired" },
+	{ "deleted key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/delete", "{}", OAI, OAI_KEY("cmk-test"),
+	  400, "KeyVaultKeyNotFound", "KeyNotFound" },
+	{ "key type", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"ec\":[{\"version\":\"00000000000000000000000000000001\",\"kty\":\"EC\",\"crv\":\"P-256\"}]}}}",
+	  NULL, NULL, OAI, OAI_KEY("ec"), 400, "InvalidKeyType", NULL },
+	{ "key size", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"big\":[{\"version\":\"00000000000000000000000000000002\",\"kty\":\"RSA\",\"key_size\":3072}]}}}",
+	  NULL, NULL, OAI, OAI_KEY("big"), 400, "InvalidKeySize", NULL },
+	{ "key ops", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"sig\":[{\"version\":\"00000000000000000000000000000003\",\"kty\":\"RSA\",\"key_size\":2048,\"key_ops\":[\"sign\",\"verify\"]}]}}}",
+	  NULL, NULL, OAI, OAI_KEY("sig"), 400, "InvalidKeyOperations", NULL },
+	{ "no identity", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"identity\":null}", OAI, OAI_KEY("cmk-test"),
+	  400, "IdentityNotFound", NULL },
+	{ "no capability", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"properties\":{\"capabilities\":[]}}",
+	  OAI, OAI_KEY("cmk-test"), 400, "CustomerManagedKeyNotSupported", NULL },
+	{ "old bot", "{" GRANT_OAI "}", "PATCH /resources?id=" BOT, "{\"systemData\":{\"createdAt\":\"2021-06-01T00:00:00Z\"}}",
+	  BOT, "{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"cmk-test\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}",
+	  400, "CustomerManagedKeyNotSupported", NULL },
+	{ "busy", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"properties\":{\"provisioningState\":\"Updating\"}}",
+	  OAI, OAI_KEY("cmk-test"), 409, "Conflict", NULL },
+	{ "unknown vault", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\","
+	  "\"keyVaultProperties\":{\"keyName\":\"k\",\"keyVaultUri\":\"https://nowhere.vault.azure.net/\"}}}}", 400, "KeyVaultNotFound", NULL },
+	{ "incomplete", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\"}}}",
+	  400, "InvalidKeyVaultProperties", NULL },
+	{ "unknown uai", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":"
+	  "{\"" RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ghost\":{}}}}", 400, "InvalidUserAssignedIdentity", NULL },
+};
+
+/* Every broken rule makes the save fail the way Azure fails, and nothing is written. */
+static void test_cmk_refusals(void **state)
+{
+	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++) {
+		const struct refusal *t = &REFUSALS[i];
+		struct fx *f = fx_start(t->merge);
+		struct st_resp r;
+		char method[8], path[512];
+
+		print_message("refusal: %s\n", t->name);
+		if (t->admin) {
+			sscanf(t->admin, "%7s %511s", method, path);
+			st_admin(&f->t, method, path, t->admin_body, &r);
+			assert_true(r.status == 200 || r.status == 204);
+			st_resp_free(&r);
+		}
+		arm(f, "PATCH", t->resource, strstr(t->resource, "healthBots") ? "2025-11-01" : "2025-06-01", t->body, &r);
+		assert_int_equal(r.status, t->status);
+		assert_string_equal(st_error_code(&r), t->code);
+		if (t->inner)
+			assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0), "code"), t->inner);
+		st_resp_free(&r);
+		arm(f, "GET", t->resource, "2025-06-01", NULL, &r);
+		assert_false(str_ieq(jx_str(r.json, "properties.encryption.keySource"), "Microsoft.KeyVault"));
+		st_resp_free(&r);
+		fx_stop(f);
+	}
+}
+
+/* Foundry cannot go back to Microsoft-managed keys, nor move to another vault. */
+static void test_cmk_foundry_one_way(void **state)
+{
+	struct fx *f = fx_start("{" GRANT_OAI "}");
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PATCH", FDY, "2025-06-01", OAI_KEY("cmk-test"), &r), 202);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", FDY, "2025-06-01", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", &r), 400);
+	assert_string_equal(st_error_code(&r), "CustomerManagedKeyCannotBeReverted");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", FDY, "2025-06-01", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\","
+			     "\"keyVaultProperties\":{\"keyName\":\"k\",\"keyVaultUri\":\"https://other.vault.azure.net/\"}}}}", &r), 400);
+	assert_string_equal(st_error_code(&r), "KeyVaultChangeNotAllowed");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", OAI_KEY("cmk-test"), &r), 202);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", &r), 202);
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* A new role assignment grants nothing until propagationSeconds have passed on the simulated clock. */
+static void test_cmk_propagation(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"propagationSeconds\":120}}");
+	struct st_resp r;
+
+	grant(f, VAULT_ID, OAI_PRINCIPAL, CRYPTO_SEU, "44444444-0000-4000-8000-000000000001");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", OAI_KEY("cmk-test"), &r), 400);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0), "code"), "ForbiddenByRbac");
+	st_resp_free(&r);
+	st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":121}", &r);
+	st_resp_free(&r);
+	free(f->arm);
+	f->arm = st_token(&f->t, "https://management.azure.com/.default");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", OAI_KEY("cmk-test"), &r), 202);
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* ---- Long-running operations ---- */
+
+/* With lroPolls, the status URL says InProgress, then Succeeded; Location answers 202 then the resource. */
+static void test_lro(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroPolls\":2,\"retryAfterSeconds\":0}}");
+	struct st_resp r;
+	char *async, *loc;
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"1\"}}", &r), 202);
+	async = st_header(&r, "Azure-AsyncOperation");
+	loc = st_header(&r, "Location");
+	assert_non_null(async);
+	assert_non_null(loc);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", OAI, "2025-06-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Updating");
+	assert_null(jx_get(r.json, "tags.x"));
+	st_resp_free(&r);
+	st_req(&f->t, "GET", async, f->arm, NULL, &r);
+	assert_string_equal(jx_str(r.json, "status"), "InProgress");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 202);
+	st_resp_free(&r);
+	st_req(&f->t, "GET", async, f->arm, NULL, &r);
+	assert_string_equal(jx_str(r.json, "status"), "Succeeded");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "tags.x"), "1");
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Succeeded");
+	st_resp_free(&r);
+	free(async);
+	free(loc);
+	fx_stop(f);
+}
+
+/* An lroFail fault makes the operation end Failed, the change is not applied, the resource is Failed. */
+static void test_lro_failure(void **state)
+{
+	struct fx *f = fx_start("{\"faults\":[{\"method\":\"PATCH\",\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"lroFail\",\"times\":1}]}");
+	struct st_resp r;
+	char *async;
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"1\"}}", &r), 202);
+	async = st_header(&r, "Azure-AsyncOperation");
+	st_resp_free(&r);
+	st_req(&f->t, "GET", async, f->arm, NULL, &r);
+	assert_string_equal(jx_str(r.json, "status"), "Failed");
+	assert_non_null(jx_str(r.json, "error.code"));
+	st_resp_free(&r);
+	arm(f, "GET", OAI, "2025-06-01", NULL, &r);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Failed");
+	assert_null(jx_get(r.json, "tags.x"));
+	st_resp_free(&r);
+	free(async);
+	fx_stop(f);
+}
+
+/* ---- Faults ---- */
+
+/* 429 with Retry-After for N requests, then normal; 503 with x-ms-retry-after-ms. */
+static void test_fault_status(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *h;
+
+	assert_int_equal(st_admin(&f->t, "POST", "/faults", "{\"method\":\"GET\",\"path\":\"/subscriptions\",\"status\":429,"
+				  "\"retryAfter\":3,\"times\":2}", &r), 201);
+	st_resp_free(&r);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 429);
+		h = st_header(&r, "Retry-After");
+		assert_string_equal(h, "3");
+		assert_string_equal(st_error_code(&r), "TooManyRequests");
+		free(h);
+		st_resp_free(&r);
+	}
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	st_resp_free(&r);
+	st_admin(&f->t, "POST", "/faults", "{\"host\":\"*.vault.azure.net\",\"path\":\"/keys*\",\"status\":503,\"retryAfterMs\":250,\"times\":1}", &r);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys?api-version=7.5", f->vault, NULL, &r), 503);
+	h = st_header(&r, "x-ms-retry-after-ms");
+	assert_string_equal(h, "250");
+	free(h);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/faults", "{\"path\":\"*\",\"kind\":\"bogus\"}", &r), 400);
+	st_resp_free(&r);
+}
+
+/* Reset, truncated and malformed answers reach the client as the transport or parse errors they are. */
+static void test_fault_transport(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	st_admin(&f->t, "POST", "/faults", "{\"path\":\"/subscriptions\",\"kind\":\"reset\",\"times\":1}", &r);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), -1);
+	assert_true(r.rc == CURLE_GOT_NOTHING || r.rc == CURLE_RECV_ERROR || r.rc == CURLE_SSL_CONNECT_ERROR);
+	st_resp_free(&r);
+	st_admin(&f->t, "POST", "/faults", "{\"path\":\"/subscriptions\",\"kind\":\"truncate\",\"times\":1}", &r);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), -1);
+	assert_int_equal(r.rc, CURLE_PARTIAL_FILE);
+	st_resp_free(&r);
+	st_admin(&f->t, "POST", "/faults", "{\"path\":\"/subscriptions\",\"kind\":\"malformed\",\"times\":1}", &r);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	assert_null(r.json);
+	st_resp_free(&r);
+	st_admin(&f->t, "POST", "/faults", "{\"path\":\"/subscriptions\",\"latencyMs\":20,\"times\":1}", &r);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	st_resp_free(&r);
+	st_admin(&f->t, "GET", "/log", NULL, &r);
+	{
+		struct json_object *log = jx_get(r.json, "value");
+		const char *last = jx_str(jx_at(log, jx_len(log) - 1), "fault");
+
+		assert_string_equal(last, "status");
+	}
+	st_resp_free(&r);
+}
+
+/* ---- Admin, Graph, identity endpoint, Resource Graph ---- */
+
+/* State hides secrets; key switches and reset work; the log redacts secrets and counts connections. */
+static void test_admin(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(st_admin(&f->t, "GET", "/state", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "operator.clientSecret"), "[redacted]");
+	assert_true(jx_len(jx_get(r.json, "resources")) == 8);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/keys/kv-cmk-test/cmk-test/bogus", "{}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/keys/kv-cmk-test/nope/disable", "{}", &r), 404);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "GET", "/log", NULL, &r), 200);
+	assert_null(strstr(r.body, "demo-secret"));
+	assert_non_null(strstr(r.body, "\"conn\""));
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/reset", NULL, &r), 204);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "GET", "/nothing", NULL, &r), 404);
+	st_resp_free(&r);
+}
+
+/* Graph resolves principals by id and service principals by app id. */
+static void test_graph(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *tok = st_token(&f->t, "https://graph.microsoft.com//.default");
+
+	assert_int_equal(st_req(&f->t, "POST", "https://graph.microsoft.com/v1.0/directoryObjects/getByIds", tok,
+				"{\"ids\":[\"" OAI_PRINCIPAL "\",\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\",\"nobody\"]}", &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 2);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "displayName"), "oai-cmk-test");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", "https://graph.microsoft.com/v1.0/servicePrincipals?$filter=appId%20eq%20'"
+				"0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a'", tok, NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", "https://graph.microsoft.com/v1.0/servicePrincipals/nobody", tok, NULL, &r), 404);
+	st_resp_free(&r);
+	free(tok);
+}
+
+/* Calls the plain-HTTP identity endpoint directly with one header. */
+static long mi(struct fx *f, const char *method, const char *path, const char *header, struct st_resp *r)
+{
+	char *url = xasprintf("http://127.0.0.1:%d%s", f->t.identity, path);
+	const char *h[] = { header, NULL };
+	long s = st_req_hdr(&f->t, method, url, h, strcmp(method, "POST") == 0 ? "resource=https://vault.azure.net" : NULL, r);
+
+	free(url);
+	return s;
+}
+
+/* IMDS, App Service and Cloud Shell styles; a missing Metadata header and an unknown identity are refused. */
+static void test_identity_endpoint(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	mi(f, "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net", "Metadata: true", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_object_is_type(jx_get(r.json, "expires_in"), json_type_string));
+	st_resp_free(&r);
+	mi(f, "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net", "X-Other: 1", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(jx_str(r.json, "error_description"), "Required metadata header not specified");
+	st_resp_free(&r);
+	mi(f, "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net&client_id="
+	   "6666c001-6666-4666-8666-66666666c001", "Metadata: true", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(jx_str(r.json, "client_id"), "6666c001-6666-4666-8666-66666666c001");
+	st_resp_free(&r);
+	mi(f, "GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net&client_id=nobody",
+	   "Metadata: true", &r);
+	assert_int_equal(r.status, 400);
+	st_resp_free(&r);
+	mi(f, "GET", "/msi/token?api-version=2019-08-01&resource=https://management.azure.com/", "X-IDENTITY-HEADER: azsim-identity-header", &r);
+	assert_int_equal(r.status, 200);
+	st_resp_free(&r);
+	mi(f, "GET", "/msi/token?api-version=2019-08-01&resource=https://management.azure.com/", "X-IDENTITY-HEADER: wrong", &r);
+	assert_int_equal(r.status, 401);
+	st_resp_free(&r);
+	mi(f, "POST", "/msi/token", "Metadata: true", &r);
+	assert_int_equal(r.status, 200);
+	st_resp_free(&r);
+}
+
+/* Resource Graph: typed query, projection, paging with $skipToken, and a parse error. */
+static void test_resource_graph(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	const char *q = "{\"subscriptions\":[\"" SUB "\"],\"query\":\"Resources | where type in~ ('Microsoft.CognitiveServices/accounts',"
+			"'microsoft.healthbot/healthbots','Microsoft.HealthcareApis/workspaces/dicomservices') | project id, name, "
+			"type, properties.encryption.keySource | order by name asc\",\"options\":{\"$top\":2}}";
+	char *next;
+
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2022-10-01", q, &r), 200);
+	assert_int_equal(jx_int(r.json, "totalRecords", 0), 4);
+	assert_int_equal(jx_int(r.json, "count", 0), 2);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data"), 0), "type"), "microsoft.healthcareapis/workspaces/dicomservices");
+	assert_string_equal(jx_str(r.json, "resultTruncated"), "false");
+	next = xasprintf("{\"subscriptions\":[\"" SUB "\"],\"query\":\"Resources | where type in~ ('Microsoft.CognitiveServices/accounts',"
+			 "'microsoft.healthbot/healthbots','Microsoft.HealthcareApis/workspaces/dicomservices') | project id, name, "
+			 "type, properties.encryption.keySource | order by name asc\",\"options\":{\"$top\":2,\"$skipToken\":\"%s\"}}",
+			 jx_str(r.json, "$skipToken"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2022-10-01", next, &r), 200);
+	assert_int_equal(jx_int(r.json, "count", 0), 2);
+	assert_null(jx_get(r.json, "$skipToken"));
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data"), 1), "properties_encryption_keySource"), "Microsoft.CognitiveServices");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2022-10-01", "{\"query\":\"Resources | bogus\"}", &r), 400);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 1), "code"), "ParserFailure");
+	st_resp_free(&r);
+	free(next);
+}
+
+/* ---- Robustness and the proxy ---- */
+
+/* Sends raw bytes to a port and returns the first line of the answer. */
+static char *raw(int port, const char *request)
+{
+	CURL *c = curl_easy_init();
+	char *url = xasprintf("telnet://127.0.0.1:%d", port), buf[256] = "";
+	size_t n = 0;
+	curl_socket_t fd;
+
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd);
+	curl_easy_send(c, request, strlen(request), &n);
+	for (int i = 0; i < 200 && curl_easy_recv(c, buf, sizeof(buf) - 1, &n) == CURLE_AGAIN; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	curl_easy_cleanup(c);
+	free(url);
+	*strchrnul(buf, '\r') = '\0';
+	return xstrdup(buf);
+}
+
+/* The proxy refuses hosts it does not serve (like a failed DNS lookup) and anything but CONNECT. */
+static void test_proxy(void **state)
+{
+	struct fx *f = *state;
+	char *line;
+	struct st_resp r;
+
+	line = raw(f->t.proxy, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+	assert_string_equal(line, "HTTP/1.1 502 Bad Gateway");
+	free(line);
+	line = raw(f->t.proxy, "CONNECT novault.vault.azure.net:443 HTTP/1.1\r\n\r\n");
+	assert_string_equal(line, "HTTP/1.1 502 Bad Gateway");
+	free(line);
+	line = raw(f->t.proxy, "GET http://management.azure.com/ HTTP/1.1\r\n\r\n");
+	assert_string_equal(line, "HTTP/1.1 405 Method Not Allowed");
+	free(line);
+	line = raw(f->t.proxy, "garbage\r\n\r\n");
+	assert_string_equal(line, "HTTP/1.1 400 Bad Request");
+	free(line);
+	assert_int_equal(st_req(&f->t, "GET", "https://kv-cmk-test.vault.azure.net/?api-version=7.5", f->vault, NULL, &r), 404);
+	st_resp_free(&r);
+}
+
+/* Huge headers, unknown paths and odd methods get errors, never a crash. */
+static void test_robustness(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *big = xmalloc(300000), *hdr;
+	const char *hdrs[2];
+
+	memset(big, 'a', 299999);
+	big[299999] = '\0';
+	hdr = xasprintf("X-Big: %s", big);
+	hdrs[0] = hdr;
+	hdrs[1] = NULL;
+	st_req_hdr(&f->t, "GET", ARM "/subscriptions?api-version=2022-12-01", hdrs, NULL, &r);
+	assert_true(r.status == 431 || r.status == 413 || r.rc != CURLE_OK);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/nonsense/path", "2021-04-01", NULL, &r), 404);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "BREW", "/subscriptions/" SUB "/resourceGroups/rg-cmk-test", "2021-04-01", NULL, &r), 405);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", "https://graph.microsoft.com/v1.0/me", NULL, NULL, &r), 401);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	st_resp_free(&r);
+	free(big);
+	free(hdr);
+}
+
+/* A scenario that breaks the schema is refused with the JSON path of the fault. */
+static void test_bad_scenarios(void **state)
+{
+	static const struct { const char *text, *path; } T[] = {
+		{ "{", "not valid JSON" },
+		{ "[]", "$" },
+		{ "{\"tenantId\":\"x\"}", "$.tenantId" },
+		{ "{\"tenantId\":\"11111111-1111-4111-8111-111111111111\",\"operator\":{\"clientId\":\"11111111-1111-4111-8111-111111111111\","
+		  "\"objectId\":\"11111111-1111-4111-8111-111111111111\"},\"subscriptions\":[{\"subscriptionId\":\"22222222-2222-4222-8222-222222222222\","
+		  "\"displayName\":\"s\"}],\"resources\":[{\"id\":\"/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/g\","
+		  "\"type\":\"Microsoft.KeyVault/vaults\",\"name\":\"g\"}]}", "$.resources[0].type" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct simtest t;
+		char *err = NULL;
+
+		assert_int_equal(st_start_text(&t, T[i].text, &err), -1);
+		assert_non_null(err);
+		assert_non_null(strstr(err, T[i].path));
+		free(err);
+	}
+}
+
+/* Runs the simulator integration tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_entra_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entra_discovery, setup, teardown),
+		cmocka_unit_test(test_entra_device_code),
+		cmocka_unit_test(test_entra_refresh),
+		cmocka_unit_test_setup_teardown(test_arm_reads_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arm_expired_token, setup, teardown),
+		cmocka_unit_test(test_arm_paging_and_filter),
+		cmocka_unit_test_setup_teardown(test_arm_vault_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_assignments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_role_definitions_and_permissions, setup, teardown),
+		cmocka_unit_test(test_operator_permissions_enforced),
+		cmocka_unit_test_setup_teardown(test_kv_challenge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kv_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kv_wrap, setup, teardown),
+		cmocka_unit_test(test_kv_authorization),
+		cmocka_unit_test_setup_teardown(test_kv_firewall, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmk_save_openai, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmk_save_dicom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmk_save_healthbot_uai, setup, teardown),
+		cmocka_unit_test(test_cmk_refusals),
+		cmocka_unit_test(test_cmk_foundry_one_way),
+		cmocka_unit_test(test_cmk_propagation),
+		cmocka_unit_test(test_lro),
+		cmocka_unit_test(test_lro_failure),
+		cmocka_unit_test_setup_teardown(test_fault_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fault_transport, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity_endpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resource_graph, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_robustness, setup, teardown),
+		cmocka_unit_test(test_bad_scenarios),
+	};
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
