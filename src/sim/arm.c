@@ -108,8 +108,9 @@ static struct json_object *subscription_json(struct sim *s, struct json_object *
 	return o;
 }
 
-/* Wraps items in {"value": [...]} with a nextLink when a page was cut. */
-static struct json_object *page_of(struct sim_req *rq, struct json_object *items)
+/* Wraps items in {"value": [...]} with a nextLink when a page was cut; build (if set) makes each item shown. */
+static struct json_object *page_built(struct sim_req *rq, struct json_object *items,
+				      struct json_object *(*build)(struct json_object *, const char *), const char *arg)
 {
 	struct json_object *body = json_object_new_object(), *page = json_object_new_array();
 	const char *tok = req_arg(rq, "$skiptoken");
@@ -122,7 +123,7 @@ static struct json_object *page_of(struct sim_req *rq, struct json_object *items
 	if (skip < 0)
 		skip = 0;
 	for (long i = skip; i < n && i < skip + size; i++)
-		json_object_array_add(page, json_object_get(jx_at(items, (size_t)i)));
+		json_object_array_add(page, build ? build(jx_at(items, (size_t)i), arg) : json_object_get(jx_at(items, (size_t)i)));
 	json_object_object_add(body, "value", page);
 	if (skip + size < n && !top) {
 		char *next = xasprintf("https://%s%s?api-version=%s&$skiptoken=%ld", rq->host, rq->path,
@@ -133,6 +134,12 @@ static struct json_object *page_of(struct sim_req *rq, struct json_object *items
 	}
 	json_object_put(items);
 	return body;
+}
+
+/* Pages a list whose items are shown as they are. */
+static struct json_object *page_of(struct sim_req *rq, struct json_object *items)
+{
+	return page_built(rq, items, NULL, NULL);
 }
 
 /* Serves GET /subscriptions: those where the caller holds any role. */
@@ -344,9 +351,9 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 			return;
 		}
 		if (f)
-			json_object_array_add(out, generic_item(r, expand));
+			json_object_array_add(out, json_object_get(r));
 	}
-	resp_json(rs, 200, page_of(rq, out));
+	resp_json(rs, 200, page_built(rq, out, generic_item, expand));
 }
 
 /* Serves a typed list: vaults, accounts, dicomservices of a workspace, resource groups. */
@@ -387,11 +394,11 @@ static const char *vault_suffix(struct sim_req *rq, bool hsm)
 /* Fills the fields ARM owns when a vault, HSM or user-assigned identity is created. */
 static void fill_created(struct sim_req *rq, struct json_object *res, const struct armid *id)
 {
-	char guid[37], *uri;
+	char guid[37];
 	bool hsm = str_ieq(id->type, "Microsoft.KeyVault/managedHSMs");
 
 	if (str_ieq(id->type, "Microsoft.KeyVault/vaults") || hsm) {
-		uri = xasprintf("https://%s.%s/", id->name, vault_suffix(rq, hsm));
+		char *uri = xasprintf("https://%s.%s/", id->name, vault_suffix(rq, hsm));
 		jx_set(res, hsm ? "properties.hsmUri" : "properties.vaultUri", json_object_new_string(uri));
 		free(uri);
 		if (!jx_has(res, "properties.enableSoftDelete"))

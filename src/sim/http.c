@@ -333,6 +333,9 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 	log_begin(rq);
 	if (rq->kind != HOST_ADMIN)
 		fault = fault_match(rq);
+	if (strcmp(rq->method, "GET") != 0 && rq->kind != HOST_LOGIN && rq->kind != HOST_IDENTITY &&
+	    !str_istarts(rq->path, "/providers/Microsoft.ResourceGraph/"))
+		s->generation++;
 	if (rq->too_large)
 		resp_error(rs, 413, "RequestEntityTooLarge", "The request body is larger than %u bytes.", MAX_BODY);
 	else if (!fault || !fault_apply(rq, rs, fault))

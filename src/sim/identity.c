@@ -100,7 +100,7 @@ static void mi_token(struct sim_req *rq, struct sim_resp *rs, const char *resour
 void identity_handle(struct sim_req *rq, struct sim_resp *rs)
 {
 	const char *hdr = req_header(rq, "X-IDENTITY-HEADER") ? req_header(rq, "X-IDENTITY-HEADER") : req_header(rq, "secret");
-	const char *meta = req_header(rq, "Metadata"), *oid, *client, *canon;
+	const char *meta = req_header(rq, "Metadata"), *oid, *client;
 	char *resource = req_arg(rq, "resource") ? xstrdup(req_arg(rq, "resource")) : form_field(sb_str(&rq->body), "resource");
 	enum host_kind kind;
 
@@ -109,7 +109,7 @@ void identity_handle(struct sim_req *rq, struct sim_resp *rs)
 			 : "Required metadata header not specified");
 	else if (!resource)
 		mi_error(rs, 400, "invalid_request", "Required query variable 'resource' is missing");
-	else if (!(canon = entra_audience_kind(resource, &kind)))
+	else if (!entra_audience_kind(resource, &kind))
 		mi_error(rs, 400, "invalid_resource", "AADSTS500011: The resource principal was not found in the tenant.");
 	else if (!pick_identity(rq, &oid, &client))
 		mi_error(rs, 400, "invalid_request", "Identity not found");

@@ -572,11 +572,11 @@ static void rotation_policy(struct kv_ctx *c, const char *key, bool put)
 /* Serves wrapkey and unwrapkey: a reversible transform tied to the version (no real cryptography). */
 static void wrap(struct kv_ctx *c, const char *key, const char *version, bool unwrap)
 {
-	struct json_object *v = find_version(c, key, version), *b, *out;
+	struct json_object *v = find_version(c, key, version), *b;
 	const char *val;
 	unsigned char *raw;
 	size_t len;
-	char *kid, *res = NULL, *tag;
+	char *res = NULL, *tag;
 
 	if (!v || !(b = req_json(c->rq, c->rs)))
 		return;
@@ -600,8 +600,9 @@ static void wrap(struct kv_ctx *c, const char *key, const char *version, bool un
 		res = b64_encode(raw + strlen(tag), len - strlen(tag), true);
 	}
 	if (res) {
-		kid = kid_of(c, key, jx_str(v, "version"));
-		out = json_object_new_object();
+		char *kid = kid_of(c, key, jx_str(v, "version"));
+		struct json_object *out = json_object_new_object();
+
 		json_object_object_add(out, "kid", json_object_new_string(kid));
 		json_object_object_add(out, "value", json_object_new_string(res));
 		resp_json(c->rs, 200, out);

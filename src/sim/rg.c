@@ -40,28 +40,72 @@ static bool in_scope(struct json_object *subs, const char *sub)
 	return !json_object_is_type(subs, json_type_array) || jx_array_has_istr(subs, sub);
 }
 
+/* Tells whether the caller sees a subscription, remembering answers in seen (sub -> bool). */
+static bool sub_visible(struct sim_req *rq, struct json_object *seen, const char *sub)
+{
+	struct json_object *v = NULL;
+	bool ok;
+
+	if (json_object_object_get_ex(seen, sub, &v))
+		return json_object_get_boolean(v);
+	ok = state_can_see_subscription(rq->sim, rq->oid, sub);
+	json_object_object_add(seen, sub, json_object_new_boolean(ok));
+	return ok;
+}
+
 /* Collects the rows the caller may read in the requested subscriptions. */
 static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 {
 	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
+	struct json_object *seen = json_object_new_object();
 
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
+		const char *type = jx_str(r, "type");
 		struct armid id;
 		char *action;
 
-		if (!armid_parse(jx_str(r, "id"), &id))
+		if (str_ieq(type, "Microsoft.Resources/resourceGroups") || str_ieq(type, "Microsoft.Authorization/roleDefinitions") ||
+		    !armid_parse(jx_str(r, "id"), &id))
 			continue;
-		action = xasprintf("%s/read", jx_str(r, "type"));
-		if (id.type && !str_ieq(id.type, "Microsoft.Resources/resourceGroups") &&
-		    !str_ieq(id.type, "Microsoft.Authorization/roleDefinitions") && in_scope(subs, id.subscription) &&
-		    state_can_see_subscription(rq->sim, rq->oid, id.subscription) &&
+		action = xasprintf("%s/read", type);
+		if (in_scope(subs, id.subscription) && sub_visible(rq, seen, id.subscription) &&
 		    state_allows(rq->sim, rq->oid, jx_str(r, "id"), action, false))
 			json_object_array_add(out, row_of(rq->sim, r, &id));
 		free(action);
 		armid_free(&id);
 	}
+	json_object_put(seen);
 	return out;
+}
+
+/*
+ * Returns the full result of a query (a new reference), computing it only when
+ * the caller, query, scope or state changed since the last page was served.
+ */
+static struct json_object *result_of(struct sim_req *rq, struct json_object *body, char **err)
+{
+	struct sim *s = rq->sim;
+	struct json_object *subs = jx_get(body, "subscriptions"), *all, *result;
+	char *key = xasprintf("%s\n%s\n%s", rq->oid ? rq->oid : "", subs ? jx_text(subs) : "", jx_str(body, "query"));
+
+	if (s->rg_result && s->rg_key && strcmp(key, s->rg_key) == 0 && s->rg_generation == s->generation) {
+		free(key);
+		return json_object_get(s->rg_result);
+	}
+	all = rows(rq, subs);
+	result = kql_run(jx_str(body, "query"), all, err);
+	json_object_put(all);
+	if (result) {
+		free(s->rg_key);
+		json_object_put(s->rg_result);
+		s->rg_key = key;
+		s->rg_result = json_object_get(result);
+		s->rg_generation = s->generation;
+	} else {
+		free(key);
+	}
+	return result;
 }
 
 /* Answers a query error the way Resource Graph does (BadRequest with InvalidQuery and ParserFailure). */
@@ -104,8 +148,8 @@ static long page_start(struct json_object *opts)
 /* Serves POST /providers/Microsoft.ResourceGraph/resources. */
 void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 {
-	struct json_object *b, *opts, *all, *result, *page, *out;
-	char *err = NULL, mark[32], *tok;
+	struct json_object *b, *opts, *result, *page, *out;
+	char *err = NULL;
 	long start, top, total;
 
 	if (strcmp(rq->method, "POST") != 0) {
@@ -124,9 +168,7 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 400, "BadRequest", "options.$top must be between 1 and 1000.");
 		return;
 	}
-	all = rows(rq, jx_get(b, "subscriptions"));
-	result = kql_run(jx_str(b, "query"), all, &err);
-	json_object_put(all);
+	result = result_of(rq, b, &err);
 	if (!result) {
 		query_error(rs, err);
 		free(err);
@@ -142,6 +184,8 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 	json_object_object_add(out, "count", json_object_new_int64((int64_t)jx_len(page)));
 	json_object_object_add(out, "resultTruncated", json_object_new_string("false"));
 	if (start + top < total) {
+		char mark[32], *tok;
+
 		snprintf(mark, sizeof(mark), "azsim:%ld", start + top);
 		tok = b64_encode(mark, strlen(mark), false);
 		json_object_object_add(out, "$skipToken", json_object_new_string(tok));

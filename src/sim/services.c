@@ -205,7 +205,6 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 	struct json_object *cur_id = jx_get(cur, "identity"), *id = json_object_new_object(), *map = NULL;
 	const char *type = req ? jx_str(req, "type") : (patch ? jx_str(cur_id, "type") : "None");
 	bool sys, user;
-	char guid[37];
 
 	if (!type)
 		type = req && jx_get(req, "userAssignedIdentities") ? "UserAssigned" : "None";
@@ -223,6 +222,7 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 		: sys ? "SystemAssigned" : user ? "UserAssigned" : "None"));
 	if (sys) {
 		const char *old = jx_str(cur_id, "principalId");
+		char guid[37];
 
 		if (!old)
 			sim_random_uuid(guid);
@@ -637,13 +637,13 @@ static void commit(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 		   struct json_object *next, bool patch)
 {
 	bool lro = rq->sim->set.lro_polls > 0 || rq->lro_fail;
-	struct json_object *shown;
 
 	stamp(next, lro ? (cur ? "Updating" : "Creating") : "Succeeded");
 	if (!lro) {
 		state_put_resource(rq->sim, json_object_get(next));
 	} else {
-		shown = jx_copy(cur ? cur : next);
+		struct json_object *shown = jx_copy(cur ? cur : next);
+
 		jx_set(shown, "properties.provisioningState", json_object_new_string(cur ? "Updating" : "Creating"));
 		state_put_resource(rq->sim, shown);
 	}
@@ -708,7 +708,6 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 	char id[64] = "";
 	struct json_object *op = NULL, *body;
 	int64_t left;
-	char num[16];
 
 	sscanf(opid, "%63[^/?]", id);
 	if (!json_object_object_get_ex(rq->sim->ops, id, &op)) {
@@ -717,6 +716,8 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 	}
 	left = jx_int(op, "pollsLeft", 0);
 	if (left > 0 && !jx_bool(op, "done", false)) {
+		char num[16];
+
 		json_object_object_add(op, "pollsLeft", json_object_new_int64(left - 1));
 		snprintf(num, sizeof(num), "%d", rq->sim->set.retry_after);
 		resp_header(rs, "Retry-After", num);

@@ -56,6 +56,10 @@ struct sim {
 	int64_t clock_offset;          /* seconds added to the real clock by POST /clock */
 	unsigned long conn_seq;        /* connections accepted so far */
 	unsigned long req_seq;         /* requests answered so far */
+	unsigned long generation;      /* bumped by every request that may change state */
+	char *rg_key;                  /* the Resource Graph query whose result is cached */
+	unsigned long rg_generation;   /* the state generation that result was computed at */
+	struct json_object *rg_result; /* the cached result, served page by page */
 };
 
 /* One HTTP request, collected across MHD's calls. */

@@ -140,11 +140,11 @@ static void bench_graph(struct simtest *t, const char *token)
 	int pages = 0;
 	long rows = 0;
 
-	do {
+	for (;;) {
 		struct st_resp r;
+		char *tok = skip ? xasprintf(",\"$skipToken\":\"%s\"", skip) : xstrdup("");
 		char *body = xasprintf("{\"query\":\"Resources | where type =~ 'microsoft.cognitiveservices/accounts' | project id, "
-				       "kind, properties.encryption.keySource\",\"options\":{\"$top\":1000%s%s%s}}",
-				       skip ? ",\"$skipToken\":\"" : "", skip ? skip : "", skip ? "\"" : "");
+				       "kind, properties.encryption.keySource\",\"options\":{\"$top\":1000%s}}", tok);
 
 		st_req(t, "POST", "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01",
 		       token, body, &r);
@@ -153,8 +153,10 @@ static void bench_graph(struct simtest *t, const char *token)
 		skip = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
 		st_resp_free(&r);
 		free(body);
-		pages++;
-	} while (skip && pages < 100);
+		free(tok);
+		if (++pages >= 100 || !skip)
+			break;
+	}
 	printf("Resource Graph, %d resources     %6d pages     %8.3f ms/page  (%ld rows)\n", RESOURCES, pages,
 	       (now_ms() - start) / pages, rows);
 }

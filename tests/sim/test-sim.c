@@ -747,10 +747,11 @@ static void test_cmk_refusals(void **state)
 		const struct refusal *t = &REFUSALS[i];
 		struct fx *f = fx_start(t->merge);
 		struct st_resp r;
-		char method[8], path[512];
 
 		print_message("refusal: %s\n", t->name);
 		if (t->admin) {
+			char method[8], path[512];
+
 			sscanf(t->admin, "%7s %511s", method, path);
 			st_admin(&f->t, method, path, t->admin_body, &r);
 			assert_true(r.status == 200 || r.status == 204);
