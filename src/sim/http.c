@@ -207,13 +207,15 @@ static bool glob_ok(const char *glob, const char *value)
 	return !glob || strcmp(glob, "*") == 0 || fnmatch(glob, value, FNM_CASEFOLD) == 0;
 }
 
-/* Returns the fault kind a rule names. */
+static const char *const FAULT_NAMES[] = { "status", "reset", "truncate", "malformed", "latency", "lroFail" };
+
+/* Returns the fault kind a rule names (or implies: status when it gives one, else latency). */
 static enum fault_kind fault_kind_of(struct json_object *rule)
 {
-	static const char *const names[] = { "status", "reset", "truncate", "malformed", "latency", "lroFail" };
+	const char *const *names = FAULT_NAMES;
 	const char *k = jx_str(rule, "kind");
 
-	for (size_t i = 0; k && i < sizeof(names) / sizeof(names[0]); i++)
+	for (size_t i = 0; k && i < sizeof(FAULT_NAMES) / sizeof(FAULT_NAMES[0]); i++)
 		if (strcmp(k, names[i]) == 0)
 			return (enum fault_kind)i;
 	return jx_has(rule, "status") ? FAULT_STATUS : FAULT_LATENCY;
@@ -340,7 +342,7 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 413, "RequestEntityTooLarge", "The request body is larger than %u bytes.", MAX_BODY);
 	else if (!fault || !fault_apply(rq, rs, fault))
 		dispatch(rq, rs);
-	log_end(rq, rs, fault ? (jx_str(fault, "kind") ? jx_str(fault, "kind") : "status") : NULL);
+	log_end(rq, rs, fault ? FAULT_NAMES[fault_kind_of(fault)] : NULL);
 	json_object_put(fault);
 	latency = rq->kind == HOST_ADMIN ? 0 : (s->latency_override >= 0 ? s->latency_override : s->set.latency_ms);
 	latency += rs->extra_latency_ms;

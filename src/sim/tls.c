@@ -1,6 +1,7 @@
 /* The simulator's certificates: a CA made at start, a server certificate for Azure's host names, a token-signing key. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,19 +151,32 @@ int tls_init(struct sim_tls *t, char **err)
 	return rc;
 }
 
-/* Returns the RSA key that signs access tokens, generating it on first use (callers hold the lock). */
-EVP_PKEY *tls_token_key(struct sim_tls *t)
+static pthread_once_t token_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY *process_token_key;
+static char process_token_kid[48];
+
+/* Makes the process's token-signing key: RSA generation is slow, so simulators in one process share it. */
+static void make_token_key(void)
 {
 	unsigned char id[12];
 	char *kid;
 
-	if (t->token_key)
-		return t->token_key;
-	t->token_key = EVP_RSA_gen(2048);
+	process_token_key = EVP_RSA_gen(2048);
 	RAND_bytes(id, sizeof(id));
 	kid = b64_encode(id, sizeof(id), true);
-	snprintf(t->token_kid, sizeof(t->token_kid), "%s", kid);
+	snprintf(process_token_kid, sizeof(process_token_kid), "%s", kid);
 	free(kid);
+}
+
+/* Returns the RSA key that signs access tokens, generated once per process on first use. */
+EVP_PKEY *tls_token_key(struct sim_tls *t)
+{
+	pthread_once(&token_once, make_token_key);
+	if (!t->token_key) {
+		EVP_PKEY_up_ref(process_token_key);
+		t->token_key = process_token_key;
+		snprintf(t->token_kid, sizeof(t->token_kid), "%s", process_token_kid);
+	}
 	return t->token_key;
 }
 

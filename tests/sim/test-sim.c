@@ -678,10 +678,9 @@ static void test_cmk_save_healthbot_uai(void **state)
 	st_resp_free(&r);
 }
 
-/* One refusal: a scenario change, a resource, a body, the expected code and inner detail. */
+/* One refusal: an admin call that breaks a rule, the resource, the body, the expected code and inner detail. */
 struct refusal {
 	const char *name;
-	const char *merge;      /* JSON merge patch for minimal.json, or NULL */
 	const char *admin;      /* admin call "METHOD /path" done first, or NULL */
 	const char *admin_body;
 	const char *resource;
@@ -697,58 +696,65 @@ struct refusal {
 	"\"roleDefinitionId\":\"8e3af657-a8ff-443c-a75c-2fe8c4bcb635\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":\"" \
 	OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CRYPTO_SEU "\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":" \
 	"\"6666a004-6666-4666-8666-66666666a004\",\"roleDefinitionId\":\"" CRYPTO_SEU "\"}]"
+#define BAD_KEYS "\"keys\":{\"kv-cmk-test\":{" \
+	"\"ec\":[{\"version\":\"00000000000000000000000000000001\",\"kty\":\"EC\",\"crv\":\"P-256\"}]," \
+	"\"big\":[{\"version\":\"00000000000000000000000000000002\",\"kty\":\"RSA\",\"key_size\":3072}]," \
+	"\"sig\":[{\"version\":\"00000000000000000000000000000003\",\"kty\":\"RSA\",\"key_size\":2048,\"key_ops\":[\"sign\",\"verify\"]}]}}"
+#define BOT_KEY "{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"cmk-test\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}"
 
 static const struct refusal REFUSALS[] = {
-	{ "no access", NULL, NULL, NULL, OAI, OAI_KEY("cmk-test"), 400, "KeyVaultAccessForbidden", "ForbiddenByRbac" },
-	{ "soft delete", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enableSoftDelete\":false}}",
+	{ "no access (Health Bot has no role)", NULL, NULL, BOT, BOT_KEY, 400, "KeyVaultAccessForbidden", "ForbiddenByRbac" },
+	{ "soft delete", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enableSoftDelete\":false}}",
 	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultPolicyError", NULL },
-	{ "purge protection", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enablePurgeProtection\":null}}",
+	{ "purge protection", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"enablePurgeProtection\":null}}",
 	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultPolicyError", NULL },
-	{ "firewall", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"networkAcls\":{\"defaultAction\":"
+	{ "firewall", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"networkAcls\":{\"defaultAction\":"
 	  "\"Deny\",\"bypass\":\"None\"}}}", OAI, OAI_KEY("cmk-test"), 400, "KeyVaultAccessForbidden", "ForbiddenByFirewall" },
-	{ "tenant", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"tenantId\":\"99999999-9999-4999-8999-999999999999\"}}",
+	{ "tenant", "PATCH /resources?id=" VAULT_ID, "{\"properties\":{\"tenantId\":\"99999999-9999-4999-8999-999999999999\"}}",
 	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultTenantMismatch", NULL },
-	{ "region", "{" GRANT_OAI "}", "PATCH /resources?id=" VAULT_ID, "{\"location\":\"eastus\"}",
+	{ "region", "PATCH /resources?id=" VAULT_ID, "{\"location\":\"eastus\"}",
 	  OAI, OAI_KEY("cmk-test"), 400, "KeyVaultRegionMismatch", NULL },
-	{ "missing key", "{" GRANT_OAI "}", NULL, NULL, OAI, OAI_KEY("nope"), 400, "KeyVaultKeyNotFound", "KeyNotFound" },
-	{ "disabled key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/disable", "{}", OAI, OAI_KEY("cmk-test"),
+	{ "missing key", NULL, NULL, OAI, OAI_KEY("nope"), 400, "KeyVaultKeyNotFound", "KeyNotFound" },
+	{ "disabled key", "POST /keys/kv-cmk-test/cmk-test/disable", "{}", OAI, OAI_KEY("cmk-test"),
 	  400, "KeyVaultKeyDisabled", "KeyDisabled" },
-	{ "expired key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/expire", "{}", OAI, OAI_KEY("cmk-test"),
+	{ "expired key", "POST /keys/kv-cmk-test/cmk-test/expire", "{}", OAI, OAI_KEY("cmk-test"),
 	  400, "KeyVaultKeyExpired", "KeyExpired" },
-	{ "deleted key", "{" GRANT_OAI "}", "POST /keys/kv-cmk-test/cmk-test/delete", "{}", OAI, OAI_KEY("cmk-test"),
+	{ "deleted key", "POST /keys/kv-cmk-test/cmk-test/delete", "{}", OAI, OAI_KEY("cmk-test"),
 	  400, "KeyVaultKeyNotFound", "KeyNotFound" },
-	{ "key type", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"ec\":[{\"version\":\"00000000000000000000000000000001\",\"kty\":\"EC\",\"crv\":\"P-256\"}]}}}",
-	  NULL, NULL, OAI, OAI_KEY("ec"), 400, "InvalidKeyType", NULL },
-	{ "key size", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"big\":[{\"version\":\"00000000000000000000000000000002\",\"kty\":\"RSA\",\"key_size\":3072}]}}}",
-	  NULL, NULL, OAI, OAI_KEY("big"), 400, "InvalidKeySize", NULL },
-	{ "key ops", "{" GRANT_OAI ",\"keys\":{\"kv-cmk-test\":{\"sig\":[{\"version\":\"00000000000000000000000000000003\",\"kty\":\"RSA\",\"key_size\":2048,\"key_ops\":[\"sign\",\"verify\"]}]}}}",
-	  NULL, NULL, OAI, OAI_KEY("sig"), 400, "InvalidKeyOperations", NULL },
-	{ "no identity", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"identity\":null}", OAI, OAI_KEY("cmk-test"),
+	{ "key type", NULL, NULL, OAI, OAI_KEY("ec"), 400, "InvalidKeyType", NULL },
+	{ "key size", NULL, NULL, OAI, OAI_KEY("big"), 400, "InvalidKeySize", NULL },
+	{ "key ops", NULL, NULL, OAI, OAI_KEY("sig"), 400, "InvalidKeyOperations", NULL },
+	{ "no identity", "PATCH /resources?id=" OAI, "{\"identity\":null}", OAI, OAI_KEY("cmk-test"),
 	  400, "IdentityNotFound", NULL },
-	{ "no capability", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"properties\":{\"capabilities\":[]}}",
+	{ "no capability", "PATCH /resources?id=" OAI, "{\"properties\":{\"capabilities\":[]}}",
 	  OAI, OAI_KEY("cmk-test"), 400, "CustomerManagedKeyNotSupported", NULL },
-	{ "old bot", "{" GRANT_OAI "}", "PATCH /resources?id=" BOT, "{\"systemData\":{\"createdAt\":\"2021-06-01T00:00:00Z\"}}",
-	  BOT, "{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"cmk-test\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}",
-	  400, "CustomerManagedKeyNotSupported", NULL },
-	{ "busy", "{" GRANT_OAI "}", "PATCH /resources?id=" OAI, "{\"properties\":{\"provisioningState\":\"Updating\"}}",
+	{ "old bot", "PATCH /resources?id=" BOT, "{\"systemData\":{\"createdAt\":\"2021-06-01T00:00:00Z\"}}",
+	  BOT, BOT_KEY, 400, "CustomerManagedKeyNotSupported", NULL },
+	{ "busy", "PATCH /resources?id=" OAI, "{\"properties\":{\"provisioningState\":\"Updating\"}}",
 	  OAI, OAI_KEY("cmk-test"), 409, "Conflict", NULL },
-	{ "unknown vault", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\","
+	{ "unknown vault", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\","
 	  "\"keyVaultProperties\":{\"keyName\":\"k\",\"keyVaultUri\":\"https://nowhere.vault.azure.net/\"}}}}", 400, "KeyVaultNotFound", NULL },
-	{ "incomplete", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\"}}}",
+	{ "incomplete", NULL, NULL, OAI, "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\"}}}",
 	  400, "InvalidKeyVaultProperties", NULL },
-	{ "unknown uai", "{" GRANT_OAI "}", NULL, NULL, OAI, "{\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":"
+	{ "unknown uai", NULL, NULL, OAI, "{\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":"
 	  "{\"" RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ghost\":{}}}}", 400, "InvalidUserAssignedIdentity", NULL },
 };
 
-/* Every broken rule makes the save fail the way Azure fails, and nothing is written. */
+/* Every broken rule makes the save fail the way Azure fails, and nothing is written (one simulator, reset per row). */
 static void test_cmk_refusals(void **state)
 {
+	struct fx *f = fx_start("{" GRANT_OAI "," BAD_KEYS "}");
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", OAI_KEY("cmk-test"), &r), 202);
+	st_resp_free(&r);
 	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++) {
 		const struct refusal *t = &REFUSALS[i];
-		struct fx *f = fx_start(t->merge);
-		struct st_resp r;
+		const char *version = strstr(t->resource, "healthBots") ? "2025-11-01" : "2025-06-01";
 
 		print_message("refusal: %s\n", t->name);
+		assert_int_equal(st_admin(&f->t, "POST", "/reset", NULL, &r), 204);
+		st_resp_free(&r);
 		if (t->admin) {
 			char method[8], path[512];
 
@@ -757,17 +763,18 @@ static void test_cmk_refusals(void **state)
 			assert_true(r.status == 200 || r.status == 204);
 			st_resp_free(&r);
 		}
-		arm(f, "PATCH", t->resource, strstr(t->resource, "healthBots") ? "2025-11-01" : "2025-06-01", t->body, &r);
+		arm(f, "PATCH", t->resource, version, t->body, &r);
 		assert_int_equal(r.status, t->status);
 		assert_string_equal(st_error_code(&r), t->code);
 		if (t->inner)
 			assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0), "code"), t->inner);
 		st_resp_free(&r);
-		arm(f, "GET", t->resource, "2025-06-01", NULL, &r);
+		arm(f, "GET", t->resource, version, NULL, &r);
 		assert_false(str_ieq(jx_str(r.json, "properties.encryption.keySource"), "Microsoft.KeyVault"));
+		assert_null(jx_get(r.json, "properties.keyVaultProperties"));
 		st_resp_free(&r);
-		fx_stop(f);
 	}
+	fx_stop(f);
 }
 
 /* Foundry cannot go back to Microsoft-managed keys, nor move to another vault. */
@@ -932,7 +939,7 @@ static void test_fault_transport(void **state)
 		struct json_object *log = jx_get(r.json, "value");
 		const char *last = jx_str(jx_at(log, jx_len(log) - 1), "fault");
 
-		assert_string_equal(last, "status");
+		assert_string_equal(last, "latency");
 	}
 	st_resp_free(&r);
 }
