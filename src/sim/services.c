@@ -116,15 +116,15 @@ static void refuse(struct sim_resp *rs, int status, const char *code, const char
 static void refuse(struct sim_resp *rs, int status, const char *code, const char *inner, const char *target,
 		   const char *fmt, ...)
 {
-	struct json_object *body = json_object_new_object(), *err = json_object_new_object();
+	struct json_object *err;
 	va_list ap;
 	char *msg;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_object_object_add(err, "code", json_object_new_string(code));
-	json_object_object_add(err, "message", json_object_new_string(msg));
+	resp_error(rs, status, code, "%s", msg);
+	err = jx_get(rs->json, "error");
 	if (target)
 		json_object_object_add(err, "target", json_object_new_string(target));
 	if (inner) {
@@ -135,8 +135,6 @@ static void refuse(struct sim_resp *rs, int status, const char *code, const char
 		json_object_array_add(details, d);
 		json_object_object_add(err, "details", details);
 	}
-	json_object_object_add(body, "error", err);
-	resp_json(rs, status, body);
 	free(msg);
 }
 

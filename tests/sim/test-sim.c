@@ -11,7 +11,14 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "b64.h"
+#include "jwt.h"
 #include "jx.h"
+#include "sbuf.h"
 #include "simtest.h"
 #include "text.h"
 #include "xalloc.h"
@@ -237,6 +244,251 @@ static void test_entra_refresh(void **state)
 	free(form);
 	free(rt);
 	fx_stop(f);
+}
+
+/* Makes a self-signed certificate for a fresh RSA key; returns the PEM and the key. */
+static char *make_cert(EVP_PKEY **key)
+{
+	X509 *x = X509_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *pem;
+	long n;
+
+	*key = EVP_RSA_gen(2048);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, *key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"azcmk-test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_sign(x, *key, EVP_sha256());
+	PEM_write_bio_X509(bio, x);
+	n = BIO_get_mem_data(bio, &data);
+	pem = xstrndup(data, (size_t)n);
+	BIO_free(bio);
+	X509_free(x);
+	return pem;
+}
+
+/* Returns the base64url SHA-1 thumbprint of a PEM certificate (the x5t header). */
+static char *thumbprint_of(const char *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	X509_digest(x, EVP_sha1(), md, &n);
+	X509_free(x);
+	BIO_free(bio);
+	return b64_encode(md, n, true);
+}
+
+/* Builds client-assertion claims for the operator, valid from nbf for lifetime seconds. */
+static struct json_object *assertion_claims(const char *aud, long lifetime)
+{
+	struct json_object *c = json_object_new_object();
+	long now = (long)time(NULL);
+
+	json_object_object_add(c, "aud", json_object_new_string(aud));
+	json_object_object_add(c, "iss", json_object_new_string("0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a"));
+	json_object_object_add(c, "sub", json_object_new_string("0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a"));
+	json_object_object_add(c, "jti", json_object_new_string("5b8f1f1a-0000-4000-8000-000000000001"));
+	json_object_object_add(c, "nbf", json_object_new_int64(now));
+	json_object_object_add(c, "exp", json_object_new_int64(now + lifetime));
+	return c;
+}
+
+/* Posts a client-credentials request with an assertion; returns the status. */
+static long assertion_login(struct fx *f, const char *assertion, struct st_resp *r)
+{
+	char *form = xasprintf("grant_type=client_credentials&client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a&scope="
+			       "https://management.azure.com/.default&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth"
+			       "%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s", assertion);
+	long s = entra_post(f, "token", form, r);
+
+	free(form);
+	return s;
+}
+
+/* Certificate sign-in: the registered certificate works; another key, another certificate or an expired assertion do not. */
+static void test_entra_certificate(void **state)
+{
+	EVP_PKEY *key, *other;
+	char *pem = make_cert(&key), *pem2 = make_cert(&other), *x5t = thumbprint_of(pem), *x5t2 = thumbprint_of(pem2);
+	struct json_object *patch = json_object_new_object(), *op = json_object_new_object();
+	const char *aud = "https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token";
+	struct json_object *good = assertion_claims(aud, 600), *old = assertion_claims(aud, -10);
+	static const struct { int key, print, claims; long status; const char *aadsts; } T[] = {
+		{ 0, 0, 0, 200, NULL }, { 1, 0, 0, 401, "AADSTS50012" }, { 0, 1, 0, 401, "AADSTS700027" },
+		{ 0, 0, 1, 401, "AADSTS700024" },
+	};
+	struct fx *f;
+
+	json_object_object_add(op, "certificate", json_object_new_string(pem));
+	json_object_object_add(patch, "operator", op);
+	f = fx_start(jx_text(patch));
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct st_resp r;
+		char *a = jwt_sign(T[i].key ? other : key, T[i].print ? x5t2 : x5t, T[i].claims ? old : good);
+
+		assertion_login(f, a, &r);
+		assert_int_equal(r.status, T[i].status);
+		if (T[i].aadsts)
+			assert_non_null(strstr(jx_str(r.json, "error_description"), T[i].aadsts));
+		st_resp_free(&r);
+		free(a);
+	}
+	fx_stop(f);
+	json_object_put(patch);
+	json_object_put(good);
+	json_object_put(old);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+	free(pem);
+	free(pem2);
+	free(x5t);
+	free(x5t2);
+}
+
+/* Builds an unsigned-looking federated assertion (header.payload.sig) for an issuer and subject. */
+static char *federated_assertion(const char *iss, const char *sub, long lifetime)
+{
+	struct json_object *c = json_object_new_object();
+	const char *hdr = "{\"alg\":\"RS256\",\"kid\":\"k8s\"}";
+	char *h, *p, *out;
+	const char *pt;
+
+	json_object_object_add(c, "iss", json_object_new_string(iss));
+	json_object_object_add(c, "sub", json_object_new_string(sub));
+	json_object_object_add(c, "aud", json_object_new_string("api://AzureADTokenExchange"));
+	json_object_object_add(c, "exp", json_object_new_int64((long)time(NULL) + lifetime));
+	pt = jx_text(c);
+	h = b64_encode(hdr, strlen(hdr), true);
+	p = b64_encode(pt, strlen(pt), true);
+	out = xasprintf("%s.%s.c2ln", h, p);
+	free(h);
+	free(p);
+	json_object_put(c);
+	return out;
+}
+
+/* Workload identity federation: a matching issuer and subject sign in; others get AADSTS70021. */
+static void test_entra_federated(void **state)
+{
+	struct fx *f = fx_start("{\"operator\":{\"federatedCredentials\":[{\"issuer\":\"https://oidc.aks.example/x\","
+				"\"subject\":\"system:serviceaccount:ops:azcmk\"}]}}");
+	struct st_resp r;
+	char *good = federated_assertion("https://oidc.aks.example/x", "system:serviceaccount:ops:azcmk", 600);
+	char *bad = federated_assertion("https://oidc.aks.example/x", "system:serviceaccount:ops:other", 600);
+	char *old = federated_assertion("https://oidc.aks.example/x", "system:serviceaccount:ops:azcmk", -5);
+
+	assert_int_equal(assertion_login(f, good, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(assertion_login(f, bad, &r), 400);
+	assert_non_null(strstr(jx_str(r.json, "error_description"), "AADSTS70021"));
+	st_resp_free(&r);
+	assert_int_equal(assertion_login(f, old, &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(assertion_login(f, "not-a-jwt", &r), 400);
+	st_resp_free(&r);
+	free(good);
+	free(bad);
+	free(old);
+	fx_stop(f);
+}
+
+#define HSM_ID RG "/providers/Microsoft.KeyVault/managedHSMs/hsm-cmk-test"
+#define HSM_SCENARIO "{\"resources\":[{\"id\":\"" HSM_ID "\",\"type\":\"Microsoft.KeyVault/managedHSMs\",\"name\":\"hsm-cmk-test\"," \
+	"\"location\":\"westus3\",\"sku\":{\"family\":\"B\",\"name\":\"Standard_B1\"},\"properties\":{\"tenantId\":" \
+	"\"11111111-1111-4111-8111-111111111111\",\"hsmUri\":\"https://hsm-cmk-test.managedhsm.azure.net/\"," \
+	"\"enableSoftDelete\":true,\"enablePurgeProtection\":true,\"provisioningState\":\"Succeeded\"}}]," \
+	"\"keys\":{\"hsm-cmk-test\":{\"hsm-key\":[{\"version\":\"0123456789abcdef0123456789abcdef\",\"kty\":\"RSA-HSM\"," \
+	"\"key_size\":2048,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}]}}}"
+
+/* Managed HSM: the challenge has an empty body and the HSM audience; a DICOM save works with an HSM local role. */
+static void test_managed_hsm(void **state)
+{
+	struct simtest *t;
+	struct fx *f = xcalloc(1, sizeof(*f));
+	char *text = st_read_scenario("minimal.json"), *err = NULL, *hdr, *hsm_tok, *body;
+	struct json_object *doc = json_tokener_parse(text), *extra = json_tokener_parse(HSM_SCENARIO);
+	struct st_resp r;
+
+	json_object_array_add(jx_get(doc, "resources"), jx_copy(jx_at(jx_get(extra, "resources"), 0)));
+	json_object_object_add(jx_get(doc, "keys"), "hsm-cmk-test", jx_copy(jx_get(extra, "keys.hsm-cmk-test")));
+	t = &f->t;
+	assert_int_equal(st_start_text(t, jx_text(doc), &err), 0);
+	f->arm = st_token(t, "https://management.azure.com/.default");
+	hsm_tok = st_token(t, "https://managedhsm.azure.net/.default");
+	assert_int_equal(st_req(t, "GET", "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key?api-version=7.5", NULL, NULL, &r), 401);
+	hdr = st_header(&r, "WWW-Authenticate");
+	assert_non_null(strstr(hdr, "resource=\"https://managedhsm.azure.net\""));
+	assert_string_equal(r.body, "");
+	free(hdr);
+	st_resp_free(&r);
+	assert_int_equal(st_req(t, "GET", "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key?api-version=7.5", hsm_tok, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "key.kty"), "RSA-HSM");
+	st_resp_free(&r);
+	grant(f, HSM_ID, "6666a001-6666-4666-8666-66666666a001", "33413926-3206-4cdd-b39a-83574fe37a17", "55555555-0000-4000-8000-000000000001");
+	arm(f, "GET", DICOM, "2024-03-31", NULL, &r);
+	jx_set(r.json, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	       json_object_new_string("https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key/0123456789abcdef0123456789abcdef"));
+	body = xstrdup(jx_text(r.json));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", DICOM, "2024-03-31", body, &r), 202);
+	st_resp_free(&r);
+	free(body);
+	free(hsm_tok);
+	free(text);
+	json_object_put(doc);
+	json_object_put(extra);
+	fx_stop(f);
+}
+
+/* Sends a few hundred random requests to every host; the simulator must answer each and keep running. */
+static void test_random_requests(void **state)
+{
+	static const char *const hosts[] = { "https://management.azure.com", "https://kv-cmk-test.vault.azure.net",
+		"https://login.microsoftonline.com", "https://graph.microsoft.com", "https://sim.local" };
+	static const char *const parts[] = { "/subscriptions/" SUB, "/resourceGroups/rg-cmk-test", "/providers",
+		"/Microsoft.KeyVault", "/vaults/kv-cmk-test", "/keys", "/cmk-test", "/roleAssignments", "/x", "/%00",
+		"/..", "/11111111-1111-4111-8111-111111111111", "/oauth2/v2.0/token", "/v1.0", "/faults", "/reset",
+		"/Microsoft.Authorization", "/dicomservices", "?api-version=2024-11-01", "?$filter=atScope()", "/create" };
+	static const char *const methods[] = { "GET", "PUT", "PATCH", "POST", "DELETE", "HEAD", "OPTIONS" };
+	static const char *const bodies[] = { NULL, "", "{", "[]", "null", "{\"properties\":{\"x\":[1,{}]}}",
+		"grant_type=client_credentials", "{\"identity\":{\"type\":7}}", "{\"properties\":null}" };
+	struct fx *f = *state;
+	unsigned seed = 12345;
+
+	for (int i = 0; i < 300; i++) {
+		struct sbuf url = SBUF_INIT;
+		struct st_resp r;
+		const char *m;
+
+		seed = seed * 1103515245u + 12345u;
+		sb_adds(&url, hosts[seed % 5]);
+		for (unsigned k = 0, n = seed >> 8 & 7; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			sb_adds(&url, parts[(seed >> 4) % (sizeof(parts) / sizeof(parts[0]))]);
+		}
+		m = methods[(seed >> 12) % 7];
+		if (strstr(url.s, "/reset") || strcmp(m, "HEAD") == 0) {
+			sb_free(&url);
+			continue;
+		}
+		st_req(&f->t, m, url.s, (seed >> 16) & 1 ? f->arm : f->vault, bodies[(seed >> 20) % 9], &r);
+		assert_true(r.rc == CURLE_OK);
+		assert_true(r.status >= 200 && r.status < 600);
+		st_resp_free(&r);
+		sb_free(&url);
+	}
+	{
+		struct st_resp r;
+
+		assert_int_equal(st_admin(&f->t, "GET", "/health", NULL, &r), 200);
+		st_resp_free(&r);
+	}
 }
 
 /* ---- Resource Manager ---- */
@@ -1176,6 +1428,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entra_discovery, setup, teardown),
 		cmocka_unit_test(test_entra_device_code),
 		cmocka_unit_test(test_entra_refresh),
+		cmocka_unit_test(test_entra_certificate),
+		cmocka_unit_test(test_entra_federated),
+		cmocka_unit_test(test_managed_hsm),
+		cmocka_unit_test_setup_teardown(test_random_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arm_reads_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arm_expired_token, setup, teardown),
 		cmocka_unit_test(test_arm_paging_and_filter),
