@@ -1070,6 +1070,91 @@ static void test_cmk_propagation(void **state)
 	fx_stop(f);
 }
 
+/* The resources the demo tenant documents as healthy on CMK (tests/scenarios/README.md). */
+static const char *const DEMO_HEALTHY[] = { "chprodimaging/radiology", "chprodimaging/cardiology", "chprodimaging/pathology",
+					    "hb-ch-triage-prod", "fdy-ch-prod", "oai-ch-prod", NULL };
+
+/* Returns the api-version to use for one of the four services' ids. */
+static const char *service_version(const char *id)
+{
+	if (strstr(id, "dicomservices"))
+		return "2024-03-31";
+	return strstr(id, "healthBots") ? "2025-11-01" : "2025-06-01";
+}
+
+/* Re-saves a resource's current key setting the way its service takes it; returns the status. */
+static long resave(struct fx *f, struct json_object *res)
+{
+	const char *type = jx_str(res, "type"), *id = jx_str(res, "id");
+	struct json_object *body = json_object_new_object();
+	struct st_resp r;
+	long status;
+
+	if (str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices")) {
+		json_object_put(body);
+		body = jx_copy(res);
+	} else if (str_ieq(type, "Microsoft.HealthBot/healthBots")) {
+		jx_set(body, "properties.keyVaultProperties", jx_copy(jx_get(res, "properties.keyVaultProperties")));
+	} else {
+		jx_set(body, "properties.encryption", jx_copy(jx_get(res, "properties.encryption")));
+	}
+	assert_non_null(id);
+	status = arm(f, str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices") ? "PUT" : "PATCH", id,
+		     service_version(id), jx_text(body), &r);
+	st_resp_free(&r);
+	json_object_put(body);
+	return status;
+}
+
+/* Returns the demo resource with a given name. */
+static struct json_object *demo_resource(struct json_object *doc, const char *name)
+{
+	struct json_object *list = jx_get(doc, "resources");
+
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (str_ieq(jx_str(jx_at(list, i), "name"), name))
+			return jx_at(list, i);
+	return NULL;
+}
+
+/* The demo tenant and the simulator agree: healthy CMK resources re-save, those that lost key access are refused. */
+static void test_demo_consistency(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	char *text = st_read_scenario("demo.json"), *expected = st_read_scenario("demo-expected.json"), *err = NULL;
+	struct json_object *doc = json_tokener_parse(text), *rows = json_tokener_parse(expected);
+	size_t lost = 0;
+
+	assert_int_equal(st_start_text(&f->t, text, &err), 0);
+	f->arm = st_token(&f->t, "https://management.azure.com/.default");
+	for (int i = 0; DEMO_HEALTHY[i]; i++) {
+		print_message("healthy: %s\n", DEMO_HEALTHY[i]);
+		assert_true(resave(f, demo_resource(doc, DEMO_HEALTHY[i])) / 100 == 2);
+	}
+	for (size_t i = 0; i < jx_len(rows); i++) {
+		struct json_object *row = jx_at(rows, i), *r;
+		struct st_resp got;
+
+		if (!str_ieq(jx_str(row, "rule"), "resource.key-access-lost"))
+			continue;
+		print_message("lost: %s\n", jx_str(row, "resource"));
+		assert_int_equal(arm(f, "GET", jx_str(row, "resource"), service_version(jx_str(row, "resource")), NULL, &got), 200);
+		r = json_object_get(got.json);
+		st_resp_free(&got);
+		assert_true(resave(f, r) / 100 == 4);
+		json_object_put(r);
+		lost++;
+	}
+	assert_int_equal(lost, 10);
+	json_object_put(doc);
+	json_object_put(rows);
+	free(text);
+	free(expected);
+	free(f->arm);
+	st_stop(&f->t);
+	free(f);
+}
+
 /* ---- Long-running operations ---- */
 
 /* With lroPolls, the status URL says InProgress, then Succeeded; Location answers 202 then the resource. */
@@ -1450,6 +1535,7 @@ int main(void)
 		cmocka_unit_test(test_cmk_refusals),
 		cmocka_unit_test(test_cmk_foundry_one_way),
 		cmocka_unit_test(test_cmk_propagation),
+		cmocka_unit_test(test_demo_consistency),
 		cmocka_unit_test(test_lro),
 		cmocka_unit_test(test_lro_failure),
 		cmocka_unit_test_setup_teardown(test_fault_status, setup, teardown),
