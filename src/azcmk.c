@@ -2,49 +2,122 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "cli.h"
+#include "cmd.h"
 #include "i18n.h"
+#include "text.h"
+
+static volatile sig_atomic_t canceled;
+
+/* Asks every request in flight to stop (the engine polls the flag). */
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	canceled = 1;
+}
 
 /* Prints the usage text. */
 static void usage(void)
 {
-	printf(_("Usage: %s [OPTION]...\n"), cli_program());
+	printf(_("Usage: %s [OPTION]... COMMAND [ARGUMENT]...\n"), cli_program());
 	puts(_("Guide an Azure operator through protecting the data of a DICOM service, a healthcare\n"
 	       "agent service, Microsoft Foundry or Azure OpenAI with a customer-managed key held in\n"
 	       "Azure Key Vault or Managed HSM.\n"));
-	puts(_("  -h, --help       display this help and exit\n"
-	       "  -V, --version    output version information and exit\n"));
-	puts(_("The wizard and the commands (audit, check, plan, apply, rotate, refresh) are being\n"
-	       "built; this version provides the simulated Azure, azcmk-sim, to try them against.\n"));
-	printf(_("Full documentation: man %s\n"), cli_program());
+	puts(_("Commands:\n"
+	       "  login                  sign in and show the tenant, principal and method\n"
+	       "  account list           list the subscriptions you can see\n"));
+	puts(_("Options:\n"
+	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or AzureChinaCloud\n"
+	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID)\n"
+	       "      --auth METHOD      chain (default), environment, managed-identity, cli or device-code\n"
+	       "      --ca-file FILE     trust the CA certificates in FILE (default: SSL_CERT_FILE,\n"
+	       "                         CURL_CA_BUNDLE, then the system's)\n"
+	       "  -o, --output FORMAT    table (default) or json\n"
+	       "      --debug            trace every request on standard error, secrets redacted\n"
+	       "  -h, --help             display this help and exit\n"
+	       "  -V, --version          output version information and exit\n"));
+	puts(_("The wizard and the commands audit, check, plan, apply, rotate and refresh are being\n"
+	       "built; azcmk-sim provides a simulated tenant to try azcmk against.\n"));
+	printf(_("Exit status: 0 success, 2 an error or a usage mistake.\n\nFull documentation: man %s\n"), cli_program());
 }
 
-/* Parses the options and runs what they ask. */
-int main(int argc, char **argv)
+/* Prints the usage hint after a mistake and returns the usage exit status. */
+static int usage_error(void)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
-					      { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
+	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+	return EXIT_ERROR;
+}
+
+/* Parses the global options; returns -1 to go on, else an exit status. */
+static int parse(int argc, char **argv, struct cmd_opts *o)
+{
+	static const struct option opts[] = {
+		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
+		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
+		{ "debug", no_argument, NULL, 5 }, { "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
-	cli_init(argv[0]);
-	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(); return 0;
-		case 'V': cli_version(); return 0;
-		default:
-			fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
-			return 2;
+		case 1: o->cloud = optarg; break;
+		case 2: o->tenant = optarg; break;
+		case 3:
+			if (!cmd_parse_auth(optarg, &o->auth)) {
+				cli_error(_("invalid --auth '%s': use chain, environment, managed-identity, cli or device-code"), optarg);
+				return usage_error();
+			}
+			break;
+		case 4: o->ca_file = optarg; break;
+		case 5: o->debug = true; break;
+		case 'o':
+			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
+				cli_error(_("invalid --output '%s': use table or json"), optarg);
+				return usage_error();
+			}
+			o->output = str_ieq(optarg, "json") ? OUT_JSON : OUT_TABLE;
+			break;
+		case 'h': usage(); return EXIT_OK;
+		case 'V': cli_version(); return EXIT_OK;
+		default: return usage_error();
 		}
 	}
-	if (optind < argc) {
+	return -1;
+}
+
+/* Parses the options and runs the command. */
+int main(int argc, char **argv)
+{
+	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled };
+	struct sigaction sa;
+	int rc;
+
+	cli_init(argv[0]);
+	if ((rc = parse(argc, argv, &o)) >= 0)
+		return rc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (optind >= argc)
+		usage();
+	else if (strcmp(argv[optind], "login") == 0)
+		rc = cmd_login(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "account") == 0)
+		rc = cmd_account(&o, argc - optind - 1, argv + optind + 1);
+	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
-		return 2;
+		rc = usage_error();
 	}
-	usage();
-	return 0;
+	curl_global_cleanup();
+	return rc < 0 ? EXIT_OK : rc;
 }

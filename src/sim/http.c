@@ -272,6 +272,8 @@ static void fault_respond(struct sim_resp *rs, struct json_object *f)
 		snprintf(num, sizeof(num), "%lld", (long long)jx_int(f, "retryAfter", 0));
 		resp_header(rs, "Retry-After", num);
 	}
+	if (jx_str(f, "wwwAuthenticate"))
+		resp_header(rs, "WWW-Authenticate", jx_str(f, "wwwAuthenticate"));
 	if (jx_has(f, "retryAfterMs")) {
 		snprintf(num, sizeof(num), "%lld", (long long)jx_int(f, "retryAfterMs", 0));
 		resp_header(rs, "x-ms-retry-after-ms", num);

@@ -815,6 +815,7 @@ static const struct field F_FAULT[] = {
 	{ "kind", false, &T_FAULT_KIND },
 	{ "code", false, &T_STR },
 	{ "message", false, &T_STR },
+	{ "wwwAuthenticate", false, &T_STR },
 	{ NULL, false, NULL },
 };
 static const struct type T_FAULT = {

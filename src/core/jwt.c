@@ -1,4 +1,4 @@
-/* JSON Web Tokens for the simulator: minting access tokens and checking client assertions. */
+/* JSON Web Tokens: signing (RS256, PS256), decoding and verifying, with OpenSSL. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -10,47 +10,62 @@
 #include "jwt.h"
 #include "jx.h"
 #include "sbuf.h"
+#include "text.h"
 #include "xalloc.h"
 
-/* Signs data with RS256 (RSASSA-PKCS1-v1_5 and SHA-256); returns base64url or NULL. */
-static char *rs256(EVP_PKEY *key, const char *data)
+/* Signs data with RS256 (PKCS#1 v1.5) or PS256 (PSS, salt = digest length); returns base64url or NULL. */
+static char *sign(EVP_PKEY *key, const char *data, bool pss)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
 	unsigned char sig[1024];
 	size_t n = sizeof(sig);
 	char *out = NULL;
 
-	if (ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+	if (ctx && EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key) == 1 &&
+	    (!pss || (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+		      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1)) &&
 	    EVP_DigestSign(ctx, sig, &n, (const unsigned char *)data, strlen(data)) == 1)
 		out = b64_encode(sig, n, true);
 	EVP_MD_CTX_free(ctx);
 	return out;
 }
 
-/* Mints a signed RS256 token with the given claims. */
+/* Signs claims under a header that names the algorithm (RS256 or PS256); NULL when signing fails. */
+char *jwt_sign_header(EVP_PKEY *key, struct json_object *header, struct json_object *claims)
+{
+	struct sbuf b = SBUF_INIT;
+	const char *ht = jx_text(header), *pt;
+	char *h = b64_encode(ht, strlen(ht), true), *p, *sig;
+
+	pt = jx_text(claims);
+	p = b64_encode(pt, strlen(pt), true);
+	sb_printf(&b, "%s.%s", h, p);
+	sig = sign(key, sb_str(&b), str_ieq(jx_str(header, "alg"), "PS256"));
+	free(h);
+	free(p);
+	if (!sig) {
+		sb_free(&b);
+		return NULL;
+	}
+	sb_printf(&b, ".%s", sig);
+	free(sig);
+	return sb_steal(&b);
+}
+
+/* Mints an RS256 token with x5t and kid set to kid (as Entra ID's tokens carry). */
 char *jwt_sign(EVP_PKEY *key, const char *kid, struct json_object *claims)
 {
 	struct json_object *hdr = json_object_new_object();
-	struct sbuf b = SBUF_INIT;
-	char *h, *p, *sig;
-	const char *ht, *pt;
+	char *tok;
 
 	json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
 	json_object_object_add(hdr, "alg", json_object_new_string("RS256"));
 	json_object_object_add(hdr, "x5t", json_object_new_string(kid));
 	json_object_object_add(hdr, "kid", json_object_new_string(kid));
-	ht = jx_text(hdr);
-	pt = jx_text(claims);
-	h = b64_encode(ht, strlen(ht), true);
-	p = b64_encode(pt, strlen(pt), true);
-	sb_printf(&b, "%s.%s", h, p);
-	sig = rs256(key, sb_str(&b));
-	sb_printf(&b, ".%s", sig ? sig : "");
-	free(h);
-	free(p);
-	free(sig);
+	tok = jwt_sign_header(key, hdr, claims);
 	json_object_put(hdr);
-	return sb_steal(&b);
+	return tok;
 }
 
 /* Decodes one base64url JSON segment of a token. */

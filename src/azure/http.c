@@ -1,0 +1,551 @@
+/* The one HTTP engine of azcmk: libcurl multi, connection reuse, retries, cancellation, a redacted trace. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "http.h"
+#include "jx.h"
+#include "sbuf.h"
+#include "text.h"
+#include "uuid.h"
+#include "wire.h"
+#include "xalloc.h"
+
+struct az_http {
+	CURLM *multi;                  /* one multi handle: its connection pool is shared by every request */
+	CURLSH *share;                 /* DNS and TLS session cache */
+	struct az_http_opts o;
+	char *ca_file;
+};
+
+/* The engine's per-request state. */
+struct req_state {
+	CURL *easy;
+	struct sbuf body, headers;
+	int64_t due_ms;                /* when the next attempt may start */
+	bool running, done;
+	double started_ms;
+};
+
+/* Returns a monotonic clock in milliseconds. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Picks the CA bundle: the option, then SSL_CERT_FILE, then CURL_CA_BUNDLE; NULL keeps libcurl's default. */
+static const char *pick_ca(const char *opt)
+{
+	const char *env;
+
+	if (opt && *opt)
+		return opt;
+	env = getenv("SSL_CERT_FILE");
+	if (env && *env)
+		return env;
+	env = getenv("CURL_CA_BUNDLE");
+	return env && *env ? env : NULL;
+}
+
+/* Creates the engine. */
+struct az_http *az_http_new(const struct az_http_opts *o, char **err)
+{
+	struct az_http *h = xcalloc(1, sizeof(*h));
+	const char *ca;
+
+	*err = NULL;
+	if (o)
+		h->o = *o;
+	if (h->o.max_retries == 0)
+		h->o.max_retries = 4;
+	if (h->o.max_retries < 0)
+		h->o.max_retries = 0;
+	h->o.backoff_base_ms = h->o.backoff_base_ms ? h->o.backoff_base_ms : 800;
+	h->o.backoff_max_ms = h->o.backoff_max_ms ? h->o.backoff_max_ms : 60000;
+	h->o.connect_timeout_ms = h->o.connect_timeout_ms ? h->o.connect_timeout_ms : 10000;
+	h->o.timeout_ms = h->o.timeout_ms ? h->o.timeout_ms : 120000;
+	ca = pick_ca(h->o.ca_file);
+	h->ca_file = ca ? xstrdup(ca) : NULL;
+	h->multi = curl_multi_init();
+	h->share = curl_share_init();
+	if (!h->multi || !h->share) {
+		*err = xstrdup("cannot initialise libcurl");
+		az_http_free(h);
+		return NULL;
+	}
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+	return h;
+}
+
+/* Frees the engine and its connection pool. */
+void az_http_free(struct az_http *h)
+{
+	if (!h)
+		return;
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	if (h->share)
+		curl_share_cleanup(h->share);
+	free(h->ca_file);
+	free(h);
+}
+
+/* Makes a request with a fresh client request id. */
+struct az_req *az_req_new(const char *method, const char *url)
+{
+	struct az_req *r = xcalloc(1, sizeof(*r));
+	unsigned char b[16];
+
+	r->method = method;
+	r->url = xstrdup(url);
+	RAND_bytes(b, sizeof(b));
+	uuid_format_v4(b, r->client_request_id);
+	r->priv = xcalloc(1, sizeof(struct req_state));
+	return r;
+}
+
+/* Adds a header line ("Name: value"). */
+void az_req_header(struct az_req *r, const char *line)
+{
+	r->headers = curl_slist_append(r->headers, line);
+}
+
+/* Sets the body; form marks x-www-form-urlencoded content. */
+void az_req_body(struct az_req *r, const char *body, bool form)
+{
+	free(r->body);
+	r->body = body ? xstrdup(body) : NULL;
+	r->form = form;
+}
+
+/* Forgets a previous response so the request can be sent again. */
+void az_req_clear_response(struct az_req *r)
+{
+	struct req_state *st = r->priv;
+
+	free(r->resp_body);
+	free(r->resp_headers);
+	json_object_put(r->json);
+	r->resp_body = r->resp_headers = NULL;
+	r->json = NULL;
+	r->resp_len = 0;
+	r->status = 0;
+	r->curl_code = 0;
+	r->curl_error[0] = '\0';
+	r->attempts = 0;
+	r->canceled = false;
+	sb_free(&st->body);
+	sb_free(&st->headers);
+	st->done = st->running = false;
+	st->due_ms = 0;
+}
+
+/* Frees a request and its response. */
+void az_req_free(struct az_req *r)
+{
+	struct req_state *st;
+
+	if (!r)
+		return;
+	st = r->priv;
+	az_req_clear_response(r);
+	if (st->easy)
+		curl_easy_cleanup(st->easy);
+	free(st);
+	curl_slist_free_all(r->headers);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+/* Returns a response header's value (last answer, first match), allocated, or NULL. */
+char *az_req_response_header(const struct az_req *r, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = r->resp_headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1, *end;
+
+			v += strspn(v, " \t");
+			end = v + strcspn(v, "\r\n");
+			return xstrndup(v, (size_t)(end - v));
+		}
+	}
+	return NULL;
+}
+
+/* Writes one trace line (only with --debug). */
+void az_http_trace(struct az_http *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!h->o.trace)
+		return;
+	fputs("azcmk: ", h->o.trace);
+	va_start(ap, fmt);
+	vfprintf(h->o.trace, fmt, ap);
+	va_end(ap);
+	fputc('\n', h->o.trace);
+	fflush(h->o.trace);
+}
+
+/* Tells whether the caller asked to cancel. */
+bool az_http_canceled(const struct az_http *h)
+{
+	return h->o.cancel && *h->o.cancel;
+}
+
+/* Collects body bytes. */
+static size_t on_data(char *p, size_t size, size_t n, void *cls)
+{
+	sb_add(cls, p, size * n);
+	return size * n;
+}
+
+/* Keeps only the last answer's headers (a proxy's CONNECT answer or a 100 come first). */
+static size_t on_header(char *p, size_t size, size_t n, void *cls)
+{
+	struct sbuf *b = cls;
+
+	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		sb_reset(b);
+	sb_add(b, p, size * n);
+	return size * n;
+}
+
+/* Aborts a transfer in flight when the caller cancels. */
+static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const struct az_http *h = cls;
+
+	return az_http_canceled(h) ? 1 : 0;
+}
+
+/* Tells whether a URL may be sent: https always, http only to a loopback or link-local host when allowed. */
+static bool url_allowed(const struct az_req *r)
+{
+	char host[256];
+	bool https;
+
+	if (!wire_url_host(r->url, host, sizeof(host), &https))
+		return false;
+	if (https)
+		return true;
+	return r->allow_http && (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+				 strcmp(host, "[::1]") == 0 || strcmp(host, "169.254.169.254") == 0);
+}
+
+/* Prints the request in the trace, secrets hidden. */
+static void trace_request(struct az_http *h, struct az_req *r)
+{
+	char *body;
+
+	if (!h->o.trace)
+		return;
+	az_http_trace(h, "> %s %s (attempt %d, x-ms-client-request-id %s)", r->method, r->url, r->attempts,
+		      r->client_request_id);
+	for (struct curl_slist *l = r->headers; l; l = l->next) {
+		char *line = wire_redact_header(l->data);
+
+		az_http_trace(h, ">   %s", line);
+		free(line);
+	}
+	if (r->body && *r->body) {
+		body = r->form ? wire_redact_form(r->body) : wire_redact_json_text(r->body);
+		az_http_trace(h, ">   %s", body);
+		free(body);
+	}
+}
+
+/* Prints the answer in the trace, secrets hidden. */
+static void trace_response(struct az_http *h, struct az_req *r, double ms)
+{
+	struct req_state *st = r->priv;
+	char *body, *clean;
+
+	if (!h->o.trace)
+		return;
+	if (r->curl_code) {
+		az_http_trace(h, "< transport error %d: %s (%.0f ms)", r->curl_code, r->curl_error, ms);
+		return;
+	}
+	az_http_trace(h, "< %ld (%.0f ms)", r->status, ms);
+	for (const char *p = sb_str(&st->headers); *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
+		char *line = xstrndup(p, strcspn(p, "\r\n")), *red;
+
+		if (*line && strncmp(line, "HTTP/", 5) != 0) {
+			red = wire_redact_header(line);
+			clean = text_sanitize(red, false);
+			az_http_trace(h, "<   %s", clean);
+			free(red);
+			free(clean);
+		}
+		free(line);
+	}
+	if (st->body.len) {
+		body = wire_redact_json_text(sb_str(&st->body));
+		clean = text_sanitize(body, false);
+		az_http_trace(h, "<   %s", clean);
+		free(body);
+		free(clean);
+	}
+}
+
+/* Prepares the easy handle for one attempt. */
+static void setup_easy(struct az_http *h, struct az_req *r)
+{
+	struct req_state *st = r->priv;
+	CURL *e;
+	char *rid = xasprintf("x-ms-client-request-id: %s", r->client_request_id);
+	bool has_rid = false;
+
+	if (!st->easy)
+		st->easy = curl_easy_init();
+	e = st->easy;
+	curl_easy_reset(e);
+	for (struct curl_slist *l = r->headers; l; l = l->next)
+		has_rid |= str_istarts(l->data, "x-ms-client-request-id:");
+	if (!has_rid)
+		r->headers = curl_slist_append(r->headers, rid);
+	free(rid);
+	sb_free(&st->body);
+	sb_free(&st->headers);
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https");
+	if (r->allow_http)
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_error);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms ? r->connect_timeout_ms : h->o.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &st->body);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &st->headers);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	if (r->body) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+	}
+}
+
+/* Starts one attempt of a request. */
+static void start(struct az_http *h, struct az_req *r)
+{
+	struct req_state *st = r->priv;
+
+	r->attempts++;
+	r->curl_error[0] = '\0';
+	setup_easy(h, r);
+	trace_request(h, r);
+	st->running = true;
+	st->started_ms = (double)mono_ms();
+	curl_multi_add_handle(h->multi, st->easy);
+}
+
+/* Tells whether a transport failure may succeed on another attempt. */
+static bool transport_retryable(int code)
+{
+	switch (code) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Returns how long to wait before retrying, or -1 when the answer is final. */
+static int64_t retry_delay(struct az_http *h, struct az_req *r)
+{
+	char *ra, *ra_ms;
+	int64_t wait;
+	unsigned char rnd;
+
+	if (r->no_retry || r->attempts > h->o.max_retries || az_http_canceled(h))
+		return -1;
+	if (r->curl_code ? !transport_retryable(r->curl_code) : !wire_status_retryable(r->status))
+		return -1;
+	ra = az_req_response_header(r, "Retry-After");
+	ra_ms = az_req_response_header(r, "x-ms-retry-after-ms");
+	wait = wire_retry_after_ms(ra, ra_ms, (int64_t)time(NULL));
+	free(ra);
+	free(ra_ms);
+	RAND_bytes(&rnd, 1);
+	if (wait < 0)
+		wait = wire_backoff_ms(r->attempts - 1, h->o.backoff_base_ms, h->o.backoff_max_ms, rnd / 255.0);
+	return wait > h->o.backoff_max_ms * 5 ? h->o.backoff_max_ms * 5 : wait;
+}
+
+/* Records the outcome of an attempt, then either finishes the request or schedules a retry. */
+static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
+{
+	struct req_state *st = r->priv;
+	char *err = NULL;
+	int64_t wait;
+
+	curl_multi_remove_handle(h->multi, st->easy);
+	st->running = false;
+	r->curl_code = (int)code;
+	r->status = 0;
+	if (code == CURLE_OK)
+		curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	free(r->resp_headers);
+	r->resp_headers = xstrdup(sb_str(&st->headers));
+	trace_response(h, r, (double)mono_ms() - st->started_ms);
+	if (code == CURLE_ABORTED_BY_CALLBACK)
+		r->canceled = true;
+	wait = retry_delay(h, r);
+	if (wait >= 0) {
+		az_http_trace(h, "  retrying in %lld ms", (long long)wait);
+		st->due_ms = mono_ms() + wait;
+		return;
+	}
+	st->done = true;
+	free(r->resp_body);
+	r->resp_len = st->body.len;
+	r->resp_body = sb_steal(&st->body);
+	json_object_put(r->json);
+	r->json = r->resp_len ? jx_parse(r->resp_body, r->resp_len, &err) : NULL;
+	free(err);
+}
+
+/* Starts every request whose time has come; returns how long until the next one is due (or -1). */
+static long start_due(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	int64_t now = mono_ms(), next = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct req_state *st = reqs[i]->priv;
+
+		if (st->done || st->running)
+			continue;
+		if (st->due_ms <= now)
+			start(h, reqs[i]);
+		else if (next < 0 || st->due_ms - now < next)
+			next = st->due_ms - now;
+	}
+	return (long)next;
+}
+
+/* Collects the transfers that ended. */
+static void reap(struct az_http *h)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+		struct az_req *r = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		finish_attempt(h, r, m->data.result);
+	}
+}
+
+/* Tells whether every request is done. */
+static bool all_done(struct az_req **reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((struct req_state *)reqs[i]->priv)->done)
+			return false;
+	return true;
+}
+
+/* Marks every unfinished request as canceled and detaches it. */
+static void cancel_all(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct req_state *st = reqs[i]->priv;
+
+		if (st->done)
+			continue;
+		if (st->running)
+			curl_multi_remove_handle(h->multi, st->easy);
+		st->running = false;
+		st->done = true;
+		reqs[i]->canceled = true;
+		reqs[i]->curl_code = CURLE_ABORTED_BY_CALLBACK;
+		snprintf(reqs[i]->curl_error, sizeof(reqs[i]->curl_error), "canceled");
+	}
+}
+
+/* Refuses requests that are not https (or allowed plain http) before anything is sent. */
+static void refuse_insecure(struct az_req **reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct req_state *st = reqs[i]->priv;
+
+		if (!st->done && !url_allowed(reqs[i])) {
+			st->done = true;
+			reqs[i]->curl_code = CURLE_UNSUPPORTED_PROTOCOL;
+			snprintf(reqs[i]->curl_error, sizeof(reqs[i]->curl_error),
+				 "refused to send to a URL that is not https");
+		}
+	}
+}
+
+/*
+ * Runs requests concurrently over shared connections, retrying each as the
+ * server asks; returns 0 when all finished (well or not), -1 when canceled.
+ */
+int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	int running = 0;
+
+	refuse_insecure(reqs, n);
+	while (!all_done(reqs, n)) {
+		long next = start_due(h, reqs, n), wait = next < 0 || next > 100 ? 100 : next;
+
+		if (az_http_canceled(h)) {
+			cancel_all(h, reqs, n);
+			return -1;
+		}
+		curl_multi_perform(h->multi, &running);
+		reap(h);
+		if (!all_done(reqs, n))
+			curl_multi_poll(h->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
+	}
+	return az_http_canceled(h) ? -1 : 0;
+}
+
+/* Runs one request. */
+int az_http_one(struct az_http *h, struct az_req *r)
+{
+	return az_http_run(h, &r, 1);
+}

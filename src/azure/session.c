@@ -1,0 +1,602 @@
+/* The Azure session: the cloud, a credential, tokens per audience, and every call azcmk makes to Azure. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "i18n.h"
+#include "jx.h"
+#include "session.h"
+#include "text.h"
+#include "wire.h"
+#include "xalloc.h"
+
+#define RENEW_MARGIN 300       /* renew a token this many seconds before it expires */
+#define MAX_PAGES 100000
+#define LRO_TIMEOUT 3600
+
+struct tok_entry {
+	char *scope, *tenant;
+	struct az_token t;
+};
+
+struct chal_entry {
+	char *host, *scope, *tenant;
+};
+
+struct az_session {
+	struct az_session_opts o;
+	const struct az_cloud *cloud;
+	struct az_http *http;
+	char *tenant;
+	struct az_cred *cred;
+	struct tok_entry *toks;
+	size_t ntoks;
+	struct chal_entry *chal;
+	size_t nchal;
+};
+
+/* Frees an error's text. */
+void az_error_clear(struct az_error *e)
+{
+	if (!e)
+		return;
+	free(e->message);
+	free(e->code);
+	free(e->request_id);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Sets an error's message (replacing any earlier one). */
+void az_error_set(struct az_error *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	free(e->message);
+	va_start(ap, fmt);
+	e->message = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+/* Creates a session; nothing is sent until the first call. */
+struct az_session *az_session_new(const struct az_session_opts *o, struct az_error *e)
+{
+	struct az_session *s = xcalloc(1, sizeof(*s));
+	struct az_http_opts ho = { 0 };
+	const char *tenant = o->tenant ? o->tenant : getenv("AZURE_TENANT_ID");
+	char *err = NULL;
+
+	s->o = *o;
+	s->cloud = az_cloud_find(o->cloud);
+	if (!s->cloud) {
+		az_error_set(e, _("unknown cloud '%s': use one of %s"), o->cloud, az_cloud_names());
+		free(s);
+		return NULL;
+	}
+	s->tenant = xstrdup(tenant && *tenant ? tenant : "organizations");
+	ho.ca_file = o->ca_file;
+	ho.trace = o->trace;
+	ho.cancel = o->cancel;
+	ho.max_retries = o->max_retries;
+	ho.backoff_base_ms = o->backoff_base_ms;
+	s->http = az_http_new(&ho, &err);
+	if (!s->http) {
+		az_error_set(e, "%s", err);
+		free(err);
+		free(s->tenant);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Frees a session, its tokens and its connections. */
+void az_session_free(struct az_session *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->ntoks; i++) {
+		free(s->toks[i].scope);
+		free(s->toks[i].tenant);
+		free(s->toks[i].t.token);
+	}
+	for (size_t i = 0; i < s->nchal; i++) {
+		free(s->chal[i].host);
+		free(s->chal[i].scope);
+		free(s->chal[i].tenant);
+	}
+	free(s->toks);
+	free(s->chal);
+	az_cred_free(s->cred);
+	az_http_free(s->http);
+	free(s->tenant);
+	free(s);
+}
+
+/* Returns the session's cloud. */
+const struct az_cloud *az_session_cloud(const struct az_session *s)
+{
+	return s->cloud;
+}
+
+/* Returns the session's HTTP engine. */
+struct az_http *az_session_http(struct az_session *s)
+{
+	return s->http;
+}
+
+/* Returns the tenant the session signs in to. */
+const char *az_session_tenant(const struct az_session *s)
+{
+	return s->tenant;
+}
+
+/* Returns the options the session was made with. */
+const struct az_session_opts *az_session_opts(const struct az_session *s)
+{
+	return &s->o;
+}
+
+/* Names the credential in use ("environment (client secret)" ...), or NULL before sign-in. */
+const char *az_session_method(const struct az_session *s)
+{
+	return s->cred ? az_cred_name(s->cred) : NULL;
+}
+
+/* Finds a cached token entry for a scope and tenant. */
+static struct tok_entry *tok_find(struct az_session *s, const char *scope, const char *tenant)
+{
+	for (size_t i = 0; i < s->ntoks; i++)
+		if (str_ieq(s->toks[i].scope, scope) && str_ieq(s->toks[i].tenant, tenant))
+			return &s->toks[i];
+	return NULL;
+}
+
+/* Chooses the credential (trying the chain when asked) once. */
+static int ensure_cred(struct az_session *s, struct az_error *e)
+{
+	if (s->cred)
+		return 0;
+	s->cred = az_cred_pick(s, s->o.auth, e);
+	return s->cred ? 0 : -1;
+}
+
+/* Returns a token for a scope (renewed before it expires); tenant NULL means the session's. */
+int az_session_token(struct az_session *s, const char *scope, const char *tenant, const char **token,
+		     struct az_error *e)
+{
+	struct tok_entry *t;
+	struct az_token fresh = { 0 };
+
+	tenant = tenant ? tenant : s->tenant;
+	if (ensure_cred(s, e) != 0)
+		return -1;
+	t = tok_find(s, scope, tenant);
+	if (t && t->t.expires_on - RENEW_MARGIN > (int64_t)time(NULL)) {
+		*token = t->t.token;
+		return 0;
+	}
+	if (az_cred_token(s, s->cred, scope, tenant, &fresh, e) != 0)
+		return -1;
+	if (!t) {
+		s->toks = xrealloc(s->toks, (s->ntoks + 1) * sizeof(*s->toks));
+		t = &s->toks[s->ntoks++];
+		t->scope = xstrdup(scope);
+		t->tenant = xstrdup(tenant);
+	} else {
+		free(t->t.token);
+	}
+	t->t = fresh;
+	*token = t->t.token;
+	return 0;
+}
+
+/* Forgets a cached token, so the next call fetches a new one (after a 401). */
+static void tok_drop(struct az_session *s, const char *scope, const char *tenant)
+{
+	struct tok_entry *t = tok_find(s, scope, tenant ? tenant : s->tenant);
+
+	if (t)
+		t->t.expires_on = 0;
+}
+
+/* Signs in: chooses the credential and gets a Resource Manager token. */
+int az_session_sign_in(struct az_session *s, struct az_error *e)
+{
+	const char *tok;
+
+	return az_session_token(s, s->cloud->arm_scope, NULL, &tok, e);
+}
+
+/* Returns the claims of the Resource Manager token (who signed in), or NULL. */
+struct json_object *az_session_claims(struct az_session *s)
+{
+	struct tok_entry *t = tok_find(s, s->cloud->arm_scope, s->tenant);
+
+	return t ? wire_jwt_claims(t->t.token) : NULL;
+}
+
+/* Builds a request: ARM and Graph paths are joined to the cloud's endpoint; the api-version is added. */
+struct az_req *az_session_req(struct az_session *s, enum az_target t, const char *method, const char *path,
+			      const char *api_version, const char *body)
+{
+	const char *base = t == AZ_ARM ? s->cloud->arm : t == AZ_GRAPH ? s->cloud->graph : "";
+	bool absolute = str_istarts(path, "https://") || str_istarts(path, "http://");
+	char *url = absolute ? xstrdup(path) : xasprintf("%s%s", base, path);
+	struct az_req *r;
+
+	if (api_version && !strstr(url, "api-version=")) {
+		char *u = xasprintf("%s%capi-version=%s", url, strchr(url, '?') ? '&' : '?', api_version);
+
+		free(url);
+		url = u;
+	}
+	r = az_req_new(method, url);
+	r->target = t;
+	az_req_header(r, "Accept: application/json");
+	if (body) {
+		az_req_header(r, "Content-Type: application/json");
+		az_req_body(r, body, false);
+	}
+	free(url);
+	return r;
+}
+
+/* Finds the cached Key Vault challenge for a host. */
+static struct chal_entry *chal_find(struct az_session *s, const char *host)
+{
+	for (size_t i = 0; i < s->nchal; i++)
+		if (str_ieq(s->chal[i].host, host))
+			return &s->chal[i];
+	return NULL;
+}
+
+/* Replaces (or adds) an Authorization header on a request. */
+static void set_bearer(struct az_req *r, const char *token)
+{
+	struct curl_slist *kept = NULL;
+	char *line = xasprintf("Authorization: Bearer %s", token);
+
+	for (struct curl_slist *l = r->headers; l; l = l->next)
+		if (!str_istarts(l->data, "Authorization:"))
+			kept = curl_slist_append(kept, l->data);
+	curl_slist_free_all(r->headers);
+	r->headers = curl_slist_append(kept, line);
+	free(line);
+}
+
+/* Adds the token a request needs; Key Vault requests go bare until the vault's challenge is known. */
+static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	char host[256];
+	bool https;
+	const char *tok;
+	struct chal_entry *c;
+
+	switch (r->target) {
+	case AZ_ARM:
+		if (az_session_token(s, s->cloud->arm_scope, NULL, &tok, e) != 0)
+			return -1;
+		break;
+	case AZ_GRAPH:
+		if (az_session_token(s, s->cloud->graph_scope, NULL, &tok, e) != 0)
+			return -1;
+		break;
+	case AZ_KEYVAULT:
+		if (!wire_url_host(r->url, host, sizeof(host), &https) || !(c = chal_find(s, host)))
+			return 0;
+		if (az_session_token(s, c->scope, c->tenant, &tok, e) != 0)
+			return -1;
+		break;
+	default:
+		return 0;
+	}
+	set_bearer(r, tok);
+	return 0;
+}
+
+/* Learns a vault's challenge from a 401; refuses one whose resource is not the vault's domain. */
+static int learn_challenge(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	char *hdr = az_req_response_header(r, "WWW-Authenticate"), host[256];
+	struct az_challenge c;
+	struct chal_entry *ce;
+	bool https;
+
+	if (!hdr || !wire_parse_challenge(hdr, &c) || !wire_url_host(r->url, host, sizeof(host), &https)) {
+		free(hdr);
+		return 1;
+	}
+	free(hdr);
+	if (!wire_challenge_matches(&c, host)) {
+		az_error_set(e, _("refusing the sign-in challenge of key vault '%s': it names the resource '%s', which is "
+				  "not the vault's domain (a misconfigured proxy or a spoofed server?) (request id %s)"),
+			     host, c.resource_host, r->client_request_id);
+		wire_challenge_free(&c);
+		return -1;
+	}
+	if (!(ce = chal_find(s, host))) {
+		s->chal = xrealloc(s->chal, (s->nchal + 1) * sizeof(*s->chal));
+		ce = &s->chal[s->nchal++];
+		ce->host = xstrdup(host);
+	} else {
+		free(ce->scope);
+		free(ce->tenant);
+	}
+	ce->scope = c.scope;
+	ce->tenant = c.tenant ? c.tenant : xstrdup(s->tenant);
+	c.scope = c.tenant = NULL;
+	wire_challenge_free(&c);
+	return 0;
+}
+
+/* Prepares a 401'd request for one more try: a fresh token, or the vault's challenge. */
+static int answer_401(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	int rc;
+
+	if (r->reauthorized)
+		return 1;
+	r->reauthorized = true;
+	if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
+		tok_drop(s, r->target == AZ_ARM ? s->cloud->arm_scope : s->cloud->graph_scope, NULL);
+	} else if (r->target == AZ_KEYVAULT) {
+		rc = learn_challenge(s, r, e);
+		if (rc != 0)
+			return rc;
+	} else {
+		return 1;
+	}
+	az_req_clear_response(r);
+	return authorize(s, r, e);
+}
+
+/* Sends requests concurrently with their tokens, answering one 401 each (new token, or the Key Vault challenge). */
+int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct az_error *e)
+{
+	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again));
+	size_t m = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = authorize(s, reqs[i], e);
+	if (rc == 0 && az_http_run(s->http, reqs, n) != 0) {
+		az_error_set(e, _("canceled"));
+		rc = -1;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int a = reqs[i]->status == 401 ? answer_401(s, reqs[i], e) : 1;
+
+		if (a < 0)
+			rc = -1;
+		else if (a == 0)
+			again[m++] = reqs[i];
+	}
+	if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
+		az_error_set(e, _("canceled"));
+		rc = -1;
+	}
+	free(again);
+	return rc;
+}
+
+/* Returns the host of a request's URL, for messages. */
+static void host_for(const struct az_req *r, char *host, size_t len)
+{
+	bool https;
+
+	if (!wire_url_host(r->url, host, (unsigned)len, &https))
+		snprintf(host, len, "%s", r->url);
+}
+
+/* Words a transport failure: unreachable, TLS, proxy, or refused as not https. */
+static void transport_error(struct az_error *e, const struct az_req *r, const char *what, const char *host)
+{
+	char *detail = text_sanitize(r->curl_error[0] ? r->curl_error : curl_easy_strerror(r->curl_code), false);
+
+	if (r->curl_code == CURLE_UNSUPPORTED_PROTOCOL)
+		az_error_set(e, _("%s: refused to send a request to '%s': azcmk talks to Azure only over https"), what, r->url);
+	else if (strstr(detail, "CONNECT tunnel failed") || r->curl_code == CURLE_COULDNT_RESOLVE_PROXY)
+		az_error_set(e, _("%s: the proxy refused the connection to '%s' (%s); check HTTPS_PROXY and NO_PROXY "
+				  "(request id %s)"), what, host, detail, r->client_request_id);
+	else if (r->curl_code == CURLE_PEER_FAILED_VERIFICATION || r->curl_code == CURLE_SSL_CACERT_BADFILE ||
+		 r->curl_code == CURLE_SSL_CERTPROBLEM)
+		az_error_set(e, _("%s: the TLS certificate of '%s' could not be verified (%s); if a proxy inspects TLS, "
+				  "give its CA with --ca-file or SSL_CERT_FILE (request id %s)"), what, host, detail,
+			     r->client_request_id);
+	else if (r->curl_code == CURLE_COULDNT_RESOLVE_HOST || r->curl_code == CURLE_COULDNT_CONNECT ||
+		 r->curl_code == CURLE_OPERATION_TIMEDOUT)
+		az_error_set(e, _("%s: cannot reach '%s' (%s); check the network, DNS and proxy settings (request id %s)"),
+			     what, host, detail, r->client_request_id);
+	else
+		az_error_set(e, _("%s: the connection to '%s' failed after %d attempts (%s) (request id %s)"), what, host,
+			     r->attempts, detail, r->client_request_id);
+	free(detail);
+}
+
+/* Words an HTTP error answer, with Azure's code and message, and what to do for throttling. */
+static void http_error(struct az_error *e, const struct az_req *r, const char *what, const char *host)
+{
+	struct az_wire_error we;
+	bool parsed = wire_parse_error(r->json, &we);
+
+	if (r->status == 429)
+		az_error_set(e, _("%s: Azure is throttling requests to '%s' (HTTP 429) and still was after %d attempts; wait "
+				  "a minute and try again (request id %s)"), what, host, r->attempts, r->client_request_id);
+	else if (parsed && we.inner)
+		az_error_set(e, _("%s: %s (%s/%s, HTTP %ld) (request id %s)"), what, we.message, we.code, we.inner,
+			     r->status, r->client_request_id);
+	else if (parsed)
+		az_error_set(e, _("%s: %s (%s, HTTP %ld) (request id %s)"), what, we.message, we.code, r->status,
+			     r->client_request_id);
+	else
+		az_error_set(e, _("%s: '%s' answered HTTP %ld (request id %s)"), what, host, r->status, r->client_request_id);
+	if (parsed) {
+		free(e->code);
+		e->code = xstrdup(we.code);
+		wire_error_free(&we);
+	}
+}
+
+/* Fills an error from a failed request: what failed, Azure's words, the request id. */
+void az_error_from_req(struct az_error *e, const struct az_req *r, const char *what)
+{
+	char host[256];
+
+	if (!e)
+		return;
+	host_for(r, host, sizeof(host));
+	free(e->request_id);
+	e->request_id = xstrdup(r->client_request_id);
+	e->status = r->status;
+	if (r->canceled)
+		az_error_set(e, _("%s: canceled"), what);
+	else if (r->curl_code)
+		transport_error(e, r, what, host);
+	else
+		http_error(e, r, what, host);
+}
+
+/* Sends one request; a transport failure or an HTTP error answer becomes an error. */
+int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	char *what;
+
+	if (az_session_send(s, &r, 1, e) != 0)
+		return -1;
+	if (!r->curl_code && r->status >= 200 && r->status < 300)
+		return 0;
+	what = xasprintf("%s %s", r->method, r->url);
+	az_error_from_req(e, r, what);
+	free(what);
+	return -1;
+}
+
+/* Reads every page of a list ({"value": [...], "nextLink": ...}) into one array. */
+int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
+		    struct json_object **items, struct az_error *e)
+{
+	char *next = NULL;
+	int pages = 0, rc = 0;
+
+	*items = json_object_new_array();
+	do {
+		struct az_req *r = az_session_req(s, t, "GET", next ? next : path, next ? NULL : api_version, NULL);
+		struct json_object *value;
+
+		rc = az_session_call(s, r, e);
+		value = rc == 0 ? jx_get(r->json, "value") : NULL;
+		if (rc == 0 && !json_object_is_type(value, json_type_array)) {
+			az_error_set(e, _("GET %s: the answer has no 'value' list (request id %s)"), r->url, r->client_request_id);
+			rc = -1;
+		}
+		for (size_t i = 0; rc == 0 && i < jx_len(value); i++)
+			json_object_array_add(*items, json_object_get(jx_at(value, i)));
+		free(next);
+		next = rc == 0 && jx_str(r->json, "nextLink") && *jx_str(r->json, "nextLink")
+			? xstrdup(jx_str(r->json, "nextLink")) : NULL;
+		az_req_free(r);
+	} while (next && ++pages < MAX_PAGES);
+	free(next);
+	if (rc != 0) {
+		json_object_put(*items);
+		*items = NULL;
+	}
+	return rc;
+}
+
+/* Sleeps for ms milliseconds in small steps, stopping early on cancel; false when canceled. */
+static bool nap(struct az_session *s, int64_t ms)
+{
+	while (ms > 0 && !az_http_canceled(s->http)) {
+		int64_t step = ms > 100 ? 100 : ms;
+		struct timespec ts = { 0, (long)step * 1000000L };
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return !az_http_canceled(s->http);
+}
+
+/* Reads how long an in-progress answer asks the poller to wait (default 2 s). */
+static int64_t poll_delay(const struct az_req *r)
+{
+	char *ra = az_req_response_header(r, "Retry-After"), *ms = az_req_response_header(r, "x-ms-retry-after-ms");
+	int64_t d = wire_retry_after_ms(ra, ms, (int64_t)time(NULL));
+
+	free(ra);
+	free(ms);
+	return d < 0 ? 2000 : d > 60000 ? 60000 : d;
+}
+
+/* Tells whether an operation status is terminal; sets failed for Failed and Canceled. */
+static bool terminal(const char *status, bool *failed)
+{
+	*failed = str_ieq(status, "Failed") || str_ieq(status, "Canceled");
+	return *failed || str_ieq(status, "Succeeded");
+}
+
+/* Words a failed long-running operation from its status body. */
+static void op_failed(struct az_error *e, const struct az_req *p)
+{
+	const char *code = jx_str(p->json, "error.code"), *msg = jx_str(p->json, "error.message");
+	char *clean = text_sanitize(msg ? msg : "", false);
+
+	az_error_set(e, _("the operation ended %s: %s (%s) (request id %s)"), jx_str(p->json, "status"), clean,
+		     code ? code : "?", p->client_request_id);
+	free(e->code);
+	e->code = code ? xstrdup(code) : NULL;
+	free(clean);
+}
+
+/*
+ * Waits for a long-running operation started by initial, polling
+ * Azure-AsyncOperation (or else Location) as Retry-After asks. On success
+ * *final is the last poll's answer (NULL when initial was already final).
+ */
+int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e)
+{
+	char *async = az_req_response_header(initial, "Azure-AsyncOperation"), *loc = az_req_response_header(initial, "Location");
+	const char *url = async ? async : loc;
+	int64_t delay = 0, deadline = (int64_t)time(NULL) + LRO_TIMEOUT;
+	int rc = 0;
+	bool failed;
+
+	*final = NULL;
+	while (url && (initial->status == 201 || initial->status == 202 || async) && rc == 0) {
+		struct az_req *p;
+
+		if (!nap(s, delay) || (int64_t)time(NULL) > deadline) {
+			az_error_set(e, _("gave up waiting for the operation at '%s' (request id %s)"), url, initial->client_request_id);
+			rc = -1;
+			break;
+		}
+		p = az_session_req(s, AZ_ARM, "GET", url, NULL, NULL);
+		if ((rc = az_session_call(s, p, e)) != 0) {
+			az_req_free(p);
+			break;
+		}
+		if (async ? terminal(jx_str(p->json, "status"), &failed) : p->status != 202) {
+			if (async && failed) {
+				op_failed(e, p);
+				rc = -1;
+				az_req_free(p);
+			} else {
+				*final = p;
+			}
+			break;
+		}
+		delay = poll_delay(p);
+		az_req_free(p);
+	}
+	free(async);
+	free(loc);
+	return rc;
+}

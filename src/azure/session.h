@@ -1,0 +1,80 @@
+/* The Azure session: the cloud, a credential, tokens per audience, and every call azcmk makes to Azure. */
+#ifndef AZ_SESSION_H
+#define AZ_SESSION_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "cloud.h"
+#include "http.h"
+
+/* Which credential to use; CHAIN tries them in DefaultAzureCredential's order. */
+enum az_auth { AZ_AUTH_CHAIN, AZ_AUTH_ENV, AZ_AUTH_MANAGED_IDENTITY, AZ_AUTH_CLI, AZ_AUTH_DEVICE_CODE };
+
+/* What a request is sent to, and so which token it carries. */
+enum az_target { AZ_NOAUTH, AZ_ARM, AZ_KEYVAULT, AZ_GRAPH };
+
+struct az_session_opts {
+	const char *cloud;             /* NULL: AzureCloud */
+	const char *tenant;            /* --tenant; else AZURE_TENANT_ID; else "organizations" */
+	enum az_auth auth;
+	bool interactive;              /* device code may be offered */
+	const char *ca_file;
+	FILE *trace;                   /* --debug */
+	volatile sig_atomic_t *cancel;
+	void (*prompt)(const char *message, void *ctx);  /* shows the device-code instructions */
+	void *prompt_ctx;
+	const char *az_command;        /* the Azure CLI program; NULL: "az" */
+	int max_retries;               /* 0: the engine's default */
+	int64_t backoff_base_ms;       /* 0: the engine's default */
+};
+
+/* A failure, worded for the operator: what failed, the name of the thing, what to do. */
+struct az_error {
+	char *message;
+	char *code;                    /* Azure's error code, when there is one */
+	char *request_id;              /* x-ms-client-request-id, to hand to support */
+	long status;
+};
+
+struct az_session;
+
+struct az_session *az_session_new(const struct az_session_opts *o, struct az_error *e);
+void az_session_free(struct az_session *s);
+void az_error_clear(struct az_error *e);
+void az_error_set(struct az_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const struct az_cloud *az_session_cloud(const struct az_session *s);
+struct az_http *az_session_http(struct az_session *s);
+int az_session_sign_in(struct az_session *s, struct az_error *e);
+const char *az_session_method(const struct az_session *s);
+struct json_object *az_session_claims(struct az_session *s);
+int az_session_token(struct az_session *s, const char *scope, const char *tenant, const char **token,
+		     struct az_error *e);
+struct az_req *az_session_req(struct az_session *s, enum az_target t, const char *method, const char *path,
+			      const char *api_version, const char *body);
+int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct az_error *e);
+int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e);
+int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
+		    struct json_object **items, struct az_error *e);
+int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e);
+void az_error_from_req(struct az_error *e, const struct az_req *r, const char *what);
+
+/* cred.c: the credentials (used by the session) */
+struct az_token {
+	char *token;
+	int64_t expires_on;
+};
+struct az_cred;
+struct az_cred *az_cred_pick(struct az_session *s, enum az_auth kind, struct az_error *e);
+int az_cred_token(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant,
+		  struct az_token *out, struct az_error *e);
+const char *az_cred_name(const struct az_cred *c);
+void az_cred_free(struct az_cred *c);
+const char *az_session_tenant(const struct az_session *s);
+const struct az_session_opts *az_session_opts(const struct az_session *s);
+
+#endif

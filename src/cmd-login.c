@@ -1,0 +1,203 @@
+/* azcmk login and azcmk account list: sign in through the session layer and say who you are. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "i18n.h"
+#include "jx.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* The --auth values and what they select. */
+static const struct {
+	const char *name;
+	enum az_auth auth;
+} AUTHS[] = {
+	{ "chain", AZ_AUTH_CHAIN }, { "environment", AZ_AUTH_ENV }, { "managed-identity", AZ_AUTH_MANAGED_IDENTITY },
+	{ "cli", AZ_AUTH_CLI }, { "device-code", AZ_AUTH_DEVICE_CODE },
+};
+
+/* Parses an --auth value. */
+bool cmd_parse_auth(const char *text, enum az_auth *out)
+{
+	for (size_t i = 0; i < sizeof(AUTHS) / sizeof(AUTHS[0]); i++)
+		if (str_ieq(text, AUTHS[i].name)) {
+			*out = AUTHS[i].auth;
+			return true;
+		}
+	return false;
+}
+
+/* Shows the device-code instructions (Entra's own words, already made terminal-safe). */
+static void prompt(const char *message, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", message);
+	fflush(stderr);
+}
+
+/* Creates the session the options describe; prints the error and returns NULL on failure. */
+struct az_session *cmd_session(const struct cmd_opts *o)
+{
+	struct az_session_opts so = { 0 };
+	struct az_error e = { 0 };
+	struct az_session *s;
+
+	so.cloud = o->cloud;
+	so.tenant = o->tenant;
+	so.auth = o->auth;
+	so.interactive = isatty(0) && isatty(2);
+	so.ca_file = o->ca_file;
+	so.trace = o->debug ? stderr : NULL;
+	so.cancel = o->cancel;
+	so.prompt = prompt;
+	s = az_session_new(&so, &e);
+	if (!s)
+		cli_error("%s", e.message);
+	az_error_clear(&e);
+	return s;
+}
+
+/* Returns the first claim present among names, sanitised, or NULL. */
+static char *claim(struct json_object *c, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (jx_str(c, names[i]))
+			return text_sanitize(jx_str(c, names[i]), false);
+	return NULL;
+}
+
+/* Prints who signed in, as text or JSON. */
+static void print_identity(const struct cmd_opts *o, struct az_session *s, struct json_object *c)
+{
+	static const char *const tid[] = { "tid", NULL }, *const oid[] = { "oid", NULL }, *const app[] = { "appid", "azp", NULL };
+	static const char *const upn[] = { "upn", "preferred_username", "unique_name", NULL };
+	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app), *u = claim(c, upn);
+
+	if (o->output == OUT_JSON) {
+		struct json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "cloud", json_object_new_string(az_session_cloud(s)->name));
+		json_object_object_add(j, "tenantId", t ? json_object_new_string(t) : NULL);
+		json_object_object_add(j, "objectId", p ? json_object_new_string(p) : NULL);
+		json_object_object_add(j, "applicationId", a ? json_object_new_string(a) : NULL);
+		json_object_object_add(j, "userPrincipalName", u ? json_object_new_string(u) : NULL);
+		json_object_object_add(j, "method", json_object_new_string(az_session_method(s)));
+		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(j);
+	} else {
+		printf(_("Signed in to %s with %s.\n"), az_session_cloud(s)->name, az_session_method(s));
+		printf(_("  tenant:      %s\n"), t ? t : "?");
+		if (u)
+			printf(_("  user:        %s (object id %s)\n"), u, p ? p : "?");
+		else
+			printf(_("  principal:   %s (application %s)\n"), p ? p : "?", a ? a : "?");
+	}
+	free(t);
+	free(p);
+	free(a);
+	free(u);
+}
+
+/* azcmk login: tries the chain (or --auth) and prints tenant, principal and method. */
+int cmd_login(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct az_session *s;
+	struct az_error e = { 0 };
+	struct json_object *claims;
+	int rc = EXIT_OK;
+
+	if (argc > 0) {
+		cli_error(_("login takes no arguments (got '%s')"), argv[0]);
+		return EXIT_ERROR;
+	}
+	if (!(s = cmd_session(o)))
+		return EXIT_ERROR;
+	if (az_session_sign_in(s, &e) != 0) {
+		cli_error(_("cannot sign in: %s"), e.message);
+		rc = EXIT_ERROR;
+	} else {
+		claims = az_session_claims(s);
+		print_identity(o, s, claims);
+		json_object_put(claims);
+	}
+	az_error_clear(&e);
+	az_session_free(s);
+	return rc;
+}
+
+/* Prints subscriptions as an aligned table. */
+static void print_subscriptions(struct json_object *subs)
+{
+	int w = (int)strlen(_("NAME"));
+
+	for (size_t i = 0; i < jx_len(subs); i++) {
+		char *n = text_sanitize(jx_str(jx_at(subs, i), "displayName"), false);
+		int len = (int)strlen(n);
+
+		w = len > w ? len : w;
+		free(n);
+	}
+	printf("%-*s  %-36s  %-10s  %s\n", w, _("NAME"), _("SUBSCRIPTION ID"), _("STATE"), _("TENANT"));
+	for (size_t i = 0; i < jx_len(subs); i++) {
+		struct json_object *s = jx_at(subs, i);
+		char *n = text_sanitize(jx_str(s, "displayName"), false), *id = text_sanitize(jx_str(s, "subscriptionId"), false);
+		char *st = text_sanitize(jx_str(s, "state"), false), *t = text_sanitize(jx_str(s, "tenantId"), false);
+
+		printf("%-*s  %-36s  %-10s  %s\n", w, n, id, st, t);
+		free(n);
+		free(id);
+		free(st);
+		free(t);
+	}
+}
+
+/* Prints subscriptions as a JSON array of {subscriptionId, displayName, state, tenantId}. */
+static void print_subscriptions_json(struct json_object *subs)
+{
+	struct json_object *out = json_object_new_array();
+
+	for (size_t i = 0; i < jx_len(subs); i++) {
+		struct json_object *s = jx_at(subs, i), *o = json_object_new_object();
+		static const char *const keys[] = { "subscriptionId", "displayName", "state", "tenantId", NULL };
+
+		for (int k = 0; keys[k]; k++)
+			json_object_object_add(o, keys[k], jx_copy(jx_get(s, keys[k])));
+		json_object_array_add(out, o);
+	}
+	printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(out);
+}
+
+/* azcmk account list: the subscriptions the signed-in principal can see. */
+int cmd_account(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct az_session *s;
+	struct az_error e = { 0 };
+	struct json_object *subs = NULL;
+	int rc = EXIT_OK;
+
+	if (argc != 1 || strcmp(argv[0], "list") != 0) {
+		cli_error(_("usage: %s account list [--output table|json]"), cli_program());
+		return EXIT_ERROR;
+	}
+	if (!(s = cmd_session(o)))
+		return EXIT_ERROR;
+	if (az_session_list(s, AZ_ARM, "/subscriptions", "2022-12-01", &subs, &e) != 0) {
+		cli_error(_("cannot list subscriptions: %s"), e.message);
+		rc = EXIT_ERROR;
+	} else if (o->output == OUT_JSON) {
+		print_subscriptions_json(subs);
+	} else {
+		print_subscriptions(subs);
+	}
+	json_object_put(subs);
+	az_error_clear(&e);
+	az_session_free(s);
+	return rc;
+}

@@ -1,0 +1,31 @@
+/* The non-interactive commands and the options they share. */
+#ifndef AZ_CMD_H
+#define AZ_CMD_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "session.h"
+
+/* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake. */
+enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
+
+enum output { OUT_TABLE, OUT_JSON };
+
+/* The global options every command takes. */
+struct cmd_opts {
+	const char *cloud;
+	const char *tenant;
+	enum az_auth auth;
+	const char *ca_file;
+	bool debug;
+	enum output output;
+	volatile sig_atomic_t *cancel;
+};
+
+struct az_session *cmd_session(const struct cmd_opts *o);
+int cmd_login(const struct cmd_opts *o, int argc, char **argv);
+int cmd_account(const struct cmd_opts *o, int argc, char **argv);
+bool cmd_parse_auth(const char *text, enum az_auth *out);
+
+#endif

@@ -1,0 +1,834 @@
+/* Integration tests of the session layer against the simulator: credentials, retries, challenges, paging, LROs. */
+#include "config.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "b64.h"
+#include "jwt.h"
+#include "jx.h"
+#include "sbuf.h"
+#include "session.h"
+#include "simtest.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define TENANT "11111111-1111-4111-8111-111111111111"
+#define CLIENT "0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a"
+#define OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
+#define SUB "66666666-6666-4666-8666-666666666666"
+#define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
+#define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
+#define KV "https://kv-cmk-test.vault.azure.net"
+
+static char workdir[64];
+
+/* A running simulator, its CA in a file, and the environment pointed at it. */
+struct env {
+	struct simtest t;
+	char ca[128];
+	struct az_session *s;
+	struct az_error e;
+	FILE *trace;
+	volatile sig_atomic_t cancel;
+};
+
+/* Clears every credential variable, so each test says exactly what it uses. */
+static void clear_env(void)
+{
+	static const char *const vars[] = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+		"AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
+		"MSI_ENDPOINT", "MSI_SECRET", "AZURE_AUTHORITY_HOST", "http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy",
+		"NO_PROXY", "no_proxy", "SSL_CERT_FILE", "CURL_CA_BUNDLE", NULL };
+
+	for (int i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+	/* Never let a test reach the real IMDS address: point it at a closed loopback port. */
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+}
+
+/* Starts the simulator on minimal.json (with an optional merge patch) and points the environment at it. */
+static struct env *env_start(const char *merge)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	FILE *f;
+	char proxy[64];
+
+	clear_env();
+	if (st_start(&v->t, "minimal.json", merge) != 0)
+		fail_msg("the simulator did not start");
+	snprintf(v->ca, sizeof(v->ca), "%s/ca-%d.pem", workdir, v->t.https);
+	f = fopen(v->ca, "w");
+	fputs(v->t.ca, f);
+	fclose(f);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
+	setenv("HTTPS_PROXY", proxy, 1);
+	return v;
+}
+
+/* Uses the operator's client secret from the environment. */
+static void use_secret(const char *secret)
+{
+	setenv("AZURE_TENANT_ID", TENANT, 1);
+	setenv("AZURE_CLIENT_ID", CLIENT, 1);
+	setenv("AZURE_CLIENT_SECRET", secret, 1);
+}
+
+/* Makes a session for the simulator with fast retries. */
+static struct az_session *session(struct env *v, enum az_auth auth, const char *cloud)
+{
+	struct az_session_opts o = { 0 };
+
+	o.cloud = cloud;
+	o.auth = auth;
+	o.ca_file = v->ca;
+	o.trace = v->trace;
+	o.cancel = &v->cancel;
+	o.max_retries = 3;
+	o.backoff_base_ms = 5;
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	v->s = az_session_new(&o, &v->e);
+	assert_non_null(v->s);
+	return v->s;
+}
+
+/* Stops everything a test started. */
+static void env_stop(struct env *v)
+{
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	st_stop(&v->t);
+	unlink(v->ca);
+	free(v);
+}
+
+/* Adds a fault through the admin endpoint. */
+static void fault(struct env *v, const char *rule)
+{
+	struct st_resp r;
+
+	assert_int_equal(st_admin(&v->t, "POST", "/faults", rule, &r), 201);
+	st_resp_free(&r);
+}
+
+/* Counts logged requests whose path contains needle (and, if given, with a status). */
+static int log_count(struct env *v, const char *needle, long status)
+{
+	struct st_resp r;
+	struct json_object *log;
+	int n = 0;
+
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++)
+		if (strstr(jx_str(jx_at(log, i), "path"), needle) && (!status || jx_int(jx_at(log, i), "status", 0) == status))
+			n++;
+	st_resp_free(&r);
+	return n;
+}
+
+/* Signs in and asserts the principal is the one expected. */
+static void assert_signed_in_as(struct env *v, const char *oid)
+{
+	struct json_object *c;
+
+	if (az_session_sign_in(v->s, &v->e) != 0)
+		fail_msg("sign-in failed: %s", v->e.message);
+	c = az_session_claims(v->s);
+	assert_string_equal(jx_str(c, "oid"), oid);
+	json_object_put(c);
+}
+
+/* Asserts sign-in fails with a message containing text. */
+static void assert_sign_in_fails(struct env *v, const char *text)
+{
+	assert_int_equal(az_session_sign_in(v->s, &v->e), -1);
+	if (!strstr(v->e.message, text))
+		fail_msg("'%s' not in: %s", text, v->e.message);
+}
+
+/* ---- credentials ---- */
+
+/* Client secret from the environment; a wrong secret quotes Entra's AADSTS code and the request id. */
+static void test_env_secret(void **state)
+{
+	struct env *v = env_start(NULL);
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "environment (client secret)");
+	use_secret("wrong");
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_sign_in_fails(v, "AADSTS7000215");
+	assert_non_null(strstr(v->e.message, "request id"));
+	env_stop(v);
+}
+
+/* Writes a self-signed certificate and its key into one PEM file; returns the certificate PEM. */
+static char *write_cert_file(const char *path)
+{
+	EVP_PKEY *key = EVP_RSA_gen(2048);
+	X509 *x = X509_new();
+	FILE *f = fopen(path, "w");
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *pem;
+	long n;
+
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"ops", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_sign(x, key, EVP_sha256());
+	PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+	PEM_write_X509(f, x);
+	fclose(f);
+	PEM_write_bio_X509(bio, x);
+	n = BIO_get_mem_data(bio, &data);
+	pem = xstrndup(data, (size_t)n);
+	BIO_free(bio);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return pem;
+}
+
+/* Certificate from the environment (PS256, x5t#S256); an unregistered certificate is refused. */
+static void test_env_certificate(void **state)
+{
+	char path[128], other[128], *pem, *merge;
+	struct json_object *p = json_object_new_object();
+	struct env *v;
+
+	snprintf(path, sizeof(path), "%s/cert.pem", workdir);
+	snprintf(other, sizeof(other), "%s/other.pem", workdir);
+	pem = write_cert_file(path);
+	free(write_cert_file(other));
+	jx_set(p, "operator.certificate", json_object_new_string(pem));
+	merge = xstrdup(jx_text(p));
+	v = env_start(merge);
+	setenv("AZURE_TENANT_ID", TENANT, 1);
+	setenv("AZURE_CLIENT_ID", CLIENT, 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", path, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "environment (client certificate)");
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", other, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, "AADSTS700027");
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/cert.pem", 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, "/nonexistent/cert.pem");
+	env_stop(v);
+	json_object_put(p);
+	free(merge);
+	free(pem);
+	unlink(path);
+	unlink(other);
+}
+
+/* Writes a federated token file for an issuer and subject. */
+static void write_federated(const char *path, const char *sub)
+{
+	struct json_object *c = json_object_new_object();
+	const char *hdr = "{\"alg\":\"RS256\"}", *pt;
+	char *h, *p;
+	FILE *f = fopen(path, "w");
+
+	json_object_object_add(c, "iss", json_object_new_string("https://oidc.example/x"));
+	json_object_object_add(c, "sub", json_object_new_string(sub));
+	json_object_object_add(c, "aud", json_object_new_string("api://AzureADTokenExchange"));
+	json_object_object_add(c, "exp", json_object_new_int64((int64_t)time(NULL) + 600));
+	pt = jx_text(c);
+	h = b64_encode(hdr, strlen(hdr), true);
+	p = b64_encode(pt, strlen(pt), true);
+	fprintf(f, "%s.%s.c2ln\n", h, p);
+	fclose(f);
+	free(h);
+	free(p);
+	json_object_put(c);
+}
+
+/* Workload identity federation: the token file is the assertion; a foreign subject gets AADSTS70021. */
+static void test_env_federated(void **state)
+{
+	struct env *v = env_start("{\"operator\":{\"federatedCredentials\":[{\"issuer\":\"https://oidc.example/x\","
+				  "\"subject\":\"system:serviceaccount:ops:azcmk\"}]}}");
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/fed.jwt", workdir);
+	write_federated(path, "system:serviceaccount:ops:azcmk");
+	setenv("AZURE_TENANT_ID", TENANT, 1);
+	setenv("AZURE_CLIENT_ID", CLIENT, 1);
+	setenv("AZURE_FEDERATED_TOKEN_FILE", path, 1);
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	write_federated(path, "system:serviceaccount:ops:intruder");
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_sign_in_fails(v, "AADSTS70021");
+	unlink(path);
+	env_stop(v);
+}
+
+/* Managed identity: IMDS, App Service and Cloud Shell styles; AZURE_CLIENT_ID picks a user-assigned identity. */
+static void test_managed_identity(void **state)
+{
+	struct env *v = env_start(NULL);
+	char url[128];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "managed identity (IMDS)");
+	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_signed_in_as(v, "6666b001-6666-4666-8666-66666666b001");
+	unsetenv("AZURE_CLIENT_ID");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/msi/token", v->t.identity);
+	setenv("IDENTITY_ENDPOINT", url, 1);
+	setenv("IDENTITY_HEADER", "azsim-identity-header", 1);
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "managed identity (App Service)");
+	setenv("IDENTITY_HEADER", "wrong", 1);
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_sign_in_fails(v, "HTTP 401");
+	unsetenv("IDENTITY_ENDPOINT");
+	unsetenv("IDENTITY_HEADER");
+	setenv("MSI_ENDPOINT", url, 1);
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "managed identity (Cloud Shell)");
+	env_stop(v);
+}
+
+/* Writes an executable fake `az` that prints body on stdout (or err on stderr with status). */
+static void fake_az(const char *path, const char *out, const char *err, int status)
+{
+	FILE *f = fopen(path, "w");
+
+	fprintf(f, "#!/bin/sh\ncat <<'EOF'\n%s\nEOF\n", out ? out : "");
+	if (err)
+		fprintf(f, "echo '%s' >&2\n", err);
+	fprintf(f, "exit %d\n", status);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+/* The Azure CLI credential: expires_on or expiresOn, not signed in, missing, malformed output. */
+static void test_azure_cli(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_session_opts o = { 0 };
+	char az[128], *tok = st_token(&v->t, "https://management.azure.com/.default"), *out;
+	const char *got;
+
+	snprintf(az, sizeof(az), "%s/az", workdir);
+	o.auth = AZ_AUTH_CLI;
+	o.ca_file = v->ca;
+	o.az_command = az;
+	out = xasprintf("{\"accessToken\":\"%s\",\"expires_on\":%lld,\"tokenType\":\"Bearer\"}", tok, (long long)time(NULL) + 3000);
+	fake_az(az, out, NULL, 0);
+	v->s = az_session_new(&o, &v->e);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), "Azure CLI");
+	free(out);
+	out = xasprintf("{\"accessToken\":\"%s\",\"expiresOn\":\"2099-01-01 00:00:00.000000\"}", tok);
+	fake_az(az, out, NULL, 0);
+	az_session_free(v->s);
+	v->s = az_session_new(&o, &v->e);
+	assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &got, &v->e), 0);
+	fake_az(az, "", "ERROR: Please run 'az login' to setup account.", 1);
+	az_session_free(v->s);
+	v->s = az_session_new(&o, &v->e);
+	assert_sign_in_fails(v, "az login");
+	fake_az(az, "{\"nothing\":1}", NULL, 0);
+	az_session_free(v->s);
+	v->s = az_session_new(&o, &v->e);
+	assert_sign_in_fails(v, "malformed");
+	o.az_command = "/nonexistent/az";
+	az_session_free(v->s);
+	v->s = az_session_new(&o, &v->e);
+	assert_sign_in_fails(v, "not installed");
+	unlink(az);
+	free(out);
+	free(tok);
+	env_stop(v);
+}
+
+/* Collects the device-code instructions shown to the operator. */
+static void collect(const char *message, void *ctx)
+{
+	sb_adds(ctx, message);
+}
+
+/* Device code: shown, polled until approved, then a second audience through the refresh token. */
+static void run_device(const char *flow, const char *expect_error)
+{
+	char *merge = xasprintf("{\"settings\":{\"deviceCodeFlow\":%s,\"deviceCodeInterval\":0}}", flow);
+	struct env *v = env_start(merge);
+	struct az_session_opts o = { 0 };
+	struct sbuf shown = SBUF_INIT;
+	const char *tok;
+
+	o.auth = AZ_AUTH_DEVICE_CODE;
+	o.tenant = TENANT;
+	o.ca_file = v->ca;
+	o.prompt = collect;
+	o.prompt_ctx = &shown;
+	v->s = az_session_new(&o, &v->e);
+	if (expect_error) {
+		assert_sign_in_fails(v, expect_error);
+	} else {
+		assert_signed_in_as(v, "0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c");
+		assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &tok, &v->e), 0);
+		assert_int_equal(log_count(v, "/oauth2/v2.0/devicecode", 200), 1);
+	}
+	assert_non_null(strstr(sb_str(&shown), "https://microsoft.com/devicelogin"));
+	sb_free(&shown);
+	free(merge);
+	env_stop(v);
+}
+
+/* Device code: approved after pending and slow_down; expired; declined. */
+static void test_device_code(void **state)
+{
+	run_device("[\"authorization_pending\",\"slow_down\",\"approve\"]", NULL);
+	run_device("[\"authorization_pending\",\"expired_token\"]", "expired");
+	run_device("[\"authorization_declined\"]", "declined");
+}
+
+/* A token endpoint answering malformed JSON is reported as such, not crashed on. */
+static void test_malformed_token_response(void **state)
+{
+	struct env *v = env_start(NULL);
+
+	fault(v, "{\"path\":\"*/oauth2/v2.0/token\",\"kind\":\"malformed\",\"times\":1}");
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, "malformed");
+	env_stop(v);
+}
+
+/* With nothing configured and no terminal, the error lists every method tried and how to enable it. */
+static void test_no_credential(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_session_opts o = { 0 };
+
+	o.ca_file = v->ca;
+	o.az_command = "/nonexistent/az";
+	v->s = az_session_new(&o, &v->e);
+	assert_sign_in_fails(v, "no credential found");
+	assert_non_null(strstr(v->e.message, "AZURE_CLIENT_SECRET"));
+	assert_non_null(strstr(v->e.message, "managed identity"));
+	assert_non_null(strstr(v->e.message, "Azure CLI"));
+	assert_non_null(strstr(v->e.message, "--auth device-code"));
+	env_stop(v);
+}
+
+/* ---- the HTTP engine through the session ---- */
+
+/* Sends a GET to an ARM path and returns the request (caller frees). */
+static struct az_req *arm_get(struct env *v, const char *path, int *rc)
+{
+	struct az_req *r = az_session_req(v->s, AZ_ARM, "GET", path, "2022-12-01", NULL);
+
+	*rc = az_session_call(v->s, r, &v->e);
+	return r;
+}
+
+/* Each retry path ends in success: 429 with Retry-After, 503 with x-ms-retry-after-ms, reset, truncated body. */
+static void test_retries(void **state)
+{
+	static const char *const faults[] = {
+		"{\"path\":\"/subscriptions\",\"status\":429,\"retryAfter\":0,\"times\":2}",
+		"{\"path\":\"/subscriptions\",\"status\":503,\"retryAfterMs\":10,\"times\":2}",
+		"{\"path\":\"/subscriptions\",\"kind\":\"reset\",\"times\":2}",
+		"{\"path\":\"/subscriptions\",\"kind\":\"truncate\",\"times\":2}",
+	};
+	struct env *v = env_start(NULL);
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		int rc;
+		struct az_req *r;
+
+		fault(v, faults[i]);
+		r = arm_get(v, "/subscriptions", &rc);
+		if (rc != 0)
+			fail_msg("%s: %s", faults[i], v->e.message);
+		/* libcurl itself retries once on a reused connection that turns out dead, so a reset may cost one less. */
+		assert_true(r->attempts == 3 || (strstr(faults[i], "reset") && r->attempts == 2));
+		assert_int_equal(r->status, 200);
+		az_req_free(r);
+		{
+			struct st_resp left;
+
+			st_admin(&v->t, "GET", "/faults", NULL, &left);
+			assert_int_equal(jx_len(left.json), 0);
+			st_resp_free(&left);
+		}
+	}
+	env_stop(v);
+}
+
+/* Throttled past the retries: the error says so, with the request id. */
+static void test_throttled_past_retries(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+	int rc;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	fault(v, "{\"path\":\"/subscriptions\",\"status\":429,\"retryAfter\":0}");
+	r = arm_get(v, "/subscriptions", &rc);
+	assert_int_equal(rc, -1);
+	assert_int_equal(r->attempts, 4);
+	assert_non_null(strstr(v->e.message, "throttling"));
+	assert_non_null(strstr(v->e.message, r->client_request_id));
+	az_req_free(r);
+	env_stop(v);
+}
+
+/* An expired token gets one re-authentication on 401, then the call succeeds. */
+static void test_reauth_on_401(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct st_resp adm;
+	struct az_req *r;
+	int rc;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	az_req_free(arm_get(v, "/subscriptions", &rc));
+	fault(v, "{\"host\":\"management.azure.com\",\"path\":\"/subscriptions\",\"status\":401,\"code\":\"ExpiredAuthenticationToken\",\"times\":1}");
+	r = arm_get(v, "/subscriptions", &rc);
+	assert_int_equal(rc, 0);
+	az_req_free(r);
+	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), 2);
+	st_admin(&v->t, "GET", "/health", NULL, &adm);
+	st_resp_free(&adm);
+	env_stop(v);
+}
+
+/* Key Vault: one challenge round trip per vault, then tokens go direct; a mismatched challenge is refused. */
+static void test_keyvault_challenge(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	for (int i = 0; i < 3; i++) {
+		r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+		if (az_session_call(v->s, r, &v->e) != 0)
+			fail_msg("%s", v->e.message);
+		assert_string_equal(jx_str(r->json, "key.kty"), "RSA");
+		az_req_free(r);
+	}
+	assert_int_equal(log_count(v, "/keys/cmk-test", 401), 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys*\",\"status\":401,\"times\":1,"
+		 "\"wwwAuthenticate\":\"Bearer authorization=\\\"https://login.microsoftonline.com/" TENANT "\\\", "
+		 "resource=\\\"https://evil.example.net\\\"\"}");
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "refusing the sign-in challenge"));
+	az_req_free(r);
+	env_stop(v);
+}
+
+/* Paging follows nextLink over more than 5,000 items. */
+static void test_paging(void **state)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	char *text = st_read_scenario("minimal.json"), *err = NULL, proxy[64];
+	struct json_object *doc = json_tokener_parse(text), *list = jx_get(doc, "resources"), *items = NULL;
+	FILE *f;
+
+	for (int i = 0; i < 5000; i++) {
+		char *id = xasprintf(RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai%04d", i);
+		struct json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "id", json_object_new_string(id));
+		json_object_object_add(r, "type", json_object_new_string("Microsoft.ManagedIdentity/userAssignedIdentities"));
+		json_object_object_add(r, "name", json_object_new_string(strrchr(id, '/') + 1));
+		json_object_object_add(r, "location", json_object_new_string("westus3"));
+		json_object_array_add(list, r);
+		free(id);
+	}
+	clear_env();
+	assert_int_equal(st_start_text(&v->t, jx_text(doc), &err), 0);
+	snprintf(v->ca, sizeof(v->ca), "%s/ca-page.pem", workdir);
+	f = fopen(v->ca, "w");
+	fputs(v->t.ca, f);
+	fclose(f);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
+	setenv("HTTPS_PROXY", proxy, 1);
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions/" SUB "/resources", "2021-04-01", &items, &v->e), 0);
+	assert_int_equal(jx_len(items), 5007);
+	assert_true(log_count(v, "/resources", 200) >= 51);
+	json_object_put(items);
+	json_object_put(doc);
+	free(text);
+	env_stop(v);
+}
+
+/* Long-running operations: one that succeeds after polls, one that fails with the operation's error. */
+static void test_lro(void **state)
+{
+	struct env *v = env_start("{\"settings\":{\"lroPolls\":2,\"retryAfterSeconds\":0}}");
+	struct az_req *r, *done = NULL;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"1\"}}");
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	assert_int_equal(r->status, 202);
+	if (az_session_wait(v->s, r, &done, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_string_equal(jx_str(done->json, "status"), "Succeeded");
+	az_req_free(done);
+	az_req_free(r);
+	fault(v, "{\"method\":\"PATCH\",\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"lroFail\",\"times\":1}");
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"2\"}}");
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	assert_int_equal(az_session_wait(v->s, r, &done, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "Failed"));
+	az_req_free(r);
+	env_stop(v);
+}
+
+/* Sets the cancel flag after a short delay, as Esc or Ctrl-C would. */
+static void *cancel_soon(void *arg)
+{
+	struct timespec ts = { 0, 200000000 };
+
+	nanosleep(&ts, NULL);
+	*(volatile sig_atomic_t *)arg = 1;
+	return NULL;
+}
+
+/* A request in flight is canceled promptly. */
+static void test_cancel(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+	pthread_t th;
+	struct timespec a, b;
+	int rc;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	az_req_free(arm_get(v, "/subscriptions", &rc));
+	fault(v, "{\"path\":\"/subscriptions\",\"latencyMs\":5000,\"times\":1}");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	pthread_create(&th, NULL, cancel_soon, (void *)&v->cancel);
+	r = arm_get(v, "/subscriptions", &rc);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	pthread_join(th, NULL);
+	assert_int_equal(rc, -1);
+	assert_true(r->canceled);
+	assert_non_null(strstr(v->e.message, "canceled"));
+	assert_true(b.tv_sec - a.tv_sec < 3);
+	az_req_free(r);
+	env_stop(v);
+}
+
+/* A server certificate from an untrusted CA is refused, and so is any http:// URL. */
+static void test_tls_and_http_refused(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_session_opts o = { 0 };
+	struct az_req *r;
+
+	use_secret("demo-secret");
+	o.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+	o.auth = AZ_AUTH_ENV;
+	o.max_retries = -1;
+	v->s = az_session_new(&o, &v->e);
+	assert_sign_in_fails(v, "could not be verified");
+	session(v, AZ_AUTH_ENV, NULL);
+	r = az_session_req(v->s, AZ_ARM, "GET", "http://management.azure.com/subscriptions", "2022-12-01", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "only over https"));
+	assert_int_equal(r->attempts, 0);
+	az_req_free(r);
+	env_stop(v);
+}
+
+/* The proxy refusing a host, and an unreachable proxy, are each worded plainly. */
+static void test_unreachable_and_proxy(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET", "https://no-such-vault.vault.azure.net/keys", "7.5", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "proxy refused"));
+	az_req_free(r);
+	setenv("HTTPS_PROXY", "http://127.0.0.1:9", 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, "cannot reach");
+	env_stop(v);
+}
+
+/* The --debug trace shows requests and answers but never the secret, a token or an assertion. */
+static void test_trace_redacted(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+	const char *arm_tok, *kv_tok;
+	char *arm_copy, *kv_copy, buf[1 << 16];
+	size_t n;
+
+	use_secret("demo-secret");
+	v->trace = tmpfile();
+	session(v, AZ_AUTH_ENV, NULL);
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	az_req_free(r);
+	assert_int_equal(az_session_token(v->s, "https://management.azure.com/.default", NULL, &arm_tok, &v->e), 0);
+	arm_copy = xstrdup(arm_tok);
+	assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &kv_tok, &v->e), 0);
+	kv_copy = xstrdup(kv_tok);
+	rewind(v->trace);
+	n = fread(buf, 1, sizeof(buf) - 1, v->trace);
+	buf[n] = '\0';
+	assert_true(n > 500);
+	assert_non_null(strstr(buf, "client_secret=[redacted]"));
+	assert_non_null(strstr(buf, "Authorization: Bearer [redacted]"));
+	assert_null(strstr(buf, "demo-secret"));
+	assert_null(strstr(buf, kv_copy));
+	assert_null(strstr(buf, arm_copy + strlen(arm_copy) - 40));
+	fclose(v->trace);
+	free(arm_copy);
+	free(kv_copy);
+	env_stop(v);
+}
+
+/* Independent requests run concurrently over a few reused connections. */
+static void test_concurrent(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *reqs[20];
+	struct st_resp r;
+	struct json_object *log;
+	int before, conns[64] = { 0 }, distinct = 0;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_int_equal(az_session_sign_in(v->s, &v->e), 0);
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	before = (int)jx_len(jx_get(r.json, "value"));
+	st_resp_free(&r);
+	for (int i = 0; i < 20; i++)
+		reqs[i] = az_session_req(v->s, AZ_ARM, "GET", i % 2 ? OAI : "/subscriptions", i % 2 ? "2025-06-01" : "2022-12-01", NULL);
+	assert_int_equal(az_session_send(v->s, reqs, 20, &v->e), 0);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(reqs[i]->status, 200);
+		az_req_free(reqs[i]);
+	}
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = (size_t)before; i < jx_len(log); i++) {
+		int64_t c = jx_int(jx_at(log, i), "conn", 0) % 64;
+
+		distinct += !conns[c];
+		conns[c] = 1;
+	}
+	assert_true(distinct <= 8);
+	st_resp_free(&r);
+	env_stop(v);
+}
+
+/* Clouds: names are known; US Government works end to end; AZURE_AUTHORITY_HOST must be https. */
+static void test_clouds(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct json_object *subs = NULL;
+
+	assert_non_null(az_cloud_find("azurecloud"));
+	assert_string_equal(az_cloud_find("AzureChinaCloud")->kv_suffix, ".vault.azure.cn");
+	assert_null(az_cloud_find("Mars"));
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, "AzureUSGovernment");
+	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions", "2022-12-01", &subs, &v->e), 0);
+	assert_int_equal(jx_len(subs), 1);
+	json_object_put(subs);
+	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), 1);
+	setenv("AZURE_AUTHORITY_HOST", "http://login.example", 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, "must be an https:// URL");
+	env_stop(v);
+}
+
+/* Makes a private working directory for files the tests write. */
+static int group_setup(void **state)
+{
+	snprintf(workdir, sizeof(workdir), "/tmp/azcmk-test-XXXXXX");
+	if (!mkdtemp(workdir))
+		return -1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return 0;
+}
+
+/* Removes the working directory. */
+static int group_teardown(void **state)
+{
+	rmdir(workdir);
+	return 0;
+}
+
+/* Runs the session layer's integration tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env_secret),
+		cmocka_unit_test(test_env_certificate),
+		cmocka_unit_test(test_env_federated),
+		cmocka_unit_test(test_managed_identity),
+		cmocka_unit_test(test_azure_cli),
+		cmocka_unit_test(test_device_code),
+		cmocka_unit_test(test_malformed_token_response),
+		cmocka_unit_test(test_no_credential),
+		cmocka_unit_test(test_retries),
+		cmocka_unit_test(test_throttled_past_retries),
+		cmocka_unit_test(test_reauth_on_401),
+		cmocka_unit_test(test_keyvault_challenge),
+		cmocka_unit_test(test_paging),
+		cmocka_unit_test(test_lro),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_tls_and_http_refused),
+		cmocka_unit_test(test_unreachable_and_proxy),
+		cmocka_unit_test(test_trace_redacted),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_clouds),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

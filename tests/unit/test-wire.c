@@ -1,0 +1,189 @@
+/* Unit tests of the wire rules: error bodies, retry timing, Key Vault challenges, redaction, tokens. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jx.h"
+#include "wire.h"
+
+/* Error bodies of each service and what must be read from them. */
+static void test_parse_error(void **state)
+{
+	static const struct { const char *body, *code, *inner, *message; int aadsts; } T[] = {
+		{ "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"The client 'x' ...\"}}", "AuthorizationFailed", NULL,
+		  "The client 'x' ...", 0 },
+		{ "{\"error\":{\"code\":\"Forbidden\",\"message\":\"Caller is not authorized.\\r\\nCaller: oid=1\","
+		  "\"innererror\":{\"code\":\"ForbiddenByRbac\"}}}", "Forbidden", "ForbiddenByRbac", "Caller is not authorized.", 0 },
+		{ "{\"error\":{\"code\":\"KeyVaultAccessForbidden\",\"message\":\"m\",\"details\":[{\"code\":\"ForbiddenByFirewall\"}]}}",
+		  "KeyVaultAccessForbidden", "ForbiddenByFirewall", "m", 0 },
+		{ "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid client secret provided.\\r\\n"
+		  "Trace ID: 1\"}", "invalid_client", NULL, "AADSTS7000215: Invalid client secret provided.", 7000215 },
+		{ "{\"error\":{\"code\":\"X\",\"message\":\"evil\\u001b[2J text\"}}", "X", NULL, "evil?[2J text", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *o = json_tokener_parse(T[i].body);
+		struct az_wire_error e;
+
+		assert_true(wire_parse_error(o, &e));
+		assert_string_equal(e.code, T[i].code);
+		if (T[i].inner)
+			assert_string_equal(e.inner, T[i].inner);
+		else
+			assert_null(e.inner);
+		assert_string_equal(e.message, T[i].message);
+		assert_int_equal(e.aadsts, T[i].aadsts);
+		wire_error_free(&e);
+		json_object_put(o);
+	}
+	{
+		struct az_wire_error e;
+		struct json_object *o = json_tokener_parse("{\"value\":[]}");
+
+		assert_false(wire_parse_error(o, &e));
+		assert_false(wire_parse_error(NULL, &e));
+		json_object_put(o);
+	}
+}
+
+/* Retry-After in seconds or as a date, x-ms-retry-after-ms first; and which statuses are retried. */
+static void test_retry_after(void **state)
+{
+	int64_t now = 1784000000;
+
+	assert_int_equal(wire_retry_after_ms("3", NULL, now), 3000);
+	assert_int_equal(wire_retry_after_ms("0", NULL, now), 0);
+	assert_int_equal(wire_retry_after_ms("3", "250", now), 250);
+	assert_int_equal(wire_retry_after_ms(NULL, "x", now), -1);
+	assert_int_equal(wire_retry_after_ms("soon", NULL, now), -1);
+	assert_int_equal(wire_retry_after_ms("-5", NULL, now), -1);
+	assert_int_equal(wire_retry_after_ms(NULL, NULL, now), -1);
+	assert_int_equal(wire_retry_after_ms("Tue, 14 Jul 2026 04:53:30 GMT", NULL, 1784004800), 10000);
+	assert_int_equal(wire_retry_after_ms("Tue, 14 Jul 2026 04:53:30 GMT", NULL, 1784004900), 0);
+	for (long s = 100; s < 600; s++)
+		assert_int_equal(wire_status_retryable(s), s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504);
+}
+
+/* Backoff doubles from the base, stays within 0.5x..1.5x, and never passes the cap. */
+static void test_backoff(void **state)
+{
+	assert_int_equal(wire_backoff_ms(0, 800, 60000, 0.5), 800);
+	assert_int_equal(wire_backoff_ms(1, 800, 60000, 0.5), 1600);
+	assert_int_equal(wire_backoff_ms(2, 800, 60000, 0.0), 1600);
+	assert_int_equal(wire_backoff_ms(2, 800, 60000, 1.0), 4800);
+	assert_int_equal(wire_backoff_ms(30, 800, 60000, 1.0), 60000);
+	assert_true(wire_backoff_ms(3, 100, 60000, 0.25) >= 400 && wire_backoff_ms(3, 100, 60000, 0.25) <= 1200);
+}
+
+/* Challenges: both spellings of the authority, resource or scope, and the domain check. */
+static void test_challenge(void **state)
+{
+	struct az_challenge c;
+
+	assert_true(wire_parse_challenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"", &c));
+	assert_string_equal(c.tenant, "t1");
+	assert_string_equal(c.scope, "https://vault.azure.net/.default");
+	assert_true(wire_challenge_matches(&c, "kv-prod.vault.azure.net"));
+	assert_false(wire_challenge_matches(&c, "vault.azure.net"));
+	assert_false(wire_challenge_matches(&c, "kv.vault.azure.net.evil.example"));
+	assert_false(wire_challenge_matches(&c, "kvvault.azure.net"));
+	wire_challenge_free(&c);
+	assert_true(wire_parse_challenge("Bearer authorization_uri=\"https://login.windows.net/NewTenant/\", "
+					 "scope=\"https://managedhsm.azure.net/.default\"", &c));
+	assert_string_equal(c.tenant, "NewTenant");
+	assert_string_equal(c.scope, "https://managedhsm.azure.net/.default");
+	assert_true(wire_challenge_matches(&c, "hsm1.managedhsm.azure.net"));
+	wire_challenge_free(&c);
+	assert_true(wire_parse_challenge("Bearer authorization=\"https://login.microsoftonline.com/t\", resource=\"https://evil.example.net\"", &c));
+	assert_false(wire_challenge_matches(&c, "kv.vault.azure.net"));
+	wire_challenge_free(&c);
+	assert_false(wire_parse_challenge("Basic realm=x", &c));
+	assert_false(wire_parse_challenge("Bearer resource=\"https://vault.azure.net\"", &c));
+	assert_false(wire_parse_challenge(NULL, &c));
+}
+
+/* Secrets never survive redaction, in forms, JSON bodies and headers. */
+static void test_redaction(void **state)
+{
+	static const struct { char *(*fn)(const char *); const char *in, *out; } T[] = {
+		{ wire_redact_form, "grant_type=client_credentials&client_id=a&client_secret=s3cret&scope=x",
+		  "grant_type=client_credentials&client_id=a&client_secret=[redacted]&scope=x" },
+		{ wire_redact_form, "client_assertion=eyJ.x.y&device_code=dc&refresh_token=rt",
+		  "client_assertion=[redacted]&device_code=[redacted]&refresh_token=[redacted]" },
+		{ wire_redact_json_text, "{\"access_token\":\"eyJhb\",\"expires_in\":3599,\"nested\":{\"refresh_token\":\"r\"}}",
+		  "{\"access_token\":\"[redacted]\",\"expires_in\":3599,\"nested\":{\"refresh_token\":\"[redacted]\"}}" },
+		{ wire_redact_json_text, "{\"accessToken\":\"t\",\"tokenType\":\"Bearer\"}",
+		  "{\"accessToken\":\"[redacted]\",\"tokenType\":\"Bearer\"}" },
+		{ wire_redact_json_text, "not json access_token=x", "[23 bytes that are not JSON]" },
+		{ wire_redact_header, "Authorization: Bearer eyJ0eXAi.abc.def", "Authorization: Bearer [redacted]" },
+		{ wire_redact_header, "X-IDENTITY-HEADER: hush", "X-IDENTITY-HEADER: [redacted]" },
+		{ wire_redact_header, "Content-Type: application/json", "Content-Type: application/json" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *got = T[i].fn(T[i].in);
+
+		assert_string_equal(got, T[i].out);
+		free(got);
+	}
+}
+
+/* Hosts come out of URLs in lower case; only http(s) is understood. */
+static void test_url_host(void **state)
+{
+	char host[64];
+	bool https;
+
+	assert_true(wire_url_host("https://KV-Prod.vault.azure.net:443/keys?x", host, sizeof(host), &https));
+	assert_string_equal(host, "kv-prod.vault.azure.net");
+	assert_true(https);
+	assert_true(wire_url_host("http://127.0.0.1:8080/msi/token", host, sizeof(host), &https));
+	assert_false(https);
+	assert_false(wire_url_host("ftp://x", host, sizeof(host), &https));
+	assert_false(wire_url_host("https:///nohost", host, sizeof(host), &https));
+}
+
+/* Tokens: claims decoded without verification; expiry from expires_on or expires_in, numbers or strings. */
+static void test_tokens(void **state)
+{
+	struct json_object *c = wire_jwt_claims("eyJhbGciOiJub25lIn0.eyJ0aWQiOiJ0MSIsIm9pZCI6Im8xIn0.sig");
+	struct json_object *a = json_tokener_parse("{\"expires_in\":3599}");
+	struct json_object *b = json_tokener_parse("{\"expires_on\":\"1800000000\",\"expires_in\":\"3599\"}");
+	struct json_object *d = json_tokener_parse("{\"expires_in\":\"soon\"}");
+	char *res = wire_scope_resource("https://vault.azure.net/.default");
+
+	assert_string_equal(jx_str(c, "tid"), "t1");
+	assert_null(wire_jwt_claims("opaque-token"));
+	assert_int_equal(wire_parse_expiry(a, 1000), 4599);
+	assert_int_equal(wire_parse_expiry(b, 1000), 1800000000);
+	assert_int_equal(wire_parse_expiry(d, 1000), -1);
+	assert_string_equal(res, "https://vault.azure.net");
+	free(res);
+	json_object_put(c);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(d);
+}
+
+/* Runs the wire unit tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_error),
+		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_url_host),
+		cmocka_unit_test(test_tokens),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
