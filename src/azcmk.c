@@ -35,7 +35,8 @@ static void usage(void)
 	       "  account list           list the subscriptions you can see\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or AzureChinaCloud\n"
-	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID)\n"
+	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID, else\n"
+	       "                         organizations)\n"
 	       "      --auth METHOD      chain (default), environment, managed-identity, cli or device-code\n"
 	       "      --ca-file FILE     trust the CA certificates in FILE (default: SSL_CERT_FILE,\n"
 	       "                         CURL_CA_BUNDLE, then the system's)\n"
@@ -45,7 +46,8 @@ static void usage(void)
 	       "  -V, --version          output version information and exit\n"));
 	puts(_("The wizard and the commands audit, check, plan, apply, rotate and refresh are being\n"
 	       "built; azcmk-sim provides a simulated tenant to try azcmk against.\n"));
-	printf(_("Exit status: 0 success, 2 an error or a usage mistake.\n\nFull documentation: man %s\n"), cli_program());
+	printf(_("Exit status: 0 success, 2 an error or a usage mistake (1 is kept for the findings of check and\n"
+		 "audit).\n\nFull documentation: man %s\n"), cli_program());
 }
 
 /* Prints the usage hint after a mistake and returns the usage exit status. */

@@ -87,16 +87,17 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s, struc
 		json_object_object_add(j, "objectId", p ? json_object_new_string(p) : NULL);
 		json_object_object_add(j, "applicationId", a ? json_object_new_string(a) : NULL);
 		json_object_object_add(j, "userPrincipalName", u ? json_object_new_string(u) : NULL);
-		json_object_object_add(j, "method", json_object_new_string(az_session_method(s)));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_object_add(j, "method", json_object_new_string(az_session_method_id(s)));
+		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
 		printf(_("Signed in to %s with %s.\n"), az_session_cloud(s)->name, az_session_method(s));
+		/* TRANSLATORS: these three lines are printed under each other: keep their values aligned. */
 		printf(_("  tenant:      %s\n"), t ? t : "?");
 		if (u)
 			printf(_("  user:        %s (object id %s)\n"), u, p ? p : "?");
 		else
-			printf(_("  principal:   %s (application %s)\n"), p ? p : "?", a ? a : "?");
+			printf(_("  principal:   %s (application id %s)\n"), p ? p : "?", a ? a : "?");
 	}
 	free(t);
 	free(p);
@@ -109,11 +110,11 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
 	struct az_error e = { 0 };
-	struct json_object *claims;
 	int rc = EXIT_OK;
 
 	if (argc > 0) {
 		cli_error(_("login takes no arguments (got '%s')"), argv[0]);
+		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
 	if (!(s = cmd_session(o)))
@@ -122,7 +123,8 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 		cli_error(_("cannot sign in: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else {
-		claims = az_session_claims(s);
+		struct json_object *claims = az_session_claims(s);
+
 		print_identity(o, s, claims);
 		json_object_put(claims);
 	}
@@ -131,29 +133,42 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 	return rc;
 }
 
-/* Prints subscriptions as an aligned table. */
+/* Prints one table row, each cell padded to its column's display width. */
+static void print_row(const char *const *cells, const int *widths, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *cell = i + 1 < n ? text_pad(cells[i], widths[i]) : xstrdup(cells[i]);
+
+		printf("%s%s", cell, i + 1 < n ? "  " : "\n");
+		free(cell);
+	}
+}
+
+/* Prints subscriptions as a table aligned in display columns (names may hold any script). */
 static void print_subscriptions(struct json_object *subs)
 {
-	int w = (int)strlen(_("NAME"));
+	static const char *const keys[] = { "displayName", "subscriptionId", "state", "tenantId" };
+	/* TRANSLATORS: column headers of "account list"; the columns are sized to fit them. */
+	const char *head[] = { _("NAME"), _("SUBSCRIPTION ID"), _("STATE"), _("TENANT") };
+	int widths[4];
+	char *cells[4];
 
+	for (int k = 0; k < 4; k++)
+		widths[k] = text_width(head[k]);
+	for (size_t i = 0; i < jx_len(subs); i++)
+		for (int k = 0; k < 4; k++) {
+			char *c = text_sanitize(jx_str(jx_at(subs, i), keys[k]), false);
+
+			widths[k] = text_width(c) > widths[k] ? text_width(c) : widths[k];
+			free(c);
+		}
+	print_row(head, widths, 4);
 	for (size_t i = 0; i < jx_len(subs); i++) {
-		char *n = text_sanitize(jx_str(jx_at(subs, i), "displayName"), false);
-		int len = (int)strlen(n);
-
-		w = len > w ? len : w;
-		free(n);
-	}
-	printf("%-*s  %-36s  %-10s  %s\n", w, _("NAME"), _("SUBSCRIPTION ID"), _("STATE"), _("TENANT"));
-	for (size_t i = 0; i < jx_len(subs); i++) {
-		struct json_object *s = jx_at(subs, i);
-		char *n = text_sanitize(jx_str(s, "displayName"), false), *id = text_sanitize(jx_str(s, "subscriptionId"), false);
-		char *st = text_sanitize(jx_str(s, "state"), false), *t = text_sanitize(jx_str(s, "tenantId"), false);
-
-		printf("%-*s  %-36s  %-10s  %s\n", w, n, id, st, t);
-		free(n);
-		free(id);
-		free(st);
-		free(t);
+		for (int k = 0; k < 4; k++)
+			cells[k] = text_sanitize(jx_str(jx_at(subs, i), keys[k]), false);
+		print_row((const char *const *)cells, widths, 4);
+		for (int k = 0; k < 4; k++)
+			free(cells[k]);
 	}
 }
 
@@ -170,7 +185,7 @@ static void print_subscriptions_json(struct json_object *subs)
 			json_object_object_add(o, keys[k], jx_copy(jx_get(s, keys[k])));
 		json_object_array_add(out, o);
 	}
-	printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(out);
 }
 
@@ -184,6 +199,7 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 
 	if (argc != 1 || strcmp(argv[0], "list") != 0) {
 		cli_error(_("usage: %s account list [--output table|json]"), cli_program());
+		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
 	if (!(s = cmd_session(o)))

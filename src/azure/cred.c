@@ -62,17 +62,30 @@ const char *az_cred_name(const struct az_cred *c)
 	return _(names[c->kind]);
 }
 
+/* Names a credential with a stable identifier (for JSON output, never translated). */
+const char *az_cred_id(const struct az_cred *c)
+{
+	static const char *const ids[] = { "environment-secret", "environment-certificate", "environment-federated",
+		"managed-identity-app-service", "managed-identity-msi-secret", "managed-identity-cloud-shell",
+		"managed-identity-imds", "azure-cli", "device-code" };
+
+	return ids[c->kind];
+}
+
 /* Frees a credential, wiping its secrets. */
 void az_cred_free(struct az_cred *c)
 {
-	char **secrets[] = { &c->secret, &c->header, &c->refresh };
+	char **fields[3];
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
-		if (*secrets[i]) {
-			OPENSSL_cleanse(*secrets[i], strlen(*secrets[i]));
-			free(*secrets[i]);
+	fields[0] = &c->secret;
+	fields[1] = &c->header;
+	fields[2] = &c->refresh;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i]) {
+			OPENSSL_cleanse(*fields[i], strlen(*fields[i]));
+			free(*fields[i]);
 		}
 	free(c->client_id);
 	free(c->path);
@@ -143,7 +156,8 @@ static bool read_token(const struct az_req *r, struct az_token *out, const char 
 	}
 	if (!r->json || !tok || !*tok || exp <= 0) {
 		az_error_set(e, _("%s: the token answer is malformed (%s) (request id %s)"), what,
-			     !r->json ? _("not JSON") : !tok ? _("no access_token") : _("no expiry"), r->client_request_id);
+			     !r->json ? _("not JSON") : !tok ? _("it has no access_token") : _("it says not when the token expires"),
+			     r->client_request_id);
 		return false;
 	}
 	out->token = xstrdup(tok);
@@ -289,7 +303,7 @@ static int client_credentials(struct az_session *s, struct az_cred *c, const cha
 /* Builds the managed-identity request for a resource in the style of the endpoint found. */
 static struct az_req *mi_request(struct az_cred *c, const char *resource)
 {
-	char *res = enc(resource), *cid = c->client_id ? enc(c->client_id) : NULL, *url, *line;
+	char *res = enc(resource), *cid = c->client_id ? enc(c->client_id) : NULL, *line;
 	struct az_req *r;
 
 	if (c->kind == C_MI_CLOUDSHELL) {
@@ -302,8 +316,7 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 	} else {
 		const char *ver = c->kind == C_MI_APPSERVICE ? "2019-08-01" : c->kind == C_MI_MSI_SECRET ? "2017-09-01" : "2018-02-01";
 		const char *idp = c->kind == C_MI_MSI_SECRET ? "clientid" : "client_id";
-
-		url = xasprintf("%s%sapi-version=%s&resource=%s%s%s%s", c->endpoint, strchr(c->endpoint, '?') ? "&" : "?", ver,
+		char *url = xasprintf("%s%sapi-version=%s&resource=%s%s%s%s", c->endpoint, strchr(c->endpoint, '?') ? "&" : "?", ver,
 				res, cid ? "&" : "", cid ? idp : "", cid ? "=" : "");
 		line = cid ? xasprintf("%s%s", url, cid) : xstrdup(url);
 		r = az_req_new("GET", line);
@@ -339,8 +352,9 @@ static int managed_identity(struct az_session *s, struct az_cred *c, const char 
 	return ok ? 0 : -1;
 }
 
-/* Reads all of a pipe until EOF or the deadline; false on timeout. */
-static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, int64_t deadline_ms)
+/* Reads both pipes until EOF; false on the deadline or when the operator cancels. */
+static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, int64_t deadline_ms,
+		  volatile sig_atomic_t *cancel)
 {
 	struct pollfd p[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
 	char buf[4096];
@@ -352,8 +366,10 @@ static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, in
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		if (now >= deadline_ms || poll(p, 2, (int)(deadline_ms - now)) <= 0)
+		if (now >= deadline_ms || (cancel && *cancel))
 			return false;
+		if (poll(p, 2, (int)(deadline_ms - now > 100 ? 100 : deadline_ms - now)) <= 0)
+			continue;
 		for (int i = 0; i < 2; i++) {
 			ssize_t n;
 
@@ -372,7 +388,8 @@ static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, in
 }
 
 /* Runs a program without a shell, stdin from /dev/null, collecting stdout and stderr; returns its exit status. */
-static int run_program(char *const argv[], struct sbuf *out, struct sbuf *err, bool *timed_out)
+static int run_program(char *const argv[], struct sbuf *out, struct sbuf *err, bool *timed_out,
+		       volatile sig_atomic_t *cancel)
 {
 	posix_spawn_file_actions_t fa;
 	int po[2], pe[2], status = -1;
@@ -397,7 +414,8 @@ static int run_program(char *const argv[], struct sbuf *out, struct sbuf *err, b
 	close(po[1]);
 	close(pe[1]);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (pid > 0 && !drain(po[0], pe[0], out, err, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + CLI_TIMEOUT_MS)) {
+	if (pid > 0 && !drain(po[0], pe[0], out, err, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + CLI_TIMEOUT_MS,
+			      cancel)) {
 		*timed_out = true;
 		kill(pid, SIGKILL);
 	}
@@ -427,12 +445,14 @@ static int64_t cli_expiry(struct json_object *o)
 }
 
 /* Words a failed `az account get-access-token`. */
-static void cli_error(struct az_error *e, int rc, bool timed_out, const char *err)
+static void cli_error(struct az_error *e, int rc, bool timed_out, bool cancel_requested, const char *err)
 {
 	char *clean = text_sanitize(err, false);
 
 	if (rc == 127)
 		az_error_set(e, _("the Azure CLI ('az') is not installed or not on PATH"));
+	else if (timed_out && cancel_requested)
+		az_error_set(e, _("the request was canceled"));
 	else if (timed_out)
 		az_error_set(e, _("the Azure CLI did not answer within %d seconds"), CLI_TIMEOUT_MS / 1000);
 	else if (strstr(err, "az login") && !strstr(err, "AADSTS"))
@@ -452,7 +472,7 @@ static int azure_cli(struct az_session *s, const char *scope, const char *tenant
 			 tenant && !str_ieq(tenant, "organizations") ? "--tenant" : NULL, (char *)tenant, NULL };
 	struct sbuf so = SBUF_INIT, se = SBUF_INIT;
 	bool timed_out;
-	int rc = run_program(argv, &so, &se, &timed_out);
+	int rc = run_program(argv, &so, &se, &timed_out, az_session_opts(s)->cancel);
 	struct json_object *o = rc == 0 ? jx_parse(sb_str(&so), so.len, &err) : NULL;
 	const char *tok = jx_str(o, "accessToken");
 	int64_t exp = o ? cli_expiry(o) : -1;
@@ -461,9 +481,10 @@ static int azure_cli(struct az_session *s, const char *scope, const char *tenant
 		out->token = xstrdup(tok);
 		out->expires_on = exp;
 	} else if (rc == 0) {
-		az_error_set(e, _("the Azure CLI's token answer is malformed (%s)"), err ? err : _("no accessToken or expiry"));
+		az_error_set(e, _("the Azure CLI's token answer is malformed (%s)"),
+			     err ? err : _("it has no accessToken, or says not when the token expires"));
 	} else {
-		cli_error(e, rc, timed_out, sb_str(&se));
+		cli_error(e, rc, timed_out, az_session_opts(s)->cancel && *az_session_opts(s)->cancel, sb_str(&se));
 	}
 	if (so.s)
 		OPENSSL_cleanse(so.s, so.len);
@@ -530,8 +551,10 @@ static int device_poll(struct az_session *s, struct az_cred *c, const char *tena
 		if (err && str_ieq(err, "authorization_declined"))
 			az_error_set(e, _("device code sign-in was declined in the browser; run the command again to retry"));
 		else if (err && (str_ieq(err, "expired_token") || str_ieq(err, "authorization_pending")))
-			az_error_set(e, _("the device code expired before sign-in finished; run the command again and enter "
-					  "the new code within %lld minutes"), (long long)jx_int(dc, "expires_in", 900) / 60);
+			az_error_set(e, P_("the device code expired before sign-in finished; run the command again and enter "
+					   "the new code within %lld minute", "the device code expired before sign-in finished; "
+					   "run the command again and enter the new code within %lld minutes",
+					   (unsigned long)(jx_int(dc, "expires_in", 900) / 60)), (long long)jx_int(dc, "expires_in", 900) / 60);
 		else if (keep_tokens(c, r, out, _("device code sign-in"), e))
 			rc = 0;
 		az_req_free(r);
@@ -664,7 +687,7 @@ static struct az_cred *mi_cred(struct az_session *s, struct az_error *e)
 	return c;
 }
 
-/* Keeps a probe's token in the session's cache by getting it again through the cache path. */
+/* Tries a credential with a Resource Manager token; on success the token goes to the session's cache. */
 static struct az_cred *tried(struct az_session *s, struct az_cred *c, struct sbuf *why, const char *label, bool probe)
 {
 	struct az_token t = { 0 };
@@ -676,10 +699,12 @@ static struct az_cred *tried(struct az_session *s, struct az_cred *c, struct sbu
 	rc = c->kind == C_CLI ? azure_cli(s, az_session_cloud(s)->arm_scope, az_session_tenant(s), &t, &e)
 			      : managed_identity(s, c, az_session_cloud(s)->arm_scope, &t, &e, probe);
 	if (rc == 0) {
-		free(t.token);
+		az_session_keep_token(s, az_session_cloud(s)->arm_scope, NULL, &t);
 		return c;
 	}
-	sb_printf(why, "\n  - %s: %s", label, e.message ? e.message : "?");
+	sb_adds(why, "\n  - ");
+	/* TRANSLATORS: one line of the list of sign-in methods tried: the method, then why it failed. */
+	sb_printf(why, _("%s: %s"), label, e.message ? e.message : "?");
 	az_error_clear(&e);
 	az_cred_free(c);
 	return NULL;
@@ -703,7 +728,7 @@ static struct az_cred *chain(struct az_session *s, struct az_error *e)
 		c = new_cred(s, C_DEVICE, e);
 		goto out;
 	}
-	sb_printf(&why, "\n  - %s", _("device code: only in an interactive terminal (use --auth device-code)"));
+	sb_printf(&why, "\n  - %s", _("device code: offered only in an interactive terminal (use --auth device-code to force it)"));
 	az_error_set(e, _("no credential found to sign in to Azure. Tried, in order:%s"), sb_str(&why));
 out:
 	sb_free(&why);

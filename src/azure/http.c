@@ -252,8 +252,6 @@ static bool url_allowed(const struct az_req *r)
 /* Prints the request in the trace, secrets hidden. */
 static void trace_request(struct az_http *h, struct az_req *r)
 {
-	char *body;
-
 	if (!h->o.trace)
 		return;
 	az_http_trace(h, "> %s %s (attempt %d, x-ms-client-request-id %s)", r->method, r->url, r->attempts,
@@ -265,7 +263,7 @@ static void trace_request(struct az_http *h, struct az_req *r)
 		free(line);
 	}
 	if (r->body && *r->body) {
-		body = r->form ? wire_redact_form(r->body) : wire_redact_json_text(r->body);
+		char *body = r->form ? wire_redact_form(r->body) : wire_redact_json_text(r->body);
 		az_http_trace(h, ">   %s", body);
 		free(body);
 	}
@@ -275,7 +273,6 @@ static void trace_request(struct az_http *h, struct az_req *r)
 static void trace_response(struct az_http *h, struct az_req *r, double ms)
 {
 	struct req_state *st = r->priv;
-	char *body, *clean;
 
 	if (!h->o.trace)
 		return;
@@ -285,11 +282,11 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 	}
 	az_http_trace(h, "< %ld (%.0f ms)", r->status, ms);
 	for (const char *p = sb_str(&st->headers); *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
-		char *line = xstrndup(p, strcspn(p, "\r\n")), *red;
+		char *line = xstrndup(p, strcspn(p, "\r\n"));
 
 		if (*line && strncmp(line, "HTTP/", 5) != 0) {
-			red = wire_redact_header(line);
-			clean = text_sanitize(red, false);
+			char *red = wire_redact_header(line), *clean = text_sanitize(red, false);
+
 			az_http_trace(h, "<   %s", clean);
 			free(red);
 			free(clean);
@@ -297,8 +294,8 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 		free(line);
 	}
 	if (st->body.len) {
-		body = wire_redact_json_text(sb_str(&st->body));
-		clean = text_sanitize(body, false);
+		char *body = wire_redact_json_text(sb_str(&st->body)), *clean = text_sanitize(body, false);
+
 		az_http_trace(h, "<   %s", clean);
 		free(body);
 		free(clean);

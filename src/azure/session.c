@@ -150,6 +150,12 @@ const char *az_session_method(const struct az_session *s)
 	return s->cred ? az_cred_name(s->cred) : NULL;
 }
 
+/* Names the credential in use with a stable identifier for machine-readable output, or NULL before sign-in. */
+const char *az_session_method_id(const struct az_session *s)
+{
+	return s->cred ? az_cred_id(s->cred) : NULL;
+}
+
 /* Finds a cached token entry for a scope and tenant. */
 static struct tok_entry *tok_find(struct az_session *s, const char *scope, const char *tenant)
 {
@@ -185,6 +191,18 @@ int az_session_token(struct az_session *s, const char *scope, const char *tenant
 	}
 	if (az_cred_token(s, s->cred, scope, tenant, &fresh, e) != 0)
 		return -1;
+	az_session_keep_token(s, scope, tenant, &fresh);
+	*token = tok_find(s, scope, tenant)->t.token;
+	return 0;
+}
+
+/* Stores a token in the cache (taking it over), e.g. the one a credential probe already fetched. */
+void az_session_keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *tok)
+{
+	struct tok_entry *t;
+
+	tenant = tenant ? tenant : s->tenant;
+	t = tok_find(s, scope, tenant);
 	if (!t) {
 		s->toks = xrealloc(s->toks, (s->ntoks + 1) * sizeof(*s->toks));
 		t = &s->toks[s->ntoks++];
@@ -193,9 +211,8 @@ int az_session_token(struct az_session *s, const char *scope, const char *tenant
 	} else {
 		free(t->t.token);
 	}
-	t->t = fresh;
-	*token = t->t.token;
-	return 0;
+	t->t = *tok;
+	tok->token = NULL;
 }
 
 /* Forgets a cached token, so the next call fetches a new one (after a 401). */
@@ -368,7 +385,7 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = authorize(s, reqs[i], e);
 	if (rc == 0 && az_http_run(s->http, reqs, n) != 0) {
-		az_error_set(e, _("canceled"));
+		az_error_set(e, _("the request was canceled"));
 		rc = -1;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -380,7 +397,7 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct
 			again[m++] = reqs[i];
 	}
 	if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
-		az_error_set(e, _("canceled"));
+		az_error_set(e, _("the request was canceled"));
 		rc = -1;
 	}
 	free(again);
@@ -416,8 +433,9 @@ static void transport_error(struct az_error *e, const struct az_req *r, const ch
 		az_error_set(e, _("%s: cannot reach '%s' (%s); check the network, DNS and proxy settings (request id %s)"),
 			     what, host, detail, r->client_request_id);
 	else
-		az_error_set(e, _("%s: the connection to '%s' failed after %d attempts (%s) (request id %s)"), what, host,
-			     r->attempts, detail, r->client_request_id);
+		az_error_set(e, P_("%s: the connection to '%s' failed after %d attempt (%s) (request id %s)",
+				   "%s: the connection to '%s' failed after %d attempts (%s) (request id %s)",
+				   (unsigned long)r->attempts), what, host, r->attempts, detail, r->client_request_id);
 	free(detail);
 }
 
@@ -428,8 +446,10 @@ static void http_error(struct az_error *e, const struct az_req *r, const char *w
 	bool parsed = wire_parse_error(r->json, &we);
 
 	if (r->status == 429)
-		az_error_set(e, _("%s: Azure is throttling requests to '%s' (HTTP 429) and still was after %d attempts; wait "
-				  "a minute and try again (request id %s)"), what, host, r->attempts, r->client_request_id);
+		az_error_set(e, P_("%s: Azure is throttling requests to '%s' (HTTP 429) and still was after %d attempt; wait "
+				   "a minute and try again (request id %s)", "%s: Azure is throttling requests to '%s' (HTTP 429) "
+				   "and still was after %d attempts; wait a minute and try again (request id %s)",
+				   (unsigned long)r->attempts), what, host, r->attempts, r->client_request_id);
 	else if (parsed && we.inner)
 		az_error_set(e, _("%s: %s (%s/%s, HTTP %ld) (request id %s)"), what, we.message, we.code, we.inner,
 			     r->status, r->client_request_id);
@@ -483,13 +503,13 @@ int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
 int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
 		    struct json_object **items, struct az_error *e)
 {
-	char *next = NULL;
+	struct az_req *r = az_session_req(s, t, "GET", path, api_version, NULL);
 	int pages = 0, rc = 0;
 
 	*items = json_object_new_array();
-	do {
-		struct az_req *r = az_session_req(s, t, "GET", next ? next : path, next ? NULL : api_version, NULL);
+	while (r) {
 		struct json_object *value;
+		const char *next;
 
 		rc = az_session_call(s, r, e);
 		value = rc == 0 ? jx_get(r->json, "value") : NULL;
@@ -499,12 +519,14 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path, co
 		}
 		for (size_t i = 0; rc == 0 && i < jx_len(value); i++)
 			json_object_array_add(*items, json_object_get(jx_at(value, i)));
-		free(next);
-		next = rc == 0 && jx_str(r->json, "nextLink") && *jx_str(r->json, "nextLink")
-			? xstrdup(jx_str(r->json, "nextLink")) : NULL;
-		az_req_free(r);
-	} while (next && ++pages < MAX_PAGES);
-	free(next);
+		next = rc == 0 && ++pages < MAX_PAGES ? jx_str(r->json, "nextLink") : NULL;
+		{
+			struct az_req *following = next && *next ? az_session_req(s, t, "GET", next, NULL, NULL) : NULL;
+
+			az_req_free(r);
+			r = following;
+		}
+	}
 	if (rc != 0) {
 		json_object_put(*items);
 		*items = NULL;
@@ -549,7 +571,7 @@ static void op_failed(struct az_error *e, const struct az_req *p)
 	const char *code = jx_str(p->json, "error.code"), *msg = jx_str(p->json, "error.message");
 	char *clean = text_sanitize(msg ? msg : "", false);
 
-	az_error_set(e, _("the operation ended %s: %s (%s) (request id %s)"), jx_str(p->json, "status"), clean,
+	az_error_set(e, _("the operation ended with status %s: %s (%s) (request id %s)"), jx_str(p->json, "status"), clean,
 		     code ? code : "?", p->client_request_id);
 	free(e->code);
 	e->code = code ? xstrdup(code) : NULL;

@@ -51,6 +51,7 @@ const struct az_cloud *az_session_cloud(const struct az_session *s);
 struct az_http *az_session_http(struct az_session *s);
 int az_session_sign_in(struct az_session *s, struct az_error *e);
 const char *az_session_method(const struct az_session *s);
+const char *az_session_method_id(const struct az_session *s);
 struct json_object *az_session_claims(struct az_session *s);
 int az_session_token(struct az_session *s, const char *scope, const char *tenant, const char **token,
 		     struct az_error *e);
@@ -73,8 +74,10 @@ struct az_cred *az_cred_pick(struct az_session *s, enum az_auth kind, struct az_
 int az_cred_token(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant,
 		  struct az_token *out, struct az_error *e);
 const char *az_cred_name(const struct az_cred *c);
+const char *az_cred_id(const struct az_cred *c);
 void az_cred_free(struct az_cred *c);
 const char *az_session_tenant(const struct az_session *s);
+void az_session_keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *t);
 const struct az_session_opts *az_session_opts(const struct az_session *s);
 
 #endif

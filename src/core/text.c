@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdlib.h>
+#include <wchar.h>
 #include <string.h>
 #include <strings.h>
 
@@ -150,4 +152,43 @@ bool is_hex32(const char *s)
 		if (!isxdigit((unsigned char)s[i]))
 			return false;
 	return true;
+}
+
+/* Returns the columns a UTF-8 (locale) string takes on a terminal; invalid bytes count one each. */
+int text_width(const char *s)
+{
+	mbstate_t st;
+	int cols = 0;
+
+	memset(&st, 0, sizeof(st));
+	while (s && *s) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &st);
+		int w;
+
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&st, 0, sizeof(st));
+			cols++;
+			s++;
+			continue;
+		}
+		w = wcwidth(wc);
+		cols += w > 0 ? w : 0;
+		s += n;
+	}
+	return cols;
+}
+
+/* Returns s followed by spaces up to width display columns (never cut). */
+char *text_pad(const char *s, int width)
+{
+	int w = text_width(s);
+	size_t n = strlen(s);
+	char *out = xmalloc(n + (size_t)(width > w ? width - w : 0) + 1);
+
+	memcpy(out, s, n);
+	for (int i = w; i < width; i++)
+		out[n++] = ' ';
+	out[n] = '\0';
+	return out;
 }

@@ -14,5 +14,7 @@ void location_normalize(const char *loc, char *out, size_t outlen);
 bool location_eq(const char *a, const char *b);
 bool is_uuid(const char *s);
 bool is_hex32(const char *s);
+int text_width(const char *s);
+char *text_pad(const char *s, int width);
 
 #endif

@@ -325,7 +325,9 @@ bool wire_url_host(const char *url, char *host, unsigned hostlen, bool *https)
 	else
 		return false;
 	p = url + (*https ? 8 : 7);
-	n = strcspn(p, "/:?#");
+	n = *p == '[' ? strcspn(p, "]") + 1 : strcspn(p, "/:?#");
+	if (*p == '[' && p[n - 1] != ']')
+		return false;
 	if (n == 0 || n >= hostlen)
 		return false;
 	memcpy(host, p, n);

@@ -297,6 +297,8 @@ static void test_managed_identity(void **state)
 	session(v, AZ_AUTH_CHAIN, NULL);
 	assert_signed_in_as(v, OPERATOR);
 	assert_string_equal(az_session_method(v->s), "managed identity (IMDS)");
+	assert_string_equal(az_session_method_id(v->s), "managed-identity-imds");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 200), 1);
 	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
 	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
 	assert_signed_in_as(v, "6666b001-6666-4666-8666-66666666b001");

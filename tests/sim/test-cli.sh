@@ -10,6 +10,10 @@ scen=$top_srcdir/tests/scenarios
 work=$(mktemp -d)
 pass=0 fail=0
 simpid=
+# Never let a credential probe reach the real IMDS address: a closed loopback port instead.
+export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
+unset AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE \
+	IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET
 trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
 
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
@@ -34,6 +38,11 @@ expect azcmk-version 0 "azcmk (azcmk) " -- "$azcmk" --version
 expect azcmk-help 0 "Usage: azcmk" -- "$azcmk" --help
 expect azcmk-bad-option 2 "Try 'azcmk --help'" -- "$azcmk" --bogus
 expect azcmk-bad-command 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate
+expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
+expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login
+expect azcmk-bad-cloud 2 "unknown cloud 'Mars'" -- "$azcmk" --cloud Mars login
+expect azcmk-login-args 2 "login takes no arguments" -- "$azcmk" login now
+expect azcmk-account-usage 2 "account list" -- "$azcmk" account show
 expect sim-version 0 "azcmk-sim (azcmk) " -- "$sim" --version
 expect sim-help 0 "Usage: azcmk-sim --scenario FILE" -- "$sim" --help
 expect sim-no-scenario 2 "no scenario given" -- "$sim"
@@ -77,6 +86,32 @@ if command -v curl >/dev/null; then
 else
 	echo "skip curl checks: curl is not installed"
 fi
+# The session layer end to end through the programs, as an operator uses them.
+(
+	export HTTPS_PROXY="http://127.0.0.1:$proxy" AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111
+	export AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a AZURE_CLIENT_SECRET=demo-secret
+	expect login-env-secret 0 "environment (client secret)" -- "$azcmk" --ca-file "$work/ca.pem" login
+	expect login-json 0 '"objectId": "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"' -- "$azcmk" --ca-file "$work/ca.pem" -o json login
+	expect account-list 0 "Contoso Health Test  66666666-6666-4666-8666-666666666666" -- \
+		"$azcmk" --ca-file "$work/ca.pem" account list
+	expect account-list-json 0 '"subscriptionId": "66666666-6666-4666-8666-666666666666"' -- \
+		"$azcmk" --ca-file "$work/ca.pem" -o json account list
+	"$azcmk" --ca-file "$work/ca.pem" --debug account list >"$work/out" 2>"$work/trace"
+	if grep -q "demo-secret" "$work/trace" || grep -qE "eyJ[A-Za-z0-9_-]{20,}" "$work/trace"; then
+		bad "debug-trace-redacted: the trace shows a secret or a token"
+	elif grep -q "client_secret=\[redacted\]" "$work/trace" && grep -q "Authorization: Bearer \[redacted\]" "$work/trace"; then
+		ok "debug-trace-redacted"
+	else
+		bad "debug-trace-redacted: no trace: $(head -c 300 "$work/trace")"
+	fi
+	AZURE_CLIENT_SECRET=wrong expect login-wrong-secret 2 "AADSTS7000215" -- "$azcmk" --ca-file "$work/ca.pem" login
+	expect login-untrusted-ca 2 "could not be verified" -- "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
+	unset AZURE_CLIENT_SECRET
+	expect login-no-credential 2 "no credential found" -- env PATH=/nonexistent "$azcmk" --ca-file "$work/ca.pem" login
+	echo "$pass $fail" >"$work/counts"
+)
+read -r pass fail <"$work/counts"
+
 kill -TERM "$simpid"
 wait "$simpid"
 rc=$?

@@ -146,6 +146,9 @@ static void test_url_host(void **state)
 	assert_true(https);
 	assert_true(wire_url_host("http://127.0.0.1:8080/msi/token", host, sizeof(host), &https));
 	assert_false(https);
+	assert_true(wire_url_host("http://[::1]:8080/msi", host, sizeof(host), &https));
+	assert_string_equal(host, "[::1]");
+	assert_false(wire_url_host("http://[::1/x", host, sizeof(host), &https));
 	assert_false(wire_url_host("ftp://x", host, sizeof(host), &https));
 	assert_false(wire_url_host("https:///nohost", host, sizeof(host), &https));
 }
