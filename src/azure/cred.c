@@ -72,21 +72,23 @@ const char *az_cred_id(const struct az_cred *c)
 	return ids[c->kind];
 }
 
+/* Overwrites a secret string and frees it. */
+static void wipe(char *secret)
+{
+	if (secret) {
+		OPENSSL_cleanse(secret, strlen(secret));
+		free(secret);
+	}
+}
+
 /* Frees a credential, wiping its secrets. */
 void az_cred_free(struct az_cred *c)
 {
-	char **fields[3];
-
 	if (!c)
 		return;
-	fields[0] = &c->secret;
-	fields[1] = &c->header;
-	fields[2] = &c->refresh;
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (*fields[i]) {
-			OPENSSL_cleanse(*fields[i], strlen(*fields[i]));
-			free(*fields[i]);
-		}
+	wipe(c->secret);
+	wipe(c->header);
+	wipe(c->refresh);
 	free(c->client_id);
 	free(c->path);
 	free(c->endpoint);
@@ -354,7 +356,7 @@ static int managed_identity(struct az_session *s, struct az_cred *c, const char 
 
 /* Reads both pipes until EOF; false on the deadline or when the operator cancels. */
 static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, int64_t deadline_ms,
-		  volatile sig_atomic_t *cancel)
+		  const volatile sig_atomic_t *cancel)
 {
 	struct pollfd p[2] = { { out_fd, POLLIN, 0 }, { err_fd, POLLIN, 0 } };
 	char buf[4096];
@@ -389,7 +391,7 @@ static bool drain(int out_fd, int err_fd, struct sbuf *out, struct sbuf *err, in
 
 /* Runs a program without a shell, stdin from /dev/null, collecting stdout and stderr; returns its exit status. */
 static int run_program(char *const argv[], struct sbuf *out, struct sbuf *err, bool *timed_out,
-		       volatile sig_atomic_t *cancel)
+		       const volatile sig_atomic_t *cancel)
 {
 	posix_spawn_file_actions_t fa;
 	int po[2], pe[2], status = -1;
