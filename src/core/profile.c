@@ -1,0 +1,67 @@
+/* Service profiles: one table entry per service azcmk protects, from RULES.md's per-service table. */
+#include "config.h"
+
+#include <stddef.h>
+
+#include "i18n.h"
+#include "profile.h"
+#include "text.h"
+
+static const int DICOM_SIZES[] = { 2048, 3072, 0 };
+static const int OPENAI_SIZES[] = { 2048, 0 };
+static const int FOUNDRY_SIZES[] = { 2048, 3072, 4096, 0 };
+static const int HEALTHBOT_SIZES[] = { 2048, 3072, 0 };
+
+const struct svc_profile SVC_PROFILES[SVC_COUNT] = {
+	{ SVC_DICOM, "dicom", N_("DICOM service"), "Microsoft.HealthcareApis/workspaces/dicomservices", NULL, "2024-03-31",
+	  "SystemAssigned,UserAssigned", SAVE_PUT_WHOLE, true, false, false, false, false, DICOM_SIZES, SEV_BLOCKER,
+	  ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
+	  N_("The DICOM documentation names Key Vault Crypto Service Encryption User, but its own ARM template sample "
+	     "assigns Key Vault Crypto Officer, which grants far more than the service needs.") },
+	{ SVC_HEALTHBOT, "healthbot", N_("healthcare agent service"), "Microsoft.HealthBot/healthBots", NULL, "2025-11-01",
+	  "SystemAssigned, UserAssigned", SAVE_PATCH_KVP, false, false, false, false, true, HEALTHBOT_SIZES, SEV_WARNING, NULL,
+	  N_("The healthcare agent service documentation does not name a role; azcmk proposes the least-privileged one "
+	     "that grants read, wrap and unwrap.") },
+	{ SVC_FOUNDRY, "foundry", N_("Microsoft Foundry"), "Microsoft.CognitiveServices/accounts", "AIServices", "2025-06-01",
+	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, true, true, false, FOUNDRY_SIZES, SEV_WARNING,
+	  ROLE_CRYPTO_USER,
+	  N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service Encryption User grants "
+	     "the same read, wrap and unwrap with less besides.") },
+	{ SVC_OPENAI, "openai", N_("Azure OpenAI"), "Microsoft.CognitiveServices/accounts", "OpenAI", "2025-06-01",
+	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, false, false, true, OPENAI_SIZES, SEV_BLOCKER,
+	  NULL,
+	  N_("Microsoft's documents disagree for Azure OpenAI: the OpenAI page describes legacy access policies only, "
+	     "the Azure AI services page allows Azure RBAC.") },
+};
+
+/* Finds the profile of a resource by its ARM type and, for Cognitive Services, its kind. */
+const struct svc_profile *svc_for_resource(const char *type, const char *kind)
+{
+	for (int i = 0; i < SVC_COUNT; i++) {
+		const struct svc_profile *p = &SVC_PROFILES[i];
+
+		if (str_ieq(type, p->arm_type) && (!p->kind || str_ieq(kind, p->kind)))
+			return p;
+	}
+	return NULL;
+}
+
+/* Finds a profile by its short key ("dicom" ...). */
+const struct svc_profile *svc_by_key(const char *key)
+{
+	for (int i = 0; i < SVC_COUNT; i++)
+		if (str_ieq(key, SVC_PROFILES[i].key))
+			return &SVC_PROFILES[i];
+	return NULL;
+}
+
+/* Tells whether a service accepts an RSA key size. */
+bool svc_size_allowed(const struct svc_profile *p, long bits)
+{
+	if (!p->sizes)
+		return bits >= 2048;
+	for (const int *s = p->sizes; *s; s++)
+		if (*s == bits)
+			return true;
+	return false;
+}

@@ -1,0 +1,770 @@
+/* The validation core: every prerequisite of RULES.md as a rule over a context of facts read from Azure. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "actions.h"
+#include "armid.h"
+#include "i18n.h"
+#include "jx.h"
+#include "rules.h"
+#include "text.h"
+#include "wire.h"
+#include "xalloc.h"
+
+#define ALL 0xfu
+#define DICOM (1u << SVC_DICOM)
+#define HEALTHBOT (1u << SVC_HEALTHBOT)
+#define FOUNDRY (1u << SVC_FOUNDRY)
+#define OPENAI (1u << SVC_OPENAI)
+#define DAY 86400
+
+/* ---- facts shared by several rules ---- */
+
+/* Returns the name to show for the resource. */
+static const char *res_name(const struct cmk_ctx *c)
+{
+	const char *n = jx_str(c->resource, "name");
+
+	return n ? n : "?";
+}
+
+/* Returns the key's name as shown in messages ("vault/key"). */
+static const char *key_label(const struct cmk_ctx *c)
+{
+	return c->key_name ? c->key_name : "?";
+}
+
+/* Tells whether the resource already encrypts with a customer-managed key. */
+bool cmk_resource_on_cmk(const struct cmk_ctx *c)
+{
+	struct json_object *r = c->resource;
+
+	switch (c->svc->save) {
+	case SAVE_PUT_WHOLE:
+		return jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl") != NULL;
+	case SAVE_PATCH_KVP:
+		return jx_str(r, "properties.keyVaultProperties.keyVaultUri") != NULL;
+	default:
+		return str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault");
+	}
+}
+
+/* Returns the principal (object id) the service uses for the key, or NULL when it has none. */
+const char *cmk_principal(const struct cmk_ctx *c)
+{
+	struct json_object *map = jx_get(c->resource, "identity.userAssignedIdentities");
+
+	if (!c->user_identity)
+		return jx_str(c->resource, "identity.principalId");
+	if (c->uai && jx_str(c->uai, "properties.principalId"))
+		return jx_str(c->uai, "properties.principalId");
+	return jx_str(jx_iget(map, c->uai_id ? c->uai_id : ""), "principalId");
+}
+
+/* Returns the ARM scope of the key ("{vault id}/keys/{name}"), allocated, or NULL. */
+static char *key_scope(const struct cmk_ctx *c)
+{
+	const char *vid = jx_str(c->vault, "id");
+
+	return vid && c->key_name ? xasprintf("%s/keys/%s", vid, c->key_name) : NULL;
+}
+
+/* Tells whether a role assignment's role grants a data action. */
+static bool role_allows(const struct cmk_ctx *c, struct json_object *ra, const char *action)
+{
+	const char *rd = jx_str(ra, "properties.roleDefinitionId");
+	const char *slash = rd ? strrchr(rd, '/') : NULL;
+	char *guid = str_lower(slash ? slash + 1 : (rd ? rd : ""));
+	struct json_object *role = jx_iget(c->roles, guid);
+
+	free(guid);
+	return role && az_permissions_allow(jx_get(role, "properties.permissions"), action, true);
+}
+
+/* Finds an assignment of the principal, covering the key, that grants the action; NULL when none. */
+static struct json_object *grant_for(const struct cmk_ctx *c, const char *principal, const char *scope,
+				     const char *action)
+{
+	for (size_t i = 0; i < jx_len(c->assignments); i++) {
+		struct json_object *ra = jx_at(c->assignments, i);
+
+		if (str_ieq(jx_str(ra, "properties.principalId"), principal) &&
+		    armid_within(scope, jx_str(ra, "properties.scope")) && role_allows(c, ra, action))
+			return ra;
+	}
+	return NULL;
+}
+
+/* Tells whether an access policy gives the principal get, wrapKey and unwrapKey on keys. */
+static bool policy_grants(const struct cmk_ctx *c, const char *principal)
+{
+	struct json_object *list = jx_get(c->vault, "properties.accessPolicies");
+
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
+
+		if (str_ieq(jx_str(jx_at(list, i), "objectId"), principal) &&
+		    (jx_array_has_istr(keys, "all") || (jx_array_has_istr(keys, "get") &&
+		     jx_array_has_istr(keys, "wrapKey") && jx_array_has_istr(keys, "unwrapKey"))))
+			return true;
+	}
+	return false;
+}
+
+/* Tells whether the vault authorises data access by RBAC (Managed HSM always does). */
+static bool vault_rbac(const struct cmk_ctx *c)
+{
+	return c->hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
+}
+
+/*
+ * Tells whether a principal can read, wrap and unwrap the key: by what roles
+ * grant (data actions, wildcards, any scope above the key), or by an access
+ * policy on access-policy vaults. how gets a description of the grant.
+ */
+bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how)
+{
+	static const char *const kv[] = { "Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/wrap/action",
+					  "Microsoft.KeyVault/vaults/keys/unwrap/action" };
+	static const char *const hsm[] = { "Microsoft.KeyVault/managedHsm/keys/read/action",
+					   "Microsoft.KeyVault/managedHsm/keys/wrap/action",
+					   "Microsoft.KeyVault/managedHsm/keys/unwrap/action" };
+	char *scope = key_scope(c);
+	struct json_object *ra = NULL;
+	bool ok = principal && scope;
+
+	if (ok && !vault_rbac(c)) {
+		ok = policy_grants(c, principal);
+		if (ok && how)
+			*how = xstrdup(_("an access policy with get, wrapKey and unwrapKey"));
+	} else {
+		for (int i = 0; ok && i < 3; i++)
+			ok = (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i])) != NULL;
+		if (ok && how)
+			*how = xasprintf(_("a role assignment at '%s'"), jx_str(ra, "properties.scope"));
+	}
+	free(scope);
+	return ok;
+}
+
+/* Returns the key size in bits from the JWK modulus (or key_size), or 0 when unknown. */
+static long key_bits(struct json_object *key)
+{
+	const char *n = jx_str(key, "key.n");
+	size_t len = n ? strlen(n) : 0;
+
+	if (!n)
+		return (long)jx_int(key, "key.key_size", 0);
+	return (long)((len / 4) * 3 + (len % 4 == 2 ? 1 : len % 4 == 3 ? 2 : 0)) * 8;
+}
+
+/* Reads an ARM timestamp ("2026-11-22T13:05:00.123Z") as epoch seconds; 0 when absent or malformed. */
+static int64_t iso_epoch(const char *s)
+{
+	struct tm tm = { 0 };
+
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			 &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
+/* Tells whether the vault and key were read (so vault and key rules can be judged). */
+static bool vault_read(const struct cmk_ctx *c)
+{
+	return c->vault_status == 200 && c->vault;
+}
+
+/* Tells whether the key version in question was read. */
+static bool key_read(const struct cmk_ctx *c)
+{
+	return c->key_status == 200 && c->key;
+}
+
+/* ---- the rules, in RULES.md order ---- */
+
+/* vault.soft-delete */
+static enum cmk_outcome r_soft_delete(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!vault_read(c))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	return jx_bool(c->vault, "properties.enableSoftDelete", true) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* vault.purge-protection */
+static enum cmk_outcome r_purge_protection(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!vault_read(c))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	return jx_bool(c->vault, "properties.enablePurgeProtection", c->hsm) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* vault.same-tenant: the vault's tenant is the service identity's. */
+static enum cmk_outcome r_same_tenant(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *vt = jx_str(c->vault, "properties.tenantId");
+	const char *it = c->user_identity ? jx_str(c->uai, "properties.tenantId") : jx_str(c->resource, "identity.tenantId");
+
+	if (!vault_read(c) || !vt)
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	f->arg[1] = vt;
+	f->arg[2] = it ? it : c->tenant;
+	return !f->arg[2] || str_ieq(vt, f->arg[2]) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* vault.same-region (Foundry, OpenAI). */
+static enum cmk_outcome r_same_region(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!vault_read(c))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	f->arg[1] = jx_str(c->vault, "location");
+	f->arg[2] = jx_str(c->resource, "location");
+	return location_eq(f->arg[1], f->arg[2]) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* vault.firewall: open to the public, or trusted Azure services may pass. */
+static enum cmk_outcome r_firewall(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *def = jx_str(c->vault, "properties.networkAcls.defaultAction");
+	const char *pna = jx_str(c->vault, "properties.publicNetworkAccess");
+	const char *bypass = jx_str(c->vault, "properties.networkAcls.bypass");
+	bool open = !str_ieq(pna, "Disabled") && (!def || str_ieq(def, "Allow"));
+
+	if (!vault_read(c))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	return open || (bypass && strcasestr(bypass, "AzureServices")) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* vault.readable: the operator could read the vault and the key (no 403). */
+static enum cmk_outcome r_readable(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!c->vault_name)
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	if (c->vault_status == 403)
+		f->detail = xstrdup(_("Reading the vault through Azure Resource Manager needs a role with "
+				      "Microsoft.KeyVault/vaults/read, such as Reader, on the vault or above."));
+	else if (c->key_status == 403 || c->versions_status == 403)
+		f->detail = xstrdup(vault_rbac(c)
+			? _("Reading keys needs a Key Vault role with Microsoft.KeyVault/vaults/keys/read, such as Key Vault "
+			    "Reader or Key Vault Crypto Officer, on the key or the vault.")
+			: _("Reading keys needs an access policy for you with the key permissions get and list."));
+	return f->detail ? OUT_FAILS : OUT_HOLDS;
+}
+
+/* key.exists: the key (and pinned version) exists and is not deleted. */
+static enum cmk_outcome r_key_exists(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!c->key_name || (c->key_status != 200 && c->key_status != 404))
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	f->arg[1] = c->vault_name;
+	return c->key_status == 200 ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.enabled */
+static enum cmk_outcome r_key_enabled(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!key_read(c))
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	return jx_bool(c->key, "attributes.enabled", true) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.active: not before its start date, not past its expiry. */
+static enum cmk_outcome r_key_active(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	int64_t nbf = jx_int(c->key, "attributes.nbf", 0), exp = jx_int(c->key, "attributes.exp", 0);
+
+	if (!key_read(c))
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	f->arg[1] = exp && exp <= c->now ? _("expired") : _("not yet valid");
+	return (nbf && nbf > c->now) || (exp && exp <= c->now) ? OUT_FAILS : OUT_HOLDS;
+}
+
+/* key.expiring: expires within 30 days. */
+static enum cmk_outcome r_key_expiring(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	int64_t exp = jx_int(c->key, "attributes.exp", 0);
+
+	if (!key_read(c) || !exp || exp <= c->now)
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	f->detail = xasprintf(_("It expires in %lld days."), (long long)((exp - c->now) / DAY));
+	return exp - c->now <= 30 * DAY ? OUT_FAILS : OUT_HOLDS;
+}
+
+/* key.type: RSA or RSA-HSM. */
+static enum cmk_outcome r_key_type(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *kty = jx_str(c->key, "key.kty");
+
+	if (!key_read(c))
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	f->arg[1] = kty ? kty : "?";
+	return str_ieq(kty, "RSA") || str_ieq(kty, "RSA-HSM") ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.size: the service accepts the key's size (blocker or warning per service). */
+static enum cmk_outcome r_key_size(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	static char bits[24];
+	long b = key_bits(c->key);
+
+	if (!key_read(c) || !str_istarts(jx_str(c->key, "key.kty"), "RSA") || b == 0)
+		return OUT_NA;
+	snprintf(bits, sizeof(bits), "%ld", b);
+	f->arg[0] = key_label(c);
+	f->arg[1] = bits;
+	f->arg[2] = _(c->svc->name);
+	f->severity = c->svc->size_severity;
+	if (c->svc->id == SVC_FOUNDRY)
+		f->detail = xstrdup(_("Microsoft's documents disagree: an older Foundry page allows 2048-bit keys only, the "
+				      "current one states no size."));
+	return svc_size_allowed(c->svc, b) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.ops: wrapKey and unwrapKey allowed. */
+static enum cmk_outcome r_key_ops(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	struct json_object *ops = jx_get(c->key, "key.key_ops");
+
+	if (!key_read(c) || !ops)
+		return OUT_NA;
+	f->arg[0] = key_label(c);
+	return jx_array_has_istr(ops, "wrapKey") && jx_array_has_istr(ops, "unwrapKey") ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.versioned (DICOM): the key URL names a version. */
+static enum cmk_outcome r_key_versioned(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!c->key_name)
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	f->arg[1] = key_label(c);
+	return c->key_version ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* key.rotation-policy: the key rotates itself. */
+static enum cmk_outcome r_rotation_policy(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	struct json_object *acts = jx_get(c->rotation, "lifetimeActions");
+	bool rotates = false;
+
+	if (c->rotation_status != 200)
+		return OUT_NA;
+	for (size_t i = 0; i < jx_len(acts); i++)
+		rotates |= str_ieq(jx_str(jx_at(acts, i), "action.type"), "Rotate");
+	f->arg[0] = key_label(c);
+	return rotates ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* identity.enabled: the chosen identity exists on the resource. */
+static enum cmk_outcome r_identity_enabled(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	f->arg[0] = res_name(c);
+	if (c->user_identity) {
+		f->arg[1] = c->uai_id ? c->uai_id : "?";
+		return jx_iget(jx_get(c->resource, "identity.userAssignedIdentities"), c->uai_id ? c->uai_id : "")
+			? OUT_HOLDS : OUT_FAILS;
+	}
+	f->arg[1] = _("system-assigned identity");
+	return jx_str(c->resource, "identity.principalId") ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* identity.allowed: the service accepts this kind of identity (documents disagree for some). */
+static enum cmk_outcome r_identity_allowed(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!c->user_identity)
+		return OUT_NA;
+	f->arg[0] = _(c->svc->name);
+	if (!c->svc->user_identity_doubtful)
+		return OUT_HOLDS;
+	f->detail = xstrdup(c->svc->id == SVC_OPENAI
+		? _("Microsoft's documents disagree: the Azure OpenAI page says only a system-assigned identity can be used, "
+		    "while the API and the Azure AI services page accept a user-assigned one.")
+		: _("The healthcare agent service documentation describes the system-assigned identity only, although its "
+		    "API has a userIdentity field."));
+	return OUT_FAILS;
+}
+
+/* identity.key-access: the identity can read, wrap and unwrap the key. */
+static enum cmk_outcome r_key_access(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *p = cmk_principal(c);
+	char *how = NULL;
+	bool ok;
+
+	if (!vault_read(c) || !p || !c->key_name)
+		return OUT_NA;
+	ok = cmk_principal_has_access(c, p, &how);
+	f->arg[0] = res_name(c);
+	f->arg[1] = key_label(c);
+	f->arg[2] = c->vault_name;
+	f->detail = how;
+	return ok ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* identity.propagation: an assignment that grants access may be too new to have taken effect. */
+static enum cmk_outcome r_propagation(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *p = cmk_principal(c);
+	int64_t window = c->propagation_window ? c->propagation_window : 600;
+	char *scope = key_scope(c);
+	bool fresh = false;
+
+	if (!p || !scope || !vault_rbac(c)) {
+		free(scope);
+		return OUT_NA;
+	}
+	for (size_t i = 0; i < jx_len(c->assignments); i++) {
+		struct json_object *ra = jx_at(c->assignments, i);
+		int64_t created = iso_epoch(jx_str(ra, "properties.createdOn"));
+
+		fresh |= str_ieq(jx_str(ra, "properties.principalId"), p) && created &&
+			 c->now - created < window && armid_within(scope, jx_str(ra, "properties.scope"));
+	}
+	free(scope);
+	f->arg[0] = res_name(c);
+	return fresh ? OUT_FAILS : OUT_HOLDS;
+}
+
+/* operator.can-assign: the operator may grant the identity access (judged only where access is missing). */
+static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *p = cmk_principal(c);
+	const char *action = vault_rbac(c) ? "Microsoft.Authorization/roleAssignments/write"
+					   : "Microsoft.KeyVault/vaults/accessPolicy/write";
+
+	if (!vault_read(c) || c->hsm || c->perms_status != 200 || !p || cmk_principal_has_access(c, p, NULL))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	f->arg[1] = action;
+	return az_permissions_allow(c->operator_perms, action, false) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.eligible: Health Bot made after 2021-11-11; Cognitive account with the CustomerManagedKey capability. */
+static enum cmk_outcome r_eligible(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	struct json_object *caps = jx_get(c->resource, "properties.capabilities");
+	const char *created = jx_str(c->resource, "systemData.createdAt");
+	bool cap = false;
+
+	f->arg[0] = res_name(c);
+	if (c->svc->id == SVC_HEALTHBOT) {
+		if (!created)
+			return OUT_NA;
+		f->detail = xasprintf(_("It was created on %.10s."), created);
+		return strcmp(created, "2021-11-11") >= 0 ? OUT_HOLDS : OUT_FAILS;
+	}
+	for (size_t i = 0; i < jx_len(caps); i++)
+		cap |= str_ieq(jx_str(jx_at(caps, i), "name"), "CustomerManagedKey");
+	return cap ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.ready: provisioning has succeeded. */
+static enum cmk_outcome r_ready(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *st = jx_str(c->resource, "properties.provisioningState");
+
+	f->arg[0] = res_name(c);
+	f->arg[1] = st ? st : "?";
+	return !st || str_ieq(st, "Succeeded") ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.irreversible (Foundry): turning CMK on cannot be undone. */
+static enum cmk_outcome r_irreversible(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!c->change || cmk_resource_on_cmk(c))
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	return c->confirmed ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.same-vault (Foundry): a key change stays in the vault already in use. */
+static enum cmk_outcome r_same_vault(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *cur = jx_str(c->resource, "properties.encryption.keyVaultProperties.keyVaultUri");
+	char a[256], b[256];
+	bool https;
+
+	if (!c->change || !cmk_resource_on_cmk(c) || !cur || !c->vault_uri)
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	f->arg[1] = cur;
+	if (!wire_url_host(cur, a, sizeof(a), &https) || !wire_url_host(c->vault_uri, b, sizeof(b), &https))
+		return OUT_NA;
+	return strcmp(a, b) == 0 ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.cmk (audit): the resource uses a customer-managed key, not Microsoft-managed keys. */
+static enum cmk_outcome r_cmk(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (c->change)
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	f->arg[1] = _(c->svc->name);
+	return cmk_resource_on_cmk(c) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* resource.key-access-lost: the key in use still works for the service. */
+static enum cmk_outcome r_access_lost(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	int64_t nbf = jx_int(c->key, "attributes.nbf", 0), exp = jx_int(c->key, "attributes.exp", 0);
+	const char *p = cmk_principal(c);
+	bool usable;
+
+	if (c->change || !cmk_resource_on_cmk(c) || !vault_read(c) || (c->key_status != 200 && c->key_status != 404))
+		return OUT_NA;
+	usable = c->key_status == 200 && jx_bool(c->key, "attributes.enabled", true) && !(nbf && nbf > c->now) &&
+		 !(exp && exp <= c->now) && p && cmk_principal_has_access(c, p, NULL);
+	f->arg[0] = res_name(c);
+	f->arg[1] = key_label(c);
+	return usable ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* ---- the table ---- */
+
+const struct cmk_rule CMK_RULES[] = {
+	{ "resource.eligible", HEALTHBOT | FOUNDRY | OPENAI, SEV_BLOCKER, r_eligible,
+	  N_("%s cannot use a customer-managed key"),
+	  N_("Healthcare agent service resources created before November 11, 2021 cannot use a customer-managed key, and "
+	     "a Cognitive Services account can only when its capabilities include CustomerManagedKey. Azure refuses the "
+	     "save otherwise."),
+	  N_("None within this resource: create a new one and move the workload, or keep Microsoft-managed keys."), FIX_NONE },
+	{ "resource.ready", ALL, SEV_BLOCKER, r_ready, N_("%s is not ready (provisioning state %s)"),
+	  N_("Azure refuses changes while another operation is in progress or after one failed."),
+	  N_("Wait until the provisioning state is Succeeded, then try again."), FIX_NONE },
+	{ "resource.cmk", ALL, SEV_WARNING, r_cmk, N_("%s (%s) encrypts its data with Microsoft-managed keys"),
+	  N_("With Microsoft-managed keys you cannot revoke access to the data, rotate the key on your schedule, or prove "
+	     "key custody to an auditor; many policies require a customer-managed key."),
+	  N_("Protect it with a customer-managed key: azcmk fix, or the wizard."), FIX_NONE },
+	{ "resource.irreversible", FOUNDRY, SEV_WARNING, r_irreversible,
+	  N_("%s: switching to a customer-managed key cannot be undone"),
+	  N_("Once a Foundry resource uses a customer-managed key it cannot go back to Microsoft-managed keys, and the key "
+	     "must then stay available for as long as the resource exists."),
+	  N_("Confirm on purpose: azcmk asks for a typed confirmation, or --confirm-irreversible."), FIX_CONFIRM },
+	{ "resource.same-vault", FOUNDRY, SEV_BLOCKER, r_same_vault,
+	  N_("%s: the new key must stay in the key vault already in use (%s)"),
+	  N_("A Foundry resource can change its key only to another key in the same vault; Azure refuses a move to another "
+	     "vault."), N_("Choose a key in the vault already in use."), FIX_NONE },
+	{ "identity.enabled", ALL, SEV_BLOCKER, r_identity_enabled, N_("%s: the %s is not enabled on the resource"),
+	  N_("The service reaches the key with its managed identity; without it, the save fails and no access can be "
+	     "granted."),
+	  N_("Enable the system-assigned identity or attach the user-assigned identity (azcmk can do it as a plan step)."),
+	  FIX_ENABLE_IDENTITY },
+	{ "identity.allowed", ALL, SEV_WARNING, r_identity_allowed,
+	  N_("%s: a user-assigned identity for the key is not what every Microsoft document allows"),
+	  N_("Where the documents disagree, a user-assigned identity may be refused now or in a later release."),
+	  N_("Prefer the system-assigned identity unless you have confirmed that the service accepts this one."), FIX_NONE },
+	{ "vault.readable", ALL, SEV_BLOCKER, r_readable, N_("vault %s: you cannot read it or its keys"),
+	  N_("azcmk can check the key and its vault only with read access; without it, nothing about the key can be "
+	     "verified before the save."),
+	  N_("Ask for the role named here, or run azcmk as someone who has it."), FIX_NONE },
+	{ "vault.soft-delete", ALL, SEV_BLOCKER, r_soft_delete, N_("vault %s: soft delete is off"),
+	  N_("Without soft delete a deleted key is gone at once, and the data encrypted with it with it. Azure refuses the "
+	     "save (\"Keyvault policy recoverable is not set\")."),
+	  N_("Turn soft delete on (azcmk can do it as a plan step); it cannot be turned off again."), FIX_ENABLE_SOFT_DELETE },
+	{ "vault.purge-protection", ALL, SEV_BLOCKER, r_purge_protection, N_("vault %s: purge protection is off"),
+	  N_("Without purge protection a deleted key can be purged before its retention ends, making the data unreadable "
+	     "for good. Azure refuses the save."),
+	  N_("Turn purge protection on (azcmk can do it as a plan step). It is irreversible, so it needs a typed "
+	     "confirmation or --confirm-irreversible."), FIX_ENABLE_PURGE_PROTECTION },
+	{ "vault.same-tenant", ALL, SEV_BLOCKER, r_same_tenant, N_("vault %s belongs to tenant %s, not to %s"),
+	  N_("The service's identity can only get tokens in its own tenant, so it cannot use a key in another tenant's "
+	     "vault."), N_("Choose a vault in the resource's tenant."), FIX_NONE },
+	{ "vault.same-region", FOUNDRY | OPENAI, SEV_BLOCKER, r_same_region, N_("vault %s is in %s, but the resource is in %s"),
+	  N_("Foundry and Azure OpenAI require the key vault to be in the same region as the resource; Azure refuses "
+	     "the save."), N_("Choose a vault in the resource's region."), FIX_NONE },
+	{ "vault.firewall", ALL, SEV_BLOCKER, r_firewall,
+	  N_("vault %s: its firewall blocks Azure services"),
+	  N_("Behind a firewall, only trusted Microsoft services may reach the vault, and only when the firewall lets "
+	     "them bypass it; otherwise the service cannot unwrap its key and the save fails with ForbiddenByFirewall."),
+	  N_("Let trusted Microsoft services bypass the firewall (networkAcls.bypass = AzureServices); azcmk can do it."),
+	  FIX_FIREWALL_BYPASS },
+	{ "key.exists", ALL, SEV_BLOCKER, r_key_exists, N_("key %s does not exist in vault %s"),
+	  N_("A missing or deleted key cannot protect anything; if the service used it, its data is unreadable until "
+	     "the key is recovered."), N_("Choose another key, create one, or recover the deleted key."), FIX_CREATE_KEY },
+	{ "key.enabled", ALL, SEV_BLOCKER, r_key_enabled, N_("key %s is disabled"),
+	  N_("A disabled key cannot wrap or unwrap: the save fails, and a service already using it cannot read its data."),
+	  N_("Enable the key, or choose another."), FIX_NONE },
+	{ "key.active", ALL, SEV_BLOCKER, r_key_active, N_("key %s is %s"),
+	  N_("Outside its activation and expiry dates a key cannot be used, so the service could not read its data."),
+	  N_("Choose another version, or create a new one."), FIX_NEW_VERSION },
+	{ "key.expiring", ALL, SEV_WARNING, r_key_expiring, N_("key %s expires within 30 days"),
+	  N_("When the key expires the service loses access to its data unless a new version is in place."),
+	  N_("Rotate to a new version (azcmk rotate), or set a rotation policy."), FIX_NEW_VERSION },
+	{ "key.type", ALL, SEV_BLOCKER, r_key_type, N_("key %s is of type %s; the service needs RSA or RSA-HSM"),
+	  N_("The services wrap their data keys with RSA; other key types are refused."),
+	  N_("Create an RSA key (azcmk can create one)."), FIX_CREATE_KEY },
+	{ "key.size", ALL, SEV_BLOCKER, r_key_size, N_("key %s has %s bits, which %s does not accept"),
+	  N_("A key size the service does not support is refused at save time, or may be in a later release."),
+	  N_("Create a key of an accepted size (azcmk creates the largest one the service's rules allow)."), FIX_CREATE_KEY },
+	{ "key.ops", ALL, SEV_BLOCKER, r_key_ops, N_("key %s does not allow wrapKey and unwrapKey"),
+	  N_("The service wraps its data keys with this key; without those operations the save is refused."),
+	  N_("Create a key that allows wrapKey and unwrapKey."), FIX_CREATE_KEY },
+	{ "key.versioned", DICOM, SEV_BLOCKER, r_key_versioned, N_("%s: the key URL of %s names no version"),
+	  N_("The DICOM service needs the full versioned key URL; it does not follow new versions by itself."),
+	  N_("Pin the current version (azcmk does it when it builds the plan)."), FIX_PIN_VERSION },
+	{ "key.rotation-policy", ALL, SEV_NOTE, r_rotation_policy, N_("key %s has no rotation policy"),
+	  N_("Without a rotation policy the key is rotated only by hand, and an expiry can catch you out."),
+	  N_("Set a rotation policy on the key."), FIX_NONE },
+	{ "identity.key-access", ALL, SEV_BLOCKER, r_key_access, N_("%s cannot use key %s in vault %s"),
+	  N_("The service's identity needs read, wrap and unwrap on the key (by a role's data actions, or an access "
+	     "policy with get, wrapKey and unwrapKey on access-policy vaults); otherwise the save fails, and a service "
+	     "already using the key stops working."),
+	  N_("Grant access: azcmk proposes Key Vault Crypto Service Encryption User at the key's scope, or an access "
+	     "policy on access-policy vaults."), FIX_GRANT_ACCESS },
+	{ "identity.propagation", ALL, SEV_WARNING, r_propagation, N_("%s: its role assignment may not have taken effect yet"),
+	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
+	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION },
+	{ "operator.can-assign", ALL, SEV_BLOCKER, r_can_assign,
+	  N_("vault %s: you may not grant access (%s is missing)"),
+	  N_("Granting the identity access needs a role that can write role assignments at the vault (Owner, User Access "
+	     "Administrator or Role Based Access Control Administrator), or that can write access policies."),
+	  N_("Ask someone with one of those roles to grant the access, or to give you the role."), FIX_NONE },
+	{ "resource.key-access-lost", ALL, SEV_BLOCKER, r_access_lost,
+	  N_("%s has lost the use of its key %s"),
+	  N_("The service can no longer wrap or unwrap with its key: requests start failing once its cached key runs out "
+	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
+	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE },
+};
+
+const size_t CMK_NRULES = sizeof(CMK_RULES) / sizeof(CMK_RULES[0]);
+
+/* Finds a rule by its id. */
+const struct cmk_rule *cmk_rule_find(const char *id)
+{
+	for (size_t i = 0; i < CMK_NRULES; i++)
+		if (str_ieq(CMK_RULES[i].id, id))
+			return &CMK_RULES[i];
+	return NULL;
+}
+
+/* Names a severity (stable, for JSON). */
+const char *cmk_severity_name(enum severity s)
+{
+	return s == SEV_BLOCKER ? "blocker" : s == SEV_WARNING ? "warning" : "note";
+}
+
+/* Returns the subject a finding is about: the vault, the key, or the resource. */
+static char *subject_of(const struct cmk_ctx *c, const struct cmk_rule *r)
+{
+	if (str_istarts(r->id, "vault.") || str_ieq(r->id, "operator.can-assign"))
+		return xstrdup(c->vault_uri ? c->vault_uri : "");
+	if (str_istarts(r->id, "key.") && !str_ieq(r->id, "key.versioned") && c->vault_uri && c->key_name)
+		return xasprintf("%s%skeys/%s", c->vault_uri, str_iends(c->vault_uri, "/") ? "" : "/", c->key_name);
+	return xstrdup(jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "");
+}
+
+/*
+ * Formats a finding's message from the rule's text and the names its check
+ * gave. The format comes from the rule table (msgfmt --check verifies the
+ * translations keep its %s), never from outside.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static char *format_message(const struct cmk_finding *f)
+{
+	const char *a0 = f->arg[0] ? f->arg[0] : "?", *a1 = f->arg[1] ? f->arg[1] : "?", *a2 = f->arg[2] ? f->arg[2] : "?";
+	char *raw = xasprintf(_(f->rule->message), a0, a1, a2), *clean = text_sanitize(raw, false);
+
+	free(raw);
+	return clean;
+}
+#pragma GCC diagnostic pop
+
+/* Runs every rule that applies to the service; the report keeps the failed ones. */
+void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < CMK_NRULES; i++) {
+		const struct cmk_rule *r = &CMK_RULES[i];
+		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL };
+		enum cmk_outcome o;
+
+		if (!(r->services & (1u << c->svc->id)))
+			continue;
+		o = r->check(c, &f);
+		if (o != OUT_NA)
+			out->checked++;
+		if (o != OUT_FAILS) {
+			free(f.detail);
+			continue;
+		}
+		f.subject = subject_of(c, r);
+		f.message = format_message(&f);
+		out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
+		out->items[out->n++] = f;
+	}
+}
+
+/* Frees a report. */
+void cmk_report_free(struct cmk_report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->items[i].subject);
+		free(r->items[i].message);
+		free(r->items[i].detail);
+	}
+	free(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Tells whether any finding blocks the save. */
+bool cmk_has_blocker(const struct cmk_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->items[i].severity == SEV_BLOCKER)
+			return true;
+	return false;
+}
+
+/* Maps an error Azure answered a save with (code, inner code, message) back to the rule it stands for, or NULL. */
+const char *cmk_rule_for_error(const char *code, const char *inner, const char *message)
+{
+	static const struct { const char *code, *inner, *rule; } MAP[] = {
+		{ "KeyVaultAccessForbidden", "ForbiddenByFirewall", "vault.firewall" },
+		{ "KeyVaultAccessForbidden", "ForbiddenByRbac", "identity.key-access" },
+		{ "KeyVaultAccessForbidden", "ForbiddenByPolicy", "identity.key-access" },
+		{ "KeyVaultAccessForbidden", NULL, "identity.key-access" },
+		{ "Forbidden", "ForbiddenByFirewall", "vault.firewall" },
+		{ "Forbidden", "ForbiddenByRbac", "identity.key-access" },
+		{ "Forbidden", "ForbiddenByPolicy", "identity.key-access" },
+		{ "KeyVaultTenantMismatch", NULL, "vault.same-tenant" },
+		{ "KeyVaultRegionMismatch", NULL, "vault.same-region" },
+		{ "KeyVaultKeyNotFound", NULL, "key.exists" },
+		{ "KeyVaultKeyDisabled", NULL, "key.enabled" },
+		{ "KeyVaultKeyExpired", NULL, "key.active" },
+		{ "InvalidKeyType", NULL, "key.type" },
+		{ "InvalidKeySize", NULL, "key.size" },
+		{ "InvalidKeyOperations", NULL, "key.ops" },
+		{ "InvalidKeyEncryptionKeyUrl", NULL, "key.versioned" },
+		{ "IdentityNotFound", NULL, "identity.enabled" },
+		{ "CustomerManagedKeyNotSupported", NULL, "resource.eligible" },
+		{ "KeyVaultChangeNotAllowed", NULL, "resource.same-vault" },
+		{ "Conflict", NULL, "resource.ready" },
+		{ "AuthorizationFailed", NULL, "operator.can-assign" },
+	};
+
+	for (size_t i = 0; code && i < sizeof(MAP) / sizeof(MAP[0]); i++)
+		if (str_ieq(code, MAP[i].code) && (!MAP[i].inner || str_ieq(inner, MAP[i].inner)))
+			return MAP[i].rule;
+	if (code && str_ieq(code, "KeyVaultPolicyError"))
+		return message && strcasestr(message, "purge") ? "vault.purge-protection" : "vault.soft-delete";
+	return NULL;
+}

@@ -1,0 +1,93 @@
+/* The validation core: every prerequisite of RULES.md as a rule over a context of facts read from Azure. */
+#ifndef AZ_RULES_H
+#define AZ_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "profile.h"
+
+struct json_object;
+
+/* Everything a rule may look at; statuses are the HTTP status of each read (0: not read). */
+struct cmk_ctx {
+	const struct svc_profile *svc;
+	struct json_object *resource;
+	bool change;                       /* a key is being set, not only audited */
+	bool confirmed;                    /* the operator confirmed irreversible changes */
+	const char *vault_name;
+	const char *vault_uri;
+	bool hsm;
+	const char *key_name;
+	const char *key_version;           /* pinned version, or NULL to follow the newest */
+	bool user_identity;                /* the service is to use a user-assigned identity */
+	const char *uai_id;                /* its ARM id */
+	struct json_object *uai;           /* the identity resource, when read */
+	struct json_object *vault;
+	long vault_status;
+	struct json_object *key;           /* the KeyBundle of the version in question */
+	long key_status;
+	struct json_object *versions;      /* KeyItems of every version */
+	long versions_status;
+	struct json_object *rotation;      /* the key's rotation policy */
+	long rotation_status;
+	struct json_object *assignments;   /* role assignments of the service's principal */
+	struct json_object *roles;         /* role definitions by lower-case GUID */
+	struct json_object *operator_perms;/* the operator's permission blocks at the vault */
+	long perms_status;
+	const char *tenant;                /* the signed-in tenant */
+	int64_t now;
+	int64_t propagation_window;        /* seconds a new role assignment may take to apply (0: 600) */
+};
+
+/* What the plan builder can do about a failed rule. */
+enum cmk_fix {
+	FIX_NONE, FIX_ENABLE_SOFT_DELETE, FIX_ENABLE_PURGE_PROTECTION, FIX_FIREWALL_BYPASS, FIX_ENABLE_IDENTITY,
+	FIX_GRANT_ACCESS, FIX_CREATE_KEY, FIX_PIN_VERSION, FIX_NEW_VERSION, FIX_WAIT_PROPAGATION, FIX_CONFIRM,
+	FIX_RESAVE,
+};
+
+enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS };
+
+struct cmk_finding;
+
+struct cmk_rule {
+	const char *id;
+	unsigned services;                 /* bit per enum svc_id */
+	enum severity severity;
+	enum cmk_outcome (*check)(const struct cmk_ctx *c, struct cmk_finding *f);
+	const char *message;               /* N_() format, with the names the check fills in */
+	const char *explanation;           /* N_() why it matters, what happens if ignored */
+	const char *fix;                   /* N_() what to do */
+	enum cmk_fix fix_step;
+};
+
+struct cmk_finding {
+	const struct cmk_rule *rule;
+	enum severity severity;
+	char *subject;                     /* resource id, vault URI or key URL */
+	char *message;                     /* translated, with real names */
+	const char *arg[3];                /* filled by the check for the message format */
+	char *detail;                      /* extra text (which permission, which dates), or NULL */
+};
+
+struct cmk_report {
+	struct cmk_finding *items;
+	size_t n;
+	size_t checked;                    /* rules that applied (held or failed) */
+};
+
+extern const struct cmk_rule CMK_RULES[];
+extern const size_t CMK_NRULES;
+
+void cmk_check(const struct cmk_ctx *c, struct cmk_report *out);
+void cmk_report_free(struct cmk_report *r);
+const struct cmk_rule *cmk_rule_find(const char *id);
+bool cmk_has_blocker(const struct cmk_report *r);
+const char *cmk_principal(const struct cmk_ctx *c);
+bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
+bool cmk_resource_on_cmk(const struct cmk_ctx *c);
+const char *cmk_severity_name(enum severity s);
+const char *cmk_rule_for_error(const char *code, const char *inner, const char *message);
+
+#endif

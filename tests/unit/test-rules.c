@@ -1,0 +1,368 @@
+/* Unit tests of the validation core: each rule holds, fails or does not apply, on JSON fixtures. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jx.h"
+#include "rules.h"
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define NOW 1795305600
+#define VAULT_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv"
+#define UAI_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
+
+static const char RESOURCE[] =
+	"{\"id\":\"/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/oai\",\"name\":\"oai\","
+	"\"type\":\"Microsoft.CognitiveServices/accounts\",\"kind\":\"OpenAI\",\"location\":\"West US 3\","
+	"\"identity\":{\"type\":\"SystemAssigned, UserAssigned\",\"principalId\":\"p1\",\"tenantId\":\"t1\","
+	"\"userAssignedIdentities\":{\"" UAI_ID "\":{\"principalId\":\"p2\",\"clientId\":\"c2\"}}},"
+	"\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},"
+	"\"properties\":{\"provisioningState\":\"Succeeded\",\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
+	"\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":\"k\","
+	"\"keyVaultUri\":\"https://kv.vault.azure.net/\"}}}}";
+static const char VAULT[] =
+	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv\",\"location\":\"westus3\",\"properties\":{\"tenantId\":\"t1\","
+	"\"enableSoftDelete\":true,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
+	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\"},\"accessPolicies\":[{\"objectId\":\"p1\","
+	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}";
+/* A 2048-bit modulus is 342 base64url characters; 3072 bits is 512. */
+#define N2048 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ"
+#define N3072 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"
+#define N4096 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"
+static const char KEY[] =
+	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
+static const char ASSIGNMENTS[] =
+	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"/subscriptions/s/providers/"
+	"Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"createdOn\":\"2024-01-01T00:00:00Z\"}},"
+	"{\"properties\":{\"principalId\":\"p2\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"12338af0-0e69-4776-bea7-57ae8d297424\","
+	"\"createdOn\":\"2024-01-01T00:00:00Z\"}}]";
+static const char ROLES[] =
+	"{\"e147488a-f6f5-4113-8e2d-b22465e65bf6\":{\"properties\":{\"permissions\":[{\"dataActions\":["
+	"\"Microsoft.KeyVault/vaults/keys/read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
+	"\"Microsoft.KeyVault/vaults/keys/unwrap/action\"]}]}},"
+	"\"12338af0-0e69-4776-bea7-57ae8d297424\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"],"
+	"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]}]}},"
+	"\"21090545-7ca7-4776-b22c-e363652d74d2\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/*/read\"]}]}}}";
+
+/* One case: a service, patches to the fixture, switches, the rule and its expected outcome. */
+struct row {
+	const char *svc;          /* profile key */
+	const char *resource;     /* merge patch, or NULL */
+	const char *vault;
+	const char *key;
+	const char *assignments;  /* replaces the list, or NULL */
+	const char *opts;         /* switches: change uai key404 key403 vault403 norotation rotation perms-none */
+	const char *rule;
+	enum cmk_outcome want;
+};
+
+static const struct row ROWS[] = {
+	/* vault rules */
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.soft-delete", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"enableSoftDelete\":false}}", NULL, NULL, "", "vault.soft-delete", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "vault403", "vault.soft-delete", OUT_NA },
+	{ "openai", NULL, "{\"properties\":{\"enablePurgeProtection\":null}}", NULL, NULL, "", "vault.purge-protection", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, NULL, "", "vault.purge-protection", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"tenantId\":\"t9\"}}", NULL, NULL, "", "vault.same-tenant", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.same-tenant", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.same-region", OUT_HOLDS },
+	{ "foundry", NULL, "{\"location\":\"eastus\"}", NULL, NULL, "", "vault.same-region", OUT_FAILS },
+	{ "dicom", NULL, "{\"location\":\"eastus\"}", NULL, NULL, "", "vault.same-region", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.firewall", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\"}}}", NULL, NULL, "", "vault.firewall", OUT_FAILS },
+	{ "openai", NULL, "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\",\"bypass\":\"AzureServices\"}}}", NULL, NULL, "",
+	  "vault.firewall", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"publicNetworkAccess\":\"Disabled\"}}", NULL, NULL, "", "vault.firewall", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.readable", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "key403", "vault.readable", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "vault403", "vault.readable", OUT_FAILS },
+	/* key rules */
+	{ "openai", NULL, NULL, NULL, NULL, "", "key.exists", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "key404", "key.exists", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "key403", "key.exists", OUT_NA },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":false}}", NULL, "", "key.enabled", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "key404", "key.enabled", OUT_NA },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1700000000}}", NULL, "", "key.active", OUT_FAILS },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"nbf\":1900000000}}", NULL, "", "key.active", OUT_FAILS },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1900000000}}", NULL, "", "key.active", OUT_HOLDS },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1796000000}}", NULL, "", "key.expiring", OUT_FAILS },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1900000000}}", NULL, "", "key.expiring", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "key.expiring", OUT_NA },
+	{ "openai", NULL, NULL, "{\"key\":{\"kty\":\"EC\",\"n\":null}}", NULL, "", "key.type", OUT_FAILS },
+	{ "openai", NULL, NULL, "{\"key\":{\"kty\":\"RSA-HSM\"}}", NULL, "", "key.type", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "key.size", OUT_HOLDS },
+	{ "openai", NULL, NULL, "{\"key\":{\"n\":\"" N3072 "\"}}", NULL, "", "key.size", OUT_FAILS },
+	{ "dicom", NULL, NULL, "{\"key\":{\"n\":\"" N3072 "\"}}", NULL, "", "key.size", OUT_HOLDS },
+	{ "foundry", NULL, NULL, "{\"key\":{\"n\":\"" N4096 "\"}}", NULL, "", "key.size", OUT_HOLDS },
+	{ "openai", NULL, NULL, "{\"key\":{\"key_ops\":[\"sign\",\"verify\"]}}", NULL, "", "key.ops", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "key.ops", OUT_HOLDS },
+	{ "dicom", NULL, NULL, NULL, NULL, "", "key.versioned", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, NULL, "version", "key.versioned", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "rotation", "key.rotation-policy", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "norotation", "key.rotation-policy", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "key.enabled", OUT_HOLDS },
+	/* identity rules */
+	{ "openai", NULL, NULL, NULL, NULL, "", "identity.enabled", OUT_HOLDS },
+	{ "openai", "{\"identity\":{\"principalId\":null}}", NULL, NULL, NULL, "", "identity.enabled", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "uai", "identity.enabled", OUT_HOLDS },
+	{ "openai", "{\"identity\":{\"userAssignedIdentities\":null}}", NULL, NULL, NULL, "uai", "identity.enabled", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "uai", "identity.allowed", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, NULL, "uai", "identity.allowed", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "identity.allowed", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, "[]", "", "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "uai", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, "[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":"
+	  "\"21090545-7ca7-4776-b22c-e363652d74d2\"}}]", "", "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, "[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "/keys/other\","
+	  "\"roleDefinitionId\":\"e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]", "", "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, "{\"properties\":{\"enableRbacAuthorization\":false}}", NULL, "[]", "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"enableRbacAuthorization\":false,\"accessPolicies\":[]}}", NULL, NULL, "",
+	  "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, "[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":"
+	  "\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"createdOn\":\"2026-11-22T00:00:00Z\"}}]", "", "identity.propagation", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "identity.propagation", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, "[]", "", "operator.can-assign", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, "[]", "perms-none", "operator.can-assign", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "perms-none", "operator.can-assign", OUT_NA },
+	/* resource rules */
+	{ "openai", NULL, NULL, NULL, NULL, "", "resource.eligible", OUT_HOLDS },
+	{ "openai", "{\"properties\":{\"capabilities\":[{\"name\":\"VirtualNetworks\"}]}}", NULL, NULL, NULL, "", "resource.eligible", OUT_FAILS },
+	{ "healthbot", "{\"type\":\"Microsoft.HealthBot/healthBots\",\"systemData\":{\"createdAt\":\"2021-06-01T00:00:00Z\"}}", NULL, NULL,
+	  NULL, "", "resource.eligible", OUT_FAILS },
+	{ "healthbot", "{\"type\":\"Microsoft.HealthBot/healthBots\"}", NULL, NULL, NULL, "", "resource.eligible", OUT_HOLDS },
+	{ "dicom", NULL, NULL, NULL, NULL, "", "resource.eligible", OUT_NA },
+	{ "openai", "{\"properties\":{\"provisioningState\":\"Updating\"}}", NULL, NULL, NULL, "", "resource.ready", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "resource.ready", OUT_HOLDS },
+	{ "foundry", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "change",
+	  "resource.irreversible", OUT_FAILS },
+	{ "foundry", NULL, NULL, NULL, NULL, "change", "resource.irreversible", OUT_NA },
+	{ "foundry", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL,
+	  "change confirmed", "resource.irreversible", OUT_HOLDS },
+	{ "openai", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "change",
+	  "resource.irreversible", OUT_NA },
+	{ "foundry", NULL, NULL, NULL, NULL, "change", "resource.same-vault", OUT_HOLDS },
+	{ "foundry", "{\"properties\":{\"encryption\":{\"keyVaultProperties\":{\"keyVaultUri\":\"https://other.vault.azure.net/\"}}}}",
+	  NULL, NULL, NULL, "change", "resource.same-vault", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "resource.cmk", OUT_HOLDS },
+	{ "openai", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "",
+	  "resource.cmk", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "change", "resource.cmk", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "", "resource.key-access-lost", OUT_HOLDS },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":false}}", NULL, "", "resource.key-access-lost", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, "[]", "", "resource.key-access-lost", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "key404", "resource.key-access-lost", OUT_FAILS },
+	{ "openai", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "",
+	  "resource.key-access-lost", OUT_NA },
+};
+
+/* The fixture a row runs on; everything is owned and freed after the row. */
+struct fixture {
+	struct cmk_ctx c;
+	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai;
+};
+
+/* Parses a fixture part and applies a row's merge patch to it. */
+static struct json_object *part(const char *base, const char *patch)
+{
+	struct json_object *o = json_tokener_parse(base), *p;
+
+	if (patch) {
+		p = json_tokener_parse(patch);
+		assert_non_null(p);
+		jx_merge_patch(o, p);
+		json_object_put(p);
+	}
+	return o;
+}
+
+/* Builds the context of a row. */
+static void build(struct fixture *x, const struct row *r)
+{
+	const char *o = r->opts;
+
+	memset(x, 0, sizeof(*x));
+	x->resource = part(RESOURCE, r->resource);
+	x->vault = part(VAULT, r->vault);
+	x->key = part(KEY, r->key);
+	x->assignments = json_tokener_parse(r->assignments ? r->assignments : ASSIGNMENTS);
+	x->roles = json_tokener_parse(ROLES);
+	x->perms = json_tokener_parse(strstr(o, "perms-none") ? "[{\"actions\":[\"*/read\"]}]" : "[{\"actions\":[\"*\"]}]");
+	x->rotation = json_tokener_parse(strstr(o, "norotation") ? "{\"lifetimeActions\":[{\"action\":{\"type\":\"Notify\"}}]}"
+					 : "{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
+	x->uai = json_tokener_parse("{\"properties\":{\"principalId\":\"p2\",\"clientId\":\"c2\",\"tenantId\":\"t1\"}}");
+	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = strstr(o, "change") != NULL,
+		.confirmed = strstr(o, "confirmed") != NULL,
+		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = "k",
+		.key_version = strstr(o, "version") ? "v1" : NULL, .user_identity = strstr(o, "uai") != NULL,
+		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = strstr(o, "vault403") ? 403 : 200,
+		.key = x->key, .key_status = strstr(o, "key404") ? 404 : strstr(o, "key403") ? 403 : 200,
+		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
+		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
+}
+
+/* Frees a fixture. */
+static void unbuild(struct fixture *x)
+{
+	json_object_put(x->resource);
+	json_object_put(x->vault);
+	json_object_put(x->key);
+	json_object_put(x->assignments);
+	json_object_put(x->roles);
+	json_object_put(x->perms);
+	json_object_put(x->rotation);
+	json_object_put(x->uai);
+}
+
+/* Every row: the rule gives the expected outcome on the fixture. */
+static void test_rule_table(void **state)
+{
+	static const char *const names[] = { "n/a", "holds", "fails" };
+
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		const struct row *r = &ROWS[i];
+		const struct cmk_rule *rule = cmk_rule_find(r->rule);
+		struct cmk_finding f = { rule, rule ? rule->severity : SEV_NOTE, NULL, NULL, { NULL, NULL, NULL }, NULL };
+		struct fixture x;
+		enum cmk_outcome got;
+
+		assert_non_null(rule);
+		build(&x, r);
+		got = (rule->services & (1u << x.c.svc->id)) ? rule->check(&x.c, &f) : OUT_NA;
+		if (got != r->want)
+			fail_msg("row %zu (%s, %s, %s): %s, wanted %s", i, r->svc, r->rule, r->opts, names[got], names[r->want]);
+		free(f.detail);
+		unbuild(&x);
+	}
+}
+
+/* Every rule of the table is exercised by some row, holding and failing. */
+static void test_every_rule_covered(void **state)
+{
+	for (size_t k = 0; k < CMK_NRULES; k++) {
+		bool holds = false, fails = false;
+
+		for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+			holds |= str_ieq(ROWS[i].rule, CMK_RULES[k].id) && ROWS[i].want == OUT_HOLDS;
+			fails |= str_ieq(ROWS[i].rule, CMK_RULES[k].id) && ROWS[i].want == OUT_FAILS;
+		}
+		if (!holds || !fails)
+			fail_msg("rule %s lacks a row that %s", CMK_RULES[k].id, holds ? "fails" : "holds");
+	}
+}
+
+/* The report names the thing that failed with its real name, and sorts out blockers. */
+static void test_report_messages(void **state)
+{
+	struct row r = { "openai", NULL, "{\"properties\":{\"enablePurgeProtection\":null}}", "{\"attributes\":{\"exp\":1796000000}}",
+			 NULL, "", NULL, OUT_NA };
+	struct fixture x;
+	struct cmk_report rep;
+	bool purge = false, expiring = false;
+
+	build(&x, &r);
+	cmk_check(&x.c, &rep);
+	for (size_t i = 0; i < rep.n; i++) {
+		if (str_ieq(rep.items[i].rule->id, "vault.purge-protection")) {
+			purge = true;
+			assert_string_equal(rep.items[i].message, "vault kv: purge protection is off");
+			assert_string_equal(rep.items[i].subject, "https://kv.vault.azure.net/");
+		}
+		if (str_ieq(rep.items[i].rule->id, "key.expiring")) {
+			expiring = true;
+			assert_int_equal(rep.items[i].severity, SEV_WARNING);
+			assert_string_equal(rep.items[i].subject, "https://kv.vault.azure.net/keys/k");
+		}
+	}
+	assert_true(purge && expiring);
+	assert_true(cmk_has_blocker(&rep));
+	assert_true(rep.checked > rep.n);
+	cmk_report_free(&rep);
+	unbuild(&x);
+}
+
+/* The key-size severity follows the service: a blocker for OpenAI and DICOM, a warning for others. */
+static void test_size_severity(void **state)
+{
+	static const struct { const char *svc; enum severity sev; } T[] = {
+		{ "openai", SEV_BLOCKER }, { "dicom", SEV_BLOCKER }, { "healthbot", SEV_WARNING },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct row r = { T[i].svc, NULL, NULL, "{\"key\":{\"n\":\"" N4096 "\"}}", NULL, "version", NULL, OUT_NA };
+		struct fixture x;
+		const struct cmk_rule *rule = cmk_rule_find("key.size");
+		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL };
+
+		build(&x, &r);
+		assert_int_equal(rule->check(&x.c, &f), OUT_FAILS);
+		assert_int_equal(f.severity, T[i].sev);
+		free(f.detail);
+		unbuild(&x);
+	}
+}
+
+/* Azure's refusals of a save map back to the rules they stand for. */
+static void test_error_mapping(void **state)
+{
+	static const struct { const char *code, *inner, *msg, *rule; } T[] = {
+		{ "KeyVaultAccessForbidden", "ForbiddenByFirewall", NULL, "vault.firewall" },
+		{ "KeyVaultAccessForbidden", "ForbiddenByRbac", NULL, "identity.key-access" },
+		{ "KeyVaultPolicyError", NULL, "Keyvault policy recoverable is not set", "vault.soft-delete" },
+		{ "KeyVaultPolicyError", NULL, "Keyvault policy purge protection is not set", "vault.purge-protection" },
+		{ "KeyVaultRegionMismatch", NULL, NULL, "vault.same-region" },
+		{ "InvalidKeySize", NULL, NULL, "key.size" },
+		{ "CustomerManagedKeyNotSupported", NULL, NULL, "resource.eligible" },
+		{ "AuthorizationFailed", NULL, NULL, "operator.can-assign" },
+		{ "SomethingElse", NULL, NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		const char *got = cmk_rule_for_error(T[i].code, T[i].inner, T[i].msg);
+
+		if (T[i].rule)
+			assert_string_equal(got, T[i].rule);
+		else
+			assert_null(got);
+	}
+}
+
+/* Profiles: found by type and kind, sizes per service. */
+static void test_profiles(void **state)
+{
+	assert_int_equal(svc_for_resource("microsoft.cognitiveservices/accounts", "OpenAI")->id, SVC_OPENAI);
+	assert_int_equal(svc_for_resource("Microsoft.CognitiveServices/accounts", "AIServices")->id, SVC_FOUNDRY);
+	assert_null(svc_for_resource("Microsoft.CognitiveServices/accounts", "Face"));
+	assert_int_equal(svc_for_resource("Microsoft.HealthcareApis/workspaces/dicomservices", NULL)->id, SVC_DICOM);
+	assert_true(svc_size_allowed(svc_by_key("dicom"), 3072));
+	assert_false(svc_size_allowed(svc_by_key("dicom"), 4096));
+	assert_false(svc_size_allowed(svc_by_key("openai"), 3072));
+	assert_true(svc_size_allowed(svc_by_key("healthbot"), 3072));
+	assert_false(svc_size_allowed(svc_by_key("healthbot"), 4096));
+	assert_false(svc_size_allowed(svc_by_key("healthbot"), 1024));
+}
+
+/* Runs the validation core's unit tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rule_table),
+		cmocka_unit_test(test_every_rule_covered),
+		cmocka_unit_test(test_report_messages),
+		cmocka_unit_test(test_size_severity),
+		cmocka_unit_test(test_error_mapping),
+		cmocka_unit_test(test_profiles),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
