@@ -32,7 +32,9 @@ static void usage(void)
 	       "Azure Key Vault or Managed HSM.\n"));
 	puts(_("Commands:\n"
 	       "  login                  sign in and show the tenant, principal and method\n"
-	       "  account list           list the subscriptions you can see\n"));
+	       "  account list           list the subscriptions you can see\n"
+	       "  check RESOURCE         check every prerequisite of a customer-managed key on RESOURCE\n"
+	       "                         (an ARM id, or a name unique in the subscriptions)\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or AzureChinaCloud\n"
 	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID, else\n"
@@ -41,13 +43,19 @@ static void usage(void)
 	       "      --ca-file FILE     trust the CA certificates in FILE (default: SSL_CERT_FILE,\n"
 	       "                         CURL_CA_BUNDLE, then the system's)\n"
 	       "  -o, --output FORMAT    table (default) or json\n"
+	       "      --key URI|NAME     the key to check (a key URI, or a name with --vault)\n"
+	       "      --vault NAME       the vault of --key NAME\n"
+	       "      --key-version V    the key version (default: the newest)\n"
+	       "      --identity ID      system, or the user-assigned identity to use (ARM id or name)\n"
+	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
+	       "      --confirm-irreversible  accept changes that cannot be undone\n"
 	       "      --debug            trace every request on standard error, secrets redacted\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
-	puts(_("The wizard and the commands audit, check, plan, apply, rotate and refresh are being\n"
-	       "built; azcmk-sim provides a simulated tenant to try azcmk against.\n"));
-	printf(_("Exit status: 0 success, 2 an error or a usage mistake (1 is kept for the findings of check and\n"
-		 "audit).\n\nFull documentation: man %s\n"), cli_program());
+	puts(_("The wizard and the commands audit, plan, apply, rotate and refresh are being built;\n"
+	       "azcmk-sim provides a simulated tenant to try azcmk against.\n"));
+	printf(_("Exit status: 0 success (for check: every prerequisite holds), 1 check found a blocker,\n"
+		 "2 an error or a usage mistake.\n\nFull documentation: man %s\n"), cli_program());
 }
 
 /* Prints the usage hint after a mistake and returns the usage exit status. */
@@ -64,6 +72,9 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
 		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
 		{ "debug", no_argument, NULL, 5 }, { "output", required_argument, NULL, 'o' },
+		{ "key", required_argument, NULL, 6 }, { "vault", required_argument, NULL, 7 },
+		{ "key-version", required_argument, NULL, 8 }, { "identity", required_argument, NULL, 9 },
+		{ "subscription", required_argument, NULL, 10 }, { "confirm-irreversible", no_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -78,6 +89,23 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 			}
 			break;
 		case 4: o->ca_file = optarg; break;
+		case 6:
+			if (str_istarts(optarg, "https://"))
+				o->key_uri = optarg;
+			else
+				o->key = optarg;
+			break;
+		case 7: o->vault = optarg; break;
+		case 8: o->version = optarg; break;
+		case 9: o->identity = optarg; break;
+		case 10:
+			if (o->nsubs == sizeof(o->subscriptions) / sizeof(o->subscriptions[0])) {
+				cli_error(_("too many --subscription options (at most %zu)"), o->nsubs);
+				return usage_error();
+			}
+			o->subscriptions[o->nsubs++] = optarg;
+			break;
+		case 11: o->confirm_irreversible = true; break;
 		case 5: o->debug = true; break;
 		case 'o':
 			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
@@ -116,6 +144,8 @@ int main(int argc, char **argv)
 		rc = cmd_login(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "account") == 0)
 		rc = cmd_account(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "check") == 0)
+		rc = cmd_check(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

@@ -21,11 +21,20 @@ struct cmd_opts {
 	bool debug;
 	enum output output;
 	volatile sig_atomic_t *cancel;
+	const char *key_uri;             /* --key as a URI */
+	const char *key;                 /* --key as a name (with --vault) */
+	const char *vault;
+	const char *version;
+	const char *identity;
+	const char *subscriptions[32];
+	size_t nsubs;
+	bool confirm_irreversible;
 };
 
 struct az_session *cmd_session(const struct cmd_opts *o);
 int cmd_login(const struct cmd_opts *o, int argc, char **argv);
 int cmd_account(const struct cmd_opts *o, int argc, char **argv);
 bool cmd_parse_auth(const char *text, enum az_auth *out);
+int cmd_check(const struct cmd_opts *o, int argc, char **argv);
 
 #endif

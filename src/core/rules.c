@@ -253,9 +253,10 @@ static enum cmk_outcome r_readable(const struct cmk_ctx *c, struct cmk_finding *
 	if (!c->vault_name)
 		return OUT_NA;
 	f->arg[0] = c->vault_name;
-	if (c->vault_status == 403)
-		f->detail = xstrdup(_("Reading the vault through Azure Resource Manager needs a role with "
-				      "Microsoft.KeyVault/vaults/read, such as Reader, on the vault or above."));
+	if (c->vault_status == 403 || c->vault_status == 404)
+		f->detail = xstrdup(_("The vault was not found among the resources you can read: it may not exist, or "
+				      "reading it through Azure Resource Manager needs a role with Microsoft.KeyVault/vaults/read, "
+				      "such as Reader, on the vault or above."));
 	else if (c->key_status == 403 || c->versions_status == 403)
 		f->detail = xstrdup(vault_rbac(c)
 			? _("Reading keys needs a Key Vault role with Microsoft.KeyVault/vaults/keys/read, such as Key Vault "
@@ -312,7 +313,7 @@ static enum cmk_outcome r_key_type(const struct cmk_ctx *c, struct cmk_finding *
 {
 	const char *kty = jx_str(c->key, "key.kty");
 
-	if (!key_read(c))
+	if (!key_read(c) || !jx_get(c->key, "key"))
 		return OUT_NA;
 	f->arg[0] = key_label(c);
 	f->arg[1] = kty ? kty : "?";
@@ -343,7 +344,7 @@ static enum cmk_outcome r_key_ops(const struct cmk_ctx *c, struct cmk_finding *f
 {
 	struct json_object *ops = jx_get(c->key, "key.key_ops");
 
-	if (!key_read(c) || !ops)
+	if (!key_read(c) || !jx_get(c->key, "key") || !ops)
 		return OUT_NA;
 	f->arg[0] = key_label(c);
 	return jx_array_has_istr(ops, "wrapKey") && jx_array_has_istr(ops, "unwrapKey") ? OUT_HOLDS : OUT_FAILS;
@@ -489,7 +490,7 @@ static enum cmk_outcome r_ready(const struct cmk_ctx *c, struct cmk_finding *f)
 /* resource.irreversible (Foundry): turning CMK on cannot be undone. */
 static enum cmk_outcome r_irreversible(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	if (!c->change || cmk_resource_on_cmk(c))
+	if (cmk_resource_on_cmk(c))
 		return OUT_NA;
 	f->arg[0] = res_name(c);
 	return c->confirmed ? OUT_HOLDS : OUT_FAILS;
@@ -502,10 +503,14 @@ static enum cmk_outcome r_same_vault(const struct cmk_ctx *c, struct cmk_finding
 	char a[256], b[256];
 	bool https;
 
-	if (!c->change || !cmk_resource_on_cmk(c) || !cur || !c->vault_uri)
+	if (!cmk_resource_on_cmk(c) || !cur || !c->vault_uri)
 		return OUT_NA;
 	f->arg[0] = res_name(c);
 	f->arg[1] = cur;
+	if (!c->change) {
+		f->severity = SEV_NOTE;
+		return OUT_FAILS;
+	}
 	if (!wire_url_host(cur, a, sizeof(a), &https) || !wire_url_host(c->vault_uri, b, sizeof(b), &https))
 		return OUT_NA;
 	return strcmp(a, b) == 0 ? OUT_HOLDS : OUT_FAILS;
@@ -521,20 +526,54 @@ static enum cmk_outcome r_cmk(const struct cmk_ctx *c, struct cmk_finding *f)
 	return cmk_resource_on_cmk(c) ? OUT_HOLDS : OUT_FAILS;
 }
 
+/* Names what stops the service from using its key now, or NULL when nothing does (or nothing could be judged). */
+static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
+{
+	const char *p = cmk_principal(c), *kty = jx_str(c->key, "key.kty");
+	struct json_object *ops = jx_get(c->key, "key.key_ops");
+	int64_t nbf = jx_int(c->key, "attributes.nbf", 0), exp = jx_int(c->key, "attributes.exp", 0);
+	struct cmk_finding scratch = { 0 };
+
+	*judged = vault_read(c) || c->key_status == 200 || c->key_status == 404 || !p;
+	if (!p)
+		return _("the resource has no managed identity");
+	if (vault_read(c) && r_firewall(c, &scratch) == OUT_FAILS)
+		return _("the vault's firewall blocks Azure services");
+	if (vault_read(c) && r_same_tenant(c, &scratch) == OUT_FAILS)
+		return _("the vault belongs to another tenant");
+	if (vault_read(c) && !cmk_principal_has_access(c, p, NULL))
+		return _("its identity has no access to the key");
+	if (c->key_status == 404)
+		return _("the key no longer exists");
+	if (!key_read(c))
+		return NULL;
+	if (!jx_bool(c->key, "attributes.enabled", true))
+		return _("the key is disabled");
+	if ((nbf && nbf > c->now) || (exp && exp <= c->now))
+		return _("the key is expired or not yet valid");
+	if (kty && !str_ieq(kty, "RSA") && !str_ieq(kty, "RSA-HSM"))
+		return _("the key is not an RSA key");
+	if (ops && (!jx_array_has_istr(ops, "wrapKey") || !jx_array_has_istr(ops, "unwrapKey")))
+		return _("the key does not allow wrapKey and unwrapKey");
+	return NULL;
+}
+
 /* resource.key-access-lost: the key in use still works for the service. */
 static enum cmk_outcome r_access_lost(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	int64_t nbf = jx_int(c->key, "attributes.nbf", 0), exp = jx_int(c->key, "attributes.exp", 0);
-	const char *p = cmk_principal(c);
-	bool usable;
+	bool judged;
+	const char *why;
 
-	if (c->change || !cmk_resource_on_cmk(c) || !vault_read(c) || (c->key_status != 200 && c->key_status != 404))
+	if (c->change || !cmk_resource_on_cmk(c))
 		return OUT_NA;
-	usable = c->key_status == 200 && jx_bool(c->key, "attributes.enabled", true) && !(nbf && nbf > c->now) &&
-		 !(exp && exp <= c->now) && p && cmk_principal_has_access(c, p, NULL);
+	why = why_unusable(c, &judged);
+	if (!judged)
+		return OUT_NA;
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
-	return usable ? OUT_HOLDS : OUT_FAILS;
+	if (why)
+		f->detail = xasprintf(_("Because %s."), why);
+	return why ? OUT_FAILS : OUT_HOLDS;
 }
 
 /* ---- the table ---- */
@@ -688,6 +727,30 @@ static char *format_message(const struct cmk_finding *f)
 }
 #pragma GCC diagnostic pop
 
+/* Keeps only resource.eligible and resource.ready when the resource cannot use a customer-managed key at all. */
+static void prune_ineligible(struct cmk_report *out)
+{
+	bool ineligible = false;
+	size_t k = 0;
+
+	for (size_t i = 0; i < out->n; i++)
+		ineligible |= str_ieq(out->items[i].rule->id, "resource.eligible");
+	if (!ineligible)
+		return;
+	for (size_t i = 0; i < out->n; i++) {
+		struct cmk_finding *f = &out->items[i];
+
+		if (str_ieq(f->rule->id, "resource.eligible") || str_ieq(f->rule->id, "resource.ready")) {
+			out->items[k++] = *f;
+			continue;
+		}
+		free(f->subject);
+		free(f->message);
+		free(f->detail);
+	}
+	out->n = k;
+}
+
 /* Runs every rule that applies to the service; the report keeps the failed ones. */
 void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
 {
@@ -711,6 +774,7 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
 		out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
 		out->items[out->n++] = f;
 	}
+	prune_ineligible(out);
 }
 
 /* Frees a report. */

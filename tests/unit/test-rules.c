@@ -151,7 +151,15 @@ static const struct row ROWS[] = {
 	  "change confirmed", "resource.irreversible", OUT_HOLDS },
 	{ "openai", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "change",
 	  "resource.irreversible", OUT_NA },
+	{ "foundry", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "",
+	  "resource.irreversible", OUT_FAILS },
 	{ "foundry", NULL, NULL, NULL, NULL, "change", "resource.same-vault", OUT_HOLDS },
+	{ "foundry", NULL, NULL, NULL, NULL, "", "resource.same-vault", OUT_FAILS },
+	{ "openai", NULL, "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\"}}}", NULL, NULL, "",
+	  "resource.key-access-lost", OUT_FAILS },
+	{ "openai", NULL, NULL, "{\"key\":{\"kty\":\"EC\"}}", NULL, "", "resource.key-access-lost", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, "[]", "key403", "resource.key-access-lost", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "key403 vault403", "resource.key-access-lost", OUT_NA },
 	{ "foundry", "{\"properties\":{\"encryption\":{\"keyVaultProperties\":{\"keyVaultUri\":\"https://other.vault.azure.net/\"}}}}",
 	  NULL, NULL, NULL, "change", "resource.same-vault", OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, NULL, "", "resource.cmk", OUT_HOLDS },
@@ -175,10 +183,11 @@ struct fixture {
 /* Parses a fixture part and applies a row's merge patch to it. */
 static struct json_object *part(const char *base, const char *patch)
 {
-	struct json_object *o = json_tokener_parse(base), *p;
+	struct json_object *o = json_tokener_parse(base);
 
 	if (patch) {
-		p = json_tokener_parse(patch);
+		struct json_object *p = json_tokener_parse(patch);
+
 		assert_non_null(p);
 		jx_merge_patch(o, p);
 		json_object_put(p);

@@ -1,0 +1,437 @@
+/* Fetching the context the validation core judges: the resource, its identity, the vault, the key, the access. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "armid.h"
+#include "fetch.h"
+#include "i18n.h"
+#include "jx.h"
+#include "sbuf.h"
+#include "text.h"
+#include "wire.h"
+#include "xalloc.h"
+
+#define KV_API "7.5"
+#define VAULT_API "2024-11-01"
+#define AUTHZ_API "2022-04-01"
+#define RG_API "2022-10-01"
+
+/* Escapes a value for a single-quoted KQL string. */
+static char *kql_quote(const char *v)
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (const char *p = v; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			sb_addc(&b, '\\');
+		sb_addc(&b, *p);
+	}
+	return sb_steal(&b);
+}
+
+/* Runs a Resource Graph query over the chosen subscriptions (all visible ones when none) and returns its rows. */
+static struct json_object *graph_query(struct az_session *s, const char *query, const char *const *subs, size_t n,
+				       struct az_error *e)
+{
+	struct json_object *body = json_object_new_object(), *list = json_object_new_array(), *rows = NULL;
+	struct az_req *r;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(list, json_object_new_string(subs[i]));
+	if (n)
+		json_object_object_add(body, "subscriptions", list);
+	else
+		json_object_put(list);
+	json_object_object_add(body, "query", json_object_new_string(query));
+	r = az_session_req(s, AZ_ARM, "POST", "/providers/Microsoft.ResourceGraph/resources", RG_API, jx_text(body));
+	if (az_session_call(s, r, e) == 0)
+		rows = json_object_get(jx_get(r->json, "data"));
+	az_req_free(r);
+	json_object_put(body);
+	return rows;
+}
+
+/* Resolves a resource name (unique among the four services' resources) to its ARM id. */
+int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
+			 struct az_error *e)
+{
+	char *q = kql_quote(name), *query;
+	struct json_object *rows;
+	int rc = -1;
+
+	if (str_istarts(name, "/subscriptions/")) {
+		*id = xstrdup(name);
+		free(q);
+		return 0;
+	}
+	query = xasprintf("Resources | where type in~ ('microsoft.healthcareapis/workspaces/dicomservices', "
+			  "'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') and (name =~ '%s' or "
+			  "name endswith '/%s') | project id", q, q);
+	rows = graph_query(s, query, subs, nsubs, e);
+	if (rows && jx_len(rows) == 1) {
+		*id = xstrdup(jx_str(jx_at(rows, 0), "id"));
+		rc = 0;
+	} else if (rows && jx_len(rows) == 0) {
+		az_error_set(e, _("no DICOM service, healthcare agent service or Cognitive Services account named '%s' in the "
+				  "subscriptions you can see; give its ARM id, or check --subscription"), name);
+	} else if (rows) {
+		az_error_set(e, _("%zu resources are named '%s'; give the ARM id of the one you mean, such as %s"),
+			     jx_len(rows), name, jx_str(jx_at(rows, 0), "id"));
+	}
+	json_object_put(rows);
+	free(query);
+	free(q);
+	return rc;
+}
+
+/* Splits a key URI into vault URI, vault name, key name and version; false when it is not one. */
+static bool split_key_uri(const char *uri, struct cmk_fetch *f)
+{
+	char host[256], name[128], version[64] = "";
+	bool https;
+	const char *p = strstr(uri ? uri : "", "/keys/");
+
+	if (!p || !wire_url_host(uri, host, sizeof(host), &https) || !https || sscanf(p, "/keys/%127[^/?]/%63[^/?]", name,
+	    version) < 1 || !strchr(host, '.'))
+		return false;
+	f->vault_uri = xasprintf("https://%s/", host);
+	f->vault_name = xstrndup(host, strcspn(host, "."));
+	f->key_name = xstrdup(name);
+	f->key_version = version[0] ? xstrdup(version) : NULL;
+	return true;
+}
+
+/* Reads the key the resource uses now, per service, as a key URI (allocated), or NULL. */
+static char *current_key_uri(const struct svc_profile *p, struct json_object *r)
+{
+	const char *path = p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
+			   : "properties.encryption.keyVaultProperties";
+	struct json_object *kvp = jx_get(r, path);
+	const char *vu = jx_str(kvp, "keyVaultUri"), *ver = jx_str(kvp, "keyVersion");
+
+	if (p->save == SAVE_PUT_WHOLE) {
+		const char *u = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+
+		return u ? xstrdup(u) : NULL;
+	}
+	if (!vu || !jx_str(kvp, "keyName") || (p->save == SAVE_PATCH_ENCRYPTION &&
+	    !str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault")))
+		return NULL;
+	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/", jx_str(kvp, "keyName"),
+			 ver && *ver ? "/" : "", ver && *ver ? ver : "");
+}
+
+/* Decides which key is judged: the one the operator names (a change), or the one in use (an audit). */
+static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *f, struct az_error *e)
+{
+	char *uri = NULL;
+	bool ok = true;
+
+	if (t->key_uri) {
+		ok = split_key_uri(t->key_uri, f);
+		f->ctx.change = true;
+	} else if (t->key && t->vault) {
+		uri = str_istarts(t->vault, "https://")
+			? xasprintf("%s%skeys/%s%s%s", t->vault, str_iends(t->vault, "/") ? "" : "/", t->key,
+				    t->version ? "/" : "", t->version ? t->version : "")
+			: xasprintf("https://%s%s/keys/%s%s%s", t->vault, az_session_cloud(s)->kv_suffix, t->key,
+				    t->version ? "/" : "", t->version ? t->version : "");
+		ok = split_key_uri(uri, f);
+		f->ctx.change = true;
+	} else if ((uri = current_key_uri(f->ctx.svc, f->resource)) != NULL) {
+		ok = split_key_uri(uri, f);
+	}
+	if (!ok)
+		az_error_set(e, _("'%s' is not a key URI: use https://VAULT.vault.azure.net/keys/NAME[/VERSION]"),
+			     t->key_uri ? t->key_uri : uri);
+	free(uri);
+	return ok ? 0 : -1;
+}
+
+/* Reads the user-assigned identity the operator names (ARM id, or a name attached to the resource). */
+static int pick_identity(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *f, struct az_error *e)
+{
+	struct json_object *map = jx_get(f->resource, "identity.userAssignedIdentities");
+	const char *want = t->identity;
+	struct az_req *r;
+
+	if (!want || str_ieq(want, "system")) {
+		if (!want && !jx_str(f->resource, "identity.principalId") && json_object_is_type(map, json_type_object) &&
+		    json_object_object_length(map) == 1) {
+			json_object_object_foreach(map, k, v) {
+				(void)v;
+				f->uai_id = xstrdup(k);
+			}
+		}
+	} else if (str_istarts(want, "/subscriptions/")) {
+		f->uai_id = xstrdup(want);
+	} else if (json_object_is_type(map, json_type_object)) {
+		json_object_object_foreach(map, k, v) {
+			(void)v;
+			if (str_iends(k, want) && k[strlen(k) - strlen(want) - 1] == '/')
+				f->uai_id = xstrdup(k);
+		}
+	}
+	if (want && !str_ieq(want, "system") && !f->uai_id) {
+		az_error_set(e, _("no user-assigned identity '%s' is attached to the resource; give its ARM id to attach it"), want);
+		return -1;
+	}
+	if (!f->uai_id)
+		return 0;
+	r = az_session_req(s, AZ_ARM, "GET", f->uai_id, "2023-01-31", NULL);
+	if (az_session_send(s, &r, 1, e) == 0 && r->status == 200)
+		f->uai = json_object_get(r->json);
+	az_req_free(r);
+	return 0;
+}
+
+/* Finds the vault's (or HSM's) ARM id by name: in the resource's subscription, then across all. */
+static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
+{
+	const char *type = f->ctx.hsm ? "microsoft.keyvault/managedhsms" : "microsoft.keyvault/vaults";
+	char *q = kql_quote(f->vault_name), *query = xasprintf("Resources | where type =~ '%s' and name =~ '%s' | project id",
+							      type, q);
+	struct json_object *rows = graph_query(s, query, t->subscriptions, t->nsubs, e);
+	char *id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
+
+	json_object_put(rows);
+	free(query);
+	free(q);
+	return id;
+}
+
+/* Returns the JSON of an answer when it is 200 (a new reference), else NULL; records the status. */
+static struct json_object *take(struct az_req *r, long *status)
+{
+	*status = r->curl_code ? 0 : r->status;
+	return r->status == 200 ? json_object_get(r->json) : NULL;
+}
+
+/*
+ * Key Vault refuses to GET a disabled version (403, KeyDisabled), yet lists
+ * it with its attributes: take those, so the key reads as existing but disabled.
+ */
+static void disabled_version(struct cmk_fetch *f, struct az_req *r)
+{
+	struct az_wire_error we = { 0 };
+	struct json_object *items = jx_get(f->versions, "value");
+	bool disabled = r->status == 403 && wire_parse_error(r->json, &we) && str_ieq(we.inner, "KeyDisabled");
+
+	wire_error_free(&we);
+	for (size_t i = 0; disabled && i < jx_len(items); i++) {
+		const char *kid = jx_str(jx_at(items, i), "kid");
+		bool match = f->key_version ? str_iends(kid, f->key_version) : i + 1 == jx_len(items);
+
+		if (match) {
+			json_object_put(f->key);
+			f->key = json_object_new_object();
+			json_object_object_add(f->key, "attributes", jx_copy(jx_get(jx_at(items, i), "attributes")));
+			f->ctx.key_status = 200;
+		}
+	}
+}
+
+/* Reads the vault, the key, its versions, rotation policy, the identity's assignments and your permissions at once. */
+static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const char *vault_id, struct az_error *e)
+{
+	const char *principal = cmk_principal(&f->ctx);
+	char *key = xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, f->key_version ? "/" : "",
+			      f->key_version ? f->key_version : "");
+	char *vers = xasprintf("%skeys/%s/versions", f->vault_uri, f->key_name);
+	char *rot = xasprintf("%skeys/%s/rotationpolicy", f->vault_uri, f->key_name);
+	char *ra = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%%20eq%%20'%s'",
+			     vault_id, principal ? principal : "00000000-0000-0000-0000-000000000000");
+	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
+	struct az_req *r[6] = {
+		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
+		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
+		az_session_req(s, AZ_ARM, "GET", ra, AUTHZ_API, NULL), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL) };
+	int rc = az_session_send(s, r, 6, e);
+
+	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
+	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
+		for (int i = 1; i < 4; i++)
+			if (r[i]->status == 401 || r[i]->status == 0)
+				r[i]->status = 403;
+		az_error_clear(e);
+		rc = 0;
+	}
+	if (rc == 0) {
+		f->vault = take(r[0], &f->ctx.vault_status);
+		f->key = take(r[1], &f->ctx.key_status);
+		f->versions = take(r[2], &f->ctx.versions_status);
+		f->rotation = take(r[3], &f->ctx.rotation_status);
+		f->assignments = json_object_get(jx_get(r[4]->json, "value"));
+		f->perms = json_object_get(jx_get(r[5]->json, "value"));
+		f->ctx.perms_status = r[5]->status;
+		disabled_version(f, r[1]);
+	}
+	for (int i = 0; i < 6; i++)
+		az_req_free(r[i]);
+	free(key);
+	free(vers);
+	free(rot);
+	free(ra);
+	free(perm);
+	return rc;
+}
+
+/* Reads the definitions of the roles the assignments name, at once. */
+static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error *e)
+{
+	size_t n = jx_len(f->assignments), m = 0;
+	struct az_req **r = xcalloc(n ? n : 1, sizeof(*r));
+	int rc = 0;
+
+	f->roles = json_object_new_object();
+	for (size_t i = 0; i < n; i++) {
+		const char *rd = jx_str(jx_at(f->assignments, i), "properties.roleDefinitionId");
+		const char *slash = rd ? strrchr(rd, '/') : NULL;
+		char *path;
+
+		if (!rd)
+			continue;
+		path = xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s", slash ? slash + 1 : rd);
+		r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
+		free(path);
+	}
+	if (m)
+		rc = az_session_send(s, r, m, e);
+	for (size_t i = 0; i < m; i++) {
+		char *guid = r[i]->status == 200 ? str_lower(jx_str(r[i]->json, "name")) : NULL;
+
+		if (guid)
+			json_object_object_add(f->roles, guid, json_object_get(r[i]->json));
+		free(guid);
+		az_req_free(r[i]);
+	}
+	free(r);
+	return rc;
+}
+
+/* Reads the resource and learns which service it is. */
+static int read_resource(struct az_session *s, const char *id, struct cmk_fetch *f, struct az_error *e)
+{
+	struct armid a;
+	const char *api = "2025-06-01";
+	struct az_req *r;
+	int rc;
+
+	if (!armid_parse(id, &a)) {
+		az_error_set(e, _("'%s' is not an Azure resource id"), id);
+		return -1;
+	}
+	if (!svc_for_resource(a.type, "OpenAI") && !svc_for_resource(a.type, NULL)) {
+		az_error_set(e, _("'%s' is a %s, which azcmk does not protect: it handles DICOM services, healthcare agent "
+				  "services, Foundry (AIServices) and Azure OpenAI accounts"), id, a.type);
+		armid_free(&a);
+		return -1;
+	}
+	api = str_ieq(a.type, SVC_PROFILES[SVC_DICOM].arm_type) ? SVC_PROFILES[SVC_DICOM].api_version
+	      : str_ieq(a.type, SVC_PROFILES[SVC_HEALTHBOT].arm_type) ? SVC_PROFILES[SVC_HEALTHBOT].api_version : api;
+	armid_free(&a);
+	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
+	rc = az_session_call(s, r, e);
+	if (rc == 0) {
+		f->resource = json_object_get(r->json);
+		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"), jx_str(r->json, "kind"));
+		if (!f->ctx.svc) {
+			az_error_set(e, _("'%s' is a %s%s%s, which azcmk does not protect: it handles DICOM services, healthcare "
+					  "agent services, Foundry (AIServices) and Azure OpenAI accounts"), id,
+				     jx_str(r->json, "type"), jx_str(r->json, "kind") ? " of kind " : "",
+				     jx_str(r->json, "kind") ? jx_str(r->json, "kind") : "");
+			rc = -1;
+		}
+	}
+	az_req_free(r);
+	return rc;
+}
+
+/* Fills the context the rules see from what was read. */
+static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t)
+{
+	struct json_object *claims = az_session_claims(s);
+
+	f->ctx.resource = f->resource;
+	f->ctx.vault_name = f->vault_name;
+	f->ctx.vault_uri = f->vault_uri;
+	f->ctx.key_name = f->key_name;
+	f->ctx.key_version = f->key_version;
+	f->ctx.user_identity = f->uai_id != NULL;
+	f->ctx.uai_id = f->uai_id;
+	f->ctx.uai = f->uai;
+	f->ctx.vault = f->vault;
+	f->ctx.key = f->key;
+	f->ctx.versions = f->versions;
+	f->ctx.rotation = f->rotation;
+	f->ctx.assignments = f->assignments;
+	f->ctx.roles = f->roles;
+	f->ctx.operator_perms = f->perms;
+	f->ctx.confirmed = t->confirmed;
+	f->ctx.tenant = az_session_tenant(s);
+	f->ctx.now = (int64_t)time(NULL);
+	json_object_put(claims);
+}
+
+/*
+ * Fetches everything the rules judge, concurrently where reads are
+ * independent. A read the operator may not make is recorded (403), not fatal.
+ */
+int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e)
+{
+	char *id = NULL, *vault_id = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs, &id, e) != 0)
+		return -1;
+	rc = read_resource(s, id, out, e);
+	out->round_trips = 1;
+	if (rc == 0)
+		rc = pick_identity(s, t, out, e);
+	if (rc == 0)
+		rc = pick_key(s, t, out, e);
+	if (rc == 0 && out->vault_uri) {
+		out->ctx.hsm = strstr(out->vault_uri, ".managedhsm.") != NULL;
+		fill_ctx(s, out, t);
+		vault_id = find_vault(s, out, t, e);
+		out->round_trips++;
+		if (!vault_id)
+			out->ctx.vault_status = e->message ? 403 : 404;
+		az_error_clear(e);
+	}
+	if (rc == 0 && vault_id) {
+		rc = read_vault_and_key(s, out, vault_id, e);
+		out->round_trips++;
+		if (rc == 0)
+			rc = read_roles(s, out, e);
+		out->round_trips++;
+	}
+	if (rc == 0)
+		fill_ctx(s, out, t);
+	free(id);
+	free(vault_id);
+	return rc;
+}
+
+/* Frees a fetched context. */
+void cmk_fetch_free(struct cmk_fetch *f)
+{
+	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
+				       f->roles, f->perms };
+
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+		json_object_put(objs[i]);
+	free(f->vault_name);
+	free(f->vault_uri);
+	free(f->key_name);
+	free(f->key_version);
+	free(f->uai_id);
+	memset(f, 0, sizeof(*f));
+}

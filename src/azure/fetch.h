@@ -1,0 +1,36 @@
+/* Fetching the context the validation core judges: the resource, its identity, the vault, the key, the access. */
+#ifndef AZ_FETCH_H
+#define AZ_FETCH_H
+
+#include <stddef.h>
+
+#include "rules.h"
+#include "session.h"
+
+/* What the operator names: the resource, and optionally the key and identity to use. */
+struct cmk_target {
+	const char *resource;            /* ARM id, or a name unique in the subscriptions */
+	const char *key_uri;             /* https://VAULT.vault.azure.net/keys/NAME[/VERSION] */
+	const char *vault;               /* vault name (or URI) with key */
+	const char *key;
+	const char *version;
+	const char *identity;            /* "system", or a user-assigned identity's ARM id or name */
+	const char *const *subscriptions;
+	size_t nsubs;
+	bool confirmed;                  /* --confirm-irreversible */
+};
+
+/* The context and everything it points at. */
+struct cmk_fetch {
+	struct cmk_ctx ctx;
+	struct json_object *resource, *uai, *vault, *key, *versions, *rotation, *assignments, *roles, *perms;
+	char *vault_name, *vault_uri, *key_name, *key_version, *uai_id;
+	int round_trips;                 /* sequential waves of requests it took */
+};
+
+int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e);
+void cmk_fetch_free(struct cmk_fetch *f);
+int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
+			 struct az_error *e);
+
+#endif

@@ -1,0 +1,144 @@
+/* azcmk check: fetch the context of a resource and run every rule of the validation core over it. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "fetch.h"
+#include "i18n.h"
+#include "jx.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* Returns the label of a severity for the table (translated). */
+static const char *severity_label(enum severity s)
+{
+	/* TRANSLATORS: severity labels of findings; keep them at most 8 columns. */
+	return s == SEV_BLOCKER ? _("BLOCKER") : s == SEV_WARNING ? _("WARNING") : _("NOTE");
+}
+
+/* Tells whether colour may be used: a terminal, and no NO_COLOR. */
+static bool use_colour(void)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	return isatty(1) && !(nc && *nc);
+}
+
+/* Prints one finding as text: severity, rule, message, then why and what to do. */
+static void print_finding(const struct cmk_finding *f, bool colour)
+{
+	static const char *const colours[] = { "\033[36m", "\033[33m", "\033[1;31m" };
+	char *label = text_pad(severity_label(f->severity), 8);
+
+	printf("%s%s%s  %s  %s\n", colour ? colours[f->severity] : "", label, colour ? "\033[0m" : "", f->rule->id, f->message);
+	if (f->detail)
+		printf("          %s\n", f->detail);
+	printf(_("          why: %s\n"), _(f->rule->explanation));
+	printf(_("          fix: %s\n"), _(f->rule->fix));
+	free(label);
+}
+
+/* Prints the report as text, blockers first. */
+static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
+{
+	bool colour = use_colour();
+	char *name = text_sanitize(jx_str(f->resource, "id"), false);
+
+	printf(_("%s (%s)\n"), name, _(f->ctx.svc->name));
+	if (f->key_name)
+		printf(_("key: %skeys/%s%s%s\n"), f->vault_uri, f->key_name, f->key_version ? "/" : "",
+		       f->key_version ? f->key_version : "");
+	for (int sev = SEV_BLOCKER; sev >= SEV_NOTE; sev--)
+		for (size_t i = 0; i < r->n; i++)
+			if ((int)r->items[i].severity == sev)
+				print_finding(&r->items[i], colour);
+	if (r->n == 0)
+		printf(P_("All %zu prerequisite that applies holds.\n", "All %zu prerequisites that apply hold.\n", r->checked),
+		       r->checked);
+	free(name);
+}
+
+/* Prints the report as JSON: the resource, the key, and findings with rule, severity, message, explanation, fix. */
+static void print_json(const struct cmk_fetch *f, const struct cmk_report *r)
+{
+	struct json_object *o = json_object_new_object(), *list = json_object_new_array();
+
+	json_object_object_add(o, "resource", json_object_new_string(jx_str(f->resource, "id")));
+	json_object_object_add(o, "service", json_object_new_string(f->ctx.svc->key));
+	json_object_object_add(o, "change", json_object_new_boolean(f->ctx.change));
+	json_object_object_add(o, "checked", json_object_new_int64((int64_t)r->checked));
+	for (size_t i = 0; i < r->n; i++) {
+		struct json_object *x = json_object_new_object();
+		const struct cmk_finding *fi = &r->items[i];
+
+		json_object_object_add(x, "rule", json_object_new_string(fi->rule->id));
+		json_object_object_add(x, "severity", json_object_new_string(cmk_severity_name(fi->severity)));
+		json_object_object_add(x, "subject", json_object_new_string(fi->subject));
+		json_object_object_add(x, "message", json_object_new_string(fi->message));
+		json_object_object_add(x, "detail", fi->detail ? json_object_new_string(fi->detail) : NULL);
+		json_object_object_add(x, "explanation", json_object_new_string(_(fi->rule->explanation)));
+		json_object_object_add(x, "fix", json_object_new_string(_(fi->rule->fix)));
+		json_object_array_add(list, x);
+	}
+	json_object_object_add(o, "findings", list);
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* Builds the fetch target from the options and the RESOURCE argument. */
+static void target_of(const struct cmd_opts *o, const char *resource, struct cmk_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->resource = resource;
+	t->key_uri = o->key_uri;
+	t->key = o->key;
+	t->vault = o->vault;
+	t->version = o->version;
+	t->identity = o->identity;
+	t->subscriptions = o->subscriptions;
+	t->nsubs = o->nsubs;
+	t->confirmed = o->confirm_irreversible;
+}
+
+/* azcmk check RESOURCE: exit 0 when every prerequisite holds, 1 on a blocker, 2 on an error. */
+int cmd_check(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct az_session *s;
+	struct az_error e = { 0 };
+	struct cmk_target t;
+	struct cmk_fetch f;
+	struct cmk_report r;
+	int rc;
+
+	if (argc != 1 || (o->key && !o->vault) || (o->vault && !o->key && !o->key_uri)) {
+		cli_error(argc != 1 ? _("check takes one RESOURCE (an ARM id or a name)")
+				    : _("--key NAME needs --vault, and --vault needs --key"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		return EXIT_ERROR;
+	}
+	if (!(s = cmd_session(o)))
+		return EXIT_ERROR;
+	target_of(o, argv[0], &t);
+	if (cmk_fetch(s, &t, &f, &e) != 0) {
+		cli_error(_("cannot check '%s': %s"), argv[0], e.message);
+		rc = EXIT_ERROR;
+	} else {
+		cmk_check(&f.ctx, &r);
+		if (o->output == OUT_JSON)
+			print_json(&f, &r);
+		else
+			print_report(&f, &r);
+		rc = cmk_has_blocker(&r) ? EXIT_FINDINGS : EXIT_OK;
+		cmk_report_free(&r);
+	}
+	cmk_fetch_free(&f);
+	az_error_clear(&e);
+	az_session_free(s);
+	return rc;
+}

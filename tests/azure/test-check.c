@@ -1,0 +1,215 @@
+/* Integration tests of the check: the context fetched from the simulator and the rules over it. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fetch.h"
+#include "jx.h"
+#include "simtest.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* A simulator on a scenario and a session signed in as its operator. */
+struct env {
+	struct simtest t;
+	char ca[64];
+	struct az_session *s;
+	struct az_error e;
+};
+
+/* Starts the simulator on a scenario and signs in with the operator's secret. */
+static struct env *env_start(const char *scenario, const char *merge)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	struct az_session_opts o = { 0 };
+	char proxy[64];
+	FILE *f;
+	int fd;
+
+	if (st_start(&v->t, scenario, merge) != 0)
+		fail_msg("the simulator did not start");
+	snprintf(v->ca, sizeof(v->ca), "/tmp/azcmk-check-ca-XXXXXX");
+	fd = mkstemp(v->ca);
+	f = fdopen(fd, "w");
+	fputs(v->t.ca, f);
+	fclose(f);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
+	setenv("HTTPS_PROXY", proxy, 1);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
+	setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
+	setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
+	o.ca_file = v->ca;
+	o.auth = AZ_AUTH_ENV;
+	v->s = az_session_new(&o, &v->e);
+	assert_int_equal(az_session_sign_in(v->s, &v->e), 0);
+	return v;
+}
+
+/* Stops a test's simulator and session. */
+static void env_stop(struct env *v)
+{
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	st_stop(&v->t);
+	unlink(v->ca);
+	free(v);
+}
+
+/* Checks one resource and adds "subject|rule" of every finding to got. */
+static void check_into(struct env *v, const char *id, struct json_object *got)
+{
+	struct cmk_target t = { .resource = id };
+	struct cmk_fetch f;
+	struct cmk_report r;
+
+	if (cmk_fetch(v->s, &t, &f, &v->e) != 0) {
+		az_error_clear(&v->e);
+		cmk_fetch_free(&f);
+		return;
+	}
+	cmk_check(&f.ctx, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		char *subject = xstrdup(r.items[i].subject), *key;
+
+		if (str_iends(subject, "/"))
+			subject[strlen(subject) - 1] = '\0';
+		key = xasprintf("%s|%s", subject, r.items[i].rule->id);
+		json_object_object_add(got, key, json_object_new_boolean(1));
+		free(key);
+		free(subject);
+	}
+	cmk_report_free(&r);
+	cmk_fetch_free(&f);
+}
+
+/* Checking every resource of the demo tenant finds exactly what demo-expected.json lists. */
+static void test_demo_findings(void **state)
+{
+	struct env *v = env_start("demo.json", NULL);
+	char *text = st_read_scenario("demo-expected.json");
+	struct json_object *want = json_tokener_parse(text), *got = json_object_new_object(), *res = jx_get(v->t.doc, "resources");
+	size_t missing = 0, extra = 0;
+
+	for (size_t i = 0; i < jx_len(res); i++) {
+		const char *type = jx_str(jx_at(res, i), "type");
+
+		if (svc_for_resource(type, jx_str(jx_at(res, i), "kind")) ||
+		    str_ieq(type, "Microsoft.CognitiveServices/accounts") || str_ieq(type, "Microsoft.HealthBot/healthBots") ||
+		    str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices"))
+			check_into(v, jx_str(jx_at(res, i), "id"), got);
+	}
+	for (size_t i = 0; i < jx_len(want); i++) {
+		char *subject = xstrdup(jx_str(jx_at(want, i), "resource")), *key;
+
+		if (str_iends(subject, "/"))
+			subject[strlen(subject) - 1] = '\0';
+		key = xasprintf("%s|%s", subject, jx_str(jx_at(want, i), "rule"));
+		if (!json_object_object_get_ex(got, key, NULL)) {
+			print_message("missing: %s\n", key);
+			missing++;
+		} else {
+			json_object_object_del(got, key);
+		}
+		free(key);
+		free(subject);
+	}
+	json_object_object_foreach(got, k, val) {
+		(void)val;
+		print_message("unexpected: %s\n", k);
+		extra++;
+	}
+	assert_int_equal(missing, 0);
+	assert_int_equal(extra, 0);
+	json_object_put(got);
+	json_object_put(want);
+	free(text);
+	env_stop(v);
+}
+
+#define SUB "66666666-6666-4666-8666-666666666666"
+#define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
+#define KEY "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
+
+/* Runs a change check (a key named) and returns whether a rule failed. */
+static bool change_fails(struct env *v, const char *resource, const char *key, const char *identity, const char *rule,
+			 int *round_trips)
+{
+	struct cmk_target t = { .resource = resource, .key_uri = key, .identity = identity };
+	struct cmk_fetch f;
+	struct cmk_report r;
+	bool failed = false;
+
+	if (cmk_fetch(v->s, &t, &f, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	if (round_trips)
+		*round_trips = f.round_trips;
+	cmk_check(&f.ctx, &r);
+	for (size_t i = 0; i < r.n; i++)
+		failed |= str_ieq(r.items[i].rule->id, rule);
+	cmk_report_free(&r);
+	cmk_fetch_free(&f);
+	return failed;
+}
+
+/* Checking a change per service: by name or id, system or user identity, and the blockers a fresh resource has. */
+static void test_change_checks(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	int trips = 0;
+
+	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "identity.key-access", &trips));
+	assert_true(trips <= 4);
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "vault.purge-protection", NULL));
+	assert_true(change_fails(v, "dicom-test", KEY, NULL, "key.versioned", NULL));
+	assert_false(change_fails(v, "dicom-test", KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL, "key.versioned", NULL));
+	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "resource.irreversible", NULL));
+	assert_true(change_fails(v, RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", KEY,
+				 RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test", "identity.enabled", NULL));
+	env_stop(v);
+}
+
+/* A missing resource, a resource of another kind and a bad key URI are errors, worded with the name. */
+static void test_errors(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	static const struct { const char *resource, *key, *want; } T[] = {
+		{ "no-such-thing", NULL, "no-such-thing" },
+		{ RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", NULL, "does not protect" },
+		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net/secrets/x", "not a key URI" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct cmk_target t = { .resource = T[i].resource, .key_uri = T[i].key };
+		struct cmk_fetch f;
+
+		assert_int_equal(cmk_fetch(v->s, &t, &f, &v->e), -1);
+		if (!strstr(v->e.message, T[i].want))
+			fail_msg("'%s' not in: %s", T[i].want, v->e.message);
+		cmk_fetch_free(&f);
+		az_error_clear(&v->e);
+	}
+	env_stop(v);
+}
+
+/* Runs the check's integration tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_demo_findings),
+		cmocka_unit_test(test_change_checks),
+		cmocka_unit_test(test_errors),
+	};
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
