@@ -34,7 +34,10 @@ static void usage(void)
 	       "  login                  sign in and show the tenant, principal and method\n"
 	       "  account list           list the subscriptions you can see\n"
 	       "  check RESOURCE         check every prerequisite of a customer-managed key on RESOURCE\n"
-	       "                         (an ARM id, or a name unique in the subscriptions)\n"));
+	       "                         (an ARM id, or a name unique in the subscriptions)\n"
+	       "  plan RESOURCE          the dry run: the changes that would protect RESOURCE; -o FILE\n"
+	       "                         saves the plan (JSON), --format json prints it\n"
+	       "  apply PLAN             carry a saved plan out, journalled; --resume continues it\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or AzureChinaCloud\n"
 	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID, else\n"
@@ -49,6 +52,11 @@ static void usage(void)
 	       "      --identity ID      system, or the user-assigned identity to use (ARM id or name)\n"
 	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
 	       "      --confirm-irreversible  accept changes that cannot be undone\n"
+	       "      --create-key NAME  plan: create an RSA key NAME in --vault\n"
+	       "      --format FORMAT    plan: text (default) or json\n"
+	       "      --yes              apply: do not ask (required when not on a terminal)\n"
+	       "      --resume           apply: continue a plan that stopped\n"
+	       "      --propagation-wait S  apply: seconds to wait after granting access (default 30)\n"
 	       "      --debug            trace every request on standard error, secrets redacted\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
@@ -65,9 +73,30 @@ static int usage_error(void)
 	return EXIT_ERROR;
 }
 
+/* Finds the command word (the first argument that is neither an option nor an option's value). */
+static const char *command_word(int argc, char **argv)
+{
+	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
+		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
+		NULL };
+
+	for (int i = 1; i < argc; i++) {
+		bool takes = false;
+
+		if (argv[i][0] != '-')
+			return argv[i];
+		for (int k = 0; with_value[k]; k++)
+			takes |= strcmp(argv[i], with_value[k]) == 0;
+		i += takes;
+	}
+	return NULL;
+}
+
 /* Parses the global options; returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, struct cmd_opts *o)
 {
+	const char *cmd = command_word(argc, argv);
+	bool plan_command = cmd && strcmp(cmd, "plan") == 0;
 	static const struct option opts[] = {
 		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
 		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
@@ -75,6 +104,9 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "key", required_argument, NULL, 6 }, { "vault", required_argument, NULL, 7 },
 		{ "key-version", required_argument, NULL, 8 }, { "identity", required_argument, NULL, 9 },
 		{ "subscription", required_argument, NULL, 10 }, { "confirm-irreversible", no_argument, NULL, 11 },
+		{ "create-key", required_argument, NULL, 12 }, { "format", required_argument, NULL, 13 },
+		{ "yes", no_argument, NULL, 14 }, { "resume", no_argument, NULL, 15 },
+		{ "propagation-wait", required_argument, NULL, 16 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -106,8 +138,32 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 			o->subscriptions[o->nsubs++] = optarg;
 			break;
 		case 11: o->confirm_irreversible = true; break;
+		case 12: o->create_key = optarg; break;
+		case 13:
+			if (!str_ieq(optarg, "text") && !str_ieq(optarg, "json")) {
+				cli_error(_("invalid --format '%s': use text or json"), optarg);
+				return usage_error();
+			}
+			o->output = str_ieq(optarg, "json") ? OUT_JSON : OUT_TABLE;
+			break;
+		case 14: o->yes = true; break;
+		case 15: o->resume = true; break;
+		case 16: {
+			int v;
+
+			if (!cli_parse_int(optarg, 0, 3600, &v)) {
+				cli_error(_("invalid --propagation-wait '%s': seconds from 0 to 3600"), optarg);
+				return usage_error();
+			}
+			o->propagation_wait = v;
+			break;
+		}
 		case 5: o->debug = true; break;
 		case 'o':
+			if (plan_command) {
+				o->plan_file = optarg;
+				break;
+			}
 			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
 				cli_error(_("invalid --output '%s': use table or json"), optarg);
 				return usage_error();
@@ -125,7 +181,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 /* Parses the options and runs the command. */
 int main(int argc, char **argv)
 {
-	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled };
+	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30 };
 	struct sigaction sa;
 	int rc;
 
@@ -146,6 +202,10 @@ int main(int argc, char **argv)
 		rc = cmd_account(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "check") == 0)
 		rc = cmd_check(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "plan") == 0)
+		rc = cmd_plan(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "apply") == 0)
+		rc = cmd_apply(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

@@ -29,6 +29,11 @@ struct cmd_opts {
 	const char *subscriptions[32];
 	size_t nsubs;
 	bool confirm_irreversible;
+	const char *create_key;          /* plan: create a key of this name */
+	const char *plan_file;           /* plan: -o FILE */
+	bool yes;                        /* apply: do not ask */
+	bool resume;                     /* apply: continue the journal */
+	int64_t propagation_wait;        /* apply: seconds to wait after granting access */
 };
 
 struct az_session *cmd_session(const struct cmd_opts *o);
@@ -36,5 +41,7 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv);
 int cmd_account(const struct cmd_opts *o, int argc, char **argv);
 bool cmd_parse_auth(const char *text, enum az_auth *out);
 int cmd_check(const struct cmd_opts *o, int argc, char **argv);
+int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
+int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 
 #endif

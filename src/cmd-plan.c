@@ -1,0 +1,176 @@
+/* azcmk plan and azcmk apply: the dry run that writes nothing, and carrying a saved plan out. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "cmd.h"
+#include "fetch.h"
+#include "i18n.h"
+#include "jx.h"
+#include "plan.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* Prints a usage mistake with the --help hint. */
+static int usage_mistake(const char *msg)
+{
+	cli_error("%s", msg);
+	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+	return EXIT_ERROR;
+}
+
+/* Builds the plan for RESOURCE from the options; prints why when it cannot. */
+static int build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
+		 struct plan *p)
+{
+	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
+				o->nsubs, o->confirm_irreversible };
+	struct plan_choices ch = { o->create_key != NULL, o->create_key, NULL };
+	struct az_error e = { 0 };
+	struct cmk_report r;
+	char *err = NULL;
+	int rc;
+
+	if (o->create_key && !o->vault && !o->key_uri)
+		return usage_mistake(_("--create-key NAME needs --vault, the vault to create it in"));
+	if (o->create_key && !o->key_uri && !o->key)
+		t.key = o->create_key;
+	if (cmk_fetch(s, &t, f, &e) != 0) {
+		cli_error(_("cannot plan for '%s': %s"), resource, e.message);
+		az_error_clear(&e);
+		return EXIT_ERROR;
+	}
+	f->ctx.change = true;
+	cmk_check(&f->ctx, &r);
+	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
+	if (rc != EXIT_OK)
+		cli_error("%s", err);
+	free(err);
+	cmk_report_free(&r);
+	return rc;
+}
+
+/* azcmk plan RESOURCE: the dry run; prints the plan and, with -o FILE or --format json, writes it. */
+int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct az_session *s;
+	struct cmk_fetch f;
+	struct plan p;
+	int rc;
+
+	if (argc != 1)
+		return usage_mistake(_("plan takes one RESOURCE (an ARM id or a name)"));
+	if (!(s = cmd_session(o)))
+		return EXIT_ERROR;
+	rc = build(s, o, argv[0], &f, &p);
+	if (rc == EXIT_OK) {
+		struct json_object *j = plan_to_json(&p);
+		const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+								  JSON_C_TO_STRING_NOSLASHESCAPE);
+		char *err = NULL;
+
+		if (o->plan_file && !cli_write_file(o->plan_file, text, &err)) {
+			cli_error("%s", err);
+			rc = EXIT_ERROR;
+		}
+		if (o->output == OUT_JSON) {
+			printf("%s\n", text);
+		} else {
+			char *preview = plan_render_text(&p, &f.ctx);
+
+			fputs(preview, stdout);
+			if (o->plan_file && rc == EXIT_OK)
+				printf(_("Plan written to %s; nothing was changed. Apply it with: %s apply %s\n"), o->plan_file,
+				       cli_program(), o->plan_file);
+			else
+				printf(_("Nothing was changed (this is a dry run).\n"));
+			free(preview);
+		}
+		free(err);
+		json_object_put(j);
+		plan_free(&p);
+	}
+	cmk_fetch_free(&f);
+	az_session_free(s);
+	return rc;
+}
+
+/* Shows apply's progress on standard error. */
+static void progress(const char *line, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
+/* Asks on the terminal before writing; true when the operator types yes. */
+static bool confirm(const struct plan *p)
+{
+	char answer[16] = "";
+
+	fprintf(stderr, P_("Apply %zu step to %s? Type yes to go on: ", "Apply %zu steps to %s? Type yes to go on: ", p->n),
+		p->n, p->resource_id);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	answer[strcspn(answer, "\r\n")] = '\0';
+	return str_ieq(answer, "yes") || str_ieq(answer, _("yes"));
+}
+
+/* Reads a plan file. */
+static int load_plan(const char *path, struct plan *p)
+{
+	size_t len;
+	char *err = NULL, *text = cli_read_file(path, &len, &err);
+	struct json_object *j = text ? jx_parse(text, len, &err) : NULL;
+	int rc = j && plan_from_json(j, p, &err) == 0 ? 0 : -1;
+
+	if (rc != 0)
+		cli_error(_("cannot read the plan '%s': %s"), path, err ? err : "?");
+	free(err);
+	free(text);
+	json_object_put(j);
+	return rc;
+}
+
+/* azcmk apply PLAN: carries a saved plan out; asks first on a terminal, needs --yes otherwise. */
+int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, 0, progress, NULL };
+	struct az_error e = { 0 };
+	struct az_session *s;
+	struct plan p;
+	int rc = EXIT_OK;
+
+	if (argc != 1)
+		return usage_mistake(_("apply takes one PLAN file (written by azcmk plan -o FILE)"));
+	if (load_plan(argv[0], &p) != 0)
+		return EXIT_ERROR;
+	if (!o->yes && !isatty(0)) {
+		plan_free(&p);
+		return usage_mistake(_("apply changes Azure: confirm with --yes when not on a terminal"));
+	}
+	if (!o->yes && !confirm(&p)) {
+		fprintf(stderr, _("Nothing was changed.\n"));
+		plan_free(&p);
+		return EXIT_ERROR;
+	}
+	if (!(s = cmd_session(o))) {
+		plan_free(&p);
+		return EXIT_ERROR;
+	}
+	if (cmk_apply(s, &p, &ao, &e) != 0) {
+		cli_error(_("apply stopped: %s"), e.message);
+		fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(), argv[0]);
+		rc = EXIT_ERROR;
+	} else {
+		printf(_("Done: %s now uses key %s.\n"), p.resource_id, p.key_name);
+	}
+	az_error_clear(&e);
+	az_session_free(s);
+	plan_free(&p);
+	return rc;
+}
