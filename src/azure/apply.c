@@ -196,13 +196,33 @@ static bool same(struct json_object *a, struct json_object *b)
 	return (!a && !b) || (a && b && strcmp(jx_text(a), jx_text(b)) == 0);
 }
 
+/* Tells whether every leaf of want is present in have with the same value (strings compare case-insensitively). */
+static bool contains(struct json_object *have, struct json_object *want)
+{
+	if (!want)
+		return true;
+	if (!have || json_object_get_type(have) != json_object_get_type(want))
+		return false;
+	if (json_object_is_type(want, json_type_object)) {
+		json_object_object_foreach(want, k, v) {
+			if (!contains(json_object_object_get(have, k), v))
+				return false;
+		}
+		return true;
+	}
+	if (json_object_is_type(want, json_type_string))
+		return str_ieq(json_object_get_string(have), json_object_get_string(want));
+	return same(have, want);
+}
+
 /*
  * Re-reads what a step is about to change. Returns 0 to write, 1 when the
  * change is already there (a resumed run), -1 when someone else changed it.
  */
 static int guard(struct run *r, const struct plan_step *st, struct az_error *e)
 {
-	struct json_object *now, *cur;
+	struct json_object *now, *cur, *wanted;
+	char *want;
 	int rc = 0;
 
 	if (!st->read_url || !st->expect_path)
@@ -210,10 +230,10 @@ static int guard(struct run *r, const struct plan_step *st, struct az_error *e)
 	if (!(now = read_arm(r, st->read_url, st->api_version, e)))
 		return -1;
 	cur = jx_get(now, st->expect_path);
-	if (st->kind == STEP_SAVE_KEY && desired(st) && cur && jx_text(cur) && strstr(jx_text(cur), r->p->key_name) &&
-	    !same(cur, st->expect))
-		rc = 1;
-	else if (desired(st) && same(cur, desired(st)))
+	want = desired(st) ? plan_fill(jx_text(desired(st)), r->vars) : NULL;
+	wanted = want ? json_tokener_parse(want) : NULL;
+	free(want);
+	if (wanted && contains(cur, wanted))
 		rc = 1;
 	else if (!same(cur, st->expect)) {
 		char *was = st->expect ? text_sanitize(jx_text(st->expect), false) : xstrdup(_("(absent)"));
@@ -225,6 +245,7 @@ static int guard(struct run *r, const struct plan_step *st, struct az_error *e)
 		free(is);
 		rc = -1;
 	}
+	json_object_put(wanted);
 	json_object_put(now);
 	return rc;
 }

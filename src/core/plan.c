@@ -106,10 +106,12 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 		else if (f->rule->fix_step == FIX_CREATE_KEY)
 			sb_printf(&b, " %s", _("(or let azcmk create a key: --create-key NAME)"));
 	}
-	if (b.len)
+	bool ok = b.len == 0;
+
+	if (!ok)
 		*err = xasprintf(_("cannot build a plan; fix these first:%s"), sb_str(&b));
 	sb_free(&b);
-	return b.len == 0;
+	return ok;
 }
 
 /* Builds the identity the resource should have: its current one plus the chosen one. */

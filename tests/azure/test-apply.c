@@ -1,0 +1,401 @@
+/* Integration tests of plan and apply, driving the azcmk program against the simulator. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "jx.h"
+#include "simtest.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define SUB "66666666-6666-4666-8666-666666666666"
+#define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
+#define KV "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
+#define UAI RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test"
+
+/* The end of azcmk()'s argument list, typed so the variadic call is well defined. */
+#define END ((char *)NULL)
+
+static char dir[64];
+
+/* A simulator, its CA file, and a place for plans, journals and output. */
+struct env {
+	struct simtest t;
+	char ca[128], plan[128], out[128];
+};
+
+/* Starts the simulator on a scenario (with an optional merge patch). */
+static struct env *env_start(const char *scenario, const char *merge)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	FILE *f;
+
+	if (st_start(&v->t, scenario, merge) != 0)
+		fail_msg("the simulator did not start");
+	snprintf(v->ca, sizeof(v->ca), "%s/ca.pem", dir);
+	snprintf(v->plan, sizeof(v->plan), "%s/plan.json", dir);
+	snprintf(v->out, sizeof(v->out), "%s/out.txt", dir);
+	f = fopen(v->ca, "w");
+	fputs(v->t.ca, f);
+	fclose(f);
+	return v;
+}
+
+/* Stops the simulator and clears the journals. */
+static void env_stop(struct env *v)
+{
+	char *cmd = xasprintf("rm -rf %s/state", dir);
+
+	if (system(cmd) != 0)
+		print_message("could not clear %s/state\n", dir);
+	free(cmd);
+	st_stop(&v->t);
+	free(v);
+}
+
+/* Runs azcmk with arguments (NULL-terminated) against the simulator; output goes to v->out; returns the exit status. */
+static int azcmk(struct env *v, const char *crash_after, ...)
+{
+	const char *top = getenv("top_builddir");
+	char *prog = xasprintf("%s/src/azcmk", top ? top : ".."), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
+	char *state = xasprintf("%s/state", dir), *argv[32];
+	va_list ap;
+	int n = 0, status;
+	pid_t pid;
+
+	argv[n++] = prog;
+	argv[n++] = "--ca-file";
+	argv[n++] = v->ca;
+	va_start(ap, crash_after);
+	for (char *a; (a = va_arg(ap, char *)) != NULL && n < 30;)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		FILE *o = freopen(v->out, "w", stdout);
+
+		if (!o || dup2(fileno(stdout), 2) < 0)
+			_exit(98);
+		setenv("HTTPS_PROXY", proxy, 1);
+		setenv("XDG_STATE_HOME", state, 1);
+		setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+		setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
+		setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
+		setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
+		setenv("LANG", "C", 1);
+		if (crash_after)
+			setenv("AZCMK_TEST_CRASH_AFTER", crash_after, 1);
+		execv(prog, argv);
+		_exit(97);
+	}
+	waitpid(pid, &status, 0);
+	free(prog);
+	free(proxy);
+	free(state);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Returns the output of the last run (allocated). */
+static char *output(struct env *v)
+{
+	FILE *f = fopen(v->out, "r");
+	char *buf = xcalloc(1, 1 << 16);
+
+	if (f) {
+		size_t n = fread(buf, 1, (1 << 16) - 1, f);
+
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+/* Asserts the last run's output contains text. */
+static void assert_output(struct env *v, const char *text)
+{
+	char *o = output(v);
+
+	if (!strstr(o, text))
+		fail_msg("'%s' not in output:\n%s", text, o);
+	free(o);
+}
+
+/* Reads a resource from the simulator's state. */
+static struct json_object *state_resource(struct env *v, const char *id)
+{
+	struct st_resp r;
+	struct json_object *found = NULL, *list;
+
+	st_admin(&v->t, "GET", "/state", NULL, &r);
+	list = jx_get(r.json, "resources");
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (str_ieq(jx_str(jx_at(list, i), "id"), id))
+			found = json_object_get(jx_at(list, i));
+	st_resp_free(&r);
+	return found;
+}
+
+/* Counts the requests the simulator logged with a method whose path contains needle. */
+static int writes(struct env *v, const char *method, const char *needle)
+{
+	struct st_resp r;
+	struct json_object *log;
+	int n = 0;
+
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++) {
+		struct json_object *e = jx_at(log, i);
+
+		if (str_ieq(jx_str(e, "method"), method) && strstr(jx_str(e, "path"), needle) && jx_int(e, "status", 0) < 300)
+			n++;
+	}
+	st_resp_free(&r);
+	return n;
+}
+
+/* Plans and applies one change; asserts both succeed. */
+static void plan_apply(struct env *v, const char *resource, const char *key, const char *extra, const char *extra2)
+{
+	int rc = azcmk(v, NULL, "plan", resource, "--key", key, "-o", v->plan, extra, extra2, END);
+
+	if (rc != 0) {
+		char *o = output(v);
+
+		fail_msg("plan exited %d:\n%s", rc, o);
+	}
+	rc = azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+	if (rc != 0) {
+		char *o = output(v);
+
+		fail_msg("apply exited %d:\n%s", rc, o);
+	}
+}
+
+/* The key setting of a resource, per service, as text. */
+static const char *key_setting(struct json_object *r)
+{
+	const char *k = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+
+	if (!k)
+		k = jx_str(r, "properties.keyVaultProperties.keyName");
+	if (!k)
+		k = jx_str(r, "properties.encryption.keyVaultProperties.keyName");
+	return k ? k : "";
+}
+
+/* The four services end to end: plan, apply, and the key in the simulator's state. */
+static void test_four_services(void **state)
+{
+	static const struct { const char *name, *id, *key, *extra, *extra2, *want; } T[] = {
+		{ "openai", RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", KV, NULL, NULL, "cmk-test" },
+		{ "foundry", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", KV, "--confirm-irreversible", NULL,
+		  "cmk-test" },
+		{ "dicom", RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test", KV, NULL, NULL,
+		  KV "/d6540493eed2bd7ff3d30647d1d92057" },
+		{ "healthbot (user-assigned)", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", KV, "--identity", UAI,
+		  "cmk-test" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct env *v = env_start("minimal.json", NULL);
+		struct json_object *r;
+
+		print_message("service: %s\n", T[i].name);
+		plan_apply(v, T[i].id, T[i].key, T[i].extra, T[i].extra2);
+		assert_output(v, "now uses key cmk-test");
+		r = state_resource(v, T[i].id);
+		assert_string_equal(key_setting(r), T[i].want);
+		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		if (T[i].extra2)
+			assert_string_equal(jx_str(r, "properties.keyVaultProperties.userIdentity"), UAI);
+		json_object_put(r);
+		assert_int_equal(writes(v, "PUT", "/keys/cmk-test/providers/Microsoft.Authorization/roleAssignments/"), 1);
+		env_stop(v);
+	}
+}
+
+/* An access-policy vault gets an access policy instead of a role. */
+static void test_access_policy_vault(void **state)
+{
+	struct env *v = env_start("access-policy.json", NULL);
+	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	struct json_object *r;
+
+	plan_apply(v, id, KV, NULL, NULL);
+	assert_int_equal(writes(v, "PUT", "/accessPolicies/add"), 1);
+	assert_int_equal(writes(v, "PUT", "/roleAssignments/"), 0);
+	r = state_resource(v, id);
+	assert_string_equal(key_setting(r), "cmk-test");
+	json_object_put(r);
+	env_stop(v);
+}
+
+/* Applies an admin change to the simulator (no rules). */
+static void admin(struct env *v, const char *method, const char *path, const char *body)
+{
+	struct st_resp r;
+
+	st_admin(&v->t, method, path, body, &r);
+	assert_true(r.status == 200 || r.status == 204);
+	st_resp_free(&r);
+}
+
+/* A missing identity, purge protection off and a key to create: fixed by one plan once confirmed. */
+static void test_fixes_in_plan(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	struct json_object *r;
+	int rc;
+
+	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", "{\"identity\":null}");
+	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
+	      "{\"properties\":{\"enablePurgeProtection\":null}}");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", "--create-key", "cmk-new", "-o",
+			       v->plan, END), 1);
+	assert_output(v, "--confirm-irreversible");
+	assert_int_equal(writes(v, "PATCH", "/"), 0);
+	rc = azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", "--create-key", "cmk-new",
+		   "--confirm-irreversible", "-o", v->plan, END);
+	assert_int_equal(rc, 0);
+	assert_output(v, "[irreversible]");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0);
+	r = state_resource(v, id);
+	assert_string_equal(key_setting(r), "cmk-new");
+	assert_non_null(jx_str(r, "identity.principalId"));
+	json_object_put(r);
+	r = state_resource(v, RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test");
+	assert_true(jx_bool(r, "properties.enablePurgeProtection", false));
+	json_object_put(r);
+	env_stop(v);
+}
+
+/* A blocker the plan cannot fix (the vault in another region) stops the plan before anything is written. */
+static void test_blocker_before_writes(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	unlink(v->plan);
+	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", "{\"location\":\"eastus\"}");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 1);
+	assert_output(v, "vault.same-region");
+	assert_int_equal(writes(v, "PUT", "/"), 0);
+	assert_int_equal(writes(v, "PATCH", "/"), 0);
+	assert_int_equal(access(v->plan, F_OK), -1);
+	env_stop(v);
+}
+
+/* A save Azure refuses (the key disabled after planning) is reported with the rule it stands for. */
+static void test_refused_save_mapped(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	unlink(v->plan);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 0);
+	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/disable", "{}");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_output(v, "rule key.enabled");
+	assert_output(v, "--resume");
+	env_stop(v);
+}
+
+/* Someone else changing the resource between plan and apply is detected, and nothing is overwritten. */
+static void test_concurrent_change(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	struct json_object *r;
+
+	unlink(v->plan);
+	assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
+	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":"
+	      "{\"keyName\":\"someone-elses\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_output(v, "changed since the plan was made");
+	r = state_resource(v, id);
+	assert_string_equal(key_setting(r), "someone-elses");
+	json_object_put(r);
+	env_stop(v);
+}
+
+/* Killed after each step's write, then resumed: the end state is right and no change was made twice. */
+static void test_crash_and_resume(void **state)
+{
+	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+
+	for (int k = 1; k <= 5; k++) {
+		struct env *v = env_start("minimal.json", NULL);
+		struct json_object *r;
+		char at[8];
+		int rc;
+
+		snprintf(at, sizeof(at), "%d", k);
+		print_message("crash after step %d\n", k);
+		unlink(v->plan);
+		assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI, "-o", v->plan, END), 0);
+		rc = azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+		assert_true(rc == 99 || rc == 0);
+		assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+		assert_output(v, "--resume");
+		rc = azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END);
+		if (rc != 0) {
+			char *o = output(v);
+
+			fail_msg("resume after step %d exited %d:\n%s", k, rc, o);
+		}
+		r = state_resource(v, id);
+		assert_string_equal(key_setting(r), "cmk-test");
+		assert_non_null(jx_iget(jx_get(r, "identity.userAssignedIdentities"), UAI));
+		json_object_put(r);
+		assert_int_equal(writes(v, "PATCH", "/healthBots/hb-cmk-test"), 2);
+		assert_true(writes(v, "PUT", "/roleAssignments/") <= 2);
+		env_stop(v);
+	}
+}
+
+/* Makes the working directory. */
+static int group_setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/azcmk-apply-XXXXXX");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+/* Removes the working directory. */
+static int group_teardown(void **state)
+{
+	char *cmd = xasprintf("rm -rf %s", dir);
+	int rc = system(cmd);
+
+	free(cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Runs the plan and apply integration tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_four_services),
+		cmocka_unit_test(test_access_policy_vault),
+		cmocka_unit_test(test_fixes_in_plan),
+		cmocka_unit_test(test_blocker_before_writes),
+		cmocka_unit_test(test_refused_save_mapped),
+		cmocka_unit_test(test_concurrent_change),
+		cmocka_unit_test(test_crash_and_resume),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
