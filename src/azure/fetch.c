@@ -12,6 +12,7 @@
 #include "fetch.h"
 #include "i18n.h"
 #include "jx.h"
+#include "roles.h"
 #include "sbuf.h"
 #include "text.h"
 #include "wire.h"
@@ -282,7 +283,28 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	return rc;
 }
 
-/* Reads the definitions of the roles the assignments name, at once. */
+/*
+ * Adds a built-in role's definition to roles when azcmk knows it (saving a
+ * round trip); true when it did. Custom roles are read from Azure.
+ */
+static bool known_role(struct json_object *roles, const char *guid)
+{
+	struct json_object *all = roles_builtin();
+	bool found = false;
+
+	for (size_t i = 0; i < jx_len(all) && !found; i++)
+		if (str_ieq(jx_str(jx_at(all, i), "name"), guid)) {
+			char *key = str_lower(guid);
+
+			json_object_object_add(roles, key, json_object_get(jx_at(all, i)));
+			free(key);
+			found = true;
+		}
+	json_object_put(all);
+	return found;
+}
+
+/* Reads the definitions of the roles the assignments name, at once (built-in ones come from azcmk's table). */
 static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error *e)
 {
 	size_t n = jx_len(f->assignments), m = 0;
@@ -295,14 +317,16 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 		const char *slash = rd ? strrchr(rd, '/') : NULL;
 		char *path;
 
-		if (!rd)
+		if (!rd || known_role(f->roles, slash ? slash + 1 : rd))
 			continue;
 		path = xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s", slash ? slash + 1 : rd);
 		r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
 		free(path);
 	}
-	if (m)
+	if (m) {
 		rc = az_session_send(s, r, m, e);
+		f->round_trips++;
+	}
 	for (size_t i = 0; i < m; i++) {
 		char *guid = r[i]->status == 200 ? str_lower(jx_str(r[i]->json, "name")) : NULL;
 
@@ -411,7 +435,6 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 		out->round_trips++;
 		if (rc == 0)
 			rc = read_roles(s, out, e);
-		out->round_trips++;
 	}
 	if (rc == 0)
 		fill_ctx(s, out, t);

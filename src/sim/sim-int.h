@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "roles.h"
 #include "sbuf.h"
 #include "sim.h"
 #include "tls.h"
@@ -130,7 +131,6 @@ const char *state_tenant(struct sim *s);
 char *role_guid(const char *id);
 
 /* roles.c */
-struct json_object *roles_builtin(void);
 
 /* entra.c */
 void entra_handle(struct sim_req *rq, struct sim_resp *rs);
