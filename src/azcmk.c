@@ -36,8 +36,11 @@ static void usage(void)
 	       "  check RESOURCE         check every prerequisite of a customer-managed key on RESOURCE\n"
 	       "                         (an ARM id, or a name unique in the subscriptions)\n"
 	       "  plan RESOURCE          the dry run: the changes that would protect RESOURCE; -o FILE\n"
-	       "                         saves the plan (JSON), --format json prints it\n"
-	       "  apply PLAN             carry a saved plan out, journalled; --resume continues it\n"));
+	       "                         saves the plan (JSON, or the --format chosen)\n"
+	       "  apply PLAN             carry a saved plan out, journalled; --resume continues it\n"
+	       "  rotate RESOURCE        move RESOURCE to another version of its key: --version V, or\n"
+	       "                         --new-version to create one\n"
+	       "  refresh RESOURCE       save the key RESOURCE uses again (e.g. DICOM after lost access)\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or AzureChinaCloud\n"
 	       "      --tenant ID        the tenant to sign in to (default: AZURE_TENANT_ID, else\n"
@@ -53,17 +56,21 @@ static void usage(void)
 	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
 	       "      --confirm-irreversible  accept changes that cannot be undone\n"
 	       "      --create-key NAME  plan: create an RSA key NAME in --vault\n"
-	       "      --format FORMAT    plan: text (default) or json\n"
+	       "      --format FORMAT    plan: text (default), json, arm (an ARM template) or az\n"
+	       "                         (an Azure CLI script)\n"
 	       "      --yes              apply: do not ask (required when not on a terminal)\n"
 	       "      --resume           apply: continue a plan that stopped\n"
 	       "      --propagation-wait S  apply: seconds to wait after granting access (default 30)\n"
+	       "      --new-version      rotate: create a new version of the key and move to it\n"
+	       "      --dry-run          rotate, refresh: print the plan and stop\n"
 	       "      --debug            trace every request on standard error, secrets redacted\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
-	puts(_("The wizard and the commands audit, plan, apply, rotate and refresh are being built;\n"
-	       "azcmk-sim provides a simulated tenant to try azcmk against.\n"));
-	printf(_("Exit status: 0 success (for check: every prerequisite holds), 1 check found a blocker,\n"
-		 "2 an error or a usage mistake.\n\nFull documentation: man %s\n"), cli_program());
+	puts(_("The wizard and the audit are being built; azcmk-sim provides a simulated tenant to\n"
+	       "try azcmk against.\n"));
+	printf(_("Exit status: 0 success (for check: every prerequisite holds), 1 check found a blocker\n"
+		 "or a plan cannot be built, 2 an error or a usage mistake.\n\nFull documentation: man %s\n"),
+	       cli_program());
 }
 
 /* Prints the usage hint after a mistake and returns the usage exit status. */
@@ -71,6 +78,19 @@ static int usage_error(void)
 {
 	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 	return EXIT_ERROR;
+}
+
+/* Reads a --format value; false when it is not one azcmk writes. */
+static bool parse_format(const char *text, enum plan_format *out)
+{
+	static const char *const names[] = { "text", "json", "arm", "az" };
+
+	for (int i = 0; i < 4; i++)
+		if (str_ieq(text, names[i])) {
+			*out = (enum plan_format)i;
+			return true;
+		}
+	return false;
 }
 
 /* Finds the command word (the first argument that is neither an option nor an option's value). */
@@ -97,7 +117,8 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 {
 	const char *cmd = command_word(argc, argv);
 	bool plan_command = cmd && strcmp(cmd, "plan") == 0;
-	static const struct option opts[] = {
+	bool rotate_command = cmd && strcmp(cmd, "rotate") == 0;
+	struct option opts[] = {
 		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
 		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
 		{ "debug", no_argument, NULL, 5 }, { "output", required_argument, NULL, 'o' },
@@ -106,9 +127,16 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "subscription", required_argument, NULL, 10 }, { "confirm-irreversible", no_argument, NULL, 11 },
 		{ "create-key", required_argument, NULL, 12 }, { "format", required_argument, NULL, 13 },
 		{ "yes", no_argument, NULL, 14 }, { "resume", no_argument, NULL, 15 },
-		{ "propagation-wait", required_argument, NULL, 16 },
+		{ "propagation-wait", required_argument, NULL, 16 }, { "new-version", no_argument, NULL, 17 },
+		{ "dry-run", no_argument, NULL, 18 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
+
+	/* After "rotate", --version V names a key version (as the command's synopsis says), not azcmk's own. */
+	if (rotate_command) {
+		opts[sizeof(opts) / sizeof(opts[0]) - 2].has_arg = required_argument;
+		opts[sizeof(opts) / sizeof(opts[0]) - 2].val = 8;
+	}
 
 	while ((c = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
 		switch (c) {
@@ -140,11 +168,10 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		case 11: o->confirm_irreversible = true; break;
 		case 12: o->create_key = optarg; break;
 		case 13:
-			if (!str_ieq(optarg, "text") && !str_ieq(optarg, "json")) {
-				cli_error(_("invalid --format '%s': use text or json"), optarg);
+			if (!parse_format(optarg, &o->format)) {
+				cli_error(_("invalid --format '%s': use text, json, arm or az"), optarg);
 				return usage_error();
 			}
-			o->output = str_ieq(optarg, "json") ? OUT_JSON : OUT_TABLE;
 			break;
 		case 14: o->yes = true; break;
 		case 15: o->resume = true; break;
@@ -158,10 +185,17 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 			o->propagation_wait = v;
 			break;
 		}
+		case 17: o->new_version = true; break;
+		case 18: o->dry_run = true; break;
 		case 5: o->debug = true; break;
 		case 'o':
-			if (plan_command) {
+			/* For plan, -o names the file, except table and json, the output formats every command takes. */
+			if (plan_command && !str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
 				o->plan_file = optarg;
+				break;
+			}
+			if (plan_command) {
+				o->format = str_ieq(optarg, "json") ? FMT_JSON : FMT_TEXT;
 				break;
 			}
 			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
@@ -206,6 +240,10 @@ int main(int argc, char **argv)
 		rc = cmd_plan(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "apply") == 0)
 		rc = cmd_apply(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "rotate") == 0)
+		rc = cmd_rotate(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "refresh") == 0)
+		rc = cmd_refresh(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

@@ -24,20 +24,34 @@ static int usage_mistake(const char *msg)
 	return EXIT_ERROR;
 }
 
+/*
+ * Prepares the context for a key azcmk will create: refuses a name already in
+ * the vault (creating it would add a version to a key others may use), and
+ * otherwise records that the key does not exist yet.
+ */
+static bool new_key(struct cmk_fetch *f, const char *name)
+{
+	if (f->ctx.key_status == 200) {
+		cli_error(_("key '%s' already exists in vault %s: name it with --key to use it, or choose another name for "
+			    "--create-key"), name, f->ctx.vault_name ? f->ctx.vault_name : "");
+		return false;
+	}
+	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status = 404;
+	return true;
+}
+
 /* Builds the plan for RESOURCE from the options; prints why when it cannot. */
 static int build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
 		 struct plan *p)
 {
 	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
 				o->nsubs, o->confirm_irreversible };
-	struct plan_choices ch = { o->create_key != NULL, o->create_key, NULL };
+	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key };
 	struct az_error e = { 0 };
 	struct cmk_report r;
 	char *err = NULL;
 	int rc;
 
-	if (o->create_key && !o->vault && !o->key_uri)
-		return usage_mistake(_("--create-key NAME needs --vault, the vault to create it in"));
 	if (o->create_key && !o->key_uri && !o->key)
 		t.key = o->create_key;
 	if (cmk_fetch(s, &t, f, &e) != 0) {
@@ -46,12 +60,66 @@ static int build(struct az_session *s, const struct cmd_opts *o, const char *res
 		return EXIT_ERROR;
 	}
 	f->ctx.change = true;
+	if (o->create_key && !new_key(f, o->create_key))
+		return EXIT_FINDINGS;
 	cmk_check(&f->ctx, &r);
 	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
 	if (rc != EXIT_OK)
 		cli_error("%s", err);
 	free(err);
 	cmk_report_free(&r);
+	return rc;
+}
+
+/* Renders the plan in the format asked for (text is the preview; FMT_JSON the plan file's content). */
+static char *render(const struct cmd_opts *o, const struct plan *p, const struct cmk_ctx *c)
+{
+	struct json_object *j;
+	char *text;
+
+	switch (o->format) {
+	case FMT_ARM: return plan_render_arm(p, c);
+	case FMT_AZ: return plan_render_az(p);
+	case FMT_TEXT: return plan_render_text(p, c);
+	default: break;
+	}
+	j = plan_to_json(p);
+	text = xasprintf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(j);
+	return text;
+}
+
+/*
+ * Writes a built plan: with -o FILE, the plan (JSON, what apply reads) or the
+ * ARM template or az script asked for; on stdout, the preview or the format.
+ */
+static int write_plan(const struct cmd_opts *o, const struct plan *p, const struct cmk_ctx *c)
+{
+	struct cmd_opts as_json = *o;
+	char *file = NULL, *shown = render(o, p, c), *err = NULL;
+	int rc = EXIT_OK;
+
+	as_json.format = FMT_JSON;
+	if (o->plan_file) {
+		file = o->format == FMT_ARM || o->format == FMT_AZ ? xstrdup(shown) : render(&as_json, p, c);
+		if (!cli_write_file(o->plan_file, file, &err)) {
+			cli_error("%s", err);
+			rc = EXIT_ERROR;
+		}
+	}
+	if (!o->plan_file || o->format == FMT_TEXT || o->format == FMT_JSON)
+		fputs(shown, stdout);
+	if (o->format == FMT_TEXT && o->plan_file && rc == EXIT_OK)
+		printf(_("Plan written to %s; nothing was changed. Apply it with: %s apply %s\n"), o->plan_file,
+		       cli_program(), o->plan_file);
+	else if (o->format == FMT_TEXT)
+		printf(_("Nothing was changed (this is a dry run).\n"));
+	else if (o->plan_file && rc == EXIT_OK)
+		fprintf(stderr, _("Written to %s; nothing was changed in Azure.\n"), o->plan_file);
+	free(file);
+	free(shown);
+	free(err);
 	return rc;
 }
 
@@ -63,36 +131,18 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 	struct plan p;
 	int rc;
 
+	memset(&f, 0, sizeof(f));
 	if (argc != 1)
 		return usage_mistake(_("plan takes one RESOURCE (an ARM id or a name)"));
+	if (o->create_key && !o->vault && !o->key_uri)
+		return usage_mistake(_("--create-key NAME needs --vault, the vault to create it in"));
+	if (o->key && !o->vault)
+		return usage_mistake(_("--key NAME needs --vault, the vault that holds it (or give the key's URI)"));
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
 	rc = build(s, o, argv[0], &f, &p);
 	if (rc == EXIT_OK) {
-		struct json_object *j = plan_to_json(&p);
-		const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-								  JSON_C_TO_STRING_NOSLASHESCAPE);
-		char *err = NULL;
-
-		if (o->plan_file && !cli_write_file(o->plan_file, text, &err)) {
-			cli_error("%s", err);
-			rc = EXIT_ERROR;
-		}
-		if (o->output == OUT_JSON) {
-			printf("%s\n", text);
-		} else {
-			char *preview = plan_render_text(&p, &f.ctx);
-
-			fputs(preview, stdout);
-			if (o->plan_file && rc == EXIT_OK)
-				printf(_("Plan written to %s; nothing was changed. Apply it with: %s apply %s\n"), o->plan_file,
-				       cli_program(), o->plan_file);
-			else
-				printf(_("Nothing was changed (this is a dry run).\n"));
-			free(preview);
-		}
-		free(err);
-		json_object_put(j);
+		rc = write_plan(o, &p, &f.ctx);
 		plan_free(&p);
 	}
 	cmk_fetch_free(&f);
@@ -136,14 +186,41 @@ static int load_plan(const char *path, struct plan *p)
 	return rc;
 }
 
-/* azcmk apply PLAN: carries a saved plan out; asks first on a terminal, needs --yes otherwise. */
-int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
+/*
+ * Carries a plan out after the confirmation (asked on a terminal, --yes
+ * otherwise); plan_path is what --resume needs. Shared by apply, rotate and refresh.
+ */
+int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path)
 {
 	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, 0, progress, NULL };
 	struct az_error e = { 0 };
+	int rc = EXIT_OK;
+
+	if (!o->yes && !isatty(0))
+		return usage_mistake(_("this changes Azure: confirm with --yes when not on a terminal"));
+	if (!o->yes && !confirm(p)) {
+		fprintf(stderr, _("Nothing was changed.\n"));
+		return EXIT_ERROR;
+	}
+	if (cmk_apply(s, p, &ao, &e) != 0) {
+		cli_error(_("apply stopped: %s"), e.message);
+		if (!e.code || !str_ieq(e.code, "PlanOutdated"))
+			fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(),
+				plan_path);
+		rc = EXIT_ERROR;
+	} else {
+		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->key_name);
+	}
+	az_error_clear(&e);
+	return rc;
+}
+
+/* azcmk apply PLAN: carries a saved plan out; asks first on a terminal, needs --yes otherwise. */
+int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
+{
 	struct az_session *s;
 	struct plan p;
-	int rc = EXIT_OK;
+	int rc;
 
 	if (argc != 1)
 		return usage_mistake(_("apply takes one PLAN file (written by azcmk plan -o FILE)"));
@@ -153,23 +230,11 @@ int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 		plan_free(&p);
 		return usage_mistake(_("apply changes Azure: confirm with --yes when not on a terminal"));
 	}
-	if (!o->yes && !confirm(&p)) {
-		fprintf(stderr, _("Nothing was changed.\n"));
-		plan_free(&p);
-		return EXIT_ERROR;
-	}
 	if (!(s = cmd_session(o))) {
 		plan_free(&p);
 		return EXIT_ERROR;
 	}
-	if (cmk_apply(s, &p, &ao, &e) != 0) {
-		cli_error(_("apply stopped: %s"), e.message);
-		fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(), argv[0]);
-		rc = EXIT_ERROR;
-	} else {
-		printf(_("Done: %s now uses key %s.\n"), p.resource_id, p.key_name);
-	}
-	az_error_clear(&e);
+	rc = cmd_run_plan(o, s, &p, argv[0]);
 	az_session_free(s);
 	plan_free(&p);
 	return rc;

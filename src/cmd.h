@@ -12,6 +12,9 @@ enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
 enum output { OUT_TABLE, OUT_JSON };
 
+/* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or an az script. */
+enum plan_format { FMT_TEXT, FMT_JSON, FMT_ARM, FMT_AZ };
+
 /* The global options every command takes. */
 struct cmd_opts {
 	const char *cloud;
@@ -31,10 +34,15 @@ struct cmd_opts {
 	bool confirm_irreversible;
 	const char *create_key;          /* plan: create a key of this name */
 	const char *plan_file;           /* plan: -o FILE */
+	enum plan_format format;         /* plan: --format */
 	bool yes;                        /* apply: do not ask */
 	bool resume;                     /* apply: continue the journal */
 	int64_t propagation_wait;        /* apply: seconds to wait after granting access */
+	bool new_version;                /* rotate: create a new key version */
+	bool dry_run;                    /* rotate, refresh: print the plan and stop */
 };
+
+struct plan;
 
 struct az_session *cmd_session(const struct cmd_opts *o);
 int cmd_login(const struct cmd_opts *o, int argc, char **argv);
@@ -43,5 +51,8 @@ bool cmd_parse_auth(const char *text, enum az_auth *out);
 int cmd_check(const struct cmd_opts *o, int argc, char **argv);
 int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
+int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
+int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
+int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path);
 
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,17 @@ static void replay(struct run *r, FILE *f)
 	}
 }
 
-/* Opens the plan's journal: a new one, or the existing one to resume; refuses to start a plan twice. */
+/* Tells whether a replayed journal records every step of the plan as done. */
+static bool journal_finished(struct run *r)
+{
+	return r->p->n > 0 && (size_t)json_object_object_length(r->done) >= r->p->n;
+}
+
+/*
+ * Opens the plan's journal: a new one, or the existing one to resume. A plan
+ * that finished may run again (the old journal is kept as PATH.1); one that
+ * stopped half-way must be resumed.
+ */
 static int open_journal(struct run *r, struct az_error *e)
 {
 	char *path = cmk_journal_path(r->o, r->p->id);
@@ -124,19 +135,43 @@ static int open_journal(struct run *r, struct az_error *e)
 	int rc = 0;
 
 	if (old && !r->o->resume) {
+		replay(r, old);
+		fclose(old);
+		old = NULL;
+		if (journal_finished(r)) {
+			char *kept = xasprintf("%s.1", path);
+
+			json_object_put(r->done);
+			json_object_put(r->vars);
+			r->done = json_object_new_object();
+			r->vars = json_object_new_object();
+			r->started = 0;
+			if (rename(path, kept) != 0)
+				az_error_set(e, _("cannot set the finished journal %s aside: %s"), path, strerror(errno));
+			free(kept);
+			rc = e->message ? -1 : 0;
+		} else {
+			old = fopen(path, "r");
+		}
+	}
+	if (rc == 0 && old && !r->o->resume) {
 		az_error_set(e, _("plan %s was already started (journal %s): use --resume to continue it"), r->p->id, path);
 		rc = -1;
 	} else if (!old && r->o->resume) {
 		az_error_set(e, _("nothing to resume: plan %s has no journal at %s"), r->p->id, path);
 		rc = -1;
 	}
-	if (old && rc == 0)
+	if (old && rc == 0 && r->o->resume)
 		replay(r, old);
 	if (old)
 		fclose(old);
 	if (rc == 0) {
 		make_dirs(path);
-		r->journal = fopen(path, "a");
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+		r->journal = fd >= 0 ? fdopen(fd, "a") : NULL;
+		if (fd >= 0 && !r->journal)
+			close(fd);
 		if (!r->journal) {
 			az_error_set(e, _("cannot write the journal %s: %s"), path, strerror(errno));
 			rc = -1;
@@ -234,13 +269,15 @@ static int guard(struct run *r, const struct plan_step *st, struct az_error *e)
 	wanted = want ? json_tokener_parse(want) : NULL;
 	free(want);
 	if (wanted && contains(cur, wanted))
-		rc = 1;
+		rc = st->kind == STEP_SAVE_KEY && r->p->resave ? 0 : 1;
 	else if (!same(cur, st->expect)) {
 		char *was = st->expect ? text_sanitize(jx_text(st->expect), false) : xstrdup(_("(absent)"));
 		char *is = cur ? text_sanitize(jx_text(cur), false) : xstrdup(_("(absent)"));
 
 		az_error_set(e, _("stopped before '%s': %s changed since the plan was made: %s was %s, is now %s; make a new "
 				  "plan"), st->title, st->read_url, st->expect_path, was, is);
+		free(e->code);
+		e->code = xstrdup("PlanOutdated");
 		free(was);
 		free(is);
 		rc = -1;

@@ -200,7 +200,7 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
 	free(p->key_name);
 	p->key_name = xstrdup(ch->new_key_name);
 	free(p->key_version);
-	p->key_version = xstrdup("{{keyVersion}}");
+	p->key_version = ch->versionless ? NULL : xstrdup("{{keyVersion}}");
 }
 
 /* Adds the access grant: a role at key scope (name derived at apply time) or an access policy. */
@@ -246,6 +246,22 @@ static const char *const READ_ONLY[] = { "id", "name", "type", "systemData", "et
 	"properties.serviceUrl", "properties.authenticationConfiguration", "properties.privateEndpointConnections",
 	"properties.eventState", "identity.principalId", "identity.tenantId", NULL };
 
+/* Returns a copy of a resource without the fields the service owns, for the body of a whole-resource PUT. */
+struct json_object *plan_writable(struct json_object *resource)
+{
+	struct json_object *b = jx_copy(resource), *map = jx_get(resource, "identity.userAssignedIdentities");
+
+	for (int i = 0; READ_ONLY[i]; i++)
+		jx_del(b, READ_ONLY[i]);
+	if (json_object_is_type(map, json_type_object)) {
+		json_object_object_foreach(jx_get(b, "identity.userAssignedIdentities"), k, v) {
+			(void)v;
+			json_object_object_add(jx_get(b, "identity.userAssignedIdentities"), k, json_object_new_object());
+		}
+	}
+	return b;
+}
+
 /*
  * Builds the body that sets the key, per service: the whole DICOM resource with
  * the versioned key URL (read-only fields dropped); Health Bot's
@@ -258,17 +274,8 @@ struct json_object *plan_save_body(const struct svc_profile *svc, struct json_ob
 
 	if (svc->save == SAVE_PUT_WHOLE) {
 		char *url = xasprintf("%s%skeys/%s/%s", vault_uri, str_iends(vault_uri, "/") ? "" : "/", key, version);
-		struct json_object *map = jx_get(resource, "identity.userAssignedIdentities");
 
-		b = jx_copy(resource);
-		for (int i = 0; READ_ONLY[i]; i++)
-			jx_del(b, READ_ONLY[i]);
-		if (json_object_is_type(map, json_type_object)) {
-			json_object_object_foreach(jx_get(b, "identity.userAssignedIdentities"), k, v) {
-				(void)v;
-				json_object_object_add(jx_get(b, "identity.userAssignedIdentities"), k, json_object_new_object());
-			}
-		}
+		b = plan_writable(resource);
 		jx_set(b, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl", json_object_new_string(url));
 		free(url);
 		json_object_put(kvp);
@@ -315,6 +322,16 @@ static void save_steps(struct plan *p, const struct cmk_ctx *c)
 	s->title = xasprintf(_("Read %s back and check every prerequisite again"), jx_str(c->resource, "name"));
 }
 
+/*
+ * Puts the identity the plan enables into a whole-resource save body, so the
+ * PUT does not take it away again (apply rebuilds this body from a fresh read;
+ * exported scripts and templates use it as it is).
+ */
+static void carry_identity(struct plan_step *save, struct json_object *identity_body)
+{
+	json_object_object_add(save->body, "identity", jx_copy(jx_get(identity_body, "identity")));
+}
+
 /* Returns the version to put in the plan: the one chosen, or the current one when the service needs a version. */
 static char *plan_version(const struct cmk_ctx *c)
 {
@@ -328,9 +345,15 @@ static char *plan_version(const struct cmk_ctx *c)
 /* Derives the plan's id from what it changes, so the same plan has the same journal. */
 static char *plan_id(const struct plan *p)
 {
-	char *seed = xasprintf("%s|%s|%s|%s|%s", p->resource_id, p->vault_uri, p->key_name,
-			       p->key_version ? p->key_version : "", p->uai_id ? p->uai_id : "system");
-	char id[UUID_STRLEN];
+	struct sbuf b = SBUF_INIT;
+	char *seed, id[UUID_STRLEN];
+
+	for (size_t i = 0; i < p->n; i++)
+		sb_printf(&b, "|%s", p->steps[i].id);
+	seed = xasprintf("%s|%s|%s|%s|%s%s%s", p->resource_id, p->vault_uri, p->key_name,
+			 p->key_version ? p->key_version : "", p->uai_id ? p->uai_id : "system", p->resave ? "|resave" : "",
+			 sb_str(&b));
+	sb_free(&b);
 
 	uuid_from_name(seed, id);
 	free(seed);
@@ -356,7 +379,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	}
 	if (!plan_possible(c, r, ch, err))
 		return -1;
-	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || ch->create_key;
+	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
 	if (grant && c->hsm) {
 		*err = xasprintf(_("cannot build a plan: granting access on Managed HSM %s is not supported yet; assign Managed "
 				   "HSM Crypto Service Encryption User to the service's identity on the key yourself"), c->vault_name);
@@ -368,6 +391,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	out->key_name = xstrdup(c->key_name ? c->key_name : ch->new_key_name);
 	out->key_version = plan_version(c);
 	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
+	out->resave = ch->resave;
 	out->uai_client_id = c->uai && jx_str(c->uai, "properties.clientId") ? xstrdup(jx_str(c->uai, "properties.clientId"))
 									       : NULL;
 	if (failed(r, "identity.enabled")) {
@@ -390,6 +414,8 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 			xstrdup(_("Wait until the new access has taken effect (Azure RBAC propagation)"));
 	}
 	save_steps(out, c);
+	if (identity_step >= 0 && c->svc->save == SAVE_PUT_WHOLE)
+		carry_identity(&out->steps[out->n - 2], out->steps[identity_step].body);
 	out->id = plan_id(out);
 	return 0;
 }
@@ -437,6 +463,8 @@ struct json_object *plan_to_json(const struct plan *p)
 	add_str(o, "keyVersion", p->key_version);
 	add_str(o, "userAssignedIdentity", p->uai_id);
 	add_str(o, "userAssignedClientId", p->uai_client_id);
+	if (p->resave)
+		json_object_object_add(o, "resave", json_object_new_boolean(true));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
 		struct json_object *j = json_object_new_object();
@@ -524,6 +552,7 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 	out->key_version = dup_str(o, "keyVersion");
 	out->uai_id = dup_str(o, "userAssignedIdentity");
 	out->uai_client_id = dup_str(o, "userAssignedClientId");
+	out->resave = jx_bool(o, "resave", false);
 	out->steps = xcalloc(jx_len(steps) ? jx_len(steps) : 1, sizeof(*out->steps));
 	for (size_t i = 0; i < jx_len(steps); i++) {
 		if (!step_from_json(jx_at(steps, i), &out->steps[i])) {

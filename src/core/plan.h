@@ -43,6 +43,8 @@ struct plan_choices {
 	bool create_key;               /* create a new key (name below) instead of using one */
 	const char *new_key_name;
 	const char *role;              /* role GUID to assign (default: Crypto Service Encryption User) */
+	bool versionless;              /* with create_key on an existing key: keep the resource on the versionless URI */
+	bool resave;                   /* save even when the setting is already there (azcmk refresh) */
 };
 
 struct plan {
@@ -54,6 +56,7 @@ struct plan {
 	char *key_version;
 	char *uai_id;
 	char *uai_client_id;
+	bool resave;                   /* the save runs even when the setting is already there */
 	struct plan_step *steps;
 	size_t n;
 };
@@ -64,9 +67,12 @@ void plan_free(struct plan *p);
 struct json_object *plan_to_json(const struct plan *p);
 int plan_from_json(struct json_object *o, struct plan *out, char **err);
 char *plan_render_text(const struct plan *p, const struct cmk_ctx *c);
+char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c);
+char *plan_render_az(const struct plan *p);
 char *plan_fill(const char *text, struct json_object *vars);
 struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const char *vault_uri,
 				   const char *key, const char *version, const char *uai_id, const char *uai_client);
+struct json_object *plan_writable(struct json_object *resource);
 const char *plan_step_name(enum step_kind k);
 
 #endif

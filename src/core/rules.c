@@ -591,7 +591,7 @@ const struct cmk_rule CMK_RULES[] = {
 	{ "resource.cmk", ALL, SEV_WARNING, r_cmk, N_("%s (%s) encrypts its data with Microsoft-managed keys"),
 	  N_("With Microsoft-managed keys you cannot revoke access to the data, rotate the key on your schedule, or prove "
 	     "key custody to an auditor; many policies require a customer-managed key."),
-	  N_("Protect it with a customer-managed key: azcmk fix, or the wizard."), FIX_NONE },
+	  N_("Protect it with a customer-managed key: azcmk plan, then azcmk apply, or the wizard."), FIX_NONE },
 	{ "resource.irreversible", FOUNDRY, SEV_WARNING, r_irreversible,
 	  N_("%s: switching to a customer-managed key cannot be undone"),
 	  N_("Once a Foundry resource uses a customer-managed key it cannot go back to Microsoft-managed keys, and the key "

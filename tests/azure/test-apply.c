@@ -331,6 +331,91 @@ static void test_concurrent_change(void **state)
 	env_stop(v);
 }
 
+#define DICOM RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
+
+/* Returns the version at the end of the DICOM service's key URL (allocated). */
+static char *dicom_version(struct env *v)
+{
+	struct json_object *r = state_resource(v, DICOM);
+	const char *url = key_setting(r), *slash = strrchr(url, '/');
+	char *ver = xstrdup(slash ? slash + 1 : "");
+
+	json_object_put(r);
+	return ver;
+}
+
+/* rotate --new-version makes a version and moves DICOM to it; rotate --version goes back; mistakes are refused. */
+static void test_rotate(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *first, *second, *third;
+
+	plan_apply(v, DICOM, KV, NULL, NULL);
+	first = dicom_version(v);
+	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, END), 2);
+	assert_output(v, "--new-version");
+	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, "--new-version", "--dry-run", END), 0);
+	assert_output(v, "dry run");
+	assert_int_equal(writes(v, "POST", "/create"), 0);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "rotate", DICOM, "--new-version", END), 0);
+	assert_int_equal(writes(v, "POST", "/create"), 1);
+	second = dicom_version(v);
+	assert_string_not_equal(first, second);
+	assert_int_equal(strlen(second), 32);
+	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version", first, END), 0);
+	third = dicom_version(v);
+	assert_string_equal(third, first);
+	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version", first, END), 1);
+	assert_output(v, "already uses version");
+	free(first);
+	free(second);
+	free(third);
+	env_stop(v);
+}
+
+/* refresh saves the same key again, even twice; --dry-run writes nothing; a resource without CMK is refused. */
+static void test_refresh(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	int n;
+
+	assert_int_equal(azcmk(v, NULL, "--yes", "refresh", DICOM, END), 1);
+	assert_output(v, "does not use a customer-managed key yet");
+	plan_apply(v, DICOM, KV, NULL, NULL);
+	n = writes(v, "PUT", "/dicomservices/");
+	assert_int_equal(azcmk(v, NULL, "refresh", DICOM, "--dry-run", END), 0);
+	assert_int_equal(writes(v, "PUT", "/dicomservices/"), n);
+	assert_int_equal(azcmk(v, NULL, "--yes", "refresh", DICOM, END), 0);
+	assert_int_equal(writes(v, "PUT", "/dicomservices/"), n + 1);
+	assert_int_equal(azcmk(v, NULL, "--yes", "refresh", DICOM, END), 0);
+	assert_int_equal(writes(v, "PUT", "/dicomservices/"), n + 2);
+	env_stop(v);
+}
+
+/* The exported formats: an az script and an ARM template, written with -o; nothing is changed in Azure. */
+static void test_export_formats(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *o;
+
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "az", "-o", v->plan, END), 0);
+	o = xstrdup(v->out);
+	snprintf(v->out, sizeof(v->out), "%s", v->plan);
+	assert_output(v, "#!/bin/sh");
+	assert_output(v, "az rest --method put");
+	assert_output(v, "e147488a-f6f5-4113-8e2d-b22465e65bf6");
+	snprintf(v->out, sizeof(v->out), "%s", o);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "arm", END), 0);
+	assert_output(v, "deploymentTemplate.json#");
+	assert_output(v, "Microsoft.Authorization/roleAssignments");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "yaml", END), 2);
+	assert_output(v, "invalid --format");
+	assert_int_equal(writes(v, "PUT", "/"), 0);
+	assert_int_equal(writes(v, "PATCH", "/"), 0);
+	free(o);
+	env_stop(v);
+}
+
 /* Killed after each step's write, then resumed: the end state is right and no change was made twice. */
 static void test_crash_and_resume(void **state)
 {
@@ -395,6 +480,9 @@ int main(void)
 		cmocka_unit_test(test_refused_save_mapped),
 		cmocka_unit_test(test_concurrent_change),
 		cmocka_unit_test(test_crash_and_resume),
+		cmocka_unit_test(test_rotate),
+		cmocka_unit_test(test_refresh),
+		cmocka_unit_test(test_export_formats),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
