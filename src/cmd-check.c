@@ -57,9 +57,13 @@ static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 		for (size_t i = 0; i < r->n; i++)
 			if ((int)r->items[i].severity == sev)
 				print_finding(&r->items[i], colour);
-	if (r->n == 0)
-		printf(P_("All %zu prerequisite that applies holds.\n", "All %zu prerequisites that apply hold.\n", r->checked),
+	if (r->n == 0 && r->checked == 1)
+		printf(_("The one prerequisite that applies holds.\n"));
+	else if (r->n == 0 && r->checked > 1)
+		printf(P_("All %zu prerequisites that apply hold.\n", "All %zu prerequisites that apply hold.\n", r->checked),
 		       r->checked);
+	else if (r->n == 0)
+		printf(_("No prerequisite applies: azcmk could not judge this resource.\n"));
 	free(name);
 }
 

@@ -366,10 +366,14 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 		f->resource = json_object_get(r->json);
 		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"), jx_str(r->json, "kind"));
 		if (!f->ctx.svc) {
-			az_error_set(e, _("'%s' is a %s%s%s, which azcmk does not protect: it handles DICOM services, healthcare "
-					  "agent services, Foundry (AIServices) and Azure OpenAI accounts"), id,
-				     jx_str(r->json, "type"), jx_str(r->json, "kind") ? " of kind " : "",
-				     jx_str(r->json, "kind") ? jx_str(r->json, "kind") : "");
+			if (jx_str(r->json, "kind"))
+				az_error_set(e, _("'%s' is a %s of kind %s, which azcmk does not protect: it handles DICOM "
+						  "services, healthcare agent services, Foundry (AIServices) and Azure OpenAI "
+						  "accounts"), id, jx_str(r->json, "type"), jx_str(r->json, "kind"));
+			else
+				az_error_set(e, _("'%s' is a %s, which azcmk does not protect: it handles DICOM services, "
+						  "healthcare agent services, Foundry (AIServices) and Azure OpenAI accounts"),
+					     id, jx_str(r->json, "type"));
 			rc = -1;
 		}
 	}

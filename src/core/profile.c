@@ -26,7 +26,7 @@ const struct svc_profile SVC_PROFILES[SVC_COUNT] = {
 	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, true, true, false, FOUNDRY_SIZES, SEV_WARNING,
 	  ROLE_CRYPTO_USER,
 	  N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service Encryption User grants "
-	     "the same read, wrap and unwrap with less besides.") },
+	     "the same read, wrap and unwrap and nothing else.") },
 	{ SVC_OPENAI, "openai", N_("Azure OpenAI"), "Microsoft.CognitiveServices/accounts", "OpenAI", "2025-06-01",
 	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, false, false, true, OPENAI_SIZES, SEV_BLOCKER,
 	  NULL,

@@ -304,7 +304,13 @@ static enum cmk_outcome r_key_expiring(const struct cmk_ctx *c, struct cmk_findi
 	if (!key_read(c) || !exp || exp <= c->now)
 		return OUT_NA;
 	f->arg[0] = key_label(c);
-	f->detail = xasprintf(_("It expires in %lld days."), (long long)((exp - c->now) / DAY));
+	{
+		long long days = (long long)((exp - c->now) / DAY);
+
+		f->detail = days < 1 ? xstrdup(_("It expires in less than a day."))
+				     : xasprintf(P_("It expires in %lld day.", "It expires in %lld days.", (unsigned long)days),
+						 days);
+	}
 	return exp - c->now <= 30 * DAY ? OUT_FAILS : OUT_HOLDS;
 }
 
@@ -596,7 +602,7 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("%s: switching to a customer-managed key cannot be undone"),
 	  N_("Once a Foundry resource uses a customer-managed key it cannot go back to Microsoft-managed keys, and the key "
 	     "must then stay available for as long as the resource exists."),
-	  N_("Confirm on purpose: azcmk asks for a typed confirmation, or --confirm-irreversible."), FIX_CONFIRM },
+	  N_("Type the confirmation azcmk asks for, or pass --confirm-irreversible."), FIX_CONFIRM },
 	{ "resource.same-vault", FOUNDRY, SEV_BLOCKER, r_same_vault,
 	  N_("%s: the new key must stay in the key vault already in use (%s)"),
 	  N_("A Foundry resource can change its key only to another key in the same vault; Azure refuses a move to another "
@@ -615,7 +621,7 @@ const struct cmk_rule CMK_RULES[] = {
 	     "verified before the save."),
 	  N_("Ask for the role named here, or run azcmk as someone who has it."), FIX_NONE },
 	{ "vault.soft-delete", ALL, SEV_BLOCKER, r_soft_delete, N_("vault %s: soft delete is off"),
-	  N_("Without soft delete a deleted key is gone at once, and the data encrypted with it with it. Azure refuses the "
+	  N_("Without soft delete a deleted key is gone at once, and the data encrypted with it goes with it. Azure refuses the "
 	     "save (\"Keyvault policy recoverable is not set\")."),
 	  N_("Turn soft delete on (azcmk can do it as a plan step); it cannot be turned off again."), FIX_ENABLE_SOFT_DELETE },
 	{ "vault.purge-protection", ALL, SEV_BLOCKER, r_purge_protection, N_("vault %s: purge protection is off"),
@@ -672,7 +678,7 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
 	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION },
 	{ "operator.can-assign", ALL, SEV_BLOCKER, r_can_assign,
-	  N_("vault %s: you may not grant access (%s is missing)"),
+	  N_("vault %s: you cannot grant access (missing permission %s)"),
 	  N_("Granting the identity access needs a role that can write role assignments at the vault (Owner, User Access "
 	     "Administrator or Role Based Access Control Administrator), or that can write access policies."),
 	  N_("Ask someone with one of those roles to grant the access, or to give you the role."), FIX_NONE },
