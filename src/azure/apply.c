@@ -429,6 +429,38 @@ static int create_key(struct run *r, const struct plan_step *st, struct az_error
 	return rc;
 }
 
+/*
+ * Proves, right before the save, that the service's identity can use the key
+ * (a role with the data actions, or an access policy): nothing is ever saved
+ * that would point the resource at a key it cannot use.
+ */
+static int prove_access(struct run *r, struct az_error *e)
+{
+	char *ver = r->p->key_version ? plan_fill(r->p->key_version, r->vars) : NULL;
+	char *uri = xasprintf("%s%skeys/%s%s%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/",
+			      r->p->key_name, ver ? "/" : "", ver ? ver : "");
+	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = uri, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_fetch f;
+	const char *principal;
+	char *how = NULL;
+	int rc = cmk_fetch(r->s, &t, &f, e);
+
+	if (rc == 0) {
+		principal = cmk_principal(&f.ctx);
+		if (!principal || !cmk_principal_has_access(&f.ctx, principal, &how)) {
+			az_error_set(e, _("stopped before the save: the identity of %s cannot use key %s yet, so nothing was "
+					  "saved; grant it access (azcmk plan proposes how), then run apply --resume"),
+				     r->p->resource_id, uri);
+			rc = -1;
+		}
+	}
+	free(how);
+	cmk_fetch_free(&f);
+	free(uri);
+	free(ver);
+	return rc;
+}
+
 /* Checks the saved key is what the plan set, and that every prerequisite holds now. */
 static int verify(struct run *r, struct az_error *e)
 {
@@ -469,7 +501,7 @@ static int do_step(struct run *r, size_t i, struct az_error *e)
 	case STEP_WAIT_ACCESS:
 		return wait_access(r, e);
 	case STEP_SAVE_KEY:
-		return save_key(r, st, e);
+		return prove_access(r, e) == 0 ? save_key(r, st, e) : -1;
 	case STEP_CREATE_KEY:
 		return create_key(r, st, e);
 	case STEP_VERIFY:

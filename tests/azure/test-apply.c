@@ -331,6 +331,50 @@ static void test_concurrent_change(void **state)
 	env_stop(v);
 }
 
+/* Removes every role assignment at a scope ending in suffix (someone taking access away). */
+static void revoke_at(struct env *v, const char *suffix)
+{
+	struct st_resp r;
+	struct json_object *list;
+
+	st_admin(&v->t, "GET", "/state", NULL, &r);
+	list = jx_get(r.json, "roleAssignments");
+	for (size_t i = 0; i < jx_len(list); i++) {
+		const char *scope = jx_str(jx_at(list, i), "scope"), *name = jx_str(jx_at(list, i), "name");
+
+		if (scope && name && str_iends(scope, suffix)) {
+			char *path = xasprintf("/roleAssignments/%s", name);
+
+			admin(v, "DELETE", path, NULL);
+			free(path);
+		}
+	}
+	st_resp_free(&r);
+}
+
+/* Access taken away after the plan was made: apply proves access before the save and writes nothing. */
+static void test_access_proven_before_save(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	struct json_object *r;
+
+	plan_apply(v, id, KV, NULL, NULL);
+	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
+	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\",\"keyVaultProperties\":null}}}");
+	unlink(v->plan);
+	assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+	assert_output(v, "Save key cmk-test");
+	revoke_at(v, "/keys/cmk-test");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_output(v, "stopped before the save");
+	assert_int_equal(writes(v, "PATCH", "/accounts/oai-cmk-test"), 1);
+	r = state_resource(v, id);
+	assert_string_equal(key_setting(r), "");
+	json_object_put(r);
+	env_stop(v);
+}
+
 #define DICOM RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
 
 /* Returns the version at the end of the DICOM service's key URL (allocated). */
@@ -480,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_refused_save_mapped),
 		cmocka_unit_test(test_concurrent_change),
 		cmocka_unit_test(test_crash_and_resume),
+		cmocka_unit_test(test_access_proven_before_save),
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_refresh),
 		cmocka_unit_test(test_export_formats),
