@@ -112,13 +112,27 @@ static const char *command_word(int argc, char **argv)
 	return NULL;
 }
 
+/* After the word "rotate", --version V names a key version (as rotate's synopsis says): it becomes --key-version. */
+static void rotate_version(int argc, char **argv, const char *cmd)
+{
+	static char key_version[] = "--key-version";
+	bool after = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (argv[i] == cmd)
+			after = true;
+		else if (after && strcmp(argv[i], "--version") == 0)
+			argv[i] = key_version;
+	}
+}
+
 /* Parses the global options; returns -1 to go on, else an exit status. */
 static int parse(int argc, char **argv, struct cmd_opts *o)
 {
 	const char *cmd = command_word(argc, argv);
 	bool plan_command = cmd && strcmp(cmd, "plan") == 0;
 	bool rotate_command = cmd && strcmp(cmd, "rotate") == 0;
-	struct option opts[] = {
+	static const struct option opts[] = {
 		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
 		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
 		{ "debug", no_argument, NULL, 5 }, { "output", required_argument, NULL, 'o' },
@@ -132,11 +146,8 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
-	/* After "rotate", --version V names a key version (as the command's synopsis says), not azcmk's own. */
-	if (rotate_command) {
-		opts[sizeof(opts) / sizeof(opts[0]) - 2].has_arg = required_argument;
-		opts[sizeof(opts) / sizeof(opts[0]) - 2].val = 8;
-	}
+	if (rotate_command)
+		rotate_version(argc, argv, cmd);
 
 	while ((c = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
 		switch (c) {

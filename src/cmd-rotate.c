@@ -1,9 +1,11 @@
 /* azcmk rotate and azcmk refresh: plans that move a protected resource to another key version, or save its key again. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -81,11 +83,14 @@ static char *keep_plan(const struct plan *p)
 	if (dot)
 		*dot = '\0';
 	path = xasprintf("%s.plan.json", journal);
+	cmk_make_dirs(path);
 	if (!cli_write_file(path, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
 				JSON_C_TO_STRING_NOSLASHESCAPE), &err)) {
 		cli_error("%s", err);
 		free(path);
 		path = NULL;
+	} else if (chmod(path, 0600) != 0) {
+		cli_error(_("cannot make '%s' private: %s"), path, strerror(errno));
 	}
 	free(err);
 	free(journal);

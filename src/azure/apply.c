@@ -62,7 +62,7 @@ char *cmk_journal_path(const struct apply_opts *o, const char *plan_id)
 }
 
 /* Creates the directories above a file (mode 0700: journals name resources). */
-static void make_dirs(const char *file)
+void cmk_make_dirs(const char *file)
 {
 	char *d = xstrdup(file);
 
@@ -166,7 +166,7 @@ static int open_journal(struct run *r, struct az_error *e)
 	if (old)
 		fclose(old);
 	if (rc == 0) {
-		make_dirs(path);
+		cmk_make_dirs(path);
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
 		r->journal = fd >= 0 ? fdopen(fd, "a") : NULL;
@@ -441,12 +441,12 @@ static int prove_access(struct run *r, struct az_error *e)
 			      r->p->key_name, ver ? "/" : "", ver ? ver : "");
 	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = uri, .identity = r->p->uai_id, .confirmed = true };
 	struct cmk_fetch f;
-	const char *principal;
 	char *how = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);
 
 	if (rc == 0) {
-		principal = cmk_principal(&f.ctx);
+		const char *principal = cmk_principal(&f.ctx);
+
 		if (!principal || !cmk_principal_has_access(&f.ctx, principal, &how)) {
 			az_error_set(e, _("stopped before the save: the identity of %s cannot use key %s yet, so nothing was "
 					  "saved; grant it access (azcmk plan proposes how), then run apply --resume"),

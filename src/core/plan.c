@@ -183,19 +183,38 @@ static int largest_size(const struct svc_profile *svc)
 	return svc->sizes ? best : 3072;
 }
 
+/*
+ * Returns the size of the key to create: a new version keeps the size of the
+ * key it adds to when the service accepts it (other resources may use that key
+ * too); a new key gets the largest size the service allows.
+ */
+static int new_size(const struct cmk_ctx *c)
+{
+	long now = c->key_status == 200 ? cmk_key_bits(c->key) : 0;
+
+	for (const int *s = c->svc->sizes; now && s && *s; s++)
+		if (*s == now)
+			return (int)now;
+	return now && !c->svc->sizes && now >= 2048 ? (int)now : largest_size(c->svc);
+}
+
 /* Adds the key creation step; the new version becomes {{keyVersion}}. */
 static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch)
 {
 	struct json_object *b = json_object_new_object();
 	struct plan_step *s;
+	int size = new_size(c);
 
 	json_object_object_add(b, "kty", json_object_new_string("RSA"));
-	json_object_object_add(b, "key_size", json_object_new_int(largest_size(c->svc)));
+	json_object_object_add(b, "key_size", json_object_new_int(size));
 	json_object_object_add(b, "key_ops", json_tokener_parse("[\"wrapKey\",\"unwrapKey\"]"));
 	s = add(p, STEP_CREATE_KEY, "POST", xasprintf("%skeys/%s/create", c->vault_uri, ch->new_key_name), KV_API,
 		TARGET_KEYVAULT, b);
-	s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, largest_size(c->svc),
-			     c->vault_name);
+	if (c->key_status == 200)
+		s->title = xasprintf(_("Create a new version of key %s (RSA, %d bits) in vault %s"), ch->new_key_name, size,
+				     c->vault_name);
+	else
+		s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, size, c->vault_name);
 	s->reversible = false;
 	free(p->key_name);
 	p->key_name = xstrdup(ch->new_key_name);
@@ -349,7 +368,7 @@ static char *plan_id(const struct plan *p)
 	char *seed, id[UUID_STRLEN];
 
 	for (size_t i = 0; i < p->n; i++)
-		sb_printf(&b, "|%s", p->steps[i].id);
+		sb_printf(&b, "|%s=%s", p->steps[i].id, p->steps[i].expect ? jx_text(p->steps[i].expect) : "");
 	seed = xasprintf("%s|%s|%s|%s|%s%s%s", p->resource_id, p->vault_uri, p->key_name,
 			 p->key_version ? p->key_version : "", p->uai_id ? p->uai_id : "system", p->resave ? "|resave" : "",
 			 sb_str(&b));

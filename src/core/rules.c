@@ -804,6 +804,12 @@ bool cmk_has_blocker(const struct cmk_report *r)
 	return false;
 }
 
+/* Returns the size in bits of a key as Key Vault returns it (0 when unknown). */
+long cmk_key_bits(struct json_object *key)
+{
+	return key_bits(key);
+}
+
 /* Maps an error Azure answered a save with (code, inner code, message) back to the rule it stands for, or NULL. */
 const char *cmk_rule_for_error(const char *code, const char *inner, const char *message)
 {

@@ -84,6 +84,7 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out);
 void cmk_report_free(struct cmk_report *r);
 const struct cmk_rule *cmk_rule_find(const char *id);
 bool cmk_has_blocker(const struct cmk_report *r);
+long cmk_key_bits(struct json_object *key);
 const char *cmk_principal(const struct cmk_ctx *c);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
 bool cmk_resource_on_cmk(const struct cmk_ctx *c);

@@ -400,6 +400,13 @@ static void test_rotate(void **state)
 	assert_output(v, "--new-version");
 	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, "--new-version", "--dry-run", END), 0);
 	assert_output(v, "dry run");
+	assert_output(v, "new version of key cmk-test (RSA, 2048 bits)");
+	{
+		char *cmd = xasprintf("rm -rf %s/state", dir);
+
+		assert_int_equal(system(cmd), 0);
+		free(cmd);
+	}
 	assert_int_equal(writes(v, "POST", "/create"), 0);
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "rotate", DICOM, "--new-version", END), 0);
 	assert_int_equal(writes(v, "POST", "/create"), 1);
