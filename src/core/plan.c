@@ -618,10 +618,13 @@ static void diff_leaves(struct sbuf *b, struct json_object *body, struct json_ob
 {
 	json_object_object_foreach(body, k, v) {
 		char *path = *prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
-		struct json_object *old = jx_get(now, path);
+		struct json_object *old = NULL;
 
+		/* Walk by member, not by dotted path: keys such as identity ids hold dots and slashes. */
+		if (json_object_is_type(now, json_type_object))
+			json_object_object_get_ex(now, k, &old);
 		if (json_object_is_type(v, json_type_object) && json_object_object_length(v)) {
-			diff_leaves(b, v, now, path);
+			diff_leaves(b, v, old, path);
 		} else {
 			char *before = old ? text_sanitize(jx_text(old), false) : xstrdup(_("(absent)"));
 			char *after = text_sanitize(v ? jx_text(v) : "null", false);
