@@ -25,8 +25,9 @@ struct sim_args {
 static void usage(void)
 {
 	printf(_("Usage: %s --scenario FILE [OPTION]...\n"), cli_program());
-	puts(_("Serve a simulated Azure tenant (Entra ID, Resource Manager, Key Vault, Managed HSM,\n"
-	       "Microsoft Graph, managed identity) on 127.0.0.1, for tests and demos.\n"));
+	puts(_("Serve a simulated Azure tenant (Entra ID, Resource Manager, Key Vault,\n"
+	       "Managed HSM, Microsoft Graph, managed identity) on 127.0.0.1, for tests\n"
+	       "and demos.\n"));
 	puts(_("  -s, --scenario FILE     the tenant to serve (JSON; '-' reads standard input)\n"
 	       "  -p, --port-file FILE    write the ports as JSON to FILE once ready\n"
 	       "  -c, --ca-out FILE       write the CA certificate (PEM) clients must trust\n"
@@ -38,11 +39,12 @@ static void usage(void)
 	       "      --check             validate the scenario and exit\n"
 	       "  -h, --help              display this help and exit\n"
 	       "  -V, --version           output version information and exit\n"));
-	puts(_("The ports are printed on standard output as {\"https\": N, \"proxy\": N, \"identity\": N}.\n"
-	       "Point clients at the simulator with HTTPS_PROXY=http://127.0.0.1:PROXY and trust the CA.\n"
-	       "The server stops cleanly on SIGTERM or SIGINT.\n"));
-	printf(_("Exit status: 0 after a clean stop, 1 if the scenario is invalid or a server cannot start,\n"
-		 "2 for a usage error.\n\nFull documentation: man %s\n"), cli_program());
+	puts(_("The ports are printed on standard output as\n"
+	       "{\"https\": N, \"proxy\": N, \"identity\": N}. Point clients at the simulator\n"
+	       "with HTTPS_PROXY=http://127.0.0.1:PROXY and trust the CA. The server stops\n"
+	       "cleanly on SIGTERM or SIGINT.\n"));
+	printf(_("Exit status: 0 after a clean stop, 1 if the scenario is invalid or a server\n"
+		 "cannot start, 2 for a usage error.\n\nFull documentation: man %s\n"), cli_program());
 }
 
 /* Parses a port or delay option; exits with a usage error when it is not a number in range. */

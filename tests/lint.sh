@@ -3,6 +3,7 @@
 # functions, a purpose comment atop every C file, POTFILES.in complete, catalogues valid.
 set -u
 top_srcdir=${top_srcdir:-.}
+top_builddir=$(cd "${top_builddir:-.}" && pwd)
 cd "$top_srcdir" || exit 99
 pass=0 fail=0
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
@@ -46,6 +47,14 @@ if command -v msgfmt >/dev/null 2>&1; then
 		rm -f "${TMPDIR:-/tmp}/msgfmt.$$"
 	done
 fi
+
+# The help of both programs fits an 80-column terminal .
+for prog in azcmk azcmk-sim; do
+	exe=$top_builddir/src/$prog
+	[ -x "$exe" ] || continue
+	wide=$(LC_ALL=C "$exe" --help 2>&1 | awk '{ if (length($0) > 79) print }' | head -1)
+	[ -z "$wide" ] && ok "$prog --help fits 80 columns" || bad "$prog --help has a line over 79 columns: $wide"
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

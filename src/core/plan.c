@@ -219,7 +219,7 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
 	free(p->key_name);
 	p->key_name = xstrdup(ch->new_key_name);
 	free(p->key_version);
-	p->key_version = ch->versionless ? NULL : xstrdup("{{keyVersion}}");
+	p->key_version = ch->versionless && !c->svc->version_required ? NULL : xstrdup("{{keyVersion}}");
 }
 
 /* Adds the access grant: a role at key scope (name derived at apply time) or an access policy. */
@@ -506,6 +506,21 @@ struct json_object *plan_to_json(const struct plan *p)
 	return o;
 }
 
+/* Returns the API version a step of this kind is sent with (the plan file does not carry it: azcmk decides). */
+static const char *step_api(enum step_kind k, const struct svc_profile *svc)
+{
+	switch (k) {
+	case STEP_ASSIGN_ROLE: return AUTHZ_API;
+	case STEP_ENABLE_SOFT_DELETE:
+	case STEP_ENABLE_PURGE_PROTECTION:
+	case STEP_FIREWALL_BYPASS:
+	case STEP_ACCESS_POLICY: return VAULT_API;
+	case STEP_CREATE_KEY: return KV_API;
+	case STEP_WAIT_ACCESS: return NULL;
+	default: return svc->api_version;
+	}
+}
+
 /* Returns a copy of a string member, or NULL. */
 static char *dup_str(struct json_object *o, const char *k)
 {
@@ -580,10 +595,7 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 			plan_free(out);
 			return -1;
 		}
-		if (out->steps[i].target == TARGET_ARM)
-			out->steps[i].api_version = out->steps[i].kind == STEP_ASSIGN_ROLE ? AUTHZ_API
-				: out->steps[i].kind <= STEP_FIREWALL_BYPASS && out->steps[i].kind != STEP_ENABLE_IDENTITY
-				? VAULT_API : out->svc->api_version;
+		out->steps[i].api_version = step_api(out->steps[i].kind, out->svc);
 		out->n = i + 1;
 	}
 	return 0;
@@ -595,13 +607,16 @@ char *plan_fill(const char *text, struct json_object *vars)
 	struct sbuf b = SBUF_INIT;
 
 	for (const char *p = text ? text : ""; *p;) {
-		const char *open = strstr(p, "{{"), *close = open ? strstr(open, "}}") : NULL;
+		const char *open = strstr(p, "{{"), *close = open ? strstr(open + 2, "}}") : NULL;
 		char *name;
 
 		if (!close) {
 			sb_adds(&b, p);
 			break;
 		}
+		/* A stray "{{" before a placeholder is text: the placeholder opens at the last "{{" before "}}". */
+		for (const char *again; (again = strstr(open + 2, "{{")) != NULL && again < close;)
+			open = again;
 		sb_add(&b, p, (size_t)(open - p));
 		name = xstrndup(open + 2, (size_t)(close - open - 2));
 		sb_adds(&b, jx_str(vars, name) ? jx_str(vars, name) : "");

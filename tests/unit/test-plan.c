@@ -1,0 +1,1171 @@
+/* Unit tests of the plan core: save bodies per service, step order and content, refusals, JSON, fill, renderers. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jx.h"
+#include "plan.h"
+#include "rules.h"
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define NOW 1795305600
+#define SUB "/subscriptions/subid"
+#define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv"
+#define VAULT_URI "https://kv.vault.azure.net/"
+#define UAI_ID SUB "/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
+#define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
+#define NEW_KEY "cmk-new"
+#define OAI_ID SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/accounts/oai"
+#define FDY_ID SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/accounts/fdy"
+#define DCM_ID SUB "/resourceGroups/testRG/providers/Microsoft.HealthcareApis/workspaces/workspace1/dicomservices/blue"
+#define BOT_ID SUB "/resourceGroups/testRG/providers/Microsoft.HealthBot/healthBots/samplebotname"
+
+/* DICOM properties the service lets a PUT write, as in DicomServices_Create.json and DicomServices_Get.json. */
+#define DCM_CORS \
+	"\"corsConfiguration\":{\"origins\":[\"*\"],\"headers\":[\"*\"],\"methods\":[\"DELETE\",\"GET\",\"OPTIONS\"," \
+	"\"PATCH\",\"POST\",\"PUT\"],\"maxAge\":1440,\"allowCredentials\":false}"
+#define DCM_STORAGE \
+	"\"storageConfiguration\":{\"storageResourceId\":\"/subscriptions/ab309d4e-4c2e-4241-be2e-08e1c8dd4246/" \
+	"resourceGroups/rgname/providers/Microsoft.Storage/storageAccounts/accountname\"," \
+	"\"fileSystemName\":\"fileSystemName\"}"
+
+/* The resource of each service as a GET returns it, shaped after the official examples, read-only fields included. */
+static const struct { const char *svc, *json; } RESOURCES[] = {
+	{ "openai", "{\"id\":\"" OAI_ID "\",\"name\":\"oai\",\"type\":\"Microsoft.CognitiveServices/accounts\","
+	  "\"location\":\"West US\",\"sku\":{\"name\":\"S0\"},\"kind\":\"OpenAI\","
+	  "\"etag\":\"W/\\\"datetime'2017-04-10T08%3A00%3A05.445595Z'\\\"\",\"tags\":{\"env\":\"prod\"},"
+	  "\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},\"properties\":{\"endpoint\":"
+	  "\"https://oai.openai.azure.com/\",\"provisioningState\":\"Succeeded\",\"customSubDomainName\":\"oai\","
+	  "\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
+	  "\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}" },
+	{ "foundry", "{\"id\":\"" FDY_ID "\",\"name\":\"fdy\",\"type\":\"Microsoft.CognitiveServices/accounts\","
+	  "\"location\":\"westus\",\"sku\":{\"name\":\"S0\"},\"kind\":\"AIServices\",\"tags\":{\"env\":\"prod\"},"
+	  "\"systemData\":{\"createdAt\":\"2024-01-01T00:00:00Z\"},\"properties\":{\"endpoint\":"
+	  "\"https://fdy.cognitiveservices.azure.com/\",\"provisioningState\":\"Succeeded\","
+	  "\"allowProjectManagement\":true,"
+	  "\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
+	  "\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}" },
+	{ "dicom", "{\"name\":\"blue\",\"id\":\"" DCM_ID "\",\"location\":\"westus\","
+	  "\"type\":\"Microsoft.HealthcareApis/workspaces/dicomservices\","
+	  "\"etag\":\"\\\"00000000-0000-0000-0000-000000000000\\\"\","
+	  "\"tags\":{\"env\":\"prod\"},\"systemData\":{\"createdAt\":\"2024-01-01T00:00:00Z\","
+	  "\"createdBy\":\"jack@outlook.com\","
+	  "\"createdByType\":\"User\"},\"properties\":{\"authenticationConfiguration\":{\"authority\":"
+	  "\"https://login.microsoftonline.com/abfde7b2-df0f-47e6-aabf-2462b07508dc\",\"audiences\":"
+	  "[\"https://azurehealthcareapis.com/\",\"https://azurehealthcareapis.com\"]}," DCM_CORS ","
+	  "\"provisioningState\":\"Succeeded\","
+	  "\"serviceUrl\":\"https://workspace1-blue.dicom.azurehealthcareapis.com\","
+	  "\"eventState\":\"Disabled\"," DCM_STORAGE ",\"enableDataPartitions\":false}}" },
+	{ "healthbot", "{\"name\":\"samplebotname\",\"type\":\"Microsoft.HealthBot/healthBots\",\"id\":\"" BOT_ID "\","
+	  "\"location\":\"East US\",\"tags\":{\"env\":\"prod\"},\"properties\":{\"botManagementPortalLink\":"
+	  "\"https://us.healthbot.microsoft.com/account/contoso\",\"provisioningState\":\"Succeeded\"},"
+	  "\"sku\":{\"name\":\"F0\"},"
+	  "\"systemData\":{\"createdAt\":\"2022-05-05T17:18:19.1234567Z\",\"createdBy\":\"jack@outlook.com\","
+	  "\"createdByType\":\"User\"}}" },
+};
+
+/* A vault that meets every rule: soft delete, purge protection, RBAC, open network with an IP rule on record. */
+static const char VAULT[] =
+	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv\",\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus\","
+	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"tenantId\":\"t1\","
+	"\"vaultUri\":\"" VAULT_URI "\",\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,"
+	"\"softDeleteRetentionInDays\":90,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
+	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}],"
+	"\"virtualNetworkRules\":[{\"id\":\"" SUB "/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/"
+	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"t1\",\"objectId\":\"someone-else\","
+	"\"permissions\":{\"keys\":[\"get\"]}}]}}";
+/* A 2048-bit modulus is 342 base64url characters. */
+#define N2048 \
+	"gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
+	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
+	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
+	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ"
+static const char KEY[] =
+	"{\"key\":{\"kid\":\"" VAULT_URI "keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
+/* Both identities hold the role at vault scope. */
+static const char ACCESS[] =
+	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}},"
+	"{\"properties\":{\"principalId\":\"p2\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}}]";
+static const char ROLES[] =
+	"{\"" ROLE "\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\","
+	"\"Microsoft.KeyVault/vaults/keys/wrap/action\",\"Microsoft.KeyVault/vaults/keys/unwrap/action\"]}]}}}";
+/* Access policies that give both identities get, wrapKey and unwrapKey. */
+static const char POLICIES[] =
+	"[{\"tenantId\":\"t1\",\"objectId\":\"p1\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}},"
+	"{\"tenantId\":\"t1\",\"objectId\":\"p2\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]";
+static const char UAI[] =
+	"{\"id\":\"" UAI_ID "\",\"name\":\"uai\",\"properties\":{\"tenantId\":\"t1\",\"principalId\":\"p2\","
+	"\"clientId\":\"c2\"}}";
+
+/*
+ * A context and everything built from it; all owned. Switches (opts):
+ *   res-none, res-uai, res-both: the identity the resource has (default: system-assigned only);
+ *   uai: the service is to use the user-assigned identity (default: the system-assigned one);
+ *   noaccess: no identity can use the key; policy: an access-policy vault;
+ *   nosoft, nopurge, firewall, farvault (eastus), tenant (another tenant), hsm: vault facts;
+ *   create: a new key; rotate: "create" names the key in use; big: that key has 4096 bits;
+ *   pin: version v1 chosen; nokey: the key is gone;
+ *   nokeyname: no key named; unconfirmed: no --confirm-irreversible; resave; old: a Health Bot from 2021;
+ *   quote: a tag with apostrophes.
+ */
+struct fixture {
+	const char *svc, *opts;
+	struct cmk_ctx c;
+	struct plan_choices ch;
+	struct json_object *resource, *vault, *key, *versions, *assignments, *roles, *perms, *rotation, *uai;
+	struct cmk_report rep;
+	struct plan p;
+	char *err;
+	int rc;
+};
+
+/* Tells whether an option string holds a switch. */
+static bool has(const char *opts, const char *opt)
+{
+	size_t n = strlen(opt);
+
+	for (const char *s = opts; (s = strstr(s, opt)) != NULL; s += n)
+		if ((s == opts || s[-1] == ' ') && (s[n] == '\0' || s[n] == ' '))
+			return true;
+	return false;
+}
+
+/* Returns the fixture resource of a service. */
+static const char *resource_json(const char *svc)
+{
+	for (size_t i = 0; i < sizeof(RESOURCES) / sizeof(RESOURCES[0]); i++)
+		if (strcmp(RESOURCES[i].svc, svc) == 0)
+			return RESOURCES[i].json;
+	fail_msg("no fixture for %s", svc);
+	return NULL;
+}
+
+/* Gives the resource the identity the switches describe. */
+static void set_identity(struct json_object *res, const char *svc, const char *opts)
+{
+	char *id;
+
+	if (has(opts, "res-none"))
+		id = xstrdup("{\"type\":\"None\"}");
+	else if (has(opts, "res-uai"))
+		id = xstrdup("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":{\"" UAI_ID "\":"
+			     "{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}");
+	else if (has(opts, "res-both"))
+		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"p1\",\"tenantId\":\"t1\",\"userAssignedIdentities\":"
+			       "{\"" UAI_ID "\":{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}",
+			       svc_by_key(svc)->both_identities);
+	else
+		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"p1\",\"tenantId\":\"t1\"}");
+	json_object_object_add(res, "identity", json_tokener_parse(id));
+	free(id);
+}
+
+/* Builds the vault the switches describe. */
+static struct json_object *make_vault(const char *opts)
+{
+	struct json_object *v = json_tokener_parse(VAULT);
+
+	assert_non_null(v);
+	if (has(opts, "nosoft"))
+		jx_set(v, "properties.enableSoftDelete", json_object_new_boolean(false));
+	if (has(opts, "nopurge"))
+		jx_del(v, "properties.enablePurgeProtection");
+	if (has(opts, "firewall"))
+		jx_set(v, "properties.networkAcls.defaultAction", json_object_new_string("Deny"));
+	if (has(opts, "farvault"))
+		jx_set(v, "location", json_object_new_string("eastus"));
+	if (has(opts, "tenant"))
+		jx_set(v, "properties.tenantId", json_object_new_string("t9"));
+	if (has(opts, "policy")) {
+		jx_set(v, "properties.enableRbacAuthorization", json_object_new_boolean(false));
+		if (!has(opts, "noaccess"))
+			jx_set(v, "properties.accessPolicies", json_tokener_parse(POLICIES));
+	}
+	return v;
+}
+
+/* Builds the context a service and switches describe, checks it and plans it (the result is in x->rc and x->err). */
+static void build(struct fixture *x, const char *svc, const char *opts)
+{
+	bool fresh = has(opts, "create") && !has(opts, "rotate"), uai = has(opts, "uai");
+	bool gone = fresh || has(opts, "nokey");
+
+	memset(x, 0, sizeof(*x));
+	x->svc = svc;
+	x->opts = opts;
+	x->resource = json_tokener_parse(resource_json(svc));
+	assert_non_null(x->resource);
+	set_identity(x->resource, svc, opts);
+	if (has(opts, "quote"))
+		jx_set(x->resource, "tags.owner", json_object_new_string("O'Brien's team"));
+	if (has(opts, "old"))
+		jx_set(x->resource, "systemData.createdAt", json_object_new_string("2021-06-01T00:00:00Z"));
+	x->vault = make_vault(opts);
+	x->key = json_tokener_parse(KEY);
+	if (has(opts, "big")) {
+		jx_del(x->key, "key.n");
+		jx_set(x->key, "key.key_size", json_object_new_int(4096));
+	}
+	x->versions = json_tokener_parse("[{\"kid\":\"" VAULT_URI "keys/k/v1\",\"attributes\":{\"enabled\":true}}]");
+	x->assignments = json_tokener_parse(has(opts, "noaccess") || has(opts, "policy") ? "[]" : ACCESS);
+	x->roles = json_tokener_parse(ROLES);
+	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
+	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
+	x->uai = uai ? json_tokener_parse(UAI) : NULL;
+	x->c = (struct cmk_ctx){ .svc = svc_by_key(svc), .resource = x->resource, .change = true,
+		.confirmed = !has(opts, "unconfirmed"), .vault_name = "kv", .vault_uri = VAULT_URI,
+		.hsm = has(opts, "hsm"), .key_name = fresh || has(opts, "nokeyname") ? NULL : "k",
+		.key_version = has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
+		.uai = x->uai, .vault = x->vault, .vault_status = 200,
+		.key = gone ? NULL : x->key, .key_status = gone ? 404 : 200, .versions = x->versions,
+		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
+		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
+	x->ch = (struct plan_choices){ .create_key = has(opts, "create"),
+		.new_key_name = has(opts, "rotate") ? "k" : NEW_KEY, .resave = has(opts, "resave") };
+	assert_non_null(x->c.svc);
+	cmk_check(&x->c, &x->rep);
+	x->rc = plan_build(&x->c, &x->rep, &x->ch, &x->p, &x->err);
+}
+
+/* Builds and insists that the plan was made. */
+static void build_ok(struct fixture *x, const char *svc, const char *opts)
+{
+	build(x, svc, opts);
+	if (x->rc != 0)
+		fail_msg("%s %s: plan refused: %s", svc, opts, x->err ? x->err : "(no message)");
+	assert_null(x->err);
+	assert_non_null(x->p.id);
+}
+
+/* Frees a fixture. */
+static void unbuild(struct fixture *x)
+{
+	free(x->err);
+	plan_free(&x->p);
+	cmk_report_free(&x->rep);
+	json_object_put(x->resource);
+	json_object_put(x->vault);
+	json_object_put(x->key);
+	json_object_put(x->versions);
+	json_object_put(x->assignments);
+	json_object_put(x->roles);
+	json_object_put(x->perms);
+	json_object_put(x->rotation);
+	json_object_put(x->uai);
+}
+
+/* Returns the first step of a kind, or NULL. */
+static const struct plan_step *step_of(const struct plan *p, enum step_kind k)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].kind == k)
+			return &p->steps[i];
+	return NULL;
+}
+
+/* Fails with both texts unless a JSON value equals the JSON text want (exact names and casing, any member order). */
+static void assert_json(const char *what, struct json_object *got, const char *want)
+{
+	struct json_object *w = json_tokener_parse(want);
+
+	if (!w)
+		fail_msg("%s: the expected text is not JSON: %s", what, want);
+	if (!json_object_equal(got, w)) {
+		char *g = xstrdup(got ? jx_text(got) : "(none)");
+
+		json_object_put(w);
+		fail_msg("%s:\n  got  %s\n  want %s", what, g, want);
+	}
+	json_object_put(w);
+}
+
+/* Counts the occurrences of a string in a text. */
+static size_t count(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *s = text; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+		n++;
+	return n;
+}
+
+/* ---- 1. the save step of each service, against the official examples ---- */
+
+/* The Cognitive Services encryption block (CreateAccount.json), with the optional members given as JSON fragments. */
+#define CS_BODY(MORE) \
+	"{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\"," \
+	"\"keyVaultProperties\":{\"keyName\":\"k\"," \
+	"\"keyVaultUri\":\"" VAULT_URI "\"" MORE "}}}}"
+/* Health Bot's keyVaultProperties (spec 2025-11-01; no official example holds them). */
+#define HB_BODY(MORE) \
+	"{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"k\",\"keyVaultUri\":\"" VAULT_URI "\"" MORE "}}}"
+/* The whole DICOM resource without its read-only fields, with an identity and a key URL. */
+#define DCM_BODY(IDENTITY, URL) \
+	"{\"location\":\"westus\",\"tags\":{\"env\":\"prod\"},\"identity\":" IDENTITY ",\"properties\":{" DCM_CORS "," \
+	"\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":\"" URL "\"}}," DCM_STORAGE "," \
+	"\"enableDataPartitions\":false}}"
+#define DCM_UAI "{\"" UAI_ID "\":{}}"
+
+/* One service, identity and key choice, and the save it must give. */
+struct save_row {
+	const char *svc, *opts;
+	const char *method, *api, *expect_path;
+	const char *body;
+};
+
+static const struct save_row SAVE_ROWS[] = {
+	{ "openai", "pin", "PATCH", "2025-06-01", "properties.encryption", CS_BODY(",\"keyVersion\":\"v1\"") },
+	{ "openai", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
+	{ "openai", "uai res-both", "PATCH", "2025-06-01", "properties.encryption",
+	  CS_BODY(",\"identityClientId\":\"c2\"") },
+	{ "foundry", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
+	{ "foundry", "uai res-uai pin", "PATCH", "2025-06-01", "properties.encryption",
+	  CS_BODY(",\"keyVersion\":\"v1\",\"identityClientId\":\"c2\"") },
+	{ "healthbot", "pin", "PATCH", "2025-11-01", "properties.keyVaultProperties",
+	  HB_BODY(",\"keyVersion\":\"v1\"") },
+	{ "healthbot", "", "PATCH", "2025-11-01", "properties.keyVaultProperties", HB_BODY("") },
+	{ "healthbot", "uai res-both", "PATCH", "2025-11-01", "properties.keyVaultProperties",
+	  HB_BODY(",\"userIdentity\":\"" UAI_ID "\"") },
+	{ "dicom", "", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
+	{ "dicom", "pin", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
+	{ "dicom", "uai res-uai", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v1") },
+	{ "dicom", "uai res-both pin", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}",
+		   VAULT_URI "keys/k/v1") },
+	{ "dicom", "res-none", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
+	{ "dicom", "create", "PUT", "2024-03-31", "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/" NEW_KEY "/{{keyVersion}}") },
+};
+
+/* DICOM fields the service owns; none may reach the body of the whole-resource PUT. */
+static const char *const DCM_READ_ONLY[] = { "id", "name", "type", "systemData", "etag",
+	"properties.provisioningState", "properties.serviceUrl", "properties.authenticationConfiguration",
+	"properties.eventState", "identity.principalId", "identity.tenantId", NULL };
+
+/* Every row: the save step's method, URL, API version, guard and body are the service's, field for field. */
+static void test_save_bodies(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(SAVE_ROWS) / sizeof(SAVE_ROWS[0]); i++) {
+		const struct save_row *r = &SAVE_ROWS[i];
+		const struct plan_step *s;
+		struct fixture x;
+		char *what = xasprintf("save row %zu (%s %s)", i, r->svc, r->opts);
+
+		build_ok(&x, r->svc, r->opts);
+		print_message("%s\n", what);
+		s = step_of(&x.p, STEP_SAVE_KEY);
+		assert_non_null(s);
+		assert_string_equal(s->id, "save-key");
+		assert_string_equal(s->method, r->method);
+		assert_string_equal(s->url, jx_str(x.resource, "id"));
+		assert_string_equal(s->api_version, r->api);
+		assert_int_equal(s->target, TARGET_ARM);
+		assert_string_equal(s->expect_path, r->expect_path);
+		assert_string_equal(s->read_url, jx_str(x.resource, "id"));
+		assert_true(json_object_equal(s->expect, jx_get(x.resource, r->expect_path)));
+		assert_int_equal(s->reversible, strcmp(r->svc, "foundry") != 0);
+		assert_json(what, s->body, r->body);
+		for (int k = 0; strcmp(r->svc, "dicom") == 0 && DCM_READ_ONLY[k]; k++)
+			if (jx_get(s->body, DCM_READ_ONLY[k]))
+				fail_msg("%s: read-only %s is in the PUT body", what, DCM_READ_ONLY[k]);
+		free(what);
+		unbuild(&x);
+	}
+}
+
+/* plan_save_body on its own: the service's shape for every style, and read-only fields dropped by plan_writable. */
+static void test_save_body_direct(void **state)
+{
+	struct json_object *res = json_tokener_parse(resource_json("dicom")), *b, *w;
+
+	(void)state;
+	set_identity(res, "dicom", "res-both");
+	b = plan_save_body(svc_by_key("dicom"), res, "https://kv.vault.azure.net", "k", "v2", UAI_ID, "c2");
+	assert_json("dicom, vault URI without a slash", b, DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
+		    "\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v2"));
+	json_object_put(b);
+	b = plan_save_body(svc_by_key("openai"), res, VAULT_URI, "k", "v2", UAI_ID, "c2");
+	assert_json("openai", b, CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"c2\""));
+	json_object_put(b);
+	b = plan_save_body(svc_by_key("healthbot"), res, VAULT_URI, "k", NULL, UAI_ID, "c2");
+	assert_json("healthbot", b, HB_BODY(",\"userIdentity\":\"" UAI_ID "\""));
+	json_object_put(b);
+	w = plan_writable(res);
+	assert_non_null(jx_get(res, "identity.principalId"));
+	assert_non_null(jx_get(res, "etag"));
+	assert_null(jx_get(w, "identity.principalId"));
+	assert_null(jx_get(w, "etag"));
+	assert_int_equal(json_object_object_length(jx_iget(jx_get(w, "identity.userAssignedIdentities"), UAI_ID)), 0);
+	json_object_put(w);
+	json_object_put(res);
+}
+
+/* ---- 2. plan_build: order and content of the steps ---- */
+
+/* One case: the steps it must give, in order, and the identity body when the identity is enabled. */
+struct step_row {
+	const char *svc, *opts;
+	const char *steps;
+	const char *identity;
+};
+
+static const struct step_row STEP_ROWS[] = {
+	{ "openai", "pin", "save-key,verify", NULL },
+	{ "openai", "res-none", "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned\"}" },
+	{ "openai", "nosoft nopurge firewall",
+	  "enable-soft-delete,enable-purge-protection,firewall-bypass,save-key,verify", NULL },
+	{ "openai", "policy", "save-key,verify", NULL },
+	{ "openai", "resave pin", "save-key,verify", NULL },
+	{ "openai", "create firewall", "firewall-bypass,create-key,assign-role,wait-access,save-key,verify", NULL },
+	{ "foundry", "create", "create-key,assign-role,wait-access,save-key,verify", NULL },
+	{ "foundry", "uai noaccess", "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned, UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "foundry", "nopurge", "enable-purge-protection,save-key,verify", NULL },
+	{ "dicom", "", "save-key,verify", NULL },
+	{ "dicom", "farvault", "save-key,verify", NULL },
+	{ "dicom", "res-none uai nosoft nopurge firewall create policy",
+	  "enable-identity,enable-soft-delete,enable-purge-protection,firewall-bypass,create-key,access-policy,"
+	  "wait-access,save-key,verify", "{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "dicom", "res-uai", "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned,UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "dicom", "res-none", "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned\"}" },
+	{ "dicom", "create rotate pin", "create-key,save-key,verify", NULL },
+	{ "dicom", "create rotate big", "create-key,save-key,verify", NULL },
+	{ "openai", "create rotate big", "create-key,save-key,verify", NULL },
+	{ "healthbot", "policy noaccess", "access-policy,wait-access,save-key,verify", NULL },
+	{ "healthbot", "uai res-both noaccess", "assign-role,wait-access,save-key,verify", NULL },
+	{ "healthbot", "res-none policy", "enable-identity,access-policy,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned\"}" },
+};
+
+/* The firewall fix: the vault's network rules as they are (IP and network rules kept), trusted services let through. */
+static const char FIREWALL_BODY[] =
+	"{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\",\"bypass\":\"AzureServices\","
+	"\"ipRules\":[{\"value\":\"192.0.2.1\"}],\"virtualNetworkRules\":[{\"id\":\"" SUB
+	"/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/subnets/default\"}]}}}";
+
+/* Returns the plan's step names joined with commas; the caller frees. */
+static char *step_names(const struct plan *p)
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (size_t i = 0; i < p->n; i++)
+		sb_printf(&b, "%s%s", i ? "," : "", p->steps[i].id);
+	return sb_steal(&b);
+}
+
+/* The largest RSA size each service allows (profile.c): what a new key must have. */
+static int largest_size(const char *svc)
+{
+	return strcmp(svc, "openai") == 0 ? 2048 : strcmp(svc, "foundry") == 0 ? 4096 : 3072;
+}
+
+/* The size a created key must have: a new version keeps the current size when the service allows it (2048 here). */
+static int new_size(const char *svc, const char *opts)
+{
+	return has(opts, "rotate") && !has(opts, "big") ? 2048 : largest_size(svc);
+}
+
+/* Checks a vault step: PATCH of the vault, guarded by the value it changes. */
+static void check_vault_step(const struct fixture *x, const struct plan_step *s, const char *path, const char *body,
+			     bool reversible)
+{
+	assert_string_equal(s->method, "PATCH");
+	assert_string_equal(s->url, VAULT_ID);
+	assert_string_equal(s->api_version, "2024-11-01");
+	assert_int_equal(s->target, TARGET_ARM);
+	assert_string_equal(s->read_url, VAULT_ID);
+	assert_string_equal(s->expect_path, path);
+	assert_true(json_object_equal(s->expect, jx_get(x->vault, path)));
+	assert_int_equal(s->reversible, reversible);
+	assert_json(s->id, s->body, body);
+}
+
+/* Checks the grant: a role at key scope, or an access policy; it waits for the identity step when there is one. */
+static void check_grant(const struct fixture *x, const struct plan_step *s, size_t i)
+{
+	const char *key = has(x->opts, "create") && !has(x->opts, "rotate") ? NEW_KEY : "k";
+
+	assert_int_equal(s->depends, x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
+	assert_int_equal(s->target, TARGET_ARM);
+	assert_string_equal(s->method, "PUT");
+	assert_true(s->reversible);
+	assert_true(i + 1 < x->p.n && x->p.steps[i + 1].kind == STEP_WAIT_ACCESS);
+	if (s->kind == STEP_ASSIGN_ROLE) {
+		char *url = xasprintf("%s/keys/%s/providers/Microsoft.Authorization/roleAssignments/{{assignmentName}}",
+				      VAULT_ID, key);
+
+		assert_string_equal(s->url, url);
+		assert_string_equal(s->api_version, "2022-04-01");
+		assert_json("assign-role", s->body, "{\"properties\":{\"roleDefinitionId\":\"" SUB "/providers/"
+			    "Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\","
+			    "\"principalId\":\"{{principalId}}\",\"principalType\":\"ServicePrincipal\"}}");
+		assert_false(has(x->opts, "policy"));
+		free(url);
+	} else {
+		assert_string_equal(s->url, VAULT_ID "/accessPolicies/add");
+		assert_string_equal(s->api_version, "2024-11-01");
+		assert_json("access-policy", s->body, "{\"properties\":{\"accessPolicies\":[{\"tenantId\":\"t1\","
+			    "\"objectId\":\"{{principalId}}\","
+			    "\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}");
+		assert_true(has(x->opts, "policy"));
+	}
+}
+
+/* Checks the key creation: RSA of the largest allowed size, wrap and unwrap, through the Key Vault data plane. */
+static void check_create(const struct fixture *x, const struct plan_step *s)
+{
+	char *url = xasprintf(VAULT_URI "keys/%s/create", x->ch.new_key_name), *body;
+
+	assert_string_equal(s->method, "POST");
+	assert_string_equal(s->url, url);
+	assert_string_equal(s->api_version, "7.5");
+	assert_int_equal(s->target, TARGET_KEYVAULT);
+	assert_false(s->reversible);
+	assert_null(s->expect_path);
+	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}",
+			 new_size(x->svc, x->opts));
+	assert_non_null(strstr(s->title, has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
+	assert_json("create-key", s->body, body);
+	assert_string_equal(x->p.key_name, x->ch.new_key_name);
+	assert_string_equal(x->p.key_version, "{{keyVersion}}");
+	free(body);
+	free(url);
+}
+
+/* Checks the identity step: first, PATCH of the resource's identity only, guarded by the identity type. */
+static void check_identity(const struct fixture *x, const struct step_row *r, const struct plan_step *s, size_t i)
+{
+	char *want = xasprintf("{\"identity\":%s}", r->identity);
+
+	assert_int_equal(i, 0);
+	assert_string_equal(s->method, "PATCH");
+	assert_string_equal(s->url, jx_str(x->resource, "id"));
+	assert_string_equal(s->api_version, x->c.svc->api_version);
+	assert_string_equal(s->expect_path, "identity.type");
+	assert_true(json_object_equal(s->expect, jx_get(x->resource, "identity.type")));
+	assert_json("enable-identity", s->body, want);
+	free(want);
+}
+
+/* Checks the plan's header fields against the row. */
+static void check_header(const struct fixture *x)
+{
+	const struct plan *p = &x->p;
+	bool fresh = has(x->opts, "create") && !has(x->opts, "rotate");
+
+	assert_ptr_equal(p->svc, x->c.svc);
+	assert_string_equal(p->resource_id, jx_str(x->resource, "id"));
+	assert_string_equal(p->vault_uri, VAULT_URI);
+	assert_string_equal(p->key_name, fresh ? NEW_KEY : "k");
+	if (has(x->opts, "create"))
+		assert_string_equal(p->key_version, "{{keyVersion}}");
+	else if (has(x->opts, "pin") || x->c.svc->version_required)
+		assert_string_equal(p->key_version, "v1");
+	else
+		assert_null(p->key_version);
+	if (has(x->opts, "uai")) {
+		assert_string_equal(p->uai_id, UAI_ID);
+		assert_string_equal(p->uai_client_id, "c2");
+	} else {
+		assert_null(p->uai_id);
+		assert_null(p->uai_client_id);
+	}
+	assert_int_equal(p->resave, has(x->opts, "resave"));
+	assert_int_equal(strlen(p->id), 36);
+}
+
+/* Every row: the steps come in order, each with its method, URL, body, guard, reversibility and dependency. */
+static void test_step_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]); i++) {
+		const struct step_row *r = &STEP_ROWS[i];
+		struct fixture x;
+		char *names;
+
+		build_ok(&x, r->svc, r->opts);
+		print_message("step row %zu: %s %s\n", i, r->svc, r->opts);
+		names = step_names(&x.p);
+		if (strcmp(names, r->steps) != 0)
+			fail_msg("step row %zu (%s %s):\n  got  %s\n  want %s", i, r->svc, r->opts, names, r->steps);
+		free(names);
+		check_header(&x);
+		assert_int_equal(step_of(&x.p, STEP_ENABLE_IDENTITY) != NULL, r->identity != NULL);
+		for (size_t k = 0; k < x.p.n; k++) {
+			const struct plan_step *s = &x.p.steps[k];
+
+			assert_string_equal(s->id, plan_step_name(s->kind));
+			assert_non_null(s->title);
+			switch (s->kind) {
+			case STEP_ENABLE_IDENTITY:
+				check_identity(&x, r, s, k);
+				break;
+			case STEP_ENABLE_SOFT_DELETE:
+				check_vault_step(&x, s, "properties.enableSoftDelete",
+						 "{\"properties\":{\"enableSoftDelete\":true}}", false);
+				break;
+			case STEP_ENABLE_PURGE_PROTECTION:
+				check_vault_step(&x, s, "properties.enablePurgeProtection",
+						 "{\"properties\":{\"enablePurgeProtection\":true}}", false);
+				break;
+			case STEP_FIREWALL_BYPASS:
+				check_vault_step(&x, s, "properties.networkAcls.bypass", FIREWALL_BODY, true);
+				break;
+			case STEP_CREATE_KEY:
+				check_create(&x, s);
+				break;
+			case STEP_ASSIGN_ROLE:
+			case STEP_ACCESS_POLICY:
+				check_grant(&x, s, k);
+				break;
+			case STEP_WAIT_ACCESS:
+				assert_null(s->method);
+				assert_null(s->url);
+				assert_null(s->body);
+				assert_int_equal(s->target, TARGET_NONE);
+				break;
+			case STEP_SAVE_KEY:
+				assert_int_equal(k, x.p.n - 2);
+				if (r->identity && x.c.svc->save == SAVE_PUT_WHOLE)
+					assert_true(json_object_equal(jx_get(s->body, "identity"),
+								      jx_get(x.p.steps[0].body, "identity")));
+				else if (x.c.svc->save != SAVE_PUT_WHOLE)
+					assert_null(jx_get(s->body, "identity"));
+				break;
+			case STEP_VERIFY:
+				assert_int_equal(k, x.p.n - 1);
+				assert_string_equal(s->method, "GET");
+				assert_string_equal(s->url, jx_str(x.resource, "id"));
+				assert_null(s->body);
+				break;
+			}
+		}
+		unbuild(&x);
+	}
+}
+
+/* The same inputs give the same plan id; a different key gives another. */
+static void test_plan_id_stable(void **state)
+{
+	struct fixture a, b, c;
+
+	(void)state;
+	build_ok(&a, "openai", "nosoft");
+	build_ok(&b, "openai", "nosoft");
+	build_ok(&c, "openai", "nosoft create");
+	assert_string_equal(a.p.id, b.p.id);
+	assert_string_not_equal(a.p.id, c.p.id);
+	unbuild(&a);
+	unbuild(&b);
+	unbuild(&c);
+}
+
+/* One refusal: the case and what the message must name. */
+struct refusal_row {
+	const char *svc, *opts;
+	const char *want1, *want2;
+};
+
+static const struct refusal_row REFUSALS[] = {
+	{ "openai", "farvault", "[vault.same-region]", "vault kv is in eastus" },
+	{ "foundry", "farvault", "[vault.same-region]", "cannot build a plan; fix these first:" },
+	{ "openai", "nopurge unconfirmed", "[vault.purge-protection]", "--confirm-irreversible" },
+	{ "dicom", "nopurge unconfirmed", "vault kv: purge protection is off", "--confirm-irreversible" },
+	{ "foundry", "unconfirmed", "[resource.irreversible]", "--confirm-irreversible" },
+	{ "openai", "tenant", "[vault.same-tenant]", "t9" },
+	{ "openai", "nokey", "[key.exists]", "--create-key" },
+	{ "healthbot", "old", "[resource.eligible]", "samplebotname" },
+	{ "openai", "nokeyname", "name the key", "--key" },
+	{ "openai", "hsm", "Managed HSM kv", "not supported" },
+	{ "dicom", "hsm res-none", "Managed HSM kv", "Crypto Service Encryption User" },
+	{ "healthbot", "hsm create", "Managed HSM kv", "not supported" },
+};
+
+/* Every refusal: plan_build returns -1, leaves the plan empty and says why, naming the rule. */
+static void test_refusals(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(REFUSALS) / sizeof(REFUSALS[0]); i++) {
+		const struct refusal_row *r = &REFUSALS[i];
+		struct fixture x;
+
+		build(&x, r->svc, r->opts);
+		print_message("refusal %zu: %s %s\n", i, r->svc, r->opts);
+		if (x.rc != -1)
+			fail_msg("refusal %zu (%s %s): built a plan of %zu steps", i, r->svc, r->opts, x.p.n);
+		assert_non_null(x.err);
+		if (!strstr(x.err, r->want1) || !strstr(x.err, r->want2))
+			fail_msg("refusal %zu (%s %s): '%s' and '%s' not both in:\n%s", i, r->svc, r->opts, r->want1,
+				 r->want2, x.err);
+		assert_int_equal(x.p.n, 0);
+		assert_null(x.p.steps);
+		assert_null(x.p.id);
+		unbuild(&x);
+	}
+}
+
+/* Without confirmation the purge-protection refusal is the only reason named; with it the step appears. */
+static void test_purge_needs_confirmation(void **state)
+{
+	struct fixture x;
+
+	(void)state;
+	build(&x, "openai", "nopurge nosoft unconfirmed");
+	assert_int_equal(x.rc, -1);
+	assert_non_null(strstr(x.err, "[vault.purge-protection]"));
+	assert_null(strstr(x.err, "[vault.soft-delete]"));
+	unbuild(&x);
+	build_ok(&x, "openai", "nopurge nosoft");
+	assert_non_null(step_of(&x.p, STEP_ENABLE_PURGE_PROTECTION));
+	assert_non_null(step_of(&x.p, STEP_ENABLE_SOFT_DELETE));
+	unbuild(&x);
+}
+
+/* ---- 3. plan_to_json and plan_from_json ---- */
+
+/* Compares two strings that may both be NULL. */
+static void assert_same_str(const char *what, const char *a, const char *b)
+{
+	if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+		fail_msg("%s: '%s' became '%s'", what, a ? a : "(null)", b ? b : "(null)");
+}
+
+/* Compares two plans field by field; api_version of access-policy steps is left to the known-bug test. */
+static void assert_same_plan(const struct plan *a, const struct plan *b)
+{
+	assert_same_str("id", a->id, b->id);
+	assert_same_str("resource", a->resource_id, b->resource_id);
+	assert_ptr_equal(a->svc, b->svc);
+	assert_same_str("vaultUri", a->vault_uri, b->vault_uri);
+	assert_same_str("keyName", a->key_name, b->key_name);
+	assert_same_str("keyVersion", a->key_version, b->key_version);
+	assert_same_str("userAssignedIdentity", a->uai_id, b->uai_id);
+	assert_same_str("userAssignedClientId", a->uai_client_id, b->uai_client_id);
+	assert_int_equal(a->resave, b->resave);
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct plan_step *s = &a->steps[i], *t = &b->steps[i];
+
+		assert_int_equal(s->kind, t->kind);
+		assert_same_str("step", s->id, t->id);
+		assert_same_str("title", s->title, t->title);
+		assert_same_str("method", s->method, t->method);
+		assert_same_str("url", s->url, t->url);
+		if (s->kind != STEP_ACCESS_POLICY)
+			assert_same_str("apiVersion", s->api_version, t->api_version);
+		assert_int_equal(s->target, t->target);
+		assert_true(json_object_equal(s->body, t->body));
+		assert_same_str("expectPath", s->expect_path, t->expect_path);
+		assert_true(json_object_equal(s->expect, t->expect));
+		assert_same_str("read", s->read_url, t->read_url);
+		assert_int_equal(s->reversible, t->reversible);
+		assert_int_equal(s->depends, t->depends);
+	}
+}
+
+/* Writes a plan to JSON text and reads it back, as azcmk plan -o and azcmk apply do. */
+static void round_trip(const struct plan *p, struct plan *back)
+{
+	struct json_object *o = plan_to_json(p), *again;
+	char *err = NULL;
+
+	assert_string_equal(jx_str(o, "format"), "azcmk-plan/1");
+	assert_string_equal(jx_str(o, "service"), p->svc->key);
+	again = json_tokener_parse(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+	assert_non_null(again);
+	if (plan_from_json(again, back, &err) != 0)
+		fail_msg("plan_from_json: %s", err);
+	json_object_put(again);
+	json_object_put(o);
+}
+
+/* Every step-table plan (all step kinds, every service) survives the round trip with every field. */
+static void test_json_round_trip(void **state)
+{
+	bool seen[STEP_VERIFY + 1] = { false };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]); i++) {
+		struct fixture x;
+		struct plan back;
+
+		build_ok(&x, STEP_ROWS[i].svc, STEP_ROWS[i].opts);
+		print_message("round trip %zu: %s %s\n", i, STEP_ROWS[i].svc, STEP_ROWS[i].opts);
+		round_trip(&x.p, &back);
+		assert_same_plan(&x.p, &back);
+		for (size_t k = 0; k < back.n; k++)
+			seen[back.steps[k].kind] = true;
+		plan_free(&back);
+		unbuild(&x);
+	}
+	for (int k = 0; k <= STEP_VERIFY; k++)
+		if (!seen[k])
+			fail_msg("no round trip covers %s", plan_step_name((enum step_kind)k));
+}
+
+/* Changed fields show in the round trip: the comparison is not vacuous. */
+static void test_json_round_trip_detects(void **state)
+{
+	struct fixture x;
+	struct json_object *o;
+	struct plan back;
+	char *err = NULL;
+
+	(void)state;
+	build_ok(&x, "dicom", "res-none nosoft create noaccess");
+	o = plan_to_json(&x.p);
+	jx_set(jx_at(jx_get(o, "steps"), 0), "dependsOn", json_object_new_int(3));
+	jx_set(jx_at(jx_get(o, "steps"), 1), "reversible", json_object_new_boolean(true));
+	assert_int_equal(plan_from_json(o, &back, &err), 0);
+	assert_int_equal(back.steps[0].depends, 3);
+	assert_true(back.steps[1].reversible);
+	assert_false(x.p.steps[1].reversible);
+	plan_free(&back);
+	json_object_put(o);
+	unbuild(&x);
+}
+
+/* One malformed plan file and the message it must give. */
+static const struct { const char *json, *want; } BAD_PLANS[] = {
+	{ "{}", "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"cosmos\",\"steps\":[]}",
+	  "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":{}}", "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"verify\","
+	  "\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":\"DELETE\"}]}", "step 2 of the plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"save-key\","
+	  "\"method\":\"TRACE\"}]}", "step 1 of the plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"save-key\"}]}",
+	  "step 1 of the plan" },
+};
+
+/* Every malformed plan file is refused with a message, and nothing is left allocated. */
+static void test_json_refusals(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(BAD_PLANS) / sizeof(BAD_PLANS[0]); i++) {
+		struct json_object *o = json_tokener_parse(BAD_PLANS[i].json);
+		struct plan p;
+		char *err = NULL;
+
+		assert_non_null(o);
+		if (plan_from_json(o, &p, &err) != -1)
+			fail_msg("bad plan %zu was read", i);
+		if (!err || !strstr(err, BAD_PLANS[i].want))
+			fail_msg("bad plan %zu: '%s' not in '%s'", i, BAD_PLANS[i].want, err ? err : "(null)");
+		assert_int_equal(p.n, 0);
+		free(err);
+		json_object_put(o);
+	}
+}
+
+/* ---- 4. plan_fill and the renderers ---- */
+
+/* One fill: the text, the variables and the result. */
+static const struct { const char *text, *vars, *want; } FILLS[] = {
+	{ "{{principalId}}", "{\"principalId\":\"p9\"}", "p9" },
+	{ "/keys/k/{{keyVersion}}?x={{assignmentName}}", "{\"keyVersion\":\"v2\",\"assignmentName\":\"a1\"}",
+	  "/keys/k/v2?x=a1" },
+	{ "keep {{unknown}} here", "{\"principalId\":\"p9\"}", "keep {{unknown}} here" },
+	{ "{{principalId}} and {{nope}} and {{principalId}}", "{\"principalId\":\"p9\"}", "p9 and {{nope}} and p9" },
+	{ "open {{principalId", "{\"principalId\":\"p9\"}", "open {{principalId" },
+	{ "a {{}} b", "{\"\":\"x\"}", "a {{}} b" },
+	{ "{{n}}", "{\"n\":5}", "{{n}}" },
+	{ "{{principalId}}", NULL, "{{principalId}}" },
+	{ "", "{}", "" },
+	{ NULL, "{}", "" },
+	{ "{\"objectId\":\"{{principalId}}\"}", "{\"principalId\":\"p9\"}", "{\"objectId\":\"p9\"}" },
+};
+
+/* Every fill: known placeholders replaced, unknown and unterminated ones left as they are. */
+static void test_fill(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(FILLS) / sizeof(FILLS[0]); i++) {
+		struct json_object *vars = FILLS[i].vars ? json_tokener_parse(FILLS[i].vars) : NULL;
+		char *got = plan_fill(FILLS[i].text, vars);
+
+		if (strcmp(got, FILLS[i].want) != 0)
+			fail_msg("fill %zu: got '%s', want '%s'", i, got, FILLS[i].want);
+		free(got);
+		json_object_put(vars);
+	}
+}
+
+/* One rendering case: lines that must appear and text that must not. */
+struct text_row {
+	const char *svc, *opts;
+	const char *want[6];
+	const char *never[3];
+};
+
+static const struct text_row TEXT_ROWS[] = {
+	{ "openai", "nosoft firewall noaccess",
+	  { "Turn soft delete on for vault kv [irreversible]\n       PATCH " VAULT_ID "\n",
+	    "       properties.enableSoftDelete: false -> true\n",
+	    "       properties.networkAcls.bypass: \"None\" -> \"AzureServices\"\n",
+	    "       properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"\n",
+	    "       properties.encryption.keyVaultProperties.keyName: (absent) -> \"k\"\n",
+	    "Wait until the new access has taken effect" },
+	  { "defaultAction", "ipRules", "virtualNetworkRules" } },
+	{ "dicom", "nopurge",
+	  { "Plan ", " for " DCM_ID " (DICOM service)\n",
+	    "       properties.enablePurgeProtection: (absent) -> true\n",
+	    "       PUT " DCM_ID "\n",
+	    "       properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl: (absent) -> \""
+	    VAULT_URI "keys/k/v1\"\n", "Read blue back" },
+	  { "location:", "corsConfiguration", "storageConfiguration" } },
+	{ "healthbot", "policy noaccess",
+	  { "       PUT " VAULT_ID "/accessPolicies/add\n", "\"objectId\":\"{{principalId}}\"",
+	    "       properties.keyVaultProperties.keyVaultUri: (absent) -> \"" VAULT_URI "\"\n", NULL },
+	  { "[irreversible]", NULL } },
+};
+
+/* Every text row: the plan reads as steps with their method, URL, and "before -> after" lines of what changes. */
+static void test_render_text(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(TEXT_ROWS) / sizeof(TEXT_ROWS[0]); i++) {
+		const struct text_row *r = &TEXT_ROWS[i];
+		struct fixture x;
+		char *t;
+
+		build_ok(&x, r->svc, r->opts);
+		t = plan_render_text(&x.p, &x.c);
+		assert_non_null(t);
+		for (size_t k = 0; k < sizeof(r->want) / sizeof(r->want[0]) && r->want[k]; k++)
+			if (!strstr(t, r->want[k]))
+				fail_msg("text row %zu: '%s' missing from:\n%s", i, r->want[k], t);
+		for (size_t k = 0; k < sizeof(r->never) / sizeof(r->never[0]) && r->never[k]; k++)
+			if (strstr(t, r->never[k]))
+				fail_msg("text row %zu: '%s' should not be in:\n%s", i, r->never[k], t);
+		assert_true(str_istarts(t, "Plan "));
+		free(t);
+		unbuild(&x);
+	}
+}
+
+/* An attached user-assigned identity (its id holds dots) is compared as a member, not shown as absent. */
+static void test_render_text_uai_id(void **state)
+{
+	struct fixture x;
+	char *t;
+
+	(void)state;
+	build_ok(&x, "dicom", "uai res-uai");
+	t = plan_render_text(&x.p, &x.c);
+	if (strstr(t, "(absent) -> {}") || !strstr(t, "keyEncryptionKeyUrl: (absent) -> "))
+		fail_msg("the attached identity shows as absent, or the key URL is missing:\n%s", t);
+	free(t);
+	unbuild(&x);
+}
+
+/*
+ * Tells whether a shell script's quoting is balanced: every single and double
+ * quote closed, backslashes honoured, comments skipped. A stand-in for sh -n.
+ */
+static bool shell_balanced(const char *s)
+{
+	enum { PLAIN, SINGLE, DOUBLE } q = PLAIN;
+
+	for (const char *p = s; *p; p++) {
+		if (q == SINGLE) {
+			q = *p == '\'' ? PLAIN : SINGLE;
+		} else if (q == DOUBLE) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				q = PLAIN;
+		} else if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\t')) {
+			while (p[1] && p[1] != '\n')
+				p++;
+		} else if (*p == '\\' && p[1]) {
+			p++;
+		} else if (*p == '\'') {
+			q = SINGLE;
+		} else if (*p == '"') {
+			q = DOUBLE;
+		}
+	}
+	return q == PLAIN;
+}
+
+/* The checker itself: it refuses an apostrophe left bare inside single quotes. */
+static void test_shell_checker(void **state)
+{
+	(void)state;
+	assert_true(shell_balanced("echo 'it'\\''s' # it's fine here\nx=${kid##*/}\n"));
+	assert_false(shell_balanced("echo 'it's'\n"));
+	assert_false(shell_balanced("echo \"open\n"));
+}
+
+/* Script cases beyond the step table: tags with apostrophes in the DICOM body. */
+static const struct { const char *svc, *opts; } AZ_ROWS[] = {
+	{ "dicom", "res-none quote create firewall nosoft" },
+	{ "dicom", "quote uai res-uai policy noaccess" },
+	{ "openai", "quote" },
+};
+#define N_AZ (sizeof(AZ_ROWS) / sizeof(AZ_ROWS[0]))
+#define N_STEP (sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]))
+
+/* Every step-table plan, and those with apostrophes: the script fills every placeholder and quotes safely. */
+static void test_render_az(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_AZ + N_STEP; i++) {
+		const char *svc = i < N_AZ ? AZ_ROWS[i].svc : STEP_ROWS[i - N_AZ].svc;
+		const char *opts = i < N_AZ ? AZ_ROWS[i].opts : STEP_ROWS[i - N_AZ].opts;
+		struct fixture x;
+		const struct plan_step *key;
+		char *t, *want;
+		const char *first;
+
+		build_ok(&x, svc, opts);
+		t = plan_render_az(&x.p);
+		key = step_of(&x.p, STEP_CREATE_KEY);
+		if (strstr(t, "{{"))
+			fail_msg("az %s %s: a placeholder is left:\n%s", svc, opts, t);
+		if (!shell_balanced(t))
+			fail_msg("az %s %s: unbalanced quoting:\n%s", svc, opts, t);
+		assert_true(str_istarts(t, "#!/bin/sh\n"));
+		assert_int_equal(count(t, "--resource 'https://vault.azure.net'"), key != NULL);
+		assert_int_equal(count(t, "--resource"), key != NULL);
+		if (key) {
+			want = xasprintf("az rest --method post --url '%s?api-version=7.5' "
+					 "--resource 'https://vault.azure.net' --body '{\"kty\":\"RSA\"", key->url);
+			assert_non_null(strstr(t, want));
+			free(want);
+		}
+		first = strstr(t, "'\"$principal\"'");
+		if (first)
+			assert_true(strstr(t, "principal=$(az rest") < first);
+		want = xasprintf("az rest --method %s --url '%s?api-version=%s'",
+				 str_ieq(svc, "dicom") ? "put" : "patch", x.p.resource_id, x.p.svc->api_version);
+		assert_non_null(strstr(t, want));
+		free(want);
+		if (has(opts, "quote") && str_ieq(svc, "dicom")) {
+			assert_non_null(strstr(t, "\"owner\":\"O'\\''Brien'\\''s team\""));
+			assert_null(strstr(t, "O'Brien"));
+		}
+		if (step_of(&x.p, STEP_ASSIGN_ROLE))
+			assert_non_null(strstr(t, "roleAssignments/'\"$assignment\"'?api-version=2022-04-01'"));
+		if (step_of(&x.p, STEP_ACCESS_POLICY))
+			assert_non_null(strstr(t, "az rest --method put --url '" VAULT_ID "/accessPolicies/add"
+						  "?api-version=2024-11-01' --body '{\"properties\":"
+						  "{\"accessPolicies\":[{\"objectId\":\"'\"$principal\"'\""));
+		if (key && str_ieq(svc, "dicom")) {
+			want = xasprintf("keys/%s/'\"$key_version\"'", x.ch.new_key_name);
+			assert_non_null(strstr(t, want));
+			free(want);
+		}
+		free(t);
+		unbuild(&x);
+	}
+}
+
+/*
+ * Regression (plan.c, plan_from_json): an access-policy step read back from a
+ * plan file must get the vault's API version (2024-11-01), not the service's;
+ * it once got the service's, so apply of a saved plan sent the wrong one.
+ */
+static void test_access_policy_api_version(void **state)
+{
+	struct fixture x;
+	struct plan back;
+
+	(void)state;
+	build_ok(&x, "openai", "policy noaccess");
+	round_trip(&x.p, &back);
+	assert_string_equal(step_of(&x.p, STEP_ACCESS_POLICY)->api_version, "2024-11-01");
+	assert_string_equal(step_of(&back, STEP_ACCESS_POLICY)->api_version, "2024-11-01");
+	plan_free(&back);
+	unbuild(&x);
+}
+
+/*
+ * Regression (plan.c, plan_fill): a stray "{{" earlier in the text (a tag value,
+ * say) once paired with the "}}" of the next placeholder, leaving it unfilled.
+ */
+static void test_fill_stray_braces(void **state)
+{
+	struct json_object *vars = json_tokener_parse("{\"keyVersion\":\"v2\"}");
+	char *got = plan_fill("{\"tags\":{\"n\":\"{{\"},\"url\":\"k/{{keyVersion}}\"}", vars);
+
+	(void)state;
+	if (strcmp(got, "{\"tags\":{\"n\":\"{{\"},\"url\":\"k/v2\"}") != 0)
+		fail_msg("the placeholder after a stray {{ is left: %s", got);
+	free(got);
+	json_object_put(vars);
+}
+
+/*
+ * Regression (plan.c, key_step): versionless is ignored on DICOM, which needs a
+ * version; the key URL was once printed from a NULL one ("keys/cmk-new/(null)").
+ */
+static void test_dicom_versionless(void **state)
+{
+	struct fixture x;
+	struct cmk_report rep;
+	const char *url;
+
+	(void)state;
+	build_ok(&x, "dicom", "create");
+	plan_free(&x.p);
+	x.ch.versionless = true;
+	cmk_check(&x.c, &rep);
+	assert_int_equal(plan_build(&x.c, &rep, &x.ch, &x.p, &x.err), 0);
+	cmk_report_free(&rep);
+	url = jx_str(step_of(&x.p, STEP_SAVE_KEY)->body,
+		     "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+	if (strstr(url, "(null)"))
+		fail_msg("DICOM key URL built from a NULL version: %s", url);
+	unbuild(&x);
+}
+
+/* Runs the plan core's unit tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_save_bodies),
+		cmocka_unit_test(test_save_body_direct),
+		cmocka_unit_test(test_step_table),
+		cmocka_unit_test(test_plan_id_stable),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_purge_needs_confirmation),
+		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_json_round_trip_detects),
+		cmocka_unit_test(test_json_refusals),
+		cmocka_unit_test(test_fill),
+		cmocka_unit_test(test_render_text),
+		cmocka_unit_test(test_render_text_uai_id),
+		cmocka_unit_test(test_shell_checker),
+		cmocka_unit_test(test_render_az),
+		cmocka_unit_test(test_access_policy_api_version),
+		cmocka_unit_test(test_fill_stray_braces),
+		cmocka_unit_test(test_dicom_versionless),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
