@@ -61,7 +61,7 @@ struct row {
 	const char *vault;
 	const char *key;
 	const char *assignments;  /* replaces the list, or NULL */
-	const char *opts;         /* switches: change uai key404 key403 vault403 norotation rotation perms-none */
+	const char *opts;         /* switches: change uai key404 key403 vault403 norotation rotation rot404 nokey perms-none */
 	const char *rule;
 	enum cmk_outcome want;
 };
@@ -108,6 +108,13 @@ static const struct row ROWS[] = {
 	{ "openai", NULL, NULL, NULL, NULL, "", "key.ops", OUT_HOLDS },
 	{ "dicom", NULL, NULL, NULL, NULL, "", "key.versioned", OUT_FAILS },
 	{ "dicom", NULL, NULL, NULL, NULL, "version", "key.versioned", OUT_HOLDS },
+	{ "dicom", NULL, NULL, NULL, NULL, "nokey", "key.versioned", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "rot404", "key.rotation-policy", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "key404", "key.type", OUT_NA },
+	{ "openai", NULL, NULL, "{\"key\":{\"key_ops\":null}}", NULL, "", "key.ops", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "vault403", "vault.same-tenant", OUT_NA },
+	{ "openai", NULL, "{\"properties\":{\"enableRbacAuthorization\":false}}", NULL, NULL, "", "identity.propagation",
+	  OUT_NA },
 	{ "openai", NULL, NULL, NULL, NULL, "rotation", "key.rotation-policy", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, NULL, "norotation", "key.rotation-policy", OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, NULL, "", "key.enabled", OUT_HOLDS },
@@ -212,11 +219,11 @@ static void build(struct fixture *x, const struct row *r)
 	x->uai = json_tokener_parse("{\"properties\":{\"principalId\":\"p2\",\"clientId\":\"c2\",\"tenantId\":\"t1\"}}");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = strstr(o, "change") != NULL,
 		.confirmed = strstr(o, "confirmed") != NULL,
-		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = "k",
+		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = strstr(o, "nokey") ? NULL : "k",
 		.key_version = strstr(o, "version") ? "v1" : NULL, .user_identity = strstr(o, "uai") != NULL,
 		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = strstr(o, "vault403") ? 403 : 200,
 		.key = x->key, .key_status = strstr(o, "key404") ? 404 : strstr(o, "key403") ? 403 : 200,
-		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
+		.versions_status = 200, .rotation = x->rotation, .rotation_status = strstr(o, "rot404") ? 404 : 200, .assignments = x->assignments,
 		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
 }
 
