@@ -138,6 +138,8 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 		return usage_mistake(_("--create-key NAME needs --vault, the vault to create it in"));
 	if (o->key && !o->vault)
 		return usage_mistake(_("--key NAME needs --vault, the vault that holds it (or give the key's URI)"));
+	if (o->vault && !o->key && !o->create_key)
+		return usage_mistake(_("--vault needs --key NAME (the key to use) or --create-key NAME (the key to make)"));
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
 	rc = build(s, o, argv[0], &f, &p);

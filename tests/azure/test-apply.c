@@ -461,6 +461,10 @@ static void test_export_formats(void **state)
 	assert_output(v, "Microsoft.Authorization/roleAssignments");
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "yaml", END), 2);
 	assert_output(v, "invalid --format");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", END), 2);
+	assert_output(v, "--vault needs --key");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--create-key", "k", END), 2);
+	assert_output(v, "--create-key NAME needs --vault");
 	assert_int_equal(writes(v, "PUT", "/"), 0);
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
 	free(o);
