@@ -1,4 +1,4 @@
-/* azcmk rotate and azcmk refresh: plans that move a protected resource to another key version, or save its key again. */
+/* azcmk rotate and azcmk refresh: move a protected resource to another key version, or save its key again. */
 #include "config.h"
 
 #include <errno.h>
@@ -123,14 +123,30 @@ static char *key_at(const struct cmk_fetch *f, const char *version)
 	return xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, version ? "/" : "", version ? version : "");
 }
 
+/* Plans the move to a version (NULL: versionless) of the key in use, shows it and, unless --dry-run, runs it. */
+static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur,
+			const char *version, const struct plan_choices *ch)
+{
+	char *uri = key_at(cur, version);
+	struct cmk_fetch f;
+	struct plan p;
+	int rc = build(s, o, jx_str(cur->resource, "id"), uri, ch, &f, &p);
+
+	if (rc == EXIT_OK) {
+		rc = show_and_run(o, s, &p, &f.ctx);
+		plan_free(&p);
+	}
+	cmk_fetch_free(&f);
+	free(uri);
+	return rc;
+}
+
 /* azcmk rotate RESOURCE (--version V | --new-version): moves the resource to another version of its key. */
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct plan_choices ch = { 0 };
-	struct cmk_fetch cur, f;
+	struct cmk_fetch cur;
 	struct az_session *s;
-	struct plan p;
-	char *uri = NULL;
 	int rc;
 
 	if (argc != 1)
@@ -148,15 +164,8 @@ int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
 		ch.create_key = o->new_version;
 		ch.new_key_name = cur.key_name;
 		ch.versionless = o->new_version && !cur.key_version && !cur.ctx.svc->version_required;
-		uri = key_at(&cur, o->version);
-		rc = build(s, o, jx_str(cur.resource, "id"), uri, &ch, &f, &p);
-		if (rc == EXIT_OK) {
-			rc = show_and_run(o, s, &p, &f.ctx);
-			plan_free(&p);
-		}
-		cmk_fetch_free(&f);
+		rc = plan_and_run(s, o, &cur, o->version, &ch);
 	}
-	free(uri);
 	cmk_fetch_free(&cur);
 	az_session_free(s);
 	return rc;
@@ -166,10 +175,8 @@ int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct plan_choices ch = { .resave = true };
-	struct cmk_fetch cur, f;
+	struct cmk_fetch cur;
 	struct az_session *s;
-	struct plan p;
-	char *uri = NULL;
 	int rc;
 
 	if (argc != 1)
@@ -177,16 +184,8 @@ int cmd_refresh(const struct cmd_opts *o, int argc, char **argv)
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
 	rc = current(s, o, argv[0], &cur);
-	if (rc == EXIT_OK) {
-		uri = key_at(&cur, cur.key_version);
-		rc = build(s, o, jx_str(cur.resource, "id"), uri, &ch, &f, &p);
-		if (rc == EXIT_OK) {
-			rc = show_and_run(o, s, &p, &f.ctx);
-			plan_free(&p);
-		}
-		cmk_fetch_free(&f);
-	}
-	free(uri);
+	if (rc == EXIT_OK)
+		rc = plan_and_run(s, o, &cur, cur.key_version, &ch);
 	cmk_fetch_free(&cur);
 	az_session_free(s);
 	return rc;
