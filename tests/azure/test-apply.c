@@ -67,7 +67,7 @@ static void env_stop(struct env *v)
 static int azcmk(struct env *v, const char *crash_after, ...)
 {
 	const char *top = getenv("top_builddir");
-	char *prog = xasprintf("%s/src/azcmk", top ? top : ".."), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
+	char *prog = xasprintf("%s/src/azcmk", top ? top : "."), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
 	char *state = xasprintf("%s/state", dir), *argv[32];
 	va_list ap;
 	int n = 0, status;
