@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "b64.h"
+#include "jwt.h"
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
@@ -350,22 +350,14 @@ char *wire_scope_resource(const char *scope)
 /* Decodes a JWT's claims without verifying it (to say who signed in); NULL when it is not a JWT. */
 struct json_object *wire_jwt_claims(const char *token)
 {
-	const char *d1 = token ? strchr(token, '.') : NULL, *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
-	unsigned char *raw;
-	size_t n;
-	struct json_object *o;
-	char *err = NULL;
+	struct jwt t;
+	struct json_object *claims;
 
-	if (!d2 || !(raw = b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), &n)))
+	if (!jwt_decode(token, &t))
 		return NULL;
-	o = jx_parse((const char *)raw, n, &err);
-	free(raw);
-	free(err);
-	if (o && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return o;
+	claims = json_object_get(t.claims);
+	jwt_free(&t);
+	return claims;
 }
 
 /* Reads a number that may be a JSON number or a numeric string; -1 when it is neither. */

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "jx.h"
 #include "plan.h"
 #include "rules.h"
@@ -17,7 +18,6 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define NOW 1795305600
 #define UAI_ID "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
@@ -58,12 +58,6 @@ static const char VAULT[] =
 	"\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}]},"
 	"\"accessPolicies\":[{\"tenantId\":\"t1\",\"objectId\":\"someone-else\",\"permissions\":{\"keys\":[\"get\"]}}]}}";
-/* A 2048-bit modulus is 342 base64url characters. */
-#define N2048 \
-	"gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ"
 static const char KEY[] =
 	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
@@ -120,12 +114,7 @@ struct fixture {
 /* Tells whether a row has a switch. */
 static bool has(const struct row *r, const char *opt)
 {
-	size_t n = strlen(opt);
-
-	for (const char *s = r->opts; (s = strstr(s, opt)) != NULL; s += n)
-		if ((s == r->opts || s[-1] == ' ') && (s[n] == '\0' || s[n] == ' '))
-			return true;
-	return false;
+	return opt_has(r->opts, opt);
 }
 
 /* Returns the fixture resource of a service. */

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "jx.h"
 #include "plan.h"
 #include "rules.h"
@@ -17,7 +18,6 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define NOW 1795305600
 #define SUB "/subscriptions/subid"
 #define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv"
 #define VAULT_URI "https://kv.vault.azure.net/"
@@ -83,12 +83,6 @@ static const char VAULT[] =
 	"\"virtualNetworkRules\":[{\"id\":\"" SUB "/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/"
 	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"t1\",\"objectId\":\"someone-else\","
 	"\"permissions\":{\"keys\":[\"get\"]}}]}}";
-/* A 2048-bit modulus is 342 base64url characters. */
-#define N2048 \
-	"gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB" \
-	"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ"
 static const char KEY[] =
 	"{\"key\":{\"kid\":\"" VAULT_URI "keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
@@ -131,17 +125,6 @@ struct fixture {
 	int rc;
 };
 
-/* Tells whether an option string holds a switch. */
-static bool has(const char *opts, const char *opt)
-{
-	size_t n = strlen(opt);
-
-	for (const char *s = opts; (s = strstr(s, opt)) != NULL; s += n)
-		if ((s == opts || s[-1] == ' ') && (s[n] == '\0' || s[n] == ' '))
-			return true;
-	return false;
-}
-
 /* Returns the fixture resource of a service. */
 static const char *resource_json(const char *svc)
 {
@@ -157,12 +140,12 @@ static void set_identity(struct json_object *res, const char *svc, const char *o
 {
 	char *id;
 
-	if (has(opts, "res-none"))
+	if (opt_has(opts, "res-none"))
 		id = xstrdup("{\"type\":\"None\"}");
-	else if (has(opts, "res-uai"))
+	else if (opt_has(opts, "res-uai"))
 		id = xstrdup("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":{\"" UAI_ID "\":"
 			     "{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}");
-	else if (has(opts, "res-both"))
+	else if (opt_has(opts, "res-both"))
 		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"p1\",\"tenantId\":\"t1\",\"userAssignedIdentities\":"
 			       "{\"" UAI_ID "\":{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}",
 			       svc_by_key(svc)->both_identities);
@@ -178,19 +161,19 @@ static struct json_object *make_vault(const char *opts)
 	struct json_object *v = json_tokener_parse(VAULT);
 
 	assert_non_null(v);
-	if (has(opts, "nosoft"))
+	if (opt_has(opts, "nosoft"))
 		jx_set(v, "properties.enableSoftDelete", json_object_new_boolean(false));
-	if (has(opts, "nopurge"))
+	if (opt_has(opts, "nopurge"))
 		jx_del(v, "properties.enablePurgeProtection");
-	if (has(opts, "firewall"))
+	if (opt_has(opts, "firewall"))
 		jx_set(v, "properties.networkAcls.defaultAction", json_object_new_string("Deny"));
-	if (has(opts, "farvault"))
+	if (opt_has(opts, "farvault"))
 		jx_set(v, "location", json_object_new_string("eastus"));
-	if (has(opts, "tenant"))
+	if (opt_has(opts, "tenant"))
 		jx_set(v, "properties.tenantId", json_object_new_string("t9"));
-	if (has(opts, "policy")) {
+	if (opt_has(opts, "policy")) {
 		jx_set(v, "properties.enableRbacAuthorization", json_object_new_boolean(false));
-		if (!has(opts, "noaccess"))
+		if (!opt_has(opts, "noaccess"))
 			jx_set(v, "properties.accessPolicies", json_tokener_parse(POLICIES));
 	}
 	return v;
@@ -199,8 +182,8 @@ static struct json_object *make_vault(const char *opts)
 /* Builds the context a service and switches describe, checks it and plans it (the result is in x->rc and x->err). */
 static void build(struct fixture *x, const char *svc, const char *opts)
 {
-	bool fresh = has(opts, "create") && !has(opts, "rotate"), uai = has(opts, "uai");
-	bool gone = fresh || has(opts, "nokey");
+	bool fresh = opt_has(opts, "create") && !opt_has(opts, "rotate"), uai = opt_has(opts, "uai");
+	bool gone = fresh || opt_has(opts, "nokey");
 
 	memset(x, 0, sizeof(*x));
 	x->svc = svc;
@@ -208,32 +191,32 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 	x->resource = json_tokener_parse(resource_json(svc));
 	assert_non_null(x->resource);
 	set_identity(x->resource, svc, opts);
-	if (has(opts, "quote"))
+	if (opt_has(opts, "quote"))
 		jx_set(x->resource, "tags.owner", json_object_new_string("O'Brien's team"));
-	if (has(opts, "old"))
+	if (opt_has(opts, "old"))
 		jx_set(x->resource, "systemData.createdAt", json_object_new_string("2021-06-01T00:00:00Z"));
 	x->vault = make_vault(opts);
 	x->key = json_tokener_parse(KEY);
-	if (has(opts, "big")) {
+	if (opt_has(opts, "big")) {
 		jx_del(x->key, "key.n");
 		jx_set(x->key, "key.key_size", json_object_new_int(4096));
 	}
 	x->versions = json_tokener_parse("[{\"kid\":\"" VAULT_URI "keys/k/v1\",\"attributes\":{\"enabled\":true}}]");
-	x->assignments = json_tokener_parse(has(opts, "noaccess") || has(opts, "policy") ? "[]" : ACCESS);
+	x->assignments = json_tokener_parse(opt_has(opts, "noaccess") || opt_has(opts, "policy") ? "[]" : ACCESS);
 	x->roles = json_tokener_parse(ROLES);
 	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
 	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = uai ? json_tokener_parse(UAI) : NULL;
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(svc), .resource = x->resource, .change = true,
-		.confirmed = !has(opts, "unconfirmed"), .vault_name = "kv", .vault_uri = VAULT_URI,
-		.hsm = has(opts, "hsm"), .key_name = fresh || has(opts, "nokeyname") ? NULL : "k",
-		.key_version = has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
+		.confirmed = !opt_has(opts, "unconfirmed"), .vault_name = "kv", .vault_uri = VAULT_URI,
+		.hsm = opt_has(opts, "hsm"), .key_name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
+		.key_version = opt_has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
 		.uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = gone ? NULL : x->key, .key_status = gone ? 404 : 200, .versions = x->versions,
 		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
 		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
-	x->ch = (struct plan_choices){ .create_key = has(opts, "create"),
-		.new_key_name = has(opts, "rotate") ? "k" : NEW_KEY, .resave = has(opts, "resave") };
+	x->ch = (struct plan_choices){ .create_key = opt_has(opts, "create"),
+		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY, .resave = opt_has(opts, "resave") };
 	assert_non_null(x->c.svc);
 	cmk_check(&x->c, &x->rep);
 	x->rc = plan_build(&x->c, &x->rep, &x->ch, &x->p, &x->err);
@@ -482,7 +465,7 @@ static int largest_size(const char *svc)
 /* The size a created key must have: a new version keeps the current size when the service allows it (2048 here). */
 static int new_size(const char *svc, const char *opts)
 {
-	return has(opts, "rotate") && !has(opts, "big") ? 2048 : largest_size(svc);
+	return opt_has(opts, "rotate") && !opt_has(opts, "big") ? 2048 : largest_size(svc);
 }
 
 /* Checks a vault step: PATCH of the vault, guarded by the value it changes. */
@@ -503,7 +486,7 @@ static void check_vault_step(const struct fixture *x, const struct plan_step *s,
 /* Checks the grant: a role at key scope, or an access policy; it waits for the identity step when there is one. */
 static void check_grant(const struct fixture *x, const struct plan_step *s, size_t i)
 {
-	const char *key = has(x->opts, "create") && !has(x->opts, "rotate") ? NEW_KEY : "k";
+	const char *key = opt_has(x->opts, "create") && !opt_has(x->opts, "rotate") ? NEW_KEY : "k";
 
 	assert_int_equal(s->depends, x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
 	assert_int_equal(s->target, TARGET_ARM);
@@ -519,7 +502,7 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 		assert_json("assign-role", s->body, "{\"properties\":{\"roleDefinitionId\":\"" SUB "/providers/"
 			    "Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\","
 			    "\"principalId\":\"{{principalId}}\",\"principalType\":\"ServicePrincipal\"}}");
-		assert_false(has(x->opts, "policy"));
+		assert_false(opt_has(x->opts, "policy"));
 		free(url);
 	} else {
 		assert_string_equal(s->url, VAULT_ID "/accessPolicies/add");
@@ -527,7 +510,7 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 		assert_json("access-policy", s->body, "{\"properties\":{\"accessPolicies\":[{\"tenantId\":\"t1\","
 			    "\"objectId\":\"{{principalId}}\","
 			    "\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}");
-		assert_true(has(x->opts, "policy"));
+		assert_true(opt_has(x->opts, "policy"));
 	}
 }
 
@@ -544,7 +527,7 @@ static void check_create(const struct fixture *x, const struct plan_step *s)
 	assert_null(s->expect_path);
 	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}",
 			 new_size(x->svc, x->opts));
-	assert_non_null(strstr(s->title, has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
+	assert_non_null(strstr(s->title, opt_has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
 	assert_json("create-key", s->body, body);
 	assert_string_equal(x->p.key_name, x->ch.new_key_name);
 	assert_string_equal(x->p.key_version, "{{keyVersion}}");
@@ -571,26 +554,26 @@ static void check_identity(const struct fixture *x, const struct step_row *r, co
 static void check_header(const struct fixture *x)
 {
 	const struct plan *p = &x->p;
-	bool fresh = has(x->opts, "create") && !has(x->opts, "rotate");
+	bool fresh = opt_has(x->opts, "create") && !opt_has(x->opts, "rotate");
 
 	assert_ptr_equal(p->svc, x->c.svc);
 	assert_string_equal(p->resource_id, jx_str(x->resource, "id"));
 	assert_string_equal(p->vault_uri, VAULT_URI);
 	assert_string_equal(p->key_name, fresh ? NEW_KEY : "k");
-	if (has(x->opts, "create"))
+	if (opt_has(x->opts, "create"))
 		assert_string_equal(p->key_version, "{{keyVersion}}");
-	else if (has(x->opts, "pin") || x->c.svc->version_required)
+	else if (opt_has(x->opts, "pin") || x->c.svc->version_required)
 		assert_string_equal(p->key_version, "v1");
 	else
 		assert_null(p->key_version);
-	if (has(x->opts, "uai")) {
+	if (opt_has(x->opts, "uai")) {
 		assert_string_equal(p->uai_id, UAI_ID);
 		assert_string_equal(p->uai_client_id, "c2");
 	} else {
 		assert_null(p->uai_id);
 		assert_null(p->uai_client_id);
 	}
-	assert_int_equal(p->resave, has(x->opts, "resave"));
+	assert_int_equal(p->resave, opt_has(x->opts, "resave"));
 	assert_int_equal(strlen(p->id), 36);
 }
 
@@ -1065,7 +1048,7 @@ static void test_render_az(void **state)
 				 str_ieq(svc, "dicom") ? "put" : "patch", x.p.resource_id, x.p.svc->api_version);
 		assert_non_null(strstr(t, want));
 		free(want);
-		if (has(opts, "quote") && str_ieq(svc, "dicom")) {
+		if (opt_has(opts, "quote") && str_ieq(svc, "dicom")) {
 			assert_non_null(strstr(t, "\"owner\":\"O'\\''Brien'\\''s team\""));
 			assert_null(strstr(t, "O'Brien"));
 		}

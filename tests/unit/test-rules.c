@@ -10,13 +10,13 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "jx.h"
 #include "rules.h"
 #include "sbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
-#define NOW 1795305600
 #define VAULT_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv"
 #define UAI_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 
@@ -34,10 +34,6 @@ static const char VAULT[] =
 	"\"enableSoftDelete\":true,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\"},\"accessPolicies\":[{\"objectId\":\"p1\","
 	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}";
-/* A 2048-bit modulus is 342 base64url characters; 3072 bits is 512. */
-#define N2048 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ"
-#define N3072 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"
-#define N4096 "gAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"
 static const char KEY[] =
 	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
@@ -213,17 +209,17 @@ static void build(struct fixture *x, const struct row *r)
 	x->key = part(KEY, r->key);
 	x->assignments = json_tokener_parse(r->assignments ? r->assignments : ASSIGNMENTS);
 	x->roles = json_tokener_parse(ROLES);
-	x->perms = json_tokener_parse(strstr(o, "perms-none") ? "[{\"actions\":[\"*/read\"]}]" : "[{\"actions\":[\"*\"]}]");
-	x->rotation = json_tokener_parse(strstr(o, "norotation") ? "{\"lifetimeActions\":[{\"action\":{\"type\":\"Notify\"}}]}"
+	x->perms = json_tokener_parse(opt_has(o, "perms-none") ? "[{\"actions\":[\"*/read\"]}]" : "[{\"actions\":[\"*\"]}]");
+	x->rotation = json_tokener_parse(opt_has(o, "norotation") ? "{\"lifetimeActions\":[{\"action\":{\"type\":\"Notify\"}}]}"
 					 : "{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = json_tokener_parse("{\"properties\":{\"principalId\":\"p2\",\"clientId\":\"c2\",\"tenantId\":\"t1\"}}");
-	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = strstr(o, "change") != NULL,
-		.confirmed = strstr(o, "confirmed") != NULL,
-		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = strstr(o, "nokey") ? NULL : "k",
-		.key_version = strstr(o, "version") ? "v1" : NULL, .user_identity = strstr(o, "uai") != NULL,
-		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = strstr(o, "vault403") ? 403 : 200,
-		.key = x->key, .key_status = strstr(o, "key404") ? 404 : strstr(o, "key403") ? 403 : 200,
-		.versions_status = 200, .rotation = x->rotation, .rotation_status = strstr(o, "rot404") ? 404 : 200, .assignments = x->assignments,
+	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = opt_has(o, "change"),
+		.confirmed = opt_has(o, "confirmed"),
+		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = opt_has(o, "nokey") ? NULL : "k",
+		.key_version = opt_has(o, "version") ? "v1" : NULL, .user_identity = opt_has(o, "uai"),
+		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = opt_has(o, "vault403") ? 403 : 200,
+		.key = x->key, .key_status = opt_has(o, "key404") ? 404 : opt_has(o, "key403") ? 403 : 200,
+		.versions_status = 200, .rotation = x->rotation, .rotation_status = opt_has(o, "rot404") ? 404 : 200, .assignments = x->assignments,
 		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
 }
 
