@@ -57,18 +57,15 @@ static struct az_session *start(struct simtest *t, const char *ca)
 	struct az_session_opts o = { 0 };
 	struct az_error e = { 0 };
 	struct az_session *s;
-	char proxy[64];
-	FILE *f;
 
 	if (st_start(t, "minimal.json", "{\"settings\":{\"latencyMs\":" "50" "}}") != 0) {
 		fprintf(stderr, "bench-cmk: the simulator did not start\n");
 		exit(1);
 	}
-	f = fopen(ca, "w");
-	fputs(t->ca, f);
-	fclose(f);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", t->proxy);
-	setenv("HTTPS_PROXY", proxy, 1);
+	if (st_point_client(t, ca) != 0) {
+		fprintf(stderr, "bench-cmk: cannot write %s\n", ca);
+		exit(1);
+	}
 	o.ca_file = ca;
 	o.auth = AZ_AUTH_ENV;
 	s = az_session_new(&o, &e);

@@ -89,11 +89,10 @@ static void concurrent(struct az_session *s, int batches, int width)
 /* Starts a simulator (with latency_ms on every answer) and points a session at it. */
 static struct az_session *start_sim(struct simtest *t, int latency_ms, char *ca_path)
 {
-	char *text = st_read_scenario("minimal.json"), *err = NULL, proxy[64], *scen;
+	char *text = st_read_scenario("minimal.json"), *err = NULL, *scen;
 	struct json_object *doc = json_tokener_parse(text);
 	struct az_session_opts o = { 0 };
 	struct az_error e = { 0 };
-	FILE *f;
 
 	jx_set(doc, "settings.latencyMs", json_object_new_int(latency_ms));
 	scen = xstrdup(jx_text(doc));
@@ -102,11 +101,10 @@ static struct az_session *start_sim(struct simtest *t, int latency_ms, char *ca_
 		fprintf(stderr, "bench-http: %s\n", err);
 		exit(1);
 	}
-	f = fopen(ca_path, "w");
-	fputs(t->ca, f);
-	fclose(f);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", t->proxy);
-	setenv("HTTPS_PROXY", proxy, 1);
+	if (st_point_client(t, ca_path) != 0) {
+		fprintf(stderr, "bench-http: cannot write %s\n", ca_path);
+		exit(1);
+	}
 	o.ca_file = ca_path;
 	o.auth = AZ_AUTH_ENV;
 	free(text);

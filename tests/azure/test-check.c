@@ -31,19 +31,15 @@ static struct env *env_start(const char *scenario, const char *merge)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
 	struct az_session_opts o = { 0 };
-	char proxy[64];
-	FILE *f;
 	int fd;
 
 	if (st_start(&v->t, scenario, merge) != 0)
 		fail_msg("the simulator did not start");
 	snprintf(v->ca, sizeof(v->ca), "/tmp/azcmk-check-ca-XXXXXX");
 	fd = mkstemp(v->ca);
-	f = fdopen(fd, "w");
-	fputs(v->t.ca, f);
-	fclose(f);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
-	setenv("HTTPS_PROXY", proxy, 1);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(st_point_client(&v->t, v->ca), 0);
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
 	setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
 	setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);

@@ -65,18 +65,12 @@ static void clear_env(void)
 static struct env *env_start(const char *merge)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
-	FILE *f;
-	char proxy[64];
 
 	clear_env();
 	if (st_start(&v->t, "minimal.json", merge) != 0)
 		fail_msg("the simulator did not start");
 	snprintf(v->ca, sizeof(v->ca), "%s/ca-%d.pem", workdir, v->t.https);
-	f = fopen(v->ca, "w");
-	fputs(v->t.ca, f);
-	fclose(f);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
-	setenv("HTTPS_PROXY", proxy, 1);
+	assert_int_equal(st_point_client(&v->t, v->ca), 0);
 	return v;
 }
 
@@ -564,9 +558,8 @@ static void test_keyvault_challenge(void **state)
 static void test_paging(void **state)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
-	char *text = st_read_scenario("minimal.json"), *err = NULL, proxy[64];
+	char *text = st_read_scenario("minimal.json"), *err = NULL;
 	struct json_object *doc = json_tokener_parse(text), *list = jx_get(doc, "resources"), *items = NULL;
-	FILE *f;
 
 	for (int i = 0; i < 5000; i++) {
 		char *id = xasprintf(RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai%04d", i);
@@ -582,11 +575,7 @@ static void test_paging(void **state)
 	clear_env();
 	assert_int_equal(st_start_text(&v->t, jx_text(doc), &err), 0);
 	snprintf(v->ca, sizeof(v->ca), "%s/ca-page.pem", workdir);
-	f = fopen(v->ca, "w");
-	fputs(v->t.ca, f);
-	fclose(f);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", v->t.proxy);
-	setenv("HTTPS_PROXY", proxy, 1);
+	assert_int_equal(st_point_client(&v->t, v->ca), 0);
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
 	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions/" SUB "/resources", "2021-04-01", &items, &v->e), 0);

@@ -74,6 +74,20 @@ int st_start(struct simtest *t, const char *name, const char *merge)
 	return rc;
 }
 
+/* Points a client at the simulator: writes its CA to ca_path and sets HTTPS_PROXY; -1 when the file cannot be written. */
+int st_point_client(struct simtest *t, const char *ca_path)
+{
+	FILE *f = fopen(ca_path, "w");
+	char proxy[64];
+	int rc = f && fputs(t->ca, f) >= 0 ? 0 : -1;
+
+	if (f && fclose(f) != 0)
+		rc = -1;
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", t->proxy);
+	setenv("HTTPS_PROXY", proxy, 1);
+	return rc;
+}
+
 /* Stops the simulator and frees the client. */
 void st_stop(struct simtest *t)
 {

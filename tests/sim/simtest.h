@@ -31,6 +31,7 @@ char *st_read_scenario(const char *name);
 int st_start_text(struct simtest *t, const char *text, char **err);
 int st_start(struct simtest *t, const char *name, const char *merge);
 void st_stop(struct simtest *t);
+int st_point_client(struct simtest *t, const char *ca_path);
 long st_req(struct simtest *t, const char *method, const char *url, const char *token, const char *body,
 	    struct st_resp *r);
 long st_req_hdr(struct simtest *t, const char *method, const char *url, const char *const *headers,
