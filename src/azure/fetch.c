@@ -287,21 +287,17 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
  * Adds a built-in role's definition to roles when azcmk knows it (saving a
  * round trip); true when it did. Custom roles are read from Azure.
  */
-static bool known_role(struct json_object *roles, const char *guid)
+static bool known_role(struct json_object *roles, struct json_object *builtin, const char *guid)
 {
-	struct json_object *all = roles_builtin();
-	bool found = false;
-
-	for (size_t i = 0; i < jx_len(all) && !found; i++)
-		if (str_ieq(jx_str(jx_at(all, i), "name"), guid)) {
+	for (size_t i = 0; i < jx_len(builtin); i++)
+		if (str_ieq(jx_str(jx_at(builtin, i), "name"), guid)) {
 			char *key = str_lower(guid);
 
-			json_object_object_add(roles, key, json_object_get(jx_at(all, i)));
+			json_object_object_add(roles, key, json_object_get(jx_at(builtin, i)));
 			free(key);
-			found = true;
+			return true;
 		}
-	json_object_put(all);
-	return found;
+	return false;
 }
 
 /* Reads the definitions of the roles the assignments name, at once (built-in ones come from azcmk's table). */
@@ -309,6 +305,7 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 {
 	size_t n = jx_len(f->assignments), m = 0;
 	struct az_req **r = xcalloc(n ? n : 1, sizeof(*r));
+	struct json_object *builtin = n ? roles_builtin() : NULL;
 	int rc = 0;
 
 	f->roles = json_object_new_object();
@@ -317,7 +314,7 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 		const char *slash = rd ? strrchr(rd, '/') : NULL;
 		char *path;
 
-		if (!rd || known_role(f->roles, slash ? slash + 1 : rd))
+		if (!rd || known_role(f->roles, builtin, slash ? slash + 1 : rd))
 			continue;
 		path = xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s", slash ? slash + 1 : rd);
 		r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
@@ -335,6 +332,7 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 		free(guid);
 		az_req_free(r[i]);
 	}
+	json_object_put(builtin);
 	free(r);
 	return rc;
 }
