@@ -12,6 +12,7 @@
 #include "profile.h"
 #include "sbuf.h"
 #include "text.h"
+#include "wire.h"
 #include "xalloc.h"
 
 /* The API version of user-assigned identities, read to learn their principal. */
@@ -67,26 +68,21 @@ static void quote_body(struct sbuf *b, struct json_object *body)
 	quote(b, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Returns the token audience of a Key Vault or Managed HSM URL: its scheme and host without the first label. */
+/* Returns the token audience of a Key Vault or Managed HSM URL: https and its host without the first label. */
 static char *kv_resource(const char *url)
 {
-	const char *host = strstr(url, "://"), *dot, *end;
+	char host[256];
+	bool https;
+	const char *dot = wire_url_host(url, host, sizeof(host), &https) ? strchr(host, '.') : NULL;
 
-	host = host ? host + 3 : url;
-	dot = strchr(host, '.');
-	end = dot ? strpbrk(dot, "/:") : NULL;
-	if (!dot)
-		return xstrdup("https://vault.azure.net");
-	return end ? xasprintf("https://%.*s", (int)(end - dot - 1), dot + 1) : xasprintf("https://%s", dot + 1);
+	return dot ? xasprintf("https://%s", dot + 1) : xstrdup("https://vault.azure.net");
 }
 
 /* Appends one "az rest" call for a step (without a newline). */
 static void az_rest(struct sbuf *b, const struct plan_step *st)
 {
-	char *method = xstrdup(st->method);
+	char *method = str_lower(st->method);
 
-	for (char *m = method; *m; m++)
-		*m = (char)(*m >= 'A' && *m <= 'Z' ? *m - 'A' + 'a' : *m);
 	sb_printf(b, "az rest --method %s --url ", method);
 	quote_url(b, st->url, st->api_version);
 	if (st->target == TARGET_KEYVAULT) {
