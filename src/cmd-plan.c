@@ -27,7 +27,10 @@ static int usage_mistake(const char *msg)
 /*
  * Prepares the context for a key azcmk will create: refuses a name already in
  * the vault (creating it would add a version to a key others may use), and
- * otherwise records that the key does not exist yet.
+ * otherwise records that the key does not exist yet. Key Vault answers 403,
+ * not 404, for a missing key to a caller who may create keys but holds no
+ * read on that name; if the caller may not create either, the create step
+ * stops the apply before the save.
  */
 static bool new_key(struct cmk_fetch *f, const char *name)
 {
