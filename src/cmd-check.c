@@ -14,39 +14,10 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Returns the label of a severity for the table (translated). */
-static const char *severity_label(enum severity s)
-{
-	/* TRANSLATORS: severity labels of findings; keep them at most 8 columns. */
-	return s == SEV_BLOCKER ? _("BLOCKER") : s == SEV_WARNING ? _("WARNING") : _("NOTE");
-}
-
-/* Tells whether colour may be used: a terminal, and no NO_COLOR. */
-static bool use_colour(void)
-{
-	const char *nc = getenv("NO_COLOR");
-
-	return isatty(1) && !(nc && *nc);
-}
-
-/* Prints one finding as text: severity, rule, message, then why and what to do. */
-static void print_finding(const struct cmk_finding *f, bool colour)
-{
-	static const char *const colours[] = { "\033[36m", "\033[33m", "\033[1;31m" };
-	char *label = text_pad(severity_label(f->severity), 8);
-
-	printf("%s%s%s  %s  %s\n", colour ? colours[f->severity] : "", label, colour ? "\033[0m" : "", f->rule->id, f->message);
-	if (f->detail)
-		printf("          %s\n", f->detail);
-	printf(_("          why: %s\n"), _(f->rule->explanation));
-	printf(_("          fix: %s\n"), _(f->rule->fix));
-	free(label);
-}
-
 /* Prints the report as text, blockers first. */
 static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 {
-	bool colour = use_colour();
+	bool colour = report_colour(stdout);
 	char *name = text_sanitize(jx_str(f->resource, "id"), false);
 
 	printf(_("%s (%s)\n"), name, _(f->ctx.svc->name));
@@ -56,7 +27,7 @@ static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 	for (int sev = SEV_BLOCKER; sev >= SEV_NOTE; sev--)
 		for (size_t i = 0; i < r->n; i++)
 			if ((int)r->items[i].severity == sev)
-				print_finding(&r->items[i], colour);
+				report_finding(stdout, &r->items[i], colour);
 	if (r->n == 0 && r->checked == 1)
 		printf(_("The one prerequisite that applies holds.\n"));
 	else if (r->n == 0 && r->checked > 1)

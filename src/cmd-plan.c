@@ -43,6 +43,23 @@ static bool new_key(struct cmk_fetch *f, const char *name)
 	return true;
 }
 
+/* Prints, on standard error, the warnings and notes the plan leaves as they are (nothing azcmk can fix). */
+static void print_unfixed(const struct cmk_report *r)
+{
+	bool colour = report_colour(stderr), any = false;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cmk_finding *f = &r->items[i];
+
+		if (f->severity == SEV_BLOCKER || f->rule->fix_step != FIX_NONE)
+			continue;
+		if (!any)
+			fprintf(stderr, _("Findings this plan does not change:\n"));
+		any = true;
+		report_finding(stderr, f, colour);
+	}
+}
+
 /* Builds the plan for RESOURCE from the options; prints why when it cannot. */
 static int build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
 		 struct plan *p)
@@ -69,6 +86,8 @@ static int build(struct az_session *s, const struct cmd_opts *o, const char *res
 	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
 	if (rc != EXIT_OK)
 		cli_error("%s", err);
+	else
+		print_unfixed(&r);
 	free(err);
 	cmk_report_free(&r);
 	return rc;

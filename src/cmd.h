@@ -4,7 +4,9 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "rules.h"
 #include "session.h"
 
 /* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake. */
@@ -53,6 +55,12 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
+/* report.c: findings as text */
+const char *report_severity_label(enum severity s);
+const char *report_severity_colour(enum severity s);
+bool report_colour(FILE *out);
+void report_finding(FILE *out, const struct cmk_finding *f, bool colour);
+
 int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path);
 
 #endif

@@ -12,6 +12,7 @@
 #include "fetch.h"
 #include "i18n.h"
 #include "jx.h"
+#include "plan.h"
 #include "roles.h"
 #include "sbuf.h"
 #include "text.h"
@@ -22,6 +23,7 @@
 #define VAULT_API "2024-11-01"
 #define AUTHZ_API "2022-04-01"
 #define RG_API "2022-10-01"
+#define POLICY_API "2022-03-01"
 
 /* Escapes a value for a single-quoted KQL string. */
 static char *kql_quote(const char *v)
@@ -36,11 +38,10 @@ static char *kql_quote(const char *v)
 	return sb_steal(&b);
 }
 
-/* Runs a Resource Graph query over the chosen subscriptions (all visible ones when none) and returns its rows. */
-static struct json_object *graph_query(struct az_session *s, const char *query, const char *const *subs, size_t n,
-				       struct az_error *e)
+/* Builds a Resource Graph query request over the chosen subscriptions (all visible ones when none). */
+static struct az_req *graph_req(struct az_session *s, const char *query, const char *const *subs, size_t n)
 {
-	struct json_object *body = json_object_new_object(), *list = json_object_new_array(), *rows = NULL;
+	struct json_object *body = json_object_new_object(), *list = json_object_new_array();
 	struct az_req *r;
 
 	for (size_t i = 0; i < n; i++)
@@ -51,10 +52,20 @@ static struct json_object *graph_query(struct az_session *s, const char *query, 
 		json_object_put(list);
 	json_object_object_add(body, "query", json_object_new_string(query));
 	r = az_session_req(s, AZ_ARM, "POST", "/providers/Microsoft.ResourceGraph/resources", RG_API, jx_text(body));
+	json_object_put(body);
+	return r;
+}
+
+/* Runs a Resource Graph query over the chosen subscriptions (all visible ones when none) and returns its rows. */
+static struct json_object *graph_query(struct az_session *s, const char *query, const char *const *subs, size_t n,
+				       struct az_error *e)
+{
+	struct az_req *r = graph_req(s, query, subs, n);
+	struct json_object *rows = NULL;
+
 	if (az_session_call(s, r, e) == 0)
 		rows = json_object_get(jx_get(r->json, "data"));
 	az_req_free(r);
-	json_object_put(body);
 	return rows;
 }
 
@@ -192,16 +203,58 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t, struc
 	return 0;
 }
 
-/* Finds the vault's (or HSM's) ARM id by name: in the resource's subscription, then across all. */
+/* Builds the request that asks Azure Policy whether a deny assignment refuses the resource as the save leaves it. */
+static struct az_req *policy_req(struct az_session *s, struct cmk_fetch *f)
+{
+	struct json_object *body = json_object_new_object(), *details = json_object_new_object();
+	struct armid a;
+	struct az_req *r = NULL;
+	char *path;
+
+	if (!armid_parse(jx_str(f->resource, "id"), &a))
+		return NULL;
+	path = xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.PolicyInsights/checkPolicyRestrictions",
+			 a.subscription, a.resource_group ? a.resource_group : "");
+	json_object_object_add(details, "resourceContent", plan_after_save(&f->ctx));
+	json_object_object_add(details, "apiVersion", json_object_new_string(f->ctx.svc->api_version));
+	json_object_object_add(body, "resourceDetails", details);
+	json_object_object_add(body, "pendingFields", json_object_new_array());
+	if (a.resource_group)
+		r = az_session_req(s, AZ_ARM, "POST", path, POLICY_API, jx_text(body));
+	armid_free(&a);
+	free(path);
+	json_object_put(body);
+	return r;
+}
+
+/*
+ * Finds the vault's (or HSM's) ARM id by name and, for a change, asks Azure
+ * Policy about the save, both at once. A refused policy check is no finding.
+ */
 static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
 {
 	const char *type = f->ctx.hsm ? "microsoft.keyvault/managedhsms" : "microsoft.keyvault/vaults";
 	char *q = kql_quote(f->vault_name), *query = xasprintf("Resources | where type =~ '%s' and name =~ '%s' | project id",
 							      type, q);
-	struct json_object *rows = graph_query(s, query, t->subscriptions, t->nsubs, e);
-	char *id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
+	struct az_req *r[2] = { graph_req(s, query, t->subscriptions, t->nsubs), f->ctx.change ? policy_req(s, f) : NULL };
+	struct json_object *rows = NULL;
+	char *id = NULL;
 
-	json_object_put(rows);
+	if (az_session_send(s, r, r[1] ? 2 : 1, e) == 0) {
+		if (!r[0]->curl_code && r[0]->status == 200)
+			rows = jx_get(r[0]->json, "data");
+		else
+			az_error_from_req(e, r[0], "POST /providers/Microsoft.ResourceGraph/resources");
+	}
+	if (r[1] && r[1]->status == 200) {
+		f->policy = json_object_get(jx_get(r[1]->json, "contentEvaluationResult.policyEvaluations"));
+		f->ctx.policy_status = 200;
+	} else if (r[1]) {
+		f->ctx.policy_status = r[1]->status;
+	}
+	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
+	az_req_free(r[0]);
+	az_req_free(r[1]);
 	free(query);
 	free(q);
 	return id;
@@ -399,6 +452,7 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	f->ctx.assignments = f->assignments;
 	f->ctx.roles = f->roles;
 	f->ctx.operator_perms = f->perms;
+	f->ctx.policy_evals = f->policy;
 	f->ctx.confirmed = t->confirmed;
 	f->ctx.tenant = az_session_tenant(s);
 	f->ctx.now = (int64_t)time(NULL);
@@ -449,7 +503,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 void cmk_fetch_free(struct cmk_fetch *f)
 {
 	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
-				       f->roles, f->perms };
+				       f->roles, f->perms, f->policy };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);

@@ -23,7 +23,7 @@ struct cmk_target {
 /* The context and everything it points at. */
 struct cmk_fetch {
 	struct cmk_ctx ctx;
-	struct json_object *resource, *uai, *vault, *key, *versions, *rotation, *assignments, *roles, *perms;
+	struct json_object *resource, *uai, *vault, *key, *versions, *rotation, *assignments, *roles, *perms, *policy;
 	char *vault_name, *vault_uri, *key_name, *key_version, *uai_id;
 	int round_trips;                 /* sequential waves of requests it took */
 };

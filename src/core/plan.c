@@ -318,6 +318,27 @@ struct json_object *plan_save_body(const struct svc_profile *svc, struct json_ob
 	return b;
 }
 
+/*
+ * Returns the resource as it will be once the key is saved (a new object):
+ * the save body merged over the resource, with a system-assigned identity
+ * when the plan is to enable one. Azure Policy judges this content.
+ */
+struct json_object *plan_after_save(const struct cmk_ctx *c)
+{
+	struct json_object *after = jx_copy(c->resource), *b;
+	const char *type = jx_str(c->resource, "identity.type");
+
+	if (!c->vault_uri || !c->key_name)
+		return after;
+	b = plan_save_body(c->svc, c->resource, c->vault_uri, c->key_name, c->key_version ? c->key_version : "",
+			   c->user_identity ? c->uai_id : NULL, c->user_identity ? jx_str(c->uai, "properties.clientId") : NULL);
+	jx_merge_patch(after, b);
+	json_object_put(b);
+	if (!c->user_identity && (!type || str_ieq(type, "None")))
+		jx_set(after, "identity.type", json_object_new_string("SystemAssigned"));
+	return after;
+}
+
 /* Returns the property path that holds the key setting, per service. */
 static const char *key_path(const struct svc_profile *svc)
 {

@@ -73,6 +73,7 @@ char *plan_fill(const char *text, struct json_object *vars);
 struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const char *vault_uri,
 				   const char *key, const char *version, const char *uai_id, const char *uai_client);
 struct json_object *plan_writable(struct json_object *resource);
+struct json_object *plan_after_save(const struct cmk_ctx *c);
 const char *plan_step_name(enum step_kind k);
 
 #endif

@@ -12,6 +12,7 @@
 #include "i18n.h"
 #include "jx.h"
 #include "rules.h"
+#include "sbuf.h"
 #include "text.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -532,6 +533,32 @@ static enum cmk_outcome r_cmk(const struct cmk_ctx *c, struct cmk_finding *f)
 	return cmk_resource_on_cmk(c) ? OUT_HOLDS : OUT_FAILS;
 }
 
+/* policy.deny: no Azure Policy assignment with the deny effect refuses the resource as the save leaves it. */
+static enum cmk_outcome r_policy_deny(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	struct json_object *evals = c->policy_evals;
+	struct sbuf names = SBUF_INIT;
+
+	if (!c->change || c->policy_status != 200)
+		return OUT_NA;
+	for (size_t i = 0; i < jx_len(evals); i++) {
+		const char *id = jx_str(jx_at(evals, i), "policyInfo.policyAssignmentId");
+		const char *slash = id ? strrchr(id, '/') : NULL;
+
+		if (!str_ieq(jx_str(jx_at(evals, i), "evaluationResult"), "NonCompliant"))
+			continue;
+		sb_printf(&names, "%s'%s'", names.len ? ", " : "", slash ? slash + 1 : "?");
+	}
+	f->arg[0] = res_name(c);
+	if (!names.len) {
+		sb_free(&names);
+		return OUT_HOLDS;
+	}
+	f->detail = xasprintf(_("Denying assignments: %s."), sb_str(&names));
+	sb_free(&names);
+	return OUT_FAILS;
+}
+
 /* Names what stops the service from using its key now, or NULL when nothing does (or nothing could be judged). */
 static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 {
@@ -687,6 +714,11 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("The service can no longer wrap or unwrap with its key: requests start failing once its cached key runs out "
 	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
 	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE },
+	{ "policy.deny", ALL, SEV_NOTE, r_policy_deny, N_("%s: an Azure Policy assignment denies the planned change"),
+	  N_("An assignment with the deny effect makes Azure refuse the save with RequestDisallowedByPolicy, whatever "
+	     "azcmk or the portal does. Azure Policy judged the resource as the save would leave it."),
+	  N_("Ask the assignment's owner for an exemption for this resource, or choose a key and identity the policy "
+	     "allows."), FIX_NONE },
 };
 
 const size_t CMK_NRULES = sizeof(CMK_RULES) / sizeof(CMK_RULES[0]);
@@ -777,6 +809,12 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
 		}
 		f.subject = subject_of(c, r);
 		f.message = format_message(&f);
+		if (f.detail) {
+			char *clean = text_sanitize(f.detail, false);
+
+			free(f.detail);
+			f.detail = clean;
+		}
 		out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
 		out->items[out->n++] = f;
 	}
@@ -835,6 +873,7 @@ const char *cmk_rule_for_error(const char *code, const char *inner, const char *
 		{ "KeyVaultChangeNotAllowed", NULL, "resource.same-vault" },
 		{ "Conflict", NULL, "resource.ready" },
 		{ "AuthorizationFailed", NULL, "operator.can-assign" },
+		{ "RequestDisallowedByPolicy", NULL, "policy.deny" },
 	};
 
 	for (size_t i = 0; code && i < sizeof(MAP) / sizeof(MAP[0]); i++)

@@ -35,6 +35,8 @@ struct cmk_ctx {
 	struct json_object *roles;         /* role definitions by lower-case GUID */
 	struct json_object *operator_perms;/* the operator's permission blocks at the vault */
 	long perms_status;
+	struct json_object *policy_evals;  /* checkPolicyRestrictions' policyEvaluations for the content after the save */
+	long policy_status;
 	const char *tenant;                /* the signed-in tenant */
 	int64_t now;
 	int64_t propagation_window;        /* seconds a new role assignment may take to apply (0: 600) */

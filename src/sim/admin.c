@@ -112,13 +112,30 @@ static void key_switch(struct sim_req *rq, struct sim_resp *rs)
 	resp_json(rs, 200, json_object_get(v));
 }
 
+/* Serves PUT /resources: adds (or replaces) a whole resource with no rules, e.g. a policy assignment. */
+static void resource_add(struct sim_req *rq, struct sim_resp *rs)
+{
+	struct json_object *b = req_json(rq, rs);
+
+	if (!b)
+		return;
+	if (!str_istarts(jx_str(b, "id"), "/subscriptions/") || !jx_str(b, "type") || !jx_str(b, "name")) {
+		resp_error(rs, 400, "BadRequest", "A resource needs a string id starting with /subscriptions/, a type and a name.");
+		return;
+	}
+	state_put_resource(rq->sim, json_object_get(b));
+	resp_json(rs, 200, json_object_get(b));
+}
+
 /* Serves PATCH /resources?id=ID (a merge patch applied with no rules) and DELETE /resources?id=ID. */
 static void resource_switch(struct sim_req *rq, struct sim_resp *rs)
 {
 	const char *id = req_arg(rq, "id");
 	struct json_object *r = id ? state_resource(rq->sim, id) : NULL, *b;
 
-	if (!r) {
+	if (strcmp(rq->method, "PUT") == 0) {
+		resource_add(rq, rs);
+	} else if (!r) {
 		resp_error(rs, 404, "NotFound", "No resource with id '%s'.", id ? id : "");
 	} else if (strcmp(rq->method, "DELETE") == 0) {
 		state_del_resource(rq->sim, id);
@@ -177,7 +194,7 @@ void admin_handle(struct sim_req *rq, struct sim_resp *rs)
 		clock_advance(rq, rs);
 	else if (strncmp(p, "/keys/", 6) == 0 && strcmp(m, "POST") == 0)
 		key_switch(rq, rs);
-	else if (strcmp(p, "/resources") == 0 && (strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0))
+	else if (strcmp(p, "/resources") == 0 && (strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0 || strcmp(m, "PUT") == 0))
 		resource_switch(rq, rs);
 	else if (sscanf(p, "/roleAssignments/%63[^/]", name) == 1 && strcmp(m, "DELETE") == 0)
 		assignment_switch(rq, rs, name);

@@ -342,7 +342,7 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 
 		if (!armid_within(jx_str(r, "id"), scope) || str_ieq(jx_str(r, "id"), scope) ||
 		    str_ieq(type, "Microsoft.Resources/resourceGroups") ||
-		    str_ieq(type, "Microsoft.Authorization/roleDefinitions") || !can_read(rq, r))
+		    str_istarts(type, "Microsoft.Authorization/") || !can_read(rq, r))
 			continue;
 		f = filter ? filter_eval(r, filter) : 1;
 		if (f < 0) {
@@ -447,6 +447,10 @@ static void plain_patch(struct sim_req *rq, struct sim_resp *rs, struct json_obj
 	}
 	jx_merge_patch(next, body);
 	json_object_object_add(next, "id", json_object_new_string(jx_str(cur, "id")));
+	if (!policy_allows_write(rq, rs, next)) {
+		json_object_put(next);
+		return;
+	}
 	state_put_resource(rq->sim, next);
 	resp_json(rs, 200, json_object_get(next));
 }
@@ -469,6 +473,10 @@ static void plain_put(struct sim_req *rq, struct sim_resp *rs, struct json_objec
 		jx_set(next, "properties", jx_copy(jx_get(cur, "properties")));
 	else if (!cur)
 		fill_created(rq, next, id);
+	if (!policy_allows_write(rq, rs, next)) {
+		json_object_put(next);
+		return;
+	}
 	state_put_resource(rq->sim, next);
 	if (str_ieq(id->type, "Microsoft.Authorization/roleDefinitions"))
 		state_refresh_roles(rq->sim);
@@ -691,6 +699,8 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 		list_tenants(rq, rs);
 	} else if (str_istarts(rq->path, "/providers/Microsoft.ResourceGraph/resources")) {
 		rg_handle(rq, rs);
+	} else if (strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/checkPolicyRestrictions")) {
+		policy_check_restrictions(rq, rs);
 	} else if (authz_handle(rq, rs)) {
 		return;
 	} else if (str_istarts(rq->path, "/subscriptions/")) {

@@ -65,7 +65,7 @@ static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 		struct armid id;
 		char *action;
 
-		if (str_ieq(type, "Microsoft.Resources/resourceGroups") || str_ieq(type, "Microsoft.Authorization/roleDefinitions") ||
+		if (str_ieq(type, "Microsoft.Resources/resourceGroups") || str_istarts(type, "Microsoft.Authorization/") ||
 		    !armid_parse(jx_str(r, "id"), &id))
 			continue;
 		action = xasprintf("%s/read", type);

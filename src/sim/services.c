@@ -676,7 +676,8 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 		return -1;
 	}
 	next = patch ? patched(svc, cur, body) : replaced(rq, svc, cur, body);
-	if (!apply_identity(rq, rs, svc, next, cur, jx_get(body, "identity"), patch) || !cmk_ok(rq, rs, svc, cur, next)) {
+	if (!apply_identity(rq, rs, svc, next, cur, jx_get(body, "identity"), patch) || !cmk_ok(rq, rs, svc, cur, next) ||
+	    !policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
 		return -1;
 	}

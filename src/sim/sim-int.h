@@ -150,6 +150,11 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 bool services_is_service(const char *type);
 void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool location);
 
+/* Azure Policy (policy.c) */
+struct json_object *policy_denials(struct sim *s, struct json_object *res);
+bool policy_allows_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *next);
+void policy_check_restrictions(struct sim_req *rq, struct sim_resp *rs);
+
 /* kv.c, graph.c, admin.c, identity.c, proxy.c */
 void kv_handle(struct sim_req *rq, struct sim_resp *rs);
 struct json_object *kv_key_versions(struct sim *s, const char *vault, const char *key);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "jx.h"
+#include "policy-fixture.h"
 #include "simtest.h"
 #include "text.h"
 #include "xalloc.h"
@@ -311,6 +312,28 @@ static void test_refused_save_mapped(void **state)
 	env_stop(v);
 }
 
+/* A deny policy shows in the plan as a note, and the save Azure Policy refuses maps back to policy.deny. */
+static void test_policy_refusal(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *a = xasprintf(POLICY_ASSIGNMENT_FMT, "Default");
+	struct json_object *r;
+
+	admin(v, "PUT", "/resources", POLICY_DEFINITION);
+	admin(v, "PUT", "/resources", a);
+	unlink(v->plan);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 0);
+	assert_output(v, "deny-unapproved-vaults");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_output(v, "rule policy.deny");
+	assert_output(v, "RequestDisallowedByPolicy");
+	r = state_resource(v, RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test");
+	assert_string_equal(key_setting(r), "");
+	json_object_put(r);
+	free(a);
+	env_stop(v);
+}
+
 /* Someone else changing the resource between plan and apply is detected, and nothing is overwritten. */
 static void test_concurrent_change(void **state)
 {
@@ -534,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_blocker_before_writes),
 		cmocka_unit_test(test_refused_save_mapped),
 		cmocka_unit_test(test_concurrent_change),
+		cmocka_unit_test(test_policy_refusal),
 		cmocka_unit_test(test_crash_and_resume),
 		cmocka_unit_test(test_access_proven_before_save),
 		cmocka_unit_test(test_rotate),

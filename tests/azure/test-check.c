@@ -14,6 +14,7 @@
 
 #include "fetch.h"
 #include "jx.h"
+#include "policy-fixture.h"
 #include "simtest.h"
 #include "text.h"
 #include "xalloc.h"
@@ -174,6 +175,37 @@ static void test_change_checks(void **state)
 	env_stop(v);
 }
 
+/* Adds the deny policy to the simulator, enforced or not. */
+static void add_policy(struct env *v, const char *mode)
+{
+	struct st_resp r;
+	char *a = xasprintf(POLICY_ASSIGNMENT_FMT, mode);
+
+	assert_int_equal(st_admin(&v->t, "PUT", "/resources", POLICY_DEFINITION, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&v->t, "PUT", "/resources", a, &r), 200);
+	st_resp_free(&r);
+	free(a);
+}
+
+/* A deny assignment that covers the change is a policy.deny note, in the same round trips; others are not. */
+static void test_policy_deny(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	int trips = 0;
+
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
+	add_policy(v, "Default");
+	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", &trips));
+	assert_true(trips <= 3);
+	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "policy.deny", NULL));
+	assert_false(change_fails(v, "dicom-test", KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL, "policy.deny", NULL));
+	assert_false(change_fails(v, "hb-cmk-test", KEY, NULL, "policy.deny", NULL));
+	add_policy(v, "DoNotEnforce");
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
+	env_stop(v);
+}
+
 /* A missing resource, a resource of another kind and a bad key URI are errors, worded with the name. */
 static void test_errors(void **state)
 {
@@ -204,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_demo_findings),
 		cmocka_unit_test(test_change_checks),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_policy_deny),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -50,6 +50,14 @@ static const char ROLES[] =
 	"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]}]}},"
 	"\"21090545-7ca7-4776-b22c-e363652d74d2\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/*/read\"]}]}}}";
 
+static const char POLICY_DENY[] =
+	"[{\"policyInfo\":{\"policyDefinitionId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d\","
+	"\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/deny-cmk\"},"
+	"\"evaluationResult\":\"NonCompliant\",\"evaluationDetails\":{}}]";
+static const char POLICY_OK[] =
+	"[{\"policyInfo\":{\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/a\"},"
+	"\"evaluationResult\":\"Compliant\"}]";
+
 /* One case: a service, patches to the fixture, switches, the rule and its expected outcome. */
 struct row {
 	const char *svc;          /* profile key */
@@ -57,7 +65,7 @@ struct row {
 	const char *vault;
 	const char *key;
 	const char *assignments;  /* replaces the list, or NULL */
-	const char *opts;         /* switches: change uai key404 key403 vault403 norotation rotation rot404 nokey perms-none */
+	const char *opts;         /* switches: change deny compliant policy403 uai key404 key403 vault403 norotation rotation rot404 nokey perms-none */
 	const char *rule;
 	enum cmk_outcome want;
 };
@@ -175,12 +183,18 @@ static const struct row ROWS[] = {
 	{ "openai", NULL, NULL, NULL, NULL, "key404", "resource.key-access-lost", OUT_FAILS },
 	{ "openai", "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}", NULL, NULL, NULL, "",
 	  "resource.key-access-lost", OUT_NA },
+	/* Azure Policy, as checkPolicyRestrictions answered for the content after the save */
+	{ "openai", NULL, NULL, NULL, NULL, "change", "policy.deny", OUT_HOLDS },
+	{ "dicom", NULL, NULL, NULL, NULL, "change deny", "policy.deny", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "change compliant", "policy.deny", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "change deny policy403", "policy.deny", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "deny", "policy.deny", OUT_NA },
 };
 
 /* The fixture a row runs on; everything is owned and freed after the row. */
 struct fixture {
 	struct cmk_ctx c;
-	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai;
+	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy;
 };
 
 /* Parses a fixture part and applies a row's merge patch to it. */
@@ -213,6 +227,7 @@ static void build(struct fixture *x, const struct row *r)
 	x->rotation = json_tokener_parse(opt_has(o, "norotation") ? "{\"lifetimeActions\":[{\"action\":{\"type\":\"Notify\"}}]}"
 					 : "{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = json_tokener_parse("{\"properties\":{\"principalId\":\"p2\",\"clientId\":\"c2\",\"tenantId\":\"t1\"}}");
+	x->policy = json_tokener_parse(opt_has(o, "deny") ? POLICY_DENY : opt_has(o, "compliant") ? POLICY_OK : "[]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = opt_has(o, "change"),
 		.confirmed = opt_has(o, "confirmed"),
 		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = opt_has(o, "nokey") ? NULL : "k",
@@ -220,7 +235,8 @@ static void build(struct fixture *x, const struct row *r)
 		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = opt_has(o, "vault403") ? 403 : 200,
 		.key = x->key, .key_status = opt_has(o, "key404") ? 404 : opt_has(o, "key403") ? 403 : 200,
 		.versions_status = 200, .rotation = x->rotation, .rotation_status = opt_has(o, "rot404") ? 404 : 200, .assignments = x->assignments,
-		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
+		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW,
+		.policy_evals = x->policy, .policy_status = opt_has(o, "policy403") ? 403 : 200 };
 }
 
 /* Frees a fixture. */
@@ -234,6 +250,7 @@ static void unbuild(struct fixture *x)
 	json_object_put(x->perms);
 	json_object_put(x->rotation);
 	json_object_put(x->uai);
+	json_object_put(x->policy);
 }
 
 /* Every row: the rule gives the expected outcome on the fixture. */
@@ -336,6 +353,7 @@ static void test_error_mapping(void **state)
 		{ "InvalidKeySize", NULL, NULL, "key.size" },
 		{ "CustomerManagedKeyNotSupported", NULL, NULL, "resource.eligible" },
 		{ "AuthorizationFailed", NULL, NULL, "operator.can-assign" },
+		{ "RequestDisallowedByPolicy", NULL, "Resource 'oai' was disallowed by policy.", "policy.deny" },
 		{ "SomethingElse", NULL, NULL, NULL },
 	};
 
