@@ -42,7 +42,10 @@ static void usage(void)
 	       "  rotate RESOURCE        move to another version of its key: --version V,\n"
 	       "                         or --new-version to create one\n"
 	       "  refresh RESOURCE       save the key it uses again (e.g. DICOM after it\n"
-	       "                         lost access to the key)\n"));
+	       "                         lost access to the key)\n"
+	       "  audit                  find the resources of the four services without a\n"
+	       "                         customer-managed key (or, with --deep, with a\n"
+	       "                         broken one) in every subscription you can see\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or\n"
 	       "                         AzureChinaCloud\n"
@@ -52,7 +55,7 @@ static void usage(void)
 	       "                         cli or device-code\n"
 	       "      --ca-file FILE     trust the CA certificates in FILE (default:\n"
 	       "                         SSL_CERT_FILE, CURL_CA_BUNDLE, then the system's)\n"
-	       "  -o, --output FORMAT    table (default) or json\n"
+	       "  -o, --output FORMAT    table (default) or json; audit also csv or sarif\n"
 	       "      --key URI|NAME     the key (a key URI, or a name with --vault)\n"
 	       "      --vault NAME       the vault of --key NAME\n"
 	       "      --key-version V    the key version (default: the newest)\n"
@@ -71,14 +74,19 @@ static void usage(void)
 	       "                         (default 30)\n"
 	       "      --new-version      rotate: create a new version of the key, use it\n"
 	       "      --dry-run          rotate, refresh: print the plan and stop\n"
+	       "      --service NAME     audit: dicom, healthbot, foundry or openai\n"
+	       "                         (repeatable; default: all four)\n"
+	       "      --deep             audit: also check the keys in use\n"
+	       "      --fail-on LEVEL    audit: exit 1 on a blocker (default) or warning\n"
 	       "      --debug            trace every request on standard error, secrets\n"
 	       "                         redacted\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
-	puts(_("The wizard and the audit are being built; azcmk-sim provides a simulated\n"
-	       "tenant to try azcmk against.\n"));
+	puts(_("The wizard is being built; azcmk-sim provides a simulated tenant to try\n"
+	       "azcmk against.\n"));
 	printf(_("Exit status: 0 success (for check: every prerequisite holds), 1 check\n"
-		 "found a blocker or a plan cannot be built, 2 an error or a usage mistake.\n"
+		 "found a blocker, audit a finding at --fail-on or above, or a plan cannot\n"
+		 "be built, 2 an error or a usage mistake.\n"
 		 "\nFull documentation: man %s\n"), cli_program());
 }
 
@@ -107,7 +115,7 @@ static const char *command_word(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
 		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
-		NULL };
+		"--service", "--fail-on", "--from", NULL };
 
 	for (int i = 1; i < argc; i++) {
 		bool takes = false;
@@ -141,6 +149,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 	const char *cmd = command_word(argc, argv);
 	bool plan_command = cmd && strcmp(cmd, "plan") == 0;
 	bool rotate_command = cmd && strcmp(cmd, "rotate") == 0;
+	bool audit_command = cmd && strcmp(cmd, "audit") == 0;
 	static const struct option opts[] = {
 		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
 		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
@@ -151,7 +160,8 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "create-key", required_argument, NULL, 12 }, { "format", required_argument, NULL, 13 },
 		{ "yes", no_argument, NULL, 14 }, { "resume", no_argument, NULL, 15 },
 		{ "propagation-wait", required_argument, NULL, 16 }, { "new-version", no_argument, NULL, 17 },
-		{ "dry-run", no_argument, NULL, 18 },
+		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
+		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -207,6 +217,24 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		}
 		case 17: o->new_version = true; break;
 		case 18: o->dry_run = true; break;
+		case 19: {
+			const struct svc_profile *p = svc_by_key(optarg);
+
+			if (!p) {
+				cli_error(_("invalid --service '%s': use dicom, healthbot, foundry or openai"), optarg);
+				return usage_error();
+			}
+			o->services |= 1u << p->id;
+			break;
+		}
+		case 20: o->deep = true; break;
+		case 21:
+			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {
+				cli_error(_("invalid --fail-on '%s': use blocker or warning"), optarg);
+				return usage_error();
+			}
+			o->fail_on = str_ieq(optarg, "warning") ? SEV_WARNING : SEV_BLOCKER;
+			break;
 		case 5: o->debug = true; break;
 		case 'o':
 			/* For plan, -o names the file, except table and json, the output formats every command takes. */
@@ -218,8 +246,13 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 				o->format = str_ieq(optarg, "json") ? FMT_JSON : FMT_TEXT;
 				break;
 			}
+			if (audit_command && (str_ieq(optarg, "csv") || str_ieq(optarg, "sarif"))) {
+				o->output = str_ieq(optarg, "csv") ? OUT_CSV : OUT_SARIF;
+				break;
+			}
 			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
-				cli_error(_("invalid --output '%s': use table or json"), optarg);
+				cli_error(audit_command ? _("invalid --output '%s': use table, json, csv or sarif")
+							: _("invalid --output '%s': use table or json"), optarg);
 				return usage_error();
 			}
 			o->output = str_ieq(optarg, "json") ? OUT_JSON : OUT_TABLE;
@@ -235,7 +268,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 /* Parses the options and runs the command. */
 int main(int argc, char **argv)
 {
-	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30 };
+	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30, .fail_on = SEV_BLOCKER };
 	struct sigaction sa;
 	int rc;
 
@@ -264,6 +297,8 @@ int main(int argc, char **argv)
 		rc = cmd_rotate(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "refresh") == 0)
 		rc = cmd_refresh(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "audit") == 0)
+		rc = cmd_audit(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

@@ -12,7 +12,7 @@
 /* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake. */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
-enum output { OUT_TABLE, OUT_JSON };
+enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF };
 
 /* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or an az script. */
 enum plan_format { FMT_TEXT, FMT_JSON, FMT_ARM, FMT_AZ };
@@ -41,7 +41,11 @@ struct cmd_opts {
 	bool resume;                     /* apply: continue the journal */
 	int64_t propagation_wait;        /* apply: seconds to wait after granting access */
 	bool new_version;                /* rotate: create a new key version */
-	bool dry_run;                    /* rotate, refresh: print the plan and stop */
+	bool dry_run;                    /* rotate, refresh, fix: print the plan and stop */
+	unsigned services;               /* audit: bit per enum svc_id (0: all) */
+	bool deep;                       /* audit: check the keys in use */
+	enum severity fail_on;           /* audit: exit 1 from this severity up */
+	const char *from;                /* fix: the audit report to read */
 };
 
 struct plan;
@@ -55,9 +59,9 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
+int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
+int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */
-const char *report_severity_label(enum severity s);
-const char *report_severity_colour(enum severity s);
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);
 

@@ -9,13 +9,6 @@
 #include "i18n.h"
 #include "text.h"
 
-/* Returns the label of a severity for tables (translated). */
-const char *report_severity_label(enum severity s)
-{
-	/* TRANSLATORS: severity labels of findings; keep them at most 8 columns. */
-	return s == SEV_BLOCKER ? _("BLOCKER") : s == SEV_WARNING ? _("WARNING") : _("NOTE");
-}
-
 /* Tells whether colour may be used on a stream: a terminal, and no NO_COLOR. */
 bool report_colour(FILE *out)
 {
@@ -24,20 +17,12 @@ bool report_colour(FILE *out)
 	return isatty(fileno(out)) && !(nc && *nc);
 }
 
-/* Returns the escape sequence that colours a severity. */
-const char *report_severity_colour(enum severity s)
-{
-	static const char *const colours[] = { "\033[36m", "\033[33m", "\033[1;31m" };
-
-	return colours[s];
-}
-
 /* Prints one finding as text: severity, rule, message, then why and what to do. */
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour)
 {
-	char *label = text_pad(report_severity_label(f->severity), 8);
+	char *label = text_pad(cmk_severity_label(f->severity), 8);
 
-	fprintf(out, "%s%s%s  %s  %s\n", colour ? report_severity_colour(f->severity) : "", label, colour ? "\033[0m" : "",
+	fprintf(out, "%s%s%s  %s  %s\n", colour ? cmk_severity_colour(f->severity) : "", label, colour ? "\033[0m" : "",
 		f->rule->id, f->message);
 	if (f->detail)
 		fprintf(out, "          %s\n", f->detail);

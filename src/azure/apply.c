@@ -61,6 +61,16 @@ char *cmk_journal_path(const struct apply_opts *o, const char *plan_id)
 	return xasprintf("%s/.local/state/azcmk/%s.journal", home ? home : ".", plan_id);
 }
 
+/* Returns the path of a file in azcmk's state directory ($XDG_STATE_HOME/azcmk, else ~/.local/state/azcmk). */
+char *cmk_state_path(const char *name)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return xasprintf("%s/azcmk/%s", xdg, name);
+	return xasprintf("%s/.local/state/azcmk/%s", home ? home : ".", name);
+}
+
 /* Creates the directories above a file (mode 0700: journals name resources). */
 void cmk_make_dirs(const char *file)
 {

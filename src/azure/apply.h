@@ -20,5 +20,6 @@ struct apply_opts {
 int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opts *o, struct az_error *e);
 char *cmk_journal_path(const struct apply_opts *o, const char *plan_id);
 void cmk_make_dirs(const char *file);
+char *cmk_state_path(const char *name);
 
 #endif

@@ -105,22 +105,11 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 /* Splits a key URI into vault URI, vault name, key name and version; false when it is not one. */
 static bool split_key_uri(const char *uri, struct cmk_fetch *f)
 {
-	char host[256], name[128], version[64] = "";
-	bool https;
-	const char *p = strstr(uri ? uri : "", "/keys/");
-
-	if (!p || !wire_url_host(uri, host, sizeof(host), &https) || !https || sscanf(p, "/keys/%127[^/?]/%63[^/?]", name,
-	    version) < 1 || !strchr(host, '.'))
-		return false;
-	f->vault_uri = xasprintf("https://%s/", host);
-	f->vault_name = xstrndup(host, strcspn(host, "."));
-	f->key_name = xstrdup(name);
-	f->key_version = version[0] ? xstrdup(version) : NULL;
-	return true;
+	return wire_split_key_uri(uri, &f->vault_uri, &f->vault_name, &f->key_name, &f->key_version);
 }
 
 /* Reads the key the resource uses now, per service, as a key URI (allocated), or NULL. */
-static char *current_key_uri(const struct svc_profile *p, struct json_object *r)
+char *cmk_current_key_uri(const struct svc_profile *p, struct json_object *r)
 {
 	const char *path = p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
 			   : "properties.encryption.keyVaultProperties";
@@ -156,7 +145,7 @@ static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk
 				    t->version ? "/" : "", t->version ? t->version : "");
 		ok = split_key_uri(uri, f);
 		f->ctx.change = true;
-	} else if ((uri = current_key_uri(f->ctx.svc, f->resource)) != NULL) {
+	} else if ((uri = cmk_current_key_uri(f->ctx.svc, f->resource)) != NULL) {
 		ok = split_key_uri(uri, f);
 	}
 	if (!ok)
@@ -174,13 +163,8 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t, struc
 	struct az_req *r;
 
 	if (!want || str_ieq(want, "system")) {
-		if (!want && !jx_str(f->resource, "identity.principalId") && json_object_is_type(map, json_type_object) &&
-		    json_object_object_length(map) == 1) {
-			json_object_object_foreach(map, k, v) {
-				(void)v;
-				f->uai_id = xstrdup(k);
-			}
-		}
+		if (!want && cmk_default_identity(f->resource))
+			f->uai_id = xstrdup(cmk_default_identity(f->resource));
 	} else if (str_istarts(want, "/subscriptions/")) {
 		f->uai_id = xstrdup(want);
 	} else if (json_object_is_type(map, json_type_object)) {
@@ -228,6 +212,40 @@ static struct az_req *policy_req(struct az_session *s, struct cmk_fetch *f)
 }
 
 /*
+ * Finds the vault by name with ARM lists where Resource Graph is refused: in
+ * the resource's subscription, then in those named. Sets e when none could
+ * be listed (the vault is then unreadable, not missing).
+ */
+static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
+{
+	struct armid a;
+	char *id = NULL;
+	bool listed = false;
+
+	if (!armid_parse(jx_str(f->resource, "id"), &a))
+		return NULL;
+	for (size_t i = 0; !id && i <= t->nsubs; i++) {
+		const char *sub = i == 0 ? a.subscription : t->subscriptions[i - 1];
+		char *path = xasprintf("/subscriptions/%s/resources?$filter=resourceType%%20eq%%20'%s'%%20and%%20name%%20eq%%20'%s'",
+				       sub, f->ctx.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", f->vault_name);
+		struct json_object *items = NULL;
+
+		if ((i == 0 || !str_ieq(sub, a.subscription)) && az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) == 0) {
+			listed = true;
+			if (jx_len(items))
+				id = xstrdup(jx_str(jx_at(items, 0), "id"));
+		}
+		az_error_clear(e);
+		json_object_put(items);
+		free(path);
+	}
+	if (!listed)
+		az_error_set(e, _("neither Resource Graph nor Resource Manager would list the key vaults"));
+	armid_free(&a);
+	return id;
+}
+
+/*
  * Finds the vault's (or HSM's) ARM id by name and, for a change, asks Azure
  * Policy about the save, both at once. A refused policy check is no finding.
  */
@@ -253,6 +271,10 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct 
 		f->ctx.policy_status = r[1]->status;
 	}
 	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
+	if (!rows && !r[0]->curl_code && r[0]->status >= 400 && !az_http_canceled(az_session_http(s))) {
+		az_error_clear(e);
+		id = find_vault_arm(s, f, t, e);
+	}
 	az_req_free(r[0]);
 	az_req_free(r[1]);
 	free(query);

@@ -67,6 +67,26 @@ const char *cmk_principal(const struct cmk_ctx *c)
 	return jx_str(jx_iget(map, c->uai_id ? c->uai_id : ""), "principalId");
 }
 
+/*
+ * Returns the identity a resource uses for its key when none is named: NULL
+ * (the system-assigned one) unless it has no system-assigned identity and
+ * exactly one user-assigned identity, whose ARM id it returns (borrowed).
+ */
+const char *cmk_default_identity(struct json_object *resource)
+{
+	struct json_object *map = jx_get(resource, "identity.userAssignedIdentities");
+	const char *only = NULL;
+
+	if (jx_str(resource, "identity.principalId") || !json_object_is_type(map, json_type_object) ||
+	    json_object_object_length(map) != 1)
+		return NULL;
+	json_object_object_foreach(map, k, v) {
+		(void)v;
+		only = k;
+	}
+	return only;
+}
+
 /* Returns the ARM scope of the key ("{vault id}/keys/{name}"), allocated, or NULL. */
 static char *key_scope(const struct cmk_ctx *c)
 {
@@ -730,6 +750,19 @@ const struct cmk_rule *cmk_rule_find(const char *id)
 		if (str_ieq(CMK_RULES[i].id, id))
 			return &CMK_RULES[i];
 	return NULL;
+}
+
+/* Returns the label of a severity for tables (translated). */
+const char *cmk_severity_label(enum severity s)
+{
+	/* TRANSLATORS: severity labels of findings; keep them at most 8 columns. */
+	return s == SEV_BLOCKER ? _("BLOCKER") : s == SEV_WARNING ? _("WARNING") : _("NOTE");
+}
+
+/* Returns the terminal escape sequence that colours a severity (red, yellow, cyan). */
+const char *cmk_severity_colour(enum severity s)
+{
+	return s == SEV_BLOCKER ? "\033[1;31m" : s == SEV_WARNING ? "\033[33m" : "\033[36m";
 }
 
 /* Names a severity (stable, for JSON). */

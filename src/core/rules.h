@@ -88,9 +88,12 @@ const struct cmk_rule *cmk_rule_find(const char *id);
 bool cmk_has_blocker(const struct cmk_report *r);
 long cmk_key_bits(struct json_object *key);
 const char *cmk_principal(const struct cmk_ctx *c);
+const char *cmk_default_identity(struct json_object *resource);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
 bool cmk_resource_on_cmk(const struct cmk_ctx *c);
 const char *cmk_severity_name(enum severity s);
+const char *cmk_severity_label(enum severity s);
+const char *cmk_severity_colour(enum severity s);
 const char *cmk_rule_for_error(const char *code, const char *inner, const char *message);
 
 #endif

@@ -54,12 +54,11 @@ static struct json_object *field(const struct pctx *p, const char *f)
 {
 	const char *type = jx_str(p->res, "type");
 	size_t tl = type ? strlen(type) : 0;
-	char *path;
-	struct json_object *v;
 
 	if (tl && strncasecmp(f, type, tl) == 0 && f[tl] == '/') {
-		path = xasprintf("properties.%s", f + tl + 1);
-		v = jx_get(p->res, path);
+		char *path = xasprintf("properties.%s", f + tl + 1);
+		struct json_object *v = jx_get(p->res, path);
+
 		free(path);
 		return v;
 	}
@@ -136,7 +135,6 @@ static int field_cond(const struct pctx *p, struct json_object *c)
 /* Evaluates a condition tree; -1 when part of it is not understood. */
 static int cond(const struct pctx *p, struct json_object *c, int depth)
 {
-	struct json_object *list;
 	bool all;
 
 	if (depth > 32 || !json_object_is_type(c, json_type_object))
@@ -148,7 +146,8 @@ static int cond(const struct pctx *p, struct json_object *c, int depth)
 	}
 	all = jx_has(c, "allOf");
 	if (all || jx_has(c, "anyOf")) {
-		list = jx_get(c, all ? "allOf" : "anyOf");
+		struct json_object *list = jx_get(c, all ? "allOf" : "anyOf");
+
 		for (size_t i = 0; i < jx_len(list); i++) {
 			int v = cond(p, jx_at(list, i), depth + 1);
 

@@ -1,0 +1,25 @@
+/* The audit's reads across subscriptions, judged by the validation core into an audit report. */
+#ifndef AZ_SURVEY_H
+#define AZ_SURVEY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "session.h"
+
+/* What to audit, and whom to tell how far it got. */
+struct survey_opts {
+	const char *const *subscriptions;  /* ids or display names; none: every subscription you can see */
+	size_t nsubs;
+	unsigned services;                 /* bit per enum svc_id; 0: all four */
+	bool deep;                         /* check the keys in use, not only whether CMK is on */
+	int64_t now;                       /* the clock, epoch seconds (0: now) */
+	void (*progress)(void *ud, size_t subscriptions, size_t resources, const char *stage);
+	void *ud;
+};
+
+int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e);
+
+#endif

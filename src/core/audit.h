@@ -1,0 +1,74 @@
+/* The audit's findings across subscriptions: collected from the rules, identified, sorted and rendered. */
+#ifndef AZ_AUDIT_H
+#define AZ_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules.h"
+
+struct json_object;
+
+/* One finding of the audit, self-contained (the context it came from is gone). */
+struct audit_finding {
+	char id[17];                 /* 16 hex digits, stable across runs for the same rule, subject and resource */
+	char *resource_id;           /* the resource (or the subscription, for subscription findings) */
+	char *subscription;          /* subscription id */
+	char *resource_group;        /* "" for subscription findings */
+	char *name;                  /* the resource's name ("" for subscription findings) */
+	const char *service;         /* profile key, or "" */
+	const char *rule;            /* rule id */
+	enum severity severity;
+	char *subject;               /* resource id, vault URI or key URL */
+	char *message;               /* translated, sanitised */
+	char *detail;                /* or NULL */
+	const char *explanation;     /* N_() text of the rule */
+	const char *fix;             /* N_() text of the rule */
+};
+
+/* A resource the audit saw, with its encryption state (for the report and the wizard's start screen). */
+struct audit_resource {
+	char *id;
+	char *subscription;
+	char *resource_group;
+	char *name;
+	const char *service;
+	bool cmk;                    /* on a customer-managed key */
+	char *key;                   /* the key URI it uses, or NULL */
+};
+
+/* A subscription in scope, and whether it could be read. */
+struct audit_subscription {
+	char *id;
+	char *name;
+	bool readable;
+};
+
+struct audit_report {
+	struct audit_finding *items;
+	size_t n, cap;
+	struct audit_resource *resources;
+	size_t nres, capres;
+	struct audit_subscription *subs;
+	size_t nsubs;
+	bool deep;
+	int64_t generated;           /* epoch seconds the audit ran */
+};
+
+enum audit_format { AUDIT_TABLE, AUDIT_JSON, AUDIT_CSV, AUDIT_SARIF };
+
+void audit_id(const char *rule, const char *subject, const char *resource, char out[17]);
+void audit_add_subscription(struct audit_report *a, const char *id, const char *name, bool readable);
+void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c, const char *key_uri);
+void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const struct cmk_report *r);
+void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name);
+struct json_object *audit_resource_from_row(struct json_object *row, const char *created);
+void audit_sort(struct audit_report *a);
+bool audit_fails(const struct audit_report *a, enum severity at_least);
+void audit_free(struct audit_report *a);
+char *audit_render(const struct audit_report *a, enum audit_format f, bool colour);
+int audit_from_json(struct json_object *o, struct audit_report *out, char **err);
+const struct audit_finding *audit_find(const struct audit_report *a, const char *id);
+
+#endif

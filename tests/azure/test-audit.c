@@ -1,0 +1,393 @@
+/* Integration tests of the audit against the simulator: findings, unreadable scope, throttling, fallback, formats. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+#include "jx.h"
+#include "simtest.h"
+#include "survey.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define NOW 1795305600  /* 2026-11-22T00:00:00Z, the date demo-expected.json is written for */
+#define LEGACY "55555555-5555-4555-8555-555555555555"
+#define NOSUCH "99999999-9999-4999-8999-999999999999"
+
+/* A simulator on a scenario and a session signed in as its operator. */
+struct env {
+	struct simtest t;
+	char ca[64];
+	struct az_session *s;
+	struct az_error e;
+	const char *fault_after_page;     /* a fault rule to add once the first page has been read */
+	int pages;
+};
+
+/* Starts the simulator on scenario text and signs in with the operator's secret. */
+static struct env *env_start_text(const char *text)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	struct az_session_opts o = { 0 };
+	char *err = NULL;
+	int fd;
+
+	if (st_start_text(&v->t, text, &err) != 0)
+		fail_msg("the simulator did not start: %s", err ? err : "?");
+	snprintf(v->ca, sizeof(v->ca), "/tmp/azcmk-audit-ca-XXXXXX");
+	fd = mkstemp(v->ca);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(st_point_client(&v->t, v->ca), 0);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
+	setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
+	setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
+	o.ca_file = v->ca;
+	o.auth = AZ_AUTH_ENV;
+	o.backoff_base_ms = 1;
+	v->s = az_session_new(&o, &v->e);
+	assert_int_equal(az_session_sign_in(v->s, &v->e), 0);
+	return v;
+}
+
+/* Starts the simulator on a named scenario. */
+static struct env *env_start(const char *name)
+{
+	char *text = st_read_scenario(name);
+	struct env *v = env_start_text(text);
+
+	free(text);
+	return v;
+}
+
+/* Stops a test's simulator and session. */
+static void env_stop(struct env *v)
+{
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	st_stop(&v->t);
+	unlink(v->ca);
+	free(v);
+}
+
+/* Adds a fault through the admin endpoint. */
+static void fault(struct env *v, const char *rule)
+{
+	struct st_resp r;
+
+	assert_int_equal(st_admin(&v->t, "POST", "/faults", rule, &r), 201);
+	st_resp_free(&r);
+}
+
+/* Counts pages; after the first, adds the fault the test asked for (throttling mid-paging). */
+static void on_progress(void *ud, size_t subs, size_t resources, const char *stage)
+{
+	struct env *v = ud;
+
+	(void)subs;
+	(void)resources;
+	if (strcmp(stage, "graph") != 0)
+		return;
+	if (++v->pages == 1 && v->fault_after_page)
+		fault(v, v->fault_after_page);
+}
+
+/* Runs an audit and fails the test when it errs. */
+static void audit(struct env *v, struct survey_opts *o, struct audit_report *a)
+{
+	o->now = NOW;
+	o->progress = on_progress;
+	o->ud = v;
+	if (cmk_audit(v->s, o, a, &v->e) != 0)
+		fail_msg("the audit stopped: %s", v->e.message);
+}
+
+/* Returns the set of "subject|rule" of a report (subjects without a trailing slash, lower case). */
+static struct json_object *pairs(const struct audit_report *a)
+{
+	struct json_object *set = json_object_new_object();
+
+	for (size_t i = 0; i < a->n; i++) {
+		char *k = xasprintf("%s|%s", a->items[i].subject, a->items[i].rule), *low;
+		size_t bar = strcspn(k, "|");
+
+		if (bar && k[bar - 1] == '/')
+			memmove(k + bar - 1, k + bar, strlen(k + bar) + 1);
+		low = str_lower(k);
+		json_object_object_add(set, low, json_object_new_boolean(1));
+		free(low);
+		free(k);
+	}
+	return set;
+}
+
+/* Compares a report with demo-expected.json: every row found; nothing else when exact. */
+static void compare_expected(const struct audit_report *a, bool exact)
+{
+	char *text = st_read_scenario("demo-expected.json");
+	struct json_object *want = json_tokener_parse(text), *got = pairs(a);
+	size_t missing = 0, extra = 0, found = 0;
+
+	for (size_t i = 0; i < jx_len(want); i++) {
+		char *k = xasprintf("%s|%s", jx_str(jx_at(want, i), "resource"), jx_str(jx_at(want, i), "rule")), *low;
+		size_t bar = strcspn(k, "|");
+
+		if (bar && k[bar - 1] == '/')
+			memmove(k + bar - 1, k + bar, strlen(k + bar) + 1);
+		low = str_lower(k);
+		if (json_object_object_get_ex(got, low, NULL)) {
+			json_object_object_del(got, low);
+			found++;
+		} else if (exact) {
+			print_message("missing: %s\n", low);
+			missing++;
+		}
+		free(low);
+		free(k);
+	}
+	json_object_object_foreach(got, k, val) {
+		(void)val;
+		print_message("unexpected: %s\n", k);
+		extra++;
+	}
+	assert_int_equal(missing, 0);
+	assert_int_equal(extra, 0);
+	assert_true(found > 0);
+	json_object_put(got);
+	json_object_put(want);
+	free(text);
+}
+
+/* The deep audit of the demo tenant finds exactly what demo-expected.json lists; the shallow one a part of it. */
+static void test_demo(void **state)
+{
+	struct env *v = env_start("demo.json");
+	struct survey_opts deep = { .deep = true }, shallow = { 0 };
+	struct audit_report a = { 0 };
+	size_t cmk_rows = 0;
+
+	audit(v, &deep, &a);
+	compare_expected(&a, true);
+	assert_int_equal(a.nsubs, 4);
+	audit_free(&a);
+	audit(v, &shallow, &a);
+	compare_expected(&a, false);
+	for (size_t i = 0; i < a.n; i++)
+		cmk_rows += strcmp(a.items[i].rule, "resource.cmk") == 0;
+	assert_int_equal(cmk_rows, 17);  /* 19 resources on Microsoft-managed keys, 2 of which cannot use CMK at all */
+	for (size_t i = 1; i < a.n; i++)
+		assert_true(strcasecmp(a.items[i - 1].subscription, a.items[i].subscription) < 0 ||
+			    (strcasecmp(a.items[i - 1].subscription, a.items[i].subscription) == 0 &&
+			     strcasecmp(a.items[i - 1].resource_group, a.items[i].resource_group) <= 0));
+	audit_free(&a);
+	env_stop(v);
+}
+
+/* A subscription you cannot see is a finding, not an abort; the others are audited; --service narrows. */
+static void test_unreadable_subscription(void **state)
+{
+	static const char *const subs[] = { "Contoso Health Dev", NOSUCH };
+	struct env *v = env_start("demo.json");
+	struct survey_opts o = { .subscriptions = subs, .nsubs = 2, .services = 1u << SVC_HEALTHBOT };
+	struct audit_report a = { 0 };
+	bool unreadable = false;
+
+	audit(v, &o, &a);
+	assert_int_equal(a.nsubs, 2);
+	assert_true(a.subs[0].readable);
+	assert_false(a.subs[1].readable);
+	for (size_t i = 0; i < a.n; i++) {
+		unreadable |= strcmp(a.items[i].rule, "subscription.readable") == 0 && strstr(a.items[i].message, NOSUCH);
+		if (strcmp(a.items[i].rule, "subscription.readable") != 0) {
+			assert_string_equal(a.items[i].subscription, "33333333-3333-4333-8333-333333333333");
+			assert_string_equal(a.items[i].service, "healthbot");
+		}
+	}
+	assert_true(unreadable);
+	assert_int_equal(a.nres, 3);
+	audit_free(&a);
+	env_stop(v);
+}
+
+/* Counts the members of a that b lacks, leaving out those that mention skip; prints each. */
+static size_t differences(struct json_object *a, struct json_object *b, const char *skip)
+{
+	size_t n = 0;
+
+	json_object_object_foreach(a, k, val) {
+		(void)val;
+		if (!strstr(k, skip) && !json_object_object_get_ex(b, k, NULL)) {
+			print_message("only in one: %s\n", k);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Resource Graph throttling between pages is waited out, and Resource Graph refused falls back on ARM lists. */
+static void test_throttling_and_fallback(void **state)
+{
+	struct env *v = env_start("demo.json");
+	struct survey_opts o = { .deep = true }, shallow = { 0 };
+	struct audit_report a = { 0 }, b = { 0 };
+	struct json_object *pa, *pb;
+
+	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":429,\"retryAfter\":0,\"times\":2}";
+	audit(v, &o, &a);
+	assert_true(v->pages >= 1);
+	compare_expected(&a, true);
+	audit_free(&a);
+	v->fault_after_page = NULL;
+	audit(v, &shallow, &a);
+	fault(v, "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":403,\"times\":100}");
+	audit(v, &shallow, &b);
+	pa = pairs(&a);
+	pb = pairs(&b);
+	/*
+	 * ARM lists need read access to the whole subscription: in Legacy the
+	 * operator reads one resource group only, which Resource Graph shows and
+	 * ARM cannot list, so that subscription becomes a finding instead.
+	 */
+	assert_true(json_object_object_get_ex(pb, "/subscriptions/" LEGACY "|subscription.readable", NULL));
+	json_object_object_del(pb, "/subscriptions/" LEGACY "|subscription.readable");
+	assert_int_equal(differences(pa, pb, LEGACY) + differences(pb, pa, LEGACY), 0);
+	json_object_put(pa);
+	json_object_put(pb);
+	audit_free(&a);
+	audit_free(&b);
+	env_stop(v);
+}
+
+/* Splits one CSV record (RFC 4180) starting at *p into fields; returns the count and moves *p past the record. */
+static size_t csv_record(const char **p, char fields[][512], size_t max)
+{
+	size_t n = 0;
+
+	while (**p && n < max) {
+		size_t len = 0;
+		bool quoted = **p == '"';
+
+		if (quoted)
+			(*p)++;
+		while (**p && (quoted || (**p != ',' && **p != '\r'))) {
+			if (quoted && **p == '"' && (*p)[1] == '"')
+				(*p)++;
+			else if (quoted && **p == '"') {
+				quoted = false;
+				(*p)++;
+				continue;
+			}
+			if (len < 511)
+				fields[n][len++] = **p;
+			(*p)++;
+		}
+		fields[n++][len] = '\0';
+		if (**p == ',') {
+			(*p)++;
+			continue;
+		}
+		if (**p == '\r' && (*p)[1] == '\n')
+			*p += 2;
+		break;
+	}
+	return n;
+}
+
+/* JSON has the documented schema; CSV parses back to the same findings; SARIF has the 2.1.0 structure. */
+static void test_formats(void **state)
+{
+	struct env *v = env_start("demo.json");
+	struct survey_opts o = { .deep = true };
+	struct audit_report a = { 0 }, back = { 0 };
+	char *json, *csv, *sarif, *table, *err = NULL, fields[11][512];
+	struct json_object *j, *s, *run, *rules;
+	const char *p;
+	size_t rows = 0;
+
+	audit(v, &o, &a);
+	json = audit_render(&a, AUDIT_JSON, false);
+	j = json_tokener_parse(json);
+	assert_string_equal(jx_str(j, "schema"), "azcmk-audit/1");
+	assert_int_equal(jx_len(jx_get(j, "findings")), a.n);
+	assert_int_equal(jx_int(j, "summary.findings", -1), (int64_t)a.n);
+	for (size_t i = 0; i < jx_len(jx_get(j, "findings")); i++) {
+		struct json_object *f = jx_at(jx_get(j, "findings"), i);
+		static const char *const members[] = { "id", "resourceId", "service", "rule", "severity", "message" };
+
+		for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+			assert_non_null(jx_str(f, members[k]));
+	}
+	assert_int_equal(audit_from_json(j, &back, &err), 0);
+	assert_int_equal(back.n, a.n);
+	assert_non_null(audit_find(&back, a.items[0].id));
+	audit_free(&back);
+
+	csv = audit_render(&a, AUDIT_CSV, false);
+	p = csv;
+	assert_int_equal(csv_record(&p, fields, 11), 11);
+	assert_string_equal(fields[0], "id");
+	while (*p) {
+		assert_int_equal(csv_record(&p, fields, 11), 11);
+		assert_string_equal(fields[0], a.items[rows].id);
+		assert_string_equal(fields[2], a.items[rows].rule);
+		assert_string_equal(fields[9], a.items[rows].message);
+		rows++;
+	}
+	assert_int_equal(rows, a.n);
+
+	sarif = audit_render(&a, AUDIT_SARIF, false);
+	s = json_tokener_parse(sarif);
+	assert_string_equal(jx_str(s, "version"), "2.1.0");
+	assert_non_null(jx_str(s, "$schema"));
+	assert_int_equal(jx_len(jx_get(s, "runs")), 1);
+	run = jx_at(jx_get(s, "runs"), 0);
+	assert_string_equal(jx_str(run, "tool.driver.name"), "azcmk");
+	rules = jx_get(run, "tool.driver.rules");
+	assert_int_equal(jx_len(jx_get(run, "results")), a.n);
+	for (size_t i = 0; i < jx_len(jx_get(run, "results")); i++) {
+		struct json_object *r = jx_at(jx_get(run, "results"), i);
+		const char *level = jx_str(r, "level");
+		int64_t idx = jx_int(r, "ruleIndex", -1);
+
+		assert_true(strcmp(level, "error") == 0 || strcmp(level, "warning") == 0 || strcmp(level, "note") == 0);
+		assert_true(idx >= 0 && (size_t)idx < jx_len(rules));
+		assert_string_equal(jx_str(jx_at(rules, (size_t)idx), "id"), jx_str(r, "ruleId"));
+		assert_non_null(jx_str(r, "message.text"));
+		assert_non_null(jx_str(jx_at(jx_get(r, "locations"), 0), "physicalLocation.artifactLocation.uri"));
+	}
+	table = audit_render(&a, AUDIT_TABLE, false);
+	assert_non_null(strstr(table, "Subscription Contoso Health Prod"));
+	assert_null(strchr(table, '\033'));
+	free(table);
+	json_object_put(s);
+	json_object_put(j);
+	free(sarif);
+	free(csv);
+	free(json);
+	free(err);
+	audit_free(&a);
+	env_stop(v);
+}
+
+/* Runs the audit's integration tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_demo),
+		cmocka_unit_test(test_unreadable_subscription),
+		cmocka_unit_test(test_throttling_and_fallback),
+		cmocka_unit_test(test_formats),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
