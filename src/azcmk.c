@@ -45,7 +45,9 @@ static void usage(void)
 	       "                         lost access to the key)\n"
 	       "  audit                  find the resources of the four services without a\n"
 	       "                         customer-managed key (or, with --deep, with a\n"
-	       "                         broken one) in every subscription you can see\n"));
+	       "                         broken one) in every subscription you can see\n"
+	       "  fix FINDING|RESOURCE   plan the remedy of an audit finding (its id) or\n"
+	       "                         of a resource, with sensible defaults, and apply it\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or\n"
 	       "                         AzureChinaCloud\n"
@@ -73,11 +75,13 @@ static void usage(void)
 	       "                         apply: seconds to wait after granting access\n"
 	       "                         (default 30)\n"
 	       "      --new-version      rotate: create a new version of the key, use it\n"
-	       "      --dry-run          rotate, refresh: print the plan and stop\n"
+	       "      --dry-run          rotate, refresh, fix: print the plan and stop\n"
 	       "      --service NAME     audit: dicom, healthbot, foundry or openai\n"
 	       "                         (repeatable; default: all four)\n"
 	       "      --deep             audit: also check the keys in use\n"
 	       "      --fail-on LEVEL    audit: exit 1 on a blocker (default) or warning\n"
+	       "      --from FILE        fix: the audit report (-o json) to read (default:\n"
+	       "                         the one the last audit kept)\n"
 	       "      --debug            trace every request on standard error, secrets\n"
 	       "                         redacted\n"
 	       "  -h, --help             display this help and exit\n"
@@ -162,6 +166,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "propagation-wait", required_argument, NULL, 16 }, { "new-version", no_argument, NULL, 17 },
 		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
 		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
+		{ "from", required_argument, NULL, 22 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -228,6 +233,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 			break;
 		}
 		case 20: o->deep = true; break;
+		case 22: o->from = optarg; break;
 		case 21:
 			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {
 				cli_error(_("invalid --fail-on '%s': use blocker or warning"), optarg);
@@ -299,6 +305,8 @@ int main(int argc, char **argv)
 		rc = cmd_refresh(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "audit") == 0)
 		rc = cmd_audit(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "fix") == 0)
+		rc = cmd_fix(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

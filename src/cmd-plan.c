@@ -60,8 +60,8 @@ static void print_unfixed(const struct cmk_report *r)
 	}
 }
 
-/* Builds the plan for RESOURCE from the options; prints why when it cannot. */
-static int build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
+/* Builds the plan for RESOURCE from the options; prints why when it cannot. Shared by plan and fix. */
+int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
 		 struct plan *p)
 {
 	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
@@ -164,7 +164,7 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 		return usage_mistake(_("--vault needs --key NAME (the key to use) or --create-key NAME (the key to make)"));
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
-	rc = build(s, o, argv[0], &f, &p);
+	rc = cmd_build_plan(s, o, argv[0], &f, &p);
 	if (rc == EXIT_OK) {
 		rc = write_plan(o, &p, &f.ctx);
 		plan_free(&p);

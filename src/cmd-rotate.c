@@ -98,8 +98,8 @@ static char *keep_plan(const struct plan *p)
 	return path;
 }
 
-/* Shows the plan; with --dry-run stops there, otherwise carries it out. */
-static int show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c)
+/* Shows the plan; with --dry-run stops there, otherwise keeps it and carries it out. Shared by rotate, refresh and fix. */
+int cmd_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c)
 {
 	char *text = plan_render_text(p, c), *path;
 	int rc;
@@ -133,7 +133,7 @@ static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const st
 	int rc = build(s, o, jx_str(cur->resource, "id"), uri, ch, &f, &p);
 
 	if (rc == EXIT_OK) {
-		rc = show_and_run(o, s, &p, &f.ctx);
+		rc = cmd_show_and_run(o, s, &p, &f.ctx);
 		plan_free(&p);
 	}
 	cmk_fetch_free(&f);

@@ -65,6 +65,10 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);
 
+struct cmk_fetch;
 int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path);
+int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
+		   struct plan *p);
+int cmd_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c);
 
 #endif

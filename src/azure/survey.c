@@ -420,3 +420,35 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_re
 	json_object_put(r.created);
 	return rc;
 }
+
+/*
+ * Lists the key vaults in the subscriptions (Resource Graph; ARM lists per
+ * subscription where it is refused), as ARM returns them, into *vaults.
+ */
+int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
+		    struct az_error *e)
+{
+	struct run r = { s, NULL, NULL, (const char **)subs, nsubs, NULL, NULL, 0, 0 };
+	struct az_req *q = graph_page(&r, "Resources | where type =~ 'microsoft.keyvault/vaults' | project id, name, type, "
+				      "location, subscriptionId, resourceGroup, properties | order by name asc", 0, nsubs, NULL);
+	int rc = az_session_send(s, &q, 1, e);
+
+	*vaults = NULL;
+	if (rc == 0 && q->status == 200 && json_object_is_type(jx_get(q->json, "data"), json_type_array))
+		*vaults = json_object_get(jx_get(q->json, "data"));
+	az_req_free(q);
+	for (size_t i = 0; rc == 0 && !*vaults && i < nsubs; i++) {
+		char *path = xasprintf("/subscriptions/%s/providers/Microsoft.KeyVault/vaults", subs[i]);
+		struct json_object *items = NULL;
+
+		if (i == 0)
+			*vaults = json_object_new_array();
+		if (az_session_list(s, AZ_ARM, path, "2024-11-01", &items, e) == 0)
+			for (size_t k = 0; k < jx_len(items); k++)
+				json_object_array_add(*vaults, json_object_get(jx_at(items, k)));
+		az_error_clear(e);
+		json_object_put(items);
+		free(path);
+	}
+	return rc;
+}

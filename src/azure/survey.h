@@ -20,6 +20,8 @@ struct survey_opts {
 	void *ud;
 };
 
+int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
+		    struct az_error *e);
 int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e);
 
 #endif

@@ -334,6 +334,56 @@ static void test_policy_refusal(void **state)
 	env_stop(v);
 }
 
+/* Returns the id of the finding of a rule on a resource in the last run's JSON audit report (allocated), or NULL. */
+static char *finding_id(struct env *v, const char *rule, const char *name)
+{
+	char *text = output(v), *id = NULL;
+	struct json_object *j = json_tokener_parse(text), *list = jx_get(j, "findings");
+
+	for (size_t i = 0; !id && i < jx_len(list); i++)
+		if (str_ieq(jx_str(jx_at(list, i), "rule"), rule) && str_ieq(jx_str(jx_at(list, i), "name"), name))
+			id = xstrdup(jx_str(jx_at(list, i), "id"));
+	json_object_put(j);
+	free(text);
+	return id;
+}
+
+/* An audit finding fixed by its id: a compliant key chosen, the plan applied, the finding gone; bad ids refused. */
+static void test_fix_finding(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	char *fid;
+	struct json_object *r;
+
+	assert_int_equal(azcmk(v, NULL, "audit", "-o", "json", END), 0);
+	fid = finding_id(v, "resource.cmk", "oai-cmk-test");
+	assert_non_null(fid);
+	assert_int_equal(azcmk(v, NULL, "--dry-run", "fix", "dicom-test", END), 0);
+	assert_output(v, "Chosen: the existing key https://kv-cmk-test.vault.azure.net/keys/cmk-test");
+	assert_output(v, "dry run");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "fix", fid, END), 0);
+	assert_output(v, "Chosen: the existing key https://kv-cmk-test.vault.azure.net/keys/cmk-test");
+	r = state_resource(v, id);
+	assert_string_equal(key_setting(r), "cmk-test");
+	json_object_put(r);
+	assert_int_equal(azcmk(v, NULL, "audit", "-o", "json", END), 0);
+	free(fid);
+	assert_null(finding_id(v, "resource.cmk", "oai-cmk-test"));
+	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/expire", "{}");
+	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END), 1);
+	fid = finding_id(v, "key.active", "oai-cmk-test");
+	assert_non_null(fid);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "fix", fid, END), 0);
+	assert_output(v, "Chosen: a new version of the key in use (key.active)");
+	free(fid);
+	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END), 0);
+	assert_null(finding_id(v, "key.active", "oai-cmk-test"));
+	assert_int_equal(azcmk(v, NULL, "fix", "0123456789abcdef", END), 2);
+	assert_output(v, "no finding '0123456789abcdef'");
+	env_stop(v);
+}
+
 /* Someone else changing the resource between plan and apply is detected, and nothing is overwritten. */
 static void test_concurrent_change(void **state)
 {
@@ -558,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_refused_save_mapped),
 		cmocka_unit_test(test_concurrent_change),
 		cmocka_unit_test(test_policy_refusal),
+		cmocka_unit_test(test_fix_finding),
 		cmocka_unit_test(test_crash_and_resume),
 		cmocka_unit_test(test_access_proven_before_save),
 		cmocka_unit_test(test_rotate),

@@ -1,0 +1,270 @@
+/* azcmk fix: the remediation plan for an audit finding, with sensible defaults, handed to apply. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "audit.h"
+#include "cli.h"
+#include "cmd.h"
+#include "fetch.h"
+#include "i18n.h"
+#include "jx.h"
+#include "pick.h"
+#include "plan.h"
+#include "survey.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define KV_API "7.5"
+#define MAX_VAULTS 3       /* vaults searched for a compliant key */
+#define MAX_KEYS 4         /* keys tried per vault */
+
+/* Tells whether an argument is a finding id (6 to 16 hex digits) rather than a resource. */
+static bool is_finding_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 6 || n > 16)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* Reads the audit report (--from, or the one the last audit kept) and finds the finding; fills resource and rule. */
+static int find_finding(const struct cmd_opts *o, const char *id, char **resource, const char **rule)
+{
+	char *path = o->from ? xstrdup(o->from) : cmk_state_path("last-audit.json"), *err = NULL, *text;
+	struct json_object *j = NULL;
+	struct audit_report a = { 0 };
+	const struct audit_finding *f = NULL;
+	size_t len;
+
+	text = cli_read_file(path, &len, &err);
+	if (text && (j = jx_parse(text, len, &err)) != NULL && audit_from_json(j, &a, &err) == 0 && !(f = audit_find(&a, id)))
+		err = xasprintf(_("no finding '%s' in the report (or the prefix names more than one)"), id);
+	if (f) {
+		*resource = xstrdup(f->resource_id);
+		*rule = cmk_rule_find(f->rule) ? cmk_rule_find(f->rule)->id : NULL;
+	} else {
+		cli_error(_("cannot use the audit report '%s': %s; run '%s audit' first, or give --from FILE or the "
+			    "resource itself"), path, err ? err : "?", cli_program());
+	}
+	audit_free(&a);
+	json_object_put(j);
+	free(text);
+	free(err);
+	free(path);
+	return f ? 0 : -1;
+}
+
+/* Tells whether a change check of the resource with this key leaves nothing the plan cannot fix, and no key warning. */
+static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char *resource, const char *uri)
+{
+	struct cmk_target t = { .resource = resource, .key_uri = uri, .identity = o->identity,
+				.subscriptions = o->subscriptions, .nsubs = o->nsubs, .confirmed = true };
+	struct cmk_fetch f;
+	struct cmk_report r;
+	struct az_error e = { 0 };
+	bool ok = false;
+
+	if (cmk_fetch(s, &t, &f, &e) == 0) {
+		f.ctx.change = true;
+		cmk_check(&f.ctx, &r);
+		ok = true;
+		for (size_t i = 0; i < r.n; i++)
+			if ((r.items[i].severity == SEV_BLOCKER && r.items[i].rule->fix_step == FIX_NONE) ||
+			    (str_istarts(r.items[i].rule->id, "key.") && !str_ieq(r.items[i].rule->id, "key.versioned") &&
+			     !str_ieq(r.items[i].rule->id, "key.rotation-policy")))
+				ok = false;
+		cmk_report_free(&r);
+	}
+	cmk_fetch_free(&f);
+	az_error_clear(&e);
+	return ok;
+}
+
+/* Looks for an existing compliant key in a vault; returns its URI (allocated) or NULL. */
+static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const char *resource, struct json_object *vault)
+{
+	const char *vu = jx_str(vault, "properties.vaultUri");
+	char *path = vu ? xasprintf("%skeys", vu) : NULL, *found = NULL;
+	struct json_object *keys = NULL;
+	struct az_error e = { 0 };
+
+	if (path && az_session_list(s, AZ_KEYVAULT, path, KV_API, &keys, &e) == 0) {
+		size_t tried = 0;
+
+		for (size_t i = 0; !found && i < jx_len(keys) && tried < MAX_KEYS; i++) {
+			const char *kid = jx_str(jx_at(keys, i), "kid");
+
+			if (!kid || !jx_bool(jx_at(keys, i), "attributes.enabled", true) || jx_bool(jx_at(keys, i), "managed", false))
+				continue;
+			tried++;
+			if (key_fits(s, o, resource, kid))
+				found = xstrdup(kid);
+		}
+	}
+	az_error_clear(&e);
+	json_object_put(keys);
+	free(path);
+	return found;
+}
+
+/* The choice made for a resource on Microsoft-managed keys: an existing key, or a new one in a vault. */
+struct choice {
+	char *key_uri;             /* an existing compliant key, or NULL */
+	char *vault;               /* else: the vault to create the key in */
+	char *new_key;
+};
+
+/* Chooses the key for a resource: a compliant key in the best vaults, else a new key in the best vault. */
+static int choose(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, struct choice *c)
+{
+	const char *rid = jx_str(cur->resource, "id");
+	char *sub = xstrndup(rid + strlen("/subscriptions/"), strcspn(rid + strlen("/subscriptions/"), "/"));
+	const char *one[1] = { sub };
+	struct json_object *vaults = NULL;
+	struct az_error e = { 0 };
+	size_t order[MAX_VAULTS * 8], n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (cmk_list_vaults(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) == 0)
+		n = pick_vaults(cur->ctx.svc, cur->resource, az_session_tenant(s), vaults, order, sizeof(order) / sizeof(order[0]));
+	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
+		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
+	if (!c->key_uri && n) {
+		c->vault = xstrdup(jx_str(jx_at(vaults, order[0]), "name"));
+		c->new_key = pick_key_name(cur->resource);
+	}
+	if (!c->key_uri && !n)
+		cli_error(_("no key vault in the subscription can hold the key of %s (same tenant%s): create one, or name a "
+			    "key with '%s plan %s --key URI'"), jx_str(cur->resource, "name"),
+			  cur->ctx.svc->same_region ? _(" and region") : "", cli_program(), rid);
+	az_error_clear(&e);
+	json_object_put(vaults);
+	free(sub);
+	return c->key_uri || c->vault ? 0 : -1;
+}
+
+/* Frees a choice. */
+static void choice_free(struct choice *c)
+{
+	free(c->key_uri);
+	free(c->vault);
+	free(c->new_key);
+}
+
+/* Protects a resource on Microsoft-managed keys: chooses the key, says why, builds the plan and runs it. */
+static int protect(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur)
+{
+	struct cmd_opts o2 = *o;
+	struct choice c;
+	struct cmk_fetch f;
+	struct plan p;
+	int rc;
+
+	if (choose(s, o, cur, &c) != 0)
+		return EXIT_FINDINGS;
+	if (c.key_uri) {
+		char *clean = text_sanitize(c.key_uri, false);
+
+		printf(_("Chosen: the existing key %s, which meets every prerequisite the plan cannot fix itself.\n"), clean);
+		free(clean);
+		o2.key_uri = c.key_uri;
+	} else {
+		printf(_("Chosen: a new RSA key %s in vault %s (no existing key there fits).\n"), c.new_key, c.vault);
+		o2.create_key = c.new_key;
+		o2.vault = c.vault;
+	}
+	printf(_("Role: the least-privileged one (Key Vault Crypto Service Encryption User) at the key, or an access "
+		 "policy on an access-policy vault.\n"));
+	rc = cmd_build_plan(s, &o2, jx_str(cur->resource, "id"), &f, &p);
+	if (rc == EXIT_OK) {
+		rc = cmd_show_and_run(&o2, s, &p, &f.ctx);
+		plan_free(&p);
+	}
+	cmk_fetch_free(&f);
+	choice_free(&c);
+	return rc;
+}
+
+/* Says that azcmk cannot fix a finding itself, with the rule's explanation and what to do. */
+static int cannot_fix(const char *resource, const char *rule)
+{
+	const struct cmk_rule *r = cmk_rule_find(rule);
+
+	printf(_("azcmk cannot fix %s on %s by itself.\n"), rule, resource);
+	if (r) {
+		printf(_("Why it matters: %s\n"), _(r->explanation));
+		printf(_("What to do: %s\n"), _(r->fix));
+	}
+	return EXIT_FINDINGS;
+}
+
+/* Repairs a resource already on a customer-managed key: a new key version for a key that expires, else a re-save. */
+static int repair(const struct cmd_opts *o, const char *resource, const char *rule)
+{
+	struct cmd_opts o2 = *o;
+	char *args[1] = { (char *)resource };
+	const struct cmk_rule *r = rule ? cmk_rule_find(rule) : NULL;
+
+	if (r && (str_ieq(r->id, "key.expiring") || str_ieq(r->id, "key.active"))) {
+		printf(_("Chosen: a new version of the key in use (%s).\n"), r->id);
+		o2.new_version = true;
+		o2.version = NULL;
+		return cmd_rotate(&o2, 1, args);
+	}
+	if (r && r->fix_step == FIX_NONE && !str_ieq(r->id, "resource.key-access-lost"))
+		return cannot_fix(resource, r->id);
+	printf(_("Chosen: save the key in use again, with whatever its prerequisites need first.\n"));
+	return cmd_refresh(&o2, 1, args);
+}
+
+/* azcmk fix FINDING-ID|RESOURCE [--from REPORT]: the remediation plan with sensible defaults, then apply. */
+int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct cmk_target t = { 0 };
+	struct cmk_fetch cur;
+	struct az_session *s;
+	struct az_error e = { 0 };
+	char *resource = NULL;
+	const char *rule = NULL;
+	int rc;
+
+	if (argc != 1) {
+		cli_error(_("fix takes one FINDING-ID (from an audit) or RESOURCE"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		return EXIT_ERROR;
+	}
+	if (is_finding_id(argv[0]) ? find_finding(o, argv[0], &resource, &rule) != 0 : !(resource = xstrdup(argv[0])))
+		return EXIT_ERROR;
+	if (!(s = cmd_session(o))) {
+		free(resource);
+		return EXIT_ERROR;
+	}
+	t.resource = resource;
+	t.subscriptions = o->subscriptions;
+	t.nsubs = o->nsubs;
+	if (cmk_fetch(s, &t, &cur, &e) != 0) {
+		cli_error(_("cannot read '%s': %s"), resource, e.message);
+		rc = EXIT_ERROR;
+	} else if (rule && !str_ieq(rule, "resource.cmk") && !str_istarts(rule, "identity.") &&
+		   !str_ieq(rule, "resource.irreversible") && !cur.key_name) {
+		rc = cannot_fix(resource, rule);
+	} else if (cur.key_name) {
+		rc = repair(o, jx_str(cur.resource, "id"), rule);
+	} else {
+		rc = protect(s, o, &cur);
+	}
+	cmk_fetch_free(&cur);
+	az_error_clear(&e);
+	az_session_free(s);
+	free(resource);
+	return rc;
+}

@@ -1,0 +1,179 @@
+/* Unit tests of the audit's core: finding ids, rendering (CSV quoting), reading a report back, remediation defaults. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "audit.h"
+#include "jx.h"
+#include "pick.h"
+#include "text.h"
+#include "xalloc.h"
+
+#define SUB "/subscriptions/s1"
+#define RES SUB "/resourceGroups/g1/providers/Microsoft.CognitiveServices/accounts/oai"
+
+/* Ids are 16 hex digits, stable, blind to case, and differ when the rule, subject or resource does. */
+static void test_ids(void **state)
+{
+	static const struct { const char *rule, *subject, *resource; } T[] = {
+		{ "resource.cmk", RES, RES },
+		{ "resource.ready", RES, RES },
+		{ "resource.cmk", RES "x", RES "x" },
+		{ "key.enabled", "https://kv.vault.azure.net/keys/k", RES },
+	};
+	char a[17], b[17], first[17];
+
+	audit_id(T[0].rule, T[0].subject, T[0].resource, first);
+	assert_int_equal(strlen(first), 16);
+	audit_id("RESOURCE.CMK", RES, RES, a);
+	assert_string_equal(a, first);
+	for (size_t i = 1; i < sizeof(T) / sizeof(T[0]); i++) {
+		audit_id(T[i].rule, T[i].subject, T[i].resource, b);
+		assert_string_not_equal(b, first);
+	}
+}
+
+/* Adds one finding with a message, by hand, to a report. */
+static void add(struct audit_report *a, const char *rule, const char *message)
+{
+	struct cmk_ctx c = { .svc = svc_by_key("openai") };
+	struct cmk_report r = { 0 };
+	struct cmk_finding f = { cmk_rule_find(rule), SEV_WARNING, xstrdup(RES), xstrdup(message), { NULL, NULL, NULL }, NULL };
+	struct json_object *res = json_tokener_parse("{\"id\":\"" RES "\",\"name\":\"oai\"}");
+
+	c.resource = res;
+	r.items = &f;
+	r.n = 1;
+	audit_add_report(a, &c, &r);
+	free(f.subject);
+	free(f.message);
+	json_object_put(res);
+}
+
+/* CSV fields with commas, quotes and line breaks are quoted as RFC 4180 asks; each record ends in CRLF. */
+static void test_csv_quoting(void **state)
+{
+	struct audit_report a = { 0 };
+	char *csv;
+
+	add(&a, "resource.cmk", "plain");
+	add(&a, "resource.ready", "a, \"quoted\"\nline");
+	csv = audit_render(&a, AUDIT_CSV, false);
+	assert_non_null(strstr(csv, ",plain,\r\n"));
+	assert_non_null(strstr(csv, ",\"a, \"\"quoted\"\"\nline\",\r\n"));
+	assert_non_null(strstr(csv, "id,severity,rule,service,subscriptionId,resourceGroup,name,resourceId,subject,message,detail\r\n"));
+	free(csv);
+	audit_free(&a);
+}
+
+/* A report reads back from its JSON; other documents and unknown rules are refused with a reason. */
+static void test_from_json(void **state)
+{
+	static const struct { const char *doc; int rc; } T[] = {
+		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[]}", 0 },
+		{ "{\"schema\":\"azcmk-plan/1\",\"findings\":[]}", -1 },
+		{ "{\"schema\":\"azcmk-audit/1\"}", -1 },
+		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[{\"id\":\"0123456789abcdef\",\"rule\":\"no.such\","
+		  "\"resourceId\":\"" RES "\"}]}", -1 },
+		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[{\"id\":\"0123\",\"rule\":\"resource.cmk\",\"resourceId\":\"" RES "\"}]}", -1 },
+	};
+	struct audit_report a = { 0 }, back;
+	struct json_object *j;
+	char *text, *err = NULL;
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		j = json_tokener_parse(T[i].doc);
+		assert_int_equal(audit_from_json(j, &back, &err), T[i].rc);
+		if (T[i].rc != 0)
+			assert_non_null(err);
+		free(err);
+		err = NULL;
+		audit_free(&back);
+		json_object_put(j);
+	}
+	add(&a, "resource.cmk", "m1");
+	add(&a, "resource.ready", "m2");
+	text = audit_render(&a, AUDIT_JSON, false);
+	j = json_tokener_parse(text);
+	assert_int_equal(audit_from_json(j, &back, &err), 0);
+	assert_int_equal(back.n, 2);
+	assert_ptr_equal(audit_find(&back, a.items[1].id), &back.items[1]);
+	assert_null(audit_find(&back, "abc"));
+	assert_string_equal(back.items[0].message, "m1");
+	audit_free(&back);
+	audit_free(&a);
+	json_object_put(j);
+	free(text);
+}
+
+/* Vaults of other tenants (and regions, where the service needs its own) are left out; the best comes first. */
+static void test_pick_vaults(void **state)
+{
+	static const char VAULTS[] = "["
+		"{\"id\":\"" SUB "/resourceGroups/g9/providers/Microsoft.KeyVault/vaults/far\",\"name\":\"far\",\"location\":\"westus3\","
+		"\"properties\":{\"tenantId\":\"t1\"}},"
+		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/near\",\"name\":\"near\",\"location\":\"West US 3\","
+		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":true}},"
+		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/other\",\"name\":\"other\",\"location\":\"westus3\","
+		"\"properties\":{\"tenantId\":\"t9\",\"enablePurgeProtection\":true}},"
+		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/east\",\"name\":\"east\",\"location\":\"eastus\","
+		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":true}}]";
+	static const struct { const char *svc; size_t n; const char *first; } T[] = {
+		{ "openai", 2, "near" },
+		{ "dicom", 3, "near" },
+	};
+	struct json_object *vaults = json_tokener_parse(VAULTS);
+	struct json_object *res = json_tokener_parse("{\"id\":\"" RES "\",\"location\":\"westus3\"}");
+	size_t order[8];
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		size_t n = pick_vaults(svc_by_key(T[i].svc), res, "t1", vaults, order, 8);
+
+		assert_int_equal(n, T[i].n);
+		assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"), T[i].first);
+		for (size_t k = 0; k < n; k++)
+			assert_string_not_equal(jx_str(jx_at(vaults, order[k]), "name"), "other");
+	}
+	json_object_put(vaults);
+	json_object_put(res);
+}
+
+/* A new key's name comes from the resource's (a DICOM service's own part), in the characters Key Vault allows. */
+static void test_key_name(void **state)
+{
+	static const struct { const char *resource, *want; } T[] = {
+		{ "{\"name\":\"oai-ch-prod\"}", "cmk-oai-ch-prod" },
+		{ "{\"name\":\"ws/dicom_one\"}", "cmk-dicom-one" },
+		{ "{}", "cmk-resource" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *r = json_tokener_parse(T[i].resource);
+		char *name = pick_key_name(r);
+
+		assert_string_equal(name, T[i].want);
+		free(name);
+		json_object_put(r);
+	}
+}
+
+/* Runs the audit core's unit tests. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_csv_quoting),
+		cmocka_unit_test(test_from_json),
+		cmocka_unit_test(test_pick_vaults),
+		cmocka_unit_test(test_key_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
