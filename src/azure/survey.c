@@ -171,6 +171,22 @@ static void note_created(struct run *r, struct json_object *items)
 	}
 }
 
+/* Records the creation times of a resources list answer and of the pages after it. */
+static void created_pages(struct run *r, const struct az_req *q)
+{
+	const char *next = q->status == 200 ? jx_str(q->json, "nextLink") : NULL;
+	struct json_object *rest = NULL;
+	struct az_error e = { 0 };
+
+	if (q->status != 200)
+		return;
+	note_created(r, jx_get(q->json, "value"));
+	if (next && *next && az_session_list(r->s, AZ_ARM, next, NULL, &rest, &e) == 0)
+		note_created(r, rest);
+	json_object_put(rest);
+	az_error_clear(&e);
+}
+
 /*
  * Decides what a failed Resource Graph page means: before anything was read,
  * a refusal to fall back on ARM lists (1); later, an error (-1), since the
@@ -212,7 +228,7 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 			break;
 		}
 		for (size_t i = 1; first && i < n; i++)
-			note_created(r, q[i]->status == 200 ? jx_get(q[i]->json, "value") : NULL);
+			created_pages(r, q[i]);
 		if (q[0]->curl_code || q[0]->status != 200 || !json_object_is_type(jx_get(q[0]->json, "data"), json_type_array)) {
 			rc = refused(r, q[0], from, first, e);
 			break;
@@ -230,6 +246,18 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 	free(q);
 	free(skip);
 	return rc;
+}
+
+/* Adds a finding for what a request could not read, with Azure's answer as the detail. */
+static void unreadable(struct run *r, const char *rule, const char *id, const char *name, const struct az_req *q)
+{
+	struct az_error e = { 0 };
+	char *what = xasprintf("GET %s", id);
+
+	az_error_from_req(&e, q, what);
+	audit_add_unreadable(r->a, rule, id, name, e.message);
+	az_error_clear(&e);
+	free(what);
 }
 
 /* Returns the api-version to read a resource with, by its type. */
@@ -274,7 +302,7 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 					jx_set(q[i]->json, "systemData.createdAt", json_object_new_string(jx_str(it, "createdTime")));
 				judge(r, q[i]->json);
 			} else if (q[i]->status != 404) {
-				audit_add_unreadable(r->a, "resource.readable", jx_str(it, "id"), jx_str(it, "name"));
+				unreadable(r, "resource.readable", jx_str(it, "id"), jx_str(it, "name"), q[i]);
 			}
 			az_req_free(q[i]);
 		}
@@ -301,7 +329,7 @@ static int arm_lists(struct run *r, struct az_error *e)
 		if (q[i]->status != 200) {
 			char *sid = xasprintf("/subscriptions/%s", r->subs[i]);
 
-			audit_add_unreadable(r->a, "subscription.readable", sid, r->subs[i]);
+			unreadable(r, "subscription.readable", sid, r->subs[i], q[i]);
 			free(sid);
 		}
 		for (size_t k = 0; k < jx_len(value); k++)
@@ -349,7 +377,8 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 		} else {
 			char *sid = xasprintf("/subscriptions/%s", r->o->subscriptions[k]);
 
-			audit_add_unreadable(r->a, "subscription.readable", sid, r->o->subscriptions[k]);
+			audit_add_unreadable(r->a, "subscription.readable", sid, r->o->subscriptions[k],
+					     _("It is not among the subscriptions you can see."));
 			free(sid);
 		}
 	}
@@ -370,7 +399,7 @@ static int deep_checks(struct run *r, struct az_error *e)
 				cmk_fetch_free(&f);
 				return -1;
 			}
-			audit_add_unreadable(r->a, "resource.readable", r->deferred[i], NULL);
+			audit_add_unreadable(r->a, "resource.readable", r->deferred[i], NULL, e->message);
 			az_error_clear(e);
 		} else {
 			f.ctx.now = r->a->generated;

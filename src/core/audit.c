@@ -157,10 +157,16 @@ static char *audit_message(const struct audit_rule *r, const char *name)
 }
 #pragma GCC diagnostic pop
 
-/* Adds a finding for a subscription or resource that could not be read (rule: subscription.readable, resource.readable). */
-void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name)
+/*
+ * Adds a finding for a subscription or resource that could not be read
+ * (rule: subscription.readable, resource.readable), named by name or, when
+ * NULL, by the id's own name; detail says what Azure answered, or NULL.
+ */
+void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name,
+			  const char *detail)
 {
 	const struct audit_rule *r = audit_rule(rule);
+	bool sub = str_ieq(rule, "subscription.readable");
 	struct audit_finding *o;
 
 	if (!r)
@@ -168,14 +174,22 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 	o = grow(a);
 	o->resource_id = xstrdup(resource_id);
 	id_parts(resource_id, &o->subscription, &o->resource_group, &o->name);
+	if (sub) {
+		o->resource_group[0] = '\0';
+		o->name[0] = '\0';
+	}
 	o->service = "";
 	o->rule = r->id;
 	o->severity = r->severity;
 	o->subject = xstrdup(resource_id);
-	o->message = audit_message(r, name && *name ? name : resource_id);
+	o->message = audit_message(r, name && *name ? name : *o->name ? o->name : resource_id);
+	o->detail = detail ? text_sanitize(detail, false) : NULL;
 	o->explanation = r->explanation;
 	o->fix = r->fix;
 	audit_id(o->rule, o->subject, resource_id, o->id);
+	for (size_t i = 0; sub && i < a->nsubs; i++)
+		if (str_ieq(a->subs[i].id, o->subscription))
+			a->subs[i].readable = false;
 }
 
 /*
@@ -350,7 +364,11 @@ static char *render_table(const struct audit_report *a, bool colour)
 		char *label = text_pad(cmk_severity_label(f->severity), 8);
 
 		if (!sub || !str_ieq(sub, f->subscription)) {
-			sb_printf(&b, _("%sSubscription %s (%s)\n"), sub ? "\n" : "", sub_label(a, f->subscription), f->subscription);
+			if (strcmp(sub_label(a, f->subscription), f->subscription) == 0)
+				sb_printf(&b, _("%sSubscription %s\n"), sub ? "\n" : "", f->subscription);
+			else
+				sb_printf(&b, _("%sSubscription %s (%s)\n"), sub ? "\n" : "", sub_label(a, f->subscription),
+					  f->subscription);
 			grp = name = NULL;
 		}
 		if (!grp || !str_ieq(grp, f->resource_group) || !name || !str_ieq(name, f->name)) {
@@ -506,20 +524,37 @@ static struct json_object *sarif_text(const char *s)
 	return o;
 }
 
+/* Returns a rule's message format with each %s shown as an ellipsis (a description with no names in it). */
+static char *unformat(const char *fmt)
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (const char *p = fmt; *p; p++) {
+		if (p[0] == '%' && p[1] == 's') {
+			sb_adds(&b, "\xe2\x80\xa6");
+			p++;
+		} else {
+			sb_addc(&b, *p);
+		}
+	}
+	return sb_steal(&b);
+}
+
 /* Builds a SARIF reportingDescriptor for a rule. */
 static struct json_object *sarif_rule(const char *id, enum severity sev, const char *msg, const char *why, const char *fix)
 {
 	struct json_object *r = json_object_new_object(), *cfg = json_object_new_object(), *help;
-	char *h = xasprintf("%s %s", _(why), _(fix));
+	char *h = xasprintf("%s %s", _(why), _(fix)), *short_text = unformat(_(msg));
 
 	json_object_object_add(r, "id", jstr(id));
 	json_object_object_add(r, "name", jstr(id));
-	json_object_object_add(r, "shortDescription", sarif_text(_(msg)));
+	json_object_object_add(r, "shortDescription", sarif_text(short_text));
 	json_object_object_add(r, "fullDescription", sarif_text(_(why)));
 	help = sarif_text(h);
 	json_object_object_add(r, "help", help);
 	json_object_object_add(cfg, "level", jstr(sarif_level(sev)));
 	json_object_object_add(r, "defaultConfiguration", cfg);
+	free(short_text);
 	free(h);
 	return r;
 }

@@ -62,7 +62,8 @@ void audit_id(const char *rule, const char *subject, const char *resource, char 
 void audit_add_subscription(struct audit_report *a, const char *id, const char *name, bool readable);
 void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c, const char *key_uri);
 void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const struct cmk_report *r);
-void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name);
+void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name,
+			  const char *detail);
 struct json_object *audit_resource_from_row(struct json_object *row, const char *created);
 void audit_sort(struct audit_report *a);
 bool audit_fails(const struct audit_report *a, enum severity at_least);
