@@ -4,8 +4,10 @@
 /*
  * The query is split into tokens, parsed into a list of stages whose
  * expressions are small trees, checked against the columns in scope, and
- * then run over a private deep copy of the rows.  Every error is found while
- * parsing, so running a parsed query cannot fail.
+ * then run over private shallow copies of the rows (or over the rows themselves
+ * when they already have every column and no stage changes a row before a
+ * project builds new ones).  Every error is found while parsing, so running a
+ * parsed query cannot fail.
  *
  * Expressions: "or", "and", not(...), parentheses; ==, !=, =~, !~, <, <=,
  * >, >=; in, in~, !in, !in~ with a parenthesised list; contains, has,
@@ -845,8 +847,24 @@ static struct json_object *shallow_copy(struct json_object *row)
 	return copy;
 }
 
-/* Copies the object rows of the input (shallowly), filled out to the full Resources schema. */
-static struct json_object *prepare_rows(struct json_object *rows)
+/* Tells whether a row already has every Resources column the way fill_columns would leave it. */
+static bool row_filled(struct json_object *row)
+{
+	for (size_t i = 0; i < NCOLUMNS; i++) {
+		struct json_object *v = NULL;
+
+		if (!json_object_object_get_ex(row, resource_columns[i].name, &v) ||
+		    (resource_columns[i].type == V_STR && !v))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Lists the object rows of the input filled out to the full Resources schema: shallow copies, or, when share
+ * is set (no stage will change a row in place), the input rows themselves if they need no filling.
+ */
+static struct json_object *prepare_rows(struct json_object *rows, bool share)
 {
 	struct json_object *work = json_object_new_array();
 
@@ -855,6 +873,10 @@ static struct json_object *prepare_rows(struct json_object *rows)
 
 		if (!json_object_is_type(row, json_type_object))
 			continue;
+		if (share && row_filled(row)) {
+			json_object_array_add(work, json_object_get(row));
+			continue;
+		}
 		row = shallow_copy(row);
 		fill_columns(row);
 		json_object_array_add(work, row);
@@ -926,7 +948,7 @@ static struct json_object *run_where(const struct stage *st, struct json_object 
 	return out;
 }
 
-/* Evaluates the stage's items into row (a new object for project, the row itself for extend). */
+/* Evaluates the stage's items into a row in place (extend). */
 static void set_items(const struct stage *st, struct json_object *src, struct json_object *dst)
 {
 	for (size_t k = 0; k < st->nitems; k++) {
@@ -936,17 +958,45 @@ static void set_items(const struct stage *st, struct json_object *src, struct js
 	}
 }
 
+/* Returns the static name of the Resources column called name, or NULL when no column is. */
+static const char *static_name(const char *name)
+{
+	for (size_t i = 0; i < NCOLUMNS; i++)
+		if (strcmp(resource_columns[i].name, name) == 0)
+			return resource_columns[i].name;
+	return NULL;
+}
+
+/*
+ * Builds one projected row. Its column names are unique (the parser refuses duplicates), and those that name a
+ * Resources column are stored as that column's static name (fixed[k]) instead of a copy.
+ */
+static struct json_object *project_row(const struct stage *st, const char *const *fixed, struct json_object *src)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (size_t k = 0; k < st->nitems; k++) {
+		struct json_object *v = eval(st->items[k].expr, src);
+
+		if (fixed[k])
+			json_object_object_add_ex(o, fixed[k], v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+		else
+			json_object_object_add_ex(o, st->items[k].name, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+	}
+	return o;
+}
+
 /* Runs project: each row becomes a new object with just the listed columns. */
 static struct json_object *run_project(const struct stage *st, struct json_object *rows)
 {
 	struct json_object *out = json_object_new_array();
+	const char **fixed = xcalloc(st->nitems + 1, sizeof(*fixed));
 
-	for (size_t i = 0; i < jx_len(rows); i++) {
-		struct json_object *o = json_object_new_object();
-
-		set_items(st, jx_at(rows, i), o);
-		json_object_array_add(out, o);
-	}
+	for (size_t k = 0; k < st->nitems; k++)
+		fixed[k] = static_name(st->items[k].name);
+	for (size_t i = 0; i < jx_len(rows); i++)
+		json_object_array_add(out, project_row(st, fixed, jx_at(rows, i)));
+	free(fixed);
 	json_object_put(rows);
 	return out;
 }
@@ -1015,16 +1065,17 @@ static int sortrow_cmp(const void *pa, const void *pb)
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-/* Evaluates the sort keys of every row. */
+/* Evaluates the sort keys of every row into one block, row by row. */
 static struct sortrow *sort_prepare(const struct stage *st, struct json_object *rows, size_t n)
 {
 	struct sortrow *v = xcalloc(n, sizeof(*v));
+	struct json_object **keys = xcalloc(n * st->nitems, sizeof(*keys));
 
 	for (size_t i = 0; i < n; i++) {
 		v[i].row = jx_at(rows, i);
 		v[i].idx = i;
 		v[i].st = st;
-		v[i].keys = xcalloc(st->nitems, sizeof(*v[i].keys));
+		v[i].keys = keys + i * st->nitems;
 		for (size_t k = 0; k < st->nitems; k++)
 			v[i].keys[k] = eval(st->items[k].expr, v[i].row);
 	}
@@ -1036,19 +1087,20 @@ static struct json_object *run_order(const struct stage *st, struct json_object 
 {
 	size_t n = jx_len(rows);
 	struct sortrow *v;
-	struct json_object *out;
+	struct json_object *out, **keys;
 
 	if (n < 2)
 		return rows;
 	v = sort_prepare(st, rows, n);
+	keys = v[0].keys; /* the block every row's keys are in, first row's first */
 	qsort(v, n, sizeof(*v), sortrow_cmp);
 	out = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object_array_add(out, json_object_get(v[i].row));
 		for (size_t k = 0; k < st->nitems; k++)
 			json_object_put(v[i].keys[k]);
-		free(v[i].keys);
 	}
+	free(keys);
 	free(v);
 	json_object_put(rows);
 	return out;
@@ -1846,6 +1898,21 @@ static bool kql_parse(const char *query, struct query *qy, char **err)
 	return ok;
 }
 
+/*
+ * Tells whether the stages may read the caller's rows in place: a project comes before any stage that changes
+ * rows (extend, project-away), so no input row is changed and none is handed back as a result row.
+ */
+static bool can_share(const struct query *qy)
+{
+	for (size_t i = 0; i < qy->n; i++) {
+		if (qy->stages[i].run == run_project)
+			return true;
+		if (qy->stages[i].run == run_extend || qy->stages[i].run == run_away)
+			return false;
+	}
+	return false;
+}
+
 /* Runs each stage in turn over the working rows, which it consumes. */
 static struct json_object *run_query(const struct query *qy, struct json_object *rows)
 {
@@ -1879,7 +1946,7 @@ struct json_object *kql_run(const char *query, struct json_object *rows, char **
 		query_free(&qy);
 		return fail_with(err, msg);
 	}
-	work = run_query(&qy, prepare_rows(rows));
+	work = run_query(&qy, prepare_rows(rows, can_share(&qy)));
 	query_free(&qy);
 	return work;
 }

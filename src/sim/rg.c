@@ -13,24 +13,61 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Builds the Resource Graph row of a resource: its columns share values with the stored resource. */
-static struct json_object *row_of(struct sim *s, struct json_object *r, const struct armid *id)
+/* What the rows of one query share: answers about subscriptions and the strings many rows repeat. */
+struct rowctx {
+	struct sim_req *rq;
+	struct json_object *subs;    /* the request's subscription list, or NULL for every subscription */
+	struct json_object *seen;    /* subscription -> whether the caller sees it */
+	struct json_object *granted; /* "subscription type" -> whether a grant over the whole subscription reads it */
+	struct json_object *lower;   /* text -> its lower-case json string (types, resource groups) */
+	struct json_object *plain;   /* text -> its json string (subscription ids, the tenant id) */
+};
+
+/* Returns a new reference to a json string of text (lower-cased when lower), made once per query in cache. */
+static struct json_object *shared_str(struct json_object *cache, const char *text, bool lower)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(cache, text, &v)) {
+		char *copy = lower ? str_lower(text) : xstrdup(text);
+
+		v = json_object_new_string(copy);
+		json_object_object_add(cache, text, v);
+		free(copy);
+	}
+	return json_object_get(v);
+}
+
+/* Adds a column to a new row under a constant name, which json-c then neither copies nor looks up. */
+static void put_col(struct json_object *row, const char *name, struct json_object *v)
+{
+	json_object_object_add_ex(row, name, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
+/* Tells whether a shared column holds a string, which a row gives as "" rather than null when absent. */
+static bool string_column(const char *name)
+{
+	return strcmp(name, "kind") == 0 || strcmp(name, "location") == 0 || strcmp(name, "managedBy") == 0;
+}
+
+/* Builds the Resource Graph row of a resource, every column filled: values are shared with the stored resource. */
+static struct json_object *row_of(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
 {
 	static const char *const shared[] = { "kind", "location", "sku", "plan", "properties", "tags", "identity",
 					      "zones", "extendedLocation", "managedBy", NULL };
 	struct json_object *row = json_object_new_object();
-	char *type = str_lower(jx_str(r, "type")), *rg = id->resource_group ? str_lower(id->resource_group) : xstrdup("");
 
-	json_object_object_add(row, "id", json_object_get(jx_get(r, "id")));
-	json_object_object_add(row, "name", json_object_get(jx_get(r, "name")));
-	json_object_object_add(row, "type", json_object_new_string(type));
-	json_object_object_add(row, "tenantId", json_object_new_string(state_tenant(s)));
-	json_object_object_add(row, "resourceGroup", json_object_new_string(rg));
-	json_object_object_add(row, "subscriptionId", json_object_new_string(id->subscription));
-	for (int i = 0; shared[i]; i++)
-		json_object_object_add(row, shared[i], json_object_get(jx_get(r, shared[i])));
-	free(type);
-	free(rg);
+	put_col(row, "id", json_object_get(jx_get(r, "id")));
+	put_col(row, "name", json_object_get(jx_get(r, "name")));
+	put_col(row, "type", shared_str(c->lower, type ? type : "", true));
+	put_col(row, "tenantId", shared_str(c->plain, state_tenant(c->rq->sim), false));
+	put_col(row, "resourceGroup", shared_str(c->lower, id->resource_group ? id->resource_group : "", true));
+	put_col(row, "subscriptionId", shared_str(c->plain, id->subscription, false));
+	for (int i = 0; shared[i]; i++) {
+		struct json_object *v = json_object_get(jx_get(r, shared[i]));
+
+		put_col(row, shared[i], v || !string_column(shared[i]) ? v : json_object_new_string(""));
+	}
 	return row;
 }
 
@@ -53,29 +90,67 @@ static bool sub_visible(struct sim_req *rq, struct json_object *seen, const char
 	return ok;
 }
 
+/* Tells whether the caller may read resources of a type at a scope. */
+static bool allows_read(struct rowctx *c, const char *scope, const char *type)
+{
+	char *action = xasprintf("%s/read", type);
+	bool ok = state_allows(c->rq->sim, c->rq->oid, scope, action, false);
+
+	free(action);
+	return ok;
+}
+
+/*
+ * Tells whether the caller may read a resource. A grant whose scope covers the whole subscription covers every
+ * resource in it, so that answer is remembered per subscription and type; only when it is no does the resource's
+ * own scope need asking (for grants on its group or on itself).
+ */
+static bool can_read(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
+{
+	char key[512];
+	struct json_object *v = NULL;
+	int n = snprintf(key, sizeof(key), "%s %s", id->subscription, type);
+
+	if (n > 0 && (size_t)n < sizeof(key) && !json_object_object_get_ex(c->granted, key, &v)) {
+		char *scope = xasprintf("/subscriptions/%s", id->subscription);
+
+		v = json_object_new_boolean(allows_read(c, scope, type));
+		json_object_object_add(c->granted, key, v);
+		free(scope);
+	}
+	return json_object_get_boolean(v) || allows_read(c, jx_str(r, "id"), type);
+}
+
+/* Tells whether a resource of a readable type in the query's scope is one the caller may read. */
+static bool row_wanted(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
+{
+	return in_scope(c->subs, id->subscription) && sub_visible(c->rq, c->seen, id->subscription) &&
+	       can_read(c, r, id, type);
+}
+
 /* Collects the rows the caller may read in the requested subscriptions. */
 static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 {
 	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
-	struct json_object *seen = json_object_new_object();
+	struct rowctx c = { rq, subs, json_object_new_object(), json_object_new_object(), json_object_new_object(),
+			    json_object_new_object() };
 
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 		const char *type = jx_str(r, "type");
 		struct armid id;
-		char *action;
 
 		if (str_ieq(type, "Microsoft.Resources/resourceGroups") || str_istarts(type, "Microsoft.Authorization/") ||
 		    !armid_parse(jx_str(r, "id"), &id))
 			continue;
-		action = xasprintf("%s/read", type);
-		if (in_scope(subs, id.subscription) && sub_visible(rq, seen, id.subscription) &&
-		    state_allows(rq->sim, rq->oid, jx_str(r, "id"), action, false))
-			json_object_array_add(out, row_of(rq->sim, r, &id));
-		free(action);
+		if (row_wanted(&c, r, &id, type))
+			json_object_array_add(out, row_of(&c, r, &id, type));
 		armid_free(&id);
 	}
-	json_object_put(seen);
+	json_object_put(c.seen);
+	json_object_put(c.granted);
+	json_object_put(c.lower);
+	json_object_put(c.plain);
 	return out;
 }
 

@@ -1,4 +1,4 @@
-/* Benchmark of the simulator: per-request latency, 50 concurrent connections, a 10,000-resource tenant. */
+/* Benchmark of the simulator on a generated 10,000-resource tenant: load, latency, concurrency, the audit's queries. */
 #include "config.h"
 
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gentenant.h"
 #include "jx.h"
 #include "sbuf.h"
 #include "simtest.h"
@@ -14,6 +15,18 @@
 #define RESOURCES 10000
 #define SUBS 20
 #define CONCURRENT 50
+#define ARM "https://management.azure.com"
+/* Resource 2 of the generated tenant: a Foundry account in the first subscription's first group. */
+#define ONE_RESOURCE ARM "/subscriptions/70017001-7001-4001-8001-700170017001/resourceGroups/rg-g01-00/providers/" \
+	"Microsoft.CognitiveServices/accounts/fdy-00002?api-version=2025-06-01"
+/* The audit's one Resource Graph query over the four services. */
+#define AUDIT_QUERY "Resources | where type in~ ('microsoft.healthcareapis/workspaces/dicomservices', " \
+	"'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') | project id, name, type, kind, " \
+	"location, subscriptionId, resourceGroup, identity, properties " \
+	"| order by subscriptionId asc, resourceGroup asc, name asc"
+/* The audit's generic list of one subscription's Health Bots, with their creation times. */
+#define BOT_LIST "/resources?$filter=resourceType%20eq%20%27Microsoft.HealthBot%2FhealthBots%27&$expand=createdTime" \
+	"&api-version=2021-04-01"
 
 /* Returns a monotonic time in milliseconds. */
 static double now_ms(void)
@@ -24,44 +37,6 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Appends one Cognitive Services account to a generated scenario. */
-static void add_account(struct sbuf *b, int i)
-{
-	sb_printf(b, "%s{\"id\":\"/subscriptions/%08x-0000-4000-8000-000000000000/resourceGroups/rg%d/providers/"
-		  "Microsoft.CognitiveServices/accounts/acct%05d\",\"type\":\"Microsoft.CognitiveServices/accounts\","
-		  "\"name\":\"acct%05d\",\"location\":\"westus3\",\"kind\":\"%s\",\"sku\":{\"name\":\"S0\"},"
-		  "\"identity\":{\"type\":\"SystemAssigned\",\"principalId\":\"%08x-1111-4111-8111-111111111111\"},"
-		  "\"properties\":{\"provisioningState\":\"Succeeded\",\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
-		  "\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}",
-		  i ? "," : "", i % SUBS, i % 7, i, i, i % 2 ? "OpenAI" : "AIServices", i);
-}
-
-/* Generates a tenant of RESOURCES accounts across SUBS subscriptions, the operator Owner on each. */
-static char *big_scenario(void)
-{
-	struct sbuf b = SBUF_INIT;
-
-	sb_adds(&b, "{\"tenantId\":\"11111111-1111-4111-8111-111111111111\",\"operator\":{\"clientId\":"
-		"\"33333333-3333-4333-8333-333333333333\",\"clientSecret\":\"s\",\"objectId\":\"44444444-4444-4444-8444-444444444444\"},"
-		"\"subscriptions\":[");
-	for (int s = 0; s < SUBS; s++)
-		sb_printf(&b, "%s{\"subscriptionId\":\"%08x-0000-4000-8000-000000000000\",\"displayName\":\"sub %d\"}", s ? "," : "", s, s);
-	sb_adds(&b, "],\"resources\":[");
-	for (int i = 0; i < RESOURCES; i++)
-		add_account(&b, i);
-	for (int s = 0; s < SUBS; s++)
-		for (int g = 0; g < 7; g++)
-			sb_printf(&b, ",{\"id\":\"/subscriptions/%08x-0000-4000-8000-000000000000/resourceGroups/rg%d\","
-				  "\"type\":\"Microsoft.Resources/resourceGroups\",\"name\":\"rg%d\",\"location\":\"westus3\"}", s, g, g);
-	sb_adds(&b, "],\"roleAssignments\":[");
-	for (int s = 0; s < SUBS; s++)
-		sb_printf(&b, "%s{\"scope\":\"/subscriptions/%08x-0000-4000-8000-000000000000\",\"principalId\":"
-			  "\"44444444-4444-4444-8444-444444444444\",\"roleDefinitionId\":\"8e3af657-a8ff-443c-a75c-2fe8c4bcb635\"}",
-			  s ? "," : "", s);
-	sb_adds(&b, "]}");
-	return sb_steal(&b);
-}
-
 /* Times N sequential GETs of one resource over one reused connection. */
 static void bench_sequential(struct simtest *t, const char *token, int n)
 {
@@ -70,8 +45,7 @@ static void bench_sequential(struct simtest *t, const char *token, int n)
 	int ok = 0;
 
 	for (int i = 0; i < n; i++) {
-		ok += st_req(t, "GET", "https://management.azure.com/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/"
-			     "rg0/providers/Microsoft.CognitiveServices/accounts/acct00000?api-version=2025-06-01", token, NULL, &r) == 200;
+		ok += st_req(t, "GET", ONE_RESOURCE, token, NULL, &r) == 200;
 		st_resp_free(&r);
 	}
 	total = now_ms() - start;
@@ -132,52 +106,128 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 	free(auth);
 }
 
-/* Times paging all 10,000 resources through Resource Graph, 1000 at a time. */
+/* Posts one page of the audit query; returns its rows and hands back the next $skipToken (or NULL). */
+static long audit_page(struct simtest *t, const char *token, char **skip)
+{
+	struct st_resp r;
+	char *tok = *skip ? xasprintf(",\"$skipToken\":\"%s\"", *skip) : xstrdup("");
+	char *body = xasprintf("{\"query\":\"%s\",\"options\":{\"$top\":1000%s}}", AUDIT_QUERY, tok);
+	long rows;
+
+	st_req(t, "POST", ARM "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01", token, body, &r);
+	rows = (long)jx_int(r.json, "count", 0);
+	free(*skip);
+	*skip = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
+	st_resp_free(&r);
+	free(body);
+	free(tok);
+	return rows;
+}
+
+/* Times the audit's Resource Graph query, 1000 rows a page: the first page (which runs the query), then the rest. */
 static void bench_graph(struct simtest *t, const char *token)
 {
-	double start = now_ms();
+	double start = now_ms(), first;
 	char *skip = NULL;
-	int pages = 0;
-	long rows = 0;
+	int pages = 1;
+	long rows = audit_page(t, token, &skip);
 
-	for (;;) {
-		struct st_resp r;
-		char *tok = skip ? xasprintf(",\"$skipToken\":\"%s\"", skip) : xstrdup("");
-		char *body = xasprintf("{\"query\":\"Resources | where type =~ 'microsoft.cognitiveservices/accounts' | project id, "
-				       "kind, properties.encryption.keySource\",\"options\":{\"$top\":1000%s}}", tok);
-
-		st_req(t, "POST", "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01",
-		       token, body, &r);
-		rows += jx_int(r.json, "count", 0);
-		free(skip);
-		skip = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
-		st_resp_free(&r);
-		free(body);
-		free(tok);
-		if (++pages >= 100 || !skip)
-			break;
+	first = now_ms() - start;
+	while (skip && pages < 100) {
+		rows += audit_page(t, token, &skip);
+		pages++;
 	}
-	printf("Resource Graph, %d resources     %6d pages     %8.3f ms/page  (%ld rows)\n", RESOURCES, pages,
-	       (now_ms() - start) / pages, rows);
+	printf("Resource Graph audit query       %6d pages     %8.3f ms/page  (first %.3f ms, then %.3f ms/page; %ld rows)\n",
+	       pages, (now_ms() - start) / pages, first, pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0, rows);
+}
+
+/* Lists one subscription's Health Bots the way the audit does, following nextLink; returns the bots seen. */
+static long list_bots(struct simtest *t, const char *token, const char *sub)
+{
+	char *url = xasprintf(ARM "/subscriptions/%s%s", sub, BOT_LIST);
+	long n = 0;
+
+	while (url) {
+		struct st_resp r;
+		const char *next;
+
+		st_req(t, "GET", url, token, NULL, &r);
+		n += (long)jx_len(jx_get(r.json, "value"));
+		next = jx_str(r.json, "nextLink");
+		free(url);
+		url = next ? xstrdup(next) : NULL;
+		st_resp_free(&r);
+	}
+	return n;
+}
+
+/* Times the generic Health Bot list of every subscription the operator sees. */
+static void bench_generic(struct simtest *t, const char *token)
+{
+	struct st_resp r;
+	struct json_object *subs;
+	double start;
+	long bots = 0;
+
+	st_req(t, "GET", ARM "/subscriptions?api-version=2022-12-01", token, NULL, &r);
+	subs = jx_get(r.json, "value");
+	start = now_ms();
+	for (size_t i = 0; i < jx_len(subs); i++)
+		bots += list_bots(t, token, jx_str(jx_at(subs, i), "subscriptionId"));
+	printf("Health Bot lists, %zu subscriptions %4s         %8.3f ms/subscription  (%ld bots listed of %d)\n",
+	       jx_len(subs), "", (now_ms() - start) / (double)(jx_len(subs) ? jx_len(subs) : 1), bots, (RESOURCES + 2) / 4);
+	st_resp_free(&r);
+}
+
+/* Prints the findings a shallow audit must report on the generated tenant. */
+static void print_counts(const struct gen_counts *c)
+{
+	static const char *const names[GR_N] = { "resource.cmk", "identity.enabled", "resource.eligible", "resource.ready",
+						  "resource.irreversible", "resource.same-vault", "identity.allowed" };
+
+	printf("generated tenant: %zu service resources in %d subscriptions (+1 unreadable); expected findings:", c->resources,
+	       SUBS);
+	for (int i = 0; i < GR_N; i++)
+		printf(" %s %zu%s", names[i], c->per_rule[i], i + 1 < GR_N ? "," : "\n");
+}
+
+/* Times the simulator alone loading the scenario (parse, schema check, indexes) and starting, then stops it. */
+static void bench_load(const char *text)
+{
+	struct sim_options o = { text, strlen(text), 0, 0, 0, -1, NULL };
+	char *err = NULL;
+	double start = now_ms();
+	struct sim *s = sim_start(&o, &err);
+
+	printf("simulator load and start          %8.3f ms%s%s\n", now_ms() - start, s ? "" : "  FAILED: ", s ? "" : err);
+	if (s)
+		sim_stop(s);
+	free(err);
 }
 
 /* Runs the benchmarks and prints one line per measurement. */
 int main(void)
 {
 	struct simtest t;
-	char *text = big_scenario(), *err = NULL, *token;
+	struct gen_counts counts;
 	double start = now_ms();
+	char *text = gen_tenant(RESOURCES, SUBS, true, &counts), *err = NULL, *token;
 
+	printf("generate %d resources (%zu bytes) %8.3f ms\n", RESOURCES, strlen(text), now_ms() - start);
+	print_counts(&counts);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	bench_load(text);
+	start = now_ms();
 	if (st_start_text(&t, text, &err) != 0) {
 		fprintf(stderr, "bench-sim: %s\n", err);
 		return 1;
 	}
-	printf("start with %d resources            %8.3f ms\n", RESOURCES, now_ms() - start);
+	printf("test harness start (sim + client) %8.3f ms\n", now_ms() - start);
 	token = st_token(&t, "https://management.azure.com/.default");
 	bench_sequential(&t, token, 1000);
 	bench_concurrent(&t, token, 20);
 	bench_graph(&t, token);
+	bench_generic(&t, token);
 	free(token);
 	st_stop(&t);
 	free(text);

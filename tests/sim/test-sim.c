@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "b64.h"
+#include "gentenant.h"
 #include "jwt.h"
 #include "jx.h"
 #include "sbuf.h"
@@ -1404,6 +1405,199 @@ static void test_resource_graph(void **state)
 	free(next);
 }
 
+/* ---- A generated tenant ---- */
+
+#define GEN_RESOURCES 200
+#define GEN_SUBS 4
+#define GEN_HIDDEN_SUB "70007000-7000-4000-8000-700070007000"
+#define AUDIT_QUERY "Resources | where type in~ ('microsoft.healthcareapis/workspaces/dicomservices', " \
+	"'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') | project id, name, type, kind, " \
+	"location, subscriptionId, resourceGroup, identity, properties " \
+	"| order by subscriptionId asc, resourceGroup asc, name asc"
+#define BOT_FILTER "/resources?$filter=resourceType%20eq%20'Microsoft.HealthBot/healthBots'&$expand=createdTime"
+
+/* Starts a simulator on a generated tenant (GEN_RESOURCES over GEN_SUBS, plus an unreadable subscription). */
+static struct fx *fx_generated(struct gen_counts *counts)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	char *text = gen_tenant(GEN_RESOURCES, GEN_SUBS, true, counts), *err = NULL;
+
+	assert_non_null(text);
+	if (st_start_text(&f->t, text, &err) != 0)
+		fail_msg("the generated tenant did not load: %s", err);
+	f->arm = st_token(&f->t, "https://management.azure.com/.default");
+	assert_non_null(f->arm);
+	free(text);
+	return f;
+}
+
+/* Posts one page of the audit's Resource Graph query, adding its rows to all; returns the next $skipToken or NULL. */
+static char *audit_page(struct fx *f, int top, const char *skip, struct json_object *all)
+{
+	struct st_resp r;
+	char *tok = skip ? xasprintf(",\"$skipToken\":\"%s\"", skip) : xstrdup(""), *next;
+	char *body = xasprintf("{\"query\":\"" AUDIT_QUERY "\",\"options\":{\"$top\":%d%s}}", top, tok);
+	struct json_object *data;
+
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2022-10-01", body, &r), 200);
+	data = jx_get(r.json, "data");
+	assert_true(jx_len(data) <= (size_t)top);
+	for (size_t i = 0; i < jx_len(data); i++)
+		json_object_array_add(all, json_object_get(jx_at(data, i)));
+	next = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
+	st_resp_free(&r);
+	free(body);
+	free(tok);
+	return next;
+}
+
+/* Pages the audit's Resource Graph query top rows at a time; returns every row seen, in order. */
+static struct json_object *audit_rows(struct fx *f, int top)
+{
+	struct json_object *all = json_object_new_array();
+	char *skip = audit_page(f, top, NULL, all);
+
+	while (skip) {
+		char *next = audit_page(f, top, skip, all);
+
+		free(skip);
+		skip = next;
+	}
+	return all;
+}
+
+/* Orders two rows by subscriptionId, resourceGroup and name, ordinally, as the audit query asks. */
+static int audit_order(struct json_object *a, struct json_object *b)
+{
+	static const char *const keys[] = { "subscriptionId", "resourceGroup", "name" };
+	int c = 0;
+
+	for (size_t k = 0; k < 3 && c == 0; k++)
+		c = strcmp(jx_str(a, keys[k]), jx_str(b, keys[k]));
+	return c;
+}
+
+/* The Resource Graph query sees every readable generated resource once, sorted, whatever the page size. */
+static void test_generated_graph(void **state)
+{
+	static const int tops[] = { 1000, 50, 7 };
+	struct gen_counts c;
+	struct fx *f = fx_generated(&c);
+	struct json_object *first = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+		struct json_object *rows = audit_rows(f, tops[i]);
+
+		assert_int_equal(jx_len(rows), c.resources);
+		for (size_t k = 0; k < jx_len(rows); k++) {
+			assert_string_not_equal(jx_str(jx_at(rows, k), "subscriptionId"), GEN_HIDDEN_SUB);
+			assert_true(k == 0 || audit_order(jx_at(rows, k - 1), jx_at(rows, k)) < 0);
+		}
+		if (first)
+			assert_string_equal(jx_text(rows), jx_text(first));
+		json_object_put(first);
+		first = rows;
+	}
+	json_object_put(first);
+	fx_stop(f);
+}
+
+/* Collects the creation time of every Health Bot by lower-case id, through the audit's generic lists. */
+static struct json_object *bot_created(struct fx *f)
+{
+	struct json_object *out = json_object_new_object(), *subs;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	subs = jx_get(r.json, "value");
+	assert_int_equal(jx_len(subs), GEN_SUBS);
+	for (size_t i = 0; i < jx_len(subs); i++) {
+		char *path = xasprintf("/subscriptions/%s%s", jx_str(jx_at(subs, i), "subscriptionId"), BOT_FILTER);
+		struct st_resp l;
+
+		assert_int_equal(arm(f, "GET", path, "2021-04-01", NULL, &l), 200);
+		assert_null(jx_get(l.json, "nextLink"));
+		for (size_t k = 0; k < jx_len(jx_get(l.json, "value")); k++) {
+			struct json_object *bot = jx_at(jx_get(l.json, "value"), k);
+			char *id = str_lower(jx_str(bot, "id"));
+
+			json_object_object_add(out, id, json_object_get(jx_get(bot, "createdTime")));
+			free(id);
+		}
+		st_resp_free(&l);
+		free(path);
+	}
+	st_resp_free(&r);
+	return out;
+}
+
+/* Tells whether a Resource Graph row of the audit query could take a customer-managed key. */
+static bool row_eligible(struct json_object *row, struct json_object *created)
+{
+	const char *type = jx_str(row, "type");
+	struct json_object *caps = jx_get(row, "properties.capabilities"), *when = NULL;
+	char *id = str_lower(jx_str(row, "id"));
+	bool ok = true;
+
+	if (strcmp(type, "microsoft.healthbot/healthbots") == 0) {
+		assert_true(json_object_object_get_ex(created, id, &when));
+		ok = strcmp(json_object_get_string(when), "2021-11-11") >= 0;
+	} else if (strcmp(type, "microsoft.cognitiveservices/accounts") == 0) {
+		ok = false;
+		for (size_t i = 0; i < jx_len(caps); i++)
+			ok |= str_ieq(jx_str(jx_at(caps, i), "name"), "CustomerManagedKey");
+	}
+	free(id);
+	return ok;
+}
+
+/* Tells whether a Resource Graph row of the audit query is on a customer-managed key. */
+static bool row_on_cmk(struct json_object *row)
+{
+	return jx_str(row, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl") ||
+	       jx_str(row, "properties.keyVaultProperties.keyName") ||
+	       str_ieq(jx_str(row, "properties.encryption.keySource"), "Microsoft.KeyVault");
+}
+
+/* Adds the shallow-audit findings of one row, by the rules gentenant.h counts by. */
+static void count_row(struct json_object *row, struct json_object *created, struct gen_counts *seen)
+{
+	bool foundry = str_ieq(jx_str(row, "kind"), "AIServices");
+	const char *idt = jx_str(row, "identity.type");
+
+	seen->per_rule[GR_READY] += strcmp(jx_str(row, "properties.provisioningState"), "Succeeded") != 0;
+	if (!row_eligible(row, created)) {
+		seen->per_rule[GR_ELIGIBLE]++;
+	} else if (row_on_cmk(row)) {
+		seen->per_rule[GR_SAME_VAULT] += foundry;
+	} else {
+		seen->per_rule[GR_CMK]++;
+		seen->per_rule[GR_IDENTITY_ENABLED] += !idt || str_ieq(idt, "None");
+		seen->per_rule[GR_IRREVERSIBLE] += foundry;
+	}
+	seen->per_rule[GR_IDENTITY_ALLOWED] += str_ieq(idt, "UserAssigned") && str_ieq(jx_str(row, "kind"), "OpenAI");
+}
+
+/* The findings the generator promises are the ones the simulator's answers give, and each rule but one fires. */
+static void test_generated_findings(void **state)
+{
+	struct gen_counts c, seen = { 0, { 0 } };
+	struct fx *f = fx_generated(&c);
+	struct json_object *rows = audit_rows(f, 1000), *created = bot_created(f);
+
+	(void)state;
+	for (size_t i = 0; i < jx_len(rows); i++)
+		count_row(jx_at(rows, i), created, &seen);
+	for (int r = 0; r < GR_N; r++) {
+		assert_int_equal(seen.per_rule[r], c.per_rule[r]);
+		assert_true(r == GR_IDENTITY_ALLOWED ? c.per_rule[r] == 0 : c.per_rule[r] > 0);
+	}
+	json_object_put(rows);
+	json_object_put(created);
+	fx_stop(f);
+}
+
 /* ---- Robustness and the proxy ---- */
 
 /* Sends raw bytes to a port and returns the first line of the answer. */
@@ -1544,6 +1738,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resource_graph, setup, teardown),
+		cmocka_unit_test(test_generated_graph),
+		cmocka_unit_test(test_generated_findings),
 		cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_robustness, setup, teardown),
 		cmocka_unit_test(test_bad_scenarios),
