@@ -171,20 +171,39 @@ static void note_created(struct run *r, struct json_object *items)
 	}
 }
 
-/* Records the creation times of a resources list answer and of the pages after it. */
-static void created_pages(struct run *r, const struct az_req *q)
+/*
+ * Records the creation times the resources lists answered, following their
+ * nextLinks a wave at a time (all subscriptions' next pages at once).
+ */
+static void created_pages(struct run *r, struct az_req **q, size_t n)
 {
-	const char *next = q->status == 200 ? jx_str(q->json, "nextLink") : NULL;
-	struct json_object *rest = NULL;
+	struct az_req **wave = xcalloc(n ? n : 1, sizeof(*wave));
 	struct az_error e = { 0 };
+	size_t m = n;
 
-	if (q->status != 200)
-		return;
-	note_created(r, jx_get(q->json, "value"));
-	if (next && *next && az_session_list(r->s, AZ_ARM, next, NULL, &rest, &e) == 0)
-		note_created(r, rest);
-	json_object_put(rest);
+	memcpy(wave, q, n * sizeof(*wave));
+	for (int pages = 0; m && pages < 100; pages++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < m; i++) {
+			const char *next = wave[i]->status == 200 ? jx_str(wave[i]->json, "nextLink") : NULL;
+			struct az_req *follow = next && *next ? az_session_req(r->s, AZ_ARM, "GET", next, NULL, NULL) : NULL;
+
+			if (wave[i]->status == 200)
+				note_created(r, jx_get(wave[i]->json, "value"));
+			if (pages > 0)
+				az_req_free(wave[i]);
+			if (follow)
+				wave[k++] = follow;
+		}
+		m = k;
+		if (m && az_session_send(r->s, wave, m, &e) != 0)
+			break;
+	}
+	for (size_t i = 0; i < m; i++)
+		az_req_free(wave[i]);
 	az_error_clear(&e);
+	free(wave);
 }
 
 /*
@@ -227,8 +246,8 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 			rc = -1;
 			break;
 		}
-		for (size_t i = 1; first && i < n; i++)
-			created_pages(r, q[i]);
+		if (first)
+			created_pages(r, q + 1, n - 1);
 		if (q[0]->curl_code || q[0]->status != 200 || !json_object_is_type(jx_get(q[0]->json, "data"), json_type_array)) {
 			rc = refused(r, q[0], from, first, e);
 			break;

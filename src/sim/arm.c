@@ -1,6 +1,7 @@
 /* The simulated Azure Resource Manager: subscriptions, providers, resource lists and resource CRUD. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "armid.h"
 #include "jx.h"
+#include "sbuf.h"
 #include "sim-int.h"
 #include "text.h"
 #include "xalloc.h"
@@ -108,6 +110,24 @@ static struct json_object *subscription_json(struct sim *s, struct json_object *
 	return o;
 }
 
+/* Returns "&name=value" (value percent-encoded) for a query argument of the request, or "" when absent. */
+static char *query_part(struct sim_req *rq, const char *name)
+{
+	const char *v = req_arg(rq, name);
+	struct sbuf b = SBUF_INIT;
+
+	if (!v)
+		return xstrdup("");
+	sb_printf(&b, "&%s=", name);
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (isalnum(*p) || strchr("-._~'/(),", *p))
+			sb_addc(&b, (char)*p);
+		else
+			sb_printf(&b, "%%%02X", *p);
+	}
+	return sb_steal(&b);
+}
+
 /* Wraps items in {"value": [...]} with a nextLink when a page was cut; build (if set) makes each item shown. */
 static struct json_object *page_built(struct sim_req *rq, struct json_object *items,
 				      struct json_object *(*build)(struct json_object *, const char *), const char *arg)
@@ -126,9 +146,12 @@ static struct json_object *page_built(struct sim_req *rq, struct json_object *it
 		json_object_array_add(page, build ? build(jx_at(items, (size_t)i), arg) : json_object_get(jx_at(items, (size_t)i)));
 	json_object_object_add(body, "value", page);
 	if (skip + size < n && !top) {
-		char *next = xasprintf("https://%s%s?api-version=%s&$skiptoken=%ld", rq->host, rq->path,
-				       req_arg(rq, "api-version"), skip + size);
+		char *filter = query_part(rq, "$filter"), *expand = query_part(rq, "$expand");
+		char *next = xasprintf("https://%s%s?api-version=%s%s%s&$skiptoken=%ld", rq->host, rq->path,
+				       req_arg(rq, "api-version"), filter, expand, skip + size);
 
+		free(filter);
+		free(expand);
 		json_object_object_add(body, "nextLink", json_object_new_string(next));
 		free(next);
 	}

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "gentenant.h"
 #include "jx.h"
 #include "simtest.h"
 #include "survey.h"
@@ -268,6 +269,57 @@ static void test_throttling_and_fallback(void **state)
 	env_stop(v);
 }
 
+/* Counts a report's findings of a rule. */
+static size_t count_rule(const struct audit_report *a, const char *rule)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++)
+		n += strcmp(a->items[i].rule, rule) == 0;
+	return n;
+}
+
+/*
+ * A generated tenant of 10,000 resources over 20 subscriptions (1,000 under
+ * valgrind, where AZCMK_TEST_QUICK is set): every expected finding and nothing
+ * else, through ten pages with throttling after the first; and a subscription
+ * you cannot read, named, is a finding.
+ */
+static void test_generated_tenant(void **state)
+{
+	static const char *const rules[GR_N] = { "resource.cmk", "identity.enabled", "resource.eligible", "resource.ready",
+						 "resource.irreversible", "resource.same-vault", "identity.allowed" };
+	static const char *const subs[] = { "70007000-7000-4000-8000-700070007000", "70017001-7001-4001-8001-700170017001" };
+	size_t nres = getenv("AZCMK_TEST_QUICK") ? 1000 : 10000, total = 0;
+	struct gen_counts gc;
+	char *text = gen_tenant(nres, 20, true, &gc);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 }, two = { .subscriptions = subs, .nsubs = 2 };
+	struct audit_report a = { 0 };
+
+	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":429,\"retryAfter\":0,\"times\":2}";
+	audit(v, &o, &a);
+	assert_int_equal(v->pages, (int)((gc.resources + 999) / 1000));
+	assert_int_equal(a.nres, gc.resources);
+	assert_int_equal(a.nsubs, 20);
+	for (int r = 0; r < GR_N; r++) {
+		assert_int_equal(count_rule(&a, rules[r]), gc.per_rule[r]);
+		total += gc.per_rule[r];
+	}
+	assert_int_equal(a.n, total);
+	audit_free(&a);
+	v->fault_after_page = NULL;
+	audit(v, &two, &a);
+	assert_int_equal(count_rule(&a, "subscription.readable"), 1);
+	assert_false(a.subs[0].readable);
+	assert_true(a.subs[1].readable);
+	for (size_t i = 0; i < a.nres; i++)
+		assert_string_equal(a.resources[i].subscription, subs[1]);
+	audit_free(&a);
+	env_stop(v);
+	free(text);
+}
+
 /* Splits one CSV record (RFC 4180) starting at *p into fields; returns the count and moves *p past the record. */
 static size_t csv_record(const char **p, char fields[][512], size_t max)
 {
@@ -386,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_demo),
 		cmocka_unit_test(test_unreadable_subscription),
 		cmocka_unit_test(test_throttling_and_fallback),
+		cmocka_unit_test(test_generated_tenant),
 		cmocka_unit_test(test_formats),
 	};
 
