@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,27 +47,96 @@ static enum audit_format format_of(enum output o)
 	return o == OUT_JSON ? AUDIT_JSON : o == OUT_CSV ? AUDIT_CSV : o == OUT_SARIF ? AUDIT_SARIF : AUDIT_TABLE;
 }
 
-/* Keeps the report (JSON, 0600) in the state directory, for azcmk fix and the wizard. */
-static void keep_report(const struct audit_report *a)
-{
-	char *path = cmk_state_path("last-audit.json"), *text = audit_render(a, AUDIT_JSON, false), *err = NULL;
+/* The two outputs of an audit as it runs: the format asked for on standard output, the JSON report kept for fix. */
+struct outputs {
+	enum audit_format format;
+	bool colour;
+	struct audit_writer shown, kept;
+	FILE *keep;                    /* the kept report's temporary file, or NULL */
+	char *keep_path, *keep_tmp;
+};
 
-	cmk_make_dirs(path);
-	if (!cli_write_file(path, text, &err))
-		cli_error(_("the report could not be kept for azcmk fix: %s"), err);
-	else if (chmod(path, 0600) != 0)
-		cli_error(_("cannot make '%s' private: %s"), path, strerror(errno));
-	free(err);
-	free(text);
-	free(path);
+/* Writes what a writer holds to its stream and empties it. */
+static void drain(struct audit_writer *w, FILE *out)
+{
+	if (out && w->out.len)
+		fwrite(w->out.s, 1, w->out.len, out);
+	sb_reset(&w->out);
 }
 
-/* azcmk audit: exit 0 when nothing at --fail-on or above was found, 1 when something was, 2 on an error. */
+/* Opens the kept report's temporary file (0600: reports name resources); NULL, with a message, when it cannot. */
+static FILE *open_keep(struct outputs *o)
+{
+	int fd;
+	FILE *f = NULL;
+
+	o->keep_path = cmk_state_path("last-audit.json");
+	o->keep_tmp = xasprintf("%s.tmp", o->keep_path);
+	cmk_make_dirs(o->keep_path);
+	fd = open(o->keep_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"), o->keep_tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
+/* Begins both outputs once the subscriptions in scope are known. */
+static void on_begin(void *ud, const struct audit_report *meta)
+{
+	struct outputs *o = ud;
+
+	audit_writer_begin(&o->shown, o->format, o->colour, meta);
+	audit_writer_begin(&o->kept, AUDIT_JSON, false, meta);
+	drain(&o->shown, stdout);
+	drain(&o->kept, o->keep);
+}
+
+/* Writes one resource's part of the report to both outputs, at once. */
+static void on_item(void *ud, const struct audit_report *part)
+{
+	struct outputs *o = ud;
+
+	audit_writer_part(&o->shown, part);
+	audit_writer_part(&o->kept, part);
+	drain(&o->shown, stdout);
+	drain(&o->kept, o->keep);
+}
+
+/* Ends both outputs; the kept report replaces the last one only when complete. */
+static void finish(struct outputs *o, bool complete)
+{
+	if (complete) {
+		audit_writer_end(&o->shown);
+		audit_writer_end(&o->kept);
+		drain(&o->shown, stdout);
+		drain(&o->kept, o->keep);
+	}
+	fflush(stdout);
+	if (o->keep && fclose(o->keep) == 0 && complete && rename(o->keep_tmp, o->keep_path) != 0)
+		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"), o->keep_path, strerror(errno));
+	if (!complete && o->keep_tmp)
+		unlink(o->keep_tmp);
+	audit_writer_free(&o->shown);
+	audit_writer_free(&o->kept);
+	free(o->keep_path);
+	free(o->keep_tmp);
+}
+
+/*
+ * azcmk audit: each resource is written as soon as it is judged, so memory
+ * stays flat however many there are. Exit 0 when nothing at --fail-on or
+ * above was found, 1 when something was, 2 on an error.
+ */
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct meter m = { time(NULL), isatty(2) != 0, false };
 	struct survey_opts so = { o->subscriptions, o->nsubs, o->services, o->deep, 0, on_progress, &m };
-	struct audit_report a = { 0 };
+	struct outputs out = { format_of(o->output), o->output == OUT_TABLE && report_colour(stdout), { 0 }, { 0 }, NULL,
+			       NULL, NULL };
+	struct survey_sink sink = { on_begin, on_item, &out };
+	struct audit_report meta = { 0 };
 	struct az_session *s;
 	struct az_error e = { 0 };
 	int rc;
@@ -79,21 +149,19 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 	}
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
-	rc = cmk_audit(s, &so, &a, &e);
+	out.keep = open_keep(&out);
+	rc = cmk_audit_stream(s, &so, &sink, &meta, &e);
 	if (m.shown && m.tty)
 		fputs("\r\033[K", stderr);
 	if (rc != 0) {
+		finish(&out, false);
 		cli_error(_("the audit stopped: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else {
-		char *text = audit_render(&a, format_of(o->output), o->output == OUT_TABLE && report_colour(stdout));
-
-		fputs(text, stdout);
-		free(text);
-		keep_report(&a);
-		rc = audit_fails(&a, o->fail_on) ? EXIT_FINDINGS : EXIT_OK;
+		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS : EXIT_OK;
+		finish(&out, true);
 	}
-	audit_free(&a);
+	audit_free(&meta);
 	az_error_clear(&e);
 	az_session_free(s);
 	return rc;

@@ -437,7 +437,8 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 	r->resp_len = st->body.len;
 	r->resp_body = sb_steal(&st->body);
 	json_object_put(r->json);
-	r->json = r->resp_len ? jx_parse(r->resp_body, r->resp_len, &err) : NULL;
+	r->json = r->resp_len && !(r->raw_json && r->status >= 200 && r->status < 300)
+		? jx_parse(r->resp_body, r->resp_len, &err) : NULL;
 	free(err);
 }
 

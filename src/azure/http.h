@@ -32,6 +32,7 @@ struct az_req {
 	bool form;                       /* body is x-www-form-urlencoded (its secrets are hidden in the trace) */
 	bool allow_http;                 /* plain http, for a loopback or link-local managed-identity endpoint */
 	bool no_retry;                   /* one attempt only (probes) */
+	bool raw_json;                   /* leave a 2xx body unparsed (json NULL): the caller scans it (large lists) */
 	int target;                      /* the session's: which token the request carries */
 	bool reauthorized;               /* the session's: a 401 was already answered once */
 	long connect_timeout_ms;         /* 0: the engine's */

@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "armid.h"
 #include "audit.h"
 #include "fetch.h"
 #include "i18n.h"
+#include "jscan.h"
 #include "jx.h"
 #include "survey.h"
 #include "text.h"
@@ -27,14 +29,42 @@
 struct run {
 	struct az_session *s;
 	const struct survey_opts *o;
-	struct audit_report *a;
+	struct audit_report *a;        /* the subscriptions in scope (and deep, time): what the sink's begin sees */
 	const char **subs;             /* readable subscriptions in scope */
 	size_t nsubs;
 	struct json_object *created;   /* lower-case resource id -> createdTime, for healthcare agent services */
-	char **deferred;               /* resources on a customer-managed key, for --deep */
-	size_t ndeferred;
 	size_t seen;                   /* resources judged so far */
+	const struct survey_sink *sink;
+	bool begun;                    /* the sink's begin was called */
+	struct audit_report held;      /* subscription findings, handed over after the resources */
+	int rc;                        /* -1 once canceled while judging rows */
 };
+
+/* Hands one resource's (or one finding's) part of the report to the sink, beginning the report first. */
+static void emit(struct run *r, struct audit_report *part)
+{
+	if (!r->begun && r->sink->begin)
+		r->sink->begin(r->sink->ud, r->a);
+	r->begun = true;
+	r->sink->item(r->sink->ud, part);
+	audit_free(part);
+}
+
+/* Hands a finding about something that could not be read to the sink (subscriptions' at the end). */
+static void emit_unreadable(struct run *r, const char *rule, const char *id, const char *name, const char *detail)
+{
+	struct audit_report part = { 0 };
+
+	if (str_ieq(rule, "subscription.readable")) {
+		audit_add_unreadable(&r->held, rule, id, name, detail);
+		for (size_t i = 0; i < r->a->nsubs; i++)
+			if (str_ieq(r->a->subs[i].id, r->held.items[r->held.n - 1].subscription))
+				r->a->subs[i].readable = false;
+		return;
+	}
+	audit_add_unreadable(&part, rule, id, name, detail);
+	emit(r, &part);
+}
 
 /* Reports progress, if the caller wants it. */
 static void progress(struct run *r, const char *stage)
@@ -49,45 +79,83 @@ static bool wanted(const struct survey_opts *o, const struct svc_profile *p)
 	return p && (o->services == 0 || (o->services & (1u << p->id)));
 }
 
-/* Judges one resource from what was read: the shallow rules now, or the deep check later for one on CMK. */
-static void judge(struct run *r, struct json_object *res)
+/*
+ * Runs the full check of a resource on a customer-managed key (--deep) into
+ * part; what cannot be read is a resource.readable finding. -1 when canceled.
+ */
+static int deep_check(struct run *r, const char *id, struct audit_report *part)
 {
-	const struct svc_profile *p = svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
-	struct cmk_ctx c = { 0 };
+	struct cmk_target t = { .resource = id, .subscriptions = r->subs, .nsubs = r->nsubs };
+	struct az_error e = { 0 };
+	struct cmk_fetch f;
 	struct cmk_report rep;
-	char *key, *vault_uri = NULL, *vault_name = NULL, *key_name = NULL, *version = NULL;
+	int rc = 0;
 
-	if (!wanted(r->o, p))
-		return;
-	c.svc = p;
-	c.resource = res;
-	c.tenant = az_session_tenant(r->s);
-	c.now = r->a->generated;
-	r->seen++;
-	c.uai_id = cmk_default_identity(res);
-	c.user_identity = c.uai_id != NULL;
-	key = cmk_current_key_uri(p, res);
-	if (key && wire_split_key_uri(key, &vault_uri, &vault_name, &key_name, &version)) {
-		c.vault_uri = vault_uri;
-		c.vault_name = vault_name;
-		c.key_name = key_name;
-		c.key_version = version;
-		c.hsm = strstr(vault_uri, ".managedhsm.") != NULL;
-	}
-	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
-		r->deferred = xrealloc(r->deferred, (r->ndeferred + 1) * sizeof(*r->deferred));
-		r->deferred[r->ndeferred++] = xstrdup(jx_str(res, "id"));
+	if (cmk_fetch(r->s, &t, &f, &e) != 0) {
+		rc = az_http_canceled(az_session_http(r->s)) ? -1 : 0;
+		audit_add_unreadable(part, "resource.readable", id, NULL, e.message);
 	} else {
-		cmk_check(&c, &rep);
-		audit_add_report(r->a, &c, &rep);
+		f.ctx.now = r->a->generated;
+		cmk_check(&f.ctx, &rep);
+		audit_add_report(part, &f.ctx, &rep);
 		cmk_report_free(&rep);
 	}
-	audit_add_resource(r->a, &c, key);
+	cmk_fetch_free(&f);
+	az_error_clear(&e);
+	return rc;
+}
+
+/* Fills a context from the resource alone: its service, identity and the key it names. */
+static void shallow_ctx(struct run *r, const struct svc_profile *p, struct json_object *res, struct cmk_ctx *c, char *parts[4])
+{
+	char *key = cmk_current_key_uri(p, res);
+
+	memset(c, 0, sizeof(*c));
+	c->svc = p;
+	c->resource = res;
+	c->tenant = az_session_tenant(r->s);
+	c->now = r->a->generated;
+	c->uai_id = cmk_default_identity(res);
+	c->user_identity = c->uai_id != NULL;
+	parts[0] = parts[1] = parts[2] = parts[3] = NULL;
+	if (key && wire_split_key_uri(key, &parts[0], &parts[1], &parts[2], &parts[3])) {
+		c->vault_uri = parts[0];
+		c->vault_name = parts[1];
+		c->key_name = parts[2];
+		c->key_version = parts[3];
+		c->hsm = strstr(parts[0], ".managedhsm.") != NULL;
+	}
 	free(key);
-	free(vault_uri);
-	free(vault_name);
-	free(key_name);
-	free(version);
+}
+
+/* Judges one resource from what was read (with --deep, the full check of one on CMK) and hands it to the sink. */
+static int judge(struct run *r, struct json_object *res)
+{
+	const struct svc_profile *p = svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
+	struct audit_report part = { 0 };
+	struct cmk_ctx c;
+	struct cmk_report rep;
+	char *parts[4], *key;
+	int rc = 0;
+
+	if (!wanted(r->o, p))
+		return 0;
+	r->seen++;
+	shallow_ctx(r, p, res, &c, parts);
+	key = cmk_current_key_uri(p, res);
+	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
+		rc = deep_check(r, jx_str(res, "id"), &part);
+	} else {
+		cmk_check(&c, &rep);
+		audit_add_report(&part, &c, &rep);
+		cmk_report_free(&rep);
+	}
+	audit_add_resource(&part, &c, key);
+	emit(r, &part);
+	free(key);
+	for (int i = 0; i < 4; i++)
+		free(parts[i]);
+	return rc;
 }
 
 /* Returns the creation time recorded for a resource, or NULL. */
@@ -101,12 +169,16 @@ static const char *created_of(struct run *r, const char *id)
 	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-/* Judges a Resource Graph row, rebuilt as the resource ARM would return. */
-static void judge_row(struct run *r, struct json_object *row)
+/* Judges a Resource Graph row, rebuilt as the resource ARM would return (a scan callback). */
+static void judge_row(struct json_object *row, void *ud)
 {
-	struct json_object *res = audit_resource_from_row(row, created_of(r, jx_str(row, "id")));
+	struct run *r = ud;
+	struct json_object *res;
 
-	judge(r, res);
+	if (r->rc != 0)
+		return;
+	res = audit_resource_from_row(row, created_of(r, jx_str(row, "id")));
+	r->rc = judge(r, res);
 	json_object_put(res);
 }
 
@@ -117,7 +189,10 @@ static char *graph_query_text(const struct survey_opts *o)
 	bool cog = wanted(o, &SVC_PROFILES[SVC_FOUNDRY]) || wanted(o, &SVC_PROFILES[SVC_OPENAI]);
 
 	return xasprintf("Resources | where type in~ (%s%s%s%s%s) | project id, name, type, kind, location, subscriptionId, "
-			 "resourceGroup, identity, properties | order by subscriptionId asc, resourceGroup asc, name asc",
+			 "resourceGroup, identity, provisioningState = properties.provisioningState, "
+			 "encryption = properties.encryption, keyVaultProperties = properties.keyVaultProperties, "
+			 "cmkCapable = tostring(properties.capabilities) contains 'CustomerManagedKey' "
+			 "| order by subscriptionId asc, resourceGroup asc, name asc",
 			 dicom ? "'microsoft.healthcareapis/workspaces/dicomservices'" : "", dicom && (hb || cog) ? ", " : "",
 			 hb ? "'microsoft.healthbot/healthbots'" : "", hb && cog ? ", " : "",
 			 cog ? "'microsoft.cognitiveservices/accounts'" : "");
@@ -156,18 +231,17 @@ static struct az_req *generic_list(struct run *r, const char *sub, bool healthbo
 	return q;
 }
 
-/* Records the creation times a resources list gave. */
-static void note_created(struct run *r, struct json_object *items)
+/* Records the creation time of one resources list item. */
+static void note_created(struct json_object *item, void *ud)
 {
-	for (size_t i = 0; i < jx_len(items); i++) {
-		const char *id = jx_str(jx_at(items, i), "id"), *t = jx_str(jx_at(items, i), "createdTime");
+	struct run *r = ud;
+	const char *id = jx_str(item, "id"), *t = jx_str(item, "createdTime");
 
-		if (id && t) {
-			char *k = str_lower(id);
+	if (id && t) {
+		char *k = str_lower(id);
 
-			json_object_object_add(r->created, k, json_object_new_string(t));
-			free(k);
-		}
+		json_object_object_add(r->created, k, json_object_new_string(t));
+		free(k);
 	}
 }
 
@@ -186,15 +260,19 @@ static void created_pages(struct run *r, struct az_req **q, size_t n)
 		size_t k = 0;
 
 		for (size_t i = 0; i < m; i++) {
-			const char *next = wave[i]->status == 200 ? jx_str(wave[i]->json, "nextLink") : NULL;
+			bool ok = wave[i]->status == 200;
+			char *next = ok ? jscan_string(wave[i]->resp_body, wave[i]->resp_len, "nextLink") : NULL;
 			struct az_req *follow = next && *next ? az_session_req(r->s, AZ_ARM, "GET", next, NULL, NULL) : NULL;
 
-			if (wave[i]->status == 200)
-				note_created(r, jx_get(wave[i]->json, "value"));
+			if (ok)
+				jscan_each(wave[i]->resp_body, wave[i]->resp_len, "value", note_created, r);
 			if (pages > 0)
 				az_req_free(wave[i]);
-			if (follow)
+			if (follow) {
+				follow->raw_json = true;
 				wave[k++] = follow;
+			}
+			free(next);
 		}
 		m = k;
 		if (m && az_session_send(r->s, wave, m, &e) != 0)
@@ -215,7 +293,7 @@ static int refused(struct run *r, struct az_req *q, size_t from, bool first, str
 {
 	char *what;
 
-	if (from == 0 && first) {
+	if (from == 0 && first && r->seen == 0) {
 		az_http_trace(az_session_http(r->s), "Resource Graph answered %ld; listing with ARM instead", q->status);
 		return 1;
 	}
@@ -239,26 +317,37 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 	int rc = 0;
 
 	q[0] = graph_page(r, query, from, to, NULL);
-	for (size_t i = 1; i < n; i++)
+	q[0]->raw_json = true;
+	for (size_t i = 1; i < n; i++) {
 		q[i] = generic_list(r, r->subs[from + i - 1], true);
+		q[i]->raw_json = true;
+	}
 	for (bool first = true; rc == 0 && q[0]; first = false) {
 		if (az_session_send(r->s, q, first ? n : 1, e) != 0) {
 			rc = -1;
 			break;
 		}
-		if (first)
+		if (first) {
 			created_pages(r, q + 1, n - 1);
-		if (q[0]->curl_code || q[0]->status != 200 || !json_object_is_type(jx_get(q[0]->json, "data"), json_type_array)) {
+			for (size_t i = 1; i < n; i++) {
+				az_req_free(q[i]);
+				q[i] = NULL;
+			}
+		}
+		if (q[0]->curl_code || q[0]->status != 200 ||
+		    jscan_each(q[0]->resp_body, q[0]->resp_len, "data", judge_row, r) < 0) {
 			rc = refused(r, q[0], from, first, e);
 			break;
 		}
-		for (size_t i = 0; i < jx_len(jx_get(q[0]->json, "data")); i++)
-			judge_row(r, jx_at(jx_get(q[0]->json, "data"), i));
+		if ((rc = r->rc) != 0)
+			az_error_set(e, _("the audit was canceled"));
 		free(skip);
-		skip = jx_str(q[0]->json, "$skipToken") ? xstrdup(jx_str(q[0]->json, "$skipToken")) : NULL;
+		skip = jscan_string(q[0]->resp_body, q[0]->resp_len, "$skipToken");
 		progress(r, "graph");
 		az_req_free(q[0]);
 		q[0] = skip ? graph_page(r, query, from, to, skip) : NULL;
+		if (q[0])
+			q[0]->raw_json = true;
 	}
 	for (size_t i = 0; i < n; i++)
 		az_req_free(q[i]);
@@ -274,7 +363,7 @@ static void unreadable(struct run *r, const char *rule, const char *id, const ch
 	char *what = xasprintf("GET %s", id);
 
 	az_error_from_req(&e, q, what);
-	audit_add_unreadable(r->a, rule, id, name, e.message);
+	emit_unreadable(r, rule, id, name, e.message);
 	az_error_clear(&e);
 	free(what);
 }
@@ -319,7 +408,7 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 			if (q[i]->status == 200) {
 				if (jx_str(it, "createdTime") && !jx_get(q[i]->json, "systemData.createdAt"))
 					jx_set(q[i]->json, "systemData.createdAt", json_object_new_string(jx_str(it, "createdTime")));
-				judge(r, q[i]->json);
+				judge(r, q[i]->json);  /* canceled: the next send says so */
 			} else if (q[i]->status != 404) {
 				unreadable(r, "resource.readable", jx_str(it, "id"), jx_str(it, "name"), q[i]);
 			}
@@ -328,6 +417,30 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 		progress(r, "arm");
 	}
 	return 0;
+}
+
+/* Orders ARM list items as Resource Graph's query does: subscription, resource group, name. */
+static int by_place(const void *x, const void *y)
+{
+	struct json_object *const *a = x, *const *b = y;
+	const char *ia = jx_str(*a, "id") ? jx_str(*a, "id") : "", *ib = jx_str(*b, "id") ? jx_str(*b, "id") : "";
+	struct armid pa, pb;
+	int c;
+
+	if (!armid_parse(ia, &pa))
+		return strcasecmp(ia, ib);
+	if (!armid_parse(ib, &pb)) {
+		armid_free(&pa);
+		return strcasecmp(ia, ib);
+	}
+	c = strcasecmp(pa.subscription, pb.subscription);
+	if (c == 0)
+		c = strcasecmp(pa.resource_group ? pa.resource_group : "", pb.resource_group ? pb.resource_group : "");
+	if (c == 0)
+		c = strcasecmp(pa.full_name ? pa.full_name : pa.name, pb.full_name ? pb.full_name : pb.name);
+	armid_free(&pa);
+	armid_free(&pb);
+	return c;
 }
 
 /* Lists the audited resources of every subscription with ARM, concurrently, then reads and judges them. */
@@ -362,6 +475,7 @@ static int arm_lists(struct run *r, struct az_error *e)
 	for (size_t i = 0; i < r->nsubs; i++)
 		az_req_free(q[i]);
 	free(q);
+	json_object_array_sort(items, by_place);
 	if (rc == 0)
 		rc = read_each(r, items, e);
 	json_object_put(items);
@@ -396,8 +510,8 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 		} else {
 			char *sid = xasprintf("/subscriptions/%s", r->o->subscriptions[k]);
 
-			audit_add_unreadable(r->a, "subscription.readable", sid, r->o->subscriptions[k],
-					     _("It is not among the subscriptions you can see."));
+			emit_unreadable(r, "subscription.readable", sid, r->o->subscriptions[k],
+					_("It is not among the subscriptions you can see."));
 			free(sid);
 		}
 	}
@@ -405,47 +519,41 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 	return 0;
 }
 
-/* Runs the full check on each resource that uses a customer-managed key (--deep). */
-static int deep_checks(struct run *r, struct az_error *e)
+/* Hands the subscription findings over, after the resources, and begins the report if nothing else did. */
+static void finish(struct run *r)
 {
-	for (size_t i = 0; i < r->ndeferred; i++) {
-		struct cmk_target t = { .resource = r->deferred[i], .subscriptions = r->subs, .nsubs = r->nsubs };
-		struct cmk_fetch f;
-		struct cmk_report rep;
+	struct audit_report part = { 0 };
 
-		if (cmk_fetch(r->s, &t, &f, e) != 0) {
-			if (az_http_canceled(az_session_http(r->s))) {
-				cmk_fetch_free(&f);
-				return -1;
-			}
-			audit_add_unreadable(r->a, "resource.readable", r->deferred[i], NULL, e->message);
-			az_error_clear(e);
-		} else {
-			f.ctx.now = r->a->generated;
-			cmk_check(&f.ctx, &rep);
-			audit_add_report(r->a, &f.ctx, &rep);
-			cmk_report_free(&rep);
-		}
-		cmk_fetch_free(&f);
-		progress(r, "deep");
+	for (size_t i = 0; i < r->held.n; i++) {
+		part.items = xcalloc(1, sizeof(*part.items));
+		part.items[0] = r->held.items[i];
+		part.n = part.cap = 1;
+		memset(&r->held.items[i], 0, sizeof(r->held.items[i]));
+		emit(r, &part);
 	}
-	return 0;
+	if (!r->begun && r->sink->begin)
+		r->sink->begin(r->sink->ud, r->a);
+	r->begun = true;
+	audit_free(&r->held);
 }
 
 /*
  * Audits every resource of the four services in the subscriptions in scope:
  * one paged Resource Graph query (ARM lists where it is refused), the rules
  * over each resource, and with deep, the full check of each key in use.
+ * Each resource goes to the sink as it is judged, in subscription, resource
+ * group and name order; meta gets the subscriptions in scope.
  */
-int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e)
+int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const struct survey_sink *sink,
+		     struct audit_report *meta, struct az_error *e)
 {
-	struct run r = { s, o, out, NULL, 0, json_object_new_object(), NULL, 0, 0 };
+	struct run r = { s, o, meta, NULL, 0, json_object_new_object(), 0, sink, false, { 0 }, 0 };
 	char *query = graph_query_text(o);
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->deep = o->deep;
-	out->generated = o->now ? o->now : (int64_t)time(NULL);
+	memset(meta, 0, sizeof(*meta));
+	meta->deep = o->deep;
+	meta->generated = o->now ? o->now : (int64_t)time(NULL);
 	rc = pick_subscriptions(&r, e);
 	progress(&r, "subscriptions");
 	for (size_t from = 0; rc == 0 && from < r.nsubs; from += MAX_GRAPH_SUBS) {
@@ -457,15 +565,40 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_re
 			break;
 		}
 	}
+	if (rc == 0 && az_http_canceled(az_session_http(s))) {
+		az_error_set(e, _("the audit was canceled"));
+		rc = -1;
+	}
 	if (rc == 0)
-		rc = deep_checks(&r, e);
-	audit_sort(out);
-	for (size_t i = 0; i < r.ndeferred; i++)
-		free(r.deferred[i]);
-	free(r.deferred);
+		finish(&r);
+	audit_free(&r.held);
 	free(r.subs);
 	free(query);
 	json_object_put(r.created);
+	return rc;
+}
+
+/* Moves a part's findings and resources into the whole report. */
+static void collect(void *ud, const struct audit_report *part)
+{
+	audit_merge(ud, (struct audit_report *)part);
+}
+
+/* Audits into a report held in memory (for the wizard and tests): cmk_audit_stream, gathered and sorted. */
+int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e)
+{
+	struct audit_report meta = { 0 }, all = { 0 };
+	struct survey_sink sink = { NULL, collect, &all };
+	int rc = cmk_audit_stream(s, o, &sink, &meta, e);
+
+	*out = meta;
+	out->items = all.items;
+	out->n = all.n;
+	out->cap = all.cap;
+	out->resources = all.resources;
+	out->nres = all.nres;
+	out->capres = all.capres;
+	audit_sort(out);
 	return rc;
 }
 
@@ -476,7 +609,7 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_re
 int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
 		    struct az_error *e)
 {
-	struct run r = { s, NULL, NULL, (const char **)subs, nsubs, NULL, NULL, 0, 0 };
+	struct run r = { s, NULL, NULL, (const char **)subs, nsubs, NULL, 0, NULL, false, { 0 }, 0 };
 	struct az_req *q = graph_page(&r, "Resources | where type =~ 'microsoft.keyvault/vaults' | project id, name, type, "
 				      "location, subscriptionId, resourceGroup, properties | order by name asc", 0, nsubs, NULL);
 	int rc = az_session_send(s, &q, 1, e);

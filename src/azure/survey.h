@@ -20,6 +20,15 @@ struct survey_opts {
 	void *ud;
 };
 
+/* Where the audit's results go as they are judged: begin once the subscriptions are known, then one part at a time. */
+struct survey_sink {
+	void (*begin)(void *ud, const struct audit_report *meta);
+	void (*item)(void *ud, const struct audit_report *part);  /* one resource and its findings, or one finding */
+	void *ud;
+};
+
+int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const struct survey_sink *sink,
+		     struct audit_report *meta, struct az_error *e);
 int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
 		    struct az_error *e);
 int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e);

@@ -193,13 +193,18 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 }
 
 /*
- * Rebuilds a resource, as ARM returns it, from a Resource Graph row (id, name,
- * type, kind, location, identity, properties) and, for a healthcare agent
- * service, its creation time from the resources list. A new object.
+ * Rebuilds a resource, as ARM returns it, from a Resource Graph row: id,
+ * name, type, kind, location, identity, and the properties the rules read
+ * (provisioningState, encryption, keyVaultProperties, and cmkCapable for the
+ * CustomerManagedKey capability); for a healthcare agent service, its
+ * creation time from the resources list. A new object.
  */
 struct json_object *audit_resource_from_row(struct json_object *row, const char *created)
 {
-	static const char *const keep[] = { "id", "name", "type", "kind", "location", "identity", "properties", NULL };
+	static const char *const keep[] = { "id", "name", "type", "kind", "location", "identity", NULL };
+	static const char *const props[][2] = { { "provisioningState", "properties.provisioningState" },
+						{ "encryption", "properties.encryption" },
+						{ "keyVaultProperties", "properties.keyVaultProperties" } };
 	struct json_object *r = json_object_new_object();
 
 	for (int i = 0; keep[i]; i++) {
@@ -208,6 +213,19 @@ struct json_object *audit_resource_from_row(struct json_object *row, const char 
 		if (v && !json_object_is_type(v, json_type_null) && !(json_object_is_type(v, json_type_string) &&
 		    !*json_object_get_string(v)))
 			json_object_object_add(r, keep[i], json_object_get(v));
+	}
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		struct json_object *v = jx_get(row, props[i][0]);
+
+		if (v && !json_object_is_type(v, json_type_null))
+			jx_set(r, props[i][1], json_object_get(v));
+	}
+	if (jx_bool(row, "cmkCapable", false)) {
+		struct json_object *caps = json_object_new_array(), *cap = json_object_new_object();
+
+		json_object_object_add(cap, "name", json_object_new_string("CustomerManagedKey"));
+		json_object_array_add(caps, cap);
+		jx_set(r, "properties.capabilities", caps);
 	}
 	if (created)
 		jx_set(r, "systemData.createdAt", json_object_new_string(created));
@@ -257,6 +275,21 @@ bool audit_fails(const struct audit_report *a, enum severity at_least)
 		if (a->items[i].severity >= at_least)
 			return true;
 	return false;
+}
+
+/* Moves the findings and resources of part to the end of a (part is left empty). */
+void audit_merge(struct audit_report *a, struct audit_report *part)
+{
+	for (size_t i = 0; i < part->n; i++)
+		*grow(a) = part->items[i];
+	for (size_t i = 0; i < part->nres; i++) {
+		if (a->nres == a->capres) {
+			a->capres = a->capres ? a->capres * 2 : 64;
+			a->resources = xrealloc(a->resources, a->capres * sizeof(*a->resources));
+		}
+		a->resources[a->nres++] = part->resources[i];
+	}
+	part->n = part->nres = 0;
 }
 
 /* Frees a report. */
@@ -321,74 +354,10 @@ static const char *service_name(const char *key)
 /* Returns a subscription's display name, or its id. */
 static const char *sub_label(const struct audit_report *a, const char *id)
 {
-	for (size_t i = 0; i < a->nsubs; i++)
+	for (size_t i = 0; a && i < a->nsubs; i++)
 		if (str_ieq(a->subs[i].id, id) && *a->subs[i].name)
 			return a->subs[i].name;
 	return id;
-}
-
-/* Counts findings of a severity. */
-static size_t count_sev(const struct audit_report *a, enum severity s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < a->n; i++)
-		n += a->items[i].severity == s;
-	return n;
-}
-
-/* Adds the table's closing summary. */
-static void table_summary(struct sbuf *b, const struct audit_report *a)
-{
-	size_t cmk = 0;
-
-	for (size_t i = 0; i < a->nres; i++)
-		cmk += a->resources[i].cmk;
-	sb_printf(b, P_("%zu resource audited", "%zu resources audited", a->nres), a->nres);
-	sb_printf(b, P_(" in %zu subscription", " in %zu subscriptions", a->nsubs), a->nsubs);
-	sb_printf(b, _(": %zu on a customer-managed key, %zu on Microsoft-managed keys.\n"), cmk, a->nres - cmk);
-	sb_printf(b, _("Findings: %zu blocker(s), %zu warning(s), %zu note(s).\n"), count_sev(a, SEV_BLOCKER),
-		  count_sev(a, SEV_WARNING), count_sev(a, SEV_NOTE));
-	if (!a->deep)
-		sb_printf(b, _("Keys in use were not checked; run with --deep to find keys that stopped working.\n"));
-}
-
-/* Renders the findings grouped by subscription, then resource group and name, one finding per line. */
-static char *render_table(const struct audit_report *a, bool colour)
-{
-	struct sbuf b = SBUF_INIT;
-	const char *sub = NULL, *grp = NULL, *name = NULL;
-
-	for (size_t i = 0; i < a->n; i++) {
-		const struct audit_finding *f = &a->items[i];
-		char *label = text_pad(cmk_severity_label(f->severity), 8);
-
-		if (!sub || !str_ieq(sub, f->subscription)) {
-			if (strcmp(sub_label(a, f->subscription), f->subscription) == 0)
-				sb_printf(&b, _("%sSubscription %s\n"), sub ? "\n" : "", f->subscription);
-			else
-				sb_printf(&b, _("%sSubscription %s (%s)\n"), sub ? "\n" : "", sub_label(a, f->subscription),
-					  f->subscription);
-			grp = name = NULL;
-		}
-		if (!grp || !str_ieq(grp, f->resource_group) || !name || !str_ieq(name, f->name)) {
-			if (*f->name)
-				sb_printf(&b, "  %s/%s%s%s%s\n", f->resource_group, f->name, *f->service ? " (" : "",
-					  service_name(f->service), *f->service ? ")" : "");
-		}
-		sub = f->subscription;
-		grp = f->resource_group;
-		name = f->name;
-		sb_printf(&b, "    %s%s%s  %s  %s  [%s]\n", colour ? cmk_severity_colour(f->severity) : "", label,
-			  colour ? "\033[0m" : "", f->rule, f->message, f->id);
-		free(label);
-	}
-	if (a->n)
-		sb_addc(&b, '\n');
-	else
-		sb_printf(&b, _("No findings.\n"));
-	table_summary(&b, a);
-	return sb_steal(&b);
 }
 
 /* Returns a JSON string, or null for NULL. */
@@ -418,6 +387,13 @@ static struct json_object *finding_json(const struct audit_finding *f)
 	return o;
 }
 
+/* Appends a JSON value on one line (spaced, slashes as they are), then frees it. */
+static void add_json(struct sbuf *b, struct json_object *o)
+{
+	sb_adds(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
 /* Formats epoch seconds as an ISO 8601 UTC timestamp. */
 static void iso_time(int64_t t, char out[32])
 {
@@ -426,49 +402,6 @@ static void iso_time(int64_t t, char out[32])
 
 	gmtime_r(&tt, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* Builds the documented JSON report: schema, time, subscriptions, resources, summary and findings. */
-static struct json_object *report_json(const struct audit_report *a)
-{
-	struct json_object *o = json_object_new_object(), *subs = json_object_new_array(), *res = json_object_new_array(),
-			   *list = json_object_new_array(), *sum = json_object_new_object();
-	char when[32];
-
-	iso_time(a->generated, when);
-	json_object_object_add(o, "schema", jstr(SCHEMA));
-	json_object_object_add(o, "generatedAt", jstr(when));
-	json_object_object_add(o, "deep", json_object_new_boolean(a->deep));
-	for (size_t i = 0; i < a->nsubs; i++) {
-		struct json_object *s = json_object_new_object();
-
-		json_object_object_add(s, "subscriptionId", jstr(a->subs[i].id));
-		json_object_object_add(s, "displayName", jstr(a->subs[i].name));
-		json_object_object_add(s, "readable", json_object_new_boolean(a->subs[i].readable));
-		json_object_array_add(subs, s);
-	}
-	for (size_t i = 0; i < a->nres; i++) {
-		struct json_object *r = json_object_new_object();
-
-		json_object_object_add(r, "id", jstr(a->resources[i].id));
-		json_object_object_add(r, "service", jstr(a->resources[i].service));
-		json_object_object_add(r, "encryption", jstr(a->resources[i].cmk ? "customer-managed" : "microsoft-managed"));
-		json_object_object_add(r, "key", jstr(a->resources[i].key));
-		json_object_array_add(res, r);
-	}
-	for (size_t i = 0; i < a->n; i++)
-		json_object_array_add(list, finding_json(&a->items[i]));
-	json_object_object_add(sum, "subscriptions", json_object_new_int64((int64_t)a->nsubs));
-	json_object_object_add(sum, "resources", json_object_new_int64((int64_t)a->nres));
-	json_object_object_add(sum, "findings", json_object_new_int64((int64_t)a->n));
-	for (int s = SEV_NOTE; s <= SEV_BLOCKER; s++)
-		json_object_object_add(sum, cmk_severity_name((enum severity)s),
-				       json_object_new_int64((int64_t)count_sev(a, (enum severity)s)));
-	json_object_object_add(o, "subscriptions", subs);
-	json_object_object_add(o, "resources", res);
-	json_object_object_add(o, "summary", sum);
-	json_object_object_add(o, "findings", list);
-	return o;
 }
 
 /* Adds one CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
@@ -487,26 +420,6 @@ static void csv_field(struct sbuf *b, const char *s, bool last)
 		sb_adds(b, s);
 	}
 	sb_adds(b, last ? "\r\n" : ",");
-}
-
-/* Renders the findings as CSV with a header row (RFC 4180, CRLF line ends). */
-static char *render_csv(const struct audit_report *a)
-{
-	static const char *const head[] = { "id", "severity", "rule", "service", "subscriptionId", "resourceGroup", "name",
-					    "resourceId", "subject", "message", "detail" };
-	struct sbuf b = SBUF_INIT;
-
-	for (size_t i = 0; i < 11; i++)
-		csv_field(&b, head[i], i == 10);
-	for (size_t i = 0; i < a->n; i++) {
-		const struct audit_finding *f = &a->items[i];
-		const char *row[] = { f->id, cmk_severity_name(f->severity), f->rule, f->service, f->subscription,
-				      f->resource_group, f->name, f->resource_id, f->subject, f->message, f->detail };
-
-		for (size_t k = 0; k < 11; k++)
-			csv_field(&b, row[k], k == 10);
-	}
-	return sb_steal(&b);
 }
 
 /* Maps a severity to a SARIF level. */
@@ -614,46 +527,203 @@ static struct json_object *sarif_result(const struct audit_finding *f)
 	return r;
 }
 
-/* Builds the SARIF 2.1.0 log: one run, azcmk as the tool with every rule, a result per finding. */
-static struct json_object *report_sarif(const struct audit_report *a)
+/* ---- the streaming writer: begin, one part at a time, end ---- */
+
+/* Writes the JSON head: schema, time, deep, and the subscriptions in scope, up to the opening of the findings. */
+static void json_head(struct audit_writer *w, const struct audit_report *meta)
 {
-	struct json_object *log = json_object_new_object(), *run = json_object_new_object(), *tool = json_object_new_object(),
-			   *driver = json_object_new_object(), *results = json_object_new_array(), *base = json_object_new_object(),
-			   *azure = json_object_new_object();
+	char when[32];
+
+	iso_time(meta->generated, when);
+	sb_printf(&w->out, "{\n  \"schema\": \"%s\",\n  \"generatedAt\": \"%s\",\n  \"deep\": %s,\n  \"subscriptions\": [",
+		  SCHEMA, when, meta->deep ? "true" : "false");
+	for (size_t i = 0; i < meta->nsubs; i++) {
+		struct json_object *s = json_object_new_object();
+
+		json_object_object_add(s, "subscriptionId", jstr(meta->subs[i].id));
+		json_object_object_add(s, "displayName", jstr(meta->subs[i].name));
+		json_object_object_add(s, "readable", json_object_new_boolean(meta->subs[i].readable));
+		sb_adds(&w->out, i ? ",\n    " : "\n    ");
+		add_json(&w->out, s);
+	}
+	sb_adds(&w->out, meta->nsubs ? "\n  ],\n  \"findings\": [" : "],\n  \"findings\": [");
+}
+
+/* Writes the SARIF head: the log, its one run, the tool with every rule, up to the opening of the results. */
+static void sarif_head(struct audit_writer *w)
+{
+	struct json_object *tool = json_object_new_object(), *driver = json_object_new_object();
+	struct json_object *base = json_object_new_object(), *azure = json_object_new_object();
 
 	json_object_object_add(driver, "name", jstr("azcmk"));
 	json_object_object_add(driver, "version", jstr(PACKAGE_VERSION));
 	json_object_object_add(driver, "informationUri", jstr(INFO_URI));
 	json_object_object_add(driver, "rules", sarif_rules());
 	json_object_object_add(tool, "driver", driver);
-	json_object_object_add(run, "tool", tool);
 	json_object_object_add(azure, "uri", jstr("https://portal.azure.com/#resource/"));
 	json_object_object_add(base, "AZURE", azure);
-	json_object_object_add(run, "originalUriBaseIds", base);
-	for (size_t i = 0; i < a->n; i++)
-		json_object_array_add(results, sarif_result(&a->items[i]));
-	json_object_object_add(run, "results", results);
-	json_object_object_add(log, "$schema", jstr(SARIF_SCHEMA));
-	json_object_object_add(log, "version", jstr("2.1.0"));
-	json_object_object_add(log, "runs", json_object_new_array());
-	json_object_array_add(jx_get(log, "runs"), run);
-	return log;
+	sb_printf(&w->out, "{\n  \"$schema\": \"%s\",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": ",
+		  SARIF_SCHEMA);
+	add_json(&w->out, tool);
+	sb_adds(&w->out, ",\n      \"originalUriBaseIds\": ");
+	add_json(&w->out, base);
+	sb_adds(&w->out, ",\n      \"results\": [");
 }
 
-/* Renders the report in a format: the table (colour only when asked), JSON, CSV or SARIF. */
+/* Starts a writer and writes what comes before the findings (JSON head, CSV header, SARIF tool and rules). */
+void audit_writer_begin(struct audit_writer *w, enum audit_format f, bool colour, const struct audit_report *meta)
+{
+	static const char *const head[] = { "id", "severity", "rule", "service", "subscriptionId", "resourceGroup", "name",
+					    "resourceId", "subject", "message", "detail" };
+
+	memset(w, 0, sizeof(*w));
+	w->format = f;
+	w->colour = colour;
+	w->meta = meta;
+	if (f == AUDIT_CSV)
+		for (size_t i = 0; i < 11; i++)
+			csv_field(&w->out, head[i], i == 10);
+	else if (f == AUDIT_JSON)
+		json_head(w, meta);
+	else if (f == AUDIT_SARIF)
+		sarif_head(w);
+}
+
+/* Remembers the table's current group (subscription, resource group, name). */
+static void table_group(struct audit_writer *w, const struct audit_finding *f)
+{
+	free(w->sub);
+	free(w->group);
+	free(w->name);
+	w->sub = xstrdup(f->subscription);
+	w->group = xstrdup(f->resource_group);
+	w->name = xstrdup(f->name);
+}
+
+/* Writes a finding's table line, under a subscription heading and a resource line when they change. */
+static void table_finding(struct audit_writer *w, const struct audit_finding *f)
+{
+	char *label = text_pad(cmk_severity_label(f->severity), 8);
+	bool new_sub = !w->sub || !str_ieq(w->sub, f->subscription);
+
+	if (new_sub) {
+		const char *name = sub_label(w->meta, f->subscription);
+
+		if (strcmp(name, f->subscription) == 0)
+			sb_printf(&w->out, _("%sSubscription %s\n"), w->sub ? "\n" : "", f->subscription);
+		else
+			sb_printf(&w->out, _("%sSubscription %s (%s)\n"), w->sub ? "\n" : "", name, f->subscription);
+	}
+	if (*f->name && (new_sub || !str_ieq(w->group, f->resource_group) || !str_ieq(w->name, f->name)))
+		sb_printf(&w->out, "  %s/%s%s%s%s\n", f->resource_group, f->name, *f->service ? " (" : "",
+			  service_name(f->service), *f->service ? ")" : "");
+	table_group(w, f);
+	sb_printf(&w->out, "    %s%s%s  %s  %s  [%s]\n", w->colour ? cmk_severity_colour(f->severity) : "", label,
+		  w->colour ? "\033[0m" : "", f->rule, f->message, f->id);
+	free(label);
+}
+
+/* Writes one finding in the writer's format. */
+static void write_finding(struct audit_writer *w, const struct audit_finding *f)
+{
+	const char *row[11] = { f->id, cmk_severity_name(f->severity), f->rule, f->service, f->subscription,
+				f->resource_group, f->name, f->resource_id, f->subject, f->message, f->detail };
+
+	switch (w->format) {
+	case AUDIT_TABLE:
+		table_finding(w, f);
+		break;
+	case AUDIT_CSV:
+		for (size_t k = 0; k < 11; k++)
+			csv_field(&w->out, row[k], k == 10);
+		break;
+	case AUDIT_JSON:
+		sb_adds(&w->out, w->nfind ? ",\n    " : "\n    ");
+		add_json(&w->out, finding_json(f));
+		break;
+	case AUDIT_SARIF:
+		sb_adds(&w->out, w->nfind ? ",\n        " : "\n        ");
+		add_json(&w->out, sarif_result(f));
+		break;
+	}
+	w->nfind++;
+	w->sev[f->severity]++;
+}
+
+/* Writes a part of the report (one resource and its findings, or findings alone) and counts it. */
+void audit_writer_part(struct audit_writer *w, const struct audit_report *part)
+{
+	for (size_t i = 0; i < part->n; i++)
+		write_finding(w, &part->items[i]);
+	for (size_t i = 0; i < part->nres; i++) {
+		w->nres++;
+		w->ncmk += part->resources[i].cmk;
+	}
+}
+
+/* Adds the table's closing summary. */
+static void table_summary(struct audit_writer *w)
+{
+	size_t nsubs = w->meta ? w->meta->nsubs : 0;
+
+	if (w->nfind)
+		sb_addc(&w->out, '\n');
+	else
+		sb_printf(&w->out, _("No findings.\n"));
+	sb_printf(&w->out, P_("%zu resource audited", "%zu resources audited", w->nres), w->nres);
+	sb_printf(&w->out, P_(" in %zu subscription", " in %zu subscriptions", nsubs), nsubs);
+	sb_printf(&w->out, _(": %zu on a customer-managed key, %zu on Microsoft-managed keys.\n"), w->ncmk, w->nres - w->ncmk);
+	sb_printf(&w->out, _("Findings: %zu blocker(s), %zu warning(s), %zu note(s).\n"), w->sev[SEV_BLOCKER],
+		  w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
+	if (w->meta && !w->meta->deep)
+		sb_printf(&w->out, _("Keys in use were not checked; run with --deep to find keys that stopped working.\n"));
+}
+
+/* Writes what comes after the findings: the summary (table, JSON) or the closing brackets (SARIF). */
+void audit_writer_end(struct audit_writer *w)
+{
+	if (w->format == AUDIT_TABLE) {
+		table_summary(w);
+	} else if (w->format == AUDIT_JSON) {
+		sb_printf(&w->out, "%s],\n  \"summary\": {\"subscriptions\": %zu, \"resources\": %zu, \"customerManaged\": %zu, "
+			  "\"microsoftManaged\": %zu, \"findings\": %zu, \"blocker\": %zu, \"warning\": %zu, \"note\": %zu}\n}\n",
+			  w->nfind ? "\n  " : "", w->meta ? w->meta->nsubs : 0, w->nres, w->ncmk, w->nres - w->ncmk, w->nfind,
+			  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
+	} else if (w->format == AUDIT_SARIF) {
+		sb_adds(&w->out, w->nfind ? "\n      ]\n    }\n  ]\n}\n" : "]\n    }\n  ]\n}\n");
+	}
+}
+
+/* Tells whether the writer wrote a finding at or above a severity. */
+bool audit_writer_fails(const struct audit_writer *w, enum severity at_least)
+{
+	for (int s = (int)at_least; s <= SEV_BLOCKER; s++)
+		if (w->sev[s])
+			return true;
+	return false;
+}
+
+/* Frees what the writer holds (text not yet taken, the table's group). */
+void audit_writer_free(struct audit_writer *w)
+{
+	sb_free(&w->out);
+	free(w->sub);
+	free(w->group);
+	free(w->name);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Renders a whole report held in memory in a format: the table (colour only when asked), JSON, CSV or SARIF. */
 char *audit_render(const struct audit_report *a, enum audit_format f, bool colour)
 {
-	struct json_object *o;
+	struct audit_writer w;
 	char *text;
 
-	if (f == AUDIT_TABLE)
-		return render_table(a, colour);
-	if (f == AUDIT_CSV)
-		return render_csv(a);
-	o = f == AUDIT_SARIF ? report_sarif(a) : report_json(a);
-	text = xasprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-								 JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
+	audit_writer_begin(&w, f, colour, a);
+	audit_writer_part(&w, a);
+	audit_writer_end(&w);
+	text = sb_steal(&w.out);
+	audit_writer_free(&w);
 	return text;
 }
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "rules.h"
+#include "sbuf.h"
 
 struct json_object;
 
@@ -66,9 +67,26 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 			  const char *detail);
 struct json_object *audit_resource_from_row(struct json_object *row, const char *created);
 void audit_sort(struct audit_report *a);
+void audit_merge(struct audit_report *a, struct audit_report *part);
 bool audit_fails(const struct audit_report *a, enum severity at_least);
 void audit_free(struct audit_report *a);
 char *audit_render(const struct audit_report *a, enum audit_format f, bool colour);
+
+/* Renders a report part by part as it is made: begin, parts, end; the caller takes the text from out as it goes. */
+struct audit_writer {
+	enum audit_format format;
+	bool colour;
+	struct sbuf out;                  /* text written and not yet taken */
+	const struct audit_report *meta;  /* subscriptions in scope, deep, time */
+	size_t nfind, nres, ncmk, sev[3];
+	char *sub, *group, *name;         /* the table's current grouping */
+};
+
+void audit_writer_begin(struct audit_writer *w, enum audit_format f, bool colour, const struct audit_report *meta);
+void audit_writer_part(struct audit_writer *w, const struct audit_report *part);
+void audit_writer_end(struct audit_writer *w);
+bool audit_writer_fails(const struct audit_writer *w, enum severity at_least);
+void audit_writer_free(struct audit_writer *w);
 int audit_from_json(struct json_object *o, struct audit_report *out, char **err);
 const struct audit_finding *audit_find(const struct audit_report *a, const char *id);
 

@@ -259,76 +259,105 @@ static bool can_read(struct sim_req *rq, struct json_object *r)
 	return ok;
 }
 
-/* Evaluates one $filter atom ("resourceType eq 'X'", "substringof('x', name)") on a resource. */
-static int filter_atom(struct json_object *r, const char *atom)
+/* One $filter atom ("resourceType eq 'X'", "substringof('x', name)"), and whether "or" follows it. */
+struct fatom {
+	char field[64], op[8], value[512];
+	bool substring;
+	bool or_after;
+};
+
+/* A $filter parsed once per request: atoms joined by "and" / "or" ("and" binds tighter). */
+struct filter {
+	struct fatom *atoms;
+	size_t n;
+};
+
+/* Parses one atom; false when it is not one the simulator understands. */
+static bool parse_atom(const char *text, struct fatom *a)
 {
-	char field[64] = "", op[8] = "", value[512] = "";
-	const char *v;
+	static const char *const fields[] = { "resourceType", "name", "location", "identity/principalId", "resourceGroup",
+					      NULL };
+	bool known = false;
 
-	if (sscanf(atom, " substringof ( '%511[^']' , %63[a-zA-Z/] )", value, field) == 2)
-		return strcasestr(jx_str(r, "name") ? jx_str(r, "name") : "", value) != NULL;
-	if (sscanf(atom, " %63[a-zA-Z/] %7s '%511[^']'", field, op, value) != 3)
-		return -1;
-	if (str_ieq(field, "resourceType"))
-		v = jx_str(r, "type");
-	else if (str_ieq(field, "name"))
-		v = jx_str(r, "name");
-	else if (str_ieq(field, "location"))
-		v = jx_str(r, "location");
-	else if (str_ieq(field, "identity/principalId"))
-		v = jx_str(r, "identity.principalId");
-	else if (str_ieq(field, "resourceGroup")) {
-		struct armid id;
-		int hit;
-
-		if (!armid_parse(jx_str(r, "id"), &id))
-			return 0;
-		hit = str_ieq(id.resource_group, value);
-		armid_free(&id);
-		return str_ieq(op, "ne") ? !hit : hit;
-	} else
-		return -1;
-	if (str_ieq(op, "eq"))
-		return str_ieq(v, value);
-	if (str_ieq(op, "ne"))
-		return !str_ieq(v, value);
-	return -1;
+	memset(a, 0, sizeof(*a));
+	if (sscanf(text, " substringof ( '%511[^']' , %63[a-zA-Z/] )", a->value, a->field) == 2) {
+		a->substring = true;
+		return true;
+	}
+	if (sscanf(text, " %63[a-zA-Z/] %7s '%511[^']'", a->field, a->op, a->value) != 3 ||
+	    (!str_ieq(a->op, "eq") && !str_ieq(a->op, "ne")))
+		return false;
+	for (int i = 0; fields[i]; i++)
+		known |= str_ieq(a->field, fields[i]);
+	return known;
 }
 
-/* Evaluates a $filter of atoms joined by "and" / "or" (and binds tighter); -1 when not understood. */
-static int filter_eval(struct json_object *r, const char *filter)
+/* Parses a $filter into atoms; false when part of it is not understood. */
+static bool filter_parse(const char *text, struct filter *f)
 {
-	char *copy = xstrdup(filter), *p = copy;
-	int any = 0, all = 1, rc = 0;
+	char *copy = xstrdup(text), *p = copy;
+	bool ok = true;
 
-	for (;;) {
+	memset(f, 0, sizeof(*f));
+	while (ok) {
 		char *next_or = strcasestr(p, " or "), *next_and = strcasestr(p, " and ");
 		char *cut = next_or && (!next_and || next_or < next_and) ? next_or : next_and;
-		bool is_or = cut == next_or;
-		int v;
+		bool is_or = cut && cut == next_or;
 
 		if (cut)
 			*cut = '\0';
 		while (*p == '(' || *p == ' ')
 			p++;
-		for (char *e = p + strlen(p); e > p && (e[-1] == ')' && !strchr(p, '(') ); e--)
+		for (char *e = p + strlen(p); e > p && (e[-1] == ')' && !strchr(p, '(')); e--)
 			e[-1] = '\0';
-		v = filter_atom(r, p);
-		if (v < 0) {
-			rc = -1;
-			break;
-		}
-		all = all && v;
-		if (!cut || is_or) {
-			any = any || all;
-			all = 1;
-		}
+		f->atoms = xrealloc(f->atoms, (f->n + 1) * sizeof(*f->atoms));
+		ok = parse_atom(p, &f->atoms[f->n]);
+		f->atoms[f->n++].or_after = is_or;
 		if (!cut)
 			break;
 		p = cut + (is_or ? 4 : 5);
 	}
 	free(copy);
-	return rc < 0 ? -1 : any;
+	return ok;
+}
+
+/* Evaluates one parsed atom on a resource. */
+static bool atom_holds(struct json_object *r, const struct fatom *a)
+{
+	const char *v = NULL;
+	bool hit;
+
+	if (a->substring)
+		return strcasestr(jx_str(r, "name") ? jx_str(r, "name") : "", a->value) != NULL;
+	if (str_ieq(a->field, "resourceGroup")) {
+		struct armid id;
+
+		if (!armid_parse(jx_str(r, "id"), &id))
+			return str_ieq(a->op, "ne");
+		hit = str_ieq(id.resource_group, a->value);
+		armid_free(&id);
+	} else {
+		v = str_ieq(a->field, "resourceType") ? jx_str(r, "type") : str_ieq(a->field, "name") ? jx_str(r, "name")
+		    : str_ieq(a->field, "location") ? jx_str(r, "location") : jx_str(r, "identity.principalId");
+		hit = str_ieq(v, a->value);
+	}
+	return str_ieq(a->op, "ne") ? !hit : hit;
+}
+
+/* Evaluates a parsed $filter on a resource: any group of "and"-joined atoms holding. */
+static bool filter_holds(struct json_object *r, const struct filter *f)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < f->n; i++) {
+		all = all && atom_holds(r, &f->atoms[i]);
+		if (f->atoms[i].or_after || i + 1 == f->n) {
+			if (all)
+				return true;
+			all = true;
+		}
+	}
+	return false;
 }
 
 /* Builds a resource as the generic list returns it: no properties, extras on $expand. */
@@ -355,27 +384,27 @@ static struct json_object *generic_item(struct json_object *r, const char *expan
 /* Serves GET /subscriptions/{s}[/resourceGroups/{g}]/resources with $filter and $expand. */
 static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *scope)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
+	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out;
 	const char *filter = req_arg(rq, "$filter"), *expand = req_arg(rq, "$expand");
+	struct filter f = { NULL, 0 };
 
+	if (filter && !filter_parse(filter, &f)) {
+		free(f.atoms);
+		resp_error(rs, 400, "InvalidFilterInQueryString", "The $filter '%s' is not supported.", filter);
+		return;
+	}
+	out = json_object_new_array();
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 		const char *type = jx_str(r, "type");
-		int f;
 
 		if (!armid_within(jx_str(r, "id"), scope) || str_ieq(jx_str(r, "id"), scope) ||
-		    str_ieq(type, "Microsoft.Resources/resourceGroups") ||
-		    str_istarts(type, "Microsoft.Authorization/") || !can_read(rq, r))
+		    str_ieq(type, "Microsoft.Resources/resourceGroups") || str_istarts(type, "Microsoft.Authorization/"))
 			continue;
-		f = filter ? filter_eval(r, filter) : 1;
-		if (f < 0) {
-			json_object_put(out);
-			resp_error(rs, 400, "InvalidFilterInQueryString", "The $filter '%s' is not supported.", filter);
-			return;
-		}
-		if (f)
+		if ((!filter || filter_holds(r, &f)) && can_read(rq, r))
 			json_object_array_add(out, json_object_get(r));
 	}
+	free(f.atoms);
 	resp_json(rs, 200, page_built(rq, out, generic_item, expand));
 }
 

@@ -23,7 +23,8 @@
 #define LATENCY_MS 50
 #define RESOURCES 10000
 #define SUBSCRIPTIONS 20
-#define PAGE_ROWS 1000
+#define PAGE_ROWS 1000             /* Resource Graph rows per page ($top) */
+#define ARM_PAGE 1000              /* items per page of an ARM resources list, as Azure pages it */
 #define DIR_TEMPLATE "/tmp/azcmk-bench-audit-XXXXXX"
 
 /* Returns a monotonic time in milliseconds. */
@@ -35,7 +36,7 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Writes the generated tenant, with the latency setting, to dir/tenant.json; false on failure. */
+/* Writes the generated tenant, with ARM's page size, to dir/tenant.json; false on failure. */
 static bool write_tenant(const char *dir)
 {
 	char *text = gen_tenant(RESOURCES, SUBSCRIPTIONS, true, NULL), *path = xasprintf("%s/tenant.json", dir);
@@ -44,7 +45,7 @@ static bool write_tenant(const char *dir)
 	bool ok = f && doc;
 
 	if (ok) {
-		jx_set(doc, "settings.latencyMs", json_object_new_int(LATENCY_MS));
+		jx_set(doc, "settings.pageSize", json_object_new_int(ARM_PAGE));
 		ok = fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN), f) >= 0;
 	}
 	if (f)
@@ -53,6 +54,20 @@ static bool write_tenant(const char *dir)
 	free(text);
 	free(path);
 	return ok;
+}
+
+/*
+ * Writes the tenant from a child process, so that this one stays small: a
+ * process forked from one that held the tenant would count its pages.
+ */
+static bool write_tenant_apart(const char *dir)
+{
+	int status = -1;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(write_tenant(dir) ? 0 : 1);
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /* Counts the lines of a file (the simulator's request log: one line per request). */
@@ -69,15 +84,20 @@ static size_t lines(const char *path)
 	return n;
 }
 
-/* Starts azcmk-sim on the tenant; returns its pid, with the proxy port read from its port file, or -1. */
-static pid_t start_sim(const char *top, const char *dir, int *proxy)
+/* Starts azcmk-sim on the tenant with a latency; returns its pid, with the proxy port from its port file, or -1. */
+static pid_t start_sim(const char *top, const char *dir, int latency, int *proxy)
 {
+	char ms[16];
 	char *prog = xasprintf("%s/src/azcmk-sim", top), *scen = xasprintf("%s/tenant.json", dir);
 	char *ports = xasprintf("%s/ports.json", dir), *ca = xasprintf("%s/ca.pem", dir), *log = xasprintf("%s/log", dir);
-	pid_t pid = fork();
+	pid_t pid;
 
+	snprintf(ms, sizeof(ms), "%d", latency);
+	unlink(ports);
+	pid = fork();
 	if (pid == 0) {
-		char *argv[] = { prog, "--scenario", scen, "--port-file", ports, "--ca-out", ca, "--log", log, NULL };
+		char *argv[] = { prog, "--scenario", scen, "--port-file", ports, "--ca-out", ca, "--log", log, "--latency-ms", ms,
+				 NULL };
 
 		if (!freopen("/dev/null", "w", stdout))
 			_exit(98);
@@ -130,38 +150,59 @@ static int run_audit(const char *top, const char *dir, int proxy_port, struct ru
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Runs the benchmark and prints its figures against the goals of the audit. */
+/* Runs one audit against a simulator with a latency; fills the wall time, requests and peak RSS; returns its exit. */
+static int measure(const char *top, const char *dir, int latency, double *ms, size_t *requests, struct rusage *ru)
+{
+	char *log = xasprintf("%s/log", dir);
+	int proxy = 0, rc = -1;
+	pid_t sim = start_sim(top, dir, latency, &proxy);
+	size_t before = lines(log);
+	double t0 = now_ms();
+
+	if (sim > 0) {
+		rc = run_audit(top, dir, proxy, ru);
+		*ms = now_ms() - t0;
+		*requests = lines(log) - before;
+		kill(sim, SIGTERM);
+		waitpid(sim, NULL, 0);
+	}
+	free(log);
+	return rc;
+}
+
+/*
+ * Runs the benchmark: the audit with 50 ms per answer, and with none, whose
+ * difference is the time spent on the network (the simulator's and azcmk's
+ * own work being the rest), against the goals of the audit.
+ */
 int main(void)
 {
 	const char *top = getenv("top_builddir") ? getenv("top_builddir") : ".";
-	char dir[] = DIR_TEMPLATE, *log, *cmd;
-	size_t before, pages = (RESOURCES + PAGE_ROWS - 1) / PAGE_ROWS;
-	struct rusage ru;
-	int proxy = 0, rc;
-	double t0, ms;
-	pid_t sim;
+	char dir[] = DIR_TEMPLATE, *cmd;
+	size_t requests = 0, req0 = 0, pages = (RESOURCES + PAGE_ROWS - 1) / PAGE_ROWS;
+	struct rusage ru, ru0;
+	double ms = 0, ms0 = 0;
+	int rc;
 
-	if (!mkdtemp(dir) || !write_tenant(dir) || (sim = start_sim(top, dir, &proxy)) < 0) {
-		fprintf(stderr, "bench-audit: cannot start the simulator on a generated tenant in %s\n", dir);
+	if (!mkdtemp(dir) || !write_tenant_apart(dir)) {
+		fprintf(stderr, "bench-audit: cannot write a generated tenant in %s\n", dir);
 		return 1;
 	}
-	log = xasprintf("%s/log", dir);
-	before = lines(log);
-	t0 = now_ms();
-	rc = run_audit(top, dir, proxy, &ru);
-	ms = now_ms() - t0;
-	printf("-- audit of %d resources in %d subscriptions, simulator latency %d ms per answer\n", RESOURCES,
-	       SUBSCRIPTIONS, LATENCY_MS);
-	printf("audit        %zu requests (sign-in included)  %7.0f ms  peak RSS %.1f MB  exit %d\n", lines(log) - before,
-	       ms, (double)ru.ru_maxrss / 1024.0, rc);
-	printf("             Resource Graph paging limit: %zu pages x %d ms = %zu ms; audit / limit = %.2f "
-	       "(goals: <= 2, <= 2000 ms, <= 16 MB)\n", pages, LATENCY_MS, pages * LATENCY_MS, ms / (double)(pages * LATENCY_MS));
-	kill(sim, SIGTERM);
-	waitpid(sim, NULL, 0);
+	rc = measure(top, dir, LATENCY_MS, &ms, &requests, &ru);
+	if (rc == 0 || rc == 1)
+		rc = measure(top, dir, 0, &ms0, &req0, &ru0);
+	printf("-- audit of %d resources in %d subscriptions, simulator latency %d ms per answer, ARM lists paged by %d\n",
+	       RESOURCES, SUBSCRIPTIONS, LATENCY_MS, ARM_PAGE);
+	printf("audit        %zu requests (sign-in included)  %7.0f ms  peak RSS %.1f MB  exit %d\n", requests, ms,
+	       (double)ru.ru_maxrss / 1024.0, rc);
+	printf("             without latency %.0f ms (the simulator's and azcmk's own work); on the network %.0f ms, about "
+	       "%.0f round trips\n", ms0, ms - ms0, (ms - ms0) / LATENCY_MS);
+	printf("             Resource Graph paging limit: %zu pages x %d ms = %zu ms; network / limit = %.2f, "
+	       "wall / limit = %.2f (goals: <= 2, wall <= 2000 ms, <= 16 MB)\n", pages, LATENCY_MS, pages * LATENCY_MS,
+	       (ms - ms0) / (double)(pages * LATENCY_MS), ms / (double)(pages * LATENCY_MS));
 	cmd = xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench-audit: could not remove %s\n", dir);
 	free(cmd);
-	free(log);
 	return rc == 0 || rc == 1 ? 0 : 1;
 }

@@ -11,8 +11,10 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "jscan.h"
 #include "jx.h"
 #include "pick.h"
+#include "sbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -164,6 +166,54 @@ static void test_key_name(void **state)
 	}
 }
 
+/* Counts scanned elements and concatenates their "id" members. */
+static void collect_ids(struct json_object *el, void *ud)
+{
+	struct sbuf *b = ud;
+
+	const char *v = jx_str(el, "id") ? jx_str(el, "id") : json_object_get_string(el);
+
+	sb_printf(b, "%s;", v ? v : "");
+}
+
+/* The scanner hands over each element of a top-level list, whatever strings and nesting hold; bad text is -1. */
+static void test_scan(void **state)
+{
+	static const struct { const char *text, *member; long n; const char *ids; } T[] = {
+		{ "{\"count\": 2, \"data\": [{\"id\": \"a\"}, {\"id\": \"b\", \"x\": [1, {\"y\": \"]}\"}]}]}", "data", 2, "a;b;" },
+		{ "{\"s\": \"q\\\"[{\", \"data\": [ {\"id\": \"c\\\"d\"} ] }", "data", 1, "c\"d;" },
+		{ "{\"data\": []}", "data", 0, "" },
+		{ "{\"data\": [1, \"two\", null]}", "data", 3, "1;two;;" },
+		{ "{\"value\": []}", "data", -1, "" },
+		{ "{\"data\": {}}", "data", -1, "" },
+		{ "{\"data\": [{\"id\": }]}", "data", -1, "" },
+		{ "[1, 2]", "data", -1, "" },
+		{ "{\"data\": [{\"id\": \"a\"}, {\"id\"", "data", -1, "a;" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct sbuf b = SBUF_INIT;
+		long n = jscan_each(T[i].text, strlen(T[i].text), T[i].member, collect_ids, &b);
+
+		if (n != T[i].n || strcmp(b.s ? b.s : "", T[i].ids) != 0)
+			fail_msg("row %zu: %ld elements '%s', wanted %ld '%s'", i, n, b.s ? b.s : "", T[i].n, T[i].ids);
+		sb_free(&b);
+	}
+}
+
+/* A top-level string member comes back unescaped; absent or not a string is NULL. */
+static void test_scan_string(void **state)
+{
+	static const char TEXT[] = "{\"data\": [{\"$skipToken\": \"inner\"}], \"$skipToken\": \"a\\/b\\u0041\", \"n\": 3}";
+	char *v = jscan_string(TEXT, strlen(TEXT), "$skipToken");
+
+	assert_string_equal(v, "a/bA");
+	free(v);
+	assert_null(jscan_string(TEXT, strlen(TEXT), "n"));
+	assert_null(jscan_string(TEXT, strlen(TEXT), "missing"));
+	assert_null(jscan_string(NULL, 0, "n"));
+}
+
 /* Runs the audit core's unit tests. */
 int main(void)
 {
@@ -173,6 +223,8 @@ int main(void)
 		cmocka_unit_test(test_from_json),
 		cmocka_unit_test(test_pick_vaults),
 		cmocka_unit_test(test_key_name),
+		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_scan_string),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
