@@ -49,8 +49,13 @@ static int find_finding(const struct cmd_opts *o, const char *id, char **resourc
 	if (text && (j = jx_parse(text, len, &err)) != NULL && audit_from_json(j, &a, &err) == 0 && !(f = audit_find(&a, id)))
 		err = xasprintf(_("no finding '%s' in the report (or the prefix names more than one)"), id);
 	if (f) {
+		const char *why, *what;
+
 		*resource = xstrdup(f->resource_id);
-		*rule = cmk_rule_find(f->rule) ? cmk_rule_find(f->rule)->id : NULL;
+		if (cmk_rule_find(f->rule))
+			*rule = cmk_rule_find(f->rule)->id;
+		else if (!audit_rule_text(f->rule, rule, &why, &what))
+			*rule = NULL;
 	} else {
 		cli_error(_("cannot use the audit report '%s': %s; run '%s audit' first, or give --from FILE or the "
 			    "resource itself"), path, err ? err : "?", cli_program());
@@ -123,7 +128,23 @@ struct choice {
 	char *new_key;
 };
 
-/* Chooses the key for a resource: a compliant key in the best vaults, else a new key in the best vault. */
+/*
+ * Returns the tenant the service's identity gets tokens in: the resource's
+ * identity's, else the signed-in token's (never "organizations").
+ */
+static const char *identity_tenant(struct az_session *s, struct json_object *resource)
+{
+	static char tid[64];
+	struct json_object *claims = az_session_claims(s);
+
+	if (jx_str(resource, "identity.tenantId"))
+		return jx_str(resource, "identity.tenantId");
+	snprintf(tid, sizeof(tid), "%s", jx_str(claims, "tid") ? jx_str(claims, "tid") : "");
+	json_object_put(claims);
+	return *tid ? tid : NULL;
+}
+
+/* Chooses the key for a resource: a compliant key in the best vaults, else a new key in the best vault; -2 on error. */
 static int choose(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, struct choice *c)
 {
 	const char *rid = jx_str(cur->resource, "id");
@@ -131,11 +152,17 @@ static int choose(struct az_session *s, const struct cmd_opts *o, const struct c
 	const char *one[1] = { sub };
 	struct json_object *vaults = NULL;
 	struct az_error e = { 0 };
-	size_t order[MAX_VAULTS * 8], n = 0;
+	size_t order[MAX_VAULTS], n;
 
 	memset(c, 0, sizeof(*c));
-	if (cmk_list_vaults(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) == 0)
-		n = pick_vaults(cur->ctx.svc, cur->resource, az_session_tenant(s), vaults, order, sizeof(order) / sizeof(order[0]));
+	if (cmk_list_vaults(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
+		cli_error(_("cannot list the key vaults for %s: %s"), jx_str(cur->resource, "name"), e.message);
+		az_error_clear(&e);
+		free(sub);
+		return -2;
+	}
+	n = pick_vaults(cur->ctx.svc, cur->resource, identity_tenant(s, cur->resource), vaults, order,
+			sizeof(order) / sizeof(order[0]));
 	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
 		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
 	if (!c->key_uri && n) {
@@ -169,8 +196,9 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 	struct plan p;
 	int rc;
 
-	if (choose(s, o, cur, &c) != 0)
-		return EXIT_FINDINGS;
+	o2.key_uri = o2.key = o2.vault = o2.version = o2.create_key = NULL;
+	if ((rc = choose(s, o, cur, &c)) != 0)
+		return rc == -2 ? EXIT_ERROR : EXIT_FINDINGS;
 	if (c.key_uri) {
 		char *clean = text_sanitize(c.key_uri, false);
 
@@ -178,12 +206,11 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 		free(clean);
 		o2.key_uri = c.key_uri;
 	} else {
-		printf(_("Chosen: a new RSA key %s in vault %s (no existing key there fits).\n"), c.new_key, c.vault);
+		printf(_("Chosen: a new RSA key %s in vault %s, the best vault found (no existing key in the vaults searched "
+			 "fits).\n"), c.new_key, c.vault);
 		o2.create_key = c.new_key;
 		o2.vault = c.vault;
 	}
-	printf(_("Role: the least-privileged one (Key Vault Crypto Service Encryption User) at the key, or an access "
-		 "policy on an access-policy vault.\n"));
 	rc = cmd_build_plan(s, &o2, jx_str(cur->resource, "id"), &f, &p);
 	if (rc == EXIT_OK) {
 		rc = cmd_show_and_run(&o2, s, &p, &f.ctx);
@@ -199,38 +226,119 @@ static int cannot_fix(const char *resource, const char *rule)
 {
 	const struct cmk_rule *r = cmk_rule_find(rule);
 
+	const char *canonical, *why = r ? r->explanation : NULL, *what = r ? r->fix : NULL;
+
+	if (!r)
+		audit_rule_text(rule, &canonical, &why, &what);
 	printf(_("azcmk cannot fix %s on %s by itself.\n"), rule, resource);
-	if (r) {
-		printf(_("Why it matters: %s\n"), _(r->explanation));
-		printf(_("What to do: %s\n"), _(r->fix));
+	if (why) {
+		printf(_("Why it matters: %s\n"), _(why));
+		printf(_("What to do: %s\n"), _(what));
 	}
 	return EXIT_FINDINGS;
 }
 
-/* Repairs a resource already on a customer-managed key: a new key version for a key that expires, else a re-save. */
-static int repair(const struct cmd_opts *o, const char *resource, const char *rule)
+/* Tells whether a rule's finding on a protected resource is fixed by a new version of its key. */
+static bool needs_new_version(const char *rule)
+{
+	static const char *const R[] = { "key.expiring", "key.active", "key.type", "key.size", "key.ops", NULL };
+
+	for (int i = 0; R[i]; i++)
+		if (str_ieq(rule, R[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Repairs a resource already on a customer-managed key: a new key version
+ * for a key that expires or does not fit, an explanation for what no plan
+ * can fix, else a re-save with what its prerequisites need.
+ */
+static int repair(struct az_session *s, const struct cmd_opts *o, const char *resource, const char *rule)
 {
 	struct cmd_opts o2 = *o;
-	char *args[1] = { (char *)resource };
-	const struct cmk_rule *r = rule ? cmk_rule_find(rule) : NULL;
+	const struct cmk_rule *r = cmk_rule_find(rule);
 
-	if (r && (str_ieq(r->id, "key.expiring") || str_ieq(r->id, "key.active"))) {
-		printf(_("Chosen: a new version of the key in use (%s).\n"), r->id);
+	o2.key_uri = o2.key = o2.vault = o2.create_key = NULL;
+	if (needs_new_version(rule)) {
+		printf(_("Chosen: a new RSA version of the key in use (%s).\n"), rule);
 		o2.new_version = true;
 		o2.version = NULL;
-		return cmd_rotate(&o2, 1, args);
+		return cmd_rotate_with(s, &o2, resource);
 	}
-	if (r && r->fix_step == FIX_NONE && !str_ieq(r->id, "resource.key-access-lost"))
-		return cannot_fix(resource, r->id);
+	if (!r || (r->fix_step == FIX_NONE && !str_ieq(r->id, "resource.key-access-lost")) || str_ieq(r->id, "key.exists"))
+		return cannot_fix(resource, rule);
 	printf(_("Chosen: save the key in use again, with whatever its prerequisites need first.\n"));
-	return cmd_refresh(&o2, 1, args);
+	o2.version = NULL;
+	return cmd_refresh_with(s, &o2, resource);
+}
+
+/*
+ * Picks the finding to fix when only a resource is named: the worst blocker
+ * or warning its check finds, or NULL (a fresh role assignment that may not
+ * have taken effect yet is left to time).
+ */
+static const char *worst_rule(const struct cmk_fetch *cur)
+{
+	struct cmk_report r;
+	const char *rule = NULL;
+	enum severity worst = SEV_NOTE;
+
+	cmk_check(&cur->ctx, &r);
+	for (size_t i = 0; i < r.n; i++)
+		if (r.items[i].severity > worst && !str_ieq(r.items[i].rule->id, "identity.propagation")) {
+			worst = r.items[i].severity;
+			rule = r.items[i].rule->id;
+		}
+	cmk_report_free(&r);
+	return rule;
+}
+
+/* Finds a blocker of the resource that no plan can fix (not ready, not eligible), or NULL. */
+static const char *unfixable_blocker(const struct cmk_fetch *cur)
+{
+	struct cmk_report r;
+	const char *rule = NULL;
+
+	cmk_check(&cur->ctx, &r);
+	for (size_t i = 0; i < r.n && !rule; i++)
+		if (str_istarts(r.items[i].rule->id, "resource.") && r.items[i].severity == SEV_BLOCKER &&
+		    r.items[i].rule->fix_step == FIX_NONE)
+			rule = r.items[i].rule->id;
+	cmk_report_free(&r);
+	return rule;
+}
+
+/* Decides and runs the remedy once the resource is read: protect it, repair it, or explain. */
+static int remedy(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, const char *rule)
+{
+	const char *id = jx_str(cur->resource, "id"), *blocker = unfixable_blocker(cur);
+
+	if (rule && (str_ieq(rule, "subscription.readable") || str_ieq(rule, "resource.readable")))
+		return cannot_fix(id, rule);
+	if (blocker)
+		return cannot_fix(id, blocker);
+	if (cur->key_name) {
+		if (!rule || str_ieq(rule, "resource.cmk") || str_ieq(rule, "resource.irreversible"))
+			rule = worst_rule(cur);
+		if (!rule) {
+			printf(_("%s uses a customer-managed key and every prerequisite that applies holds: nothing to fix.\n"),
+			       id);
+			return EXIT_OK;
+		}
+		return repair(s, o, id, rule);
+	}
+	if (rule && !str_ieq(rule, "resource.cmk") && !str_istarts(rule, "identity.") &&
+	    !str_ieq(rule, "resource.irreversible"))
+		return cannot_fix(id, rule);
+	return protect(s, o, cur);
 }
 
 /* azcmk fix FINDING-ID|RESOURCE [--from REPORT]: the remediation plan with sensible defaults, then apply. */
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct cmk_target t = { 0 };
-	struct cmk_fetch cur;
+	struct cmk_fetch cur = { 0 };
 	struct az_session *s;
 	struct az_error e = { 0 };
 	char *resource = NULL;
@@ -251,16 +359,13 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	t.resource = resource;
 	t.subscriptions = o->subscriptions;
 	t.nsubs = o->nsubs;
-	if (cmk_fetch(s, &t, &cur, &e) != 0) {
+	if (rule && (str_ieq(rule, "subscription.readable") || str_ieq(rule, "resource.readable"))) {
+		rc = cannot_fix(resource, rule);
+	} else if (cmk_fetch(s, &t, &cur, &e) != 0) {
 		cli_error(_("cannot read '%s': %s"), resource, e.message);
 		rc = EXIT_ERROR;
-	} else if (rule && !str_ieq(rule, "resource.cmk") && !str_istarts(rule, "identity.") &&
-		   !str_ieq(rule, "resource.irreversible") && !cur.key_name) {
-		rc = cannot_fix(resource, rule);
-	} else if (cur.key_name) {
-		rc = repair(o, jx_str(cur.resource, "id"), rule);
 	} else {
-		rc = protect(s, o, &cur);
+		rc = remedy(s, o, &cur, rule);
 	}
 	cmk_fetch_free(&cur);
 	az_error_clear(&e);

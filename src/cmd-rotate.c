@@ -141,23 +141,15 @@ static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const st
 	return rc;
 }
 
-/* azcmk rotate RESOURCE (--version V | --new-version): moves the resource to another version of its key. */
-int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
+/* Moves a resource to another version of its key (--version V, or --new-version) with a signed-in session. */
+int cmd_rotate_with(struct az_session *s, const struct cmd_opts *o, const char *resource)
 {
 	struct plan_choices ch = { 0 };
 	struct cmk_fetch cur;
-	struct az_session *s;
-	int rc;
+	int rc = current(s, o, resource, &cur);
 
-	if (argc != 1)
-		return mistake(_("rotate takes one RESOURCE (an ARM id or a name)"));
-	if (!o->version == !o->new_version)
-		return mistake(_("rotate needs either --version V (an existing version) or --new-version"));
-	if (!(s = cmd_session(o)))
-		return EXIT_ERROR;
-	rc = current(s, o, argv[0], &cur);
 	if (rc == EXIT_OK && o->version && cur.key_version && str_ieq(cur.key_version, o->version)) {
-		cli_error(_("'%s' already uses version %s of key %s"), argv[0], o->version, cur.key_name);
+		cli_error(_("'%s' already uses version %s of key %s"), resource, o->version, cur.key_name);
 		rc = EXIT_FINDINGS;
 	}
 	if (rc == EXIT_OK) {
@@ -167,15 +159,42 @@ int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
 		rc = plan_and_run(s, o, &cur, o->version, &ch);
 	}
 	cmk_fetch_free(&cur);
+	return rc;
+}
+
+/* azcmk rotate RESOURCE (--version V | --new-version): moves the resource to another version of its key. */
+int cmd_rotate(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct az_session *s;
+	int rc;
+
+	if (argc != 1)
+		return mistake(_("rotate takes one RESOURCE (an ARM id or a name)"));
+	if (!o->version == !o->new_version)
+		return mistake(_("rotate needs either --version V (an existing version) or --new-version"));
+	if (!(s = cmd_session(o)))
+		return EXIT_ERROR;
+	rc = cmd_rotate_with(s, o, argv[0]);
 	az_session_free(s);
+	return rc;
+}
+
+/* Saves the key a resource uses again, with whatever its prerequisites need first, with a signed-in session. */
+int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char *resource)
+{
+	struct plan_choices ch = { .resave = true };
+	struct cmk_fetch cur;
+	int rc = current(s, o, resource, &cur);
+
+	if (rc == EXIT_OK)
+		rc = plan_and_run(s, o, &cur, cur.key_version, &ch);
+	cmk_fetch_free(&cur);
 	return rc;
 }
 
 /* azcmk refresh RESOURCE: saves the key the resource uses again (DICOM after losing key access, for one). */
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv)
 {
-	struct plan_choices ch = { .resave = true };
-	struct cmk_fetch cur;
 	struct az_session *s;
 	int rc;
 
@@ -183,10 +202,7 @@ int cmd_refresh(const struct cmd_opts *o, int argc, char **argv)
 		return mistake(_("refresh takes one RESOURCE (an ARM id or a name)"));
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
-	rc = current(s, o, argv[0], &cur);
-	if (rc == EXIT_OK)
-		rc = plan_and_run(s, o, &cur, cur.key_version, &ch);
-	cmk_fetch_free(&cur);
+	rc = cmd_refresh_with(s, o, argv[0]);
 	az_session_free(s);
 	return rc;
 }

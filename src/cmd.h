@@ -59,6 +59,8 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
+int cmd_rotate_with(struct az_session *s, const struct cmd_opts *o, const char *resource);
+int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char *resource);
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */

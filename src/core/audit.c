@@ -46,6 +46,19 @@ static const struct audit_rule *audit_rule(const char *id)
 	return NULL;
 }
 
+/* Gives the texts of one of the audit's own rules (subscription.readable, resource.readable); false for others. */
+bool audit_rule_text(const char *id, const char **canonical, const char **explanation, const char **fix)
+{
+	const struct audit_rule *r = audit_rule(id);
+
+	if (!r)
+		return false;
+	*canonical = r->id;
+	*explanation = r->explanation;
+	*fix = r->fix;
+	return true;
+}
+
 /* Computes a finding's id: FNV-1a (64 bits) over rule, subject and resource, ignoring case, as 16 hex digits. */
 void audit_id(const char *rule, const char *subject, const char *resource, char out[17])
 {

@@ -59,6 +59,7 @@ struct audit_report {
 
 enum audit_format { AUDIT_TABLE, AUDIT_JSON, AUDIT_CSV, AUDIT_SARIF };
 
+bool audit_rule_text(const char *id, const char **canonical, const char **explanation, const char **fix);
 void audit_id(const char *rule, const char *subject, const char *resource, char out[17]);
 void audit_add_subscription(struct audit_report *a, const char *id, const char *name, bool readable);
 void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c, const char *key_uri);

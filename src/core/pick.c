@@ -46,16 +46,16 @@ static int score(struct json_object *resource, struct json_object *v)
 
 /*
  * Orders the vaults that could hold the resource's key, best first, into
- * order (indexes into vaults, at most max); returns how many. Other tenants'
+ * order (indexes into vaults; the best max of all); returns how many. Other tenants'
  * vaults, and other regions' where the service needs its region, are left out.
  */
 size_t pick_vaults(const struct svc_profile *svc, struct json_object *resource, const char *tenant,
 		   struct json_object *vaults, size_t *order, size_t max)
 {
 	size_t n = 0;
-	int scores[256];
+	int *scores = xcalloc(max ? max : 1, sizeof(*scores));
 
-	for (size_t i = 0; i < jx_len(vaults) && n < max && n < 256; i++) {
+	for (size_t i = 0; i < jx_len(vaults) && max; i++) {
 		struct json_object *v = jx_at(vaults, i);
 		size_t at = n;
 		int sc;
@@ -65,12 +65,17 @@ size_t pick_vaults(const struct svc_profile *svc, struct json_object *resource, 
 		sc = score(resource, v);
 		while (at > 0 && scores[at - 1] < sc)
 			at--;
+		if (at == max)
+			continue;
+		if (n == max)
+			n--;
 		memmove(order + at + 1, order + at, (n - at) * sizeof(*order));
 		memmove(scores + at + 1, scores + at, (n - at) * sizeof(*scores));
 		scores[at] = sc;
 		order[at] = i;
 		n++;
 	}
+	free(scores);
 	return n;
 }
 

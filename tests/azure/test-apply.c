@@ -375,10 +375,12 @@ static void test_fix_finding(void **state)
 	fid = finding_id(v, "key.active", "oai-cmk-test");
 	assert_non_null(fid);
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "fix", fid, END), 0);
-	assert_output(v, "Chosen: a new version of the key in use (key.active)");
+	assert_output(v, "Chosen: a new RSA version of the key in use (key.active)");
 	free(fid);
 	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END), 0);
 	assert_null(finding_id(v, "key.active", "oai-cmk-test"));
+	assert_int_equal(azcmk(v, NULL, "fix", "oai-cmk-test", END), 0);
+	assert_output(v, "nothing to fix");
 	assert_int_equal(azcmk(v, NULL, "fix", "0123456789abcdef", END), 2);
 	assert_output(v, "no finding '0123456789abcdef'");
 	env_stop(v);

@@ -143,6 +143,8 @@ static void test_pick_vaults(void **state)
 		for (size_t k = 0; k < n; k++)
 			assert_string_not_equal(jx_str(jx_at(vaults, order[k]), "name"), "other");
 	}
+	assert_int_equal(pick_vaults(svc_by_key("dicom"), res, "t1", vaults, order, 1), 1);
+	assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"), "near");
 	json_object_put(vaults);
 	json_object_put(res);
 }
