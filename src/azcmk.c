@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "demo.h"
 #include "i18n.h"
 #include "text.h"
 
@@ -84,6 +85,7 @@ static void usage(void)
 	       "                         the one the last audit kept)\n"
 	       "      --debug            trace every request on standard error, secrets\n"
 	       "                         redacted\n"
+	       "      --demo             run against the built-in simulated demo tenant\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
 	puts(_("The wizard is being built; azcmk-sim provides a simulated tenant to try\n"
@@ -166,7 +168,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "propagation-wait", required_argument, NULL, 16 }, { "new-version", no_argument, NULL, 17 },
 		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
 		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
-		{ "from", required_argument, NULL, 22 },
+		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -234,6 +236,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		}
 		case 20: o->deep = true; break;
 		case 22: o->from = optarg; break;
+		case 23: o->demo = true; break;
 		case 21:
 			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {
 				cli_error(_("invalid --fail-on '%s': use blocker or warning"), optarg);
@@ -276,6 +279,8 @@ int main(int argc, char **argv)
 {
 	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30, .fail_on = SEV_BLOCKER };
 	struct sigaction sa;
+	struct demo demo;
+	char *err = NULL;
 	int rc;
 
 	cli_init(argv[0]);
@@ -287,6 +292,12 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (o.demo && demo_start(&demo, &o, &err) != 0) {
+		cli_error(_("cannot start the demo tenant: %s"), err);
+		free(err);
+		curl_global_cleanup();
+		return EXIT_ERROR;
+	}
 	if (optind >= argc)
 		usage();
 	else if (strcmp(argv[optind], "login") == 0)
@@ -311,6 +322,8 @@ int main(int argc, char **argv)
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();
 	}
+	if (o.demo)
+		demo_stop(&demo);
 	curl_global_cleanup();
 	return rc < 0 ? EXIT_OK : rc;
 }

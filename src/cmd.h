@@ -46,6 +46,7 @@ struct cmd_opts {
 	bool deep;                       /* audit: check the keys in use */
 	enum severity fail_on;           /* audit: exit 1 from this severity up */
 	const char *from;                /* fix: the audit report to read */
+	bool demo;                       /* run against the built-in demo tenant */
 };
 
 struct plan;

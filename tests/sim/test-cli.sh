@@ -38,6 +38,15 @@ expect azcmk-version 0 "azcmk (azcmk) " -- "$azcmk" --version
 expect azcmk-help 0 "Usage: azcmk" -- "$azcmk" --help
 expect azcmk-bad-option 2 "Try 'azcmk --help'" -- "$azcmk" --bogus
 expect azcmk-bad-command 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate
+# azcmk --demo: the built-in tenant, started in-process, answers the commands with nothing set up.
+export XDG_STATE_HOME=$work/state
+expect demo-audit 1 "43 resources audited in 4 subscriptions" -- env -u HTTPS_PROXY "$azcmk" --demo audit
+expect demo-check 1 "rule\|BLOCKER" -- env -u HTTPS_PROXY "$azcmk" --demo check hb-ch-scheduling
+expect demo-fix-dry-run 0 "Nothing was changed (this is a dry run)" -- "$azcmk" --demo fix hb-ch-intake-prod --dry-run
+"$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
+	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi
+unset XDG_STATE_HOME
 expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
 expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login
 expect azcmk-bad-cloud 2 "unknown cloud 'Mars'" -- "$azcmk" --cloud Mars login

@@ -1,0 +1,102 @@
+/* azcmk --demo: the simulated demo tenant started in-process on loopback, and azcmk pointed at it. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "demo.h"
+#include "i18n.h"
+#include "jx.h"
+#include "sim.h"
+#include "xalloc.h"
+
+/* The demo tenant (tests/scenarios/demo.json), built in by build-aux/embed.sh. */
+extern const char demo_scenario[];
+extern const size_t demo_scenario_len;
+
+/* Writes the simulator's CA certificate to a private temporary file; false with a message when it cannot. */
+static bool write_ca(struct demo *d, char **err)
+{
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *pem = sim_ca_pem(d->sim);
+	size_t len = strlen(pem);
+	int fd;
+
+	snprintf(d->ca_path, sizeof(d->ca_path), "%s/azcmk-demo-ca-XXXXXX", tmp);
+	fd = mkstemp(d->ca_path);
+	if (fd < 0 || write(fd, pem, len) != (ssize_t)len) {
+		*err = xasprintf(_("cannot write the demo's certificate to '%s': %s"), d->ca_path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(d->ca_path);
+		}
+		d->ca_path[0] = '\0';
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Points this process at the simulator: its proxy, and the demo operator's credentials in the environment. */
+static void point_at(struct demo *d, struct cmd_opts *o)
+{
+	struct json_object *doc = json_tokener_parse(demo_scenario);
+	char proxy[64];
+	int https, port, identity;
+
+	sim_ports(d->sim, &https, &port, &identity);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", port);
+	setenv("HTTPS_PROXY", proxy, 1);
+	setenv("https_proxy", proxy, 1);
+	unsetenv("NO_PROXY");
+	unsetenv("no_proxy");
+	setenv("AZURE_TENANT_ID", jx_str(doc, "tenantId"), 1);
+	setenv("AZURE_CLIENT_ID", jx_str(doc, "operator.clientId"), 1);
+	setenv("AZURE_CLIENT_SECRET", jx_str(doc, "operator.clientSecret"), 1);
+	unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
+	unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+	o->ca_file = d->ca_path;
+	o->auth = AZ_AUTH_ENV;
+	o->cloud = NULL;
+	o->tenant = NULL;
+	json_object_put(doc);
+}
+
+/*
+ * Starts the demo tenant on loopback and points the options (and this
+ * process's proxy and credential variables) at it; -1 with a message when
+ * the simulator cannot start.
+ */
+int demo_start(struct demo *d, struct cmd_opts *o, char **err)
+{
+	struct sim_options so = { demo_scenario, demo_scenario_len, 0, 0, 0, -1, NULL };
+
+	memset(d, 0, sizeof(*d));
+	d->sim = sim_start(&so, err);
+	if (!d->sim)
+		return -1;
+	if (!write_ca(d, err)) {
+		sim_stop(d->sim);
+		d->sim = NULL;
+		return -1;
+	}
+	point_at(d, o);
+	return 0;
+}
+
+/* Stops the demo tenant and removes its certificate file. */
+void demo_stop(struct demo *d)
+{
+	if (d->sim)
+		sim_stop(d->sim);
+	if (d->ca_path[0])
+		unlink(d->ca_path);
+	memset(d, 0, sizeof(*d));
+}
