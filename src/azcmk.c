@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "demo.h"
+#include "ui.h"
 #include "i18n.h"
 #include "text.h"
 
@@ -27,7 +28,9 @@ static void on_interrupt(int sig)
 /* Prints the usage text. */
 static void usage(void)
 {
-	printf(_("Usage: %s [OPTION]... COMMAND [ARGUMENT]...\n"), cli_program());
+	printf(_("Usage: %s [OPTION]...\n"
+		 "  or:  %s [OPTION]... COMMAND [ARGUMENT]...\n"
+		 "Without a command, the wizard opens (with --demo, on the demo tenant).\n"), cli_program(), cli_program());
 	puts(_("Guide an Azure operator through protecting the data of a DICOM service, a\n"
 	       "healthcare agent service, Microsoft Foundry or Azure OpenAI with a\n"
 	       "customer-managed key held in Azure Key Vault or Managed HSM.\n"));
@@ -88,8 +91,6 @@ static void usage(void)
 	       "      --demo             run against the built-in simulated demo tenant\n"
 	       "  -h, --help             display this help and exit\n"
 	       "  -V, --version          output version information and exit\n"));
-	puts(_("The wizard is being built; azcmk-sim provides a simulated tenant to try\n"
-	       "azcmk against.\n"));
 	printf(_("Exit status: 0 success (for check: every prerequisite holds), 1 check\n"
 		 "found a blocker, audit a finding at --fail-on or above, or a plan cannot\n"
 		 "be built, 2 an error or a usage mistake.\n"
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (optind >= argc)
-		usage();
+		rc = ui_run(&o, o.demo);
 	else if (strcmp(argv[optind], "login") == 0)
 		rc = cmd_login(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "account") == 0)

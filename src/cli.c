@@ -17,14 +17,14 @@
 
 static const char *program = PACKAGE;
 
-/* Sets up the locale and message catalogue and remembers the program name for messages. */
+/* Sets up the locale and message catalogue (AZCMK_LOCALEDIR overrides where, for tests) and the program name. */
 void cli_init(const char *argv0)
 {
-	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL, *dir = getenv("AZCMK_LOCALEDIR");
 
 	program = slash ? slash + 1 : (argv0 ? argv0 : PACKAGE);
 	setlocale(LC_ALL, "");
-	bindtextdomain(PACKAGE, LOCALEDIR);
+	bindtextdomain(PACKAGE, dir && *dir ? dir : LOCALEDIR);
 	textdomain(PACKAGE);
 }
 

@@ -1,0 +1,375 @@
+/* The wizard's application: the terminal, one loop over keys, signals and the background task, and the flow. */
+#include "config.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <langinfo.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "i18n.h"
+#include "session.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+#define SPIN_MS 120
+
+/* The steps of the flow, in the portal's order. */
+static const struct wiz_step *const STEPS[] = { &step_signin, &step_start };
+
+static int sig_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t got_signal;
+
+/* Notes a signal for the loop (only async-signal-safe work here). */
+static void on_signal(int sig)
+{
+	char b = (char)sig;
+	ssize_t w;
+
+	got_signal = sig;
+	w = write(sig_pipe[1], &b, 1);
+	(void)w;
+}
+
+/* Restores the terminal if curses still holds it (at every exit, once). */
+static void restore_terminal(void)
+{
+	if (!isendwin())
+		endwin();
+}
+
+/* Installs the handlers of the signals that end the wizard: Ctrl-C, SSH hanging up, termination. */
+static bool catch_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe(sig_pipe) != 0)
+		return false;
+	fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return true;
+}
+
+/* Sets the status line; a lesser message does not replace a graver one until a key is pressed. */
+void ui_status(struct ui *u, int level, const char *fmt, ...)
+{
+	va_list ap;
+	char *raw;
+
+	if (u->status && level < u->status_level)
+		return;
+	va_start(ap, fmt);
+	raw = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(u->status);
+	u->status = text_sanitize(raw, false);
+	u->status_level = level;
+	free(raw);
+}
+
+/* Tells whether a background task is under way. */
+bool ui_busy(const struct ui *u)
+{
+	return u->task.running;
+}
+
+/* Runs a task's function on the worker thread, then tells the loop through the pipe. */
+static void *task_main(void *arg)
+{
+	struct ui *u = arg;
+	char b = 1;
+	ssize_t w;
+
+	u->task.rc = u->task.fn(u, u->task.arg);
+	w = write(u->task.pipe[1], &b, 1);
+	(void)w;
+	return NULL;
+}
+
+/* Starts fn(u, arg) in the background with a spinner label; false when a task is already running. */
+bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct ui *u, void *arg), void *arg)
+{
+	if (u->task.running)
+		return false;
+	u->task.fn = fn;
+	u->task.arg = arg;
+	u->task.cancel = 0;
+	free(u->task.label);
+	u->task.label = xstrdup(label);
+	u->task.running = pthread_create(&u->task.thread, NULL, task_main, u) == 0;
+	if (!u->task.running)
+		ui_status(u, 2, _("cannot start the background task '%s'"), label);
+	return u->task.running;
+}
+
+/* Collects a finished task and tells its step; returns the intent to redraw. */
+static int task_finished(struct ui *u)
+{
+	char b;
+	ssize_t r = read(u->task.pipe[0], &b, 1);
+
+	(void)r;
+	pthread_join(u->task.thread, NULL);
+	u->task.running = false;
+	u->task.cancel = 0;
+	if (u->steps[u->at]->done)
+		u->steps[u->at]->done(u, u->state[u->at], u->task.rc);
+	return UI_REDRAW;
+}
+
+/* Stops a running task: asks it to cancel and waits for it (the engine polls the flag). */
+static void task_stop(struct ui *u)
+{
+	if (!u->task.running)
+		return;
+	u->task.cancel = 1;
+	pthread_join(u->task.thread, NULL);
+	u->task.running = false;
+}
+
+/* Shows the device-code instructions on the sign-in step (called on the worker thread). */
+static void device_prompt(const char *message, void *ctx)
+{
+	struct ui *u = ctx;
+	char *copy = text_sanitize(message, true);
+
+	pthread_mutex_lock(&u->lock);
+	free(u->device_code);
+	u->device_code = copy;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Creates the session the options describe, with the wizard's cancel flag and device-code prompt. */
+static bool make_session(struct ui *u)
+{
+	struct az_session_opts so = { 0 };
+	struct az_error e = { 0 };
+	char *trace = u->o->debug ? cmk_state_path("wizard-debug.log") : NULL;
+
+	so.cloud = u->o->cloud;
+	so.tenant = u->o->tenant;
+	so.auth = u->o->auth;
+	so.interactive = true;
+	so.ca_file = u->o->ca_file;
+	if (trace) {
+		cmk_make_dirs(trace);
+		so.trace = fopen(trace, "w");
+	}
+	so.cancel = &u->task.cancel;
+	so.prompt = device_prompt;
+	so.prompt_ctx = u;
+	u->s = az_session_new(&so, &e);
+	if (!u->s)
+		cli_error("%s", e.message);
+	az_error_clear(&e);
+	free(trace);
+	return u->s != NULL;
+}
+
+/* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless NO_COLOR or monochrome. */
+static void take_terminal(struct ui *u)
+{
+	const char *nc = getenv("NO_COLOR");
+
+	initscr();
+	atexit(restore_terminal);
+	set_escdelay(25);
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	curs_set(0);
+	u->colour = has_colors() && !(nc && *nc);
+	if (u->colour) {
+		start_color();
+		use_default_colors();
+		init_pair(UI_A_TITLE, COLOR_WHITE, COLOR_BLUE);
+		init_pair(UI_A_DIM, COLOR_CYAN, -1);
+		init_pair(UI_A_BLOCKER, COLOR_RED, -1);
+		init_pair(UI_A_WARNING, COLOR_YELLOW, -1);
+		init_pair(UI_A_NOTE, COLOR_CYAN, -1);
+		init_pair(UI_A_OK, COLOR_GREEN, -1);
+		init_pair(UI_A_HINT, COLOR_BLACK, COLOR_WHITE);
+	}
+	u->ascii = strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
+	getmaxyx(stdscr, u->rows, u->cols);
+}
+
+/* Paints the whole screen from the state (curses sends only what changed): the step, help, or "too small". */
+static void draw(struct ui *u)
+{
+	const struct wiz_step *st = u->steps[u->at];
+
+	getmaxyx(stdscr, u->rows, u->cols);
+	erase();
+	if (u->cols < UI_MIN_COLS || u->rows < UI_MIN_ROWS) {
+		ui_draw_too_small(u);
+	} else {
+		ui_draw_frame(u, _(st->title));
+		if (u->help)
+			ui_draw_help(u);
+		else
+			st->draw(u, u->state[u->at], 1, u->rows - 3);
+	}
+	refresh();
+}
+
+/* Moves to another step and lets it know it is shown. */
+static void go(struct ui *u, size_t to)
+{
+	u->at = to;
+	if (u->steps[to]->enter)
+		u->steps[to]->enter(u, u->state[to]);
+}
+
+/* Acts on a key: help, cancel, quit, or the step's own handling; returns the intents. */
+static int on_key(struct ui *u, int ch)
+{
+	enum ui_action a = ui_action_of(ch);
+	int in;
+
+	free(u->status);
+	u->status = NULL;
+	u->status_level = 0;
+	if (u->help) {
+		u->help = false;
+		return UI_REDRAW;
+	}
+	if (u->cols < UI_MIN_COLS || u->rows < UI_MIN_ROWS)
+		return a == ACT_QUIT ? UI_QUIT : UI_STAY;
+	if (a == ACT_BACK && ui_busy(u)) {
+		u->task.cancel = 1;
+		return UI_REDRAW;
+	}
+	in = u->steps[u->at]->key(u, u->state[u->at], a, ch);
+	if (in & (UI_REDRAW | UI_GO_NEXT | UI_GO_BACK | UI_QUIT))
+		u->quit_asked = false;
+	if (in != UI_STAY || a == ACT_NONE)
+		return in;
+	if (a == ACT_HELP) {
+		u->help = true;
+		return UI_REDRAW;
+	}
+	if (a == ACT_QUIT && u->dirty && !u->quit_asked) {
+		u->quit_asked = true;
+		ui_status(u, 1, _("the plan is not saved: press q again to quit without it"));
+		return UI_REDRAW;
+	}
+	return a == ACT_QUIT ? UI_QUIT : a == ACT_BACK ? UI_GO_BACK : UI_STAY;
+}
+
+/* Carries out the intents of a key or an event; false when the wizard is to end. */
+static bool act(struct ui *u, int in)
+{
+	if (in & UI_QUIT)
+		return false;
+	if ((in & UI_GO_NEXT) && u->at + 1 < u->nsteps && !ui_busy(u))
+		go(u, u->at + 1);
+	else if ((in & UI_GO_BACK) && u->at > 0 && !ui_busy(u))
+		go(u, u->at - 1);
+	return true;
+}
+
+/*
+ * Waits for a key, a signal (a resize interrupts the wait too) or the task,
+ * then handles what came, reading every pending key; false when the wizard
+ * is to end.
+ */
+static bool wait_and_handle(struct ui *u)
+{
+	struct pollfd fds[3] = { { 0, POLLIN, 0 }, { sig_pipe[0], POLLIN, 0 }, { u->task.pipe[0], POLLIN, 0 } };
+	int n = poll(fds, 3, ui_busy(u) ? SPIN_MS : -1), ch;
+
+	if (n < 0 && errno != EINTR)
+		return false;
+	if (got_signal)
+		return false;
+	if (n == 0)
+		u->spin++;
+	if (n > 0 && (fds[2].revents & POLLIN) && !act(u, task_finished(u)))
+		return false;
+	if (n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) && !(fds[0].revents & POLLIN))
+		return false;
+	while ((ch = getch()) != ERR)
+		if (ch != KEY_RESIZE && !act(u, on_key(u, ch)))
+			return false;
+	return true;
+}
+
+/* Frees the application: the steps' state, the model and the session. */
+static void ui_free(struct ui *u)
+{
+	for (size_t i = 0; i < u->nsteps; i++)
+		if (u->steps[i]->free)
+			u->steps[i]->free(u->state[i]);
+	free(u->state);
+	for (size_t i = 0; i < u->nsubs; i++) {
+		free(u->subs[i].id);
+		free(u->subs[i].name);
+		free(u->subs[i].state);
+	}
+	free(u->subs);
+	audit_free(&u->audit);
+	free(u->status);
+	free(u->task.label);
+	free(u->who);
+	free(u->tenant);
+	free(u->method);
+	free(u->device_code);
+	free(u->resource);
+	az_session_free(u->s);
+	pthread_mutex_destroy(&u->lock);
+	close(u->task.pipe[0]);
+	close(u->task.pipe[1]);
+}
+
+/*
+ * Runs the wizard until the operator quits or a signal ends it; the
+ * terminal is restored on every path. Returns the exit status.
+ */
+int ui_run(struct cmd_opts *o, bool demo)
+{
+	struct ui u = { 0 };
+	int sig;
+
+	u.o = o;
+	u.demo = demo;
+	pthread_mutex_init(&u.lock, NULL);
+	if (!isatty(0) || !isatty(1)) {
+		cli_error(_("the wizard needs a terminal; use the commands (azcmk --help) in scripts"));
+		return EXIT_ERROR;
+	}
+	if (pipe(u.task.pipe) != 0 || !catch_signals() || !make_session(&u))
+		return EXIT_ERROR;
+	u.steps = STEPS;
+	u.nsteps = sizeof(STEPS) / sizeof(STEPS[0]);
+	u.state = xcalloc(u.nsteps, sizeof(*u.state));
+	take_terminal(&u);
+	for (size_t i = 0; i < u.nsteps; i++)
+		u.state[i] = u.steps[i]->init ? u.steps[i]->init(&u) : NULL;
+	go(&u, 0);
+	do
+		draw(&u);
+	while (wait_and_handle(&u));
+	task_stop(&u);
+	restore_terminal();
+	sig = got_signal;
+	ui_free(&u);
+	if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT)
+		fprintf(stderr, _("azcmk: stopped by a signal; a plan being applied can be continued with 'azcmk apply "
+				  "--resume PLAN'\n"));
+	return sig ? 128 + sig : EXIT_OK;
+}

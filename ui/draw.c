@@ -1,0 +1,136 @@
+/* Drawing: the frame (title, status and hint bars), text measured in display columns, help, "too small". */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+
+#include "i18n.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+/* Returns the curses attribute of a role: colour pairs when colour is on, else reverse and bold. */
+int ui_attr(struct ui *u, int role)
+{
+	static const int mono[] = { [UI_A_NORMAL] = A_NORMAL, [UI_A_TITLE] = A_REVERSE, [UI_A_SELECTED] = A_REVERSE,
+				    [UI_A_DIM] = A_DIM, [UI_A_BLOCKER] = A_BOLD, [UI_A_WARNING] = A_BOLD,
+				    [UI_A_NOTE] = A_NORMAL, [UI_A_OK] = A_NORMAL, [UI_A_HINT] = A_REVERSE };
+
+	if (!u->colour || role == UI_A_NORMAL || role == UI_A_SELECTED)
+		return mono[role];
+	return (int)COLOR_PAIR(role) | (role == UI_A_BLOCKER || role == UI_A_TITLE ? A_BOLD : 0);
+}
+
+/*
+ * Writes text at (y, x) in at most width display columns (wide characters
+ * counted as two, control characters replaced), padding with spaces to
+ * width; returns the columns used by the text.
+ */
+int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr)
+{
+	char *clean = text_sanitize(text ? text : "", false);
+	size_t n = strlen(clean) + 1;
+	wchar_t *ws = xcalloc(n, sizeof(*ws));
+	int used = 0, k = 0;
+
+	if (mbstowcs(ws, clean, n) == (size_t)-1)
+		for (size_t i = 0; i < n; i++)
+			ws[i] = (unsigned char)clean[i] < 0x80 ? (wchar_t)clean[i] : L'?';
+	for (; ws[k]; k++) {
+		int w = wcwidth(ws[k]);
+
+		w = w < 0 ? 1 : w;
+		if (used + w > width)
+			break;
+		used += w;
+	}
+	attrset(attr);
+	mvaddnwstr(y, x, ws, k);
+	for (int i = used; i < width; i++)
+		addch(' ');
+	attrset(A_NORMAL);
+	free(ws);
+	free(clean);
+	(void)u;
+	return used;
+}
+
+/* Builds the hint bar's text from the step's actions and the table of keys. */
+static char *hints(const enum ui_action *acts)
+{
+	static const enum ui_action always[] = { ACT_HELP, ACT_QUIT, ACT_NONE };
+	char *out = xstrdup("");
+
+	for (int pass = 0; pass < 2; pass++)
+		for (const enum ui_action *a = pass ? always : acts; a && *a != ACT_NONE; a++) {
+			char *keys = xstrndup(ui_action_keys(*a), strcspn(ui_action_keys(*a), " "));
+			char *next = xasprintf("%s%s%s %s", out, *out ? "  " : "", keys, ui_action_label(*a));
+
+			free(keys);
+
+			free(out);
+			out = next;
+		}
+	return out;
+}
+
+/* Paints the title bar (the step, its number, DEMO), the status line and the hint bar. */
+void ui_draw_frame(struct ui *u, const char *title)
+{
+	const struct wiz_step *st = u->steps[u->at];
+	char *left = xasprintf(" azcmk%s  %s", u->demo ? " [DEMO]" : "", title);
+	char *right = xasprintf(_("step %zu of %zu "), u->at + 1, u->nsteps);
+	char *bar = hints(st->hints);
+	static const char spin_utf8[][4] = { "|", "/", "-", "\\" };
+	int rw = (int)strlen(right);
+
+	ui_put(u, 0, 0, u->cols - rw, left, ui_attr(u, UI_A_TITLE));
+	ui_put(u, 0, u->cols - rw, rw, right, ui_attr(u, UI_A_TITLE));
+	if (ui_busy(u)) {
+		char *line = xasprintf(_("%s %s (Esc cancels)"), spin_utf8[u->spin % 4], u->task.label);
+
+		ui_put(u, u->rows - 2, 0, u->cols, line, ui_attr(u, UI_A_NORMAL));
+		free(line);
+	} else {
+		ui_put(u, u->rows - 2, 0, u->cols, u->status ? u->status : "",
+		       ui_attr(u, u->status_level >= 2 ? UI_A_BLOCKER : u->status_level == 1 ? UI_A_WARNING : UI_A_NORMAL));
+	}
+	ui_put(u, u->rows - 1, 0, u->cols, bar, ui_attr(u, UI_A_HINT));
+	free(left);
+	free(right);
+	free(bar);
+}
+
+/* Paints the help generated from the key table, over the step. */
+void ui_draw_help(struct ui *u)
+{
+	int y = 2;
+
+	ui_put(u, 1, 0, u->cols, "", A_NORMAL);
+	ui_put(u, y++, 2, u->cols - 4, _("Keys (any key closes this help):"), A_BOLD);
+	y++;
+	for (int a = ACT_NONE + 1; a < ACT_COUNT && y < u->rows - 3; a++) {
+		char *line = xasprintf("  %-10s %s", ui_action_keys((enum ui_action)a), ui_action_text((enum ui_action)a));
+
+
+		ui_put(u, y++, 2, u->cols - 4, line, A_NORMAL);
+		free(line);
+	}
+	while (y < u->rows - 2)
+		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+}
+
+/* Paints the "terminal too small" screen: what the size is and what it needs. */
+void ui_draw_too_small(struct ui *u)
+{
+	char *need = xasprintf(_("The terminal is %dx%d; azcmk needs at least %dx%d."), u->cols, u->rows, UI_MIN_COLS,
+			       UI_MIN_ROWS);
+
+	erase();
+	mvaddnstr(0, 0, need, u->cols > 0 ? u->cols : 0);
+	if (u->rows > 1)
+		mvaddnstr(1, 0, _("Enlarge the window, or press q to quit."), u->cols > 0 ? u->cols : 0);
+	free(need);
+}

@@ -1,0 +1,280 @@
+/* Step 2, start: the audit's findings in the chosen subscriptions, or every resource with its encryption state. */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "i18n.h"
+#include "survey.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+/* The step's private state: which view, its list, and the finding whose explanation is open. */
+struct start {
+	bool resources;                    /* the view: every resource, or the findings */
+	struct ui_list list;
+	bool explain;                      /* the selected finding's explanation is open */
+	char *error;
+	char buf[1024];                    /* the filter's text of one row */
+};
+
+/* Audits the chosen subscriptions (on the task thread). */
+static int run_audit(struct ui *u, void *arg)
+{
+	struct start *st = arg;
+	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
+	struct survey_opts so = { 0 };
+	struct az_error e = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < u->nsubs; i++)
+		if (u->subs[i].chosen)
+			subs[so.nsubs++] = u->subs[i].id;
+	so.subscriptions = subs;
+	audit_free(&u->audit);
+	rc = cmk_audit(u->s, &so, &u->audit, &e);
+	if (rc != 0)
+		st->error = xstrdup(e.message ? e.message : "?");
+	az_error_clear(&e);
+	free(subs);
+	return rc;
+}
+
+/* Starts the audit of the chosen subscriptions. */
+static void start_audit(struct ui *u, struct start *st)
+{
+	free(st->error);
+	st->error = NULL;
+	st->explain = false;
+	ui_list_reset(&st->list, 0);
+	ui_task_start(u, _("auditing the chosen subscriptions"), run_audit, st);
+}
+
+/* Allocates the step's state. */
+static void *start_init(struct ui *u)
+{
+	(void)u;
+	return xcalloc(1, sizeof(struct start));
+}
+
+/* Frees the step's state. */
+static void start_free(void *p)
+{
+	struct start *st = p;
+
+	ui_list_free(&st->list);
+	free(st->error);
+	free(st);
+}
+
+/* Audits when shown with a scope that was not audited yet. */
+static void start_enter(struct ui *u, void *p)
+{
+	if (!u->audited)
+		start_audit(u, p);
+}
+
+/* Returns what the filter matches in a row: the names, rule, severity and message. */
+static const char *row_text(void *ctx, size_t i)
+{
+	struct ui *u = ((void **)ctx)[0];
+	struct start *st = ((void **)ctx)[1];
+
+	if (st->resources) {
+		const struct audit_resource *r = &u->audit.resources[i];
+
+		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s", r->name, r->resource_group, r->service,
+			 r->cmk ? "cmk" : "microsoft");
+	} else {
+		const struct audit_finding *f = &u->audit.items[i];
+
+		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s %s", cmk_severity_name(f->severity), f->rule, f->name,
+			 f->resource_group, f->message);
+	}
+	return st->buf;
+}
+
+/* Returns the attribute of a severity. */
+static int sev_attr(struct ui *u, enum severity s)
+{
+	return ui_attr(u, s == SEV_BLOCKER ? UI_A_BLOCKER : s == SEV_WARNING ? UI_A_WARNING : UI_A_NOTE);
+}
+
+/* Paints one row: a finding (severity, resource, message) or a resource (name, service, encryption). */
+static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
+{
+	struct start *st = ((void **)ctx)[1];
+	char *line;
+
+	if (st->resources) {
+		const struct audit_resource *r = &u->audit.resources[i];
+		const struct svc_profile *p = svc_by_key(r->service);
+
+		line = xasprintf("  %-32s %-24s %s", r->name, p ? _(p->name) : r->service,
+				 r->cmk ? _("customer-managed") : _("Microsoft-managed"));
+		ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	} else {
+		const struct audit_finding *f = &u->audit.items[i];
+		char *label = text_pad(cmk_severity_label(f->severity), 8);
+
+		line = xasprintf(" %s", f->message);
+		ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : sev_attr(u, f->severity));
+		ui_put(u, y, 9, u->cols - 9, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+		free(label);
+	}
+	free(line);
+}
+
+/* Paints a wrapped paragraph from (y, x) within width columns; returns the next free line. */
+static int paragraph(struct ui *u, int y, int last, int x, const char *text, int attr)
+{
+	int width = u->cols - x - 2;
+	const char *p = text ? text : "";
+
+	while (*p && y <= last) {
+		size_t n = strlen(p), cut = n;
+
+		if ((int)n > width) {
+			cut = (size_t)width;
+			while (cut > 0 && p[cut] != ' ')
+				cut--;
+			if (!cut)
+				cut = (size_t)width;
+		}
+		{
+			char *part = xstrndup(p, cut);
+
+			ui_put(u, y++, x, width, part, attr);
+			free(part);
+		}
+		p += cut;
+		while (*p == ' ')
+			p++;
+	}
+	return y;
+}
+
+/* Paints the open explanation of the selected finding: what failed, why it matters, what to do. */
+static void explanation(struct ui *u, const struct audit_finding *f, int top, int rows)
+{
+	int y = top, last = top + rows - 1;
+
+	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+	y = paragraph(u, y, last, 2, f->message, sev_attr(u, f->severity));
+	if (f->detail)
+		y = paragraph(u, y, last, 2, f->detail, A_NORMAL);
+	if (y <= last)
+		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+	if (y <= last)
+		ui_put(u, y++, 2, u->cols - 4, _("Why it matters:"), A_BOLD);
+	y = paragraph(u, y, last, 4, _(f->explanation), A_NORMAL);
+	if (y <= last)
+		ui_put(u, y++, 2, u->cols - 4, _("What to do:"), A_BOLD);
+	y = paragraph(u, y, last, 4, _(f->fix), A_NORMAL);
+	if (y <= last) {
+		char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule, f->resource_id);
+
+		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+		y = paragraph(u, y, last, 2, id, ui_attr(u, UI_A_DIM));
+		free(id);
+	}
+	while (y <= last)
+		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+}
+
+/* Paints the summary line, then the findings or the resources, or the open explanation. */
+static void start_draw(struct ui *u, void *p, int top, int rows)
+{
+	struct start *st = p;
+	void *ctx[2] = { u, st };
+	size_t i, cmk = 0, sev[3] = { 0 };
+	char *line;
+
+	if (ui_busy(u) || !u->audited) {
+		ui_put(u, top, 0, u->cols, "", A_NORMAL);
+		ui_put(u, top + 1, 2, u->cols - 4, st->error ? st->error : _("Auditing..."),
+		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		for (int y = top + 2; y < top + rows; y++)
+			ui_put(u, y, 0, u->cols, "", A_NORMAL);
+		return;
+	}
+	if (st->explain && !st->resources && ui_list_selected(&st->list, &i)) {
+		explanation(u, &u->audit.items[i], top, rows);
+		return;
+	}
+	for (i = 0; i < u->audit.nres; i++)
+		cmk += u->audit.resources[i].cmk;
+	for (i = 0; i < u->audit.n; i++)
+		sev[u->audit.items[i].severity]++;
+	line = st->resources
+		? xasprintf(_("Every resource: %zu, %zu of them on a customer-managed key"), u->audit.nres, cmk)
+		: xasprintf(_("Findings: %zu blockers, %zu warnings, %zu notes, in %zu resources"), sev[SEV_BLOCKER],
+			    sev[SEV_WARNING], sev[SEV_NOTE], u->audit.nres);
+	ui_put(u, top, 1, u->cols - 1, line, A_BOLD);
+	free(line);
+	ui_list_draw(u, &st->list, top + 1, rows - 1, row, ctx);
+}
+
+/* Handles a key: move, filter, switch between findings and resources, open an explanation, audit again. */
+static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	struct start *st = p;
+	void *ctx[2] = { u, st };
+	int in;
+
+	if (st->explain) {
+		if (a == ACT_BACK || a == ACT_EXPLAIN || a == ACT_SELECT) {
+			st->explain = false;
+			return UI_REDRAW;
+		}
+		return a == ACT_QUIT || a == ACT_HELP ? UI_STAY : UI_REDRAW;
+	}
+	in = ui_list_key(&st->list, a, ch, u->rows - 5, row_text, ctx);
+	if (in != UI_STAY || st->list.filtering || !u->audited)
+		return in;
+	if (a == ACT_SWITCH) {
+		st->resources = !st->resources;
+		ui_list_reset(&st->list, st->resources ? u->audit.nres : u->audit.n);
+		return UI_REDRAW;
+	}
+	if ((a == ACT_EXPLAIN || a == ACT_SELECT) && !st->resources && st->list.nview) {
+		st->explain = true;
+		return UI_REDRAW;
+	}
+	if (a == ACT_RELOAD && !ui_busy(u)) {
+		u->audited = false;
+		start_audit(u, st);
+		return UI_REDRAW;
+	}
+	return UI_STAY;
+}
+
+/* Shows the findings once the audit is done, or why it stopped. */
+static void start_done(struct ui *u, void *p, int rc)
+{
+	struct start *st = p;
+
+	if (rc != 0) {
+		ui_status(u, 2, _("the audit stopped: %s"), st->error ? st->error : "?");
+		return;
+	}
+	u->audited = true;
+	ui_list_reset(&st->list, st->resources ? u->audit.nres : u->audit.n);
+	if (!u->audit.n)
+		ui_status(u, 0, _("no findings: every resource in scope uses a customer-managed key that works"));
+}
+
+static const enum ui_action HINTS[] = { ACT_EXPLAIN, ACT_SWITCH, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_start = {
+	.title = N_("Findings and resources"),
+	.init = start_init,
+	.free = start_free,
+	.enter = start_enter,
+	.draw = start_draw,
+	.key = start_key,
+	.done = start_done,
+	.hints = HINTS,
+};
