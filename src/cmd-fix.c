@@ -135,10 +135,11 @@ struct choice {
 static const char *identity_tenant(struct az_session *s, struct json_object *resource)
 {
 	static char tid[64];
-	struct json_object *claims = az_session_claims(s);
+	struct json_object *claims;
 
 	if (jx_str(resource, "identity.tenantId"))
 		return jx_str(resource, "identity.tenantId");
+	claims = az_session_claims(s);
 	snprintf(tid, sizeof(tid), "%s", jx_str(claims, "tid") ? jx_str(claims, "tid") : "");
 	json_object_put(claims);
 	return *tid ? tid : NULL;
