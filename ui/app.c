@@ -23,7 +23,8 @@
 #define SPIN_MS 120
 
 /* The steps of the flow, in the portal's order. */
-static const struct wiz_step *const STEPS[] = { &step_signin, &step_start };
+static const struct wiz_step *const STEPS[] = { &step_signin, &step_start, &step_identity, &step_key, &step_role,
+						 &step_idtype, &step_review };
 
 static int sig_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_signal;
@@ -323,6 +324,8 @@ static void ui_free(struct ui *u)
 	}
 	free(u->subs);
 	audit_free(&u->audit);
+	ui_forget_from(u, 0);
+	free(u->apply_log);
 	free(u->status);
 	free(u->task.label);
 	free(u->who);

@@ -96,12 +96,6 @@ static const char *row_text(void *ctx, size_t i)
 	return st->buf;
 }
 
-/* Returns the attribute of a severity. */
-static int sev_attr(struct ui *u, enum severity s)
-{
-	return ui_attr(u, s == SEV_BLOCKER ? UI_A_BLOCKER : s == SEV_WARNING ? UI_A_WARNING : UI_A_NOTE);
-}
-
 /* Paints one row: a finding (severity, resource, message) or a resource (name, service, encryption). */
 static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
@@ -120,40 +114,11 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 		char *label = text_pad(cmk_severity_label(f->severity), 8);
 
 		line = xasprintf(" %s", f->message);
-		ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : sev_attr(u, f->severity));
+		ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));
 		ui_put(u, y, 9, u->cols - 9, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 		free(label);
 	}
 	free(line);
-}
-
-/* Paints a wrapped paragraph from (y, x) within width columns; returns the next free line. */
-static int paragraph(struct ui *u, int y, int last, int x, const char *text, int attr)
-{
-	int width = u->cols - x - 2;
-	const char *p = text ? text : "";
-
-	while (*p && y <= last) {
-		size_t n = strlen(p), cut = n;
-
-		if ((int)n > width) {
-			cut = (size_t)width;
-			while (cut > 0 && p[cut] != ' ')
-				cut--;
-			if (!cut)
-				cut = (size_t)width;
-		}
-		{
-			char *part = xstrndup(p, cut);
-
-			ui_put(u, y++, x, width, part, attr);
-			free(part);
-		}
-		p += cut;
-		while (*p == ' ')
-			p++;
-	}
-	return y;
 }
 
 /* Paints the open explanation of the selected finding: what failed, why it matters, what to do. */
@@ -162,22 +127,22 @@ static void explanation(struct ui *u, const struct audit_finding *f, int top, in
 	int y = top, last = top + rows - 1;
 
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-	y = paragraph(u, y, last, 2, f->message, sev_attr(u, f->severity));
+	y = ui_paragraph(u, y, last, 2, f->message, ui_severity_attr(u, f->severity));
 	if (f->detail)
-		y = paragraph(u, y, last, 2, f->detail, A_NORMAL);
+		y = ui_paragraph(u, y, last, 2, f->detail, A_NORMAL);
 	if (y <= last)
 		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 	if (y <= last)
 		ui_put(u, y++, 2, u->cols - 4, _("Why it matters:"), A_BOLD);
-	y = paragraph(u, y, last, 4, _(f->explanation), A_NORMAL);
+	y = ui_paragraph(u, y, last, 4, _(f->explanation), A_NORMAL);
 	if (y <= last)
 		ui_put(u, y++, 2, u->cols - 4, _("What to do:"), A_BOLD);
-	y = paragraph(u, y, last, 4, _(f->fix), A_NORMAL);
+	y = ui_paragraph(u, y, last, 4, _(f->fix), A_NORMAL);
 	if (y <= last) {
 		char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule, f->resource_id);
 
 		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-		y = paragraph(u, y, last, 2, id, ui_attr(u, UI_A_DIM));
+		y = ui_paragraph(u, y, last, 2, id, ui_attr(u, UI_A_DIM));
 		free(id);
 	}
 	while (y <= last)
@@ -217,7 +182,28 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 	ui_list_draw(u, &st->list, top + 1, rows - 1, row, ctx);
 }
 
-/* Handles a key: move, filter, switch between findings and resources, open an explanation, audit again. */
+/* Takes the selected row's resource as the one the flow is about, and goes on. */
+static int choose(struct ui *u, struct start *st)
+{
+	size_t i;
+	const char *id;
+
+	if (!ui_list_selected(&st->list, &i))
+		return UI_STAY;
+	id = st->resources ? u->audit.resources[i].id : u->audit.items[i].resource_id;
+	if (!st->resources && !*u->audit.items[i].service) {
+		ui_status(u, 1, _("this finding is about a subscription, not a resource: choose a resource"));
+		return UI_REDRAW;
+	}
+	if (!u->resource || strcmp(u->resource, id) != 0) {
+		ui_forget_from(u, FORGET_RESOURCE);
+		free(u->resource);
+		u->resource = xstrdup(id);
+	}
+	return UI_GO_NEXT;
+}
+
+/* Handles a key: move, filter, switch between findings and resources, explain, choose, audit again. */
 static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct start *st = p;
@@ -225,7 +211,11 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 	int in;
 
 	if (st->explain) {
-		if (a == ACT_BACK || a == ACT_EXPLAIN || a == ACT_SELECT) {
+		if (a == ACT_SELECT || a == ACT_NEXT) {
+			st->explain = false;
+			return choose(u, st);
+		}
+		if (a == ACT_BACK || a == ACT_EXPLAIN) {
 			st->explain = false;
 			return UI_REDRAW;
 		}
@@ -239,10 +229,12 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 		ui_list_reset(&st->list, st->resources ? u->audit.nres : u->audit.n);
 		return UI_REDRAW;
 	}
-	if ((a == ACT_EXPLAIN || a == ACT_SELECT) && !st->resources && st->list.nview) {
+	if (a == ACT_EXPLAIN && !st->resources && st->list.nview) {
 		st->explain = true;
 		return UI_REDRAW;
 	}
+	if ((a == ACT_SELECT || a == ACT_NEXT) && st->list.nview)
+		return choose(u, st);
 	if (a == ACT_RELOAD && !ui_busy(u)) {
 		u->audited = false;
 		start_audit(u, st);
@@ -266,7 +258,7 @@ static void start_done(struct ui *u, void *p, int rc)
 		ui_status(u, 0, _("no findings: every resource in scope uses a customer-managed key that works"));
 }
 
-static const enum ui_action HINTS[] = { ACT_EXPLAIN, ACT_SWITCH, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_SWITCH, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
 
 const struct wiz_step step_start = {
 	.title = N_("Findings and resources"),

@@ -9,6 +9,8 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "fetch.h"
+#include "plan.h"
 
 /* Named actions, each bound to keys in one table: a short label for the hint bar, a sentence for help. */
 #define UI_ACTIONS(X) \
@@ -26,6 +28,10 @@
 	X(EXPLAIN, N_("explain"), N_("Why the selected finding matters, and how to fix it.")) \
 	X(SWITCH, N_("all resources"), N_("Show the findings, or every resource with its encryption.")) \
 	X(RELOAD, N_("reload"), N_("Read again from Azure.")) \
+	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first).")) \
+	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
+	X(EXPORT_ARM, N_("ARM template"), N_("Review: export the plan as an ARM template.")) \
+	X(EXPORT_AZ, N_("az script"), N_("Review: export the plan as an Azure CLI script.")) \
 	X(HELP, N_("help"), N_("Show this help.")) \
 	X(QUIT, N_("quit"), N_("Quit (asks first when a plan is not saved)."))
 
@@ -92,6 +98,18 @@ struct ui {
 	struct audit_report audit;         /* the start screen's findings and resources */
 	bool audited;
 	char *resource;                    /* the resource the flow is about */
+	struct cmk_fetch cur;              /* it as it is, with the key it uses (read by step 3) */
+	bool have_cur;
+	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */
+	char *key_uri;                     /* the key chosen (with or without a version), or NULL with create_key */
+	char *create_vault, *create_key;   /* or a new key to create, in that vault */
+	struct cmk_fetch chg;              /* the change as chosen (read by step 5) */
+	struct cmk_report rep;
+	bool have_chg;
+	struct plan plan;                  /* built by the review step */
+	bool have_plan;
+	char *apply_log;                   /* what apply reported so far (under lock) */
+	bool applied;
 	/* the flow */
 	const struct wiz_step *const *steps;
 	void **state;
@@ -137,9 +155,21 @@ bool ui_list_selected(const struct ui_list *l, size_t *item);
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 		  void (*row)(struct ui *u, void *ctx, size_t item, int y, bool selected), void *ctx);
 
+/* flow.c: the choices shared by the steps, reset when an earlier choice changes */
+void ui_forget_from(struct ui *u, int step);
+enum { FORGET_RESOURCE = 2, FORGET_IDENTITY = 3, FORGET_KEY = 4, FORGET_CHANGE = 5, FORGET_PLAN = 7 };
+int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr);
+int ui_severity_attr(struct ui *u, enum severity s);
+const char *ui_identity_name(const char *id);
+
 /* the steps */
 extern const struct wiz_step step_signin;
 extern const struct wiz_step step_start;
+extern const struct wiz_step step_identity;
+extern const struct wiz_step step_key;
+extern const struct wiz_step step_role;
+extern const struct wiz_step step_idtype;
+extern const struct wiz_step step_review;
 
 #define UI_MIN_COLS 80
 #define UI_MIN_ROWS 24

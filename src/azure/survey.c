@@ -603,33 +603,51 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_re
 }
 
 /*
- * Lists the key vaults in the subscriptions (Resource Graph; ARM lists per
- * subscription where it is refused), as ARM returns them, into *vaults.
+ * Lists the resources of one type in the subscriptions, as ARM returns
+ * them, into *items: Resource Graph, or where it is refused, ARM's typed
+ * list per subscription (provider_path, e.g. "Microsoft.KeyVault/vaults").
  */
-int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
-		    struct az_error *e)
+static int list_type(struct az_session *s, const char *const *subs, size_t nsubs, const char *type,
+		     const char *provider_path, const char *api, struct json_object **items, struct az_error *e)
 {
 	struct run r = { s, NULL, NULL, (const char **)subs, nsubs, NULL, 0, NULL, false, { 0 }, 0 };
-	struct az_req *q = graph_page(&r, "Resources | where type =~ 'microsoft.keyvault/vaults' | project id, name, type, "
-				      "location, subscriptionId, resourceGroup, properties | order by name asc", 0, nsubs, NULL);
+	char *query = xasprintf("Resources | where type =~ '%s' | project id, name, type, location, subscriptionId, "
+				"resourceGroup, properties | order by name asc", type);
+	struct az_req *q = graph_page(&r, query, 0, nsubs, NULL);
 	int rc = az_session_send(s, &q, 1, e);
 
-	*vaults = NULL;
+	*items = NULL;
 	if (rc == 0 && q->status == 200 && json_object_is_type(jx_get(q->json, "data"), json_type_array))
-		*vaults = json_object_get(jx_get(q->json, "data"));
+		*items = json_object_get(jx_get(q->json, "data"));
 	az_req_free(q);
-	for (size_t i = 0; rc == 0 && !*vaults && i < nsubs; i++) {
-		char *path = xasprintf("/subscriptions/%s/providers/Microsoft.KeyVault/vaults", subs[i]);
-		struct json_object *items = NULL;
+	free(query);
+	for (size_t i = 0; rc == 0 && !*items && i < nsubs; i++) {
+		char *path = xasprintf("/subscriptions/%s/providers/%s", subs[i], provider_path);
+		struct json_object *list = NULL;
 
 		if (i == 0)
-			*vaults = json_object_new_array();
-		if (az_session_list(s, AZ_ARM, path, "2024-11-01", &items, e) == 0)
-			for (size_t k = 0; k < jx_len(items); k++)
-				json_object_array_add(*vaults, json_object_get(jx_at(items, k)));
+			*items = json_object_new_array();
+		if (az_session_list(s, AZ_ARM, path, api, &list, e) == 0)
+			for (size_t k = 0; k < jx_len(list); k++)
+				json_object_array_add(*items, json_object_get(jx_at(list, k)));
 		az_error_clear(e);
-		json_object_put(items);
+		json_object_put(list);
 		free(path);
 	}
 	return rc;
+}
+
+/* Lists the key vaults in the subscriptions, as ARM returns them, into *vaults. */
+int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
+		    struct az_error *e)
+{
+	return list_type(s, subs, nsubs, "microsoft.keyvault/vaults", "Microsoft.KeyVault/vaults", "2024-11-01", vaults, e);
+}
+
+/* Lists the user-assigned managed identities in the subscriptions, as ARM returns them, into *ids. */
+int cmk_list_identities(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **ids,
+			struct az_error *e)
+{
+	return list_type(s, subs, nsubs, "microsoft.managedidentity/userassignedidentities",
+			 "Microsoft.ManagedIdentity/userAssignedIdentities", "2023-01-31", ids, e);
 }

@@ -99,7 +99,7 @@ $T resize-window -t w -x 60 -y 20
 wait_for "The terminal is 60x20; azcmk needs at least 80x24." "too small screen below 80x24"
 $T resize-window -t w -x 100 -y 30
 wait_for "Every resource: 43" "redrawn after growing back"
-wait_for "step 2 of 2" "title bar at the new width"
+wait_for "step 2 of 7" "title bar at the new width"
 
 # Back, and quit.
 keys Escape

@@ -1,0 +1,269 @@
+/* Step 3, enable identity: the resource's managed identities, and which one is to reach the key (enabled or attached). */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "i18n.h"
+#include "jx.h"
+#include "survey.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+/* One choice: the system-assigned identity, or a user-assigned one (attached already or not). */
+struct choice {
+	char *id;                          /* "system", or the ARM id */
+	char *label;
+	bool attached;                     /* on the resource now (for system: enabled) */
+};
+
+/* The step's private state: the choices and their list. */
+struct identity {
+	struct choice *c;
+	size_t n;
+	struct ui_list list;
+	struct json_object *uais;          /* user-assigned identities in the subscriptions (task result) */
+	char *error;
+};
+
+/* Reads the resource (and the key it uses) and the user-assigned identities it could attach (task thread). */
+static int read_resource(struct ui *u, void *arg)
+{
+	struct identity *st = arg;
+	struct cmk_target t = { .resource = u->resource };
+	struct az_error e = { 0 };
+	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
+	int rc = cmk_fetch(u->s, &t, &u->cur, &e);
+
+	if (rc == 0) {
+		size_t n = 0;
+
+		u->have_cur = true;
+		for (size_t i = 0; i < u->nsubs; i++)
+			if (u->subs[i].chosen)
+				subs[n++] = u->subs[i].id;
+		if (cmk_list_identities(u->s, subs, n, &st->uais, &e) != 0)
+			az_error_clear(&e);
+	} else {
+		cmk_fetch_free(&u->cur);
+		st->error = xstrdup(e.message ? e.message : "?");
+	}
+	az_error_clear(&e);
+	free(subs);
+	return rc;
+}
+
+/* Frees the choices. */
+static void clear_choices(struct identity *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		free(st->c[i].id);
+		free(st->c[i].label);
+	}
+	free(st->c);
+	st->c = NULL;
+	st->n = 0;
+}
+
+/* Adds a choice. */
+static void add(struct identity *st, const char *id, char *label, bool attached)
+{
+	st->c = xrealloc(st->c, (st->n + 1) * sizeof(*st->c));
+	st->c[st->n].id = xstrdup(id);
+	st->c[st->n].label = label;
+	st->c[st->n].attached = attached;
+	st->n++;
+}
+
+/* Builds the choices: system-assigned, the attached user-assigned identities, then those in the same region. */
+static void build(struct ui *u, struct identity *st)
+{
+	struct json_object *res = u->cur.resource, *map = jx_get(res, "identity.userAssignedIdentities");
+	const char *pid = jx_str(res, "identity.principalId");
+
+	clear_choices(st);
+	add(st, "system", pid ? xasprintf(_("System-assigned identity: on (principal %s)"), pid)
+			    : xstrdup(_("System-assigned identity: off; the plan turns it on")), pid != NULL);
+	if (json_object_is_type(map, json_type_object)) {
+		json_object_object_foreach(map, k, v) {
+			(void)v;
+			add(st, k, xasprintf(_("User-assigned identity %s: attached"), ui_identity_name(k)), true);
+		}
+	}
+	for (size_t i = 0; i < jx_len(st->uais); i++) {
+		const char *id = jx_str(jx_at(st->uais, i), "id");
+
+		if (id && !jx_iget(map, id) && location_eq(jx_str(jx_at(st->uais, i), "location"), jx_str(res, "location")))
+			add(st, id, xasprintf(_("User-assigned identity %s: not attached; the plan attaches it"),
+					      ui_identity_name(id)), false);
+	}
+	ui_list_reset(&st->list, st->n);
+}
+
+/* Allocates the step's state. */
+static void *identity_init(struct ui *u)
+{
+	(void)u;
+	return xcalloc(1, sizeof(struct identity));
+}
+
+/* Frees the step's state. */
+static void identity_free(void *p)
+{
+	struct identity *st = p;
+
+	clear_choices(st);
+	ui_list_free(&st->list);
+	json_object_put(st->uais);
+	free(st->error);
+	free(st);
+}
+
+/* Reads the resource when it was not read yet. */
+static void identity_enter(struct ui *u, void *p)
+{
+	struct identity *st = p;
+
+	if (u->have_cur)
+		return;
+	free(st->error);
+	st->error = NULL;
+	json_object_put(st->uais);
+	st->uais = NULL;
+	clear_choices(st);
+	ui_list_reset(&st->list, 0);
+	ui_task_start(u, _("reading the resource and its identities"), read_resource, st);
+}
+
+/* Returns what the filter matches for a choice. */
+static const char *choice_text(void *ctx, size_t i)
+{
+	return ((struct identity *)ctx)->c[i].label;
+}
+
+/* Paints one choice, marked when it is the one chosen. */
+static void choice_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
+{
+	struct identity *st = ctx;
+	bool mine = u->identity && str_ieq(u->identity, st->c[i].id);
+	char *line = xasprintf(" %s %s", mine ? "(*)" : "( )", st->c[i].label);
+
+	ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	free(line);
+}
+
+/* Paints the resource's rules that are about it and its identity, under the list. */
+static int identity_rules(struct ui *u, int y, int last)
+{
+	struct cmk_report r;
+
+	cmk_check(&u->cur.ctx, &r);
+	for (size_t i = 0; i < r.n && y <= last; i++)
+		if (str_istarts(r.items[i].rule->id, "identity.") || str_ieq(r.items[i].rule->id, "resource.ready") ||
+		    str_ieq(r.items[i].rule->id, "resource.eligible"))
+			y = ui_paragraph(u, y, last, 2, r.items[i].message, ui_severity_attr(u, r.items[i].severity));
+	cmk_report_free(&r);
+	return y;
+}
+
+/* Paints the resource, its identities to choose from, and the identity rules that fail. */
+static void identity_draw(struct ui *u, void *p, int top, int rows)
+{
+	struct identity *st = p;
+	int y = top + 1, last = top + rows - 1;
+	char *line;
+
+	if (!u->have_cur) {
+		ui_put(u, y, 2, u->cols - 4, st->error ? st->error : _("Reading the resource..."),
+		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		return;
+	}
+	line = xasprintf(_("%s (%s), in %s"), jx_str(u->cur.resource, "name"), _(u->cur.ctx.svc->name),
+			 jx_str(u->cur.resource, "location"));
+	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
+	free(line);
+	if (u->cur.key_name) {
+		line = xasprintf(_("It uses key %s in vault %s now."), u->cur.key_name, u->cur.vault_name);
+		y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
+		free(line);
+	}
+	y = ui_paragraph(u, y + 1, last, 2, _("The identity that is to reach the key (Enter chooses it):"), A_BOLD);
+	ui_list_draw(u, &st->list, y, (int)st->n + 1 < last - y - 3 ? (int)st->n + 1 : last - y - 3, choice_row, st);
+	identity_rules(u, last - 2, last);
+}
+
+/* Tells whether the resource has a blocker no plan can fix (not ready, not eligible); sets the status if so. */
+static bool blocked(struct ui *u)
+{
+	struct cmk_report r;
+	bool b = false;
+
+	cmk_check(&u->cur.ctx, &r);
+	for (size_t i = 0; i < r.n && !b; i++)
+		if (str_istarts(r.items[i].rule->id, "resource.") && r.items[i].severity == SEV_BLOCKER &&
+		    r.items[i].rule->fix_step == FIX_NONE) {
+			ui_status(u, 2, "%s", r.items[i].message);
+			b = true;
+		}
+	cmk_report_free(&r);
+	return b;
+}
+
+/* Handles a key: move, choose the identity and go on, or read again. */
+static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	struct identity *st = p;
+	size_t i;
+	int in = ui_list_key(&st->list, a, ch, 8, choice_text, st);
+
+	if (in != UI_STAY || st->list.filtering)
+		return in;
+	if (a == ACT_RELOAD && !ui_busy(u)) {
+		ui_forget_from(u, FORGET_RESOURCE);
+		identity_enter(u, st);
+		return UI_REDRAW;
+	}
+	if ((a == ACT_SELECT || a == ACT_NEXT) && u->have_cur && ui_list_selected(&st->list, &i)) {
+		if (blocked(u))
+			return UI_REDRAW;
+		if (!u->identity || !str_ieq(u->identity, st->c[i].id)) {
+			ui_forget_from(u, FORGET_CHANGE);
+			free(u->identity);
+			u->identity = xstrdup(st->c[i].id);
+		}
+		return UI_GO_NEXT;
+	}
+	return UI_STAY;
+}
+
+/* Shows the choices once the resource is read; the one in use (or the system-assigned one) comes selected. */
+static void identity_done(struct ui *u, void *p, int rc)
+{
+	struct identity *st = p;
+	const char *def;
+
+	if (rc != 0) {
+		ui_status(u, 2, _("cannot read '%s': %s"), u->resource, st->error ? st->error : "?");
+		return;
+	}
+	build(u, st);
+	def = u->cur.uai_id ? u->cur.uai_id : "system";
+	for (size_t i = 0; i < st->n; i++)
+		if (str_ieq(st->c[i].id, u->identity ? u->identity : def))
+			st->list.cur = i;
+}
+
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_RELOAD, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_identity = {
+	.title = N_("Enable identity"),
+	.init = identity_init,
+	.free = identity_free,
+	.enter = identity_enter,
+	.draw = identity_draw,
+	.key = identity_key,
+	.done = identity_done,
+	.hints = HINTS,
+};

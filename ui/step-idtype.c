@@ -1,0 +1,62 @@
+/* Step 6, identity type: which identity the service will use for the key, as the save will set it. */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "i18n.h"
+#include "jx.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+/* Paints the identity the service will use, how the save names it, and what the documents say about it. */
+static void idtype_draw(struct ui *u, void *p, int top, int rows)
+{
+	const struct cmk_ctx *c = &u->chg.ctx;
+	int y = top + 1, last = top + rows - 1;
+	char *line;
+
+	(void)p;
+	if (!u->have_chg)
+		return;
+	line = c->user_identity
+		? xasprintf(_("%s will use its user-assigned identity %s for the key."), jx_str(u->chg.resource, "name"),
+			    ui_identity_name(c->uai_id))
+		: xasprintf(_("%s will use its system-assigned identity for the key."), jx_str(u->chg.resource, "name"));
+	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
+	free(line);
+	line = c->user_identity
+		? xasprintf(_("The save names it in the key settings (%s), and keeps the identity type %s."),
+			    c->svc->save == SAVE_PATCH_KVP ? "userIdentity" : c->svc->save == SAVE_PATCH_ENCRYPTION
+			    ? "identityClientId" : "identity", c->svc->both_identities)
+		: xstrdup(_("The save leaves the user-assigned fields out, so the service uses the system-assigned identity."));
+	y = ui_paragraph(u, y + 1, last, 2, line, (int)A_NORMAL);
+	free(line);
+	for (size_t i = 0; i < u->rep.n; i++)
+		if (str_ieq(u->rep.items[i].rule->id, "identity.allowed")) {
+			y = ui_paragraph(u, y + 1, last, 2, u->rep.items[i].message, ui_severity_attr(u, u->rep.items[i].severity));
+			if (u->rep.items[i].detail)
+				y = ui_paragraph(u, y, last, 2, u->rep.items[i].detail, (int)A_NORMAL);
+		}
+	ui_paragraph(u, y + 1, last, 2, _("Enter goes on to the review; Esc goes back, and step 3 chooses another identity."),
+		     ui_attr(u, UI_A_DIM));
+}
+
+/* Handles a key: go on to the review. */
+static int idtype_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	(void)p;
+	(void)ch;
+	return (a == ACT_SELECT || a == ACT_NEXT) && u->have_chg ? UI_GO_NEXT : UI_STAY;
+}
+
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_idtype = {
+	.title = N_("Identity type"),
+	.draw = idtype_draw,
+	.key = idtype_key,
+	.hints = HINTS,
+};

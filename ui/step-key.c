@@ -1,0 +1,413 @@
+/* Step 4, vault, key, version: vaults with a badge per vault rule, their keys, a key's versions, or a new key. */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "i18n.h"
+#include "jx.h"
+#include "pick.h"
+#include "sbuf.h"
+#include "survey.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+#define KV_API "7.5"
+#define MAX_KEYS 60
+
+enum level { VAULTS, KEYS, VERSIONS };
+
+/* The step's private state: where the operator is (vaults, keys, versions) and what was read for each. */
+struct keystep {
+	enum level level;
+	struct ui_list list;
+	struct json_object *vaults;        /* ARM vaults */
+	char **badges;                     /* one per vault: the vault rules that fail, or "ready" */
+	int vault;                         /* the vault chosen (index), or -1 */
+	struct json_object *keys;          /* KeyBundles of the vault's keys (with kid, kty, n, attributes) */
+	int key;                           /* the key chosen (index), or -1 */
+	struct json_object *versions;      /* KeyItems of the key's versions */
+	char *error;
+	char buf[512];
+};
+
+/* Returns the chosen subscriptions as an array (allocated, NULL-ended) and their count. */
+static const char **chosen_subs(struct ui *u, size_t *n)
+{
+	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
+
+	*n = 0;
+	for (size_t i = 0; i < u->nsubs; i++)
+		if (u->subs[i].chosen)
+			subs[(*n)++] = u->subs[i].id;
+	return subs;
+}
+
+/* Lists the vaults of the chosen subscriptions (task thread). */
+static int read_vaults(struct ui *u, void *arg)
+{
+	struct keystep *st = arg;
+	struct az_error e = { 0 };
+	size_t n;
+	const char **subs = chosen_subs(u, &n);
+	int rc = cmk_list_vaults(u->s, subs, n, &st->vaults, &e);
+
+	if (rc != 0)
+		st->error = xstrdup(e.message ? e.message : "?");
+	az_error_clear(&e);
+	free(subs);
+	return rc;
+}
+
+/* Returns how many keys to read in detail: all, up to MAX_KEYS. */
+static size_t capped(size_t n)
+{
+	return n > MAX_KEYS ? MAX_KEYS : n;
+}
+
+/* Reads the chosen vault's keys, each with its current version's details (task thread). */
+static int read_keys(struct ui *u, void *arg)
+{
+	struct keystep *st = arg;
+	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
+	char *path = xasprintf("%skeys", vu ? vu : "");
+	struct json_object *items = NULL;
+	struct az_error e = { 0 };
+	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &items, &e);
+	size_t n = capped(jx_len(items));
+	struct az_req **q = xcalloc(n ? n : 1, sizeof(*q));
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		q[i] = az_session_req(u->s, AZ_KEYVAULT, "GET", jx_str(jx_at(items, i), "kid"), KV_API, NULL);
+	if (rc == 0 && n)
+		rc = az_session_send(u->s, q, n, &e);
+	st->keys = json_object_new_array();
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct json_object *k = q[i]->status == 200 ? json_object_get(q[i]->json) : jx_copy(jx_at(items, i));
+
+		if (!jx_get(k, "kid") && jx_str(jx_at(items, i), "kid"))
+			jx_set(k, "kid", json_object_new_string(jx_str(jx_at(items, i), "kid")));
+		json_object_array_add(st->keys, k);
+	}
+	for (size_t i = 0; i < n; i++)
+		az_req_free(q[i]);
+	if (rc != 0)
+		st->error = xstrdup(e.message ? e.message : "?");
+	az_error_clear(&e);
+	json_object_put(items);
+	free(q);
+	free(path);
+	return rc;
+}
+
+/* Returns a key's name from its kid (".../keys/NAME[/VERSION]"), allocated. */
+static char *kid_name(const char *kid)
+{
+	const char *p = kid ? strstr(kid, "/keys/") : NULL;
+
+	return p ? xstrndup(p + 6, strcspn(p + 6, "/")) : xstrdup("?");
+}
+
+/* Lists the chosen key's versions (task thread). */
+static int read_versions(struct ui *u, void *arg)
+{
+	struct keystep *st = arg;
+	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
+	char *name = kid_name(jx_str(jx_at(st->keys, (size_t)st->key), "kid") ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
+			     : jx_str(jx_at(st->keys, (size_t)st->key), "key.kid"));
+	char *path = xasprintf("%skeys/%s/versions", vu ? vu : "", name);
+	struct az_error e = { 0 };
+	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &st->versions, &e);
+
+	if (rc != 0)
+		st->error = xstrdup(e.message ? e.message : "?");
+	az_error_clear(&e);
+	free(path);
+	free(name);
+	return rc;
+}
+
+/* Judges a vault for the resource (the vault rules only) and returns its badge, allocated. */
+static char *badge(struct ui *u, struct json_object *vault)
+{
+	struct cmk_ctx c = u->cur.ctx;
+	struct cmk_report r;
+	struct sbuf b = SBUF_INIT;
+
+	c.change = true;
+	c.vault = vault;
+	c.vault_status = 200;
+	c.vault_name = jx_str(vault, "name");
+	c.vault_uri = jx_str(vault, "properties.vaultUri");
+	c.hsm = false;
+	c.key = NULL;
+	c.key_status = 0;
+	c.key_name = NULL;
+	cmk_check(&c, &r);
+	for (size_t i = 0; i < r.n; i++)
+		if (str_istarts(r.items[i].rule->id, "vault."))
+			sb_printf(&b, "%s%s%s", b.len ? " " : "", r.items[i].rule->fix_step == FIX_NONE ? "x " : "fix ",
+				  r.items[i].rule->id + strlen("vault."));
+	cmk_report_free(&r);
+	return b.len ? sb_steal(&b) : xstrdup(_("ready"));
+}
+
+/* Frees the badges. */
+static void free_badges(struct keystep *st)
+{
+	for (size_t i = 0; st->badges && i < jx_len(st->vaults); i++)
+		free(st->badges[i]);
+	free(st->badges);
+	st->badges = NULL;
+}
+
+/* Goes to a level and resets its list to what was read for it (plus the "new key" and "newest" rows). */
+static void show(struct ui *u, struct keystep *st, enum level lv)
+{
+	size_t n = lv == VAULTS ? jx_len(st->vaults) : lv == KEYS ? jx_len(st->keys) + 1
+		   : jx_len(st->versions) + (u->cur.ctx.svc->version_required ? 0 : 1);
+
+	st->level = lv;
+	ui_list_reset(&st->list, n);
+}
+
+/* Allocates the step's state. */
+static void *key_init(struct ui *u)
+{
+	struct keystep *st = xcalloc(1, sizeof(*st));
+
+	(void)u;
+	st->vault = st->key = -1;
+	return st;
+}
+
+/* Forgets what was read below the vault list. */
+static void drop_keys(struct keystep *st)
+{
+	json_object_put(st->keys);
+	json_object_put(st->versions);
+	st->keys = st->versions = NULL;
+	st->key = -1;
+}
+
+/* Frees the step's state. */
+static void key_free(void *p)
+{
+	struct keystep *st = p;
+
+	free_badges(st);
+	drop_keys(st);
+	json_object_put(st->vaults);
+	ui_list_free(&st->list);
+	free(st->error);
+	free(st);
+}
+
+/* Lists the vaults the first time the step is shown. */
+static void key_enter(struct ui *u, void *p)
+{
+	struct keystep *st = p;
+
+	if (st->vaults || ui_busy(u))
+		return;
+	free(st->error);
+	st->error = NULL;
+	ui_list_reset(&st->list, 0);
+	ui_task_start(u, _("listing the key vaults"), read_vaults, st);
+}
+
+/* Returns a date (epoch seconds) as YYYY-MM-DD in a static buffer, or "-" for none. */
+static const char *day(int64_t t)
+{
+	static char out[16];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t)
+		return "-";
+	gmtime_r(&tt, &tm);
+	strftime(out, sizeof(out), "%Y-%m-%d", &tm);
+	return out;
+}
+
+/* Describes a row of the current level into st->buf and returns it. */
+static const char *row_text(void *ctx, size_t i)
+{
+	struct keystep *st = ((void **)ctx)[1];
+	struct ui *u = ((void **)ctx)[0];
+
+	if (st->level == VAULTS) {
+		struct json_object *v = jx_at(st->vaults, i);
+
+		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s", jx_str(v, "name"), jx_str(v, "location"),
+			 st->badges ? st->badges[i] : "");
+	} else if (st->level == KEYS && i < jx_len(st->keys)) {
+		struct json_object *k = jx_at(st->keys, i);
+		char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
+		long bits = cmk_key_bits(k);
+		char size[24];
+
+		snprintf(size, sizeof(size), bits ? "%ld" : "?", bits);
+		snprintf(st->buf, sizeof(st->buf), _(" %-26s %-8s %5s  %-9s expires %s"), name,
+			 jx_str(k, "key.kty") ? jx_str(k, "key.kty") : "?", size,
+			 jx_bool(k, "attributes.enabled", true) ? _("enabled") : _("disabled"), day(jx_int(k, "attributes.exp", 0)));
+		free(name);
+	} else if (st->level == KEYS) {
+		char *name = pick_key_name(u->cur.resource);
+
+		snprintf(st->buf, sizeof(st->buf), _(" + create a new RSA key, %s"), name);
+		free(name);
+	} else if (!u->cur.ctx.svc->version_required && i == 0) {
+		snprintf(st->buf, sizeof(st->buf), "%s", _(" follow the newest version (no version in the key URI)"));
+	} else {
+		struct json_object *v = jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1));
+		const char *kid = jx_str(v, "kid"), *slash = kid ? strrchr(kid, '/') : NULL;
+
+		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), slash ? slash + 1 : "?",
+			 jx_bool(v, "attributes.enabled", true) ? _("enabled") : _("disabled"), day(jx_int(v, "attributes.created", 0)));
+	}
+	return st->buf;
+}
+
+/* Paints one row of the current level. */
+static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
+{
+	char *text = xstrdup(row_text(ctx, i));
+
+	ui_put(u, y, 0, u->cols, text, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	free(text);
+}
+
+/* Paints the level's heading and list, or what is being read. */
+static void key_draw(struct ui *u, void *p, int top, int rows)
+{
+	struct keystep *st = p;
+	void *ctx[2] = { u, st };
+	const char *vault = st->vault >= 0 ? jx_str(jx_at(st->vaults, (size_t)st->vault), "name") : "";
+	char *head;
+
+	if (ui_busy(u) || st->error || !st->vaults) {
+		ui_put(u, top + 1, 2, u->cols - 4, st->error ? st->error : _("Reading..."),
+		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		return;
+	}
+	head = st->level == VAULTS ? xstrdup(_("Key vaults that could hold the key (x: cannot, fix: the plan fixes it):"))
+	       : st->level == KEYS ? xasprintf(_("Keys in %s (Enter chooses one):"), vault)
+	       : xasprintf(_("Versions of the key in %s (Enter chooses one):"), vault);
+	ui_put(u, top + 1, 2, u->cols - 4, head, A_BOLD);
+	free(head);
+	ui_list_draw(u, &st->list, top + 2, rows - 2, row, ctx);
+}
+
+/* Chooses the selected version (or "newest") as the key, and goes on. */
+static int choose_version(struct ui *u, struct keystep *st, size_t i)
+{
+	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
+	struct json_object *k = jx_at(st->keys, (size_t)st->key);
+	char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
+	bool newest = !u->cur.ctx.svc->version_required && i == 0;
+	const char *kid = newest ? NULL : jx_str(jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1)), "kid");
+	const char *ver = kid ? strrchr(kid, '/') : NULL;
+
+	ui_forget_from(u, FORGET_KEY);
+	u->key_uri = xasprintf("%s%skeys/%s%s", vu, str_iends(vu, "/") ? "" : "/", name, ver ? ver : "");
+	free(name);
+	return UI_GO_NEXT;
+}
+
+/* Acts on Enter at the current level: open a vault, open a key, create one, or choose a version. */
+static int select_row(struct ui *u, struct keystep *st)
+{
+	size_t i;
+
+	if (!ui_list_selected(&st->list, &i))
+		return UI_STAY;
+	if (st->level == VAULTS) {
+		drop_keys(st);
+		st->vault = (int)i;
+		ui_list_reset(&st->list, 0);
+		st->level = KEYS;
+		ui_task_start(u, _("reading the vault's keys"), read_keys, st);
+	} else if (st->level == KEYS && i == jx_len(st->keys)) {
+		ui_forget_from(u, FORGET_KEY);
+		u->create_vault = xstrdup(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
+		u->create_key = pick_key_name(u->cur.resource);
+		return UI_GO_NEXT;
+	} else if (st->level == KEYS) {
+		json_object_put(st->versions);
+		st->versions = NULL;
+		st->key = (int)i;
+		ui_list_reset(&st->list, 0);
+		st->level = VERSIONS;
+		ui_task_start(u, _("listing the key's versions"), read_versions, st);
+	} else {
+		return choose_version(u, st, i);
+	}
+	return UI_REDRAW;
+}
+
+/* Handles a key: move, filter, open, choose, go up a level (Esc), or read again. */
+static int key_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	struct keystep *st = p;
+	void *ctx[2] = { u, st };
+	int in = ui_list_key(&st->list, a, ch, u->rows - 6, row_text, ctx);
+
+	if (in != UI_STAY || st->list.filtering || ui_busy(u))
+		return in;
+	if (a == ACT_SELECT || a == ACT_NEXT)
+		return select_row(u, st);
+	if (a == ACT_BACK && st->level != VAULTS) {
+		free(st->error);
+		st->error = NULL;
+		show(u, st, st->level == VERSIONS ? KEYS : VAULTS);
+		return UI_REDRAW;
+	}
+	if (a == ACT_RELOAD) {
+		free_badges(st);
+		drop_keys(st);
+		json_object_put(st->vaults);
+		st->vaults = NULL;
+		st->vault = -1;
+		key_enter(u, st);
+		return UI_REDRAW;
+	}
+	return UI_STAY;
+}
+
+/* Shows what the task read, at the level it was read for; badges are judged by the core. */
+static void key_done(struct ui *u, void *p, int rc)
+{
+	struct keystep *st = p;
+
+	if (rc != 0) {
+		ui_status(u, 2, "%s", st->error ? st->error : "?");
+		free(st->error);
+		st->error = NULL;
+		show(u, st, st->level == VAULTS ? VAULTS : st->level == KEYS ? VAULTS : KEYS);
+		return;
+	}
+	if (st->level == VAULTS) {
+		free_badges(st);
+		st->badges = xcalloc(jx_len(st->vaults) + 1, sizeof(*st->badges));
+		for (size_t i = 0; i < jx_len(st->vaults); i++)
+			st->badges[i] = badge(u, jx_at(st->vaults, i));
+	}
+	show(u, st, st->level);
+}
+
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_key = {
+	.title = N_("Vault, key and version"),
+	.init = key_init,
+	.free = key_free,
+	.enter = key_enter,
+	.draw = key_draw,
+	.key = key_key,
+	.done = key_done,
+	.hints = HINTS,
+};

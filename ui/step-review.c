@@ -1,0 +1,354 @@
+/* Step 7, review and save: the plan with its diffs and irreversible marks; apply it, save it, or export it. */
+#include "config.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "i18n.h"
+#include "jx.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+#define LOG_ROWS 6
+
+/* The step's private state: the plan's text as lines, the typed confirmation, and the apply's outcome. */
+struct review {
+	char **lines;
+	size_t n;
+	struct ui_list list;
+	char *error;                       /* why no plan could be built */
+	bool confirming;                   /* the "type yes" prompt is open */
+	char typed[8];
+	char *apply_error;
+	char *plan_path;                   /* where the plan was kept (for apply --resume) */
+};
+
+/* Frees the plan's lines. */
+static void drop_lines(struct review *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		free(st->lines[i]);
+	free(st->lines);
+	st->lines = NULL;
+	st->n = 0;
+}
+
+/* Splits the plan's text into lines for the scrolling list. */
+static void set_lines(struct review *st, const char *text)
+{
+	drop_lines(st);
+	for (const char *p = text; p && *p;) {
+		size_t len = strcspn(p, "\n");
+
+		st->lines = xrealloc(st->lines, (st->n + 1) * sizeof(*st->lines));
+		st->lines[st->n++] = xstrndup(p, len);
+		p += len + (p[len] == '\n');
+	}
+	ui_list_reset(&st->list, st->n);
+}
+
+/* Builds the plan from the change and the choices; on failure keeps why. */
+static void build(struct ui *u, struct review *st)
+{
+	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key };
+	char *err = NULL, *text;
+
+	free(st->error);
+	st->error = NULL;
+	if (plan_build(&u->chg.ctx, &u->rep, &ch, &u->plan, &err) != 0) {
+		st->error = err;
+		drop_lines(st);
+		return;
+	}
+	u->have_plan = true;
+	u->dirty = true;
+	text = plan_render_text(&u->plan, &u->chg.ctx);
+	set_lines(st, text);
+	free(text);
+}
+
+/* Allocates the step's state. */
+static void *review_init(struct ui *u)
+{
+	(void)u;
+	return xcalloc(1, sizeof(struct review));
+}
+
+/* Frees the step's state. */
+static void review_free(void *p)
+{
+	struct review *st = p;
+
+	drop_lines(st);
+	ui_list_free(&st->list);
+	free(st->error);
+	free(st->apply_error);
+	free(st->plan_path);
+	free(st);
+}
+
+/* Builds the plan when there is none for the current choices. */
+static void review_enter(struct ui *u, void *p)
+{
+	struct review *st = p;
+
+	st->confirming = false;
+	if (!u->have_plan && u->have_chg)
+		build(u, st);
+}
+
+/* Returns a line of the plan (for the filter). */
+static const char *line_text(void *ctx, size_t i)
+{
+	return ((struct review *)ctx)->lines[i];
+}
+
+/* Paints one line of the plan, irreversible steps marked. */
+static void line_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
+{
+	const char *l = ((struct review *)ctx)->lines[i];
+
+	ui_put(u, y, 0, u->cols, l, selected ? ui_attr(u, UI_A_SELECTED) : strstr(l, "[irreversible]")
+	       ? ui_attr(u, UI_A_WARNING) : (int)A_NORMAL);
+}
+
+/* Counts the plan's irreversible steps. */
+static size_t irreversible(const struct plan *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += !p->steps[i].reversible;
+	return n;
+}
+
+/* Paints the bottom panel: the typed confirmation, or what apply reported. */
+static void panel(struct ui *u, struct review *st, int y, int last)
+{
+	char *log;
+
+	if (st->confirming) {
+		char *q = xasprintf(_("Apply %zu steps (%zu irreversible) to %s? Type yes and Enter, or Esc: %s_"), u->plan.n,
+				    irreversible(&u->plan), jx_str(u->chg.resource, "name"), st->typed);
+
+		ui_paragraph(u, y, last, 1, q, ui_attr(u, UI_A_WARNING));
+		free(q);
+		return;
+	}
+	pthread_mutex_lock(&u->lock);
+	log = xstrdup(u->apply_log ? u->apply_log : "");
+	pthread_mutex_unlock(&u->lock);
+	{
+		const char *p = log;
+		int lines = 0;
+
+		for (const char *q = log; *q; q++)
+			lines += *q == '\n';
+		while (lines > last - y + 1 && (p = strchr(p, '\n')) != NULL) {
+			p++;
+			lines--;
+		}
+		ui_paragraph(u, y, last, 1, p ? p : "", (int)A_NORMAL);
+	}
+	free(log);
+}
+
+/* Paints the plan (scrolling), its summary, and the confirmation or apply panel. */
+static void review_draw(struct ui *u, void *p, int top, int rows)
+{
+	struct review *st = p;
+	int last = top + rows - 1, panel_top = last - LOG_ROWS + 1;
+	char *head;
+
+	if (st->error || !u->have_plan) {
+		int y = ui_paragraph(u, top + 1, last, 2, _("No plan can be built:"), ui_attr(u, UI_A_BLOCKER));
+
+		ui_paragraph(u, y, last, 2, st->error ? st->error : _("go back and finish the earlier steps"), (int)A_NORMAL);
+		return;
+	}
+	head = xasprintf(_("Plan %.8s: %zu steps, %zu irreversible. a applies it, s saves it, t and z export it."),
+			 u->plan.id, u->plan.n, irreversible(&u->plan));
+	ui_put(u, top, 1, u->cols - 1, head, A_BOLD);
+	free(head);
+	ui_list_draw(u, &st->list, top + 1, panel_top - top - 1, line_row, st);
+	panel(u, st, panel_top, last);
+}
+
+/* Records one line of apply's progress (task thread), for the panel. */
+static void on_progress(const char *line, void *ctx)
+{
+	struct ui *u = ctx;
+	char *clean = text_sanitize(line, false);
+
+	pthread_mutex_lock(&u->lock);
+	{
+		char *joined = xasprintf("%s%s\n", u->apply_log ? u->apply_log : "", clean);
+
+		free(u->apply_log);
+		u->apply_log = joined;
+	}
+	pthread_mutex_unlock(&u->lock);
+	free(clean);
+}
+
+/* Carries the plan out (task thread), journalled like azcmk apply. */
+static int run_apply(struct ui *u, void *arg)
+{
+	struct review *st = arg;
+	struct apply_opts ao = { NULL, false, u->o->propagation_wait, 0, on_progress, u };
+	struct az_error e = { 0 };
+	int rc = cmk_apply(u->s, &u->plan, &ao, &e);
+
+	if (rc != 0)
+		st->apply_error = xstrdup(e.message ? e.message : "?");
+	az_error_clear(&e);
+	return rc;
+}
+
+/* Writes text to a file with a mode; false with a status message when it cannot. */
+static bool write_out(struct ui *u, const char *path, const char *text, mode_t mode)
+{
+	char *err = NULL;
+	bool ok = cli_write_file(path, text, &err) && chmod(path, mode) == 0;
+
+	if (!ok)
+		ui_status(u, 2, _("cannot write '%s': %s"), path, err ? err : strerror(errno));
+	free(err);
+	return ok;
+}
+
+/* Keeps the plan beside its journal (0600), for azcmk apply and --resume; returns its path or NULL. */
+static char *keep_plan(struct ui *u)
+{
+	char *name = xasprintf("%s.plan.json", u->plan.id), *path = cmk_state_path(name);
+	struct json_object *j = plan_to_json(&u->plan);
+
+	cmk_make_dirs(path);
+	if (!write_out(u, path, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE),
+		       0600)) {
+		free(path);
+		path = NULL;
+	}
+	json_object_put(j);
+	free(name);
+	return path;
+}
+
+/* Exports the plan as an ARM template or an az script in the current directory, and says where. */
+static void export(struct ui *u, bool arm)
+{
+	char *text = arm ? plan_render_arm(&u->plan, &u->chg.ctx) : plan_render_az(&u->plan);
+	char *path = xasprintf(arm ? "azcmk-%.8s-template.json" : "azcmk-%.8s.sh", u->plan.id);
+
+	if (text && write_out(u, path, text, arm ? 0644 : 0755))
+		ui_status(u, 0, arm ? _("ARM template written to %s") : _("az script written to %s"), path);
+	else if (!text)
+		ui_status(u, 2, _("this plan cannot be exported in that form"));
+	free(text);
+	free(path);
+}
+
+/* Handles a key of the typed confirmation: letters, Backspace, Enter (yes applies), Esc. */
+static int confirm_key(struct ui *u, struct review *st, int ch)
+{
+	size_t len = strlen(st->typed);
+
+	if (ch == 27) {
+		st->confirming = false;
+		ui_status(u, 0, _("nothing was changed"));
+	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		if (len)
+			st->typed[len - 1] = '\0';
+	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		st->confirming = false;
+		if (!str_ieq(st->typed, "yes") && !str_ieq(st->typed, _("yes"))) {
+			ui_status(u, 1, _("not confirmed: nothing was changed"));
+			return UI_REDRAW;
+		}
+		free(st->plan_path);
+		st->plan_path = keep_plan(u);
+		free(st->apply_error);
+		st->apply_error = NULL;
+		pthread_mutex_lock(&u->lock);
+		free(u->apply_log);
+		u->apply_log = NULL;
+		pthread_mutex_unlock(&u->lock);
+		if (st->plan_path)
+			ui_task_start(u, _("applying the plan"), run_apply, st);
+	} else if (ch >= 0x20 && ch < 0x7f && len + 1 < sizeof(st->typed)) {
+		st->typed[len] = (char)ch;
+		st->typed[len + 1] = '\0';
+	}
+	return UI_REDRAW;
+}
+
+/* Handles a key: scroll, apply (after typing yes), save, export, or go back. */
+static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	struct review *st = p;
+	int in;
+
+	if (st->confirming)
+		return confirm_key(u, st, ch);
+	in = ui_list_key(&st->list, a, ch, u->rows - 4 - LOG_ROWS, line_text, st);
+	if (in != UI_STAY || st->list.filtering || !u->have_plan || ui_busy(u))
+		return in;
+	switch (a) {
+	case ACT_APPLY:
+		if (u->applied) {
+			ui_status(u, 0, _("the plan was applied already"));
+			return UI_REDRAW;
+		}
+		st->confirming = true;
+		st->typed[0] = '\0';
+		return UI_REDRAW;
+	case ACT_SAVE:
+		free(st->plan_path);
+		if ((st->plan_path = keep_plan(u)) != NULL) {
+			u->dirty = false;
+			ui_status(u, 0, _("plan saved to %s; apply it with: azcmk apply %s"), st->plan_path, st->plan_path);
+		}
+		return UI_REDRAW;
+	case ACT_EXPORT_ARM:
+	case ACT_EXPORT_AZ:
+		export(u, a == ACT_EXPORT_ARM);
+		return UI_REDRAW;
+	default:
+		return UI_STAY;
+	}
+}
+
+/* Reports how apply ended: done and verified, or where it stopped and how to resume. */
+static void review_done(struct ui *u, void *p, int rc)
+{
+	struct review *st = p;
+
+	if (rc == 0) {
+		u->applied = true;
+		u->dirty = false;
+		u->audited = false;
+		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(u->chg.resource, "name"), u->plan.key_name);
+		return;
+	}
+	ui_status(u, 2, _("apply stopped: %s; continue with: azcmk apply --resume %s"), st->apply_error ? st->apply_error : "?",
+		  st->plan_path ? st->plan_path : "PLAN");
+}
+
+static const enum ui_action HINTS[] = { ACT_APPLY, ACT_SAVE, ACT_EXPORT_ARM, ACT_EXPORT_AZ, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_review = {
+	.title = N_("Review and save"),
+	.init = review_init,
+	.free = review_free,
+	.enter = review_enter,
+	.draw = review_draw,
+	.key = review_key,
+	.done = review_done,
+	.hints = HINTS,
+};

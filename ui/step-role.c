@@ -1,0 +1,253 @@
+/* Step 5, assign role: whether the identity can use the key already and how, what azcmk proposes, and every prerequisite. */
+#include "config.h"
+
+#include <curses.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "i18n.h"
+#include "jx.h"
+#include "text.h"
+#include "ui.h"
+#include "xalloc.h"
+
+/* The step's private state: the findings of the change, as a list, and the one whose explanation is open. */
+struct role {
+	struct ui_list list;
+	bool explain;
+	char *error;
+};
+
+/* Orders the findings worst first, keeping the rules' order among equals. */
+static void worst_first(struct cmk_report *r)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		struct cmk_finding f = r->items[i];
+		size_t j = i;
+
+		while (j > 0 && r->items[j - 1].severity < f.severity) {
+			r->items[j] = r->items[j - 1];
+			j--;
+		}
+		r->items[j] = f;
+	}
+}
+
+/*
+ * Reads everything the change needs judging (task thread): the resource,
+ * the identity, the vault, the key (or, for a key to create, that its name
+ * is free), the assignments and your permissions; then runs the rules.
+ */
+static int read_change(struct ui *u, void *arg)
+{
+	struct role *st = arg;
+	struct cmk_target t = { .resource = u->resource, .key_uri = u->key_uri, .identity = u->identity,
+				.confirmed = true };
+	struct az_error e = { 0 };
+	int rc;
+
+	if (!u->key_uri) {
+		t.vault = u->create_vault;
+		t.key = u->create_key;
+	}
+	rc = cmk_fetch(u->s, &t, &u->chg, &e);
+	if (rc == 0 && !u->key_uri && u->chg.ctx.key_status == 200) {
+		st->error = xasprintf(_("key '%s' already exists in vault %s"), u->create_key, u->create_vault);
+		rc = -1;
+	}
+	if (rc == 0) {
+		u->chg.ctx.change = true;
+		if (!u->key_uri)
+			u->chg.ctx.key_status = u->chg.ctx.versions_status = u->chg.ctx.rotation_status = 404;
+		cmk_check(&u->chg.ctx, &u->rep);
+		worst_first(&u->rep);
+		u->have_chg = true;
+	} else {
+		cmk_fetch_free(&u->chg);
+		if (!st->error)
+			st->error = xstrdup(e.message ? e.message : "?");
+	}
+	az_error_clear(&e);
+	return rc;
+}
+
+/* Allocates the step's state. */
+static void *role_init(struct ui *u)
+{
+	(void)u;
+	return xcalloc(1, sizeof(struct role));
+}
+
+/* Frees the step's state. */
+static void role_free(void *p)
+{
+	struct role *st = p;
+
+	ui_list_free(&st->list);
+	free(st->error);
+	free(st);
+}
+
+/* Reads the change when it was not read for these choices yet. */
+static void role_enter(struct ui *u, void *p)
+{
+	struct role *st = p;
+
+	if (u->have_chg || ui_busy(u))
+		return;
+	free(st->error);
+	st->error = NULL;
+	st->explain = false;
+	ui_list_reset(&st->list, 0);
+	ui_task_start(u, _("checking the identity's access and every prerequisite"), read_change, st);
+}
+
+/* Returns what the filter matches in a finding. */
+static const char *finding_text(void *ctx, size_t i)
+{
+	struct ui *u = ctx;
+
+	return u->rep.items[i].message;
+}
+
+/* Paints one finding of the change. */
+static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
+{
+	const struct cmk_finding *f = &u->rep.items[i];
+	char *label = text_pad(cmk_severity_label(f->severity), 8);
+
+	(void)ctx;
+	ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));
+	ui_put(u, y, 9, u->cols - 9, f->message, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	free(label);
+}
+
+/* Describes the identity's access to the key now, and what the plan will do about it (allocated). */
+static char *access_text(struct ui *u)
+{
+	const struct cmk_ctx *c = &u->chg.ctx;
+	const char *p = cmk_principal(c);
+	char *how = NULL;
+	bool rbac = c->hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
+
+	if (!u->key_uri)
+		return xasprintf(_("The key %s is to be created in %s; the plan then grants the identity %s."), u->create_key,
+				 u->create_vault, rbac ? _("the role Key Vault Crypto Service Encryption User on that key alone")
+				 : _("an access policy with get, wrapKey and unwrapKey"));
+	if (p && c->vault && cmk_principal_has_access(c, p, &how)) {
+		char *out = xasprintf(_("The identity can use the key already, through %s: nothing to grant."), how);
+		free(how);
+		return out;
+	}
+	if (!p)
+		return xasprintf(_("The identity does not exist yet: once the plan creates it, it grants it %s."),
+				 rbac ? _("the role Key Vault Crypto Service Encryption User on the key alone")
+				 : _("an access policy with get, wrapKey and unwrapKey"));
+	return xasprintf(_("The identity cannot use the key yet: the plan grants it %s, the least that will do."),
+			 rbac ? _("the role Key Vault Crypto Service Encryption User on the key alone")
+			 : _("an access policy with get, wrapKey and unwrapKey"));
+}
+
+/* Paints the open explanation of the selected finding. */
+static void explain(struct ui *u, const struct cmk_finding *f, int top, int rows)
+{
+	int y = top + 1, last = top + rows - 1;
+
+	y = ui_paragraph(u, y, last, 2, f->message, ui_severity_attr(u, f->severity));
+	if (f->detail)
+		y = ui_paragraph(u, y, last, 2, f->detail, (int)A_NORMAL);
+	y = ui_paragraph(u, y + 1, last, 2, _("Why it matters:"), A_BOLD);
+	y = ui_paragraph(u, y, last, 4, _(f->rule->explanation), (int)A_NORMAL);
+	y = ui_paragraph(u, y, last, 2, _("What to do:"), A_BOLD);
+	y = ui_paragraph(u, y, last, 4, _(f->rule->fix), (int)A_NORMAL);
+	if (f->rule->fix_step != FIX_NONE && y <= last)
+		ui_paragraph(u, y + 1, last, 2, _("The plan includes this fix."), ui_attr(u, UI_A_OK));
+}
+
+/* Paints the access, then every finding of the change, or the open explanation. */
+static void role_draw(struct ui *u, void *p, int top, int rows)
+{
+	struct role *st = p;
+	char *line;
+	int y = top + 1, last = top + rows - 1;
+	size_t i;
+
+	if (!u->have_chg) {
+		ui_put(u, y, 2, u->cols - 4, st->error ? st->error : _("Checking..."),
+		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		return;
+	}
+	if (st->explain && ui_list_selected(&st->list, &i)) {
+		explain(u, &u->rep.items[i], top, rows);
+		return;
+	}
+	line = xasprintf(_("Key %s%skeys/%s%s%s for %s"), u->chg.vault_uri, "", u->chg.key_name,
+			 u->chg.key_version ? "/" : "", u->chg.key_version ? u->chg.key_version : "",
+			 jx_str(u->chg.resource, "name"));
+	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
+	free(line);
+	line = access_text(u);
+	y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
+	free(line);
+	y = ui_paragraph(u, y + 1, last, 2, u->rep.n ? _("Prerequisites that fail (e explains; the plan fixes what it can):")
+					     : _("Every prerequisite that applies holds."), A_BOLD);
+	ui_list_draw(u, &st->list, y, last - y + 1, finding_row, u);
+}
+
+/* Handles a key: move, explain, go on (not past a blocker the plan cannot fix), or read again. */
+static int role_key(struct ui *u, void *p, enum ui_action a, int ch)
+{
+	struct role *st = p;
+	int in;
+
+	if (st->explain) {
+		st->explain = a == ACT_BACK || a == ACT_EXPLAIN || a == ACT_SELECT ? false : st->explain;
+		return a == ACT_QUIT || a == ACT_HELP ? UI_STAY : UI_REDRAW;
+	}
+	in = ui_list_key(&st->list, a, ch, u->rows - 9, finding_text, u);
+	if (in != UI_STAY || st->list.filtering || !u->have_chg)
+		return in;
+	if (a == ACT_EXPLAIN && st->list.nview) {
+		st->explain = true;
+		return UI_REDRAW;
+	}
+	if (a == ACT_RELOAD && !ui_busy(u)) {
+		ui_forget_from(u, FORGET_CHANGE);
+		role_enter(u, st);
+		return UI_REDRAW;
+	}
+	if (a == ACT_SELECT || a == ACT_NEXT) {
+		for (size_t i = 0; i < u->rep.n; i++)
+			if (u->rep.items[i].severity == SEV_BLOCKER && u->rep.items[i].rule->fix_step == FIX_NONE) {
+				ui_status(u, 2, _("%s: no plan can fix this; go back and choose otherwise"), u->rep.items[i].rule->id);
+				return UI_REDRAW;
+			}
+		return UI_GO_NEXT;
+	}
+	return UI_STAY;
+}
+
+/* Shows the findings once the change is read. */
+static void role_done(struct ui *u, void *p, int rc)
+{
+	struct role *st = p;
+
+	if (rc != 0) {
+		ui_status(u, 2, _("cannot check the change: %s"), st->error ? st->error : "?");
+		return;
+	}
+	ui_list_reset(&st->list, u->rep.n);
+}
+
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_RELOAD, ACT_BACK, ACT_NONE };
+
+const struct wiz_step step_role = {
+	.title = N_("Assign role"),
+	.init = role_init,
+	.free = role_free,
+	.enter = role_enter,
+	.draw = role_draw,
+	.key = role_key,
+	.done = role_done,
+	.hints = HINTS,
+};
