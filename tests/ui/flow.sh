@@ -2,6 +2,8 @@
 # Walks each service's flow in the wizard, end to end, against azcmk-sim on the demo tenant: a resource on
 # Microsoft-managed keys chosen from the findings, its identity, a vault, key and version, the role, the
 # identity type, the review, and apply after typing yes; then the simulator's /state must show the key saved.
+# Also: a blocker shown inline (a vault without purge protection) fixed by the plan from the screen, and
+# SIGHUP in the middle of apply, after which the terminal is sane and apply --resume finishes the journal.
 # A private tmux server, a fixed 100x30 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -61,63 +63,111 @@ pick() {
 	keys Enter
 }
 
-# flow SERVICE RESOURCE VAULT KEY FIELD WANT GRANT: the whole wizard for one resource, then the key in /state.
-flow() {
-	service=$1 resource=$2 vault=$3 key=$4 field=$5 want=$6 grant=$7
+# launch WAIT: starts the wizard against the simulator, with WAIT seconds of propagation wait after a grant.
+launch() {
 	$T kill-session -t w 2>/dev/null
 	$T new-session -d -s w -x 100 -y 30 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color LC_ALL=C.UTF-8 \
 		XDG_STATE_HOME=$work/state HTTPS_PROXY=http://127.0.0.1:$proxy \
 		AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111 AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a \
 		AZURE_CLIENT_SECRET=demo-secret AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9 \
-		$azcmk --ca-file $work/ca.pem --auth environment --propagation-wait 0; echo EXIT=\$?; sleep 60"
+		$azcmk --ca-file $work/ca.pem --auth environment --propagation-wait $1; echo EXIT=\$?; sleep 60"
 	$T set-option -g escape-time 0 >/dev/null
-	wait_for "[x] Contoso Health Prod" || return
+}
+
+# walk SERVICE RESOURCE VAULT KEY GRANT WAIT: the wizard from sign-in to apply's confirmation for one resource.
+walk() {
+	service=$1 resource=$2 vault=$3 key=$4 grant=$5
+	launch "$6"
+	wait_for "[x] Contoso Health Prod" || return 1
 	keys Enter
-	wait_for "Findings: " "$service: findings" || return
+	wait_for "Findings: " "$service: findings" || return 1
 	keys v
-	wait_for "Every resource: " || return
+	wait_for "Every resource: " || return 1
 	pick "$resource"
-	wait_for "The identity that is to reach the key" "$service: identity step" || return
+	wait_for "The identity that is to reach the key" "$service: identity step" || return 1
 	keys Enter
-	wait_for "$vault" "$service: vaults with their badges" || return
-	pick "$vault"
-	wait_for "Keys in $vault" "$service: the vault's keys" || return
+	wait_for "$vault " "$service: vaults with their badges" || return 1
+	pick "$vault "
+	wait_for "Keys in $vault" "$service: the vault's keys" || return 1
 	pick "$key "
-	wait_for "Versions of the key in $vault" "$service: the key's versions" || return
+	wait_for "Versions of the key in $vault" "$service: the key's versions" || return 1
 	keys Enter
-	wait_for "Key https://$vault.vault.azure.net/keys/$key" "$service: role and prerequisites" || return
-	wait_for "the plan grants it $grant" "$service: least-privileged access proposed" || return
+	wait_for "Key https://$vault.vault.azure.net/keys/$key" "$service: role and prerequisites" || return 1
+	wait_for "the plan grants it $grant" "$service: least-privileged access proposed" || return 1
 	keys Enter
-	wait_for "will use its system-assigned identity" "$service: identity type" || return
+	wait_for "will use its system-assigned identity" "$service: identity type" || return 1
 	keys Enter
-	wait_for "Plan " "$service: the plan" || return
-	wait_for "Save key $key on" "$service: the save in the plan" || return
+	wait_for "Plan " "$service: the plan" || return 1
+	wait_for "Save key $key on" "$service: the save in the plan" || return 1
 	keys a
-	wait_for "Type yes and Enter" "$service: apply asks first" || return
+	wait_for "Type yes and Enter" "$service: apply asks first" || return 1
 	keys -l yes ; keys Enter
-	wait_for "now uses key $key, verified" "$service: applied and verified" || return
-	if state "$resource_id" | python3 -c "import json,sys
-r=json.load(sys.stdin)
-v=r
-for p in '$field'.split('.'):
+}
+
+# has ID FIELD WANT NAME: checks that the simulator holds WANT in the resource's FIELD.
+has() {
+	if state "$1" | python3 -c "import json,sys
+v=json.load(sys.stdin)
+for p in '$2'.split('.'):
     v=(v or {}).get(p)
-sys.exit(0 if v and '$want' in v else 1)"; then ok "$service: /state has the key"; else bad "$service: /state lacks $want at $field"; fi
+sys.exit(0 if v is not None and '$3' in str(v) else 1)"; then ok "$4"; else bad "$4: /state lacks $3 at $2"; fi
+}
+
+# flow SERVICE RESOURCE-ID VAULT KEY FIELD WANT GRANT: the whole wizard for one resource, then the key in /state.
+flow() {
+	walk "$1" "${2##*/}" "$3" "$4" "$7" 0 || return
+	wait_for "now uses key $4, verified" "$1: applied and verified" || return
+	has "$2" "$5" "$6" "$1: /state has the key"
 	keys q
-	wait_for "EXIT=0" "$service: quits"
+	wait_for "EXIT=0" "$1: quits"
 }
 
 P=/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups
-resource_id=$P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-summaries
+D=/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups
 role="the role Key Vault Crypto" policy="an access policy with get, wrapKey"
-flow openai oai-ch-summaries kv-ch-prod-ai cmk-openai properties.encryption.keyVaultProperties.keyName cmk-openai "$role"
-resource_id=$P/rg-prod-bots/providers/Microsoft.HealthBot/healthBots/hb-ch-intake-prod
-flow healthbot hb-ch-intake-prod kv-ch-prod-bots cmk-bot properties.keyVaultProperties.keyName cmk-bot "$policy"
-resource_id=$P/rg-prod-imaging/providers/Microsoft.HealthcareApis/workspaces/chprodimaging/dicomservices/dermatology
-flow dicom dermatology kv-ch-prod-imaging cmk-cardio \
-	properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl kv-ch-prod-imaging.vault.azure.net/keys/cmk-cardio/ \
-	"$role"
-resource_id=$P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/fdy-ch-copilot
-flow foundry fdy-ch-copilot kv-ch-prod-ai cmk-foundry properties.encryption.keyVaultProperties.keyName cmk-foundry "$role"
+kvp=properties.encryption.keyVaultProperties.keyName
+flow openai $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-summaries kv-ch-prod-ai cmk-openai \
+	$kvp cmk-openai "$role"
+flow healthbot $P/rg-prod-bots/providers/Microsoft.HealthBot/healthBots/hb-ch-intake-prod kv-ch-prod-bots cmk-bot \
+	properties.keyVaultProperties.keyName cmk-bot "$policy"
+flow dicom $P/rg-prod-imaging/providers/Microsoft.HealthcareApis/workspaces/chprodimaging/dicomservices/dermatology \
+	kv-ch-prod-imaging cmk-cardio properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl \
+	kv-ch-prod-imaging.vault.azure.net/keys/cmk-cardio/ "$role"
+flow foundry $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/fdy-ch-copilot kv-ch-prod-ai cmk-foundry \
+	$kvp cmk-foundry "$role"
+
+# A blocker shown inline and fixed from the screen: kv-ch-dev has no purge protection; the plan turns it on.
+sandbox=$D/rg-dev-imaging/providers/Microsoft.HealthcareApis/workspaces/chdevimaging/dicomservices/sandbox-dev
+if walk fix-inline sandbox-dev kv-ch-dev cmk-dicom-dev "$policy" 0; then
+	wait_for "now uses key cmk-dicom-dev, verified" "fix-inline: applied and verified"
+	has "$D/rg-dev-imaging/providers/Microsoft.KeyVault/vaults/kv-ch-dev" properties.enablePurgeProtection True \
+		"fix-inline: the vault's purge protection was turned on by the plan"
+	has "$sandbox" properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl cmk-dicom-dev \
+		"fix-inline: /state has the key"
+	keys q
+	wait_for "EXIT=0" "fix-inline: quits"
+fi
+
+# SIGHUP in the middle of apply (while access propagates): a sane terminal, and a journal --resume finishes.
+triage=$P/rg-prod-triage/providers/Microsoft.CognitiveServices/accounts/oai-ch-triage
+if walk interrupt oai-ch-triage kv-ch-prod-ai cmk-ai-spare "$role" 30; then
+	wait_for "Wait until the new access" "interrupt: apply is waiting for access to take effect"
+	pkill -HUP -P "$($T list-panes -t w -F '#{pane_pid}')" -x azcmk
+	wait_for "EXIT=129" "interrupt: SIGHUP ends the wizard mid-apply"
+	$T capture-pane -p -t w | grep -q "Review and save" && bad "interrupt: the terminal was not restored" ||
+		ok "interrupt: terminal restored"
+	plan=$(ls -t "$work/state/azcmk/"*.plan.json | head -1)
+	if env -i PATH=/usr/bin:/bin HOME="$work" XDG_STATE_HOME="$work/state" HTTPS_PROXY="http://127.0.0.1:$proxy" \
+		AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111 AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a \
+		AZURE_CLIENT_SECRET=demo-secret AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9 \
+		"$azcmk" --ca-file "$work/ca.pem" --auth environment --yes --propagation-wait 0 apply --resume "$plan" \
+		>"$work/resume.out" 2>&1; then
+		ok "interrupt: apply --resume finishes the plan"
+	else
+		bad "interrupt: apply --resume failed: $(tail -3 "$work/resume.out")"
+	fi
+	has "$triage" $kvp cmk-ai-spare "interrupt: /state has the key after the resume"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
