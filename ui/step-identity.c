@@ -84,7 +84,7 @@ static void build(struct ui *u, struct identity *st)
 	const char *pid = jx_str(res, "identity.principalId");
 
 	clear_choices(st);
-	add(st, "system", pid ? xasprintf(_("System-assigned identity: on (principal %s)"), pid)
+	add(st, "system", pid ? xstrdup(_("System-assigned identity: on"))
 			    : xstrdup(_("System-assigned identity: off; the plan turns it on")), pid != NULL);
 	if (json_object_is_type(map, json_type_object)) {
 		json_object_object_foreach(map, k, v) {

@@ -172,7 +172,7 @@ static void review_draw(struct ui *u, void *p, int top, int rows)
 		ui_paragraph(u, y, last, 2, st->error ? st->error : _("go back and finish the earlier steps"), (int)A_NORMAL);
 		return;
 	}
-	head = xasprintf(_("Plan %.8s: %zu steps, %zu irreversible. a applies it, s saves it, t and z export it."),
+	head = xasprintf(_("Plan %.8s: %zu steps, %zu of them irreversible"),
 			 u->plan.id, u->plan.n, irreversible(&u->plan));
 	ui_put(u, top, 1, u->cols - 1, head, A_BOLD);
 	free(head);

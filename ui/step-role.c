@@ -118,7 +118,7 @@ static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 
 	(void)ctx;
 	ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));
-	ui_put(u, y, 9, u->cols - 9, f->message, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	ui_put(u, y, 9, u->cols - 9, f->message, (int)A_NORMAL);
 	free(label);
 }
 

@@ -171,7 +171,7 @@ static void signin_draw(struct ui *u, void *p, int top, int rows)
 		return;
 	}
 	line = xasprintf(_("Signed in as %s (%s), tenant %s."), u->who, u->method ? u->method : "", u->tenant ? u->tenant : "?");
-	ui_put(u, y++, 2, u->cols - 4, line, A_NORMAL);
+	y = ui_paragraph(u, y, top + rows - 1, 2, line, (int)A_NORMAL);
 	free(line);
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 	ui_put(u, y++, 2, u->cols - 4, _("Subscriptions to look in (Space marks one, Enter goes on):"), A_BOLD);

@@ -96,7 +96,11 @@ static const char *row_text(void *ctx, size_t i)
 	return st->buf;
 }
 
-/* Paints one row: a finding (severity, resource, message) or a resource (name, service, encryption). */
+/*
+ * Paints one row: a finding (severity, then the message) or a resource (name,
+ * service, encryption). The selection shows on the severity label only, so
+ * moving in the list rewrites a few cells, not two whole lines.
+ */
 static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	struct start *st = ((void **)ctx)[1];
@@ -115,7 +119,7 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 
 		line = xasprintf(" %s", f->message);
 		ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));
-		ui_put(u, y, 9, u->cols - 9, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+		ui_put(u, y, 9, u->cols - 9, line, (int)A_NORMAL);
 		free(label);
 	}
 	free(line);

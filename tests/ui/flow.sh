@@ -39,10 +39,10 @@ d=json.load(sys.stdin)
 print(json.dumps([r for r in d["resources"] if r["id"].lower() == sys.argv[1].lower()][0]))' "$1"
 }
 
-# wait_for TEXT [NAME]: polls the screen for TEXT for up to 20 s.
+# wait_for TEXT [NAME]: polls the screen for TEXT for up to 30 s.
 wait_for() {
 	i=0
-	while [ $i -lt 400 ]; do
+	while [ $i -lt 600 ]; do
 		if $T capture-pane -p -t w 2>/dev/null | grep -qF -- "$1"; then
 			[ -n "${2:-}" ] && ok "$2"
 			return 0

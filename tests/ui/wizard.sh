@@ -29,10 +29,10 @@ start() {
 	$T set-option -g window-size manual >/dev/null
 }
 
-# wait_for TEXT [NAME]: polls the screen for TEXT for up to 10 s; records a failure when it never comes.
+# wait_for TEXT [NAME]: polls the screen for TEXT for up to 30 s; records a failure when it never comes.
 wait_for() {
 	i=0
-	while [ $i -lt 200 ]; do
+	while [ $i -lt 600 ]; do
 		if $T capture-pane -p -t w 2>/dev/null | grep -qF -- "$1"; then
 			[ -n "${2:-}" ] && ok "$2"
 			return 0
@@ -47,7 +47,7 @@ wait_for() {
 # gone TEXT NAME: polls until TEXT is no longer on the screen.
 gone() {
 	i=0
-	while [ $i -lt 200 ]; do
+	while [ $i -lt 600 ]; do
 		$T capture-pane -p -t w | grep -qF -- "$1" || { ok "$2"; return 0; }
 		sleep 0.05
 		i=$((i + 1))
