@@ -1,6 +1,6 @@
 #!/bin/sh
 # Drives the wizard in tmux on the demo tenant: first frame, sign-in and scope, findings, explanation,
-# filter, resources, help, resize and "too small", going back, quitting, SIGHUP, and the French run.
+# filter, resources, help, resize and "too small", going back, quitting, SIGHUP, Ctrl-C, and the French run.
 # A private tmux server, a fixed 80x24 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -118,6 +118,14 @@ wait_for "EXIT=129" "SIGHUP ends it (status 129)"
 wait_for "stopped by a signal" "and says so"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after SIGHUP" ||
 	ok "terminal restored after SIGHUP"
+
+# Ctrl-C: the same, with status 130.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "started once more"
+keys C-c
+wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
+$T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
+	ok "terminal restored after Ctrl-C"
 
 # The French run shows no English on the two screens.
 if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
