@@ -3,7 +3,8 @@
 # Microsoft-managed keys chosen from the findings, its identity, a vault, key and version, the role, the
 # identity type, the review, and apply after typing yes; then the simulator's /state must show the key saved.
 # Also: a blocker shown inline (a vault without purge protection) fixed by the plan from the screen, and
-# SIGHUP in the middle of apply, after which the terminal is sane and apply --resume finishes the journal.
+# SIGHUP or Ctrl-C (SIGINT) in the middle of apply, after which the terminal is sane and apply --resume
+# finishes the journal.
 # A private tmux server, a fixed 100x30 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -81,9 +82,13 @@ walk() {
 	wait_for "[x] Contoso Health Prod" || return 1
 	keys Enter
 	wait_for "Findings: " "$service: findings" || return 1
-	keys v
-	wait_for "Every resource: " || return 1
-	pick "$resource"
+	if [ "${from_finding:-}" = 1 ]; then
+		pick "$resource (Azure OpenAI) encrypts"
+	else
+		keys v
+		wait_for "Every resource: " || return 1
+		pick "$resource"
+	fi
 	wait_for "The identity that is to reach the key" "$service: identity step" || return 1
 	keys Enter
 	wait_for "$vault " "$service: vaults with their badges" || return 1
@@ -95,7 +100,7 @@ walk() {
 	wait_for "Key https://$vault.vault.azure.net/keys/$key" "$service: role and prerequisites" || return 1
 	wait_for "the plan grants it $grant" "$service: least-privileged access proposed" || return 1
 	keys Enter
-	wait_for "will use its system-assigned identity" "$service: identity type" || return 1
+	wait_for " will use its " "$service: identity type" || return 1
 	keys Enter
 	wait_for "Plan " "$service: the plan" || return 1
 	wait_for "Save key $key on" "$service: the save in the plan" || return 1
@@ -126,8 +131,8 @@ P=/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups
 D=/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups
 role="the role Key Vault Crypto" policy="an access policy with get, wrapKey"
 kvp=properties.encryption.keyVaultProperties.keyName
-flow openai $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-summaries kv-ch-prod-ai cmk-openai \
-	$kvp cmk-openai "$role"
+from_finding=1 flow openai $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-summaries \
+	kv-ch-prod-ai cmk-openai $kvp cmk-openai "$role"
 flow healthbot $P/rg-prod-bots/providers/Microsoft.HealthBot/healthBots/hb-ch-intake-prod kv-ch-prod-bots cmk-bot \
 	properties.keyVaultProperties.keyName cmk-bot "$policy"
 flow dicom $P/rg-prod-imaging/providers/Microsoft.HealthcareApis/workspaces/chprodimaging/dicomservices/dermatology \
@@ -148,26 +153,31 @@ if walk fix-inline sandbox-dev kv-ch-dev cmk-dicom-dev "$policy" 0; then
 	wait_for "EXIT=0" "fix-inline: quits"
 fi
 
-# SIGHUP in the middle of apply (while access propagates): a sane terminal, and a journal --resume finishes.
-triage=$P/rg-prod-triage/providers/Microsoft.CognitiveServices/accounts/oai-ch-triage
-if walk interrupt oai-ch-triage kv-ch-prod-ai cmk-ai-spare "$role" 30; then
-	wait_for "Wait until the new access" "interrupt: apply is waiting for access to take effect"
-	pkill -HUP -P "$($T list-panes -t w -F '#{pane_pid}')" -x azcmk
-	wait_for "EXIT=129" "interrupt: SIGHUP ends the wizard mid-apply"
-	$T capture-pane -p -t w | grep -q "Review and save" && bad "interrupt: the terminal was not restored" ||
-		ok "interrupt: terminal restored"
+# interrupt SIGNAL STATUS RESOURCE-ID: a signal in the middle of apply (while access propagates) leaves a sane
+# terminal, and a journal that apply --resume finishes.
+interrupt() {
+	sig=$1 status=$2 id=$3
+	walk "interrupt-$sig" "${id##*/}" kv-ch-prod-ai cmk-ai-spare "$role" 30 || return
+	wait_for "Wait until the new access" "interrupt-$sig: apply is waiting for access to take effect" || return
+	pkill "-$sig" -P "$($T list-panes -t w -F '#{pane_pid}')" -x azcmk
+	wait_for "EXIT=$status" "interrupt-$sig: the signal ends the wizard mid-apply ($status)"
+	$T capture-pane -p -t w | grep -q "Review and save" && bad "interrupt-$sig: the terminal was not restored" ||
+		ok "interrupt-$sig: terminal restored"
 	plan=$(ls -t "$work/state/azcmk/"*.plan.json | head -1)
 	if env -i PATH=/usr/bin:/bin HOME="$work" XDG_STATE_HOME="$work/state" HTTPS_PROXY="http://127.0.0.1:$proxy" \
 		AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111 AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a \
 		AZURE_CLIENT_SECRET=demo-secret AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9 \
 		"$azcmk" --ca-file "$work/ca.pem" --auth environment --yes --propagation-wait 0 apply --resume "$plan" \
 		>"$work/resume.out" 2>&1; then
-		ok "interrupt: apply --resume finishes the plan"
+		ok "interrupt-$sig: apply --resume finishes the plan"
 	else
-		bad "interrupt: apply --resume failed: $(tail -3 "$work/resume.out")"
+		bad "interrupt-$sig: apply --resume failed: $(tail -3 "$work/resume.out")"
 	fi
-	has "$triage" $kvp cmk-ai-spare "interrupt: /state has the key after the resume"
-fi
+	has "$id" $kvp cmk-ai-spare "interrupt-$sig: /state has the key after the resume"
+}
+
+interrupt HUP 129 $P/rg-prod-triage/providers/Microsoft.CognitiveServices/accounts/oai-ch-triage
+interrupt INT 130 $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-coding
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
