@@ -25,6 +25,7 @@ static const struct binding BINDINGS[] = {
 	{ 'e', ACT_EXPLAIN },
 	{ 'v', ACT_SWITCH },
 	{ 'r', ACT_RELOAD },
+	{ 'u', ACT_TYPE_URI },
 	{ 'a', ACT_APPLY }, { 's', ACT_SAVE }, { 't', ACT_EXPORT_ARM }, { 'z', ACT_EXPORT_AZ },
 	{ '?', ACT_HELP },
 	{ 'q', ACT_QUIT },
@@ -32,9 +33,9 @@ static const struct binding BINDINGS[] = {
 
 /* The keys of each action as help shows them (not translated: they are key names). */
 static const char *const KEY_NAMES[ACT_COUNT] = {
-	[ACT_UP] = "Up k", [ACT_DOWN] = "Down j", [ACT_PAGE_UP] = "PgUp", [ACT_PAGE_DOWN] = "PgDn",
-	[ACT_TOP] = "Home g", [ACT_BOTTOM] = "End G", [ACT_SELECT] = "Enter", [ACT_TOGGLE] = "Space",
-	[ACT_NEXT] = "Tab", [ACT_BACK] = "Esc Bksp", [ACT_FILTER] = "/", [ACT_EXPLAIN] = "e", [ACT_SWITCH] = "v", [ACT_RELOAD] = "r", [ACT_APPLY] = "a", [ACT_SAVE] = "s", [ACT_EXPORT_ARM] = "t", [ACT_EXPORT_AZ] = "z",
+	[ACT_UP] = "Up Down k j", [ACT_DOWN] = "Down j", [ACT_PAGE_UP] = "PgUp PgDn", [ACT_PAGE_DOWN] = "PgDn",
+	[ACT_TOP] = "Home End g G", [ACT_BOTTOM] = "End G", [ACT_SELECT] = "Enter", [ACT_TOGGLE] = "Space",
+	[ACT_NEXT] = "Tab", [ACT_BACK] = "Esc Bksp", [ACT_FILTER] = "/", [ACT_EXPLAIN] = "e", [ACT_SWITCH] = "v", [ACT_RELOAD] = "r", [ACT_TYPE_URI] = "u", [ACT_APPLY] = "a", [ACT_SAVE] = "s", [ACT_EXPORT_ARM] = "t", [ACT_EXPORT_AZ] = "z",
 	[ACT_HELP] = "?", [ACT_QUIT] = "q",
 };
 
@@ -69,5 +70,5 @@ const char *ui_action_label(enum ui_action a)
 /* Returns what an action does, as help says it, translated. */
 const char *ui_action_text(enum ui_action a)
 {
-	return a > ACT_NONE && a < ACT_COUNT && TEXTS[a] ? _(TEXTS[a]) : "";
+	return a > ACT_NONE && a < ACT_COUNT && TEXTS[a] && *TEXTS[a] ? _(TEXTS[a]) : "";
 }

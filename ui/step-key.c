@@ -13,6 +13,7 @@
 #include "survey.h"
 #include "text.h"
 #include "ui.h"
+#include "wire.h"
 #include "xalloc.h"
 
 #define KV_API "7.5"
@@ -32,6 +33,8 @@ struct keystep {
 	struct json_object *versions;      /* KeyItems of the key's versions */
 	char *error;
 	char buf[512];
+	bool typing;                       /* the key URI prompt is open */
+	char typed[300];
 };
 
 /* Returns the chosen subscriptions as an array (allocated, NULL-ended) and their count. */
@@ -299,7 +302,13 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 	       : xasprintf(_("Versions of the key in %s (Enter chooses one):"), vault);
 	ui_put(u, top + 1, 2, u->cols - 4, head, A_BOLD);
 	free(head);
-	ui_list_draw(u, &st->list, top + 2, rows - 2, row, ctx);
+	ui_list_draw(u, &st->list, top + 2, rows - (st->typing ? 4 : 2), row, ctx);
+	if (st->typing) {
+		char *prompt = xasprintf(_("Key URI (Enter takes it, Esc closes): %s_"), st->typed);
+
+		ui_put(u, top + rows - 1, 1, u->cols - 1, prompt, ui_attr(u, UI_A_WARNING));
+		free(prompt);
+	}
 }
 
 /* Chooses the selected version (or "newest") as the key, and goes on. */
@@ -349,17 +358,63 @@ static int select_row(struct ui *u, struct keystep *st)
 	return UI_REDRAW;
 }
 
-/* Handles a key: move, filter, open, choose, go up a level (Esc), or read again. */
+/* Takes a typed key URI, when it is one, as the key, and goes on; otherwise says what a key URI looks like. */
+static int take_uri(struct ui *u, struct keystep *st)
+{
+	char *vu = NULL, *vn = NULL, *name = NULL, *ver = NULL;
+
+	st->typing = false;
+	if (!wire_split_key_uri(st->typed, &vu, &vn, &name, &ver)) {
+		ui_status(u, 2, _("'%s' is not a key URI: use https://VAULT.vault.azure.net/keys/NAME[/VERSION]"), st->typed);
+		return UI_REDRAW;
+	}
+	ui_forget_from(u, FORGET_KEY);
+	u->key_uri = xasprintf("%skeys/%s%s%s", vu, name, ver ? "/" : "", ver ? ver : "");
+	free(vu);
+	free(vn);
+	free(name);
+	free(ver);
+	return UI_GO_NEXT;
+}
+
+/* Edits the typed key URI: printable characters, Backspace, Enter takes it, Esc closes the prompt. */
+static int uri_key(struct ui *u, struct keystep *st, int ch)
+{
+	size_t len = strlen(st->typed);
+
+	if (ch == 27)
+		st->typing = false;
+	else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER)
+		return take_uri(u, st);
+	else if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && len)
+		st->typed[len - 1] = '\0';
+	else if (ch > 0x20 && ch < 0x7f && len + 1 < sizeof(st->typed)) {
+		st->typed[len] = (char)ch;
+		st->typed[len + 1] = '\0';
+	}
+	return UI_REDRAW;
+}
+
+/* Handles a key: move, filter, open, choose, type a key URI, go up a level (Esc), or read again. */
 static int key_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct keystep *st = p;
 	void *ctx[2] = { u, st };
-	int in = ui_list_key(&st->list, a, ch, u->rows - 6, row_text, ctx);
+	int in;
+
+	if (st->typing)
+		return uri_key(u, st, ch);
+	in = ui_list_key(&st->list, a, ch, u->rows - 6, row_text, ctx);
 
 	if (in != UI_STAY || st->list.filtering || ui_busy(u))
 		return in;
 	if (a == ACT_SELECT || a == ACT_NEXT)
 		return select_row(u, st);
+	if (a == ACT_TYPE_URI) {
+		st->typing = true;
+		st->typed[0] = '\0';
+		return UI_REDRAW;
+	}
 	if (a == ACT_BACK && st->level != VAULTS) {
 		free(st->error);
 		st->error = NULL;
@@ -399,7 +454,7 @@ static void key_done(struct ui *u, void *p, int rc)
 	show(u, st, st->level);
 }
 
-static const enum ui_action HINTS[] = { ACT_SELECT, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_TYPE_URI, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
 
 const struct wiz_step step_key = {
 	.title = N_("Vault, key and version"),

@@ -12,14 +12,17 @@
 #include "fetch.h"
 #include "plan.h"
 
-/* Named actions, each bound to keys in one table: a short label for the hint bar, a sentence for help. */
+/*
+ * Named actions, each bound to keys in one table: a short label for the hint
+ * bar, a sentence for help (empty when the line of the action before covers it).
+ */
 #define UI_ACTIONS(X) \
-	X(UP, N_("up"), N_("Move up.")) \
-	X(DOWN, N_("down"), N_("Move down.")) \
-	X(PAGE_UP, N_("page up"), N_("Move a page up.")) \
-	X(PAGE_DOWN, N_("page down"), N_("Move a page down.")) \
-	X(TOP, N_("first"), N_("Go to the first item.")) \
-	X(BOTTOM, N_("last"), N_("Go to the last item.")) \
+	X(UP, N_("up"), N_("Move up or down.")) \
+	X(DOWN, N_("down"), "") \
+	X(PAGE_UP, N_("page up"), N_("Move a page up or down.")) \
+	X(PAGE_DOWN, N_("page down"), "") \
+	X(TOP, N_("first"), N_("Go to the first or the last item.")) \
+	X(BOTTOM, N_("last"), "") \
 	X(SELECT, N_("choose"), N_("Choose the selected item, or go on.")) \
 	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item.")) \
 	X(NEXT, N_("next"), N_("Go on to the next step.")) \
@@ -28,6 +31,7 @@
 	X(EXPLAIN, N_("explain"), N_("Why the selected finding matters, and how to fix it.")) \
 	X(SWITCH, N_("all resources"), N_("Show the findings, or every resource with its encryption.")) \
 	X(RELOAD, N_("reload"), N_("Read again from Azure.")) \
+	X(TYPE_URI, N_("type a key URI"), N_("Key step: type the URI of a key instead of choosing one.")) \
 	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first).")) \
 	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
 	X(EXPORT_ARM, N_("ARM template"), N_("Review: export the plan as an ARM template.")) \

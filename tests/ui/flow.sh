@@ -92,11 +92,17 @@ walk() {
 	wait_for "The identity that is to reach the key" "$service: identity step" || return 1
 	keys Enter
 	wait_for "$vault " "$service: vaults with their badges" || return 1
-	pick "$vault "
-	wait_for "Keys in $vault" "$service: the vault's keys" || return 1
-	pick "$key "
-	wait_for "Versions of the key in $vault" "$service: the key's versions" || return 1
-	keys Enter
+	if [ "${by_uri:-}" = 1 ]; then
+		keys u
+		wait_for "Key URI (Enter takes it" "$service: u opens the key URI prompt" || return 1
+		keys -l "https://$vault.vault.azure.net/keys/$key" ; keys Enter
+	else
+		pick "$vault "
+		wait_for "Keys in $vault" "$service: the vault's keys" || return 1
+		pick "$key "
+		wait_for "Versions of the key in $vault" "$service: the key's versions" || return 1
+		keys Enter
+	fi
 	wait_for "Key https://$vault.vault.azure.net/keys/$key" "$service: role and prerequisites" || return 1
 	wait_for "the plan grants it $grant" "$service: least-privileged access proposed" || return 1
 	keys Enter
@@ -133,7 +139,7 @@ role="the role Key Vault Crypto" policy="an access policy with get, wrapKey"
 kvp=properties.encryption.keyVaultProperties.keyName
 from_finding=1 flow openai $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-summaries \
 	kv-ch-prod-ai cmk-openai $kvp cmk-openai "$role"
-flow healthbot $P/rg-prod-bots/providers/Microsoft.HealthBot/healthBots/hb-ch-intake-prod kv-ch-prod-bots cmk-bot \
+by_uri=1 flow healthbot $P/rg-prod-bots/providers/Microsoft.HealthBot/healthBots/hb-ch-intake-prod kv-ch-prod-bots cmk-bot \
 	properties.keyVaultProperties.keyName cmk-bot "$policy"
 flow dicom $P/rg-prod-imaging/providers/Microsoft.HealthcareApis/workspaces/chprodimaging/dicomservices/dermatology \
 	kv-ch-prod-imaging cmk-cardio properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl \
