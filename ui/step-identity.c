@@ -28,7 +28,10 @@ struct identity {
 	char *error;
 };
 
-/* Reads the resource (and the key it uses) and the user-assigned identities it could attach (task thread). */
+/*
+ * Reads the resource (and the key it uses) and the user-assigned identities
+ * it could attach (task thread); the screen learns of it in identity_done.
+ */
 static int read_resource(struct ui *u, void *arg)
 {
 	struct identity *st = arg;
@@ -40,7 +43,6 @@ static int read_resource(struct ui *u, void *arg)
 	if (rc == 0) {
 		size_t n = 0;
 
-		u->have_cur = true;
 		for (size_t i = 0; i < u->nsubs; i++)
 			if (u->subs[i].chosen)
 				subs[n++] = u->subs[i].id;
@@ -248,6 +250,7 @@ static void identity_done(struct ui *u, void *p, int rc)
 		ui_status(u, 2, _("cannot read '%s': %s"), u->resource, st->error ? st->error : "?");
 		return;
 	}
+	u->have_cur = true;
 	build(u, st);
 	def = u->cur.uai_id ? u->cur.uai_id : "system";
 	for (size_t i = 0; i < st->n; i++)

@@ -36,7 +36,8 @@ static void worst_first(struct cmk_report *r)
 /*
  * Reads everything the change needs judging (task thread): the resource,
  * the identity, the vault, the key (or, for a key to create, that its name
- * is free), the assignments and your permissions; then runs the rules.
+ * is free), the assignments and your permissions; then runs the rules. The
+ * screen learns of it in role_done, on the loop's thread.
  */
 static int read_change(struct ui *u, void *arg)
 {
@@ -61,7 +62,6 @@ static int read_change(struct ui *u, void *arg)
 			u->chg.ctx.key_status = u->chg.ctx.versions_status = u->chg.ctx.rotation_status = 404;
 		cmk_check(&u->chg.ctx, &u->rep);
 		worst_first(&u->rep);
-		u->have_chg = true;
 	} else {
 		cmk_fetch_free(&u->chg);
 		if (!st->error)
@@ -236,6 +236,7 @@ static void role_done(struct ui *u, void *p, int rc)
 		ui_status(u, 2, _("cannot check the change: %s"), st->error ? st->error : "?");
 		return;
 	}
+	u->have_chg = true;
 	ui_list_reset(&st->list, u->rep.n);
 }
 
