@@ -239,15 +239,15 @@ static int cannot_fix(const char *resource, const char *rule)
 	return EXIT_FINDINGS;
 }
 
-/* Tells whether a rule's finding on a protected resource is fixed by a new version of its key. */
-static bool needs_new_version(const char *rule)
+/*
+ * Tells whether a rule's finding on a protected resource is fixed by a new
+ * version of its key: the rules whose fix is a new version or a new key
+ * (for a key in use, a new RSA version of it), but a key that no longer
+ * exists, which only recovering it can fix.
+ */
+static bool needs_new_version(const struct cmk_rule *r)
 {
-	static const char *const R[] = { "key.expiring", "key.active", "key.type", "key.size", "key.ops", NULL };
-
-	for (int i = 0; R[i]; i++)
-		if (str_ieq(rule, R[i]))
-			return true;
-	return false;
+	return r && (r->fix_step == FIX_NEW_VERSION || r->fix_step == FIX_CREATE_KEY) && !str_ieq(r->id, "key.exists");
 }
 
 /*
@@ -261,7 +261,7 @@ static int repair(struct az_session *s, const struct cmd_opts *o, const char *re
 	const struct cmk_rule *r = cmk_rule_find(rule);
 
 	o2.key_uri = o2.key = o2.vault = o2.create_key = NULL;
-	if (needs_new_version(rule)) {
+	if (needs_new_version(r)) {
 		printf(_("Chosen: a new RSA version of the key in use (%s).\n"), rule);
 		o2.new_version = true;
 		o2.version = NULL;
@@ -302,10 +302,8 @@ static const char *unfixable_blocker(const struct cmk_fetch *cur)
 	const char *rule = NULL;
 
 	cmk_check(&cur->ctx, &r);
-	for (size_t i = 0; i < r.n && !rule; i++)
-		if (str_istarts(r.items[i].rule->id, "resource.") && r.items[i].severity == SEV_BLOCKER &&
-		    r.items[i].rule->fix_step == FIX_NONE)
-			rule = r.items[i].rule->id;
+	if (cmk_unfixable(&r, "resource."))
+		rule = cmk_unfixable(&r, "resource.")->rule->id;
 	cmk_report_free(&r);
 	return rule;
 }

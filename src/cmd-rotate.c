@@ -72,29 +72,14 @@ static int build(struct az_session *s, const struct cmd_opts *o, const char *id,
 	return rc;
 }
 
-/* Saves the plan beside its journal, so that --resume has a file to continue from; returns its path or NULL. */
+/* Keeps the plan beside its journal, so that --resume has a file to continue from; returns its path or NULL. */
 static char *keep_plan(const struct plan *p)
 {
-	struct apply_opts ao = { 0 };
-	char *journal = cmk_journal_path(&ao, p->id), *dot = strrchr(journal, '.');
-	struct json_object *j = plan_to_json(p);
-	char *path, *err = NULL;
+	char *err = NULL, *path = cmk_keep_plan(p, &err);
 
-	if (dot)
-		*dot = '\0';
-	path = xasprintf("%s.plan.json", journal);
-	cmk_make_dirs(path);
-	if (!cli_write_file(path, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-				JSON_C_TO_STRING_NOSLASHESCAPE), &err)) {
+	if (!path)
 		cli_error("%s", err);
-		free(path);
-		path = NULL;
-	} else if (chmod(path, 0600) != 0) {
-		cli_error(_("cannot make '%s' private: %s"), path, strerror(errno));
-	}
 	free(err);
-	free(journal);
-	json_object_put(j);
 	return path;
 }
 

@@ -7,13 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "cli.h"
 #include "cmd.h"
 #include "demo.h"
 #include "i18n.h"
-#include "jx.h"
 #include "sim.h"
 #include "xalloc.h"
 
@@ -47,7 +44,7 @@ static bool write_ca(struct demo *d, char **err)
 /* Points this process at the simulator: its proxy, and the demo operator's credentials in the environment. */
 static void point_at(struct demo *d, struct cmd_opts *o)
 {
-	struct json_object *doc = json_tokener_parse(demo_scenario);
+	const char *tenant, *client, *secret;
 	char proxy[64];
 	int https, port, identity;
 
@@ -57,16 +54,16 @@ static void point_at(struct demo *d, struct cmd_opts *o)
 	setenv("https_proxy", proxy, 1);
 	unsetenv("NO_PROXY");
 	unsetenv("no_proxy");
-	setenv("AZURE_TENANT_ID", jx_str(doc, "tenantId"), 1);
-	setenv("AZURE_CLIENT_ID", jx_str(doc, "operator.clientId"), 1);
-	setenv("AZURE_CLIENT_SECRET", jx_str(doc, "operator.clientSecret"), 1);
+	sim_operator(d->sim, &tenant, &client, &secret);
+	setenv("AZURE_TENANT_ID", tenant, 1);
+	setenv("AZURE_CLIENT_ID", client, 1);
+	setenv("AZURE_CLIENT_SECRET", secret, 1);
 	unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
 	unsetenv("AZURE_FEDERATED_TOKEN_FILE");
 	o->ca_file = d->ca_path;
 	o->auth = AZ_AUTH_ENV;
 	o->cloud = NULL;
 	o->tenant = NULL;
-	json_object_put(doc);
 }
 
 /*

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
 #include "ui.h"
 #include "xalloc.h"
 
@@ -65,10 +66,39 @@ int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int att
 	return y;
 }
 
+/*
+ * Paints a finding's explanation from line top + 1 up to line last: what
+ * failed and its detail, why it matters, what to do; returns the next free line.
+ */
+int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
+		   const char *what, int top, int last)
+{
+	int y = ui_paragraph(u, top + 1, last, 2, message, ui_severity_attr(u, sev));
+
+	if (detail)
+		y = ui_paragraph(u, y, last, 2, detail, (int)A_NORMAL);
+	y = ui_paragraph(u, y + 1, last, 2, _("Why it matters:"), A_BOLD);
+	y = ui_paragraph(u, y, last, 4, _(why), (int)A_NORMAL);
+	y = ui_paragraph(u, y, last, 2, _("What to do:"), A_BOLD);
+	return ui_paragraph(u, y, last, 4, _(what), (int)A_NORMAL);
+}
+
 /* Returns the attribute of a severity. */
 int ui_severity_attr(struct ui *u, enum severity s)
 {
 	return ui_attr(u, s == SEV_BLOCKER ? UI_A_BLOCKER : s == SEV_WARNING ? UI_A_WARNING : UI_A_NOTE);
+}
+
+/* Returns the ids of the subscriptions in scope (an allocated array, NULL-ended; the ids are borrowed) and their count. */
+const char **ui_chosen_subs(const struct ui *u, size_t *n)
+{
+	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
+
+	*n = 0;
+	for (size_t i = 0; i < u->nsubs; i++)
+		if (u->subs[i].chosen)
+			subs[(*n)++] = u->subs[i].id;
+	return subs;
 }
 
 /* Returns the name part of an ARM id (after the last slash), or the whole text. */

@@ -25,6 +25,7 @@ struct identity {
 	size_t n;
 	struct ui_list list;
 	struct json_object *uais;          /* user-assigned identities in the subscriptions (task result) */
+	struct cmk_report rep;             /* the rules over the resource as it is, judged once it is read */
 	char *error;
 };
 
@@ -37,23 +38,20 @@ static int read_resource(struct ui *u, void *arg)
 	struct identity *st = arg;
 	struct cmk_target t = { .resource = u->resource };
 	struct az_error e = { 0 };
-	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
 	int rc = cmk_fetch(u->s, &t, &u->cur, &e);
 
 	if (rc == 0) {
-		size_t n = 0;
+		size_t n;
+		const char **subs = ui_chosen_subs(u, &n);
 
-		for (size_t i = 0; i < u->nsubs; i++)
-			if (u->subs[i].chosen)
-				subs[n++] = u->subs[i].id;
 		if (cmk_list_identities(u->s, subs, n, &st->uais, &e) != 0)
 			az_error_clear(&e);
+		free(subs);
 	} else {
 		cmk_fetch_free(&u->cur);
 		st->error = xstrdup(e.message ? e.message : "?");
 	}
 	az_error_clear(&e);
-	free(subs);
 	return rc;
 }
 
@@ -118,6 +116,7 @@ static void identity_free(void *p)
 
 	clear_choices(st);
 	ui_list_free(&st->list);
+	cmk_report_free(&st->rep);
 	json_object_put(st->uais);
 	free(st->error);
 	free(st);
@@ -157,16 +156,12 @@ static void choice_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 }
 
 /* Paints the resource's rules that are about it and its identity, under the list. */
-static int identity_rules(struct ui *u, int y, int last)
+static int identity_rules(struct ui *u, const struct cmk_report *r, int y, int last)
 {
-	struct cmk_report r;
-
-	cmk_check(&u->cur.ctx, &r);
-	for (size_t i = 0; i < r.n && y <= last; i++)
-		if (str_istarts(r.items[i].rule->id, "identity.") || str_ieq(r.items[i].rule->id, "resource.ready") ||
-		    str_ieq(r.items[i].rule->id, "resource.eligible"))
-			y = ui_paragraph(u, y, last, 2, r.items[i].message, ui_severity_attr(u, r.items[i].severity));
-	cmk_report_free(&r);
+	for (size_t i = 0; i < r->n && y <= last; i++)
+		if (str_istarts(r->items[i].rule->id, "identity.") || str_ieq(r->items[i].rule->id, "resource.ready") ||
+		    str_ieq(r->items[i].rule->id, "resource.eligible"))
+			y = ui_paragraph(u, y, last, 2, r->items[i].message, ui_severity_attr(u, r->items[i].severity));
 	return y;
 }
 
@@ -193,24 +188,17 @@ static void identity_draw(struct ui *u, void *p, int top, int rows)
 	}
 	y = ui_paragraph(u, y + 1, last, 2, _("The identity that is to reach the key (Enter chooses it):"), A_BOLD);
 	ui_list_draw(u, &st->list, y, (int)st->n + 1 < last - y - 3 ? (int)st->n + 1 : last - y - 3, choice_row, st);
-	identity_rules(u, last - 2, last);
+	identity_rules(u, &st->rep, last - 2, last);
 }
 
 /* Tells whether the resource has a blocker no plan can fix (not ready, not eligible); sets the status if so. */
-static bool blocked(struct ui *u)
+static bool blocked(struct ui *u, const struct identity *st)
 {
-	struct cmk_report r;
-	bool b = false;
+	const struct cmk_finding *f = cmk_unfixable(&st->rep, "resource.");
 
-	cmk_check(&u->cur.ctx, &r);
-	for (size_t i = 0; i < r.n && !b; i++)
-		if (str_istarts(r.items[i].rule->id, "resource.") && r.items[i].severity == SEV_BLOCKER &&
-		    r.items[i].rule->fix_step == FIX_NONE) {
-			ui_status(u, 2, "%s", r.items[i].message);
-			b = true;
-		}
-	cmk_report_free(&r);
-	return b;
+	if (f)
+		ui_status(u, 2, "%s", f->message);
+	return f != NULL;
 }
 
 /* Handles a key: move, choose the identity and go on, or read again. */
@@ -228,7 +216,7 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return UI_REDRAW;
 	}
 	if ((a == ACT_SELECT || a == ACT_NEXT) && u->have_cur && ui_list_selected(&st->list, &i)) {
-		if (blocked(u))
+		if (blocked(u, st))
 			return UI_REDRAW;
 		if (!u->identity || !str_ieq(u->identity, st->c[i].id)) {
 			ui_forget_from(u, FORGET_CHANGE);
@@ -251,6 +239,8 @@ static void identity_done(struct ui *u, void *p, int rc)
 		return;
 	}
 	u->have_cur = true;
+	cmk_report_free(&st->rep);
+	cmk_check(&u->cur.ctx, &st->rep);
 	build(u, st);
 	def = u->cur.uai_id ? u->cur.uai_id : "system";
 	for (size_t i = 0; i < st->n; i++)

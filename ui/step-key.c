@@ -37,25 +37,13 @@ struct keystep {
 	char typed[300];
 };
 
-/* Returns the chosen subscriptions as an array (allocated, NULL-ended) and their count. */
-static const char **chosen_subs(struct ui *u, size_t *n)
-{
-	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
-
-	*n = 0;
-	for (size_t i = 0; i < u->nsubs; i++)
-		if (u->subs[i].chosen)
-			subs[(*n)++] = u->subs[i].id;
-	return subs;
-}
-
 /* Lists the vaults of the chosen subscriptions (task thread). */
 static int read_vaults(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
 	struct az_error e = { 0 };
 	size_t n;
-	const char **subs = chosen_subs(u, &n);
+	const char **subs = ui_chosen_subs(u, &n);
 	int rc = cmk_list_vaults(u->s, subs, n, &st->vaults, &e);
 
 	if (rc != 0)

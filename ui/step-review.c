@@ -223,20 +223,14 @@ static bool write_out(struct ui *u, const char *path, const char *text, mode_t m
 	return ok;
 }
 
-/* Keeps the plan beside its journal (0600), for azcmk apply and --resume; returns its path or NULL. */
+/* Keeps the plan beside its journal (0600), for azcmk apply and --resume; returns its path, or NULL with a status. */
 static char *keep_plan(struct ui *u)
 {
-	char *name = xasprintf("%s.plan.json", u->plan.id), *path = cmk_state_path(name);
-	struct json_object *j = plan_to_json(&u->plan);
+	char *err = NULL, *path = cmk_keep_plan(&u->plan, &err);
 
-	cmk_make_dirs(path);
-	if (!write_out(u, path, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE),
-		       0600)) {
-		free(path);
-		path = NULL;
-	}
-	json_object_put(j);
-	free(name);
+	if (!path)
+		ui_status(u, 2, "%s", err);
+	free(err);
 	return path;
 }
 

@@ -151,16 +151,10 @@ static char *access_text(struct ui *u)
 /* Paints the open explanation of the selected finding. */
 static void explain(struct ui *u, const struct cmk_finding *f, int top, int rows)
 {
-	int y = top + 1, last = top + rows - 1;
+	int last = top + rows - 1;
+	int y = ui_explanation(u, f->severity, f->message, f->detail, f->rule->explanation, f->rule->fix, top, last);
 
-	y = ui_paragraph(u, y, last, 2, f->message, ui_severity_attr(u, f->severity));
-	if (f->detail)
-		y = ui_paragraph(u, y, last, 2, f->detail, (int)A_NORMAL);
-	y = ui_paragraph(u, y + 1, last, 2, _("Why it matters:"), A_BOLD);
-	y = ui_paragraph(u, y, last, 4, _(f->rule->explanation), (int)A_NORMAL);
-	y = ui_paragraph(u, y, last, 2, _("What to do:"), A_BOLD);
-	y = ui_paragraph(u, y, last, 4, _(f->rule->fix), (int)A_NORMAL);
-	if (f->rule->fix_step != FIX_NONE && y <= last)
+	if (f->rule->fix_step != FIX_NONE)
 		ui_paragraph(u, y + 1, last, 2, _("The plan includes this fix."), ui_attr(u, UI_A_OK));
 }
 
@@ -217,11 +211,12 @@ static int role_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return UI_REDRAW;
 	}
 	if (a == ACT_SELECT || a == ACT_NEXT) {
-		for (size_t i = 0; i < u->rep.n; i++)
-			if (u->rep.items[i].severity == SEV_BLOCKER && u->rep.items[i].rule->fix_step == FIX_NONE) {
-				ui_status(u, 2, _("%s: no plan can fix this; go back and choose otherwise"), u->rep.items[i].rule->id);
-				return UI_REDRAW;
-			}
+		const struct cmk_finding *f = cmk_unfixable(&u->rep, "");
+
+		if (f) {
+			ui_status(u, 2, _("%s: no plan can fix this; go back and choose otherwise"), f->rule->id);
+			return UI_REDRAW;
+		}
 		return UI_GO_NEXT;
 	}
 	return UI_STAY;

@@ -24,14 +24,11 @@ struct start {
 static int run_audit(struct ui *u, void *arg)
 {
 	struct start *st = arg;
-	const char **subs = xcalloc(u->nsubs + 1, sizeof(*subs));
 	struct survey_opts so = { 0 };
+	const char **subs = ui_chosen_subs(u, &so.nsubs);
 	struct az_error e = { 0 };
 	int rc;
 
-	for (size_t i = 0; i < u->nsubs; i++)
-		if (u->subs[i].chosen)
-			subs[so.nsubs++] = u->subs[i].id;
 	so.subscriptions = subs;
 	audit_free(&u->audit);
 	rc = cmk_audit(u->s, &so, &u->audit, &e);
@@ -128,29 +125,12 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 /* Paints the open explanation of the selected finding: what failed, why it matters, what to do. */
 static void explanation(struct ui *u, const struct audit_finding *f, int top, int rows)
 {
-	int y = top, last = top + rows - 1;
+	int last = top + rows - 1;
+	int y = ui_explanation(u, f->severity, f->message, f->detail, f->explanation, f->fix, top, last);
+	char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule, f->resource_id);
 
-	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-	y = ui_paragraph(u, y, last, 2, f->message, ui_severity_attr(u, f->severity));
-	if (f->detail)
-		y = ui_paragraph(u, y, last, 2, f->detail, A_NORMAL);
-	if (y <= last)
-		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-	if (y <= last)
-		ui_put(u, y++, 2, u->cols - 4, _("Why it matters:"), A_BOLD);
-	y = ui_paragraph(u, y, last, 4, _(f->explanation), A_NORMAL);
-	if (y <= last)
-		ui_put(u, y++, 2, u->cols - 4, _("What to do:"), A_BOLD);
-	y = ui_paragraph(u, y, last, 4, _(f->fix), A_NORMAL);
-	if (y <= last) {
-		char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule, f->resource_id);
-
-		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-		y = ui_paragraph(u, y, last, 2, id, ui_attr(u, UI_A_DIM));
-		free(id);
-	}
-	while (y <= last)
-		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+	ui_paragraph(u, y + 1, last, 2, id, ui_attr(u, UI_A_DIM));
+	free(id);
 }
 
 /* Paints the summary line, then the findings or the resources, or the open explanation. */

@@ -164,7 +164,10 @@ void ui_forget_from(struct ui *u, int step);
 enum { FORGET_RESOURCE = 2, FORGET_IDENTITY = 3, FORGET_KEY = 4, FORGET_CHANGE = 5, FORGET_PLAN = 7 };
 int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr);
 int ui_severity_attr(struct ui *u, enum severity s);
+int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
+		   const char *what, int top, int last);
 const char *ui_identity_name(const char *id);
+const char **ui_chosen_subs(const struct ui *u, size_t *n);
 
 /* the steps */
 extern const struct wiz_step step_signin;

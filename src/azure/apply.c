@@ -71,6 +71,40 @@ char *cmk_state_path(const char *name)
 	return xasprintf("%s/.local/state/azcmk/%s", home ? home : ".", name);
 }
 
+/*
+ * Keeps a plan beside its journal, as $XDG_STATE_HOME/azcmk/ID.plan.json
+ * (mode 0600 from the start: plans name resources), for apply and --resume;
+ * returns its path, or NULL with *err saying why.
+ */
+char *cmk_keep_plan(const struct plan *p, char **err)
+{
+	char *name = xasprintf("%s.plan.json", p->id), *path = cmk_state_path(name);
+	struct json_object *j = plan_to_json(p);
+	const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = strlen(text), done = 0;
+	int fd;
+
+	cmk_make_dirs(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	while (fd >= 0 && done < len) {
+		ssize_t w = write(fd, text + done, len - done);
+
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	if (fd < 0 || done < len || fchmod(fd, 0600) != 0) {
+		*err = xasprintf(_("cannot keep the plan in '%s': %s"), path, strerror(errno));
+		free(path);
+		path = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	json_object_put(j);
+	free(name);
+	return path;
+}
+
 /* Creates the directories above a file (mode 0700: journals name resources). */
 void cmk_make_dirs(const char *file)
 {

@@ -21,5 +21,6 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 char *cmk_journal_path(const struct apply_opts *o, const char *plan_id);
 void cmk_make_dirs(const char *file);
 char *cmk_state_path(const char *name);
+char *cmk_keep_plan(const struct plan *p, char **err);
 
 #endif

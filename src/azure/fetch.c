@@ -430,8 +430,7 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 		armid_free(&a);
 		return -1;
 	}
-	api = str_ieq(a.type, SVC_PROFILES[SVC_DICOM].arm_type) ? SVC_PROFILES[SVC_DICOM].api_version
-	      : str_ieq(a.type, SVC_PROFILES[SVC_HEALTHBOT].arm_type) ? SVC_PROFILES[SVC_HEALTHBOT].api_version : api;
+	api = svc_api_version(a.type);
 	armid_free(&a);
 	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
 	rc = az_session_call(s, r, e);

@@ -105,8 +105,9 @@ static int deep_check(struct run *r, const char *id, struct audit_report *part)
 	return rc;
 }
 
-/* Fills a context from the resource alone: its service, identity and the key it names. */
-static void shallow_ctx(struct run *r, const struct svc_profile *p, struct json_object *res, struct cmk_ctx *c, char *parts[4])
+/* Fills a context from the resource alone: its service, identity and the key it names; returns that key's URI. */
+static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json_object *res, struct cmk_ctx *c,
+			 char *parts[4])
 {
 	char *key = cmk_current_key_uri(p, res);
 
@@ -125,7 +126,7 @@ static void shallow_ctx(struct run *r, const struct svc_profile *p, struct json_
 		c->key_version = parts[3];
 		c->hsm = strstr(parts[0], ".managedhsm.") != NULL;
 	}
-	free(key);
+	return key;
 }
 
 /* Judges one resource from what was read (with --deep, the full check of one on CMK) and hands it to the sink. */
@@ -141,8 +142,7 @@ static int judge(struct run *r, struct json_object *res)
 	if (!wanted(r->o, p))
 		return 0;
 	r->seen++;
-	shallow_ctx(r, p, res, &c, parts);
-	key = cmk_current_key_uri(p, res);
+	key = shallow_ctx(r, p, res, &c, parts);
 	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
 		rc = deep_check(r, jx_str(res, "id"), &part);
 	} else {
@@ -368,15 +368,6 @@ static void unreadable(struct run *r, const char *rule, const char *id, const ch
 	free(what);
 }
 
-/* Returns the api-version to read a resource with, by its type. */
-static const char *api_for(const char *type)
-{
-	for (int i = 0; i < SVC_COUNT; i++)
-		if (str_ieq(type, SVC_PROFILES[i].arm_type))
-			return SVC_PROFILES[i].api_version;
-	return SVC_PROFILES[SVC_OPENAI].api_version;
-}
-
 /* Returns how many of n items to read from at: BATCH, or what is left. */
 static size_t batch_size(size_t n, size_t at)
 {
@@ -396,7 +387,7 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 
 		for (size_t i = 0; i < m; i++)
 			q[i] = az_session_req(r->s, AZ_ARM, "GET", jx_str(jx_at(items, at + i), "id"),
-					      api_for(jx_str(jx_at(items, at + i), "type")), NULL);
+					      svc_api_version(jx_str(jx_at(items, at + i), "type")), NULL);
 		if (az_session_send(r->s, q, m, e) != 0) {
 			for (size_t i = 0; i < m; i++)
 				az_req_free(q[i]);

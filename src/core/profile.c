@@ -55,6 +55,15 @@ const struct svc_profile *svc_by_key(const char *key)
 	return NULL;
 }
 
+/* Returns the api-version to read a resource of an ARM type with (the Cognitive Services one for unknown types). */
+const char *svc_api_version(const char *arm_type)
+{
+	for (int i = 0; i < SVC_COUNT; i++)
+		if (str_ieq(arm_type, SVC_PROFILES[i].arm_type))
+			return SVC_PROFILES[i].api_version;
+	return SVC_PROFILES[SVC_OPENAI].api_version;
+}
+
 /* Tells whether a service accepts an RSA key size. */
 bool svc_size_allowed(const struct svc_profile *p, long bits)
 {

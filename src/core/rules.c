@@ -866,6 +866,19 @@ void cmk_report_free(struct cmk_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Returns the first blocker that no plan step can fix, among the rules whose
+ * id starts with prefix ("" for any), or NULL: what stops a flow outright.
+ */
+const struct cmk_finding *cmk_unfixable(const struct cmk_report *r, const char *prefix)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->items[i].severity == SEV_BLOCKER && r->items[i].rule->fix_step == FIX_NONE &&
+		    str_istarts(r->items[i].rule->id, prefix))
+			return &r->items[i];
+	return NULL;
+}
+
 /* Tells whether any finding blocks the save. */
 bool cmk_has_blocker(const struct cmk_report *r)
 {

@@ -86,6 +86,7 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out);
 void cmk_report_free(struct cmk_report *r);
 const struct cmk_rule *cmk_rule_find(const char *id);
 bool cmk_has_blocker(const struct cmk_report *r);
+const struct cmk_finding *cmk_unfixable(const struct cmk_report *r, const char *prefix);
 long cmk_key_bits(struct json_object *key);
 const char *cmk_principal(const struct cmk_ctx *c);
 const char *cmk_default_identity(struct json_object *resource);

@@ -156,6 +156,14 @@ const char *sim_ca_pem(const struct sim *s)
 	return s->tls.ca_pem;
 }
 
+/* Gives the scenario's tenant and its operator's client id and secret (borrowed; NULL when absent). */
+void sim_operator(const struct sim *s, const char **tenant, const char **client_id, const char **secret)
+{
+	*tenant = jx_str(s->doc, "tenantId");
+	*client_id = jx_str(s->doc, "operator.clientId");
+	*secret = jx_str(s->doc, "operator.clientSecret");
+}
+
 /* Stops every server and frees the simulator. */
 void sim_stop(struct sim *s)
 {

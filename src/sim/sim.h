@@ -21,6 +21,7 @@ struct sim_options {
 struct sim *sim_start(const struct sim_options *opt, char **err);
 void sim_ports(const struct sim *s, int *https, int *proxy, int *identity);
 const char *sim_ca_pem(const struct sim *s);
+void sim_operator(const struct sim *s, const char **tenant, const char **client_id, const char **secret);
 void sim_stop(struct sim *s);
 bool sim_check_scenario(const char *text, size_t len, char **err);
 
