@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "azenv.h"
 #include "fetch.h"
 #include "jx.h"
 #include "policy-fixture.h"
@@ -19,51 +20,8 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* A simulator on a scenario and a session signed in as its operator. */
-struct env {
-	struct simtest t;
-	char ca[64];
-	struct az_session *s;
-	struct az_error e;
-};
-
-/* Starts the simulator on a scenario and signs in with the operator's secret. */
-static struct env *env_start(const char *scenario, const char *merge)
-{
-	struct env *v = xcalloc(1, sizeof(*v));
-	struct az_session_opts o = { 0 };
-	int fd;
-
-	if (st_start(&v->t, scenario, merge) != 0)
-		fail_msg("the simulator did not start");
-	snprintf(v->ca, sizeof(v->ca), "/tmp/azcmk-check-ca-XXXXXX");
-	fd = mkstemp(v->ca);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(st_point_client(&v->t, v->ca), 0);
-	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
-	setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
-	setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
-	setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
-	o.ca_file = v->ca;
-	o.auth = AZ_AUTH_ENV;
-	v->s = az_session_new(&o, &v->e);
-	assert_int_equal(az_session_sign_in(v->s, &v->e), 0);
-	return v;
-}
-
-/* Stops a test's simulator and session. */
-static void env_stop(struct env *v)
-{
-	az_session_free(v->s);
-	az_error_clear(&v->e);
-	st_stop(&v->t);
-	unlink(v->ca);
-	free(v);
-}
-
 /* Checks one resource and adds "subject|rule" of every finding to got. */
-static void check_into(struct env *v, const char *id, struct json_object *got)
+static void check_into(struct azenv *v, const char *id, struct json_object *got)
 {
 	struct cmk_target t = { .resource = id };
 	struct cmk_fetch f;
@@ -75,16 +33,8 @@ static void check_into(struct env *v, const char *id, struct json_object *got)
 		return;
 	}
 	cmk_check(&f.ctx, &r);
-	for (size_t i = 0; i < r.n; i++) {
-		char *subject = xstrdup(r.items[i].subject), *key;
-
-		if (str_iends(subject, "/"))
-			subject[strlen(subject) - 1] = '\0';
-		key = xasprintf("%s|%s", subject, r.items[i].rule->id);
-		json_object_object_add(got, key, json_object_new_boolean(1));
-		free(key);
-		free(subject);
-	}
+	for (size_t i = 0; i < r.n; i++)
+		azenv_pair(got, r.items[i].subject, r.items[i].rule->id);
 	cmk_report_free(&r);
 	cmk_fetch_free(&f);
 }
@@ -92,10 +42,8 @@ static void check_into(struct env *v, const char *id, struct json_object *got)
 /* Checking every resource of the demo tenant finds exactly what demo-expected.json lists. */
 static void test_demo_findings(void **state)
 {
-	struct env *v = env_start("demo.json", NULL);
-	char *text = st_read_scenario("demo-expected.json");
-	struct json_object *want = json_tokener_parse(text), *got = json_object_new_object(), *res = jx_get(v->t.doc, "resources");
-	size_t missing = 0, extra = 0;
+	struct azenv *v = azenv_start("demo.json", NULL, 0);
+	struct json_object *got = json_object_new_object(), *res = jx_get(v->t.doc, "resources");
 
 	for (size_t i = 0; i < jx_len(res); i++) {
 		const char *type = jx_str(jx_at(res, i), "type");
@@ -105,32 +53,9 @@ static void test_demo_findings(void **state)
 		    str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices"))
 			check_into(v, jx_str(jx_at(res, i), "id"), got);
 	}
-	for (size_t i = 0; i < jx_len(want); i++) {
-		char *subject = xstrdup(jx_str(jx_at(want, i), "resource")), *key;
-
-		if (str_iends(subject, "/"))
-			subject[strlen(subject) - 1] = '\0';
-		key = xasprintf("%s|%s", subject, jx_str(jx_at(want, i), "rule"));
-		if (!json_object_object_get_ex(got, key, NULL)) {
-			print_message("missing: %s\n", key);
-			missing++;
-		} else {
-			json_object_object_del(got, key);
-		}
-		free(key);
-		free(subject);
-	}
-	json_object_object_foreach(got, k, val) {
-		(void)val;
-		print_message("unexpected: %s\n", k);
-		extra++;
-	}
-	assert_int_equal(missing, 0);
-	assert_int_equal(extra, 0);
+	azenv_expected(got, true);
 	json_object_put(got);
-	json_object_put(want);
-	free(text);
-	env_stop(v);
+	azenv_stop(v);
 }
 
 #define SUB "66666666-6666-4666-8666-666666666666"
@@ -138,7 +63,7 @@ static void test_demo_findings(void **state)
 #define KEY "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
 
 /* Runs a change check (a key named) and returns whether a rule failed. */
-static bool change_fails(struct env *v, const char *resource, const char *key, const char *identity, const char *rule,
+static bool change_fails(struct azenv *v, const char *resource, const char *key, const char *identity, const char *rule,
 			 int *round_trips)
 {
 	struct cmk_target t = { .resource = resource, .key_uri = key, .identity = identity };
@@ -161,7 +86,7 @@ static bool change_fails(struct env *v, const char *resource, const char *key, c
 /* Checking a change per service: by name or id, system or user identity, and the blockers a fresh resource has. */
 static void test_change_checks(void **state)
 {
-	struct env *v = env_start("minimal.json", NULL);
+	struct azenv *v = azenv_start("minimal.json", NULL, 0);
 	int trips = 0;
 
 	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "identity.key-access", &trips));
@@ -172,11 +97,11 @@ static void test_change_checks(void **state)
 	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "resource.irreversible", NULL));
 	assert_true(change_fails(v, RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", KEY,
 				 RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test", "identity.enabled", NULL));
-	env_stop(v);
+	azenv_stop(v);
 }
 
 /* Adds the deny policy to the simulator, enforced or not. */
-static void add_policy(struct env *v, const char *mode)
+static void add_policy(struct azenv *v, const char *mode)
 {
 	struct st_resp r;
 	char *a = xasprintf(POLICY_ASSIGNMENT_FMT, mode);
@@ -191,7 +116,7 @@ static void add_policy(struct env *v, const char *mode)
 /* A deny assignment that covers the change is a policy.deny note, in the same round trips; others are not. */
 static void test_policy_deny(void **state)
 {
-	struct env *v = env_start("minimal.json", NULL);
+	struct azenv *v = azenv_start("minimal.json", NULL, 0);
 	int trips = 0;
 
 	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
@@ -203,13 +128,13 @@ static void test_policy_deny(void **state)
 	assert_false(change_fails(v, "hb-cmk-test", KEY, NULL, "policy.deny", NULL));
 	add_policy(v, "DoNotEnforce");
 	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
-	env_stop(v);
+	azenv_stop(v);
 }
 
 /* A missing resource, a resource of another kind and a bad key URI are errors, worded with the name. */
 static void test_errors(void **state)
 {
-	struct env *v = env_start("minimal.json", NULL);
+	struct azenv *v = azenv_start("minimal.json", NULL, 0);
 	static const struct { const char *resource, *key, *want; } T[] = {
 		{ "no-such-thing", NULL, "no-such-thing" },
 		{ RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", NULL, "does not protect" },
@@ -226,7 +151,7 @@ static void test_errors(void **state)
 		cmk_fetch_free(&f);
 		az_error_clear(&v->e);
 	}
-	env_stop(v);
+	azenv_stop(v);
 }
 
 /* Runs the check's integration tests. */

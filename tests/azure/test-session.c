@@ -114,10 +114,7 @@ static void env_stop(struct env *v)
 /* Adds a fault through the admin endpoint. */
 static void fault(struct env *v, const char *rule)
 {
-	struct st_resp r;
-
-	assert_int_equal(st_admin(&v->t, "POST", "/faults", rule, &r), 201);
-	st_resp_free(&r);
+	assert_int_equal(st_fault(&v->t, rule), 201);
 }
 
 /* Counts logged requests whose path contains needle (and, if given, with a status). */

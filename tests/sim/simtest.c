@@ -216,6 +216,16 @@ long st_admin(struct simtest *t, const char *method, const char *path, const cha
 	return rc;
 }
 
+/* Adds a fault rule through the admin endpoint; returns the HTTP status (201 when taken). */
+long st_fault(struct simtest *t, const char *rule)
+{
+	struct st_resp r;
+	long rc = st_admin(t, "POST", "/faults", rule, &r);
+
+	st_resp_free(&r);
+	return rc;
+}
+
 /* Frees a response. */
 void st_resp_free(struct st_resp *r)
 {

@@ -41,5 +41,6 @@ char *st_header(const struct st_resp *r, const char *name);
 void st_resp_free(struct st_resp *r);
 const char *st_error_code(const struct st_resp *r);
 long st_admin(struct simtest *t, const char *method, const char *path, const char *body, struct st_resp *r);
+long st_fault(struct simtest *t, const char *rule);
 
 #endif

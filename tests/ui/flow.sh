@@ -12,17 +12,10 @@ top_builddir=$(cd "${top_builddir:-.}" && pwd)
 azcmk=$top_builddir/src/azcmk
 sim=$top_builddir/src/azcmk-sim
 work=$(mktemp -d)
-sock=azcmk-flow-$$
-T="tmux -L $sock -f /dev/null"
-pass=0 fail=0
 simpid=
+. "$top_srcdir/tests/ui/lib.sh"
 trap '$T kill-server 2>/dev/null; [ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
-
-command -v tmux >/dev/null 2>&1 || { echo "skip: tmux is not installed"; exit 77; }
 command -v curl >/dev/null 2>&1 || { echo "skip: curl is not installed"; exit 77; }
-
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); $T capture-pane -p -t w 2>/dev/null | sed 's/^/     | /'; }
 
 "$sim" --scenario "$top_srcdir/tests/scenarios/demo.json" --port-file "$work/ports.json" --ca-out "$work/ca.pem" \
 	>/dev/null 2>&1 &
@@ -39,23 +32,6 @@ state() {
 d=json.load(sys.stdin)
 print(json.dumps([r for r in d["resources"] if r["id"].lower() == sys.argv[1].lower()][0]))' "$1"
 }
-
-# wait_for TEXT [NAME]: polls the screen for TEXT for up to 30 s.
-wait_for() {
-	i=0
-	while [ $i -lt 600 ]; do
-		if $T capture-pane -p -t w 2>/dev/null | grep -qF -- "$1"; then
-			[ -n "${2:-}" ] && ok "$2"
-			return 0
-		fi
-		sleep 0.05
-		i=$((i + 1))
-	done
-	bad "${2:-wait}: '$1' never appeared"
-	return 1
-}
-
-keys() { $T send-keys -t w "$@"; }
 
 # pick TEXT: filters the list on the screen for TEXT and chooses the first match.
 pick() {
@@ -185,5 +161,4 @@ interrupt() {
 interrupt HUP 129 $P/rg-prod-triage/providers/Microsoft.CognitiveServices/accounts/oai-ch-triage
 interrupt INT 130 $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-coding
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

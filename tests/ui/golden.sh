@@ -8,24 +8,17 @@ top_builddir=$(cd "${top_builddir:-.}" && pwd)
 azcmk=$top_builddir/src/azcmk
 golden=$top_srcdir/tests/ui/golden
 work=$(mktemp -d)
-T="tmux -L azcmk-golden-$$ -f /dev/null"
-pass=0 fail=0
+. "$top_srcdir/tests/ui/lib.sh"
 trap '$T kill-server 2>/dev/null; rm -rf "$work"' EXIT
 
-command -v tmux >/dev/null 2>&1 || { echo "skip: tmux is not installed"; exit 77; }
-
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
-keys() { $T send-keys -t w "$@"; }
 screen() { $T capture-pane -p -t w | sed 's/ *$//'; }
 
-# wait_for TEXT: polls for TEXT, then until two captures 100 ms apart agree (no spinner, nothing pending).
-wait_for() {
-	i=0
-	while [ $i -lt 600 ] && ! screen | grep -qF -- "$1"; do sleep 0.05; i=$((i + 1)); done
-	screen | grep -qF -- "$1" || { bad "'$1' never appeared"; screen | sed 's/^/     | /'; return 1; }
+# settled TEXT: waits for TEXT, then until two captures 100 ms apart agree (no spinner, nothing pending).
+settled() {
+	wait_for "$1" || return 1
 	prev=
-	while [ $i -lt 600 ]; do
+	i=0
+	while [ $i -lt 300 ]; do
 		now=$(screen)
 		[ "$now" = "$prev" ] && return 0
 		prev=$now
@@ -51,44 +44,43 @@ $T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=sc
 	XDG_STATE_HOME=$work/state $azcmk --demo --propagation-wait 0; echo EXIT=\$?; sleep 30"
 $T set-option -g escape-time 0 >/dev/null
 
-wait_for "[x] Contoso Health Legacy" && golden 1-signin
+settled "[x] Contoso Health Legacy" && golden 1-signin
 keys Enter
-wait_for "Findings: 8 blockers" && golden 2-findings
+settled "Findings: 8 blockers" && golden 2-findings
 keys e
-wait_for "What to do:" && golden 2-explanation
+settled "What to do:" && golden 2-explanation
 keys Escape
-wait_for "Findings: 8 blockers"
+settled "Findings: 8 blockers"
 keys v
-wait_for "Every resource: 43" && golden 2-resources
+settled "Every resource: 43" && golden 2-resources
 keys / ; keys -l oai-ch-summaries ; keys Enter
-wait_for "(1 of 43 shown)"
+settled "(1 of 43 shown)"
 keys Enter
-wait_for "The identity that is to reach the key" && golden 3-identity
+settled "The identity that is to reach the key" && golden 3-identity
 keys Enter
-wait_for "kv-chdevold2019" && golden 4-vaults
+settled "kv-chdevold2019" && golden 4-vaults
 keys / ; keys -l "kv-ch-prod-ai " ; keys Enter
-wait_for "(1 of "
+settled "(1 of "
 keys Enter
-wait_for "cmk-ai-spare" && golden 4-keys
+settled "cmk-ai-spare" && golden 4-keys
 keys / ; keys -l "cmk-openai " ; keys Enter
-wait_for "(1 of "
+settled "(1 of "
 keys Enter
-wait_for "follow the newest version" && golden 4-versions
+settled "follow the newest version" && golden 4-versions
 keys Enter
-wait_for "Prerequisites that fail" && golden 5-role
+settled "Prerequisites that fail" && golden 5-role
 keys Enter
-wait_for "will use its system-assigned identity" && golden 6-identity-type
+settled "will use its system-assigned identity" && golden 6-identity-type
 keys Enter
-wait_for "Plan 6a98a0a7" && golden 7-review
+settled "Plan 6a98a0a7" && golden 7-review
 keys a
-wait_for "Type yes and Enter" && golden 7-confirm
+settled "Type yes and Enter" && golden 7-confirm
 keys Escape
-wait_for "nothing was changed"
+settled "nothing was changed"
 keys '?'
-wait_for "Keys (any key closes this help):" && golden help
+settled "Keys (any key closes this help):" && golden help
 keys x
 $T resize-window -t w -x 70 -y 20
-wait_for "The terminal is 70x20" && golden too-small
+settled "The terminal is 70x20" && golden too-small
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -7,18 +7,8 @@ top_srcdir=${top_srcdir:-.}
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
 azcmk=$top_builddir/src/azcmk
 work=$(mktemp -d)
-sock=azcmk-ui-$$
-T="tmux -L $sock -f /dev/null"
-pass=0 fail=0
+. "$top_srcdir/tests/ui/lib.sh"
 trap '$T kill-server 2>/dev/null; rm -rf "$work"' EXIT
-
-if ! command -v tmux >/dev/null 2>&1; then
-	echo "skip: tmux is not installed (apt-get install tmux)"
-	exit 77
-fi
-
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); $T capture-pane -p -t w 2>/dev/null | sed 's/^/     | /'; }
 
 # start LANG-SETTINGS: runs the wizard on the demo tenant in a fresh 80x24 window named w.
 start() {
@@ -28,34 +18,6 @@ start() {
 	$T set-option -t w -g escape-time 0 >/dev/null
 	$T set-option -g window-size manual >/dev/null
 }
-
-# wait_for TEXT [NAME]: polls the screen for TEXT for up to 30 s; records a failure when it never comes.
-wait_for() {
-	i=0
-	while [ $i -lt 600 ]; do
-		if $T capture-pane -p -t w 2>/dev/null | grep -qF -- "$1"; then
-			[ -n "${2:-}" ] && ok "$2"
-			return 0
-		fi
-		sleep 0.05
-		i=$((i + 1))
-	done
-	bad "${2:-wait}: '$1' never appeared"
-	return 1
-}
-
-# gone TEXT NAME: polls until TEXT is no longer on the screen.
-gone() {
-	i=0
-	while [ $i -lt 600 ]; do
-		$T capture-pane -p -t w | grep -qF -- "$1" || { ok "$2"; return 0; }
-		sleep 0.05
-		i=$((i + 1))
-	done
-	bad "$2: '$1' stayed"
-}
-
-keys() { $T send-keys -t w "$@"; }
 
 mkdir -p "$work/locale/fr/LC_MESSAGES"
 msgfmt -o "$work/locale/fr/LC_MESSAGES/azcmk.mo" "$top_srcdir/po/fr.po" || exit 99
@@ -146,5 +108,4 @@ else
 	echo "skip French run: no fr_FR.UTF-8 locale (build-aux/install-deps.sh makes one)"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
