@@ -8,6 +8,10 @@ if ! command -v tmux >/dev/null 2>&1; then
 	exit 77
 fi
 
+# A session that outlives the others: tmux ends its server when its last session is killed, and a
+# new-session sent while it ends is lost, so the tests' own sessions come and go beside this one.
+$T new-session -d -s keep -x 80 -y 24 "sleep 86400" || exit 99
+
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1"; fail=$((fail + 1)); $T capture-pane -p -t w 2>/dev/null | sed 's/^/     | /'; }
 keys() { $T send-keys -t w "$@"; }

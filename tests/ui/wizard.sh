@@ -16,7 +16,6 @@ start() {
 	$T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color \
 		XDG_STATE_HOME=$work/state AZCMK_LOCALEDIR=$work/locale $1 $azcmk --demo; echo EXIT=\$?; sleep 60"
 	$T set-option -t w -g escape-time 0 >/dev/null
-	$T set-option -g window-size manual >/dev/null
 }
 
 mkdir -p "$work/locale/fr/LC_MESSAGES"
