@@ -70,6 +70,10 @@ static void usage(void)
 	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
 	       "      --confirm-irreversible\n"
 	       "                         accept changes that cannot be undone\n"
+	       "      --system-identity keep|off\n"
+	       "                         plan, fix: with a user-assigned --identity, keep\n"
+	       "                         the system-assigned identity (default) or turn\n"
+	       "                         it off once the key is saved\n"
 	       "      --create-key NAME  plan: create an RSA key NAME in --vault\n"
 	       "      --format FORMAT    plan: text (default), json, arm (an ARM\n"
 	       "                         template) or az (an Azure CLI script)\n"
@@ -122,7 +126,7 @@ static const char *command_word(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
 		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
-		"--service", "--fail-on", "--from", NULL };
+		"--service", "--fail-on", "--from", "--system-identity", NULL };
 
 	for (int i = 1; i < argc; i++) {
 		bool takes = false;
@@ -170,6 +174,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
 		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
 		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
+		{ "system-identity", required_argument, NULL, 24 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -238,6 +243,13 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		case 20: o->deep = true; break;
 		case 22: o->from = optarg; break;
 		case 23: o->demo = true; break;
+		case 24:
+			if (!str_ieq(optarg, "keep") && !str_ieq(optarg, "off")) {
+				cli_error(_("invalid --system-identity '%s': use keep or off"), optarg);
+				return usage_error();
+			}
+			o->system_off = str_ieq(optarg, "off");
+			break;
 		case 21:
 			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {
 				cli_error(_("invalid --fail-on '%s': use blocker or warning"), optarg);

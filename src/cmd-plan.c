@@ -66,7 +66,8 @@ int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *r
 {
 	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
 				o->nsubs, o->confirm_irreversible };
-	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key };
+	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key,
+				   .system_off = o->system_off };
 	struct az_error e = { 0 };
 	struct cmk_report r;
 	char *err = NULL;

@@ -34,6 +34,7 @@ struct cmd_opts {
 	const char *subscriptions[32];
 	size_t nsubs;
 	bool confirm_irreversible;
+	bool system_off;                 /* plan, fix: --system-identity off */
 	const char *create_key;          /* plan: create a key of this name */
 	const char *plan_file;           /* plan: -o FILE */
 	enum plan_format format;         /* plan: --format */

@@ -110,15 +110,12 @@ void ui_draw_help(struct ui *u)
 
 	ui_put(u, 1, 0, u->cols, "", A_NORMAL);
 	ui_put(u, y++, 2, u->cols - 4, _("Keys (any key closes this help):"), A_BOLD);
-	y++;
 	for (int a = ACT_NONE + 1; a < ACT_COUNT && y < u->rows - 2; a++) {
 		char *line;
 
 		if (!*ui_action_text((enum ui_action)a))
 			continue;
 		line = xasprintf("  %-12s %s", ui_action_keys((enum ui_action)a), ui_action_text((enum ui_action)a));
-
-
 		ui_put(u, y++, 2, u->cols - 4, line, A_NORMAL);
 		free(line);
 	}

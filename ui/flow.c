@@ -19,6 +19,7 @@ void ui_forget_from(struct ui *u, int step)
 	if (step <= FORGET_IDENTITY) {
 		free(u->identity);
 		u->identity = NULL;
+		u->system_off = false;
 	}
 	if (step <= FORGET_KEY) {
 		free(u->key_uri);

@@ -26,6 +26,7 @@ static const struct binding BINDINGS[] = {
 	{ 'v', ACT_SWITCH },
 	{ 'r', ACT_RELOAD },
 	{ 'u', ACT_TYPE_URI },
+	{ 'o', ACT_SYSTEM_OFF },
 	{ 'a', ACT_APPLY }, { 's', ACT_SAVE }, { 't', ACT_EXPORT_ARM }, { 'z', ACT_EXPORT_AZ },
 	{ '?', ACT_HELP },
 	{ 'q', ACT_QUIT },
@@ -35,7 +36,7 @@ static const struct binding BINDINGS[] = {
 static const char *const KEY_NAMES[ACT_COUNT] = {
 	[ACT_UP] = "Up Down k j", [ACT_DOWN] = "Down j", [ACT_PAGE_UP] = "PgUp PgDn", [ACT_PAGE_DOWN] = "PgDn",
 	[ACT_TOP] = "Home End g G", [ACT_BOTTOM] = "End G", [ACT_SELECT] = "Enter", [ACT_TOGGLE] = "Space",
-	[ACT_NEXT] = "Tab", [ACT_BACK] = "Esc Bksp", [ACT_FILTER] = "/", [ACT_EXPLAIN] = "e", [ACT_SWITCH] = "v", [ACT_RELOAD] = "r", [ACT_TYPE_URI] = "u", [ACT_APPLY] = "a", [ACT_SAVE] = "s", [ACT_EXPORT_ARM] = "t", [ACT_EXPORT_AZ] = "z",
+	[ACT_NEXT] = "Tab", [ACT_BACK] = "Esc Bksp", [ACT_FILTER] = "/", [ACT_EXPLAIN] = "e", [ACT_SWITCH] = "v", [ACT_RELOAD] = "r", [ACT_TYPE_URI] = "u", [ACT_SYSTEM_OFF] = "o", [ACT_APPLY] = "a", [ACT_SAVE] = "s", [ACT_EXPORT_ARM] = "t", [ACT_EXPORT_AZ] = "z",
 	[ACT_HELP] = "?", [ACT_QUIT] = "q",
 };
 

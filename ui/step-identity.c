@@ -149,7 +149,10 @@ static void choice_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	struct identity *st = ctx;
 	bool mine = u->identity && str_ieq(u->identity, st->c[i].id);
-	char *line = xasprintf(" %s %s", mine ? "(*)" : "( )", st->c[i].label);
+	bool going = u->system_off && st->c[i].attached && str_ieq(st->c[i].id, "system");
+	char *line = xasprintf(" %s %s", mine ? "(*)" : "( )",
+			       going ? _("System-assigned identity: on; the plan turns it off once the key is saved")
+				     : st->c[i].label);
 
 	ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	free(line);
@@ -201,7 +204,27 @@ static bool blocked(struct ui *u, const struct identity *st)
 	return f != NULL;
 }
 
-/* Handles a key: move, choose the identity and go on, or read again. */
+/*
+ * Turns the plan's "system-assigned identity off" choice on or off. It can
+ * only go when a user-assigned identity reaches the key, which the plan
+ * checks; here the operator is told what to choose next.
+ */
+static int toggle_system(struct ui *u, const struct identity *st)
+{
+	if (!st->n || !st->c[0].attached) {
+		ui_status(u, 1, _("The system-assigned identity is off already; it stays off unless chosen."));
+		return UI_REDRAW;
+	}
+	u->system_off = !u->system_off;
+	ui_forget_from(u, FORGET_CHANGE);
+	if (u->system_off)
+		ui_status(u, 0, "%s", _("The system-assigned identity goes once the key is saved; choose a user-assigned one."));
+	else
+		ui_status(u, 0, "%s", _("The system-assigned identity stays on."));
+	return UI_REDRAW;
+}
+
+/* Handles a key: move, choose the identity and go on, turn the system-assigned identity off or on, or read again. */
 static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct identity *st = p;
@@ -215,9 +238,17 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 		identity_enter(u, st);
 		return UI_REDRAW;
 	}
+	if (a == ACT_SYSTEM_OFF && u->have_cur)
+		return toggle_system(u, st);
 	if ((a == ACT_SELECT || a == ACT_NEXT) && u->have_cur && ui_list_selected(&st->list, &i)) {
 		if (blocked(u, st))
 			return UI_REDRAW;
+		if (u->system_off && str_ieq(st->c[i].id, "system")) {
+			/* The identity that reaches the key cannot be the one the plan turns off. */
+			u->system_off = false;
+			ui_forget_from(u, FORGET_CHANGE);
+			ui_status(u, 0, "%s", _("The system-assigned identity stays on: it is the one to reach the key."));
+		}
 		if (!u->identity || !str_ieq(u->identity, st->c[i].id)) {
 			ui_forget_from(u, FORGET_CHANGE);
 			free(u->identity);
@@ -248,7 +279,7 @@ static void identity_done(struct ui *u, void *p, int rc)
 			st->list.cur = i;
 }
 
-static const enum ui_action HINTS[] = { ACT_SELECT, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_SYSTEM_OFF, ACT_RELOAD, ACT_BACK, ACT_NONE };
 
 const struct wiz_step step_identity = {
 	.title = N_("Enable identity"),

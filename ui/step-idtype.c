@@ -34,6 +34,10 @@ static void idtype_draw(struct ui *u, void *p, int top, int rows)
 		: xstrdup(_("The save leaves the user-assigned fields out, so the service uses the system-assigned identity."));
 	y = ui_paragraph(u, y + 1, last, 2, line, (int)A_NORMAL);
 	free(line);
+	if (u->system_off && c->user_identity && jx_str(u->chg.resource, "identity.principalId"))
+		y = ui_paragraph(u, y + 1, last, 2, _("Once the key is saved, the plan turns the system-assigned identity "
+						      "off: its principal, and any access granted to it, are gone for good."),
+				 ui_attr(u, UI_A_WARNING));
 	for (size_t i = 0; i < u->rep.n; i++)
 		if (str_ieq(u->rep.items[i].rule->id, "identity.allowed")) {
 			y = ui_paragraph(u, y + 1, last, 2, u->rep.items[i].message, ui_severity_attr(u, u->rep.items[i].severity));

@@ -56,7 +56,8 @@ static void set_lines(struct review *st, const char *text)
 /* Builds the plan from the change and the choices; on failure keeps why. */
 static void build(struct ui *u, struct review *st)
 {
-	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key };
+	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key,
+				   .system_off = u->system_off };
 	char *err = NULL, *text;
 
 	free(st->error);

@@ -32,6 +32,7 @@
 	X(SWITCH, N_("all resources"), N_("Show the findings, or every resource with its encryption.")) \
 	X(RELOAD, N_("reload"), N_("Read again from Azure.")) \
 	X(TYPE_URI, N_("type a key URI"), N_("Key step: type the URI of a key instead of choosing one.")) \
+	X(SYSTEM_OFF, N_("system identity on/off"), N_("Identity step: drop or keep the system-assigned identity.")) \
 	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first).")) \
 	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
 	X(EXPORT_ARM, N_("ARM template"), N_("Review: export the plan as an ARM template.")) \
@@ -105,6 +106,7 @@ struct ui {
 	struct cmk_fetch cur;              /* it as it is, with the key it uses (read by step 3) */
 	bool have_cur;
 	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */
+	bool system_off;                   /* turn the system-assigned identity off once the key is saved */
 	char *key_uri;                     /* the key chosen (with or without a version), or NULL with create_key */
 	char *create_vault, *create_key;   /* or a new key to create, in that vault */
 	struct cmk_fetch chg;              /* the change as chosen (read by step 5) */

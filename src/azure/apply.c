@@ -505,6 +505,36 @@ static int prove_access(struct run *r, struct az_error *e)
 	return rc;
 }
 
+/*
+ * Proves, right before the system-assigned identity is turned off, that the
+ * service no longer needs it: the planned key is saved, the setting names the
+ * user-assigned identity, and that identity can use the key. Otherwise the
+ * service would lose its key, and the data with it.
+ */
+static int prove_user_identity(struct run *r, struct az_error *e)
+{
+	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_fetch f;
+	const char *principal;
+	int rc = cmk_fetch(r->s, &t, &f, e);
+
+	if (rc != 0) {
+		cmk_fetch_free(&f);
+		return rc;
+	}
+	principal = cmk_principal(&f.ctx);
+	if (!f.key_name || !str_ieq(f.key_name, r->p->key_name) || !cmk_setting_names_identity(&f.ctx) || !principal ||
+	    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
+		az_error_set(e, _("stopped before turning off the system-assigned identity of %s: the resource does not use "
+				  "key %s through user-assigned identity %s yet, and without the system-assigned "
+				  "identity it could lose its key; nothing was changed by this step"), r->p->resource_id,
+			     r->p->key_name, r->p->uai_id ? r->p->uai_id : "?");
+		rc = -1;
+	}
+	cmk_fetch_free(&f);
+	return rc;
+}
+
 /* Checks the saved key is what the plan set, and that every prerequisite holds now. */
 static int verify(struct run *r, struct az_error *e)
 {
@@ -550,6 +580,10 @@ static int do_step(struct run *r, size_t i, struct az_error *e)
 		return create_key(r, st, e);
 	case STEP_VERIFY:
 		return verify(r, e);
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		if (prove_user_identity(r, e) != 0)
+			return -1;
+		break;
 	case STEP_ASSIGN_ROLE:
 		assignment_name(r, st);
 		break;

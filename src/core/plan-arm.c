@@ -42,6 +42,7 @@ struct arm {
 	char *seed;                            /* what names the identity in the assignment's guid() */
 	char *grant;                           /* the id of the role assignment or access policy, or NULL */
 	struct json_object *identity;          /* the identity step's body, or NULL */
+	struct json_object *identity_off;      /* the body that turns the system-assigned identity off, or NULL */
 	bool same_rg;                          /* the vault is in the resource's resource group */
 	bool vault_changed, key_created;
 };
@@ -242,7 +243,11 @@ static bool vault_step(enum step_kind k)
 	return k == STEP_ENABLE_SOFT_DELETE || k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS;
 }
 
-/* Returns the service resource as a whole-resource PUT: as it is now, read-only fields dropped, changes merged. */
+/*
+ * Returns the service resource as a whole-resource PUT: as it is now,
+ * read-only fields dropped, changes merged. With the save, the identity is
+ * the one the plan ends with (the system-assigned one off, when it says so).
+ */
 static struct json_object *service_resource(const struct arm *a, struct json_object *save)
 {
 	struct json_object *body = plan_writable(a->c->resource), *r;
@@ -252,6 +257,8 @@ static struct json_object *service_resource(const struct arm *a, struct json_obj
 		jx_del(body, SERVICE_READ_ONLY[i]);
 	jx_merge_patch(body, save);
 	jx_merge_patch(body, a->identity);
+	if (save && a->identity_off)
+		jx_merge_patch(body, a->identity_off);
 	r = head(type ? type : a->p->svc->arm_type, a->p->svc->api_version, a->res.full_name, NULL);
 	add_body(a, r, body);
 	json_object_put(body);
@@ -437,6 +444,7 @@ static bool arm_init(struct arm *a, const struct plan *p, const struct cmk_ctx *
 			   find(p, STEP_FIREWALL_BYPASS);
 	a->key_created = find(p, STEP_CREATE_KEY) != NULL;
 	a->identity = id ? id->body : NULL;
+	a->identity_off = find(p, STEP_DISABLE_SYSTEM_IDENTITY) ? find(p, STEP_DISABLE_SYSTEM_IDENTITY)->body : NULL;
 	if (!armid_parse(p->resource_id, &a->res) || !a->res.resource_group || !a->res.full_name)
 		return false;
 	a->res_rid = rid(&a->res, type, a->res.full_name);

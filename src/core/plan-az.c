@@ -161,13 +161,19 @@ static void key_expected(struct sbuf *b, const struct plan *p)
 	free(v);
 }
 
-/* Appends the verification: waits for provisioning to finish, then compares the key setting. */
-static void verify(struct sbuf *b, const struct plan *p, const struct plan_step *st)
+/* Appends a loop that waits (up to five minutes) for the resource's provisioning to end; $state holds how. */
+static void wait_provisioned(struct sbuf *b, const struct plan_step *st)
 {
 	sb_adds(b, "for _ in $(seq 60); do\n\tstate=$(az rest --method get --url ");
 	quote_url(b, st->url, st->api_version);
 	sb_adds(b, " --query properties.provisioningState --output tsv)\n"
 		   "\tcase $state in Succeeded|'') break ;; Failed|Canceled) break ;; esac\n\tsleep 5\ndone\n");
+}
+
+/* Appends the verification: waits for provisioning to finish, then compares the key setting. */
+static void verify(struct sbuf *b, const struct plan *p, const struct plan_step *st)
+{
+	wait_provisioned(b, st);
 	sb_adds(b, "now=$(az rest --method get --url ");
 	quote_url(b, st->url, st->api_version);
 	sb_printf(b, " --query %s --output tsv)\n", key_query(p->svc));
@@ -235,6 +241,14 @@ static void step(struct sbuf *b, const struct plan *p, const struct plan_step *s
 		break;
 	case STEP_VERIFY:
 		verify(b, p, st);
+		break;
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		/* The save may still be running (a resource answers 409 while it is busy). */
+		wait_provisioned(b, st);
+		sb_printf(b, "if [ -n \"$state\" ] && [ \"$state\" != Succeeded ]; then\n\techo \"%s ($state)\" >&2\n"
+			  "\texit 1\nfi\n", _("the save has not succeeded, so the system-assigned identity stays on"));
+		az_rest(b, st);
+		sb_adds(b, " --output none\n");
 		break;
 	default:
 		az_rest(b, st);

@@ -21,7 +21,9 @@
 #define AUTHZ_API "2022-04-01"
 
 static const char *const STEP_NAMES[] = { "enable-identity", "enable-soft-delete", "enable-purge-protection",
-	"firewall-bypass", "create-key", "assign-role", "access-policy", "wait-access", "save-key", "verify" };
+	"firewall-bypass", "create-key", "assign-role", "access-policy", "wait-access", "save-key", "verify",
+	"disable-system-identity" };
+_Static_assert(sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]) == STEP_KIND_COUNT, "one name per step kind");
 
 /* Returns a step kind's stable name. */
 const char *plan_step_name(enum step_kind k)
@@ -114,12 +116,15 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 	return ok;
 }
 
-/* Builds the identity the resource should have: its current one plus the chosen one. */
-static struct json_object *wanted_identity(const struct cmk_ctx *c)
+/*
+ * Builds the identity the resource should have: its current one plus the
+ * chosen one, with the system-assigned identity unless keep_system is false.
+ */
+static struct json_object *wanted_identity(const struct cmk_ctx *c, bool keep_system)
 {
 	struct json_object *id = json_object_new_object(), *map = json_object_new_object();
 	struct json_object *cur = jx_get(c->resource, "identity.userAssignedIdentities");
-	bool sys = jx_str(c->resource, "identity.principalId") || !c->user_identity;
+	bool sys = keep_system && (jx_str(c->resource, "identity.principalId") || !c->user_identity);
 
 	if (json_object_is_type(cur, json_type_object)) {
 		json_object_object_foreach(cur, k, v) {
@@ -346,8 +351,8 @@ static const char *key_path(const struct svc_profile *svc)
 	       : svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties" : "properties.encryption";
 }
 
-/* Adds the save and the verification. */
-static void save_steps(struct plan *p, const struct cmk_ctx *c)
+/* Adds the save of the key on the resource. */
+static void save_step(struct plan *p, const struct cmk_ctx *c)
 {
 	const char *rid = jx_str(c->resource, "id");
 	struct json_object *b = plan_save_body(c->svc, c->resource, c->vault_uri, p->key_name, p->key_version, p->uai_id,
@@ -358,7 +363,13 @@ static void save_steps(struct plan *p, const struct cmk_ctx *c)
 	s->title = xasprintf(_("Save key %s on %s (%s)"), p->key_name, jx_str(c->resource, "name"), _(c->svc->name));
 	s->reversible = !c->svc->irreversible;
 	expect(s, rid, c->resource, key_path(c->svc));
-	s = add(p, STEP_VERIFY, "GET", xstrdup(rid), c->svc->api_version, TARGET_ARM, NULL);
+}
+
+/* Adds the verification that ends every plan. */
+static void verify_step(struct plan *p, const struct cmk_ctx *c)
+{
+	struct plan_step *s = add(p, STEP_VERIFY, "GET", xstrdup(p->resource_id), c->svc->api_version, TARGET_ARM, NULL);
+
 	s->title = xasprintf(_("Read %s back and check every prerequisite again"), jx_str(c->resource, "name"));
 }
 
@@ -401,6 +412,41 @@ static char *plan_id(const struct plan *p)
 }
 
 /*
+ * Checks that the system-assigned identity may be turned off: only when a
+ * user-assigned identity is the one that reaches the key.
+ */
+static bool system_off_possible(const struct cmk_ctx *c, char **err)
+{
+	if (!c->user_identity || !c->uai_id) {
+		*err = xasprintf(_("cannot build a plan: the system-assigned identity of %s is the one that would reach the "
+				   "key, so it cannot be turned off; choose a user-assigned identity (--identity)"),
+				 jx_str(c->resource, "name"));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Adds the step that turns the system-assigned identity off, after the save:
+ * the identity the save left (what it expects) without the system-assigned
+ * part. Irreversible: its principal, and every grant made to it, are gone.
+ */
+static void system_off_step(struct plan *p, const struct cmk_ctx *c, int identity_step)
+{
+	struct json_object *body = json_object_new_object(), *before;
+	struct plan_step *s;
+
+	json_object_object_add(body, "identity", wanted_identity(c, false));
+	s = add(p, STEP_DISABLE_SYSTEM_IDENTITY, "PATCH", xstrdup(p->resource_id), c->svc->api_version, TARGET_ARM, body);
+	s->title = xasprintf(_("Turn off the system-assigned identity of %s (its principal and its access are gone for "
+			       "good)"), jx_str(c->resource, "name"));
+	s->reversible = false;
+	before = identity_step >= 0 ? p->steps[identity_step].body : c->resource;
+	expect(s, p->resource_id, before, "identity.type");
+	s->depends = (int)p->n - 2;     /* the save, just before it */
+}
+
+/*
  * Builds the ordered plan for the context's key and identity: identity,
  * vault fixes, key, access, wait, save, verify. Refuses (with the reasons)
  * when a blocker cannot be fixed by a step or needs a confirmation.
@@ -420,6 +466,8 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	if (!plan_possible(c, r, ch, err))
 		return -1;
 	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
+	if (ch->system_off && jx_str(c->resource, "identity.principalId") && !system_off_possible(c, err))
+		return -1;
 	if (grant && c->hsm) {
 		*err = xasprintf(_("cannot build a plan: granting access on Managed HSM %s is not supported yet; assign Managed "
 				   "HSM Crypto Service Encryption User to the service's identity on the key yourself"), c->vault_name);
@@ -438,7 +486,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 		struct plan_step *s = add(out, STEP_ENABLE_IDENTITY, "PATCH", xstrdup(out->resource_id), c->svc->api_version,
 					  TARGET_ARM, json_object_new_object());
 
-		json_object_object_add(s->body, "identity", wanted_identity(c));
+		json_object_object_add(s->body, "identity", wanted_identity(c, true));
 		s->title = xasprintf(_("Enable the %s of %s"), c->user_identity ? _("user-assigned identity")
 										  : _("system-assigned identity"),
 				     jx_str(c->resource, "name"));
@@ -453,9 +501,12 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 		add(out, STEP_WAIT_ACCESS, NULL, NULL, NULL, TARGET_NONE, NULL)->title =
 			xstrdup(_("Wait until the new access has taken effect (Azure RBAC propagation)"));
 	}
-	save_steps(out, c);
+	save_step(out, c);
 	if (identity_step >= 0 && c->svc->save == SAVE_PUT_WHOLE)
-		carry_identity(&out->steps[out->n - 2], out->steps[identity_step].body);
+		carry_identity(&out->steps[out->n - 1], out->steps[identity_step].body);
+	if (ch->system_off && jx_str(c->resource, "identity.principalId"))
+		system_off_step(out, c, identity_step);
+	verify_step(out, c);
 	out->id = plan_id(out);
 	return 0;
 }
@@ -661,6 +712,8 @@ static void diff_leaves(struct sbuf *b, struct json_object *body, struct json_ob
 			json_object_object_get_ex(now, k, &old);
 		if (json_object_is_type(v, json_type_object) && json_object_object_length(v)) {
 			diff_leaves(b, v, old, path);
+		} else if (json_object_is_type(v, json_type_object) && json_object_is_type(old, json_type_object)) {
+			/* An empty object keeps what is there (a user-assigned identity stays attached). */
 		} else {
 			char *before = old ? text_sanitize(jx_text(old), false) : xstrdup(_("(absent)"));
 			char *after = text_sanitize(v ? jx_text(v) : "null", false);
@@ -683,14 +736,23 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
 		struct json_object *now = s->kind <= STEP_FIREWALL_BYPASS && s->kind != STEP_ENABLE_IDENTITY ? c->vault : c->resource;
+		struct json_object *after_identity = NULL;
+
+		/* Turning the system-assigned identity off is judged against the identity the earlier step leaves. */
+		if (s->kind == STEP_DISABLE_SYSTEM_IDENTITY && i > 0 && p->steps[0].kind == STEP_ENABLE_IDENTITY) {
+			now = after_identity = jx_copy(c->resource);
+			jx_merge_patch(after_identity, p->steps[0].body);
+		}
 
 		sb_printf(&b, "%2zu. %s%s\n", i + 1, s->title, s->reversible ? "" : _(" [irreversible]"));
 		if (s->method)
 			sb_printf(&b, "       %s %s\n", s->method, s->url);
-		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS))
+		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
+				s->kind == STEP_DISABLE_SYSTEM_IDENTITY))
 			diff_leaves(&b, s->body, now, "");
 		else if (s->body)
 			sb_printf(&b, "       %s\n", jx_text(s->body));
+		json_object_put(after_identity);
 	}
 	return sb_steal(&b);
 }

@@ -12,7 +12,9 @@ struct json_object;
 enum step_kind {
 	STEP_ENABLE_IDENTITY, STEP_ENABLE_SOFT_DELETE, STEP_ENABLE_PURGE_PROTECTION, STEP_FIREWALL_BYPASS,
 	STEP_CREATE_KEY, STEP_ASSIGN_ROLE, STEP_ACCESS_POLICY, STEP_WAIT_ACCESS, STEP_SAVE_KEY, STEP_VERIFY,
+	STEP_DISABLE_SYSTEM_IDENTITY,      /* after the save: the user-assigned identity alone reaches the key */
 };
+#define STEP_KIND_COUNT (STEP_DISABLE_SYSTEM_IDENTITY + 1)
 
 /* Where a step's request goes. */
 enum step_target { TARGET_ARM, TARGET_KEYVAULT, TARGET_NONE };
@@ -45,6 +47,7 @@ struct plan_choices {
 	const char *role;              /* role GUID to assign (default: Crypto Service Encryption User) */
 	bool versionless;              /* with create_key on an existing key: keep the resource on the versionless URI */
 	bool resave;                   /* save even when the setting is already there (azcmk refresh) */
+	bool system_off;               /* turn the system-assigned identity off once the key is saved (user-assigned) */
 };
 
 struct plan {

@@ -68,6 +68,27 @@ const char *cmk_principal(const struct cmk_ctx *c)
 }
 
 /*
+ * Tells whether the key setting saved on the resource names the chosen
+ * user-assigned identity (DICOM has no such field: any attached one may serve).
+ */
+bool cmk_setting_names_identity(const struct cmk_ctx *c)
+{
+	const char *client = jx_str(c->uai, "properties.clientId");
+
+	if (!c->user_identity || !c->uai_id)
+		return false;
+	switch (c->svc->save) {
+	case SAVE_PATCH_KVP:
+		return str_ieq(jx_str(c->resource, "properties.keyVaultProperties.userIdentity"), c->uai_id);
+	case SAVE_PATCH_ENCRYPTION:
+		return client && str_ieq(jx_str(c->resource, "properties.encryption.keyVaultProperties.identityClientId"),
+					 client);
+	default:
+		return true;
+	}
+}
+
+/*
  * Returns the identity a resource uses for its key when none is named: NULL
  * (the system-assigned one) unless it has no system-assigned identity and
  * exactly one user-assigned identity, whose ARM id it returns (borrowed).

@@ -91,6 +91,7 @@ long cmk_key_bits(struct json_object *key);
 const char *cmk_principal(const struct cmk_ctx *c);
 const char *cmk_default_identity(struct json_object *resource);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
+bool cmk_setting_names_identity(const struct cmk_ctx *c);
 bool cmk_resource_on_cmk(const struct cmk_ctx *c);
 const char *cmk_severity_name(enum severity s);
 const char *cmk_severity_label(enum severity s);

@@ -597,6 +597,88 @@ static void test_crash_and_resume(void **state)
 	}
 }
 
+/* Runs azcmk, failing the test with its output unless it exits with want. */
+static void expect_exit(struct env *v, int got, int want, const char *what)
+{
+	if (got != want) {
+		char *o = output(v);
+
+		fail_msg("%s exited %d, not %d:\n%s", what, got, want, o);
+	}
+}
+
+/* With a user-assigned identity, --system-identity off turns the system-assigned one off after the save, per service. */
+static void test_system_identity_off(void **state)
+{
+	static const struct { const char *name, *id, *extra; } T[] = {
+		{ "openai", RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", NULL },
+		{ "foundry", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", "--confirm-irreversible" },
+		{ "dicom", DICOM, NULL },
+		{ "healthbot", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct env *v = env_start("minimal.json", NULL);
+		struct json_object *r;
+
+		print_message("service: %s\n", T[i].name);
+		unlink(v->plan);
+		expect_exit(v, azcmk(v, NULL, "plan", T[i].id, "--key", KV, "--identity", UAI, "--system-identity", "off",
+				     "-o", v->plan, T[i].extra, END), 0, "plan");
+		assert_output(v, "Turn off the system-assigned identity");
+		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+		r = state_resource(v, T[i].id);
+		assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
+		assert_null(jx_get(r, "identity.principalId"));
+		assert_non_null(jx_iget(jx_get(r, "identity.userAssignedIdentities"), UAI));
+		assert_true(strstr(key_setting(r), "cmk-test") != NULL);
+		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		json_object_put(r);
+		env_stop(v);
+	}
+}
+
+/* Turning off the system-assigned identity is refused when it is the one that would reach the key. */
+static void test_system_identity_off_refused(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+
+	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity", "off", END), 1, "plan");
+	assert_output(v, "cannot be turned off; choose a user-assigned identity");
+	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity", "maybe", END), 2, "plan");
+	assert_output(v, "invalid --system-identity 'maybe': use keep or off");
+	assert_int_equal(writes(v, "PATCH", "/"), 0);
+	env_stop(v);
+}
+
+/*
+ * The user-assigned identity lost its access to the key between the save and
+ * the step that turns the system-assigned identity off (apply stopped after
+ * the save): the resumed apply proves that access first, stops, and the
+ * system-assigned identity stays on.
+ */
+static void test_system_identity_off_proven(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+	struct json_object *r;
+
+	unlink(v->plan);
+	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI, "--system-identity", "off", "-o",
+			     v->plan, END), 0, "plan");
+	/* enable-identity, assign-role, wait-access, save-key: stop after the fourth. */
+	expect_exit(v, azcmk(v, "4", "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "apply");
+	revoke_at(v, "/keys/cmk-test");
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 2,
+		    "resumed apply");
+	assert_output(v, "stopped before turning off the system-assigned identity");
+	r = state_resource(v, id);
+	assert_non_null(jx_str(r, "identity.principalId"));
+	json_object_put(r);
+	env_stop(v);
+}
+
 /* Makes the working directory. */
 static int group_setup(void **state)
 {
@@ -632,6 +714,9 @@ int main(void)
 		cmocka_unit_test(test_rotate),
 		cmocka_unit_test(test_refresh),
 		cmocka_unit_test(test_export_formats),
+		cmocka_unit_test(test_system_identity_off),
+		cmocka_unit_test(test_system_identity_off_refused),
+		cmocka_unit_test(test_system_identity_off_proven),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -66,7 +66,14 @@ walk() {
 		pick "$resource"
 	fi
 	wait_for "The identity that is to reach the key" "$service: identity step" || return 1
-	keys Enter
+	if [ -n "${sysoff:-}" ]; then
+		keys o
+		wait_for "the plan turns it off once the key is saved" "$service: o turns the system-assigned identity off" ||
+			return 1
+		pick "$sysoff"
+	else
+		keys Enter
+	fi
 	wait_for "$vault " "$service: vaults with their badges" || return 1
 	if [ "${by_uri:-}" = 1 ]; then
 		keys u
@@ -83,6 +90,8 @@ walk() {
 	wait_for "the plan grants it $grant" "$service: least-privileged access proposed" || return 1
 	keys Enter
 	wait_for " will use its " "$service: identity type" || return 1
+	[ -z "${sysoff:-}" ] || wait_for "the plan turns the system-assigned identity off" \
+		"$service: the identity type says the system-assigned identity goes" || return 1
 	keys Enter
 	wait_for "Plan " "$service: the plan" || return 1
 	wait_for "Save key $key on" "$service: the save in the plan" || return 1
@@ -122,6 +131,25 @@ flow dicom $P/rg-prod-imaging/providers/Microsoft.HealthcareApis/workspaces/chpr
 	kv-ch-prod-imaging.vault.azure.net/keys/cmk-cardio/ "$role"
 flow foundry $P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/fdy-ch-copilot kv-ch-prod-ai cmk-foundry \
 	$kvp cmk-foundry "$role"
+
+# The system-assigned identity turned off from the identity step: the key reached through a user-assigned one.
+oai=$P/rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/oai-ch-prod
+if sysoff=id-ch-prod-cmk walk sysoff oai-ch-prod kv-ch-prod-ai cmk-openai "$role" 0; then
+	wait_for "Turn off the system-assigned identity of oai-ch-prod" "sysoff: the step is in the plan"
+	wait_for "now uses key cmk-openai, verified" "sysoff: applied and verified"
+	if state "$oai" | python3 -c 'import json,sys
+r=json.load(sys.stdin)
+i=r.get("identity") or {}
+ok=i.get("type")=="UserAssigned" and "principalId" not in i and \
+   r["properties"]["encryption"]["keyVaultProperties"].get("identityClientId")
+sys.exit(0 if ok else 1)'; then
+		ok "sysoff: /state has the key through the user-assigned identity, the system-assigned one off"
+	else
+		bad "sysoff: /state: $(state "$oai" | head -c 600)"
+	fi
+	keys q
+	wait_for "EXIT=0" "sysoff: quits"
+fi
 
 # A blocker shown inline and fixed from the screen: kv-ch-dev has no purge protection; the plan turns it on.
 sandbox=$D/rg-dev-imaging/providers/Microsoft.HealthcareApis/workspaces/chdevimaging/dicomservices/sandbox-dev

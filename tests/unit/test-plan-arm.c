@@ -73,7 +73,8 @@ static const char ROLES[] =
  * identity; noid: the identity is not on the resource yet; create: a new key;
  * policy: an access-policy vault; firewall, nopurge: vault fixes; crossrg: the
  * vault is in another subscription and resource group; access: the identity
- * already has access; rotate: "create" names the key already in use.
+ * already has access; rotate: "create" names the key already in use; sysoff:
+ * the system-assigned identity is turned off once the key is saved.
  */
 struct row {
 	const char *svc;
@@ -99,6 +100,9 @@ static const struct row ROWS[] = {
 	{ "healthbot", "crossrg create uai" },
 	{ "openai", "create rotate" },
 	{ "dicom", "create rotate firewall" },
+	{ "openai", "uai sysoff" },
+	{ "dicom", "uai noid create sysoff" },
+	{ "healthbot", "access uai sysoff" },
 };
 
 /* The context a row runs on, the plan built from it and the template parsed back; all owned. */
@@ -148,7 +152,8 @@ static void set_identity(struct json_object *res, const struct row *r)
 /* Builds a row's context, plans it, renders the template and parses it back. */
 static void build(struct fixture *x, const struct row *r)
 {
-	struct plan_choices ch = { .create_key = has(r, "create"), .new_key_name = has(r, "rotate") ? "k" : NEW_KEY };
+	struct plan_choices ch = { .create_key = has(r, "create"), .new_key_name = has(r, "rotate") ? "k" : NEW_KEY,
+				   .system_off = has(r, "sysoff") };
 	bool fresh = has(r, "create") && !has(r, "rotate");
 	struct cmk_report rep;
 	char *err = NULL;
@@ -434,6 +439,11 @@ static void check_save(struct fixture *x, struct json_object *save)
 	assert_null(jx_get(in, "properties.serviceUrl"));
 	assert_null(jx_get(in, "properties.botManagementPortalLink"));
 	assert_string_not_equal(jx_str(in, "identity.type"), "None");
+	/* The save leaves the identity the plan ends with: user-assigned only when the system-assigned one goes. */
+	if (has(x->r, "sysoff"))
+		assert_string_equal(jx_str(in, "identity.type"), "UserAssigned");
+	else if (has(x->r, "uai") && !has(x->r, "noid"))
+		assert_true(strstr(jx_str(in, "identity.type"), "SystemAssigned") != NULL);
 	if (has(x->r, "uai")) {
 		struct json_object *uai = jx_iget(jx_get(in, "identity.userAssignedIdentities"), UAI_ID);
 

@@ -112,7 +112,7 @@ static const char UAI[] =
  *   create: a new key; rotate: "create" names the key in use; big: that key has 4096 bits;
  *   pin: version v1 chosen; nokey: the key is gone;
  *   nokeyname: no key named; unconfirmed: no --confirm-irreversible; resave; old: a Health Bot from 2021;
- *   quote: a tag with apostrophes.
+ *   quote: a tag with apostrophes; sysoff: turn the system-assigned identity off (--system-identity off).
  */
 struct fixture {
 	const char *svc, *opts;
@@ -216,7 +216,8 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
 		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
 	x->ch = (struct plan_choices){ .create_key = opt_has(opts, "create"),
-		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY, .resave = opt_has(opts, "resave") };
+		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY, .resave = opt_has(opts, "resave"),
+		.system_off = opt_has(opts, "sysoff") };
 	assert_non_null(x->c.svc);
 	cmk_check(&x->c, &x->rep);
 	x->rc = plan_build(&x->c, &x->rep, &x->ch, &x->p, &x->err);
@@ -438,6 +439,14 @@ static const struct step_row STEP_ROWS[] = {
 	{ "healthbot", "uai res-both noaccess", "assign-role,wait-access,save-key,verify", NULL },
 	{ "healthbot", "res-none policy", "enable-identity,access-policy,wait-access,save-key,verify",
 	  "{\"type\":\"SystemAssigned\"}" },
+	{ "openai", "uai res-both sysoff", "save-key,disable-system-identity,verify", NULL },
+	{ "foundry", "uai noaccess sysoff",
+	  "enable-identity,assign-role,wait-access,save-key,disable-system-identity,verify",
+	  "{\"type\":\"SystemAssigned, UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "dicom", "uai res-both sysoff", "save-key,disable-system-identity,verify", NULL },
+	{ "dicom", "uai res-uai sysoff", "save-key,verify", NULL },
+	{ "healthbot", "uai res-both noaccess sysoff", "assign-role,wait-access,save-key,disable-system-identity,verify",
+	  NULL },
 };
 
 /* The firewall fix: the vault's network rules as they are (IP and network rules kept), trusted services let through. */
@@ -550,6 +559,28 @@ static void check_identity(const struct fixture *x, const struct step_row *r, co
 	free(want);
 }
 
+/*
+ * Checks the step that turns the system-assigned identity off: right after
+ * the save, irreversible, the identity it leaves user-assigned only, guarded
+ * by the type the earlier steps leave.
+ */
+static void check_system_off(const struct fixture *x, const struct step_row *r, const struct plan_step *s, size_t i)
+{
+	const char *before = r->identity ? jx_str(x->p.steps[0].body, "identity.type")
+					 : jx_str(x->resource, "identity.type");
+
+	assert_int_equal(i, x->p.n - 2);
+	assert_int_equal(x->p.steps[i - 1].kind, STEP_SAVE_KEY);
+	assert_int_equal(s->depends, (int)i - 1);
+	assert_false(s->reversible);
+	assert_string_equal(s->method, "PATCH");
+	assert_string_equal(s->url, jx_str(x->resource, "id"));
+	assert_string_equal(s->expect_path, "identity.type");
+	assert_string_equal(json_object_get_string(s->expect), before);
+	assert_json("disable-system-identity", s->body,
+		    "{\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}}");
+}
+
 /* Checks the plan's header fields against the row. */
 static void check_header(const struct fixture *x)
 {
@@ -627,8 +658,11 @@ static void test_step_table(void **state)
 				assert_null(s->body);
 				assert_int_equal(s->target, TARGET_NONE);
 				break;
+			case STEP_DISABLE_SYSTEM_IDENTITY:
+				check_system_off(&x, r, s, k);
+				break;
 			case STEP_SAVE_KEY:
-				assert_int_equal(k, x.p.n - 2);
+				assert_int_equal(k, x.p.n - (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY) ? 3 : 2));
 				if (r->identity && x.c.svc->save == SAVE_PUT_WHOLE)
 					assert_true(json_object_equal(jx_get(s->body, "identity"),
 								      jx_get(x.p.steps[0].body, "identity")));
@@ -682,6 +716,8 @@ static const struct refusal_row REFUSALS[] = {
 	{ "openai", "hsm", "Managed HSM kv", "not supported" },
 	{ "dicom", "hsm res-none", "Managed HSM kv", "Crypto Service Encryption User" },
 	{ "healthbot", "hsm create", "Managed HSM kv", "not supported" },
+	{ "openai", "sysoff", "system-assigned identity of oai", "cannot be turned off" },
+	{ "dicom", "res-both sysoff", "system-assigned identity of blue", "--identity" },
 };
 
 /* Every refusal: plan_build returns -1, leaves the plan empty and says why, naming the rule. */
@@ -721,6 +757,22 @@ static void test_purge_needs_confirmation(void **state)
 	build_ok(&x, "openai", "nopurge nosoft");
 	assert_non_null(step_of(&x.p, STEP_ENABLE_PURGE_PROTECTION));
 	assert_non_null(step_of(&x.p, STEP_ENABLE_SOFT_DELETE));
+	unbuild(&x);
+}
+
+/* The preview of turning the system-assigned identity off: marked irreversible, diffed against the identity before it. */
+static void test_render_system_off(void **state)
+{
+	struct fixture x;
+	char *t;
+
+	(void)state;
+	build_ok(&x, "foundry", "uai noaccess sysoff");
+	t = plan_render_text(&x.p, &x.c);
+	assert_non_null(strstr(t, "Turn off the system-assigned identity of fdy (its principal and its access are gone for "
+				  "good) [irreversible]"));
+	assert_non_null(strstr(t, "identity.type: \"SystemAssigned, UserAssigned\" -> \"UserAssigned\""));
+	free(t);
 	unbuild(&x);
 }
 
@@ -785,7 +837,7 @@ static void round_trip(const struct plan *p, struct plan *back)
 /* Every step-table plan (all step kinds, every service) survives the round trip with every field. */
 static void test_json_round_trip(void **state)
 {
-	bool seen[STEP_VERIFY + 1] = { false };
+	bool seen[STEP_KIND_COUNT] = { false };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]); i++) {
@@ -801,7 +853,7 @@ static void test_json_round_trip(void **state)
 		plan_free(&back);
 		unbuild(&x);
 	}
-	for (int k = 0; k <= STEP_VERIFY; k++)
+	for (int k = 0; k < STEP_KIND_COUNT; k++)
 		if (!seen[k])
 			fail_msg("no round trip covers %s", plan_step_name((enum step_kind)k));
 }
@@ -1054,6 +1106,15 @@ static void test_render_az(void **state)
 		}
 		if (step_of(&x.p, STEP_ASSIGN_ROLE))
 			assert_non_null(strstr(t, "roleAssignments/'\"$assignment\"'?api-version=2022-04-01'"));
+		if (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY)) {
+			/* It runs once the save has finished and succeeded, never before. */
+			const char *guard = strstr(t, "the save has not succeeded"), *off = strstr(t, "{\"type\":\"UserAssigned\"");
+
+			assert_non_null(guard);
+			assert_non_null(off);
+			assert_non_null(strstr(t, ". Save key"));
+			assert_true(strstr(t, ". Save key") < guard && guard < off);
+		}
 		if (step_of(&x.p, STEP_ACCESS_POLICY))
 			assert_non_null(strstr(t, "az rest --method put --url '" VAULT_ID "/accessPolicies/add"
 						  "?api-version=2024-11-01' --body '{\"properties\":"
@@ -1142,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(test_json_refusals),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_render_text),
+		cmocka_unit_test(test_render_system_off),
 		cmocka_unit_test(test_render_text_uai_id),
 		cmocka_unit_test(test_shell_checker),
 		cmocka_unit_test(test_render_az),
