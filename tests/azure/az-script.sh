@@ -128,6 +128,7 @@ case_() {
 case_ "openai: grant and save" oai-prod --key $KEY
 case_ "dicom: enable identity, grant, versioned save (PUT)" dicom1 --key $KEY
 case_ "health bot: user-assigned identity" bot1 --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk
+case_ "openai: user-assigned identity, system-assigned turned off after the save" oai-prod --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk --system-identity off
 case_ "foundry: new key, identity, confirmed" foundry-prod --vault kv-health --create-key cmk-new --confirm-irreversible
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
