@@ -151,6 +151,28 @@ sys.exit(0 if ok else 1)'; then
 	wait_for "EXIT=0" "sysoff: quits"
 fi
 
+# Esc cancels a request under way: the simulator holds the resource's read back for a minute (a wait_for gives
+# up after 30 s, so only a cancel that works passes); r then reads it again, answered at once.
+curl -s -x "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -X POST -H 'Content-Type: application/json' \
+	-d '{"method":"GET","path":"*/accounts/oai-ch-dev-chat","latencyMs":60000,"times":1}' \
+	https://sim.local/faults >/dev/null
+launch 0
+if wait_for "[x] Contoso Health Prod"; then
+	keys Enter
+	wait_for "Findings: " && keys v
+	wait_for "Every resource: "
+	pick "oai-ch-dev-chat"
+	wait_for "reading the resource and its identities" "cancel: the read is under way, with a spinner"
+	keys Escape
+	wait_for "the request was canceled" "cancel: Esc cancels it at once, and says so"
+	$T capture-pane -p -t w | grep -q "Enable identity" && ok "cancel: the wizard stays on the step" ||
+		bad "cancel: the wizard left the step"
+	keys r
+	wait_for "System-assigned identity: on" "cancel: r reads the resource again"
+	keys q
+	wait_for "EXIT=0" "cancel: quits"
+fi
+
 # A blocker shown inline and fixed from the screen: kv-ch-dev has no purge protection; the plan turns it on.
 sandbox=$D/rg-dev-imaging/providers/Microsoft.HealthcareApis/workspaces/chdevimaging/dicomservices/sandbox-dev
 if walk fix-inline sandbox-dev kv-ch-dev cmk-dicom-dev "$policy" 0; then
