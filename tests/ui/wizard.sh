@@ -1,6 +1,7 @@
 #!/bin/sh
 # Drives the wizard in tmux on the demo tenant: first frame, sign-in and scope, findings, explanation,
-# filter, resources, help, resize and "too small", going back, quitting, SIGHUP, Ctrl-C, and the French run.
+# filter, resources, help, resize and "too small", going back, quitting, SIGHUP, Ctrl-C, and the French run
+# through every step up to the review.
 # A private tmux server, a fixed 80x24 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -88,20 +89,68 @@ wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
 	ok "terminal restored after Ctrl-C"
 
-# The French run shows no English on the two screens.
+# english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
+english() {
+	screen=$($T capture-pane -p -t w)
+	found=
+	for word in Findings "Sign in" help quit filter encrypts BLOCKER WARNING explain back choose reload the will \
+		Save Grant Wait Read and key of to is uses Enable Choose Review; do
+		echo "$screen" | grep -qw -- "$word" && found="$found $word"
+	done
+	[ -z "$found" ] && ok "no English on the French $1 screen" || bad "English on the French $1 screen:$found"
+}
+
+# pick_fr TEXT: filters the list for TEXT and chooses the first match, in French.
+pick_fr() {
+	keys / ; keys -l "$1" ; keys Enter
+	wait_for "(1 sur " || return 1
+	keys Enter
+}
+
+# The French run shows no English, on every step of a flow up to the review.
 if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 	start "LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8"
 	wait_for "Connexion et périmètre" "French title"
 	wait_for "Abonnements" "French scope"
+	english "sign-in"
 	keys Enter
-	wait_for "Constats" "French findings"
-	screen=$($T capture-pane -p -t w)
-	english=
-	for word in "Findings" "Sign in" "help" "quit" "filter" "encrypts" "BLOCKER" "WARNING" "explain" "back"; do
-		echo "$screen" | grep -qw "$word" && english="$english $word"
-	done
-	[ -z "$english" ] && ok "no English on the French findings screen" || bad "English on the French screen:$english"
-	keys q
+	wait_for "Constats :" "French findings"
+	english "findings"
+	keys v
+	wait_for "Toutes les ressources :" "French resources"
+	english "resources"
+	pick_fr oai-ch-summaries
+	wait_for "L'identité qui doit accéder à la clé" "French identity step"
+	english "identity"
+	keys o
+	wait_for "le plan la désactive après l'enregistrement" "French: o marks the system-assigned identity"
+	english "identity (system-assigned off)"
+	keys o
+	gone "le plan la désactive" "French: o keeps it again"
+	keys Enter
+	wait_for "Coffre, clé et version" "French vault step"
+	english "vaults"
+	pick_fr "kv-ch-prod-ai "
+	wait_for "Clés de kv-ch-prod-ai" "French keys"
+	english "keys"
+	pick_fr "cmk-openai "
+	wait_for "Versions de la clé dans" "French versions"
+	english "versions"
+	keys Enter
+	wait_for "Attribuer le rôle" "French role step"
+	english "role"
+	keys Enter
+	wait_for "utilisera son identité affectée par le système" "French identity type"
+	english "identity type"
+	keys Enter
+	wait_for "Plan " "French review"
+	wait_for "Revue et enregistrement" "French review title"
+	english "review"
+	keys '?'
+	wait_for "Touches" "French help"
+	english "help"
+	keys x
+	keys q ; keys q
 	wait_for "EXIT=0" "French run quits"
 else
 	echo "skip French run: no fr_FR.UTF-8 locale (build-aux/install-deps.sh makes one)"
