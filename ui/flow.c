@@ -7,6 +7,7 @@
 
 #include "i18n.h"
 #include "ui.h"
+#include "text.h"
 #include "xalloc.h"
 
 /* Forgets every choice made at or after a step (the resource, the identity, the key, the change, the plan). */
@@ -47,16 +48,9 @@ int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int att
 	const char *p = text ? text : "";
 
 	while (*p && y <= last && width > 0) {
-		size_t n = strcspn(p, "\n"), cut = n;
+		size_t cut = text_break(p, strcspn(p, "\n"), width);
 		char *part;
 
-		if ((int)n > width) {
-			cut = (size_t)width;
-			while (cut > 0 && p[cut] != ' ')
-				cut--;
-			if (!cut)
-				cut = (size_t)width;
-		}
 		part = xstrndup(p, cut);
 		ui_put(u, y++, x, width, part, attr);
 		free(part);

@@ -17,10 +17,16 @@
 
 #define LOG_ROWS 6
 
-/* The step's private state: the plan's text as lines, the typed confirmation, and the apply's outcome. */
+/* Continuation lines of a wrapped plan line start under the text of the diff lines. */
+#define WRAP_INDENT "         "
+
+/* The step's private state: the plan's text as wrapped lines, the typed confirmation, and the apply's outcome. */
 struct review {
-	char **lines;
+	char *text;                        /* the plan as text, as the renderer wrote it */
+	char **lines;                      /* ... wrapped to the width it was last drawn at */
+	bool *warn;                        /* the line belongs to an irreversible step's title */
 	size_t n;
+	int wrapped_at;                    /* the width of that wrapping (0: not wrapped yet) */
 	struct ui_list list;
 	char *error;                       /* why no plan could be built */
 	bool confirming;                   /* the "type yes" prompt is open */
@@ -29,28 +35,103 @@ struct review {
 	char *plan_path;                   /* where the plan was kept (for apply --resume) */
 };
 
-/* Frees the plan's lines. */
-static void drop_lines(struct review *st)
+/* Frees the wrapped lines (the plan's text stays). */
+static void drop_wrapped(struct review *st)
 {
 	for (size_t i = 0; i < st->n; i++)
 		free(st->lines[i]);
 	free(st->lines);
+	free(st->warn);
 	st->lines = NULL;
+	st->warn = NULL;
 	st->n = 0;
+	st->wrapped_at = 0;
 }
 
-/* Splits the plan's text into lines for the scrolling list. */
+/* Frees the plan's text and lines. */
+static void drop_lines(struct review *st)
+{
+	drop_wrapped(st);
+	free(st->text);
+	st->text = NULL;
+}
+
+/* Adds one wrapped line. */
+static void add_line(struct review *st, char *line, bool warn)
+{
+	st->lines = xrealloc(st->lines, (st->n + 1) * sizeof(*st->lines));
+	st->warn = xrealloc(st->warn, (st->n + 1) * sizeof(*st->warn));
+	st->lines[st->n] = line;
+	st->warn[st->n++] = warn;
+}
+
+/* Tells whether a line of the plan's text is the title ("N. ...") of a step that cannot be undone. */
+static bool irreversible_title(const char *line, const struct plan *plan)
+{
+	char *end;
+	long k = strtol(line, &end, 10);
+
+	return end != line && *end == '.' && k >= 1 && (size_t)k <= plan->n && !plan->steps[k - 1].reversible;
+}
+
+/*
+ * Returns where a line of the plan ends at width columns: at a space, unless
+ * the word after it is too long for any line (a URL, a JSON body), which is
+ * then cut where the line is full.
+ */
+static size_t plan_cut(const char *p, size_t len, int width, int rest)
+{
+	size_t cut = text_break(p, len, width), word = cut, end;
+	char *w;
+	int ww;
+
+	if (cut >= len)
+		return cut;
+	while (word < len && p[word] == ' ')
+		word++;
+	end = word + strcspn(p + word, " \n");
+	w = xstrndup(p + word, (end < len ? end : len) - word);
+	ww = text_width(w);
+	free(w);
+	return ww > rest ? text_fit(p, len, width) : cut;
+}
+
+/*
+ * Wraps the plan's text to width display columns for the scrolling list, so
+ * that no URL or diff is cut: continuation lines are indented under the text.
+ */
+static void wrap_lines(struct review *st, int width, const struct plan *plan)
+{
+	int rest = width - (int)strlen(WRAP_INDENT) > 20 ? width - (int)strlen(WRAP_INDENT) : width;
+
+	drop_wrapped(st);
+	for (const char *p = st->text; p && *p;) {
+		size_t len = strcspn(p, "\n"), cut = plan_cut(p, len, width, rest);
+		bool warn = irreversible_title(p, plan);
+
+		add_line(st, xstrndup(p, cut), warn);
+		for (size_t at = cut; at < len;) {
+			size_t more;
+
+			while (at < len && p[at] == ' ')
+				at++;
+			if (at == len)
+				break;
+			more = plan_cut(p + at, len - at, rest, rest);
+			add_line(st, xasprintf(WRAP_INDENT "%.*s", (int)more, p + at), warn);
+			at += more;
+		}
+		p += len + (p[len] == '\n');
+	}
+	st->wrapped_at = width;
+	ui_list_reset(&st->list, st->n);
+}
+
+/* Keeps the plan's text; it is wrapped when drawn. */
 static void set_lines(struct review *st, const char *text)
 {
 	drop_lines(st);
-	for (const char *p = text; p && *p;) {
-		size_t len = strcspn(p, "\n");
-
-		st->lines = xrealloc(st->lines, (st->n + 1) * sizeof(*st->lines));
-		st->lines[st->n++] = xstrndup(p, len);
-		p += len + (p[len] == '\n');
-	}
-	ui_list_reset(&st->list, st->n);
+	st->text = xstrdup(text);
 }
 
 /* Builds the plan from the change and the choices; on failure keeps why. */
@@ -113,9 +194,9 @@ static const char *line_text(void *ctx, size_t i)
 /* Paints one line of the plan, irreversible steps marked. */
 static void line_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
-	const char *l = ((struct review *)ctx)->lines[i];
+	const struct review *st = ctx;
 
-	ui_put(u, y, 0, u->cols, l, selected ? ui_attr(u, UI_A_SELECTED) : strstr(l, "[irreversible]")
+	ui_put(u, y, 0, u->cols, st->lines[i], selected ? ui_attr(u, UI_A_SELECTED) : st->warn[i]
 	       ? ui_attr(u, UI_A_WARNING) : (int)A_NORMAL);
 }
 
@@ -177,6 +258,8 @@ static void review_draw(struct ui *u, void *p, int top, int rows)
 			 u->plan.id, u->plan.n, irreversible(&u->plan));
 	ui_put(u, top, 1, u->cols - 1, head, A_BOLD);
 	free(head);
+	if (st->wrapped_at != u->cols)
+		wrap_lines(st, u->cols, &u->plan);
 	ui_list_draw(u, &st->list, top + 1, panel_top - top - 1, line_row, st);
 	panel(u, st, panel_top, last);
 }

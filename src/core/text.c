@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <wchar.h>
 #include <string.h>
@@ -177,6 +178,66 @@ int text_width(const char *s)
 		s += n;
 	}
 	return cols;
+}
+
+/* Decodes the character at s (at most n bytes): sets its bytes and display columns (invalid bytes: one each). */
+static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len, int *cols)
+{
+	wchar_t wc;
+
+	*len = mbrtowc(&wc, s, n, st);
+	*cols = 1;
+	if (*len == (size_t)-1 || *len == (size_t)-2 || *len == 0) {
+		memset(st, 0, sizeof(*st));
+		*len = 1;
+	} else if (wcwidth(wc) >= 0) {
+		*cols = wcwidth(wc);
+	}
+}
+
+/* Returns how many bytes of the first n bytes of s fit in width display columns, whole characters only (at least one). */
+size_t text_fit(const char *s, size_t n, int width)
+{
+	mbstate_t st;
+	size_t at = 0, len;
+	int cols = 0, w;
+
+	memset(&st, 0, sizeof(st));
+	while (at < n) {
+		next_char(s + at, n - at, &st, &len, &w);
+		if (cols + w > width)
+			return at ? at : len;
+		cols += w;
+		at += len;
+	}
+	return n;
+}
+
+/*
+ * Returns how many bytes of the first n bytes of s make the first line when
+ * they are wrapped at width display columns: up to the last space after
+ * the text starts (indentation is not a place to break) that fits, else as
+ * many whole characters as fit. Never cuts a UTF-8 character.
+ */
+size_t text_break(const char *s, size_t n, int width)
+{
+	mbstate_t st;
+	size_t at = 0, space = 0, len;
+	int cols = 0, w;
+	bool text = false;
+
+	memset(&st, 0, sizeof(st));
+	while (at < n) {
+		next_char(s + at, n - at, &st, &len, &w);
+		if (cols + w > width)
+			return s[at] == ' ' && text ? at : space ? space : text_fit(s, n, width);
+		if (s[at] == ' ' && text)
+			space = at;
+		text |= s[at] != ' ';
+		cols += w;
+		at += len;
+	}
+	return n;
 }
 
 /* Returns s followed by spaces up to width display columns (never cut). */

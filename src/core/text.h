@@ -15,6 +15,8 @@ bool location_eq(const char *a, const char *b);
 bool is_uuid(const char *s);
 bool is_hex32(const char *s);
 int text_width(const char *s);
+size_t text_fit(const char *s, size_t n, int width);
+size_t text_break(const char *s, size_t n, int width);
 char *text_pad(const char *s, int width);
 
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests of the pure core helpers: ARM ids, RBAC action matching, text, base64, JSON, UUIDs. */
 #include "config.h"
 
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -295,6 +296,39 @@ static void test_sbuf(void **state)
 	free(s);
 }
 
+/* Line breaking in display columns: the first line's bytes for a text and a width (UTF-8 locale). */
+static const struct {
+	const char *text;
+	int width;
+	size_t want;
+} BREAKS[] = {
+	{ "short", 10, 5 },                                   /* fits whole */
+	{ "exactly10!", 10, 10 },                             /* fits to the column */
+	{ "wrap at the space", 10, 7 },                       /* "wrap at" */
+	{ "nospacesatallhere", 10, 10 },                      /* cut hard */
+	{ "\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9", 7, 11 }, /* "été été": 7 columns in 11 bytes */
+	{ "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3, 6 },  /* three é (2 bytes, 1 column each), never half of one */
+	{ "\xe6\xbc\xa2\xe5\xad\x97\xe6\xbc\xa2", 5, 6 }, /* 漢字漢: two wide characters fit in 5 columns */
+	{ "\xe6\xbc\xa2x", 1, 3 },                          /* a wide character wider than the width still moves on */
+	{ "", 5, 0 },
+};
+
+/* text_break wraps by display columns, at spaces when it can, and never cuts a character. */
+static void test_text_break(void **state)
+{
+	(void)state;
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		skip();
+	for (size_t i = 0; i < sizeof(BREAKS) / sizeof(BREAKS[0]); i++) {
+		size_t got = text_break(BREAKS[i].text, strlen(BREAKS[i].text), BREAKS[i].width);
+
+		if (got != BREAKS[i].want)
+			fail_msg("break %zu ('%s' at %d): %zu bytes, not %zu", i, BREAKS[i].text, BREAKS[i].width, got,
+				 BREAKS[i].want);
+	}
+	setlocale(LC_CTYPE, "C");
+}
+
 /* Runs the core unit tests. */
 int main(void)
 {
@@ -305,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_action_matches),
 		cmocka_unit_test(test_permissions_allow),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_text_break),
 		cmocka_unit_test(test_locations),
 		cmocka_unit_test(test_b64),
 		cmocka_unit_test(test_jx_parse),
