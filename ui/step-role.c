@@ -122,18 +122,26 @@ static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 	free(label);
 }
 
+/* Returns the least grant the plan makes for the key's kind of vault (translated). */
+static const char *grant_text(const struct cmk_ctx *c)
+{
+	if (c->hsm)
+		return _("the Managed HSM local role Managed HSM Crypto Service Encryption User on the key alone");
+	if (jx_bool(c->vault, "properties.enableRbacAuthorization", false))
+		return _("the role Key Vault Crypto Service Encryption User on the key alone");
+	return _("an access policy with get, wrapKey and unwrapKey");
+}
+
 /* Describes the identity's access to the key now, and what the plan will do about it (allocated). */
 static char *access_text(struct ui *u)
 {
 	const struct cmk_ctx *c = &u->chg.ctx;
 	const char *p = cmk_principal(c);
 	char *how = NULL;
-	bool rbac = c->hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
 
 	if (!u->key_uri)
 		return xasprintf(_("The key %s is to be created in %s; the plan then grants the identity %s."), u->create_key,
-				 u->create_vault, rbac ? _("the role Key Vault Crypto Service Encryption User on that key alone")
-				 : _("an access policy with get, wrapKey and unwrapKey"));
+				 u->create_vault, grant_text(c));
 	if (p && c->vault && cmk_principal_has_access(c, p, &how)) {
 		char *out = xasprintf(_("The identity can use the key already, through %s: nothing to grant."), how);
 		free(how);
@@ -141,11 +149,9 @@ static char *access_text(struct ui *u)
 	}
 	if (!p)
 		return xasprintf(_("The identity does not exist yet: once the plan creates it, it grants it %s."),
-				 rbac ? _("the role Key Vault Crypto Service Encryption User on the key alone")
-				 : _("an access policy with get, wrapKey and unwrapKey"));
+				 grant_text(c));
 	return xasprintf(_("The identity cannot use the key yet: the plan grants it %s, the least that will do."),
-			 rbac ? _("the role Key Vault Crypto Service Encryption User on the key alone")
-			 : _("an access policy with get, wrapKey and unwrapKey"));
+			 grant_text(c));
 }
 
 /* Paints the open explanation of the selected finding. */

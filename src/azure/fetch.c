@@ -313,26 +313,72 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
 	}
 }
 
+/*
+ * Returns the request for the role assignments that could give the service's
+ * principal the key: ARM's at the vault (at, above and below it), or, on a
+ * Managed HSM, the HSM's own local RBAC, which ARM does not hold.
+ */
+static struct az_req *assignments_req(struct az_session *s, const struct cmk_fetch *f, const char *vault_id)
+{
+	const char *principal = cmk_principal(&f->ctx);
+	char *url = f->ctx.hsm ? xasprintf("%sproviders/Microsoft.Authorization/roleAssignments", f->vault_uri)
+			       : xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%%20eq"
+					   "%%20'%s'", vault_id, principal ? principal : "00000000-0000-0000-0000-000000000000");
+	struct az_req *r = az_session_req(s, f->ctx.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
+					  f->ctx.hsm ? KV_API : AUTHZ_API, NULL);
+
+	free(url);
+	return r;
+}
+
+/*
+ * Turns the HSM's local assignments of the principal into the shape the
+ * rules judge: the scope under the HSM's ARM id ("/" is the HSM, "/keys/K"
+ * the key), the role by its GUID. Returns a new array.
+ */
+static struct json_object *hsm_assignments(struct json_object *value, const char *hsm_id, const char *principal)
+{
+	struct json_object *out = json_object_new_array();
+
+	for (size_t i = 0; i < jx_len(value); i++) {
+		struct json_object *ra = jx_at(value, i), *o, *p;
+		const char *scope = jx_str(ra, "properties.scope"), *rd = jx_str(ra, "properties.roleDefinitionId");
+		char *full;
+
+		if (!scope || !rd || !strrchr(rd, '/') || !principal ||
+		    !str_ieq(jx_str(ra, "properties.principalId"), principal))
+			continue;
+		full = xasprintf("%s%s", hsm_id, strcmp(scope, "/") ? scope : "");
+		o = json_object_new_object();
+		p = json_object_new_object();
+		json_object_object_add(p, "scope", json_object_new_string(full));
+		json_object_object_add(p, "roleDefinitionId", json_object_new_string(strrchr(rd, '/') + 1));
+		json_object_object_add(p, "principalId", json_object_new_string(principal));
+		json_object_object_add(o, "properties", p);
+		json_object_object_add(o, "name", jx_copy(jx_get(ra, "name")));
+		json_object_array_add(out, o);
+		free(full);
+	}
+	return out;
+}
+
 /* Reads the vault, the key, its versions, rotation policy, the identity's assignments and your permissions at once. */
 static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const char *vault_id, struct az_error *e)
 {
-	const char *principal = cmk_principal(&f->ctx);
 	char *key = xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, f->key_version ? "/" : "",
 			      f->key_version ? f->key_version : "");
 	char *vers = xasprintf("%skeys/%s/versions", f->vault_uri, f->key_name);
 	char *rot = xasprintf("%skeys/%s/rotationpolicy", f->vault_uri, f->key_name);
-	char *ra = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%%20eq%%20'%s'",
-			     vault_id, principal ? principal : "00000000-0000-0000-0000-000000000000");
 	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
 	struct az_req *r[6] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
-		az_session_req(s, AZ_ARM, "GET", ra, AUTHZ_API, NULL), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL) };
+		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL) };
 	int rc = az_session_send(s, r, 6, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
-		for (int i = 1; i < 4; i++)
+		for (int i = 1; i < 5; i++)
 			if (r[i]->status == 401 || r[i]->status == 0)
 				r[i]->status = 403;
 		az_error_clear(e);
@@ -343,7 +389,8 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->key = take(r[1], &f->ctx.key_status);
 		f->versions = take(r[2], &f->ctx.versions_status);
 		f->rotation = take(r[3], &f->ctx.rotation_status);
-		f->assignments = json_object_get(jx_get(r[4]->json, "value"));
+		f->assignments = f->ctx.hsm ? hsm_assignments(jx_get(r[4]->json, "value"), vault_id, cmk_principal(&f->ctx))
+					    : json_object_get(jx_get(r[4]->json, "value"));
 		f->perms = json_object_get(jx_get(r[5]->json, "value"));
 		f->ctx.perms_status = r[5]->status;
 		disabled_version(f, r[1]);
@@ -353,7 +400,6 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	free(key);
 	free(vers);
 	free(rot);
-	free(ra);
 	free(perm);
 	return rc;
 }

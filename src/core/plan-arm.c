@@ -371,7 +371,7 @@ static struct json_object *vault_side(struct arm *a)
 		vault_done |= vault_step(s->kind);
 		if (s->kind == STEP_CREATE_KEY)
 			json_object_array_add(list, key_resource(a, s));
-		else if (s->kind == STEP_ASSIGN_ROLE)
+		else if (s->kind == STEP_ASSIGN_ROLE && s->target == TARGET_ARM)
 			json_object_array_add(list, role_resource(a, s));
 		else if (s->kind == STEP_ACCESS_POLICY)
 			json_object_array_add(list, policy_resource(a, s));
@@ -535,8 +535,17 @@ static void describe(const struct arm *a, struct sbuf *b)
 	const char *rotate = _("The key already exists and a template cannot add a version to it, so the save uses its "
 			       "current version; to rotate, make the new version first (az keyvault key rotate).");
 
+	const struct plan_step *grant = find(a->p, STEP_ASSIGN_ROLE);
+
 	if (find(a->p, STEP_WAIT_ACCESS))
 		sb_adds(b, wait);
+	if (grant && grant->target == TARGET_KEYVAULT)
+		sb_printf(b, _(" A template cannot grant a Managed HSM local role: grant the service's identity Managed HSM "
+			       "Crypto Service Encryption User on key %s yourself (az keyvault role assignment create "
+			       "--hsm-name %s --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/%s "
+			       "--assignee-object-id PRINCIPAL-ID --assignee-principal-type ServicePrincipal); when the "
+			       "template also enables the identity, deploy it, grant, then deploy it again."),
+			  a->p->key_name, a->c->vault_name ? a->c->vault_name : "?", a->p->key_name);
 	if (a->key_created && a->c->key_status == 200 && str_ieq(a->c->key_name, a->p->key_name))
 		sb_printf(b, "%s%s", b->len ? " " : "", rotate);
 }

@@ -227,6 +227,27 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
 	p->key_version = ch->versionless && !c->svc->version_required ? NULL : xstrdup("{{keyVersion}}");
 }
 
+/*
+ * Adds the grant on a Managed HSM: its local role Managed HSM Crypto Service
+ * Encryption User on the key alone, through the HSM's own data plane (ARM
+ * holds no local role); the name is derived at apply time, as for ARM.
+ */
+static struct plan_step *hsm_grant_step(struct plan *p, const struct cmk_ctx *c)
+{
+	struct json_object *b = json_object_new_object();
+	struct plan_step *s;
+
+	jx_set(b, "properties.roleDefinitionId", json_object_new_string("Microsoft.KeyVault/providers/Microsoft.Authorization/"
+								       "roleDefinitions/" ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER));
+	jx_set(b, "properties.principalId", json_object_new_string("{{principalId}}"));
+	s = add(p, STEP_ASSIGN_ROLE, "PUT", xasprintf("%s%skeys/%s/providers/Microsoft.Authorization/roleAssignments/"
+						     "{{assignmentName}}", c->vault_uri, str_iends(c->vault_uri, "/") ? "" : "/",
+						     p->key_name), KV_API, TARGET_KEYVAULT, b);
+	s->title = xasprintf(_("Grant %s the Managed HSM local role Managed HSM Crypto Service Encryption User on key %s "
+			       "only"), jx_str(c->resource, "name"), p->key_name);
+	return s;
+}
+
 /* Adds the access grant: a role at key scope (name derived at apply time) or an access policy. */
 static void grant_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch, int after)
 {
@@ -236,7 +257,9 @@ static void grant_step(struct plan *p, const struct cmk_ctx *c, const struct pla
 	struct json_object *b;
 	const char *role = ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
 
-	if (!jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
+	if (c->hsm) {
+		s = hsm_grant_step(p, c);
+	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
 		b = json_tokener_parse("{\"properties\":{\"accessPolicies\":[{\"objectId\":\"{{principalId}}\","
 				       "\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}");
 		jx_set(jx_at(jx_get(b, "properties.accessPolicies"), 0), "tenantId",
@@ -468,11 +491,6 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
 	if (ch->system_off && jx_str(c->resource, "identity.principalId") && !system_off_possible(c, err))
 		return -1;
-	if (grant && c->hsm) {
-		*err = xasprintf(_("cannot build a plan: granting access on Managed HSM %s is not supported yet; assign Managed "
-				   "HSM Crypto Service Encryption User to the service's identity on the key yourself"), c->vault_name);
-		return -1;
-	}
 	out->svc = c->svc;
 	out->resource_id = xstrdup(jx_str(c->resource, "id"));
 	out->vault_uri = xstrdup(c->vault_uri);
@@ -667,7 +685,8 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 			plan_free(out);
 			return -1;
 		}
-		out->steps[i].api_version = step_api(out->steps[i].kind, out->svc);
+		out->steps[i].api_version = out->steps[i].target == TARGET_KEYVAULT ? KV_API
+					    : step_api(out->steps[i].kind, out->svc);
 		out->n = i + 1;
 	}
 	return 0;

@@ -40,6 +40,30 @@ static char *sub_prefix(const char *scope)
 	return p;
 }
 
+/* Keeps a new role assignment in the state (role as a bare GUID); returns it, borrowed. */
+struct json_object *authz_keep(struct sim *s, const char *name, const char *scope, const char *principal,
+			       const char *guid)
+{
+	struct json_object *ra = json_object_new_object();
+
+	json_object_object_add(ra, "name", json_object_new_string(name));
+	json_object_object_add(ra, "scope", json_object_new_string(scope));
+	json_object_object_add(ra, "principalId", json_object_new_string(principal));
+	json_object_object_add(ra, "roleDefinitionId", json_object_new_string(guid));
+	json_object_object_add(ra, "createdOn", json_object_new_int64(sim_now(s)));
+	json_object_array_add(jx_get(s->doc, "roleAssignments"), ra);
+	return ra;
+}
+
+/* Fills a role assignment's envelope: its properties (taken), id, type and name. */
+void authz_envelope(struct json_object *o, struct json_object *props, const char *id, const char *name)
+{
+	json_object_object_add(o, "properties", props);
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "type", json_object_new_string("Microsoft.Authorization/roleAssignments"));
+	json_object_object_add(o, "name", json_object_new_string(name));
+}
+
 /* Builds a role assignment as ARM returns it. */
 static struct json_object *ra_json(struct json_object *ra)
 {
@@ -61,10 +85,7 @@ static struct json_object *ra_json(struct json_object *ra)
 	json_object_object_add(p, "updatedOn", iso_time(created));
 	json_object_object_add(p, "delegatedManagedIdentityResourceId", NULL);
 	json_object_object_add(p, "description", jx_copy(jx_get(ra, "description")));
-	json_object_object_add(o, "properties", p);
-	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "type", json_object_new_string("Microsoft.Authorization/roleAssignments"));
-	json_object_object_add(o, "name", json_object_new_string(jx_str(ra, "name")));
+	authz_envelope(o, p, id, jx_str(ra, "name"));
 	free(prefix);
 	free(rd);
 	free(id);
@@ -109,6 +130,9 @@ static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char
 		bool above = armid_within(scope, s), below = armid_within(s, scope);
 
 		if ((at_scope && !above) || (!above && !below) || (who && !str_ieq(who, jx_str(ra, "principalId"))))
+			continue;
+		/* A Managed HSM local role is the HSM's own (its data plane lists it), not ARM's. */
+		if (hsm_local_role(rq->sim, jx_str(ra, "roleDefinitionId")))
 			continue;
 		json_object_array_add(out, ra_json(ra));
 	}
@@ -208,15 +232,9 @@ static void put_assignment(struct sim_req *rq, struct sim_resp *rs, const char *
 	} else if (same) {
 		resp_error(rs, 409, "RoleAssignmentExists", "The role assignment already exists.");
 	} else {
-		ra = json_object_new_object();
-		json_object_object_add(ra, "name", json_object_new_string(name));
-		json_object_object_add(ra, "scope", json_object_new_string(scope));
-		json_object_object_add(ra, "principalId", json_object_new_string(pid));
-		json_object_object_add(ra, "roleDefinitionId", json_object_new_string(guid));
+		ra = authz_keep(rq->sim, name, scope, pid, guid);
 		json_object_object_add(ra, "principalType", jx_copy(jx_get(body, "properties.principalType")));
 		json_object_object_add(ra, "description", jx_copy(jx_get(body, "properties.description")));
-		json_object_object_add(ra, "createdOn", json_object_new_int64(sim_now(rq->sim)));
-		json_object_array_add(jx_get(rq->sim->doc, "roleAssignments"), ra);
 		resp_json(rs, 201, ra_json(ra));
 	}
 	free(guid);

@@ -689,6 +689,8 @@ void kv_handle(struct sim_req *rq, struct sim_resp *rs)
 		kv_error(rs, 400, "BadParameter", NULL, "The api-version query parameter is required.");
 		return;
 	}
+	if (c.hsm && hsm_rbac_handle(rq, rs, c.vault))
+		return;
 	if (str_istarts(rq->path, "/keys"))
 		keys_route(&c, rq->path);
 	else

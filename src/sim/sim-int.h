@@ -120,6 +120,13 @@ void state_put_resource(struct sim *s, struct json_object *res);
 void state_del_resource(struct sim *s, const char *id);
 struct json_object *state_vault_by_name(struct sim *s, const char *name, bool hsm);
 struct json_object *state_role_definition(struct sim *s, const char *id_or_guid);
+/* authz.c */
+struct json_object *authz_keep(struct sim *s, const char *name, const char *scope, const char *principal,
+			       const char *guid);
+void authz_envelope(struct json_object *o, struct json_object *props, const char *id, const char *name);
+/* hsm.c */
+bool hsm_local_role(struct sim *s, const char *role);
+bool hsm_rbac_handle(struct sim_req *rq, struct sim_resp *rs, struct json_object *hsm);
 struct json_object *state_role_definitions(struct sim *s);
 void state_refresh_roles(struct sim *s);
 struct json_object *state_principal(struct sim *s, const char *object_id);

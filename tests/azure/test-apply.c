@@ -35,20 +35,28 @@ struct env {
 	char ca[128], plan[128], out[128];
 };
 
-/* Starts the simulator on a scenario (with an optional merge patch). */
-static struct env *env_start(const char *scenario, const char *merge)
+/* Names the files of a started simulator's run and writes its CA certificate. */
+static void env_files(struct env *v)
 {
-	struct env *v = xcalloc(1, sizeof(*v));
 	FILE *f;
 
-	if (st_start(&v->t, scenario, merge) != 0)
-		fail_msg("the simulator did not start");
 	snprintf(v->ca, sizeof(v->ca), "%s/ca.pem", dir);
 	snprintf(v->plan, sizeof(v->plan), "%s/plan.json", dir);
 	snprintf(v->out, sizeof(v->out), "%s/out.txt", dir);
 	f = fopen(v->ca, "w");
-	fputs(v->t.ca, f);
+	if (!f || fputs(v->t.ca, f) < 0)
+		fail_msg("cannot write %s", v->ca);
 	fclose(f);
+}
+
+/* Starts the simulator on a scenario (with an optional merge patch). */
+static struct env *env_start(const char *scenario, const char *merge)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+
+	if (st_start(&v->t, scenario, merge) != 0)
+		fail_msg("the simulator did not start");
+	env_files(v);
 	return v;
 }
 
@@ -679,6 +687,70 @@ static void test_system_identity_off_proven(void **state)
 	env_stop(v);
 }
 
+#define HSM_ID RG "/providers/Microsoft.KeyVault/managedHSMs/hsm-cmk-test"
+#define HSM_KEY "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key"
+
+/* Starts the simulator on minimal.json with a Managed HSM (the operator its initial administrator) and an RSA-HSM key. */
+static struct env *env_start_hsm(void)
+{
+	struct env *v = xcalloc(1, sizeof(*v));
+	char *text = st_read_scenario("minimal.json"), *err = NULL, *hsm;
+	struct json_object *doc = json_tokener_parse(text);
+
+	hsm = xasprintf("{\"id\":\"" HSM_ID "\",\"type\":\"Microsoft.KeyVault/managedHSMs\",\"name\":\"hsm-cmk-test\","
+			"\"location\":\"westus3\",\"sku\":{\"family\":\"B\",\"name\":\"Standard_B1\"},\"properties\":"
+			"{\"tenantId\":\"%s\",\"initialAdminObjectIds\":[\"%s\"],\"hsmUri\":"
+			"\"https://hsm-cmk-test.managedhsm.azure.net/\",\"enableSoftDelete\":true,"
+			"\"enablePurgeProtection\":true,\"provisioningState\":\"Succeeded\"}}",
+			jx_str(doc, "tenantId"), jx_str(doc, "operator.objectId"));
+	json_object_array_add(jx_get(doc, "resources"), json_tokener_parse(hsm));
+	json_object_object_add(jx_get(doc, "keys"), "hsm-cmk-test", json_tokener_parse(
+		"{\"hsm-key\":[{\"version\":\"0123456789abcdef0123456789abcdef\",\"kty\":\"RSA-HSM\","
+		"\"key_size\":2048,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}]}"));
+	if (st_start_text(&v->t, jx_text(doc), &err) != 0)
+		fail_msg("the simulator did not start: %s", err ? err : "?");
+	env_files(v);
+	json_object_put(doc);
+	free(text);
+	free(hsm);
+	return v;
+}
+
+/*
+ * A key in a Managed HSM: check sees no access (ARM holds no local role),
+ * the plan grants the HSM's local role on the key through its data plane,
+ * apply saves, and check then finds every prerequisite holding.
+ */
+static void test_managed_hsm_grant(void **state)
+{
+	struct env *v = env_start_hsm();
+	struct st_resp r;
+	struct json_object *res, *ras;
+	int local = 0;
+
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, "--key", HSM_KEY "/0123456789abcdef0123456789abcdef", END), 1, "check");
+	assert_output(v, "identity.key-access");
+	unlink(v->plan);
+	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", HSM_KEY "/0123456789abcdef0123456789abcdef", "-o", v->plan,
+			     END), 0, "plan");
+	assert_output(v, "the Managed HSM local role Managed HSM Crypto Service Encryption User on key hsm-key only");
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+	res = state_resource(v, DICOM);
+	assert_string_equal(key_setting(res), HSM_KEY "/0123456789abcdef0123456789abcdef");
+	st_admin(&v->t, "GET", "/state", NULL, &r);
+	ras = jx_get(r.json, "roleAssignments");
+	for (size_t i = 0; i < jx_len(ras); i++)
+		local += str_ieq(jx_str(jx_at(ras, i), "scope"), HSM_ID "/keys/hsm-key") &&
+			 str_ieq(jx_str(jx_at(ras, i), "roleDefinitionId"), "33413926-3206-4cdd-b39a-83574fe37a17") &&
+			 str_ieq(jx_str(jx_at(ras, i), "principalId"), jx_str(res, "identity.principalId"));
+	assert_int_equal(local, 1);
+	st_resp_free(&r);
+	json_object_put(res);
+	assert_int_equal(writes(v, "PUT", "/keys/hsm-key/providers/Microsoft.Authorization/roleAssignments/"), 1);
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0, "check after apply");
+	env_stop(v);
+}
+
 /* Makes the working directory. */
 static int group_setup(void **state)
 {
@@ -717,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_system_identity_off),
 		cmocka_unit_test(test_system_identity_off_refused),
 		cmocka_unit_test(test_system_identity_off_proven),
+		cmocka_unit_test(test_managed_hsm_grant),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

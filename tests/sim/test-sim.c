@@ -407,6 +407,51 @@ static void test_entra_federated(void **state)
 	"\"keys\":{\"hsm-cmk-test\":{\"hsm-key\":[{\"version\":\"0123456789abcdef0123456789abcdef\",\"kty\":\"RSA-HSM\"," \
 	"\"key_size\":2048,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}]}}}"
 
+#define HSM_RA "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key/providers/Microsoft.Authorization/roleAssignments"
+#define HSM_ROLE "Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17"
+
+/*
+ * Managed HSM local RBAC, on the HSM's data plane: only an administrator may
+ * assign; a PUT answers as PutRoleAssignments-example.json, again is 200, the
+ * same grant under another name is 409; the HSM lists it, ARM does not.
+ * Grants the DICOM service's identity the key.
+ */
+static void hsm_local_grant(struct fx *f, const char *tok)
+{
+	const char *body = "{\"properties\":{\"roleDefinitionId\":\"" HSM_ROLE "\","
+			   "\"principalId\":\"6666a001-6666-4666-8666-66666666a001\"}}";
+	char *admins = xasprintf("{\"properties\":{\"initialAdminObjectIds\":[\"%s\"]}}",
+				 jx_str(f->t.doc, "operator.objectId"));
+	struct st_resp r;
+
+	assert_int_equal(st_req(&f->t, "PUT", HSM_RA "/55555555-0000-4000-8000-000000000001?api-version=7.5", tok, body, &r), 403);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "PATCH", "/resources?id=" HSM_ID, admins, &r), 200);
+	st_resp_free(&r);
+	free(admins);
+	assert_int_equal(st_req(&f->t, "PUT", HSM_RA "/55555555-0000-4000-8000-000000000001?api-version=7.5", tok, body, &r), 201);
+	assert_string_equal(jx_str(r.json, "properties.scope"), "/keys/hsm-key");
+	assert_string_equal(jx_str(r.json, "properties.roleDefinitionId"), HSM_ROLE);
+	assert_string_equal(jx_str(r.json, "id"), "/keys/hsm-key/providers/Microsoft.Authorization/roleAssignments/"
+			    "55555555-0000-4000-8000-000000000001");
+	assert_string_equal(jx_str(r.json, "type"), "Microsoft.Authorization/roleAssignments");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "PUT", HSM_RA "/55555555-0000-4000-8000-000000000001?api-version=7.5", tok, body, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "PUT", HSM_RA "/55555555-0000-4000-8000-000000000002?api-version=7.5", tok, body, &r), 409);
+	assert_string_equal(jx_str(r.json, "error.code"), "RoleAssignmentExists");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", "https://hsm-cmk-test.managedhsm.azure.net/providers/Microsoft.Authorization/"
+			 "roleAssignments?api-version=7.5", tok, NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "properties.principalId"),
+			    "6666a001-6666-4666-8666-66666666a001");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", HSM_ID "/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", NULL, &r), 200);
+	assert_null(strstr(r.body, "6666a001-6666-4666-8666-66666666a001"));
+	st_resp_free(&r);
+}
+
 /* Managed HSM: the challenge has an empty body and the HSM audience; a DICOM save works with an HSM local role. */
 static void test_managed_hsm(void **state)
 {
@@ -431,7 +476,7 @@ static void test_managed_hsm(void **state)
 	assert_int_equal(st_req(t, "GET", "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key?api-version=7.5", hsm_tok, NULL, &r), 200);
 	assert_string_equal(jx_str(r.json, "key.kty"), "RSA-HSM");
 	st_resp_free(&r);
-	grant(f, HSM_ID, "6666a001-6666-4666-8666-66666666a001", "33413926-3206-4cdd-b39a-83574fe37a17", "55555555-0000-4000-8000-000000000001");
+	hsm_local_grant(f, hsm_tok);
 	arm(f, "GET", DICOM, "2024-03-31", NULL, &r);
 	jx_set(r.json, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
 	       json_object_new_string("https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key/0123456789abcdef0123456789abcdef"));

@@ -173,6 +173,11 @@ static void build(struct fixture *x, const struct row *r)
 		jx_set(x->vault, "properties.networkAcls.defaultAction", json_object_new_string("Deny"));
 	if (has(r, "nopurge"))
 		jx_del(x->vault, "properties.enablePurgeProtection");
+	if (has(r, "hsm")) {
+		jx_set(x->vault, "id", json_object_new_string("/subscriptions/s/resourceGroups/g/providers/"
+							      "Microsoft.KeyVault/managedHSMs/kv"));
+		jx_set(x->vault, "type", json_object_new_string("Microsoft.KeyVault/managedHSMs"));
+	}
 	x->key = json_tokener_parse(KEY);
 	x->assignments = json_tokener_parse(has(r, "access") ? ACCESS : "[]");
 	if (has(r, "access") && has(r, "policy"))
@@ -185,7 +190,8 @@ static void build(struct fixture *x, const struct row *r)
 	x->versions = json_tokener_parse("[{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\","
 					 "\"attributes\":{\"enabled\":true}}]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = true, .confirmed = true,
-		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = fresh ? NULL : "k",
+		.vault_name = "kv", .vault_uri = has(r, "hsm") ? "https://kv.managedhsm.azure.net/" : "https://kv.vault.azure.net/",
+		.hsm = has(r, "hsm"), .key_name = fresh ? NULL : "k",
 		.user_identity = has(r, "uai"), .uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = fresh ? NULL : x->key, .key_status = fresh ? 404 : 200,
 		.versions = x->versions, .versions_status = 200, .rotation = x->rotation, .rotation_status = 200,
@@ -544,6 +550,33 @@ static void test_arm_table(void **state)
 	}
 }
 
+/*
+ * On a Managed HSM the grant is a local role, which no template can make:
+ * the template has no ARM role assignment, creates the key as an HSM key,
+ * and its description says how to grant the role.
+ */
+static void test_arm_hsm(void **state)
+{
+	static const struct row rows[] = { { "dicom", "hsm create" }, { "openai", "hsm noid" } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fixture x;
+		const char *why;
+
+		build(&x, &rows[i]);
+		print_message("hsm row %zu: %s %s\n", i, rows[i].svc, rows[i].opts);
+		assert_null(strstr(x.text, "Microsoft.Authorization/roleAssignments"));
+		why = jx_str(x.t, "metadata.description");
+		assert_non_null(why);
+		assert_non_null(strstr(why, "A template cannot grant a Managed HSM local role"));
+		assert_non_null(strstr(why, "--hsm-name kv --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/"));
+		assert_int_equal(strstr(x.text, "Microsoft.KeyVault/managedHSMs/keys") != NULL, has(&rows[i], "create"));
+		assert_non_null(by_name(jx_get(x.t, "resources"), "azcmk-save-"));
+		unbuild(&x);
+	}
+}
+
 /* A plan whose resource id is not an ARM id gives a template that changes nothing and says why. */
 static void test_arm_bad_id(void **state)
 {
@@ -573,6 +606,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_arm_table),
 		cmocka_unit_test(test_arm_bad_id),
+		cmocka_unit_test(test_arm_hsm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

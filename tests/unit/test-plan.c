@@ -21,6 +21,7 @@
 #define SUB "/subscriptions/subid"
 #define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv"
 #define VAULT_URI "https://kv.vault.azure.net/"
+#define HSM_URI "https://kv.managedhsm.azure.net/"
 #define UAI_ID SUB "/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
@@ -208,7 +209,8 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = uai ? json_tokener_parse(UAI) : NULL;
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(svc), .resource = x->resource, .change = true,
-		.confirmed = !opt_has(opts, "unconfirmed"), .vault_name = "kv", .vault_uri = VAULT_URI,
+		.confirmed = !opt_has(opts, "unconfirmed"), .vault_name = "kv",
+		.vault_uri = opt_has(opts, "hsm") ? HSM_URI : VAULT_URI,
 		.hsm = opt_has(opts, "hsm"), .key_name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
 		.key_version = opt_has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
 		.uai = x->uai, .vault = x->vault, .vault_status = 200,
@@ -447,6 +449,9 @@ static const struct step_row STEP_ROWS[] = {
 	{ "dicom", "uai res-uai sysoff", "save-key,verify", NULL },
 	{ "healthbot", "uai res-both noaccess sysoff", "assign-role,wait-access,save-key,disable-system-identity,verify",
 	  NULL },
+	{ "openai", "hsm", "assign-role,wait-access,save-key,verify", NULL },
+	{ "dicom", "hsm res-none", "enable-identity,assign-role,wait-access,save-key,verify", "{\"type\":\"SystemAssigned\"}" },
+	{ "healthbot", "hsm create", "create-key,assign-role,wait-access,save-key,verify", NULL },
 };
 
 /* The firewall fix: the vault's network rules as they are (IP and network rules kept), trusted services let through. */
@@ -498,10 +503,26 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 	const char *key = opt_has(x->opts, "create") && !opt_has(x->opts, "rotate") ? NEW_KEY : "k";
 
 	assert_int_equal(s->depends, x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
-	assert_int_equal(s->target, TARGET_ARM);
 	assert_string_equal(s->method, "PUT");
 	assert_true(s->reversible);
 	assert_true(i + 1 < x->p.n && x->p.steps[i + 1].kind == STEP_WAIT_ACCESS);
+	if (opt_has(x->opts, "hsm")) {
+		/* Managed HSM local RBAC: on the HSM's data plane, the local role, on the key alone. */
+		char *url = xasprintf(HSM_URI "keys/%s/providers/Microsoft.Authorization/roleAssignments/"
+				      "{{assignmentName}}", key);
+
+		assert_int_equal(s->kind, STEP_ASSIGN_ROLE);
+		assert_int_equal(s->target, TARGET_KEYVAULT);
+		assert_string_equal(s->url, url);
+		assert_string_equal(s->api_version, "7.5");
+		assert_json("assign-role", s->body, "{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/"
+			    "Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\","
+			    "\"principalId\":\"{{principalId}}\"}}");
+		assert_non_null(strstr(s->title, "Managed HSM Crypto Service Encryption User"));
+		free(url);
+		return;
+	}
+	assert_int_equal(s->target, TARGET_ARM);
 	if (s->kind == STEP_ASSIGN_ROLE) {
 		char *url = xasprintf("%s/keys/%s/providers/Microsoft.Authorization/roleAssignments/{{assignmentName}}",
 				      VAULT_ID, key);
@@ -526,7 +547,7 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 /* Checks the key creation: RSA of the largest allowed size, wrap and unwrap, through the Key Vault data plane. */
 static void check_create(const struct fixture *x, const struct plan_step *s)
 {
-	char *url = xasprintf(VAULT_URI "keys/%s/create", x->ch.new_key_name), *body;
+	char *url = xasprintf("%skeys/%s/create", x->c.vault_uri, x->ch.new_key_name), *body;
 
 	assert_string_equal(s->method, "POST");
 	assert_string_equal(s->url, url);
@@ -589,7 +610,7 @@ static void check_header(const struct fixture *x)
 
 	assert_ptr_equal(p->svc, x->c.svc);
 	assert_string_equal(p->resource_id, jx_str(x->resource, "id"));
-	assert_string_equal(p->vault_uri, VAULT_URI);
+	assert_string_equal(p->vault_uri, x->c.vault_uri);
 	assert_string_equal(p->key_name, fresh ? NEW_KEY : "k");
 	if (opt_has(x->opts, "create"))
 		assert_string_equal(p->key_version, "{{keyVersion}}");
@@ -713,9 +734,6 @@ static const struct refusal_row REFUSALS[] = {
 	{ "openai", "nokey", "[key.exists]", "--create-key" },
 	{ "healthbot", "old", "[resource.eligible]", "samplebotname" },
 	{ "openai", "nokeyname", "name the key", "--key" },
-	{ "openai", "hsm", "Managed HSM kv", "not supported" },
-	{ "dicom", "hsm res-none", "Managed HSM kv", "Crypto Service Encryption User" },
-	{ "healthbot", "hsm create", "Managed HSM kv", "not supported" },
 	{ "openai", "sysoff", "system-assigned identity of oai", "cannot be turned off" },
 	{ "dicom", "res-both sysoff", "system-assigned identity of blue", "--identity" },
 };
@@ -1072,6 +1090,7 @@ static void test_render_az(void **state)
 	for (size_t i = 0; i < N_AZ + N_STEP; i++) {
 		const char *svc = i < N_AZ ? AZ_ROWS[i].svc : STEP_ROWS[i - N_AZ].svc;
 		const char *opts = i < N_AZ ? AZ_ROWS[i].opts : STEP_ROWS[i - N_AZ].opts;
+		bool hsm;
 		struct fixture x;
 		const struct plan_step *key;
 		char *t, *want;
@@ -1085,11 +1104,15 @@ static void test_render_az(void **state)
 		if (!shell_balanced(t))
 			fail_msg("az %s %s: unbalanced quoting:\n%s", svc, opts, t);
 		assert_true(str_istarts(t, "#!/bin/sh\n"));
-		assert_int_equal(count(t, "--resource 'https://vault.azure.net'"), key != NULL);
-		assert_int_equal(count(t, "--resource"), key != NULL);
+		hsm = opt_has(opts, "hsm");
+		/* Data-plane calls name their audience: Key Vault's, or Managed HSM's for the key and the local grant. */
+		assert_int_equal(count(t, "--resource 'https://vault.azure.net'"), key != NULL && !hsm);
+		assert_int_equal(count(t, "--resource 'https://managedhsm.azure.net'"), hsm ? (key != NULL) + 1 : 0);
+		assert_int_equal(count(t, "--resource"), (key != NULL) + hsm);
 		if (key) {
 			want = xasprintf("az rest --method post --url '%s?api-version=7.5' "
-					 "--resource 'https://vault.azure.net' --body '{\"kty\":\"RSA\"", key->url);
+					 "--resource '%s' --body '{\"kty\":\"RSA\"", key->url,
+					 hsm ? "https://managedhsm.azure.net" : "https://vault.azure.net");
 			assert_non_null(strstr(t, want));
 			free(want);
 		}
@@ -1105,7 +1128,8 @@ static void test_render_az(void **state)
 			assert_null(strstr(t, "O'Brien"));
 		}
 		if (step_of(&x.p, STEP_ASSIGN_ROLE))
-			assert_non_null(strstr(t, "roleAssignments/'\"$assignment\"'?api-version=2022-04-01'"));
+			assert_non_null(strstr(t, hsm ? "roleAssignments/'\"$assignment\"'?api-version=7.5'"
+						      : "roleAssignments/'\"$assignment\"'?api-version=2022-04-01'"));
 		if (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY)) {
 			/* It runs once the save has finished and succeeded, never before. */
 			const char *guard = strstr(t, "the save has not succeeded"), *off = strstr(t, "{\"type\":\"UserAssigned\"");
