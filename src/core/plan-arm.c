@@ -432,7 +432,7 @@ static void arm_free(struct arm *a)
 static bool arm_init(struct arm *a, const struct plan *p, const struct cmk_ctx *c)
 {
 	const char *type = jx_str(c->resource, "type") ? jx_str(c->resource, "type") : p->svc->arm_type;
-	const struct plan_step *id = find(p, STEP_ENABLE_IDENTITY);
+	const struct plan_step *id = find(p, STEP_ENABLE_IDENTITY), *off = find(p, STEP_DISABLE_SYSTEM_IDENTITY);
 	bool needs_vault = false;
 
 	memset(a, 0, sizeof(*a));
@@ -444,7 +444,7 @@ static bool arm_init(struct arm *a, const struct plan *p, const struct cmk_ctx *
 			   find(p, STEP_FIREWALL_BYPASS);
 	a->key_created = find(p, STEP_CREATE_KEY) != NULL;
 	a->identity = id ? id->body : NULL;
-	a->identity_off = find(p, STEP_DISABLE_SYSTEM_IDENTITY) ? find(p, STEP_DISABLE_SYSTEM_IDENTITY)->body : NULL;
+	a->identity_off = off ? off->body : NULL;
 	if (!armid_parse(p->resource_id, &a->res) || !a->res.resource_group || !a->res.full_name)
 		return false;
 	a->res_rid = rid(&a->res, type, a->res.full_name);
@@ -534,18 +534,19 @@ static void describe(const struct arm *a, struct sbuf *b)
 			     "key-access error, deploy this template again.");
 	const char *rotate = _("The key already exists and a template cannot add a version to it, so the save uses its "
 			       "current version; to rotate, make the new version first (az keyvault key rotate).");
-
 	const struct plan_step *grant = find(a->p, STEP_ASSIGN_ROLE);
 
 	if (find(a->p, STEP_WAIT_ACCESS))
 		sb_adds(b, wait);
-	if (grant && grant->target == TARGET_KEYVAULT)
-		sb_printf(b, _(" A template cannot grant a Managed HSM local role: grant the service's identity Managed HSM "
+	if (grant && grant->target == TARGET_KEYVAULT) {
+		sb_adds(b, b->len ? " " : "");
+		sb_printf(b, _("A template cannot grant a Managed HSM local role: grant the service's identity Managed HSM "
 			       "Crypto Service Encryption User on key %s yourself (az keyvault role assignment create "
 			       "--hsm-name %s --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/%s "
 			       "--assignee-object-id PRINCIPAL-ID --assignee-principal-type ServicePrincipal); when the "
 			       "template also enables the identity, deploy it, grant, then deploy it again."),
 			  a->p->key_name, a->c->vault_name ? a->c->vault_name : "?", a->p->key_name);
+	}
 	if (a->key_created && a->c->key_status == 200 && str_ieq(a->c->key_name, a->p->key_name))
 		sb_printf(b, "%s%s", b->len ? " " : "", rotate);
 }

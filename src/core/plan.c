@@ -478,6 +478,8 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	       char **err)
 {
 	bool grant;
+	/* Turning the system-assigned identity off needs a step only when the resource has one. */
+	bool drop_system = ch->system_off && jx_str(c->resource, "identity.principalId");
 	int identity_step = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -489,7 +491,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	if (!plan_possible(c, r, ch, err))
 		return -1;
 	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
-	if (ch->system_off && jx_str(c->resource, "identity.principalId") && !system_off_possible(c, err))
+	if (drop_system && !system_off_possible(c, err))
 		return -1;
 	out->svc = c->svc;
 	out->resource_id = xstrdup(jx_str(c->resource, "id"));
@@ -522,7 +524,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	save_step(out, c);
 	if (identity_step >= 0 && c->svc->save == SAVE_PUT_WHOLE)
 		carry_identity(&out->steps[out->n - 1], out->steps[identity_step].body);
-	if (ch->system_off && jx_str(c->resource, "identity.principalId"))
+	if (drop_system)
 		system_off_step(out, c, identity_step);
 	verify_step(out, c);
 	out->id = plan_id(out);

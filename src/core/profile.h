@@ -43,8 +43,6 @@ bool svc_size_allowed(const struct svc_profile *p, long bits);
 const char *svc_api_version(const char *arm_type);
 
 #define ROLE_CRYPTO_SERVICE_ENCRYPTION_USER "e147488a-f6f5-4113-8e2d-b22465e65bf6"
-/* Managed HSM's local role with the same rights (read, wrap, unwrap keys), granted on the HSM's data plane. */
-#define ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER "33413926-3206-4cdd-b39a-83574fe37a17"
 #define ROLE_CRYPTO_USER "12338af0-0e69-4776-bea7-57ae8d297424"
 #define ROLE_CRYPTO_OFFICER "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 #define ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER "33413926-3206-4cdd-b39a-83574fe37a17"

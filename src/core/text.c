@@ -155,32 +155,11 @@ bool is_hex32(const char *s)
 	return true;
 }
 
-/* Returns the columns a UTF-8 (locale) string takes on a terminal; invalid bytes count one each. */
-int text_width(const char *s)
-{
-	mbstate_t st;
-	int cols = 0;
-
-	memset(&st, 0, sizeof(st));
-	while (s && *s) {
-		wchar_t wc;
-		size_t n = mbrtowc(&wc, s, MB_CUR_MAX, &st);
-		int w;
-
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			memset(&st, 0, sizeof(st));
-			cols++;
-			s++;
-			continue;
-		}
-		w = wcwidth(wc);
-		cols += w > 0 ? w : 0;
-		s += n;
-	}
-	return cols;
-}
-
-/* Decodes the character at s (at most n bytes): sets its bytes and display columns (invalid bytes: one each). */
+/*
+ * Decodes the character at s (at most n bytes): sets its bytes and display
+ * columns (an invalid byte is one byte of one column; a non-printing
+ * character takes none).
+ */
 static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len, int *cols)
 {
 	wchar_t wc;
@@ -190,9 +169,25 @@ static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len, int *
 	if (*len == (size_t)-1 || *len == (size_t)-2 || *len == 0) {
 		memset(st, 0, sizeof(*st));
 		*len = 1;
-	} else if (wcwidth(wc) >= 0) {
-		*cols = wcwidth(wc);
+	} else {
+		*cols = wcwidth(wc) > 0 ? wcwidth(wc) : 0;
 	}
+}
+
+/* Returns the columns a UTF-8 (locale) string takes on a terminal; invalid bytes count one each. */
+int text_width(const char *s)
+{
+	mbstate_t st;
+	size_t n = s ? strlen(s) : 0, at = 0, len;
+	int cols = 0, w;
+
+	memset(&st, 0, sizeof(st));
+	while (at < n) {
+		next_char(s + at, n - at, &st, &len, &w);
+		cols += w;
+		at += len;
+	}
+	return cols;
 }
 
 /* Returns how many bytes of the first n bytes of s fit in width display columns, whole characters only (at least one). */

@@ -3,6 +3,8 @@
 #define AZ_TEST_FIXTURE_H
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The tests' "now": 2026-11-22 00:00:00 UTC. */
@@ -39,6 +41,21 @@ static inline bool opt_has(const char *opts, const char *opt)
 		if ((s == opts || s[-1] == ' ') && (s[n] == '\0' || s[n] == ' '))
 			return true;
 	return false;
+}
+
+/* One service's fixture: its key (dicom, healthbot, foundry, openai) and a resource as Azure returns it. */
+struct svc_fixture {
+	const char *svc, *json;
+};
+
+/* Returns the JSON of a service's fixture in a table; a table without it is a broken test, which aborts. */
+static inline const char *svc_fixture_json(const struct svc_fixture *table, size_t n, const char *svc)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(table[i].svc, svc) == 0)
+			return table[i].json;
+	fprintf(stderr, "no fixture for %s\n", svc);
+	abort();
 }
 
 #endif

@@ -23,7 +23,7 @@
 #define NEW_KEY "cmk-new"
 
 /* The resource of each service as Azure returns it, read-only fields included. */
-static const struct { const char *svc, *json; } RESOURCES[] = {
+static const struct svc_fixture RESOURCES[] = {
 	{ "openai", "{\"id\":\"/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/oai\","
 	  "\"name\":\"oai\",\"type\":\"Microsoft.CognitiveServices/accounts\",\"kind\":\"OpenAI\",\"location\":\"westus3\","
 	  "\"sku\":{\"name\":\"S0\"},\"etag\":\"\\\"e1\\\"\",\"tags\":{\"note\":\"[literal]\"},"
@@ -124,11 +124,7 @@ static bool has(const struct row *r, const char *opt)
 /* Returns the fixture resource of a service. */
 static const char *resource_json(const char *svc)
 {
-	for (size_t i = 0; i < sizeof(RESOURCES) / sizeof(RESOURCES[0]); i++)
-		if (strcmp(RESOURCES[i].svc, svc) == 0)
-			return RESOURCES[i].json;
-	fail_msg("no fixture for %s", svc);
-	return NULL;
+	return svc_fixture_json(RESOURCES, sizeof(RESOURCES) / sizeof(RESOURCES[0]), svc);
 }
 
 /* Gives the resource the identity a row describes. */

@@ -40,7 +40,7 @@
 	"\"fileSystemName\":\"fileSystemName\"}"
 
 /* The resource of each service as a GET returns it, shaped after the official examples, read-only fields included. */
-static const struct { const char *svc, *json; } RESOURCES[] = {
+static const struct svc_fixture RESOURCES[] = {
 	{ "openai", "{\"id\":\"" OAI_ID "\",\"name\":\"oai\",\"type\":\"Microsoft.CognitiveServices/accounts\","
 	  "\"location\":\"West US\",\"sku\":{\"name\":\"S0\"},\"kind\":\"OpenAI\","
 	  "\"etag\":\"W/\\\"datetime'2017-04-10T08%3A00%3A05.445595Z'\\\"\",\"tags\":{\"env\":\"prod\"},"
@@ -129,11 +129,7 @@ struct fixture {
 /* Returns the fixture resource of a service. */
 static const char *resource_json(const char *svc)
 {
-	for (size_t i = 0; i < sizeof(RESOURCES) / sizeof(RESOURCES[0]); i++)
-		if (strcmp(RESOURCES[i].svc, svc) == 0)
-			return RESOURCES[i].json;
-	fail_msg("no fixture for %s", svc);
-	return NULL;
+	return svc_fixture_json(RESOURCES, sizeof(RESOURCES) / sizeof(RESOURCES[0]), svc);
 }
 
 /* Gives the resource the identity the switches describe. */
