@@ -63,7 +63,7 @@ static void reset(struct sim_req *rq, struct sim_resp *rs)
 	free(err);
 }
 
-/* Serves POST /clock {"advanceSeconds": N}: moves the simulated clock forward. */
+/* Serves POST /clock {"advanceSeconds": N}: moves the simulated clock forward, ending the operations now due. */
 static void clock_advance(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct json_object *b = req_json(rq, rs), *out;
@@ -71,6 +71,7 @@ static void clock_advance(struct sim_req *rq, struct sim_resp *rs)
 	if (!b)
 		return;
 	rq->sim->clock_offset += jx_int(b, "advanceSeconds", 0);
+	ops_sweep(rq->sim);
 	out = json_object_new_object();
 	json_object_object_add(out, "now", json_object_new_int64(sim_now(rq->sim)));
 	resp_json(rs, 200, out);

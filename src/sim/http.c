@@ -324,7 +324,7 @@ static void dispatch(struct sim_req *rq, struct sim_resp *rs)
 	}
 }
 
-/* Produces the answer under the lock and returns the milliseconds to wait before sending it. */
+/* Produces the answer under the lock, after ending the operations whose time is up; returns the delay in ms. */
 static int produce(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct sim *s = rq->sim;
@@ -332,6 +332,7 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 	int latency;
 
 	pthread_mutex_lock(&s->lock);
+	ops_sweep(s);
 	if (rq->kind != HOST_IDENTITY)
 		rq->kind = sim_classify_host(s, rq->host, &rq->dataplane);
 	log_begin(rq);

@@ -783,6 +783,7 @@ static const struct field F_SETTINGS[] = {
 	{ "latencyMs", false, &T_INT0 },
 	{ "propagationSeconds", false, &T_INT0 },
 	{ "lroPolls", false, &T_INT0 },
+	{ "lroSeconds", false, &T_INT0 },
 	{ "retryAfterSeconds", false, &T_INT0 },
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },

@@ -594,27 +594,17 @@ static char *namespace_of(const char *type)
 	return armid_provider_type(type);
 }
 
-/* Records a long-running operation and adds its status URLs to the response. */
-static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, bool failed)
+/* Adds the status URLs of an operation (Azure-AsyncOperation, Location) and Retry-After to the response. */
+static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, const char *opid)
 {
-	struct json_object *op = json_object_new_object();
-	char opid[37], num[16];
 	char *ns = namespace_of(jx_str(next, "type")), *loc = str_lower(jx_str(next, "location") ? jx_str(next, "location") : "westus3");
-	char *sub = NULL, *url;
+	char *sub = NULL, *url, num[16];
 	struct armid id;
 
-	sim_random_uuid(opid);
 	if (armid_parse(jx_str(next, "id"), &id)) {
 		sub = xstrdup(id.subscription);
 		armid_free(&id);
 	}
-	json_object_object_add(op, "resourceId", json_object_new_string(jx_str(next, "id")));
-	json_object_object_add(op, "pollsLeft", json_object_new_int(rq->sim->set.lro_polls));
-	json_object_object_add(op, "failed", json_object_new_boolean(failed));
-	json_object_object_add(op, "startTime", json_object_new_int64(sim_now(rq->sim)));
-	if (rq->sim->set.lro_polls > 0 && !failed)
-		json_object_object_add(op, "pending", jx_copy(next));
-	json_object_object_add(rq->sim->ops, opid, op);
 	url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationStatuses/%s?api-version=%s",
 			rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
 	resp_header(rs, "Azure-AsyncOperation", url);
@@ -628,6 +618,45 @@ static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json
 	free(sub);
 	free(ns);
 	free(loc);
+}
+
+/* Returns the time an operation started at now ends by itself: now plus lroSeconds, without overflowing. */
+static int64_t end_time(const struct sim *s, int64_t now)
+{
+	return now > INT64_MAX - s->set.lro_seconds ? INT64_MAX : now + s->set.lro_seconds;
+}
+
+/* Adds an operation to the pending set and brings the next due time forward when it ends sooner. */
+static void track_operation(struct sim *s, const char *opid, struct json_object *op)
+{
+	int64_t end = jx_int(op, "endTime", 0);
+
+	json_object_object_add(s->pending, opid, json_object_get(op));
+	if (end < s->next_due)
+		s->next_due = end;
+}
+
+/* Records a long-running operation (already ended when lro is false) and adds its status URLs to the response. */
+static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, bool lro, bool failed)
+{
+	struct json_object *op = json_object_new_object();
+	int64_t now = sim_now(rq->sim);
+	char opid[37];
+
+	sim_random_uuid(opid);
+	json_object_object_add(op, "resourceId", json_object_new_string(jx_str(next, "id")));
+	json_object_object_add(op, "pollsLeft", json_object_new_int(rq->sim->set.lro_polls));
+	json_object_object_add(op, "failed", json_object_new_boolean(failed));
+	json_object_object_add(op, "startTime", json_object_new_int64(now));
+	json_object_object_add(op, "endTime", json_object_new_int64(end_time(rq->sim, now)));
+	if (rq->sim->set.lro_polls > 0 && !failed)
+		json_object_object_add(op, "pending", jx_copy(next));
+	if (!lro)
+		json_object_object_add(op, "done", json_object_new_boolean(1));
+	json_object_object_add(rq->sim->ops, opid, op);
+	if (lro)
+		track_operation(rq->sim, opid, op);
+	add_status_headers(rq, rs, next, opid);
 }
 
 /* Commits a write (at once when lroPolls is 0) and answers as the long-running operation it always is in Azure. */
@@ -645,7 +674,7 @@ static void commit(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 		jx_set(shown, "properties.provisioningState", json_object_new_string(cur ? "Updating" : "Creating"));
 		state_put_resource(rq->sim, shown);
 	}
-	start_operation(rq, rs, next, rq->lro_fail);
+	start_operation(rq, rs, next, lro, rq->lro_fail);
 	resp_json(rs, !cur || (svc == SVC_HEALTHBOT && patch) ? 201 : 202, next);
 }
 
@@ -685,20 +714,48 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 	return 0;
 }
 
-/* Ends an operation: the pending state is committed, or the resource is marked Failed. */
-static void finish_operation(struct sim *s, struct json_object *op)
+/* Ends an operation: commits its change (not to a resource deleted since) or marks it Failed; it stays answerable. */
+static void finish_operation(struct sim *s, const char *opid, struct json_object *op)
 {
 	struct json_object *pending = jx_get(op, "pending"), *res = state_resource(s, jx_str(op, "resourceId"));
 
 	if (jx_bool(op, "failed", false)) {
 		if (res)
 			jx_set(res, "properties.provisioningState", json_object_new_string("Failed"));
-	} else if (pending) {
+	} else if (pending && res) {
 		jx_set(pending, "properties.provisioningState", json_object_new_string("Succeeded"));
 		state_put_resource(s, json_object_get(pending));
 	}
 	json_object_object_del(op, "pending");
 	json_object_object_add(op, "done", json_object_new_boolean(1));
+	json_object_object_del(s->pending, opid);
+	s->generation++;
+}
+
+/* Ends every pending operation whose time is up, polled or not; O(1) until the earliest one is due. */
+void ops_sweep(struct sim *s)
+{
+	int64_t now = sim_now(s), next = INT64_MAX;
+	struct json_object *due;
+
+	if (!s->pending || now < s->next_due)
+		return;
+	due = json_object_new_array();
+	json_object_object_foreach(s->pending, opid, op) {
+		int64_t end = jx_int(op, "endTime", 0);
+
+		if (end <= now)
+			json_object_array_add(due, json_object_new_string(opid));
+		else if (end < next)
+			next = end;
+	}
+	for (size_t i = 0; i < jx_len(due); i++) {
+		const char *id = json_object_get_string(jx_at(due, i));
+
+		finish_operation(s, id, json_object_object_get(s->pending, id));
+	}
+	json_object_put(due);
+	s->next_due = next;
 }
 
 /* Serves the status URLs of a long-running operation (Azure-AsyncOperation and Location). */
@@ -721,7 +778,7 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 		snprintf(num, sizeof(num), "%d", rq->sim->set.retry_after);
 		resp_header(rs, "Retry-After", num);
 	} else if (!jx_bool(op, "done", false)) {
-		finish_operation(rq->sim, op);
+		finish_operation(rq->sim, id, op);
 	}
 	if (location) {
 		struct json_object *res = state_resource(rq->sim, jx_str(op, "resourceId"));

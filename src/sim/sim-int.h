@@ -25,6 +25,7 @@ struct sim_settings {
 	int latency_ms;
 	int propagation_seconds;
 	int lro_polls;
+	int64_t lro_seconds;       /* a long-running operation ends by itself this long after it starts */
 	int retry_after;
 	int token_lifetime;
 	int page_size;
@@ -42,6 +43,8 @@ struct sim {
 	struct json_object *doc;       /* the live tenant: the scenario plus every change */
 	struct json_object *index;     /* lower-case resource id -> resource object */
 	struct json_object *ops;       /* long-running operations by id */
+	struct json_object *pending;   /* the operations of ops not yet ended, by id */
+	int64_t next_due;              /* no pending operation ends before this time (INT64_MAX: none pending) */
 	struct json_object *grants;    /* refresh tokens and device codes by value */
 	struct json_object *log;       /* the request log (array) */
 	struct json_object *faults;    /* active fault rules (array, with "left" counters) */
@@ -156,6 +159,7 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 		   struct json_object *body, bool patch);
 bool services_is_service(const char *type);
 void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool location);
+void ops_sweep(struct sim *s);
 
 /* Azure Policy (policy.c) */
 struct json_object *policy_denials(struct sim *s, struct json_object *res);

@@ -58,6 +58,12 @@ static void normalize_assignments(struct json_object *doc)
 	}
 }
 
+/* The time a long-running operation takes when lroSeconds is absent: its polls, Retry-After (at least 1 s) apart. */
+static int64_t lro_seconds_default(const struct sim_settings *set)
+{
+	return (int64_t)set->lro_polls * (set->retry_after > 0 ? set->retry_after : 1);
+}
+
 /* Reads the settings with their defaults. */
 static void read_settings(struct sim *s)
 {
@@ -67,6 +73,7 @@ static void read_settings(struct sim *s)
 	s->set.propagation_seconds = (int)jx_int(st, "propagationSeconds", 0);
 	s->set.lro_polls = (int)jx_int(st, "lroPolls", 0);
 	s->set.retry_after = (int)jx_int(st, "retryAfterSeconds", 1);
+	s->set.lro_seconds = jx_has(st, "lroSeconds") ? jx_int(st, "lroSeconds", 0) : lro_seconds_default(&s->set);
 	s->set.token_lifetime = (int)jx_int(st, "tokenLifetimeSeconds", 3599);
 	s->set.page_size = (int)jx_int(st, "pageSize", 100);
 	s->set.identity_header = jx_str(st, "identityHeader") ? jx_str(st, "identityHeader") : "azsim-identity-header";
@@ -112,6 +119,8 @@ int state_load(struct sim *s, char **err)
 	state_refresh_roles(s);
 	read_settings(s);
 	s->ops = json_object_new_object();
+	s->pending = json_object_new_object();
+	s->next_due = INT64_MAX;
 	s->grants = json_object_new_object();
 	s->log = json_object_new_array();
 	s->faults = json_object_new_array();
@@ -127,11 +136,12 @@ void state_free(struct sim *s)
 	json_object_put(s->doc);
 	json_object_put(s->index);
 	json_object_put(s->ops);
+	json_object_put(s->pending);
 	json_object_put(s->grants);
 	json_object_put(s->log);
 	json_object_put(s->faults);
 	json_object_put(s->roles);
-	s->doc = s->index = s->ops = s->grants = s->log = s->faults = s->roles = NULL;
+	s->doc = s->index = s->ops = s->pending = s->grants = s->log = s->faults = s->roles = NULL;
 }
 
 /* Returns the scenario's tenant id. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -1259,6 +1260,113 @@ static void test_lro_failure(void **state)
 	fx_stop(f);
 }
 
+/* Asserts a resource's provisioning state. */
+static void assert_state(struct fx *f, const char *id, const char *want)
+{
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "GET", id, "2025-06-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), want);
+	st_resp_free(&r);
+}
+
+/* Reads a resource every 100 ms, for at most 10 s, until its provisioning state is want; tells whether it was. */
+static bool wait_state(struct fx *f, const char *id, const char *want)
+{
+	bool seen = false;
+
+	for (int i = 0; i < 100 && !seen; i++) {
+		struct st_resp r;
+		struct timespec ts = { 0, 100000000 };
+
+		arm(f, "GET", id, "2025-06-01", NULL, &r);
+		seen = str_ieq(jx_str(r.json, "properties.provisioningState"), want);
+		st_resp_free(&r);
+		if (!seen)
+			nanosleep(&ts, NULL);
+	}
+	return seen;
+}
+
+/* Asserts what an operation's status URL answers. */
+static void assert_op_status(struct fx *f, const char *async, const char *want)
+{
+	struct st_resp r;
+
+	assert_int_equal(st_req(&f->t, "GET", async, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "status"), want);
+	st_resp_free(&r);
+}
+
+/* An operation nobody polls ends by itself after lroSeconds, or when the clock is moved past it. */
+static void test_lro_unpolled(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroPolls\":3,\"lroSeconds\":3}}");
+	struct st_resp r;
+	char *async, *loc;
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"1\"}}", &r), 202);
+	async = st_header(&r, "Azure-AsyncOperation");
+	loc = st_header(&r, "Location");
+	st_resp_free(&r);
+	assert_state(f, OAI, "Updating");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"2\"}}", &r), 409);
+	st_resp_free(&r);
+	assert_true(wait_state(f, OAI, "Succeeded"));
+	assert_op_status(f, async, "Succeeded");
+	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "tags.x"), "1");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"2\"}}", &r), 202);
+	st_resp_free(&r);
+	assert_state(f, OAI, "Updating");
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":3}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", OAI, "2025-06-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Succeeded");
+	assert_string_equal(jx_str(r.json, "tags.x"), "2");
+	st_resp_free(&r);
+	assert_op_status(f, async, "Succeeded");
+	free(async);
+	free(loc);
+	fx_stop(f);
+}
+
+/* An lroFail operation nobody polls ends Failed when its time is up; its status URLs still answer. */
+static void test_lro_unpolled_failure(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroPolls\":3,\"lroSeconds\":30},\"faults\":[{\"method\":\"PATCH\","
+				"\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"lroFail\",\"times\":1}]}");
+	struct st_resp r;
+	char *async, *loc;
+
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"1\"}}", &r), 202);
+	async = st_header(&r, "Azure-AsyncOperation");
+	loc = st_header(&r, "Location");
+	st_resp_free(&r);
+	assert_state(f, OAI, "Updating");
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":25}", &r), 200);
+	st_resp_free(&r);
+	assert_state(f, OAI, "Updating");
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":5}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", OAI, "2025-06-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Failed");
+	assert_null(jx_get(r.json, "tags.x"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", async, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "status"), "Failed");
+	assert_non_null(jx_str(r.json, "error.code"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 500);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"x\":\"2\"}}", &r), 202);
+	st_resp_free(&r);
+	free(async);
+	free(loc);
+	fx_stop(f);
+}
+
 /* ---- Faults ---- */
 
 /* 429 with Retry-After for N requests, then normal; 503 with x-ms-retry-after-ms. */
@@ -1777,6 +1885,8 @@ int main(void)
 		cmocka_unit_test(test_demo_consistency),
 		cmocka_unit_test(test_lro),
 		cmocka_unit_test(test_lro_failure),
+		cmocka_unit_test(test_lro_unpolled),
+		cmocka_unit_test(test_lro_unpolled_failure),
 		cmocka_unit_test_setup_teardown(test_fault_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_transport, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),

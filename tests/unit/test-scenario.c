@@ -256,6 +256,10 @@ static const struct row ROWS[] = {
 	P("{'settings': {'propagationSeconds': '5'}}", "$.settings.propagationSeconds: expected an integer >= 0"),
 	P("{'settings': {'lroPolls': -2}}", "$.settings.lroPolls: expected an integer >= 0"),
 	P("{'settings': {'retryAfterSeconds': 0.5}}", "$.settings.retryAfterSeconds: expected an integer >= 0"),
+	P("{'settings': {'lroSeconds': -1}}", "$.settings.lroSeconds: expected an integer >= 0"),
+	P("{'settings': {'lroSeconds': '30'}}", "$.settings.lroSeconds: expected an integer >= 0"),
+	P("{'settings': {'lroSeconds': 2.5}}", "$.settings.lroSeconds: expected an integer >= 0"),
+	P("{'settings': {'lroSecond': 3}}", "$.settings.lroSecond: unknown key; did you mean lroSeconds?"),
 	P("{'settings': {'tokenLifetimeSeconds': 0}}", "$.settings.tokenLifetimeSeconds: expected an integer >= 1"),
 	P("{'settings': {'pageSize': 0}}", "$.settings.pageSize: expected an integer from 1 to 1000"),
 	P("{'settings': {'pageSize': 1001}}", "$.settings.pageSize: expected an integer from 1 to 1000"),
@@ -264,7 +268,7 @@ static const struct row ROWS[] = {
 	P("{'settings': {'deviceCodeFlow': ['slow_down', 'approved']}}",
 	  "$.settings.deviceCodeFlow[1]: expected one of authorization_pending, slow_down,"),
 	P("{'settings': {'clientIp': 10}}", "$.settings.clientIp: expected a string"),
-	P("{'settings': {'latencyMs': 5, 'propagationSeconds': 2, 'lroPolls': 0, 'retryAfterSeconds': 1,"
+	P("{'settings': {'latencyMs': 5, 'propagationSeconds': 2, 'lroPolls': 0, 'lroSeconds': 0, 'retryAfterSeconds': 1,"
 	  " 'tokenLifetimeSeconds': 3600, 'pageSize': 1000, 'identityHeader': 'h', 'clientIp': '203.0.113.7',"
 	  " 'deviceCodeFlow': ['authorization_pending', 'slow_down', 'authorization_declined', 'expired_token',"
 	  " 'approve']}}", NULL),
