@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "text.h"
 #include "i18n.h"
 #include "sbuf.h"
 #include "xalloc.h"
@@ -48,12 +49,16 @@ void cli_version(void)
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
+	char *text, *clean;
 
-	fprintf(stderr, "%s: ", program);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	text = xvasprintf(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* Errors quote servers and files: control characters never reach the terminal (newlines are kept). */
+	clean = text_sanitize(text, true);
+	fprintf(stderr, "%s: %s\n", program, clean);
+	free(clean);
+	free(text);
 }
 
 /* Parses a whole decimal integer within [min, max]. */

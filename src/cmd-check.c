@@ -21,9 +21,15 @@ static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 	char *name = text_sanitize(jx_str(f->resource, "id"), false);
 
 	printf(_("%s (%s)\n"), name, _(f->ctx.svc->name));
-	if (f->key_name)
-		printf(_("key: %skeys/%s%s%s\n"), f->vault_uri, f->key_name, f->key_version ? "/" : "",
-		       f->key_version ? f->key_version : "");
+	if (f->key_name) {
+		/* The key's name and version come from the server: never raw to the terminal. */
+		char *key = xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, f->key_version ? "/" : "",
+				      f->key_version ? f->key_version : ""), *shown = text_sanitize(key, false);
+
+		printf(_("key: %s\n"), shown);
+		free(shown);
+		free(key);
+	}
 	for (int sev = SEV_BLOCKER; sev >= SEV_NOTE; sev--)
 		for (size_t i = 0; i < r->n; i++)
 			if ((int)r->items[i].severity == sev)

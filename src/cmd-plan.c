@@ -212,6 +212,21 @@ static int load_plan(const char *path, struct plan *p)
 }
 
 /*
+ * Tells whether apply refused before or instead of changing anything (a
+ * plan outdated, locked or not azcmk's, a journal or state directory it
+ * cannot trust), so that --resume is no way on.
+ */
+static bool refusal(const char *code)
+{
+	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe", NULL };
+
+	for (int i = 0; code && CODES[i]; i++)
+		if (str_ieq(code, CODES[i]))
+			return true;
+	return false;
+}
+
+/*
  * Carries a plan out after the confirmation (asked on a terminal, --yes
  * otherwise); plan_path is what --resume needs. Shared by apply, rotate and refresh.
  */
@@ -229,10 +244,10 @@ int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct pl
 	}
 	if (cmk_apply(s, p, &ao, &e) != 0) {
 		cli_error(_("apply stopped: %s"), e.message);
-		if (!e.code || !str_ieq(e.code, "PlanOutdated"))
+		if (!refusal(e.code))
 			fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(),
 				plan_path);
-		rc = EXIT_ERROR;
+		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS : EXIT_ERROR;
 	} else {
 		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->key_name);
 	}

@@ -21,11 +21,15 @@ bool report_colour(FILE *out)
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour)
 {
 	char *label = text_pad(cmk_severity_label(f->severity), 8);
+	/* Messages hold names and text from servers: stripped of control characters before the terminal. */
+	char *msg = text_sanitize(f->message, false), *detail = f->detail ? text_sanitize(f->detail, false) : NULL;
 
 	fprintf(out, "%s%s%s  %s  %s\n", colour ? cmk_severity_colour(f->severity) : "", label, colour ? "\033[0m" : "",
-		f->rule->id, f->message);
-	if (f->detail)
-		fprintf(out, "          %s\n", f->detail);
+		f->rule->id, msg);
+	if (detail)
+		fprintf(out, "          %s\n", detail);
+	free(msg);
+	free(detail);
 	fprintf(out, _("          why: %s\n"), _(f->rule->explanation));
 	fprintf(out, _("          fix: %s\n"), _(f->rule->fix));
 	free(label);

@@ -1,4 +1,4 @@
-/* Applying a plan through the session: journalled, guarded against concurrent change, resumable. */
+/* Applying a plan through the session: locked, journalled, guarded against concurrent change, resumable, verified. */
 #include "config.h"
 
 #include <errno.h>
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,21 +17,36 @@
 #include "jx.h"
 #include "rules.h"
 #include "sbuf.h"
+#include "statedir.h"
 #include "text.h"
-#include "uuid.h"
 #include "wire.h"
 #include "xalloc.h"
 
-/* The state of one run: the journal, what earlier steps learned, and what is done. */
+/* The largest journal azcmk reads: far more than any plan writes. */
+#define JOURNAL_MAX (4 * 1024 * 1024)
+
+/* How many times a key creation is tried when its answer is lost (it looks for its version before each retry). */
+#define CREATE_TRIES 3
+
+/* The state of one run: the lock, the journal, what earlier steps learned, and what is done. */
 struct run {
 	struct az_session *s;
 	const struct plan *p;
 	const struct apply_opts *o;
+	char *path;                       /* the journal */
+	int lock_fd;
 	FILE *journal;
-	struct json_object *vars;         /* principalId, keyVersion, assignmentName */
-	struct json_object *done;         /* step index -> true */
-	int64_t started;                  /* when the step being resumed was started, or 0 */
+	struct json_object *vars;         /* principalId, keyVersion: validated before use */
+	bool *done;                       /* per step: the journal records it done */
+	bool *tried;                      /* per step: the journal records a start of it */
+	int64_t begun;                    /* when the journal began */
+	char *op_url;                     /* an operation the journal recorded that was not seen to end */
+	bool op_async;
+	size_t op_step;
+	bool resuming;
+#ifdef AZCMK_TEST_HOOKS
 	int crash_after;                  /* test hook: exit after this step's write (AZCMK_TEST_CRASH_AFTER) */
+#endif
 };
 
 /* Reports one line of progress. */
@@ -49,211 +65,282 @@ static void say(struct run *r, const char *fmt, ...)
 	free(line);
 }
 
+/* Returns a step's title, fit for a terminal (a plan file is untrusted text). */
+static char *title_of(const struct plan_step *st)
+{
+	return text_sanitize(st->title ? st->title : st->id, false);
+}
+
+/* Sets an error with a code that tells the caller what kind of stop it was. */
+static void fail_code(struct az_error *e, const char *code)
+{
+	free(e->code);
+	e->code = xstrdup(code);
+}
+
 /* Returns the journal file of a plan. */
 char *cmk_journal_path(const struct apply_opts *o, const char *plan_id)
 {
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *name = xasprintf("%s.journal", plan_id), *path;
 
-	if (o->journal_dir)
-		return xasprintf("%s/%s.journal", o->journal_dir, plan_id);
-	if (xdg && *xdg)
-		return xasprintf("%s/azcmk/%s.journal", xdg, plan_id);
-	return xasprintf("%s/.local/state/azcmk/%s.journal", home ? home : ".", plan_id);
-}
-
-/* Returns the path of a file in azcmk's state directory ($XDG_STATE_HOME/azcmk, else ~/.local/state/azcmk). */
-char *cmk_state_path(const char *name)
-{
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-
-	if (xdg && *xdg)
-		return xasprintf("%s/azcmk/%s", xdg, name);
-	return xasprintf("%s/.local/state/azcmk/%s", home ? home : ".", name);
-}
-
-/*
- * Keeps a plan beside its journal, as $XDG_STATE_HOME/azcmk/ID.plan.json
- * (mode 0600 from the start: plans name resources), for apply and --resume;
- * returns its path, or NULL with *err saying why.
- */
-char *cmk_keep_plan(const struct plan *p, char **err)
-{
-	char *name = xasprintf("%s.plan.json", p->id), *path = cmk_state_path(name);
-	struct json_object *j = plan_to_json(p);
-	const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len = strlen(text), done = 0;
-	int fd;
-
-	cmk_make_dirs(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	while (fd >= 0 && done < len) {
-		ssize_t w = write(fd, text + done, len - done);
-
-		if (w <= 0)
-			break;
-		done += (size_t)w;
-	}
-	if (fd < 0 || done < len || fchmod(fd, 0600) != 0) {
-		*err = xasprintf(_("cannot keep the plan in '%s': %s"), path, strerror(errno));
-		free(path);
-		path = NULL;
-	}
-	if (fd >= 0)
-		close(fd);
-	json_object_put(j);
+	path = o->journal_dir ? xasprintf("%s/%s", o->journal_dir, name) : cmk_state_path(name);
 	free(name);
 	return path;
 }
 
-/* Creates the directories above a file (mode 0700: journals name resources). */
-void cmk_make_dirs(const char *file)
-{
-	char *d = xstrdup(file);
-
-	for (char *p = d + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(d, 0700);
-			*p = '/';
-		}
-	free(d);
-}
-
-/* Appends one entry to the journal and flushes it to disk. */
-static void journal(struct run *r, size_t step, const char *event, const char *request_id)
+/* Appends one entry to the journal (the plan's id, the step and its kind, what was learned) and syncs it. */
+static void journal(struct run *r, long step, const char *event, const char *extra_key, const char *extra)
 {
 	struct json_object *e = json_object_new_object();
 
-	json_object_object_add(e, "step", json_object_new_int64((int64_t)step));
-	json_object_object_add(e, "id", json_object_new_string(r->p->steps[step].id));
+	json_object_object_add(e, "plan", json_object_new_string(r->p->id));
+	json_object_object_add(e, "step", json_object_new_int64(step));
+	if (step >= 0)
+		json_object_object_add(e, "id", json_object_new_string(r->p->steps[step].id));
 	json_object_object_add(e, "event", json_object_new_string(event));
 	json_object_object_add(e, "time", json_object_new_int64((int64_t)time(NULL)));
-	if (request_id)
-		json_object_object_add(e, "requestId", json_object_new_string(request_id));
-	json_object_object_add(e, "vars", jx_copy(r->vars));
+	if (extra_key && extra)
+		json_object_object_add(e, extra_key, json_object_new_string(extra));
+	if (json_object_object_length(r->vars))
+		json_object_object_add(e, "vars", jx_copy(r->vars));
 	fprintf(r->journal, "%s\n", jx_text(e));
 	fflush(r->journal);
 	fsync(fileno(r->journal));
 	json_object_put(e);
 }
 
-/* Reads an existing journal: which steps are done, the variables learned, when the last start was. */
-static void replay(struct run *r, FILE *f)
+/* Takes the plan's lock for the whole run; a second apply of the same plan is refused at once, naming the holder. */
+static int lock_plan(struct run *r, struct az_error *e)
 {
-	char line[65536];
+	char *path = xasprintf("%s.lock", r->path), *err = NULL, pid[32] = "";
+	int fd = cmk_private_dir(path, &err) ? cmk_open_private(path, O_RDWR | O_CREAT, &err) : -1;
+	ssize_t n;
 
-	while (fgets(line, sizeof(line), f)) {
-		char *err = NULL;
-		struct json_object *e = jx_parse(line, strlen(line), &err);
-		char key[32];
-
-		free(err);
-		if (!e)
-			continue;
-		snprintf(key, sizeof(key), "%lld", (long long)jx_int(e, "step", -1));
-		if (jx_get(e, "vars"))
-			jx_merge_patch(r->vars, jx_get(e, "vars"));
-		if (str_ieq(jx_str(e, "event"), "done"))
-			json_object_object_add(r->done, key, json_object_new_boolean(1));
-		if (str_ieq(jx_str(e, "event"), "start"))
-			r->started = jx_int(e, "time", 0);
-		json_object_put(e);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		az_error_set(e, _("plan %s is being applied by process %s right now (lock %s); wait for it to end, then run "
+				  "apply --resume if it stopped"), r->p->id, *pid ? pid : "?", path);
+		fail_code(e, "PlanLocked");
+		close(fd);
+		fd = -1;
+	} else if (fd < 0) {
+		az_error_set(e, "%s", err);
+		fail_code(e, "StateUnsafe");
+	} else {
+		n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+			say(r, _("  (could not write this process's id into the lock %s)"), path);
 	}
+	free(err);
+	free(path);
+	r->lock_fd = fd;
+	return fd >= 0 ? 0 : -1;
 }
 
-/* Tells whether a replayed journal records every step of the plan as done. */
-static bool journal_finished(struct run *r)
+/* Tells whether every member of a journal line's vars is a known name with a well-formed value. */
+static bool vars_ok(struct json_object *vars)
 {
-	return r->p->n > 0 && (size_t)json_object_object_length(r->done) >= r->p->n;
+	if (!vars)
+		return true;
+	if (!json_object_is_type(vars, json_type_object))
+		return false;
+	json_object_object_foreach(vars, k, v) {
+		if (!json_object_is_type(v, json_type_string) || !plan_var_ok(k, json_object_get_string(v)))
+			return false;
+	}
+	return true;
+}
+
+/* Checks one journal entry against the plan: its plan id, a step of the plan with its kind, a known event. */
+static bool entry_ok(struct run *r, struct json_object *e, bool first)
+{
+	static const char *const EVENTS[] = { "start", "operation", "operation-location", "done", "failed", NULL };
+	const char *ev = jx_str(e, "event");
+	int64_t step = jx_int(e, "step", -2);
+	bool known = false;
+
+	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "plan") || strcmp(jx_str(e, "plan"), r->p->id) != 0 ||
+	    !ev || !vars_ok(jx_get(e, "vars")))
+		return false;
+	if (first || strcmp(ev, "begin") == 0)
+		return first && strcmp(ev, "begin") == 0 && step == -1;
+	for (int i = 0; EVENTS[i]; i++)
+		known |= strcmp(ev, EVENTS[i]) == 0;
+	return known && step >= 0 && (size_t)step < r->p->n && jx_str(e, "id") &&
+	       strcmp(jx_str(e, "id"), r->p->steps[step].id) == 0;
+}
+
+/* Takes in one valid journal entry: what is done, what was learned, an operation under way. */
+static void take(struct run *r, struct json_object *e)
+{
+	const char *ev = jx_str(e, "event");
+	int64_t step = jx_int(e, "step", -1);
+
+	if (jx_get(e, "vars"))
+		jx_merge_patch(r->vars, jx_get(e, "vars"));
+	if (strcmp(ev, "begin") == 0) {
+		r->begun = jx_int(e, "time", 0);
+	} else if (strcmp(ev, "start") == 0) {
+		r->tried[step] = true;
+	} else if (strcmp(ev, "done") == 0) {
+		r->done[step] = true;
+		if (r->op_url && r->op_step == (size_t)step) {
+			free(r->op_url);
+			r->op_url = NULL;
+		}
+	} else if (str_istarts(ev, "operation") && jx_str(e, "operation")) {
+		free(r->op_url);
+		r->op_url = xstrdup(jx_str(e, "operation"));
+		r->op_async = strcmp(ev, "operation") == 0;
+		r->op_step = (size_t)step;
+	}
 }
 
 /*
- * Opens the plan's journal: a new one, or the existing one to resume. A plan
- * that finished may run again (the old journal is kept as PATH.1); one that
- * stopped half-way must be resumed.
+ * Reads the journal and holds every line to the plan. A torn last line (no
+ * newline: a crash while it was written) is the one thing tolerated; an empty,
+ * garbled, foreign or forged journal is refused, naming the line.
  */
-static int open_journal(struct run *r, struct az_error *e)
+static int replay(struct run *r, const char *text, size_t len, struct az_error *e)
 {
-	char *path = cmk_journal_path(r->o, r->p->id);
-	FILE *old = fopen(path, "r");
-	int rc = 0;
+	size_t line = 0;
 
-	if (old && !r->o->resume) {
-		replay(r, old);
-		fclose(old);
-		old = NULL;
-		if (journal_finished(r)) {
-			char *kept = xasprintf("%s.1", path);
+	if (len == 0) {
+		az_error_set(e, _("the journal %s is empty, so what was already done cannot be known; nothing was sent. Check "
+				  "the resource with azcmk check, then move the journal aside and plan again"), r->path);
+		return -1;
+	}
+	for (const char *p = text, *end = text + len; p < end; line++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *err = NULL;
+		struct json_object *en;
 
-			json_object_put(r->done);
-			json_object_put(r->vars);
-			r->done = json_object_new_object();
-			r->vars = json_object_new_object();
-			r->started = 0;
-			if (rename(path, kept) != 0)
-				az_error_set(e, _("cannot set the finished journal %s aside: %s"), path, strerror(errno));
-			free(kept);
-			rc = e->message ? -1 : 0;
-		} else {
-			old = fopen(path, "r");
+		if (!nl) {
+			say(r, _("  the last line of the journal was cut short by a crash; it is ignored"));
+			break;
 		}
+		en = jx_parse(p, (size_t)(nl - p), &err);
+		free(err);
+		if (!en || !entry_ok(r, en, line == 0)) {
+			json_object_put(en);
+			az_error_set(e, _("line %zu of the journal %s is not an entry azcmk wrote for plan %s (it was edited, or "
+					  "belongs to another plan); nothing was sent. Check the resource with azcmk check, then "
+					  "move the journal aside and plan again"), line + 1, r->path, r->p->id);
+			return -1;
+		}
+		take(r, en);
+		json_object_put(en);
+		p = nl + 1;
 	}
-	if (rc == 0 && old && !r->o->resume) {
-		az_error_set(e, _("plan %s was already started (journal %s): use --resume to continue it"), r->p->id, path);
-		rc = -1;
-	} else if (!old && r->o->resume) {
-		az_error_set(e, _("nothing to resume: plan %s has no journal at %s"), r->p->id, path);
-		rc = -1;
-	}
-	if (old && rc == 0 && r->o->resume)
-		replay(r, old);
-	if (old)
-		fclose(old);
-	if (rc == 0) {
-		cmk_make_dirs(path);
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	return 0;
+}
 
-		r->journal = fd >= 0 ? fdopen(fd, "a") : NULL;
-		if (fd >= 0 && !r->journal)
+/* Reads the existing journal (a private file, not through a link) and replays it; 1 when there is none. */
+static int read_journal(struct run *r, struct az_error *e)
+{
+	char *err = NULL, *text = NULL;
+	int fd = cmk_open_private(r->path, O_RDONLY, &err), rc;
+	struct stat st;
+
+	if (fd < 0 && errno == ENOENT) {
+		free(err);
+		return 1;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > JOURNAL_MAX) {
+		az_error_set(e, "%s", err ? err : _("the journal is too large to be one azcmk wrote"));
+		free(err);
+		if (fd >= 0)
 			close(fd);
-		if (!r->journal) {
-			az_error_set(e, _("cannot write the journal %s: %s"), path, strerror(errno));
-			rc = -1;
-		}
+		return -1;
 	}
-	free(path);
+	text = xmalloc((size_t)st.st_size + 1);
+	rc = read(fd, text, (size_t)st.st_size) == st.st_size ? replay(r, text, (size_t)st.st_size, e) : -1;
+	if (rc < 0 && !e->message)
+		az_error_set(e, _("cannot read the journal %s: %s"), r->path, strerror(errno));
+	close(fd);
+	free(text);
 	return rc;
 }
 
-/* Tells whether a step is already done according to the journal. */
-static bool is_done(struct run *r, size_t i)
+/* Tells whether the journal records every step of the plan as done. */
+static bool finished(const struct run *r)
 {
-	char key[32];
-
-	snprintf(key, sizeof(key), "%zu", i);
-	return json_object_object_get_ex(r->done, key, NULL);
+	for (size_t i = 0; i < r->p->n; i++)
+		if (!r->done[i])
+			return false;
+	return r->p->n > 0;
 }
 
-/* Sends one request (placeholders filled) and waits for its long-running operation; returns the final answer. */
-static struct az_req *send_step(struct run *r, const struct plan_step *st, struct json_object *body, struct az_error *e)
+/* Forgets what a replayed journal said (a finished journal set aside before a new run). */
+static void forget(struct run *r)
 {
-	char *url = plan_fill(st->url, r->vars), *text = body ? plan_fill(jx_text(body), r->vars) : NULL;
-	struct az_req *q = az_session_req(r->s, st->target == TARGET_KEYVAULT ? AZ_KEYVAULT : AZ_ARM, st->method, url,
-					  st->api_version, text), *fin = NULL;
+	json_object_put(r->vars);
+	r->vars = json_object_new_object();
+	memset(r->done, 0, r->p->n * sizeof(*r->done));
+	memset(r->tried, 0, r->p->n * sizeof(*r->tried));
+	free(r->op_url);
+	r->op_url = NULL;
+}
 
-	if (az_session_call(r->s, q, e) == 0 && (q->status == 201 || q->status == 202) &&
-	    az_session_wait(r->s, q, &fin, e) != 0) {
-		q->status = 0;
-		free(e->request_id);
-		e->request_id = xstrdup(q->client_request_id);
+/* Starts a new journal atomically: a private file holding its first line, renamed into place. */
+static int new_journal(struct run *r, struct az_error *e)
+{
+	char *err = NULL, *line = xasprintf("{\"plan\":\"%s\",\"step\":-1,\"event\":\"begin\",\"time\":%lld,\"pid\":%ld}\n",
+					      r->p->id, (long long)time(NULL), (long)getpid());
+	int rc = cmk_write_private(r->path, line, &err) ? 0 : -1;
+
+	if (rc != 0)
+		az_error_set(e, "%s", err);
+	r->begun = (int64_t)time(NULL);
+	free(err);
+	free(line);
+	return rc;
+}
+
+/*
+ * Opens the plan's journal under the lock: a new one, or the existing one to
+ * resume. A plan that finished may run again (the old journal is kept as
+ * PATH.1); one that stopped half-way must be resumed.
+ */
+static int open_journal(struct run *r, struct az_error *e)
+{
+	int had = read_journal(r, e), fd;
+	char *err = NULL;
+
+	if (had < 0) {
+		fail_code(e, "JournalInvalid");
+		return -1;
 	}
-	az_req_free(fin);
-	free(url);
-	free(text);
-	return q;
+	if (had == 0 && !r->o->resume && finished(r)) {
+		char *kept = xasprintf("%s.1", r->path);
+
+		if (rename(r->path, kept) != 0)
+			az_error_set(e, _("cannot set the finished journal %s aside: %s"), r->path, strerror(errno));
+		free(kept);
+		forget(r);
+		had = e->message ? -1 : 1;
+	} else if (had == 0 && !r->o->resume) {
+		az_error_set(e, _("plan %s was already started (journal %s): use --resume to continue it"), r->p->id, r->path);
+	} else if (had == 1 && r->o->resume) {
+		az_error_set(e, _("nothing to resume: plan %s has no journal at %s"), r->p->id, r->path);
+	}
+	if (e->message || (had == 1 && new_journal(r, e) != 0))
+		return -1;
+	r->resuming = had == 0;
+	fd = cmk_open_private(r->path, O_WRONLY | O_APPEND, &err);
+	r->journal = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!r->journal) {
+		az_error_set(e, _("cannot write the journal: %s"), err ? err : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	free(err);
+	return r->journal ? 0 : -1;
 }
 
-/* Reads a resource (ARM) for the guard or for the identity; NULL with the error set. */
+/* Reads an ARM resource; NULL with the error set. */
 static struct json_object *read_arm(struct run *r, const char *url, const char *api, struct az_error *e)
 {
 	struct az_req *q = az_session_req(r->s, AZ_ARM, "GET", url, api, NULL);
@@ -263,10 +350,61 @@ static struct json_object *read_arm(struct run *r, const char *url, const char *
 	return o;
 }
 
-/* Returns the value a step writes at its guarded path (what "already applied" looks like), or NULL. */
-static struct json_object *desired(const struct plan_step *st)
+/* Reads what a step's request is derived from: the resource or the vault it changes. */
+static struct json_object *read_state(struct run *r, enum step_kind k, struct az_error *e)
 {
-	return st->expect_path ? jx_get(st->body, st->expect_path) : NULL;
+	bool vault = k == STEP_ENABLE_SOFT_DELETE || k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS ||
+		     k == STEP_ACCESS_POLICY;
+
+	if (vault)
+		return read_arm(r, r->p->vault_id, PLAN_VAULT_API, e);
+	if (k == STEP_ENABLE_IDENTITY || k == STEP_SAVE_KEY || k == STEP_DISABLE_SYSTEM_IDENTITY)
+		return read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+	return json_object_new_object();
+}
+
+/* Records a long-running operation in the journal before waiting for it, so a resumed run can wait for it too. */
+static void note_operation(struct run *r, size_t i, struct az_req *q, char **url, bool *async)
+{
+	*url = az_session_op_url(q, async);
+	if (!*url)
+		return;
+	/* The style lets a resume poll a Location URL the way it must be polled. */
+	journal(r, (long)i, *async ? "operation" : "operation-location", "operation", *url);
+#ifdef AZCMK_TEST_HOOKS
+	if (getenv("AZCMK_TEST_CRASH_IN_OPERATION") &&
+	    strtol(getenv("AZCMK_TEST_CRASH_IN_OPERATION"), NULL, 10) == (long)i + 1)
+		_exit(99);
+#endif
+}
+
+/* Sends a step's derived request and waits for its long-running operation; returns the final answer. */
+static struct az_req *send_req(struct run *r, size_t i, const struct step_request *rq, bool once, struct az_error *e)
+{
+	char *body = rq->body ? xstrdup(jx_text(rq->body)) : NULL, *op = NULL;
+	struct az_req *q = az_session_req(r->s, rq->target == TARGET_KEYVAULT ? AZ_KEYVAULT : AZ_ARM, rq->method, rq->url,
+					  rq->api_version, body), *fin = NULL;
+	bool async = false;
+
+	q->no_retry = once;
+	if (az_session_call(r->s, q, e) == 0 && !q->curl_code && q->status >= 200 && q->status < 300) {
+		note_operation(r, i, q, &op, &async);
+		if (op && (q->status == 201 || q->status == 202 || async) && az_session_wait_op(r->s, op, async, &fin, e) != 0) {
+			q->status = 0;
+			free(e->request_id);
+			e->request_id = xstrdup(q->client_request_id);
+		}
+	}
+	az_req_free(fin);
+	free(op);
+	free(body);
+	return q;
+}
+
+/* Returns the value a request writes at a step's guarded path (what "already applied" looks like), or NULL. */
+static struct json_object *desired(const struct plan_step *st, const struct step_request *rq)
+{
+	return st->expect_path ? jx_get(rq->body, st->expect_path) : NULL;
 }
 
 /* Compares two JSON values by their text (NULL equals NULL). */
@@ -295,43 +433,36 @@ static bool contains(struct json_object *have, struct json_object *want)
 }
 
 /*
- * Re-reads what a step is about to change. Returns 0 to write, 1 when the
- * change is already there (a resumed run), -1 when someone else changed it.
+ * Compares what a step is about to change with what it expects. Returns 0
+ * to write, 1 when the change is already there, -1 when someone else changed it.
  */
-static int guard(struct run *r, const struct plan_step *st, struct az_error *e)
+static int guard(struct run *r, const struct plan_step *st, struct json_object *now, const struct step_request *rq,
+		 struct az_error *e)
 {
-	struct json_object *now, *cur, *wanted;
-	char *want;
-	int rc = 0;
+	struct json_object *cur;
 
-	if (!st->read_url || !st->expect_path)
+	if (!st->expect_path)
 		return 0;
-	if (!(now = read_arm(r, st->read_url, st->api_version, e)))
-		return -1;
 	cur = jx_get(now, st->expect_path);
-	want = desired(st) ? plan_fill(jx_text(desired(st)), r->vars) : NULL;
-	wanted = want ? json_tokener_parse(want) : NULL;
-	free(want);
-	if (wanted && contains(cur, wanted))
-		rc = st->kind == STEP_SAVE_KEY && r->p->resave ? 0 : 1;
-	else if (!same(cur, st->expect)) {
+	if (desired(st, rq) && contains(cur, desired(st, rq)))
+		return st->kind == STEP_SAVE_KEY && r->p->resave && !r->done[st - r->p->steps] ? 0 : 1;
+	if (!same(cur, st->expect)) {
 		char *was = st->expect ? text_sanitize(jx_text(st->expect), false) : xstrdup(_("(absent)"));
 		char *is = cur ? text_sanitize(jx_text(cur), false) : xstrdup(_("(absent)"));
+		char *title = title_of(st);
 
 		az_error_set(e, _("stopped before '%s': %s changed since the plan was made: %s was %s, is now %s; make a new "
-				  "plan"), st->title, st->read_url, st->expect_path, was, is);
-		free(e->code);
-		e->code = xstrdup("PlanOutdated");
+				  "plan"), title, st->read_url, st->expect_path, was, is);
+		fail_code(e, "PlanOutdated");
 		free(was);
 		free(is);
-		rc = -1;
+		free(title);
+		return -1;
 	}
-	json_object_put(wanted);
-	json_object_put(now);
-	return rc;
+	return 0;
 }
 
-/* Learns the principal the service uses (after the identity exists) into the variables. */
+/* Learns the principal the service uses (once the identity exists), only when it is a well-formed object id. */
 static int learn_principal(struct run *r, struct az_error *e)
 {
 	struct json_object *res = read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
@@ -343,26 +474,10 @@ static int learn_principal(struct run *r, struct az_error *e)
 		p = jx_str(jx_iget(jx_get(res, "identity.userAssignedIdentities"), r->p->uai_id), "principalId");
 	else
 		p = jx_str(res, "identity.principalId");
-	if (p)
+	if (plan_var_ok("principalId", p))
 		json_object_object_add(r->vars, "principalId", json_object_new_string(p));
 	json_object_put(res);
 	return 0;
-}
-
-/* Derives the deterministic role-assignment name from scope, principal and role. */
-static void assignment_name(struct run *r, const struct plan_step *st)
-{
-	char *scope = plan_fill(st->url, r->vars), *cut = strstr(scope, "/providers/Microsoft.Authorization");
-	const char *role = jx_str(st->body, "properties.roleDefinitionId");
-	char *seed, name[UUID_STRLEN];
-
-	if (cut)
-		*cut = '\0';
-	seed = xasprintf("%s|%s|%s", scope, jx_str(r->vars, "principalId"), role ? strrchr(role, '/') + 1 : "");
-	uuid_from_name(seed, name);
-	json_object_object_add(r->vars, "assignmentName", json_object_new_string(name));
-	free(seed);
-	free(scope);
 }
 
 /* Waits out role propagation with a visible countdown. */
@@ -407,70 +522,131 @@ static bool propagation_error(const struct az_error *e)
 	       e->code && str_ieq(e->code, "KeyVaultAccessForbidden");
 }
 
-/* Saves the key: the DICOM body is rebuilt from a fresh read; access errors are retried while RBAC propagates. */
-static int save_key(struct run *r, const struct plan_step *st, struct az_error *e)
+/* Tells whether an answer is a success. */
+static bool ok_answer(const struct az_req *q)
+{
+	return !q->curl_code && q->status >= 200 && q->status < 300;
+}
+
+/* Saves the key, its body derived from a fresh read; access errors are retried while RBAC propagates. */
+static int save_key(struct run *r, size_t i, struct az_error *e)
 {
 	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s ? r->o->save_retry_s : 600);
-	struct json_object *body = json_object_get(st->body);
 
 	for (;;) {
+		struct json_object *res = read_state(r, STEP_SAVE_KEY, e);
+		struct step_state st = { res, NULL, r->vars };
+		struct step_request rq;
 		struct az_req *q;
 		int rc;
 
-		if (r->p->svc->save == SAVE_PUT_WHOLE) {
-			struct json_object *res = read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
-			char *ver = plan_fill(r->p->key_version, r->vars);
-
-			if (!res) {
-				json_object_put(body);
-				return -1;
-			}
-			json_object_put(body);
-			body = plan_save_body(r->p->svc, res, r->p->vault_uri, r->p->key_name, ver, r->p->uai_id, r->p->uai_client_id);
-			free(ver);
-			json_object_put(res);
-		}
-		q = send_step(r, st, body, e);
-		rc = !q->curl_code && q->status >= 200 && q->status < 300 ? 0 : -1;
+		if (!res)
+			return -1;
+		plan_request(r->p, i, &st, &rq);
+		q = send_req(r, i, &rq, false, e);
+		rc = ok_answer(q) ? 0 : -1;
 		az_req_free(q);
+		step_request_free(&rq);
+		json_object_put(res);
 		if (rc == 0 || !propagation_error(e) || (int64_t)time(NULL) >= deadline) {
 			if (rc != 0)
 				refused(e);
-			json_object_put(body);
 			return rc;
 		}
 		say(r, _("  access has not reached the service yet; trying again in 10 s"));
 		az_error_clear(e);
 		if (nanosleep(&(struct timespec){ 10, 0 }, NULL) != 0 || az_http_canceled(az_session_http(r->s))) {
-			json_object_put(body);
 			az_error_set(e, _("the request was canceled"));
 			return -1;
 		}
 	}
 }
 
-/* Creates the key; on a resumed run, a key made after the step started is taken instead of making another. */
-static int create_key(struct run *r, const struct plan_step *st, struct az_error *e)
+/*
+ * Looks for a version of the key made by this plan (tagged with its mark,
+ * created since its journal began). Returns 1 and learns its version when
+ * found, 0 when there is none, -1 when the versions could not be read.
+ */
+static int find_made(struct run *r, struct az_error *e)
 {
-	char *url = xasprintf("%skeys/%s", r->p->vault_uri, r->p->key_name);
-	struct az_req *q = az_session_req(r->s, AZ_KEYVAULT, "GET", url, "7.5", NULL);
-	const char *kid;
-	int rc = 0;
+	char *url = xasprintf("%s%skeys/%s/versions", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/",
+			      r->p->key_name), *mark = plan_mark(r->p);
+	struct json_object *items = NULL;
+	int rc = az_session_list(r->s, AZ_KEYVAULT, url, PLAN_KV_API, &items, e);
 
-	if (r->started && az_session_send(r->s, &q, 1, e) == 0 && q->status == 200 &&
-	    jx_int(q->json, "attributes.created", 0) >= r->started - 5) {
-		kid = jx_str(q->json, "key.kid");
-	} else {
-		az_req_free(q);
-		q = send_step(r, st, st->body, e);
-		kid = q->status == 200 ? jx_str(q->json, "key.kid") : NULL;
-		rc = kid ? 0 : -1;
+	if (rc != 0 && e->status == 404) {
+		az_error_clear(e);
+		rc = 0;
 	}
-	if (kid && strrchr(kid, '/'))
-		json_object_object_add(r->vars, "keyVersion", json_object_new_string(strrchr(kid, '/') + 1));
-	az_req_free(q);
+	for (size_t k = 0; rc == 0 && k < jx_len(items); k++) {
+		struct json_object *it = jx_at(items, k);
+		const char *kid = jx_str(it, "kid"), *ver = kid ? strrchr(kid, '/') : NULL;
+
+		if (str_ieq(jx_str(it, "tags." PLAN_TAG), mark) && jx_int(it, "attributes.created", 0) >= r->begun - 5 && ver &&
+		    plan_var_ok("keyVersion", ver + 1)) {
+			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver + 1));
+			rc = 1;
+		}
+	}
+	json_object_put(items);
 	free(url);
+	free(mark);
 	return rc;
+}
+
+/*
+ * Creates the key, at most once: before every attempt it looks for a version
+ * this plan already made (a lost answer, a crash, a resumed run) and takes it;
+ * the create itself is never retried blindly.
+ */
+static int create_key(struct run *r, size_t i, struct az_error *e)
+{
+	for (int attempt = 0; attempt < CREATE_TRIES; attempt++) {
+		struct step_request rq;
+		struct az_req *q;
+		const char *kid, *ver;
+		int found = find_made(r, e);
+		bool settled;
+
+		if (found < 0 && attempt == 0 && !r->tried[i]) {
+			/* Nothing can have been made yet: a first try in a run that never started this step. */
+			say(r, _("  (the key's versions cannot be read: %s)"), e->message ? e->message : "?");
+			az_error_clear(e);
+			found = 0;
+		} else if (found < 0) {
+			char *why = e->message ? xstrdup(e->message) : xstrdup("?");
+
+			az_error_set(e, _("cannot tell whether an earlier try already made a version of key %s, because its "
+					  "versions cannot be read (%s); nothing was created. Grant the operator the right to "
+					  "list the key's versions, or check them by hand, then run apply --resume"),
+				     r->p->key_name, why);
+			free(why);
+		}
+		if (found != 0) {
+			if (found > 0)
+				say(r, _("  this plan already made version %s of key %s; it is used, not made again"),
+				    jx_str(r->vars, "keyVersion"), r->p->key_name);
+			return found > 0 ? 0 : -1;
+		}
+		plan_request(r->p, i, NULL, &rq);
+		q = send_req(r, i, &rq, true, e);
+		kid = ok_answer(q) ? jx_str(q->json, "key.kid") : NULL;
+		ver = kid && strrchr(kid, '/') ? strrchr(kid, '/') + 1 : NULL;
+		if (plan_var_ok("keyVersion", ver))
+			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver));
+		else if (kid)
+			az_error_set(e, _("Key Vault answered the creation of key %s with a key id azcmk does not accept"),
+				     r->p->key_name);
+		/* A refusal (4xx but a timeout or throttling) is final; a lost answer is looked into before a retry. */
+		settled = kid || (q->status >= 400 && q->status < 500 && q->status != 408 && q->status != 429);
+		az_req_free(q);
+		step_request_free(&rq);
+		if (settled)
+			return jx_str(r->vars, "keyVersion") ? 0 : -1;
+		say(r, _("  the answer to the key creation was lost; looking for the version before trying again"));
+		az_error_clear(e);
+	}
+	return -1;
 }
 
 /*
@@ -480,28 +656,30 @@ static int create_key(struct run *r, const struct plan_step *st, struct az_error
  */
 static int prove_access(struct run *r, struct az_error *e)
 {
-	char *ver = r->p->key_version ? plan_fill(r->p->key_version, r->vars) : NULL;
-	char *uri = xasprintf("%s%skeys/%s%s%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/",
-			      r->p->key_name, ver ? "/" : "", ver ? ver : "");
-	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = uri, .identity = r->p->uai_id, .confirmed = true };
+	const char *ver = r->p->key_version;
+	char *uri;
+	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id, .confirmed = true };
 	struct cmk_fetch f;
-	char *how = NULL;
-	int rc = cmk_fetch(r->s, &t, &f, e);
+	int rc;
 
+	if (ver && strcmp(ver, "{{keyVersion}}") == 0)
+		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion")) ? jx_str(r->vars, "keyVersion") : NULL;
+	uri = xasprintf("%s%skeys/%s%s%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/", r->p->key_name,
+			ver ? "/" : "", ver ? ver : "");
+	t.key_uri = uri;
+	rc = cmk_fetch(r->s, &t, &f, e);
 	if (rc == 0) {
 		const char *principal = cmk_principal(&f.ctx);
 
-		if (!principal || !cmk_principal_has_access(&f.ctx, principal, &how)) {
+		if (!principal || !cmk_principal_has_access(&f.ctx, principal, NULL)) {
 			az_error_set(e, _("stopped before the save: the identity of %s cannot use key %s yet, so nothing was "
 					  "saved; grant it access (azcmk plan proposes how), then run apply --resume"),
 				     r->p->resource_id, uri);
 			rc = -1;
 		}
 	}
-	free(how);
 	cmk_fetch_free(&f);
 	free(uri);
-	free(ver);
 	return rc;
 }
 
@@ -535,7 +713,10 @@ static int prove_user_identity(struct run *r, struct az_error *e)
 	return rc;
 }
 
-/* Checks the saved key is what the plan set, and that every prerequisite holds now. */
+/*
+ * Checks against Azure that the end state holds: the resource uses the
+ * planned key and every prerequisite holds now. Says which part does not.
+ */
 static int verify(struct run *r, struct az_error *e)
 {
 	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id };
@@ -546,7 +727,8 @@ static int verify(struct run *r, struct az_error *e)
 	if (rc == 0) {
 		cmk_check(&f.ctx, &rep);
 		if (!f.key_name || !str_ieq(f.key_name, r->p->key_name)) {
-			az_error_set(e, _("the save did not stick: %s does not use key %s"), r->p->resource_id, r->p->key_name);
+			az_error_set(e, _("the end state does not hold: %s does not use key %s (its key setting is not the one "
+					  "planned; someone may have changed it back)"), r->p->resource_id, r->p->key_name);
 			rc = -1;
 		} else if (cmk_has_blocker(&rep)) {
 			struct sbuf b = SBUF_INIT;
@@ -554,103 +736,217 @@ static int verify(struct run *r, struct az_error *e)
 			for (size_t i = 0; i < rep.n; i++)
 				if (rep.items[i].severity == SEV_BLOCKER)
 					sb_printf(&b, "\n  - %s [%s]", rep.items[i].message, rep.items[i].rule->id);
-			az_error_set(e, _("the key is saved, but a prerequisite fails now:%s"), sb_str(&b));
+			az_error_set(e, _("the key is saved, but the end state does not hold: a prerequisite fails now:%s"),
+				     sb_str(&b));
 			sb_free(&b);
 			rc = -1;
 		}
+		if (rc != 0)
+			fail_code(e, "VerifyFailed");
 		cmk_report_free(&rep);
 	}
 	cmk_fetch_free(&f);
 	return rc;
 }
 
-/* Carries out one step (the guard has passed). */
-static int do_step(struct run *r, size_t i, struct az_error *e)
+/* Sends a step's request derived from the state just read, accepting an existing role assignment as done. */
+static int write_step(struct run *r, size_t i, struct json_object *now, struct az_error *e)
 {
 	const struct plan_step *st = &r->p->steps[i];
+	struct step_state ss = { NULL, NULL, r->vars };
+	struct step_request rq;
 	struct az_req *q;
 	int rc;
 
-	switch (st->kind) {
-	case STEP_WAIT_ACCESS:
-		return wait_access(r, e);
-	case STEP_SAVE_KEY:
-		return prove_access(r, e) == 0 ? save_key(r, st, e) : -1;
-	case STEP_CREATE_KEY:
-		return create_key(r, st, e);
-	case STEP_VERIFY:
-		return verify(r, e);
-	case STEP_DISABLE_SYSTEM_IDENTITY:
-		if (prove_user_identity(r, e) != 0)
-			return -1;
-		break;
-	case STEP_ASSIGN_ROLE:
-		assignment_name(r, st);
-		break;
-	default:
-		break;
+	if (st->kind == STEP_ACCESS_POLICY || st->kind <= STEP_FIREWALL_BYPASS)
+		ss.vault = now;
+	if (st->kind == STEP_ENABLE_IDENTITY || st->kind == STEP_DISABLE_SYSTEM_IDENTITY)
+		ss.resource = now;
+	plan_request(r->p, i, &ss, &rq);
+	if ((rq.url && strstr(rq.url, "{{")) || (rq.body && strstr(jx_text(rq.body), "{{"))) {
+		az_error_set(e, _("stopped before '%s': the service's identity has no principal yet, so the request cannot "
+				  "be made; run apply --resume once the identity exists"), st->id);
+		step_request_free(&rq);
+		return -1;
 	}
-	q = send_step(r, st, st->body, e);
-	rc = !q->curl_code && q->status >= 200 && q->status < 300 ? 0 : -1;
+	q = send_req(r, i, &rq, false, e);
+	rc = ok_answer(q) ? 0 : -1;
 	if (rc != 0 && q->status == 409 && e->code && str_ieq(e->code, "RoleAssignmentExists")) {
 		say(r, _("  the role assignment already exists"));
 		az_error_clear(e);
 		rc = 0;
 	}
 	az_req_free(q);
+	step_request_free(&rq);
 	if (rc == 0 && st->kind == STEP_ENABLE_IDENTITY)
 		rc = learn_principal(r, e);
 	return rc;
 }
 
-/* Runs one step unless the journal says it is done: guard, write, journal. */
+/* Carries out one step whose guard has passed. */
+static int do_step(struct run *r, size_t i, struct json_object *now, struct az_error *e)
+{
+	switch (r->p->steps[i].kind) {
+	case STEP_WAIT_ACCESS:
+		return wait_access(r, e);
+	case STEP_SAVE_KEY:
+		return prove_access(r, e) == 0 ? save_key(r, i, e) : -1;
+	case STEP_CREATE_KEY:
+		return create_key(r, i, e);
+	case STEP_VERIFY:
+		return verify(r, e);
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		if (prove_user_identity(r, e) != 0)
+			return -1;
+		return write_step(r, i, now, e);
+	default:
+		return write_step(r, i, now, e);
+	}
+}
+
+/* Tells whether a provisioning state is one a resource rests in (or it has none). */
+static bool at_rest(const char *state)
+{
+	return !state || str_ieq(state, "Succeeded") || str_ieq(state, "Failed") || str_ieq(state, "Canceled");
+}
+
+/*
+ * Waits, on a resumed run, for the operation the interrupted run recorded for
+ * this step, or else while the resource is still busy (bounded, with progress).
+ */
+static int settle(struct run *r, size_t i, struct az_error *e)
+{
+	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s ? r->o->save_retry_s : 600);
+	struct az_req *fin = NULL;
+
+	if (r->op_url && r->op_step == i) {
+		say(r, _("  waiting for the operation the interrupted run started"));
+		if (az_session_wait_op(r->s, r->op_url, r->op_async, &fin, e) != 0) {
+			say(r, _("  that operation did not succeed (%s); the step is checked again"), e->message ? e->message : "?");
+			az_error_clear(e);
+		}
+		az_req_free(fin);
+	}
+	for (;;) {
+		struct json_object *res = read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+		const char *state = jx_str(res, "properties.provisioningState");
+		bool rest = at_rest(state);
+		char *shown = rest ? NULL : text_sanitize(state, false);
+
+		json_object_put(res);
+		if (!res)
+			return -1;
+		if (rest)
+			return 0;
+		if ((int64_t)time(NULL) >= deadline || az_http_canceled(az_session_http(r->s))) {
+			az_error_set(e, _("%s is still busy (provisioning state '%s'); run apply --resume again later"),
+				     r->p->resource_id, shown);
+			free(shown);
+			return -1;
+		}
+		say(r, _("  %s is busy (%s); waiting for it to finish (%lld s left)"), r->p->resource_id, shown,
+		    (long long)(deadline - (int64_t)time(NULL)));
+		free(shown);
+		nanosleep(&(struct timespec){ 5, 0 }, NULL);
+	}
+}
+
+/*
+ * Runs one step: a step the journal records as done is skipped only when it
+ * has no state to look at; otherwise the live state decides (a change undone
+ * since is made again). The verification always runs.
+ */
 static int run_step(struct run *r, size_t i, struct az_error *e)
 {
 	const struct plan_step *st = &r->p->steps[i];
-	int g;
+	char *title = title_of(st);
+	struct json_object *now = NULL;
+	struct step_request rq;
+	int g = 0;
 
-	if (is_done(r, i)) {
-		say(r, _("%2zu. %s: already done"), i + 1, st->title);
+	if (r->done[i] && !st->expect_path && st->kind != STEP_VERIFY) {
+		say(r, _("%2zu. %s: already done"), i + 1, title);
+		free(title);
 		return 0;
 	}
-	say(r, _("%2zu. %s"), i + 1, st->title);
-	journal(r, i, "start", NULL);
-	g = guard(r, st, e);
+	say(r, _("%2zu. %s"), i + 1, title);
+	free(title);
+	journal(r, (long)i, "start", NULL, NULL);
+	if (r->resuming && st->read_url && strcmp(st->read_url, r->p->resource_id) == 0 && settle(r, i, e) != 0)
+		g = -1;
+	if (g == 0 && !(now = read_state(r, st->kind, e)))
+		g = -1;
+	if (g == 0) {
+		struct step_state ss = { now, now, r->vars };
+
+		plan_request(r->p, i, &ss, &rq);
+		g = guard(r, st, now, &rq, e);
+		step_request_free(&rq);
+	}
 	if (g == 1) {
-		say(r, _("  already in place"));
+		say(r, r->done[i] ? _("  already done, and still in place") : _("  already in place"));
 		if (st->kind == STEP_ENABLE_IDENTITY && learn_principal(r, e) != 0)
-			return -1;
-		if (st->kind == STEP_CREATE_KEY && create_key(r, st, e) != 0)
-			return -1;
-	} else if (g < 0 || do_step(r, i, e) != 0) {
-		journal(r, i, "failed", e->request_id);
+			g = -1;
+	} else if (g == 0) {
+		if (r->done[i])
+			say(r, _("  the journal says this was done, but Azure shows it undone now: doing it again"));
+		g = do_step(r, i, now, e) == 0 ? 0 : -1;
+	}
+	json_object_put(now);
+	if (g < 0) {
+		journal(r, (long)i, "failed", "requestId", e->request_id);
 		return -1;
 	}
+#ifdef AZCMK_TEST_HOOKS
 	if (r->crash_after == (int)i + 1)
 		_exit(99);
-	journal(r, i, "done", NULL);
-	r->started = 0;
+#endif
+	journal(r, (long)i, "done", NULL, NULL);
+	r->done[i] = true;
 	return 0;
 }
 
 /*
- * Applies a plan step by step, journalling each start and result. Before each
- * write it re-reads what it changes and stops if someone else changed it.
+ * Applies a plan step by step under its lock, journalling each start,
+ * operation and result. Before each write it re-reads what it changes and
+ * stops if someone else changed it; it always ends by verifying against Azure.
  */
 int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opts *o, struct az_error *e)
 {
-	struct run r = { s, p, o, NULL, json_object_new_object(), json_object_new_object(), 0, 0 };
-	const char *crash = getenv("AZCMK_TEST_CRASH_AFTER");
-	int rc = open_journal(&r, e);
+	struct run r = { .s = s, .p = p, .o = o, .lock_fd = -1, .vars = json_object_new_object() };
+	char *err = NULL;
+	int rc = 0;
 
-	r.crash_after = crash ? (int)strtol(crash, NULL, 10) : 0;
+	r.path = cmk_journal_path(o, p->id);
+	r.done = xcalloc(p->n ? p->n : 1, sizeof(*r.done));
+	r.tried = xcalloc(p->n ? p->n : 1, sizeof(*r.tried));
+#ifdef AZCMK_TEST_HOOKS
+	r.crash_after = getenv("AZCMK_TEST_CRASH_AFTER") ? (int)strtol(getenv("AZCMK_TEST_CRASH_AFTER"), NULL, 10) : 0;
+#endif
+	if (!plan_check(p, &err)) {
+		az_error_set(e, _("azcmk does not apply this plan: %s"), err);
+		fail_code(e, "PlanInvalid");
+		rc = -1;
+	} else if (!cmk_private_dir(r.path, &err)) {
+		az_error_set(e, "%s", err);
+		fail_code(e, "StateUnsafe");
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = lock_plan(&r, e) == 0 && open_journal(&r, e) == 0 ? 0 : -1;
 	if (rc == 0 && !jx_str(r.vars, "principalId"))
 		rc = learn_principal(&r, e);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
 		rc = run_step(&r, i, e);
 	if (r.journal)
 		fclose(r.journal);
+	if (r.lock_fd >= 0)
+		close(r.lock_fd);
+	free(err);
+	free(r.path);
+	free(r.done);
+	free(r.tried);
+	free(r.op_url);
 	json_object_put(r.vars);
-	json_object_put(r.done);
 	return rc;
 }

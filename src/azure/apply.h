@@ -7,6 +7,7 @@
 
 #include "plan.h"
 #include "session.h"
+#include "statedir.h"
 
 struct apply_opts {
 	const char *journal_dir;          /* NULL: $XDG_STATE_HOME/azcmk, else ~/.local/state/azcmk */
@@ -19,8 +20,5 @@ struct apply_opts {
 
 int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opts *o, struct az_error *e);
 char *cmk_journal_path(const struct apply_opts *o, const char *plan_id);
-void cmk_make_dirs(const char *file);
-char *cmk_state_path(const char *name);
-char *cmk_keep_plan(const struct plan *p, char **err);
 
 #endif

@@ -579,46 +579,84 @@ static void op_failed(struct az_error *e, const struct az_req *p)
 }
 
 /*
- * Waits for a long-running operation started by initial, polling
- * Azure-AsyncOperation (or else Location) as Retry-After asks. On success
- * *final is the last poll's answer (NULL when initial was already final).
+ * Tells whether a polling URL may be sent the ARM token: https on the
+ * cloud's own Resource Manager host, nothing else (a polling URL comes from
+ * a server's header, or from a journal on disk).
  */
-int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e)
+bool az_session_arm_url(const struct az_session *s, const char *url)
 {
-	char *async = az_req_response_header(initial, "Azure-AsyncOperation"), *loc = az_req_response_header(initial, "Location");
-	const char *url = async ? async : loc;
+	const char *arm = az_session_cloud(s)->arm;
+	size_t n = strlen(arm);
+
+	return url && strncasecmp(url, arm, n) == 0 && url[n] == '/' && !strpbrk(url, " \t\r\n\"<>\\^`{|}");
+}
+
+/*
+ * Polls a long-running operation at url to its end: an Azure-AsyncOperation
+ * status (async) or a Location URL that answers 202 while it runs. *final
+ * gets the last answer when the operation succeeded.
+ */
+int az_session_wait_op(struct az_session *s, const char *url, bool async, struct az_req **final, struct az_error *e)
+{
 	int64_t delay = 0, deadline = (int64_t)time(NULL) + LRO_TIMEOUT;
-	int rc = 0;
 	bool failed;
 
 	*final = NULL;
-	while (url && (initial->status == 201 || initial->status == 202 || async) && rc == 0) {
+	if (!az_session_arm_url(s, url)) {
+		az_error_set(e, _("refused to poll the operation at '%s': it is not on %s, so no token was sent"),
+			     url ? url : "", az_session_cloud(s)->arm);
+		return -1;
+	}
+	for (;;) {
 		struct az_req *p;
 
 		if (!nap(s, delay) || (int64_t)time(NULL) > deadline) {
-			az_error_set(e, _("gave up waiting for the operation at '%s' (request id %s)"), url, initial->client_request_id);
-			rc = -1;
-			break;
+			az_error_set(e, _("gave up waiting for the operation at '%s'"), url);
+			return -1;
 		}
 		p = az_session_req(s, AZ_ARM, "GET", url, NULL, NULL);
-		if ((rc = az_session_call(s, p, e)) != 0) {
+		if (az_session_call(s, p, e) != 0) {
 			az_req_free(p);
-			break;
+			return -1;
 		}
 		if (async ? terminal(jx_str(p->json, "status"), &failed) : p->status != 202) {
 			if (async && failed) {
 				op_failed(e, p);
-				rc = -1;
 				az_req_free(p);
-			} else {
-				*final = p;
+				return -1;
 			}
-			break;
+			*final = p;
+			return 0;
 		}
 		delay = poll_delay(p);
 		az_req_free(p);
 	}
-	free(async);
-	free(loc);
+}
+
+/* Returns the URL to poll for a write's long-running operation (Azure-AsyncOperation first, else Location), or NULL. */
+char *az_session_op_url(const struct az_req *initial, bool *async)
+{
+	char *url = az_req_response_header(initial, "Azure-AsyncOperation");
+
+	*async = url != NULL;
+	if (!url && (initial->status == 201 || initial->status == 202))
+		url = az_req_response_header(initial, "Location");
+	return url;
+}
+
+/* Waits for the long-running operation a write started, if it started one. */
+int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e)
+{
+	bool async;
+	char *url = az_session_op_url(initial, &async);
+	int rc = 0;
+
+	*final = NULL;
+	if (url && (initial->status == 201 || initial->status == 202 || async)) {
+		rc = az_session_wait_op(s, url, async, final, e);
+		if (rc != 0 && !e->request_id)
+			e->request_id = xstrdup(initial->client_request_id);
+	}
+	free(url);
 	return rc;
 }

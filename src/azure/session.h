@@ -62,6 +62,9 @@ int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e);
 int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
 		    struct json_object **items, struct az_error *e);
 int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e);
+int az_session_wait_op(struct az_session *s, const char *url, bool async, struct az_req **final, struct az_error *e);
+char *az_session_op_url(const struct az_req *initial, bool *async);
+bool az_session_arm_url(const struct az_session *s, const char *url);
 void az_error_from_req(struct az_error *e, const struct az_req *r, const char *what);
 
 /* cred.c: the credentials (used by the session) */

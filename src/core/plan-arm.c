@@ -307,6 +307,20 @@ static struct json_object *key_resource(const struct arm *a, const struct plan_s
 	return r;
 }
 
+/*
+ * Sets a grant's principal to the template's own expression for the service
+ * identity, even where the plan knew it: the template names the identity the
+ * deployment sees, and so stays right when the identity is made anew.
+ */
+static void principal_of(const struct arm *a, struct json_object *o, const char *member)
+{
+	char *expr = xasprintf("[%s]", a->principal);
+
+	if (json_object_is_type(o, json_type_object))
+		json_object_object_add(o, member, json_object_new_string(expr));
+	free(expr);
+}
+
 /* Returns the role assignment at the key's scope, and records its id for the save to wait on. */
 static struct json_object *role_resource(struct arm *a, const struct plan_step *s)
 {
@@ -326,6 +340,7 @@ static struct json_object *role_resource(struct arm *a, const struct plan_step *
 	if (!props)
 		props = json_object_new_object();
 	json_object_object_add(props, "roleDefinitionId", json_object_new_string(roledef));
+	principal_of(a, props, "principalId");
 	json_object_object_add(r, "properties", props);
 	free(a->grant);
 	a->grant = xasprintf("extensionResourceId(%s, 'Microsoft.Authorization/roleAssignments', %s)", a->key_rid,
@@ -350,6 +365,7 @@ static struct json_object *policy_resource(struct arm *a, const struct plan_step
 		depend(&deps, a->res_rid);
 	r = head(type, VAULT_API, name, deps);
 	json_object_object_add(r, "properties", arm_value(a, jx_get(s->body, "properties")));
+	principal_of(a, jx_at(jx_get(r, "properties.accessPolicies"), 0), "objectId");
 	free(a->grant);
 	a->grant = rid(&a->vault, type, name);
 	free(type);

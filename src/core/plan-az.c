@@ -231,7 +231,8 @@ static void step(struct sbuf *b, const struct plan *p, const struct plan_step *s
 		sb_adds(b, " --query key.kid --output tsv)\nkey_version=${kid##*/}\n");
 		break;
 	case STEP_ASSIGN_ROLE:
-		assignment(b, st);
+		if (uses(st, "assignmentName"))
+			assignment(b, st);
 		az_rest(b, st);
 		sb_adds(b, " --output none\n");
 		break;

@@ -16,9 +16,6 @@
 #include "uuid.h"
 #include "xalloc.h"
 
-#define KV_API "7.5"
-#define VAULT_API "2024-11-01"
-#define AUTHZ_API "2022-04-01"
 
 static const char *const STEP_NAMES[] = { "enable-identity", "enable-soft-delete", "enable-purge-protection",
 	"firewall-bypass", "create-key", "assign-role", "access-policy", "wait-access", "save-key", "verify",
@@ -31,9 +28,24 @@ const char *plan_step_name(enum step_kind k)
 	return STEP_NAMES[k];
 }
 
-/* Adds a step and returns it for the caller to fill. */
-static struct plan_step *add(struct plan *p, enum step_kind kind, const char *method, char *url, const char *api,
-			     enum step_target target, struct json_object *body)
+/* Tells whether a step of this kind can be undone (a DICOM or Health Bot key setting cannot). */
+static bool reversible(enum step_kind k, const struct svc_profile *svc)
+{
+	switch (k) {
+	case STEP_ENABLE_SOFT_DELETE:
+	case STEP_ENABLE_PURGE_PROTECTION:
+	case STEP_CREATE_KEY:
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		return false;
+	case STEP_SAVE_KEY:
+		return !svc->irreversible;
+	default:
+		return true;
+	}
+}
+
+/* Adds a step of a kind and returns it for the caller to title; its request is derived once the plan is whole. */
+static struct plan_step *add(struct plan *p, enum step_kind kind)
 {
 	struct plan_step *s;
 
@@ -42,22 +54,48 @@ static struct plan_step *add(struct plan *p, enum step_kind kind, const char *me
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
 	s->id = STEP_NAMES[kind];
-	s->method = method;
-	s->url = url;
-	s->api_version = api;
-	s->target = target;
-	s->body = body;
-	s->reversible = true;
+	s->reversible = reversible(kind, p->svc);
 	s->depends = -1;
 	return s;
 }
 
-/* Records what a step expects to find before it writes: the value at path when the plan was built. */
-static void expect(struct plan_step *s, const char *read_url, struct json_object *now, const char *path)
+/* Returns the property path that holds the key setting, per service. */
+static const char *key_path(const struct svc_profile *svc)
 {
-	s->read_url = xstrdup(read_url);
-	s->expect_path = xstrdup(path);
-	s->expect = jx_copy(jx_get(now, path));
+	return svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties" : "properties.encryption";
+}
+
+/*
+ * Returns the property a step of this kind re-reads before it writes (and
+ * sets *read_url to what holds it), or NULL when it guards nothing.
+ */
+const char *plan_guard_path(const struct plan *p, enum step_kind k, const char **read_url)
+{
+	*read_url = k <= STEP_FIREWALL_BYPASS && k != STEP_ENABLE_IDENTITY ? p->vault_id : p->resource_id;
+	switch (k) {
+	case STEP_ENABLE_IDENTITY:
+	case STEP_DISABLE_SYSTEM_IDENTITY: return "identity.type";
+	case STEP_ENABLE_SOFT_DELETE: return "properties.enableSoftDelete";
+	case STEP_ENABLE_PURGE_PROTECTION: return "properties.enablePurgeProtection";
+	case STEP_FIREWALL_BYPASS: return "properties.networkAcls.bypass";
+	case STEP_SAVE_KEY: return key_path(p->svc);
+	default:
+		*read_url = NULL;
+		return NULL;
+	}
+}
+
+/* Records what a step expects to find before it writes: the value at its guarded path in now. */
+static void expect(const struct plan *p, struct plan_step *s, struct json_object *now)
+{
+	const char *read_url, *path = plan_guard_path(p, s->kind, &read_url);
+
+	free(s->read_url);
+	free(s->expect_path);
+	json_object_put(s->expect);
+	s->read_url = path ? xstrdup(read_url) : NULL;
+	s->expect_path = path ? xstrdup(path) : NULL;
+	s->expect = path ? jx_copy(jx_get(now, path)) : NULL;
 }
 
 /* Tells whether a rule failed in the report. */
@@ -116,66 +154,17 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 	return ok;
 }
 
-/*
- * Builds the identity the resource should have: its current one plus the
- * chosen one, with the system-assigned identity unless keep_system is false.
- */
-static struct json_object *wanted_identity(const struct cmk_ctx *c, bool keep_system)
-{
-	struct json_object *id = json_object_new_object(), *map = json_object_new_object();
-	struct json_object *cur = jx_get(c->resource, "identity.userAssignedIdentities");
-	bool sys = keep_system && (jx_str(c->resource, "identity.principalId") || !c->user_identity);
-
-	if (json_object_is_type(cur, json_type_object)) {
-		json_object_object_foreach(cur, k, v) {
-			(void)v;
-			json_object_object_add(map, k, json_object_new_object());
-		}
-	}
-	if (c->user_identity)
-		json_object_object_add(map, c->uai_id, json_object_new_object());
-	json_object_object_add(id, "type", json_object_new_string(
-		sys && json_object_object_length(map) ? c->svc->both_identities : sys ? "SystemAssigned" : "UserAssigned"));
-	if (json_object_object_length(map))
-		json_object_object_add(id, "userAssignedIdentities", map);
-	else
-		json_object_put(map);
-	return id;
-}
-
 /* Adds the vault fixes: soft delete, purge protection, firewall bypass. */
 static void vault_steps(struct plan *p, const struct cmk_ctx *c, const struct cmk_report *r)
 {
-	const char *vid = jx_str(c->vault, "id");
-	struct json_object *b;
-	struct plan_step *s;
-
-	if (failed(r, "vault.soft-delete")) {
-		b = json_tokener_parse("{\"properties\":{\"enableSoftDelete\":true}}");
-		s = add(p, STEP_ENABLE_SOFT_DELETE, "PATCH", xstrdup(vid), VAULT_API, TARGET_ARM, b);
-		s->title = xasprintf(_("Turn soft delete on for vault %s"), c->vault_name);
-		s->reversible = false;
-		expect(s, vid, c->vault, "properties.enableSoftDelete");
-	}
-	if (failed(r, "vault.purge-protection")) {
-		b = json_tokener_parse("{\"properties\":{\"enablePurgeProtection\":true}}");
-		s = add(p, STEP_ENABLE_PURGE_PROTECTION, "PATCH", xstrdup(vid), VAULT_API, TARGET_ARM, b);
-		s->title = xasprintf(_("Turn purge protection on for vault %s"), c->vault_name);
-		s->reversible = false;
-		expect(s, vid, c->vault, "properties.enablePurgeProtection");
-	}
-	if (failed(r, "vault.firewall")) {
-		struct json_object *acls = jx_copy(jx_get(c->vault, "properties.networkAcls"));
-
-		if (!acls)
-			acls = json_object_new_object();
-		json_object_object_add(acls, "bypass", json_object_new_string("AzureServices"));
-		b = json_object_new_object();
-		jx_set(b, "properties.networkAcls", acls);
-		s = add(p, STEP_FIREWALL_BYPASS, "PATCH", xstrdup(vid), VAULT_API, TARGET_ARM, b);
-		s->title = xasprintf(_("Let trusted Microsoft services through the firewall of vault %s"), c->vault_name);
-		expect(s, vid, c->vault, "properties.networkAcls.bypass");
-	}
+	if (failed(r, "vault.soft-delete"))
+		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(_("Turn soft delete on for vault %s"), c->vault_name);
+	if (failed(r, "vault.purge-protection"))
+		add(p, STEP_ENABLE_PURGE_PROTECTION)->title = xasprintf(_("Turn purge protection on for vault %s"),
+									c->vault_name);
+	if (failed(r, "vault.firewall"))
+		add(p, STEP_FIREWALL_BYPASS)->title = xasprintf(_("Let trusted Microsoft services through the firewall of "
+								  "vault %s"), c->vault_name);
 }
 
 /* Returns the largest RSA size the service's rules allow (3072 when they name none). */
@@ -206,21 +195,15 @@ static int new_size(const struct cmk_ctx *c)
 /* Adds the key creation step; the new version becomes {{keyVersion}}. */
 static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch)
 {
-	struct json_object *b = json_object_new_object();
-	struct plan_step *s;
-	int size = new_size(c);
+	struct plan_step *s = add(p, STEP_CREATE_KEY);
 
-	json_object_object_add(b, "kty", json_object_new_string("RSA"));
-	json_object_object_add(b, "key_size", json_object_new_int(size));
-	json_object_object_add(b, "key_ops", json_tokener_parse("[\"wrapKey\",\"unwrapKey\"]"));
-	s = add(p, STEP_CREATE_KEY, "POST", xasprintf("%skeys/%s/create", c->vault_uri, ch->new_key_name), KV_API,
-		TARGET_KEYVAULT, b);
+	p->key_size = new_size(c);
 	if (c->key_status == 200)
-		s->title = xasprintf(_("Create a new version of key %s (RSA, %d bits) in vault %s"), ch->new_key_name, size,
-				     c->vault_name);
+		s->title = xasprintf(_("Create a new version of key %s (RSA, %d bits) in vault %s"), ch->new_key_name,
+				     p->key_size, c->vault_name);
 	else
-		s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, size, c->vault_name);
-	s->reversible = false;
+		s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, p->key_size,
+				     c->vault_name);
 	free(p->key_name);
 	p->key_name = xstrdup(ch->new_key_name);
 	free(p->key_version);
@@ -228,59 +211,25 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
 }
 
 /*
- * Adds the grant on a Managed HSM: its local role Managed HSM Crypto Service
- * Encryption User on the key alone, through the HSM's own data plane (ARM
- * holds no local role); the name is derived at apply time, as for ARM.
+ * Adds the access grant: on a managed HSM its local role Managed HSM Crypto
+ * Service Encryption User on the key alone (ARM holds no local role); on a
+ * vault with Azure RBAC a role at key scope; else an access policy.
  */
-static struct plan_step *hsm_grant_step(struct plan *p, const struct cmk_ctx *c)
-{
-	struct json_object *b = json_object_new_object();
-	struct plan_step *s;
-
-	jx_set(b, "properties.roleDefinitionId", json_object_new_string("Microsoft.KeyVault/providers/Microsoft.Authorization/"
-								       "roleDefinitions/" ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER));
-	jx_set(b, "properties.principalId", json_object_new_string("{{principalId}}"));
-	s = add(p, STEP_ASSIGN_ROLE, "PUT", xasprintf("%s%skeys/%s/providers/Microsoft.Authorization/roleAssignments/"
-						     "{{assignmentName}}", c->vault_uri, str_iends(c->vault_uri, "/") ? "" : "/",
-						     p->key_name), KV_API, TARGET_KEYVAULT, b);
-	s->title = xasprintf(_("Grant %s the Managed HSM local role Managed HSM Crypto Service Encryption User on key %s "
-			       "only"), jx_str(c->resource, "name"), p->key_name);
-	return s;
-}
-
-/* Adds the access grant: a role at key scope (name derived at apply time) or an access policy. */
 static void grant_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch, int after)
 {
-	const char *vid = jx_str(c->vault, "id");
-	struct armid a;
-	struct plan_step *s;
-	struct json_object *b;
 	const char *role = ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
+	struct plan_step *s;
 
 	if (c->hsm) {
-		s = hsm_grant_step(p, c);
+		s = add(p, STEP_ASSIGN_ROLE);
+		s->title = xasprintf(_("Grant %s the Managed HSM local role Managed HSM Crypto Service Encryption User on "
+				       "key %s only"), jx_str(c->resource, "name"), p->key_name);
 	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
-		b = json_tokener_parse("{\"properties\":{\"accessPolicies\":[{\"objectId\":\"{{principalId}}\","
-				       "\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}");
-		jx_set(jx_at(jx_get(b, "properties.accessPolicies"), 0), "tenantId",
-		       json_object_new_string(jx_str(c->vault, "properties.tenantId") ? jx_str(c->vault, "properties.tenantId") : ""));
-		s = add(p, STEP_ACCESS_POLICY, "PUT", xasprintf("%s/accessPolicies/add", vid), VAULT_API, TARGET_ARM, b);
+		s = add(p, STEP_ACCESS_POLICY);
 		s->title = xasprintf(_("Add an access policy on vault %s: get, wrapKey and unwrapKey for %s"), c->vault_name,
 				     jx_str(c->resource, "name"));
 	} else {
-		b = json_object_new_object();
-		if (armid_parse(vid, &a)) {
-			char *rd = xasprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s",
-					     a.subscription, role);
-
-			jx_set(b, "properties.roleDefinitionId", json_object_new_string(rd));
-			free(rd);
-			armid_free(&a);
-		}
-		jx_set(b, "properties.principalId", json_object_new_string("{{principalId}}"));
-		jx_set(b, "properties.principalType", json_object_new_string("ServicePrincipal"));
-		s = add(p, STEP_ASSIGN_ROLE, "PUT", xasprintf("%s/keys/%s/providers/Microsoft.Authorization/roleAssignments/"
-							     "{{assignmentName}}", vid, p->key_name), AUTHZ_API, TARGET_ARM, b);
+		s = add(p, STEP_ASSIGN_ROLE);
 		s->title = xasprintf(_("Grant %s the role %s on key %s only"), jx_str(c->resource, "name"),
 				     str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER) ? "Key Vault Crypto Service Encryption User"
 											 : role, p->key_name);
@@ -367,43 +316,18 @@ struct json_object *plan_after_save(const struct cmk_ctx *c)
 	return after;
 }
 
-/* Returns the property path that holds the key setting, per service. */
-static const char *key_path(const struct svc_profile *svc)
-{
-	return svc->save == SAVE_PUT_WHOLE ? "properties.encryption"
-	       : svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties" : "properties.encryption";
-}
-
 /* Adds the save of the key on the resource. */
 static void save_step(struct plan *p, const struct cmk_ctx *c)
 {
-	const char *rid = jx_str(c->resource, "id");
-	struct json_object *b = plan_save_body(c->svc, c->resource, c->vault_uri, p->key_name, p->key_version, p->uai_id,
-					       p->uai_client_id);
-	struct plan_step *s = add(p, STEP_SAVE_KEY, c->svc->save == SAVE_PUT_WHOLE ? "PUT" : "PATCH", xstrdup(rid),
-				  c->svc->api_version, TARGET_ARM, b);
-
-	s->title = xasprintf(_("Save key %s on %s (%s)"), p->key_name, jx_str(c->resource, "name"), _(c->svc->name));
-	s->reversible = !c->svc->irreversible;
-	expect(s, rid, c->resource, key_path(c->svc));
+	add(p, STEP_SAVE_KEY)->title = xasprintf(_("Save key %s on %s (%s)"), p->key_name, jx_str(c->resource, "name"),
+						 _(c->svc->name));
 }
 
 /* Adds the verification that ends every plan. */
 static void verify_step(struct plan *p, const struct cmk_ctx *c)
 {
-	struct plan_step *s = add(p, STEP_VERIFY, "GET", xstrdup(p->resource_id), c->svc->api_version, TARGET_ARM, NULL);
-
-	s->title = xasprintf(_("Read %s back and check every prerequisite again"), jx_str(c->resource, "name"));
-}
-
-/*
- * Puts the identity the plan enables into a whole-resource save body, so the
- * PUT does not take it away again (apply rebuilds this body from a fresh read;
- * exported scripts and templates use it as it is).
- */
-static void carry_identity(struct plan_step *save, struct json_object *identity_body)
-{
-	json_object_object_add(save->body, "identity", jx_copy(jx_get(identity_body, "identity")));
+	add(p, STEP_VERIFY)->title = xasprintf(_("Read %s back and check every prerequisite again"),
+					       jx_str(c->resource, "name"));
 }
 
 /* Returns the version to put in the plan: the one chosen, or the current one when the service needs a version. */
@@ -414,24 +338,6 @@ static char *plan_version(const struct cmk_ctx *c)
 	if (c->key_version)
 		return xstrdup(c->key_version);
 	return c->svc->version_required && slash ? xstrdup(slash + 1) : NULL;
-}
-
-/* Derives the plan's id from what it changes, so the same plan has the same journal. */
-static char *plan_id(const struct plan *p)
-{
-	struct sbuf b = SBUF_INIT;
-	char *seed, id[UUID_STRLEN];
-
-	for (size_t i = 0; i < p->n; i++)
-		sb_printf(&b, "|%s=%s", p->steps[i].id, p->steps[i].expect ? jx_text(p->steps[i].expect) : "");
-	seed = xasprintf("%s|%s|%s|%s|%s%s%s", p->resource_id, p->vault_uri, p->key_name,
-			 p->key_version ? p->key_version : "", p->uai_id ? p->uai_id : "system", p->resave ? "|resave" : "",
-			 sb_str(&b));
-	sb_free(&b);
-
-	uuid_from_name(seed, id);
-	free(seed);
-	return xstrdup(id);
 }
 
 /*
@@ -450,23 +356,74 @@ static bool system_off_possible(const struct cmk_ctx *c, char **err)
 }
 
 /*
- * Adds the step that turns the system-assigned identity off, after the save:
- * the identity the save left (what it expects) without the system-assigned
- * part. Irreversible: its principal, and every grant made to it, are gone.
+ * Adds the step that turns the system-assigned identity off, after the save.
+ * Irreversible: its principal, and every grant made to it, are gone.
  */
-static void system_off_step(struct plan *p, const struct cmk_ctx *c, int identity_step)
+static void system_off_step(struct plan *p, const struct cmk_ctx *c)
 {
-	struct json_object *body = json_object_new_object(), *before;
-	struct plan_step *s;
+	struct plan_step *s = add(p, STEP_DISABLE_SYSTEM_IDENTITY);
 
-	json_object_object_add(body, "identity", wanted_identity(c, false));
-	s = add(p, STEP_DISABLE_SYSTEM_IDENTITY, "PATCH", xstrdup(p->resource_id), c->svc->api_version, TARGET_ARM, body);
 	s->title = xasprintf(_("Turn off the system-assigned identity of %s (its principal and its access are gone for "
 			       "good)"), jx_str(c->resource, "name"));
-	s->reversible = false;
-	before = identity_step >= 0 ? p->steps[identity_step].body : c->resource;
-	expect(s, p->resource_id, before, "identity.type");
 	s->depends = (int)p->n - 2;     /* the save, just before it */
+}
+
+/*
+ * Fills every step's request from the plan's typed fields and the state read
+ * for the plan (the same derivation apply makes from live state), and what
+ * each step expects to find. The resource is projected through the identity
+ * step, so the save and the identity change after it show what they will send.
+ */
+static void derive_all(struct plan *p, const struct cmk_ctx *c)
+{
+	struct json_object *projected = jx_copy(c->resource), *vars = json_object_new_object();
+	struct step_state st = { projected, c->vault, vars };
+
+	if (cmk_principal(c))
+		json_object_object_add(vars, "principalId", json_object_new_string(cmk_principal(c)));
+	for (size_t i = 0; i < p->n; i++) {
+		struct plan_step *s = &p->steps[i];
+		struct step_request q;
+
+		plan_request(p, i, &st, &q);
+		s->method = q.method;
+		s->url = q.url;
+		s->api_version = q.api_version;
+		s->target = q.target;
+		s->body = q.body;
+		expect(p, s, s->kind <= STEP_FIREWALL_BYPASS && s->kind != STEP_ENABLE_IDENTITY ? c->vault : projected);
+		if (s->kind == STEP_ENABLE_IDENTITY)
+			jx_merge_patch(projected, s->body);
+	}
+	json_object_put(projected);
+	json_object_put(vars);
+}
+
+/* Sets the plan's id: the digest of its content. */
+static void seal(struct plan *p)
+{
+	struct json_object *j = plan_to_json(p);
+
+	free(p->id);
+	p->id = plan_digest(j);
+	json_object_put(j);
+}
+
+/* Fills the plan's typed fields from the context and the operator's choices. */
+static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct plan_choices *ch)
+{
+	out->svc = c->svc;
+	out->resource_id = xstrdup(jx_str(c->resource, "id"));
+	out->vault_id = jx_str(c->vault, "id") ? xstrdup(jx_str(c->vault, "id")) : NULL;
+	out->hsm = c->hsm;
+	out->vault_uri = xstrdup(c->vault_uri);
+	out->key_name = xstrdup(c->key_name ? c->key_name : ch->new_key_name);
+	out->key_version = plan_version(c);
+	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
+	out->resave = ch->resave;
+	out->role = c->hsm ? NULL : xstrdup(ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
+	out->uai_client_id = c->uai && jx_str(c->uai, "properties.clientId") ? xstrdup(jx_str(c->uai, "properties.clientId"))
+									       : NULL;
 }
 
 /*
@@ -493,24 +450,11 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
 	if (drop_system && !system_off_possible(c, err))
 		return -1;
-	out->svc = c->svc;
-	out->resource_id = xstrdup(jx_str(c->resource, "id"));
-	out->vault_uri = xstrdup(c->vault_uri);
-	out->key_name = xstrdup(c->key_name ? c->key_name : ch->new_key_name);
-	out->key_version = plan_version(c);
-	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
-	out->resave = ch->resave;
-	out->uai_client_id = c->uai && jx_str(c->uai, "properties.clientId") ? xstrdup(jx_str(c->uai, "properties.clientId"))
-									       : NULL;
+	plan_fields(out, c, ch);
 	if (failed(r, "identity.enabled")) {
-		struct plan_step *s = add(out, STEP_ENABLE_IDENTITY, "PATCH", xstrdup(out->resource_id), c->svc->api_version,
-					  TARGET_ARM, json_object_new_object());
-
-		json_object_object_add(s->body, "identity", wanted_identity(c, true));
-		s->title = xasprintf(_("Enable the %s of %s"), c->user_identity ? _("user-assigned identity")
-										  : _("system-assigned identity"),
-				     jx_str(c->resource, "name"));
-		expect(s, out->resource_id, c->resource, "identity.type");
+		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(_("Enable the %s of %s"), c->user_identity
+								  ? _("user-assigned identity") : _("system-assigned identity"),
+								  jx_str(c->resource, "name"));
 		identity_step = 0;
 	}
 	vault_steps(out, c, r);
@@ -518,16 +462,23 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 		key_step(out, c, ch);
 	if (grant) {
 		grant_step(out, c, ch, identity_step);
-		add(out, STEP_WAIT_ACCESS, NULL, NULL, NULL, TARGET_NONE, NULL)->title =
-			xstrdup(_("Wait until the new access has taken effect (Azure RBAC propagation)"));
+		add(out, STEP_WAIT_ACCESS)->title = xstrdup(_("Wait until the new access has taken effect (Azure RBAC "
+							      "propagation)"));
 	}
 	save_step(out, c);
-	if (identity_step >= 0 && c->svc->save == SAVE_PUT_WHOLE)
-		carry_identity(&out->steps[out->n - 1], out->steps[identity_step].body);
 	if (drop_system)
-		system_off_step(out, c, identity_step);
+		system_off_step(out, c);
 	verify_step(out, c);
-	out->id = plan_id(out);
+	derive_all(out, c);
+	if (!plan_check(out, err)) {
+		char *why = *err;
+
+		*err = xasprintf(_("cannot build a plan: %s"), why);
+		free(why);
+		plan_free(out);
+		return -1;
+	}
+	seal(out);
 	return 0;
 }
 
@@ -545,11 +496,13 @@ void plan_free(struct plan *p)
 	free(p->steps);
 	free(p->id);
 	free(p->resource_id);
+	free(p->vault_id);
 	free(p->vault_uri);
 	free(p->key_name);
 	free(p->key_version);
 	free(p->uai_id);
 	free(p->uai_client_id);
+	free(p->role);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -560,57 +513,50 @@ static void add_str(struct json_object *o, const char *k, const char *v)
 		json_object_object_add(o, k, json_object_new_string(v));
 }
 
+/* Serialises one step: its kind, title and expectation, and for the reader the request it derives to. */
+static struct json_object *step_to_json(const struct plan_step *s)
+{
+	struct json_object *j = json_object_new_object();
+
+	add_str(j, "step", s->id);
+	add_str(j, "title", s->title);
+	add_str(j, "method", s->method);
+	add_str(j, "url", s->url);
+	add_str(j, "apiVersion", s->api_version);
+	add_str(j, "target", s->target == TARGET_KEYVAULT ? "keyvault" : s->target == TARGET_ARM ? "arm" : "none");
+	json_object_object_add(j, "body", jx_copy(s->body));
+	add_str(j, "read", s->read_url);
+	add_str(j, "expectPath", s->expect_path);
+	json_object_object_add(j, "expect", jx_copy(s->expect));
+	json_object_object_add(j, "reversible", json_object_new_boolean(s->reversible));
+	json_object_object_add(j, "dependsOn", json_object_new_int(s->depends));
+	return j;
+}
+
 /* Serialises a plan (the file azcmk plan -o writes and azcmk apply reads). */
 struct json_object *plan_to_json(const struct plan *p)
 {
 	struct json_object *o = json_object_new_object(), *steps = json_object_new_array();
 
-	json_object_object_add(o, "format", json_object_new_string("azcmk-plan/1"));
+	json_object_object_add(o, "format", json_object_new_string(PLAN_FORMAT));
 	add_str(o, "id", p->id);
 	add_str(o, "resource", p->resource_id);
 	add_str(o, "service", p->svc->key);
+	add_str(o, "vault", p->vault_id);
 	add_str(o, "vaultUri", p->vault_uri);
 	add_str(o, "keyName", p->key_name);
 	add_str(o, "keyVersion", p->key_version);
 	add_str(o, "userAssignedIdentity", p->uai_id);
 	add_str(o, "userAssignedClientId", p->uai_client_id);
+	add_str(o, "role", p->role);
+	if (p->key_size)
+		json_object_object_add(o, "keySize", json_object_new_int(p->key_size));
 	if (p->resave)
 		json_object_object_add(o, "resave", json_object_new_boolean(true));
-	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_step *s = &p->steps[i];
-		struct json_object *j = json_object_new_object();
-
-		add_str(j, "step", s->id);
-		add_str(j, "title", s->title);
-		add_str(j, "method", s->method);
-		add_str(j, "url", s->url);
-		add_str(j, "apiVersion", s->api_version);
-		add_str(j, "target", s->target == TARGET_KEYVAULT ? "keyvault" : s->target == TARGET_ARM ? "arm" : "none");
-		json_object_object_add(j, "body", jx_copy(s->body));
-		add_str(j, "read", s->read_url);
-		add_str(j, "expectPath", s->expect_path);
-		json_object_object_add(j, "expect", jx_copy(s->expect));
-		json_object_object_add(j, "reversible", json_object_new_boolean(s->reversible));
-		json_object_object_add(j, "dependsOn", json_object_new_int(s->depends));
-		json_object_array_add(steps, j);
-	}
+	for (size_t i = 0; i < p->n; i++)
+		json_object_array_add(steps, step_to_json(&p->steps[i]));
 	json_object_object_add(o, "steps", steps);
 	return o;
-}
-
-/* Returns the API version a step of this kind is sent with (the plan file does not carry it: azcmk decides). */
-static const char *step_api(enum step_kind k, const struct svc_profile *svc)
-{
-	switch (k) {
-	case STEP_ASSIGN_ROLE: return AUTHZ_API;
-	case STEP_ENABLE_SOFT_DELETE:
-	case STEP_ENABLE_PURGE_PROTECTION:
-	case STEP_FIREWALL_BYPASS:
-	case STEP_ACCESS_POLICY: return VAULT_API;
-	case STEP_CREATE_KEY: return KV_API;
-	case STEP_WAIT_ACCESS: return NULL;
-	default: return svc->api_version;
-	}
 }
 
 /* Returns a copy of a string member, or NULL. */
@@ -628,70 +574,152 @@ static int kind_of(const char *name)
 	return -1;
 }
 
-/* Reads one step back; false when it is not one of ours. */
-static bool step_from_json(struct json_object *j, struct plan_step *s)
+/* Reads one step back: its kind, title and the value it expects; false when the kind is not one of ours. */
+static bool step_from_json(const struct plan *p, struct json_object *j, struct plan_step *s)
 {
-	static const char *const methods[] = { "GET", "PUT", "PATCH", "POST", "DELETE", NULL };
 	int k = kind_of(jx_str(j, "step"));
-	const char *m = jx_str(j, "method");
+	const char *read_url, *path;
 
 	memset(s, 0, sizeof(*s));
 	if (k < 0)
 		return false;
 	s->kind = (enum step_kind)k;
 	s->id = STEP_NAMES[k];
-	for (int i = 0; m && methods[i]; i++)
-		if (strcmp(m, methods[i]) == 0)
-			s->method = methods[i];
-	if (m && !s->method)
-		return false;
 	s->title = dup_str(j, "title");
-	s->url = dup_str(j, "url");
-	s->api_version = str_ieq(jx_str(j, "target"), "keyvault") ? KV_API : NULL;
-	s->target = str_ieq(jx_str(j, "target"), "keyvault") ? TARGET_KEYVAULT : str_ieq(jx_str(j, "target"), "arm")
-		    ? TARGET_ARM : TARGET_NONE;
-	s->body = jx_copy(jx_get(j, "body"));
-	s->read_url = dup_str(j, "read");
-	s->expect_path = dup_str(j, "expectPath");
-	s->expect = jx_copy(jx_get(j, "expect"));
-	s->reversible = jx_bool(j, "reversible", true);
+	s->reversible = reversible(s->kind, p->svc);
 	s->depends = (int)jx_int(j, "dependsOn", -1);
-	return s->method || s->kind == STEP_WAIT_ACCESS;
+	path = plan_guard_path(p, s->kind, &read_url);
+	s->read_url = path ? xstrdup(read_url) : NULL;
+	s->expect_path = path ? xstrdup(path) : NULL;
+	s->expect = path ? jx_copy(jx_get(j, "expect")) : NULL;
+	return true;
 }
 
-/* Reads a plan file back; refuses anything that is not a well-formed azcmk plan. */
-int plan_from_json(struct json_object *o, struct plan *out, char **err)
+/* Reads the plan's typed fields; false when the file is not a plan of this format. */
+static bool fields_from_json(struct json_object *o, struct plan *out)
 {
-	struct json_object *steps = jx_get(o, "steps");
+	const char *vault = jx_str(o, "vault");
 
-	memset(out, 0, sizeof(*out));
-	if (!str_ieq(jx_str(o, "format"), "azcmk-plan/1") || !jx_str(o, "resource") || !svc_by_key(jx_str(o, "service")) ||
-	    !json_object_is_type(steps, json_type_array)) {
-		*err = xstrdup(_("this is not an azcmk plan (format azcmk-plan/1)"));
-		return -1;
-	}
+	if (!str_ieq(jx_str(o, "format"), PLAN_FORMAT) || !jx_str(o, "resource") || !svc_by_key(jx_str(o, "service")) ||
+	    !json_object_is_type(jx_get(o, "steps"), json_type_array) || !jx_str(o, "id"))
+		return false;
 	out->svc = svc_by_key(jx_str(o, "service"));
 	out->id = dup_str(o, "id");
 	out->resource_id = dup_str(o, "resource");
+	out->vault_id = dup_str(o, "vault");
+	out->hsm = vault && strcasestr(vault, "/providers/Microsoft.KeyVault/managedHSMs/") != NULL;
 	out->vault_uri = dup_str(o, "vaultUri");
 	out->key_name = dup_str(o, "keyName");
 	out->key_version = dup_str(o, "keyVersion");
 	out->uai_id = dup_str(o, "userAssignedIdentity");
 	out->uai_client_id = dup_str(o, "userAssignedClientId");
+	out->role = dup_str(o, "role");
+	out->key_size = (int)jx_int(o, "keySize", 0);
 	out->resave = jx_bool(o, "resave", false);
-	out->steps = xcalloc(jx_len(steps) ? jx_len(steps) : 1, sizeof(*out->steps));
-	for (size_t i = 0; i < jx_len(steps); i++) {
-		if (!step_from_json(jx_at(steps, i), &out->steps[i])) {
-			out->n = i + 1;
-			*err = xasprintf(_("step %zu of the plan is not one azcmk knows"), i + 1);
-			plan_free(out);
-			return -1;
-		}
-		out->steps[i].api_version = out->steps[i].target == TARGET_KEYVAULT ? KV_API
-					    : step_api(out->steps[i].kind, out->svc);
-		out->n = i + 1;
+	return true;
+}
+
+/*
+ * Checks that what a step of the file says it sends is what its kind derives
+ * to; a plan asking any other method or URL was not written by azcmk plan.
+ */
+static bool request_matches(const struct plan *p, size_t i, struct json_object *j, char **err)
+{
+	struct json_object *vars = json_object_new_object(), *body = jx_get(j, "body");
+	const char *principal = jx_str(body, "properties.principalId");
+	struct step_state st = { NULL, NULL, vars };
+	struct step_request q;
+	bool ok;
+
+	if (!principal)
+		principal = jx_str(jx_at(jx_get(body, "properties.accessPolicies"), 0), "objectId");
+	if (plan_var_ok("principalId", principal))
+		json_object_object_add(vars, "principalId", json_object_new_string(principal));
+	plan_request(p, i, &st, &q);
+	ok = (!q.method && !jx_str(j, "method") && !jx_str(j, "url")) ||
+	     (q.method && jx_str(j, "method") && jx_str(j, "url") && strcmp(q.method, jx_str(j, "method")) == 0 &&
+	      strcmp(q.url, jx_str(j, "url")) == 0);
+	if (!ok) {
+		char *said = text_sanitize(jx_str(j, "url") ? jx_str(j, "url") : "", false);
+
+		*err = xasprintf(_("step %zu (%s) asks for %s %s, but a step of that kind may only send %s %s: the plan was "
+				   "not written this way by azcmk plan; make a new plan"), i + 1, plan_step_name(p->steps[i].kind),
+				 jx_str(j, "method") ? jx_str(j, "method") : "-", said, q.method ? q.method : "-",
+				 q.url ? q.url : "-");
+		free(said);
 	}
-	return 0;
+	step_request_free(&q);
+	json_object_put(vars);
+	return ok;
+}
+
+/* Checks the plan's id against the digest of its content. */
+static bool digest_matches(struct json_object *o, const struct plan *p, char **err)
+{
+	char *d = plan_digest(o);
+	bool ok = p->id && strcmp(d, p->id) == 0;
+
+	if (!ok)
+		*err = xstrdup(_("the plan was changed after azcmk plan wrote it (its content no longer matches its id); a "
+				 "plan is applied only as it was reviewed: make a new plan with azcmk plan"));
+	free(d);
+	return ok;
+}
+
+/*
+ * Reads a plan file back and holds it to what azcmk plan writes: the format,
+ * the digest, typed fields of the right shape, steps in plan order, and each
+ * step's request the one its kind derives to. The steps' method, URL and body
+ * are then the derived ones, never the file's.
+ */
+int plan_from_json(struct json_object *o, struct plan *out, char **err)
+{
+	struct json_object *steps = jx_get(o, "steps");
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!fields_from_json(o, out)) {
+		*err = str_istarts(jx_str(o, "format"), "azcmk-plan/") && !str_ieq(jx_str(o, "format"), PLAN_FORMAT)
+			? xstrdup(_("this plan was written by another version of azcmk; make it again with azcmk plan"))
+			: xstrdup(_("this is not an azcmk plan (format " PLAN_FORMAT ")"));
+		plan_free(out);
+		return -1;
+	}
+	out->steps = xcalloc(jx_len(steps) ? jx_len(steps) : 1, sizeof(*out->steps));
+	for (size_t i = 0; rc == 0 && i < jx_len(steps); i++, out->n = i)
+		if (!step_from_json(out, jx_at(steps, i), &out->steps[i])) {
+			*err = xasprintf(_("step %zu of the plan is not one azcmk knows"), i + 1);
+			rc = -1;
+		}
+	if (rc == 0 && !digest_matches(o, out, err))
+		rc = -1;
+	if (rc == 0 && !plan_check(out, err)) {
+		char *why = *err;
+
+		*err = xasprintf(_("azcmk does not apply this plan: %s"), why);
+		free(why);
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < out->n; i++) {
+		struct step_request q;
+
+		if (!request_matches(out, i, jx_at(steps, i), err)) {
+			rc = -1;
+			break;
+		}
+		/* The body is kept for display only: apply derives every body again from live state. */
+		plan_request(out, i, NULL, &q);
+		out->steps[i].method = q.method;
+		out->steps[i].url = dup_str(jx_at(steps, i), "url");     /* equal to the derived one, checked above */
+		out->steps[i].api_version = q.api_version;
+		out->steps[i].target = q.target;
+		out->steps[i].body = jx_copy(jx_get(jx_at(steps, i), "body"));
+		free(q.url);
+		json_object_put(q.body);
+	}
+	if (rc != 0)
+		plan_free(out);
+	return rc;
 }
 
 /* Replaces {{name}} placeholders with values from vars (unknown ones stay as they are). */
@@ -753,7 +781,8 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c)
 {
 	struct sbuf b = SBUF_INIT;
 
-	sb_printf(&b, _("Plan %s for %s (%s)\n"), p->id, p->resource_id, _(p->svc->name));
+	/* The first 16 digits of the digest name the plan for a person, as a short commit hash does. */
+	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id, p->resource_id, _(p->svc->name));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
 		struct json_object *now = s->kind <= STEP_FIREWALL_BYPASS && s->kind != STEP_ENABLE_IDENTITY ? c->vault : c->resource;
@@ -765,7 +794,10 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c)
 			jx_merge_patch(after_identity, p->steps[0].body);
 		}
 
-		sb_printf(&b, "%2zu. %s%s\n", i + 1, s->title, s->reversible ? "" : _(" [irreversible]"));
+		char *title = text_sanitize(s->title ? s->title : s->id, false);
+
+		sb_printf(&b, "%2zu. %s%s\n", i + 1, title, s->reversible ? "" : _(" [irreversible]"));
+		free(title);
 		if (s->method)
 			sb_printf(&b, "       %s %s\n", s->method, s->url);
 		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||

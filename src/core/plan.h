@@ -19,10 +19,19 @@ enum step_kind {
 /* Where a step's request goes. */
 enum step_target { TARGET_ARM, TARGET_KEYVAULT, TARGET_NONE };
 
+#define PLAN_FORMAT "azcmk-plan/2"
+#define PLAN_KV_API "7.5"
+#define PLAN_VAULT_API "2024-11-01"
+#define PLAN_AUTHZ_API "2022-04-01"
+#define PLAN_TAG "azcmk-plan"          /* the tag a key version made by a plan carries (its plan_mark) */
+
 /*
- * One change. URL and body may hold {{principalId}} (the service identity's
- * object id, known once the identity exists) and {{keyVersion}} (the version
- * a created key gets); apply fills them in.
+ * One change. Its method, URL and body are what plan_request derives from the
+ * step's kind and the plan's typed fields with the state read when the plan
+ * was made (for the review and the exports); apply derives them again from
+ * live state and never sends what a plan file says. URL and body may hold
+ * {{principalId}}, {{assignmentName}} and {{keyVersion}} where the value is
+ * not known until apply learns it.
  */
 struct plan_step {
 	enum step_kind kind;
@@ -51,14 +60,18 @@ struct plan_choices {
 };
 
 struct plan {
-	char *id;                      /* stable id: hash of resource, key and identity */
+	char *id;                      /* the digest of the plan's content (plan_digest) */
 	char *resource_id;
 	const struct svc_profile *svc;
+	char *vault_id;                /* the vault's or managed HSM's ARM id */
+	bool hsm;                      /* the key is in a managed HSM */
 	char *vault_uri;
 	char *key_name;
 	char *key_version;
 	char *uai_id;
 	char *uai_client_id;
+	char *role;                    /* role GUID granted at key scope (vaults with Azure RBAC), or NULL */
+	int key_size;                  /* RSA size of the key the plan creates, or 0 */
 	bool resave;                   /* the save runs even when the setting is already there */
 	struct plan_step *steps;
 	size_t n;
@@ -78,5 +91,33 @@ struct json_object *plan_save_body(const struct svc_profile *svc, struct json_ob
 struct json_object *plan_writable(struct json_object *resource);
 struct json_object *plan_after_save(const struct cmk_ctx *c);
 const char *plan_step_name(enum step_kind k);
+
+/* Live state a step's request is derived from: what was read, and what earlier steps learned. */
+struct step_state {
+	struct json_object *resource;  /* the resource as read now, or NULL */
+	struct json_object *vault;     /* the vault or HSM (ARM) as read now, or NULL */
+	struct json_object *vars;      /* principalId, keyVersion: used only when well formed */
+};
+
+/* One request of a step, derived from its kind and the plan's typed fields. */
+struct step_request {
+	const char *method;            /* NULL: the step sends nothing */
+	char *url;                     /* ARM path, or a full Key Vault or managed HSM URL */
+	const char *api_version;
+	enum step_target target;
+	struct json_object *body;      /* NULL for none */
+};
+
+void plan_request(const struct plan *p, size_t i, const struct step_state *st, struct step_request *out);
+void step_request_free(struct step_request *r);
+struct json_object *plan_identity(const struct plan *p, struct json_object *resource, bool keep_system);
+bool plan_check(const struct plan *p, char **err);
+bool plan_creates_key(const struct plan *p);
+char *plan_digest(struct json_object *plan_json);
+char *plan_mark(const struct plan *p);
+char *plan_assignment_name(const char *scope, const char *principal, const char *role);
+bool plan_var_ok(const char *name, const char *value);
+bool plan_key_name_ok(const char *name);
+const char *plan_guard_path(const struct plan *p, enum step_kind k, const char **read_url);
 
 #endif

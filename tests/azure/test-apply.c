@@ -8,13 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "jx.h"
+#include "plan.h"
 #include "policy-fixture.h"
+#include "sbuf.h"
 #include "simtest.h"
 #include "text.h"
 #include "xalloc.h"
@@ -76,7 +81,8 @@ static void env_stop(struct env *v)
 static int azcmk(struct env *v, const char *crash_after, ...)
 {
 	const char *top = getenv("top_builddir");
-	char *prog = xasprintf("%s/src/azcmk", top ? top : "."), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
+	/* The test hooks live only in a test build of azcmk; the release program has none. */
+	char *prog = xasprintf("%s/%s", top ? top : ".", crash_after ? "tests/azure/azcmk-hooks" : "src/azcmk"), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
 	char *state = xasprintf("%s/state", dir), *argv[32];
 	va_list ap;
 	int n = 0, status;
@@ -103,7 +109,9 @@ static int azcmk(struct env *v, const char *crash_after, ...)
 		setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
 		setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
 		setenv("LANG", "C", 1);
-		if (crash_after)
+		if (crash_after && strncmp(crash_after, "op:", 3) == 0)
+			setenv("AZCMK_TEST_CRASH_IN_OPERATION", crash_after + 3, 1);
+		else if (crash_after)
 			setenv("AZCMK_TEST_CRASH_AFTER", crash_after, 1);
 		execv(prog, argv);
 		_exit(97);
@@ -751,6 +759,447 @@ static void test_managed_hsm_grant(void **state)
 	env_stop(v);
 }
 
+/* ---- Apply that cannot be tricked, doubled or fooled ---- */
+
+#define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
+#define VAULT_ID RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test"
+
+/* Reads a JSON file (the plan); fails the test when it cannot. */
+static struct json_object *read_json(const char *path)
+{
+	struct json_object *o = json_object_from_file(path);
+
+	if (!o)
+		fail_msg("cannot read %s", path);
+	return o;
+}
+
+/* Writes a JSON value over a file. */
+static void write_json(const char *path, struct json_object *o)
+{
+	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) != 0)
+		fail_msg("cannot write %s", path);
+}
+
+/* Returns the path of a file of the plan's in the state directory (".journal", ".journal.lock"). */
+static char *plan_file(struct env *v, const char *suffix)
+{
+	struct json_object *p = read_json(v->plan);
+	char *path = xasprintf("%s/state/azcmk/%s%s", dir, jx_str(p, "id"), suffix);
+
+	json_object_put(p);
+	return path;
+}
+
+/* Makes the state directory the runs use (private, as azcmk makes it). */
+static void make_state_dir(void)
+{
+	char *a = xasprintf("%s/state", dir), *b = xasprintf("%s/state/azcmk", dir);
+
+	mkdir(a, 0700);
+	mkdir(b, 0700);
+	free(a);
+	free(b);
+}
+
+/* Writes text over a file (or appends it). */
+static void put_text(const char *path, const char *text, bool append)
+{
+	FILE *f = fopen(path, append ? "a" : "w");
+
+	if (!f || fputs(text, f) < 0)
+		fail_msg("cannot write %s", path);
+	fclose(f);
+}
+
+/* Counts the requests the simulator logged, of any method other than GET, whatever their answer. */
+static int all_writes(struct env *v)
+{
+	struct st_resp r;
+	struct json_object *log;
+	int n = 0;
+
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++)
+		n += !str_ieq(jx_str(jx_at(log, i), "method"), "GET");
+	st_resp_free(&r);
+	return n;
+}
+
+/*
+ * A hand-edited plan is refused before anything is sent: the reviewer's
+ * DELETE of the vault that holds the keys, as written, and with the id forged
+ * to match (a derived request does not come from the file).
+ */
+static void test_tampered_plan_refused(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	struct json_object *p, *vault;
+	char *id;
+	int before;
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	p = read_json(v->plan);
+	jx_set(jx_at(jx_get(p, "steps"), 0), "method", json_object_new_string("DELETE"));
+	jx_set(jx_at(jx_get(p, "steps"), 0), "url", json_object_new_string(VAULT_ID));
+	jx_set(jx_at(jx_get(p, "steps"), 0), "title", json_object_new_string("Harmless \033]8;;x\033\\title"));
+	write_json(v->plan, p);
+	before = all_writes(v);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply of an edited plan");
+	assert_output(v, "changed after azcmk plan wrote it");
+	id = plan_digest(p);
+	jx_set(p, "id", json_object_new_string(id));
+	write_json(v->plan, p);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply of a re-sealed edited plan");
+	assert_output(v, "asks for DELETE");
+	assert_int_equal(all_writes(v), before);
+	vault = state_resource(v, VAULT_ID);
+	assert_non_null(vault);
+	json_object_put(vault);
+	{
+		char *o = output(v);
+
+		assert_null(strchr(o, '\033'));
+		free(o);
+	}
+	free(id);
+	json_object_put(p);
+	env_stop(v);
+}
+
+/*
+ * Resume always ends by verifying against Azure: a finished plan whose key
+ * setting was reverted is made again; with the key disabled too it stops,
+ * saying what does not hold, and never prints "Done".
+ */
+static void test_resume_verifies(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	struct json_object *r;
+	const char *revert = "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\","
+			     "\"keyVaultProperties\":null}}}";
+	char *path = xasprintf("/resources?id=%s", OAI);
+
+	(void)state;
+	plan_apply(v, OAI, KV, NULL, NULL);
+	admin(v, "PATCH", path, revert);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+		    "resume after a revert");
+	assert_output(v, "Azure shows it undone now");
+	assert_output(v, "Done:");
+	r = state_resource(v, OAI);
+	assert_string_equal(key_setting(r), "cmk-test");
+	json_object_put(r);
+
+	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/disable", NULL);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 1,
+		    "resume with the key disabled");
+	assert_output(v, "the end state does not hold");
+	{
+		char *o = output(v);
+
+		assert_null(strstr(o, "Done:"));
+		free(o);
+	}
+	admin(v, "PATCH", path, revert);
+	assert_int_not_equal(azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0);
+	{
+		char *o = output(v);
+
+		assert_null(strstr(o, "Done:"));
+		free(o);
+	}
+	free(path);
+	env_stop(v);
+}
+
+/* One journal that --resume must refuse, and the words of the refusal. */
+static const struct {
+	const char *name, *text;
+	bool append;
+	const char *want;
+} BAD_JOURNALS[] = {
+	{ "empty", "", false, "is empty" },
+	{ "garbage", "this is not json\n", false, "line 1 of the journal" },
+	{ "binary", "\001\002\377\n", false, "line 1 of the journal" },
+	{ "foreign plan", "{\"plan\":\"0000\",\"step\":-1,\"event\":\"begin\",\"time\":1}\n", false, "line 1 of the journal" },
+	{ "step out of the plan", "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"verify\",\"event\":\"done\",\"time\":1}\n", true,
+	  "line 2 of the journal" },
+	{ "step of another kind", "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\",\"time\":1}\n", true,
+	  "line 2 of the journal" },
+	{ "forged version", "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"time\":1,\"vars\":"
+	  "{\"keyVersion\":\"../../evil\"}}\n", true, "line 2 of the journal" },
+};
+
+/* Returns text with PLAN and STEP replaced by the plan's id and its first step's kind. */
+static char *subst(const char *text, const char *plan, const char *step)
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (const char *p = text; *p;) {
+		if (strncmp(p, "PLAN", 4) == 0) {
+			sb_adds(&b, plan);
+			p += 4;
+		} else if (strncmp(p, "STEP", 4) == 0) {
+			sb_adds(&b, step);
+			p += 4;
+		} else {
+			sb_addc(&b, *p++);
+		}
+	}
+	return sb_str(&b)[0] ? sb_steal(&b) : xstrdup("");
+}
+
+/* An empty, garbled, foreign or forged journal is refused by --resume, naming the file, and nothing is sent. */
+static void test_journal_refused(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(BAD_JOURNALS) / sizeof(BAD_JOURNALS[0]); i++) {
+		struct env *v = env_start("minimal.json", NULL);
+		struct json_object *p;
+		char *journal, *text;
+		int before;
+
+		print_message("journal: %s\n", BAD_JOURNALS[i].name);
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+		p = read_json(v->plan);
+		journal = plan_file(v, ".journal");
+		if (BAD_JOURNALS[i].append) {
+			/* A real beginning, then the forged line. */
+			char *begin = xasprintf("{\"plan\":\"%s\",\"step\":-1,\"event\":\"begin\",\"time\":1}\n", jx_str(p, "id"));
+
+			make_state_dir();
+			put_text(journal, begin, false);
+			free(begin);
+		} else {
+			make_state_dir();
+		}
+		text = subst(BAD_JOURNALS[i].text, jx_str(p, "id"), jx_str(jx_at(jx_get(p, "steps"), 0), "step"));
+		put_text(journal, text, BAD_JOURNALS[i].append);
+		chmod(journal, 0600);
+		before = all_writes(v);
+		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, BAD_JOURNALS[i].name);
+		assert_output(v, BAD_JOURNALS[i].want);
+		assert_output(v, journal);
+		assert_int_equal(all_writes(v), before);
+		free(text);
+		free(journal);
+		json_object_put(p);
+		env_stop(v);
+	}
+}
+
+/* A last line torn by a crash is the one damage a journal may have: the resume goes on and ends verified. */
+static void test_torn_journal_line(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *journal;
+
+	(void)state;
+	plan_apply(v, OAI, KV, NULL, NULL);
+	journal = plan_file(v, ".journal");
+	put_text(journal, "{\"plan\":\"", true);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+		    "resume with a torn last line");
+	assert_output(v, "cut short by a crash");
+	assert_output(v, "Done:");
+	free(journal);
+	env_stop(v);
+}
+
+/* While one apply holds a plan's lock, a second apply or --resume of it exits 2 at once, naming the holder. */
+static void test_one_apply_at_a_time(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *lock;
+	int fd, before;
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	lock = plan_file(v, ".journal.lock");
+	make_state_dir();
+	fd = open(lock, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(write(fd, "4242\n", 5), 5);
+	before = all_writes(v);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply while another holds the lock");
+	assert_output(v, "being applied by process 4242");
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, "resume while locked");
+	assert_output(v, "being applied by process 4242");
+	assert_int_equal(all_writes(v), before);
+	close(fd);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply once unlocked");
+	free(lock);
+	env_stop(v);
+}
+
+/* Returns the index (from 1) of a step of a kind in the written plan, or 0. */
+static int step_number(struct env *v, const char *kind)
+{
+	struct json_object *p = read_json(v->plan), *steps = jx_get(p, "steps");
+	int n = 0;
+
+	for (size_t i = 0; i < jx_len(steps) && !n; i++)
+		if (str_ieq(jx_str(jx_at(steps, i), "step"), kind))
+			n = (int)i + 1;
+	json_object_put(p);
+	return n;
+}
+
+/*
+ * Killed while a long-running write is in flight (the operation recorded,
+ * not yet finished), a resume waits for that operation and ends verified,
+ * without writing again: for each service whose save is long-running.
+ */
+static void test_kill_during_operation(void **state)
+{
+	static const char *const IDS[] = { OAI, DICOM };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {
+		struct env *v = env_start("minimal.json", "{\"settings\":{\"lroPolls\":3,\"retryAfterSeconds\":1}}");
+		const char *path = strrchr(IDS[i], '/');
+		char at[16], *journal;
+		struct json_object *r;
+		int n;
+
+		unlink(v->plan);
+		assert_int_equal(azcmk(v, NULL, "plan", IDS[i], "--key", KV, "-o", v->plan, END), 0);
+		n = step_number(v, "save-key");
+		assert_true(n > 0);
+		snprintf(at, sizeof(at), "op:%d", n);
+		expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "kill mid-save");
+		journal = plan_file(v, ".journal");
+		{
+			char *cmd = xasprintf("grep -q '\"event\":\"operation' '%s'", journal);
+
+			assert_int_equal(system(cmd), 0);
+			free(cmd);
+		}
+		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+			    "resume after a kill mid-save");
+		assert_output(v, "waiting for the operation the interrupted run started");
+		r = state_resource(v, IDS[i]);
+		assert_non_null(strstr(key_setting(r), "cmk-test"));
+		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		json_object_put(r);
+		assert_int_equal(writes(v, str_istarts(path, "/dicom") ? "PUT" : "PATCH", path), 1);
+		free(journal);
+		env_stop(v);
+	}
+}
+
+/* Returns how many versions a key has in the simulator's state. */
+static size_t key_versions(struct env *v, const char *vault, const char *key)
+{
+	struct st_resp r;
+	size_t n;
+
+	st_admin(&v->t, "GET", "/state", NULL, &r);
+	n = jx_len(jx_iget(jx_iget(jx_get(r.json, "keys"), vault), key));
+	st_resp_free(&r);
+	return n;
+}
+
+/* Killed after the key creation was sent but before it was journalled, a resume finds that version: never two. */
+static void test_create_key_once(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char at[8];
+	int n;
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END),
+			 0);
+	n = step_number(v, "create-key");
+	assert_true(n > 0);
+	snprintf(at, sizeof(at), "%d", n);
+	expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "kill after create");
+	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+		    "resume after the key creation");
+	assert_output(v, "this plan already made version");
+	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
+	assert_int_equal(writes(v, "POST", "/keys/newk/create"), 1);
+	env_stop(v);
+}
+
+/* A journal that is a symbolic link, and a state directory others can write, are refused before anything is sent. */
+static void test_state_files_refused(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *journal, *target = xasprintf("%s/elsewhere", dir), *sd = xasprintf("%s/state/azcmk", dir);
+	struct stat st;
+	int before;
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	before = all_writes(v);
+	journal = plan_file(v, ".journal");
+	make_state_dir();
+	put_text(target, "precious\n", false);
+	assert_int_equal(symlink(target, journal), 0);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, "resume through a symlink");
+	assert_output(v, "symbolic link");
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	unlink(journal);
+	assert_int_equal(chmod(sd, 0777), 0);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply in a 0777 state directory");
+	assert_output(v, "can be written by other users");
+	assert_int_equal(all_writes(v), before);
+	assert_int_equal(chmod(sd, 0700), 0);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply once private");
+	assert_int_equal(stat(journal, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	free(journal);
+	free(target);
+	free(sd);
+	env_stop(v);
+}
+
+/* The release program has no test hook: the crash variable does nothing there. */
+static void test_hooks_not_in_release(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	setenv("AZCMK_TEST_CRASH_AFTER", "1", 1);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "release apply");
+	unsetenv("AZCMK_TEST_CRASH_AFTER");
+	assert_output(v, "Done:");
+	env_stop(v);
+}
+
+/* Escape sequences in a key name and an error message from the server never reach the terminal. */
+static void test_server_text_sanitized(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *path = xasprintf("/resources?id=%s", OAI), *o;
+
+	(void)state;
+	plan_apply(v, OAI, KV, NULL, NULL);
+	admin(v, "PATCH", path, "{\"properties\":{\"encryption\":{\"keyVaultProperties\":{\"keyName\":"
+				"\"k\\u001b[2Jey\\u001b]8;;http://x\\u0007\"}}}}");
+	azcmk(v, NULL, "check", OAI, END);
+	o = output(v);
+	assert_null(strchr(o, '\033'));
+	assert_null(strchr(o, '\007'));
+	free(o);
+	st_fault(&v->t, "{\"host\":\"management.azure.com\",\"path\":\"*oai-cmk-test*\",\"status\":400,"
+			"\"code\":\"Bad\\u001b[31m\",\"message\":\"evil \\u001b]0;title\\u0007 text\"}");
+	azcmk(v, NULL, "check", OAI, END);
+	o = output(v);
+	assert_null(strchr(o, '\033'));
+	free(o);
+	free(path);
+	env_stop(v);
+}
+
 /* Makes the working directory. */
 static int group_setup(void **state)
 {
@@ -790,6 +1239,16 @@ int main(void)
 		cmocka_unit_test(test_system_identity_off_refused),
 		cmocka_unit_test(test_system_identity_off_proven),
 		cmocka_unit_test(test_managed_hsm_grant),
+		cmocka_unit_test(test_tampered_plan_refused),
+		cmocka_unit_test(test_resume_verifies),
+		cmocka_unit_test(test_journal_refused),
+		cmocka_unit_test(test_torn_journal_line),
+		cmocka_unit_test(test_one_apply_at_a_time),
+		cmocka_unit_test(test_kill_during_operation),
+		cmocka_unit_test(test_create_key_once),
+		cmocka_unit_test(test_state_files_refused),
+		cmocka_unit_test(test_hooks_not_in_release),
+		cmocka_unit_test(test_server_text_sanitized),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

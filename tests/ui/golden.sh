@@ -72,7 +72,7 @@ settled "Prerequisites that fail" && golden 5-role
 keys Enter
 settled "will use its system-assigned identity" && golden 6-identity-type
 keys Enter
-settled "Plan 6a98a0a7" && golden 7-review
+settled "of them irreversible" && golden 7-review
 keys a
 settled "Type yes and Enter" && golden 7-confirm
 keys Escape

@@ -18,6 +18,10 @@
 #include "text.h"
 #include "xalloc.h"
 
+#define P1 "1111aaaa-0000-4000-8000-000000000001"
+#define P2 "2222aaaa-0000-4000-8000-000000000002"
+#define C2 "2222cccc-0000-4000-8000-000000000002"
+#define T1 "7777aaaa-0000-4000-8000-000000000007"
 #define UAI_ID "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
@@ -52,18 +56,18 @@ static const struct svc_fixture RESOURCES[] = {
 static const char VAULT[] =
 	"{\"id\":\"/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv\",\"name\":\"kv\","
 	"\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus3\",\"tags\":{\"team\":\"sec\"},"
-	"\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},\"properties\":{\"tenantId\":\"t1\","
+	"\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},\"properties\":{\"tenantId\":\"" T1 "\","
 	"\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"vaultUri\":\"https://kv.vault.azure.net/\","
 	"\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,\"softDeleteRetentionInDays\":90,"
 	"\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}]},"
-	"\"accessPolicies\":[{\"tenantId\":\"t1\",\"objectId\":\"someone-else\",\"permissions\":{\"keys\":[\"get\"]}}]}}";
+	"\"accessPolicies\":[{\"tenantId\":\"" T1 "\",\"objectId\":\"someone-else\",\"permissions\":{\"keys\":[\"get\"]}}]}}";
 static const char KEY[] =
 	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
 static const char ACCESS[] =
-	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"" ROLE "\"}},"
-	"{\"properties\":{\"principalId\":\"p2\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"" ROLE "\"}}]";
+	"[{\"properties\":{\"principalId\":\"" P1 "\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"" ROLE "\"}},"
+	"{\"properties\":{\"principalId\":\"" P2 "\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"" ROLE "\"}}]";
 static const char ROLES[] =
 	"{\"" ROLE "\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\","
 	"\"Microsoft.KeyVault/vaults/keys/wrap/action\",\"Microsoft.KeyVault/vaults/keys/unwrap/action\"]}]}}}";
@@ -134,13 +138,13 @@ static void set_identity(struct json_object *res, const struct row *r)
 	char *id;
 
 	if (has(r, "uai") && !has(r, "noid"))
-		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"p1\",\"tenantId\":\"t1\","
-			       "\"userAssignedIdentities\":{\"" UAI_ID "\":{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}",
+		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\","
+			       "\"userAssignedIdentities\":{\"" UAI_ID "\":{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\"}}}",
 			       both);
 	else if (has(r, "noid") && !has(r, "uai"))
 		id = xstrdup("{\"type\":\"None\"}");
 	else
-		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"p1\",\"tenantId\":\"t1\"}");
+		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\"}");
 	json_object_object_add(res, "identity", json_tokener_parse(id));
 	free(id);
 }
@@ -181,8 +185,8 @@ static void build(struct fixture *x, const struct row *r)
 	x->roles = json_tokener_parse(ROLES);
 	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
 	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
-	x->uai = json_tokener_parse("{\"id\":\"" UAI_ID "\",\"properties\":{\"principalId\":\"p2\",\"clientId\":\"c2\","
-				    "\"tenantId\":\"t1\"}}");
+	x->uai = json_tokener_parse("{\"id\":\"" UAI_ID "\",\"properties\":{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\","
+				    "\"tenantId\":\"" T1 "\"}}");
 	x->versions = json_tokener_parse("[{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\","
 					 "\"attributes\":{\"enabled\":true}}]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = true, .confirmed = true,
@@ -192,7 +196,7 @@ static void build(struct fixture *x, const struct row *r)
 		.key = fresh ? NULL : x->key, .key_status = fresh ? 404 : 200,
 		.versions = x->versions, .versions_status = 200, .rotation = x->rotation, .rotation_status = 200,
 		.assignments = x->assignments, .roles = x->roles, .operator_perms = x->perms, .perms_status = 200,
-		.tenant = "t1", .now = NOW };
+		.tenant = T1, .now = NOW };
 	cmk_check(&x->c, &rep);
 	if (plan_build(&x->c, &rep, &ch, &x->p, &err) != 0)
 		fail_msg("row %s %s: %s", r->svc, r->opts, err);
@@ -359,7 +363,7 @@ static void check_grant(struct fixture *x, struct json_object *side, struct json
 
 		assert_string_equal(jx_str(pol, "name"), "kv/add");
 		assert_string_equal(jx_str(ap, "objectId"), who);
-		assert_string_equal(jx_str(ap, "tenantId"), "t1");
+		assert_string_equal(jx_str(ap, "tenantId"), T1);
 		assert_string_equal(jx_text(jx_get(ap, "permissions.keys")), "[\"get\",\"wrapKey\",\"unwrapKey\"]");
 		want = rid(x->r, true, "Microsoft.KeyVault/vaults/accessPolicies", "'kv', 'add'");
 		assert_int_equal(depends_on(save, want), !has(x->r, "crossrg"));
@@ -472,7 +476,7 @@ static void check_save(struct fixture *x, struct json_object *save)
 		if (svc->save == SAVE_PATCH_KVP && has(x->r, "uai"))
 			assert_string_equal(jx_str(kvp, "userIdentity"), UAI_ID);
 		if (svc->save == SAVE_PATCH_ENCRYPTION && has(x->r, "uai"))
-			assert_string_equal(jx_str(kvp, "identityClientId"), "c2");
+			assert_string_equal(jx_str(kvp, "identityClientId"), C2);
 	}
 	free(key);
 	free(uri);

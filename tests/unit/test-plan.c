@@ -16,8 +16,13 @@
 #include "rules.h"
 #include "sbuf.h"
 #include "text.h"
+#include "uuid.h"
 #include "xalloc.h"
 
+#define P1 "1111aaaa-0000-4000-8000-000000000001"
+#define P2 "2222aaaa-0000-4000-8000-000000000002"
+#define C2 "2222cccc-0000-4000-8000-000000000002"
+#define T1 "7777aaaa-0000-4000-8000-000000000007"
 #define SUB "/subscriptions/subid"
 #define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv"
 #define VAULT_URI "https://kv.vault.azure.net/"
@@ -77,32 +82,32 @@ static const struct svc_fixture RESOURCES[] = {
 /* A vault that meets every rule: soft delete, purge protection, RBAC, open network with an IP rule on record. */
 static const char VAULT[] =
 	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv\",\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus\","
-	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"tenantId\":\"t1\","
+	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"tenantId\":\"" T1 "\","
 	"\"vaultUri\":\"" VAULT_URI "\",\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,"
 	"\"softDeleteRetentionInDays\":90,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}],"
 	"\"virtualNetworkRules\":[{\"id\":\"" SUB "/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/"
-	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"t1\",\"objectId\":\"someone-else\","
+	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"" T1 "\",\"objectId\":\"someone-else\","
 	"\"permissions\":{\"keys\":[\"get\"]}}]}}";
 static const char KEY[] =
 	"{\"key\":{\"kid\":\"" VAULT_URI "keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
 /* Both identities hold the role at vault scope. */
 static const char ACCESS[] =
-	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"[{\"properties\":{\"principalId\":\"" P1 "\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
 	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}},"
-	"{\"properties\":{\"principalId\":\"p2\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"{\"properties\":{\"principalId\":\"" P2 "\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
 	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}}]";
 static const char ROLES[] =
 	"{\"" ROLE "\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\","
 	"\"Microsoft.KeyVault/vaults/keys/wrap/action\",\"Microsoft.KeyVault/vaults/keys/unwrap/action\"]}]}}}";
 /* Access policies that give both identities get, wrapKey and unwrapKey. */
 static const char POLICIES[] =
-	"[{\"tenantId\":\"t1\",\"objectId\":\"p1\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}},"
-	"{\"tenantId\":\"t1\",\"objectId\":\"p2\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]";
+	"[{\"tenantId\":\"" T1 "\",\"objectId\":\"" P1 "\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}},"
+	"{\"tenantId\":\"" T1 "\",\"objectId\":\"" P2 "\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]";
 static const char UAI[] =
-	"{\"id\":\"" UAI_ID "\",\"name\":\"uai\",\"properties\":{\"tenantId\":\"t1\",\"principalId\":\"p2\","
-	"\"clientId\":\"c2\"}}";
+	"{\"id\":\"" UAI_ID "\",\"name\":\"uai\",\"properties\":{\"tenantId\":\"" T1 "\",\"principalId\":\"" P2 "\","
+	"\"clientId\":\"" C2 "\"}}";
 
 /*
  * A context and everything built from it; all owned. Switches (opts):
@@ -141,13 +146,13 @@ static void set_identity(struct json_object *res, const char *svc, const char *o
 		id = xstrdup("{\"type\":\"None\"}");
 	else if (opt_has(opts, "res-uai"))
 		id = xstrdup("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":{\"" UAI_ID "\":"
-			     "{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}");
+			     "{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\"}}}");
 	else if (opt_has(opts, "res-both"))
-		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"p1\",\"tenantId\":\"t1\",\"userAssignedIdentities\":"
-			       "{\"" UAI_ID "\":{\"principalId\":\"p2\",\"clientId\":\"c2\"}}}",
+		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\",\"userAssignedIdentities\":"
+			       "{\"" UAI_ID "\":{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\"}}}",
 			       svc_by_key(svc)->both_identities);
 	else
-		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"p1\",\"tenantId\":\"t1\"}");
+		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\"}");
 	json_object_object_add(res, "identity", json_tokener_parse(id));
 	free(id);
 }
@@ -168,6 +173,8 @@ static struct json_object *make_vault(const char *opts)
 		jx_set(v, "location", json_object_new_string("eastus"));
 	if (opt_has(opts, "tenant"))
 		jx_set(v, "properties.tenantId", json_object_new_string("t9"));
+	if (opt_has(opts, "hsm"))
+		jx_set(v, "id", json_object_new_string(SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/managedHSMs/kv"));
 	if (opt_has(opts, "policy")) {
 		jx_set(v, "properties.enableRbacAuthorization", json_object_new_boolean(false));
 		if (!opt_has(opts, "noaccess"))
@@ -212,7 +219,7 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		.uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = gone ? NULL : x->key, .key_status = gone ? 404 : 200, .versions = x->versions,
 		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
-		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW };
+		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = T1, .now = NOW };
 	x->ch = (struct plan_choices){ .create_key = opt_has(opts, "create"),
 		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY, .resave = opt_has(opts, "resave"),
 		.system_off = opt_has(opts, "sysoff") };
@@ -311,10 +318,10 @@ static const struct save_row SAVE_ROWS[] = {
 	{ "openai", "pin", "PATCH", "2025-06-01", "properties.encryption", CS_BODY(",\"keyVersion\":\"v1\"") },
 	{ "openai", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
 	{ "openai", "uai res-both", "PATCH", "2025-06-01", "properties.encryption",
-	  CS_BODY(",\"identityClientId\":\"c2\"") },
+	  CS_BODY(",\"identityClientId\":\"" C2 "\"") },
 	{ "foundry", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
 	{ "foundry", "uai res-uai pin", "PATCH", "2025-06-01", "properties.encryption",
-	  CS_BODY(",\"keyVersion\":\"v1\",\"identityClientId\":\"c2\"") },
+	  CS_BODY(",\"keyVersion\":\"v1\",\"identityClientId\":\"" C2 "\"") },
 	{ "healthbot", "pin", "PATCH", "2025-11-01", "properties.keyVaultProperties",
 	  HB_BODY(",\"keyVersion\":\"v1\"") },
 	{ "healthbot", "", "PATCH", "2025-11-01", "properties.keyVaultProperties", HB_BODY("") },
@@ -379,14 +386,14 @@ static void test_save_body_direct(void **state)
 
 	(void)state;
 	set_identity(res, "dicom", "res-both");
-	b = plan_save_body(svc_by_key("dicom"), res, "https://kv.vault.azure.net", "k", "v2", UAI_ID, "c2");
+	b = plan_save_body(svc_by_key("dicom"), res, "https://kv.vault.azure.net", "k", "v2", UAI_ID, C2);
 	assert_json("dicom, vault URI without a slash", b, DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
 		    "\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v2"));
 	json_object_put(b);
-	b = plan_save_body(svc_by_key("openai"), res, VAULT_URI, "k", "v2", UAI_ID, "c2");
-	assert_json("openai", b, CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"c2\""));
+	b = plan_save_body(svc_by_key("openai"), res, VAULT_URI, "k", "v2", UAI_ID, C2);
+	assert_json("openai", b, CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"" C2 "\""));
 	json_object_put(b);
-	b = plan_save_body(svc_by_key("healthbot"), res, VAULT_URI, "k", NULL, UAI_ID, "c2");
+	b = plan_save_body(svc_by_key("healthbot"), res, VAULT_URI, "k", NULL, UAI_ID, C2);
 	assert_json("healthbot", b, HB_BODY(",\"userIdentity\":\"" UAI_ID "\""));
 	json_object_put(b);
 	w = plan_writable(res);
@@ -493,10 +500,28 @@ static void check_vault_step(const struct fixture *x, const struct plan_step *s,
 	assert_json(s->id, s->body, body);
 }
 
+/*
+ * Returns the role-assignment name apply gives: a UUID v5 (URL namespace) of
+ * "scope|principal|role", as the az script's python computes it; the
+ * placeholder when the principal is not known yet.
+ */
+static char *name_of(const char *scope, const char *principal, const char *role)
+{
+	char *seed, out[UUID_STRLEN];
+
+	if (!principal)
+		return xstrdup("{{assignmentName}}");
+	seed = xasprintf("%s|%s|%s", scope, principal, role);
+	uuid_from_name(seed, out);
+	free(seed);
+	return xstrdup(out);
+}
+
 /* Checks the grant: a role at key scope, or an access policy; it waits for the identity step when there is one. */
 static void check_grant(const struct fixture *x, const struct plan_step *s, size_t i)
 {
 	const char *key = opt_has(x->opts, "create") && !opt_has(x->opts, "rotate") ? NEW_KEY : "k";
+	const char *pr = cmk_principal(&x->c);
 
 	assert_int_equal(s->depends, x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
 	assert_string_equal(s->method, "PUT");
@@ -504,38 +529,50 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 	assert_true(i + 1 < x->p.n && x->p.steps[i + 1].kind == STEP_WAIT_ACCESS);
 	if (opt_has(x->opts, "hsm")) {
 		/* Managed HSM local RBAC: on the HSM's data plane, the local role, on the key alone. */
-		char *url = xasprintf(HSM_URI "keys/%s/providers/Microsoft.Authorization/roleAssignments/"
-				      "{{assignmentName}}", key);
+		char *scope = xasprintf(HSM_URI "keys/%s", key), *name = name_of(scope, pr, ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
+		char *url = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s", scope, name);
+		char *body = xasprintf("{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/"
+				       "Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\","
+				       "\"principalId\":\"%s\"}}", pr ? pr : "{{principalId}}");
 
 		assert_int_equal(s->kind, STEP_ASSIGN_ROLE);
 		assert_int_equal(s->target, TARGET_KEYVAULT);
 		assert_string_equal(s->url, url);
 		assert_string_equal(s->api_version, "7.5");
-		assert_json("assign-role", s->body, "{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/"
-			    "Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\","
-			    "\"principalId\":\"{{principalId}}\"}}");
+		assert_json("assign-role", s->body, body);
 		assert_non_null(strstr(s->title, "Managed HSM Crypto Service Encryption User"));
+		free(scope);
+		free(name);
 		free(url);
+		free(body);
 		return;
 	}
 	assert_int_equal(s->target, TARGET_ARM);
 	if (s->kind == STEP_ASSIGN_ROLE) {
-		char *url = xasprintf("%s/keys/%s/providers/Microsoft.Authorization/roleAssignments/{{assignmentName}}",
-				      VAULT_ID, key);
+		char *scope = xasprintf("%s/keys/%s", VAULT_ID, key), *name = name_of(scope, pr, ROLE);
+		char *url = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s", scope, name);
+		char *body = xasprintf("{\"properties\":{\"roleDefinitionId\":\"" SUB "/providers/"
+				       "Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\","
+				       "\"principalId\":\"%s\",\"principalType\":\"ServicePrincipal\"}}",
+				       pr ? pr : "{{principalId}}");
 
 		assert_string_equal(s->url, url);
 		assert_string_equal(s->api_version, "2022-04-01");
-		assert_json("assign-role", s->body, "{\"properties\":{\"roleDefinitionId\":\"" SUB "/providers/"
-			    "Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\","
-			    "\"principalId\":\"{{principalId}}\",\"principalType\":\"ServicePrincipal\"}}");
+		assert_json("assign-role", s->body, body);
 		assert_false(opt_has(x->opts, "policy"));
+		free(scope);
+		free(name);
 		free(url);
+		free(body);
 	} else {
+		char *body = xasprintf("{\"properties\":{\"accessPolicies\":[{\"tenantId\":\"" T1 "\","
+				       "\"objectId\":\"%s\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}",
+				       pr ? pr : "{{principalId}}");
+
 		assert_string_equal(s->url, VAULT_ID "/accessPolicies/add");
 		assert_string_equal(s->api_version, "2024-11-01");
-		assert_json("access-policy", s->body, "{\"properties\":{\"accessPolicies\":[{\"tenantId\":\"t1\","
-			    "\"objectId\":\"{{principalId}}\","
-			    "\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}");
+		assert_json("access-policy", s->body, body);
+		free(body);
 		assert_true(opt_has(x->opts, "policy"));
 	}
 }
@@ -543,7 +580,7 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 /* Checks the key creation: RSA of the largest allowed size, wrap and unwrap, through the Key Vault data plane. */
 static void check_create(const struct fixture *x, const struct plan_step *s)
 {
-	char *url = xasprintf("%skeys/%s/create", x->c.vault_uri, x->ch.new_key_name), *body;
+	char *url = xasprintf("%skeys/%s/create", x->c.vault_uri, x->ch.new_key_name), *body, *mark = plan_mark(&x->p);
 
 	assert_string_equal(s->method, "POST");
 	assert_string_equal(s->url, url);
@@ -551,13 +588,15 @@ static void check_create(const struct fixture *x, const struct plan_step *s)
 	assert_int_equal(s->target, TARGET_KEYVAULT);
 	assert_false(s->reversible);
 	assert_null(s->expect_path);
-	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}",
-			 new_size(x->svc, x->opts));
+	/* Tagged with the plan's mark, so a retry or a resumed run finds the version it made instead of making another. */
+	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+			 "\"tags\":{\"azcmk-plan\":\"%s\"}}", new_size(x->svc, x->opts), mark);
 	assert_non_null(strstr(s->title, opt_has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
 	assert_json("create-key", s->body, body);
 	assert_string_equal(x->p.key_name, x->ch.new_key_name);
 	assert_string_equal(x->p.key_version, "{{keyVersion}}");
 	free(body);
+	free(mark);
 	free(url);
 }
 
@@ -616,13 +655,13 @@ static void check_header(const struct fixture *x)
 		assert_null(p->key_version);
 	if (opt_has(x->opts, "uai")) {
 		assert_string_equal(p->uai_id, UAI_ID);
-		assert_string_equal(p->uai_client_id, "c2");
+		assert_string_equal(p->uai_client_id, C2);
 	} else {
 		assert_null(p->uai_id);
 		assert_null(p->uai_client_id);
 	}
 	assert_int_equal(p->resave, opt_has(x->opts, "resave"));
-	assert_int_equal(strlen(p->id), 36);
+	assert_int_equal(strlen(p->id), 64);
 }
 
 /* Every row: the steps come in order, each with its method, URL, body, guard, reversibility and dependency. */
@@ -838,7 +877,7 @@ static void round_trip(const struct plan *p, struct plan *back)
 	struct json_object *o = plan_to_json(p), *again;
 	char *err = NULL;
 
-	assert_string_equal(jx_str(o, "format"), "azcmk-plan/1");
+	assert_string_equal(jx_str(o, "format"), "azcmk-plan/2");
 	assert_string_equal(jx_str(o, "service"), p->svc->key);
 	again = json_tokener_parse(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	assert_non_null(again);
@@ -872,24 +911,123 @@ static void test_json_round_trip(void **state)
 			fail_msg("no round trip covers %s", plan_step_name((enum step_kind)k));
 }
 
-/* Changed fields show in the round trip: the comparison is not vacuous. */
-static void test_json_round_trip_detects(void **state)
+/* Sets a member of step k of a plan's JSON. */
+static void set_step(struct json_object *o, size_t k, const char *path, struct json_object *v)
+{
+	jx_set(jx_at(jx_get(o, "steps"), k), path, v);
+}
+
+/* One tampering with a written plan: what is changed, whether the id is then forged to match, and the refusal. */
+struct tamper {
+	const char *svc, *opts;
+	const char *path;              /* "steps.K.member" or a top-level member */
+	const char *value;             /* JSON */
+	bool reseal;                   /* recompute the id, as an attacker who read the source would */
+	const char *want;
+};
+
+static const struct tamper TAMPERS[] = {
+	/* The reviewer's finding: step 0 turned into a DELETE of the vault that holds the keys. */
+	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", false, "changed after azcmk plan wrote it" },
+	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", true, "step 1 (enable-purge-protection) asks for DELETE" },
+	{ "dicom", "nopurge", "steps.0.url", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/other\"",
+	  true, "may only send PATCH " VAULT_ID },
+	{ "openai", "noaccess", "steps.0.url", "\"https://evil.example.com/x\"", true, "the plan was not written this way" },
+	{ "openai", "noaccess", "id", "\"0000000000000000000000000000000000000000000000000000000000000000\"", false,
+	  "changed after azcmk plan wrote it" },
+	{ "openai", "noaccess", "steps.0.title", "\"Nothing to see\"", false, "changed after azcmk plan wrote it" },
+	{ "openai", "noaccess", "keyVersion", "\"../../evil\"", true, "key name or version" },
+	{ "openai", "noaccess", "keyName", "\"k/../../vaults/x\"", true, "key name or version" },
+	{ "openai", "noaccess", "vaultUri", "\"https://evil.example.com/\"", true, "vault URI" },
+	{ "openai", "noaccess", "vault", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.Storage/storageAccounts/kv\"",
+	  true, "its vault is not" },
+	{ "openai", "noaccess", "resource", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv\"",
+	  true, "its resource is not" },
+	{ "openai", "noaccess", "role", "\"Owner\"", true, "role" },
+	{ "openai", "noaccess", "steps.0.step", "\"verify\"", true, "is not where a plan may have it" },
+	{ "dicom", "res-none nosoft create noaccess", "keySize", "512", true, "key size" },
+};
+
+/* Applies one tampering to a plan's JSON (and forges the id when asked). */
+static void tamper(struct json_object *o, const struct tamper *t)
+{
+	struct json_object *v = json_tokener_parse(t->value);
+	unsigned k;
+	char member[64];
+
+	if (sscanf(t->path, "steps.%u.%63s", &k, member) == 2)
+		set_step(o, k, member, v);
+	else
+		jx_set(o, t->path, v);
+	if (t->reseal) {
+		char *id = plan_digest(o);
+
+		jx_set(o, "id", json_object_new_string(id));
+		free(id);
+	}
+}
+
+/*
+ * Every tampering with a written plan is refused, naming what is wrong: an
+ * edit shows against the digest, and a forged digest does not help, since
+ * every request is derived from the step's kind and the plan's typed fields.
+ */
+static void test_tampered_plans(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(TAMPERS) / sizeof(TAMPERS[0]); i++) {
+		const struct tamper *t = &TAMPERS[i];
+		struct fixture x;
+		struct json_object *o, *again;
+		struct plan back;
+		char *err = NULL;
+
+		build_ok(&x, t->svc, t->opts);
+		o = plan_to_json(&x.p);
+		again = json_tokener_parse(jx_text(o));
+		if (plan_from_json(again, &back, &err) != 0)
+			fail_msg("untouched plan %zu refused: %s", i, err);
+		plan_free(&back);
+		json_object_put(again);
+		tamper(o, t);
+		if (plan_from_json(o, &back, &err) == 0)
+			fail_msg("tampered plan %zu (%s) was accepted", i, t->path);
+		if (!err || !strstr(err, t->want))
+			fail_msg("tampered plan %zu: '%s' not in '%s'", i, t->want, err ? err : "(null)");
+		free(err);
+		json_object_put(o);
+		unbuild(&x);
+	}
+}
+
+/* Apply derives each request again: a step's body in a (re-sealed) file is not what it sends. */
+static void test_read_plan_derives(void **state)
 {
 	struct fixture x;
 	struct json_object *o;
 	struct plan back;
-	char *err = NULL;
+	char *err = NULL, *id;
 
 	(void)state;
-	build_ok(&x, "dicom", "res-none nosoft create noaccess");
+	build_ok(&x, "openai", "nosoft noaccess");
 	o = plan_to_json(&x.p);
-	jx_set(jx_at(jx_get(o, "steps"), 0), "dependsOn", json_object_new_int(3));
-	jx_set(jx_at(jx_get(o, "steps"), 1), "reversible", json_object_new_boolean(true));
-	assert_int_equal(plan_from_json(o, &back, &err), 0);
-	assert_int_equal(back.steps[0].depends, 3);
-	assert_true(back.steps[1].reversible);
-	assert_false(x.p.steps[1].reversible);
+	set_step(o, 0, "body", json_tokener_parse("{\"properties\":{\"enableSoftDelete\":false,\"x\":1}}"));
+	id = plan_digest(o);
+	jx_set(o, "id", json_object_new_string(id));
+	if (plan_from_json(o, &back, &err) != 0)
+		fail_msg("refused: %s", err);
+	{
+		struct step_state st = { x.resource, x.vault, NULL };
+		struct step_request q;
+
+		plan_request(&back, 0, &st, &q);
+		assert_json("derived soft-delete body", q.body, "{\"properties\":{\"enableSoftDelete\":true}}");
+		assert_string_equal(q.method, "PATCH");
+		assert_string_equal(q.url, VAULT_ID);
+		step_request_free(&q);
+	}
 	plan_free(&back);
+	free(id);
 	json_object_put(o);
 	unbuild(&x);
 }
@@ -898,16 +1036,17 @@ static void test_json_round_trip_detects(void **state)
 static const struct { const char *json, *want; } BAD_PLANS[] = {
 	{ "{}", "not an azcmk plan" },
 	{ "{\"format\":\"azcmk-plan/2\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"cosmos\",\"steps\":[]}",
+	{ "{\"format\":\"azcmk-plan/1\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[]}",
+	  "another version of azcmk" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"cosmos\",\"steps\":[]}",
 	  "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":{}}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"verify\","
-	  "\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":\"DELETE\"}]}", "step 2 of the plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"save-key\","
-	  "\"method\":\"TRACE\"}]}", "step 1 of the plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":\"save-key\"}]}",
-	  "step 1 of the plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":{}}",
+	  "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
+	  "\"verify\",\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":\"DELETE\"}]}", "step 2 of the plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
+	  "\"save-key\",\"method\":\"TRACE\"}]}", "changed after azcmk plan wrote it" },
 };
 
 /* Every malformed plan file is refused with a message, and nothing is left allocated. */
@@ -987,7 +1126,7 @@ static const struct text_row TEXT_ROWS[] = {
 	    VAULT_URI "keys/k/v1\"\n", "Read blue back" },
 	  { "location:", "corsConfiguration", "storageConfiguration" } },
 	{ "healthbot", "policy noaccess",
-	  { "       PUT " VAULT_ID "/accessPolicies/add\n", "\"objectId\":\"{{principalId}}\"",
+	  { "       PUT " VAULT_ID "/accessPolicies/add\n", "\"objectId\":\"" P1 "\"",
 	    "       properties.keyVaultProperties.keyVaultUri: (absent) -> \"" VAULT_URI "\"\n", NULL },
 	  { "[irreversible]", NULL } },
 };
@@ -1123,9 +1262,16 @@ static void test_render_az(void **state)
 			assert_non_null(strstr(t, "\"owner\":\"O'\\''Brien'\\''s team\""));
 			assert_null(strstr(t, "O'Brien"));
 		}
-		if (step_of(&x.p, STEP_ASSIGN_ROLE))
-			assert_non_null(strstr(t, hsm ? "roleAssignments/'\"$assignment\"'?api-version=7.5'"
-						      : "roleAssignments/'\"$assignment\"'?api-version=2022-04-01'"));
+		if (step_of(&x.p, STEP_ASSIGN_ROLE)) {
+			/* Named as apply names it: the name itself when the principal is known, else computed the same way. */
+			const struct plan_step *g = step_of(&x.p, STEP_ASSIGN_ROLE);
+			const char *api = hsm ? "?api-version=7.5'" : "?api-version=2022-04-01'";
+
+			want = strstr(g->url, "{{assignmentName}}") ? xasprintf("roleAssignments/'\"$assignment\"'%s", api)
+								     : xasprintf("%s%s", strstr(g->url, "roleAssignments/"), api);
+			assert_non_null(strstr(t, want));
+			free(want);
+		}
 		if (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY)) {
 			/* It runs once the save has finished and succeeded, never before. */
 			const char *guard = strstr(t, "the save has not succeeded"), *off = strstr(t, "{\"type\":\"UserAssigned\"");
@@ -1138,7 +1284,7 @@ static void test_render_az(void **state)
 		if (step_of(&x.p, STEP_ACCESS_POLICY))
 			assert_non_null(strstr(t, "az rest --method put --url '" VAULT_ID "/accessPolicies/add"
 						  "?api-version=2024-11-01' --body '{\"properties\":"
-						  "{\"accessPolicies\":[{\"objectId\":\"'\"$principal\"'\""));
+						  "{\"accessPolicies\":[{\"objectId\":\""));
 		if (key && str_ieq(svc, "dicom")) {
 			want = xasprintf("keys/%s/'\"$key_version\"'", x.ch.new_key_name);
 			assert_non_null(strstr(t, want));
@@ -1219,7 +1365,8 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_purge_needs_confirmation),
 		cmocka_unit_test(test_json_round_trip),
-		cmocka_unit_test(test_json_round_trip_detects),
+		cmocka_unit_test(test_tampered_plans),
+		cmocka_unit_test(test_read_plan_derives),
 		cmocka_unit_test(test_json_refusals),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_render_text),

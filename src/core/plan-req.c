@@ -1,0 +1,487 @@
+/* What each plan step sends, derived from its kind and the plan's typed fields alone; the plan's digest and checks. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "armid.h"
+#include "i18n.h"
+#include "jx.h"
+#include "plan.h"
+#include "sbuf.h"
+#include "text.h"
+#include "uuid.h"
+#include "xalloc.h"
+
+#define AUTHZ_PROVIDER "/providers/Microsoft.Authorization/roleAssignments/"
+
+/*
+ * The order steps take in a plan (a rank per kind); a plan whose steps are
+ * out of this order, or repeat a kind, was not written by plan_build.
+ */
+static const int RANK[STEP_KIND_COUNT] = {
+	[STEP_ENABLE_IDENTITY] = 0, [STEP_ENABLE_SOFT_DELETE] = 1, [STEP_ENABLE_PURGE_PROTECTION] = 2,
+	[STEP_FIREWALL_BYPASS] = 3, [STEP_CREATE_KEY] = 4, [STEP_ASSIGN_ROLE] = 5, [STEP_ACCESS_POLICY] = 5,
+	[STEP_WAIT_ACCESS] = 6, [STEP_SAVE_KEY] = 7, [STEP_DISABLE_SYSTEM_IDENTITY] = 8, [STEP_VERIFY] = 9,
+};
+
+/* Tells whether a value a step learns at apply time has the shape it must have before it goes into a URL or body. */
+bool plan_var_ok(const char *name, const char *value)
+{
+	if (!value)
+		return false;
+	if (strcmp(name, "principalId") == 0 || strcmp(name, "assignmentName") == 0)
+		return is_uuid(value);
+	if (strcmp(name, "keyVersion") == 0)
+		return plan_key_name_ok(value);
+	return false;
+}
+
+/* Returns a learned value when it is well formed, else NULL (a placeholder stays in its place). */
+static const char *var(const struct step_state *st, const char *name)
+{
+	const char *v = st && st->vars ? jx_str(st->vars, name) : NULL;
+
+	return plan_var_ok(name, v) ? v : NULL;
+}
+
+/* Tells whether a key or key-version name is one Key Vault could have made: 1 to 127 letters, digits and dashes. */
+bool plan_key_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 127)
+		return false;
+	return strspn(name, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") == n;
+}
+
+/* Returns the deterministic role-assignment name for a scope, principal and role (a UUID v5 of the three). */
+char *plan_assignment_name(const char *scope, const char *principal, const char *role)
+{
+	char *seed = xasprintf("%s|%s|%s", scope, principal, role), name[UUID_STRLEN];
+
+	uuid_from_name(seed, name);
+	free(seed);
+	return xstrdup(name);
+}
+
+/* Returns the vault URI with exactly one trailing slash. */
+static char *vault_base(const struct plan *p)
+{
+	return xasprintf("%s%s", p->vault_uri, str_iends(p->vault_uri, "/") ? "" : "/");
+}
+
+/*
+ * Builds the identity the resource should have: what it has now plus the
+ * plan's user-assigned identity, keeping the system-assigned identity when
+ * keep_system is set and the resource has it (or no user-assigned one is chosen).
+ */
+struct json_object *plan_identity(const struct plan *p, struct json_object *resource, bool keep_system)
+{
+	struct json_object *id = json_object_new_object(), *map = json_object_new_object();
+	struct json_object *cur = jx_get(resource, "identity.userAssignedIdentities");
+	bool sys = keep_system && (jx_str(resource, "identity.principalId") || !p->uai_id);
+
+	if (json_object_is_type(cur, json_type_object)) {
+		json_object_object_foreach(cur, k, v) {
+			(void)v;
+			json_object_object_add(map, k, json_object_new_object());
+		}
+	}
+	if (p->uai_id && !jx_iget(map, p->uai_id))
+		json_object_object_add(map, p->uai_id, json_object_new_object());
+	json_object_object_add(id, "type", json_object_new_string(
+		sys && json_object_object_length(map) ? p->svc->both_identities : sys ? "SystemAssigned" : "UserAssigned"));
+	if (json_object_object_length(map))
+		json_object_object_add(id, "userAssignedIdentities", map);
+	else
+		json_object_put(map);
+	return id;
+}
+
+/* Returns a body of the form {"identity": ...}. */
+static struct json_object *identity_body(const struct plan *p, struct json_object *resource, bool keep_system)
+{
+	struct json_object *b = json_object_new_object();
+
+	json_object_object_add(b, "identity", plan_identity(p, resource, keep_system));
+	return b;
+}
+
+/* Returns the firewall body: the vault's network rules as they are now, with trusted Microsoft services let through. */
+static struct json_object *firewall_body(struct json_object *vault)
+{
+	struct json_object *acls = jx_copy(jx_get(vault, "properties.networkAcls")), *b = json_object_new_object();
+
+	if (!json_object_is_type(acls, json_type_object)) {
+		json_object_put(acls);
+		acls = json_object_new_object();
+	}
+	json_object_object_add(acls, "bypass", json_object_new_string("AzureServices"));
+	jx_set(b, "properties.networkAcls", acls);
+	return b;
+}
+
+/* Returns the body that creates the key: RSA of the plan's size, wrap and unwrap only, tagged with the plan's mark. */
+static struct json_object *create_body(const struct plan *p)
+{
+	struct json_object *b = json_object_new_object(), *tags = json_object_new_object();
+	char *mark = plan_mark(p);
+
+	json_object_object_add(b, "kty", json_object_new_string("RSA"));
+	json_object_object_add(b, "key_size", json_object_new_int(p->key_size));
+	json_object_object_add(b, "key_ops", json_tokener_parse("[\"wrapKey\",\"unwrapKey\"]"));
+	json_object_object_add(tags, PLAN_TAG, json_object_new_string(mark));
+	json_object_object_add(b, "tags", tags);
+	free(mark);
+	return b;
+}
+
+/* Fills the role assignment (ARM or Managed HSM): its URL, named as apply names it, and its body. */
+static void grant_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+{
+	const char *principal = var(st, "principalId");
+	char *scope, *name, *role_id;
+	struct armid a;
+
+	if (p->hsm) {
+		char *base = vault_base(p);
+
+		scope = xasprintf("%skeys/%s", base, p->key_name);
+		free(base);
+		role_id = xstrdup("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
+				  ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
+		out->target = TARGET_KEYVAULT;
+		out->api_version = PLAN_KV_API;
+	} else {
+		scope = xasprintf("%s/keys/%s", p->vault_id, p->key_name);
+		role_id = armid_parse(p->vault_id, &a) ? xasprintf("/subscriptions/%s/providers/Microsoft.Authorization/"
+								   "roleDefinitions/%s", a.subscription, p->role) : NULL;
+		if (role_id)
+			armid_free(&a);
+		out->api_version = PLAN_AUTHZ_API;
+	}
+	name = principal ? plan_assignment_name(scope, principal, p->hsm ? ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER : p->role)
+			 : xstrdup("{{assignmentName}}");
+	out->method = "PUT";
+	out->url = xasprintf("%s" AUTHZ_PROVIDER "%s", scope, name);
+	out->body = json_object_new_object();
+	jx_set(out->body, "properties.roleDefinitionId", json_object_new_string(role_id ? role_id : ""));
+	jx_set(out->body, "properties.principalId", json_object_new_string(principal ? principal : "{{principalId}}"));
+	if (!p->hsm)
+		jx_set(out->body, "properties.principalType", json_object_new_string("ServicePrincipal"));
+	free(scope);
+	free(name);
+	free(role_id);
+}
+
+/* Fills the access policy that lets the service's principal get, wrap and unwrap keys. */
+static void policy_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+{
+	const char *principal = var(st, "principalId"), *tenant = st ? jx_str(st->vault, "properties.tenantId") : NULL;
+	struct json_object *e = json_object_new_object(), *list = json_object_new_array();
+
+	json_object_object_add(e, "objectId", json_object_new_string(principal ? principal : "{{principalId}}"));
+	jx_set(e, "permissions.keys", json_tokener_parse("[\"get\",\"wrapKey\",\"unwrapKey\"]"));
+	json_object_object_add(e, "tenantId", json_object_new_string(tenant && is_uuid(tenant) ? tenant : ""));
+	json_object_array_add(list, e);
+	out->method = "PUT";
+	out->url = xasprintf("%s/accessPolicies/add", p->vault_id);
+	out->api_version = PLAN_VAULT_API;
+	out->body = json_object_new_object();
+	jx_set(out->body, "properties.accessPolicies", list);
+}
+
+/* Fills the save of the key on the resource: the body per service, with the version learned if the plan makes one. */
+static void save_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+{
+	const char *ver = p->key_version;
+	struct json_object *res;
+
+	if (ver && strcmp(ver, "{{keyVersion}}") == 0 && var(st, "keyVersion"))
+		ver = var(st, "keyVersion");
+	out->method = p->svc->save == SAVE_PUT_WHOLE ? "PUT" : "PATCH";
+	out->url = xstrdup(p->resource_id);
+	out->api_version = p->svc->api_version;
+	res = st && st->resource ? json_object_get(st->resource) : json_object_new_object();
+	out->body = plan_save_body(p->svc, res, p->vault_uri, p->key_name, ver, p->uai_id, p->uai_client_id);
+	json_object_put(res);
+}
+
+/* Fills a PATCH of the vault with a fixed body. */
+static void vault_patch(const struct plan *p, const char *body, struct step_request *out)
+{
+	out->method = "PATCH";
+	out->url = xstrdup(p->vault_id);
+	out->api_version = PLAN_VAULT_API;
+	out->body = json_tokener_parse(body);
+}
+
+/*
+ * Derives what step i of the plan sends from its kind, the plan's typed
+ * fields and the live state (the resource and vault as read now, the values
+ * learned so far). Nothing of a step's own method, URL or body in a plan file
+ * is used: this is the only place a request of a plan is made.
+ */
+void plan_request(const struct plan *p, size_t i, const struct step_state *st, struct step_request *out)
+{
+	struct json_object *res = st ? st->resource : NULL;
+	char *base;
+
+	memset(out, 0, sizeof(*out));
+	out->target = TARGET_ARM;
+	switch (p->steps[i].kind) {
+	case STEP_ENABLE_IDENTITY:
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		out->method = "PATCH";
+		out->url = xstrdup(p->resource_id);
+		out->api_version = p->svc->api_version;
+		out->body = identity_body(p, res, p->steps[i].kind == STEP_ENABLE_IDENTITY);
+		break;
+	case STEP_ENABLE_SOFT_DELETE:
+		vault_patch(p, "{\"properties\":{\"enableSoftDelete\":true}}", out);
+		break;
+	case STEP_ENABLE_PURGE_PROTECTION:
+		vault_patch(p, "{\"properties\":{\"enablePurgeProtection\":true}}", out);
+		break;
+	case STEP_FIREWALL_BYPASS:
+		vault_patch(p, "{}", out);
+		json_object_put(out->body);
+		out->body = firewall_body(st ? st->vault : NULL);
+		break;
+	case STEP_CREATE_KEY:
+		base = vault_base(p);
+		out->method = "POST";
+		out->url = xasprintf("%skeys/%s/create", base, p->key_name);
+		out->api_version = PLAN_KV_API;
+		out->target = TARGET_KEYVAULT;
+		out->body = create_body(p);
+		free(base);
+		break;
+	case STEP_ASSIGN_ROLE:
+		grant_request(p, st, out);
+		break;
+	case STEP_ACCESS_POLICY:
+		policy_request(p, st, out);
+		break;
+	case STEP_SAVE_KEY:
+		save_request(p, st, out);
+		break;
+	case STEP_VERIFY:
+		out->method = "GET";
+		out->url = xstrdup(p->resource_id);
+		out->api_version = p->svc->api_version;
+		break;
+	case STEP_WAIT_ACCESS:
+	default:
+		out->target = TARGET_NONE;
+		break;
+	}
+}
+
+/* Frees what plan_request filled. */
+void step_request_free(struct step_request *r)
+{
+	free(r->url);
+	json_object_put(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Returns the mark a key version made by this plan carries: a UUID of what the plan changes, stable across re-plans. */
+char *plan_mark(const struct plan *p)
+{
+	char *seed = xasprintf("azcmk-create|%s|%s|%s", p->resource_id, p->vault_uri, p->key_name), id[UUID_STRLEN];
+
+	uuid_from_name(seed, id);
+	free(seed);
+	return xstrdup(id);
+}
+
+/* Appends a JSON value with object members in sorted order (a canonical text for the digest). */
+static void canonical(struct sbuf *b, struct json_object *o);
+
+/* Compares two object member names for qsort. */
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends an object's members in sorted order. */
+static void canonical_object(struct sbuf *b, struct json_object *o)
+{
+	size_t n = (size_t)json_object_object_length(o), k = 0;
+	const char **names = xcalloc(n ? n : 1, sizeof(*names));
+
+	json_object_object_foreach(o, name, v) {
+		(void)v;
+		names[k++] = name;
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	sb_addc(b, '{');
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *key = json_object_new_string(names[i]);
+
+		sb_printf(b, "%s%s:", i ? "," : "", json_object_to_json_string_ext(key, JSON_C_TO_STRING_PLAIN));
+		json_object_put(key);
+		canonical(b, json_object_object_get(o, names[i]));
+	}
+	sb_addc(b, '}');
+	free(names);
+}
+
+/* Appends a JSON value with object members in sorted order (a canonical text for the digest). */
+static void canonical(struct sbuf *b, struct json_object *o)
+{
+	if (json_object_is_type(o, json_type_object)) {
+		canonical_object(b, o);
+	} else if (json_object_is_type(o, json_type_array)) {
+		sb_addc(b, '[');
+		for (size_t i = 0; i < jx_len(o); i++) {
+			if (i)
+				sb_addc(b, ',');
+			canonical(b, jx_at(o, i));
+		}
+		sb_addc(b, ']');
+	} else {
+		sb_adds(b, o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+			     : "null");
+	}
+}
+
+/*
+ * Returns the digest of a plan file's content: SHA-256, in hex, of its
+ * canonical JSON without the "id" member. A plan's id is this digest, so a
+ * plan edited after it was written no longer matches its id.
+ */
+char *plan_digest(struct json_object *plan_json)
+{
+	struct sbuf b = SBUF_INIT;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	struct json_object *copy = jx_copy(plan_json);
+	char *hex;
+
+	if (json_object_is_type(copy, json_type_object))
+		json_object_object_del(copy, "id");
+	canonical(&b, copy);
+	json_object_put(copy);
+	if (!EVP_Digest(sb_str(&b), b.len, md, &n, EVP_sha256(), NULL))
+		n = 0;
+	sb_free(&b);
+	hex = xcalloc(2 * n + 1, 1);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
+}
+
+/* Tells whether a Key Vault or Managed HSM URI is https, on a cloud's key DNS suffix, with no path, and names vault. */
+static bool vault_uri_ok(const char *uri, const char *vault_name, bool hsm)
+{
+	static const char *const VAULTS[] = { ".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", NULL };
+	static const char *const HSMS[] = { ".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net",
+		NULL };
+	const char *host = uri && str_istarts(uri, "https://") ? uri + 8 : NULL;
+	size_t len = host ? strcspn(host, "/") : 0, label = host ? strcspn(host, ".") : 0;
+
+	if (!host || (host[len] && strcmp(host + len, "/") != 0) || !vault_name || label != strlen(vault_name) ||
+	    strncasecmp(host, vault_name, label) != 0)
+		return false;
+	for (const char *const *s = hsm ? HSMS : VAULTS; *s; s++)
+		if (len - label == strlen(*s) && strncasecmp(host + label, *s, len - label) == 0)
+			return true;
+	return false;
+}
+
+/* Tells whether an id is an ARM id of the given type (case-insensitive), naming one resource. */
+static bool arm_of_type(const char *id, const char *type, struct armid *keep)
+{
+	struct armid a;
+	bool ok = armid_parse(id, &a) && !a.collection && a.subscription && a.name && str_ieq(a.type, type);
+
+	if (ok && keep)
+		*keep = a;
+	else
+		armid_free(&a);
+	return ok;
+}
+
+/* Checks the plan's typed fields: the resource, vault, key, version, identity and role each of the right shape. */
+static bool fields_ok(const struct plan *p, bool creates, char **err)
+{
+	struct armid v;
+	bool ok;
+
+	if (!arm_of_type(p->resource_id, p->svc->arm_type, NULL)) {
+		*err = xasprintf(_("its resource is not a %s id"), _(p->svc->name));
+		return false;
+	}
+	if (!arm_of_type(p->vault_id, p->hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", &v)) {
+		*err = xstrdup(_("its vault is not the ARM id of a key vault or managed HSM"));
+		return false;
+	}
+	ok = vault_uri_ok(p->vault_uri, v.name, p->hsm);
+	armid_free(&v);
+	if (!ok) {
+		*err = xstrdup(_("its vault URI is not the https address of the vault it names"));
+		return false;
+	}
+	if (!plan_key_name_ok(p->key_name) ||
+	    (p->key_version && !plan_key_name_ok(p->key_version) && !(creates && strcmp(p->key_version, "{{keyVersion}}") == 0))) {
+		*err = xstrdup(_("its key name or version is not one Key Vault could have made"));
+		return false;
+	}
+	if ((p->uai_id && !arm_of_type(p->uai_id, "Microsoft.ManagedIdentity/userAssignedIdentities", NULL)) ||
+	    (p->uai_client_id && !is_uuid(p->uai_client_id)) || (!p->hsm && !is_uuid(p->role)) ||
+	    (creates && p->key_size != 2048 && p->key_size != 3072 && p->key_size != 4096)) {
+		*err = xstrdup(_("its identity, role or key size is not well formed"));
+		return false;
+	}
+	return true;
+}
+
+/* Checks the step list: known kinds in plan order, none twice, a save and a final verification. */
+static bool steps_ok(const struct plan *p, char **err)
+{
+	int last = -1;
+	bool save = false;
+
+	for (size_t i = 0; i < p->n; i++) {
+		enum step_kind k = p->steps[i].kind;
+
+		if (RANK[k] <= last || (k == STEP_ACCESS_POLICY && p->hsm) ||
+		    (k == STEP_DISABLE_SYSTEM_IDENTITY && !p->uai_id) ||
+		    (p->hsm && k >= STEP_ENABLE_SOFT_DELETE && k <= STEP_FIREWALL_BYPASS)) {
+			*err = xasprintf(_("step %zu (%s) is not where a plan may have it"), i + 1, plan_step_name(k));
+			return false;
+		}
+		last = RANK[k];
+		save |= k == STEP_SAVE_KEY;
+	}
+	if (!save || p->n == 0 || p->steps[p->n - 1].kind != STEP_VERIFY) {
+		*err = xstrdup(_("it does not save a key and end with the verification"));
+		return false;
+	}
+	return true;
+}
+
+/* Tells whether the plan creates a key. */
+bool plan_creates_key(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].kind == STEP_CREATE_KEY)
+			return true;
+	return false;
+}
+
+/*
+ * Checks a plan as apply will hold it: typed fields of the right shape and
+ * steps in the order and of the kinds a plan may have. Returns false with
+ * *err saying what is wrong.
+ */
+bool plan_check(const struct plan *p, char **err)
+{
+	return fields_ok(p, plan_creates_key(p), err) && steps_ok(p, err);
+}
