@@ -51,7 +51,9 @@ static void usage(void)
 	       "                         customer-managed key (or, with --deep, with a\n"
 	       "                         broken one) in every subscription you can see\n"
 	       "  fix FINDING|RESOURCE   plan the remedy of an audit finding (its id) or\n"
-	       "                         of a resource, with sensible defaults, and apply it\n"));
+	       "                         of a resource, with sensible defaults, and apply it\n"
+	       "  history                every change azcmk made: who, when, what changed;\n"
+	       "                         --resource R and --since T choose\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or\n"
 	       "                         AzureChinaCloud\n"
@@ -77,6 +79,7 @@ static void usage(void)
 	       "      --create-key NAME  plan: create an RSA key NAME in --vault\n"
 	       "      --format FORMAT    plan: text (default), json, arm (an ARM\n"
 	       "                         template) or az (an Azure CLI script)\n"
+	       "      --show-bodies      plan: each request's whole body, not only a diff\n"
 	       "      --yes              apply: do not ask (needed when not on a terminal)\n"
 	       "      --resume           apply: continue a plan that stopped\n"
 	       "      --propagation-wait S\n"
@@ -90,6 +93,9 @@ static void usage(void)
 	       "      --fail-on LEVEL    audit: exit 1 on a blocker (default) or warning\n"
 	       "      --from FILE        fix: the audit report (-o json) to read (default:\n"
 	       "                         the one the last audit kept)\n"
+	       "      --resource R       history: the changes of R (ARM id or name)\n"
+	       "      --since T          history: changes since T (2026-12-01, a UTC\n"
+	       "                         time, or an age such as 12h or 7d)\n"
 	       "      --debug            trace every request on standard error, secrets\n"
 	       "                         redacted\n"
 	       "      --demo             run against the built-in simulated demo tenant\n"
@@ -174,7 +180,8 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
 		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
 		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
-		{ "system-identity", required_argument, NULL, 24 },
+		{ "system-identity", required_argument, NULL, 24 }, { "resource", required_argument, NULL, 25 },
+		{ "since", required_argument, NULL, 26 }, { "show-bodies", no_argument, NULL, 27 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -257,6 +264,9 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 			}
 			o->fail_on = str_ieq(optarg, "warning") ? SEV_WARNING : SEV_BLOCKER;
 			break;
+		case 25: o->resource = optarg; break;
+		case 26: o->since = optarg; break;
+		case 27: o->show_bodies = true; break;
 		case 5: o->debug = true; break;
 		case 'o':
 			/* For plan, -o names the file, except table and json, the output formats every command takes. */
@@ -331,6 +341,8 @@ int main(int argc, char **argv)
 		rc = cmd_audit(&o, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "fix") == 0)
 		rc = cmd_fix(&o, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "history") == 0)
+		rc = cmd_history(&o, argc - optind - 1, argv + optind + 1);
 	else {
 		cli_error(_("unknown command '%s'"), argv[optind]);
 		rc = usage_error();

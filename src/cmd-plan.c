@@ -103,7 +103,7 @@ static char *render(const struct cmd_opts *o, const struct plan *p, const struct
 	switch (o->format) {
 	case FMT_ARM: return plan_render_arm(p, c);
 	case FMT_AZ: return plan_render_az(p);
-	case FMT_TEXT: return plan_render_text(p, c);
+	case FMT_TEXT: return plan_render_text(p, c, o->show_bodies);
 	default: break;
 	}
 	j = plan_to_json(p);

@@ -86,7 +86,7 @@ static char *keep_plan(const struct plan *p)
 /* Shows the plan; with --dry-run stops there, otherwise keeps it and carries it out. Shared by rotate, refresh and fix. */
 int cmd_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c)
 {
-	char *text = plan_render_text(p, c), *path;
+	char *text = plan_render_text(p, c, o->show_bodies), *path;
 	int rc;
 
 	fputs(text, stdout);

@@ -48,6 +48,9 @@ struct cmd_opts {
 	enum severity fail_on;           /* audit: exit 1 from this severity up */
 	const char *from;                /* fix: the audit report to read */
 	bool demo;                       /* run against the built-in demo tenant */
+	const char *resource;            /* history: only the changes of this resource */
+	const char *since;               /* history: only the changes since this time */
+	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
 };
 
 struct plan;
@@ -65,6 +68,7 @@ int cmd_rotate_with(struct az_session *s, const struct cmd_opts *o, const char *
 int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char *resource);
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
+int cmd_history(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);

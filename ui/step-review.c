@@ -150,7 +150,7 @@ static void build(struct ui *u, struct review *st)
 	}
 	u->have_plan = true;
 	u->dirty = true;
-	text = plan_render_text(&u->plan, &u->chg.ctx);
+	text = plan_render_text(&u->plan, &u->chg.ctx, false);
 	set_lines(st, text);
 	free(text);
 }

@@ -13,6 +13,7 @@
 
 #include "apply.h"
 #include "fetch.h"
+#include "history.h"
 #include "i18n.h"
 #include "jx.h"
 #include "rules.h"
@@ -44,6 +45,7 @@ struct run {
 	bool op_async;
 	size_t op_step;
 	bool resuming;
+	struct json_object *claims;       /* who is signed in, for the change history */
 #ifdef AZCMK_TEST_HOOKS
 	int crash_after;                  /* test hook: exit after this step's write (AZCMK_TEST_CRASH_AFTER) */
 #endif
@@ -378,8 +380,46 @@ static void note_operation(struct run *r, size_t i, struct az_req *q, char **url
 #endif
 }
 
+/* Tells whether an answer is a success. */
+static bool ok_answer(const struct az_req *q)
+{
+	return !q->curl_code && q->status >= 200 && q->status < 300;
+}
+
+/* Tells whether the change history can take entries (a private file, not a link), before anything is written. */
+static bool history_ready(char **err)
+{
+	char *path = cmk_history_path();
+	int fd = cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT, err);
+
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return fd >= 0;
+}
+
+/* Appends a write to the change history: who, which plan and step, the request, what changed, how it ended. */
+static void record(struct run *r, size_t i, const struct step_request *rq, struct json_object *before,
+		   const struct az_req *q, const struct az_error *e)
+{
+	char when[HISTORY_TIME_LEN], *err = NULL;
+	const char *name = jx_str(r->claims, "upn") ? jx_str(r->claims, "upn") : jx_str(r->claims, "appid");
+	struct history_write w = { when, jx_str(r->claims, "oid"), name, jx_str(r->claims, "tid"), r->p->id,
+		r->p->resource_id, r->p->steps[i].id, rq->method, q->url, before, rq->body, ok_answer(q), q->status,
+		ok_answer(q) ? NULL : e->code, q->client_request_id };
+	struct json_object *entry;
+
+	history_time((int64_t)time(NULL), when);
+	entry = history_entry(&w);
+	if (!cmk_history_append(entry, &err))
+		say(r, _("  warning: %s"), err);
+	json_object_put(entry);
+	free(err);
+}
+
 /* Sends a step's derived request and waits for its long-running operation; returns the final answer. */
-static struct az_req *send_req(struct run *r, size_t i, const struct step_request *rq, bool once, struct az_error *e)
+static struct az_req *send_req(struct run *r, size_t i, const struct step_request *rq, bool once,
+			       struct json_object *before, struct az_error *e)
 {
 	char *body = rq->body ? xstrdup(jx_text(rq->body)) : NULL, *op = NULL;
 	struct az_req *q = az_session_req(r->s, rq->target == TARGET_KEYVAULT ? AZ_KEYVAULT : AZ_ARM, rq->method, rq->url,
@@ -395,6 +435,7 @@ static struct az_req *send_req(struct run *r, size_t i, const struct step_reques
 			e->request_id = xstrdup(q->client_request_id);
 		}
 	}
+	record(r, i, rq, before, q, e);
 	az_req_free(fin);
 	free(op);
 	free(body);
@@ -522,12 +563,6 @@ static bool propagation_error(const struct az_error *e)
 	       e->code && str_ieq(e->code, "KeyVaultAccessForbidden");
 }
 
-/* Tells whether an answer is a success. */
-static bool ok_answer(const struct az_req *q)
-{
-	return !q->curl_code && q->status >= 200 && q->status < 300;
-}
-
 /* Saves the key, its body derived from a fresh read; access errors are retried while RBAC propagates. */
 static int save_key(struct run *r, size_t i, struct az_error *e)
 {
@@ -543,7 +578,7 @@ static int save_key(struct run *r, size_t i, struct az_error *e)
 		if (!res)
 			return -1;
 		plan_request(r->p, i, &st, &rq);
-		q = send_req(r, i, &rq, false, e);
+		q = send_req(r, i, &rq, false, res, e);
 		rc = ok_answer(q) ? 0 : -1;
 		az_req_free(q);
 		step_request_free(&rq);
@@ -629,7 +664,7 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 			return found > 0 ? 0 : -1;
 		}
 		plan_request(r->p, i, NULL, &rq);
-		q = send_req(r, i, &rq, true, e);
+		q = send_req(r, i, &rq, true, NULL, e);
 		kid = ok_answer(q) ? jx_str(q->json, "key.kid") : NULL;
 		ver = kid && strrchr(kid, '/') ? strrchr(kid, '/') + 1 : NULL;
 		if (plan_var_ok("keyVersion", ver))
@@ -769,7 +804,8 @@ static int write_step(struct run *r, size_t i, struct json_object *now, struct a
 		step_request_free(&rq);
 		return -1;
 	}
-	q = send_req(r, i, &rq, false, e);
+	/* An access policy is added beside the others: the history shows the entry added, not the list replaced. */
+	q = send_req(r, i, &rq, false, st->kind == STEP_ACCESS_POLICY ? NULL : now, e);
 	rc = ok_answer(q) ? 0 : -1;
 	if (rc != 0 && q->status == 409 && e->code && str_ieq(e->code, "RoleAssignmentExists")) {
 		say(r, _("  the role assignment already exists"));
@@ -927,7 +963,7 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 		az_error_set(e, _("azcmk does not apply this plan: %s"), err);
 		fail_code(e, "PlanInvalid");
 		rc = -1;
-	} else if (!cmk_private_dir(r.path, &err)) {
+	} else if (!cmk_private_dir(r.path, &err) || !history_ready(&err)) {
 		az_error_set(e, "%s", err);
 		fail_code(e, "StateUnsafe");
 		rc = -1;
@@ -936,6 +972,7 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 		rc = lock_plan(&r, e) == 0 && open_journal(&r, e) == 0 ? 0 : -1;
 	if (rc == 0 && !jx_str(r.vars, "principalId"))
 		rc = learn_principal(&r, e);
+	r.claims = az_session_claims(s);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
 		rc = run_step(&r, i, e);
 	if (r.journal)
@@ -948,5 +985,6 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 	free(r.tried);
 	free(r.op_url);
 	json_object_put(r.vars);
+	json_object_put(r.claims);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,4 +170,34 @@ char *cmk_keep_plan(const struct plan *p, char **err)
 	json_object_put(j);
 	free(name);
 	return path;
+}
+
+/* Returns the path of the change history, in the state directory. */
+char *cmk_history_path(void)
+{
+	return cmk_state_path("history.jsonl");
+}
+
+/*
+ * Appends one entry to the change history: a private file, never through a
+ * link, locked while the line is written and synced, so concurrent runs
+ * never interleave their lines.
+ */
+bool cmk_history_append(struct json_object *entry, char **err)
+{
+	char *path = cmk_history_path();
+	int fd = cmk_private_dir(path, err) ? cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT, err) : -1;
+	bool ok = fd >= 0;
+
+	if (ok) {
+		char *line = xasprintf("%s\n", json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN |
+										   JSON_C_TO_STRING_NOSLASHESCAPE));
+		ok = flock(fd, LOCK_EX) == 0 && write_all(fd, line, strlen(line)) && fsync(fd) == 0;
+		if (!ok)
+			*err = xasprintf(_("cannot write the change history '%s': %s"), path, strerror(errno));
+		free(line);
+		close(fd);
+	}
+	free(path);
+	return ok;
 }

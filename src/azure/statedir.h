@@ -13,5 +13,7 @@ bool cmk_private_dir(const char *file, char **err);
 int cmk_open_private(const char *path, int flags, char **err);
 bool cmk_write_private(const char *path, const char *text, char **err);
 char *cmk_keep_plan(const struct plan *p, char **err);
+char *cmk_history_path(void);
+bool cmk_history_append(struct json_object *entry, char **err);
 
 #endif

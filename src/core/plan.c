@@ -776,8 +776,11 @@ static void diff_leaves(struct sbuf *b, struct json_object *body, struct json_ob
 	}
 }
 
-/* Renders the plan for a person: each step with method, URL, irreversible mark, and a before -> after diff. */
-char *plan_render_text(const struct plan *p, const struct cmk_ctx *c)
+/*
+ * Renders the plan for a person: each step with method, URL, irreversible
+ * mark, and a before -> after diff (with bodies, also the whole body sent).
+ */
+char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodies)
 {
 	struct sbuf b = SBUF_INIT;
 
@@ -803,8 +806,13 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c)
 		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
 				s->kind == STEP_DISABLE_SYSTEM_IDENTITY))
 			diff_leaves(&b, s->body, now, "");
-		else if (s->body)
-			sb_printf(&b, "       %s\n", jx_text(s->body));
+		if (s->body && (bodies || !(s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
+					    s->kind == STEP_DISABLE_SYSTEM_IDENTITY))) {
+			char *body = text_sanitize(jx_text(s->body), false);
+
+			sb_printf(&b, "       %s\n", body);
+			free(body);
+		}
 		json_object_put(after_identity);
 	}
 	return sb_steal(&b);

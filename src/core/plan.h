@@ -82,7 +82,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 void plan_free(struct plan *p);
 struct json_object *plan_to_json(const struct plan *p);
 int plan_from_json(struct json_object *o, struct plan *out, char **err);
-char *plan_render_text(const struct plan *p, const struct cmk_ctx *c);
+char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodies);
 char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c);
 char *plan_render_az(const struct plan *p);
 char *plan_fill(const char *text, struct json_object *vars);

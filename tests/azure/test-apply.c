@@ -1127,6 +1127,62 @@ static void test_create_key_once(void **state)
 	env_stop(v);
 }
 
+/* The answer to a key creation is lost after Key Vault made the version: apply finds it instead of making a second. */
+static void test_create_key_answer_lost(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END),
+			 0);
+	assert_int_equal(st_fault(&v->t, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"*/keys/newk/create\","
+					 "\"kind\":\"truncate\",\"times\":1}"), 201);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0,
+		    "apply with the creation's answer lost");
+	assert_output(v, "this plan already made version");
+	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
+	env_stop(v);
+}
+
+/*
+ * Killed while each long-running write of a longer plan is in flight (the
+ * identity turned on, the save, the system-assigned identity turned off),
+ * a resume waits for that operation and ends with the plan's end state.
+ */
+static void test_kill_during_each_operation(void **state)
+{
+	static const char *const KINDS[] = { "enable-identity", "save-key", "disable-system-identity" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
+		struct env *v = env_start("minimal.json", "{\"settings\":{\"lroPolls\":3,\"retryAfterSeconds\":1}}");
+		struct json_object *r;
+		char at[16];
+		int n;
+
+		print_message("kill during %s\n", KINDS[i]);
+		unlink(v->plan);
+		expect_exit(v, azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "--identity", UAI,
+				     "--system-identity", "off", "--confirm-irreversible", "-o", v->plan, END), 0, "plan");
+		n = step_number(v, KINDS[i]);
+		if (n == 0) {
+			env_stop(v);
+			fail_msg("the plan has no %s step", KINDS[i]);
+		}
+		snprintf(at, sizeof(at), "op:%d", n);
+		expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, KINDS[i]);
+		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+			    "resume");
+		assert_output(v, "Done:");
+		r = state_resource(v, OAI);
+		assert_string_equal(key_setting(r), "newk");
+		assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
+		json_object_put(r);
+		assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
+		env_stop(v);
+	}
+}
+
 /* A journal that is a symbolic link, and a state directory others can write, are refused before anything is sent. */
 static void test_state_files_refused(void **state)
 {
@@ -1158,6 +1214,71 @@ static void test_state_files_refused(void **state)
 	free(journal);
 	free(target);
 	free(sd);
+	env_stop(v);
+}
+
+/* Every write apply makes is in the change history, with who, what changed and how it ended, failures too. */
+static void test_history(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	struct json_object *list, *save = NULL;
+	char *o, *hist = xasprintf("%s/state/azcmk/history.jsonl", dir);
+	struct stat st;
+
+	(void)state;
+	expect_exit(v, azcmk(v, NULL, "history", END), 0, "history before any change");
+	assert_output(v, "No change has been recorded yet");
+	plan_apply(v, OAI, KV, NULL, NULL);
+	expect_exit(v, azcmk(v, NULL, "history", "-o", "json", END), 0, "history -o json");
+	o = output(v);
+	list = json_tokener_parse(o);
+	free(o);
+	assert_true(json_object_is_type(list, json_type_array));
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (str_ieq(jx_str(jx_at(list, i), "step"), "save-key"))
+			save = jx_at(list, i);
+	assert_non_null(save);
+	assert_string_equal(jx_str(save, "outcome"), "succeeded");
+	assert_string_equal(jx_str(save, "method"), "PATCH");
+	assert_string_equal(jx_str(save, "resource"), OAI);
+	assert_string_equal(jx_str(save, "principal"), jx_str(v->t.doc, "operator.objectId"));
+	assert_string_equal(jx_str(save, "tenant"), jx_str(v->t.doc, "tenantId"));
+	assert_true(jx_len(jx_get(save, "changes")) > 0);
+	json_object_put(list);
+	expect_exit(v, azcmk(v, NULL, "history", "--resource", "oai-cmk-test", "--since", "1h", END), 0, "history filtered");
+	assert_output(v, "step save-key of plan");
+	assert_output(v, "properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"");
+	expect_exit(v, azcmk(v, NULL, "history", "--resource", "nothing-by-this-name", END), 0, "history of another");
+	assert_output(v, "No change in");
+	expect_exit(v, azcmk(v, NULL, "history", "--since", "last tuesday", END), 2, "history --since bogus");
+	assert_output(v, "invalid --since");
+	assert_int_equal(stat(hist, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* A history that is a link is refused before any write, like the journal. */
+	unlink(hist);
+	assert_int_equal(symlink("/dev/null", hist), 0);
+	unlink(v->plan);
+	assert_int_equal(azcmk(v, NULL, "plan", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", "--key", KV,
+			       "-o", v->plan, END), 0);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2, "apply, history a link");
+	assert_output(v, "symbolic link");
+	free(hist);
+	env_stop(v);
+}
+
+/* A write Azure refuses is in the history too, with its error. */
+static void test_history_failure(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(st_fault(&v->t, "{\"method\":\"PATCH\",\"path\":\"*oai-cmk-test\",\"status\":400,"
+					 "\"code\":\"InvalidRequest\",\"times\":1}"), 201);
+	assert_int_not_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0);
+	expect_exit(v, azcmk(v, NULL, "history", END), 0, "history after a failure");
+	assert_output(v, "failed  PATCH");
+	assert_output(v, "(error InvalidRequest)");
 	env_stop(v);
 }
 
@@ -1246,7 +1367,11 @@ int main(void)
 		cmocka_unit_test(test_one_apply_at_a_time),
 		cmocka_unit_test(test_kill_during_operation),
 		cmocka_unit_test(test_create_key_once),
+		cmocka_unit_test(test_create_key_answer_lost),
+		cmocka_unit_test(test_kill_during_each_operation),
 		cmocka_unit_test(test_state_files_refused),
+		cmocka_unit_test(test_history),
+		cmocka_unit_test(test_history_failure),
 		cmocka_unit_test(test_hooks_not_in_release),
 		cmocka_unit_test(test_server_text_sanitized),
 	};

@@ -14,6 +14,7 @@
 #include "actions.h"
 #include "armid.h"
 #include "b64.h"
+#include "history.h"
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
@@ -329,6 +330,103 @@ static void test_text_break(void **state)
 	setlocale(LC_CTYPE, "C");
 }
 
+/* ---- the change history ---- */
+
+/* One --since text, the time it means (now = 2026-12-04T12:00:00Z), or NULL when it is refused. */
+static const struct { const char *text, *want; } SINCE[] = {
+	{ "2026-12-01", "2026-12-01T00:00:00Z" },
+	{ "2026-12-01T08:30:00Z", "2026-12-01T08:30:00Z" },
+	{ "30m", "2026-12-04T11:30:00Z" },
+	{ "12h", "2026-12-04T00:00:00Z" },
+	{ "7d", "2026-11-27T12:00:00Z" },
+	{ "0d", "2026-12-04T12:00:00Z" },
+	{ "yesterday", NULL },
+	{ "7w", NULL },
+	{ "-3d", NULL },
+	{ "2026-13-01", NULL },
+	{ "2026-12-01T08:30:00", NULL },
+	{ "2026-12-01x", NULL },
+	{ "", NULL },
+};
+
+/* Every --since form is read to a UTC time, and anything else is refused. */
+static void test_history_since(void **state)
+{
+	const int64_t now = 1796385600; /* 2026-12-04T12:00:00Z */
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(SINCE) / sizeof(SINCE[0]); i++) {
+		char out[HISTORY_TIME_LEN];
+		bool ok = history_since(SINCE[i].text, now, out);
+
+		if (ok != (SINCE[i].want != NULL) || (ok && strcmp(out, SINCE[i].want) != 0))
+			fail_msg("since '%s': got %s %s", SINCE[i].text, ok ? "ok" : "refused", ok ? out : "");
+	}
+}
+
+/* An entry records who, what and how it ended, and exactly the fields the write changes, before and after. */
+static void test_history_entry(void **state)
+{
+	struct json_object *before = json_tokener_parse("{\"properties\":{\"encryption\":{\"keySource\":"
+							"\"Microsoft.CognitiveServices\"},\"other\":1},\"identity\":"
+							"{\"type\":\"SystemAssigned\"}}");
+	struct json_object *body = json_tokener_parse("{\"properties\":{\"encryption\":{\"keySource\":"
+						      "\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":\"k\"}}},"
+						      "\"identity\":{\"type\":\"SystemAssigned\"}}");
+	struct history_write w = { "2026-12-04T12:00:00Z", "oid-1", "ops@contoso", "tid-1", "abc", "/subscriptions/s/r",
+		"save-key", "PATCH", "https://management.azure.com/subscriptions/s/r?api-version=1", before, body, true, 200,
+		NULL, "rid" };
+	struct json_object *e = history_entry(&w), *c = jx_get(e, "changes"), *back;
+	char *text;
+
+	assert_string_equal(jx_str(e, "target"), "https://management.azure.com/subscriptions/s/r");
+	assert_string_equal(jx_str(e, "outcome"), "succeeded");
+	assert_string_equal(jx_str(e, "principal"), "oid-1");
+	assert_int_equal(jx_len(c), 2);
+	assert_string_equal(jx_str(jx_at(c, 0), "path"), "properties.encryption.keySource");
+	assert_string_equal(jx_str(jx_at(c, 0), "before"), "Microsoft.CognitiveServices");
+	assert_string_equal(jx_str(jx_at(c, 0), "after"), "Microsoft.KeyVault");
+	assert_string_equal(jx_str(jx_at(c, 1), "path"), "properties.encryption.keyVaultProperties.keyName");
+	assert_null(jx_get(jx_at(c, 1), "before"));
+	back = history_parse(jx_text(e), strlen(jx_text(e)));
+	assert_non_null(back);
+	assert_true(history_match(back, "/subscriptions/s/r", "2026-12-01T00:00:00Z"));
+	assert_true(history_match(back, "R", NULL));
+	assert_false(history_match(back, "other", NULL));
+	assert_false(history_match(back, NULL, "2026-12-05T00:00:00Z"));
+	text = history_render(back);
+	assert_non_null(strstr(text, "properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> "
+				     "\"Microsoft.KeyVault\""));
+	assert_non_null(strstr(text, "by ops@contoso"));
+	free(text);
+	json_object_put(back);
+	json_object_put(e);
+	json_object_put(before);
+	json_object_put(body);
+}
+
+/* Lines that are not entries azcmk writes are not read as entries, and text from them is sanitized when shown. */
+static void test_history_parse(void **state)
+{
+	static const char *const BAD[] = { "", "[]", "{}", "not json", "{\"time\":\"x\",\"method\":\"PUT\","
+		"\"target\":\"t\",\"outcome\":\"failed\",\"changes\":[]}" };
+	const char *esc = "{\"time\":\"2026-12-04T12:00:00Z\",\"method\":\"PUT\",\"target\":\"t\\u001b[2J\","
+			  "\"outcome\":\"failed\",\"changes\":[{\"path\":\"a\",\"after\":\"\\u001b]0;x\\u0007\"}]}";
+	struct json_object *e;
+	char *text;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++)
+		assert_null(history_parse(BAD[i], strlen(BAD[i])));
+	e = history_parse(esc, strlen(esc));
+	assert_non_null(e);
+	text = history_render(e);
+	assert_null(strchr(text, '\033'));
+	assert_null(strchr(text, '\007'));
+	free(text);
+	json_object_put(e);
+}
+
 /* Runs the core unit tests. */
 int main(void)
 {
@@ -346,6 +444,9 @@ int main(void)
 		cmocka_unit_test(test_jx_paths_and_merge),
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_sbuf),
+		cmocka_unit_test(test_history_since),
+		cmocka_unit_test(test_history_entry),
+		cmocka_unit_test(test_history_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

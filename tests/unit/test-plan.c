@@ -821,7 +821,7 @@ static void test_render_system_off(void **state)
 
 	(void)state;
 	build_ok(&x, "foundry", "uai noaccess sysoff");
-	t = plan_render_text(&x.p, &x.c);
+	t = plan_render_text(&x.p, &x.c, false);
 	assert_non_null(strstr(t, "Turn off the system-assigned identity of fdy (its principal and its access are gone for "
 				  "good) [irreversible]"));
 	assert_non_null(strstr(t, "identity.type: \"SystemAssigned, UserAssigned\" -> \"UserAssigned\""));
@@ -1141,7 +1141,7 @@ static void test_render_text(void **state)
 		char *t;
 
 		build_ok(&x, r->svc, r->opts);
-		t = plan_render_text(&x.p, &x.c);
+		t = plan_render_text(&x.p, &x.c, false);
 		assert_non_null(t);
 		for (size_t k = 0; k < sizeof(r->want) / sizeof(r->want[0]) && r->want[k]; k++)
 			if (!strstr(t, r->want[k]))
@@ -1150,6 +1150,12 @@ static void test_render_text(void **state)
 			if (strstr(t, r->never[k]))
 				fail_msg("text row %zu: '%s' should not be in:\n%s", i, r->never[k], t);
 		assert_true(str_istarts(t, "Plan "));
+		free(t);
+		/* --show-bodies: the whole body each request sends, beside the diff. */
+		t = plan_render_text(&x.p, &x.c, true);
+		for (size_t k = 0; k < x.p.n; k++)
+			if (x.p.steps[k].body && !strstr(t, jx_text(x.p.steps[k].body)))
+				fail_msg("text row %zu: the body of step %zu is missing with bodies:\n%s", i, k + 1, t);
 		free(t);
 		unbuild(&x);
 	}
@@ -1163,7 +1169,7 @@ static void test_render_text_uai_id(void **state)
 
 	(void)state;
 	build_ok(&x, "dicom", "uai res-uai");
-	t = plan_render_text(&x.p, &x.c);
+	t = plan_render_text(&x.p, &x.c, false);
 	if (strstr(t, "(absent) -> {}") || !strstr(t, "keyEncryptionKeyUrl: (absent) -> "))
 		fail_msg("the attached identity shows as absent, or the key URL is missing:\n%s", t);
 	free(t);
