@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -104,9 +105,13 @@ char *cli_read_file(const char *path, size_t *len, char **err)
 bool cli_write_file(const char *path, const char *data, char **err)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
+	/* Private from the start (plans and scripts name resources), created anew, never through a link. */
+	int fd = (unlink(tmp), open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	bool ok = f && fputs(data, f) >= 0;
 
+	if (fd >= 0 && !f)
+		close(fd);
 	if (f && fclose(f) != 0)
 		ok = false;
 	if (ok && rename(tmp, path) != 0)

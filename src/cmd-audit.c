@@ -69,11 +69,17 @@ static FILE *open_keep(struct outputs *o)
 {
 	int fd;
 	FILE *f = NULL;
+	char *err = NULL;
 
 	o->keep_path = cmk_state_path("last-audit.json");
 	o->keep_tmp = xasprintf("%s.tmp", o->keep_path);
-	cmk_make_dirs(o->keep_path);
-	fd = open(o->keep_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (!cmk_private_dir(o->keep_path, &err)) {
+		cli_error(_("the report cannot be kept for azcmk fix: %s"), err);
+		free(err);
+		return NULL;
+	}
+	unlink(o->keep_tmp);
+	fd = open(o->keep_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || !(f = fdopen(fd, "w"))) {
 		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"), o->keep_tmp, strerror(errno));
 		if (fd >= 0)

@@ -165,8 +165,14 @@ static bool make_session(struct ui *u)
 	so.interactive = true;
 	so.ca_file = u->o->ca_file;
 	if (trace) {
-		cmk_make_dirs(trace);
-		so.trace = fopen(trace, "w");
+		char *err = NULL;
+		int fd = cmk_private_dir(trace, &err) ? cmk_open_private(trace, O_WRONLY | O_CREAT | O_TRUNC, &err) : -1;
+
+		/* The trace is private (0600, not through a link); without one the wizard goes on untraced. */
+		so.trace = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (fd >= 0 && !so.trace)
+			close(fd);
+		free(err);
 	}
 	so.cancel = &u->task.cancel;
 	so.prompt = device_prompt;

@@ -1193,6 +1193,9 @@ static void test_state_files_refused(void **state)
 
 	(void)state;
 	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	/* A plan names resources: it is written private. */
+	assert_int_equal(stat(v->plan, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	before = all_writes(v);
 	journal = plan_file(v, ".journal");
 	make_state_dir();
