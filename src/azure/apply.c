@@ -141,39 +141,6 @@ static int lock_plan(struct run *r, struct az_error *e)
 	return fd >= 0 ? 0 : -1;
 }
 
-/* Tells whether every member of a journal line's vars is a known name with a well-formed value. */
-static bool vars_ok(struct json_object *vars)
-{
-	if (!vars)
-		return true;
-	if (!json_object_is_type(vars, json_type_object))
-		return false;
-	json_object_object_foreach(vars, k, v) {
-		if (!json_object_is_type(v, json_type_string) || !plan_var_ok(k, json_object_get_string(v)))
-			return false;
-	}
-	return true;
-}
-
-/* Checks one journal entry against the plan: its plan id, a step of the plan with its kind, a known event. */
-static bool entry_ok(struct run *r, struct json_object *e, bool first)
-{
-	static const char *const EVENTS[] = { "start", "operation", "operation-location", "done", "failed", NULL };
-	const char *ev = jx_str(e, "event");
-	int64_t step = jx_int(e, "step", -2);
-	bool known = false;
-
-	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "plan") || strcmp(jx_str(e, "plan"), r->p->id) != 0 ||
-	    !ev || !vars_ok(jx_get(e, "vars")))
-		return false;
-	if (first || strcmp(ev, "begin") == 0)
-		return first && strcmp(ev, "begin") == 0 && step == -1;
-	for (int i = 0; EVENTS[i]; i++)
-		known |= strcmp(ev, EVENTS[i]) == 0;
-	return known && step >= 0 && (size_t)step < r->p->n && jx_str(e, "id") &&
-	       strcmp(jx_str(e, "id"), r->p->steps[step].id) == 0;
-}
-
 /* Takes in one valid journal entry: what is done, what was learned, an operation under way. */
 static void take(struct run *r, struct json_object *e)
 {
@@ -225,7 +192,7 @@ static int replay(struct run *r, const char *text, size_t len, struct az_error *
 		}
 		en = jx_parse(p, (size_t)(nl - p), &err);
 		free(err);
-		if (!en || !entry_ok(r, en, line == 0)) {
+		if (!en || !plan_journal_entry_ok(r->p, en, line == 0)) {
 			json_object_put(en);
 			az_error_set(e, _("line %zu of the journal %s is not an entry azcmk wrote for plan %s (it was edited, or "
 					  "belongs to another plan); nothing was sent. Check the resource with azcmk check, then "

@@ -485,3 +485,42 @@ bool plan_check(const struct plan *p, char **err)
 {
 	return fields_ok(p, plan_creates_key(p), err) && steps_ok(p, err);
 }
+
+/* Tells whether every member of a journal line's vars is a known name with a well-formed value. */
+static bool vars_ok(struct json_object *vars)
+{
+	if (!vars)
+		return true;
+	if (!json_object_is_type(vars, json_type_object))
+		return false;
+	json_object_object_foreach(vars, k, v) {
+		if (!json_object_is_type(v, json_type_string) || !plan_var_ok(k, json_object_get_string(v)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks one journal entry against its plan: the plan's id, a known event,
+ * well-formed learned values, and (but for the first line, which begins the
+ * journal) a step of the plan named by its kind. A journal is untrusted
+ * input: anything else was not written by azcmk apply for this plan.
+ */
+bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool first)
+{
+	static const char *const EVENTS[] = { "start", "operation", "operation-location", "done", "failed", NULL };
+	const char *ev = jx_str(e, "event");
+	int64_t step = jx_int(e, "step", -2);
+	bool known = false;
+
+	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "plan") || !p->id || strcmp(jx_str(e, "plan"), p->id) != 0 ||
+	    !ev || !vars_ok(jx_get(e, "vars")))
+		return false;
+	if (first || strcmp(ev, "begin") == 0)
+		return first && strcmp(ev, "begin") == 0 && step == -1;
+	for (int i = 0; EVENTS[i]; i++)
+		known |= strcmp(ev, EVENTS[i]) == 0;
+	if (str_istarts(ev, "operation") && !jx_str(e, "operation"))
+		return false;
+	return known && step >= 0 && (size_t)step < p->n && jx_str(e, "id") && strcmp(jx_str(e, "id"), p->steps[step].id) == 0;
+}

@@ -118,6 +118,7 @@ char *plan_mark(const struct plan *p);
 char *plan_assignment_name(const char *scope, const char *principal, const char *role);
 bool plan_var_ok(const char *name, const char *value);
 bool plan_key_name_ok(const char *name);
+bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool first);
 const char *plan_guard_path(const struct plan *p, enum step_kind k, const char **read_url);
 
 #endif

@@ -1032,6 +1032,56 @@ static void test_read_plan_derives(void **state)
 	unbuild(&x);
 }
 
+/* One journal line (PLAN stands for the plan's id, STEP for its first step's kind), whether it is the first, and if it is taken. */
+static const struct { const char *line; bool first, ok; } JOURNAL_LINES[] = {
+	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}", true, true },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\",\"time\":1}", true, false },
+	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\",\"time\":1}", false, true },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"principalId\":\"" P1 "\"}}",
+	  false, true },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"principalId\":\"x\"}}", false,
+	  false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"keyVersion\":\"../a\"}}", false,
+	  false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"other\":\"a\"}}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\"}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"STEP\",\"event\":\"done\"}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"dropped\"}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"operation\"}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"operation\",\"operation\":\"https://x\"}", false,
+	  true },
+	{ "{\"plan\":\"other\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\"}", false, false },
+	{ "[1]", false, false },
+};
+
+/* Every journal line is held to the plan: its id, a step of it by kind, a known event and well-formed values. */
+static void test_journal_lines(void **state)
+{
+	struct fixture x;
+
+	(void)state;
+	build_ok(&x, "openai", "nosoft noaccess");
+	for (size_t i = 0; i < sizeof(JOURNAL_LINES) / sizeof(JOURNAL_LINES[0]); i++) {
+		struct sbuf b = SBUF_INIT;
+		struct json_object *e;
+
+		for (const char *p = JOURNAL_LINES[i].line; *p;)
+			if (strncmp(p, "PLAN", 4) == 0 || strncmp(p, "STEP", 4) == 0) {
+				sb_adds(&b, *p == 'P' ? x.p.id : x.p.steps[0].id);
+				p += 4;
+			} else {
+				sb_addc(&b, *p++);
+			}
+		e = json_tokener_parse(sb_str(&b));
+		if (plan_journal_entry_ok(&x.p, e, JOURNAL_LINES[i].first) != JOURNAL_LINES[i].ok)
+			fail_msg("journal line %zu: %s was %s", i, sb_str(&b), JOURNAL_LINES[i].ok ? "refused" : "taken");
+		json_object_put(e);
+		sb_free(&b);
+	}
+	unbuild(&x);
+}
+
 /* One malformed plan file and the message it must give. */
 static const struct { const char *json, *want; } BAD_PLANS[] = {
 	{ "{}", "not an azcmk plan" },
@@ -1373,6 +1423,7 @@ int main(void)
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_tampered_plans),
 		cmocka_unit_test(test_read_plan_derives),
+		cmocka_unit_test(test_journal_lines),
 		cmocka_unit_test(test_json_refusals),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_render_text),
