@@ -1,4 +1,4 @@
-/* Plans as ARM deployment templates: the same change, least-privileged, for az deployment group create. */
+/* Plans as parameterised ARM templates: the same change, least-privileged, for az deployment group create. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -31,11 +31,39 @@ static const char *const VAULT_READ_ONLY[] = { "id", "name", "type", "systemData
 	"properties.provisioningState", "properties.vaultUri", "properties.hsmPoolResourceId",
 	"properties.privateEndpointConnections", NULL };
 
+/* The template's parameters, in the order the template declares them. */
+enum param {
+	P_LOCATION, P_WORKSPACE, P_DICOM, P_RESOURCE, P_VAULT, P_VAULT_URI, P_KEY, P_VERSION, P_KEY_URL, P_UAI,
+	P_ASSIGNMENT, P_COUNT
+};
+
+/* Each parameter's name and what it is, for its description in the template. */
+static const struct {
+	const char *name, *about;
+} PARAMS[P_COUNT] = {
+	[P_LOCATION] = { "location", N_("The service's region.") },
+	[P_WORKSPACE] = { "workspaceName", N_("The Azure Health Data Services workspace that holds the DICOM service.") },
+	[P_DICOM] = { "dicomServiceName", N_("The DICOM service's name.") },
+	[P_RESOURCE] = { "resourceName", N_("The service resource's name.") },
+	[P_VAULT] = { "keyVaultName", N_("The key vault or managed HSM that holds the key.") },
+	[P_VAULT_URI] = { "keyVaultUri", N_("The URI of the key vault named by keyVaultName.") },
+	[P_KEY] = { "keyName", N_("The key's name.") },
+	[P_VERSION] = { "keyVersion", N_("The key version the service uses.") },
+	[P_KEY_URL] = { "keyEncryptionKeyUrl", N_("The URL of the key version the service uses, in the vault named by "
+						  "keyVaultName.") },
+	[P_UAI] = { "userAssignedIdentityId", N_("The resource id of the user-assigned identity that reaches the key.") },
+	[P_ASSIGNMENT] = { "roleAssignmentName", N_("The role assignment's name, the one azcmk apply gives it, so that "
+						    "the template and apply never make the same grant twice; deploying "
+						    "for another key or identity, pass a new GUID.") },
+};
+
 /* What the template's resources share: where things are, and the expressions that name them. */
 struct arm {
 	const struct plan *p;
 	const struct cmk_ctx *c;
 	struct armid res, vault;
+	char *param[P_COUNT];                  /* each parameter's default (the plan's value), or NULL when unused */
+	char *res_name, *vault_arg, *key_arg;  /* the service's name; the vault's and key's names as expressions */
 	char *res_rid, *vault_rid, *key_rid;  /* resourceId(...) expressions, without brackets */
 	char *key_uri;                         /* the created key's versioned URL, as an expression */
 	char *principal;                       /* the principal's object id, as an expression */
@@ -44,6 +72,7 @@ struct arm {
 	struct json_object *identity;          /* the identity step's body, or NULL */
 	struct json_object *identity_off;      /* the body that turns the system-assigned identity off, or NULL */
 	bool same_rg;                          /* the vault is in the resource's resource group */
+	bool guessed;                          /* the role assignment is named by guid(), not as apply names it */
 	bool vault_changed, key_created;
 };
 
@@ -62,33 +91,76 @@ static char *lit(const char *s)
 	return sb_steal(&b);
 }
 
-/* Returns resourceId('sub', 'group', 'type', 'name', ...) for a resource in a parsed id's resource group. */
-static char *rid(const struct armid *at, const char *type, const char *names)
+/* Returns resourceId('sub', 'group', 'type', args) for a resource in a parsed id's resource group. */
+static char *rid(const struct armid *at, const char *type, const char *args)
+{
+	char *sub = lit(at->subscription), *group = lit(at->resource_group), *t = lit(type);
+	char *out = xasprintf("resourceId(%s, %s, %s, %s)", sub, group, t, args);
+
+	free(sub);
+	free(group);
+	free(t);
+	return out;
+}
+
+/* Returns the name segments of "a/b" quoted as arguments: 'a', 'b'. */
+static char *lits(const char *names)
 {
 	struct sbuf b = SBUF_INIT;
-	char *copy = xstrdup(names), *next = copy, *q;
+	char *copy = xstrdup(names), *next = copy;
 
-	sb_adds(&b, "resourceId(");
-	q = lit(at->subscription);
-	sb_printf(&b, "%s, ", q);
-	free(q);
-	q = lit(at->resource_group);
-	sb_printf(&b, "%s, ", q);
-	free(q);
-	q = lit(type);
-	sb_adds(&b, q);
-	free(q);
 	for (char *name = next; name; name = next) {
+		char *q;
+
 		next = strchr(name, '/');
 		if (next)
 			*next++ = '\0';
 		q = lit(name);
-		sb_printf(&b, ", %s", q);
+		sb_printf(&b, "%s%s", name == copy ? "" : ", ", q);
 		free(q);
 	}
-	sb_addc(&b, ')');
 	free(copy);
 	return sb_steal(&b);
+}
+
+/* Returns the expression parameters('name') of a parameter. */
+static char *pref(enum param k)
+{
+	return xasprintf("parameters('%s')", PARAMS[k].name);
+}
+
+/* Returns the template string "[parameters('name')]" that stands for a parameter. */
+static char *pref_str(const char *name)
+{
+	return xasprintf("[parameters('%s')]", name);
+}
+
+/* Offers a plan value as a parameter's default; tells whether the parameter now stands for that value. */
+static bool offer(struct arm *a, enum param k, const char *value)
+{
+	if (!value || !*value || value[0] == '[' || strstr(value, "{{"))
+		return false;
+	if (!a->param[k])
+		a->param[k] = xstrdup(value);
+	return strcmp(a->param[k], value) == 0;
+}
+
+/* Returns the expression standing for a plan value: its parameter, or the value quoted when it cannot be one. */
+static char *param_or_lit(struct arm *a, enum param k, const char *value)
+{
+	return offer(a, k, value) ? pref(k) : lit(value);
+}
+
+/* Replaces the literal string at a path with a reference to a parameter, whose default it becomes. */
+static void swap(struct arm *a, struct json_object *o, const char *path, enum param k)
+{
+	char *ref;
+
+	if (!offer(a, k, jx_str(o, path)))
+		return;
+	ref = pref_str(PARAMS[k].name);
+	jx_set(o, path, json_object_new_string(ref));
+	free(ref);
 }
 
 /* Returns the expression a known placeholder stands for, or NULL. */
@@ -243,12 +315,65 @@ static bool vault_step(enum step_kind k)
 	return k == STEP_ENABLE_SOFT_DELETE || k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS;
 }
 
+/* Names the plan's user-assigned identity by its parameter in a resource's identity map. */
+static void swap_identity(struct arm *a, struct json_object *r)
+{
+	struct json_object *map = jx_get(r, "identity.userAssignedIdentities");
+	char *key = NULL;
+
+	if (!a->p->uai_id || !json_object_is_type(map, json_type_object))
+		return;
+	json_object_object_foreach(map, k, e) {
+		(void)e;
+		if (!key && str_ieq(k, a->p->uai_id))
+			key = xstrdup(k);
+	}
+	if (key && offer(a, P_UAI, a->p->uai_id)) {
+		struct json_object *v = json_object_get(json_object_object_get(map, key));
+		char *ref = pref_str(PARAMS[P_UAI].name);
+
+		json_object_object_del(map, key);
+		json_object_object_add(map, ref, v);
+		free(ref);
+	}
+	free(key);
+}
+
+/* Puts parameters in a save's key setting: vault, key, version and identity (its client id read from it). */
+static void swap_key_setting(struct arm *a, struct json_object *kvp)
+{
+	if (!json_object_is_type(kvp, json_type_object))
+		return;
+	swap(a, kvp, "keyVaultUri", P_VAULT_URI);
+	swap(a, kvp, "keyName", P_KEY);
+	swap(a, kvp, "keyVersion", P_VERSION);
+	swap(a, kvp, "userIdentity", P_UAI);
+	if (jx_str(kvp, "identityClientId") && offer(a, P_UAI, a->p->uai_id)) {
+		char *client = xasprintf("[reference(parameters('%s'), '%s').clientId]", PARAMS[P_UAI].name, UAI_API);
+
+		json_object_object_add(kvp, "identityClientId", json_object_new_string(client));
+		free(client);
+	}
+}
+
+/* Puts the template's parameters in a service resource: its region, identity and, in the save, the key. */
+static void service_params(struct arm *a, struct json_object *r, bool save)
+{
+	swap(a, r, "location", P_LOCATION);
+	swap_identity(a, r);
+	if (!save)
+		return;
+	swap(a, r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl", P_KEY_URL);
+	swap_key_setting(a, jx_get(r, "properties.keyVaultProperties"));
+	swap_key_setting(a, jx_get(r, "properties.encryption.keyVaultProperties"));
+}
+
 /*
  * Returns the service resource as a whole-resource PUT: as it is now,
  * read-only fields dropped, changes merged. With the save, the identity is
  * the one the plan ends with (the system-assigned one off, when it says so).
  */
-static struct json_object *service_resource(const struct arm *a, struct json_object *save)
+static struct json_object *service_resource(struct arm *a, struct json_object *save)
 {
 	struct json_object *body = plan_writable(a->c->resource), *r;
 	const char *type = jx_str(a->c->resource, "type");
@@ -259,8 +384,9 @@ static struct json_object *service_resource(const struct arm *a, struct json_obj
 	jx_merge_patch(body, a->identity);
 	if (save && a->identity_off)
 		jx_merge_patch(body, a->identity_off);
-	r = head(type ? type : a->p->svc->arm_type, a->p->svc->api_version, a->res.full_name, NULL);
+	r = head(type ? type : a->p->svc->arm_type, a->p->svc->api_version, a->res_name, NULL);
 	add_body(a, r, body);
+	service_params(a, r, save != NULL);
 	json_object_put(body);
 	return r;
 }
@@ -273,6 +399,7 @@ static struct json_object *service_resource(const struct arm *a, struct json_obj
 static struct json_object *vault_resource(const struct arm *a)
 {
 	struct json_object *body = jx_copy(a->c->vault), *r;
+	char *name = xasprintf("[%s]", a->vault_arg);
 
 	for (int i = 0; VAULT_READ_ONLY[i]; i++)
 		jx_del(body, VAULT_READ_ONLY[i]);
@@ -281,7 +408,8 @@ static struct json_object *vault_resource(const struct arm *a)
 	for (size_t i = 0; i < a->p->n; i++)
 		if (vault_step(a->p->steps[i].kind))
 			jx_merge_patch(body, a->p->steps[i].body);
-	r = head(a->vault.type, VAULT_API, a->vault.full_name, NULL);
+	r = head(a->vault.type, VAULT_API, name, NULL);
+	free(name);
 	add_body(a, r, body);
 	json_object_put(body);
 	return r;
@@ -293,7 +421,7 @@ static struct json_object *key_resource(const struct arm *a, const struct plan_s
 	struct json_object *deps = NULL, *r, *props = json_object_new_object(), *ops = jx_get(s->body, "key_ops");
 	const char *kty = jx_str(s->body, "kty");
 	char *type = xasprintf("%s/keys", a->vault.type);
-	char *name = xasprintf("%s/%s", a->vault.full_name, a->p->key_name);
+	char *name = xasprintf("[concat(%s, '/', %s)]", a->vault_arg, a->key_arg);
 
 	if (a->vault_changed)
 		depend(&deps, a->vault_rid);
@@ -321,13 +449,28 @@ static void principal_of(const struct arm *a, struct json_object *o, const char 
 	free(expr);
 }
 
+/*
+ * Returns the role assignment's name as an expression: the name apply gives
+ * it (the last segment of the step's URL) when the plan knows the principal,
+ * else a guid() of the key, the identity and the role.
+ */
+static char *assignment_name(struct arm *a, const struct plan_step *s, const char *role)
+{
+	const char *last = s->url ? strrchr(s->url, '/') : NULL;
+
+	if (last && plan_var_ok("assignmentName", last + 1) && offer(a, P_ASSIGNMENT, last + 1))
+		return pref(P_ASSIGNMENT);
+	a->guessed = true;
+	return xasprintf("guid(%s, %s, %s)", a->key_rid, a->seed, role);
+}
+
 /* Returns the role assignment at the key's scope, and records its id for the save to wait on. */
 static struct json_object *role_resource(struct arm *a, const struct plan_step *s)
 {
 	const char *def = jx_str(s->body, "properties.roleDefinitionId"), *slash = def ? strrchr(def, '/') : NULL;
 	char *role = lit(slash ? slash + 1 : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
-	char *guid = xasprintf("guid(%s, %s, %s)", a->key_rid, a->seed, role), *name = xasprintf("[%s]", guid);
-	char *scope = xasprintf("%s/%s/keys/%s", a->vault.type, a->vault.full_name, a->p->key_name);
+	char *id = assignment_name(a, s, role), *name = xasprintf("[%s]", id);
+	char *scope = xasprintf("[concat('%s/', %s, '/keys/', %s)]", a->vault.type, a->vault_arg, a->key_arg);
 	char *roledef = xasprintf("[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', %s)]", role);
 	struct json_object *deps = NULL, *r, *props = arm_value(a, jx_get(s->body, "properties"));
 
@@ -343,10 +486,9 @@ static struct json_object *role_resource(struct arm *a, const struct plan_step *
 	principal_of(a, props, "principalId");
 	json_object_object_add(r, "properties", props);
 	free(a->grant);
-	a->grant = xasprintf("extensionResourceId(%s, 'Microsoft.Authorization/roleAssignments', %s)", a->key_rid,
-			     guid);
+	a->grant = xasprintf("extensionResourceId(%s, 'Microsoft.Authorization/roleAssignments', %s)", a->key_rid, id);
 	free(role);
-	free(guid);
+	free(id);
 	free(name);
 	free(scope);
 	free(roledef);
@@ -356,7 +498,8 @@ static struct json_object *role_resource(struct arm *a, const struct plan_step *
 /* Returns the access policy addition ("vault/add"), and records its id for the save to wait on. */
 static struct json_object *policy_resource(struct arm *a, const struct plan_step *s)
 {
-	char *type = xasprintf("%s/accessPolicies", a->vault.type), *name = xasprintf("%s/add", a->vault.full_name);
+	char *type = xasprintf("%s/accessPolicies", a->vault.type), *name = xasprintf("[concat(%s, '/add')]", a->vault_arg);
+	char *args = xasprintf("%s, 'add'", a->vault_arg);
 	struct json_object *deps = NULL, *r;
 
 	if (a->vault_changed)
@@ -367,9 +510,10 @@ static struct json_object *policy_resource(struct arm *a, const struct plan_step
 	json_object_object_add(r, "properties", arm_value(a, jx_get(s->body, "properties")));
 	principal_of(a, jx_at(jx_get(r, "properties.accessPolicies"), 0), "objectId");
 	free(a->grant);
-	a->grant = rid(&a->vault, type, name);
+	a->grant = rid(&a->vault, type, args);
 	free(type);
 	free(name);
+	free(args);
 	return r;
 }
 
@@ -395,8 +539,59 @@ static struct json_object *vault_side(struct arm *a)
 	return list;
 }
 
-/* Returns a template holding resources (taken), with a description when one is given. */
-static struct json_object *template(struct json_object *resources, const char *description)
+/* Tells whether template text uses a parameter. */
+static bool uses(const char *text, enum param k)
+{
+	char *ref = pref(k);
+	bool yes = strstr(text, ref) != NULL;
+
+	free(ref);
+	return yes;
+}
+
+/*
+ * Returns the parameters resources use: at the top level declared with the
+ * plan's value as default and what each is; in a nested template bare, their
+ * values passed on by the deployment that holds it.
+ */
+static struct json_object *declarations(const struct arm *a, struct json_object *resources, bool top)
+{
+	const char *text = json_object_to_json_string_ext(resources, JSON_C_TO_STRING_PLAIN);
+	struct json_object *decl = json_object_new_object(), *d;
+
+	for (int k = 0; k < P_COUNT; k++) {
+		if (!a->param[k] || !uses(text, (enum param)k))
+			continue;
+		d = json_object_new_object();
+		json_object_object_add(d, "type", json_object_new_string("string"));
+		if (top) {
+			json_object_object_add(d, "defaultValue", json_object_new_string(a->param[k]));
+			jx_set(d, "metadata.description", json_object_new_string(_(PARAMS[k].about)));
+		}
+		json_object_object_add(decl, PARAMS[k].name, d);
+	}
+	return decl;
+}
+
+/* Returns the values a nested deployment passes on: each parameter its template declares, from its own. */
+static struct json_object *passes(struct json_object *decl)
+{
+	struct json_object *out = json_object_new_object();
+
+	json_object_object_foreach(decl, k, v) {
+		struct json_object *pass = json_object_new_object();
+		char *ref = pref_str(k);
+
+		(void)v;
+		json_object_object_add(pass, "value", json_object_new_string(ref));
+		json_object_object_add(out, k, pass);
+		free(ref);
+	}
+	return out;
+}
+
+/* Returns a template holding parameters and resources (both taken), with a description when one is given. */
+static struct json_object *template(struct json_object *params, struct json_object *resources, const char *description)
 {
 	struct json_object *t = json_object_new_object();
 
@@ -404,19 +599,29 @@ static struct json_object *template(struct json_object *resources, const char *d
 	json_object_object_add(t, "contentVersion", json_object_new_string("1.0.0.0"));
 	if (description)
 		jx_set(t, "metadata.description", json_object_new_string(description));
+	if (params && json_object_object_length(params))
+		json_object_object_add(t, "parameters", params);
+	else
+		json_object_put(params);
 	json_object_object_add(t, "resources", resources);
 	return t;
 }
 
-/* Wraps resources (taken) in an incremental nested deployment with its own scope, run after deps (taken). */
-static struct json_object *nested(const char *name, struct json_object *resources, struct json_object *deps)
+/*
+ * Wraps resources (taken) in an incremental nested deployment with its own
+ * scope, run after deps (taken), passing on the parameters they use.
+ */
+static struct json_object *nested(const struct arm *a, const char *name, struct json_object *resources,
+				  struct json_object *deps)
 {
 	struct json_object *r = head("Microsoft.Resources/deployments", DEPLOY_API, name, deps);
-	struct json_object *props = json_object_new_object();
+	struct json_object *props = json_object_new_object(), *decl = declarations(a, resources, false);
 
 	json_object_object_add(props, "mode", json_object_new_string("Incremental"));
 	jx_set(props, "expressionEvaluationOptions.scope", json_object_new_string("inner"));
-	json_object_object_add(props, "template", template(resources, NULL));
+	if (json_object_object_length(decl))
+		json_object_object_add(props, "parameters", passes(decl));
+	json_object_object_add(props, "template", template(decl, resources, NULL));
 	json_object_object_add(r, "properties", props);
 	return r;
 }
@@ -435,6 +640,11 @@ static void arm_free(struct arm *a)
 {
 	armid_free(&a->res);
 	armid_free(&a->vault);
+	for (int k = 0; k < P_COUNT; k++)
+		free(a->param[k]);
+	free(a->res_name);
+	free(a->vault_arg);
+	free(a->key_arg);
 	free(a->res_rid);
 	free(a->vault_rid);
 	free(a->key_rid);
@@ -442,6 +652,66 @@ static void arm_free(struct arm *a)
 	free(a->principal);
 	free(a->seed);
 	free(a->grant);
+}
+
+/* Names the service resource by its parameters: workspace and DICOM service, or the resource's own name. */
+static void name_resource(struct arm *a, const char *type)
+{
+	const char *full = a->res.full_name, *slash = strchr(full, '/');
+	char *ws = slash ? xstrndup(full, (size_t)(slash - full)) : NULL, *args;
+
+	if (a->p->svc->id == SVC_DICOM && slash && !strchr(slash + 1, '/') && offer(a, P_WORKSPACE, ws) &&
+	    offer(a, P_DICOM, slash + 1)) {
+		args = xasprintf("parameters('%s'), parameters('%s')", PARAMS[P_WORKSPACE].name, PARAMS[P_DICOM].name);
+		a->res_name = xasprintf("[concat(parameters('%s'), '/', parameters('%s'))]", PARAMS[P_WORKSPACE].name,
+					PARAMS[P_DICOM].name);
+	} else if (!slash && offer(a, P_RESOURCE, full)) {
+		args = pref(P_RESOURCE);
+		a->res_name = xasprintf("[%s]", args);
+	} else {
+		args = lits(full);
+		a->res_name = xstrdup(full);
+	}
+	a->res_rid = rid(&a->res, type, args);
+	free(args);
+	free(ws);
+}
+
+/* Names the vault and key by their parameters; false when the plan has no vault with an ARM id, or no key. */
+static bool name_vault(struct arm *a)
+{
+	char *keytype, *args;
+
+	if (!armid_parse(jx_str(a->c->vault, "id"), &a->vault) || !a->vault.resource_group || !a->vault.full_name ||
+	    !a->p->key_name)
+		return false;
+	keytype = xasprintf("%s/keys", a->vault.type);
+	a->vault_arg = param_or_lit(a, P_VAULT, a->vault.full_name);
+	a->key_arg = param_or_lit(a, P_KEY, a->p->key_name);
+	args = xasprintf("%s, %s", a->vault_arg, a->key_arg);
+	a->vault_rid = rid(&a->vault, a->vault.type, a->vault_arg);
+	a->key_rid = rid(&a->vault, keytype, args);
+	a->key_uri = xasprintf("reference(%s, '%s').keyUriWithVersion", a->key_rid, KEY_API);
+	a->same_rg = str_ieq(a->vault.subscription, a->res.subscription) &&
+		     str_ieq(a->vault.resource_group, a->res.resource_group);
+	free(keytype);
+	free(args);
+	return true;
+}
+
+/* Sets the expressions for the service's identity: its principal, and what names it in the assignment's guid(). */
+static void name_identity(struct arm *a)
+{
+	const struct plan *p = a->p;
+
+	if (p->uai_id) {
+		a->seed = param_or_lit(a, P_UAI, p->uai_id);
+		a->principal = xasprintf("reference(%s, '%s').principalId", a->seed, UAI_API);
+	} else {
+		a->seed = xstrdup(a->res_rid);
+		a->principal = xasprintf("reference(%s, '%s', 'Full').identity.principalId", a->res_rid,
+					 p->svc->api_version);
+	}
 }
 
 /* Works out where things are and the expressions naming them; false when an id the template needs does not parse. */
@@ -463,30 +733,10 @@ static bool arm_init(struct arm *a, const struct plan *p, const struct cmk_ctx *
 	a->identity_off = off ? off->body : NULL;
 	if (!armid_parse(p->resource_id, &a->res) || !a->res.resource_group || !a->res.full_name)
 		return false;
-	a->res_rid = rid(&a->res, type, a->res.full_name);
-	if (armid_parse(jx_str(c->vault, "id"), &a->vault) && a->vault.resource_group && a->vault.full_name &&
-	    p->key_name) {
-		char *keytype = xasprintf("%s/keys", a->vault.type);
-		char *names = xasprintf("%s/%s", a->vault.full_name, p->key_name);
-
-		a->vault_rid = rid(&a->vault, a->vault.type, a->vault.full_name);
-		a->key_rid = rid(&a->vault, keytype, names);
-		a->key_uri = xasprintf("reference(%s, '%s').keyUriWithVersion", a->key_rid, KEY_API);
-		a->same_rg = str_ieq(a->vault.subscription, a->res.subscription) &&
-			     str_ieq(a->vault.resource_group, a->res.resource_group);
-		free(keytype);
-		free(names);
-	} else if (needs_vault) {
+	name_resource(a, type);
+	if (!name_vault(a) && needs_vault)
 		return false;
-	}
-	if (p->uai_id) {
-		a->seed = lit(p->uai_id);
-		a->principal = xasprintf("reference(%s, '%s').principalId", a->seed, UAI_API);
-	} else {
-		a->seed = xstrdup(a->res_rid);
-		a->principal = xasprintf("reference(%s, '%s', 'Full').identity.principalId", a->res_rid,
-					 p->svc->api_version);
-	}
+	name_identity(a);
 	return true;
 }
 
@@ -494,7 +744,7 @@ static bool arm_init(struct arm *a, const struct plan *p, const struct cmk_ctx *
 static void place_vault_side(struct arm *a, struct json_object *resources, struct json_object **save_deps)
 {
 	struct json_object *side = vault_side(a), *deps = NULL, *d;
-	char *name, *id;
+	char *name, *id, *args;
 
 	if (!jx_len(side)) {
 		json_object_put(side);
@@ -509,13 +759,15 @@ static void place_vault_side(struct arm *a, struct json_object *resources, struc
 		name = xasprintf("azcmk-vault-%.8s", a->p->id ? a->p->id : "plan");
 		if (a->identity)
 			depend(&deps, a->res_rid);
-		d = nested(name, side, deps);
+		d = nested(a, name, side, deps);
 		json_object_object_add(d, "subscriptionId", json_object_new_string(a->vault.subscription));
 		json_object_object_add(d, "resourceGroup", json_object_new_string(a->vault.resource_group));
 		json_object_array_add(resources, d);
-		id = rid(&a->vault, "Microsoft.Resources/deployments", name);
+		args = lit(name);
+		id = rid(&a->vault, "Microsoft.Resources/deployments", args);
 		depend(save_deps, id);
 		free(id);
+		free(args);
 		free(name);
 	}
 }
@@ -539,7 +791,7 @@ static void add_resources(struct arm *a, struct json_object *resources)
 	inner = json_object_new_array();
 	json_object_array_add(inner, service_resource(a, save->body));
 	name = xasprintf("azcmk-save-%.8s", a->p->id ? a->p->id : "plan");
-	json_object_array_add(resources, nested(name, inner, deps));
+	json_object_array_add(resources, nested(a, name, inner, deps));
 	free(name);
 }
 
@@ -565,14 +817,21 @@ static void describe(const struct arm *a, struct sbuf *b)
 	}
 	if (a->key_created && a->c->key_status == 200 && str_ieq(a->c->key_name, a->p->key_name))
 		sb_printf(b, "%s%s", b->len ? " " : "", rotate);
+	if (a->guessed)
+		sb_printf(b, "%s%s", b->len ? " " : "", _("The role assignment is named by guid() when deployed, not as "
+							   "azcmk apply names it, because the service's principal is not "
+							   "known until the deployment makes its identity: deploy this "
+							   "template or apply the plan, not both (the same grant under "
+							   "another name is refused as RoleAssignmentExists)."));
 }
 
 /*
  * Renders the plan as an ARM deployment template for the service resource's
  * resource group: the identity, the vault's fixes, the new key and the grant
- * as resources, and the save as a nested deployment that waits for them.
- * When the resource or vault id is not an ARM id, the template changes
- * nothing and its description says why.
+ * as resources, and the save as a nested deployment that waits for them;
+ * the names, region, key and identity as parameters whose defaults are the
+ * plan's values. When the resource or vault id is not an ARM id, the
+ * template changes nothing and its description says why.
  */
 char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c)
 {
@@ -588,7 +847,7 @@ char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c)
 		sb_printf(&why, _("This plan cannot be written as a template: %s or its key vault has no Azure "
 				  "Resource Manager id."), p->resource_id ? p->resource_id : "?");
 	}
-	root = template(resources, why.len ? sb_str(&why) : NULL);
+	root = template(declarations(&a, resources, true), resources, why.len ? sb_str(&why) : NULL);
 	out = xasprintf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);

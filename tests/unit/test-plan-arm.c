@@ -25,6 +25,10 @@
 #define UAI_ID "/subscriptions/s/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
+#define VAULT_P "parameters('keyVaultName')"
+#define KEY_P "parameters('keyName')"
+#define UAI_P "parameters('userAssignedIdentityId')"
+#define VAULT_URI "https://kv.vault.azure.net/"
 
 /* The resource of each service as Azure returns it, read-only fields included. */
 static const struct svc_fixture RESOURCES[] = {
@@ -78,7 +82,8 @@ static const char ROLES[] =
  * policy: an access-policy vault; firewall, nopurge: vault fixes; crossrg: the
  * vault is in another subscription and resource group; access: the identity
  * already has access; rotate: "create" names the key already in use; sysoff:
- * the system-assigned identity is turned off once the key is saved.
+ * the system-assigned identity is turned off once the key is saved; pin: the
+ * operator pins key version v1.
  */
 struct row {
 	const char *svc;
@@ -107,6 +112,9 @@ static const struct row ROWS[] = {
 	{ "openai", "uai sysoff" },
 	{ "dicom", "uai noid create sysoff" },
 	{ "healthbot", "access uai sysoff" },
+	{ "openai", "pin" },
+	{ "healthbot", "pin uai" },
+	{ "dicom", "pin" },
 };
 
 /* The context a row runs on, the plan built from it and the template parsed back; all owned. */
@@ -191,7 +199,7 @@ static void build(struct fixture *x, const struct row *r)
 					 "\"attributes\":{\"enabled\":true}}]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = true, .confirmed = true,
 		.vault_name = "kv", .vault_uri = has(r, "hsm") ? "https://kv.managedhsm.azure.net/" : "https://kv.vault.azure.net/",
-		.hsm = has(r, "hsm"), .key_name = fresh ? NULL : "k",
+		.hsm = has(r, "hsm"), .key_name = fresh ? NULL : "k", .key_version = has(r, "pin") ? "v1" : NULL,
 		.user_identity = has(r, "uai"), .uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = fresh ? NULL : x->key, .key_status = fresh ? 404 : 200,
 		.versions = x->versions, .versions_status = 200, .rotation = x->rotation, .rotation_status = 200,
@@ -271,31 +279,27 @@ static const char *key_of(const struct row *r)
 /* Returns the expression of the key's resource id, without brackets; the caller frees. */
 static char *key_rid(const struct row *r)
 {
-	char *names = xasprintf("'kv', '%s'", key_of(r)), *id = rid(r, true, "Microsoft.KeyVault/vaults/keys", names);
+	char *id = rid(r, true, "Microsoft.KeyVault/vaults/keys", VAULT_P ", " KEY_P);
 	char *bare = xstrndup(id + 1, strlen(id) - 2);
 
-	free(names);
 	free(id);
 	return bare;
+}
+
+/* Returns the service resource's name as the renderer writes it: by its parameters. */
+static const char *res_name(const struct fixture *x)
+{
+	return strcmp(x->r->svc, "dicom") == 0 ? "[concat(parameters('workspaceName'), '/', parameters('dicomServiceName'))]"
+					       : "[parameters('resourceName')]";
 }
 
 /* Returns the service resource's id as the renderer writes it, with brackets; the caller frees. */
 static char *res_rid(const struct fixture *x)
 {
-	struct sbuf b = SBUF_INIT;
-	char *names, *id;
+	const char *names = strcmp(x->r->svc, "dicom") == 0 ? "parameters('workspaceName'), parameters('dicomServiceName')"
+							    : "parameters('resourceName')";
 
-	for (const char *n = jx_str(x->resource, "name"); *n; n++) {
-		if (*n == '/')
-			sb_adds(&b, "', '");
-		else
-			sb_addc(&b, *n);
-	}
-	names = xasprintf("'%s'", sb_str(&b));
-	id = rid(x->r, false, svc_by_key(x->r->svc)->arm_type, names);
-	sb_free(&b);
-	free(names);
-	return id;
+	return rid(x->r, false, svc_by_key(x->r->svc)->arm_type, names);
 }
 
 /* The expression the renderer should give for the service's principal. */
@@ -304,7 +308,7 @@ static char *principal_expr(const struct fixture *x)
 	char *id, *out;
 
 	if (has(x->r, "uai"))
-		return xstrdup("[reference('" UAI_ID "', '2023-01-31').principalId]");
+		return xstrdup("[reference(" UAI_P ", '2023-01-31').principalId]");
 	id = res_rid(x);
 	out = xasprintf("[reference(%.*s, '%s', 'Full').identity.principalId]", (int)strlen(id) - 2, id + 1,
 			svc_by_key(x->r->svc)->api_version);
@@ -333,23 +337,64 @@ static void check_types(struct fixture *x, struct json_object *top, struct json_
 	}
 }
 
+/* Returns the default the template gives a parameter, or NULL when it does not declare it. */
+static const char *param(const struct fixture *x, const char *name)
+{
+	return jx_str(jx_iget(jx_get(x->t, "parameters"), name), "defaultValue");
+}
+
+/* Returns the last segment of the URL of the plan's role assignment step (the name apply uses), or NULL. */
+static const char *apply_name(const struct fixture *x)
+{
+	for (size_t i = 0; i < x->p.n; i++)
+		if (x->p.steps[i].kind == STEP_ASSIGN_ROLE)
+			return strrchr(x->p.steps[i].url, '/') + 1;
+	return NULL;
+}
+
+/*
+ * Checks the role assignment's name: apply's own name (a parameter whose
+ * default is the step URL's last segment, the UUID v5 of scope, principal and
+ * role) when the plan knows the principal; else a guid() the description owns up to.
+ */
+static void check_role_name(struct fixture *x, struct json_object *role)
+{
+	bool known = !has(x->r, "noid") || has(x->r, "uai");
+	const char *name = jx_str(role, "name"), *why = jx_str(x->t, "metadata.description");
+	char *scope = xasprintf("%s/keys/%s", jx_str(x->vault, "id"), key_of(x->r));
+	char *want = plan_assignment_name(scope, has(x->r, "uai") ? P2 : P1, ROLE);
+
+	if (known) {
+		assert_string_equal(name, "[parameters('roleAssignmentName')]");
+		assert_string_equal(param(x, "roleAssignmentName"), apply_name(x));
+		assert_string_equal(apply_name(x), want);
+	} else {
+		assert_true(str_istarts(name, "[guid(") && strstr(name, ", '" ROLE "')]"));
+		assert_string_equal(apply_name(x), "{{assignmentName}}");
+		assert_null(param(x, "roleAssignmentName"));
+	}
+	assert_int_equal(strstr(why ? why : "", "named by guid()") != NULL, !known);
+	free(scope);
+	free(want);
+}
+
 /* Checks the grant: the role at key scope for the service's principal, or the access policy; and what it waits on. */
 static void check_grant(struct fixture *x, struct json_object *side, struct json_object *save)
 {
 	struct json_object *role = by_type(side, "Microsoft.Authorization/roleAssignments");
 	struct json_object *pol = by_type(side, "Microsoft.KeyVault/vaults/accessPolicies");
-	char *who = principal_expr(x), *scope = xasprintf("Microsoft.KeyVault/vaults/kv/keys/%s", key_of(x->r));
-	char *key = key_rid(x->r), *want;
+	char *who = principal_expr(x), *key = key_rid(x->r), *want;
 
 	if (role) {
 		const char *name = jx_str(role, "name");
 
-		assert_string_equal(jx_str(role, "scope"), scope);
+		assert_string_equal(jx_str(role, "scope"),
+				    "[concat('Microsoft.KeyVault/vaults/', " VAULT_P ", '/keys/', " KEY_P ")]");
 		assert_string_equal(jx_str(role, "properties.roleDefinitionId"),
 				    "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '" ROLE "')]");
 		assert_string_equal(jx_str(role, "properties.principalId"), who);
 		assert_string_equal(jx_str(role, "properties.principalType"), "ServicePrincipal");
-		assert_true(str_istarts(name, "[guid(") && strstr(name, ", '" ROLE "')]"));
+		check_role_name(x, role);
 		want = xasprintf("[extensionResourceId(%s, 'Microsoft.Authorization/roleAssignments', %.*s)]", key,
 				 (int)strlen(name) - 2, name + 1);
 		assert_int_equal(depends_on(save, want), !has(x->r, "crossrg"));
@@ -361,16 +406,15 @@ static void check_grant(struct fixture *x, struct json_object *side, struct json
 	if (pol) {
 		struct json_object *ap = jx_at(jx_get(pol, "properties.accessPolicies"), 0);
 
-		assert_string_equal(jx_str(pol, "name"), "kv/add");
+		assert_string_equal(jx_str(pol, "name"), "[concat(" VAULT_P ", '/add')]");
 		assert_string_equal(jx_str(ap, "objectId"), who);
 		assert_string_equal(jx_str(ap, "tenantId"), T1);
 		assert_string_equal(jx_text(jx_get(ap, "permissions.keys")), "[\"get\",\"wrapKey\",\"unwrapKey\"]");
-		want = rid(x->r, true, "Microsoft.KeyVault/vaults/accessPolicies", "'kv', 'add'");
+		want = rid(x->r, true, "Microsoft.KeyVault/vaults/accessPolicies", VAULT_P ", 'add'");
 		assert_int_equal(depends_on(save, want), !has(x->r, "crossrg"));
 		free(want);
 	}
 	free(who);
-	free(scope);
 	free(key);
 }
 
@@ -379,10 +423,11 @@ static void check_vault(struct fixture *x, struct json_object *side, struct json
 {
 	struct json_object *v = by_type(side, "Microsoft.KeyVault/vaults");
 	struct json_object *k = by_type(side, "Microsoft.KeyVault/vaults/keys");
-	char *id = rid(x->r, true, "Microsoft.KeyVault/vaults", "'kv'");
+	char *id = rid(x->r, true, "Microsoft.KeyVault/vaults", VAULT_P);
 
 	if (v) {
-		assert_string_equal(jx_str(v, "name"), "kv");
+		assert_string_equal(jx_str(v, "name"), "[" VAULT_P "]");
+		assert_string_equal(param(x, "keyVaultName"), "kv");
 		assert_true(json_object_equal(jx_get(v, "properties.accessPolicies"),
 					      jx_get(x->vault, "properties.accessPolicies")));
 		assert_true(json_object_equal(jx_get(v, "properties.networkAcls.ipRules"),
@@ -402,8 +447,9 @@ static void check_vault(struct fixture *x, struct json_object *side, struct json
 	if (k) {
 		const struct svc_profile *svc = svc_by_key(x->r->svc);
 
-		assert_true(str_istarts(jx_str(k, "name"), "kv/"));
-		assert_string_equal(jx_str(k, "name") + 3, key_of(x->r));
+		assert_string_equal(jx_str(k, "name"), "[concat(" VAULT_P ", '/', " KEY_P ")]");
+		assert_string_equal(param(x, "keyVaultName"), "kv");
+		assert_string_equal(param(x, "keyName"), key_of(x->r));
 		assert_string_equal(jx_str(k, "apiVersion"), "2023-07-01");
 		assert_string_equal(jx_str(k, "properties.kty"), "RSA");
 		/* A new version keeps the 2048 bits of the key it adds to (every service accepts them); a new key
@@ -423,7 +469,7 @@ static void check_save(struct fixture *x, struct json_object *save)
 	const struct svc_profile *svc = svc_by_key(x->r->svc);
 	char *key = key_rid(x->r), *uri = xasprintf("[reference(%s, '2023-07-01').keyUriWithVersion]", key);
 	char *ver = xasprintf("[last(split(reference(%s, '2023-07-01').keyUriWithVersion, '/'))]", key);
-	const char *want_ver = has(x->r, "create") ? ver : NULL;
+	const char *want_ver = has(x->r, "create") ? ver : has(x->r, "pin") ? "[parameters('keyVersion')]" : NULL;
 
 	assert_string_equal(jx_str(save, "properties.mode"), "Incremental");
 	assert_string_equal(jx_str(save, "properties.expressionEvaluationOptions.scope"), "inner");
@@ -432,8 +478,9 @@ static void check_save(struct fixture *x, struct json_object *save)
 	assert_int_equal(jx_len(jx_get(save, "properties.template.resources")), 1);
 	assert_string_equal(jx_str(in, "type"), svc->arm_type);
 	assert_string_equal(jx_str(in, "apiVersion"), svc->api_version);
-	assert_string_equal(jx_str(in, "name"), jx_str(x->resource, "name"));
-	assert_string_equal(jx_str(in, "location"), "westus3");
+	assert_string_equal(jx_str(in, "name"), res_name(x));
+	assert_string_equal(jx_str(in, "location"), "[parameters('location')]");
+	assert_string_equal(param(x, "location"), "westus3");
 	assert_string_equal(jx_str(in, "tags.note"), "[[literal]");
 	assert_null(jx_get(in, "id"));
 	assert_null(jx_get(in, "etag"));
@@ -451,32 +498,40 @@ static void check_save(struct fixture *x, struct json_object *save)
 	else if (has(x->r, "uai") && !has(x->r, "noid"))
 		assert_true(strstr(jx_str(in, "identity.type"), "SystemAssigned") != NULL);
 	if (has(x->r, "uai")) {
-		struct json_object *uai = jx_iget(jx_get(in, "identity.userAssignedIdentities"), UAI_ID);
+		struct json_object *uai = jx_iget(jx_get(in, "identity.userAssignedIdentities"), "[" UAI_P "]");
 
 		assert_non_null(uai);
+		assert_null(jx_iget(jx_get(in, "identity.userAssignedIdentities"), UAI_ID));
+		assert_string_equal(param(x, "userAssignedIdentityId"), UAI_ID);
 		assert_int_equal(json_object_object_length(uai), 0);
 	}
 	if (svc->save == SAVE_PUT_WHOLE) {
 		const char *url = jx_str(in, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
 
-		assert_string_equal(url, has(x->r, "create") ? uri : "https://kv.vault.azure.net/keys/k/v1");
+		assert_string_equal(url, has(x->r, "create") ? uri : "[parameters('keyEncryptionKeyUrl')]");
+		if (!has(x->r, "create"))
+			assert_string_equal(param(x, "keyEncryptionKeyUrl"), VAULT_URI "keys/k/v1");
 		assert_false(jx_bool(in, "properties.enableDataPartitions", true));
 	} else {
 		struct json_object *kvp = jx_get(in, svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
 						     : "properties.encryption.keyVaultProperties");
 
-		assert_string_equal(jx_str(kvp, "keyName"), key_of(x->r));
-		assert_string_equal(jx_str(kvp, "keyVaultUri"), "https://kv.vault.azure.net/");
+		assert_string_equal(jx_str(kvp, "keyName"), "[" KEY_P "]");
+		assert_string_equal(param(x, "keyName"), key_of(x->r));
+		assert_string_equal(jx_str(kvp, "keyVaultUri"), "[parameters('keyVaultUri')]");
+		assert_string_equal(param(x, "keyVaultUri"), VAULT_URI);
 		if (want_ver)
 			assert_string_equal(jx_str(kvp, "keyVersion"), want_ver);
 		else
 			assert_null(jx_get(kvp, "keyVersion"));
+		if (has(x->r, "pin"))
+			assert_string_equal(param(x, "keyVersion"), "v1");
 		if (svc->save == SAVE_PATCH_ENCRYPTION)
 			assert_string_equal(jx_str(in, "properties.encryption.keySource"), "Microsoft.KeyVault");
 		if (svc->save == SAVE_PATCH_KVP && has(x->r, "uai"))
-			assert_string_equal(jx_str(kvp, "userIdentity"), UAI_ID);
+			assert_string_equal(jx_str(kvp, "userIdentity"), "[" UAI_P "]");
 		if (svc->save == SAVE_PATCH_ENCRYPTION && has(x->r, "uai"))
-			assert_string_equal(jx_str(kvp, "identityClientId"), C2);
+			assert_string_equal(jx_str(kvp, "identityClientId"), "[reference(" UAI_P ", '2023-01-31').clientId]");
 	}
 	free(key);
 	free(uri);
@@ -493,18 +548,127 @@ static void check_identity(struct fixture *x, struct json_object *top, struct js
 	assert_int_equal(depends_on(save, id), res != NULL);
 	if (res) {
 		assert_string_equal(jx_str(res, "apiVersion"), svc->api_version);
-		assert_string_equal(jx_str(res, "name"), jx_str(x->resource, "name"));
+		assert_string_equal(jx_str(res, "name"), res_name(x));
+		assert_string_equal(jx_str(res, "location"), "[parameters('location')]");
 		assert_null(jx_get(res, "dependsOn"));
 		assert_null(jx_get(res, "properties.provisioningState"));
 		assert_null(jx_get(res, "properties.encryption.keyVaultProperties"));
 		assert_string_equal(jx_str(res, "identity.type"),
 				    has(x->r, "uai") ? svc->both_identities : "SystemAssigned");
 		if (has(x->r, "uai"))
-			assert_non_null(jx_iget(jx_get(res, "identity.userAssignedIdentities"), UAI_ID));
+			assert_non_null(jx_iget(jx_get(res, "identity.userAssignedIdentities"), "[" UAI_P "]"));
 	}
 	if (!res && !jx_len(jx_get(save, "dependsOn")))
 		assert_true(has(x->r, "access") && !has(x->r, "create"));
 	free(id);
+}
+
+/* Checks that the parameters a template declares are exactly those its resources use. */
+static void check_uses(struct json_object *tmpl)
+{
+	struct json_object *decl = jx_get(tmpl, "parameters");
+	char *text = xstrdup(jx_text(jx_get(tmpl, "resources")));
+
+	for (const char *s = text; (s = strstr(s, "parameters('")) != NULL; s++) {
+		const char *name = s + strlen("parameters('"), *end = strchr(name, '\'');
+		char *n = xstrndup(name, end ? (size_t)(end - name) : strlen(name));
+
+		if (!jx_iget(decl, n))
+			fail_msg("parameter %s is used but not declared", n);
+		free(n);
+	}
+	json_object_object_foreach(decl, k, v) {
+		char *ref = xasprintf("parameters('%s')", k);
+
+		(void)v;
+		if (!strstr(text, ref))
+			fail_msg("parameter %s is declared but not used", k);
+		free(ref);
+	}
+	free(text);
+}
+
+/* Checks that each nested deployment declares the parameters it uses and is passed each from the template's own. */
+static void check_nested_params(struct json_object *top)
+{
+	for (size_t i = 0; i < jx_len(top); i++) {
+		struct json_object *d = jx_at(top, i), *decl = jx_get(d, "properties.template.parameters");
+		struct json_object *pass = jx_get(d, "properties.parameters");
+
+		if (!str_ieq(jx_str(d, "type"), "Microsoft.Resources/deployments"))
+			continue;
+		check_uses(jx_get(d, "properties.template"));
+		assert_int_equal(json_object_object_length(pass), json_object_object_length(decl));
+		json_object_object_foreach(decl, k, v) {
+			char *want = xasprintf("[parameters('%s')]", k);
+
+			assert_string_equal(jx_str(v, "type"), "string");
+			assert_null(jx_get(v, "defaultValue"));
+			assert_string_equal(jx_str(jx_iget(pass, k), "value"), want);
+			free(want);
+		}
+	}
+}
+
+/* Returns the template with its parameters and description left out, as text; the caller frees. */
+static char *body_text(const struct fixture *x)
+{
+	struct json_object *copy = jx_copy(x->t);
+	char *text;
+
+	json_object_object_del(copy, "parameters");
+	json_object_object_del(copy, "metadata");
+	text = xstrdup(jx_text(copy));
+	json_object_put(copy);
+	return text;
+}
+
+/*
+ * Checks the parameters: each declared with a type, a description and the
+ * plan's value as default; the ones a row must have there, and none of their
+ * values left as literals in the resources.
+ */
+static void check_params(struct fixture *x)
+{
+	const bool dicom = strcmp(x->r->svc, "dicom") == 0, made = has(x->r, "create");
+	/* want: 1 declared with that default, 0 not declared, -1 either (depends on the resources the row needs). */
+	const struct {
+		const char *name, *value;
+		int want;
+	} expect[] = {
+		{ "location", "westus3", 1 },
+		{ "workspaceName", "ws", dicom },
+		{ "dicomServiceName", "dcm", dicom },
+		{ "resourceName", jx_str(x->resource, "name"), !dicom },
+		{ "keyVaultName", "kv", -1 },
+		{ "keyName", key_of(x->r), !dicom || made ? 1 : -1 },
+		{ "keyVaultUri", VAULT_URI, !dicom },
+		{ "keyVersion", "v1", !dicom && has(x->r, "pin") },
+		{ "keyEncryptionKeyUrl", VAULT_URI "keys/k/v1", dicom && !made },
+		{ "userAssignedIdentityId", UAI_ID, has(x->r, "uai") },
+	};
+	char *text = body_text(x), *quoted = xasprintf("'%s'", key_of(x->r));
+
+	json_object_object_foreach(jx_get(x->t, "parameters"), k, v) {
+		assert_string_equal(jx_str(v, "type"), "string");
+		assert_non_null(jx_str(v, "defaultValue"));
+		if (!jx_str(v, "metadata.description"))
+			fail_msg("parameter %s has no description", k);
+	}
+	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+		if (expect[i].want == 0)
+			assert_null(param(x, expect[i].name));
+		else if (expect[i].want == 1 || param(x, expect[i].name))
+			assert_string_equal(param(x, expect[i].name), expect[i].value);
+	}
+	check_uses(x->t);
+	check_nested_params(jx_get(x->t, "resources"));
+	assert_null(strstr(text, UAI_ID));
+	assert_null(strstr(text, VAULT_URI));
+	assert_null(strstr(text, "'kv'"));
+	assert_null(strstr(text, quoted));
+	free(text);
+	free(quoted);
 }
 
 /* Every row: the template parses, holds the right resources, and nothing is left to fill in. */
@@ -546,6 +710,7 @@ static void test_arm_table(void **state)
 		check_vault(&x, side, save);
 		check_save(&x, save);
 		check_identity(&x, top, save);
+		check_params(&x);
 		unbuild(&x);
 	}
 }
