@@ -72,6 +72,8 @@ static void usage(void)
 	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
 	       "      --confirm-irreversible\n"
 	       "                         accept changes that cannot be undone\n"
+	       "      --allow-unknown    check, plan: accept prerequisites azcmk could not\n"
+	       "                         judge (a read failed) instead of stopping\n"
 	       "      --system-identity keep|off\n"
 	       "                         plan, fix: with a user-assigned --identity, keep\n"
 	       "                         the system-assigned identity (default) or turn\n"
@@ -132,7 +134,7 @@ static const char *command_word(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
 		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
-		"--service", "--fail-on", "--from", "--system-identity", NULL };
+		"--service", "--fail-on", "--from", "--system-identity", "--resource", "--since", NULL };
 
 	for (int i = 1; i < argc; i++) {
 		bool takes = false;
@@ -182,6 +184,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
 		{ "system-identity", required_argument, NULL, 24 }, { "resource", required_argument, NULL, 25 },
 		{ "since", required_argument, NULL, 26 }, { "show-bodies", no_argument, NULL, 27 },
+		{ "allow-unknown", no_argument, NULL, 28 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -267,6 +270,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		case 25: o->resource = optarg; break;
 		case 26: o->since = optarg; break;
 		case 27: o->show_bodies = true; break;
+		case 28: o->allow_unknown = true; break;
 		case 5: o->debug = true; break;
 		case 'o':
 			/* For plan, -o names the file, except table and json, the output formats every command takes. */

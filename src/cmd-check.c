@@ -59,6 +59,7 @@ static void print_json(const struct cmk_fetch *f, const struct cmk_report *r)
 
 		json_object_object_add(x, "rule", json_object_new_string(fi->rule->id));
 		json_object_object_add(x, "severity", json_object_new_string(cmk_severity_name(fi->severity)));
+		json_object_object_add(x, "verdict", json_object_new_string(fi->unknown ? "unknown" : "fails"));
 		json_object_object_add(x, "subject", json_object_new_string(fi->subject));
 		json_object_object_add(x, "message", json_object_new_string(fi->message));
 		json_object_object_add(x, "detail", fi->detail ? json_object_new_string(fi->detail) : NULL);
@@ -87,7 +88,27 @@ static void target_of(const struct cmd_opts *o, const char *resource, struct cmk
 	t->confirmed = o->confirm_irreversible;
 }
 
-/* azcmk check RESOURCE: exit 0 when every prerequisite holds, 1 on a blocker, 2 on an error. */
+/*
+ * Returns check's exit status: 1 when a blocker fails, or when one could not
+ * be judged (an unknown is never counted as holding) unless --allow-unknown.
+ */
+static int verdict(const struct cmd_opts *o, const struct cmk_report *r)
+{
+	size_t open = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		open += r->items[i].unknown && r->items[i].severity == SEV_BLOCKER;
+	if (open && o->output != OUT_JSON)
+		fprintf(stderr, P_("%zu prerequisite could not be judged, so azcmk does not count it as holding; retry, or "
+				   "accept it with --allow-unknown\n",
+				   "%zu prerequisites could not be judged, so azcmk does not count them as holding; retry, or "
+				   "accept them with --allow-unknown\n", open), open);
+	if (cmk_has_known_blocker(r))
+		return EXIT_FINDINGS;
+	return open && !o->allow_unknown ? EXIT_FINDINGS : EXIT_OK;
+}
+
+/* azcmk check RESOURCE: exit 0 when every prerequisite holds, 1 on a blocker or one not judged, 2 on an error. */
 int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
@@ -115,7 +136,7 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 			print_json(&f, &r);
 		else
 			print_report(&f, &r);
-		rc = cmk_has_blocker(&r) ? EXIT_FINDINGS : EXIT_OK;
+		rc = verdict(o, &r);
 		cmk_report_free(&r);
 	}
 	cmk_fetch_free(&f);

@@ -67,7 +67,7 @@ int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *r
 	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
 				o->nsubs, o->confirm_irreversible };
 	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key,
-				   .system_off = o->system_off };
+				   .system_off = o->system_off, .allow_unknown = o->allow_unknown };
 	struct az_error e = { 0 };
 	struct cmk_report r;
 	char *err = NULL;
@@ -218,7 +218,8 @@ static int load_plan(const char *path, struct plan *p)
  */
 static bool refusal(const char *code)
 {
-	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe", NULL };
+	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe",
+		"NothingToResume", NULL };
 
 	for (int i = 0; code && CODES[i]; i++)
 		if (str_ieq(code, CODES[i]))

@@ -51,6 +51,7 @@ struct cmd_opts {
 	const char *resource;            /* history: only the changes of this resource */
 	const char *since;               /* history: only the changes since this time */
 	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
+	bool allow_unknown;              /* check, plan: accept prerequisites that could not be judged */
 };
 
 struct plan;

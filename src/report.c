@@ -20,11 +20,12 @@ bool report_colour(FILE *out)
 /* Prints one finding as text: severity, rule, message, then why and what to do. */
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour)
 {
-	char *label = text_pad(cmk_severity_label(f->severity), 8);
+	char *label = text_pad(cmk_finding_label(f), 8);
 	/* Messages hold names and text from servers: stripped of control characters before the terminal. */
 	char *msg = text_sanitize(f->message, false), *detail = f->detail ? text_sanitize(f->detail, false) : NULL;
 
-	fprintf(out, "%s%s%s  %s  %s\n", colour ? cmk_severity_colour(f->severity) : "", label, colour ? "\033[0m" : "",
+	fprintf(out, "%s%s%s  %s  %s\n", colour ? (f->unknown ? "\033[35m" : cmk_severity_colour(f->severity)) : "", label,
+		colour ? "\033[0m" : "",
 		f->rule->id, msg);
 	if (detail)
 		fprintf(out, "          %s\n", detail);

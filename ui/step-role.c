@@ -114,7 +114,7 @@ static const char *finding_text(void *ctx, size_t i)
 static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	const struct cmk_finding *f = &u->rep.items[i];
-	char *label = text_pad(cmk_severity_label(f->severity), 8);
+	char *label = text_pad(cmk_finding_label(f), 8);
 
 	(void)ctx;
 	ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));

@@ -45,6 +45,7 @@ struct run {
 	bool op_async;
 	size_t op_step;
 	bool resuming;
+	bool regranted;                   /* a resumed run made a grant again (its wait must run again too) */
 	struct json_object *claims;       /* who is signed in, for the change history */
 #ifdef AZCMK_TEST_HOOKS
 	int crash_after;                  /* test hook: exit after this step's write (AZCMK_TEST_CRASH_AFTER) */
@@ -294,6 +295,7 @@ static int open_journal(struct run *r, struct az_error *e)
 		az_error_set(e, _("plan %s was already started (journal %s): use --resume to continue it"), r->p->id, r->path);
 	} else if (had == 1 && r->o->resume) {
 		az_error_set(e, _("nothing to resume: plan %s has no journal at %s"), r->p->id, r->path);
+		fail_code(e, "NothingToResume");
 	}
 	if (e->message || (had == 1 && new_journal(r, e) != 0))
 		return -1;
@@ -738,8 +740,12 @@ static int verify(struct run *r, struct az_error *e)
 			for (size_t i = 0; i < rep.n; i++)
 				if (rep.items[i].severity == SEV_BLOCKER)
 					sb_printf(&b, "\n  - %s [%s]", rep.items[i].message, rep.items[i].rule->id);
-			az_error_set(e, _("the key is saved, but the end state does not hold: a prerequisite fails now:%s"),
-				     sb_str(&b));
+			if (cmk_has_known_blocker(&rep))
+				az_error_set(e, _("the key is saved, but the end state does not hold: a prerequisite fails "
+						  "now:%s"), sb_str(&b));
+			else
+				az_error_set(e, _("the key is saved, but the end state could not be verified: a prerequisite "
+						  "could not be judged:%s"), sb_str(&b));
 			sb_free(&b);
 			rc = -1;
 		}
@@ -749,6 +755,21 @@ static int verify(struct run *r, struct az_error *e)
 	}
 	cmk_fetch_free(&f);
 	return rc;
+}
+
+/* Tells whether a vault's access policies already give a principal get, wrapKey and unwrapKey on keys. */
+static bool has_policy(struct json_object *vault, const char *principal)
+{
+	struct json_object *list = jx_get(vault, "properties.accessPolicies");
+
+	for (size_t i = 0; principal && i < jx_len(list); i++) {
+		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
+
+		if (str_ieq(jx_str(jx_at(list, i), "objectId"), principal) && jx_array_has_istr(keys, "get") &&
+		    jx_array_has_istr(keys, "wrapKey") && jx_array_has_istr(keys, "unwrapKey"))
+			return true;
+	}
+	return false;
 }
 
 /* Sends a step's request derived from the state just read, accepting an existing role assignment as done. */
@@ -774,6 +795,10 @@ static int write_step(struct run *r, size_t i, struct json_object *now, struct a
 	/* An access policy is added beside the others: the history shows the entry added, not the list replaced. */
 	q = send_req(r, i, &rq, false, st->kind == STEP_ACCESS_POLICY ? NULL : now, e);
 	rc = ok_answer(q) ? 0 : -1;
+	/* A role assignment made anew answers 201; an access policy is new when the vault did not list it. */
+	if (rc == 0 && ((st->kind == STEP_ASSIGN_ROLE && q->status == 201) ||
+			(st->kind == STEP_ACCESS_POLICY && !has_policy(now, jx_str(r->vars, "principalId")))))
+		r->regranted = true;
 	if (rc != 0 && q->status == 409 && e->code && str_ieq(e->code, "RoleAssignmentExists")) {
 		say(r, _("  the role assignment already exists"));
 		az_error_clear(e);
@@ -784,6 +809,26 @@ static int write_step(struct run *r, size_t i, struct json_object *now, struct a
 	if (rc == 0 && st->kind == STEP_ENABLE_IDENTITY)
 		rc = learn_principal(r, e);
 	return rc;
+}
+
+/*
+ * Tells whether a step the journal records as done may be passed over: one
+ * with no state to look at. A grant is made again (it is idempotent: a grant
+ * removed since is restored), and its wait then runs again; the
+ * verification always runs.
+ */
+static bool skip_done(const struct run *r, const struct plan_step *st)
+{
+	switch (st->kind) {
+	case STEP_VERIFY:
+	case STEP_ASSIGN_ROLE:
+	case STEP_ACCESS_POLICY:
+		return false;
+	case STEP_WAIT_ACCESS:
+		return !r->regranted;
+	default:
+		return !st->expect_path;
+	}
 }
 
 /* Carries out one step whose guard has passed. */
@@ -867,7 +912,7 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 	struct step_request rq;
 	int g = 0;
 
-	if (r->done[i] && !st->expect_path && st->kind != STEP_VERIFY) {
+	if (r->done[i] && skip_done(r, st)) {
 		say(r, _("%2zu. %s: already done"), i + 1, title);
 		free(title);
 		return 0;
@@ -891,7 +936,11 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 		if (st->kind == STEP_ENABLE_IDENTITY && learn_principal(r, e) != 0)
 			g = -1;
 	} else if (g == 0) {
-		if (r->done[i])
+		if (r->done[i] && (st->kind == STEP_ASSIGN_ROLE || st->kind == STEP_ACCESS_POLICY))
+			say(r, _("  done before; made again, in case it was removed since (it changes nothing otherwise)"));
+		else if (r->done[i] && st->kind == STEP_WAIT_ACCESS)
+			say(r, _("  a grant was made again, so its wait runs again"));
+		else if (r->done[i])
 			say(r, _("  the journal says this was done, but Azure shows it undone now: doing it again"));
 		g = do_step(r, i, now, e) == 0 ? 0 : -1;
 	}

@@ -268,7 +268,7 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct 
 		f->policy = json_object_get(jx_get(r[1]->json, "contentEvaluationResult.policyEvaluations"));
 		f->ctx.policy_status = 200;
 	} else if (r[1]) {
-		f->ctx.policy_status = r[1]->status;
+		f->ctx.policy_status = r[1]->curl_code ? CMK_READ_NO_ANSWER : r[1]->status;
 	}
 	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
 	if (!rows && !r[0]->curl_code && r[0]->status >= 400 && !az_http_canceled(az_session_http(s))) {
@@ -285,8 +285,21 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct 
 /* Returns the JSON of an answer when it is 200 (a new reference), else NULL; records the status. */
 static struct json_object *take(struct az_req *r, long *status)
 {
-	*status = r->curl_code ? 0 : r->status;
-	return r->status == 200 ? json_object_get(r->json) : NULL;
+	bool shaped = json_object_is_type(r->json, json_type_object);
+
+	/* No answer, or a 200 that is not the JSON object the API documents, is not a verdict either way. */
+	*status = r->curl_code ? CMK_READ_NO_ANSWER : r->status == 200 && !shaped ? CMK_READ_MALFORMED : r->status;
+	return r->status == 200 && shaped ? json_object_get(r->json) : NULL;
+}
+
+/* Takes a list's "value" array, with its status (a 200 without the array is malformed). */
+static struct json_object *take_list(struct az_req *r, long *status)
+{
+	struct json_object *value = jx_get(r->json, "value");
+	bool shaped = json_object_is_type(value, json_type_array);
+
+	*status = r->curl_code ? CMK_READ_NO_ANSWER : r->status == 200 && !shaped ? CMK_READ_MALFORMED : r->status;
+	return r->status == 200 && shaped ? json_object_get(value) : NULL;
 }
 
 /*
@@ -379,7 +392,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
 		for (int i = 1; i < 5; i++)
-			if (r[i]->status == 401 || r[i]->status == 0)
+			if (r[i]->status == 401 || (r[i]->status == 0 && !r[i]->curl_code))
 				r[i]->status = 403;
 		az_error_clear(e);
 		rc = 0;
@@ -389,10 +402,14 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->key = take(r[1], &f->ctx.key_status);
 		f->versions = take(r[2], &f->ctx.versions_status);
 		f->rotation = take(r[3], &f->ctx.rotation_status);
-		f->assignments = f->ctx.hsm ? hsm_assignments(jx_get(r[4]->json, "value"), vault_id, cmk_principal(&f->ctx))
-					    : json_object_get(jx_get(r[4]->json, "value"));
-		f->perms = json_object_get(jx_get(r[5]->json, "value"));
-		f->ctx.perms_status = r[5]->status;
+		f->assignments = take_list(r[4], &f->ctx.assignments_status);
+		if (f->ctx.hsm && f->assignments) {
+			struct json_object *local = hsm_assignments(f->assignments, vault_id, cmk_principal(&f->ctx));
+
+			json_object_put(f->assignments);
+			f->assignments = local;
+		}
+		f->perms = take_list(r[5], &f->ctx.perms_status);
 		disabled_version(f, r[1]);
 	}
 	for (int i = 0; i < 6; i++)
@@ -421,7 +438,46 @@ static bool known_role(struct json_object *roles, struct json_object *builtin, c
 	return false;
 }
 
-/* Reads the definitions of the roles the assignments name, at once (built-in ones come from azcmk's table). */
+/*
+ * Returns the path a role definition is read at: its full id as the
+ * assignment names it (a custom role lives at its subscription or management
+ * group; only built-in roles can be read at the tenant root).
+ */
+static char *role_path(const char *rd)
+{
+	const char *slash = strrchr(rd, '/');
+
+	return rd[0] == '/' ? xstrdup(rd) : xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s",
+						     slash ? slash + 1 : rd);
+}
+
+/* Tells whether a path is already among the first n requests (each definition is read once). */
+static bool requested(struct az_req **r, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasestr(r[i]->url, path))
+			return true;
+	return false;
+}
+
+/* Keeps a read role definition by its GUID, and the worst status of the reads (a failed read: no verdict). */
+static void keep_role(struct cmk_fetch *f, struct az_req *r)
+{
+	long status;
+	struct json_object *role = take(r, &status);
+	char *guid = role && jx_str(role, "name") ? str_lower(jx_str(role, "name")) : NULL;
+
+	if (guid)
+		json_object_object_add(f->roles, guid, json_object_get(role));
+	else if (status != 404 && (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
+		f->ctx.roles_status = status == 200 ? CMK_READ_MALFORMED : status;
+	if (guid && f->ctx.roles_status == 0)
+		f->ctx.roles_status = 200;
+	free(guid);
+	json_object_put(role);
+}
+
+/* Reads the definitions of the roles the assignments name, at once, each by its full id (built-in ones from azcmk's table). */
 static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error *e)
 {
 	size_t n = jx_len(f->assignments), m = 0;
@@ -437,20 +493,22 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 
 		if (!rd || known_role(f->roles, builtin, slash ? slash + 1 : rd))
 			continue;
-		path = xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s", slash ? slash + 1 : rd);
-		r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
+		path = role_path(rd);
+		if (!requested(r, m, path))
+			r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
 		free(path);
 	}
 	if (m) {
 		rc = az_session_send(s, r, m, e);
 		f->round_trips++;
+		/* A definition that cannot be read leaves the verdict open, not the check aborted. */
+		if (rc != 0 && !az_http_canceled(az_session_http(s))) {
+			az_error_clear(e);
+			rc = 0;
+		}
 	}
 	for (size_t i = 0; i < m; i++) {
-		char *guid = r[i]->status == 200 ? str_lower(jx_str(r[i]->json, "name")) : NULL;
-
-		if (guid)
-			json_object_object_add(f->roles, guid, json_object_get(r[i]->json));
-		free(guid);
+		keep_role(f, r[i]);
 		az_req_free(r[i]);
 	}
 	json_object_put(builtin);
@@ -480,6 +538,13 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 	armid_free(&a);
 	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
 	rc = az_session_call(s, r, e);
+	if (rc == 0 && (!json_object_is_type(r->json, json_type_object) || !jx_str(r->json, "type") ||
+			!jx_str(r->json, "id"))) {
+		az_error_set(e, _("Azure Resource Manager answered the read of '%s' with a malformed resource (no id or "
+				  "type; request id %s); try again, and if it persists, report it with the request id"), id,
+			     r->client_request_id);
+		rc = -1;
+	}
 	if (rc == 0) {
 		f->resource = json_object_get(r->json);
 		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"), jx_str(r->json, "kind"));

@@ -146,6 +146,7 @@ void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const str
 		o->service = c->svc->key;
 		o->rule = f->rule->id;
 		o->severity = f->severity;
+		o->unknown = f->unknown;
 		o->subject = xstrdup(f->subject ? f->subject : rid);
 		o->message = xstrdup(f->message);
 		o->detail = f->detail ? xstrdup(f->detail) : NULL;
@@ -392,6 +393,7 @@ static struct json_object *finding_json(const struct audit_finding *f)
 	json_object_object_add(o, "service", jstr(f->service));
 	json_object_object_add(o, "rule", jstr(f->rule));
 	json_object_object_add(o, "severity", jstr(cmk_severity_name(f->severity)));
+	json_object_object_add(o, "verdict", jstr(f->unknown ? "unknown" : "fails"));
 	json_object_object_add(o, "subject", jstr(f->subject));
 	json_object_object_add(o, "message", jstr(f->message));
 	json_object_object_add(o, "detail", jstr(f->detail));
@@ -616,7 +618,8 @@ static void table_group(struct audit_writer *w, const struct audit_finding *f)
 /* Writes a finding's table line, under a subscription heading and a resource line when they change. */
 static void table_finding(struct audit_writer *w, const struct audit_finding *f)
 {
-	char *label = text_pad(cmk_severity_label(f->severity), 8);
+	/* TRANSLATORS: the label of a prerequisite azcmk could not judge; at most 8 columns. */
+	char *label = text_pad(f->unknown ? _("UNKNOWN") : cmk_severity_label(f->severity), 8);
 	bool new_sub = !w->sub || !str_ieq(w->sub, f->subscription);
 
 	if (new_sub) {

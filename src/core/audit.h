@@ -21,6 +21,7 @@ struct audit_finding {
 	const char *service;         /* profile key, or "" */
 	const char *rule;            /* rule id */
 	enum severity severity;
+	bool unknown;                /* the rule could not be judged (the message says why) */
 	char *subject;               /* resource id, vault URI or key URL */
 	char *message;               /* translated, sanitised */
 	char *detail;                /* or NULL */

@@ -98,11 +98,11 @@ static void expect(const struct plan *p, struct plan_step *s, struct json_object
 	s->expect = path ? jx_copy(jx_get(now, path)) : NULL;
 }
 
-/* Tells whether a rule failed in the report. */
+/* Tells whether a rule surely failed in the report (one that could not be judged is no reason for a step). */
 static bool failed(const struct cmk_report *r, const char *id)
 {
 	for (size_t i = 0; i < r->n; i++)
-		if (str_ieq(r->items[i].rule->id, id))
+		if (str_ieq(r->items[i].rule->id, id) && !r->items[i].unknown)
 			return true;
 	return false;
 }
@@ -138,7 +138,11 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 		bool needs = f->severity == SEV_BLOCKER || f->rule->fix_step == FIX_CONFIRM;
 		bool key_rule = str_istarts(f->rule->id, "key.") && ch->create_key;
 
-		if (!needs || key_rule || fixable(c, f, ch))
+		if (f->unknown && f->severity == SEV_BLOCKER && !ch->allow_unknown) {
+			sb_printf(&b, "\n  - %s [%s] %s", f->message, f->rule->id, _("(or accept it with --allow-unknown)"));
+			continue;
+		}
+		if (!needs || key_rule || f->unknown || fixable(c, f, ch))
 			continue;
 		sb_printf(&b, "\n  - %s [%s]", f->message, f->rule->id);
 		if (f->rule->fix_step == FIX_ENABLE_PURGE_PROTECTION || f->rule->fix_step == FIX_CONFIRM)
@@ -422,8 +426,9 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct 
 	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
 	out->resave = ch->resave;
 	out->role = c->hsm ? NULL : xstrdup(ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
-	out->uai_client_id = c->uai && jx_str(c->uai, "properties.clientId") ? xstrdup(jx_str(c->uai, "properties.clientId"))
-									       : NULL;
+	/* The client id names the user-assigned identity in the key setting; with the system-assigned one, none. */
+	out->uai_client_id = out->uai_id && jx_str(c->uai, "properties.clientId")
+			     ? xstrdup(jx_str(c->uai, "properties.clientId")) : NULL;
 }
 
 /*
@@ -681,7 +686,7 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 	if (!fields_from_json(o, out)) {
 		*err = str_istarts(jx_str(o, "format"), "azcmk-plan/") && !str_ieq(jx_str(o, "format"), PLAN_FORMAT)
 			? xstrdup(_("this plan was written by another version of azcmk; make it again with azcmk plan"))
-			: xstrdup(_("this is not an azcmk plan (format " PLAN_FORMAT ")"));
+			: xasprintf(_("this is not an azcmk plan (format %s)"), PLAN_FORMAT);
 		plan_free(out);
 		return -1;
 	}

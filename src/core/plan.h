@@ -57,6 +57,7 @@ struct plan_choices {
 	bool versionless;              /* with create_key on an existing key: keep the resource on the versionless URI */
 	bool resave;                   /* save even when the setting is already there (azcmk refresh) */
 	bool system_off;               /* turn the system-assigned identity off once the key is saved (user-assigned) */
+	bool allow_unknown;            /* go on past blockers that could not be judged */
 };
 
 struct plan {

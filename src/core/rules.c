@@ -128,14 +128,19 @@ static bool role_allows(const struct cmk_ctx *c, struct json_object *ra, const c
 	return role && az_permissions_allow(jx_get(role, "properties.permissions"), action, true);
 }
 
-/* Finds an assignment of the principal, covering the key, that grants the action; NULL when none. */
+/*
+ * Finds an assignment of the principal, covering the key, that grants the
+ * action; NULL when none. An assignment with a condition (Azure ABAC) is
+ * taken only when conditional is set: azcmk cannot evaluate a condition.
+ */
 static struct json_object *grant_for(const struct cmk_ctx *c, const char *principal, const char *scope,
-				     const char *action)
+				     const char *action, bool conditional)
 {
 	for (size_t i = 0; i < jx_len(c->assignments); i++) {
 		struct json_object *ra = jx_at(c->assignments, i);
+		const char *cond = jx_str(ra, "properties.condition");
 
-		if (str_ieq(jx_str(ra, "properties.principalId"), principal) &&
+		if (str_ieq(jx_str(ra, "properties.principalId"), principal) && (conditional || !cond || !*cond) &&
 		    armid_within(scope, jx_str(ra, "properties.scope")) && role_allows(c, ra, action))
 			return ra;
 	}
@@ -165,11 +170,13 @@ static bool vault_rbac(const struct cmk_ctx *c)
 }
 
 /*
- * Tells whether a principal can read, wrap and unwrap the key: by what roles
- * grant (data actions, wildcards, any scope above the key), or by an access
- * policy on access-policy vaults. how gets a description of the grant.
+ * Judges whether a principal can read, wrap and unwrap the key: by what
+ * roles grant (data actions, wildcards, any scope above the key), or by an
+ * access policy on access-policy vaults. Returns 1 when it can, 0 when it
+ * cannot, -1 when only a grant with a condition (Azure ABAC) would give it
+ * (how then names that grant). how gets a description of the grant.
  */
-bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how)
+int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how)
 {
 	static const char *const kv[] = { "Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/wrap/action",
 					  "Microsoft.KeyVault/vaults/keys/unwrap/action" };
@@ -177,21 +184,38 @@ bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, ch
 					   "Microsoft.KeyVault/managedHsm/keys/wrap/action",
 					   "Microsoft.KeyVault/managedHsm/keys/unwrap/action" };
 	char *scope = key_scope(c);
-	struct json_object *ra = NULL;
-	bool ok = principal && scope;
+	struct json_object *ra = NULL, *cond = NULL;
+	bool ok = principal && scope, maybe = ok;
 
 	if (ok && !vault_rbac(c)) {
 		ok = policy_grants(c, principal);
+		maybe = false;
 		if (ok && how)
 			*how = xstrdup(_("an access policy with get, wrapKey and unwrapKey"));
 	} else {
-		for (int i = 0; ok && i < 3; i++)
-			ok = (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i])) != NULL;
+		for (int i = 0; i < 3 && (ok || maybe); i++) {
+			struct json_object *any = maybe ? grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], true) : NULL;
+
+			ok = ok && (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], false)) != NULL;
+			maybe = any != NULL;
+			if (any && jx_str(any, "properties.condition") && *jx_str(any, "properties.condition"))
+				cond = any;
+		}
 		if (ok && how)
 			*how = xasprintf(_("a role assignment at '%s'"), jx_str(ra, "properties.scope"));
+		else if (!ok && maybe && cond && how)
+			*how = xasprintf(_("the role assignment at '%s' grants it only under a condition (Azure ABAC), which "
+					   "azcmk cannot evaluate: check that the condition lets this identity wrap and unwrap "
+					   "the key"), jx_str(cond, "properties.scope"));
 	}
 	free(scope);
-	return ok;
+	return ok ? 1 : maybe && cond ? -1 : 0;
+}
+
+/* Tells whether a principal can surely read, wrap and unwrap the key (a conditional grant does not count). */
+bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how)
+{
+	return cmk_access_of(c, principal, how) == 1;
 }
 
 /* Returns the key size in bits from the JWK modulus (or key_size), or 0 when unknown. */
@@ -456,16 +480,16 @@ static enum cmk_outcome r_key_access(const struct cmk_ctx *c, struct cmk_finding
 {
 	const char *p = cmk_principal(c);
 	char *how = NULL;
-	bool ok;
+	int access;
 
 	if (!vault_read(c) || !p || !c->key_name)
 		return OUT_NA;
-	ok = cmk_principal_has_access(c, p, &how);
+	access = cmk_access_of(c, p, &how);
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
 	f->arg[2] = c->vault_name;
 	f->detail = how;
-	return ok ? OUT_HOLDS : OUT_FAILS;
+	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
 }
 
 /* identity.propagation: an assignment that grants access may be too new to have taken effect. */
@@ -658,108 +682,114 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("Healthcare agent service resources created before November 11, 2021 cannot use a customer-managed key, and "
 	     "a Cognitive Services account can only when its capabilities include CustomerManagedKey. Azure refuses the "
 	     "save otherwise."),
-	  N_("None within this resource: create a new one and move the workload, or keep Microsoft-managed keys."), FIX_NONE },
+	  N_("None within this resource: create a new one and move the workload, or keep Microsoft-managed keys."), FIX_NONE, 0 },
 	{ "resource.ready", ALL, SEV_BLOCKER, r_ready, N_("%s is not ready (provisioning state %s)"),
 	  N_("Azure refuses changes while another operation is in progress or after one failed."),
-	  N_("Wait until the provisioning state is Succeeded, then try again."), FIX_NONE },
+	  N_("Wait until the provisioning state is Succeeded, then try again."), FIX_NONE, 0 },
 	{ "resource.cmk", ALL, SEV_WARNING, r_cmk, N_("%s (%s) encrypts its data with Microsoft-managed keys"),
 	  N_("With Microsoft-managed keys you cannot revoke access to the data, rotate the key on your schedule, or prove "
 	     "key custody to an auditor; many policies require a customer-managed key."),
-	  N_("Protect it with a customer-managed key: azcmk plan, then azcmk apply, or the wizard."), FIX_NONE },
+	  N_("Protect it with a customer-managed key: azcmk plan, then azcmk apply, or the wizard."), FIX_NONE, 0 },
 	{ "resource.irreversible", FOUNDRY, SEV_WARNING, r_irreversible,
 	  N_("%s: switching to a customer-managed key cannot be undone"),
 	  N_("Once a Foundry resource uses a customer-managed key it cannot go back to Microsoft-managed keys, and the key "
 	     "must then stay available for as long as the resource exists."),
-	  N_("Type the confirmation azcmk asks for, or pass --confirm-irreversible."), FIX_CONFIRM },
+	  N_("Type the confirmation azcmk asks for, or pass --confirm-irreversible."), FIX_CONFIRM, 0 },
 	{ "resource.same-vault", FOUNDRY, SEV_BLOCKER, r_same_vault,
 	  N_("%s: the new key must stay in the key vault already in use (%s)"),
 	  N_("A Foundry resource can change its key only to another key in the same vault; Azure refuses a move to another "
-	     "vault."), N_("Choose a key in the vault already in use."), FIX_NONE },
+	     "vault."), N_("Choose a key in the vault already in use."), FIX_NONE, 0 },
 	{ "identity.enabled", ALL, SEV_BLOCKER, r_identity_enabled, N_("%s: the %s is not enabled on the resource"),
 	  N_("The service reaches the key with its managed identity; without it, the save fails and no access can be "
 	     "granted."),
 	  N_("Enable the system-assigned identity or attach the user-assigned identity (azcmk can do it as a plan step)."),
-	  FIX_ENABLE_IDENTITY },
+	  FIX_ENABLE_IDENTITY, 0 },
 	{ "identity.allowed", ALL, SEV_WARNING, r_identity_allowed,
 	  N_("%s: a user-assigned identity for the key is not what every Microsoft document allows"),
 	  N_("Where the documents disagree, a user-assigned identity may be refused now or in a later release."),
-	  N_("Prefer the system-assigned identity unless you have confirmed that the service accepts this one."), FIX_NONE },
+	  N_("Prefer the system-assigned identity unless you have confirmed that the service accepts this one."), FIX_NONE, 0 },
 	{ "vault.readable", ALL, SEV_BLOCKER, r_readable, N_("vault %s: you cannot read it or its keys"),
 	  N_("azcmk can check the key and its vault only with read access; without it, nothing about the key can be "
 	     "verified before the save."),
-	  N_("Ask for the role named here, or run azcmk as someone who has it."), FIX_NONE },
+	  N_("Ask for the role named here, or run azcmk as someone who has it."), FIX_NONE, NEED_VAULT | NEED_KEY },
 	{ "vault.soft-delete", ALL, SEV_BLOCKER, r_soft_delete, N_("vault %s: soft delete is off"),
 	  N_("Without soft delete a deleted key is gone at once, and the data encrypted with it goes with it. Azure refuses the "
 	     "save (\"Keyvault policy recoverable is not set\")."),
-	  N_("Turn soft delete on (azcmk can do it as a plan step); it cannot be turned off again."), FIX_ENABLE_SOFT_DELETE },
+	  N_("Turn soft delete on (azcmk can do it as a plan step); it cannot be turned off again."), FIX_ENABLE_SOFT_DELETE,
+	  NEED_VAULT },
 	{ "vault.purge-protection", ALL, SEV_BLOCKER, r_purge_protection, N_("vault %s: purge protection is off"),
 	  N_("Without purge protection a deleted key can be purged before its retention ends, making the data unreadable "
 	     "for good. Azure refuses the save."),
 	  N_("Turn purge protection on (azcmk can do it as a plan step). It is irreversible, so it needs a typed "
-	     "confirmation or --confirm-irreversible."), FIX_ENABLE_PURGE_PROTECTION },
+	     "confirmation or --confirm-irreversible."), FIX_ENABLE_PURGE_PROTECTION, NEED_VAULT },
 	{ "vault.same-tenant", ALL, SEV_BLOCKER, r_same_tenant, N_("vault %s belongs to tenant %s, not to %s"),
 	  N_("The service's identity can only get tokens in its own tenant, so it cannot use a key in another tenant's "
-	     "vault."), N_("Choose a vault in the resource's tenant."), FIX_NONE },
+	     "vault."), N_("Choose a vault in the resource's tenant."), FIX_NONE, NEED_VAULT },
 	{ "vault.same-region", FOUNDRY | OPENAI, SEV_BLOCKER, r_same_region, N_("vault %s is in %s, but the resource is in %s"),
 	  N_("Foundry and Azure OpenAI require the key vault to be in the same region as the resource; Azure refuses "
-	     "the save."), N_("Choose a vault in the resource's region."), FIX_NONE },
+	     "the save."), N_("Choose a vault in the resource's region."), FIX_NONE, NEED_VAULT },
 	{ "vault.firewall", ALL, SEV_BLOCKER, r_firewall,
 	  N_("vault %s: its firewall blocks Azure services"),
 	  N_("Behind a firewall, only trusted Microsoft services may reach the vault, and only when the firewall lets "
 	     "them bypass it; otherwise the service cannot unwrap its key and the save fails with ForbiddenByFirewall."),
 	  N_("Let trusted Microsoft services bypass the firewall (networkAcls.bypass = AzureServices); azcmk can do it."),
-	  FIX_FIREWALL_BYPASS },
+	  FIX_FIREWALL_BYPASS, NEED_VAULT },
 	{ "key.exists", ALL, SEV_BLOCKER, r_key_exists, N_("key %s does not exist in vault %s"),
 	  N_("A missing or deleted key cannot protect anything; if the service used it, its data is unreadable until "
-	     "the key is recovered."), N_("Choose another key, create one, or recover the deleted key."), FIX_CREATE_KEY },
+	     "the key is recovered."), N_("Choose another key, create one, or recover the deleted key."), FIX_CREATE_KEY,
+	  NEED_KEY },
 	{ "key.enabled", ALL, SEV_BLOCKER, r_key_enabled, N_("key %s is disabled"),
 	  N_("A disabled key cannot wrap or unwrap: the save fails, and a service already using it cannot read its data."),
-	  N_("Enable the key, or choose another."), FIX_NONE },
+	  N_("Enable the key, or choose another."), FIX_NONE, NEED_KEY },
 	{ "key.active", ALL, SEV_BLOCKER, r_key_active, N_("key %s is %s"),
 	  N_("Outside its activation and expiry dates a key cannot be used, so the service could not read its data."),
-	  N_("Choose another version, or create a new one."), FIX_NEW_VERSION },
+	  N_("Choose another version, or create a new one."), FIX_NEW_VERSION, NEED_KEY },
 	{ "key.expiring", ALL, SEV_WARNING, r_key_expiring, N_("key %s expires within 30 days"),
 	  N_("When the key expires the service loses access to its data unless a new version is in place."),
-	  N_("Rotate to a new version (azcmk rotate), or set a rotation policy."), FIX_NEW_VERSION },
+	  N_("Rotate to a new version (azcmk rotate), or set a rotation policy."), FIX_NEW_VERSION, NEED_KEY },
 	{ "key.type", ALL, SEV_BLOCKER, r_key_type, N_("key %s is of type %s; the service needs RSA or RSA-HSM"),
 	  N_("The services wrap their data keys with RSA; other key types are refused."),
-	  N_("Create an RSA key (azcmk can create one)."), FIX_CREATE_KEY },
+	  N_("Create an RSA key (azcmk can create one)."), FIX_CREATE_KEY, NEED_KEY },
 	{ "key.size", ALL, SEV_BLOCKER, r_key_size, N_("key %s has %s bits, which %s does not accept"),
 	  N_("A key size the service does not support is refused at save time, or may be in a later release."),
-	  N_("Create a key of an accepted size (azcmk creates the largest one the service's rules allow)."), FIX_CREATE_KEY },
+	  N_("Create a key of an accepted size (azcmk creates the largest one the service's rules allow)."), FIX_CREATE_KEY,
+	  NEED_KEY },
 	{ "key.ops", ALL, SEV_BLOCKER, r_key_ops, N_("key %s does not allow wrapKey and unwrapKey"),
 	  N_("The service wraps its data keys with this key; without those operations the save is refused."),
-	  N_("Create a key that allows wrapKey and unwrapKey."), FIX_CREATE_KEY },
+	  N_("Create a key that allows wrapKey and unwrapKey."), FIX_CREATE_KEY, NEED_KEY },
 	{ "key.versioned", DICOM, SEV_BLOCKER, r_key_versioned, N_("%s: the key URL of %s names no version"),
 	  N_("The DICOM service needs the full versioned key URL; it does not follow new versions by itself."),
-	  N_("Pin the current version (azcmk does it when it builds the plan)."), FIX_PIN_VERSION },
+	  N_("Pin the current version (azcmk does it when it builds the plan)."), FIX_PIN_VERSION, 0 },
 	{ "key.rotation-policy", ALL, SEV_NOTE, r_rotation_policy, N_("key %s has no rotation policy"),
 	  N_("Without a rotation policy the key is rotated only by hand, and an expiry can catch you out."),
-	  N_("Set a rotation policy on the key."), FIX_NONE },
+	  N_("Set a rotation policy on the key."), FIX_NONE, NEED_KEY | NEED_ROTATION },
 	{ "identity.key-access", ALL, SEV_BLOCKER, r_key_access, N_("%s cannot use key %s in vault %s"),
 	  N_("The service's identity needs read, wrap and unwrap on the key (by a role's data actions, or an access "
 	     "policy with get, wrapKey and unwrapKey on access-policy vaults); otherwise the save fails, and a service "
 	     "already using the key stops working."),
 	  N_("Grant access: azcmk proposes Key Vault Crypto Service Encryption User at the key's scope, or an access "
-	     "policy on access-policy vaults."), FIX_GRANT_ACCESS },
+	     "policy on access-policy vaults."), FIX_GRANT_ACCESS, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES },
 	{ "identity.propagation", ALL, SEV_WARNING, r_propagation, N_("%s: its role assignment may not have taken effect yet"),
 	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
-	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION },
+	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION,
+	  NEED_ASSIGNMENTS },
 	{ "operator.can-assign", ALL, SEV_BLOCKER, r_can_assign,
 	  N_("vault %s: you cannot grant access (missing permission %s)"),
 	  N_("Granting the identity access needs a role that can write role assignments at the vault (Owner, User Access "
 	     "Administrator or Role Based Access Control Administrator), or that can write access policies."),
-	  N_("Ask someone with one of those roles to grant the access, or to give you the role."), FIX_NONE },
+	  N_("Ask someone with one of those roles to grant the access, or to give you the role."), FIX_NONE,
+	  NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_PERMS },
 	{ "resource.key-access-lost", ALL, SEV_BLOCKER, r_access_lost,
 	  N_("%s has lost the use of its key %s"),
 	  N_("The service can no longer wrap or unwrap with its key: requests start failing once its cached key runs out "
 	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
-	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE },
+	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE,
+	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES },
 	{ "policy.deny", ALL, SEV_NOTE, r_policy_deny, N_("%s: an Azure Policy assignment denies the planned change"),
 	  N_("An assignment with the deny effect makes Azure refuse the save with RequestDisallowedByPolicy, whatever "
 	     "azcmk or the portal does. Azure Policy judged the resource as the save would leave it."),
 	  N_("Ask the assignment's owner for an exemption for this resource, or choose a key and identity the policy "
-	     "allows."), FIX_NONE },
+	     "allows."), FIX_NONE, NEED_POLICY },
 };
 
 const size_t CMK_NRULES = sizeof(CMK_RULES) / sizeof(CMK_RULES[0]);
@@ -843,35 +873,123 @@ static void prune_ineligible(struct cmk_report *out)
 	out->n = k;
 }
 
-/* Runs every rule that applies to the service; the report keeps the failed ones. */
+/* Tells whether a read got no usable answer: none at all, a malformed one, throttled, or a server failure. */
+bool cmk_read_failed(long status)
+{
+	return status < 0 || status == 429 || status >= 500;
+}
+
+/* Describes a failed read's status for a person: "HTTP 503", "a malformed answer", "no answer". */
+static char *status_text(long status)
+{
+	if (status == CMK_READ_MALFORMED)
+		return xstrdup(_("a malformed answer"));
+	if (status == CMK_READ_NO_ANSWER)
+		return xstrdup(_("no answer"));
+	return xasprintf(_("HTTP %ld"), status);
+}
+
+/* Returns why a rule's inputs do not allow a verdict (the first read it needs that failed), or NULL. */
+static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
+{
+	const long st[] = { c->vault_status, c->key_status, c->rotation_status, c->assignments_status, c->roles_status,
+			    c->perms_status, c->policy_status };
+	static const char *const what[] = {
+		N_("the vault %s could not be read (%s); retry when Azure answers"),
+		N_("key %s could not be read (%s); retry when Key Vault answers"),
+		N_("the rotation policy of key %s could not be read (%s); retry when Key Vault answers"),
+		N_("the role assignments of %s could not be read (%s); retry, or grant yourself Reader on the vault"),
+		N_("a role definition that %s's assignments name could not be read (%s); retry, or grant yourself Reader "
+		   "where the role is defined"),
+		N_("your permissions on vault %s could not be read (%s); retry when Azure answers"),
+		N_("Azure Policy could not be asked about %s (%s); retry when Azure answers"),
+	};
+	const char *names[] = { c->vault_name, c->key_name, c->key_name, jx_str(c->resource, "name"),
+				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name") };
+
+	/* A role definition azcmk may not read (403) leaves what the role grants unknown too. */
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_ROLES && st[i] == 403))) {
+			char *how = status_text(st[i]), *out;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+			out = xasprintf(_(what[i]), names[i] ? names[i] : "?", how);
+#pragma GCC diagnostic pop
+			free(how);
+			return out;
+		}
+	return NULL;
+}
+
+/* Fills a finding that could not be judged: its message says so, and why. */
+static void not_judged(struct cmk_finding *f, char *cause)
+{
+	char *raw = xasprintf(_("could not judge this: %s"), cause ? cause : _("the answer did not allow a verdict"));
+
+	f->unknown = true;
+	f->message = text_sanitize(raw, false);
+	free(raw);
+	free(cause);
+	free(f->detail);
+	f->detail = NULL;
+}
+
+/*
+ * Judges one rule: not at all when a read it rests on failed (OUT_UNKNOWN,
+ * f->detail saying which), else by its check.
+ */
+enum cmk_outcome cmk_judge(const struct cmk_ctx *c, const struct cmk_rule *r, struct cmk_finding *f)
+{
+	char *cause = unread_cause(c, r->needs);
+
+	if (cause) {
+		free(f->detail);
+		f->detail = cause;
+		return OUT_UNKNOWN;
+	}
+	return r->check(c, f);
+}
+
+/* Runs one rule and adds its finding to the report when it fails or could not be judged. */
+static void run_rule(const struct cmk_ctx *c, const struct cmk_rule *r, struct cmk_report *out)
+{
+	struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+	enum cmk_outcome o = cmk_judge(c, r, &f);
+
+	if (o != OUT_NA)
+		out->checked++;
+	if (o != OUT_FAILS && o != OUT_UNKNOWN) {
+		free(f.detail);
+		return;
+	}
+	f.subject = subject_of(c, r);
+	if (o == OUT_UNKNOWN) {
+		not_judged(&f, f.detail ? xstrdup(f.detail) : NULL);
+		out->unknown++;
+	} else {
+		f.message = format_message(&f);
+	}
+	if (f.detail) {
+		char *clean = text_sanitize(f.detail, false);
+
+		free(f.detail);
+		f.detail = clean;
+	}
+	out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
+	out->items[out->n++] = f;
+}
+
+/*
+ * Runs every rule that applies to the service; the report keeps the failed
+ * ones and those that could not be judged (which never count as holding).
+ */
 void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < CMK_NRULES; i++) {
-		const struct cmk_rule *r = &CMK_RULES[i];
-		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL };
-		enum cmk_outcome o;
-
-		if (!(r->services & (1u << c->svc->id)))
-			continue;
-		o = r->check(c, &f);
-		if (o != OUT_NA)
-			out->checked++;
-		if (o != OUT_FAILS) {
-			free(f.detail);
-			continue;
-		}
-		f.subject = subject_of(c, r);
-		f.message = format_message(&f);
-		if (f.detail) {
-			char *clean = text_sanitize(f.detail, false);
-
-			free(f.detail);
-			f.detail = clean;
-		}
-		out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
-		out->items[out->n++] = f;
-	}
+	for (size_t i = 0; i < CMK_NRULES; i++)
+		if (CMK_RULES[i].services & (1u << c->svc->id))
+			run_rule(c, &CMK_RULES[i], out);
 	prune_ineligible(out);
 }
 
@@ -907,6 +1025,22 @@ bool cmk_has_blocker(const struct cmk_report *r)
 		if (r->items[i].severity == SEV_BLOCKER)
 			return true;
 	return false;
+}
+
+/* Tells whether a blocker surely fails (one that could not be judged does not count here). */
+bool cmk_has_known_blocker(const struct cmk_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->items[i].severity == SEV_BLOCKER && !r->items[i].unknown)
+			return true;
+	return false;
+}
+
+/* Returns the label a finding shows in tables: its severity, or UNKNOWN when it could not be judged. */
+const char *cmk_finding_label(const struct cmk_finding *f)
+{
+	/* TRANSLATORS: the label of a prerequisite azcmk could not judge; at most 8 columns. */
+	return f->unknown ? _("UNKNOWN") : cmk_severity_label(f->severity);
 }
 
 /* Returns the size in bits of a key as Key Vault returns it (0 when unknown). */

@@ -35,6 +35,8 @@ struct cmk_ctx {
 	struct json_object *roles;         /* role definitions by lower-case GUID */
 	struct json_object *operator_perms;/* the operator's permission blocks at the vault */
 	long perms_status;
+	long assignments_status;           /* the service principal's role assignments (0: not read) */
+	long roles_status;                 /* the worst status among the role definitions read */
 	struct json_object *policy_evals;  /* checkPolicyRestrictions' policyEvaluations for the content after the save */
 	long policy_status;
 	const char *tenant;                /* the signed-in tenant */
@@ -49,7 +51,18 @@ enum cmk_fix {
 	FIX_RESAVE,
 };
 
-enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS };
+/* A rule holds, fails, does not apply, or could not be judged (an input could not be read, or a grant is conditional). */
+enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS, OUT_UNKNOWN };
+
+/* What a rule reads beyond the resource: when one of these could not be read, the rule is not judged. */
+enum cmk_need {
+	NEED_VAULT = 1u << 0, NEED_KEY = 1u << 1, NEED_ROTATION = 1u << 2, NEED_ASSIGNMENTS = 1u << 3,
+	NEED_ROLES = 1u << 4, NEED_PERMS = 1u << 5, NEED_POLICY = 1u << 6,
+};
+
+/* Statuses of a read that got no usable answer (beside the HTTP statuses 429 and 5xx). */
+#define CMK_READ_MALFORMED (-1)        /* an answer came, but not the JSON the API documents */
+#define CMK_READ_NO_ANSWER (-2)        /* no answer at all (connection failed, timed out) */
 
 struct cmk_finding;
 
@@ -62,6 +75,7 @@ struct cmk_rule {
 	const char *explanation;           /* N_() why it matters, what happens if ignored */
 	const char *fix;                   /* N_() what to do */
 	enum cmk_fix fix_step;
+	unsigned needs;                    /* enum cmk_need bits: the reads the verdict rests on */
 };
 
 struct cmk_finding {
@@ -71,26 +85,33 @@ struct cmk_finding {
 	char *message;                     /* translated, with real names */
 	const char *arg[3];                /* filled by the check for the message format */
 	char *detail;                      /* extra text (which permission, which dates), or NULL */
+	bool unknown;                      /* not judged: detail says why; counts as not passing */
 };
 
 struct cmk_report {
 	struct cmk_finding *items;
 	size_t n;
-	size_t checked;                    /* rules that applied (held or failed) */
+	size_t checked;                    /* rules that applied (held, failed or could not be judged) */
+	size_t unknown;                    /* of the findings, those that could not be judged */
 };
 
 extern const struct cmk_rule CMK_RULES[];
 extern const size_t CMK_NRULES;
 
 void cmk_check(const struct cmk_ctx *c, struct cmk_report *out);
+enum cmk_outcome cmk_judge(const struct cmk_ctx *c, const struct cmk_rule *r, struct cmk_finding *f);
 void cmk_report_free(struct cmk_report *r);
 const struct cmk_rule *cmk_rule_find(const char *id);
 bool cmk_has_blocker(const struct cmk_report *r);
+bool cmk_has_known_blocker(const struct cmk_report *r);
+bool cmk_read_failed(long status);
+const char *cmk_finding_label(const struct cmk_finding *f);
 const struct cmk_finding *cmk_unfixable(const struct cmk_report *r, const char *prefix);
 long cmk_key_bits(struct json_object *key);
 const char *cmk_principal(const struct cmk_ctx *c);
 const char *cmk_default_identity(struct json_object *resource);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
+int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how);
 bool cmk_setting_names_identity(const struct cmk_ctx *c);
 bool cmk_resource_on_cmk(const struct cmk_ctx *c);
 const char *cmk_severity_name(enum severity s);

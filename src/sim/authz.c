@@ -79,8 +79,9 @@ static struct json_object *ra_json(struct json_object *ra)
 	json_object_object_add(p, "principalType", json_object_new_string(
 		jx_str(ra, "principalType") ? jx_str(ra, "principalType") : "ServicePrincipal"));
 	json_object_object_add(p, "scope", json_object_new_string(scope));
-	json_object_object_add(p, "condition", NULL);
-	json_object_object_add(p, "conditionVersion", NULL);
+	/* An Azure ABAC condition, as the scenario gives it (RoleAssignmentProperties.condition). */
+	json_object_object_add(p, "condition", jx_copy(jx_get(ra, "condition")));
+	json_object_object_add(p, "conditionVersion", jx_copy(jx_get(ra, "conditionVersion")));
 	json_object_object_add(p, "createdOn", iso_time(created));
 	json_object_object_add(p, "updatedOn", iso_time(created));
 	json_object_object_add(p, "delegatedManagedIdentityResourceId", NULL);

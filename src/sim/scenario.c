@@ -763,6 +763,8 @@ static const struct field F_ASSIGNMENT[] = {
 	{ "name", false, &T_UUID },
 	{ "principalType", false, &T_ASSIGNEE_TYPE },
 	{ "createdOn", false, &T_INT },
+	{ "condition", false, &T_STR },
+	{ "conditionVersion", false, &T_STR },
 	{ NULL, false, NULL },
 };
 static const struct type T_ASSIGNMENT = { .what = "an object", .ok = is_object, .fields = F_ASSIGNMENT };

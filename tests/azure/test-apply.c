@@ -28,6 +28,7 @@
 #define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
 #define KV "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
 #define UAI RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test"
+#define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
 
 /* The end of azcmk()'s argument list, typed so the variadic call is well defined. */
 #define END ((char *)NULL)
@@ -122,6 +123,8 @@ static int azcmk(struct env *v, const char *crash_after, ...)
 	free(state);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+static int step_number(struct env *v, const char *kind);
 
 /* Returns the output of the last run (allocated). */
 static char *output(struct env *v)
@@ -669,29 +672,37 @@ static void test_system_identity_off_refused(void **state)
 }
 
 /*
- * The user-assigned identity lost its access to the key between the save and
- * the step that turns the system-assigned identity off (apply stopped after
- * the save): the resumed apply proves that access first, stops, and the
- * system-assigned identity stays on.
+ * Access revoked after the save, before the system-assigned identity goes:
+ * a resumed apply grants it again, proves the user-assigned identity can use
+ * the key, and only then turns the system-assigned identity off.
  */
 static void test_system_identity_off_proven(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
 	struct json_object *r;
+	struct st_resp sr;
+	bool granted = false;
 
+	(void)state;
 	unlink(v->plan);
 	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI, "--system-identity", "off", "-o",
 			     v->plan, END), 0, "plan");
 	/* enable-identity, assign-role, wait-access, save-key: stop after the fourth. */
 	expect_exit(v, azcmk(v, "4", "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "apply");
 	revoke_at(v, "/keys/cmk-test");
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 2,
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
 		    "resumed apply");
-	assert_output(v, "stopped before turning off the system-assigned identity");
+	assert_output(v, "made again, in case it was removed since");
+	assert_output(v, "Done:");
 	r = state_resource(v, id);
-	assert_non_null(jx_str(r, "identity.principalId"));
+	assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
 	json_object_put(r);
+	st_admin(&v->t, "GET", "/state", NULL, &sr);
+	for (size_t i = 0; i < jx_len(jx_get(sr.json, "roleAssignments")); i++)
+		granted |= str_iends(jx_str(jx_at(jx_get(sr.json, "roleAssignments"), i), "scope"), "/keys/cmk-test");
+	st_resp_free(&sr);
+	assert_true(granted);
 	env_stop(v);
 }
 
@@ -761,7 +772,6 @@ static void test_managed_hsm_grant(void **state)
 
 /* ---- Apply that cannot be tricked, doubled or fooled ---- */
 
-#define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
 #define VAULT_ID RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test"
 
 /* Reads a JSON file (the plan); fails the test when it cannot. */
@@ -911,6 +921,15 @@ static void test_resume_verifies(void **state)
 		assert_null(strstr(o, "Done:"));
 		free(o);
 	}
+	/* The key back, but the grant removed since and the setting reverted: resume grants again, saves, verifies. */
+	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/enable", NULL);
+	revoke_at(v, "/keys/cmk-test");
+	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
+		    "resume after the grant was removed");
+	assert_output(v, "Done:");
+	r = state_resource(v, OAI);
+	assert_string_equal(key_setting(r), "cmk-test");
+	json_object_put(r);
 	free(path);
 	env_stop(v);
 }
@@ -1285,6 +1304,54 @@ static void test_history_failure(void **state)
 	env_stop(v);
 }
 
+/*
+ * A prerequisite that could not be judged (Key Vault answering 503 after its
+ * retries) is shown as UNKNOWN and never counted as holding: check exits 1
+ * unless --allow-unknown, and a plan is refused unless it too is given.
+ */
+static void test_unknown_verdicts(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *o;
+
+	(void)state;
+	plan_apply(v, OAI, KV, NULL, NULL);
+	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 0, "check, all holding");
+	assert_int_equal(st_fault(&v->t, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"status\":503}"),
+			 201);
+	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, END), 1, "check, Key Vault down");
+	assert_output(v, "UNKNOWN");
+	assert_output(v, "could not judge this: key cmk-test could not be read (HTTP 503)");
+	assert_output(v, "--allow-unknown");
+	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, "-o", "json", END), 1, "check -o json, Key Vault down");
+	assert_output(v, "\"verdict\": \"unknown\"");
+	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, "--allow-unknown", END), 0, "check --allow-unknown");
+	unlink(v->plan);
+	expect_exit(v, azcmk(v, NULL, "plan", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", "--key", KV,
+			     "--confirm-irreversible", "-o", v->plan, END), 1, "plan, Key Vault down");
+	assert_output(v, "could not judge this");
+	o = output(v);
+	assert_null(strstr(o, "(null)"));
+	free(o);
+	env_stop(v);
+}
+
+/* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
+static void test_malformed_resource(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	char *o;
+
+	(void)state;
+	assert_int_equal(st_fault(&v->t, "{\"method\":\"GET\",\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"malformed\"}"),
+			 201);
+	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 2, "check of a malformed resource");
+	o = output(v);
+	assert_null(strstr(o, "(null)"));
+	free(o);
+	env_stop(v);
+}
+
 /* The release program has no test hook: the crash variable does nothing there. */
 static void test_hooks_not_in_release(void **state)
 {
@@ -1375,6 +1442,8 @@ int main(void)
 		cmocka_unit_test(test_state_files_refused),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_history_failure),
+		cmocka_unit_test(test_unknown_verdicts),
+		cmocka_unit_test(test_malformed_resource),
 		cmocka_unit_test(test_hooks_not_in_release),
 		cmocka_unit_test(test_server_text_sanitized),
 	};

@@ -154,6 +154,109 @@ static void test_errors(void **state)
 	azenv_stop(v);
 }
 
+#define CUSTOM_GUID "c0c0c0c0-6666-4666-8666-66666666c0c0"
+#define OAI_PRINCIPAL "6666a003-6666-4666-8666-66666666a003"
+
+/*
+ * Starts the simulator on minimal.json with a custom role defined at the
+ * subscription (its data actions and not-data-actions as given) assigned to
+ * the OpenAI account's identity on the vault, with an ABAC condition if any.
+ */
+static struct azenv *with_custom_role(const char *data, const char *not_data, const char *condition)
+{
+	char *text = st_read_scenario("minimal.json"), *role, *ra;
+	struct json_object *doc = json_tokener_parse(text), *o;
+	struct azenv *v;
+
+	role = xasprintf("{\"id\":\"/subscriptions/" SUB "/providers/Microsoft.Authorization/roleDefinitions/" CUSTOM_GUID "\","
+			 "\"name\":\"" CUSTOM_GUID "\",\"type\":\"Microsoft.Authorization/roleDefinitions\",\"properties\":"
+			 "{\"roleName\":\"CMK key wrapper\",\"type\":\"CustomRole\",\"assignableScopes\":[\"/subscriptions/" SUB
+			 "\"],\"permissions\":[{\"actions\":[],\"notActions\":[],\"dataActions\":[%s],\"notDataActions\":[%s]}]}}",
+			 data, not_data);
+	ra = xasprintf("{\"scope\":\"" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test\",\"principalId\":\""
+		       OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CUSTOM_GUID "\",\"name\":\"c1c1c1c1-6666-4666-8666-"
+		       "66666666c1c1\"%s%s%s}", condition ? ",\"conditionVersion\":\"2.0\",\"condition\":\"" : "",
+		       condition ? condition : "", condition ? "\"" : "");
+	o = json_tokener_parse(role);
+	assert_non_null(o);
+	json_object_array_add(jx_get(doc, "resources"), o);
+	o = json_tokener_parse(ra);
+	assert_non_null(o);
+	json_object_array_add(jx_get(doc, "roleAssignments"), o);
+	v = azenv_start_text(jx_text(doc), 0);
+	json_object_put(doc);
+	free(text);
+	free(role);
+	free(ra);
+	return v;
+}
+
+/* Returns the verdict of a rule in a change check: "holds", "fails" or "unknown". */
+static const char *verdict_of(struct azenv *v, const char *resource, const char *rule)
+{
+	struct cmk_target t = { .resource = resource, .key_uri = KEY };
+	struct cmk_fetch f;
+	struct cmk_report r;
+	const char *got = "holds";
+
+	if (cmk_fetch(v->s, &t, &f, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	cmk_check(&f.ctx, &r);
+	for (size_t i = 0; i < r.n; i++)
+		if (str_ieq(r.items[i].rule->id, rule))
+			got = r.items[i].unknown ? "unknown" : "fails";
+	cmk_report_free(&r);
+	cmk_fetch_free(&f);
+	return got;
+}
+
+/*
+ * A custom role defined at the subscription is read by its own id (not at
+ * the tenant root, where Azure does not find it) and judged as Azure does:
+ * wildcards, not-data-actions subtracted; a condition makes it uncertain.
+ */
+static void test_custom_role(void **state)
+{
+	static const struct { const char *data, *not_data, *condition, *want; } T[] = {
+		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
+		{ "\"Microsoft.KeyVault/vaults/keys/read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
+		  "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", "", NULL, "holds" },
+		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", NULL, "fails" },
+		{ "\"Microsoft.KeyVault/vaults/secrets/*\"", "", NULL, "fails" },
+		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "", "@Resource[Microsoft.KeyVault/vaults/keys:name] StringEquals 'cmk-test'",
+		  "unknown" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct azenv *v = with_custom_role(T[i].data, T[i].not_data, T[i].condition);
+		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
+
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("custom role %zu: identity.key-access %s, wanted %s", i, got, T[i].want);
+		azenv_stop(v);
+	}
+}
+
+/* Key Vault answering 503 (after retries) or malformed JSON: the key rules are "could not judge", never dropped. */
+static void test_keyvault_unreadable(void **state)
+{
+	static const char *const FAULTS[] = {
+		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"status\":503}",
+		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"kind\":\"malformed\"}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(FAULTS) / sizeof(FAULTS[0]); i++) {
+		struct azenv *v = azenv_start("minimal.json", NULL, 1);
+
+		assert_int_equal(st_fault(&v->t, FAULTS[i]), 201);
+		assert_string_equal(verdict_of(v, "oai-cmk-test", "key.enabled"), "unknown");
+		assert_string_equal(verdict_of(v, "oai-cmk-test", "key.rotation-policy"), "unknown");
+		azenv_stop(v);
+	}
+}
+
 /* Runs the check's integration tests. */
 int main(void)
 {
@@ -162,6 +265,8 @@ int main(void)
 		cmocka_unit_test(test_change_checks),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_policy_deny),
+		cmocka_unit_test(test_custom_role),
+		cmocka_unit_test(test_keyvault_unreadable),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

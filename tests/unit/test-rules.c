@@ -50,6 +50,22 @@ static const char ROLES[] =
 	"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]}]}},"
 	"\"21090545-7ca7-4776-b22c-e363652d74d2\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/*/read\"]}]}}}";
 
+/* p1's only grant carries a condition (Azure ABAC); then the same with a plain grant beside it. */
+#define ABAC_GRANT \
+	"{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"/subscriptions/s/providers/" \
+	"Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"condition\":\"((!(ActionMatches" \
+	"{'Microsoft.KeyVault/vaults/keys/unwrap/action'})))\",\"conditionVersion\":\"2.0\"}}"
+#define ABAC_ONLY "[" ABAC_GRANT "]"
+#define ABAC_AND_PLAIN \
+	"[" ABAC_GRANT ",{\"properties\":{\"principalId\":\"p1\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":" \
+	"\"/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]"
+/* p1 holds the custom role c0c0... (defined at the subscription) at the subscription's scope. */
+#define CUSTOM_ROLE "c0c0c0c0-0000-4000-8000-00000000c0c0"
+#define CUSTOM(allow, deny) \
+	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"/subscriptions/s/" \
+	"providers/Microsoft.Authorization/roleDefinitions/" CUSTOM_ROLE "\",\"customActions\":[\"" allow "\"]," \
+	"\"customNotActions\":[\"" deny "\"]}}]"
+
 static const char POLICY_DENY[] =
 	"[{\"policyInfo\":{\"policyDefinitionId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d\","
 	"\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/deny-cmk\"},"
@@ -189,6 +205,30 @@ static const struct row ROWS[] = {
 	{ "openai", NULL, NULL, NULL, NULL, "change compliant", "policy.deny", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, NULL, "change deny policy403", "policy.deny", OUT_NA },
 	{ "openai", NULL, NULL, NULL, NULL, "deny", "policy.deny", OUT_NA },
+	/* Could not judge: a read failed (after retries), a malformed answer, a conditional grant. Never "holds". */
+	{ "openai", NULL, NULL, NULL, NULL, "key503", "key.enabled", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "key503", "key.exists", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "key503", "vault.readable", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "key503", "resource.key-access-lost", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "keymalformed", "key.size", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "rotmalformed", "key.rotation-policy", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "vault-noanswer", "vault.firewall", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "vault-noanswer", "identity.key-access", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "assign429", "identity.key-access", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "roles403", "identity.key-access", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "roles403", "key.enabled", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, NULL, "perms500 change", "operator.can-assign", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, NULL, "policy503 change", "policy.deny", OUT_UNKNOWN },
+	/* ABAC: a grant under a condition azcmk cannot evaluate is uncertain, never "holds". */
+	{ "openai", NULL, NULL, NULL, ABAC_ONLY, "", "identity.key-access", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, NULL, ABAC_AND_PLAIN, "", "identity.key-access", OUT_HOLDS },
+	/* Custom roles: wildcards, data actions subtracted by notDataActions, any scope above the key. */
+	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/vaults/keys/*", ""), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, CUSTOM("microsoft.keyvault/VAULTS/keys/*", ""), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/vaults/keys/*", "Microsoft.KeyVault/vaults/keys/unwrap/action"),
+	  "", "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/*", ""), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/vaults/secrets/*", ""), "", "identity.key-access", OUT_FAILS },
 };
 
 /* The fixture a row runs on; everything is owned and freed after the row. */
@@ -212,6 +252,36 @@ static struct json_object *part(const char *base, const char *patch)
 	return o;
 }
 
+/* Copies the non-empty strings of an array of patterns. */
+static struct json_object *patterns(struct json_object *list)
+{
+	struct json_object *out = json_object_new_array();
+
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (*json_object_get_string(jx_at(list, i)))
+			json_object_array_add(out, json_object_get(jx_at(list, i)));
+	return out;
+}
+
+/* Defines the custom role a row's assignment describes (customActions, customNotActions) among the roles read. */
+static void add_custom_role(struct fixture *x)
+{
+	for (size_t i = 0; i < jx_len(x->assignments); i++) {
+		struct json_object *ra = jx_get(jx_at(x->assignments, i), "properties"), *role, *block;
+
+		if (!jx_get(ra, "customActions"))
+			continue;
+		role = json_object_new_object();
+		block = json_object_new_object();
+		json_object_object_add(block, "dataActions", patterns(jx_get(ra, "customActions")));
+		json_object_object_add(block, "notDataActions", patterns(jx_get(ra, "customNotActions")));
+		jx_set(role, "properties.permissions", json_object_new_array());
+		json_object_array_add(jx_get(role, "properties.permissions"), block);
+		jx_set(role, "properties.type", json_object_new_string("CustomRole"));
+		json_object_object_add(x->roles, CUSTOM_ROLE, role);
+	}
+}
+
 /* Builds the context of a row. */
 static void build(struct fixture *x, const struct row *r)
 {
@@ -233,10 +303,17 @@ static void build(struct fixture *x, const struct row *r)
 		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = opt_has(o, "nokey") ? NULL : "k",
 		.key_version = opt_has(o, "version") ? "v1" : NULL, .user_identity = opt_has(o, "uai"),
 		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = opt_has(o, "vault403") ? 403 : 200,
-		.key = x->key, .key_status = opt_has(o, "key404") ? 404 : opt_has(o, "key403") ? 403 : 200,
-		.versions_status = 200, .rotation = x->rotation, .rotation_status = opt_has(o, "rot404") ? 404 : 200, .assignments = x->assignments,
-		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = "t1", .now = NOW,
-		.policy_evals = x->policy, .policy_status = opt_has(o, "policy403") ? 403 : 200 };
+		.key = x->key, .key_status = opt_has(o, "key404") ? 404 : opt_has(o, "key403") ? 403 : opt_has(o, "key503") ? 503
+			: opt_has(o, "keymalformed") ? CMK_READ_MALFORMED : 200,
+		.versions_status = 200, .rotation = x->rotation, .assignments = x->assignments,
+		.rotation_status = opt_has(o, "rot404") ? 404 : opt_has(o, "rotmalformed") ? CMK_READ_MALFORMED : 200,
+		.assignments_status = opt_has(o, "assign429") ? 429 : 200, .roles_status = opt_has(o, "roles403") ? 403 : 200,
+		.roles = x->roles, .operator_perms = x->perms, .perms_status = opt_has(o, "perms500") ? 500 : 200, .tenant = "t1",
+		.now = NOW, .policy_evals = x->policy,
+		.policy_status = opt_has(o, "policy403") ? 403 : opt_has(o, "policy503") ? 503 : 200 };
+	if (opt_has(o, "vault-noanswer"))
+		x->c.vault_status = CMK_READ_NO_ANSWER;
+	add_custom_role(x);
 }
 
 /* Frees a fixture. */
@@ -256,18 +333,18 @@ static void unbuild(struct fixture *x)
 /* Every row: the rule gives the expected outcome on the fixture. */
 static void test_rule_table(void **state)
 {
-	static const char *const names[] = { "n/a", "holds", "fails" };
+	static const char *const names[] = { "n/a", "holds", "fails", "could not judge" };
 
 	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
 		const struct row *r = &ROWS[i];
 		const struct cmk_rule *rule = cmk_rule_find(r->rule);
-		struct cmk_finding f = { rule, rule ? rule->severity : SEV_NOTE, NULL, NULL, { NULL, NULL, NULL }, NULL };
+		struct cmk_finding f = { rule, rule ? rule->severity : SEV_NOTE, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
 		struct fixture x;
 		enum cmk_outcome got;
 
 		assert_non_null(rule);
 		build(&x, r);
-		got = (rule->services & (1u << x.c.svc->id)) ? rule->check(&x.c, &f) : OUT_NA;
+		got = (rule->services & (1u << x.c.svc->id)) ? cmk_judge(&x.c, rule, &f) : OUT_NA;
 		if (got != r->want)
 			fail_msg("row %zu (%s, %s, %s): %s, wanted %s", i, r->svc, r->rule, r->opts, names[got], names[r->want]);
 		free(f.detail);
@@ -331,7 +408,7 @@ static void test_size_severity(void **state)
 		struct row r = { T[i].svc, NULL, NULL, "{\"key\":{\"n\":\"" N4096 "\"}}", NULL, "version", NULL, OUT_NA };
 		struct fixture x;
 		const struct cmk_rule *rule = cmk_rule_find("key.size");
-		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL };
+		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
 
 		build(&x, &r);
 		assert_int_equal(rule->check(&x.c, &f), OUT_FAILS);
