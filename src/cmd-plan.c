@@ -60,6 +60,19 @@ static void print_unfixed(const struct cmk_report *r)
 	}
 }
 
+/*
+ * Warns, at plan time, of the permissions you lack for the plan's steps:
+ * someone else may apply it, so it is no refusal here; apply refuses.
+ */
+static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
+{
+	char *err = NULL;
+
+	if (!plan_preflight(p, c, NULL, &err, NULL))
+		fprintf(stderr, _("Warning: %s\nApply it as someone who has them, or ask for them first.\n"), err);
+	free(err);
+}
+
 /* Builds the plan for RESOURCE from the options; prints why when it cannot. Shared by plan and fix. */
 int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
 		 struct plan *p)
@@ -89,6 +102,9 @@ int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *r
 		cli_error("%s", err);
 	else
 		print_unfixed(&r);
+	/* When this command applies the plan, apply's own check refuses it; warn only when it is not applied here. */
+	if (rc == EXIT_OK && (o->plan_only || o->dry_run))
+		warn_permissions(p, &f->ctx);
 	free(err);
 	cmk_report_free(&r);
 	return rc;
@@ -165,7 +181,12 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 		return usage_mistake(_("--vault needs --key NAME (the key to use) or --create-key NAME (the key to make)"));
 	if (!(s = cmd_session(o)))
 		return EXIT_ERROR;
-	rc = cmd_build_plan(s, o, argv[0], &f, &p);
+	{
+		struct cmd_opts only = *o;
+
+		only.plan_only = true;
+		rc = cmd_build_plan(s, &only, argv[0], &f, &p);
+	}
 	if (rc == EXIT_OK) {
 		rc = write_plan(o, &p, &f.ctx);
 		plan_free(&p);
@@ -219,7 +240,7 @@ static int load_plan(const char *path, struct plan *p)
 static bool refusal(const char *code)
 {
 	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe",
-		"NothingToResume", NULL };
+		"NothingToResume", "PreflightFailed", NULL };
 
 	for (int i = 0; code && CODES[i]; i++)
 		if (str_ieq(code, CODES[i]))

@@ -52,6 +52,7 @@ struct cmd_opts {
 	const char *since;               /* history: only the changes since this time */
 	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
 	bool allow_unknown;              /* check, plan: accept prerequisites that could not be judged */
+	bool plan_only;                  /* the plan is not applied by this command (azcmk plan) */
 };
 
 struct plan;

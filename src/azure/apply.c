@@ -959,6 +959,33 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 }
 
 /*
+ * Judges, before the first write, the permissions the steps still to do need
+ * from the signed-in operator (read live): a plan that would stop half-way
+ * on a 403 is refused before it changes anything.
+ */
+static int preflight(struct run *r, struct az_error *e)
+{
+	char *key = xasprintf("%s%skeys/%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/", r->p->key_name);
+	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = key, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_fetch f;
+	char *err = NULL, *open = NULL;
+	int rc = cmk_fetch(r->s, &t, &f, e);
+
+	if (rc == 0 && !plan_preflight(r->p, &f.ctx, r->done, &err, &open)) {
+		az_error_set(e, "%s", err);
+		fail_code(e, "PreflightFailed");
+		rc = -1;
+	} else if (rc == 0 && open) {
+		say(r, _("  (your permission for these steps could not be judged beforehand: %s)"), open);
+	}
+	free(err);
+	free(open);
+	free(key);
+	cmk_fetch_free(&f);
+	return rc;
+}
+
+/*
  * Applies a plan step by step under its lock, journalling each start,
  * operation and result. Before each write it re-reads what it changes and
  * stops if someone else changed it; it always ends by verifying against Azure.
@@ -986,6 +1013,8 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 	}
 	if (rc == 0)
 		rc = lock_plan(&r, e) == 0 && open_journal(&r, e) == 0 ? 0 : -1;
+	if (rc == 0)
+		rc = preflight(&r, e);
 	if (rc == 0 && !jx_str(r.vars, "principalId"))
 		rc = learn_principal(&r, e);
 	r.claims = az_session_claims(s);

@@ -383,11 +383,13 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	char *vers = xasprintf("%skeys/%s/versions", f->vault_uri, f->key_name);
 	char *rot = xasprintf("%skeys/%s/rotationpolicy", f->vault_uri, f->key_name);
 	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
-	struct az_req *r[6] = {
+	char *rperm = xasprintf("%s/providers/Microsoft.Authorization/permissions", jx_str(f->resource, "id"));
+	struct az_req *r[7] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
-		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL) };
-	int rc = az_session_send(s, r, 6, e);
+		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
+		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL) };
+	int rc = az_session_send(s, r, 7, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
@@ -410,10 +412,12 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 			f->assignments = local;
 		}
 		f->perms = take_list(r[5], &f->ctx.perms_status);
+		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
 		disabled_version(f, r[1]);
 	}
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		az_req_free(r[i]);
+	free(rperm);
 	free(key);
 	free(vers);
 	free(rot);
@@ -584,6 +588,9 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	f->ctx.assignments = f->assignments;
 	f->ctx.roles = f->roles;
 	f->ctx.operator_perms = f->perms;
+	f->ctx.resource_perms = f->res_perms;
+	free(f->ctx.operator_id);
+	f->ctx.operator_id = jx_str(claims, "oid") ? xstrdup(jx_str(claims, "oid")) : NULL;
 	f->ctx.policy_evals = f->policy;
 	f->ctx.confirmed = t->confirmed;
 	f->ctx.tenant = az_session_tenant(s);
@@ -635,7 +642,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 void cmk_fetch_free(struct cmk_fetch *f)
 {
 	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
-				       f->roles, f->perms, f->policy };
+				       f->roles, f->perms, f->policy, f->res_perms };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);
@@ -644,5 +651,6 @@ void cmk_fetch_free(struct cmk_fetch *f)
 	free(f->key_name);
 	free(f->key_version);
 	free(f->uai_id);
+	free(f->ctx.operator_id);
 	memset(f, 0, sizeof(*f));
 }

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "actions.h"
 #include "armid.h"
 #include "i18n.h"
 #include "jx.h"
@@ -523,4 +524,111 @@ bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool fir
 	if (str_istarts(ev, "operation") && !jx_str(e, "operation"))
 		return false;
 	return known && step >= 0 && (size_t)step < p->n && jx_str(e, "id") && strcmp(jx_str(e, "id"), p->steps[step].id) == 0;
+}
+
+/* The permission a step needs from the operator: the action, on the vault or on the resource, control or data plane. */
+struct need {
+	enum step_kind kind;
+	const char *action;            /* NULL: writing the resource itself (its type's write action) */
+	bool vault, data;
+	const char *who;               /* N_() who usually holds it */
+};
+
+static const struct need NEEDS[] = {
+	{ STEP_ENABLE_IDENTITY, NULL, false, false, N_("a Contributor or Owner of the resource") },
+	{ STEP_ENABLE_SOFT_DELETE, "Microsoft.KeyVault/vaults/write", true, false, N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_ENABLE_PURGE_PROTECTION, "Microsoft.KeyVault/vaults/write", true, false,
+	  N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_FIREWALL_BYPASS, "Microsoft.KeyVault/vaults/write", true, false, N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_CREATE_KEY, "Microsoft.KeyVault/vaults/keys/create/action", true, true,
+	  N_("a Key Vault Crypto Officer or Key Vault Administrator of the vault") },
+	{ STEP_ASSIGN_ROLE, "Microsoft.Authorization/roleAssignments/write", true, false,
+	  N_("an Owner, User Access Administrator or Role Based Access Control Administrator of the vault") },
+	{ STEP_ACCESS_POLICY, "Microsoft.KeyVault/vaults/accessPolicies/write", true, false,
+	  N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_SAVE_KEY, NULL, false, false, N_("a Contributor or Owner of the resource") },
+	{ STEP_DISABLE_SYSTEM_IDENTITY, NULL, false, false, N_("a Contributor or Owner of the resource") },
+};
+
+/* Tells whether an access-policy vault lets the operator create keys (the "create" key permission). */
+static bool policy_allows_create(const struct cmk_ctx *c)
+{
+	struct json_object *list = jx_get(c->vault, "properties.accessPolicies");
+
+	for (size_t i = 0; c->operator_id && i < jx_len(list); i++) {
+		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
+
+		if (str_ieq(jx_str(jx_at(list, i), "objectId"), c->operator_id) &&
+		    (jx_array_has_istr(keys, "create") || jx_array_has_istr(keys, "all")))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Judges one need: 1 when the operator's permissions allow it, 0 when they
+ * do not, -1 when they could not be read or azcmk cannot judge it here (a
+ * managed HSM's local roles). action (size n) gets the action judged.
+ */
+static int allowed(const struct plan *p, const struct cmk_ctx *c, const struct need *need, char *action, size_t n)
+{
+	struct json_object *perms = need->vault ? c->operator_perms : c->resource_perms;
+	long status = need->vault ? c->perms_status : c->resource_perms_status;
+
+	if (need->action)
+		snprintf(action, n, "%s", need->action);
+	else
+		snprintf(action, n, "%s/write", p->svc->arm_type);
+	if (need->vault && p->hsm)
+		return -1;
+	if (need->kind == STEP_CREATE_KEY && !jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
+		snprintf(action, n, "%s", _("the key permission create in an access policy"));
+		return c->vault ? policy_allows_create(c) : -1;
+	}
+	if (status != 200)
+		return -1;
+	return az_permissions_allow(perms, action, need->data) ? 1 : 0;
+}
+
+/* Returns the need of a step kind, or NULL when it writes nothing. */
+static const struct need *need_of(enum step_kind k)
+{
+	for (size_t i = 0; i < sizeof(NEEDS) / sizeof(NEEDS[0]); i++)
+		if (NEEDS[i].kind == k)
+			return &NEEDS[i];
+	return NULL;
+}
+
+/*
+ * Judges, before the first write, every permission the plan's steps need
+ * from the operator, so that a plan never stops half-way on a 403. Returns
+ * false when one is missing, with *err naming each missing permission, its
+ * step and who could grant it. Steps done (done[i], when done is not NULL)
+ * need nothing more. *unjudged (when not NULL) gets the steps whose
+ * permission could not be judged, or NULL.
+ */
+bool plan_preflight(const struct plan *p, const struct cmk_ctx *c, const bool *done, char **err, char **unjudged)
+{
+	struct sbuf missing = SBUF_INIT, open = SBUF_INIT;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct need *need = done && done[i] ? NULL : need_of(p->steps[i].kind);
+		char action[200];
+		int ok = need ? allowed(p, c, need, action, sizeof(action)) : 1;
+
+		if (ok == 0)
+			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the %s; ask %s"), i + 1, plan_step_name(need->kind),
+				  action, need->vault ? _("vault") : _("resource"), _(need->who));
+		else if (ok < 0)
+			sb_printf(&open, "%s%s", open.len ? ", " : "", plan_step_name(need->kind));
+	}
+	bool ok = missing.len == 0;
+
+	*err = ok ? NULL : xasprintf(_("this plan would stop half-way: you lack a permission it needs, so nothing was "
+				       "changed:%s"), sb_str(&missing));
+	if (unjudged)
+		*unjudged = open.len ? xstrdup(sb_str(&open)) : NULL;
+	sb_free(&missing);
+	sb_free(&open);
+	return ok;
 }

@@ -120,6 +120,7 @@ char *plan_assignment_name(const char *scope, const char *principal, const char 
 bool plan_var_ok(const char *name, const char *value);
 bool plan_key_name_ok(const char *name);
 bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool first);
+bool plan_preflight(const struct plan *p, const struct cmk_ctx *c, const bool *done, char **err, char **unjudged);
 const char *plan_guard_path(const struct plan *p, enum step_kind k, const char **read_url);
 
 #endif

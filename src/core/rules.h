@@ -34,6 +34,9 @@ struct cmk_ctx {
 	struct json_object *assignments;   /* role assignments of the service's principal */
 	struct json_object *roles;         /* role definitions by lower-case GUID */
 	struct json_object *operator_perms;/* the operator's permission blocks at the vault */
+	struct json_object *resource_perms;/* the operator's permission blocks at the resource */
+	long resource_perms_status;
+	char *operator_id;                 /* the signed-in principal's object id (owned by the fetch), or NULL */
 	long perms_status;
 	long assignments_status;           /* the service principal's role assignments (0: not read) */
 	long roles_status;                 /* the worst status among the role definitions read */

@@ -822,7 +822,11 @@ static void put_text(const char *path, const char *text, bool append)
 	fclose(f);
 }
 
-/* Counts the requests the simulator logged, of any method other than GET, whatever their answer. */
+/*
+ * Counts the writes the simulator logged, whatever their answer: PUT, PATCH,
+ * DELETE, and POSTs to Key Vault keys (reads by POST, such as sign-in,
+ * Resource Graph and Azure Policy's check, change nothing).
+ */
 static int all_writes(struct env *v)
 {
 	struct st_resp r;
@@ -831,8 +835,12 @@ static int all_writes(struct env *v)
 
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
-	for (size_t i = 0; i < jx_len(log); i++)
-		n += !str_ieq(jx_str(jx_at(log, i), "method"), "GET");
+	for (size_t i = 0; i < jx_len(log); i++) {
+		const char *m = jx_str(jx_at(log, i), "method"), *path = jx_str(jx_at(log, i), "path");
+
+		n += str_ieq(m, "PUT") || str_ieq(m, "PATCH") || str_ieq(m, "DELETE") ||
+		     (str_ieq(m, "POST") && path && strstr(path, "/keys/"));
+	}
 	st_resp_free(&r);
 	return n;
 }
@@ -1336,6 +1344,46 @@ static void test_unknown_verdicts(void **state)
 	env_stop(v);
 }
 
+/*
+ * A plan that would stop half-way (you may not create the key) is refused by
+ * apply before its first write, naming the permission and who could grant
+ * it; plan itself warns. The reviewer's case: the identity was turned on,
+ * then the key creation met 403.
+ */
+static void test_preflight_refusal(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	struct st_resp sr;
+	struct json_object *list;
+	int before;
+
+	(void)state;
+	/* Take away your Key Vault Administrator role on the vault: no more key creation. */
+	st_admin(&v->t, "GET", "/state", NULL, &sr);
+	list = jx_get(sr.json, "roleAssignments");
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *ra = jx_at(list, i);
+
+		if (str_ieq(jx_str(ra, "principalId"), jx_str(v->t.doc, "operator.objectId")) &&
+		    str_iends(jx_str(ra, "roleDefinitionId"), "00482a5a-887f-4fb3-b363-3b7fe8e74483")) {
+			char *path = xasprintf("/roleAssignments/%s", jx_str(ra, "name"));
+
+			admin(v, "DELETE", path, NULL);
+			free(path);
+		}
+	}
+	st_resp_free(&sr);
+	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END), 0,
+		    "plan");
+	assert_output(v, "Warning: this plan would stop half-way");
+	before = all_writes(v);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2, "apply");
+	assert_output(v, "(create-key) needs Microsoft.KeyVault/vaults/keys/create/action on the vault");
+	assert_output(v, "Key Vault Crypto Officer");
+	assert_int_equal(all_writes(v), before);
+	env_stop(v);
+}
+
 /* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
 static void test_malformed_resource(void **state)
 {
@@ -1444,6 +1492,7 @@ int main(void)
 		cmocka_unit_test(test_history_failure),
 		cmocka_unit_test(test_unknown_verdicts),
 		cmocka_unit_test(test_malformed_resource),
+		cmocka_unit_test(test_preflight_refusal),
 		cmocka_unit_test(test_hooks_not_in_release),
 		cmocka_unit_test(test_server_text_sanitized),
 	};

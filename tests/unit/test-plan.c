@@ -1082,6 +1082,59 @@ static void test_journal_lines(void **state)
 	unbuild(&x);
 }
 
+/* One preflight: the plan's switches, your permissions at the vault and at the resource, and what is missing. */
+static const struct {
+	const char *svc, *opts, *vault_perms, *res_perms;
+	bool ok;
+	const char *want;              /* in the refusal, or in the steps not judged */
+} PREFLIGHTS[] = {
+	{ "openai", "noaccess nosoft", "[{\"actions\":[\"*\"],\"dataActions\":[\"*\"]}]", "[{\"actions\":[\"*\"]}]", true, NULL },
+	{ "openai", "noaccess", "[{\"actions\":[\"*/read\"]}]", "[{\"actions\":[\"*\"]}]", false,
+	  "step 1 (assign-role) needs Microsoft.Authorization/roleAssignments/write on the vault" },
+	{ "openai", "nosoft", "[{\"actions\":[\"Microsoft.KeyVault/vaults/read\"]}]", "[{\"actions\":[\"*\"]}]", false,
+	  "(enable-soft-delete) needs Microsoft.KeyVault/vaults/write" },
+	{ "openai", "", "[{\"actions\":[\"*\"]}]", "[{\"actions\":[\"*/read\"]}]", false,
+	  "(save-key) needs Microsoft.CognitiveServices/accounts/write on the resource" },
+	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\"]}]",
+	  "[{\"actions\":[\"*\"]}]", false, "(create-key) needs Microsoft.KeyVault/vaults/keys/create/action" },
+	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"],"
+	  "\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/create/action\"]}]", "[{\"actions\":[\"*\"]}]", false,
+	  "keys/create/action" },
+	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]",
+	  "[{\"actions\":[\"*\"]}]", true, NULL },
+	{ "openai", "", "[{\"actions\":[\"*\"]}]", NULL, true, "save-key" },
+};
+
+/* Every preflight: a plan that would stop half-way on a 403 is named before any write, with who could grant it. */
+static void test_preflight(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(PREFLIGHTS) / sizeof(PREFLIGHTS[0]); i++) {
+		struct fixture x;
+		struct json_object *vp = json_tokener_parse(PREFLIGHTS[i].vault_perms);
+		struct json_object *rp = PREFLIGHTS[i].res_perms ? json_tokener_parse(PREFLIGHTS[i].res_perms) : NULL;
+		char *err = NULL, *open = NULL;
+		bool ok;
+
+		build_ok(&x, PREFLIGHTS[i].svc, PREFLIGHTS[i].opts);
+		x.c.operator_perms = vp;
+		x.c.resource_perms = rp;
+		x.c.resource_perms_status = rp ? 200 : 403;
+		ok = plan_preflight(&x.p, &x.c, NULL, &err, &open);
+		if (ok != PREFLIGHTS[i].ok)
+			fail_msg("preflight %zu: %s (%s)", i, ok ? "passed" : "refused", err ? err : "");
+		if (PREFLIGHTS[i].want && !strstr(ok ? (open ? open : "") : err, PREFLIGHTS[i].want))
+			fail_msg("preflight %zu: '%s' not in '%s'", i, PREFLIGHTS[i].want, ok ? open : err);
+		if (!ok && !strstr(err, "ask "))
+			fail_msg("preflight %zu names no one to ask: %s", i, err);
+		free(err);
+		free(open);
+		json_object_put(vp);
+		json_object_put(rp);
+		unbuild(&x);
+	}
+}
+
 /* One malformed plan file and the message it must give. */
 static const struct { const char *json, *want; } BAD_PLANS[] = {
 	{ "{}", "not an azcmk plan" },
@@ -1424,6 +1477,7 @@ int main(void)
 		cmocka_unit_test(test_tampered_plans),
 		cmocka_unit_test(test_read_plan_derives),
 		cmocka_unit_test(test_journal_lines),
+		cmocka_unit_test(test_preflight),
 		cmocka_unit_test(test_json_refusals),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_render_text),
