@@ -87,6 +87,8 @@ static void usage(void)
 	       "      --propagation-wait S\n"
 	       "                         apply: seconds to wait after granting access\n"
 	       "                         (default 30)\n"
+	       "      --access-wait S    apply: how long a save refused while new access\n"
+	       "                         takes effect is tried again (default 600)\n"
 	       "      --new-version      rotate: create a new version of the key, use it\n"
 	       "      --dry-run          rotate, refresh, fix: print the plan and stop\n"
 	       "      --service NAME     audit: dicom, healthbot, foundry or openai\n"
@@ -134,7 +136,7 @@ static const char *command_word(int argc, char **argv)
 {
 	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
 		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
-		"--service", "--fail-on", "--from", "--system-identity", "--resource", "--since", NULL };
+		"--service", "--fail-on", "--from", "--system-identity", "--resource", "--since", "--access-wait", NULL };
 
 	for (int i = 1; i < argc; i++) {
 		bool takes = false;
@@ -184,7 +186,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
 		{ "system-identity", required_argument, NULL, 24 }, { "resource", required_argument, NULL, 25 },
 		{ "since", required_argument, NULL, 26 }, { "show-bodies", no_argument, NULL, 27 },
-		{ "allow-unknown", no_argument, NULL, 28 },
+		{ "allow-unknown", no_argument, NULL, 28 }, { "access-wait", required_argument, NULL, 29 },
 		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -271,6 +273,16 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 		case 26: o->since = optarg; break;
 		case 27: o->show_bodies = true; break;
 		case 28: o->allow_unknown = true; break;
+		case 29: {
+			int v;
+
+			if (!cli_parse_int(optarg, 0, 3600, &v)) {
+				cli_error(_("invalid --access-wait '%s': seconds from 0 to 3600"), optarg);
+				return usage_error();
+			}
+			o->access_wait = v ? v : -1;
+			break;
+		}
 		case 5: o->debug = true; break;
 		case 'o':
 			/* For plan, -o names the file, except table and json, the output formats every command takes. */
@@ -304,7 +316,8 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 /* Parses the options and runs the command. */
 int main(int argc, char **argv)
 {
-	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30, .fail_on = SEV_BLOCKER };
+	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30, .access_wait = 600,
+				.fail_on = SEV_BLOCKER };
 	struct sigaction sa;
 	struct demo demo;
 	char *err = NULL;

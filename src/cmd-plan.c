@@ -254,7 +254,7 @@ static bool refusal(const char *code)
  */
 int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path)
 {
-	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, 0, progress, NULL };
+	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, o->access_wait, progress, NULL };
 	struct az_error e = { 0 };
 	int rc = EXIT_OK;
 

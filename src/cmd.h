@@ -41,6 +41,7 @@ struct cmd_opts {
 	bool yes;                        /* apply: do not ask */
 	bool resume;                     /* apply: continue the journal */
 	int64_t propagation_wait;        /* apply: seconds to wait after granting access */
+	int64_t access_wait;             /* apply: how long a save refused while access propagates is retried (-1: not) */
 	bool new_version;                /* rotate: create a new key version */
 	bool dry_run;                    /* rotate, refresh, fix: print the plan and stop */
 	unsigned services;               /* audit: bit per enum svc_id (0: all) */

@@ -285,7 +285,7 @@ static void on_progress(const char *line, void *ctx)
 static int run_apply(struct ui *u, void *arg)
 {
 	struct review *st = arg;
-	struct apply_opts ao = { NULL, false, u->o->propagation_wait, 0, on_progress, u };
+	struct apply_opts ao = { NULL, false, u->o->propagation_wait, u->o->access_wait, on_progress, u };
 	struct az_error e = { 0 };
 	int rc = cmk_apply(u->s, &u->plan, &ao, &e);
 

@@ -525,17 +525,38 @@ static void refused(struct az_error *e)
 	free(msg);
 }
 
-/* Tells whether a refused save is one that waiting for role propagation may cure. */
+/*
+ * Tells whether a refused save is one that waiting for a new grant to take
+ * effect may cure, by its code and inner code (never by message words, which
+ * differ between services), whether the service refused at once or in its
+ * long-running operation:
+ * - KeyVaultAccessForbidden: Cognitive Services ("Unable to access key vault
+ *   resource ... Please grant get, wrap and unwrap key permissions",
+ *   ansible azure.azcollection PR #1676; shared/reference/PEERS.md);
+ * - Forbidden with inner ForbiddenByRbac or ForbiddenByPolicy: Key Vault's
+ *   own refusal relayed by the service ("If role assignments ... were
+ *   changed recently, please observe propagation time", azurerm #27817);
+ * - UserErrorCMKKeyVaultAuthFailure: the same refusal as another resource
+ *   provider words it (azurerm #27817).
+ */
 static bool propagation_error(const struct az_error *e)
 {
-	return e->message && (strstr(e->message, "ForbiddenByRbac") || strstr(e->message, "ForbiddenByPolicy")) &&
-	       e->code && str_ieq(e->code, "KeyVaultAccessForbidden");
+	if (!e->code || str_ieq(e->inner, "ForbiddenByFirewall"))
+		return false;
+	return str_ieq(e->code, "KeyVaultAccessForbidden") || str_ieq(e->code, "UserErrorCMKKeyVaultAuthFailure") ||
+	       ((str_ieq(e->code, "Forbidden") || str_ieq(e->inner, "Forbidden")) &&
+		(str_ieq(e->inner, "ForbiddenByRbac") || str_ieq(e->inner, "ForbiddenByPolicy")));
 }
 
-/* Saves the key, its body derived from a fresh read; access errors are retried while RBAC propagates. */
+/*
+ * Saves the key, its body derived from a fresh read. A refusal that a grant
+ * still propagating explains (at once, or from the operation) is tried again
+ * every 10 s until the bounded wait (--access-wait, default 10 minutes) runs
+ * out, with the time left on the progress line.
+ */
 static int save_key(struct run *r, size_t i, struct az_error *e)
 {
-	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s ? r->o->save_retry_s : 600);
+	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s > 0 ? r->o->save_retry_s : r->o->save_retry_s < 0 ? 0 : 600);
 
 	for (;;) {
 		struct json_object *res = read_state(r, STEP_SAVE_KEY, e);
@@ -557,7 +578,8 @@ static int save_key(struct run *r, size_t i, struct az_error *e)
 				refused(e);
 			return rc;
 		}
-		say(r, _("  access has not reached the service yet; trying again in 10 s"));
+		say(r, _("  access has not reached the service yet (%s); trying again in 10 s, %lld s left"), e->code,
+		    (long long)(deadline - (int64_t)time(NULL)));
 		az_error_clear(e);
 		if (nanosleep(&(struct timespec){ 10, 0 }, NULL) != 0 || az_http_canceled(az_session_http(r->s))) {
 			az_error_set(e, _("the request was canceled"));

@@ -13,7 +13,7 @@ struct apply_opts {
 	const char *journal_dir;          /* NULL: $XDG_STATE_HOME/azcmk, else ~/.local/state/azcmk */
 	bool resume;                      /* continue the plan's journal */
 	int64_t propagation_wait_s;       /* how long to wait after granting access (default 30) */
-	int64_t save_retry_s;             /* how long the save retries while access propagates (default 600) */
+	int64_t save_retry_s;             /* how long the save retries while access propagates (0: 600; -1: no retry) */
 	void (*progress)(const char *line, void *ctx);
 	void *ctx;
 };

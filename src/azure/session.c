@@ -48,6 +48,7 @@ void az_error_clear(struct az_error *e)
 		return;
 	free(e->message);
 	free(e->code);
+	free(e->inner);
 	free(e->request_id);
 	memset(e, 0, sizeof(*e));
 }
@@ -460,7 +461,9 @@ static void http_error(struct az_error *e, const struct az_req *r, const char *w
 		az_error_set(e, _("%s: '%s' answered HTTP %ld (request id %s)"), what, host, r->status, r->client_request_id);
 	if (parsed) {
 		free(e->code);
+		free(e->inner);
 		e->code = xstrdup(we.code);
+		e->inner = we.inner ? xstrdup(we.inner) : NULL;
 		wire_error_free(&we);
 	}
 }
@@ -574,7 +577,13 @@ static void op_failed(struct az_error *e, const struct az_req *p)
 	az_error_set(e, _("the operation ended with status %s: %s (%s) (request id %s)"), jx_str(p->json, "status"), clean,
 		     code ? code : "?", p->client_request_id);
 	free(e->code);
+	free(e->inner);
 	e->code = code ? xstrdup(code) : NULL;
+	/* The operation's error may carry the service's refusal as a detail or an inner error. */
+	code = jx_str(jx_at(jx_get(p->json, "error.details"), 0), "code");
+	if (!code)
+		code = jx_str(p->json, "error.innererror.code");
+	e->inner = code ? xstrdup(code) : NULL;
 	free(clean);
 }
 

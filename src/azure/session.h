@@ -37,6 +37,7 @@ struct az_session_opts {
 struct az_error {
 	char *message;
 	char *code;                    /* Azure's error code, when there is one */
+	char *inner;                   /* its inner code (Key Vault innererror, the first ARM detail), or NULL */
 	char *request_id;              /* x-ms-client-request-id, to hand to support */
 	long status;
 };

@@ -786,6 +786,7 @@ static const struct field F_SETTINGS[] = {
 	{ "propagationSeconds", false, &T_INT0 },
 	{ "lroPolls", false, &T_INT0 },
 	{ "lroSeconds", false, &T_INT0 },
+	{ "refuseInOperation", false, &T_BOOL },
 	{ "retryAfterSeconds", false, &T_INT0 },
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },

@@ -431,6 +431,11 @@ static bool access_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, str
 		refuse(rs, 400, "IdentityNotFound", NULL, "identity", "The resource has no managed identity that can be "
 		       "used for the key: enable the system-assigned identity or attach the user-assigned identity the "
 		       "key settings name.");
+	else if (!ok && svc == SVC_COGNITIVE)
+		/* Cognitive Services' own words (ansible azure.azcollection PR #1676): a code and no inner detail. */
+		refuse(rs, 400, "KeyVaultAccessForbidden", NULL, target, "Unable to access key vault resource '%s' to "
+		       "enable encryption at rest. Please grant get, wrap and unwrap key permissions to the identity of "
+		       "the account.", jx_str(vault, "properties.vaultUri") ? jx_str(vault, "properties.vaultUri") : "");
 	else if (!ok && rbac)
 		refuse(rs, 400, "KeyVaultAccessForbidden", "ForbiddenByRbac", target, "Forbidden: Caller is not authorized "
 		       "to perform action on resource. If role assignments were changed recently, please observe "
@@ -651,6 +656,8 @@ static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json
 	json_object_object_add(op, "endTime", json_object_new_int64(end_time(rq->sim, now)));
 	if (rq->sim->set.lro_polls > 0 && !failed)
 		json_object_object_add(op, "pending", jx_copy(next));
+	if (failed && rq->op_error)
+		json_object_object_add(op, "error", jx_copy(rq->op_error));
 	if (!lro)
 		json_object_object_add(op, "done", json_object_new_boolean(1));
 	json_object_object_add(rq->sim->ops, opid, op);
@@ -676,6 +683,25 @@ static void commit(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 	}
 	start_operation(rq, rs, next, lro, rq->lro_fail);
 	resp_json(rs, !cur || (svc == SVC_HEALTHBOT && patch) ? 201 : 202, next);
+}
+
+/*
+ * Accepts a save the service refuses (202), and fails its long-running
+ * operation with the refusal instead: some services report a key they cannot
+ * use only when the operation ends (refuseInOperation).
+ */
+static int refuse_later(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct json_object *cur,
+			struct json_object *next, bool patch)
+{
+	rq->op_error = jx_copy(jx_get(rs->json, "error"));
+	json_object_put(rs->json);
+	rs->json = NULL;
+	rs->status = 0;
+	rq->lro_fail = true;
+	commit(rq, rs, svc, cur, next, patch);
+	json_object_put(rq->op_error);
+	rq->op_error = NULL;
+	return 0;
 }
 
 /* Serves PUT and PATCH on a DICOM service, Health Bot or Cognitive Services account. */
@@ -705,8 +731,17 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 		return -1;
 	}
 	next = patch ? patched(svc, cur, body) : replaced(rq, svc, cur, body);
-	if (!apply_identity(rq, rs, svc, next, cur, jx_get(body, "identity"), patch) || !cmk_ok(rq, rs, svc, cur, next) ||
-	    !policy_allows_write(rq, rs, next)) {
+	if (!apply_identity(rq, rs, svc, next, cur, jx_get(body, "identity"), patch)) {
+		json_object_put(next);
+		return -1;
+	}
+	if (!cmk_ok(rq, rs, svc, cur, next)) {
+		if (cur && rq->sim->set.refuse_in_operation && rs->status == 400)
+			return refuse_later(rq, rs, svc, cur, next, patch);
+		json_object_put(next);
+		return -1;
+	}
+	if (!policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
 		return -1;
 	}
@@ -785,6 +820,8 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 
 		if (!jx_bool(op, "done", false))
 			resp_raw(rs, 202, NULL, "");
+		else if (jx_bool(op, "failed", false) && jx_get(op, "error"))
+			resp_error(rs, 400, jx_str(op, "error.code"), "%s", jx_str(op, "error.message"));
 		else if (jx_bool(op, "failed", false))
 			resp_error(rs, 500, "InternalServerError", "The operation failed (the simulator was asked to fail it).");
 		else
@@ -796,7 +833,9 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 	json_object_object_add(body, "name", json_object_new_string(id));
 	json_object_object_add(body, "status", json_object_new_string(!jx_bool(op, "done", false) ? "InProgress"
 		: jx_bool(op, "failed", false) ? "Failed" : "Succeeded"));
-	if (jx_bool(op, "failed", false) && jx_bool(op, "done", false))
+	if (jx_bool(op, "failed", false) && jx_bool(op, "done", false) && jx_get(op, "error"))
+		json_object_object_add(body, "error", jx_copy(jx_get(op, "error")));
+	else if (jx_bool(op, "failed", false) && jx_bool(op, "done", false))
 		json_object_object_add(body, "error", json_tokener_parse("{\"code\":\"InternalServerError\",\"message\":"
 			"\"The operation failed (the simulator was asked to fail it).\"}"));
 	resp_json(rs, 200, body);

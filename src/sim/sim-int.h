@@ -32,6 +32,7 @@ struct sim_settings {
 	const char *identity_header;
 	const char *client_ip;
 	bool operator_data_plane_enforced; /* false: the operator and user pass data-plane checks */
+	bool refuse_in_operation;  /* a refused key save is accepted (202) and its operation fails with the refusal */
 };
 
 struct sim_proxy;
@@ -83,6 +84,7 @@ struct sim_req {
 	unsigned long conn_id;
 	struct json_object *entry;     /* this request's log entry */
 	bool lro_fail;                 /* a fault asked the LRO this request starts to fail */
+	struct json_object *op_error;  /* the error the operation this request starts fails with, or NULL */
 };
 
 #define SIM_MAX_HEADERS 12

@@ -1384,6 +1384,46 @@ static void test_preflight_refusal(void **state)
 	env_stop(v);
 }
 
+/*
+ * While a new grant propagates, the service refuses the save in its own
+ * words (Cognitive Services: KeyVaultAccessForbidden, no inner code) at once
+ * or in its long-running operation: apply tries again within --access-wait,
+ * showing the time left, and stops at once with --access-wait 0.
+ */
+static void test_access_wait(void **state)
+{
+	static const char *const SETTINGS[] = {
+		"{\"settings\":{\"propagationSeconds\":12}}",
+		"{\"settings\":{\"propagationSeconds\":12,\"refuseInOperation\":true,\"lroPolls\":1,\"retryAfterSeconds\":1}}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(SETTINGS) / sizeof(SETTINGS[0]); i++) {
+		struct env *v = env_start("minimal.json", SETTINGS[i]);
+		struct json_object *r;
+
+		print_message("refused %s\n", i ? "by the operation" : "at once");
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "--access-wait", "120", "apply", v->plan, END),
+			    0, "apply while access propagates");
+		assert_output(v, "access has not reached the service yet (KeyVaultAccessForbidden); trying again in 10 s");
+		assert_output(v, " s left");
+		r = state_resource(v, OAI);
+		assert_string_equal(key_setting(r), "cmk-test");
+		json_object_put(r);
+		env_stop(v);
+	}
+	{
+		struct env *v = env_start("minimal.json", SETTINGS[0]);
+
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "--access-wait", "0", "apply", v->plan, END),
+			    2, "apply with --access-wait 0");
+		assert_output(v, "KeyVaultAccessForbidden");
+		env_stop(v);
+	}
+}
+
 /* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
 static void test_malformed_resource(void **state)
 {
@@ -1492,6 +1532,7 @@ int main(void)
 		cmocka_unit_test(test_history_failure),
 		cmocka_unit_test(test_unknown_verdicts),
 		cmocka_unit_test(test_malformed_resource),
+		cmocka_unit_test(test_access_wait),
 		cmocka_unit_test(test_preflight_refusal),
 		cmocka_unit_test(test_hooks_not_in_release),
 		cmocka_unit_test(test_server_text_sanitized),
