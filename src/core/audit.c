@@ -81,10 +81,11 @@ static void id_parts(const char *id, char **sub, char **group, char **name)
 {
 	struct armid a;
 
+	/* The parts come from a server's id: stripped of control characters before any output. */
 	if (armid_parse(id ? id : "", &a)) {
-		*sub = xstrdup(a.subscription ? a.subscription : "");
-		*group = xstrdup(a.resource_group ? a.resource_group : "");
-		*name = xstrdup(a.full_name ? a.full_name : a.name ? a.name : "");
+		*sub = text_sanitize(a.subscription ? a.subscription : "", false);
+		*group = text_sanitize(a.resource_group ? a.resource_group : "", false);
+		*name = text_sanitize(a.full_name ? a.full_name : a.name ? a.name : "", false);
 		armid_free(&a);
 		return;
 	}

@@ -175,6 +175,7 @@ char *history_render(struct json_object *e)
 
 	sb_printf(&b, "%s\n", clean);
 	free(clean);
+	free(head);
 	who = text_sanitize(jx_str(e, "principalName") ? jx_str(e, "principalName") : jx_str(e, "principal")
 			    ? jx_str(e, "principal") : "?", false);
 	clean = text_sanitize(jx_str(e, "step") ? jx_str(e, "step") : "?", false);

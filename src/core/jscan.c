@@ -110,7 +110,7 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn, void *
 	size_t start, end, i;
 	long count = 0;
 
-	if (!s || !find_member(s, n, member, &start, &end) || s[start] != '[')
+	if (!s || !find_member(s, n, member, &start, &end) || start >= end || s[start] != '[')
 		return -1;
 	for (i = skip_ws(s, end, start + 1); i < end && s[i] != ']';) {
 		size_t e = skip_value(s, end, i);
@@ -139,7 +139,7 @@ char *jscan_string(const char *s, size_t n, const char *member)
 	char *out = NULL;
 	bool ok;
 
-	if (!s || !find_member(s, n, member, &start, &end) || s[start] != '"')
+	if (!s || !find_member(s, n, member, &start, &end) || start >= end || s[start] != '"')
 		return NULL;
 	v = parse_slice(s, start, end, &ok);
 	if (json_object_is_type(v, json_type_string))

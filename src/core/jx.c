@@ -126,6 +126,9 @@ void jx_set(struct json_object *o, const char *path, struct json_object *value)
 			goto fail;
 		memcpy(key, path, n);
 		key[n] = '\0';
+		/* Only an object has members: a path through anything else (a server's "[]") sets nothing. */
+		if (!json_object_is_type(o, json_type_object))
+			goto fail;
 		next = jx_iget(o, key);
 		if (!json_object_is_type(next, json_type_object)) {
 			next = json_object_new_object();

@@ -93,7 +93,7 @@ static void expect(const struct plan *p, struct plan_step *s, struct json_object
 	free(s->read_url);
 	free(s->expect_path);
 	json_object_put(s->expect);
-	s->read_url = path ? xstrdup(read_url) : NULL;
+	s->read_url = path && read_url ? xstrdup(read_url) : NULL;
 	s->expect_path = path ? xstrdup(path) : NULL;
 	s->expect = path ? jx_copy(jx_get(now, path)) : NULL;
 }
@@ -594,7 +594,7 @@ static bool step_from_json(const struct plan *p, struct json_object *j, struct p
 	s->reversible = reversible(s->kind, p->svc);
 	s->depends = (int)jx_int(j, "dependsOn", -1);
 	path = plan_guard_path(p, s->kind, &read_url);
-	s->read_url = path ? xstrdup(read_url) : NULL;
+	s->read_url = path && read_url ? xstrdup(read_url) : NULL;
 	s->expect_path = path ? xstrdup(path) : NULL;
 	s->expect = path ? jx_copy(jx_get(j, "expect")) : NULL;
 	return true;

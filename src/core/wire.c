@@ -86,7 +86,7 @@ bool wire_status_retryable(long status)
 	return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-/* Parses an HTTP-date (RFC 7231 IMF-fixdate) into epoch seconds; -1 when it is not one. */
+/* Parses an HTTP-date (RFC 7231 IMF-fixdate, years 1970 to 9999) into epoch seconds; -1 when it is not one. */
 static int64_t http_date(const char *s)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -96,7 +96,8 @@ static int64_t http_date(const char *s)
 	struct tm tm = { 0 };
 
 	if (sscanf(s, "%*3s, %d %3s %d %d:%d:%d GMT", &d, mon, &y, &h, &mi, &sec) != 6 || !(m = strstr(months, mon)) ||
-	    (m - months) % 3)
+	    (m - months) % 3 || d < 1 || d > 31 || y < 1970 || y > 9999 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
+	    sec > 60)
 		return -1;
 	tm.tm_mday = d;
 	tm.tm_mon = (int)(m - months) / 3;
@@ -108,8 +109,9 @@ static int64_t http_date(const char *s)
 }
 
 /*
- * Returns how long a server asked to wait, in milliseconds: x-ms-retry-after-ms
- * first, then Retry-After as seconds or an HTTP-date; -1 when neither is usable.
+ * Returns how long a server asked to wait, in milliseconds (at most
+ * INT64_MAX): x-ms-retry-after-ms first, then Retry-After as seconds or an
+ * HTTP-date; -1 when neither is usable.
  */
 int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms, int64_t now)
 {
@@ -125,7 +127,7 @@ int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms,
 		return -1;
 	v = strtoll(retry_after, &end, 10);
 	if (end != retry_after && *end == '\0')
-		return v >= 0 ? v * 1000 : -1;
+		return v < 0 ? -1 : v > INT64_MAX / 1000 ? INT64_MAX : v * 1000;
 	v = http_date(retry_after);
 	if (v < 0)
 		return -1;
@@ -143,19 +145,28 @@ int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double jit
 	return d > (double)max_ms ? max_ms : (int64_t)d;
 }
 
-/* Copies the value of k="v" (or k=v) at p into an allocated string. */
+/* Copies the value of k="v" (or k=v) at p into an allocated string; NULL when its quote is never closed. */
 static char *param_value(const char *p)
 {
 	size_t n;
 
 	while (*p == ' ')
 		p++;
-	if (*p == '"') {
-		n = strcspn(p + 1, "\"");
-		return xstrndup(p + 1, n);
-	}
-	n = strcspn(p, ", ");
-	return xstrndup(p, n);
+	if (*p != '"')
+		return xstrndup(p, strcspn(p, ", "));
+	n = strcspn(p + 1, "\"");
+	return p[n + 1] == '"' ? xstrndup(p + 1, n) : NULL;
+}
+
+/* Returns the length of the value at p: a quoted string with its quotes (the rest when unclosed), or up to a comma. */
+static size_t value_len(const char *p)
+{
+	size_t n;
+
+	if (*p != '"')
+		return strcspn(p, ",");
+	n = strcspn(p + 1, "\"");
+	return p[n + 1] == '"' ? n + 2 : n + 1;
 }
 
 /* Finds key= in a challenge's parameter list (keys compared ignoring case); NULL when absent. */
@@ -173,7 +184,7 @@ static char *challenge_param(const char *params, const char *key)
 			p++;
 			while (*p == ' ')
 				p++;
-			p += *p == '"' ? strcspn(p + 1, "\"") + 2 : strcspn(p, ",");
+			p += value_len(p);
 		}
 	}
 	return NULL;
@@ -188,7 +199,10 @@ static char *host_of(const char *url)
 	return wire_url_host(url, host, sizeof(host), &https) ? xstrdup(host) : NULL;
 }
 
-/* Parses `Bearer authorization="https://login.../TENANT", resource="https://vault.azure.net"` (or scope=). */
+/*
+ * Parses `Bearer authorization="https://login.../TENANT", resource="https://vault.azure.net"`
+ * (or scope=); false leaves nothing allocated in out.
+ */
 bool wire_parse_challenge(const char *header, struct az_challenge *out)
 {
 	char *resource, *scope;
@@ -217,6 +231,8 @@ bool wire_parse_challenge(const char *header, struct az_challenge *out)
 	out->resource_host = host_of(resource ? resource : scope);
 	free(resource);
 	free(scope);
+	if (!out->resource_host)
+		wire_challenge_free(out);
 	return out->resource_host != NULL;
 }
 
@@ -374,14 +390,24 @@ static int64_t number_of(struct json_object *v)
 	return end != json_object_get_string(v) && *end == '\0' ? n : -1;
 }
 
-/* Returns a token's expiry (epoch seconds) from expires_on, else now + expires_in; -1 when there is neither. */
+/* Returns now + seconds (seconds >= 0), saturated at INT64_MAX where the sum would overflow. */
+static int64_t add_seconds(int64_t now, int64_t seconds)
+{
+	return now > 0 && seconds > INT64_MAX - now ? INT64_MAX : now + seconds;
+}
+
+/*
+ * Returns a token's expiry (epoch seconds) from a positive expires_on, else
+ * now + expires_in (at most INT64_MAX, whatever the server says); -1 when
+ * there is neither.
+ */
 int64_t wire_parse_expiry(struct json_object *response, int64_t now)
 {
 	int64_t on = number_of(jx_get(response, "expires_on")), in = number_of(jx_get(response, "expires_in"));
 
 	if (on > 0)
 		return on;
-	return in >= 0 ? now + in : -1;
+	return in >= 0 ? add_seconds(now, in) : -1;
 }
 
 /*

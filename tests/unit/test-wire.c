@@ -71,6 +71,31 @@ static void test_retry_after(void **state)
 		assert_int_equal(wire_status_retryable(s), s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504);
 }
 
+/* Retry-After values at the edges (huge seconds, dates out of range) saturate or are refused, never overflow. */
+static void test_retry_after_extremes(void **state)
+{
+	static const struct { const char *ra, *ra_ms; int64_t want; } T[] = {
+		{ "9223372036854775807", NULL, INT64_MAX },
+		{ "99999999999999999999", NULL, INT64_MAX },
+		{ "9223372036854776", NULL, INT64_MAX },
+		{ "9223372036854775", NULL, INT64_C(9223372036854775000) },
+		{ NULL, "9223372036854775807", INT64_MAX },
+		{ "Tue, 14 Jul 2147483647 04:53:30 GMT", NULL, -1 },
+		{ "Tue, 14 Jul -2147483648 04:53:30 GMT", NULL, -1 },
+		{ "Tue, 14 Jul 1969 04:53:30 GMT", NULL, -1 },
+		{ "Tue, 32 Jul 2026 04:53:30 GMT", NULL, -1 },
+		{ "Tue, 0 Jul 2026 04:53:30 GMT", NULL, -1 },
+		{ "Tue, 14 Jul 2026 24:00:00 GMT", NULL, -1 },
+		{ "Tue, 14 Jul 2026 04:60:00 GMT", NULL, -1 },
+		{ "Tue, 14 Jul 2026 04:53:61 GMT", NULL, -1 },
+		{ "Tue, 14 Jul 2026 04:-1:00 GMT", NULL, -1 },
+		{ "Fri, 31 Dec 9999 23:59:59 GMT", NULL, (INT64_C(253402300799) - 1784000000) * 1000 },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+		assert_int_equal(wire_retry_after_ms(T[i].ra, T[i].ra_ms, 1784000000), T[i].want);
+}
+
 /* Backoff doubles from the base, stays within 0.5x..1.5x, and never passes the cap. */
 static void test_backoff(void **state)
 {
@@ -107,6 +132,42 @@ static void test_challenge(void **state)
 	assert_false(wire_parse_challenge("Basic realm=x", &c));
 	assert_false(wire_parse_challenge("Bearer resource=\"https://vault.azure.net\"", &c));
 	assert_false(wire_parse_challenge(NULL, &c));
+}
+
+/* Malformed challenges (unterminated quotes, C1; no usable resource) are refused, reading nothing past the end. */
+static void test_challenge_malformed(void **state)
+{
+	static const struct { const char *header, *tenant, *scope; } T[] = {
+		{ "Bearer resource=\"https://vault.azure.net", NULL, NULL },
+		{ "Bearer au\xd9thorization=\"https://login.microsoftonline.com/05", NULL, NULL },
+		{ "Bearer authorization=\"https://login.microsoftonline.com/t1", NULL, NULL },
+		{ "Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net", NULL, NULL },
+		{ "Bearer resource=\"https://vault.azure.net\", authorization=\"https://login.microsoftonline.com/t1", NULL, NULL },
+		{ "Bearer authorization=\"", NULL, NULL },
+		{ "Bearer authorization=", NULL, NULL },
+		{ "Bearer x=\"", NULL, NULL },
+		{ "Bearer \"", NULL, NULL },
+		{ "Bearer =", NULL, NULL },
+		{ "Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"vault\"", NULL, NULL },
+		{ "Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"ftp://x/.default\"", NULL, NULL },
+		{ "Bearer resource=\"https://vault.azure.net\", authorization=\"https://login.microsoftonline.com/t1\"", "t1",
+		  "https://vault.azure.net/.default" },
+		{ "Bearer realm=\"\", authorization=https://login.windows.net/t2 ,scope=\"https://managedhsm.azure.net/.default\"",
+		  "t2", "https://managedhsm.azure.net/.default" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *h = strdup(T[i].header);  /* on the heap, sized exactly, so a read past its end is caught */
+		struct az_challenge c;
+
+		assert_int_equal(wire_parse_challenge(h, &c), T[i].scope != NULL);
+		if (T[i].scope) {
+			assert_string_equal(c.tenant, T[i].tenant);
+			assert_string_equal(c.scope, T[i].scope);
+			wire_challenge_free(&c);
+		}
+		free(h);  /* a refused challenge holds nothing to free (the leak checkers see to that) */
+	}
 }
 
 /* Secrets never survive redaction, in forms, JSON bodies and headers. */
@@ -175,17 +236,53 @@ static void test_tokens(void **state)
 	json_object_put(d);
 }
 
+/* Expiry from extreme or negative numbers (C2) saturates instead of overflowing; a negative expires_on is ignored. */
+static void test_expiry_extremes(void **state)
+{
+	static const struct { const char *body; int64_t now, want; } T[] = {
+		{ "{\"expires_in\":9223372036854775807}", 1000, INT64_MAX },
+		{ "{\"expires_in\":\"9223372036854775807\"}", 1000, INT64_MAX },
+		{ "{\"expires_in\":9223372036854774808}", 1000, INT64_MAX },
+		{ "{\"expires_in\":9223372036854774807}", 1000, INT64_MAX },
+		{ "{\"expires_in\":18446744073709551615}", 1000, INT64_MAX },
+		{ "{\"expires_in\":\"99999999999999999999\"}", 1000, INT64_MAX },
+		{ "{\"expires_in\":3599}", INT64_MAX, INT64_MAX },
+		{ "{\"expires_in\":3599}", INT64_MAX - 3598, INT64_MAX },
+		{ "{\"expires_in\":3599}", INT64_MIN, INT64_MIN + 3599 },
+		{ "{\"expires_in\":-1}", 1000, -1 },
+		{ "{\"expires_in\":-9223372036854775808}", 1000, -1 },
+		{ "{\"expires_in\":\"-99999999999999999999\"}", 1000, -1 },
+		{ "{\"expires_on\":-5,\"expires_in\":3599}", 1000, 4599 },
+		{ "{\"expires_on\":-9223372036854775808}", 1000, -1 },
+		{ "{\"expires_on\":\"-9223372036854775808\",\"expires_in\":\"60\"}", 1000, 1060 },
+		{ "{\"expires_on\":9223372036854775807,\"expires_in\":9223372036854775807}", 1000, INT64_MAX },
+		{ "{\"expires_on\":\"99999999999999999999\"}", 1000, INT64_MAX },
+		{ "{\"expires_on\":1e300,\"expires_in\":1e300}", 1000, -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *o = json_tokener_parse(T[i].body);
+
+		assert_non_null(o);
+		assert_int_equal(wire_parse_expiry(o, T[i].now), T[i].want);
+		json_object_put(o);
+	}
+}
+
 /* Runs the wire unit tests. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_error),
 		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_retry_after_extremes),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_challenge_malformed),
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_url_host),
 		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_expiry_extremes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

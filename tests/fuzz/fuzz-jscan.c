@@ -1,0 +1,40 @@
+/* Fuzzes the streaming reader of large answers (src/core/jscan.c): list members element by element, string members. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "jscan.h"
+#include "jx.h"
+
+/* Touches one element as the audit's row callback would: it is written out and its id read. */
+static void element(struct json_object *el, void *ud)
+{
+	size_t *count = ud;
+
+	(void)jx_text(el);
+	(void)jx_str(el, "id");
+	(*count)++;
+}
+
+/* Scans one page for the members paging reads (value, data, nextLink, $skipToken) and one it lacks. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Callers pass response bodies with a NUL after them (http.c), as fuzz_bytes does. */
+	char *s = fuzz_bytes(data, size);
+	static const char *const LISTS[] = { "value", "data", "", NULL };
+	static const char *const STRINGS[] = { "nextLink", "$skipToken", "@odata.nextLink", NULL };
+
+	for (int i = 0; LISTS[i]; i++) {
+		size_t count = 0;
+		long n = jscan_each(s, size, LISTS[i], element, &count);
+
+		FUZZ_CHECK(n == -1 || (n >= 0 && (size_t)n == count));
+	}
+	for (int i = 0; STRINGS[i]; i++)
+		free(jscan_string(s, size, STRINGS[i]));
+	free(s);
+	return 0;
+}

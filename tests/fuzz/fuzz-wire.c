@@ -1,0 +1,144 @@
+/* Fuzzes the wire rules (src/core/wire.c): the first byte picks the parser, the rest is what the server sent. */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "jx.h"
+#include "wire.h"
+
+/* An error body as ARM, Key Vault, Graph or Entra ID return it. */
+static void error_body(const char *text)
+{
+	char *err = NULL;
+	struct json_object *o = jx_parse(text, strlen(text), &err);
+	struct az_wire_error e;
+
+	if (wire_parse_error(o, &e)) {
+		FUZZ_CHECK(e.code && e.message && !strpbrk(e.message, "\r\n\x1b") && !strpbrk(e.code, "\r\n\x1b"));
+		FUZZ_CHECK(!e.inner || !strpbrk(e.inner, "\r\n\x1b"));
+		wire_error_free(&e);
+	}
+	json_object_put(o);
+	free(err);
+}
+
+/* Retry-After (seconds or an HTTP-date) and x-ms-retry-after-ms, one per line. */
+static void retry_after(char *text)
+{
+	char *ms = fuzz_cut(text);
+
+	FUZZ_CHECK(wire_retry_after_ms(text, ms, FUZZ_NOW) >= -1);
+	FUZZ_CHECK(wire_retry_after_ms(text, NULL, FUZZ_NOW) >= -1);
+	FUZZ_CHECK(wire_retry_after_ms(NULL, ms, 0) >= -1);
+}
+
+/* A redaction: the result is a new string, whatever the input. */
+static void redact(char *(*fn)(const char *), const char *text)
+{
+	char *out = fn(text);
+
+	FUZZ_CHECK(out != NULL);
+	free(out);
+}
+
+/* A Key Vault WWW-Authenticate challenge, checked against a vault host. */
+static void challenge(const char *text)
+{
+	struct az_challenge c;
+
+	if (!wire_parse_challenge(text, &c))
+		return;
+	FUZZ_CHECK(c.authorization && c.scope && c.resource_host);
+	(void)wire_challenge_matches(&c, "kv-prod.vault.azure.net");
+	(void)wire_challenge_matches(&c, "");
+	wire_challenge_free(&c);
+}
+
+/* A URL's host, into a small buffer and a large one. */
+static void url_host(const char *text)
+{
+	char small[8], host[256];
+	bool https;
+
+	if (wire_url_host(text, small, sizeof(small), &https))
+		FUZZ_CHECK(strlen(small) > 0 && strlen(small) < sizeof(small));
+	if (wire_url_host(text, host, sizeof(host), &https))
+		FUZZ_CHECK(strlen(host) > 0 && strlen(host) < sizeof(host));
+}
+
+/* A key URI split into vault URI, vault name, key and version. */
+static void key_uri(const char *text)
+{
+	char *vault_uri, *vault_name, *key, *version;
+
+	if (!wire_split_key_uri(text, &vault_uri, &vault_name, &key, &version))
+		return;
+	FUZZ_CHECK(vault_uri && vault_name && key && *key);
+	free(vault_uri);
+	free(vault_name);
+	free(key);
+	free(version);
+}
+
+/* A token answer's expiry, at the fixed time and at the edges of the clock. */
+static void expiry(const char *text)
+{
+	char *err = NULL;
+	struct json_object *o = jx_parse(text, strlen(text), &err);
+
+	FUZZ_CHECK(wire_parse_expiry(o, FUZZ_NOW) >= -1);
+	(void)wire_parse_expiry(o, INT64_MAX);
+	(void)wire_parse_expiry(o, 0);
+	json_object_put(o);
+	free(err);
+}
+
+/* A token's claims read without verification, and a scope turned into a resource. */
+static void token(const char *text)
+{
+	char *r = wire_scope_resource(text);
+
+	json_object_put(wire_jwt_claims(text));
+	free(r);
+}
+
+/* Backoff from bytes: attempt, base, cap and jitter, all within what the session passes. */
+static void backoff(const uint8_t *d, size_t n)
+{
+	int attempt = n > 0 ? d[0] % 64 : 0;
+	int64_t base = n > 2 ? (d[1] << 8 | d[2]) * 10 : 800, max = n > 4 ? (int64_t)(d[3] << 8 | d[4]) * 100 : 60000;
+	double jitter = n > 5 ? d[5] / 255.0 : 0.5;
+	int64_t ms = wire_backoff_ms(attempt, base, max, jitter);
+
+	FUZZ_CHECK(ms >= 0 && ms <= max);
+	(void)wire_status_retryable(n > 7 ? (long)(d[6] << 8 | d[7]) : 0);
+}
+
+/* Runs one input through the parser its first byte picks. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text;
+
+	if (size < 1)
+		return 0;
+	text = fuzz_str(data + 1, size - 1);
+	switch (data[0] % 11) {
+	case 0: error_body(text); break;
+	case 1: retry_after(text); break;
+	case 2: redact(wire_redact_form, text); break;
+	case 3: redact(wire_redact_json_text, text); break;
+	case 4: redact(wire_redact_header, text); break;
+	case 5: challenge(text); break;
+	case 6: url_host(text); break;
+	case 7: key_uri(text); break;
+	case 8: expiry(text); break;
+	case 9: token(text); break;
+	default: backoff(data + 1, size - 1); break;
+	}
+	free(text);
+	return 0;
+}
