@@ -145,7 +145,21 @@ static const char *identity_tenant(struct az_session *s, struct json_object *res
 	return *tid ? tid : NULL;
 }
 
-/* Chooses the key for a resource: a compliant key in the best vaults, else a new key in the best vault; -2 on error. */
+/* Keeps, of the vaults ranked ready, only the one the operator named (--vault); returns how many are left. */
+static size_t only_vault(struct json_object *vaults, size_t *order, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_ieq(jx_str(jx_at(vaults, order[i]), "name"), name)) {
+			order[0] = order[i];
+			return 1;
+		}
+	return 0;
+}
+
+/*
+ * Chooses the key for a resource: a compliant key in the best vaults (only
+ * in --vault when it is given), else a new key in the best vault; -2 on error.
+ */
 static int choose(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, struct choice *c)
 {
 	const char *rid = jx_str(cur->resource, "id");
@@ -164,13 +178,15 @@ static int choose(struct az_session *s, const struct cmd_opts *o, const struct c
 	}
 	n = pick_vaults(cur->ctx.svc, cur->resource, identity_tenant(s, cur->resource), vaults, order,
 			sizeof(order) / sizeof(order[0]));
+	if (o->vault)
+		n = only_vault(vaults, order, n, o->vault);
 	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
 		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
 	if (!c->key_uri && n) {
 		c->vault = xstrdup(jx_str(jx_at(vaults, order[0]), "name"));
 		c->new_key = pick_key_name(cur->resource);
 	}
-	if (!c->key_uri && !n)
+	if (!c->key_uri && !n && !o->vault)
 		cli_error(_("no key vault in the subscription can hold the key of %s (same tenant%s): create one, or name a "
 			    "key with '%s plan %s --key URI'"), jx_str(cur->resource, "name"),
 			  cur->ctx.svc->same_region ? _(" and region") : "", cli_program(), rid);
@@ -188,7 +204,27 @@ static void choice_free(struct choice *c)
 	free(c->new_key);
 }
 
-/* Protects a resource on Microsoft-managed keys: chooses the key, says why, builds the plan and runs it. */
+/* Protects a resource with the key the operator named (--key, --vault, --key-version, --create-key), as given. */
+static int named_key(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur)
+{
+	struct cmk_fetch f;
+	struct plan p;
+	int rc;
+
+	printf(_("Chosen: the key you named.\n"));
+	rc = cmd_build_plan(s, o, jx_str(cur->resource, "id"), &f, &p);
+	if (rc == EXIT_OK) {
+		rc = cmd_show_and_run(o, s, &p, &f.ctx);
+		plan_free(&p);
+	}
+	cmk_fetch_free(&f);
+	return rc;
+}
+
+/*
+ * Protects a resource on Microsoft-managed keys: the key the operator named,
+ * else a key chosen (in --vault when given), says why, builds the plan and runs it.
+ */
 static int protect(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur)
 {
 	struct cmd_opts o2 = *o;
@@ -197,9 +233,16 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 	struct plan p;
 	int rc;
 
+	if (o->key_uri || (o->vault && o->key) || o->create_key)
+		return named_key(s, o, cur);
 	o2.key_uri = o2.key = o2.vault = o2.version = o2.create_key = NULL;
-	if ((rc = choose(s, o, cur, &c)) != 0)
+	if ((rc = choose(s, o, cur, &c)) != 0) {
+		if (rc == -1 && o->vault)
+			cli_error(_("vault %s is not ready to hold the key of %s (same tenant%s, reachable by the service): choose "
+				    "another with --vault, or fix it first"), o->vault, jx_str(cur->resource, "name"),
+				  cur->ctx.svc->same_region ? _(" and region") : "");
 		return rc == -2 ? EXIT_ERROR : EXIT_FINDINGS;
+	}
 	if (c.key_uri) {
 		char *clean = text_sanitize(c.key_uri, false);
 

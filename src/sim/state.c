@@ -405,6 +405,11 @@ struct json_object *state_effective_permissions(struct sim *s, const char *oid, 
 
 	if (oid)
 		each_grant(s, oid, scope, collect_one, out);
+	/* Where the scenario lets the operator and user through the data plane (operatorDataPlane open), say so. */
+	if (oid && !s->set.operator_data_plane_enforced &&
+	    (str_ieq(oid, jx_str(s->doc, "operator.objectId")) || str_ieq(oid, jx_str(s->doc, "user.objectId"))))
+		json_object_array_add(out, json_tokener_parse("{\"actions\":[],\"notActions\":[],\"dataActions\":"
+							       "[\"Microsoft.KeyVault/*\"],\"notDataActions\":[]}"));
 	return out;
 }
 

@@ -1352,7 +1352,8 @@ static void test_unknown_verdicts(void **state)
  */
 static void test_preflight_refusal(void **state)
 {
-	struct env *v = env_start("minimal.json", NULL);
+	/* Key Vault enforces your data-plane roles, as in Azure (the demo tenant does too). */
+	struct env *v = env_start("minimal.json", "{\"settings\":{\"operatorDataPlane\":\"enforced\"}}");
 	struct st_resp sr;
 	struct json_object *list;
 	int before;
@@ -1422,6 +1423,23 @@ static void test_access_wait(void **state)
 		assert_output(v, "KeyVaultAccessForbidden");
 		env_stop(v);
 	}
+}
+
+/* fix honours the operator's choices: the key named (--key), the vault named (--vault), and says so. */
+static void test_fix_honours_choices(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--key", KV, "--dry-run", END), 0, "fix --key");
+	assert_output(v, "Chosen: the key you named.");
+	assert_output(v, "Save key cmk-test on oai-cmk-test");
+	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--vault", "kv-cmk-test", "--create-key", "mine", "--dry-run", END), 0,
+		    "fix --vault --create-key");
+	assert_output(v, "Create RSA key mine");
+	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--vault", "kv-nowhere", "--dry-run", END), 1, "fix --vault unknown");
+	assert_output(v, "vault kv-nowhere is not ready to hold the key of oai-cmk-test");
+	env_stop(v);
 }
 
 /* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
@@ -1532,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_history_failure),
 		cmocka_unit_test(test_unknown_verdicts),
 		cmocka_unit_test(test_malformed_resource),
+		cmocka_unit_test(test_fix_honours_choices),
 		cmocka_unit_test(test_access_wait),
 		cmocka_unit_test(test_preflight_refusal),
 		cmocka_unit_test(test_hooks_not_in_release),
