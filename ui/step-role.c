@@ -154,14 +154,48 @@ static char *access_text(struct ui *u)
 			 grant_text(c));
 }
 
-/* Paints the open explanation of the selected finding. */
+/*
+ * Returns what the plan will do about a finding, in the words of the one
+ * answer the review's plan builder gives too (plan_fix_answer), and whether
+ * that is good news.
+ */
+static const char *plan_says(const struct ui *u, const struct cmk_finding *f, bool *good)
+{
+	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key,
+				   .system_off = u->system_off };
+
+	*good = false;
+	switch (plan_fix_answer(&u->chg.ctx, f, &ch)) {
+	case PLAN_FIXES:
+		*good = true;
+		return _("The plan includes this fix.");
+	case PLAN_NEEDS_CONFIRMATION:
+		return _("The plan can fix this only once you accept an irreversible change: run again with "
+			 "--confirm-irreversible. Until then the review builds no plan.");
+	case PLAN_NEEDS_NEW_KEY:
+		return _("Only a new key fixes this: go back to the key step and choose to create one. Until then the "
+			 "review builds no plan.");
+	case PLAN_CANNOT:
+		return _("No plan step can fix this: it needs a person first (see the fix above). Until then the review "
+			 "builds no plan.");
+	case PLAN_NOT_JUDGED:
+		return _("azcmk could not judge this, so the review builds no plan until it can: press r to read again.");
+	case PLAN_NOT_NEEDED:
+	default:
+		return NULL;
+	}
+}
+
+/* Paints the open explanation of the selected finding, and what the plan will do about it. */
 static void explain(struct ui *u, const struct cmk_finding *f, int top, int rows)
 {
 	int last = top + rows - 1;
 	int y = ui_explanation(u, f->severity, f->message, f->detail, f->rule->explanation, f->rule->fix, top, last);
+	bool good;
+	const char *says = plan_says(u, f, &good);
 
-	if (f->rule->fix_step != FIX_NONE)
-		ui_paragraph(u, y + 1, last, 2, _("The plan includes this fix."), ui_attr(u, UI_A_OK));
+	if (says)
+		ui_paragraph(u, y + 1, last, 2, says, good ? ui_attr(u, UI_A_OK) : ui_severity_attr(u, SEV_BLOCKER));
 }
 
 /* Paints the access, then every finding of the change, or the open explanation. */

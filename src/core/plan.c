@@ -128,6 +128,28 @@ static bool fixable(const struct cmk_ctx *c, const struct cmk_finding *f, const 
 	}
 }
 
+/*
+ * Answers "will the plan fix this finding?" with the operator's choices:
+ * the one answer the plan builder and the wizard's screens both give, so a
+ * screen never promises what the review then refuses.
+ */
+enum plan_answer plan_fix_answer(const struct cmk_ctx *c, const struct cmk_finding *f, const struct plan_choices *ch)
+{
+	bool needs = f->severity == SEV_BLOCKER || f->rule->fix_step == FIX_CONFIRM;
+
+	if (f->unknown)
+		return f->severity == SEV_BLOCKER && !ch->allow_unknown ? PLAN_NOT_JUDGED : PLAN_NOT_NEEDED;
+	if (str_istarts(f->rule->id, "key.") && ch->create_key)
+		return PLAN_FIXES;
+	if (fixable(c, f, ch))
+		return f->rule->fix_step == FIX_NONE ? PLAN_NOT_NEEDED : PLAN_FIXES;
+	if (!needs)
+		return PLAN_NOT_NEEDED;
+	if (f->rule->fix_step == FIX_ENABLE_PURGE_PROTECTION || f->rule->fix_step == FIX_CONFIRM)
+		return PLAN_NEEDS_CONFIRMATION;
+	return f->rule->fix_step == FIX_CREATE_KEY ? PLAN_NEEDS_NEW_KEY : PLAN_CANNOT;
+}
+
 /* Checks that every blocker can be fixed by the plan; otherwise explains what stops it. */
 static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, const struct plan_choices *ch, char **err)
 {
@@ -135,19 +157,16 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct cmk_finding *f = &r->items[i];
-		bool needs = f->severity == SEV_BLOCKER || f->rule->fix_step == FIX_CONFIRM;
-		bool key_rule = str_istarts(f->rule->id, "key.") && ch->create_key;
+		enum plan_answer a = plan_fix_answer(c, f, ch);
 
-		if (f->unknown && f->severity == SEV_BLOCKER && !ch->allow_unknown) {
-			sb_printf(&b, "\n  - %s [%s] %s", f->message, f->rule->id, _("(or accept it with --allow-unknown)"));
-			continue;
-		}
-		if (!needs || key_rule || f->unknown || fixable(c, f, ch))
+		if (a == PLAN_FIXES || a == PLAN_NOT_NEEDED)
 			continue;
 		sb_printf(&b, "\n  - %s [%s]", f->message, f->rule->id);
-		if (f->rule->fix_step == FIX_ENABLE_PURGE_PROTECTION || f->rule->fix_step == FIX_CONFIRM)
+		if (a == PLAN_NOT_JUDGED)
+			sb_printf(&b, " %s", _("(or accept it with --allow-unknown)"));
+		else if (a == PLAN_NEEDS_CONFIRMATION)
 			sb_printf(&b, " %s", _("(irreversible: confirm with --confirm-irreversible)"));
-		else if (f->rule->fix_step == FIX_CREATE_KEY)
+		else if (a == PLAN_NEEDS_NEW_KEY)
 			sb_printf(&b, " %s", _("(or let azcmk create a key: --create-key NAME)"));
 	}
 	bool ok = b.len == 0;

@@ -49,6 +49,16 @@ struct plan_step {
 	int depends;                   /* index of the step it needs first, or -1 */
 };
 
+/* What the plan does about a finding, with the operator's choices. */
+enum plan_answer {
+	PLAN_FIXES,                    /* a step fixes it */
+	PLAN_NOT_NEEDED,               /* nothing to fix for the plan to go on (a warning, a note) */
+	PLAN_NEEDS_CONFIRMATION,       /* a step fixes it once the irreversible change is confirmed */
+	PLAN_NEEDS_NEW_KEY,            /* only a new key fixes it */
+	PLAN_CANNOT,                   /* no step can: a person must fix it first */
+	PLAN_NOT_JUDGED,               /* it could not be judged: no plan until it is (or it is accepted) */
+};
+
 /* The operator's choices beyond the key and identity. */
 struct plan_choices {
 	bool create_key;               /* create a new key (name below) instead of using one */
@@ -78,6 +88,7 @@ struct plan {
 	size_t n;
 };
 
+enum plan_answer plan_fix_answer(const struct cmk_ctx *c, const struct cmk_finding *f, const struct plan_choices *ch);
 int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct plan_choices *ch, struct plan *out,
 	       char **err);
 void plan_free(struct plan *p);

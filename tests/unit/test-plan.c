@@ -1135,6 +1135,49 @@ static void test_preflight(void **state)
 	}
 }
 
+/* One finding and what the plan does about it: the one answer the wizard and the plan builder give. */
+static const struct {
+	const char *svc, *opts, *rule;
+	bool unknown, allow_unknown;
+	enum plan_answer want;
+} ANSWERS[] = {
+	{ "openai", "noaccess", "identity.key-access", false, false, PLAN_FIXES },
+	{ "openai", "nosoft", "vault.soft-delete", false, false, PLAN_FIXES },
+	{ "dicom", "nopurge", "vault.purge-protection", false, false, PLAN_FIXES },
+	{ "dicom", "nopurge unconfirmed", "vault.purge-protection", false, false, PLAN_NEEDS_CONFIRMATION },
+	{ "openai", "", "key.size", false, false, PLAN_NEEDS_NEW_KEY },
+	{ "openai", "create", "key.size", false, false, PLAN_FIXES },
+	{ "openai", "", "vault.same-region", false, false, PLAN_CANNOT },
+	{ "openai", "", "key.enabled", true, false, PLAN_NOT_JUDGED },
+	{ "openai", "", "key.enabled", true, true, PLAN_NOT_NEEDED },
+	{ "openai", "", "key.rotation-policy", false, false, PLAN_NOT_NEEDED },
+};
+
+/*
+ * Every answer: the wizard's "the plan includes this fix" and the review's
+ * refusal come from this one function, so a screen never promises a fix
+ * the plan then refuses (the reviewer's key-size case).
+ */
+static void test_fix_answers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ANSWERS) / sizeof(ANSWERS[0]); i++) {
+		struct fixture x;
+		const struct cmk_rule *r = cmk_rule_find(ANSWERS[i].rule);
+		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, ANSWERS[i].unknown };
+		struct plan_choices ch;
+
+		assert_non_null(r);
+		build(&x, ANSWERS[i].svc, ANSWERS[i].opts);
+		ch = x.ch;
+		ch.allow_unknown = ANSWERS[i].allow_unknown;
+		if (plan_fix_answer(&x.c, &f, &ch) != ANSWERS[i].want)
+			fail_msg("answer %zu (%s %s): %d, wanted %d", i, ANSWERS[i].rule, ANSWERS[i].opts,
+				 plan_fix_answer(&x.c, &f, &ch), ANSWERS[i].want);
+		unbuild(&x);
+	}
+}
+
 /* One malformed plan file and the message it must give. */
 static const struct { const char *json, *want; } BAD_PLANS[] = {
 	{ "{}", "not an azcmk plan" },
@@ -1478,6 +1521,7 @@ int main(void)
 		cmocka_unit_test(test_read_plan_derives),
 		cmocka_unit_test(test_journal_lines),
 		cmocka_unit_test(test_preflight),
+		cmocka_unit_test(test_fix_answers),
 		cmocka_unit_test(test_json_refusals),
 		cmocka_unit_test(test_fill),
 		cmocka_unit_test(test_render_text),
