@@ -261,6 +261,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o)
 				return usage_error();
 			}
 			o->system_off = str_ieq(optarg, "off");
+			o->system_set = true;
 			break;
 		case 21:
 			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {

@@ -131,6 +131,8 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 		cli_error(_("cannot check '%s': %s"), argv[0], e.message);
 		rc = EXIT_ERROR;
 	} else {
+		/* A change is judged as the plan would make it: with or without the system-assigned identity. */
+		f.ctx.drop_system = f.ctx.change && cmd_system_off(o, &f.ctx) && jx_str(f.ctx.resource, "identity.principalId");
 		cmk_check(&f.ctx, &r);
 		if (o->output == OUT_JSON)
 			print_json(&f, &r);

@@ -61,6 +61,19 @@ static void print_unfixed(const struct cmk_report *r)
 }
 
 /*
+ * Tells whether the change turns the system-assigned identity off: as asked
+ * (--system-identity), else, for a DICOM service given a user-assigned
+ * identity, yes, as Microsoft's user-assigned DICOM template does (its key
+ * setting names no identity, so with both on it could use either).
+ */
+bool cmd_system_off(const struct cmd_opts *o, const struct cmk_ctx *c)
+{
+	if (o->system_set)
+		return o->system_off;
+	return c->svc && c->svc->id == SVC_DICOM && c->user_identity;
+}
+
+/*
  * Warns, at plan time, of the permissions you lack for the plan's steps:
  * someone else may apply it, so it is no refusal here; apply refuses.
  */
@@ -96,6 +109,8 @@ int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *r
 	f->ctx.change = true;
 	if (o->create_key && !new_key(f, o->create_key))
 		return EXIT_FINDINGS;
+	ch.system_off = cmd_system_off(o, &f->ctx);
+	f->ctx.drop_system = ch.system_off && jx_str(f->ctx.resource, "identity.principalId");
 	cmk_check(&f->ctx, &r);
 	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
 	if (rc != EXIT_OK)

@@ -35,6 +35,7 @@ struct cmd_opts {
 	size_t nsubs;
 	bool confirm_irreversible;
 	bool system_off;                 /* plan, fix: --system-identity off */
+	bool system_set;                 /* --system-identity was given (keep or off) */
 	const char *create_key;          /* plan: create a key of this name */
 	const char *plan_file;           /* plan: -o FILE */
 	enum plan_format format;         /* plan: --format */
@@ -72,6 +73,7 @@ int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char 
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
+bool cmd_system_off(const struct cmd_opts *o, const struct cmk_ctx *c);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);

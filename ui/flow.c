@@ -21,6 +21,7 @@ void ui_forget_from(struct ui *u, int step)
 		free(u->identity);
 		u->identity = NULL;
 		u->system_off = false;
+		u->system_chosen = false;
 	}
 	if (step <= FORGET_KEY) {
 		free(u->key_uri);

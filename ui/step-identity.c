@@ -204,6 +204,26 @@ static bool blocked(struct ui *u, const struct identity *st)
 	return f != NULL;
 }
 
+
+/*
+ * Decides, for a DICOM service given a user-assigned identity, what azcmk
+ * plan decides: its key setting names no identity, so the system-assigned
+ * one goes once the key is saved, unless the operator chose with o.
+ */
+static void dicom_default(struct ui *u, const struct identity *st, size_t i)
+{
+	bool uai = !str_ieq(st->c[i].id, "system");
+
+	if (u->system_chosen || !uai || !u->cur.ctx.svc || u->cur.ctx.svc->id != SVC_DICOM || !st->n || !st->c[0].attached)
+		return;
+	if (!u->system_off) {
+		u->system_off = true;
+		ui_forget_from(u, FORGET_CHANGE);
+		ui_status(u, 0, "%s", _("DICOM names no identity in its key setting: the system-assigned identity goes once "
+					"the key is saved (o keeps it)."));
+	}
+}
+
 /*
  * Turns the plan's "system-assigned identity off" choice on or off. It can
  * only go when a user-assigned identity reaches the key, which the plan
@@ -216,6 +236,7 @@ static int toggle_system(struct ui *u, const struct identity *st)
 		return UI_REDRAW;
 	}
 	u->system_off = !u->system_off;
+	u->system_chosen = true;
 	ui_forget_from(u, FORGET_CHANGE);
 	if (u->system_off)
 		ui_status(u, 0, "%s", _("The system-assigned identity goes once the key is saved; choose a user-assigned one."));
@@ -254,6 +275,7 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 			free(u->identity);
 			u->identity = xstrdup(st->c[i].id);
 		}
+		dicom_default(u, st, i);
 		return UI_GO_NEXT;
 	}
 	return UI_STAY;

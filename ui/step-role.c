@@ -58,6 +58,7 @@ static int read_change(struct ui *u, void *arg)
 	}
 	if (rc == 0) {
 		u->chg.ctx.change = true;
+		u->chg.ctx.drop_system = u->system_off && jx_str(u->chg.ctx.resource, "identity.principalId");
 		if (!u->key_uri)
 			u->chg.ctx.key_status = u->chg.ctx.versions_status = u->chg.ctx.rotation_status = 404;
 		cmk_check(&u->chg.ctx, &u->rep);

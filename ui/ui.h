@@ -107,6 +107,7 @@ struct ui {
 	bool have_cur;
 	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */
 	bool system_off;                   /* turn the system-assigned identity off once the key is saved */
+	bool system_chosen;                /* the operator chose that with o (else DICOM decides, as plan does) */
 	char *key_uri;                     /* the key chosen (with or without a version), or NULL with create_key */
 	char *create_vault, *create_key;   /* or a new key to create, in that vault */
 	struct cmk_fetch chg;              /* the change as chosen (read by step 5) */

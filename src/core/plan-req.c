@@ -616,9 +616,12 @@ bool plan_preflight(const struct plan *p, const struct cmk_ctx *c, const bool *d
 		char action[200];
 		int ok = need ? allowed(p, c, need, action, sizeof(action)) : 1;
 
-		if (ok == 0)
-			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the %s; ask %s"), i + 1, plan_step_name(need->kind),
-				  action, need->vault ? _("vault") : _("resource"), _(need->who));
+		if (ok == 0 && need->vault)
+			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the vault; ask %s"), i + 1,
+				  plan_step_name(need->kind), action, _(need->who));
+		else if (ok == 0)
+			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the resource; ask %s"), i + 1,
+				  plan_step_name(need->kind), action, _(need->who));
 		else if (ok < 0)
 			sb_printf(&open, "%s%s", open.len ? ", " : "", plan_step_name(need->kind));
 	}

@@ -492,6 +492,28 @@ static enum cmk_outcome r_key_access(const struct cmk_ctx *c, struct cmk_finding
 	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
 }
 
+/*
+ * identity.dicom-both: a DICOM service names no identity in its key setting,
+ * so with a user-assigned identity and its system-assigned one both on, it
+ * may use either: both must be able to use the key (unless the change turns
+ * the system-assigned one off, as Microsoft's user-assigned DICOM template
+ * does by setting the identity type to UserAssigned alone).
+ */
+static enum cmk_outcome r_dicom_both(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *sys = jx_str(c->resource, "identity.principalId");
+	char *how = NULL;
+	int access;
+
+	if (!c->user_identity || !sys || c->drop_system || !vault_read(c) || !c->key_name)
+		return OUT_NA;
+	access = cmk_access_of(c, sys, &how);
+	free(how);
+	f->arg[0] = res_name(c);
+	f->arg[1] = key_label(c);
+	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
+}
+
 /* identity.propagation: an assignment that grants access may be too new to have taken effect. */
 static enum cmk_outcome r_propagation(const struct cmk_ctx *c, struct cmk_finding *f)
 {
@@ -769,6 +791,14 @@ const struct cmk_rule CMK_RULES[] = {
 	     "already using the key stops working."),
 	  N_("Grant access: azcmk proposes Key Vault Crypto Service Encryption User at the key's scope, or an access "
 	     "policy on access-policy vaults."), FIX_GRANT_ACCESS, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES },
+	{ "identity.dicom-both", DICOM, SEV_BLOCKER, r_dicom_both,
+	  N_("%s keeps its system-assigned identity beside the user-assigned one, and that identity cannot use key %s"),
+	  N_("A DICOM service's key setting names no identity, so with both kinds of identity on it may use either "
+	     "(Microsoft's user-assigned DICOM template sets the identity type to UserAssigned alone). If it uses one "
+	     "that cannot reach the key, the data becomes unreadable after the save."),
+	  N_("Let azcmk turn the system-assigned identity off once the key is saved (the default with a user-assigned "
+	     "identity, or --system-identity off), or grant the system-assigned identity access to the key too."),
+	  FIX_NONE, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES },
 	{ "identity.propagation", ALL, SEV_WARNING, r_propagation, N_("%s: its role assignment may not have taken effect yet"),
 	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
 	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION,

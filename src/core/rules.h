@@ -21,6 +21,7 @@ struct cmk_ctx {
 	const char *key_name;
 	const char *key_version;           /* pinned version, or NULL to follow the newest */
 	bool user_identity;                /* the service is to use a user-assigned identity */
+	bool drop_system;                  /* the change turns the system-assigned identity off */
 	const char *uai_id;                /* its ARM id */
 	struct json_object *uai;           /* the identity resource, when read */
 	struct json_object *vault;

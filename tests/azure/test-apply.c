@@ -1442,6 +1442,37 @@ static void test_fix_honours_choices(void **state)
 	env_stop(v);
 }
 
+/*
+ * A DICOM service names no identity in its key setting: given a user-assigned
+ * identity, the plan turns the system-assigned one off (as Microsoft's
+ * user-assigned DICOM template sets the type to UserAssigned alone); asked
+ * to keep it, both must reach the key, and check and plan say when the
+ * system-assigned one cannot.
+ */
+static void test_dicom_identities(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+	struct json_object *r;
+
+	(void)state;
+	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI,
+			     "--system-identity", "keep", "-o", v->plan, END), 1, "plan keeping both identities");
+	assert_output(v, "identity.dicom-both");
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI,
+			     "--system-identity", "keep", END), 1, "check keeping both identities");
+	assert_output(v, "keeps its system-assigned identity beside the user-assigned one");
+	unlink(v->plan);
+	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI, "-o",
+			     v->plan, END), 0, "plan with a user-assigned identity");
+	assert_true(step_number(v, "disable-system-identity") > 0);
+	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+	r = state_resource(v, DICOM);
+	assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
+	json_object_put(r);
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0, "check afterwards");
+	env_stop(v);
+}
+
 /* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
 static void test_malformed_resource(void **state)
 {
@@ -1550,6 +1581,7 @@ int main(void)
 		cmocka_unit_test(test_history_failure),
 		cmocka_unit_test(test_unknown_verdicts),
 		cmocka_unit_test(test_malformed_resource),
+		cmocka_unit_test(test_dicom_identities),
 		cmocka_unit_test(test_fix_honours_choices),
 		cmocka_unit_test(test_access_wait),
 		cmocka_unit_test(test_preflight_refusal),

@@ -133,6 +133,16 @@ static bool has(const struct row *r, const char *opt)
 	return opt_has(r->opts, opt);
 }
 
+/*
+ * Tells whether a row's plan turns the system-assigned identity off: asked
+ * (sysoff), or by default for a DICOM service with a user-assigned identity,
+ * as azcmk plan decides (cmd_system_off).
+ */
+static bool sysoff(const struct row *r)
+{
+	return has(r, "sysoff") || (strcmp(r->svc, "dicom") == 0 && has(r, "uai") && !has(r, "keep"));
+}
+
 /* Returns the fixture resource of a service. */
 static const char *resource_json(const char *svc)
 {
@@ -161,7 +171,7 @@ static void set_identity(struct json_object *res, const struct row *r)
 static void build(struct fixture *x, const struct row *r)
 {
 	struct plan_choices ch = { .create_key = has(r, "create"), .new_key_name = has(r, "rotate") ? "k" : NEW_KEY,
-				   .system_off = has(r, "sysoff") };
+				   .system_off = sysoff(r) };
 	bool fresh = has(r, "create") && !has(r, "rotate");
 	struct cmk_report rep;
 	char *err = NULL;
@@ -204,7 +214,7 @@ static void build(struct fixture *x, const struct row *r)
 		.key = fresh ? NULL : x->key, .key_status = fresh ? 404 : 200,
 		.versions = x->versions, .versions_status = 200, .rotation = x->rotation, .rotation_status = 200,
 		.assignments = x->assignments, .roles = x->roles, .operator_perms = x->perms, .perms_status = 200,
-		.tenant = T1, .now = NOW };
+		.tenant = T1, .now = NOW, .drop_system = sysoff(r) };
 	cmk_check(&x->c, &rep);
 	if (plan_build(&x->c, &rep, &ch, &x->p, &err) != 0)
 		fail_msg("row %s %s: %s", r->svc, r->opts, err);
@@ -493,7 +503,7 @@ static void check_save(struct fixture *x, struct json_object *save)
 	assert_null(jx_get(in, "properties.botManagementPortalLink"));
 	assert_string_not_equal(jx_str(in, "identity.type"), "None");
 	/* The save leaves the identity the plan ends with: user-assigned only when the system-assigned one goes. */
-	if (has(x->r, "sysoff"))
+	if (sysoff(x->r))
 		assert_string_equal(jx_str(in, "identity.type"), "UserAssigned");
 	else if (has(x->r, "uai") && !has(x->r, "noid"))
 		assert_true(strstr(jx_str(in, "identity.type"), "SystemAssigned") != NULL);

@@ -50,6 +50,10 @@ static const char ROLES[] =
 	"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]}]}},"
 	"\"21090545-7ca7-4776-b22c-e363652d74d2\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/*/read\"]}]}}}";
 
+/* Only the user-assigned identity (p2) can use the key. */
+#define ONLY_P2 \
+	"[{\"properties\":{\"principalId\":\"p2\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"/subscriptions/s/providers/" \
+	"Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]"
 /* p1's only grant carries a condition (Azure ABAC); then the same with a plain grant beside it. */
 #define ABAC_GRANT \
 	"{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"/subscriptions/s/providers/" \
@@ -219,6 +223,11 @@ static const struct row ROWS[] = {
 	{ "openai", NULL, NULL, NULL, NULL, "roles403", "key.enabled", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, NULL, "perms500 change", "operator.can-assign", OUT_UNKNOWN },
 	{ "openai", NULL, NULL, NULL, NULL, "policy503 change", "policy.deny", OUT_UNKNOWN },
+	/* DICOM names no identity in its key setting: with both on, both must reach the key, unless the change drops one. */
+	{ "dicom", NULL, NULL, NULL, NULL, "uai", "identity.dicom-both", OUT_HOLDS },
+	{ "dicom", NULL, NULL, NULL, ONLY_P2, "uai", "identity.dicom-both", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, ONLY_P2, "uai dropsys", "identity.dicom-both", OUT_NA },
+	{ "dicom", NULL, NULL, NULL, ONLY_P2, "", "identity.dicom-both", OUT_NA },
 	/* ABAC: a grant under a condition azcmk cannot evaluate is uncertain, never "holds". */
 	{ "openai", NULL, NULL, NULL, ABAC_ONLY, "", "identity.key-access", OUT_UNKNOWN },
 	{ "openai", NULL, NULL, NULL, ABAC_AND_PLAIN, "", "identity.key-access", OUT_HOLDS },
@@ -311,6 +320,7 @@ static void build(struct fixture *x, const struct row *r)
 		.roles = x->roles, .operator_perms = x->perms, .perms_status = opt_has(o, "perms500") ? 500 : 200, .tenant = "t1",
 		.now = NOW, .policy_evals = x->policy,
 		.policy_status = opt_has(o, "policy403") ? 403 : opt_has(o, "policy503") ? 503 : 200 };
+	x->c.drop_system = opt_has(o, "dropsys");
 	if (opt_has(o, "vault-noanswer"))
 		x->c.vault_status = CMK_READ_NO_ANSWER;
 	add_custom_role(x);
