@@ -13,6 +13,7 @@
 #include "i18n.h"
 #include "jx.h"
 #include "plan.h"
+#include "sbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -58,6 +59,30 @@ static void print_unfixed(const struct cmk_report *r)
 		any = true;
 		report_finding(stderr, f, colour);
 	}
+}
+
+/* Says when the key already protects other resources (by name): a change to the key affects them too. */
+static void warn_shared(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *f)
+{
+	struct az_error e = { 0 };
+	struct json_object *names = cmk_key_users(s, f->vault_uri, f->key_name, jx_str(f->resource, "id"), o->subscriptions,
+						  o->nsubs, &e);
+	struct sbuf b = SBUF_INIT;
+	char *shown;
+
+	for (size_t i = 0; i < jx_len(names); i++)
+		sb_printf(&b, "%s%s", i ? ", " : "", json_object_get_string(jx_at(names, i)));
+	shown = text_sanitize(sb_str(&b), false);
+	if (b.len)
+		fprintf(stderr, _("Note: key %s in vault %s already protects %s; rotating, disabling or deleting it affects "
+				  "them too.\n"), f->key_name, f->vault_name, shown);
+	else if (!names)
+		fprintf(stderr, _("Note: whether key %s protects other resources could not be read (%s).\n"), f->key_name,
+			e.message ? e.message : "?");
+	free(shown);
+	sb_free(&b);
+	json_object_put(names);
+	az_error_clear(&e);
 }
 
 /*
@@ -120,6 +145,8 @@ int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *r
 	/* When this command applies the plan, apply's own check refuses it; warn only when it is not applied here. */
 	if (rc == EXIT_OK && (o->plan_only || o->dry_run))
 		warn_permissions(p, &f->ctx);
+	if (rc == EXIT_OK && !o->create_key)
+		warn_shared(s, o, f);
 	free(err);
 	cmk_report_free(&r);
 	return rc;

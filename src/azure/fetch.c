@@ -654,3 +654,41 @@ void cmk_fetch_free(struct cmk_fetch *f)
 	free(f->ctx.operator_id);
 	memset(f, 0, sizeof(*f));
 }
+
+/*
+ * Lists, with one Resource Graph query, the other resources of the four
+ * services whose key setting names this key (vault host and key name):
+ * changing or disabling the key affects them too. Returns their names as a
+ * new array (empty when none), or NULL with *e set when the query failed.
+ */
+struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, const char *key, const char *except,
+				  const char *const *subs, size_t nsubs, struct az_error *e)
+{
+	char host[256], *qk = kql_quote(key), *qh, *qx = kql_quote(except ? except : ""), *query;
+	bool https;
+	struct json_object *rows, *names;
+
+	if (!wire_url_host(vault_uri, host, sizeof(host), &https))
+		snprintf(host, sizeof(host), "%s", vault_uri ? vault_uri : "");
+	qh = kql_quote(host);
+	query = xasprintf("Resources | where type in~ ('microsoft.cognitiveservices/accounts', "
+			  "'microsoft.healthbot/healthbots', 'microsoft.healthcareapis/workspaces/dicomservices') "
+			  "| where id !~ '%s' "
+			  "| where (tostring(properties.encryption.keyVaultProperties.keyName) =~ '%s' and "
+			  "tostring(properties.encryption.keyVaultProperties.keyVaultUri) contains '%s') "
+			  "or (tostring(properties.keyVaultProperties.keyName) =~ '%s' and "
+			  "tostring(properties.keyVaultProperties.keyVaultUri) contains '%s') "
+			  "or tostring(properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl) contains "
+			  "'%s/keys/%s/' | project id, name", qx, qk, qh, qk, qh, qh, qk);
+	rows = graph_query(s, query, subs, nsubs, e);
+	names = rows ? json_object_new_array() : NULL;
+	for (size_t i = 0; i < jx_len(rows); i++)
+		if (jx_str(jx_at(rows, i), "name"))
+			json_object_array_add(names, json_object_new_string(jx_str(jx_at(rows, i), "name")));
+	json_object_put(rows);
+	free(query);
+	free(qk);
+	free(qh);
+	free(qx);
+	return names;
+}

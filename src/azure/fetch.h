@@ -31,6 +31,8 @@ struct cmk_fetch {
 
 int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
+struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, const char *key, const char *except,
+				  const char *const *subs, size_t nsubs, struct az_error *e);
 char *cmk_current_key_uri(const struct svc_profile *p, struct json_object *r);
 int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e);

@@ -1439,6 +1439,12 @@ static void test_fix_honours_choices(void **state)
 	assert_output(v, "Create RSA key mine");
 	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--vault", "kv-nowhere", "--dry-run", END), 1, "fix --vault unknown");
 	assert_output(v, "vault kv-nowhere is not ready to hold the key of oai-cmk-test");
+	/* A key that already protects another resource is named as such, with that resource. */
+	plan_apply(v, OAI, KV, NULL, NULL);
+	unlink(v->plan);
+	expect_exit(v, azcmk(v, NULL, "plan", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", "--key", KV, END), 0,
+		    "plan with a shared key");
+	assert_output(v, "Note: key cmk-test in vault kv-cmk-test already protects oai-cmk-test");
 	env_stop(v);
 }
 
