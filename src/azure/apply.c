@@ -554,18 +554,20 @@ static bool propagation_error(const struct az_error *e)
  * every 10 s until the bounded wait (--access-wait, default 10 minutes) runs
  * out, with the time left on the progress line.
  */
-static int save_key(struct run *r, size_t i, struct az_error *e)
+static int save_key(struct run *r, size_t i, struct json_object *now, struct az_error *e)
 {
 	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s > 0 ? r->o->save_retry_s : r->o->save_retry_s < 0 ? 0 : 600);
+	bool whole = r->p->svc->save == SAVE_PUT_WHOLE;
 
 	for (;;) {
-		struct json_object *res = read_state(r, STEP_SAVE_KEY, e);
+		/* Only a whole-resource PUT is built from the resource: read it right before; a PATCH needs no read. */
+		struct json_object *res = whole ? read_state(r, STEP_SAVE_KEY, e) : json_object_get(now);
 		struct step_state st = { res, NULL, r->vars };
 		struct step_request rq;
 		struct az_req *q;
 		int rc;
 
-		if (!res)
+		if (whole && !res)
 			return -1;
 		plan_request(r->p, i, &st, &rq);
 		q = send_req(r, i, &rq, false, res, e);
@@ -779,21 +781,6 @@ static int verify(struct run *r, struct az_error *e)
 	return rc;
 }
 
-/* Tells whether a vault's access policies already give a principal get, wrapKey and unwrapKey on keys. */
-static bool has_policy(struct json_object *vault, const char *principal)
-{
-	struct json_object *list = jx_get(vault, "properties.accessPolicies");
-
-	for (size_t i = 0; principal && i < jx_len(list); i++) {
-		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
-
-		if (str_ieq(jx_str(jx_at(list, i), "objectId"), principal) && jx_array_has_istr(keys, "get") &&
-		    jx_array_has_istr(keys, "wrapKey") && jx_array_has_istr(keys, "unwrapKey"))
-			return true;
-	}
-	return false;
-}
-
 /* Sends a step's request derived from the state just read, accepting an existing role assignment as done. */
 static int write_step(struct run *r, size_t i, struct json_object *now, struct az_error *e)
 {
@@ -819,7 +806,7 @@ static int write_step(struct run *r, size_t i, struct json_object *now, struct a
 	rc = ok_answer(q) ? 0 : -1;
 	/* A role assignment made anew answers 201; an access policy is new when the vault did not list it. */
 	if (rc == 0 && ((st->kind == STEP_ASSIGN_ROLE && q->status == 201) ||
-			(st->kind == STEP_ACCESS_POLICY && !has_policy(now, jx_str(r->vars, "principalId")))))
+			(st->kind == STEP_ACCESS_POLICY && !cmk_policy_allows(now, jx_str(r->vars, "principalId"), CMK_SERVICE_KEY_PERMS))))
 		r->regranted = true;
 	if (rc != 0 && q->status == 409 && e->code && str_ieq(e->code, "RoleAssignmentExists")) {
 		say(r, _("  the role assignment already exists"));
@@ -860,7 +847,7 @@ static int do_step(struct run *r, size_t i, struct json_object *now, struct az_e
 	case STEP_WAIT_ACCESS:
 		return wait_access(r, e);
 	case STEP_SAVE_KEY:
-		return prove_access(r, e) == 0 ? save_key(r, i, e) : -1;
+		return prove_access(r, e) == 0 ? save_key(r, i, now, e) : -1;
 	case STEP_CREATE_KEY:
 		return create_key(r, i, e);
 	case STEP_VERIFY:

@@ -523,6 +523,13 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path, co
 		for (size_t i = 0; rc == 0 && i < jx_len(value); i++)
 			json_object_array_add(*items, json_object_get(jx_at(value, i)));
 		next = rc == 0 && ++pages < MAX_PAGES ? jx_str(r->json, "nextLink") : NULL;
+		/* A next page goes to the list's own host or not at all: it would be sent this list's token. */
+		if (next && *next && !wire_same_origin(next, r->url)) {
+			az_error_set(e, _("refused to follow the next page of %s at '%s': it is not on the list's own host, so "
+					  "no token was sent"), path, next);
+			rc = -1;
+			next = NULL;
+		}
 		{
 			struct az_req *following = next && *next ? az_session_req(s, t, "GET", next, NULL, NULL) : NULL;
 
@@ -594,10 +601,7 @@ static void op_failed(struct az_error *e, const struct az_req *p)
  */
 bool az_session_arm_url(const struct az_session *s, const char *url)
 {
-	const char *arm = az_session_cloud(s)->arm;
-	size_t n = strlen(arm);
-
-	return url && strncasecmp(url, arm, n) == 0 && url[n] == '/' && !strpbrk(url, " \t\r\n\"<>\\^`{|}");
+	return wire_same_origin(url, az_session_cloud(s)->arm) && !strpbrk(url, " \t\r\n\"<>\\^`{|}");
 }
 
 /*

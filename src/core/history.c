@@ -30,29 +30,15 @@ static void put(struct json_object *o, const char *k, const char *v)
 		json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* Appends one {path, before, after} per leaf of a body that differs from what was there before. */
-static void changes(struct json_object *list, struct json_object *body, struct json_object *before, const char *prefix)
+/* Appends one {path, before, after} to the list of changes. */
+static void add_change(const char *path, struct json_object *before, struct json_object *after, void *list)
 {
-	json_object_object_foreach(body, k, v) {
-		char *path = *prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
-		struct json_object *old = NULL;
+	struct json_object *c = json_object_new_object();
 
-		/* Walk by member, not by dotted path: identity ids hold dots and slashes. */
-		if (json_object_is_type(before, json_type_object))
-			json_object_object_get_ex(before, k, &old);
-		if (json_object_is_type(v, json_type_object) && json_object_object_length(v)) {
-			changes(list, v, old, path);
-		} else if (!(json_object_is_type(v, json_type_object) && old) &&
-			   (!old || strcmp(jx_text(old), v ? jx_text(v) : "null") != 0)) {
-			struct json_object *c = json_object_new_object();
-
-			put(c, "path", path);
-			json_object_object_add(c, "before", jx_copy(old));
-			json_object_object_add(c, "after", jx_copy(v));
-			json_object_array_add(list, c);
-		}
-		free(path);
-	}
+	put(c, "path", path);
+	json_object_object_add(c, "before", jx_copy(before));
+	json_object_object_add(c, "after", jx_copy(after));
+	json_object_array_add(list, c);
 }
 
 /* Returns the URL of a request without its query (the api-version), as the history names what was written. */
@@ -81,8 +67,7 @@ struct json_object *history_entry(const struct history_write *w)
 	put(e, "step", w->step);
 	put(e, "method", w->method);
 	put(e, "target", target);
-	if (json_object_is_type(w->body, json_type_object))
-		changes(list, w->body, w->before, "");
+	jx_changes(w->body, w->before, add_change, list);
 	json_object_object_add(e, "changes", list);
 	put(e, "outcome", w->ok ? "succeeded" : "failed");
 	if (w->status)

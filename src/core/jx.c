@@ -162,6 +162,38 @@ void jx_del(struct json_object *o, const char *path)
 		json_object_object_del(parent, path);
 }
 
+/* Walks body's leaves against before, member by member, calling fn for each that differs. */
+static void changes_under(struct json_object *body, struct json_object *before, const char *prefix, jx_change_fn fn,
+			  void *ud)
+{
+	json_object_object_foreach(body, k, v) {
+		char *path = *prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
+		struct json_object *old = NULL;
+
+		/* Walk by member, not by dotted path: keys such as identity ids hold dots and slashes. */
+		if (json_object_is_type(before, json_type_object))
+			json_object_object_get_ex(before, k, &old);
+		if (json_object_is_type(v, json_type_object) && json_object_object_length(v))
+			changes_under(v, old, path, fn, ud);
+		else if (json_object_is_type(v, json_type_object) && json_object_is_type(old, json_type_object))
+			; /* An empty object keeps what is there (a user-assigned identity stays attached). */
+		else if (!old || strcmp(jx_text(old), v ? jx_text(v) : "null") != 0)
+			fn(path, old, v, ud);
+		free(path);
+	}
+}
+
+/*
+ * Calls fn(path, before, after) once per leaf of a body (a PATCH or PUT)
+ * whose value differs from what before holds: what the write changes. The
+ * one walk behind the plan's review and the change history.
+ */
+void jx_changes(struct json_object *body, struct json_object *before, jx_change_fn fn, void *ud)
+{
+	if (json_object_is_type(body, json_type_object))
+		changes_under(body, before, "", fn, ud);
+}
+
 /* Applies an RFC 7386 JSON merge patch to target in place. */
 void jx_merge_patch(struct json_object *target, struct json_object *patch)
 {

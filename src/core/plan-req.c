@@ -550,21 +550,6 @@ static const struct need NEEDS[] = {
 	{ STEP_DISABLE_SYSTEM_IDENTITY, NULL, false, false, N_("a Contributor or Owner of the resource") },
 };
 
-/* Tells whether an access-policy vault lets the operator create keys (the "create" key permission). */
-static bool policy_allows_create(const struct cmk_ctx *c)
-{
-	struct json_object *list = jx_get(c->vault, "properties.accessPolicies");
-
-	for (size_t i = 0; c->operator_id && i < jx_len(list); i++) {
-		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
-
-		if (str_ieq(jx_str(jx_at(list, i), "objectId"), c->operator_id) &&
-		    (jx_array_has_istr(keys, "create") || jx_array_has_istr(keys, "all")))
-			return true;
-	}
-	return false;
-}
-
 /*
  * Judges one need: 1 when the operator's permissions allow it, 0 when they
  * do not, -1 when they could not be read or azcmk cannot judge it here (a
@@ -583,7 +568,7 @@ static int allowed(const struct plan *p, const struct cmk_ctx *c, const struct n
 		return -1;
 	if (need->kind == STEP_CREATE_KEY && !jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
 		snprintf(action, n, "%s", _("the key permission create in an access policy"));
-		return c->vault ? policy_allows_create(c) : -1;
+		return c->vault ? cmk_policy_allows(c->vault, c->operator_id, (const char *const[]){ "create", NULL }) : -1;
 	}
 	if (status != 200)
 		return -1;

@@ -773,31 +773,15 @@ char *plan_fill(const char *text, struct json_object *vars)
 	return sb_steal(&b);
 }
 
-/* Appends one "path: before -> after" line per leaf of a body, against what is there now. */
-static void diff_leaves(struct sbuf *b, struct json_object *body, struct json_object *now, const char *prefix)
+/* Appends one "path: before -> after" line to the review (values sanitized: they may come from Azure). */
+static void diff_line(const char *path, struct json_object *old, struct json_object *v, void *b)
 {
-	json_object_object_foreach(body, k, v) {
-		char *path = *prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
-		struct json_object *old = NULL;
+	char *before = old ? text_sanitize(jx_text(old), false) : xstrdup(_("(absent)"));
+	char *after = text_sanitize(v ? jx_text(v) : "null", false);
 
-		/* Walk by member, not by dotted path: keys such as identity ids hold dots and slashes. */
-		if (json_object_is_type(now, json_type_object))
-			json_object_object_get_ex(now, k, &old);
-		if (json_object_is_type(v, json_type_object) && json_object_object_length(v)) {
-			diff_leaves(b, v, old, path);
-		} else if (json_object_is_type(v, json_type_object) && json_object_is_type(old, json_type_object)) {
-			/* An empty object keeps what is there (a user-assigned identity stays attached). */
-		} else {
-			char *before = old ? text_sanitize(jx_text(old), false) : xstrdup(_("(absent)"));
-			char *after = text_sanitize(v ? jx_text(v) : "null", false);
-
-			if (!old || strcmp(jx_text(old), v ? jx_text(v) : "null") != 0)
-				sb_printf(b, "       %s: %s -> %s\n", path, before, after);
-			free(before);
-			free(after);
-		}
-		free(path);
-	}
+	sb_printf(b, "       %s: %s -> %s\n", path, before, after);
+	free(before);
+	free(after);
 }
 
 /*
@@ -829,7 +813,7 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodie
 			sb_printf(&b, "       %s %s\n", s->method, s->url);
 		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
 				s->kind == STEP_DISABLE_SYSTEM_IDENTITY))
-			diff_leaves(&b, s->body, now, "");
+			jx_changes(s->body, now, diff_line, &b);
 		if (s->body && (bodies || !(s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
 					    s->kind == STEP_DISABLE_SYSTEM_IDENTITY))) {
 			char *body = text_sanitize(jx_text(s->body), false);

@@ -147,21 +147,29 @@ static struct json_object *grant_for(const struct cmk_ctx *c, const char *princi
 	return NULL;
 }
 
-/* Tells whether an access policy gives the principal get, wrapKey and unwrapKey on keys. */
-static bool policy_grants(const struct cmk_ctx *c, const char *principal)
+/*
+ * Tells whether a vault's access policies give a principal every key
+ * permission listed (NULL-terminated; "all" gives them all). The one reading
+ * of access policies: the rules, apply and the preflight use it.
+ */
+bool cmk_policy_allows(struct json_object *vault, const char *principal, const char *const *perms)
 {
-	struct json_object *list = jx_get(c->vault, "properties.accessPolicies");
+	struct json_object *list = jx_get(vault, "properties.accessPolicies");
 
-	for (size_t i = 0; i < jx_len(list); i++) {
+	for (size_t i = 0; principal && i < jx_len(list); i++) {
 		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
+		bool ok = jx_array_has_istr(keys, "all");
 
-		if (str_ieq(jx_str(jx_at(list, i), "objectId"), principal) &&
-		    (jx_array_has_istr(keys, "all") || (jx_array_has_istr(keys, "get") &&
-		     jx_array_has_istr(keys, "wrapKey") && jx_array_has_istr(keys, "unwrapKey"))))
+		for (const char *const *p = perms; !ok && *p && jx_array_has_istr(keys, *p); p++)
+			ok = !p[1];
+		if (ok && str_ieq(jx_str(jx_at(list, i), "objectId"), principal))
 			return true;
 	}
 	return false;
 }
+
+/* The key permissions a service's identity needs in an access policy. */
+const char *const CMK_SERVICE_KEY_PERMS[] = { "get", "wrapKey", "unwrapKey", NULL };
 
 /* Tells whether the vault authorises data access by RBAC (Managed HSM always does). */
 static bool vault_rbac(const struct cmk_ctx *c)
@@ -188,7 +196,7 @@ int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how)
 	bool ok = principal && scope, maybe = ok;
 
 	if (ok && !vault_rbac(c)) {
-		ok = policy_grants(c, principal);
+		ok = cmk_policy_allows(c->vault, principal, CMK_SERVICE_KEY_PERMS);
 		maybe = false;
 		if (ok && how)
 			*how = xstrdup(_("an access policy with get, wrapKey and unwrapKey"));

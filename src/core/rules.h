@@ -116,6 +116,8 @@ const char *cmk_principal(const struct cmk_ctx *c);
 const char *cmk_default_identity(struct json_object *resource);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal, char **how);
 int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how);
+bool cmk_policy_allows(struct json_object *vault, const char *principal, const char *const *perms);
+extern const char *const CMK_SERVICE_KEY_PERMS[];
 bool cmk_setting_names_identity(const struct cmk_ctx *c);
 bool cmk_resource_on_cmk(const struct cmk_ctx *c);
 const char *cmk_severity_name(enum severity s);

@@ -353,6 +353,24 @@ bool wire_url_host(const char *url, char *host, unsigned hostlen, bool *https)
 	return true;
 }
 
+/*
+ * Tells whether a URL is https with exactly the authority (host and port,
+ * no user part) of origin: where a token meant for origin may be sent. A
+ * polling URL, a nextLink or a journalled operation comes from outside.
+ */
+bool wire_same_origin(const char *url, const char *origin)
+{
+	size_t a, b;
+
+	if (!url || !origin || !str_istarts(url, "https://") || !str_istarts(origin, "https://"))
+		return false;
+	url += 8;
+	origin += 8;
+	a = strcspn(url, "/?#");
+	b = strcspn(origin, "/?#");
+	return a > 0 && a == b && strncasecmp(url, origin, a) == 0;
+}
+
 /* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource ("https://vault.azure.net"). */
 char *wire_scope_resource(const char *scope)
 {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "jx.h"
@@ -68,6 +69,11 @@ static void url_host(const char *text)
 		FUZZ_CHECK(strlen(small) > 0 && strlen(small) < sizeof(small));
 	if (wire_url_host(text, host, sizeof(host), &https))
 		FUZZ_CHECK(strlen(host) > 0 && strlen(host) < sizeof(host));
+	/* A URL is always its own origin when it may carry a token at all, and never a look-alike's. */
+	if (wire_same_origin(text, text))
+		FUZZ_CHECK(strncasecmp(text, "https://", 8) == 0);
+	FUZZ_CHECK(!wire_same_origin(text, "https://management.azure.com") || strncasecmp(text + 8,
+		   "management.azure.com", 20) == 0);
 }
 
 /* A key URI split into vault URI, vault name, key and version. */

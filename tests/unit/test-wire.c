@@ -214,6 +214,32 @@ static void test_url_host(void **state)
 	assert_false(wire_url_host("https:///nohost", host, sizeof(host), &https));
 }
 
+/* One URL, the origin it is held to, and whether a token for that origin may go there. */
+static const struct { const char *url, *origin; bool same; } ORIGINS[] = {
+	{ "https://management.azure.com/subscriptions/s/providers/X/operationStatuses/1?api-version=1",
+	  "https://management.azure.com", true },
+	{ "https://MANAGEMENT.azure.com/x", "https://management.azure.com", true },
+	{ "https://kv.vault.azure.net/keys/k/versions?$skiptoken=a", "https://kv.vault.azure.net/keys/k/versions?api=7.5",
+	  true },
+	{ "http://management.azure.com/x", "https://management.azure.com", false },
+	{ "https://management.azure.com.evil.example/x", "https://management.azure.com", false },
+	{ "https://evil.example@management.azure.com/x", "https://management.azure.com", false },
+	{ "https://management.azure.com:8443/x", "https://management.azure.com", false },
+	{ "https://other.vault.azure.net/keys", "https://kv.vault.azure.net/keys", false },
+	{ "/subscriptions/s", "https://management.azure.com", false },
+	{ "https://", "https://", false },
+	{ NULL, "https://management.azure.com", false },
+};
+
+/* A token goes only to https on exactly its origin's host and port: never a look-alike, a user part or a port. */
+static void test_same_origin(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ORIGINS) / sizeof(ORIGINS[0]); i++)
+		if (wire_same_origin(ORIGINS[i].url, ORIGINS[i].origin) != ORIGINS[i].same)
+			fail_msg("origin %zu: %s against %s", i, ORIGINS[i].url ? ORIGINS[i].url : "(null)", ORIGINS[i].origin);
+}
+
 /* Tokens: claims decoded without verification; expiry from expires_on or expires_in, numbers or strings. */
 static void test_tokens(void **state)
 {
@@ -281,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_challenge_malformed),
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_url_host),
+		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_expiry_extremes),
 	};
