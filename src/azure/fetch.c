@@ -384,12 +384,16 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	char *rot = xasprintf("%skeys/%s/rotationpolicy", f->vault_uri, f->key_name);
 	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
 	char *rperm = xasprintf("%s/providers/Microsoft.Authorization/permissions", jx_str(f->resource, "id"));
-	struct az_req *r[7] = {
+	/* Deny assignments at, above and below the vault (no filter): ARM's RBAC only; an HSM's local RBAC has none. */
+	char *deny = xasprintf("%s/providers/Microsoft.Authorization/denyAssignments", vault_id);
+	struct az_req *r[8] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
 		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
-		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL) };
-	int rc = az_session_send(s, r, 7, e);
+		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL),
+		f->ctx.hsm ? NULL : az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL) };
+	size_t n = f->ctx.hsm ? 7 : 8;
+	int rc = az_session_send(s, r, n, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
@@ -413,10 +417,13 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		}
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
+		if (r[7])
+			f->denies = take_list(r[7], &f->ctx.denies_status);
 		disabled_version(f, r[1]);
 	}
-	for (int i = 0; i < 7; i++)
+	for (size_t i = 0; i < n; i++)
 		az_req_free(r[i]);
+	free(deny);
 	free(rperm);
 	free(key);
 	free(vers);
@@ -587,6 +594,7 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	f->ctx.rotation = f->rotation;
 	f->ctx.assignments = f->assignments;
 	f->ctx.roles = f->roles;
+	f->ctx.denies = f->denies;
 	f->ctx.operator_perms = f->perms;
 	f->ctx.resource_perms = f->res_perms;
 	free(f->ctx.operator_id);
@@ -642,7 +650,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 void cmk_fetch_free(struct cmk_fetch *f)
 {
 	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
-				       f->roles, f->perms, f->policy, f->res_perms };
+				       f->roles, f->perms, f->policy, f->res_perms, f->denies };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);

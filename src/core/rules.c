@@ -116,6 +116,70 @@ static char *key_scope(const struct cmk_ctx *c)
 	return vid && c->key_name ? xasprintf("%s/keys/%s", vid, c->key_name) : NULL;
 }
 
+/*
+ * Tells whether an assignment's scope covers the key. The assignments were
+ * listed at the vault (ARM lists those at, above and below it), so one at a
+ * management group is above the vault: ARM resolved the hierarchy, which an
+ * ARM id does not show ("Role assignments for a management group... are
+ * inherited by subscriptions": learn.microsoft.com/azure/role-based-access-control/scope-overview).
+ */
+static bool covers_key(const char *key, const char *ra_scope)
+{
+	return armid_within(key, ra_scope) ||
+	       (ra_scope && str_istarts(ra_scope, "/providers/Microsoft.Management/managementGroups/"));
+}
+
+/* Tells whether a deny assignment's principal list names a principal, Everyone (the all-zero id) or a group, when loose. */
+static bool deny_names(struct json_object *list, const char *principal, bool loose)
+{
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *p = jx_at(list, i);
+
+		/* azcmk cannot see group membership: a denied group may hold the principal. */
+		if (str_ieq(jx_str(p, "id"), principal) ||
+		    (loose && (str_ieq(jx_str(p, "id"), "00000000-0000-0000-0000-000000000000") ||
+			       str_ieq(jx_str(p, "type"), "Group"))))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Finds a deny assignment, among those read at the vault, that may stop a
+ * principal's action at a scope; NULL when none. Deny assignments win over
+ * every role assignment ("Deny assignments take precedence over role
+ * assignments": learn.microsoft.com/azure/role-based-access-control/deny-assignments),
+ * cover their scope and, unless doNotApplyToChildScopes, what is below it.
+ */
+static struct json_object *deny_for(const struct cmk_ctx *c, const char *principal, const char *scope,
+				    const char *action, bool data)
+{
+	for (size_t i = 0; principal && i < jx_len(c->denies); i++) {
+		struct json_object *d = jx_at(c->denies, i);
+		const char *at = jx_str(d, "properties.scope");
+		bool covers = jx_bool(d, "properties.doNotApplyToChildScopes", false) ? str_ieq(at, scope)
+										       : covers_key(scope, at);
+
+		if (covers && deny_names(jx_get(d, "properties.principals"), principal, true) &&
+		    !deny_names(jx_get(d, "properties.excludePrincipals"), principal, false) &&
+		    az_permissions_allow(jx_get(d, "properties.permissions"), action, data))
+			return d;
+	}
+	return NULL;
+}
+
+/* Describes a deny assignment that may stop an action, for a finding's detail; allocated. */
+static char *deny_text(struct json_object *d)
+{
+	const char *name = jx_str(d, "properties.denyAssignmentName"), *scope = jx_str(d, "properties.scope");
+
+	return xasprintf(_("the deny assignment '%s' at '%s' may refuse it, and a deny assignment overrides every role "
+			   "assignment: azcmk cannot tell whether it applies to this principal (directly, as Everyone or "
+			   "through a group). Ask whoever manages it (a managed application or a deployment stack) to "
+			   "exclude this principal"),
+			 name ? name : jx_str(d, "name") ? jx_str(d, "name") : "?", scope ? scope : "?");
+}
+
 /* Tells whether a role assignment's role grants a data action. */
 static bool role_allows(const struct cmk_ctx *c, struct json_object *ra, const char *action)
 {
@@ -141,7 +205,7 @@ static struct json_object *grant_for(const struct cmk_ctx *c, const char *princi
 		const char *cond = jx_str(ra, "properties.condition");
 
 		if (str_ieq(jx_str(ra, "properties.principalId"), principal) && (conditional || !cond || !*cond) &&
-		    armid_within(scope, jx_str(ra, "properties.scope")) && role_allows(c, ra, action))
+		    covers_key(scope, jx_str(ra, "properties.scope")) && role_allows(c, ra, action))
 			return ra;
 	}
 	return NULL;
@@ -149,23 +213,41 @@ static struct json_object *grant_for(const struct cmk_ctx *c, const char *princi
 
 /*
  * Tells whether a vault's access policies give a principal every key
- * permission listed (NULL-terminated; "all" gives them all). The one reading
- * of access policies: the rules, apply and the preflight use it.
+ * permission listed (NULL-terminated; "all" gives them all): 1 by an entry
+ * of its own, -1 only by a compound entry (one that also names an
+ * applicationId, and so grants the principal only through that application:
+ * AccessPolicyEntry.applicationId, "Application ID of the client making
+ * request on behalf of a principal", Microsoft.KeyVault 2024-11-01), 0 not.
  */
-bool cmk_policy_allows(struct json_object *vault, const char *principal, const char *const *perms)
+static int policy_grant(struct json_object *vault, const char *principal, const char *const *perms)
 {
 	struct json_object *list = jx_get(vault, "properties.accessPolicies");
+	int best = 0;
 
 	for (size_t i = 0; principal && i < jx_len(list); i++) {
 		struct json_object *keys = jx_get(jx_at(list, i), "permissions.keys");
+		const char *app = jx_str(jx_at(list, i), "applicationId");
 		bool ok = jx_array_has_istr(keys, "all");
 
 		for (const char *const *p = perms; !ok && *p && jx_array_has_istr(keys, *p); p++)
 			ok = !p[1];
-		if (ok && str_ieq(jx_str(jx_at(list, i), "objectId"), principal))
-			return true;
+		if (ok && str_ieq(jx_str(jx_at(list, i), "objectId"), principal)) {
+			if (!app || !*app)
+				return 1;
+			best = -1;
+		}
 	}
-	return false;
+	return best;
+}
+
+/*
+ * Tells whether a vault's access policies surely give a principal every key
+ * permission listed. The one reading of access policies: the rules, apply
+ * and the preflight use it.
+ */
+bool cmk_policy_allows(struct json_object *vault, const char *principal, const char *const *perms)
+{
+	return policy_grant(vault, principal, perms) == 1;
 }
 
 /* The key permissions a service's identity needs in an access policy. */
@@ -177,47 +259,64 @@ static bool vault_rbac(const struct cmk_ctx *c)
 	return c->hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
 }
 
-/*
- * Judges whether a principal can read, wrap and unwrap the key: by what
- * roles grant (data actions, wildcards, any scope above the key), or by an
- * access policy on access-policy vaults. Returns 1 when it can, 0 when it
- * cannot, -1 when only a grant with a condition (Azure ABAC) would give it
- * (how then names that grant). how gets a description of the grant.
- */
-int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how)
+/* Judges a principal's use of the key by Azure RBAC (roles, conditions, deny assignments), as cmk_access_of says. */
+static int rbac_access(const struct cmk_ctx *c, const char *principal, const char *scope, char **how)
 {
 	static const char *const kv[] = { "Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/wrap/action",
 					  "Microsoft.KeyVault/vaults/keys/unwrap/action" };
 	static const char *const hsm[] = { "Microsoft.KeyVault/managedHsm/keys/read/action",
 					   "Microsoft.KeyVault/managedHsm/keys/wrap/action",
 					   "Microsoft.KeyVault/managedHsm/keys/unwrap/action" };
+	struct json_object *ra = NULL, *cond = NULL, *deny = NULL;
+	bool ok = true, maybe = true;
+
+	for (int i = 0; i < 3 && (ok || maybe); i++) {
+		struct json_object *any = maybe ? grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], true) : NULL;
+
+		ok = ok && (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], false)) != NULL;
+		maybe = any != NULL;
+		if (any && jx_str(any, "properties.condition") && *jx_str(any, "properties.condition"))
+			cond = any;
+	}
+	for (int i = 0; i < 3 && !c->hsm && (ok || (maybe && cond)) && !deny; i++)
+		deny = deny_for(c, principal, scope, kv[i], true);
+	if (deny && how)
+		*how = deny_text(deny);
+	else if (ok && how)
+		*how = xasprintf(_("a role assignment at '%s'"), jx_str(ra, "properties.scope"));
+	else if (!ok && maybe && cond && how)
+		*how = xasprintf(_("the role assignment at '%s' grants it only under a condition (Azure ABAC), which "
+				   "azcmk cannot evaluate: check that the condition lets this identity wrap and unwrap "
+				   "the key"), jx_str(cond, "properties.scope"));
+	return deny ? -1 : ok ? 1 : maybe && cond ? -1 : 0;
+}
+
+/*
+ * Judges whether a principal can read, wrap and unwrap the key: by what
+ * roles grant (data actions, wildcards, any scope above the key), or by an
+ * access policy on access-policy vaults. Returns 1 when it can, 0 when it
+ * cannot, -1 when it cannot be told: only a grant with a condition (Azure
+ * ABAC) or a compound access policy entry would give it, or a deny
+ * assignment may take it away (how then names that one). how gets a
+ * description of the grant.
+ */
+int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how)
+{
 	char *scope = key_scope(c);
-	struct json_object *ra = NULL, *cond = NULL;
-	bool ok = principal && scope, maybe = ok;
+	int access = 0;
 
-	if (ok && !vault_rbac(c)) {
-		ok = cmk_policy_allows(c->vault, principal, CMK_SERVICE_KEY_PERMS);
-		maybe = false;
-		if (ok && how)
-			*how = xstrdup(_("an access policy with get, wrapKey and unwrapKey"));
-	} else {
-		for (int i = 0; i < 3 && (ok || maybe); i++) {
-			struct json_object *any = maybe ? grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], true) : NULL;
-
-			ok = ok && (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], false)) != NULL;
-			maybe = any != NULL;
-			if (any && jx_str(any, "properties.condition") && *jx_str(any, "properties.condition"))
-				cond = any;
-		}
-		if (ok && how)
-			*how = xasprintf(_("a role assignment at '%s'"), jx_str(ra, "properties.scope"));
-		else if (!ok && maybe && cond && how)
-			*how = xasprintf(_("the role assignment at '%s' grants it only under a condition (Azure ABAC), which "
-					   "azcmk cannot evaluate: check that the condition lets this identity wrap and unwrap "
-					   "the key"), jx_str(cond, "properties.scope"));
+	if (principal && scope && !vault_rbac(c)) {
+		access = policy_grant(c->vault, principal, CMK_SERVICE_KEY_PERMS);
+		if (access && how)
+			*how = xstrdup(access > 0 ? _("an access policy with get, wrapKey and unwrapKey")
+					 : _("only a compound access policy entry (one that also names an application) gives "
+					     "get, wrapKey and unwrapKey, and it applies only when that application acts for "
+					     "the identity: add an entry for the identity alone"));
+	} else if (principal && scope) {
+		access = rbac_access(c, principal, scope, how);
 	}
 	free(scope);
-	return ok ? 1 : maybe && cond ? -1 : 0;
+	return access;
 }
 
 /* Tells whether a principal can surely read, wrap and unwrap the key (a conditional grant does not count). */
@@ -539,7 +638,7 @@ static enum cmk_outcome r_propagation(const struct cmk_ctx *c, struct cmk_findin
 		int64_t created = iso_epoch(jx_str(ra, "properties.createdOn"));
 
 		fresh |= str_ieq(jx_str(ra, "properties.principalId"), p) && created &&
-			 c->now - created < window && armid_within(scope, jx_str(ra, "properties.scope"));
+			 c->now - created < window && covers_key(scope, jx_str(ra, "properties.scope"));
 	}
 	free(scope);
 	f->arg[0] = res_name(c);
@@ -552,12 +651,18 @@ static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding
 	const char *p = cmk_principal(c);
 	const char *action = vault_rbac(c) ? "Microsoft.Authorization/roleAssignments/write"
 					   : "Microsoft.KeyVault/vaults/accessPolicy/write";
+	struct json_object *deny;
 
 	if (!vault_read(c) || c->hsm || c->perms_status != 200 || !p || cmk_principal_has_access(c, p, NULL))
 		return OUT_NA;
 	f->arg[0] = c->vault_name;
 	f->arg[1] = action;
-	return az_permissions_allow(c->operator_perms, action, false) ? OUT_HOLDS : OUT_FAILS;
+	if (!az_permissions_allow(c->operator_perms, action, false))
+		return OUT_FAILS;
+	/* The permissions API lists what roles give; a deny assignment can still take it away. */
+	deny = deny_for(c, c->operator_id, jx_str(c->vault, "id"), action, false);
+	f->detail = deny ? deny_text(deny) : NULL;
+	return deny ? OUT_UNKNOWN : OUT_HOLDS;
 }
 
 /* resource.eligible: Health Bot made after 2021-11-11; Cognitive account with the CustomerManagedKey capability. */
@@ -798,7 +903,7 @@ const struct cmk_rule CMK_RULES[] = {
 	     "policy with get, wrapKey and unwrapKey on access-policy vaults); otherwise the save fails, and a service "
 	     "already using the key stops working."),
 	  N_("Grant access: azcmk proposes Key Vault Crypto Service Encryption User at the key's scope, or an access "
-	     "policy on access-policy vaults."), FIX_GRANT_ACCESS, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES },
+	     "policy on access-policy vaults."), FIX_GRANT_ACCESS, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
 	{ "identity.dicom-both", DICOM, SEV_BLOCKER, r_dicom_both,
 	  N_("%s keeps its system-assigned identity beside the user-assigned one, and that identity cannot use key %s"),
 	  N_("A DICOM service's key setting names no identity, so with both kinds of identity on it may use either "
@@ -806,7 +911,7 @@ const struct cmk_rule CMK_RULES[] = {
 	     "that cannot reach the key, the data becomes unreadable after the save."),
 	  N_("Let azcmk turn the system-assigned identity off once the key is saved (the default with a user-assigned "
 	     "identity, or --system-identity off), or grant the system-assigned identity access to the key too."),
-	  FIX_NONE, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES },
+	  FIX_NONE, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
 	{ "identity.propagation", ALL, SEV_WARNING, r_propagation, N_("%s: its role assignment may not have taken effect yet"),
 	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
 	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION,
@@ -816,13 +921,13 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("Granting the identity access needs a role that can write role assignments at the vault (Owner, User Access "
 	     "Administrator or Role Based Access Control Administrator), or that can write access policies."),
 	  N_("Ask someone with one of those roles to grant the access, or to give you the role."), FIX_NONE,
-	  NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_PERMS },
+	  NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_PERMS | NEED_DENIES },
 	{ "resource.key-access-lost", ALL, SEV_BLOCKER, r_access_lost,
 	  N_("%s has lost the use of its key %s"),
 	  N_("The service can no longer wrap or unwrap with its key: requests start failing once its cached key runs out "
 	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
 	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE,
-	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES },
+	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
 	{ "policy.deny", ALL, SEV_NOTE, r_policy_deny, N_("%s: an Azure Policy assignment denies the planned change"),
 	  N_("An assignment with the deny effect makes Azure refuse the save with RequestDisallowedByPolicy, whatever "
 	     "azcmk or the portal does. Azure Policy judged the resource as the save would leave it."),
@@ -931,7 +1036,7 @@ static char *status_text(long status)
 static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 {
 	const long st[] = { c->vault_status, c->key_status, c->rotation_status, c->assignments_status, c->roles_status,
-			    c->perms_status, c->policy_status };
+			    c->perms_status, c->policy_status, c->denies_status };
 	static const char *const what[] = {
 		N_("the vault %s could not be read (%s); retry when Azure answers"),
 		N_("key %s could not be read (%s); retry when Key Vault answers"),
@@ -941,13 +1046,17 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		   "where the role is defined"),
 		N_("your permissions on vault %s could not be read (%s); retry when Azure answers"),
 		N_("Azure Policy could not be asked about %s (%s); retry when Azure answers"),
+		N_("the deny assignments at vault %s could not be read (%s); retry, or grant yourself Reader on the vault"),
 	};
 	const char *names[] = { c->vault_name, c->key_name, c->key_name, jx_str(c->resource, "name"),
-				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name") };
+				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name };
 
-	/* A role definition azcmk may not read (403) leaves what the role grants unknown too. */
+	/* A role definition or deny list azcmk may not read (403) leaves what the roles grant unknown too. */
+	/* Deny assignments stop ARM's RBAC only: access policies and an HSM's local roles do not rest on them. */
+	if (c->hsm || !vault_rbac(c))
+		needs &= ~(unsigned)NEED_DENIES;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_ROLES && st[i] == 403))) {
+		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES) && st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
 
 #pragma GCC diagnostic push

@@ -1,4 +1,4 @@
-/* The simulated Microsoft.Authorization provider: role assignments, role definitions, permissions. */
+/* The simulated Microsoft.Authorization provider: role and deny assignments, role definitions, permissions. */
 #include "config.h"
 
 #include <stdio.h>
@@ -27,12 +27,29 @@ static struct json_object *iso_time(int64_t t)
 	return json_object_new_string(buf);
 }
 
-/* Returns the "/subscriptions/{s}" prefix of a scope, or "" at tenant level; allocated. */
+#define MG_PREFIX "/providers/Microsoft.Management/managementGroups/"
+
+/* Tells whether a scope is a management group's. */
+static bool is_mg(const char *scope)
+{
+	return scope && str_istarts(scope, MG_PREFIX);
+}
+
+/*
+ * Returns the prefix a scope's role definitions are named under, allocated:
+ * "/subscriptions/{s}", a management group's own path (a custom role whose
+ * assignable scope is a management group lives there), or "" at tenant level.
+ */
 static char *sub_prefix(const char *scope)
 {
 	struct armid id;
 	char *p;
 
+	if (is_mg(scope)) {
+		const char *end = strchr(scope + strlen(MG_PREFIX), '/');
+
+		return end ? xstrndup(scope, (size_t)(end - scope)) : xstrdup(scope);
+	}
 	if (!armid_parse(scope, &id))
 		return xstrdup("");
 	p = xasprintf("/subscriptions/%s", id.subscription);
@@ -128,7 +145,8 @@ static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i);
 		const char *s = jx_str(ra, "scope");
-		bool above = armid_within(scope, s), below = armid_within(s, scope);
+		/* The simulator's management groups hold every subscription, so one is above every scope. */
+		bool above = armid_within(scope, s) || is_mg(s), below = armid_within(s, scope);
 
 		if ((at_scope && !above) || (!above && !below) || (who && !str_ieq(who, jx_str(ra, "principalId"))))
 			continue;
@@ -141,6 +159,54 @@ static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char
 	json_object_object_add(body, "value", out);
 	resp_json(rs, 200, body);
 	free(who);
+}
+
+/* Builds a deny assignment as ARM returns it (DenyAssignment, Microsoft.Authorization 2022-04-01). */
+static struct json_object *deny_json(struct json_object *d)
+{
+	static const char *const KEEP[] = { "denyAssignmentName", "description", "permissions", "scope", "principals",
+					    "excludePrincipals" };
+	struct json_object *o = json_object_new_object(), *p = json_object_new_object();
+	const char *scope = jx_str(d, "scope");
+	char *id = xasprintf("%s%s/denyAssignments/%s", strcmp(scope, "/") ? scope : "", AUTHZ, jx_str(d, "name"));
+
+	for (size_t i = 0; i < sizeof(KEEP) / sizeof(KEEP[0]); i++)
+		json_object_object_add(p, KEEP[i], jx_copy(jx_get(d, KEEP[i])));
+	if (!jx_get(p, "excludePrincipals"))
+		json_object_object_add(p, "excludePrincipals", json_object_new_array());
+	json_object_object_add(p, "doNotApplyToChildScopes", json_object_new_boolean(jx_bool(d, "doNotApplyToChildScopes", false)));
+	json_object_object_add(p, "isSystemProtected", json_object_new_boolean(true));
+	json_object_object_add(o, "properties", p);
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "type", json_object_new_string("Microsoft.Authorization/denyAssignments"));
+	json_object_object_add(o, "name", json_object_new_string(jx_str(d, "name")));
+	free(id);
+	return o;
+}
+
+/* Serves GET {scope}/providers/Microsoft.Authorization/denyAssignments: at, above and below the scope, or atScope(). */
+static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *scope)
+{
+	struct json_object *list = jx_get(rq->sim->doc, "denyAssignments"), *out = json_object_new_array(), *body;
+	const char *filter = req_arg(rq, "$filter");
+	bool at_scope = filter && strcasestr(filter, "atScope()");
+
+	if (filter && !at_scope) {
+		resp_error(rs, 400, "UnsupportedQuery", "The filter '%s' is not supported. Supported filters are "
+			   "atScope(), denyAssignmentName eq '{name}' and principalId eq '{id}'.", filter);
+		json_object_put(out);
+		return;
+	}
+	for (size_t i = 0; i < jx_len(list); i++) {
+		const char *s = jx_str(jx_at(list, i), "scope");
+		bool above = armid_within(scope, s) || is_mg(s), below = armid_within(s, scope);
+
+		if (above || (below && !at_scope))
+			json_object_array_add(out, deny_json(jx_at(list, i)));
+	}
+	body = json_object_new_object();
+	json_object_object_add(body, "value", out);
+	resp_json(rs, 200, body);
 }
 
 /* Finds an assignment by name at a scope (NULL scope: any scope). */
@@ -290,8 +356,10 @@ static bool assignable_at(struct json_object *role, const char *scope)
 {
 	struct json_object *scopes = jx_get(role, "properties.assignableScopes");
 
+	/* The simulator's management groups hold every subscription. */
 	for (size_t i = 0; i < jx_len(scopes); i++)
-		if (armid_within(scope, json_object_get_string(jx_at(scopes, i))))
+		if (armid_within(scope, json_object_get_string(jx_at(scopes, i))) ||
+		    is_mg(json_object_get_string(jx_at(scopes, i))))
 			return true;
 	return false;
 }
@@ -355,6 +423,9 @@ bool authz_handle(struct sim_req *rq, struct sim_resp *rs)
 			list_assignments(rq, rs, scope[0] ? scope : "/");
 	} else if (sscanf(rest, "/roleAssignments/%127[^/]", name) == 1 || sscanf(rest, "/roleassignments/%127[^/]", name) == 1) {
 		one_assignment(rq, rs, scope[0] ? scope : "/", name);
+	} else if (str_ieq(rest, "/denyAssignments") && get) {
+		if (arm_require(rq, rs, scope[0] ? scope : "/", "Microsoft.Authorization/denyAssignments/read"))
+			list_denies(rq, rs, scope[0] ? scope : "/");
 	} else if (str_ieq(rest, "/roleDefinitions") && get) {
 		role_definitions(rq, rs, scope, NULL);
 	} else if ((sscanf(rest, "/roleDefinitions/%127[^/]", name) == 1 || sscanf(rest, "/roledefinitions/%127[^/]", name) == 1) && get) {

@@ -770,6 +770,40 @@ static const struct field F_ASSIGNMENT[] = {
 static const struct type T_ASSIGNMENT = { .what = "an object", .ok = is_object, .fields = F_ASSIGNMENT };
 static const struct type T_ASSIGNMENTS = { .what = "an array of objects", .ok = is_array, .items = &T_ASSIGNMENT };
 
+/* deny assignments (DenyAssignment, Microsoft.Authorization 2022-04-01): only Azure makes them (managed apps, deployment stacks) */
+
+static const struct field F_DENY_PRINCIPAL[] = {
+	{ "id", true, &T_UUID },
+	{ "type", false, &T_STR },
+	{ NULL, false, NULL },
+};
+static const struct type T_DENY_PRINCIPAL = { .what = "an object", .ok = is_object, .fields = F_DENY_PRINCIPAL };
+static const struct type T_DENY_PRINCIPALS = { .what = "an array of objects", .ok = is_array, .items = &T_DENY_PRINCIPAL };
+static const struct field F_DENY_PERMISSION[] = {
+	{ "actions", false, &T_STRS },
+	{ "notActions", false, &T_STRS },
+	{ "dataActions", false, &T_STRS },
+	{ "notDataActions", false, &T_STRS },
+	{ NULL, false, NULL },
+};
+static const struct type T_DENY_PERMISSION = { .what = "an object", .ok = is_object, .fields = F_DENY_PERMISSION };
+static const struct type T_DENY_PERMISSIONS = {
+	.what = "a non-empty array of objects", .ok = is_array, .min = 1, .items = &T_DENY_PERMISSION
+};
+static const struct field F_DENY[] = {
+	{ "name", true, &T_UUID },
+	{ "scope", true, &T_SCOPE },
+	{ "denyAssignmentName", true, &T_STR },
+	{ "principals", true, &T_DENY_PRINCIPALS },
+	{ "excludePrincipals", false, &T_DENY_PRINCIPALS },
+	{ "permissions", true, &T_DENY_PERMISSIONS },
+	{ "doNotApplyToChildScopes", false, &T_BOOL },
+	{ "description", false, &T_STR },
+	{ NULL, false, NULL },
+};
+static const struct type T_DENY = { .what = "an object", .ok = is_object, .fields = F_DENY, .closed = true };
+static const struct type T_DENIES = { .what = "an array of objects", .ok = is_array, .items = &T_DENY };
+
 /* settings */
 
 static const char *const DEVICE_STEPS[] = {
@@ -839,6 +873,7 @@ static const struct field F_SCENARIO[] = {
 	{ "resources", false, &T_RESOURCES },
 	{ "keys", false, &T_KEYS },
 	{ "roleAssignments", false, &T_ASSIGNMENTS },
+	{ "denyAssignments", false, &T_DENIES },
 	{ "settings", false, &T_SETTINGS },
 	{ "faults", false, &T_FAULTS },
 	{ NULL, false, NULL },

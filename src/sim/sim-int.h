@@ -137,6 +137,7 @@ void state_refresh_roles(struct sim *s);
 struct json_object *state_principal(struct sim *s, const char *object_id);
 struct json_object *state_principals(struct sim *s);
 bool state_allows(struct sim *s, const char *oid, const char *scope, const char *action, bool data);
+bool state_denied(struct sim *s, const char *oid, const char *scope, const char *action, bool data);
 struct json_object *state_effective_permissions(struct sim *s, const char *oid, const char *scope);
 bool state_can_see_subscription(struct sim *s, const char *oid, const char *sub);
 const char *state_tenant(struct sim *s);

@@ -378,6 +378,40 @@ static void allow_one(struct json_object *role, void *ctx)
 	c->allowed |= az_permissions_allow(jx_get(role, "properties.permissions"), c->action, c->data);
 }
 
+/* Tells whether a deny assignment's principal list names a principal (or, if everyone, Everyone: the all-zero id). */
+static bool names_principal(struct json_object *list, const char *oid, bool everyone)
+{
+	for (size_t i = 0; i < jx_len(list); i++) {
+		const char *id = jx_str(jx_at(list, i), "id");
+
+		if (str_ieq(id, oid) || (everyone && str_ieq(id, "00000000-0000-0000-0000-000000000000")))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Tells whether a deny assignment stops a principal's action at a scope. As
+ * Azure does, a deny assignment wins over every role assignment; it covers
+ * its scope and, unless doNotApplyToChildScopes, everything below it.
+ */
+bool state_denied(struct sim *s, const char *oid, const char *scope, const char *action, bool data)
+{
+	struct json_object *list = jx_get(s->doc, "denyAssignments");
+
+	for (size_t i = 0; i < jx_len(list); i++) {
+		struct json_object *d = jx_at(list, i);
+		const char *at = jx_str(d, "scope");
+		bool covers = jx_bool(d, "doNotApplyToChildScopes", false) ? str_ieq(at, scope) : scope_covers(at, scope);
+
+		if (covers && names_principal(jx_get(d, "principals"), oid, true) &&
+		    !names_principal(jx_get(d, "excludePrincipals"), oid, false) &&
+		    az_permissions_allow(jx_get(d, "permissions"), action, data))
+			return true;
+	}
+	return false;
+}
+
 /* Tells whether a principal may perform an action (or data action) at a scope through RBAC. */
 bool state_allows(struct sim *s, const char *oid, const char *scope, const char *action, bool data)
 {
@@ -386,7 +420,7 @@ bool state_allows(struct sim *s, const char *oid, const char *scope, const char 
 	if (!oid)
 		return false;
 	each_grant(s, oid, scope, allow_one, &c);
-	return c.allowed;
+	return c.allowed && !state_denied(s, oid, scope, action, data);
 }
 
 /* Appends one role's permission blocks to an array. */

@@ -157,32 +157,48 @@ static void test_errors(void **state)
 #define CUSTOM_GUID "c0c0c0c0-6666-4666-8666-66666666c0c0"
 #define OAI_PRINCIPAL "6666a003-6666-4666-8666-66666666a003"
 
+#define MG "/providers/Microsoft.Management/managementGroups/mg-health"
+#define VAULT RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test"
+
+/* A custom role: where it is defined (its assignable scope), and where it is assigned to the OpenAI identity. */
+struct custom {
+	const char *defined, *assigned;
+	const char *data, *not_data, *condition;
+	const char *want;
+};
+
 /*
- * Starts the simulator on minimal.json with a custom role defined at the
- * subscription (its data actions and not-data-actions as given) assigned to
- * the OpenAI account's identity on the vault, with an ABAC condition if any.
+ * Starts the simulator on minimal.json with a custom role (its data actions
+ * and not-data-actions as given) assigned to the OpenAI account's identity,
+ * with an ABAC condition if any, and deny assignments (a JSON array) if any.
  */
-static struct azenv *with_custom_role(const char *data, const char *not_data, const char *condition)
+static struct azenv *with_custom_role(const struct custom *c, const char *denies)
 {
 	char *text = st_read_scenario("minimal.json"), *role, *ra;
 	struct json_object *doc = json_tokener_parse(text), *o;
 	struct azenv *v;
 
+	/* The scenario keeps every definition under a subscription; the simulator serves it where it is assignable. */
 	role = xasprintf("{\"id\":\"/subscriptions/" SUB "/providers/Microsoft.Authorization/roleDefinitions/" CUSTOM_GUID "\","
 			 "\"name\":\"" CUSTOM_GUID "\",\"type\":\"Microsoft.Authorization/roleDefinitions\",\"properties\":"
-			 "{\"roleName\":\"CMK key wrapper\",\"type\":\"CustomRole\",\"assignableScopes\":[\"/subscriptions/" SUB
-			 "\"],\"permissions\":[{\"actions\":[],\"notActions\":[],\"dataActions\":[%s],\"notDataActions\":[%s]}]}}",
-			 data, not_data);
-	ra = xasprintf("{\"scope\":\"" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test\",\"principalId\":\""
-		       OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CUSTOM_GUID "\",\"name\":\"c1c1c1c1-6666-4666-8666-"
-		       "66666666c1c1\"%s%s%s}", condition ? ",\"conditionVersion\":\"2.0\",\"condition\":\"" : "",
-		       condition ? condition : "", condition ? "\"" : "");
+			 "{\"roleName\":\"CMK key wrapper\",\"type\":\"CustomRole\",\"assignableScopes\":[\"%s\"],"
+			 "\"permissions\":[{\"actions\":[],\"notActions\":[],\"dataActions\":[%s],\"notDataActions\":[%s]}]}}",
+			 c->defined, c->data, c->not_data);
+	ra = xasprintf("{\"scope\":\"%s\",\"principalId\":\"" OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CUSTOM_GUID
+		       "\",\"name\":\"c1c1c1c1-6666-4666-8666-66666666c1c1\"%s%s%s}", c->assigned,
+		       c->condition ? ",\"conditionVersion\":\"2.0\",\"condition\":\"" : "",
+		       c->condition ? c->condition : "", c->condition ? "\"" : "");
 	o = json_tokener_parse(role);
 	assert_non_null(o);
 	json_object_array_add(jx_get(doc, "resources"), o);
 	o = json_tokener_parse(ra);
 	assert_non_null(o);
 	json_object_array_add(jx_get(doc, "roleAssignments"), o);
+	if (denies) {
+		o = json_tokener_parse(denies);
+		assert_non_null(o);
+		json_object_object_add(doc, "denyAssignments", o);
+	}
 	v = azenv_start_text(jx_text(doc), 0);
 	json_object_put(doc);
 	free(text);
@@ -217,23 +233,61 @@ static const char *verdict_of(struct azenv *v, const char *resource, const char 
  */
 static void test_custom_role(void **state)
 {
-	static const struct { const char *data, *not_data, *condition, *want; } T[] = {
-		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
-		{ "\"Microsoft.KeyVault/vaults/keys/read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
+	static const struct custom T[] = {
+		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
+		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
 		  "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", "", NULL, "holds" },
-		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", NULL, "fails" },
-		{ "\"Microsoft.KeyVault/vaults/secrets/*\"", "", NULL, "fails" },
-		{ "\"Microsoft.KeyVault/vaults/keys/*\"", "", "@Resource[Microsoft.KeyVault/vaults/keys:name] StringEquals 'cmk-test'",
-		  "unknown" },
+		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"",
+		  NULL, "fails" },
+		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/secrets/*\"", "", NULL, "fails" },
+		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "",
+		  "@Resource[Microsoft.KeyVault/vaults/keys:name] StringEquals 'cmk-test'", "unknown" },
+		/* Defined and assigned at a management group: inherited by the vault, read at the group. */
+		{ MG, MG, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
+		{ MG, MG, "\"Microsoft.KeyVault/*\"", "\"Microsoft.KeyVault/vaults/keys/wrap/action\"", NULL, "fails" },
+		{ MG, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		struct azenv *v = with_custom_role(T[i].data, T[i].not_data, T[i].condition);
+		struct azenv *v = with_custom_role(&T[i], NULL);
 		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
 
 		if (strcmp(got, T[i].want) != 0)
 			fail_msg("custom role %zu: identity.key-access %s, wanted %s", i, got, T[i].want);
+		azenv_stop(v);
+	}
+}
+
+/* A deny assignment of the keys' data actions at a scope, for a principal (or Everyone), excluding some, as the scenario holds it. */
+#define DENY_KEYS(scope, principal, exclude) \
+	"[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\",\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" scope "\"," \
+	"\"principals\":[{\"id\":\"" principal "\",\"type\":\"SystemDefined\"}],\"excludePrincipals\":[" exclude "]," \
+	"\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]}]"
+#define EVERYONE "00000000-0000-0000-0000-000000000000"
+
+/*
+ * Deny assignments are read at the vault and override the role: one that
+ * may stop the identity (at the vault, a management group, for Everyone)
+ * makes the verdict uncertain, naming it; one that excludes it does not.
+ */
+static void test_deny_assignment(void **state)
+{
+	static const struct { const char *denies, *want; } T[] = {
+		{ DENY_KEYS(VAULT, EVERYONE, ""), "unknown" },
+		{ DENY_KEYS(MG, OAI_PRINCIPAL, ""), "unknown" },
+		{ DENY_KEYS(VAULT, EVERYONE, "{\"id\":\"" OAI_PRINCIPAL "\"}"), "holds" },
+		{ DENY_KEYS(RG "/providers/Microsoft.KeyVault/vaults/kv-other", EVERYONE, ""), "holds" },
+	};
+	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, NULL };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct azenv *v = with_custom_role(&role, T[i].denies);
+		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
+
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("deny assignment %zu: identity.key-access %s, wanted %s", i, got, T[i].want);
 		azenv_stop(v);
 	}
 }
@@ -266,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_policy_deny),
 		cmocka_unit_test(test_custom_role),
+		cmocka_unit_test(test_deny_assignment),
 		cmocka_unit_test(test_keyvault_unreadable),
 	};
 

@@ -70,6 +70,27 @@ static const char ROLES[] =
 	"providers/Microsoft.Authorization/roleDefinitions/" CUSTOM_ROLE "\",\"customActions\":[\"" allow "\"]," \
 	"\"customNotActions\":[\"" deny "\"]}}]"
 
+/* A built-in role (Key Vault Crypto Service Encryption User) held by p1 at another scope. */
+#define GRANT_AT(scope) \
+	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" scope "\",\"roleDefinitionId\":\"/providers/" \
+	"Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]"
+#define MG "/providers/Microsoft.Management/managementGroups/mg-health"
+/* A deny assignment at a scope, for principals, excluding some, denying some data actions (or actions). */
+#define DENY(scope, principals, exclude, perms, child) \
+	"[{\"name\":\"d1\",\"properties\":{\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" scope "\"," \
+	"\"principals\":[" principals "],\"excludePrincipals\":[" exclude "],\"permissions\":[" perms "]," \
+	"\"doNotApplyToChildScopes\":" child "}}]"
+#define P1 "{\"id\":\"p1\",\"type\":\"ServicePrincipal\"}"
+#define EVERYONE "{\"id\":\"00000000-0000-0000-0000-000000000000\",\"type\":\"SystemDefined\"}"
+#define A_GROUP "{\"id\":\"g7\",\"type\":\"Group\"}"
+#define KEYS_DENIED "{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}"
+#define SECRETS_DENIED "{\"dataActions\":[\"Microsoft.KeyVault/vaults/secrets/*\"]}"
+#define WRITES_DENIED "{\"actions\":[\"*/write\"],\"notActions\":[\"Microsoft.Authorization/*\"]}"
+/* Access-policy vaults: p1's only entry is compound (it names an application too). */
+#define COMPOUND(app) \
+	"{\"properties\":{\"enableRbacAuthorization\":false,\"accessPolicies\":[{\"objectId\":\"p1\"," app \
+	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}"
+
 static const char POLICY_DENY[] =
 	"[{\"policyInfo\":{\"policyDefinitionId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d\","
 	"\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/deny-cmk\"},"
@@ -238,12 +259,50 @@ static const struct row ROWS[] = {
 	  "", "identity.key-access", OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/*", ""), "", "identity.key-access", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/vaults/secrets/*", ""), "", "identity.key-access", OUT_FAILS },
+	/* Inherited scopes: a management group is above the vault (ARM listed it there); another key is not. */
+	{ "openai", NULL, NULL, NULL, GRANT_AT(MG), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, GRANT_AT("/subscriptions/s/resourceGroups/g"), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, GRANT_AT(VAULT_ID "/keys/k"), "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, NULL, NULL, GRANT_AT(VAULT_ID "/keys/other"), "", "identity.key-access", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, GRANT_AT("/subscriptions/s2"), "", "identity.key-access", OUT_FAILS },
+	/* Compound access policy entries give access only through the application they name. */
+	{ "openai", NULL, COMPOUND(""), NULL, NULL, "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, COMPOUND("\"applicationId\":\"\","), NULL, NULL, "", "identity.key-access", OUT_HOLDS },
+	{ "openai", NULL, COMPOUND("\"applicationId\":\"a9\","), NULL, NULL, "", "identity.key-access", OUT_UNKNOWN },
+};
+
+
+/* A row with the deny assignments read at the vault. */
+struct deny_row {
+	struct row r;
+	const char *denies;
+};
+
+static const struct deny_row DENY_ROWS[] = {
+	/* Deny assignments override roles: one that may apply is uncertain, never "holds". */
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_UNKNOWN }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_UNKNOWN }, DENY(MG, EVERYONE, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_UNKNOWN }, DENY(VAULT_ID, A_GROUP, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_HOLDS }, DENY(VAULT_ID, EVERYONE, P1, KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_HOLDS }, DENY(VAULT_ID, P1, "", SECRETS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_HOLDS }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "true") },
+	{ { "openai", NULL, NULL, NULL, NULL, "", "identity.key-access", OUT_HOLDS },
+	  DENY(VAULT_ID "/keys/other", P1, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, "[]", "", "identity.key-access", OUT_FAILS }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, NULL, "deny403", "identity.key-access", OUT_UNKNOWN }, NULL },
+	{ { "openai", NULL, COMPOUND(""), NULL, NULL, "deny403", "identity.key-access", OUT_HOLDS }, NULL },
+	/* The operator's grant of access: a deny assignment may take the role's permission away. */
+	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_UNKNOWN },
+	  DENY("/subscriptions/s", "{\"id\":\"op1\"}", "", "{\"actions\":[\"Microsoft.Authorization/*\"]}", "false") },
+	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_HOLDS }, DENY(VAULT_ID, EVERYONE, "", WRITES_DENIED, "false") },
+	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_HOLDS },
+	  DENY("/subscriptions/s", "{\"id\":\"op1\"}", "", "{\"dataActions\":[\"*\"]}", "false") },
 };
 
 /* The fixture a row runs on; everything is owned and freed after the row. */
 struct fixture {
 	struct cmk_ctx c;
-	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy;
+	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy, *denies;
 };
 
 /* Parses a fixture part and applies a row's merge patch to it. */
@@ -291,8 +350,8 @@ static void add_custom_role(struct fixture *x)
 	}
 }
 
-/* Builds the context of a row. */
-static void build(struct fixture *x, const struct row *r)
+/* Builds the context of a row, with the deny assignments read at the vault (NULL: none). */
+static void build_with(struct fixture *x, const struct row *r, const char *denies)
 {
 	const char *o = r->opts;
 
@@ -321,9 +380,19 @@ static void build(struct fixture *x, const struct row *r)
 		.now = NOW, .policy_evals = x->policy,
 		.policy_status = opt_has(o, "policy403") ? 403 : opt_has(o, "policy503") ? 503 : 200 };
 	x->c.drop_system = opt_has(o, "dropsys");
+	x->denies = json_tokener_parse(denies ? denies : "[]");
+	x->c.denies = x->denies;
+	x->c.denies_status = opt_has(o, "deny403") ? 403 : 200;
+	x->c.operator_id = xstrdup("op1");
 	if (opt_has(o, "vault-noanswer"))
 		x->c.vault_status = CMK_READ_NO_ANSWER;
 	add_custom_role(x);
+}
+
+/* Builds the context of a row. */
+static void build(struct fixture *x, const struct row *r)
+{
+	build_with(x, r, NULL);
 }
 
 /* Frees a fixture. */
@@ -338,6 +407,8 @@ static void unbuild(struct fixture *x)
 	json_object_put(x->rotation);
 	json_object_put(x->uai);
 	json_object_put(x->policy);
+	json_object_put(x->denies);
+	free(x->c.operator_id);
 }
 
 /* Every row: the rule gives the expected outcome on the fixture. */
@@ -357,6 +428,30 @@ static void test_rule_table(void **state)
 		got = (rule->services & (1u << x.c.svc->id)) ? cmk_judge(&x.c, rule, &f) : OUT_NA;
 		if (got != r->want)
 			fail_msg("row %zu (%s, %s, %s): %s, wanted %s", i, r->svc, r->rule, r->opts, names[got], names[r->want]);
+		free(f.detail);
+		unbuild(&x);
+	}
+}
+
+/* Deny assignments: each row's rule gives the expected outcome with the deny assignments the row reads. */
+static void test_deny_table(void **state)
+{
+	static const char *const names[] = { "n/a", "holds", "fails", "could not judge" };
+
+	for (size_t i = 0; i < sizeof(DENY_ROWS) / sizeof(DENY_ROWS[0]); i++) {
+		const struct row *r = &DENY_ROWS[i].r;
+		const struct cmk_rule *rule = cmk_rule_find(r->rule);
+		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+		struct fixture x;
+		enum cmk_outcome got;
+
+		build_with(&x, r, DENY_ROWS[i].denies);
+		got = cmk_judge(&x.c, rule, &f);
+		if (got != r->want)
+			fail_msg("deny row %zu (%s, %s): %s, wanted %s", i, r->rule, r->opts, names[got], names[r->want]);
+		/* An uncertain verdict names the deny assignment (or the read) it rests on. */
+		if (got == OUT_UNKNOWN && DENY_ROWS[i].denies && (!f.detail || !strstr(f.detail, "stack-lock")))
+			fail_msg("deny row %zu: detail '%s' does not name the deny assignment", i, f.detail ? f.detail : "");
 		free(f.detail);
 		unbuild(&x);
 	}
@@ -474,6 +569,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rule_table),
+		cmocka_unit_test(test_deny_table),
 		cmocka_unit_test(test_every_rule_covered),
 		cmocka_unit_test(test_report_messages),
 		cmocka_unit_test(test_size_severity),
