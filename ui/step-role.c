@@ -133,6 +133,18 @@ static const char *grant_text(const struct cmk_ctx *c)
 	return _("an access policy with get, wrapKey and unwrapKey");
 }
 
+/* Adds, where the service's documents disagree on the role, what they say to a grant's text (taken); allocated. */
+static char *with_role_note(const struct cmk_ctx *c, char *text)
+{
+	char *out;
+
+	if (!c->svc || !c->svc->docs_role_note)
+		return text;
+	out = xasprintf("%s %s", text, _(c->svc->docs_role_note));
+	free(text);
+	return out;
+}
+
 /* Describes the identity's access to the key now, and what the plan will do about it (allocated). */
 static char *access_text(struct ui *u)
 {
@@ -141,18 +153,18 @@ static char *access_text(struct ui *u)
 	char *how = NULL;
 
 	if (!u->key_uri)
-		return xasprintf(_("The key %s is to be created in %s; the plan then grants the identity %s."), u->create_key,
-				 u->create_vault, grant_text(c));
+		return with_role_note(c, xasprintf(_("The key %s is to be created in %s; the plan then grants the identity "
+						     "%s."), u->create_key, u->create_vault, grant_text(c)));
 	if (p && c->vault && cmk_principal_has_access(c, p, &how)) {
 		char *out = xasprintf(_("The identity can use the key already, through %s: nothing to grant."), how);
 		free(how);
 		return out;
 	}
 	if (!p)
-		return xasprintf(_("The identity does not exist yet: once the plan creates it, it grants it %s."),
-				 grant_text(c));
-	return xasprintf(_("The identity cannot use the key yet: the plan grants it %s, the least that will do."),
-			 grant_text(c));
+		return with_role_note(c, xasprintf(_("The identity does not exist yet: once the plan creates it, it grants "
+						     "it %s."), grant_text(c)));
+	return with_role_note(c, xasprintf(_("The identity cannot use the key yet: the plan grants it %s, the least that "
+					     "will do."), grant_text(c)));
 }
 
 /*

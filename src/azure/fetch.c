@@ -302,6 +302,47 @@ static struct json_object *take_list(struct az_req *r, long *status)
 	return r->status == 200 && shaped ? json_object_get(value) : NULL;
 }
 
+/* Returns the index of the newest version by creation time (Key Vault promises no order), or SIZE_MAX when none. */
+static size_t newest_version(struct json_object *items)
+{
+	size_t best = SIZE_MAX;
+	int64_t when = INT64_MIN;
+
+	for (size_t i = 0; i < jx_len(items); i++) {
+		int64_t created = jx_int(jx_at(items, i), "attributes.created", 0);
+
+		if (best == SIZE_MAX || created > when) {
+			best = i;
+			when = created;
+		}
+	}
+	return best;
+}
+
+/*
+ * Reads the rest of the key's versions when Key Vault paged them (25 to a
+ * page, with a nextLink on the vault's own host): without every page no
+ * verdict rests on the list.
+ */
+static void more_versions(struct az_session *s, struct cmk_fetch *f, const char *first_url)
+{
+	const char *next = jx_str(f->versions, "nextLink");
+	struct json_object *rest = NULL, *value = jx_get(f->versions, "value");
+	struct az_error e = { 0 };
+
+	if (!next || !*next || !value)
+		return;
+	if (!wire_same_origin(next, first_url) || az_session_list(s, AZ_KEYVAULT, next, NULL, &rest, &e) != 0) {
+		f->ctx.versions_status = wire_same_origin(next, first_url) ? CMK_READ_NO_ANSWER : CMK_READ_MALFORMED;
+		az_error_clear(&e);
+		return;
+	}
+	for (size_t i = 0; i < jx_len(rest); i++)
+		json_object_array_add(value, json_object_get(jx_at(rest, i)));
+	json_object_object_del(f->versions, "nextLink");
+	json_object_put(rest);
+}
+
 /*
  * Key Vault refuses to GET a disabled version (403, KeyDisabled), yet lists
  * it with its attributes: take those, so the key reads as existing but disabled.
@@ -313,9 +354,11 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
 	bool disabled = r->status == 403 && wire_parse_error(r->json, &we) && str_ieq(we.inner, "KeyDisabled");
 
 	wire_error_free(&we);
+	size_t newest = newest_version(items);
+
 	for (size_t i = 0; disabled && i < jx_len(items); i++) {
 		const char *kid = jx_str(jx_at(items, i), "kid");
-		bool match = f->key_version ? str_iends(kid, f->key_version) : i + 1 == jx_len(items);
+		bool match = f->key_version ? str_iends(kid, f->key_version) : i == newest;
 
 		if (match) {
 			json_object_put(f->key);
@@ -419,6 +462,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
 		if (r[7])
 			f->denies = take_list(r[7], &f->ctx.denies_status);
+		more_versions(s, f, r[2]->url);
 		disabled_version(f, r[1]);
 	}
 	for (size_t i = 0; i < n; i++)

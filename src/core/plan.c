@@ -784,6 +784,24 @@ static void diff_line(const char *path, struct json_object *old, struct json_obj
 	free(after);
 }
 
+/* Tells whether a plan has a step of a kind. */
+static bool has_step(const struct plan *p, enum step_kind k)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].kind == k)
+			return true;
+	return false;
+}
+
+/* Adds what the operator should know before applying: where the documents disagree on the role, the service's caution. */
+static void plan_render_notes(const struct plan *p, struct sbuf *b)
+{
+	if (p->svc->docs_role_note && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
+		sb_printf(b, _("Note: %s\n"), _(p->svc->docs_role_note));
+	if (p->svc->caution && has_step(p, STEP_SAVE_KEY))
+		sb_printf(b, _("Caution: %s\n"), _(p->svc->caution));
+}
+
 /*
  * Renders the plan for a person: each step with method, URL, irreversible
  * mark, and a before -> after diff (with bodies, also the whole body sent).
@@ -823,5 +841,6 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodie
 		}
 		json_object_put(after_identity);
 	}
+	plan_render_notes(p, &b);
 	return sb_steal(&b);
 }

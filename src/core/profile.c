@@ -17,21 +17,30 @@ const struct svc_profile SVC_PROFILES[SVC_COUNT] = {
 	  "SystemAssigned,UserAssigned", SAVE_PUT_WHOLE, true, false, false, false, false, DICOM_SIZES, SEV_BLOCKER,
 	  ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
 	  N_("The DICOM documentation names Key Vault Crypto Service Encryption User, but its own ARM template sample "
-	     "assigns Key Vault Crypto Officer, which grants far more than the service needs.") },
+	     "assigns Key Vault Crypto Officer, which grants far more than the service needs."),
+	  /* "If key access is lost for more than 30 minutes, make sure you update the DICOM service to refresh the key
+	   * access": learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys */
+	  N_("If the DICOM service ever loses the key for more than 30 minutes, it stays unavailable after the key is "
+	     "back until it is updated: run azcmk refresh then.") },
 	{ SVC_HEALTHBOT, "healthbot", N_("healthcare agent service"), "Microsoft.HealthBot/healthBots", NULL, "2025-11-01",
 	  "SystemAssigned, UserAssigned", SAVE_PATCH_KVP, false, false, false, false, true, HEALTHBOT_SIZES, SEV_WARNING, NULL,
 	  N_("The healthcare agent service documentation does not name a role; azcmk proposes the least-privileged one "
-	     "that grants read, wrap and unwrap.") },
+	     "that grants read, wrap and unwrap."),
+	  /* "Once CMK has been enabled, deleting the healthcare agent service resource will automatically revoke access
+	   * to Key Vault and customer data will become inaccessible": learn.microsoft.com/azure/health-bot/cmk */
+	  N_("Once the key is set, deleting this healthcare agent service resource revokes its access to the key for "
+	     "good, and its data can no longer be decrypted: export or back up what you need before you ever delete "
+	     "it.") },
 	{ SVC_FOUNDRY, "foundry", N_("Microsoft Foundry"), "Microsoft.CognitiveServices/accounts", "AIServices", "2025-06-01",
 	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, true, true, false, FOUNDRY_SIZES, SEV_WARNING,
 	  ROLE_CRYPTO_USER,
 	  N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service Encryption User grants "
-	     "the same read, wrap and unwrap and nothing else.") },
+	     "the same read, wrap and unwrap and nothing else."), NULL },
 	{ SVC_OPENAI, "openai", N_("Azure OpenAI"), "Microsoft.CognitiveServices/accounts", "OpenAI", "2025-06-01",
 	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, false, false, true, OPENAI_SIZES, SEV_BLOCKER,
 	  NULL,
 	  N_("Microsoft's documents disagree for Azure OpenAI: the OpenAI page describes legacy access policies only, "
-	     "the Azure AI services page allows Azure RBAC.") },
+	     "the Azure AI services page allows Azure RBAC."), NULL },
 };
 
 /* Finds the profile of a resource by its ARM type and, for Cognitive Services, its kind. */

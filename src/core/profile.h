@@ -33,6 +33,7 @@ struct svc_profile {
 	enum severity size_severity;  /* how bad a size outside the list is */
 	const char *docs_role;        /* the role the service's documents name (GUID), or NULL */
 	const char *docs_role_note;   /* N_() note where the documents disagree on the role, or NULL */
+	const char *caution;          /* N_() what the operator must know before the key is saved, or NULL */
 };
 
 extern const struct svc_profile SVC_PROFILES[SVC_COUNT];

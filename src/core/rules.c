@@ -414,10 +414,52 @@ static enum cmk_outcome r_firewall(const struct cmk_ctx *c, struct cmk_finding *
 	const char *bypass = jx_str(c->vault, "properties.networkAcls.bypass");
 	bool open = !str_ieq(pna, "Disabled") && (!def || str_ieq(def, "Allow"));
 
-	if (!vault_read(c))
+	/* A perimeter overrides the bypass: vault.perimeter judges it, as no bypass fixes it. */
+	if (!vault_read(c) || str_ieq(pna, "SecuredByPerimeter"))
 		return OUT_NA;
 	f->arg[0] = c->vault_name;
 	return open || (bypass && strcasestr(bypass, "AzureServices")) ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* Tells whether the vault is closed to the public network (firewall default Deny, or public access off). */
+static bool vault_restricted(const struct cmk_ctx *c)
+{
+	const char *def = jx_str(c->vault, "properties.networkAcls.defaultAction");
+	const char *pna = jx_str(c->vault, "properties.publicNetworkAccess");
+
+	return (pna && !str_ieq(pna, "Enabled")) || (def && !str_ieq(def, "Allow"));
+}
+
+/*
+ * vault.trusted-bypass: the service reaches a restricted vault only through
+ * the trusted-services bypass, which Key Vault does not promise it. The
+ * service documents ask for the bypass (DICOM, Azure OpenAI, Foundry), yet
+ * Key Vault's list of trusted services names none of these services and
+ * says "Microsoft services that aren't in that table don't bypass the
+ * firewall today, even when the option is enabled"
+ * (learn.microsoft.com/azure/key-vault/general/overview-vnet-service-endpoints#trusted-services);
+ * the healthcare agent service's documents say nothing of networks, and it
+ * supports no Private Link (its security baseline).
+ */
+static enum cmk_outcome r_trusted_bypass(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *bypass = jx_str(c->vault, "properties.networkAcls.bypass");
+	const char *pna = jx_str(c->vault, "properties.publicNetworkAccess");
+
+	if (!vault_read(c) || c->hsm || str_ieq(pna, "SecuredByPerimeter"))
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	f->arg[1] = c->vault_name;
+	return vault_restricted(c) && bypass && strcasestr(bypass, "AzureServices") ? OUT_FAILS : OUT_HOLDS;
+}
+
+/* vault.perimeter: no network security perimeter in enforced mode, which overrides the trusted-services bypass. */
+static enum cmk_outcome r_perimeter(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	if (!vault_read(c))
+		return OUT_NA;
+	f->arg[0] = c->vault_name;
+	return str_ieq(jx_str(c->vault, "properties.publicNetworkAccess"), "SecuredByPerimeter") ? OUT_FAILS : OUT_HOLDS;
 }
 
 /* vault.readable: the operator could read the vault and the key (no 403). */
@@ -537,6 +579,47 @@ static enum cmk_outcome r_key_versioned(const struct cmk_ctx *c, struct cmk_find
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
 	return c->key_version ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* Returns the version a key id names (its last path segment), or NULL. */
+static const char *kid_version(const char *kid)
+{
+	const char *slash = kid ? strrchr(kid, '/') : NULL;
+
+	return slash && slash[1] ? slash + 1 : NULL;
+}
+
+/*
+ * key.earlier-versions: no version older than the one in use is disabled.
+ * The DICOM documents: "Always make sure to keep existing keys enabled when
+ * adding new keys because they're still needed to access the data that was
+ * encrypted with them" (learn.microsoft.com/azure/healthcare-apis/dicom/customer-managed-keys);
+ * Foundry's: "Existing data remains encrypted with the previous key unless
+ * reprocessed" (learn.microsoft.com/azure/ai-foundry/concepts/encryption-keys-portal).
+ * Key Vault deletes no single version: only the whole key.
+ */
+static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	struct json_object *items = jx_get(c->versions, "value");
+	const char *current = kid_version(jx_str(c->key, "key.kid"));
+	int64_t born = jx_int(c->key, "attributes.created", 0);
+	struct sbuf off = SBUF_INIT;
+
+	if (!c->key_name || !key_read(c) || !current)
+		return OUT_NA;
+	for (size_t i = 0; i < jx_len(items); i++) {
+		struct json_object *it = jx_at(items, i);
+		const char *v = kid_version(jx_str(it, "kid"));
+		int64_t created = jx_int(it, "attributes.created", 0);
+
+		if (v && !str_ieq(v, current) && (!born || !created || created < born) &&
+		    !jx_bool(it, "attributes.enabled", true))
+			sb_printf(&off, "%s%s", off.len ? ", " : "", v);
+	}
+	f->arg[0] = key_label(c);
+	f->detail = off.len ? xasprintf(_("disabled: %s"), off.s) : NULL;
+	sb_free(&off);
+	return f->detail ? OUT_FAILS : OUT_HOLDS;
 }
 
 /* key.rotation-policy: the key rotates itself. */
@@ -869,6 +952,20 @@ const struct cmk_rule CMK_RULES[] = {
 	     "them bypass it; otherwise the service cannot unwrap its key and the save fails with ForbiddenByFirewall."),
 	  N_("Let trusted Microsoft services bypass the firewall (networkAcls.bypass = AzureServices); azcmk can do it."),
 	  FIX_FIREWALL_BYPASS, NEED_VAULT },
+	{ "vault.perimeter", ALL, SEV_BLOCKER, r_perimeter,
+	  N_("vault %s is secured by a network security perimeter"),
+	  N_("In a network security perimeter in enforced mode, even trusted Microsoft services are refused unless an "
+	     "access rule of the perimeter admits them: the service cannot unwrap its key."),
+	  N_("Ask the perimeter's owner for an access rule that admits the service, or choose a vault outside the "
+	     "perimeter."), FIX_NONE, NEED_VAULT },
+	{ "vault.trusted-bypass", ALL, SEV_WARNING, r_trusted_bypass,
+	  N_("%s would reach vault %s only through the trusted-services bypass"),
+	  N_("Microsoft's documents disagree: the service's own pages ask for the bypass, but Key Vault's list of "
+	     "trusted services does not name Azure Health Data Services, the healthcare agent service or Azure AI "
+	     "services, and says services not listed do not bypass the firewall. If the service cannot pass, it cannot "
+	     "unwrap its key and its data becomes unreadable."),
+	  N_("After the save, confirm that the service still reads its data (azcmk check, and the service's Resource "
+	     "Health); or keep the key in a vault the service reaches without the bypass."), FIX_NONE, NEED_VAULT },
 	{ "key.exists", ALL, SEV_BLOCKER, r_key_exists, N_("key %s does not exist in vault %s"),
 	  N_("A missing or deleted key cannot protect anything; if the service used it, its data is unreadable until "
 	     "the key is recovered."), N_("Choose another key, create one, or recover the deleted key."), FIX_CREATE_KEY,
@@ -895,6 +992,12 @@ const struct cmk_rule CMK_RULES[] = {
 	{ "key.versioned", DICOM, SEV_BLOCKER, r_key_versioned, N_("%s: the key URL of %s names no version"),
 	  N_("The DICOM service needs the full versioned key URL; it does not follow new versions by itself."),
 	  N_("Pin the current version (azcmk does it when it builds the plan)."), FIX_PIN_VERSION, 0 },
+	{ "key.earlier-versions", DICOM | FOUNDRY, SEV_WARNING, r_earlier_versions,
+	  N_("key %s: an earlier version is disabled"),
+	  N_("Data the service encrypted before the key was last rotated may still need an earlier version; Key Vault "
+	     "cannot unwrap with a disabled version, so that data cannot be read until the version is enabled again."),
+	  N_("Enable the earlier versions again (az keyvault key set-attributes --version V --enabled true), and keep "
+	     "them enabled for as long as data encrypted with them may exist."), FIX_NONE, NEED_KEY | NEED_VERSIONS },
 	{ "key.rotation-policy", ALL, SEV_NOTE, r_rotation_policy, N_("key %s has no rotation policy"),
 	  N_("Without a rotation policy the key is rotated only by hand, and an expiry can catch you out."),
 	  N_("Set a rotation policy on the key."), FIX_NONE, NEED_KEY | NEED_ROTATION },
@@ -1036,7 +1139,7 @@ static char *status_text(long status)
 static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 {
 	const long st[] = { c->vault_status, c->key_status, c->rotation_status, c->assignments_status, c->roles_status,
-			    c->perms_status, c->policy_status, c->denies_status };
+			    c->perms_status, c->policy_status, c->denies_status, c->versions_status };
 	static const char *const what[] = {
 		N_("the vault %s could not be read (%s); retry when Azure answers"),
 		N_("key %s could not be read (%s); retry when Key Vault answers"),
@@ -1047,9 +1150,11 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		N_("your permissions on vault %s could not be read (%s); retry when Azure answers"),
 		N_("Azure Policy could not be asked about %s (%s); retry when Azure answers"),
 		N_("the deny assignments at vault %s could not be read (%s); retry, or grant yourself Reader on the vault"),
+		N_("the versions of key %s could not be read (%s); retry when Key Vault answers"),
 	};
 	const char *names[] = { c->vault_name, c->key_name, c->key_name, jx_str(c->resource, "name"),
-				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name };
+				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name,
+				c->key_name };
 
 	/* A role definition or deny list azcmk may not read (403) leaves what the roles grant unknown too. */
 	/* Deny assignments stop ARM's RBAC only: access policies and an HSM's local roles do not rest on them. */

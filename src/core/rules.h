@@ -64,6 +64,7 @@ enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS, OUT_UNKNOWN };
 enum cmk_need {
 	NEED_VAULT = 1u << 0, NEED_KEY = 1u << 1, NEED_ROTATION = 1u << 2, NEED_ASSIGNMENTS = 1u << 3,
 	NEED_ROLES = 1u << 4, NEED_PERMS = 1u << 5, NEED_POLICY = 1u << 6, NEED_DENIES = 1u << 7,
+	NEED_VERSIONS = 1u << 8,
 };
 
 /* Statuses of a read that got no usable answer (beside the HTTP statuses 429 and 5xx). */

@@ -36,20 +36,15 @@ static bool is_mg(const char *scope)
 }
 
 /*
- * Returns the prefix a scope's role definitions are named under, allocated:
- * "/subscriptions/{s}", a management group's own path (a custom role whose
- * assignable scope is a management group lives there), or "" at tenant level.
+ * Returns the "/subscriptions/{s}" prefix of a scope, or "" at tenant level
+ * and at a management group (whose assignments name their role by the
+ * tenant-level id, as ARM does); allocated.
  */
 static char *sub_prefix(const char *scope)
 {
 	struct armid id;
 	char *p;
 
-	if (is_mg(scope)) {
-		const char *end = strchr(scope + strlen(MG_PREFIX), '/');
-
-		return end ? xstrndup(scope, (size_t)(end - scope)) : xstrdup(scope);
-	}
 	if (!armid_parse(scope, &id))
 		return xstrdup("");
 	p = xasprintf("/subscriptions/%s", id.subscription);

@@ -156,9 +156,12 @@ static bool firewall(struct kv_ctx *c)
 {
 	struct json_object *acl = jx_get(c->vault, "properties.networkAcls"), *rules = jx_get(acl, "ipRules");
 	const char *ip = c->rq->sim->set.client_ip, *bypass = jx_str(acl, "bypass");
-	bool disabled = str_ieq(jx_str(c->vault, "properties.publicNetworkAccess"), "Disabled");
+	const char *pna = jx_str(c->vault, "properties.publicNetworkAccess");
+	/* A network security perimeter in enforced mode overrides the trusted-services bypass (Key Vault's network docs). */
+	bool perimeter = str_ieq(pna, "SecuredByPerimeter");
+	bool disabled = str_ieq(pna, "Disabled") || perimeter;
 	bool deny = str_ieq(jx_str(acl, "defaultAction"), "Deny");
-	bool trusted = bypass && strcasestr(bypass, "AzureServices") && trusted_caller(c->rq->sim, c->rq->oid);
+	bool trusted = !perimeter && bypass && strcasestr(bypass, "AzureServices") && trusted_caller(c->rq->sim, c->rq->oid);
 
 	if ((!disabled && !deny) || trusted)
 		return true;

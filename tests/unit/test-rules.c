@@ -91,6 +91,12 @@ static const char ROLES[] =
 	"{\"properties\":{\"enableRbacAuthorization\":false,\"accessPolicies\":[{\"objectId\":\"p1\"," app \
 	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}"
 
+/* The key's versions: v0 (enabled or not), v1 (the one in use), v2 (enabled or not). */
+#define VERSIONS(v0, v2) \
+	"{\"value\":[{\"kid\":\"https://kv.vault.azure.net/keys/k/v0\",\"attributes\":{\"enabled\":" v0 ",\"created\":100}}," \
+	"{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"attributes\":{\"enabled\":true,\"created\":200}}," \
+	"{\"kid\":\"https://kv.vault.azure.net/keys/k/v2\",\"attributes\":{\"enabled\":" v2 ",\"created\":300}}]}"
+
 static const char POLICY_DENY[] =
 	"[{\"policyInfo\":{\"policyDefinitionId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d\","
 	"\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyAssignments/deny-cmk\"},"
@@ -259,6 +265,27 @@ static const struct row ROWS[] = {
 	  "", "identity.key-access", OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/*", ""), "", "identity.key-access", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, CUSTOM("Microsoft.KeyVault/vaults/secrets/*", ""), "", "identity.key-access", OUT_FAILS },
+	/* Networks: a perimeter overrides the bypass; the bypass itself is not promised to these services. */
+	{ "openai", NULL, "{\"properties\":{\"publicNetworkAccess\":\"SecuredByPerimeter\"}}", NULL, NULL, "", "vault.perimeter",
+	  OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.perimeter", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"publicNetworkAccess\":\"SecuredByPerimeter\",\"networkAcls\":{\"bypass\":"
+	  "\"AzureServices\"}}}", NULL, NULL, "", "vault.firewall", OUT_NA },
+	{ "dicom", NULL, "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\",\"bypass\":\"AzureServices\"}}}", NULL,
+	  NULL, "", "vault.trusted-bypass", OUT_FAILS },
+	{ "healthbot", NULL, "{\"properties\":{\"publicNetworkAccess\":\"Disabled\",\"networkAcls\":{\"bypass\":"
+	  "\"AzureServices\"}}}", NULL, NULL, "", "vault.trusted-bypass", OUT_FAILS },
+	{ "openai", NULL, NULL, NULL, NULL, "", "vault.trusted-bypass", OUT_HOLDS },
+	{ "openai", NULL, "{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\",\"bypass\":\"None\"}}}", NULL, NULL,
+	  "", "vault.trusted-bypass", OUT_HOLDS },
+	/* Earlier versions: one older than the version in use is disabled; a newer one does not count. */
+	{ "dicom", NULL, NULL, NULL, NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
+	{ "foundry", NULL, NULL, NULL, NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, NULL, "", "key.earlier-versions", OUT_HOLDS },
+	{ "dicom", NULL, NULL, "{\"attributes\":{\"created\":200}}", NULL, "newoff", "key.earlier-versions", OUT_HOLDS },
+	{ "dicom", NULL, NULL, "{\"attributes\":{\"created\":200}}", NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
+	{ "dicom", NULL, NULL, NULL, NULL, "oldoff versions503", "key.earlier-versions", OUT_UNKNOWN },
+	{ "dicom", NULL, NULL, NULL, NULL, "oldoff key404", "key.earlier-versions", OUT_NA },
 	/* Inherited scopes: a management group is above the vault (ARM listed it there); another key is not. */
 	{ "openai", NULL, NULL, NULL, GRANT_AT(MG), "", "identity.key-access", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, GRANT_AT("/subscriptions/s/resourceGroups/g"), "", "identity.key-access", OUT_HOLDS },
@@ -302,7 +329,7 @@ static const struct deny_row DENY_ROWS[] = {
 /* The fixture a row runs on; everything is owned and freed after the row. */
 struct fixture {
 	struct cmk_ctx c;
-	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy, *denies;
+	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy, *denies, *versions;
 };
 
 /* Parses a fixture part and applies a row's merge patch to it. */
@@ -384,6 +411,11 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 	x->c.denies = x->denies;
 	x->c.denies_status = opt_has(o, "deny403") ? 403 : 200;
 	x->c.operator_id = xstrdup("op1");
+	/* v0 (created 100) before the version in use, v1; v2 (created 300) after it. */
+	x->versions = json_tokener_parse(opt_has(o, "oldoff") ? VERSIONS("false", "true") : opt_has(o, "newoff")
+					 ? VERSIONS("true", "false") : VERSIONS("true", "true"));
+	x->c.versions = x->versions;
+	x->c.versions_status = opt_has(o, "versions503") ? 503 : 200;
 	if (opt_has(o, "vault-noanswer"))
 		x->c.vault_status = CMK_READ_NO_ANSWER;
 	add_custom_role(x);
@@ -408,6 +440,7 @@ static void unbuild(struct fixture *x)
 	json_object_put(x->uai);
 	json_object_put(x->policy);
 	json_object_put(x->denies);
+	json_object_put(x->versions);
 	free(x->c.operator_id);
 }
 
