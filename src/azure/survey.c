@@ -457,9 +457,16 @@ static int arm_lists(struct run *r, struct az_error *e)
 		}
 		for (size_t k = 0; k < jx_len(value); k++)
 			json_object_array_add(items, json_object_get(jx_at(value, k)));
-		if (next && az_session_list(r->s, AZ_ARM, next, NULL, &rest, e) == 0)
+		if (next && az_session_list(r->s, AZ_ARM, next, NULL, &rest, e) == 0) {
 			for (size_t k = 0; k < jx_len(rest); k++)
 				json_object_array_add(items, json_object_get(jx_at(rest, k)));
+		} else if (next) {
+			/* A list cut short is said, not passed over: the resources on the pages not read went unjudged. */
+			char *sid = xasprintf("/subscriptions/%s", r->subs[i]);
+
+			emit_unreadable(r, "subscription.readable", sid, r->subs[i], e->message ? e->message : "?");
+			free(sid);
+		}
 		json_object_put(rest);
 		az_error_clear(e);
 	}

@@ -579,6 +579,12 @@ static void test_paging(void **state)
 	assert_int_equal(jx_len(items), 5007);
 	assert_true(log_count(v, "/resources", 200) >= 51);
 	json_object_put(items);
+	/* A page handed over as a whole URL on another host is refused before any token is sent. */
+	assert_int_equal(az_session_list(v->s, AZ_ARM, "https://evil.example/subscriptions?$skiptoken=x", NULL, &items,
+					 &v->e), -1);
+	assert_null(items);
+	assert_non_null(strstr(v->e.message, "no token was sent"));
+	az_error_clear(&v->e);
 	json_object_put(doc);
 	free(text);
 	env_stop(v);
