@@ -30,6 +30,8 @@ static int run_audit(struct ui *u, void *arg)
 	int rc;
 
 	so.subscriptions = subs;
+	/* The deep checks too: a key that was lost shows only when the keys in use are read. */
+	so.deep = true;
 	audit_free(&u->audit);
 	rc = cmk_audit(u->s, &so, &u->audit, &e);
 	if (rc != 0)

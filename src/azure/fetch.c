@@ -22,6 +22,7 @@
 #define KV_API "7.5"
 #define VAULT_API "2024-11-01"
 #define AUTHZ_API "2022-04-01"
+#define HEALTH_API "2025-05-01"
 #define RG_API "2022-10-01"
 #define POLICY_API "2022-03-01"
 
@@ -429,14 +430,21 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	char *rperm = xasprintf("%s/providers/Microsoft.Authorization/permissions", jx_str(f->resource, "id"));
 	/* Deny assignments at, above and below the vault (no filter): ARM's RBAC only; an HSM's local RBAC has none. */
 	char *deny = xasprintf("%s/providers/Microsoft.Authorization/denyAssignments", vault_id);
-	struct az_req *r[8] = {
+	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current", jx_str(f->resource, "id"));
+	struct az_req *r[9] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
 		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
-		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL),
-		f->ctx.hsm ? NULL : az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL) };
-	size_t n = f->ctx.hsm ? 7 : 8;
-	int rc = az_session_send(s, r, n, e);
+		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL) };
+	size_t n = 7, at_deny = 0, at_health = 0;
+	int rc;
+
+	if (!f->ctx.hsm)
+		r[at_deny = n++] = az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
+	/* Only the DICOM service tells Resource Health whether it can reach its key (Resource Health's checks by type). */
+	if (f->ctx.svc && f->ctx.svc->id == SVC_DICOM)
+		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health, HEALTH_API, NULL);
+	rc = az_session_send(s, r, n, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
@@ -460,14 +468,17 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		}
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
-		if (r[7])
-			f->denies = take_list(r[7], &f->ctx.denies_status);
+		if (at_deny)
+			f->denies = take_list(r[at_deny], &f->ctx.denies_status);
+		if (at_health)
+			f->health = take(r[at_health], &f->ctx.health_status);
 		more_versions(s, f, r[2]->url);
 		disabled_version(f, r[1]);
 	}
 	for (size_t i = 0; i < n; i++)
 		az_req_free(r[i]);
 	free(deny);
+	free(health);
 	free(rperm);
 	free(key);
 	free(vers);
@@ -639,6 +650,7 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	f->ctx.assignments = f->assignments;
 	f->ctx.roles = f->roles;
 	f->ctx.denies = f->denies;
+	f->ctx.health = f->health;
 	f->ctx.operator_perms = f->perms;
 	f->ctx.resource_perms = f->res_perms;
 	free(f->ctx.operator_id);
@@ -694,7 +706,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 void cmk_fetch_free(struct cmk_fetch *f)
 {
 	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
-				       f->roles, f->perms, f->policy, f->res_perms, f->denies };
+				       f->roles, f->perms, f->policy, f->res_perms, f->denies, f->health };
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);

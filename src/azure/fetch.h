@@ -26,6 +26,7 @@ struct cmk_fetch {
 	struct json_object *resource, *uai, *vault, *key, *versions, *rotation, *assignments, *roles, *perms, *policy;
 	struct json_object *res_perms;   /* your permissions at the resource */
 	struct json_object *denies;      /* deny assignments at, above and below the vault */
+	struct json_object *health;      /* the resource's current Resource Health availability status */
 	char *vault_name, *vault_uri, *key_name, *key_version, *uai_id;
 	int round_trips;                 /* sequential waves of requests it took */
 };

@@ -853,6 +853,8 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 	*judged = vault_read(c) || c->key_status == 200 || c->key_status == 404 || !p;
 	if (!p)
 		return _("the resource has no managed identity");
+	if (vault_read(c) && r_perimeter(c, &scratch) == OUT_FAILS)
+		return _("the vault's network security perimeter refuses Azure services");
 	if (vault_read(c) && r_firewall(c, &scratch) == OUT_FAILS)
 		return _("the vault's firewall blocks Azure services");
 	if (vault_read(c) && r_same_tenant(c, &scratch) == OUT_FAILS)
@@ -890,6 +892,34 @@ static enum cmk_outcome r_access_lost(const struct cmk_ctx *c, struct cmk_findin
 	if (why)
 		f->detail = xasprintf(_("Because %s."), why);
 	return why ? OUT_FAILS : OUT_HOLDS;
+}
+
+/*
+ * resource.refresh-needed: a DICOM service whose key is usable again is
+ * available again. After more than 30 minutes without its key it "continues
+ * to be unavailable even when key access is restored" until it is updated
+ * (learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys);
+ * its Resource Health checks "Can the DICOM service access the
+ * customer-managed encryption key?" (learn.microsoft.com/azure/service-health/resource-health-checks-resource-types).
+ */
+static enum cmk_outcome r_refresh_needed(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	const char *state = jx_str(c->health, "properties.availabilityState");
+	const char *summary = jx_str(c->health, "properties.summary");
+	bool judged;
+
+	/* A save refreshes anyway; a key lost now is resource.key-access-lost's to say. */
+	if (c->change || !cmk_resource_on_cmk(c) || c->health_status != 200 || why_unusable(c, &judged) || !judged)
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	if (!state) {
+		f->detail = xstrdup(_("Resource Health gave no availability state"));
+		return OUT_UNKNOWN;
+	}
+	if (!str_ieq(state, "Unavailable"))
+		return OUT_HOLDS;
+	f->detail = summary ? xasprintf(_("Resource Health: %s"), summary) : NULL;
+	return OUT_FAILS;
 }
 
 /* ---- the table ---- */
@@ -1031,6 +1061,12 @@ const struct cmk_rule CMK_RULES[] = {
 	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
 	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE,
 	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
+	{ "resource.refresh-needed", DICOM, SEV_BLOCKER, r_refresh_needed,
+	  N_("%s is unavailable although its key is usable again"),
+	  N_("A DICOM service that lost its key for more than 30 minutes stays unavailable, even once the key is back, "
+	     "until it is updated; Azure Resource Health reports it unavailable."),
+	  N_("Refresh it: azcmk refresh saves the same key setting again."), FIX_RESAVE,
+	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES | NEED_HEALTH },
 	{ "policy.deny", ALL, SEV_NOTE, r_policy_deny, N_("%s: an Azure Policy assignment denies the planned change"),
 	  N_("An assignment with the deny effect makes Azure refuse the save with RequestDisallowedByPolicy, whatever "
 	     "azcmk or the portal does. Azure Policy judged the resource as the save would leave it."),
@@ -1139,7 +1175,7 @@ static char *status_text(long status)
 static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 {
 	const long st[] = { c->vault_status, c->key_status, c->rotation_status, c->assignments_status, c->roles_status,
-			    c->perms_status, c->policy_status, c->denies_status, c->versions_status };
+			    c->perms_status, c->policy_status, c->denies_status, c->versions_status, c->health_status };
 	static const char *const what[] = {
 		N_("the vault %s could not be read (%s); retry when Azure answers"),
 		N_("key %s could not be read (%s); retry when Key Vault answers"),
@@ -1151,10 +1187,11 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		N_("Azure Policy could not be asked about %s (%s); retry when Azure answers"),
 		N_("the deny assignments at vault %s could not be read (%s); retry, or grant yourself Reader on the vault"),
 		N_("the versions of key %s could not be read (%s); retry when Key Vault answers"),
+		N_("Resource Health could not be asked about %s (%s); retry when Azure answers"),
 	};
 	const char *names[] = { c->vault_name, c->key_name, c->key_name, jx_str(c->resource, "name"),
 				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name,
-				c->key_name };
+				c->key_name, jx_str(c->resource, "name") };
 
 	/* A role definition or deny list azcmk may not read (403) leaves what the roles grant unknown too. */
 	/* Deny assignments stop ARM's RBAC only: access policies and an HSM's local roles do not rest on them. */

@@ -36,6 +36,8 @@ struct cmk_ctx {
 	struct json_object *roles;         /* role definitions by lower-case GUID */
 	struct json_object *denies;        /* deny assignments at, above and below the vault */
 	long denies_status;
+	struct json_object *health;        /* the resource's current Resource Health availability status */
+	long health_status;
 	struct json_object *operator_perms;/* the operator's permission blocks at the vault */
 	struct json_object *resource_perms;/* the operator's permission blocks at the resource */
 	long resource_perms_status;
@@ -64,7 +66,7 @@ enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS, OUT_UNKNOWN };
 enum cmk_need {
 	NEED_VAULT = 1u << 0, NEED_KEY = 1u << 1, NEED_ROTATION = 1u << 2, NEED_ASSIGNMENTS = 1u << 3,
 	NEED_ROLES = 1u << 4, NEED_PERMS = 1u << 5, NEED_POLICY = 1u << 6, NEED_DENIES = 1u << 7,
-	NEED_VERSIONS = 1u << 8,
+	NEED_VERSIONS = 1u << 8, NEED_HEALTH = 1u << 9,
 };
 
 /* Statuses of a read that got no usable answer (beside the HTTP statuses 429 and 5xx). */

@@ -753,6 +753,8 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 		rg_handle(rq, rs);
 	} else if (strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/checkPolicyRestrictions")) {
 		policy_check_restrictions(rq, rs);
+	} else if (health_handle(rq, rs)) {
+		return;
 	} else if (authz_handle(rq, rs)) {
 		return;
 	} else if (str_istarts(rq->path, "/subscriptions/")) {

@@ -329,10 +329,12 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct sim *s = rq->sim;
 	struct json_object *fault = NULL;
+	unsigned long generation;
 	int latency;
 
 	pthread_mutex_lock(&s->lock);
 	ops_sweep(s);
+	generation = s->generation;
 	if (rq->kind != HOST_IDENTITY)
 		rq->kind = sim_classify_host(s, rq->host, &rq->dataplane);
 	log_begin(rq);
@@ -345,6 +347,9 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 413, "RequestEntityTooLarge", "The request body is larger than %u bytes.", MAX_BODY);
 	else if (!fault || !fault_apply(rq, rs, fault))
 		dispatch(rq, rs);
+	/* What a change did to the DICOM services' key access, as Resource Health will tell. */
+	if (s->generation != generation)
+		health_track(s);
 	log_end(rq, rs, fault ? FAULT_NAMES[fault_kind_of(fault)] : NULL);
 	json_object_put(fault);
 	latency = rq->kind == HOST_ADMIN ? 0 : (s->latency_override >= 0 ? s->latency_override : s->set.latency_ms);

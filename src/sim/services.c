@@ -326,7 +326,8 @@ static bool firewall_blocks(struct json_object *vault)
 	const char *bypass = jx_str(vault, "properties.networkAcls.bypass");
 	bool closed = str_ieq(pna, "Disabled") || str_ieq(def, "Deny");
 
-	return closed && !(bypass && strcasestr(bypass, "AzureServices"));
+	/* A network security perimeter in enforced mode overrides the bypass. */
+	return str_ieq(pna, "SecuredByPerimeter") || (closed && !(bypass && strcasestr(bypass, "AzureServices")));
 }
 
 /* Checks the vault's own settings against what a CMK needs; false with the refusal set. */
@@ -522,6 +523,32 @@ static bool cmk_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 	else
 		ok = vault_ok(rq, rs, svc, next, vault, target) && key_ok(rq, rs, svc, next, vault, &k, target) &&
 		     access_ok(rq, rs, svc, next, vault, hsm, &k, target);
+	keyref_free(&k);
+	return ok;
+}
+
+/*
+ * Tells whether a service on a customer-managed key can use it now, for
+ * Resource Health: what running needs (the vault reachable, the key there,
+ * enabled and active, the identity's access), not what a save checks.
+ */
+bool services_key_usable(struct sim *s, struct json_object *r)
+{
+	enum svc svc = svc_of(jx_str(r, "type"));
+	struct sim_req rq = { .sim = s };
+	struct sim_resp rs = { 0 };
+	struct keyref k;
+	int has = read_keyref(svc, r, &k);
+	struct json_object *vault = has > 0 ? vault_of(s, &k, &(bool){ false }) : NULL, *v;
+	bool hsm = vault && strstr(k.vault_host, ".managedhsm.") != NULL, ok = has == 0;
+	int64_t now = sim_now(s);
+
+	v = vault ? key_version(s, jx_str(vault, "name"), &k) : NULL;
+	if (v && !firewall_blocks(vault) && !jx_bool(v, "deleted", false) && jx_bool(v, "attributes.enabled", true) &&
+	    !(jx_int(v, "attributes.exp", 0) && jx_int(v, "attributes.exp", 0) <= now) && jx_int(v, "attributes.nbf", 0) <= now)
+		ok = access_ok(&rq, &rs, svc, r, vault, hsm, &k, NULL);
+	json_object_put(rs.json);
+	free(rs.raw);
 	keyref_free(&k);
 	return ok;
 }
@@ -745,6 +772,9 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 		json_object_put(next);
 		return -1;
 	}
+	/* A DICOM save with a key it can use refreshes its key access (Resource Health's "update the DICOM service"). */
+	if (svc == SVC_DICOM && jx_str(next, "id"))
+		health_refreshed(rq->sim, jx_str(next, "id"));
 	commit(rq, rs, svc, cur, next, patch);
 	return 0;
 }

@@ -50,6 +50,7 @@ struct sim {
 	struct json_object *log;       /* the request log (array) */
 	struct json_object *faults;    /* active fault rules (array, with "left" counters) */
 	struct json_object *roles;     /* role definitions by lower-case GUID: built-in and custom */
+	struct json_object *health;    /* Resource Health records by lower-case resource id */
 	struct sim_settings set;
 	struct sim_tls tls;
 	struct MHD_Daemon *https;
@@ -163,6 +164,12 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 bool services_is_service(const char *type);
 void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool location);
 void ops_sweep(struct sim *s);
+bool services_key_usable(struct sim *s, struct json_object *r);
+
+/* Resource Health (health.c) */
+void health_track(struct sim *s);
+void health_refreshed(struct sim *s, const char *id);
+bool health_handle(struct sim_req *rq, struct sim_resp *rs);
 
 /* Azure Policy (policy.c) */
 struct json_object *policy_denials(struct sim *s, struct json_object *res);

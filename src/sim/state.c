@@ -125,6 +125,7 @@ int state_load(struct sim *s, char **err)
 	s->grants = json_object_new_object();
 	s->log = json_object_new_array();
 	s->faults = json_object_new_array();
+	s->health = json_object_new_object();
 	faults = ensure_array(s->doc, "faults");
 	for (size_t i = 0; i < jx_len(faults); i++)
 		faults_add(s, jx_at(faults, i), err);
@@ -142,7 +143,8 @@ void state_free(struct sim *s)
 	json_object_put(s->log);
 	json_object_put(s->faults);
 	json_object_put(s->roles);
-	s->doc = s->index = s->ops = s->pending = s->grants = s->log = s->faults = s->roles = NULL;
+	json_object_put(s->health);
+	s->doc = s->index = s->ops = s->pending = s->grants = s->log = s->faults = s->roles = s->health = NULL;
 }
 
 /* Returns the scenario's tenant id. */

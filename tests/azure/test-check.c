@@ -15,6 +15,7 @@
 #include "azenv.h"
 #include "fetch.h"
 #include "jx.h"
+#include "plan.h"
 #include "policy-fixture.h"
 #include "simtest.h"
 #include "text.h"
@@ -311,6 +312,98 @@ static void test_keyvault_unreadable(void **state)
 	}
 }
 
+#define DICOM_ID RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
+#define DICOM_PRINCIPAL "6666a001-6666-4666-8666-66666666a001"
+#define KEY_V2 "d6540493eed2bd7ff3d30647d1d92057"
+
+/* Returns a rule's outcome on a resource's current setting (no change): "n/a", "holds", "fails" or "unknown". */
+static const char *outcome_of(struct azenv *v, const char *resource, const char *rule)
+{
+	static const char *const names[] = { "n/a", "holds", "fails", "unknown" };
+	struct cmk_target t = { .resource = resource };
+	struct cmk_finding f = { 0 };
+	struct cmk_fetch fe;
+	enum cmk_outcome got;
+
+	if (cmk_fetch(v->s, &t, &fe, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	f.rule = cmk_rule_find(rule);
+	assert_non_null(f.rule);
+	got = cmk_judge(&fe.ctx, f.rule, &f);
+	free(f.detail);
+	cmk_fetch_free(&fe);
+	return names[got];
+}
+
+/* Performs an admin switch of the simulator (a key, the clock), asserting it took. */
+static void admin(struct azenv *v, const char *path, const char *body)
+{
+	struct st_resp r = { 0 };
+
+	assert_int_equal(st_admin(&v->t, "POST", path, body, &r), 200);
+	st_resp_free(&r);
+}
+
+/* Saves the DICOM service again as it is (what azcmk refresh sends: the whole resource, PUT). */
+static void resave_dicom(struct azenv *v)
+{
+	struct az_req *get = az_session_req(v->s, AZ_ARM, "GET", DICOM_ID, "2024-03-31", NULL), *put;
+	struct json_object *body;
+
+	assert_int_equal(az_session_call(v->s, get, &v->e), 0);
+	body = plan_writable(get->json);
+	put = az_session_req(v->s, AZ_ARM, "PUT", DICOM_ID, "2024-03-31", jx_text(body));
+	assert_int_equal(az_session_call(v->s, put, &v->e), 0);
+	json_object_put(body);
+	az_req_free(get);
+	az_req_free(put);
+}
+
+/*
+ * A DICOM service on the test key, with access granted: its key is
+ * disabled for a while, then enabled again. Past 30 minutes it needs a
+ * refresh (Resource Health says unavailable) until it is saved again.
+ */
+static void test_lost_then_restored(void **state)
+{
+	static const struct { int64_t lost_for; const char *after_restore; } T[] = {
+		{ 1900, "fails" }, { 600, "holds" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *text = st_read_scenario("minimal.json"), *clock = xasprintf("{\"advanceSeconds\":%lld}",
+										   (long long)T[i].lost_for);
+		struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
+		struct azenv *v;
+
+		for (size_t k = 0; k < jx_len(res); k++)
+			if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
+				jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+				       json_object_new_string(KEY "/" KEY_V2));
+		json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
+			"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
+			"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+		v = azenv_start_text(jx_text(doc), 0);
+		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "holds");
+		admin(v, "/keys/kv-cmk-test/cmk-test/disable?version=" KEY_V2, NULL);
+		assert_string_equal(outcome_of(v, DICOM_ID, "resource.key-access-lost"), "fails");
+		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "n/a");
+		admin(v, "/clock", clock);
+		admin(v, "/keys/kv-cmk-test/cmk-test/enable?version=" KEY_V2, NULL);
+		assert_string_equal(outcome_of(v, DICOM_ID, "resource.key-access-lost"), "holds");
+		if (strcmp(outcome_of(v, DICOM_ID, "resource.refresh-needed"), T[i].after_restore) != 0)
+			fail_msg("lost for %lld s: resource.refresh-needed is not %s", (long long)T[i].lost_for,
+				 T[i].after_restore);
+		resave_dicom(v);
+		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "holds");
+		azenv_stop(v);
+		json_object_put(doc);
+		free(clock);
+		free(text);
+	}
+}
+
 /* Runs the check's integration tests. */
 int main(void)
 {
@@ -321,6 +414,7 @@ int main(void)
 		cmocka_unit_test(test_policy_deny),
 		cmocka_unit_test(test_custom_role),
 		cmocka_unit_test(test_deny_assignment),
+		cmocka_unit_test(test_lost_then_restored),
 		cmocka_unit_test(test_keyvault_unreadable),
 	};
 

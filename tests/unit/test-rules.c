@@ -91,6 +91,10 @@ static const char ROLES[] =
 	"{\"properties\":{\"enableRbacAuthorization\":false,\"accessPolicies\":[{\"objectId\":\"p1\"," app \
 	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}"
 
+/* A DICOM service on the fixture's key, pinned to v1. */
+#define DICOM_CMK \
+	"{\"properties\":{\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":" \
+	"\"https://kv.vault.azure.net/keys/k/v1\"}}}}"
 /* The key's versions: v0 (enabled or not), v1 (the one in use), v2 (enabled or not). */
 #define VERSIONS(v0, v2) \
 	"{\"value\":[{\"kid\":\"https://kv.vault.azure.net/keys/k/v0\",\"attributes\":{\"enabled\":" v0 ",\"created\":100}}," \
@@ -286,6 +290,16 @@ static const struct row ROWS[] = {
 	{ "dicom", NULL, NULL, "{\"attributes\":{\"created\":200}}", NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff versions503", "key.earlier-versions", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff key404", "key.earlier-versions", OUT_NA },
+	/* After lost access: a DICOM service whose key is back but Resource Health says unavailable needs a refresh. */
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_FAILS },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "", "resource.refresh-needed", OUT_HOLDS },
+	{ "dicom", DICOM_CMK, NULL, "{\"attributes\":{\"enabled\":false}}", NULL, "unavailable", "resource.refresh-needed", OUT_NA },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable change", "resource.refresh-needed", OUT_NA },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable health503", "resource.refresh-needed", OUT_UNKNOWN },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable health404", "resource.refresh-needed", OUT_NA },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "nostate", "resource.refresh-needed", OUT_UNKNOWN },
+	{ "dicom", NULL, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_NA },
+	{ "openai", NULL, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_NA },
 	/* Inherited scopes: a management group is above the vault (ARM listed it there); another key is not. */
 	{ "openai", NULL, NULL, NULL, GRANT_AT(MG), "", "identity.key-access", OUT_HOLDS },
 	{ "openai", NULL, NULL, NULL, GRANT_AT("/subscriptions/s/resourceGroups/g"), "", "identity.key-access", OUT_HOLDS },
@@ -329,7 +343,7 @@ static const struct deny_row DENY_ROWS[] = {
 /* The fixture a row runs on; everything is owned and freed after the row. */
 struct fixture {
 	struct cmk_ctx c;
-	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy, *denies, *versions;
+	struct json_object *resource, *vault, *key, *assignments, *roles, *perms, *rotation, *uai, *policy, *denies, *versions, *health;
 };
 
 /* Parses a fixture part and applies a row's merge patch to it. */
@@ -416,6 +430,11 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 					 ? VERSIONS("true", "false") : VERSIONS("true", "true"));
 	x->c.versions = x->versions;
 	x->c.versions_status = opt_has(o, "versions503") ? 503 : 200;
+	x->health = json_tokener_parse(opt_has(o, "unavailable") ? "{\"properties\":{\"availabilityState\":\"Unavailable\","
+				       "\"summary\":\"lost its key\"}}" : opt_has(o, "nostate") ? "{\"properties\":{}}"
+				       : "{\"properties\":{\"availabilityState\":\"Available\"}}");
+	x->c.health = x->health;
+	x->c.health_status = opt_has(o, "health503") ? 503 : opt_has(o, "health404") ? 404 : 200;
 	if (opt_has(o, "vault-noanswer"))
 		x->c.vault_status = CMK_READ_NO_ANSWER;
 	add_custom_role(x);
@@ -441,6 +460,7 @@ static void unbuild(struct fixture *x)
 	json_object_put(x->policy);
 	json_object_put(x->denies);
 	json_object_put(x->versions);
+	json_object_put(x->health);
 	free(x->c.operator_id);
 }
 
