@@ -121,6 +121,16 @@ static int read_versions(struct ui *u, void *arg)
 	return rc;
 }
 
+/* Marks a vault rule's finding: ? not judged, x a blocker no plan fixes, fix one it does, ! a warning. */
+static const char *badge_mark(const struct cmk_finding *f)
+{
+	if (f->unknown)
+		return "? ";
+	if (f->severity != SEV_BLOCKER)
+		return "! ";
+	return f->rule->fix_step == FIX_NONE ? "x " : "fix ";
+}
+
 /* Judges a vault for the resource (the vault rules only) and returns its badge, allocated. */
 static char *badge(struct ui *u, struct json_object *vault)
 {
@@ -140,7 +150,7 @@ static char *badge(struct ui *u, struct json_object *vault)
 	cmk_check(&c, &r);
 	for (size_t i = 0; i < r.n; i++)
 		if (str_istarts(r.items[i].rule->id, "vault."))
-			sb_printf(&b, "%s%s%s", b.len ? " " : "", r.items[i].rule->fix_step == FIX_NONE ? "x " : "fix ",
+			sb_printf(&b, "%s%s%s", b.len ? " " : "", badge_mark(&r.items[i]),
 				  r.items[i].rule->id + strlen("vault."));
 	cmk_report_free(&r);
 	return b.len ? sb_steal(&b) : xstrdup(_("ready"));
@@ -285,7 +295,7 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		return;
 	}
-	head = st->level == VAULTS ? xstrdup(_("Key vaults that could hold the key (x: cannot, fix: the plan fixes it):"))
+	head = st->level == VAULTS ? xstrdup(_("Vaults for the key (x: cannot, fix: plan fixes it, !: warning, ?: unjudged):"))
 	       : st->level == KEYS ? xasprintf(_("Keys in %s (Enter chooses one):"), vault)
 	       : xasprintf(_("Versions of the key in %s (Enter chooses one):"), vault);
 	ui_put(u, top + 1, 2, u->cols - 4, head, A_BOLD);

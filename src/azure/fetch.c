@@ -388,35 +388,73 @@ static struct az_req *assignments_req(struct az_session *s, const struct cmk_fet
 	return r;
 }
 
+/* Tells whether an assignment of the list has this name already (the two HSM lists overlap). */
+static bool named_in(struct json_object *list, const char *name)
+{
+	for (size_t i = 0; name && i < jx_len(list); i++)
+		if (str_ieq(jx_str(jx_at(list, i), "name"), name))
+			return true;
+	return false;
+}
+
 /*
- * Turns the HSM's local assignments of the principal into the shape the
- * rules judge: the scope under the HSM's ARM id ("/" is the HSM, "/keys/K"
- * the key), the role by its GUID. Returns a new array.
+ * Turns the HSM's local assignments of the service's principal and of the
+ * operator into the shape the rules judge: the scope under the HSM's ARM id
+ * ("/" is the HSM, "/keys/K" the key), the role by its GUID. Returns a new
+ * array, each assignment once.
  */
-static struct json_object *hsm_assignments(struct json_object *value, const char *hsm_id, const char *principal)
+static struct json_object *hsm_assignments(struct json_object *value, const char *hsm_id, const char *principal,
+					   const char *operator_id)
 {
 	struct json_object *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(value); i++) {
 		struct json_object *ra = jx_at(value, i), *o, *p;
 		const char *scope = jx_str(ra, "properties.scope"), *rd = jx_str(ra, "properties.roleDefinitionId");
+		const char *who = jx_str(ra, "properties.principalId");
 		char *full;
 
-		if (!scope || !rd || !strrchr(rd, '/') || !principal ||
-		    !str_ieq(jx_str(ra, "properties.principalId"), principal))
+		if (!scope || !rd || !strrchr(rd, '/') || !who || scope[0] != '/' || named_in(out, jx_str(ra, "name")) ||
+		    !((principal && str_ieq(who, principal)) || (operator_id && str_ieq(who, operator_id))))
 			continue;
 		full = xasprintf("%s%s", hsm_id, strcmp(scope, "/") ? scope : "");
 		o = json_object_new_object();
 		p = json_object_new_object();
 		json_object_object_add(p, "scope", json_object_new_string(full));
 		json_object_object_add(p, "roleDefinitionId", json_object_new_string(strrchr(rd, '/') + 1));
-		json_object_object_add(p, "principalId", json_object_new_string(principal));
+		json_object_object_add(p, "principalId", json_object_new_string(who));
 		json_object_object_add(o, "properties", p);
 		json_object_object_add(o, "name", jx_copy(jx_get(ra, "name")));
 		json_object_array_add(out, o);
 		free(full);
 	}
 	return out;
+}
+
+/*
+ * Joins an HSM's two lists of local assignments (HSM-wide, and the key's
+ * own) into the service principal's and the operator's; a failed read of
+ * either leaves the verdict open.
+ */
+static void hsm_local(struct az_session *s, struct cmk_fetch *f, struct az_req *per_key, const char *hsm_id)
+{
+	struct json_object *claims = az_session_claims(s), *both, *key_list;
+	long key_status;
+
+	key_list = take_list(per_key, &key_status);
+	if (f->ctx.assignments_status == 200 && key_status != 200)
+		f->ctx.assignments_status = key_status;
+	both = json_object_new_array();
+	for (size_t i = 0; i < jx_len(f->assignments); i++)
+		json_object_array_add(both, json_object_get(jx_at(f->assignments, i)));
+	for (size_t i = 0; i < jx_len(key_list); i++)
+		json_object_array_add(both, json_object_get(jx_at(key_list, i)));
+	json_object_put(f->assignments);
+	f->assignments = f->ctx.assignments_status == 200 ? hsm_assignments(both, hsm_id, cmk_principal(&f->ctx),
+									    jx_str(claims, "oid")) : NULL;
+	json_object_put(both);
+	json_object_put(key_list);
+	json_object_put(claims);
 }
 
 /* Reads the vault, the key, its versions, rotation policy, the identity's assignments and your permissions at once. */
@@ -431,16 +469,20 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	/* Deny assignments at, above and below the vault (no filter): ARM's RBAC only; an HSM's local RBAC has none. */
 	char *deny = xasprintf("%s/providers/Microsoft.Authorization/denyAssignments", vault_id);
 	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current", jx_str(f->resource, "id"));
+	char *keyra = xasprintf("%skeys/%s/providers/Microsoft.Authorization/roleAssignments", f->vault_uri, f->key_name);
 	struct az_req *r[9] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
 		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
 		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL) };
-	size_t n = 7, at_deny = 0, at_health = 0;
+	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0;
 	int rc;
 
 	if (!f->ctx.hsm)
 		r[at_deny = n++] = az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
+	/* An HSM lists per-key assignments only at the key's own scope, not with the HSM-wide ones. */
+	else
+		r[at_keyra = n++] = az_session_req(s, AZ_KEYVAULT, "GET", keyra, KV_API, NULL);
 	/* Only the DICOM service tells Resource Health whether it can reach its key (Resource Health's checks by type). */
 	if (f->ctx.svc && f->ctx.svc->id == SVC_DICOM)
 		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health, HEALTH_API, NULL);
@@ -448,8 +490,8 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
-		for (int i = 1; i < 5; i++)
-			if (r[i]->status == 401 || (r[i]->status == 0 && !r[i]->curl_code))
+		for (size_t i = 1; i < n; i++)
+			if ((i < 5 || i == at_keyra) && (r[i]->status == 401 || (r[i]->status == 0 && !r[i]->curl_code)))
 				r[i]->status = 403;
 		az_error_clear(e);
 		rc = 0;
@@ -460,12 +502,8 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->versions = take(r[2], &f->ctx.versions_status);
 		f->rotation = take(r[3], &f->ctx.rotation_status);
 		f->assignments = take_list(r[4], &f->ctx.assignments_status);
-		if (f->ctx.hsm && f->assignments) {
-			struct json_object *local = hsm_assignments(f->assignments, vault_id, cmk_principal(&f->ctx));
-
-			json_object_put(f->assignments);
-			f->assignments = local;
-		}
+		if (f->ctx.hsm)
+			hsm_local(s, f, r[at_keyra], vault_id);
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
 		if (at_deny)
@@ -479,6 +517,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		az_req_free(r[i]);
 	free(deny);
 	free(health);
+	free(keyra);
 	free(rperm);
 	free(key);
 	free(vers);

@@ -135,7 +135,13 @@ static const char ROLES[] =
 	"\"a290e904-7015-4bba-90c8-60543313cdb4\",\"type\":\"Microsoft.Authorization/roleDefinitions\",\"properties\""
 	":{\"roleName\":\"Managed HSM Administrator\",\"type\":\"BuiltInRole\",\"description\":\"Managed HSM local role:"
 	" everything in the HSM.\",\"assignableScopes\":[\"/\"],\"permissions\":[{\"actions\":[],\"notActions\":[],\"data"
-	"Actions\":[\"Microsoft.KeyVault/managedHsm/*\"],\"notDataActions\":[]}]}}]"
+	"Actions\":[\"Microsoft.KeyVault/managedHsm/*\"],\"notDataActions\":[]}]}},{\"id\":\"/providers/Microsoft."
+	"Authorization/roleDefinitions/4bd23610-cdcf-4971-bdee-bdc562cc28e4\",\"name\":\"4bd23610-cdcf-4971-bdee-"
+	"bdc562cc28e4\",\"type\":\"Microsoft.Authorization/roleDefinitions\",\"properties\":{\"roleName\":\"Managed "
+	"HSM Policy Administrator\",\"type\":\"BuiltInRole\",\"description\":\"Managed HSM local role: create and "
+	"delete role assignments.\",\"assignableScopes\":[\"/\"],\"permissions\":[{\"actions\":[],\"notActions\":[],"
+	"\"dataActions\":[\"Microsoft.KeyVault/managedHsm/roleAssignments/*/action\",\"Microsoft.KeyVault/managedHsm/"
+	"roleDefinitions/read/action\"],\"notDataActions\":[]}]}}]"
 ;
 
 /* Returns a new array of the built-in role definitions. */

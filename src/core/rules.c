@@ -728,6 +728,29 @@ static enum cmk_outcome r_propagation(const struct cmk_ctx *c, struct cmk_findin
 	return fresh ? OUT_FAILS : OUT_HOLDS;
 }
 
+/*
+ * operator.can-assign on a Managed HSM: the operator holds a local role that
+ * may create role assignments (Administrator, Crypto Officer or Policy
+ * Administrator: learn.microsoft.com/azure/key-vault/managed-hsm/built-in-roles),
+ * HSM-wide ("/", "/keys") or on the key. ARM's permissions do not count here.
+ */
+static enum cmk_outcome hsm_can_assign(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	static const char action[] = "Microsoft.KeyVault/managedHsm/roleAssignments/write/action";
+	const char *p = cmk_principal(c);
+	char *scope = key_scope(c);
+	enum cmk_outcome out = OUT_NA;
+
+	if (vault_read(c) && p && scope && c->operator_id && !cmk_principal_has_access(c, p, NULL)) {
+		f->arg[0] = c->vault_name;
+		f->arg[1] = action;
+		out = grant_for(c, c->operator_id, scope, action, false) ? OUT_HOLDS
+		      : grant_for(c, c->operator_id, scope, action, true) ? OUT_UNKNOWN : OUT_FAILS;
+	}
+	free(scope);
+	return out;
+}
+
 /* operator.can-assign: the operator may grant the identity access (judged only where access is missing). */
 static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding *f)
 {
@@ -736,7 +759,9 @@ static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding
 					   : "Microsoft.KeyVault/vaults/accessPolicy/write";
 	struct json_object *deny;
 
-	if (!vault_read(c) || c->hsm || c->perms_status != 200 || !p || cmk_principal_has_access(c, p, NULL))
+	if (c->hsm)
+		return hsm_can_assign(c, f);
+	if (!vault_read(c) || c->perms_status != 200 || !p || cmk_principal_has_access(c, p, NULL))
 		return OUT_NA;
 	f->arg[0] = c->vault_name;
 	f->arg[1] = action;
@@ -1193,12 +1218,13 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name,
 				c->key_name, jx_str(c->resource, "name") };
 
-	/* A role definition or deny list azcmk may not read (403) leaves what the roles grant unknown too. */
+	/* A role definition, deny list or HSM's local assignments azcmk may not read (403) leave what is granted unknown too. */
 	/* Deny assignments stop ARM's RBAC only: access policies and an HSM's local roles do not rest on them. */
 	if (c->hsm || !vault_rbac(c))
 		needs &= ~(unsigned)NEED_DENIES;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES) && st[i] == 403))) {
+		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
+						  ((1u << i) == NEED_ASSIGNMENTS && c->hsm)) && st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
 
 #pragma GCC diagnostic push

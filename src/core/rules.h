@@ -32,7 +32,7 @@ struct cmk_ctx {
 	long versions_status;
 	struct json_object *rotation;      /* the key's rotation policy */
 	long rotation_status;
-	struct json_object *assignments;   /* role assignments of the service's principal */
+	struct json_object *assignments;   /* role assignments of the service's principal (and, on an HSM, the operator's local ones) */
 	struct json_object *roles;         /* role definitions by lower-case GUID */
 	struct json_object *denies;        /* deny assignments at, above and below the vault */
 	long denies_status;

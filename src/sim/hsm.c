@@ -69,24 +69,61 @@ static struct json_object *local_json(const char *hsm_id, struct json_object *ra
 	return o;
 }
 
-/* Tells whether the caller may manage the HSM's role assignments: an initial administrator, or a local role. */
-static bool may(struct sim_req *rq, struct json_object *hsm, const char *hsm_id, const char *action)
+/* Tells whether the caller may manage the role assignments at a scope: an initial administrator, or a local role there or above. */
+static bool may(struct sim_req *rq, struct json_object *hsm, const char *scope, const char *action)
 {
 	struct json_object *admins = jx_get(hsm, "properties.initialAdminObjectIds");
 
-	return jx_array_has_istr(admins, rq->oid) || state_allows(rq->sim, rq->oid, hsm_id, action, true);
+	return jx_array_has_istr(admins, rq->oid) || state_allows(rq->sim, rq->oid, scope, action, true);
 }
 
-/* Serves GET of the assignments at, above and below a scope. */
-static void list_local(struct sim_req *rq, struct sim_resp *rs, const char *hsm_id, const char *scope)
+/* Tells whether a kept scope is HSM-wide: the HSM itself ("/") or "/keys". */
+static bool hsm_wide(const char *hsm_id, const char *scope)
+{
+	const char *rest = str_istarts(scope, hsm_id) ? scope + strlen(hsm_id) : NULL;
+
+	return rest && (!*rest || str_ieq(rest, "/keys"));
+}
+
+/*
+ * Adds the HSM's initial administrators as the Managed HSM Administrator
+ * assignments at "/" that activating the HSM gives them.
+ */
+static void add_initial_admins(struct json_object *out, struct json_object *hsm, const char *hsm_id)
+{
+	struct json_object *admins = jx_get(hsm, "properties.initialAdminObjectIds");
+
+	for (size_t i = 0; i < jx_len(admins); i++) {
+		struct json_object *ra = json_object_new_object();
+
+		json_object_object_add(ra, "scope", json_object_new_string(hsm_id));
+		json_object_object_add(ra, "principalId", json_object_get(jx_at(admins, i)));
+		json_object_object_add(ra, "roleDefinitionId", json_object_new_string("a290e904-7015-4bba-90c8-60543313cdb4"));
+		json_object_object_add(ra, "name", json_object_get(jx_at(admins, i)));
+		json_object_array_add(out, local_json(hsm_id, ra));
+		json_object_put(ra);
+	}
+}
+
+/*
+ * Serves GET of the assignments at a scope, as the HSM does: at "/" or
+ * "/keys" only the HSM-wide ones ("the list command only lists all the role
+ * assignments at the top level and does not show role assignments at
+ * individual key level": learn.microsoft.com/azure/key-vault/managed-hsm/role-management);
+ * at "/keys/NAME" those of that key and the HSM-wide ones above it.
+ */
+static void list_local(struct sim_req *rq, struct sim_resp *rs, struct json_object *hsm, const char *hsm_id,
+		       const char *scope)
 {
 	struct json_object *ras = jx_get(rq->sim->doc, "roleAssignments"), *out = json_object_new_array(), *body;
+	bool top = hsm_wide(hsm_id, scope);
 
+	add_initial_admins(out, hsm, hsm_id);
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i);
 		const char *s = jx_str(ra, "scope");
 
-		if (s && armid_within(s, hsm_id) && (armid_within(scope, s) || armid_within(s, scope)) &&
+		if (s && armid_within(s, hsm_id) && (hsm_wide(hsm_id, s) || (!top && str_ieq(s, scope))) &&
 		    hsm_local_role(rq->sim, jx_str(ra, "roleDefinitionId")))
 			json_object_array_add(out, local_json(hsm_id, ra));
 	}
@@ -169,12 +206,12 @@ bool hsm_rbac_handle(struct sim_req *rq, struct sim_resp *rs, struct json_object
 	name = *name ? name + 1 : NULL;
 	if (!scope) {
 		resp_error(rs, 400, "BadParameter", "The scope '%s' is not one of /, /keys or /keys/{name}.", local);
-	} else if (!may(rq, hsm, hsm_id, get ? "Microsoft.KeyVault/managedHsm/roleAssignments/read/action"
+	} else if (!may(rq, hsm, scope, get ? "Microsoft.KeyVault/managedHsm/roleAssignments/read/action"
 					       : "Microsoft.KeyVault/managedHsm/roleAssignments/write/action")) {
 		resp_error(rs, 403, "Forbidden", "Caller is not authorized to manage the role assignments of %s.",
 			  jx_str(hsm, "name"));
 	} else if (get && !name) {
-		list_local(rq, rs, hsm_id, scope);
+		list_local(rq, rs, hsm, hsm_id, scope);
 	} else if (strcmp(rq->method, "PUT") == 0 && name && *name) {
 		put_local(rq, rs, hsm_id, scope, name);
 	} else {

@@ -404,6 +404,61 @@ static void test_lost_then_restored(void **state)
 	}
 }
 
+#define MHSM "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-security/providers/" \
+	"Microsoft.KeyVault/managedHSMs/mhsm-ch-prod"
+#define DEMO_OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
+
+/*
+ * Managed HSM: the operator's own local roles decide whether azcmk may grant
+ * the key (an initial administrator may; Policy Administrator HSM-wide may).
+ * One who cannot read the HSM's role assignments gets "could not judge", not
+ * a verdict. The identity's access given on the key alone is found, though
+ * the HSM-wide list does not show it (the demo's pathology service).
+ */
+static void test_hsm_can_assign(void **state)
+{
+	static const struct { bool admin; const char *extra_scope, *want; } T[] = {
+		{ true, NULL, "holds" }, { false, NULL, "unknown" }, { false, "", "holds" },
+		{ false, "/keys/other-key", "unknown" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *text = st_read_scenario("demo.json");
+		struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
+		struct cmk_target t = { .resource = "chprodimaging/dermatology",
+					.key_uri = "https://mhsm-ch-prod.managedhsm.azure.net/keys/cmk-hsm-dicom" };
+		struct cmk_finding f = { 0 };
+		struct cmk_fetch fe;
+		struct azenv *v;
+		const char *got;
+
+		for (size_t k = 0; k < jx_len(res); k++)
+			if (str_ieq(jx_str(jx_at(res, k), "id"), MHSM) && !T[i].admin)
+				jx_set(jx_at(res, k), "properties.initialAdminObjectIds", json_object_new_array());
+		if (T[i].extra_scope) {
+			char *ra = xasprintf("{\"scope\":\"" MHSM "%s\",\"principalId\":\"" DEMO_OPERATOR "\","
+					     "\"roleDefinitionId\":\"4bd23610-cdcf-4971-bdee-bdc562cc28e4\",\"name\":"
+					     "\"7e7e7e7e-2222-4222-8222-7e7e7e7e7e7e\"}", T[i].extra_scope);
+
+			json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(ra));
+			free(ra);
+		}
+		v = azenv_start_text(jx_text(doc), 0);
+		if (cmk_fetch(v->s, &t, &fe, &v->e) != 0)
+			fail_msg("%s", v->e.message);
+		f.rule = cmk_rule_find("operator.can-assign");
+		got = (const char *[]){ "n/a", "holds", "fails", "unknown" }[cmk_judge(&fe.ctx, f.rule, &f)];
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("HSM case %zu: operator.can-assign %s, wanted %s", i, got, T[i].want);
+		free(f.detail);
+		cmk_fetch_free(&fe);
+		azenv_stop(v);
+		json_object_put(doc);
+		free(text);
+	}
+}
+
 /* Runs the check's integration tests. */
 int main(void)
 {
@@ -415,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_custom_role),
 		cmocka_unit_test(test_deny_assignment),
 		cmocka_unit_test(test_lost_then_restored),
+		cmocka_unit_test(test_hsm_can_assign),
 		cmocka_unit_test(test_keyvault_unreadable),
 	};
 

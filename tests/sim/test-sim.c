@@ -442,10 +442,17 @@ static void hsm_local_grant(struct fx *f, const char *tok)
 	assert_int_equal(st_req(&f->t, "PUT", HSM_RA "/55555555-0000-4000-8000-000000000002?api-version=7.5", tok, body, &r), 409);
 	assert_string_equal(jx_str(r.json, "error.code"), "RoleAssignmentExists");
 	st_resp_free(&r);
+	/* At "/" only the HSM-wide assignments show (the initial administrator's); the key's show at its own scope. */
 	assert_int_equal(st_req(&f->t, "GET", "https://hsm-cmk-test.managedhsm.azure.net/providers/Microsoft.Authorization/"
 			 "roleAssignments?api-version=7.5", tok, NULL, &r), 200);
 	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
 	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "properties.principalId"),
+			    jx_str(f->t.doc, "operator.objectId"));
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "properties.scope"), "/");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", HSM_RA "?api-version=7.5", tok, NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 2);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 1), "properties.principalId"),
 			    "6666a001-6666-4666-8666-66666666a001");
 	st_resp_free(&r);
 	assert_int_equal(arm(f, "GET", HSM_ID "/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", NULL, &r), 200);

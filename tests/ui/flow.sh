@@ -152,14 +152,16 @@ sys.exit(0 if ok else 1)'; then
 fi
 
 # Esc cancels a request under way: the simulator holds the resource's read back for a minute (a wait_for gives
-# up after 30 s, so only a cancel that works passes); r then reads it again, answered at once.
-curl -s -x "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -X POST -H 'Content-Type: application/json' \
-	-d '{"method":"GET","path":"*/accounts/oai-ch-dev-chat","latencyMs":60000,"times":1}' \
-	https://sim.local/faults >/dev/null
+# up after 30 s, so only a cancel that works passes); r then reads it again, answered at once. The fault is set
+# once the (deep) audit has read the resource.
 launch 0
 if wait_for "[x] Contoso Health Prod"; then
 	keys Enter
-	wait_for "Findings: " && keys v
+	wait_for "Findings: "
+	curl -s -x "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -X POST -H 'Content-Type: application/json' \
+		-d '{"method":"GET","path":"*/accounts/oai-ch-dev-chat","latencyMs":60000,"times":1}' \
+		https://sim.local/faults >/dev/null
+	keys v
 	wait_for "Every resource: "
 	pick "oai-ch-dev-chat"
 	wait_for "reading the resource and its identities" "cancel: the read is under way, with a spinner"

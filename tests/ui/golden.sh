@@ -46,11 +46,11 @@ $T set-option -g escape-time 0 >/dev/null
 
 settled "[x] Contoso Health Legacy" && golden 1-signin
 keys Enter
-settled "Findings: 8 blockers" && golden 2-findings
+settled "Findings: 37 blockers" && golden 2-findings
 keys e
 settled "What to do:" && golden 2-explanation
 keys Escape
-settled "Findings: 8 blockers"
+settled "Findings: 37 blockers"
 keys v
 settled "Every resource: 43" && golden 2-resources
 keys / ; keys -l oai-ch-summaries ; keys Enter

@@ -40,7 +40,7 @@ gone "Keys (any key closes this help):" "any key closes help"
 # Findings: the audit, an explanation, the filter, every resource.
 keys Enter
 wait_for "Findings and resources" "Enter goes on to the findings"
-wait_for "Findings: 8 blockers, 22 warnings, 3 notes, in 43 resources" "the audit's summary"
+wait_for "Findings: 37 blockers, 25 warnings, 20 notes, in 43 resources" "the audit's summary"
 wait_for "BLOCKER" "findings with their severity"
 keys e
 wait_for "Why it matters:" "e opens the explanation"
@@ -49,7 +49,7 @@ keys Escape
 gone "Why it matters:" "Esc closes it"
 keys / ; keys -l legacy-faq ; keys Enter
 wait_for "hb-ch-legacy-faq cannot use a customer-managed key" "/ filters the findings"
-wait_for "(1 of 33 shown)" "the filter says how many match"
+wait_for "(1 of 82 shown)" "the filter says how many match"
 keys / ; keys Escape
 gone "shown)" "Esc in the filter clears it"
 keys v
