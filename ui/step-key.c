@@ -1,4 +1,4 @@
-/* Step 4, vault, key, version: vaults with a badge per vault rule, their keys, a key's versions, or a new key. */
+/* Step 4, vault, key, version: vaults and Managed HSMs with a badge per vault rule, their keys, a key's versions, or a new key. */
 #include "config.h"
 
 #include <curses.h>
@@ -37,15 +37,33 @@ struct keystep {
 	char typed[300];
 };
 
-/* Lists the vaults of the chosen subscriptions (task thread). */
+/* Tells whether a listed vault is a Managed HSM. */
+static bool is_hsm(struct json_object *v)
+{
+	return str_ieq(jx_str(v, "type"), "Microsoft.KeyVault/managedHSMs");
+}
+
+/* Returns a listed vault's data-plane URI (a Managed HSM's hsmUri), or NULL. */
+static const char *uri_of(struct json_object *v)
+{
+	return jx_str(v, is_hsm(v) ? "properties.hsmUri" : "properties.vaultUri");
+}
+
+/* Lists the vaults, then the Managed HSMs, of the chosen subscriptions (task thread). */
 static int read_vaults(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
 	struct az_error e = { 0 };
 	size_t n;
 	const char **subs = ui_chosen_subs(u, &n);
+	struct json_object *hsms = NULL;
 	int rc = cmk_list_vaults(u->s, subs, n, &st->vaults, &e);
 
+	if (rc == 0)
+		rc = cmk_list_hsms(u->s, subs, n, &hsms, &e);
+	for (size_t i = 0; rc == 0 && i < jx_len(hsms); i++)
+		json_object_array_add(st->vaults, json_object_get(jx_at(hsms, i)));
+	json_object_put(hsms);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
@@ -63,8 +81,8 @@ static size_t capped(size_t n)
 static int read_keys(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
-	char *path = xasprintf("%skeys", vu ? vu : "");
+	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
+	char *path = xasprintf("%s%skeys", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "");
 	struct json_object *items = NULL;
 	struct az_error e = { 0 };
 	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &items, &e);
@@ -106,10 +124,10 @@ static char *kid_name(const char *kid)
 static int read_versions(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
+	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
 	char *name = kid_name(jx_str(jx_at(st->keys, (size_t)st->key), "kid") ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
 			     : jx_str(jx_at(st->keys, (size_t)st->key), "key.kid"));
-	char *path = xasprintf("%skeys/%s/versions", vu ? vu : "", name);
+	char *path = xasprintf("%s%skeys/%s/versions", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "", name);
 	struct az_error e = { 0 };
 	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &st->versions, &e);
 
@@ -142,8 +160,8 @@ static char *badge(struct ui *u, struct json_object *vault)
 	c.vault = vault;
 	c.vault_status = 200;
 	c.vault_name = jx_str(vault, "name");
-	c.vault_uri = jx_str(vault, "properties.vaultUri");
-	c.hsm = false;
+	c.vault_uri = uri_of(vault);
+	c.hsm = is_hsm(vault);
 	c.key = NULL;
 	c.key_status = 0;
 	c.key_name = NULL;
@@ -165,10 +183,20 @@ static void free_badges(struct keystep *st)
 	st->badges = NULL;
 }
 
+/*
+ * Tells whether the keys list ends with "create a new key": not in a
+ * Managed HSM, whose keys azcmk does not create (a plan's new key is a
+ * software-protected RSA key, which an HSM does not hold).
+ */
+static bool new_key_row(const struct keystep *st)
+{
+	return st->vault >= 0 && !is_hsm(jx_at(st->vaults, (size_t)st->vault));
+}
+
 /* Goes to a level and resets its list to what was read for it (plus the "new key" and "newest" rows). */
 static void show(struct ui *u, struct keystep *st, enum level lv)
 {
-	size_t n = lv == VAULTS ? jx_len(st->vaults) : lv == KEYS ? jx_len(st->keys) + 1
+	size_t n = lv == VAULTS ? jx_len(st->vaults) : lv == KEYS ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
 		   : jx_len(st->versions) + (u->cur.ctx.svc->version_required ? 0 : 1);
 
 	st->level = lv;
@@ -243,8 +271,8 @@ static const char *row_text(void *ctx, size_t i)
 	if (st->level == VAULTS) {
 		struct json_object *v = jx_at(st->vaults, i);
 
-		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s", jx_str(v, "name"), jx_str(v, "location"),
-			 st->badges ? st->badges[i] : "");
+		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s%s", jx_str(v, "name"), jx_str(v, "location"),
+			 is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
 	} else if (st->level == KEYS && i < jx_len(st->keys)) {
 		struct json_object *k = jx_at(st->keys, i);
 		char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
@@ -312,7 +340,7 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 /* Chooses the selected version (or "newest") as the key, and goes on. */
 static int choose_version(struct ui *u, struct keystep *st, size_t i)
 {
-	const char *vu = jx_str(jx_at(st->vaults, (size_t)st->vault), "properties.vaultUri");
+	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
 	struct json_object *k = jx_at(st->keys, (size_t)st->key);
 	char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
 	bool newest = !u->cur.ctx.svc->version_required && i == 0;
@@ -338,7 +366,7 @@ static int select_row(struct ui *u, struct keystep *st)
 		ui_list_reset(&st->list, 0);
 		st->level = KEYS;
 		ui_task_start(u, _("reading the vault's keys"), read_keys, st);
-	} else if (st->level == KEYS && i == jx_len(st->keys)) {
+	} else if (st->level == KEYS && i == jx_len(st->keys) && new_key_row(st)) {
 		ui_forget_from(u, FORGET_KEY);
 		u->create_vault = xstrdup(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
 		u->create_key = pick_key_name(u->cur.resource);

@@ -138,7 +138,8 @@ static char *with_role_note(const struct cmk_ctx *c, char *text)
 {
 	char *out;
 
-	if (!c->svc || !c->svc->docs_role_note)
+	/* The notes are about Key Vault's roles; a Managed HSM has its own local ones. */
+	if (!c->svc || !c->svc->docs_role_note || c->hsm)
 		return text;
 	out = xasprintf("%s %s", text, _(c->svc->docs_role_note));
 	free(text);

@@ -642,6 +642,14 @@ int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs,
 	return list_type(s, subs, nsubs, "microsoft.keyvault/vaults", "Microsoft.KeyVault/vaults", "2024-11-01", vaults, e);
 }
 
+/* Lists the Managed HSMs in the subscriptions, as ARM returns them, into *hsms. */
+int cmk_list_hsms(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **hsms,
+		  struct az_error *e)
+{
+	return list_type(s, subs, nsubs, "microsoft.keyvault/managedhsms", "Microsoft.KeyVault/managedHSMs", "2024-11-01",
+			 hsms, e);
+}
+
 /* Lists the user-assigned managed identities in the subscriptions, as ARM returns them, into *ids. */
 int cmk_list_identities(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **ids,
 			struct az_error *e)

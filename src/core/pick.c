@@ -31,7 +31,8 @@ static int score(struct json_object *resource, struct json_object *v)
 
 	s += jx_bool(v, "properties.enablePurgeProtection", false) ? 4 : 0;
 	s += jx_bool(v, "properties.enableSoftDelete", true) ? 2 : 0;
-	s += !def || str_ieq(def, "Allow") || (bypass && strcasestr(bypass, "AzureServices")) ? 2 : 0;
+	/* Open networks first: the trusted-services bypass is not promised to these services (vault.trusted-bypass). */
+	s += !def || str_ieq(def, "Allow") ? 2 : bypass && strcasestr(bypass, "AzureServices") ? 1 : 0;
 	s += jx_bool(v, "properties.enableRbacAuthorization", false) ? 1 : 0;
 	if (armid_parse(jx_str(resource, "id"), &r)) {
 		if (armid_parse(jx_str(v, "id"), &k)) {

@@ -796,7 +796,7 @@ static bool has_step(const struct plan *p, enum step_kind k)
 /* Adds what the operator should know before applying: where the documents disagree on the role, the service's caution. */
 static void plan_render_notes(const struct plan *p, struct sbuf *b)
 {
-	if (p->svc->docs_role_note && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
+	if (p->svc->docs_role_note && !p->hsm && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
 		sb_printf(b, _("Note: %s\n"), _(p->svc->docs_role_note));
 	if (p->svc->caution && has_step(p, STEP_SAVE_KEY))
 		sb_printf(b, _("Caution: %s\n"), _(p->svc->caution));

@@ -43,6 +43,9 @@ export XDG_STATE_HOME=$work/state
 expect demo-audit 1 "43 resources audited in 4 subscriptions" -- env -u HTTPS_PROXY "$azcmk" --demo audit
 expect demo-check 1 "rule\|BLOCKER" -- env -u HTTPS_PROXY "$azcmk" --demo check hb-ch-scheduling
 expect demo-fix-dry-run 0 "Nothing was changed (this is a dry run)" -- "$azcmk" --demo fix hb-ch-intake-prod --dry-run
+# fix finds a Managed HSM's key when told to look there, and grants the HSM's local role on that key alone.
+expect demo-fix-hsm 0 "Managed HSM Crypto Service Encryption User on key cmk-hsm-dicom only" -- \
+	"$azcmk" --demo fix chprodimaging/dermatology --vault mhsm-ch-prod --dry-run
 "$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
 	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi

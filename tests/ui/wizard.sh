@@ -89,6 +89,37 @@ wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
 	ok "terminal restored after Ctrl-C"
 
+# pick TEXT: filters the list for TEXT and chooses the first match.
+pick() {
+	keys / ; keys -l "$1" ; keys Enter
+	wait_for "(1 of " || return 1
+	keys Enter
+}
+
+# Managed HSMs are listed beside the vaults, with their badges; their keys are chosen as a vault's are (azcmk
+# creates no key in an HSM), and the role step proposes the HSM's local role.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "HSM: started"
+keys Enter
+wait_for "Findings: " "HSM: findings"
+keys v
+wait_for "Every resource: " "HSM: resources"
+pick "chprodimaging/dermatology"
+wait_for "The identity that is to reach the key" "HSM: identity step"
+keys Enter
+wait_for "mhsm-ch-prod" "HSM: the Managed HSM is listed beside the vaults"
+wait_for "[HSM]" "HSM: marked as one"
+pick "mhsm-ch-prod"
+wait_for "cmk-hsm-dicom" "HSM: its keys are listed"
+$T capture-pane -p -t w | grep -q "create a new RSA key" && bad "HSM: offers to create a key in the HSM" ||
+	ok "HSM: no key creation offered in an HSM"
+pick "cmk-hsm-dicom "
+wait_for "created" "HSM: the key's versions"
+keys Enter
+wait_for "local role Managed HSM Crypto" "HSM: the role step proposes the HSM's local role"
+keys q
+wait_for "EXIT=0" "HSM: quits"
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
 	screen=$($T capture-pane -p -t w)
