@@ -459,6 +459,61 @@ static int key_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
+/* Returns the index of the listed vault with this name, or -1. */
+static int vault_named(const struct keystep *st, const char *name)
+{
+	for (size_t i = 0; name && i < jx_len(st->vaults); i++)
+		if (str_ieq(jx_str(jx_at(st->vaults, i), "name"), name))
+			return (int)i;
+	return -1;
+}
+
+/* Tells whether the chosen vault is the one whose key the resource uses now. */
+static bool vault_in_use(struct ui *u, const struct keystep *st)
+{
+	return st->vault >= 0 && u->cur.ctx.vault_name &&
+	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->cur.ctx.vault_name);
+}
+
+/*
+ * Puts the cursor where the fix most likely is: on the vault, key and
+ * version in use; on "create a new key" when the finding's fix is a new key;
+ * for a resource on Microsoft-managed keys, on the vault pick_vaults ranks
+ * best. The operator can still move anywhere.
+ */
+static void preselect(struct ui *u, struct keystep *st)
+{
+	bool new_key = u->finding && u->finding->fix_step == FIX_CREATE_KEY;
+	long at = -1;
+
+	if (st->level == VAULTS) {
+		size_t best = 0;
+
+		at = vault_named(st, u->cur.ctx.vault_name);
+		if (at < 0 && pick_vaults(u->cur.ctx.svc, u->cur.resource, NULL, st->vaults, &best, 1) == 1)
+			at = (long)best;
+	} else if (st->level == KEYS && new_key && new_key_row(st)) {
+		at = (long)jx_len(st->keys);
+	} else if (st->level == KEYS && vault_in_use(u, st)) {
+		for (size_t i = 0; i < jx_len(st->keys); i++) {
+			char *name = kid_name(jx_str(jx_at(st->keys, i), "key.kid") ? jx_str(jx_at(st->keys, i), "key.kid")
+					      : jx_str(jx_at(st->keys, i), "kid"));
+
+			if (str_ieq(name, u->cur.ctx.key_name))
+				at = (long)i;
+			free(name);
+		}
+	} else if (st->level == VERSIONS && vault_in_use(u, st) && u->cur.ctx.key_version) {
+		size_t skip = u->cur.ctx.svc->version_required ? 0 : 1;
+
+		for (size_t i = 0; i < jx_len(st->versions); i++)
+			if (str_iends(jx_str(jx_at(st->versions, i), "kid"), u->cur.ctx.key_version))
+				at = (long)(i + skip);
+	}
+	if (at >= 0 && (size_t)at < st->list.n)
+		st->list.cur = (size_t)at;
+}
+
 /* Shows what the task read, at the level it was read for; badges are judged by the core. */
 static void key_done(struct ui *u, void *p, int rc)
 {
@@ -478,6 +533,7 @@ static void key_done(struct ui *u, void *p, int rc)
 			st->badges[i] = badge(u, jx_at(st->vaults, i));
 	}
 	show(u, st, st->level);
+	preselect(u, st);
 }
 
 static const enum ui_action HINTS[] = { ACT_SELECT, ACT_TYPE_URI, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };

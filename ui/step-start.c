@@ -186,6 +186,8 @@ static int choose(struct ui *u, struct start *st)
 		free(u->resource);
 		u->resource = xstrdup(id);
 	}
+	/* The later steps preselect what this finding's fix needs (the key in use, or a new one). */
+	u->finding = st->resources ? NULL : cmk_rule_find(u->audit.items[i].rule);
 	return UI_GO_NEXT;
 }
 

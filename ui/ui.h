@@ -103,6 +103,7 @@ struct ui {
 	struct audit_report audit;         /* the start screen's findings and resources */
 	bool audited;
 	char *resource;                    /* the resource the flow is about */
+	const struct cmk_rule *finding;    /* the finding it was chosen from, or NULL (chosen from every resource) */
 	struct cmk_fetch cur;              /* it as it is, with the key it uses (read by step 3) */
 	bool have_cur;
 	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */

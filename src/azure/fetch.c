@@ -321,27 +321,37 @@ static size_t newest_version(struct json_object *items)
 }
 
 /*
- * Reads the rest of the key's versions when Key Vault paged them (25 to a
- * page, with a nextLink on the vault's own host): without every page no
- * verdict rests on the list.
+ * Reads the pages after the first of a list into its value array, when the
+ * answer had a nextLink: on the first page's own host only (it gets the
+ * token). Without every page no verdict rests on the list, so a failure
+ * sets *status.
  */
-static void more_versions(struct az_session *s, struct cmk_fetch *f, const char *first_url)
+static void rest_of_list(struct az_session *s, enum az_target t, const char *next, const char *first_url,
+			 struct json_object *value, long *status)
 {
-	const char *next = jx_str(f->versions, "nextLink");
-	struct json_object *rest = NULL, *value = jx_get(f->versions, "value");
+	struct json_object *rest = NULL;
 	struct az_error e = { 0 };
 
 	if (!next || !*next || !value)
 		return;
-	if (!wire_same_origin(next, first_url) || az_session_list(s, AZ_KEYVAULT, next, NULL, &rest, &e) != 0) {
-		f->ctx.versions_status = wire_same_origin(next, first_url) ? CMK_READ_NO_ANSWER : CMK_READ_MALFORMED;
+	if (!wire_same_origin(next, first_url) || az_session_list(s, t, next, NULL, &rest, &e) != 0) {
+		*status = wire_same_origin(next, first_url) ? CMK_READ_NO_ANSWER : CMK_READ_MALFORMED;
 		az_error_clear(&e);
 		return;
 	}
 	for (size_t i = 0; i < jx_len(rest); i++)
 		json_object_array_add(value, json_object_get(jx_at(rest, i)));
-	json_object_object_del(f->versions, "nextLink");
 	json_object_put(rest);
+}
+
+/* Takes a list's "value" array with every later page (Key Vault pages 25 to a page; ARM as it likes). */
+static struct json_object *take_all(struct az_session *s, struct az_req *r, long *status)
+{
+	struct json_object *value = take_list(r, status);
+
+	if (value)
+		rest_of_list(s, r->target, jx_str(r->json, "nextLink"), r->url, value, status);
+	return value;
 }
 
 /*
@@ -441,7 +451,7 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f, struct az_req *
 	struct json_object *claims = az_session_claims(s), *both, *key_list;
 	long key_status;
 
-	key_list = take_list(per_key, &key_status);
+	key_list = take_all(s, per_key, &key_status);
 	if (f->ctx.assignments_status == 200 && key_status != 200)
 		f->ctx.assignments_status = key_status;
 	both = json_object_new_array();
@@ -501,16 +511,20 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->key = take(r[1], &f->ctx.key_status);
 		f->versions = take(r[2], &f->ctx.versions_status);
 		f->rotation = take(r[3], &f->ctx.rotation_status);
-		f->assignments = take_list(r[4], &f->ctx.assignments_status);
+		f->assignments = take_all(s, r[4], &f->ctx.assignments_status);
 		if (f->ctx.hsm)
 			hsm_local(s, f, r[at_keyra], vault_id);
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
 		if (at_deny)
-			f->denies = take_list(r[at_deny], &f->ctx.denies_status);
+			f->denies = take_all(s, r[at_deny], &f->ctx.denies_status);
 		if (at_health)
 			f->health = take(r[at_health], &f->ctx.health_status);
-		more_versions(s, f, r[2]->url);
+		if (f->versions) {
+			rest_of_list(s, AZ_KEYVAULT, jx_str(f->versions, "nextLink"), r[2]->url, jx_get(f->versions, "value"),
+				     &f->ctx.versions_status);
+			json_object_object_del(f->versions, "nextLink");
+		}
 		disabled_version(f, r[1]);
 	}
 	for (size_t i = 0; i < n; i++)

@@ -874,6 +874,7 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 	struct json_object *ops = jx_get(c->key, "key.key_ops");
 	int64_t nbf = jx_int(c->key, "attributes.nbf", 0), exp = jx_int(c->key, "attributes.exp", 0);
 	struct cmk_finding scratch = { 0 };
+	int access;
 
 	*judged = vault_read(c) || c->key_status == 200 || c->key_status == 404 || !p;
 	if (!p)
@@ -884,7 +885,8 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 		return _("the vault's firewall blocks Azure services");
 	if (vault_read(c) && r_same_tenant(c, &scratch) == OUT_FAILS)
 		return _("the vault belongs to another tenant");
-	if (vault_read(c) && !cmk_principal_has_access(c, p, NULL))
+	access = vault_read(c) ? cmk_access_of(c, p, NULL) : 1;
+	if (access == 0)
 		return _("its identity has no access to the key");
 	if (c->key_status == 404)
 		return _("the key no longer exists");
@@ -898,6 +900,9 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 		return _("the key is not an RSA key");
 	if (ops && (!jx_array_has_istr(ops, "wrapKey") || !jx_array_has_istr(ops, "unwrapKey")))
 		return _("the key does not allow wrapKey and unwrapKey");
+	/* Access only a condition or a deny assignment makes uncertain: identity.key-access says so; no verdict here. */
+	if (access < 0)
+		*judged = false;
 	return NULL;
 }
 

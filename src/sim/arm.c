@@ -159,10 +159,16 @@ static struct json_object *page_built(struct sim_req *rq, struct json_object *it
 	return body;
 }
 
+/* Pages a list whose items are shown as they are (items taken): {"value": [...]} with a nextLink when cut. */
+struct json_object *arm_page(struct sim_req *rq, struct json_object *items)
+{
+	return page_built(rq, items, NULL, NULL);
+}
+
 /* Pages a list whose items are shown as they are. */
 static struct json_object *page_of(struct sim_req *rq, struct json_object *items)
 {
-	return page_built(rq, items, NULL, NULL);
+	return arm_page(rq, items);
 }
 
 /* Serves GET /subscriptions: those where the caller holds any role. */

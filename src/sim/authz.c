@@ -126,7 +126,7 @@ static char *filter_principal(const char *filter)
 /* Serves GET {scope}/providers/Microsoft.Authorization/roleAssignments with its filters. */
 static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char *scope)
 {
-	struct json_object *ras = jx_get(rq->sim->doc, "roleAssignments"), *out = json_object_new_array(), *body;
+	struct json_object *ras = jx_get(rq->sim->doc, "roleAssignments"), *out = json_object_new_array();
 	const char *filter = req_arg(rq, "$filter");
 	bool at_scope = filter && strcasestr(filter, "atScope()");
 	char *who = filter_principal(filter);
@@ -150,9 +150,8 @@ static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char
 			continue;
 		json_object_array_add(out, ra_json(ra));
 	}
-	body = json_object_new_object();
-	json_object_object_add(body, "value", out);
-	resp_json(rs, 200, body);
+	/* Paged like every ARM list (pageSize), so a client that reads one page misses grants. */
+	resp_json(rs, 200, arm_page(rq, out));
 	free(who);
 }
 
@@ -182,7 +181,7 @@ static struct json_object *deny_json(struct json_object *d)
 /* Serves GET {scope}/providers/Microsoft.Authorization/denyAssignments: at, above and below the scope, or atScope(). */
 static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *scope)
 {
-	struct json_object *list = jx_get(rq->sim->doc, "denyAssignments"), *out = json_object_new_array(), *body;
+	struct json_object *list = jx_get(rq->sim->doc, "denyAssignments"), *out = json_object_new_array();
 	const char *filter = req_arg(rq, "$filter");
 	bool at_scope = filter && strcasestr(filter, "atScope()");
 
@@ -199,9 +198,7 @@ static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *sco
 		if (above || (below && !at_scope))
 			json_object_array_add(out, deny_json(jx_at(list, i)));
 	}
-	body = json_object_new_object();
-	json_object_object_add(body, "value", out);
-	resp_json(rs, 200, body);
+	resp_json(rs, 200, arm_page(rq, out));
 }
 
 /* Finds an assignment by name at a scope (NULL scope: any scope). */

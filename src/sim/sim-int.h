@@ -158,6 +158,7 @@ const char *entra_verify(struct sim *s, const char *authz, enum host_kind want, 
 void arm_handle(struct sim_req *rq, struct sim_resp *rs);
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs);
 bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *action);
+struct json_object *arm_page(struct sim_req *rq, struct json_object *items);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur,
 		   struct json_object *body, bool patch);

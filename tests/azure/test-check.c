@@ -171,9 +171,10 @@ struct custom {
 /*
  * Starts the simulator on minimal.json with a custom role (its data actions
  * and not-data-actions as given) assigned to the OpenAI account's identity,
- * with an ABAC condition if any, and deny assignments (a JSON array) if any.
+ * with an ABAC condition if any, deny assignments (a JSON array) if any, and
+ * ARM's lists cut to page_size items a page (0: the simulator's default).
  */
-static struct azenv *with_custom_role(const struct custom *c, const char *denies)
+static struct azenv *with_custom_role(const struct custom *c, const char *denies, int page_size)
 {
 	char *text = st_read_scenario("minimal.json"), *role, *ra;
 	struct json_object *doc = json_tokener_parse(text), *o;
@@ -200,6 +201,8 @@ static struct azenv *with_custom_role(const struct custom *c, const char *denies
 		assert_non_null(o);
 		json_object_object_add(doc, "denyAssignments", o);
 	}
+	if (page_size)
+		jx_set(doc, "settings.pageSize", json_object_new_int(page_size));
 	v = azenv_start_text(jx_text(doc), 0);
 	json_object_put(doc);
 	free(text);
@@ -251,7 +254,7 @@ static void test_custom_role(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		struct azenv *v = with_custom_role(&T[i], NULL);
+		struct azenv *v = with_custom_role(&T[i], NULL, 0);
 		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
 
 		if (strcmp(got, T[i].want) != 0)
@@ -274,17 +277,22 @@ static void test_custom_role(void **state)
  */
 static void test_deny_assignment(void **state)
 {
-	static const struct { const char *denies, *want; } T[] = {
-		{ DENY_KEYS(VAULT, EVERYONE, ""), "unknown" },
-		{ DENY_KEYS(MG, OAI_PRINCIPAL, ""), "unknown" },
-		{ DENY_KEYS(VAULT, EVERYONE, "{\"id\":\"" OAI_PRINCIPAL "\"}"), "holds" },
-		{ DENY_KEYS(RG "/providers/Microsoft.KeyVault/vaults/kv-other", EVERYONE, ""), "holds" },
-	};
-	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, NULL };
+	static const struct { const char *denies, *want; int page_size; } T[] = {
+		{ DENY_KEYS(VAULT, EVERYONE, ""), "unknown", 0 },
+		{ DENY_KEYS(MG, OAI_PRINCIPAL, ""), "unknown", 0 },
+		{ DENY_KEYS(VAULT, EVERYONE, "{\"id\":\"" OAI_PRINCIPAL "\"}"), "holds", 0 },
+		{ DENY_KEYS(RG "/providers/Microsoft.KeyVault/vaults/kv-other", EVERYONE, ""), "holds", 0 },
+		/* One to a page: the deny assignment that applies comes on the second page, and is read. */
+		{ "[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d1\",\"denyAssignmentName\":\"secrets-lock\",\"scope\":"
+		  "\"" VAULT "\",\"principals\":[{\"id\":\"" EVERYONE "\"}],\"permissions\":[{\"dataActions\":"
+		  "[\"Microsoft.KeyVault/vaults/secrets/*\"]}]}," "{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\","
+		  "\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" VAULT "\",\"principals\":[{\"id\":\"" EVERYONE
+		  "\"}],\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]}]", "unknown", 1 },
+	};	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, NULL };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		struct azenv *v = with_custom_role(&role, T[i].denies);
+		struct azenv *v = with_custom_role(&role, T[i].denies, T[i].page_size);
 		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
 
 		if (strcmp(got, T[i].want) != 0)

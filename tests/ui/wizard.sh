@@ -120,6 +120,36 @@ wait_for "local role Managed HSM Crypto" "HSM: the role step proposes the HSM's 
 keys q
 wait_for "EXIT=0" "HSM: quits"
 
+# A finding chosen on the start screen preselects what its fix needs: for a lost grant, the vault, key and
+# version in use, so Enter at each level leads back to the same key; for a key of the wrong type, a new key.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "preselect: started"
+keys Enter
+wait_for "Findings: " "preselect: findings"
+pick "hb-ch-pharmacy cannot use key"
+wait_for "The identity that is to reach the key" "preselect: identity step"
+keys Enter
+wait_for "kv-chdevold2019" "preselect: vaults"
+keys Enter
+wait_for "Keys in kv-ch-prod-bots" "preselect: the vault in use is preselected"
+keys Enter
+wait_for "follow the newest version" "preselect: the key in use is preselected"
+keys Escape ; keys Escape
+wait_for "kv-chdevold2019" "preselect: back at the vaults"
+keys Escape ; keys Escape
+wait_for "Findings: " "preselect: back at the findings"
+keys / ; keys Escape
+pick "key cmk-chat is of type EC"
+wait_for "The identity that is to reach the key" "preselect: identity step again"
+keys Enter
+wait_for "kv-chdevold2019" "preselect: vaults again"
+keys Enter
+wait_for "+ create a new RSA key" "preselect: the keys of the vault in use"
+keys Enter
+wait_for "is to be created in" "preselect: a key of the wrong type preselects a new key"
+keys q
+wait_for "EXIT=0" "preselect: quits"
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
 	screen=$($T capture-pane -p -t w)

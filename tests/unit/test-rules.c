@@ -332,6 +332,10 @@ static const struct deny_row DENY_ROWS[] = {
 	{ { "openai", NULL, NULL, NULL, "[]", "", "identity.key-access", OUT_FAILS }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
 	{ { "openai", NULL, NULL, NULL, NULL, "deny403", "identity.key-access", OUT_UNKNOWN }, NULL },
 	{ { "openai", NULL, COMPOUND(""), NULL, NULL, "deny403", "identity.key-access", OUT_HOLDS }, NULL },
+	/* A resource on its key: a deny assignment makes its loss uncertain (key-access says so), not "lost". */
+	{ { "openai", NULL, NULL, NULL, NULL, "", "resource.key-access-lost", OUT_NA }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
+	{ { "openai", NULL, NULL, "{\"attributes\":{\"enabled\":false}}", NULL, "", "resource.key-access-lost", OUT_FAILS },
+	  DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
 	/* The operator's grant of access: a deny assignment may take the role's permission away. */
 	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_UNKNOWN },
 	  DENY("/subscriptions/s", "{\"id\":\"op1\"}", "", "{\"actions\":[\"Microsoft.Authorization/*\"]}", "false") },
