@@ -704,6 +704,23 @@ static enum cmk_outcome r_dicom_both(const struct cmk_ctx *c, struct cmk_finding
 	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
 }
 
+/*
+ * identity.dicom-hsm-private: "When using a managed HSM, if the vault has
+ * disabled public traffic and has a private endpoint, a user-assigned
+ * managed identity must be used with the DICOM service"
+ * (learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys).
+ */
+static enum cmk_outcome r_dicom_hsm_private(const struct cmk_ctx *c, struct cmk_finding *f)
+{
+	bool closed = str_ieq(jx_str(c->vault, "properties.publicNetworkAccess"), "Disabled");
+
+	if (!c->hsm || !vault_read(c) || !closed || jx_len(jx_get(c->vault, "properties.privateEndpointConnections")) == 0)
+		return OUT_NA;
+	f->arg[0] = res_name(c);
+	f->arg[1] = c->vault_name;
+	return c->user_identity ? OUT_HOLDS : OUT_FAILS;
+}
+
 /* identity.propagation: an assignment that grants access may be too new to have taken effect. */
 static enum cmk_outcome r_propagation(const struct cmk_ctx *c, struct cmk_finding *f)
 {
@@ -1075,6 +1092,13 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("Let azcmk turn the system-assigned identity off once the key is saved (the default with a user-assigned "
 	     "identity, or --system-identity off), or grant the system-assigned identity access to the key too."),
 	  FIX_NONE, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
+	{ "identity.dicom-hsm-private", DICOM, SEV_BLOCKER, r_dicom_hsm_private,
+	  N_("%s would use its system-assigned identity to reach Managed HSM %s, which only a private endpoint reaches"),
+	  N_("Microsoft's DICOM documents: with a Managed HSM that has public traffic disabled and a private endpoint, "
+	     "the DICOM service must use a user-assigned managed identity; with its system-assigned one it cannot "
+	     "reach the key."),
+	  N_("Choose a user-assigned identity for the key (--identity, or the wizard's identity step), or open the "
+	     "HSM's public network access."), FIX_NONE, NEED_VAULT },
 	{ "identity.propagation", ALL, SEV_WARNING, r_propagation, N_("%s: its role assignment may not have taken effect yet"),
 	  N_("Azure RBAC can take several minutes to apply a new assignment; saving earlier fails with ForbiddenByRbac."),
 	  N_("Wait and re-check access before saving; azcmk does this with a visible countdown."), FIX_WAIT_PROPAGATION,

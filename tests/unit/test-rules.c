@@ -91,6 +91,9 @@ static const char ROLES[] =
 	"{\"properties\":{\"enableRbacAuthorization\":false,\"accessPolicies\":[{\"objectId\":\"p1\"," app \
 	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}"
 
+/* A vault (a Managed HSM with "hsm") with public traffic disabled and a private endpoint. */
+#define HSM_PRIVATE \
+	"{\"properties\":{\"publicNetworkAccess\":\"Disabled\",\"privateEndpointConnections\":[{\"id\":\"pe1\"}]}}"
 /* A DICOM service on the fixture's key, pinned to v1. */
 #define DICOM_CMK \
 	"{\"properties\":{\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":" \
@@ -290,6 +293,12 @@ static const struct row ROWS[] = {
 	{ "dicom", NULL, NULL, "{\"attributes\":{\"created\":200}}", NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff versions503", "key.earlier-versions", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff key404", "key.earlier-versions", OUT_NA },
+	/* DICOM with a Managed HSM reached only by a private endpoint: a user-assigned identity is a must. */
+	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "hsm", "identity.dicom-hsm-private", OUT_FAILS },
+	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "hsm uai", "identity.dicom-hsm-private", OUT_HOLDS },
+	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "", "identity.dicom-hsm-private", OUT_NA },
+	{ "dicom", NULL, "{\"properties\":{\"publicNetworkAccess\":\"Disabled\"}}", NULL, NULL, "hsm",
+	  "identity.dicom-hsm-private", OUT_NA },
 	/* After lost access: a DICOM service whose key is back but Resource Health says unavailable needs a refresh. */
 	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_FAILS },
 	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "", "resource.refresh-needed", OUT_HOLDS },
@@ -425,6 +434,7 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 		.now = NOW, .policy_evals = x->policy,
 		.policy_status = opt_has(o, "policy403") ? 403 : opt_has(o, "policy503") ? 503 : 200 };
 	x->c.drop_system = opt_has(o, "dropsys");
+	x->c.hsm = opt_has(o, "hsm");
 	x->denies = json_tokener_parse(denies ? denies : "[]");
 	x->c.denies = x->denies;
 	x->c.denies_status = opt_has(o, "deny403") ? 403 : 200;
