@@ -579,16 +579,33 @@ static bool requested(struct az_req **r, size_t n, const char *path)
 	return false;
 }
 
-/* Keeps a read role definition by its GUID, and the worst status of the reads (a failed read: no verdict). */
-static void keep_role(struct cmk_fetch *f, struct az_req *r)
+/* Adds a role definition to those the rules judge, by its lower-case GUID. */
+static void add_role(struct cmk_fetch *f, struct json_object *role)
+{
+	char *guid = str_lower(jx_str(role, "name"));
+
+	json_object_object_add(f->roles, guid, json_object_get(role));
+	free(guid);
+}
+
+/*
+ * Keeps a read role definition by its GUID, and the worst status of the
+ * reads (a failed read: no verdict); a definition read is memoised in the
+ * session by its path, so the next resource's check does not read it again.
+ */
+static void keep_role(struct az_session *s, struct cmk_fetch *f, struct az_req *r, const char *path)
 {
 	long status;
 	struct json_object *role = take(r, &status);
 	char *guid = role && jx_str(role, "name") ? str_lower(jx_str(role, "name")) : NULL;
 
-	if (guid)
-		json_object_object_add(f->roles, guid, json_object_get(role));
-	else if (status != 404 && (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
+	if (guid) {
+		char *key = str_lower(path);
+
+		add_role(f, role);
+		json_object_object_add(az_session_memo(s), key, json_object_get(role));
+		free(key);
+	} else if (status != 404 && (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
 		f->ctx.roles_status = status == 200 ? CMK_READ_MALFORMED : status;
 	if (guid && f->ctx.roles_status == 0)
 		f->ctx.roles_status = 200;
@@ -596,11 +613,28 @@ static void keep_role(struct cmk_fetch *f, struct az_req *r)
 	json_object_put(role);
 }
 
+/* Takes a role definition from the session's memo when it was read before; true when it was. */
+static bool memo_role(struct az_session *s, struct cmk_fetch *f, const char *path)
+{
+	char *key = str_lower(path);
+	struct json_object *role = NULL;
+	bool hit = json_object_object_get_ex(az_session_memo(s), key, &role) && jx_str(role, "name");
+
+	if (hit) {
+		add_role(f, role);
+		if (f->ctx.roles_status == 0)
+			f->ctx.roles_status = 200;
+	}
+	free(key);
+	return hit;
+}
+
 /* Reads the definitions of the roles the assignments name, at once, each by its full id (built-in ones from azcmk's table). */
 static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error *e)
 {
 	size_t n = jx_len(f->assignments), m = 0;
 	struct az_req **r = xcalloc(n ? n : 1, sizeof(*r));
+	char **paths = xcalloc(n ? n : 1, sizeof(*paths));
 	struct json_object *builtin = n ? roles_builtin() : NULL;
 	int rc = 0;
 
@@ -613,8 +647,12 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 		if (!rd || known_role(f->roles, builtin, slash ? slash + 1 : rd))
 			continue;
 		path = role_path(rd);
-		if (!requested(r, m, path))
+		if (memo_role(s, f, path))
+			;
+		else if (!requested(r, m, path)) {
+			paths[m] = xstrdup(path);
 			r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
+		}
 		free(path);
 	}
 	if (m) {
@@ -627,10 +665,12 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 		}
 	}
 	for (size_t i = 0; i < m; i++) {
-		keep_role(f, r[i]);
+		keep_role(s, f, r[i], paths[i]);
 		az_req_free(r[i]);
+		free(paths[i]);
 	}
 	json_object_put(builtin);
+	free(paths);
 	free(r);
 	return rc;
 }

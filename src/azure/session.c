@@ -39,6 +39,7 @@ struct az_session {
 	size_t ntoks;
 	struct chal_entry *chal;
 	size_t nchal;
+	struct json_object *memo;      /* answers that do not change within a run (role definitions), by path */
 };
 
 /* Frees an error's text. */
@@ -117,8 +118,21 @@ void az_session_free(struct az_session *s)
 	free(s->chal);
 	az_cred_free(s->cred);
 	az_http_free(s->http);
+	json_object_put(s->memo);
 	free(s->tenant);
 	free(s);
+}
+
+/*
+ * Returns the session's memo of answers that do not change within a run,
+ * by lower-case path (borrowed; created empty on first use): a role
+ * definition read for one resource is not read again for the next.
+ */
+struct json_object *az_session_memo(struct az_session *s)
+{
+	if (!s->memo)
+		s->memo = json_object_new_object();
+	return s->memo;
 }
 
 /* Returns the session's cloud. */

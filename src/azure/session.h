@@ -60,6 +60,7 @@ struct az_req *az_session_req(struct az_session *s, enum az_target t, const char
 			      const char *api_version, const char *body);
 int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct az_error *e);
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e);
+struct json_object *az_session_memo(struct az_session *s);
 int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
 		    struct json_object **items, struct az_error *e);
 int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e);

@@ -263,6 +263,35 @@ static void test_custom_role(void **state)
 	}
 }
 
+/* Counts the requests the simulator logged whose path has needle. */
+static int logged(struct azenv *v, const char *needle)
+{
+	struct st_resp r = { 0 };
+	struct json_object *log;
+	int n = 0;
+
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++)
+		n += strcasestr(jx_str(jx_at(log, i), "path") ? jx_str(jx_at(log, i), "path") : "", needle) != NULL;
+	st_resp_free(&r);
+	return n;
+}
+
+/* A custom role's definition is read once per session: a second check (an audit's next resource) reuses it. */
+static void test_role_memo(void **state)
+{
+	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL,
+					    NULL };
+	struct azenv *v = with_custom_role(&role, NULL, 0);
+
+	(void)state;
+	assert_string_equal(verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
+	assert_string_equal(verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
+	assert_int_equal(logged(v, "/roleDefinitions/" CUSTOM_GUID), 1);
+	azenv_stop(v);
+}
+
 /* A deny assignment of the keys' data actions at a scope, for a principal (or Everyone), excluding some, as the scenario holds it. */
 #define DENY_KEYS(scope, principal, exclude) \
 	"[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\",\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" scope "\"," \
@@ -476,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_policy_deny),
 		cmocka_unit_test(test_custom_role),
+		cmocka_unit_test(test_role_memo),
 		cmocka_unit_test(test_deny_assignment),
 		cmocka_unit_test(test_lost_then_restored),
 		cmocka_unit_test(test_hsm_can_assign),
