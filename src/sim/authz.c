@@ -15,16 +15,22 @@
 
 #define AUTHZ "/providers/Microsoft.Authorization"
 
-/* Formats an epoch time as ARM's ISO 8601 UTC text. */
-static struct json_object *iso_time(int64_t t)
+/* Formats an epoch time as ARM's ISO 8601 UTC text (with Authorization's seven fraction digits, if fraction). */
+struct json_object *sim_iso_time(int64_t t, bool fraction)
 {
 	char buf[32];
 	time_t tt = (time_t)t;
 	struct tm tm;
 
 	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S.0000000Z", &tm);
+	strftime(buf, sizeof(buf), fraction ? "%Y-%m-%dT%H:%M:%S.0000000Z" : "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_object_new_string(buf);
+}
+
+/* Formats an epoch time as the role assignments show it. */
+static struct json_object *iso_time(int64_t t)
+{
+	return sim_iso_time(t, true);
 }
 
 #define MG_PREFIX "/providers/Microsoft.Management/managementGroups/"

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "jx.h"
 #include "sim-int.h"
@@ -84,18 +83,6 @@ void health_refreshed(struct sim *s, const char *id)
 	json_object_object_del(h, "lostSince");
 }
 
-/* Formats an epoch time as ISO 8601 UTC. */
-static struct json_object *iso(int64_t t)
-{
-	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_object_new_string(buf);
-}
-
 /*
  * Builds the current availability status of a resource, in the shape of
  * Microsoft's example (AvailabilityStatus_GetByResource.json, Resource
@@ -118,8 +105,8 @@ static struct json_object *status_json(struct sim *s, struct json_object *r)
 	json_object_object_add(p, "summary", json_object_new_string(summary));
 	json_object_object_add(p, "reasonType", json_object_new_string(lost || stale ? "Customer Initiated" : ""));
 	json_object_object_add(p, "reasonChronicity", json_object_new_string(lost || stale ? "Persistent" : "Transient"));
-	json_object_object_add(p, "occuredTime", iso(lost ? jx_int(h, "lostSince", 0) : sim_now(s)));
-	json_object_object_add(p, "reportedTime", iso(sim_now(s)));
+	json_object_object_add(p, "occuredTime", sim_iso_time(lost ? jx_int(h, "lostSince", 0) : sim_now(s), false));
+	json_object_object_add(p, "reportedTime", sim_iso_time(sim_now(s), false));
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "name", json_object_new_string("current"));
 	json_object_object_add(o, "type", json_object_new_string("Microsoft.ResourceHealth/AvailabilityStatuses"));

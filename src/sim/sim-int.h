@@ -159,6 +159,7 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs);
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs);
 bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *action);
 struct json_object *arm_page(struct sim_req *rq, struct json_object *items);
+struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur,
 		   struct json_object *body, bool patch);
