@@ -627,9 +627,31 @@ static char *namespace_of(const char *type)
 }
 
 /* Adds the status URLs of an operation (Azure-AsyncOperation, Location) and Retry-After to the response. */
-static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, const char *opid)
+/* Returns a region's programmatic name ("West US 3" gives "westus3"), as ARM puts it in URLs; allocated. */
+static char *region_name(const char *location)
 {
-	char *ns = namespace_of(jx_str(next, "type")), *loc = str_lower(jx_str(next, "location") ? jx_str(next, "location") : "westus3");
+	char *out = str_lower(location ? location : "westus3"), *w = out;
+
+	for (const char *r = out; *r; r++)
+		if (*r != ' ')
+			*w++ = *r;
+	*w = '\0';
+	return out;
+}
+
+/*
+ * Adds the long-running operation's headers as each service's REST spec
+ * declares them. The healthcare agent service's update (Bots_Update, PATCH)
+ * answers 201 with a Location only, final state via location, and its
+ * create (Bots_Create, PUT) with an Azure-AsyncOperation only
+ * (specification/healthbot/.../stable/2025-11-01/healthbot.json); the
+ * others send both.
+ */
+static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, const char *opid,
+			       bool patch)
+{
+	bool bot = svc_of(jx_str(next, "type")) == SVC_HEALTHBOT;
+	char *ns = namespace_of(jx_str(next, "type")), *loc = region_name(jx_str(next, "location"));
 	char *sub = NULL, *url, num[16];
 	struct armid id;
 
@@ -637,16 +659,20 @@ static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct j
 		sub = xstrdup(id.subscription);
 		armid_free(&id);
 	}
-	url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationStatuses/%s?api-version=%s",
-			rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
-	resp_header(rs, "Azure-AsyncOperation", url);
-	free(url);
-	url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationResults/%s?api-version=%s",
-			rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
-	resp_header(rs, "Location", url);
+	if (!bot || !patch) {
+		url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationStatuses/%s?api-version=%s",
+				rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
+		resp_header(rs, "Azure-AsyncOperation", url);
+		free(url);
+	}
+	if (!bot || patch) {
+		url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationResults/%s?api-version=%s",
+				rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
+		resp_header(rs, "Location", url);
+		free(url);
+	}
 	snprintf(num, sizeof(num), "%d", rq->sim->set.retry_after);
 	resp_header(rs, "Retry-After", num);
-	free(url);
 	free(sub);
 	free(ns);
 	free(loc);
@@ -669,7 +695,8 @@ static void track_operation(struct sim *s, const char *opid, struct json_object 
 }
 
 /* Records a long-running operation (already ended when lro is false) and adds its status URLs to the response. */
-static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, bool lro, bool failed)
+static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, bool lro, bool failed,
+			    bool patch)
 {
 	struct json_object *op = json_object_new_object();
 	int64_t now = sim_now(rq->sim);
@@ -690,7 +717,7 @@ static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json
 	json_object_object_add(rq->sim->ops, opid, op);
 	if (lro)
 		track_operation(rq->sim, opid, op);
-	add_status_headers(rq, rs, next, opid);
+	add_status_headers(rq, rs, next, opid, patch);
 }
 
 /* Commits a write (at once when lroPolls is 0) and answers as the long-running operation it always is in Azure. */
@@ -708,7 +735,7 @@ static void commit(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 		jx_set(shown, "properties.provisioningState", json_object_new_string(cur ? "Updating" : "Creating"));
 		state_put_resource(rq->sim, shown);
 	}
-	start_operation(rq, rs, next, lro, rq->lro_fail);
+	start_operation(rq, rs, next, lro, rq->lro_fail, patch);
 	resp_json(rs, !cur || (svc == SVC_HEALTHBOT && patch) ? 201 : 202, next);
 }
 

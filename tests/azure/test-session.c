@@ -32,6 +32,7 @@
 #define OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
 #define SUB "66666666-6666-4666-8666-666666666666"
 #define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
+#define HB RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test"
 #define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
 #define KV "https://kv-cmk-test.vault.azure.net"
 
@@ -611,6 +612,20 @@ static void test_lro(void **state)
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	assert_int_equal(az_session_wait(v->s, r, &done, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "Failed"));
+	az_req_free(r);
+	/*
+	 * The healthcare agent service's update names a Location only (201, final state via location, as
+	 * Bots_Update in its REST spec): the wait follows it to the end, with the region's name in the URL.
+	 */
+	r = az_session_req(v->s, AZ_ARM, "PATCH", HB, "2025-11-01", "{\"tags\":{\"a\":\"3\"}}");
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	assert_int_equal(r->status, 201);
+	assert_null(strcasestr(r->resp_headers, "Azure-AsyncOperation:"));
+	assert_non_null(strcasestr(r->resp_headers, "/locations/westus3/operationResults/"));
+	if (az_session_wait(v->s, r, &done, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_string_equal(jx_str(done->json, "tags.a"), "3");
+	az_req_free(done);
 	az_req_free(r);
 	env_stop(v);
 }
