@@ -394,6 +394,9 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 	const char *filter = req_arg(rq, "$filter"), *expand = req_arg(rq, "$expand");
 	struct filter f = { NULL, 0 };
 
+	/* An empty $filter (az resource list --subscription S sends one) filters nothing, as ARM answers it. */
+	if (filter && !filter[strspn(filter, " ")])
+		filter = NULL;
 	if (filter && !filter_parse(filter, &f)) {
 		free(f.atoms);
 		resp_error(rs, 400, "InvalidFilterInQueryString", "The $filter '%s' is not supported.", filter);

@@ -130,5 +130,24 @@ case_ "dicom: enable identity, grant, versioned save (PUT)" dicom1 --key $KEY
 case_ "health bot: user-assigned identity" bot1 --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk
 case_ "openai: user-assigned identity, system-assigned turned off after the save" oai-prod --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk --system-identity off
 case_ "foundry: new key, identity, confirmed" foundry-prod --vault kv-health --create-key cmk-new --confirm-irreversible
+# az resource list --subscription S sends an empty $filter, which ARM accepts (the simulator refused it with 400).
+az_resource_list() {
+	start_sim
+	export PYTHONPATH=$conf/pyshim AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_ONLY_SHOW_ERRORS=true \
+		AZURE_CORE_NO_COLOR=true AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no
+	az login --service-principal -u $APP -p $SECRET --tenant $T >/dev/null 2>"$work/out" &&
+		az resource list --subscription 22222222-2222-4222-8222-222222222222 -o json >"$work/list.json" 2>"$work/out" &&
+		python3 -c 'import json,sys; sys.exit(0 if len(json.load(open(sys.argv[1]))) > 0 else 1)' "$work/list.json"
+	local rc=$?
+	[ $rc -eq 0 ] || cat "$work/out"
+	stop_sim
+	return $rc
+}
+if az_resource_list; then
+	echo "ok   az resource list --subscription (an empty \$filter)"; pass=$((pass + 1))
+else
+	echo "FAIL az resource list --subscription (an empty \$filter)"; fail=$((fail + 1))
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
