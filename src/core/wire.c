@@ -354,6 +354,20 @@ bool wire_url_host(const char *url, char *host, unsigned hostlen, bool *https)
 }
 
 /*
+ * Returns the length of an https URL's authority (after "https://") with an
+ * explicit default port left out: Key Vault writes its nextLinks as
+ * "https://VAULT.vault.azure.net:443/...", the same origin as without it.
+ */
+static size_t authority_len(const char *p)
+{
+	size_t n = strcspn(p, "/?#");
+
+	if (n > 4 && strncmp(p + n - 4, ":443", 4) == 0)
+		n -= 4;
+	return n;
+}
+
+/*
  * Tells whether a URL is https with exactly the authority (host and port,
  * no user part) of origin: where a token meant for origin may be sent. A
  * polling URL, a nextLink or a journalled operation comes from outside.
@@ -366,8 +380,8 @@ bool wire_same_origin(const char *url, const char *origin)
 		return false;
 	url += 8;
 	origin += 8;
-	a = strcspn(url, "/?#");
-	b = strcspn(origin, "/?#");
+	a = authority_len(url);
+	b = authority_len(origin);
 	return a > 0 && a == b && strncasecmp(url, origin, a) == 0;
 }
 

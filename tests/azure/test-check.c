@@ -441,6 +441,46 @@ static void test_lost_then_restored(void **state)
 	}
 }
 
+/*
+ * Key Vault pages a key's versions 25 at a time, with nextLinks on
+ * ":443", in no promised order: a disabled earlier version listed on the
+ * second page is found, and the version in use is known by its attributes.
+ */
+static void test_versions_paged(void **state)
+{
+	char *text = st_read_scenario("minimal.json");
+	struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
+	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"), *tmpl = jx_copy(jx_at(vs, 1));
+	struct azenv *v;
+
+	(void)state;
+	for (int i = 0; i < 30; i++) {
+		struct json_object *ver = jx_copy(tmpl);
+		char id[33];
+
+		snprintf(id, sizeof(id), "%032x", i + 1);
+		jx_set(ver, "version", json_object_new_string(id));
+		/* The 28th listed is the oldest, and disabled. */
+		jx_set(ver, "attributes.created", json_object_new_int64(i == 27 ? 1600000000 : 1700000000 + i));
+		jx_set(ver, "attributes.enabled", json_object_new_boolean(i != 27));
+		json_object_array_add(vs, ver);
+	}
+	for (size_t k = 0; k < jx_len(res); k++)
+		if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
+			jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+			       json_object_new_string(KEY "/" KEY_V2));
+	json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
+		"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
+		"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+	v = azenv_start_text(jx_text(doc), 0);
+	assert_string_equal(outcome_of(v, DICOM_ID, "key.earlier-versions"), "fails");
+	assert_true(logged(v, "/keys/cmk-test/versions") >= 2);
+	azenv_stop(v);
+	json_object_put(tmpl);
+	json_object_put(doc);
+	free(text);
+}
+
 #define MHSM "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-security/providers/" \
 	"Microsoft.KeyVault/managedHSMs/mhsm-ch-prod"
 #define DEMO_OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
@@ -509,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_deny_assignment),
 		cmocka_unit_test(test_lost_then_restored),
 		cmocka_unit_test(test_hsm_can_assign),
+		cmocka_unit_test(test_versions_paged),
 		cmocka_unit_test(test_keyvault_unreadable),
 	};
 

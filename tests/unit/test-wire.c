@@ -225,6 +225,12 @@ static const struct { const char *url, *origin; bool same; } ORIGINS[] = {
 	{ "https://management.azure.com.evil.example/x", "https://management.azure.com", false },
 	{ "https://evil.example@management.azure.com/x", "https://management.azure.com", false },
 	{ "https://management.azure.com:8443/x", "https://management.azure.com", false },
+	/* Key Vault's nextLinks name the default port: the same origin. */
+	{ "https://kv.vault.azure.net:443/keys/k/versions?$skiptoken=a&maxresults=25", "https://kv.vault.azure.net/keys/k",
+	  true },
+	{ "https://kv.vault.azure.net/keys", "https://kv.vault.azure.net:443/keys", true },
+	{ "https://kv.vault.azure.net:4430/keys", "https://kv.vault.azure.net/keys", false },
+	{ "https://kv.vault.azure.net:443@evil.example/keys", "https://kv.vault.azure.net/keys", false },
 	{ "https://other.vault.azure.net/keys", "https://kv.vault.azure.net/keys", false },
 	{ "/subscriptions/s", "https://management.azure.com", false },
 	{ "https://", "https://", false },
