@@ -332,7 +332,7 @@ static void rest_of_list(struct az_session *s, enum az_target t, const char *nex
 	struct json_object *rest = NULL;
 	struct az_error e = { 0 };
 
-	if (!next || !*next || !value)
+	if (!next || !*next || !json_object_is_type(value, json_type_array))
 		return;
 	if (!wire_same_origin(next, first_url) || az_session_list(s, t, next, NULL, &rest, &e) != 0) {
 		*status = wire_same_origin(next, first_url) ? CMK_READ_NO_ANSWER : CMK_READ_MALFORMED;
@@ -579,13 +579,24 @@ static bool requested(struct az_req **r, size_t n, const char *path)
 	return false;
 }
 
-/* Adds a role definition to those the rules judge, by its lower-case GUID. */
-static void add_role(struct cmk_fetch *f, struct json_object *role)
+/*
+ * Adds a role definition to those the rules judge, by the GUID it was asked
+ * for; false, and nothing added, when the answer names another role (a
+ * server may not redefine a role it was not asked about, a built-in one
+ * least of all) or that GUID is already known.
+ */
+static bool add_role(struct cmk_fetch *f, struct json_object *role, const char *path)
 {
-	char *guid = str_lower(jx_str(role, "name"));
+	const char *slash = strrchr(path, '/'), *want = slash ? slash + 1 : path;
+	char *guid;
 
-	json_object_object_add(f->roles, guid, json_object_get(role));
+	if (!str_ieq(jx_str(role, "name"), want))
+		return false;
+	guid = str_lower(want);
+	if (!json_object_object_get_ex(f->roles, guid, NULL))
+		json_object_object_add(f->roles, guid, json_object_get(role));
 	free(guid);
+	return true;
 }
 
 /*
@@ -597,12 +608,14 @@ static void keep_role(struct az_session *s, struct cmk_fetch *f, struct az_req *
 {
 	long status;
 	struct json_object *role = take(r, &status);
-	char *guid = role && jx_str(role, "name") ? str_lower(jx_str(role, "name")) : NULL;
+	bool ok = role && add_role(f, role, path);
+	char *guid = ok ? str_lower(jx_str(role, "name")) : NULL;
 
+	if (role && !ok && status == 200)
+		status = CMK_READ_MALFORMED;
 	if (guid) {
 		char *key = str_lower(path);
 
-		add_role(f, role);
 		json_object_object_add(az_session_memo(s), key, json_object_get(role));
 		free(key);
 	} else if (status != 404 && (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
@@ -618,10 +631,9 @@ static bool memo_role(struct az_session *s, struct cmk_fetch *f, const char *pat
 {
 	char *key = str_lower(path);
 	struct json_object *role = NULL;
-	bool hit = json_object_object_get_ex(az_session_memo(s), key, &role) && jx_str(role, "name");
+	bool hit = json_object_object_get_ex(az_session_memo(s), key, &role) && add_role(f, role, path);
 
 	if (hit) {
-		add_role(f, role);
 		if (f->ctx.roles_status == 0)
 			f->ctx.roles_status = 200;
 	}

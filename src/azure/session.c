@@ -17,7 +17,7 @@
 #include "xalloc.h"
 
 #define RENEW_MARGIN 300       /* renew a token this many seconds before it expires */
-#define MAX_PAGES 100000
+#define MAX_PAGES 10000
 #define LRO_TIMEOUT 3600
 
 struct tok_entry {
@@ -312,6 +312,18 @@ static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 	const char *tok;
 	struct chal_entry *c;
 
+	/*
+	 * An ARM or Graph token goes only to that service's own host: a path or
+	 * URL that came from a server (a nextLink, an id) and names another host
+	 * once joined ("https://management.azure.com.evil.example/x", or a user
+	 * part before "@") is refused here, where every request gets its token.
+	 */
+	if ((r->target == AZ_ARM || r->target == AZ_GRAPH) &&
+	    !wire_same_origin(r->url, r->target == AZ_ARM ? s->cloud->arm : s->cloud->graph)) {
+		az_error_set(e, _("refused to send a request to '%s': it is not on %s, so no token was sent"), r->url,
+			     r->target == AZ_ARM ? s->cloud->arm : s->cloud->graph);
+		return -1;
+	}
 	switch (r->target) {
 	case AZ_ARM:
 		if (az_session_token(s, s->cloud->arm_scope, NULL, &tok, e) != 0)
@@ -334,6 +346,20 @@ static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 	return 0;
 }
 
+/*
+ * Tells whether a challenge asks for the token of this cloud's Key Vault
+ * (for a vault) or Managed HSM (for an HSM): only such a token is ever sent
+ * to a data-plane host, whatever scope a server names.
+ */
+static bool cloud_data_scope(const struct az_session *s, const char *host, const char *scope)
+{
+	const struct az_cloud *c = s->cloud;
+
+	if (str_iends(host, c->kv_suffix))
+		return str_ieq(scope, c->kv_scope);
+	return c->hsm_suffix && str_iends(host, c->hsm_suffix) && str_ieq(scope, c->hsm_scope);
+}
+
 /* Learns a vault's challenge from a 401; refuses one whose resource is not the vault's domain. */
 static int learn_challenge(struct az_session *s, struct az_req *r, struct az_error *e)
 {
@@ -347,7 +373,7 @@ static int learn_challenge(struct az_session *s, struct az_req *r, struct az_err
 		return 1;
 	}
 	free(hdr);
-	if (!wire_challenge_matches(&c, host)) {
+	if (!wire_challenge_matches(&c, host) || !cloud_data_scope(s, host, c.scope)) {
 		az_error_set(e, _("refusing the sign-in challenge of key vault '%s': it names the resource '%s', which is "
 				  "not the vault's domain (a misconfigured proxy or a spoofed server?) (request id %s)"),
 			     host, c.resource_host, r->client_request_id);
@@ -545,7 +571,13 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path, co
 		}
 		for (size_t i = 0; rc == 0 && i < jx_len(value); i++)
 			json_object_array_add(*items, json_object_get(jx_at(value, i)));
-		next = rc == 0 && ++pages < MAX_PAGES ? jx_str(r->json, "nextLink") : NULL;
+		next = rc == 0 ? jx_str(r->json, "nextLink") : NULL;
+		/* A list that never ends is not read to an end: refused, not taken as complete. */
+		if (next && *next && ++pages >= MAX_PAGES) {
+			az_error_set(e, _("GET %s: more than %d pages; refusing to read on"), path, MAX_PAGES);
+			rc = -1;
+			next = NULL;
+		}
 		/* A next page goes to the list's own host or not at all: it would be sent this list's token. */
 		if (next && *next && !wire_same_origin(next, r->url)) {
 			az_error_set(e, _("refused to follow the next page of %s at '%s': it is not on the list's own host, so "

@@ -607,6 +607,13 @@ static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c, struct cmk_f
 
 	if (!c->key_name || !key_read(c) || !current)
 		return OUT_NA;
+	f->arg[0] = key_label(c);
+	/* No list (refused, not found, not the documented shape): nothing was earned, so no "holds". */
+	if (c->versions_status != 200 || !json_object_is_type(items, json_type_array)) {
+		f->detail = xstrdup(_("the key's versions could not be listed: grant yourself the list permission on keys "
+				      "(Key Vault Reader or Key Vault Crypto User, or an access policy with list)"));
+		return OUT_UNKNOWN;
+	}
 	for (size_t i = 0; i < jx_len(items); i++) {
 		struct json_object *it = jx_at(items, i);
 		const char *v = kid_version(jx_str(it, "kid"));
@@ -616,7 +623,6 @@ static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c, struct cmk_f
 		    !jx_bool(it, "attributes.enabled", true))
 			sb_printf(&off, "%s%s", off.len ? ", " : "", v);
 	}
-	f->arg[0] = key_label(c);
 	f->detail = off.len ? xasprintf(_("disabled: %s"), off.s) : NULL;
 	sb_free(&off);
 	return f->detail ? OUT_FAILS : OUT_HOLDS;
@@ -713,8 +719,13 @@ static enum cmk_outcome r_dicom_both(const struct cmk_ctx *c, struct cmk_finding
 static enum cmk_outcome r_dicom_hsm_private(const struct cmk_ctx *c, struct cmk_finding *f)
 {
 	bool closed = str_ieq(jx_str(c->vault, "properties.publicNetworkAccess"), "Disabled");
+	struct json_object *pes = jx_get(c->vault, "properties.privateEndpointConnections");
+	bool approved = false;
 
-	if (!c->hsm || !vault_read(c) || !closed || jx_len(jx_get(c->vault, "properties.privateEndpointConnections")) == 0)
+	/* Only an approved connection is a way in; a pending or rejected one is not. */
+	for (size_t i = 0; i < jx_len(pes); i++)
+		approved |= str_ieq(jx_str(jx_at(pes, i), "properties.privateLinkServiceConnectionState.status"), "Approved");
+	if (!c->hsm || !vault_read(c) || !closed || !approved)
 		return OUT_NA;
 	f->arg[0] = res_name(c);
 	f->arg[1] = c->vault_name;
@@ -785,7 +796,13 @@ static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding
 	if (!az_permissions_allow(c->operator_perms, action, false))
 		return OUT_FAILS;
 	/* The permissions API lists what roles give; a deny assignment can still take it away. */
-	deny = deny_for(c, c->operator_id, jx_str(c->vault, "id"), action, false);
+	{
+		/* The grant is written at the key's scope (or the vault's): a deny there or above may refuse it. */
+		char *scope = key_scope(c);
+
+		deny = deny_for(c, c->operator_id, scope ? scope : jx_str(c->vault, "id"), action, false);
+		free(scope);
+	}
 	f->detail = deny ? deny_text(deny) : NULL;
 	return deny ? OUT_UNKNOWN : OUT_HOLDS;
 }
@@ -963,9 +980,16 @@ static enum cmk_outcome r_refresh_needed(const struct cmk_ctx *c, struct cmk_fin
 		f->detail = xstrdup(_("Resource Health gave no availability state"));
 		return OUT_UNKNOWN;
 	}
-	if (!str_ieq(state, "Unavailable"))
+	if (str_ieq(state, "Available"))
 		return OUT_HOLDS;
 	f->detail = summary ? xasprintf(_("Resource Health: %s"), summary) : NULL;
+	/* Degraded or Unknown is not "available": it says nothing either way about a refresh. */
+	if (!str_ieq(state, "Unavailable")) {
+		free(f->detail);
+		f->detail = xasprintf(_("Resource Health reports %s, not Available: check the service before relying on "
+					"its key"), state);
+		return OUT_UNKNOWN;
+	}
 	return OUT_FAILS;
 }
 
@@ -1252,7 +1276,7 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 	if (c->hsm || !vault_rbac(c))
 		needs &= ~(unsigned)NEED_DENIES;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
+		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_DENIES && st[i] != 200) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
 						  ((1u << i) == NEED_ASSIGNMENTS && c->hsm)) && st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
 

@@ -228,7 +228,17 @@ bool wire_parse_challenge(const char *header, struct az_challenge *out)
 		out->tenant = seg && seg[1] ? xstrndup(seg + 1, strcspn(seg + 1, "/")) : NULL;
 	}
 	out->scope = scope ? xstrdup(scope) : xasprintf("%s/.default", resource);
-	out->resource_host = host_of(resource ? resource : scope);
+	/* The host checked is the one of the scope the token is asked for; a resource naming another is refused. */
+	out->resource_host = host_of(out->scope);
+	if (out->resource_host && resource && scope) {
+		char *other = host_of(resource);
+
+		if (!other || strcasecmp(other, out->resource_host) != 0) {
+			free(out->resource_host);
+			out->resource_host = NULL;
+		}
+		free(other);
+	}
 	free(resource);
 	free(scope);
 	if (!out->resource_host)

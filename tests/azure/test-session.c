@@ -680,9 +680,22 @@ static void test_tls_and_http_refused(void **state)
 	v->s = az_session_new(&o, &v->e);
 	assert_sign_in_fails(v, "could not be verified");
 	session(v, AZ_AUTH_ENV, NULL);
+	/* Plain http is not ARM's origin: refused before a token is attached, and never sent. */
 	r = az_session_req(v->s, AZ_ARM, "GET", "http://management.azure.com/subscriptions", "2022-12-01", NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
-	assert_non_null(strstr(v->e.message, "only over https"));
+	assert_non_null(strstr(v->e.message, "no token was sent"));
+	assert_int_equal(r->attempts, 0);
+	az_req_free(r);
+	az_error_clear(&v->e);
+	/* A server's string joined to ARM's host, naming another host, is refused the same way. */
+	r = az_session_req(v->s, AZ_ARM, "GET", ".evil.example/x", "2022-12-01", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "no token was sent"));
+	assert_int_equal(r->attempts, 0);
+	az_req_free(r);
+	az_error_clear(&v->e);
+	r = az_session_req(v->s, AZ_ARM, "GET", "@evil.example/x", "2022-12-01", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_int_equal(r->attempts, 0);
 	az_req_free(r);
 	env_stop(v);

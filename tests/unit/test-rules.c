@@ -93,7 +93,11 @@ static const char ROLES[] =
 
 /* A vault (a Managed HSM with "hsm") with public traffic disabled and a private endpoint. */
 #define HSM_PRIVATE \
-	"{\"properties\":{\"publicNetworkAccess\":\"Disabled\",\"privateEndpointConnections\":[{\"id\":\"pe1\"}]}}"
+	"{\"properties\":{\"publicNetworkAccess\":\"Disabled\",\"privateEndpointConnections\":[{\"id\":\"pe1\"," \
+	"\"properties\":{\"privateLinkServiceConnectionState\":{\"status\":\"Approved\"}}}]}}"
+#define HSM_PENDING \
+	"{\"properties\":{\"publicNetworkAccess\":\"Disabled\",\"privateEndpointConnections\":[{\"id\":\"pe1\"," \
+	"\"properties\":{\"privateLinkServiceConnectionState\":{\"status\":\"Pending\"}}}]}}"
 /* A DICOM service on the fixture's key, pinned to v1. */
 #define DICOM_CMK \
 	"{\"properties\":{\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":" \
@@ -293,10 +297,14 @@ static const struct row ROWS[] = {
 	{ "dicom", NULL, NULL, "{\"attributes\":{\"created\":200}}", NULL, "oldoff", "key.earlier-versions", OUT_FAILS },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff versions503", "key.earlier-versions", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff key404", "key.earlier-versions", OUT_NA },
+	/* Versions not listed (refused, or not the documented list): "could not judge", never "holds". */
+	{ "dicom", NULL, NULL, NULL, NULL, "versions403", "key.earlier-versions", OUT_UNKNOWN },
+	{ "dicom", NULL, NULL, NULL, NULL, "versions-object", "key.earlier-versions", OUT_UNKNOWN },
 	/* DICOM with a Managed HSM reached only by a private endpoint: a user-assigned identity is a must. */
 	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "hsm", "identity.dicom-hsm-private", OUT_FAILS },
 	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "hsm uai", "identity.dicom-hsm-private", OUT_HOLDS },
 	{ "dicom", NULL, HSM_PRIVATE, NULL, NULL, "", "identity.dicom-hsm-private", OUT_NA },
+	{ "dicom", NULL, HSM_PENDING, NULL, NULL, "hsm", "identity.dicom-hsm-private", OUT_NA },
 	{ "dicom", NULL, "{\"properties\":{\"publicNetworkAccess\":\"Disabled\"}}", NULL, NULL, "hsm",
 	  "identity.dicom-hsm-private", OUT_NA },
 	/* After lost access: a DICOM service whose key is back but Resource Health says unavailable needs a refresh. */
@@ -307,6 +315,7 @@ static const struct row ROWS[] = {
 	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable health503", "resource.refresh-needed", OUT_UNKNOWN },
 	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "unavailable health404", "resource.refresh-needed", OUT_NA },
 	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "nostate", "resource.refresh-needed", OUT_UNKNOWN },
+	{ "dicom", DICOM_CMK, NULL, NULL, NULL, "healthunknown", "resource.refresh-needed", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_NA },
 	{ "openai", NULL, NULL, NULL, NULL, "unavailable", "resource.refresh-needed", OUT_NA },
 	/* Inherited scopes: a management group is above the vault (ARM listed it there); another key is not. */
@@ -340,6 +349,7 @@ static const struct deny_row DENY_ROWS[] = {
 	  DENY(VAULT_ID "/keys/other", P1, "", KEYS_DENIED, "false") },
 	{ { "openai", NULL, NULL, NULL, "[]", "", "identity.key-access", OUT_FAILS }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
 	{ { "openai", NULL, NULL, NULL, NULL, "deny403", "identity.key-access", OUT_UNKNOWN }, NULL },
+	{ { "openai", NULL, NULL, NULL, NULL, "deny400", "identity.key-access", OUT_UNKNOWN }, NULL },
 	{ { "openai", NULL, COMPOUND(""), NULL, NULL, "deny403", "identity.key-access", OUT_HOLDS }, NULL },
 	/* A resource on its key: a deny assignment makes its loss uncertain (key-access says so), not "lost". */
 	{ { "openai", NULL, NULL, NULL, NULL, "", "resource.key-access-lost", OUT_NA }, DENY(VAULT_ID, P1, "", KEYS_DENIED, "false") },
@@ -349,6 +359,9 @@ static const struct deny_row DENY_ROWS[] = {
 	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_UNKNOWN },
 	  DENY("/subscriptions/s", "{\"id\":\"op1\"}", "", "{\"actions\":[\"Microsoft.Authorization/*\"]}", "false") },
 	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_HOLDS }, DENY(VAULT_ID, EVERYONE, "", WRITES_DENIED, "false") },
+	/* The grant is written at the key's scope: a deny there counts too. */
+	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_UNKNOWN },
+	  DENY(VAULT_ID "/keys/k", "{\"id\":\"op1\"}", "", "{\"actions\":[\"Microsoft.Authorization/*\"]}", "false") },
 	{ { "openai", NULL, NULL, NULL, "[]", "change", "operator.can-assign", OUT_HOLDS },
 	  DENY("/subscriptions/s", "{\"id\":\"op1\"}", "", "{\"dataActions\":[\"*\"]}", "false") },
 };
@@ -437,15 +450,17 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 	x->c.hsm = opt_has(o, "hsm");
 	x->denies = json_tokener_parse(denies ? denies : "[]");
 	x->c.denies = x->denies;
-	x->c.denies_status = opt_has(o, "deny403") ? 403 : 200;
+	x->c.denies_status = opt_has(o, "deny403") ? 403 : opt_has(o, "deny400") ? 400 : 200;
 	x->c.operator_id = xstrdup("op1");
 	/* v0 (created 100) before the version in use, v1; v2 (created 300) after it. */
 	x->versions = json_tokener_parse(opt_has(o, "oldoff") ? VERSIONS("false", "true") : opt_has(o, "newoff")
-					 ? VERSIONS("true", "false") : VERSIONS("true", "true"));
+					 ? VERSIONS("true", "false") : opt_has(o, "versions-object") ? "{\"value\":{}}"
+					 : VERSIONS("true", "true"));
 	x->c.versions = x->versions;
-	x->c.versions_status = opt_has(o, "versions503") ? 503 : 200;
+	x->c.versions_status = opt_has(o, "versions503") ? 503 : opt_has(o, "versions403") ? 403 : 200;
 	x->health = json_tokener_parse(opt_has(o, "unavailable") ? "{\"properties\":{\"availabilityState\":\"Unavailable\","
 				       "\"summary\":\"lost its key\"}}" : opt_has(o, "nostate") ? "{\"properties\":{}}"
+				       : opt_has(o, "healthunknown") ? "{\"properties\":{\"availabilityState\":\"Unknown\"}}"
 				       : "{\"properties\":{\"availabilityState\":\"Available\"}}");
 	x->c.health = x->health;
 	x->c.health_status = opt_has(o, "health503") ? 503 : opt_has(o, "health404") ? 404 : 200;

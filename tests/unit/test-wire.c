@@ -129,6 +129,13 @@ static void test_challenge(void **state)
 	assert_true(wire_parse_challenge("Bearer authorization=\"https://login.microsoftonline.com/t\", resource=\"https://evil.example.net\"", &c));
 	assert_false(wire_challenge_matches(&c, "kv.vault.azure.net"));
 	wire_challenge_free(&c);
+	/* The host checked is the scope's: a resource naming the attacker's domain beside ARM's scope is refused. */
+	assert_false(wire_parse_challenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://"
+					  "evil.example\", scope=\"https://management.azure.com/.default\"", &c));
+	assert_true(wire_parse_challenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"https://"
+					 "management.azure.com/.default\"", &c));
+	assert_false(wire_challenge_matches(&c, "kv.evil.example"));
+	wire_challenge_free(&c);
 	assert_false(wire_parse_challenge("Basic realm=x", &c));
 	assert_false(wire_parse_challenge("Bearer resource=\"https://vault.azure.net\"", &c));
 	assert_false(wire_parse_challenge(NULL, &c));
