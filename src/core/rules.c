@@ -1272,11 +1272,15 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 				c->key_name, jx_str(c->resource, "name") };
 
 	/* A role definition, deny list or HSM's local assignments azcmk may not read (403) leave what is granted unknown too. */
-	/* Deny assignments stop ARM's RBAC only: access policies and an HSM's local roles do not rest on them. */
+	/*
+	 * Deny assignments stop ARM's RBAC only: access policies and an HSM's
+	 * local roles do not rest on them. Any answer but 200 leaves them unknown
+	 * (0: the context's maker did not ask, as a hand-built one in a test).
+	 */
 	if (c->hsm || !vault_rbac(c))
 		needs &= ~(unsigned)NEED_DENIES;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_DENIES && st[i] != 200) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
+		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_DENIES && st[i] != 200 && st[i] != 0) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
 						  ((1u << i) == NEED_ASSIGNMENTS && c->hsm)) && st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
 
