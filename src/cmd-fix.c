@@ -94,31 +94,10 @@ static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char 
 	return ok;
 }
 
-/* Tells whether a listed vault is a Managed HSM. */
-static bool is_hsm(struct json_object *v)
-{
-	return str_ieq(jx_str(v, "type"), "Microsoft.KeyVault/managedHSMs");
-}
-
-/* Lists the vaults, then the Managed HSMs, of the subscriptions into *vaults; -1 with e set when either list fails. */
-static int list_vaults(struct az_session *s, const char *const *subs, size_t n, struct json_object **vaults,
-		       struct az_error *e)
-{
-	struct json_object *hsms = NULL;
-	int rc = cmk_list_vaults(s, subs, n, vaults, e);
-
-	if (rc == 0)
-		rc = cmk_list_hsms(s, subs, n, &hsms, e);
-	for (size_t i = 0; rc == 0 && i < jx_len(hsms); i++)
-		json_object_array_add(*vaults, json_object_get(jx_at(hsms, i)));
-	json_object_put(hsms);
-	return rc;
-}
-
 /* Looks for an existing compliant key in a vault or Managed HSM; returns its URI (allocated) or NULL. */
 static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const char *resource, struct json_object *vault)
 {
-	const char *vu = jx_str(vault, is_hsm(vault) ? "properties.hsmUri" : "properties.vaultUri");
+	const char *vu = pick_store_uri(vault);
 	char *path = vu ? xasprintf("%s%skeys", vu, str_iends(vu, "/") ? "" : "/") : NULL, *found = NULL;
 	struct json_object *keys = NULL;
 	struct az_error e = { 0 };
@@ -191,7 +170,7 @@ static int choose(struct az_session *s, const struct cmd_opts *o, const struct c
 	size_t *order, n;
 
 	memset(c, 0, sizeof(*c));
-	if (list_vaults(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
+	if (cmk_list_key_stores(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
 		cli_error(_("cannot list the key vaults for %s: %s"), jx_str(cur->resource, "name"), e.message);
 		az_error_clear(&e);
 		free(sub);
@@ -206,7 +185,7 @@ static int choose(struct az_session *s, const struct cmd_opts *o, const struct c
 		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
 	/* A new key goes in the best key vault: azcmk creates software-protected RSA keys, which an HSM does not hold. */
 	for (size_t i = 0; !c->key_uri && !c->vault && i < n; i++)
-		if (!is_hsm(jx_at(vaults, order[i]))) {
+		if (!pick_is_hsm(jx_at(vaults, order[i]))) {
 			c->vault = xstrdup(jx_str(jx_at(vaults, order[i]), "name"));
 			c->new_key = pick_key_name(cur->resource);
 		}

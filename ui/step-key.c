@@ -37,18 +37,6 @@ struct keystep {
 	char typed[300];
 };
 
-/* Tells whether a listed vault is a Managed HSM. */
-static bool is_hsm(struct json_object *v)
-{
-	return str_ieq(jx_str(v, "type"), "Microsoft.KeyVault/managedHSMs");
-}
-
-/* Returns a listed vault's data-plane URI (a Managed HSM's hsmUri), or NULL. */
-static const char *uri_of(struct json_object *v)
-{
-	return jx_str(v, is_hsm(v) ? "properties.hsmUri" : "properties.vaultUri");
-}
-
 /* Lists the vaults, then the Managed HSMs, of the chosen subscriptions (task thread). */
 static int read_vaults(struct ui *u, void *arg)
 {
@@ -56,14 +44,8 @@ static int read_vaults(struct ui *u, void *arg)
 	struct az_error e = { 0 };
 	size_t n;
 	const char **subs = ui_chosen_subs(u, &n);
-	struct json_object *hsms = NULL;
-	int rc = cmk_list_vaults(u->s, subs, n, &st->vaults, &e);
+	int rc = cmk_list_key_stores(u->s, subs, n, &st->vaults, &e);
 
-	if (rc == 0)
-		rc = cmk_list_hsms(u->s, subs, n, &hsms, &e);
-	for (size_t i = 0; rc == 0 && i < jx_len(hsms); i++)
-		json_object_array_add(st->vaults, json_object_get(jx_at(hsms, i)));
-	json_object_put(hsms);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
@@ -81,7 +63,7 @@ static size_t capped(size_t n)
 static int read_keys(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
+	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
 	char *path = xasprintf("%s%skeys", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "");
 	struct json_object *items = NULL;
 	struct az_error e = { 0 };
@@ -124,7 +106,7 @@ static char *kid_name(const char *kid)
 static int read_versions(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
+	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
 	char *name = kid_name(jx_str(jx_at(st->keys, (size_t)st->key), "kid") ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
 			     : jx_str(jx_at(st->keys, (size_t)st->key), "key.kid"));
 	char *path = xasprintf("%s%skeys/%s/versions", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "", name);
@@ -160,8 +142,8 @@ static char *badge(struct ui *u, struct json_object *vault)
 	c.vault = vault;
 	c.vault_status = 200;
 	c.vault_name = jx_str(vault, "name");
-	c.vault_uri = uri_of(vault);
-	c.hsm = is_hsm(vault);
+	c.vault_uri = pick_store_uri(vault);
+	c.hsm = pick_is_hsm(vault);
 	c.key = NULL;
 	c.key_status = 0;
 	c.key_name = NULL;
@@ -190,7 +172,7 @@ static void free_badges(struct keystep *st)
  */
 static bool new_key_row(const struct keystep *st)
 {
-	return st->vault >= 0 && !is_hsm(jx_at(st->vaults, (size_t)st->vault));
+	return st->vault >= 0 && !pick_is_hsm(jx_at(st->vaults, (size_t)st->vault));
 }
 
 /* Goes to a level and resets its list to what was read for it (plus the "new key" and "newest" rows). */
@@ -272,7 +254,7 @@ static const char *row_text(void *ctx, size_t i)
 		struct json_object *v = jx_at(st->vaults, i);
 
 		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s%s", jx_str(v, "name"), jx_str(v, "location"),
-			 is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
+			 pick_is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
 	} else if (st->level == KEYS && i < jx_len(st->keys)) {
 		struct json_object *k = jx_at(st->keys, i);
 		char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
@@ -340,7 +322,7 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 /* Chooses the selected version (or "newest") as the key, and goes on. */
 static int choose_version(struct ui *u, struct keystep *st, size_t i)
 {
-	const char *vu = uri_of(jx_at(st->vaults, (size_t)st->vault));
+	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
 	struct json_object *k = jx_at(st->keys, (size_t)st->key);
 	char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
 	bool newest = !u->cur.ctx.svc->version_required && i == 0;

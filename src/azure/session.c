@@ -546,18 +546,10 @@ int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
 int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
 		    struct json_object **items, struct az_error *e)
 {
-	bool absolute = str_istarts(path, "https://") || str_istarts(path, "http://");
-	struct az_req *r;
+	/* A first page given as a whole URL (a nextLink) is held to ARM's or Graph's own host where its token is attached. */
+	struct az_req *r = az_session_req(s, t, "GET", path, api_version, NULL);
 	int pages = 0, rc = 0;
 
-	/* A list handed over as a whole URL (a first page's nextLink) is ARM's only on ARM's own host: it gets the token. */
-	if (absolute && t == AZ_ARM && !az_session_arm_url(s, path)) {
-		az_error_set(e, _("refused to follow the next page at '%s': it is not on %s, so no token was sent"), path,
-			     az_session_cloud(s)->arm);
-		*items = NULL;
-		return -1;
-	}
-	r = az_session_req(s, t, "GET", path, api_version, NULL);
 	*items = json_object_new_array();
 	while (r) {
 		struct json_object *value;

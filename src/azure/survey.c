@@ -642,12 +642,20 @@ int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs,
 	return list_type(s, subs, nsubs, "microsoft.keyvault/vaults", "Microsoft.KeyVault/vaults", "2024-11-01", vaults, e);
 }
 
-/* Lists the Managed HSMs in the subscriptions, as ARM returns them, into *hsms. */
-int cmk_list_hsms(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **hsms,
-		  struct az_error *e)
+/* Lists the key vaults, then the Managed HSMs, in the subscriptions, as ARM returns them, into *stores. */
+int cmk_list_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
+			struct az_error *e)
 {
-	return list_type(s, subs, nsubs, "microsoft.keyvault/managedhsms", "Microsoft.KeyVault/managedHSMs", "2024-11-01",
-			 hsms, e);
+	struct json_object *hsms = NULL;
+	int rc = cmk_list_vaults(s, subs, nsubs, stores, e);
+
+	if (rc == 0)
+		rc = list_type(s, subs, nsubs, "microsoft.keyvault/managedhsms", "Microsoft.KeyVault/managedHSMs",
+			       "2024-11-01", &hsms, e);
+	for (size_t i = 0; rc == 0 && i < jx_len(hsms); i++)
+		json_object_array_add(*stores, json_object_get(jx_at(hsms, i)));
+	json_object_put(hsms);
+	return rc;
 }
 
 /* Lists the user-assigned managed identities in the subscriptions, as ARM returns them, into *ids. */

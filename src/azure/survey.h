@@ -31,8 +31,8 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const st
 		     struct audit_report *meta, struct az_error *e);
 int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
 		    struct az_error *e);
-int cmk_list_hsms(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **hsms,
-		  struct az_error *e);
+int cmk_list_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
+			struct az_error *e);
 int cmk_list_identities(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **ids,
 			struct az_error *e);
 int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e);

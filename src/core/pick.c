@@ -93,3 +93,15 @@ char *pick_key_name(struct json_object *resource)
 		out[127] = '\0';
 	return out;
 }
+
+/* Tells whether a listed key store (as Resource Graph or ARM lists it) is a Managed HSM, not a key vault. */
+bool pick_is_hsm(struct json_object *store)
+{
+	return str_ieq(jx_str(store, "type"), "Microsoft.KeyVault/managedHSMs");
+}
+
+/* Returns a listed key store's data-plane URI: a vault's vaultUri, a Managed HSM's hsmUri; NULL when absent. */
+const char *pick_store_uri(struct json_object *store)
+{
+	return jx_str(store, pick_is_hsm(store) ? "properties.hsmUri" : "properties.vaultUri");
+}

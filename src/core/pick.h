@@ -2,6 +2,7 @@
 #ifndef AZ_PICK_H
 #define AZ_PICK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "profile.h"
@@ -11,5 +12,7 @@ struct json_object;
 size_t pick_vaults(const struct svc_profile *svc, struct json_object *resource, const char *tenant,
 		   struct json_object *vaults, size_t *order, size_t max);
 char *pick_key_name(struct json_object *resource);
+bool pick_is_hsm(struct json_object *store);
+const char *pick_store_uri(struct json_object *store);
 
 #endif

@@ -381,6 +381,20 @@ static void admin(struct azenv *v, const char *path, const char *body)
 	st_resp_free(&r);
 }
 
+/* Puts minimal.json's DICOM service on the test key's version KEY_V2, with its identity granted the key at the vault. */
+static void dicom_on_key(struct json_object *doc)
+{
+	struct json_object *res = jx_get(doc, "resources");
+
+	for (size_t k = 0; k < jx_len(res); k++)
+		if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
+			jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+			       json_object_new_string(KEY "/" KEY_V2));
+	json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
+		"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
+		"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+}
+
 /* Saves the DICOM service again as it is (what azcmk refresh sends: the whole resource, PUT). */
 static void resave_dicom(struct azenv *v)
 {
@@ -411,16 +425,10 @@ static void test_lost_then_restored(void **state)
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		char *text = st_read_scenario("minimal.json"), *clock = xasprintf("{\"advanceSeconds\":%lld}",
 										   (long long)T[i].lost_for);
-		struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
+		struct json_object *doc = json_tokener_parse(text);
 		struct azenv *v;
 
-		for (size_t k = 0; k < jx_len(res); k++)
-			if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
-				jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
-				       json_object_new_string(KEY "/" KEY_V2));
-		json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
-			"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
-			"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+		dicom_on_key(doc);
 		v = azenv_start_text(jx_text(doc), 0);
 		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "holds");
 		admin(v, "/keys/kv-cmk-test/cmk-test/disable?version=" KEY_V2, NULL);
@@ -449,7 +457,7 @@ static void test_lost_then_restored(void **state)
 static void test_versions_paged(void **state)
 {
 	char *text = st_read_scenario("minimal.json");
-	struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
+	struct json_object *doc = json_tokener_parse(text);
 	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"), *tmpl = jx_copy(jx_at(vs, 1));
 	struct azenv *v;
 
@@ -465,13 +473,7 @@ static void test_versions_paged(void **state)
 		jx_set(ver, "attributes.enabled", json_object_new_boolean(i != 27));
 		json_object_array_add(vs, ver);
 	}
-	for (size_t k = 0; k < jx_len(res); k++)
-		if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
-			jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
-			       json_object_new_string(KEY "/" KEY_V2));
-	json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
-		"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
-		"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+	dicom_on_key(doc);
 	v = azenv_start_text(jx_text(doc), 0);
 	assert_string_equal(outcome_of(v, DICOM_ID, "key.earlier-versions"), "fails");
 	assert_true(logged(v, "/keys/cmk-test/versions") >= 2);

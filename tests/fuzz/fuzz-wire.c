@@ -54,6 +54,13 @@ static void challenge(const char *text)
 	if (!wire_parse_challenge(text, &c))
 		return;
 	FUZZ_CHECK(c.authorization && c.scope && c.resource_host);
+	/* The host checked against the vault is the one of the scope the token is asked for. */
+	{
+		char host[256];
+		bool https;
+
+		FUZZ_CHECK(wire_url_host(c.scope, host, sizeof(host), &https) && strcasecmp(host, c.resource_host) == 0);
+	}
 	(void)wire_challenge_matches(&c, "kv-prod.vault.azure.net");
 	(void)wire_challenge_matches(&c, "");
 	wire_challenge_free(&c);
@@ -74,6 +81,14 @@ static void url_host(const char *text)
 		FUZZ_CHECK(strncasecmp(text, "https://", 8) == 0);
 	FUZZ_CHECK(!wire_same_origin(text, "https://management.azure.com") || strncasecmp(text + 8,
 		   "management.azure.com", 20) == 0);
+	/* The same host means nothing but a path, a query, a fragment or the default port follows the host. */
+	if (wire_same_origin(text, "https://management.azure.com")) {
+		const char *rest = text + 28;
+
+		if (strncmp(rest, ":443", 4) == 0)
+			rest += 4;
+		FUZZ_CHECK(!*rest || *rest == '/' || *rest == '?' || *rest == '#');
+	}
 }
 
 /* A key URI split into vault URI, vault name, key and version. */

@@ -149,6 +149,33 @@ static void test_pick_vaults(void **state)
 	json_object_put(res);
 }
 
+/* A listed key store is told apart as Graph (lower case) or ARM writes its type, and its data-plane URI read. */
+static void test_key_stores(void **state)
+{
+	static const struct { const char *json; bool hsm; const char *uri; } T[] = {
+		{ "{\"type\":\"microsoft.keyvault/managedhsms\",\"properties\":{\"hsmUri\":\"https://h.managedhsm.azure.net/\"}}",
+		  true, "https://h.managedhsm.azure.net/" },
+		{ "{\"type\":\"Microsoft.KeyVault/managedHSMs\",\"properties\":{\"vaultUri\":\"https://x.vault.azure.net/\"}}",
+		  true, NULL },
+		{ "{\"type\":\"Microsoft.KeyVault/vaults\",\"properties\":{\"vaultUri\":\"https://kv.vault.azure.net/\"}}",
+		  false, "https://kv.vault.azure.net/" },
+		{ "{}", false, NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *o = json_tokener_parse(T[i].json);
+		const char *uri = pick_store_uri(o);
+
+		assert_int_equal(pick_is_hsm(o), T[i].hsm);
+		if (T[i].uri)
+			assert_string_equal(uri, T[i].uri);
+		else
+			assert_null(uri);
+		json_object_put(o);
+	}
+}
+
 /* A new key's name comes from the resource's (a DICOM service's own part), in the characters Key Vault allows. */
 static void test_key_name(void **state)
 {
@@ -224,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_csv_quoting),
 		cmocka_unit_test(test_from_json),
 		cmocka_unit_test(test_pick_vaults),
+		cmocka_unit_test(test_key_stores),
 		cmocka_unit_test(test_key_name),
 		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_scan_string),
