@@ -416,7 +416,18 @@ static void list_keys(struct kv_ctx *c)
 	kv_page(c, out);
 }
 
-/* Serves GET /keys/{name}/versions. */
+/* Orders two version items by their kid, that is by the version's random identifier. */
+static int by_kid(const void *a, const void *b)
+{
+	return strcmp(jx_str(*(struct json_object *const *)a, "kid"), jx_str(*(struct json_object *const *)b, "kid"));
+}
+
+/*
+ * Serves GET /keys/{name}/versions, in the order of the versions' random
+ * identifiers, not of their creation: Key Vault promises no order ("Get Key
+ * Versions - List keys in the specified vault", REST 7.4), so a client must
+ * choose the current version by its attributes, never by its place.
+ */
 static void list_versions(struct kv_ctx *c, const char *key)
 {
 	struct json_object *vs = kv_key_versions(c->rq->sim, c->name, key), *out;
@@ -426,6 +437,7 @@ static void list_versions(struct kv_ctx *c, const char *key)
 	out = json_object_new_array();
 	for (size_t i = 0; i < jx_len(vs); i++)
 		json_object_array_add(out, item(c, key, jx_at(vs, i), true));
+	json_object_array_sort(out, by_kid);
 	kv_page(c, out);
 }
 

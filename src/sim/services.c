@@ -626,19 +626,6 @@ static char *namespace_of(const char *type)
 	return armid_provider_type(type);
 }
 
-/* Adds the status URLs of an operation (Azure-AsyncOperation, Location) and Retry-After to the response. */
-/* Returns a region's programmatic name ("West US 3" gives "westus3"), as ARM puts it in URLs; allocated. */
-static char *region_name(const char *location)
-{
-	char *out = str_lower(location ? location : "westus3"), *w = out;
-
-	for (const char *r = out; *r; r++)
-		if (*r != ' ')
-			*w++ = *r;
-	*w = '\0';
-	return out;
-}
-
 /*
  * Adds the long-running operation's headers as each service's REST spec
  * declares them. The healthcare agent service's update (Bots_Update, PATCH)
@@ -651,10 +638,10 @@ static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct j
 			       bool patch)
 {
 	bool bot = svc_of(jx_str(next, "type")) == SVC_HEALTHBOT;
-	char *ns = namespace_of(jx_str(next, "type")), *loc = region_name(jx_str(next, "location"));
-	char *sub = NULL, *url, num[16];
+	char *ns = namespace_of(jx_str(next, "type")), *sub = NULL, *url, num[16], loc[64];
 	struct armid id;
 
+	location_normalize(jx_str(next, "location") ? jx_str(next, "location") : "westus3", loc, sizeof(loc));
 	if (armid_parse(jx_str(next, "id"), &id)) {
 		sub = xstrdup(id.subscription);
 		armid_free(&id);
@@ -675,7 +662,6 @@ static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct j
 	resp_header(rs, "Retry-After", num);
 	free(sub);
 	free(ns);
-	free(loc);
 }
 
 /* Returns the time an operation started at now ends by itself: now plus lroSeconds, without overflowing. */
@@ -785,6 +771,7 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 		return -1;
 	}
 	next = patch ? patched(svc, cur, body) : replaced(rq, svc, cur, body);
+	state_normalize_location(next);
 	if (!apply_identity(rq, rs, svc, next, cur, jx_get(body, "identity"), patch)) {
 		json_object_put(next);
 		return -1;

@@ -123,6 +123,7 @@ int state_load(struct sim *s, char **err);
 void state_free(struct sim *s);
 struct json_object *state_resource(struct sim *s, const char *id);
 void state_put_resource(struct sim *s, struct json_object *res);
+void state_normalize_location(struct json_object *res);
 void state_del_resource(struct sim *s, const char *id);
 struct json_object *state_vault_by_name(struct sim *s, const char *name, bool hsm);
 struct json_object *state_role_definition(struct sim *s, const char *id_or_guid);

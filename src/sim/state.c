@@ -82,7 +82,24 @@ static void read_settings(struct sim *s)
 	s->set.operator_data_plane_enforced = str_ieq(jx_str(st, "operatorDataPlane"), "enforced");
 }
 
-/* Indexes resources by lower-case id. */
+/*
+ * Writes a resource's region as ARM answers it, the programmatic name
+ * ("West US 3" becomes "westus3"), whatever the scenario or a PUT spelled:
+ * the names `az account list-locations` gives as "name" are the ones
+ * resources carry in Azure, and the ones polling URLs and ids are built from.
+ */
+void state_normalize_location(struct json_object *res)
+{
+	char loc[64];
+
+	if (!json_object_is_type(jx_get(res, "location"), json_type_string))
+		return;
+	location_normalize(jx_str(res, "location"), loc, sizeof(loc));
+	if (strcmp(loc, jx_str(res, "location")) != 0)
+		json_object_object_add(res, "location", json_object_new_string(loc));
+}
+
+/* Indexes resources by lower-case id, their regions written as ARM writes them. */
 static void build_index(struct sim *s)
 {
 	struct json_object *res = ensure_array(s->doc, "resources");
@@ -92,6 +109,7 @@ static void build_index(struct sim *s)
 		struct json_object *r = jx_at(res, i);
 		char *key = str_lower(jx_str(r, "id"));
 
+		state_normalize_location(r);
 		json_object_object_add(s->index, key, json_object_get(r));
 		free(key);
 	}
@@ -174,6 +192,7 @@ void state_put_resource(struct sim *s, struct json_object *res)
 	struct json_object *old = state_resource(s, jx_str(res, "id"));
 	char *key = str_lower(jx_str(res, "id"));
 
+	state_normalize_location(res);
 	if (old) {
 		for (size_t i = 0; i < jx_len(list); i++)
 			if (jx_at(list, i) == old) {

@@ -799,6 +799,33 @@ static void test_kv_challenge(void **state)
 	st_resp_free(&r);
 }
 
+/* Versions come 25 to a page with Key Vault's nextLink, ordered by their identifiers and not by creation. */
+static void test_kv_versions_paged(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *next;
+	size_t i;
+
+	for (i = 0; i < 29; i++) {
+		assert_int_equal(st_req(&f->t, "POST", KV "/keys/cmk-test/rotate?api-version=7.5", f->vault, NULL, &r), 200);
+		st_resp_free(&r);
+	}
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/cmk-test/versions?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 25);
+	for (i = 1; i < 25; i++)
+		assert_true(strcmp(jx_str(jx_at(jx_get(r.json, "value"), i - 1), "kid"),
+				   jx_str(jx_at(jx_get(r.json, "value"), i), "kid")) < 0);
+	next = xstrdup(jx_str(r.json, "nextLink"));
+	assert_non_null(strstr(next, ".vault.azure.net:443/keys/cmk-test/versions?"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", next, f->vault, NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 31 - 25);
+	assert_null(jx_str(r.json, "nextLink"));
+	st_resp_free(&r);
+	free(next);
+}
+
 /* Keys: create, list with paging, versions, rotate, update, rotation policy, missing key, bad sizes. */
 static void test_kv_keys(void **state)
 {
@@ -1345,6 +1372,53 @@ static void test_lro_unpolled(void **state)
 	fx_stop(f);
 }
 
+/* A region written as a display name, in the scenario or a PUT, is answered and put in URLs as ARM's programmatic name. */
+static void test_region_names(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroPolls\":1}}");
+	struct st_resp r;
+	char *async;
+
+	(void)state;
+	assert_int_equal(arm(f, "PUT", RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-east", "2023-01-31",
+			     "{\"location\":\"East US\"}", &r), 201);
+	assert_string_equal(jx_str(r.json, "location"), "eastus");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", RG "/providers/Microsoft.CognitiveServices/accounts/oai-new", "2025-06-01",
+			     "{\"location\":\"West US 3\",\"kind\":\"OpenAI\",\"sku\":{\"name\":\"S0\"},"
+			     "\"properties\":{}}", &r), 201);
+	assert_string_equal(jx_str(r.json, "location"), "westus3");
+	async = st_header(&r, "Azure-AsyncOperation");
+	assert_non_null(strstr(async, "/locations/westus3/operationStatuses/"));
+	free(async);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", RG "/providers/Microsoft.CognitiveServices/accounts/oai-new", "2025-06-01", NULL, &r),
+			 200);
+	assert_string_equal(jx_str(r.json, "location"), "westus3");
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* The demo tenant's "West US 3" is read back as westus3, as every region is in Azure. */
+static void test_region_names_scenario(void **state)
+{
+	struct simtest t;
+	struct st_resp r;
+	char *tok;
+
+	(void)state;
+	if (st_start(&t, "demo.json", NULL) != 0)
+		fail_msg("the simulator did not start");
+	tok = st_token(&t, "https://management.azure.com/.default");
+	assert_int_equal(st_req(&t, "GET", ARM "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/"
+				"rg-prod-ai/providers/Microsoft.CognitiveServices/accounts/fdy-ch-prod?api-version=2025-06-01",
+				tok, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "location"), "westus3");
+	st_resp_free(&r);
+	free(tok);
+	st_stop(&t);
+}
+
 /* An lroFail operation nobody polls ends Failed when its time is up; its status URLs still answer. */
 static void test_lro_unpolled_failure(void **state)
 {
@@ -1886,6 +1960,7 @@ int main(void)
 		cmocka_unit_test(test_operator_permissions_enforced),
 		cmocka_unit_test_setup_teardown(test_kv_challenge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kv_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kv_versions_paged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kv_wrap, setup, teardown),
 		cmocka_unit_test(test_kv_authorization),
 		cmocka_unit_test_setup_teardown(test_kv_firewall, setup, teardown),
@@ -1900,6 +1975,8 @@ int main(void)
 		cmocka_unit_test(test_lro_failure),
 		cmocka_unit_test(test_lro_unpolled),
 		cmocka_unit_test(test_lro_unpolled_failure),
+		cmocka_unit_test(test_region_names),
+		cmocka_unit_test(test_region_names_scenario),
 		cmocka_unit_test_setup_teardown(test_fault_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_transport, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
