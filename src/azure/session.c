@@ -261,8 +261,15 @@ struct az_req *az_session_req(struct az_session *s, enum az_target t, const char
 {
 	const char *base = t == AZ_ARM ? s->cloud->arm : t == AZ_GRAPH ? s->cloud->graph : "";
 	bool absolute = str_istarts(path, "https://") || str_istarts(path, "http://");
-	char *url = absolute ? xstrdup(path) : xasprintf("%s%s", base, path);
+	char *joined = absolute ? xstrdup(path) : xasprintf("%s%s", base, path);
+	char *url = wire_url_escape(joined);
 	struct az_req *r;
+
+	/* A URL with a control character goes on unescaped, for authorize() to refuse with a clear error. */
+	if (url)
+		free(joined);
+	else
+		url = joined;
 
 	if (api_version && !strstr(url, "api-version=")) {
 		char *u = xasprintf("%s%capi-version=%s", url, strchr(url, '?') ? '&' : '?', api_version);
@@ -304,6 +311,15 @@ static void set_bearer(struct az_req *r, const char *token)
 	free(line);
 }
 
+/* Tells whether a string holds a control character (a URL that wire_url_escape refused). */
+static bool has_control(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 /* Adds the token a request needs; Key Vault requests go bare until the vault's challenge is known. */
 static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 {
@@ -318,6 +334,14 @@ static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 	 * once joined ("https://management.azure.com.evil.example/x", or a user
 	 * part before "@") is refused here, where every request gets its token.
 	 */
+	if (has_control(r->url)) {
+		char *shown = text_sanitize(r->url, false);
+
+		az_error_set(e, _("refused to send a request to '%s': its URL holds a control character, which no answer "
+				  "from Azure has; no token was sent"), shown);
+		free(shown);
+		return -1;
+	}
 	if ((r->target == AZ_ARM || r->target == AZ_GRAPH) &&
 	    !wire_same_origin(r->url, r->target == AZ_ARM ? s->cloud->arm : s->cloud->graph)) {
 		az_error_set(e, _("refused to send a request to '%s': it is not on %s, so no token was sent"), r->url,
@@ -644,11 +668,12 @@ static void op_failed(struct az_error *e, const struct az_req *p)
 /*
  * Tells whether a polling URL may be sent the ARM token: https on the
  * cloud's own Resource Manager host, nothing else (a polling URL comes from
- * a server's header, or from a journal on disk).
+ * a server's header, or from a journal on disk), and no control character;
+ * az_session_req percent-encodes what else a URL may not hold.
  */
 bool az_session_arm_url(const struct az_session *s, const char *url)
 {
-	return wire_same_origin(url, az_session_cloud(s)->arm) && !strpbrk(url, " \t\r\n\"<>\\^`{|}");
+	return wire_same_origin(url, az_session_cloud(s)->arm) && !has_control(url);
 }
 
 /*
@@ -663,8 +688,11 @@ int az_session_wait_op(struct az_session *s, const char *url, bool async, struct
 
 	*final = NULL;
 	if (!az_session_arm_url(s, url)) {
+		char *shown = text_sanitize(url ? url : "", false);
+
 		az_error_set(e, _("refused to poll the operation at '%s': it is not on %s, so no token was sent"),
-			     url ? url : "", az_session_cloud(s)->arm);
+			     shown, az_session_cloud(s)->arm);
+		free(shown);
 		return -1;
 	}
 	for (;;) {

@@ -395,6 +395,43 @@ bool wire_same_origin(const char *url, const char *origin)
 	return a > 0 && a == b && strncasecmp(url, origin, a) == 0;
 }
 
+/* Tells whether a byte may stand in a URL as it is (RFC 3986 unreserved, reserved, and '%' before two hex digits). */
+static bool url_byte_ok(const char *p)
+{
+	unsigned char c = (unsigned char)*p;
+
+	if (c == '%')
+		return isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]);
+	return c > 0x20 && c < 0x7f && !strchr("\"<>\\^`{|}", c);
+}
+
+/*
+ * Returns a URL from a server (a polling URL, a nextLink) with every byte
+ * a URL may not hold percent-encoded ("locations/west us 3/..." becomes
+ * "west%20us%203", RFC 3986 section 2.1), escapes already there kept; NULL
+ * when it holds a control character, which no URL from Azure has.
+ */
+char *wire_url_escape(const char *url)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (!url)
+		return NULL;
+	for (const char *p = url; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f) {
+			sb_free(&b);
+			return NULL;
+		}
+		if (url_byte_ok(p))
+			sb_addc(&b, *p);
+		else
+			sb_printf(&b, "%%%02X", c);
+	}
+	return sb_steal(&b);
+}
+
 /* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource ("https://vault.azure.net"). */
 char *wire_scope_resource(const char *scope)
 {

@@ -591,6 +591,55 @@ static void test_paging(void **state)
 	env_stop(v);
 }
 
+/* The healthcare agent service's create (Bots_Create, PUT) names an Azure-AsyncOperation only: the wait follows it. */
+static void lro_async_only(struct env *v)
+{
+	struct az_req *r, *done = NULL;
+
+	r = az_session_req(v->s, AZ_ARM, "PUT", HB "-new", "2025-11-01",
+			   "{\"location\":\"westus3\",\"sku\":{\"name\":\"F0\"},\"properties\":{}}");
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	assert_int_equal(r->status, 201);
+	assert_null(strcasestr(r->resp_headers, "\nLocation:"));
+	assert_non_null(strcasestr(r->resp_headers, "Azure-AsyncOperation:"));
+	if (az_session_wait(v->s, r, &done, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_string_equal(jx_str(done->json, "status"), "Succeeded");
+	az_req_free(done);
+	az_req_free(r);
+}
+
+/* A polling URL that names its region as "west us 3" is percent-encoded and followed; one with a control character is refused. */
+static void lro_display_region(struct env *v)
+{
+	struct az_req *r, *done = NULL;
+	char *url, *at;
+
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"4\"}}");
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	url = az_req_response_header(r, "Azure-AsyncOperation");
+	at = strstr(url, "/locations/westus3/");
+	assert_non_null(at);
+	*at = '\0';
+	{
+		char *spaced = xasprintf("%s/locations/west us 3/%s", url, at + strlen("/locations/westus3/"));
+
+		if (az_session_wait_op(v->s, spaced, true, &done, &v->e) != 0)
+			fail_msg("%s", v->e.message);
+		assert_non_null(strstr(done->url, "/locations/west%20us%203/"));
+		az_req_free(done);
+		free(spaced);
+		spaced = xasprintf("%s/locations/west\r\nHost: evil/%s", url, at + strlen("/locations/westus3/"));
+		assert_int_equal(az_session_wait_op(v->s, spaced, true, &done, &v->e), -1);
+		assert_non_null(strstr(v->e.message, "no token was sent"));
+		assert_null(strchr(v->e.message, '\r'));
+		az_error_clear(&v->e);
+		free(spaced);
+	}
+	free(url);
+	az_req_free(r);
+}
+
 /* Long-running operations: one that succeeds after polls, one that fails with the operation's error. */
 static void test_lro(void **state)
 {
@@ -627,6 +676,8 @@ static void test_lro(void **state)
 	assert_string_equal(jx_str(done->json, "tags.a"), "3");
 	az_req_free(done);
 	az_req_free(r);
+	lro_async_only(v);
+	lro_display_region(v);
 	env_stop(v);
 }
 

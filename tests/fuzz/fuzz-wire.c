@@ -66,6 +66,22 @@ static void challenge(const char *text)
 	wire_challenge_free(&c);
 }
 
+/* An escaped URL holds only URL bytes, keeps the origin of the one it came from, and escaping it again changes nothing. */
+static void url_escape(const char *text)
+{
+	char *e = wire_url_escape(text), *again;
+
+	if (!e)
+		return;
+	for (const char *p = e; *p; p++)
+		FUZZ_CHECK((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f && !strchr("\"<>\\^`{|}", *p));
+	FUZZ_CHECK(wire_same_origin(e, "https://management.azure.com") == wire_same_origin(text, "https://management.azure.com"));
+	again = wire_url_escape(e);
+	FUZZ_CHECK(again && strcmp(again, e) == 0);
+	free(again);
+	free(e);
+}
+
 /* A URL's host, into a small buffer and a large one. */
 static void url_host(const char *text)
 {
@@ -89,6 +105,7 @@ static void url_host(const char *text)
 			rest += 4;
 		FUZZ_CHECK(!*rest || *rest == '/' || *rest == '?' || *rest == '#');
 	}
+	url_escape(text);
 }
 
 /* A key URI split into vault URI, vault name, key and version. */

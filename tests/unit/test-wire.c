@@ -253,6 +253,37 @@ static void test_same_origin(void **state)
 			fail_msg("origin %zu: %s against %s", i, ORIGINS[i].url ? ORIGINS[i].url : "(null)", ORIGINS[i].origin);
 }
 
+static const struct { const char *url, *want; } ESCAPES[] = {
+	{ "https://management.azure.com/subscriptions/s/providers/P/locations/westus3/operationStatuses/1?api-version=1",
+	  "https://management.azure.com/subscriptions/s/providers/P/locations/westus3/operationStatuses/1?api-version=1" },
+	/* A region's display name in a polling URL, as a server may write it. */
+	{ "https://management.azure.com/s/locations/west us 3/operationResults/1",
+	  "https://management.azure.com/s/locations/west%20us%203/operationResults/1" },
+	/* Escapes already there are kept; a lone '%' is escaped. */
+	{ "https://kv.vault.azure.net:443/keys?$skiptoken=a%2Fb&x=100%", "https://kv.vault.azure.net:443/keys?$skiptoken=a%2Fb&x=100%25" },
+	{ "https://h/a\"b<c>d\\e^f`g{h|i}j", "https://h/a%22b%3Cc%3Ed%5Ce%5Ef%60g%7Bh%7Ci%7Dj" },
+	{ "https://h/r\xc3\xa9gion", "https://h/r%C3%A9gion" },
+	{ "", "" },
+	/* A control character is refused, never escaped: no URL from Azure holds one. */
+	{ "https://management.azure.com/x\r\nHost: evil", NULL },
+	{ "https://management.azure.com/x\ty", NULL },
+	{ "https://management.azure.com/x\x7f", NULL },
+	{ NULL, NULL },
+};
+
+/* A URL from a server is percent-encoded where it must be, and refused when it holds a control character. */
+static void test_url_escape(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ESCAPES) / sizeof(ESCAPES[0]); i++) {
+		char *got = wire_url_escape(ESCAPES[i].url);
+
+		if ((got == NULL) != (ESCAPES[i].want == NULL) || (got && strcmp(got, ESCAPES[i].want) != 0))
+			fail_msg("escape %zu: got %s, want %s", i, got ? got : "(null)", ESCAPES[i].want ? ESCAPES[i].want : "(null)");
+		free(got);
+	}
+}
+
 /* Tokens: claims decoded without verification; expiry from expires_on or expires_in, numbers or strings. */
 static void test_tokens(void **state)
 {
@@ -321,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_url_host),
 		cmocka_unit_test(test_same_origin),
+		cmocka_unit_test(test_url_escape),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_expiry_extremes),
 	};
