@@ -1,4 +1,4 @@
-/* The simulated Resource Health: a DICOM service's availability as its key access comes and goes. */
+/* The simulated Resource Health: the four services' availability as their key access comes and goes. */
 #include "config.h"
 
 #include <stdio.h>
@@ -38,14 +38,19 @@ static struct json_object *record(struct sim *s, const char *id)
 	return r;
 }
 
-/* Tells whether a resource is a DICOM service on a customer-managed key. */
-static bool dicom_on_cmk(struct json_object *r)
+/*
+ * Tells whether a resource is one of the four services, each of which stops
+ * serving its data while it cannot reach its customer-managed key (their
+ * pages: learn.microsoft.com/azure/ai-foundry/concepts/encryption-keys-portal,
+ * .../healthcare-apis/dicom/customer-managed-keys, .../health-bot/cmk). A
+ * service on Microsoft-managed keys is always usable (services_key_usable).
+ */
+static bool watched(struct json_object *r)
 {
-	return str_ieq(jx_str(r, "type"), DICOM_TYPE) &&
-	       jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+	return services_is_service(jx_str(r, "type"));
 }
 
-/* Updates one DICOM service's record: when its key went, and whether it came back too late. */
+/* Updates one service's record: when its key went, and, for a DICOM service, whether it came back too late. */
 static void track_one(struct sim *s, struct json_object *r)
 {
 	struct json_object *h = record(s, jx_str(r, "id"));
@@ -56,20 +61,20 @@ static void track_one(struct sim *s, struct json_object *r)
 			json_object_object_add(h, "lostSince", json_object_new_int64(now));
 		return;
 	}
-	if (since && now - since > REFRESH_AFTER) {
+	if (since && now - since > REFRESH_AFTER && str_ieq(jx_str(r, "type"), DICOM_TYPE)) {
 		json_object_object_add(h, "refreshNeeded", json_object_new_boolean(true));
 		json_object_object_add(h, "lostFor", json_object_new_int64(now - since));
 	}
 	json_object_object_del(h, "lostSince");
 }
 
-/* Notes, after anything that may change key access (and before a health answer), each DICOM service's state. */
+/* Notes, after anything that may change key access (and before a health answer), each service's state. */
 void health_track(struct sim *s)
 {
 	struct json_object *list = jx_get(s->doc, "resources");
 
 	for (size_t i = 0; i < jx_len(list); i++)
-		if (dicom_on_cmk(jx_at(list, i)))
+		if (watched(jx_at(list, i)))
 			track_one(s, jx_at(list, i));
 }
 
@@ -81,6 +86,16 @@ void health_refreshed(struct sim *s, const char *id)
 	json_object_object_del(h, "refreshNeeded");
 	json_object_object_del(h, "lostFor");
 	json_object_object_del(h, "lostSince");
+}
+
+/* Names a service's kind as Resource Health's summaries do. */
+static const char *kind_of(const char *type)
+{
+	if (str_ieq(type, DICOM_TYPE))
+		return "DICOM service";
+	if (str_ieq(type, "Microsoft.HealthBot/healthBots"))
+		return "healthcare agent service";
+	return "Azure AI services resource";
 }
 
 /*
@@ -95,7 +110,9 @@ static struct json_object *status_json(struct sim *s, struct json_object *r)
 	bool lost = jx_int(h, "lostSince", 0) != 0, stale = jx_bool(h, "refreshNeeded", false);
 	const char *state = lost || stale ? "Unavailable" : "Available";
 	char *id = xasprintf("%s%s/current", jx_str(r, "id"), HEALTH);
-	const char *summary = lost ? "We're sorry, your DICOM service cannot access its customer-managed encryption key."
+	char *lost_text = xasprintf("We're sorry, your %s cannot access its customer-managed encryption key.",
+				    kind_of(jx_str(r, "type")));
+	const char *summary = lost ? lost_text
 			      : stale ? "Your DICOM service lost access to its customer-managed encryption key for more than "
 					"30 minutes. Update the DICOM service to refresh the key access."
 			      : "There aren't any known Azure platform problems affecting this resource.";
@@ -112,6 +129,7 @@ static struct json_object *status_json(struct sim *s, struct json_object *r)
 	json_object_object_add(o, "type", json_object_new_string("Microsoft.ResourceHealth/AvailabilityStatuses"));
 	json_object_object_add(o, "location", jx_copy(jx_get(r, "location")));
 	json_object_object_add(o, "properties", p);
+	free(lost_text);
 	free(id);
 	return o;
 }
@@ -143,7 +161,7 @@ bool health_handle(struct sim_req *rq, struct sim_resp *rs)
 	else if (!r)
 		health_error(rs, 404, "ResourceNotFound", "The resource was not found.");
 	else if (arm_require(rq, rs, id, "Microsoft.ResourceHealth/availabilityStatuses/read")) {
-		/* The simulator models the DICOM service's key access; other types report no known problem. */
+		/* The simulator models the four services' key access; other types report no known problem. */
 		health_track(rq->sim);
 		resp_json(rs, 200, status_json(rq->sim, r));
 	}

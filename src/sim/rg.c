@@ -1,4 +1,7 @@
-/* The simulated Azure Resource Graph: POST queries over the readable resources, paged with $skipToken. */
+/*
+ * The simulated Azure Resource Graph: POST queries over the readable resources, paged with $skipToken. A query whose
+ * result spans pages is kept (a few at once, dropped when unused for minutes) so that a later page costs its own rows.
+ */
 #include "config.h"
 
 #include <stdio.h>
@@ -12,6 +15,19 @@
 #include "sim-int.h"
 #include "text.h"
 #include "xalloc.h"
+
+#define RG_KEEP 16            /* results kept at once; a new one replaces the least recently used */
+#define RG_KEEP_SECONDS 600   /* a kept result unused this long, in simulated time, is dropped */
+
+/* A query's result, kept so that the pages after the first are served from it. */
+struct rg_kept {
+	unsigned long id;         /* what its $skipToken names; 0: the slot is free */
+	char *key;                /* the caller, subscriptions and query it answers (request_key) */
+	unsigned long generation; /* the state generation it was computed at */
+	int64_t used;             /* when it was last served, in simulated time */
+	unsigned long touched;    /* the order it was last served in, for least recently used */
+	struct json_object *rows;
+};
 
 /* What the rows of one query share: answers about subscriptions and the strings many rows repeat. */
 struct rowctx {
@@ -154,33 +170,93 @@ static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 	return out;
 }
 
-/*
- * Returns the full result of a query (a new reference), computing it only when
- * the caller, query, scope or state changed since the last page was served.
- */
-static struct json_object *result_of(struct sim_req *rq, struct json_object *body, char **err)
+/* Runs a query over the rows the caller may read now; returns its result (a new array) or NULL with err set. */
+static struct json_object *run_query(struct sim_req *rq, struct json_object *body, char **err)
 {
-	struct sim *s = rq->sim;
-	struct json_object *subs = jx_get(body, "subscriptions"), *all, *result;
-	char *key = xasprintf("%s\n%s\n%s", rq->oid ? rq->oid : "", subs ? jx_text(subs) : "", jx_str(body, "query"));
+	struct json_object *all = rows(rq, jx_get(body, "subscriptions")), *result;
 
-	if (s->rg_result && s->rg_key && strcmp(key, s->rg_key) == 0 && s->rg_generation == s->generation) {
-		free(key);
-		return json_object_get(s->rg_result);
-	}
-	all = rows(rq, subs);
 	result = kql_run(jx_str(body, "query"), all, err);
 	json_object_put(all);
-	if (result) {
-		free(s->rg_key);
-		json_object_put(s->rg_result);
-		s->rg_key = key;
-		s->rg_result = json_object_get(result);
-		s->rg_generation = s->generation;
-	} else {
-		free(key);
-	}
 	return result;
+}
+
+/* Returns what a later page must ask again for its $skipToken to apply: the caller, the subscriptions, the query. */
+static char *request_key(struct sim_req *rq, struct json_object *body)
+{
+	struct json_object *subs = jx_get(body, "subscriptions");
+
+	return xasprintf("%s\n%s\n%s", rq->oid ? rq->oid : "", subs ? jx_text(subs) : "", jx_str(body, "query"));
+}
+
+/* Empties a kept result's slot. */
+static void kept_drop(struct rg_kept *k)
+{
+	free(k->key);
+	json_object_put(k->rows);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Frees every kept result, when the simulator stops. */
+void rg_free(struct sim *s)
+{
+	for (int i = 0; s->rg_kept && i < RG_KEEP; i++)
+		kept_drop(&s->rg_kept[i]);
+	free(s->rg_kept);
+	s->rg_kept = NULL;
+}
+
+/* Tells whether a kept result went unused for longer than RG_KEEP_SECONDS of simulated time. */
+static bool kept_expired(const struct rg_kept *k, int64_t now)
+{
+	return now - k->used > RG_KEEP_SECONDS;
+}
+
+/* Drops the expired results, making the slots on first use; returns the slots. */
+static struct rg_kept *kept_sweep(struct sim *s)
+{
+	int64_t now = sim_now(s);
+
+	if (!s->rg_kept)
+		s->rg_kept = xcalloc(RG_KEEP, sizeof(*s->rg_kept));
+	for (int i = 0; i < RG_KEEP; i++)
+		if (s->rg_kept[i].id && kept_expired(&s->rg_kept[i], now))
+			kept_drop(&s->rg_kept[i]);
+	return s->rg_kept;
+}
+
+/* Marks a kept result as served now, for its expiry and for the least recently used order. */
+static void kept_touch(struct sim *s, struct rg_kept *k)
+{
+	k->used = sim_now(s);
+	k->touched = ++s->rg_seq;
+}
+
+/* Keeps a query's result (taking key and a reference to result) in a free slot or the least recently used one. */
+static struct rg_kept *kept_add(struct sim *s, char *key, struct json_object *result)
+{
+	struct rg_kept *slots = kept_sweep(s), *k = &slots[0];
+
+	for (int i = 1; i < RG_KEEP && k->id; i++)
+		if (!slots[i].id || slots[i].touched < k->touched)
+			k = &slots[i];
+	kept_drop(k);
+	k->key = key;
+	k->rows = json_object_get(result);
+	k->generation = s->generation;
+	k->id = ++s->rg_seq;
+	kept_touch(s, k);
+	return k;
+}
+
+/* Finds the unexpired kept result a $skipToken names, or NULL. */
+static struct rg_kept *kept_find(struct sim *s, unsigned long id)
+{
+	struct rg_kept *slots = kept_sweep(s);
+
+	for (int i = 0; i < RG_KEEP; i++)
+		if (slots[i].id == id)
+			return &slots[i];
+	return NULL;
 }
 
 /* Answers a query error the way Resource Graph does (BadRequest with InvalidQuery and ParserFailure). */
@@ -204,28 +280,155 @@ static void query_error(struct sim_resp *rs, const char *why)
 	resp_json(rs, 400, b);
 }
 
-/* Reads the page start from options.$skipToken (base64 of "azsim:N") or options.$skip. */
-static long page_start(struct json_object *opts)
+/*
+ * Answers a $skipToken that names no kept result: garbled, made by another query or caller, or expired. Microsoft
+ * documents no error for this (neither the 2022-10-01 REST specification and its examples nor the paging guide,
+ * learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results), so the answer has the shape of
+ * Resource Graph's other refusals, BadRequest with details, and the detail's code is the simulator's own choice.
+ */
+static void token_error(struct sim_resp *rs)
 {
-	const char *tok = jx_str(opts, "$skipToken");
-	size_t n;
-	unsigned char *raw;
-	long start = (long)jx_int(opts, "$skip", 0);
+	struct json_object *b = json_object_new_object(), *e = json_object_new_object(), *d = json_object_new_array();
+	struct json_object *d1 = json_object_new_object();
 
-	if (tok && (raw = b64_decode(tok, strlen(tok), &n)) != NULL) {
-		if (n > 6 && memcmp(raw, "azsim:", 6) == 0)
-			start = strtol((const char *)raw + 6, NULL, 10);
-		free(raw);
-	}
-	return start < 0 ? 0 : start;
+	json_object_object_add(d1, "code", json_object_new_string("InvalidSkipToken"));
+	json_object_object_add(d1, "message", json_object_new_string("The $skipToken is not one this query returned "
+		"to this caller, or its result expired. Run the query again without a $skipToken."));
+	json_object_array_add(d, d1);
+	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
+	json_object_object_add(e, "message", json_object_new_string("The request's options.$skipToken is invalid."));
+	json_object_object_add(e, "details", d);
+	json_object_object_add(b, "error", e);
+	resp_json(rs, 400, b);
 }
 
-/* Serves POST /providers/Microsoft.ResourceGraph/resources. */
+/* Reads 1 to 15 digits ending at stop into n; returns what follows stop, or NULL. */
+static const char *read_number(const char *p, char stop, unsigned long *n)
+{
+	int digits = 0;
+
+	for (*n = 0; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+		*n = *n * 10 + (unsigned long)(*p - '0');
+	return digits > 0 && *p == stop ? p + 1 : NULL;
+}
+
+/* Reads a $skipToken, base64 of "azsim:RESULT:OFFSET", into the kept result's id and the page's first row. */
+static bool read_token(const char *tok, unsigned long *id, long *offset)
+{
+	size_t n = 0;
+	unsigned char *raw = b64_decode(tok, strlen(tok), &n);
+	char text[48];
+	const char *p = text + 6;
+	unsigned long off = 0;
+
+	if (!raw || n <= 6 || n >= sizeof(text) || memcmp(raw, "azsim:", 6) != 0) {
+		free(raw);
+		return false;
+	}
+	memcpy(text, raw, n);
+	text[n] = '\0';
+	free(raw);
+	p = read_number(p, ':', id);
+	p = p ? read_number(p, '\0', &off) : NULL;
+	*offset = (long)off;
+	return p && *id != 0;
+}
+
+/* Makes the $skipToken of the page that starts at offset in a kept result. */
+static char *make_token(unsigned long id, long offset)
+{
+	char mark[64];
+
+	snprintf(mark, sizeof(mark), "azsim:%lu:%ld", id, offset);
+	return b64_encode(mark, strlen(mark), false);
+}
+
+/*
+ * Serves a page after the first from the result its $skipToken names. A result computed before a write is computed
+ * again and the page still starts at the token's offset: Resource Graph keeps no snapshot, and Microsoft's paging
+ * guide says that a resource created or deleted between pages shifts the later ones (a row seen twice or missed).
+ */
+static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *b, const char *tok,
+				 long *start)
+{
+	struct sim *s = rq->sim;
+	struct rg_kept *k = NULL;
+	unsigned long id = 0;
+	char *key = request_key(rq, b), *err = NULL;
+
+	if (read_token(tok, &id, start) && (k = kept_find(s, id)) != NULL && strcmp(k->key, key) != 0)
+		k = NULL;
+	free(key);
+	if (!k) {
+		token_error(rs);
+		return NULL;
+	}
+	if (k->generation != s->generation) {
+		struct json_object *fresh = run_query(rq, b, &err);
+
+		if (!fresh) {
+			query_error(rs, err);
+			free(err);
+			return NULL;
+		}
+		json_object_put(k->rows);
+		k->rows = fresh;
+		k->generation = s->generation;
+	}
+	kept_touch(s, k);
+	return k;
+}
+
+/* Answers the page of result that starts at start, with the $skipToken of the next page of kept result id. */
+static void answer_page(struct sim_resp *rs, struct json_object *result, long start, long top, unsigned long id)
+{
+	long total = (long)jx_len(result);
+	struct json_object *page = json_object_new_array(), *out = json_object_new_object();
+
+	for (long i = start; i < total && i < start + top; i++)
+		json_object_array_add(page, json_object_get(jx_at(result, (size_t)i)));
+	json_object_object_add(out, "totalRecords", json_object_new_int64(total));
+	json_object_object_add(out, "count", json_object_new_int64((int64_t)jx_len(page)));
+	json_object_object_add(out, "resultTruncated", json_object_new_string("false"));
+	if (start + top < total) {
+		char *tok = make_token(id, start + top);
+
+		json_object_object_add(out, "$skipToken", json_object_new_string(tok));
+		free(tok);
+	}
+	json_object_object_add(out, "data", page);
+	json_object_object_add(out, "facets", json_object_new_array());
+	resp_header(rs, "x-ms-user-quota-remaining", "14");
+	resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
+	resp_json(rs, 200, out);
+}
+
+/* Serves a first page: runs the query, keeping its result when more pages follow, and starts at options.$skip. */
+static void first_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *b, long top)
+{
+	char *err = NULL;
+	struct json_object *result = run_query(rq, b, &err);
+	long start = (long)jx_int(jx_get(b, "options"), "$skip", 0);
+	unsigned long id = 0;
+
+	if (!result) {
+		query_error(rs, err);
+		free(err);
+		return;
+	}
+	start = start < 0 ? 0 : start > (long)jx_len(result) ? (long)jx_len(result) : start;
+	if (start + top < (long)jx_len(result))
+		id = kept_add(rq->sim, request_key(rq, b), result)->id;
+	answer_page(rs, result, start, top, id);
+	json_object_put(result);
+}
+
+/* Serves POST /providers/Microsoft.ResourceGraph/resources (under the simulator's lock, as every request is). */
 void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 {
-	struct json_object *b, *opts, *result, *page, *out;
-	char *err = NULL;
-	long start, top, total;
+	struct json_object *b, *opts;
+	const char *tok;
+	long top, start = 0;
 
 	if (strcmp(rq->method, "POST") != 0) {
 		resp_error(rs, 405, "MethodNotAllowed", "Resource Graph queries are POST requests.");
@@ -243,33 +446,13 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 400, "BadRequest", "options.$top must be between 1 and 1000.");
 		return;
 	}
-	result = result_of(rq, b, &err);
-	if (!result) {
-		query_error(rs, err);
-		free(err);
-		return;
-	}
-	start = page_start(opts);
-	total = (long)jx_len(result);
-	page = json_object_new_array();
-	for (long i = start; i < total && i < start + top; i++)
-		json_object_array_add(page, json_object_get(jx_at(result, (size_t)i)));
-	out = json_object_new_object();
-	json_object_object_add(out, "totalRecords", json_object_new_int64(total));
-	json_object_object_add(out, "count", json_object_new_int64((int64_t)jx_len(page)));
-	json_object_object_add(out, "resultTruncated", json_object_new_string("false"));
-	if (start + top < total) {
-		char mark[32], *tok;
+	tok = jx_str(opts, "$skipToken");
+	if (!tok || !*tok) {
+		first_page(rq, rs, b, top);
+	} else {
+		struct rg_kept *k = kept_page(rq, rs, b, tok, &start);
 
-		snprintf(mark, sizeof(mark), "azsim:%ld", start + top);
-		tok = b64_encode(mark, strlen(mark), false);
-		json_object_object_add(out, "$skipToken", json_object_new_string(tok));
-		free(tok);
+		if (k)
+			answer_page(rs, k->rows, start, top, k->id);
 	}
-	json_object_object_add(out, "data", page);
-	json_object_object_add(out, "facets", json_object_new_array());
-	json_object_put(result);
-	resp_header(rs, "x-ms-user-quota-remaining", "14");
-	resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
-	resp_json(rs, 200, out);
 }

@@ -36,6 +36,7 @@ struct sim_settings {
 };
 
 struct sim_proxy;
+struct rg_kept;
 
 struct sim {
 	pthread_mutex_t lock;          /* guards everything below that changes */
@@ -63,9 +64,8 @@ struct sim {
 	unsigned long conn_seq;        /* connections accepted so far */
 	unsigned long req_seq;         /* requests answered so far */
 	unsigned long generation;      /* bumped by every request that may change state */
-	char *rg_key;                  /* the Resource Graph query whose result is cached */
-	unsigned long rg_generation;   /* the state generation that result was computed at */
-	struct json_object *rg_result; /* the cached result, served page by page */
+	struct rg_kept *rg_kept;       /* Resource Graph results kept for their later pages (rg.c), or NULL */
+	unsigned long rg_seq;          /* the last id or use order given to a kept result */
 };
 
 /* One HTTP request, collected across MHD's calls. */
@@ -162,6 +162,7 @@ bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope, con
 struct json_object *arm_page(struct sim_req *rq, struct json_object *items);
 struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
+void rg_free(struct sim *s);
 int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur,
 		   struct json_object *body, bool patch);
 bool services_is_service(const char *type);

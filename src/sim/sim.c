@@ -177,8 +177,7 @@ void sim_stop(struct sim *s)
 	if (s->logfile)
 		fclose(s->logfile);
 	state_free(s);
-	free(s->rg_key);
-	json_object_put(s->rg_result);
+	rg_free(s);
 	tls_free(&s->tls);
 	free(s->scenario_text);
 	pthread_mutex_destroy(&s->lock);

@@ -24,6 +24,8 @@
 	"'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') | project id, name, type, kind, " \
 	"location, subscriptionId, resourceGroup, identity, properties " \
 	"| order by subscriptionId asc, resourceGroup asc, name asc"
+/* Another query over every resource, which an audit of something else might page at the same time. */
+#define OTHER_QUERY "Resources | project id, name, type, location | order by id asc"
 /* The audit's generic list of one subscription's Health Bots, with their creation times. */
 #define BOT_LIST "/resources?$filter=resourceType%20eq%20%27Microsoft.HealthBot%2FhealthBots%27&$expand=createdTime" \
 	"&api-version=2021-04-01"
@@ -106,12 +108,12 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 	free(auth);
 }
 
-/* Posts one page of the audit query; returns its rows and hands back the next $skipToken (or NULL). */
-static long audit_page(struct simtest *t, const char *token, char **skip)
+/* Posts one page of a query, top rows a page; returns its rows and hands back the next $skipToken (or NULL). */
+static long graph_page(struct simtest *t, const char *token, const char *query, int top, char **skip)
 {
 	struct st_resp r;
 	char *tok = *skip ? xasprintf(",\"$skipToken\":\"%s\"", *skip) : xstrdup("");
-	char *body = xasprintf("{\"query\":\"%s\",\"options\":{\"$top\":1000%s}}", AUDIT_QUERY, tok);
+	char *body = xasprintf("{\"query\":\"%s\",\"options\":{\"$top\":%d%s}}", query, top, tok);
 	long rows;
 
 	st_req(t, "POST", ARM "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01", token, body, &r);
@@ -124,21 +126,44 @@ static long audit_page(struct simtest *t, const char *token, char **skip)
 	return rows;
 }
 
-/* Times the audit's Resource Graph query, 1000 rows a page: the first page (which runs the query), then the rest. */
-static void bench_graph(struct simtest *t, const char *token)
+/* Times the audit's Resource Graph query, top rows a page: the first page (which runs the query), then the rest. */
+static void bench_graph(struct simtest *t, const char *token, int top)
 {
 	double start = now_ms(), first;
 	char *skip = NULL;
 	int pages = 1;
-	long rows = audit_page(t, token, &skip);
+	long rows = graph_page(t, token, AUDIT_QUERY, top, &skip);
 
 	first = now_ms() - start;
-	while (skip && pages < 100) {
-		rows += audit_page(t, token, &skip);
+	while (skip && pages < 200) {
+		rows += graph_page(t, token, AUDIT_QUERY, top, &skip);
 		pages++;
 	}
-	printf("Resource Graph audit query       %6d pages     %8.3f ms/page  (first %.3f ms, then %.3f ms/page; %ld rows)\n",
-	       pages, (now_ms() - start) / pages, first, pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0, rows);
+	printf("Resource Graph audit query, %4d rows a page %4d pages  first %8.3f ms, then %7.3f ms/page  (%ld rows)\n",
+	       top, pages, first, pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0, rows);
+	free(skip);
+}
+
+/* Times two queries paged at once, 100 rows a page, taking turns: each later page must come from its own result. */
+static void bench_graph_interleaved(struct simtest *t, const char *token)
+{
+	const char *queries[2] = { AUDIT_QUERY, OTHER_QUERY };
+	char *skip[2] = { NULL, NULL };
+	long rows = graph_page(t, token, queries[0], 100, &skip[0]) + graph_page(t, token, queries[1], 100, &skip[1]);
+	double start = now_ms();
+	int pages = 0;
+
+	while ((skip[0] || skip[1]) && pages < 40) {
+		for (int i = 0; i < 2; i++)
+			if (skip[i]) {
+				rows += graph_page(t, token, queries[i], 100, &skip[i]);
+				pages++;
+			}
+	}
+	printf("Resource Graph, two queries taking turns        %4d later pages %7.3f ms/page  (%ld rows)\n", pages,
+	       pages ? (now_ms() - start) / pages : 0.0, rows);
+	free(skip[0]);
+	free(skip[1]);
 }
 
 /* Lists one subscription's Health Bots the way the audit does, following nextLink; returns the bots seen. */
@@ -226,7 +251,9 @@ int main(void)
 	token = st_token(&t, "https://management.azure.com/.default");
 	bench_sequential(&t, token, 1000);
 	bench_concurrent(&t, token, 20);
-	bench_graph(&t, token);
+	bench_graph(&t, token, 1000);
+	bench_graph(&t, token, 100);
+	bench_graph_interleaved(&t, token);
 	bench_generic(&t, token);
 	free(token);
 	st_stop(&t);

@@ -38,6 +38,8 @@
 #define KEY_V1 "4e070c1b76f1b2e831bf75857a09fd70"
 #define CRYPTO_SEU "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 #define OAI_PRINCIPAL "6666a003-6666-4666-8666-66666666a003"
+#define OAI_KEY(k) "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":" \
+	"{\"keyName\":\"" k "\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}"
 
 struct fx {
 	struct simtest t;
@@ -950,6 +952,55 @@ static void test_cmk_save_openai(void **state)
 	st_resp_free(&r);
 }
 
+/* Returns a resource's availability state from Resource Health (allocated), and its summary when asked. */
+static char *health_of(struct fx *f, const char *id, char **summary)
+{
+	struct st_resp r;
+	char *path = xasprintf("%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current", id);
+	char *state;
+
+	assert_int_equal(arm(f, "GET", path, "2025-05-01", NULL, &r), 200);
+	state = xstrdup(jx_str(r.json, "properties.availabilityState"));
+	if (summary)
+		*summary = xstrdup(jx_str(r.json, "properties.summary"));
+	st_resp_free(&r);
+	free(path);
+	return state;
+}
+
+/* Asserts a resource's availability state. */
+static void assert_health(struct fx *f, const char *id, const char *want)
+{
+	char *state = health_of(f, id, NULL);
+
+	assert_string_equal(state, want);
+	free(state);
+}
+
+/* Azure OpenAI on its key: Resource Health says Unavailable while the key is disabled, Available once it is back. */
+static void test_health_openai(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *summary, *st;
+
+	grant(f, VAULT_ID "/keys/cmk-test", OAI_PRINCIPAL, CRYPTO_SEU, "33333333-0000-4000-8000-000000000009");
+	assert_int_equal(arm(f, "PATCH", OAI, "2025-06-01", OAI_KEY("cmk-test"), &r), 202);
+	st_resp_free(&r);
+	assert_health(f, OAI, "Available");
+	assert_int_equal(st_admin(&f->t, "POST", "/keys/kv-cmk-test/cmk-test/disable", NULL, &r), 200);
+	st_resp_free(&r);
+	st = health_of(f, OAI, &summary);
+	assert_string_equal(st, "Unavailable");
+	assert_non_null(strstr(summary, "Azure AI services resource cannot access its customer-managed encryption key"));
+	free(st);
+	free(summary);
+	assert_health(f, FDY, "Available");
+	assert_int_equal(st_admin(&f->t, "POST", "/keys/kv-cmk-test/cmk-test/enable", NULL, &r), 200);
+	st_resp_free(&r);
+	assert_health(f, OAI, "Available");
+}
+
 /* DICOM: PATCH cannot set the key; a PUT of the whole resource with a versioned URL can. */
 static void test_cmk_save_dicom(void **state)
 {
@@ -1027,8 +1078,6 @@ struct refusal {
 	const char *inner;
 };
 
-#define OAI_KEY(k) "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":" \
-	"{\"keyName\":\"" k "\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}"
 #define GRANT_OAI "\"roleAssignments\":[{\"scope\":\"/subscriptions/" SUB "\",\"principalId\":\"0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b\"," \
 	"\"roleDefinitionId\":\"8e3af657-a8ff-443c-a75c-2fe8c4bcb635\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":\"" \
 	OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CRYPTO_SEU "\"},{\"scope\":\"" VAULT_ID "\",\"principalId\":" \
@@ -1645,6 +1694,170 @@ static void test_resource_graph(void **state)
 	free(next);
 }
 
+/* The fixture's service resources by name, as the paging tests query them. */
+#define PAGED_QUERY "Resources | where type in~ ('Microsoft.CognitiveServices/accounts','microsoft.healthbot/healthbots'," \
+	"'Microsoft.HealthcareApis/workspaces/dicomservices') | project id, name | order by name asc"
+
+/* Posts a Resource Graph query, top rows a page, with a $skip (when skip >= 0) or a $skipToken; returns the status. */
+static long graph_post(struct fx *f, const char *query, int top, int skip, const char *token, struct st_resp *r)
+{
+	char *more = token ? xasprintf(",\"$skipToken\":\"%s\"", token) : skip >= 0 ? xasprintf(",\"$skip\":%d", skip)
+		: xstrdup("");
+	char *body = xasprintf("{\"subscriptions\":[\"" SUB "\"],\"query\":\"%s\",\"options\":{\"$top\":%d%s}}", query, top,
+			       more);
+	long status = arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2022-10-01", body, r);
+
+	free(more);
+	free(body);
+	return status;
+}
+
+/* Posts a first page of top rows and returns a copy of its $skipToken, which it asserts there is. */
+static char *graph_token(struct fx *f, const char *query, int top)
+{
+	struct st_resp r;
+	char *tok;
+
+	assert_int_equal(graph_post(f, query, top, -1, NULL, &r), 200);
+	assert_non_null(jx_str(r.json, "$skipToken"));
+	tok = xstrdup(jx_str(r.json, "$skipToken"));
+	st_resp_free(&r);
+	return tok;
+}
+
+/* Asserts a Resource Graph answer is the refusal of a $skipToken that names no kept result. */
+static void assert_token_refused(struct st_resp *r)
+{
+	assert_int_equal(r->status, 400);
+	assert_string_equal(st_error_code(r), "BadRequest");
+	assert_string_equal(jx_str(jx_at(jx_get(r->json, "error.details"), 0), "code"), "InvalidSkipToken");
+	st_resp_free(r);
+}
+
+/* Resource Graph paging: $skipToken pages and $skip give every row once, in the query's order. */
+static void test_graph_paging_order(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	struct json_object *all, *seen = json_object_new_array();
+	char *tok = NULL;
+
+	assert_int_equal(graph_post(f, PAGED_QUERY, 1000, -1, NULL, &r), 200);
+	all = json_object_get(jx_get(r.json, "data"));
+	assert_int_equal(jx_len(all), 4);
+	assert_null(jx_get(r.json, "$skipToken"));
+	st_resp_free(&r);
+	do {
+		assert_int_equal(graph_post(f, PAGED_QUERY, 1, -1, tok, &r), 200);
+		assert_int_equal(jx_int(r.json, "totalRecords", 0), 4);
+		json_object_array_add(seen, json_object_get(jx_at(jx_get(r.json, "data"), 0)));
+		free(tok);
+		tok = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
+		st_resp_free(&r);
+	} while (tok);
+	assert_string_equal(jx_text(seen), jx_text(all));
+	assert_int_equal(graph_post(f, PAGED_QUERY, 2, 1, NULL, &r), 200);
+	assert_int_equal(jx_int(r.json, "count", 0), 2);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data"), 0), "name"), jx_str(jx_at(all, 1), "name"));
+	tok = xstrdup(jx_str(r.json, "$skipToken"));
+	st_resp_free(&r);
+	assert_int_equal(graph_post(f, PAGED_QUERY, 2, -1, tok, &r), 200);
+	assert_int_equal(jx_int(r.json, "count", 0), 1);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data"), 0), "name"), jx_str(jx_at(all, 3), "name"));
+	assert_null(jx_get(r.json, "$skipToken"));
+	st_resp_free(&r);
+	free(tok);
+	json_object_put(seen);
+	json_object_put(all);
+}
+
+/*
+ * Resource Graph keeps no snapshot: a $skipToken still works after a write, but its page comes from the query run
+ * again at its offset, so a resource deleted from an earlier page shifts the rest (one row is missed), as Microsoft's
+ * paging guide describes.
+ */
+static void test_graph_paging_after_write(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	struct json_object *all;
+	char *tok, *gone;
+
+	assert_int_equal(graph_post(f, PAGED_QUERY, 1000, -1, NULL, &r), 200);
+	all = json_object_get(jx_get(r.json, "data"));
+	st_resp_free(&r);
+	tok = graph_token(f, PAGED_QUERY, 2);
+	gone = xstrdup(jx_str(jx_at(all, 0), "id"));
+	assert_int_equal(arm(f, "DELETE", gone, strstr(gone, "/dicomservices/") ? "2024-03-31" : strstr(gone, "/healthBots/")
+			     ? "2025-11-01" : "2025-06-01", NULL, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(graph_post(f, PAGED_QUERY, 2, -1, tok, &r), 200);
+	assert_int_equal(jx_int(r.json, "totalRecords", 0), 3);
+	assert_int_equal(jx_int(r.json, "count", 0), 1);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data"), 0), "name"), jx_str(jx_at(all, 3), "name"));
+	st_resp_free(&r);
+	free(gone);
+	free(tok);
+	json_object_put(all);
+}
+
+/* Resource Graph refuses a garbled $skipToken, another query's, an old-style one and one whose result expired. */
+static void test_graph_paging_bad_token(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *tok = graph_token(f, PAGED_QUERY, 1), *old = b64_encode("azsim:1", 7, false);
+
+	graph_post(f, PAGED_QUERY, 1, -1, "not a token!", &r);
+	assert_token_refused(&r);
+	graph_post(f, PAGED_QUERY, 1, -1, old, &r);
+	assert_token_refused(&r);
+	graph_post(f, PAGED_QUERY " | project name", 1, -1, tok, &r);
+	assert_token_refused(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":590}", &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(graph_post(f, PAGED_QUERY, 1, -1, tok, &r), 200);
+	st_resp_free(&r);
+	assert_int_equal(st_admin(&f->t, "POST", "/clock", "{\"advanceSeconds\":601}", &r), 200);
+	st_resp_free(&r);
+	graph_post(f, PAGED_QUERY, 1, -1, tok, &r);
+	assert_token_refused(&r);
+	free(old);
+	free(tok);
+}
+
+/* Resource Graph keeps 16 results at most: a 17th replaces the least recently used, whose $skipToken then fails. */
+static void test_graph_paging_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *tok[17];
+
+	for (int i = 0; i < 17; i++) {
+		char *q = xasprintf("Resources | where name != 'q%d' | project id, name | order by name asc", i);
+
+		tok[i] = graph_token(f, q, 1);
+		free(q);
+		if (i == 15) {
+			assert_int_equal(graph_post(f, "Resources | where name != 'q0' | project id, name | order by name asc",
+						    1, -1, tok[0], &r), 200);
+			st_resp_free(&r);
+		}
+	}
+	graph_post(f, "Resources | where name != 'q1' | project id, name | order by name asc", 1, -1, tok[1], &r);
+	assert_token_refused(&r);
+	for (int i = 0; i < 17; i++) {
+		char *q = xasprintf("Resources | where name != 'q%d' | project id, name | order by name asc", i);
+
+		if (i != 1) {
+			assert_int_equal(graph_post(f, q, 1, -1, tok[i], &r), 200);
+			st_resp_free(&r);
+		}
+		free(q);
+		free(tok[i]);
+	}
+}
+
 /* ---- A generated tenant ---- */
 
 #define GEN_RESOURCES 200
@@ -1965,6 +2178,7 @@ int main(void)
 		cmocka_unit_test(test_kv_authorization),
 		cmocka_unit_test_setup_teardown(test_kv_firewall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_openai, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_openai, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_dicom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_healthbot_uai, setup, teardown),
 		cmocka_unit_test(test_cmk_refusals),
@@ -1983,6 +2197,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_graph, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resource_graph, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph_paging_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph_paging_after_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph_paging_bad_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph_paging_bounded, setup, teardown),
 		cmocka_unit_test(test_generated_graph),
 		cmocka_unit_test(test_generated_findings),
 		cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
