@@ -516,9 +516,7 @@ static void refused(struct az_error *e)
 	const char *rule;
 	char *msg = e->message ? xstrdup(e->message) : xstrdup("?");
 
-	rule = cmk_rule_for_error(e->code, strstr(msg, "ForbiddenByFirewall") ? "ForbiddenByFirewall"
-				  : strstr(msg, "ForbiddenByPolicy") ? "ForbiddenByPolicy" : strstr(msg, "ForbiddenByRbac")
-				  ? "ForbiddenByRbac" : NULL, msg);
+	rule = cmk_rule_for_error(e->code, e->inner, msg);
 	if (rule && cmk_rule_find(rule))
 		az_error_set(e, _("%s\n  This is rule %s: %s\n  Fix: %s"), msg, rule, _(cmk_rule_find(rule)->explanation),
 			     _(cmk_rule_find(rule)->fix));
@@ -527,25 +525,23 @@ static void refused(struct az_error *e)
 
 /*
  * Tells whether a refused save is one that waiting for a new grant to take
- * effect may cure, by its code and inner code (never by message words, which
- * differ between services), whether the service refused at once or in its
- * long-running operation:
- * - KeyVaultAccessForbidden: Cognitive Services ("Unable to access key vault
- *   resource ... Please grant get, wrap and unwrap key permissions",
- *   ansible azure.azcollection PR #1676; shared/reference/PEERS.md);
- * - Forbidden with inner ForbiddenByRbac or ForbiddenByPolicy: Key Vault's
- *   own refusal relayed by the service ("If role assignments ... were
- *   changed recently, please observe propagation time", azurerm #27817);
- * - UserErrorCMKKeyVaultAuthFailure: the same refusal as another resource
- *   provider words it (azurerm #27817).
+ * effect may cure, whether the service refused at once or in its
+ * long-running operation: an error that stands for identity.key-access
+ * (Key Vault's ForbiddenByRbac, ForbiddenByPolicy or AccessDenied relayed as
+ * code, inner code or a word of the message, "If role assignments ... were
+ * changed recently, please observe propagation time", azurerm #27817; and
+ * Cognitive Services' KeyVaultAccessForbidden, "Please grant get, wrap and
+ * unwrap key permissions", ansible azure.azcollection PR #1676), or
+ * UserErrorCMKKeyVaultAuthFailure, the same refusal as another provider
+ * words it (azurerm #27817). A firewall refusal is never waited out.
  */
 static bool propagation_error(const struct az_error *e)
 {
-	if (!e->code || str_ieq(e->inner, "ForbiddenByFirewall"))
-		return false;
-	return str_ieq(e->code, "KeyVaultAccessForbidden") || str_ieq(e->code, "UserErrorCMKKeyVaultAuthFailure") ||
-	       ((str_ieq(e->code, "Forbidden") || str_ieq(e->inner, "Forbidden")) &&
-		(str_ieq(e->inner, "ForbiddenByRbac") || str_ieq(e->inner, "ForbiddenByPolicy")));
+	const char *rule = cmk_rule_for_error(e->code, e->inner, e->message);
+
+	if (rule)
+		return strcmp(rule, "identity.key-access") == 0;
+	return str_ieq(e->code, "UserErrorCMKKeyVaultAuthFailure");
 }
 
 /*

@@ -649,20 +649,22 @@ static bool terminal(const char *status, bool *failed)
 /* Words a failed long-running operation from its status body. */
 static void op_failed(struct az_error *e, const struct az_req *p)
 {
-	const char *code = jx_str(p->json, "error.code"), *msg = jx_str(p->json, "error.message");
-	char *clean = text_sanitize(msg ? msg : "", false);
+	struct az_wire_error w;
+	bool parsed = wire_parse_error(p->json, &w);
+	char *status = text_sanitize(jx_str(p->json, "status") ? jx_str(p->json, "status") : "?", false);
 
-	az_error_set(e, _("the operation ended with status %s: %s (%s) (request id %s)"), jx_str(p->json, "status"), clean,
-		     code ? code : "?", p->client_request_id);
+	az_error_set(e, _("the operation ended with status %s: %s (%s) (request id %s)"), status,
+		     parsed && w.message ? w.message : "", parsed && w.code ? w.code : "?", p->client_request_id);
 	free(e->code);
 	free(e->inner);
-	e->code = code ? xstrdup(code) : NULL;
 	/* The operation's error may carry the service's refusal as a detail or an inner error. */
-	code = jx_str(jx_at(jx_get(p->json, "error.details"), 0), "code");
-	if (!code)
-		code = jx_str(p->json, "error.innererror.code");
-	e->inner = code ? xstrdup(code) : NULL;
-	free(clean);
+	e->code = parsed ? w.code : NULL;
+	e->inner = parsed ? w.inner : NULL;
+	if (parsed) {
+		w.code = w.inner = NULL;
+		wire_error_free(&w);
+	}
+	free(status);
 }
 
 /*

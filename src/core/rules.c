@@ -1,6 +1,7 @@
 /* The validation core: every prerequisite of RULES.md as a rule over a context of facts read from Azure. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1421,38 +1422,109 @@ long cmk_key_bits(struct json_object *key)
 	return key_bits(key);
 }
 
-/* Maps an error Azure answered a save with (code, inner code, message) back to the rule it stands for, or NULL. */
+/*
+ * Key Vault's own refusals, which a service relays when it cannot use the
+ * key, as the error's code, inner code or words of its message
+ * ("[ForbiddenByRbac (Forbidden)] Caller is not authorized", "InnerError=
+ * {\"code\":\"ForbiddenByRbac\"}"). Sources: ForbiddenByFirewall and
+ * AccessDenied, learn.microsoft.com/azure/key-vault/general/common-error-codes
+ * and .../private-link-diagnostics; ForbiddenByRbac and ForbiddenByPolicy,
+ * the KeyVaultError innererror of Key Vault's REST spec (7.5 common.json)
+ * as services relay it (hashicorp/terraform-provider-azurerm #27817,
+ * pulumi/pulumi-azure-native #890); ForbiddenByConnection, Key Vault's
+ * answer when public access is disabled and no private link is approved;
+ * KeyNotFound, Microsoft's own SDK recordings of the live service
+ * (Azure/azure-sdk-for-js keyvault-keys); KeyDisabled, Key Vault's inner
+ * code for "Operation ... is not allowed on a disabled key"
+ * (Azure/azure-sdk-for-python #45342). The firewall comes first: a
+ * message may name it beside a generic Forbidden.
+ */
+static const struct { const char *code, *rule; } KV_CODES[] = {
+	{ "ForbiddenByFirewall", "vault.firewall" },
+	{ "ForbiddenByConnection", "vault.firewall" },
+	{ "ForbiddenByRbac", "identity.key-access" },
+	{ "ForbiddenByPolicy", "identity.key-access" },
+	{ "AccessDenied", "identity.key-access" },
+	{ "KeyNotFound", "key.exists" },
+	{ "KeyDisabled", "key.enabled" },
+};
+
+/*
+ * Codes that neither Resource Manager nor Key Vault documents for these
+ * services: Microsoft publishes no error code for a refused customer-managed
+ * key on the DICOM service, the healthcare agent service or Cognitive
+ * Services (their REST specs have no error examples, and their documents
+ * name symptoms only, such as Foundry's "Key store not found" and "Key
+ * version not supported"). Some are other providers' codes that a service
+ * may relay (KeyVaultAccessForbidden, Compute's; KeyVaultPolicyError,
+ * Storage's); the rest are azcmk-sim's own wording (azcmk-sim(1),
+ * CUSTOMER-MANAGED KEY ERRORS). They are matched when seen; a code not
+ * here explains nothing, and the operator sees Azure's own message.
+ */
+static const struct { const char *code, *rule; } OTHER_CODES[] = {
+	{ "KeyVaultAccessForbidden", "identity.key-access" },
+	{ "KeyVaultTenantMismatch", "vault.same-tenant" },
+	{ "KeyVaultRegionMismatch", "vault.same-region" },
+	{ "KeyVaultKeyNotFound", "key.exists" },
+	{ "KeyVaultKeyDisabled", "key.enabled" },
+	{ "KeyVaultKeyExpired", "key.active" },
+	{ "InvalidKeyType", "key.type" },
+	{ "InvalidKeySize", "key.size" },
+	{ "InvalidKeyOperations", "key.ops" },
+	{ "InvalidKeyEncryptionKeyUrl", "key.versioned" },
+	{ "IdentityNotFound", "identity.enabled" },
+	{ "CustomerManagedKeyNotSupported", "resource.eligible" },
+	{ "KeyVaultChangeNotAllowed", "resource.same-vault" },
+};
+
+/* Tells whether text holds word as a whole word (not inside a longer name). */
+static bool has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = text ? strcasestr(text, word) : NULL; p; p = strcasestr(p + 1, word)) {
+		bool start = p == text || !isalnum((unsigned char)p[-1]);
+
+		if (start && !isalnum((unsigned char)p[n]))
+			return true;
+	}
+	return false;
+}
+
+/* Finds the rule a Key Vault code relayed in the code, the inner code or the message stands for, or NULL. */
+static const char *kv_rule(const char *code, const char *inner, const char *message)
+{
+	for (size_t i = 0; i < sizeof(KV_CODES) / sizeof(KV_CODES[0]); i++)
+		if (str_ieq(inner, KV_CODES[i].code) || str_ieq(code, KV_CODES[i].code) ||
+		    has_word(message, KV_CODES[i].code))
+			return KV_CODES[i].rule;
+	return NULL;
+}
+
+/*
+ * Maps an error Azure answered a save with (code, inner code, message) back
+ * to the rule it stands for, or NULL: first Resource Manager's documented
+ * RequestDisallowedByPolicy (403, before the service sees the request;
+ * learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-policy-requestdisallowedbypolicy),
+ * then Key Vault's codes wherever they appear, then the codes no document
+ * gives for these services. AuthorizationFailed on a save means the operator
+ * may not write the resource, which no rule covers: Azure's message, which
+ * names the action, says more than a rule would.
+ */
 const char *cmk_rule_for_error(const char *code, const char *inner, const char *message)
 {
-	static const struct { const char *code, *inner, *rule; } MAP[] = {
-		{ "KeyVaultAccessForbidden", "ForbiddenByFirewall", "vault.firewall" },
-		{ "KeyVaultAccessForbidden", "ForbiddenByRbac", "identity.key-access" },
-		{ "KeyVaultAccessForbidden", "ForbiddenByPolicy", "identity.key-access" },
-		{ "KeyVaultAccessForbidden", NULL, "identity.key-access" },
-		{ "Forbidden", "ForbiddenByFirewall", "vault.firewall" },
-		{ "Forbidden", "ForbiddenByRbac", "identity.key-access" },
-		{ "Forbidden", "ForbiddenByPolicy", "identity.key-access" },
-		{ "KeyVaultTenantMismatch", NULL, "vault.same-tenant" },
-		{ "KeyVaultRegionMismatch", NULL, "vault.same-region" },
-		{ "KeyVaultKeyNotFound", NULL, "key.exists" },
-		{ "KeyVaultKeyDisabled", NULL, "key.enabled" },
-		{ "KeyVaultKeyExpired", NULL, "key.active" },
-		{ "InvalidKeyType", NULL, "key.type" },
-		{ "InvalidKeySize", NULL, "key.size" },
-		{ "InvalidKeyOperations", NULL, "key.ops" },
-		{ "InvalidKeyEncryptionKeyUrl", NULL, "key.versioned" },
-		{ "IdentityNotFound", NULL, "identity.enabled" },
-		{ "CustomerManagedKeyNotSupported", NULL, "resource.eligible" },
-		{ "KeyVaultChangeNotAllowed", NULL, "resource.same-vault" },
-		{ "Conflict", NULL, "resource.ready" },
-		{ "AuthorizationFailed", NULL, "operator.can-assign" },
-		{ "RequestDisallowedByPolicy", NULL, "policy.deny" },
-	};
+	const char *rule;
 
-	for (size_t i = 0; code && i < sizeof(MAP) / sizeof(MAP[0]); i++)
-		if (str_ieq(code, MAP[i].code) && (!MAP[i].inner || str_ieq(inner, MAP[i].inner)))
-			return MAP[i].rule;
-	if (code && str_ieq(code, "KeyVaultPolicyError"))
+	if (str_ieq(code, "RequestDisallowedByPolicy"))
+		return "policy.deny";
+	if (str_ieq(code, "Conflict"))
+		return "resource.ready"; /* 409 while another operation on the resource runs */
+	if ((rule = kv_rule(code, inner, message)) != NULL)
+		return rule;
+	for (size_t i = 0; code && i < sizeof(OTHER_CODES) / sizeof(OTHER_CODES[0]); i++)
+		if (str_ieq(code, OTHER_CODES[i].code))
+			return OTHER_CODES[i].rule;
+	if (str_ieq(code, "KeyVaultPolicyError"))
 		return message && strcasestr(message, "purge") ? "vault.purge-protection" : "vault.soft-delete";
 	return NULL;
 }

@@ -46,6 +46,22 @@ static int aadsts_of(const char *desc)
 	return desc && sscanf(desc, "AADSTS%d", &n) == 1 ? n : 0;
 }
 
+/*
+ * Returns the inner code of an error object: Key Vault's innererror.code
+ * (KeyVaultError, REST 7.5 common.json), else the first detail's code, as
+ * Resource Manager's ErrorDetail writes it (common-types v3) or as the
+ * healthcare agent service wraps it ({"error":{...}} per detail, healthbot.json
+ * definitions/Error); NULL when none.
+ */
+static const char *inner_code(struct json_object *err)
+{
+	struct json_object *first = jx_at(jx_get(err, "details"), 0);
+
+	if (jx_str(err, "innererror.code"))
+		return jx_str(err, "innererror.code");
+	return jx_str(first, "code") ? jx_str(first, "code") : jx_str(first, "error.code");
+}
+
 /* Reads an error from ARM ({"error":{code,message,details}}), Key Vault (innererror), Graph or Entra ({"error":"x"}). */
 bool wire_parse_error(struct json_object *body, struct az_wire_error *out)
 {
@@ -64,10 +80,8 @@ bool wire_parse_error(struct json_object *body, struct az_wire_error *out)
 		return false;
 	out->code = text_sanitize(jx_str(err, "code"), false);
 	out->message = first_line(jx_str(err, "message"));
-	if (jx_str(err, "innererror.code"))
-		out->inner = text_sanitize(jx_str(err, "innererror.code"), false);
-	else if (jx_str(jx_at(jx_get(err, "details"), 0), "code"))
-		out->inner = text_sanitize(jx_str(jx_at(jx_get(err, "details"), 0), "code"), false);
+	if (inner_code(err))
+		out->inner = text_sanitize(inner_code(err), false);
 	return true;
 }
 

@@ -616,9 +616,27 @@ static void test_error_mapping(void **state)
 		{ "KeyVaultRegionMismatch", NULL, NULL, "vault.same-region" },
 		{ "InvalidKeySize", NULL, NULL, "key.size" },
 		{ "CustomerManagedKeyNotSupported", NULL, NULL, "resource.eligible" },
-		{ "AuthorizationFailed", NULL, NULL, "operator.can-assign" },
+		/* The operator may not write the resource: Azure's message names the action; no rule says more. */
+		{ "AuthorizationFailed", NULL, "does not have authorization to perform action", NULL },
 		{ "RequestDisallowedByPolicy", NULL, "Resource 'oai' was disallowed by policy.", "policy.deny" },
 		{ "SomethingElse", NULL, NULL, NULL },
+		/* Key Vault's codes as services relay them: inner code, code, or words of the message. */
+		{ "Forbidden", "ForbiddenByRbac", "Caller is not authorized to perform action on resource.", "identity.key-access" },
+		{ "Forbidden", "ForbiddenByPolicy", NULL, "identity.key-access" },
+		{ "Forbidden", "AccessDenied", NULL, "identity.key-access" },
+		{ "ForbiddenByRbac", NULL, "[ForbiddenByRbac (Forbidden)] Caller is not authorized", "identity.key-access" },
+		{ "BadRequest", NULL, "Operation failed. InnerError={\"code\":\"ForbiddenByRbac\"}", "identity.key-access" },
+		{ "UserErrorCMKKeyVaultAuthFailure", NULL, "Key Vault said ForbiddenByPolicy.", "identity.key-access" },
+		{ "Forbidden", "ForbiddenByConnection", NULL, "vault.firewall" },
+		{ "InternalError", NULL, "Client address is not authorized and caller is not a trusted service "
+		  "(ForbiddenByFirewall); ForbiddenByRbac", "vault.firewall" },
+		{ "KeyNotFound", NULL, "A key with (name/id) cmk was not found in this key vault.", "key.exists" },
+		{ "Forbidden", "KeyDisabled", "Operation unwrapKey is not allowed on a disabled key.", "key.enabled" },
+		/* A longer name that only contains a code is not that code. */
+		{ "BadRequest", NULL, "NotForbiddenByRbacReally", NULL },
+		{ "Forbidden", NULL, "403 Forbidden", NULL },
+		{ "Conflict", NULL, NULL, "resource.ready" },
+		{ NULL, NULL, NULL, NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {

@@ -23,6 +23,12 @@ static void test_parse_error(void **state)
 		  "\"innererror\":{\"code\":\"ForbiddenByRbac\"}}}", "Forbidden", "ForbiddenByRbac", "Caller is not authorized.", 0 },
 		{ "{\"error\":{\"code\":\"KeyVaultAccessForbidden\",\"message\":\"m\",\"details\":[{\"code\":\"ForbiddenByFirewall\"}]}}",
 		  "KeyVaultAccessForbidden", "ForbiddenByFirewall", "m", 0 },
+		/* The healthcare agent service wraps each detail as a whole error (healthbot.json definitions/Error). */
+		{ "{\"error\":{\"code\":\"BadRequest\",\"message\":\"m\",\"details\":[{\"error\":{\"code\":\"ForbiddenByRbac\","
+		  "\"message\":\"d\"}}],\"additionalInfo\":[]}}", "BadRequest", "ForbiddenByRbac", "m", 0 },
+		/* The DICOM service's ErrorDetails: code, message and target, no details. */
+		{ "{\"error\":{\"code\":\"BadRequest\",\"message\":\"m\",\"target\":\"properties.encryption\"}}", "BadRequest",
+		  NULL, "m", 0 },
 		{ "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid client secret provided.\\r\\n"
 		  "Trace ID: 1\"}", "invalid_client", NULL, "AADSTS7000215: Invalid client secret provided.", 7000215 },
 		{ "{\"error\":{\"code\":\"X\",\"message\":\"evil\\u001b[2J text\"}}", "X", NULL, "evil?[2J text", 0 },
