@@ -1,7 +1,4 @@
-/*
- * The simulated Azure Resource Graph: POST queries over the readable resources, paged with $skipToken. A query whose
- * result spans pages is kept (a few at once, dropped when unused for minutes) so that a later page costs its own rows.
- */
+/* The simulated Resource Graph: queries over the readable resources, paged with $skipToken; a paged result is kept. */
 #include "config.h"
 
 #include <stdio.h>

@@ -110,28 +110,46 @@ static int read_keyref(enum svc svc, struct json_object *r, struct keyref *k)
 	return k->vault_host && k->key ? 1 : -1;
 }
 
-/* Answers a refused save with ARM's error shape plus one inner detail, as the services do. */
-static void refuse(struct sim_resp *rs, int status, const char *code, const char *inner, const char *target,
-		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void refuse(struct sim_resp *rs, int status, const char *code, const char *inner, const char *target,
-		   const char *fmt, ...)
+/*
+ * Answers a refused save in the service's own error shape, as its REST spec
+ * declares it: the DICOM service's ErrorDetails has code, message and target
+ * and no details (healthcareapis models.tsp), so an inner code rides in the
+ * message; the healthcare agent service's Error wraps each detail as a whole
+ * error (healthbot.json 2025-11-01, definitions/Error); Cognitive Services
+ * answers common-types v3 ErrorResponse, details as ErrorDetail
+ * (cognitiveservices.json 2025-09-01). Microsoft's examples hold no error
+ * body for these services; the codes are the simulator's (azcmk-sim(1)).
+ */
+static void refuse(enum svc svc, struct sim_resp *rs, int status, const char *code, const char *inner,
+		   const char *target, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void refuse(enum svc svc, struct sim_resp *rs, int status, const char *code, const char *inner,
+		   const char *target, const char *fmt, ...)
 {
-	struct json_object *err;
+	struct json_object *err, *d, *details;
 	va_list ap;
 	char *msg;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	resp_error(rs, status, code, "%s", msg);
+	if (inner && svc == SVC_DICOM)
+		resp_error(rs, status, code, "%s (%s)", msg, inner);
+	else
+		resp_error(rs, status, code, "%s", msg);
 	err = jx_get(rs->json, "error");
 	if (target)
 		json_object_object_add(err, "target", json_object_new_string(target));
-	if (inner) {
-		struct json_object *d = json_object_new_object(), *details = json_object_new_array();
-
+	if (inner && svc != SVC_DICOM) {
+		d = json_object_new_object();
+		details = json_object_new_array();
 		json_object_object_add(d, "code", json_object_new_string(inner));
 		json_object_object_add(d, "message", json_object_new_string(msg));
+		if (svc == SVC_HEALTHBOT) {
+			struct json_object *wrap = json_object_new_object();
+
+			json_object_object_add(wrap, "error", d);
+			d = wrap;
+		}
 		json_object_array_add(details, d);
 		json_object_object_add(err, "details", details);
 	}
@@ -157,13 +175,13 @@ static bool fill_uais(struct sim_req *rq, struct sim_resp *rs, struct json_objec
 
 		(void)val;
 		if (!uai || !str_ieq(jx_str(uai, "type"), "Microsoft.ManagedIdentity/userAssignedIdentities")) {
-			refuse(rs, 400, "InvalidUserAssignedIdentity", NULL, "identity.userAssignedIdentities",
+			refuse(SVC_NONE, rs, 400, "InvalidUserAssignedIdentity", NULL, "identity.userAssignedIdentities",
 			       "The user-assigned identity '%s' was not found.", id);
 			return false;
 		}
 		if (!jx_iget(cur_map, id) &&
 		    !state_allows(rq->sim, rq->oid, id, "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", false)) {
-			refuse(rs, 403, "LinkedAuthorizationFailed", NULL, NULL, "The client '%s' does not have permission "
+			refuse(SVC_NONE, rs, 403, "LinkedAuthorizationFailed", NULL, NULL, "The client '%s' does not have permission "
 			       "to perform action 'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on the "
 			       "linked scope '%s'.", rq->oid, id);
 			return false;
@@ -208,7 +226,7 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 		type = req && jx_get(req, "userAssignedIdentities") ? "UserAssigned" : "None";
 	if (!type_allowed(svc, type)) {
 		json_object_put(id);
-		refuse(rs, 400, "InvalidIdentityType", NULL, "identity.type", "The identity type '%s' is not supported "
+		refuse(svc, rs, 400, "InvalidIdentityType", NULL, "identity.type", "The identity type '%s' is not supported "
 		       "by this resource type. Supported: None, SystemAssigned, UserAssigned, %s.", type,
 		       svc == SVC_DICOM ? "SystemAssigned,UserAssigned" : "SystemAssigned, UserAssigned");
 		return false;
@@ -235,7 +253,7 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 		if (json_object_object_length(map) == 0) {
 			json_object_put(map);
 			json_object_put(id);
-			refuse(rs, 400, "InvalidIdentity", NULL, "identity.userAssignedIdentities", "The identity type "
+			refuse(svc, rs, 400, "InvalidIdentity", NULL, "identity.userAssignedIdentities", "The identity type "
 			       "'%s' needs at least one entry in userAssignedIdentities.", type);
 			return false;
 		}
@@ -337,20 +355,20 @@ static bool vault_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, stru
 	const char *vt = jx_str(vault, "properties.tenantId"), *name = jx_str(vault, "name");
 
 	if (vt && !str_ieq(vt, state_tenant(rq->sim)))
-		refuse(rs, 400, "KeyVaultTenantMismatch", NULL, target, "The key vault '%s' belongs to tenant '%s', not "
+		refuse(svc, rs, 400, "KeyVaultTenantMismatch", NULL, target, "The key vault '%s' belongs to tenant '%s', not "
 		       "to the resource's tenant '%s'.", name, vt, state_tenant(rq->sim));
 	else if (svc == SVC_COGNITIVE && !location_eq(jx_str(vault, "location"), jx_str(next, "location")))
-		refuse(rs, 400, "KeyVaultRegionMismatch", NULL, target, "The key vault '%s' is in '%s' but the account is "
+		refuse(svc, rs, 400, "KeyVaultRegionMismatch", NULL, target, "The key vault '%s' is in '%s' but the account is "
 		       "in '%s': the key vault must be in the same region as the account.", name,
 		       jx_str(vault, "location"), jx_str(next, "location"));
 	else if (!jx_bool(vault, "properties.enableSoftDelete", true))
-		refuse(rs, 400, "KeyVaultPolicyError", NULL, target, "Keyvault policy recoverable is not set: key vault "
+		refuse(svc, rs, 400, "KeyVaultPolicyError", NULL, target, "Keyvault policy recoverable is not set: key vault "
 		       "'%s' must have soft delete enabled.", name);
 	else if (!jx_bool(vault, "properties.enablePurgeProtection", false))
-		refuse(rs, 400, "KeyVaultPolicyError", NULL, target, "Keyvault policy purge protection is not set: key "
+		refuse(svc, rs, 400, "KeyVaultPolicyError", NULL, target, "Keyvault policy purge protection is not set: key "
 		       "vault '%s' must have purge protection enabled.", name);
 	else if (firewall_blocks(vault))
-		refuse(rs, 400, "KeyVaultAccessForbidden", "ForbiddenByFirewall", target, "Forbidden: Client address is not "
+		refuse(svc, rs, 400, "KeyVaultAccessForbidden", "ForbiddenByFirewall", target, "Forbidden: Client address is not "
 		       "authorized and caller is not a trusted service. Vault: %s;location=%s", name,
 		       jx_str(vault, "location"));
 	else
@@ -390,7 +408,7 @@ static bool key_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 	int64_t now = sim_now(rq->sim), exp, nbf;
 
 	if (!v || jx_bool(v, "deleted", false)) {
-		refuse(rs, 400, "KeyVaultKeyNotFound", "KeyNotFound", target, "A key with (name/id) %s%s%s was not found "
+		refuse(svc, rs, 400, "KeyVaultKeyNotFound", "KeyNotFound", target, "A key with (name/id) %s%s%s was not found "
 		       "in key vault '%s'.", k->key, k->version ? "/" : "", k->version ? k->version : "",
 		       jx_str(vault, "name"));
 		return false;
@@ -400,19 +418,19 @@ static bool key_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 	exp = jx_int(v, "attributes.exp", 0);
 	nbf = jx_int(v, "attributes.nbf", 0);
 	if (!jx_bool(v, "attributes.enabled", true))
-		refuse(rs, 400, "KeyVaultKeyDisabled", "KeyDisabled", target, "The key '%s' in key vault '%s' is disabled.",
+		refuse(svc, rs, 400, "KeyVaultKeyDisabled", "KeyDisabled", target, "The key '%s' in key vault '%s' is disabled.",
 		       k->key, jx_str(vault, "name"));
 	else if ((exp && exp <= now) || (nbf && nbf > now))
-		refuse(rs, 400, "KeyVaultKeyExpired", "KeyExpired", target, "The key '%s' in key vault '%s' is expired or "
+		refuse(svc, rs, 400, "KeyVaultKeyExpired", "KeyExpired", target, "The key '%s' in key vault '%s' is expired or "
 		       "not yet valid.", k->key, jx_str(vault, "name"));
 	else if (!str_ieq(kty, "RSA") && !str_ieq(kty, "RSA-HSM"))
-		refuse(rs, 400, "InvalidKeyType", NULL, target, "The key '%s' has type '%s'; only RSA and RSA-HSM keys "
+		refuse(svc, rs, 400, "InvalidKeyType", NULL, target, "The key '%s' has type '%s'; only RSA and RSA-HSM keys "
 		       "can be used.", k->key, kty ? kty : "");
 	else if (!size_ok(svc, next, jx_int(v, "key_size", 2048)))
-		refuse(rs, 400, "InvalidKeySize", NULL, target, "The key '%s' has size %lld, which this service does not "
+		refuse(svc, rs, 400, "InvalidKeySize", NULL, target, "The key '%s' has size %lld, which this service does not "
 		       "accept.", k->key, (long long)jx_int(v, "key_size", 2048));
 	else if (jx_get(v, "key_ops") && (!jx_array_has_istr(ops, "wrapKey") || !jx_array_has_istr(ops, "unwrapKey")))
-		refuse(rs, 400, "InvalidKeyOperations", NULL, target, "The key '%s' does not allow wrapKey and unwrapKey.",
+		refuse(svc, rs, 400, "InvalidKeyOperations", NULL, target, "The key '%s' does not allow wrapKey and unwrapKey.",
 		       k->key);
 	else
 		return true;
@@ -429,21 +447,21 @@ static bool access_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, str
 	for (size_t i = 0; i < jx_len(who) && !ok; i++)
 		ok = principal_has_access(rq->sim, vault, hsm, k->key, json_object_get_string(jx_at(who, i)));
 	if (jx_len(who) == 0)
-		refuse(rs, 400, "IdentityNotFound", NULL, "identity", "The resource has no managed identity that can be "
+		refuse(svc, rs, 400, "IdentityNotFound", NULL, "identity", "The resource has no managed identity that can be "
 		       "used for the key: enable the system-assigned identity or attach the user-assigned identity the "
 		       "key settings name.");
 	else if (!ok && svc == SVC_COGNITIVE)
 		/* Cognitive Services' own words (ansible azure.azcollection PR #1676): a code and no inner detail. */
-		refuse(rs, 400, "KeyVaultAccessForbidden", NULL, target, "Unable to access key vault resource '%s' to "
+		refuse(svc, rs, 400, "KeyVaultAccessForbidden", NULL, target, "Unable to access key vault resource '%s' to "
 		       "enable encryption at rest. Please grant get, wrap and unwrap key permissions to the identity of "
 		       "the account.", jx_str(vault, "properties.vaultUri") ? jx_str(vault, "properties.vaultUri") : "");
 	else if (!ok && rbac)
-		refuse(rs, 400, "KeyVaultAccessForbidden", "ForbiddenByRbac", target, "Forbidden: Caller is not authorized "
+		refuse(svc, rs, 400, "KeyVaultAccessForbidden", "ForbiddenByRbac", target, "Forbidden: Caller is not authorized "
 		       "to perform action on resource. If role assignments were changed recently, please observe "
 		       "propagation time. Action: 'Microsoft.KeyVault/vaults/keys/wrap/action' Key: '%s' Vault: %s",
 		       k->key, jx_str(vault, "name"));
 	else if (!ok)
-		refuse(rs, 400, "KeyVaultAccessForbidden", "ForbiddenByPolicy", target, "Forbidden: The managed identity "
+		refuse(svc, rs, 400, "KeyVaultAccessForbidden", "ForbiddenByPolicy", target, "Forbidden: The managed identity "
 		       "does not have keys get, wrapKey and unwrapKey permissions on key vault '%s'.",
 		       jx_str(vault, "name"));
 	json_object_put(who);
@@ -458,14 +476,14 @@ static bool eligible(struct sim_resp *rs, enum svc svc, struct json_object *next
 	bool cmk_cap = false;
 
 	if (svc == SVC_HEALTHBOT && created && strcmp(created, "2021-11-11") < 0) {
-		refuse(rs, 400, "CustomerManagedKeyNotSupported", NULL, NULL, "Customer-managed keys are supported only "
+		refuse(svc, rs, 400, "CustomerManagedKeyNotSupported", NULL, NULL, "Customer-managed keys are supported only "
 		       "for healthcare agent service resources created after November 11, 2021.");
 		return false;
 	}
 	for (size_t i = 0; i < jx_len(caps); i++)
 		cmk_cap |= str_ieq(jx_str(jx_at(caps, i), "name"), "CustomerManagedKey");
 	if (svc == SVC_COGNITIVE && !cmk_cap) {
-		refuse(rs, 400, "CustomerManagedKeyNotSupported", NULL, NULL, "The account '%s' does not have the "
+		refuse(svc, rs, 400, "CustomerManagedKeyNotSupported", NULL, NULL, "The account '%s' does not have the "
 		       "CustomerManagedKey capability.", jx_str(next, "name"));
 		return false;
 	}
@@ -483,11 +501,11 @@ static bool transition_ok(struct sim_resp *rs, enum svc svc, struct json_object 
 	    read_keyref(svc, cur, &old) != 1)
 		return true;
 	if (now_cmk == 0) {
-		refuse(rs, 400, "CustomerManagedKeyCannotBeReverted", NULL, "properties.encryption", "Encryption with a "
+		refuse(svc, rs, 400, "CustomerManagedKeyCannotBeReverted", NULL, "properties.encryption", "Encryption with a "
 		       "customer-managed key cannot be reverted to Microsoft-managed keys for this account.");
 		ok = false;
 	} else if (!str_ieq(old.vault_host, k->vault_host)) {
-		refuse(rs, 400, "KeyVaultChangeNotAllowed", NULL, "properties.encryption", "The key can be changed only "
+		refuse(svc, rs, 400, "KeyVaultChangeNotAllowed", NULL, "properties.encryption", "The key can be changed only "
 		       "to another key in the key vault already in use ('%s').", old.vault_host);
 		ok = false;
 	}
@@ -507,19 +525,19 @@ static bool cmk_ok(struct sim_req *rq, struct sim_resp *rs, enum svc svc, struct
 	bool hsm = false, ok = false;
 
 	if (has < 0)
-		refuse(rs, 400, "InvalidKeyVaultProperties", NULL, target, "The key reference is incomplete: it needs the "
+		refuse(svc, rs, 400, "InvalidKeyVaultProperties", NULL, target, "The key reference is incomplete: it needs the "
 		       "key vault URI and the key name.");
 	else if (!transition_ok(rs, svc, cur, next, has, &k))
 		;
 	else if (has == 0)
 		ok = true;
 	else if (svc == SVC_DICOM && !k.version)
-		refuse(rs, 400, "InvalidKeyEncryptionKeyUrl", NULL, target, "The key encryption key URL must name a key "
+		refuse(svc, rs, 400, "InvalidKeyEncryptionKeyUrl", NULL, target, "The key encryption key URL must name a key "
 		       "version.");
 	else if (!eligible(rs, svc, next))
 		;
 	else if (!(vault = vault_of(rq->sim, &k, &hsm)))
-		refuse(rs, 400, "KeyVaultNotFound", NULL, target, "The key vault '%s' could not be reached.", k.vault_host);
+		refuse(svc, rs, 400, "KeyVaultNotFound", NULL, target, "The key vault '%s' could not be reached.", k.vault_host);
 	else
 		ok = vault_ok(rq, rs, svc, next, vault, target) && key_ok(rq, rs, svc, next, vault, &k, target) &&
 		     access_ok(rq, rs, svc, next, vault, hsm, &k, target);

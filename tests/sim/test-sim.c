@@ -1001,6 +1001,26 @@ static void test_health_openai(void **state)
 	assert_health(f, OAI, "Available");
 }
 
+/* DICOM's ErrorDetails has no details: Key Vault's inner code rides in the message, with the target. */
+static void test_cmk_dicom_error_shape(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	struct json_object *doc;
+
+	assert_int_equal(arm(f, "GET", DICOM, "2024-03-31", NULL, &r), 200);
+	doc = json_object_get(r.json);
+	st_resp_free(&r);
+	jx_set(doc, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	       json_object_new_string(KV "/keys/cmk-test/" KEY_V1));
+	assert_int_equal(arm(f, "PUT", DICOM, "2024-03-31", jx_text(doc), &r), 400);
+	assert_null(jx_get(r.json, "error.details"));
+	assert_string_equal(jx_str(r.json, "error.target"), "properties.encryption");
+	assert_non_null(strstr(jx_str(r.json, "error.message"), "(ForbiddenByRbac)"));
+	st_resp_free(&r);
+	json_object_put(doc);
+}
+
 /* DICOM: PATCH cannot set the key; a PUT of the whole resource with a versioned URL can. */
 static void test_cmk_save_dicom(void **state)
 {
@@ -1152,8 +1172,10 @@ static void test_cmk_refusals(void **state)
 		arm(f, "PATCH", t->resource, version, t->body, &r);
 		assert_int_equal(r.status, t->status);
 		assert_string_equal(st_error_code(&r), t->code);
+		/* The healthcare agent service wraps each detail as a whole error (healthbot.json definitions/Error). */
 		if (t->inner)
-			assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0), "code"), t->inner);
+			assert_string_equal(jx_str(jx_at(jx_get(r.json, "error.details"), 0),
+						   strstr(t->resource, "healthBots") ? "error.code" : "code"), t->inner);
 		st_resp_free(&r);
 		arm(f, "GET", t->resource, version, NULL, &r);
 		assert_false(str_ieq(jx_str(r.json, "properties.encryption.keySource"), "Microsoft.KeyVault"));
@@ -2179,6 +2201,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv_firewall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_openai, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_openai, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmk_dicom_error_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_dicom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmk_save_healthbot_uai, setup, teardown),
 		cmocka_unit_test(test_cmk_refusals),
