@@ -376,8 +376,61 @@ static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs, struct
 	return k;
 }
 
+/* Names a value's column type as Resource Graph's Table does (ColumnDataType, resourcegraph.json 2021-03-01). */
+static const char *column_type(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_int:
+		return "integer";
+	case json_type_double:
+		return "number";
+	case json_type_boolean:
+		return "boolean";
+	case json_type_object:
+	case json_type_array:
+		return "object";
+	default:
+		return "string";
+	}
+}
+
+/*
+ * Turns a page of rows into Resource Graph's Table: columns (name, type)
+ * in the first row's order, and each row as an array of its values
+ * (options.resultFormat "table", resourcegraph.json 2021-03-01).
+ */
+static struct json_object *as_table(struct json_object *page)
+{
+	struct json_object *t = json_object_new_object(), *cols = json_object_new_array(), *rows = json_object_new_array();
+	struct json_object *first = json_object_is_type(jx_at(page, 0), json_type_object) ? jx_at(page, 0)
+				    : json_object_new_object();
+
+	json_object_object_foreach(first, name, v) {
+		struct json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "name", json_object_new_string(name));
+		json_object_object_add(c, "type", json_object_new_string(column_type(v)));
+		json_object_array_add(cols, c);
+	}
+	for (size_t i = 0; i < jx_len(page); i++) {
+		struct json_object *row = json_object_new_array();
+
+		for (size_t j = 0; j < jx_len(cols); j++)
+			json_object_array_add(row, json_object_get(json_object_object_get(jx_at(page, i),
+								jx_str(jx_at(cols, j), "name"))));
+		json_object_array_add(rows, row);
+	}
+	json_object_object_add(t, "columns", cols);
+	json_object_object_add(t, "rows", rows);
+	if (first != jx_at(page, 0))
+		json_object_put(first);
+	json_object_put(page);
+	return t;
+}
+
 /* Answers the page of result that starts at start, with the $skipToken of the next page of kept result id. */
-static void answer_page(struct sim_resp *rs, struct json_object *result, long start, long top, unsigned long id)
+static void answer_page(struct sim_resp *rs, struct json_object *result, long start, long top, unsigned long id,
+			bool table)
 {
 	long total = (long)jx_len(result);
 	struct json_object *page = json_object_new_array(), *out = json_object_new_object();
@@ -393,7 +446,7 @@ static void answer_page(struct sim_resp *rs, struct json_object *result, long st
 		json_object_object_add(out, "$skipToken", json_object_new_string(tok));
 		free(tok);
 	}
-	json_object_object_add(out, "data", page);
+	json_object_object_add(out, "data", table ? as_table(page) : page);
 	json_object_object_add(out, "facets", json_object_new_array());
 	resp_header(rs, "x-ms-user-quota-remaining", "14");
 	resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
@@ -416,7 +469,7 @@ static void first_page(struct sim_req *rq, struct sim_resp *rs, struct json_obje
 	start = start < 0 ? 0 : start > (long)jx_len(result) ? (long)jx_len(result) : start;
 	if (start + top < (long)jx_len(result))
 		id = kept_add(rq->sim, request_key(rq, b), result)->id;
-	answer_page(rs, result, start, top, id);
+	answer_page(rs, result, start, top, id, str_ieq(jx_str(jx_get(b, "options"), "resultFormat"), "table"));
 	json_object_put(result);
 }
 
@@ -443,6 +496,11 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 400, "BadRequest", "options.$top must be between 1 and 1000.");
 		return;
 	}
+	if (jx_str(opts, "resultFormat") && !str_ieq(jx_str(opts, "resultFormat"), "table") &&
+	    !str_ieq(jx_str(opts, "resultFormat"), "objectArray")) {
+		resp_error(rs, 400, "BadRequest", "options.resultFormat must be 'table' or 'objectArray'.");
+		return;
+	}
 	tok = jx_str(opts, "$skipToken");
 	if (!tok || !*tok) {
 		first_page(rq, rs, b, top);
@@ -450,6 +508,6 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 		struct rg_kept *k = kept_page(rq, rs, b, tok, &start);
 
 		if (k)
-			answer_page(rs, k->rows, start, top, k->id);
+			answer_page(rs, k->rows, start, top, k->id, str_ieq(jx_str(opts, "resultFormat"), "table"));
 	}
 }

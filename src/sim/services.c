@@ -263,6 +263,11 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 			return false;
 		}
 	}
+	/* A resource created without an identity has none (Bots_Create's 201 example has no identity). */
+	if (!sys && !user && !req && !cur_id) {
+		json_object_put(id);
+		return true;
+	}
 	json_object_object_add(next, "identity", id);
 	return true;
 }
@@ -587,6 +592,48 @@ static void keep_owned(enum svc svc, struct json_object *next, struct json_objec
 	}
 }
 
+/* Returns a DICOM service's URL, https://{workspace}-{service}.dicom.azurehealthcareapis.com; allocated. */
+static char *dicom_url(const char *id, const char *name)
+{
+	const char *ws = id ? strcasestr(id, "/workspaces/") : NULL;
+	size_t n = ws ? strcspn(ws + strlen("/workspaces/"), "/") : 0;
+
+	return xasprintf("https://%.*s%s%s.dicom.azurehealthcareapis.com", (int)n, ws ? ws + strlen("/workspaces/") : "",
+			 n ? "-" : "", name);
+}
+
+/*
+ * Fills in what a service sets on a resource it creates, as Microsoft's
+ * create examples show it: systemData (Bots_Create, ResourceCreationPut.json),
+ * the healthcare agent service's botManagementPortalLink, the DICOM
+ * service's serviceUrl (DicomServices_Create.json) and a Cognitive Services
+ * account's endpoint (CreateAccount.json).
+ */
+static void fill_created(struct sim_req *rq, enum svc svc, struct json_object *next)
+{
+	struct json_object *sd = json_object_new_object();
+	const char *name = jx_str(next, "name") ? jx_str(next, "name") : "";
+	char *url = NULL;
+
+	json_object_object_add(sd, "createdBy", json_object_new_string(rq->oid ? rq->oid : ""));
+	json_object_object_add(sd, "createdByType", json_object_new_string("Application"));
+	json_object_object_add(sd, "createdAt", sim_iso_time(sim_now(rq->sim), true));
+	json_object_object_add(sd, "lastModifiedBy", json_object_new_string(rq->oid ? rq->oid : ""));
+	json_object_object_add(sd, "lastModifiedByType", json_object_new_string("Application"));
+	json_object_object_add(sd, "lastModifiedAt", sim_iso_time(sim_now(rq->sim), true));
+	json_object_object_add(next, "systemData", sd);
+	if (svc == SVC_HEALTHBOT)
+		url = xasprintf("https://us.healthbot.microsoft.com/account/%s", name);
+	else if (svc == SVC_DICOM)
+		url = dicom_url(jx_str(next, "id"), name);
+	else if (svc == SVC_COGNITIVE)
+		url = xasprintf("https://%s.cognitiveservices.azure.com/", name);
+	if (url)
+		jx_set(next, svc == SVC_HEALTHBOT ? "properties.botManagementPortalLink" : svc == SVC_DICOM
+		       ? "properties.serviceUrl" : "properties.endpoint", json_object_new_string(url));
+	free(url);
+}
+
 /* Builds the resource a PATCH asks for, by the service's own merge rules. */
 static struct json_object *patched(enum svc svc, struct json_object *cur, struct json_object *body)
 {
@@ -623,6 +670,8 @@ static struct json_object *replaced(struct sim_req *rq, enum svc svc, struct jso
 		armid_free(&id);
 	}
 	keep_owned(svc, next, cur);
+	if (!cur)
+		fill_created(rq, svc, next);
 	return next;
 }
 

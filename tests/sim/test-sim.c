@@ -1459,6 +1459,10 @@ static void test_region_names(void **state)
 			     "{\"location\":\"West US 3\",\"kind\":\"OpenAI\",\"sku\":{\"name\":\"S0\"},"
 			     "\"properties\":{}}", &r), 201);
 	assert_string_equal(jx_str(r.json, "location"), "westus3");
+	/* What the service fills in on a create, as CreateAccount.json shows it; no identity was asked for. */
+	assert_string_equal(jx_str(r.json, "properties.endpoint"), "https://oai-new.cognitiveservices.azure.com/");
+	assert_non_null(jx_str(r.json, "systemData.createdAt"));
+	assert_null(jx_get(r.json, "identity"));
 	async = st_header(&r, "Azure-AsyncOperation");
 	assert_non_null(strstr(async, "/locations/westus3/operationStatuses/"));
 	free(async);
@@ -1791,6 +1795,28 @@ static void test_graph_paging_order(void **state)
 	free(tok);
 	json_object_put(seen);
 	json_object_put(all);
+}
+
+/* options.resultFormat "table" answers columns and rows (resourcegraph.json 2021-03-01 Table); another format is refused. */
+static void test_graph_table(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+#define TABLE_QUERY(fmt) "{\"subscriptions\":[\"" SUB "\"],\"query\":\"" PAGED_QUERY "\",\"options\":{\"$top\":3," \
+	"\"resultFormat\":\"" fmt "\"}}"
+	const char *body = TABLE_QUERY("table");
+
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2021-03-01", body, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data.columns"), 0), "name"), "id");
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data.columns"), 1), "name"), "name");
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "data.columns"), 1), "type"), "string");
+	assert_int_equal(jx_len(jx_get(r.json, "data.rows")), 3);
+	assert_int_equal(jx_len(jx_at(jx_get(r.json, "data.rows"), 0)), 2);
+	assert_non_null(jx_str(r.json, "$skipToken"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "POST", "/providers/Microsoft.ResourceGraph/resources", "2021-03-01", TABLE_QUERY("csv"), &r),
+			 400);
+	st_resp_free(&r);
 }
 
 /*
@@ -2221,6 +2247,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identity_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resource_graph, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graph_paging_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graph_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graph_paging_after_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graph_paging_bad_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_graph_paging_bounded, setup, teardown),
