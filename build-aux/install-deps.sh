@@ -14,6 +14,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $pkgs
+# Node.js and npm for the JavaScript SDK conformance suite (tests/conformance-js), only where they are missing.
+command -v node >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends nodejs
+command -v npm >/dev/null 2>&1 || $SUDO apt-get install -y -q --no-install-recommends npm
 # The French screen tests need a French UTF-8 locale.
 if ! locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 	$SUDO sed -i 's/^# *\(fr_FR.UTF-8 UTF-8\)/\1/' /etc/locale.gen 2>/dev/null || true

@@ -324,12 +324,30 @@ static void dispatch(struct sim_req *rq, struct sim_resp *rs)
 	}
 }
 
+/* Returns a copy of a Resource Manager path with each run of slashes made one, or NULL when it has none. */
+static char *arm_path_squeeze(const char *path)
+{
+	char *out, *w;
+
+	if (!strstr(path, "//"))
+		return NULL;
+	out = xstrdup(path);
+	w = out;
+	for (const char *r = path; *r; r++)
+		if (*r != '/' || w == out || w[-1] != '/')
+			*w++ = *r;
+	*w = '\0';
+	return out;
+}
+
 /* Produces the answer under the lock, after ending the operations whose time is up; returns the delay in ms. */
 static int produce(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct sim *s = rq->sim;
 	struct json_object *fault = NULL;
 	unsigned long generation;
+	const char *sent = rq->path;
+	char *squeezed = NULL;
 	int latency;
 
 	pthread_mutex_lock(&s->lock);
@@ -338,6 +356,15 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 	if (rq->kind != HOST_IDENTITY)
 		rq->kind = sim_classify_host(s, rq->host, &rq->dataplane);
 	log_begin(rq);
+	/*
+	 * Resource Manager reads ".../providers/NS//TYPE/NAME" as ".../providers/NS/TYPE/NAME": the specs' own
+	 * templates ".../providers/{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}"
+	 * (Resources_Get, Permissions_ListForResource in azure-rest-api-specs) give "//" for a top-level resource's
+	 * empty parentResourcePath, as the Azure CLI's `az resource show` sends it (Azure/azure-cli,
+	 * command_modules/resource/custom.py passes "parent_resource_path or ''"), and so does @azure/arm-authorization.
+	 */
+	if (rq->kind == HOST_ARM && (squeezed = arm_path_squeeze(rq->path)) != NULL)
+		rq->path = squeezed;
 	if (rq->kind != HOST_ADMIN)
 		fault = fault_match(rq);
 	if (strcmp(rq->method, "GET") != 0 && rq->kind != HOST_LOGIN && rq->kind != HOST_IDENTITY &&
@@ -355,6 +382,8 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 	latency = rq->kind == HOST_ADMIN ? 0 : (s->latency_override >= 0 ? s->latency_override : s->set.latency_ms);
 	latency += rs->extra_latency_ms;
 	pthread_mutex_unlock(&s->lock);
+	rq->path = sent;
+	free(squeezed);
 	return latency;
 }
 

@@ -558,6 +558,36 @@ static void update_key(struct kv_ctx *c, const char *key, const char *version)
 	resp_json(c->rs, 200, bundle(c, key, v));
 }
 
+/* Makes the rotation policy Key Vault keeps from a PUT body, with its times stamped and its default Notify action. */
+static struct json_object *stored_policy(struct kv_ctx *c, struct json_object *body, struct json_object *old)
+{
+	struct json_object *pol = jx_copy(body), *acts = jx_get(pol, "lifetimeActions");
+	int64_t now = sim_now(c->rq->sim);
+	bool notify = false;
+
+	/*
+	 * Key Vault stamps attributes.created (kept from the policy replaced) and .updated, as
+	 * GetKeyRotationPolicy-example.json (REST 7.5) shows, and adds a Notify action 30 days before expiry to a
+	 * policy without one, as the service's answers recorded by Azure/azure-sdk-for-js show (keyvault-keys,
+	 * recording_updatekeyrotationpolicy_supports_creating_a_new_rotation_policy_and_fetching_it.json, service
+	 * 1.9.576.1: a PUT of one Rotate action is answered with that action and the Notify one).
+	 */
+	if (!json_object_is_type(jx_get(pol, "attributes"), json_type_object))
+		json_object_object_add(pol, "attributes", json_object_new_object());
+	jx_set(pol, "attributes.created", json_object_new_int64(jx_int(old, "attributes.created", now)));
+	jx_set(pol, "attributes.updated", json_object_new_int64(now));
+	if (!json_object_is_type(acts, json_type_array)) {
+		acts = json_object_new_array();
+		json_object_object_add(pol, "lifetimeActions", acts);
+	}
+	for (size_t i = 0; i < jx_len(acts); i++)
+		notify |= str_ieq(jx_str(jx_at(acts, i), "action.type"), "Notify");
+	if (!notify)
+		json_object_array_add(acts, json_tokener_parse("{\"trigger\":{\"timeBeforeExpiry\":\"P30D\"},"
+							      "\"action\":{\"type\":\"Notify\"}}"));
+	return pol;
+}
+
 /* Serves GET and PUT /keys/{name}/rotationpolicy (stored on the newest version). */
 static void rotation_policy(struct kv_ctx *c, const char *key, bool put)
 {
@@ -568,7 +598,9 @@ static void rotation_policy(struct kv_ctx *c, const char *key, bool put)
 		key_not_found(c, key);
 	} else if (put) {
 		if ((b = req_json(c->rq, c->rs)) != NULL) {
-			pol = jx_copy(b);
+			for (size_t i = 0; i < jx_len(vs); i++)
+				pol = jx_get(jx_at(vs, i), "rotationPolicy") ? jx_get(jx_at(vs, i), "rotationPolicy") : pol;
+			pol = stored_policy(c, b, pol);
 			json_object_object_add(pol, "id", json_object_new_string(id));
 			json_object_object_add(jx_at(vs, jx_len(vs) - 1), "rotationPolicy", pol);
 			resp_json(c->rs, 200, json_object_get(pol));
