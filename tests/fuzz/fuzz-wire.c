@@ -9,6 +9,7 @@
 
 #include "fuzz.h"
 #include "jx.h"
+#include "rules.h"
 #include "wire.h"
 
 /* An error body as ARM, Key Vault, Graph or Entra ID return it. */
@@ -21,6 +22,12 @@ static void error_body(const char *text)
 	if (wire_parse_error(o, &e)) {
 		FUZZ_CHECK(e.code && e.message && !strpbrk(e.message, "\r\n\x1b") && !strpbrk(e.code, "\r\n\x1b"));
 		FUZZ_CHECK(!e.inner || !strpbrk(e.inner, "\r\n\x1b"));
+		/* A refusal maps to a rule azcmk has, or to none. */
+		{
+			const char *rule = cmk_rule_for_error(e.code, e.inner, e.message);
+
+			FUZZ_CHECK(!rule || cmk_rule_find(rule) != NULL);
+		}
 		wire_error_free(&e);
 	}
 	json_object_put(o);
