@@ -366,22 +366,22 @@ static int select_row(struct ui *u, struct keystep *st)
 	return UI_REDRAW;
 }
 
-/* Takes a typed key URI, when it is one, as the key, and goes on; otherwise says what a key URI looks like. */
+/* Takes a typed key URI, when it is one on the cloud's own key stores, as the key; otherwise says why not. */
 static int take_uri(struct ui *u, struct keystep *st)
 {
-	char *vu = NULL, *vn = NULL, *name = NULL, *ver = NULL;
+	struct key_suffixes sfx = az_session_key_suffixes(u->s); /* the cloud, fixed at sign-in */
+	struct key_ref k;
+	const char *why;
 
 	st->typing = false;
-	if (!wire_split_key_uri(st->typed, &vu, &vn, &name, &ver)) {
-		ui_status(u, 2, _("'%s' is not a key URI: use https://VAULT.vault.azure.net/keys/NAME[/VERSION]"), st->typed);
+	if (!key_ref_parse(st->typed, &sfx, &k, &why)) {
+		ui_status(u, 2, _("'%s' is not a key azcmk can use: %s; use https://VAULT%s/keys/NAME[/VERSION]"), st->typed,
+			  _(why), sfx.vault);
 		return UI_REDRAW;
 	}
 	ui_forget_from(u, FORGET_KEY);
-	u->key_uri = xasprintf("%skeys/%s%s%s", vu, name, ver ? "/" : "", ver ? ver : "");
-	free(vu);
-	free(vn);
-	free(name);
-	free(ver);
+	u->key_uri = key_ref_uri(&k);
+	key_ref_free(&k);
 	return UI_GO_NEXT;
 }
 

@@ -103,10 +103,15 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 	return rc;
 }
 
-/* Splits a key URI into vault URI, vault name, key name and version; false when it is not one. */
-static bool split_key_uri(const char *uri, struct cmk_fetch *f)
+/* Takes a checked key reference into the fetch's fields (which then own its strings). */
+static void take_key(struct cmk_fetch *f, struct key_ref *k)
 {
-	return wire_split_key_uri(uri, &f->vault_uri, &f->vault_name, &f->key_name, &f->key_version);
+	f->vault_uri = k->vault_uri;
+	f->vault_name = k->vault;
+	f->key_name = k->name;
+	f->key_version = k->version;
+	f->ctx.hsm = k->hsm;
+	memset(k, 0, sizeof(*k));
 }
 
 /* Reads the key the resource uses now, per service, as a key URI (allocated), or NULL. */
@@ -129,29 +134,39 @@ char *cmk_current_key_uri(const struct svc_profile *p, struct json_object *r)
 			 ver && *ver ? "/" : "", ver && *ver ? ver : "");
 }
 
-/* Decides which key is judged: the one the operator names (a change), or the one in use (an audit). */
+/*
+ * Decides which key is judged: the one the operator names (a change), or
+ * the one in use (an audit). Every key reference goes through the one
+ * parser, held to the cloud's own Key Vault and Managed HSM hosts.
+ */
 static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *f, struct az_error *e)
 {
+	struct key_suffixes sfx = az_session_key_suffixes(s);
+	struct key_ref k;
+	const char *why = NULL;
 	char *uri = NULL;
 	bool ok = true;
 
 	if (t->key_uri) {
-		ok = split_key_uri(t->key_uri, f);
+		ok = key_ref_parse(t->key_uri, &sfx, &k, &why);
 		f->ctx.change = true;
 	} else if (t->key && t->vault) {
-		uri = str_istarts(t->vault, "https://")
-			? xasprintf("%s%skeys/%s%s%s", t->vault, str_iends(t->vault, "/") ? "" : "/", t->key,
-				    t->version ? "/" : "", t->version ? t->version : "")
-			: xasprintf("https://%s%s/keys/%s%s%s", t->vault, az_session_cloud(s)->kv_suffix, t->key,
-				    t->version ? "/" : "", t->version ? t->version : "");
-		ok = split_key_uri(uri, f);
+		ok = key_ref_from_parts(t->vault, t->key, t->version, &sfx, &k, &why);
 		f->ctx.change = true;
 	} else if ((uri = cmk_current_key_uri(f->ctx.svc, f->resource)) != NULL) {
-		ok = split_key_uri(uri, f);
+		ok = key_ref_parse(uri, &sfx, &k, &why);
+	} else {
+		return 0;
 	}
-	if (!ok)
-		az_error_set(e, _("'%s' is not a key URI: use https://VAULT.vault.azure.net/keys/NAME[/VERSION]"),
-			     t->key_uri ? t->key_uri : uri);
+	if (ok) {
+		take_key(f, &k);
+	} else {
+		char *shown = text_sanitize(t->key_uri ? t->key_uri : uri ? uri : t->key, false);
+
+		az_error_set(e, _("'%s' is not a key azcmk can use: %s; use https://VAULT%s/keys/NAME[/VERSION]"), shown,
+			     _(why), sfx.vault);
+		free(shown);
+	}
 	free(uri);
 	return ok ? 0 : -1;
 }
@@ -786,7 +801,6 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 	if (rc == 0)
 		rc = pick_key(s, t, out, e);
 	if (rc == 0 && out->vault_uri) {
-		out->ctx.hsm = strstr(out->vault_uri, ".managedhsm.") != NULL;
 		fill_ctx(s, out, t);
 		vault_id = find_vault(s, out, t, e);
 		out->round_trips++;

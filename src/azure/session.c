@@ -141,6 +141,14 @@ const struct az_cloud *az_session_cloud(const struct az_session *s)
 	return s->cloud;
 }
 
+/* Returns the DNS suffixes of the session's cloud's key stores, for key_ref_parse. */
+struct key_suffixes az_session_key_suffixes(const struct az_session *s)
+{
+	struct key_suffixes k = { s->cloud->kv_suffix, s->cloud->hsm_suffix };
+
+	return k;
+}
+
 /* Returns the session's HTTP engine. */
 struct az_http *az_session_http(struct az_session *s)
 {

@@ -11,6 +11,7 @@
 
 #include "cloud.h"
 #include "http.h"
+#include "keyref.h"
 
 /* Which credential to use; CHAIN tries them in DefaultAzureCredential's order. */
 enum az_auth { AZ_AUTH_CHAIN, AZ_AUTH_ENV, AZ_AUTH_MANAGED_IDENTITY, AZ_AUTH_CLI, AZ_AUTH_DEVICE_CODE };
@@ -49,6 +50,7 @@ void az_session_free(struct az_session *s);
 void az_error_clear(struct az_error *e);
 void az_error_set(struct az_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const struct az_cloud *az_session_cloud(const struct az_session *s);
+struct key_suffixes az_session_key_suffixes(const struct az_session *s);
 struct az_http *az_session_http(struct az_session *s);
 int az_session_sign_in(struct az_session *s, struct az_error *e);
 const char *az_session_method(const struct az_session *s);

@@ -105,11 +105,18 @@ static int deep_check(struct run *r, const char *id, struct audit_report *part)
 	return rc;
 }
 
-/* Fills a context from the resource alone: its service, identity and the key it names; returns that key's URI. */
+/*
+ * Fills a context from the resource alone: its service, identity and the key
+ * it names (k owns the key's parts; a reference off the cloud's own key
+ * store hosts is left out, and the rules that need it cannot judge); returns
+ * that key's URI.
+ */
 static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json_object *res, struct cmk_ctx *c,
-			 char *parts[4])
+			 struct key_ref *k)
 {
+	struct key_suffixes sfx = az_session_key_suffixes(r->s);
 	char *key = cmk_current_key_uri(p, res);
+	const char *why;
 
 	memset(c, 0, sizeof(*c));
 	c->svc = p;
@@ -118,13 +125,12 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json
 	c->now = r->a->generated;
 	c->uai_id = cmk_default_identity(res);
 	c->user_identity = c->uai_id != NULL;
-	parts[0] = parts[1] = parts[2] = parts[3] = NULL;
-	if (key && wire_split_key_uri(key, &parts[0], &parts[1], &parts[2], &parts[3])) {
-		c->vault_uri = parts[0];
-		c->vault_name = parts[1];
-		c->key_name = parts[2];
-		c->key_version = parts[3];
-		c->hsm = strstr(parts[0], ".managedhsm.") != NULL;
+	if (key && key_ref_parse(key, &sfx, k, &why)) {
+		c->vault_uri = k->vault_uri;
+		c->vault_name = k->vault;
+		c->key_name = k->name;
+		c->key_version = k->version;
+		c->hsm = k->hsm;
 	}
 	return key;
 }
@@ -136,13 +142,14 @@ static int judge(struct run *r, struct json_object *res)
 	struct audit_report part = { 0 };
 	struct cmk_ctx c;
 	struct cmk_report rep;
-	char *parts[4], *key;
+	struct key_ref k = { 0 };
+	char *key;
 	int rc = 0;
 
 	if (!wanted(r->o, p))
 		return 0;
 	r->seen++;
-	key = shallow_ctx(r, p, res, &c, parts);
+	key = shallow_ctx(r, p, res, &c, &k);
 	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
 		rc = deep_check(r, jx_str(res, "id"), &part);
 	} else {
@@ -153,8 +160,7 @@ static int judge(struct run *r, struct json_object *res)
 	audit_add_resource(&part, &c, key);
 	emit(r, &part);
 	free(key);
-	for (int i = 0; i < 4; i++)
-		free(parts[i]);
+	key_ref_free(&k);
 	return rc;
 }
 

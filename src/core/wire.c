@@ -503,23 +503,3 @@ int64_t wire_parse_expiry(struct json_object *response, int64_t now)
 	return in >= 0 ? add_seconds(now, in) : -1;
 }
 
-/*
- * Splits a key URI (https://HOST/keys/NAME[/VERSION]) into the vault URI
- * ("https://HOST/"), the vault name, the key name and the version (NULL when
- * none), all allocated; false, with nothing allocated, when it is not one.
- */
-bool wire_split_key_uri(const char *uri, char **vault_uri, char **vault_name, char **key, char **version)
-{
-	char host[256], name[128], ver[64] = "";
-	bool https;
-	const char *p = strstr(uri ? uri : "", "/keys/");
-
-	if (!p || !wire_url_host(uri, host, sizeof(host), &https) || !https || sscanf(p, "/keys/%127[^/?]/%63[^/?]", name,
-	    ver) < 1 || !strchr(host, '.'))
-		return false;
-	*vault_uri = xasprintf("https://%s/", host);
-	*vault_name = xstrndup(host, strcspn(host, "."));
-	*key = xstrdup(name);
-	*version = ver[0] ? xstrdup(ver) : NULL;
-	return true;
-}

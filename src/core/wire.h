@@ -42,6 +42,5 @@ char *wire_scope_resource(const char *scope);
 struct json_object *wire_jwt_claims(const char *token);
 int64_t wire_parse_expiry(struct json_object *response, int64_t now);
 
-bool wire_split_key_uri(const char *uri, char **vault_uri, char **vault_name, char **key, char **version);
 
 #endif

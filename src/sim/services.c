@@ -125,7 +125,7 @@ static void refuse(enum svc svc, struct sim_resp *rs, int status, const char *co
 static void refuse(enum svc svc, struct sim_resp *rs, int status, const char *code, const char *inner,
 		   const char *target, const char *fmt, ...)
 {
-	struct json_object *err, *d, *details;
+	struct json_object *err;
 	va_list ap;
 	char *msg;
 
@@ -140,8 +140,8 @@ static void refuse(enum svc svc, struct sim_resp *rs, int status, const char *co
 	if (target)
 		json_object_object_add(err, "target", json_object_new_string(target));
 	if (inner && svc != SVC_DICOM) {
-		d = json_object_new_object();
-		details = json_object_new_array();
+		struct json_object *d = json_object_new_object(), *details = json_object_new_array();
+
 		json_object_object_add(d, "code", json_object_new_string(inner));
 		json_object_object_add(d, "message", json_object_new_string(msg));
 		if (svc == SVC_HEALTHBOT) {

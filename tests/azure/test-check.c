@@ -139,7 +139,10 @@ static void test_errors(void **state)
 	static const struct { const char *resource, *key, *want; } T[] = {
 		{ "no-such-thing", NULL, "no-such-thing" },
 		{ RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", NULL, "does not protect" },
-		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net/secrets/x", "not a key URI" },
+		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net/secrets/x", "its path is not /keys/NAME" },
+		/* Another host is no vault named evil: refused before any request goes there. */
+		{ "oai-cmk-test", "https://evil.example.com/keys/x", "is not a Key Vault or Managed HSM host" },
+		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net.evil.example/keys/x", "not a key azcmk can use" },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {

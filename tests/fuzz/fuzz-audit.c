@@ -10,6 +10,7 @@
 #include "fuzz.h"
 #include "jscan.h"
 #include "jx.h"
+#include "keyref.h"
 #include "rules.h"
 #include "text.h"
 #include "wire.h"
@@ -45,7 +46,10 @@ static void judge(struct run *r, struct json_object *res)
 {
 	const struct svc_profile *p = svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
 	struct audit_report part = { 0 };
-	char *parts[4] = { NULL, NULL, NULL, NULL }, *key;
+	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
+	struct key_ref k = { 0 };
+	const char *why;
+	char *key;
 	struct cmk_ctx c;
 	struct cmk_report rep;
 
@@ -59,12 +63,12 @@ static void judge(struct run *r, struct json_object *res)
 	c.now = FUZZ_NOW;
 	c.uai_id = cmk_default_identity(res);
 	c.user_identity = c.uai_id != NULL;
-	if (key && wire_split_key_uri(key, &parts[0], &parts[1], &parts[2], &parts[3])) {
-		c.vault_uri = parts[0];
-		c.vault_name = parts[1];
-		c.key_name = parts[2];
-		c.key_version = parts[3];
-		c.hsm = strstr(parts[0], ".managedhsm.") != NULL;
+	if (key && key_ref_parse(key, &sfx, &k, &why)) {
+		c.vault_uri = k.vault_uri;
+		c.vault_name = k.vault;
+		c.key_name = k.name;
+		c.key_version = k.version;
+		c.hsm = k.hsm;
 	}
 	cmk_check(&c, &rep);
 	audit_add_report(&part, &c, &rep);
@@ -73,8 +77,7 @@ static void judge(struct run *r, struct json_object *res)
 	audit_merge(&r->all, &part);
 	audit_free(&part);
 	free(key);
-	for (int i = 0; i < 4; i++)
-		free(parts[i]);
+	key_ref_free(&k);
 }
 
 /* Rebuilds a row as the resource ARM would return (every other one with a creation time) and judges it. */

@@ -9,6 +9,8 @@
 
 #include "fuzz.h"
 #include "jx.h"
+#include "keyref.h"
+#include "text.h"
 #include "rules.h"
 #include "wire.h"
 
@@ -115,18 +117,26 @@ static void url_host(const char *text)
 	url_escape(text);
 }
 
-/* A key URI split into vault URI, vault name, key and version. */
+/* A key URI through the one parser: what it takes is on the cloud's key store hosts and formats back to itself. */
 static void key_uri(const char *text)
 {
-	char *vault_uri, *vault_name, *key, *version;
+	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
+	struct key_ref k, again;
+	const char *why;
+	char *uri;
 
-	if (!wire_split_key_uri(text, &vault_uri, &vault_name, &key, &version))
+	if (!key_ref_parse(text, &sfx, &k, &why)) {
+		FUZZ_CHECK(why != NULL && k.vault_uri == NULL);
 		return;
-	FUZZ_CHECK(vault_uri && vault_name && key && *key);
-	free(vault_uri);
-	free(vault_name);
-	free(key);
-	free(version);
+	}
+	FUZZ_CHECK(k.vault_uri && k.vault && k.name && *k.name);
+	FUZZ_CHECK(str_iends(k.vault_uri, k.hsm ? ".managedhsm.azure.net/" : ".vault.azure.net/"));
+	uri = key_ref_uri(&k);
+	FUZZ_CHECK(key_ref_parse(uri, &sfx, &again, &why) && strcmp(again.vault_uri, k.vault_uri) == 0 &&
+		   strcmp(again.name, k.name) == 0);
+	key_ref_free(&again);
+	free(uri);
+	key_ref_free(&k);
 }
 
 /* A token answer's expiry, at the fixed time and at the edges of the clock. */

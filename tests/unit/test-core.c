@@ -15,6 +15,7 @@
 #include "armid.h"
 #include "b64.h"
 #include "history.h"
+#include "keyref.h"
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
@@ -427,6 +428,117 @@ static void test_history_parse(void **state)
 	json_object_put(e);
 }
 
+static const struct key_suffixes PUBLIC = { ".vault.azure.net", ".managedhsm.azure.net" };
+static const struct key_suffixes USGOV = { ".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net" };
+
+/* Key URIs: the vault or HSM on the cloud's own suffix, /keys/NAME[/VERSION]; anything else refused with its reason. */
+static const struct {
+	const char *uri;
+	const struct key_suffixes *sfx;
+	const char *vault_uri, *vault, *name, *version;
+	bool hsm;
+	const char *why;  /* a word of the reason when refused */
+} KEYREFS[] = {
+	{ "https://kv-health.vault.azure.net/keys/cmk-rsa", &PUBLIC, "https://kv-health.vault.azure.net/", "kv-health",
+	  "cmk-rsa", NULL, false, NULL },
+	{ "https://KV-Health.Vault.Azure.NET:443/keys/cmk-rsa/4e070c1b76f1b2e831bf75857a09fd70/", &PUBLIC,
+	  "https://kv-health.vault.azure.net/", "kv-health", "cmk-rsa", "4e070c1b76f1b2e831bf75857a09fd70", false, NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk-rsa/", &PUBLIC, "https://kv-health.vault.azure.net/", "kv-health",
+	  "cmk-rsa", NULL, false, NULL },
+	{ "https://mhsm-prod.managedhsm.azure.net/keys/k1/abc123", &PUBLIC, "https://mhsm-prod.managedhsm.azure.net/",
+	  "mhsm-prod", "k1", "abc123", true, NULL },
+	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &USGOV, "https://kv-gov.vault.usgovcloudapi.net/", "kv-gov",
+	  "k", NULL, false, NULL },
+	/* Another host is no vault, whatever its first label says. */
+	{ "https://evil.example.com/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
+	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
+	{ "https://kv-health.vault.azure.net.evil.example/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
+	{ "https://evil.example@kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "user" },
+	{ "https://kv-health.vault.azure.net:8443/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "port" },
+	{ "https://a.b.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "vault name" },
+	{ "https://kv.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "vault name" },
+	{ "https://.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
+	{ "http://kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
+	{ "kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
+	{ "https://kv-health.vault.azure.net/secrets/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
+	{ "https://kv-health.vault.azure.net/keys/a/b/c", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a?api-version=7.4", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a#f", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a_b", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
+	{ "https://kv-health.vault.azure.net/keys/a/v%2e1", &PUBLIC, NULL, NULL, NULL, NULL, false, "version" },
+	{ "https://kv-health.vault.azure.net/keys/..", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
+	{ NULL, &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
+};
+
+/* The one key URI parser: what it takes, what it refuses and why, and that its formatter gives the URI back. */
+static void test_key_ref(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(KEYREFS) / sizeof(KEYREFS[0]); i++) {
+		struct key_ref k;
+		const char *why = NULL;
+		bool ok = key_ref_parse(KEYREFS[i].uri, KEYREFS[i].sfx, &k, &why);
+
+		if (ok != (KEYREFS[i].why == NULL))
+			fail_msg("key ref %zu (%s): parse gave %d (%s)", i, KEYREFS[i].uri ? KEYREFS[i].uri : "(null)", ok,
+				 why ? why : "");
+		if (!ok) {
+			assert_non_null(strstr(why, KEYREFS[i].why));
+			assert_null(k.vault_uri);
+			continue;
+		}
+		assert_string_equal(k.vault_uri, KEYREFS[i].vault_uri);
+		assert_string_equal(k.vault, KEYREFS[i].vault);
+		assert_string_equal(k.name, KEYREFS[i].name);
+		if (KEYREFS[i].version)
+			assert_string_equal(k.version, KEYREFS[i].version);
+		else
+			assert_null(k.version);
+		assert_int_equal(k.hsm, KEYREFS[i].hsm);
+		{
+			char *uri = key_ref_uri(&k), *vers = key_ref_url(&k, "/versions");
+			struct key_ref again;
+
+			assert_true(key_ref_parse(uri, KEYREFS[i].sfx, &again, &why));
+			assert_string_equal(again.vault_uri, k.vault_uri);
+			assert_true(strncmp(vers, k.vault_uri, strlen(k.vault_uri)) == 0);
+			assert_non_null(strstr(vers, "/keys/"));
+			key_ref_free(&again);
+			free(uri);
+			free(vers);
+		}
+		key_ref_free(&k);
+	}
+}
+
+/* A reference from parts: a vault's name or URI, a key and a version, each checked; a name cannot smuggle a path. */
+static void test_key_ref_parts(void **state)
+{
+	struct key_ref k;
+	const char *why;
+	char *uri;
+
+	(void)state;
+	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k, &why));
+	uri = key_ref_uri(&k);
+	assert_string_equal(uri, "https://kv-health.vault.azure.net/keys/cmk");
+	free(uri);
+	uri = key_ref_versioned(&k, "0123abcd");
+	assert_string_equal(uri, "https://kv-health.vault.azure.net/keys/cmk/0123abcd");
+	free(uri);
+	key_ref_free(&k);
+	assert_true(key_ref_from_parts("https://mhsm-prod.managedhsm.azure.net/", "cmk", "v1", &PUBLIC, &k, &why));
+	assert_true(k.hsm);
+	assert_string_equal(k.version, "v1");
+	key_ref_free(&k);
+	assert_false(key_ref_from_parts("kv-health", "a/b", NULL, &PUBLIC, &k, &why));
+	assert_false(key_ref_from_parts("kv-health", "a", "x/../y", &PUBLIC, &k, &why));
+	assert_false(key_ref_from_parts("evil.example.com/", "a", NULL, &PUBLIC, &k, &why));
+	assert_false(key_ref_from_parts("https://evil.example.com", "a", NULL, &PUBLIC, &k, &why));
+	assert_null(k.vault_uri);
+}
+
 /* Runs the core unit tests. */
 int main(void)
 {
@@ -447,6 +559,8 @@ int main(void)
 		cmocka_unit_test(test_history_since),
 		cmocka_unit_test(test_history_entry),
 		cmocka_unit_test(test_history_parse),
+		cmocka_unit_test(test_key_ref),
+		cmocka_unit_test(test_key_ref_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
