@@ -401,7 +401,7 @@ static const char *column_type(struct json_object *v)
  */
 static struct json_object *as_table(struct json_object *page)
 {
-	struct json_object *t = json_object_new_object(), *cols = json_object_new_array(), *rows = json_object_new_array();
+	struct json_object *t = json_object_new_object(), *cols = json_object_new_array(), *table_rows = json_object_new_array();
 	struct json_object *first = json_object_is_type(jx_at(page, 0), json_type_object) ? jx_at(page, 0)
 				    : json_object_new_object();
 
@@ -418,10 +418,10 @@ static struct json_object *as_table(struct json_object *page)
 		for (size_t j = 0; j < jx_len(cols); j++)
 			json_object_array_add(row, json_object_get(json_object_object_get(jx_at(page, i),
 								jx_str(jx_at(cols, j), "name"))));
-		json_object_array_add(rows, row);
+		json_object_array_add(table_rows, row);
 	}
 	json_object_object_add(t, "columns", cols);
-	json_object_object_add(t, "rows", rows);
+	json_object_object_add(t, "rows", table_rows);
 	if (first != jx_at(page, 0))
 		json_object_put(first);
 	json_object_put(page);
