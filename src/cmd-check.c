@@ -21,10 +21,9 @@ static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 	char *name = text_sanitize(jx_str(f->resource, "id"), false);
 
 	printf(_("%s (%s)\n"), name, _(f->ctx.svc->name));
-	if (f->key_name) {
+	if (f->ctx.keyref.name) {
 		/* The key's name and version come from the server: never raw to the terminal. */
-		char *key = xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, f->key_version ? "/" : "",
-				      f->key_version ? f->key_version : ""), *shown = text_sanitize(key, false);
+		char *key = key_ref_uri(&f->ctx.keyref), *shown = text_sanitize(key, false);
 
 		printf(_("key: %s\n"), shown);
 		free(shown);

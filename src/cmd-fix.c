@@ -364,7 +364,7 @@ static int remedy(struct az_session *s, const struct cmd_opts *o, const struct c
 		return cannot_fix(id, rule);
 	if (blocker)
 		return cannot_fix(id, blocker);
-	if (cur->key_name) {
+	if (cur->ctx.keyref.name) {
 		if (!rule || str_ieq(rule, "resource.cmk") || str_ieq(rule, "resource.irreversible"))
 			rule = worst_rule(cur);
 		if (!rule) {

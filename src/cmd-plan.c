@@ -37,7 +37,7 @@ static bool new_key(struct cmk_fetch *f, const char *name)
 {
 	if (f->ctx.key_status == 200) {
 		cli_error(_("key '%s' already exists in vault %s: name it with --key to use it, or choose another name for "
-			    "--create-key"), name, f->ctx.vault_name ? f->ctx.vault_name : "");
+			    "--create-key"), name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
 		return false;
 	}
 	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status = 404;
@@ -65,7 +65,7 @@ static void print_unfixed(const struct cmk_report *r)
 static void warn_shared(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *f)
 {
 	struct az_error e = { 0 };
-	struct json_object *names = cmk_key_users(s, f->vault_uri, f->key_name, jx_str(f->resource, "id"), o->subscriptions,
+	struct json_object *names = cmk_key_users(s, &f->ctx.keyref, jx_str(f->resource, "id"), o->subscriptions,
 						  o->nsubs, &e);
 	struct sbuf b = SBUF_INIT;
 	char *shown;
@@ -75,9 +75,9 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o, const st
 	shown = text_sanitize(sb_str(&b), false);
 	if (b.len)
 		fprintf(stderr, _("Note: key %s in vault %s already protects %s; rotating, disabling or deleting it affects "
-				  "them too.\n"), f->key_name, f->vault_name, shown);
+				  "them too.\n"), f->ctx.keyref.name, f->ctx.keyref.vault, shown);
 	else if (!names)
-		fprintf(stderr, _("Note: whether key %s protects other resources could not be read (%s).\n"), f->key_name,
+		fprintf(stderr, _("Note: whether key %s protects other resources could not be read (%s).\n"), f->ctx.keyref.name,
 			e.message ? e.message : "?");
 	free(shown);
 	sb_free(&b);
@@ -313,7 +313,7 @@ int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct pl
 				plan_path);
 		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS : EXIT_ERROR;
 	} else {
-		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->key_name);
+		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->keyref.name);
 	}
 	az_error_clear(&e);
 	return rc;

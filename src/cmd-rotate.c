@@ -38,7 +38,7 @@ static int current(struct az_session *s, const struct cmd_opts *o, const char *r
 		az_error_clear(&e);
 		return EXIT_ERROR;
 	}
-	if (!f->key_name) {
+	if (!f->ctx.keyref.name) {
 		cli_error(_("'%s' does not use a customer-managed key yet: protect it first with '%s plan'"), resource,
 			  cli_program());
 		return EXIT_FINDINGS;
@@ -105,7 +105,7 @@ int cmd_show_and_run(const struct cmd_opts *o, struct az_session *s, const struc
 /* Returns the key URI (allocated) of the current key at another version, or versionless when version is NULL. */
 static char *key_at(const struct cmk_fetch *f, const char *version)
 {
-	return xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, version ? "/" : "", version ? version : "");
+	return key_ref_versioned(&f->ctx.keyref, version);
 }
 
 /* Plans the move to a version (NULL: versionless) of the key in use, shows it and, unless --dry-run, runs it. */
@@ -133,14 +133,14 @@ int cmd_rotate_with(struct az_session *s, const struct cmd_opts *o, const char *
 	struct cmk_fetch cur;
 	int rc = current(s, o, resource, &cur);
 
-	if (rc == EXIT_OK && o->version && cur.key_version && str_ieq(cur.key_version, o->version)) {
-		cli_error(_("'%s' already uses version %s of key %s"), resource, o->version, cur.key_name);
+	if (rc == EXIT_OK && o->version && cur.ctx.keyref.version && str_ieq(cur.ctx.keyref.version, o->version)) {
+		cli_error(_("'%s' already uses version %s of key %s"), resource, o->version, cur.ctx.keyref.name);
 		rc = EXIT_FINDINGS;
 	}
 	if (rc == EXIT_OK) {
 		ch.create_key = o->new_version;
-		ch.new_key_name = cur.key_name;
-		ch.versionless = o->new_version && !cur.key_version && !cur.ctx.svc->version_required;
+		ch.new_key_name = cur.ctx.keyref.name;
+		ch.versionless = o->new_version && !cur.ctx.keyref.version && !cur.ctx.svc->version_required;
 		rc = plan_and_run(s, o, &cur, o->version, &ch);
 	}
 	cmk_fetch_free(&cur);
@@ -172,7 +172,7 @@ int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char 
 	int rc = current(s, o, resource, &cur);
 
 	if (rc == EXIT_OK)
-		rc = plan_and_run(s, o, &cur, cur.key_version, &ch);
+		rc = plan_and_run(s, o, &cur, cur.ctx.keyref.version, &ch);
 	cmk_fetch_free(&cur);
 	return rc;
 }

@@ -184,8 +184,8 @@ static void identity_draw(struct ui *u, void *p, int top, int rows)
 			 jx_str(u->cur.resource, "location"));
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
-	if (u->cur.key_name) {
-		line = xasprintf(_("It uses key %s in vault %s now."), u->cur.key_name, u->cur.vault_name);
+	if (u->cur.ctx.keyref.name) {
+		line = xasprintf(_("It uses key %s in vault %s now."), u->cur.ctx.keyref.name, u->cur.ctx.keyref.vault);
 		y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
 		free(line);
 	}

@@ -94,30 +94,53 @@ static int read_keys(struct ui *u, void *arg)
 	return rc;
 }
 
-/* Returns a key's name from its kid (".../keys/NAME[/VERSION]"), allocated. */
-static char *kid_name(const char *kid)
+/* Returns the key name (or version) a kid names, through the one key parser; allocated, "?" when it names none. */
+static char *kid_part(struct ui *u, const char *kid, bool version)
 {
-	const char *p = kid ? strstr(kid, "/keys/") : NULL;
+	struct key_suffixes sfx = az_session_key_suffixes(u->s);
+	const char *why;
+	struct key_ref k;
+	char *part;
 
-	return p ? xstrndup(p + 6, strcspn(p + 6, "/")) : xstrdup("?");
+	if (!key_ref_parse(kid, &sfx, &k, &why))
+		return xstrdup("?");
+	part = xstrdup(version ? (k.version ? k.version : "?") : k.name);
+	key_ref_free(&k);
+	return part;
 }
 
-/* Lists the chosen key's versions (task thread). */
+/* Returns the name of a key list's item (a KeyItem or a KeyBundle), allocated. */
+static char *item_name(struct ui *u, struct json_object *item)
+{
+	return kid_part(u, jx_str(item, "key.kid") ? jx_str(item, "key.kid") : jx_str(item, "kid"), false);
+}
+
+/* Lists the chosen key's versions (task thread), at the key its kid names, through the one key parser. */
 static int read_versions(struct ui *u, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
-	char *name = kid_name(jx_str(jx_at(st->keys, (size_t)st->key), "kid") ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
-			     : jx_str(jx_at(st->keys, (size_t)st->key), "key.kid"));
-	char *path = xasprintf("%s%skeys/%s/versions", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "", name);
+	struct json_object *item = jx_at(st->keys, (size_t)st->key);
+	const char *kid = jx_str(item, "kid") ? jx_str(item, "kid") : jx_str(item, "key.kid"), *why = NULL;
+	struct key_suffixes sfx = az_session_key_suffixes(u->s);
 	struct az_error e = { 0 };
-	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &st->versions, &e);
+	struct key_ref k;
+	char *path;
+	int rc;
 
+	if (!key_ref_parse(kid, &sfx, &k, &why)) {
+		char *shown = text_sanitize(kid ? kid : "", false);
+
+		st->error = xasprintf(_("the key list named '%s', which is not a key azcmk can use: %s"), shown, _(why));
+		free(shown);
+		return -1;
+	}
+	path = key_ref_url(&k, "/versions");
+	rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &st->versions, &e);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
 	free(path);
-	free(name);
+	key_ref_free(&k);
 	return rc;
 }
 
@@ -134,20 +157,21 @@ static const char *badge_mark(const struct cmk_finding *f)
 /* Judges a vault for the resource (the vault rules only) and returns its badge, allocated. */
 static char *badge(struct ui *u, struct json_object *vault)
 {
+	struct key_suffixes sfx = az_session_key_suffixes(u->s);
 	struct cmk_ctx c = u->cur.ctx;
 	struct cmk_report r;
 	struct sbuf b = SBUF_INIT;
+	const char *why;
 
 	c.change = true;
 	c.vault = vault;
 	c.vault_status = 200;
-	c.vault_name = jx_str(vault, "name");
-	c.vault_uri = pick_store_uri(vault);
-	c.hsm = pick_is_hsm(vault);
+	if (!key_ref_store(pick_store_uri(vault), &sfx, &c.keyref, &why))
+		memset(&c.keyref, 0, sizeof(c.keyref));
 	c.key = NULL;
 	c.key_status = 0;
-	c.key_name = NULL;
 	cmk_check(&c, &r);
+	key_ref_free(&c.keyref);
 	for (size_t i = 0; i < r.n; i++)
 		if (str_istarts(r.items[i].rule->id, "vault."))
 			sb_printf(&b, "%s%s%s", b.len ? " " : "", badge_mark(&r.items[i]),
@@ -257,7 +281,7 @@ static const char *row_text(void *ctx, size_t i)
 			 pick_is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
 	} else if (st->level == KEYS && i < jx_len(st->keys)) {
 		struct json_object *k = jx_at(st->keys, i);
-		char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
+		char *name = item_name(u, k);
 		long bits = cmk_key_bits(k);
 		char size[24];
 
@@ -275,10 +299,11 @@ static const char *row_text(void *ctx, size_t i)
 		snprintf(st->buf, sizeof(st->buf), "%s", _(" follow the newest version (no version in the key URI)"));
 	} else {
 		struct json_object *v = jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1));
-		const char *kid = jx_str(v, "kid"), *slash = kid ? strrchr(kid, '/') : NULL;
+		char *ver = kid_part(u, jx_str(v, "kid"), true);
 
-		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), slash ? slash + 1 : "?",
+		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), ver,
 			 jx_bool(v, "attributes.enabled", true) ? _("enabled") : _("disabled"), day(jx_int(v, "attributes.created", 0)));
+		free(ver);
 	}
 	return st->buf;
 }
@@ -319,19 +344,30 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 	}
 }
 
-/* Chooses the selected version (or "newest") as the key, and goes on. */
+/*
+ * Chooses the selected version (or "newest": the key's own kid without its
+ * version) as the key, through the one key parser, and goes on.
+ */
 static int choose_version(struct ui *u, struct keystep *st, size_t i)
 {
-	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
-	struct json_object *k = jx_at(st->keys, (size_t)st->key);
-	char *name = kid_name(jx_str(k, "key.kid") ? jx_str(k, "key.kid") : jx_str(k, "kid"));
+	struct json_object *item = jx_at(st->keys, (size_t)st->key);
 	bool newest = !u->cur.ctx.svc->version_required && i == 0;
-	const char *kid = newest ? NULL : jx_str(jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1)), "kid");
-	const char *ver = kid ? strrchr(kid, '/') : NULL;
+	const char *kid = newest ? (jx_str(item, "key.kid") ? jx_str(item, "key.kid") : jx_str(item, "kid"))
+			  : jx_str(jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1)), "kid");
+	struct key_suffixes sfx = az_session_key_suffixes(u->s);
+	const char *why = NULL;
+	struct key_ref k;
 
+	if (!key_ref_parse(kid, &sfx, &k, &why)) {
+		char *shown = text_sanitize(kid ? kid : "", false);
+
+		ui_status(u, 2, _("the vault named '%s' as a key, which is not a key azcmk can use: %s"), shown, _(why));
+		free(shown);
+		return UI_STAY;
+	}
 	ui_forget_from(u, FORGET_KEY);
-	u->key_uri = xasprintf("%s%skeys/%s%s", vu, str_iends(vu, "/") ? "" : "/", name, ver ? ver : "");
-	free(name);
+	u->key_uri = key_ref_versioned(&k, newest ? NULL : k.version);
+	key_ref_free(&k);
 	return UI_GO_NEXT;
 }
 
@@ -453,8 +489,8 @@ static int vault_named(const struct keystep *st, const char *name)
 /* Tells whether the chosen vault is the one whose key the resource uses now. */
 static bool vault_in_use(struct ui *u, const struct keystep *st)
 {
-	return st->vault >= 0 && u->cur.ctx.vault_name &&
-	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->cur.ctx.vault_name);
+	return st->vault >= 0 && u->cur.ctx.keyref.vault &&
+	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->cur.ctx.keyref.vault);
 }
 
 /*
@@ -471,26 +507,29 @@ static void preselect(struct ui *u, struct keystep *st)
 	if (st->level == VAULTS) {
 		size_t best = 0;
 
-		at = vault_named(st, u->cur.ctx.vault_name);
+		at = vault_named(st, u->cur.ctx.keyref.vault);
 		if (at < 0 && pick_vaults(u->cur.ctx.svc, u->cur.resource, NULL, st->vaults, &best, 1) == 1)
 			at = (long)best;
 	} else if (st->level == KEYS && new_key && new_key_row(st)) {
 		at = (long)jx_len(st->keys);
 	} else if (st->level == KEYS && vault_in_use(u, st)) {
 		for (size_t i = 0; i < jx_len(st->keys); i++) {
-			char *name = kid_name(jx_str(jx_at(st->keys, i), "key.kid") ? jx_str(jx_at(st->keys, i), "key.kid")
-					      : jx_str(jx_at(st->keys, i), "kid"));
+			char *name = item_name(u, jx_at(st->keys, i));
 
-			if (str_ieq(name, u->cur.ctx.key_name))
+			if (str_ieq(name, u->cur.ctx.keyref.name))
 				at = (long)i;
 			free(name);
 		}
-	} else if (st->level == VERSIONS && vault_in_use(u, st) && u->cur.ctx.key_version) {
+	} else if (st->level == VERSIONS && vault_in_use(u, st) && u->cur.ctx.keyref.version) {
 		size_t skip = u->cur.ctx.svc->version_required ? 0 : 1;
 
-		for (size_t i = 0; i < jx_len(st->versions); i++)
-			if (str_iends(jx_str(jx_at(st->versions, i), "kid"), u->cur.ctx.key_version))
+		for (size_t i = 0; i < jx_len(st->versions); i++) {
+			char *ver = kid_part(u, jx_str(jx_at(st->versions, i), "kid"), true);
+
+			if (str_ieq(ver, u->cur.ctx.keyref.version))
 				at = (long)(i + skip);
+			free(ver);
+		}
 	}
 	if (at >= 0 && (size_t)at < st->list.n)
 		st->list.cur = (size_t)at;

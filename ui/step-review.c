@@ -411,7 +411,7 @@ static void review_done(struct ui *u, void *p, int rc)
 		u->applied = true;
 		u->dirty = false;
 		u->audited = false;
-		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(u->chg.resource, "name"), u->plan.key_name);
+		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(u->chg.resource, "name"), u->plan.keyref.name);
 		return;
 	}
 	ui_status(u, 2, _("apply stopped: %s; continue with: azcmk apply --resume %s"), st->apply_error ? st->apply_error : "?",

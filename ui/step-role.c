@@ -126,7 +126,7 @@ static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 /* Returns the least grant the plan makes for the key's kind of vault (translated). */
 static const char *grant_text(const struct cmk_ctx *c)
 {
-	if (c->hsm)
+	if (c->keyref.hsm)
 		return _("the Managed HSM local role Managed HSM Crypto Service Encryption User on the key alone");
 	if (jx_bool(c->vault, "properties.enableRbacAuthorization", false))
 		return _("the role Key Vault Crypto Service Encryption User on the key alone");
@@ -139,7 +139,7 @@ static char *with_role_note(const struct cmk_ctx *c, char *text)
 	char *out;
 
 	/* The notes are about Key Vault's roles; a Managed HSM has its own local ones. */
-	if (!c->svc || !c->svc->docs_role_note || c->hsm)
+	if (!c->svc || !c->svc->docs_role_note || c->keyref.hsm)
 		return text;
 	out = xasprintf("%s %s", text, _(c->svc->docs_role_note));
 	free(text);
@@ -216,7 +216,7 @@ static void explain(struct ui *u, const struct cmk_finding *f, int top, int rows
 static void role_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct role *st = p;
-	char *line;
+	char *line, *key;
 	int y = top + 1, last = top + rows - 1;
 	size_t i;
 
@@ -229,9 +229,9 @@ static void role_draw(struct ui *u, void *p, int top, int rows)
 		explain(u, &u->rep.items[i], top, rows);
 		return;
 	}
-	line = xasprintf(_("Key %s%skeys/%s%s%s for %s"), u->chg.vault_uri, "", u->chg.key_name,
-			 u->chg.key_version ? "/" : "", u->chg.key_version ? u->chg.key_version : "",
-			 jx_str(u->chg.resource, "name"));
+	key = key_ref_uri(&u->chg.ctx.keyref);
+	line = xasprintf(_("Key %s for %s"), key, jx_str(u->chg.resource, "name"));
+	free(key);
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
 	line = access_text(u);

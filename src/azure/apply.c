@@ -593,8 +593,7 @@ static int save_key(struct run *r, size_t i, struct json_object *now, struct az_
  */
 static int find_made(struct run *r, struct az_error *e)
 {
-	char *url = xasprintf("%s%skeys/%s/versions", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/",
-			      r->p->key_name), *mark = plan_mark(r->p);
+	char *url = key_ref_url(&r->p->keyref, "/versions"), *mark = plan_mark(r->p);
 	struct json_object *items = NULL;
 	int rc = az_session_list(r->s, AZ_KEYVAULT, url, PLAN_KV_API, &items, e);
 
@@ -604,11 +603,11 @@ static int find_made(struct run *r, struct az_error *e)
 	}
 	for (size_t k = 0; rc == 0 && k < jx_len(items); k++) {
 		struct json_object *it = jx_at(items, k);
-		const char *kid = jx_str(it, "kid"), *ver = kid ? strrchr(kid, '/') : NULL;
+		const char *ver = key_ref_version_in(&r->p->keyref, jx_str(it, "kid"));
 
 		if (str_ieq(jx_str(it, "tags." PLAN_TAG), mark) && jx_int(it, "attributes.created", 0) >= r->begun - 5 && ver &&
-		    plan_var_ok("keyVersion", ver + 1)) {
-			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver + 1));
+		    plan_var_ok("keyVersion", ver)) {
+			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver));
 			rc = 1;
 		}
 	}
@@ -643,24 +642,24 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 			az_error_set(e, _("cannot tell whether an earlier try already made a version of key %s, because its "
 					  "versions cannot be read (%s); nothing was created. Grant the operator the right to "
 					  "list the key's versions, or check them by hand, then run apply --resume"),
-				     r->p->key_name, why);
+				     r->p->keyref.name, why);
 			free(why);
 		}
 		if (found != 0) {
 			if (found > 0)
 				say(r, _("  this plan already made version %s of key %s; it is used, not made again"),
-				    jx_str(r->vars, "keyVersion"), r->p->key_name);
+				    jx_str(r->vars, "keyVersion"), r->p->keyref.name);
 			return found > 0 ? 0 : -1;
 		}
 		plan_request(r->p, i, NULL, &rq);
 		q = send_req(r, i, &rq, true, NULL, e);
 		kid = ok_answer(q) ? jx_str(q->json, "key.kid") : NULL;
-		ver = kid && strrchr(kid, '/') ? strrchr(kid, '/') + 1 : NULL;
+		ver = key_ref_version_in(&r->p->keyref, kid);
 		if (plan_var_ok("keyVersion", ver))
 			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver));
 		else if (kid)
 			az_error_set(e, _("Key Vault answered the creation of key %s with a key id azcmk does not accept"),
-				     r->p->key_name);
+				     r->p->keyref.name);
 		/* A refusal (4xx but a timeout or throttling) is final; a lost answer is looked into before a retry. */
 		settled = kid || (q->status >= 400 && q->status < 500 && q->status != 408 && q->status != 429);
 		az_req_free(q);
@@ -680,7 +679,7 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
  */
 static int prove_access(struct run *r, struct az_error *e)
 {
-	const char *ver = r->p->key_version;
+	const char *ver = r->p->keyref.version;
 	char *uri;
 	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id, .confirmed = true };
 	struct cmk_fetch f;
@@ -688,8 +687,7 @@ static int prove_access(struct run *r, struct az_error *e)
 
 	if (ver && strcmp(ver, "{{keyVersion}}") == 0)
 		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion")) ? jx_str(r->vars, "keyVersion") : NULL;
-	uri = xasprintf("%s%skeys/%s%s%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/", r->p->key_name,
-			ver ? "/" : "", ver ? ver : "");
+	uri = key_ref_versioned(&r->p->keyref, ver);
 	t.key_uri = uri;
 	rc = cmk_fetch(r->s, &t, &f, e);
 	if (rc == 0) {
@@ -725,12 +723,12 @@ static int prove_user_identity(struct run *r, struct az_error *e)
 		return rc;
 	}
 	principal = cmk_principal(&f.ctx);
-	if (!f.key_name || !str_ieq(f.key_name, r->p->key_name) || !cmk_setting_names_identity(&f.ctx) || !principal ||
+	if (!f.ctx.keyref.name || !str_ieq(f.ctx.keyref.name, r->p->keyref.name) || !cmk_setting_names_identity(&f.ctx) || !principal ||
 	    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
 		az_error_set(e, _("stopped before turning off the system-assigned identity of %s: the resource does not use "
 				  "key %s through user-assigned identity %s yet, and without the system-assigned "
 				  "identity it could lose its key; nothing was changed by this step"), r->p->resource_id,
-			     r->p->key_name, r->p->uai_id ? r->p->uai_id : "?");
+			     r->p->keyref.name, r->p->uai_id ? r->p->uai_id : "?");
 		rc = -1;
 	}
 	cmk_fetch_free(&f);
@@ -750,9 +748,9 @@ static int verify(struct run *r, struct az_error *e)
 
 	if (rc == 0) {
 		cmk_check(&f.ctx, &rep);
-		if (!f.key_name || !str_ieq(f.key_name, r->p->key_name)) {
+		if (!f.ctx.keyref.name || !str_ieq(f.ctx.keyref.name, r->p->keyref.name)) {
 			az_error_set(e, _("the end state does not hold: %s does not use key %s (its key setting is not the one "
-					  "planned; someone may have changed it back)"), r->p->resource_id, r->p->key_name);
+					  "planned; someone may have changed it back)"), r->p->resource_id, r->p->keyref.name);
 			rc = -1;
 		} else if (cmk_has_blocker(&rep)) {
 			struct sbuf b = SBUF_INIT;
@@ -970,7 +968,7 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
  */
 static int preflight(struct run *r, struct az_error *e)
 {
-	char *key = xasprintf("%s%skeys/%s", r->p->vault_uri, str_iends(r->p->vault_uri, "/") ? "" : "/", r->p->key_name);
+	char *key = key_ref_versioned(&r->p->keyref, NULL);
 	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = key, .identity = r->p->uai_id, .confirmed = true };
 	struct cmk_fetch f;
 	char *err = NULL, *open = NULL;

@@ -106,32 +106,8 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 /* Takes a checked key reference into the fetch's fields (which then own its strings). */
 static void take_key(struct cmk_fetch *f, struct key_ref *k)
 {
-	f->vault_uri = k->vault_uri;
-	f->vault_name = k->vault;
-	f->key_name = k->name;
-	f->key_version = k->version;
-	f->ctx.hsm = k->hsm;
+	f->ctx.keyref = *k;
 	memset(k, 0, sizeof(*k));
-}
-
-/* Reads the key the resource uses now, per service, as a key URI (allocated), or NULL. */
-char *cmk_current_key_uri(const struct svc_profile *p, struct json_object *r)
-{
-	const char *path = p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
-			   : "properties.encryption.keyVaultProperties";
-	struct json_object *kvp = jx_get(r, path);
-	const char *vu = jx_str(kvp, "keyVaultUri"), *ver = jx_str(kvp, "keyVersion");
-
-	if (p->save == SAVE_PUT_WHOLE) {
-		const char *u = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
-
-		return u ? xstrdup(u) : NULL;
-	}
-	if (!vu || !jx_str(kvp, "keyName") || (p->save == SAVE_PATCH_ENCRYPTION &&
-	    !str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault")))
-		return NULL;
-	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/", jx_str(kvp, "keyName"),
-			 ver && *ver ? "/" : "", ver && *ver ? ver : "");
 }
 
 /*
@@ -153,7 +129,7 @@ static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk
 	} else if (t->key && t->vault) {
 		ok = key_ref_from_parts(t->vault, t->key, t->version, &sfx, &k, &why);
 		f->ctx.change = true;
-	} else if ((uri = cmk_current_key_uri(f->ctx.svc, f->resource)) != NULL) {
+	} else if ((uri = svc_key_uri(f->ctx.svc, f->resource)) != NULL) {
 		ok = key_ref_parse(uri, &sfx, &k, &why);
 	} else {
 		return 0;
@@ -243,7 +219,7 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const str
 	for (size_t i = 0; !id && i <= t->nsubs; i++) {
 		const char *sub = i == 0 ? a.subscription : t->subscriptions[i - 1];
 		char *path = xasprintf("/subscriptions/%s/resources?$filter=resourceType%%20eq%%20'%s'%%20and%%20name%%20eq%%20'%s'",
-				       sub, f->ctx.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", f->vault_name);
+				       sub, f->ctx.keyref.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", f->ctx.keyref.vault);
 		struct json_object *items = NULL;
 
 		if ((i == 0 || !str_ieq(sub, a.subscription)) && az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) == 0) {
@@ -267,8 +243,8 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const str
  */
 static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
 {
-	const char *type = f->ctx.hsm ? "microsoft.keyvault/managedhsms" : "microsoft.keyvault/vaults";
-	char *q = kql_quote(f->vault_name), *query = xasprintf("Resources | where type =~ '%s' and name =~ '%s' | project id",
+	const char *type = f->ctx.keyref.hsm ? "microsoft.keyvault/managedhsms" : "microsoft.keyvault/vaults";
+	char *q = kql_quote(f->ctx.keyref.vault), *query = xasprintf("Resources | where type =~ '%s' and name =~ '%s' | project id",
 							      type, q);
 	struct az_req *r[2] = { graph_req(s, query, t->subscriptions, t->nsubs), f->ctx.change ? policy_req(s, f) : NULL };
 	struct json_object *rows = NULL;
@@ -384,7 +360,8 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
 
 	for (size_t i = 0; disabled && i < jx_len(items); i++) {
 		const char *kid = jx_str(jx_at(items, i), "kid");
-		bool match = f->key_version ? str_iends(kid, f->key_version) : i == newest;
+		bool match = f->ctx.keyref.version ? str_ieq(key_ref_version_in(&f->ctx.keyref, kid), f->ctx.keyref.version)
+						   : i == newest;
 
 		if (match) {
 			json_object_put(f->key);
@@ -403,11 +380,11 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
 static struct az_req *assignments_req(struct az_session *s, const struct cmk_fetch *f, const char *vault_id)
 {
 	const char *principal = cmk_principal(&f->ctx);
-	char *url = f->ctx.hsm ? xasprintf("%sproviders/Microsoft.Authorization/roleAssignments", f->vault_uri)
+	char *url = f->ctx.keyref.hsm ? xasprintf("%sproviders/Microsoft.Authorization/roleAssignments", f->ctx.keyref.vault_uri)
 			       : xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%%20eq"
 					   "%%20'%s'", vault_id, principal ? principal : "00000000-0000-0000-0000-000000000000");
-	struct az_req *r = az_session_req(s, f->ctx.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
-					  f->ctx.hsm ? KV_API : AUTHZ_API, NULL);
+	struct az_req *r = az_session_req(s, f->ctx.keyref.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
+					  f->ctx.keyref.hsm ? KV_API : AUTHZ_API, NULL);
 
 	free(url);
 	return r;
@@ -485,16 +462,14 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f, struct az_req *
 /* Reads the vault, the key, its versions, rotation policy, the identity's assignments and your permissions at once. */
 static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const char *vault_id, struct az_error *e)
 {
-	char *key = xasprintf("%skeys/%s%s%s", f->vault_uri, f->key_name, f->key_version ? "/" : "",
-			      f->key_version ? f->key_version : "");
-	char *vers = xasprintf("%skeys/%s/versions", f->vault_uri, f->key_name);
-	char *rot = xasprintf("%skeys/%s/rotationpolicy", f->vault_uri, f->key_name);
+	char *key = key_ref_uri(&f->ctx.keyref), *vers = key_ref_url(&f->ctx.keyref, "/versions");
+	char *rot = key_ref_url(&f->ctx.keyref, "/rotationpolicy");
 	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
 	char *rperm = xasprintf("%s/providers/Microsoft.Authorization/permissions", jx_str(f->resource, "id"));
 	/* Deny assignments at, above and below the vault (no filter): ARM's RBAC only; an HSM's local RBAC has none. */
 	char *deny = xasprintf("%s/providers/Microsoft.Authorization/denyAssignments", vault_id);
 	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current", jx_str(f->resource, "id"));
-	char *keyra = xasprintf("%skeys/%s/providers/Microsoft.Authorization/roleAssignments", f->vault_uri, f->key_name);
+	char *keyra = key_ref_url(&f->ctx.keyref, "/providers/Microsoft.Authorization/roleAssignments");
 	struct az_req *r[9] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
@@ -503,7 +478,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0;
 	int rc;
 
-	if (!f->ctx.hsm)
+	if (!f->ctx.keyref.hsm)
 		r[at_deny = n++] = az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
 	/* An HSM lists per-key assignments only at the key's own scope, not with the HSM-wide ones. */
 	else
@@ -527,7 +502,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->versions = take(r[2], &f->ctx.versions_status);
 		f->rotation = take(r[3], &f->ctx.rotation_status);
 		f->assignments = take_all(s, r[4], &f->ctx.assignments_status);
-		if (f->ctx.hsm)
+		if (f->ctx.keyref.hsm)
 			hsm_local(s, f, r[at_keyra], vault_id);
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
@@ -756,10 +731,6 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	struct json_object *claims = az_session_claims(s);
 
 	f->ctx.resource = f->resource;
-	f->ctx.vault_name = f->vault_name;
-	f->ctx.vault_uri = f->vault_uri;
-	f->ctx.key_name = f->key_name;
-	f->ctx.key_version = f->key_version;
 	f->ctx.user_identity = f->uai_id != NULL;
 	f->ctx.uai_id = f->uai_id;
 	f->ctx.uai = f->uai;
@@ -800,7 +771,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 		rc = pick_identity(s, t, out, e);
 	if (rc == 0)
 		rc = pick_key(s, t, out, e);
-	if (rc == 0 && out->vault_uri) {
+	if (rc == 0 && out->ctx.keyref.vault_uri) {
 		fill_ctx(s, out, t);
 		vault_id = find_vault(s, out, t, e);
 		out->round_trips++;
@@ -829,10 +800,7 @@ void cmk_fetch_free(struct cmk_fetch *f)
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);
-	free(f->vault_name);
-	free(f->vault_uri);
-	free(f->key_name);
-	free(f->key_version);
+	key_ref_free(&f->ctx.keyref);
 	free(f->uai_id);
 	free(f->ctx.operator_id);
 	memset(f, 0, sizeof(*f));
@@ -844,15 +812,16 @@ void cmk_fetch_free(struct cmk_fetch *f)
  * changing or disabling the key affects them too. Returns their names as a
  * new array (empty when none), or NULL with *e set when the query failed.
  */
-struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, const char *key, const char *except,
+struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k, const char *except,
 				  const char *const *subs, size_t nsubs, struct az_error *e)
 {
-	char host[256], *qk = kql_quote(key), *qh, *qx = kql_quote(except ? except : ""), *query;
+	char host[256], *under = key_ref_url(k, "/"), *qk = kql_quote(k->name), *qh, *qu = kql_quote(under);
+	char *qx = kql_quote(except ? except : ""), *query;
 	bool https;
 	struct json_object *rows, *names;
 
-	if (!wire_url_host(vault_uri, host, sizeof(host), &https))
-		snprintf(host, sizeof(host), "%s", vault_uri ? vault_uri : "");
+	if (!wire_url_host(k->vault_uri, host, sizeof(host), &https))
+		snprintf(host, sizeof(host), "%s", k->vault_uri);
 	qh = kql_quote(host);
 	query = xasprintf("Resources | where type in~ ('microsoft.cognitiveservices/accounts', "
 			  "'microsoft.healthbot/healthbots', 'microsoft.healthcareapis/workspaces/dicomservices') "
@@ -862,7 +831,7 @@ struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, c
 			  "or (tostring(properties.keyVaultProperties.keyName) =~ '%s' and "
 			  "tostring(properties.keyVaultProperties.keyVaultUri) contains '%s') "
 			  "or tostring(properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl) contains "
-			  "'%s/keys/%s/' | project id, name", qx, qk, qh, qk, qh, qh, qk);
+			  "'%s' | project id, name", qx, qk, qh, qk, qh, qu);
 	rows = graph_query(s, query, subs, nsubs, e);
 	names = rows ? json_object_new_array() : NULL;
 	for (size_t i = 0; i < jx_len(rows); i++)
@@ -873,5 +842,7 @@ struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, c
 	free(qk);
 	free(qh);
 	free(qx);
+	free(qu);
+	free(under);
 	return names;
 }

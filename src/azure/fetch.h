@@ -27,15 +27,14 @@ struct cmk_fetch {
 	struct json_object *res_perms;   /* your permissions at the resource */
 	struct json_object *denies;      /* deny assignments at, above and below the vault */
 	struct json_object *health;      /* the resource's current Resource Health availability status */
-	char *vault_name, *vault_uri, *key_name, *key_version, *uai_id;
+	char *uai_id;                    /* the user-assigned identity the key is to be used with */
 	int round_trips;                 /* sequential waves of requests it took */
 };
 
 int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
-struct json_object *cmk_key_users(struct az_session *s, const char *vault_uri, const char *key, const char *except,
+struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k, const char *except,
 				  const char *const *subs, size_t nsubs, struct az_error *e);
-char *cmk_current_key_uri(const struct svc_profile *p, struct json_object *r);
 int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e);
 

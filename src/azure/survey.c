@@ -115,7 +115,7 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json
 			 struct key_ref *k)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(r->s);
-	char *key = cmk_current_key_uri(p, res);
+	char *key = svc_key_uri(p, res);
 	const char *why;
 
 	memset(c, 0, sizeof(*c));
@@ -125,13 +125,8 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json
 	c->now = r->a->generated;
 	c->uai_id = cmk_default_identity(res);
 	c->user_identity = c->uai_id != NULL;
-	if (key && key_ref_parse(key, &sfx, k, &why)) {
-		c->vault_uri = k->vault_uri;
-		c->vault_name = k->vault;
-		c->key_name = k->name;
-		c->key_version = k->version;
-		c->hsm = k->hsm;
-	}
+	if (key && key_ref_parse(key, &sfx, k, &why))
+		c->keyref = *k;
 	return key;
 }
 

@@ -153,6 +153,19 @@ bool key_ref_parse(const char *uri, const struct key_suffixes *sfx, struct key_r
 }
 
 /*
+ * Joins a vault URI (with or without its trailing '/'), a key name and an
+ * optional version into a key URI, unchecked: what a service's setting
+ * names, to give to key_ref_parse or to show in an error; allocated.
+ */
+char *key_ref_join(const char *vault_uri, const char *name, const char *version)
+{
+	const char *vu = vault_uri ? vault_uri : "";
+
+	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/", name ? name : "",
+			 version && *version ? "/" : "", version && *version ? version : "");
+}
+
+/*
  * Builds a reference from its parts: a vault given as its URI or as a
  * vault's bare name, a key name and an optional version, each checked as
  * key_ref_parse checks them.
@@ -179,22 +192,61 @@ bool key_ref_from_parts(const char *vault, const char *name, const char *version
 	} else {
 		base = xasprintf("https://%s%s", vault ? vault : "", sfx && sfx->vault ? sfx->vault : "");
 	}
-	uri = xasprintf("%s/keys/%s%s%s", base, name, version && *version ? "/" : "", version && *version ? version : "");
+	uri = key_ref_join(base, name, version);
 	ok = key_ref_parse(uri, sfx, out, why);
 	free(uri);
 	free(base);
 	return ok;
 }
 
-/* Copies a reference (to owns its strings); false when from holds none. */
+/*
+ * Builds a reference to a vault or managed HSM alone (no key yet: one the
+ * plan will create), given as its URI or a vault's bare name, checked as
+ * key_ref_parse checks a key URI's host.
+ */
+bool key_ref_store(const char *vault, const struct key_suffixes *sfx, struct key_ref *out, const char **why)
+{
+	struct key_ref k;
+
+	memset(out, 0, sizeof(*out));
+	if (!key_ref_from_parts(vault, "k", NULL, sfx, &k, why))
+		return false;
+	free(k.name);
+	k.name = NULL;
+	*out = k;
+	return true;
+}
+
+/*
+ * The key store suffixes of the clouds azcmk knows (public, US Government,
+ * China; as cloud.c names them), for what is checked without a session:
+ * a plan file names the cloud it was made in only through its vault URI.
+ */
+static const struct key_suffixes KNOWN[] = {
+	{ ".vault.azure.net", ".managedhsm.azure.net" },
+	{ ".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net" },
+	{ ".vault.azure.cn", ".managedhsm.azure.cn" },
+};
+
+/* Builds a reference from its parts as key_ref_from_parts does, on any cloud azcmk knows. */
+bool key_ref_from_parts_any(const char *vault, const char *name, const char *version, struct key_ref *out,
+			    const char **why)
+{
+	for (size_t i = 0; i < sizeof(KNOWN) / sizeof(KNOWN[0]); i++)
+		if (key_ref_from_parts(vault, name, version, &KNOWN[i], out, why))
+			return true;
+	return false;
+}
+
+/* Copies a reference (to owns its strings; a store alone keeps no name); false when from holds none. */
 bool key_ref_copy(const struct key_ref *from, struct key_ref *to)
 {
 	memset(to, 0, sizeof(*to));
-	if (!from || !from->vault_uri || !from->name)
+	if (!from || !from->vault_uri)
 		return false;
 	to->vault_uri = xstrdup(from->vault_uri);
-	to->vault = xstrdup(from->vault);
-	to->name = xstrdup(from->name);
+	to->vault = from->vault ? xstrdup(from->vault) : NULL;
+	to->name = from->name ? xstrdup(from->name) : NULL;
 	to->version = from->version ? xstrdup(from->version) : NULL;
 	to->hsm = from->hsm;
 	return true;
@@ -217,6 +269,42 @@ char *key_ref_versioned(const struct key_ref *k, const char *version)
 char *key_ref_url(const struct key_ref *k, const char *tail)
 {
 	return xasprintf("%skeys/%s%s", k->vault_uri, k->name, tail ? tail : "");
+}
+
+/*
+ * Formats the key's ARM id under its vault's ARM id ("{vault id}/keys/NAME"),
+ * the scope of a role assignment on the key alone; allocated.
+ */
+char *key_ref_arm_id(const struct key_ref *k, const char *vault_id)
+{
+	return xasprintf("%s/keys/%s", vault_id, k->name);
+}
+
+/* Formats the key's scope inside its managed HSM ("/keys/NAME"), as local role assignments name it; allocated. */
+char *key_ref_local_scope(const struct key_ref *k)
+{
+	return xasprintf("/keys/%s", k->name);
+}
+
+/*
+ * Returns the version a key identifier (a kid from Key Vault's answer) names
+ * when it is a version of this very key: the key's URI, '/', then a version
+ * Key Vault could have written, and nothing after; else NULL. The pointer is
+ * into kid. A server's kid for another vault or key is no version of ours.
+ */
+const char *key_ref_version_in(const struct key_ref *k, const char *kid)
+{
+	char *base = k && k->vault_uri && k->name ? key_ref_url(k, "/") : NULL;
+	size_t n = base ? strlen(base) : 0;
+	const char *ver = NULL;
+
+	if (base && kid && strncasecmp(kid, base, n) == 0) {
+		size_t v = strlen(kid + n);
+
+		ver = v && version_ok(kid + n, v) ? kid + n : NULL;
+	}
+	free(base);
+	return ver;
 }
 
 /* Releases a reference's strings. */

@@ -223,10 +223,10 @@ static char *fill_expr(const struct arm *a, const char *s)
 /* Tells whether text is the created key's URL with the version to come (DICOM's keyEncryptionKeyUrl). */
 static bool is_key_url(const struct arm *a, const char *s)
 {
-	char *suffix = xasprintf("/keys/%s/{{keyVersion}}", a->p->key_name ? a->p->key_name : "");
-	bool yes = a->key_uri && str_iends(s, suffix) && strstr(s, "{{") == s + strlen(s) - strlen("{{keyVersion}}");
+	char *want = a->p->keyref.name ? key_ref_versioned(&a->p->keyref, "{{keyVersion}}") : NULL;
+	bool yes = a->key_uri && want && str_ieq(s, want);
 
-	free(suffix);
+	free(want);
 	return yes;
 }
 
@@ -683,11 +683,11 @@ static bool name_vault(struct arm *a)
 	char *keytype, *args;
 
 	if (!armid_parse(jx_str(a->c->vault, "id"), &a->vault) || !a->vault.resource_group || !a->vault.full_name ||
-	    !a->p->key_name)
+	    !a->p->keyref.name)
 		return false;
 	keytype = xasprintf("%s/keys", a->vault.type);
 	a->vault_arg = param_or_lit(a, P_VAULT, a->vault.full_name);
-	a->key_arg = param_or_lit(a, P_KEY, a->p->key_name);
+	a->key_arg = param_or_lit(a, P_KEY, a->p->keyref.name);
 	args = xasprintf("%s, %s", a->vault_arg, a->key_arg);
 	a->vault_rid = rid(&a->vault, a->vault.type, a->vault_arg);
 	a->key_rid = rid(&a->vault, keytype, args);
@@ -807,15 +807,18 @@ static void describe(const struct arm *a, struct sbuf *b)
 	if (find(a->p, STEP_WAIT_ACCESS))
 		sb_adds(b, wait);
 	if (grant && grant->target == TARGET_KEYVAULT) {
+		char *scope = key_ref_local_scope(&a->p->keyref);
+
 		sb_adds(b, b->len ? " " : "");
 		sb_printf(b, _("A template cannot grant a Managed HSM local role: grant the service's identity Managed HSM "
 			       "Crypto Service Encryption User on key %s yourself (az keyvault role assignment create "
-			       "--hsm-name %s --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/%s "
+			       "--hsm-name %s --role \"Managed HSM Crypto Service Encryption User\" --scope %s "
 			       "--assignee-object-id PRINCIPAL-ID --assignee-principal-type ServicePrincipal); when the "
 			       "template also enables the identity, deploy it, grant, then deploy it again."),
-			  a->p->key_name, a->c->vault_name ? a->c->vault_name : "?", a->p->key_name);
+			  a->p->keyref.name, a->p->keyref.vault ? a->p->keyref.vault : "?", scope);
+		free(scope);
 	}
-	if (a->key_created && a->c->key_status == 200 && str_ieq(a->c->key_name, a->p->key_name))
+	if (a->key_created && a->c->key_status == 200 && str_ieq(a->c->keyref.name, a->p->keyref.name))
 		sb_printf(b, "%s%s", b->len ? " " : "", rotate);
 	if (a->guessed)
 		sb_printf(b, "%s%s", b->len ? " " : "", _("The role assignment is named by guid() when deployed, not as "

@@ -152,11 +152,10 @@ static void key_expected(struct sbuf *b, const struct plan *p)
 	char *v;
 
 	if (p->svc->save != SAVE_PUT_WHOLE) {
-		quote(b, p->key_name);
+		quote(b, p->keyref.name);
 		return;
 	}
-	v = xasprintf("%s%skeys/%s/%s", p->vault_uri, str_iends(p->vault_uri, "/") ? "" : "/", p->key_name,
-		      p->key_version ? p->key_version : "");
+	v = key_ref_uri(&p->keyref);
 	quote(b, v);
 	free(v);
 }

@@ -69,12 +69,6 @@ char *plan_assignment_name(const char *scope, const char *principal, const char 
 	return xstrdup(name);
 }
 
-/* Returns the vault URI with exactly one trailing slash. */
-static char *vault_base(const struct plan *p)
-{
-	return xasprintf("%s%s", p->vault_uri, str_iends(p->vault_uri, "/") ? "" : "/");
-}
-
 /*
  * Builds the identity the resource should have: what it has now plus the
  * plan's user-assigned identity, keeping the system-assigned identity when
@@ -148,31 +142,28 @@ static void grant_request(const struct plan *p, const struct step_state *st, str
 	char *scope, *name, *role_id;
 	struct armid a;
 
-	if (p->hsm) {
-		char *base = vault_base(p);
-
-		scope = xasprintf("%skeys/%s", base, p->key_name);
-		free(base);
+	if (p->keyref.hsm) {
+		scope = key_ref_url(&p->keyref, NULL);
 		role_id = xstrdup("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
 				  ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
 		out->target = TARGET_KEYVAULT;
 		out->api_version = PLAN_KV_API;
 	} else {
-		scope = xasprintf("%s/keys/%s", p->vault_id, p->key_name);
+		scope = key_ref_arm_id(&p->keyref, p->vault_id);
 		role_id = armid_parse(p->vault_id, &a) ? xasprintf("/subscriptions/%s/providers/Microsoft.Authorization/"
 								   "roleDefinitions/%s", a.subscription, p->role) : NULL;
 		if (role_id)
 			armid_free(&a);
 		out->api_version = PLAN_AUTHZ_API;
 	}
-	name = principal ? plan_assignment_name(scope, principal, p->hsm ? ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER : p->role)
+	name = principal ? plan_assignment_name(scope, principal, p->keyref.hsm ? ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER : p->role)
 			 : xstrdup("{{assignmentName}}");
 	out->method = "PUT";
 	out->url = xasprintf("%s" AUTHZ_PROVIDER "%s", scope, name);
 	out->body = json_object_new_object();
 	jx_set(out->body, "properties.roleDefinitionId", json_object_new_string(role_id ? role_id : ""));
 	jx_set(out->body, "properties.principalId", json_object_new_string(principal ? principal : "{{principalId}}"));
-	if (!p->hsm)
+	if (!p->keyref.hsm)
 		jx_set(out->body, "properties.principalType", json_object_new_string("ServicePrincipal"));
 	free(scope);
 	free(name);
@@ -199,7 +190,7 @@ static void policy_request(const struct plan *p, const struct step_state *st, st
 /* Fills the save of the key on the resource: the body per service, with the version learned if the plan makes one. */
 static void save_request(const struct plan *p, const struct step_state *st, struct step_request *out)
 {
-	const char *ver = p->key_version;
+	const char *ver = p->keyref.version;
 	struct json_object *res;
 
 	if (ver && strcmp(ver, "{{keyVersion}}") == 0 && var(st, "keyVersion"))
@@ -208,7 +199,7 @@ static void save_request(const struct plan *p, const struct step_state *st, stru
 	out->url = xstrdup(p->resource_id);
 	out->api_version = p->svc->api_version;
 	res = st && st->resource ? json_object_get(st->resource) : json_object_new_object();
-	out->body = plan_save_body(p->svc, res, p->vault_uri, p->key_name, ver, p->uai_id, p->uai_client_id);
+	out->body = plan_save_body(p->svc, res, &p->keyref, ver, p->uai_id, p->uai_client_id);
 	json_object_put(res);
 }
 
@@ -230,7 +221,6 @@ static void vault_patch(const struct plan *p, const char *body, struct step_requ
 void plan_request(const struct plan *p, size_t i, const struct step_state *st, struct step_request *out)
 {
 	struct json_object *res = st ? st->resource : NULL;
-	char *base;
 
 	memset(out, 0, sizeof(*out));
 	out->target = TARGET_ARM;
@@ -254,13 +244,11 @@ void plan_request(const struct plan *p, size_t i, const struct step_state *st, s
 		out->body = firewall_body(st ? st->vault : NULL);
 		break;
 	case STEP_CREATE_KEY:
-		base = vault_base(p);
 		out->method = "POST";
-		out->url = xasprintf("%skeys/%s/create", base, p->key_name);
+		out->url = key_ref_url(&p->keyref, "/create");
 		out->api_version = PLAN_KV_API;
 		out->target = TARGET_KEYVAULT;
 		out->body = create_body(p);
-		free(base);
 		break;
 	case STEP_ASSIGN_ROLE:
 		grant_request(p, st, out);
@@ -294,7 +282,7 @@ void step_request_free(struct step_request *r)
 /* Returns the mark a key version made by this plan carries: a UUID of what the plan changes, stable across re-plans. */
 char *plan_mark(const struct plan *p)
 {
-	char *seed = xasprintf("azcmk-create|%s|%s|%s", p->resource_id, p->vault_uri, p->key_name), id[UUID_STRLEN];
+	char *seed = xasprintf("azcmk-create|%s|%s|%s", p->resource_id, p->keyref.vault_uri, p->keyref.name), id[UUID_STRLEN];
 
 	uuid_from_name(seed, id);
 	free(seed);
@@ -378,22 +366,19 @@ char *plan_digest(struct json_object *plan_json)
 	return hex;
 }
 
-/* Tells whether a Key Vault or Managed HSM URI is https, on a cloud's key DNS suffix, with no path, and names vault. */
-static bool vault_uri_ok(const char *uri, const char *vault_name, bool hsm)
+/*
+ * Tells whether the plan's key is on the vault or HSM its vault id names,
+ * going through the one key parser (on any cloud azcmk knows).
+ */
+static bool key_on_vault(const struct plan *p, const char *vault_name)
 {
-	static const char *const VAULTS[] = { ".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", NULL };
-	static const char *const HSMS[] = { ".managedhsm.azure.net", ".managedhsm.azure.cn", ".managedhsm.usgovcloudapi.net",
-		NULL };
-	const char *host = uri && str_istarts(uri, "https://") ? uri + 8 : NULL;
-	size_t len = host ? strcspn(host, "/") : 0, label = host ? strcspn(host, ".") : 0;
+	struct key_ref k = { 0 };
+	const char *why;
+	bool ok = p->keyref.vault_uri && key_ref_from_parts_any(p->keyref.vault_uri, p->keyref.name, NULL, &k, &why);
 
-	if (!host || (host[len] && strcmp(host + len, "/") != 0) || !vault_name || label != strlen(vault_name) ||
-	    strncasecmp(host, vault_name, label) != 0)
-		return false;
-	for (const char *const *s = hsm ? HSMS : VAULTS; *s; s++)
-		if (len - label == strlen(*s) && strncasecmp(host + label, *s, len - label) == 0)
-			return true;
-	return false;
+	ok = ok && str_ieq(k.vault, vault_name) && k.hsm == p->keyref.hsm;
+	key_ref_free(&k);
+	return ok;
 }
 
 /* Tells whether an id is an ARM id of the given type (case-insensitive), naming one resource. */
@@ -419,23 +404,23 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 		*err = xasprintf(_("its resource is not a %s id"), _(p->svc->name));
 		return false;
 	}
-	if (!arm_of_type(p->vault_id, p->hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", &v)) {
+	if (!arm_of_type(p->vault_id, p->keyref.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", &v)) {
 		*err = xstrdup(_("its vault is not the ARM id of a key vault or managed HSM"));
 		return false;
 	}
-	ok = vault_uri_ok(p->vault_uri, v.name, p->hsm);
+	ok = key_on_vault(p, v.name);
 	armid_free(&v);
 	if (!ok) {
 		*err = xstrdup(_("its vault URI is not the https address of the vault it names"));
 		return false;
 	}
-	if (!plan_key_name_ok(p->key_name) ||
-	    (p->key_version && !plan_key_name_ok(p->key_version) && !(creates && strcmp(p->key_version, "{{keyVersion}}") == 0))) {
+	if (!plan_key_name_ok(p->keyref.name) ||
+	    (p->keyref.version && !plan_key_name_ok(p->keyref.version) && !(creates && strcmp(p->keyref.version, "{{keyVersion}}") == 0))) {
 		*err = xstrdup(_("its key name or version is not one Key Vault could have made"));
 		return false;
 	}
 	if ((p->uai_id && !arm_of_type(p->uai_id, "Microsoft.ManagedIdentity/userAssignedIdentities", NULL)) ||
-	    (p->uai_client_id && !is_uuid(p->uai_client_id)) || (!p->hsm && !is_uuid(p->role)) ||
+	    (p->uai_client_id && !is_uuid(p->uai_client_id)) || (!p->keyref.hsm && !is_uuid(p->role)) ||
 	    (creates && p->key_size != 2048 && p->key_size != 3072 && p->key_size != 4096)) {
 		*err = xstrdup(_("its identity, role or key size is not well formed"));
 		return false;
@@ -452,9 +437,9 @@ static bool steps_ok(const struct plan *p, char **err)
 	for (size_t i = 0; i < p->n; i++) {
 		enum step_kind k = p->steps[i].kind;
 
-		if (RANK[k] <= last || (k == STEP_ACCESS_POLICY && p->hsm) ||
+		if (RANK[k] <= last || (k == STEP_ACCESS_POLICY && p->keyref.hsm) ||
 		    (k == STEP_DISABLE_SYSTEM_IDENTITY && !p->uai_id) ||
-		    (p->hsm && k >= STEP_ENABLE_SOFT_DELETE && k <= STEP_FIREWALL_BYPASS)) {
+		    (p->keyref.hsm && k >= STEP_ENABLE_SOFT_DELETE && k <= STEP_FIREWALL_BYPASS)) {
 			*err = xasprintf(_("step %zu (%s) is not where a plan may have it"), i + 1, plan_step_name(k));
 			return false;
 		}
@@ -564,7 +549,7 @@ static int allowed(const struct plan *p, const struct cmk_ctx *c, const struct n
 		snprintf(action, n, "%s", need->action);
 	else
 		snprintf(action, n, "%s/write", p->svc->arm_type);
-	if (need->vault && p->hsm)
+	if (need->vault && p->keyref.hsm)
 		return -1;
 	if (need->kind == STEP_CREATE_KEY && !jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
 		snprintf(action, n, "%s", _("the key permission create in an access policy"));

@@ -181,13 +181,13 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 static void vault_steps(struct plan *p, const struct cmk_ctx *c, const struct cmk_report *r)
 {
 	if (failed(r, "vault.soft-delete"))
-		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(_("Turn soft delete on for vault %s"), c->vault_name);
+		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(_("Turn soft delete on for vault %s"), c->keyref.vault);
 	if (failed(r, "vault.purge-protection"))
 		add(p, STEP_ENABLE_PURGE_PROTECTION)->title = xasprintf(_("Turn purge protection on for vault %s"),
-									c->vault_name);
+									c->keyref.vault);
 	if (failed(r, "vault.firewall"))
 		add(p, STEP_FIREWALL_BYPASS)->title = xasprintf(_("Let trusted Microsoft services through the firewall of "
-								  "vault %s"), c->vault_name);
+								  "vault %s"), c->keyref.vault);
 }
 
 /* Returns the largest RSA size the service's rules allow (3072 when they name none). */
@@ -223,14 +223,14 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
 	p->key_size = new_size(c);
 	if (c->key_status == 200)
 		s->title = xasprintf(_("Create a new version of key %s (RSA, %d bits) in vault %s"), ch->new_key_name,
-				     p->key_size, c->vault_name);
+				     p->key_size, c->keyref.vault);
 	else
 		s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, p->key_size,
-				     c->vault_name);
-	free(p->key_name);
-	p->key_name = xstrdup(ch->new_key_name);
-	free(p->key_version);
-	p->key_version = ch->versionless && !c->svc->version_required ? NULL : xstrdup("{{keyVersion}}");
+				     c->keyref.vault);
+	free(p->keyref.name);
+	p->keyref.name = xstrdup(ch->new_key_name);
+	free(p->keyref.version);
+	p->keyref.version = ch->versionless && !c->svc->version_required ? NULL : xstrdup("{{keyVersion}}");
 }
 
 /*
@@ -243,19 +243,19 @@ static void grant_step(struct plan *p, const struct cmk_ctx *c, const struct pla
 	const char *role = ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
 	struct plan_step *s;
 
-	if (c->hsm) {
+	if (c->keyref.hsm) {
 		s = add(p, STEP_ASSIGN_ROLE);
 		s->title = xasprintf(_("Grant %s the Managed HSM local role Managed HSM Crypto Service Encryption User on "
-				       "key %s only"), jx_str(c->resource, "name"), p->key_name);
+				       "key %s only"), jx_str(c->resource, "name"), p->keyref.name);
 	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
 		s = add(p, STEP_ACCESS_POLICY);
-		s->title = xasprintf(_("Add an access policy on vault %s: get, wrapKey and unwrapKey for %s"), c->vault_name,
+		s->title = xasprintf(_("Add an access policy on vault %s: get, wrapKey and unwrapKey for %s"), c->keyref.vault,
 				     jx_str(c->resource, "name"));
 	} else {
 		s = add(p, STEP_ASSIGN_ROLE);
 		s->title = xasprintf(_("Grant %s the role %s on key %s only"), jx_str(c->resource, "name"),
 				     str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER) ? "Key Vault Crypto Service Encryption User"
-											 : role, p->key_name);
+											 : role, p->keyref.name);
 	}
 	s->depends = after;
 }
@@ -286,13 +286,13 @@ struct json_object *plan_writable(struct json_object *resource)
  * the versioned key URL (read-only fields dropped); Health Bot's
  * keyVaultProperties; Cognitive Services' encryption.
  */
-struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const char *vault_uri,
-				   const char *key, const char *version, const char *uai_id, const char *uai_client)
+struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const struct key_ref *k,
+				   const char *version, const char *uai_id, const char *uai_client)
 {
 	struct json_object *b, *kvp = json_object_new_object();
 
 	if (svc->save == SAVE_PUT_WHOLE) {
-		char *url = xasprintf("%s%skeys/%s/%s", vault_uri, str_iends(vault_uri, "/") ? "" : "/", key, version);
+		char *url = key_ref_versioned(k, version);
 
 		b = plan_writable(resource);
 		jx_set(b, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl", json_object_new_string(url));
@@ -300,10 +300,10 @@ struct json_object *plan_save_body(const struct svc_profile *svc, struct json_ob
 		json_object_put(kvp);
 		return b;
 	}
-	json_object_object_add(kvp, "keyName", json_object_new_string(key));
+	json_object_object_add(kvp, "keyName", json_object_new_string(k->name));
 	if (version)
 		json_object_object_add(kvp, "keyVersion", json_object_new_string(version));
-	json_object_object_add(kvp, "keyVaultUri", json_object_new_string(vault_uri));
+	json_object_object_add(kvp, "keyVaultUri", json_object_new_string(k->vault_uri));
 	b = json_object_new_object();
 	if (svc->save == SAVE_PATCH_KVP) {
 		if (uai_id)
@@ -328,9 +328,9 @@ struct json_object *plan_after_save(const struct cmk_ctx *c)
 	struct json_object *after = jx_copy(c->resource), *b;
 	const char *type = jx_str(c->resource, "identity.type");
 
-	if (!c->vault_uri || !c->key_name)
+	if (!c->keyref.vault_uri || !c->keyref.name)
 		return after;
-	b = plan_save_body(c->svc, c->resource, c->vault_uri, c->key_name, c->key_version ? c->key_version : "",
+	b = plan_save_body(c->svc, c->resource, &c->keyref, c->keyref.version ? c->keyref.version : "",
 			   c->user_identity ? c->uai_id : NULL, c->user_identity ? jx_str(c->uai, "properties.clientId") : NULL);
 	jx_merge_patch(after, b);
 	json_object_put(b);
@@ -342,7 +342,7 @@ struct json_object *plan_after_save(const struct cmk_ctx *c)
 /* Adds the save of the key on the resource. */
 static void save_step(struct plan *p, const struct cmk_ctx *c)
 {
-	add(p, STEP_SAVE_KEY)->title = xasprintf(_("Save key %s on %s (%s)"), p->key_name, jx_str(c->resource, "name"),
+	add(p, STEP_SAVE_KEY)->title = xasprintf(_("Save key %s on %s (%s)"), p->keyref.name, jx_str(c->resource, "name"),
 						 _(c->svc->name));
 }
 
@@ -356,11 +356,11 @@ static void verify_step(struct plan *p, const struct cmk_ctx *c)
 /* Returns the version to put in the plan: the one chosen, or the current one when the service needs a version. */
 static char *plan_version(const struct cmk_ctx *c)
 {
-	const char *kid = jx_str(c->key, "key.kid"), *slash = kid ? strrchr(kid, '/') : NULL;
+	const char *current = key_ref_version_in(&c->keyref, jx_str(c->key, "key.kid"));
 
-	if (c->key_version)
-		return xstrdup(c->key_version);
-	return c->svc->version_required && slash ? xstrdup(slash + 1) : NULL;
+	if (c->keyref.version)
+		return xstrdup(c->keyref.version);
+	return c->svc->version_required && current ? xstrdup(current) : NULL;
 }
 
 /*
@@ -438,13 +438,14 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct 
 	out->svc = c->svc;
 	out->resource_id = xstrdup(jx_str(c->resource, "id"));
 	out->vault_id = jx_str(c->vault, "id") ? xstrdup(jx_str(c->vault, "id")) : NULL;
-	out->hsm = c->hsm;
-	out->vault_uri = xstrdup(c->vault_uri);
-	out->key_name = xstrdup(c->key_name ? c->key_name : ch->new_key_name);
-	out->key_version = plan_version(c);
+	key_ref_copy(&c->keyref, &out->keyref);
+	if (!out->keyref.name && ch->new_key_name)
+		out->keyref.name = xstrdup(ch->new_key_name);
+	free(out->keyref.version);
+	out->keyref.version = plan_version(c);
 	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
 	out->resave = ch->resave;
-	out->role = c->hsm ? NULL : xstrdup(ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
+	out->role = c->keyref.hsm ? NULL : xstrdup(ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
 	/* The client id names the user-assigned identity in the key setting; with the system-assigned one, none. */
 	out->uai_client_id = out->uai_id && jx_str(c->uai, "properties.clientId")
 			     ? xstrdup(jx_str(c->uai, "properties.clientId")) : NULL;
@@ -465,7 +466,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 
 	memset(out, 0, sizeof(*out));
 	*err = NULL;
-	if (!c->vault_uri || (!c->key_name && !ch->create_key)) {
+	if (!c->keyref.vault_uri || (!c->keyref.name && !ch->create_key)) {
 		*err = xstrdup(_("cannot build a plan: name the key (--key URI, or --vault and --key), or let azcmk create one"));
 		return -1;
 	}
@@ -521,9 +522,7 @@ void plan_free(struct plan *p)
 	free(p->id);
 	free(p->resource_id);
 	free(p->vault_id);
-	free(p->vault_uri);
-	free(p->key_name);
-	free(p->key_version);
+	key_ref_free(&p->keyref);
 	free(p->uai_id);
 	free(p->uai_client_id);
 	free(p->role);
@@ -567,9 +566,9 @@ struct json_object *plan_to_json(const struct plan *p)
 	add_str(o, "resource", p->resource_id);
 	add_str(o, "service", p->svc->key);
 	add_str(o, "vault", p->vault_id);
-	add_str(o, "vaultUri", p->vault_uri);
-	add_str(o, "keyName", p->key_name);
-	add_str(o, "keyVersion", p->key_version);
+	add_str(o, "vaultUri", p->keyref.vault_uri);
+	add_str(o, "keyName", p->keyref.name);
+	add_str(o, "keyVersion", p->keyref.version);
 	add_str(o, "userAssignedIdentity", p->uai_id);
 	add_str(o, "userAssignedClientId", p->uai_client_id);
 	add_str(o, "role", p->role);
@@ -622,8 +621,6 @@ static bool step_from_json(const struct plan *p, struct json_object *j, struct p
 /* Reads the plan's typed fields; false when the file is not a plan of this format. */
 static bool fields_from_json(struct json_object *o, struct plan *out)
 {
-	const char *vault = jx_str(o, "vault");
-
 	if (!str_ieq(jx_str(o, "format"), PLAN_FORMAT) || !jx_str(o, "resource") || !svc_by_key(jx_str(o, "service")) ||
 	    !json_object_is_type(jx_get(o, "steps"), json_type_array) || !jx_str(o, "id"))
 		return false;
@@ -631,15 +628,35 @@ static bool fields_from_json(struct json_object *o, struct plan *out)
 	out->id = dup_str(o, "id");
 	out->resource_id = dup_str(o, "resource");
 	out->vault_id = dup_str(o, "vault");
-	out->hsm = vault && strcasestr(vault, "/providers/Microsoft.KeyVault/managedHSMs/") != NULL;
-	out->vault_uri = dup_str(o, "vaultUri");
-	out->key_name = dup_str(o, "keyName");
-	out->key_version = dup_str(o, "keyVersion");
 	out->uai_id = dup_str(o, "userAssignedIdentity");
 	out->uai_client_id = dup_str(o, "userAssignedClientId");
 	out->role = dup_str(o, "role");
 	out->key_size = (int)jx_int(o, "keySize", 0);
 	out->resave = jx_bool(o, "resave", false);
+	return true;
+}
+
+/*
+ * Reads the plan's key through the one key parser: a vault or managed HSM
+ * URI on a cloud azcmk knows, a key name and a version Key Vault could have
+ * made, or "{{keyVersion}}" for the key the plan creates. A plan file is
+ * untrusted input; anything else is refused with the reason.
+ */
+static bool key_from_json(struct json_object *o, struct plan *out, char **err)
+{
+	const char *ver = jx_str(o, "keyVersion"), *why = NULL;
+	bool pending = ver && strcmp(ver, "{{keyVersion}}") == 0;
+
+	if (!jx_str(o, "vaultUri") ||
+	    !key_ref_from_parts_any(jx_str(o, "vaultUri"), jx_str(o, "keyName"), pending ? NULL : ver, &out->keyref,
+				    &why) || (ver && !*ver)) {
+		*err = xasprintf(_("azcmk does not apply this plan: its key is not one azcmk can use: %s"),
+				 why ? _(why) : _("it names no vault"));
+		key_ref_free(&out->keyref);
+		return false;
+	}
+	if (pending)
+		out->keyref.version = xstrdup(ver);
 	return true;
 }
 
@@ -706,6 +723,10 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 		*err = str_istarts(jx_str(o, "format"), "azcmk-plan/") && !str_ieq(jx_str(o, "format"), PLAN_FORMAT)
 			? xstrdup(_("this plan was written by another version of azcmk; make it again with azcmk plan"))
 			: xasprintf(_("this is not an azcmk plan (format %s)"), PLAN_FORMAT);
+		plan_free(out);
+		return -1;
+	}
+	if (!key_from_json(o, out, err)) {
 		plan_free(out);
 		return -1;
 	}
@@ -796,7 +817,7 @@ static bool has_step(const struct plan *p, enum step_kind k)
 /* Adds what the operator should know before applying: where the documents disagree on the role, the service's caution. */
 static void plan_render_notes(const struct plan *p, struct sbuf *b)
 {
-	if (p->svc->docs_role_note && !p->hsm && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
+	if (p->svc->docs_role_note && !p->keyref.hsm && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
 		sb_printf(b, _("Note: %s\n"), _(p->svc->docs_role_note));
 	if (p->svc->caution && has_step(p, STEP_SAVE_KEY))
 		sb_printf(b, _("Caution: %s\n"), _(p->svc->caution));

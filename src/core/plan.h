@@ -75,10 +75,7 @@ struct plan {
 	char *resource_id;
 	const struct svc_profile *svc;
 	char *vault_id;                /* the vault's or managed HSM's ARM id */
-	bool hsm;                      /* the key is in a managed HSM */
-	char *vault_uri;
-	char *key_name;
-	char *key_version;
+	struct key_ref keyref;         /* the key (owned); its version may be "{{keyVersion}}", the key the plan creates */
 	char *uai_id;
 	char *uai_client_id;
 	char *role;                    /* role GUID granted at key scope (vaults with Azure RBAC), or NULL */
@@ -98,8 +95,8 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodie
 char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c);
 char *plan_render_az(const struct plan *p);
 char *plan_fill(const char *text, struct json_object *vars);
-struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const char *vault_uri,
-				   const char *key, const char *version, const char *uai_id, const char *uai_client);
+struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const struct key_ref *k,
+				   const char *version, const char *uai_id, const char *uai_client);
 struct json_object *plan_writable(struct json_object *resource);
 struct json_object *plan_after_save(const struct cmk_ctx *c);
 const char *plan_step_name(enum step_kind k);

@@ -4,8 +4,11 @@
 #include <stddef.h>
 
 #include "i18n.h"
+#include "jx.h"
+#include "keyref.h"
 #include "profile.h"
 #include "text.h"
+#include "xalloc.h"
 
 static const int DICOM_SIZES[] = { 2048, 3072, 0 };
 static const int OPENAI_SIZES[] = { 2048, 0 };
@@ -82,4 +85,27 @@ bool svc_size_allowed(const struct svc_profile *p, long bits)
 		if (*s == bits)
 			return true;
 	return false;
+}
+
+/*
+ * Reads the key a resource's setting names, as its service spells it (a
+ * whole key URL, or the vault URI, name and version apart), as a key URI to
+ * give to key_ref_parse (allocated), or NULL when no key is set.
+ */
+char *svc_key_uri(const struct svc_profile *p, struct json_object *r)
+{
+	const char *path = p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
+			   : "properties.encryption.keyVaultProperties";
+	struct json_object *kvp = jx_get(r, path);
+	const char *vu = jx_str(kvp, "keyVaultUri");
+
+	if (p->save == SAVE_PUT_WHOLE) {
+		const char *u = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+
+		return u ? xstrdup(u) : NULL;
+	}
+	if (!vu || !jx_str(kvp, "keyName") || (p->save == SAVE_PATCH_ENCRYPTION &&
+	    !str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault")))
+		return NULL;
+	return key_ref_join(vu, jx_str(kvp, "keyName"), jx_str(kvp, "keyVersion"));
 }

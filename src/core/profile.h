@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+struct json_object;
+
 enum svc_id { SVC_DICOM, SVC_HEALTHBOT, SVC_FOUNDRY, SVC_OPENAI, SVC_COUNT };
 
 /* How the service takes a key. */
@@ -42,6 +44,7 @@ const struct svc_profile *svc_for_resource(const char *type, const char *kind);
 const struct svc_profile *svc_by_key(const char *key);
 bool svc_size_allowed(const struct svc_profile *p, long bits);
 const char *svc_api_version(const char *arm_type);
+char *svc_key_uri(const struct svc_profile *p, struct json_object *r);
 
 #define ROLE_CRYPTO_SERVICE_ENCRYPTION_USER "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 #define ROLE_CRYPTO_USER "12338af0-0e69-4776-bea7-57ae8d297424"

@@ -38,7 +38,7 @@ static const char *res_name(const struct cmk_ctx *c)
 /* Returns the key's name as shown in messages ("vault/key"). */
 static const char *key_label(const struct cmk_ctx *c)
 {
-	return c->key_name ? c->key_name : "?";
+	return c->keyref.name ? c->keyref.name : "?";
 }
 
 /* Tells whether the resource already encrypts with a customer-managed key. */
@@ -114,7 +114,7 @@ static char *key_scope(const struct cmk_ctx *c)
 {
 	const char *vid = jx_str(c->vault, "id");
 
-	return vid && c->key_name ? xasprintf("%s/keys/%s", vid, c->key_name) : NULL;
+	return vid && c->keyref.name ? key_ref_arm_id(&c->keyref, vid) : NULL;
 }
 
 /*
@@ -257,7 +257,7 @@ const char *const CMK_SERVICE_KEY_PERMS[] = { "get", "wrapKey", "unwrapKey", NUL
 /* Tells whether the vault authorises data access by RBAC (Managed HSM always does). */
 static bool vault_rbac(const struct cmk_ctx *c)
 {
-	return c->hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
+	return c->keyref.hsm || jx_bool(c->vault, "properties.enableRbacAuthorization", false);
 }
 
 /* Judges a principal's use of the key by Azure RBAC (roles, conditions, deny assignments), as cmk_access_of says. */
@@ -272,14 +272,14 @@ static int rbac_access(const struct cmk_ctx *c, const char *principal, const cha
 	bool ok = true, maybe = true;
 
 	for (int i = 0; i < 3 && (ok || maybe); i++) {
-		struct json_object *any = maybe ? grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], true) : NULL;
+		struct json_object *any = maybe ? grant_for(c, principal, scope, c->keyref.hsm ? hsm[i] : kv[i], true) : NULL;
 
-		ok = ok && (ra = grant_for(c, principal, scope, c->hsm ? hsm[i] : kv[i], false)) != NULL;
+		ok = ok && (ra = grant_for(c, principal, scope, c->keyref.hsm ? hsm[i] : kv[i], false)) != NULL;
 		maybe = any != NULL;
 		if (any && jx_str(any, "properties.condition") && *jx_str(any, "properties.condition"))
 			cond = any;
 	}
-	for (int i = 0; i < 3 && !c->hsm && (ok || (maybe && cond)) && !deny; i++)
+	for (int i = 0; i < 3 && !c->keyref.hsm && (ok || (maybe && cond)) && !deny; i++)
 		deny = deny_for(c, principal, scope, kv[i], true);
 	if (deny && how)
 		*how = deny_text(deny);
@@ -369,7 +369,7 @@ static enum cmk_outcome r_soft_delete(const struct cmk_ctx *c, struct cmk_findin
 {
 	if (!vault_read(c))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	return jx_bool(c->vault, "properties.enableSoftDelete", true) ? OUT_HOLDS : OUT_FAILS;
 }
 
@@ -378,8 +378,8 @@ static enum cmk_outcome r_purge_protection(const struct cmk_ctx *c, struct cmk_f
 {
 	if (!vault_read(c))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
-	return jx_bool(c->vault, "properties.enablePurgeProtection", c->hsm) ? OUT_HOLDS : OUT_FAILS;
+	f->arg[0] = c->keyref.vault;
+	return jx_bool(c->vault, "properties.enablePurgeProtection", c->keyref.hsm) ? OUT_HOLDS : OUT_FAILS;
 }
 
 /* vault.same-tenant: the vault's tenant is the service identity's. */
@@ -390,7 +390,7 @@ static enum cmk_outcome r_same_tenant(const struct cmk_ctx *c, struct cmk_findin
 
 	if (!vault_read(c) || !vt)
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	f->arg[1] = vt;
 	f->arg[2] = it ? it : c->tenant;
 	return !f->arg[2] || str_ieq(vt, f->arg[2]) ? OUT_HOLDS : OUT_FAILS;
@@ -401,7 +401,7 @@ static enum cmk_outcome r_same_region(const struct cmk_ctx *c, struct cmk_findin
 {
 	if (!vault_read(c))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	f->arg[1] = jx_str(c->vault, "location");
 	f->arg[2] = jx_str(c->resource, "location");
 	return location_eq(f->arg[1], f->arg[2]) ? OUT_HOLDS : OUT_FAILS;
@@ -418,7 +418,7 @@ static enum cmk_outcome r_firewall(const struct cmk_ctx *c, struct cmk_finding *
 	/* A perimeter overrides the bypass: vault.perimeter judges it, as no bypass fixes it. */
 	if (!vault_read(c) || str_ieq(pna, "SecuredByPerimeter"))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	return open || (bypass && strcasestr(bypass, "AzureServices")) ? OUT_HOLDS : OUT_FAILS;
 }
 
@@ -447,10 +447,10 @@ static enum cmk_outcome r_trusted_bypass(const struct cmk_ctx *c, struct cmk_fin
 	const char *bypass = jx_str(c->vault, "properties.networkAcls.bypass");
 	const char *pna = jx_str(c->vault, "properties.publicNetworkAccess");
 
-	if (!vault_read(c) || c->hsm || str_ieq(pna, "SecuredByPerimeter"))
+	if (!vault_read(c) || c->keyref.hsm || str_ieq(pna, "SecuredByPerimeter"))
 		return OUT_NA;
 	f->arg[0] = res_name(c);
-	f->arg[1] = c->vault_name;
+	f->arg[1] = c->keyref.vault;
 	return vault_restricted(c) && bypass && strcasestr(bypass, "AzureServices") ? OUT_FAILS : OUT_HOLDS;
 }
 
@@ -459,16 +459,16 @@ static enum cmk_outcome r_perimeter(const struct cmk_ctx *c, struct cmk_finding 
 {
 	if (!vault_read(c))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	return str_ieq(jx_str(c->vault, "properties.publicNetworkAccess"), "SecuredByPerimeter") ? OUT_FAILS : OUT_HOLDS;
 }
 
 /* vault.readable: the operator could read the vault and the key (no 403). */
 static enum cmk_outcome r_readable(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	if (!c->vault_name)
+	if (!c->keyref.vault)
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	if (c->vault_status == 403 || c->vault_status == 404)
 		f->detail = xstrdup(_("The vault was not found among the resources you can read: it may not exist, or "
 				      "reading it through Azure Resource Manager needs a role with Microsoft.KeyVault/vaults/read, "
@@ -484,10 +484,10 @@ static enum cmk_outcome r_readable(const struct cmk_ctx *c, struct cmk_finding *
 /* key.exists: the key (and pinned version) exists and is not deleted. */
 static enum cmk_outcome r_key_exists(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	if (!c->key_name || (c->key_status != 200 && c->key_status != 404))
+	if (!c->keyref.name || (c->key_status != 200 && c->key_status != 404))
 		return OUT_NA;
 	f->arg[0] = key_label(c);
-	f->arg[1] = c->vault_name;
+	f->arg[1] = c->keyref.vault;
 	return c->key_status == 200 ? OUT_HOLDS : OUT_FAILS;
 }
 
@@ -575,19 +575,11 @@ static enum cmk_outcome r_key_ops(const struct cmk_ctx *c, struct cmk_finding *f
 /* key.versioned (DICOM): the key URL names a version. */
 static enum cmk_outcome r_key_versioned(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	if (!c->key_name)
+	if (!c->keyref.name)
 		return OUT_NA;
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
-	return c->key_version ? OUT_HOLDS : OUT_FAILS;
-}
-
-/* Returns the version a key id names (its last path segment), or NULL. */
-static const char *kid_version(const char *kid)
-{
-	const char *slash = kid ? strrchr(kid, '/') : NULL;
-
-	return slash && slash[1] ? slash + 1 : NULL;
+	return c->keyref.version ? OUT_HOLDS : OUT_FAILS;
 }
 
 /*
@@ -602,11 +594,11 @@ static const char *kid_version(const char *kid)
 static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c, struct cmk_finding *f)
 {
 	struct json_object *items = jx_get(c->versions, "value");
-	const char *current = kid_version(jx_str(c->key, "key.kid"));
+	const char *current = key_ref_version_in(&c->keyref, jx_str(c->key, "key.kid"));
 	int64_t born = jx_int(c->key, "attributes.created", 0);
 	struct sbuf off = SBUF_INIT;
 
-	if (!c->key_name || !key_read(c) || !current)
+	if (!c->keyref.name || !key_read(c) || !current)
 		return OUT_NA;
 	f->arg[0] = key_label(c);
 	/* No list (refused, not found, not the documented shape): nothing was earned, so no "holds". */
@@ -617,7 +609,7 @@ static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c, struct cmk_f
 	}
 	for (size_t i = 0; i < jx_len(items); i++) {
 		struct json_object *it = jx_at(items, i);
-		const char *v = kid_version(jx_str(it, "kid"));
+		const char *v = key_ref_version_in(&c->keyref, jx_str(it, "kid"));
 		int64_t created = jx_int(it, "attributes.created", 0);
 
 		if (v && !str_ieq(v, current) && (!born || !created || created < born) &&
@@ -679,12 +671,12 @@ static enum cmk_outcome r_key_access(const struct cmk_ctx *c, struct cmk_finding
 	char *how = NULL;
 	int access;
 
-	if (!vault_read(c) || !p || !c->key_name)
+	if (!vault_read(c) || !p || !c->keyref.name)
 		return OUT_NA;
 	access = cmk_access_of(c, p, &how);
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
-	f->arg[2] = c->vault_name;
+	f->arg[2] = c->keyref.vault;
 	f->detail = how;
 	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
 }
@@ -702,7 +694,7 @@ static enum cmk_outcome r_dicom_both(const struct cmk_ctx *c, struct cmk_finding
 	char *how = NULL;
 	int access;
 
-	if (!c->user_identity || !sys || c->drop_system || !vault_read(c) || !c->key_name)
+	if (!c->user_identity || !sys || c->drop_system || !vault_read(c) || !c->keyref.name)
 		return OUT_NA;
 	access = cmk_access_of(c, sys, &how);
 	free(how);
@@ -726,10 +718,10 @@ static enum cmk_outcome r_dicom_hsm_private(const struct cmk_ctx *c, struct cmk_
 	/* Only an approved connection is a way in; a pending or rejected one is not. */
 	for (size_t i = 0; i < jx_len(pes); i++)
 		approved |= str_ieq(jx_str(jx_at(pes, i), "properties.privateLinkServiceConnectionState.status"), "Approved");
-	if (!c->hsm || !vault_read(c) || !closed || !approved)
+	if (!c->keyref.hsm || !vault_read(c) || !closed || !approved)
 		return OUT_NA;
 	f->arg[0] = res_name(c);
-	f->arg[1] = c->vault_name;
+	f->arg[1] = c->keyref.vault;
 	return c->user_identity ? OUT_HOLDS : OUT_FAILS;
 }
 
@@ -771,7 +763,7 @@ static enum cmk_outcome hsm_can_assign(const struct cmk_ctx *c, struct cmk_findi
 	enum cmk_outcome out = OUT_NA;
 
 	if (vault_read(c) && p && scope && c->operator_id && !cmk_principal_has_access(c, p, NULL)) {
-		f->arg[0] = c->vault_name;
+		f->arg[0] = c->keyref.vault;
 		f->arg[1] = action;
 		out = grant_for(c, c->operator_id, scope, action, false) ? OUT_HOLDS
 		      : grant_for(c, c->operator_id, scope, action, true) ? OUT_UNKNOWN : OUT_FAILS;
@@ -788,11 +780,11 @@ static enum cmk_outcome r_can_assign(const struct cmk_ctx *c, struct cmk_finding
 					   : "Microsoft.KeyVault/vaults/accessPolicy/write";
 	struct json_object *deny;
 
-	if (c->hsm)
+	if (c->keyref.hsm)
 		return hsm_can_assign(c, f);
 	if (!vault_read(c) || c->perms_status != 200 || !p || cmk_principal_has_access(c, p, NULL))
 		return OUT_NA;
-	f->arg[0] = c->vault_name;
+	f->arg[0] = c->keyref.vault;
 	f->arg[1] = action;
 	if (!az_permissions_allow(c->operator_perms, action, false))
 		return OUT_FAILS;
@@ -853,7 +845,7 @@ static enum cmk_outcome r_same_vault(const struct cmk_ctx *c, struct cmk_finding
 	char a[256], b[256];
 	bool https;
 
-	if (!cmk_resource_on_cmk(c) || !cur || !c->vault_uri)
+	if (!cmk_resource_on_cmk(c) || !cur || !c->keyref.vault_uri)
 		return OUT_NA;
 	f->arg[0] = res_name(c);
 	f->arg[1] = cur;
@@ -861,7 +853,7 @@ static enum cmk_outcome r_same_vault(const struct cmk_ctx *c, struct cmk_finding
 		f->severity = SEV_NOTE;
 		return OUT_FAILS;
 	}
-	if (!wire_url_host(cur, a, sizeof(a), &https) || !wire_url_host(c->vault_uri, b, sizeof(b), &https))
+	if (!wire_url_host(cur, a, sizeof(a), &https) || !wire_url_host(c->keyref.vault_uri, b, sizeof(b), &https))
 		return OUT_NA;
 	return strcmp(a, b) == 0 ? OUT_HOLDS : OUT_FAILS;
 }
@@ -1187,9 +1179,9 @@ const char *cmk_severity_name(enum severity s)
 static char *subject_of(const struct cmk_ctx *c, const struct cmk_rule *r)
 {
 	if (str_istarts(r->id, "vault.") || str_ieq(r->id, "operator.can-assign"))
-		return xstrdup(c->vault_uri ? c->vault_uri : "");
-	if (str_istarts(r->id, "key.") && !str_ieq(r->id, "key.versioned") && c->vault_uri && c->key_name)
-		return xasprintf("%s%skeys/%s", c->vault_uri, str_iends(c->vault_uri, "/") ? "" : "/", c->key_name);
+		return xstrdup(c->keyref.vault_uri ? c->keyref.vault_uri : "");
+	if (str_istarts(r->id, "key.") && !str_ieq(r->id, "key.versioned") && c->keyref.vault_uri && c->keyref.name)
+		return key_ref_versioned(&c->keyref, NULL);
 	return xstrdup(jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "");
 }
 
@@ -1268,9 +1260,9 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		N_("the versions of key %s could not be read (%s); retry when Key Vault answers"),
 		N_("Resource Health could not be asked about %s (%s); retry when Azure answers"),
 	};
-	const char *names[] = { c->vault_name, c->key_name, c->key_name, jx_str(c->resource, "name"),
-				jx_str(c->resource, "name"), c->vault_name, jx_str(c->resource, "name"), c->vault_name,
-				c->key_name, jx_str(c->resource, "name") };
+	const char *names[] = { c->keyref.vault, c->keyref.name, c->keyref.name, jx_str(c->resource, "name"),
+				jx_str(c->resource, "name"), c->keyref.vault, jx_str(c->resource, "name"), c->keyref.vault,
+				c->keyref.name, jx_str(c->resource, "name") };
 
 	/* A role definition, deny list or HSM's local assignments azcmk may not read (403) leave what is granted unknown too. */
 	/*
@@ -1278,11 +1270,11 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 	 * local roles do not rest on them. Any answer but 200 leaves them unknown
 	 * (0: the context's maker did not ask, as a hand-built one in a test).
 	 */
-	if (c->hsm || !vault_rbac(c))
+	if (c->keyref.hsm || !vault_rbac(c))
 		needs &= ~(unsigned)NEED_DENIES;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
 		if ((needs & (1u << i)) && (cmk_read_failed(st[i]) || ((1u << i) == NEED_DENIES && st[i] != 200 && st[i] != 0) || (((1u << i) == NEED_ROLES || (1u << i) == NEED_DENIES ||
-						  ((1u << i) == NEED_ASSIGNMENTS && c->hsm)) && st[i] == 403))) {
+						  ((1u << i) == NEED_ASSIGNMENTS && c->keyref.hsm)) && st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
 
 #pragma GCC diagnostic push

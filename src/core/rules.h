@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keyref.h"
 #include "profile.h"
 
 struct json_object;
@@ -15,11 +16,8 @@ struct cmk_ctx {
 	struct json_object *resource;
 	bool change;                       /* a key is being set, not only audited */
 	bool confirmed;                    /* the operator confirmed irreversible changes */
-	const char *vault_name;
-	const char *vault_uri;
-	bool hsm;
-	const char *key_name;
-	const char *key_version;           /* pinned version, or NULL to follow the newest */
+	struct key_ref keyref;             /* the vault and key (no name: a key yet to be made; no version: the newest);
+					      borrowed: whoever fills the context owns its strings */
 	bool user_identity;                /* the service is to use a user-assigned identity */
 	bool drop_system;                  /* the change turns the system-assigned identity off */
 	const char *uai_id;                /* its ARM id */

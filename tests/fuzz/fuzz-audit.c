@@ -21,26 +21,6 @@ struct run {
 	size_t rows;
 };
 
-/*
- * Returns the key URI a resource names, allocated, or NULL: a condensed
- * cmk_current_key_uri (src/azure/fetch.c, outside the core), enough to reach
- * the key-URI split and the rules that judge a key.
- */
-static char *key_uri(const struct svc_profile *p, struct json_object *r)
-{
-	struct json_object *kvp = jx_get(r, p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
-							: "properties.encryption.keyVaultProperties");
-	const char *vu = jx_str(kvp, "keyVaultUri"), *name = jx_str(kvp, "keyName"), *ver = jx_str(kvp, "keyVersion");
-	const char *url = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
-
-	if (p->save == SAVE_PUT_WHOLE)
-		return url ? xstrdup(url) : NULL;
-	if (!vu || !name)
-		return NULL;
-	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/", name, ver && *ver ? "/" : "",
-			 ver && *ver ? ver : "");
-}
-
 /* Judges one rebuilt resource as the shallow audit does (src/azure/survey.c judge) and keeps its findings. */
 static void judge(struct run *r, struct json_object *res)
 {
@@ -55,7 +35,7 @@ static void judge(struct run *r, struct json_object *res)
 
 	if (!p)
 		return;
-	key = key_uri(p, res);
+	key = svc_key_uri(p, res);
 	memset(&c, 0, sizeof(c));
 	c.svc = p;
 	c.resource = res;
@@ -63,13 +43,8 @@ static void judge(struct run *r, struct json_object *res)
 	c.now = FUZZ_NOW;
 	c.uai_id = cmk_default_identity(res);
 	c.user_identity = c.uai_id != NULL;
-	if (key && key_ref_parse(key, &sfx, &k, &why)) {
-		c.vault_uri = k.vault_uri;
-		c.vault_name = k.vault;
-		c.key_name = k.name;
-		c.key_version = k.version;
-		c.hsm = k.hsm;
-	}
+	if (key && key_ref_parse(key, &sfx, &k, &why))
+		c.keyref = k;
 	cmk_check(&c, &rep);
 	audit_add_report(&part, &c, &rep);
 	cmk_report_free(&rep);

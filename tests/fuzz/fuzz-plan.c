@@ -95,8 +95,7 @@ static void render(const struct plan *p, const struct live *l)
 	c.svc = p->svc;
 	c.resource = l->resource;
 	c.vault = l->vault;
-	c.vault_name = jx_str(l->vault, "name");
-	c.key_name = p->key_name;
+	c.keyref = p->keyref;       /* borrowed: the plan's key, checked when the plan was read */
 	c.key_status = 200;
 	free(plan_render_text(p, &c, false));
 	free(plan_render_text(p, &c, true));

@@ -539,6 +539,87 @@ static void test_key_ref_parts(void **state)
 	assert_null(k.vault_uri);
 }
 
+/* A kid and whether it is a version of https://kv-health.vault.azure.net/keys/cmk (the version, or NULL). */
+static const struct {
+	const char *kid, *version;
+} KIDS[] = {
+	{ "https://kv-health.vault.azure.net/keys/cmk/0123abcd", "0123abcd" },
+	{ "https://KV-Health.vault.azure.net/keys/CMK/0123abcd", "0123abcd" },
+	/* A server's kid for another key, vault or host is no version of ours. */
+	{ "https://kv-health.vault.azure.net/keys/cmk2/0123abcd", NULL },
+	{ "https://kv-other.vault.azure.net/keys/cmk/0123abcd", NULL },
+	{ "https://kv-health.vault.azure.net.evil.example/keys/cmk/0123abcd", NULL },
+	{ "https://evil.example/https://kv-health.vault.azure.net/keys/cmk/0123abcd", NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk/", NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk", NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk/v1/x", NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk/../other", NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk/v1?x=1", NULL },
+	{ NULL, NULL },
+};
+
+/* A key's version from a kid, only when the kid names this very key. */
+static void test_key_ref_version_in(void **state)
+{
+	struct key_ref k;
+	const char *why;
+
+	(void)state;
+	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k, &why));
+	for (size_t i = 0; i < sizeof(KIDS) / sizeof(KIDS[0]); i++) {
+		const char *v = key_ref_version_in(&k, KIDS[i].kid);
+
+		if ((v == NULL) != (KIDS[i].version == NULL) || (v && strcmp(v, KIDS[i].version) != 0))
+			fail_msg("kid %zu (%s): got %s", i, KIDS[i].kid ? KIDS[i].kid : "(null)", v ? v : "(null)");
+	}
+	assert_null(key_ref_version_in(NULL, KIDS[0].kid));
+	key_ref_free(&k);
+}
+
+/* A store alone, any known cloud, and the scopes and ids derived from a reference. */
+static void test_key_ref_forms(void **state)
+{
+	struct key_ref k, c;
+	const char *why;
+	char *s;
+
+	(void)state;
+	assert_true(key_ref_store("https://KV-Health.vault.azure.net", &PUBLIC, &k, &why));
+	assert_string_equal(k.vault_uri, "https://kv-health.vault.azure.net/");
+	assert_string_equal(k.vault, "kv-health");
+	assert_null(k.name);
+	assert_true(key_ref_copy(&k, &c));
+	assert_null(c.name);
+	assert_string_equal(c.vault, "kv-health");
+	key_ref_free(&c);
+	key_ref_free(&k);
+	assert_false(key_ref_store("https://evil.example.com/", &PUBLIC, &k, &why));
+	assert_non_null(strstr(why, "host"));
+	assert_false(key_ref_copy(&k, &c));
+	/* A plan names its cloud only through its vault URI: each cloud azcmk knows, and no other host. */
+	assert_true(key_ref_from_parts_any("https://kv-gov.vault.usgovcloudapi.net/", "k", NULL, &k, &why));
+	key_ref_free(&k);
+	assert_true(key_ref_from_parts_any("https://kv-cn.vault.azure.cn", "k", "v1", &k, &why));
+	assert_string_equal(k.version, "v1");
+	key_ref_free(&k);
+	assert_false(key_ref_from_parts_any("https://kv-x.vault.example.net/", "k", NULL, &k, &why));
+	assert_true(key_ref_from_parts("mhsm-prod", "cmk", NULL, &(struct key_suffixes){ ".vault.azure.net",
+		    ".managedhsm.azure.net" }, &k, &why));
+	s = key_ref_arm_id(&k, "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/mhsm-prod");
+	assert_string_equal(s, "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/mhsm-prod/keys/cmk");
+	free(s);
+	s = key_ref_local_scope(&k);
+	assert_string_equal(s, "/keys/cmk");
+	free(s);
+	key_ref_free(&k);
+	s = key_ref_join("https://kv-health.vault.azure.net", "cmk", "");
+	assert_string_equal(s, "https://kv-health.vault.azure.net/keys/cmk");
+	free(s);
+	s = key_ref_join("https://kv-health.vault.azure.net/", "cmk", "v2");
+	assert_string_equal(s, "https://kv-health.vault.azure.net/keys/cmk/v2");
+	free(s);
+}
+
 /* Runs the core unit tests. */
 int main(void)
 {
@@ -561,6 +642,8 @@ int main(void)
 		cmocka_unit_test(test_history_parse),
 		cmocka_unit_test(test_key_ref),
 		cmocka_unit_test(test_key_ref_parts),
+		cmocka_unit_test(test_key_ref_version_in),
+		cmocka_unit_test(test_key_ref_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

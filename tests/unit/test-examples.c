@@ -152,21 +152,26 @@ static void test_check(void **state)
 	struct json_object *rot = example("keyvault/GetKeyRotationPolicy-example.json");
 	struct json_object *ras = example("authorization/RoleAssignments_ListForScope.json"), *roles = json_object_new_object();
 	struct cmk_ctx c = { .svc = svc_for_resource(jx_str(res, "type"), NULL), .resource = res, .vault = vault,
-			     .vault_status = 200, .vault_name = jx_str(vault, "name"), .vault_uri = jx_str(vault, "properties.vaultUri"),
-			     .key = key, .key_status = 200, .key_name = "sdktestkey", .versions = vers, .versions_status = 200,
+			     .vault_status = 200, .key = key, .key_status = 200, .versions = vers, .versions_status = 200,
 			     .rotation = rot, .rotation_status = 200, .assignments = jx_get(ras, "value"), .assignments_status = 200,
 			     .roles = roles, .roles_status = 200, .denies_status = 200, .tenant = jx_str(vault, "properties.tenantId"),
 			     .now = 1784000000 };
+	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
 	struct cmk_report rep;
+	const char *why;
 
 	(void)state;
 	assert_non_null(c.svc);
+	/* The example's own vault URI goes through the one key parser, as every key reference does. */
+	assert_true(key_ref_from_parts(jx_str(vault, "properties.vaultUri"), "sdktestkey", NULL, &sfx, &c.keyref, &why));
+	assert_string_equal(c.keyref.vault, jx_str(vault, "name"));
 	cmk_check(&c, &rep);
 	assert_true(rep.checked > 0);
 	for (size_t i = 0; i < rep.n; i++)
 		if (!rep.items[i].message || strstr(rep.items[i].message, "(null)"))
 			fail_msg("rule %s has no proper message", rep.items[i].rule->id);
 	cmk_report_free(&rep);
+	key_ref_free(&c.keyref);
 	json_object_put(roles);
 	json_object_put(ras);
 	json_object_put(rot);

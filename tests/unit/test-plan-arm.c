@@ -28,7 +28,7 @@
 #define VAULT_P "parameters('keyVaultName')"
 #define KEY_P "parameters('keyName')"
 #define UAI_P "parameters('userAssignedIdentityId')"
-#define VAULT_URI "https://kv.vault.azure.net/"
+#define VAULT_URI "https://kv1.vault.azure.net/"
 
 /* The resource of each service as Azure returns it, read-only fields included. */
 static const struct svc_fixture RESOURCES[] = {
@@ -58,16 +58,16 @@ static const struct svc_fixture RESOURCES[] = {
 };
 
 static const char VAULT[] =
-	"{\"id\":\"/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv\",\"name\":\"kv\","
+	"{\"id\":\"/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv1\",\"name\":\"kv1\","
 	"\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus3\",\"tags\":{\"team\":\"sec\"},"
 	"\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},\"properties\":{\"tenantId\":\"" T1 "\","
-	"\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"vaultUri\":\"https://kv.vault.azure.net/\","
+	"\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"vaultUri\":\"https://kv1.vault.azure.net/\","
 	"\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,\"softDeleteRetentionInDays\":90,"
 	"\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}]},"
 	"\"accessPolicies\":[{\"tenantId\":\"" T1 "\",\"objectId\":\"someone-else\",\"permissions\":{\"keys\":[\"get\"]}}]}}";
 static const char KEY[] =
-	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+	"{\"key\":{\"kid\":\"https://kv1.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
 static const char ACCESS[] =
 	"[{\"properties\":{\"principalId\":\"" P1 "\",\"scope\":\"/subscriptions/s\",\"roleDefinitionId\":\"" ROLE "\"}},"
@@ -184,7 +184,7 @@ static void build(struct fixture *x, const struct row *r)
 	x->vault = json_tokener_parse(VAULT);
 	if (has(r, "crossrg"))
 		jx_set(x->vault, "id", json_object_new_string("/subscriptions/s2/resourceGroups/kvrg/providers/"
-							      "Microsoft.KeyVault/vaults/kv"));
+							      "Microsoft.KeyVault/vaults/kv1"));
 	if (has(r, "policy"))
 		jx_set(x->vault, "properties.enableRbacAuthorization", json_object_new_boolean(false));
 	if (has(r, "firewall"))
@@ -193,7 +193,7 @@ static void build(struct fixture *x, const struct row *r)
 		jx_del(x->vault, "properties.enablePurgeProtection");
 	if (has(r, "hsm")) {
 		jx_set(x->vault, "id", json_object_new_string("/subscriptions/s/resourceGroups/g/providers/"
-							      "Microsoft.KeyVault/managedHSMs/kv"));
+							      "Microsoft.KeyVault/managedHSMs/kv1"));
 		jx_set(x->vault, "type", json_object_new_string("Microsoft.KeyVault/managedHSMs"));
 	}
 	x->key = json_tokener_parse(KEY);
@@ -205,11 +205,11 @@ static void build(struct fixture *x, const struct row *r)
 	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = json_tokener_parse("{\"id\":\"" UAI_ID "\",\"properties\":{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\","
 				    "\"tenantId\":\"" T1 "\"}}");
-	x->versions = json_tokener_parse("[{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\","
+	x->versions = json_tokener_parse("[{\"kid\":\"https://kv1.vault.azure.net/keys/k/v1\","
 					 "\"attributes\":{\"enabled\":true}}]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = true, .confirmed = true,
-		.vault_name = "kv", .vault_uri = has(r, "hsm") ? "https://kv.managedhsm.azure.net/" : "https://kv.vault.azure.net/",
-		.hsm = has(r, "hsm"), .key_name = fresh ? NULL : "k", .key_version = has(r, "pin") ? "v1" : NULL,
+		.keyref.vault = "kv1", .keyref.vault_uri = has(r, "hsm") ? "https://kv1.managedhsm.azure.net/" : "https://kv1.vault.azure.net/",
+		.keyref.hsm = has(r, "hsm"), .keyref.name = fresh ? NULL : "k", .keyref.version = has(r, "pin") ? "v1" : NULL,
 		.user_identity = has(r, "uai"), .uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = fresh ? NULL : x->key, .key_status = fresh ? 404 : 200,
 		.versions = x->versions, .versions_status = 200, .rotation = x->rotation, .rotation_status = 200,
@@ -437,7 +437,7 @@ static void check_vault(struct fixture *x, struct json_object *side, struct json
 
 	if (v) {
 		assert_string_equal(jx_str(v, "name"), "[" VAULT_P "]");
-		assert_string_equal(param(x, "keyVaultName"), "kv");
+		assert_string_equal(param(x, "keyVaultName"), "kv1");
 		assert_true(json_object_equal(jx_get(v, "properties.accessPolicies"),
 					      jx_get(x->vault, "properties.accessPolicies")));
 		assert_true(json_object_equal(jx_get(v, "properties.networkAcls.ipRules"),
@@ -458,7 +458,7 @@ static void check_vault(struct fixture *x, struct json_object *side, struct json
 		const struct svc_profile *svc = svc_by_key(x->r->svc);
 
 		assert_string_equal(jx_str(k, "name"), "[concat(" VAULT_P ", '/', " KEY_P ")]");
-		assert_string_equal(param(x, "keyVaultName"), "kv");
+		assert_string_equal(param(x, "keyVaultName"), "kv1");
 		assert_string_equal(param(x, "keyName"), key_of(x->r));
 		assert_string_equal(jx_str(k, "apiVersion"), "2023-07-01");
 		assert_string_equal(jx_str(k, "properties.kty"), "RSA");
@@ -650,7 +650,7 @@ static void check_params(struct fixture *x)
 		{ "workspaceName", "ws", dicom },
 		{ "dicomServiceName", "dcm", dicom },
 		{ "resourceName", jx_str(x->resource, "name"), !dicom },
-		{ "keyVaultName", "kv", -1 },
+		{ "keyVaultName", "kv1", -1 },
 		{ "keyName", key_of(x->r), !dicom || made ? 1 : -1 },
 		{ "keyVaultUri", VAULT_URI, !dicom },
 		{ "keyVersion", "v1", !dicom && has(x->r, "pin") },
@@ -675,7 +675,7 @@ static void check_params(struct fixture *x)
 	check_nested_params(jx_get(x->t, "resources"));
 	assert_null(strstr(text, UAI_ID));
 	assert_null(strstr(text, VAULT_URI));
-	assert_null(strstr(text, "'kv'"));
+	assert_null(strstr(text, "'kv1'"));
 	assert_null(strstr(text, quoted));
 	free(text);
 	free(quoted);
@@ -745,7 +745,7 @@ static void test_arm_hsm(void **state)
 		why = jx_str(x.t, "metadata.description");
 		assert_non_null(why);
 		assert_non_null(strstr(why, "A template cannot grant a Managed HSM local role"));
-		assert_non_null(strstr(why, "--hsm-name kv --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/"));
+		assert_non_null(strstr(why, "--hsm-name kv1 --role \"Managed HSM Crypto Service Encryption User\" --scope /keys/"));
 		assert_int_equal(strstr(x.text, "Microsoft.KeyVault/managedHSMs/keys") != NULL, has(&rows[i], "create"));
 		assert_non_null(by_name(jx_get(x.t, "resources"), "azcmk-save-"));
 		unbuild(&x);

@@ -24,9 +24,9 @@
 #define C2 "2222cccc-0000-4000-8000-000000000002"
 #define T1 "7777aaaa-0000-4000-8000-000000000007"
 #define SUB "/subscriptions/subid"
-#define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv"
-#define VAULT_URI "https://kv.vault.azure.net/"
-#define HSM_URI "https://kv.managedhsm.azure.net/"
+#define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1"
+#define VAULT_URI "https://kv1.vault.azure.net/"
+#define HSM_URI "https://kv1.managedhsm.azure.net/"
 #define UAI_ID SUB "/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
@@ -81,7 +81,7 @@ static const struct svc_fixture RESOURCES[] = {
 
 /* A vault that meets every rule: soft delete, purge protection, RBAC, open network with an IP rule on record. */
 static const char VAULT[] =
-	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv\",\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus\","
+	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv1\",\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus\","
 	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"tenantId\":\"" T1 "\","
 	"\"vaultUri\":\"" VAULT_URI "\",\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,"
 	"\"softDeleteRetentionInDays\":90,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
@@ -174,7 +174,7 @@ static struct json_object *make_vault(const char *opts)
 	if (opt_has(opts, "tenant"))
 		jx_set(v, "properties.tenantId", json_object_new_string("t9"));
 	if (opt_has(opts, "hsm"))
-		jx_set(v, "id", json_object_new_string(SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/managedHSMs/kv"));
+		jx_set(v, "id", json_object_new_string(SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/managedHSMs/kv1"));
 	if (opt_has(opts, "policy")) {
 		jx_set(v, "properties.enableRbacAuthorization", json_object_new_boolean(false));
 		if (!opt_has(opts, "noaccess"))
@@ -206,16 +206,21 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		jx_set(x->key, "key.key_size", json_object_new_int(4096));
 	}
 	x->versions = json_tokener_parse("[{\"kid\":\"" VAULT_URI "keys/k/v1\",\"attributes\":{\"enabled\":true}}]");
+	if (opt_has(opts, "hsm")) {
+		/* A key in a managed HSM has its kid there: a kid on another store is no version of the key. */
+		jx_set(x->key, "key.kid", json_object_new_string(HSM_URI "keys/k/v1"));
+		jx_set(jx_at(x->versions, 0), "kid", json_object_new_string(HSM_URI "keys/k/v1"));
+	}
 	x->assignments = json_tokener_parse(opt_has(opts, "noaccess") || opt_has(opts, "policy") ? "[]" : ACCESS);
 	x->roles = json_tokener_parse(ROLES);
 	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
 	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = uai ? json_tokener_parse(UAI) : NULL;
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(svc), .resource = x->resource, .change = true,
-		.confirmed = !opt_has(opts, "unconfirmed"), .vault_name = "kv",
-		.vault_uri = opt_has(opts, "hsm") ? HSM_URI : VAULT_URI,
-		.hsm = opt_has(opts, "hsm"), .key_name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
-		.key_version = opt_has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
+		.confirmed = !opt_has(opts, "unconfirmed"), .keyref.vault = "kv1",
+		.keyref.vault_uri = opt_has(opts, "hsm") ? HSM_URI : VAULT_URI,
+		.keyref.hsm = opt_has(opts, "hsm"), .keyref.name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
+		.keyref.version = opt_has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
 		.uai = x->uai, .vault = x->vault, .vault_status = 200,
 		.key = gone ? NULL : x->key, .key_status = gone ? 404 : 200, .versions = x->versions,
 		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
@@ -383,19 +388,24 @@ static void test_save_bodies(void **state)
 static void test_save_body_direct(void **state)
 {
 	struct json_object *res = json_tokener_parse(resource_json("dicom")), *b, *w;
+	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
+	struct key_ref k;
+	const char *why;
 
 	(void)state;
 	set_identity(res, "dicom", "res-both");
-	b = plan_save_body(svc_by_key("dicom"), res, "https://kv.vault.azure.net", "k", "v2", UAI_ID, C2);
+	assert_true(key_ref_from_parts("https://kv1.vault.azure.net", "k", NULL, &sfx, &k, &why));
+	b = plan_save_body(svc_by_key("dicom"), res, &k, "v2", UAI_ID, C2);
 	assert_json("dicom, vault URI without a slash", b, DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
 		    "\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v2"));
 	json_object_put(b);
-	b = plan_save_body(svc_by_key("openai"), res, VAULT_URI, "k", "v2", UAI_ID, C2);
+	b = plan_save_body(svc_by_key("openai"), res, &k, "v2", UAI_ID, C2);
 	assert_json("openai", b, CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"" C2 "\""));
 	json_object_put(b);
-	b = plan_save_body(svc_by_key("healthbot"), res, VAULT_URI, "k", NULL, UAI_ID, C2);
+	b = plan_save_body(svc_by_key("healthbot"), res, &k, NULL, UAI_ID, C2);
 	assert_json("healthbot", b, HB_BODY(",\"userIdentity\":\"" UAI_ID "\""));
 	json_object_put(b);
+	key_ref_free(&k);
 	w = plan_writable(res);
 	assert_non_null(jx_get(res, "identity.principalId"));
 	assert_non_null(jx_get(res, "etag"));
@@ -580,7 +590,7 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 /* Checks the key creation: RSA of the largest allowed size, wrap and unwrap, through the Key Vault data plane. */
 static void check_create(const struct fixture *x, const struct plan_step *s)
 {
-	char *url = xasprintf("%skeys/%s/create", x->c.vault_uri, x->ch.new_key_name), *body, *mark = plan_mark(&x->p);
+	char *url = xasprintf("%skeys/%s/create", x->c.keyref.vault_uri, x->ch.new_key_name), *body, *mark = plan_mark(&x->p);
 
 	assert_string_equal(s->method, "POST");
 	assert_string_equal(s->url, url);
@@ -593,8 +603,8 @@ static void check_create(const struct fixture *x, const struct plan_step *s)
 			 "\"tags\":{\"azcmk-plan\":\"%s\"}}", new_size(x->svc, x->opts), mark);
 	assert_non_null(strstr(s->title, opt_has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
 	assert_json("create-key", s->body, body);
-	assert_string_equal(x->p.key_name, x->ch.new_key_name);
-	assert_string_equal(x->p.key_version, "{{keyVersion}}");
+	assert_string_equal(x->p.keyref.name, x->ch.new_key_name);
+	assert_string_equal(x->p.keyref.version, "{{keyVersion}}");
 	free(body);
 	free(mark);
 	free(url);
@@ -645,14 +655,14 @@ static void check_header(const struct fixture *x)
 
 	assert_ptr_equal(p->svc, x->c.svc);
 	assert_string_equal(p->resource_id, jx_str(x->resource, "id"));
-	assert_string_equal(p->vault_uri, x->c.vault_uri);
-	assert_string_equal(p->key_name, fresh ? NEW_KEY : "k");
+	assert_string_equal(p->keyref.vault_uri, x->c.keyref.vault_uri);
+	assert_string_equal(p->keyref.name, fresh ? NEW_KEY : "k");
 	if (opt_has(x->opts, "create"))
-		assert_string_equal(p->key_version, "{{keyVersion}}");
+		assert_string_equal(p->keyref.version, "{{keyVersion}}");
 	else if (opt_has(x->opts, "pin") || x->c.svc->version_required)
-		assert_string_equal(p->key_version, "v1");
+		assert_string_equal(p->keyref.version, "v1");
 	else
-		assert_null(p->key_version);
+		assert_null(p->keyref.version);
 	if (opt_has(x->opts, "uai")) {
 		assert_string_equal(p->uai_id, UAI_ID);
 		assert_string_equal(p->uai_client_id, C2);
@@ -760,10 +770,10 @@ struct refusal_row {
 };
 
 static const struct refusal_row REFUSALS[] = {
-	{ "openai", "farvault", "[vault.same-region]", "vault kv is in eastus" },
+	{ "openai", "farvault", "[vault.same-region]", "vault kv1 is in eastus" },
 	{ "foundry", "farvault", "[vault.same-region]", "cannot build a plan; fix these first:" },
 	{ "openai", "nopurge unconfirmed", "[vault.purge-protection]", "--confirm-irreversible" },
-	{ "dicom", "nopurge unconfirmed", "vault kv: purge protection is off", "--confirm-irreversible" },
+	{ "dicom", "nopurge unconfirmed", "vault kv1: purge protection is off", "--confirm-irreversible" },
 	{ "foundry", "unconfirmed", "[resource.irreversible]", "--confirm-irreversible" },
 	{ "openai", "tenant", "[vault.same-tenant]", "t9" },
 	{ "openai", "nokey", "[key.exists]", "--create-key" },
@@ -844,9 +854,9 @@ static void assert_same_plan(const struct plan *a, const struct plan *b)
 	assert_same_str("id", a->id, b->id);
 	assert_same_str("resource", a->resource_id, b->resource_id);
 	assert_ptr_equal(a->svc, b->svc);
-	assert_same_str("vaultUri", a->vault_uri, b->vault_uri);
-	assert_same_str("keyName", a->key_name, b->key_name);
-	assert_same_str("keyVersion", a->key_version, b->key_version);
+	assert_same_str("vaultUri", a->keyref.vault_uri, b->keyref.vault_uri);
+	assert_same_str("keyName", a->keyref.name, b->keyref.name);
+	assert_same_str("keyVersion", a->keyref.version, b->keyref.version);
 	assert_same_str("userAssignedIdentity", a->uai_id, b->uai_id);
 	assert_same_str("userAssignedClientId", a->uai_client_id, b->uai_client_id);
 	assert_int_equal(a->resave, b->resave);
@@ -936,12 +946,17 @@ static const struct tamper TAMPERS[] = {
 	{ "openai", "noaccess", "id", "\"0000000000000000000000000000000000000000000000000000000000000000\"", false,
 	  "changed after azcmk plan wrote it" },
 	{ "openai", "noaccess", "steps.0.title", "\"Nothing to see\"", false, "changed after azcmk plan wrote it" },
-	{ "openai", "noaccess", "keyVersion", "\"../../evil\"", true, "key name or version" },
-	{ "openai", "noaccess", "keyName", "\"k/../../vaults/x\"", true, "key name or version" },
-	{ "openai", "noaccess", "vaultUri", "\"https://evil.example.com/\"", true, "vault URI" },
-	{ "openai", "noaccess", "vault", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.Storage/storageAccounts/kv\"",
+	{ "openai", "noaccess", "keyVersion", "\"../../evil\"", true, "key is not one azcmk can use" },
+	{ "openai", "noaccess", "keyName", "\"k/../../vaults/x\"", true, "key is not one azcmk can use" },
+	{ "openai", "noaccess", "vaultUri", "\"https://evil.example.com/\"", true, "its host is not a Key Vault" },
+	{ "openai", "noaccess", "vaultUri", "\"https://kv1.vault.azure.net.evil.example.com/\"", true,
+	  "its host is not a Key Vault" },
+	{ "openai", "noaccess", "vaultUri", "\"https://other.vault.azure.net/\"", true, "vault URI is not the https address" },
+	{ "openai", "noaccess", "vaultUri", "\"https://kv1.managedhsm.azure.net/\"", true, "its vault is not the ARM id" },
+	{ "openai", "noaccess", "vaultUri", "\"https://kv1.vault.azure.net:8443/\"", true, "a port other than 443" },
+	{ "openai", "noaccess", "vault", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.Storage/storageAccounts/kv1\"",
 	  true, "its vault is not" },
-	{ "openai", "noaccess", "resource", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv\"",
+	{ "openai", "noaccess", "resource", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1\"",
 	  true, "its resource is not" },
 	{ "openai", "noaccess", "role", "\"Owner\"", true, "role" },
 	{ "openai", "noaccess", "steps.0.step", "\"verify\"", true, "is not where a plan may have it" },
@@ -1190,8 +1205,14 @@ static const struct { const char *json, *want; } BAD_PLANS[] = {
 	  "not an azcmk plan" },
 	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
 	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
+	  "\"verify\",\"method\":\"GET\"}]}", "it names no vault" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://evil.example.com/\",\"keyName\":\"k\",\"steps\":[]}", "its host is not a Key Vault" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://kv1.vault.azure.net/\",\"keyName\":\"k\",\"steps\":[{\"step\":"
 	  "\"verify\",\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":\"DELETE\"}]}", "step 2 of the plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://kv1.vault.azure.net/\",\"keyName\":\"k\",\"steps\":[{\"step\":"
 	  "\"save-key\",\"method\":\"TRACE\"}]}", "changed after azcmk plan wrote it" },
 };
 
@@ -1257,7 +1278,7 @@ struct text_row {
 
 static const struct text_row TEXT_ROWS[] = {
 	{ "openai", "nosoft firewall noaccess",
-	  { "Turn soft delete on for vault kv [irreversible]\n       PATCH " VAULT_ID "\n",
+	  { "Turn soft delete on for vault kv1 [irreversible]\n       PATCH " VAULT_ID "\n",
 	    "       properties.enableSoftDelete: false -> true\n",
 	    "       properties.networkAcls.bypass: \"None\" -> \"AzureServices\"\n",
 	    "       properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"\n",

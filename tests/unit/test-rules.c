@@ -17,7 +17,7 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define VAULT_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv"
+#define VAULT_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/kv1"
 #define UAI_ID "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
 
 static const char RESOURCE[] =
@@ -28,14 +28,14 @@ static const char RESOURCE[] =
 	"\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},"
 	"\"properties\":{\"provisioningState\":\"Succeeded\",\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
 	"\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":\"k\","
-	"\"keyVaultUri\":\"https://kv.vault.azure.net/\"}}}}";
+	"\"keyVaultUri\":\"https://kv1.vault.azure.net/\"}}}}";
 static const char VAULT[] =
-	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv\",\"location\":\"westus3\",\"properties\":{\"tenantId\":\"t1\","
+	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv1\",\"location\":\"westus3\",\"properties\":{\"tenantId\":\"t1\","
 	"\"enableSoftDelete\":true,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
 	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\"},\"accessPolicies\":[{\"objectId\":\"p1\","
 	"\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}";
 static const char KEY[] =
-	"{\"key\":{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+	"{\"key\":{\"kid\":\"https://kv1.vault.azure.net/keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
 static const char ASSIGNMENTS[] =
 	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"/subscriptions/s/providers/"
@@ -101,12 +101,12 @@ static const char ROLES[] =
 /* A DICOM service on the fixture's key, pinned to v1. */
 #define DICOM_CMK \
 	"{\"properties\":{\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":" \
-	"\"https://kv.vault.azure.net/keys/k/v1\"}}}}"
+	"\"https://kv1.vault.azure.net/keys/k/v1\"}}}}"
 /* The key's versions: v0 (enabled or not), v1 (the one in use), v2 (enabled or not). */
 #define VERSIONS(v0, v2) \
-	"{\"value\":[{\"kid\":\"https://kv.vault.azure.net/keys/k/v0\",\"attributes\":{\"enabled\":" v0 ",\"created\":100}}," \
-	"{\"kid\":\"https://kv.vault.azure.net/keys/k/v1\",\"attributes\":{\"enabled\":true,\"created\":200}}," \
-	"{\"kid\":\"https://kv.vault.azure.net/keys/k/v2\",\"attributes\":{\"enabled\":" v2 ",\"created\":300}}]}"
+	"{\"value\":[{\"kid\":\"https://kv1.vault.azure.net/keys/k/v0\",\"attributes\":{\"enabled\":" v0 ",\"created\":100}}," \
+	"{\"kid\":\"https://kv1.vault.azure.net/keys/k/v1\",\"attributes\":{\"enabled\":true,\"created\":200}}," \
+	"{\"kid\":\"https://kv1.vault.azure.net/keys/k/v2\",\"attributes\":{\"enabled\":" v2 ",\"created\":300}}]}"
 
 static const char POLICY_DENY[] =
 	"[{\"policyInfo\":{\"policyDefinitionId\":\"/subscriptions/s/providers/Microsoft.Authorization/policyDefinitions/d\","
@@ -435,8 +435,8 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 	x->policy = json_tokener_parse(opt_has(o, "deny") ? POLICY_DENY : opt_has(o, "compliant") ? POLICY_OK : "[]");
 	x->c = (struct cmk_ctx){ .svc = svc_by_key(r->svc), .resource = x->resource, .change = opt_has(o, "change"),
 		.confirmed = opt_has(o, "confirmed"),
-		.vault_name = "kv", .vault_uri = "https://kv.vault.azure.net/", .key_name = opt_has(o, "nokey") ? NULL : "k",
-		.key_version = opt_has(o, "version") ? "v1" : NULL, .user_identity = opt_has(o, "uai"),
+		.keyref.vault = "kv1", .keyref.vault_uri = "https://kv1.vault.azure.net/", .keyref.name = opt_has(o, "nokey") ? NULL : "k",
+		.keyref.version = opt_has(o, "version") ? "v1" : NULL, .user_identity = opt_has(o, "uai"),
 		.uai_id = UAI_ID, .uai = x->uai, .vault = x->vault, .vault_status = opt_has(o, "vault403") ? 403 : 200,
 		.key = x->key, .key_status = opt_has(o, "key404") ? 404 : opt_has(o, "key403") ? 403 : opt_has(o, "key503") ? 503
 			: opt_has(o, "keymalformed") ? CMK_READ_MALFORMED : 200,
@@ -447,7 +447,7 @@ static void build_with(struct fixture *x, const struct row *r, const char *denie
 		.now = NOW, .policy_evals = x->policy,
 		.policy_status = opt_has(o, "policy403") ? 403 : opt_has(o, "policy503") ? 503 : 200 };
 	x->c.drop_system = opt_has(o, "dropsys");
-	x->c.hsm = opt_has(o, "hsm");
+	x->c.keyref.hsm = opt_has(o, "hsm");
 	x->denies = json_tokener_parse(denies ? denies : "[]");
 	x->c.denies = x->denies;
 	x->c.denies_status = opt_has(o, "deny403") ? 403 : opt_has(o, "deny400") ? 400 : 200;
@@ -568,13 +568,13 @@ static void test_report_messages(void **state)
 	for (size_t i = 0; i < rep.n; i++) {
 		if (str_ieq(rep.items[i].rule->id, "vault.purge-protection")) {
 			purge = true;
-			assert_string_equal(rep.items[i].message, "vault kv: purge protection is off");
-			assert_string_equal(rep.items[i].subject, "https://kv.vault.azure.net/");
+			assert_string_equal(rep.items[i].message, "vault kv1: purge protection is off");
+			assert_string_equal(rep.items[i].subject, "https://kv1.vault.azure.net/");
 		}
 		if (str_ieq(rep.items[i].rule->id, "key.expiring")) {
 			expiring = true;
 			assert_int_equal(rep.items[i].severity, SEV_WARNING);
-			assert_string_equal(rep.items[i].subject, "https://kv.vault.azure.net/keys/k");
+			assert_string_equal(rep.items[i].subject, "https://kv1.vault.azure.net/keys/k");
 		}
 	}
 	assert_true(purge && expiring);
