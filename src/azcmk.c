@@ -14,6 +14,7 @@
 #include "demo.h"
 #include "ui.h"
 #include "i18n.h"
+#include "options.h"
 #include "text.h"
 
 static volatile sig_atomic_t canceled;
@@ -111,205 +112,28 @@ static void usage(void)
 		 "\nFull documentation: man %s\n"), cli_program());
 }
 
-/* Prints the usage hint after a mistake and returns the usage exit status. */
-static int usage_error(void)
+/* The commands, by the word that names them. */
+static const struct cmd_def COMMANDS[] = {
+	{ "login", CMD_LOGIN, cmd_login }, { "account", CMD_ACCOUNT, cmd_account }, { "check", CMD_CHECK, cmd_check },
+	{ "plan", CMD_PLAN, cmd_plan }, { "apply", CMD_APPLY, cmd_apply }, { "rotate", CMD_ROTATE, cmd_rotate },
+	{ "refresh", CMD_REFRESH, cmd_refresh }, { "audit", CMD_AUDIT, cmd_audit }, { "fix", CMD_FIX, cmd_fix },
+	{ "history", CMD_HISTORY, cmd_history },
+};
+
+/* Parses the command line; returns -1 to go on, else an exit status (after --help, --version or a mistake). */
+static int parse(int argc, char **argv, struct cmd_opts *o, const struct cmd_def **cmd)
 {
-	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
-	return EXIT_ERROR;
-}
+	int rc = options_parse(argc, argv, COMMANDS, sizeof(COMMANDS) / sizeof(COMMANDS[0]), o, cmd);
 
-/* Reads a --format value; false when it is not one azcmk writes. */
-static bool parse_format(const char *text, enum plan_format *out)
-{
-	static const char *const names[] = { "text", "json", "arm", "az" };
-
-	for (int i = 0; i < 4; i++)
-		if (str_ieq(text, names[i])) {
-			*out = (enum plan_format)i;
-			return true;
-		}
-	return false;
-}
-
-/* Finds the command word (the first argument that is neither an option nor an option's value). */
-static const char *command_word(int argc, char **argv)
-{
-	static const char *const with_value[] = { "--cloud", "--tenant", "--auth", "--ca-file", "--output", "-o", "--key",
-		"--vault", "--key-version", "--identity", "--subscription", "--create-key", "--format", "--propagation-wait",
-		"--service", "--fail-on", "--from", "--system-identity", "--resource", "--since", "--access-wait", NULL };
-
-	for (int i = 1; i < argc; i++) {
-		bool takes = false;
-
-		if (argv[i][0] != '-')
-			return argv[i];
-		for (int k = 0; with_value[k]; k++)
-			takes |= strcmp(argv[i], with_value[k]) == 0;
-		i += takes;
+	if (rc >= 0)
+		return rc;
+	if (o->help) {
+		usage();
+		return EXIT_OK;
 	}
-	return NULL;
-}
-
-/* After the word "rotate", --version V names a key version (as rotate's synopsis says): it becomes --key-version. */
-static void rotate_version(int argc, char **argv, const char *cmd)
-{
-	static char key_version[] = "--key-version";
-	bool after = false;
-
-	for (int i = 1; i < argc; i++) {
-		if (argv[i] == cmd)
-			after = true;
-		else if (after && strcmp(argv[i], "--version") == 0)
-			argv[i] = key_version;
-	}
-}
-
-/* Parses the global options; returns -1 to go on, else an exit status. */
-static int parse(int argc, char **argv, struct cmd_opts *o)
-{
-	const char *cmd = command_word(argc, argv);
-	bool plan_command = cmd && strcmp(cmd, "plan") == 0;
-	bool rotate_command = cmd && strcmp(cmd, "rotate") == 0;
-	bool audit_command = cmd && strcmp(cmd, "audit") == 0;
-	static const struct option opts[] = {
-		{ "cloud", required_argument, NULL, 1 }, { "tenant", required_argument, NULL, 2 },
-		{ "auth", required_argument, NULL, 3 }, { "ca-file", required_argument, NULL, 4 },
-		{ "debug", no_argument, NULL, 5 }, { "output", required_argument, NULL, 'o' },
-		{ "key", required_argument, NULL, 6 }, { "vault", required_argument, NULL, 7 },
-		{ "key-version", required_argument, NULL, 8 }, { "identity", required_argument, NULL, 9 },
-		{ "subscription", required_argument, NULL, 10 }, { "confirm-irreversible", no_argument, NULL, 11 },
-		{ "create-key", required_argument, NULL, 12 }, { "format", required_argument, NULL, 13 },
-		{ "yes", no_argument, NULL, 14 }, { "resume", no_argument, NULL, 15 },
-		{ "propagation-wait", required_argument, NULL, 16 }, { "new-version", no_argument, NULL, 17 },
-		{ "dry-run", no_argument, NULL, 18 }, { "service", required_argument, NULL, 19 },
-		{ "deep", no_argument, NULL, 20 }, { "fail-on", required_argument, NULL, 21 },
-		{ "from", required_argument, NULL, 22 }, { "demo", no_argument, NULL, 23 },
-		{ "system-identity", required_argument, NULL, 24 }, { "resource", required_argument, NULL, 25 },
-		{ "since", required_argument, NULL, 26 }, { "show-bodies", no_argument, NULL, 27 },
-		{ "allow-unknown", no_argument, NULL, 28 }, { "access-wait", required_argument, NULL, 29 },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
-	int c;
-
-	if (rotate_command)
-		rotate_version(argc, argv, cmd);
-
-	while ((c = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 1: o->cloud = optarg; break;
-		case 2: o->tenant = optarg; break;
-		case 3:
-			if (!cmd_parse_auth(optarg, &o->auth)) {
-				cli_error(_("invalid --auth '%s': use chain, environment, managed-identity, cli or device-code"), optarg);
-				return usage_error();
-			}
-			break;
-		case 4: o->ca_file = optarg; break;
-		case 6:
-			if (str_istarts(optarg, "https://"))
-				o->key_uri = optarg;
-			else
-				o->key = optarg;
-			break;
-		case 7: o->vault = optarg; break;
-		case 8: o->version = optarg; break;
-		case 9: o->identity = optarg; break;
-		case 10:
-			if (o->nsubs == sizeof(o->subscriptions) / sizeof(o->subscriptions[0])) {
-				cli_error(_("too many --subscription options (at most %zu)"), o->nsubs);
-				return usage_error();
-			}
-			o->subscriptions[o->nsubs++] = optarg;
-			break;
-		case 11: o->confirm_irreversible = true; break;
-		case 12: o->create_key = optarg; break;
-		case 13:
-			if (!parse_format(optarg, &o->format)) {
-				cli_error(_("invalid --format '%s': use text, json, arm or az"), optarg);
-				return usage_error();
-			}
-			break;
-		case 14: o->yes = true; break;
-		case 15: o->resume = true; break;
-		case 16: {
-			int v;
-
-			if (!cli_parse_int(optarg, 0, 3600, &v)) {
-				cli_error(_("invalid --propagation-wait '%s': seconds from 0 to 3600"), optarg);
-				return usage_error();
-			}
-			o->propagation_wait = v;
-			break;
-		}
-		case 17: o->new_version = true; break;
-		case 18: o->dry_run = true; break;
-		case 19: {
-			const struct svc_profile *p = svc_by_key(optarg);
-
-			if (!p) {
-				cli_error(_("invalid --service '%s': use dicom, healthbot, foundry or openai"), optarg);
-				return usage_error();
-			}
-			o->services |= 1u << p->id;
-			break;
-		}
-		case 20: o->deep = true; break;
-		case 22: o->from = optarg; break;
-		case 23: o->demo = true; break;
-		case 24:
-			if (!str_ieq(optarg, "keep") && !str_ieq(optarg, "off")) {
-				cli_error(_("invalid --system-identity '%s': use keep or off"), optarg);
-				return usage_error();
-			}
-			o->system_off = str_ieq(optarg, "off");
-			o->system_set = true;
-			break;
-		case 21:
-			if (!str_ieq(optarg, "blocker") && !str_ieq(optarg, "warning")) {
-				cli_error(_("invalid --fail-on '%s': use blocker or warning"), optarg);
-				return usage_error();
-			}
-			o->fail_on = str_ieq(optarg, "warning") ? SEV_WARNING : SEV_BLOCKER;
-			break;
-		case 25: o->resource = optarg; break;
-		case 26: o->since = optarg; break;
-		case 27: o->show_bodies = true; break;
-		case 28: o->allow_unknown = true; break;
-		case 29: {
-			int v;
-
-			if (!cli_parse_int(optarg, 0, 3600, &v)) {
-				cli_error(_("invalid --access-wait '%s': seconds from 0 to 3600"), optarg);
-				return usage_error();
-			}
-			o->access_wait = v ? v : -1;
-			break;
-		}
-		case 5: o->debug = true; break;
-		case 'o':
-			/* For plan, -o names the file, except table and json, the output formats every command takes. */
-			if (plan_command && !str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
-				o->plan_file = optarg;
-				break;
-			}
-			if (plan_command) {
-				o->format = str_ieq(optarg, "json") ? FMT_JSON : FMT_TEXT;
-				break;
-			}
-			if (audit_command && (str_ieq(optarg, "csv") || str_ieq(optarg, "sarif"))) {
-				o->output = str_ieq(optarg, "csv") ? OUT_CSV : OUT_SARIF;
-				break;
-			}
-			if (!str_ieq(optarg, "table") && !str_ieq(optarg, "json")) {
-				cli_error(audit_command ? _("invalid --output '%s': use table, json, csv or sarif")
-							: _("invalid --output '%s': use table or json"), optarg);
-				return usage_error();
-			}
-			o->output = str_ieq(optarg, "json") ? OUT_JSON : OUT_TABLE;
-			break;
-		case 'h': usage(); return EXIT_OK;
-		case 'V': cli_version(); return EXIT_OK;
-		default: return usage_error();
-		}
+	if (o->show_version) {
+		cli_version();
+		return EXIT_OK;
 	}
 	return -1;
 }
@@ -319,13 +143,14 @@ int main(int argc, char **argv)
 {
 	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN, .cancel = &canceled, .propagation_wait = 30, .access_wait = 600,
 				.fail_on = SEV_BLOCKER };
+	const struct cmd_def *cmd = NULL;
 	struct sigaction sa;
 	struct demo demo;
 	char *err = NULL;
 	int rc;
 
 	cli_init(argv[0]);
-	if ((rc = parse(argc, argv, &o)) >= 0)
+	if ((rc = parse(argc, argv, &o, &cmd)) >= 0)
 		return rc;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_interrupt;
@@ -339,32 +164,10 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return EXIT_ERROR;
 	}
-	if (optind >= argc)
+	if (!cmd)
 		rc = ui_run(&o, o.demo);
-	else if (strcmp(argv[optind], "login") == 0)
-		rc = cmd_login(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "account") == 0)
-		rc = cmd_account(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "check") == 0)
-		rc = cmd_check(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "plan") == 0)
-		rc = cmd_plan(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "apply") == 0)
-		rc = cmd_apply(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "rotate") == 0)
-		rc = cmd_rotate(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "refresh") == 0)
-		rc = cmd_refresh(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "audit") == 0)
-		rc = cmd_audit(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "fix") == 0)
-		rc = cmd_fix(&o, argc - optind - 1, argv + optind + 1);
-	else if (strcmp(argv[optind], "history") == 0)
-		rc = cmd_history(&o, argc - optind - 1, argv + optind + 1);
-	else {
-		cli_error(_("unknown command '%s'"), argv[optind]);
-		rc = usage_error();
-	}
+	else
+		rc = cmd->run(&o, argc - optind - 1, argv + optind + 1);
 	if (o.demo)
 		demo_stop(&demo);
 	curl_global_cleanup();

@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "cmd.h"
+#include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
 #include "survey.h"
@@ -153,7 +154,7 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
-	if (!(s = cmd_session(o)))
+	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	out.keep = open_keep(&out);
 	rc = cmk_audit_stream(s, &so, &sink, &meta, &e);

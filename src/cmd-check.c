@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "fetch.h"
+#include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
 #include "text.h"
@@ -123,7 +124,7 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
-	if (!(s = cmd_session(o)))
+	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	target_of(o, argv[0], &t);
 	if (cmk_fetch(s, &t, &f, &e) != 0) {
@@ -131,7 +132,7 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 		rc = EXIT_ERROR;
 	} else {
 		/* A change is judged as the plan would make it: with or without the system-assigned identity. */
-		f.ctx.drop_system = f.ctx.change && cmd_system_off(o, &f.ctx) && jx_str(f.ctx.resource, "identity.principalId");
+		f.ctx.drop_system = f.ctx.change && flow_system_off(o, &f.ctx) && jx_str(f.ctx.resource, "identity.principalId");
 		cmk_check(&f.ctx, &r);
 		if (o->output == OUT_JSON)
 			print_json(&f, &r);

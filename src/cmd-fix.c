@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "fetch.h"
+#include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
 #include "pick.h"
@@ -216,9 +217,9 @@ static int named_key(struct az_session *s, const struct cmd_opts *o, const struc
 	int rc;
 
 	printf(_("Chosen: the key you named.\n"));
-	rc = cmd_build_plan(s, o, jx_str(cur->resource, "id"), &f, &p);
+	rc = flow_build(s, o, jx_str(cur->resource, "id"), &f, &p);
 	if (rc == EXIT_OK) {
-		rc = cmd_show_and_run(o, s, &p, &f.ctx);
+		rc = flow_show_and_run(o, s, &p, &f.ctx);
 		plan_free(&p);
 	}
 	cmk_fetch_free(&f);
@@ -259,9 +260,9 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 		o2.create_key = c.new_key;
 		o2.vault = c.vault;
 	}
-	rc = cmd_build_plan(s, &o2, jx_str(cur->resource, "id"), &f, &p);
+	rc = flow_build(s, &o2, jx_str(cur->resource, "id"), &f, &p);
 	if (rc == EXIT_OK) {
-		rc = cmd_show_and_run(&o2, s, &p, &f.ctx);
+		rc = flow_show_and_run(&o2, s, &p, &f.ctx);
 		plan_free(&p);
 	}
 	cmk_fetch_free(&f);
@@ -312,13 +313,13 @@ static int repair(struct az_session *s, const struct cmd_opts *o, const char *re
 		printf(_("Chosen: a new RSA version of the key in use (%s).\n"), rule);
 		o2.new_version = true;
 		o2.version = NULL;
-		return cmd_rotate_with(s, &o2, resource);
+		return flow_rotate(s, &o2, resource);
 	}
 	if (!r || (r->fix_step == FIX_NONE && !str_ieq(r->id, "resource.key-access-lost")) || str_ieq(r->id, "key.exists"))
 		return cannot_fix(resource, rule);
 	printf(_("Chosen: save the key in use again, with whatever its prerequisites need first.\n"));
 	o2.version = NULL;
-	return cmd_refresh_with(s, &o2, resource);
+	return flow_refresh(s, &o2, resource);
 }
 
 /*
@@ -398,7 +399,7 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	}
 	if (is_finding_id(argv[0]) ? find_finding(o, argv[0], &resource, &rule) != 0 : !(resource = xstrdup(argv[0])))
 		return EXIT_ERROR;
-	if (!(s = cmd_session(o))) {
+	if (!(s = flow_session(o))) {
 		free(resource);
 		return EXIT_ERROR;
 	}

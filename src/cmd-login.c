@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "cmd.h"
+#include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
 #include "text.h"
@@ -31,36 +31,6 @@ bool cmd_parse_auth(const char *text, enum az_auth *out)
 			return true;
 		}
 	return false;
-}
-
-/* Shows the device-code instructions (Entra's own words, already made terminal-safe). */
-static void prompt(const char *message, void *ctx)
-{
-	(void)ctx;
-	fprintf(stderr, "%s\n", message);
-	fflush(stderr);
-}
-
-/* Creates the session the options describe; prints the error and returns NULL on failure. */
-struct az_session *cmd_session(const struct cmd_opts *o)
-{
-	struct az_session_opts so = { 0 };
-	struct az_error e = { 0 };
-	struct az_session *s;
-
-	so.cloud = o->cloud;
-	so.tenant = o->tenant;
-	so.auth = o->auth;
-	so.interactive = isatty(0) && isatty(2);
-	so.ca_file = o->ca_file;
-	so.trace = o->debug ? stderr : NULL;
-	so.cancel = o->cancel;
-	so.prompt = prompt;
-	s = az_session_new(&so, &e);
-	if (!s)
-		cli_error("%s", e.message);
-	az_error_clear(&e);
-	return s;
 }
 
 /* Returns the first claim present among names, sanitised, or NULL. */
@@ -117,7 +87,7 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
-	if (!(s = cmd_session(o)))
+	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	if (az_session_sign_in(s, &e) != 0) {
 		cli_error(_("cannot sign in: %s"), e.message);
@@ -202,7 +172,7 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
 		return EXIT_ERROR;
 	}
-	if (!(s = cmd_session(o)))
+	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	if (az_session_list(s, AZ_ARM, "/subscriptions", "2022-12-01", &subs, &e) != 0) {
 		cli_error(_("cannot list subscriptions: %s"), e.message);

@@ -55,11 +55,10 @@ struct cmd_opts {
 	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
 	bool allow_unknown;              /* check, plan: accept prerequisites that could not be judged */
 	bool plan_only;                  /* the plan is not applied by this command (azcmk plan) */
+	bool help;                       /* --help: print the usage and stop */
+	bool show_version;               /* --version (but after rotate): print the version and stop */
 };
 
-struct plan;
-
-struct az_session *cmd_session(const struct cmd_opts *o);
 int cmd_login(const struct cmd_opts *o, int argc, char **argv);
 int cmd_account(const struct cmd_opts *o, int argc, char **argv);
 bool cmd_parse_auth(const char *text, enum az_auth *out);
@@ -68,20 +67,11 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv);
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
-int cmd_rotate_with(struct az_session *s, const struct cmd_opts *o, const char *resource);
-int cmd_refresh_with(struct az_session *s, const struct cmd_opts *o, const char *resource);
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
-bool cmd_system_off(const struct cmd_opts *o, const struct cmk_ctx *c);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);
-
-struct cmk_fetch;
-int cmd_run_plan(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path);
-int cmd_build_plan(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
-		   struct plan *p);
-int cmd_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c);
 
 #endif

@@ -48,6 +48,16 @@ if command -v msgfmt >/dev/null 2>&1; then
 	done
 fi
 
+# Commands stand side by side: no src/cmd-*.c calls a cmd_ function another one defines (what they
+# share lives below them, in src/planflow.c).
+hits=
+for f in src/cmd-*.c; do
+	for fn in $(grep -oE '\bcmd_[a-z_]+\(' "$f" | tr -d '(' | sort -u); do
+		grep -qE "^[a-z].*\b$fn\(" "$f" || hits="$hits $f:$fn"
+	done
+done
+[ -z "$hits" ] && ok "no command calls another" || bad "a command calls another's function (move what they share to src/planflow.c):$hits"
+
 # The help of both programs fits an 80-column terminal .
 for prog in azcmk azcmk-sim; do
 	exe=$top_builddir/src/$prog

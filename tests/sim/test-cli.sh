@@ -38,6 +38,17 @@ expect azcmk-version 0 "azcmk (azcmk) " -- "$azcmk" --version
 expect azcmk-help 0 "Usage: azcmk" -- "$azcmk" --help
 expect azcmk-bad-option 2 "Try 'azcmk --help'" -- "$azcmk" --bogus
 expect azcmk-bad-command 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate
+# Each command takes only the options that mean something to it: the rest are refused, never ignored.
+expect azcmk-option-not-for-audit 2 "option --create-key does not apply to azcmk audit" -- \
+	"$azcmk" audit --create-key foo --resume
+expect azcmk-option-not-for-wizard 2 "option --deep does not apply to the wizard" -- "$azcmk" --deep
+expect azcmk-option-not-for-history 2 "option --yes does not apply to azcmk history" -- "$azcmk" history --yes
+expect azcmk-option-before-command 2 "option --resume does not apply to azcmk plan" -- "$azcmk" --resume plan r
+expect azcmk-unknown-before-options 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate --deep
+# After rotate, --version V is a key version (no argv rewriting); without its value it is a mistake.
+expect azcmk-rotate-version-needs-value 2 "requires an argument" -- "$azcmk" rotate r --version
+expect azcmk-rotate-short-V 2 "option --version does not apply to azcmk rotate" -- "$azcmk" rotate r -V
+expect azcmk-version-after-command 0 "azcmk (azcmk) " -- "$azcmk" check --version
 # azcmk --demo: the built-in tenant, started in-process, answers the commands with nothing set up.
 export XDG_STATE_HOME=$work/state
 expect demo-audit 1 "43 resources audited in 4 subscriptions" -- env -u HTTPS_PROXY "$azcmk" --demo audit

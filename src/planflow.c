@@ -1,0 +1,381 @@
+/* What plan, apply, rotate, refresh and fix share, below the commands: sign in, build a plan, show it, run it. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "cli.h"
+#include "fetch.h"
+#include "planflow.h"
+#include "i18n.h"
+#include "jx.h"
+#include "plan.h"
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* Prints a usage mistake with the --help hint and returns the usage exit status. */
+int flow_mistake(const char *msg)
+{
+	cli_error("%s", msg);
+	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+	return EXIT_ERROR;
+}
+
+/* Shows the device-code instructions (Entra's own words, already made terminal-safe). */
+static void prompt(const char *message, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", message);
+	fflush(stderr);
+}
+
+/* Creates the session the options describe; prints the error and returns NULL on failure. */
+struct az_session *flow_session(const struct cmd_opts *o)
+{
+	struct az_session_opts so = { 0 };
+	struct az_error e = { 0 };
+	struct az_session *s;
+
+	so.cloud = o->cloud;
+	so.tenant = o->tenant;
+	so.auth = o->auth;
+	so.interactive = isatty(0) && isatty(2);
+	so.ca_file = o->ca_file;
+	so.trace = o->debug ? stderr : NULL;
+	so.cancel = o->cancel;
+	so.prompt = prompt;
+	s = az_session_new(&so, &e);
+	if (!s)
+		cli_error("%s", e.message);
+	az_error_clear(&e);
+	return s;
+}
+
+/*
+ * Prepares the context for a key azcmk will create: refuses a name already in
+ * the vault (creating it would add a version to a key others may use), and
+ * otherwise records that the key does not exist yet. Key Vault answers 403,
+ * not 404, for a missing key to a caller who may create keys but holds no
+ * read on that name; if the caller may not create either, the create step
+ * stops the apply before the save.
+ */
+static bool new_key(struct cmk_fetch *f, const char *name)
+{
+	if (f->ctx.key_status == 200) {
+		cli_error(_("key '%s' already exists in vault %s: name it with --key to use it, or choose another name for "
+			    "--create-key"), name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
+		return false;
+	}
+	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status = 404;
+	return true;
+}
+
+/* Prints, on standard error, the warnings and notes the plan leaves as they are (nothing azcmk can fix). */
+static void print_unfixed(const struct cmk_report *r)
+{
+	bool colour = report_colour(stderr), any = false;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cmk_finding *f = &r->items[i];
+
+		if (f->severity == SEV_BLOCKER || f->rule->fix_step != FIX_NONE)
+			continue;
+		if (!any)
+			fprintf(stderr, _("Findings this plan does not change:\n"));
+		any = true;
+		report_finding(stderr, f, colour);
+	}
+}
+
+/* Says when the key already protects other resources (by name): a change to the key affects them too. */
+static void warn_shared(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *f)
+{
+	struct az_error e = { 0 };
+	struct json_object *names = cmk_key_users(s, &f->ctx.keyref, jx_str(f->resource, "id"), o->subscriptions,
+						  o->nsubs, &e);
+	struct sbuf b = SBUF_INIT;
+	char *shown;
+
+	for (size_t i = 0; i < jx_len(names); i++)
+		sb_printf(&b, "%s%s", i ? ", " : "", json_object_get_string(jx_at(names, i)));
+	shown = text_sanitize(sb_str(&b), false);
+	if (b.len)
+		fprintf(stderr, _("Note: key %s in vault %s already protects %s; rotating, disabling or deleting it affects "
+				  "them too.\n"), f->ctx.keyref.name, f->ctx.keyref.vault, shown);
+	else if (!names)
+		fprintf(stderr, _("Note: whether key %s protects other resources could not be read (%s).\n"), f->ctx.keyref.name,
+			e.message ? e.message : "?");
+	free(shown);
+	sb_free(&b);
+	json_object_put(names);
+	az_error_clear(&e);
+}
+
+/*
+ * Tells whether the change turns the system-assigned identity off: as asked
+ * (--system-identity), else, for a DICOM service given a user-assigned
+ * identity, yes, as Microsoft's user-assigned DICOM template does (its key
+ * setting names no identity, so with both on it could use either).
+ */
+bool flow_system_off(const struct cmd_opts *o, const struct cmk_ctx *c)
+{
+	if (o->system_set)
+		return o->system_off;
+	return c->svc && c->svc->id == SVC_DICOM && c->user_identity;
+}
+
+/*
+ * Warns, at plan time, of the permissions you lack for the plan's steps:
+ * someone else may apply it, so it is no refusal here; apply refuses.
+ */
+static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
+{
+	char *err = NULL;
+
+	if (!plan_preflight(p, c, NULL, &err, NULL))
+		fprintf(stderr, _("Warning: %s\nApply it as someone who has them, or ask for them first.\n"), err);
+	free(err);
+}
+
+/* Builds the plan for RESOURCE from the options; prints why when it cannot. Shared by plan and fix. */
+int flow_build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
+		 struct plan *p)
+{
+	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
+				o->nsubs, o->confirm_irreversible };
+	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key,
+				   .system_off = o->system_off, .allow_unknown = o->allow_unknown };
+	struct az_error e = { 0 };
+	struct cmk_report r;
+	char *err = NULL;
+	int rc;
+
+	if (o->create_key && !o->key_uri && !o->key)
+		t.key = o->create_key;
+	if (cmk_fetch(s, &t, f, &e) != 0) {
+		cli_error(_("cannot plan for '%s': %s"), resource, e.message);
+		az_error_clear(&e);
+		return EXIT_ERROR;
+	}
+	f->ctx.change = true;
+	if (o->create_key && !new_key(f, o->create_key))
+		return EXIT_FINDINGS;
+	ch.system_off = flow_system_off(o, &f->ctx);
+	f->ctx.drop_system = ch.system_off && jx_str(f->ctx.resource, "identity.principalId");
+	cmk_check(&f->ctx, &r);
+	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
+	if (rc != EXIT_OK)
+		cli_error("%s", err);
+	else
+		print_unfixed(&r);
+	/* When this command applies the plan, apply's own check refuses it; warn only when it is not applied here. */
+	if (rc == EXIT_OK && (o->plan_only || o->dry_run))
+		warn_permissions(p, &f->ctx);
+	if (rc == EXIT_OK && !o->create_key)
+		warn_shared(s, o, f);
+	free(err);
+	cmk_report_free(&r);
+	return rc;
+}
+
+/* Shows apply's progress on standard error. */
+static void progress(const char *line, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
+}
+
+/* Asks on the terminal before writing; true when the operator types yes. */
+static bool confirm(const struct plan *p)
+{
+	char answer[16] = "";
+
+	fprintf(stderr, P_("Apply %zu step to %s? Type yes to go on: ", "Apply %zu steps to %s? Type yes to go on: ", p->n),
+		p->n, p->resource_id);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	answer[strcspn(answer, "\r\n")] = '\0';
+	return str_ieq(answer, "yes") || str_ieq(answer, _("yes"));
+}
+
+/*
+ * Tells whether apply refused before or instead of changing anything (a
+ * plan outdated, locked or not azcmk's, a journal or state directory it
+ * cannot trust), so that --resume is no way on.
+ */
+static bool refusal(const char *code)
+{
+	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe",
+		"NothingToResume", "PreflightFailed", NULL };
+
+	for (int i = 0; code && CODES[i]; i++)
+		if (str_ieq(code, CODES[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Carries a plan out after the confirmation (asked on a terminal, --yes
+ * otherwise); plan_path is what --resume needs. Shared by apply, rotate and refresh.
+ */
+int flow_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path)
+{
+	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, o->access_wait, progress, NULL };
+	struct az_error e = { 0 };
+	int rc = EXIT_OK;
+
+	if (!o->yes && !isatty(0))
+		return flow_mistake(_("this changes Azure: confirm with --yes when not on a terminal"));
+	if (!o->yes && !confirm(p)) {
+		fprintf(stderr, _("Nothing was changed.\n"));
+		return EXIT_ERROR;
+	}
+	if (cmk_apply(s, p, &ao, &e) != 0) {
+		cli_error(_("apply stopped: %s"), e.message);
+		if (!refusal(e.code))
+			fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(),
+				plan_path);
+		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS : EXIT_ERROR;
+	} else {
+		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->keyref.name);
+	}
+	az_error_clear(&e);
+	return rc;
+}
+
+/* Reads the resource and the key it uses now; fails when it uses none. */
+static int current(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f)
+{
+	struct cmk_target t = { .resource = resource, .subscriptions = o->subscriptions, .nsubs = o->nsubs };
+	struct az_error e = { 0 };
+
+	if (cmk_fetch(s, &t, f, &e) != 0) {
+		cli_error(_("cannot read '%s': %s"), resource, e.message);
+		az_error_clear(&e);
+		return EXIT_ERROR;
+	}
+	if (!f->ctx.keyref.name) {
+		cli_error(_("'%s' does not use a customer-managed key yet: protect it first with '%s plan'"), resource,
+			  cli_program());
+		return EXIT_FINDINGS;
+	}
+	return EXIT_OK;
+}
+
+/* Builds the plan for the chosen key URI and choices; prints why when it cannot. */
+static int build(struct az_session *s, const struct cmd_opts *o, const char *id, const char *key_uri,
+		 const struct plan_choices *ch, struct cmk_fetch *f, struct plan *p)
+{
+	struct cmk_target t = { .resource = id, .key_uri = key_uri, .identity = o->identity,
+				.confirmed = o->confirm_irreversible };
+	struct az_error e = { 0 };
+	struct cmk_report r;
+	char *err = NULL;
+	int rc;
+
+	if (cmk_fetch(s, &t, f, &e) != 0) {
+		cli_error(_("cannot plan for '%s': %s"), id, e.message);
+		az_error_clear(&e);
+		return EXIT_ERROR;
+	}
+	f->ctx.change = true;
+	cmk_check(&f->ctx, &r);
+	rc = plan_build(&f->ctx, &r, ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
+	if (rc != EXIT_OK)
+		cli_error("%s", err);
+	free(err);
+	cmk_report_free(&r);
+	return rc;
+}
+
+/* Keeps the plan beside its journal, so that --resume has a file to continue from; returns its path or NULL. */
+static char *keep_plan(const struct plan *p)
+{
+	char *err = NULL, *path = cmk_keep_plan(p, &err);
+
+	if (!path)
+		cli_error("%s", err);
+	free(err);
+	return path;
+}
+
+/* Shows the plan; with --dry-run stops there, otherwise keeps it and carries it out. Shared by rotate, refresh and fix. */
+int flow_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c)
+{
+	char *text = plan_render_text(p, c, o->show_bodies), *path;
+	int rc;
+
+	fputs(text, stdout);
+	free(text);
+	if (o->dry_run) {
+		printf(_("Nothing was changed (this is a dry run).\n"));
+		return EXIT_OK;
+	}
+	if (!(path = keep_plan(p)))
+		return EXIT_ERROR;
+	rc = flow_run(o, s, p, path);
+	free(path);
+	return rc;
+}
+
+/* Returns the key URI (allocated) of the current key at another version, or versionless when version is NULL. */
+static char *key_at(const struct cmk_fetch *f, const char *version)
+{
+	return key_ref_versioned(&f->ctx.keyref, version);
+}
+
+/* Plans the move to a version (NULL: versionless) of the key in use, shows it and, unless --dry-run, runs it. */
+static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur,
+			const char *version, const struct plan_choices *ch)
+{
+	char *uri = key_at(cur, version);
+	struct cmk_fetch f;
+	struct plan p;
+	int rc = build(s, o, jx_str(cur->resource, "id"), uri, ch, &f, &p);
+
+	if (rc == EXIT_OK) {
+		rc = flow_show_and_run(o, s, &p, &f.ctx);
+		plan_free(&p);
+	}
+	cmk_fetch_free(&f);
+	free(uri);
+	return rc;
+}
+
+/* Moves a resource to another version of its key (--version V, or --new-version) with a signed-in session. */
+int flow_rotate(struct az_session *s, const struct cmd_opts *o, const char *resource)
+{
+	struct plan_choices ch = { 0 };
+	struct cmk_fetch cur;
+	int rc = current(s, o, resource, &cur);
+
+	if (rc == EXIT_OK && o->version && cur.ctx.keyref.version && str_ieq(cur.ctx.keyref.version, o->version)) {
+		cli_error(_("'%s' already uses version %s of key %s"), resource, o->version, cur.ctx.keyref.name);
+		rc = EXIT_FINDINGS;
+	}
+	if (rc == EXIT_OK) {
+		ch.create_key = o->new_version;
+		ch.new_key_name = cur.ctx.keyref.name;
+		ch.versionless = o->new_version && !cur.ctx.keyref.version && !cur.ctx.svc->version_required;
+		rc = plan_and_run(s, o, &cur, o->version, &ch);
+	}
+	cmk_fetch_free(&cur);
+	return rc;
+}
+
+/* Saves the key a resource uses again, with whatever its prerequisites need first, with a signed-in session. */
+int flow_refresh(struct az_session *s, const struct cmd_opts *o, const char *resource)
+{
+	struct plan_choices ch = { .resave = true };
+	struct cmk_fetch cur;
+	int rc = current(s, o, resource, &cur);
+
+	if (rc == EXIT_OK)
+		rc = plan_and_run(s, o, &cur, cur.ctx.keyref.version, &ch);
+	cmk_fetch_free(&cur);
+	return rc;
+}
