@@ -11,7 +11,7 @@
 #include "cmd.h"
 #include "demo.h"
 #include "i18n.h"
-#include "sim.h"
+#include "sim/sim.h" /* the one azcmk source that includes the simulator: --demo starts it in-process */
 #include "xalloc.h"
 
 /* The demo tenant (tests/scenarios/demo.json), built in by build-aux/embed.sh. */

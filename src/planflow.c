@@ -117,15 +117,15 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o, const st
 
 /*
  * Tells whether the change turns the system-assigned identity off: as asked
- * (--system-identity), else, for a DICOM service given a user-assigned
- * identity, yes, as Microsoft's user-assigned DICOM template does (its key
- * setting names no identity, so with both on it could use either).
+ * (--system-identity), else, for a service whose key setting names no
+ * identity (DICOM) given a user-assigned one, yes, as Microsoft's
+ * user-assigned DICOM template does (with both on it could use either).
  */
 bool flow_system_off(const struct cmd_opts *o, const struct cmk_ctx *c)
 {
 	if (o->system_set)
 		return o->system_off;
-	return c->svc && c->svc->id == SVC_DICOM && c->user_identity;
+	return c->svc && !c->svc->shape->identity && c->user_identity;
 }
 
 /*

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Checks the project's own rules: man pages lint-clean, curses only in ui/, no banned
-# functions, a purpose comment atop every C file, POTFILES.in complete, catalogues valid.
+# Checks the project's own rules: man pages lint-clean, curses only in ui/, each folder including
+# only from the folders below it, no banned functions, a purpose comment atop every C file,
+# POTFILES.in complete, catalogues valid.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
@@ -18,8 +19,60 @@ else
 	echo "skip mandoc: not installed (apt-get install mandoc)"
 fi
 
-hits=$(grep -rlE '#include *[<"](n?curses|ncursesw/|panel|form|menu)\.h' src 2>/dev/null)
-[ -z "$hits" ] && ok "curses only in ui/" || bad "curses included outside ui/: $hits"
+# Curses, and the wizard's own header, only in ui/: the rest of azcmk is driven by commands and tests. The
+# program's main starts the wizard (ui_run), so src/azcmk.c is the one file outside ui/ that includes "ui.h".
+hits=$(grep -rlE '#[[:space:]]*include[[:space:]]*[<"](ncursesw/|ncurses/)?(n?curses|panel|form|menu)\.h[">]' \
+	src tests --include='*.c' --include='*.h' 2>/dev/null | paste -sd ' ' -)
+[ -z "$hits" ] && ok "curses only in ui/" ||
+	bad "curses included outside ui/: $hits; only ui/ draws: move the drawing to ui/"
+hits=$(grep -rlE '#[[:space:]]*include[[:space:]]*[<"]([./]*ui/)?ui\.h[">]' src tests --include='*.c' --include='*.h' \
+	2>/dev/null | grep -vx 'src/azcmk.c' | paste -sd ' ' -)
+[ -z "$hits" ] && ok "ui.h only in ui/ (and src/azcmk.c, which starts the wizard)" ||
+	bad "ui/ui.h included outside ui/: $hits; it is the wizard's own header: move the code to ui/, or share it through a header in src/ or src/azure"
+
+# Each folder includes from the folders below it only, as Makefile.am's include paths allow (DESIGN.md,
+# Architecture). home FILE HEADER prints the folder of the project header that FILE's #include names
+# (searched as the compiler does: beside FILE, then the project's folders), or nothing for a system header.
+top=$(pwd -P)
+home() {
+	[ "$2" = config.h ] && return
+	for d in "$(dirname "$1")" src/core src/azure src/sim src ui .; do
+		[ -f "$d/$2" ] || continue
+		(cd "$(dirname "$d/$2")" && pwd -P) | sed "s|^$top/||"
+		return
+	done
+}
+# includes_outside FILES ALLOWED...: lists each project header that FILES include from a folder not in ALLOWED.
+includes_outside() {
+	files=$1
+	shift
+	for f in $files; do
+		for h in $(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^">]+)[">].*/\1/p' "$f"); do
+			from=$(home "$f" "$h")
+			[ -n "$from" ] || continue
+			allowed=no
+			for a in "$@"; do
+				[ "$from" = "$a" ] && allowed=yes
+			done
+			[ "$allowed" = yes ] || printf ' %s includes "%s" (%s);' "$f" "$h" "$from"
+		done
+	done
+}
+hits=$(includes_outside "$(ls src/core/*.[ch])" src/core)
+[ -z "$hits" ] && ok "src/core includes only src/core" ||
+	bad "src/core is pure logic and includes only its own headers:$hits pass what it needs in from the caller, or move the code up to src/azure or src/"
+hits=$(includes_outside "$(ls src/azure/*.[ch])" src/azure src/core)
+[ -z "$hits" ] && ok "src/azure includes only src/azure and src/core" ||
+	bad "the session layer includes only src/azure and src/core:$hits the simulator, the wizard and the commands sit above it: move the code up, or pass in what it needs"
+hits=$(includes_outside "$(ls src/sim/*.[ch])" src/sim src/core)
+[ -z "$hits" ] && ok "src/sim includes only src/sim and src/core" ||
+	bad "the simulator includes only src/sim and src/core:$hits it answers as Azure does and shares no code with azcmk's session layer or wizard"
+hits=$(includes_outside "$(ls ui/*.[ch])" ui src src/azure src/core)
+[ -z "$hits" ] && ok "ui/ includes only ui, src, src/azure and src/core (never src/sim)" ||
+	bad "ui/ includes only ui, src, src/azure and src/core, never the simulator:$hits the wizard reaches the demo tenant through the session like any tenant; src/demo.c starts it"
+hits=$(includes_outside "$(ls src/*.[ch] | grep -vxE 'src/(demo|azcmk-sim)\.c')" src src/azure src/core ui)
+[ -z "$hits" ] && ok "only src/demo.c and src/azcmk-sim.c include the simulator" ||
+	bad "among the programs' sources only src/demo.c (azcmk --demo) and src/azcmk-sim.c include src/sim:$hits go through src/demo.h, or move the code to src/demo.c"
 
 hits=$(grep -rnE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' src ui tests --include='*.c' 2>/dev/null)
 [ -z "$hits" ] && ok "no banned functions" || bad "banned functions: $hits"

@@ -93,14 +93,14 @@ static void *task_main(void *arg)
 	char b = 1;
 	ssize_t w;
 
-	u->task.rc = u->task.fn(u, u->task.arg);
+	u->task.rc = u->task.fn(&u->wiz, u->task.arg);
 	w = write(u->task.pipe[1], &b, 1);
 	(void)w;
 	return NULL;
 }
 
-/* Starts fn(u, arg) in the background with a spinner label; false when a task is already running. */
-bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct ui *u, void *arg), void *arg)
+/* Starts fn(&u->wiz, arg) in the background with a spinner label; false when a task is already running. */
+bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, void *arg), void *arg)
 {
 	if (u->task.running)
 		return false;
@@ -143,27 +143,28 @@ static void task_stop(struct ui *u)
 /* Shows the device-code instructions on the sign-in step (called on the worker thread). */
 static void device_prompt(const char *message, void *ctx)
 {
-	struct ui *u = ctx;
+	struct wizard *w = ctx;
 	char *copy = text_sanitize(message, true);
 
-	pthread_mutex_lock(&u->lock);
-	free(u->device_code);
-	u->device_code = copy;
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&w->lock);
+	free(w->device_code);
+	w->device_code = copy;
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Creates the session the options describe, with the wizard's cancel flag and device-code prompt. */
 static bool make_session(struct ui *u)
 {
+	struct wizard *w = &u->wiz;
 	struct az_session_opts so = { 0 };
 	struct az_error e = { 0 };
-	char *trace = u->o->debug ? cmk_state_path("wizard-debug.log") : NULL;
+	char *trace = w->o->debug ? cmk_state_path("wizard-debug.log") : NULL;
 
-	so.cloud = u->o->cloud;
-	so.tenant = u->o->tenant;
-	so.auth = u->o->auth;
+	so.cloud = w->o->cloud;
+	so.tenant = w->o->tenant;
+	so.auth = w->o->auth;
 	so.interactive = true;
-	so.ca_file = u->o->ca_file;
+	so.ca_file = w->o->ca_file;
 	if (trace) {
 		char *err = NULL;
 		int fd = cmk_private_dir(trace, &err) ? cmk_open_private(trace, O_WRONLY | O_CREAT | O_TRUNC, &err) : -1;
@@ -176,13 +177,13 @@ static bool make_session(struct ui *u)
 	}
 	so.cancel = &u->task.cancel;
 	so.prompt = device_prompt;
-	so.prompt_ctx = u;
-	u->s = az_session_new(&so, &e);
-	if (!u->s)
+	so.prompt_ctx = w;
+	w->s = az_session_new(&so, &e);
+	if (!w->s)
 		cli_error("%s", e.message);
 	az_error_clear(&e);
 	free(trace);
-	return u->s != NULL;
+	return w->s != NULL;
 }
 
 /* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless NO_COLOR or monochrome. */
@@ -270,7 +271,7 @@ static int on_key(struct ui *u, int ch)
 		u->help = true;
 		return UI_REDRAW;
 	}
-	if (a == ACT_QUIT && u->dirty && !u->quit_asked) {
+	if (a == ACT_QUIT && u->wiz.dirty && !u->quit_asked) {
 		u->quit_asked = true;
 		ui_status(u, 1, _("the plan is not saved: press q again to quit without it"));
 		return UI_REDRAW;
@@ -316,31 +317,16 @@ static bool wait_and_handle(struct ui *u)
 	return true;
 }
 
-/* Frees the application: the steps' state, the model and the session. */
+/* Frees the application: the steps' state, the screen's, and the wizard's data with its session. */
 static void ui_free(struct ui *u)
 {
 	for (size_t i = 0; i < u->nsteps; i++)
 		if (u->steps[i]->free)
 			u->steps[i]->free(u->state[i]);
 	free(u->state);
-	for (size_t i = 0; i < u->nsubs; i++) {
-		free(u->subs[i].id);
-		free(u->subs[i].name);
-		free(u->subs[i].state);
-	}
-	free(u->subs);
-	audit_free(&u->audit);
-	ui_forget_from(u, 0);
-	free(u->apply_log);
 	free(u->status);
 	free(u->task.label);
-	free(u->who);
-	free(u->tenant);
-	free(u->method);
-	free(u->device_code);
-	free(u->resource);
-	az_session_free(u->s);
-	pthread_mutex_destroy(&u->lock);
+	wiz_free(&u->wiz);
 	close(u->task.pipe[0]);
 	close(u->task.pipe[1]);
 }
@@ -354,9 +340,9 @@ int ui_run(struct cmd_opts *o, bool demo)
 	struct ui u = { 0 };
 	int sig;
 
-	u.o = o;
-	u.demo = demo;
-	pthread_mutex_init(&u.lock, NULL);
+	u.wiz.o = o;
+	u.wiz.demo = demo;
+	pthread_mutex_init(&u.wiz.lock, NULL);
 	if (!isatty(0) || !isatty(1)) {
 		cli_error(_("the wizard needs a terminal; use the commands (azcmk --help) in scripts"));
 		return EXIT_ERROR;

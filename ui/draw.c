@@ -1,4 +1,4 @@
-/* Drawing: the frame (title, status and hint bars), text measured in display columns, help, "too small". */
+/* Drawing: the frame (title, status, hints), text in display columns, paragraphs, explanations, help, "too small". */
 #include "config.h"
 
 #include <curses.h>
@@ -57,6 +57,49 @@ int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr)
 	return used;
 }
 
+/* Paints a paragraph wrapped at spaces from (y, x) up to line last; returns the next free line. */
+int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr)
+{
+	int width = u->cols - x - 2;
+	const char *p = text ? text : "";
+
+	while (*p && y <= last && width > 0) {
+		size_t cut = text_break(p, strcspn(p, "\n"), width);
+		char *part;
+
+		part = xstrndup(p, cut);
+		ui_put(u, y++, x, width, part, attr);
+		free(part);
+		p += cut;
+		while (*p == ' ' || *p == '\n')
+			p++;
+	}
+	return y;
+}
+
+/*
+ * Paints a finding's explanation from line top + 1 up to line last: what
+ * failed and its detail, why it matters, what to do; returns the next free line.
+ */
+int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
+		   const char *what, int top, int last)
+{
+	int y = ui_paragraph(u, top + 1, last, 2, message, ui_severity_attr(u, sev));
+
+	if (detail)
+		y = ui_paragraph(u, y, last, 2, detail, (int)A_NORMAL);
+	y = ui_paragraph(u, y + 1, last, 2, _("Why it matters:"), A_BOLD);
+	y = ui_paragraph(u, y, last, 4, _(why), (int)A_NORMAL);
+	y = ui_paragraph(u, y, last, 2, _("What to do:"), A_BOLD);
+	return ui_paragraph(u, y, last, 4, _(what), (int)A_NORMAL);
+}
+
+/* Returns the attribute of a severity. */
+int ui_severity_attr(struct ui *u, enum severity s)
+{
+	return ui_attr(u, s == SEV_BLOCKER ? UI_A_BLOCKER : s == SEV_WARNING ? UI_A_WARNING : UI_A_NOTE);
+}
+
 /* Builds the hint bar's text from the step's actions and the table of keys. */
 static char *hints(const enum ui_action *acts)
 {
@@ -80,7 +123,7 @@ static char *hints(const enum ui_action *acts)
 void ui_draw_frame(struct ui *u, const char *title)
 {
 	const struct wiz_step *st = u->steps[u->at];
-	char *left = xasprintf(" azcmk%s  %s", u->demo ? " [DEMO]" : "", title);
+	char *left = xasprintf(" azcmk%s  %s", u->wiz.demo ? " [DEMO]" : "", title);
 	char *right = xasprintf(_("step %zu of %zu "), u->at + 1, u->nsteps);
 	char *bar = hints(st->hints);
 	static const char spin_utf8[][4] = { "|", "/", "-", "\\" };

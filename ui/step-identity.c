@@ -33,22 +33,22 @@ struct identity {
  * Reads the resource (and the key it uses) and the user-assigned identities
  * it could attach (task thread); the screen learns of it in identity_done.
  */
-static int read_resource(struct ui *u, void *arg)
+static int read_resource(struct wizard *w, void *arg)
 {
 	struct identity *st = arg;
-	struct cmk_target t = { .resource = u->resource };
+	struct cmk_target t = { .resource = w->resource };
 	struct az_error e = { 0 };
-	int rc = cmk_fetch(u->s, &t, &u->cur, &e);
+	int rc = cmk_fetch(w->s, &t, &w->cur, &e);
 
 	if (rc == 0) {
 		size_t n;
-		const char **subs = ui_chosen_subs(u, &n);
+		const char **subs = wiz_chosen_subs(w, &n);
 
-		if (cmk_list_identities(u->s, subs, n, &st->uais, &e) != 0)
+		if (cmk_list_identities(w->s, subs, n, &st->uais, &e) != 0)
 			az_error_clear(&e);
 		free(subs);
 	} else {
-		cmk_fetch_free(&u->cur);
+		cmk_fetch_free(&w->cur);
 		st->error = xstrdup(e.message ? e.message : "?");
 	}
 	az_error_clear(&e);
@@ -80,7 +80,7 @@ static void add(struct identity *st, const char *id, char *label, bool attached)
 /* Builds the choices: system-assigned, the attached user-assigned identities, then those in the same region. */
 static void build(struct ui *u, struct identity *st)
 {
-	struct json_object *res = u->cur.resource, *map = jx_get(res, "identity.userAssignedIdentities");
+	struct json_object *res = u->wiz.cur.resource, *map = jx_get(res, "identity.userAssignedIdentities");
 	const char *pid = jx_str(res, "identity.principalId");
 
 	clear_choices(st);
@@ -89,7 +89,7 @@ static void build(struct ui *u, struct identity *st)
 	if (json_object_is_type(map, json_type_object)) {
 		json_object_object_foreach(map, k, v) {
 			(void)v;
-			add(st, k, xasprintf(_("User-assigned identity %s: attached"), ui_identity_name(k)), true);
+			add(st, k, xasprintf(_("User-assigned identity %s: attached"), wiz_identity_name(k)), true);
 		}
 	}
 	for (size_t i = 0; i < jx_len(st->uais); i++) {
@@ -97,7 +97,7 @@ static void build(struct ui *u, struct identity *st)
 
 		if (id && !jx_iget(map, id) && location_eq(jx_str(jx_at(st->uais, i), "location"), jx_str(res, "location")))
 			add(st, id, xasprintf(_("User-assigned identity %s: not attached; the plan attaches it"),
-					      ui_identity_name(id)), false);
+					      wiz_identity_name(id)), false);
 	}
 	ui_list_reset(&st->list, st->n);
 }
@@ -127,7 +127,7 @@ static void identity_enter(struct ui *u, void *p)
 {
 	struct identity *st = p;
 
-	if (u->have_cur)
+	if (u->wiz.have_cur)
 		return;
 	free(st->error);
 	st->error = NULL;
@@ -148,8 +148,8 @@ static const char *choice_text(void *ctx, size_t i)
 static void choice_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	struct identity *st = ctx;
-	bool mine = u->identity && str_ieq(u->identity, st->c[i].id);
-	bool going = u->system_off && st->c[i].attached && str_ieq(st->c[i].id, "system");
+	bool mine = u->wiz.identity && str_ieq(u->wiz.identity, st->c[i].id);
+	bool going = u->wiz.system_off && st->c[i].attached && str_ieq(st->c[i].id, "system");
 	char *line = xasprintf(" %s %s", mine ? "(*)" : "( )",
 			       going ? _("System-assigned identity: on; the plan turns it off once the key is saved")
 				     : st->c[i].label);
@@ -171,21 +171,22 @@ static int identity_rules(struct ui *u, const struct cmk_report *r, int y, int l
 /* Paints the resource, its identities to choose from, and the identity rules that fail. */
 static void identity_draw(struct ui *u, void *p, int top, int rows)
 {
+	struct wizard *w = &u->wiz;
 	struct identity *st = p;
 	int y = top + 1, last = top + rows - 1;
 	char *line;
 
-	if (!u->have_cur) {
+	if (!w->have_cur) {
 		ui_put(u, y, 2, u->cols - 4, st->error ? st->error : _("Reading the resource..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		return;
 	}
-	line = xasprintf(_("%s (%s), in %s"), jx_str(u->cur.resource, "name"), _(u->cur.ctx.svc->name),
-			 jx_str(u->cur.resource, "location"));
+	line = xasprintf(_("%s (%s), in %s"), jx_str(w->cur.resource, "name"), _(w->cur.ctx.svc->name),
+			 jx_str(w->cur.resource, "location"));
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
-	if (u->cur.ctx.keyref.name) {
-		line = xasprintf(_("It uses key %s in vault %s now."), u->cur.ctx.keyref.name, u->cur.ctx.keyref.vault);
+	if (w->cur.ctx.keyref.name) {
+		line = xasprintf(_("It uses key %s in vault %s now."), w->cur.ctx.keyref.name, w->cur.ctx.keyref.vault);
 		y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
 		free(line);
 	}
@@ -212,13 +213,14 @@ static bool blocked(struct ui *u, const struct identity *st)
  */
 static void dicom_default(struct ui *u, const struct identity *st, size_t i)
 {
+	struct wizard *w = &u->wiz;
 	bool uai = !str_ieq(st->c[i].id, "system");
 
-	if (u->system_chosen || !uai || !u->cur.ctx.svc || u->cur.ctx.svc->id != SVC_DICOM || !st->n || !st->c[0].attached)
+	if (w->system_chosen || !uai || !w->cur.ctx.svc || w->cur.ctx.svc->shape->identity || !st->n || !st->c[0].attached)
 		return;
-	if (!u->system_off) {
-		u->system_off = true;
-		ui_forget_from(u, FORGET_CHANGE);
+	if (!w->system_off) {
+		w->system_off = true;
+		wiz_forget_from(w, FORGET_CHANGE);
 		ui_status(u, 0, "%s", _("DICOM names no identity in its key setting: the system-assigned identity goes once "
 					"the key is saved (o keeps it)."));
 	}
@@ -231,14 +233,16 @@ static void dicom_default(struct ui *u, const struct identity *st, size_t i)
  */
 static int toggle_system(struct ui *u, const struct identity *st)
 {
+	struct wizard *w = &u->wiz;
+
 	if (!st->n || !st->c[0].attached) {
 		ui_status(u, 1, _("The system-assigned identity is off already; it stays off unless chosen."));
 		return UI_REDRAW;
 	}
-	u->system_off = !u->system_off;
-	u->system_chosen = true;
-	ui_forget_from(u, FORGET_CHANGE);
-	if (u->system_off)
+	w->system_off = !w->system_off;
+	w->system_chosen = true;
+	wiz_forget_from(w, FORGET_CHANGE);
+	if (w->system_off)
 		ui_status(u, 0, "%s", _("The system-assigned identity goes once the key is saved; choose a user-assigned one."));
 	else
 		ui_status(u, 0, "%s", _("The system-assigned identity stays on."));
@@ -248,6 +252,7 @@ static int toggle_system(struct ui *u, const struct identity *st)
 /* Handles a key: move, choose the identity and go on, turn the system-assigned identity off or on, or read again. */
 static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
+	struct wizard *w = &u->wiz;
 	struct identity *st = p;
 	size_t i;
 	int in = ui_list_key(&st->list, a, ch, 8, choice_text, st);
@@ -255,25 +260,25 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 	if (in != UI_STAY || st->list.filtering)
 		return in;
 	if (a == ACT_RELOAD && !ui_busy(u)) {
-		ui_forget_from(u, FORGET_RESOURCE);
+		wiz_forget_from(w, FORGET_RESOURCE);
 		identity_enter(u, st);
 		return UI_REDRAW;
 	}
-	if (a == ACT_SYSTEM_OFF && u->have_cur)
+	if (a == ACT_SYSTEM_OFF && w->have_cur)
 		return toggle_system(u, st);
-	if ((a == ACT_SELECT || a == ACT_NEXT) && u->have_cur && ui_list_selected(&st->list, &i)) {
+	if ((a == ACT_SELECT || a == ACT_NEXT) && w->have_cur && ui_list_selected(&st->list, &i)) {
 		if (blocked(u, st))
 			return UI_REDRAW;
-		if (u->system_off && str_ieq(st->c[i].id, "system")) {
+		if (w->system_off && str_ieq(st->c[i].id, "system")) {
 			/* The identity that reaches the key cannot be the one the plan turns off. */
-			u->system_off = false;
-			ui_forget_from(u, FORGET_CHANGE);
+			w->system_off = false;
+			wiz_forget_from(w, FORGET_CHANGE);
 			ui_status(u, 0, "%s", _("The system-assigned identity stays on: it is the one to reach the key."));
 		}
-		if (!u->identity || !str_ieq(u->identity, st->c[i].id)) {
-			ui_forget_from(u, FORGET_CHANGE);
-			free(u->identity);
-			u->identity = xstrdup(st->c[i].id);
+		if (!w->identity || !str_ieq(w->identity, st->c[i].id)) {
+			wiz_forget_from(w, FORGET_CHANGE);
+			free(w->identity);
+			w->identity = xstrdup(st->c[i].id);
 		}
 		dicom_default(u, st, i);
 		return UI_GO_NEXT;
@@ -284,20 +289,21 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 /* Shows the choices once the resource is read; the one in use (or the system-assigned one) comes selected. */
 static void identity_done(struct ui *u, void *p, int rc)
 {
+	struct wizard *w = &u->wiz;
 	struct identity *st = p;
 	const char *def;
 
 	if (rc != 0) {
-		ui_status(u, 2, _("cannot read '%s': %s"), u->resource, st->error ? st->error : "?");
+		ui_status(u, 2, _("cannot read '%s': %s"), w->resource, st->error ? st->error : "?");
 		return;
 	}
-	u->have_cur = true;
+	w->have_cur = true;
 	cmk_report_free(&st->rep);
-	cmk_check(&u->cur.ctx, &st->rep);
+	cmk_check(&w->cur.ctx, &st->rep);
 	build(u, st);
-	def = u->cur.uai_id ? u->cur.uai_id : "system";
+	def = w->cur.uai_id ? w->cur.uai_id : "system";
 	for (size_t i = 0; i < st->n; i++)
-		if (str_ieq(st->c[i].id, u->identity ? u->identity : def))
+		if (str_ieq(st->c[i].id, w->identity ? w->identity : def))
 			st->list.cur = i;
 }
 

@@ -14,35 +14,35 @@
 /* Paints the identity the service will use, how the save names it, and what the documents say about it. */
 static void idtype_draw(struct ui *u, void *p, int top, int rows)
 {
-	const struct cmk_ctx *c = &u->chg.ctx;
+	struct wizard *w = &u->wiz;
+	const struct cmk_ctx *c = &w->chg.ctx;
 	int y = top + 1, last = top + rows - 1;
 	char *line;
 
 	(void)p;
-	if (!u->have_chg)
+	if (!w->have_chg)
 		return;
 	line = c->user_identity
-		? xasprintf(_("%s will use its user-assigned identity %s for the key."), jx_str(u->chg.resource, "name"),
-			    ui_identity_name(c->uai_id))
-		: xasprintf(_("%s will use its system-assigned identity for the key."), jx_str(u->chg.resource, "name"));
+		? xasprintf(_("%s will use its user-assigned identity %s for the key."), jx_str(w->chg.resource, "name"),
+			    wiz_identity_name(c->uai_id))
+		: xasprintf(_("%s will use its system-assigned identity for the key."), jx_str(w->chg.resource, "name"));
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
 	line = c->user_identity
 		? xasprintf(_("The save names it in the key settings (%s), and keeps the identity type %s."),
-			    c->svc->save == SAVE_PATCH_KVP ? "userIdentity" : c->svc->save == SAVE_PATCH_ENCRYPTION
-			    ? "identityClientId" : "identity", c->svc->both_identities)
+			    c->svc->shape->identity ? c->svc->shape->identity : "identity", c->svc->both_identities)
 		: xstrdup(_("The save leaves the user-assigned fields out, so the service uses the system-assigned identity."));
 	y = ui_paragraph(u, y + 1, last, 2, line, (int)A_NORMAL);
 	free(line);
-	if (u->system_off && c->user_identity && jx_str(u->chg.resource, "identity.principalId"))
+	if (w->system_off && c->user_identity && jx_str(w->chg.resource, "identity.principalId"))
 		y = ui_paragraph(u, y + 1, last, 2, _("Once the key is saved, the plan turns the system-assigned identity "
 						      "off: its principal, and any access granted to it, are gone for good."),
 				 ui_attr(u, UI_A_WARNING));
-	for (size_t i = 0; i < u->rep.n; i++)
-		if (str_ieq(u->rep.items[i].rule->id, "identity.allowed")) {
-			y = ui_paragraph(u, y + 1, last, 2, u->rep.items[i].message, ui_severity_attr(u, u->rep.items[i].severity));
-			if (u->rep.items[i].detail)
-				y = ui_paragraph(u, y, last, 2, u->rep.items[i].detail, (int)A_NORMAL);
+	for (size_t i = 0; i < w->rep.n; i++)
+		if (str_ieq(w->rep.items[i].rule->id, "identity.allowed")) {
+			y = ui_paragraph(u, y + 1, last, 2, w->rep.items[i].message, ui_severity_attr(u, w->rep.items[i].severity));
+			if (w->rep.items[i].detail)
+				y = ui_paragraph(u, y, last, 2, w->rep.items[i].detail, (int)A_NORMAL);
 		}
 	ui_paragraph(u, y + 1, last, 2, _("Enter goes on to the review; Esc goes back, and step 3 chooses another identity."),
 		     ui_attr(u, UI_A_DIM));
@@ -53,7 +53,7 @@ static int idtype_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	(void)p;
 	(void)ch;
-	return (a == ACT_SELECT || a == ACT_NEXT) && u->have_chg ? UI_GO_NEXT : UI_STAY;
+	return (a == ACT_SELECT || a == ACT_NEXT) && u->wiz.have_chg ? UI_GO_NEXT : UI_STAY;
 }
 
 static const enum ui_action HINTS[] = { ACT_SELECT, ACT_BACK, ACT_NONE };

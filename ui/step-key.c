@@ -4,20 +4,17 @@
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "i18n.h"
 #include "jx.h"
+#include "keys.h"
 #include "pick.h"
 #include "sbuf.h"
-#include "survey.h"
 #include "text.h"
 #include "ui.h"
-#include "wire.h"
 #include "xalloc.h"
 
-#define KV_API "7.5"
-#define MAX_KEYS 60
+#define MAX_KEYS 60                    /* the keys listed, each read in detail */
 
 enum level { VAULTS, KEYS, VERSIONS };
 
@@ -25,26 +22,32 @@ enum level { VAULTS, KEYS, VERSIONS };
 struct keystep {
 	enum level level;
 	struct ui_list list;
-	struct json_object *vaults;        /* ARM vaults */
+	struct json_object *vaults;        /* the key vaults, then the Managed HSMs, as ARM lists them (az_key_stores) */
 	char **badges;                     /* one per vault: the vault rules that fail, or "ready" */
 	int vault;                         /* the vault chosen (index), or -1 */
-	struct json_object *keys;          /* KeyBundles of the vault's keys (with kid, kty, n, attributes) */
+	struct json_object *keys;          /* the vault's keys: name, kid, kty, keySize, enabled, expires (az_keys_list) */
 	int key;                           /* the key chosen (index), or -1 */
-	struct json_object *versions;      /* KeyItems of the key's versions */
+	struct json_object *versions;      /* the key's versions: version, kid, enabled, created (az_key_versions) */
 	char *error;
 	char buf[512];
 	bool typing;                       /* the key URI prompt is open */
 	char typed[300];
 };
 
+/* What the list's callbacks see: the wizard (the resource and its service) and this step's state. */
+struct key_view {
+	const struct wizard *w;
+	struct keystep *st;
+};
+
 /* Lists the vaults, then the Managed HSMs, of the chosen subscriptions (task thread). */
-static int read_vaults(struct ui *u, void *arg)
+static int read_vaults(struct wizard *w, void *arg)
 {
 	struct keystep *st = arg;
 	struct az_error e = { 0 };
 	size_t n;
-	const char **subs = ui_chosen_subs(u, &n);
-	int rc = cmk_list_key_stores(u->s, subs, n, &st->vaults, &e);
+	const char **subs = wiz_chosen_subs(w, &n);
+	int rc = az_key_stores(w->s, subs, n, &st->vaults, &e);
 
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
@@ -53,94 +56,47 @@ static int read_vaults(struct ui *u, void *arg)
 	return rc;
 }
 
-/* Returns how many keys to read in detail: all, up to MAX_KEYS. */
-static size_t capped(size_t n)
+/* Returns how the chosen vault is named to the key functions: its URI, else its name. */
+static const char *chosen_store(const struct keystep *st)
 {
-	return n > MAX_KEYS ? MAX_KEYS : n;
+	struct json_object *v = jx_at(st->vaults, (size_t)st->vault);
+
+	return pick_store_uri(v) ? pick_store_uri(v) : jx_str(v, "name");
 }
 
-/* Reads the chosen vault's keys, each with its current version's details (task thread). */
-static int read_keys(struct ui *u, void *arg)
+/* Reads the chosen vault's keys, the first MAX_KEYS with their current version's details (task thread). */
+static int read_keys(struct wizard *w, void *arg)
 {
 	struct keystep *st = arg;
-	const char *vu = pick_store_uri(jx_at(st->vaults, (size_t)st->vault));
-	char *path = xasprintf("%s%skeys", vu ? vu : "", vu && !str_iends(vu, "/") ? "/" : "");
-	struct json_object *items = NULL;
 	struct az_error e = { 0 };
-	int rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &items, &e);
-	size_t n = capped(jx_len(items));
-	struct az_req **q = xcalloc(n ? n : 1, sizeof(*q));
+	struct key_ref store;
+	int rc = -1;
 
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		q[i] = az_session_req(u->s, AZ_KEYVAULT, "GET", jx_str(jx_at(items, i), "kid"), KV_API, NULL);
-	if (rc == 0 && n)
-		rc = az_session_send(u->s, q, n, &e);
-	st->keys = json_object_new_array();
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct json_object *k = q[i]->status == 200 ? json_object_get(q[i]->json) : jx_copy(jx_at(items, i));
-
-		if (!jx_get(k, "kid") && jx_str(jx_at(items, i), "kid"))
-			jx_set(k, "kid", json_object_new_string(jx_str(jx_at(items, i), "kid")));
-		json_object_array_add(st->keys, k);
+	if (az_keys_ref(w->s, chosen_store(st), NULL, &store, &e)) {
+		rc = az_keys_list(w->s, &store, MAX_KEYS, &st->keys, &e);
+		key_ref_free(&store);
 	}
-	for (size_t i = 0; i < n; i++)
-		az_req_free(q[i]);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
-	json_object_put(items);
-	free(q);
-	free(path);
 	return rc;
 }
 
-/* Returns the key name (or version) a kid names, through the one key parser; allocated, "?" when it names none. */
-static char *kid_part(struct ui *u, const char *kid, bool version)
-{
-	struct key_suffixes sfx = az_session_key_suffixes(u->s);
-	const char *why;
-	struct key_ref k;
-	char *part;
-
-	if (!key_ref_parse(kid, &sfx, &k, &why))
-		return xstrdup("?");
-	part = xstrdup(version ? (k.version ? k.version : "?") : k.name);
-	key_ref_free(&k);
-	return part;
-}
-
-/* Returns the name of a key list's item (a KeyItem or a KeyBundle), allocated. */
-static char *item_name(struct ui *u, struct json_object *item)
-{
-	return kid_part(u, jx_str(item, "key.kid") ? jx_str(item, "key.kid") : jx_str(item, "kid"), false);
-}
-
-/* Lists the chosen key's versions (task thread), at the key its kid names, through the one key parser. */
-static int read_versions(struct ui *u, void *arg)
+/* Lists the chosen key's versions (task thread). */
+static int read_versions(struct wizard *w, void *arg)
 {
 	struct keystep *st = arg;
-	struct json_object *item = jx_at(st->keys, (size_t)st->key);
-	const char *kid = jx_str(item, "kid") ? jx_str(item, "kid") : jx_str(item, "key.kid"), *why = NULL;
-	struct key_suffixes sfx = az_session_key_suffixes(u->s);
 	struct az_error e = { 0 };
-	struct key_ref k;
-	char *path;
-	int rc;
+	struct key_ref key;
+	int rc = -1;
 
-	if (!key_ref_parse(kid, &sfx, &k, &why)) {
-		char *shown = text_sanitize(kid ? kid : "", false);
-
-		st->error = xasprintf(_("the key list named '%s', which is not a key azcmk can use: %s"), shown, _(why));
-		free(shown);
-		return -1;
+	if (az_keys_ref(w->s, chosen_store(st), jx_str(jx_at(st->keys, (size_t)st->key), "name"), &key, &e)) {
+		rc = az_key_versions(w->s, &key, &st->versions, &e);
+		key_ref_free(&key);
 	}
-	path = key_ref_url(&k, "/versions");
-	rc = az_session_list(u->s, AZ_KEYVAULT, path, KV_API, &st->versions, &e);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
-	free(path);
-	key_ref_free(&k);
 	return rc;
 }
 
@@ -157,8 +113,8 @@ static const char *badge_mark(const struct cmk_finding *f)
 /* Judges a vault for the resource (the vault rules only) and returns its badge, allocated. */
 static char *badge(struct ui *u, struct json_object *vault)
 {
-	struct key_suffixes sfx = az_session_key_suffixes(u->s);
-	struct cmk_ctx c = u->cur.ctx;
+	struct key_suffixes sfx = az_session_key_suffixes(u->wiz.s);
+	struct cmk_ctx c = u->wiz.cur.ctx;
 	struct cmk_report r;
 	struct sbuf b = SBUF_INIT;
 	const char *why;
@@ -203,7 +159,7 @@ static bool new_key_row(const struct keystep *st)
 static void show(struct ui *u, struct keystep *st, enum level lv)
 {
 	size_t n = lv == VAULTS ? jx_len(st->vaults) : lv == KEYS ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
-		   : jx_len(st->versions) + (u->cur.ctx.svc->version_required ? 0 : 1);
+		   : jx_len(st->versions) + (u->wiz.cur.ctx.svc->version_required ? 0 : 1);
 
 	st->level = lv;
 	ui_list_reset(&st->list, n);
@@ -254,25 +210,35 @@ static void key_enter(struct ui *u, void *p)
 	ui_task_start(u, _("listing the key vaults"), read_vaults, st);
 }
 
-/* Returns a date (epoch seconds) as YYYY-MM-DD in a static buffer, or "-" for none. */
-static const char *day(int64_t t)
+/* Returns the day of an ISO 8601 time (its first ten characters, YYYY-MM-DD), or "-" for none; in a static buffer. */
+static const char *day(const char *iso)
 {
 	static char out[16];
-	time_t tt = (time_t)t;
-	struct tm tm;
 
-	if (!t)
+	if (!iso || strlen(iso) < 10)
 		return "-";
-	gmtime_r(&tt, &tm);
-	strftime(out, sizeof(out), "%Y-%m-%d", &tm);
+	snprintf(out, sizeof(out), "%.10s", iso);
 	return out;
+}
+
+/* Describes a key as its row shows it, into st->buf. */
+static void key_text(struct keystep *st, struct json_object *k)
+{
+	long bits = (long)jx_int(k, "keySize", 0);
+	char size[24];
+
+	snprintf(size, sizeof(size), bits ? "%ld" : "?", bits);
+	snprintf(st->buf, sizeof(st->buf), _(" %-26s %-8s %5s  %-9s expires %s"), jx_str(k, "name"),
+		 jx_str(k, "kty") ? jx_str(k, "kty") : "?", size, jx_bool(k, "enabled", true) ? _("enabled") : _("disabled"),
+		 day(jx_str(k, "expires")));
 }
 
 /* Describes a row of the current level into st->buf and returns it. */
 static const char *row_text(void *ctx, size_t i)
 {
-	struct keystep *st = ((void **)ctx)[1];
-	struct ui *u = ((void **)ctx)[0];
+	const struct key_view *view = ctx;
+	struct keystep *st = view->st;
+	bool version_required = view->w->cur.ctx.svc->version_required;
 
 	if (st->level == VAULTS) {
 		struct json_object *v = jx_at(st->vaults, i);
@@ -280,30 +246,19 @@ static const char *row_text(void *ctx, size_t i)
 		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s%s", jx_str(v, "name"), jx_str(v, "location"),
 			 pick_is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
 	} else if (st->level == KEYS && i < jx_len(st->keys)) {
-		struct json_object *k = jx_at(st->keys, i);
-		char *name = item_name(u, k);
-		long bits = cmk_key_bits(k);
-		char size[24];
-
-		snprintf(size, sizeof(size), bits ? "%ld" : "?", bits);
-		snprintf(st->buf, sizeof(st->buf), _(" %-26s %-8s %5s  %-9s expires %s"), name,
-			 jx_str(k, "key.kty") ? jx_str(k, "key.kty") : "?", size,
-			 jx_bool(k, "attributes.enabled", true) ? _("enabled") : _("disabled"), day(jx_int(k, "attributes.exp", 0)));
-		free(name);
+		key_text(st, jx_at(st->keys, i));
 	} else if (st->level == KEYS) {
-		char *name = pick_key_name(u->cur.resource);
+		char *name = pick_key_name(view->w->cur.resource);
 
 		snprintf(st->buf, sizeof(st->buf), _(" + create a new RSA key, %s"), name);
 		free(name);
-	} else if (!u->cur.ctx.svc->version_required && i == 0) {
+	} else if (!version_required && i == 0) {
 		snprintf(st->buf, sizeof(st->buf), "%s", _(" follow the newest version (no version in the key URI)"));
 	} else {
-		struct json_object *v = jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1));
-		char *ver = kid_part(u, jx_str(v, "kid"), true);
+		struct json_object *v = jx_at(st->versions, i - (version_required ? 0 : 1));
 
-		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), ver,
-			 jx_bool(v, "attributes.enabled", true) ? _("enabled") : _("disabled"), day(jx_int(v, "attributes.created", 0)));
-		free(ver);
+		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), jx_str(v, "version"),
+			 jx_bool(v, "enabled", true) ? _("enabled") : _("disabled"), day(jx_str(v, "created")));
 	}
 	return st->buf;
 }
@@ -321,7 +276,7 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 static void key_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct keystep *st = p;
-	void *ctx[2] = { u, st };
+	struct key_view view = { &u->wiz, st };
 	const char *vault = st->vault >= 0 ? jx_str(jx_at(st->vaults, (size_t)st->vault), "name") : "";
 	char *head;
 
@@ -335,7 +290,7 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 	       : xasprintf(_("Versions of the key in %s (Enter chooses one):"), vault);
 	ui_put(u, top + 1, 2, u->cols - 4, head, A_BOLD);
 	free(head);
-	ui_list_draw(u, &st->list, top + 2, rows - (st->typing ? 4 : 2), row, ctx);
+	ui_list_draw(u, &st->list, top + 2, rows - (st->typing ? 4 : 2), row, &view);
 	if (st->typing) {
 		char *prompt = xasprintf(_("Key URI (Enter takes it, Esc closes): %s_"), st->typed);
 
@@ -345,16 +300,16 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 }
 
 /*
- * Chooses the selected version (or "newest": the key's own kid without its
- * version) as the key, through the one key parser, and goes on.
+ * Chooses the selected version (or "newest": the key's own kid, which names
+ * no version) as the key, through the one key parser, and goes on.
  */
 static int choose_version(struct ui *u, struct keystep *st, size_t i)
 {
-	struct json_object *item = jx_at(st->keys, (size_t)st->key);
-	bool newest = !u->cur.ctx.svc->version_required && i == 0;
-	const char *kid = newest ? (jx_str(item, "key.kid") ? jx_str(item, "key.kid") : jx_str(item, "kid"))
-			  : jx_str(jx_at(st->versions, i - (u->cur.ctx.svc->version_required ? 0 : 1)), "kid");
-	struct key_suffixes sfx = az_session_key_suffixes(u->s);
+	struct wizard *w = &u->wiz;
+	bool version_required = w->cur.ctx.svc->version_required, newest = !version_required && i == 0;
+	const char *kid = newest ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
+			  : jx_str(jx_at(st->versions, i - (version_required ? 0 : 1)), "kid");
+	struct key_suffixes sfx = az_session_key_suffixes(w->s);
 	const char *why = NULL;
 	struct key_ref k;
 
@@ -365,8 +320,8 @@ static int choose_version(struct ui *u, struct keystep *st, size_t i)
 		free(shown);
 		return UI_STAY;
 	}
-	ui_forget_from(u, FORGET_KEY);
-	u->key_uri = key_ref_versioned(&k, newest ? NULL : k.version);
+	wiz_forget_from(w, FORGET_KEY);
+	w->key_uri = key_ref_versioned(&k, newest ? NULL : k.version);
 	key_ref_free(&k);
 	return UI_GO_NEXT;
 }
@@ -374,6 +329,7 @@ static int choose_version(struct ui *u, struct keystep *st, size_t i)
 /* Acts on Enter at the current level: open a vault, open a key, create one, or choose a version. */
 static int select_row(struct ui *u, struct keystep *st)
 {
+	struct wizard *w = &u->wiz;
 	size_t i;
 
 	if (!ui_list_selected(&st->list, &i))
@@ -385,9 +341,9 @@ static int select_row(struct ui *u, struct keystep *st)
 		st->level = KEYS;
 		ui_task_start(u, _("reading the vault's keys"), read_keys, st);
 	} else if (st->level == KEYS && i == jx_len(st->keys) && new_key_row(st)) {
-		ui_forget_from(u, FORGET_KEY);
-		u->create_vault = xstrdup(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
-		u->create_key = pick_key_name(u->cur.resource);
+		wiz_forget_from(w, FORGET_KEY);
+		w->create_vault = xstrdup(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
+		w->create_key = pick_key_name(w->cur.resource);
 		return UI_GO_NEXT;
 	} else if (st->level == KEYS) {
 		json_object_put(st->versions);
@@ -405,7 +361,7 @@ static int select_row(struct ui *u, struct keystep *st)
 /* Takes a typed key URI, when it is one on the cloud's own key stores, as the key; otherwise says why not. */
 static int take_uri(struct ui *u, struct keystep *st)
 {
-	struct key_suffixes sfx = az_session_key_suffixes(u->s); /* the cloud, fixed at sign-in */
+	struct key_suffixes sfx = az_session_key_suffixes(u->wiz.s); /* the cloud, fixed at sign-in */
 	struct key_ref k;
 	const char *why;
 
@@ -415,8 +371,8 @@ static int take_uri(struct ui *u, struct keystep *st)
 			  _(why), sfx.vault);
 		return UI_REDRAW;
 	}
-	ui_forget_from(u, FORGET_KEY);
-	u->key_uri = key_ref_uri(&k);
+	wiz_forget_from(&u->wiz, FORGET_KEY);
+	u->wiz.key_uri = key_ref_uri(&k);
 	key_ref_free(&k);
 	return UI_GO_NEXT;
 }
@@ -443,12 +399,12 @@ static int uri_key(struct ui *u, struct keystep *st, int ch)
 static int key_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct keystep *st = p;
-	void *ctx[2] = { u, st };
+	struct key_view view = { &u->wiz, st };
 	int in;
 
 	if (st->typing)
 		return uri_key(u, st, ch);
-	in = ui_list_key(&st->list, a, ch, u->rows - 6, row_text, ctx);
+	in = ui_list_key(&st->list, a, ch, u->rows - 6, row_text, &view);
 
 	if (in != UI_STAY || st->list.filtering || ui_busy(u))
 		return in;
@@ -489,8 +445,8 @@ static int vault_named(const struct keystep *st, const char *name)
 /* Tells whether the chosen vault is the one whose key the resource uses now. */
 static bool vault_in_use(struct ui *u, const struct keystep *st)
 {
-	return st->vault >= 0 && u->cur.ctx.keyref.vault &&
-	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->cur.ctx.keyref.vault);
+	return st->vault >= 0 && u->wiz.cur.ctx.keyref.vault &&
+	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->wiz.cur.ctx.keyref.vault);
 }
 
 /*
@@ -501,35 +457,28 @@ static bool vault_in_use(struct ui *u, const struct keystep *st)
  */
 static void preselect(struct ui *u, struct keystep *st)
 {
-	bool new_key = u->finding && u->finding->fix_step == FIX_CREATE_KEY;
+	struct wizard *w = &u->wiz;
+	bool new_key = w->finding && w->finding->fix_step == FIX_CREATE_KEY;
 	long at = -1;
 
 	if (st->level == VAULTS) {
 		size_t best = 0;
 
-		at = vault_named(st, u->cur.ctx.keyref.vault);
-		if (at < 0 && pick_vaults(u->cur.ctx.svc, u->cur.resource, NULL, st->vaults, &best, 1) == 1)
+		at = vault_named(st, w->cur.ctx.keyref.vault);
+		if (at < 0 && pick_vaults(w->cur.ctx.svc, w->cur.resource, NULL, st->vaults, &best, 1) == 1)
 			at = (long)best;
 	} else if (st->level == KEYS && new_key && new_key_row(st)) {
 		at = (long)jx_len(st->keys);
 	} else if (st->level == KEYS && vault_in_use(u, st)) {
-		for (size_t i = 0; i < jx_len(st->keys); i++) {
-			char *name = item_name(u, jx_at(st->keys, i));
-
-			if (str_ieq(name, u->cur.ctx.keyref.name))
+		for (size_t i = 0; i < jx_len(st->keys); i++)
+			if (str_ieq(jx_str(jx_at(st->keys, i), "name"), w->cur.ctx.keyref.name))
 				at = (long)i;
-			free(name);
-		}
-	} else if (st->level == VERSIONS && vault_in_use(u, st) && u->cur.ctx.keyref.version) {
-		size_t skip = u->cur.ctx.svc->version_required ? 0 : 1;
+	} else if (st->level == VERSIONS && vault_in_use(u, st) && w->cur.ctx.keyref.version) {
+		size_t skip = w->cur.ctx.svc->version_required ? 0 : 1;
 
-		for (size_t i = 0; i < jx_len(st->versions); i++) {
-			char *ver = kid_part(u, jx_str(jx_at(st->versions, i), "kid"), true);
-
-			if (str_ieq(ver, u->cur.ctx.keyref.version))
+		for (size_t i = 0; i < jx_len(st->versions); i++)
+			if (str_ieq(jx_str(jx_at(st->versions, i), "version"), w->cur.ctx.keyref.version))
 				at = (long)(i + skip);
-			free(ver);
-		}
 	}
 	if (at >= 0 && (size_t)at < st->list.n)
 		st->list.cur = (size_t)at;

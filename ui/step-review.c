@@ -137,20 +137,21 @@ static void set_lines(struct review *st, const char *text)
 /* Builds the plan from the change and the choices; on failure keeps why. */
 static void build(struct ui *u, struct review *st)
 {
-	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key,
-				   .system_off = u->system_off };
+	struct wizard *w = &u->wiz;
+	struct plan_choices ch = { .create_key = w->create_key != NULL, .new_key_name = w->create_key,
+				   .system_off = w->system_off };
 	char *err = NULL, *text;
 
 	free(st->error);
 	st->error = NULL;
-	if (plan_build(&u->chg.ctx, &u->rep, &ch, &u->plan, &err) != 0) {
+	if (plan_build(&w->chg.ctx, &w->rep, &ch, &w->plan, &err) != 0) {
 		st->error = err;
 		drop_lines(st);
 		return;
 	}
-	u->have_plan = true;
-	u->dirty = true;
-	text = plan_render_text(&u->plan, &u->chg.ctx, false);
+	w->have_plan = true;
+	w->dirty = true;
+	text = plan_render_text(&w->plan, &w->chg.ctx, false);
 	set_lines(st, text);
 	free(text);
 }
@@ -181,7 +182,7 @@ static void review_enter(struct ui *u, void *p)
 	struct review *st = p;
 
 	st->confirming = false;
-	if (!u->have_plan && u->have_chg)
+	if (!u->wiz.have_plan && u->wiz.have_chg)
 		build(u, st);
 }
 
@@ -213,19 +214,20 @@ static size_t irreversible(const struct plan *p)
 /* Paints the bottom panel: the typed confirmation, or what apply reported. */
 static void panel(struct ui *u, struct review *st, int y, int last)
 {
+	struct wizard *w = &u->wiz;
 	char *log;
 
 	if (st->confirming) {
-		char *q = xasprintf(_("Apply %zu steps (%zu irreversible) to %s? Type yes and Enter, or Esc: %s_"), u->plan.n,
-				    irreversible(&u->plan), jx_str(u->chg.resource, "name"), st->typed);
+		char *q = xasprintf(_("Apply %zu steps (%zu irreversible) to %s? Type yes and Enter, or Esc: %s_"), w->plan.n,
+				    irreversible(&w->plan), jx_str(w->chg.resource, "name"), st->typed);
 
 		ui_paragraph(u, y, last, 1, q, ui_attr(u, UI_A_WARNING));
 		free(q);
 		return;
 	}
-	pthread_mutex_lock(&u->lock);
-	log = xstrdup(u->apply_log ? u->apply_log : "");
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_lock(&w->lock);
+	log = xstrdup(w->apply_log ? w->apply_log : "");
+	pthread_mutex_unlock(&w->lock);
 	{
 		const char *p = log;
 		int lines = 0;
@@ -244,22 +246,23 @@ static void panel(struct ui *u, struct review *st, int y, int last)
 /* Paints the plan (scrolling), its summary, and the confirmation or apply panel. */
 static void review_draw(struct ui *u, void *p, int top, int rows)
 {
+	struct wizard *w = &u->wiz;
 	struct review *st = p;
 	int last = top + rows - 1, panel_top = last - LOG_ROWS + 1;
 	char *head;
 
-	if (st->error || !u->have_plan) {
+	if (st->error || !w->have_plan) {
 		int y = ui_paragraph(u, top + 1, last, 2, _("No plan can be built:"), ui_attr(u, UI_A_BLOCKER));
 
 		ui_paragraph(u, y, last, 2, st->error ? st->error : _("go back and finish the earlier steps"), (int)A_NORMAL);
 		return;
 	}
 	head = xasprintf(_("Plan %.8s: %zu steps, %zu of them irreversible"),
-			 u->plan.id, u->plan.n, irreversible(&u->plan));
+			 w->plan.id, w->plan.n, irreversible(&w->plan));
 	ui_put(u, top, 1, u->cols - 1, head, A_BOLD);
 	free(head);
 	if (st->wrapped_at != u->cols)
-		wrap_lines(st, u->cols, &u->plan);
+		wrap_lines(st, u->cols, &w->plan);
 	ui_list_draw(u, &st->list, top + 1, panel_top - top - 1, line_row, st);
 	panel(u, st, panel_top, last);
 }
@@ -267,27 +270,27 @@ static void review_draw(struct ui *u, void *p, int top, int rows)
 /* Records one line of apply's progress (task thread), for the panel. */
 static void on_progress(const char *line, void *ctx)
 {
-	struct ui *u = ctx;
+	struct wizard *w = ctx;
 	char *clean = text_sanitize(line, false);
 
-	pthread_mutex_lock(&u->lock);
+	pthread_mutex_lock(&w->lock);
 	{
-		char *joined = xasprintf("%s%s\n", u->apply_log ? u->apply_log : "", clean);
+		char *joined = xasprintf("%s%s\n", w->apply_log ? w->apply_log : "", clean);
 
-		free(u->apply_log);
-		u->apply_log = joined;
+		free(w->apply_log);
+		w->apply_log = joined;
 	}
-	pthread_mutex_unlock(&u->lock);
+	pthread_mutex_unlock(&w->lock);
 	free(clean);
 }
 
 /* Carries the plan out (task thread), journalled like azcmk apply. */
-static int run_apply(struct ui *u, void *arg)
+static int run_apply(struct wizard *w, void *arg)
 {
 	struct review *st = arg;
-	struct apply_opts ao = { NULL, false, u->o->propagation_wait, u->o->access_wait, on_progress, u };
+	struct apply_opts ao = { NULL, false, w->o->propagation_wait, w->o->access_wait, on_progress, w };
 	struct az_error e = { 0 };
-	int rc = cmk_apply(u->s, &u->plan, &ao, &e);
+	int rc = cmk_apply(w->s, &w->plan, &ao, &e);
 
 	if (rc != 0)
 		st->apply_error = xstrdup(e.message ? e.message : "?");
@@ -310,7 +313,7 @@ static bool write_out(struct ui *u, const char *path, const char *text, mode_t m
 /* Keeps the plan beside its journal (0600), for azcmk apply and --resume; returns its path, or NULL with a status. */
 static char *keep_plan(struct ui *u)
 {
-	char *err = NULL, *path = cmk_keep_plan(&u->plan, &err);
+	char *err = NULL, *path = cmk_keep_plan(&u->wiz.plan, &err);
 
 	if (!path)
 		ui_status(u, 2, "%s", err);
@@ -321,8 +324,9 @@ static char *keep_plan(struct ui *u)
 /* Exports the plan as an ARM template or an az script in the current directory, and says where. */
 static void export(struct ui *u, bool arm)
 {
-	char *text = arm ? plan_render_arm(&u->plan, &u->chg.ctx) : plan_render_az(&u->plan);
-	char *path = xasprintf(arm ? "azcmk-%.8s-template.json" : "azcmk-%.8s.sh", u->plan.id);
+	struct wizard *w = &u->wiz;
+	char *text = arm ? plan_render_arm(&w->plan, &w->chg.ctx) : plan_render_az(&w->plan);
+	char *path = xasprintf(arm ? "azcmk-%.8s-template.json" : "azcmk-%.8s.sh", w->plan.id);
 
 	if (text && write_out(u, path, text, arm ? 0644 : 0755))
 		ui_status(u, 0, arm ? _("ARM template written to %s") : _("az script written to %s"), path);
@@ -335,6 +339,7 @@ static void export(struct ui *u, bool arm)
 /* Handles a key of the typed confirmation: letters, Backspace, Enter (yes applies), Esc. */
 static int confirm_key(struct ui *u, struct review *st, int ch)
 {
+	struct wizard *w = &u->wiz;
 	size_t len = strlen(st->typed);
 
 	if (ch == 27) {
@@ -353,10 +358,10 @@ static int confirm_key(struct ui *u, struct review *st, int ch)
 		st->plan_path = keep_plan(u);
 		free(st->apply_error);
 		st->apply_error = NULL;
-		pthread_mutex_lock(&u->lock);
-		free(u->apply_log);
-		u->apply_log = NULL;
-		pthread_mutex_unlock(&u->lock);
+		pthread_mutex_lock(&w->lock);
+		free(w->apply_log);
+		w->apply_log = NULL;
+		pthread_mutex_unlock(&w->lock);
 		if (st->plan_path)
 			ui_task_start(u, _("applying the plan"), run_apply, st);
 	} else if (ch >= 0x20 && ch < 0x7f && len + 1 < sizeof(st->typed)) {
@@ -375,11 +380,11 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 	if (st->confirming)
 		return confirm_key(u, st, ch);
 	in = ui_list_key(&st->list, a, ch, u->rows - 4 - LOG_ROWS, line_text, st);
-	if (in != UI_STAY || st->list.filtering || !u->have_plan || ui_busy(u))
+	if (in != UI_STAY || st->list.filtering || !u->wiz.have_plan || ui_busy(u))
 		return in;
 	switch (a) {
 	case ACT_APPLY:
-		if (u->applied) {
+		if (u->wiz.applied) {
 			ui_status(u, 0, _("the plan was applied already"));
 			return UI_REDRAW;
 		}
@@ -389,7 +394,7 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 	case ACT_SAVE:
 		free(st->plan_path);
 		if ((st->plan_path = keep_plan(u)) != NULL) {
-			u->dirty = false;
+			u->wiz.dirty = false;
 			ui_status(u, 0, _("plan saved to %s; apply it with: azcmk apply %s"), st->plan_path, st->plan_path);
 		}
 		return UI_REDRAW;
@@ -405,13 +410,14 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 /* Reports how apply ended: done and verified, or where it stopped and how to resume. */
 static void review_done(struct ui *u, void *p, int rc)
 {
+	struct wizard *w = &u->wiz;
 	struct review *st = p;
 
 	if (rc == 0) {
-		u->applied = true;
-		u->dirty = false;
-		u->audited = false;
-		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(u->chg.resource, "name"), u->plan.keyref.name);
+		w->applied = true;
+		w->dirty = false;
+		w->audited = false;
+		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(w->chg.resource, "name"), w->plan.keyref.name);
 		return;
 	}
 	ui_status(u, 2, _("apply stopped: %s; continue with: azcmk apply --resume %s"), st->apply_error ? st->apply_error : "?",

@@ -39,32 +39,32 @@ static void worst_first(struct cmk_report *r)
  * is free), the assignments and your permissions; then runs the rules. The
  * screen learns of it in role_done, on the loop's thread.
  */
-static int read_change(struct ui *u, void *arg)
+static int read_change(struct wizard *w, void *arg)
 {
 	struct role *st = arg;
-	struct cmk_target t = { .resource = u->resource, .key_uri = u->key_uri, .identity = u->identity,
+	struct cmk_target t = { .resource = w->resource, .key_uri = w->key_uri, .identity = w->identity,
 				.confirmed = true };
 	struct az_error e = { 0 };
 	int rc;
 
-	if (!u->key_uri) {
-		t.vault = u->create_vault;
-		t.key = u->create_key;
+	if (!w->key_uri) {
+		t.vault = w->create_vault;
+		t.key = w->create_key;
 	}
-	rc = cmk_fetch(u->s, &t, &u->chg, &e);
-	if (rc == 0 && !u->key_uri && u->chg.ctx.key_status == 200) {
-		st->error = xasprintf(_("key '%s' already exists in vault %s"), u->create_key, u->create_vault);
+	rc = cmk_fetch(w->s, &t, &w->chg, &e);
+	if (rc == 0 && !w->key_uri && w->chg.ctx.key_status == 200) {
+		st->error = xasprintf(_("key '%s' already exists in vault %s"), w->create_key, w->create_vault);
 		rc = -1;
 	}
 	if (rc == 0) {
-		u->chg.ctx.change = true;
-		u->chg.ctx.drop_system = u->system_off && jx_str(u->chg.ctx.resource, "identity.principalId");
-		if (!u->key_uri)
-			u->chg.ctx.key_status = u->chg.ctx.versions_status = u->chg.ctx.rotation_status = 404;
-		cmk_check(&u->chg.ctx, &u->rep);
-		worst_first(&u->rep);
+		w->chg.ctx.change = true;
+		w->chg.ctx.drop_system = w->system_off && jx_str(w->chg.ctx.resource, "identity.principalId");
+		if (!w->key_uri)
+			w->chg.ctx.key_status = w->chg.ctx.versions_status = w->chg.ctx.rotation_status = 404;
+		cmk_check(&w->chg.ctx, &w->rep);
+		worst_first(&w->rep);
 	} else {
-		cmk_fetch_free(&u->chg);
+		cmk_fetch_free(&w->chg);
 		if (!st->error)
 			st->error = xstrdup(e.message ? e.message : "?");
 	}
@@ -94,7 +94,7 @@ static void role_enter(struct ui *u, void *p)
 {
 	struct role *st = p;
 
-	if (u->have_chg || ui_busy(u))
+	if (u->wiz.have_chg || ui_busy(u))
 		return;
 	free(st->error);
 	st->error = NULL;
@@ -108,13 +108,13 @@ static const char *finding_text(void *ctx, size_t i)
 {
 	struct ui *u = ctx;
 
-	return u->rep.items[i].message;
+	return u->wiz.rep.items[i].message;
 }
 
 /* Paints one finding of the change. */
 static void finding_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
-	const struct cmk_finding *f = &u->rep.items[i];
+	const struct cmk_finding *f = &u->wiz.rep.items[i];
 	char *label = text_pad(cmk_finding_label(f), 8);
 
 	(void)ctx;
@@ -149,13 +149,14 @@ static char *with_role_note(const struct cmk_ctx *c, char *text)
 /* Describes the identity's access to the key now, and what the plan will do about it (allocated). */
 static char *access_text(struct ui *u)
 {
-	const struct cmk_ctx *c = &u->chg.ctx;
+	struct wizard *w = &u->wiz;
+	const struct cmk_ctx *c = &w->chg.ctx;
 	const char *p = cmk_principal(c);
 	char *how = NULL;
 
-	if (!u->key_uri)
+	if (!w->key_uri)
 		return with_role_note(c, xasprintf(_("The key %s is to be created in %s; the plan then grants the identity "
-						     "%s."), u->create_key, u->create_vault, grant_text(c)));
+						     "%s."), w->create_key, w->create_vault, grant_text(c)));
 	if (p && c->vault && cmk_principal_has_access(c, p, &how)) {
 		char *out = xasprintf(_("The identity can use the key already, through %s: nothing to grant."), how);
 		free(how);
@@ -175,11 +176,12 @@ static char *access_text(struct ui *u)
  */
 static const char *plan_says(const struct ui *u, const struct cmk_finding *f, bool *good)
 {
-	struct plan_choices ch = { .create_key = u->create_key != NULL, .new_key_name = u->create_key,
-				   .system_off = u->system_off };
+	const struct wizard *w = &u->wiz;
+	struct plan_choices ch = { .create_key = w->create_key != NULL, .new_key_name = w->create_key,
+				   .system_off = w->system_off };
 
 	*good = false;
-	switch (plan_fix_answer(&u->chg.ctx, f, &ch)) {
+	switch (plan_fix_answer(&w->chg.ctx, f, &ch)) {
 	case PLAN_FIXES:
 		*good = true;
 		return _("The plan includes this fix.");
@@ -215,29 +217,30 @@ static void explain(struct ui *u, const struct cmk_finding *f, int top, int rows
 /* Paints the access, then every finding of the change, or the open explanation. */
 static void role_draw(struct ui *u, void *p, int top, int rows)
 {
+	struct wizard *w = &u->wiz;
 	struct role *st = p;
 	char *line, *key;
 	int y = top + 1, last = top + rows - 1;
 	size_t i;
 
-	if (!u->have_chg) {
+	if (!w->have_chg) {
 		ui_put(u, y, 2, u->cols - 4, st->error ? st->error : _("Checking..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		return;
 	}
 	if (st->explain && ui_list_selected(&st->list, &i)) {
-		explain(u, &u->rep.items[i], top, rows);
+		explain(u, &w->rep.items[i], top, rows);
 		return;
 	}
-	key = key_ref_uri(&u->chg.ctx.keyref);
-	line = xasprintf(_("Key %s for %s"), key, jx_str(u->chg.resource, "name"));
+	key = key_ref_uri(&w->chg.ctx.keyref);
+	line = xasprintf(_("Key %s for %s"), key, jx_str(w->chg.resource, "name"));
 	free(key);
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
 	line = access_text(u);
 	y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
 	free(line);
-	y = ui_paragraph(u, y + 1, last, 2, u->rep.n ? _("Prerequisites that fail (e explains; the plan fixes what it can):")
+	y = ui_paragraph(u, y + 1, last, 2, w->rep.n ? _("Prerequisites that fail (e explains; the plan fixes what it can):")
 					     : _("Every prerequisite that applies holds."), A_BOLD);
 	ui_list_draw(u, &st->list, y, last - y + 1, finding_row, u);
 }
@@ -245,6 +248,7 @@ static void role_draw(struct ui *u, void *p, int top, int rows)
 /* Handles a key: move, explain, go on (not past a blocker the plan cannot fix), or read again. */
 static int role_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
+	struct wizard *w = &u->wiz;
 	struct role *st = p;
 	int in;
 
@@ -253,19 +257,19 @@ static int role_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return a == ACT_QUIT || a == ACT_HELP ? UI_STAY : UI_REDRAW;
 	}
 	in = ui_list_key(&st->list, a, ch, u->rows - 9, finding_text, u);
-	if (in != UI_STAY || st->list.filtering || !u->have_chg)
+	if (in != UI_STAY || st->list.filtering || !w->have_chg)
 		return in;
 	if (a == ACT_EXPLAIN && st->list.nview) {
 		st->explain = true;
 		return UI_REDRAW;
 	}
 	if (a == ACT_RELOAD && !ui_busy(u)) {
-		ui_forget_from(u, FORGET_CHANGE);
+		wiz_forget_from(w, FORGET_CHANGE);
 		role_enter(u, st);
 		return UI_REDRAW;
 	}
 	if (a == ACT_SELECT || a == ACT_NEXT) {
-		const struct cmk_finding *f = cmk_unfixable(&u->rep, "");
+		const struct cmk_finding *f = cmk_unfixable(&w->rep, "");
 
 		if (f) {
 			ui_status(u, 2, _("%s: no plan can fix this; go back and choose otherwise"), f->rule->id);
@@ -285,8 +289,8 @@ static void role_done(struct ui *u, void *p, int rc)
 		ui_status(u, 2, _("cannot check the change: %s"), st->error ? st->error : "?");
 		return;
 	}
-	u->have_chg = true;
-	ui_list_reset(&st->list, u->rep.n);
+	u->wiz.have_chg = true;
+	ui_list_reset(&st->list, u->wiz.rep.n);
 }
 
 static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_RELOAD, ACT_BACK, ACT_NONE };

@@ -8,6 +8,7 @@
 #include "i18n.h"
 #include "jx.h"
 #include "session.h"
+#include "survey.h"
 #include "text.h"
 #include "ui.h"
 #include "xalloc.h"
@@ -29,53 +30,53 @@ static char *claim(struct json_object *c, const char *const *names)
 	return NULL;
 }
 
-/* Records who signed in, from the token's claims. */
-static void note_identity(struct ui *u)
+/* Records who signed in, from the token's claims (task thread). */
+static void note_identity(struct wizard *w)
 {
 	static const char *const who[] = { "upn", "preferred_username", "unique_name", "appid", "azp", "oid", NULL };
 	static const char *const tid[] = { "tid", NULL };
-	struct json_object *c = az_session_claims(u->s);
+	struct json_object *c = az_session_claims(w->s);
 
-	free(u->who);
-	free(u->tenant);
-	free(u->method);
-	u->who = claim(c, who);
-	u->tenant = claim(c, tid);
-	u->method = text_sanitize(az_session_method(u->s) ? az_session_method(u->s) : "", false);
+	free(w->who);
+	free(w->tenant);
+	free(w->method);
+	w->who = claim(c, who);
+	w->tenant = claim(c, tid);
+	w->method = text_sanitize(az_session_method(w->s) ? az_session_method(w->s) : "", false);
 	json_object_put(c);
 }
 
-/* Fills the model's subscriptions from the list Azure gave; those named with --subscription (or all) are chosen. */
-static void note_subscriptions(struct ui *u, struct json_object *list)
+/* Fills the wizard's subscriptions from the list Azure gave; those named with --subscription (or all) are chosen. */
+static void note_subscriptions(struct wizard *w, struct json_object *list)
 {
-	u->subs = xcalloc(jx_len(list) + 1, sizeof(*u->subs));
-	u->nsubs = 0;
+	w->subs = xcalloc(jx_len(list) + 1, sizeof(*w->subs));
+	w->nsubs = 0;
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *v = jx_at(list, i);
-		struct ui_sub *s = &u->subs[u->nsubs++];
+		struct wiz_sub *s = &w->subs[w->nsubs++];
 
 		s->id = text_sanitize(jx_str(v, "subscriptionId") ? jx_str(v, "subscriptionId") : "", false);
 		s->name = text_sanitize(jx_str(v, "displayName") ? jx_str(v, "displayName") : "", false);
 		s->state = text_sanitize(jx_str(v, "state") ? jx_str(v, "state") : "", false);
-		s->chosen = u->o->nsubs == 0;
-		for (size_t k = 0; k < u->o->nsubs; k++)
-			s->chosen |= str_ieq(u->o->subscriptions[k], s->id) || str_ieq(u->o->subscriptions[k], s->name);
+		s->chosen = w->o->nsubs == 0;
+		for (size_t k = 0; k < w->o->nsubs; k++)
+			s->chosen |= str_ieq(w->o->subscriptions[k], s->id) || str_ieq(w->o->subscriptions[k], s->name);
 	}
 }
 
 /* Signs in and lists the subscriptions (on the task thread). */
-static int sign_in(struct ui *u, void *arg)
+static int sign_in(struct wizard *w, void *arg)
 {
 	struct signin *st = arg;
 	struct az_error e = { 0 };
 	struct json_object *list = NULL;
-	int rc = az_session_sign_in(u->s, &e);
+	int rc = az_session_sign_in(w->s, &e);
 
 	if (rc == 0)
-		rc = az_session_list(u->s, AZ_ARM, "/subscriptions", "2022-12-01", &list, &e);
+		rc = cmk_list_subscriptions(w->s, &list, &e);
 	if (rc == 0) {
-		note_identity(u);
-		note_subscriptions(u, list);
+		note_identity(w);
+		note_subscriptions(w, list);
 	} else {
 		st->error = xstrdup(e.message ? e.message : _("signing in failed"));
 	}
@@ -87,14 +88,7 @@ static int sign_in(struct ui *u, void *arg)
 /* Starts signing in when it has not been tried (or again on demand). */
 static void start(struct ui *u, struct signin *st)
 {
-	for (size_t i = 0; i < u->nsubs; i++) {
-		free(u->subs[i].id);
-		free(u->subs[i].name);
-		free(u->subs[i].state);
-	}
-	free(u->subs);
-	u->subs = NULL;
-	u->nsubs = 0;
+	wiz_clear_subs(&u->wiz);
 	free(st->error);
 	st->error = NULL;
 	st->tried = true;
@@ -135,14 +129,14 @@ static const char *sub_text(void *ctx, size_t i)
 	struct ui *u = ctx;
 	static char buf[512];
 
-	snprintf(buf, sizeof(buf), "%s %s", u->subs[i].name, u->subs[i].id);
+	snprintf(buf, sizeof(buf), "%s %s", u->wiz.subs[i].name, u->wiz.subs[i].id);
 	return buf;
 }
 
 /* Paints one subscription: a mark, its name, its id and state. */
 static void sub_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
-	const struct ui_sub *s = &u->subs[i];
+	const struct wiz_sub *s = &u->wiz.subs[i];
 	char *line = xasprintf(" %s %-36s %s  %s", s->chosen ? "[x]" : "[ ]", s->name, s->id, s->state);
 
 	(void)ctx;
@@ -153,15 +147,16 @@ static void sub_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 /* Paints who is signed in and the subscriptions to choose from, or how sign-in is going. */
 static void signin_draw(struct ui *u, void *p, int top, int rows)
 {
+	struct wizard *w = &u->wiz;
 	struct signin *st = p;
 	char *line;
 	int y = top;
 
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-	if (ui_busy(u) || !u->who) {
-		pthread_mutex_lock(&u->lock);
-		line = xstrdup(u->device_code ? u->device_code : (st->error ? st->error : _("Signing in...")));
-		pthread_mutex_unlock(&u->lock);
+	if (ui_busy(u) || !w->who) {
+		pthread_mutex_lock(&w->lock);
+		line = xstrdup(w->device_code ? w->device_code : (st->error ? st->error : _("Signing in...")));
+		pthread_mutex_unlock(&w->lock);
 		ui_put(u, y++, 2, u->cols - 4, line, st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		free(line);
 		if (st->error)
@@ -170,7 +165,8 @@ static void signin_draw(struct ui *u, void *p, int top, int rows)
 			ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 		return;
 	}
-	line = xasprintf(_("Signed in as %s (%s), tenant %s."), u->who, u->method ? u->method : "", u->tenant ? u->tenant : "?");
+	line = xasprintf(_("Signed in as %s (%s), tenant %s."), w->who, w->method ? w->method : "",
+			 w->tenant ? w->tenant : "?");
 	y = ui_paragraph(u, y, top + rows - 1, 2, line, (int)A_NORMAL);
 	free(line);
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
@@ -183,14 +179,15 @@ static size_t chosen(const struct ui *u)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < u->nsubs; i++)
-		n += u->subs[i].chosen;
+	for (size_t i = 0; i < u->wiz.nsubs; i++)
+		n += u->wiz.subs[i].chosen;
 	return n;
 }
 
 /* Handles a key: move, mark, filter, go on (with at least one subscription), or sign in again. */
 static int signin_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
+	struct wizard *w = &u->wiz;
 	struct signin *st = p;
 	size_t i;
 	int in = ui_list_key(&st->list, a, ch, u->rows - 9, sub_text, u);
@@ -202,11 +199,11 @@ static int signin_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return UI_REDRAW;
 	}
 	if (a == ACT_TOGGLE && ui_list_selected(&st->list, &i)) {
-		u->subs[i].chosen = !u->subs[i].chosen;
-		u->audited = false;
+		w->subs[i].chosen = !w->subs[i].chosen;
+		w->audited = false;
 		return UI_REDRAW;
 	}
-	if ((a == ACT_SELECT || a == ACT_NEXT) && u->who) {
+	if ((a == ACT_SELECT || a == ACT_NEXT) && w->who) {
 		if (chosen(u))
 			return UI_GO_NEXT;
 		ui_status(u, 1, _("mark at least one subscription with Space"));
@@ -218,6 +215,7 @@ static int signin_key(struct ui *u, void *p, enum ui_action a, int ch)
 /* Shows the subscriptions once signed in, or why signing in failed. */
 static void signin_done(struct ui *u, void *p, int rc)
 {
+	struct wizard *w = &u->wiz;
 	struct signin *st = p;
 
 	if (rc != 0) {
@@ -225,13 +223,13 @@ static void signin_done(struct ui *u, void *p, int rc)
 		ui_status(u, 2, _("cannot sign in: %s"), st->error ? st->error : "?");
 		return;
 	}
-	pthread_mutex_lock(&u->lock);
-	free(u->device_code);
-	u->device_code = NULL;
-	pthread_mutex_unlock(&u->lock);
-	ui_list_reset(&st->list, u->nsubs);
-	if (!u->nsubs)
-		ui_status(u, 2, _("you can see no subscription in tenant %s"), u->tenant ? u->tenant : "?");
+	pthread_mutex_lock(&w->lock);
+	free(w->device_code);
+	w->device_code = NULL;
+	pthread_mutex_unlock(&w->lock);
+	ui_list_reset(&st->list, w->nsubs);
+	if (!w->nsubs)
+		ui_status(u, 2, _("you can see no subscription in tenant %s"), w->tenant ? w->tenant : "?");
 }
 
 static const enum ui_action HINTS[] = { ACT_TOGGLE, ACT_SELECT, ACT_FILTER, ACT_RELOAD, ACT_NONE };

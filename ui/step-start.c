@@ -20,20 +20,26 @@ struct start {
 	char buf[1024];                    /* the filter's text of one row */
 };
 
+/* What the list's callbacks see: the wizard's findings and resources, and this step's state. */
+struct start_view {
+	const struct wizard *w;
+	struct start *st;
+};
+
 /* Audits the chosen subscriptions (on the task thread). */
-static int run_audit(struct ui *u, void *arg)
+static int run_audit(struct wizard *w, void *arg)
 {
 	struct start *st = arg;
 	struct survey_opts so = { 0 };
-	const char **subs = ui_chosen_subs(u, &so.nsubs);
+	const char **subs = wiz_chosen_subs(w, &so.nsubs);
 	struct az_error e = { 0 };
 	int rc;
 
 	so.subscriptions = subs;
 	/* The deep checks too: a key that was lost shows only when the keys in use are read. */
 	so.deep = true;
-	audit_free(&u->audit);
-	rc = cmk_audit(u->s, &so, &u->audit, &e);
+	audit_free(&w->audit);
+	rc = cmk_audit(w->s, &so, &w->audit, &e);
 	if (rc != 0)
 		st->error = xstrdup(e.message ? e.message : "?");
 	az_error_clear(&e);
@@ -71,23 +77,23 @@ static void start_free(void *p)
 /* Audits when shown with a scope that was not audited yet. */
 static void start_enter(struct ui *u, void *p)
 {
-	if (!u->audited)
+	if (!u->wiz.audited)
 		start_audit(u, p);
 }
 
 /* Returns what the filter matches in a row: the names, rule, severity and message. */
 static const char *row_text(void *ctx, size_t i)
 {
-	struct ui *u = ((void **)ctx)[0];
-	struct start *st = ((void **)ctx)[1];
+	const struct start_view *v = ctx;
+	struct start *st = v->st;
 
 	if (st->resources) {
-		const struct audit_resource *r = &u->audit.resources[i];
+		const struct audit_resource *r = &v->w->audit.resources[i];
 
 		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s", r->name, r->resource_group, r->service,
 			 r->cmk ? "cmk" : "microsoft");
 	} else {
-		const struct audit_finding *f = &u->audit.items[i];
+		const struct audit_finding *f = &v->w->audit.items[i];
 
 		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s %s", cmk_severity_name(f->severity), f->rule, f->name,
 			 f->resource_group, f->message);
@@ -102,18 +108,19 @@ static const char *row_text(void *ctx, size_t i)
  */
 static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
-	struct start *st = ((void **)ctx)[1];
+	struct wizard *w = &u->wiz;
+	const struct start *st = ((const struct start_view *)ctx)->st;
 	char *line;
 
 	if (st->resources) {
-		const struct audit_resource *r = &u->audit.resources[i];
+		const struct audit_resource *r = &w->audit.resources[i];
 		const struct svc_profile *p = svc_by_key(r->service);
 
 		line = xasprintf("  %-32s %-24s %s", r->name, p ? _(p->name) : r->service,
 				 r->cmk ? _("customer-managed") : _("Microsoft-managed"));
 		ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	} else {
-		const struct audit_finding *f = &u->audit.items[i];
+		const struct audit_finding *f = &w->audit.items[i];
 		char *label = text_pad(cmk_severity_label(f->severity), 8);
 
 		line = xasprintf(" %s", f->message);
@@ -138,12 +145,13 @@ static void explanation(struct ui *u, const struct audit_finding *f, int top, in
 /* Paints the summary line, then the findings or the resources, or the open explanation. */
 static void start_draw(struct ui *u, void *p, int top, int rows)
 {
+	struct wizard *w = &u->wiz;
 	struct start *st = p;
-	void *ctx[2] = { u, st };
+	struct start_view view = { w, st };
 	size_t i, cmk = 0, sev[3] = { 0 };
 	char *line;
 
-	if (ui_busy(u) || !u->audited) {
+	if (ui_busy(u) || !w->audited) {
 		ui_put(u, top, 0, u->cols, "", A_NORMAL);
 		ui_put(u, top + 1, 2, u->cols - 4, st->error ? st->error : _("Auditing..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
@@ -152,50 +160,52 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 		return;
 	}
 	if (st->explain && !st->resources && ui_list_selected(&st->list, &i)) {
-		explanation(u, &u->audit.items[i], top, rows);
+		explanation(u, &w->audit.items[i], top, rows);
 		return;
 	}
-	for (i = 0; i < u->audit.nres; i++)
-		cmk += u->audit.resources[i].cmk;
-	for (i = 0; i < u->audit.n; i++)
-		sev[u->audit.items[i].severity]++;
+	for (i = 0; i < w->audit.nres; i++)
+		cmk += w->audit.resources[i].cmk;
+	for (i = 0; i < w->audit.n; i++)
+		sev[w->audit.items[i].severity]++;
 	line = st->resources
-		? xasprintf(_("Every resource: %zu, %zu of them on a customer-managed key"), u->audit.nres, cmk)
+		? xasprintf(_("Every resource: %zu, %zu of them on a customer-managed key"), w->audit.nres, cmk)
 		: xasprintf(_("Findings: %zu blockers, %zu warnings, %zu notes, in %zu resources"), sev[SEV_BLOCKER],
-			    sev[SEV_WARNING], sev[SEV_NOTE], u->audit.nres);
+			    sev[SEV_WARNING], sev[SEV_NOTE], w->audit.nres);
 	ui_put(u, top, 1, u->cols - 1, line, A_BOLD);
 	free(line);
-	ui_list_draw(u, &st->list, top + 1, rows - 1, row, ctx);
+	ui_list_draw(u, &st->list, top + 1, rows - 1, row, &view);
 }
 
 /* Takes the selected row's resource as the one the flow is about, and goes on. */
 static int choose(struct ui *u, struct start *st)
 {
+	struct wizard *w = &u->wiz;
 	size_t i;
 	const char *id;
 
 	if (!ui_list_selected(&st->list, &i))
 		return UI_STAY;
-	id = st->resources ? u->audit.resources[i].id : u->audit.items[i].resource_id;
-	if (!st->resources && !*u->audit.items[i].service) {
+	id = st->resources ? w->audit.resources[i].id : w->audit.items[i].resource_id;
+	if (!st->resources && !*w->audit.items[i].service) {
 		ui_status(u, 1, _("this finding is about a subscription, not a resource: choose a resource"));
 		return UI_REDRAW;
 	}
-	if (!u->resource || strcmp(u->resource, id) != 0) {
-		ui_forget_from(u, FORGET_RESOURCE);
-		free(u->resource);
-		u->resource = xstrdup(id);
+	if (!w->resource || strcmp(w->resource, id) != 0) {
+		wiz_forget_from(w, FORGET_RESOURCE);
+		free(w->resource);
+		w->resource = xstrdup(id);
 	}
 	/* The later steps preselect what this finding's fix needs (the key in use, or a new one). */
-	u->finding = st->resources ? NULL : cmk_rule_find(u->audit.items[i].rule);
+	w->finding = st->resources ? NULL : cmk_rule_find(w->audit.items[i].rule);
 	return UI_GO_NEXT;
 }
 
 /* Handles a key: move, filter, switch between findings and resources, explain, choose, audit again. */
 static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
+	struct wizard *w = &u->wiz;
 	struct start *st = p;
-	void *ctx[2] = { u, st };
+	struct start_view view = { w, st };
 	int in;
 
 	if (st->explain) {
@@ -209,12 +219,12 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 		}
 		return a == ACT_QUIT || a == ACT_HELP ? UI_STAY : UI_REDRAW;
 	}
-	in = ui_list_key(&st->list, a, ch, u->rows - 5, row_text, ctx);
-	if (in != UI_STAY || st->list.filtering || !u->audited)
+	in = ui_list_key(&st->list, a, ch, u->rows - 5, row_text, &view);
+	if (in != UI_STAY || st->list.filtering || !w->audited)
 		return in;
 	if (a == ACT_SWITCH) {
 		st->resources = !st->resources;
-		ui_list_reset(&st->list, st->resources ? u->audit.nres : u->audit.n);
+		ui_list_reset(&st->list, st->resources ? w->audit.nres : w->audit.n);
 		return UI_REDRAW;
 	}
 	if (a == ACT_EXPLAIN && !st->resources && st->list.nview) {
@@ -224,7 +234,7 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 	if ((a == ACT_SELECT || a == ACT_NEXT) && st->list.nview)
 		return choose(u, st);
 	if (a == ACT_RELOAD && !ui_busy(u)) {
-		u->audited = false;
+		w->audited = false;
 		start_audit(u, st);
 		return UI_REDRAW;
 	}
@@ -234,15 +244,16 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 /* Shows the findings once the audit is done, or why it stopped. */
 static void start_done(struct ui *u, void *p, int rc)
 {
+	struct wizard *w = &u->wiz;
 	struct start *st = p;
 
 	if (rc != 0) {
 		ui_status(u, 2, _("the audit stopped: %s"), st->error ? st->error : "?");
 		return;
 	}
-	u->audited = true;
-	ui_list_reset(&st->list, st->resources ? u->audit.nres : u->audit.n);
-	if (!u->audit.n)
+	w->audited = true;
+	ui_list_reset(&st->list, st->resources ? w->audit.nres : w->audit.n);
+	if (!w->audit.n)
 		ui_status(u, 0, _("no findings: every resource in scope uses a customer-managed key that works"));
 }
 

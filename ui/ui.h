@@ -1,4 +1,4 @@
-/* The wizard's shared types: the application, the steps' tables of callbacks, intents, actions and the task runner. */
+/* The wizard's screen: the application (the wizard's data and the screen's state), steps, intents, actions, tasks. */
 #ifndef AZ_UI_H
 #define AZ_UI_H
 
@@ -7,10 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "audit.h"
-#include "cmd.h"
-#include "fetch.h"
-#include "plan.h"
+#include "wizard.h"
 
 /*
  * Named actions, each bound to keys in one table: a short label for the hint
@@ -66,58 +63,29 @@ struct ui_task {
 	pthread_t thread;
 	bool running;
 	int pipe[2];                       /* the worker writes one byte when it finishes */
-	int (*fn)(struct ui *u, void *arg);
+	int (*fn)(struct wizard *w, void *arg);  /* sees the wizard's data, never the screen */
 	void *arg;
 	int rc;
 	char *label;                       /* what the spinner says */
 	volatile sig_atomic_t cancel;
 };
 
-/* A subscription the operator can see, and whether it is in scope. */
-struct ui_sub {
-	char *id, *name, *state;
-	bool chosen;
-};
-
-/* The whole application: terminal, session, model shared by the steps, and where the flow is. */
+/*
+ * The application: the wizard's data (wiz, no curses type) and the screen's
+ * state (the terminal, the status line, help, the task runner, the steps).
+ */
 struct ui {
-	struct cmd_opts *o;
-	bool demo;
+	struct wizard wiz;                 /* what the wizard knows and what was chosen */
+	/* the screen */
 	bool colour;
 	bool ascii;                        /* draw with ASCII only (no UTF-8 locale) */
 	int rows, cols;
-	struct az_session *s;              /* used by the task thread only, one task at a time */
 	struct ui_task task;
 	char *status;                      /* one line: the last message */
 	int status_level;                  /* 0 info, 1 warning, 2 error: a lesser one never hides a graver */
 	unsigned spin;
 	bool help;
-	bool dirty;                        /* a plan or a change is unsaved: quitting asks */
 	bool quit_asked;
-	/* the model */
-	char *who, *tenant, *method;       /* who signed in, where, and how */
-	char *device_code;                 /* device-code instructions while signing in (under lock) */
-	pthread_mutex_t lock;              /* guards what the task thread writes while the screen reads */
-	struct ui_sub *subs;
-	size_t nsubs;
-	struct audit_report audit;         /* the start screen's findings and resources */
-	bool audited;
-	char *resource;                    /* the resource the flow is about */
-	const struct cmk_rule *finding;    /* the finding it was chosen from, or NULL (chosen from every resource) */
-	struct cmk_fetch cur;              /* it as it is, with the key it uses (read by step 3) */
-	bool have_cur;
-	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */
-	bool system_off;                   /* turn the system-assigned identity off once the key is saved */
-	bool system_chosen;                /* the operator chose that with o (else DICOM decides, as plan does) */
-	char *key_uri;                     /* the key chosen (with or without a version), or NULL with create_key */
-	char *create_vault, *create_key;   /* or a new key to create, in that vault */
-	struct cmk_fetch chg;              /* the change as chosen (read by step 5) */
-	struct cmk_report rep;
-	bool have_chg;
-	struct plan plan;                  /* built by the review step */
-	bool have_plan;
-	char *apply_log;                   /* what apply reported so far (under lock) */
-	bool applied;
 	/* the flow */
 	const struct wiz_step *const *steps;
 	void **state;
@@ -127,7 +95,7 @@ struct ui {
 /* app.c */
 int ui_run(struct cmd_opts *o, bool demo);
 void ui_status(struct ui *u, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct ui *u, void *arg), void *arg);
+bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, void *arg), void *arg);
 bool ui_busy(const struct ui *u);
 
 /* keys.c */
@@ -142,6 +110,10 @@ int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr);
 void ui_draw_help(struct ui *u);
 void ui_draw_too_small(struct ui *u);
 int ui_attr(struct ui *u, int role);
+int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr);
+int ui_severity_attr(struct ui *u, enum severity s);
+int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
+		   const char *what, int top, int last);
 enum { UI_A_NORMAL, UI_A_TITLE, UI_A_SELECTED, UI_A_DIM, UI_A_BLOCKER, UI_A_WARNING, UI_A_NOTE, UI_A_OK, UI_A_HINT };
 
 /* list.c: a scrolling, filterable list of lines */
@@ -162,16 +134,6 @@ int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows, const cha
 bool ui_list_selected(const struct ui_list *l, size_t *item);
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 		  void (*row)(struct ui *u, void *ctx, size_t item, int y, bool selected), void *ctx);
-
-/* flow.c: the choices shared by the steps, reset when an earlier choice changes */
-void ui_forget_from(struct ui *u, int step);
-enum { FORGET_RESOURCE = 2, FORGET_IDENTITY = 3, FORGET_KEY = 4, FORGET_CHANGE = 5, FORGET_PLAN = 7 };
-int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr);
-int ui_severity_attr(struct ui *u, enum severity s);
-int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
-		   const char *what, int top, int last);
-const char *ui_identity_name(const char *id);
-const char **ui_chosen_subs(const struct ui *u, size_t *n);
 
 /* the steps */
 extern const struct wiz_step step_signin;

@@ -553,7 +553,7 @@ static bool propagation_error(const struct az_error *e)
 static int save_key(struct run *r, size_t i, struct json_object *now, struct az_error *e)
 {
 	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s > 0 ? r->o->save_retry_s : r->o->save_retry_s < 0 ? 0 : 600);
-	bool whole = r->p->svc->save == SAVE_PUT_WHOLE;
+	bool whole = r->p->svc->shape->whole;
 
 	for (;;) {
 		/* Only a whole-resource PUT is built from the resource: read it right before; a PATCH needs no read. */

@@ -1,4 +1,10 @@
 /* Credentials: environment (secret, certificate, federated), managed identity, the Azure CLI, device code. */
+/*
+ * The session calls the credential through cred.h; the credential calls no
+ * function of the session: it works with the struct az_cred_ctx it was made
+ * with, sends its token requests through the HTTP engine (http.h) directly,
+ * and hands the token a probe already got back to its maker (az_cred_pick).
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -15,17 +21,18 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "b64.h"
+#include "cred.h"
 #include "i18n.h"
 #include "jwt.h"
 #include "jx.h"
 #include "sbuf.h"
-#include "session.h"
 #include "text.h"
 #include "uuid.h"
 #include "wire.h"
@@ -42,6 +49,7 @@ enum cred_kind { C_SECRET, C_CERT, C_FEDERATED, C_MI_APPSERVICE, C_MI_MSI_SECRET
 
 struct az_cred {
 	enum cred_kind kind;
+	struct az_cred_ctx ctx;   /* what it works with (borrowed from its maker) */
 	char *client_id;
 	char *secret;         /* client secret (in memory only) */
 	char *path;           /* certificate PEM or federated token file */
@@ -114,7 +122,7 @@ static char *enc(const char *v)
 }
 
 /* Returns the authority host: AZURE_AUTHORITY_HOST when set (https only), else the cloud's. */
-static char *authority(struct az_session *s, struct az_error *e)
+static char *authority(const struct az_cred_ctx *ctx, struct az_error *e)
 {
 	const char *a = env("AZURE_AUTHORITY_HOST");
 	char *out;
@@ -124,7 +132,7 @@ static char *authority(struct az_session *s, struct az_error *e)
 		az_error_set(e, _("AZURE_AUTHORITY_HOST is '%s': it must be an https:// URL"), a);
 		return NULL;
 	}
-	out = xstrdup(a ? a : az_session_cloud(s)->authority);
+	out = xstrdup(a ? a : ctx->cloud->authority);
 	n = strlen(out);
 	while (n > 0 && out[n - 1] == '/')
 		out[--n] = '\0';
@@ -132,8 +140,7 @@ static char *authority(struct az_session *s, struct az_error *e)
 }
 
 /* Sends one form POST to Entra ID's token or devicecode endpoint and returns the request (caller frees). */
-static struct az_req *entra_post(struct az_session *s, struct az_cred *c, const char *tenant, const char *what,
-				 const char *form)
+static struct az_req *entra_post(struct az_cred *c, const char *tenant, const char *what, const char *form)
 {
 	char *url = xasprintf("%s/%s/oauth2/v2.0/%s", c->authority, tenant, what);
 	struct az_req *r = az_req_new("POST", url);
@@ -141,7 +148,7 @@ static struct az_req *entra_post(struct az_session *s, struct az_cred *c, const 
 	az_req_header(r, "Content-Type: application/x-www-form-urlencoded");
 	az_req_header(r, "Accept: application/json");
 	az_req_body(r, form, true);
-	az_http_one(az_session_http(s), r);
+	az_http_one(c->ctx.http, r);
 	free(url);
 	return r;
 }
@@ -193,26 +200,44 @@ static bool load_pem(const char *path, X509 **cert, EVP_PKEY **key, struct az_er
 	return true;
 }
 
+/* Makes the random id (jti) of a client assertion; false with an error when OpenSSL's random generator fails. */
+static bool assertion_id(const struct az_cred *c, char jti[UUID_STRLEN], struct az_error *e)
+{
+	unsigned char rnd[16];
+	unsigned long code;
+	char why[256] = "";
+
+	if (RAND_bytes(rnd, sizeof(rnd)) == 1) {
+		uuid_format_v4(rnd, jti);
+		return true;
+	}
+	code = ERR_get_error();
+	if (code)
+		ERR_error_string_n(code, why, sizeof(why));
+	az_error_set(e, _("cannot sign in with the client certificate '%s': OpenSSL's random generator failed (%s); "
+			  "check that the system's random source (getrandom, /dev/urandom) works, then try again"),
+		     c->path, code ? why : _("OpenSSL gave no reason"));
+	return false;
+}
+
 /* Builds the signed client assertion for certificate sign-in: PS256 with an x5t#S256 header. */
 static char *cert_assertion(struct az_cred *c, const char *tenant, struct az_error *e)
 {
 	X509 *cert;
 	EVP_PKEY *key;
-	unsigned char md[EVP_MAX_MD_SIZE], rnd[16];
+	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	char jti[UUID_STRLEN], *aud, *x5t, *jwt;
 	struct json_object *h = json_object_new_object(), *c2 = json_object_new_object();
 	int64_t now = (int64_t)time(NULL);
 
-	if (!load_pem(c->path, &cert, &key, e)) {
+	if (!assertion_id(c, jti, e) || !load_pem(c->path, &cert, &key, e)) {
 		json_object_put(h);
 		json_object_put(c2);
 		return NULL;
 	}
 	X509_digest(cert, EVP_sha256(), md, &n);
 	x5t = b64_encode(md, n, true);
-	RAND_bytes(rnd, sizeof(rnd));
-	uuid_format_v4(rnd, jti);
 	aud = xasprintf("%s/%s/oauth2/v2.0/token", c->authority, tenant);
 	json_object_object_add(h, "alg", json_object_new_string("PS256"));
 	json_object_object_add(h, "typ", json_object_new_string("JWT"));
@@ -261,8 +286,8 @@ static char *federated_token(struct az_cred *c, struct az_error *e)
 }
 
 /* Gets a token with the client-credentials grant (secret, certificate or federated assertion). */
-static int client_credentials(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant,
-			      struct az_token *out, struct az_error *e)
+static int client_credentials(struct az_cred *c, const char *scope, const char *tenant, struct az_token *out,
+			      struct az_error *e)
 {
 	char *proof = NULL, *form, *eid = enc(c->client_id), *esc = enc(scope), *ep;
 	struct az_req *r;
@@ -290,7 +315,7 @@ static int client_credentials(struct az_session *s, struct az_cred *c, const cha
 		return -1;
 	}
 	form = xasprintf("grant_type=client_credentials&client_id=%s&scope=%s&%s", eid, esc, proof);
-	r = entra_post(s, c, tenant, "token", form);
+	r = entra_post(c, tenant, "token", form);
 	ok = read_token(r, out, _("signing in with the environment's credential"), e);
 	OPENSSL_cleanse(form, strlen(form));
 	OPENSSL_cleanse(proof, strlen(proof));
@@ -336,8 +361,8 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 }
 
 /* Gets a token from the managed-identity endpoint. */
-static int managed_identity(struct az_session *s, struct az_cred *c, const char *scope, struct az_token *out,
-			    struct az_error *e, bool probe)
+static int managed_identity(struct az_cred *c, const char *scope, struct az_token *out, struct az_error *e,
+			    bool probe)
 {
 	char *resource = wire_scope_resource(scope);
 	struct az_req *r = mi_request(c, resource);
@@ -347,7 +372,7 @@ static int managed_identity(struct az_session *s, struct az_cred *c, const char 
 		r->no_retry = true;
 		r->connect_timeout_ms = 1000;
 	}
-	az_http_one(az_session_http(s), r);
+	az_http_one(c->ctx.http, r);
 	ok = read_token(r, out, _("getting a token from the managed identity"), e);
 	free(resource);
 	az_req_free(r);
@@ -465,16 +490,16 @@ static void cli_error(struct az_error *e, int rc, bool timed_out, bool cancel_re
 }
 
 /* Gets a token from the Azure CLI's sign-in: `az account get-access-token --resource R --output json`. */
-static int azure_cli(struct az_session *s, const char *scope, const char *tenant, struct az_token *out,
+static int azure_cli(struct az_cred *c, const char *scope, const char *tenant, struct az_token *out,
 		     struct az_error *e)
 {
-	const char *prog = az_session_opts(s)->az_command ? az_session_opts(s)->az_command : "az";
+	const char *prog = c->ctx.az_command ? c->ctx.az_command : "az";
 	char *resource = wire_scope_resource(scope), *err = NULL;
 	char *argv[] = { (char *)prog, "account", "get-access-token", "--resource", resource, "--output", "json",
 			 tenant && !str_ieq(tenant, "organizations") ? "--tenant" : NULL, (char *)tenant, NULL };
 	struct sbuf so = SBUF_INIT, se = SBUF_INIT;
 	bool timed_out;
-	int rc = run_program(argv, &so, &se, &timed_out, az_session_opts(s)->cancel);
+	int rc = run_program(argv, &so, &se, &timed_out, c->ctx.cancel);
 	struct json_object *o = rc == 0 ? jx_parse(sb_str(&so), so.len, &err) : NULL;
 	const char *tok = jx_str(o, "accessToken");
 	int64_t exp = o ? cli_expiry(o) : -1;
@@ -486,7 +511,7 @@ static int azure_cli(struct az_session *s, const char *scope, const char *tenant
 		az_error_set(e, _("the Azure CLI's token answer is malformed (%s)"),
 			     err ? err : _("it has no accessToken, or says not when the token expires"));
 	} else {
-		cli_error(e, rc, timed_out, az_session_opts(s)->cancel && *az_session_opts(s)->cancel, sb_str(&se));
+		cli_error(e, rc, timed_out, c->ctx.cancel && *c->ctx.cancel, sb_str(&se));
 	}
 	if (so.s)
 		OPENSSL_cleanse(so.s, so.len);
@@ -499,15 +524,15 @@ static int azure_cli(struct az_session *s, const char *scope, const char *tenant
 }
 
 /* Waits ms milliseconds unless canceled; false when canceled. */
-static bool wait_ms(struct az_session *s, int64_t ms)
+static bool wait_ms(const struct az_cred *c, int64_t ms)
 {
-	while (ms > 0 && !az_http_canceled(az_session_http(s))) {
+	while (ms > 0 && !az_http_canceled(c->ctx.http)) {
 		struct timespec ts = { 0, (ms > 100 ? 100 : ms) * 1000000L };
 
 		nanosleep(&ts, NULL);
 		ms -= 100;
 	}
-	return !az_http_canceled(az_session_http(s));
+	return !az_http_canceled(c->ctx.http);
 }
 
 /* Keeps the refresh token a sign-in returned (in memory only) and reads the access token. */
@@ -526,8 +551,8 @@ static bool keep_tokens(struct az_cred *c, const struct az_req *r, struct az_tok
 }
 
 /* Polls the token endpoint for a device code until approved, declined or expired. */
-static int device_poll(struct az_session *s, struct az_cred *c, const char *tenant, struct json_object *dc,
-		       struct az_token *out, struct az_error *e)
+static int device_poll(struct az_cred *c, const char *tenant, struct json_object *dc, struct az_token *out,
+		       struct az_error *e)
 {
 	int64_t interval = jx_int(dc, "interval", 5) * 1000, deadline = (int64_t)time(NULL) + jx_int(dc, "expires_in", 900);
 	char *code = enc(jx_str(dc, "device_code")), *form;
@@ -539,11 +564,11 @@ static int device_poll(struct az_session *s, struct az_cred *c, const char *tena
 		struct az_req *r;
 		const char *err;
 
-		if (!wait_ms(s, interval)) {
+		if (!wait_ms(c, interval)) {
 			az_error_set(e, _("device code sign-in canceled"));
 			break;
 		}
-		r = entra_post(s, c, tenant, "token", form);
+		r = entra_post(c, tenant, "token", form);
 		err = r->status == 400 ? jx_str(r->json, "error") : NULL;
 		if (err && (str_ieq(err, "authorization_pending") || str_ieq(err, "slow_down")) && (int64_t)time(NULL) < deadline) {
 			interval += str_ieq(err, "slow_down") ? 5000 : 0;
@@ -569,8 +594,8 @@ static int device_poll(struct az_session *s, struct az_cred *c, const char *tena
 }
 
 /* Signs in with a device code: shows the code and URL, then polls; later scopes use the refresh token. */
-static int device_code(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant,
-		       struct az_token *out, struct az_error *e)
+static int device_code(struct az_cred *c, const char *scope, const char *tenant, struct az_token *out,
+		       struct az_error *e)
 {
 	char *esc, *form;
 	struct az_req *r;
@@ -582,21 +607,21 @@ static int device_code(struct az_session *s, struct az_cred *c, const char *scop
 		esc = enc(scope);
 		form = xasprintf("grant_type=refresh_token&client_id=%s&refresh_token=%s&scope=%s%%20offline_access",
 				 PUBLIC_CLIENT_ID, rt, esc);
-		r = entra_post(s, c, tenant, "token", form);
+		r = entra_post(c, tenant, "token", form);
 		rc = keep_tokens(c, r, out, _("renewing the device code sign-in"), e) ? 0 : -1;
 		OPENSSL_cleanse(form, strlen(form));
 		free(rt);
 	} else {
 		esc = enc(scope);
 		form = xasprintf("client_id=%s&scope=%s%%20offline_access", PUBLIC_CLIENT_ID, esc);
-		r = entra_post(s, c, tenant, "devicecode", form);
+		r = entra_post(c, tenant, "devicecode", form);
 		if (r->status == 200 && jx_str(r->json, "device_code")) {
 			char *msg = text_sanitize(jx_str(r->json, "message") ? jx_str(r->json, "message") : "", false);
 
-			if (az_session_opts(s)->prompt)
-				az_session_opts(s)->prompt(msg, az_session_opts(s)->prompt_ctx);
+			if (c->ctx.prompt)
+				c->ctx.prompt(msg, c->ctx.prompt_ctx);
 			free(msg);
-			rc = device_poll(s, c, tenant, r->json, out, e);
+			rc = device_poll(c, tenant, r->json, out, e);
 		} else {
 			az_error_from_req(e, r, _("starting device code sign-in"));
 		}
@@ -608,31 +633,31 @@ static int device_code(struct az_session *s, struct az_cred *c, const char *scop
 }
 
 /* Gets a token from a credential for a scope and tenant. */
-int az_cred_token(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant, struct az_token *out,
-		  struct az_error *e)
+int az_cred_token(struct az_cred *c, const char *scope, const char *tenant, struct az_token *out, struct az_error *e)
 {
 	memset(out, 0, sizeof(*out));
 	switch (c->kind) {
 	case C_SECRET:
 	case C_CERT:
 	case C_FEDERATED:
-		return client_credentials(s, c, scope, tenant, out, e);
+		return client_credentials(c, scope, tenant, out, e);
 	case C_CLI:
-		return azure_cli(s, scope, tenant, out, e);
+		return azure_cli(c, scope, tenant, out, e);
 	case C_DEVICE:
-		return device_code(s, c, scope, tenant, out, e);
+		return device_code(c, scope, tenant, out, e);
 	default:
-		return managed_identity(s, c, scope, out, e, false);
+		return managed_identity(c, scope, out, e, false);
 	}
 }
 
 /* Makes a credential of a kind, with the authority host resolved. */
-static struct az_cred *new_cred(struct az_session *s, enum cred_kind kind, struct az_error *e)
+static struct az_cred *new_cred(const struct az_cred_ctx *ctx, enum cred_kind kind, struct az_error *e)
 {
 	struct az_cred *c = xcalloc(1, sizeof(*c));
 
 	c->kind = kind;
-	c->authority = authority(s, e);
+	c->ctx = *ctx;
+	c->authority = authority(ctx, e);
 	if (!c->authority) {
 		free(c);
 		return NULL;
@@ -641,7 +666,7 @@ static struct az_cred *new_cred(struct az_session *s, enum cred_kind kind, struc
 }
 
 /* Reads the environment credential; NULL with reason when it is not configured. */
-static struct az_cred *env_cred(struct az_session *s, struct sbuf *why, struct az_error *e)
+static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why, struct az_error *e)
 {
 	const char *id = env("AZURE_CLIENT_ID"), *t = env("AZURE_TENANT_ID");
 	const char *secret = env("AZURE_CLIENT_SECRET"), *cert = env("AZURE_CLIENT_CERTIFICATE_PATH");
@@ -653,7 +678,7 @@ static struct az_cred *env_cred(struct az_session *s, struct sbuf *why, struct a
 					    "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE"));
 		return NULL;
 	}
-	if (!(c = new_cred(s, secret ? C_SECRET : cert ? C_CERT : C_FEDERATED, e)))
+	if (!(c = new_cred(ctx, secret ? C_SECRET : cert ? C_CERT : C_FEDERATED, e)))
 		return NULL;
 	c->client_id = xstrdup(id);
 	if (secret)
@@ -664,12 +689,12 @@ static struct az_cred *env_cred(struct az_session *s, struct sbuf *why, struct a
 }
 
 /* Reads the managed-identity configuration: App Service, MSI_ENDPOINT, or IMDS. */
-static struct az_cred *mi_cred(struct az_session *s, struct az_error *e)
+static struct az_cred *mi_cred(const struct az_cred_ctx *ctx, struct az_error *e)
 {
 	const char *ie = env("IDENTITY_ENDPOINT"), *ih = env("IDENTITY_HEADER"), *me = env("MSI_ENDPOINT");
 	const char *ms = env("MSI_SECRET"), *imds = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
 	enum cred_kind kind = ie && ih ? C_MI_APPSERVICE : me && ms ? C_MI_MSI_SECRET : me ? C_MI_CLOUDSHELL : C_MI_IMDS;
-	struct az_cred *c = new_cred(s, kind, e);
+	struct az_cred *c = new_cred(ctx, kind, e);
 
 	if (!c)
 		return NULL;
@@ -689,8 +714,8 @@ static struct az_cred *mi_cred(struct az_session *s, struct az_error *e)
 	return c;
 }
 
-/* Tries a credential with a Resource Manager token; on success the token goes to the session's cache. */
-static struct az_cred *tried(struct az_session *s, struct az_cred *c, struct sbuf *why, const char *label, bool probe)
+/* Tries a credential with a Resource Manager token; on success the token goes to *kept, for the maker's cache. */
+static struct az_cred *tried(struct az_cred *c, struct sbuf *why, const char *label, bool probe, struct az_token *kept)
 {
 	struct az_token t = { 0 };
 	struct az_error e = { 0 };
@@ -698,10 +723,10 @@ static struct az_cred *tried(struct az_session *s, struct az_cred *c, struct sbu
 
 	if (!c)
 		return NULL;
-	rc = c->kind == C_CLI ? azure_cli(s, az_session_cloud(s)->arm_scope, az_session_tenant(s), &t, &e)
-			      : managed_identity(s, c, az_session_cloud(s)->arm_scope, &t, &e, probe);
+	rc = c->kind == C_CLI ? azure_cli(c, c->ctx.cloud->arm_scope, c->ctx.tenant, &t, &e)
+			      : managed_identity(c, c->ctx.cloud->arm_scope, &t, &e, probe);
 	if (rc == 0) {
-		az_session_keep_token(s, az_session_cloud(s)->arm_scope, NULL, &t);
+		*kept = t;
 		return c;
 	}
 	sb_adds(why, "\n  - ");
@@ -713,21 +738,21 @@ static struct az_cred *tried(struct az_session *s, struct az_cred *c, struct sbu
 }
 
 /* Walks the chain: environment, managed identity, Azure CLI, then device code in a terminal. */
-static struct az_cred *chain(struct az_session *s, struct az_error *e)
+static struct az_cred *chain(const struct az_cred_ctx *ctx, struct az_token *probe, struct az_error *e)
 {
 	struct sbuf why = SBUF_INIT;
-	struct az_cred *c = env_cred(s, &why, e);
+	struct az_cred *c = env_cred(ctx, &why, e);
 	bool explicit_mi = env("IDENTITY_ENDPOINT") || env("MSI_ENDPOINT");
 
 	if (c || e->message)
 		goto out;
-	if ((c = tried(s, mi_cred(s, e), &why, _("managed identity"), !explicit_mi)) != NULL)
+	if ((c = tried(mi_cred(ctx, e), &why, _("managed identity"), !explicit_mi, probe)) != NULL)
 		goto out;
-	c = new_cred(s, C_CLI, e);
-	if ((c = tried(s, c, &why, _("Azure CLI"), false)) != NULL)
+	c = new_cred(ctx, C_CLI, e);
+	if ((c = tried(c, &why, _("Azure CLI"), false, probe)) != NULL)
 		goto out;
-	if (az_session_opts(s)->interactive) {
-		c = new_cred(s, C_DEVICE, e);
+	if (ctx->interactive) {
+		c = new_cred(ctx, C_DEVICE, e);
 		goto out;
 	}
 	sb_printf(&why, "\n  - %s", _("device code: offered only in an interactive terminal (use --auth device-code to force it)"));
@@ -737,29 +762,35 @@ out:
 	return c;
 }
 
-/* Chooses the credential: the one --auth names, or the first available in the chain. */
-struct az_cred *az_cred_pick(struct az_session *s, enum az_auth kind, struct az_error *e)
+/*
+ * Chooses the credential: the one --auth names, or the first available in the
+ * chain. A probe of the chain that got a Resource Manager token for ctx's
+ * tenant leaves it in *probe (the caller takes it over); else probe->token is NULL.
+ */
+struct az_cred *az_cred_pick(const struct az_cred_ctx *ctx, enum az_auth kind, struct az_token *probe,
+			     struct az_error *e)
 {
 	struct sbuf why = SBUF_INIT;
 	struct az_cred *c = NULL;
 
+	memset(probe, 0, sizeof(*probe));
 	switch (kind) {
 	case AZ_AUTH_ENV:
-		c = env_cred(s, &why, e);
+		c = env_cred(ctx, &why, e);
 		if (!c && !e->message)
 			az_error_set(e, _("--auth environment: the environment has no credential:%s"), sb_str(&why));
 		break;
 	case AZ_AUTH_MANAGED_IDENTITY:
-		c = mi_cred(s, e);
+		c = mi_cred(ctx, e);
 		break;
 	case AZ_AUTH_CLI:
-		c = new_cred(s, C_CLI, e);
+		c = new_cred(ctx, C_CLI, e);
 		break;
 	case AZ_AUTH_DEVICE_CODE:
-		c = new_cred(s, C_DEVICE, e);
+		c = new_cred(ctx, C_DEVICE, e);
 		break;
 	default:
-		c = chain(s, e);
+		c = chain(ctx, probe, e);
 	}
 	sb_free(&why);
 	return c;

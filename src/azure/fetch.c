@@ -483,8 +483,8 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 	/* An HSM lists per-key assignments only at the key's own scope, not with the HSM-wide ones. */
 	else
 		r[at_keyra = n++] = az_session_req(s, AZ_KEYVAULT, "GET", keyra, KV_API, NULL);
-	/* Only the DICOM service tells Resource Health whether it can reach its key (Resource Health's checks by type). */
-	if (f->ctx.svc && f->ctx.svc->id == SVC_DICOM)
+	/* Only some services tell Resource Health whether they can reach their key (its checks by type). */
+	if (f->ctx.svc && f->ctx.svc->health_reports_key)
 		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health, HEALTH_API, NULL);
 	rc = az_session_send(s, r, n, e);
 

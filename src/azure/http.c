@@ -8,9 +8,11 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "http.h"
+#include "i18n.h"
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
@@ -57,7 +59,32 @@ static const char *pick_ca(const char *opt)
 	return env && *env ? env : NULL;
 }
 
-/* Creates the engine. */
+/* Sets up the connection pool: a shared DNS and TLS session cache, HTTP/2 multiplexing; NULL, or what failed. */
+static char *setup_pool(struct az_http *h)
+{
+	static const curl_lock_data shared[] = { CURL_LOCK_DATA_DNS, CURL_LOCK_DATA_SSL_SESSION };
+	const char *option = "CURLMOPT_PIPELINING";
+	CURLMcode mc;
+
+	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
+		CURLSHcode sc = curl_share_setopt(h->share, CURLSHOPT_SHARE, shared[i]);
+
+		if (sc != CURLSHE_OK)
+			return xasprintf(_("cannot set up libcurl's connection pool: %s (curl says: %s); update or reinstall "
+					   "libcurl"), "CURLSHOPT_SHARE", curl_share_strerror(sc));
+	}
+	mc = curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	if (mc == CURLM_OK) {
+		option = "CURLMOPT_MAX_HOST_CONNECTIONS";
+		mc = curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+	}
+	if (mc != CURLM_OK)
+		return xasprintf(_("cannot set up libcurl's connection pool: %s (curl says: %s); update or reinstall "
+				   "libcurl"), option, curl_multi_strerror(mc));
+	return NULL;
+}
+
+/* Creates the engine; NULL with *err saying what failed. */
 struct az_http *az_http_new(const struct az_http_opts *o, char **err)
 {
 	struct az_http *h = xcalloc(1, sizeof(*h));
@@ -78,15 +105,14 @@ struct az_http *az_http_new(const struct az_http_opts *o, char **err)
 	h->ca_file = ca ? xstrdup(ca) : NULL;
 	h->multi = curl_multi_init();
 	h->share = curl_share_init();
-	if (!h->multi || !h->share) {
-		*err = xstrdup("cannot initialise libcurl");
+	if (!h->multi || !h->share)
+		*err = xstrdup(_("cannot initialise libcurl"));
+	else
+		*err = setup_pool(h);
+	if (*err) {
 		az_http_free(h);
 		return NULL;
 	}
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
 	return h;
 }
 
@@ -103,7 +129,20 @@ void az_http_free(struct az_http *h)
 	free(h);
 }
 
-/* Makes a request with a fresh client request id. */
+/* Stops a request for good because OpenSSL's random generator failed, keeping OpenSSL's reason. */
+static void random_failed(struct az_req *r)
+{
+	unsigned long why = ERR_get_error();
+
+	r->no_random = true;
+	r->curl_code = CURLE_FAILED_INIT;
+	if (why)
+		ERR_error_string_n(why, r->curl_error, sizeof(r->curl_error));
+	else
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s", _("OpenSSL gave no reason"));
+}
+
+/* Makes a request with a fresh client request id; without one (no randomness) it fails unsent when run. */
 struct az_req *az_req_new(const char *method, const char *url)
 {
 	struct az_req *r = xcalloc(1, sizeof(*r));
@@ -111,8 +150,10 @@ struct az_req *az_req_new(const char *method, const char *url)
 
 	r->method = method;
 	r->url = xstrdup(url);
-	RAND_bytes(b, sizeof(b));
-	uuid_format_v4(b, r->client_request_id);
+	if (RAND_bytes(b, sizeof(b)) == 1)
+		uuid_format_v4(b, r->client_request_id);
+	else
+		random_failed(r);
 	r->priv = xcalloc(1, sizeof(struct req_state));
 	return r;
 }
@@ -145,6 +186,7 @@ void az_req_clear_response(struct az_req *r)
 	r->status = 0;
 	r->curl_code = 0;
 	r->curl_error[0] = '\0';
+	r->curl_option = NULL;
 	r->attempts = 0;
 	r->canceled = false;
 	sb_free(&st->body);
@@ -302,18 +344,91 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 	}
 }
 
-/* Prepares the easy handle for one attempt. */
-static void setup_easy(struct az_http *h, struct az_req *r)
+/* One libcurl option for set_options: which, its name for messages, and its value by the type it takes. */
+struct easy_opt {
+	CURLoption id;
+	const char *name;
+	enum { OPT_LONG, OPT_PTR, OPT_WRITE, OPT_XFER } type;
+	long l;
+	const void *p;
+	curl_write_callback write;
+	curl_xferinfo_callback xfer;
+	bool skip;                     /* not wanted for this request */
+	bool optional;                 /* a preference: libcurl may refuse it (traced) and the request goes on */
+};
+
+#define OPT_L(o, v) { o, #o, OPT_LONG, .l = (v) }
+#define OPT_P(o, v) { o, #o, OPT_PTR, .p = (v) }
+
+/* Sets options on an easy handle in order, stopping at the first that fails (its name in *failed). */
+static CURLcode set_options(struct az_http *h, CURL *e, const struct easy_opt *o, size_t n, const char **failed)
+{
+	for (size_t i = 0; i < n; i++) {
+		CURLcode rc = o[i].skip ? CURLE_OK
+			: o[i].type == OPT_LONG ? curl_easy_setopt(e, o[i].id, o[i].l)
+			: o[i].type == OPT_PTR ? curl_easy_setopt(e, o[i].id, o[i].p)
+			: o[i].type == OPT_WRITE ? curl_easy_setopt(e, o[i].id, o[i].write)
+			: curl_easy_setopt(e, o[i].id, o[i].xfer);
+
+		if (rc != CURLE_OK && o[i].optional) {
+			az_http_trace(h, "  libcurl refused %s (%s): going on without it", o[i].name, curl_easy_strerror(rc));
+		} else if (rc != CURLE_OK) {
+			*failed = o[i].name;
+			return rc;
+		}
+	}
+	return CURLE_OK;
+}
+
+/* Sets every option of one attempt; the first that fails is named in *failed. */
+static CURLcode request_options(struct az_http *h, struct az_req *r, const char **failed)
 {
 	struct req_state *st = r->priv;
-	CURL *e;
+	const struct easy_opt o[] = {
+		OPT_P(CURLOPT_URL, r->url), OPT_P(CURLOPT_CUSTOMREQUEST, r->method), OPT_P(CURLOPT_HTTPHEADER, r->headers),
+		OPT_P(CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https"),
+		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "*", .skip = !r->allow_http },
+		OPT_L(CURLOPT_SSL_VERIFYPEER, 1L), OPT_L(CURLOPT_SSL_VERIFYHOST, 2L),
+		{ CURLOPT_CAINFO, "CURLOPT_CAINFO", OPT_PTR, .p = h->ca_file, .skip = !h->ca_file },
+		/* HTTP/2 is a preference: a libcurl built without it speaks HTTP/1.1, as before this check. */
+		{ CURLOPT_HTTP_VERSION, "CURLOPT_HTTP_VERSION", OPT_LONG, .l = (long)CURL_HTTP_VERSION_2TLS, .optional = true },
+		OPT_P(CURLOPT_SHARE, h->share), OPT_L(CURLOPT_NOSIGNAL, 1L), OPT_L(CURLOPT_TCP_NODELAY, 1L),
+		OPT_P(CURLOPT_ERRORBUFFER, r->curl_error),
+		OPT_L(CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms ? r->connect_timeout_ms : h->o.connect_timeout_ms),
+		OPT_L(CURLOPT_TIMEOUT_MS, h->o.timeout_ms),
+		{ CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", OPT_WRITE, .write = on_data },
+		OPT_P(CURLOPT_WRITEDATA, &st->body),
+		{ CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", OPT_WRITE, .write = on_header },
+		OPT_P(CURLOPT_HEADERDATA, &st->headers), OPT_L(CURLOPT_NOPROGRESS, 0L),
+		{ CURLOPT_XFERINFOFUNCTION, "CURLOPT_XFERINFOFUNCTION", OPT_XFER, .xfer = on_progress },
+		OPT_P(CURLOPT_XFERINFODATA, h), OPT_P(CURLOPT_PRIVATE, r),
+		OPT_P(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION),
+		{ CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", OPT_PTR, .p = r->body, .skip = !r->body },
+		{ CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", OPT_LONG, .l = r->body ? (long)strlen(r->body) : 0,
+		  .skip = !r->body },
+	};
+
+	return set_options(h, st->easy, o, sizeof(o) / sizeof(o[0]), failed);
+}
+
+/* Prepares the easy handle for one attempt; false (the request failed, r->curl_option saying why) when it cannot. */
+static bool setup_easy(struct az_http *h, struct az_req *r)
+{
+	struct req_state *st = r->priv;
 	char *rid = xasprintf("x-ms-client-request-id: %s", r->client_request_id);
 	bool has_rid = false;
+	CURLcode rc;
 
 	if (!st->easy)
 		st->easy = curl_easy_init();
-	e = st->easy;
-	curl_easy_reset(e);
+	if (!st->easy) {
+		free(rid);
+		r->curl_option = "curl_easy_init";
+		r->curl_code = CURLE_FAILED_INIT;
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s", curl_easy_strerror(CURLE_FAILED_INIT));
+		return false;
+	}
+	curl_easy_reset(st->easy);
 	for (struct curl_slist *l = r->headers; l; l = l->next)
 		has_rid |= str_istarts(l->data, "x-ms-client-request-id:");
 	if (!has_rid)
@@ -321,46 +436,42 @@ static void setup_easy(struct az_http *h, struct az_req *r)
 	free(rid);
 	sb_free(&st->body);
 	sb_free(&st->headers);
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https");
-	if (r->allow_http)
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (h->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_error);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms ? r->connect_timeout_ms : h->o.connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->o.timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &st->body);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &st->headers);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e, CURLOPT_XFERINFODATA, h);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	if (r->body) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
-	}
+	rc = request_options(h, r, &r->curl_option);
+	if (rc == CURLE_OK)
+		return true;
+	r->curl_code = (int)rc;
+	snprintf(r->curl_error, sizeof(r->curl_error), "%s", curl_easy_strerror(rc));
+	return false;
 }
 
-/* Starts one attempt of a request. */
+/* Ends a request the engine could not prepare: not sent, not retried; curl_error says why. */
+static void stop_unsent(struct az_http *h, struct az_req *r)
+{
+	struct req_state *st = r->priv;
+
+	st->done = true;
+	st->running = false;
+	az_http_trace(h, "< not sent to %s: %s: %s", r->url, r->no_random ? "RAND_bytes" : r->curl_option,
+		      r->curl_error);
+}
+
+/* Starts one attempt of a request (or stops it unsent when it cannot be prepared). */
 static void start(struct az_http *h, struct az_req *r)
 {
 	struct req_state *st = r->priv;
 
 	r->attempts++;
+	if (r->no_random) {
+		r->curl_code = CURLE_FAILED_INIT;
+		stop_unsent(h, r);
+		return;
+	}
 	r->curl_error[0] = '\0';
-	setup_easy(h, r);
+	r->curl_option = NULL;
+	if (!setup_easy(h, r)) {
+		stop_unsent(h, r);
+		return;
+	}
 	trace_request(h, r);
 	st->running = true;
 	st->started_ms = (double)mono_ms();
@@ -402,9 +513,15 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	wait = wire_retry_after_ms(ra, ra_ms, (int64_t)time(NULL));
 	free(ra);
 	free(ra_ms);
-	RAND_bytes(&rnd, 1);
-	if (wait < 0)
+	if (wait < 0) {
+		/* The backoff's jitter comes from OpenSSL or not at all: without it the request stops here. */
+		if (RAND_bytes(&rnd, 1) != 1) {
+			random_failed(r);
+			az_http_trace(h, "  not retrying: RAND_bytes: %s", r->curl_error);
+			return -1;
+		}
 		wait = wire_backoff_ms(r->attempts - 1, h->o.backoff_base_ms, h->o.backoff_max_ms, rnd / 255.0);
+	}
 	return wait > h->o.backoff_max_ms * 5 ? h->o.backoff_max_ms * 5 : wait;
 }
 

@@ -47,6 +47,8 @@ struct az_req {
 	struct json_object *json;        /* the body, when it is JSON */
 	int attempts;
 	bool canceled;
+	const char *curl_option;         /* a libcurl option the engine could not set ("CURLOPT_URL"): nothing was sent */
+	bool no_random;                  /* OpenSSL's random generator failed: the request was stopped */
 
 	void *priv;                      /* the engine's */
 };

@@ -1,7 +1,12 @@
 /* The Azure session: the cloud, a credential, tokens per audience, and every call azcmk makes to Azure. */
+/*
+ * The session calls the credential only through cred.h (az_cred_pick, then
+ * az_cred_token, az_cred_name, az_cred_id, az_cred_free) and the credential
+ * never calls the session: it is given a struct az_cred_ctx, and the token its
+ * probe got comes back from az_cred_pick into the session's cache.
+ */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "cred.h"
 #include "i18n.h"
 #include "jx.h"
 #include "session.h"
@@ -41,31 +47,6 @@ struct az_session {
 	size_t nchal;
 	struct json_object *memo;      /* answers that do not change within a run (role definitions), by path */
 };
-
-/* Frees an error's text. */
-void az_error_clear(struct az_error *e)
-{
-	if (!e)
-		return;
-	free(e->message);
-	free(e->code);
-	free(e->inner);
-	free(e->request_id);
-	memset(e, 0, sizeof(*e));
-}
-
-/* Sets an error's message (replacing any earlier one). */
-void az_error_set(struct az_error *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!e)
-		return;
-	free(e->message);
-	va_start(ap, fmt);
-	e->message = xvasprintf(fmt, ap);
-	va_end(ap);
-}
 
 /* Creates a session; nothing is sent until the first call. */
 struct az_session *az_session_new(const struct az_session_opts *o, struct az_error *e)
@@ -161,12 +142,6 @@ const char *az_session_tenant(const struct az_session *s)
 	return s->tenant;
 }
 
-/* Returns the options the session was made with. */
-const struct az_session_opts *az_session_opts(const struct az_session *s)
-{
-	return &s->o;
-}
-
 /* Names the credential in use ("environment (client secret)" ...), or NULL before sign-in. */
 const char *az_session_method(const struct az_session *s)
 {
@@ -188,12 +163,37 @@ static struct tok_entry *tok_find(struct az_session *s, const char *scope, const
 	return NULL;
 }
 
-/* Chooses the credential (trying the chain when asked) once. */
+/* Stores a token in the cache (taking it over), e.g. the one a credential probe already fetched. */
+static void keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *tok)
+{
+	struct tok_entry *t;
+
+	tenant = tenant ? tenant : s->tenant;
+	t = tok_find(s, scope, tenant);
+	if (!t) {
+		s->toks = xrealloc(s->toks, (s->ntoks + 1) * sizeof(*s->toks));
+		t = &s->toks[s->ntoks++];
+		t->scope = xstrdup(scope);
+		t->tenant = xstrdup(tenant);
+	} else {
+		free(t->t.token);
+	}
+	t->t = *tok;
+	tok->token = NULL;
+}
+
+/* Chooses the credential (trying the chain when asked) once; a token its probe got goes to the cache. */
 static int ensure_cred(struct az_session *s, struct az_error *e)
 {
+	struct az_cred_ctx ctx = { s->cloud, s->http, s->tenant, s->o.interactive, s->o.az_command, s->o.cancel,
+				   s->o.prompt, s->o.prompt_ctx };
+	struct az_token probe;
+
 	if (s->cred)
 		return 0;
-	s->cred = az_cred_pick(s, s->o.auth, e);
+	s->cred = az_cred_pick(&ctx, s->o.auth, &probe, e);
+	if (probe.token)
+		keep_token(s, s->cloud->arm_scope, NULL, &probe);
 	return s->cred ? 0 : -1;
 }
 
@@ -212,30 +212,11 @@ int az_session_token(struct az_session *s, const char *scope, const char *tenant
 		*token = t->t.token;
 		return 0;
 	}
-	if (az_cred_token(s, s->cred, scope, tenant, &fresh, e) != 0)
+	if (az_cred_token(s->cred, scope, tenant, &fresh, e) != 0)
 		return -1;
-	az_session_keep_token(s, scope, tenant, &fresh);
+	keep_token(s, scope, tenant, &fresh);
 	*token = tok_find(s, scope, tenant)->t.token;
 	return 0;
-}
-
-/* Stores a token in the cache (taking it over), e.g. the one a credential probe already fetched. */
-void az_session_keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *tok)
-{
-	struct tok_entry *t;
-
-	tenant = tenant ? tenant : s->tenant;
-	t = tok_find(s, scope, tenant);
-	if (!t) {
-		s->toks = xrealloc(s->toks, (s->ntoks + 1) * sizeof(*s->toks));
-		t = &s->toks[s->ntoks++];
-		t->scope = xstrdup(scope);
-		t->tenant = xstrdup(tenant);
-	} else {
-		free(t->t.token);
-	}
-	t->t = *tok;
-	tok->token = NULL;
 }
 
 /* Forgets a cached token, so the next call fetches a new one (after a 401). */
@@ -475,88 +456,6 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct
 	}
 	free(again);
 	return rc;
-}
-
-/* Returns the host of a request's URL, for messages. */
-static void host_for(const struct az_req *r, char *host, size_t len)
-{
-	bool https;
-
-	if (!wire_url_host(r->url, host, (unsigned)len, &https))
-		snprintf(host, len, "%s", r->url);
-}
-
-/* Words a transport failure: unreachable, TLS, proxy, or refused as not https. */
-static void transport_error(struct az_error *e, const struct az_req *r, const char *what, const char *host)
-{
-	char *detail = text_sanitize(r->curl_error[0] ? r->curl_error : curl_easy_strerror(r->curl_code), false);
-
-	if (r->curl_code == CURLE_UNSUPPORTED_PROTOCOL)
-		az_error_set(e, _("%s: refused to send a request to '%s': azcmk talks to Azure only over https"), what, r->url);
-	else if (strstr(detail, "CONNECT tunnel failed") || r->curl_code == CURLE_COULDNT_RESOLVE_PROXY)
-		az_error_set(e, _("%s: the proxy refused the connection to '%s' (%s); check HTTPS_PROXY and NO_PROXY "
-				  "(request id %s)"), what, host, detail, r->client_request_id);
-	else if (r->curl_code == CURLE_PEER_FAILED_VERIFICATION || r->curl_code == CURLE_SSL_CACERT_BADFILE ||
-		 r->curl_code == CURLE_SSL_CERTPROBLEM)
-		az_error_set(e, _("%s: the TLS certificate of '%s' could not be verified (%s); if a proxy inspects TLS, "
-				  "give its CA with --ca-file or SSL_CERT_FILE (request id %s)"), what, host, detail,
-			     r->client_request_id);
-	else if (r->curl_code == CURLE_COULDNT_RESOLVE_HOST || r->curl_code == CURLE_COULDNT_CONNECT ||
-		 r->curl_code == CURLE_OPERATION_TIMEDOUT)
-		az_error_set(e, _("%s: cannot reach '%s' (%s); check the network, DNS and proxy settings (request id %s)"),
-			     what, host, detail, r->client_request_id);
-	else
-		az_error_set(e, P_("%s: the connection to '%s' failed after %d attempt (%s) (request id %s)",
-				   "%s: the connection to '%s' failed after %d attempts (%s) (request id %s)",
-				   (unsigned long)r->attempts), what, host, r->attempts, detail, r->client_request_id);
-	free(detail);
-}
-
-/* Words an HTTP error answer, with Azure's code and message, and what to do for throttling. */
-static void http_error(struct az_error *e, const struct az_req *r, const char *what, const char *host)
-{
-	struct az_wire_error we;
-	bool parsed = wire_parse_error(r->json, &we);
-
-	if (r->status == 429)
-		az_error_set(e, P_("%s: Azure is throttling requests to '%s' (HTTP 429) and still was after %d attempt; wait "
-				   "a minute and try again (request id %s)", "%s: Azure is throttling requests to '%s' (HTTP 429) "
-				   "and still was after %d attempts; wait a minute and try again (request id %s)",
-				   (unsigned long)r->attempts), what, host, r->attempts, r->client_request_id);
-	else if (parsed && we.inner)
-		az_error_set(e, _("%s: %s (%s/%s, HTTP %ld) (request id %s)"), what, we.message, we.code, we.inner,
-			     r->status, r->client_request_id);
-	else if (parsed)
-		az_error_set(e, _("%s: %s (%s, HTTP %ld) (request id %s)"), what, we.message, we.code, r->status,
-			     r->client_request_id);
-	else
-		az_error_set(e, _("%s: '%s' answered HTTP %ld (request id %s)"), what, host, r->status, r->client_request_id);
-	if (parsed) {
-		free(e->code);
-		free(e->inner);
-		e->code = xstrdup(we.code);
-		e->inner = we.inner ? xstrdup(we.inner) : NULL;
-		wire_error_free(&we);
-	}
-}
-
-/* Fills an error from a failed request: what failed, Azure's words, the request id. */
-void az_error_from_req(struct az_error *e, const struct az_req *r, const char *what)
-{
-	char host[256];
-
-	if (!e)
-		return;
-	host_for(r, host, sizeof(host));
-	free(e->request_id);
-	e->request_id = xstrdup(r->client_request_id);
-	e->status = r->status;
-	if (r->canceled)
-		az_error_set(e, _("%s: canceled"), what);
-	else if (r->curl_code)
-		transport_error(e, r, what, host);
-	else
-		http_error(e, r, what, host);
 }
 
 /* Sends one request; a transport failure or an HTTP error answer becomes an error. */

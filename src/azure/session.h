@@ -9,12 +9,11 @@
 
 #include <json-c/json.h>
 
+#include "azerror.h"
 #include "cloud.h"
+#include "cred.h"
 #include "http.h"
 #include "keyref.h"
-
-/* Which credential to use; CHAIN tries them in DefaultAzureCredential's order. */
-enum az_auth { AZ_AUTH_CHAIN, AZ_AUTH_ENV, AZ_AUTH_MANAGED_IDENTITY, AZ_AUTH_CLI, AZ_AUTH_DEVICE_CODE };
 
 /* What a request is sent to, and so which token it carries. */
 enum az_target { AZ_NOAUTH, AZ_ARM, AZ_KEYVAULT, AZ_GRAPH };
@@ -34,21 +33,10 @@ struct az_session_opts {
 	int64_t backoff_base_ms;       /* 0: the engine's default */
 };
 
-/* A failure, worded for the operator: what failed, the name of the thing, what to do. */
-struct az_error {
-	char *message;
-	char *code;                    /* Azure's error code, when there is one */
-	char *inner;                   /* its inner code (Key Vault innererror, the first ARM detail), or NULL */
-	char *request_id;              /* x-ms-client-request-id, to hand to support */
-	long status;
-};
-
 struct az_session;
 
 struct az_session *az_session_new(const struct az_session_opts *o, struct az_error *e);
 void az_session_free(struct az_session *s);
-void az_error_clear(struct az_error *e);
-void az_error_set(struct az_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const struct az_cloud *az_session_cloud(const struct az_session *s);
 struct key_suffixes az_session_key_suffixes(const struct az_session *s);
 struct az_http *az_session_http(struct az_session *s);
@@ -69,22 +57,6 @@ int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req 
 int az_session_wait_op(struct az_session *s, const char *url, bool async, struct az_req **final, struct az_error *e);
 char *az_session_op_url(const struct az_req *initial, bool *async);
 bool az_session_arm_url(const struct az_session *s, const char *url);
-void az_error_from_req(struct az_error *e, const struct az_req *r, const char *what);
-
-/* cred.c: the credentials (used by the session) */
-struct az_token {
-	char *token;
-	int64_t expires_on;
-};
-struct az_cred;
-struct az_cred *az_cred_pick(struct az_session *s, enum az_auth kind, struct az_error *e);
-int az_cred_token(struct az_session *s, struct az_cred *c, const char *scope, const char *tenant,
-		  struct az_token *out, struct az_error *e);
-const char *az_cred_name(const struct az_cred *c);
-const char *az_cred_id(const struct az_cred *c);
-void az_cred_free(struct az_cred *c);
 const char *az_session_tenant(const struct az_session *s);
-void az_session_keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *t);
-const struct az_session_opts *az_session_opts(const struct az_session *s);
 
 #endif

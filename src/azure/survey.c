@@ -481,12 +481,18 @@ static int arm_lists(struct run *r, struct az_error *e)
 	return rc;
 }
 
+/* Lists the subscriptions the signed-in principal can see, as ARM returns them, into *subs. */
+int cmk_list_subscriptions(struct az_session *s, struct json_object **subs, struct az_error *e)
+{
+	return az_session_list(s, AZ_ARM, "/subscriptions", SUBS_API, subs, e);
+}
+
 /* Decides the subscriptions in scope: those asked for (each one you cannot see is a finding), or all you can see. */
 static int pick_subscriptions(struct run *r, struct az_error *e)
 {
 	struct json_object *visible = NULL;
 
-	if (az_session_list(r->s, AZ_ARM, "/subscriptions", SUBS_API, &visible, e) != 0)
+	if (cmk_list_subscriptions(r->s, &visible, e) != 0)
 		return -1;
 	r->subs = xcalloc(jx_len(visible) + r->o->nsubs + 1, sizeof(*r->subs));
 	for (size_t i = 0; i < jx_len(visible) && !r->o->nsubs; i++) {

@@ -29,6 +29,7 @@ struct survey_sink {
 
 int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const struct survey_sink *sink,
 		     struct audit_report *meta, struct az_error *e);
+int cmk_list_subscriptions(struct az_session *s, struct json_object **subs, struct az_error *e);
 int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
 		    struct az_error *e);
 int cmk_list_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,

@@ -138,12 +138,13 @@ static void assignment(struct sbuf *b, const struct plan_step *st)
 	free(scope);
 }
 
-/* Returns the JMESPath query of the key setting the verification compares, per service. */
-static const char *key_query(const struct svc_profile *svc)
+/* Appends the JMESPath query of the key setting the verification compares: the key URL, or the key's name. */
+static void key_query(struct sbuf *b, const struct svc_profile *svc)
 {
-	return svc->save == SAVE_PUT_WHOLE ? "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl"
-	       : svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties.keyName"
-					     : "properties.encryption.keyVaultProperties.keyName";
+	if (svc->shape->url)
+		sb_adds(b, svc->shape->url);
+	else
+		sb_printf(b, "%s.keyName", svc->shape->kvp);
 }
 
 /* Appends the value the verification expects at key_query(), quoted. */
@@ -151,7 +152,7 @@ static void key_expected(struct sbuf *b, const struct plan *p)
 {
 	char *v;
 
-	if (p->svc->save != SAVE_PUT_WHOLE) {
+	if (!p->svc->shape->url) {
 		quote(b, p->keyref.name);
 		return;
 	}
@@ -175,7 +176,9 @@ static void verify(struct sbuf *b, const struct plan *p, const struct plan_step 
 	wait_provisioned(b, st);
 	sb_adds(b, "now=$(az rest --method get --url ");
 	quote_url(b, st->url, st->api_version);
-	sb_printf(b, " --query %s --output tsv)\n", key_query(p->svc));
+	sb_adds(b, " --query ");
+	key_query(b, p->svc);
+	sb_adds(b, " --output tsv)\n");
 	sb_adds(b, "if [ \"$now\" != ");
 	key_expected(b, p);
 	sb_printf(b, " ] || [ \"$state\" = Failed ]; then\n\techo \"%s: $now ($state)\" >&2\n\texit 1\nfi\n",

@@ -195,7 +195,7 @@ static void save_request(const struct plan *p, const struct step_state *st, stru
 
 	if (ver && strcmp(ver, "{{keyVersion}}") == 0 && var(st, "keyVersion"))
 		ver = var(st, "keyVersion");
-	out->method = p->svc->save == SAVE_PUT_WHOLE ? "PUT" : "PATCH";
+	out->method = p->svc->shape->whole ? "PUT" : "PATCH";
 	out->url = xstrdup(p->resource_id);
 	out->api_version = p->svc->api_version;
 	res = st && st->resource ? json_object_get(st->resource) : json_object_new_object();

@@ -62,7 +62,7 @@ static struct plan_step *add(struct plan *p, enum step_kind kind)
 /* Returns the property path that holds the key setting, per service. */
 static const char *key_path(const struct svc_profile *svc)
 {
-	return svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties" : "properties.encryption";
+	return svc->shape->patch_root;
 }
 
 /*
@@ -282,39 +282,37 @@ struct json_object *plan_writable(struct json_object *resource)
 }
 
 /*
- * Builds the body that sets the key, per service: the whole DICOM resource with
- * the versioned key URL (read-only fields dropped); Health Bot's
- * keyVaultProperties; Cognitive Services' encryption.
+ * Builds the body that sets the key, as the service's key shape says: the
+ * whole resource (read-only fields dropped) or only the setting; the key as
+ * one versioned URL or as vault URI, name and version; the identity by ARM id
+ * or client id (DICOM: the whole resource with a versioned key URL; the
+ * healthcare agent's keyVaultProperties; Cognitive Services' encryption).
  */
 struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const struct key_ref *k,
 				   const char *version, const char *uai_id, const char *uai_client)
 {
-	struct json_object *b, *kvp = json_object_new_object();
+	const struct key_shape *shape = svc->shape;
+	const char *uai = shape->identity_client_id ? uai_client : uai_id;
+	struct json_object *b = shape->whole ? plan_writable(resource) : json_object_new_object(), *kvp;
 
-	if (svc->save == SAVE_PUT_WHOLE) {
+	if (shape->url) {
 		char *url = key_ref_versioned(k, version);
 
-		b = plan_writable(resource);
-		jx_set(b, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl", json_object_new_string(url));
+		jx_set(b, shape->url, json_object_new_string(url));
 		free(url);
-		json_object_put(kvp);
-		return b;
 	}
+	if (shape->source)
+		jx_set(b, shape->source, json_object_new_string("Microsoft.KeyVault"));
+	if (!shape->kvp)
+		return b;
+	kvp = json_object_new_object();
 	json_object_object_add(kvp, "keyName", json_object_new_string(k->name));
 	if (version)
 		json_object_object_add(kvp, "keyVersion", json_object_new_string(version));
 	json_object_object_add(kvp, "keyVaultUri", json_object_new_string(k->vault_uri));
-	b = json_object_new_object();
-	if (svc->save == SAVE_PATCH_KVP) {
-		if (uai_id)
-			json_object_object_add(kvp, "userIdentity", json_object_new_string(uai_id));
-		jx_set(b, "properties.keyVaultProperties", kvp);
-	} else {
-		if (uai_client)
-			json_object_object_add(kvp, "identityClientId", json_object_new_string(uai_client));
-		jx_set(b, "properties.encryption.keySource", json_object_new_string("Microsoft.KeyVault"));
-		jx_set(b, "properties.encryption.keyVaultProperties", kvp);
-	}
+	if (shape->identity && uai)
+		json_object_object_add(kvp, shape->identity, json_object_new_string(uai));
+	jx_set(b, shape->kvp, kvp);
 	return b;
 }
 

@@ -15,35 +15,68 @@ static const int OPENAI_SIZES[] = { 2048, 0 };
 static const int FOUNDRY_SIZES[] = { 2048, 3072, 4096, 0 };
 static const int HEALTHBOT_SIZES[] = { 2048, 3072, 0 };
 
+/* DICOM: the whole resource is PUT with one versioned key URL (DicomServices_CreateOrUpdate, 2024-03-31). */
+static const struct key_shape DICOM_SHAPE = {
+	.whole = true, .url = "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	.patch_root = "properties.encryption",
+};
+
+/* The healthcare agent service: PATCH keyVaultProperties, the identity by ARM id (Bots_Update, 2025-11-01). */
+static const struct key_shape HEALTHBOT_SHAPE = {
+	.kvp = "properties.keyVaultProperties", .patch_root = "properties.keyVaultProperties", .identity = "userIdentity",
+};
+
+/* Cognitive Services: PATCH encryption, keySource Microsoft.KeyVault, the identity by client id (Accounts_Update). */
+static const struct key_shape COGNITIVE_SHAPE = {
+	.kvp = "properties.encryption.keyVaultProperties", .source = "properties.encryption.keySource",
+	.patch_root = "properties.encryption", .identity = "identityClientId", .identity_client_id = true,
+};
+
 const struct svc_profile SVC_PROFILES[SVC_COUNT] = {
-	{ SVC_DICOM, "dicom", N_("DICOM service"), "Microsoft.HealthcareApis/workspaces/dicomservices", NULL, "2024-03-31",
-	  "SystemAssigned,UserAssigned", SAVE_PUT_WHOLE, true, false, false, false, false, DICOM_SIZES, SEV_BLOCKER,
-	  ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
-	  N_("The DICOM documentation names Key Vault Crypto Service Encryption User, but its own ARM template sample "
-	     "assigns Key Vault Crypto Officer, which grants far more than the service needs."),
+	{ .id = SVC_DICOM, .key = "dicom", .name = N_("DICOM service"),
+	  .arm_type = "Microsoft.HealthcareApis/workspaces/dicomservices", .api_version = "2024-03-31",
+	  .both_identities = "SystemAssigned,UserAssigned", .shape = &DICOM_SHAPE, .version_required = true,
+	  .sizes = DICOM_SIZES, .size_severity = SEV_BLOCKER, .docs_role = ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
+	  .docs_role_note = N_("The DICOM documentation names Key Vault Crypto Service Encryption User, but its own ARM "
+			       "template sample assigns Key Vault Crypto Officer, which grants far more than the service "
+			       "needs."),
 	  /* "If key access is lost for more than 30 minutes, make sure you update the DICOM service to refresh the key
 	   * access": learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys */
-	  N_("If the DICOM service ever loses the key for more than 30 minutes, it stays unavailable after the key is "
-	     "back until it is updated: run azcmk refresh then.") },
-	{ SVC_HEALTHBOT, "healthbot", N_("healthcare agent service"), "Microsoft.HealthBot/healthBots", NULL, "2025-11-01",
-	  "SystemAssigned, UserAssigned", SAVE_PATCH_KVP, false, false, false, false, true, HEALTHBOT_SIZES, SEV_WARNING, NULL,
-	  N_("The healthcare agent service documentation does not name a role; azcmk proposes the least-privileged one "
-	     "that grants read, wrap and unwrap."),
+	  .caution = N_("If the DICOM service ever loses the key for more than 30 minutes, it stays unavailable after the "
+			"key is back until it is updated: run azcmk refresh then."),
+	  /* Resource Health's checks by type: only the DICOM service reports whether it can reach its key. */
+	  .health_reports_key = true },
+	{ .id = SVC_HEALTHBOT, .key = "healthbot", .name = N_("healthcare agent service"),
+	  .arm_type = "Microsoft.HealthBot/healthBots", .api_version = "2025-11-01",
+	  .both_identities = "SystemAssigned, UserAssigned", .shape = &HEALTHBOT_SHAPE, .user_identity_doubtful = true,
+	  .sizes = HEALTHBOT_SIZES, .size_severity = SEV_WARNING,
+	  .docs_role_note = N_("The healthcare agent service documentation does not name a role; azcmk proposes the "
+			       "least-privileged one that grants read, wrap and unwrap."),
 	  /* "Once CMK has been enabled, deleting the healthcare agent service resource will automatically revoke access
 	   * to Key Vault and customer data will become inaccessible": learn.microsoft.com/azure/health-bot/cmk */
-	  N_("Once the key is set, deleting this healthcare agent service resource revokes its access to the key for "
-	     "good, and its data can no longer be decrypted: export or back up what you need before you ever delete "
-	     "it.") },
-	{ SVC_FOUNDRY, "foundry", N_("Microsoft Foundry"), "Microsoft.CognitiveServices/accounts", "AIServices", "2025-06-01",
-	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, true, true, false, FOUNDRY_SIZES, SEV_WARNING,
-	  ROLE_CRYPTO_USER,
-	  N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service Encryption User grants "
-	     "the same read, wrap and unwrap and nothing else."), NULL },
-	{ SVC_OPENAI, "openai", N_("Azure OpenAI"), "Microsoft.CognitiveServices/accounts", "OpenAI", "2025-06-01",
-	  "SystemAssigned, UserAssigned", SAVE_PATCH_ENCRYPTION, false, true, false, false, true, OPENAI_SIZES, SEV_BLOCKER,
-	  NULL,
-	  N_("Microsoft's documents disagree for Azure OpenAI: the OpenAI page describes legacy access policies only, "
-	     "the Azure AI services page allows Azure RBAC."), NULL },
+	  .caution = N_("Once the key is set, deleting this healthcare agent service resource revokes its access to the "
+			"key for good, and its data can no longer be decrypted: export or back up what you need before "
+			"you ever delete it."),
+	  .identity_note = N_("The healthcare agent service documentation describes the system-assigned identity only, "
+			      "although its API has a userIdentity field."),
+	  .cmk_since = "2021-11-11" },
+	{ .id = SVC_FOUNDRY, .key = "foundry", .name = N_("Microsoft Foundry"),
+	  .arm_type = "Microsoft.CognitiveServices/accounts", .kind = "AIServices", .api_version = "2025-06-01",
+	  .both_identities = "SystemAssigned, UserAssigned", .shape = &COGNITIVE_SHAPE, .same_region = true,
+	  .irreversible = true, .same_vault_only = true, .sizes = FOUNDRY_SIZES, .size_severity = SEV_WARNING,
+	  .docs_role = ROLE_CRYPTO_USER,
+	  .docs_role_note = N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service "
+			       "Encryption User grants the same read, wrap and unwrap and nothing else."),
+	  .size_note = N_("Microsoft's documents disagree: an older Foundry page allows 2048-bit keys only, the current "
+			  "one states no size.") },
+	{ .id = SVC_OPENAI, .key = "openai", .name = N_("Azure OpenAI"),
+	  .arm_type = "Microsoft.CognitiveServices/accounts", .kind = "OpenAI", .api_version = "2025-06-01",
+	  .both_identities = "SystemAssigned, UserAssigned", .shape = &COGNITIVE_SHAPE, .same_region = true,
+	  .user_identity_doubtful = true, .sizes = OPENAI_SIZES, .size_severity = SEV_BLOCKER,
+	  .docs_role_note = N_("Microsoft's documents disagree for Azure OpenAI: the OpenAI page describes legacy access "
+			       "policies only, the Azure AI services page allows Azure RBAC."),
+	  .identity_note = N_("Microsoft's documents disagree: the Azure OpenAI page says only a system-assigned identity "
+			      "can be used, while the API and the Azure AI services page accept a user-assigned one.") },
 };
 
 /* Finds the profile of a resource by its ARM type and, for Cognitive Services, its kind. */
@@ -87,6 +120,24 @@ bool svc_size_allowed(const struct svc_profile *p, long bits)
 	return false;
 }
 
+/* Returns the vault URI a resource's key setting names (borrowed), or NULL (none, or a service with one key URL). */
+const char *svc_key_vault_uri(const struct svc_profile *p, struct json_object *r)
+{
+	return p->shape->kvp ? jx_str(jx_get(r, p->shape->kvp), "keyVaultUri") : NULL;
+}
+
+/* Tells whether a resource already encrypts with a customer-managed key, as its service says so. */
+bool svc_on_cmk(const struct svc_profile *p, struct json_object *r)
+{
+	const struct key_shape *k = p->shape;
+
+	if (k->url)
+		return jx_str(r, k->url) != NULL;
+	if (k->source)
+		return str_ieq(jx_str(r, k->source), "Microsoft.KeyVault");
+	return svc_key_vault_uri(p, r) != NULL;
+}
+
 /*
  * Reads the key a resource's setting names, as its service spells it (a
  * whole key URL, or the vault URI, name and version apart), as a key URI to
@@ -94,18 +145,12 @@ bool svc_size_allowed(const struct svc_profile *p, long bits)
  */
 char *svc_key_uri(const struct svc_profile *p, struct json_object *r)
 {
-	const char *path = p->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
-			   : "properties.encryption.keyVaultProperties";
-	struct json_object *kvp = jx_get(r, path);
-	const char *vu = jx_str(kvp, "keyVaultUri");
+	const struct key_shape *k = p->shape;
+	struct json_object *kvp = k->kvp ? jx_get(r, k->kvp) : NULL;
 
-	if (p->save == SAVE_PUT_WHOLE) {
-		const char *u = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
-
-		return u ? xstrdup(u) : NULL;
-	}
-	if (!vu || !jx_str(kvp, "keyName") || (p->save == SAVE_PATCH_ENCRYPTION &&
-	    !str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault")))
+	if (k->url)
+		return jx_str(r, k->url) ? xstrdup(jx_str(r, k->url)) : NULL;
+	if (!jx_str(kvp, "keyVaultUri") || !jx_str(kvp, "keyName") || !svc_on_cmk(p, r))
 		return NULL;
-	return key_ref_join(vu, jx_str(kvp, "keyName"), jx_str(kvp, "keyVersion"));
+	return key_ref_join(jx_str(kvp, "keyVaultUri"), jx_str(kvp, "keyName"), jx_str(kvp, "keyVersion"));
 }

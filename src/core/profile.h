@@ -8,11 +8,21 @@ struct json_object;
 
 enum svc_id { SVC_DICOM, SVC_HEALTHBOT, SVC_FOUNDRY, SVC_OPENAI, SVC_COUNT };
 
-/* How the service takes a key. */
-enum save_style {
-	SAVE_PUT_WHOLE,        /* PUT the whole resource (DICOM: PATCH takes only tags and identity) */
-	SAVE_PATCH_KVP,        /* PATCH properties.keyVaultProperties (Health Bot) */
-	SAVE_PATCH_ENCRYPTION, /* PATCH properties.encryption (Cognitive Services) */
+/*
+ * How a service holds its key setting, from its REST spec: what the rules
+ * read, the plan writes, and the exports and apply send. Every JSON path
+ * about the key or its identity is here, nowhere else.
+ */
+struct key_shape {
+	bool whole;                   /* the save PUTs the whole resource (DICOM: its PATCH takes only tags and identity);
+					 else it PATCHes patch_root */
+	const char *url;              /* the key as one versioned key URL, or NULL */
+	const char *kvp;              /* the object holding keyVaultUri, keyName and keyVersion, or NULL */
+	const char *source;           /* the member that says "Microsoft.KeyVault" when the key is the customer's, or NULL */
+	const char *patch_root;       /* what a PATCH sends: the smallest object holding the whole setting */
+	const char *identity;         /* the member of kvp naming the user-assigned identity, or NULL (any attached one
+					 serves) */
+	bool identity_client_id;      /* that member holds the identity's client id, not its ARM id */
 };
 
 enum severity { SEV_NOTE, SEV_WARNING, SEV_BLOCKER };
@@ -25,7 +35,7 @@ struct svc_profile {
 	const char *kind;             /* Cognitive Services kind, or NULL */
 	const char *api_version;
 	const char *both_identities;  /* the identity type string with both kinds */
-	enum save_style save;
+	const struct key_shape *shape;
 	bool version_required;        /* the key URL must name a version */
 	bool same_region;             /* the vault must be in the resource's region */
 	bool irreversible;            /* CMK cannot be turned off again */
@@ -36,6 +46,11 @@ struct svc_profile {
 	const char *docs_role;        /* the role the service's documents name (GUID), or NULL */
 	const char *docs_role_note;   /* N_() note where the documents disagree on the role, or NULL */
 	const char *caution;          /* N_() what the operator must know before the key is saved, or NULL */
+	const char *size_note;        /* N_() where the documents disagree on key sizes, or NULL */
+	const char *identity_note;    /* N_() where they disagree on user-assigned identities, or NULL */
+	const char *cmk_since;        /* resources created before this day (YYYY-MM-DD) cannot take a key; NULL: the
+					 capability CustomerManagedKey says */
+	bool health_reports_key;      /* Resource Health says whether the service can reach its key */
 };
 
 extern const struct svc_profile SVC_PROFILES[SVC_COUNT];
@@ -45,6 +60,8 @@ const struct svc_profile *svc_by_key(const char *key);
 bool svc_size_allowed(const struct svc_profile *p, long bits);
 const char *svc_api_version(const char *arm_type);
 char *svc_key_uri(const struct svc_profile *p, struct json_object *r);
+bool svc_on_cmk(const struct svc_profile *p, struct json_object *r);
+const char *svc_key_vault_uri(const struct svc_profile *p, struct json_object *r);
 
 #define ROLE_CRYPTO_SERVICE_ENCRYPTION_USER "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 #define ROLE_CRYPTO_USER "12338af0-0e69-4776-bea7-57ae8d297424"

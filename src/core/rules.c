@@ -18,7 +18,7 @@
 #include "wire.h"
 #include "xalloc.h"
 
-#define ALL 0xfu
+#define ALL ((1u << SVC_COUNT) - 1u)
 #define DICOM (1u << SVC_DICOM)
 #define HEALTHBOT (1u << SVC_HEALTHBOT)
 #define FOUNDRY (1u << SVC_FOUNDRY)
@@ -44,16 +44,7 @@ static const char *key_label(const struct cmk_ctx *c)
 /* Tells whether the resource already encrypts with a customer-managed key. */
 bool cmk_resource_on_cmk(const struct cmk_ctx *c)
 {
-	struct json_object *r = c->resource;
-
-	switch (c->svc->save) {
-	case SAVE_PUT_WHOLE:
-		return jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl") != NULL;
-	case SAVE_PATCH_KVP:
-		return jx_str(r, "properties.keyVaultProperties.keyVaultUri") != NULL;
-	default:
-		return str_ieq(jx_str(r, "properties.encryption.keySource"), "Microsoft.KeyVault");
-	}
+	return svc_on_cmk(c->svc, c->resource);
 }
 
 /* Returns the principal (object id) the service uses for the key, or NULL when it has none. */
@@ -74,19 +65,14 @@ const char *cmk_principal(const struct cmk_ctx *c)
  */
 bool cmk_setting_names_identity(const struct cmk_ctx *c)
 {
-	const char *client = jx_str(c->uai, "properties.clientId");
+	const struct key_shape *k = c->svc->shape;
+	const char *want = k->identity_client_id ? jx_str(c->uai, "properties.clientId") : c->uai_id;
 
 	if (!c->user_identity || !c->uai_id)
 		return false;
-	switch (c->svc->save) {
-	case SAVE_PATCH_KVP:
-		return str_ieq(jx_str(c->resource, "properties.keyVaultProperties.userIdentity"), c->uai_id);
-	case SAVE_PATCH_ENCRYPTION:
-		return client && str_ieq(jx_str(c->resource, "properties.encryption.keyVaultProperties.identityClientId"),
-					 client);
-	default:
+	if (!k->identity)
 		return true;
-	}
+	return want && str_ieq(jx_str(jx_get(c->resource, k->kvp), k->identity), want);
 }
 
 /*
@@ -545,19 +531,17 @@ static enum cmk_outcome r_key_type(const struct cmk_ctx *c, struct cmk_finding *
 /* key.size: the service accepts the key's size (blocker or warning per service). */
 static enum cmk_outcome r_key_size(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	static char bits[24];
 	long b = key_bits(c->key);
 
 	if (!key_read(c) || !str_istarts(jx_str(c->key, "key.kty"), "RSA") || b == 0)
 		return OUT_NA;
-	snprintf(bits, sizeof(bits), "%ld", b);
+	snprintf(f->number, sizeof(f->number), "%ld", b);
 	f->arg[0] = key_label(c);
-	f->arg[1] = bits;
+	f->arg[1] = f->number;
 	f->arg[2] = _(c->svc->name);
 	f->severity = c->svc->size_severity;
-	if (c->svc->id == SVC_FOUNDRY)
-		f->detail = xstrdup(_("Microsoft's documents disagree: an older Foundry page allows 2048-bit keys only, the "
-				      "current one states no size."));
+	if (c->svc->size_note)
+		f->detail = xstrdup(_(c->svc->size_note));
 	return svc_size_allowed(c->svc, b) ? OUT_HOLDS : OUT_FAILS;
 }
 
@@ -656,11 +640,7 @@ static enum cmk_outcome r_identity_allowed(const struct cmk_ctx *c, struct cmk_f
 	f->arg[0] = _(c->svc->name);
 	if (!c->svc->user_identity_doubtful)
 		return OUT_HOLDS;
-	f->detail = xstrdup(c->svc->id == SVC_OPENAI
-		? _("Microsoft's documents disagree: the Azure OpenAI page says only a system-assigned identity can be used, "
-		    "while the API and the Azure AI services page accept a user-assigned one.")
-		: _("The healthcare agent service documentation describes the system-assigned identity only, although its "
-		    "API has a userIdentity field."));
+	f->detail = c->svc->identity_note ? xstrdup(_(c->svc->identity_note)) : NULL;
 	return OUT_FAILS;
 }
 
@@ -808,11 +788,11 @@ static enum cmk_outcome r_eligible(const struct cmk_ctx *c, struct cmk_finding *
 	bool cap = false;
 
 	f->arg[0] = res_name(c);
-	if (c->svc->id == SVC_HEALTHBOT) {
+	if (c->svc->cmk_since) {
 		if (!created)
 			return OUT_NA;
 		f->detail = xasprintf(_("It was created on %.10s."), created);
-		return strcmp(created, "2021-11-11") >= 0 ? OUT_HOLDS : OUT_FAILS;
+		return strcmp(created, c->svc->cmk_since) >= 0 ? OUT_HOLDS : OUT_FAILS;
 	}
 	for (size_t i = 0; i < jx_len(caps); i++)
 		cap |= str_ieq(jx_str(jx_at(caps, i), "name"), "CustomerManagedKey");
@@ -841,7 +821,7 @@ static enum cmk_outcome r_irreversible(const struct cmk_ctx *c, struct cmk_findi
 /* resource.same-vault (Foundry): a key change stays in the vault already in use. */
 static enum cmk_outcome r_same_vault(const struct cmk_ctx *c, struct cmk_finding *f)
 {
-	const char *cur = jx_str(c->resource, "properties.encryption.keyVaultProperties.keyVaultUri");
+	const char *cur = svc_key_vault_uri(c->svc, c->resource);
 	char a[256], b[256];
 	bool https;
 
@@ -1319,7 +1299,7 @@ enum cmk_outcome cmk_judge(const struct cmk_ctx *c, const struct cmk_rule *r, st
 /* Runs one rule and adds its finding to the report when it fails or could not be judged. */
 static void run_rule(const struct cmk_ctx *c, const struct cmk_rule *r, struct cmk_report *out)
 {
-	struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+	struct cmk_finding f = { .rule = r, .severity = r->severity };
 	enum cmk_outcome o = cmk_judge(c, r, &f);
 
 	if (o != OUT_NA)
@@ -1335,6 +1315,8 @@ static void run_rule(const struct cmk_ctx *c, const struct cmk_rule *r, struct c
 	} else {
 		f.message = format_message(&f);
 	}
+	/* The names served the message; they point into the context and into f, so the report keeps none. */
+	memset(f.arg, 0, sizeof(f.arg));
 	if (f.detail) {
 		char *clean = text_sanitize(f.detail, false);
 

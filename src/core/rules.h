@@ -90,9 +90,11 @@ struct cmk_finding {
 	enum severity severity;
 	char *subject;                     /* resource id, vault URI or key URL */
 	char *message;                     /* translated, with real names */
-	const char *arg[3];                /* filled by the check for the message format */
+	const char *arg[3];                /* filled by the check for the message format (borrowed: not kept in a report) */
 	char *detail;                      /* extra text (which permission, which dates), or NULL */
 	bool unknown;                      /* not judged: detail says why; counts as not passing */
+	char number[24];                   /* room for a number the check names in arg: each finding has its own,
+					      as rules run on several threads at once */
 };
 
 struct cmk_report {

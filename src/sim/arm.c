@@ -25,6 +25,11 @@ static const struct {
 	{ "Microsoft.HealthBot/healthBots", "2020-10-20,2020-12-08,2021-06-10,2021-08-24,2022-08-08,2023-05-01,2024-02-01,2025-05-25,2025-11-01" },
 	{ "Microsoft.KeyVault/vaults", "2015-06-01,2016-10-01,2018-02-14,2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
 	{ "Microsoft.KeyVault/managedHSMs", "2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	/* Keys through Resource Manager: vaults' since 2019-09-01 (keys.json), managed HSMs' since 2023-02-01 (keysManagedHsm.json). */
+	{ "Microsoft.KeyVault/vaults/keys", "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/vaults/keys/versions", "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/managedHSMs/keys", "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/managedHSMs/keys/versions", "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
 	{ "Microsoft.ManagedIdentity/userAssignedIdentities", "2018-11-30,2021-09-30-preview,2022-01-31-preview,2023-01-31,2023-07-31-preview,2024-11-30,2025-01-31-preview,2025-05-31-preview,2026-04-30,2026-05-31" },
 };
 
@@ -106,6 +111,8 @@ static struct json_object *subscription_json(struct sim *s, struct json_object *
 	json_object_object_add(pol, "quotaId", json_object_new_string("PayAsYouGo_2014-09-01"));
 	json_object_object_add(pol, "spendingLimit", json_object_new_string("Off"));
 	json_object_object_add(o, "subscriptionPolicies", pol);
+	if (json_object_is_type(jx_get(sub, "tags"), json_type_object))
+		json_object_object_add(o, "tags", jx_copy(jx_get(sub, "tags")));
 	free(id);
 	return o;
 }
@@ -128,47 +135,86 @@ static char *query_part(struct sim_req *rq, const char *name)
 	return sb_steal(&b);
 }
 
-/* Wraps items in {"value": [...]} with a nextLink when a page was cut; build (if set) makes each item shown. */
-static struct json_object *page_built(struct sim_req *rq, struct json_object *items,
-				      struct json_object *(*build)(struct json_object *, const char *), const char *arg)
+/* Returns the page size of a list: settings.pageSize, or the request's $top when that is smaller. */
+static long page_size(struct sim_req *rq)
 {
-	struct json_object *body = json_object_new_object(), *page = json_object_new_array();
-	const char *tok = req_arg(rq, "$skiptoken");
 	const char *top = req_arg(rq, "$top");
-	long skip = tok ? strtol(tok, NULL, 10) : 0;
-	long size = rq->sim->set.page_size, n = (long)jx_len(items);
+	long size = rq->sim->set.page_size, t = top ? strtol(top, NULL, 10) : 0;
 
-	if (top && strtol(top, NULL, 10) > 0 && strtol(top, NULL, 10) < size)
-		size = strtol(top, NULL, 10);
-	if (skip < 0)
-		skip = 0;
+	return t > 0 && t < size ? t : size;
+}
+
+/*
+ * Reads the request's $skiptoken, the decimal offset of the page's first item
+ * as the simulator writes it in a nextLink (capped at n); false for a token
+ * it did not write.
+ */
+static bool read_skiptoken(struct sim_req *rq, long n, long *skip)
+{
+	const char *tok = req_arg(rq, "$skiptoken");
+	size_t digits = tok ? strspn(tok, "0123456789") : 0;
+
+	*skip = 0;
+	if (!tok)
+		return true;
+	if (digits == 0 || digits > 9 || tok[digits] != '\0')
+		return false;
+	*skip = strtol(tok, NULL, 10);
+	if (*skip > n)
+		*skip = n;
+	return true;
+}
+
+/* Returns the nextLink of the page that starts at skip: the request's path, api-version, $filter, $expand, $top. */
+static char *next_link(struct sim_req *rq, long skip)
+{
+	char *filter = query_part(rq, "$filter"), *expand = query_part(rq, "$expand"), *top = query_part(rq, "$top");
+	char *next = xasprintf("https://%s%s?api-version=%s%s%s%s&$skiptoken=%ld", rq->host, rq->path,
+			       req_arg(rq, "api-version"), filter, expand, top, skip);
+
+	free(filter);
+	free(expand);
+	free(top);
+	return next;
+}
+
+/*
+ * Answers a list (items taken) a page at a time, {"value": [...]} with a
+ * nextLink when more follow, in pages of settings.pageSize or at most $top
+ * items as Key Vault's list with $top answers (listVaultBySubscription.json),
+ * build (if set) making each item shown.
+ */
+static void answer_built(struct sim_req *rq, struct sim_resp *rs, struct json_object *items,
+			 struct json_object *(*build)(struct json_object *, const char *), const char *arg)
+{
+	struct json_object *body, *page;
+	long skip, size = page_size(rq), n = (long)jx_len(items);
+
+	/* Microsoft documents no wording for a bad $skiptoken: the code and message are the simulator's own. */
+	if (!read_skiptoken(rq, n, &skip)) {
+		json_object_put(items);
+		resp_error(rs, 400, "InvalidSkipToken", "The skip token '%s' is not valid.", req_arg(rq, "$skiptoken"));
+		return;
+	}
+	body = json_object_new_object();
+	page = json_object_new_array();
 	for (long i = skip; i < n && i < skip + size; i++)
 		json_object_array_add(page, build ? build(jx_at(items, (size_t)i), arg) : json_object_get(jx_at(items, (size_t)i)));
 	json_object_object_add(body, "value", page);
-	if (skip + size < n && !top) {
-		char *filter = query_part(rq, "$filter"), *expand = query_part(rq, "$expand");
-		char *next = xasprintf("https://%s%s?api-version=%s%s%s&$skiptoken=%ld", rq->host, rq->path,
-				       req_arg(rq, "api-version"), filter, expand, skip + size);
+	if (skip + size < n) {
+		char *next = next_link(rq, skip + size);
 
-		free(filter);
-		free(expand);
 		json_object_object_add(body, "nextLink", json_object_new_string(next));
 		free(next);
 	}
 	json_object_put(items);
-	return body;
+	resp_json(rs, 200, body);
 }
 
-/* Pages a list whose items are shown as they are (items taken): {"value": [...]} with a nextLink when cut. */
-struct json_object *arm_page(struct sim_req *rq, struct json_object *items)
+/* Answers a list whose items are shown as they are (items taken), a page at a time (see answer_built). */
+void arm_answer_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *items)
 {
-	return page_built(rq, items, NULL, NULL);
-}
-
-/* Pages a list whose items are shown as they are. */
-static struct json_object *page_of(struct sim_req *rq, struct json_object *items)
-{
-	return arm_page(rq, items);
+	answer_built(rq, rs, items, NULL, NULL);
 }
 
 /* Serves GET /subscriptions: those where the caller holds any role. */
@@ -179,13 +225,59 @@ static void list_subscriptions(struct sim_req *rq, struct sim_resp *rs)
 	for (size_t i = 0; i < jx_len(subs); i++)
 		if (state_can_see_subscription(rq->sim, rq->oid, jx_str(jx_at(subs, i), "subscriptionId")))
 			json_object_array_add(out, subscription_json(rq->sim, jx_at(subs, i)));
-	resp_json(rs, 200, page_of(rq, out));
+	arm_answer_page(rq, rs, out);
 }
 
-/* Serves GET /tenants. */
+/* Adds the domain of a user principal name ("ops@contoso.com") to a list of domains, once. */
+static void add_upn_domain(struct json_object *domains, const char *upn)
+{
+	const char *at = upn ? strrchr(upn, '@') : NULL;
+	char *d;
+
+	/* A guest's name (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) ends in this tenant's domain too. */
+	if (!at || !at[1])
+		return;
+	d = str_lower(at + 1);
+	if (!jx_array_has_istr(domains, d))
+		json_object_array_add(domains, json_object_new_string(d));
+	free(d);
+}
+
+/*
+ * Returns the tenant's verified domains (a new array), derived from the
+ * scenario, which names no domain of its own: those of the user's and the
+ * principals' user principal names, the user's first, for a UPN's domain is
+ * one the tenant verified and the user's is the likeliest default; and an
+ * initial "<name>.onmicrosoft.com" domain, which every Entra tenant has, named
+ * after the first domain's first label, or "azsim" and the tenant id's first
+ * eight digits when no UPN names a domain.
+ */
+static struct json_object *tenant_domains(struct sim *s)
+{
+	struct json_object *domains = json_object_new_array(), *ps = jx_get(s->doc, "principals");
+	bool initial = false;
+
+	add_upn_domain(domains, jx_str(s->doc, "user.userPrincipalName"));
+	for (size_t i = 0; i < jx_len(ps); i++)
+		add_upn_domain(domains, jx_str(jx_at(ps, i), "userPrincipalName"));
+	for (size_t i = 0; i < jx_len(domains); i++)
+		initial |= str_iends(json_object_get_string(jx_at(domains, i)), ".onmicrosoft.com");
+	if (!initial) {
+		const char *first = jx_len(domains) ? json_object_get_string(jx_at(domains, 0)) : NULL;
+		char *name = first ? xasprintf("%.*s.onmicrosoft.com", (int)strcspn(first, "."), first)
+				   : xasprintf("azsim%.8s.onmicrosoft.com", state_tenant(s));
+
+		json_object_array_add(domains, json_object_new_string(name));
+		free(name);
+	}
+	return domains;
+}
+
+/* Serves GET /tenants: the scenario's tenant, with domains derived as tenant_domains says. */
 static void list_tenants(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct json_object *t = json_object_new_object(), *list = json_object_new_array(), *body;
+	struct json_object *domains = tenant_domains(rq->sim);
 	char *id = xasprintf("/tenants/%s", state_tenant(rq->sim));
 
 	json_object_object_add(t, "id", json_object_new_string(id));
@@ -193,7 +285,8 @@ static void list_tenants(struct sim_req *rq, struct sim_resp *rs)
 	json_object_object_add(t, "tenantCategory", json_object_new_string("Home"));
 	json_object_object_add(t, "countryCode", json_object_new_string("US"));
 	json_object_object_add(t, "displayName", json_object_new_string("Simulated tenant"));
-	json_object_object_add(t, "domains", json_object_new_array());
+	json_object_object_add(t, "defaultDomain", json_object_new_string(json_object_get_string(jx_at(domains, 0))));
+	json_object_object_add(t, "domains", domains);
 	json_object_object_add(t, "tenantType", json_object_new_string("AAD"));
 	json_object_array_add(list, t);
 	body = json_object_new_object();
@@ -414,7 +507,7 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 			json_object_array_add(out, json_object_get(r));
 	}
 	free(f.atoms);
-	resp_json(rs, 200, page_built(rq, out, generic_item, expand));
+	answer_built(rq, rs, out, generic_item, expand);
 }
 
 /* Serves a typed list: vaults, accounts, dicomservices of a workspace, resource groups. */
@@ -428,11 +521,11 @@ static void list_typed(struct sim_req *rq, struct sim_resp *rs, const struct arm
 		if (str_ieq(jx_str(r, "type"), id->type) && armid_within(jx_str(r, "id"), scope) && can_read(rq, r))
 			json_object_array_add(out, json_object_get(r));
 	}
-	resp_json(rs, 200, page_of(rq, out));
+	arm_answer_page(rq, rs, out);
 }
 
 /* Answers 404 for a missing resource the way ARM words it. */
-static void not_found(struct sim_resp *rs, const struct armid *id)
+void arm_not_found(struct sim_resp *rs, const struct armid *id)
 {
 	if (str_ieq(id->type, "Microsoft.Resources/resourceGroups"))
 		resp_error(rs, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.", id->name);
@@ -443,7 +536,7 @@ static void not_found(struct sim_resp *rs, const struct armid *id)
 }
 
 /* Returns the Key Vault DNS suffix that goes with the ARM host of the request. */
-static const char *vault_suffix(struct sim_req *rq, bool hsm)
+const char *arm_vault_suffix(struct sim_req *rq, bool hsm)
 {
 	if (strstr(rq->host, "usgovcloudapi"))
 		return hsm ? "managedhsm.usgovcloudapi.net" : "vault.usgovcloudapi.net";
@@ -452,14 +545,54 @@ static const char *vault_suffix(struct sim_req *rq, bool hsm)
 	return hsm ? "managedhsm.azure.net" : "vault.azure.net";
 }
 
+/*
+ * Returns the systemData of a write by the caller now (allocated): old's
+ * creation kept, or the caller's as creator; a signed-in user writes as a
+ * User, anyone else as an Application.
+ */
+struct json_object *arm_system_data(struct sim_req *rq, struct json_object *old)
+{
+	struct json_object *sd = json_object_is_type(old, json_type_object) ? jx_copy(old) : json_object_new_object();
+	const char *who = rq->oid ? rq->oid : "";
+	const char *kind = str_ieq(jx_str(rq->claims, "idtyp"), "user") ? "User" : "Application";
+
+	if (!jx_has(sd, "createdAt")) {
+		json_object_object_add(sd, "createdBy", json_object_new_string(who));
+		json_object_object_add(sd, "createdByType", json_object_new_string(kind));
+		json_object_object_add(sd, "createdAt", sim_iso_time(sim_now(rq->sim), true));
+	}
+	json_object_object_add(sd, "lastModifiedBy", json_object_new_string(who));
+	json_object_object_add(sd, "lastModifiedByType", json_object_new_string(kind));
+	json_object_object_add(sd, "lastModifiedAt", sim_iso_time(sim_now(rq->sim), true));
+	return sd;
+}
+
+/* Tells whether a type is a key vault or a managed HSM. */
+static bool is_vault_type(const char *type)
+{
+	return str_ieq(type, "Microsoft.KeyVault/vaults") || str_ieq(type, "Microsoft.KeyVault/managedHSMs");
+}
+
+/*
+ * Fills what Key Vault answers on every PUT of a vault or HSM, as
+ * createVaultWithNetworkAcls.json shows it: tags ({} when none are given)
+ * and systemData (the creation kept from cur).
+ */
+static void fill_vault_put(struct sim_req *rq, struct json_object *next, struct json_object *cur)
+{
+	if (!json_object_is_type(jx_get(next, "tags"), json_type_object))
+		json_object_object_add(next, "tags", json_object_new_object());
+	json_object_object_add(next, "systemData", arm_system_data(rq, jx_get(cur, "systemData")));
+}
+
 /* Fills the fields ARM owns when a vault, HSM or user-assigned identity is created. */
 static void fill_created(struct sim_req *rq, struct json_object *res, const struct armid *id)
 {
 	char guid[37];
 	bool hsm = str_ieq(id->type, "Microsoft.KeyVault/managedHSMs");
 
-	if (str_ieq(id->type, "Microsoft.KeyVault/vaults") || hsm) {
-		char *uri = xasprintf("https://%s.%s/", id->name, vault_suffix(rq, hsm));
+	if (is_vault_type(id->type)) {
+		char *uri = xasprintf("https://%s.%s/", id->name, arm_vault_suffix(rq, hsm));
 		jx_set(res, hsm ? "properties.hsmUri" : "properties.vaultUri", json_object_new_string(uri));
 		free(uri);
 		if (!jx_has(res, "properties.enableSoftDelete"))
@@ -516,24 +649,152 @@ static void plain_patch(struct sim_req *rq, struct sim_resp *rs, struct json_obj
 	resp_json(rs, 200, json_object_get(next));
 }
 
-/* Applies a PUT to a non-service resource: create or replace, keeping the fields ARM owns. */
-static void plain_put(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur, struct json_object *body,
-		      const struct armid *id)
+/*
+ * Makes a Cognitive Services etag, W/"datetime'<ISO 8601, ':' escaped>'", as
+ * CreateProject.json writes it: now, with the request's number as the
+ * fraction of a second so that two writes in one second differ.
+ */
+static char *cognitive_etag(struct sim_req *rq)
 {
-	struct json_object *next = jx_copy(body);
+	struct json_object *t = sim_iso_time(sim_now(rq->sim), false);
+	const char *text = json_object_get_string(t);
+	struct sbuf b = SBUF_INIT;
 
-	if (cur && (str_ieq(id->type, "Microsoft.KeyVault/vaults") || str_ieq(id->type, "Microsoft.KeyVault/managedHSMs")) &&
-	    !vault_patch_ok(rs, cur, body)) {
-		json_object_put(next);
-		return;
+	sb_adds(&b, "W/\"datetime'");
+	for (const char *p = text; *p && *p != 'Z'; p++) {
+		if (*p == ':')
+			sb_adds(&b, "%3A");
+		else
+			sb_addc(&b, *p);
 	}
-	json_object_object_add(next, "id", json_object_new_string(cur ? jx_str(cur, "id") : rq->path));
-	json_object_object_add(next, "name", json_object_new_string(id->full_name ? id->full_name : id->name));
-	json_object_object_add(next, "type", json_object_new_string(cur ? jx_str(cur, "type") : id->type));
+	sb_printf(&b, ".%07luZ'\"", rq->sim->req_seq % 10000000UL);
+	json_object_put(t);
+	return sb_steal(&b);
+}
+
+/* Completes a project's identity: the system-assigned principal (kept across writes), the user-assigned ones' ids. */
+static void project_identity(struct sim_req *rq, struct json_object *next, struct json_object *cur)
+{
+	struct json_object *id = jx_get(next, "identity"), *uais = jx_get(id, "userAssignedIdentities");
+	const char *type = jx_str(id, "type");
+
+	if (type && strcasestr(type, "SystemAssigned")) {
+		const char *old = jx_str(cur, "identity.principalId");
+		char guid[37];
+
+		if (!old)
+			sim_random_uuid(guid);
+		json_object_object_add(id, "principalId", json_object_new_string(old ? old : guid));
+		json_object_object_add(id, "tenantId", json_object_new_string(state_tenant(rq->sim)));
+	}
+	if (!type || !strcasestr(type, "UserAssigned") || !json_object_is_type(uais, json_type_object))
+		return;
+	json_object_object_foreach(uais, uid, val) {
+		struct json_object *uai = state_resource(rq->sim, uid), *v = json_object_new_object();
+
+		(void)val;
+		if (jx_str(uai, "properties.principalId"))
+			json_object_object_add(v, "principalId", json_object_new_string(jx_str(uai, "properties.principalId")));
+		if (jx_str(uai, "properties.clientId"))
+			json_object_object_add(v, "clientId", json_object_new_string(jx_str(uai, "properties.clientId")));
+		json_object_object_add(uais, uid, v);
+	}
+}
+
+/* Tells whether the account a project id lies in has a project other than it. */
+static bool account_has_project(struct sim *s, const char *account, const char *project)
+{
+	struct json_object *all = jx_get(s->doc, "resources");
+
+	for (size_t i = 0; i < jx_len(all); i++) {
+		struct json_object *r = jx_at(all, i);
+
+		if (str_ieq(jx_str(r, "type"), "Microsoft.CognitiveServices/accounts/projects") &&
+		    !str_ieq(jx_str(r, "id"), project) && armid_within(jx_str(r, "id"), account))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Returns a project's endpoints (allocated): the OpenAI ones CreateProject.json
+ * (2025-09-01) shows, on the account's subdomain (customSubDomainName, else
+ * its name), and the Foundry project API the Foundry portal shows for it.
+ */
+static struct json_object *project_endpoints(struct sim *s, const struct armid *id)
+{
+	static const char *const openai[] = { "OpenAI Language Model Instance API", "OpenAI Dall-E API", "OpenAI Sora API" };
+	struct json_object *eps = json_object_new_object(), *acct = state_resource(s, id->parent);
+	const char *sub = jx_str(acct, "properties.customSubDomainName") ? jx_str(acct, "properties.customSubDomainName")
+			  : strrchr(id->parent, '/') + 1;
+	char *oai = xasprintf("https://%s.openai.azure.com/", sub);
+	char *fdy = xasprintf("https://%s.services.ai.azure.com/api/projects/%s", sub, id->name);
+
+	json_object_object_add(eps, "AI Foundry API", json_object_new_string(fdy));
+	for (size_t i = 0; i < sizeof(openai) / sizeof(openai[0]); i++)
+		json_object_object_add(eps, openai[i], json_object_new_string(oai));
+	free(oai);
+	free(fdy);
+	return eps;
+}
+
+/*
+ * Fills what Cognitive Services answers for a Foundry project it creates or
+ * replaces, as CreateProject.json (2025-09-01) shows it: its own name (not
+ * "account/project"), a new etag, provisioningState, endpoints, isDefault
+ * (the account's first project) and the identity's principal.
+ */
+static void fill_project(struct sim_req *rq, struct json_object *next, struct json_object *cur, const struct armid *id)
+{
+	char *etag = cognitive_etag(rq);
+
+	json_object_object_add(next, "name", json_object_new_string(id->name));
+	json_object_object_add(next, "etag", json_object_new_string(etag));
+	jx_set(next, "properties.provisioningState", json_object_new_string("Succeeded"));
+	jx_set(next, "properties.endpoints", project_endpoints(rq->sim, id));
+	jx_set(next, "properties.isDefault", json_object_new_boolean(
+		cur ? jx_bool(cur, "properties.isDefault", false) : !account_has_project(rq->sim, id->parent, rq->path)));
+	project_identity(rq, next, cur);
+	free(etag);
+}
+
+/* Tells whether a PUT's parent resource is missing, answering ARM's 404 ParentResourceNotFound (projects only). */
+static bool parent_missing(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+{
+	if (!str_ieq(id->type, "Microsoft.CognitiveServices/accounts/projects") || !id->parent ||
+	    state_resource(rq->sim, id->parent))
+		return false;
+	resp_error(rs, 404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent "
+		   "resource '%s' not found.", strrchr(id->parent, '/') + 1);
+	return true;
+}
+
+/* Fills the fields ARM and the resource provider own on a PUT: at creation, and on every write of some types. */
+static void fill_put(struct sim_req *rq, struct json_object *next, struct json_object *cur, const struct armid *id)
+{
 	if (cur && jx_get(cur, "properties.principalId") && str_ieq(id->type, "Microsoft.ManagedIdentity/userAssignedIdentities"))
 		jx_set(next, "properties", jx_copy(jx_get(cur, "properties")));
 	else if (!cur)
 		fill_created(rq, next, id);
+	if (is_vault_type(id->type))
+		fill_vault_put(rq, next, cur);
+	else if (str_ieq(id->type, "Microsoft.CognitiveServices/accounts/projects"))
+		fill_project(rq, next, cur, id);
+}
+
+/* Applies a PUT to a non-service resource: create or replace, keeping the fields ARM owns. */
+static void plain_put(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur, struct json_object *body,
+		      const struct armid *id)
+{
+	struct json_object *next;
+
+	if ((cur && is_vault_type(id->type) && !vault_patch_ok(rs, cur, body)) || parent_missing(rq, rs, id))
+		return;
+	next = jx_copy(body);
+	json_object_object_add(next, "id", json_object_new_string(cur ? jx_str(cur, "id") : rq->path));
+	json_object_object_add(next, "name", json_object_new_string(id->full_name ? id->full_name : id->name));
+	json_object_object_add(next, "type", json_object_new_string(cur ? jx_str(cur, "type") : id->type));
+	fill_put(rq, next, cur, id);
 	if (!policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
 		return;
@@ -551,7 +812,7 @@ static void access_policies(struct sim_req *rq, struct sim_resp *rs, const struc
 	const char *op = id->name;
 
 	if (!vault)
-		return not_found(rs, id);
+		return arm_not_found(rs, id);
 	if (!(body = req_json(rq, rs)))
 		return;
 	given = jx_get(body, "properties.accessPolicies");
@@ -630,7 +891,7 @@ static void one_resource(struct sim_req *rq, struct sim_resp *rs, const struct a
 		if (cur)
 			resp_json(rs, 200, json_object_get(cur));
 		else
-			not_found(rs, id);
+			arm_not_found(rs, id);
 	} else if (strcmp(m, "DELETE") == 0) {
 		if (cur)
 			resp_json(rs, 200, json_object_get(cur)), state_del_resource(rq->sim, rq->path);
@@ -644,13 +905,23 @@ static void one_resource(struct sim_req *rq, struct sim_resp *rs, const struct a
 		if (services_is_service(id->type))
 			services_write(rq, rs, cur, body, patch);
 		else if (patch && !cur)
-			not_found(rs, id);
+			arm_not_found(rs, id);
 		else if (patch)
 			plain_patch(rq, rs, cur, body, id);
 		else
 			plain_put(rq, rs, cur, body, id);
 	}
 out:
+	free(action);
+}
+
+/* Serves keys through Resource Manager after ARM's own checks, the caller's action and the api-version (kv.c answers). */
+static void arm_keys(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+{
+	char *action = strcmp(rq->method, "GET") == 0 ? read_action(id->type) : write_action(id, "write");
+
+	if (arm_require(rq, rs, rq->path, action) && api_version_ok(rq, rs, id->type, NULL))
+		kv_arm_keys(rq, rs, id);
 	free(action);
 }
 
@@ -706,7 +977,9 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 		resp_error(rs, 400, "InvalidResourceType", "The resource path '%s' is not valid.", rq->path);
 	} else {
 		if (parents_exist(rq, rs, &id)) {
-			if (id.collection) {
+			if (kv_arm_key_type(id.type)) {
+				arm_keys(rq, rs, &id);
+			} else if (id.collection) {
 				char *scope = id.parent ? xstrdup(id.parent)
 					: id.resource_group ? xasprintf("/subscriptions/%s/resourceGroups/%s", id.subscription, id.resource_group)
 					: xasprintf("/subscriptions/%s", id.subscription);
@@ -725,9 +998,14 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 	free(copy);
 }
 
-/* Tells whether a path is a long-running operation's status URL; gives the operation id. */
+/* Tells whether a path is a long-running operation's status URL, giving the operation id and whether it is a Location URL. */
 static const char *operation_id(const char *path, bool *location)
 {
+	/*
+	 * An operationResults URL is a Location URL (202, then the resource), except HealthcareApis', which is its
+	 * operation status: OperationResults_Get answers an OperationResultsDescription (OperationResultsGet.json)
+	 * and DicomServices_Patch.json names that URL as the Azure-AsyncOperation.
+	 */
 	const char *p;
 
 	if ((p = strcasestr(path, "/operationStatuses/")) != NULL) {
@@ -735,7 +1013,7 @@ static const char *operation_id(const char *path, bool *location)
 		return p + strlen("/operationStatuses/");
 	}
 	if ((p = strcasestr(path, "/operationResults/")) != NULL) {
-		*location = true;
+		*location = !strcasestr(path, "/providers/Microsoft.HealthcareApis/locations/");
 		return p + strlen("/operationResults/");
 	}
 	return NULL;

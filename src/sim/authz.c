@@ -157,7 +157,7 @@ static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char
 		json_object_array_add(out, ra_json(ra));
 	}
 	/* Paged like every ARM list (pageSize), so a client that reads one page misses grants. */
-	resp_json(rs, 200, arm_page(rq, out));
+	arm_answer_page(rq, rs, out);
 	free(who);
 }
 
@@ -204,7 +204,7 @@ static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *sco
 		if (above || (below && !at_scope))
 			json_object_array_add(out, deny_json(jx_at(list, i)));
 	}
-	resp_json(rs, 200, arm_page(rq, out));
+	arm_answer_page(rq, rs, out);
 }
 
 /* Finds an assignment by name at a scope (NULL scope: any scope). */

@@ -9,6 +9,9 @@
  * project builds new ones).  Every error is found while parsing, so running a
  * parsed query cannot fail.
  *
+ * Stages: where, project, project-away, extend, summarize (count() by keys),
+ * order by / sort by, limit / take.
+ *
  * Expressions: "or", "and", not(...), parentheses; ==, !=, =~, !~, <, <=,
  * >, >=; in, in~, !in, !in~ with a parenthesised list; contains, has,
  * startswith, endswith, each with a "!" prefix and a "_cs" suffix; string,
@@ -897,8 +900,10 @@ struct item {
 struct stage {
 	runner run;
 	struct node *pred;   /* where */
-	struct item *items;  /* project, extend, order by, project-away */
+	struct item *items;  /* project, extend, order by, project-away; summarize: its aggregations (no expr) */
 	size_t nitems;
+	struct item *keys;   /* summarize: the "by" keys */
+	size_t nkeys;
 	int64_t limit;       /* limit / take */
 };
 
@@ -907,28 +912,39 @@ struct query {
 	size_t n;
 };
 
+/* Frees a list of items: their names and expressions. */
+static void items_free(struct item *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		free(v[k].name);
+		node_free(v[k].expr);
+	}
+	free(v);
+}
+
 /* Frees the parsed stages of a query. */
 static void query_free(struct query *qy)
 {
 	for (size_t i = 0; i < qy->n; i++) {
-		struct stage *st = &qy->stages[i];
-
-		node_free(st->pred);
-		for (size_t k = 0; k < st->nitems; k++) {
-			free(st->items[k].name);
-			node_free(st->items[k].expr);
-		}
-		free(st->items);
+		node_free(qy->stages[i].pred);
+		items_free(qy->stages[i].items, qy->stages[i].nitems);
+		items_free(qy->stages[i].keys, qy->stages[i].nkeys);
 	}
 	free(qy->stages);
+}
+
+/* Appends an empty item to a list of n items and returns it. */
+static struct item *items_push(struct item **v, size_t *n)
+{
+	*v = grow(*v, *n, sizeof(**v));
+	(*v)[*n] = (struct item){ NULL, NULL, false, false };
+	return &(*v)[(*n)++];
 }
 
 /* Appends an empty item to a stage and returns it. */
 static struct item *item_add(struct stage *st)
 {
-	st->items = grow(st->items, st->nitems, sizeof(*st->items));
-	st->items[st->nitems] = (struct item){ NULL, NULL, false, false };
-	return &st->items[st->nitems++];
+	return items_push(&st->items, &st->nitems);
 }
 
 /* Runs where: keeps the rows for which the predicate is true. */
@@ -1106,6 +1122,52 @@ static struct json_object *run_order(const struct stage *st, struct json_object 
 	return out;
 }
 
+/* Makes the row of a new summarize group: the keys' values (vals, in key order) and every count at 0. */
+static struct json_object *new_group(const struct stage *st, struct json_object *vals)
+{
+	struct json_object *g = json_object_new_object();
+
+	for (size_t k = 0; k < st->nkeys; k++)
+		json_object_object_add(g, st->keys[k].name, json_object_get(jx_at(vals, k)));
+	for (size_t a = 0; a < st->nitems; a++)
+		json_object_object_add(g, st->items[a].name, json_object_new_int64(0));
+	return g;
+}
+
+/* Counts a row in its group, made on first sight (seen maps the keys' JSON text to the group's row). */
+static void count_row(const struct stage *st, struct json_object *row, struct json_object *out, struct json_object *seen)
+{
+	struct json_object *vals = json_object_new_array(), *group = NULL;
+
+	for (size_t k = 0; k < st->nkeys; k++)
+		json_object_array_add(vals, eval(st->keys[k].expr, row));
+	if (!json_object_object_get_ex(seen, jx_text(vals), &group)) {
+		group = new_group(st, vals);
+		json_object_object_add(seen, jx_text(vals), group);
+		json_object_array_add(out, json_object_get(group));
+	}
+	for (size_t a = 0; a < st->nitems; a++)
+		json_object_int_inc(json_object_object_get(group, st->items[a].name), 1);
+	json_object_put(vals);
+}
+
+/*
+ * Runs summarize: one row per distinct combination of the "by" keys, in the
+ * order first seen, with each count(); without keys, one row even over no rows.
+ */
+static struct json_object *run_summarize(const struct stage *st, struct json_object *rows)
+{
+	struct json_object *out = json_object_new_array(), *seen = json_object_new_object();
+
+	for (size_t i = 0; i < jx_len(rows); i++)
+		count_row(st, jx_at(rows, i), out, seen);
+	if (st->nkeys == 0 && jx_len(out) == 0)
+		json_object_array_add(out, new_group(st, NULL));
+	json_object_put(seen);
+	json_object_put(rows);
+	return out;
+}
+
 /* ------------------------------------------------------------------ parser */
 
 struct cols {
@@ -1126,7 +1188,7 @@ struct parser {
 static const char *const reserved[] = {
 	"and", "or", "in", "by", "asc", "desc", "nulls", "first", "last", "true", "false",
 	"contains", "has", "startswith", "endswith", "where", "project", "extend", "order",
-	"sort", "limit", "take",
+	"sort", "limit", "take", "summarize",
 };
 
 /* Finds a column in scope (column names are case-sensitive); returns its index or -1. */
@@ -1667,24 +1729,45 @@ static char *auto_name(const struct node *n, size_t *unnamed)
 	return sb_steal(&b);
 }
 
-/* Parses "name = expr" or a bare expression into an item. */
-static bool parse_item(struct parser *p, struct item *it, size_t *unnamed)
+/*
+ * Builds the name Resource Graph gives an unnamed summarize key: as auto_name,
+ * and through tostring() the flattened path it converts, as Microsoft's
+ * example names "by tostring(properties.storageProfile.osDisk.osType)"
+ * (ResourcesPropertiesQuery.json, resourcegraph 2022-10-01).
+ */
+static char *key_name(const struct node *n, size_t *unnamed)
+{
+	if (n->kind == N_CALL && funcs[n->op].fn == fn_tostring && n->kids[0]->kind == N_COL)
+		return auto_name(n->kids[0], unnamed);
+	return auto_name(n, unnamed);
+}
+
+/* Takes "name =" if it comes next, into *name; false (error set) when the name cannot name a column. */
+static bool parse_naming(struct parser *p, char **name)
 {
 	const struct tok *t = peek(p);
 
-	if (t->kind == T_IDENT && is_punct(&p->toks[p->pos + 1], "=")) {
-		if (strchr(t->text, '-') || is_reserved(t->text)) {
-			serr(p, t->pos, "'%s' cannot name a column", t->text);
-			return false;
-		}
-		it->name = xstrdup(t->text);
-		p->pos += 2;
+	if (t->kind != T_IDENT || !is_punct(&p->toks[p->pos + 1], "="))
+		return true;
+	if (strchr(t->text, '-') || is_reserved(t->text)) {
+		serr(p, t->pos, "'%s' cannot name a column", t->text);
+		return false;
 	}
+	*name = xstrdup(t->text);
+	p->pos += 2;
+	return true;
+}
+
+/* Parses "name = expr" or a bare expression into an item; key: named as a summarize key. */
+static bool parse_item(struct parser *p, struct item *it, size_t *unnamed, bool key)
+{
+	if (!parse_naming(p, &it->name))
+		return false;
 	it->expr = parse_expr(p);
 	if (!it->expr)
 		return false;
 	if (!it->name)
-		it->name = auto_name(it->expr, unnamed);
+		it->name = key ? key_name(it->expr, unnamed) : auto_name(it->expr, unnamed);
 	return true;
 }
 
@@ -1706,7 +1789,7 @@ static bool parse_items(struct parser *p, struct stage *st, bool extend)
 		size_t pos = peek(p)->pos;
 		struct item *it = item_add(st);
 
-		if (!parse_item(p, it, &unnamed))
+		if (!parse_item(p, it, &unnamed, false))
 			return false;
 		if (item_dup(st, it)) {
 			serr(p, pos, "duplicate column name '%s'", it->name);
@@ -1763,6 +1846,95 @@ static bool parse_away(struct parser *p, struct stage *st)
 		item_add(st)->name = xstrdup(advance(p)->text);
 		cols_del(&p->cols, t->text);
 	} while (accept_punct(p, ","));
+	return true;
+}
+
+/* Tells whether one of n items is called name. */
+static bool name_taken(const struct item *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Parses one aggregation, "[name =] count()", into an item without an expression (count is the only one). */
+static bool parse_aggregate(struct parser *p, struct item *it)
+{
+	const struct tok *t;
+
+	if (!parse_naming(p, &it->name))
+		return false;
+	t = peek(p);
+	if (t->kind != T_IDENT || !is_punct(&p->toks[p->pos + 1], "(")) {
+		perr(p, "an aggregation function such as count()");
+		return false;
+	}
+	if (strcasecmp(t->text, "count") != 0) {
+		serr(p, t->pos, "unknown aggregation function '%s'", t->text);
+		return false;
+	}
+	p->pos += 2;
+	if (!expect_punct(p, ")"))
+		return false;
+	/* Kusto itself names it count_; Resource Graph's answer in ResourcesPropertiesQuery.json names it count. */
+	if (!it->name)
+		it->name = xstrdup("count");
+	return true;
+}
+
+/* Parses the comma-separated aggregations of summarize, each named once. */
+static bool parse_aggregates(struct parser *p, struct stage *st)
+{
+	do {
+		size_t pos = peek(p)->pos;
+		struct item *it = item_add(st);
+
+		if (!parse_aggregate(p, it))
+			return false;
+		if (name_taken(st->items, st->nitems - 1, it->name)) {
+			serr(p, pos, "duplicate column name '%s'", it->name);
+			return false;
+		}
+	} while (accept_punct(p, ","));
+	return true;
+}
+
+/* Parses the comma-separated keys after "by", named apart from each other and from the aggregations. */
+static bool parse_keys(struct parser *p, struct stage *st)
+{
+	size_t unnamed = 0;
+
+	do {
+		size_t pos = peek(p)->pos;
+		struct item *it = items_push(&st->keys, &st->nkeys);
+
+		if (!parse_item(p, it, &unnamed, true))
+			return false;
+		if (name_taken(st->keys, st->nkeys - 1, it->name) || name_taken(st->items, st->nitems, it->name)) {
+			serr(p, pos, "duplicate column name '%s'", it->name);
+			return false;
+		}
+	} while (accept_punct(p, ","));
+	return true;
+}
+
+/*
+ * Parses summarize: "summarize [name =] count(), ... [by [name =] expr, ...]"
+ * or "summarize by expr, ..."; its keys and counts become the only columns.
+ */
+static bool parse_summarize(struct parser *p, struct stage *st)
+{
+	st->run = run_summarize;
+	if (!is_word(peek(p), "by") && !parse_aggregates(p, st))
+		return false;
+	if (accept_word(p, "by") && !parse_keys(p, st))
+		return false;
+	cols_free(&p->cols);
+	for (size_t k = 0; k < st->nkeys; k++)
+		cols_add(&p->cols, st->keys[k].name, st->keys[k].expr->type);
+	for (size_t a = 0; a < st->nitems; a++)
+		cols_add(&p->cols, st->items[a].name, V_NUM);
 	return true;
 }
 
@@ -1826,6 +1998,7 @@ static const struct stagedef {
 	{ "project", parse_project },
 	{ "extend", parse_extend },
 	{ "project-away", parse_away },
+	{ "summarize", parse_summarize },
 	{ "order", parse_order },
 	{ "sort", parse_order },
 	{ "limit", parse_limit },
@@ -1843,11 +2016,11 @@ static bool parse_stage(struct parser *p, struct query *qy)
 			advance(p);
 			qy->stages = grow(qy->stages, qy->n, sizeof(*qy->stages));
 			st = &qy->stages[qy->n++];
-			*st = (struct stage){ NULL, NULL, NULL, 0, 0 };
+			*st = (struct stage){ .run = NULL };
 			return stagedefs[i].parse(p, st);
 		}
 	}
-	perr(p, "a query operator (where, project, project-away, extend, order by, sort by, limit, take)");
+	perr(p, "a query operator (where, project, project-away, extend, summarize, order by, sort by, limit, take)");
 	return false;
 }
 
@@ -1899,13 +2072,14 @@ static bool kql_parse(const char *query, struct query *qy, char **err)
 }
 
 /*
- * Tells whether the stages may read the caller's rows in place: a project comes before any stage that changes
- * rows (extend, project-away), so no input row is changed and none is handed back as a result row.
+ * Tells whether the stages may read the caller's rows in place: a project or summarize (which build new rows)
+ * comes before any stage that changes rows (extend, project-away), so no input row is changed and none is
+ * handed back as a result row.
  */
 static bool can_share(const struct query *qy)
 {
 	for (size_t i = 0; i < qy->n; i++) {
-		if (qy->stages[i].run == run_project)
+		if (qy->stages[i].run == run_project || qy->stages[i].run == run_summarize)
 			return true;
 		if (qy->stages[i].run == run_extend || qy->stages[i].run == run_away)
 			return false;

@@ -13,8 +13,9 @@
  * *err (e.g. "ParserFailure: ... at position N").  rows is not modified.
  *
  * Supported: a table name (Resources, any case) followed by "| where",
- * "| project", "| project-away", "| extend", "| order by"/"| sort by" and
- * "| limit"/"| take" stages; see kql.c for the expression language.
+ * "| project", "| project-away", "| extend", "| summarize" (count() by
+ * keys), "| order by"/"| sort by" and "| limit"/"| take" stages; see kql.c
+ * for the expression language.
  */
 struct json_object *kql_run(const char *query, struct json_object *rows, char **err);
 

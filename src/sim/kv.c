@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <openssl/evp.h>
 
+#include "armid.h"
 #include "b64.h"
 #include "jx.h"
 #include "sim-int.h"
@@ -472,8 +473,11 @@ static char *create_params_error(struct kv_ctx *c, struct json_object *b)
 	return NULL;
 }
 
-/* Appends a new version to a key (creating the key) and answers its bundle. */
-static void add_version(struct kv_ctx *c, const char *key, struct json_object *tmpl)
+/*
+ * Appends a new version made from a template (kty, key_size, crv, key_ops,
+ * attributes, tags) to a key, creating the key; returns the version.
+ */
+static struct json_object *store_version(struct kv_ctx *c, const char *key, struct json_object *tmpl)
 {
 	struct json_object *keys = jx_get(c->rq->sim->doc, "keys"), *vault_keys = jx_iget(keys, c->name), *vs, *v;
 	struct json_object *attrs = jx_copy(jx_get(tmpl, "attributes"));
@@ -506,7 +510,13 @@ static void add_version(struct kv_ctx *c, const char *key, struct json_object *t
 	if (jx_get(tmpl, "tags"))
 		json_object_object_add(v, "tags", jx_copy(jx_get(tmpl, "tags")));
 	json_object_array_add(vs, v);
-	resp_json(c->rs, 200, bundle(c, key, v));
+	return v;
+}
+
+/* Appends a new version to a key (creating the key) and answers its bundle. */
+static void add_version(struct kv_ctx *c, const char *key, struct json_object *tmpl)
+{
+	resp_json(c->rs, 200, bundle(c, key, store_version(c, key, tmpl)));
 }
 
 /* Serves POST /keys/{name}/create. */
@@ -588,6 +598,26 @@ static struct json_object *stored_policy(struct kv_ctx *c, struct json_object *b
 	return pol;
 }
 
+/* Returns a key's rotation policy (the one on its newest version that has one), or NULL. */
+static struct json_object *current_policy(struct json_object *vs)
+{
+	struct json_object *pol = NULL;
+
+	for (size_t i = 0; i < jx_len(vs); i++)
+		pol = jx_get(jx_at(vs, i), "rotationPolicy") ? jx_get(jx_at(vs, i), "rotationPolicy") : pol;
+	return pol;
+}
+
+/* Stores a rotation policy from a PUT body on a key's newest version, with its id; returns it (borrowed). */
+static struct json_object *put_policy(struct kv_ctx *c, struct json_object *vs, struct json_object *body, const char *id)
+{
+	struct json_object *pol = stored_policy(c, body, current_policy(vs));
+
+	json_object_object_add(pol, "id", json_object_new_string(id));
+	json_object_object_add(jx_at(vs, jx_len(vs) - 1), "rotationPolicy", pol);
+	return pol;
+}
+
 /* Serves GET and PUT /keys/{name}/rotationpolicy (stored on the newest version). */
 static void rotation_policy(struct kv_ctx *c, const char *key, bool put)
 {
@@ -597,17 +627,10 @@ static void rotation_policy(struct kv_ctx *c, const char *key, bool put)
 	if (!vs || key_deleted(vs)) {
 		key_not_found(c, key);
 	} else if (put) {
-		if ((b = req_json(c->rq, c->rs)) != NULL) {
-			for (size_t i = 0; i < jx_len(vs); i++)
-				pol = jx_get(jx_at(vs, i), "rotationPolicy") ? jx_get(jx_at(vs, i), "rotationPolicy") : pol;
-			pol = stored_policy(c, b, pol);
-			json_object_object_add(pol, "id", json_object_new_string(id));
-			json_object_object_add(jx_at(vs, jx_len(vs) - 1), "rotationPolicy", pol);
-			resp_json(c->rs, 200, json_object_get(pol));
-		}
+		if ((b = req_json(c->rq, c->rs)) != NULL)
+			resp_json(c->rs, 200, json_object_get(put_policy(c, vs, b, id)));
 	} else {
-		for (size_t i = 0; i < jx_len(vs); i++)
-			pol = jx_get(jx_at(vs, i), "rotationPolicy") ? jx_get(jx_at(vs, i), "rotationPolicy") : pol;
+		pol = current_policy(vs);
 		pol = pol ? jx_copy(pol) : json_tokener_parse("{\"lifetimeActions\":[{\"trigger\":{\"timeBeforeExpiry\":"
 			"\"P30D\"},\"action\":{\"type\":\"Notify\"}}],\"attributes\":{}}");
 		json_object_object_add(pol, "id", json_object_new_string(id));
@@ -718,6 +741,322 @@ static void keys_route(struct kv_ctx *c, const char *rest)
 		kv_error(c->rs, strcmp(m, "GET") && !post ? 405 : 400, "BadParameter", NULL,
 			 "The operation %s %s is not supported.", m, rest);
 	}
+}
+
+/* ---- Keys through Resource Manager: Microsoft.KeyVault/vaults/keys and managedHSMs/keys, from the same store ---- */
+
+/* A request on keys through Resource Manager: the vault or HSM, and the names its path gives. */
+struct armkey {
+	struct kv_ctx c;
+	const struct armid *id;
+	char *names;          /* the id's full name split in place: vault, key, version */
+	const char *key;      /* NULL for the list of keys */
+	const char *version;  /* NULL unless one version is named */
+	bool versions;        /* the path is under .../versions */
+};
+
+/* Tells whether an ARM type is keys or key versions of a vault or managed HSM. */
+bool kv_arm_key_type(const char *type)
+{
+	static const char *const types[] = { "Microsoft.KeyVault/vaults/keys", "Microsoft.KeyVault/vaults/keys/versions",
+		"Microsoft.KeyVault/managedHSMs/keys", "Microsoft.KeyVault/managedHSMs/keys/versions", NULL };
+
+	for (int i = 0; types[i]; i++)
+		if (str_ieq(type, types[i]))
+			return true;
+	return false;
+}
+
+/* Returns the id of the vault or HSM an ARM key path lies in (allocated). */
+static char *armkey_vault_id(const struct armid *id, const char *vault, bool hsm)
+{
+	return xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.KeyVault/%s/%s", id->subscription,
+			 id->resource_group ? id->resource_group : "", hsm ? "managedHSMs" : "vaults", vault);
+}
+
+/* Splits the names of an ARM key path and finds its vault; false (404 answered) when the vault does not exist. */
+static bool armkey_open(struct sim_req *rq, struct sim_resp *rs, const struct armid *id, struct armkey *k)
+{
+	bool hsm = str_istarts(id->type, "Microsoft.KeyVault/managedHSMs/");
+	char *save = NULL, *vault_id;
+	struct armid vid;
+
+	memset(k, 0, sizeof(*k));
+	k->id = id;
+	k->names = xstrdup(id->full_name ? id->full_name : "");
+	k->c = (struct kv_ctx){ rq, rs, NULL, hsm, strtok_r(k->names, "/", &save) };
+	k->key = strtok_r(NULL, "/", &save);
+	k->version = strtok_r(NULL, "/", &save);
+	k->versions = str_iends(id->type, "/versions");
+	vault_id = armkey_vault_id(id, k->c.name ? k->c.name : "", hsm);
+	k->c.vault = state_resource(rq->sim, vault_id);
+	if (!k->c.vault && armid_parse(vault_id, &vid)) {
+		arm_not_found(rs, &vid);
+		armid_free(&vid);
+	} else if (!k->c.vault) {
+		resp_error(rs, 404, "ResourceNotFound", "The Resource '%s' was not found.", vault_id);
+	}
+	free(vault_id);
+	if (k->c.vault)
+		k->c.name = jx_str(k->c.vault, "name");
+	return k->c.vault != NULL;
+}
+
+/* Returns a key URI as Resource Manager shows it, "https://{vault host}:443/keys/{key}[/{version}]" (allocated). */
+static char *arm_key_uri(const struct armkey *k, const char *key, const char *version)
+{
+	const char *suffix = arm_vault_suffix(k->c.rq, k->c.hsm);
+
+	return version ? xasprintf("https://%s.%s:443/keys/%s/%s", k->c.name, suffix, key, version)
+		       : xasprintf("https://%s.%s:443/keys/%s", k->c.name, suffix, key);
+}
+
+/* Converts a stored (data-plane) rotation policy to Resource Manager's: no id, action types in lower case. */
+static struct json_object *arm_policy(struct json_object *stored)
+{
+	struct json_object *p = jx_copy(stored), *acts = jx_get(p, "lifetimeActions");
+
+	json_object_object_del(p, "id");
+	for (size_t i = 0; i < jx_len(acts); i++) {
+		char *t = str_lower(jx_str(jx_at(acts, i), "action.type") ? jx_str(jx_at(acts, i), "action.type") : "");
+
+		jx_set(jx_at(acts, i), "action.type", json_object_new_string(t));
+		free(t);
+	}
+	return p;
+}
+
+/* Adds what Resource Manager shows of a version's key material: kty, keyOps, keySize (RSA), curveName (EC). */
+static void arm_key_material(struct json_object *p, struct json_object *v)
+{
+	const char *kty = jx_str(v, "kty");
+
+	json_object_object_add(p, "kty", json_object_new_string(kty ? kty : "RSA"));
+	json_object_object_add(p, "keyOps", jx_get(v, "key_ops") ? jx_copy(jx_get(v, "key_ops"))
+		: json_tokener_parse("[\"encrypt\",\"decrypt\",\"sign\",\"verify\",\"wrapKey\",\"unwrapKey\"]"));
+	if (str_istarts(kty, "RSA"))
+		json_object_object_add(p, "keySize", json_object_new_int64(jx_int(v, "key_size", 2048)));
+	else if (str_istarts(kty, "EC"))
+		json_object_object_add(p, "curveName", json_object_new_string(jx_str(v, "crv") ? jx_str(v, "crv") : "P-256"));
+}
+
+/*
+ * Builds a key's properties as Resource Manager shows them (keys.json
+ * 2024-11-01, KeyProperties): attributes as the data plane keeps them (Unix
+ * seconds; no recoverableDays, which ARM does not have), keyUri, and when
+ * asked the key material, keyUriWithVersion and the rotation policy.
+ */
+static struct json_object *arm_key_props(struct armkey *k, const char *key, struct json_object *v, bool full,
+					 bool with_version, struct json_object *policy)
+{
+	struct json_object *p = json_object_new_object(), *a = attributes(&k->c, v);
+	char *uri = arm_key_uri(k, key, NULL);
+
+	json_object_object_del(a, "recoverableDays");
+	json_object_object_add(p, "attributes", a);
+	if (full)
+		arm_key_material(p, v);
+	json_object_object_add(p, "keyUri", json_object_new_string(uri));
+	free(uri);
+	if (with_version) {
+		uri = arm_key_uri(k, key, jx_str(v, "version"));
+		json_object_object_add(p, "keyUriWithVersion", json_object_new_string(uri));
+		free(uri);
+	}
+	if (policy)
+		json_object_object_add(p, "rotationPolicy", arm_policy(policy));
+	return p;
+}
+
+/* Wraps properties (taken) in the key resource: id, name, type, location (vaults only, as the examples show), tags. */
+static struct json_object *arm_key_resource(struct armkey *k, const char *key, struct json_object *v, bool version,
+					    struct json_object *props)
+{
+	struct json_object *o = json_object_new_object();
+	char *id = version ? xasprintf("%s/keys/%s/versions/%s", jx_str(k->c.vault, "id"), key, jx_str(v, "version"))
+			   : xasprintf("%s/keys/%s", jx_str(k->c.vault, "id"), key);
+	char *type = xasprintf("%s/keys%s", jx_str(k->c.vault, "type"), version ? "/versions" : "");
+
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "name", json_object_new_string(version ? jx_str(v, "version") : key));
+	json_object_object_add(o, "type", json_object_new_string(type));
+	if (!k->c.hsm && jx_str(k->c.vault, "location"))
+		json_object_object_add(o, "location", json_object_new_string(jx_str(k->c.vault, "location")));
+	if (jx_get(v, "tags"))
+		json_object_object_add(o, "tags", jx_copy(jx_get(v, "tags")));
+	json_object_object_add(o, "properties", props);
+	free(id);
+	free(type);
+	return o;
+}
+
+/* Returns a live key's versions, or NULL after answering Resource Manager's 404 for it. */
+static struct json_object *arm_versions(struct armkey *k)
+{
+	struct json_object *vs = kv_key_versions(k->c.rq->sim, k->c.name, k->key);
+
+	if (vs && !key_deleted(vs))
+		return vs;
+	arm_not_found(k->c.rs, k->id);
+	return NULL;
+}
+
+/* Serves GET .../keys/{key}: the newest version, with its material, URIs and rotation policy. */
+static void arm_key_get(struct armkey *k)
+{
+	struct json_object *vs = arm_versions(k), *v;
+
+	if (!vs)
+		return;
+	v = jx_at(vs, jx_len(vs) - 1);
+	resp_json(k->c.rs, 200, arm_key_resource(k, k->key, v, false,
+		arm_key_props(k, k->key, v, true, true, current_policy(vs))));
+}
+
+/* Serves GET .../keys/{key}/versions/{version}. */
+static void arm_version_get(struct armkey *k)
+{
+	struct json_object *vs = arm_versions(k);
+
+	for (size_t i = 0; vs && i < jx_len(vs); i++) {
+		struct json_object *v = jx_at(vs, i);
+
+		if (str_ieq(jx_str(v, "version"), k->version)) {
+			resp_json(k->c.rs, 200, arm_key_resource(k, k->key, v, true, arm_key_props(k, k->key, v, true, true, NULL)));
+			return;
+		}
+	}
+	if (vs)
+		arm_not_found(k->c.rs, k->id);
+}
+
+/* Serves GET .../keys: each live key's newest version, its attributes and keyUri (listKeys.json), paged as ARM pages. */
+static void arm_key_list(struct armkey *k)
+{
+	struct json_object *keys = jx_iget(jx_get(k->c.rq->sim->doc, "keys"), k->c.name), *out = json_object_new_array();
+
+	if (json_object_is_type(keys, json_type_object)) {
+		json_object_object_foreach(keys, name, vs) {
+			struct json_object *v = key_deleted(vs) ? NULL : jx_at(vs, jx_len(vs) - 1);
+
+			if (v)
+				json_object_array_add(out, arm_key_resource(k, name, v, false,
+					arm_key_props(k, name, v, false, false, NULL)));
+		}
+	}
+	arm_answer_page(k->c.rq, k->c.rs, out);
+}
+
+/* Serves GET .../keys/{key}/versions: attributes, keyUri and keyUriWithVersion of each (listKeyVersions.json). */
+static void arm_version_list(struct armkey *k)
+{
+	struct json_object *vs = arm_versions(k), *out;
+
+	if (!vs)
+		return;
+	out = json_object_new_array();
+	for (size_t i = 0; i < jx_len(vs); i++)
+		json_object_array_add(out, arm_key_resource(k, k->key, jx_at(vs, i), true,
+			arm_key_props(k, k->key, jx_at(vs, i), false, true, NULL)));
+	arm_answer_page(k->c.rq, k->c.rs, out);
+}
+
+/* Converts Resource Manager's KeyCreateParameters to the data plane's key template (allocated). */
+static struct json_object *arm_template(struct json_object *body)
+{
+	struct json_object *t = json_object_new_object(), *p = jx_get(body, "properties");
+	static const char *const map[][2] = { { "kty", "kty" }, { "keySize", "key_size" }, { "curveName", "crv" },
+					      { "keyOps", "key_ops" }, { "attributes", "attributes" } };
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (jx_get(p, map[i][0]))
+			json_object_object_add(t, map[i][1], jx_copy(jx_get(p, map[i][0])));
+	jx_del(t, "attributes.created");
+	jx_del(t, "attributes.updated");
+	jx_del(t, "attributes.recoveryLevel");
+	if (jx_get(body, "tags"))
+		json_object_object_add(t, "tags", jx_copy(jx_get(body, "tags")));
+	return t;
+}
+
+/* Converts Resource Manager's rotation policy to the data plane's (action types capitalised), allocated. */
+static struct json_object *dataplane_policy(struct json_object *arm)
+{
+	struct json_object *p = jx_copy(arm), *acts = jx_get(p, "lifetimeActions");
+
+	for (size_t i = 0; i < jx_len(acts); i++) {
+		const char *t = jx_str(jx_at(acts, i), "action.type");
+
+		jx_set(jx_at(acts, i), "action.type", json_object_new_string(str_ieq(t, "rotate") ? "Rotate" : "Notify"));
+	}
+	return p;
+}
+
+/* Creates a key's first version from a PUT's template and policy; false with 400 answered when Key Vault refuses it. */
+static bool arm_create(struct armkey *k, struct json_object *body)
+{
+	struct json_object *tmpl = arm_template(body), *pol = jx_get(body, "properties.rotationPolicy");
+	char *err = create_params_error(&k->c, tmpl);
+	bool ok = err == NULL;
+
+	if (!ok) {
+		resp_error(k->c.rs, 400, "BadRequest", "%s", err);
+		free(err);
+	} else {
+		store_version(&k->c, k->key, tmpl);
+		if (json_object_is_type(pol, json_type_object)) {
+			struct json_object *dp = dataplane_policy(pol);
+			char *id = xasprintf("https://%s.%s/keys/%s/rotationpolicy", k->c.name,
+					     arm_vault_suffix(k->c.rq, k->c.hsm), k->key);
+
+			put_policy(&k->c, kv_key_versions(k->c.rq->sim, k->c.name, k->key), dp, id);
+			json_object_put(dp);
+			free(id);
+		}
+	}
+	json_object_put(tmpl);
+	return ok;
+}
+
+/*
+ * Serves PUT .../keys/{key} (Keys_CreateIfNotExist): creates the key's first
+ * version when the key does not exist, and answers the key (200) either way;
+ * an existing key is returned without any write, as the operation's
+ * description in keys.json says.
+ */
+static void arm_key_put(struct armkey *k)
+{
+	struct json_object *body = req_json(k->c.rq, k->c.rs), *vs;
+
+	if (!body)
+		return;
+	vs = kv_key_versions(k->c.rq->sim, k->c.name, k->key);
+	if ((vs && !key_deleted(vs)) || arm_create(k, body))
+		arm_key_get(k);
+}
+
+/* Serves keys through Resource Manager (after ARM's own checks in arm.c): lists, one key or version, create. */
+void kv_arm_keys(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+{
+	struct armkey k;
+	bool get = strcmp(rq->method, "GET") == 0;
+
+	if (armkey_open(rq, rs, id, &k)) {
+		if (get && !k.key)
+			arm_key_list(&k);
+		else if (get && k.versions && !k.version)
+			arm_version_list(&k);
+		else if (get && k.versions)
+			arm_version_get(&k);
+		else if (get)
+			arm_key_get(&k);
+		else if (strcmp(rq->method, "PUT") == 0 && k.key && !k.versions)
+			arm_key_put(&k);
+		else
+			resp_error(rs, 405, "MethodNotAllowed", "The requested resource does not support http method '%s'.",
+				   rq->method);
+	}
+	free(k.names);
 }
 
 /* Routes a request to {vault}.vault.azure.net or {hsm}.managedhsm.azure.net. */

@@ -662,6 +662,7 @@ static const struct field F_SUBSCRIPTION[] = {
 	{ "displayName", true, &T_STR },
 	{ "state", false, &T_STR },
 	{ "tenantId", false, &T_UUID },
+	{ "tags", false, &T_TAGS },
 	{ NULL, false, NULL },
 };
 static const struct type T_SUBSCRIPTION = { .what = "an object", .ok = is_object, .fields = F_SUBSCRIPTION };
@@ -814,6 +815,8 @@ static const struct type T_DEVICE_STEPS = {
 	.what = "an array of device code answers", .ok = is_array, .items = &T_DEVICE_STEP
 };
 static const char *const DATA_PLANE_MODES[] = { "open", "enforced", NULL };
+static const char *const LRO_HEADER_MODES[] = { "declared", "both", NULL };
+static const struct type T_LRO_HEADERS = { .ok = is_choice, .choices = LRO_HEADER_MODES };
 static const struct type T_DATA_PLANE = { .ok = is_choice, .choices = DATA_PLANE_MODES };
 static const struct field F_SETTINGS[] = {
 	{ "latencyMs", false, &T_INT0 },
@@ -821,6 +824,7 @@ static const struct field F_SETTINGS[] = {
 	{ "lroPolls", false, &T_INT0 },
 	{ "lroSeconds", false, &T_INT0 },
 	{ "refuseInOperation", false, &T_BOOL },
+	{ "lroHeaders", false, &T_LRO_HEADERS },
 	{ "retryAfterSeconds", false, &T_INT0 },
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },

@@ -582,7 +582,7 @@ static void keep_owned(enum svc svc, struct json_object *next, struct json_objec
 	static const char *const owned[] = { "systemData", "properties.provisioningState", "properties.serviceUrl",
 		"properties.authenticationConfiguration", "properties.endpoint", "properties.endpoints",
 		"properties.capabilities", "properties.dateCreated", "properties.internalId",
-		"properties.botManagementPortalLink", "properties.accessControlMethod", "etag", NULL };
+		"properties.botManagementPortalLink", "properties.accessControlMethod", "properties.eventState", "etag", NULL };
 
 	(void)svc;
 	for (int i = 0; owned[i]; i++) {
@@ -603,25 +603,40 @@ static char *dicom_url(const char *id, const char *name)
 }
 
 /*
+ * Fills what the DICOM service sets on a service it creates, as
+ * DicomServices_Create.json shows it: eventState Disabled and the
+ * authenticationConfiguration its data plane checks tokens against, the
+ * tenant's authority and, as audiences, the resource Microsoft's DICOM
+ * documentation has clients ask tokens for and the service's own URL (the
+ * example's azurehealthcareapis.com values are placeholders).
+ */
+static void fill_dicom(struct sim_req *rq, struct json_object *next, const char *url)
+{
+	struct json_object *auth = json_object_new_object(), *aud = json_object_new_array();
+	char *authority = xasprintf("https://login.microsoftonline.com/%s", state_tenant(rq->sim));
+
+	json_object_array_add(aud, json_object_new_string("https://dicom.healthcareapis.azure.com"));
+	json_object_array_add(aud, json_object_new_string(url));
+	json_object_object_add(auth, "authority", json_object_new_string(authority));
+	json_object_object_add(auth, "audiences", aud);
+	jx_set(next, "properties.authenticationConfiguration", auth);
+	jx_set(next, "properties.eventState", json_object_new_string("Disabled"));
+	free(authority);
+}
+
+/*
  * Fills in what a service sets on a resource it creates, as Microsoft's
  * create examples show it: systemData (Bots_Create, ResourceCreationPut.json),
  * the healthcare agent service's botManagementPortalLink, the DICOM
- * service's serviceUrl (DicomServices_Create.json) and a Cognitive Services
- * account's endpoint (CreateAccount.json).
+ * service's serviceUrl, authentication and event state (fill_dicom) and a
+ * Cognitive Services account's endpoint (CreateAccount.json).
  */
 static void fill_created(struct sim_req *rq, enum svc svc, struct json_object *next)
 {
-	struct json_object *sd = json_object_new_object();
 	const char *name = jx_str(next, "name") ? jx_str(next, "name") : "";
 	char *url = NULL;
 
-	json_object_object_add(sd, "createdBy", json_object_new_string(rq->oid ? rq->oid : ""));
-	json_object_object_add(sd, "createdByType", json_object_new_string("Application"));
-	json_object_object_add(sd, "createdAt", sim_iso_time(sim_now(rq->sim), true));
-	json_object_object_add(sd, "lastModifiedBy", json_object_new_string(rq->oid ? rq->oid : ""));
-	json_object_object_add(sd, "lastModifiedByType", json_object_new_string("Application"));
-	json_object_object_add(sd, "lastModifiedAt", sim_iso_time(sim_now(rq->sim), true));
-	json_object_object_add(next, "systemData", sd);
+	json_object_object_add(next, "systemData", arm_system_data(rq, NULL));
 	if (svc == SVC_HEALTHBOT)
 		url = xasprintf("https://us.healthbot.microsoft.com/account/%s", name);
 	else if (svc == SVC_DICOM)
@@ -631,6 +646,8 @@ static void fill_created(struct sim_req *rq, enum svc svc, struct json_object *n
 	if (url)
 		jx_set(next, svc == SVC_HEALTHBOT ? "properties.botManagementPortalLink" : svc == SVC_DICOM
 		       ? "properties.serviceUrl" : "properties.endpoint", json_object_new_string(url));
+	if (svc == SVC_DICOM)
+		fill_dicom(rq, next, url);
 	free(url);
 }
 
@@ -698,13 +715,18 @@ static char *namespace_of(const char *type)
  * declares them. The healthcare agent service's update (Bots_Update, PATCH)
  * answers 201 with a Location only, final state via location, and its
  * create (Bots_Create, PUT) with an Azure-AsyncOperation only
- * (specification/healthbot/.../stable/2025-11-01/healthbot.json); the
- * others send both.
+ * (specification/healthbot/.../stable/2025-11-01/healthbot.json); with
+ * settings.lroHeaders "both", its update also names an Azure-AsyncOperation,
+ * as Microsoft's example of it shows (ResourceUpdatePatch.json). The DICOM
+ * service names its operationresults URL, its operation status, as the
+ * Azure-AsyncOperation (DicomServices_Patch.json) and no Location, for that
+ * URL answers no resource. Cognitive Services sends both.
  */
 static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct json_object *next, const char *opid,
 			       bool patch)
 {
-	bool bot = svc_of(jx_str(next, "type")) == SVC_HEALTHBOT;
+	enum svc svc = svc_of(jx_str(next, "type"));
+	bool bot = svc == SVC_HEALTHBOT, dicom = svc == SVC_DICOM;
 	char *ns = namespace_of(jx_str(next, "type")), *sub = NULL, *url, num[16], loc[64];
 	struct armid id;
 
@@ -713,13 +735,14 @@ static void add_status_headers(struct sim_req *rq, struct sim_resp *rs, struct j
 		sub = xstrdup(id.subscription);
 		armid_free(&id);
 	}
-	if (!bot || !patch) {
-		url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationStatuses/%s?api-version=%s",
-				rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
+	if (!bot || !patch || rq->sim->set.lro_headers_both) {
+		url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/%s/%s?api-version=%s", rq->host,
+				sub ? sub : "", ns, loc, dicom ? "operationresults" : "operationStatuses", opid,
+				req_arg(rq, "api-version"));
 		resp_header(rs, "Azure-AsyncOperation", url);
 		free(url);
 	}
-	if (!bot || patch) {
+	if ((!bot || patch) && !dicom) {
 		url = xasprintf("https://%s/subscriptions/%s/providers/%s/locations/%s/operationResults/%s?api-version=%s",
 				rq->host, sub ? sub : "", ns, loc, opid, req_arg(rq, "api-version"));
 		resp_header(rs, "Location", url);
@@ -765,8 +788,10 @@ static void start_operation(struct sim_req *rq, struct sim_resp *rs, struct json
 		json_object_object_add(op, "pending", jx_copy(next));
 	if (failed && rq->op_error)
 		json_object_object_add(op, "error", jx_copy(rq->op_error));
-	if (!lro)
+	if (!lro) {
 		json_object_object_add(op, "done", json_object_new_boolean(1));
+		json_object_object_add(op, "finishedAt", json_object_new_int64(now));
+	}
 	json_object_object_add(rq->sim->ops, opid, op);
 	if (lro)
 		track_operation(rq->sim, opid, op);
@@ -860,11 +885,13 @@ int services_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *
 	return 0;
 }
 
-/* Ends an operation: commits its change (not to a resource deleted since) or marks it Failed; it stays answerable. */
+/* Ends an operation, when its time was up or now if a poll ends it sooner: commits its change or marks it Failed. */
 static void finish_operation(struct sim *s, const char *opid, struct json_object *op)
 {
 	struct json_object *pending = jx_get(op, "pending"), *res = state_resource(s, jx_str(op, "resourceId"));
+	int64_t now = sim_now(s), due = jx_int(op, "endTime", now);
 
+	/* The change does not touch a resource deleted since; the operation stays answerable. */
 	if (jx_bool(op, "failed", false)) {
 		if (res)
 			jx_set(res, "properties.provisioningState", json_object_new_string("Failed"));
@@ -874,6 +901,7 @@ static void finish_operation(struct sim *s, const char *opid, struct json_object
 	}
 	json_object_object_del(op, "pending");
 	json_object_object_add(op, "done", json_object_new_boolean(1));
+	json_object_object_add(op, "finishedAt", json_object_new_int64(due < now ? due : now));
 	json_object_object_del(s->pending, opid);
 	s->generation++;
 }
@@ -904,11 +932,43 @@ void ops_sweep(struct sim *s)
 	s->next_due = next;
 }
 
+/*
+ * Builds an operation's status body in ARM's Azure-AsyncOperation shape
+ * (async-operations.md), id, name, status, startTime, endTime once ended and
+ * error when failed, its times from the simulated clock.
+ */
+static struct json_object *status_body(struct sim_req *rq, struct json_object *op, const char *id)
+{
+	struct json_object *body = json_object_new_object();
+	bool done = jx_bool(op, "done", false), failed = jx_bool(op, "failed", false);
+	/*
+	 * HealthcareApis answers its OperationResultsDescription (OperationResultsGet.json): with properties, and
+	 * Running for an operation in progress, for its status enum has no InProgress.
+	 */
+	bool hca = strcasestr(rq->path, "/providers/Microsoft.HealthcareApis/") != NULL;
+
+	json_object_object_add(body, "id", json_object_new_string(rq->path));
+	json_object_object_add(body, "name", json_object_new_string(id));
+	json_object_object_add(body, "status", json_object_new_string(!done ? (hca ? "Running" : "InProgress")
+		: failed ? "Failed" : "Succeeded"));
+	json_object_object_add(body, "startTime", sim_iso_time(jx_int(op, "startTime", 0), true));
+	if (done)
+		json_object_object_add(body, "endTime", sim_iso_time(jx_int(op, "finishedAt", jx_int(op, "startTime", 0)), true));
+	if (hca)
+		json_object_object_add(body, "properties", json_object_new_object());
+	if (failed && done && jx_get(op, "error"))
+		json_object_object_add(body, "error", jx_copy(jx_get(op, "error")));
+	else if (failed && done)
+		json_object_object_add(body, "error", json_tokener_parse("{\"code\":\"InternalServerError\",\"message\":"
+			"\"The operation failed (the simulator was asked to fail it).\"}"));
+	return body;
+}
+
 /* Serves the status URLs of a long-running operation (Azure-AsyncOperation and Location). */
 void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool location)
 {
 	char id[64] = "";
-	struct json_object *op = NULL, *body;
+	struct json_object *op = NULL;
 	int64_t left;
 
 	sscanf(opid, "%63[^/?]", id);
@@ -939,15 +999,5 @@ void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool 
 			resp_json(rs, 200, json_object_get(res));
 		return;
 	}
-	body = json_object_new_object();
-	json_object_object_add(body, "id", json_object_new_string(rq->path));
-	json_object_object_add(body, "name", json_object_new_string(id));
-	json_object_object_add(body, "status", json_object_new_string(!jx_bool(op, "done", false) ? "InProgress"
-		: jx_bool(op, "failed", false) ? "Failed" : "Succeeded"));
-	if (jx_bool(op, "failed", false) && jx_bool(op, "done", false) && jx_get(op, "error"))
-		json_object_object_add(body, "error", jx_copy(jx_get(op, "error")));
-	else if (jx_bool(op, "failed", false) && jx_bool(op, "done", false))
-		json_object_object_add(body, "error", json_tokener_parse("{\"code\":\"InternalServerError\",\"message\":"
-			"\"The operation failed (the simulator was asked to fail it).\"}"));
-	resp_json(rs, 200, body);
+	resp_json(rs, 200, status_body(rq, op, id));
 }

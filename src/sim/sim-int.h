@@ -33,10 +33,12 @@ struct sim_settings {
 	const char *client_ip;
 	bool operator_data_plane_enforced; /* false: the operator and user pass data-plane checks */
 	bool refuse_in_operation;  /* a refused key save is accepted (202) and its operation fails with the refusal */
+	bool lro_headers_both;     /* lroHeaders "both": an Azure-AsyncOperation also where a spec declares Location only */
 };
 
 struct sim_proxy;
 struct rg_kept;
+struct armid;
 
 struct sim {
 	pthread_mutex_t lock;          /* guards everything below that changes */
@@ -159,7 +161,10 @@ const char *entra_verify(struct sim *s, const char *authz, enum host_kind want, 
 void arm_handle(struct sim_req *rq, struct sim_resp *rs);
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs);
 bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *action);
-struct json_object *arm_page(struct sim_req *rq, struct json_object *items);
+void arm_answer_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *items);
+struct json_object *arm_system_data(struct sim_req *rq, struct json_object *old);
+void arm_not_found(struct sim_resp *rs, const struct armid *id);
+const char *arm_vault_suffix(struct sim_req *rq, bool hsm);
 struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 void rg_free(struct sim *s);
@@ -184,6 +189,8 @@ void policy_check_restrictions(struct sim_req *rq, struct sim_resp *rs);
 void kv_handle(struct sim_req *rq, struct sim_resp *rs);
 struct json_object *kv_key_versions(struct sim *s, const char *vault, const char *key);
 struct json_object *kv_current_version(struct sim *s, const char *vault, const char *key);
+bool kv_arm_key_type(const char *type);
+void kv_arm_keys(struct sim_req *rq, struct sim_resp *rs, const struct armid *id);
 void graph_handle(struct sim_req *rq, struct sim_resp *rs);
 void admin_handle(struct sim_req *rq, struct sim_resp *rs);
 void identity_handle(struct sim_req *rq, struct sim_resp *rs);

@@ -73,6 +73,7 @@ static void read_settings(struct sim *s)
 	s->set.propagation_seconds = (int)jx_int(st, "propagationSeconds", 0);
 	s->set.lro_polls = (int)jx_int(st, "lroPolls", 0);
 	s->set.refuse_in_operation = jx_bool(st, "refuseInOperation", false);
+	s->set.lro_headers_both = str_ieq(jx_str(st, "lroHeaders"), "both");
 	s->set.retry_after = (int)jx_int(st, "retryAfterSeconds", 1);
 	s->set.lro_seconds = jx_has(st, "lroSeconds") ? jx_int(st, "lroSeconds", 0) : lro_seconds_default(&s->set);
 	s->set.token_lifetime = (int)jx_int(st, "tokenLifetimeSeconds", 3599);

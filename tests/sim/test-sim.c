@@ -1313,6 +1313,180 @@ static void test_demo_consistency(void **state)
 	free(f);
 }
 
+/* ---- Keys through Resource Manager, ARM paging, tenants and subscriptions ---- */
+
+#define ARM_KEYS VAULT_ID "/keys"
+#define KEY_V2 "d6540493eed2bd7ff3d30647d1d92057"
+
+/* Resource Manager's view of keys is the data plane's store: get, versions, list, 404s and api-versions. */
+static void test_arm_keys_read(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/cmk-test", "2024-11-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "type"), "Microsoft.KeyVault/vaults/keys");
+	assert_string_equal(jx_str(r.json, "location"), "westus3");
+	assert_string_equal(jx_str(r.json, "properties.kty"), "RSA");
+	assert_int_equal(jx_int(r.json, "properties.keySize", 0), 2048);
+	assert_int_equal(jx_int(r.json, "properties.attributes.created", 0), 1777626000);
+	assert_string_equal(jx_str(r.json, "properties.keyUri"), "https://kv-cmk-test.vault.azure.net:443/keys/cmk-test");
+	assert_string_equal(jx_str(r.json, "properties.keyUriWithVersion"),
+			    "https://kv-cmk-test.vault.azure.net:443/keys/cmk-test/" KEY_V2);
+	assert_null(jx_get(r.json, "properties.attributes.recoverableDays"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/cmk-test/versions/" KEY_V1, "2024-11-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "name"), KEY_V1);
+	assert_string_equal(jx_str(r.json, "type"), "Microsoft.KeyVault/vaults/keys/versions");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/cmk-test/versions", "2024-11-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 2);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS, "2024-11-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	assert_null(jx_get(jx_at(jx_get(r.json, "value"), 0), "properties.kty"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/nosuch", "2024-11-01", NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "ResourceNotFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/cmk-test/versions/00000000000000000000000000000000", "2024-11-01", NULL,
+			     &r), 404);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", RG "/providers/Microsoft.KeyVault/vaults/kv-nosuch/keys", "2024-11-01", NULL, &r), 404);
+	assert_string_equal(st_error_code(&r), "ResourceNotFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/cmk-test", "2018-02-14", NULL, &r), 400);
+	assert_string_equal(st_error_code(&r), "NoRegisteredProviderFound");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "DELETE", ARM_KEYS "/cmk-test", "2024-11-01", NULL, &r), 405);
+	st_resp_free(&r);
+}
+
+/* A key created through Resource Manager is in the data plane, with its rotation policy; a second PUT writes nothing. */
+static void test_arm_keys_create(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(arm(f, "PUT", ARM_KEYS "/arm-new", "2024-11-01", "{\"tags\":{\"k\":\"v\"},\"properties\":{"
+			     "\"kty\":\"RSA\",\"keySize\":3072,\"keyOps\":[\"wrapKey\",\"unwrapKey\"],\"rotationPolicy\":{"
+			     "\"attributes\":{\"expiryTime\":\"P1Y\"},\"lifetimeActions\":[{\"trigger\":{\"timeAfterCreate\":"
+			     "\"P90D\"},\"action\":{\"type\":\"rotate\"}}]}}}", &r), 200);
+	assert_int_equal(jx_int(r.json, "properties.keySize", 0), 3072);
+	assert_string_equal(jx_str(r.json, "tags.k"), "v");
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "properties.rotationPolicy.lifetimeActions"), 0), "action.type"),
+			    "rotate");
+	assert_true(jx_int(r.json, "properties.attributes.created", 0) > 0);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/arm-new?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "key.kty"), "RSA");
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", KV "/keys/arm-new/rotationpolicy?api-version=7.5", f->vault, NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "lifetimeActions"), 0), "action.type"), "Rotate");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", ARM_KEYS "/arm-new", "2024-11-01", "{\"properties\":{\"kty\":\"EC\"}}", &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.kty"), "RSA");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/arm-new/versions", "2024-11-01", NULL, &r), 200);
+	assert_int_equal(jx_len(jx_get(r.json, "value")), 1);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", ARM_KEYS "/arm-bad", "2024-11-01", "{\"properties\":{\"kty\":\"oct\"}}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", ARM_KEYS "/arm-bad", "2024-11-01", "{\"properties\":{}}", &r), 400);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", ARM_KEYS "/arm-bad", "2024-11-01", NULL, &r), 404);
+	st_resp_free(&r);
+}
+
+/* A list with $top answers at most that many, with a nextLink that keeps $top; a bad $skiptoken is refused. */
+static void test_arm_paging_top(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *next;
+	int pages = 1, items;
+
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/resources?$top=2", "2021-04-01", NULL, &r), 200);
+	items = (int)jx_len(jx_get(r.json, "value"));
+	assert_int_equal(items, 2);
+	assert_non_null(strstr(jx_str(r.json, "nextLink"), "$top=2"));
+	next = xstrdup(jx_str(r.json, "nextLink"));
+	st_resp_free(&r);
+	while (next) {
+		assert_int_equal(st_req(&f->t, "GET", next, f->arm, NULL, &r), 200);
+		assert_true(jx_len(jx_get(r.json, "value")) <= 2);
+		items += (int)jx_len(jx_get(r.json, "value"));
+		free(next);
+		next = jx_str(r.json, "nextLink") ? xstrdup(jx_str(r.json, "nextLink")) : NULL;
+		st_resp_free(&r);
+		pages++;
+	}
+	assert_int_equal(items, 7);
+	assert_int_equal(pages, 4);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/resources?$top=2&$skiptoken=abc", "2021-04-01", NULL, &r), 400);
+	assert_string_equal(st_error_code(&r), "InvalidSkipToken");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB "/providers/Microsoft.KeyVault/vaults?$skiptoken=-1",
+			     "2024-11-01", NULL, &r), 400);
+	st_resp_free(&r);
+}
+
+/* The tenant's domains come from the user's name; a subscription's tags from the scenario. */
+static void test_tenant_and_subscription(void **state)
+{
+	struct fx *f = fx_start("{\"subscriptions\":[{\"subscriptionId\":\"" SUB "\",\"displayName\":\"Contoso Health Test\","
+				"\"tags\":{\"env\":\"test\"}}]}");
+	struct st_resp r;
+	struct json_object *t;
+
+	(void)state;
+	assert_int_equal(arm(f, "GET", "/tenants", "2022-12-01", NULL, &r), 200);
+	t = jx_at(jx_get(r.json, "value"), 0);
+	assert_string_equal(jx_str(t, "defaultDomain"), "contoso-health.example");
+	assert_true(jx_array_has_istr(jx_get(t, "domains"), "contoso-health.onmicrosoft.com"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions/" SUB, "2022-12-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "tags.env"), "test");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", "/subscriptions", "2022-12-01", NULL, &r), 200);
+	assert_string_equal(jx_str(jx_at(jx_get(r.json, "value"), 0), "tags.env"), "test");
+	st_resp_free(&r);
+	fx_stop(f);
+}
+
+/* Foundry projects: etag, endpoints, the first one default, the identity's principal kept; no project without account. */
+static void test_projects(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	char *principal;
+
+	assert_int_equal(arm(f, "PUT", FDY "/projects/p1", "2025-06-01", "{\"location\":\"westus3\",\"identity\":{\"type\":"
+			     "\"SystemAssigned\"},\"properties\":{\"displayName\":\"p1\"}}", &r), 201);
+	assert_string_equal(jx_str(r.json, "name"), "p1");
+	assert_true(str_istarts(jx_str(r.json, "etag"), "W/\"datetime'"));
+	assert_true(jx_bool(r.json, "properties.isDefault", false));
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Succeeded");
+	assert_string_equal(jx_str(r.json, "properties.endpoints.AI Foundry API"),
+			    "https://fdy-cmk-test.services.ai.azure.com/api/projects/p1");
+	principal = xstrdup(jx_str(r.json, "identity.principalId"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", FDY "/projects/p2", "2025-06-01", "{\"location\":\"westus3\",\"properties\":{}}", &r),
+			 201);
+	assert_false(jx_bool(r.json, "properties.isDefault", true));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", FDY "/projects/p1", "2025-06-01", "{\"location\":\"westus3\",\"identity\":{\"type\":"
+			     "\"SystemAssigned\"},\"properties\":{}}", &r), 200);
+	assert_string_equal(jx_str(r.json, "identity.principalId"), principal);
+	assert_true(jx_bool(r.json, "properties.isDefault", false));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", RG "/providers/Microsoft.CognitiveServices/accounts/nosuch/projects/p1", "2025-06-01",
+			     "{\"location\":\"westus3\",\"properties\":{}}", &r), 404);
+	assert_string_equal(st_error_code(&r), "ParentResourceNotFound");
+	st_resp_free(&r);
+	free(principal);
+}
+
 /* ---- Long-running operations ---- */
 
 /* With lroPolls, the status URL says InProgress, then Succeeded; Location answers 202 then the resource. */
@@ -1343,6 +1517,60 @@ static void test_lro(void **state)
 	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 200);
 	assert_string_equal(jx_str(r.json, "tags.x"), "1");
 	assert_string_equal(jx_str(r.json, "properties.provisioningState"), "Succeeded");
+	st_resp_free(&r);
+	free(async);
+	free(loc);
+	fx_stop(f);
+}
+
+/* A DICOM write names its operationresults URL, HealthcareApis' operation status: Running, then Succeeded with endTime. */
+static void test_lro_dicom(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroPolls\":1,\"retryAfterSeconds\":0}}");
+	struct st_resp r;
+	char *async, *loc;
+
+	(void)state;
+	assert_int_equal(arm(f, "PATCH", DICOM, "2024-03-31", "{\"tags\":{\"x\":\"1\"}}", &r), 202);
+	async = st_header(&r, "Azure-AsyncOperation");
+	loc = st_header(&r, "Location");
+	assert_non_null(strstr(async, "/providers/Microsoft.HealthcareApis/locations/westus3/operationresults/"));
+	assert_null(loc);
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", async, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "status"), "Running");
+	assert_non_null(jx_str(r.json, "startTime"));
+	assert_null(jx_get(r.json, "endTime"));
+	assert_true(json_object_is_type(jx_get(r.json, "properties"), json_type_object));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", async, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "status"), "Succeeded");
+	assert_true(strcmp(jx_str(r.json, "endTime"), jx_str(r.json, "startTime")) >= 0);
+	st_resp_free(&r);
+	free(async);
+	fx_stop(f);
+}
+
+/* With settings.lroHeaders "both", the healthcare agent service's update names an Azure-AsyncOperation and a Location. */
+static void test_lro_headers_both(void **state)
+{
+	struct fx *f = fx_start("{\"settings\":{\"lroHeaders\":\"both\"}}");
+	struct st_resp r;
+	char *async, *loc;
+
+	(void)state;
+	assert_int_equal(arm(f, "PATCH", BOT, "2025-11-01", "{\"tags\":{\"x\":\"1\"}}", &r), 201);
+	async = st_header(&r, "Azure-AsyncOperation");
+	loc = st_header(&r, "Location");
+	assert_non_null(async);
+	assert_non_null(strstr(loc, "/operationResults/"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", async, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "status"), "Succeeded");
+	assert_non_null(jx_str(r.json, "endTime"));
+	st_resp_free(&r);
+	assert_int_equal(st_req(&f->t, "GET", loc, f->arm, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "tags.x"), "1");
 	st_resp_free(&r);
 	free(async);
 	free(loc);
@@ -2236,9 +2464,16 @@ int main(void)
 		cmocka_unit_test(test_demo_consistency),
 		cmocka_unit_test(test_lro),
 		cmocka_unit_test(test_lro_failure),
+		cmocka_unit_test(test_lro_dicom),
+		cmocka_unit_test(test_lro_headers_both),
 		cmocka_unit_test(test_lro_unpolled),
 		cmocka_unit_test(test_lro_unpolled_failure),
 		cmocka_unit_test(test_region_names),
+		cmocka_unit_test_setup_teardown(test_arm_keys_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arm_keys_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_arm_paging_top, setup, teardown),
+		cmocka_unit_test(test_tenant_and_subscription),
+		cmocka_unit_test_setup_teardown(test_projects, setup, teardown),
 		cmocka_unit_test(test_region_names_scenario),
 		cmocka_unit_test_setup_teardown(test_fault_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fault_transport, setup, teardown),

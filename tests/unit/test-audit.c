@@ -47,7 +47,7 @@ static void add(struct audit_report *a, const char *rule, const char *message)
 {
 	struct cmk_ctx c = { .svc = svc_by_key("openai") };
 	struct cmk_report r = { 0 };
-	struct cmk_finding f = { cmk_rule_find(rule), SEV_WARNING, xstrdup(RES), xstrdup(message), { NULL, NULL, NULL }, NULL, false };
+	struct cmk_finding f = { cmk_rule_find(rule), SEV_WARNING, xstrdup(RES), xstrdup(message), { NULL, NULL, NULL }, NULL, false, "" };
 	struct json_object *res = json_tokener_parse("{\"id\":\"" RES "\",\"name\":\"oai\"}");
 
 	c.resource = res;

@@ -158,6 +158,19 @@ static const struct kql_case cases[] = {
 	{ "Resources | order by properties.softDeleteRetentionInDays desc", 8, KV1, false },
 	{ "Resources | order by properties.softDeleteRetentionInDays desc nulls first", 8, DICOM, false },
 	{ "Resources | where isnotempty(kind) | order by tolower(kind) asc", 4, AIS, false },
+	/* summarize */
+	{ "Resources | summarize count()", 1, NULL, false },
+	{ "Resources | where name == 'nothing' | summarize count()", 1, NULL, false },
+	{ "Resources | summarize count() by type", 6, NULL, false },
+	{ "Resources | summarize count() by type, location", 7, NULL, false },
+	{ "Resources | summarize n = count() by tostring(tags.env)", 3, NULL, false },
+	{ "Resources | summarize by kind", 5, NULL, false },
+	{ "Resources | summarize count() by t = type | where count > 1 and t has 'vaults'", 1, NULL, false },
+	{ "Resources | summarize count() by type | where count > 1 | project type", 2, NULL, false },
+	{ "Resources | summarize c = count() by rg = resourceGroup | order by c desc | take 1", 1, NULL, false },
+	{ "Resources | where name == 'nothing' | summarize count() by type", 0, NULL, false },
+	{ "Resources | summarize count() by properties.enableSoftDelete", 2, NULL, false },
+	{ "Resources | project id, type | summarize count() by type | summarize count()", 1, NULL, false },
 	/* errors */
 	{ "Servers", 0, NULL, true },
 	{ "ResourceContainers | take 1", 0, NULL, true },
@@ -172,7 +185,25 @@ static const struct kql_case cases[] = {
 	{ "Resources | where name ==", 0, NULL, true },
 	{ "Resources | where name == 'a' extra", 0, NULL, true },
 	{ "Resources | where name == 'a' == 'b'", 0, NULL, true },
-	{ "Resources | summarize count()", 0, NULL, true },
+	{ "Resources | summarize", 0, NULL, true },
+	{ "Resources | summarize count", 0, NULL, true },
+	{ "Resources | summarize count(", 0, NULL, true },
+	{ "Resources | summarize count(name)", 0, NULL, true },
+	{ "Resources | summarize sum(name)", 0, NULL, true },
+	{ "Resources | summarize name", 0, NULL, true },
+	{ "Resources | summarize count() by", 0, NULL, true },
+	{ "Resources | summarize count() by type,", 0, NULL, true },
+	{ "Resources | summarize count() by nosuch", 0, NULL, true },
+	{ "Resources | summarize count() by count()", 0, NULL, true },
+	{ "Resources | summarize count(), count()", 0, NULL, true },
+	{ "Resources | summarize type = count() by type", 0, NULL, true },
+	{ "Resources | summarize count() by type, type", 0, NULL, true },
+	{ "Resources | summarize by = count()", 0, NULL, true },
+	{ "Resources | summarize count() by and = type", 0, NULL, true },
+	{ "Resources | summarize count() extra", 0, NULL, true },
+	{ "Resources | summarize count() by type | where name == 'x'", 0, NULL, true },
+	{ "Resources | summarize count() by type | where count == 'x' and", 0, NULL, true },
+	{ "Resources | where count() > 1", 0, NULL, true },
 	{ "Resources | project-rename n = name", 0, NULL, true },
 	{ "Resources | take -1", 0, NULL, true },
 	{ "Resources | take 'x'", 0, NULL, true },
@@ -289,7 +320,8 @@ static void test_error_messages(void **state)
 	} msgs[] = {
 		{ "Servers | take 1", { "SemanticError", "unknown table", "at position 0" } },
 		{ "Resources | where name == 'abc", { "ParserFailure", "unterminated string", "at position 26" } },
-		{ "Resources | summarize count()", { "ParserFailure", "'summarize'", "at position 12" } },
+		{ "Resources | join (Resources) on id", { "ParserFailure", "'join'", "at position 12" } },
+		{ "Resources | summarize max(name)", { "SemanticError", "'max'", "at position 22" } },
 		{ "Resources | where \x01 == 1", { "ParserFailure", "0x01", "at position 18" } },
 		{ "Resources | where Name == 'x'", { "SemanticError", "'Name'", "at position 18" } },
 	};
@@ -329,6 +361,35 @@ static void test_project_shape(void **state)
 	assert_string_equal(jx_str(row, "Column1"), "kv1");
 	assert_true(json_object_object_get_ex(row, "nothing", NULL));
 	assert_null(jx_get(row, "nothing"));
+	json_object_put(out);
+}
+
+/* summarize counts rows per distinct key, names keys as Resource Graph does, and counts no rows as 0. */
+static void test_summarize_shape(void **state)
+{
+	struct json_object *out = run_ok("Resources | where type =~ 'microsoft.keyvault/vaults'"
+					 " | summarize count() by tostring(properties.enablePurgeProtection), location");
+	struct json_object *row;
+
+	(void)state;
+	assert_int_equal(jx_len(out), 2);
+	row = jx_at(out, 0);
+	assert_int_equal(json_object_object_length(row), 3);
+	assert_string_equal(jx_str(row, "properties_enablePurgeProtection"), "true");
+	assert_string_equal(jx_str(row, "location"), "westeurope");
+	assert_true(json_object_is_type(jx_get(row, "count"), json_type_int));
+	assert_int_equal(jx_int(row, "count", 0), 1);
+	json_object_put(out);
+	out = run_ok("Resources | summarize n = count() by type | order by n desc | take 1");
+	assert_int_equal(jx_int(jx_at(out, 0), "n", 0), 2);
+	json_object_put(out);
+	out = run_ok("Resources | where name == 'nothing' | summarize count()");
+	assert_int_equal(jx_len(out), 1);
+	assert_int_equal(json_object_object_length(jx_at(out, 0)), 1);
+	assert_int_equal(jx_int(jx_at(out, 0), "count", -1), 0);
+	json_object_put(out);
+	out = run_ok("Resources | summarize count()");
+	assert_int_equal(jx_int(jx_at(out, 0), "count", 0), 8);
 	json_object_put(out);
 }
 
@@ -409,6 +470,7 @@ static void test_rows_untouched(void **state)
 		"Resources | extend name = 'x', properties = 1 | project-away id",
 		"Resources | project p = properties | order by tostring(p) asc",
 		"Resources | where tostring(properties) contains 'x' | take 2",
+		"Resources | summarize count() by type, properties",
 	};
 	struct json_object *rows = load_rows();
 	char *before = xstrdup(jx_text(rows));
@@ -463,7 +525,7 @@ static const char *const fragments[] = {
 	"]", "[0]", "[-1]", "['a']", "'", "\"", "\\", "'kv1'", "\"x\"", "@'", "(", ")", ",", "==",
 	"!=", "=~", "!~", "<", ">=", " in ", " in~ ", " !in ", " !in~ ", " contains ", " !has ",
 	" startswith ", " endswith_cs ", " and ", " or ", "not(", "isnull(", "isnotempty(", "tolower(",
-	"tostring(", "array_length(", "0", "-", "42", "1e309", "3.5", "99999999999999999999", "true",
+	"tostring(", "array_length(", "summarize ", "count()", "count(", " by ", "0", "-", "42", "1e309", "3.5", "99999999999999999999", "true",
 	"false", "=", "a = ", " asc", " desc", " nulls first", " nulls last", "//", "\n", " ", "~", "!",
 	"\x01", "\xff", "\xc3\xa9",
 };
@@ -538,6 +600,7 @@ int main(void)
 		cmocka_unit_test(test_error_messages),
 		cmocka_unit_test(test_project_shape),
 		cmocka_unit_test(test_full_rows),
+		cmocka_unit_test(test_summarize_shape),
 		cmocka_unit_test(test_extend_away_shape),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_rows_untouched),

@@ -515,7 +515,7 @@ static void check_save(struct fixture *x, struct json_object *save)
 		assert_string_equal(param(x, "userAssignedIdentityId"), UAI_ID);
 		assert_int_equal(json_object_object_length(uai), 0);
 	}
-	if (svc->save == SAVE_PUT_WHOLE) {
+	if (svc->id == SVC_DICOM) {
 		const char *url = jx_str(in, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
 
 		assert_string_equal(url, has(x->r, "create") ? uri : "[parameters('keyEncryptionKeyUrl')]");
@@ -523,7 +523,7 @@ static void check_save(struct fixture *x, struct json_object *save)
 			assert_string_equal(param(x, "keyEncryptionKeyUrl"), VAULT_URI "keys/k/v1");
 		assert_false(jx_bool(in, "properties.enableDataPartitions", true));
 	} else {
-		struct json_object *kvp = jx_get(in, svc->save == SAVE_PATCH_KVP ? "properties.keyVaultProperties"
+		struct json_object *kvp = jx_get(in, svc->id == SVC_HEALTHBOT ? "properties.keyVaultProperties"
 						     : "properties.encryption.keyVaultProperties");
 
 		assert_string_equal(jx_str(kvp, "keyName"), "[" KEY_P "]");
@@ -536,11 +536,11 @@ static void check_save(struct fixture *x, struct json_object *save)
 			assert_null(jx_get(kvp, "keyVersion"));
 		if (has(x->r, "pin"))
 			assert_string_equal(param(x, "keyVersion"), "v1");
-		if (svc->save == SAVE_PATCH_ENCRYPTION)
+		if ((svc->id == SVC_FOUNDRY || svc->id == SVC_OPENAI))
 			assert_string_equal(jx_str(in, "properties.encryption.keySource"), "Microsoft.KeyVault");
-		if (svc->save == SAVE_PATCH_KVP && has(x->r, "uai"))
+		if (svc->id == SVC_HEALTHBOT && has(x->r, "uai"))
 			assert_string_equal(jx_str(kvp, "userIdentity"), "[" UAI_P "]");
-		if (svc->save == SAVE_PATCH_ENCRYPTION && has(x->r, "uai"))
+		if ((svc->id == SVC_FOUNDRY || svc->id == SVC_OPENAI) && has(x->r, "uai"))
 			assert_string_equal(jx_str(kvp, "identityClientId"), "[reference(" UAI_P ", '2023-01-31').clientId]");
 	}
 	free(key);

@@ -729,10 +729,10 @@ static void test_step_table(void **state)
 				break;
 			case STEP_SAVE_KEY:
 				assert_int_equal(k, x.p.n - (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY) ? 3 : 2));
-				if (r->identity && x.c.svc->save == SAVE_PUT_WHOLE)
+				if (r->identity && x.c.svc->id == SVC_DICOM)
 					assert_true(json_object_equal(jx_get(s->body, "identity"),
 								      jx_get(x.p.steps[0].body, "identity")));
-				else if (x.c.svc->save != SAVE_PUT_WHOLE)
+				else if (x.c.svc->id != SVC_DICOM)
 					assert_null(jx_get(s->body, "identity"));
 				break;
 			case STEP_VERIFY:
@@ -1179,7 +1179,7 @@ static void test_fix_answers(void **state)
 	for (size_t i = 0; i < sizeof(ANSWERS) / sizeof(ANSWERS[0]); i++) {
 		struct fixture x;
 		const struct cmk_rule *r = cmk_rule_find(ANSWERS[i].rule);
-		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, ANSWERS[i].unknown };
+		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, ANSWERS[i].unknown, "" };
 		struct plan_choices ch;
 
 		assert_non_null(r);

@@ -501,7 +501,7 @@ static void test_rule_table(void **state)
 	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
 		const struct row *r = &ROWS[i];
 		const struct cmk_rule *rule = cmk_rule_find(r->rule);
-		struct cmk_finding f = { rule, rule ? rule->severity : SEV_NOTE, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+		struct cmk_finding f = { rule, rule ? rule->severity : SEV_NOTE, NULL, NULL, { NULL, NULL, NULL }, NULL, false, "" };
 		struct fixture x;
 		enum cmk_outcome got;
 
@@ -523,7 +523,7 @@ static void test_deny_table(void **state)
 	for (size_t i = 0; i < sizeof(DENY_ROWS) / sizeof(DENY_ROWS[0]); i++) {
 		const struct row *r = &DENY_ROWS[i].r;
 		const struct cmk_rule *rule = cmk_rule_find(r->rule);
-		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false, "" };
 		struct fixture x;
 		enum cmk_outcome got;
 
@@ -595,7 +595,7 @@ static void test_size_severity(void **state)
 		struct row r = { T[i].svc, NULL, NULL, "{\"key\":{\"n\":\"" N4096 "\"}}", NULL, "version", NULL, OUT_NA };
 		struct fixture x;
 		const struct cmk_rule *rule = cmk_rule_find("key.size");
-		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false };
+		struct cmk_finding f = { rule, rule->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, false, "" };
 
 		build(&x, &r);
 		assert_int_equal(rule->check(&x.c, &f), OUT_FAILS);

@@ -1,0 +1,63 @@
+/* Key Vault's keys as the key step and azcmk keys read them: the stores you can see, a store's keys, a key's versions. */
+#ifndef AZ_KEYS_H
+#define AZ_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "keyref.h"
+#include "session.h"
+
+/*
+ * The key stores (key vaults, then Managed HSMs) in the subscriptions, as
+ * ARM returns them (name, type, location, properties.vaultUri or hsmUri...),
+ * into *stores: what the key step lists and judges. Returns 0, or -1 with *e.
+ */
+int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
+		  struct az_error *e);
+
+/*
+ * Makes a reference to a key store, or to a key in it when name is not
+ * NULL, from the store given as its bare name or its URI, held to the
+ * session's cloud (az_session_key_suffixes). False, with *e saying why and
+ * how to name it, for anything else ("https://evil.example.com/").
+ */
+bool az_keys_ref(struct az_session *s, const char *store, const char *name, struct key_ref *out, struct az_error *e);
+
+/*
+ * Both lists below are JSON arrays of objects, in Key Vault's order, each:
+ *   name      the key's name
+ *   kid       az_keys_list: the key's URI without a version (what follows
+ *             the newest version); az_key_versions: the version's URI
+ *   version   the version; in az_keys_list the current one, or null when
+ *             the key's details could not be read
+ *   kty       "RSA", "RSA-HSM", "EC"...; null when unknown (always in a
+ *             version list, whose items carry no key material)
+ *   keySize   bits, or null when unknown
+ *   enabled   true or false
+ *   expires   "YYYY-MM-DDTHH:MM:SSZ" (UTC), or null for no expiry
+ *   created   the same, or null
+ *   managed   true for a key Key Vault manages behind a certificate
+ * name, kid and version passed the one key parser and kty is sanitized: all
+ * are fit to print. An item whose kid names another store or key is left out.
+ */
+
+/*
+ * Lists a key store's keys, every page, reading the first max keys' details
+ * (0: all of them) and listing only those, into *keys (above). The store is
+ * held to the session's cloud before any request. Returns 0, or -1 with *e
+ * naming the store and saying what to do.
+ */
+int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, struct json_object **keys,
+		 struct az_error *e);
+
+/*
+ * Lists a key's versions (key->version is ignored), every page, into
+ * *versions (above). The key is held to the session's cloud before any
+ * request. Returns 0, or -1 with *e naming the key and saying what to do.
+ */
+int az_key_versions(struct az_session *s, const struct key_ref *key, struct json_object **versions, struct az_error *e);
+
+#endif
