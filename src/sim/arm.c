@@ -678,15 +678,8 @@ static void project_identity(struct sim_req *rq, struct json_object *next, struc
 	struct json_object *id = jx_get(next, "identity"), *uais = jx_get(id, "userAssignedIdentities");
 	const char *type = jx_str(id, "type");
 
-	if (type && strcasestr(type, "SystemAssigned")) {
-		const char *old = jx_str(cur, "identity.principalId");
-		char guid[37];
-
-		if (!old)
-			sim_random_uuid(guid);
-		json_object_object_add(id, "principalId", json_object_new_string(old ? old : guid));
-		json_object_object_add(id, "tenantId", json_object_new_string(state_tenant(rq->sim)));
-	}
+	if (type && strcasestr(type, "SystemAssigned"))
+		sim_system_principal(rq, id, jx_str(cur, "identity.principalId"));
 	if (!type || !strcasestr(type, "UserAssigned") || !json_object_is_type(uais, json_type_object))
 		return;
 	json_object_object_foreach(uais, uid, val) {

@@ -25,6 +25,17 @@ struct keyref {
 };
 
 /* Says which service a resource type is. */
+/* Gives an identity its system-assigned principal: the one it had (kept across writes) or a new one, and the tenant. */
+void sim_system_principal(struct sim_req *rq, struct json_object *id, const char *old)
+{
+	char guid[37];
+
+	if (!old)
+		sim_random_uuid(guid);
+	json_object_object_add(id, "principalId", json_object_new_string(old ? old : guid));
+	json_object_object_add(id, "tenantId", json_object_new_string(state_tenant(rq->sim)));
+}
+
 static enum svc svc_of(const char *type)
 {
 	if (str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices"))
@@ -236,15 +247,8 @@ static bool apply_identity(struct sim_req *rq, struct sim_resp *rs, enum svc svc
 	json_object_object_add(id, "type", json_object_new_string(
 		sys && user ? (svc == SVC_DICOM ? "SystemAssigned,UserAssigned" : "SystemAssigned, UserAssigned")
 		: sys ? "SystemAssigned" : user ? "UserAssigned" : "None"));
-	if (sys) {
-		const char *old = jx_str(cur_id, "principalId");
-		char guid[37];
-
-		if (!old)
-			sim_random_uuid(guid);
-		json_object_object_add(id, "principalId", json_object_new_string(old ? old : guid));
-		json_object_object_add(id, "tenantId", json_object_new_string(state_tenant(rq->sim)));
-	}
+	if (sys)
+		sim_system_principal(rq, id, jx_str(cur_id, "principalId"));
 	if (user) {
 		struct json_object *cur_map = jx_get(cur_id, "userAssignedIdentities");
 		struct json_object *req_map = req ? jx_get(req, "userAssignedIdentities") : NULL;

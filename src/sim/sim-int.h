@@ -204,4 +204,6 @@ enum host_kind sim_classify_host(struct sim *s, const char *host, char **datapla
 /* faults (http.c) */
 bool faults_add(struct sim *s, struct json_object *rule, char **err);
 
+void sim_system_principal(struct sim_req *rq, struct json_object *id, const char *old);
+
 #endif

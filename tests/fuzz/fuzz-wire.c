@@ -122,9 +122,15 @@ static void key_uri(const char *text)
 {
 	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
 	struct key_ref k, again;
-	const char *why;
+	static const struct key_ref ours = { "https://kv-health.vault.azure.net/", "kv-health", "cmk", NULL, false };
+	const char *why, *ver = key_ref_version_in(&ours, text);
 	char *uri;
 
+	/* A kid a server sends is a version of our key only when it is our key's URI, '/', then a version. */
+	if (ver) {
+		FUZZ_CHECK(strncasecmp(text, "https://kv-health.vault.azure.net/keys/cmk/", 43) == 0 && ver == text + 43 &&
+			   *ver && !strchr(ver, '/') && !strchr(ver, '?'));
+	}
 	if (!key_ref_parse(text, &sfx, &k, &why)) {
 		FUZZ_CHECK(why != NULL && k.vault_uri == NULL);
 		return;
