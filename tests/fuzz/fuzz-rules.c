@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.keyref.vault = "kv1";
 	c.keyref.vault_uri = c.keyref.hsm ? "https://kv1.managedhsm.azure.net/" : "https://kv1.vault.azure.net/";
 	c.keyref.name = flags & 64 ? NULL : "k";
-	c.keyref.version = jx_str(in, "version");
+	c.keyref.version = (char *)(uintptr_t)jx_str(in, "version"); /* borrowed, never freed */
 	c.vault = jx_get(in, "vault");
 	c.key = jx_get(in, "key");
 	c.versions = jx_get(in, "versions");
