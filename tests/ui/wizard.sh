@@ -199,6 +199,8 @@ if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 	english "versions"
 	keys Enter
 	wait_for "Attribuer le rôle" "French role step"
+	# Enter is refused until the change is read: wait for its findings.
+	wait_for "préalables" "French role step: the change is read"
 	english "role"
 	keys Enter
 	wait_for "utilisera son identité affectée par le système" "French identity type"
