@@ -74,7 +74,7 @@ static struct json_object *graph_query(struct az_session *s, const char *query, 
 int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e)
 {
-	char *q = kql_quote(name), *query;
+	char *q = kql_quote(name), *query, *types;
 	struct json_object *rows;
 	int rc = -1;
 
@@ -83,16 +83,20 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 		free(q);
 		return 0;
 	}
-	query = xasprintf("Resources | where type in~ ('microsoft.healthcareapis/workspaces/dicomservices', "
-			  "'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') and (name =~ '%s' or "
-			  "name endswith '/%s') | project id", q, q);
+	types = svc_types_kql(0);
+	query = xasprintf("Resources | where type in~ (%s) and (name =~ '%s' or name endswith '/%s') | project id", types,
+			  q, q);
+	free(types);
 	rows = graph_query(s, query, subs, nsubs, e);
 	if (rows && jx_len(rows) == 1) {
 		*id = xstrdup(jx_str(jx_at(rows, 0), "id"));
 		rc = 0;
 	} else if (rows && jx_len(rows) == 0) {
-		az_error_set(e, _("no DICOM service, healthcare agent service or Cognitive Services account named '%s' in the "
-				  "subscriptions you can see; give its ARM id, or check --subscription"), name);
+		char *names = svc_names_text();
+
+		az_error_set(e, _("no resource of the services azcmk protects (%s) is named '%s' in the subscriptions you "
+				  "can see; give its ARM id, or check --subscription"), names, name);
+		free(names);
 	} else if (rows) {
 		az_error_set(e, _("%zu resources are named '%s'; give the ARM id of the one you mean, such as %s"),
 			     jx_len(rows), name, jx_str(jx_at(rows, 0), "id"));
@@ -677,6 +681,19 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 	return rc;
 }
 
+/* Says that a resource is of no service azcmk protects, naming the ones it does. */
+static void unprotected(struct az_error *e, const char *id, const char *type, const char *kind)
+{
+	char *names = svc_names_text();
+
+	if (kind)
+		az_error_set(e, _("'%s' is a %s of kind %s, which azcmk does not protect; it protects: %s"), id, type, kind,
+			     names);
+	else
+		az_error_set(e, _("'%s' is a %s, which azcmk does not protect; it protects: %s"), id, type, names);
+	free(names);
+}
+
 /* Reads the resource and learns which service it is. */
 static int read_resource(struct az_session *s, const char *id, struct cmk_fetch *f, struct az_error *e)
 {
@@ -689,9 +706,8 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 		az_error_set(e, _("'%s' is not an Azure resource id"), id);
 		return -1;
 	}
-	if (!svc_for_resource(a.type, "OpenAI") && !svc_for_resource(a.type, NULL)) {
-		az_error_set(e, _("'%s' is a %s, which azcmk does not protect: it handles DICOM services, healthcare agent "
-				  "services, Foundry (AIServices) and Azure OpenAI accounts"), id, a.type);
+	if (!svc_type_known(a.type)) {
+		unprotected(e, id, a.type, NULL);
 		armid_free(&a);
 		return -1;
 	}
@@ -710,14 +726,7 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 		f->resource = json_object_get(r->json);
 		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"), jx_str(r->json, "kind"));
 		if (!f->ctx.svc) {
-			if (jx_str(r->json, "kind"))
-				az_error_set(e, _("'%s' is a %s of kind %s, which azcmk does not protect: it handles DICOM "
-						  "services, healthcare agent services, Foundry (AIServices) and Azure OpenAI "
-						  "accounts"), id, jx_str(r->json, "type"), jx_str(r->json, "kind"));
-			else
-				az_error_set(e, _("'%s' is a %s, which azcmk does not protect: it handles DICOM services, "
-						  "healthcare agent services, Foundry (AIServices) and Azure OpenAI accounts"),
-					     id, jx_str(r->json, "type"));
+			unprotected(e, id, jx_str(r->json, "type"), jx_str(r->json, "kind"));
 			rc = -1;
 		}
 	}

@@ -183,20 +183,18 @@ static void judge_row(struct json_object *row, void *ud)
 	json_object_put(res);
 }
 
-/* Builds the Resource Graph query for the services asked. */
+/* Builds the Resource Graph query for the services asked, with the columns that hold their key settings. */
 static char *graph_query_text(const struct survey_opts *o)
 {
-	bool dicom = wanted(o, &SVC_PROFILES[SVC_DICOM]), hb = wanted(o, &SVC_PROFILES[SVC_HEALTHBOT]);
-	bool cog = wanted(o, &SVC_PROFILES[SVC_FOUNDRY]) || wanted(o, &SVC_PROFILES[SVC_OPENAI]);
+	char *types = svc_types_kql(o->services), *cols = audit_graph_columns();
+	char *q = xasprintf("Resources | where type in~ (%s) | project id, name, type, kind, location, subscriptionId, "
+			    "resourceGroup, identity, provisioningState = properties.provisioningState, %s, "
+			    "cmkCapable = tostring(properties.capabilities) contains 'CustomerManagedKey' "
+			    "| order by subscriptionId asc, resourceGroup asc, name asc", types, cols);
 
-	return xasprintf("Resources | where type in~ (%s%s%s%s%s) | project id, name, type, kind, location, subscriptionId, "
-			 "resourceGroup, identity, provisioningState = properties.provisioningState, "
-			 "encryption = properties.encryption, keyVaultProperties = properties.keyVaultProperties, "
-			 "cmkCapable = tostring(properties.capabilities) contains 'CustomerManagedKey' "
-			 "| order by subscriptionId asc, resourceGroup asc, name asc",
-			 dicom ? "'microsoft.healthcareapis/workspaces/dicomservices'" : "", dicom && (hb || cog) ? ", " : "",
-			 hb ? "'microsoft.healthbot/healthbots'" : "", hb && cog ? ", " : "",
-			 cog ? "'microsoft.cognitiveservices/accounts'" : "");
+	free(types);
+	free(cols);
+	return q;
 }
 
 /* Builds one Resource Graph page request over subscriptions [from, to). */
@@ -219,15 +217,41 @@ static struct az_req *graph_page(struct run *r, const char *query, size_t from, 
 	return q;
 }
 
-/* Builds the request that lists a subscription's resources of the audited types, with their creation time. */
-static struct az_req *generic_list(struct run *r, const char *sub, bool healthbots_only)
+/*
+ * Builds the ARM $filter on resource types: every service's, or (dated) only
+ * those of the services asked whose resources are eligible by creation day.
+ */
+static char *type_filter(const struct survey_opts *o, bool dated)
 {
-	char *path = xasprintf("/subscriptions/%s/resources?$filter=%s&$expand=createdTime", sub, healthbots_only
-		? "resourceType%20eq%20'Microsoft.HealthBot/healthBots'"
-		: "resourceType%20eq%20'Microsoft.HealthcareApis/workspaces/dicomservices'%20or%20resourceType%20eq%20"
-		  "'Microsoft.HealthBot/healthBots'%20or%20resourceType%20eq%20'Microsoft.CognitiveServices/accounts'");
+	struct sbuf b = SBUF_INIT;
+
+	for (size_t i = 0; i < SVC_NPROFILES; i++) {
+		const struct svc_profile *p = &SVC_PROFILES[i];
+		/* A type named twice in the dated filter is harmless; the full one names each once. */
+		if (dated ? !p->cmk_since || !wanted(o, p) : !svc_type_first_of(p, 0))
+			continue;
+		sb_printf(&b, "%sresourceType%%20eq%%20'%s'", b.len ? "%20or%20" : "", p->arm_type);
+	}
+	return sb_steal(&b);
+}
+
+/* Tells whether some service asked is eligible by its resources' creation day (which only ARM lists give). */
+static bool wants_dates(const struct survey_opts *o)
+{
+	for (size_t i = 0; i < SVC_NPROFILES; i++)
+		if (SVC_PROFILES[i].cmk_since && wanted(o, &SVC_PROFILES[i]))
+			return true;
+	return false;
+}
+
+/* Builds the request that lists a subscription's resources of some types (see type_filter), with creation times. */
+static struct az_req *generic_list(struct run *r, const char *sub, bool dated)
+{
+	char *filter = type_filter(r->o, dated);
+	char *path = xasprintf("/subscriptions/%s/resources?$filter=%s&$expand=createdTime", sub, filter);
 	struct az_req *q = az_session_req(r->s, AZ_ARM, "GET", path, RESOURCES_API, NULL);
 
+	free(filter);
 	free(path);
 	return q;
 }
@@ -306,13 +330,13 @@ static int refused(struct run *r, struct az_req *q, size_t from, bool first, str
 
 /*
  * Runs the Resource Graph query over subscriptions [from, to), page after
- * page; the first page goes with the healthcare agent services' lists, which
- * give their creation dates. Returns 1 when Resource Graph refused (use ARM).
+ * page; the first page goes with the ARM lists of the services eligible by
+ * creation day (the healthcare agent service), which give their creation
+ * dates. Returns 1 when Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to, struct az_error *e)
 {
-	bool hb = wanted(r->o, &SVC_PROFILES[SVC_HEALTHBOT]);
-	size_t n = 1 + (hb ? to - from : 0);
+	size_t n = 1 + (wants_dates(r->o) ? to - from : 0);
 	struct az_req **q = xcalloc(n, sizeof(*q));
 	char *skip = NULL;
 	int rc = 0;

@@ -208,6 +208,54 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 }
 
 /*
+ * Returns the member of properties that holds a service's whole key setting
+ * ("encryption" for properties.encryption...), or NULL (allocated).
+ */
+static char *setting_top(const struct svc_profile *p)
+{
+	const char *root = p->shape->patch_root, *end;
+
+	if (!root || strncmp(root, "properties.", 11) != 0)
+		return NULL;
+	root += 11;
+	end = strchr(root, '.');
+	return end ? xstrndup(root, (size_t)(end - root)) : xstrdup(root);
+}
+
+/* Tells whether no profile before the i-th keeps its key setting in the same member of properties. */
+static bool top_first(size_t i, const char *top)
+{
+	bool first = true;
+
+	for (size_t j = 0; j < i && first; j++) {
+		char *other = setting_top(&SVC_PROFILES[j]);
+
+		first = !other || strcmp(other, top) != 0;
+		free(other);
+	}
+	return first;
+}
+
+/*
+ * Returns the Resource Graph columns that carry the services' key settings,
+ * each member once ("encryption = properties.encryption, ..."), for the
+ * audit's query; audit_resource_from_row puts them back (allocated).
+ */
+char *audit_graph_columns(void)
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (size_t i = 0; i < SVC_NPROFILES; i++) {
+		char *top = setting_top(&SVC_PROFILES[i]);
+
+		if (top && top_first(i, top))
+			sb_printf(&b, "%s%s = properties.%s", b.len ? ", " : "", top, top);
+		free(top);
+	}
+	return sb_steal(&b);
+}
+
+/*
  * Rebuilds a resource, as ARM returns it, from a Resource Graph row: id,
  * name, type, kind, location, identity, and the properties the rules read
  * (provisioningState, encryption, keyVaultProperties, and cmkCapable for the
@@ -217,23 +265,25 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 struct json_object *audit_resource_from_row(struct json_object *row, const char *created)
 {
 	static const char *const keep[] = { "id", "name", "type", "kind", "location", "identity", NULL };
-	static const char *const props[][2] = { { "provisioningState", "properties.provisioningState" },
-						{ "encryption", "properties.encryption" },
-						{ "keyVaultProperties", "properties.keyVaultProperties" } };
-	struct json_object *r = json_object_new_object();
+	struct json_object *r = json_object_new_object(), *v = jx_get(row, "provisioningState");
 
 	for (int i = 0; keep[i]; i++) {
-		struct json_object *v = jx_get(row, keep[i]);
+		struct json_object *k = jx_get(row, keep[i]);
 
-		if (v && !json_object_is_type(v, json_type_null) && !(json_object_is_type(v, json_type_string) &&
-		    !*json_object_get_string(v)))
-			json_object_object_add(r, keep[i], json_object_get(v));
+		if (k && !json_object_is_type(k, json_type_null) && !(json_object_is_type(k, json_type_string) &&
+		    !*json_object_get_string(k)))
+			json_object_object_add(r, keep[i], json_object_get(k));
 	}
-	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-		struct json_object *v = jx_get(row, props[i][0]);
+	if (v && !json_object_is_type(v, json_type_null))
+		jx_set(r, "properties.provisioningState", json_object_get(v));
+	for (size_t i = 0; i < SVC_NPROFILES; i++) {
+		char *top = setting_top(&SVC_PROFILES[i]), *path = top ? xasprintf("properties.%s", top) : NULL;
 
-		if (v && !json_object_is_type(v, json_type_null))
-			jx_set(r, props[i][1], json_object_get(v));
+		v = top ? jx_get(row, top) : NULL;
+		if (v && !json_object_is_type(v, json_type_null) && !jx_get(r, path))
+			jx_set(r, path, json_object_get(v));
+		free(path);
+		free(top);
 	}
 	if (jx_bool(row, "cmkCapable", false)) {
 		struct json_object *caps = json_object_new_array(), *cap = json_object_new_object();

@@ -68,6 +68,7 @@ void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const str
 void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name,
 			  const char *detail);
 struct json_object *audit_resource_from_row(struct json_object *row, const char *created);
+char *audit_graph_columns(void);
 void audit_sort(struct audit_report *a);
 void audit_merge(struct audit_report *a, struct audit_report *part);
 bool audit_fails(const struct audit_report *a, enum severity at_least);

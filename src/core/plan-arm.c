@@ -33,7 +33,7 @@ static const char *const VAULT_READ_ONLY[] = { "id", "name", "type", "systemData
 
 /* The template's parameters, in the order the template declares them. */
 enum param {
-	P_LOCATION, P_WORKSPACE, P_DICOM, P_RESOURCE, P_VAULT, P_VAULT_URI, P_KEY, P_VERSION, P_KEY_URL, P_UAI,
+	P_LOCATION, P_PARENT, P_CHILD, P_RESOURCE, P_VAULT, P_VAULT_URI, P_KEY, P_VERSION, P_KEY_URL, P_UAI,
 	P_ASSIGNMENT, P_COUNT
 };
 
@@ -42,8 +42,7 @@ static const struct {
 	const char *name, *about;
 } PARAMS[P_COUNT] = {
 	[P_LOCATION] = { "location", N_("The service's region.") },
-	[P_WORKSPACE] = { "workspaceName", N_("The Azure Health Data Services workspace that holds the DICOM service.") },
-	[P_DICOM] = { "dicomServiceName", N_("The DICOM service's name.") },
+	/* P_PARENT and P_CHILD: a child resource's parts, named by its profile's template_names */
 	[P_RESOURCE] = { "resourceName", N_("The service resource's name.") },
 	[P_VAULT] = { "keyVaultName", N_("The key vault or managed HSM that holds the key.") },
 	[P_VAULT_URI] = { "keyVaultUri", N_("The URI of the key vault named by keyVaultName.") },
@@ -123,10 +122,30 @@ static char *lits(const char *names)
 	return sb_steal(&b);
 }
 
-/* Returns the expression parameters('name') of a parameter. */
-static char *pref(enum param k)
+/* Returns a parameter's name: the table's, or for a child resource's parts, its service profile's. */
+static const char *param_name(const struct arm *a, enum param k)
 {
-	return xasprintf("parameters('%s')", PARAMS[k].name);
+	const struct template_names *t = a->p->svc->template_names;
+
+	if (k == P_PARENT || k == P_CHILD)
+		return !t ? "" : k == P_PARENT ? t->parent : t->child;
+	return PARAMS[k].name;
+}
+
+/* Returns what a parameter is (N_() text), for its description in the template. */
+static const char *param_about(const struct arm *a, enum param k)
+{
+	const struct template_names *t = a->p->svc->template_names;
+
+	if (k == P_PARENT || k == P_CHILD)
+		return !t ? "" : k == P_PARENT ? t->parent_about : t->child_about;
+	return PARAMS[k].about;
+}
+
+/* Returns the expression parameters('name') of a parameter. */
+static char *pref(const struct arm *a, enum param k)
+{
+	return xasprintf("parameters('%s')", param_name(a, k));
 }
 
 /* Returns the template string "[parameters('name')]" that stands for a parameter. */
@@ -148,7 +167,7 @@ static bool offer(struct arm *a, enum param k, const char *value)
 /* Returns the expression standing for a plan value: its parameter, or the value quoted when it cannot be one. */
 static char *param_or_lit(struct arm *a, enum param k, const char *value)
 {
-	return offer(a, k, value) ? pref(k) : lit(value);
+	return offer(a, k, value) ? pref(a, k) : lit(value);
 }
 
 /* Replaces the literal string at a path with a reference to a parameter, whose default it becomes. */
@@ -158,7 +177,7 @@ static void swap(struct arm *a, struct json_object *o, const char *path, enum pa
 
 	if (!offer(a, k, jx_str(o, path)))
 		return;
-	ref = pref_str(PARAMS[k].name);
+	ref = pref_str(param_name(a, k));
 	jx_set(o, path, json_object_new_string(ref));
 	free(ref);
 }
@@ -459,7 +478,7 @@ static char *assignment_name(struct arm *a, const struct plan_step *s, const cha
 	const char *last = s->url ? strrchr(s->url, '/') : NULL;
 
 	if (last && plan_var_ok("assignmentName", last + 1) && offer(a, P_ASSIGNMENT, last + 1))
-		return pref(P_ASSIGNMENT);
+		return pref(a, P_ASSIGNMENT);
 	a->guessed = true;
 	return xasprintf("guid(%s, %s, %s)", a->key_rid, a->seed, role);
 }
@@ -540,9 +559,9 @@ static struct json_object *vault_side(struct arm *a)
 }
 
 /* Tells whether template text uses a parameter. */
-static bool uses(const char *text, enum param k)
+static bool uses(const struct arm *a, const char *text, enum param k)
 {
-	char *ref = pref(k);
+	char *ref = pref(a, k);
 	bool yes = strstr(text, ref) != NULL;
 
 	free(ref);
@@ -560,15 +579,15 @@ static struct json_object *declarations(const struct arm *a, struct json_object 
 	struct json_object *decl = json_object_new_object(), *d;
 
 	for (int k = 0; k < P_COUNT; k++) {
-		if (!a->param[k] || !uses(text, (enum param)k))
+		if (!a->param[k] || !uses(a, text, (enum param)k))
 			continue;
 		d = json_object_new_object();
 		json_object_object_add(d, "type", json_object_new_string("string"));
 		if (top) {
 			json_object_object_add(d, "defaultValue", json_object_new_string(a->param[k]));
-			jx_set(d, "metadata.description", json_object_new_string(_(PARAMS[k].about)));
+			jx_set(d, "metadata.description", json_object_new_string(_(param_about(a, (enum param)k))));
 		}
-		json_object_object_add(decl, PARAMS[k].name, d);
+		json_object_object_add(decl, param_name(a, (enum param)k), d);
 	}
 	return decl;
 }
@@ -654,19 +673,23 @@ static void arm_free(struct arm *a)
 	free(a->grant);
 }
 
-/* Names the service resource by its parameters: workspace and DICOM service, or the resource's own name. */
+/*
+ * Names the service resource by its parameters: a child resource by its
+ * parent's and its own (as its profile's template names them: the DICOM
+ * service's workspace and name), else by the resource's own name.
+ */
 static void name_resource(struct arm *a, const char *type)
 {
 	const char *full = a->res.full_name, *slash = strchr(full, '/');
 	char *ws = slash ? xstrndup(full, (size_t)(slash - full)) : NULL, *args;
 
-	if (a->p->svc->id == SVC_DICOM && slash && !strchr(slash + 1, '/') && offer(a, P_WORKSPACE, ws) &&
-	    offer(a, P_DICOM, slash + 1)) {
-		args = xasprintf("parameters('%s'), parameters('%s')", PARAMS[P_WORKSPACE].name, PARAMS[P_DICOM].name);
-		a->res_name = xasprintf("[concat(parameters('%s'), '/', parameters('%s'))]", PARAMS[P_WORKSPACE].name,
-					PARAMS[P_DICOM].name);
+	if (a->p->svc->template_names && slash && !strchr(slash + 1, '/') && offer(a, P_PARENT, ws) &&
+	    offer(a, P_CHILD, slash + 1)) {
+		args = xasprintf("parameters('%s'), parameters('%s')", param_name(a, P_PARENT), param_name(a, P_CHILD));
+		a->res_name = xasprintf("[concat(parameters('%s'), '/', parameters('%s'))]", param_name(a, P_PARENT),
+					param_name(a, P_CHILD));
 	} else if (!slash && offer(a, P_RESOURCE, full)) {
-		args = pref(P_RESOURCE);
+		args = pref(a, P_RESOURCE);
 		a->res_name = xasprintf("[%s]", args);
 	} else {
 		args = lits(full);

@@ -18,11 +18,7 @@
 #include "wire.h"
 #include "xalloc.h"
 
-#define ALL ((1u << SVC_COUNT) - 1u)
-#define DICOM (1u << SVC_DICOM)
-#define HEALTHBOT (1u << SVC_HEALTHBOT)
-#define FOUNDRY (1u << SVC_FOUNDRY)
-#define OPENAI (1u << SVC_OPENAI)
+#define ALL NULL
 #define DAY 86400
 
 /* ---- facts shared by several rules ---- */
@@ -969,7 +965,7 @@ static enum cmk_outcome r_refresh_needed(const struct cmk_ctx *c, struct cmk_fin
 /* ---- the table ---- */
 
 const struct cmk_rule CMK_RULES[] = {
-	{ "resource.eligible", HEALTHBOT | FOUNDRY | OPENAI, SEV_BLOCKER, r_eligible,
+	{ "resource.eligible", svc_may_be_ineligible, SEV_BLOCKER, r_eligible,
 	  N_("%s cannot use a customer-managed key"),
 	  N_("Healthcare agent service resources created before November 11, 2021 cannot use a customer-managed key, and "
 	     "a Cognitive Services account can only when its capabilities include CustomerManagedKey. Azure refuses the "
@@ -982,12 +978,12 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("With Microsoft-managed keys you cannot revoke access to the data, rotate the key on your schedule, or prove "
 	     "key custody to an auditor; many policies require a customer-managed key."),
 	  N_("Protect it with a customer-managed key: azcmk plan, then azcmk apply, or the wizard."), FIX_NONE, 0 },
-	{ "resource.irreversible", FOUNDRY, SEV_WARNING, r_irreversible,
+	{ "resource.irreversible", svc_irreversible, SEV_WARNING, r_irreversible,
 	  N_("%s: switching to a customer-managed key cannot be undone"),
 	  N_("Once a Foundry resource uses a customer-managed key it cannot go back to Microsoft-managed keys, and the key "
 	     "must then stay available for as long as the resource exists."),
 	  N_("Type the confirmation azcmk asks for, or pass --confirm-irreversible."), FIX_CONFIRM, 0 },
-	{ "resource.same-vault", FOUNDRY, SEV_BLOCKER, r_same_vault,
+	{ "resource.same-vault", svc_same_vault_only, SEV_BLOCKER, r_same_vault,
 	  N_("%s: the new key must stay in the key vault already in use (%s)"),
 	  N_("A Foundry resource can change its key only to another key in the same vault; Azure refuses a move to another "
 	     "vault."), N_("Choose a key in the vault already in use."), FIX_NONE, 0 },
@@ -1017,7 +1013,7 @@ const struct cmk_rule CMK_RULES[] = {
 	{ "vault.same-tenant", ALL, SEV_BLOCKER, r_same_tenant, N_("vault %s belongs to tenant %s, not to %s"),
 	  N_("The service's identity can only get tokens in its own tenant, so it cannot use a key in another tenant's "
 	     "vault."), N_("Choose a vault in the resource's tenant."), FIX_NONE, NEED_VAULT },
-	{ "vault.same-region", FOUNDRY | OPENAI, SEV_BLOCKER, r_same_region, N_("vault %s is in %s, but the resource is in %s"),
+	{ "vault.same-region", svc_same_region, SEV_BLOCKER, r_same_region, N_("vault %s is in %s, but the resource is in %s"),
 	  N_("Foundry and Azure OpenAI require the key vault to be in the same region as the resource; Azure refuses "
 	     "the save."), N_("Choose a vault in the resource's region."), FIX_NONE, NEED_VAULT },
 	{ "vault.firewall", ALL, SEV_BLOCKER, r_firewall,
@@ -1063,10 +1059,10 @@ const struct cmk_rule CMK_RULES[] = {
 	{ "key.ops", ALL, SEV_BLOCKER, r_key_ops, N_("key %s does not allow wrapKey and unwrapKey"),
 	  N_("The service wraps its data keys with this key; without those operations the save is refused."),
 	  N_("Create a key that allows wrapKey and unwrapKey."), FIX_CREATE_KEY, NEED_KEY },
-	{ "key.versioned", DICOM, SEV_BLOCKER, r_key_versioned, N_("%s: the key URL of %s names no version"),
+	{ "key.versioned", svc_version_required, SEV_BLOCKER, r_key_versioned, N_("%s: the key URL of %s names no version"),
 	  N_("The DICOM service needs the full versioned key URL; it does not follow new versions by itself."),
 	  N_("Pin the current version (azcmk does it when it builds the plan)."), FIX_PIN_VERSION, 0 },
-	{ "key.earlier-versions", DICOM | FOUNDRY, SEV_WARNING, r_earlier_versions,
+	{ "key.earlier-versions", svc_keeps_earlier_versions, SEV_WARNING, r_earlier_versions,
 	  N_("key %s: an earlier version is disabled"),
 	  N_("Data the service encrypted before the key was last rotated may still need an earlier version; Key Vault "
 	     "cannot unwrap with a disabled version, so that data cannot be read until the version is enabled again."),
@@ -1081,7 +1077,7 @@ const struct cmk_rule CMK_RULES[] = {
 	     "already using the key stops working."),
 	  N_("Grant access: azcmk proposes Key Vault Crypto Service Encryption User at the key's scope, or an access "
 	     "policy on access-policy vaults."), FIX_GRANT_ACCESS, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
-	{ "identity.dicom-both", DICOM, SEV_BLOCKER, r_dicom_both,
+	{ "identity.dicom-both", svc_identity_unnamed, SEV_BLOCKER, r_dicom_both,
 	  N_("%s keeps its system-assigned identity beside the user-assigned one, and that identity cannot use key %s"),
 	  N_("A DICOM service's key setting names no identity, so with both kinds of identity on it may use either "
 	     "(Microsoft's user-assigned DICOM template sets the identity type to UserAssigned alone). If it uses one "
@@ -1089,7 +1085,7 @@ const struct cmk_rule CMK_RULES[] = {
 	  N_("Let azcmk turn the system-assigned identity off once the key is saved (the default with a user-assigned "
 	     "identity, or --system-identity off), or grant the system-assigned identity access to the key too."),
 	  FIX_NONE, NEED_VAULT | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
-	{ "identity.dicom-hsm-private", DICOM, SEV_BLOCKER, r_dicom_hsm_private,
+	{ "identity.dicom-hsm-private", svc_hsm_private_needs_uai, SEV_BLOCKER, r_dicom_hsm_private,
 	  N_("%s would use its system-assigned identity to reach Managed HSM %s, which only a private endpoint reaches"),
 	  N_("Microsoft's DICOM documents: with a Managed HSM that has public traffic disabled and a private endpoint, "
 	     "the DICOM service must use a user-assigned managed identity; with its system-assigned one it cannot "
@@ -1112,7 +1108,7 @@ const struct cmk_rule CMK_RULES[] = {
 	     "(the DICOM service answers 500 and needs a re-save after more than 30 minutes without access)."),
 	  N_("Restore what broke (the findings above say what), then refresh: azcmk refresh."), FIX_RESAVE,
 	  NEED_VAULT | NEED_KEY | NEED_ASSIGNMENTS | NEED_ROLES | NEED_DENIES },
-	{ "resource.refresh-needed", DICOM, SEV_BLOCKER, r_refresh_needed,
+	{ "resource.refresh-needed", svc_refresh_after_loss, SEV_BLOCKER, r_refresh_needed,
 	  N_("%s is unavailable although its key is usable again"),
 	  N_("A DICOM service that lost its key for more than 30 minutes stays unavailable, even once the key is back, "
 	     "until it is updated; Azure Resource Health reports it unavailable."),
@@ -1126,6 +1122,12 @@ const struct cmk_rule CMK_RULES[] = {
 };
 
 const size_t CMK_NRULES = sizeof(CMK_RULES) / sizeof(CMK_RULES[0]);
+
+/* Tells whether a rule applies to a service: to all, or to those whose profile has its capability. */
+bool cmk_rule_applies(const struct cmk_rule *r, const struct svc_profile *p)
+{
+	return !r->applies || r->applies(p);
+}
 
 /* Finds a rule by its id. */
 const struct cmk_rule *cmk_rule_find(const char *id)
@@ -1335,7 +1337,7 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < CMK_NRULES; i++)
-		if (CMK_RULES[i].services & (1u << c->svc->id))
+		if (cmk_rule_applies(&CMK_RULES[i], c->svc))
 			run_rule(c, &CMK_RULES[i], out);
 	prune_ineligible(out);
 }

@@ -75,7 +75,7 @@ struct cmk_finding;
 
 struct cmk_rule {
 	const char *id;
-	unsigned services;                 /* bit per enum svc_id */
+	bool (*applies)(const struct svc_profile *p); /* the profile's capability the rule is about; NULL: every service */
 	enum severity severity;
 	enum cmk_outcome (*check)(const struct cmk_ctx *c, struct cmk_finding *f);
 	const char *message;               /* N_() format, with the names the check fills in */
@@ -111,6 +111,7 @@ void cmk_check(const struct cmk_ctx *c, struct cmk_report *out);
 enum cmk_outcome cmk_judge(const struct cmk_ctx *c, const struct cmk_rule *r, struct cmk_finding *f);
 void cmk_report_free(struct cmk_report *r);
 const struct cmk_rule *cmk_rule_find(const char *id);
+bool cmk_rule_applies(const struct cmk_rule *r, const struct svc_profile *p);
 bool cmk_has_blocker(const struct cmk_report *r);
 bool cmk_has_known_blocker(const struct cmk_report *r);
 bool cmk_read_failed(long status);

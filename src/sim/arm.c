@@ -897,6 +897,8 @@ static void one_resource(struct sim_req *rq, struct sim_resp *rs, const struct a
 
 		if (services_is_service(id->type))
 			services_write(rq, rs, cur, body, patch);
+		else if (locker_is(id->type))
+			locker_write(rq, rs, cur, body, patch);
 		else if (patch && !cur)
 			arm_not_found(rs, id);
 		else if (patch)

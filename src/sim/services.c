@@ -398,6 +398,33 @@ static struct json_object *key_version(struct sim *s, const char *vault, const s
 	return NULL;
 }
 
+/*
+ * Tells whether a principal can use a key named by its vault URI and name
+ * (the newest version): the vault and the enabled key exist and the principal
+ * may read, wrap and unwrap it. Says why not in *why. For a service whose
+ * handler lives outside this file (locker.c).
+ */
+bool services_principal_can_use(struct sim *s, const char *vault_uri, const char *key, const char *oid,
+				const char **why)
+{
+	struct keyref k = { .vault_host = vault_host_of(vault_uri), .key = key ? xstrdup(key) : NULL };
+	struct json_object *vault, *ver;
+	bool hsm = false, ok = false;
+
+	if (!k.vault_host || !k.key)
+		*why = "the key setting names no vault URI or key name";
+	else if (!(vault = vault_of(s, &k, &hsm)))
+		*why = "the vault does not exist";
+	else if (!(ver = key_version(s, jx_str(vault, "name"), &k)) || !jx_bool(ver, "attributes.enabled", true))
+		*why = "the key does not exist or is disabled";
+	else if (!oid || !principal_has_access(s, vault, hsm, k.key, oid))
+		*why = "the identity cannot read, wrap and unwrap the key";
+	else
+		ok = true;
+	keyref_free(&k);
+	return ok;
+}
+
 /* Tells whether a key size is accepted by a service (OpenAI: 2048 only; DICOM: 2048 or 3072). */
 static bool size_ok(enum svc svc, struct json_object *next, int64_t size)
 {

@@ -174,6 +174,11 @@ bool services_is_service(const char *type);
 void ops_handle(struct sim_req *rq, struct sim_resp *rs, const char *opid, bool location);
 void ops_sweep(struct sim *s);
 bool services_key_usable(struct sim *s, struct json_object *r);
+bool services_principal_can_use(struct sim *s, const char *vault_uri, const char *key, const char *oid,
+				const char **why);
+bool locker_is(const char *type);
+void locker_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur, struct json_object *body,
+		  bool patch);
 
 /* Resource Health (health.c) */
 void health_track(struct sim *s);

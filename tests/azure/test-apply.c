@@ -83,6 +83,7 @@ static int azcmk(struct env *v, const char *crash_after, ...)
 {
 	const char *top = getenv("top_builddir");
 	/* The test hooks live only in a test build of azcmk; the release program has none. */
+	/* "" runs the test build with no hook armed (it alone knows the test locker). */
 	char *prog = xasprintf("%s/%s", top ? top : ".", crash_after ? "tests/azure/azcmk-hooks" : "src/azcmk"), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
 	char *state = xasprintf("%s/state", dir), *argv[32];
 	va_list ap;
@@ -110,7 +111,9 @@ static int azcmk(struct env *v, const char *crash_after, ...)
 		setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
 		setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
 		setenv("LANG", "C", 1);
-		if (crash_after && strncmp(crash_after, "op:", 3) == 0)
+		if (crash_after && !*crash_after)
+			;
+		else if (crash_after && strncmp(crash_after, "op:", 3) == 0)
 			setenv("AZCMK_TEST_CRASH_IN_OPERATION", crash_after + 3, 1);
 		else if (crash_after)
 			setenv("AZCMK_TEST_CRASH_AFTER", crash_after, 1);
@@ -267,6 +270,74 @@ static void test_four_services(void **state)
 		assert_int_equal(writes(v, "PUT", "/keys/cmk-test/providers/Microsoft.Authorization/roleAssignments/"), 1);
 		env_stop(v);
 	}
+}
+
+#define LOCKER RG "/providers/Azcmk.Test/lockers/lk-cmk-test"
+#define LOCKER_OID "6666a0ff-6666-4666-8666-66666666a0ff"
+
+/* Starts the simulator on minimal.json with the test locker, a service only the test build of azcmk knows. */
+static struct env *env_start_locker(void)
+{
+	char *text = st_read_scenario("minimal.json"), *err = NULL;
+	struct json_object *doc = json_tokener_parse(text);
+	struct json_object *locker = json_tokener_parse(
+		"{\"id\": \"" LOCKER "\", \"type\": \"Azcmk.Test/lockers\", \"name\": \"lk-cmk-test\", "
+		"\"location\": \"westus3\", \"identity\": {\"type\": \"SystemAssigned\", \"principalId\": \""
+		LOCKER_OID "\", \"tenantId\": \"11111111-1111-4111-8111-111111111111\"}, "
+		"\"properties\": {\"provisioningState\": \"Succeeded\"}}");
+	struct json_object *principal = json_tokener_parse("{\"objectId\": \"" LOCKER_OID "\", \"type\": "
+							   "\"ServicePrincipal\", \"displayName\": \"lk-cmk-test\"}");
+	struct env *v = xcalloc(1, sizeof(*v));
+
+	json_object_array_add(jx_get(doc, "resources"), locker);
+	json_object_array_add(jx_get(doc, "principals"), principal);
+	if (st_start_text(&v->t, jx_text(doc), &err) != 0)
+		fail_msg("the simulator did not start: %s", err ? err : "?");
+	json_object_put(doc);
+	free(text);
+	env_files(v);
+	return v;
+}
+
+/*
+ * A fifth service is its profile row: the test locker (src/core/profile.c,
+ * test build only) and its simulator handler (src/sim/locker.c) go through
+ * check, plan and apply with no other code knowing it, and the key it ends
+ * with is the one asked, reached by the role azcmk granted.
+ */
+static void test_fifth_service(void **state)
+{
+	struct env *v = env_start_locker();
+	struct json_object *r;
+	int rc;
+
+	(void)state;
+	/* Before: Microsoft-managed keys, and the locker's identity cannot use the key. */
+	rc = azcmk(v, "", "check", LOCKER, "--key", KV, END);
+	assert_int_not_equal(rc, 0);
+	assert_output(v, "identity.key-access");
+	assert_output(v, "lk-cmk-test");
+	/* The release build knows no such service, and says which it protects. */
+	rc = azcmk(v, NULL, "check", LOCKER, "--key", KV, END);
+	assert_int_not_equal(rc, 0);
+	assert_output(v, "does not protect");
+	rc = azcmk(v, "", "plan", LOCKER, "--key", KV, "-o", v->plan, END);
+	assert_int_equal(rc, 0);
+	rc = azcmk(v, "", "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+	if (rc != 0)
+		fail_msg("apply exited %d:\n%s", rc, output(v));
+	assert_output(v, "now uses key cmk-test");
+	r = state_resource(v, LOCKER);
+	assert_string_equal(jx_str(r, "properties.lockerKey.keyName"), "cmk-test");
+	assert_string_equal(jx_str(r, "properties.lockerKey.keyVaultUri"), "https://kv-cmk-test.vault.azure.net/");
+	json_object_put(r);
+	assert_int_equal(writes(v, "PUT", "/keys/cmk-test/providers/Microsoft.Authorization/roleAssignments/"), 1);
+	assert_int_equal(writes(v, "PATCH", "/lockers/lk-cmk-test"), 1);
+	/* After: the same check holds. */
+	rc = azcmk(v, "", "check", LOCKER, END);
+	if (rc != 0)
+		fail_msg("check after apply exited %d:\n%s", rc, output(v));
+	env_stop(v);
 }
 
 /* An access-policy vault gets an access policy instead of a role. */
@@ -1571,6 +1642,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_four_services),
+		cmocka_unit_test(test_fifth_service),
 		cmocka_unit_test(test_access_policy_vault),
 		cmocka_unit_test(test_fixes_in_plan),
 		cmocka_unit_test(test_blocker_before_writes),

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = fuzz_str(data, size);
 	struct json_object *in = json_tokener_parse(text);
 	int64_t flags = jx_int(in, "flags", 0);
-	const struct svc_profile *svc = &SVC_PROFILES[(uint64_t)flags % SVC_COUNT];
+	const struct svc_profile *svc = &SVC_PROFILES[(uint64_t)flags % SVC_NPROFILES];
 	struct cmk_ctx c;
 	struct cmk_report rep;
 

@@ -507,7 +507,7 @@ static void test_rule_table(void **state)
 
 		assert_non_null(rule);
 		build(&x, r);
-		got = (rule->services & (1u << x.c.svc->id)) ? cmk_judge(&x.c, rule, &f) : OUT_NA;
+		got = cmk_rule_applies(rule, x.c.svc) ? cmk_judge(&x.c, rule, &f) : OUT_NA;
 		if (got != r->want)
 			fail_msg("row %zu (%s, %s, %s): %s, wanted %s", i, r->svc, r->rule, r->opts, names[got], names[r->want]);
 		free(f.detail);
@@ -649,6 +649,43 @@ static void test_error_mapping(void **state)
 	}
 }
 
+/*
+ * Which rule applies to which service, frozen as the service masks said it
+ * before the profile's capabilities replaced them: a rule not listed applies
+ * to all four.  Letters: d DICOM, h healthcare agent, f Foundry, o OpenAI.
+ */
+static void test_rule_services(void **state)
+{
+	static const struct {
+		const char *rule, *services;
+	} T[] = {
+		{ "resource.eligible", "hfo" },	   { "resource.irreversible", "f" },  { "resource.same-vault", "f" },
+		{ "vault.same-region", "fo" },	   { "key.versioned", "d" },	      { "key.earlier-versions", "df" },
+		{ "identity.dicom-both", "d" },	   { "identity.dicom-hsm-private", "d" }, { "resource.refresh-needed", "d" },
+	};
+	static const struct {
+		char letter;
+		const char *key;
+	} S[] = { { 'd', "dicom" }, { 'h', "healthbot" }, { 'f', "foundry" }, { 'o', "openai" } };
+
+	(void)state;
+	for (size_t r = 0; r < CMK_NRULES; r++) {
+		const char *want = "dhfo";
+
+		for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+			if (strcmp(T[i].rule, CMK_RULES[r].id) == 0)
+				want = T[i].services;
+		for (size_t s = 0; s < sizeof(S) / sizeof(S[0]); s++) {
+			bool got = cmk_rule_applies(&CMK_RULES[r], svc_by_key(S[s].key));
+
+			if (got != (strchr(want, S[s].letter) != NULL))
+				fail_msg("rule %s for %s: applies is %d", CMK_RULES[r].id, S[s].key, got);
+		}
+	}
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+		assert_non_null(cmk_rule_find(T[i].rule));
+}
+
 /* Profiles: found by type and kind, sizes per service. */
 static void test_profiles(void **state)
 {
@@ -674,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_report_messages),
 		cmocka_unit_test(test_size_severity),
 		cmocka_unit_test(test_error_mapping),
+		cmocka_unit_test(test_rule_services),
 		cmocka_unit_test(test_profiles),
 	};
 
