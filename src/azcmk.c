@@ -12,9 +12,9 @@
 #include "cli.h"
 #include "cmd.h"
 #include "demo.h"
-#include "ui.h"
 #include "i18n.h"
 #include "options.h"
+#include "run.h"
 #include "text.h"
 
 static volatile sig_atomic_t canceled;
@@ -54,7 +54,10 @@ static void usage(void)
 	       "  fix FINDING|RESOURCE   plan the remedy of an audit finding (its id) or\n"
 	       "                         of a resource, with sensible defaults, and apply it\n"
 	       "  history                every change azcmk made: who, when, what changed;\n"
-	       "                         --resource R and --since T choose\n"));
+	       "                         --resource R and --since T choose\n"
+	       "  keys VAULT             list the keys of a key vault or Managed HSM (its\n"
+	       "                         name or URI), or with --versions KEY, a key's\n"
+	       "                         versions\n"));
 	puts(_("Options:\n"
 	       "      --cloud NAME       AzureCloud (default), AzureUSGovernment or\n"
 	       "                         AzureChinaCloud\n"
@@ -70,7 +73,8 @@ static void usage(void)
 	       "      --key-version V    the key version (default: the newest)\n"
 	       "      --identity ID      system, or the user-assigned identity to use\n"
 	       "                         (ARM id or name)\n"
-	       "      --subscription ID  where to look for RESOURCE by name (repeatable)\n"
+	       "      --subscription ID  where to look for RESOURCE, or keys' VAULT, by name\n"
+	       "                         (repeatable)\n"
 	       "      --confirm-irreversible\n"
 	       "                         accept changes that cannot be undone\n"
 	       "      --allow-unknown    check, plan: accept prerequisites azcmk could not\n"
@@ -101,6 +105,7 @@ static void usage(void)
 	       "      --resource R       history: the changes of R (ARM id or name)\n"
 	       "      --since T          history: changes since T (2026-12-01, a UTC\n"
 	       "                         time, or an age such as 12h or 7d)\n"
+	       "      --versions KEY     keys: list the versions of KEY, newest first\n"
 	       "      --debug            trace every request on standard error, secrets\n"
 	       "                         redacted\n"
 	       "      --demo             run against the built-in simulated demo tenant\n"
@@ -117,7 +122,7 @@ static const struct cmd_def COMMANDS[] = {
 	{ "login", CMD_LOGIN, cmd_login }, { "account", CMD_ACCOUNT, cmd_account }, { "check", CMD_CHECK, cmd_check },
 	{ "plan", CMD_PLAN, cmd_plan }, { "apply", CMD_APPLY, cmd_apply }, { "rotate", CMD_ROTATE, cmd_rotate },
 	{ "refresh", CMD_REFRESH, cmd_refresh }, { "audit", CMD_AUDIT, cmd_audit }, { "fix", CMD_FIX, cmd_fix },
-	{ "history", CMD_HISTORY, cmd_history },
+	{ "history", CMD_HISTORY, cmd_history }, { "keys", CMD_KEYS, cmd_keys },
 };
 
 /* Parses the command line; returns -1 to go on, else an exit status (after --help, --version or a mistake). */

@@ -14,13 +14,12 @@
 #include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
+#include "keys.h"
 #include "pick.h"
 #include "plan.h"
-#include "survey.h"
 #include "text.h"
 #include "xalloc.h"
 
-#define KV_API "7.5"
 #define MAX_VAULTS 3       /* vaults searched for a compliant key */
 #define MAX_KEYS 4         /* keys tried per vault */
 
@@ -99,17 +98,19 @@ static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char 
 static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const char *resource, struct json_object *vault)
 {
 	const char *vu = pick_store_uri(vault);
-	char *path = vu ? xasprintf("%s%skeys", vu, str_iends(vu, "/") ? "" : "/") : NULL, *found = NULL;
+	char *found = NULL;
 	struct json_object *keys = NULL;
 	struct az_error e = { 0 };
+	struct key_ref store = { 0 };
 
-	if (path && az_session_list(s, AZ_KEYVAULT, path, KV_API, &keys, &e) == 0) {
+	/* The list alone says which keys are enabled and not a certificate's: only the few tried are read in detail. */
+	if (vu && az_keys_ref(s, vu, NULL, &store, &e) && az_keys_list_brief(s, &store, &keys, &e) == 0) {
 		size_t tried = 0;
 
 		for (size_t i = 0; !found && i < jx_len(keys) && tried < MAX_KEYS; i++) {
 			const char *kid = jx_str(jx_at(keys, i), "kid");
 
-			if (!kid || !jx_bool(jx_at(keys, i), "attributes.enabled", true) || jx_bool(jx_at(keys, i), "managed", false))
+			if (!kid || !jx_bool(jx_at(keys, i), "enabled", true) || jx_bool(jx_at(keys, i), "managed", false))
 				continue;
 			tried++;
 			if (key_fits(s, o, resource, kid))
@@ -118,7 +119,7 @@ static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const 
 	}
 	az_error_clear(&e);
 	json_object_put(keys);
-	free(path);
+	key_ref_free(&store);
 	return found;
 }
 
@@ -171,7 +172,7 @@ static int choose(struct az_session *s, const struct cmd_opts *o, const struct c
 	size_t *order, n;
 
 	memset(c, 0, sizeof(*c));
-	if (cmk_list_key_stores(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
+	if (az_key_stores(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
 		cli_error(_("cannot list the key vaults for %s: %s"), jx_str(cur->resource, "name"), e.message);
 		az_error_clear(&e);
 		free(sub);

@@ -10,6 +10,7 @@
 #include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
+#include "survey.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -174,7 +175,7 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 	}
 	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
-	if (az_session_list(s, AZ_ARM, "/subscriptions", "2022-12-01", &subs, &e) != 0) {
+	if (cmk_list_subscriptions(s, &subs, &e) != 0) {
 		cli_error(_("cannot list subscriptions: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else if (o->output == OUT_JSON) {

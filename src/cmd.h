@@ -9,7 +9,7 @@
 #include "rules.h"
 #include "session.h"
 
-/* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake. */
+/* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake (keys: 0 or 2). */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
 enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF };
@@ -50,8 +50,11 @@ struct cmd_opts {
 	enum severity fail_on;           /* audit: exit 1 from this severity up */
 	const char *from;                /* fix: the audit report to read */
 	bool demo;                       /* run against the built-in demo tenant */
+	const char *proxy;               /* --demo: the simulator's proxy, for every request (not an option) */
+	const struct az_client_secret *client_secret;  /* --demo: its operator's credential (not an option) */
 	const char *resource;            /* history: only the changes of this resource */
 	const char *since;               /* history: only the changes since this time */
+	const char *versions_of;         /* keys: list this key's versions, not the store's keys */
 	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
 	bool allow_unknown;              /* check, plan: accept prerequisites that could not be judged */
 	bool plan_only;                  /* the plan is not applied by this command (azcmk plan) */
@@ -70,6 +73,7 @@ int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
+int cmd_keys(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);

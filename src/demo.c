@@ -41,35 +41,37 @@ static bool write_ca(struct demo *d, char **err)
 	return true;
 }
 
-/* Points this process at the simulator: its proxy, and the demo operator's credentials in the environment. */
+/*
+ * Points the options at the simulator: its proxy, its CA and the demo
+ * operator's credential go to the session through them, never through the
+ * environment, which the simulator's threads, already running, may read.
+ */
 static void point_at(struct demo *d, struct cmd_opts *o)
 {
-	const char *tenant, *client, *secret;
-	char proxy[64];
+	const char *tenant, *client_id, *secret;
 	int https, port, identity;
 
 	sim_ports(d->sim, &https, &port, &identity);
-	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", port);
-	setenv("HTTPS_PROXY", proxy, 1);
-	setenv("https_proxy", proxy, 1);
-	unsetenv("NO_PROXY");
-	unsetenv("no_proxy");
-	sim_operator(d->sim, &tenant, &client, &secret);
-	setenv("AZURE_TENANT_ID", tenant, 1);
-	setenv("AZURE_CLIENT_ID", client, 1);
-	setenv("AZURE_CLIENT_SECRET", secret, 1);
-	unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
-	unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+	snprintf(d->proxy, sizeof(d->proxy), "http://127.0.0.1:%d", port);
+	/* Copies: the scenario's strings belong to the simulator, whose requests may change its document. */
+	sim_operator(d->sim, &tenant, &client_id, &secret);
+	d->tenant = xstrdup(tenant ? tenant : "");
+	d->client_id = xstrdup(client_id ? client_id : "");
+	d->secret = xstrdup(secret ? secret : "");
+	d->operator.client_id = d->client_id;
+	d->operator.secret = d->secret;
+	o->proxy = d->proxy;
+	o->client_secret = &d->operator;
 	o->ca_file = d->ca_path;
 	o->auth = AZ_AUTH_ENV;
 	o->cloud = NULL;
-	o->tenant = NULL;
+	o->tenant = d->tenant;
 }
 
 /*
- * Starts the demo tenant on loopback and points the options (and this
- * process's proxy and credential variables) at it; -1 with a message when
- * the simulator cannot start.
+ * Starts the demo tenant on loopback and points the options at it; -1 with
+ * a message when the simulator cannot start. The options borrow from *d
+ * until demo_stop.
  */
 int demo_start(struct demo *d, struct cmd_opts *o, char **err)
 {
@@ -95,5 +97,8 @@ void demo_stop(struct demo *d)
 		sim_stop(d->sim);
 	if (d->ca_path[0])
 		unlink(d->ca_path);
+	free(d->tenant);
+	free(d->client_id);
+	free(d->secret);
 	memset(d, 0, sizeof(*d));
 }

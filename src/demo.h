@@ -2,12 +2,18 @@
 #ifndef AZ_DEMO_H
 #define AZ_DEMO_H
 
+#include "cred.h"
+
 struct sim;
 struct cmd_opts;
 
+/* The running demo tenant, and what the options borrow from it until demo_stop. */
 struct demo {
 	struct sim *sim;
 	char ca_path[256];    /* the simulator's CA certificate, removed on stop */
+	char proxy[64];       /* the simulator's proxy, "http://127.0.0.1:PORT" */
+	char *tenant, *client_id, *secret;  /* the demo operator's, copied from the scenario */
+	struct az_client_secret operator;   /* points at client_id and secret */
 };
 
 int demo_start(struct demo *d, struct cmd_opts *o, char **err);

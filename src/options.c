@@ -15,7 +15,7 @@
 
 /* The commands that sign in (every one but history, which reads only what azcmk kept). */
 #define SIGNED (CMD_WIZARD | CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_APPLY | CMD_ROTATE | CMD_REFRESH | \
-		CMD_AUDIT | CMD_FIX)
+		CMD_AUDIT | CMD_FIX | CMD_KEYS)
 /* Every command, and the wizard. */
 #define EVERY (SIGNED | CMD_HISTORY)
 /* The commands that choose a key and judge it before a change. */
@@ -185,7 +185,8 @@ static const struct opt_def OPTS[] = {
 	{ "ca-file", 0, O_TEXT, TEXT(ca_file), NULL, EVERY },
 	{ "debug", 0, O_FLAG, FLAG(debug), NULL, EVERY },
 	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY },
-	{ "output", 'o', O_CALL, 0, set_output, CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT | CMD_HISTORY },
+	{ "output", 'o', O_CALL, 0, set_output,
+	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT | CMD_HISTORY | CMD_KEYS },
 	{ "key", 0, O_CALL, 0, set_key, KEYED },
 	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED },
 	{ "key-version", 0, O_TEXT, TEXT(version), NULL, KEYED },
@@ -210,6 +211,7 @@ static const struct opt_def OPTS[] = {
 	{ "from", 0, O_TEXT, TEXT(from), NULL, CMD_FIX },
 	{ "resource", 0, O_TEXT, TEXT(resource), NULL, CMD_HISTORY },
 	{ "since", 0, O_TEXT, TEXT(since), NULL, CMD_HISTORY },
+	{ "versions", 0, O_TEXT, TEXT(versions_of), NULL, CMD_KEYS },
 	{ "help", 'h', O_HELP, 0, NULL, EVERY },
 	{ "version", 'V', O_VERSION, 0, NULL, EVERY & ~CMD_ROTATE },
 };

@@ -10,7 +10,7 @@
 enum {
 	CMD_WIZARD = 1u << 0, CMD_LOGIN = 1u << 1, CMD_ACCOUNT = 1u << 2, CMD_CHECK = 1u << 3, CMD_PLAN = 1u << 4,
 	CMD_APPLY = 1u << 5, CMD_ROTATE = 1u << 6, CMD_REFRESH = 1u << 7, CMD_AUDIT = 1u << 8, CMD_FIX = 1u << 9,
-	CMD_HISTORY = 1u << 10,
+	CMD_HISTORY = 1u << 10, CMD_KEYS = 1u << 11,
 };
 
 /* A command: its word, its bit, and what runs it. */

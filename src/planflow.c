@@ -45,6 +45,8 @@ struct az_session *flow_session(const struct cmd_opts *o)
 	so.auth = o->auth;
 	so.interactive = isatty(0) && isatty(2);
 	so.ca_file = o->ca_file;
+	so.proxy = o->proxy;
+	so.client_secret = o->client_secret;
 	so.trace = o->debug ? stderr : NULL;
 	so.cancel = o->cancel;
 	so.prompt = prompt;

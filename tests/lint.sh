@@ -19,16 +19,11 @@ else
 	echo "skip mandoc: not installed (apt-get install mandoc)"
 fi
 
-# Curses, and the wizard's own header, only in ui/: the rest of azcmk is driven by commands and tests. The
-# program's main starts the wizard (ui_run), so src/azcmk.c is the one file outside ui/ that includes "ui.h".
-hits=$(grep -rlE '#[[:space:]]*include[[:space:]]*[<"](ncursesw/|ncurses/)?(n?curses|panel|form|menu)\.h[">]' \
-	src tests --include='*.c' --include='*.h' 2>/dev/null | paste -sd ' ' -)
+# Curses only in ui/: the rest of azcmk is driven by commands and tests.
+curses='#[[:space:]]*include[[:space:]]*[<"](ncursesw/|ncurses/)?(n?curses|panel|form|menu)\.h[">]'
+hits=$(grep -rlE "$curses" src tests --include='*.c' --include='*.h' 2>/dev/null | paste -sd ' ' -)
 [ -z "$hits" ] && ok "curses only in ui/" ||
 	bad "curses included outside ui/: $hits; only ui/ draws: move the drawing to ui/"
-hits=$(grep -rlE '#[[:space:]]*include[[:space:]]*[<"]([./]*ui/)?ui\.h[">]' src tests --include='*.c' --include='*.h' \
-	2>/dev/null | grep -vx 'src/azcmk.c' | paste -sd ' ' -)
-[ -z "$hits" ] && ok "ui.h only in ui/ (and src/azcmk.c, which starts the wizard)" ||
-	bad "ui/ui.h included outside ui/: $hits; it is the wizard's own header: move the code to ui/, or share it through a header in src/ or src/azure"
 
 # Each folder includes from the folders below it only, as Makefile.am's include paths allow (DESIGN.md,
 # Architecture). home FILE HEADER prints the folder of the project header that FILE's #include names
@@ -58,6 +53,21 @@ includes_outside() {
 		done
 	done
 }
+# The wizard is reached from outside ui/ through ui/run.h alone, its entry point (ui_run), which includes no curses
+# and no other header of the wizard: the program's main starts it, and nothing else outside ui/ sees the screen.
+hits=
+for f in $(find src tests -name '*.[ch]' 2>/dev/null | sort); do
+	for h in $(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^">]+)[">].*/\1/p' "$f"); do
+		[ "$(home "$f" "$h")" = ui ] && [ "$(basename "$h")" != run.h ] && hits="$hits $f includes \"$h\";"
+	done
+done
+[ -z "$hits" ] && ok "outside ui/, only ui/run.h of the wizard's headers is included" ||
+	bad "a file outside ui/ includes a wizard header other than ui/run.h:$hits go through ui/run.h, or share the code through a header in src/ or src/azure"
+hits=$(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^">]+)[">].*/\1/p' ui/run.h |
+	grep -vxE 'std(bool|def|int)\.h' | paste -sd ' ' -)
+[ -z "$hits" ] && ok "ui/run.h includes no curses and no other header" ||
+	bad "ui/run.h includes $hits; it is the curses-free entry of the wizard: forward-declare what it needs"
+
 hits=$(includes_outside "$(ls src/core/*.[ch])" src/core)
 [ -z "$hits" ] && ok "src/core includes only src/core" ||
 	bad "src/core is pure logic and includes only its own headers:$hits pass what it needs in from the caller, or move the code up to src/azure or src/"
@@ -77,14 +87,18 @@ hits=$(includes_outside "$(ls src/*.[ch] | grep -vxE 'src/(demo|azcmk-sim)\.c')"
 hits=$(grep -rnE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol)\s*\(' src ui tests --include='*.c' 2>/dev/null)
 [ -z "$hits" ] && ok "no banned functions" || bad "banned functions: $hits"
 
+# The purpose comment opens line 1 with its text: "/* What the file is. */", or, when it does not fit in
+# 80 columns, "/* What the file" on line 1 and " * is. */" below (clang-format's reflow).
 missing=
-for f in $(find src ui tests -name '*.c' 2>/dev/null); do
-	head -n 1 "$f" | grep -q '^/\* .* \*/$' || missing="$missing $f"
+for f in $(find src ui tests -name '*.c' ! -path 'tests/conformance-js/*' 2>/dev/null); do
+	awk 'NR == 1 && !/^\/\* [^ ]/ { exit 1 } NR > 1 && !/^ \* [^ ]/ { exit 1 } /\*\/$/ { found = 1; exit }
+		NR >= 4 { exit 1 } END { exit !found }' "$f" || missing="$missing $f"
 done
-[ -z "$missing" ] && ok "purpose comment atop every C file" || bad "no one-line purpose comment:$missing"
+[ -z "$missing" ] && ok "purpose comment atop every C file" ||
+	bad "no purpose comment opening line 1 (/* text */, or /* text / * text */ in at most 4 lines):$missing"
 
 missing=
-for f in $(grep -rlE '\b_\("|\bN_\("|\bP_\("' src ui 2>/dev/null | sort); do
+for f in $(grep -rlE '\b[NP]?_\(("|[[:space:]]*$)' src ui 2>/dev/null | sort); do
 	grep -qx "$f" po/POTFILES.in || missing="$missing $f"
 done
 [ -z "$missing" ] && ok "po/POTFILES.in lists every file with translatable text" || bad "missing from po/POTFILES.in:$missing"

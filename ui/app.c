@@ -165,6 +165,8 @@ static bool make_session(struct ui *u)
 	so.auth = w->o->auth;
 	so.interactive = true;
 	so.ca_file = w->o->ca_file;
+	so.proxy = w->o->proxy;
+	so.client_secret = w->o->client_secret;
 	if (trace) {
 		char *err = NULL;
 		int fd = cmk_private_dir(trace, &err) ? cmk_open_private(trace, O_WRONLY | O_CREAT | O_TRUNC, &err) : -1;

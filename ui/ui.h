@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "run.h"
 #include "wizard.h"
 
 /*
@@ -92,8 +93,7 @@ struct ui {
 	size_t nsteps, at;
 };
 
-/* app.c */
-int ui_run(struct cmd_opts *o, bool demo);
+/* app.c (ui_run, the entry point, is declared in run.h) */
 void ui_status(struct ui *u, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, void *arg), void *arg);
 bool ui_busy(const struct ui *u);

@@ -665,7 +665,19 @@ static struct az_cred *new_cred(const struct az_cred_ctx *ctx, enum cred_kind ki
 	return c;
 }
 
-/* Reads the environment credential; NULL with reason when it is not configured. */
+/* Makes the client-secret credential the program handed in (the session's tenant signs in with it). */
+static struct az_cred *given_cred(const struct az_cred_ctx *ctx, struct az_error *e)
+{
+	struct az_cred *c = new_cred(ctx, C_SECRET, e);
+
+	if (!c)
+		return NULL;
+	c->client_id = xstrdup(ctx->client_secret->client_id);
+	c->secret = xstrdup(ctx->client_secret->secret);
+	return c;
+}
+
+/* Reads the environment credential (or takes the one handed in); NULL with reason when it is not configured. */
 static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why, struct az_error *e)
 {
 	const char *id = env("AZURE_CLIENT_ID"), *t = env("AZURE_TENANT_ID");
@@ -673,6 +685,8 @@ static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
 	const char *fed = env("AZURE_FEDERATED_TOKEN_FILE");
 	struct az_cred *c;
 
+	if (ctx->client_secret)
+		return given_cred(ctx, e);
 	if (!id || !t || !(secret || cert || fed)) {
 		sb_printf(why, "\n  - %s", _("environment: set AZURE_TENANT_ID and AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, "
 					    "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE"));

@@ -27,6 +27,12 @@ struct az_token {
 	int64_t expires_on;
 };
 
+/* A client secret handed in by the program (azcmk --demo's operator), read instead of the environment's credential. */
+struct az_client_secret {
+	const char *client_id;
+	const char *secret;
+};
+
 /* What a credential works with: all borrowed from its maker, which must keep them alive as long as the credential. */
 struct az_cred_ctx {
 	const struct az_cloud *cloud;                    /* the authority host and the Resource Manager scope */
@@ -37,6 +43,7 @@ struct az_cred_ctx {
 	volatile sig_atomic_t *cancel;
 	void (*prompt)(const char *message, void *ctx);  /* shows the device-code instructions */
 	void *prompt_ctx;
+	const struct az_client_secret *client_secret;    /* NULL: the environment credential reads AZURE_* */
 };
 
 struct az_cred;

@@ -388,6 +388,9 @@ static CURLcode request_options(struct az_http *h, struct az_req *r, const char 
 		OPT_P(CURLOPT_URL, r->url), OPT_P(CURLOPT_CUSTOMREQUEST, r->method), OPT_P(CURLOPT_HTTPHEADER, r->headers),
 		OPT_P(CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https"),
 		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "*", .skip = !r->allow_http },
+		/* A proxy handed in (azcmk --demo) carries every https request; "" lets no NO_PROXY entry go around it. */
+		{ CURLOPT_PROXY, "CURLOPT_PROXY", OPT_PTR, .p = h->o.proxy, .skip = !h->o.proxy || r->allow_http },
+		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "", .skip = !h->o.proxy || r->allow_http },
 		OPT_L(CURLOPT_SSL_VERIFYPEER, 1L), OPT_L(CURLOPT_SSL_VERIFYHOST, 2L),
 		{ CURLOPT_CAINFO, "CURLOPT_CAINFO", OPT_PTR, .p = h->ca_file, .skip = !h->ca_file },
 		/* HTTP/2 is a preference: a libcurl built without it speaks HTTP/1.1, as before this check. */

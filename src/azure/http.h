@@ -21,6 +21,7 @@ struct az_http_opts {
 	long connect_timeout_ms;         /* default 10000 */
 	long timeout_ms;                 /* a whole attempt (default 120000) */
 	volatile sig_atomic_t *cancel;   /* set non-zero to cancel everything under way */
+	const char *proxy;               /* borrowed: every https request through it, NO_PROXY aside; NULL: libcurl's */
 };
 
 /* One request and, after az_http_run, its response. */

@@ -170,8 +170,8 @@ struct batch {
 	size_t n;
 };
 
-/* Takes up to max of a list's keys (0: all) that are keys of the store, each with a GET of its current version. */
-static void take(struct az_session *s, const struct key_ref *store, struct json_object *items, size_t max,
+/* Takes up to max of a list's keys (0: all) that are keys of the store, with a GET of each one's details when asked. */
+static void take(struct az_session *s, const struct key_ref *store, struct json_object *items, size_t max, bool details,
 		 struct batch *b)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
@@ -184,18 +184,18 @@ static void take(struct az_session *s, const struct key_ref *store, struct json_
 		if (key_in(store, &sfx, jx_str(jx_at(items, i), "kid"), &b->refs[b->n])) {
 			char *uri = key_ref_versioned(&b->refs[b->n], NULL);
 
-			b->q[b->n] = az_session_req(s, AZ_KEYVAULT, "GET", uri, KEYS_API, NULL);
+			b->q[b->n] = details ? az_session_req(s, AZ_KEYVAULT, "GET", uri, KEYS_API, NULL) : NULL;
 			b->items[b->n++] = jx_at(items, i);
 			free(uri);
 		}
 }
 
-/* Describes each key of a batch from its details, else from its listed item; frees the batch. */
+/* Describes each key of a batch from its details (when read), else from its listed item; frees the batch. */
 static void describe_batch(struct batch *b, bool sent, struct json_object *out)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct az_req *q = b->q[i];
-		bool got = sent && q->status == 200 && q->json;
+		bool got = sent && q && q->status == 200 && q->json;
 		struct json_object *said = got ? q->json : b->items[i];
 
 		if (sent)
@@ -209,9 +209,9 @@ static void describe_batch(struct batch *b, bool sent, struct json_object *out)
 	free(b->q);
 }
 
-/* Lists a store's keys (every page) with the first max keys' details; -1 with *e naming the store. */
-int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, struct json_object **keys,
-		 struct az_error *e)
+/* Lists a store's keys (every page), the first max, with their details when asked; -1 with *e naming the store. */
+static int list_keys(struct az_session *s, const struct key_ref *store, size_t max, bool details,
+		     struct json_object **keys, struct az_error *e)
 {
 	struct json_object *items = NULL;
 	struct batch b = { 0 };
@@ -225,8 +225,8 @@ int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, 
 	url = keys_url(&at);
 	rc = az_session_list(s, AZ_KEYVAULT, url, KEYS_API, &items, e);
 	if (rc == 0) {
-		take(s, &at, items, max, &b);
-		rc = b.n ? az_session_send(s, b.q, b.n, e) : 0;
+		take(s, &at, items, max, details, &b);
+		rc = b.n && details ? az_session_send(s, b.q, b.n, e) : 0;
 		*keys = rc == 0 ? json_object_new_array() : NULL;
 		describe_batch(&b, rc == 0, *keys);
 	}
@@ -236,6 +236,19 @@ int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, 
 	free(url);
 	key_ref_free(&at);
 	return rc;
+}
+
+/* Lists a store's keys (every page) with the first max keys' details; -1 with *e naming the store. */
+int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, struct json_object **keys,
+		 struct az_error *e)
+{
+	return list_keys(s, store, max, true, keys, e);
+}
+
+/* Lists a store's keys (every page) from the list alone, no key's details read; -1 with *e naming the store. */
+int az_keys_list_brief(struct az_session *s, const struct key_ref *store, struct json_object **keys, struct az_error *e)
+{
+	return list_keys(s, store, 0, false, keys, e);
 }
 
 /* Lists a key's versions (every page); -1 with *e naming the key and its store. */

@@ -54,6 +54,13 @@ int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, 
 		 struct az_error *e);
 
 /*
+ * Lists a store's keys as az_keys_list does, every one of them, but from the
+ * list alone: no key's details are read, so version, kty and keySize are
+ * null. What a search for a usable key reads before it judges a few.
+ */
+int az_keys_list_brief(struct az_session *s, const struct key_ref *store, struct json_object **keys, struct az_error *e);
+
+/*
  * Lists a key's versions (key->version is ignored), every page, into
  * *versions (above). The key is held to the session's cloud before any
  * request. Returns 0, or -1 with *e naming the key and saying what to do.

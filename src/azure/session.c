@@ -69,6 +69,7 @@ struct az_session *az_session_new(const struct az_session_opts *o, struct az_err
 	ho.cancel = o->cancel;
 	ho.max_retries = o->max_retries;
 	ho.backoff_base_ms = o->backoff_base_ms;
+	ho.proxy = o->proxy;
 	s->http = az_http_new(&ho, &err);
 	if (!s->http) {
 		az_error_set(e, "%s", err);
@@ -186,7 +187,7 @@ static void keep_token(struct az_session *s, const char *scope, const char *tena
 static int ensure_cred(struct az_session *s, struct az_error *e)
 {
 	struct az_cred_ctx ctx = { s->cloud, s->http, s->tenant, s->o.interactive, s->o.az_command, s->o.cancel,
-				   s->o.prompt, s->o.prompt_ctx };
+				   s->o.prompt, s->o.prompt_ctx, s->o.client_secret };
 	struct az_token probe;
 
 	if (s->cred)

@@ -31,6 +31,8 @@ struct az_session_opts {
 	const char *az_command;        /* the Azure CLI program; NULL: "az" */
 	int max_retries;               /* 0: the engine's default */
 	int64_t backoff_base_ms;       /* 0: the engine's default */
+	const char *proxy;             /* every request through it, whatever HTTPS_PROXY and NO_PROXY say; NULL: theirs */
+	const struct az_client_secret *client_secret;  /* signs in instead of the environment's AZURE_*; NULL: those */
 };
 
 struct az_session;

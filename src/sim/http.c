@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fnmatch.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,23 +33,48 @@ int64_t sim_now(struct sim *s)
 	return (int64_t)time(NULL) + s->clock_offset;
 }
 
-/* Writes a random version 4 UUID. */
-void sim_random_uuid(char out[37])
-{
-	unsigned char b[16];
+/*
+ * Set for good once OpenSSL's random generator (one per process) fails: the
+ * request that met the failure may have stored ids that are not random, so
+ * that request and every later one, in every simulator of the process, is
+ * refused with a 500 (produce) and nothing built from those ids is served.
+ */
+static atomic_bool random_failed;
 
-	RAND_bytes(b, sizeof(b));
-	uuid_format_v4(b, out);
+/* Fills b with n random bytes; on failure zeroes them (never left uninitialised) and sets random_failed. */
+static bool random_bytes(unsigned char *b, size_t n)
+{
+	if (RAND_bytes(b, (int)n) == 1)
+		return true;
+	memset(b, 0, n);
+	atomic_store(&random_failed, true);
+	return false;
 }
 
-/* Writes nbytes random bytes as lower-case hex (out needs 2 * nbytes + 1). */
+/* Writes a random version 4 UUID; false (all zeros, the simulator refusing from then on) when the generator failed. */
+static bool random_uuid(char out[37])
+{
+	unsigned char b[16];
+	bool ok = random_bytes(b, sizeof(b));
+
+	uuid_format_v4(b, out);
+	return ok;
+}
+
+/* Writes a random version 4 UUID (see random_failed for a generator failure). */
+void sim_random_uuid(char out[37])
+{
+	random_uuid(out);
+}
+
+/* Writes nbytes random bytes as lower-case hex (out needs 2 * nbytes + 1; see random_failed for a failure). */
 void sim_random_hex(char *out, size_t nbytes)
 {
 	unsigned char b[64];
 
 	if (nbytes > sizeof(b))
 		nbytes = sizeof(b);
-	RAND_bytes(b, (int)nbytes);
+	random_bytes(b, nbytes);
 	for (size_t i = 0; i < nbytes; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
@@ -340,8 +366,23 @@ static char *arm_path_squeeze(const char *path)
 	return out;
 }
 
-/* Produces the answer under the lock, after ending the operations whose time is up; returns the delay in ms. */
-static int produce(struct sim_req *rq, struct sim_resp *rs)
+static void resp_free(struct sim_resp *rs);
+
+/* Replaces whatever was answered with the 500 of a simulator whose random generator failed. */
+static void refuse_no_random(struct sim_resp *rs)
+{
+	resp_free(rs);
+	rs->spoil = FAULT_STATUS;
+	resp_error(rs, 500, "InternalServerError", "The simulator's random generator (OpenSSL RAND_bytes) failed, so "
+		   "it refuses every request from now on: check the system's random source, then restart it.");
+}
+
+/*
+ * Produces the answer under the lock, after ending the operations whose time
+ * is up; returns the delay in ms. The request's id goes to id ("" when the
+ * random generator failed, and then the request is refused, not served).
+ */
+static int produce(struct sim_req *rq, struct sim_resp *rs, char id[37])
 {
 	struct sim *s = rq->sim;
 	struct json_object *fault = NULL;
@@ -351,6 +392,8 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 	int latency;
 
 	pthread_mutex_lock(&s->lock);
+	if (!random_uuid(id))
+		id[0] = '\0';
 	ops_sweep(s);
 	generation = s->generation;
 	if (rq->kind != HOST_IDENTITY)
@@ -372,8 +415,10 @@ static int produce(struct sim_req *rq, struct sim_resp *rs)
 		s->generation++;
 	if (rq->too_large)
 		resp_error(rs, 413, "RequestEntityTooLarge", "The request body is larger than %u bytes.", MAX_BODY);
-	else if (!fault || !fault_apply(rq, rs, fault))
+	else if (!atomic_load(&random_failed) && (!fault || !fault_apply(rq, rs, fault)))
 		dispatch(rq, rs);
+	if (atomic_load(&random_failed))
+		refuse_no_random(rs);
 	/* What a change did to the DICOM services' key access, as Resource Health will tell. */
 	if (s->generation != generation)
 		health_track(s);
@@ -454,17 +499,17 @@ static struct MHD_Response *build(struct sim_resp *rs)
 	return r;
 }
 
-/* Adds the headers Azure puts on every answer. */
-static void add_std_headers(struct sim_req *rq, struct sim_resp *rs, struct MHD_Response *r)
+/* Adds the headers Azure puts on every answer; id is the request's ("": none, the generator failed). */
+static void add_std_headers(struct sim_req *rq, struct sim_resp *rs, struct MHD_Response *r, const char *id)
 {
-	char id[37];
 	const char *crid = req_header(rq, "x-ms-client-request-id");
 
-	sim_random_uuid(id);
 	if (rs->ctype && (rs->rawlen || rs->json))
 		MHD_add_response_header(r, "Content-Type", rs->ctype);
-	MHD_add_response_header(r, "x-ms-request-id", id);
-	MHD_add_response_header(r, "x-ms-correlation-request-id", id);
+	if (*id) {
+		MHD_add_response_header(r, "x-ms-request-id", id);
+		MHD_add_response_header(r, "x-ms-correlation-request-id", id);
+	}
 	if (crid)
 		MHD_add_response_header(r, "x-ms-client-request-id", crid);
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
@@ -478,7 +523,8 @@ static enum MHD_Result respond(struct sim_req *rq)
 	struct sim_resp rs = { .spoil = FAULT_STATUS };
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int latency = produce(rq, &rs);
+	char id[37];
+	int latency = produce(rq, &rs, id);
 
 	if (latency > 0) {
 		struct timespec ts = { latency / 1000, (long)(latency % 1000) * 1000000L };
@@ -490,7 +536,7 @@ static enum MHD_Result respond(struct sim_req *rq)
 		return MHD_NO;
 	}
 	r = build(&rs);
-	add_std_headers(rq, &rs, r);
+	add_std_headers(rq, &rs, r, id);
 	ret = MHD_queue_response(rq->conn, (unsigned)rs.status, r);
 	MHD_destroy_response(r);
 	resp_free(&rs);

@@ -49,14 +49,16 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return 0;
 }
 
-/* Fills the fields every certificate shares: serial, validity, subject name. */
+/* Fills the fields every certificate shares: serial, validity, subject name; NULL without a random serial. */
 static X509 *new_cert(EVP_PKEY *key, const char *cn)
 {
-	X509 *cert = X509_new();
+	X509 *cert;
 	unsigned char serial[16];
 	BIGNUM *bn;
 
-	RAND_bytes(serial, sizeof(serial));
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		return NULL;
+	cert = X509_new();
 	serial[0] &= 0x7f;
 	bn = BN_bin2bn(serial, sizeof(serial), NULL);
 	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert));
@@ -94,6 +96,8 @@ static X509 *make_ca(EVP_PKEY *key)
 {
 	X509 *ca = new_cert(key, "azcmk-sim test CA (not for production)");
 
+	if (!ca)
+		return NULL;
 	X509_set_issuer_name(ca, X509_get_subject_name(ca));
 	if (add_ext(ca, ca, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
 	    add_ext(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign") ||
@@ -110,6 +114,8 @@ static X509 *make_server(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
 {
 	X509 *cert = new_cert(key, "management.azure.com");
 
+	if (!cert)
+		return NULL;
 	X509_set_issuer_name(cert, X509_get_subject_name(ca));
 	if (add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(cert, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
@@ -123,7 +129,18 @@ static X509 *make_server(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
 	return cert;
 }
 
-/* Generates the CA and the server certificate; returns 0, or -1 with an allocated message. */
+/* Returns OpenSSL's reason for the last failure, or a stand-in when it gave none. */
+static const char *openssl_reason(void)
+{
+	const char *why = ERR_reason_error_string(ERR_get_error());
+
+	return why ? why : "OpenSSL gave no reason";
+}
+
+/*
+ * Generates the CA, the server certificate and (once per process) the
+ * token-signing key; returns 0, or -1 with an allocated message.
+ */
 int tls_init(struct sim_tls *t, char **err)
 {
 	EVP_PKEY *ca_key = new_ec_key(), *key = new_ec_key();
@@ -142,7 +159,13 @@ int tls_init(struct sim_tls *t, char **err)
 		rc = 0;
 	} else {
 		*err = xasprintf("cannot make the simulator's certificates: %s",
-				 ERR_reason_error_string(ERR_get_error()));
+				 openssl_reason());
+	}
+	if (rc == 0 && !tls_token_key(t)) {
+		*err = xasprintf("cannot make the simulator's token-signing key: %s",
+				 openssl_reason());
+		tls_free(t);
+		rc = -1;
 	}
 	X509_free(ca);
 	X509_free(cert);
@@ -155,24 +178,33 @@ static pthread_once_t token_once = PTHREAD_ONCE_INIT;
 static EVP_PKEY *process_token_key;
 static char process_token_kid[48];
 
-/* Makes the process's token-signing key: RSA generation is slow, so simulators in one process share it. */
+/*
+ * Makes the process's token-signing key: RSA generation is slow, so
+ * simulators in one process share it. Left NULL when the key or its random
+ * id cannot be made (tls_init then refuses to start).
+ */
 static void make_token_key(void)
 {
 	unsigned char id[12];
 	char *kid;
 
 	process_token_key = EVP_RSA_gen(2048);
-	RAND_bytes(id, sizeof(id));
+	if (process_token_key && RAND_bytes(id, sizeof(id)) != 1) {
+		EVP_PKEY_free(process_token_key);
+		process_token_key = NULL;
+	}
+	if (!process_token_key)
+		return;
 	kid = b64_encode(id, sizeof(id), true);
 	snprintf(process_token_kid, sizeof(process_token_kid), "%s", kid);
 	free(kid);
 }
 
-/* Returns the RSA key that signs access tokens, generated once per process on first use. */
+/* Returns the RSA key that signs access tokens, generated once per process on first use; NULL when it could not be. */
 EVP_PKEY *tls_token_key(struct sim_tls *t)
 {
 	pthread_once(&token_once, make_token_key);
-	if (!t->token_key) {
+	if (!t->token_key && process_token_key) {
 		EVP_PKEY_up_ref(process_token_key);
 		t->token_key = process_token_key;
 		snprintf(t->token_kid, sizeof(t->token_kid), "%s", process_token_kid);

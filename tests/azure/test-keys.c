@@ -179,6 +179,32 @@ static void test_keys(void **state)
 	azenv_stop(v);
 }
 
+/* The brief list has every key of every page from the list alone: no key's details are read. */
+static void test_brief(void **state)
+{
+	struct azenv *v = start(more_keys, 30);
+	struct json_object *keys = NULL, *k;
+	struct key_ref store;
+
+	(void)state;
+	assert_true(az_keys_ref(v->s, "kv-cmk-test", NULL, &store, &v->e));
+	if (az_keys_list_brief(v->s, &store, &keys, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(jx_len(keys), 31);
+	assert_true(logged(v, "kv-cmk-test", "/keys") >= 2);
+	assert_int_equal(logged(v, "kv-cmk-test", "/keys/"), 0);
+	k = named(keys, "cmk-more-07", NULL);
+	assert_string_equal(jx_str(k, "kid"), KV "keys/cmk-more-07");
+	assert_null(jx_get(k, "version"));
+	assert_null(jx_get(k, "kty"));
+	assert_null(jx_get(k, "keySize"));
+	assert_true(jx_bool(k, "enabled", false));
+	assert_false(jx_bool(k, "managed", true));
+	json_object_put(keys);
+	key_ref_free(&store);
+	azenv_stop(v);
+}
+
 /* A key whose details cannot be read is listed from the list's item: no type, size or version, not a failure. */
 static void test_details_unread(void **state)
 {
@@ -302,6 +328,9 @@ static void test_forbidden(void **state)
 	assert_non_null(strstr(v->e.message, "cannot list the keys in kv-cmk-test: GET " KV "keys"));
 	assert_non_null(strstr(v->e.message, "ForbiddenByRbac"));
 	assert_non_null(strstr(v->e.message, "Key Vault Reader or Key Vault Crypto User"));
+	assert_int_equal(az_keys_list_brief(v->s, &store, &list, &v->e), -1);
+	assert_null(list);
+	assert_non_null(strstr(v->e.message, "cannot list the keys in kv-cmk-test: GET " KV "keys"));
 	assert_int_equal(az_key_versions(v->s, &key, &list, &v->e), -1);
 	assert_null(list);
 	assert_non_null(strstr(v->e.message, "cannot list the versions of key cmk-test in kv-cmk-test: "));
@@ -322,6 +351,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stores),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_brief),
 		cmocka_unit_test(test_details_unread),
 		cmocka_unit_test(test_versions_paged),
 		cmocka_unit_test(test_off_cloud),

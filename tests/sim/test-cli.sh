@@ -49,6 +49,11 @@ expect azcmk-unknown-before-options 2 "unknown command 'frobnicate'" -- "$azcmk"
 expect azcmk-rotate-version-needs-value 2 "requires an argument" -- "$azcmk" rotate r --version
 expect azcmk-rotate-short-V 2 "option --version does not apply to azcmk rotate" -- "$azcmk" rotate r -V
 expect azcmk-version-after-command 0 "azcmk (azcmk) " -- "$azcmk" check --version
+# keys takes one VAULT, and --versions KEY belongs to it alone.
+expect azcmk-keys-usage 2 "keys takes one VAULT" -- "$azcmk" keys
+expect azcmk-option-not-for-keys 2 "option --yes does not apply to azcmk keys" -- "$azcmk" keys kv1 --yes
+expect azcmk-keys-versions-needs-value 2 "requires an argument" -- "$azcmk" keys kv1 --versions
+expect azcmk-versions-not-for-audit 2 "option --versions does not apply to azcmk audit" -- "$azcmk" audit --versions k1
 # azcmk --demo: the built-in tenant, started in-process, answers the commands with nothing set up.
 export XDG_STATE_HOME=$work/state
 expect demo-audit 1 "43 resources audited in 4 subscriptions" -- env -u HTTPS_PROXY "$azcmk" --demo audit
@@ -57,6 +62,41 @@ expect demo-fix-dry-run 0 "Nothing was changed (this is a dry run)" -- "$azcmk" 
 # fix finds a Managed HSM's key when told to look there, and grants the HSM's local role on that key alone.
 expect demo-fix-hsm 0 "Managed HSM Crypto Service Encryption User on key cmk-hsm-dicom only" -- \
 	"$azcmk" --demo fix chprodimaging/dermatology --vault mhsm-ch-prod --dry-run
+# azcmk keys: a store's keys, or a key's versions newest first, by the store's name (a vault or a Managed HSM).
+expect demo-keys 0 "^cmk-dicom  *RSA 3072  *yes  *never  *54e4db7325318449f6c4ea01639b19b8$" -- \
+	"$azcmk" --demo keys kv-ch-prod-keys
+expect demo-keys-hsm 0 "Managed HSM mhsm-ch-prod (https://mhsm-ch-prod.managedhsm.azure.net/) holds 1 key" -- \
+	"$azcmk" --demo keys MHSM-CH-PROD
+expect demo-keys-versions 0 "^54e4db7325318449f6c4ea01639b19b8  *yes  *2026-09-01T09:00:00Z  *never  *yes$" -- \
+	"$azcmk" --demo keys kv-ch-prod-keys --versions cmk-dicom
+expect demo-keys-no-vault 2 "no key vault or Managed HSM named 'kv-nope'.*https://kv-nope.vault.azure.net/" -- \
+	"$azcmk" --demo keys kv-nope
+expect demo-keys-no-key 2 "versions of key nope in kv-ch-prod-keys: .*KeyNotFound.*'azcmk keys kv-ch-prod-keys'" -- \
+	"$azcmk" --demo keys kv-ch-prod-keys --versions nope
+expect demo-keys-forbidden 2 "cannot list the keys in kv-ch-dev-shared: .*Key Vault Reader or Key Vault Crypto User" -- \
+	"$azcmk" --demo keys kv-ch-dev-shared
+"$azcmk" --demo keys kv-ch-prod-keys -o json >"$work/keys.json" 2>&1
+if python3 -c 'import json,sys
+d = json.load(open(sys.argv[1])); names = [k["name"] for k in d["keys"]]
+ok = d["store"] == {"name": "kv-ch-prod-keys", "uri": "https://kv-ch-prod-keys.vault.azure.net/", "kind": "vault"}
+ok = ok and len(names) == 6 and names == sorted(names, key=str.lower) and "ec-signing" in names
+k = [k for k in d["keys"] if k["name"] == "cmk-dicom"][0]
+ok = ok and k["kty"] == "RSA" and k["keySize"] == 3072 and k["enabled"] is True and k["expires"] is None
+sys.exit(0 if ok and k["version"] == "54e4db7325318449f6c4ea01639b19b8" else 1)' "$work/keys.json"; then
+	ok demo-keys-json
+else
+	bad "demo-keys-json: $(head -c 300 "$work/keys.json")"
+fi
+"$azcmk" --demo keys mhsm-ch-prod --versions cmk-hsm-dicom -o json >"$work/versions.json" 2>&1
+if python3 -c 'import json,sys
+d = json.load(open(sys.argv[1])); v = d["versions"]
+ok = d["store"]["kind"] == "managedHsm" and d["key"] == "cmk-hsm-dicom" and len(v) == 2
+ok = ok and [x["current"] for x in v] == [True, False] and v[0]["created"] > v[1]["created"]
+sys.exit(0 if ok and v[0]["kid"].endswith("/keys/cmk-hsm-dicom/" + v[0]["version"]) else 1)' "$work/versions.json"; then
+	ok demo-keys-versions-json
+else
+	bad "demo-keys-versions-json: $(head -c 300 "$work/versions.json")"
+fi
 "$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
 	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi
@@ -127,6 +167,11 @@ fi
 	else
 		bad "debug-trace-redacted: no trace: $(head -c 300 "$work/trace")"
 	fi
+	expect keys-sim 0 "^cmk-test  *RSA 2048  *yes" -- "$azcmk" --ca-file "$work/ca.pem" keys kv-cmk-test
+	expect keys-sim-uri-versions 0 '"current": true' -- \
+		"$azcmk" --ca-file "$work/ca.pem" -o json keys https://kv-cmk-test.vault.azure.net/ --versions cmk-test
+	expect keys-sim-no-vault 2 "named 'kv-other'" -- \
+		"$azcmk" --ca-file "$work/ca.pem" keys kv-other --subscription 66666666-6666-4666-8666-666666666666
 	AZURE_CLIENT_SECRET=wrong expect login-wrong-secret 2 "AADSTS7000215" -- "$azcmk" --ca-file "$work/ca.pem" login
 	expect login-untrusted-ca 2 "could not be verified" -- "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
 	unset AZURE_CLIENT_SECRET
