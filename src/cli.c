@@ -1,4 +1,5 @@
-/* Command-line plumbing shared by azcmk and azcmk-sim: locale, version text, messages. */
+/* Command-line plumbing shared by azcmk and azcmk-sim: locale, version text,
+ * messages. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,10 +20,12 @@
 
 static const char *program = PACKAGE;
 
-/* Sets up the locale and message catalogue (AZCMK_LOCALEDIR overrides where, for tests) and the program name. */
+/* Sets up the locale and message catalogue (AZCMK_LOCALEDIR overrides where,
+ * for tests) and the program name. */
 void cli_init(const char *argv0)
 {
-	const char *slash = argv0 ? strrchr(argv0, '/') : NULL, *dir = getenv("AZCMK_LOCALEDIR");
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL,
+		   *dir = getenv("AZCMK_LOCALEDIR");
 
 	program = slash ? slash + 1 : (argv0 ? argv0 : PACKAGE);
 	setlocale(LC_ALL, "");
@@ -41,9 +44,12 @@ void cli_version(void)
 {
 	printf("%s (%s) %s\n", program, PACKAGE_NAME, PACKAGE_VERSION);
 	printf("%s\n", _("Copyright (C) 2026 the azcmk authors."));
-	printf("%s\n", _("License ISC: <https://opensource.org/licenses/ISC>."));
-	printf("%s\n", _("This is free software: you are free to change and redistribute it."));
-	printf("%s\n", _("There is NO WARRANTY, to the extent permitted by law."));
+	printf("%s\n",
+	       _("License ISC: <https://opensource.org/licenses/ISC>."));
+	printf("%s\n", _("This is free software: you are free to change and "
+			 "redistribute it."));
+	printf("%s\n",
+	       _("There is NO WARRANTY, to the extent permitted by law."));
 }
 
 /* Prints "program: message" on standard error. */
@@ -55,7 +61,8 @@ void cli_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	text = xvasprintf(fmt, ap);
 	va_end(ap);
-	/* Errors quote servers and files: control characters never reach the terminal (newlines are kept). */
+	/* Errors quote servers and files: control characters never reach the
+	 * terminal (newlines are kept). */
 	clean = text_sanitize(text, true);
 	fprintf(stderr, "%s: %s\n", program, clean);
 	free(clean);
@@ -76,7 +83,8 @@ bool cli_parse_int(const char *text, int min, int max, int *out)
 	return true;
 }
 
-/* Reads a whole file ("-" is standard input); returns NULL with a message on failure. */
+/* Reads a whole file ("-" is standard input); returns NULL with a message on
+ * failure. */
 char *cli_read_file(const char *path, size_t *len, char **err)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -85,13 +93,15 @@ char *cli_read_file(const char *path, size_t *len, char **err)
 	size_t n;
 
 	if (!f) {
-		*err = xasprintf(_("cannot open '%s': %s"), path, strerror(errno));
+		*err = xasprintf(_("cannot open '%s': %s"), path,
+				 strerror(errno));
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		sb_add(&b, chunk, n);
 	if (ferror(f)) {
-		*err = xasprintf(_("cannot read '%s': %s"), path, strerror(errno));
+		*err = xasprintf(_("cannot read '%s': %s"), path,
+				 strerror(errno));
 		sb_free(&b);
 		b.s = NULL;
 	}
@@ -101,12 +111,17 @@ char *cli_read_file(const char *path, size_t *len, char **err)
 	return b.s ? b.s : (ferror(f) ? NULL : xstrdup(""));
 }
 
-/* Writes a file atomically (a temporary file renamed over it), so readers never see half of it. */
+/* Writes a file atomically (a temporary file renamed over it), so readers never
+ * see half of it. */
 bool cli_write_file(const char *path, const char *data, char **err)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	/* Private from the start (plans and scripts name resources), created anew, never through a link. */
-	int fd = (unlink(tmp), open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+	/* Private from the start (plans and scripts name resources), created
+	 * anew, never through a link. */
+	int fd =
+		(unlink(tmp),
+		 open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      0600));
 	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
 	bool ok = f && fputs(data, f) >= 0;
 
@@ -117,7 +132,8 @@ bool cli_write_file(const char *path, const char *data, char **err)
 	if (ok && rename(tmp, path) != 0)
 		ok = false;
 	if (!ok) {
-		*err = xasprintf(_("cannot write '%s': %s"), path, strerror(errno));
+		*err = xasprintf(_("cannot write '%s': %s"), path,
+				 strerror(errno));
 		unlink(tmp);
 	}
 	free(tmp);

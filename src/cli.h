@@ -1,4 +1,5 @@
-/* Command-line plumbing shared by azcmk and azcmk-sim: locale, version text, messages. */
+/* Command-line plumbing shared by azcmk and azcmk-sim: locale, version text,
+ * messages. */
 #ifndef AZ_CLI_H
 #define AZ_CLI_H
 

@@ -1,4 +1,5 @@
-/* azcmk audit: every resource of the four services across subscriptions, judged, in a table, JSON, CSV or SARIF. */
+/* azcmk audit: every resource of the four services across subscriptions,
+ * judged, in a table, JSON, CSV or SARIF. */
 #include "config.h"
 
 #include <errno.h>
@@ -20,15 +21,18 @@
 #include "survey.h"
 #include "xalloc.h"
 
-/* Where progress goes: standard error, at most one line a second, on one line when it is a terminal. */
+/* Where progress goes: standard error, at most one line a second, on one line
+ * when it is a terminal. */
 struct meter {
 	time_t last;
 	bool tty;
 	bool shown;
 };
 
-/* Shows how far a long audit got (subscriptions and resources seen), never on standard output; quiet the first second. */
-static void on_progress(void *ud, size_t subs, size_t resources, const char *stage)
+/* Shows how far a long audit got (subscriptions and resources seen), never on
+ * standard output; quiet the first second. */
+static void on_progress(void *ud, size_t subs, size_t resources,
+			const char *stage)
 {
 	struct meter *m = ud;
 	time_t now = time(NULL);
@@ -37,23 +41,30 @@ static void on_progress(void *ud, size_t subs, size_t resources, const char *sta
 		return;
 	m->last = now;
 	m->shown = true;
-	fprintf(stderr, _("%sAuditing: %zu subscription(s), %zu resource(s) seen (%s)%s"), m->tty ? "\r" : "", subs,
-		resources, stage, m->tty ? "\033[K" : "\n");
+	fprintf(stderr,
+		_("%sAuditing: %zu subscription(s), %zu resource(s) seen "
+		  "(%s)%s"),
+		m->tty ? "\r" : "", subs, resources, stage,
+		m->tty ? "\033[K" : "\n");
 	fflush(stderr);
 }
 
 /* Maps --output to the audit's format. */
 static enum audit_format format_of(enum output o)
 {
-	return o == OUT_JSON ? AUDIT_JSON : o == OUT_CSV ? AUDIT_CSV : o == OUT_SARIF ? AUDIT_SARIF : AUDIT_TABLE;
+	return o == OUT_JSON    ? AUDIT_JSON
+	       : o == OUT_CSV   ? AUDIT_CSV
+	       : o == OUT_SARIF ? AUDIT_SARIF
+				: AUDIT_TABLE;
 }
 
-/* The two outputs of an audit as it runs: the format asked for on standard output, the JSON report kept for fix. */
+/* The two outputs of an audit as it runs: the format asked for on standard
+ * output, the JSON report kept for fix. */
 struct outputs {
 	enum audit_format format;
 	bool colour;
 	struct audit_writer shown, kept;
-	FILE *keep;                    /* the kept report's temporary file, or NULL */
+	FILE *keep; /* the kept report's temporary file, or NULL */
 	char *keep_path, *keep_tmp;
 };
 
@@ -65,7 +76,8 @@ static void drain(struct audit_writer *w, FILE *out)
 	sb_reset(&w->out);
 }
 
-/* Opens the kept report's temporary file (0600: reports name resources); NULL, with a message, when it cannot. */
+/* Opens the kept report's temporary file (0600: reports name resources); NULL,
+ * with a message, when it cannot. */
 static FILE *open_keep(struct outputs *o)
 {
 	int fd;
@@ -75,14 +87,17 @@ static FILE *open_keep(struct outputs *o)
 	o->keep_path = cmk_state_path("last-audit.json");
 	o->keep_tmp = xasprintf("%s.tmp", o->keep_path);
 	if (!cmk_private_dir(o->keep_path, &err)) {
-		cli_error(_("the report cannot be kept for azcmk fix: %s"), err);
+		cli_error(_("the report cannot be kept for azcmk fix: %s"),
+			  err);
 		free(err);
 		return NULL;
 	}
 	unlink(o->keep_tmp);
-	fd = open(o->keep_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(o->keep_tmp,
+		  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"), o->keep_tmp, strerror(errno));
+		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"),
+			  o->keep_tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
@@ -111,7 +126,8 @@ static void on_item(void *ud, const struct audit_report *part)
 	drain(&o->kept, o->keep);
 }
 
-/* Ends both outputs; the kept report replaces the last one only when complete. */
+/* Ends both outputs; the kept report replaces the last one only when complete.
+ */
 static void finish(struct outputs *o, bool complete)
 {
 	if (complete) {
@@ -121,8 +137,10 @@ static void finish(struct outputs *o, bool complete)
 		drain(&o->kept, o->keep);
 	}
 	fflush(stdout);
-	if (o->keep && fclose(o->keep) == 0 && complete && rename(o->keep_tmp, o->keep_path) != 0)
-		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"), o->keep_path, strerror(errno));
+	if (o->keep && fclose(o->keep) == 0 && complete &&
+	    rename(o->keep_tmp, o->keep_path) != 0)
+		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"),
+			  o->keep_path, strerror(errno));
 	if (!complete && o->keep_tmp)
 		unlink(o->keep_tmp);
 	audit_writer_free(&o->shown);
@@ -139,9 +157,17 @@ static void finish(struct outputs *o, bool complete)
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct meter m = { time(NULL), isatty(2) != 0, false };
-	struct survey_opts so = { o->subscriptions, o->nsubs, o->services, o->deep, 0, on_progress, &m };
-	struct outputs out = { format_of(o->output), o->output == OUT_TABLE && report_colour(stdout), { 0 }, { 0 }, NULL,
-			       NULL, NULL };
+	struct survey_opts so = {
+		o->subscriptions, o->nsubs, o->services, o->deep, 0,
+		on_progress,      &m
+	};
+	struct outputs out = { format_of(o->output),
+			       o->output == OUT_TABLE && report_colour(stdout),
+			       { 0 },
+			       { 0 },
+			       NULL,
+			       NULL,
+			       NULL };
 	struct survey_sink sink = { on_begin, on_item, &out };
 	struct audit_report meta = { 0 };
 	struct az_session *s;
@@ -150,8 +176,10 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 0) {
-		cli_error(_("audit takes no argument; choose the scope with --subscription and --service"));
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		cli_error(_("audit takes no argument; choose the scope with "
+			    "--subscription and --service"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
 		return EXIT_ERROR;
 	}
 	if (!(s = flow_session(o)))
@@ -165,7 +193,8 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 		cli_error(_("the audit stopped: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else {
-		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS : EXIT_OK;
+		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS
+								: EXIT_OK;
 		finish(&out, true);
 	}
 	audit_free(&meta);

@@ -1,4 +1,5 @@
-/* azcmk fix: the remediation plan for an audit finding, with sensible defaults, handed to apply. */
+/* azcmk fix: the remediation plan for an audit finding, with sensible defaults,
+ * handed to apply. */
 #include "config.h"
 
 #include <ctype.h>
@@ -20,10 +21,11 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define MAX_VAULTS 3       /* vaults searched for a compliant key */
-#define MAX_KEYS 4         /* keys tried per vault */
+#define MAX_VAULTS 3 /* vaults searched for a compliant key */
+#define MAX_KEYS 4   /* keys tried per vault */
 
-/* Tells whether an argument is a finding id (6 to 16 hex digits) rather than a resource. */
+/* Tells whether an argument is a finding id (6 to 16 hex digits) rather than a
+ * resource. */
 static bool is_finding_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -36,18 +38,25 @@ static bool is_finding_id(const char *s)
 	return true;
 }
 
-/* Reads the audit report (--from, or the one the last audit kept) and finds the finding; fills resource and rule. */
-static int find_finding(const struct cmd_opts *o, const char *id, char **resource, const char **rule)
+/* Reads the audit report (--from, or the one the last audit kept) and finds the
+ * finding; fills resource and rule. */
+static int find_finding(const struct cmd_opts *o, const char *id,
+			char **resource, const char **rule)
 {
-	char *path = o->from ? xstrdup(o->from) : cmk_state_path("last-audit.json"), *err = NULL, *text;
+	char *path = o->from ? xstrdup(o->from)
+			     : cmk_state_path("last-audit.json"),
+	     *err = NULL, *text;
 	struct json_object *j = NULL;
 	struct audit_report a = { 0 };
 	const struct audit_finding *f = NULL;
 	size_t len;
 
 	text = cli_read_file(path, &len, &err);
-	if (text && (j = jx_parse(text, len, &err)) != NULL && audit_from_json(j, &a, &err) == 0 && !(f = audit_find(&a, id)))
-		err = xasprintf(_("no finding '%s' in the report (or the prefix names more than one)"), id);
+	if (text && (j = jx_parse(text, len, &err)) != NULL &&
+	    audit_from_json(j, &a, &err) == 0 && !(f = audit_find(&a, id)))
+		err = xasprintf(_("no finding '%s' in the report (or the "
+				  "prefix names more than one)"),
+				id);
 	if (f) {
 		const char *why, *what;
 
@@ -57,8 +66,10 @@ static int find_finding(const struct cmd_opts *o, const char *id, char **resourc
 		else if (!audit_rule_text(f->rule, rule, &why, &what))
 			*rule = NULL;
 	} else {
-		cli_error(_("cannot use the audit report '%s': %s; run '%s audit' first, or give --from FILE or the "
-			    "resource itself"), path, err ? err : "?", cli_program());
+		cli_error(_("cannot use the audit report '%s': %s; run '%s "
+			    "audit' first, or give --from FILE or the "
+			    "resource itself"),
+			  path, err ? err : "?", cli_program());
 	}
 	audit_free(&a);
 	json_object_put(j);
@@ -68,11 +79,17 @@ static int find_finding(const struct cmd_opts *o, const char *id, char **resourc
 	return f ? 0 : -1;
 }
 
-/* Tells whether a change check of the resource with this key leaves nothing the plan cannot fix, and no key warning. */
-static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char *resource, const char *uri)
+/* Tells whether a change check of the resource with this key leaves nothing the
+ * plan cannot fix, and no key warning. */
+static bool key_fits(struct az_session *s, const struct cmd_opts *o,
+		     const char *resource, const char *uri)
 {
-	struct cmk_target t = { .resource = resource, .key_uri = uri, .identity = o->identity,
-				.subscriptions = o->subscriptions, .nsubs = o->nsubs, .confirmed = true };
+	struct cmk_target t = { .resource = resource,
+				.key_uri = uri,
+				.identity = o->identity,
+				.subscriptions = o->subscriptions,
+				.nsubs = o->nsubs,
+				.confirmed = true };
 	struct cmk_fetch f;
 	struct cmk_report r;
 	struct az_error e = { 0 };
@@ -83,9 +100,12 @@ static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char 
 		cmk_check(&f.ctx, &r);
 		ok = true;
 		for (size_t i = 0; i < r.n; i++)
-			if ((r.items[i].severity == SEV_BLOCKER && r.items[i].rule->fix_step == FIX_NONE) ||
-			    (str_istarts(r.items[i].rule->id, "key.") && !str_ieq(r.items[i].rule->id, "key.versioned") &&
-			     !str_ieq(r.items[i].rule->id, "key.rotation-policy")))
+			if ((r.items[i].severity == SEV_BLOCKER &&
+			     r.items[i].rule->fix_step == FIX_NONE) ||
+			    (str_istarts(r.items[i].rule->id, "key.") &&
+			     !str_ieq(r.items[i].rule->id, "key.versioned") &&
+			     !str_ieq(r.items[i].rule->id,
+				      "key.rotation-policy")))
 				ok = false;
 		cmk_report_free(&r);
 	}
@@ -94,8 +114,10 @@ static bool key_fits(struct az_session *s, const struct cmd_opts *o, const char 
 	return ok;
 }
 
-/* Looks for an existing compliant key in a vault or Managed HSM; returns its URI (allocated) or NULL. */
-static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const char *resource, struct json_object *vault)
+/* Looks for an existing compliant key in a vault or Managed HSM; returns its
+ * URI (allocated) or NULL. */
+static char *key_in_vault(struct az_session *s, const struct cmd_opts *o,
+			  const char *resource, struct json_object *vault)
 {
 	const char *vu = pick_store_uri(vault);
 	char *found = NULL;
@@ -103,14 +125,18 @@ static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const 
 	struct az_error e = { 0 };
 	struct key_ref store = { 0 };
 
-	/* The list alone says which keys are enabled and not a certificate's: only the few tried are read in detail. */
-	if (vu && az_keys_ref(s, vu, NULL, &store, &e) && az_keys_list_brief(s, &store, &keys, &e) == 0) {
+	/* The list alone says which keys are enabled and not a certificate's:
+	 * only the few tried are read in detail. */
+	if (vu && az_keys_ref(s, vu, NULL, &store, &e) &&
+	    az_keys_list_brief(s, &store, &keys, &e) == 0) {
 		size_t tried = 0;
 
-		for (size_t i = 0; !found && i < jx_len(keys) && tried < MAX_KEYS; i++) {
+		for (size_t i = 0;
+		     !found && i < jx_len(keys) && tried < MAX_KEYS; i++) {
 			const char *kid = jx_str(jx_at(keys, i), "kid");
 
-			if (!kid || !jx_bool(jx_at(keys, i), "enabled", true) || jx_bool(jx_at(keys, i), "managed", false))
+			if (!kid || !jx_bool(jx_at(keys, i), "enabled", true) ||
+			    jx_bool(jx_at(keys, i), "managed", false))
 				continue;
 			tried++;
 			if (key_fits(s, o, resource, kid))
@@ -123,10 +149,11 @@ static char *key_in_vault(struct az_session *s, const struct cmd_opts *o, const 
 	return found;
 }
 
-/* The choice made for a resource on Microsoft-managed keys: an existing key, or a new one in a vault. */
+/* The choice made for a resource on Microsoft-managed keys: an existing key, or
+ * a new one in a vault. */
 struct choice {
-	char *key_uri;             /* an existing compliant key, or NULL */
-	char *vault;               /* else: the vault to create the key in */
+	char *key_uri; /* an existing compliant key, or NULL */
+	char *vault;   /* else: the vault to create the key in */
 	char *new_key;
 };
 
@@ -134,7 +161,8 @@ struct choice {
  * Returns the tenant the service's identity gets tokens in: the resource's
  * identity's, else the signed-in token's (never "organizations").
  */
-static const char *identity_tenant(struct az_session *s, struct json_object *resource)
+static const char *identity_tenant(struct az_session *s,
+				   struct json_object *resource)
 {
 	static char tid[64];
 	struct json_object *claims;
@@ -142,13 +170,16 @@ static const char *identity_tenant(struct az_session *s, struct json_object *res
 	if (jx_str(resource, "identity.tenantId"))
 		return jx_str(resource, "identity.tenantId");
 	claims = az_session_claims(s);
-	snprintf(tid, sizeof(tid), "%s", jx_str(claims, "tid") ? jx_str(claims, "tid") : "");
+	snprintf(tid, sizeof(tid), "%s",
+		 jx_str(claims, "tid") ? jx_str(claims, "tid") : "");
 	json_object_put(claims);
 	return *tid ? tid : NULL;
 }
 
-/* Keeps, of the vaults ranked ready, only the one the operator named (--vault); returns how many are left. */
-static size_t only_vault(struct json_object *vaults, size_t *order, size_t n, const char *name)
+/* Keeps, of the vaults ranked ready, only the one the operator named (--vault);
+ * returns how many are left. */
+static size_t only_vault(struct json_object *vaults, size_t *order, size_t n,
+			 const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (str_ieq(jx_str(jx_at(vaults, order[i]), "name"), name)) {
@@ -162,39 +193,51 @@ static size_t only_vault(struct json_object *vaults, size_t *order, size_t n, co
  * Chooses the key for a resource: a compliant key in the best vaults (only
  * in --vault when it is given), else a new key in the best vault; -2 on error.
  */
-static int choose(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, struct choice *c)
+static int choose(struct az_session *s, const struct cmd_opts *o,
+		  const struct cmk_fetch *cur, struct choice *c)
 {
 	const char *rid = jx_str(cur->resource, "id");
-	char *sub = xstrndup(rid + strlen("/subscriptions/"), strcspn(rid + strlen("/subscriptions/"), "/"));
+	char *sub = xstrndup(rid + strlen("/subscriptions/"),
+			     strcspn(rid + strlen("/subscriptions/"), "/"));
 	const char *one[1] = { sub };
 	struct json_object *vaults = NULL;
 	struct az_error e = { 0 };
 	size_t *order, n;
 
 	memset(c, 0, sizeof(*c));
-	if (az_key_stores(s, o->nsubs ? o->subscriptions : one, o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
-		cli_error(_("cannot list the key vaults for %s: %s"), jx_str(cur->resource, "name"), e.message);
+	if (az_key_stores(s, o->nsubs ? o->subscriptions : one,
+			  o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
+		cli_error(_("cannot list the key vaults for %s: %s"),
+			  jx_str(cur->resource, "name"), e.message);
 		az_error_clear(&e);
 		free(sub);
 		return -2;
 	}
-	/* Every usable vault is ranked, so --vault finds its own; only the best MAX_VAULTS are searched for a key. */
+	/* Every usable vault is ranked, so --vault finds its own; only the best
+	 * MAX_VAULTS are searched for a key. */
 	order = xcalloc(jx_len(vaults) + 1, sizeof(*order));
-	n = pick_vaults(cur->ctx.svc, cur->resource, identity_tenant(s, cur->resource), vaults, order, jx_len(vaults));
+	n = pick_vaults(cur->ctx.svc, cur->resource,
+			identity_tenant(s, cur->resource), vaults, order,
+			jx_len(vaults));
 	if (o->vault)
 		n = only_vault(vaults, order, n, o->vault);
 	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
 		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
-	/* A new key goes in the best key vault: azcmk creates software-protected RSA keys, which an HSM does not hold. */
+	/* A new key goes in the best key vault: azcmk creates
+	 * software-protected RSA keys, which an HSM does not hold. */
 	for (size_t i = 0; !c->key_uri && !c->vault && i < n; i++)
 		if (!pick_is_hsm(jx_at(vaults, order[i]))) {
-			c->vault = xstrdup(jx_str(jx_at(vaults, order[i]), "name"));
+			c->vault = xstrdup(
+				jx_str(jx_at(vaults, order[i]), "name"));
 			c->new_key = pick_key_name(cur->resource);
 		}
 	if (!c->key_uri && !n && !o->vault)
-		cli_error(_("no key vault in the subscription can hold the key of %s (same tenant%s): create one, or name a "
-			    "key with '%s plan %s --key URI'"), jx_str(cur->resource, "name"),
-			  cur->ctx.svc->same_region ? _(" and region") : "", cli_program(), rid);
+		cli_error(_("no key vault in the subscription can hold the key "
+			    "of %s (same tenant%s): create one, or name a "
+			    "key with '%s plan %s --key URI'"),
+			  jx_str(cur->resource, "name"),
+			  cur->ctx.svc->same_region ? _(" and region") : "",
+			  cli_program(), rid);
 	az_error_clear(&e);
 	json_object_put(vaults);
 	free(order);
@@ -210,8 +253,10 @@ static void choice_free(struct choice *c)
 	free(c->new_key);
 }
 
-/* Protects a resource with the key the operator named (--key, --vault, --key-version, --create-key), as given. */
-static int named_key(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur)
+/* Protects a resource with the key the operator named (--key, --vault,
+ * --key-version, --create-key), as given. */
+static int named_key(struct az_session *s, const struct cmd_opts *o,
+		     const struct cmk_fetch *cur)
 {
 	struct cmk_fetch f;
 	struct plan p;
@@ -229,9 +274,11 @@ static int named_key(struct az_session *s, const struct cmd_opts *o, const struc
 
 /*
  * Protects a resource on Microsoft-managed keys: the key the operator named,
- * else a key chosen (in --vault when given), says why, builds the plan and runs it.
+ * else a key chosen (in --vault when given), says why, builds the plan and runs
+ * it.
  */
-static int protect(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur)
+static int protect(struct az_session *s, const struct cmd_opts *o,
+		   const struct cmk_fetch *cur)
 {
 	struct cmd_opts o2 = *o;
 	struct choice c;
@@ -244,20 +291,28 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 	o2.key_uri = o2.key = o2.vault = o2.version = o2.create_key = NULL;
 	if ((rc = choose(s, o, cur, &c)) != 0) {
 		if (rc == -1 && o->vault)
-			cli_error(_("vault %s is not ready to hold the key of %s (same tenant%s, reachable by the service): choose "
-				    "another with --vault, or fix it first"), o->vault, jx_str(cur->resource, "name"),
-				  cur->ctx.svc->same_region ? _(" and region") : "");
+			cli_error(_("vault %s is not ready to hold the key of "
+				    "%s (same tenant%s, reachable by the "
+				    "service): choose "
+				    "another with --vault, or fix it first"),
+				  o->vault, jx_str(cur->resource, "name"),
+				  cur->ctx.svc->same_region ? _(" and region")
+							    : "");
 		return rc == -2 ? EXIT_ERROR : EXIT_FINDINGS;
 	}
 	if (c.key_uri) {
 		char *clean = text_sanitize(c.key_uri, false);
 
-		printf(_("Chosen: the existing key %s, which meets every prerequisite the plan cannot fix itself.\n"), clean);
+		printf(_("Chosen: the existing key %s, which meets every "
+			 "prerequisite the plan cannot fix itself.\n"),
+		       clean);
 		free(clean);
 		o2.key_uri = c.key_uri;
 	} else {
-		printf(_("Chosen: a new RSA key %s in vault %s, the best vault found (no existing key in the vaults searched "
-			 "fits).\n"), c.new_key, c.vault);
+		printf(_("Chosen: a new RSA key %s in vault %s, the best vault "
+			 "found (no existing key in the vaults searched "
+			 "fits).\n"),
+		       c.new_key, c.vault);
 		o2.create_key = c.new_key;
 		o2.vault = c.vault;
 	}
@@ -271,12 +326,14 @@ static int protect(struct az_session *s, const struct cmd_opts *o, const struct 
 	return rc;
 }
 
-/* Says that azcmk cannot fix a finding itself, with the rule's explanation and what to do. */
+/* Says that azcmk cannot fix a finding itself, with the rule's explanation and
+ * what to do. */
 static int cannot_fix(const char *resource, const char *rule)
 {
 	const struct cmk_rule *r = cmk_rule_find(rule);
 
-	const char *canonical, *why = r ? r->explanation : NULL, *what = r ? r->fix : NULL;
+	const char *canonical, *why = r ? r->explanation : NULL,
+			       *what = r ? r->fix : NULL;
 
 	if (!r)
 		audit_rule_text(rule, &canonical, &why, &what);
@@ -296,7 +353,10 @@ static int cannot_fix(const char *resource, const char *rule)
  */
 static bool needs_new_version(const struct cmk_rule *r)
 {
-	return r && (r->fix_step == FIX_NEW_VERSION || r->fix_step == FIX_CREATE_KEY) && !str_ieq(r->id, "key.exists");
+	return r &&
+	       (r->fix_step == FIX_NEW_VERSION ||
+		r->fix_step == FIX_CREATE_KEY) &&
+	       !str_ieq(r->id, "key.exists");
 }
 
 /*
@@ -304,21 +364,27 @@ static bool needs_new_version(const struct cmk_rule *r)
  * for a key that expires or does not fit, an explanation for what no plan
  * can fix, else a re-save with what its prerequisites need.
  */
-static int repair(struct az_session *s, const struct cmd_opts *o, const char *resource, const char *rule)
+static int repair(struct az_session *s, const struct cmd_opts *o,
+		  const char *resource, const char *rule)
 {
 	struct cmd_opts o2 = *o;
 	const struct cmk_rule *r = cmk_rule_find(rule);
 
 	o2.key_uri = o2.key = o2.vault = o2.create_key = NULL;
 	if (needs_new_version(r)) {
-		printf(_("Chosen: a new RSA version of the key in use (%s).\n"), rule);
+		printf(_("Chosen: a new RSA version of the key in use (%s).\n"),
+		       rule);
 		o2.new_version = true;
 		o2.version = NULL;
 		return flow_rotate(s, &o2, resource);
 	}
-	if (!r || (r->fix_step == FIX_NONE && !str_ieq(r->id, "resource.key-access-lost")) || str_ieq(r->id, "key.exists"))
+	if (!r ||
+	    (r->fix_step == FIX_NONE &&
+	     !str_ieq(r->id, "resource.key-access-lost")) ||
+	    str_ieq(r->id, "key.exists"))
 		return cannot_fix(resource, rule);
-	printf(_("Chosen: save the key in use again, with whatever its prerequisites need first.\n"));
+	printf(_("Chosen: save the key in use again, with whatever its "
+		 "prerequisites need first.\n"));
 	o2.version = NULL;
 	return flow_refresh(s, &o2, resource);
 }
@@ -336,7 +402,8 @@ static const char *worst_rule(const struct cmk_fetch *cur)
 
 	cmk_check(&cur->ctx, &r);
 	for (size_t i = 0; i < r.n; i++)
-		if (r.items[i].severity > worst && !str_ieq(r.items[i].rule->id, "identity.propagation")) {
+		if (r.items[i].severity > worst &&
+		    !str_ieq(r.items[i].rule->id, "identity.propagation")) {
 			worst = r.items[i].severity;
 			rule = r.items[i].rule->id;
 		}
@@ -344,7 +411,8 @@ static const char *worst_rule(const struct cmk_fetch *cur)
 	return rule;
 }
 
-/* Finds a blocker of the resource that no plan can fix (not ready, not eligible), or NULL. */
+/* Finds a blocker of the resource that no plan can fix (not ready, not
+ * eligible), or NULL. */
 static const char *unfixable_blocker(const struct cmk_fetch *cur)
 {
 	struct cmk_report r;
@@ -357,32 +425,41 @@ static const char *unfixable_blocker(const struct cmk_fetch *cur)
 	return rule;
 }
 
-/* Decides and runs the remedy once the resource is read: protect it, repair it, or explain. */
-static int remedy(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur, const char *rule)
+/* Decides and runs the remedy once the resource is read: protect it, repair it,
+ * or explain. */
+static int remedy(struct az_session *s, const struct cmd_opts *o,
+		  const struct cmk_fetch *cur, const char *rule)
 {
-	const char *id = jx_str(cur->resource, "id"), *blocker = unfixable_blocker(cur);
+	const char *id = jx_str(cur->resource, "id"),
+		   *blocker = unfixable_blocker(cur);
 
-	if (rule && (str_ieq(rule, "subscription.readable") || str_ieq(rule, "resource.readable")))
+	if (rule && (str_ieq(rule, "subscription.readable") ||
+		     str_ieq(rule, "resource.readable")))
 		return cannot_fix(id, rule);
 	if (blocker)
 		return cannot_fix(id, blocker);
 	if (cur->ctx.keyref.name) {
-		if (!rule || str_ieq(rule, "resource.cmk") || str_ieq(rule, "resource.irreversible"))
+		if (!rule || str_ieq(rule, "resource.cmk") ||
+		    str_ieq(rule, "resource.irreversible"))
 			rule = worst_rule(cur);
 		if (!rule) {
-			printf(_("%s uses a customer-managed key and every prerequisite that applies holds: nothing to fix.\n"),
+			printf(_("%s uses a customer-managed key and every "
+				 "prerequisite that applies holds: nothing to "
+				 "fix.\n"),
 			       id);
 			return EXIT_OK;
 		}
 		return repair(s, o, id, rule);
 	}
-	if (rule && !str_ieq(rule, "resource.cmk") && !str_istarts(rule, "identity.") &&
+	if (rule && !str_ieq(rule, "resource.cmk") &&
+	    !str_istarts(rule, "identity.") &&
 	    !str_ieq(rule, "resource.irreversible"))
 		return cannot_fix(id, rule);
 	return protect(s, o, cur);
 }
 
-/* azcmk fix FINDING-ID|RESOURCE [--from REPORT]: the remediation plan with sensible defaults, then apply. */
+/* azcmk fix FINDING-ID|RESOURCE [--from REPORT]: the remediation plan with
+ * sensible defaults, then apply. */
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct cmk_target t = { 0 };
@@ -394,11 +471,15 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	int rc;
 
 	if (argc != 1) {
-		cli_error(_("fix takes one FINDING-ID (from an audit) or RESOURCE"));
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		cli_error(_("fix takes one FINDING-ID (from an audit) or "
+			    "RESOURCE"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
 		return EXIT_ERROR;
 	}
-	if (is_finding_id(argv[0]) ? find_finding(o, argv[0], &resource, &rule) != 0 : !(resource = xstrdup(argv[0])))
+	if (is_finding_id(argv[0])
+		    ? find_finding(o, argv[0], &resource, &rule) != 0
+		    : !(resource = xstrdup(argv[0])))
 		return EXIT_ERROR;
 	if (!(s = flow_session(o))) {
 		free(resource);
@@ -407,7 +488,8 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	t.resource = resource;
 	t.subscriptions = o->subscriptions;
 	t.nsubs = o->nsubs;
-	if (rule && (str_ieq(rule, "subscription.readable") || str_ieq(rule, "resource.readable"))) {
+	if (rule && (str_ieq(rule, "subscription.readable") ||
+		     str_ieq(rule, "resource.readable"))) {
 		rc = cannot_fix(resource, rule);
 	} else if (cmk_fetch(s, &t, &cur, &e) != 0) {
 		cli_error(_("cannot read '%s': %s"), resource, e.message);

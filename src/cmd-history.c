@@ -1,4 +1,5 @@
-/* azcmk history: the change history an auditor reads, every write azcmk made, filtered by resource and time. */
+/* azcmk history: the change history an auditor reads, every write azcmk made,
+ * filtered by resource and time. */
 #include "config.h"
 
 #include <errno.h>
@@ -20,13 +21,14 @@
 /* What one listing is after, and what it found. */
 struct listing {
 	const char *resource;
-	const char *since;               /* ISO time, or NULL */
+	const char *since; /* ISO time, or NULL */
 	bool json;
-	struct json_object *out;         /* the entries (JSON output) */
+	struct json_object *out; /* the entries (JSON output) */
 	size_t shown, skipped;
 };
 
-/* Takes one line of the history: shown (or kept for JSON) when it matches, counted when it is not an entry. */
+/* Takes one line of the history: shown (or kept for JSON) when it matches,
+ * counted when it is not an entry. */
 static void take_line(struct listing *l, const char *line, size_t len)
 {
 	struct json_object *e = history_parse(line, len);
@@ -51,7 +53,8 @@ static void take_line(struct listing *l, const char *line, size_t len)
 	json_object_put(e);
 }
 
-/* Reads the history file line by line into a listing; false with *err when it cannot be read. */
+/* Reads the history file line by line into a listing; false with *err when it
+ * cannot be read. */
 static bool read_history(FILE *f, struct listing *l)
 {
 	char *line = NULL;
@@ -64,36 +67,50 @@ static bool read_history(FILE *f, struct listing *l)
 	return !ferror(f);
 }
 
-/* Prints what the listing found: the JSON array, or a closing line when nothing matched. */
+/* Prints what the listing found: the JSON array, or a closing line when nothing
+ * matched. */
 static void finish(struct listing *l, const char *path)
 {
 	if (l->json)
-		printf("%s\n", json_object_to_json_string_ext(l->out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       l->out, JSON_C_TO_STRING_PRETTY |
+					       JSON_C_TO_STRING_SPACED |
+					       JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (l->shown == 0)
 		printf(_("No change in %s matches.\n"), path);
 	if (l->skipped)
-		cli_error(P_("%zu line of %s is not an entry azcmk wrote; it was skipped",
-			     "%zu lines of %s are not entries azcmk wrote; they were skipped", l->skipped), l->skipped, path);
+		cli_error(P_("%zu line of %s is not an entry azcmk wrote; it "
+			     "was skipped",
+			     "%zu lines of %s are not entries azcmk wrote; "
+			     "they were skipped",
+			     l->skipped),
+			  l->skipped, path);
 }
 
-/* azcmk history [--resource R] [--since T] [-o json]: the writes azcmk made, oldest first. */
+/* azcmk history [--resource R] [--since T] [-o json]: the writes azcmk made,
+ * oldest first. */
 int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 {
 	char since[HISTORY_TIME_LEN], *path, *err = NULL;
-	struct listing l = { o->resource, NULL, o->output == OUT_JSON, NULL, 0, 0 };
+	struct listing l = { o->resource, NULL, o->output == OUT_JSON,
+			     NULL,        0,    0 };
 	FILE *f;
 	int fd, rc = EXIT_OK;
 
 	(void)argv;
 	if (argc != 0) {
-		cli_error(_("history takes no argument; choose with --resource and --since"));
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		cli_error(_("history takes no argument; choose with --resource "
+			    "and --since"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
 		return EXIT_ERROR;
 	}
 	if (o->since && !history_since(o->since, (int64_t)time(NULL), since)) {
-		cli_error(_("invalid --since '%s': use a date (2026-12-01), a UTC time (2026-12-01T08:00:00Z) or an age "
-			    "(30m, 12h, 7d)"), o->since);
+		cli_error(_("invalid --since '%s': use a date (2026-12-01), a "
+			    "UTC time (2026-12-01T08:00:00Z) or an age "
+			    "(30m, 12h, 7d)"),
+			  o->since);
 		return EXIT_ERROR;
 	}
 	l.since = o->since ? since : NULL;
@@ -103,7 +120,8 @@ int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 		if (l.json)
 			printf("[]\n");
 		else
-			printf(_("No change has been recorded yet in %s.\n"), path);
+			printf(_("No change has been recorded yet in %s.\n"),
+			       path);
 	} else if (fd < 0 || !(f = fdopen(fd, "r"))) {
 		cli_error("%s", err ? err : strerror(errno));
 		if (fd >= 0)
@@ -112,7 +130,8 @@ int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 	} else {
 		l.out = json_object_new_array();
 		if (!read_history(f, &l)) {
-			cli_error(_("cannot read the change history '%s': %s"), path, strerror(errno));
+			cli_error(_("cannot read the change history '%s': %s"),
+				  path, strerror(errno));
 			rc = EXIT_ERROR;
 		} else {
 			finish(&l, path);

@@ -1,4 +1,5 @@
-/* azcmk login and azcmk account list: sign in through the session layer and say who you are. */
+/* azcmk login and azcmk account list: sign in through the session layer and say
+ * who you are. */
 #include "config.h"
 
 #include <stdio.h>
@@ -19,8 +20,11 @@ static const struct {
 	const char *name;
 	enum az_auth auth;
 } AUTHS[] = {
-	{ "chain", AZ_AUTH_CHAIN }, { "environment", AZ_AUTH_ENV }, { "managed-identity", AZ_AUTH_MANAGED_IDENTITY },
-	{ "cli", AZ_AUTH_CLI }, { "device-code", AZ_AUTH_DEVICE_CODE },
+	{ "chain", AZ_AUTH_CHAIN },
+	{ "environment", AZ_AUTH_ENV },
+	{ "managed-identity", AZ_AUTH_MANAGED_IDENTITY },
+	{ "cli", AZ_AUTH_CLI },
+	{ "device-code", AZ_AUTH_DEVICE_CODE },
 };
 
 /* Parses an --auth value. */
@@ -44,31 +48,52 @@ static char *claim(struct json_object *c, const char *const *names)
 }
 
 /* Prints who signed in, as text or JSON. */
-static void print_identity(const struct cmd_opts *o, struct az_session *s, struct json_object *c)
+static void print_identity(const struct cmd_opts *o, struct az_session *s,
+			   struct json_object *c)
 {
-	static const char *const tid[] = { "tid", NULL }, *const oid[] = { "oid", NULL }, *const app[] = { "appid", "azp", NULL };
-	static const char *const upn[] = { "upn", "preferred_username", "unique_name", NULL };
-	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app), *u = claim(c, upn);
+	static const char *const tid[] = { "tid", NULL },
+				 *const oid[] = { "oid", NULL },
+				 *const app[] = { "appid", "azp", NULL };
+	static const char *const upn[] = { "upn", "preferred_username",
+					   "unique_name", NULL };
+	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app),
+	     *u = claim(c, upn);
 
 	if (o->output == OUT_JSON) {
 		struct json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "cloud", json_object_new_string(az_session_cloud(s)->name));
-		json_object_object_add(j, "tenantId", t ? json_object_new_string(t) : NULL);
-		json_object_object_add(j, "objectId", p ? json_object_new_string(p) : NULL);
-		json_object_object_add(j, "applicationId", a ? json_object_new_string(a) : NULL);
-		json_object_object_add(j, "userPrincipalName", u ? json_object_new_string(u) : NULL);
-		json_object_object_add(j, "method", json_object_new_string(az_session_method_id(s)));
-		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_object_add(
+			j, "cloud",
+			json_object_new_string(az_session_cloud(s)->name));
+		json_object_object_add(j, "tenantId",
+				       t ? json_object_new_string(t) : NULL);
+		json_object_object_add(j, "objectId",
+				       p ? json_object_new_string(p) : NULL);
+		json_object_object_add(j, "applicationId",
+				       a ? json_object_new_string(a) : NULL);
+		json_object_object_add(j, "userPrincipalName",
+				       u ? json_object_new_string(u) : NULL);
+		json_object_object_add(
+			j, "method",
+			json_object_new_string(az_session_method_id(s)));
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       j, JSON_C_TO_STRING_PRETTY |
+					  JSON_C_TO_STRING_SPACED |
+					  JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
-		printf(_("Signed in to %s with %s.\n"), az_session_cloud(s)->name, az_session_method(s));
-		/* TRANSLATORS: these three lines are printed under each other: keep their values aligned. */
+		printf(_("Signed in to %s with %s.\n"),
+		       az_session_cloud(s)->name, az_session_method(s));
+		/* TRANSLATORS: these three lines are printed under each other:
+		 * keep their values aligned. */
 		printf(_("  tenant:      %s\n"), t ? t : "?");
 		if (u)
-			printf(_("  user:        %s (object id %s)\n"), u, p ? p : "?");
+			printf(_("  user:        %s (object id %s)\n"), u,
+			       p ? p : "?");
 		else
-			printf(_("  principal:   %s (application id %s)\n"), p ? p : "?", a ? a : "?");
+			printf(_("  principal:   %s (application id %s)\n"),
+			       p ? p : "?", a ? a : "?");
 	}
 	free(t);
 	free(p);
@@ -76,7 +101,8 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s, struc
 	free(u);
 }
 
-/* azcmk login: tries the chain (or --auth) and prints tenant, principal and method. */
+/* azcmk login: tries the chain (or --auth) and prints tenant, principal and
+ * method. */
 int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
@@ -85,7 +111,8 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 
 	if (argc > 0) {
 		cli_error(_("login takes no arguments (got '%s')"), argv[0]);
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
 		return EXIT_ERROR;
 	}
 	if (!(s = flow_session(o)))
@@ -108,19 +135,24 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 static void print_row(const char *const *cells, const int *widths, int n)
 {
 	for (int i = 0; i < n; i++) {
-		char *cell = i + 1 < n ? text_pad(cells[i], widths[i]) : xstrdup(cells[i]);
+		char *cell = i + 1 < n ? text_pad(cells[i], widths[i])
+				       : xstrdup(cells[i]);
 
 		printf("%s%s", cell, i + 1 < n ? "  " : "\n");
 		free(cell);
 	}
 }
 
-/* Prints subscriptions as a table aligned in display columns (names may hold any script). */
+/* Prints subscriptions as a table aligned in display columns (names may hold
+ * any script). */
 static void print_subscriptions(struct json_object *subs)
 {
-	static const char *const keys[] = { "displayName", "subscriptionId", "state", "tenantId" };
-	/* TRANSLATORS: column headers of "account list"; the columns are sized to fit them. */
-	const char *head[] = { _("NAME"), _("SUBSCRIPTION ID"), _("STATE"), _("TENANT") };
+	static const char *const keys[] = { "displayName", "subscriptionId",
+					    "state", "tenantId" };
+	/* TRANSLATORS: column headers of "account list"; the columns are sized
+	 * to fit them. */
+	const char *head[] = { _("NAME"), _("SUBSCRIPTION ID"), _("STATE"),
+			       _("TENANT") };
 	int widths[4];
 	char *cells[4];
 
@@ -128,35 +160,46 @@ static void print_subscriptions(struct json_object *subs)
 		widths[k] = text_width(head[k]);
 	for (size_t i = 0; i < jx_len(subs); i++)
 		for (int k = 0; k < 4; k++) {
-			char *c = text_sanitize(jx_str(jx_at(subs, i), keys[k]), false);
+			char *c = text_sanitize(jx_str(jx_at(subs, i), keys[k]),
+						false);
 
-			widths[k] = text_width(c) > widths[k] ? text_width(c) : widths[k];
+			widths[k] = text_width(c) > widths[k] ? text_width(c)
+							      : widths[k];
 			free(c);
 		}
 	print_row(head, widths, 4);
 	for (size_t i = 0; i < jx_len(subs); i++) {
 		for (int k = 0; k < 4; k++)
-			cells[k] = text_sanitize(jx_str(jx_at(subs, i), keys[k]), false);
+			cells[k] = text_sanitize(
+				jx_str(jx_at(subs, i), keys[k]), false);
 		print_row((const char *const *)cells, widths, 4);
 		for (int k = 0; k < 4; k++)
 			free(cells[k]);
 	}
 }
 
-/* Prints subscriptions as a JSON array of {subscriptionId, displayName, state, tenantId}. */
+/* Prints subscriptions as a JSON array of {subscriptionId, displayName, state,
+ * tenantId}. */
 static void print_subscriptions_json(struct json_object *subs)
 {
 	struct json_object *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(subs); i++) {
-		struct json_object *s = jx_at(subs, i), *o = json_object_new_object();
-		static const char *const keys[] = { "subscriptionId", "displayName", "state", "tenantId", NULL };
+		struct json_object *s = jx_at(subs, i),
+				   *o = json_object_new_object();
+		static const char *const keys[] = { "subscriptionId",
+						    "displayName", "state",
+						    "tenantId", NULL };
 
 		for (int k = 0; keys[k]; k++)
-			json_object_object_add(o, keys[k], jx_copy(jx_get(s, keys[k])));
+			json_object_object_add(o, keys[k],
+					       jx_copy(jx_get(s, keys[k])));
 		json_object_array_add(out, o);
 	}
-	printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n",
+	       json_object_to_json_string_ext(
+		       out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(out);
 }
 
@@ -169,8 +212,10 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 	int rc = EXIT_OK;
 
 	if (argc != 1 || strcmp(argv[0], "list") != 0) {
-		cli_error(_("usage: %s account list [--output table|json]"), cli_program());
-		fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+		cli_error(_("usage: %s account list [--output table|json]"),
+			  cli_program());
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
 		return EXIT_ERROR;
 	}
 	if (!(s = flow_session(o)))

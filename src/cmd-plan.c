@@ -1,4 +1,5 @@
-/* azcmk plan and azcmk apply: the dry run that writes nothing, and carrying a saved plan out. */
+/* azcmk plan and azcmk apply: the dry run that writes nothing, and carrying a
+ * saved plan out. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,21 +17,30 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Renders the plan in the format asked for (text is the preview; FMT_JSON the plan file's content). */
-static char *render(const struct cmd_opts *o, const struct plan *p, const struct cmk_ctx *c)
+/* Renders the plan in the format asked for (text is the preview; FMT_JSON the
+ * plan file's content). */
+static char *render(const struct cmd_opts *o, const struct plan *p,
+		    const struct cmk_ctx *c)
 {
 	struct json_object *j;
 	char *text;
 
 	switch (o->format) {
-	case FMT_ARM: return plan_render_arm(p, c);
-	case FMT_AZ: return plan_render_az(p);
-	case FMT_TEXT: return plan_render_text(p, c, o->show_bodies);
-	default: break;
+	case FMT_ARM:
+		return plan_render_arm(p, c);
+	case FMT_AZ:
+		return plan_render_az(p);
+	case FMT_TEXT:
+		return plan_render_text(p, c, o->show_bodies);
+	default:
+		break;
 	}
 	j = plan_to_json(p);
-	text = xasprintf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = xasprintf("%s\n",
+			 json_object_to_json_string_ext(
+				 j, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 	return text;
 }
@@ -39,7 +49,8 @@ static char *render(const struct cmd_opts *o, const struct plan *p, const struct
  * Writes a built plan: with -o FILE, the plan (JSON, what apply reads) or the
  * ARM template or az script asked for; on stdout, the preview or the format.
  */
-static int write_plan(const struct cmd_opts *o, const struct plan *p, const struct cmk_ctx *c)
+static int write_plan(const struct cmd_opts *o, const struct plan *p,
+		      const struct cmk_ctx *c)
 {
 	struct cmd_opts as_json = *o;
 	char *file = NULL, *shown = render(o, p, c), *err = NULL;
@@ -47,7 +58,9 @@ static int write_plan(const struct cmd_opts *o, const struct plan *p, const stru
 
 	as_json.format = FMT_JSON;
 	if (o->plan_file) {
-		file = o->format == FMT_ARM || o->format == FMT_AZ ? xstrdup(shown) : render(&as_json, p, c);
+		file = o->format == FMT_ARM || o->format == FMT_AZ
+			       ? xstrdup(shown)
+			       : render(&as_json, p, c);
 		if (!cli_write_file(o->plan_file, file, &err)) {
 			cli_error("%s", err);
 			rc = EXIT_ERROR;
@@ -56,19 +69,23 @@ static int write_plan(const struct cmd_opts *o, const struct plan *p, const stru
 	if (!o->plan_file || o->format == FMT_TEXT || o->format == FMT_JSON)
 		fputs(shown, stdout);
 	if (o->format == FMT_TEXT && o->plan_file && rc == EXIT_OK)
-		printf(_("Plan written to %s; nothing was changed. Apply it with: %s apply %s\n"), o->plan_file,
-		       cli_program(), o->plan_file);
+		printf(_("Plan written to %s; nothing was changed. Apply it "
+			 "with: %s apply %s\n"),
+		       o->plan_file, cli_program(), o->plan_file);
 	else if (o->format == FMT_TEXT)
 		printf(_("Nothing was changed (this is a dry run).\n"));
 	else if (o->plan_file && rc == EXIT_OK)
-		fprintf(stderr, _("Written to %s; nothing was changed in Azure.\n"), o->plan_file);
+		fprintf(stderr,
+			_("Written to %s; nothing was changed in Azure.\n"),
+			o->plan_file);
 	free(file);
 	free(shown);
 	free(err);
 	return rc;
 }
 
-/* azcmk plan RESOURCE: the dry run; prints the plan and, with -o FILE or --format json, writes it. */
+/* azcmk plan RESOURCE: the dry run; prints the plan and, with -o FILE or
+ * --format json, writes it. */
 int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
@@ -78,13 +95,18 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	if (argc != 1)
-		return flow_mistake(_("plan takes one RESOURCE (an ARM id or a name)"));
+		return flow_mistake(
+			_("plan takes one RESOURCE (an ARM id or a name)"));
 	if (o->create_key && !o->vault && !o->key_uri)
-		return flow_mistake(_("--create-key NAME needs --vault, the vault to create it in"));
+		return flow_mistake(_("--create-key NAME needs --vault, the "
+				      "vault to create it in"));
 	if (o->key && !o->vault)
-		return flow_mistake(_("--key NAME needs --vault, the vault that holds it (or give the key's URI)"));
+		return flow_mistake(_("--key NAME needs --vault, the vault "
+				      "that holds it (or give the key's URI)"));
 	if (o->vault && !o->key && !o->create_key)
-		return flow_mistake(_("--vault needs --key NAME (the key to use) or --create-key NAME (the key to make)"));
+		return flow_mistake(
+			_("--vault needs --key NAME (the key to use) or "
+			  "--create-key NAME (the key to make)"));
 	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	{
@@ -111,14 +133,16 @@ static int load_plan(const char *path, struct plan *p)
 	int rc = j && plan_from_json(j, p, &err) == 0 ? 0 : -1;
 
 	if (rc != 0)
-		cli_error(_("cannot read the plan '%s': %s"), path, err ? err : "?");
+		cli_error(_("cannot read the plan '%s': %s"), path,
+			  err ? err : "?");
 	free(err);
 	free(text);
 	json_object_put(j);
 	return rc;
 }
 
-/* azcmk apply PLAN: carries a saved plan out; asks first on a terminal, needs --yes otherwise. */
+/* azcmk apply PLAN: carries a saved plan out; asks first on a terminal, needs
+ * --yes otherwise. */
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
@@ -126,12 +150,14 @@ int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return flow_mistake(_("apply takes one PLAN file (written by azcmk plan -o FILE)"));
+		return flow_mistake(_("apply takes one PLAN file (written by "
+				      "azcmk plan -o FILE)"));
 	if (load_plan(argv[0], &p) != 0)
 		return EXIT_ERROR;
 	if (!o->yes && !isatty(0)) {
 		plan_free(&p);
-		return flow_mistake(_("apply changes Azure: confirm with --yes when not on a terminal"));
+		return flow_mistake(_("apply changes Azure: confirm with --yes "
+				      "when not on a terminal"));
 	}
 	if (!(s = flow_session(o))) {
 		plan_free(&p);

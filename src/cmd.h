@@ -9,12 +9,14 @@
 #include "rules.h"
 #include "session.h"
 
-/* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage mistake (keys: 0 or 2). */
+/* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage
+ * mistake (keys: 0 or 2). */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
 enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF };
 
-/* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or an az script. */
+/* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or
+ * an az script. */
 enum plan_format { FMT_TEXT, FMT_JSON, FMT_ARM, FMT_AZ };
 
 /* The global options every command takes. */
@@ -26,40 +28,50 @@ struct cmd_opts {
 	bool debug;
 	enum output output;
 	volatile sig_atomic_t *cancel;
-	const char *key_uri;             /* --key as a URI */
-	const char *key;                 /* --key as a name (with --vault) */
+	const char *key_uri; /* --key as a URI */
+	const char *key;     /* --key as a name (with --vault) */
 	const char *vault;
 	const char *version;
 	const char *identity;
 	const char *subscriptions[32];
 	size_t nsubs;
 	bool confirm_irreversible;
-	bool system_off;                 /* plan, fix: --system-identity off */
-	bool system_set;                 /* --system-identity was given (keep or off) */
-	const char *create_key;          /* plan: create a key of this name */
-	const char *plan_file;           /* plan: -o FILE */
-	enum plan_format format;         /* plan: --format */
-	bool yes;                        /* apply: do not ask */
-	bool resume;                     /* apply: continue the journal */
-	int64_t propagation_wait;        /* apply: seconds to wait after granting access */
-	int64_t access_wait;             /* apply: how long a save refused while access propagates is retried (-1: not) */
-	bool new_version;                /* rotate: create a new key version */
-	bool dry_run;                    /* rotate, refresh, fix: print the plan and stop */
-	unsigned services;               /* audit: bit per enum svc_id (0: all) */
-	bool deep;                       /* audit: check the keys in use */
-	enum severity fail_on;           /* audit: exit 1 from this severity up */
-	const char *from;                /* fix: the audit report to read */
-	bool demo;                       /* run against the built-in demo tenant */
-	const char *proxy;               /* --demo: the simulator's proxy, for every request (not an option) */
-	const struct az_client_secret *client_secret;  /* --demo: its operator's credential (not an option) */
-	const char *resource;            /* history: only the changes of this resource */
-	const char *since;               /* history: only the changes since this time */
-	const char *versions_of;         /* keys: list this key's versions, not the store's keys */
-	bool show_bodies;                /* plan: each request's whole body, not only what it changes */
-	bool allow_unknown;              /* check, plan: accept prerequisites that could not be judged */
-	bool plan_only;                  /* the plan is not applied by this command (azcmk plan) */
-	bool help;                       /* --help: print the usage and stop */
-	bool show_version;               /* --version (but after rotate): print the version and stop */
+	bool system_off;         /* plan, fix: --system-identity off */
+	bool system_set;         /* --system-identity was given (keep or off) */
+	const char *create_key;  /* plan: create a key of this name */
+	const char *plan_file;   /* plan: -o FILE */
+	enum plan_format format; /* plan: --format */
+	bool yes;                /* apply: do not ask */
+	bool resume;             /* apply: continue the journal */
+	int64_t propagation_wait; /* apply: seconds to wait after granting
+				     access */
+	int64_t access_wait;      /* apply: how long a save refused while access
+				     propagates is retried (-1: not) */
+	bool new_version;         /* rotate: create a new key version */
+	bool dry_run;      /* rotate, refresh, fix: print the plan and stop */
+	unsigned services; /* audit: bit per enum svc_id (0: all) */
+	bool deep;         /* audit: check the keys in use */
+	enum severity fail_on; /* audit: exit 1 from this severity up */
+	const char *from;      /* fix: the audit report to read */
+	bool demo;             /* run against the built-in demo tenant */
+	const char *proxy; /* --demo: the simulator's proxy, for every request
+			      (not an option) */
+	const struct az_client_secret
+		*client_secret; /* --demo: its operator's credential (not an
+				   option) */
+	const char *resource;   /* history: only the changes of this resource */
+	const char *since;      /* history: only the changes since this time */
+	const char *versions_of; /* keys: list this key's versions, not the
+				    store's keys */
+	bool show_bodies;   /* plan: each request's whole body, not only what it
+			       changes */
+	bool allow_unknown; /* check, plan: accept prerequisites that could not
+			       be judged */
+	bool plan_only; /* the plan is not applied by this command (azcmk plan)
+			 */
+	bool help;      /* --help: print the usage and stop */
+	bool show_version; /* --version (but after rotate): print the version
+			      and stop */
 };
 
 int cmd_login(const struct cmd_opts *o, int argc, char **argv);

@@ -1,4 +1,5 @@
-/* azcmk --demo: the simulated demo tenant started in-process on loopback, and azcmk pointed at it. */
+/* azcmk --demo: the simulated demo tenant started in-process on loopback, and
+ * azcmk pointed at it. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,22 +15,29 @@
 #include "sim/sim.h" /* the one azcmk source that includes the simulator: --demo starts it in-process */
 #include "xalloc.h"
 
-/* The demo tenant (tests/scenarios/demo.json), built in by build-aux/embed.sh. */
+/* The demo tenant (tests/scenarios/demo.json), built in by build-aux/embed.sh.
+ */
 extern const char demo_scenario[];
 extern const size_t demo_scenario_len;
 
-/* Writes the simulator's CA certificate to a private temporary file; false with a message when it cannot. */
+/* Writes the simulator's CA certificate to a private temporary file; false with
+ * a message when it cannot. */
 static bool write_ca(struct demo *d, char **err)
 {
-	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR")
+				  ? getenv("TMPDIR")
+				  : "/tmp";
 	const char *pem = sim_ca_pem(d->sim);
 	size_t len = strlen(pem);
 	int fd;
 
-	snprintf(d->ca_path, sizeof(d->ca_path), "%s/azcmk-demo-ca-XXXXXX", tmp);
+	snprintf(d->ca_path, sizeof(d->ca_path), "%s/azcmk-demo-ca-XXXXXX",
+		 tmp);
 	fd = mkstemp(d->ca_path);
 	if (fd < 0 || write(fd, pem, len) != (ssize_t)len) {
-		*err = xasprintf(_("cannot write the demo's certificate to '%s': %s"), d->ca_path, strerror(errno));
+		*err = xasprintf(
+			_("cannot write the demo's certificate to '%s': %s"),
+			d->ca_path, strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(d->ca_path);
@@ -53,7 +61,8 @@ static void point_at(struct demo *d, struct cmd_opts *o)
 
 	sim_ports(d->sim, &https, &port, &identity);
 	snprintf(d->proxy, sizeof(d->proxy), "http://127.0.0.1:%d", port);
-	/* Copies: the scenario's strings belong to the simulator, whose requests may change its document. */
+	/* Copies: the scenario's strings belong to the simulator, whose
+	 * requests may change its document. */
 	sim_operator(d->sim, &tenant, &client_id, &secret);
 	d->tenant = xstrdup(tenant ? tenant : "");
 	d->client_id = xstrdup(client_id ? client_id : "");
@@ -75,7 +84,8 @@ static void point_at(struct demo *d, struct cmd_opts *o)
  */
 int demo_start(struct demo *d, struct cmd_opts *o, char **err)
 {
-	struct sim_options so = { demo_scenario, demo_scenario_len, 0, 0, 0, -1, NULL };
+	struct sim_options so = { demo_scenario, demo_scenario_len, 0, 0, 0, -1,
+				  NULL };
 
 	memset(d, 0, sizeof(*d));
 	d->sim = sim_start(&so, err);

@@ -1,4 +1,5 @@
-/* azcmk --demo: the simulated demo tenant started in-process on loopback, and azcmk pointed at it. */
+/* azcmk --demo: the simulated demo tenant started in-process on loopback, and
+ * azcmk pointed at it. */
 #ifndef AZ_DEMO_H
 #define AZ_DEMO_H
 
@@ -7,13 +8,15 @@
 struct sim;
 struct cmd_opts;
 
-/* The running demo tenant, and what the options borrow from it until demo_stop. */
+/* The running demo tenant, and what the options borrow from it until demo_stop.
+ */
 struct demo {
 	struct sim *sim;
-	char ca_path[256];    /* the simulator's CA certificate, removed on stop */
-	char proxy[64];       /* the simulator's proxy, "http://127.0.0.1:PORT" */
-	char *tenant, *client_id, *secret;  /* the demo operator's, copied from the scenario */
-	struct az_client_secret operator;   /* points at client_id and secret */
+	char ca_path[256]; /* the simulator's CA certificate, removed on stop */
+	char proxy[64];    /* the simulator's proxy, "http://127.0.0.1:PORT" */
+	char *tenant, *client_id,
+		*secret; /* the demo operator's, copied from the scenario */
+	struct az_client_secret operator; /* points at client_id and secret */
 };
 
 int demo_start(struct demo *d, struct cmd_opts *o, char **err);

@@ -1,4 +1,5 @@
-/* The command line's options: one table saying what each option sets and which commands it means something to. */
+/* The command line's options: one table saying what each option sets and which
+ * commands it means something to. */
 #include "config.h"
 
 #include <getopt.h>
@@ -13,9 +14,12 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* The commands that sign in (every one but history, which reads only what azcmk kept). */
-#define SIGNED (CMD_WIZARD | CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_APPLY | CMD_ROTATE | CMD_REFRESH | \
-		CMD_AUDIT | CMD_FIX | CMD_KEYS)
+/* The commands that sign in (every one but history, which reads only what azcmk
+ * kept). */
+#define SIGNED                                                         \
+	(CMD_WIZARD | CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | \
+	 CMD_APPLY | CMD_ROTATE | CMD_REFRESH | CMD_AUDIT | CMD_FIX |  \
+	 CMD_KEYS)
 /* Every command, and the wizard. */
 #define EVERY (SIGNED | CMD_HISTORY)
 /* The commands that choose a key and judge it before a change. */
@@ -23,14 +27,17 @@
 /* The commands that carry a plan out. */
 #define RUNS (CMD_APPLY | CMD_ROTATE | CMD_REFRESH | CMD_FIX)
 
-/* Prints the --help hint after a usage mistake and returns the usage exit status. */
+/* Prints the --help hint after a usage mistake and returns the usage exit
+ * status. */
 static int hint(void)
 {
-	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+	fprintf(stderr, _("Try '%s --help' for more information.\n"),
+		cli_program());
 	return EXIT_ERROR;
 }
 
-/* Reports a usage mistake (msg allocated, already translated) and returns the usage exit status. */
+/* Reports a usage mistake (msg allocated, already translated) and returns the
+ * usage exit status. */
 static int mistake(char *msg)
 {
 	cli_error("%s", msg);
@@ -43,7 +50,10 @@ static int set_auth(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	(void)cmd;
 	if (!cmd_parse_auth(v, &o->auth))
-		return mistake(xasprintf(_("invalid --auth '%s': use chain, environment, managed-identity, cli or device-code"), v));
+		return mistake(xasprintf(
+			_("invalid --auth '%s': use chain, environment, "
+			  "managed-identity, cli or device-code"),
+			v));
 	return 0;
 }
 
@@ -62,8 +72,10 @@ static int set_key(struct cmd_opts *o, const char *v, unsigned cmd)
 static int set_subscription(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	(void)cmd;
-	if (o->nsubs == sizeof(o->subscriptions) / sizeof(o->subscriptions[0])) {
-		cli_error(_("too many --subscription options (at most %zu)"), o->nsubs);
+	if (o->nsubs ==
+	    sizeof(o->subscriptions) / sizeof(o->subscriptions[0])) {
+		cli_error(_("too many --subscription options (at most %zu)"),
+			  o->nsubs);
 		return hint();
 	}
 	o->subscriptions[o->nsubs++] = v;
@@ -81,7 +93,8 @@ static int set_format(struct cmd_opts *o, const char *v, unsigned cmd)
 			o->format = (enum plan_format)i;
 			return 0;
 		}
-	return mistake(xasprintf(_("invalid --format '%s': use text, json, arm or az"), v));
+	return mistake(xasprintf(
+		_("invalid --format '%s': use text, json, arm or az"), v));
 }
 
 /* --propagation-wait S. */
@@ -91,7 +104,9 @@ static int set_propagation_wait(struct cmd_opts *o, const char *v, unsigned cmd)
 
 	(void)cmd;
 	if (!cli_parse_int(v, 0, 3600, &n))
-		return mistake(xasprintf(_("invalid --propagation-wait '%s': seconds from 0 to 3600"), v));
+		return mistake(xasprintf(_("invalid --propagation-wait '%s': "
+					   "seconds from 0 to 3600"),
+					 v));
 	o->propagation_wait = n;
 	return 0;
 }
@@ -103,7 +118,9 @@ static int set_access_wait(struct cmd_opts *o, const char *v, unsigned cmd)
 
 	(void)cmd;
 	if (!cli_parse_int(v, 0, 3600, &n))
-		return mistake(xasprintf(_("invalid --access-wait '%s': seconds from 0 to 3600"), v));
+		return mistake(xasprintf(
+			_("invalid --access-wait '%s': seconds from 0 to 3600"),
+			v));
 	o->access_wait = n ? n : -1;
 	return 0;
 }
@@ -115,7 +132,9 @@ static int set_service(struct cmd_opts *o, const char *v, unsigned cmd)
 
 	(void)cmd;
 	if (!p)
-		return mistake(xasprintf(_("invalid --service '%s': use dicom, healthbot, foundry or openai"), v));
+		return mistake(xasprintf(_("invalid --service '%s': use dicom, "
+					   "healthbot, foundry or openai"),
+					 v));
 	o->services |= 1u << p->id;
 	return 0;
 }
@@ -125,7 +144,9 @@ static int set_fail_on(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	(void)cmd;
 	if (!str_ieq(v, "blocker") && !str_ieq(v, "warning"))
-		return mistake(xasprintf(_("invalid --fail-on '%s': use blocker or warning"), v));
+		return mistake(xasprintf(
+			_("invalid --fail-on '%s': use blocker or warning"),
+			v));
 	o->fail_on = str_ieq(v, "warning") ? SEV_WARNING : SEV_BLOCKER;
 	return 0;
 }
@@ -135,13 +156,16 @@ static int set_system_identity(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	(void)cmd;
 	if (!str_ieq(v, "keep") && !str_ieq(v, "off"))
-		return mistake(xasprintf(_("invalid --system-identity '%s': use keep or off"), v));
+		return mistake(xasprintf(
+			_("invalid --system-identity '%s': use keep or off"),
+			v));
 	o->system_off = str_ieq(v, "off");
 	o->system_set = true;
 	return 0;
 }
 
-/* -o, --output: a format; for plan, table or json, else the file to write the plan to. */
+/* -o, --output: a format; for plan, table or json, else the file to write the
+ * plan to. */
 static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	bool table = str_ieq(v, "table"), json = str_ieq(v, "json");
@@ -153,8 +177,12 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 	else if (cmd == CMD_AUDIT && (str_ieq(v, "csv") || str_ieq(v, "sarif")))
 		o->output = str_ieq(v, "csv") ? OUT_CSV : OUT_SARIF;
 	else if (!table && !json)
-		return mistake(xasprintf(cmd == CMD_AUDIT ? _("invalid --output '%s': use table, json, csv or sarif")
-						: _("invalid --output '%s': use table or json"), v));
+		return mistake(xasprintf(
+			cmd == CMD_AUDIT
+				? _("invalid --output '%s': use table, json, "
+				    "csv or sarif")
+				: _("invalid --output '%s': use table or json"),
+			v));
 	else
 		o->output = json ? OUT_JSON : OUT_TABLE;
 	return 0;
@@ -164,12 +192,13 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 #define FLAG(field) offsetof(struct cmd_opts, field)
 #define TEXT(field) offsetof(struct cmd_opts, field)
 
-/* What one option is: its name, its value, what it sets, and the commands it applies to. */
+/* What one option is: its name, its value, what it sets, and the commands it
+ * applies to. */
 struct opt_def {
 	const char *name;
-	int letter;                  /* its short form, or 0 */
+	int letter; /* its short form, or 0 */
 	enum { O_FLAG, O_TEXT, O_CALL, O_HELP, O_VERSION } kind;
-	size_t field;                /* O_FLAG: the bool; O_TEXT: the const char * */
+	size_t field; /* O_FLAG: the bool; O_TEXT: the const char * */
 	int (*set)(struct cmd_opts *o, const char *v, unsigned cmd);
 	unsigned commands;
 };
@@ -186,25 +215,32 @@ static const struct opt_def OPTS[] = {
 	{ "debug", 0, O_FLAG, FLAG(debug), NULL, EVERY },
 	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY },
 	{ "output", 'o', O_CALL, 0, set_output,
-	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT | CMD_HISTORY | CMD_KEYS },
+	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT |
+		  CMD_HISTORY | CMD_KEYS },
 	{ "key", 0, O_CALL, 0, set_key, KEYED },
 	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED },
 	{ "key-version", 0, O_TEXT, TEXT(version), NULL, KEYED },
-	{ "identity", 0, O_TEXT, TEXT(identity), NULL, KEYED | CMD_ROTATE | CMD_REFRESH },
-	{ "subscription", 0, O_CALL, 0, set_subscription, SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY) },
-	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL, KEYED | CMD_ROTATE | CMD_REFRESH },
+	{ "identity", 0, O_TEXT, TEXT(identity), NULL,
+	  KEYED | CMD_ROTATE | CMD_REFRESH },
+	{ "subscription", 0, O_CALL, 0, set_subscription,
+	  SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY) },
+	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL,
+	  KEYED | CMD_ROTATE | CMD_REFRESH },
 	{ "allow-unknown", 0, O_FLAG, FLAG(allow_unknown), NULL, KEYED },
 	{ "system-identity", 0, O_CALL, 0, set_system_identity, KEYED },
 	{ "create-key", 0, O_TEXT, TEXT(create_key), NULL, CMD_PLAN | CMD_FIX },
 	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN },
-	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL, CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX },
+	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL,
+	  CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX },
 	{ "yes", 0, O_FLAG, FLAG(yes), NULL, RUNS },
 	{ "resume", 0, O_FLAG, FLAG(resume), NULL, CMD_APPLY },
-	{ "propagation-wait", 0, O_CALL, 0, set_propagation_wait, RUNS | CMD_WIZARD },
+	{ "propagation-wait", 0, O_CALL, 0, set_propagation_wait,
+	  RUNS | CMD_WIZARD },
 	{ "access-wait", 0, O_CALL, 0, set_access_wait, RUNS | CMD_WIZARD },
 	{ "new-version", 0, O_FLAG, FLAG(new_version), NULL, CMD_ROTATE },
 	{ "version", 0, O_TEXT, TEXT(version), NULL, CMD_ROTATE },
-	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL, CMD_ROTATE | CMD_REFRESH | CMD_FIX },
+	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL,
+	  CMD_ROTATE | CMD_REFRESH | CMD_FIX },
 	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT },
 	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT },
 	{ "fail-on", 0, O_CALL, 0, set_fail_on, CMD_AUDIT },
@@ -218,13 +254,16 @@ static const struct opt_def OPTS[] = {
 
 #define NOPTS (sizeof(OPTS) / sizeof(OPTS[0]))
 
-/* Finds the definition of a long option as a command sees it (rotate's --version is its own). */
-static const struct opt_def *find_long(const char *name, size_t len, unsigned cmd)
+/* Finds the definition of a long option as a command sees it (rotate's
+ * --version is its own). */
+static const struct opt_def *find_long(const char *name, size_t len,
+				       unsigned cmd)
 {
 	const struct opt_def *any = NULL;
 
 	for (size_t i = 0; i < NOPTS; i++)
-		if (strlen(OPTS[i].name) == len && strncmp(OPTS[i].name, name, len) == 0) {
+		if (strlen(OPTS[i].name) == len &&
+		    strncmp(OPTS[i].name, name, len) == 0) {
 			if (OPTS[i].commands & cmd)
 				return &OPTS[i];
 			any = any ? any : &OPTS[i];
@@ -232,7 +271,8 @@ static const struct opt_def *find_long(const char *name, size_t len, unsigned cm
 	return any;
 }
 
-/* Tells whether a word of the command line is an option that takes the next word as its value. */
+/* Tells whether a word of the command line is an option that takes the next
+ * word as its value. */
 static bool takes_next(const char *word, unsigned cmd)
 {
 	const struct opt_def *d = NULL;
@@ -245,7 +285,8 @@ static bool takes_next(const char *word, unsigned cmd)
 	return d && (d->kind == O_TEXT || d->kind == O_CALL);
 }
 
-/* Finds the command word: the first argument that is neither an option nor an option's value. */
+/* Finds the command word: the first argument that is neither an option nor an
+ * option's value. */
 static const char *command_word(int argc, char **argv, int *at)
 {
 	for (int i = 1; i < argc; i++) {
@@ -261,7 +302,8 @@ static const char *command_word(int argc, char **argv, int *at)
 	return NULL;
 }
 
-/* Builds getopt's table for one command: each name once, as that command sees it; index is into OPTS. */
+/* Builds getopt's table for one command: each name once, as that command sees
+ * it; index is into OPTS. */
 static struct option *getopt_table(unsigned cmd, size_t *index)
 {
 	struct option *t = calloc(NOPTS + 1, sizeof(*t));
@@ -270,34 +312,49 @@ static struct option *getopt_table(unsigned cmd, size_t *index)
 	if (!t)
 		abort();
 	for (size_t i = 0; i < NOPTS; i++) {
-		const struct opt_def *d = find_long(OPTS[i].name, strlen(OPTS[i].name), cmd);
+		const struct opt_def *d =
+			find_long(OPTS[i].name, strlen(OPTS[i].name), cmd);
 
 		if (d != &OPTS[i])
 			continue;
 		t[n].name = d->name;
-		t[n].has_arg = d->kind == O_TEXT || d->kind == O_CALL ? required_argument : no_argument;
+		t[n].has_arg = d->kind == O_TEXT || d->kind == O_CALL
+				       ? required_argument
+				       : no_argument;
 		t[n].val = 256 + (int)n;
 		index[n++] = i;
 	}
 	return t;
 }
 
-/* Sets what one option given on the command line sets; -1 to go on, else an exit status. */
-static int apply_opt(const struct opt_def *d, const char *arg, unsigned cmd, const char *cmd_name, struct cmd_opts *o)
+/* Sets what one option given on the command line sets; -1 to go on, else an
+ * exit status. */
+static int apply_opt(const struct opt_def *d, const char *arg, unsigned cmd,
+		     const char *cmd_name, struct cmd_opts *o)
 {
 	if (!(d->commands & cmd)) {
-		char *what = cmd_name ? xasprintf(_("azcmk %s"), cmd_name) : xstrdup(_("the wizard"));
+		char *what = cmd_name ? xasprintf(_("azcmk %s"), cmd_name)
+				      : xstrdup(_("the wizard"));
 
 		cli_error(_("option --%s does not apply to %s"), d->name, what);
 		free(what);
 		return hint();
 	}
 	switch (d->kind) {
-	case O_FLAG: *(bool *)((char *)o + d->field) = true; return -1;
-	case O_TEXT: *(const char **)((char *)o + d->field) = arg; return -1;
-	case O_CALL: return d->set(o, arg, cmd) == 0 ? -1 : EXIT_ERROR;
-	case O_HELP: o->help = true; return -1;
-	case O_VERSION: o->show_version = true; return -1;
+	case O_FLAG:
+		*(bool *)((char *)o + d->field) = true;
+		return -1;
+	case O_TEXT:
+		*(const char **)((char *)o + d->field) = arg;
+		return -1;
+	case O_CALL:
+		return d->set(o, arg, cmd) == 0 ? -1 : EXIT_ERROR;
+	case O_HELP:
+		o->help = true;
+		return -1;
+	case O_VERSION:
+		o->show_version = true;
+		return -1;
 	}
 	return -1;
 }
@@ -309,7 +366,8 @@ static int apply_opt(const struct opt_def *d, const char *arg, unsigned cmd, con
  * else an exit status. An option that means nothing to the command is a
  * usage mistake, not silently ignored.
  */
-int options_parse(int argc, char **argv, const struct cmd_def *cmds, size_t ncmds, struct cmd_opts *o,
+int options_parse(int argc, char **argv, const struct cmd_def *cmds,
+		  size_t ncmds, struct cmd_opts *o,
 		  const struct cmd_def **which)
 {
 	int at, c, rc = -1;
@@ -329,14 +387,17 @@ int options_parse(int argc, char **argv, const struct cmd_def *cmds, size_t ncmd
 	if (*which)
 		cmd = (*which)->bit;
 	table = getopt_table(cmd, index);
-	while (rc < 0 && (c = getopt_long(argc, argv, "o:hV", table, NULL)) != -1) {
+	while (rc < 0 &&
+	       (c = getopt_long(argc, argv, "o:hV", table, NULL)) != -1) {
 		const struct opt_def *d = NULL;
 
 		if (c >= 256)
 			d = &OPTS[index[c - 256]];
 		for (size_t i = 0; c < 256 && i < NOPTS && !d; i++)
 			d = OPTS[i].letter == c ? &OPTS[i] : NULL;
-		rc = d ? apply_opt(d, optarg, cmd, *which ? (*which)->name : NULL, o) : hint();
+		rc = d ? apply_opt(d, optarg, cmd,
+				   *which ? (*which)->name : NULL, o)
+		       : hint();
 	}
 	free(table);
 	return rc;

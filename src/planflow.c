@@ -1,4 +1,5 @@
-/* What plan, apply, rotate, refresh and fix share, below the commands: sign in, build a plan, show it, run it. */
+/* What plan, apply, rotate, refresh and fix share, below the commands: sign in,
+ * build a plan, show it, run it. */
 #include "config.h"
 
 #include <stdio.h>
@@ -17,15 +18,18 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Prints a usage mistake with the --help hint and returns the usage exit status. */
+/* Prints a usage mistake with the --help hint and returns the usage exit
+ * status. */
 int flow_mistake(const char *msg)
 {
 	cli_error("%s", msg);
-	fprintf(stderr, _("Try '%s --help' for more information.\n"), cli_program());
+	fprintf(stderr, _("Try '%s --help' for more information.\n"),
+		cli_program());
 	return EXIT_ERROR;
 }
 
-/* Shows the device-code instructions (Entra's own words, already made terminal-safe). */
+/* Shows the device-code instructions (Entra's own words, already made
+ * terminal-safe). */
 static void prompt(const char *message, void *ctx)
 {
 	(void)ctx;
@@ -33,7 +37,8 @@ static void prompt(const char *message, void *ctx)
 	fflush(stderr);
 }
 
-/* Creates the session the options describe; prints the error and returns NULL on failure. */
+/* Creates the session the options describe; prints the error and returns NULL
+ * on failure. */
 struct az_session *flow_session(const struct cmd_opts *o)
 {
 	struct az_session_opts so = { 0 };
@@ -68,15 +73,19 @@ struct az_session *flow_session(const struct cmd_opts *o)
 static bool new_key(struct cmk_fetch *f, const char *name)
 {
 	if (f->ctx.key_status == 200) {
-		cli_error(_("key '%s' already exists in vault %s: name it with --key to use it, or choose another name for "
-			    "--create-key"), name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
+		cli_error(_("key '%s' already exists in vault %s: name it with "
+			    "--key to use it, or choose another name for "
+			    "--create-key"),
+			  name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
 		return false;
 	}
-	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status = 404;
+	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status =
+		404;
 	return true;
 }
 
-/* Prints, on standard error, the warnings and notes the plan leaves as they are (nothing azcmk can fix). */
+/* Prints, on standard error, the warnings and notes the plan leaves as they are
+ * (nothing azcmk can fix). */
 static void print_unfixed(const struct cmk_report *r)
 {
 	bool colour = report_colour(stderr), any = false;
@@ -87,30 +96,40 @@ static void print_unfixed(const struct cmk_report *r)
 		if (f->severity == SEV_BLOCKER || f->rule->fix_step != FIX_NONE)
 			continue;
 		if (!any)
-			fprintf(stderr, _("Findings this plan does not change:\n"));
+			fprintf(stderr,
+				_("Findings this plan does not change:\n"));
 		any = true;
 		report_finding(stderr, f, colour);
 	}
 }
 
-/* Says when the key already protects other resources (by name): a change to the key affects them too. */
-static void warn_shared(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *f)
+/* Says when the key already protects other resources (by name): a change to the
+ * key affects them too. */
+static void warn_shared(struct az_session *s, const struct cmd_opts *o,
+			const struct cmk_fetch *f)
 {
 	struct az_error e = { 0 };
-	struct json_object *names = cmk_key_users(s, &f->ctx.keyref, jx_str(f->resource, "id"), o->subscriptions,
-						  o->nsubs, &e);
+	struct json_object *names =
+		cmk_key_users(s, &f->ctx.keyref, jx_str(f->resource, "id"),
+			      o->subscriptions, o->nsubs, &e);
 	struct sbuf b = SBUF_INIT;
 	char *shown;
 
 	for (size_t i = 0; i < jx_len(names); i++)
-		sb_printf(&b, "%s%s", i ? ", " : "", json_object_get_string(jx_at(names, i)));
+		sb_printf(&b, "%s%s", i ? ", " : "",
+			  json_object_get_string(jx_at(names, i)));
 	shown = text_sanitize(sb_str(&b), false);
 	if (b.len)
-		fprintf(stderr, _("Note: key %s in vault %s already protects %s; rotating, disabling or deleting it affects "
-				  "them too.\n"), f->ctx.keyref.name, f->ctx.keyref.vault, shown);
+		fprintf(stderr,
+			_("Note: key %s in vault %s already protects %s; "
+			  "rotating, disabling or deleting it affects "
+			  "them too.\n"),
+			f->ctx.keyref.name, f->ctx.keyref.vault, shown);
 	else if (!names)
-		fprintf(stderr, _("Note: whether key %s protects other resources could not be read (%s).\n"), f->ctx.keyref.name,
-			e.message ? e.message : "?");
+		fprintf(stderr,
+			_("Note: whether key %s protects other resources could "
+			  "not be read (%s).\n"),
+			f->ctx.keyref.name, e.message ? e.message : "?");
 	free(shown);
 	sb_free(&b);
 	json_object_put(names);
@@ -139,18 +158,27 @@ static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
 	char *err = NULL;
 
 	if (!plan_preflight(p, c, NULL, &err, NULL))
-		fprintf(stderr, _("Warning: %s\nApply it as someone who has them, or ask for them first.\n"), err);
+		fprintf(stderr,
+			_("Warning: %s\nApply it as someone who has them, or "
+			  "ask for them first.\n"),
+			err);
 	free(err);
 }
 
-/* Builds the plan for RESOURCE from the options; prints why when it cannot. Shared by plan and fix. */
-int flow_build(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f,
-		 struct plan *p)
+/* Builds the plan for RESOURCE from the options; prints why when it cannot.
+ * Shared by plan and fix. */
+int flow_build(struct az_session *s, const struct cmd_opts *o,
+	       const char *resource, struct cmk_fetch *f, struct plan *p)
 {
-	struct cmk_target t = { resource, o->key_uri, o->vault, o->key, o->version, o->identity, o->subscriptions,
-				o->nsubs, o->confirm_irreversible };
-	struct plan_choices ch = { .create_key = o->create_key != NULL, .new_key_name = o->create_key,
-				   .system_off = o->system_off, .allow_unknown = o->allow_unknown };
+	struct cmk_target t = {
+		resource,         o->key_uri, o->vault,
+		o->key,           o->version, o->identity,
+		o->subscriptions, o->nsubs,   o->confirm_irreversible
+	};
+	struct plan_choices ch = { .create_key = o->create_key != NULL,
+				   .new_key_name = o->create_key,
+				   .system_off = o->system_off,
+				   .allow_unknown = o->allow_unknown };
 	struct az_error e = { 0 };
 	struct cmk_report r;
 	char *err = NULL;
@@ -167,14 +195,17 @@ int flow_build(struct az_session *s, const struct cmd_opts *o, const char *resou
 	if (o->create_key && !new_key(f, o->create_key))
 		return EXIT_FINDINGS;
 	ch.system_off = flow_system_off(o, &f->ctx);
-	f->ctx.drop_system = ch.system_off && jx_str(f->ctx.resource, "identity.principalId");
+	f->ctx.drop_system = ch.system_off &&
+			     jx_str(f->ctx.resource, "identity.principalId");
 	cmk_check(&f->ctx, &r);
-	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
+	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK
+							: EXIT_FINDINGS;
 	if (rc != EXIT_OK)
 		cli_error("%s", err);
 	else
 		print_unfixed(&r);
-	/* When this command applies the plan, apply's own check refuses it; warn only when it is not applied here. */
+	/* When this command applies the plan, apply's own check refuses it;
+	 * warn only when it is not applied here. */
 	if (rc == EXIT_OK && (o->plan_only || o->dry_run))
 		warn_permissions(p, &f->ctx);
 	if (rc == EXIT_OK && !o->create_key)
@@ -196,7 +227,9 @@ static bool confirm(const struct plan *p)
 {
 	char answer[16] = "";
 
-	fprintf(stderr, P_("Apply %zu step to %s? Type yes to go on: ", "Apply %zu steps to %s? Type yes to go on: ", p->n),
+	fprintf(stderr,
+		P_("Apply %zu step to %s? Type yes to go on: ",
+		   "Apply %zu steps to %s? Type yes to go on: ", p->n),
 		p->n, p->resource_id);
 	if (!fgets(answer, sizeof(answer), stdin))
 		return false;
@@ -211,8 +244,11 @@ static bool confirm(const struct plan *p)
  */
 static bool refusal(const char *code)
 {
-	static const char *const CODES[] = { "PlanOutdated", "PlanLocked", "PlanInvalid", "JournalInvalid", "StateUnsafe",
-		"NothingToResume", "PreflightFailed", NULL };
+	static const char *const CODES[] = {
+		"PlanOutdated",    "PlanLocked",  "PlanInvalid",
+		"JournalInvalid",  "StateUnsafe", "NothingToResume",
+		"PreflightFailed", NULL
+	};
 
 	for (int i = 0; code && CODES[i]; i++)
 		if (str_ieq(code, CODES[i]))
@@ -222,16 +258,20 @@ static bool refusal(const char *code)
 
 /*
  * Carries a plan out after the confirmation (asked on a terminal, --yes
- * otherwise); plan_path is what --resume needs. Shared by apply, rotate and refresh.
+ * otherwise); plan_path is what --resume needs. Shared by apply, rotate and
+ * refresh.
  */
-int flow_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const char *plan_path)
+int flow_run(const struct cmd_opts *o, struct az_session *s,
+	     const struct plan *p, const char *plan_path)
 {
-	struct apply_opts ao = { NULL, o->resume, o->propagation_wait, o->access_wait, progress, NULL };
+	struct apply_opts ao = { NULL,           o->resume, o->propagation_wait,
+				 o->access_wait, progress,  NULL };
 	struct az_error e = { 0 };
 	int rc = EXIT_OK;
 
 	if (!o->yes && !isatty(0))
-		return flow_mistake(_("this changes Azure: confirm with --yes when not on a terminal"));
+		return flow_mistake(_("this changes Azure: confirm with --yes "
+				      "when not on a terminal"));
 	if (!o->yes && !confirm(p)) {
 		fprintf(stderr, _("Nothing was changed.\n"));
 		return EXIT_ERROR;
@@ -239,20 +279,27 @@ int flow_run(const struct cmd_opts *o, struct az_session *s, const struct plan *
 	if (cmk_apply(s, p, &ao, &e) != 0) {
 		cli_error(_("apply stopped: %s"), e.message);
 		if (!refusal(e.code))
-			fprintf(stderr, _("Run '%s apply --resume %s' to continue from where it stopped.\n"), cli_program(),
-				plan_path);
-		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS : EXIT_ERROR;
+			fprintf(stderr,
+				_("Run '%s apply --resume %s' to continue from "
+				  "where it stopped.\n"),
+				cli_program(), plan_path);
+		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS
+							       : EXIT_ERROR;
 	} else {
-		printf(_("Done: %s now uses key %s.\n"), p->resource_id, p->keyref.name);
+		printf(_("Done: %s now uses key %s.\n"), p->resource_id,
+		       p->keyref.name);
 	}
 	az_error_clear(&e);
 	return rc;
 }
 
 /* Reads the resource and the key it uses now; fails when it uses none. */
-static int current(struct az_session *s, const struct cmd_opts *o, const char *resource, struct cmk_fetch *f)
+static int current(struct az_session *s, const struct cmd_opts *o,
+		   const char *resource, struct cmk_fetch *f)
 {
-	struct cmk_target t = { .resource = resource, .subscriptions = o->subscriptions, .nsubs = o->nsubs };
+	struct cmk_target t = { .resource = resource,
+				.subscriptions = o->subscriptions,
+				.nsubs = o->nsubs };
 	struct az_error e = { 0 };
 
 	if (cmk_fetch(s, &t, f, &e) != 0) {
@@ -261,18 +308,23 @@ static int current(struct az_session *s, const struct cmd_opts *o, const char *r
 		return EXIT_ERROR;
 	}
 	if (!f->ctx.keyref.name) {
-		cli_error(_("'%s' does not use a customer-managed key yet: protect it first with '%s plan'"), resource,
-			  cli_program());
+		cli_error(_("'%s' does not use a customer-managed key yet: "
+			    "protect it first with '%s plan'"),
+			  resource, cli_program());
 		return EXIT_FINDINGS;
 	}
 	return EXIT_OK;
 }
 
-/* Builds the plan for the chosen key URI and choices; prints why when it cannot. */
-static int build(struct az_session *s, const struct cmd_opts *o, const char *id, const char *key_uri,
-		 const struct plan_choices *ch, struct cmk_fetch *f, struct plan *p)
+/* Builds the plan for the chosen key URI and choices; prints why when it
+ * cannot. */
+static int build(struct az_session *s, const struct cmd_opts *o, const char *id,
+		 const char *key_uri, const struct plan_choices *ch,
+		 struct cmk_fetch *f, struct plan *p)
 {
-	struct cmk_target t = { .resource = id, .key_uri = key_uri, .identity = o->identity,
+	struct cmk_target t = { .resource = id,
+				.key_uri = key_uri,
+				.identity = o->identity,
 				.confirmed = o->confirm_irreversible };
 	struct az_error e = { 0 };
 	struct cmk_report r;
@@ -286,7 +338,8 @@ static int build(struct az_session *s, const struct cmd_opts *o, const char *id,
 	}
 	f->ctx.change = true;
 	cmk_check(&f->ctx, &r);
-	rc = plan_build(&f->ctx, &r, ch, p, &err) == 0 ? EXIT_OK : EXIT_FINDINGS;
+	rc = plan_build(&f->ctx, &r, ch, p, &err) == 0 ? EXIT_OK
+						       : EXIT_FINDINGS;
 	if (rc != EXIT_OK)
 		cli_error("%s", err);
 	free(err);
@@ -294,7 +347,8 @@ static int build(struct az_session *s, const struct cmd_opts *o, const char *id,
 	return rc;
 }
 
-/* Keeps the plan beside its journal, so that --resume has a file to continue from; returns its path or NULL. */
+/* Keeps the plan beside its journal, so that --resume has a file to continue
+ * from; returns its path or NULL. */
 static char *keep_plan(const struct plan *p)
 {
 	char *err = NULL, *path = cmk_keep_plan(p, &err);
@@ -305,8 +359,10 @@ static char *keep_plan(const struct plan *p)
 	return path;
 }
 
-/* Shows the plan; with --dry-run stops there, otherwise keeps it and carries it out. Shared by rotate, refresh and fix. */
-int flow_show_and_run(const struct cmd_opts *o, struct az_session *s, const struct plan *p, const struct cmk_ctx *c)
+/* Shows the plan; with --dry-run stops there, otherwise keeps it and carries it
+ * out. Shared by rotate, refresh and fix. */
+int flow_show_and_run(const struct cmd_opts *o, struct az_session *s,
+		      const struct plan *p, const struct cmk_ctx *c)
 {
 	char *text = plan_render_text(p, c, o->show_bodies), *path;
 	int rc;
@@ -324,15 +380,18 @@ int flow_show_and_run(const struct cmd_opts *o, struct az_session *s, const stru
 	return rc;
 }
 
-/* Returns the key URI (allocated) of the current key at another version, or versionless when version is NULL. */
+/* Returns the key URI (allocated) of the current key at another version, or
+ * versionless when version is NULL. */
 static char *key_at(const struct cmk_fetch *f, const char *version)
 {
 	return key_ref_versioned(&f->ctx.keyref, version);
 }
 
-/* Plans the move to a version (NULL: versionless) of the key in use, shows it and, unless --dry-run, runs it. */
-static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const struct cmk_fetch *cur,
-			const char *version, const struct plan_choices *ch)
+/* Plans the move to a version (NULL: versionless) of the key in use, shows it
+ * and, unless --dry-run, runs it. */
+static int plan_and_run(struct az_session *s, const struct cmd_opts *o,
+			const struct cmk_fetch *cur, const char *version,
+			const struct plan_choices *ch)
 {
 	char *uri = key_at(cur, version);
 	struct cmk_fetch f;
@@ -348,29 +407,36 @@ static int plan_and_run(struct az_session *s, const struct cmd_opts *o, const st
 	return rc;
 }
 
-/* Moves a resource to another version of its key (--version V, or --new-version) with a signed-in session. */
-int flow_rotate(struct az_session *s, const struct cmd_opts *o, const char *resource)
+/* Moves a resource to another version of its key (--version V, or
+ * --new-version) with a signed-in session. */
+int flow_rotate(struct az_session *s, const struct cmd_opts *o,
+		const char *resource)
 {
 	struct plan_choices ch = { 0 };
 	struct cmk_fetch cur;
 	int rc = current(s, o, resource, &cur);
 
-	if (rc == EXIT_OK && o->version && cur.ctx.keyref.version && str_ieq(cur.ctx.keyref.version, o->version)) {
-		cli_error(_("'%s' already uses version %s of key %s"), resource, o->version, cur.ctx.keyref.name);
+	if (rc == EXIT_OK && o->version && cur.ctx.keyref.version &&
+	    str_ieq(cur.ctx.keyref.version, o->version)) {
+		cli_error(_("'%s' already uses version %s of key %s"), resource,
+			  o->version, cur.ctx.keyref.name);
 		rc = EXIT_FINDINGS;
 	}
 	if (rc == EXIT_OK) {
 		ch.create_key = o->new_version;
 		ch.new_key_name = cur.ctx.keyref.name;
-		ch.versionless = o->new_version && !cur.ctx.keyref.version && !cur.ctx.svc->version_required;
+		ch.versionless = o->new_version && !cur.ctx.keyref.version &&
+				 !cur.ctx.svc->version_required;
 		rc = plan_and_run(s, o, &cur, o->version, &ch);
 	}
 	cmk_fetch_free(&cur);
 	return rc;
 }
 
-/* Saves the key a resource uses again, with whatever its prerequisites need first, with a signed-in session. */
-int flow_refresh(struct az_session *s, const struct cmd_opts *o, const char *resource)
+/* Saves the key a resource uses again, with whatever its prerequisites need
+ * first, with a signed-in session. */
+int flow_refresh(struct az_session *s, const struct cmd_opts *o,
+		 const char *resource)
 {
 	struct plan_choices ch = { .resave = true };
 	struct cmk_fetch cur;

@@ -1,4 +1,5 @@
-/* Findings as text for the commands: severity labels, colour rules and one finding with its why and fix. */
+/* Findings as text for the commands: severity labels, colour rules and one
+ * finding with its why and fix. */
 #include "config.h"
 
 #include <stdio.h>
@@ -17,16 +18,21 @@ bool report_colour(FILE *out)
 	return isatty(fileno(out)) && !(nc && *nc);
 }
 
-/* Prints one finding as text: severity, rule, message, then why and what to do. */
+/* Prints one finding as text: severity, rule, message, then why and what to do.
+ */
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour)
 {
 	char *label = text_pad(cmk_finding_label(f), 8);
-	/* Messages hold names and text from servers: stripped of control characters before the terminal. */
-	char *msg = text_sanitize(f->message, false), *detail = f->detail ? text_sanitize(f->detail, false) : NULL;
+	/* Messages hold names and text from servers: stripped of control
+	 * characters before the terminal. */
+	char *msg = text_sanitize(f->message, false),
+	     *detail = f->detail ? text_sanitize(f->detail, false) : NULL;
 
-	fprintf(out, "%s%s%s  %s  %s\n", colour ? (f->unknown ? "\033[35m" : cmk_severity_colour(f->severity)) : "", label,
-		colour ? "\033[0m" : "",
-		f->rule->id, msg);
+	fprintf(out, "%s%s%s  %s  %s\n",
+		colour ? (f->unknown ? "\033[35m"
+				     : cmk_severity_colour(f->severity))
+		       : "",
+		label, colour ? "\033[0m" : "", f->rule->id, msg);
 	if (detail)
 		fprintf(out, "          %s\n", detail);
 	free(msg);

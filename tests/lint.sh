@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the project's own rules: man pages lint-clean, curses only in ui/, each folder including
 # only from the folders below it, no banned functions, a purpose comment atop every C file,
-# POTFILES.in complete, catalogues valid.
+# POTFILES.in complete, catalogues valid, every C file laid out as .clang-format says.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
@@ -132,6 +132,34 @@ for prog in azcmk azcmk-sim; do
 	wide=$(LC_ALL=C "$exe" --help 2>&1 | awk '{ if (length($0) > 79) print }' | head -1)
 	[ -z "$wide" ] && ok "$prog --help fits 80 columns" || bad "$prog --help has a line over 79 columns: $wide"
 done
+
+# The house style: .clang-format (the kernel's, in 80 columns) over every file build-aux/format-files.sh
+# lists; make format applies it. Each clang-format release lays some lines out its own way, so only the
+# one the tree is formatted with judges: clang-format 14, Debian 12's (CLANG_FORMAT names another binary).
+cf=${CLANG_FORMAT:-clang-format}
+cf_major=$("$cf" --version 2>/dev/null | sed -nE 's/.*clang-format version ([0-9]+).*/\1/p')
+if [ -z "$cf_major" ]; then
+	echo "skip clang-format: not installed (apt-get install clang-format)"
+elif [ "$cf_major" != 14 ]; then
+	echo "skip clang-format: $cf is version $cf_major; the tree is formatted with clang-format 14 (Debian 12)"
+elif [ ! -f .clang-format ]; then
+	bad "clang-format: .clang-format is missing (in a tarball: add it to EXTRA_DIST)"
+elif ! files=$(sh build-aux/format-files.sh) || [ -z "$files" ]; then
+	bad "clang-format: build-aux/format-files.sh listed no file (in a tarball: add it to EXTRA_DIST)"
+else
+	# shellcheck disable=SC2086
+	out=$("$cf" --dry-run --Werror $files 2>&1)
+	st=$?
+	hits=$(printf '%s\n' "$out" | sed -nE 's/^([^:]+):[0-9]+:[0-9]+: error: .*clang-format.*/\1/p' |
+		sort -u | paste -sd ' ' -)
+	if [ -n "$hits" ]; then
+		bad "not laid out as .clang-format says: $hits; run make format (or clang-format -i FILE)"
+	elif [ "$st" -ne 0 ]; then
+		bad "clang-format failed (status $st): $(printf '%s\n' "$out" | head -3)"
+	else
+		ok "clang-format: every C file follows .clang-format ($(printf '%s\n' "$files" | wc -l) files)"
+	fi
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,4 +1,5 @@
-/* The wizard's application: the terminal, one loop over keys, signals and the background task, and the flow. */
+/* The wizard's application: the terminal, one loop over keys, signals and the
+ * background task, and the flow. */
 #include "config.h"
 
 #include <curses.h>
@@ -23,8 +24,10 @@
 #define SPIN_MS 120
 
 /* The steps of the flow, in the portal's order. */
-static const struct wiz_step *const STEPS[] = { &step_signin, &step_start, &step_identity, &step_key, &step_role,
-						 &step_idtype, &step_review };
+static const struct wiz_step *const STEPS[] = { &step_signin,   &step_start,
+						&step_identity, &step_key,
+						&step_role,     &step_idtype,
+						&step_review };
 
 static int sig_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_signal;
@@ -47,7 +50,8 @@ static void restore_terminal(void)
 		endwin();
 }
 
-/* Installs the handlers of the signals that end the wizard: Ctrl-C, SSH hanging up, termination. */
+/* Installs the handlers of the signals that end the wizard: Ctrl-C, SSH hanging
+ * up, termination. */
 static bool catch_signals(void)
 {
 	struct sigaction sa;
@@ -63,7 +67,8 @@ static bool catch_signals(void)
 	return true;
 }
 
-/* Sets the status line; a lesser message does not replace a graver one until a key is pressed. */
+/* Sets the status line; a lesser message does not replace a graver one until a
+ * key is pressed. */
 void ui_status(struct ui *u, int level, const char *fmt, ...)
 {
 	va_list ap;
@@ -86,7 +91,8 @@ bool ui_busy(const struct ui *u)
 	return u->task.running;
 }
 
-/* Runs a task's function on the worker thread, then tells the loop through the pipe. */
+/* Runs a task's function on the worker thread, then tells the loop through the
+ * pipe. */
 static void *task_main(void *arg)
 {
 	struct ui *u = arg;
@@ -99,8 +105,10 @@ static void *task_main(void *arg)
 	return NULL;
 }
 
-/* Starts fn(&u->wiz, arg) in the background with a spinner label; false when a task is already running. */
-bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, void *arg), void *arg)
+/* Starts fn(&u->wiz, arg) in the background with a spinner label; false when a
+ * task is already running. */
+bool ui_task_start(struct ui *u, const char *label,
+		   int (*fn)(struct wizard *w, void *arg), void *arg)
 {
 	if (u->task.running)
 		return false;
@@ -109,9 +117,11 @@ bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, 
 	u->task.cancel = 0;
 	free(u->task.label);
 	u->task.label = xstrdup(label);
-	u->task.running = pthread_create(&u->task.thread, NULL, task_main, u) == 0;
+	u->task.running =
+		pthread_create(&u->task.thread, NULL, task_main, u) == 0;
 	if (!u->task.running)
-		ui_status(u, 2, _("cannot start the background task '%s'"), label);
+		ui_status(u, 2, _("cannot start the background task '%s'"),
+			  label);
 	return u->task.running;
 }
 
@@ -130,7 +140,8 @@ static int task_finished(struct ui *u)
 	return UI_REDRAW;
 }
 
-/* Stops a running task: asks it to cancel and waits for it (the engine polls the flag). */
+/* Stops a running task: asks it to cancel and waits for it (the engine polls
+ * the flag). */
 static void task_stop(struct ui *u)
 {
 	if (!u->task.running)
@@ -140,7 +151,8 @@ static void task_stop(struct ui *u)
 	u->task.running = false;
 }
 
-/* Shows the device-code instructions on the sign-in step (called on the worker thread). */
+/* Shows the device-code instructions on the sign-in step (called on the worker
+ * thread). */
 static void device_prompt(const char *message, void *ctx)
 {
 	struct wizard *w = ctx;
@@ -152,7 +164,8 @@ static void device_prompt(const char *message, void *ctx)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Creates the session the options describe, with the wizard's cancel flag and device-code prompt. */
+/* Creates the session the options describe, with the wizard's cancel flag and
+ * device-code prompt. */
 static bool make_session(struct ui *u)
 {
 	struct wizard *w = &u->wiz;
@@ -169,9 +182,14 @@ static bool make_session(struct ui *u)
 	so.client_secret = w->o->client_secret;
 	if (trace) {
 		char *err = NULL;
-		int fd = cmk_private_dir(trace, &err) ? cmk_open_private(trace, O_WRONLY | O_CREAT | O_TRUNC, &err) : -1;
+		int fd = cmk_private_dir(trace, &err)
+				 ? cmk_open_private(
+					   trace, O_WRONLY | O_CREAT | O_TRUNC,
+					   &err)
+				 : -1;
 
-		/* The trace is private (0600, not through a link); without one the wizard goes on untraced. */
+		/* The trace is private (0600, not through a link); without one
+		 * the wizard goes on untraced. */
 		so.trace = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (fd >= 0 && !so.trace)
 			close(fd);
@@ -188,7 +206,8 @@ static bool make_session(struct ui *u)
 	return w->s != NULL;
 }
 
-/* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless NO_COLOR or monochrome. */
+/* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless
+ * NO_COLOR or monochrome. */
 static void take_terminal(struct ui *u)
 {
 	const char *nc = getenv("NO_COLOR");
@@ -218,7 +237,8 @@ static void take_terminal(struct ui *u)
 	getmaxyx(stdscr, u->rows, u->cols);
 }
 
-/* Paints the whole screen from the state (curses sends only what changed): the step, help, or "too small". */
+/* Paints the whole screen from the state (curses sends only what changed): the
+ * step, help, or "too small". */
 static void draw(struct ui *u)
 {
 	const struct wiz_step *st = u->steps[u->at];
@@ -245,7 +265,8 @@ static void go(struct ui *u, size_t to)
 		u->steps[to]->enter(u, u->state[to]);
 }
 
-/* Acts on a key: help, cancel, quit, or the step's own handling; returns the intents. */
+/* Acts on a key: help, cancel, quit, or the step's own handling; returns the
+ * intents. */
 static int on_key(struct ui *u, int ch)
 {
 	enum ui_action a = ui_action_of(ch);
@@ -275,13 +296,16 @@ static int on_key(struct ui *u, int ch)
 	}
 	if (a == ACT_QUIT && u->wiz.dirty && !u->quit_asked) {
 		u->quit_asked = true;
-		ui_status(u, 1, _("the plan is not saved: press q again to quit without it"));
+		ui_status(u, 1,
+			  _("the plan is not saved: press q again to quit "
+			    "without it"));
 		return UI_REDRAW;
 	}
 	return a == ACT_QUIT ? UI_QUIT : a == ACT_BACK ? UI_GO_BACK : UI_STAY;
 }
 
-/* Carries out the intents of a key or an event; false when the wizard is to end. */
+/* Carries out the intents of a key or an event; false when the wizard is to
+ * end. */
 static bool act(struct ui *u, int in)
 {
 	if (in & UI_QUIT)
@@ -300,7 +324,9 @@ static bool act(struct ui *u, int in)
  */
 static bool wait_and_handle(struct ui *u)
 {
-	struct pollfd fds[3] = { { 0, POLLIN, 0 }, { sig_pipe[0], POLLIN, 0 }, { u->task.pipe[0], POLLIN, 0 } };
+	struct pollfd fds[3] = { { 0, POLLIN, 0 },
+				 { sig_pipe[0], POLLIN, 0 },
+				 { u->task.pipe[0], POLLIN, 0 } };
 	int n = poll(fds, 3, ui_busy(u) ? SPIN_MS : -1), ch;
 
 	if (n < 0 && errno != EINTR)
@@ -311,7 +337,8 @@ static bool wait_and_handle(struct ui *u)
 		u->spin++;
 	if (n > 0 && (fds[2].revents & POLLIN) && !act(u, task_finished(u)))
 		return false;
-	if (n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) && !(fds[0].revents & POLLIN))
+	if (n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) &&
+	    !(fds[0].revents & POLLIN))
 		return false;
 	while ((ch = getch()) != ERR)
 		if (ch != KEY_RESIZE && !act(u, on_key(u, ch)))
@@ -319,7 +346,8 @@ static bool wait_and_handle(struct ui *u)
 	return true;
 }
 
-/* Frees the application: the steps' state, the screen's, and the wizard's data with its session. */
+/* Frees the application: the steps' state, the screen's, and the wizard's data
+ * with its session. */
 static void ui_free(struct ui *u)
 {
 	for (size_t i = 0; i < u->nsteps; i++)
@@ -346,7 +374,8 @@ int ui_run(struct cmd_opts *o, bool demo)
 	u.wiz.demo = demo;
 	pthread_mutex_init(&u.wiz.lock, NULL);
 	if (!isatty(0) || !isatty(1)) {
-		cli_error(_("the wizard needs a terminal; use the commands (azcmk --help) in scripts"));
+		cli_error(_("the wizard needs a terminal; use the commands "
+			    "(azcmk --help) in scripts"));
 		return EXIT_ERROR;
 	}
 	if (pipe(u.task.pipe) != 0 || !catch_signals() || !make_session(&u))
@@ -366,7 +395,8 @@ int ui_run(struct cmd_opts *o, bool demo)
 	sig = got_signal;
 	ui_free(&u);
 	if (sig == SIGHUP || sig == SIGTERM || sig == SIGINT)
-		fprintf(stderr, _("azcmk: stopped by a signal; a plan being applied can be continued with 'azcmk apply "
+		fprintf(stderr, _("azcmk: stopped by a signal; a plan being "
+				  "applied can be continued with 'azcmk apply "
 				  "--resume PLAN'\n"));
 	return sig ? 128 + sig : EXIT_OK;
 }

@@ -1,4 +1,5 @@
-/* Drawing: the frame (title, status, hints), text in display columns, paragraphs, explanations, help, "too small". */
+/* Drawing: the frame (title, status, hints), text in display columns,
+ * paragraphs, explanations, help, "too small". */
 #include "config.h"
 
 #include <curses.h>
@@ -11,16 +12,22 @@
 #include "ui.h"
 #include "xalloc.h"
 
-/* Returns the curses attribute of a role: colour pairs when colour is on, else reverse and bold. */
+/* Returns the curses attribute of a role: colour pairs when colour is on, else
+ * reverse and bold. */
 int ui_attr(struct ui *u, int role)
 {
-	static const int mono[] = { [UI_A_NORMAL] = A_NORMAL, [UI_A_TITLE] = A_REVERSE, [UI_A_SELECTED] = A_REVERSE,
-				    [UI_A_DIM] = A_DIM, [UI_A_BLOCKER] = A_BOLD, [UI_A_WARNING] = A_BOLD,
-				    [UI_A_NOTE] = A_NORMAL, [UI_A_OK] = A_NORMAL, [UI_A_HINT] = A_REVERSE };
+	static const int mono[] = {
+		[UI_A_NORMAL] = A_NORMAL,    [UI_A_TITLE] = A_REVERSE,
+		[UI_A_SELECTED] = A_REVERSE, [UI_A_DIM] = A_DIM,
+		[UI_A_BLOCKER] = A_BOLD,     [UI_A_WARNING] = A_BOLD,
+		[UI_A_NOTE] = A_NORMAL,      [UI_A_OK] = A_NORMAL,
+		[UI_A_HINT] = A_REVERSE
+	};
 
 	if (!u->colour || role == UI_A_NORMAL || role == UI_A_SELECTED)
 		return mono[role];
-	return (int)COLOR_PAIR(role) | (role == UI_A_BLOCKER || role == UI_A_TITLE ? A_BOLD : 0);
+	return (int)COLOR_PAIR(role) |
+	       (role == UI_A_BLOCKER || role == UI_A_TITLE ? A_BOLD : 0);
 }
 
 /*
@@ -37,7 +44,9 @@ int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr)
 
 	if (mbstowcs(ws, clean, n) == (size_t)-1)
 		for (size_t i = 0; i < n; i++)
-			ws[i] = (unsigned char)clean[i] < 0x80 ? (wchar_t)clean[i] : L'?';
+			ws[i] = (unsigned char)clean[i] < 0x80
+					? (wchar_t)clean[i]
+					: L'?';
 	for (; ws[k]; k++) {
 		int w = wcwidth(ws[k]);
 
@@ -57,8 +66,10 @@ int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr)
 	return used;
 }
 
-/* Paints a paragraph wrapped at spaces from (y, x) up to line last; returns the next free line. */
-int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr)
+/* Paints a paragraph wrapped at spaces from (y, x) up to line last; returns the
+ * next free line. */
+int ui_paragraph(struct ui *u, int y, int last, int x, const char *text,
+		 int attr)
 {
 	int width = u->cols - x - 2;
 	const char *p = text ? text : "";
@@ -79,12 +90,15 @@ int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int att
 
 /*
  * Paints a finding's explanation from line top + 1 up to line last: what
- * failed and its detail, why it matters, what to do; returns the next free line.
+ * failed and its detail, why it matters, what to do; returns the next free
+ * line.
  */
-int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
-		   const char *what, int top, int last)
+int ui_explanation(struct ui *u, enum severity sev, const char *message,
+		   const char *detail, const char *why, const char *what,
+		   int top, int last)
 {
-	int y = ui_paragraph(u, top + 1, last, 2, message, ui_severity_attr(u, sev));
+	int y = ui_paragraph(u, top + 1, last, 2, message,
+			     ui_severity_attr(u, sev));
 
 	if (detail)
 		y = ui_paragraph(u, y, last, 2, detail, (int)A_NORMAL);
@@ -97,7 +111,9 @@ int ui_explanation(struct ui *u, enum severity sev, const char *message, const c
 /* Returns the attribute of a severity. */
 int ui_severity_attr(struct ui *u, enum severity s)
 {
-	return ui_attr(u, s == SEV_BLOCKER ? UI_A_BLOCKER : s == SEV_WARNING ? UI_A_WARNING : UI_A_NOTE);
+	return ui_attr(u, s == SEV_BLOCKER   ? UI_A_BLOCKER
+			  : s == SEV_WARNING ? UI_A_WARNING
+					     : UI_A_NOTE);
 }
 
 /* Builds the hint bar's text from the step's actions and the table of keys. */
@@ -107,9 +123,13 @@ static char *hints(const enum ui_action *acts)
 	char *out = xstrdup("");
 
 	for (int pass = 0; pass < 2; pass++)
-		for (const enum ui_action *a = pass ? always : acts; a && *a != ACT_NONE; a++) {
-			char *keys = xstrndup(ui_action_keys(*a), strcspn(ui_action_keys(*a), " "));
-			char *next = xasprintf("%s%s%s %s", out, *out ? "  " : "", keys, ui_action_label(*a));
+		for (const enum ui_action *a = pass ? always : acts;
+		     a && *a != ACT_NONE; a++) {
+			char *keys = xstrndup(ui_action_keys(*a),
+					      strcspn(ui_action_keys(*a), " "));
+			char *next =
+				xasprintf("%s%s%s %s", out, *out ? "  " : "",
+					  keys, ui_action_label(*a));
 
 			free(keys);
 
@@ -119,11 +139,13 @@ static char *hints(const enum ui_action *acts)
 	return out;
 }
 
-/* Paints the title bar (the step, its number, DEMO), the status line and the hint bar. */
+/* Paints the title bar (the step, its number, DEMO), the status line and the
+ * hint bar. */
 void ui_draw_frame(struct ui *u, const char *title)
 {
 	const struct wiz_step *st = u->steps[u->at];
-	char *left = xasprintf(" azcmk%s  %s", u->wiz.demo ? " [DEMO]" : "", title);
+	char *left =
+		xasprintf(" azcmk%s  %s", u->wiz.demo ? " [DEMO]" : "", title);
 	char *right = xasprintf(_("step %zu of %zu "), u->at + 1, u->nsteps);
 	char *bar = hints(st->hints);
 	static const char spin_utf8[][4] = { "|", "/", "-", "\\" };
@@ -132,13 +154,17 @@ void ui_draw_frame(struct ui *u, const char *title)
 	ui_put(u, 0, 0, u->cols - rw, left, ui_attr(u, UI_A_TITLE));
 	ui_put(u, 0, u->cols - rw, rw, right, ui_attr(u, UI_A_TITLE));
 	if (ui_busy(u)) {
-		char *line = xasprintf(_("%s %s (Esc cancels)"), spin_utf8[u->spin % 4], u->task.label);
+		char *line = xasprintf(_("%s %s (Esc cancels)"),
+				       spin_utf8[u->spin % 4], u->task.label);
 
-		ui_put(u, u->rows - 2, 0, u->cols, line, ui_attr(u, UI_A_NORMAL));
+		ui_put(u, u->rows - 2, 0, u->cols, line,
+		       ui_attr(u, UI_A_NORMAL));
 		free(line);
 	} else {
 		ui_put(u, u->rows - 2, 0, u->cols, u->status ? u->status : "",
-		       ui_attr(u, u->status_level >= 2 ? UI_A_BLOCKER : u->status_level == 1 ? UI_A_WARNING : UI_A_NORMAL));
+		       ui_attr(u, u->status_level >= 2   ? UI_A_BLOCKER
+				  : u->status_level == 1 ? UI_A_WARNING
+							 : UI_A_NORMAL));
 	}
 	ui_put(u, u->rows - 1, 0, u->cols, bar, ui_attr(u, UI_A_HINT));
 	free(left);
@@ -152,13 +178,16 @@ void ui_draw_help(struct ui *u)
 	int y = 2;
 
 	ui_put(u, 1, 0, u->cols, "", A_NORMAL);
-	ui_put(u, y++, 2, u->cols - 4, _("Keys (any key closes this help):"), A_BOLD);
+	ui_put(u, y++, 2, u->cols - 4, _("Keys (any key closes this help):"),
+	       A_BOLD);
 	for (int a = ACT_NONE + 1; a < ACT_COUNT && y < u->rows - 2; a++) {
 		char *line;
 
 		if (!*ui_action_text((enum ui_action)a))
 			continue;
-		line = xasprintf("  %-12s %s", ui_action_keys((enum ui_action)a), ui_action_text((enum ui_action)a));
+		line = xasprintf("  %-12s %s",
+				 ui_action_keys((enum ui_action)a),
+				 ui_action_text((enum ui_action)a));
 		ui_put(u, y++, 2, u->cols - 4, line, A_NORMAL);
 		free(line);
 	}
@@ -166,15 +195,18 @@ void ui_draw_help(struct ui *u)
 		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 }
 
-/* Paints the "terminal too small" screen: what the size is and what it needs. */
+/* Paints the "terminal too small" screen: what the size is and what it needs.
+ */
 void ui_draw_too_small(struct ui *u)
 {
-	char *need = xasprintf(_("The terminal is %dx%d; azcmk needs at least %dx%d."), u->cols, u->rows, UI_MIN_COLS,
-			       UI_MIN_ROWS);
+	char *need = xasprintf(
+		_("The terminal is %dx%d; azcmk needs at least %dx%d."),
+		u->cols, u->rows, UI_MIN_COLS, UI_MIN_ROWS);
 
 	erase();
 	mvaddnstr(0, 0, need, u->cols > 0 ? u->cols : 0);
 	if (u->rows > 1)
-		mvaddnstr(1, 0, _("Enlarge the window, or press q to quit."), u->cols > 0 ? u->cols : 0);
+		mvaddnstr(1, 0, _("Enlarge the window, or press q to quit."),
+			  u->cols > 0 ? u->cols : 0);
 	free(need);
 }

@@ -1,4 +1,5 @@
-/* The key table: which keys do which named action; help and the hint bar are generated from it. */
+/* The key table: which keys do which named action; help and the hint bar are
+ * generated from it. */
 #include "config.h"
 
 #include <curses.h>
@@ -6,38 +7,72 @@
 #include "i18n.h"
 #include "ui.h"
 
-/* One binding: a key, its action, and how help names the keys of that action. */
+/* One binding: a key, its action, and how help names the keys of that action.
+ */
 struct binding {
 	int ch;
 	enum ui_action act;
 };
 
 static const struct binding BINDINGS[] = {
-	{ KEY_UP, ACT_UP }, { 'k', ACT_UP },
-	{ KEY_DOWN, ACT_DOWN }, { 'j', ACT_DOWN },
-	{ KEY_PPAGE, ACT_PAGE_UP }, { KEY_NPAGE, ACT_PAGE_DOWN },
-	{ KEY_HOME, ACT_TOP }, { 'g', ACT_TOP }, { KEY_END, ACT_BOTTOM }, { 'G', ACT_BOTTOM },
-	{ '\n', ACT_SELECT }, { '\r', ACT_SELECT }, { KEY_ENTER, ACT_SELECT },
+	{ KEY_UP, ACT_UP },
+	{ 'k', ACT_UP },
+	{ KEY_DOWN, ACT_DOWN },
+	{ 'j', ACT_DOWN },
+	{ KEY_PPAGE, ACT_PAGE_UP },
+	{ KEY_NPAGE, ACT_PAGE_DOWN },
+	{ KEY_HOME, ACT_TOP },
+	{ 'g', ACT_TOP },
+	{ KEY_END, ACT_BOTTOM },
+	{ 'G', ACT_BOTTOM },
+	{ '\n', ACT_SELECT },
+	{ '\r', ACT_SELECT },
+	{ KEY_ENTER, ACT_SELECT },
 	{ ' ', ACT_TOGGLE },
 	{ '\t', ACT_NEXT },
-	{ 27, ACT_BACK }, { KEY_BACKSPACE, ACT_BACK }, { 127, ACT_BACK }, { 8, ACT_BACK },
+	{ 27, ACT_BACK },
+	{ KEY_BACKSPACE, ACT_BACK },
+	{ 127, ACT_BACK },
+	{ 8, ACT_BACK },
 	{ '/', ACT_FILTER },
 	{ 'e', ACT_EXPLAIN },
 	{ 'v', ACT_SWITCH },
 	{ 'r', ACT_RELOAD },
 	{ 'u', ACT_TYPE_URI },
 	{ 'o', ACT_SYSTEM_OFF },
-	{ 'a', ACT_APPLY }, { 's', ACT_SAVE }, { 't', ACT_EXPORT_ARM }, { 'z', ACT_EXPORT_AZ },
+	{ 'a', ACT_APPLY },
+	{ 's', ACT_SAVE },
+	{ 't', ACT_EXPORT_ARM },
+	{ 'z', ACT_EXPORT_AZ },
 	{ '?', ACT_HELP },
 	{ 'q', ACT_QUIT },
 };
 
-/* The keys of each action as help shows them (not translated: they are key names). */
+/* The keys of each action as help shows them (not translated: they are key
+ * names). */
 static const char *const KEY_NAMES[ACT_COUNT] = {
-	[ACT_UP] = "Up Down k j", [ACT_DOWN] = "Down j", [ACT_PAGE_UP] = "PgUp PgDn", [ACT_PAGE_DOWN] = "PgDn",
-	[ACT_TOP] = "Home End g G", [ACT_BOTTOM] = "End G", [ACT_SELECT] = "Enter", [ACT_TOGGLE] = "Space",
-	[ACT_NEXT] = "Tab", [ACT_BACK] = "Esc Bksp", [ACT_FILTER] = "/", [ACT_EXPLAIN] = "e", [ACT_SWITCH] = "v", [ACT_RELOAD] = "r", [ACT_TYPE_URI] = "u", [ACT_SYSTEM_OFF] = "o", [ACT_APPLY] = "a", [ACT_SAVE] = "s", [ACT_EXPORT_ARM] = "t", [ACT_EXPORT_AZ] = "z",
-	[ACT_HELP] = "?", [ACT_QUIT] = "q",
+	[ACT_UP] = "Up Down k j",
+	[ACT_DOWN] = "Down j",
+	[ACT_PAGE_UP] = "PgUp PgDn",
+	[ACT_PAGE_DOWN] = "PgDn",
+	[ACT_TOP] = "Home End g G",
+	[ACT_BOTTOM] = "End G",
+	[ACT_SELECT] = "Enter",
+	[ACT_TOGGLE] = "Space",
+	[ACT_NEXT] = "Tab",
+	[ACT_BACK] = "Esc Bksp",
+	[ACT_FILTER] = "/",
+	[ACT_EXPLAIN] = "e",
+	[ACT_SWITCH] = "v",
+	[ACT_RELOAD] = "r",
+	[ACT_TYPE_URI] = "u",
+	[ACT_SYSTEM_OFF] = "o",
+	[ACT_APPLY] = "a",
+	[ACT_SAVE] = "s",
+	[ACT_EXPORT_ARM] = "t",
+	[ACT_EXPORT_AZ] = "z",
+	[ACT_HELP] = "?",
+	[ACT_QUIT] = "q",
 };
 
 #define UI_ACTION_LABEL(name, label, text) [ACT_##name] = label,
@@ -59,7 +94,8 @@ enum ui_action ui_action_of(int ch)
 /* Returns the keys of an action, as help and the hint bar name them. */
 const char *ui_action_keys(enum ui_action a)
 {
-	return a > ACT_NONE && a < ACT_COUNT && KEY_NAMES[a] ? KEY_NAMES[a] : "";
+	return a > ACT_NONE && a < ACT_COUNT && KEY_NAMES[a] ? KEY_NAMES[a]
+							     : "";
 }
 
 /* Returns an action's short label for the hint bar, translated. */
@@ -71,5 +107,7 @@ const char *ui_action_label(enum ui_action a)
 /* Returns what an action does, as help says it, translated. */
 const char *ui_action_text(enum ui_action a)
 {
-	return a > ACT_NONE && a < ACT_COUNT && TEXTS[a] && *TEXTS[a] ? _(TEXTS[a]) : "";
+	return a > ACT_NONE && a < ACT_COUNT && TEXTS[a] && *TEXTS[a]
+		       ? _(TEXTS[a])
+		       : "";
 }

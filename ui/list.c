@@ -1,4 +1,5 @@
-/* A scrolling list with a selection and a '/' filter, shared by every step that shows a list. */
+/* A scrolling list with a selection and a '/' filter, shared by every step that
+ * shows a list. */
 #include "config.h"
 
 #include <curses.h>
@@ -29,8 +30,10 @@ void ui_list_free(struct ui_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Recomputes which items match the filter (ignoring case), keeping the selection when it still shows. */
-void ui_list_refilter(struct ui_list *l, const char *(*text)(void *ctx, size_t i), void *ctx)
+/* Recomputes which items match the filter (ignoring case), keeping the
+ * selection when it still shows. */
+void ui_list_refilter(struct ui_list *l,
+		      const char *(*text)(void *ctx, size_t i), void *ctx)
 {
 	size_t keep = l->cur;
 	bool kept = false;
@@ -58,7 +61,8 @@ static size_t row_of(const struct ui_list *l)
 	return 0;
 }
 
-/* Moves the selection by delta rows (clamped) and scrolls it into a window of rows. */
+/* Moves the selection by delta rows (clamped) and scrolls it into a window of
+ * rows. */
 static void list_move(struct ui_list *l, long delta, int rows)
 {
 	long r = (long)row_of(l) + delta;
@@ -73,8 +77,10 @@ static void list_move(struct ui_list *l, long delta, int rows)
 		l->top = (size_t)r - (size_t)rows + 1;
 }
 
-/* Edits the filter while its prompt is open: printable keys add, Backspace removes, Enter and Esc close. */
-static int filter_key(struct ui_list *l, int ch, const char *(*text)(void *ctx, size_t i), void *ctx)
+/* Edits the filter while its prompt is open: printable keys add, Backspace
+ * removes, Enter and Esc close. */
+static int filter_key(struct ui_list *l, int ch,
+		      const char *(*text)(void *ctx, size_t i), void *ctx)
 {
 	size_t len = strlen(l->filter);
 
@@ -96,26 +102,43 @@ static int filter_key(struct ui_list *l, int ch, const char *(*text)(void *ctx, 
 	return UI_REDRAW;
 }
 
-/* Handles a key for a list of rows visible lines; returns UI_REDRAW when it moved, UI_STAY otherwise. */
-int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows, const char *(*text)(void *ctx, size_t i),
-		void *ctx)
+/* Handles a key for a list of rows visible lines; returns UI_REDRAW when it
+ * moved, UI_STAY otherwise. */
+int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,
+		const char *(*text)(void *ctx, size_t i), void *ctx)
 {
 	if (l->filtering)
 		return filter_key(l, ch, text, ctx);
 	switch (a) {
-	case ACT_UP: list_move(l, -1, rows); break;
-	case ACT_DOWN: list_move(l, 1, rows); break;
-	case ACT_PAGE_UP: list_move(l, -(long)(rows > 1 ? rows - 1 : 1), rows); break;
-	case ACT_PAGE_DOWN: list_move(l, rows > 1 ? rows - 1 : 1, rows); break;
-	case ACT_TOP: list_move(l, -(long)l->n, rows); break;
-	case ACT_BOTTOM: list_move(l, (long)l->n, rows); break;
-	case ACT_FILTER: l->filtering = true; break;
-	default: return UI_STAY;
+	case ACT_UP:
+		list_move(l, -1, rows);
+		break;
+	case ACT_DOWN:
+		list_move(l, 1, rows);
+		break;
+	case ACT_PAGE_UP:
+		list_move(l, -(long)(rows > 1 ? rows - 1 : 1), rows);
+		break;
+	case ACT_PAGE_DOWN:
+		list_move(l, rows > 1 ? rows - 1 : 1, rows);
+		break;
+	case ACT_TOP:
+		list_move(l, -(long)l->n, rows);
+		break;
+	case ACT_BOTTOM:
+		list_move(l, (long)l->n, rows);
+		break;
+	case ACT_FILTER:
+		l->filtering = true;
+		break;
+	default:
+		return UI_STAY;
 	}
 	return UI_REDRAW;
 }
 
-/* Tells which item is selected; false when the list (or the filtered view) is empty. */
+/* Tells which item is selected; false when the list (or the filtered view) is
+ * empty. */
 bool ui_list_selected(const struct ui_list *l, size_t *item)
 {
 	if (!l->nview)
@@ -124,9 +147,12 @@ bool ui_list_selected(const struct ui_list *l, size_t *item)
 	return true;
 }
 
-/* Paints the visible rows through the step's row painter, then the filter line when there is one. */
+/* Paints the visible rows through the step's row painter, then the filter line
+ * when there is one. */
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
-		  void (*row)(struct ui *u, void *ctx, size_t item, int y, bool selected), void *ctx)
+		  void (*row)(struct ui *u, void *ctx, size_t item, int y,
+			      bool selected),
+		  void *ctx)
 {
 	int list_rows = l->filtering || l->filter[0] ? rows - 1 : rows;
 	size_t sel = row_of(l);
@@ -142,12 +168,17 @@ void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 			ui_put(u, top + y, 0, u->cols, "", A_NORMAL);
 	}
 	if (list_rows < rows) {
-		char *line = xasprintf(_("/%s%s  (%zu of %zu shown)"), l->filter, l->filtering ? "_" : "", l->nview, l->n);
+		char *line =
+			xasprintf(_("/%s%s  (%zu of %zu shown)"), l->filter,
+				  l->filtering ? "_" : "", l->nview, l->n);
 
-		ui_put(u, top + rows - 1, 0, u->cols, line, ui_attr(u, UI_A_DIM));
+		ui_put(u, top + rows - 1, 0, u->cols, line,
+		       ui_attr(u, UI_A_DIM));
 		free(line);
 	}
 	if (!l->nview && rows > 0)
-		ui_put(u, top, 2, u->cols - 2, l->n ? _("Nothing matches the filter.") : _("Nothing to show."),
+		ui_put(u, top, 2, u->cols - 2,
+		       l->n ? _("Nothing matches the filter.")
+			    : _("Nothing to show."),
 		       ui_attr(u, UI_A_DIM));
 }

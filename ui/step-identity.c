@@ -1,4 +1,5 @@
-/* Step 3, enable identity: the resource's managed identities, and which one is to reach the key (enabled or attached). */
+/* Step 3, enable identity: the resource's managed identities, and which one is
+ * to reach the key (enabled or attached). */
 #include "config.h"
 
 #include <curses.h>
@@ -12,11 +13,12 @@
 #include "ui.h"
 #include "xalloc.h"
 
-/* One choice: the system-assigned identity, or a user-assigned one (attached already or not). */
+/* One choice: the system-assigned identity, or a user-assigned one (attached
+ * already or not). */
 struct choice {
-	char *id;                          /* "system", or the ARM id */
+	char *id; /* "system", or the ARM id */
 	char *label;
-	bool attached;                     /* on the resource now (for system: enabled) */
+	bool attached; /* on the resource now (for system: enabled) */
 };
 
 /* The step's private state: the choices and their list. */
@@ -24,8 +26,10 @@ struct identity {
 	struct choice *c;
 	size_t n;
 	struct ui_list list;
-	struct json_object *uais;          /* user-assigned identities in the subscriptions (task result) */
-	struct cmk_report rep;             /* the rules over the resource as it is, judged once it is read */
+	struct json_object *uais; /* user-assigned identities in the
+				     subscriptions (task result) */
+	struct cmk_report rep; /* the rules over the resource as it is, judged
+				  once it is read */
 	char *error;
 };
 
@@ -77,27 +81,42 @@ static void add(struct identity *st, const char *id, char *label, bool attached)
 	st->n++;
 }
 
-/* Builds the choices: system-assigned, the attached user-assigned identities, then those in the same region. */
+/* Builds the choices: system-assigned, the attached user-assigned identities,
+ * then those in the same region. */
 static void build(struct ui *u, struct identity *st)
 {
-	struct json_object *res = u->wiz.cur.resource, *map = jx_get(res, "identity.userAssignedIdentities");
+	struct json_object *res = u->wiz.cur.resource,
+			   *map = jx_get(res,
+					 "identity.userAssignedIdentities");
 	const char *pid = jx_str(res, "identity.principalId");
 
 	clear_choices(st);
-	add(st, "system", pid ? xstrdup(_("System-assigned identity: on"))
-			    : xstrdup(_("System-assigned identity: off; the plan turns it on")), pid != NULL);
+	add(st, "system",
+	    pid ? xstrdup(_("System-assigned identity: on"))
+		: xstrdup(_("System-assigned identity: off; the plan turns it "
+			    "on")),
+	    pid != NULL);
 	if (json_object_is_type(map, json_type_object)) {
-		json_object_object_foreach(map, k, v) {
+		json_object_object_foreach(map, k, v)
+		{
 			(void)v;
-			add(st, k, xasprintf(_("User-assigned identity %s: attached"), wiz_identity_name(k)), true);
+			add(st, k,
+			    xasprintf(_("User-assigned identity %s: attached"),
+				      wiz_identity_name(k)),
+			    true);
 		}
 	}
 	for (size_t i = 0; i < jx_len(st->uais); i++) {
 		const char *id = jx_str(jx_at(st->uais, i), "id");
 
-		if (id && !jx_iget(map, id) && location_eq(jx_str(jx_at(st->uais, i), "location"), jx_str(res, "location")))
-			add(st, id, xasprintf(_("User-assigned identity %s: not attached; the plan attaches it"),
-					      wiz_identity_name(id)), false);
+		if (id && !jx_iget(map, id) &&
+		    location_eq(jx_str(jx_at(st->uais, i), "location"),
+				jx_str(res, "location")))
+			add(st, id,
+			    xasprintf(_("User-assigned identity %s: not "
+					"attached; the plan attaches it"),
+				      wiz_identity_name(id)),
+			    false);
 	}
 	ui_list_reset(&st->list, st->n);
 }
@@ -135,7 +154,8 @@ static void identity_enter(struct ui *u, void *p)
 	st->uais = NULL;
 	clear_choices(st);
 	ui_list_reset(&st->list, 0);
-	ui_task_start(u, _("reading the resource and its identities"), read_resource, st);
+	ui_task_start(u, _("reading the resource and its identities"),
+		      read_resource, st);
 }
 
 /* Returns what the filter matches for a choice. */
@@ -149,26 +169,36 @@ static void choice_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	struct identity *st = ctx;
 	bool mine = u->wiz.identity && str_ieq(u->wiz.identity, st->c[i].id);
-	bool going = u->wiz.system_off && st->c[i].attached && str_ieq(st->c[i].id, "system");
-	char *line = xasprintf(" %s %s", mine ? "(*)" : "( )",
-			       going ? _("System-assigned identity: on; the plan turns it off once the key is saved")
-				     : st->c[i].label);
+	bool going = u->wiz.system_off && st->c[i].attached &&
+		     str_ieq(st->c[i].id, "system");
+	char *line =
+		xasprintf(" %s %s", mine ? "(*)" : "( )",
+			  going ? _("System-assigned identity: on; the plan "
+				    "turns it off once the key is saved")
+				: st->c[i].label);
 
-	ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	ui_put(u, y, 0, u->cols, line,
+	       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	free(line);
 }
 
-/* Paints the resource's rules that are about it and its identity, under the list. */
-static int identity_rules(struct ui *u, const struct cmk_report *r, int y, int last)
+/* Paints the resource's rules that are about it and its identity, under the
+ * list. */
+static int identity_rules(struct ui *u, const struct cmk_report *r, int y,
+			  int last)
 {
 	for (size_t i = 0; i < r->n && y <= last; i++)
-		if (str_istarts(r->items[i].rule->id, "identity.") || str_ieq(r->items[i].rule->id, "resource.ready") ||
+		if (str_istarts(r->items[i].rule->id, "identity.") ||
+		    str_ieq(r->items[i].rule->id, "resource.ready") ||
 		    str_ieq(r->items[i].rule->id, "resource.eligible"))
-			y = ui_paragraph(u, y, last, 2, r->items[i].message, ui_severity_attr(u, r->items[i].severity));
+			y = ui_paragraph(
+				u, y, last, 2, r->items[i].message,
+				ui_severity_attr(u, r->items[i].severity));
 	return y;
 }
 
-/* Paints the resource, its identities to choose from, and the identity rules that fail. */
+/* Paints the resource, its identities to choose from, and the identity rules
+ * that fail. */
 static void identity_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct wizard *w = &u->wiz;
@@ -177,25 +207,36 @@ static void identity_draw(struct ui *u, void *p, int top, int rows)
 	char *line;
 
 	if (!w->have_cur) {
-		ui_put(u, y, 2, u->cols - 4, st->error ? st->error : _("Reading the resource..."),
+		ui_put(u, y, 2, u->cols - 4,
+		       st->error ? st->error : _("Reading the resource..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		return;
 	}
-	line = xasprintf(_("%s (%s), in %s"), jx_str(w->cur.resource, "name"), _(w->cur.ctx.svc->name),
+	line = xasprintf(_("%s (%s), in %s"), jx_str(w->cur.resource, "name"),
+			 _(w->cur.ctx.svc->name),
 			 jx_str(w->cur.resource, "location"));
 	y = ui_paragraph(u, y, last, 2, line, A_BOLD);
 	free(line);
 	if (w->cur.ctx.keyref.name) {
-		line = xasprintf(_("It uses key %s in vault %s now."), w->cur.ctx.keyref.name, w->cur.ctx.keyref.vault);
+		line = xasprintf(_("It uses key %s in vault %s now."),
+				 w->cur.ctx.keyref.name,
+				 w->cur.ctx.keyref.vault);
 		y = ui_paragraph(u, y, last, 2, line, (int)A_NORMAL);
 		free(line);
 	}
-	y = ui_paragraph(u, y + 1, last, 2, _("The identity that is to reach the key (Enter chooses it):"), A_BOLD);
-	ui_list_draw(u, &st->list, y, (int)st->n + 1 < last - y - 3 ? (int)st->n + 1 : last - y - 3, choice_row, st);
+	y = ui_paragraph(
+		u, y + 1, last, 2,
+		_("The identity that is to reach the key (Enter chooses it):"),
+		A_BOLD);
+	ui_list_draw(u, &st->list, y,
+		     (int)st->n + 1 < last - y - 3 ? (int)st->n + 1
+						   : last - y - 3,
+		     choice_row, st);
 	identity_rules(u, &st->rep, last - 2, last);
 }
 
-/* Tells whether the resource has a blocker no plan can fix (not ready, not eligible); sets the status if so. */
+/* Tells whether the resource has a blocker no plan can fix (not ready, not
+ * eligible); sets the status if so. */
 static bool blocked(struct ui *u, const struct identity *st)
 {
 	const struct cmk_finding *f = cmk_unfixable(&st->rep, "resource.");
@@ -204,7 +245,6 @@ static bool blocked(struct ui *u, const struct identity *st)
 		ui_status(u, 2, "%s", f->message);
 	return f != NULL;
 }
-
 
 /*
  * Decides, for a DICOM service given a user-assigned identity, what azcmk
@@ -216,13 +256,16 @@ static void dicom_default(struct ui *u, const struct identity *st, size_t i)
 	struct wizard *w = &u->wiz;
 	bool uai = !str_ieq(st->c[i].id, "system");
 
-	if (w->system_chosen || !uai || !w->cur.ctx.svc || w->cur.ctx.svc->shape->identity || !st->n || !st->c[0].attached)
+	if (w->system_chosen || !uai || !w->cur.ctx.svc ||
+	    w->cur.ctx.svc->shape->identity || !st->n || !st->c[0].attached)
 		return;
 	if (!w->system_off) {
 		w->system_off = true;
 		wiz_forget_from(w, FORGET_CHANGE);
-		ui_status(u, 0, "%s", _("DICOM names no identity in its key setting: the system-assigned identity goes once "
-					"the key is saved (o keeps it)."));
+		ui_status(u, 0, "%s",
+			  _("DICOM names no identity in its key setting: the "
+			    "system-assigned identity goes once "
+			    "the key is saved (o keeps it)."));
 	}
 }
 
@@ -236,20 +279,26 @@ static int toggle_system(struct ui *u, const struct identity *st)
 	struct wizard *w = &u->wiz;
 
 	if (!st->n || !st->c[0].attached) {
-		ui_status(u, 1, _("The system-assigned identity is off already; it stays off unless chosen."));
+		ui_status(u, 1,
+			  _("The system-assigned identity is off already; it "
+			    "stays off unless chosen."));
 		return UI_REDRAW;
 	}
 	w->system_off = !w->system_off;
 	w->system_chosen = true;
 	wiz_forget_from(w, FORGET_CHANGE);
 	if (w->system_off)
-		ui_status(u, 0, "%s", _("The system-assigned identity goes once the key is saved; choose a user-assigned one."));
+		ui_status(u, 0, "%s",
+			  _("The system-assigned identity goes once the key is "
+			    "saved; choose a user-assigned one."));
 	else
-		ui_status(u, 0, "%s", _("The system-assigned identity stays on."));
+		ui_status(u, 0, "%s",
+			  _("The system-assigned identity stays on."));
 	return UI_REDRAW;
 }
 
-/* Handles a key: move, choose the identity and go on, turn the system-assigned identity off or on, or read again. */
+/* Handles a key: move, choose the identity and go on, turn the system-assigned
+ * identity off or on, or read again. */
 static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct wizard *w = &u->wiz;
@@ -266,14 +315,18 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 	}
 	if (a == ACT_SYSTEM_OFF && w->have_cur)
 		return toggle_system(u, st);
-	if ((a == ACT_SELECT || a == ACT_NEXT) && w->have_cur && ui_list_selected(&st->list, &i)) {
+	if ((a == ACT_SELECT || a == ACT_NEXT) && w->have_cur &&
+	    ui_list_selected(&st->list, &i)) {
 		if (blocked(u, st))
 			return UI_REDRAW;
 		if (w->system_off && str_ieq(st->c[i].id, "system")) {
-			/* The identity that reaches the key cannot be the one the plan turns off. */
+			/* The identity that reaches the key cannot be the one
+			 * the plan turns off. */
 			w->system_off = false;
 			wiz_forget_from(w, FORGET_CHANGE);
-			ui_status(u, 0, "%s", _("The system-assigned identity stays on: it is the one to reach the key."));
+			ui_status(u, 0, "%s",
+				  _("The system-assigned identity stays on: it "
+				    "is the one to reach the key."));
 		}
 		if (!w->identity || !str_ieq(w->identity, st->c[i].id)) {
 			wiz_forget_from(w, FORGET_CHANGE);
@@ -286,7 +339,8 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
-/* Shows the choices once the resource is read; the one in use (or the system-assigned one) comes selected. */
+/* Shows the choices once the resource is read; the one in use (or the
+ * system-assigned one) comes selected. */
 static void identity_done(struct ui *u, void *p, int rc)
 {
 	struct wizard *w = &u->wiz;
@@ -294,7 +348,8 @@ static void identity_done(struct ui *u, void *p, int rc)
 	const char *def;
 
 	if (rc != 0) {
-		ui_status(u, 2, _("cannot read '%s': %s"), w->resource, st->error ? st->error : "?");
+		ui_status(u, 2, _("cannot read '%s': %s"), w->resource,
+			  st->error ? st->error : "?");
 		return;
 	}
 	w->have_cur = true;
@@ -307,7 +362,8 @@ static void identity_done(struct ui *u, void *p, int rc)
 			st->list.cur = i;
 }
 
-static const enum ui_action HINTS[] = { ACT_SELECT, ACT_SYSTEM_OFF, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_SYSTEM_OFF, ACT_RELOAD,
+					ACT_BACK, ACT_NONE };
 
 const struct wiz_step step_identity = {
 	.title = N_("Enable identity"),

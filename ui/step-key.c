@@ -1,4 +1,5 @@
-/* Step 4, vault, key, version: vaults and Managed HSMs with a badge per vault rule, their keys, a key's versions, or a new key. */
+/* Step 4, vault, key, version: vaults and Managed HSMs with a badge per vault
+ * rule, their keys, a key's versions, or a new key. */
 #include "config.h"
 
 #include <curses.h>
@@ -14,33 +15,40 @@
 #include "ui.h"
 #include "xalloc.h"
 
-#define MAX_KEYS 60                    /* the keys listed, each read in detail */
+#define MAX_KEYS 60 /* the keys listed, each read in detail */
 
 enum level { VAULTS, KEYS, VERSIONS };
 
-/* The step's private state: where the operator is (vaults, keys, versions) and what was read for each. */
+/* The step's private state: where the operator is (vaults, keys, versions) and
+ * what was read for each. */
 struct keystep {
 	enum level level;
 	struct ui_list list;
-	struct json_object *vaults;        /* the key vaults, then the Managed HSMs, as ARM lists them (az_key_stores) */
-	char **badges;                     /* one per vault: the vault rules that fail, or "ready" */
-	int vault;                         /* the vault chosen (index), or -1 */
-	struct json_object *keys;          /* the vault's keys: name, kid, kty, keySize, enabled, expires (az_keys_list) */
-	int key;                           /* the key chosen (index), or -1 */
-	struct json_object *versions;      /* the key's versions: version, kid, enabled, created (az_key_versions) */
+	struct json_object *vaults; /* the key vaults, then the Managed HSMs, as
+				       ARM lists them (az_key_stores) */
+	char **badges; /* one per vault: the vault rules that fail, or "ready"
+			*/
+	int vault;     /* the vault chosen (index), or -1 */
+	struct json_object *keys; /* the vault's keys: name, kid, kty, keySize,
+				     enabled, expires (az_keys_list) */
+	int key;                  /* the key chosen (index), or -1 */
+	struct json_object *versions; /* the key's versions: version, kid,
+					 enabled, created (az_key_versions) */
 	char *error;
 	char buf[512];
-	bool typing;                       /* the key URI prompt is open */
+	bool typing; /* the key URI prompt is open */
 	char typed[300];
 };
 
-/* What the list's callbacks see: the wizard (the resource and its service) and this step's state. */
+/* What the list's callbacks see: the wizard (the resource and its service) and
+ * this step's state. */
 struct key_view {
 	const struct wizard *w;
 	struct keystep *st;
 };
 
-/* Lists the vaults, then the Managed HSMs, of the chosen subscriptions (task thread). */
+/* Lists the vaults, then the Managed HSMs, of the chosen subscriptions (task
+ * thread). */
 static int read_vaults(struct wizard *w, void *arg)
 {
 	struct keystep *st = arg;
@@ -56,7 +64,8 @@ static int read_vaults(struct wizard *w, void *arg)
 	return rc;
 }
 
-/* Returns how the chosen vault is named to the key functions: its URI, else its name. */
+/* Returns how the chosen vault is named to the key functions: its URI, else its
+ * name. */
 static const char *chosen_store(const struct keystep *st)
 {
 	struct json_object *v = jx_at(st->vaults, (size_t)st->vault);
@@ -64,7 +73,8 @@ static const char *chosen_store(const struct keystep *st)
 	return pick_store_uri(v) ? pick_store_uri(v) : jx_str(v, "name");
 }
 
-/* Reads the chosen vault's keys, the first MAX_KEYS with their current version's details (task thread). */
+/* Reads the chosen vault's keys, the first MAX_KEYS with their current
+ * version's details (task thread). */
 static int read_keys(struct wizard *w, void *arg)
 {
 	struct keystep *st = arg;
@@ -90,7 +100,9 @@ static int read_versions(struct wizard *w, void *arg)
 	struct key_ref key;
 	int rc = -1;
 
-	if (az_keys_ref(w->s, chosen_store(st), jx_str(jx_at(st->keys, (size_t)st->key), "name"), &key, &e)) {
+	if (az_keys_ref(w->s, chosen_store(st),
+			jx_str(jx_at(st->keys, (size_t)st->key), "name"), &key,
+			&e)) {
 		rc = az_key_versions(w->s, &key, &st->versions, &e);
 		key_ref_free(&key);
 	}
@@ -100,7 +112,8 @@ static int read_versions(struct wizard *w, void *arg)
 	return rc;
 }
 
-/* Marks a vault rule's finding: ? not judged, x a blocker no plan fixes, fix one it does, ! a warning. */
+/* Marks a vault rule's finding: ? not judged, x a blocker no plan fixes, fix
+ * one it does, ! a warning. */
 static const char *badge_mark(const struct cmk_finding *f)
 {
 	if (f->unknown)
@@ -110,7 +123,8 @@ static const char *badge_mark(const struct cmk_finding *f)
 	return f->rule->fix_step == FIX_NONE ? "x " : "fix ";
 }
 
-/* Judges a vault for the resource (the vault rules only) and returns its badge, allocated. */
+/* Judges a vault for the resource (the vault rules only) and returns its badge,
+ * allocated. */
 static char *badge(struct ui *u, struct json_object *vault)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(u->wiz.s);
@@ -130,7 +144,8 @@ static char *badge(struct ui *u, struct json_object *vault)
 	key_ref_free(&c.keyref);
 	for (size_t i = 0; i < r.n; i++)
 		if (str_istarts(r.items[i].rule->id, "vault."))
-			sb_printf(&b, "%s%s%s", b.len ? " " : "", badge_mark(&r.items[i]),
+			sb_printf(&b, "%s%s%s", b.len ? " " : "",
+				  badge_mark(&r.items[i]),
 				  r.items[i].rule->id + strlen("vault."));
 	cmk_report_free(&r);
 	return b.len ? sb_steal(&b) : xstrdup(_("ready"));
@@ -152,14 +167,20 @@ static void free_badges(struct keystep *st)
  */
 static bool new_key_row(const struct keystep *st)
 {
-	return st->vault >= 0 && !pick_is_hsm(jx_at(st->vaults, (size_t)st->vault));
+	return st->vault >= 0 &&
+	       !pick_is_hsm(jx_at(st->vaults, (size_t)st->vault));
 }
 
-/* Goes to a level and resets its list to what was read for it (plus the "new key" and "newest" rows). */
+/* Goes to a level and resets its list to what was read for it (plus the "new
+ * key" and "newest" rows). */
 static void show(struct ui *u, struct keystep *st, enum level lv)
 {
-	size_t n = lv == VAULTS ? jx_len(st->vaults) : lv == KEYS ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
-		   : jx_len(st->versions) + (u->wiz.cur.ctx.svc->version_required ? 0 : 1);
+	size_t n = lv == VAULTS ? jx_len(st->vaults)
+		   : lv == KEYS
+			   ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
+			   : jx_len(st->versions) +
+				     (u->wiz.cur.ctx.svc->version_required ? 0
+									   : 1);
 
 	st->level = lv;
 	ui_list_reset(&st->list, n);
@@ -210,7 +231,8 @@ static void key_enter(struct ui *u, void *p)
 	ui_task_start(u, _("listing the key vaults"), read_vaults, st);
 }
 
-/* Returns the day of an ISO 8601 time (its first ten characters, YYYY-MM-DD), or "-" for none; in a static buffer. */
+/* Returns the day of an ISO 8601 time (its first ten characters, YYYY-MM-DD),
+ * or "-" for none; in a static buffer. */
 static const char *day(const char *iso)
 {
 	static char out[16];
@@ -228,8 +250,10 @@ static void key_text(struct keystep *st, struct json_object *k)
 	char size[24];
 
 	snprintf(size, sizeof(size), bits ? "%ld" : "?", bits);
-	snprintf(st->buf, sizeof(st->buf), _(" %-26s %-8s %5s  %-9s expires %s"), jx_str(k, "name"),
-		 jx_str(k, "kty") ? jx_str(k, "kty") : "?", size, jx_bool(k, "enabled", true) ? _("enabled") : _("disabled"),
+	snprintf(st->buf, sizeof(st->buf),
+		 _(" %-26s %-8s %5s  %-9s expires %s"), jx_str(k, "name"),
+		 jx_str(k, "kty") ? jx_str(k, "kty") : "?", size,
+		 jx_bool(k, "enabled", true) ? _("enabled") : _("disabled"),
 		 day(jx_str(k, "expires")));
 }
 
@@ -243,22 +267,31 @@ static const char *row_text(void *ctx, size_t i)
 	if (st->level == VAULTS) {
 		struct json_object *v = jx_at(st->vaults, i);
 
-		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s%s", jx_str(v, "name"), jx_str(v, "location"),
-			 pick_is_hsm(v) ? _("[HSM] ") : "", st->badges ? st->badges[i] : "");
+		snprintf(st->buf, sizeof(st->buf), " %-26s %-14s %s%s",
+			 jx_str(v, "name"), jx_str(v, "location"),
+			 pick_is_hsm(v) ? _("[HSM] ") : "",
+			 st->badges ? st->badges[i] : "");
 	} else if (st->level == KEYS && i < jx_len(st->keys)) {
 		key_text(st, jx_at(st->keys, i));
 	} else if (st->level == KEYS) {
 		char *name = pick_key_name(view->w->cur.resource);
 
-		snprintf(st->buf, sizeof(st->buf), _(" + create a new RSA key, %s"), name);
+		snprintf(st->buf, sizeof(st->buf),
+			 _(" + create a new RSA key, %s"), name);
 		free(name);
 	} else if (!version_required && i == 0) {
-		snprintf(st->buf, sizeof(st->buf), "%s", _(" follow the newest version (no version in the key URI)"));
+		snprintf(st->buf, sizeof(st->buf), "%s",
+			 _(" follow the newest version (no version in the key "
+			   "URI)"));
 	} else {
-		struct json_object *v = jx_at(st->versions, i - (version_required ? 0 : 1));
+		struct json_object *v =
+			jx_at(st->versions, i - (version_required ? 0 : 1));
 
-		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"), jx_str(v, "version"),
-			 jx_bool(v, "enabled", true) ? _("enabled") : _("disabled"), day(jx_str(v, "created")));
+		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"),
+			 jx_str(v, "version"),
+			 jx_bool(v, "enabled", true) ? _("enabled")
+						     : _("disabled"),
+			 day(jx_str(v, "created")));
 	}
 	return st->buf;
 }
@@ -268,7 +301,8 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	char *text = xstrdup(row_text(ctx, i));
 
-	ui_put(u, y, 0, u->cols, text, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	ui_put(u, y, 0, u->cols, text,
+	       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	free(text);
 }
 
@@ -277,24 +311,37 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct keystep *st = p;
 	struct key_view view = { &u->wiz, st };
-	const char *vault = st->vault >= 0 ? jx_str(jx_at(st->vaults, (size_t)st->vault), "name") : "";
+	const char *vault =
+		st->vault >= 0
+			? jx_str(jx_at(st->vaults, (size_t)st->vault), "name")
+			: "";
 	char *head;
 
 	if (ui_busy(u) || st->error || !st->vaults) {
-		ui_put(u, top + 1, 2, u->cols - 4, st->error ? st->error : _("Reading..."),
+		ui_put(u, top + 1, 2, u->cols - 4,
+		       st->error ? st->error : _("Reading..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		return;
 	}
-	head = st->level == VAULTS ? xstrdup(_("Vaults for the key (x: cannot, fix: plan fixes it, !: warning, ?: unjudged):"))
-	       : st->level == KEYS ? xasprintf(_("Keys in %s (Enter chooses one):"), vault)
-	       : xasprintf(_("Versions of the key in %s (Enter chooses one):"), vault);
+	head = st->level == VAULTS
+		       ? xstrdup(_("Vaults for the key (x: cannot, fix: plan "
+				   "fixes it, !: warning, ?: unjudged):"))
+	       : st->level == KEYS
+		       ? xasprintf(_("Keys in %s (Enter chooses one):"), vault)
+		       : xasprintf(_("Versions of the key in %s (Enter chooses "
+				     "one):"),
+				   vault);
 	ui_put(u, top + 1, 2, u->cols - 4, head, A_BOLD);
 	free(head);
-	ui_list_draw(u, &st->list, top + 2, rows - (st->typing ? 4 : 2), row, &view);
+	ui_list_draw(u, &st->list, top + 2, rows - (st->typing ? 4 : 2), row,
+		     &view);
 	if (st->typing) {
-		char *prompt = xasprintf(_("Key URI (Enter takes it, Esc closes): %s_"), st->typed);
+		char *prompt = xasprintf(
+			_("Key URI (Enter takes it, Esc closes): %s_"),
+			st->typed);
 
-		ui_put(u, top + rows - 1, 1, u->cols - 1, prompt, ui_attr(u, UI_A_WARNING));
+		ui_put(u, top + rows - 1, 1, u->cols - 1, prompt,
+		       ui_attr(u, UI_A_WARNING));
 		free(prompt);
 	}
 }
@@ -306,9 +353,13 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 static int choose_version(struct ui *u, struct keystep *st, size_t i)
 {
 	struct wizard *w = &u->wiz;
-	bool version_required = w->cur.ctx.svc->version_required, newest = !version_required && i == 0;
-	const char *kid = newest ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
-			  : jx_str(jx_at(st->versions, i - (version_required ? 0 : 1)), "kid");
+	bool version_required = w->cur.ctx.svc->version_required,
+	     newest = !version_required && i == 0;
+	const char *kid =
+		newest ? jx_str(jx_at(st->keys, (size_t)st->key), "kid")
+		       : jx_str(jx_at(st->versions,
+				      i - (version_required ? 0 : 1)),
+				"kid");
 	struct key_suffixes sfx = az_session_key_suffixes(w->s);
 	const char *why = NULL;
 	struct key_ref k;
@@ -316,7 +367,10 @@ static int choose_version(struct ui *u, struct keystep *st, size_t i)
 	if (!key_ref_parse(kid, &sfx, &k, &why)) {
 		char *shown = text_sanitize(kid ? kid : "", false);
 
-		ui_status(u, 2, _("the vault named '%s' as a key, which is not a key azcmk can use: %s"), shown, _(why));
+		ui_status(u, 2,
+			  _("the vault named '%s' as a key, which is not a key "
+			    "azcmk can use: %s"),
+			  shown, _(why));
 		free(shown);
 		return UI_STAY;
 	}
@@ -326,7 +380,8 @@ static int choose_version(struct ui *u, struct keystep *st, size_t i)
 	return UI_GO_NEXT;
 }
 
-/* Acts on Enter at the current level: open a vault, open a key, create one, or choose a version. */
+/* Acts on Enter at the current level: open a vault, open a key, create one, or
+ * choose a version. */
 static int select_row(struct ui *u, struct keystep *st)
 {
 	struct wizard *w = &u->wiz;
@@ -340,9 +395,11 @@ static int select_row(struct ui *u, struct keystep *st)
 		ui_list_reset(&st->list, 0);
 		st->level = KEYS;
 		ui_task_start(u, _("reading the vault's keys"), read_keys, st);
-	} else if (st->level == KEYS && i == jx_len(st->keys) && new_key_row(st)) {
+	} else if (st->level == KEYS && i == jx_len(st->keys) &&
+		   new_key_row(st)) {
 		wiz_forget_from(w, FORGET_KEY);
-		w->create_vault = xstrdup(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
+		w->create_vault = xstrdup(
+			jx_str(jx_at(st->vaults, (size_t)st->vault), "name"));
 		w->create_key = pick_key_name(w->cur.resource);
 		return UI_GO_NEXT;
 	} else if (st->level == KEYS) {
@@ -351,24 +408,29 @@ static int select_row(struct ui *u, struct keystep *st)
 		st->key = (int)i;
 		ui_list_reset(&st->list, 0);
 		st->level = VERSIONS;
-		ui_task_start(u, _("listing the key's versions"), read_versions, st);
+		ui_task_start(u, _("listing the key's versions"), read_versions,
+			      st);
 	} else {
 		return choose_version(u, st, i);
 	}
 	return UI_REDRAW;
 }
 
-/* Takes a typed key URI, when it is one on the cloud's own key stores, as the key; otherwise says why not. */
+/* Takes a typed key URI, when it is one on the cloud's own key stores, as the
+ * key; otherwise says why not. */
 static int take_uri(struct ui *u, struct keystep *st)
 {
-	struct key_suffixes sfx = az_session_key_suffixes(u->wiz.s); /* the cloud, fixed at sign-in */
+	struct key_suffixes sfx = az_session_key_suffixes(
+		u->wiz.s); /* the cloud, fixed at sign-in */
 	struct key_ref k;
 	const char *why;
 
 	st->typing = false;
 	if (!key_ref_parse(st->typed, &sfx, &k, &why)) {
-		ui_status(u, 2, _("'%s' is not a key azcmk can use: %s; use https://VAULT%s/keys/NAME[/VERSION]"), st->typed,
-			  _(why), sfx.vault);
+		ui_status(u, 2,
+			  _("'%s' is not a key azcmk can use: %s; use "
+			    "https://VAULT%s/keys/NAME[/VERSION]"),
+			  st->typed, _(why), sfx.vault);
 		return UI_REDRAW;
 	}
 	wiz_forget_from(&u->wiz, FORGET_KEY);
@@ -377,7 +439,8 @@ static int take_uri(struct ui *u, struct keystep *st)
 	return UI_GO_NEXT;
 }
 
-/* Edits the typed key URI: printable characters, Backspace, Enter takes it, Esc closes the prompt. */
+/* Edits the typed key URI: printable characters, Backspace, Enter takes it, Esc
+ * closes the prompt. */
 static int uri_key(struct ui *u, struct keystep *st, int ch)
 {
 	size_t len = strlen(st->typed);
@@ -395,7 +458,8 @@ static int uri_key(struct ui *u, struct keystep *st, int ch)
 	return UI_REDRAW;
 }
 
-/* Handles a key: move, filter, open, choose, type a key URI, go up a level (Esc), or read again. */
+/* Handles a key: move, filter, open, choose, type a key URI, go up a level
+ * (Esc), or read again. */
 static int key_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct keystep *st = p;
@@ -446,7 +510,8 @@ static int vault_named(const struct keystep *st, const char *name)
 static bool vault_in_use(struct ui *u, const struct keystep *st)
 {
 	return st->vault >= 0 && u->wiz.cur.ctx.keyref.vault &&
-	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"), u->wiz.cur.ctx.keyref.vault);
+	       str_ieq(jx_str(jx_at(st->vaults, (size_t)st->vault), "name"),
+		       u->wiz.cur.ctx.keyref.vault);
 }
 
 /*
@@ -465,26 +530,31 @@ static void preselect(struct ui *u, struct keystep *st)
 		size_t best = 0;
 
 		at = vault_named(st, w->cur.ctx.keyref.vault);
-		if (at < 0 && pick_vaults(w->cur.ctx.svc, w->cur.resource, NULL, st->vaults, &best, 1) == 1)
+		if (at < 0 && pick_vaults(w->cur.ctx.svc, w->cur.resource, NULL,
+					  st->vaults, &best, 1) == 1)
 			at = (long)best;
 	} else if (st->level == KEYS && new_key && new_key_row(st)) {
 		at = (long)jx_len(st->keys);
 	} else if (st->level == KEYS && vault_in_use(u, st)) {
 		for (size_t i = 0; i < jx_len(st->keys); i++)
-			if (str_ieq(jx_str(jx_at(st->keys, i), "name"), w->cur.ctx.keyref.name))
+			if (str_ieq(jx_str(jx_at(st->keys, i), "name"),
+				    w->cur.ctx.keyref.name))
 				at = (long)i;
-	} else if (st->level == VERSIONS && vault_in_use(u, st) && w->cur.ctx.keyref.version) {
+	} else if (st->level == VERSIONS && vault_in_use(u, st) &&
+		   w->cur.ctx.keyref.version) {
 		size_t skip = w->cur.ctx.svc->version_required ? 0 : 1;
 
 		for (size_t i = 0; i < jx_len(st->versions); i++)
-			if (str_ieq(jx_str(jx_at(st->versions, i), "version"), w->cur.ctx.keyref.version))
+			if (str_ieq(jx_str(jx_at(st->versions, i), "version"),
+				    w->cur.ctx.keyref.version))
 				at = (long)(i + skip);
 	}
 	if (at >= 0 && (size_t)at < st->list.n)
 		st->list.cur = (size_t)at;
 }
 
-/* Shows what the task read, at the level it was read for; badges are judged by the core. */
+/* Shows what the task read, at the level it was read for; badges are judged by
+ * the core. */
 static void key_done(struct ui *u, void *p, int rc)
 {
 	struct keystep *st = p;
@@ -493,12 +563,16 @@ static void key_done(struct ui *u, void *p, int rc)
 		ui_status(u, 2, "%s", st->error ? st->error : "?");
 		free(st->error);
 		st->error = NULL;
-		show(u, st, st->level == VAULTS ? VAULTS : st->level == KEYS ? VAULTS : KEYS);
+		show(u, st,
+		     st->level == VAULTS ? VAULTS
+		     : st->level == KEYS ? VAULTS
+					 : KEYS);
 		return;
 	}
 	if (st->level == VAULTS) {
 		free_badges(st);
-		st->badges = xcalloc(jx_len(st->vaults) + 1, sizeof(*st->badges));
+		st->badges =
+			xcalloc(jx_len(st->vaults) + 1, sizeof(*st->badges));
 		for (size_t i = 0; i < jx_len(st->vaults); i++)
 			st->badges[i] = badge(u, jx_at(st->vaults, i));
 	}
@@ -506,7 +580,8 @@ static void key_done(struct ui *u, void *p, int rc)
 	preselect(u, st);
 }
 
-static const enum ui_action HINTS[] = { ACT_SELECT, ACT_TYPE_URI, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_TYPE_URI, ACT_FILTER,
+					ACT_RELOAD, ACT_BACK,     ACT_NONE };
 
 const struct wiz_step step_key = {
 	.title = N_("Vault, key and version"),

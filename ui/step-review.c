@@ -1,4 +1,5 @@
-/* Step 7, review and save: the plan with its diffs and irreversible marks; apply it, save it, or export it. */
+/* Step 7, review and save: the plan with its diffs and irreversible marks;
+ * apply it, save it, or export it. */
 #include "config.h"
 
 #include <curses.h>
@@ -17,22 +18,24 @@
 
 #define LOG_ROWS 6
 
-/* Continuation lines of a wrapped plan line start under the text of the diff lines. */
+/* Continuation lines of a wrapped plan line start under the text of the diff
+ * lines. */
 #define WRAP_INDENT "         "
 
-/* The step's private state: the plan's text as wrapped lines, the typed confirmation, and the apply's outcome. */
+/* The step's private state: the plan's text as wrapped lines, the typed
+ * confirmation, and the apply's outcome. */
 struct review {
-	char *text;                        /* the plan as text, as the renderer wrote it */
-	char **lines;                      /* ... wrapped to the width it was last drawn at */
-	bool *warn;                        /* the line belongs to an irreversible step's title */
+	char *text;   /* the plan as text, as the renderer wrote it */
+	char **lines; /* ... wrapped to the width it was last drawn at */
+	bool *warn;   /* the line belongs to an irreversible step's title */
 	size_t n;
-	int wrapped_at;                    /* the width of that wrapping (0: not wrapped yet) */
+	int wrapped_at; /* the width of that wrapping (0: not wrapped yet) */
 	struct ui_list list;
-	char *error;                       /* why no plan could be built */
-	bool confirming;                   /* the "type yes" prompt is open */
+	char *error;     /* why no plan could be built */
+	bool confirming; /* the "type yes" prompt is open */
 	char typed[8];
 	char *apply_error;
-	char *plan_path;                   /* where the plan was kept (for apply --resume) */
+	char *plan_path; /* where the plan was kept (for apply --resume) */
 };
 
 /* Frees the wrapped lines (the plan's text stays). */
@@ -65,13 +68,15 @@ static void add_line(struct review *st, char *line, bool warn)
 	st->warn[st->n++] = warn;
 }
 
-/* Tells whether a line of the plan's text is the title ("N. ...") of a step that cannot be undone. */
+/* Tells whether a line of the plan's text is the title ("N. ...") of a step
+ * that cannot be undone. */
 static bool irreversible_title(const char *line, const struct plan *plan)
 {
 	char *end;
 	long k = strtol(line, &end, 10);
 
-	return end != line && *end == '.' && k >= 1 && (size_t)k <= plan->n && !plan->steps[k - 1].reversible;
+	return end != line && *end == '.' && k >= 1 && (size_t)k <= plan->n &&
+	       !plan->steps[k - 1].reversible;
 }
 
 /*
@@ -102,11 +107,14 @@ static size_t plan_cut(const char *p, size_t len, int width, int rest)
  */
 static void wrap_lines(struct review *st, int width, const struct plan *plan)
 {
-	int rest = width - (int)strlen(WRAP_INDENT) > 20 ? width - (int)strlen(WRAP_INDENT) : width;
+	int rest = width - (int)strlen(WRAP_INDENT) > 20
+			   ? width - (int)strlen(WRAP_INDENT)
+			   : width;
 
 	drop_wrapped(st);
 	for (const char *p = st->text; p && *p;) {
-		size_t len = strcspn(p, "\n"), cut = plan_cut(p, len, width, rest);
+		size_t len = strcspn(p, "\n"),
+		       cut = plan_cut(p, len, width, rest);
 		bool warn = irreversible_title(p, plan);
 
 		add_line(st, xstrndup(p, cut), warn);
@@ -118,7 +126,10 @@ static void wrap_lines(struct review *st, int width, const struct plan *plan)
 			if (at == len)
 				break;
 			more = plan_cut(p + at, len - at, rest, rest);
-			add_line(st, xasprintf(WRAP_INDENT "%.*s", (int)more, p + at), warn);
+			add_line(st,
+				 xasprintf(WRAP_INDENT "%.*s", (int)more,
+					   p + at),
+				 warn);
 			at += more;
 		}
 		p += len + (p[len] == '\n');
@@ -138,7 +149,8 @@ static void set_lines(struct review *st, const char *text)
 static void build(struct ui *u, struct review *st)
 {
 	struct wizard *w = &u->wiz;
-	struct plan_choices ch = { .create_key = w->create_key != NULL, .new_key_name = w->create_key,
+	struct plan_choices ch = { .create_key = w->create_key != NULL,
+				   .new_key_name = w->create_key,
 				   .system_off = w->system_off };
 	char *err = NULL, *text;
 
@@ -197,8 +209,10 @@ static void line_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	const struct review *st = ctx;
 
-	ui_put(u, y, 0, u->cols, st->lines[i], selected ? ui_attr(u, UI_A_SELECTED) : st->warn[i]
-	       ? ui_attr(u, UI_A_WARNING) : (int)A_NORMAL);
+	ui_put(u, y, 0, u->cols, st->lines[i],
+	       selected      ? ui_attr(u, UI_A_SELECTED)
+	       : st->warn[i] ? ui_attr(u, UI_A_WARNING)
+			     : (int)A_NORMAL);
 }
 
 /* Counts the plan's irreversible steps. */
@@ -218,8 +232,10 @@ static void panel(struct ui *u, struct review *st, int y, int last)
 	char *log;
 
 	if (st->confirming) {
-		char *q = xasprintf(_("Apply %zu steps (%zu irreversible) to %s? Type yes and Enter, or Esc: %s_"), w->plan.n,
-				    irreversible(&w->plan), jx_str(w->chg.resource, "name"), st->typed);
+		char *q = xasprintf(_("Apply %zu steps (%zu irreversible) to "
+				      "%s? Type yes and Enter, or Esc: %s_"),
+				    w->plan.n, irreversible(&w->plan),
+				    jx_str(w->chg.resource, "name"), st->typed);
 
 		ui_paragraph(u, y, last, 1, q, ui_attr(u, UI_A_WARNING));
 		free(q);
@@ -243,7 +259,8 @@ static void panel(struct ui *u, struct review *st, int y, int last)
 	free(log);
 }
 
-/* Paints the plan (scrolling), its summary, and the confirmation or apply panel. */
+/* Paints the plan (scrolling), its summary, and the confirmation or apply
+ * panel. */
 static void review_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct wizard *w = &u->wiz;
@@ -252,9 +269,15 @@ static void review_draw(struct ui *u, void *p, int top, int rows)
 	char *head;
 
 	if (st->error || !w->have_plan) {
-		int y = ui_paragraph(u, top + 1, last, 2, _("No plan can be built:"), ui_attr(u, UI_A_BLOCKER));
+		int y = ui_paragraph(u, top + 1, last, 2,
+				     _("No plan can be built:"),
+				     ui_attr(u, UI_A_BLOCKER));
 
-		ui_paragraph(u, y, last, 2, st->error ? st->error : _("go back and finish the earlier steps"), (int)A_NORMAL);
+		ui_paragraph(
+			u, y, last, 2,
+			st->error ? st->error
+				  : _("go back and finish the earlier steps"),
+			(int)A_NORMAL);
 		return;
 	}
 	head = xasprintf(_("Plan %.8s: %zu steps, %zu of them irreversible"),
@@ -275,7 +298,8 @@ static void on_progress(const char *line, void *ctx)
 
 	pthread_mutex_lock(&w->lock);
 	{
-		char *joined = xasprintf("%s%s\n", w->apply_log ? w->apply_log : "", clean);
+		char *joined = xasprintf(
+			"%s%s\n", w->apply_log ? w->apply_log : "", clean);
 
 		free(w->apply_log);
 		w->apply_log = joined;
@@ -288,7 +312,10 @@ static void on_progress(const char *line, void *ctx)
 static int run_apply(struct wizard *w, void *arg)
 {
 	struct review *st = arg;
-	struct apply_opts ao = { NULL, false, w->o->propagation_wait, w->o->access_wait, on_progress, w };
+	struct apply_opts ao = {
+		NULL,        false, w->o->propagation_wait, w->o->access_wait,
+		on_progress, w
+	};
 	struct az_error e = { 0 };
 	int rc = cmk_apply(w->s, &w->plan, &ao, &e);
 
@@ -298,19 +325,23 @@ static int run_apply(struct wizard *w, void *arg)
 	return rc;
 }
 
-/* Writes text to a file with a mode; false with a status message when it cannot. */
-static bool write_out(struct ui *u, const char *path, const char *text, mode_t mode)
+/* Writes text to a file with a mode; false with a status message when it
+ * cannot. */
+static bool write_out(struct ui *u, const char *path, const char *text,
+		      mode_t mode)
 {
 	char *err = NULL;
 	bool ok = cli_write_file(path, text, &err) && chmod(path, mode) == 0;
 
 	if (!ok)
-		ui_status(u, 2, _("cannot write '%s': %s"), path, err ? err : strerror(errno));
+		ui_status(u, 2, _("cannot write '%s': %s"), path,
+			  err ? err : strerror(errno));
 	free(err);
 	return ok;
 }
 
-/* Keeps the plan beside its journal (0600), for azcmk apply and --resume; returns its path, or NULL with a status. */
+/* Keeps the plan beside its journal (0600), for azcmk apply and --resume;
+ * returns its path, or NULL with a status. */
 static char *keep_plan(struct ui *u)
 {
 	char *err = NULL, *path = cmk_keep_plan(&u->wiz.plan, &err);
@@ -321,22 +352,29 @@ static char *keep_plan(struct ui *u)
 	return path;
 }
 
-/* Exports the plan as an ARM template or an az script in the current directory, and says where. */
+/* Exports the plan as an ARM template or an az script in the current directory,
+ * and says where. */
 static void export(struct ui *u, bool arm)
 {
 	struct wizard *w = &u->wiz;
-	char *text = arm ? plan_render_arm(&w->plan, &w->chg.ctx) : plan_render_az(&w->plan);
-	char *path = xasprintf(arm ? "azcmk-%.8s-template.json" : "azcmk-%.8s.sh", w->plan.id);
+	char *text = arm ? plan_render_arm(&w->plan, &w->chg.ctx)
+			 : plan_render_az(&w->plan);
+	char *path = xasprintf(
+		arm ? "azcmk-%.8s-template.json" : "azcmk-%.8s.sh", w->plan.id);
 
 	if (text && write_out(u, path, text, arm ? 0644 : 0755))
-		ui_status(u, 0, arm ? _("ARM template written to %s") : _("az script written to %s"), path);
+		ui_status(u, 0,
+			  arm ? _("ARM template written to %s")
+			      : _("az script written to %s"),
+			  path);
 	else if (!text)
 		ui_status(u, 2, _("this plan cannot be exported in that form"));
 	free(text);
 	free(path);
 }
 
-/* Handles a key of the typed confirmation: letters, Backspace, Enter (yes applies), Esc. */
+/* Handles a key of the typed confirmation: letters, Backspace, Enter (yes
+ * applies), Esc. */
 static int confirm_key(struct ui *u, struct review *st, int ch)
 {
 	struct wizard *w = &u->wiz;
@@ -350,8 +388,10 @@ static int confirm_key(struct ui *u, struct review *st, int ch)
 			st->typed[len - 1] = '\0';
 	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
 		st->confirming = false;
-		if (!str_ieq(st->typed, "yes") && !str_ieq(st->typed, _("yes"))) {
-			ui_status(u, 1, _("not confirmed: nothing was changed"));
+		if (!str_ieq(st->typed, "yes") &&
+		    !str_ieq(st->typed, _("yes"))) {
+			ui_status(u, 1,
+				  _("not confirmed: nothing was changed"));
 			return UI_REDRAW;
 		}
 		free(st->plan_path);
@@ -379,8 +419,10 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 
 	if (st->confirming)
 		return confirm_key(u, st, ch);
-	in = ui_list_key(&st->list, a, ch, u->rows - 4 - LOG_ROWS, line_text, st);
-	if (in != UI_STAY || st->list.filtering || !u->wiz.have_plan || ui_busy(u))
+	in = ui_list_key(&st->list, a, ch, u->rows - 4 - LOG_ROWS, line_text,
+			 st);
+	if (in != UI_STAY || st->list.filtering || !u->wiz.have_plan ||
+	    ui_busy(u))
 		return in;
 	switch (a) {
 	case ACT_APPLY:
@@ -395,7 +437,10 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 		free(st->plan_path);
 		if ((st->plan_path = keep_plan(u)) != NULL) {
 			u->wiz.dirty = false;
-			ui_status(u, 0, _("plan saved to %s; apply it with: azcmk apply %s"), st->plan_path, st->plan_path);
+			ui_status(u, 0,
+				  _("plan saved to %s; apply it with: azcmk "
+				    "apply %s"),
+				  st->plan_path, st->plan_path);
 		}
 		return UI_REDRAW;
 	case ACT_EXPORT_ARM:
@@ -407,7 +452,8 @@ static int review_key(struct ui *u, void *p, enum ui_action a, int ch)
 	}
 }
 
-/* Reports how apply ended: done and verified, or where it stopped and how to resume. */
+/* Reports how apply ended: done and verified, or where it stopped and how to
+ * resume. */
 static void review_done(struct ui *u, void *p, int rc)
 {
 	struct wizard *w = &u->wiz;
@@ -417,14 +463,19 @@ static void review_done(struct ui *u, void *p, int rc)
 		w->applied = true;
 		w->dirty = false;
 		w->audited = false;
-		ui_status(u, 0, _("done: %s now uses key %s, verified"), jx_str(w->chg.resource, "name"), w->plan.keyref.name);
+		ui_status(u, 0, _("done: %s now uses key %s, verified"),
+			  jx_str(w->chg.resource, "name"), w->plan.keyref.name);
 		return;
 	}
-	ui_status(u, 2, _("apply stopped: %s; continue with: azcmk apply --resume %s"), st->apply_error ? st->apply_error : "?",
-		  st->plan_path ? st->plan_path : "PLAN");
+	ui_status(
+		u, 2,
+		_("apply stopped: %s; continue with: azcmk apply --resume %s"),
+		st->apply_error ? st->apply_error : "?",
+		st->plan_path ? st->plan_path : "PLAN");
 }
 
-static const enum ui_action HINTS[] = { ACT_APPLY, ACT_SAVE, ACT_EXPORT_ARM, ACT_EXPORT_AZ, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_APPLY,     ACT_SAVE, ACT_EXPORT_ARM,
+					ACT_EXPORT_AZ, ACT_BACK, ACT_NONE };
 
 const struct wiz_step step_review = {
 	.title = N_("Review and save"),

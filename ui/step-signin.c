@@ -1,4 +1,5 @@
-/* Step 1, sign-in and scope: who you are, the tenant, and which subscriptions the wizard looks in. */
+/* Step 1, sign-in and scope: who you are, the tenant, and which subscriptions
+ * the wizard looks in. */
 #include "config.h"
 
 #include <curses.h>
@@ -13,12 +14,13 @@
 #include "ui.h"
 #include "xalloc.h"
 
-/* The step's private state: the list of subscriptions, and whether sign-in was tried. */
+/* The step's private state: the list of subscriptions, and whether sign-in was
+ * tried. */
 struct signin {
 	struct ui_list list;
 	bool tried;
 	bool failed;
-	char *error;                       /* written by the task, shown once it is done */
+	char *error; /* written by the task, shown once it is done */
 };
 
 /* Returns a claim as shown text (sanitised, allocated), or NULL. */
@@ -33,7 +35,10 @@ static char *claim(struct json_object *c, const char *const *names)
 /* Records who signed in, from the token's claims (task thread). */
 static void note_identity(struct wizard *w)
 {
-	static const char *const who[] = { "upn", "preferred_username", "unique_name", "appid", "azp", "oid", NULL };
+	static const char *const who[] = { "upn",         "preferred_username",
+					   "unique_name", "appid",
+					   "azp",         "oid",
+					   NULL };
 	static const char *const tid[] = { "tid", NULL };
 	struct json_object *c = az_session_claims(w->s);
 
@@ -42,11 +47,13 @@ static void note_identity(struct wizard *w)
 	free(w->method);
 	w->who = claim(c, who);
 	w->tenant = claim(c, tid);
-	w->method = text_sanitize(az_session_method(w->s) ? az_session_method(w->s) : "", false);
+	w->method = text_sanitize(
+		az_session_method(w->s) ? az_session_method(w->s) : "", false);
 	json_object_put(c);
 }
 
-/* Fills the wizard's subscriptions from the list Azure gave; those named with --subscription (or all) are chosen. */
+/* Fills the wizard's subscriptions from the list Azure gave; those named with
+ * --subscription (or all) are chosen. */
 static void note_subscriptions(struct wizard *w, struct json_object *list)
 {
 	w->subs = xcalloc(jx_len(list) + 1, sizeof(*w->subs));
@@ -55,12 +62,20 @@ static void note_subscriptions(struct wizard *w, struct json_object *list)
 		struct json_object *v = jx_at(list, i);
 		struct wiz_sub *s = &w->subs[w->nsubs++];
 
-		s->id = text_sanitize(jx_str(v, "subscriptionId") ? jx_str(v, "subscriptionId") : "", false);
-		s->name = text_sanitize(jx_str(v, "displayName") ? jx_str(v, "displayName") : "", false);
-		s->state = text_sanitize(jx_str(v, "state") ? jx_str(v, "state") : "", false);
+		s->id = text_sanitize(jx_str(v, "subscriptionId")
+					      ? jx_str(v, "subscriptionId")
+					      : "",
+				      false);
+		s->name = text_sanitize(jx_str(v, "displayName")
+						? jx_str(v, "displayName")
+						: "",
+					false);
+		s->state = text_sanitize(
+			jx_str(v, "state") ? jx_str(v, "state") : "", false);
 		s->chosen = w->o->nsubs == 0;
 		for (size_t k = 0; k < w->o->nsubs; k++)
-			s->chosen |= str_ieq(w->o->subscriptions[k], s->id) || str_ieq(w->o->subscriptions[k], s->name);
+			s->chosen |= str_ieq(w->o->subscriptions[k], s->id) ||
+				     str_ieq(w->o->subscriptions[k], s->name);
 	}
 }
 
@@ -78,7 +93,8 @@ static int sign_in(struct wizard *w, void *arg)
 		note_identity(w);
 		note_subscriptions(w, list);
 	} else {
-		st->error = xstrdup(e.message ? e.message : _("signing in failed"));
+		st->error =
+			xstrdup(e.message ? e.message : _("signing in failed"));
 	}
 	json_object_put(list);
 	az_error_clear(&e);
@@ -94,7 +110,8 @@ static void start(struct ui *u, struct signin *st)
 	st->tried = true;
 	st->failed = false;
 	ui_list_reset(&st->list, 0);
-	ui_task_start(u, _("signing in and listing your subscriptions"), sign_in, st);
+	ui_task_start(u, _("signing in and listing your subscriptions"),
+		      sign_in, st);
 }
 
 /* Allocates the step's state. */
@@ -129,7 +146,8 @@ static const char *sub_text(void *ctx, size_t i)
 	struct ui *u = ctx;
 	static char buf[512];
 
-	snprintf(buf, sizeof(buf), "%s %s", u->wiz.subs[i].name, u->wiz.subs[i].id);
+	snprintf(buf, sizeof(buf), "%s %s", u->wiz.subs[i].name,
+		 u->wiz.subs[i].id);
 	return buf;
 }
 
@@ -137,14 +155,17 @@ static const char *sub_text(void *ctx, size_t i)
 static void sub_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	const struct wiz_sub *s = &u->wiz.subs[i];
-	char *line = xasprintf(" %s %-36s %s  %s", s->chosen ? "[x]" : "[ ]", s->name, s->id, s->state);
+	char *line = xasprintf(" %s %-36s %s  %s", s->chosen ? "[x]" : "[ ]",
+			       s->name, s->id, s->state);
 
 	(void)ctx;
-	ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+	ui_put(u, y, 0, u->cols, line,
+	       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	free(line);
 }
 
-/* Paints who is signed in and the subscriptions to choose from, or how sign-in is going. */
+/* Paints who is signed in and the subscriptions to choose from, or how sign-in
+ * is going. */
 static void signin_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct wizard *w = &u->wiz;
@@ -155,22 +176,31 @@ static void signin_draw(struct ui *u, void *p, int top, int rows)
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 	if (ui_busy(u) || !w->who) {
 		pthread_mutex_lock(&w->lock);
-		line = xstrdup(w->device_code ? w->device_code : (st->error ? st->error : _("Signing in...")));
+		line = xstrdup(
+			w->device_code
+				? w->device_code
+				: (st->error ? st->error : _("Signing in...")));
 		pthread_mutex_unlock(&w->lock);
-		ui_put(u, y++, 2, u->cols - 4, line, st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		ui_put(u, y++, 2, u->cols - 4, line,
+		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		free(line);
 		if (st->error)
-			ui_put(u, y++, 2, u->cols - 4, _("Press r to try again, or q to quit."), A_NORMAL);
+			ui_put(u, y++, 2, u->cols - 4,
+			       _("Press r to try again, or q to quit."),
+			       A_NORMAL);
 		while (y < top + rows)
 			ui_put(u, y++, 0, u->cols, "", A_NORMAL);
 		return;
 	}
-	line = xasprintf(_("Signed in as %s (%s), tenant %s."), w->who, w->method ? w->method : "",
+	line = xasprintf(_("Signed in as %s (%s), tenant %s."), w->who,
+			 w->method ? w->method : "",
 			 w->tenant ? w->tenant : "?");
 	y = ui_paragraph(u, y, top + rows - 1, 2, line, (int)A_NORMAL);
 	free(line);
 	ui_put(u, y++, 0, u->cols, "", A_NORMAL);
-	ui_put(u, y++, 2, u->cols - 4, _("Subscriptions to look in (Space marks one, Enter goes on):"), A_BOLD);
+	ui_put(u, y++, 2, u->cols - 4,
+	       _("Subscriptions to look in (Space marks one, Enter goes on):"),
+	       A_BOLD);
 	ui_list_draw(u, &st->list, y, top + rows - y, sub_row, u);
 }
 
@@ -184,7 +214,8 @@ static size_t chosen(const struct ui *u)
 	return n;
 }
 
-/* Handles a key: move, mark, filter, go on (with at least one subscription), or sign in again. */
+/* Handles a key: move, mark, filter, go on (with at least one subscription), or
+ * sign in again. */
 static int signin_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct wizard *w = &u->wiz;
@@ -220,7 +251,8 @@ static void signin_done(struct ui *u, void *p, int rc)
 
 	if (rc != 0) {
 		st->failed = true;
-		ui_status(u, 2, _("cannot sign in: %s"), st->error ? st->error : "?");
+		ui_status(u, 2, _("cannot sign in: %s"),
+			  st->error ? st->error : "?");
 		return;
 	}
 	pthread_mutex_lock(&w->lock);
@@ -229,10 +261,12 @@ static void signin_done(struct ui *u, void *p, int rc)
 	pthread_mutex_unlock(&w->lock);
 	ui_list_reset(&st->list, w->nsubs);
 	if (!w->nsubs)
-		ui_status(u, 2, _("you can see no subscription in tenant %s"), w->tenant ? w->tenant : "?");
+		ui_status(u, 2, _("you can see no subscription in tenant %s"),
+			  w->tenant ? w->tenant : "?");
 }
 
-static const enum ui_action HINTS[] = { ACT_TOGGLE, ACT_SELECT, ACT_FILTER, ACT_RELOAD, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_TOGGLE, ACT_SELECT, ACT_FILTER,
+					ACT_RELOAD, ACT_NONE };
 
 const struct wiz_step step_signin = {
 	.title = N_("Sign in and scope"),

@@ -1,4 +1,5 @@
-/* Step 2, start: the audit's findings in the chosen subscriptions, or every resource with its encryption state. */
+/* Step 2, start: the audit's findings in the chosen subscriptions, or every
+ * resource with its encryption state. */
 #include "config.h"
 
 #include <curses.h>
@@ -11,16 +12,18 @@
 #include "ui.h"
 #include "xalloc.h"
 
-/* The step's private state: which view, its list, and the finding whose explanation is open. */
+/* The step's private state: which view, its list, and the finding whose
+ * explanation is open. */
 struct start {
-	bool resources;                    /* the view: every resource, or the findings */
+	bool resources; /* the view: every resource, or the findings */
 	struct ui_list list;
-	bool explain;                      /* the selected finding's explanation is open */
+	bool explain; /* the selected finding's explanation is open */
 	char *error;
-	char buf[1024];                    /* the filter's text of one row */
+	char buf[1024]; /* the filter's text of one row */
 };
 
-/* What the list's callbacks see: the wizard's findings and resources, and this step's state. */
+/* What the list's callbacks see: the wizard's findings and resources, and this
+ * step's state. */
 struct start_view {
 	const struct wizard *w;
 	struct start *st;
@@ -36,7 +39,8 @@ static int run_audit(struct wizard *w, void *arg)
 	int rc;
 
 	so.subscriptions = subs;
-	/* The deep checks too: a key that was lost shows only when the keys in use are read. */
+	/* The deep checks too: a key that was lost shows only when the keys in
+	 * use are read. */
 	so.deep = true;
 	audit_free(&w->audit);
 	rc = cmk_audit(w->s, &so, &w->audit, &e);
@@ -81,7 +85,8 @@ static void start_enter(struct ui *u, void *p)
 		start_audit(u, p);
 }
 
-/* Returns what the filter matches in a row: the names, rule, severity and message. */
+/* Returns what the filter matches in a row: the names, rule, severity and
+ * message. */
 static const char *row_text(void *ctx, size_t i)
 {
 	const struct start_view *v = ctx;
@@ -90,12 +95,14 @@ static const char *row_text(void *ctx, size_t i)
 	if (st->resources) {
 		const struct audit_resource *r = &v->w->audit.resources[i];
 
-		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s", r->name, r->resource_group, r->service,
+		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s", r->name,
+			 r->resource_group, r->service,
 			 r->cmk ? "cmk" : "microsoft");
 	} else {
 		const struct audit_finding *f = &v->w->audit.items[i];
 
-		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s %s", cmk_severity_name(f->severity), f->rule, f->name,
+		snprintf(st->buf, sizeof(st->buf), "%s %s %s %s %s",
+			 cmk_severity_name(f->severity), f->rule, f->name,
 			 f->resource_group, f->message);
 	}
 	return st->buf;
@@ -116,33 +123,43 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 		const struct audit_resource *r = &w->audit.resources[i];
 		const struct svc_profile *p = svc_by_key(r->service);
 
-		line = xasprintf("  %-32s %-24s %s", r->name, p ? _(p->name) : r->service,
-				 r->cmk ? _("customer-managed") : _("Microsoft-managed"));
-		ui_put(u, y, 0, u->cols, line, selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
+		line = xasprintf("  %-32s %-24s %s", r->name,
+				 p ? _(p->name) : r->service,
+				 r->cmk ? _("customer-managed")
+					: _("Microsoft-managed"));
+		ui_put(u, y, 0, u->cols, line,
+		       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	} else {
 		const struct audit_finding *f = &w->audit.items[i];
 		char *label = text_pad(cmk_severity_label(f->severity), 8);
 
 		line = xasprintf(" %s", f->message);
-		ui_put(u, y, 0, 9, label, selected ? ui_attr(u, UI_A_SELECTED) : ui_severity_attr(u, f->severity));
+		ui_put(u, y, 0, 9, label,
+		       selected ? ui_attr(u, UI_A_SELECTED)
+				: ui_severity_attr(u, f->severity));
 		ui_put(u, y, 9, u->cols - 9, line, (int)A_NORMAL);
 		free(label);
 	}
 	free(line);
 }
 
-/* Paints the open explanation of the selected finding: what failed, why it matters, what to do. */
-static void explanation(struct ui *u, const struct audit_finding *f, int top, int rows)
+/* Paints the open explanation of the selected finding: what failed, why it
+ * matters, what to do. */
+static void explanation(struct ui *u, const struct audit_finding *f, int top,
+			int rows)
 {
 	int last = top + rows - 1;
-	int y = ui_explanation(u, f->severity, f->message, f->detail, f->explanation, f->fix, top, last);
-	char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule, f->resource_id);
+	int y = ui_explanation(u, f->severity, f->message, f->detail,
+			       f->explanation, f->fix, top, last);
+	char *id = xasprintf(_("Finding %s, rule %s, on %s"), f->id, f->rule,
+			     f->resource_id);
 
 	ui_paragraph(u, y + 1, last, 2, id, ui_attr(u, UI_A_DIM));
 	free(id);
 }
 
-/* Paints the summary line, then the findings or the resources, or the open explanation. */
+/* Paints the summary line, then the findings or the resources, or the open
+ * explanation. */
 static void start_draw(struct ui *u, void *p, int top, int rows)
 {
 	struct wizard *w = &u->wiz;
@@ -153,7 +170,8 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 
 	if (ui_busy(u) || !w->audited) {
 		ui_put(u, top, 0, u->cols, "", A_NORMAL);
-		ui_put(u, top + 1, 2, u->cols - 4, st->error ? st->error : _("Auditing..."),
+		ui_put(u, top + 1, 2, u->cols - 4,
+		       st->error ? st->error : _("Auditing..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		for (int y = top + 2; y < top + rows; y++)
 			ui_put(u, y, 0, u->cols, "", A_NORMAL);
@@ -168,15 +186,20 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 	for (i = 0; i < w->audit.n; i++)
 		sev[w->audit.items[i].severity]++;
 	line = st->resources
-		? xasprintf(_("Every resource: %zu, %zu of them on a customer-managed key"), w->audit.nres, cmk)
-		: xasprintf(_("Findings: %zu blockers, %zu warnings, %zu notes, in %zu resources"), sev[SEV_BLOCKER],
-			    sev[SEV_WARNING], sev[SEV_NOTE], w->audit.nres);
+		       ? xasprintf(_("Every resource: %zu, %zu of them on a "
+				     "customer-managed key"),
+				   w->audit.nres, cmk)
+		       : xasprintf(_("Findings: %zu blockers, %zu warnings, "
+				     "%zu notes, in %zu resources"),
+				   sev[SEV_BLOCKER], sev[SEV_WARNING],
+				   sev[SEV_NOTE], w->audit.nres);
 	ui_put(u, top, 1, u->cols - 1, line, A_BOLD);
 	free(line);
 	ui_list_draw(u, &st->list, top + 1, rows - 1, row, &view);
 }
 
-/* Takes the selected row's resource as the one the flow is about, and goes on. */
+/* Takes the selected row's resource as the one the flow is about, and goes on.
+ */
 static int choose(struct ui *u, struct start *st)
 {
 	struct wizard *w = &u->wiz;
@@ -185,9 +208,12 @@ static int choose(struct ui *u, struct start *st)
 
 	if (!ui_list_selected(&st->list, &i))
 		return UI_STAY;
-	id = st->resources ? w->audit.resources[i].id : w->audit.items[i].resource_id;
+	id = st->resources ? w->audit.resources[i].id
+			   : w->audit.items[i].resource_id;
 	if (!st->resources && !*w->audit.items[i].service) {
-		ui_status(u, 1, _("this finding is about a subscription, not a resource: choose a resource"));
+		ui_status(u, 1,
+			  _("this finding is about a subscription, not a "
+			    "resource: choose a resource"));
 		return UI_REDRAW;
 	}
 	if (!w->resource || strcmp(w->resource, id) != 0) {
@@ -195,12 +221,15 @@ static int choose(struct ui *u, struct start *st)
 		free(w->resource);
 		w->resource = xstrdup(id);
 	}
-	/* The later steps preselect what this finding's fix needs (the key in use, or a new one). */
-	w->finding = st->resources ? NULL : cmk_rule_find(w->audit.items[i].rule);
+	/* The later steps preselect what this finding's fix needs (the key in
+	 * use, or a new one). */
+	w->finding =
+		st->resources ? NULL : cmk_rule_find(w->audit.items[i].rule);
 	return UI_GO_NEXT;
 }
 
-/* Handles a key: move, filter, switch between findings and resources, explain, choose, audit again. */
+/* Handles a key: move, filter, switch between findings and resources, explain,
+ * choose, audit again. */
 static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 {
 	struct wizard *w = &u->wiz;
@@ -224,7 +253,8 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return in;
 	if (a == ACT_SWITCH) {
 		st->resources = !st->resources;
-		ui_list_reset(&st->list, st->resources ? w->audit.nres : w->audit.n);
+		ui_list_reset(&st->list,
+			      st->resources ? w->audit.nres : w->audit.n);
 		return UI_REDRAW;
 	}
 	if (a == ACT_EXPLAIN && !st->resources && st->list.nview) {
@@ -248,16 +278,21 @@ static void start_done(struct ui *u, void *p, int rc)
 	struct start *st = p;
 
 	if (rc != 0) {
-		ui_status(u, 2, _("the audit stopped: %s"), st->error ? st->error : "?");
+		ui_status(u, 2, _("the audit stopped: %s"),
+			  st->error ? st->error : "?");
 		return;
 	}
 	w->audited = true;
 	ui_list_reset(&st->list, st->resources ? w->audit.nres : w->audit.n);
 	if (!w->audit.n)
-		ui_status(u, 0, _("no findings: every resource in scope uses a customer-managed key that works"));
+		ui_status(u, 0,
+			  _("no findings: every resource in scope uses a "
+			    "customer-managed key that works"));
 }
 
-static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_SWITCH, ACT_FILTER, ACT_RELOAD, ACT_BACK, ACT_NONE };
+static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_SWITCH,
+					ACT_FILTER, ACT_RELOAD,  ACT_BACK,
+					ACT_NONE };
 
 const struct wiz_step step_start = {
 	.title = N_("Findings and resources"),

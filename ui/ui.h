@@ -1,4 +1,5 @@
-/* The wizard's screen: the application (the wizard's data and the screen's state), steps, intents, actions, tasks. */
+/* The wizard's screen: the application (the wizard's data and the screen's
+ * state), steps, intents, actions, tasks. */
 #ifndef AZ_UI_H
 #define AZ_UI_H
 
@@ -12,62 +13,83 @@
 
 /*
  * Named actions, each bound to keys in one table: a short label for the hint
- * bar, a sentence for help (empty when the line of the action before covers it).
+ * bar, a sentence for help (empty when the line of the action before covers
+ * it).
  */
-#define UI_ACTIONS(X) \
-	X(UP, N_("up"), N_("Move up or down.")) \
-	X(DOWN, N_("down"), "") \
-	X(PAGE_UP, N_("page up"), N_("Move a page up or down.")) \
-	X(PAGE_DOWN, N_("page down"), "") \
-	X(TOP, N_("first"), N_("Go to the first or the last item.")) \
-	X(BOTTOM, N_("last"), "") \
-	X(SELECT, N_("choose"), N_("Choose the selected item, or go on.")) \
-	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item.")) \
-	X(NEXT, N_("next"), N_("Go on to the next step.")) \
-	X(BACK, N_("back"), N_("Go back a step; cancel what is under way; close a panel.")) \
-	X(FILTER, N_("filter"), N_("Filter the list: type, then Enter (Esc clears).")) \
-	X(EXPLAIN, N_("explain"), N_("Why the selected finding matters, and how to fix it.")) \
-	X(SWITCH, N_("all resources"), N_("Show the findings, or every resource with its encryption.")) \
-	X(RELOAD, N_("reload"), N_("Read again from Azure.")) \
-	X(TYPE_URI, N_("type a key URI"), N_("Key step: type the URI of a key instead of choosing one.")) \
-	X(SYSTEM_OFF, N_("system identity on/off"), N_("Identity step: drop or keep the system-assigned identity.")) \
-	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first).")) \
+#define UI_ACTIONS(X)                                                          \
+	X(UP, N_("up"), N_("Move up or down."))                                \
+	X(DOWN, N_("down"), "")                                                \
+	X(PAGE_UP, N_("page up"), N_("Move a page up or down."))               \
+	X(PAGE_DOWN, N_("page down"), "")                                      \
+	X(TOP, N_("first"), N_("Go to the first or the last item."))           \
+	X(BOTTOM, N_("last"), "")                                              \
+	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
+	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item."))         \
+	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
+	X(BACK, N_("back"),                                                    \
+	  N_("Go back a step; cancel what is under way; close a panel."))      \
+	X(FILTER, N_("filter"),                                                \
+	  N_("Filter the list: type, then Enter (Esc clears)."))               \
+	X(EXPLAIN, N_("explain"),                                              \
+	  N_("Why the selected finding matters, and how to fix it."))          \
+	X(SWITCH, N_("all resources"),                                         \
+	  N_("Show the findings, or every resource with its encryption."))     \
+	X(RELOAD, N_("reload"), N_("Read again from Azure."))                  \
+	X(TYPE_URI, N_("type a key URI"),                                      \
+	  N_("Key step: type the URI of a key instead of choosing one."))      \
+	X(SYSTEM_OFF, N_("system identity on/off"),                            \
+	  N_("Identity step: drop or keep the system-assigned identity."))     \
+	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first)."))  \
 	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
-	X(EXPORT_ARM, N_("ARM template"), N_("Review: export the plan as an ARM template.")) \
-	X(EXPORT_AZ, N_("az script"), N_("Review: export the plan as an Azure CLI script.")) \
-	X(HELP, N_("help"), N_("Show this help.")) \
+	X(EXPORT_ARM, N_("ARM template"),                                      \
+	  N_("Review: export the plan as an ARM template."))                   \
+	X(EXPORT_AZ, N_("az script"),                                          \
+	  N_("Review: export the plan as an Azure CLI script."))               \
+	X(HELP, N_("help"), N_("Show this help."))                             \
 	X(QUIT, N_("quit"), N_("Quit (asks first when a plan is not saved)."))
 
 #define UI_ACTION_ENUM(name, label, text) ACT_##name,
 enum ui_action { ACT_NONE, UI_ACTIONS(UI_ACTION_ENUM) ACT_COUNT };
 #undef UI_ACTION_ENUM
 
-/* What a key handler asks of the loop; the loop alone draws and moves between steps. */
-enum ui_intent { UI_STAY = 0, UI_REDRAW = 1, UI_GO_NEXT = 2, UI_GO_BACK = 4, UI_QUIT = 8 };
+/* What a key handler asks of the loop; the loop alone draws and moves between
+ * steps. */
+enum ui_intent {
+	UI_STAY = 0,
+	UI_REDRAW = 1,
+	UI_GO_NEXT = 2,
+	UI_GO_BACK = 4,
+	UI_QUIT = 8
+};
 
 struct ui;
 
-/* One wizard step: a const table of callbacks over private state (any may be NULL). */
+/* One wizard step: a const table of callbacks over private state (any may be
+ * NULL). */
 struct wiz_step {
-	const char *title;                                          /* N_() */
+	const char *title; /* N_() */
 	void *(*init)(struct ui *u);
 	void (*free)(void *st);
-	void (*enter)(struct ui *u, void *st);                     /* the step is shown (again) */
-	void (*draw)(struct ui *u, void *st, int top, int rows);    /* paints lines [top, top + rows) */
+	void (*enter)(struct ui *u, void *st); /* the step is shown (again) */
+	void (*draw)(struct ui *u, void *st, int top,
+		     int rows); /* paints lines [top, top + rows) */
 	int (*key)(struct ui *u, void *st, enum ui_action a, int ch);
-	void (*done)(struct ui *u, void *st, int rc);              /* its background task finished */
-	const enum ui_action *hints;                                /* actions shown in the hint bar, ACT_NONE-ended */
+	void (*done)(struct ui *u, void *st,
+		     int rc); /* its background task finished */
+	const enum ui_action
+		*hints; /* actions shown in the hint bar, ACT_NONE-ended */
 };
 
 /* A background task: the network never blocks the screen; Esc cancels it. */
 struct ui_task {
 	pthread_t thread;
 	bool running;
-	int pipe[2];                       /* the worker writes one byte when it finishes */
-	int (*fn)(struct wizard *w, void *arg);  /* sees the wizard's data, never the screen */
+	int pipe[2]; /* the worker writes one byte when it finishes */
+	int (*fn)(struct wizard *w,
+		  void *arg); /* sees the wizard's data, never the screen */
 	void *arg;
 	int rc;
-	char *label;                       /* what the spinner says */
+	char *label; /* what the spinner says */
 	volatile sig_atomic_t cancel;
 };
 
@@ -76,14 +98,15 @@ struct ui_task {
  * state (the terminal, the status line, help, the task runner, the steps).
  */
 struct ui {
-	struct wizard wiz;                 /* what the wizard knows and what was chosen */
+	struct wizard wiz; /* what the wizard knows and what was chosen */
 	/* the screen */
 	bool colour;
-	bool ascii;                        /* draw with ASCII only (no UTF-8 locale) */
+	bool ascii; /* draw with ASCII only (no UTF-8 locale) */
 	int rows, cols;
 	struct ui_task task;
-	char *status;                      /* one line: the last message */
-	int status_level;                  /* 0 info, 1 warning, 2 error: a lesser one never hides a graver */
+	char *status;     /* one line: the last message */
+	int status_level; /* 0 info, 1 warning, 2 error: a lesser one never
+			     hides a graver */
 	unsigned spin;
 	bool help;
 	bool quit_asked;
@@ -94,8 +117,10 @@ struct ui {
 };
 
 /* app.c (ui_run, the entry point, is declared in run.h) */
-void ui_status(struct ui *u, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-bool ui_task_start(struct ui *u, const char *label, int (*fn)(struct wizard *w, void *arg), void *arg);
+void ui_status(struct ui *u, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+bool ui_task_start(struct ui *u, const char *label,
+		   int (*fn)(struct wizard *w, void *arg), void *arg);
 bool ui_busy(const struct ui *u);
 
 /* keys.c */
@@ -110,30 +135,46 @@ int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr);
 void ui_draw_help(struct ui *u);
 void ui_draw_too_small(struct ui *u);
 int ui_attr(struct ui *u, int role);
-int ui_paragraph(struct ui *u, int y, int last, int x, const char *text, int attr);
+int ui_paragraph(struct ui *u, int y, int last, int x, const char *text,
+		 int attr);
 int ui_severity_attr(struct ui *u, enum severity s);
-int ui_explanation(struct ui *u, enum severity sev, const char *message, const char *detail, const char *why,
-		   const char *what, int top, int last);
-enum { UI_A_NORMAL, UI_A_TITLE, UI_A_SELECTED, UI_A_DIM, UI_A_BLOCKER, UI_A_WARNING, UI_A_NOTE, UI_A_OK, UI_A_HINT };
+int ui_explanation(struct ui *u, enum severity sev, const char *message,
+		   const char *detail, const char *why, const char *what,
+		   int top, int last);
+enum {
+	UI_A_NORMAL,
+	UI_A_TITLE,
+	UI_A_SELECTED,
+	UI_A_DIM,
+	UI_A_BLOCKER,
+	UI_A_WARNING,
+	UI_A_NOTE,
+	UI_A_OK,
+	UI_A_HINT
+};
 
 /* list.c: a scrolling, filterable list of lines */
 struct ui_list {
-	size_t n;                          /* items */
-	size_t cur;                        /* the selected item (an index into items, not into the view) */
-	size_t top;                        /* the first visible view row */
+	size_t n;   /* items */
+	size_t cur; /* the selected item (an index into items, not into the
+		       view) */
+	size_t top; /* the first visible view row */
 	char filter[128];
-	bool filtering;                    /* the '/' prompt is open */
-	size_t *view;                      /* the items that match the filter */
+	bool filtering; /* the '/' prompt is open */
+	size_t *view;   /* the items that match the filter */
 	size_t nview;
 };
 void ui_list_reset(struct ui_list *l, size_t n);
 void ui_list_free(struct ui_list *l);
-void ui_list_refilter(struct ui_list *l, const char *(*text)(void *ctx, size_t i), void *ctx);
-int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows, const char *(*text)(void *ctx, size_t i),
-		void *ctx);
+void ui_list_refilter(struct ui_list *l,
+		      const char *(*text)(void *ctx, size_t i), void *ctx);
+int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,
+		const char *(*text)(void *ctx, size_t i), void *ctx);
 bool ui_list_selected(const struct ui_list *l, size_t *item);
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
-		  void (*row)(struct ui *u, void *ctx, size_t item, int y, bool selected), void *ctx);
+		  void (*row)(struct ui *u, void *ctx, size_t item, int y,
+			      bool selected),
+		  void *ctx);
 
 /* the steps */
 extern const struct wiz_step step_signin;

@@ -1,4 +1,5 @@
-/* The wizard's data apart from the screen: forgetting what a changed choice invalidates, the scope, freeing it. */
+/* The wizard's data apart from the screen: forgetting what a changed choice
+ * invalidates, the scope, freeing it. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -8,7 +9,8 @@
 #include "wizard.h"
 #include "xalloc.h"
 
-/* Forgets every choice made at or after a step (the resource, the identity, the key, the change, the plan). */
+/* Forgets every choice made at or after a step (the resource, the identity, the
+ * key, the change, the plan). */
 void wiz_forget_from(struct wizard *w, int step)
 {
 	if (step <= FORGET_RESOURCE && w->have_cur) {
@@ -40,7 +42,8 @@ void wiz_forget_from(struct wizard *w, int step)
 	}
 }
 
-/* Returns the ids of the subscriptions in scope (an allocated, NULL-ended array of borrowed ids) and their count. */
+/* Returns the ids of the subscriptions in scope (an allocated, NULL-ended array
+ * of borrowed ids) and their count. */
 const char **wiz_chosen_subs(const struct wizard *w, size_t *n)
 {
 	const char **subs = xcalloc(w->nsubs + 1, sizeof(*subs));
@@ -65,7 +68,8 @@ void wiz_clear_subs(struct wizard *w)
 	w->nsubs = 0;
 }
 
-/* Returns the name part of an ARM id (after the last slash), or the whole text. */
+/* Returns the name part of an ARM id (after the last slash), or the whole text.
+ */
 const char *wiz_identity_name(const char *id)
 {
 	const char *slash = id ? strrchr(id, '/') : NULL;

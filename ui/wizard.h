@@ -1,4 +1,5 @@
-/* What the wizard knows, apart from any screen: options, session, who signed in, findings, and the choices made. */
+/* What the wizard knows, apart from any screen: options, session, who signed
+ * in, findings, and the choices made. */
 #ifndef AZ_WIZARD_H
 #define AZ_WIZARD_H
 
@@ -26,36 +27,53 @@ struct wiz_sub {
  */
 struct wizard {
 	struct cmd_opts *o;
-	bool demo;                         /* against the embedded simulated tenant */
-	struct az_session *s;              /* used by the task thread only, one task at a time */
-	pthread_mutex_t lock;              /* guards what the task thread writes while the screen reads */
-	char *who, *tenant, *method;       /* who signed in, where, and how */
-	char *device_code;                 /* device-code instructions while signing in (under lock) */
+	bool demo; /* against the embedded simulated tenant */
+	struct az_session
+		*s; /* used by the task thread only, one task at a time */
+	pthread_mutex_t lock; /* guards what the task thread writes while the
+				 screen reads */
+	char *who, *tenant, *method; /* who signed in, where, and how */
+	char *device_code; /* device-code instructions while signing in (under
+			      lock) */
 	struct wiz_sub *subs;
 	size_t nsubs;
-	struct audit_report audit;         /* the start step's findings and resources */
+	struct audit_report audit; /* the start step's findings and resources */
 	bool audited;
-	char *resource;                    /* the resource the flow is about */
-	const struct cmk_rule *finding;    /* the finding it was chosen from, or NULL (chosen from every resource) */
-	struct cmk_fetch cur;              /* it as it is, with the key it uses (read by step 3) */
+	char *resource;                 /* the resource the flow is about */
+	const struct cmk_rule *finding; /* the finding it was chosen from, or
+					   NULL (chosen from every resource) */
+	struct cmk_fetch
+		cur; /* it as it is, with the key it uses (read by step 3) */
 	bool have_cur;
-	char *identity;                    /* the identity for the key: "system", or a user-assigned identity's ARM id */
-	bool system_off;                   /* turn the system-assigned identity off once the key is saved */
-	bool system_chosen;                /* the operator chose that with o (else DICOM decides, as plan does) */
-	char *key_uri;                     /* the key chosen (with or without a version), or NULL with create_key */
-	char *create_vault, *create_key;   /* or a new key to create, in that vault */
-	struct cmk_fetch chg;              /* the change as chosen (read by step 5) */
+	char *identity;  /* the identity for the key: "system", or a
+			    user-assigned identity's ARM id */
+	bool system_off; /* turn the system-assigned identity off once the key
+			    is saved */
+	bool system_chosen; /* the operator chose that with o (else DICOM
+			       decides, as plan does) */
+	char *key_uri; /* the key chosen (with or without a version), or NULL
+			  with create_key */
+	char *create_vault,
+		*create_key;  /* or a new key to create, in that vault */
+	struct cmk_fetch chg; /* the change as chosen (read by step 5) */
 	struct cmk_report rep;
 	bool have_chg;
-	struct plan plan;                  /* built by the review step */
+	struct plan plan; /* built by the review step */
 	bool have_plan;
-	bool dirty;                        /* a plan or a change is unsaved: quitting asks */
-	char *apply_log;                   /* what apply reported so far (under lock) */
+	bool dirty;      /* a plan or a change is unsaved: quitting asks */
+	char *apply_log; /* what apply reported so far (under lock) */
 	bool applied;
 };
 
-/* The choices in the flow's order (the steps' indices): forgetting one forgets those after it. */
-enum { FORGET_RESOURCE = 2, FORGET_IDENTITY = 3, FORGET_KEY = 4, FORGET_CHANGE = 5, FORGET_PLAN = 7 };
+/* The choices in the flow's order (the steps' indices): forgetting one forgets
+ * those after it. */
+enum {
+	FORGET_RESOURCE = 2,
+	FORGET_IDENTITY = 3,
+	FORGET_KEY = 4,
+	FORGET_CHANGE = 5,
+	FORGET_PLAN = 7
+};
 
 void wiz_forget_from(struct wizard *w, int step);
 const char **wiz_chosen_subs(const struct wizard *w, size_t *n);

@@ -1,4 +1,5 @@
-/* Applying a plan through the session: locked, journalled, guarded against concurrent change, resumable, verified. */
+/* Applying a plan through the session: locked, journalled, guarded against
+ * concurrent change, resumable, verified. */
 #include "config.h"
 
 #include <errno.h>
@@ -26,34 +27,42 @@
 /* The largest journal azcmk reads: far more than any plan writes. */
 #define JOURNAL_MAX (4 * 1024 * 1024)
 
-/* How many times a key creation is tried when its answer is lost (it looks for its version before each retry). */
+/* How many times a key creation is tried when its answer is lost (it looks for
+ * its version before each retry). */
 #define CREATE_TRIES 3
 
-/* The state of one run: the lock, the journal, what earlier steps learned, and what is done. */
+/* The state of one run: the lock, the journal, what earlier steps learned, and
+ * what is done. */
 struct run {
 	struct az_session *s;
 	const struct plan *p;
 	const struct apply_opts *o;
-	char *path;                       /* the journal */
+	char *path; /* the journal */
 	int lock_fd;
 	FILE *journal;
-	struct json_object *vars;         /* principalId, keyVersion: validated before use */
-	bool *done;                       /* per step: the journal records it done */
-	bool *tried;                      /* per step: the journal records a start of it */
-	int64_t begun;                    /* when the journal began */
-	char *op_url;                     /* an operation the journal recorded that was not seen to end */
+	struct json_object
+		*vars; /* principalId, keyVersion: validated before use */
+	bool *done;    /* per step: the journal records it done */
+	bool *tried;   /* per step: the journal records a start of it */
+	int64_t begun; /* when the journal began */
+	char *op_url;  /* an operation the journal recorded that was not seen to
+			  end */
 	bool op_async;
 	size_t op_step;
 	bool resuming;
-	bool regranted;                   /* a resumed run made a grant again (its wait must run again too) */
-	struct json_object *claims;       /* who is signed in, for the change history */
+	bool regranted; /* a resumed run made a grant again (its wait must run
+			   again too) */
+	struct json_object
+		*claims; /* who is signed in, for the change history */
 #ifdef AZCMK_TEST_HOOKS
-	int crash_after;                  /* test hook: exit after this step's write (AZCMK_TEST_CRASH_AFTER) */
+	int crash_after; /* test hook: exit after this step's write
+			    (AZCMK_TEST_CRASH_AFTER) */
 #endif
 };
 
 /* Reports one line of progress. */
-static void say(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void say(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -68,7 +77,8 @@ static void say(struct run *r, const char *fmt, ...)
 	free(line);
 }
 
-/* Returns a step's title, fit for a terminal (a plan file is untrusted text). */
+/* Returns a step's title, fit for a terminal (a plan file is untrusted text).
+ */
 static char *title_of(const struct plan_step *st)
 {
 	return text_sanitize(st->title ? st->title : st->id, false);
@@ -86,24 +96,30 @@ char *cmk_journal_path(const struct apply_opts *o, const char *plan_id)
 {
 	char *name = xasprintf("%s.journal", plan_id), *path;
 
-	path = o->journal_dir ? xasprintf("%s/%s", o->journal_dir, name) : cmk_state_path(name);
+	path = o->journal_dir ? xasprintf("%s/%s", o->journal_dir, name)
+			      : cmk_state_path(name);
 	free(name);
 	return path;
 }
 
-/* Appends one entry to the journal (the plan's id, the step and its kind, what was learned) and syncs it. */
-static void journal(struct run *r, long step, const char *event, const char *extra_key, const char *extra)
+/* Appends one entry to the journal (the plan's id, the step and its kind, what
+ * was learned) and syncs it. */
+static void journal(struct run *r, long step, const char *event,
+		    const char *extra_key, const char *extra)
 {
 	struct json_object *e = json_object_new_object();
 
 	json_object_object_add(e, "plan", json_object_new_string(r->p->id));
 	json_object_object_add(e, "step", json_object_new_int64(step));
 	if (step >= 0)
-		json_object_object_add(e, "id", json_object_new_string(r->p->steps[step].id));
+		json_object_object_add(
+			e, "id", json_object_new_string(r->p->steps[step].id));
 	json_object_object_add(e, "event", json_object_new_string(event));
-	json_object_object_add(e, "time", json_object_new_int64((int64_t)time(NULL)));
+	json_object_object_add(e, "time",
+			       json_object_new_int64((int64_t)time(NULL)));
 	if (extra_key && extra)
-		json_object_object_add(e, extra_key, json_object_new_string(extra));
+		json_object_object_add(e, extra_key,
+				       json_object_new_string(extra));
 	if (json_object_object_length(r->vars))
 		json_object_object_add(e, "vars", jx_copy(r->vars));
 	fprintf(r->journal, "%s\n", jx_text(e));
@@ -112,19 +128,25 @@ static void journal(struct run *r, long step, const char *event, const char *ext
 	json_object_put(e);
 }
 
-/* Takes the plan's lock for the whole run; a second apply of the same plan is refused at once, naming the holder. */
+/* Takes the plan's lock for the whole run; a second apply of the same plan is
+ * refused at once, naming the holder. */
 static int lock_plan(struct run *r, struct az_error *e)
 {
 	char *path = xasprintf("%s.lock", r->path), *err = NULL, pid[32] = "";
-	int fd = cmk_private_dir(path, &err) ? cmk_open_private(path, O_RDWR | O_CREAT, &err) : -1;
+	int fd = cmk_private_dir(path, &err)
+			 ? cmk_open_private(path, O_RDWR | O_CREAT, &err)
+			 : -1;
 	ssize_t n;
 
 	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strspn(pid, "0123456789")] = '\0';
-		az_error_set(e, _("plan %s is being applied by process %s right now (lock %s); wait for it to end, then run "
-				  "apply --resume if it stopped"), r->p->id, *pid ? pid : "?", path);
+		az_error_set(e,
+			     _("plan %s is being applied by process %s right "
+			       "now (lock %s); wait for it to end, then run "
+			       "apply --resume if it stopped"),
+			     r->p->id, *pid ? pid : "?", path);
 		fail_code(e, "PlanLocked");
 		close(fd);
 		fd = -1;
@@ -134,7 +156,10 @@ static int lock_plan(struct run *r, struct az_error *e)
 	} else {
 		n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 		if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-			say(r, _("  (could not write this process's id into the lock %s)"), path);
+			say(r,
+			    _("  (could not write this process's id into the "
+			      "lock %s)"),
+			    path);
 	}
 	free(err);
 	free(path);
@@ -142,7 +167,8 @@ static int lock_plan(struct run *r, struct az_error *e)
 	return fd >= 0 ? 0 : -1;
 }
 
-/* Takes in one valid journal entry: what is done, what was learned, an operation under way. */
+/* Takes in one valid journal entry: what is done, what was learned, an
+ * operation under way. */
 static void take(struct run *r, struct json_object *e)
 {
 	const char *ev = jx_str(e, "event");
@@ -173,13 +199,18 @@ static void take(struct run *r, struct json_object *e)
  * newline: a crash while it was written) is the one thing tolerated; an empty,
  * garbled, foreign or forged journal is refused, naming the line.
  */
-static int replay(struct run *r, const char *text, size_t len, struct az_error *e)
+static int replay(struct run *r, const char *text, size_t len,
+		  struct az_error *e)
 {
 	size_t line = 0;
 
 	if (len == 0) {
-		az_error_set(e, _("the journal %s is empty, so what was already done cannot be known; nothing was sent. Check "
-				  "the resource with azcmk check, then move the journal aside and plan again"), r->path);
+		az_error_set(e,
+			     _("the journal %s is empty, so what was already "
+			       "done cannot be known; nothing was sent. Check "
+			       "the resource with azcmk check, then move the "
+			       "journal aside and plan again"),
+			     r->path);
 		return -1;
 	}
 	for (const char *p = text, *end = text + len; p < end; line++) {
@@ -188,16 +219,22 @@ static int replay(struct run *r, const char *text, size_t len, struct az_error *
 		struct json_object *en;
 
 		if (!nl) {
-			say(r, _("  the last line of the journal was cut short by a crash; it is ignored"));
+			say(r, _("  the last line of the journal was cut short "
+				 "by a crash; it is ignored"));
 			break;
 		}
 		en = jx_parse(p, (size_t)(nl - p), &err);
 		free(err);
 		if (!en || !plan_journal_entry_ok(r->p, en, line == 0)) {
 			json_object_put(en);
-			az_error_set(e, _("line %zu of the journal %s is not an entry azcmk wrote for plan %s (it was edited, or "
-					  "belongs to another plan); nothing was sent. Check the resource with azcmk check, then "
-					  "move the journal aside and plan again"), line + 1, r->path, r->p->id);
+			az_error_set(
+				e,
+				_("line %zu of the journal %s is not an entry "
+				  "azcmk wrote for plan %s (it was edited, or "
+				  "belongs to another plan); nothing was sent. "
+				  "Check the resource with azcmk check, then "
+				  "move the journal aside and plan again"),
+				line + 1, r->path, r->p->id);
 			return -1;
 		}
 		take(r, en);
@@ -207,7 +244,8 @@ static int replay(struct run *r, const char *text, size_t len, struct az_error *
 	return 0;
 }
 
-/* Reads the existing journal (a private file, not through a link) and replays it; 1 when there is none. */
+/* Reads the existing journal (a private file, not through a link) and replays
+ * it; 1 when there is none. */
 static int read_journal(struct run *r, struct az_error *e)
 {
 	char *err = NULL, *text = NULL;
@@ -219,16 +257,22 @@ static int read_journal(struct run *r, struct az_error *e)
 		return 1;
 	}
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size > JOURNAL_MAX) {
-		az_error_set(e, "%s", err ? err : _("the journal is too large to be one azcmk wrote"));
+		az_error_set(e, "%s",
+			     err ? err
+				 : _("the journal is too large to be one azcmk "
+				     "wrote"));
 		free(err);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
 	text = xmalloc((size_t)st.st_size + 1);
-	rc = read(fd, text, (size_t)st.st_size) == st.st_size ? replay(r, text, (size_t)st.st_size, e) : -1;
+	rc = read(fd, text, (size_t)st.st_size) == st.st_size
+		     ? replay(r, text, (size_t)st.st_size, e)
+		     : -1;
 	if (rc < 0 && !e->message)
-		az_error_set(e, _("cannot read the journal %s: %s"), r->path, strerror(errno));
+		az_error_set(e, _("cannot read the journal %s: %s"), r->path,
+			     strerror(errno));
 	close(fd);
 	free(text);
 	return rc;
@@ -243,7 +287,8 @@ static bool finished(const struct run *r)
 	return r->p->n > 0;
 }
 
-/* Forgets what a replayed journal said (a finished journal set aside before a new run). */
+/* Forgets what a replayed journal said (a finished journal set aside before a
+ * new run). */
 static void forget(struct run *r)
 {
 	json_object_put(r->vars);
@@ -254,11 +299,14 @@ static void forget(struct run *r)
 	r->op_url = NULL;
 }
 
-/* Starts a new journal atomically: a private file holding its first line, renamed into place. */
+/* Starts a new journal atomically: a private file holding its first line,
+ * renamed into place. */
 static int new_journal(struct run *r, struct az_error *e)
 {
-	char *err = NULL, *line = xasprintf("{\"plan\":\"%s\",\"step\":-1,\"event\":\"begin\",\"time\":%lld,\"pid\":%ld}\n",
-					      r->p->id, (long long)time(NULL), (long)getpid());
+	char *err = NULL,
+	     *line = xasprintf("{\"plan\":\"%s\",\"step\":-1,\"event\":"
+			       "\"begin\",\"time\":%lld,\"pid\":%ld}\n",
+			       r->p->id, (long long)time(NULL), (long)getpid());
 	int rc = cmk_write_private(r->path, line, &err) ? 0 : -1;
 
 	if (rc != 0)
@@ -287,14 +335,22 @@ static int open_journal(struct run *r, struct az_error *e)
 		char *kept = xasprintf("%s.1", r->path);
 
 		if (rename(r->path, kept) != 0)
-			az_error_set(e, _("cannot set the finished journal %s aside: %s"), r->path, strerror(errno));
+			az_error_set(e,
+				     _("cannot set the finished journal %s "
+				       "aside: %s"),
+				     r->path, strerror(errno));
 		free(kept);
 		forget(r);
 		had = e->message ? -1 : 1;
 	} else if (had == 0 && !r->o->resume) {
-		az_error_set(e, _("plan %s was already started (journal %s): use --resume to continue it"), r->p->id, r->path);
+		az_error_set(e,
+			     _("plan %s was already started (journal %s): use "
+			       "--resume to continue it"),
+			     r->p->id, r->path);
 	} else if (had == 1 && r->o->resume) {
-		az_error_set(e, _("nothing to resume: plan %s has no journal at %s"), r->p->id, r->path);
+		az_error_set(
+			e, _("nothing to resume: plan %s has no journal at %s"),
+			r->p->id, r->path);
 		fail_code(e, "NothingToResume");
 	}
 	if (e->message || (had == 1 && new_journal(r, e) != 0))
@@ -303,7 +359,8 @@ static int open_journal(struct run *r, struct az_error *e)
 	fd = cmk_open_private(r->path, O_WRONLY | O_APPEND, &err);
 	r->journal = fd >= 0 ? fdopen(fd, "a") : NULL;
 	if (!r->journal) {
-		az_error_set(e, _("cannot write the journal: %s"), err ? err : strerror(errno));
+		az_error_set(e, _("cannot write the journal: %s"),
+			     err ? err : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
@@ -312,39 +369,52 @@ static int open_journal(struct run *r, struct az_error *e)
 }
 
 /* Reads an ARM resource; NULL with the error set. */
-static struct json_object *read_arm(struct run *r, const char *url, const char *api, struct az_error *e)
+static struct json_object *read_arm(struct run *r, const char *url,
+				    const char *api, struct az_error *e)
 {
 	struct az_req *q = az_session_req(r->s, AZ_ARM, "GET", url, api, NULL);
-	struct json_object *o = az_session_call(r->s, q, e) == 0 ? json_object_get(q->json) : NULL;
+	struct json_object *o = az_session_call(r->s, q, e) == 0
+					? json_object_get(q->json)
+					: NULL;
 
 	az_req_free(q);
 	return o;
 }
 
-/* Reads what a step's request is derived from: the resource or the vault it changes. */
-static struct json_object *read_state(struct run *r, enum step_kind k, struct az_error *e)
+/* Reads what a step's request is derived from: the resource or the vault it
+ * changes. */
+static struct json_object *read_state(struct run *r, enum step_kind k,
+				      struct az_error *e)
 {
-	bool vault = k == STEP_ENABLE_SOFT_DELETE || k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS ||
-		     k == STEP_ACCESS_POLICY;
+	bool vault = k == STEP_ENABLE_SOFT_DELETE ||
+		     k == STEP_ENABLE_PURGE_PROTECTION ||
+		     k == STEP_FIREWALL_BYPASS || k == STEP_ACCESS_POLICY;
 
 	if (vault)
 		return read_arm(r, r->p->vault_id, PLAN_VAULT_API, e);
-	if (k == STEP_ENABLE_IDENTITY || k == STEP_SAVE_KEY || k == STEP_DISABLE_SYSTEM_IDENTITY)
-		return read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+	if (k == STEP_ENABLE_IDENTITY || k == STEP_SAVE_KEY ||
+	    k == STEP_DISABLE_SYSTEM_IDENTITY)
+		return read_arm(r, r->p->resource_id, r->p->svc->api_version,
+				e);
 	return json_object_new_object();
 }
 
-/* Records a long-running operation in the journal before waiting for it, so a resumed run can wait for it too. */
-static void note_operation(struct run *r, size_t i, struct az_req *q, char **url, bool *async)
+/* Records a long-running operation in the journal before waiting for it, so a
+ * resumed run can wait for it too. */
+static void note_operation(struct run *r, size_t i, struct az_req *q,
+			   char **url, bool *async)
 {
 	*url = az_session_op_url(q, async);
 	if (!*url)
 		return;
-	/* The style lets a resume poll a Location URL the way it must be polled. */
-	journal(r, (long)i, *async ? "operation" : "operation-location", "operation", *url);
+	/* The style lets a resume poll a Location URL the way it must be
+	 * polled. */
+	journal(r, (long)i, *async ? "operation" : "operation-location",
+		"operation", *url);
 #ifdef AZCMK_TEST_HOOKS
 	if (getenv("AZCMK_TEST_CRASH_IN_OPERATION") &&
-	    strtol(getenv("AZCMK_TEST_CRASH_IN_OPERATION"), NULL, 10) == (long)i + 1)
+	    strtol(getenv("AZCMK_TEST_CRASH_IN_OPERATION"), NULL, 10) ==
+		    (long)i + 1)
 		_exit(99);
 #endif
 }
@@ -355,7 +425,8 @@ static bool ok_answer(const struct az_req *q)
 	return !q->curl_code && q->status >= 200 && q->status < 300;
 }
 
-/* Tells whether the change history can take entries (a private file, not a link), before anything is written. */
+/* Tells whether the change history can take entries (a private file, not a
+ * link), before anything is written. */
 static bool history_ready(char **err)
 {
 	char *path = cmk_history_path();
@@ -367,15 +438,31 @@ static bool history_ready(char **err)
 	return fd >= 0;
 }
 
-/* Appends a write to the change history: who, which plan and step, the request, what changed, how it ended. */
-static void record(struct run *r, size_t i, const struct step_request *rq, struct json_object *before,
-		   const struct az_req *q, const struct az_error *e)
+/* Appends a write to the change history: who, which plan and step, the request,
+ * what changed, how it ended. */
+static void record(struct run *r, size_t i, const struct step_request *rq,
+		   struct json_object *before, const struct az_req *q,
+		   const struct az_error *e)
 {
 	char when[HISTORY_TIME_LEN], *err = NULL;
-	const char *name = jx_str(r->claims, "upn") ? jx_str(r->claims, "upn") : jx_str(r->claims, "appid");
-	struct history_write w = { when, jx_str(r->claims, "oid"), name, jx_str(r->claims, "tid"), r->p->id,
-		r->p->resource_id, r->p->steps[i].id, rq->method, q->url, before, rq->body, ok_answer(q), q->status,
-		ok_answer(q) ? NULL : e->code, q->client_request_id };
+	const char *name = jx_str(r->claims, "upn")
+				   ? jx_str(r->claims, "upn")
+				   : jx_str(r->claims, "appid");
+	struct history_write w = { when,
+				   jx_str(r->claims, "oid"),
+				   name,
+				   jx_str(r->claims, "tid"),
+				   r->p->id,
+				   r->p->resource_id,
+				   r->p->steps[i].id,
+				   rq->method,
+				   q->url,
+				   before,
+				   rq->body,
+				   ok_answer(q),
+				   q->status,
+				   ok_answer(q) ? NULL : e->code,
+				   q->client_request_id };
 	struct json_object *entry;
 
 	history_time((int64_t)time(NULL), when);
@@ -386,19 +473,27 @@ static void record(struct run *r, size_t i, const struct step_request *rq, struc
 	free(err);
 }
 
-/* Sends a step's derived request and waits for its long-running operation; returns the final answer. */
-static struct az_req *send_req(struct run *r, size_t i, const struct step_request *rq, bool once,
+/* Sends a step's derived request and waits for its long-running operation;
+ * returns the final answer. */
+static struct az_req *send_req(struct run *r, size_t i,
+			       const struct step_request *rq, bool once,
 			       struct json_object *before, struct az_error *e)
 {
 	char *body = rq->body ? xstrdup(jx_text(rq->body)) : NULL, *op = NULL;
-	struct az_req *q = az_session_req(r->s, rq->target == TARGET_KEYVAULT ? AZ_KEYVAULT : AZ_ARM, rq->method, rq->url,
-					  rq->api_version, body), *fin = NULL;
+	struct az_req *q = az_session_req(
+			      r->s,
+			      rq->target == TARGET_KEYVAULT ? AZ_KEYVAULT
+							    : AZ_ARM,
+			      rq->method, rq->url, rq->api_version, body),
+		      *fin = NULL;
 	bool async = false;
 
 	q->no_retry = once;
-	if (az_session_call(r->s, q, e) == 0 && !q->curl_code && q->status >= 200 && q->status < 300) {
+	if (az_session_call(r->s, q, e) == 0 && !q->curl_code &&
+	    q->status >= 200 && q->status < 300) {
 		note_operation(r, i, q, &op, &async);
-		if (op && (q->status == 201 || q->status == 202 || async) && az_session_wait_op(r->s, op, async, &fin, e) != 0) {
+		if (op && (q->status == 201 || q->status == 202 || async) &&
+		    az_session_wait_op(r->s, op, async, &fin, e) != 0) {
 			q->status = 0;
 			free(e->request_id);
 			e->request_id = xstrdup(q->client_request_id);
@@ -411,8 +506,10 @@ static struct az_req *send_req(struct run *r, size_t i, const struct step_reques
 	return q;
 }
 
-/* Returns the value a request writes at a step's guarded path (what "already applied" looks like), or NULL. */
-static struct json_object *desired(const struct plan_step *st, const struct step_request *rq)
+/* Returns the value a request writes at a step's guarded path (what "already
+ * applied" looks like), or NULL. */
+static struct json_object *desired(const struct plan_step *st,
+				   const struct step_request *rq)
 {
 	return st->expect_path ? jx_get(rq->body, st->expect_path) : NULL;
 }
@@ -423,7 +520,8 @@ static bool same(struct json_object *a, struct json_object *b)
 	return (!a && !b) || (a && b && strcmp(jx_text(a), jx_text(b)) == 0);
 }
 
-/* Tells whether every leaf of want is present in have with the same value (strings compare case-insensitively). */
+/* Tells whether every leaf of want is present in have with the same value
+ * (strings compare case-insensitively). */
 static bool contains(struct json_object *have, struct json_object *want)
 {
 	if (!want)
@@ -431,22 +529,26 @@ static bool contains(struct json_object *have, struct json_object *want)
 	if (!have || json_object_get_type(have) != json_object_get_type(want))
 		return false;
 	if (json_object_is_type(want, json_type_object)) {
-		json_object_object_foreach(want, k, v) {
+		json_object_object_foreach(want, k, v)
+		{
 			if (!contains(json_object_object_get(have, k), v))
 				return false;
 		}
 		return true;
 	}
 	if (json_object_is_type(want, json_type_string))
-		return str_ieq(json_object_get_string(have), json_object_get_string(want));
+		return str_ieq(json_object_get_string(have),
+			       json_object_get_string(want));
 	return same(have, want);
 }
 
 /*
  * Compares what a step is about to change with what it expects. Returns 0
- * to write, 1 when the change is already there, -1 when someone else changed it.
+ * to write, 1 when the change is already there, -1 when someone else changed
+ * it.
  */
-static int guard(struct run *r, const struct plan_step *st, struct json_object *now, const struct step_request *rq,
+static int guard(struct run *r, const struct plan_step *st,
+		 struct json_object *now, const struct step_request *rq,
 		 struct az_error *e)
 {
 	struct json_object *cur;
@@ -455,14 +557,23 @@ static int guard(struct run *r, const struct plan_step *st, struct json_object *
 		return 0;
 	cur = jx_get(now, st->expect_path);
 	if (desired(st, rq) && contains(cur, desired(st, rq)))
-		return st->kind == STEP_SAVE_KEY && r->p->resave && !r->done[st - r->p->steps] ? 0 : 1;
+		return st->kind == STEP_SAVE_KEY && r->p->resave &&
+				       !r->done[st - r->p->steps]
+			       ? 0
+			       : 1;
 	if (!same(cur, st->expect)) {
-		char *was = st->expect ? text_sanitize(jx_text(st->expect), false) : xstrdup(_("(absent)"));
-		char *is = cur ? text_sanitize(jx_text(cur), false) : xstrdup(_("(absent)"));
+		char *was = st->expect
+				    ? text_sanitize(jx_text(st->expect), false)
+				    : xstrdup(_("(absent)"));
+		char *is = cur ? text_sanitize(jx_text(cur), false)
+			       : xstrdup(_("(absent)"));
 		char *title = title_of(st);
 
-		az_error_set(e, _("stopped before '%s': %s changed since the plan was made: %s was %s, is now %s; make a new "
-				  "plan"), title, st->read_url, st->expect_path, was, is);
+		az_error_set(e,
+			     _("stopped before '%s': %s changed since the plan "
+			       "was made: %s was %s, is now %s; make a new "
+			       "plan"),
+			     title, st->read_url, st->expect_path, was, is);
 		fail_code(e, "PlanOutdated");
 		free(was);
 		free(is);
@@ -472,20 +583,26 @@ static int guard(struct run *r, const struct plan_step *st, struct json_object *
 	return 0;
 }
 
-/* Learns the principal the service uses (once the identity exists), only when it is a well-formed object id. */
+/* Learns the principal the service uses (once the identity exists), only when
+ * it is a well-formed object id. */
 static int learn_principal(struct run *r, struct az_error *e)
 {
-	struct json_object *res = read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+	struct json_object *res =
+		read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
 	const char *p = NULL;
 
 	if (!res)
 		return -1;
 	if (r->p->uai_id)
-		p = jx_str(jx_iget(jx_get(res, "identity.userAssignedIdentities"), r->p->uai_id), "principalId");
+		p = jx_str(
+			jx_iget(jx_get(res, "identity.userAssignedIdentities"),
+				r->p->uai_id),
+			"principalId");
 	else
 		p = jx_str(res, "identity.principalId");
 	if (plan_var_ok("principalId", p))
-		json_object_object_add(r->vars, "principalId", json_object_new_string(p));
+		json_object_object_add(r->vars, "principalId",
+				       json_object_new_string(p));
 	json_object_put(res);
 	return 0;
 }
@@ -499,7 +616,10 @@ static int wait_access(struct run *r, struct az_error *e)
 		struct timespec ts = { 1, 0 };
 
 		if (left % 10 == 0 || left <= 5)
-			say(r, _("  waiting for Azure RBAC to apply the new access: %lld s"), (long long)left);
+			say(r,
+			    _("  waiting for Azure RBAC to apply the new "
+			      "access: %lld s"),
+			    (long long)left);
 		nanosleep(&ts, NULL);
 		if (az_http_canceled(az_session_http(r->s))) {
 			az_error_set(e, _("the request was canceled"));
@@ -518,7 +638,8 @@ static void refused(struct az_error *e)
 
 	rule = cmk_rule_for_error(e->code, e->inner, msg);
 	if (rule && cmk_rule_find(rule))
-		az_error_set(e, _("%s\n  This is rule %s: %s\n  Fix: %s"), msg, rule, _(cmk_rule_find(rule)->explanation),
+		az_error_set(e, _("%s\n  This is rule %s: %s\n  Fix: %s"), msg,
+			     rule, _(cmk_rule_find(rule)->explanation),
 			     _(cmk_rule_find(rule)->fix));
 	free(msg);
 }
@@ -550,14 +671,21 @@ static bool propagation_error(const struct az_error *e)
  * every 10 s until the bounded wait (--access-wait, default 10 minutes) runs
  * out, with the time left on the progress line.
  */
-static int save_key(struct run *r, size_t i, struct json_object *now, struct az_error *e)
+static int save_key(struct run *r, size_t i, struct json_object *now,
+		    struct az_error *e)
 {
-	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s > 0 ? r->o->save_retry_s : r->o->save_retry_s < 0 ? 0 : 600);
+	int64_t deadline = (int64_t)time(NULL) +
+			   (r->o->save_retry_s > 0   ? r->o->save_retry_s
+			    : r->o->save_retry_s < 0 ? 0
+						     : 600);
 	bool whole = r->p->svc->shape->whole;
 
 	for (;;) {
-		/* Only a whole-resource PUT is built from the resource: read it right before; a PATCH needs no read. */
-		struct json_object *res = whole ? read_state(r, STEP_SAVE_KEY, e) : json_object_get(now);
+		/* Only a whole-resource PUT is built from the resource: read it
+		 * right before; a PATCH needs no read. */
+		struct json_object *res =
+			whole ? read_state(r, STEP_SAVE_KEY, e)
+			      : json_object_get(now);
 		struct step_state st = { res, NULL, r->vars };
 		struct step_request rq;
 		struct az_req *q;
@@ -571,15 +699,19 @@ static int save_key(struct run *r, size_t i, struct json_object *now, struct az_
 		az_req_free(q);
 		step_request_free(&rq);
 		json_object_put(res);
-		if (rc == 0 || !propagation_error(e) || (int64_t)time(NULL) >= deadline) {
+		if (rc == 0 || !propagation_error(e) ||
+		    (int64_t)time(NULL) >= deadline) {
 			if (rc != 0)
 				refused(e);
 			return rc;
 		}
-		say(r, _("  access has not reached the service yet (%s); trying again in 10 s, %lld s left"), e->code,
-		    (long long)(deadline - (int64_t)time(NULL)));
+		say(r,
+		    _("  access has not reached the service yet (%s); trying "
+		      "again in 10 s, %lld s left"),
+		    e->code, (long long)(deadline - (int64_t)time(NULL)));
 		az_error_clear(e);
-		if (nanosleep(&(struct timespec){ 10, 0 }, NULL) != 0 || az_http_canceled(az_session_http(r->s))) {
+		if (nanosleep(&(struct timespec){ 10, 0 }, NULL) != 0 ||
+		    az_http_canceled(az_session_http(r->s))) {
 			az_error_set(e, _("the request was canceled"));
 			return -1;
 		}
@@ -593,9 +725,11 @@ static int save_key(struct run *r, size_t i, struct json_object *now, struct az_
  */
 static int find_made(struct run *r, struct az_error *e)
 {
-	char *url = key_ref_url(&r->p->keyref, "/versions"), *mark = plan_mark(r->p);
+	char *url = key_ref_url(&r->p->keyref, "/versions"),
+	     *mark = plan_mark(r->p);
 	struct json_object *items = NULL;
-	int rc = az_session_list(r->s, AZ_KEYVAULT, url, PLAN_KV_API, &items, e);
+	int rc =
+		az_session_list(r->s, AZ_KEYVAULT, url, PLAN_KV_API, &items, e);
 
 	if (rc != 0 && e->status == 404) {
 		az_error_clear(e);
@@ -603,11 +737,14 @@ static int find_made(struct run *r, struct az_error *e)
 	}
 	for (size_t k = 0; rc == 0 && k < jx_len(items); k++) {
 		struct json_object *it = jx_at(items, k);
-		const char *ver = key_ref_version_in(&r->p->keyref, jx_str(it, "kid"));
+		const char *ver =
+			key_ref_version_in(&r->p->keyref, jx_str(it, "kid"));
 
-		if (str_ieq(jx_str(it, "tags." PLAN_TAG), mark) && jx_int(it, "attributes.created", 0) >= r->begun - 5 && ver &&
-		    plan_var_ok("keyVersion", ver)) {
-			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver));
+		if (str_ieq(jx_str(it, "tags." PLAN_TAG), mark) &&
+		    jx_int(it, "attributes.created", 0) >= r->begun - 5 &&
+		    ver && plan_var_ok("keyVersion", ver)) {
+			json_object_object_add(r->vars, "keyVersion",
+					       json_object_new_string(ver));
 			rc = 1;
 		}
 	}
@@ -632,23 +769,34 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 		bool settled;
 
 		if (found < 0 && attempt == 0 && !r->tried[i]) {
-			/* Nothing can have been made yet: a first try in a run that never started this step. */
-			say(r, _("  (the key's versions cannot be read: %s)"), e->message ? e->message : "?");
+			/* Nothing can have been made yet: a first try in a run
+			 * that never started this step. */
+			say(r, _("  (the key's versions cannot be read: %s)"),
+			    e->message ? e->message : "?");
 			az_error_clear(e);
 			found = 0;
 		} else if (found < 0) {
-			char *why = e->message ? xstrdup(e->message) : xstrdup("?");
+			char *why =
+				e->message ? xstrdup(e->message) : xstrdup("?");
 
-			az_error_set(e, _("cannot tell whether an earlier try already made a version of key %s, because its "
-					  "versions cannot be read (%s); nothing was created. Grant the operator the right to "
-					  "list the key's versions, or check them by hand, then run apply --resume"),
-				     r->p->keyref.name, why);
+			az_error_set(
+				e,
+				_("cannot tell whether an earlier try already "
+				  "made a version of key %s, because its "
+				  "versions cannot be read (%s); nothing was "
+				  "created. Grant the operator the right to "
+				  "list the key's versions, or check them by "
+				  "hand, then run apply --resume"),
+				r->p->keyref.name, why);
 			free(why);
 		}
 		if (found != 0) {
 			if (found > 0)
-				say(r, _("  this plan already made version %s of key %s; it is used, not made again"),
-				    jx_str(r->vars, "keyVersion"), r->p->keyref.name);
+				say(r,
+				    _("  this plan already made version %s of "
+				      "key %s; it is used, not made again"),
+				    jx_str(r->vars, "keyVersion"),
+				    r->p->keyref.name);
 			return found > 0 ? 0 : -1;
 		}
 		plan_request(r->p, i, NULL, &rq);
@@ -656,17 +804,24 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 		kid = ok_answer(q) ? jx_str(q->json, "key.kid") : NULL;
 		ver = key_ref_version_in(&r->p->keyref, kid);
 		if (plan_var_ok("keyVersion", ver))
-			json_object_object_add(r->vars, "keyVersion", json_object_new_string(ver));
+			json_object_object_add(r->vars, "keyVersion",
+					       json_object_new_string(ver));
 		else if (kid)
-			az_error_set(e, _("Key Vault answered the creation of key %s with a key id azcmk does not accept"),
-				     r->p->keyref.name);
-		/* A refusal (4xx but a timeout or throttling) is final; a lost answer is looked into before a retry. */
-		settled = kid || (q->status >= 400 && q->status < 500 && q->status != 408 && q->status != 429);
+			az_error_set(
+				e,
+				_("Key Vault answered the creation of key %s "
+				  "with a key id azcmk does not accept"),
+				r->p->keyref.name);
+		/* A refusal (4xx but a timeout or throttling) is final; a lost
+		 * answer is looked into before a retry. */
+		settled = kid || (q->status >= 400 && q->status < 500 &&
+				  q->status != 408 && q->status != 429);
 		az_req_free(q);
 		step_request_free(&rq);
 		if (settled)
 			return jx_str(r->vars, "keyVersion") ? 0 : -1;
-		say(r, _("  the answer to the key creation was lost; looking for the version before trying again"));
+		say(r, _("  the answer to the key creation was lost; looking "
+			 "for the version before trying again"));
 		az_error_clear(e);
 	}
 	return -1;
@@ -681,22 +836,31 @@ static int prove_access(struct run *r, struct az_error *e)
 {
 	const char *ver = r->p->keyref.version;
 	char *uri;
-	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_target t = { .resource = r->p->resource_id,
+				.identity = r->p->uai_id,
+				.confirmed = true };
 	struct cmk_fetch f;
 	int rc;
 
 	if (ver && strcmp(ver, "{{keyVersion}}") == 0)
-		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion")) ? jx_str(r->vars, "keyVersion") : NULL;
+		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion"))
+			      ? jx_str(r->vars, "keyVersion")
+			      : NULL;
 	uri = key_ref_versioned(&r->p->keyref, ver);
 	t.key_uri = uri;
 	rc = cmk_fetch(r->s, &t, &f, e);
 	if (rc == 0) {
 		const char *principal = cmk_principal(&f.ctx);
 
-		if (!principal || !cmk_principal_has_access(&f.ctx, principal, NULL)) {
-			az_error_set(e, _("stopped before the save: the identity of %s cannot use key %s yet, so nothing was "
-					  "saved; grant it access (azcmk plan proposes how), then run apply --resume"),
-				     r->p->resource_id, uri);
+		if (!principal ||
+		    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
+			az_error_set(
+				e,
+				_("stopped before the save: the identity of %s "
+				  "cannot use key %s yet, so nothing was "
+				  "saved; grant it access (azcmk plan proposes "
+				  "how), then run apply --resume"),
+				r->p->resource_id, uri);
 			rc = -1;
 		}
 	}
@@ -713,7 +877,9 @@ static int prove_access(struct run *r, struct az_error *e)
  */
 static int prove_user_identity(struct run *r, struct az_error *e)
 {
-	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_target t = { .resource = r->p->resource_id,
+				.identity = r->p->uai_id,
+				.confirmed = true };
 	struct cmk_fetch f;
 	const char *principal;
 	int rc = cmk_fetch(r->s, &t, &f, e);
@@ -723,12 +889,19 @@ static int prove_user_identity(struct run *r, struct az_error *e)
 		return rc;
 	}
 	principal = cmk_principal(&f.ctx);
-	if (!f.ctx.keyref.name || !str_ieq(f.ctx.keyref.name, r->p->keyref.name) || !cmk_setting_names_identity(&f.ctx) || !principal ||
+	if (!f.ctx.keyref.name ||
+	    !str_ieq(f.ctx.keyref.name, r->p->keyref.name) ||
+	    !cmk_setting_names_identity(&f.ctx) || !principal ||
 	    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
-		az_error_set(e, _("stopped before turning off the system-assigned identity of %s: the resource does not use "
-				  "key %s through user-assigned identity %s yet, and without the system-assigned "
-				  "identity it could lose its key; nothing was changed by this step"), r->p->resource_id,
-			     r->p->keyref.name, r->p->uai_id ? r->p->uai_id : "?");
+		az_error_set(e,
+			     _("stopped before turning off the system-assigned "
+			       "identity of %s: the resource does not use "
+			       "key %s through user-assigned identity %s yet, "
+			       "and without the system-assigned "
+			       "identity it could lose its key; nothing was "
+			       "changed by this step"),
+			     r->p->resource_id, r->p->keyref.name,
+			     r->p->uai_id ? r->p->uai_id : "?");
 		rc = -1;
 	}
 	cmk_fetch_free(&f);
@@ -741,29 +914,45 @@ static int prove_user_identity(struct run *r, struct az_error *e)
  */
 static int verify(struct run *r, struct az_error *e)
 {
-	struct cmk_target t = { .resource = r->p->resource_id, .identity = r->p->uai_id };
+	struct cmk_target t = { .resource = r->p->resource_id,
+				.identity = r->p->uai_id };
 	struct cmk_fetch f;
 	struct cmk_report rep;
 	int rc = cmk_fetch(r->s, &t, &f, e);
 
 	if (rc == 0) {
 		cmk_check(&f.ctx, &rep);
-		if (!f.ctx.keyref.name || !str_ieq(f.ctx.keyref.name, r->p->keyref.name)) {
-			az_error_set(e, _("the end state does not hold: %s does not use key %s (its key setting is not the one "
-					  "planned; someone may have changed it back)"), r->p->resource_id, r->p->keyref.name);
+		if (!f.ctx.keyref.name ||
+		    !str_ieq(f.ctx.keyref.name, r->p->keyref.name)) {
+			az_error_set(
+				e,
+				_("the end state does not hold: %s does not "
+				  "use key %s (its key setting is not the one "
+				  "planned; someone may have changed it back)"),
+				r->p->resource_id, r->p->keyref.name);
 			rc = -1;
 		} else if (cmk_has_blocker(&rep)) {
 			struct sbuf b = SBUF_INIT;
 
 			for (size_t i = 0; i < rep.n; i++)
 				if (rep.items[i].severity == SEV_BLOCKER)
-					sb_printf(&b, "\n  - %s [%s]", rep.items[i].message, rep.items[i].rule->id);
+					sb_printf(&b, "\n  - %s [%s]",
+						  rep.items[i].message,
+						  rep.items[i].rule->id);
 			if (cmk_has_known_blocker(&rep))
-				az_error_set(e, _("the key is saved, but the end state does not hold: a prerequisite fails "
-						  "now:%s"), sb_str(&b));
+				az_error_set(
+					e,
+					_("the key is saved, but the end state "
+					  "does not hold: a prerequisite fails "
+					  "now:%s"),
+					sb_str(&b));
 			else
-				az_error_set(e, _("the key is saved, but the end state could not be verified: a prerequisite "
-						  "could not be judged:%s"), sb_str(&b));
+				az_error_set(e,
+					     _("the key is saved, but the end "
+					       "state could not be verified: a "
+					       "prerequisite "
+					       "could not be judged:%s"),
+					     sb_str(&b));
 			sb_free(&b);
 			rc = -1;
 		}
@@ -775,8 +964,10 @@ static int verify(struct run *r, struct az_error *e)
 	return rc;
 }
 
-/* Sends a step's request derived from the state just read, accepting an existing role assignment as done. */
-static int write_step(struct run *r, size_t i, struct json_object *now, struct az_error *e)
+/* Sends a step's request derived from the state just read, accepting an
+ * existing role assignment as done. */
+static int write_step(struct run *r, size_t i, struct json_object *now,
+		      struct az_error *e)
 {
 	const struct plan_step *st = &r->p->steps[i];
 	struct step_state ss = { NULL, NULL, r->vars };
@@ -786,23 +977,35 @@ static int write_step(struct run *r, size_t i, struct json_object *now, struct a
 
 	if (st->kind == STEP_ACCESS_POLICY || st->kind <= STEP_FIREWALL_BYPASS)
 		ss.vault = now;
-	if (st->kind == STEP_ENABLE_IDENTITY || st->kind == STEP_DISABLE_SYSTEM_IDENTITY)
+	if (st->kind == STEP_ENABLE_IDENTITY ||
+	    st->kind == STEP_DISABLE_SYSTEM_IDENTITY)
 		ss.resource = now;
 	plan_request(r->p, i, &ss, &rq);
-	if ((rq.url && strstr(rq.url, "{{")) || (rq.body && strstr(jx_text(rq.body), "{{"))) {
-		az_error_set(e, _("stopped before '%s': the service's identity has no principal yet, so the request cannot "
-				  "be made; run apply --resume once the identity exists"), st->id);
+	if ((rq.url && strstr(rq.url, "{{")) ||
+	    (rq.body && strstr(jx_text(rq.body), "{{"))) {
+		az_error_set(e,
+			     _("stopped before '%s': the service's identity "
+			       "has no principal yet, so the request cannot "
+			       "be made; run apply --resume once the identity "
+			       "exists"),
+			     st->id);
 		step_request_free(&rq);
 		return -1;
 	}
-	/* An access policy is added beside the others: the history shows the entry added, not the list replaced. */
-	q = send_req(r, i, &rq, false, st->kind == STEP_ACCESS_POLICY ? NULL : now, e);
+	/* An access policy is added beside the others: the history shows the
+	 * entry added, not the list replaced. */
+	q = send_req(r, i, &rq, false,
+		     st->kind == STEP_ACCESS_POLICY ? NULL : now, e);
 	rc = ok_answer(q) ? 0 : -1;
-	/* A role assignment made anew answers 201; an access policy is new when the vault did not list it. */
+	/* A role assignment made anew answers 201; an access policy is new when
+	 * the vault did not list it. */
 	if (rc == 0 && ((st->kind == STEP_ASSIGN_ROLE && q->status == 201) ||
-			(st->kind == STEP_ACCESS_POLICY && !cmk_policy_allows(now, jx_str(r->vars, "principalId"), CMK_SERVICE_KEY_PERMS))))
+			(st->kind == STEP_ACCESS_POLICY &&
+			 !cmk_policy_allows(now, jx_str(r->vars, "principalId"),
+					    CMK_SERVICE_KEY_PERMS))))
 		r->regranted = true;
-	if (rc != 0 && q->status == 409 && e->code && str_ieq(e->code, "RoleAssignmentExists")) {
+	if (rc != 0 && q->status == 409 && e->code &&
+	    str_ieq(e->code, "RoleAssignmentExists")) {
 		say(r, _("  the role assignment already exists"));
 		az_error_clear(e);
 		rc = 0;
@@ -835,7 +1038,8 @@ static bool skip_done(const struct run *r, const struct plan_step *st)
 }
 
 /* Carries out one step whose guard has passed. */
-static int do_step(struct run *r, size_t i, struct json_object *now, struct az_error *e)
+static int do_step(struct run *r, size_t i, struct json_object *now,
+		   struct az_error *e)
 {
 	switch (r->p->steps[i].kind) {
 	case STEP_WAIT_ACCESS:
@@ -855,10 +1059,12 @@ static int do_step(struct run *r, size_t i, struct json_object *now, struct az_e
 	}
 }
 
-/* Tells whether a provisioning state is one a resource rests in (or it has none). */
+/* Tells whether a provisioning state is one a resource rests in (or it has
+ * none). */
 static bool at_rest(const char *state)
 {
-	return !state || str_ieq(state, "Succeeded") || str_ieq(state, "Failed") || str_ieq(state, "Canceled");
+	return !state || str_ieq(state, "Succeeded") ||
+	       str_ieq(state, "Failed") || str_ieq(state, "Canceled");
 }
 
 /*
@@ -867,19 +1073,26 @@ static bool at_rest(const char *state)
  */
 static int settle(struct run *r, size_t i, struct az_error *e)
 {
-	int64_t deadline = (int64_t)time(NULL) + (r->o->save_retry_s ? r->o->save_retry_s : 600);
+	int64_t deadline = (int64_t)time(NULL) +
+			   (r->o->save_retry_s ? r->o->save_retry_s : 600);
 	struct az_req *fin = NULL;
 
 	if (r->op_url && r->op_step == i) {
-		say(r, _("  waiting for the operation the interrupted run started"));
-		if (az_session_wait_op(r->s, r->op_url, r->op_async, &fin, e) != 0) {
-			say(r, _("  that operation did not succeed (%s); the step is checked again"), e->message ? e->message : "?");
+		say(r, _("  waiting for the operation the interrupted run "
+			 "started"));
+		if (az_session_wait_op(r->s, r->op_url, r->op_async, &fin, e) !=
+		    0) {
+			say(r,
+			    _("  that operation did not succeed (%s); the step "
+			      "is checked again"),
+			    e->message ? e->message : "?");
 			az_error_clear(e);
 		}
 		az_req_free(fin);
 	}
 	for (;;) {
-		struct json_object *res = read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+		struct json_object *res = read_arm(r, r->p->resource_id,
+						   r->p->svc->api_version, e);
 		const char *state = jx_str(res, "properties.provisioningState");
 		bool rest = at_rest(state);
 		char *shown = rest ? NULL : text_sanitize(state, false);
@@ -889,13 +1102,19 @@ static int settle(struct run *r, size_t i, struct az_error *e)
 			return -1;
 		if (rest)
 			return 0;
-		if ((int64_t)time(NULL) >= deadline || az_http_canceled(az_session_http(r->s))) {
-			az_error_set(e, _("%s is still busy (provisioning state '%s'); run apply --resume again later"),
+		if ((int64_t)time(NULL) >= deadline ||
+		    az_http_canceled(az_session_http(r->s))) {
+			az_error_set(e,
+				     _("%s is still busy (provisioning state "
+				       "'%s'); run apply --resume again later"),
 				     r->p->resource_id, shown);
 			free(shown);
 			return -1;
 		}
-		say(r, _("  %s is busy (%s); waiting for it to finish (%lld s left)"), r->p->resource_id, shown,
+		say(r,
+		    _("  %s is busy (%s); waiting for it to finish (%lld s "
+		      "left)"),
+		    r->p->resource_id, shown,
 		    (long long)(deadline - (int64_t)time(NULL)));
 		free(shown);
 		nanosleep(&(struct timespec){ 5, 0 }, NULL);
@@ -923,7 +1142,9 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 	say(r, _("%2zu. %s"), i + 1, title);
 	free(title);
 	journal(r, (long)i, "start", NULL, NULL);
-	if (r->resuming && st->read_url && strcmp(st->read_url, r->p->resource_id) == 0 && settle(r, i, e) != 0)
+	if (r->resuming && st->read_url &&
+	    strcmp(st->read_url, r->p->resource_id) == 0 &&
+	    settle(r, i, e) != 0)
 		g = -1;
 	if (g == 0 && !(now = read_state(r, st->kind, e)))
 		g = -1;
@@ -935,16 +1156,23 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 		step_request_free(&rq);
 	}
 	if (g == 1) {
-		say(r, r->done[i] ? _("  already done, and still in place") : _("  already in place"));
-		if (st->kind == STEP_ENABLE_IDENTITY && learn_principal(r, e) != 0)
+		say(r, r->done[i] ? _("  already done, and still in place")
+				  : _("  already in place"));
+		if (st->kind == STEP_ENABLE_IDENTITY &&
+		    learn_principal(r, e) != 0)
 			g = -1;
 	} else if (g == 0) {
-		if (r->done[i] && (st->kind == STEP_ASSIGN_ROLE || st->kind == STEP_ACCESS_POLICY))
-			say(r, _("  done before; made again, in case it was removed since (it changes nothing otherwise)"));
+		if (r->done[i] && (st->kind == STEP_ASSIGN_ROLE ||
+				   st->kind == STEP_ACCESS_POLICY))
+			say(r,
+			    _("  done before; made again, in case it was "
+			      "removed since (it changes nothing otherwise)"));
 		else if (r->done[i] && st->kind == STEP_WAIT_ACCESS)
-			say(r, _("  a grant was made again, so its wait runs again"));
+			say(r, _("  a grant was made again, so its wait runs "
+				 "again"));
 		else if (r->done[i])
-			say(r, _("  the journal says this was done, but Azure shows it undone now: doing it again"));
+			say(r, _("  the journal says this was done, but Azure "
+				 "shows it undone now: doing it again"));
 		g = do_step(r, i, now, e) == 0 ? 0 : -1;
 	}
 	json_object_put(now);
@@ -969,7 +1197,10 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 static int preflight(struct run *r, struct az_error *e)
 {
 	char *key = key_ref_versioned(&r->p->keyref, NULL);
-	struct cmk_target t = { .resource = r->p->resource_id, .key_uri = key, .identity = r->p->uai_id, .confirmed = true };
+	struct cmk_target t = { .resource = r->p->resource_id,
+				.key_uri = key,
+				.identity = r->p->uai_id,
+				.confirmed = true };
 	struct cmk_fetch f;
 	char *err = NULL, *open = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);
@@ -979,7 +1210,10 @@ static int preflight(struct run *r, struct az_error *e)
 		fail_code(e, "PreflightFailed");
 		rc = -1;
 	} else if (rc == 0 && open) {
-		say(r, _("  (your permission for these steps could not be judged beforehand: %s)"), open);
+		say(r,
+		    _("  (your permission for these steps could not be judged "
+		      "beforehand: %s)"),
+		    open);
 	}
 	free(err);
 	free(open);
@@ -993,9 +1227,14 @@ static int preflight(struct run *r, struct az_error *e)
  * operation and result. Before each write it re-reads what it changes and
  * stops if someone else changed it; it always ends by verifying against Azure.
  */
-int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opts *o, struct az_error *e)
+int cmk_apply(struct az_session *s, const struct plan *p,
+	      const struct apply_opts *o, struct az_error *e)
 {
-	struct run r = { .s = s, .p = p, .o = o, .lock_fd = -1, .vars = json_object_new_object() };
+	struct run r = { .s = s,
+			 .p = p,
+			 .o = o,
+			 .lock_fd = -1,
+			 .vars = json_object_new_object() };
 	char *err = NULL;
 	int rc = 0;
 
@@ -1003,7 +1242,10 @@ int cmk_apply(struct az_session *s, const struct plan *p, const struct apply_opt
 	r.done = xcalloc(p->n ? p->n : 1, sizeof(*r.done));
 	r.tried = xcalloc(p->n ? p->n : 1, sizeof(*r.tried));
 #ifdef AZCMK_TEST_HOOKS
-	r.crash_after = getenv("AZCMK_TEST_CRASH_AFTER") ? (int)strtol(getenv("AZCMK_TEST_CRASH_AFTER"), NULL, 10) : 0;
+	r.crash_after = getenv("AZCMK_TEST_CRASH_AFTER")
+				? (int)strtol(getenv("AZCMK_TEST_CRASH_AFTER"),
+					      NULL, 10)
+				: 0;
 #endif
 	if (!plan_check(p, &err)) {
 		az_error_set(e, _("azcmk does not apply this plan: %s"), err);

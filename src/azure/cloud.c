@@ -1,4 +1,5 @@
-/* Azure clouds: the endpoints and token audiences of AzureCloud, AzureUSGovernment and AzureChinaCloud. */
+/* Azure clouds: the endpoints and token audiences of AzureCloud,
+ * AzureUSGovernment and AzureChinaCloud. */
 #include "config.h"
 
 #include <stddef.h>
@@ -7,21 +8,32 @@
 #include "text.h"
 
 static const struct az_cloud CLOUDS[] = {
-	{ "AzureCloud", "https://management.azure.com", "https://login.microsoftonline.com",
-	  "https://management.azure.com/.default", ".vault.azure.net", "https://vault.azure.net/.default",
-	  ".managedhsm.azure.net", "https://managedhsm.azure.net/.default", "https://graph.microsoft.com",
+	{ "AzureCloud", "https://management.azure.com",
+	  "https://login.microsoftonline.com",
+	  "https://management.azure.com/.default", ".vault.azure.net",
+	  "https://vault.azure.net/.default", ".managedhsm.azure.net",
+	  "https://managedhsm.azure.net/.default",
+	  "https://graph.microsoft.com",
 	  "https://graph.microsoft.com/.default" },
-	{ "AzureUSGovernment", "https://management.usgovcloudapi.net", "https://login.microsoftonline.us",
-	  "https://management.usgovcloudapi.net/.default", ".vault.usgovcloudapi.net",
-	  "https://vault.usgovcloudapi.net/.default", ".managedhsm.usgovcloudapi.net",
-	  "https://managedhsm.usgovcloudapi.net/.default", "https://graph.microsoft.us", "https://graph.microsoft.us/.default" },
-	{ "AzureChinaCloud", "https://management.chinacloudapi.cn", "https://login.chinacloudapi.cn",
-	  "https://management.chinacloudapi.cn/.default", ".vault.azure.cn", "https://vault.azure.cn/.default",
-	  ".managedhsm.azure.cn", "https://managedhsm.azure.cn/.default", "https://microsoftgraph.chinacloudapi.cn",
+	{ "AzureUSGovernment", "https://management.usgovcloudapi.net",
+	  "https://login.microsoftonline.us",
+	  "https://management.usgovcloudapi.net/.default",
+	  ".vault.usgovcloudapi.net",
+	  "https://vault.usgovcloudapi.net/.default",
+	  ".managedhsm.usgovcloudapi.net",
+	  "https://managedhsm.usgovcloudapi.net/.default",
+	  "https://graph.microsoft.us", "https://graph.microsoft.us/.default" },
+	{ "AzureChinaCloud", "https://management.chinacloudapi.cn",
+	  "https://login.chinacloudapi.cn",
+	  "https://management.chinacloudapi.cn/.default", ".vault.azure.cn",
+	  "https://vault.azure.cn/.default", ".managedhsm.azure.cn",
+	  "https://managedhsm.azure.cn/.default",
+	  "https://microsoftgraph.chinacloudapi.cn",
 	  "https://microsoftgraph.chinacloudapi.cn/.default" },
 };
 
-/* Finds a cloud by name, ignoring case; NULL for an unknown name (NULL name: AzureCloud). */
+/* Finds a cloud by name, ignoring case; NULL for an unknown name (NULL name:
+ * AzureCloud). */
 const struct az_cloud *az_cloud_find(const char *name)
 {
 	if (!name)

@@ -1,4 +1,5 @@
-/* Fetching the context the validation core judges: the resource, its identity, the vault, the key, the access. */
+/* Fetching the context the validation core judges: the resource, its identity,
+ * the vault, the key, the access. */
 #include "config.h"
 
 #include <stdio.h>
@@ -39,10 +40,13 @@ static char *kql_quote(const char *v)
 	return sb_steal(&b);
 }
 
-/* Builds a Resource Graph query request over the chosen subscriptions (all visible ones when none). */
-static struct az_req *graph_req(struct az_session *s, const char *query, const char *const *subs, size_t n)
+/* Builds a Resource Graph query request over the chosen subscriptions (all
+ * visible ones when none). */
+static struct az_req *graph_req(struct az_session *s, const char *query,
+				const char *const *subs, size_t n)
 {
-	struct json_object *body = json_object_new_object(), *list = json_object_new_array();
+	struct json_object *body = json_object_new_object(),
+			   *list = json_object_new_array();
 	struct az_req *r;
 
 	for (size_t i = 0; i < n; i++)
@@ -52,13 +56,17 @@ static struct az_req *graph_req(struct az_session *s, const char *query, const c
 	else
 		json_object_put(list);
 	json_object_object_add(body, "query", json_object_new_string(query));
-	r = az_session_req(s, AZ_ARM, "POST", "/providers/Microsoft.ResourceGraph/resources", RG_API, jx_text(body));
+	r = az_session_req(s, AZ_ARM, "POST",
+			   "/providers/Microsoft.ResourceGraph/resources",
+			   RG_API, jx_text(body));
 	json_object_put(body);
 	return r;
 }
 
-/* Runs a Resource Graph query over the chosen subscriptions (all visible ones when none) and returns its rows. */
-static struct json_object *graph_query(struct az_session *s, const char *query, const char *const *subs, size_t n,
+/* Runs a Resource Graph query over the chosen subscriptions (all visible ones
+ * when none) and returns its rows. */
+static struct json_object *graph_query(struct az_session *s, const char *query,
+				       const char *const *subs, size_t n,
 				       struct az_error *e)
 {
 	struct az_req *r = graph_req(s, query, subs, n);
@@ -70,8 +78,10 @@ static struct json_object *graph_query(struct az_session *s, const char *query, 
 	return rows;
 }
 
-/* Resolves a resource name (unique among the four services' resources) to its ARM id. */
-int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
+/* Resolves a resource name (unique among the four services' resources) to its
+ * ARM id. */
+int cmk_resolve_resource(struct az_session *s, const char *name,
+			 const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e)
 {
 	char *q = kql_quote(name), *query, *types;
@@ -84,8 +94,9 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 		return 0;
 	}
 	types = svc_types_kql(0);
-	query = xasprintf("Resources | where type in~ (%s) and (name =~ '%s' or name endswith '/%s') | project id", types,
-			  q, q);
+	query = xasprintf("Resources | where type in~ (%s) and (name =~ '%s' "
+			  "or name endswith '/%s') | project id",
+			  types, q, q);
 	free(types);
 	rows = graph_query(s, query, subs, nsubs, e);
 	if (rows && jx_len(rows) == 1) {
@@ -94,11 +105,17 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 	} else if (rows && jx_len(rows) == 0) {
 		char *names = svc_names_text();
 
-		az_error_set(e, _("no resource of the services azcmk protects (%s) is named '%s' in the subscriptions you "
-				  "can see; give its ARM id, or check --subscription"), names, name);
+		az_error_set(
+			e,
+			_("no resource of the services azcmk protects (%s) is "
+			  "named '%s' in the subscriptions you "
+			  "can see; give its ARM id, or check --subscription"),
+			names, name);
 		free(names);
 	} else if (rows) {
-		az_error_set(e, _("%zu resources are named '%s'; give the ARM id of the one you mean, such as %s"),
+		az_error_set(e,
+			     _("%zu resources are named '%s'; give the ARM id "
+			       "of the one you mean, such as %s"),
 			     jx_len(rows), name, jx_str(jx_at(rows, 0), "id"));
 	}
 	json_object_put(rows);
@@ -107,7 +124,8 @@ int cmk_resolve_resource(struct az_session *s, const char *name, const char *con
 	return rc;
 }
 
-/* Takes a checked key reference into the fetch's fields (which then own its strings). */
+/* Takes a checked key reference into the fetch's fields (which then own its
+ * strings). */
 static void take_key(struct cmk_fetch *f, struct key_ref *k)
 {
 	f->ctx.keyref = *k;
@@ -119,7 +137,8 @@ static void take_key(struct cmk_fetch *f, struct key_ref *k)
  * the one in use (an audit). Every key reference goes through the one
  * parser, held to the cloud's own Key Vault and Managed HSM hosts.
  */
-static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *f, struct az_error *e)
+static int pick_key(struct az_session *s, const struct cmk_target *t,
+		    struct cmk_fetch *f, struct az_error *e)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
 	struct key_ref k;
@@ -131,7 +150,8 @@ static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk
 		ok = key_ref_parse(t->key_uri, &sfx, &k, &why);
 		f->ctx.change = true;
 	} else if (t->key && t->vault) {
-		ok = key_ref_from_parts(t->vault, t->key, t->version, &sfx, &k, &why);
+		ok = key_ref_from_parts(t->vault, t->key, t->version, &sfx, &k,
+					&why);
 		f->ctx.change = true;
 	} else if ((uri = svc_key_uri(f->ctx.svc, f->resource)) != NULL) {
 		ok = key_ref_parse(uri, &sfx, &k, &why);
@@ -141,20 +161,28 @@ static int pick_key(struct az_session *s, const struct cmk_target *t, struct cmk
 	if (ok) {
 		take_key(f, &k);
 	} else {
-		char *shown = text_sanitize(t->key_uri ? t->key_uri : uri ? uri : t->key, false);
+		char *shown = text_sanitize(t->key_uri ? t->key_uri
+					    : uri      ? uri
+						       : t->key,
+					    false);
 
-		az_error_set(e, _("'%s' is not a key azcmk can use: %s; use https://VAULT%s/keys/NAME[/VERSION]"), shown,
-			     _(why), sfx.vault);
+		az_error_set(e,
+			     _("'%s' is not a key azcmk can use: %s; use "
+			       "https://VAULT%s/keys/NAME[/VERSION]"),
+			     shown, _(why), sfx.vault);
 		free(shown);
 	}
 	free(uri);
 	return ok ? 0 : -1;
 }
 
-/* Reads the user-assigned identity the operator names (ARM id, or a name attached to the resource). */
-static int pick_identity(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *f, struct az_error *e)
+/* Reads the user-assigned identity the operator names (ARM id, or a name
+ * attached to the resource). */
+static int pick_identity(struct az_session *s, const struct cmk_target *t,
+			 struct cmk_fetch *f, struct az_error *e)
 {
-	struct json_object *map = jx_get(f->resource, "identity.userAssignedIdentities");
+	struct json_object *map =
+		jx_get(f->resource, "identity.userAssignedIdentities");
 	const char *want = t->identity;
 	struct az_req *r;
 
@@ -164,14 +192,19 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t, struc
 	} else if (str_istarts(want, "/subscriptions/")) {
 		f->uai_id = xstrdup(want);
 	} else if (json_object_is_type(map, json_type_object)) {
-		json_object_object_foreach(map, k, v) {
+		json_object_object_foreach(map, k, v)
+		{
 			(void)v;
-			if (str_iends(k, want) && k[strlen(k) - strlen(want) - 1] == '/')
+			if (str_iends(k, want) &&
+			    k[strlen(k) - strlen(want) - 1] == '/')
 				f->uai_id = xstrdup(k);
 		}
 	}
 	if (want && !str_ieq(want, "system") && !f->uai_id) {
-		az_error_set(e, _("no user-assigned identity '%s' is attached to the resource; give its ARM id to attach it"), want);
+		az_error_set(e,
+			     _("no user-assigned identity '%s' is attached to "
+			       "the resource; give its ARM id to attach it"),
+			     want);
 		return -1;
 	}
 	if (!f->uai_id)
@@ -183,24 +216,31 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t, struc
 	return 0;
 }
 
-/* Builds the request that asks Azure Policy whether a deny assignment refuses the resource as the save leaves it. */
+/* Builds the request that asks Azure Policy whether a deny assignment refuses
+ * the resource as the save leaves it. */
 static struct az_req *policy_req(struct az_session *s, struct cmk_fetch *f)
 {
-	struct json_object *body = json_object_new_object(), *details = json_object_new_object();
+	struct json_object *body = json_object_new_object(),
+			   *details = json_object_new_object();
 	struct armid a;
 	struct az_req *r = NULL;
 	char *path;
 
 	if (!armid_parse(jx_str(f->resource, "id"), &a))
 		return NULL;
-	path = xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.PolicyInsights/checkPolicyRestrictions",
-			 a.subscription, a.resource_group ? a.resource_group : "");
-	json_object_object_add(details, "resourceContent", plan_after_save(&f->ctx));
-	json_object_object_add(details, "apiVersion", json_object_new_string(f->ctx.svc->api_version));
+	path = xasprintf("/subscriptions/%s/resourceGroups/%s/providers/"
+			 "Microsoft.PolicyInsights/checkPolicyRestrictions",
+			 a.subscription,
+			 a.resource_group ? a.resource_group : "");
+	json_object_object_add(details, "resourceContent",
+			       plan_after_save(&f->ctx));
+	json_object_object_add(details, "apiVersion",
+			       json_object_new_string(f->ctx.svc->api_version));
 	json_object_object_add(body, "resourceDetails", details);
 	json_object_object_add(body, "pendingFields", json_object_new_array());
 	if (a.resource_group)
-		r = az_session_req(s, AZ_ARM, "POST", path, POLICY_API, jx_text(body));
+		r = az_session_req(s, AZ_ARM, "POST", path, POLICY_API,
+				   jx_text(body));
 	armid_free(&a);
 	free(path);
 	json_object_put(body);
@@ -212,7 +252,8 @@ static struct az_req *policy_req(struct az_session *s, struct cmk_fetch *f)
  * the resource's subscription, then in those named. Sets e when none could
  * be listed (the vault is then unreadable, not missing).
  */
-static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
+static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f,
+			    const struct cmk_target *t, struct az_error *e)
 {
 	struct armid a;
 	char *id = NULL;
@@ -221,12 +262,21 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const str
 	if (!armid_parse(jx_str(f->resource, "id"), &a))
 		return NULL;
 	for (size_t i = 0; !id && i <= t->nsubs; i++) {
-		const char *sub = i == 0 ? a.subscription : t->subscriptions[i - 1];
-		char *path = xasprintf("/subscriptions/%s/resources?$filter=resourceType%%20eq%%20'%s'%%20and%%20name%%20eq%%20'%s'",
-				       sub, f->ctx.keyref.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", f->ctx.keyref.vault);
+		const char *sub =
+			i == 0 ? a.subscription : t->subscriptions[i - 1];
+		char *path = xasprintf(
+			"/subscriptions/%s/"
+			"resources?$filter=resourceType%%20eq%%20'%s'%%20and%%"
+			"20name%%20eq%%20'%s'",
+			sub,
+			f->ctx.keyref.hsm ? "Microsoft.KeyVault/managedHSMs"
+					  : "Microsoft.KeyVault/vaults",
+			f->ctx.keyref.vault);
 		struct json_object *items = NULL;
 
-		if ((i == 0 || !str_ieq(sub, a.subscription)) && az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) == 0) {
+		if ((i == 0 || !str_ieq(sub, a.subscription)) &&
+		    az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) ==
+			    0) {
 			listed = true;
 			if (jx_len(items))
 				id = xstrdup(jx_str(jx_at(items, 0), "id"));
@@ -236,7 +286,8 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const str
 		free(path);
 	}
 	if (!listed)
-		az_error_set(e, _("neither Resource Graph nor Resource Manager would list the key vaults"));
+		az_error_set(e, _("neither Resource Graph nor Resource Manager "
+				  "would list the key vaults"));
 	armid_free(&a);
 	return id;
 }
@@ -245,12 +296,17 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f, const str
  * Finds the vault's (or HSM's) ARM id by name and, for a change, asks Azure
  * Policy about the save, both at once. A refused policy check is no finding.
  */
-static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t, struct az_error *e)
+static char *find_vault(struct az_session *s, struct cmk_fetch *f,
+			const struct cmk_target *t, struct az_error *e)
 {
-	const char *type = f->ctx.keyref.hsm ? "microsoft.keyvault/managedhsms" : "microsoft.keyvault/vaults";
-	char *q = kql_quote(f->ctx.keyref.vault), *query = xasprintf("Resources | where type =~ '%s' and name =~ '%s' | project id",
-							      type, q);
-	struct az_req *r[2] = { graph_req(s, query, t->subscriptions, t->nsubs), f->ctx.change ? policy_req(s, f) : NULL };
+	const char *type = f->ctx.keyref.hsm ? "microsoft.keyvault/managedhsms"
+					     : "microsoft.keyvault/vaults";
+	char *q = kql_quote(f->ctx.keyref.vault),
+	     *query = xasprintf("Resources | where type =~ '%s' and name =~ "
+				"'%s' | project id",
+				type, q);
+	struct az_req *r[2] = { graph_req(s, query, t->subscriptions, t->nsubs),
+				f->ctx.change ? policy_req(s, f) : NULL };
 	struct json_object *rows = NULL;
 	char *id = NULL;
 
@@ -258,16 +314,24 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct 
 		if (!r[0]->curl_code && r[0]->status == 200)
 			rows = jx_get(r[0]->json, "data");
 		else
-			az_error_from_req(e, r[0], "POST /providers/Microsoft.ResourceGraph/resources");
+			az_error_from_req(
+				e, r[0],
+				"POST "
+				"/providers/Microsoft.ResourceGraph/resources");
 	}
 	if (r[1] && r[1]->status == 200) {
-		f->policy = json_object_get(jx_get(r[1]->json, "contentEvaluationResult.policyEvaluations"));
+		f->policy = json_object_get(
+			jx_get(r[1]->json,
+			       "contentEvaluationResult.policyEvaluations"));
 		f->ctx.policy_status = 200;
 	} else if (r[1]) {
-		f->ctx.policy_status = r[1]->curl_code ? CMK_READ_NO_ANSWER : r[1]->status;
+		f->ctx.policy_status =
+			r[1]->curl_code ? CMK_READ_NO_ANSWER : r[1]->status;
 	}
-	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id")) : NULL;
-	if (!rows && !r[0]->curl_code && r[0]->status >= 400 && !az_http_canceled(az_session_http(s))) {
+	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id"))
+				  : NULL;
+	if (!rows && !r[0]->curl_code && r[0]->status >= 400 &&
+	    !az_http_canceled(az_session_http(s))) {
 		az_error_clear(e);
 		id = find_vault_arm(s, f, t, e);
 	}
@@ -278,34 +342,43 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f, const struct 
 	return id;
 }
 
-/* Returns the JSON of an answer when it is 200 (a new reference), else NULL; records the status. */
+/* Returns the JSON of an answer when it is 200 (a new reference), else NULL;
+ * records the status. */
 static struct json_object *take(struct az_req *r, long *status)
 {
 	bool shaped = json_object_is_type(r->json, json_type_object);
 
-	/* No answer, or a 200 that is not the JSON object the API documents, is not a verdict either way. */
-	*status = r->curl_code ? CMK_READ_NO_ANSWER : r->status == 200 && !shaped ? CMK_READ_MALFORMED : r->status;
+	/* No answer, or a 200 that is not the JSON object the API documents, is
+	 * not a verdict either way. */
+	*status = r->curl_code                  ? CMK_READ_NO_ANSWER
+		  : r->status == 200 && !shaped ? CMK_READ_MALFORMED
+						: r->status;
 	return r->status == 200 && shaped ? json_object_get(r->json) : NULL;
 }
 
-/* Takes a list's "value" array, with its status (a 200 without the array is malformed). */
+/* Takes a list's "value" array, with its status (a 200 without the array is
+ * malformed). */
 static struct json_object *take_list(struct az_req *r, long *status)
 {
 	struct json_object *value = jx_get(r->json, "value");
 	bool shaped = json_object_is_type(value, json_type_array);
 
-	*status = r->curl_code ? CMK_READ_NO_ANSWER : r->status == 200 && !shaped ? CMK_READ_MALFORMED : r->status;
+	*status = r->curl_code                  ? CMK_READ_NO_ANSWER
+		  : r->status == 200 && !shaped ? CMK_READ_MALFORMED
+						: r->status;
 	return r->status == 200 && shaped ? json_object_get(value) : NULL;
 }
 
-/* Returns the index of the newest version by creation time (Key Vault promises no order), or SIZE_MAX when none. */
+/* Returns the index of the newest version by creation time (Key Vault promises
+ * no order), or SIZE_MAX when none. */
 static size_t newest_version(struct json_object *items)
 {
 	size_t best = SIZE_MAX;
 	int64_t when = INT64_MIN;
 
 	for (size_t i = 0; i < jx_len(items); i++) {
-		int64_t created = jx_int(jx_at(items, i), "attributes.created", 0);
+		int64_t created =
+			jx_int(jx_at(items, i), "attributes.created", 0);
 
 		if (best == SIZE_MAX || created > when) {
 			best = i;
@@ -321,7 +394,8 @@ static size_t newest_version(struct json_object *items)
  * token). Without every page no verdict rests on the list, so a failure
  * sets *status.
  */
-static void rest_of_list(struct az_session *s, enum az_target t, const char *next, const char *first_url,
+static void rest_of_list(struct az_session *s, enum az_target t,
+			 const char *next, const char *first_url,
 			 struct json_object *value, long *status)
 {
 	struct json_object *rest = NULL;
@@ -329,8 +403,11 @@ static void rest_of_list(struct az_session *s, enum az_target t, const char *nex
 
 	if (!next || !*next || !json_object_is_type(value, json_type_array))
 		return;
-	if (!wire_same_origin(next, first_url) || az_session_list(s, t, next, NULL, &rest, &e) != 0) {
-		*status = wire_same_origin(next, first_url) ? CMK_READ_NO_ANSWER : CMK_READ_MALFORMED;
+	if (!wire_same_origin(next, first_url) ||
+	    az_session_list(s, t, next, NULL, &rest, &e) != 0) {
+		*status = wire_same_origin(next, first_url)
+				  ? CMK_READ_NO_ANSWER
+				  : CMK_READ_MALFORMED;
 		az_error_clear(&e);
 		return;
 	}
@@ -339,38 +416,48 @@ static void rest_of_list(struct az_session *s, enum az_target t, const char *nex
 	json_object_put(rest);
 }
 
-/* Takes a list's "value" array with every later page (Key Vault pages 25 to a page; ARM as it likes). */
-static struct json_object *take_all(struct az_session *s, struct az_req *r, long *status)
+/* Takes a list's "value" array with every later page (Key Vault pages 25 to a
+ * page; ARM as it likes). */
+static struct json_object *take_all(struct az_session *s, struct az_req *r,
+				    long *status)
 {
 	struct json_object *value = take_list(r, status);
 
 	if (value)
-		rest_of_list(s, r->target, jx_str(r->json, "nextLink"), r->url, value, status);
+		rest_of_list(s, r->target, jx_str(r->json, "nextLink"), r->url,
+			     value, status);
 	return value;
 }
 
 /*
  * Key Vault refuses to GET a disabled version (403, KeyDisabled), yet lists
- * it with its attributes: take those, so the key reads as existing but disabled.
+ * it with its attributes: take those, so the key reads as existing but
+ * disabled.
  */
 static void disabled_version(struct cmk_fetch *f, struct az_req *r)
 {
 	struct az_wire_error we = { 0 };
 	struct json_object *items = jx_get(f->versions, "value");
-	bool disabled = r->status == 403 && wire_parse_error(r->json, &we) && str_ieq(we.inner, "KeyDisabled");
+	bool disabled = r->status == 403 && wire_parse_error(r->json, &we) &&
+			str_ieq(we.inner, "KeyDisabled");
 
 	wire_error_free(&we);
 	size_t newest = newest_version(items);
 
 	for (size_t i = 0; disabled && i < jx_len(items); i++) {
 		const char *kid = jx_str(jx_at(items, i), "kid");
-		bool match = f->ctx.keyref.version ? str_ieq(key_ref_version_in(&f->ctx.keyref, kid), f->ctx.keyref.version)
-						   : i == newest;
+		bool match = f->ctx.keyref.version
+				     ? str_ieq(key_ref_version_in(
+						       &f->ctx.keyref, kid),
+					       f->ctx.keyref.version)
+				     : i == newest;
 
 		if (match) {
 			json_object_put(f->key);
 			f->key = json_object_new_object();
-			json_object_object_add(f->key, "attributes", jx_copy(jx_get(jx_at(items, i), "attributes")));
+			json_object_object_add(
+				f->key, "attributes",
+				jx_copy(jx_get(jx_at(items, i), "attributes")));
 			f->ctx.key_status = 200;
 		}
 	}
@@ -381,20 +468,33 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
  * principal the key: ARM's at the vault (at, above and below it), or, on a
  * Managed HSM, the HSM's own local RBAC, which ARM does not hold.
  */
-static struct az_req *assignments_req(struct az_session *s, const struct cmk_fetch *f, const char *vault_id)
+static struct az_req *assignments_req(struct az_session *s,
+				      const struct cmk_fetch *f,
+				      const char *vault_id)
 {
 	const char *principal = cmk_principal(&f->ctx);
-	char *url = f->ctx.keyref.hsm ? xasprintf("%sproviders/Microsoft.Authorization/roleAssignments", f->ctx.keyref.vault_uri)
-			       : xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%%20eq"
-					   "%%20'%s'", vault_id, principal ? principal : "00000000-0000-0000-0000-000000000000");
-	struct az_req *r = az_session_req(s, f->ctx.keyref.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
-					  f->ctx.keyref.hsm ? KV_API : AUTHZ_API, NULL);
+	char *url =
+		f->ctx.keyref.hsm
+			? xasprintf("%sproviders/Microsoft.Authorization/"
+				    "roleAssignments",
+				    f->ctx.keyref.vault_uri)
+			: xasprintf("%s/providers/Microsoft.Authorization/"
+				    "roleAssignments?$filter=principalId%%20eq"
+				    "%%20'%s'",
+				    vault_id,
+				    principal ? principal
+					      : "00000000-0000-0000-0000-"
+						"000000000000");
+	struct az_req *r = az_session_req(
+		s, f->ctx.keyref.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
+		f->ctx.keyref.hsm ? KV_API : AUTHZ_API, NULL);
 
 	free(url);
 	return r;
 }
 
-/* Tells whether an assignment of the list has this name already (the two HSM lists overlap). */
+/* Tells whether an assignment of the list has this name already (the two HSM
+ * lists overlap). */
 static bool named_in(struct json_object *list, const char *name)
 {
 	for (size_t i = 0; name && i < jx_len(list); i++)
@@ -409,26 +509,36 @@ static bool named_in(struct json_object *list, const char *name)
  * ("/" is the HSM, "/keys/K" the key), the role by its GUID. Returns a new
  * array, each assignment once.
  */
-static struct json_object *hsm_assignments(struct json_object *value, const char *hsm_id, const char *principal,
+static struct json_object *hsm_assignments(struct json_object *value,
+					   const char *hsm_id,
+					   const char *principal,
 					   const char *operator_id)
 {
 	struct json_object *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(value); i++) {
 		struct json_object *ra = jx_at(value, i), *o, *p;
-		const char *scope = jx_str(ra, "properties.scope"), *rd = jx_str(ra, "properties.roleDefinitionId");
+		const char *scope = jx_str(ra, "properties.scope"),
+			   *rd = jx_str(ra, "properties.roleDefinitionId");
 		const char *who = jx_str(ra, "properties.principalId");
 		char *full;
 
-		if (!scope || !rd || !strrchr(rd, '/') || !who || scope[0] != '/' || named_in(out, jx_str(ra, "name")) ||
-		    !((principal && str_ieq(who, principal)) || (operator_id && str_ieq(who, operator_id))))
+		if (!scope || !rd || !strrchr(rd, '/') || !who ||
+		    scope[0] != '/' || named_in(out, jx_str(ra, "name")) ||
+		    !((principal && str_ieq(who, principal)) ||
+		      (operator_id && str_ieq(who, operator_id))))
 			continue;
-		full = xasprintf("%s%s", hsm_id, strcmp(scope, "/") ? scope : "");
+		full = xasprintf("%s%s", hsm_id,
+				 strcmp(scope, "/") ? scope : "");
 		o = json_object_new_object();
 		p = json_object_new_object();
-		json_object_object_add(p, "scope", json_object_new_string(full));
-		json_object_object_add(p, "roleDefinitionId", json_object_new_string(strrchr(rd, '/') + 1));
-		json_object_object_add(p, "principalId", json_object_new_string(who));
+		json_object_object_add(p, "scope",
+				       json_object_new_string(full));
+		json_object_object_add(
+			p, "roleDefinitionId",
+			json_object_new_string(strrchr(rd, '/') + 1));
+		json_object_object_add(p, "principalId",
+				       json_object_new_string(who));
 		json_object_object_add(o, "properties", p);
 		json_object_object_add(o, "name", jx_copy(jx_get(ra, "name")));
 		json_object_array_add(out, o);
@@ -442,7 +552,8 @@ static struct json_object *hsm_assignments(struct json_object *value, const char
  * own) into the service principal's and the operator's; a failed read of
  * either leaves the verdict open.
  */
-static void hsm_local(struct az_session *s, struct cmk_fetch *f, struct az_req *per_key, const char *hsm_id)
+static void hsm_local(struct az_session *s, struct cmk_fetch *f,
+		      struct az_req *per_key, const char *hsm_id)
 {
 	struct json_object *claims = az_session_claims(s), *both, *key_list;
 	long key_status;
@@ -452,50 +563,80 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f, struct az_req *
 		f->ctx.assignments_status = key_status;
 	both = json_object_new_array();
 	for (size_t i = 0; i < jx_len(f->assignments); i++)
-		json_object_array_add(both, json_object_get(jx_at(f->assignments, i)));
+		json_object_array_add(
+			both, json_object_get(jx_at(f->assignments, i)));
 	for (size_t i = 0; i < jx_len(key_list); i++)
-		json_object_array_add(both, json_object_get(jx_at(key_list, i)));
+		json_object_array_add(both,
+				      json_object_get(jx_at(key_list, i)));
 	json_object_put(f->assignments);
-	f->assignments = f->ctx.assignments_status == 200 ? hsm_assignments(both, hsm_id, cmk_principal(&f->ctx),
-									    jx_str(claims, "oid")) : NULL;
+	f->assignments =
+		f->ctx.assignments_status == 200
+			? hsm_assignments(both, hsm_id, cmk_principal(&f->ctx),
+					  jx_str(claims, "oid"))
+			: NULL;
 	json_object_put(both);
 	json_object_put(key_list);
 	json_object_put(claims);
 }
 
-/* Reads the vault, the key, its versions, rotation policy, the identity's assignments and your permissions at once. */
-static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const char *vault_id, struct az_error *e)
+/* Reads the vault, the key, its versions, rotation policy, the identity's
+ * assignments and your permissions at once. */
+static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
+			      const char *vault_id, struct az_error *e)
 {
-	char *key = key_ref_uri(&f->ctx.keyref), *vers = key_ref_url(&f->ctx.keyref, "/versions");
+	char *key = key_ref_uri(&f->ctx.keyref),
+	     *vers = key_ref_url(&f->ctx.keyref, "/versions");
 	char *rot = key_ref_url(&f->ctx.keyref, "/rotationpolicy");
-	char *perm = xasprintf("%s/providers/Microsoft.Authorization/permissions", vault_id);
-	char *rperm = xasprintf("%s/providers/Microsoft.Authorization/permissions", jx_str(f->resource, "id"));
-	/* Deny assignments at, above and below the vault (no filter): ARM's RBAC only; an HSM's local RBAC has none. */
-	char *deny = xasprintf("%s/providers/Microsoft.Authorization/denyAssignments", vault_id);
-	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/availabilityStatuses/current", jx_str(f->resource, "id"));
-	char *keyra = key_ref_url(&f->ctx.keyref, "/providers/Microsoft.Authorization/roleAssignments");
+	char *perm = xasprintf(
+		"%s/providers/Microsoft.Authorization/permissions", vault_id);
+	char *rperm =
+		xasprintf("%s/providers/Microsoft.Authorization/permissions",
+			  jx_str(f->resource, "id"));
+	/* Deny assignments at, above and below the vault (no filter): ARM's
+	 * RBAC only; an HSM's local RBAC has none. */
+	char *deny = xasprintf(
+		"%s/providers/Microsoft.Authorization/denyAssignments",
+		vault_id);
+	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/"
+				 "availabilityStatuses/current",
+				 jx_str(f->resource, "id"));
+	char *keyra = key_ref_url(
+		&f->ctx.keyref,
+		"/providers/Microsoft.Authorization/roleAssignments");
 	struct az_req *r[9] = {
-		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
-		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL), az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
-		assignments_req(s, f, vault_id), az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
-		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL) };
+		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL),
+		az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
+		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL),
+		az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
+		assignments_req(s, f, vault_id),
+		az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
+		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL)
+	};
 	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0;
 	int rc;
 
 	if (!f->ctx.keyref.hsm)
-		r[at_deny = n++] = az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
-	/* An HSM lists per-key assignments only at the key's own scope, not with the HSM-wide ones. */
+		r[at_deny = n++] =
+			az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
+	/* An HSM lists per-key assignments only at the key's own scope, not
+	 * with the HSM-wide ones. */
 	else
-		r[at_keyra = n++] = az_session_req(s, AZ_KEYVAULT, "GET", keyra, KV_API, NULL);
-	/* Only some services tell Resource Health whether they can reach their key (its checks by type). */
+		r[at_keyra = n++] = az_session_req(s, AZ_KEYVAULT, "GET", keyra,
+						   KV_API, NULL);
+	/* Only some services tell Resource Health whether they can reach their
+	 * key (its checks by type). */
 	if (f->ctx.svc && f->ctx.svc->health_reports_key)
-		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health, HEALTH_API, NULL);
+		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health,
+						    HEALTH_API, NULL);
 	rc = az_session_send(s, r, n, e);
 
-	/* A vault whose sign-in fails (another tenant, a refused challenge) is unreadable, not an abort. */
+	/* A vault whose sign-in fails (another tenant, a refused challenge) is
+	 * unreadable, not an abort. */
 	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
 		for (size_t i = 1; i < n; i++)
-			if ((i < 5 || i == at_keyra) && (r[i]->status == 401 || (r[i]->status == 0 && !r[i]->curl_code)))
+			if ((i < 5 || i == at_keyra) &&
+			    (r[i]->status == 401 ||
+			     (r[i]->status == 0 && !r[i]->curl_code)))
 				r[i]->status = 403;
 		az_error_clear(e);
 		rc = 0;
@@ -511,11 +652,14 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
 		f->perms = take_list(r[5], &f->ctx.perms_status);
 		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
 		if (at_deny)
-			f->denies = take_all(s, r[at_deny], &f->ctx.denies_status);
+			f->denies =
+				take_all(s, r[at_deny], &f->ctx.denies_status);
 		if (at_health)
 			f->health = take(r[at_health], &f->ctx.health_status);
 		if (f->versions) {
-			rest_of_list(s, AZ_KEYVAULT, jx_str(f->versions, "nextLink"), r[2]->url, jx_get(f->versions, "value"),
+			rest_of_list(s, AZ_KEYVAULT,
+				     jx_str(f->versions, "nextLink"), r[2]->url,
+				     jx_get(f->versions, "value"),
 				     &f->ctx.versions_status);
 			json_object_object_del(f->versions, "nextLink");
 		}
@@ -538,13 +682,15 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f, const c
  * Adds a built-in role's definition to roles when azcmk knows it (saving a
  * round trip); true when it did. Custom roles are read from Azure.
  */
-static bool known_role(struct json_object *roles, struct json_object *builtin, const char *guid)
+static bool known_role(struct json_object *roles, struct json_object *builtin,
+		       const char *guid)
 {
 	for (size_t i = 0; i < jx_len(builtin); i++)
 		if (str_ieq(jx_str(jx_at(builtin, i), "name"), guid)) {
 			char *key = str_lower(guid);
 
-			json_object_object_add(roles, key, json_object_get(jx_at(builtin, i)));
+			json_object_object_add(
+				roles, key, json_object_get(jx_at(builtin, i)));
 			free(key);
 			return true;
 		}
@@ -560,11 +706,14 @@ static char *role_path(const char *rd)
 {
 	const char *slash = strrchr(rd, '/');
 
-	return rd[0] == '/' ? xstrdup(rd) : xasprintf("/providers/Microsoft.Authorization/roleDefinitions/%s",
-						     slash ? slash + 1 : rd);
+	return rd[0] == '/' ? xstrdup(rd)
+			    : xasprintf("/providers/Microsoft.Authorization/"
+					"roleDefinitions/%s",
+					slash ? slash + 1 : rd);
 }
 
-/* Tells whether a path is already among the first n requests (each definition is read once). */
+/* Tells whether a path is already among the first n requests (each definition
+ * is read once). */
 static bool requested(struct az_req **r, size_t n, const char *path)
 {
 	for (size_t i = 0; i < n; i++)
@@ -579,9 +728,11 @@ static bool requested(struct az_req **r, size_t n, const char *path)
  * server may not redefine a role it was not asked about, a built-in one
  * least of all) or that GUID is already known.
  */
-static bool add_role(struct cmk_fetch *f, struct json_object *role, const char *path)
+static bool add_role(struct cmk_fetch *f, struct json_object *role,
+		     const char *path)
 {
-	const char *slash = strrchr(path, '/'), *want = slash ? slash + 1 : path;
+	const char *slash = strrchr(path, '/'),
+		   *want = slash ? slash + 1 : path;
 	char *guid;
 
 	if (!str_ieq(jx_str(role, "name"), want))
@@ -598,7 +749,8 @@ static bool add_role(struct cmk_fetch *f, struct json_object *role, const char *
  * reads (a failed read: no verdict); a definition read is memoised in the
  * session by its path, so the next resource's check does not read it again.
  */
-static void keep_role(struct az_session *s, struct cmk_fetch *f, struct az_req *r, const char *path)
+static void keep_role(struct az_session *s, struct cmk_fetch *f,
+		      struct az_req *r, const char *path)
 {
 	long status;
 	struct json_object *role = take(r, &status);
@@ -610,22 +762,28 @@ static void keep_role(struct az_session *s, struct cmk_fetch *f, struct az_req *
 	if (guid) {
 		char *key = str_lower(path);
 
-		json_object_object_add(az_session_memo(s), key, json_object_get(role));
+		json_object_object_add(az_session_memo(s), key,
+				       json_object_get(role));
 		free(key);
-	} else if (status != 404 && (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
-		f->ctx.roles_status = status == 200 ? CMK_READ_MALFORMED : status;
+	} else if (status != 404 &&
+		   (f->ctx.roles_status == 0 || f->ctx.roles_status == 200))
+		f->ctx.roles_status =
+			status == 200 ? CMK_READ_MALFORMED : status;
 	if (guid && f->ctx.roles_status == 0)
 		f->ctx.roles_status = 200;
 	free(guid);
 	json_object_put(role);
 }
 
-/* Takes a role definition from the session's memo when it was read before; true when it was. */
-static bool memo_role(struct az_session *s, struct cmk_fetch *f, const char *path)
+/* Takes a role definition from the session's memo when it was read before; true
+ * when it was. */
+static bool memo_role(struct az_session *s, struct cmk_fetch *f,
+		      const char *path)
 {
 	char *key = str_lower(path);
 	struct json_object *role = NULL;
-	bool hit = json_object_object_get_ex(az_session_memo(s), key, &role) && add_role(f, role, path);
+	bool hit = json_object_object_get_ex(az_session_memo(s), key, &role) &&
+		   add_role(f, role, path);
 
 	if (hit) {
 		if (f->ctx.roles_status == 0)
@@ -635,8 +793,10 @@ static bool memo_role(struct az_session *s, struct cmk_fetch *f, const char *pat
 	return hit;
 }
 
-/* Reads the definitions of the roles the assignments name, at once, each by its full id (built-in ones from azcmk's table). */
-static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error *e)
+/* Reads the definitions of the roles the assignments name, at once, each by its
+ * full id (built-in ones from azcmk's table). */
+static int read_roles(struct az_session *s, struct cmk_fetch *f,
+		      struct az_error *e)
 {
 	size_t n = jx_len(f->assignments), m = 0;
 	struct az_req **r = xcalloc(n ? n : 1, sizeof(*r));
@@ -646,25 +806,29 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 
 	f->roles = json_object_new_object();
 	for (size_t i = 0; i < n; i++) {
-		const char *rd = jx_str(jx_at(f->assignments, i), "properties.roleDefinitionId");
+		const char *rd = jx_str(jx_at(f->assignments, i),
+					"properties.roleDefinitionId");
 		const char *slash = rd ? strrchr(rd, '/') : NULL;
 		char *path;
 
-		if (!rd || known_role(f->roles, builtin, slash ? slash + 1 : rd))
+		if (!rd ||
+		    known_role(f->roles, builtin, slash ? slash + 1 : rd))
 			continue;
 		path = role_path(rd);
 		if (memo_role(s, f, path))
 			;
 		else if (!requested(r, m, path)) {
 			paths[m] = xstrdup(path);
-			r[m++] = az_session_req(s, AZ_ARM, "GET", path, AUTHZ_API, NULL);
+			r[m++] = az_session_req(s, AZ_ARM, "GET", path,
+						AUTHZ_API, NULL);
 		}
 		free(path);
 	}
 	if (m) {
 		rc = az_session_send(s, r, m, e);
 		f->round_trips++;
-		/* A definition that cannot be read leaves the verdict open, not the check aborted. */
+		/* A definition that cannot be read leaves the verdict open, not
+		 * the check aborted. */
 		if (rc != 0 && !az_http_canceled(az_session_http(s))) {
 			az_error_clear(e);
 			rc = 0;
@@ -681,21 +845,29 @@ static int read_roles(struct az_session *s, struct cmk_fetch *f, struct az_error
 	return rc;
 }
 
-/* Says that a resource is of no service azcmk protects, naming the ones it does. */
-static void unprotected(struct az_error *e, const char *id, const char *type, const char *kind)
+/* Says that a resource is of no service azcmk protects, naming the ones it
+ * does. */
+static void unprotected(struct az_error *e, const char *id, const char *type,
+			const char *kind)
 {
 	char *names = svc_names_text();
 
 	if (kind)
-		az_error_set(e, _("'%s' is a %s of kind %s, which azcmk does not protect; it protects: %s"), id, type, kind,
-			     names);
+		az_error_set(e,
+			     _("'%s' is a %s of kind %s, which azcmk does not "
+			       "protect; it protects: %s"),
+			     id, type, kind, names);
 	else
-		az_error_set(e, _("'%s' is a %s, which azcmk does not protect; it protects: %s"), id, type, names);
+		az_error_set(e,
+			     _("'%s' is a %s, which azcmk does not protect; it "
+			       "protects: %s"),
+			     id, type, names);
 	free(names);
 }
 
 /* Reads the resource and learns which service it is. */
-static int read_resource(struct az_session *s, const char *id, struct cmk_fetch *f, struct az_error *e)
+static int read_resource(struct az_session *s, const char *id,
+			 struct cmk_fetch *f, struct az_error *e)
 {
 	struct armid a;
 	const char *api = "2025-06-01";
@@ -715,18 +887,23 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 	armid_free(&a);
 	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
 	rc = az_session_call(s, r, e);
-	if (rc == 0 && (!json_object_is_type(r->json, json_type_object) || !jx_str(r->json, "type") ||
-			!jx_str(r->json, "id"))) {
-		az_error_set(e, _("Azure Resource Manager answered the read of '%s' with a malformed resource (no id or "
-				  "type; request id %s); try again, and if it persists, report it with the request id"), id,
-			     r->client_request_id);
+	if (rc == 0 && (!json_object_is_type(r->json, json_type_object) ||
+			!jx_str(r->json, "type") || !jx_str(r->json, "id"))) {
+		az_error_set(e,
+			     _("Azure Resource Manager answered the read of "
+			       "'%s' with a malformed resource (no id or "
+			       "type; request id %s); try again, and if it "
+			       "persists, report it with the request id"),
+			     id, r->client_request_id);
 		rc = -1;
 	}
 	if (rc == 0) {
 		f->resource = json_object_get(r->json);
-		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"), jx_str(r->json, "kind"));
+		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"),
+					      jx_str(r->json, "kind"));
 		if (!f->ctx.svc) {
-			unprotected(e, id, jx_str(r->json, "type"), jx_str(r->json, "kind"));
+			unprotected(e, id, jx_str(r->json, "type"),
+				    jx_str(r->json, "kind"));
 			rc = -1;
 		}
 	}
@@ -735,7 +912,8 @@ static int read_resource(struct az_session *s, const char *id, struct cmk_fetch 
 }
 
 /* Fills the context the rules see from what was read. */
-static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk_target *t)
+static void fill_ctx(struct az_session *s, struct cmk_fetch *f,
+		     const struct cmk_target *t)
 {
 	struct json_object *claims = az_session_claims(s);
 
@@ -754,7 +932,8 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
 	f->ctx.operator_perms = f->perms;
 	f->ctx.resource_perms = f->res_perms;
 	free(f->ctx.operator_id);
-	f->ctx.operator_id = jx_str(claims, "oid") ? xstrdup(jx_str(claims, "oid")) : NULL;
+	f->ctx.operator_id =
+		jx_str(claims, "oid") ? xstrdup(jx_str(claims, "oid")) : NULL;
 	f->ctx.policy_evals = f->policy;
 	f->ctx.confirmed = t->confirmed;
 	f->ctx.tenant = az_session_tenant(s);
@@ -766,13 +945,15 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f, const struct cmk
  * Fetches everything the rules judge, concurrently where reads are
  * independent. A read the operator may not make is recorded (403), not fatal.
  */
-int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e)
+int cmk_fetch(struct az_session *s, const struct cmk_target *t,
+	      struct cmk_fetch *out, struct az_error *e)
 {
 	char *id = NULL, *vault_id = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs, &id, e) != 0)
+	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs,
+				 &id, e) != 0)
 		return -1;
 	rc = read_resource(s, id, out, e);
 	out->round_trips = 1;
@@ -804,8 +985,11 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch
 /* Frees a fetched context. */
 void cmk_fetch_free(struct cmk_fetch *f)
 {
-	struct json_object *objs[] = { f->resource, f->uai, f->vault, f->key, f->versions, f->rotation, f->assignments,
-				       f->roles, f->perms, f->policy, f->res_perms, f->denies, f->health };
+	struct json_object *objs[] = {
+		f->resource,  f->uai,         f->vault, f->key,   f->versions,
+		f->rotation,  f->assignments, f->roles, f->perms, f->policy,
+		f->res_perms, f->denies,      f->health
+	};
 
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		json_object_put(objs[i]);
@@ -821,10 +1005,12 @@ void cmk_fetch_free(struct cmk_fetch *f)
  * changing or disabling the key affects them too. Returns their names as a
  * new array (empty when none), or NULL with *e set when the query failed.
  */
-struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k, const char *except,
-				  const char *const *subs, size_t nsubs, struct az_error *e)
+struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
+				  const char *except, const char *const *subs,
+				  size_t nsubs, struct az_error *e)
 {
-	char host[256], *under = key_ref_url(k, "/"), *qk = kql_quote(k->name), *qh, *qu = kql_quote(under);
+	char host[256], *under = key_ref_url(k, "/"), *qk = kql_quote(k->name),
+			*qh, *qu = kql_quote(under);
 	char *qx = kql_quote(except ? except : ""), *query;
 	bool https;
 	struct json_object *rows, *names;
@@ -832,20 +1018,33 @@ struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
 	if (!wire_url_host(k->vault_uri, host, sizeof(host), &https))
 		snprintf(host, sizeof(host), "%s", k->vault_uri);
 	qh = kql_quote(host);
-	query = xasprintf("Resources | where type in~ ('microsoft.cognitiveservices/accounts', "
-			  "'microsoft.healthbot/healthbots', 'microsoft.healthcareapis/workspaces/dicomservices') "
-			  "| where id !~ '%s' "
-			  "| where (tostring(properties.encryption.keyVaultProperties.keyName) =~ '%s' and "
-			  "tostring(properties.encryption.keyVaultProperties.keyVaultUri) contains '%s') "
-			  "or (tostring(properties.keyVaultProperties.keyName) =~ '%s' and "
-			  "tostring(properties.keyVaultProperties.keyVaultUri) contains '%s') "
-			  "or tostring(properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl) contains "
-			  "'%s' | project id, name", qx, qk, qh, qk, qh, qu);
+	query = xasprintf(
+		"Resources | where type in~ "
+		"('microsoft.cognitiveservices/accounts', "
+		"'microsoft.healthbot/healthbots', "
+		"'microsoft.healthcareapis/workspaces/dicomservices') "
+		"| where id !~ '%s' "
+		"| where "
+		"(tostring(properties.encryption.keyVaultProperties.keyName) "
+		"=~ '%s' and "
+		"tostring(properties.encryption.keyVaultProperties.keyVaultUri)"
+		" contains '%s') "
+		"or (tostring(properties.keyVaultProperties.keyName) =~ '%s' "
+		"and "
+		"tostring(properties.keyVaultProperties.keyVaultUri) contains "
+		"'%s') "
+		"or "
+		"tostring(properties.encryption.customerManagedKeyEncryption."
+		"keyEncryptionKeyUrl) contains "
+		"'%s' | project id, name",
+		qx, qk, qh, qk, qh, qu);
 	rows = graph_query(s, query, subs, nsubs, e);
 	names = rows ? json_object_new_array() : NULL;
 	for (size_t i = 0; i < jx_len(rows); i++)
 		if (jx_str(jx_at(rows, i), "name"))
-			json_object_array_add(names, json_object_new_string(jx_str(jx_at(rows, i), "name")));
+			json_object_array_add(
+				names, json_object_new_string(
+					       jx_str(jx_at(rows, i), "name")));
 	json_object_put(rows);
 	free(query);
 	free(qk);

@@ -1,4 +1,5 @@
-/* Fetching the context the validation core judges: the resource, its identity, the vault, the key, the access. */
+/* Fetching the context the validation core judges: the resource, its identity,
+ * the vault, the key, the access. */
 #ifndef AZ_FETCH_H
 #define AZ_FETCH_H
 
@@ -7,35 +8,46 @@
 #include "rules.h"
 #include "session.h"
 
-/* What the operator names: the resource, and optionally the key and identity to use. */
+/* What the operator names: the resource, and optionally the key and identity to
+ * use. */
 struct cmk_target {
-	const char *resource;            /* ARM id, or a name unique in the subscriptions */
-	const char *key_uri;             /* https://VAULT.vault.azure.net/keys/NAME[/VERSION] */
-	const char *vault;               /* vault name (or URI) with key */
+	const char
+		*resource; /* ARM id, or a name unique in the subscriptions */
+	const char *
+		key_uri; /* https://VAULT.vault.azure.net/keys/NAME[/VERSION] */
+	const char *vault; /* vault name (or URI) with key */
 	const char *key;
 	const char *version;
-	const char *identity;            /* "system", or a user-assigned identity's ARM id or name */
+	const char *identity; /* "system", or a user-assigned identity's ARM id
+				 or name */
 	const char *const *subscriptions;
 	size_t nsubs;
-	bool confirmed;                  /* --confirm-irreversible */
+	bool confirmed; /* --confirm-irreversible */
 };
 
 /* The context and everything it points at. */
 struct cmk_fetch {
 	struct cmk_ctx ctx;
-	struct json_object *resource, *uai, *vault, *key, *versions, *rotation, *assignments, *roles, *perms, *policy;
-	struct json_object *res_perms;   /* your permissions at the resource */
-	struct json_object *denies;      /* deny assignments at, above and below the vault */
-	struct json_object *health;      /* the resource's current Resource Health availability status */
-	char *uai_id;                    /* the user-assigned identity the key is to be used with */
-	int round_trips;                 /* sequential waves of requests it took */
+	struct json_object *resource, *uai, *vault, *key, *versions, *rotation,
+		*assignments, *roles, *perms, *policy;
+	struct json_object *res_perms; /* your permissions at the resource */
+	struct json_object
+		*denies; /* deny assignments at, above and below the vault */
+	struct json_object *health; /* the resource's current Resource Health
+				       availability status */
+	char *uai_id; /* the user-assigned identity the key is to be used with
+		       */
+	int round_trips; /* sequential waves of requests it took */
 };
 
-int cmk_fetch(struct az_session *s, const struct cmk_target *t, struct cmk_fetch *out, struct az_error *e);
+int cmk_fetch(struct az_session *s, const struct cmk_target *t,
+	      struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
-struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k, const char *except,
-				  const char *const *subs, size_t nsubs, struct az_error *e);
-int cmk_resolve_resource(struct az_session *s, const char *name, const char *const *subs, size_t nsubs, char **id,
+struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
+				  const char *except, const char *const *subs,
+				  size_t nsubs, struct az_error *e);
+int cmk_resolve_resource(struct az_session *s, const char *name,
+			 const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e);
 
 #endif

@@ -1,4 +1,5 @@
-/* The one HTTP engine of azcmk: libcurl multi, connection reuse, retries, cancellation, a redacted trace. */
+/* The one HTTP engine of azcmk: libcurl multi, connection reuse, retries,
+ * cancellation, a redacted trace. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -21,8 +22,9 @@
 #include "xalloc.h"
 
 struct az_http {
-	CURLM *multi;                  /* one multi handle: its connection pool is shared by every request */
-	CURLSH *share;                 /* DNS and TLS session cache */
+	CURLM *multi;  /* one multi handle: its connection pool is shared by
+			  every request */
+	CURLSH *share; /* DNS and TLS session cache */
 	struct az_http_opts o;
 	char *ca_file;
 };
@@ -31,7 +33,7 @@ struct az_http {
 struct req_state {
 	CURL *easy;
 	struct sbuf body, headers;
-	int64_t due_ms;                /* when the next attempt may start */
+	int64_t due_ms; /* when the next attempt may start */
 	bool running, done;
 	double started_ms;
 };
@@ -45,7 +47,8 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Picks the CA bundle: the option, then SSL_CERT_FILE, then CURL_CA_BUNDLE; NULL keeps libcurl's default. */
+/* Picks the CA bundle: the option, then SSL_CERT_FILE, then CURL_CA_BUNDLE;
+ * NULL keeps libcurl's default. */
 static const char *pick_ca(const char *opt)
 {
 	const char *env;
@@ -59,28 +62,38 @@ static const char *pick_ca(const char *opt)
 	return env && *env ? env : NULL;
 }
 
-/* Sets up the connection pool: a shared DNS and TLS session cache, HTTP/2 multiplexing; NULL, or what failed. */
+/* Sets up the connection pool: a shared DNS and TLS session cache, HTTP/2
+ * multiplexing; NULL, or what failed. */
 static char *setup_pool(struct az_http *h)
 {
-	static const curl_lock_data shared[] = { CURL_LOCK_DATA_DNS, CURL_LOCK_DATA_SSL_SESSION };
+	static const curl_lock_data shared[] = { CURL_LOCK_DATA_DNS,
+						 CURL_LOCK_DATA_SSL_SESSION };
 	const char *option = "CURLMOPT_PIPELINING";
 	CURLMcode mc;
 
 	for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++) {
-		CURLSHcode sc = curl_share_setopt(h->share, CURLSHOPT_SHARE, shared[i]);
+		CURLSHcode sc =
+			curl_share_setopt(h->share, CURLSHOPT_SHARE, shared[i]);
 
 		if (sc != CURLSHE_OK)
-			return xasprintf(_("cannot set up libcurl's connection pool: %s (curl says: %s); update or reinstall "
-					   "libcurl"), "CURLSHOPT_SHARE", curl_share_strerror(sc));
+			return xasprintf(
+				_("cannot set up libcurl's connection pool: %s "
+				  "(curl says: %s); update or reinstall "
+				  "libcurl"),
+				"CURLSHOPT_SHARE", curl_share_strerror(sc));
 	}
-	mc = curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	mc = curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
+			       (long)CURLPIPE_MULTIPLEX);
 	if (mc == CURLM_OK) {
 		option = "CURLMOPT_MAX_HOST_CONNECTIONS";
-		mc = curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+		mc = curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+				       8L);
 	}
 	if (mc != CURLM_OK)
-		return xasprintf(_("cannot set up libcurl's connection pool: %s (curl says: %s); update or reinstall "
-				   "libcurl"), option, curl_multi_strerror(mc));
+		return xasprintf(_("cannot set up libcurl's connection pool: "
+				   "%s (curl says: %s); update or reinstall "
+				   "libcurl"),
+				 option, curl_multi_strerror(mc));
 	return NULL;
 }
 
@@ -97,9 +110,11 @@ struct az_http *az_http_new(const struct az_http_opts *o, char **err)
 		h->o.max_retries = 4;
 	if (h->o.max_retries < 0)
 		h->o.max_retries = 0;
-	h->o.backoff_base_ms = h->o.backoff_base_ms ? h->o.backoff_base_ms : 800;
+	h->o.backoff_base_ms =
+		h->o.backoff_base_ms ? h->o.backoff_base_ms : 800;
 	h->o.backoff_max_ms = h->o.backoff_max_ms ? h->o.backoff_max_ms : 60000;
-	h->o.connect_timeout_ms = h->o.connect_timeout_ms ? h->o.connect_timeout_ms : 10000;
+	h->o.connect_timeout_ms =
+		h->o.connect_timeout_ms ? h->o.connect_timeout_ms : 10000;
 	h->o.timeout_ms = h->o.timeout_ms ? h->o.timeout_ms : 120000;
 	ca = pick_ca(h->o.ca_file);
 	h->ca_file = ca ? xstrdup(ca) : NULL;
@@ -129,7 +144,8 @@ void az_http_free(struct az_http *h)
 	free(h);
 }
 
-/* Stops a request for good because OpenSSL's random generator failed, keeping OpenSSL's reason. */
+/* Stops a request for good because OpenSSL's random generator failed, keeping
+ * OpenSSL's reason. */
 static void random_failed(struct az_req *r)
 {
 	unsigned long why = ERR_get_error();
@@ -139,10 +155,12 @@ static void random_failed(struct az_req *r)
 	if (why)
 		ERR_error_string_n(why, r->curl_error, sizeof(r->curl_error));
 	else
-		snprintf(r->curl_error, sizeof(r->curl_error), "%s", _("OpenSSL gave no reason"));
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s",
+			 _("OpenSSL gave no reason"));
 }
 
-/* Makes a request with a fresh client request id; without one (no randomness) it fails unsent when run. */
+/* Makes a request with a fresh client request id; without one (no randomness)
+ * it fails unsent when run. */
 struct az_req *az_req_new(const char *method, const char *url)
 {
 	struct az_req *r = xcalloc(1, sizeof(*r));
@@ -213,12 +231,14 @@ void az_req_free(struct az_req *r)
 	free(r);
 }
 
-/* Returns a response header's value (last answer, first match), allocated, or NULL. */
+/* Returns a response header's value (last answer, first match), allocated, or
+ * NULL. */
 char *az_req_response_header(const struct az_req *r, const char *name)
 {
 	size_t n = strlen(name);
 
-	for (const char *p = r->resp_headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+	for (const char *p = r->resp_headers; p && *p;
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
 			const char *v = p + n + 1, *end;
 
@@ -258,7 +278,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
 	return size * n;
 }
 
-/* Keeps only the last answer's headers (a proxy's CONNECT answer or a 100 come first). */
+/* Keeps only the last answer's headers (a proxy's CONNECT answer or a 100 come
+ * first). */
 static size_t on_header(char *p, size_t size, size_t n, void *cls)
 {
 	struct sbuf *b = cls;
@@ -270,14 +291,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *cls)
 }
 
 /* Aborts a transfer in flight when the caller cancels. */
-static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static int on_progress(void *cls, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+		       curl_off_t un)
 {
 	const struct az_http *h = cls;
 
 	return az_http_canceled(h) ? 1 : 0;
 }
 
-/* Tells whether a URL may be sent: https always, http only to a loopback or link-local host when allowed. */
+/* Tells whether a URL may be sent: https always, http only to a loopback or
+ * link-local host when allowed. */
 static bool url_allowed(const struct az_req *r)
 {
 	char host[256];
@@ -287,8 +310,10 @@ static bool url_allowed(const struct az_req *r)
 		return false;
 	if (https)
 		return true;
-	return r->allow_http && (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
-				 strcmp(host, "[::1]") == 0 || strcmp(host, "169.254.169.254") == 0);
+	return r->allow_http &&
+	       (strcmp(host, "127.0.0.1") == 0 ||
+		strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+		strcmp(host, "169.254.169.254") == 0);
 }
 
 /* Prints the request in the trace, secrets hidden. */
@@ -296,8 +321,8 @@ static void trace_request(struct az_http *h, struct az_req *r)
 {
 	if (!h->o.trace)
 		return;
-	az_http_trace(h, "> %s %s (attempt %d, x-ms-client-request-id %s)", r->method, r->url, r->attempts,
-		      r->client_request_id);
+	az_http_trace(h, "> %s %s (attempt %d, x-ms-client-request-id %s)",
+		      r->method, r->url, r->attempts, r->client_request_id);
 	for (struct curl_slist *l = r->headers; l; l = l->next) {
 		char *line = wire_redact_header(l->data);
 
@@ -305,7 +330,8 @@ static void trace_request(struct az_http *h, struct az_req *r)
 		free(line);
 	}
 	if (r->body && *r->body) {
-		char *body = r->form ? wire_redact_form(r->body) : wire_redact_json_text(r->body);
+		char *body = r->form ? wire_redact_form(r->body)
+				     : wire_redact_json_text(r->body);
 		az_http_trace(h, ">   %s", body);
 		free(body);
 	}
@@ -319,15 +345,18 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 	if (!h->o.trace)
 		return;
 	if (r->curl_code) {
-		az_http_trace(h, "< transport error %d: %s (%.0f ms)", r->curl_code, r->curl_error, ms);
+		az_http_trace(h, "< transport error %d: %s (%.0f ms)",
+			      r->curl_code, r->curl_error, ms);
 		return;
 	}
 	az_http_trace(h, "< %ld (%.0f ms)", r->status, ms);
-	for (const char *p = sb_str(&st->headers); *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
+	for (const char *p = sb_str(&st->headers); *p;
+	     p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
 		char *line = xstrndup(p, strcspn(p, "\r\n"));
 
 		if (*line && strncmp(line, "HTTP/", 5) != 0) {
-			char *red = wire_redact_header(line), *clean = text_sanitize(red, false);
+			char *red = wire_redact_header(line),
+			     *clean = text_sanitize(red, false);
 
 			az_http_trace(h, "<   %s", clean);
 			free(red);
@@ -336,7 +365,8 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 		free(line);
 	}
 	if (st->body.len) {
-		char *body = wire_redact_json_text(sb_str(&st->body)), *clean = text_sanitize(body, false);
+		char *body = wire_redact_json_text(sb_str(&st->body)),
+		     *clean = text_sanitize(body, false);
 
 		az_http_trace(h, "<   %s", clean);
 		free(body);
@@ -344,7 +374,8 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 	}
 }
 
-/* One libcurl option for set_options: which, its name for messages, and its value by the type it takes. */
+/* One libcurl option for set_options: which, its name for messages, and its
+ * value by the type it takes. */
 struct easy_opt {
 	CURLoption id;
 	const char *name;
@@ -353,25 +384,41 @@ struct easy_opt {
 	const void *p;
 	curl_write_callback write;
 	curl_xferinfo_callback xfer;
-	bool skip;                     /* not wanted for this request */
-	bool optional;                 /* a preference: libcurl may refuse it (traced) and the request goes on */
+	bool skip;     /* not wanted for this request */
+	bool optional; /* a preference: libcurl may refuse it (traced) and the
+			  request goes on */
 };
 
-#define OPT_L(o, v) { o, #o, OPT_LONG, .l = (v) }
-#define OPT_P(o, v) { o, #o, OPT_PTR, .p = (v) }
+#define OPT_L(o, v)                       \
+	{                                 \
+		o, #o, OPT_LONG, .l = (v) \
+	}
+#define OPT_P(o, v)                      \
+	{                                \
+		o, #o, OPT_PTR, .p = (v) \
+	}
 
-/* Sets options on an easy handle in order, stopping at the first that fails (its name in *failed). */
-static CURLcode set_options(struct az_http *h, CURL *e, const struct easy_opt *o, size_t n, const char **failed)
+/* Sets options on an easy handle in order, stopping at the first that fails
+ * (its name in *failed). */
+static CURLcode set_options(struct az_http *h, CURL *e,
+			    const struct easy_opt *o, size_t n,
+			    const char **failed)
 {
 	for (size_t i = 0; i < n; i++) {
 		CURLcode rc = o[i].skip ? CURLE_OK
-			: o[i].type == OPT_LONG ? curl_easy_setopt(e, o[i].id, o[i].l)
-			: o[i].type == OPT_PTR ? curl_easy_setopt(e, o[i].id, o[i].p)
-			: o[i].type == OPT_WRITE ? curl_easy_setopt(e, o[i].id, o[i].write)
-			: curl_easy_setopt(e, o[i].id, o[i].xfer);
+			      : o[i].type == OPT_LONG
+				      ? curl_easy_setopt(e, o[i].id, o[i].l)
+			      : o[i].type == OPT_PTR
+				      ? curl_easy_setopt(e, o[i].id, o[i].p)
+			      : o[i].type == OPT_WRITE
+				      ? curl_easy_setopt(e, o[i].id, o[i].write)
+				      : curl_easy_setopt(e, o[i].id, o[i].xfer);
 
 		if (rc != CURLE_OK && o[i].optional) {
-			az_http_trace(h, "  libcurl refused %s (%s): going on without it", o[i].name, curl_easy_strerror(rc));
+			az_http_trace(h,
+				      "  libcurl refused %s (%s): going on "
+				      "without it",
+				      o[i].name, curl_easy_strerror(rc));
 		} else if (rc != CURLE_OK) {
 			*failed = o[i].name;
 			return rc;
@@ -380,45 +427,70 @@ static CURLcode set_options(struct az_http *h, CURL *e, const struct easy_opt *o
 	return CURLE_OK;
 }
 
-/* Sets every option of one attempt; the first that fails is named in *failed. */
-static CURLcode request_options(struct az_http *h, struct az_req *r, const char **failed)
+/* Sets every option of one attempt; the first that fails is named in *failed.
+ */
+static CURLcode request_options(struct az_http *h, struct az_req *r,
+				const char **failed)
 {
 	struct req_state *st = r->priv;
 	const struct easy_opt o[] = {
-		OPT_P(CURLOPT_URL, r->url), OPT_P(CURLOPT_CUSTOMREQUEST, r->method), OPT_P(CURLOPT_HTTPHEADER, r->headers),
-		OPT_P(CURLOPT_PROTOCOLS_STR, r->allow_http ? "http,https" : "https"),
-		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "*", .skip = !r->allow_http },
-		/* A proxy handed in (azcmk --demo) carries every https request; "" lets no NO_PROXY entry go around it. */
-		{ CURLOPT_PROXY, "CURLOPT_PROXY", OPT_PTR, .p = h->o.proxy, .skip = !h->o.proxy || r->allow_http },
-		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "", .skip = !h->o.proxy || r->allow_http },
-		OPT_L(CURLOPT_SSL_VERIFYPEER, 1L), OPT_L(CURLOPT_SSL_VERIFYHOST, 2L),
-		{ CURLOPT_CAINFO, "CURLOPT_CAINFO", OPT_PTR, .p = h->ca_file, .skip = !h->ca_file },
-		/* HTTP/2 is a preference: a libcurl built without it speaks HTTP/1.1, as before this check. */
-		{ CURLOPT_HTTP_VERSION, "CURLOPT_HTTP_VERSION", OPT_LONG, .l = (long)CURL_HTTP_VERSION_2TLS, .optional = true },
-		OPT_P(CURLOPT_SHARE, h->share), OPT_L(CURLOPT_NOSIGNAL, 1L), OPT_L(CURLOPT_TCP_NODELAY, 1L),
+		OPT_P(CURLOPT_URL, r->url),
+		OPT_P(CURLOPT_CUSTOMREQUEST, r->method),
+		OPT_P(CURLOPT_HTTPHEADER, r->headers),
+		OPT_P(CURLOPT_PROTOCOLS_STR,
+		      r->allow_http ? "http,https" : "https"),
+		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "*",
+		  .skip = !r->allow_http },
+		/* A proxy handed in (azcmk --demo) carries every https request;
+		   "" lets no NO_PROXY entry go around it. */
+		{ CURLOPT_PROXY, "CURLOPT_PROXY", OPT_PTR, .p = h->o.proxy,
+		  .skip = !h->o.proxy || r->allow_http },
+		{ CURLOPT_NOPROXY, "CURLOPT_NOPROXY", OPT_PTR, .p = "",
+		  .skip = !h->o.proxy || r->allow_http },
+		OPT_L(CURLOPT_SSL_VERIFYPEER, 1L),
+		OPT_L(CURLOPT_SSL_VERIFYHOST, 2L),
+		{ CURLOPT_CAINFO, "CURLOPT_CAINFO", OPT_PTR, .p = h->ca_file,
+		  .skip = !h->ca_file },
+		/* HTTP/2 is a preference: a libcurl built without it speaks
+		   HTTP/1.1, as before this check. */
+		{ CURLOPT_HTTP_VERSION, "CURLOPT_HTTP_VERSION", OPT_LONG,
+		  .l = (long)CURL_HTTP_VERSION_2TLS, .optional = true },
+		OPT_P(CURLOPT_SHARE, h->share),
+		OPT_L(CURLOPT_NOSIGNAL, 1L),
+		OPT_L(CURLOPT_TCP_NODELAY, 1L),
 		OPT_P(CURLOPT_ERRORBUFFER, r->curl_error),
-		OPT_L(CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms ? r->connect_timeout_ms : h->o.connect_timeout_ms),
+		OPT_L(CURLOPT_CONNECTTIMEOUT_MS,
+		      r->connect_timeout_ms ? r->connect_timeout_ms
+					    : h->o.connect_timeout_ms),
 		OPT_L(CURLOPT_TIMEOUT_MS, h->o.timeout_ms),
-		{ CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", OPT_WRITE, .write = on_data },
+		{ CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", OPT_WRITE,
+		  .write = on_data },
 		OPT_P(CURLOPT_WRITEDATA, &st->body),
-		{ CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", OPT_WRITE, .write = on_header },
-		OPT_P(CURLOPT_HEADERDATA, &st->headers), OPT_L(CURLOPT_NOPROGRESS, 0L),
-		{ CURLOPT_XFERINFOFUNCTION, "CURLOPT_XFERINFOFUNCTION", OPT_XFER, .xfer = on_progress },
-		OPT_P(CURLOPT_XFERINFODATA, h), OPT_P(CURLOPT_PRIVATE, r),
+		{ CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", OPT_WRITE,
+		  .write = on_header },
+		OPT_P(CURLOPT_HEADERDATA, &st->headers),
+		OPT_L(CURLOPT_NOPROGRESS, 0L),
+		{ CURLOPT_XFERINFOFUNCTION, "CURLOPT_XFERINFOFUNCTION",
+		  OPT_XFER, .xfer = on_progress },
+		OPT_P(CURLOPT_XFERINFODATA, h),
+		OPT_P(CURLOPT_PRIVATE, r),
 		OPT_P(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION),
-		{ CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", OPT_PTR, .p = r->body, .skip = !r->body },
-		{ CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", OPT_LONG, .l = r->body ? (long)strlen(r->body) : 0,
-		  .skip = !r->body },
+		{ CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", OPT_PTR,
+		  .p = r->body, .skip = !r->body },
+		{ CURLOPT_POSTFIELDSIZE, "CURLOPT_POSTFIELDSIZE", OPT_LONG,
+		  .l = r->body ? (long)strlen(r->body) : 0, .skip = !r->body },
 	};
 
 	return set_options(h, st->easy, o, sizeof(o) / sizeof(o[0]), failed);
 }
 
-/* Prepares the easy handle for one attempt; false (the request failed, r->curl_option saying why) when it cannot. */
+/* Prepares the easy handle for one attempt; false (the request failed,
+ * r->curl_option saying why) when it cannot. */
 static bool setup_easy(struct az_http *h, struct az_req *r)
 {
 	struct req_state *st = r->priv;
-	char *rid = xasprintf("x-ms-client-request-id: %s", r->client_request_id);
+	char *rid =
+		xasprintf("x-ms-client-request-id: %s", r->client_request_id);
 	bool has_rid = false;
 	CURLcode rc;
 
@@ -428,7 +500,8 @@ static bool setup_easy(struct az_http *h, struct az_req *r)
 		free(rid);
 		r->curl_option = "curl_easy_init";
 		r->curl_code = CURLE_FAILED_INIT;
-		snprintf(r->curl_error, sizeof(r->curl_error), "%s", curl_easy_strerror(CURLE_FAILED_INIT));
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s",
+			 curl_easy_strerror(CURLE_FAILED_INIT));
 		return false;
 	}
 	curl_easy_reset(st->easy);
@@ -443,22 +516,26 @@ static bool setup_easy(struct az_http *h, struct az_req *r)
 	if (rc == CURLE_OK)
 		return true;
 	r->curl_code = (int)rc;
-	snprintf(r->curl_error, sizeof(r->curl_error), "%s", curl_easy_strerror(rc));
+	snprintf(r->curl_error, sizeof(r->curl_error), "%s",
+		 curl_easy_strerror(rc));
 	return false;
 }
 
-/* Ends a request the engine could not prepare: not sent, not retried; curl_error says why. */
+/* Ends a request the engine could not prepare: not sent, not retried;
+ * curl_error says why. */
 static void stop_unsent(struct az_http *h, struct az_req *r)
 {
 	struct req_state *st = r->priv;
 
 	st->done = true;
 	st->running = false;
-	az_http_trace(h, "< not sent to %s: %s: %s", r->url, r->no_random ? "RAND_bytes" : r->curl_option,
+	az_http_trace(h, "< not sent to %s: %s: %s", r->url,
+		      r->no_random ? "RAND_bytes" : r->curl_option,
 		      r->curl_error);
 }
 
-/* Starts one attempt of a request (or stops it unsent when it cannot be prepared). */
+/* Starts one attempt of a request (or stops it unsent when it cannot be
+ * prepared). */
 static void start(struct az_http *h, struct az_req *r)
 {
 	struct req_state *st = r->priv;
@@ -507,9 +584,11 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	int64_t wait;
 	unsigned char rnd;
 
-	if (r->no_retry || r->attempts > h->o.max_retries || az_http_canceled(h))
+	if (r->no_retry || r->attempts > h->o.max_retries ||
+	    az_http_canceled(h))
 		return -1;
-	if (r->curl_code ? !transport_retryable(r->curl_code) : !wire_status_retryable(r->status))
+	if (r->curl_code ? !transport_retryable(r->curl_code)
+			 : !wire_status_retryable(r->status))
 		return -1;
 	ra = az_req_response_header(r, "Retry-After");
 	ra_ms = az_req_response_header(r, "x-ms-retry-after-ms");
@@ -517,18 +596,22 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	free(ra);
 	free(ra_ms);
 	if (wait < 0) {
-		/* The backoff's jitter comes from OpenSSL or not at all: without it the request stops here. */
+		/* The backoff's jitter comes from OpenSSL or not at all:
+		 * without it the request stops here. */
 		if (RAND_bytes(&rnd, 1) != 1) {
 			random_failed(r);
-			az_http_trace(h, "  not retrying: RAND_bytes: %s", r->curl_error);
+			az_http_trace(h, "  not retrying: RAND_bytes: %s",
+				      r->curl_error);
 			return -1;
 		}
-		wait = wire_backoff_ms(r->attempts - 1, h->o.backoff_base_ms, h->o.backoff_max_ms, rnd / 255.0);
+		wait = wire_backoff_ms(r->attempts - 1, h->o.backoff_base_ms,
+				       h->o.backoff_max_ms, rnd / 255.0);
 	}
 	return wait > h->o.backoff_max_ms * 5 ? h->o.backoff_max_ms * 5 : wait;
 }
 
-/* Records the outcome of an attempt, then either finishes the request or schedules a retry. */
+/* Records the outcome of an attempt, then either finishes the request or
+ * schedules a retry. */
 static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 {
 	struct req_state *st = r->priv;
@@ -557,12 +640,15 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 	r->resp_len = st->body.len;
 	r->resp_body = sb_steal(&st->body);
 	json_object_put(r->json);
-	r->json = r->resp_len && !(r->raw_json && r->status >= 200 && r->status < 300)
-		? jx_parse(r->resp_body, r->resp_len, &err) : NULL;
+	r->json = r->resp_len && !(r->raw_json && r->status >= 200 &&
+				   r->status < 300)
+			  ? jx_parse(r->resp_body, r->resp_len, &err)
+			  : NULL;
 	free(err);
 }
 
-/* Starts every request whose time has come; returns how long until the next one is due (or -1). */
+/* Starts every request whose time has come; returns how long until the next one
+ * is due (or -1). */
 static long start_due(struct az_http *h, struct az_req **reqs, size_t n)
 {
 	int64_t now = mono_ms(), next = -1;
@@ -591,7 +677,8 @@ static void reap(struct az_http *h)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&r);
 		finish_attempt(h, r, m->data.result);
 	}
 }
@@ -619,11 +706,13 @@ static void cancel_all(struct az_http *h, struct az_req **reqs, size_t n)
 		st->done = true;
 		reqs[i]->canceled = true;
 		reqs[i]->curl_code = CURLE_ABORTED_BY_CALLBACK;
-		snprintf(reqs[i]->curl_error, sizeof(reqs[i]->curl_error), "canceled");
+		snprintf(reqs[i]->curl_error, sizeof(reqs[i]->curl_error),
+			 "canceled");
 	}
 }
 
-/* Refuses requests that are not https (or allowed plain http) before anything is sent. */
+/* Refuses requests that are not https (or allowed plain http) before anything
+ * is sent. */
 static void refuse_insecure(struct az_req **reqs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -632,7 +721,8 @@ static void refuse_insecure(struct az_req **reqs, size_t n)
 		if (!st->done && !url_allowed(reqs[i])) {
 			st->done = true;
 			reqs[i]->curl_code = CURLE_UNSUPPORTED_PROTOCOL;
-			snprintf(reqs[i]->curl_error, sizeof(reqs[i]->curl_error),
+			snprintf(reqs[i]->curl_error,
+				 sizeof(reqs[i]->curl_error),
 				 "refused to send to a URL that is not https");
 		}
 	}
@@ -648,7 +738,8 @@ int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
 
 	refuse_insecure(reqs, n);
 	while (!all_done(reqs, n)) {
-		long next = start_due(h, reqs, n), wait = next < 0 || next > 100 ? 100 : next;
+		long next = start_due(h, reqs, n),
+		     wait = next < 0 || next > 100 ? 100 : next;
 
 		if (az_http_canceled(h)) {
 			cancel_all(h, reqs, n);
@@ -657,7 +748,8 @@ int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
 		curl_multi_perform(h->multi, &running);
 		reap(h);
 		if (!all_done(reqs, n))
-			curl_multi_poll(h->multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
+			curl_multi_poll(h->multi, NULL, 0,
+					(int)(wait > 0 ? wait : 1), NULL);
 	}
 	return az_http_canceled(h) ? -1 : 0;
 }

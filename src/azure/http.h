@@ -1,4 +1,5 @@
-/* The one HTTP engine of azcmk: libcurl multi, connection reuse, retries, cancellation, a redacted trace. */
+/* The one HTTP engine of azcmk: libcurl multi, connection reuse, retries,
+ * cancellation, a redacted trace. */
 #ifndef AZ_HTTP_H
 #define AZ_HTTP_H
 
@@ -13,15 +14,20 @@ struct az_http;
 
 /* How the engine behaves; zero values take the defaults noted. */
 struct az_http_opts {
-	const char *ca_file;             /* trusted CAs; NULL: SSL_CERT_FILE, CURL_CA_BUNDLE, then the system's */
-	FILE *trace;                     /* --debug: a redacted trace of every attempt, or NULL */
-	int max_retries;                 /* retries after the first attempt (default 4; -1 for none) */
-	int64_t backoff_base_ms;         /* first backoff (default 800) */
-	int64_t backoff_max_ms;          /* longest wait between attempts (default 60000) */
-	long connect_timeout_ms;         /* default 10000 */
-	long timeout_ms;                 /* a whole attempt (default 120000) */
-	volatile sig_atomic_t *cancel;   /* set non-zero to cancel everything under way */
-	const char *proxy;               /* borrowed: every https request through it, NO_PROXY aside; NULL: libcurl's */
+	const char *ca_file; /* trusted CAs; NULL: SSL_CERT_FILE,
+				CURL_CA_BUNDLE, then the system's */
+	FILE *trace; /* --debug: a redacted trace of every attempt, or NULL */
+	int max_retries; /* retries after the first attempt (default 4; -1 for
+			    none) */
+	int64_t backoff_base_ms; /* first backoff (default 800) */
+	int64_t backoff_max_ms; /* longest wait between attempts (default 60000)
+				 */
+	long connect_timeout_ms; /* default 10000 */
+	long timeout_ms;         /* a whole attempt (default 120000) */
+	volatile sig_atomic_t
+		*cancel;   /* set non-zero to cancel everything under way */
+	const char *proxy; /* borrowed: every https request through it, NO_PROXY
+			      aside; NULL: libcurl's */
 };
 
 /* One request and, after az_http_run, its response. */
@@ -30,28 +36,34 @@ struct az_req {
 	char *url;
 	struct curl_slist *headers;
 	char *body;
-	bool form;                       /* body is x-www-form-urlencoded (its secrets are hidden in the trace) */
-	bool allow_http;                 /* plain http, for a loopback or link-local managed-identity endpoint */
-	bool no_retry;                   /* one attempt only (probes) */
-	bool raw_json;                   /* leave a 2xx body unparsed (json NULL): the caller scans it (large lists) */
-	int target;                      /* the session's: which token the request carries */
-	bool reauthorized;               /* the session's: a 401 was already answered once */
-	long connect_timeout_ms;         /* 0: the engine's */
-	char client_request_id[37];      /* sent as x-ms-client-request-id; quote it in errors */
+	bool form; /* body is x-www-form-urlencoded (its secrets are hidden in
+		      the trace) */
+	bool allow_http;   /* plain http, for a loopback or link-local
+			      managed-identity endpoint */
+	bool no_retry;     /* one attempt only (probes) */
+	bool raw_json;     /* leave a 2xx body unparsed (json NULL): the caller
+			      scans it (large lists) */
+	int target;        /* the session's: which token the request carries */
+	bool reauthorized; /* the session's: a 401 was already answered once */
+	long connect_timeout_ms;    /* 0: the engine's */
+	char client_request_id[37]; /* sent as x-ms-client-request-id; quote it
+				       in errors */
 
-	long status;                     /* 0 when no HTTP answer came */
-	int curl_code;                   /* CURLE_OK or the transport failure */
+	long status;   /* 0 when no HTTP answer came */
+	int curl_code; /* CURLE_OK or the transport failure */
 	char curl_error[256];
 	char *resp_body;
 	size_t resp_len;
-	char *resp_headers;              /* raw header block of the last answer */
-	struct json_object *json;        /* the body, when it is JSON */
+	char *resp_headers;       /* raw header block of the last answer */
+	struct json_object *json; /* the body, when it is JSON */
 	int attempts;
 	bool canceled;
-	const char *curl_option;         /* a libcurl option the engine could not set ("CURLOPT_URL"): nothing was sent */
-	bool no_random;                  /* OpenSSL's random generator failed: the request was stopped */
+	const char *curl_option; /* a libcurl option the engine could not set
+				    ("CURLOPT_URL"): nothing was sent */
+	bool no_random; /* OpenSSL's random generator failed: the request was
+			   stopped */
 
-	void *priv;                      /* the engine's */
+	void *priv; /* the engine's */
 };
 
 struct az_http *az_http_new(const struct az_http_opts *o, char **err);
@@ -65,6 +77,7 @@ char *az_req_response_header(const struct az_req *r, const char *name);
 int az_http_run(struct az_http *h, struct az_req **reqs, size_t n);
 int az_http_one(struct az_http *h, struct az_req *r);
 bool az_http_canceled(const struct az_http *h);
-void az_http_trace(struct az_http *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void az_http_trace(struct az_http *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

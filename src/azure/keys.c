@@ -1,4 +1,5 @@
-/* Key Vault's keys as the key step and azcmk keys read them: the stores, a store's keys and details, a key's versions. */
+/* Key Vault's keys as the key step and azcmk keys read them: the stores, a
+ * store's keys and details, a key's versions. */
 #include "config.h"
 
 #include <stdint.h>
@@ -15,103 +16,133 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Key Vault's data-plane API version: the one the plan's own Key Vault requests use. */
+/* Key Vault's data-plane API version: the one the plan's own Key Vault requests
+ * use. */
 #define KEYS_API PLAN_KV_API
 
-/* Lists the key stores through the survey's lister of resources by type (Resource Graph, else ARM's lists). */
-int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
-		  struct az_error *e)
+/* Lists the key stores through the survey's lister of resources by type
+ * (Resource Graph, else ARM's lists). */
+int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs,
+		  struct json_object **stores, struct az_error *e)
 {
 	return cmk_list_key_stores(s, subs, nsubs, stores, e);
 }
 
-/* Says why a store (and key, when name is not NULL) is not one azcmk can use, and how to name one. */
-static void refuse(struct az_session *s, const char *store, const char *name, const char *why, struct az_error *e)
+/* Says why a store (and key, when name is not NULL) is not one azcmk can use,
+ * and how to name one. */
+static void refuse(struct az_session *s, const char *store, const char *name,
+		   const char *why, struct az_error *e)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
-	char *shown = text_sanitize(store ? store : "", false), *key = name ? text_sanitize(name, false) : NULL;
+	char *shown = text_sanitize(store ? store : "", false),
+	     *key = name ? text_sanitize(name, false) : NULL;
 
 	if (key)
-		az_error_set(e, _("key '%s' in '%s' is not one azcmk can use: %s; name the vault NAME or https://NAME%s/ "
-				  "and the key by its name"), key, shown, why ? _(why) : "?", sfx.vault ? sfx.vault : "");
+		az_error_set(e,
+			     _("key '%s' in '%s' is not one azcmk can use: %s; "
+			       "name the vault NAME or https://NAME%s/ "
+			       "and the key by its name"),
+			     key, shown, why ? _(why) : "?",
+			     sfx.vault ? sfx.vault : "");
 	else
-		az_error_set(e, _("'%s' is not a key vault or Managed HSM azcmk can use: %s; name it NAME or https://NAME%s/"),
-			     shown, why ? _(why) : "?", sfx.vault ? sfx.vault : "");
+		az_error_set(e,
+			     _("'%s' is not a key vault or Managed HSM azcmk "
+			       "can use: %s; name it NAME or https://NAME%s/"),
+			     shown, why ? _(why) : "?",
+			     sfx.vault ? sfx.vault : "");
 	free(shown);
 	free(key);
 }
 
-/* Makes a reference to a store, or to a key in it, held to the session's cloud; false with *e. */
-bool az_keys_ref(struct az_session *s, const char *store, const char *name, struct key_ref *out, struct az_error *e)
+/* Makes a reference to a store, or to a key in it, held to the session's cloud;
+ * false with *e. */
+bool az_keys_ref(struct az_session *s, const char *store, const char *name,
+		 struct key_ref *out, struct az_error *e)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
 	const char *why = NULL;
 
-	if (name ? key_ref_from_parts(store, name, NULL, &sfx, out, &why) : key_ref_store(store, &sfx, out, &why))
+	if (name ? key_ref_from_parts(store, name, NULL, &sfx, out, &why)
+		 : key_ref_store(store, &sfx, out, &why))
 		return true;
 	refuse(s, store, name, why, e);
 	return false;
 }
 
-/* Holds a given reference to the session's cloud by making it again from its parts (a key's name too when key). */
-static bool on_cloud(struct az_session *s, const struct key_ref *ref, bool key, struct key_ref *out, struct az_error *e)
+/* Holds a given reference to the session's cloud by making it again from its
+ * parts (a key's name too when key). */
+static bool on_cloud(struct az_session *s, const struct key_ref *ref, bool key,
+		     struct key_ref *out, struct az_error *e)
 {
 	const char *name = key ? (ref && ref->name ? ref->name : "") : NULL;
 
 	return az_keys_ref(s, ref ? ref->vault_uri : NULL, name, out, e);
 }
 
-/* Returns the URL of a store's list of keys: its URI, which ends in '/', then "keys"; allocated. */
+/* Returns the URL of a store's list of keys: its URI, which ends in '/', then
+ * "keys"; allocated. */
 static char *keys_url(const struct key_ref *store)
 {
 	return xasprintf("%skeys", store->vault_uri);
 }
 
-/* Tells whether a refusal came from the store's network rules rather than from permissions. */
+/* Tells whether a refusal came from the store's network rules rather than from
+ * permissions. */
 static bool by_network(const struct az_error *e)
 {
 	const char *codes[] = { e->code, e->inner };
 
 	for (size_t i = 0; i < 2; i++)
-		if (codes[i] && (strcasestr(codes[i], "Firewall") || strcasestr(codes[i], "Connection")))
+		if (codes[i] && (strcasestr(codes[i], "Firewall") ||
+				 strcasestr(codes[i], "Connection")))
 			return true;
 	return false;
 }
 
-/* Returns what to do about a refused list (after Azure's words), or "" when Azure's words say it. */
-static const char *list_hint(const struct az_error *e, const struct key_ref *store)
+/* Returns what to do about a refused list (after Azure's words), or "" when
+ * Azure's words say it. */
+static const char *list_hint(const struct az_error *e,
+			     const struct key_ref *store)
 {
 	if (e->status != 403)
 		return "";
 	if (by_network(e))
-		return _("; its firewall refused your address: allow it there, or run azcmk from a network it allows");
+		return _("; its firewall refused your address: allow it there, "
+			 "or run azcmk from a network it allows");
 	if (store->hsm)
-		return _("; grant yourself the list permission on keys (the local role Managed HSM Crypto User)");
-	return _("; grant yourself the list permission on keys (Key Vault Reader or Key Vault Crypto User, or an access "
+		return _("; grant yourself the list permission on keys (the "
+			 "local role Managed HSM Crypto User)");
+	return _("; grant yourself the list permission on keys (Key Vault "
+		 "Reader or Key Vault Crypto User, or an access "
 		 "policy with list)");
 }
 
-/* Rewords a failed read for the operator: which store (and key) was read, Azure's words, and what to do. */
+/* Rewords a failed read for the operator: which store (and key) was read,
+ * Azure's words, and what to do. */
 static void failed(struct az_error *e, const struct key_ref *at, bool versions)
 {
 	char *said = xstrdup(e->message ? e->message : "?");
 
 	if (versions)
-		az_error_set(e, _("cannot list the versions of key %s in %s: %s%s"), at->name, at->vault, said,
-			     list_hint(e, at));
+		az_error_set(
+			e, _("cannot list the versions of key %s in %s: %s%s"),
+			at->name, at->vault, said, list_hint(e, at));
 	else
-		az_error_set(e, _("cannot list the keys in %s: %s%s"), at->vault, said, list_hint(e, at));
+		az_error_set(e, _("cannot list the keys in %s: %s%s"),
+			     at->vault, said, list_hint(e, at));
 	free(said);
 }
 
-/* Returns epoch seconds as an ISO 8601 UTC time (a new JSON string), or NULL (JSON null) for none. */
+/* Returns epoch seconds as an ISO 8601 UTC time (a new JSON string), or NULL
+ * (JSON null) for none. */
 static struct json_object *when(int64_t t)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 	char out[32];
 
-	if (t == 0 || !gmtime_r(&tt, &tm) || !strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (t == 0 || !gmtime_r(&tt, &tm) ||
+	    !strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		return NULL;
 	return json_object_new_string(out);
 }
@@ -119,38 +150,53 @@ static struct json_object *when(int64_t t)
 /* Adds a string member, or null for none. */
 static void add_str(struct json_object *o, const char *key, const char *value)
 {
-	json_object_object_add(o, key, value ? json_object_new_string(value) : NULL);
+	json_object_object_add(o, key,
+			       value ? json_object_new_string(value) : NULL);
 }
 
 /*
  * Describes one key or version (as keys.h says) from what Key Vault said of
- * it, a key bundle when its details were read, else the listed item; kid_version
- * is the version its kid names (NULL: none), version the one to report.
+ * it, a key bundle when its details were read, else the listed item;
+ * kid_version is the version its kid names (NULL: none), version the one to
+ * report.
  */
-static struct json_object *describe(const struct key_ref *k, const char *kid_version, const char *version,
+static struct json_object *describe(const struct key_ref *k,
+				    const char *kid_version,
+				    const char *version,
 				    struct json_object *said)
 {
 	struct json_object *o = json_object_new_object();
 	char *kid = key_ref_versioned(k, kid_version);
-	char *kty = jx_str(said, "key.kty") ? text_sanitize(jx_str(said, "key.kty"), false) : NULL;
+	char *kty = jx_str(said, "key.kty")
+			    ? text_sanitize(jx_str(said, "key.kty"), false)
+			    : NULL;
 	long bits = cmk_key_bits(said);
 
 	add_str(o, "name", k->name);
 	add_str(o, "kid", kid);
 	add_str(o, "version", version);
 	add_str(o, "kty", kty);
-	json_object_object_add(o, "keySize", bits > 0 ? json_object_new_int64(bits) : NULL);
-	json_object_object_add(o, "enabled", json_object_new_boolean(jx_bool(said, "attributes.enabled", true)));
-	json_object_object_add(o, "expires", when(jx_int(said, "attributes.exp", 0)));
-	json_object_object_add(o, "created", when(jx_int(said, "attributes.created", 0)));
-	json_object_object_add(o, "managed", json_object_new_boolean(jx_bool(said, "managed", false)));
+	json_object_object_add(o, "keySize",
+			       bits > 0 ? json_object_new_int64(bits) : NULL);
+	json_object_object_add(o, "enabled",
+			       json_object_new_boolean(jx_bool(
+				       said, "attributes.enabled", true)));
+	json_object_object_add(o, "expires",
+			       when(jx_int(said, "attributes.exp", 0)));
+	json_object_object_add(o, "created",
+			       when(jx_int(said, "attributes.created", 0)));
+	json_object_object_add(
+		o, "managed",
+		json_object_new_boolean(jx_bool(said, "managed", false)));
 	free(kid);
 	free(kty);
 	return o;
 }
 
-/* Parses a listed kid as a key of this very store, through the one key parser; false (nothing kept) otherwise. */
-static bool key_in(const struct key_ref *store, const struct key_suffixes *sfx, const char *kid, struct key_ref *k)
+/* Parses a listed kid as a key of this very store, through the one key parser;
+ * false (nothing kept) otherwise. */
+static bool key_in(const struct key_ref *store, const struct key_suffixes *sfx,
+		   const char *kid, struct key_ref *k)
 {
 	const char *why;
 
@@ -162,16 +208,19 @@ static bool key_in(const struct key_ref *store, const struct key_suffixes *sfx, 
 	return false;
 }
 
-/* The first keys of a store's list, each with its listed item and the request that reads its details. */
+/* The first keys of a store's list, each with its listed item and the request
+ * that reads its details. */
 struct batch {
 	struct key_ref *refs;
-	struct json_object **items;        /* borrowed from the list */
+	struct json_object **items; /* borrowed from the list */
 	struct az_req **q;
 	size_t n;
 };
 
-/* Takes up to max of a list's keys (0: all) that are keys of the store, with a GET of each one's details when asked. */
-static void take(struct az_session *s, const struct key_ref *store, struct json_object *items, size_t max, bool details,
+/* Takes up to max of a list's keys (0: all) that are keys of the store, with a
+ * GET of each one's details when asked. */
+static void take(struct az_session *s, const struct key_ref *store,
+		 struct json_object *items, size_t max, bool details,
 		 struct batch *b)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
@@ -181,16 +230,21 @@ static void take(struct az_session *s, const struct key_ref *store, struct json_
 	b->items = xcalloc(cap + 1, sizeof(*b->items));
 	b->q = xcalloc(cap + 1, sizeof(*b->q));
 	for (size_t i = 0; i < jx_len(items) && b->n < cap; i++)
-		if (key_in(store, &sfx, jx_str(jx_at(items, i), "kid"), &b->refs[b->n])) {
+		if (key_in(store, &sfx, jx_str(jx_at(items, i), "kid"),
+			   &b->refs[b->n])) {
 			char *uri = key_ref_versioned(&b->refs[b->n], NULL);
 
-			b->q[b->n] = details ? az_session_req(s, AZ_KEYVAULT, "GET", uri, KEYS_API, NULL) : NULL;
+			b->q[b->n] =
+				details ? az_session_req(s, AZ_KEYVAULT, "GET",
+							 uri, KEYS_API, NULL)
+					: NULL;
 			b->items[b->n++] = jx_at(items, i);
 			free(uri);
 		}
 }
 
-/* Describes each key of a batch from its details (when read), else from its listed item; frees the batch. */
+/* Describes each key of a batch from its details (when read), else from its
+ * listed item; frees the batch. */
 static void describe_batch(struct batch *b, bool sent, struct json_object *out)
 {
 	for (size_t i = 0; i < b->n; i++) {
@@ -199,8 +253,14 @@ static void describe_batch(struct batch *b, bool sent, struct json_object *out)
 		struct json_object *said = got ? q->json : b->items[i];
 
 		if (sent)
-			json_object_array_add(out, describe(&b->refs[i], NULL, got ? key_ref_version_in(&b->refs[i],
-							    jx_str(said, "key.kid")) : NULL, said));
+			json_object_array_add(
+				out,
+				describe(&b->refs[i], NULL,
+					 got ? key_ref_version_in(
+						       &b->refs[i],
+						       jx_str(said, "key.kid"))
+					     : NULL,
+					 said));
 		az_req_free(q);
 		key_ref_free(&b->refs[i]);
 	}
@@ -209,9 +269,11 @@ static void describe_batch(struct batch *b, bool sent, struct json_object *out)
 	free(b->q);
 }
 
-/* Lists a store's keys (every page), the first max, with their details when asked; -1 with *e naming the store. */
-static int list_keys(struct az_session *s, const struct key_ref *store, size_t max, bool details,
-		     struct json_object **keys, struct az_error *e)
+/* Lists a store's keys (every page), the first max, with their details when
+ * asked; -1 with *e naming the store. */
+static int list_keys(struct az_session *s, const struct key_ref *store,
+		     size_t max, bool details, struct json_object **keys,
+		     struct az_error *e)
 {
 	struct json_object *items = NULL;
 	struct batch b = { 0 };
@@ -238,21 +300,26 @@ static int list_keys(struct az_session *s, const struct key_ref *store, size_t m
 	return rc;
 }
 
-/* Lists a store's keys (every page) with the first max keys' details; -1 with *e naming the store. */
-int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, struct json_object **keys,
-		 struct az_error *e)
+/* Lists a store's keys (every page) with the first max keys' details; -1 with
+ * *e naming the store. */
+int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max,
+		 struct json_object **keys, struct az_error *e)
 {
 	return list_keys(s, store, max, true, keys, e);
 }
 
-/* Lists a store's keys (every page) from the list alone, no key's details read; -1 with *e naming the store. */
-int az_keys_list_brief(struct az_session *s, const struct key_ref *store, struct json_object **keys, struct az_error *e)
+/* Lists a store's keys (every page) from the list alone, no key's details read;
+ * -1 with *e naming the store. */
+int az_keys_list_brief(struct az_session *s, const struct key_ref *store,
+		       struct json_object **keys, struct az_error *e)
 {
 	return list_keys(s, store, 0, false, keys, e);
 }
 
-/* Lists a key's versions (every page); -1 with *e naming the key and its store. */
-int az_key_versions(struct az_session *s, const struct key_ref *key, struct json_object **versions, struct az_error *e)
+/* Lists a key's versions (every page); -1 with *e naming the key and its store.
+ */
+int az_key_versions(struct az_session *s, const struct key_ref *key,
+		    struct json_object **versions, struct az_error *e)
 {
 	struct json_object *items = NULL;
 	struct key_ref at;
@@ -267,10 +334,13 @@ int az_key_versions(struct az_session *s, const struct key_ref *key, struct json
 	if (rc == 0) {
 		*versions = json_object_new_array();
 		for (size_t i = 0; i < jx_len(items); i++) {
-			const char *v = key_ref_version_in(&at, jx_str(jx_at(items, i), "kid"));
+			const char *v = key_ref_version_in(
+				&at, jx_str(jx_at(items, i), "kid"));
 
 			if (v)
-				json_object_array_add(*versions, describe(&at, v, v, jx_at(items, i)));
+				json_object_array_add(
+					*versions,
+					describe(&at, v, v, jx_at(items, i)));
 		}
 	} else {
 		failed(e, &at, true);

@@ -1,4 +1,5 @@
-/* Key Vault's keys as the key step and azcmk keys read them: the stores you can see, a store's keys, a key's versions. */
+/* Key Vault's keys as the key step and azcmk keys read them: the stores you can
+ * see, a store's keys, a key's versions. */
 #ifndef AZ_KEYS_H
 #define AZ_KEYS_H
 
@@ -15,8 +16,8 @@
  * ARM returns them (name, type, location, properties.vaultUri or hsmUri...),
  * into *stores: what the key step lists and judges. Returns 0, or -1 with *e.
  */
-int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
-		  struct az_error *e);
+int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs,
+		  struct json_object **stores, struct az_error *e);
 
 /*
  * Makes a reference to a key store, or to a key in it when name is not
@@ -24,7 +25,8 @@ int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, s
  * session's cloud (az_session_key_suffixes). False, with *e saying why and
  * how to name it, for anything else ("https://evil.example.com/").
  */
-bool az_keys_ref(struct az_session *s, const char *store, const char *name, struct key_ref *out, struct az_error *e);
+bool az_keys_ref(struct az_session *s, const char *store, const char *name,
+		 struct key_ref *out, struct az_error *e);
 
 /*
  * Both lists below are JSON arrays of objects, in Key Vault's order, each:
@@ -50,21 +52,23 @@ bool az_keys_ref(struct az_session *s, const char *store, const char *name, stru
  * held to the session's cloud before any request. Returns 0, or -1 with *e
  * naming the store and saying what to do.
  */
-int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max, struct json_object **keys,
-		 struct az_error *e);
+int az_keys_list(struct az_session *s, const struct key_ref *store, size_t max,
+		 struct json_object **keys, struct az_error *e);
 
 /*
  * Lists a store's keys as az_keys_list does, every one of them, but from the
  * list alone: no key's details are read, so version, kty and keySize are
  * null. What a search for a usable key reads before it judges a few.
  */
-int az_keys_list_brief(struct az_session *s, const struct key_ref *store, struct json_object **keys, struct az_error *e);
+int az_keys_list_brief(struct az_session *s, const struct key_ref *store,
+		       struct json_object **keys, struct az_error *e);
 
 /*
  * Lists a key's versions (key->version is ignored), every page, into
  * *versions (above). The key is held to the session's cloud before any
  * request. Returns 0, or -1 with *e naming the key and saying what to do.
  */
-int az_key_versions(struct az_session *s, const struct key_ref *key, struct json_object **versions, struct az_error *e);
+int az_key_versions(struct az_session *s, const struct key_ref *key,
+		    struct json_object **versions, struct az_error *e);
 
 #endif

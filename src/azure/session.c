@@ -1,4 +1,5 @@
-/* The Azure session: the cloud, a credential, tokens per audience, and every call azcmk makes to Azure. */
+/* The Azure session: the cloud, a credential, tokens per audience, and every
+ * call azcmk makes to Azure. */
 /*
  * The session calls the credential only through cred.h (az_cred_pick, then
  * az_cred_token, az_cred_name, az_cred_id, az_cred_free) and the credential
@@ -22,7 +23,9 @@
 #include "wire.h"
 #include "xalloc.h"
 
-#define RENEW_MARGIN 300       /* renew a token this many seconds before it expires */
+#define RENEW_MARGIN                                             \
+	300 /* renew a token this many seconds before it expires \
+	     */
 #define MAX_PAGES 10000
 #define LRO_TIMEOUT 3600
 
@@ -45,11 +48,13 @@ struct az_session {
 	size_t ntoks;
 	struct chal_entry *chal;
 	size_t nchal;
-	struct json_object *memo;      /* answers that do not change within a run (role definitions), by path */
+	struct json_object *memo; /* answers that do not change within a run
+				     (role definitions), by path */
 };
 
 /* Creates a session; nothing is sent until the first call. */
-struct az_session *az_session_new(const struct az_session_opts *o, struct az_error *e)
+struct az_session *az_session_new(const struct az_session_opts *o,
+				  struct az_error *e)
 {
 	struct az_session *s = xcalloc(1, sizeof(*s));
 	struct az_http_opts ho = { 0 };
@@ -59,7 +64,8 @@ struct az_session *az_session_new(const struct az_session_opts *o, struct az_err
 	s->o = *o;
 	s->cloud = az_cloud_find(o->cloud);
 	if (!s->cloud) {
-		az_error_set(e, _("unknown cloud '%s': use one of %s"), o->cloud, az_cloud_names());
+		az_error_set(e, _("unknown cloud '%s': use one of %s"),
+			     o->cloud, az_cloud_names());
 		free(s);
 		return NULL;
 	}
@@ -123,7 +129,8 @@ const struct az_cloud *az_session_cloud(const struct az_session *s)
 	return s->cloud;
 }
 
-/* Returns the DNS suffixes of the session's cloud's key stores, for key_ref_parse. */
+/* Returns the DNS suffixes of the session's cloud's key stores, for
+ * key_ref_parse. */
 struct key_suffixes az_session_key_suffixes(const struct az_session *s)
 {
 	struct key_suffixes k = { s->cloud->kv_suffix, s->cloud->hsm_suffix };
@@ -143,29 +150,35 @@ const char *az_session_tenant(const struct az_session *s)
 	return s->tenant;
 }
 
-/* Names the credential in use ("environment (client secret)" ...), or NULL before sign-in. */
+/* Names the credential in use ("environment (client secret)" ...), or NULL
+ * before sign-in. */
 const char *az_session_method(const struct az_session *s)
 {
 	return s->cred ? az_cred_name(s->cred) : NULL;
 }
 
-/* Names the credential in use with a stable identifier for machine-readable output, or NULL before sign-in. */
+/* Names the credential in use with a stable identifier for machine-readable
+ * output, or NULL before sign-in. */
 const char *az_session_method_id(const struct az_session *s)
 {
 	return s->cred ? az_cred_id(s->cred) : NULL;
 }
 
 /* Finds a cached token entry for a scope and tenant. */
-static struct tok_entry *tok_find(struct az_session *s, const char *scope, const char *tenant)
+static struct tok_entry *tok_find(struct az_session *s, const char *scope,
+				  const char *tenant)
 {
 	for (size_t i = 0; i < s->ntoks; i++)
-		if (str_ieq(s->toks[i].scope, scope) && str_ieq(s->toks[i].tenant, tenant))
+		if (str_ieq(s->toks[i].scope, scope) &&
+		    str_ieq(s->toks[i].tenant, tenant))
 			return &s->toks[i];
 	return NULL;
 }
 
-/* Stores a token in the cache (taking it over), e.g. the one a credential probe already fetched. */
-static void keep_token(struct az_session *s, const char *scope, const char *tenant, struct az_token *tok)
+/* Stores a token in the cache (taking it over), e.g. the one a credential probe
+ * already fetched. */
+static void keep_token(struct az_session *s, const char *scope,
+		       const char *tenant, struct az_token *tok)
 {
 	struct tok_entry *t;
 
@@ -183,11 +196,15 @@ static void keep_token(struct az_session *s, const char *scope, const char *tena
 	tok->token = NULL;
 }
 
-/* Chooses the credential (trying the chain when asked) once; a token its probe got goes to the cache. */
+/* Chooses the credential (trying the chain when asked) once; a token its probe
+ * got goes to the cache. */
 static int ensure_cred(struct az_session *s, struct az_error *e)
 {
-	struct az_cred_ctx ctx = { s->cloud, s->http, s->tenant, s->o.interactive, s->o.az_command, s->o.cancel,
-				   s->o.prompt, s->o.prompt_ctx, s->o.client_secret };
+	struct az_cred_ctx ctx = { s->cloud,          s->http,
+				   s->tenant,         s->o.interactive,
+				   s->o.az_command,   s->o.cancel,
+				   s->o.prompt,       s->o.prompt_ctx,
+				   s->o.client_secret };
 	struct az_token probe;
 
 	if (s->cred)
@@ -198,9 +215,10 @@ static int ensure_cred(struct az_session *s, struct az_error *e)
 	return s->cred ? 0 : -1;
 }
 
-/* Returns a token for a scope (renewed before it expires); tenant NULL means the session's. */
-int az_session_token(struct az_session *s, const char *scope, const char *tenant, const char **token,
-		     struct az_error *e)
+/* Returns a token for a scope (renewed before it expires); tenant NULL means
+ * the session's. */
+int az_session_token(struct az_session *s, const char *scope,
+		     const char *tenant, const char **token, struct az_error *e)
 {
 	struct tok_entry *t;
 	struct az_token fresh = { 0 };
@@ -221,7 +239,8 @@ int az_session_token(struct az_session *s, const char *scope, const char *tenant
 }
 
 /* Forgets a cached token, so the next call fetches a new one (after a 401). */
-static void tok_drop(struct az_session *s, const char *scope, const char *tenant)
+static void tok_drop(struct az_session *s, const char *scope,
+		     const char *tenant)
 {
 	struct tok_entry *t = tok_find(s, scope, tenant ? tenant : s->tenant);
 
@@ -245,24 +264,31 @@ struct json_object *az_session_claims(struct az_session *s)
 	return t ? wire_jwt_claims(t->t.token) : NULL;
 }
 
-/* Builds a request: ARM and Graph paths are joined to the cloud's endpoint; the api-version is added. */
-struct az_req *az_session_req(struct az_session *s, enum az_target t, const char *method, const char *path,
+/* Builds a request: ARM and Graph paths are joined to the cloud's endpoint; the
+ * api-version is added. */
+struct az_req *az_session_req(struct az_session *s, enum az_target t,
+			      const char *method, const char *path,
 			      const char *api_version, const char *body)
 {
-	const char *base = t == AZ_ARM ? s->cloud->arm : t == AZ_GRAPH ? s->cloud->graph : "";
-	bool absolute = str_istarts(path, "https://") || str_istarts(path, "http://");
+	const char *base = t == AZ_ARM     ? s->cloud->arm
+			   : t == AZ_GRAPH ? s->cloud->graph
+					   : "";
+	bool absolute =
+		str_istarts(path, "https://") || str_istarts(path, "http://");
 	char *joined = absolute ? xstrdup(path) : xasprintf("%s%s", base, path);
 	char *url = wire_url_escape(joined);
 	struct az_req *r;
 
-	/* A URL with a control character goes on unescaped, for authorize() to refuse with a clear error. */
+	/* A URL with a control character goes on unescaped, for authorize() to
+	 * refuse with a clear error. */
 	if (url)
 		free(joined);
 	else
 		url = joined;
 
 	if (api_version && !strstr(url, "api-version=")) {
-		char *u = xasprintf("%s%capi-version=%s", url, strchr(url, '?') ? '&' : '?', api_version);
+		char *u = xasprintf("%s%capi-version=%s", url,
+				    strchr(url, '?') ? '&' : '?', api_version);
 
 		free(url);
 		url = u;
@@ -301,7 +327,8 @@ static void set_bearer(struct az_req *r, const char *token)
 	free(line);
 }
 
-/* Tells whether a string holds a control character (a URL that wire_url_escape refused). */
+/* Tells whether a string holds a control character (a URL that wire_url_escape
+ * refused). */
 static bool has_control(const char *s)
 {
 	for (; s && *s; s++)
@@ -310,7 +337,8 @@ static bool has_control(const char *s)
 	return false;
 }
 
-/* Adds the token a request needs; Key Vault requests go bare until the vault's challenge is known. */
+/* Adds the token a request needs; Key Vault requests go bare until the vault's
+ * challenge is known. */
 static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 {
 	char host[256];
@@ -320,35 +348,47 @@ static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 
 	/*
 	 * An ARM or Graph token goes only to that service's own host: a path or
-	 * URL that came from a server (a nextLink, an id) and names another host
-	 * once joined ("https://management.azure.com.evil.example/x", or a user
-	 * part before "@") is refused here, where every request gets its token.
+	 * URL that came from a server (a nextLink, an id) and names another
+	 * host once joined ("https://management.azure.com.evil.example/x", or a
+	 * user part before "@") is refused here, where every request gets its
+	 * token.
 	 */
 	if (has_control(r->url)) {
 		char *shown = text_sanitize(r->url, false);
 
-		az_error_set(e, _("refused to send a request to '%s': its URL holds a control character, which no answer "
-				  "from Azure has; no token was sent"), shown);
+		az_error_set(e,
+			     _("refused to send a request to '%s': its URL "
+			       "holds a control character, which no answer "
+			       "from Azure has; no token was sent"),
+			     shown);
 		free(shown);
 		return -1;
 	}
 	if ((r->target == AZ_ARM || r->target == AZ_GRAPH) &&
-	    !wire_same_origin(r->url, r->target == AZ_ARM ? s->cloud->arm : s->cloud->graph)) {
-		az_error_set(e, _("refused to send a request to '%s': it is not on %s, so no token was sent"), r->url,
-			     r->target == AZ_ARM ? s->cloud->arm : s->cloud->graph);
+	    !wire_same_origin(r->url, r->target == AZ_ARM ? s->cloud->arm
+							  : s->cloud->graph)) {
+		az_error_set(e,
+			     _("refused to send a request to '%s': it is not "
+			       "on %s, so no token was sent"),
+			     r->url,
+			     r->target == AZ_ARM ? s->cloud->arm
+						 : s->cloud->graph);
 		return -1;
 	}
 	switch (r->target) {
 	case AZ_ARM:
-		if (az_session_token(s, s->cloud->arm_scope, NULL, &tok, e) != 0)
+		if (az_session_token(s, s->cloud->arm_scope, NULL, &tok, e) !=
+		    0)
 			return -1;
 		break;
 	case AZ_GRAPH:
-		if (az_session_token(s, s->cloud->graph_scope, NULL, &tok, e) != 0)
+		if (az_session_token(s, s->cloud->graph_scope, NULL, &tok, e) !=
+		    0)
 			return -1;
 		break;
 	case AZ_KEYVAULT:
-		if (!wire_url_host(r->url, host, sizeof(host), &https) || !(c = chal_find(s, host)))
+		if (!wire_url_host(r->url, host, sizeof(host), &https) ||
+		    !(c = chal_find(s, host)))
 			return 0;
 		if (az_session_token(s, c->scope, c->tenant, &tok, e) != 0)
 			return -1;
@@ -365,31 +405,40 @@ static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
  * (for a vault) or Managed HSM (for an HSM): only such a token is ever sent
  * to a data-plane host, whatever scope a server names.
  */
-static bool cloud_data_scope(const struct az_session *s, const char *host, const char *scope)
+static bool cloud_data_scope(const struct az_session *s, const char *host,
+			     const char *scope)
 {
 	const struct az_cloud *c = s->cloud;
 
 	if (str_iends(host, c->kv_suffix))
 		return str_ieq(scope, c->kv_scope);
-	return c->hsm_suffix && str_iends(host, c->hsm_suffix) && str_ieq(scope, c->hsm_scope);
+	return c->hsm_suffix && str_iends(host, c->hsm_suffix) &&
+	       str_ieq(scope, c->hsm_scope);
 }
 
-/* Learns a vault's challenge from a 401; refuses one whose resource is not the vault's domain. */
-static int learn_challenge(struct az_session *s, struct az_req *r, struct az_error *e)
+/* Learns a vault's challenge from a 401; refuses one whose resource is not the
+ * vault's domain. */
+static int learn_challenge(struct az_session *s, struct az_req *r,
+			   struct az_error *e)
 {
 	char *hdr = az_req_response_header(r, "WWW-Authenticate"), host[256];
 	struct az_challenge c;
 	struct chal_entry *ce;
 	bool https;
 
-	if (!hdr || !wire_parse_challenge(hdr, &c) || !wire_url_host(r->url, host, sizeof(host), &https)) {
+	if (!hdr || !wire_parse_challenge(hdr, &c) ||
+	    !wire_url_host(r->url, host, sizeof(host), &https)) {
 		free(hdr);
 		return 1;
 	}
 	free(hdr);
-	if (!wire_challenge_matches(&c, host) || !cloud_data_scope(s, host, c.scope)) {
-		az_error_set(e, _("refusing the sign-in challenge of key vault '%s': it names the resource '%s', which is "
-				  "not the vault's domain (a misconfigured proxy or a spoofed server?) (request id %s)"),
+	if (!wire_challenge_matches(&c, host) ||
+	    !cloud_data_scope(s, host, c.scope)) {
+		az_error_set(e,
+			     _("refusing the sign-in challenge of key vault "
+			       "'%s': it names the resource '%s', which is "
+			       "not the vault's domain (a misconfigured proxy "
+			       "or a spoofed server?) (request id %s)"),
 			     host, c.resource_host, r->client_request_id);
 		wire_challenge_free(&c);
 		return -1;
@@ -409,8 +458,10 @@ static int learn_challenge(struct az_session *s, struct az_req *r, struct az_err
 	return 0;
 }
 
-/* Prepares a 401'd request for one more try: a fresh token, or the vault's challenge. */
-static int answer_401(struct az_session *s, struct az_req *r, struct az_error *e)
+/* Prepares a 401'd request for one more try: a fresh token, or the vault's
+ * challenge. */
+static int answer_401(struct az_session *s, struct az_req *r,
+		      struct az_error *e)
 {
 	int rc;
 
@@ -418,7 +469,10 @@ static int answer_401(struct az_session *s, struct az_req *r, struct az_error *e
 		return 1;
 	r->reauthorized = true;
 	if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
-		tok_drop(s, r->target == AZ_ARM ? s->cloud->arm_scope : s->cloud->graph_scope, NULL);
+		tok_drop(s,
+			 r->target == AZ_ARM ? s->cloud->arm_scope
+					     : s->cloud->graph_scope,
+			 NULL);
 	} else if (r->target == AZ_KEYVAULT) {
 		rc = learn_challenge(s, r, e);
 		if (rc != 0)
@@ -430,8 +484,10 @@ static int answer_401(struct az_session *s, struct az_req *r, struct az_error *e
 	return authorize(s, r, e);
 }
 
-/* Sends requests concurrently with their tokens, answering one 401 each (new token, or the Key Vault challenge). */
-int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct az_error *e)
+/* Sends requests concurrently with their tokens, answering one 401 each (new
+ * token, or the Key Vault challenge). */
+int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
+		    struct az_error *e)
 {
 	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again));
 	size_t m = 0;
@@ -459,7 +515,8 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n, struct
 	return rc;
 }
 
-/* Sends one request; a transport failure or an HTTP error answer becomes an error. */
+/* Sends one request; a transport failure or an HTTP error answer becomes an
+ * error. */
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
 {
 	char *what;
@@ -474,11 +531,14 @@ int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
 	return -1;
 }
 
-/* Reads every page of a list ({"value": [...], "nextLink": ...}) into one array. */
-int az_session_list(struct az_session *s, enum az_target t, const char *path, const char *api_version,
-		    struct json_object **items, struct az_error *e)
+/* Reads every page of a list ({"value": [...], "nextLink": ...}) into one
+ * array. */
+int az_session_list(struct az_session *s, enum az_target t, const char *path,
+		    const char *api_version, struct json_object **items,
+		    struct az_error *e)
 {
-	/* A first page given as a whole URL (a nextLink) is held to ARM's or Graph's own host where its token is attached. */
+	/* A first page given as a whole URL (a nextLink) is held to ARM's or
+	 * Graph's own host where its token is attached. */
 	struct az_req *r = az_session_req(s, t, "GET", path, api_version, NULL);
 	int pages = 0, rc = 0;
 
@@ -490,27 +550,43 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path, co
 		rc = az_session_call(s, r, e);
 		value = rc == 0 ? jx_get(r->json, "value") : NULL;
 		if (rc == 0 && !json_object_is_type(value, json_type_array)) {
-			az_error_set(e, _("GET %s: the answer has no 'value' list (request id %s)"), r->url, r->client_request_id);
+			az_error_set(e,
+				     _("GET %s: the answer has no 'value' list "
+				       "(request id %s)"),
+				     r->url, r->client_request_id);
 			rc = -1;
 		}
 		for (size_t i = 0; rc == 0 && i < jx_len(value); i++)
-			json_object_array_add(*items, json_object_get(jx_at(value, i)));
+			json_object_array_add(*items,
+					      json_object_get(jx_at(value, i)));
 		next = rc == 0 ? jx_str(r->json, "nextLink") : NULL;
-		/* A list that never ends is not read to an end: refused, not taken as complete. */
+		/* A list that never ends is not read to an end: refused, not
+		 * taken as complete. */
 		if (next && *next && ++pages >= MAX_PAGES) {
-			az_error_set(e, _("GET %s: more than %d pages; refusing to read on"), path, MAX_PAGES);
+			az_error_set(e,
+				     _("GET %s: more than %d pages; refusing "
+				       "to read on"),
+				     path, MAX_PAGES);
 			rc = -1;
 			next = NULL;
 		}
-		/* A next page goes to the list's own host or not at all: it would be sent this list's token. */
+		/* A next page goes to the list's own host or not at all: it
+		 * would be sent this list's token. */
 		if (next && *next && !wire_same_origin(next, r->url)) {
-			az_error_set(e, _("refused to follow the next page of %s at '%s': it is not on the list's own host, so "
-					  "no token was sent"), path, next);
+			az_error_set(
+				e,
+				_("refused to follow the next page of %s at "
+				  "'%s': it is not on the list's own host, so "
+				  "no token was sent"),
+				path, next);
 			rc = -1;
 			next = NULL;
 		}
 		{
-			struct az_req *following = next && *next ? az_session_req(s, t, "GET", next, NULL, NULL) : NULL;
+			struct az_req *following =
+				next && *next ? az_session_req(s, t, "GET",
+							       next, NULL, NULL)
+					      : NULL;
 
 			az_req_free(r);
 			r = following;
@@ -523,7 +599,8 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path, co
 	return rc;
 }
 
-/* Sleeps for ms milliseconds in small steps, stopping early on cancel; false when canceled. */
+/* Sleeps for ms milliseconds in small steps, stopping early on cancel; false
+ * when canceled. */
 static bool nap(struct az_session *s, int64_t ms)
 {
 	while (ms > 0 && !az_http_canceled(s->http)) {
@@ -536,10 +613,12 @@ static bool nap(struct az_session *s, int64_t ms)
 	return !az_http_canceled(s->http);
 }
 
-/* Reads how long an in-progress answer asks the poller to wait (default 2 s). */
+/* Reads how long an in-progress answer asks the poller to wait (default 2 s).
+ */
 static int64_t poll_delay(const struct az_req *r)
 {
-	char *ra = az_req_response_header(r, "Retry-After"), *ms = az_req_response_header(r, "x-ms-retry-after-ms");
+	char *ra = az_req_response_header(r, "Retry-After"),
+	     *ms = az_req_response_header(r, "x-ms-retry-after-ms");
 	int64_t d = wire_retry_after_ms(ra, ms, (int64_t)time(NULL));
 
 	free(ra);
@@ -547,7 +626,8 @@ static int64_t poll_delay(const struct az_req *r)
 	return d < 0 ? 2000 : d > 60000 ? 60000 : d;
 }
 
-/* Tells whether an operation status is terminal; sets failed for Failed and Canceled. */
+/* Tells whether an operation status is terminal; sets failed for Failed and
+ * Canceled. */
 static bool terminal(const char *status, bool *failed)
 {
 	*failed = str_ieq(status, "Failed") || str_ieq(status, "Canceled");
@@ -559,13 +639,19 @@ static void op_failed(struct az_error *e, const struct az_req *p)
 {
 	struct az_wire_error w;
 	bool parsed = wire_parse_error(p->json, &w);
-	char *status = text_sanitize(jx_str(p->json, "status") ? jx_str(p->json, "status") : "?", false);
+	char *status = text_sanitize(
+		jx_str(p->json, "status") ? jx_str(p->json, "status") : "?",
+		false);
 
-	az_error_set(e, _("the operation ended with status %s: %s (%s) (request id %s)"), status,
-		     parsed && w.message ? w.message : "", parsed && w.code ? w.code : "?", p->client_request_id);
+	az_error_set(e,
+		     _("the operation ended with status %s: %s (%s) (request "
+		       "id %s)"),
+		     status, parsed && w.message ? w.message : "",
+		     parsed && w.code ? w.code : "?", p->client_request_id);
 	free(e->code);
 	free(e->inner);
-	/* The operation's error may carry the service's refusal as a detail or an inner error. */
+	/* The operation's error may carry the service's refusal as a detail or
+	 * an inner error. */
 	e->code = parsed ? w.code : NULL;
 	e->inner = parsed ? w.inner : NULL;
 	if (parsed) {
@@ -583,7 +669,8 @@ static void op_failed(struct az_error *e, const struct az_req *p)
  */
 bool az_session_arm_url(const struct az_session *s, const char *url)
 {
-	return wire_same_origin(url, az_session_cloud(s)->arm) && !has_control(url);
+	return wire_same_origin(url, az_session_cloud(s)->arm) &&
+	       !has_control(url);
 }
 
 /*
@@ -591,7 +678,8 @@ bool az_session_arm_url(const struct az_session *s, const char *url)
  * status (async) or a Location URL that answers 202 while it runs. *final
  * gets the last answer when the operation succeeded.
  */
-int az_session_wait_op(struct az_session *s, const char *url, bool async, struct az_req **final, struct az_error *e)
+int az_session_wait_op(struct az_session *s, const char *url, bool async,
+		       struct az_req **final, struct az_error *e)
 {
 	int64_t delay = 0, deadline = (int64_t)time(NULL) + LRO_TIMEOUT;
 	bool failed;
@@ -600,7 +688,9 @@ int az_session_wait_op(struct az_session *s, const char *url, bool async, struct
 	if (!az_session_arm_url(s, url)) {
 		char *shown = text_sanitize(url ? url : "", false);
 
-		az_error_set(e, _("refused to poll the operation at '%s': it is not on %s, so no token was sent"),
+		az_error_set(e,
+			     _("refused to poll the operation at '%s': it is "
+			       "not on %s, so no token was sent"),
 			     shown, az_session_cloud(s)->arm);
 		free(shown);
 		return -1;
@@ -609,7 +699,10 @@ int az_session_wait_op(struct az_session *s, const char *url, bool async, struct
 		struct az_req *p;
 
 		if (!nap(s, delay) || (int64_t)time(NULL) > deadline) {
-			az_error_set(e, _("gave up waiting for the operation at '%s'"), url);
+			az_error_set(
+				e,
+				_("gave up waiting for the operation at '%s'"),
+				url);
 			return -1;
 		}
 		p = az_session_req(s, AZ_ARM, "GET", url, NULL, NULL);
@@ -617,7 +710,8 @@ int az_session_wait_op(struct az_session *s, const char *url, bool async, struct
 			az_req_free(p);
 			return -1;
 		}
-		if (async ? terminal(jx_str(p->json, "status"), &failed) : p->status != 202) {
+		if (async ? terminal(jx_str(p->json, "status"), &failed)
+			  : p->status != 202) {
 			if (async && failed) {
 				op_failed(e, p);
 				az_req_free(p);
@@ -631,7 +725,8 @@ int az_session_wait_op(struct az_session *s, const char *url, bool async, struct
 	}
 }
 
-/* Returns the URL to poll for a write's long-running operation (Azure-AsyncOperation first, else Location), or NULL. */
+/* Returns the URL to poll for a write's long-running operation
+ * (Azure-AsyncOperation first, else Location), or NULL. */
 char *az_session_op_url(const struct az_req *initial, bool *async)
 {
 	char *url = az_req_response_header(initial, "Azure-AsyncOperation");
@@ -643,14 +738,16 @@ char *az_session_op_url(const struct az_req *initial, bool *async)
 }
 
 /* Waits for the long-running operation a write started, if it started one. */
-int az_session_wait(struct az_session *s, struct az_req *initial, struct az_req **final, struct az_error *e)
+int az_session_wait(struct az_session *s, struct az_req *initial,
+		    struct az_req **final, struct az_error *e)
 {
 	bool async;
 	char *url = az_session_op_url(initial, &async);
 	int rc = 0;
 
 	*final = NULL;
-	if (url && (initial->status == 201 || initial->status == 202 || async)) {
+	if (url &&
+	    (initial->status == 201 || initial->status == 202 || async)) {
 		rc = az_session_wait_op(s, url, async, final, e);
 		if (rc != 0 && !e->request_id)
 			e->request_id = xstrdup(initial->client_request_id);

@@ -1,4 +1,5 @@
-/* azcmk's state directory: private to its user, and files in it opened without following links. */
+/* azcmk's state directory: private to its user, and files in it opened without
+ * following links. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,7 +16,8 @@
 #include "statedir.h"
 #include "xalloc.h"
 
-/* Returns the state directory: $XDG_STATE_HOME/azcmk, else ~/.local/state/azcmk. */
+/* Returns the state directory: $XDG_STATE_HOME/azcmk, else
+ * ~/.local/state/azcmk. */
 char *cmk_state_dir(void)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -63,17 +65,26 @@ bool cmk_private_dir(const char *file, char **err)
 		*slash = '\0';
 	cmk_make_dirs(file);
 	if (lstat(slash ? dir : ".", &st) != 0)
-		*err = xasprintf(_("cannot use the state directory '%s': %s"), dir, strerror(errno));
+		*err = xasprintf(_("cannot use the state directory '%s': %s"),
+				 dir, strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
-		*err = xasprintf(_("the state directory '%s' is not a directory (a link or a file is there); remove it and "
-				   "run azcmk again"), dir);
+		*err = xasprintf(
+			_("the state directory '%s' is not a directory (a link "
+			  "or a file is there); remove it and "
+			  "run azcmk again"),
+			dir);
 	else if (st.st_uid != geteuid())
-		*err = xasprintf(_("the state directory '%s' belongs to another user; azcmk keeps journals only in a "
-				   "directory of its own user"), dir);
+		*err = xasprintf(
+			_("the state directory '%s' belongs to another user; "
+			  "azcmk keeps journals only in a "
+			  "directory of its own user"),
+			dir);
 	else if (st.st_mode & (S_IWGRP | S_IWOTH))
-		*err = xasprintf(_("the state directory '%s' can be written by other users (mode %03o), who could change "
-				   "journals and plans there; make it private: chmod 700 '%s'"), dir,
-				 (unsigned)(st.st_mode & 0777), dir);
+		*err = xasprintf(_("the state directory '%s' can be written by "
+				   "other users (mode %03o), who could change "
+				   "journals and plans there; make it private: "
+				   "chmod 700 '%s'"),
+				 dir, (unsigned)(st.st_mode & 0777), dir);
 	else
 		ok = true;
 	free(dir);
@@ -93,15 +104,24 @@ int cmk_open_private(const char *path, int flags, char **err)
 	if (fd < 0) {
 		int saved = errno;
 
-		*err = saved == ELOOP ? xasprintf(_("'%s' is a symbolic link; azcmk does not follow links in its state "
-						    "directory: remove it"), path)
-				      : xasprintf(_("cannot open '%s': %s"), path, strerror(saved));
+		*err = saved == ELOOP
+			       ? xasprintf(
+					 _("'%s' is a symbolic link; azcmk "
+					   "does not follow links in its state "
+					   "directory: remove it"),
+					 path)
+			       : xasprintf(_("cannot open '%s': %s"), path,
+					   strerror(saved));
 		errno = saved;
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		*err = xasprintf(_("'%s' is not a private file of this user (it must be a regular file, mode 0600); remove "
-				   "it or fix its mode"), path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		*err = xasprintf(
+			_("'%s' is not a private file of this user (it must be "
+			  "a regular file, mode 0600); remove "
+			  "it or fix its mode"),
+			path);
 		close(fd);
 		errno = EPERM;
 		return -1;
@@ -138,14 +158,16 @@ bool cmk_write_private(const char *path, const char *text, char **err)
 		return false;
 	}
 	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	ok = fd >= 0 && write_all(fd, text, strlen(text)) && fsync(fd) == 0;
 	if (fd >= 0 && close(fd) != 0)
 		ok = false;
 	if (ok && rename(tmp, path) != 0)
 		ok = false;
 	if (!ok) {
-		*err = xasprintf(_("cannot write '%s': %s"), path, strerror(errno));
+		*err = xasprintf(_("cannot write '%s': %s"), path,
+				 strerror(errno));
 		unlink(tmp);
 	}
 	free(tmp);
@@ -159,9 +181,11 @@ bool cmk_write_private(const char *path, const char *text, char **err)
  */
 char *cmk_keep_plan(const struct plan *p, char **err)
 {
-	char *name = xasprintf("%s.plan.json", p->id), *path = cmk_state_path(name);
+	char *name = xasprintf("%s.plan.json", p->id),
+	     *path = cmk_state_path(name);
 	struct json_object *j = plan_to_json(p);
-	const char *text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	if (!cmk_write_private(path, text, err)) {
 		free(path);
@@ -186,15 +210,24 @@ char *cmk_history_path(void)
 bool cmk_history_append(struct json_object *entry, char **err)
 {
 	char *path = cmk_history_path();
-	int fd = cmk_private_dir(path, err) ? cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT, err) : -1;
+	int fd = cmk_private_dir(path, err)
+			 ? cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT,
+					    err)
+			 : -1;
 	bool ok = fd >= 0;
 
 	if (ok) {
-		char *line = xasprintf("%s\n", json_object_to_json_string_ext(entry, JSON_C_TO_STRING_PLAIN |
-										   JSON_C_TO_STRING_NOSLASHESCAPE));
-		ok = flock(fd, LOCK_EX) == 0 && write_all(fd, line, strlen(line)) && fsync(fd) == 0;
+		char *line = xasprintf(
+			"%s\n",
+			json_object_to_json_string_ext(
+				entry, JSON_C_TO_STRING_PLAIN |
+					       JSON_C_TO_STRING_NOSLASHESCAPE));
+		ok = flock(fd, LOCK_EX) == 0 &&
+		     write_all(fd, line, strlen(line)) && fsync(fd) == 0;
 		if (!ok)
-			*err = xasprintf(_("cannot write the change history '%s': %s"), path, strerror(errno));
+			*err = xasprintf(
+				_("cannot write the change history '%s': %s"),
+				path, strerror(errno));
 		free(line);
 		close(fd);
 	}

@@ -1,4 +1,5 @@
-/* azcmk's state directory: private to its user, and files in it opened without following links. */
+/* azcmk's state directory: private to its user, and files in it opened without
+ * following links. */
 #ifndef AZ_STATEDIR_H
 #define AZ_STATEDIR_H
 

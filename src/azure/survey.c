@@ -1,4 +1,5 @@
-/* The audit's reads: subscriptions, one paged Resource Graph query (or ARM lists), and the deep check of keys in use. */
+/* The audit's reads: subscriptions, one paged Resource Graph query (or ARM
+ * lists), and the deep check of keys in use. */
 #include "config.h"
 
 #include <stdio.h>
@@ -22,25 +23,31 @@
 #define RG_API "2022-10-01"
 #define RESOURCES_API "2021-04-01"
 #define PAGE_ROWS 1000
-#define MAX_GRAPH_SUBS 1000        /* Resource Graph takes at most this many subscriptions per query */
-#define BATCH 64                   /* resources read at once by the ARM fallback */
+#define MAX_GRAPH_SUBS                                                         \
+	1000 /* Resource Graph takes at most this many subscriptions per query \
+	      */
+#define BATCH 64 /* resources read at once by the ARM fallback */
 
 /* What one audit run carries from step to step. */
 struct run {
 	struct az_session *s;
 	const struct survey_opts *o;
-	struct audit_report *a;        /* the subscriptions in scope (and deep, time): what the sink's begin sees */
-	const char **subs;             /* readable subscriptions in scope */
+	struct audit_report *a; /* the subscriptions in scope (and deep, time):
+				   what the sink's begin sees */
+	const char **subs;      /* readable subscriptions in scope */
 	size_t nsubs;
-	struct json_object *created;   /* lower-case resource id -> createdTime, for healthcare agent services */
-	size_t seen;                   /* resources judged so far */
+	struct json_object *created; /* lower-case resource id -> createdTime,
+					for healthcare agent services */
+	size_t seen;                 /* resources judged so far */
 	const struct survey_sink *sink;
-	bool begun;                    /* the sink's begin was called */
-	struct audit_report held;      /* subscription findings, handed over after the resources */
-	int rc;                        /* -1 once canceled while judging rows */
+	bool begun;               /* the sink's begin was called */
+	struct audit_report held; /* subscription findings, handed over after
+				     the resources */
+	int rc;                   /* -1 once canceled while judging rows */
 };
 
-/* Hands one resource's (or one finding's) part of the report to the sink, beginning the report first. */
+/* Hands one resource's (or one finding's) part of the report to the sink,
+ * beginning the report first. */
 static void emit(struct run *r, struct audit_report *part)
 {
 	if (!r->begun && r->sink->begin)
@@ -50,15 +57,18 @@ static void emit(struct run *r, struct audit_report *part)
 	audit_free(part);
 }
 
-/* Hands a finding about something that could not be read to the sink (subscriptions' at the end). */
-static void emit_unreadable(struct run *r, const char *rule, const char *id, const char *name, const char *detail)
+/* Hands a finding about something that could not be read to the sink
+ * (subscriptions' at the end). */
+static void emit_unreadable(struct run *r, const char *rule, const char *id,
+			    const char *name, const char *detail)
 {
 	struct audit_report part = { 0 };
 
 	if (str_ieq(rule, "subscription.readable")) {
 		audit_add_unreadable(&r->held, rule, id, name, detail);
 		for (size_t i = 0; i < r->a->nsubs; i++)
-			if (str_ieq(r->a->subs[i].id, r->held.items[r->held.n - 1].subscription))
+			if (str_ieq(r->a->subs[i].id,
+				    r->held.items[r->held.n - 1].subscription))
 				r->a->subs[i].readable = false;
 		return;
 	}
@@ -85,7 +95,9 @@ static bool wanted(const struct survey_opts *o, const struct svc_profile *p)
  */
 static int deep_check(struct run *r, const char *id, struct audit_report *part)
 {
-	struct cmk_target t = { .resource = id, .subscriptions = r->subs, .nsubs = r->nsubs };
+	struct cmk_target t = { .resource = id,
+				.subscriptions = r->subs,
+				.nsubs = r->nsubs };
 	struct az_error e = { 0 };
 	struct cmk_fetch f;
 	struct cmk_report rep;
@@ -93,7 +105,8 @@ static int deep_check(struct run *r, const char *id, struct audit_report *part)
 
 	if (cmk_fetch(r->s, &t, &f, &e) != 0) {
 		rc = az_http_canceled(az_session_http(r->s)) ? -1 : 0;
-		audit_add_unreadable(part, "resource.readable", id, NULL, e.message);
+		audit_add_unreadable(part, "resource.readable", id, NULL,
+				     e.message);
 	} else {
 		f.ctx.now = r->a->generated;
 		cmk_check(&f.ctx, &rep);
@@ -111,7 +124,8 @@ static int deep_check(struct run *r, const char *id, struct audit_report *part)
  * store hosts is left out, and the rules that need it cannot judge); returns
  * that key's URI.
  */
-static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json_object *res, struct cmk_ctx *c,
+static char *shallow_ctx(struct run *r, const struct svc_profile *p,
+			 struct json_object *res, struct cmk_ctx *c,
 			 struct key_ref *k)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(r->s);
@@ -130,10 +144,12 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p, struct json
 	return key;
 }
 
-/* Judges one resource from what was read (with --deep, the full check of one on CMK) and hands it to the sink. */
+/* Judges one resource from what was read (with --deep, the full check of one on
+ * CMK) and hands it to the sink. */
 static int judge(struct run *r, struct json_object *res)
 {
-	const struct svc_profile *p = svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
+	const struct svc_profile *p =
+		svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
 	struct audit_report part = { 0 };
 	struct cmk_ctx c;
 	struct cmk_report rep;
@@ -167,10 +183,13 @@ static const char *created_of(struct run *r, const char *id)
 
 	json_object_object_get_ex(r->created, k, &v);
 	free(k);
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	return json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
 }
 
-/* Judges a Resource Graph row, rebuilt as the resource ARM would return (a scan callback). */
+/* Judges a Resource Graph row, rebuilt as the resource ARM would return (a scan
+ * callback). */
 static void judge_row(struct json_object *row, void *ud)
 {
 	struct run *r = ud;
@@ -183,14 +202,20 @@ static void judge_row(struct json_object *row, void *ud)
 	json_object_put(res);
 }
 
-/* Builds the Resource Graph query for the services asked, with the columns that hold their key settings. */
+/* Builds the Resource Graph query for the services asked, with the columns that
+ * hold their key settings. */
 static char *graph_query_text(const struct survey_opts *o)
 {
 	char *types = svc_types_kql(o->services), *cols = audit_graph_columns();
-	char *q = xasprintf("Resources | where type in~ (%s) | project id, name, type, kind, location, subscriptionId, "
-			    "resourceGroup, identity, provisioningState = properties.provisioningState, %s, "
-			    "cmkCapable = tostring(properties.capabilities) contains 'CustomerManagedKey' "
-			    "| order by subscriptionId asc, resourceGroup asc, name asc", types, cols);
+	char *q = xasprintf(
+		"Resources | where type in~ (%s) | project id, name, type, "
+		"kind, location, subscriptionId, "
+		"resourceGroup, identity, provisioningState = "
+		"properties.provisioningState, %s, "
+		"cmkCapable = tostring(properties.capabilities) contains "
+		"'CustomerManagedKey' "
+		"| order by subscriptionId asc, resourceGroup asc, name asc",
+		types, cols);
 
 	free(types);
 	free(cols);
@@ -198,9 +223,12 @@ static char *graph_query_text(const struct survey_opts *o)
 }
 
 /* Builds one Resource Graph page request over subscriptions [from, to). */
-static struct az_req *graph_page(struct run *r, const char *query, size_t from, size_t to, const char *skip)
+static struct az_req *graph_page(struct run *r, const char *query, size_t from,
+				 size_t to, const char *skip)
 {
-	struct json_object *body = json_object_new_object(), *subs = json_object_new_array(), *opts = json_object_new_object();
+	struct json_object *body = json_object_new_object(),
+			   *subs = json_object_new_array(),
+			   *opts = json_object_new_object();
 	struct az_req *q;
 
 	for (size_t i = from; i < to; i++)
@@ -209,10 +237,14 @@ static struct az_req *graph_page(struct run *r, const char *query, size_t from, 
 	json_object_object_add(body, "query", json_object_new_string(query));
 	json_object_object_add(opts, "$top", json_object_new_int(PAGE_ROWS));
 	if (skip)
-		json_object_object_add(opts, "$skipToken", json_object_new_string(skip));
-	json_object_object_add(opts, "resultFormat", json_object_new_string("objectArray"));
+		json_object_object_add(opts, "$skipToken",
+				       json_object_new_string(skip));
+	json_object_object_add(opts, "resultFormat",
+			       json_object_new_string("objectArray"));
 	json_object_object_add(body, "options", opts);
-	q = az_session_req(r->s, AZ_ARM, "POST", "/providers/Microsoft.ResourceGraph/resources", RG_API, jx_text(body));
+	q = az_session_req(r->s, AZ_ARM, "POST",
+			   "/providers/Microsoft.ResourceGraph/resources",
+			   RG_API, jx_text(body));
 	json_object_put(body);
 	return q;
 }
@@ -227,15 +259,19 @@ static char *type_filter(const struct survey_opts *o, bool dated)
 
 	for (size_t i = 0; i < SVC_NPROFILES; i++) {
 		const struct svc_profile *p = &SVC_PROFILES[i];
-		/* A type named twice in the dated filter is harmless; the full one names each once. */
-		if (dated ? !p->cmk_since || !wanted(o, p) : !svc_type_first_of(p, 0))
+		/* A type named twice in the dated filter is harmless; the full
+		 * one names each once. */
+		if (dated ? !p->cmk_since || !wanted(o, p)
+			  : !svc_type_first_of(p, 0))
 			continue;
-		sb_printf(&b, "%sresourceType%%20eq%%20'%s'", b.len ? "%20or%20" : "", p->arm_type);
+		sb_printf(&b, "%sresourceType%%20eq%%20'%s'",
+			  b.len ? "%20or%20" : "", p->arm_type);
 	}
 	return sb_steal(&b);
 }
 
-/* Tells whether some service asked is eligible by its resources' creation day (which only ARM lists give). */
+/* Tells whether some service asked is eligible by its resources' creation day
+ * (which only ARM lists give). */
 static bool wants_dates(const struct survey_opts *o)
 {
 	for (size_t i = 0; i < SVC_NPROFILES; i++)
@@ -244,12 +280,16 @@ static bool wants_dates(const struct survey_opts *o)
 	return false;
 }
 
-/* Builds the request that lists a subscription's resources of some types (see type_filter), with creation times. */
+/* Builds the request that lists a subscription's resources of some types (see
+ * type_filter), with creation times. */
 static struct az_req *generic_list(struct run *r, const char *sub, bool dated)
 {
 	char *filter = type_filter(r->o, dated);
-	char *path = xasprintf("/subscriptions/%s/resources?$filter=%s&$expand=createdTime", sub, filter);
-	struct az_req *q = az_session_req(r->s, AZ_ARM, "GET", path, RESOURCES_API, NULL);
+	char *path = xasprintf(
+		"/subscriptions/%s/resources?$filter=%s&$expand=createdTime",
+		sub, filter);
+	struct az_req *q =
+		az_session_req(r->s, AZ_ARM, "GET", path, RESOURCES_API, NULL);
 
 	free(filter);
 	free(path);
@@ -265,7 +305,8 @@ static void note_created(struct json_object *item, void *ud)
 	if (id && t) {
 		char *k = str_lower(id);
 
-		json_object_object_add(r->created, k, json_object_new_string(t));
+		json_object_object_add(r->created, k,
+				       json_object_new_string(t));
 		free(k);
 	}
 }
@@ -286,11 +327,20 @@ static void created_pages(struct run *r, struct az_req **q, size_t n)
 
 		for (size_t i = 0; i < m; i++) {
 			bool ok = wave[i]->status == 200;
-			char *next = ok ? jscan_string(wave[i]->resp_body, wave[i]->resp_len, "nextLink") : NULL;
-			struct az_req *follow = next && *next ? az_session_req(r->s, AZ_ARM, "GET", next, NULL, NULL) : NULL;
+			char *next =
+				ok ? jscan_string(wave[i]->resp_body,
+						  wave[i]->resp_len, "nextLink")
+				   : NULL;
+			struct az_req *follow =
+				next && *next
+					? az_session_req(r->s, AZ_ARM, "GET",
+							 next, NULL, NULL)
+					: NULL;
 
 			if (ok)
-				jscan_each(wave[i]->resp_body, wave[i]->resp_len, "value", note_created, r);
+				jscan_each(wave[i]->resp_body,
+					   wave[i]->resp_len, "value",
+					   note_created, r);
 			if (pages > 0)
 				az_req_free(wave[i]);
 			if (follow) {
@@ -314,12 +364,16 @@ static void created_pages(struct run *r, struct az_req **q, size_t n)
  * a refusal to fall back on ARM lists (1); later, an error (-1), since the
  * pages already judged cannot be read again without counting them twice.
  */
-static int refused(struct run *r, struct az_req *q, size_t from, bool first, struct az_error *e)
+static int refused(struct run *r, struct az_req *q, size_t from, bool first,
+		   struct az_error *e)
 {
 	char *what;
 
 	if (from == 0 && first && r->seen == 0) {
-		az_http_trace(az_session_http(r->s), "Resource Graph answered %ld; listing with ARM instead", q->status);
+		az_http_trace(
+			az_session_http(r->s),
+			"Resource Graph answered %ld; listing with ARM instead",
+			q->status);
 		return 1;
 	}
 	what = xasprintf("POST %s", q->url);
@@ -334,7 +388,8 @@ static int refused(struct run *r, struct az_req *q, size_t from, bool first, str
  * creation day (the healthcare agent service), which give their creation
  * dates. Returns 1 when Resource Graph refused (use ARM).
  */
-static int graph_batch(struct run *r, const char *query, size_t from, size_t to, struct az_error *e)
+static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
+		       struct az_error *e)
 {
 	size_t n = 1 + (wants_dates(r->o) ? to - from : 0);
 	struct az_req **q = xcalloc(n, sizeof(*q));
@@ -360,14 +415,16 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 			}
 		}
 		if (q[0]->curl_code || q[0]->status != 200 ||
-		    jscan_each(q[0]->resp_body, q[0]->resp_len, "data", judge_row, r) < 0) {
+		    jscan_each(q[0]->resp_body, q[0]->resp_len, "data",
+			       judge_row, r) < 0) {
 			rc = refused(r, q[0], from, first, e);
 			break;
 		}
 		if ((rc = r->rc) != 0)
 			az_error_set(e, _("the audit was canceled"));
 		free(skip);
-		skip = jscan_string(q[0]->resp_body, q[0]->resp_len, "$skipToken");
+		skip = jscan_string(q[0]->resp_body, q[0]->resp_len,
+				    "$skipToken");
 		progress(r, "graph");
 		az_req_free(q[0]);
 		q[0] = skip ? graph_page(r, query, from, to, skip) : NULL;
@@ -381,8 +438,10 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 	return rc;
 }
 
-/* Adds a finding for what a request could not read, with Azure's answer as the detail. */
-static void unreadable(struct run *r, const char *rule, const char *id, const char *name, const struct az_req *q)
+/* Adds a finding for what a request could not read, with Azure's answer as the
+ * detail. */
+static void unreadable(struct run *r, const char *rule, const char *id,
+		       const char *name, const struct az_req *q)
 {
 	struct az_error e = { 0 };
 	char *what = xasprintf("GET %s", id);
@@ -401,8 +460,10 @@ static size_t batch_size(size_t n, size_t at)
 	return left > BATCH ? BATCH : left;
 }
 
-/* Reads resources by id, BATCH at a time, and judges each; a refused read is a resource.readable finding. */
-static int read_each(struct run *r, struct json_object *items, struct az_error *e)
+/* Reads resources by id, BATCH at a time, and judges each; a refused read is a
+ * resource.readable finding. */
+static int read_each(struct run *r, struct json_object *items,
+		     struct az_error *e)
 {
 	size_t n = jx_len(items);
 
@@ -411,8 +472,12 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 		struct az_req *q[BATCH];
 
 		for (size_t i = 0; i < m; i++)
-			q[i] = az_session_req(r->s, AZ_ARM, "GET", jx_str(jx_at(items, at + i), "id"),
-					      svc_api_version(jx_str(jx_at(items, at + i), "type")), NULL);
+			q[i] = az_session_req(
+				r->s, AZ_ARM, "GET",
+				jx_str(jx_at(items, at + i), "id"),
+				svc_api_version(
+					jx_str(jx_at(items, at + i), "type")),
+				NULL);
 		if (az_session_send(r->s, q, m, e) != 0) {
 			for (size_t i = 0; i < m; i++)
 				az_req_free(q[i]);
@@ -422,11 +487,18 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 			struct json_object *it = jx_at(items, at + i);
 
 			if (q[i]->status == 200) {
-				if (jx_str(it, "createdTime") && !jx_get(q[i]->json, "systemData.createdAt"))
-					jx_set(q[i]->json, "systemData.createdAt", json_object_new_string(jx_str(it, "createdTime")));
-				judge(r, q[i]->json);  /* canceled: the next send says so */
+				if (jx_str(it, "createdTime") &&
+				    !jx_get(q[i]->json, "systemData.createdAt"))
+					jx_set(q[i]->json,
+					       "systemData.createdAt",
+					       json_object_new_string(jx_str(
+						       it, "createdTime")));
+				judge(r, q[i]->json); /* canceled: the next send
+							 says so */
 			} else if (q[i]->status != 404) {
-				unreadable(r, "resource.readable", jx_str(it, "id"), jx_str(it, "name"), q[i]);
+				unreadable(r, "resource.readable",
+					   jx_str(it, "id"), jx_str(it, "name"),
+					   q[i]);
 			}
 			az_req_free(q[i]);
 		}
@@ -435,11 +507,13 @@ static int read_each(struct run *r, struct json_object *items, struct az_error *
 	return 0;
 }
 
-/* Orders ARM list items as Resource Graph's query does: subscription, resource group, name. */
+/* Orders ARM list items as Resource Graph's query does: subscription, resource
+ * group, name. */
 static int by_place(const void *x, const void *y)
 {
 	struct json_object *const *a = x, *const *b = y;
-	const char *ia = jx_str(*a, "id") ? jx_str(*a, "id") : "", *ib = jx_str(*b, "id") ? jx_str(*b, "id") : "";
+	const char *ia = jx_str(*a, "id") ? jx_str(*a, "id") : "",
+		   *ib = jx_str(*b, "id") ? jx_str(*b, "id") : "";
 	struct armid pa, pb;
 	int c;
 
@@ -451,15 +525,18 @@ static int by_place(const void *x, const void *y)
 	}
 	c = strcasecmp(pa.subscription, pb.subscription);
 	if (c == 0)
-		c = strcasecmp(pa.resource_group ? pa.resource_group : "", pb.resource_group ? pb.resource_group : "");
+		c = strcasecmp(pa.resource_group ? pa.resource_group : "",
+			       pb.resource_group ? pb.resource_group : "");
 	if (c == 0)
-		c = strcasecmp(pa.full_name ? pa.full_name : pa.name, pb.full_name ? pb.full_name : pb.name);
+		c = strcasecmp(pa.full_name ? pa.full_name : pa.name,
+			       pb.full_name ? pb.full_name : pb.name);
 	armid_free(&pa);
 	armid_free(&pb);
 	return c;
 }
 
-/* Lists the audited resources of every subscription with ARM, concurrently, then reads and judges them. */
+/* Lists the audited resources of every subscription with ARM, concurrently,
+ * then reads and judges them. */
 static int arm_lists(struct run *r, struct az_error *e)
 {
 	struct az_req **q = xcalloc(r->nsubs ? r->nsubs : 1, sizeof(*q));
@@ -470,26 +547,37 @@ static int arm_lists(struct run *r, struct az_error *e)
 		q[i] = generic_list(r, r->subs[i], false);
 	rc = r->nsubs ? az_session_send(r->s, q, r->nsubs, e) : 0;
 	for (size_t i = 0; rc == 0 && i < r->nsubs; i++) {
-		struct json_object *value = q[i]->status == 200 ? jx_get(q[i]->json, "value") : NULL;
-		const char *next = q[i]->status == 200 ? jx_str(q[i]->json, "nextLink") : NULL;
+		struct json_object *value =
+			q[i]->status == 200 ? jx_get(q[i]->json, "value")
+					    : NULL;
+		const char *next = q[i]->status == 200
+					   ? jx_str(q[i]->json, "nextLink")
+					   : NULL;
 		struct json_object *rest = NULL;
 
 		if (q[i]->status != 200) {
 			char *sid = xasprintf("/subscriptions/%s", r->subs[i]);
 
-			unreadable(r, "subscription.readable", sid, r->subs[i], q[i]);
+			unreadable(r, "subscription.readable", sid, r->subs[i],
+				   q[i]);
 			free(sid);
 		}
 		for (size_t k = 0; k < jx_len(value); k++)
-			json_object_array_add(items, json_object_get(jx_at(value, k)));
-		if (next && az_session_list(r->s, AZ_ARM, next, NULL, &rest, e) == 0) {
+			json_object_array_add(items,
+					      json_object_get(jx_at(value, k)));
+		if (next &&
+		    az_session_list(r->s, AZ_ARM, next, NULL, &rest, e) == 0) {
 			for (size_t k = 0; k < jx_len(rest); k++)
-				json_object_array_add(items, json_object_get(jx_at(rest, k)));
+				json_object_array_add(
+					items, json_object_get(jx_at(rest, k)));
 		} else if (next) {
-			/* A list cut short is said, not passed over: the resources on the pages not read went unjudged. */
+			/* A list cut short is said, not passed over: the
+			 * resources on the pages not read went unjudged. */
 			char *sid = xasprintf("/subscriptions/%s", r->subs[i]);
 
-			emit_unreadable(r, "subscription.readable", sid, r->subs[i], e->message ? e->message : "?");
+			emit_unreadable(r, "subscription.readable", sid,
+					r->subs[i],
+					e->message ? e->message : "?");
 			free(sid);
 		}
 		json_object_put(rest);
@@ -505,13 +593,16 @@ static int arm_lists(struct run *r, struct az_error *e)
 	return rc;
 }
 
-/* Lists the subscriptions the signed-in principal can see, as ARM returns them, into *subs. */
-int cmk_list_subscriptions(struct az_session *s, struct json_object **subs, struct az_error *e)
+/* Lists the subscriptions the signed-in principal can see, as ARM returns them,
+ * into *subs. */
+int cmk_list_subscriptions(struct az_session *s, struct json_object **subs,
+			   struct az_error *e)
 {
 	return az_session_list(s, AZ_ARM, "/subscriptions", SUBS_API, subs, e);
 }
 
-/* Decides the subscriptions in scope: those asked for (each one you cannot see is a finding), or all you can see. */
+/* Decides the subscriptions in scope: those asked for (each one you cannot see
+ * is a finding), or all you can see. */
 static int pick_subscriptions(struct run *r, struct az_error *e)
 {
 	struct json_object *visible = NULL;
@@ -522,25 +613,34 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 	for (size_t i = 0; i < jx_len(visible) && !r->o->nsubs; i++) {
 		struct json_object *v = jx_at(visible, i);
 
-		audit_add_subscription(r->a, jx_str(v, "subscriptionId"), jx_str(v, "displayName"), true);
+		audit_add_subscription(r->a, jx_str(v, "subscriptionId"),
+				       jx_str(v, "displayName"), true);
 		r->subs[r->nsubs++] = r->a->subs[r->a->nsubs - 1].id;
 	}
 	for (size_t k = 0; k < r->o->nsubs; k++) {
 		struct json_object *hit = NULL;
 
 		for (size_t i = 0; i < jx_len(visible) && !hit; i++)
-			if (str_ieq(jx_str(jx_at(visible, i), "subscriptionId"), r->o->subscriptions[k]) ||
-			    str_ieq(jx_str(jx_at(visible, i), "displayName"), r->o->subscriptions[k]))
+			if (str_ieq(jx_str(jx_at(visible, i), "subscriptionId"),
+				    r->o->subscriptions[k]) ||
+			    str_ieq(jx_str(jx_at(visible, i), "displayName"),
+				    r->o->subscriptions[k]))
 				hit = jx_at(visible, i);
-		audit_add_subscription(r->a, hit ? jx_str(hit, "subscriptionId") : r->o->subscriptions[k],
-				       hit ? jx_str(hit, "displayName") : "", hit != NULL);
+		audit_add_subscription(r->a,
+				       hit ? jx_str(hit, "subscriptionId")
+					   : r->o->subscriptions[k],
+				       hit ? jx_str(hit, "displayName") : "",
+				       hit != NULL);
 		if (hit) {
 			r->subs[r->nsubs++] = r->a->subs[r->a->nsubs - 1].id;
 		} else {
-			char *sid = xasprintf("/subscriptions/%s", r->o->subscriptions[k]);
+			char *sid = xasprintf("/subscriptions/%s",
+					      r->o->subscriptions[k]);
 
-			emit_unreadable(r, "subscription.readable", sid, r->o->subscriptions[k],
-					_("It is not among the subscriptions you can see."));
+			emit_unreadable(r, "subscription.readable", sid,
+					r->o->subscriptions[k],
+					_("It is not among the subscriptions "
+					  "you can see."));
 			free(sid);
 		}
 	}
@@ -548,7 +648,8 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 	return 0;
 }
 
-/* Hands the subscription findings over, after the resources, and begins the report if nothing else did. */
+/* Hands the subscription findings over, after the resources, and begins the
+ * report if nothing else did. */
 static void finish(struct run *r)
 {
 	struct audit_report part = { 0 };
@@ -573,10 +674,12 @@ static void finish(struct run *r)
  * Each resource goes to the sink as it is judged, in subscription, resource
  * group and name order; meta gets the subscriptions in scope.
  */
-int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const struct survey_sink *sink,
-		     struct audit_report *meta, struct az_error *e)
+int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
+		     const struct survey_sink *sink, struct audit_report *meta,
+		     struct az_error *e)
 {
-	struct run r = { s, o, meta, NULL, 0, json_object_new_object(), 0, sink, false, { 0 }, 0 };
+	struct run r = { s, o,    meta,  NULL,  0, json_object_new_object(),
+			 0, sink, false, { 0 }, 0 };
 	char *query = graph_query_text(o);
 	int rc;
 
@@ -585,8 +688,11 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o, const st
 	meta->generated = o->now ? o->now : (int64_t)time(NULL);
 	rc = pick_subscriptions(&r, e);
 	progress(&r, "subscriptions");
-	for (size_t from = 0; rc == 0 && from < r.nsubs; from += MAX_GRAPH_SUBS) {
-		size_t to = r.nsubs - from > MAX_GRAPH_SUBS ? from + MAX_GRAPH_SUBS : r.nsubs;
+	for (size_t from = 0; rc == 0 && from < r.nsubs;
+	     from += MAX_GRAPH_SUBS) {
+		size_t to = r.nsubs - from > MAX_GRAPH_SUBS
+				    ? from + MAX_GRAPH_SUBS
+				    : r.nsubs;
 
 		rc = graph_batch(&r, query, from, to, e);
 		if (rc == 1) {
@@ -613,8 +719,10 @@ static void collect(void *ud, const struct audit_report *part)
 	audit_merge(ud, (struct audit_report *)part);
 }
 
-/* Audits into a report held in memory (for the wizard and tests): cmk_audit_stream, gathered and sorted. */
-int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_report *out, struct az_error *e)
+/* Audits into a report held in memory (for the wizard and tests):
+ * cmk_audit_stream, gathered and sorted. */
+int cmk_audit(struct az_session *s, const struct survey_opts *o,
+	      struct audit_report *out, struct az_error *e)
 {
 	struct audit_report meta = { 0 }, all = { 0 };
 	struct survey_sink sink = { NULL, collect, &all };
@@ -636,29 +744,39 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o, struct audit_re
  * them, into *items: Resource Graph, or where it is refused, ARM's typed
  * list per subscription (provider_path, e.g. "Microsoft.KeyVault/vaults").
  */
-static int list_type(struct az_session *s, const char *const *subs, size_t nsubs, const char *type,
-		     const char *provider_path, const char *api, struct json_object **items, struct az_error *e)
+static int list_type(struct az_session *s, const char *const *subs,
+		     size_t nsubs, const char *type, const char *provider_path,
+		     const char *api, struct json_object **items,
+		     struct az_error *e)
 {
-	struct run r = { s, NULL, NULL, (const char **)subs, nsubs, NULL, 0, NULL, false, { 0 }, 0 };
-	char *query = xasprintf("Resources | where type =~ '%s' | project id, name, type, location, subscriptionId, "
-				"resourceGroup, properties | order by name asc", type);
+	struct run r = { s,     NULL,  NULL, (const char **)subs,
+			 nsubs, NULL,  0,    NULL,
+			 false, { 0 }, 0 };
+	char *query = xasprintf("Resources | where type =~ '%s' | project id, "
+				"name, type, location, subscriptionId, "
+				"resourceGroup, properties | order by name asc",
+				type);
 	struct az_req *q = graph_page(&r, query, 0, nsubs, NULL);
 	int rc = az_session_send(s, &q, 1, e);
 
 	*items = NULL;
-	if (rc == 0 && q->status == 200 && json_object_is_type(jx_get(q->json, "data"), json_type_array))
+	if (rc == 0 && q->status == 200 &&
+	    json_object_is_type(jx_get(q->json, "data"), json_type_array))
 		*items = json_object_get(jx_get(q->json, "data"));
 	az_req_free(q);
 	free(query);
 	for (size_t i = 0; rc == 0 && !*items && i < nsubs; i++) {
-		char *path = xasprintf("/subscriptions/%s/providers/%s", subs[i], provider_path);
+		char *path = xasprintf("/subscriptions/%s/providers/%s",
+				       subs[i], provider_path);
 		struct json_object *list = NULL;
 
 		if (i == 0)
 			*items = json_object_new_array();
 		if (az_session_list(s, AZ_ARM, path, api, &list, e) == 0)
 			for (size_t k = 0; k < jx_len(list); k++)
-				json_object_array_add(*items, json_object_get(jx_at(list, k)));
+				json_object_array_add(
+					*items,
+					json_object_get(jx_at(list, k)));
 		az_error_clear(e);
 		json_object_put(list);
 		free(path);
@@ -666,33 +784,42 @@ static int list_type(struct az_session *s, const char *const *subs, size_t nsubs
 	return rc;
 }
 
-/* Lists the key vaults in the subscriptions, as ARM returns them, into *vaults. */
-int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **vaults,
-		    struct az_error *e)
+/* Lists the key vaults in the subscriptions, as ARM returns them, into *vaults.
+ */
+int cmk_list_vaults(struct az_session *s, const char *const *subs, size_t nsubs,
+		    struct json_object **vaults, struct az_error *e)
 {
-	return list_type(s, subs, nsubs, "microsoft.keyvault/vaults", "Microsoft.KeyVault/vaults", "2024-11-01", vaults, e);
+	return list_type(s, subs, nsubs, "microsoft.keyvault/vaults",
+			 "Microsoft.KeyVault/vaults", "2024-11-01", vaults, e);
 }
 
-/* Lists the key vaults, then the Managed HSMs, in the subscriptions, as ARM returns them, into *stores. */
-int cmk_list_key_stores(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **stores,
+/* Lists the key vaults, then the Managed HSMs, in the subscriptions, as ARM
+ * returns them, into *stores. */
+int cmk_list_key_stores(struct az_session *s, const char *const *subs,
+			size_t nsubs, struct json_object **stores,
 			struct az_error *e)
 {
 	struct json_object *hsms = NULL;
 	int rc = cmk_list_vaults(s, subs, nsubs, stores, e);
 
 	if (rc == 0)
-		rc = list_type(s, subs, nsubs, "microsoft.keyvault/managedhsms", "Microsoft.KeyVault/managedHSMs",
-			       "2024-11-01", &hsms, e);
+		rc = list_type(s, subs, nsubs, "microsoft.keyvault/managedhsms",
+			       "Microsoft.KeyVault/managedHSMs", "2024-11-01",
+			       &hsms, e);
 	for (size_t i = 0; rc == 0 && i < jx_len(hsms); i++)
 		json_object_array_add(*stores, json_object_get(jx_at(hsms, i)));
 	json_object_put(hsms);
 	return rc;
 }
 
-/* Lists the user-assigned managed identities in the subscriptions, as ARM returns them, into *ids. */
-int cmk_list_identities(struct az_session *s, const char *const *subs, size_t nsubs, struct json_object **ids,
+/* Lists the user-assigned managed identities in the subscriptions, as ARM
+ * returns them, into *ids. */
+int cmk_list_identities(struct az_session *s, const char *const *subs,
+			size_t nsubs, struct json_object **ids,
 			struct az_error *e)
 {
-	return list_type(s, subs, nsubs, "microsoft.managedidentity/userassignedidentities",
-			 "Microsoft.ManagedIdentity/userAssignedIdentities", "2023-01-31", ids, e);
+	return list_type(s, subs, nsubs,
+			 "microsoft.managedidentity/userassignedidentities",
+			 "Microsoft.ManagedIdentity/userAssignedIdentities",
+			 "2023-01-31", ids, e);
 }

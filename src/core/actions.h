@@ -7,6 +7,7 @@
 struct json_object;
 
 bool az_action_matches(const char *pattern, const char *action);
-bool az_permissions_allow(struct json_object *permissions, const char *action, bool data);
+bool az_permissions_allow(struct json_object *permissions, const char *action,
+			  bool data);
 
 #endif

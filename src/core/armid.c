@@ -11,7 +11,8 @@
 
 #define MAX_SEGMENTS 32
 
-/* Splits a path on '/' into at most max non-empty segments, in place; returns the count or -1. */
+/* Splits a path on '/' into at most max non-empty segments, in place; returns
+ * the count or -1. */
 static int split(char *p, char **seg, int max)
 {
 	int n = 0;
@@ -46,7 +47,8 @@ static char *join(const char *base, char **seg, int first, int last)
  * Fills the provider part from the segments after "providers": the namespace,
  * then type/name pairs, perhaps ending with a lone type (a collection).
  */
-static bool parse_provider(char **seg, int n, struct armid *out, const char *base)
+static bool parse_provider(char **seg, int n, struct armid *out,
+			   const char *base)
 {
 	struct sbuf type = SBUF_INIT, names = SBUF_INIT;
 	int pairs = (n - 1) / 2;
@@ -59,7 +61,8 @@ static bool parse_provider(char **seg, int n, struct armid *out, const char *bas
 	for (int i = 1; i < n; i += 2) {
 		sb_printf(&type, "/%s", seg[i]);
 		if (i + 1 < n)
-			sb_printf(&names, "%s%s", names.len ? "/" : "", seg[i + 1]);
+			sb_printf(&names, "%s%s", names.len ? "/" : "",
+				  seg[i + 1]);
 	}
 	out->type = sb_steal(&type);
 	out->full_name = names.len ? sb_steal(&names) : NULL;
@@ -104,18 +107,26 @@ bool armid_parse(const char *id, struct armid *out)
 		i++;
 	}
 	if (i < n && strcasecmp(seg[i], "providers") == 0) {
-		char *base = out->resource_group
-			? xasprintf("/subscriptions/%s/resourceGroups/%s", out->subscription, out->resource_group)
-			: xasprintf("/subscriptions/%s", out->subscription);
+		char *base =
+			out->resource_group
+				? xasprintf(
+					  "/subscriptions/%s/resourceGroups/%s",
+					  out->subscription,
+					  out->resource_group)
+				: xasprintf("/subscriptions/%s",
+					    out->subscription);
 
 		ok = parse_provider(seg + i + 1, n - i - 1, out, base);
 		free(base);
 	} else if (i < n && !out->type) {
 		ok = false;
 	} else if (!out->type) {
-		out->type = xstrdup(out->resource_group ? "Microsoft.Resources/resourceGroups"
-							: "Microsoft.Resources/subscriptions");
-		out->name = xstrdup(out->resource_group ? out->resource_group : out->subscription);
+		out->type =
+			xstrdup(out->resource_group
+					? "Microsoft.Resources/resourceGroups"
+					: "Microsoft.Resources/subscriptions");
+		out->name = xstrdup(out->resource_group ? out->resource_group
+							: out->subscription);
 	}
 	free(copy);
 	if (!ok)
@@ -135,7 +146,8 @@ void armid_free(struct armid *id)
 	memset(id, 0, sizeof(*id));
 }
 
-/* Tells whether id equals scope or lies below it, comparing whole segments ignoring case. */
+/* Tells whether id equals scope or lies below it, comparing whole segments
+ * ignoring case. */
 bool armid_within(const char *id, const char *scope)
 {
 	size_t n;
@@ -154,7 +166,8 @@ bool armid_within(const char *id, const char *scope)
 	return id[n] == '\0' || id[n] == '/';
 }
 
-/* Returns the namespace of a full type ("Microsoft.KeyVault/vaults" gives "Microsoft.KeyVault"). */
+/* Returns the namespace of a full type ("Microsoft.KeyVault/vaults" gives
+ * "Microsoft.KeyVault"). */
 char *armid_provider_type(const char *type)
 {
 	const char *slash = strchr(type, '/');
@@ -163,8 +176,9 @@ char *armid_provider_type(const char *type)
 }
 
 /*
- * For an extension path such as "{scope}/providers/Microsoft.Authorization/roleAssignments/x",
- * returns the scope before the last "/providers/{provider}" (case-insensitive), or NULL.
+ * For an extension path such as
+ * "{scope}/providers/Microsoft.Authorization/roleAssignments/x", returns the
+ * scope before the last "/providers/{provider}" (case-insensitive), or NULL.
  */
 char *armid_extension_scope(const char *path, const char *provider)
 {

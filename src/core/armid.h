@@ -4,15 +4,17 @@
 
 #include <stdbool.h>
 
-/* The parts of an ARM id; every field is allocated, or NULL when the id has no such part. */
+/* The parts of an ARM id; every field is allocated, or NULL when the id has no
+ * such part. */
 struct armid {
-	char *subscription;    /* subscription GUID */
-	char *resource_group;  /* resource group name */
-	char *type;            /* full type, e.g. "Microsoft.HealthcareApis/workspaces/dicomservices" */
-	char *name;            /* the last name, e.g. "dicom1" */
-	char *full_name;       /* names joined by '/', e.g. "hdsws1/dicom1" */
-	char *parent;          /* the id of the parent resource for child types */
-	bool collection;       /* the id ends with a type and no name (a list URL) */
+	char *subscription;   /* subscription GUID */
+	char *resource_group; /* resource group name */
+	char *type;           /* full type, e.g.
+				 "Microsoft.HealthcareApis/workspaces/dicomservices" */
+	char *name;           /* the last name, e.g. "dicom1" */
+	char *full_name;      /* names joined by '/', e.g. "hdsws1/dicom1" */
+	char *parent;    /* the id of the parent resource for child types */
+	bool collection; /* the id ends with a type and no name (a list URL) */
 };
 
 bool armid_parse(const char *id, struct armid *out);

@@ -1,4 +1,5 @@
-/* The audit's findings across subscriptions: collected from the rules, identified, sorted and rendered. */
+/* The audit's findings across subscriptions: collected from the rules,
+ * identified, sorted and rendered. */
 #include "config.h"
 
 #include <stdio.h>
@@ -23,31 +24,40 @@
 static const struct audit_rule {
 	const char *id;
 	enum severity severity;
-	const char *message;         /* N_() format with the name */
+	const char *message; /* N_() format with the name */
 	const char *explanation;
 	const char *fix;
 } AUDIT_RULES[] = {
-	{ "subscription.readable", SEV_WARNING, N_("subscription %s: you cannot read it, so it was not audited"),
-	  N_("The audit sees only what you may read; resources in this subscription may use Microsoft-managed keys or "
+	{ "subscription.readable", SEV_WARNING,
+	  N_("subscription %s: you cannot read it, so it was not audited"),
+	  N_("The audit sees only what you may read; resources in this "
+	     "subscription may use Microsoft-managed keys or "
 	     "broken keys without anyone being told."),
-	  N_("Ask for the Reader role on the subscription, or audit it as someone who has it.") },
-	{ "resource.readable", SEV_WARNING, N_("%s: you cannot read the resource, so it was not audited"),
-	  N_("The resource is listed in the subscription, but reading it was refused, so its encryption could not be "
+	  N_("Ask for the Reader role on the subscription, or audit it as "
+	     "someone who has it.") },
+	{ "resource.readable", SEV_WARNING,
+	  N_("%s: you cannot read the resource, so it was not audited"),
+	  N_("The resource is listed in the subscription, but reading it was "
+	     "refused, so its encryption could not be "
 	     "judged."),
-	  N_("Ask for the Reader role on the resource or its resource group.") },
+	  N_("Ask for the Reader role on the resource or its resource "
+	     "group.") },
 };
 
 /* Finds one of the audit's own rules. */
 static const struct audit_rule *audit_rule(const char *id)
 {
-	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]); i++)
+	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]);
+	     i++)
 		if (str_ieq(AUDIT_RULES[i].id, id))
 			return &AUDIT_RULES[i];
 	return NULL;
 }
 
-/* Gives the texts of one of the audit's own rules (subscription.readable, resource.readable); false for others. */
-bool audit_rule_text(const char *id, const char **canonical, const char **explanation, const char **fix)
+/* Gives the texts of one of the audit's own rules (subscription.readable,
+ * resource.readable); false for others. */
+bool audit_rule_text(const char *id, const char **canonical,
+		     const char **explanation, const char **fix)
 {
 	const struct audit_rule *r = audit_rule(id);
 
@@ -59,15 +69,19 @@ bool audit_rule_text(const char *id, const char **canonical, const char **explan
 	return true;
 }
 
-/* Computes a finding's id: FNV-1a (64 bits) over rule, subject and resource, ignoring case, as 16 hex digits. */
-void audit_id(const char *rule, const char *subject, const char *resource, char out[17])
+/* Computes a finding's id: FNV-1a (64 bits) over rule, subject and resource,
+ * ignoring case, as 16 hex digits. */
+void audit_id(const char *rule, const char *subject, const char *resource,
+	      char out[17])
 {
 	const char *parts[3] = { rule, subject, resource };
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (int i = 0; i < 3; i++) {
 		for (const char *p = parts[i] ? parts[i] : ""; *p; p++) {
-			h ^= (uint64_t)(unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			h ^= (uint64_t)(unsigned char)(*p >= 'A' && *p <= 'Z'
+							       ? *p + 32
+							       : *p);
 			h *= 0x100000001b3ull;
 		}
 		h ^= '|';
@@ -76,20 +90,29 @@ void audit_id(const char *rule, const char *subject, const char *resource, char 
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-/* Reads subscription, resource group and name from an ARM id ("" when absent). */
+/* Reads subscription, resource group and name from an ARM id ("" when absent).
+ */
 static void id_parts(const char *id, char **sub, char **group, char **name)
 {
 	struct armid a;
 
-	/* The parts come from a server's id: stripped of control characters before any output. */
+	/* The parts come from a server's id: stripped of control characters
+	 * before any output. */
 	if (armid_parse(id ? id : "", &a)) {
-		*sub = text_sanitize(a.subscription ? a.subscription : "", false);
-		*group = text_sanitize(a.resource_group ? a.resource_group : "", false);
-		*name = text_sanitize(a.full_name ? a.full_name : a.name ? a.name : "", false);
+		*sub = text_sanitize(a.subscription ? a.subscription : "",
+				     false);
+		*group = text_sanitize(a.resource_group ? a.resource_group : "",
+				       false);
+		*name = text_sanitize(a.full_name ? a.full_name
+				      : a.name    ? a.name
+						  : "",
+				      false);
 		armid_free(&a);
 		return;
 	}
-	*sub = xstrdup(id && str_istarts(id, "/subscriptions/") ? id + strlen("/subscriptions/") : "");
+	*sub = xstrdup(id && str_istarts(id, "/subscriptions/")
+			       ? id + strlen("/subscriptions/")
+			       : "");
 	(*sub)[strcspn(*sub, "/")] = '\0';
 	*group = xstrdup("");
 	*name = xstrdup("");
@@ -107,7 +130,8 @@ static struct audit_finding *grow(struct audit_report *a)
 }
 
 /* Records a subscription in scope. */
-void audit_add_subscription(struct audit_report *a, const char *id, const char *name, bool readable)
+void audit_add_subscription(struct audit_report *a, const char *id,
+			    const char *name, bool readable)
 {
 	a->subs = xrealloc(a->subs, (a->nsubs + 1) * sizeof(*a->subs));
 	a->subs[a->nsubs].id = xstrdup(id);
@@ -117,16 +141,19 @@ void audit_add_subscription(struct audit_report *a, const char *id, const char *
 }
 
 /* Records a resource the audit judged, with its encryption state. */
-void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c, const char *key_uri)
+void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c,
+			const char *key_uri)
 {
 	struct audit_resource *r;
 
 	if (a->nres == a->capres) {
 		a->capres = a->capres ? a->capres * 2 : 64;
-		a->resources = xrealloc(a->resources, a->capres * sizeof(*a->resources));
+		a->resources = xrealloc(a->resources,
+					a->capres * sizeof(*a->resources));
 	}
 	r = &a->resources[a->nres++];
-	r->id = xstrdup(jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "");
+	r->id = xstrdup(jx_str(c->resource, "id") ? jx_str(c->resource, "id")
+						  : "");
 	id_parts(r->id, &r->subscription, &r->resource_group, &r->name);
 	r->service = c->svc->key;
 	r->cmk = cmk_resource_on_cmk(c);
@@ -134,9 +161,11 @@ void audit_add_resource(struct audit_report *a, const struct cmk_ctx *c, const c
 }
 
 /* Adds the failed rules of one resource's report. */
-void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const struct cmk_report *r)
+void audit_add_report(struct audit_report *a, const struct cmk_ctx *c,
+		      const struct cmk_report *r)
 {
-	const char *rid = jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "";
+	const char *rid =
+		jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "";
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct cmk_finding *f = &r->items[i];
@@ -165,7 +194,8 @@ void audit_add_report(struct audit_report *a, const struct cmk_ctx *c, const str
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 static char *audit_message(const struct audit_rule *r, const char *name)
 {
-	char *raw = xasprintf(_(r->message), name), *clean = text_sanitize(raw, false);
+	char *raw = xasprintf(_(r->message), name),
+	     *clean = text_sanitize(raw, false);
 
 	free(raw);
 	return clean;
@@ -177,7 +207,8 @@ static char *audit_message(const struct audit_rule *r, const char *name)
  * (rule: subscription.readable, resource.readable), named by name or, when
  * NULL, by the id's own name; detail says what Azure answered, or NULL.
  */
-void audit_add_unreadable(struct audit_report *a, const char *rule, const char *resource_id, const char *name,
+void audit_add_unreadable(struct audit_report *a, const char *rule,
+			  const char *resource_id, const char *name,
 			  const char *detail)
 {
 	const struct audit_rule *r = audit_rule(rule);
@@ -197,7 +228,9 @@ void audit_add_unreadable(struct audit_report *a, const char *rule, const char *
 	o->rule = r->id;
 	o->severity = r->severity;
 	o->subject = xstrdup(resource_id);
-	o->message = audit_message(r, name && *name ? name : *o->name ? o->name : resource_id);
+	o->message = audit_message(r, name && *name ? name
+				      : *o->name    ? o->name
+						    : resource_id);
 	o->detail = detail ? text_sanitize(detail, false) : NULL;
 	o->explanation = r->explanation;
 	o->fix = r->fix;
@@ -222,7 +255,8 @@ static char *setting_top(const struct svc_profile *p)
 	return end ? xstrndup(root, (size_t)(end - root)) : xstrdup(root);
 }
 
-/* Tells whether no profile before the i-th keeps its key setting in the same member of properties. */
+/* Tells whether no profile before the i-th keeps its key setting in the same
+ * member of properties. */
 static bool top_first(size_t i, const char *top)
 {
 	bool first = true;
@@ -249,7 +283,8 @@ char *audit_graph_columns(void)
 		char *top = setting_top(&SVC_PROFILES[i]);
 
 		if (top && top_first(i, top))
-			sb_printf(&b, "%s%s = properties.%s", b.len ? ", " : "", top, top);
+			sb_printf(&b, "%s%s = properties.%s", b.len ? ", " : "",
+				  top, top);
 		free(top);
 	}
 	return sb_steal(&b);
@@ -262,48 +297,61 @@ char *audit_graph_columns(void)
  * CustomerManagedKey capability); for a healthcare agent service, its
  * creation time from the resources list. A new object.
  */
-struct json_object *audit_resource_from_row(struct json_object *row, const char *created)
+struct json_object *audit_resource_from_row(struct json_object *row,
+					    const char *created)
 {
-	static const char *const keep[] = { "id", "name", "type", "kind", "location", "identity", NULL };
-	struct json_object *r = json_object_new_object(), *v = jx_get(row, "provisioningState");
+	static const char *const keep[] = { "id",   "name",     "type",
+					    "kind", "location", "identity",
+					    NULL };
+	struct json_object *r = json_object_new_object(),
+			   *v = jx_get(row, "provisioningState");
 
 	for (int i = 0; keep[i]; i++) {
 		struct json_object *k = jx_get(row, keep[i]);
 
-		if (k && !json_object_is_type(k, json_type_null) && !(json_object_is_type(k, json_type_string) &&
-		    !*json_object_get_string(k)))
+		if (k && !json_object_is_type(k, json_type_null) &&
+		    !(json_object_is_type(k, json_type_string) &&
+		      !*json_object_get_string(k)))
 			json_object_object_add(r, keep[i], json_object_get(k));
 	}
 	if (v && !json_object_is_type(v, json_type_null))
 		jx_set(r, "properties.provisioningState", json_object_get(v));
 	for (size_t i = 0; i < SVC_NPROFILES; i++) {
-		char *top = setting_top(&SVC_PROFILES[i]), *path = top ? xasprintf("properties.%s", top) : NULL;
+		char *top = setting_top(&SVC_PROFILES[i]),
+		     *path = top ? xasprintf("properties.%s", top) : NULL;
 
 		v = top ? jx_get(row, top) : NULL;
-		if (v && !json_object_is_type(v, json_type_null) && !jx_get(r, path))
+		if (v && !json_object_is_type(v, json_type_null) &&
+		    !jx_get(r, path))
 			jx_set(r, path, json_object_get(v));
 		free(path);
 		free(top);
 	}
 	if (jx_bool(row, "cmkCapable", false)) {
-		struct json_object *caps = json_object_new_array(), *cap = json_object_new_object();
+		struct json_object *caps = json_object_new_array(),
+				   *cap = json_object_new_object();
 
-		json_object_object_add(cap, "name", json_object_new_string("CustomerManagedKey"));
+		json_object_object_add(
+			cap, "name",
+			json_object_new_string("CustomerManagedKey"));
 		json_object_array_add(caps, cap);
 		jx_set(r, "properties.capabilities", caps);
 	}
 	if (created)
-		jx_set(r, "systemData.createdAt", json_object_new_string(created));
+		jx_set(r, "systemData.createdAt",
+		       json_object_new_string(created));
 	return r;
 }
 
-/* Orders findings by subscription, resource group, name, then severity (worst first), rule and subject. */
+/* Orders findings by subscription, resource group, name, then severity (worst
+ * first), rule and subject. */
 static int by_place(const void *x, const void *y)
 {
 	const struct audit_finding *a = x, *b = y;
 	int c;
 
-	if ((c = strcasecmp(a->subscription, b->subscription)) != 0 || (c = strcasecmp(a->resource_group, b->resource_group)) != 0 ||
+	if ((c = strcasecmp(a->subscription, b->subscription)) != 0 ||
+	    (c = strcasecmp(a->resource_group, b->resource_group)) != 0 ||
 	    (c = strcasecmp(a->name, b->name)) != 0)
 		return c;
 	if (a->severity != b->severity)
@@ -319,7 +367,8 @@ static int res_by_place(const void *x, const void *y)
 	const struct audit_resource *a = x, *b = y;
 	int c;
 
-	if ((c = strcasecmp(a->subscription, b->subscription)) != 0 || (c = strcasecmp(a->resource_group, b->resource_group)) != 0)
+	if ((c = strcasecmp(a->subscription, b->subscription)) != 0 ||
+	    (c = strcasecmp(a->resource_group, b->resource_group)) != 0)
 		return c;
 	return strcasecmp(a->name, b->name);
 }
@@ -330,7 +379,8 @@ void audit_sort(struct audit_report *a)
 	if (a->n)
 		qsort(a->items, a->n, sizeof(*a->items), by_place);
 	if (a->nres)
-		qsort(a->resources, a->nres, sizeof(*a->resources), res_by_place);
+		qsort(a->resources, a->nres, sizeof(*a->resources),
+		      res_by_place);
 }
 
 /* Tells whether a finding at or above a severity exists. */
@@ -342,7 +392,8 @@ bool audit_fails(const struct audit_report *a, enum severity at_least)
 	return false;
 }
 
-/* Moves the findings and resources of part to the end of a (part is left empty). */
+/* Moves the findings and resources of part to the end of a (part is left
+ * empty). */
 void audit_merge(struct audit_report *a, struct audit_report *part)
 {
 	for (size_t i = 0; i < part->n; i++)
@@ -350,7 +401,9 @@ void audit_merge(struct audit_report *a, struct audit_report *part)
 	for (size_t i = 0; i < part->nres; i++) {
 		if (a->nres == a->capres) {
 			a->capres = a->capres ? a->capres * 2 : 64;
-			a->resources = xrealloc(a->resources, a->capres * sizeof(*a->resources));
+			a->resources =
+				xrealloc(a->resources,
+					 a->capres * sizeof(*a->resources));
 		}
 		a->resources[a->nres++] = part->resources[i];
 	}
@@ -388,8 +441,10 @@ void audit_free(struct audit_report *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Finds a finding by its id (or a unique prefix of at least 6 digits); NULL when none or ambiguous. */
-const struct audit_finding *audit_find(const struct audit_report *a, const char *id)
+/* Finds a finding by its id (or a unique prefix of at least 6 digits); NULL
+ * when none or ambiguous. */
+const struct audit_finding *audit_find(const struct audit_report *a,
+				       const char *id)
 {
 	const struct audit_finding *hit = NULL;
 	size_t len = id ? strlen(id) : 0;
@@ -443,8 +498,10 @@ static struct json_object *finding_json(const struct audit_finding *f)
 	json_object_object_add(o, "name", jstr(f->name));
 	json_object_object_add(o, "service", jstr(f->service));
 	json_object_object_add(o, "rule", jstr(f->rule));
-	json_object_object_add(o, "severity", jstr(cmk_severity_name(f->severity)));
-	json_object_object_add(o, "verdict", jstr(f->unknown ? "unknown" : "fails"));
+	json_object_object_add(o, "severity",
+			       jstr(cmk_severity_name(f->severity)));
+	json_object_object_add(o, "verdict",
+			       jstr(f->unknown ? "unknown" : "fails"));
 	json_object_object_add(o, "subject", jstr(f->subject));
 	json_object_object_add(o, "message", jstr(f->message));
 	json_object_object_add(o, "detail", jstr(f->detail));
@@ -453,10 +510,13 @@ static struct json_object *finding_json(const struct audit_finding *f)
 	return o;
 }
 
-/* Appends a JSON value on one line (spaced, slashes as they are), then frees it. */
+/* Appends a JSON value on one line (spaced, slashes as they are), then frees
+ * it. */
 static void add_json(struct sbuf *b, struct json_object *o)
 {
-	sb_adds(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	sb_adds(b, json_object_to_json_string_ext(
+			   o, JSON_C_TO_STRING_SPACED |
+				      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -470,7 +530,8 @@ static void iso_time(int64_t t, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Adds one CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
+/* Adds one CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or
+ * a line break. */
 static void csv_field(struct sbuf *b, const char *s, bool last)
 {
 	s = s ? s : "";
@@ -491,7 +552,9 @@ static void csv_field(struct sbuf *b, const char *s, bool last)
 /* Maps a severity to a SARIF level. */
 static const char *sarif_level(enum severity s)
 {
-	return s == SEV_BLOCKER ? "error" : s == SEV_WARNING ? "warning" : "note";
+	return s == SEV_BLOCKER   ? "error"
+	       : s == SEV_WARNING ? "warning"
+				  : "note";
 }
 
 /* Builds a SARIF text object ({"text": ...}). */
@@ -503,7 +566,8 @@ static struct json_object *sarif_text(const char *s)
 	return o;
 }
 
-/* Returns a rule's message format with each %s shown as an ellipsis (a description with no names in it). */
+/* Returns a rule's message format with each %s shown as an ellipsis (a
+ * description with no names in it). */
 static char *unformat(const char *fmt)
 {
 	struct sbuf b = SBUF_INIT;
@@ -520,10 +584,14 @@ static char *unformat(const char *fmt)
 }
 
 /* Builds a SARIF reportingDescriptor for a rule. */
-static struct json_object *sarif_rule(const char *id, enum severity sev, const char *msg, const char *why, const char *fix)
+static struct json_object *sarif_rule(const char *id, enum severity sev,
+				      const char *msg, const char *why,
+				      const char *fix)
 {
-	struct json_object *r = json_object_new_object(), *cfg = json_object_new_object(), *help;
-	char *h = xasprintf("%s %s", _(why), _(fix)), *short_text = unformat(_(msg));
+	struct json_object *r = json_object_new_object(),
+			   *cfg = json_object_new_object(), *help;
+	char *h = xasprintf("%s %s", _(why), _(fix)),
+	     *short_text = unformat(_(msg));
 
 	json_object_object_add(r, "id", jstr(id));
 	json_object_object_add(r, "name", jstr(id));
@@ -538,17 +606,26 @@ static struct json_object *sarif_rule(const char *id, enum severity sev, const c
 	return r;
 }
 
-/* Lists every rule the audit can report as SARIF reportingDescriptors; rule order gives ruleIndex. */
+/* Lists every rule the audit can report as SARIF reportingDescriptors; rule
+ * order gives ruleIndex. */
 static struct json_object *sarif_rules(void)
 {
 	struct json_object *rules = json_object_new_array();
 
 	for (size_t i = 0; i < CMK_NRULES; i++)
-		json_object_array_add(rules, sarif_rule(CMK_RULES[i].id, CMK_RULES[i].severity, CMK_RULES[i].message,
-							CMK_RULES[i].explanation, CMK_RULES[i].fix));
-	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]); i++)
-		json_object_array_add(rules, sarif_rule(AUDIT_RULES[i].id, AUDIT_RULES[i].severity, AUDIT_RULES[i].message,
-							AUDIT_RULES[i].explanation, AUDIT_RULES[i].fix));
+		json_object_array_add(
+			rules,
+			sarif_rule(CMK_RULES[i].id, CMK_RULES[i].severity,
+				   CMK_RULES[i].message,
+				   CMK_RULES[i].explanation, CMK_RULES[i].fix));
+	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]);
+	     i++)
+		json_object_array_add(rules,
+				      sarif_rule(AUDIT_RULES[i].id,
+						 AUDIT_RULES[i].severity,
+						 AUDIT_RULES[i].message,
+						 AUDIT_RULES[i].explanation,
+						 AUDIT_RULES[i].fix));
 	return rules;
 }
 
@@ -558,24 +635,32 @@ static int sarif_rule_index(const char *id)
 	for (size_t i = 0; i < CMK_NRULES; i++)
 		if (str_ieq(CMK_RULES[i].id, id))
 			return (int)i;
-	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]); i++)
+	for (size_t i = 0; i < sizeof(AUDIT_RULES) / sizeof(AUDIT_RULES[0]);
+	     i++)
 		if (str_ieq(AUDIT_RULES[i].id, id))
 			return (int)(CMK_NRULES + i);
 	return -1;
 }
 
-/* Builds one SARIF result: the rule, level, message, the resource as a location, and the finding id as fingerprint. */
+/* Builds one SARIF result: the rule, level, message, the resource as a
+ * location, and the finding id as fingerprint. */
 static struct json_object *sarif_result(const struct audit_finding *f)
 {
-	struct json_object *r = json_object_new_object(), *loc = json_object_new_object(), *phys = json_object_new_object(),
-			   *art = json_object_new_object(), *logical = json_object_new_object(), *fp = json_object_new_object();
+	struct json_object *r = json_object_new_object(),
+			   *loc = json_object_new_object(),
+			   *phys = json_object_new_object(),
+			   *art = json_object_new_object(),
+			   *logical = json_object_new_object(),
+			   *fp = json_object_new_object();
 	const char *rid = f->resource_id;
 	char *msg;
 
 	json_object_object_add(r, "ruleId", jstr(f->rule));
-	json_object_object_add(r, "ruleIndex", json_object_new_int(sarif_rule_index(f->rule)));
+	json_object_object_add(r, "ruleIndex",
+			       json_object_new_int(sarif_rule_index(f->rule)));
 	json_object_object_add(r, "level", jstr(sarif_level(f->severity)));
-	msg = f->detail ? xasprintf("%s. %s", f->message, f->detail) : xstrdup(f->message);
+	msg = f->detail ? xasprintf("%s. %s", f->message, f->detail)
+			: xstrdup(f->message);
 	json_object_object_add(r, "message", sarif_text(msg));
 	free(msg);
 	json_object_object_add(art, "uri", jstr(*rid == '/' ? rid + 1 : rid));
@@ -584,7 +669,8 @@ static struct json_object *sarif_result(const struct audit_finding *f)
 	json_object_object_add(loc, "physicalLocation", phys);
 	json_object_object_add(logical, "fullyQualifiedName", jstr(rid));
 	json_object_object_add(logical, "kind", jstr("resource"));
-	json_object_object_add(loc, "logicalLocations", json_object_new_array());
+	json_object_object_add(loc, "logicalLocations",
+			       json_object_new_array());
 	json_object_array_add(jx_get(loc, "logicalLocations"), logical);
 	json_object_object_add(r, "locations", json_object_new_array());
 	json_object_array_add(jx_get(r, "locations"), loc);
@@ -595,40 +681,54 @@ static struct json_object *sarif_result(const struct audit_finding *f)
 
 /* ---- the streaming writer: begin, one part at a time, end ---- */
 
-/* Writes the JSON head: schema, time, deep, and the subscriptions in scope, up to the opening of the findings. */
+/* Writes the JSON head: schema, time, deep, and the subscriptions in scope, up
+ * to the opening of the findings. */
 static void json_head(struct audit_writer *w, const struct audit_report *meta)
 {
 	char when[32];
 
 	iso_time(meta->generated, when);
-	sb_printf(&w->out, "{\n  \"schema\": \"%s\",\n  \"generatedAt\": \"%s\",\n  \"deep\": %s,\n  \"subscriptions\": [",
+	sb_printf(&w->out,
+		  "{\n  \"schema\": \"%s\",\n  \"generatedAt\": \"%s\",\n  "
+		  "\"deep\": %s,\n  \"subscriptions\": [",
 		  SCHEMA, when, meta->deep ? "true" : "false");
 	for (size_t i = 0; i < meta->nsubs; i++) {
 		struct json_object *s = json_object_new_object();
 
-		json_object_object_add(s, "subscriptionId", jstr(meta->subs[i].id));
-		json_object_object_add(s, "displayName", jstr(meta->subs[i].name));
-		json_object_object_add(s, "readable", json_object_new_boolean(meta->subs[i].readable));
+		json_object_object_add(s, "subscriptionId",
+				       jstr(meta->subs[i].id));
+		json_object_object_add(s, "displayName",
+				       jstr(meta->subs[i].name));
+		json_object_object_add(
+			s, "readable",
+			json_object_new_boolean(meta->subs[i].readable));
 		sb_adds(&w->out, i ? ",\n    " : "\n    ");
 		add_json(&w->out, s);
 	}
-	sb_adds(&w->out, meta->nsubs ? "\n  ],\n  \"findings\": [" : "],\n  \"findings\": [");
+	sb_adds(&w->out, meta->nsubs ? "\n  ],\n  \"findings\": ["
+				     : "],\n  \"findings\": [");
 }
 
-/* Writes the SARIF head: the log, its one run, the tool with every rule, up to the opening of the results. */
+/* Writes the SARIF head: the log, its one run, the tool with every rule, up to
+ * the opening of the results. */
 static void sarif_head(struct audit_writer *w)
 {
-	struct json_object *tool = json_object_new_object(), *driver = json_object_new_object();
-	struct json_object *base = json_object_new_object(), *azure = json_object_new_object();
+	struct json_object *tool = json_object_new_object(),
+			   *driver = json_object_new_object();
+	struct json_object *base = json_object_new_object(),
+			   *azure = json_object_new_object();
 
 	json_object_object_add(driver, "name", jstr("azcmk"));
 	json_object_object_add(driver, "version", jstr(PACKAGE_VERSION));
 	json_object_object_add(driver, "informationUri", jstr(INFO_URI));
 	json_object_object_add(driver, "rules", sarif_rules());
 	json_object_object_add(tool, "driver", driver);
-	json_object_object_add(azure, "uri", jstr("https://portal.azure.com/#resource/"));
+	json_object_object_add(azure, "uri",
+			       jstr("https://portal.azure.com/#resource/"));
 	json_object_object_add(base, "AZURE", azure);
-	sb_printf(&w->out, "{\n  \"$schema\": \"%s\",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": ",
+	sb_printf(&w->out,
+		  "{\n  \"$schema\": \"%s\",\n  \"version\": \"2.1.0\",\n  "
+		  "\"runs\": [\n    {\n      \"tool\": ",
 		  SARIF_SCHEMA);
 	add_json(&w->out, tool);
 	sb_adds(&w->out, ",\n      \"originalUriBaseIds\": ");
@@ -636,11 +736,17 @@ static void sarif_head(struct audit_writer *w)
 	sb_adds(&w->out, ",\n      \"results\": [");
 }
 
-/* Starts a writer and writes what comes before the findings (JSON head, CSV header, SARIF tool and rules). */
-void audit_writer_begin(struct audit_writer *w, enum audit_format f, bool colour, const struct audit_report *meta)
+/* Starts a writer and writes what comes before the findings (JSON head, CSV
+ * header, SARIF tool and rules). */
+void audit_writer_begin(struct audit_writer *w, enum audit_format f,
+			bool colour, const struct audit_report *meta)
 {
-	static const char *const head[] = { "id", "severity", "rule", "service", "subscriptionId", "resourceGroup", "name",
-					    "resourceId", "subject", "message", "detail" };
+	static const char *const head[] = {
+		"id",      "severity",       "rule",
+		"service", "subscriptionId", "resourceGroup",
+		"name",    "resourceId",     "subject",
+		"message", "detail"
+	};
 
 	memset(w, 0, sizeof(*w));
 	w->format = f;
@@ -666,26 +772,34 @@ static void table_group(struct audit_writer *w, const struct audit_finding *f)
 	w->name = xstrdup(f->name);
 }
 
-/* Writes a finding's table line, under a subscription heading and a resource line when they change. */
+/* Writes a finding's table line, under a subscription heading and a resource
+ * line when they change. */
 static void table_finding(struct audit_writer *w, const struct audit_finding *f)
 {
-	/* TRANSLATORS: the label of a prerequisite azcmk could not judge; at most 8 columns. */
-	char *label = text_pad(f->unknown ? _("UNKNOWN") : cmk_severity_label(f->severity), 8);
+	/* TRANSLATORS: the label of a prerequisite azcmk could not judge; at
+	 * most 8 columns. */
+	char *label = text_pad(
+		f->unknown ? _("UNKNOWN") : cmk_severity_label(f->severity), 8);
 	bool new_sub = !w->sub || !str_ieq(w->sub, f->subscription);
 
 	if (new_sub) {
 		const char *name = sub_label(w->meta, f->subscription);
 
 		if (strcmp(name, f->subscription) == 0)
-			sb_printf(&w->out, _("%sSubscription %s\n"), w->sub ? "\n" : "", f->subscription);
+			sb_printf(&w->out, _("%sSubscription %s\n"),
+				  w->sub ? "\n" : "", f->subscription);
 		else
-			sb_printf(&w->out, _("%sSubscription %s (%s)\n"), w->sub ? "\n" : "", name, f->subscription);
+			sb_printf(&w->out, _("%sSubscription %s (%s)\n"),
+				  w->sub ? "\n" : "", name, f->subscription);
 	}
-	if (*f->name && (new_sub || !str_ieq(w->group, f->resource_group) || !str_ieq(w->name, f->name)))
-		sb_printf(&w->out, "  %s/%s%s%s%s\n", f->resource_group, f->name, *f->service ? " (" : "",
+	if (*f->name && (new_sub || !str_ieq(w->group, f->resource_group) ||
+			 !str_ieq(w->name, f->name)))
+		sb_printf(&w->out, "  %s/%s%s%s%s\n", f->resource_group,
+			  f->name, *f->service ? " (" : "",
 			  service_name(f->service), *f->service ? ")" : "");
 	table_group(w, f);
-	sb_printf(&w->out, "    %s%s%s  %s  %s  [%s]\n", w->colour ? cmk_severity_colour(f->severity) : "", label,
+	sb_printf(&w->out, "    %s%s%s  %s  %s  [%s]\n",
+		  w->colour ? cmk_severity_colour(f->severity) : "", label,
 		  w->colour ? "\033[0m" : "", f->rule, f->message, f->id);
 	free(label);
 }
@@ -693,8 +807,12 @@ static void table_finding(struct audit_writer *w, const struct audit_finding *f)
 /* Writes one finding in the writer's format. */
 static void write_finding(struct audit_writer *w, const struct audit_finding *f)
 {
-	const char *row[11] = { f->id, cmk_severity_name(f->severity), f->rule, f->service, f->subscription,
-				f->resource_group, f->name, f->resource_id, f->subject, f->message, f->detail };
+	const char *row[11] = { f->id,           cmk_severity_name(f->severity),
+				f->rule,         f->service,
+				f->subscription, f->resource_group,
+				f->name,         f->resource_id,
+				f->subject,      f->message,
+				f->detail };
 
 	switch (w->format) {
 	case AUDIT_TABLE:
@@ -717,7 +835,8 @@ static void write_finding(struct audit_writer *w, const struct audit_finding *f)
 	w->sev[f->severity]++;
 }
 
-/* Writes a part of the report (one resource and its findings, or findings alone) and counts it. */
+/* Writes a part of the report (one resource and its findings, or findings
+ * alone) and counts it. */
 void audit_writer_part(struct audit_writer *w, const struct audit_report *part)
 {
 	for (size_t i = 0; i < part->n; i++)
@@ -737,27 +856,45 @@ static void table_summary(struct audit_writer *w)
 		sb_addc(&w->out, '\n');
 	else
 		sb_printf(&w->out, _("No findings.\n"));
-	sb_printf(&w->out, P_("%zu resource audited", "%zu resources audited", w->nres), w->nres);
-	sb_printf(&w->out, P_(" in %zu subscription", " in %zu subscriptions", nsubs), nsubs);
-	sb_printf(&w->out, _(": %zu on a customer-managed key, %zu on Microsoft-managed keys.\n"), w->ncmk, w->nres - w->ncmk);
-	sb_printf(&w->out, _("Findings: %zu blocker(s), %zu warning(s), %zu note(s).\n"), w->sev[SEV_BLOCKER],
-		  w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
+	sb_printf(&w->out,
+		  P_("%zu resource audited", "%zu resources audited", w->nres),
+		  w->nres);
+	sb_printf(&w->out,
+		  P_(" in %zu subscription", " in %zu subscriptions", nsubs),
+		  nsubs);
+	sb_printf(&w->out,
+		  _(": %zu on a customer-managed key, %zu on Microsoft-managed "
+		    "keys.\n"),
+		  w->ncmk, w->nres - w->ncmk);
+	sb_printf(&w->out,
+		  _("Findings: %zu blocker(s), %zu warning(s), %zu note(s).\n"),
+		  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
 	if (w->meta && !w->meta->deep)
-		sb_printf(&w->out, _("Keys in use were not checked; run with --deep to find keys that stopped working.\n"));
+		sb_printf(&w->out,
+			  _("Keys in use were not checked; run with --deep to "
+			    "find keys that stopped working.\n"));
 }
 
-/* Writes what comes after the findings: the summary (table, JSON) or the closing brackets (SARIF). */
+/* Writes what comes after the findings: the summary (table, JSON) or the
+ * closing brackets (SARIF). */
 void audit_writer_end(struct audit_writer *w)
 {
 	if (w->format == AUDIT_TABLE) {
 		table_summary(w);
 	} else if (w->format == AUDIT_JSON) {
-		sb_printf(&w->out, "%s],\n  \"summary\": {\"subscriptions\": %zu, \"resources\": %zu, \"customerManaged\": %zu, "
-			  "\"microsoftManaged\": %zu, \"findings\": %zu, \"blocker\": %zu, \"warning\": %zu, \"note\": %zu}\n}\n",
-			  w->nfind ? "\n  " : "", w->meta ? w->meta->nsubs : 0, w->nres, w->ncmk, w->nres - w->ncmk, w->nfind,
-			  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
+		sb_printf(&w->out,
+			  "%s],\n  \"summary\": {\"subscriptions\": %zu, "
+			  "\"resources\": %zu, \"customerManaged\": %zu, "
+			  "\"microsoftManaged\": %zu, \"findings\": %zu, "
+			  "\"blocker\": %zu, \"warning\": %zu, \"note\": "
+			  "%zu}\n}\n",
+			  w->nfind ? "\n  " : "", w->meta ? w->meta->nsubs : 0,
+			  w->nres, w->ncmk, w->nres - w->ncmk, w->nfind,
+			  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING],
+			  w->sev[SEV_NOTE]);
 	} else if (w->format == AUDIT_SARIF) {
-		sb_adds(&w->out, w->nfind ? "\n      ]\n    }\n  ]\n}\n" : "]\n    }\n  ]\n}\n");
+		sb_adds(&w->out, w->nfind ? "\n      ]\n    }\n  ]\n}\n"
+					  : "]\n    }\n  ]\n}\n");
 	}
 }
 
@@ -780,8 +917,10 @@ void audit_writer_free(struct audit_writer *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* Renders a whole report held in memory in a format: the table (colour only when asked), JSON, CSV or SARIF. */
-char *audit_render(const struct audit_report *a, enum audit_format f, bool colour)
+/* Renders a whole report held in memory in a format: the table (colour only
+ * when asked), JSON, CSV or SARIF. */
+char *audit_render(const struct audit_report *a, enum audit_format f,
+		   bool colour)
 {
 	struct audit_writer w;
 	char *text;
@@ -794,13 +933,16 @@ char *audit_render(const struct audit_report *a, enum audit_format f, bool colou
 	return text;
 }
 
-/* Reads one finding back from the report's JSON; false when a member is missing. */
+/* Reads one finding back from the report's JSON; false when a member is
+ * missing. */
 static bool finding_from_json(struct json_object *o, struct audit_finding *f)
 {
-	const char *id = jx_str(o, "id"), *rule = jx_str(o, "rule"), *rid = jx_str(o, "resourceId");
+	const char *id = jx_str(o, "id"), *rule = jx_str(o, "rule"),
+		   *rid = jx_str(o, "resourceId");
 	const struct cmk_rule *cr = rule ? cmk_rule_find(rule) : NULL;
 	const struct audit_rule *ar = rule ? audit_rule(rule) : NULL;
-	const struct svc_profile *svc = svc_by_key(jx_str(o, "service") ? jx_str(o, "service") : "");
+	const struct svc_profile *svc =
+		svc_by_key(jx_str(o, "service") ? jx_str(o, "service") : "");
 
 	if (!id || strlen(id) != 16 || !rid || (!cr && !ar))
 		return false;
@@ -811,21 +953,28 @@ static bool finding_from_json(struct json_object *o, struct audit_finding *f)
 	f->rule = cr ? cr->id : ar->id;
 	f->severity = cr ? cr->severity : ar->severity;
 	f->subject = xstrdup(jx_str(o, "subject") ? jx_str(o, "subject") : rid);
-	f->message = text_sanitize(jx_str(o, "message") ? jx_str(o, "message") : "", false);
-	f->detail = jx_str(o, "detail") ? text_sanitize(jx_str(o, "detail"), false) : NULL;
+	f->message = text_sanitize(
+		jx_str(o, "message") ? jx_str(o, "message") : "", false);
+	f->detail = jx_str(o, "detail")
+			    ? text_sanitize(jx_str(o, "detail"), false)
+			    : NULL;
 	f->explanation = cr ? cr->explanation : ar->explanation;
 	f->fix = cr ? cr->fix : ar->fix;
 	return true;
 }
 
-/* Reads a report written with --output json (the findings; enough for azcmk fix); -1 with a reason when it is not one. */
+/* Reads a report written with --output json (the findings; enough for azcmk
+ * fix); -1 with a reason when it is not one. */
 int audit_from_json(struct json_object *o, struct audit_report *out, char **err)
 {
 	struct json_object *list = jx_get(o, "findings");
 
 	memset(out, 0, sizeof(*out));
-	if (!str_ieq(jx_str(o, "schema"), SCHEMA) || !json_object_is_type(list, json_type_array)) {
-		*err = xasprintf(_("not an azcmk audit report (expected \"schema\": \"%s\" and a findings list)"), SCHEMA);
+	if (!str_ieq(jx_str(o, "schema"), SCHEMA) ||
+	    !json_object_is_type(list, json_type_array)) {
+		*err = xasprintf(_("not an azcmk audit report (expected "
+				   "\"schema\": \"%s\" and a findings list)"),
+				 SCHEMA);
 		return -1;
 	}
 	for (size_t i = 0; i < jx_len(list); i++) {
@@ -833,7 +982,10 @@ int audit_from_json(struct json_object *o, struct audit_report *out, char **err)
 
 		memset(&f, 0, sizeof(f));
 		if (!finding_from_json(jx_at(list, i), &f)) {
-			*err = xasprintf(_("finding %zu of the report is incomplete or names an unknown rule"), i + 1);
+			*err = xasprintf(
+				_("finding %zu of the report is incomplete or "
+				  "names an unknown rule"),
+				i + 1);
 			audit_free(out);
 			return -1;
 		}

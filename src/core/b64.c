@@ -7,8 +7,10 @@
 #include "b64.h"
 #include "xalloc.h"
 
-static const char STD[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char STD[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char URL[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Encodes bytes; url selects the URL alphabet without padding (as JWTs use). */
 char *b64_encode(const void *data, size_t len, bool url)
@@ -18,7 +20,8 @@ char *b64_encode(const void *data, size_t len, bool url)
 	char *out = xmalloc(4 * ((len + 2) / 3) + 1), *o = out;
 
 	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
+		unsigned v = (unsigned)p[i] << 16 |
+			     (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
 			     (i + 2 < len ? p[i + 2] : 0);
 
 		*o++ = abc[v >> 18 & 63];

@@ -1,4 +1,5 @@
-/* The change history: one entry per write azcmk makes, built, read, filtered and shown here; the file is the caller's. */
+/* The change history: one entry per write azcmk makes, built, read, filtered
+ * and shown here; the file is the caller's. */
 #include "config.h"
 
 #include <stdio.h>
@@ -13,13 +14,15 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Formats a time (seconds since the epoch) as ISO 8601 UTC, "2026-12-04T16:50:00Z". */
+/* Formats a time (seconds since the epoch) as ISO 8601 UTC,
+ * "2026-12-04T16:50:00Z". */
 void history_time(int64_t t, char out[HISTORY_TIME_LEN])
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (!gmtime_r(&tt, &tm) || strftime(out, HISTORY_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	if (!gmtime_r(&tt, &tm) ||
+	    strftime(out, HISTORY_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, HISTORY_TIME_LEN, "1970-01-01T00:00:00Z");
 }
 
@@ -31,7 +34,8 @@ static void put(struct json_object *o, const char *k, const char *v)
 }
 
 /* Appends one {path, before, after} to the list of changes. */
-static void add_change(const char *path, struct json_object *before, struct json_object *after, void *list)
+static void add_change(const char *path, struct json_object *before,
+		       struct json_object *after, void *list)
 {
 	struct json_object *c = json_object_new_object();
 
@@ -41,7 +45,8 @@ static void add_change(const char *path, struct json_object *before, struct json
 	json_object_array_add(list, c);
 }
 
-/* Returns the URL of a request without its query (the api-version), as the history names what was written. */
+/* Returns the URL of a request without its query (the api-version), as the
+ * history names what was written. */
 static char *without_query(const char *url)
 {
 	return xstrndup(url ? url : "", strcspn(url ? url : "", "?"));
@@ -55,7 +60,8 @@ static char *without_query(const char *url)
  */
 struct json_object *history_entry(const struct history_write *w)
 {
-	struct json_object *e = json_object_new_object(), *list = json_object_new_array();
+	struct json_object *e = json_object_new_object(),
+			   *list = json_object_new_array();
 	char *target = without_query(w->target);
 
 	put(e, "time", w->time);
@@ -71,7 +77,8 @@ struct json_object *history_entry(const struct history_write *w)
 	json_object_object_add(e, "changes", list);
 	put(e, "outcome", w->ok ? "succeeded" : "failed");
 	if (w->status)
-		json_object_object_add(e, "status", json_object_new_int64(w->status));
+		json_object_object_add(e, "status",
+				       json_object_new_int64(w->status));
 	put(e, "error", w->error);
 	put(e, "requestId", w->request_id);
 	free(target);
@@ -85,8 +92,9 @@ struct json_object *history_parse(const char *line, size_t len)
 	struct json_object *e = jx_parse(line, len, &err);
 
 	free(err);
-	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "time") || strlen(jx_str(e, "time")) != 20 ||
-	    !jx_str(e, "method") || !jx_str(e, "target") || !jx_str(e, "outcome") ||
+	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "time") ||
+	    strlen(jx_str(e, "time")) != 20 || !jx_str(e, "method") ||
+	    !jx_str(e, "target") || !jx_str(e, "outcome") ||
 	    !json_object_is_type(jx_get(e, "changes"), json_type_array)) {
 		json_object_put(e);
 		return NULL;
@@ -104,17 +112,26 @@ bool history_since(const char *text, int64_t now, char out[HISTORY_TIME_LEN])
 	int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
 	char unit = 0, end = 0;
 
-	if (sscanf(text, "%d%c%c", &n, &unit, &end) == 2 && n >= 0 && n <= 100000 && strchr("mhd", unit) && unit) {
-		history_time(now - (int64_t)n * (unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400), out);
+	if (sscanf(text, "%d%c%c", &n, &unit, &end) == 2 && n >= 0 &&
+	    n <= 100000 && strchr("mhd", unit) && unit) {
+		history_time(now - (int64_t)n * (unit == 'm'   ? 60
+						 : unit == 'h' ? 3600
+							       : 86400),
+			     out);
 		return true;
 	}
-	if (strlen(text) == 10 && sscanf(text, "%4d-%2d-%2d%c", &y, &mo, &d, &end) == 3) {
-		snprintf(out, HISTORY_TIME_LEN, "%04d-%02d-%02dT00:00:00Z", y, mo, d);
+	if (strlen(text) == 10 &&
+	    sscanf(text, "%4d-%2d-%2d%c", &y, &mo, &d, &end) == 3) {
+		snprintf(out, HISTORY_TIME_LEN, "%04d-%02d-%02dT00:00:00Z", y,
+			 mo, d);
 		return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
 	}
-	if (strlen(text) == 20 && sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2dZ%c", &y, &mo, &d, &h, &mi, &s, &end) == 6) {
-		snprintf(out, HISTORY_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, s);
-		return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61;
+	if (strlen(text) == 20 && sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2dZ%c", &y,
+					 &mo, &d, &h, &mi, &s, &end) == 6) {
+		snprintf(out, HISTORY_TIME_LEN,
+			 "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, s);
+		return mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 &&
+		       mi < 60 && s < 61;
 	}
 	return false;
 }
@@ -127,8 +144,10 @@ static const char *last_name(const char *id)
 	return slash ? slash + 1 : id ? id : "";
 }
 
-/* Tells whether an entry is about a resource (its ARM id or its name) and no older than since (ISO, or NULL). */
-bool history_match(struct json_object *e, const char *resource, const char *since)
+/* Tells whether an entry is about a resource (its ARM id or its name) and no
+ * older than since (ISO, or NULL). */
+bool history_match(struct json_object *e, const char *resource,
+		   const char *since)
 {
 	const char *res = jx_str(e, "resource"), *target = jx_str(e, "target");
 
@@ -136,11 +155,14 @@ bool history_match(struct json_object *e, const char *resource, const char *sinc
 		return false;
 	if (!resource)
 		return true;
-	return str_ieq(res, resource) || str_ieq(last_name(res), resource) || str_ieq(target, resource) ||
-	       (target && str_istarts(target, resource) && target[strlen(resource)] == '/');
+	return str_ieq(res, resource) || str_ieq(last_name(res), resource) ||
+	       str_ieq(target, resource) ||
+	       (target && str_istarts(target, resource) &&
+		target[strlen(resource)] == '/');
 }
 
-/* Appends a JSON value as one line of text, sanitized (values came from servers and files). */
+/* Appends a JSON value as one line of text, sanitized (values came from servers
+ * and files). */
 static void value(struct sbuf *b, struct json_object *v)
 {
 	char *t = text_sanitize(v ? jx_text(v) : _("(absent)"), false);
@@ -149,23 +171,32 @@ static void value(struct sbuf *b, struct json_object *v)
 	free(t);
 }
 
-/* Renders an entry for a person: when, outcome, request, who, and one line per change. */
+/* Renders an entry for a person: when, outcome, request, who, and one line per
+ * change. */
 char *history_render(struct json_object *e)
 {
 	struct sbuf b = SBUF_INIT;
 	struct json_object *list = jx_get(e, "changes");
-	char *head = xasprintf("%s  %s  %s %s", jx_str(e, "time"), str_ieq(jx_str(e, "outcome"), "succeeded")
-			       ? _("succeeded") : _("failed"), jx_str(e, "method"), jx_str(e, "target"));
+	char *head = xasprintf("%s  %s  %s %s", jx_str(e, "time"),
+			       str_ieq(jx_str(e, "outcome"), "succeeded")
+				       ? _("succeeded")
+				       : _("failed"),
+			       jx_str(e, "method"), jx_str(e, "target"));
 	char *clean = text_sanitize(head, false), *who;
 
 	sb_printf(&b, "%s\n", clean);
 	free(clean);
 	free(head);
-	who = text_sanitize(jx_str(e, "principalName") ? jx_str(e, "principalName") : jx_str(e, "principal")
-			    ? jx_str(e, "principal") : "?", false);
-	clean = text_sanitize(jx_str(e, "step") ? jx_str(e, "step") : "?", false);
-	sb_printf(&b, _("    step %s of plan %.16s, by %s in tenant %s"), clean, jx_str(e, "plan") ? jx_str(e, "plan") : "?",
-		  who, jx_str(e, "tenant") ? jx_str(e, "tenant") : "?");
+	who = text_sanitize(jx_str(e, "principalName")
+				    ? jx_str(e, "principalName")
+			    : jx_str(e, "principal") ? jx_str(e, "principal")
+						     : "?",
+			    false);
+	clean = text_sanitize(jx_str(e, "step") ? jx_str(e, "step") : "?",
+			      false);
+	sb_printf(&b, _("    step %s of plan %.16s, by %s in tenant %s"), clean,
+		  jx_str(e, "plan") ? jx_str(e, "plan") : "?", who,
+		  jx_str(e, "tenant") ? jx_str(e, "tenant") : "?");
 	if (jx_str(e, "error"))
 		sb_printf(&b, _(" (error %s)"), jx_str(e, "error"));
 	sb_addc(&b, '\n');
@@ -174,7 +205,8 @@ char *history_render(struct json_object *e)
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *c = jx_at(list, i);
 
-		clean = text_sanitize(jx_str(c, "path") ? jx_str(c, "path") : "?", false);
+		clean = text_sanitize(
+			jx_str(c, "path") ? jx_str(c, "path") : "?", false);
 		sb_printf(&b, "      %s: ", clean);
 		value(&b, jx_get(c, "before"));
 		sb_adds(&b, " -> ");

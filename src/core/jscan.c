@@ -1,4 +1,5 @@
-/* Reading one member of a large JSON answer without building the whole tree: a list element by element, or a string. */
+/* Reading one member of a large JSON answer without building the whole tree: a
+ * list element by element, or a string. */
 #include "config.h"
 
 /*
@@ -17,12 +18,14 @@
 /* Skips white space from i; returns the next index. */
 static size_t skip_ws(const char *s, size_t n, size_t i)
 {
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+	while (i < n &&
+	       (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
 		i++;
 	return i;
 }
 
-/* Returns the index just past the string that starts at i (a quote), or n when it does not end. */
+/* Returns the index just past the string that starts at i (a quote), or n when
+ * it does not end. */
 static size_t skip_string(const char *s, size_t n, size_t i)
 {
 	for (i++; i < n; i++) {
@@ -34,7 +37,8 @@ static size_t skip_string(const char *s, size_t n, size_t i)
 	return n;
 }
 
-/* Returns the index just past the value that starts at i, or n when it does not end. */
+/* Returns the index just past the value that starts at i, or n when it does not
+ * end. */
 static size_t skip_value(const char *s, size_t n, size_t i)
 {
 	int depth = 0;
@@ -59,11 +63,14 @@ static size_t skip_value(const char *s, size_t n, size_t i)
 	return n;
 }
 
-/* Parses the slice [from, to) as one JSON value (NULL for null); *ok is false when it is not one. */
-static struct json_object *parse_slice(const char *s, size_t from, size_t to, bool *ok)
+/* Parses the slice [from, to) as one JSON value (NULL for null); *ok is false
+ * when it is not one. */
+static struct json_object *parse_slice(const char *s, size_t from, size_t to,
+				       bool *ok)
 {
 	struct json_tokener *tok = json_tokener_new();
-	struct json_object *v = json_tokener_parse_ex(tok, s + from, (int)(to - from));
+	struct json_object *v =
+		json_tokener_parse_ex(tok, s + from, (int)(to - from));
 
 	if (!v && json_tokener_get_error(tok) == json_tokener_continue)
 		v = json_tokener_parse_ex(tok, "", -1);
@@ -72,8 +79,10 @@ static struct json_object *parse_slice(const char *s, size_t from, size_t to, bo
 	return v;
 }
 
-/* Finds a top-level member's value; sets its start and end; false when absent or the text is not an object. */
-static bool find_member(const char *s, size_t n, const char *member, size_t *start, size_t *end)
+/* Finds a top-level member's value; sets its start and end; false when absent
+ * or the text is not an object. */
+static bool find_member(const char *s, size_t n, const char *member,
+			size_t *start, size_t *end)
 {
 	size_t i = skip_ws(s, n, 0), mlen = strlen(member);
 
@@ -81,7 +90,8 @@ static bool find_member(const char *s, size_t n, const char *member, size_t *sta
 		return false;
 	for (i = skip_ws(s, n, i + 1); i < n && s[i] == '"';) {
 		size_t key_end = skip_string(s, n, i), v;
-		bool match = key_end - i - 2 == mlen && memcmp(s + i + 1, member, mlen) == 0;
+		bool match = key_end - i - 2 == mlen &&
+			     memcmp(s + i + 1, member, mlen) == 0;
 
 		i = skip_ws(s, n, key_end);
 		if (i >= n || s[i] != ':')
@@ -102,15 +112,18 @@ static bool find_member(const char *s, size_t n, const char *member, size_t *sta
 
 /*
  * Calls fn for each element of the top-level member (an array), each parsed
- * on its own and freed after (NULL for a null element); returns how many elements there were, or -1
- * when the member is absent, not a list, or malformed.
+ * on its own and freed after (NULL for a null element); returns how many
+ * elements there were, or -1 when the member is absent, not a list, or
+ * malformed.
  */
-long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn, void *ud)
+long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
+		void *ud)
 {
 	size_t start, end, i;
 	long count = 0;
 
-	if (!s || !find_member(s, n, member, &start, &end) || start >= end || s[start] != '[')
+	if (!s || !find_member(s, n, member, &start, &end) || start >= end ||
+	    s[start] != '[')
 		return -1;
 	for (i = skip_ws(s, end, start + 1); i < end && s[i] != ']';) {
 		size_t e = skip_value(s, end, i);
@@ -131,7 +144,8 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn, void *
 	return count;
 }
 
-/* Returns a top-level member's string value (allocated), or NULL when absent or not a string. */
+/* Returns a top-level member's string value (allocated), or NULL when absent or
+ * not a string. */
 char *jscan_string(const char *s, size_t n, const char *member)
 {
 	size_t start, end;
@@ -139,7 +153,8 @@ char *jscan_string(const char *s, size_t n, const char *member)
 	char *out = NULL;
 	bool ok;
 
-	if (!s || !find_member(s, n, member, &start, &end) || start >= end || s[start] != '"')
+	if (!s || !find_member(s, n, member, &start, &end) || start >= end ||
+	    s[start] != '"')
 		return NULL;
 	v = parse_slice(s, start, end, &ok);
 	if (json_object_is_type(v, json_type_string))

@@ -1,4 +1,5 @@
-/* Reading one member of a large JSON answer without building the whole tree: a list element by element, or a string. */
+/* Reading one member of a large JSON answer without building the whole tree: a
+ * list element by element, or a string. */
 #ifndef AZ_JSCAN_H
 #define AZ_JSCAN_H
 
@@ -9,7 +10,8 @@
 
 typedef void (*jscan_fn)(struct json_object *element, void *ud);
 
-long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn, void *ud);
+long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
+		void *ud);
 char *jscan_string(const char *s, size_t n, const char *member);
 
 #endif

@@ -1,4 +1,5 @@
-/* JSON Web Tokens: signing (RS256, PS256), decoding and verifying, with OpenSSL. */
+/* JSON Web Tokens: signing (RS256, PS256), decoding and verifying, with
+ * OpenSSL. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Signs data with RS256 (PKCS#1 v1.5) or PS256 (PSS, salt = digest length); returns base64url or NULL. */
+/* Signs data with RS256 (PKCS#1 v1.5) or PS256 (PSS, salt = digest length);
+ * returns base64url or NULL. */
 static char *sign(EVP_PKEY *key, const char *data, bool pss)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -22,17 +24,23 @@ static char *sign(EVP_PKEY *key, const char *data, bool pss)
 	size_t n = sizeof(sig);
 	char *out = NULL;
 
-	if (ctx && EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key) == 1 &&
-	    (!pss || (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-		      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1)) &&
-	    EVP_DigestSign(ctx, sig, &n, (const unsigned char *)data, strlen(data)) == 1)
+	if (ctx &&
+	    EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key) == 1 &&
+	    (!pss ||
+	     (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+	      EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) ==
+		      1)) &&
+	    EVP_DigestSign(ctx, sig, &n, (const unsigned char *)data,
+			   strlen(data)) == 1)
 		out = b64_encode(sig, n, true);
 	EVP_MD_CTX_free(ctx);
 	return out;
 }
 
-/* Signs claims under a header that names the algorithm (RS256 or PS256); NULL when signing fails. */
-char *jwt_sign_header(EVP_PKEY *key, struct json_object *header, struct json_object *claims)
+/* Signs claims under a header that names the algorithm (RS256 or PS256); NULL
+ * when signing fails. */
+char *jwt_sign_header(EVP_PKEY *key, struct json_object *header,
+		      struct json_object *claims)
 {
 	struct sbuf b = SBUF_INIT;
 	const char *ht = jx_text(header), *pt;
@@ -53,7 +61,8 @@ char *jwt_sign_header(EVP_PKEY *key, struct json_object *header, struct json_obj
 	return sb_steal(&b);
 }
 
-/* Mints an RS256 token with x5t and kid set to kid (as Entra ID's tokens carry). */
+/* Mints an RS256 token with x5t and kid set to kid (as Entra ID's tokens
+ * carry). */
 char *jwt_sign(EVP_PKEY *key, const char *kid, struct json_object *claims)
 {
 	struct json_object *hdr = json_object_new_object();
@@ -94,7 +103,8 @@ bool jwt_decode(const char *token, struct jwt *out)
 	const char *d1, *d2;
 
 	memset(out, 0, sizeof(*out));
-	if (!token || !(d1 = strchr(token, '.')) || !(d2 = strchr(d1 + 1, '.')) || strchr(d2 + 1, '.'))
+	if (!token || !(d1 = strchr(token, '.')) ||
+	    !(d2 = strchr(d1 + 1, '.')) || strchr(d2 + 1, '.'))
 		return false;
 	out->header = segment(token, (size_t)(d1 - token));
 	out->claims = segment(d1 + 1, (size_t)(d2 - d1 - 1));
@@ -107,7 +117,8 @@ bool jwt_decode(const char *token, struct jwt *out)
 	return true;
 }
 
-/* Checks the signature with RS256 or PS256 as the header says; other algorithms fail. */
+/* Checks the signature with RS256 or PS256 as the header says; other algorithms
+ * fail. */
 bool jwt_verify(const struct jwt *t, EVP_PKEY *key)
 {
 	const char *alg = jx_str(t->header, "alg");
@@ -119,10 +130,12 @@ bool jwt_verify(const struct jwt *t, EVP_PKEY *key)
 		goto out;
 	if (EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL, key) != 1)
 		goto out;
-	if (pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1))
+	if (pss &&
+	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1))
 		goto out;
-	ok = EVP_DigestVerify(ctx, t->sig, t->siglen, (const unsigned char *)t->signed_part,
+	ok = EVP_DigestVerify(ctx, t->sig, t->siglen,
+			      (const unsigned char *)t->signed_part,
 			      strlen(t->signed_part)) == 1;
 out:
 	EVP_MD_CTX_free(ctx);

@@ -1,4 +1,4 @@
-/* json-c helpers: dotted-path access, safe parsing with messages, merge patch. */
+/* json-c helpers: dotted paths, safe parsing with messages, merge patch. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -8,7 +8,8 @@
 #include "jx.h"
 #include "xalloc.h"
 
-/* Parses JSON text of a known length; on failure returns NULL and an allocated message. */
+/* Parses JSON text of a known length; on failure returns NULL and an allocated
+ * message. */
 struct json_object *jx_parse(const char *text, size_t len, char **err)
 {
 	struct json_tokener *tok = json_tokener_new_ex(64);
@@ -25,7 +26,8 @@ struct json_object *jx_parse(const char *text, size_t len, char **err)
 	e = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	if (e == json_tokener_continue) {
-		/* A bare number or literal at the end needs a delimiter to finish. */
+		/* A bare number or literal at the end needs a delimiter to
+		 * finish. */
 		o = json_tokener_parse_ex(tok, " ", 1);
 		e = json_tokener_get_error(tok);
 		end = len;
@@ -33,9 +35,12 @@ struct json_object *jx_parse(const char *text, size_t len, char **err)
 	if (e == json_tokener_continue) {
 		*err = xstrdup("unexpected end of JSON text");
 	} else if (e != json_tokener_success) {
-		*err = xasprintf("%s at byte %zu", json_tokener_error_desc(e), end);
+		*err = xasprintf("%s at byte %zu", json_tokener_error_desc(e),
+				 end);
 	} else if (end < len && strspn(text + end, " \t\r\n") < len - end) {
-		*err = xasprintf("unexpected text after the JSON value at byte %zu", end);
+		*err = xasprintf(
+			"unexpected text after the JSON value at byte %zu",
+			end);
 	} else {
 		*err = NULL;
 		json_tokener_free(tok);
@@ -46,7 +51,8 @@ struct json_object *jx_parse(const char *text, size_t len, char **err)
 	return NULL;
 }
 
-/* Looks a key up in an object ignoring ASCII case, as ARM does for property names. */
+/* Looks a key up in an object ignoring ASCII case, as ARM does for property
+ * names. */
 struct json_object *jx_iget(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
@@ -55,14 +61,16 @@ struct json_object *jx_iget(struct json_object *o, const char *key)
 		return NULL;
 	if (json_object_object_get_ex(o, key, &v))
 		return v;
-	json_object_object_foreach(o, k, val) {
+	json_object_object_foreach(o, k, val)
+	{
 		if (strcasecmp(k, key) == 0)
 			return val;
 	}
 	return NULL;
 }
 
-/* Follows a dotted path ("properties.encryption.keySource") through objects, ignoring key case. */
+/* Follows a dotted path ("properties.encryption.keySource") through objects,
+ * ignoring key case. */
 struct json_object *jx_get(struct json_object *o, const char *path)
 {
 	char key[256];
@@ -85,7 +93,9 @@ const char *jx_str(struct json_object *o, const char *path)
 {
 	struct json_object *v = jx_get(o, path);
 
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	return json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
 }
 
 /* Returns the boolean at a path, or dflt when absent or not a boolean. */
@@ -93,7 +103,9 @@ bool jx_bool(struct json_object *o, const char *path, bool dflt)
 {
 	struct json_object *v = jx_get(o, path);
 
-	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : dflt;
+	return json_object_is_type(v, json_type_boolean)
+		       ? json_object_get_boolean(v)
+		       : dflt;
 }
 
 /* Returns the integer at a path, or dflt when absent or not a number. */
@@ -101,7 +113,8 @@ int64_t jx_int(struct json_object *o, const char *path, int64_t dflt)
 {
 	struct json_object *v = jx_get(o, path);
 
-	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
+	if (json_object_is_type(v, json_type_int) ||
+	    json_object_is_type(v, json_type_double))
 		return json_object_get_int64(v);
 	return dflt;
 }
@@ -112,7 +125,8 @@ bool jx_has(struct json_object *o, const char *path)
 	return jx_get(o, path) != NULL;
 }
 
-/* Sets the value at a dotted path, creating intermediate objects; takes ownership of value. */
+/* Sets the value at a dotted path, creating intermediate objects; takes
+ * ownership of value. */
 void jx_set(struct json_object *o, const char *path, struct json_object *value)
 {
 	char key[256];
@@ -126,7 +140,8 @@ void jx_set(struct json_object *o, const char *path, struct json_object *value)
 			goto fail;
 		memcpy(key, path, n);
 		key[n] = '\0';
-		/* Only an object has members: a path through anything else (a server's "[]") sets nothing. */
+		/* Only an object has members: a path through anything else (a
+		 * server's "[]") sets nothing. */
 		if (!json_object_is_type(o, json_type_object))
 			goto fail;
 		next = jx_iget(o, key);
@@ -162,22 +177,30 @@ void jx_del(struct json_object *o, const char *path)
 		json_object_object_del(parent, path);
 }
 
-/* Walks body's leaves against before, member by member, calling fn for each that differs. */
-static void changes_under(struct json_object *body, struct json_object *before, const char *prefix, jx_change_fn fn,
-			  void *ud)
+/* Walks body's leaves against before, member by member, calling fn for each
+ * that differs. */
+static void changes_under(struct json_object *body, struct json_object *before,
+			  const char *prefix, jx_change_fn fn, void *ud)
 {
-	json_object_object_foreach(body, k, v) {
-		char *path = *prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
+	json_object_object_foreach(body, k, v)
+	{
+		char *path =
+			*prefix ? xasprintf("%s.%s", prefix, k) : xstrdup(k);
 		struct json_object *old = NULL;
 
-		/* Walk by member, not by dotted path: keys such as identity ids hold dots and slashes. */
+		/* Walk by member, not by dotted path: keys such as identity ids
+		 * hold dots and slashes. */
 		if (json_object_is_type(before, json_type_object))
 			json_object_object_get_ex(before, k, &old);
-		if (json_object_is_type(v, json_type_object) && json_object_object_length(v))
+		if (json_object_is_type(v, json_type_object) &&
+		    json_object_object_length(v))
 			changes_under(v, old, path, fn, ud);
-		else if (json_object_is_type(v, json_type_object) && json_object_is_type(old, json_type_object))
-			; /* An empty object keeps what is there (a user-assigned identity stays attached). */
-		else if (!old || strcmp(jx_text(old), v ? jx_text(v) : "null") != 0)
+		else if (json_object_is_type(v, json_type_object) &&
+			 json_object_is_type(old, json_type_object))
+			; /* An empty object keeps what is there (a
+			     user-assigned identity stays attached). */
+		else if (!old ||
+			 strcmp(jx_text(old), v ? jx_text(v) : "null") != 0)
 			fn(path, old, v, ud);
 		free(path);
 	}
@@ -188,7 +211,8 @@ static void changes_under(struct json_object *body, struct json_object *before, 
  * whose value differs from what before holds: what the write changes. The
  * one walk behind the plan's review and the change history.
  */
-void jx_changes(struct json_object *body, struct json_object *before, jx_change_fn fn, void *ud)
+void jx_changes(struct json_object *body, struct json_object *before,
+		jx_change_fn fn, void *ud)
 {
 	if (json_object_is_type(body, json_type_object))
 		changes_under(body, before, "", fn, ud);
@@ -197,9 +221,11 @@ void jx_changes(struct json_object *body, struct json_object *before, jx_change_
 /* Applies an RFC 7386 JSON merge patch to target in place. */
 void jx_merge_patch(struct json_object *target, struct json_object *patch)
 {
-	if (!json_object_is_type(target, json_type_object) || !json_object_is_type(patch, json_type_object))
+	if (!json_object_is_type(target, json_type_object) ||
+	    !json_object_is_type(patch, json_type_object))
 		return;
-	json_object_object_foreach(patch, k, v) {
+	json_object_object_foreach(patch, k, v)
+	{
 		struct json_object *cur = NULL;
 
 		if (!v) {
@@ -231,16 +257,20 @@ struct json_object *jx_copy(struct json_object *o)
 	return copy;
 }
 
-/* Serialises compactly with slashes unescaped; the string lives as long as the object. */
+/* Serialises compactly with slashes unescaped; the string lives as long as the
+ * object. */
 const char *jx_text(struct json_object *o)
 {
-	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	return json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 /* Returns an array's length, or 0 for anything that is not an array. */
 size_t jx_len(struct json_object *array)
 {
-	return json_object_is_type(array, json_type_array) ? json_object_array_length(array) : 0;
+	return json_object_is_type(array, json_type_array)
+		       ? json_object_array_length(array)
+		       : 0;
 }
 
 /* Returns element i of an array, or NULL. */
@@ -255,7 +285,9 @@ bool jx_array_has_istr(struct json_object *array, const char *s)
 	for (size_t i = 0; i < jx_len(array); i++) {
 		const char *e = json_object_get_string(jx_at(array, i));
 
-		if (e && json_object_is_type(jx_at(array, i), json_type_string) && strcasecmp(e, s) == 0)
+		if (e &&
+		    json_object_is_type(jx_at(array, i), json_type_string) &&
+		    strcasecmp(e, s) == 0)
 			return true;
 	}
 	return false;

@@ -1,4 +1,5 @@
-/* json-c helpers: dotted-path access, safe parsing with messages, merge patch. */
+/* json-c helpers: dotted-path access, safe parsing with messages, merge patch.
+ */
 #ifndef AZ_JX_H
 #define AZ_JX_H
 
@@ -18,8 +19,10 @@ bool jx_has(struct json_object *o, const char *path);
 void jx_set(struct json_object *o, const char *path, struct json_object *value);
 void jx_del(struct json_object *o, const char *path);
 void jx_merge_patch(struct json_object *target, struct json_object *patch);
-typedef void (*jx_change_fn)(const char *path, struct json_object *before, struct json_object *after, void *ud);
-void jx_changes(struct json_object *body, struct json_object *before, jx_change_fn fn, void *ud);
+typedef void (*jx_change_fn)(const char *path, struct json_object *before,
+			     struct json_object *after, void *ud);
+void jx_changes(struct json_object *body, struct json_object *before,
+		jx_change_fn fn, void *ud);
 struct json_object *jx_copy(struct json_object *o);
 const char *jx_text(struct json_object *o);
 size_t jx_len(struct json_object *array);

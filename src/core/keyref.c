@@ -1,4 +1,5 @@
-/* Key references: the one parser and the one formatter of key URIs (https://VAULT.vault.azure.net/keys/NAME[/VERSION]). */
+/* Key references: the one parser and the one formatter of key URIs
+ * (https://VAULT.vault.azure.net/keys/NAME[/VERSION]). */
 #include "config.h"
 
 #include <ctype.h>
@@ -11,7 +12,8 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Tells whether s[0..n) is made only of letters, digits and, when dash is true, hyphens. */
+/* Tells whether s[0..n) is made only of letters, digits and, when dash is true,
+ * hyphens. */
 static bool word_ok(const char *s, size_t n, bool dash)
 {
 	for (size_t i = 0; i < n; i++)
@@ -23,34 +25,42 @@ static bool word_ok(const char *s, size_t n, bool dash)
 /*
  * Tells whether a vault or managed HSM name is one Azure allows: 3 to 24
  * letters, digits and hyphens, starting with a letter
- * (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "Vault name").
+ * (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates,
+ * "Vault name").
  */
 static bool store_name_ok(const char *s, size_t n)
 {
-	return n >= 3 && n <= 24 && isalpha((unsigned char)s[0]) && word_ok(s, n, true);
+	return n >= 3 && n <= 24 && isalpha((unsigned char)s[0]) &&
+	       word_ok(s, n, true);
 }
 
-/* Tells whether a key name is one Key Vault allows: 1 to 127 letters, digits and hyphens (same page, "Object name"). */
+/* Tells whether a key name is one Key Vault allows: 1 to 127 letters, digits
+ * and hyphens (same page, "Object name"). */
 static bool key_name_ok(const char *s, size_t n)
 {
 	return n >= 1 && n <= 127 && word_ok(s, n, true);
 }
 
-/* Tells whether a key version looks like one Key Vault writes (32 hexadecimal digits; letters and digits accepted). */
+/* Tells whether a key version looks like one Key Vault writes (32 hexadecimal
+ * digits; letters and digits accepted). */
 static bool version_ok(const char *s, size_t n)
 {
 	return n >= 1 && n <= 64 && word_ok(s, n, false);
 }
 
-/* Finds which suffix a host (of length n) ends with: 1 a vault's, 2 an HSM's, 0 neither; *label gets the name's length. */
-static int host_kind(const char *host, size_t n, const struct key_suffixes *sfx, size_t *label)
+/* Finds which suffix a host (of length n) ends with: 1 a vault's, 2 an HSM's, 0
+ * neither; *label gets the name's length. */
+static int host_kind(const char *host, size_t n, const struct key_suffixes *sfx,
+		     size_t *label)
 {
-	const char *const sfxs[] = { sfx ? sfx->vault : NULL, sfx ? sfx->hsm : NULL };
+	const char *const sfxs[] = { sfx ? sfx->vault : NULL,
+				     sfx ? sfx->hsm : NULL };
 
 	for (int i = 0; i < 2; i++) {
 		size_t m = sfxs[i] ? strlen(sfxs[i]) : 0;
 
-		if (m > 0 && n > m && strncasecmp(host + n - m, sfxs[i], m) == 0) {
+		if (m > 0 && n > m &&
+		    strncasecmp(host + n - m, sfxs[i], m) == 0) {
 			*label = n - m;
 			return i + 1;
 		}
@@ -58,43 +68,55 @@ static int host_kind(const char *host, size_t n, const struct key_suffixes *sfx,
 	return 0;
 }
 
-/* Fills a reference from its checked parts (the name of the store, lower-cased, and where it lives). */
-static void fill(struct key_ref *out, const char *store, size_t store_len, bool hsm, const struct key_suffixes *sfx,
-		 const char *name, size_t name_len, const char *ver, size_t ver_len)
+/* Fills a reference from its checked parts (the name of the store, lower-cased,
+ * and where it lives). */
+static void fill(struct key_ref *out, const char *store, size_t store_len,
+		 bool hsm, const struct key_suffixes *sfx, const char *name,
+		 size_t name_len, const char *ver, size_t ver_len)
 {
 	out->vault = xstrndup(store, store_len);
 	for (char *p = out->vault; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	out->hsm = hsm;
-	out->vault_uri = xasprintf("https://%s%s/", out->vault, hsm ? sfx->hsm : sfx->vault);
+	out->vault_uri = xasprintf("https://%s%s/", out->vault,
+				   hsm ? sfx->hsm : sfx->vault);
 	for (char *p = out->vault_uri; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	out->name = xstrndup(name, name_len);
 	out->version = ver_len ? xstrndup(ver, ver_len) : NULL;
 }
 
-/* Checks the authority of a key URI (after "https://"): its store's name and kind; *len gets its length. */
-static const char *check_host(const char *a, const struct key_suffixes *sfx, size_t *len, size_t *label, int *kind)
+/* Checks the authority of a key URI (after "https://"): its store's name and
+ * kind; *len gets its length. */
+static const char *check_host(const char *a, const struct key_suffixes *sfx,
+			      size_t *len, size_t *label, int *kind)
 {
 	size_t n = strcspn(a, "/?#"), host = n;
 	const char *colon = memchr(a, ':', n);
 
 	*len = n;
-	if (memchr(a, '@', n) || (colon && !(a + n - colon == 4 && strncmp(colon, ":443", 4) == 0)))
-		return N_("its host part names a user or a port other than 443");
+	if (memchr(a, '@', n) ||
+	    (colon && !(a + n - colon == 4 && strncmp(colon, ":443", 4) == 0)))
+		return N_(
+			"its host part names a user or a port other than 443");
 	if (colon)
 		host = (size_t)(colon - a);
 	*kind = host_kind(a, host, sfx, label);
 	if (!*kind)
-		return N_("its host is not a Key Vault or Managed HSM host of the cloud in use (NAME.vault.azure.net or "
+		return N_("its host is not a Key Vault or Managed HSM host of "
+			  "the cloud in use (NAME.vault.azure.net or "
 			  "NAME.managedhsm.azure.net in Azure's public cloud)");
 	if (!store_name_ok(a, *label))
-		return N_("its vault name is not valid: 3 to 24 letters, digits and hyphens, starting with a letter");
+		return N_("its vault name is not valid: 3 to 24 letters, "
+			  "digits and hyphens, starting with a letter");
 	return NULL;
 }
 
-/* Checks the path of a key URI, /keys/NAME[/VERSION][/] and nothing after; sets where the name and version are. */
-static const char *check_path(const char *p, const char **name, size_t *name_len, const char **ver, size_t *ver_len)
+/* Checks the path of a key URI, /keys/NAME[/VERSION][/] and nothing after; sets
+ * where the name and version are. */
+static const char *check_path(const char *p, const char **name,
+			      size_t *name_len, const char **ver,
+			      size_t *ver_len)
 {
 	size_t n;
 
@@ -117,9 +139,11 @@ static const char *check_path(const char *p, const char **name, size_t *name_len
 	if (*p)
 		return N_("its path is not /keys/NAME or /keys/NAME/VERSION");
 	if (!key_name_ok(*name, *name_len))
-		return N_("its key name is not valid: 1 to 127 letters, digits and hyphens");
+		return N_("its key name is not valid: 1 to 127 letters, digits "
+			  "and hyphens");
 	if (*ver_len && !version_ok(*ver, *ver_len))
-		return N_("its key version is not valid: letters and digits only");
+		return N_("its key version is not valid: letters and digits "
+			  "only");
 	return NULL;
 }
 
@@ -131,7 +155,8 @@ static const char *check_path(const char *p, const char **name, size_t *name_len
  * or a server, so nothing else is taken: "https://evil.example.com/keys/x"
  * is no vault named evil.
  */
-bool key_ref_parse(const char *uri, const struct key_suffixes *sfx, struct key_ref *out, const char **why)
+bool key_ref_parse(const char *uri, const struct key_suffixes *sfx,
+		   struct key_ref *out, const char **why)
 {
 	const char *name = NULL, *ver = NULL, *reason;
 	size_t auth_len, label, name_len, ver_len;
@@ -142,8 +167,10 @@ bool key_ref_parse(const char *uri, const struct key_suffixes *sfx, struct key_r
 		*why = N_("it is not an https URL");
 		return false;
 	}
-	if ((reason = check_host(uri + 8, sfx, &auth_len, &label, &kind)) != NULL ||
-	    (reason = check_path(uri + 8 + auth_len, &name, &name_len, &ver, &ver_len)) != NULL) {
+	if ((reason = check_host(uri + 8, sfx, &auth_len, &label, &kind)) !=
+		    NULL ||
+	    (reason = check_path(uri + 8 + auth_len, &name, &name_len, &ver,
+				 &ver_len)) != NULL) {
 		*why = reason;
 		return false;
 	}
@@ -161,8 +188,9 @@ char *key_ref_join(const char *vault_uri, const char *name, const char *version)
 {
 	const char *vu = vault_uri ? vault_uri : "";
 
-	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/", name ? name : "",
-			 version && *version ? "/" : "", version && *version ? version : "");
+	return xasprintf("%s%skeys/%s%s%s", vu, str_iends(vu, "/") ? "" : "/",
+			 name ? name : "", version && *version ? "/" : "",
+			 version && *version ? version : "");
 }
 
 /*
@@ -170,7 +198,8 @@ char *key_ref_join(const char *vault_uri, const char *name, const char *version)
  * vault's bare name, a key name and an optional version, each checked as
  * key_ref_parse checks them.
  */
-bool key_ref_from_parts(const char *vault, const char *name, const char *version, const struct key_suffixes *sfx,
+bool key_ref_from_parts(const char *vault, const char *name,
+			const char *version, const struct key_suffixes *sfx,
 			struct key_ref *out, const char **why)
 {
 	char *uri, *base;
@@ -178,11 +207,13 @@ bool key_ref_from_parts(const char *vault, const char *name, const char *version
 
 	memset(out, 0, sizeof(*out));
 	if (!name || !key_name_ok(name, strlen(name))) {
-		*why = N_("its key name is not valid: 1 to 127 letters, digits and hyphens");
+		*why = N_("its key name is not valid: 1 to 127 letters, digits "
+			  "and hyphens");
 		return false;
 	}
 	if (version && *version && !version_ok(version, strlen(version))) {
-		*why = N_("its key version is not valid: letters and digits only");
+		*why = N_("its key version is not valid: letters and digits "
+			  "only");
 		return false;
 	}
 	if (vault && strncasecmp(vault, "https://", 8) == 0) {
@@ -190,7 +221,8 @@ bool key_ref_from_parts(const char *vault, const char *name, const char *version
 		if (str_iends(base, "/"))
 			base[strlen(base) - 1] = '\0';
 	} else {
-		base = xasprintf("https://%s%s", vault ? vault : "", sfx && sfx->vault ? sfx->vault : "");
+		base = xasprintf("https://%s%s", vault ? vault : "",
+				 sfx && sfx->vault ? sfx->vault : "");
 	}
 	uri = key_ref_join(base, name, version);
 	ok = key_ref_parse(uri, sfx, out, why);
@@ -204,7 +236,8 @@ bool key_ref_from_parts(const char *vault, const char *name, const char *version
  * plan will create), given as its URI or a vault's bare name, checked as
  * key_ref_parse checks a key URI's host.
  */
-bool key_ref_store(const char *vault, const struct key_suffixes *sfx, struct key_ref *out, const char **why)
+bool key_ref_store(const char *vault, const struct key_suffixes *sfx,
+		   struct key_ref *out, const char **why)
 {
 	struct key_ref k;
 
@@ -228,17 +261,21 @@ static const struct key_suffixes KNOWN[] = {
 	{ ".vault.azure.cn", ".managedhsm.azure.cn" },
 };
 
-/* Builds a reference from its parts as key_ref_from_parts does, on any cloud azcmk knows. */
-bool key_ref_from_parts_any(const char *vault, const char *name, const char *version, struct key_ref *out,
+/* Builds a reference from its parts as key_ref_from_parts does, on any cloud
+ * azcmk knows. */
+bool key_ref_from_parts_any(const char *vault, const char *name,
+			    const char *version, struct key_ref *out,
 			    const char **why)
 {
 	for (size_t i = 0; i < sizeof(KNOWN) / sizeof(KNOWN[0]); i++)
-		if (key_ref_from_parts(vault, name, version, &KNOWN[i], out, why))
+		if (key_ref_from_parts(vault, name, version, &KNOWN[i], out,
+				       why))
 			return true;
 	return false;
 }
 
-/* Copies a reference (to owns its strings; a store alone keeps no name); false when from holds none. */
+/* Copies a reference (to owns its strings; a store alone keeps no name); false
+ * when from holds none. */
 bool key_ref_copy(const struct key_ref *from, struct key_ref *to)
 {
 	memset(to, 0, sizeof(*to));
@@ -252,23 +289,28 @@ bool key_ref_copy(const struct key_ref *from, struct key_ref *to)
 	return true;
 }
 
-/* Formats a reference as its key URI, with its version when it has one; allocated. */
+/* Formats a reference as its key URI, with its version when it has one;
+ * allocated. */
 char *key_ref_uri(const struct key_ref *k)
 {
 	return key_ref_versioned(k, k->version);
 }
 
-/* Formats the key's URI with another version (none when NULL or empty); allocated. */
+/* Formats the key's URI with another version (none when NULL or empty);
+ * allocated. */
 char *key_ref_versioned(const struct key_ref *k, const char *version)
 {
-	return xasprintf("%skeys/%s%s%s", k->vault_uri, k->name, version && *version ? "/" : "",
+	return xasprintf("%skeys/%s%s%s", k->vault_uri, k->name,
+			 version && *version ? "/" : "",
 			 version && *version ? version : "");
 }
 
-/* Formats a URL under the key, unversioned, such as tail "/versions" or "/rotationpolicy"; allocated. */
+/* Formats a URL under the key, unversioned, such as tail "/versions" or
+ * "/rotationpolicy"; allocated. */
 char *key_ref_url(const struct key_ref *k, const char *tail)
 {
-	return xasprintf("%skeys/%s%s", k->vault_uri, k->name, tail ? tail : "");
+	return xasprintf("%skeys/%s%s", k->vault_uri, k->name,
+			 tail ? tail : "");
 }
 
 /*
@@ -280,7 +322,8 @@ char *key_ref_arm_id(const struct key_ref *k, const char *vault_id)
 	return xasprintf("%s/keys/%s", vault_id, k->name);
 }
 
-/* Formats the key's scope inside its managed HSM ("/keys/NAME"), as local role assignments name it; allocated. */
+/* Formats the key's scope inside its managed HSM ("/keys/NAME"), as local role
+ * assignments name it; allocated. */
 char *key_ref_local_scope(const struct key_ref *k)
 {
 	return xasprintf("/keys/%s", k->name);

@@ -1,4 +1,5 @@
-/* Renders a plan as a POSIX shell script of Azure CLI (az rest) calls that makes the same change. */
+/* Renders a plan as a POSIX shell script of Azure CLI (az rest) calls that
+ * makes the same change. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 #include "wire.h"
 #include "xalloc.h"
 
-/* The API version of user-assigned identities, read to learn their principal. */
+/* The API version of user-assigned identities, read to learn their principal.
+ */
 #define UAI_API "2023-01-31"
 
 /* Shell variables that stand for the plan's placeholders. */
@@ -27,17 +29,20 @@ static const struct {
 	{ "assignmentName", "assignment" },
 };
 
-/* Appends text single-quoted for the shell, turning {{placeholders}} into "$variables". */
+/* Appends text single-quoted for the shell, turning {{placeholders}} into
+ * "$variables". */
 static void quote(struct sbuf *b, const char *text)
 {
 	sb_addc(b, '\'');
 	for (const char *p = text; *p; p++) {
 		size_t i;
 
-		for (i = 0; *p == '{' && i < sizeof(VARS) / sizeof(VARS[0]); i++) {
+		for (i = 0; *p == '{' && i < sizeof(VARS) / sizeof(VARS[0]);
+		     i++) {
 			size_t n = strlen(VARS[i].placeholder);
 
-			if (strncmp(p, "{{", 2) == 0 && strncmp(p + 2, VARS[i].placeholder, n) == 0 &&
+			if (strncmp(p, "{{", 2) == 0 &&
+			    strncmp(p + 2, VARS[i].placeholder, n) == 0 &&
 			    strncmp(p + 2 + n, "}}", 2) == 0)
 				break;
 		}
@@ -56,7 +61,8 @@ static void quote(struct sbuf *b, const char *text)
 /* Appends a URL with its api-version, quoted. */
 static void quote_url(struct sbuf *b, const char *url, const char *api)
 {
-	char *full = api ? xasprintf("%s?api-version=%s", url, api) : xstrdup(url);
+	char *full =
+		api ? xasprintf("%s?api-version=%s", url, api) : xstrdup(url);
 
 	quote(b, full);
 	free(full);
@@ -65,17 +71,23 @@ static void quote_url(struct sbuf *b, const char *url, const char *api)
 /* Appends a body as compact JSON, quoted. */
 static void quote_body(struct sbuf *b, struct json_object *body)
 {
-	quote(b, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	quote(b, json_object_to_json_string_ext(
+			 body, JSON_C_TO_STRING_PLAIN |
+				       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Returns the token audience of a Key Vault or Managed HSM URL: https and its host without the first label. */
+/* Returns the token audience of a Key Vault or Managed HSM URL: https and its
+ * host without the first label. */
 static char *kv_resource(const char *url)
 {
 	char host[256];
 	bool https;
-	const char *dot = wire_url_host(url, host, sizeof(host), &https) ? strchr(host, '.') : NULL;
+	const char *dot = wire_url_host(url, host, sizeof(host), &https)
+				  ? strchr(host, '.')
+				  : NULL;
 
-	return dot ? xasprintf("https://%s", dot + 1) : xstrdup("https://vault.azure.net");
+	return dot ? xasprintf("https://%s", dot + 1)
+		   : xstrdup("https://vault.azure.net");
 }
 
 /* Appends one "az rest" call for a step (without a newline). */
@@ -99,7 +111,8 @@ static void az_rest(struct sbuf *b, const struct plan_step *st)
 	free(method);
 }
 
-/* Appends a comment line (sanitized: it may hold names that came from Azure). */
+/* Appends a comment line (sanitized: it may hold names that came from Azure).
+ */
 static void comment(struct sbuf *b, const char *text)
 {
 	char *clean = text_sanitize(text, false);
@@ -108,7 +121,8 @@ static void comment(struct sbuf *b, const char *text)
 	free(clean);
 }
 
-/* Appends the lines that learn the service identity's principal id into $principal. */
+/* Appends the lines that learn the service identity's principal id into
+ * $principal. */
 static void learn_principal(struct sbuf *b, const struct plan *p)
 {
 	sb_adds(b, "principal=$(az rest --method get --url ");
@@ -120,25 +134,32 @@ static void learn_principal(struct sbuf *b, const struct plan *p)
 		sb_adds(b, " --query identity.principalId --output tsv)\n");
 	}
 	sb_printf(b, "[ -n \"$principal\" ] || { echo '%s' >&2; exit 1; }\n",
-		  _("the service has no identity principal yet; enable its identity first"));
+		  _("the service has no identity principal yet; enable its "
+		    "identity first"));
 }
 
-/* Appends the deterministic role-assignment name azcmk apply would use (a UUID v5 of scope, principal and role). */
+/* Appends the deterministic role-assignment name azcmk apply would use (a UUID
+ * v5 of scope, principal and role). */
 static void assignment(struct sbuf *b, const struct plan_step *st)
 {
 	const char *role = jx_str(st->body, "properties.roleDefinitionId");
 	const char *cut = strstr(st->url, "/providers/Microsoft.Authorization");
-	char *scope = cut ? xstrndup(st->url, (size_t)(cut - st->url)) : xstrdup(st->url);
-	char *seed = xasprintf("%s|{{principalId}}|%s", scope, role && strrchr(role, '/') ? strrchr(role, '/') + 1 : "");
+	char *scope = cut ? xstrndup(st->url, (size_t)(cut - st->url))
+			  : xstrdup(st->url);
+	char *seed = xasprintf(
+		"%s|{{principalId}}|%s", scope,
+		role && strrchr(role, '/') ? strrchr(role, '/') + 1 : "");
 
-	sb_adds(b, "assignment=$(python3 -c 'import sys, uuid; print(uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]))' ");
+	sb_adds(b, "assignment=$(python3 -c 'import sys, uuid; "
+		   "print(uuid.uuid5(uuid.NAMESPACE_URL, sys.argv[1]))' ");
 	quote(b, seed);
 	sb_adds(b, ")\n");
 	free(seed);
 	free(scope);
 }
 
-/* Appends the JMESPath query of the key setting the verification compares: the key URL, or the key's name. */
+/* Appends the JMESPath query of the key setting the verification compares: the
+ * key URL, or the key's name. */
 static void key_query(struct sbuf *b, const struct svc_profile *svc)
 {
 	if (svc->shape->url)
@@ -161,17 +182,22 @@ static void key_expected(struct sbuf *b, const struct plan *p)
 	free(v);
 }
 
-/* Appends a loop that waits (up to five minutes) for the resource's provisioning to end; $state holds how. */
+/* Appends a loop that waits (up to five minutes) for the resource's
+ * provisioning to end; $state holds how. */
 static void wait_provisioned(struct sbuf *b, const struct plan_step *st)
 {
-	sb_adds(b, "for _ in $(seq 60); do\n\tstate=$(az rest --method get --url ");
+	sb_adds(b, "for _ in $(seq 60); do\n\tstate=$(az rest --method get "
+		   "--url ");
 	quote_url(b, st->url, st->api_version);
 	sb_adds(b, " --query properties.provisioningState --output tsv)\n"
-		   "\tcase $state in Succeeded|'') break ;; Failed|Canceled) break ;; esac\n\tsleep 5\ndone\n");
+		   "\tcase $state in Succeeded|'') break ;; Failed|Canceled) "
+		   "break ;; esac\n\tsleep 5\ndone\n");
 }
 
-/* Appends the verification: waits for provisioning to finish, then compares the key setting. */
-static void verify(struct sbuf *b, const struct plan *p, const struct plan_step *st)
+/* Appends the verification: waits for provisioning to finish, then compares the
+ * key setting. */
+static void verify(struct sbuf *b, const struct plan *p,
+		   const struct plan_step *st)
 {
 	wait_provisioned(b, st);
 	sb_adds(b, "now=$(az rest --method get --url ");
@@ -181,16 +207,20 @@ static void verify(struct sbuf *b, const struct plan *p, const struct plan_step 
 	sb_adds(b, " --output tsv)\n");
 	sb_adds(b, "if [ \"$now\" != ");
 	key_expected(b, p);
-	sb_printf(b, " ] || [ \"$state\" = Failed ]; then\n\techo \"%s: $now ($state)\" >&2\n\texit 1\nfi\n",
+	sb_printf(b,
+		  " ] || [ \"$state\" = Failed ]; then\n\techo \"%s: $now "
+		  "($state)\" >&2\n\texit 1\nfi\n",
 		  _("the key setting is not the one planned"));
-	sb_printf(b, "echo '%s'\n", _("Done: the resource uses the planned key."));
+	sb_printf(b, "echo '%s'\n",
+		  _("Done: the resource uses the planned key."));
 }
 
 /* Tells whether a step's URL or body uses a placeholder. */
 static bool uses(const struct plan_step *st, const char *placeholder)
 {
 	char *needle = xasprintf("{{%s}}", placeholder);
-	bool yes = (st->url && strstr(st->url, needle)) || (st->body && strstr(jx_text(st->body), needle));
+	bool yes = (st->url && strstr(st->url, needle)) ||
+		   (st->body && strstr(jx_text(st->body), needle));
 
 	free(needle);
 	return yes;
@@ -200,24 +230,31 @@ static bool uses(const struct plan_step *st, const char *placeholder)
 static void header(struct sbuf *b, const struct plan *p)
 {
 	sb_adds(b, "#!/bin/sh\n");
-	comment(b, _("Generated by azcmk; it makes the change of this plan with the Azure CLI (az rest)."));
+	comment(b, _("Generated by azcmk; it makes the change of this plan "
+		     "with the Azure CLI (az rest)."));
 	sb_printf(b, "# plan %s\n# %s\n", p->id ? p->id : "", p->resource_id);
-	comment(b, _("Review it before running it. Unlike azcmk apply, it does not re-read the state before each write, "
+	comment(b, _("Review it before running it. Unlike azcmk apply, it does "
+		     "not re-read the state before each write, "
 		     "keeps no journal and cannot resume."));
-	comment(b, _("Needs: az (signed in to the resource's tenant), python3 for the role-assignment name."));
+	comment(b, _("Needs: az (signed in to the resource's tenant), python3 "
+		     "for the role-assignment name."));
 	sb_adds(b, "set -eu\n");
 	sb_adds(b, "principal=\nkey_version=\n");
 }
 
 /* Appends one step's commands. */
-static void step(struct sbuf *b, const struct plan *p, const struct plan_step *st, size_t n, bool *known)
+static void step(struct sbuf *b, const struct plan *p,
+		 const struct plan_step *st, size_t n, bool *known)
 {
 	sb_adds(b, "\n");
 	{
-		char *line = xasprintf("%zu. %s%s", n, st->title ? st->title : plan_step_name(st->kind),
-				       st->reversible || st->kind == STEP_WAIT_ACCESS || st->kind == STEP_VERIFY
-					       ? ""
-					       : _(" [irreversible]"));
+		char *line = xasprintf(
+			"%zu. %s%s", n,
+			st->title ? st->title : plan_step_name(st->kind),
+			st->reversible || st->kind == STEP_WAIT_ACCESS ||
+					st->kind == STEP_VERIFY
+				? ""
+				: _(" [irreversible]"));
 
 		comment(b, line);
 		free(line);
@@ -230,7 +267,8 @@ static void step(struct sbuf *b, const struct plan *p, const struct plan_step *s
 	case STEP_CREATE_KEY:
 		sb_adds(b, "kid=$(");
 		az_rest(b, st);
-		sb_adds(b, " --query key.kid --output tsv)\nkey_version=${kid##*/}\n");
+		sb_adds(b, " --query key.kid --output "
+			   "tsv)\nkey_version=${kid##*/}\n");
 		break;
 	case STEP_ASSIGN_ROLE:
 		if (uses(st, "assignmentName"))
@@ -239,17 +277,25 @@ static void step(struct sbuf *b, const struct plan *p, const struct plan_step *s
 		sb_adds(b, " --output none\n");
 		break;
 	case STEP_WAIT_ACCESS:
-		sb_printf(b, "echo '%s'\nsleep \"${AZCMK_PROPAGATION_WAIT:-30}\"\n",
-			  _("Waiting for the new access to take effect (set AZCMK_PROPAGATION_WAIT to change the wait)..."));
+		sb_printf(
+			b,
+			"echo '%s'\nsleep \"${AZCMK_PROPAGATION_WAIT:-30}\"\n",
+			_("Waiting for the new access to take effect (set "
+			  "AZCMK_PROPAGATION_WAIT to change the wait)..."));
 		break;
 	case STEP_VERIFY:
 		verify(b, p, st);
 		break;
 	case STEP_DISABLE_SYSTEM_IDENTITY:
-		/* The save may still be running (a resource answers 409 while it is busy). */
+		/* The save may still be running (a resource answers 409 while
+		 * it is busy). */
 		wait_provisioned(b, st);
-		sb_printf(b, "if [ -n \"$state\" ] && [ \"$state\" != Succeeded ]; then\n\techo \"%s ($state)\" >&2\n"
-			  "\texit 1\nfi\n", _("the save has not succeeded, so the system-assigned identity stays on"));
+		sb_printf(b,
+			  "if [ -n \"$state\" ] && [ \"$state\" != Succeeded "
+			  "]; then\n\techo \"%s ($state)\" >&2\n"
+			  "\texit 1\nfi\n",
+			  _("the save has not succeeded, so the "
+			    "system-assigned identity stays on"));
 		az_rest(b, st);
 		sb_adds(b, " --output none\n");
 		break;

@@ -1,4 +1,5 @@
-/* What each plan step sends, derived from its kind and the plan's typed fields alone; the plan's digest and checks. */
+/* What each plan step sends, derived from its kind and the plan's typed fields
+ * alone; the plan's digest and checks. */
 #include "config.h"
 
 #include <stdio.h>
@@ -24,24 +25,35 @@
  * out of this order, or repeat a kind, was not written by plan_build.
  */
 static const int RANK[STEP_KIND_COUNT] = {
-	[STEP_ENABLE_IDENTITY] = 0, [STEP_ENABLE_SOFT_DELETE] = 1, [STEP_ENABLE_PURGE_PROTECTION] = 2,
-	[STEP_FIREWALL_BYPASS] = 3, [STEP_CREATE_KEY] = 4, [STEP_ASSIGN_ROLE] = 5, [STEP_ACCESS_POLICY] = 5,
-	[STEP_WAIT_ACCESS] = 6, [STEP_SAVE_KEY] = 7, [STEP_DISABLE_SYSTEM_IDENTITY] = 8, [STEP_VERIFY] = 9,
+	[STEP_ENABLE_IDENTITY] = 0,
+	[STEP_ENABLE_SOFT_DELETE] = 1,
+	[STEP_ENABLE_PURGE_PROTECTION] = 2,
+	[STEP_FIREWALL_BYPASS] = 3,
+	[STEP_CREATE_KEY] = 4,
+	[STEP_ASSIGN_ROLE] = 5,
+	[STEP_ACCESS_POLICY] = 5,
+	[STEP_WAIT_ACCESS] = 6,
+	[STEP_SAVE_KEY] = 7,
+	[STEP_DISABLE_SYSTEM_IDENTITY] = 8,
+	[STEP_VERIFY] = 9,
 };
 
-/* Tells whether a value a step learns at apply time has the shape it must have before it goes into a URL or body. */
+/* Tells whether a value a step learns at apply time has the shape it must have
+ * before it goes into a URL or body. */
 bool plan_var_ok(const char *name, const char *value)
 {
 	if (!value)
 		return false;
-	if (strcmp(name, "principalId") == 0 || strcmp(name, "assignmentName") == 0)
+	if (strcmp(name, "principalId") == 0 ||
+	    strcmp(name, "assignmentName") == 0)
 		return is_uuid(value);
 	if (strcmp(name, "keyVersion") == 0)
 		return plan_key_name_ok(value);
 	return false;
 }
 
-/* Returns a learned value when it is well formed, else NULL (a placeholder stays in its place). */
+/* Returns a learned value when it is well formed, else NULL (a placeholder
+ * stays in its place). */
 static const char *var(const struct step_state *st, const char *name)
 {
 	const char *v = st && st->vars ? jx_str(st->vars, name) : NULL;
@@ -49,20 +61,25 @@ static const char *var(const struct step_state *st, const char *name)
 	return plan_var_ok(name, v) ? v : NULL;
 }
 
-/* Tells whether a key or key-version name is one Key Vault could have made: 1 to 127 letters, digits and dashes. */
+/* Tells whether a key or key-version name is one Key Vault could have made: 1
+ * to 127 letters, digits and dashes. */
 bool plan_key_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
 	if (n == 0 || n > 127)
 		return false;
-	return strspn(name, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-") == n;
+	return strspn(name, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+			    "OPQRSTUVWXYZ-") == n;
 }
 
-/* Returns the deterministic role-assignment name for a scope, principal and role (a UUID v5 of the three). */
-char *plan_assignment_name(const char *scope, const char *principal, const char *role)
+/* Returns the deterministic role-assignment name for a scope, principal and
+ * role (a UUID v5 of the three). */
+char *plan_assignment_name(const char *scope, const char *principal,
+			   const char *role)
 {
-	char *seed = xasprintf("%s|%s|%s", scope, principal, role), name[UUID_STRLEN];
+	char *seed = xasprintf("%s|%s|%s", scope, principal, role),
+	     name[UUID_STRLEN];
 
 	uuid_from_name(seed, name);
 	free(seed);
@@ -72,24 +89,37 @@ char *plan_assignment_name(const char *scope, const char *principal, const char 
 /*
  * Builds the identity the resource should have: what it has now plus the
  * plan's user-assigned identity, keeping the system-assigned identity when
- * keep_system is set and the resource has it (or no user-assigned one is chosen).
+ * keep_system is set and the resource has it (or no user-assigned one is
+ * chosen).
  */
-struct json_object *plan_identity(const struct plan *p, struct json_object *resource, bool keep_system)
+struct json_object *plan_identity(const struct plan *p,
+				  struct json_object *resource,
+				  bool keep_system)
 {
-	struct json_object *id = json_object_new_object(), *map = json_object_new_object();
-	struct json_object *cur = jx_get(resource, "identity.userAssignedIdentities");
-	bool sys = keep_system && (jx_str(resource, "identity.principalId") || !p->uai_id);
+	struct json_object *id = json_object_new_object(),
+			   *map = json_object_new_object();
+	struct json_object *cur =
+		jx_get(resource, "identity.userAssignedIdentities");
+	bool sys = keep_system &&
+		   (jx_str(resource, "identity.principalId") || !p->uai_id);
 
 	if (json_object_is_type(cur, json_type_object)) {
-		json_object_object_foreach(cur, k, v) {
+		json_object_object_foreach(cur, k, v)
+		{
 			(void)v;
-			json_object_object_add(map, k, json_object_new_object());
+			json_object_object_add(map, k,
+					       json_object_new_object());
 		}
 	}
 	if (p->uai_id && !jx_iget(map, p->uai_id))
-		json_object_object_add(map, p->uai_id, json_object_new_object());
-	json_object_object_add(id, "type", json_object_new_string(
-		sys && json_object_object_length(map) ? p->svc->both_identities : sys ? "SystemAssigned" : "UserAssigned"));
+		json_object_object_add(map, p->uai_id,
+				       json_object_new_object());
+	json_object_object_add(
+		id, "type",
+		json_object_new_string(sys && json_object_object_length(map)
+					       ? p->svc->both_identities
+				       : sys ? "SystemAssigned"
+					     : "UserAssigned"));
 	if (json_object_object_length(map))
 		json_object_object_add(id, "userAssignedIdentities", map);
 	else
@@ -98,45 +128,58 @@ struct json_object *plan_identity(const struct plan *p, struct json_object *reso
 }
 
 /* Returns a body of the form {"identity": ...}. */
-static struct json_object *identity_body(const struct plan *p, struct json_object *resource, bool keep_system)
+static struct json_object *identity_body(const struct plan *p,
+					 struct json_object *resource,
+					 bool keep_system)
 {
 	struct json_object *b = json_object_new_object();
 
-	json_object_object_add(b, "identity", plan_identity(p, resource, keep_system));
+	json_object_object_add(b, "identity",
+			       plan_identity(p, resource, keep_system));
 	return b;
 }
 
-/* Returns the firewall body: the vault's network rules as they are now, with trusted Microsoft services let through. */
+/* Returns the firewall body: the vault's network rules as they are now, with
+ * trusted Microsoft services let through. */
 static struct json_object *firewall_body(struct json_object *vault)
 {
-	struct json_object *acls = jx_copy(jx_get(vault, "properties.networkAcls")), *b = json_object_new_object();
+	struct json_object *acls = jx_copy(
+				   jx_get(vault, "properties.networkAcls")),
+			   *b = json_object_new_object();
 
 	if (!json_object_is_type(acls, json_type_object)) {
 		json_object_put(acls);
 		acls = json_object_new_object();
 	}
-	json_object_object_add(acls, "bypass", json_object_new_string("AzureServices"));
+	json_object_object_add(acls, "bypass",
+			       json_object_new_string("AzureServices"));
 	jx_set(b, "properties.networkAcls", acls);
 	return b;
 }
 
-/* Returns the body that creates the key: RSA of the plan's size, wrap and unwrap only, tagged with the plan's mark. */
+/* Returns the body that creates the key: RSA of the plan's size, wrap and
+ * unwrap only, tagged with the plan's mark. */
 static struct json_object *create_body(const struct plan *p)
 {
-	struct json_object *b = json_object_new_object(), *tags = json_object_new_object();
+	struct json_object *b = json_object_new_object(),
+			   *tags = json_object_new_object();
 	char *mark = plan_mark(p);
 
 	json_object_object_add(b, "kty", json_object_new_string("RSA"));
 	json_object_object_add(b, "key_size", json_object_new_int(p->key_size));
-	json_object_object_add(b, "key_ops", json_tokener_parse("[\"wrapKey\",\"unwrapKey\"]"));
+	json_object_object_add(
+		b, "key_ops",
+		json_tokener_parse("[\"wrapKey\",\"unwrapKey\"]"));
 	json_object_object_add(tags, PLAN_TAG, json_object_new_string(mark));
 	json_object_object_add(b, "tags", tags);
 	free(mark);
 	return b;
 }
 
-/* Fills the role assignment (ARM or Managed HSM): its URL, named as apply names it, and its body. */
-static void grant_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+/* Fills the role assignment (ARM or Managed HSM): its URL, named as apply names
+ * it, and its body. */
+static void grant_request(const struct plan *p, const struct step_state *st,
+			  struct step_request *out)
 {
 	const char *principal = var(st, "principalId");
 	char *scope, *name, *role_id;
@@ -144,41 +187,68 @@ static void grant_request(const struct plan *p, const struct step_state *st, str
 
 	if (p->keyref.hsm) {
 		scope = key_ref_url(&p->keyref, NULL);
-		role_id = xstrdup("Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/"
-				  ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
+		role_id = xstrdup(
+			"Microsoft.KeyVault/providers/Microsoft.Authorization/"
+			"roleDefinitions"
+			"/" ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
 		out->target = TARGET_KEYVAULT;
 		out->api_version = PLAN_KV_API;
 	} else {
 		scope = key_ref_arm_id(&p->keyref, p->vault_id);
-		role_id = armid_parse(p->vault_id, &a) ? xasprintf("/subscriptions/%s/providers/Microsoft.Authorization/"
-								   "roleDefinitions/%s", a.subscription, p->role) : NULL;
+		role_id = armid_parse(p->vault_id, &a)
+				  ? xasprintf("/subscriptions/%s/providers/"
+					      "Microsoft.Authorization/"
+					      "roleDefinitions/%s",
+					      a.subscription, p->role)
+				  : NULL;
 		if (role_id)
 			armid_free(&a);
 		out->api_version = PLAN_AUTHZ_API;
 	}
-	name = principal ? plan_assignment_name(scope, principal, p->keyref.hsm ? ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER : p->role)
-			 : xstrdup("{{assignmentName}}");
+	name = principal
+		       ? plan_assignment_name(
+				 scope, principal,
+				 p->keyref.hsm
+					 ? ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER
+					 : p->role)
+		       : xstrdup("{{assignmentName}}");
 	out->method = "PUT";
 	out->url = xasprintf("%s" AUTHZ_PROVIDER "%s", scope, name);
 	out->body = json_object_new_object();
-	jx_set(out->body, "properties.roleDefinitionId", json_object_new_string(role_id ? role_id : ""));
-	jx_set(out->body, "properties.principalId", json_object_new_string(principal ? principal : "{{principalId}}"));
+	jx_set(out->body, "properties.roleDefinitionId",
+	       json_object_new_string(role_id ? role_id : ""));
+	jx_set(out->body, "properties.principalId",
+	       json_object_new_string(principal ? principal
+						: "{{principalId}}"));
 	if (!p->keyref.hsm)
-		jx_set(out->body, "properties.principalType", json_object_new_string("ServicePrincipal"));
+		jx_set(out->body, "properties.principalType",
+		       json_object_new_string("ServicePrincipal"));
 	free(scope);
 	free(name);
 	free(role_id);
 }
 
-/* Fills the access policy that lets the service's principal get, wrap and unwrap keys. */
-static void policy_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+/* Fills the access policy that lets the service's principal get, wrap and
+ * unwrap keys. */
+static void policy_request(const struct plan *p, const struct step_state *st,
+			   struct step_request *out)
 {
-	const char *principal = var(st, "principalId"), *tenant = st ? jx_str(st->vault, "properties.tenantId") : NULL;
-	struct json_object *e = json_object_new_object(), *list = json_object_new_array();
+	const char *principal = var(st, "principalId"),
+		   *tenant =
+			   st ? jx_str(st->vault, "properties.tenantId") : NULL;
+	struct json_object *e = json_object_new_object(),
+			   *list = json_object_new_array();
 
-	json_object_object_add(e, "objectId", json_object_new_string(principal ? principal : "{{principalId}}"));
-	jx_set(e, "permissions.keys", json_tokener_parse("[\"get\",\"wrapKey\",\"unwrapKey\"]"));
-	json_object_object_add(e, "tenantId", json_object_new_string(tenant && is_uuid(tenant) ? tenant : ""));
+	json_object_object_add(
+		e, "objectId",
+		json_object_new_string(principal ? principal
+						 : "{{principalId}}"));
+	jx_set(e, "permissions.keys",
+	       json_tokener_parse("[\"get\",\"wrapKey\",\"unwrapKey\"]"));
+	json_object_object_add(e, "tenantId",
+			       json_object_new_string(tenant && is_uuid(tenant)
+							      ? tenant
+							      : ""));
 	json_object_array_add(list, e);
 	out->method = "PUT";
 	out->url = xasprintf("%s/accessPolicies/add", p->vault_id);
@@ -187,8 +257,10 @@ static void policy_request(const struct plan *p, const struct step_state *st, st
 	jx_set(out->body, "properties.accessPolicies", list);
 }
 
-/* Fills the save of the key on the resource: the body per service, with the version learned if the plan makes one. */
-static void save_request(const struct plan *p, const struct step_state *st, struct step_request *out)
+/* Fills the save of the key on the resource: the body per service, with the
+ * version learned if the plan makes one. */
+static void save_request(const struct plan *p, const struct step_state *st,
+			 struct step_request *out)
 {
 	const char *ver = p->keyref.version;
 	struct json_object *res;
@@ -198,13 +270,16 @@ static void save_request(const struct plan *p, const struct step_state *st, stru
 	out->method = p->svc->shape->whole ? "PUT" : "PATCH";
 	out->url = xstrdup(p->resource_id);
 	out->api_version = p->svc->api_version;
-	res = st && st->resource ? json_object_get(st->resource) : json_object_new_object();
-	out->body = plan_save_body(p->svc, res, &p->keyref, ver, p->uai_id, p->uai_client_id);
+	res = st && st->resource ? json_object_get(st->resource)
+				 : json_object_new_object();
+	out->body = plan_save_body(p->svc, res, &p->keyref, ver, p->uai_id,
+				   p->uai_client_id);
 	json_object_put(res);
 }
 
 /* Fills a PATCH of the vault with a fixed body. */
-static void vault_patch(const struct plan *p, const char *body, struct step_request *out)
+static void vault_patch(const struct plan *p, const char *body,
+			struct step_request *out)
 {
 	out->method = "PATCH";
 	out->url = xstrdup(p->vault_id);
@@ -218,7 +293,8 @@ static void vault_patch(const struct plan *p, const char *body, struct step_requ
  * learned so far). Nothing of a step's own method, URL or body in a plan file
  * is used: this is the only place a request of a plan is made.
  */
-void plan_request(const struct plan *p, size_t i, const struct step_state *st, struct step_request *out)
+void plan_request(const struct plan *p, size_t i, const struct step_state *st,
+		  struct step_request *out)
 {
 	struct json_object *res = st ? st->resource : NULL;
 
@@ -230,13 +306,17 @@ void plan_request(const struct plan *p, size_t i, const struct step_state *st, s
 		out->method = "PATCH";
 		out->url = xstrdup(p->resource_id);
 		out->api_version = p->svc->api_version;
-		out->body = identity_body(p, res, p->steps[i].kind == STEP_ENABLE_IDENTITY);
+		out->body = identity_body(
+			p, res, p->steps[i].kind == STEP_ENABLE_IDENTITY);
 		break;
 	case STEP_ENABLE_SOFT_DELETE:
-		vault_patch(p, "{\"properties\":{\"enableSoftDelete\":true}}", out);
+		vault_patch(p, "{\"properties\":{\"enableSoftDelete\":true}}",
+			    out);
 		break;
 	case STEP_ENABLE_PURGE_PROTECTION:
-		vault_patch(p, "{\"properties\":{\"enablePurgeProtection\":true}}", out);
+		vault_patch(p,
+			    "{\"properties\":{\"enablePurgeProtection\":true}}",
+			    out);
 		break;
 	case STEP_FIREWALL_BYPASS:
 		vault_patch(p, "{}", out);
@@ -279,17 +359,21 @@ void step_request_free(struct step_request *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Returns the mark a key version made by this plan carries: a UUID of what the plan changes, stable across re-plans. */
+/* Returns the mark a key version made by this plan carries: a UUID of what the
+ * plan changes, stable across re-plans. */
 char *plan_mark(const struct plan *p)
 {
-	char *seed = xasprintf("azcmk-create|%s|%s|%s", p->resource_id, p->keyref.vault_uri, p->keyref.name), id[UUID_STRLEN];
+	char *seed = xasprintf("azcmk-create|%s|%s|%s", p->resource_id,
+			       p->keyref.vault_uri, p->keyref.name),
+	     id[UUID_STRLEN];
 
 	uuid_from_name(seed, id);
 	free(seed);
 	return xstrdup(id);
 }
 
-/* Appends a JSON value with object members in sorted order (a canonical text for the digest). */
+/* Appends a JSON value with object members in sorted order (a canonical text
+ * for the digest). */
 static void canonical(struct sbuf *b, struct json_object *o);
 
 /* Compares two object member names for qsort. */
@@ -304,7 +388,8 @@ static void canonical_object(struct sbuf *b, struct json_object *o)
 	size_t n = (size_t)json_object_object_length(o), k = 0;
 	const char **names = xcalloc(n ? n : 1, sizeof(*names));
 
-	json_object_object_foreach(o, name, v) {
+	json_object_object_foreach(o, name, v)
+	{
 		(void)v;
 		names[k++] = name;
 	}
@@ -313,7 +398,9 @@ static void canonical_object(struct sbuf *b, struct json_object *o)
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *key = json_object_new_string(names[i]);
 
-		sb_printf(b, "%s%s:", i ? "," : "", json_object_to_json_string_ext(key, JSON_C_TO_STRING_PLAIN));
+		sb_printf(b, "%s%s:", i ? "," : "",
+			  json_object_to_json_string_ext(
+				  key, JSON_C_TO_STRING_PLAIN));
 		json_object_put(key);
 		canonical(b, json_object_object_get(o, names[i]));
 	}
@@ -321,7 +408,8 @@ static void canonical_object(struct sbuf *b, struct json_object *o)
 	free(names);
 }
 
-/* Appends a JSON value with object members in sorted order (a canonical text for the digest). */
+/* Appends a JSON value with object members in sorted order (a canonical text
+ * for the digest). */
 static void canonical(struct sbuf *b, struct json_object *o)
 {
 	if (json_object_is_type(o, json_type_object)) {
@@ -335,8 +423,11 @@ static void canonical(struct sbuf *b, struct json_object *o)
 		}
 		sb_addc(b, ']');
 	} else {
-		sb_adds(b, o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-			     : "null");
+		sb_adds(b,
+			o ? json_object_to_json_string_ext(
+				    o, JSON_C_TO_STRING_PLAIN |
+					       JSON_C_TO_STRING_NOSLASHESCAPE)
+			  : "null");
 	}
 }
 
@@ -374,18 +465,22 @@ static bool key_on_vault(const struct plan *p, const char *vault_name)
 {
 	struct key_ref k = { 0 };
 	const char *why;
-	bool ok = p->keyref.vault_uri && key_ref_from_parts_any(p->keyref.vault_uri, p->keyref.name, NULL, &k, &why);
+	bool ok = p->keyref.vault_uri &&
+		  key_ref_from_parts_any(p->keyref.vault_uri, p->keyref.name,
+					 NULL, &k, &why);
 
 	ok = ok && str_ieq(k.vault, vault_name) && k.hsm == p->keyref.hsm;
 	key_ref_free(&k);
 	return ok;
 }
 
-/* Tells whether an id is an ARM id of the given type (case-insensitive), naming one resource. */
+/* Tells whether an id is an ARM id of the given type (case-insensitive), naming
+ * one resource. */
 static bool arm_of_type(const char *id, const char *type, struct armid *keep)
 {
 	struct armid a;
-	bool ok = armid_parse(id, &a) && !a.collection && a.subscription && a.name && str_ieq(a.type, type);
+	bool ok = armid_parse(id, &a) && !a.collection && a.subscription &&
+		  a.name && str_ieq(a.type, type);
 
 	if (ok && keep)
 		*keep = a;
@@ -394,41 +489,57 @@ static bool arm_of_type(const char *id, const char *type, struct armid *keep)
 	return ok;
 }
 
-/* Checks the plan's typed fields: the resource, vault, key, version, identity and role each of the right shape. */
+/* Checks the plan's typed fields: the resource, vault, key, version, identity
+ * and role each of the right shape. */
 static bool fields_ok(const struct plan *p, bool creates, char **err)
 {
 	struct armid v;
 	bool ok;
 
 	if (!arm_of_type(p->resource_id, p->svc->arm_type, NULL)) {
-		*err = xasprintf(_("its resource is not a %s id"), _(p->svc->name));
+		*err = xasprintf(_("its resource is not a %s id"),
+				 _(p->svc->name));
 		return false;
 	}
-	if (!arm_of_type(p->vault_id, p->keyref.hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults", &v)) {
-		*err = xstrdup(_("its vault is not the ARM id of a key vault or managed HSM"));
+	if (!arm_of_type(p->vault_id,
+			 p->keyref.hsm ? "Microsoft.KeyVault/managedHSMs"
+				       : "Microsoft.KeyVault/vaults",
+			 &v)) {
+		*err = xstrdup(_("its vault is not the ARM id of a key vault "
+				 "or managed HSM"));
 		return false;
 	}
 	ok = key_on_vault(p, v.name);
 	armid_free(&v);
 	if (!ok) {
-		*err = xstrdup(_("its vault URI is not the https address of the vault it names"));
+		*err = xstrdup(_("its vault URI is not the https address of "
+				 "the vault it names"));
 		return false;
 	}
 	if (!plan_key_name_ok(p->keyref.name) ||
-	    (p->keyref.version && !plan_key_name_ok(p->keyref.version) && !(creates && strcmp(p->keyref.version, "{{keyVersion}}") == 0))) {
-		*err = xstrdup(_("its key name or version is not one Key Vault could have made"));
+	    (p->keyref.version && !plan_key_name_ok(p->keyref.version) &&
+	     !(creates && strcmp(p->keyref.version, "{{keyVersion}}") == 0))) {
+		*err = xstrdup(_("its key name or version is not one Key Vault "
+				 "could have made"));
 		return false;
 	}
-	if ((p->uai_id && !arm_of_type(p->uai_id, "Microsoft.ManagedIdentity/userAssignedIdentities", NULL)) ||
-	    (p->uai_client_id && !is_uuid(p->uai_client_id)) || (!p->keyref.hsm && !is_uuid(p->role)) ||
-	    (creates && p->key_size != 2048 && p->key_size != 3072 && p->key_size != 4096)) {
-		*err = xstrdup(_("its identity, role or key size is not well formed"));
+	if ((p->uai_id &&
+	     !arm_of_type(p->uai_id,
+			  "Microsoft.ManagedIdentity/userAssignedIdentities",
+			  NULL)) ||
+	    (p->uai_client_id && !is_uuid(p->uai_client_id)) ||
+	    (!p->keyref.hsm && !is_uuid(p->role)) ||
+	    (creates && p->key_size != 2048 && p->key_size != 3072 &&
+	     p->key_size != 4096)) {
+		*err = xstrdup(
+			_("its identity, role or key size is not well formed"));
 		return false;
 	}
 	return true;
 }
 
-/* Checks the step list: known kinds in plan order, none twice, a save and a final verification. */
+/* Checks the step list: known kinds in plan order, none twice, a save and a
+ * final verification. */
 static bool steps_ok(const struct plan *p, char **err)
 {
 	int last = -1;
@@ -437,17 +548,22 @@ static bool steps_ok(const struct plan *p, char **err)
 	for (size_t i = 0; i < p->n; i++) {
 		enum step_kind k = p->steps[i].kind;
 
-		if (RANK[k] <= last || (k == STEP_ACCESS_POLICY && p->keyref.hsm) ||
+		if (RANK[k] <= last ||
+		    (k == STEP_ACCESS_POLICY && p->keyref.hsm) ||
 		    (k == STEP_DISABLE_SYSTEM_IDENTITY && !p->uai_id) ||
-		    (p->keyref.hsm && k >= STEP_ENABLE_SOFT_DELETE && k <= STEP_FIREWALL_BYPASS)) {
-			*err = xasprintf(_("step %zu (%s) is not where a plan may have it"), i + 1, plan_step_name(k));
+		    (p->keyref.hsm && k >= STEP_ENABLE_SOFT_DELETE &&
+		     k <= STEP_FIREWALL_BYPASS)) {
+			*err = xasprintf(_("step %zu (%s) is not where a plan "
+					   "may have it"),
+					 i + 1, plan_step_name(k));
 			return false;
 		}
 		last = RANK[k];
 		save |= k == STEP_SAVE_KEY;
 	}
 	if (!save || p->n == 0 || p->steps[p->n - 1].kind != STEP_VERIFY) {
-		*err = xstrdup(_("it does not save a key and end with the verification"));
+		*err = xstrdup(_("it does not save a key and end with the "
+				 "verification"));
 		return false;
 	}
 	return true;
@@ -472,15 +588,18 @@ bool plan_check(const struct plan *p, char **err)
 	return fields_ok(p, plan_creates_key(p), err) && steps_ok(p, err);
 }
 
-/* Tells whether every member of a journal line's vars is a known name with a well-formed value. */
+/* Tells whether every member of a journal line's vars is a known name with a
+ * well-formed value. */
 static bool vars_ok(struct json_object *vars)
 {
 	if (!vars)
 		return true;
 	if (!json_object_is_type(vars, json_type_object))
 		return false;
-	json_object_object_foreach(vars, k, v) {
-		if (!json_object_is_type(v, json_type_string) || !plan_var_ok(k, json_object_get_string(v)))
+	json_object_object_foreach(vars, k, v)
+	{
+		if (!json_object_is_type(v, json_type_string) ||
+		    !plan_var_ok(k, json_object_get_string(v)))
 			return false;
 	}
 	return true;
@@ -492,15 +611,20 @@ static bool vars_ok(struct json_object *vars)
  * journal) a step of the plan named by its kind. A journal is untrusted
  * input: anything else was not written by azcmk apply for this plan.
  */
-bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool first)
+bool plan_journal_entry_ok(const struct plan *p, struct json_object *e,
+			   bool first)
 {
-	static const char *const EVENTS[] = { "start", "operation", "operation-location", "done", "failed", NULL };
+	static const char *const EVENTS[] = {
+		"start", "operation", "operation-location",
+		"done",  "failed",    NULL
+	};
 	const char *ev = jx_str(e, "event");
 	int64_t step = jx_int(e, "step", -2);
 	bool known = false;
 
-	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "plan") || !p->id || strcmp(jx_str(e, "plan"), p->id) != 0 ||
-	    !ev || !vars_ok(jx_get(e, "vars")))
+	if (!json_object_is_type(e, json_type_object) || !jx_str(e, "plan") ||
+	    !p->id || strcmp(jx_str(e, "plan"), p->id) != 0 || !ev ||
+	    !vars_ok(jx_get(e, "vars")))
 		return false;
 	if (first || strcmp(ev, "begin") == 0)
 		return first && strcmp(ev, "begin") == 0 && step == -1;
@@ -508,31 +632,43 @@ bool plan_journal_entry_ok(const struct plan *p, struct json_object *e, bool fir
 		known |= strcmp(ev, EVENTS[i]) == 0;
 	if (str_istarts(ev, "operation") && !jx_str(e, "operation"))
 		return false;
-	return known && step >= 0 && (size_t)step < p->n && jx_str(e, "id") && strcmp(jx_str(e, "id"), p->steps[step].id) == 0;
+	return known && step >= 0 && (size_t)step < p->n && jx_str(e, "id") &&
+	       strcmp(jx_str(e, "id"), p->steps[step].id) == 0;
 }
 
-/* The permission a step needs from the operator: the action, on the vault or on the resource, control or data plane. */
+/* The permission a step needs from the operator: the action, on the vault or on
+ * the resource, control or data plane. */
 struct need {
 	enum step_kind kind;
-	const char *action;            /* NULL: writing the resource itself (its type's write action) */
+	const char *action; /* NULL: writing the resource itself (its type's
+			       write action) */
 	bool vault, data;
-	const char *who;               /* N_() who usually holds it */
+	const char *who; /* N_() who usually holds it */
 };
 
 static const struct need NEEDS[] = {
-	{ STEP_ENABLE_IDENTITY, NULL, false, false, N_("a Contributor or Owner of the resource") },
-	{ STEP_ENABLE_SOFT_DELETE, "Microsoft.KeyVault/vaults/write", true, false, N_("a Key Vault Contributor or Owner of the vault") },
-	{ STEP_ENABLE_PURGE_PROTECTION, "Microsoft.KeyVault/vaults/write", true, false,
+	{ STEP_ENABLE_IDENTITY, NULL, false, false,
+	  N_("a Contributor or Owner of the resource") },
+	{ STEP_ENABLE_SOFT_DELETE, "Microsoft.KeyVault/vaults/write", true,
+	  false, N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_ENABLE_PURGE_PROTECTION, "Microsoft.KeyVault/vaults/write", true,
+	  false, N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_FIREWALL_BYPASS, "Microsoft.KeyVault/vaults/write", true, false,
 	  N_("a Key Vault Contributor or Owner of the vault") },
-	{ STEP_FIREWALL_BYPASS, "Microsoft.KeyVault/vaults/write", true, false, N_("a Key Vault Contributor or Owner of the vault") },
-	{ STEP_CREATE_KEY, "Microsoft.KeyVault/vaults/keys/create/action", true, true,
-	  N_("a Key Vault Crypto Officer or Key Vault Administrator of the vault") },
-	{ STEP_ASSIGN_ROLE, "Microsoft.Authorization/roleAssignments/write", true, false,
-	  N_("an Owner, User Access Administrator or Role Based Access Control Administrator of the vault") },
-	{ STEP_ACCESS_POLICY, "Microsoft.KeyVault/vaults/accessPolicies/write", true, false,
-	  N_("a Key Vault Contributor or Owner of the vault") },
-	{ STEP_SAVE_KEY, NULL, false, false, N_("a Contributor or Owner of the resource") },
-	{ STEP_DISABLE_SYSTEM_IDENTITY, NULL, false, false, N_("a Contributor or Owner of the resource") },
+	{ STEP_CREATE_KEY, "Microsoft.KeyVault/vaults/keys/create/action", true,
+	  true,
+	  N_("a Key Vault Crypto Officer or Key Vault Administrator of the "
+	     "vault") },
+	{ STEP_ASSIGN_ROLE, "Microsoft.Authorization/roleAssignments/write",
+	  true, false,
+	  N_("an Owner, User Access Administrator or Role Based Access Control "
+	     "Administrator of the vault") },
+	{ STEP_ACCESS_POLICY, "Microsoft.KeyVault/vaults/accessPolicies/write",
+	  true, false, N_("a Key Vault Contributor or Owner of the vault") },
+	{ STEP_SAVE_KEY, NULL, false, false,
+	  N_("a Contributor or Owner of the resource") },
+	{ STEP_DISABLE_SYSTEM_IDENTITY, NULL, false, false,
+	  N_("a Contributor or Owner of the resource") },
 };
 
 /*
@@ -540,9 +676,11 @@ static const struct need NEEDS[] = {
  * do not, -1 when they could not be read or azcmk cannot judge it here (a
  * managed HSM's local roles). action (size n) gets the action judged.
  */
-static int allowed(const struct plan *p, const struct cmk_ctx *c, const struct need *need, char *action, size_t n)
+static int allowed(const struct plan *p, const struct cmk_ctx *c,
+		   const struct need *need, char *action, size_t n)
 {
-	struct json_object *perms = need->vault ? c->operator_perms : c->resource_perms;
+	struct json_object *perms =
+		need->vault ? c->operator_perms : c->resource_perms;
 	long status = need->vault ? c->perms_status : c->resource_perms_status;
 
 	if (need->action)
@@ -551,9 +689,14 @@ static int allowed(const struct plan *p, const struct cmk_ctx *c, const struct n
 		snprintf(action, n, "%s/write", p->svc->arm_type);
 	if (need->vault && p->keyref.hsm)
 		return -1;
-	if (need->kind == STEP_CREATE_KEY && !jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
-		snprintf(action, n, "%s", _("the key permission create in an access policy"));
-		return c->vault ? cmk_policy_allows(c->vault, c->operator_id, (const char *const[]){ "create", NULL }) : -1;
+	if (need->kind == STEP_CREATE_KEY &&
+	    !jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
+		snprintf(action, n, "%s",
+			 _("the key permission create in an access policy"));
+		return c->vault ? cmk_policy_allows(c->vault, c->operator_id,
+						    (const char *const[]){
+							    "create", NULL })
+				: -1;
 	}
 	if (status != 200)
 		return -1;
@@ -577,28 +720,40 @@ static const struct need *need_of(enum step_kind k)
  * need nothing more. *unjudged (when not NULL) gets the steps whose
  * permission could not be judged, or NULL.
  */
-bool plan_preflight(const struct plan *p, const struct cmk_ctx *c, const bool *done, char **err, char **unjudged)
+bool plan_preflight(const struct plan *p, const struct cmk_ctx *c,
+		    const bool *done, char **err, char **unjudged)
 {
 	struct sbuf missing = SBUF_INIT, open = SBUF_INIT;
 
 	for (size_t i = 0; i < p->n; i++) {
-		const struct need *need = done && done[i] ? NULL : need_of(p->steps[i].kind);
+		const struct need *need =
+			done && done[i] ? NULL : need_of(p->steps[i].kind);
 		char action[200];
 		int ok = need ? allowed(p, c, need, action, sizeof(action)) : 1;
 
 		if (ok == 0 && need->vault)
-			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the vault; ask %s"), i + 1,
-				  plan_step_name(need->kind), action, _(need->who));
+			sb_printf(&missing,
+				  _("\n  - step %zu (%s) needs %s on the "
+				    "vault; ask %s"),
+				  i + 1, plan_step_name(need->kind), action,
+				  _(need->who));
 		else if (ok == 0)
-			sb_printf(&missing, _("\n  - step %zu (%s) needs %s on the resource; ask %s"), i + 1,
-				  plan_step_name(need->kind), action, _(need->who));
+			sb_printf(&missing,
+				  _("\n  - step %zu (%s) needs %s on the "
+				    "resource; ask %s"),
+				  i + 1, plan_step_name(need->kind), action,
+				  _(need->who));
 		else if (ok < 0)
-			sb_printf(&open, "%s%s", open.len ? ", " : "", plan_step_name(need->kind));
+			sb_printf(&open, "%s%s", open.len ? ", " : "",
+				  plan_step_name(need->kind));
 	}
 	bool ok = missing.len == 0;
 
-	*err = ok ? NULL : xasprintf(_("this plan would stop half-way: you lack a permission it needs, so nothing was "
-				       "changed:%s"), sb_str(&missing));
+	*err = ok ? NULL
+		  : xasprintf(_("this plan would stop half-way: you lack a "
+				"permission it needs, so nothing was "
+				"changed:%s"),
+			      sb_str(&missing));
 	if (unjudged)
 		*unjudged = open.len ? xstrdup(sb_str(&open)) : NULL;
 	sb_free(&missing);

@@ -1,4 +1,5 @@
-/* Plans: the ordered changes that protect a resource with a customer-managed key, as data. */
+/* Plans: the ordered changes that protect a resource with a customer-managed
+ * key, as data. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,11 +17,19 @@
 #include "uuid.h"
 #include "xalloc.h"
 
-
-static const char *const STEP_NAMES[] = { "enable-identity", "enable-soft-delete", "enable-purge-protection",
-	"firewall-bypass", "create-key", "assign-role", "access-policy", "wait-access", "save-key", "verify",
-	"disable-system-identity" };
-_Static_assert(sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]) == STEP_KIND_COUNT, "one name per step kind");
+static const char *const STEP_NAMES[] = { "enable-identity",
+					  "enable-soft-delete",
+					  "enable-purge-protection",
+					  "firewall-bypass",
+					  "create-key",
+					  "assign-role",
+					  "access-policy",
+					  "wait-access",
+					  "save-key",
+					  "verify",
+					  "disable-system-identity" };
+_Static_assert(sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]) == STEP_KIND_COUNT,
+	       "one name per step kind");
 
 /* Returns a step kind's stable name. */
 const char *plan_step_name(enum step_kind k)
@@ -28,7 +37,8 @@ const char *plan_step_name(enum step_kind k)
 	return STEP_NAMES[k];
 }
 
-/* Tells whether a step of this kind can be undone (a DICOM or Health Bot key setting cannot). */
+/* Tells whether a step of this kind can be undone (a DICOM or Health Bot key
+ * setting cannot). */
 static bool reversible(enum step_kind k, const struct svc_profile *svc)
 {
 	switch (k) {
@@ -44,7 +54,8 @@ static bool reversible(enum step_kind k, const struct svc_profile *svc)
 	}
 }
 
-/* Adds a step of a kind and returns it for the caller to title; its request is derived once the plan is whole. */
+/* Adds a step of a kind and returns it for the caller to title; its request is
+ * derived once the plan is whole. */
 static struct plan_step *add(struct plan *p, enum step_kind kind)
 {
 	struct plan_step *s;
@@ -69,24 +80,34 @@ static const char *key_path(const struct svc_profile *svc)
  * Returns the property a step of this kind re-reads before it writes (and
  * sets *read_url to what holds it), or NULL when it guards nothing.
  */
-const char *plan_guard_path(const struct plan *p, enum step_kind k, const char **read_url)
+const char *plan_guard_path(const struct plan *p, enum step_kind k,
+			    const char **read_url)
 {
-	*read_url = k <= STEP_FIREWALL_BYPASS && k != STEP_ENABLE_IDENTITY ? p->vault_id : p->resource_id;
+	*read_url = k <= STEP_FIREWALL_BYPASS && k != STEP_ENABLE_IDENTITY
+			    ? p->vault_id
+			    : p->resource_id;
 	switch (k) {
 	case STEP_ENABLE_IDENTITY:
-	case STEP_DISABLE_SYSTEM_IDENTITY: return "identity.type";
-	case STEP_ENABLE_SOFT_DELETE: return "properties.enableSoftDelete";
-	case STEP_ENABLE_PURGE_PROTECTION: return "properties.enablePurgeProtection";
-	case STEP_FIREWALL_BYPASS: return "properties.networkAcls.bypass";
-	case STEP_SAVE_KEY: return key_path(p->svc);
+	case STEP_DISABLE_SYSTEM_IDENTITY:
+		return "identity.type";
+	case STEP_ENABLE_SOFT_DELETE:
+		return "properties.enableSoftDelete";
+	case STEP_ENABLE_PURGE_PROTECTION:
+		return "properties.enablePurgeProtection";
+	case STEP_FIREWALL_BYPASS:
+		return "properties.networkAcls.bypass";
+	case STEP_SAVE_KEY:
+		return key_path(p->svc);
 	default:
 		*read_url = NULL;
 		return NULL;
 	}
 }
 
-/* Records what a step expects to find before it writes: the value at its guarded path in now. */
-static void expect(const struct plan *p, struct plan_step *s, struct json_object *now)
+/* Records what a step expects to find before it writes: the value at its
+ * guarded path in now. */
+static void expect(const struct plan *p, struct plan_step *s,
+		   struct json_object *now)
 {
 	const char *read_url, *path = plan_guard_path(p, s->kind, &read_url);
 
@@ -98,7 +119,8 @@ static void expect(const struct plan *p, struct plan_step *s, struct json_object
 	s->expect = path ? jx_copy(jx_get(now, path)) : NULL;
 }
 
-/* Tells whether a rule surely failed in the report (one that could not be judged is no reason for a step). */
+/* Tells whether a rule surely failed in the report (one that could not be
+ * judged is no reason for a step). */
 static bool failed(const struct cmk_report *r, const char *id)
 {
 	for (size_t i = 0; i < r->n; i++)
@@ -108,7 +130,8 @@ static bool failed(const struct cmk_report *r, const char *id)
 }
 
 /* Tells whether the plan can fix a failed rule with the operator's choices. */
-static bool fixable(const struct cmk_ctx *c, const struct cmk_finding *f, const struct plan_choices *ch)
+static bool fixable(const struct cmk_ctx *c, const struct cmk_finding *f,
+		    const struct plan_choices *ch)
 {
 	switch (f->rule->fix_step) {
 	case FIX_ENABLE_SOFT_DELETE:
@@ -133,25 +156,35 @@ static bool fixable(const struct cmk_ctx *c, const struct cmk_finding *f, const 
  * the one answer the plan builder and the wizard's screens both give, so a
  * screen never promises what the review then refuses.
  */
-enum plan_answer plan_fix_answer(const struct cmk_ctx *c, const struct cmk_finding *f, const struct plan_choices *ch)
+enum plan_answer plan_fix_answer(const struct cmk_ctx *c,
+				 const struct cmk_finding *f,
+				 const struct plan_choices *ch)
 {
-	bool needs = f->severity == SEV_BLOCKER || f->rule->fix_step == FIX_CONFIRM;
+	bool needs =
+		f->severity == SEV_BLOCKER || f->rule->fix_step == FIX_CONFIRM;
 
 	if (f->unknown)
-		return f->severity == SEV_BLOCKER && !ch->allow_unknown ? PLAN_NOT_JUDGED : PLAN_NOT_NEEDED;
+		return f->severity == SEV_BLOCKER && !ch->allow_unknown
+			       ? PLAN_NOT_JUDGED
+			       : PLAN_NOT_NEEDED;
 	if (str_istarts(f->rule->id, "key.") && ch->create_key)
 		return PLAN_FIXES;
 	if (fixable(c, f, ch))
-		return f->rule->fix_step == FIX_NONE ? PLAN_NOT_NEEDED : PLAN_FIXES;
+		return f->rule->fix_step == FIX_NONE ? PLAN_NOT_NEEDED
+						     : PLAN_FIXES;
 	if (!needs)
 		return PLAN_NOT_NEEDED;
-	if (f->rule->fix_step == FIX_ENABLE_PURGE_PROTECTION || f->rule->fix_step == FIX_CONFIRM)
+	if (f->rule->fix_step == FIX_ENABLE_PURGE_PROTECTION ||
+	    f->rule->fix_step == FIX_CONFIRM)
 		return PLAN_NEEDS_CONFIRMATION;
-	return f->rule->fix_step == FIX_CREATE_KEY ? PLAN_NEEDS_NEW_KEY : PLAN_CANNOT;
+	return f->rule->fix_step == FIX_CREATE_KEY ? PLAN_NEEDS_NEW_KEY
+						   : PLAN_CANNOT;
 }
 
-/* Checks that every blocker can be fixed by the plan; otherwise explains what stops it. */
-static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, const struct plan_choices *ch, char **err)
+/* Checks that every blocker can be fixed by the plan; otherwise explains what
+ * stops it. */
+static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r,
+			  const struct plan_choices *ch, char **err)
 {
 	struct sbuf b = SBUF_INIT;
 
@@ -163,34 +196,47 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r, c
 			continue;
 		sb_printf(&b, "\n  - %s [%s]", f->message, f->rule->id);
 		if (a == PLAN_NOT_JUDGED)
-			sb_printf(&b, " %s", _("(or accept it with --allow-unknown)"));
+			sb_printf(&b, " %s",
+				  _("(or accept it with --allow-unknown)"));
 		else if (a == PLAN_NEEDS_CONFIRMATION)
-			sb_printf(&b, " %s", _("(irreversible: confirm with --confirm-irreversible)"));
+			sb_printf(&b, " %s",
+				  _("(irreversible: confirm with "
+				    "--confirm-irreversible)"));
 		else if (a == PLAN_NEEDS_NEW_KEY)
-			sb_printf(&b, " %s", _("(or let azcmk create a key: --create-key NAME)"));
+			sb_printf(&b, " %s",
+				  _("(or let azcmk create a key: --create-key "
+				    "NAME)"));
 	}
 	bool ok = b.len == 0;
 
 	if (!ok)
-		*err = xasprintf(_("cannot build a plan; fix these first:%s"), sb_str(&b));
+		*err = xasprintf(_("cannot build a plan; fix these first:%s"),
+				 sb_str(&b));
 	sb_free(&b);
 	return ok;
 }
 
 /* Adds the vault fixes: soft delete, purge protection, firewall bypass. */
-static void vault_steps(struct plan *p, const struct cmk_ctx *c, const struct cmk_report *r)
+static void vault_steps(struct plan *p, const struct cmk_ctx *c,
+			const struct cmk_report *r)
 {
 	if (failed(r, "vault.soft-delete"))
-		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(_("Turn soft delete on for vault %s"), c->keyref.vault);
+		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(
+			_("Turn soft delete on for vault %s"), c->keyref.vault);
 	if (failed(r, "vault.purge-protection"))
-		add(p, STEP_ENABLE_PURGE_PROTECTION)->title = xasprintf(_("Turn purge protection on for vault %s"),
-									c->keyref.vault);
+		add(p, STEP_ENABLE_PURGE_PROTECTION)->title =
+			xasprintf(_("Turn purge protection on for vault %s"),
+				  c->keyref.vault);
 	if (failed(r, "vault.firewall"))
-		add(p, STEP_FIREWALL_BYPASS)->title = xasprintf(_("Let trusted Microsoft services through the firewall of "
-								  "vault %s"), c->keyref.vault);
+		add(p, STEP_FIREWALL_BYPASS)->title =
+			xasprintf(_("Let trusted Microsoft services through "
+				    "the firewall of "
+				    "vault %s"),
+				  c->keyref.vault);
 }
 
-/* Returns the largest RSA size the service's rules allow (3072 when they name none). */
+/* Returns the largest RSA size the service's rules allow (3072 when they name
+ * none). */
 static int largest_size(const struct svc_profile *svc)
 {
 	int best = 2048;
@@ -212,25 +258,32 @@ static int new_size(const struct cmk_ctx *c)
 	for (const int *s = c->svc->sizes; now && s && *s; s++)
 		if (*s == now)
 			return (int)now;
-	return now && !c->svc->sizes && now >= 2048 ? (int)now : largest_size(c->svc);
+	return now && !c->svc->sizes && now >= 2048 ? (int)now
+						    : largest_size(c->svc);
 }
 
 /* Adds the key creation step; the new version becomes {{keyVersion}}. */
-static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch)
+static void key_step(struct plan *p, const struct cmk_ctx *c,
+		     const struct plan_choices *ch)
 {
 	struct plan_step *s = add(p, STEP_CREATE_KEY);
 
 	p->key_size = new_size(c);
 	if (c->key_status == 200)
-		s->title = xasprintf(_("Create a new version of key %s (RSA, %d bits) in vault %s"), ch->new_key_name,
-				     p->key_size, c->keyref.vault);
-	else
-		s->title = xasprintf(_("Create RSA key %s (%d bits) in vault %s"), ch->new_key_name, p->key_size,
+		s->title = xasprintf(_("Create a new version of key %s (RSA, "
+				       "%d bits) in vault %s"),
+				     ch->new_key_name, p->key_size,
 				     c->keyref.vault);
+	else
+		s->title = xasprintf(
+			_("Create RSA key %s (%d bits) in vault %s"),
+			ch->new_key_name, p->key_size, c->keyref.vault);
 	free(p->keyref.name);
 	p->keyref.name = xstrdup(ch->new_key_name);
 	free(p->keyref.version);
-	p->keyref.version = ch->versionless && !c->svc->version_required ? NULL : xstrdup("{{keyVersion}}");
+	p->keyref.version = ch->versionless && !c->svc->version_required
+				    ? NULL
+				    : xstrdup("{{keyVersion}}");
 }
 
 /*
@@ -238,44 +291,76 @@ static void key_step(struct plan *p, const struct cmk_ctx *c, const struct plan_
  * Service Encryption User on the key alone (ARM holds no local role); on a
  * vault with Azure RBAC a role at key scope; else an access policy.
  */
-static void grant_step(struct plan *p, const struct cmk_ctx *c, const struct plan_choices *ch, int after)
+static void grant_step(struct plan *p, const struct cmk_ctx *c,
+		       const struct plan_choices *ch, int after)
 {
-	const char *role = ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
+	const char *role =
+		ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
 	struct plan_step *s;
 
 	if (c->keyref.hsm) {
 		s = add(p, STEP_ASSIGN_ROLE);
-		s->title = xasprintf(_("Grant %s the Managed HSM local role Managed HSM Crypto Service Encryption User on "
-				       "key %s only"), jx_str(c->resource, "name"), p->keyref.name);
-	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization", false)) {
+		s->title = xasprintf(
+			_("Grant %s the Managed HSM local role Managed HSM "
+			  "Crypto Service Encryption User on "
+			  "key %s only"),
+			jx_str(c->resource, "name"), p->keyref.name);
+	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization",
+			    false)) {
 		s = add(p, STEP_ACCESS_POLICY);
-		s->title = xasprintf(_("Add an access policy on vault %s: get, wrapKey and unwrapKey for %s"), c->keyref.vault,
-				     jx_str(c->resource, "name"));
+		s->title =
+			xasprintf(_("Add an access policy on vault %s: get, "
+				    "wrapKey and unwrapKey for %s"),
+				  c->keyref.vault, jx_str(c->resource, "name"));
 	} else {
 		s = add(p, STEP_ASSIGN_ROLE);
-		s->title = xasprintf(_("Grant %s the role %s on key %s only"), jx_str(c->resource, "name"),
-				     str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER) ? "Key Vault Crypto Service Encryption User"
-											 : role, p->keyref.name);
+		s->title = xasprintf(
+			_("Grant %s the role %s on key %s only"),
+			jx_str(c->resource, "name"),
+			str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)
+				? "Key Vault Crypto Service Encryption User"
+				: role,
+			p->keyref.name);
 	}
 	s->depends = after;
 }
 
-/* Fields the DICOM service owns, dropped from the body of a whole-resource PUT. */
-static const char *const READ_ONLY[] = { "id", "name", "type", "systemData", "etag", "properties.provisioningState",
-	"properties.serviceUrl", "properties.authenticationConfiguration", "properties.privateEndpointConnections",
-	"properties.eventState", "identity.principalId", "identity.tenantId", NULL };
+/* Fields the DICOM service owns, dropped from the body of a whole-resource PUT.
+ */
+static const char *const READ_ONLY[] = {
+	"id",
+	"name",
+	"type",
+	"systemData",
+	"etag",
+	"properties.provisioningState",
+	"properties.serviceUrl",
+	"properties.authenticationConfiguration",
+	"properties.privateEndpointConnections",
+	"properties.eventState",
+	"identity.principalId",
+	"identity.tenantId",
+	NULL
+};
 
-/* Returns a copy of a resource without the fields the service owns, for the body of a whole-resource PUT. */
+/* Returns a copy of a resource without the fields the service owns, for the
+ * body of a whole-resource PUT. */
 struct json_object *plan_writable(struct json_object *resource)
 {
-	struct json_object *b = jx_copy(resource), *map = jx_get(resource, "identity.userAssignedIdentities");
+	struct json_object *b = jx_copy(resource),
+			   *map = jx_get(resource,
+					 "identity.userAssignedIdentities");
 
 	for (int i = 0; READ_ONLY[i]; i++)
 		jx_del(b, READ_ONLY[i]);
 	if (json_object_is_type(map, json_type_object)) {
-		json_object_object_foreach(jx_get(b, "identity.userAssignedIdentities"), k, v) {
+		json_object_object_foreach(
+			jx_get(b, "identity.userAssignedIdentities"), k, v)
+		{
 			(void)v;
-			json_object_object_add(jx_get(b, "identity.userAssignedIdentities"), k, json_object_new_object());
+			json_object_object_add(
+				jx_get(b, "identity.userAssignedIdentities"), k,
+				json_object_new_object());
 		}
 	}
 	return b;
@@ -288,12 +373,16 @@ struct json_object *plan_writable(struct json_object *resource)
  * or client id (DICOM: the whole resource with a versioned key URL; the
  * healthcare agent's keyVaultProperties; Cognitive Services' encryption).
  */
-struct json_object *plan_save_body(const struct svc_profile *svc, struct json_object *resource, const struct key_ref *k,
-				   const char *version, const char *uai_id, const char *uai_client)
+struct json_object *plan_save_body(const struct svc_profile *svc,
+				   struct json_object *resource,
+				   const struct key_ref *k, const char *version,
+				   const char *uai_id, const char *uai_client)
 {
 	const struct key_shape *shape = svc->shape;
 	const char *uai = shape->identity_client_id ? uai_client : uai_id;
-	struct json_object *b = shape->whole ? plan_writable(resource) : json_object_new_object(), *kvp;
+	struct json_object *b = shape->whole ? plan_writable(resource)
+					     : json_object_new_object(),
+			   *kvp;
 
 	if (shape->url) {
 		char *url = key_ref_versioned(k, version);
@@ -302,16 +391,20 @@ struct json_object *plan_save_body(const struct svc_profile *svc, struct json_ob
 		free(url);
 	}
 	if (shape->source)
-		jx_set(b, shape->source, json_object_new_string("Microsoft.KeyVault"));
+		jx_set(b, shape->source,
+		       json_object_new_string("Microsoft.KeyVault"));
 	if (!shape->kvp)
 		return b;
 	kvp = json_object_new_object();
 	json_object_object_add(kvp, "keyName", json_object_new_string(k->name));
 	if (version)
-		json_object_object_add(kvp, "keyVersion", json_object_new_string(version));
-	json_object_object_add(kvp, "keyVaultUri", json_object_new_string(k->vault_uri));
+		json_object_object_add(kvp, "keyVersion",
+				       json_object_new_string(version));
+	json_object_object_add(kvp, "keyVaultUri",
+			       json_object_new_string(k->vault_uri));
 	if (shape->identity && uai)
-		json_object_object_add(kvp, shape->identity, json_object_new_string(uai));
+		json_object_object_add(kvp, shape->identity,
+				       json_object_new_string(uai));
 	jx_set(b, shape->kvp, kvp);
 	return b;
 }
@@ -328,33 +421,42 @@ struct json_object *plan_after_save(const struct cmk_ctx *c)
 
 	if (!c->keyref.vault_uri || !c->keyref.name)
 		return after;
-	b = plan_save_body(c->svc, c->resource, &c->keyref, c->keyref.version ? c->keyref.version : "",
-			   c->user_identity ? c->uai_id : NULL, c->user_identity ? jx_str(c->uai, "properties.clientId") : NULL);
+	b = plan_save_body(c->svc, c->resource, &c->keyref,
+			   c->keyref.version ? c->keyref.version : "",
+			   c->user_identity ? c->uai_id : NULL,
+			   c->user_identity
+				   ? jx_str(c->uai, "properties.clientId")
+				   : NULL);
 	jx_merge_patch(after, b);
 	json_object_put(b);
 	if (!c->user_identity && (!type || str_ieq(type, "None")))
-		jx_set(after, "identity.type", json_object_new_string("SystemAssigned"));
+		jx_set(after, "identity.type",
+		       json_object_new_string("SystemAssigned"));
 	return after;
 }
 
 /* Adds the save of the key on the resource. */
 static void save_step(struct plan *p, const struct cmk_ctx *c)
 {
-	add(p, STEP_SAVE_KEY)->title = xasprintf(_("Save key %s on %s (%s)"), p->keyref.name, jx_str(c->resource, "name"),
-						 _(c->svc->name));
+	add(p, STEP_SAVE_KEY)->title =
+		xasprintf(_("Save key %s on %s (%s)"), p->keyref.name,
+			  jx_str(c->resource, "name"), _(c->svc->name));
 }
 
 /* Adds the verification that ends every plan. */
 static void verify_step(struct plan *p, const struct cmk_ctx *c)
 {
-	add(p, STEP_VERIFY)->title = xasprintf(_("Read %s back and check every prerequisite again"),
-					       jx_str(c->resource, "name"));
+	add(p, STEP_VERIFY)->title =
+		xasprintf(_("Read %s back and check every prerequisite again"),
+			  jx_str(c->resource, "name"));
 }
 
-/* Returns the version to put in the plan: the one chosen, or the current one when the service needs a version. */
+/* Returns the version to put in the plan: the one chosen, or the current one
+ * when the service needs a version. */
 static char *plan_version(const struct cmk_ctx *c)
 {
-	const char *current = key_ref_version_in(&c->keyref, jx_str(c->key, "key.kid"));
+	const char *current =
+		key_ref_version_in(&c->keyref, jx_str(c->key, "key.kid"));
 
 	if (c->keyref.version)
 		return xstrdup(c->keyref.version);
@@ -368,9 +470,12 @@ static char *plan_version(const struct cmk_ctx *c)
 static bool system_off_possible(const struct cmk_ctx *c, char **err)
 {
 	if (!c->user_identity || !c->uai_id) {
-		*err = xasprintf(_("cannot build a plan: the system-assigned identity of %s is the one that would reach the "
-				   "key, so it cannot be turned off; choose a user-assigned identity (--identity)"),
-				 jx_str(c->resource, "name"));
+		*err = xasprintf(
+			_("cannot build a plan: the system-assigned identity "
+			  "of %s is the one that would reach the "
+			  "key, so it cannot be turned off; choose a "
+			  "user-assigned identity (--identity)"),
+			jx_str(c->resource, "name"));
 		return false;
 	}
 	return true;
@@ -384,9 +489,11 @@ static void system_off_step(struct plan *p, const struct cmk_ctx *c)
 {
 	struct plan_step *s = add(p, STEP_DISABLE_SYSTEM_IDENTITY);
 
-	s->title = xasprintf(_("Turn off the system-assigned identity of %s (its principal and its access are gone for "
-			       "good)"), jx_str(c->resource, "name"));
-	s->depends = (int)p->n - 2;     /* the save, just before it */
+	s->title = xasprintf(_("Turn off the system-assigned identity of %s "
+			       "(its principal and its access are gone for "
+			       "good)"),
+			     jx_str(c->resource, "name"));
+	s->depends = (int)p->n - 2; /* the save, just before it */
 }
 
 /*
@@ -397,11 +504,14 @@ static void system_off_step(struct plan *p, const struct cmk_ctx *c)
  */
 static void derive_all(struct plan *p, const struct cmk_ctx *c)
 {
-	struct json_object *projected = jx_copy(c->resource), *vars = json_object_new_object();
+	struct json_object *projected = jx_copy(c->resource),
+			   *vars = json_object_new_object();
 	struct step_state st = { projected, c->vault, vars };
 
 	if (cmk_principal(c))
-		json_object_object_add(vars, "principalId", json_object_new_string(cmk_principal(c)));
+		json_object_object_add(
+			vars, "principalId",
+			json_object_new_string(cmk_principal(c)));
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_step *s = &p->steps[i];
 		struct step_request q;
@@ -412,7 +522,11 @@ static void derive_all(struct plan *p, const struct cmk_ctx *c)
 		s->api_version = q.api_version;
 		s->target = q.target;
 		s->body = q.body;
-		expect(p, s, s->kind <= STEP_FIREWALL_BYPASS && s->kind != STEP_ENABLE_IDENTITY ? c->vault : projected);
+		expect(p, s,
+		       s->kind <= STEP_FIREWALL_BYPASS &&
+				       s->kind != STEP_ENABLE_IDENTITY
+			       ? c->vault
+			       : projected);
 		if (s->kind == STEP_ENABLE_IDENTITY)
 			jx_merge_patch(projected, s->body);
 	}
@@ -431,11 +545,13 @@ static void seal(struct plan *p)
 }
 
 /* Fills the plan's typed fields from the context and the operator's choices. */
-static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct plan_choices *ch)
+static void plan_fields(struct plan *out, const struct cmk_ctx *c,
+			const struct plan_choices *ch)
 {
 	out->svc = c->svc;
 	out->resource_id = xstrdup(jx_str(c->resource, "id"));
-	out->vault_id = jx_str(c->vault, "id") ? xstrdup(jx_str(c->vault, "id")) : NULL;
+	out->vault_id =
+		jx_str(c->vault, "id") ? xstrdup(jx_str(c->vault, "id")) : NULL;
 	key_ref_copy(&c->keyref, &out->keyref);
 	if (!out->keyref.name && ch->new_key_name)
 		out->keyref.name = xstrdup(ch->new_key_name);
@@ -443,10 +559,18 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct 
 	out->keyref.version = plan_version(c);
 	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
 	out->resave = ch->resave;
-	out->role = c->keyref.hsm ? NULL : xstrdup(ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
-	/* The client id names the user-assigned identity in the key setting; with the system-assigned one, none. */
-	out->uai_client_id = out->uai_id && jx_str(c->uai, "properties.clientId")
-			     ? xstrdup(jx_str(c->uai, "properties.clientId")) : NULL;
+	out->role =
+		c->keyref.hsm
+			? NULL
+			: xstrdup(ch->role
+					  ? ch->role
+					  : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
+	/* The client id names the user-assigned identity in the key setting;
+	 * with the system-assigned one, none. */
+	out->uai_client_id =
+		out->uai_id && jx_str(c->uai, "properties.clientId")
+			? xstrdup(jx_str(c->uai, "properties.clientId"))
+			: NULL;
 }
 
 /*
@@ -454,30 +578,38 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c, const struct 
  * vault fixes, key, access, wait, save, verify. Refuses (with the reasons)
  * when a blocker cannot be fixed by a step or needs a confirmation.
  */
-int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct plan_choices *ch, struct plan *out,
-	       char **err)
+int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
+	       const struct plan_choices *ch, struct plan *out, char **err)
 {
 	bool grant;
-	/* Turning the system-assigned identity off needs a step only when the resource has one. */
-	bool drop_system = ch->system_off && jx_str(c->resource, "identity.principalId");
+	/* Turning the system-assigned identity off needs a step only when the
+	 * resource has one. */
+	bool drop_system =
+		ch->system_off && jx_str(c->resource, "identity.principalId");
 	int identity_step = -1;
 
 	memset(out, 0, sizeof(*out));
 	*err = NULL;
 	if (!c->keyref.vault_uri || (!c->keyref.name && !ch->create_key)) {
-		*err = xstrdup(_("cannot build a plan: name the key (--key URI, or --vault and --key), or let azcmk create one"));
+		*err = xstrdup(
+			_("cannot build a plan: name the key (--key URI, or "
+			  "--vault and --key), or let azcmk create one"));
 		return -1;
 	}
 	if (!plan_possible(c, r, ch, err))
 		return -1;
-	grant = failed(r, "identity.key-access") || failed(r, "identity.enabled") || (ch->create_key && c->key_status != 200);
+	grant = failed(r, "identity.key-access") ||
+		failed(r, "identity.enabled") ||
+		(ch->create_key && c->key_status != 200);
 	if (drop_system && !system_off_possible(c, err))
 		return -1;
 	plan_fields(out, c, ch);
 	if (failed(r, "identity.enabled")) {
-		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(_("Enable the %s of %s"), c->user_identity
-								  ? _("user-assigned identity") : _("system-assigned identity"),
-								  jx_str(c->resource, "name"));
+		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(
+			_("Enable the %s of %s"),
+			c->user_identity ? _("user-assigned identity")
+					 : _("system-assigned identity"),
+			jx_str(c->resource, "name"));
 		identity_step = 0;
 	}
 	vault_steps(out, c, r);
@@ -485,8 +617,10 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r, const struct
 		key_step(out, c, ch);
 	if (grant) {
 		grant_step(out, c, ch, identity_step);
-		add(out, STEP_WAIT_ACCESS)->title = xstrdup(_("Wait until the new access has taken effect (Azure RBAC "
-							      "propagation)"));
+		add(out, STEP_WAIT_ACCESS)->title =
+			xstrdup(_("Wait until the new access has taken effect "
+				  "(Azure RBAC "
+				  "propagation)"));
 	}
 	save_step(out, c);
 	if (drop_system)
@@ -534,7 +668,8 @@ static void add_str(struct json_object *o, const char *k, const char *v)
 		json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* Serialises one step: its kind, title and expectation, and for the reader the request it derives to. */
+/* Serialises one step: its kind, title and expectation, and for the reader the
+ * request it derives to. */
 static struct json_object *step_to_json(const struct plan_step *s)
 {
 	struct json_object *j = json_object_new_object();
@@ -544,12 +679,16 @@ static struct json_object *step_to_json(const struct plan_step *s)
 	add_str(j, "method", s->method);
 	add_str(j, "url", s->url);
 	add_str(j, "apiVersion", s->api_version);
-	add_str(j, "target", s->target == TARGET_KEYVAULT ? "keyvault" : s->target == TARGET_ARM ? "arm" : "none");
+	add_str(j, "target",
+		s->target == TARGET_KEYVAULT ? "keyvault"
+		: s->target == TARGET_ARM    ? "arm"
+					     : "none");
 	json_object_object_add(j, "body", jx_copy(s->body));
 	add_str(j, "read", s->read_url);
 	add_str(j, "expectPath", s->expect_path);
 	json_object_object_add(j, "expect", jx_copy(s->expect));
-	json_object_object_add(j, "reversible", json_object_new_boolean(s->reversible));
+	json_object_object_add(j, "reversible",
+			       json_object_new_boolean(s->reversible));
 	json_object_object_add(j, "dependsOn", json_object_new_int(s->depends));
 	return j;
 }
@@ -557,9 +696,11 @@ static struct json_object *step_to_json(const struct plan_step *s)
 /* Serialises a plan (the file azcmk plan -o writes and azcmk apply reads). */
 struct json_object *plan_to_json(const struct plan *p)
 {
-	struct json_object *o = json_object_new_object(), *steps = json_object_new_array();
+	struct json_object *o = json_object_new_object(),
+			   *steps = json_object_new_array();
 
-	json_object_object_add(o, "format", json_object_new_string(PLAN_FORMAT));
+	json_object_object_add(o, "format",
+			       json_object_new_string(PLAN_FORMAT));
 	add_str(o, "id", p->id);
 	add_str(o, "resource", p->resource_id);
 	add_str(o, "service", p->svc->key);
@@ -571,9 +712,11 @@ struct json_object *plan_to_json(const struct plan *p)
 	add_str(o, "userAssignedClientId", p->uai_client_id);
 	add_str(o, "role", p->role);
 	if (p->key_size)
-		json_object_object_add(o, "keySize", json_object_new_int(p->key_size));
+		json_object_object_add(o, "keySize",
+				       json_object_new_int(p->key_size));
 	if (p->resave)
-		json_object_object_add(o, "resave", json_object_new_boolean(true));
+		json_object_object_add(o, "resave",
+				       json_object_new_boolean(true));
 	for (size_t i = 0; i < p->n; i++)
 		json_object_array_add(steps, step_to_json(&p->steps[i]));
 	json_object_object_add(o, "steps", steps);
@@ -589,14 +732,17 @@ static char *dup_str(struct json_object *o, const char *k)
 /* Finds a step kind by its stable name; -1 when unknown. */
 static int kind_of(const char *name)
 {
-	for (size_t i = 0; name && i < sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]); i++)
+	for (size_t i = 0;
+	     name && i < sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]); i++)
 		if (strcmp(name, STEP_NAMES[i]) == 0)
 			return (int)i;
 	return -1;
 }
 
-/* Reads one step back: its kind, title and the value it expects; false when the kind is not one of ours. */
-static bool step_from_json(const struct plan *p, struct json_object *j, struct plan_step *s)
+/* Reads one step back: its kind, title and the value it expects; false when the
+ * kind is not one of ours. */
+static bool step_from_json(const struct plan *p, struct json_object *j,
+			   struct plan_step *s)
 {
 	int k = kind_of(jx_str(j, "step"));
 	const char *read_url, *path;
@@ -616,11 +762,14 @@ static bool step_from_json(const struct plan *p, struct json_object *j, struct p
 	return true;
 }
 
-/* Reads the plan's typed fields; false when the file is not a plan of this format. */
+/* Reads the plan's typed fields; false when the file is not a plan of this
+ * format. */
 static bool fields_from_json(struct json_object *o, struct plan *out)
 {
-	if (!str_ieq(jx_str(o, "format"), PLAN_FORMAT) || !jx_str(o, "resource") || !svc_by_key(jx_str(o, "service")) ||
-	    !json_object_is_type(jx_get(o, "steps"), json_type_array) || !jx_str(o, "id"))
+	if (!str_ieq(jx_str(o, "format"), PLAN_FORMAT) ||
+	    !jx_str(o, "resource") || !svc_by_key(jx_str(o, "service")) ||
+	    !json_object_is_type(jx_get(o, "steps"), json_type_array) ||
+	    !jx_str(o, "id"))
 		return false;
 	out->svc = svc_by_key(jx_str(o, "service"));
 	out->id = dup_str(o, "id");
@@ -646,9 +795,11 @@ static bool key_from_json(struct json_object *o, struct plan *out, char **err)
 	bool pending = ver && strcmp(ver, "{{keyVersion}}") == 0;
 
 	if (!jx_str(o, "vaultUri") ||
-	    !key_ref_from_parts_any(jx_str(o, "vaultUri"), jx_str(o, "keyName"), pending ? NULL : ver, &out->keyref,
-				    &why) || (ver && !*ver)) {
-		*err = xasprintf(_("azcmk does not apply this plan: its key is not one azcmk can use: %s"),
+	    !key_ref_from_parts_any(jx_str(o, "vaultUri"), jx_str(o, "keyName"),
+				    pending ? NULL : ver, &out->keyref, &why) ||
+	    (ver && !*ver)) {
+		*err = xasprintf(_("azcmk does not apply this plan: its key is "
+				   "not one azcmk can use: %s"),
 				 why ? _(why) : _("it names no vault"));
 		key_ref_free(&out->keyref);
 		return false;
@@ -662,29 +813,40 @@ static bool key_from_json(struct json_object *o, struct plan *out, char **err)
  * Checks that what a step of the file says it sends is what its kind derives
  * to; a plan asking any other method or URL was not written by azcmk plan.
  */
-static bool request_matches(const struct plan *p, size_t i, struct json_object *j, char **err)
+static bool request_matches(const struct plan *p, size_t i,
+			    struct json_object *j, char **err)
 {
-	struct json_object *vars = json_object_new_object(), *body = jx_get(j, "body");
+	struct json_object *vars = json_object_new_object(),
+			   *body = jx_get(j, "body");
 	const char *principal = jx_str(body, "properties.principalId");
 	struct step_state st = { NULL, NULL, vars };
 	struct step_request q;
 	bool ok;
 
 	if (!principal)
-		principal = jx_str(jx_at(jx_get(body, "properties.accessPolicies"), 0), "objectId");
+		principal = jx_str(
+			jx_at(jx_get(body, "properties.accessPolicies"), 0),
+			"objectId");
 	if (plan_var_ok("principalId", principal))
-		json_object_object_add(vars, "principalId", json_object_new_string(principal));
+		json_object_object_add(vars, "principalId",
+				       json_object_new_string(principal));
 	plan_request(p, i, &st, &q);
 	ok = (!q.method && !jx_str(j, "method") && !jx_str(j, "url")) ||
-	     (q.method && jx_str(j, "method") && jx_str(j, "url") && strcmp(q.method, jx_str(j, "method")) == 0 &&
+	     (q.method && jx_str(j, "method") && jx_str(j, "url") &&
+	      strcmp(q.method, jx_str(j, "method")) == 0 &&
 	      strcmp(q.url, jx_str(j, "url")) == 0);
 	if (!ok) {
-		char *said = text_sanitize(jx_str(j, "url") ? jx_str(j, "url") : "", false);
+		char *said = text_sanitize(
+			jx_str(j, "url") ? jx_str(j, "url") : "", false);
 
-		*err = xasprintf(_("step %zu (%s) asks for %s %s, but a step of that kind may only send %s %s: the plan was "
-				   "not written this way by azcmk plan; make a new plan"), i + 1, plan_step_name(p->steps[i].kind),
-				 jx_str(j, "method") ? jx_str(j, "method") : "-", said, q.method ? q.method : "-",
-				 q.url ? q.url : "-");
+		*err = xasprintf(
+			_("step %zu (%s) asks for %s %s, but a step of that "
+			  "kind may only send %s %s: the plan was "
+			  "not written this way by azcmk plan; make a new "
+			  "plan"),
+			i + 1, plan_step_name(p->steps[i].kind),
+			jx_str(j, "method") ? jx_str(j, "method") : "-", said,
+			q.method ? q.method : "-", q.url ? q.url : "-");
 		free(said);
 	}
 	step_request_free(&q);
@@ -693,14 +855,17 @@ static bool request_matches(const struct plan *p, size_t i, struct json_object *
 }
 
 /* Checks the plan's id against the digest of its content. */
-static bool digest_matches(struct json_object *o, const struct plan *p, char **err)
+static bool digest_matches(struct json_object *o, const struct plan *p,
+			   char **err)
 {
 	char *d = plan_digest(o);
 	bool ok = p->id && strcmp(d, p->id) == 0;
 
 	if (!ok)
-		*err = xstrdup(_("the plan was changed after azcmk plan wrote it (its content no longer matches its id); a "
-				 "plan is applied only as it was reviewed: make a new plan with azcmk plan"));
+		*err = xstrdup(_("the plan was changed after azcmk plan wrote "
+				 "it (its content no longer matches its id); a "
+				 "plan is applied only as it was reviewed: "
+				 "make a new plan with azcmk plan"));
 	free(d);
 	return ok;
 }
@@ -718,9 +883,15 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 
 	memset(out, 0, sizeof(*out));
 	if (!fields_from_json(o, out)) {
-		*err = str_istarts(jx_str(o, "format"), "azcmk-plan/") && !str_ieq(jx_str(o, "format"), PLAN_FORMAT)
-			? xstrdup(_("this plan was written by another version of azcmk; make it again with azcmk plan"))
-			: xasprintf(_("this is not an azcmk plan (format %s)"), PLAN_FORMAT);
+		*err = str_istarts(jx_str(o, "format"), "azcmk-plan/") &&
+				       !str_ieq(jx_str(o, "format"),
+						PLAN_FORMAT)
+			       ? xstrdup(_("this plan was written by another "
+					   "version of azcmk; make it again "
+					   "with azcmk plan"))
+			       : xasprintf(_("this is not an azcmk plan "
+					     "(format %s)"),
+					   PLAN_FORMAT);
 		plan_free(out);
 		return -1;
 	}
@@ -728,10 +899,13 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 		plan_free(out);
 		return -1;
 	}
-	out->steps = xcalloc(jx_len(steps) ? jx_len(steps) : 1, sizeof(*out->steps));
+	out->steps =
+		xcalloc(jx_len(steps) ? jx_len(steps) : 1, sizeof(*out->steps));
 	for (size_t i = 0; rc == 0 && i < jx_len(steps); i++, out->n = i)
 		if (!step_from_json(out, jx_at(steps, i), &out->steps[i])) {
-			*err = xasprintf(_("step %zu of the plan is not one azcmk knows"), i + 1);
+			*err = xasprintf(_("step %zu of the plan is not one "
+					   "azcmk knows"),
+					 i + 1);
 			rc = -1;
 		}
 	if (rc == 0 && !digest_matches(o, out, err))
@@ -750,10 +924,13 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 			rc = -1;
 			break;
 		}
-		/* The body is kept for display only: apply derives every body again from live state. */
+		/* The body is kept for display only: apply derives every body
+		 * again from live state. */
 		plan_request(out, i, NULL, &q);
 		out->steps[i].method = q.method;
-		out->steps[i].url = dup_str(jx_at(steps, i), "url");     /* equal to the derived one, checked above */
+		out->steps[i].url = dup_str(
+			jx_at(steps, i),
+			"url"); /* equal to the derived one, checked above */
 		out->steps[i].api_version = q.api_version;
 		out->steps[i].target = q.target;
 		out->steps[i].body = jx_copy(jx_get(jx_at(steps, i), "body"));
@@ -765,21 +942,25 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 	return rc;
 }
 
-/* Replaces {{name}} placeholders with values from vars (unknown ones stay as they are). */
+/* Replaces {{name}} placeholders with values from vars (unknown ones stay as
+ * they are). */
 char *plan_fill(const char *text, struct json_object *vars)
 {
 	struct sbuf b = SBUF_INIT;
 
 	for (const char *p = text ? text : ""; *p;) {
-		const char *open = strstr(p, "{{"), *close = open ? strstr(open + 2, "}}") : NULL;
+		const char *open = strstr(p, "{{"),
+			   *close = open ? strstr(open + 2, "}}") : NULL;
 		char *name;
 
 		if (!close) {
 			sb_adds(&b, p);
 			break;
 		}
-		/* A stray "{{" before a placeholder is text: the placeholder opens at the last "{{" before "}}". */
-		for (const char *again; (again = strstr(open + 2, "{{")) != NULL && again < close;)
+		/* A stray "{{" before a placeholder is text: the placeholder
+		 * opens at the last "{{" before "}}". */
+		for (const char *again;
+		     (again = strstr(open + 2, "{{")) != NULL && again < close;)
 			open = again;
 		sb_add(&b, p, (size_t)(open - p));
 		name = xstrndup(open + 2, (size_t)(close - open - 2));
@@ -792,10 +973,13 @@ char *plan_fill(const char *text, struct json_object *vars)
 	return sb_steal(&b);
 }
 
-/* Appends one "path: before -> after" line to the review (values sanitized: they may come from Azure). */
-static void diff_line(const char *path, struct json_object *old, struct json_object *v, void *b)
+/* Appends one "path: before -> after" line to the review (values sanitized:
+ * they may come from Azure). */
+static void diff_line(const char *path, struct json_object *old,
+		      struct json_object *v, void *b)
 {
-	char *before = old ? text_sanitize(jx_text(old), false) : xstrdup(_("(absent)"));
+	char *before = old ? text_sanitize(jx_text(old), false)
+			   : xstrdup(_("(absent)"));
 	char *after = text_sanitize(v ? jx_text(v) : "null", false);
 
 	sb_printf(b, "       %s: %s -> %s\n", path, before, after);
@@ -812,10 +996,12 @@ static bool has_step(const struct plan *p, enum step_kind k)
 	return false;
 }
 
-/* Adds what the operator should know before applying: where the documents disagree on the role, the service's caution. */
+/* Adds what the operator should know before applying: where the documents
+ * disagree on the role, the service's caution. */
 static void plan_render_notes(const struct plan *p, struct sbuf *b)
 {
-	if (p->svc->docs_role_note && !p->keyref.hsm && (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
+	if (p->svc->docs_role_note && !p->keyref.hsm &&
+	    (has_step(p, STEP_ASSIGN_ROLE) || has_step(p, STEP_ACCESS_POLICY)))
 		sb_printf(b, _("Note: %s\n"), _(p->svc->docs_role_note));
 	if (p->svc->caution && has_step(p, STEP_SAVE_KEY))
 		sb_printf(b, _("Caution: %s\n"), _(p->svc->caution));
@@ -825,34 +1011,47 @@ static void plan_render_notes(const struct plan *p, struct sbuf *b)
  * Renders the plan for a person: each step with method, URL, irreversible
  * mark, and a before -> after diff (with bodies, also the whole body sent).
  */
-char *plan_render_text(const struct plan *p, const struct cmk_ctx *c, bool bodies)
+char *plan_render_text(const struct plan *p, const struct cmk_ctx *c,
+		       bool bodies)
 {
 	struct sbuf b = SBUF_INIT;
 
-	/* The first 16 digits of the digest name the plan for a person, as a short commit hash does. */
-	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id, p->resource_id, _(p->svc->name));
+	/* The first 16 digits of the digest name the plan for a person, as a
+	 * short commit hash does. */
+	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id, p->resource_id,
+		  _(p->svc->name));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
-		struct json_object *now = s->kind <= STEP_FIREWALL_BYPASS && s->kind != STEP_ENABLE_IDENTITY ? c->vault : c->resource;
+		struct json_object *now =
+			s->kind <= STEP_FIREWALL_BYPASS &&
+					s->kind != STEP_ENABLE_IDENTITY
+				? c->vault
+				: c->resource;
 		struct json_object *after_identity = NULL;
 
-		/* Turning the system-assigned identity off is judged against the identity the earlier step leaves. */
-		if (s->kind == STEP_DISABLE_SYSTEM_IDENTITY && i > 0 && p->steps[0].kind == STEP_ENABLE_IDENTITY) {
+		/* Turning the system-assigned identity off is judged against
+		 * the identity the earlier step leaves. */
+		if (s->kind == STEP_DISABLE_SYSTEM_IDENTITY && i > 0 &&
+		    p->steps[0].kind == STEP_ENABLE_IDENTITY) {
 			now = after_identity = jx_copy(c->resource);
 			jx_merge_patch(after_identity, p->steps[0].body);
 		}
 
 		char *title = text_sanitize(s->title ? s->title : s->id, false);
 
-		sb_printf(&b, "%2zu. %s%s\n", i + 1, title, s->reversible ? "" : _(" [irreversible]"));
+		sb_printf(&b, "%2zu. %s%s\n", i + 1, title,
+			  s->reversible ? "" : _(" [irreversible]"));
 		free(title);
 		if (s->method)
 			sb_printf(&b, "       %s %s\n", s->method, s->url);
-		if (s->body && (s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
+		if (s->body && (s->kind == STEP_SAVE_KEY ||
+				s->kind <= STEP_FIREWALL_BYPASS ||
 				s->kind == STEP_DISABLE_SYSTEM_IDENTITY))
 			jx_changes(s->body, now, diff_line, &b);
-		if (s->body && (bodies || !(s->kind == STEP_SAVE_KEY || s->kind <= STEP_FIREWALL_BYPASS ||
-					    s->kind == STEP_DISABLE_SYSTEM_IDENTITY))) {
+		if (s->body &&
+		    (bodies || !(s->kind == STEP_SAVE_KEY ||
+				 s->kind <= STEP_FIREWALL_BYPASS ||
+				 s->kind == STEP_DISABLE_SYSTEM_IDENTITY))) {
 			char *body = text_sanitize(jx_text(s->body), false);
 
 			sb_printf(&b, "       %s\n", body);

@@ -1,4 +1,5 @@
-/* Service profiles: one table entry per service azcmk protects, from RULES.md's per-service table. */
+/* Service profiles: one table entry per service azcmk protects, from RULES.md's
+ * per-service table. */
 #include "config.h"
 
 #include <stddef.h>
@@ -17,107 +18,191 @@ static const int OPENAI_SIZES[] = { 2048, 0 };
 static const int FOUNDRY_SIZES[] = { 2048, 3072, 4096, 0 };
 static const int HEALTHBOT_SIZES[] = { 2048, 3072, 0 };
 
-/* DICOM: the whole resource is PUT with one versioned key URL (DicomServices_CreateOrUpdate, 2024-03-31). */
+/* DICOM: the whole resource is PUT with one versioned key URL
+ * (DicomServices_CreateOrUpdate, 2024-03-31). */
 static const struct key_shape DICOM_SHAPE = {
-	.whole = true, .url = "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+	.whole = true,
+	.url = "properties.encryption.customerManagedKeyEncryption."
+	       "keyEncryptionKeyUrl",
 	.patch_root = "properties.encryption",
 };
 
-/* The healthcare agent service: PATCH keyVaultProperties, the identity by ARM id (Bots_Update, 2025-11-01). */
+/* The healthcare agent service: PATCH keyVaultProperties, the identity by ARM
+ * id (Bots_Update, 2025-11-01). */
 static const struct key_shape HEALTHBOT_SHAPE = {
-	.kvp = "properties.keyVaultProperties", .patch_root = "properties.keyVaultProperties", .identity = "userIdentity",
+	.kvp = "properties.keyVaultProperties",
+	.patch_root = "properties.keyVaultProperties",
+	.identity = "userIdentity",
 };
 
-/* Cognitive Services: PATCH encryption, keySource Microsoft.KeyVault, the identity by client id (Accounts_Update). */
+/* Cognitive Services: PATCH encryption, keySource Microsoft.KeyVault, the
+ * identity by client id (Accounts_Update). */
 static const struct key_shape COGNITIVE_SHAPE = {
-	.kvp = "properties.encryption.keyVaultProperties", .source = "properties.encryption.keySource",
-	.patch_root = "properties.encryption", .identity = "identityClientId", .identity_client_id = true,
+	.kvp = "properties.encryption.keyVaultProperties",
+	.source = "properties.encryption.keySource",
+	.patch_root = "properties.encryption",
+	.identity = "identityClientId",
+	.identity_client_id = true,
 };
 
 #ifdef AZCMK_TEST_HOOKS
 static const int LOCKER_SIZES[] = { 2048, 3072, 4096, 0 };
 
-/* The test locker: PATCH lockerKey, the identity by ARM id, its own names (src/sim/locker.c). */
+/* The test locker: PATCH lockerKey, the identity by ARM id, its own names
+ * (src/sim/locker.c). */
 static const struct key_shape LOCKER_SHAPE = {
-	.kvp = "properties.lockerKey", .patch_root = "properties.lockerKey", .identity = "identityId",
+	.kvp = "properties.lockerKey",
+	.patch_root = "properties.lockerKey",
+	.identity = "identityId",
 };
 #endif
 
-/* The parameters an exported template names a DICOM service's parts by: its workspace, then its own name. */
+/* The parameters an exported template names a DICOM service's parts by: its
+ * workspace, then its own name. */
 static const struct template_names DICOM_NAMES = {
-	"workspaceName", N_("The Azure Health Data Services workspace that holds the DICOM service."),
-	"dicomServiceName", N_("The DICOM service's name."),
+	"workspaceName",
+	N_("The Azure Health Data Services workspace that holds the DICOM "
+	   "service."),
+	"dicomServiceName",
+	N_("The DICOM service's name."),
 };
 
 const struct svc_profile SVC_PROFILES[] = {
-	{ .id = SVC_DICOM, .key = "dicom", .name = N_("DICOM service"),
-	  .arm_type = "Microsoft.HealthcareApis/workspaces/dicomservices", .api_version = "2024-03-31",
-	  .both_identities = "SystemAssigned,UserAssigned", .shape = &DICOM_SHAPE, .template_names = &DICOM_NAMES,
+	{ .id = SVC_DICOM,
+	  .key = "dicom",
+	  .name = N_("DICOM service"),
+	  .arm_type = "Microsoft.HealthcareApis/workspaces/dicomservices",
+	  .api_version = "2024-03-31",
+	  .both_identities = "SystemAssigned,UserAssigned",
+	  .shape = &DICOM_SHAPE,
+	  .template_names = &DICOM_NAMES,
 	  .version_required = true,
-	  .sizes = DICOM_SIZES, .size_severity = SEV_BLOCKER, .docs_role = ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
-	  .docs_role_note = N_("The DICOM documentation names Key Vault Crypto Service Encryption User, but its own ARM "
-			       "template sample assigns Key Vault Crypto Officer, which grants far more than the service "
-			       "needs."),
-	  /* "If key access is lost for more than 30 minutes, make sure you update the DICOM service to refresh the key
-	   * access": learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys */
-	  .caution = N_("If the DICOM service ever loses the key for more than 30 minutes, it stays unavailable after the "
-			"key is back until it is updated: run azcmk refresh then."),
-	  /* Resource Health's checks by type: only the DICOM service reports whether it can reach its key. */
-	  .health_reports_key = true, .keeps_earlier_versions = true, .hsm_private_needs_uai = true,
+	  .sizes = DICOM_SIZES,
+	  .size_severity = SEV_BLOCKER,
+	  .docs_role = ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
+	  .docs_role_note =
+		  N_("The DICOM documentation names Key Vault Crypto Service "
+		     "Encryption User, but its own ARM "
+		     "template sample assigns Key Vault Crypto Officer, which "
+		     "grants far more than the service "
+		     "needs."),
+	  /* "If key access is lost for more than 30 minutes, make sure you
+	   * update the DICOM service to refresh the key access":
+	   * learn.microsoft.com/azure/healthcare-apis/dicom/configure-customer-managed-keys
+	   */
+	  .caution = N_(
+		  "If the DICOM service ever loses the key for more than 30 "
+		  "minutes, it stays unavailable after the "
+		  "key is back until it is updated: run azcmk refresh then."),
+	  /* Resource Health's checks by type: only the DICOM service reports
+	     whether it can reach its key. */
+	  .health_reports_key = true,
+	  .keeps_earlier_versions = true,
+	  .hsm_private_needs_uai = true,
 	  .refresh_after_loss = true },
-	{ .id = SVC_HEALTHBOT, .key = "healthbot", .name = N_("healthcare agent service"),
-	  .arm_type = "Microsoft.HealthBot/healthBots", .api_version = "2025-11-01",
-	  .both_identities = "SystemAssigned, UserAssigned", .shape = &HEALTHBOT_SHAPE, .user_identity_doubtful = true,
-	  .sizes = HEALTHBOT_SIZES, .size_severity = SEV_WARNING,
-	  .docs_role_note = N_("The healthcare agent service documentation does not name a role; azcmk proposes the "
-			       "least-privileged one that grants read, wrap and unwrap."),
-	  /* "Once CMK has been enabled, deleting the healthcare agent service resource will automatically revoke access
-	   * to Key Vault and customer data will become inaccessible": learn.microsoft.com/azure/health-bot/cmk */
-	  .caution = N_("Once the key is set, deleting this healthcare agent service resource revokes its access to the "
-			"key for good, and its data can no longer be decrypted: export or back up what you need before "
+	{ .id = SVC_HEALTHBOT,
+	  .key = "healthbot",
+	  .name = N_("healthcare agent service"),
+	  .arm_type = "Microsoft.HealthBot/healthBots",
+	  .api_version = "2025-11-01",
+	  .both_identities = "SystemAssigned, UserAssigned",
+	  .shape = &HEALTHBOT_SHAPE,
+	  .user_identity_doubtful = true,
+	  .sizes = HEALTHBOT_SIZES,
+	  .size_severity = SEV_WARNING,
+	  .docs_role_note =
+		  N_("The healthcare agent service documentation does not name "
+		     "a role; azcmk proposes the "
+		     "least-privileged one that grants read, wrap and unwrap."),
+	  /* "Once CMK has been enabled, deleting the healthcare agent service
+	   * resource will automatically revoke access to Key Vault and customer
+	   * data will become inaccessible":
+	   * learn.microsoft.com/azure/health-bot/cmk */
+	  .caution = N_("Once the key is set, deleting this healthcare agent "
+			"service resource revokes its access to the "
+			"key for good, and its data can no longer be "
+			"decrypted: export or back up what you need before "
 			"you ever delete it."),
-	  .identity_note = N_("The healthcare agent service documentation describes the system-assigned identity only, "
+	  .identity_note = N_("The healthcare agent service documentation "
+			      "describes the system-assigned identity only, "
 			      "although its API has a userIdentity field."),
 	  .cmk_since = "2021-11-11" },
-	{ .id = SVC_FOUNDRY, .key = "foundry", .name = N_("Microsoft Foundry"),
-	  .arm_type = "Microsoft.CognitiveServices/accounts", .kind = "AIServices", .api_version = "2025-06-01",
-	  .both_identities = "SystemAssigned, UserAssigned", .shape = &COGNITIVE_SHAPE, .same_region = true,
-	  .irreversible = true, .same_vault_only = true, .sizes = FOUNDRY_SIZES, .size_severity = SEV_WARNING,
-	  .cmk_capability = true, .keeps_earlier_versions = true,
+	{ .id = SVC_FOUNDRY,
+	  .key = "foundry",
+	  .name = N_("Microsoft Foundry"),
+	  .arm_type = "Microsoft.CognitiveServices/accounts",
+	  .kind = "AIServices",
+	  .api_version = "2025-06-01",
+	  .both_identities = "SystemAssigned, UserAssigned",
+	  .shape = &COGNITIVE_SHAPE,
+	  .same_region = true,
+	  .irreversible = true,
+	  .same_vault_only = true,
+	  .sizes = FOUNDRY_SIZES,
+	  .size_severity = SEV_WARNING,
+	  .cmk_capability = true,
+	  .keeps_earlier_versions = true,
 	  .docs_role = ROLE_CRYPTO_USER,
-	  .docs_role_note = N_("The Foundry documentation names Key Vault Crypto User; Key Vault Crypto Service "
-			       "Encryption User grants the same read, wrap and unwrap and nothing else."),
-	  .size_note = N_("Microsoft's documents disagree: an older Foundry page allows 2048-bit keys only, the current "
+	  .docs_role_note = N_("The Foundry documentation names Key Vault "
+			       "Crypto User; Key Vault Crypto Service "
+			       "Encryption User grants the same read, wrap and "
+			       "unwrap and nothing else."),
+	  .size_note = N_("Microsoft's documents disagree: an older Foundry "
+			  "page allows 2048-bit keys only, the current "
 			  "one states no size.") },
-	{ .id = SVC_OPENAI, .key = "openai", .name = N_("Azure OpenAI"),
-	  .arm_type = "Microsoft.CognitiveServices/accounts", .kind = "OpenAI", .api_version = "2025-06-01",
-	  .both_identities = "SystemAssigned, UserAssigned", .shape = &COGNITIVE_SHAPE, .same_region = true,
-	  .user_identity_doubtful = true, .sizes = OPENAI_SIZES, .size_severity = SEV_BLOCKER, .cmk_capability = true,
-	  .docs_role_note = N_("Microsoft's documents disagree for Azure OpenAI: the OpenAI page describes legacy access "
-			       "policies only, the Azure AI services page allows Azure RBAC."),
-	  .identity_note = N_("Microsoft's documents disagree: the Azure OpenAI page says only a system-assigned identity "
-			      "can be used, while the API and the Azure AI services page accept a user-assigned one.") },
+	{ .id = SVC_OPENAI,
+	  .key = "openai",
+	  .name = N_("Azure OpenAI"),
+	  .arm_type = "Microsoft.CognitiveServices/accounts",
+	  .kind = "OpenAI",
+	  .api_version = "2025-06-01",
+	  .both_identities = "SystemAssigned, UserAssigned",
+	  .shape = &COGNITIVE_SHAPE,
+	  .same_region = true,
+	  .user_identity_doubtful = true,
+	  .sizes = OPENAI_SIZES,
+	  .size_severity = SEV_BLOCKER,
+	  .cmk_capability = true,
+	  .docs_role_note =
+		  N_("Microsoft's documents disagree for Azure OpenAI: the "
+		     "OpenAI page describes legacy access "
+		     "policies only, the Azure AI services page allows Azure "
+		     "RBAC."),
+	  .identity_note =
+		  N_("Microsoft's documents disagree: the Azure OpenAI page "
+		     "says only a system-assigned identity "
+		     "can be used, while the API and the Azure AI services "
+		     "page accept a user-assigned one.") },
 #ifdef AZCMK_TEST_HOOKS
 	/*
 	 * A service that does not exist, in the test build only: the simulator
 	 * answers for it (src/sim/locker.c), and test-apply takes it through
 	 * check, plan and apply. Nothing else in azcmk names it.
 	 */
-	{ .id = SVC_TEST_LOCKER, .key = "locker", .name = "test locker", .arm_type = "Azcmk.Test/lockers",
-	  .api_version = "2026-01-01", .both_identities = "SystemAssigned, UserAssigned", .shape = &LOCKER_SHAPE,
-	  .sizes = LOCKER_SIZES, .size_severity = SEV_BLOCKER, .docs_role = ROLE_CRYPTO_SERVICE_ENCRYPTION_USER },
+	{ .id = SVC_TEST_LOCKER,
+	  .key = "locker",
+	  .name = "test locker",
+	  .arm_type = "Azcmk.Test/lockers",
+	  .api_version = "2026-01-01",
+	  .both_identities = "SystemAssigned, UserAssigned",
+	  .shape = &LOCKER_SHAPE,
+	  .sizes = LOCKER_SIZES,
+	  .size_severity = SEV_BLOCKER,
+	  .docs_role = ROLE_CRYPTO_SERVICE_ENCRYPTION_USER },
 #endif
 };
 
 const size_t SVC_NPROFILES = sizeof(SVC_PROFILES) / sizeof(SVC_PROFILES[0]);
 
-/* Finds the profile of a resource by its ARM type and, for Cognitive Services, its kind. */
+/* Finds the profile of a resource by its ARM type and, for Cognitive Services,
+ * its kind. */
 const struct svc_profile *svc_for_resource(const char *type, const char *kind)
 {
 	for (size_t i = 0; i < SVC_NPROFILES; i++) {
 		const struct svc_profile *p = &SVC_PROFILES[i];
 
-		if (str_ieq(type, p->arm_type) && (!p->kind || str_ieq(kind, p->kind)))
+		if (str_ieq(type, p->arm_type) &&
+		    (!p->kind || str_ieq(kind, p->kind)))
 			return p;
 	}
 	return NULL;
@@ -139,7 +224,8 @@ bool svc_type_known(const char *arm_type)
 bool svc_type_first_of(const struct svc_profile *p, unsigned services)
 {
 	for (const struct svc_profile *q = SVC_PROFILES; q < p; q++)
-		if ((!services || (services & (1u << q->id))) && str_ieq(q->arm_type, p->arm_type))
+		if ((!services || (services & (1u << q->id))) &&
+		    str_ieq(q->arm_type, p->arm_type))
 			return false;
 	return true;
 }
@@ -156,7 +242,8 @@ char *svc_types_kql(unsigned services)
 		const struct svc_profile *p = &SVC_PROFILES[i];
 		char *low;
 
-		if ((services && !(services & (1u << p->id))) || !svc_type_first_of(p, services))
+		if ((services && !(services & (1u << p->id))) ||
+		    !svc_type_first_of(p, services))
 			continue;
 		low = str_lower(p->arm_type);
 		sb_printf(&b, "%s'%s'", b.len ? ", " : "", low);
@@ -165,7 +252,8 @@ char *svc_types_kql(unsigned services)
 	return sb_steal(&b);
 }
 
-/* Returns the services' display names, translated and joined with commas, for messages (allocated). */
+/* Returns the services' display names, translated and joined with commas, for
+ * messages (allocated). */
 char *svc_names_text(void)
 {
 	struct sbuf b = SBUF_INIT;
@@ -184,7 +272,8 @@ const struct svc_profile *svc_by_key(const char *key)
 	return NULL;
 }
 
-/* Returns the api-version to read a resource of an ARM type with, or NULL for a type no service has. */
+/* Returns the api-version to read a resource of an ARM type with, or NULL for a
+ * type no service has. */
 const char *svc_api_version(const char *arm_type)
 {
 	for (size_t i = 0; i < SVC_NPROFILES; i++)
@@ -204,13 +293,17 @@ bool svc_size_allowed(const struct svc_profile *p, long bits)
 	return false;
 }
 
-/* Returns the vault URI a resource's key setting names (borrowed), or NULL (none, or a service with one key URL). */
-const char *svc_key_vault_uri(const struct svc_profile *p, struct json_object *r)
+/* Returns the vault URI a resource's key setting names (borrowed), or NULL
+ * (none, or a service with one key URL). */
+const char *svc_key_vault_uri(const struct svc_profile *p,
+			      struct json_object *r)
 {
-	return p->shape->kvp ? jx_str(jx_get(r, p->shape->kvp), "keyVaultUri") : NULL;
+	return p->shape->kvp ? jx_str(jx_get(r, p->shape->kvp), "keyVaultUri")
+			     : NULL;
 }
 
-/* Tells whether a resource already encrypts with a customer-managed key, as its service says so. */
+/* Tells whether a resource already encrypts with a customer-managed key, as its
+ * service says so. */
 bool svc_on_cmk(const struct svc_profile *p, struct json_object *r)
 {
 	const struct key_shape *k = p->shape;
@@ -234,12 +327,15 @@ char *svc_key_uri(const struct svc_profile *p, struct json_object *r)
 
 	if (k->url)
 		return jx_str(r, k->url) ? xstrdup(jx_str(r, k->url)) : NULL;
-	if (!jx_str(kvp, "keyVaultUri") || !jx_str(kvp, "keyName") || !svc_on_cmk(p, r))
+	if (!jx_str(kvp, "keyVaultUri") || !jx_str(kvp, "keyName") ||
+	    !svc_on_cmk(p, r))
 		return NULL;
-	return key_ref_join(jx_str(kvp, "keyVaultUri"), jx_str(kvp, "keyName"), jx_str(kvp, "keyVersion"));
+	return key_ref_join(jx_str(kvp, "keyVaultUri"), jx_str(kvp, "keyName"),
+			    jx_str(kvp, "keyVersion"));
 }
 
-/* Tells whether some resources of the service cannot take a key (by creation day, or by capability). */
+/* Tells whether some resources of the service cannot take a key (by creation
+ * day, or by capability). */
 bool svc_may_be_ineligible(const struct svc_profile *p)
 {
 	return p->cmk_since || p->cmk_capability;
@@ -269,25 +365,29 @@ bool svc_version_required(const struct svc_profile *p)
 	return p->version_required;
 }
 
-/* Tells whether data encrypted before a rotation still needs the earlier key versions. */
+/* Tells whether data encrypted before a rotation still needs the earlier key
+ * versions. */
 bool svc_keeps_earlier_versions(const struct svc_profile *p)
 {
 	return p->keeps_earlier_versions;
 }
 
-/* Tells whether the key setting names no identity, so that any identity attached may be the one used. */
+/* Tells whether the key setting names no identity, so that any identity
+ * attached may be the one used. */
 bool svc_identity_unnamed(const struct svc_profile *p)
 {
 	return !p->shape->identity;
 }
 
-/* Tells whether a Managed HSM reached only through a private endpoint needs a user-assigned identity. */
+/* Tells whether a Managed HSM reached only through a private endpoint needs a
+ * user-assigned identity. */
 bool svc_hsm_private_needs_uai(const struct svc_profile *p)
 {
 	return p->hsm_private_needs_uai;
 }
 
-/* Tells whether the service stays unavailable after a long key loss until saved again, as Resource Health shows. */
+/* Tells whether the service stays unavailable after a long key loss until saved
+ * again, as Resource Health shows. */
 bool svc_refresh_after_loss(const struct svc_profile *p)
 {
 	return p->refresh_after_loss && p->health_reports_key;

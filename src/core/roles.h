@@ -1,4 +1,5 @@
-/* The built-in Azure role definitions azcmk knows without asking (generated data in roles.c). */
+/* The built-in Azure role definitions azcmk knows without asking (generated
+ * data in roles.c). */
 #ifndef AZ_ROLES_H
 #define AZ_ROLES_H
 

@@ -6,18 +6,23 @@
 #include <stddef.h>
 
 struct sbuf {
-	char *s;     /* the bytes, NUL-terminated; NULL until the first append */
-	size_t len;  /* bytes used, not counting the terminator */
-	size_t cap;  /* bytes allocated */
+	char *s;    /* the bytes, NUL-terminated; NULL until the first append */
+	size_t len; /* bytes used, not counting the terminator */
+	size_t cap; /* bytes allocated */
 };
 
-#define SBUF_INIT { NULL, 0, 0 }
+#define SBUF_INIT          \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 void sb_add(struct sbuf *b, const void *data, size_t n);
 void sb_adds(struct sbuf *b, const char *s);
 void sb_addc(struct sbuf *b, char c);
-void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+void sb_printf(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void sb_vprintf(struct sbuf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 const char *sb_str(const struct sbuf *b);
 char *sb_steal(struct sbuf *b);
 void sb_reset(struct sbuf *b);

@@ -1,4 +1,5 @@
-/* String helpers: case-insensitive comparison, terminal-safe text, Azure name normalisation. */
+/* String helpers: case-insensitive comparison, terminal-safe text, Azure name
+ * normalisation. */
 #include "config.h"
 
 #include <ctype.h>
@@ -48,7 +49,8 @@ char *str_lower(const char *s)
 	return p;
 }
 
-/* Returns the length of the valid UTF-8 sequence at s, or 0 if it is not valid. */
+/* Returns the length of the valid UTF-8 sequence at s, or 0 if it is not valid.
+ */
 static size_t utf8_len(const unsigned char *s)
 {
 	size_t n;
@@ -69,7 +71,8 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-/* Tells whether a decoded UTF-8 sequence is a C1 control character (U+0080..U+009F). */
+/* Tells whether a decoded UTF-8 sequence is a C1 control character
+ * (U+0080..U+009F). */
 static bool is_c1(const unsigned char *s, size_t n)
 {
 	return n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
@@ -91,7 +94,7 @@ char *text_sanitize(const char *s, bool keep_newlines)
 		if (n == 0 || is_c1(p, n)) {
 			sb_addc(&b, '?');
 			p += n ? n : 1;
-		} else if (n == 1 && (*p == '\n' || *p == '\t') ) {
+		} else if (n == 1 && (*p == '\n' || *p == '\t')) {
 			sb_addc(&b, keep_newlines && *p == '\n' ? '\n' : ' ');
 			p++;
 		} else if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
@@ -105,7 +108,8 @@ char *text_sanitize(const char *s, bool keep_newlines)
 	return sb_steal(&b);
 }
 
-/* Normalises an Azure location for comparison: "West US 3" and "westus3" both give "westus3". */
+/* Normalises an Azure location for comparison: "West US 3" and "westus3" both
+ * give "westus3". */
 void location_normalize(const char *loc, char *out, size_t outlen)
 {
 	size_t j = 0;
@@ -144,7 +148,8 @@ bool is_uuid(const char *s)
 	return true;
 }
 
-/* Tells whether s is exactly 32 hexadecimal digits, the form of a key version. */
+/* Tells whether s is exactly 32 hexadecimal digits, the form of a key version.
+ */
 bool is_hex32(const char *s)
 {
 	if (!s || strlen(s) != 32)
@@ -160,7 +165,8 @@ bool is_hex32(const char *s)
  * columns (an invalid byte is one byte of one column; a non-printing
  * character takes none).
  */
-static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len, int *cols)
+static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len,
+		      int *cols)
 {
 	wchar_t wc;
 
@@ -174,7 +180,8 @@ static void next_char(const char *s, size_t n, mbstate_t *st, size_t *len, int *
 	}
 }
 
-/* Returns the columns a UTF-8 (locale) string takes on a terminal; invalid bytes count one each. */
+/* Returns the columns a UTF-8 (locale) string takes on a terminal; invalid
+ * bytes count one each. */
 int text_width(const char *s)
 {
 	mbstate_t st;
@@ -190,7 +197,8 @@ int text_width(const char *s)
 	return cols;
 }
 
-/* Returns how many bytes of the first n bytes of s fit in width display columns, whole characters only (at least one). */
+/* Returns how many bytes of the first n bytes of s fit in width display
+ * columns, whole characters only (at least one). */
 size_t text_fit(const char *s, size_t n, int width)
 {
 	mbstate_t st;
@@ -225,7 +233,9 @@ size_t text_break(const char *s, size_t n, int width)
 	while (at < n) {
 		next_char(s + at, n - at, &st, &len, &w);
 		if (cols + w > width)
-			return s[at] == ' ' && text ? at : space ? space : text_fit(s, n, width);
+			return s[at] == ' ' && text ? at
+			       : space              ? space
+						    : text_fit(s, n, width);
 		if (s[at] == ' ' && text)
 			space = at;
 		text |= s[at] != ' ';

@@ -1,4 +1,5 @@
-/* String helpers: case-insensitive comparison, terminal-safe text, Azure name normalisation. */
+/* String helpers: case-insensitive comparison, terminal-safe text, Azure name
+ * normalisation. */
 #ifndef AZ_TEXT_H
 #define AZ_TEXT_H
 

@@ -1,4 +1,5 @@
-/* UUID formatting: random (version 4) from given bytes, and name-based (version 5). */
+/* UUID formatting: random (version 4) from given bytes, and name-based (version
+ * 5). */
 #ifndef AZ_UUID_H
 #define AZ_UUID_H
 

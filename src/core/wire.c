@@ -1,4 +1,5 @@
-/* Pure rules for what crosses the wire: Azure error bodies, retries, the Key Vault challenge, redaction. */
+/* Pure rules for what crosses the wire: Azure error bodies, retries, the Key
+ * Vault challenge, redaction. */
 #include "config.h"
 
 #include <ctype.h>
@@ -16,23 +17,37 @@
 #include "xalloc.h"
 
 /* Form fields and JSON keys whose values are secrets or tokens, never shown. */
-static const char *const SECRET_NAMES[] = { "client_secret", "client_assertion", "assertion", "refresh_token",
-	"access_token", "id_token", "device_code", "code", "password", "accessToken", "refreshToken", "secret", NULL };
+static const char *const SECRET_NAMES[] = { "client_secret",
+					    "client_assertion",
+					    "assertion",
+					    "refresh_token",
+					    "access_token",
+					    "id_token",
+					    "device_code",
+					    "code",
+					    "password",
+					    "accessToken",
+					    "refreshToken",
+					    "secret",
+					    NULL };
 
 /* Tells whether a field or key name holds a secret. */
 static bool secret_name(const char *name, size_t len)
 {
 	for (int i = 0; SECRET_NAMES[i]; i++)
-		if (strlen(SECRET_NAMES[i]) == len && strncasecmp(SECRET_NAMES[i], name, len) == 0)
+		if (strlen(SECRET_NAMES[i]) == len &&
+		    strncasecmp(SECRET_NAMES[i], name, len) == 0)
 			return true;
 	return false;
 }
 
-/* Returns the first line of a text, sanitised for a terminal (Entra appends trace lines). */
+/* Returns the first line of a text, sanitised for a terminal (Entra appends
+ * trace lines). */
 static char *first_line(const char *text)
 {
 	size_t n = strcspn(text ? text : "", "\r\n");
-	char *line = xstrndup(text ? text : "", n), *clean = text_sanitize(line, false);
+	char *line = xstrndup(text ? text : "", n),
+	     *clean = text_sanitize(line, false);
 
 	free(line);
 	return clean;
@@ -59,10 +74,12 @@ static const char *inner_code(struct json_object *err)
 
 	if (jx_str(err, "innererror.code"))
 		return jx_str(err, "innererror.code");
-	return jx_str(first, "code") ? jx_str(first, "code") : jx_str(first, "error.code");
+	return jx_str(first, "code") ? jx_str(first, "code")
+				     : jx_str(first, "error.code");
 }
 
-/* Reads an error from ARM ({"error":{code,message,details}}), Key Vault (innererror), Graph or Entra ({"error":"x"}). */
+/* Reads an error from ARM ({"error":{code,message,details}}), Key Vault
+ * (innererror), Graph or Entra ({"error":"x"}). */
 bool wire_parse_error(struct json_object *body, struct az_wire_error *out)
 {
 	struct json_object *err = jx_get(body, "error");
@@ -72,7 +89,8 @@ bool wire_parse_error(struct json_object *body, struct az_wire_error *out)
 		const char *desc = jx_str(body, "error_description");
 
 		out->code = text_sanitize(json_object_get_string(err), false);
-		out->message = first_line(desc ? desc : json_object_get_string(err));
+		out->message =
+			first_line(desc ? desc : json_object_get_string(err));
 		out->aadsts = aadsts_of(desc);
 		return true;
 	}
@@ -94,13 +112,16 @@ void wire_error_free(struct az_wire_error *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* Tells whether an HTTP status is worth retrying: 408, 429, 500, 502, 503, 504. */
+/* Tells whether an HTTP status is worth retrying: 408, 429, 500, 502, 503, 504.
+ */
 bool wire_status_retryable(long status)
 {
-	return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+	return status == 408 || status == 429 || status == 500 ||
+	       status == 502 || status == 503 || status == 504;
 }
 
-/* Parses an HTTP-date (RFC 7231 IMF-fixdate, years 1970 to 9999) into epoch seconds; -1 when it is not one. */
+/* Parses an HTTP-date (RFC 7231 IMF-fixdate, years 1970 to 9999) into epoch
+ * seconds; -1 when it is not one. */
 static int64_t http_date(const char *s)
 {
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -109,9 +130,11 @@ static int64_t http_date(const char *s)
 	const char *m;
 	struct tm tm = { 0 };
 
-	if (sscanf(s, "%*3s, %d %3s %d %d:%d:%d GMT", &d, mon, &y, &h, &mi, &sec) != 6 || !(m = strstr(months, mon)) ||
-	    (m - months) % 3 || d < 1 || d > 31 || y < 1970 || y > 9999 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
-	    sec > 60)
+	if (sscanf(s, "%*3s, %d %3s %d %d:%d:%d GMT", &d, mon, &y, &h, &mi,
+		   &sec) != 6 ||
+	    !(m = strstr(months, mon)) || (m - months) % 3 || d < 1 || d > 31 ||
+	    y < 1970 || y > 9999 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 60)
 		return -1;
 	tm.tm_mday = d;
 	tm.tm_mon = (int)(m - months) / 3;
@@ -127,7 +150,8 @@ static int64_t http_date(const char *s)
  * INT64_MAX): x-ms-retry-after-ms first, then Retry-After as seconds or an
  * HTTP-date; -1 when neither is usable.
  */
-int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms, int64_t now)
+int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms,
+			    int64_t now)
 {
 	char *end;
 	long long v;
@@ -148,8 +172,10 @@ int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms,
 	return v > now ? (v - now) * 1000 : 0;
 }
 
-/* Exponential backoff with jitter: base * 2^attempt scaled by 0.5..1.5, capped at max. */
-int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double jitter01)
+/* Exponential backoff with jitter: base * 2^attempt scaled by 0.5..1.5, capped
+ * at max. */
+int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
+			double jitter01)
 {
 	double d = (double)base_ms;
 
@@ -159,7 +185,8 @@ int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double jit
 	return d > (double)max_ms ? max_ms : (int64_t)d;
 }
 
-/* Copies the value of k="v" (or k=v) at p into an allocated string; NULL when its quote is never closed. */
+/* Copies the value of k="v" (or k=v) at p into an allocated string; NULL when
+ * its quote is never closed. */
 static char *param_value(const char *p)
 {
 	size_t n;
@@ -172,7 +199,8 @@ static char *param_value(const char *p)
 	return p[n + 1] == '"' ? xstrndup(p + 1, n) : NULL;
 }
 
-/* Returns the length of the value at p: a quoted string with its quotes (the rest when unclosed), or up to a comma. */
+/* Returns the length of the value at p: a quoted string with its quotes (the
+ * rest when unclosed), or up to a comma. */
 static size_t value_len(const char *p)
 {
 	size_t n;
@@ -183,7 +211,8 @@ static size_t value_len(const char *p)
 	return p[n + 1] == '"' ? n + 2 : n + 1;
 }
 
-/* Finds key= in a challenge's parameter list (keys compared ignoring case); NULL when absent. */
+/* Finds key= in a challenge's parameter list (keys compared ignoring case);
+ * NULL when absent. */
 static char *challenge_param(const char *params, const char *key)
 {
 	size_t k = strlen(key);
@@ -204,18 +233,21 @@ static char *challenge_param(const char *params, const char *key)
 	return NULL;
 }
 
-/* Returns the host of an https URL ("https://vault.azure.net/x" gives "vault.azure.net"), allocated. */
+/* Returns the host of an https URL ("https://vault.azure.net/x" gives
+ * "vault.azure.net"), allocated. */
 static char *host_of(const char *url)
 {
 	char host[256];
 	bool https;
 
-	return wire_url_host(url, host, sizeof(host), &https) ? xstrdup(host) : NULL;
+	return wire_url_host(url, host, sizeof(host), &https) ? xstrdup(host)
+							      : NULL;
 }
 
 /*
- * Parses `Bearer authorization="https://login.../TENANT", resource="https://vault.azure.net"`
- * (or scope=); false leaves nothing allocated in out.
+ * Parses `Bearer authorization="https://login.../TENANT",
+ * resource="https://vault.azure.net"` (or scope=); false leaves nothing
+ * allocated in out.
  */
 bool wire_parse_challenge(const char *header, struct az_challenge *out)
 {
@@ -226,7 +258,8 @@ bool wire_parse_challenge(const char *header, struct az_challenge *out)
 		return false;
 	out->authorization = challenge_param(header + 7, "authorization");
 	if (!out->authorization)
-		out->authorization = challenge_param(header + 7, "authorization_uri");
+		out->authorization =
+			challenge_param(header + 7, "authorization_uri");
 	resource = challenge_param(header + 7, "resource");
 	scope = challenge_param(header + 7, "scope");
 	if (!out->authorization || (!resource && !scope)) {
@@ -239,10 +272,14 @@ bool wire_parse_challenge(const char *header, struct az_challenge *out)
 		const char *path = strstr(out->authorization, "://");
 		const char *seg = path ? strchr(path + 3, '/') : NULL;
 
-		out->tenant = seg && seg[1] ? xstrndup(seg + 1, strcspn(seg + 1, "/")) : NULL;
+		out->tenant = seg && seg[1]
+				      ? xstrndup(seg + 1, strcspn(seg + 1, "/"))
+				      : NULL;
 	}
-	out->scope = scope ? xstrdup(scope) : xasprintf("%s/.default", resource);
-	/* The host checked is the one of the scope the token is asked for; a resource naming another is refused. */
+	out->scope =
+		scope ? xstrdup(scope) : xasprintf("%s/.default", resource);
+	/* The host checked is the one of the scope the token is asked for; a
+	 * resource naming another is refused. */
 	out->resource_host = host_of(out->scope);
 	if (out->resource_host && resource && scope) {
 		char *other = host_of(resource);
@@ -260,12 +297,16 @@ bool wire_parse_challenge(const char *header, struct az_challenge *out)
 	return out->resource_host != NULL;
 }
 
-/* Tells whether the vault being called lies under the challenge's resource ("kv.vault.azure.net" under "vault.azure.net"). */
-bool wire_challenge_matches(const struct az_challenge *c, const char *request_host)
+/* Tells whether the vault being called lies under the challenge's resource
+ * ("kv.vault.azure.net" under "vault.azure.net"). */
+bool wire_challenge_matches(const struct az_challenge *c,
+			    const char *request_host)
 {
-	size_t n = strlen(request_host), m = c->resource_host ? strlen(c->resource_host) : 0;
+	size_t n = strlen(request_host),
+	       m = c->resource_host ? strlen(c->resource_host) : 0;
 
-	return m > 0 && n > m + 1 && request_host[n - m - 1] == '.' && strcasecmp(request_host + n - m, c->resource_host) == 0;
+	return m > 0 && n > m + 1 && request_host[n - m - 1] == '.' &&
+	       strcasecmp(request_host + n - m, c->resource_host) == 0;
 }
 
 /* Releases a parsed challenge. */
@@ -278,7 +319,8 @@ void wire_challenge_free(struct az_challenge *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Returns a form body with every secret field's value replaced by [redacted]. */
+/* Returns a form body with every secret field's value replaced by [redacted].
+ */
 char *wire_redact_form(const char *body)
 {
 	struct sbuf b = SBUF_INIT;
@@ -309,23 +351,28 @@ static void redact_json(struct json_object *o)
 	}
 	if (!json_object_is_type(o, json_type_object))
 		return;
-	json_object_object_foreach(o, k, v) {
+	json_object_object_foreach(o, k, v)
+	{
 		if (secret_name(k, strlen(k)) && v)
-			json_object_object_add(o, k, json_object_new_string("[redacted]"));
+			json_object_object_add(
+				o, k, json_object_new_string("[redacted]"));
 		else
 			redact_json(v);
 	}
 }
 
-/* Returns JSON text with secret members redacted; text that is not JSON is shown only by its length. */
+/* Returns JSON text with secret members redacted; text that is not JSON is
+ * shown only by its length. */
 char *wire_redact_json_text(const char *body)
 {
 	char *err = NULL, *out;
-	struct json_object *o = jx_parse(body ? body : "", body ? strlen(body) : 0, &err);
+	struct json_object *o =
+		jx_parse(body ? body : "", body ? strlen(body) : 0, &err);
 
 	if (!o) {
 		free(err);
-		return xasprintf("[%zu bytes that are not JSON]", body ? strlen(body) : 0);
+		return xasprintf("[%zu bytes that are not JSON]",
+				 body ? strlen(body) : 0);
 	}
 	redact_json(o);
 	out = xstrdup(jx_text(o));
@@ -333,10 +380,13 @@ char *wire_redact_json_text(const char *body)
 	return out;
 }
 
-/* Returns a header line with the credential of Authorization (and similar) headers hidden. */
+/* Returns a header line with the credential of Authorization (and similar)
+ * headers hidden. */
 char *wire_redact_header(const char *line)
 {
-	static const char *const hidden[] = { "authorization:", "x-identity-header:", "secret:", "proxy-authorization:", NULL };
+	static const char *const hidden[] = { "authorization:",
+					      "x-identity-header:", "secret:",
+					      "proxy-authorization:", NULL };
 
 	for (int i = 0; hidden[i]; i++)
 		if (str_istarts(line, hidden[i])) {
@@ -344,8 +394,10 @@ char *wire_redact_header(const char *line)
 			const char *sp = strchr(v + strspn(v, " "), ' ');
 
 			if (str_istarts(v + strspn(v, " "), "Bearer") && sp)
-				return xasprintf("%.*s [redacted]", (int)(sp - line), line);
-			return xasprintf("%.*s [redacted]", (int)strlen(hidden[i]), line);
+				return xasprintf("%.*s [redacted]",
+						 (int)(sp - line), line);
+			return xasprintf("%.*s [redacted]",
+					 (int)strlen(hidden[i]), line);
 		}
 	return xstrdup(line);
 }
@@ -400,7 +452,8 @@ bool wire_same_origin(const char *url, const char *origin)
 {
 	size_t a, b;
 
-	if (!url || !origin || !str_istarts(url, "https://") || !str_istarts(origin, "https://"))
+	if (!url || !origin || !str_istarts(url, "https://") ||
+	    !str_istarts(origin, "https://"))
 		return false;
 	url += 8;
 	origin += 8;
@@ -409,13 +462,15 @@ bool wire_same_origin(const char *url, const char *origin)
 	return a > 0 && a == b && strncasecmp(url, origin, a) == 0;
 }
 
-/* Tells whether a byte may stand in a URL as it is (RFC 3986 unreserved, reserved, and '%' before two hex digits). */
+/* Tells whether a byte may stand in a URL as it is (RFC 3986 unreserved,
+ * reserved, and '%' before two hex digits). */
 static bool url_byte_ok(const char *p)
 {
 	unsigned char c = (unsigned char)*p;
 
 	if (c == '%')
-		return isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]);
+		return isxdigit((unsigned char)p[1]) &&
+		       isxdigit((unsigned char)p[2]);
 	return c > 0x20 && c < 0x7f && !strchr("\"<>\\^`{|}", c);
 }
 
@@ -446,7 +501,8 @@ char *wire_url_escape(const char *url)
 	return sb_steal(&b);
 }
 
-/* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource ("https://vault.azure.net"). */
+/* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource
+ * ("https://vault.azure.net"). */
 char *wire_scope_resource(const char *scope)
 {
 	char *r = xstrdup(scope ? scope : "");
@@ -456,7 +512,8 @@ char *wire_scope_resource(const char *scope)
 	return r;
 }
 
-/* Decodes a JWT's claims without verifying it (to say who signed in); NULL when it is not a JWT. */
+/* Decodes a JWT's claims without verifying it (to say who signed in); NULL when
+ * it is not a JWT. */
 struct json_object *wire_jwt_claims(const char *token)
 {
 	struct jwt t;
@@ -469,7 +526,8 @@ struct json_object *wire_jwt_claims(const char *token)
 	return claims;
 }
 
-/* Reads a number that may be a JSON number or a numeric string; -1 when it is neither. */
+/* Reads a number that may be a JSON number or a numeric string; -1 when it is
+ * neither. */
 static int64_t number_of(struct json_object *v)
 {
 	char *end;
@@ -483,7 +541,8 @@ static int64_t number_of(struct json_object *v)
 	return end != json_object_get_string(v) && *end == '\0' ? n : -1;
 }
 
-/* Returns now + seconds (seconds >= 0), saturated at INT64_MAX where the sum would overflow. */
+/* Returns now + seconds (seconds >= 0), saturated at INT64_MAX where the sum
+ * would overflow. */
 static int64_t add_seconds(int64_t now, int64_t seconds)
 {
 	return now > 0 && seconds > INT64_MAX - now ? INT64_MAX : now + seconds;
@@ -496,10 +555,10 @@ static int64_t add_seconds(int64_t now, int64_t seconds)
  */
 int64_t wire_parse_expiry(struct json_object *response, int64_t now)
 {
-	int64_t on = number_of(jx_get(response, "expires_on")), in = number_of(jx_get(response, "expires_in"));
+	int64_t on = number_of(jx_get(response, "expires_on")),
+		in = number_of(jx_get(response, "expires_in"));
 
 	if (on > 0)
 		return on;
 	return in >= 0 ? add_seconds(now, in) : -1;
 }
-

@@ -1,4 +1,5 @@
-/* Allocation wrappers that never return NULL: they abort with a message on exhaustion. */
+/* Allocation wrappers that never return NULL: they abort with a message on
+ * exhaustion. */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* The simulated Azure Resource Manager: subscriptions, providers, resource lists and resource CRUD. */
+/* The simulated Azure Resource Manager: subscriptions, providers, resource
+ * lists and resource CRUD. */
 #include "config.h"
 
 #include <ctype.h>
@@ -14,36 +15,68 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* The api-versions ARM accepts per resource type (others accept any version). */
+/* The api-versions ARM accepts per resource type (others accept any version).
+ */
 static const struct {
 	const char *type;
 	const char *versions;
 } API_VERSIONS[] = {
-	{ "Microsoft.HealthcareApis/workspaces", "2021-06-01-preview,2021-11-01,2022-05-15,2022-06-01,2022-10-01-preview,2022-12-01,2023-02-28,2023-06-01-preview,2023-09-06,2023-11-01,2023-12-01,2024-03-01,2024-03-31,2025-03-01-preview,2025-04-01-preview" },
-	{ "Microsoft.HealthcareApis/workspaces/dicomservices", "2021-06-01-preview,2021-11-01,2022-05-15,2022-06-01,2022-10-01-preview,2022-12-01,2023-02-28,2023-06-01-preview,2023-09-06,2023-11-01,2023-12-01,2024-03-01,2024-03-31,2025-03-01-preview,2025-04-01-preview" },
-	{ "Microsoft.CognitiveServices/accounts", "2017-04-18,2021-04-30,2021-10-01,2022-03-01,2022-10-01,2022-12-01,2023-05-01,2023-10-01-preview,2024-04-01-preview,2024-10-01,2025-04-01-preview,2025-06-01,2025-09-01,2026-05-01" },
-	{ "Microsoft.HealthBot/healthBots", "2020-10-20,2020-12-08,2021-06-10,2021-08-24,2022-08-08,2023-05-01,2024-02-01,2025-05-25,2025-11-01" },
-	{ "Microsoft.KeyVault/vaults", "2015-06-01,2016-10-01,2018-02-14,2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	{ "Microsoft.KeyVault/managedHSMs", "2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	/* Keys through Resource Manager: vaults' since 2019-09-01 (keys.json), managed HSMs' since 2023-02-01 (keysManagedHsm.json). */
-	{ "Microsoft.KeyVault/vaults/keys", "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	{ "Microsoft.KeyVault/vaults/keys/versions", "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	{ "Microsoft.KeyVault/managedHSMs/keys", "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	{ "Microsoft.KeyVault/managedHSMs/keys/versions", "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
-	{ "Microsoft.ManagedIdentity/userAssignedIdentities", "2018-11-30,2021-09-30-preview,2022-01-31-preview,2023-01-31,2023-07-31-preview,2024-11-30,2025-01-31-preview,2025-05-31-preview,2026-04-30,2026-05-31" },
+	{ "Microsoft.HealthcareApis/workspaces",
+	  "2021-06-01-preview,2021-11-01,2022-05-15,2022-06-01,2022-10-01-"
+	  "preview,2022-12-01,2023-02-28,2023-06-01-preview,2023-09-06,2023-11-"
+	  "01,2023-12-01,2024-03-01,2024-03-31,2025-03-01-preview,2025-04-01-"
+	  "preview" },
+	{ "Microsoft.HealthcareApis/workspaces/dicomservices",
+	  "2021-06-01-preview,2021-11-01,2022-05-15,2022-06-01,2022-10-01-"
+	  "preview,2022-12-01,2023-02-28,2023-06-01-preview,2023-09-06,2023-11-"
+	  "01,2023-12-01,2024-03-01,2024-03-31,2025-03-01-preview,2025-04-01-"
+	  "preview" },
+	{ "Microsoft.CognitiveServices/accounts",
+	  "2017-04-18,2021-04-30,2021-10-01,2022-03-01,2022-10-01,2022-12-01,"
+	  "2023-05-01,2023-10-01-preview,2024-04-01-preview,2024-10-01,2025-04-"
+	  "01-preview,2025-06-01,2025-09-01,2026-05-01" },
+	{ "Microsoft.HealthBot/healthBots",
+	  "2020-10-20,2020-12-08,2021-06-10,2021-08-24,2022-08-08,2023-05-01,"
+	  "2024-02-01,2025-05-25,2025-11-01" },
+	{ "Microsoft.KeyVault/vaults",
+	  "2015-06-01,2016-10-01,2018-02-14,2019-09-01,2021-10-01,2022-07-01,"
+	  "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/managedHSMs",
+	  "2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,2025-05-01,"
+	  "2026-02-01" },
+	/* Keys through Resource Manager: vaults' since 2019-09-01 (keys.json),
+	   managed HSMs' since 2023-02-01 (keysManagedHsm.json). */
+	{ "Microsoft.KeyVault/vaults/keys",
+	  "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,"
+	  "2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/vaults/keys/versions",
+	  "2019-09-01,2021-10-01,2022-07-01,2023-02-01,2023-07-01,2024-11-01,"
+	  "2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/managedHSMs/keys",
+	  "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.KeyVault/managedHSMs/keys/versions",
+	  "2023-02-01,2023-07-01,2024-11-01,2025-05-01,2026-02-01" },
+	{ "Microsoft.ManagedIdentity/userAssignedIdentities",
+	  "2018-11-30,2021-09-30-preview,2022-01-31-preview,2023-01-31,2023-07-"
+	  "31-preview,2024-11-30,2025-01-31-preview,2025-05-31-preview,2026-04-"
+	  "30,2026-05-31" },
 };
 
-/* Returns the accepted versions for a type, or NULL when any version is accepted. */
+/* Returns the accepted versions for a type, or NULL when any version is
+ * accepted. */
 static const char *versions_for(const char *type)
 {
-	for (size_t i = 0; i < sizeof(API_VERSIONS) / sizeof(API_VERSIONS[0]); i++)
+	for (size_t i = 0; i < sizeof(API_VERSIONS) / sizeof(API_VERSIONS[0]);
+	     i++)
 		if (str_ieq(type, API_VERSIONS[i].type))
 			return API_VERSIONS[i].versions;
 	return NULL;
 }
 
-/* Refuses an api-version the type does not have, with ARM's NoRegisteredProviderFound; true when fine. */
-static bool api_version_ok(struct sim_req *rq, struct sim_resp *rs, const char *type, const char *location)
+/* Refuses an api-version the type does not have, with ARM's
+ * NoRegisteredProviderFound; true when fine. */
+static bool api_version_ok(struct sim_req *rq, struct sim_resp *rs,
+			   const char *type, const char *location)
 {
 	const char *v = req_arg(rq, "api-version"), *list = versions_for(type);
 	char *pattern;
@@ -62,23 +95,32 @@ static bool api_version_ok(struct sim_req *rq, struct sim_resp *rs, const char *
 	if (!ok) {
 		char *spaced = xstrdup(list);
 
-		resp_error(rs, 400, "NoRegisteredProviderFound", "No registered resource provider found for location "
-			   "'%s' and API version '%s' for type '%s'. The supported api-versions are '%s'. The supported "
-			   "locations are 'eastus, westus, westus3, westeurope, northeurope'.",
+		resp_error(rs, 400, "NoRegisteredProviderFound",
+			   "No registered resource provider found for location "
+			   "'%s' and API version '%s' for type '%s'. The "
+			   "supported api-versions are '%s'. The supported "
+			   "locations are 'eastus, westus, westus3, "
+			   "westeurope, northeurope'.",
 			   location ? location : "westus3", v, type, spaced);
 		free(spaced);
 	}
 	return ok;
 }
 
-/* Requires the caller to hold an ARM action at a scope; fills a 403 AuthorizationFailed when not. */
-bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *action)
+/* Requires the caller to hold an ARM action at a scope; fills a 403
+ * AuthorizationFailed when not. */
+bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope,
+		 const char *action)
 {
 	if (state_allows(rq->sim, rq->oid, scope, action, false))
 		return true;
-	resp_error(rs, 403, "AuthorizationFailed", "The client '%s' with object id '%s' does not have authorization to "
-		   "perform action '%s' over scope '%s' or the scope is invalid. If access was recently granted, "
-		   "please refresh your credentials.", rq->oid, rq->oid, action, scope);
+	resp_error(rs, 403, "AuthorizationFailed",
+		   "The client '%s' with object id '%s' does not have "
+		   "authorization to "
+		   "perform action '%s' over scope '%s' or the scope is "
+		   "invalid. If access was recently granted, "
+		   "please refresh your credentials.",
+		   rq->oid, rq->oid, action, scope);
 	return false;
 }
 
@@ -94,22 +136,38 @@ static struct json_object *find_subscription(struct sim *s, const char *sub)
 }
 
 /* Builds a subscription as ARM lists it. */
-static struct json_object *subscription_json(struct sim *s, struct json_object *sub)
+static struct json_object *subscription_json(struct sim *s,
+					     struct json_object *sub)
 {
-	struct json_object *o = json_object_new_object(), *pol = json_object_new_object();
-	char *id = xasprintf("/subscriptions/%s", jx_str(sub, "subscriptionId"));
-	const char *tid = jx_str(sub, "tenantId") ? jx_str(sub, "tenantId") : state_tenant(s);
+	struct json_object *o = json_object_new_object(),
+			   *pol = json_object_new_object();
+	char *id =
+		xasprintf("/subscriptions/%s", jx_str(sub, "subscriptionId"));
+	const char *tid = jx_str(sub, "tenantId") ? jx_str(sub, "tenantId")
+						  : state_tenant(s);
 
 	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "authorizationSource", json_object_new_string("RoleBased"));
+	json_object_object_add(o, "authorizationSource",
+			       json_object_new_string("RoleBased"));
 	json_object_object_add(o, "managedByTenants", json_object_new_array());
-	json_object_object_add(o, "subscriptionId", json_object_new_string(jx_str(sub, "subscriptionId")));
+	json_object_object_add(
+		o, "subscriptionId",
+		json_object_new_string(jx_str(sub, "subscriptionId")));
 	json_object_object_add(o, "tenantId", json_object_new_string(tid));
-	json_object_object_add(o, "displayName", json_object_new_string(jx_str(sub, "displayName")));
-	json_object_object_add(o, "state", json_object_new_string(jx_str(sub, "state") ? jx_str(sub, "state") : "Enabled"));
-	json_object_object_add(pol, "locationPlacementId", json_object_new_string("Public_2014-09-01"));
-	json_object_object_add(pol, "quotaId", json_object_new_string("PayAsYouGo_2014-09-01"));
-	json_object_object_add(pol, "spendingLimit", json_object_new_string("Off"));
+	json_object_object_add(
+		o, "displayName",
+		json_object_new_string(jx_str(sub, "displayName")));
+	json_object_object_add(
+		o, "state",
+		json_object_new_string(jx_str(sub, "state")
+					       ? jx_str(sub, "state")
+					       : "Enabled"));
+	json_object_object_add(pol, "locationPlacementId",
+			       json_object_new_string("Public_2014-09-01"));
+	json_object_object_add(pol, "quotaId",
+			       json_object_new_string("PayAsYouGo_2014-09-01"));
+	json_object_object_add(pol, "spendingLimit",
+			       json_object_new_string("Off"));
 	json_object_object_add(o, "subscriptionPolicies", pol);
 	if (json_object_is_type(jx_get(sub, "tags"), json_type_object))
 		json_object_object_add(o, "tags", jx_copy(jx_get(sub, "tags")));
@@ -117,7 +175,8 @@ static struct json_object *subscription_json(struct sim *s, struct json_object *
 	return o;
 }
 
-/* Returns "&name=value" (value percent-encoded) for a query argument of the request, or "" when absent. */
+/* Returns "&name=value" (value percent-encoded) for a query argument of the
+ * request, or "" when absent. */
 static char *query_part(struct sim_req *rq, const char *name)
 {
 	const char *v = req_arg(rq, name);
@@ -135,7 +194,8 @@ static char *query_part(struct sim_req *rq, const char *name)
 	return sb_steal(&b);
 }
 
-/* Returns the page size of a list: settings.pageSize, or the request's $top when that is smaller. */
+/* Returns the page size of a list: settings.pageSize, or the request's $top
+ * when that is smaller. */
 static long page_size(struct sim_req *rq)
 {
 	const char *top = req_arg(rq, "$top");
@@ -165,12 +225,16 @@ static bool read_skiptoken(struct sim_req *rq, long n, long *skip)
 	return true;
 }
 
-/* Returns the nextLink of the page that starts at skip: the request's path, api-version, $filter, $expand, $top. */
+/* Returns the nextLink of the page that starts at skip: the request's path,
+ * api-version, $filter, $expand, $top. */
 static char *next_link(struct sim_req *rq, long skip)
 {
-	char *filter = query_part(rq, "$filter"), *expand = query_part(rq, "$expand"), *top = query_part(rq, "$top");
-	char *next = xasprintf("https://%s%s?api-version=%s%s%s%s&$skiptoken=%ld", rq->host, rq->path,
-			       req_arg(rq, "api-version"), filter, expand, top, skip);
+	char *filter = query_part(rq, "$filter"),
+	     *expand = query_part(rq, "$expand"), *top = query_part(rq, "$top");
+	char *next =
+		xasprintf("https://%s%s?api-version=%s%s%s%s&$skiptoken=%ld",
+			  rq->host, rq->path, req_arg(rq, "api-version"),
+			  filter, expand, top, skip);
 
 	free(filter);
 	free(expand);
@@ -184,35 +248,45 @@ static char *next_link(struct sim_req *rq, long skip)
  * items as Key Vault's list with $top answers (listVaultBySubscription.json),
  * build (if set) making each item shown.
  */
-static void answer_built(struct sim_req *rq, struct sim_resp *rs, struct json_object *items,
-			 struct json_object *(*build)(struct json_object *, const char *), const char *arg)
+static void
+answer_built(struct sim_req *rq, struct sim_resp *rs, struct json_object *items,
+	     struct json_object *(*build)(struct json_object *, const char *),
+	     const char *arg)
 {
 	struct json_object *body, *page;
 	long skip, size = page_size(rq), n = (long)jx_len(items);
 
-	/* Microsoft documents no wording for a bad $skiptoken: the code and message are the simulator's own. */
+	/* Microsoft documents no wording for a bad $skiptoken: the code and
+	 * message are the simulator's own. */
 	if (!read_skiptoken(rq, n, &skip)) {
 		json_object_put(items);
-		resp_error(rs, 400, "InvalidSkipToken", "The skip token '%s' is not valid.", req_arg(rq, "$skiptoken"));
+		resp_error(rs, 400, "InvalidSkipToken",
+			   "The skip token '%s' is not valid.",
+			   req_arg(rq, "$skiptoken"));
 		return;
 	}
 	body = json_object_new_object();
 	page = json_object_new_array();
 	for (long i = skip; i < n && i < skip + size; i++)
-		json_object_array_add(page, build ? build(jx_at(items, (size_t)i), arg) : json_object_get(jx_at(items, (size_t)i)));
+		json_object_array_add(
+			page, build ? build(jx_at(items, (size_t)i), arg)
+				    : json_object_get(jx_at(items, (size_t)i)));
 	json_object_object_add(body, "value", page);
 	if (skip + size < n) {
 		char *next = next_link(rq, skip + size);
 
-		json_object_object_add(body, "nextLink", json_object_new_string(next));
+		json_object_object_add(body, "nextLink",
+				       json_object_new_string(next));
 		free(next);
 	}
 	json_object_put(items);
 	resp_json(rs, 200, body);
 }
 
-/* Answers a list whose items are shown as they are (items taken), a page at a time (see answer_built). */
-void arm_answer_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *items)
+/* Answers a list whose items are shown as they are (items taken), a page at a
+ * time (see answer_built). */
+void arm_answer_page(struct sim_req *rq, struct sim_resp *rs,
+		     struct json_object *items)
 {
 	answer_built(rq, rs, items, NULL, NULL);
 }
@@ -220,21 +294,28 @@ void arm_answer_page(struct sim_req *rq, struct sim_resp *rs, struct json_object
 /* Serves GET /subscriptions: those where the caller holds any role. */
 static void list_subscriptions(struct sim_req *rq, struct sim_resp *rs)
 {
-	struct json_object *subs = jx_get(rq->sim->doc, "subscriptions"), *out = json_object_new_array();
+	struct json_object *subs = jx_get(rq->sim->doc, "subscriptions"),
+			   *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(subs); i++)
-		if (state_can_see_subscription(rq->sim, rq->oid, jx_str(jx_at(subs, i), "subscriptionId")))
-			json_object_array_add(out, subscription_json(rq->sim, jx_at(subs, i)));
+		if (state_can_see_subscription(
+			    rq->sim, rq->oid,
+			    jx_str(jx_at(subs, i), "subscriptionId")))
+			json_object_array_add(
+				out,
+				subscription_json(rq->sim, jx_at(subs, i)));
 	arm_answer_page(rq, rs, out);
 }
 
-/* Adds the domain of a user principal name ("ops@contoso.com") to a list of domains, once. */
+/* Adds the domain of a user principal name ("ops@contoso.com") to a list of
+ * domains, once. */
 static void add_upn_domain(struct json_object *domains, const char *upn)
 {
 	const char *at = upn ? strrchr(upn, '@') : NULL;
 	char *d;
 
-	/* A guest's name (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) ends in this tenant's domain too. */
+	/* A guest's name (alice_fabrikam.com#EXT#@contoso.onmicrosoft.com) ends
+	 * in this tenant's domain too. */
 	if (!at || !at[1])
 		return;
 	d = str_lower(at + 1);
@@ -254,18 +335,26 @@ static void add_upn_domain(struct json_object *domains, const char *upn)
  */
 static struct json_object *tenant_domains(struct sim *s)
 {
-	struct json_object *domains = json_object_new_array(), *ps = jx_get(s->doc, "principals");
+	struct json_object *domains = json_object_new_array(),
+			   *ps = jx_get(s->doc, "principals");
 	bool initial = false;
 
 	add_upn_domain(domains, jx_str(s->doc, "user.userPrincipalName"));
 	for (size_t i = 0; i < jx_len(ps); i++)
-		add_upn_domain(domains, jx_str(jx_at(ps, i), "userPrincipalName"));
+		add_upn_domain(domains,
+			       jx_str(jx_at(ps, i), "userPrincipalName"));
 	for (size_t i = 0; i < jx_len(domains); i++)
-		initial |= str_iends(json_object_get_string(jx_at(domains, i)), ".onmicrosoft.com");
+		initial |= str_iends(json_object_get_string(jx_at(domains, i)),
+				     ".onmicrosoft.com");
 	if (!initial) {
-		const char *first = jx_len(domains) ? json_object_get_string(jx_at(domains, 0)) : NULL;
-		char *name = first ? xasprintf("%.*s.onmicrosoft.com", (int)strcspn(first, "."), first)
-				   : xasprintf("azsim%.8s.onmicrosoft.com", state_tenant(s));
+		const char *first =
+			jx_len(domains)
+				? json_object_get_string(jx_at(domains, 0))
+				: NULL;
+		char *name = first ? xasprintf("%.*s.onmicrosoft.com",
+					       (int)strcspn(first, "."), first)
+				   : xasprintf("azsim%.8s.onmicrosoft.com",
+					       state_tenant(s));
 
 		json_object_array_add(domains, json_object_new_string(name));
 		free(name);
@@ -273,19 +362,26 @@ static struct json_object *tenant_domains(struct sim *s)
 	return domains;
 }
 
-/* Serves GET /tenants: the scenario's tenant, with domains derived as tenant_domains says. */
+/* Serves GET /tenants: the scenario's tenant, with domains derived as
+ * tenant_domains says. */
 static void list_tenants(struct sim_req *rq, struct sim_resp *rs)
 {
-	struct json_object *t = json_object_new_object(), *list = json_object_new_array(), *body;
+	struct json_object *t = json_object_new_object(),
+			   *list = json_object_new_array(), *body;
 	struct json_object *domains = tenant_domains(rq->sim);
 	char *id = xasprintf("/tenants/%s", state_tenant(rq->sim));
 
 	json_object_object_add(t, "id", json_object_new_string(id));
-	json_object_object_add(t, "tenantId", json_object_new_string(state_tenant(rq->sim)));
-	json_object_object_add(t, "tenantCategory", json_object_new_string("Home"));
+	json_object_object_add(t, "tenantId",
+			       json_object_new_string(state_tenant(rq->sim)));
+	json_object_object_add(t, "tenantCategory",
+			       json_object_new_string("Home"));
 	json_object_object_add(t, "countryCode", json_object_new_string("US"));
-	json_object_object_add(t, "displayName", json_object_new_string("Simulated tenant"));
-	json_object_object_add(t, "defaultDomain", json_object_new_string(json_object_get_string(jx_at(domains, 0))));
+	json_object_object_add(t, "displayName",
+			       json_object_new_string("Simulated tenant"));
+	json_object_object_add(t, "defaultDomain",
+			       json_object_new_string(json_object_get_string(
+				       jx_at(domains, 0))));
 	json_object_object_add(t, "domains", domains);
 	json_object_object_add(t, "tenantType", json_object_new_string("AAD"));
 	json_object_array_add(list, t);
@@ -301,40 +397,54 @@ static void reverse(struct json_object *a)
 	size_t n = jx_len(a);
 
 	for (size_t i = 0; i < n / 2; i++) {
-		struct json_object *x = json_object_get(jx_at(a, i)), *y = json_object_get(jx_at(a, n - 1 - i));
+		struct json_object *x = json_object_get(jx_at(a, i)),
+				   *y = json_object_get(jx_at(a, n - 1 - i));
 
 		json_object_array_put_idx(a, i, y);
 		json_object_array_put_idx(a, n - 1 - i, x);
 	}
 }
 
-/* Serves GET /subscriptions/{s}/providers/{namespace}: registration and api-versions per type. */
-static void provider_metadata(struct sim_req *rq, struct sim_resp *rs, const char *sub, const char *ns)
+/* Serves GET /subscriptions/{s}/providers/{namespace}: registration and
+ * api-versions per type. */
+static void provider_metadata(struct sim_req *rq, struct sim_resp *rs,
+			      const char *sub, const char *ns)
 {
-	struct json_object *body = json_object_new_object(), *types = json_object_new_array();
+	struct json_object *body = json_object_new_object(),
+			   *types = json_object_new_array();
 	char *id = xasprintf("/subscriptions/%s/providers/%s", sub, ns);
 
-	for (size_t i = 0; i < sizeof(API_VERSIONS) / sizeof(API_VERSIONS[0]); i++) {
+	for (size_t i = 0; i < sizeof(API_VERSIONS) / sizeof(API_VERSIONS[0]);
+	     i++) {
 		struct json_object *t, *vers;
 		char *list, *save = NULL;
 
-		if (!str_istarts(API_VERSIONS[i].type, ns) || API_VERSIONS[i].type[strlen(ns)] != '/')
+		if (!str_istarts(API_VERSIONS[i].type, ns) ||
+		    API_VERSIONS[i].type[strlen(ns)] != '/')
 			continue;
 		t = json_object_new_object();
 		vers = json_object_new_array();
 		list = xstrdup(API_VERSIONS[i].versions);
-		for (char *v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save))
+		for (char *v = strtok_r(list, ",", &save); v;
+		     v = strtok_r(NULL, ",", &save))
 			json_object_array_add(vers, json_object_new_string(v));
 		reverse(vers);
-		json_object_object_add(t, "resourceType", json_object_new_string(API_VERSIONS[i].type + strlen(ns) + 1));
-		json_object_object_add(t, "locations", json_tokener_parse("[\"West US 3\",\"East US\",\"West Europe\"]"));
+		json_object_object_add(
+			t, "resourceType",
+			json_object_new_string(API_VERSIONS[i].type +
+					       strlen(ns) + 1));
+		json_object_object_add(
+			t, "locations",
+			json_tokener_parse(
+				"[\"West US 3\",\"East US\",\"West Europe\"]"));
 		json_object_object_add(t, "apiVersions", vers);
 		json_object_array_add(types, t);
 		free(list);
 	}
 	json_object_object_add(body, "id", json_object_new_string(id));
 	json_object_object_add(body, "namespace", json_object_new_string(ns));
-	json_object_object_add(body, "registrationState", json_object_new_string("Registered"));
+	json_object_object_add(body, "registrationState",
+			       json_object_new_string("Registered"));
 	json_object_object_add(body, "resourceTypes", types);
 	resp_json(rs, 200, body);
 	free(id);
@@ -344,7 +454,8 @@ static void provider_metadata(struct sim_req *rq, struct sim_resp *rs, const cha
 static char *read_action(const char *type)
 {
 	if (str_ieq(type, "Microsoft.Resources/resourceGroups"))
-		return xstrdup("Microsoft.Resources/subscriptions/resourceGroups/read");
+		return xstrdup("Microsoft.Resources/subscriptions/"
+			       "resourceGroups/read");
 	return xasprintf("%s/read", type);
 }
 
@@ -352,20 +463,23 @@ static char *read_action(const char *type)
 static bool can_read(struct sim_req *rq, struct json_object *r)
 {
 	char *action = read_action(jx_str(r, "type"));
-	bool ok = state_allows(rq->sim, rq->oid, jx_str(r, "id"), action, false);
+	bool ok =
+		state_allows(rq->sim, rq->oid, jx_str(r, "id"), action, false);
 
 	free(action);
 	return ok;
 }
 
-/* One $filter atom ("resourceType eq 'X'", "substringof('x', name)"), and whether "or" follows it. */
+/* One $filter atom ("resourceType eq 'X'", "substringof('x', name)"), and
+ * whether "or" follows it. */
 struct fatom {
 	char field[64], op[8], value[512];
 	bool substring;
 	bool or_after;
 };
 
-/* A $filter parsed once per request: atoms joined by "and" / "or" ("and" binds tighter). */
+/* A $filter parsed once per request: atoms joined by "and" / "or" ("and" binds
+ * tighter). */
 struct filter {
 	struct fatom *atoms;
 	size_t n;
@@ -374,16 +488,20 @@ struct filter {
 /* Parses one atom; false when it is not one the simulator understands. */
 static bool parse_atom(const char *text, struct fatom *a)
 {
-	static const char *const fields[] = { "resourceType", "name", "location", "identity/principalId", "resourceGroup",
-					      NULL };
+	static const char *const fields[] = {
+		"resourceType",         "name",          "location",
+		"identity/principalId", "resourceGroup", NULL
+	};
 	bool known = false;
 
 	memset(a, 0, sizeof(*a));
-	if (sscanf(text, " substringof ( '%511[^']' , %63[a-zA-Z/] )", a->value, a->field) == 2) {
+	if (sscanf(text, " substringof ( '%511[^']' , %63[a-zA-Z/] )", a->value,
+		   a->field) == 2) {
 		a->substring = true;
 		return true;
 	}
-	if (sscanf(text, " %63[a-zA-Z/] %7s '%511[^']'", a->field, a->op, a->value) != 3 ||
+	if (sscanf(text, " %63[a-zA-Z/] %7s '%511[^']'", a->field, a->op,
+		   a->value) != 3 ||
 	    (!str_ieq(a->op, "eq") && !str_ieq(a->op, "ne")))
 		return false;
 	for (int i = 0; fields[i]; i++)
@@ -399,15 +517,19 @@ static bool filter_parse(const char *text, struct filter *f)
 
 	memset(f, 0, sizeof(*f));
 	while (ok) {
-		char *next_or = strcasestr(p, " or "), *next_and = strcasestr(p, " and ");
-		char *cut = next_or && (!next_and || next_or < next_and) ? next_or : next_and;
+		char *next_or = strcasestr(p, " or "),
+		     *next_and = strcasestr(p, " and ");
+		char *cut = next_or && (!next_and || next_or < next_and)
+				    ? next_or
+				    : next_and;
 		bool is_or = cut && cut == next_or;
 
 		if (cut)
 			*cut = '\0';
 		while (*p == '(' || *p == ' ')
 			p++;
-		for (char *e = p + strlen(p); e > p && (e[-1] == ')' && !strchr(p, '(')); e--)
+		for (char *e = p + strlen(p);
+		     e > p && (e[-1] == ')' && !strchr(p, '(')); e--)
 			e[-1] = '\0';
 		f->atoms = xrealloc(f->atoms, (f->n + 1) * sizeof(*f->atoms));
 		ok = parse_atom(p, &f->atoms[f->n]);
@@ -427,7 +549,8 @@ static bool atom_holds(struct json_object *r, const struct fatom *a)
 	bool hit;
 
 	if (a->substring)
-		return strcasestr(jx_str(r, "name") ? jx_str(r, "name") : "", a->value) != NULL;
+		return strcasestr(jx_str(r, "name") ? jx_str(r, "name") : "",
+				  a->value) != NULL;
 	if (str_ieq(a->field, "resourceGroup")) {
 		struct armid id;
 
@@ -436,14 +559,18 @@ static bool atom_holds(struct json_object *r, const struct fatom *a)
 		hit = str_ieq(id.resource_group, a->value);
 		armid_free(&id);
 	} else {
-		v = str_ieq(a->field, "resourceType") ? jx_str(r, "type") : str_ieq(a->field, "name") ? jx_str(r, "name")
-		    : str_ieq(a->field, "location") ? jx_str(r, "location") : jx_str(r, "identity.principalId");
+		v = str_ieq(a->field, "resourceType") ? jx_str(r, "type")
+		    : str_ieq(a->field, "name")       ? jx_str(r, "name")
+		    : str_ieq(a->field, "location")
+			    ? jx_str(r, "location")
+			    : jx_str(r, "identity.principalId");
 		hit = str_ieq(v, a->value);
 	}
 	return str_ieq(a->op, "ne") ? !hit : hit;
 }
 
-/* Evaluates a parsed $filter on a resource: any group of "and"-joined atoms holding. */
+/* Evaluates a parsed $filter on a resource: any group of "and"-joined atoms
+ * holding. */
 static bool filter_holds(struct json_object *r, const struct filter *f)
 {
 	bool all = true;
@@ -459,40 +586,68 @@ static bool filter_holds(struct json_object *r, const struct filter *f)
 	return false;
 }
 
-/* Builds a resource as the generic list returns it: no properties, extras on $expand. */
-static struct json_object *generic_item(struct json_object *r, const char *expand)
+/* Builds a resource as the generic list returns it: no properties, extras on
+ * $expand. */
+static struct json_object *generic_item(struct json_object *r,
+					const char *expand)
 {
-	static const char *const keep[] = { "id", "name", "type", "location", "kind", "sku", "identity", "tags",
-					    "managedBy", "plan", "extendedLocation", NULL };
+	static const char *const keep[] = { "id",
+					    "name",
+					    "type",
+					    "location",
+					    "kind",
+					    "sku",
+					    "identity",
+					    "tags",
+					    "managedBy",
+					    "plan",
+					    "extendedLocation",
+					    NULL };
 	struct json_object *o = json_object_new_object();
 	const char *created = jx_str(r, "systemData.createdAt");
 
 	for (int i = 0; keep[i]; i++)
 		if (jx_get(r, keep[i]))
-			json_object_object_add(o, keep[i], jx_copy(jx_get(r, keep[i])));
+			json_object_object_add(o, keep[i],
+					       jx_copy(jx_get(r, keep[i])));
 	if (expand && strcasestr(expand, "createdTime") && created)
-		json_object_object_add(o, "createdTime", json_object_new_string(created));
+		json_object_object_add(o, "createdTime",
+				       json_object_new_string(created));
 	if (expand && strcasestr(expand, "changedTime"))
-		json_object_object_add(o, "changedTime", json_object_new_string(
-			jx_str(r, "systemData.lastModifiedAt") ? jx_str(r, "systemData.lastModifiedAt") : (created ? created : "2024-01-01T00:00:00Z")));
-	if (expand && strcasestr(expand, "provisioningState") && jx_str(r, "properties.provisioningState"))
-		json_object_object_add(o, "provisioningState", json_object_new_string(jx_str(r, "properties.provisioningState")));
+		json_object_object_add(
+			o, "changedTime",
+			json_object_new_string(
+				jx_str(r, "systemData.lastModifiedAt")
+					? jx_str(r, "systemData.lastModifiedAt")
+					: (created ? created
+						   : "2024-01-01T00:00:00Z")));
+	if (expand && strcasestr(expand, "provisioningState") &&
+	    jx_str(r, "properties.provisioningState"))
+		json_object_object_add(
+			o, "provisioningState",
+			json_object_new_string(
+				jx_str(r, "properties.provisioningState")));
 	return o;
 }
 
-/* Serves GET /subscriptions/{s}[/resourceGroups/{g}]/resources with $filter and $expand. */
-static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *scope)
+/* Serves GET /subscriptions/{s}[/resourceGroups/{g}]/resources with $filter and
+ * $expand. */
+static void list_generic(struct sim_req *rq, struct sim_resp *rs,
+			 const char *scope)
 {
 	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out;
-	const char *filter = req_arg(rq, "$filter"), *expand = req_arg(rq, "$expand");
+	const char *filter = req_arg(rq, "$filter"),
+		   *expand = req_arg(rq, "$expand");
 	struct filter f = { NULL, 0 };
 
-	/* An empty $filter (az resource list --subscription S sends one) filters nothing, as ARM answers it. */
+	/* An empty $filter (az resource list --subscription S sends one)
+	 * filters nothing, as ARM answers it. */
 	if (filter && !filter[strspn(filter, " ")])
 		filter = NULL;
 	if (filter && !filter_parse(filter, &f)) {
 		free(f.atoms);
-		resp_error(rs, 400, "InvalidFilterInQueryString", "The $filter '%s' is not supported.", filter);
+		resp_error(rs, 400, "InvalidFilterInQueryString",
+			   "The $filter '%s' is not supported.", filter);
 		return;
 	}
 	out = json_object_new_array();
@@ -500,8 +655,10 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 		struct json_object *r = jx_at(all, i);
 		const char *type = jx_str(r, "type");
 
-		if (!armid_within(jx_str(r, "id"), scope) || str_ieq(jx_str(r, "id"), scope) ||
-		    str_ieq(type, "Microsoft.Resources/resourceGroups") || str_istarts(type, "Microsoft.Authorization/"))
+		if (!armid_within(jx_str(r, "id"), scope) ||
+		    str_ieq(jx_str(r, "id"), scope) ||
+		    str_ieq(type, "Microsoft.Resources/resourceGroups") ||
+		    str_istarts(type, "Microsoft.Authorization/"))
 			continue;
 		if ((!filter || filter_holds(r, &f)) && can_read(rq, r))
 			json_object_array_add(out, json_object_get(r));
@@ -510,15 +667,19 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs, const char *sc
 	answer_built(rq, rs, out, generic_item, expand);
 }
 
-/* Serves a typed list: vaults, accounts, dicomservices of a workspace, resource groups. */
-static void list_typed(struct sim_req *rq, struct sim_resp *rs, const struct armid *id, const char *scope)
+/* Serves a typed list: vaults, accounts, dicomservices of a workspace, resource
+ * groups. */
+static void list_typed(struct sim_req *rq, struct sim_resp *rs,
+		       const struct armid *id, const char *scope)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
+	struct json_object *all = jx_get(rq->sim->doc, "resources"),
+			   *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 
-		if (str_ieq(jx_str(r, "type"), id->type) && armid_within(jx_str(r, "id"), scope) && can_read(rq, r))
+		if (str_ieq(jx_str(r, "type"), id->type) &&
+		    armid_within(jx_str(r, "id"), scope) && can_read(rq, r))
 			json_object_array_add(out, json_object_get(r));
 	}
 	arm_answer_page(rq, rs, out);
@@ -528,18 +689,25 @@ static void list_typed(struct sim_req *rq, struct sim_resp *rs, const struct arm
 void arm_not_found(struct sim_resp *rs, const struct armid *id)
 {
 	if (str_ieq(id->type, "Microsoft.Resources/resourceGroups"))
-		resp_error(rs, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.", id->name);
+		resp_error(rs, 404, "ResourceGroupNotFound",
+			   "Resource group '%s' could not be found.", id->name);
 	else
-		resp_error(rs, 404, "ResourceNotFound", "The Resource '%s/%s' under resource group '%s' was not found. "
-			   "For more details please go to https://aka.ms/ARMResourceNotFoundFix", id->type,
-			   id->full_name ? id->full_name : "", id->resource_group ? id->resource_group : "");
+		resp_error(rs, 404, "ResourceNotFound",
+			   "The Resource '%s/%s' under resource group '%s' was "
+			   "not found. "
+			   "For more details please go to "
+			   "https://aka.ms/ARMResourceNotFoundFix",
+			   id->type, id->full_name ? id->full_name : "",
+			   id->resource_group ? id->resource_group : "");
 }
 
-/* Returns the Key Vault DNS suffix that goes with the ARM host of the request. */
+/* Returns the Key Vault DNS suffix that goes with the ARM host of the request.
+ */
 const char *arm_vault_suffix(struct sim_req *rq, bool hsm)
 {
 	if (strstr(rq->host, "usgovcloudapi"))
-		return hsm ? "managedhsm.usgovcloudapi.net" : "vault.usgovcloudapi.net";
+		return hsm ? "managedhsm.usgovcloudapi.net"
+			   : "vault.usgovcloudapi.net";
 	if (strstr(rq->host, "chinacloudapi"))
 		return hsm ? "managedhsm.azure.cn" : "vault.azure.cn";
 	return hsm ? "managedhsm.azure.net" : "vault.azure.net";
@@ -552,25 +720,36 @@ const char *arm_vault_suffix(struct sim_req *rq, bool hsm)
  */
 struct json_object *arm_system_data(struct sim_req *rq, struct json_object *old)
 {
-	struct json_object *sd = json_object_is_type(old, json_type_object) ? jx_copy(old) : json_object_new_object();
+	struct json_object *sd = json_object_is_type(old, json_type_object)
+					 ? jx_copy(old)
+					 : json_object_new_object();
 	const char *who = rq->oid ? rq->oid : "";
-	const char *kind = str_ieq(jx_str(rq->claims, "idtyp"), "user") ? "User" : "Application";
+	const char *kind = str_ieq(jx_str(rq->claims, "idtyp"), "user")
+				   ? "User"
+				   : "Application";
 
 	if (!jx_has(sd, "createdAt")) {
-		json_object_object_add(sd, "createdBy", json_object_new_string(who));
-		json_object_object_add(sd, "createdByType", json_object_new_string(kind));
-		json_object_object_add(sd, "createdAt", sim_iso_time(sim_now(rq->sim), true));
+		json_object_object_add(sd, "createdBy",
+				       json_object_new_string(who));
+		json_object_object_add(sd, "createdByType",
+				       json_object_new_string(kind));
+		json_object_object_add(sd, "createdAt",
+				       sim_iso_time(sim_now(rq->sim), true));
 	}
-	json_object_object_add(sd, "lastModifiedBy", json_object_new_string(who));
-	json_object_object_add(sd, "lastModifiedByType", json_object_new_string(kind));
-	json_object_object_add(sd, "lastModifiedAt", sim_iso_time(sim_now(rq->sim), true));
+	json_object_object_add(sd, "lastModifiedBy",
+			       json_object_new_string(who));
+	json_object_object_add(sd, "lastModifiedByType",
+			       json_object_new_string(kind));
+	json_object_object_add(sd, "lastModifiedAt",
+			       sim_iso_time(sim_now(rq->sim), true));
 	return sd;
 }
 
 /* Tells whether a type is a key vault or a managed HSM. */
 static bool is_vault_type(const char *type)
 {
-	return str_ieq(type, "Microsoft.KeyVault/vaults") || str_ieq(type, "Microsoft.KeyVault/managedHSMs");
+	return str_ieq(type, "Microsoft.KeyVault/vaults") ||
+	       str_ieq(type, "Microsoft.KeyVault/managedHSMs");
 }
 
 /*
@@ -578,69 +757,95 @@ static bool is_vault_type(const char *type)
  * createVaultWithNetworkAcls.json shows it: tags ({} when none are given)
  * and systemData (the creation kept from cur).
  */
-static void fill_vault_put(struct sim_req *rq, struct json_object *next, struct json_object *cur)
+static void fill_vault_put(struct sim_req *rq, struct json_object *next,
+			   struct json_object *cur)
 {
 	if (!json_object_is_type(jx_get(next, "tags"), json_type_object))
 		json_object_object_add(next, "tags", json_object_new_object());
-	json_object_object_add(next, "systemData", arm_system_data(rq, jx_get(cur, "systemData")));
+	json_object_object_add(next, "systemData",
+			       arm_system_data(rq, jx_get(cur, "systemData")));
 }
 
-/* Fills the fields ARM owns when a vault, HSM or user-assigned identity is created. */
-static void fill_created(struct sim_req *rq, struct json_object *res, const struct armid *id)
+/* Fills the fields ARM owns when a vault, HSM or user-assigned identity is
+ * created. */
+static void fill_created(struct sim_req *rq, struct json_object *res,
+			 const struct armid *id)
 {
 	char guid[37];
 	bool hsm = str_ieq(id->type, "Microsoft.KeyVault/managedHSMs");
 
 	if (is_vault_type(id->type)) {
-		char *uri = xasprintf("https://%s.%s/", id->name, arm_vault_suffix(rq, hsm));
-		jx_set(res, hsm ? "properties.hsmUri" : "properties.vaultUri", json_object_new_string(uri));
+		char *uri = xasprintf("https://%s.%s/", id->name,
+				      arm_vault_suffix(rq, hsm));
+		jx_set(res, hsm ? "properties.hsmUri" : "properties.vaultUri",
+		       json_object_new_string(uri));
 		free(uri);
 		if (!jx_has(res, "properties.enableSoftDelete"))
-			jx_set(res, "properties.enableSoftDelete", json_object_new_boolean(1));
+			jx_set(res, "properties.enableSoftDelete",
+			       json_object_new_boolean(1));
 		if (!jx_has(res, "properties.tenantId"))
-			jx_set(res, "properties.tenantId", json_object_new_string(state_tenant(rq->sim)));
-	} else if (str_ieq(id->type, "Microsoft.ManagedIdentity/userAssignedIdentities")) {
+			jx_set(res, "properties.tenantId",
+			       json_object_new_string(state_tenant(rq->sim)));
+	} else if (str_ieq(id->type, "Microsoft.ManagedIdentity/"
+				     "userAssignedIdentities")) {
 		sim_random_uuid(guid);
-		jx_set(res, "properties.principalId", json_object_new_string(guid));
+		jx_set(res, "properties.principalId",
+		       json_object_new_string(guid));
 		sim_random_uuid(guid);
-		jx_set(res, "properties.clientId", json_object_new_string(guid));
-		jx_set(res, "properties.tenantId", json_object_new_string(state_tenant(rq->sim)));
+		jx_set(res, "properties.clientId",
+		       json_object_new_string(guid));
+		jx_set(res, "properties.tenantId",
+		       json_object_new_string(state_tenant(rq->sim)));
 	}
 }
 
-/* Refuses the vault changes Azure refuses: turning purge protection or soft delete off. */
-static bool vault_patch_ok(struct sim_resp *rs, struct json_object *cur, struct json_object *body)
+/* Refuses the vault changes Azure refuses: turning purge protection or soft
+ * delete off. */
+static bool vault_patch_ok(struct sim_resp *rs, struct json_object *cur,
+			   struct json_object *body)
 {
-	struct json_object *pp = jx_get(body, "properties.enablePurgeProtection");
+	struct json_object *pp =
+		jx_get(body, "properties.enablePurgeProtection");
 	struct json_object *sd = jx_get(body, "properties.enableSoftDelete");
 
 	if (pp && !json_object_get_boolean(pp)) {
-		resp_error(rs, 400, "BadRequest", "The property \"enablePurgeProtection\" cannot be set to false. "
-			   "Enabling the purge protection for a vault is an irreversible action.");
+		resp_error(rs, 400, "BadRequest",
+			   "The property \"enablePurgeProtection\" cannot be "
+			   "set to false. "
+			   "Enabling the purge protection for a vault is an "
+			   "irreversible action.");
 		return false;
 	}
-	if (sd && !json_object_get_boolean(sd) && jx_bool(cur, "properties.enableSoftDelete", true)) {
-		resp_error(rs, 400, "BadRequest", "The property \"enableSoftDelete\" cannot be set to false. "
-			   "Enabling the soft delete for a vault is an irreversible action.");
+	if (sd && !json_object_get_boolean(sd) &&
+	    jx_bool(cur, "properties.enableSoftDelete", true)) {
+		resp_error(rs, 400, "BadRequest",
+			   "The property \"enableSoftDelete\" cannot be set to "
+			   "false. "
+			   "Enabling the soft delete for a vault is an "
+			   "irreversible action.");
 		return false;
 	}
 	return true;
 }
 
-/* Applies a PATCH to a non-service resource: a merge, with arrays such as accessPolicies replaced. */
-static void plain_patch(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur, struct json_object *body,
+/* Applies a PATCH to a non-service resource: a merge, with arrays such as
+ * accessPolicies replaced. */
+static void plain_patch(struct sim_req *rq, struct sim_resp *rs,
+			struct json_object *cur, struct json_object *body,
 			const struct armid *id)
 {
 	struct json_object *next = jx_copy(cur);
 
-	if (str_ieq(id->type, "Microsoft.KeyVault/vaults") || str_ieq(id->type, "Microsoft.KeyVault/managedHSMs")) {
+	if (str_ieq(id->type, "Microsoft.KeyVault/vaults") ||
+	    str_ieq(id->type, "Microsoft.KeyVault/managedHSMs")) {
 		if (!vault_patch_ok(rs, cur, body)) {
 			json_object_put(next);
 			return;
 		}
 	}
 	jx_merge_patch(next, body);
-	json_object_object_add(next, "id", json_object_new_string(jx_str(cur, "id")));
+	json_object_object_add(next, "id",
+			       json_object_new_string(jx_str(cur, "id")));
 	if (!policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
 		return;
@@ -672,38 +877,55 @@ static char *cognitive_etag(struct sim_req *rq)
 	return sb_steal(&b);
 }
 
-/* Completes a project's identity: the system-assigned principal (kept across writes), the user-assigned ones' ids. */
-static void project_identity(struct sim_req *rq, struct json_object *next, struct json_object *cur)
+/* Completes a project's identity: the system-assigned principal (kept across
+ * writes), the user-assigned ones' ids. */
+static void project_identity(struct sim_req *rq, struct json_object *next,
+			     struct json_object *cur)
 {
-	struct json_object *id = jx_get(next, "identity"), *uais = jx_get(id, "userAssignedIdentities");
+	struct json_object *id = jx_get(next, "identity"),
+			   *uais = jx_get(id, "userAssignedIdentities");
 	const char *type = jx_str(id, "type");
 
 	if (type && strcasestr(type, "SystemAssigned"))
-		sim_system_principal(rq, id, jx_str(cur, "identity.principalId"));
-	if (!type || !strcasestr(type, "UserAssigned") || !json_object_is_type(uais, json_type_object))
+		sim_system_principal(rq, id,
+				     jx_str(cur, "identity.principalId"));
+	if (!type || !strcasestr(type, "UserAssigned") ||
+	    !json_object_is_type(uais, json_type_object))
 		return;
-	json_object_object_foreach(uais, uid, val) {
-		struct json_object *uai = state_resource(rq->sim, uid), *v = json_object_new_object();
+	json_object_object_foreach(uais, uid, val)
+	{
+		struct json_object *uai = state_resource(rq->sim, uid),
+				   *v = json_object_new_object();
 
 		(void)val;
 		if (jx_str(uai, "properties.principalId"))
-			json_object_object_add(v, "principalId", json_object_new_string(jx_str(uai, "properties.principalId")));
+			json_object_object_add(
+				v, "principalId",
+				json_object_new_string(
+					jx_str(uai, "properties.principalId")));
 		if (jx_str(uai, "properties.clientId"))
-			json_object_object_add(v, "clientId", json_object_new_string(jx_str(uai, "properties.clientId")));
+			json_object_object_add(
+				v, "clientId",
+				json_object_new_string(
+					jx_str(uai, "properties.clientId")));
 		json_object_object_add(uais, uid, v);
 	}
 }
 
-/* Tells whether the account a project id lies in has a project other than it. */
-static bool account_has_project(struct sim *s, const char *account, const char *project)
+/* Tells whether the account a project id lies in has a project other than it.
+ */
+static bool account_has_project(struct sim *s, const char *account,
+				const char *project)
 {
 	struct json_object *all = jx_get(s->doc, "resources");
 
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 
-		if (str_ieq(jx_str(r, "type"), "Microsoft.CognitiveServices/accounts/projects") &&
-		    !str_ieq(jx_str(r, "id"), project) && armid_within(jx_str(r, "id"), account))
+		if (str_ieq(jx_str(r, "type"),
+			    "Microsoft.CognitiveServices/accounts/projects") &&
+		    !str_ieq(jx_str(r, "id"), project) &&
+		    armid_within(jx_str(r, "id"), account))
 			return true;
 	}
 	return false;
@@ -714,18 +936,29 @@ static bool account_has_project(struct sim *s, const char *account, const char *
  * (2025-09-01) shows, on the account's subdomain (customSubDomainName, else
  * its name), and the Foundry project API the Foundry portal shows for it.
  */
-static struct json_object *project_endpoints(struct sim *s, const struct armid *id)
+static struct json_object *project_endpoints(struct sim *s,
+					     const struct armid *id)
 {
-	static const char *const openai[] = { "OpenAI Language Model Instance API", "OpenAI Dall-E API", "OpenAI Sora API" };
-	struct json_object *eps = json_object_new_object(), *acct = state_resource(s, id->parent);
-	const char *sub = jx_str(acct, "properties.customSubDomainName") ? jx_str(acct, "properties.customSubDomainName")
-			  : strrchr(id->parent, '/') + 1;
+	static const char *const openai[] = {
+		"OpenAI Language Model Instance API", "OpenAI Dall-E API",
+		"OpenAI Sora API"
+	};
+	struct json_object *eps = json_object_new_object(),
+			   *acct = state_resource(s, id->parent);
+	const char *sub =
+		jx_str(acct, "properties.customSubDomainName")
+			? jx_str(acct, "properties.customSubDomainName")
+			: strrchr(id->parent, '/') + 1;
 	char *oai = xasprintf("https://%s.openai.azure.com/", sub);
-	char *fdy = xasprintf("https://%s.services.ai.azure.com/api/projects/%s", sub, id->name);
+	char *fdy =
+		xasprintf("https://%s.services.ai.azure.com/api/projects/%s",
+			  sub, id->name);
 
-	json_object_object_add(eps, "AI Foundry API", json_object_new_string(fdy));
+	json_object_object_add(eps, "AI Foundry API",
+			       json_object_new_string(fdy));
 	for (size_t i = 0; i < sizeof(openai) / sizeof(openai[0]); i++)
-		json_object_object_add(eps, openai[i], json_object_new_string(oai));
+		json_object_object_add(eps, openai[i],
+				       json_object_new_string(oai));
 	free(oai);
 	free(fdy);
 	return eps;
@@ -737,56 +970,83 @@ static struct json_object *project_endpoints(struct sim *s, const struct armid *
  * "account/project"), a new etag, provisioningState, endpoints, isDefault
  * (the account's first project) and the identity's principal.
  */
-static void fill_project(struct sim_req *rq, struct json_object *next, struct json_object *cur, const struct armid *id)
+static void fill_project(struct sim_req *rq, struct json_object *next,
+			 struct json_object *cur, const struct armid *id)
 {
 	char *etag = cognitive_etag(rq);
 
 	json_object_object_add(next, "name", json_object_new_string(id->name));
 	json_object_object_add(next, "etag", json_object_new_string(etag));
-	jx_set(next, "properties.provisioningState", json_object_new_string("Succeeded"));
+	jx_set(next, "properties.provisioningState",
+	       json_object_new_string("Succeeded"));
 	jx_set(next, "properties.endpoints", project_endpoints(rq->sim, id));
-	jx_set(next, "properties.isDefault", json_object_new_boolean(
-		cur ? jx_bool(cur, "properties.isDefault", false) : !account_has_project(rq->sim, id->parent, rq->path)));
+	jx_set(next, "properties.isDefault",
+	       json_object_new_boolean(
+		       cur ? jx_bool(cur, "properties.isDefault", false)
+			   : !account_has_project(rq->sim, id->parent,
+						  rq->path)));
 	project_identity(rq, next, cur);
 	free(etag);
 }
 
-/* Tells whether a PUT's parent resource is missing, answering ARM's 404 ParentResourceNotFound (projects only). */
-static bool parent_missing(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+/* Tells whether a PUT's parent resource is missing, answering ARM's 404
+ * ParentResourceNotFound (projects only). */
+static bool parent_missing(struct sim_req *rq, struct sim_resp *rs,
+			   const struct armid *id)
 {
-	if (!str_ieq(id->type, "Microsoft.CognitiveServices/accounts/projects") || !id->parent ||
-	    state_resource(rq->sim, id->parent))
+	if (!str_ieq(id->type,
+		     "Microsoft.CognitiveServices/accounts/projects") ||
+	    !id->parent || state_resource(rq->sim, id->parent))
 		return false;
-	resp_error(rs, 404, "ParentResourceNotFound", "Can not perform requested operation on nested resource. Parent "
-		   "resource '%s' not found.", strrchr(id->parent, '/') + 1);
+	resp_error(rs, 404, "ParentResourceNotFound",
+		   "Can not perform requested operation on nested resource. "
+		   "Parent "
+		   "resource '%s' not found.",
+		   strrchr(id->parent, '/') + 1);
 	return true;
 }
 
-/* Fills the fields ARM and the resource provider own on a PUT: at creation, and on every write of some types. */
-static void fill_put(struct sim_req *rq, struct json_object *next, struct json_object *cur, const struct armid *id)
+/* Fills the fields ARM and the resource provider own on a PUT: at creation, and
+ * on every write of some types. */
+static void fill_put(struct sim_req *rq, struct json_object *next,
+		     struct json_object *cur, const struct armid *id)
 {
-	if (cur && jx_get(cur, "properties.principalId") && str_ieq(id->type, "Microsoft.ManagedIdentity/userAssignedIdentities"))
+	if (cur && jx_get(cur, "properties.principalId") &&
+	    str_ieq(id->type,
+		    "Microsoft.ManagedIdentity/userAssignedIdentities"))
 		jx_set(next, "properties", jx_copy(jx_get(cur, "properties")));
 	else if (!cur)
 		fill_created(rq, next, id);
 	if (is_vault_type(id->type))
 		fill_vault_put(rq, next, cur);
-	else if (str_ieq(id->type, "Microsoft.CognitiveServices/accounts/projects"))
+	else if (str_ieq(id->type,
+			 "Microsoft.CognitiveServices/accounts/projects"))
 		fill_project(rq, next, cur, id);
 }
 
-/* Applies a PUT to a non-service resource: create or replace, keeping the fields ARM owns. */
-static void plain_put(struct sim_req *rq, struct sim_resp *rs, struct json_object *cur, struct json_object *body,
+/* Applies a PUT to a non-service resource: create or replace, keeping the
+ * fields ARM owns. */
+static void plain_put(struct sim_req *rq, struct sim_resp *rs,
+		      struct json_object *cur, struct json_object *body,
 		      const struct armid *id)
 {
 	struct json_object *next;
 
-	if ((cur && is_vault_type(id->type) && !vault_patch_ok(rs, cur, body)) || parent_missing(rq, rs, id))
+	if ((cur && is_vault_type(id->type) &&
+	     !vault_patch_ok(rs, cur, body)) ||
+	    parent_missing(rq, rs, id))
 		return;
 	next = jx_copy(body);
-	json_object_object_add(next, "id", json_object_new_string(cur ? jx_str(cur, "id") : rq->path));
-	json_object_object_add(next, "name", json_object_new_string(id->full_name ? id->full_name : id->name));
-	json_object_object_add(next, "type", json_object_new_string(cur ? jx_str(cur, "type") : id->type));
+	json_object_object_add(
+		next, "id",
+		json_object_new_string(cur ? jx_str(cur, "id") : rq->path));
+	json_object_object_add(next, "name",
+			       json_object_new_string(id->full_name
+							      ? id->full_name
+							      : id->name));
+	json_object_object_add(
+		next, "type",
+		json_object_new_string(cur ? jx_str(cur, "type") : id->type));
 	fill_put(rq, next, cur, id);
 	if (!policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
@@ -799,9 +1059,11 @@ static void plain_put(struct sim_req *rq, struct sim_resp *rs, struct json_objec
 }
 
 /* Serves PUT .../vaults/{v}/accessPolicies/{add|replace|remove}. */
-static void access_policies(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+static void access_policies(struct sim_req *rq, struct sim_resp *rs,
+			    const struct armid *id)
 {
-	struct json_object *vault = state_resource(rq->sim, id->parent), *body, *list, *given;
+	struct json_object *vault = state_resource(rq->sim, id->parent), *body,
+			   *list, *given;
 	const char *op = id->name;
 
 	if (!vault)
@@ -809,9 +1071,14 @@ static void access_policies(struct sim_req *rq, struct sim_resp *rs, const struc
 	if (!(body = req_json(rq, rs)))
 		return;
 	given = jx_get(body, "properties.accessPolicies");
-	if (!json_object_is_type(given, json_type_array) || !(str_ieq(op, "add") || str_ieq(op, "replace") || str_ieq(op, "remove"))) {
-		resp_error(rs, 400, "BadRequest", "The access policy operation '%s' needs properties.accessPolicies "
-			   "and one of add, replace or remove.", op);
+	if (!json_object_is_type(given, json_type_array) ||
+	    !(str_ieq(op, "add") || str_ieq(op, "replace") ||
+	      str_ieq(op, "remove"))) {
+		resp_error(rs, 400, "BadRequest",
+			   "The access policy operation '%s' needs "
+			   "properties.accessPolicies "
+			   "and one of add, replace or remove.",
+			   op);
 		return;
 	}
 	list = jx_get(vault, "properties.accessPolicies");
@@ -823,7 +1090,8 @@ static void access_policies(struct sim_req *rq, struct sim_resp *rs, const struc
 		struct json_object *e = jx_at(given, i), *hit = NULL;
 
 		for (size_t j = 0; j < jx_len(list) && !hit; j++)
-			if (str_ieq(jx_str(jx_at(list, j), "objectId"), jx_str(e, "objectId")))
+			if (str_ieq(jx_str(jx_at(list, j), "objectId"),
+				    jx_str(e, "objectId")))
 				hit = jx_at(list, j);
 		if (str_ieq(op, "remove") && hit) {
 			for (size_t j = 0; j < jx_len(list); j++)
@@ -833,25 +1101,35 @@ static void access_policies(struct sim_req *rq, struct sim_resp *rs, const struc
 			if (hit)
 				for (size_t j = 0; j < jx_len(list); j++)
 					if (jx_at(list, j) == hit)
-						json_object_array_del_idx(list, j, 1);
+						json_object_array_del_idx(list,
+									  j, 1);
 			json_object_array_add(list, jx_copy(e));
 		} else {
-			struct json_object *keys = jx_get(hit, "permissions.keys"), *add = jx_get(e, "permissions.keys");
+			struct json_object *keys = jx_get(hit,
+							  "permissions.keys"),
+					   *add = jx_get(e, "permissions.keys");
 
 			if (!keys) {
 				keys = json_object_new_array();
 				jx_set(hit, "permissions.keys", keys);
 			}
 			for (size_t k = 0; k < jx_len(add); k++)
-				if (!jx_array_has_istr(keys, json_object_get_string(jx_at(add, k))))
-					json_object_array_add(keys, jx_copy(jx_at(add, k)));
+				if (!jx_array_has_istr(keys,
+						       json_object_get_string(
+							       jx_at(add, k))))
+					json_object_array_add(
+						keys, jx_copy(jx_at(add, k)));
 		}
 	}
 	{
 		struct json_object *out = jx_copy(body);
 
-		json_object_object_add(out, "id", json_object_new_string(rq->path));
-		json_object_object_add(out, "type", json_object_new_string("Microsoft.KeyVault/vaults/accessPolicies"));
+		json_object_object_add(out, "id",
+				       json_object_new_string(rq->path));
+		json_object_object_add(
+			out, "type",
+			json_object_new_string(
+				"Microsoft.KeyVault/vaults/accessPolicies"));
 		resp_json(rs, 200, out);
 	}
 }
@@ -862,23 +1140,31 @@ static char *write_action(const struct armid *id, const char *verb)
 	if (str_ieq(id->type, "Microsoft.KeyVault/vaults/accessPolicies"))
 		return xstrdup("Microsoft.KeyVault/vaults/accessPolicy/write");
 	if (str_ieq(id->type, "Microsoft.Resources/resourceGroups"))
-		return xasprintf("Microsoft.Resources/subscriptions/resourceGroups/%s", verb);
+		return xasprintf(
+			"Microsoft.Resources/subscriptions/resourceGroups/%s",
+			verb);
 	return xasprintf("%s/%s", id->type, verb);
 }
 
 /* Serves GET, PUT, PATCH and DELETE on one resource. */
-static void one_resource(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+static void one_resource(struct sim_req *rq, struct sim_resp *rs,
+			 const struct armid *id)
 {
 	struct json_object *cur = state_resource(rq->sim, rq->path), *body;
 	const char *m = rq->method;
 	bool get = strcmp(m, "GET") == 0;
-	char *action = get ? read_action(id->type) : write_action(id, strcmp(m, "DELETE") == 0 ? "delete" : "write");
+	char *action =
+		get ? read_action(id->type)
+		    : write_action(id, strcmp(m, "DELETE") == 0 ? "delete"
+								: "write");
 
 	if (!arm_require(rq, rs, rq->path, action))
 		goto out;
-	if (!api_version_ok(rq, rs, id->type, cur ? jx_str(cur, "location") : NULL))
+	if (!api_version_ok(rq, rs, id->type,
+			    cur ? jx_str(cur, "location") : NULL))
 		goto out;
-	if (str_ieq(id->type, "Microsoft.KeyVault/vaults/accessPolicies") && strcmp(m, "PUT") == 0) {
+	if (str_ieq(id->type, "Microsoft.KeyVault/vaults/accessPolicies") &&
+	    strcmp(m, "PUT") == 0) {
 		access_policies(rq, rs, id);
 	} else if (get) {
 		if (cur)
@@ -887,11 +1173,15 @@ static void one_resource(struct sim_req *rq, struct sim_resp *rs, const struct a
 			arm_not_found(rs, id);
 	} else if (strcmp(m, "DELETE") == 0) {
 		if (cur)
-			resp_json(rs, 200, json_object_get(cur)), state_del_resource(rq->sim, rq->path);
+			resp_json(rs, 200, json_object_get(cur)),
+				state_del_resource(rq->sim, rq->path);
 		else
 			resp_raw(rs, 204, NULL, "");
 	} else if (strcmp(m, "PUT") != 0 && strcmp(m, "PATCH") != 0) {
-		resp_error(rs, 405, "MethodNotAllowed", "The requested resource does not support http method '%s'.", m);
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "The requested resource does not support http "
+			   "method '%s'.",
+			   m);
 	} else if ((body = req_json(rq, rs)) != NULL) {
 		bool patch = strcmp(m, "PATCH") == 0;
 
@@ -910,77 +1200,118 @@ out:
 	free(action);
 }
 
-/* Serves keys through Resource Manager after ARM's own checks, the caller's action and the api-version (kv.c answers). */
-static void arm_keys(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+/* Serves keys through Resource Manager after ARM's own checks, the caller's
+ * action and the api-version (kv.c answers). */
+static void arm_keys(struct sim_req *rq, struct sim_resp *rs,
+		     const struct armid *id)
 {
-	char *action = strcmp(rq->method, "GET") == 0 ? read_action(id->type) : write_action(id, "write");
+	char *action = strcmp(rq->method, "GET") == 0
+			       ? read_action(id->type)
+			       : write_action(id, "write");
 
-	if (arm_require(rq, rs, rq->path, action) && api_version_ok(rq, rs, id->type, NULL))
+	if (arm_require(rq, rs, rq->path, action) &&
+	    api_version_ok(rq, rs, id->type, NULL))
 		kv_arm_keys(rq, rs, id);
 	free(action);
 }
 
-/* Checks that the subscription exists and the resource group (if any) too, for paths below them. */
-static bool parents_exist(struct sim_req *rq, struct sim_resp *rs, const struct armid *id)
+/* Checks that the subscription exists and the resource group (if any) too, for
+ * paths below them. */
+static bool parents_exist(struct sim_req *rq, struct sim_resp *rs,
+			  const struct armid *id)
 {
 	char *rg;
 	bool ok = true;
 
 	if (!find_subscription(rq->sim, id->subscription)) {
-		resp_error(rs, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", id->subscription);
+		resp_error(rs, 404, "SubscriptionNotFound",
+			   "The subscription '%s' could not be found.",
+			   id->subscription);
 		return false;
 	}
-	if (!id->resource_group || (str_ieq(id->type, "Microsoft.Resources/resourceGroups") && !id->collection))
+	if (!id->resource_group ||
+	    (str_ieq(id->type, "Microsoft.Resources/resourceGroups") &&
+	     !id->collection))
 		return true;
-	rg = xasprintf("/subscriptions/%s/resourceGroups/%s", id->subscription, id->resource_group);
-	if (!state_resource(rq->sim, rg) && state_allows(rq->sim, rq->oid, rg, "Microsoft.Resources/subscriptions/resourceGroups/read", false)) {
-		resp_error(rs, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.", id->resource_group);
+	rg = xasprintf("/subscriptions/%s/resourceGroups/%s", id->subscription,
+		       id->resource_group);
+	if (!state_resource(rq->sim, rg) &&
+	    state_allows(
+		    rq->sim, rq->oid, rg,
+		    "Microsoft.Resources/subscriptions/resourceGroups/read",
+		    false)) {
+		resp_error(rs, 404, "ResourceGroupNotFound",
+			   "Resource group '%s' could not be found.",
+			   id->resource_group);
 		ok = false;
 	}
 	free(rg);
 	return ok;
 }
 
-/* Serves paths below /subscriptions/{s} that are not Authorization or operation paths. */
+/* Serves paths below /subscriptions/{s} that are not Authorization or operation
+ * paths. */
 static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 {
 	char *copy = xstrdup(rq->path), *seg[8] = { 0 }, *save = NULL;
 	int n = 0;
 	struct armid id;
 
-	for (char *t = strtok_r(copy, "/", &save); t && n < 8; t = strtok_r(NULL, "/", &save))
+	for (char *t = strtok_r(copy, "/", &save); t && n < 8;
+	     t = strtok_r(NULL, "/", &save))
 		seg[n++] = t;
 	if (n == 2 && strcmp(rq->method, "GET") == 0) {
 		struct json_object *sub = find_subscription(rq->sim, seg[1]);
 
-		if (!sub || !state_can_see_subscription(rq->sim, rq->oid, seg[1]))
-			resp_error(rs, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", seg[1]);
+		if (!sub ||
+		    !state_can_see_subscription(rq->sim, rq->oid, seg[1]))
+			resp_error(rs, 404, "SubscriptionNotFound",
+				   "The subscription '%s' could not be found.",
+				   seg[1]);
 		else
 			resp_json(rs, 200, subscription_json(rq->sim, sub));
-	} else if (n == 4 && str_ieq(seg[2], "providers") && strcmp(rq->method, "GET") == 0) {
+	} else if (n == 4 && str_ieq(seg[2], "providers") &&
+		   strcmp(rq->method, "GET") == 0) {
 		provider_metadata(rq, rs, seg[1], seg[3]);
 	} else if ((n == 3 || n == 5) && str_ieq(seg[n - 1], "resources")) {
-		char *scope = n == 3 ? xasprintf("/subscriptions/%s", seg[1])
-				     : xasprintf("/subscriptions/%s/resourceGroups/%s", seg[1], seg[3]);
+		char *scope =
+			n == 3 ? xasprintf("/subscriptions/%s", seg[1])
+			       : xasprintf(
+					 "/subscriptions/%s/resourceGroups/%s",
+					 seg[1], seg[3]);
 
 		if (!find_subscription(rq->sim, seg[1]))
-			resp_error(rs, 404, "SubscriptionNotFound", "The subscription '%s' could not be found.", seg[1]);
-		else if (arm_require(rq, rs, scope, "Microsoft.Resources/subscriptions/resources/read"))
+			resp_error(rs, 404, "SubscriptionNotFound",
+				   "The subscription '%s' could not be found.",
+				   seg[1]);
+		else if (arm_require(rq, rs, scope,
+				     "Microsoft.Resources/subscriptions/"
+				     "resources/read"))
 			list_generic(rq, rs, scope);
 		free(scope);
 	} else if (!armid_parse(rq->path, &id)) {
-		resp_error(rs, 400, "InvalidResourceType", "The resource path '%s' is not valid.", rq->path);
+		resp_error(rs, 400, "InvalidResourceType",
+			   "The resource path '%s' is not valid.", rq->path);
 	} else {
 		if (parents_exist(rq, rs, &id)) {
 			if (kv_arm_key_type(id.type)) {
 				arm_keys(rq, rs, &id);
 			} else if (id.collection) {
-				char *scope = id.parent ? xstrdup(id.parent)
-					: id.resource_group ? xasprintf("/subscriptions/%s/resourceGroups/%s", id.subscription, id.resource_group)
-					: xasprintf("/subscriptions/%s", id.subscription);
+				char *scope =
+					id.parent ? xstrdup(id.parent)
+					: id.resource_group
+						? xasprintf("/subscriptions/%s/"
+							    "resourceGroups/%s",
+							    id.subscription,
+							    id.resource_group)
+						: xasprintf("/subscriptions/%s",
+							    id.subscription);
 
 				if (strcmp(rq->method, "GET") != 0)
-					resp_error(rs, 405, "MethodNotAllowed", "The collection '%s' supports GET only.", rq->path);
+					resp_error(rs, 405, "MethodNotAllowed",
+						   "The collection '%s' "
+						   "supports GET only.",
+						   rq->path);
 				else
 					list_typed(rq, rs, &id, scope);
 				free(scope);
@@ -993,13 +1324,16 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 	free(copy);
 }
 
-/* Tells whether a path is a long-running operation's status URL, giving the operation id and whether it is a Location URL. */
+/* Tells whether a path is a long-running operation's status URL, giving the
+ * operation id and whether it is a Location URL. */
 static const char *operation_id(const char *path, bool *location)
 {
 	/*
-	 * An operationResults URL is a Location URL (202, then the resource), except HealthcareApis', which is its
-	 * operation status: OperationResults_Get answers an OperationResultsDescription (OperationResultsGet.json)
-	 * and DicomServices_Patch.json names that URL as the Azure-AsyncOperation.
+	 * An operationResults URL is a Location URL (202, then the resource),
+	 * except HealthcareApis', which is its operation status:
+	 * OperationResults_Get answers an OperationResultsDescription
+	 * (OperationResultsGet.json) and DicomServices_Patch.json names that
+	 * URL as the Azure-AsyncOperation.
 	 */
 	const char *p;
 
@@ -1008,7 +1342,8 @@ static const char *operation_id(const char *path, bool *location)
 		return p + strlen("/operationStatuses/");
 	}
 	if ((p = strcasestr(path, "/operationResults/")) != NULL) {
-		*location = !strcasestr(path, "/providers/Microsoft.HealthcareApis/locations/");
+		*location = !strcasestr(
+			path, "/providers/Microsoft.HealthcareApis/locations/");
 		return p + strlen("/operationResults/");
 	}
 	return NULL;
@@ -1025,15 +1360,20 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 	if ((opid = operation_id(rq->path, &location)) != NULL) {
 		ops_handle(rq, rs, opid, location);
 	} else if (!req_arg(rq, "api-version")) {
-		resp_error(rs, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is "
+		resp_error(rs, 400, "MissingApiVersionParameter",
+			   "The api-version query parameter (?api-version=) is "
 			   "required for all requests.");
-	} else if (strcmp(rq->path, "/subscriptions") == 0 || strcmp(rq->path, "/subscriptions/") == 0) {
+	} else if (strcmp(rq->path, "/subscriptions") == 0 ||
+		   strcmp(rq->path, "/subscriptions/") == 0) {
 		list_subscriptions(rq, rs);
 	} else if (strcmp(rq->path, "/tenants") == 0) {
 		list_tenants(rq, rs);
-	} else if (str_istarts(rq->path, "/providers/Microsoft.ResourceGraph/resources")) {
+	} else if (str_istarts(
+			   rq->path,
+			   "/providers/Microsoft.ResourceGraph/resources")) {
 		rg_handle(rq, rs);
-	} else if (strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/checkPolicyRestrictions")) {
+	} else if (strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/"
+					"checkPolicyRestrictions")) {
 		policy_check_restrictions(rq, rs);
 	} else if (health_handle(rq, rs)) {
 		return;
@@ -1042,6 +1382,7 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 	} else if (str_istarts(rq->path, "/subscriptions/")) {
 		subscription_paths(rq, rs);
 	} else {
-		resp_error(rs, 404, "InvalidResourceType", "The resource path '%s' is not served.", rq->path);
+		resp_error(rs, 404, "InvalidResourceType",
+			   "The resource path '%s' is not served.", rq->path);
 	}
 }

@@ -1,4 +1,5 @@
-/* The simulated Microsoft.Authorization provider: role and deny assignments, role definitions, permissions. */
+/* The simulated Microsoft.Authorization provider: role and deny assignments,
+ * role definitions, permissions. */
 #include "config.h"
 
 #include <stdio.h>
@@ -15,7 +16,8 @@
 
 #define AUTHZ "/providers/Microsoft.Authorization"
 
-/* Formats an epoch time as ARM's ISO 8601 UTC text (with Authorization's seven fraction digits, if fraction). */
+/* Formats an epoch time as ARM's ISO 8601 UTC text (with Authorization's seven
+ * fraction digits, if fraction). */
 struct json_object *sim_iso_time(int64_t t, bool fraction)
 {
 	char buf[32];
@@ -23,7 +25,9 @@ struct json_object *sim_iso_time(int64_t t, bool fraction)
 	struct tm tm;
 
 	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), fraction ? "%Y-%m-%dT%H:%M:%S.0000000Z" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+	strftime(buf, sizeof(buf),
+		 fraction ? "%Y-%m-%dT%H:%M:%S.0000000Z" : "%Y-%m-%dT%H:%M:%SZ",
+		 &tm);
 	return json_object_new_string(buf);
 }
 
@@ -58,52 +62,78 @@ static char *sub_prefix(const char *scope)
 	return p;
 }
 
-/* Keeps a new role assignment in the state (role as a bare GUID); returns it, borrowed. */
-struct json_object *authz_keep(struct sim *s, const char *name, const char *scope, const char *principal,
+/* Keeps a new role assignment in the state (role as a bare GUID); returns it,
+ * borrowed. */
+struct json_object *authz_keep(struct sim *s, const char *name,
+			       const char *scope, const char *principal,
 			       const char *guid)
 {
 	struct json_object *ra = json_object_new_object();
 
 	json_object_object_add(ra, "name", json_object_new_string(name));
 	json_object_object_add(ra, "scope", json_object_new_string(scope));
-	json_object_object_add(ra, "principalId", json_object_new_string(principal));
-	json_object_object_add(ra, "roleDefinitionId", json_object_new_string(guid));
-	json_object_object_add(ra, "createdOn", json_object_new_int64(sim_now(s)));
+	json_object_object_add(ra, "principalId",
+			       json_object_new_string(principal));
+	json_object_object_add(ra, "roleDefinitionId",
+			       json_object_new_string(guid));
+	json_object_object_add(ra, "createdOn",
+			       json_object_new_int64(sim_now(s)));
 	json_object_array_add(jx_get(s->doc, "roleAssignments"), ra);
 	return ra;
 }
 
-/* Fills a role assignment's envelope: its properties (taken), id, type and name. */
-void authz_envelope(struct json_object *o, struct json_object *props, const char *id, const char *name)
+/* Fills a role assignment's envelope: its properties (taken), id, type and
+ * name. */
+void authz_envelope(struct json_object *o, struct json_object *props,
+		    const char *id, const char *name)
 {
 	json_object_object_add(o, "properties", props);
 	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "type", json_object_new_string("Microsoft.Authorization/roleAssignments"));
+	json_object_object_add(
+		o, "type",
+		json_object_new_string(
+			"Microsoft.Authorization/roleAssignments"));
 	json_object_object_add(o, "name", json_object_new_string(name));
 }
 
 /* Builds a role assignment as ARM returns it. */
 static struct json_object *ra_json(struct json_object *ra)
 {
-	struct json_object *o = json_object_new_object(), *p = json_object_new_object();
+	struct json_object *o = json_object_new_object(),
+			   *p = json_object_new_object();
 	const char *scope = jx_str(ra, "scope");
 	char *prefix = sub_prefix(scope);
-	char *rd = xasprintf("%s%s/roleDefinitions/%s", prefix, AUTHZ, jx_str(ra, "roleDefinitionId"));
-	char *id = xasprintf("%s%s/roleAssignments/%s", strcmp(scope, "/") ? scope : "", AUTHZ, jx_str(ra, "name"));
-	int64_t created = jx_int(ra, "createdOn", 0) ? jx_int(ra, "createdOn", 0) : 1700000000;
+	char *rd = xasprintf("%s%s/roleDefinitions/%s", prefix, AUTHZ,
+			     jx_str(ra, "roleDefinitionId"));
+	char *id = xasprintf("%s%s/roleAssignments/%s",
+			     strcmp(scope, "/") ? scope : "", AUTHZ,
+			     jx_str(ra, "name"));
+	int64_t created = jx_int(ra, "createdOn", 0)
+				  ? jx_int(ra, "createdOn", 0)
+				  : 1700000000;
 
-	json_object_object_add(p, "roleDefinitionId", json_object_new_string(rd));
-	json_object_object_add(p, "principalId", json_object_new_string(jx_str(ra, "principalId")));
-	json_object_object_add(p, "principalType", json_object_new_string(
-		jx_str(ra, "principalType") ? jx_str(ra, "principalType") : "ServicePrincipal"));
+	json_object_object_add(p, "roleDefinitionId",
+			       json_object_new_string(rd));
+	json_object_object_add(
+		p, "principalId",
+		json_object_new_string(jx_str(ra, "principalId")));
+	json_object_object_add(
+		p, "principalType",
+		json_object_new_string(jx_str(ra, "principalType")
+					       ? jx_str(ra, "principalType")
+					       : "ServicePrincipal"));
 	json_object_object_add(p, "scope", json_object_new_string(scope));
-	/* An Azure ABAC condition, as the scenario gives it (RoleAssignmentProperties.condition). */
-	json_object_object_add(p, "condition", jx_copy(jx_get(ra, "condition")));
-	json_object_object_add(p, "conditionVersion", jx_copy(jx_get(ra, "conditionVersion")));
+	/* An Azure ABAC condition, as the scenario gives it
+	 * (RoleAssignmentProperties.condition). */
+	json_object_object_add(p, "condition",
+			       jx_copy(jx_get(ra, "condition")));
+	json_object_object_add(p, "conditionVersion",
+			       jx_copy(jx_get(ra, "conditionVersion")));
 	json_object_object_add(p, "createdOn", iso_time(created));
 	json_object_object_add(p, "updatedOn", iso_time(created));
 	json_object_object_add(p, "delegatedManagedIdentityResourceId", NULL);
-	json_object_object_add(p, "description", jx_copy(jx_get(ra, "description")));
+	json_object_object_add(p, "description",
+			       jx_copy(jx_get(ra, "description")));
 	authz_envelope(o, p, id, jx_str(ra, "name"));
 	free(prefix);
 	free(rd);
@@ -111,7 +141,8 @@ static struct json_object *ra_json(struct json_object *ra)
 	return o;
 }
 
-/* Reads the principal a filter names: principalId eq 'x' or assignedTo('x'); NULL if none. */
+/* Reads the principal a filter names: principalId eq 'x' or assignedTo('x');
+ * NULL if none. */
 static char *filter_principal(const char *filter)
 {
 	char id[64];
@@ -124,82 +155,118 @@ static char *filter_principal(const char *filter)
 		return xstrdup(id);
 	if (p && sscanf(p + 15, " %63[0-9a-fA-F-]", id) == 1)
 		return xstrdup(id);
-	if ((p = strcasestr(filter, "assignedTo(")) != NULL && sscanf(p + 11, " '%63[^']'", id) == 1)
+	if ((p = strcasestr(filter, "assignedTo(")) != NULL &&
+	    sscanf(p + 11, " '%63[^']'", id) == 1)
 		return xstrdup(id);
 	return NULL;
 }
 
-/* Serves GET {scope}/providers/Microsoft.Authorization/roleAssignments with its filters. */
-static void list_assignments(struct sim_req *rq, struct sim_resp *rs, const char *scope)
+/* Serves GET {scope}/providers/Microsoft.Authorization/roleAssignments with its
+ * filters. */
+static void list_assignments(struct sim_req *rq, struct sim_resp *rs,
+			     const char *scope)
 {
-	struct json_object *ras = jx_get(rq->sim->doc, "roleAssignments"), *out = json_object_new_array();
+	struct json_object *ras = jx_get(rq->sim->doc, "roleAssignments"),
+			   *out = json_object_new_array();
 	const char *filter = req_arg(rq, "$filter");
 	bool at_scope = filter && strcasestr(filter, "atScope()");
 	char *who = filter_principal(filter);
 
 	if (filter && !at_scope && !who) {
-		resp_error(rs, 400, "UnsupportedQuery", "The filter '%s' is not supported. Supported filters are "
-			   "atScope(), principalId eq '{id}' and assignedTo('{id}').", filter);
+		resp_error(rs, 400, "UnsupportedQuery",
+			   "The filter '%s' is not supported. Supported "
+			   "filters are "
+			   "atScope(), principalId eq '{id}' and "
+			   "assignedTo('{id}').",
+			   filter);
 		json_object_put(out);
 		return;
 	}
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i);
 		const char *s = jx_str(ra, "scope");
-		/* The simulator's management groups hold every subscription, so one is above every scope. */
-		bool above = armid_within(scope, s) || is_mg(s), below = armid_within(s, scope);
+		/* The simulator's management groups hold every subscription, so
+		 * one is above every scope. */
+		bool above = armid_within(scope, s) || is_mg(s),
+		     below = armid_within(s, scope);
 
-		if ((at_scope && !above) || (!above && !below) || (who && !str_ieq(who, jx_str(ra, "principalId"))))
+		if ((at_scope && !above) || (!above && !below) ||
+		    (who && !str_ieq(who, jx_str(ra, "principalId"))))
 			continue;
-		/* A Managed HSM local role is the HSM's own (its data plane lists it), not ARM's. */
+		/* A Managed HSM local role is the HSM's own (its data plane
+		 * lists it), not ARM's. */
 		if (hsm_local_role(rq->sim, jx_str(ra, "roleDefinitionId")))
 			continue;
 		json_object_array_add(out, ra_json(ra));
 	}
-	/* Paged like every ARM list (pageSize), so a client that reads one page misses grants. */
+	/* Paged like every ARM list (pageSize), so a client that reads one page
+	 * misses grants. */
 	arm_answer_page(rq, rs, out);
 	free(who);
 }
 
-/* Builds a deny assignment as ARM returns it (DenyAssignment, Microsoft.Authorization 2022-04-01). */
+/* Builds a deny assignment as ARM returns it (DenyAssignment,
+ * Microsoft.Authorization 2022-04-01). */
 static struct json_object *deny_json(struct json_object *d)
 {
-	static const char *const KEEP[] = { "denyAssignmentName", "description", "permissions", "scope", "principals",
-					    "excludePrincipals" };
-	struct json_object *o = json_object_new_object(), *p = json_object_new_object();
+	static const char *const KEEP[] = {
+		"denyAssignmentName", "description",
+		"permissions",        "scope",
+		"principals",         "excludePrincipals"
+	};
+	struct json_object *o = json_object_new_object(),
+			   *p = json_object_new_object();
 	const char *scope = jx_str(d, "scope");
-	char *id = xasprintf("%s%s/denyAssignments/%s", strcmp(scope, "/") ? scope : "", AUTHZ, jx_str(d, "name"));
+	char *id = xasprintf("%s%s/denyAssignments/%s",
+			     strcmp(scope, "/") ? scope : "", AUTHZ,
+			     jx_str(d, "name"));
 
 	for (size_t i = 0; i < sizeof(KEEP) / sizeof(KEEP[0]); i++)
 		json_object_object_add(p, KEEP[i], jx_copy(jx_get(d, KEEP[i])));
 	if (!jx_get(p, "excludePrincipals"))
-		json_object_object_add(p, "excludePrincipals", json_object_new_array());
-	json_object_object_add(p, "doNotApplyToChildScopes", json_object_new_boolean(jx_bool(d, "doNotApplyToChildScopes", false)));
-	json_object_object_add(p, "isSystemProtected", json_object_new_boolean(true));
+		json_object_object_add(p, "excludePrincipals",
+				       json_object_new_array());
+	json_object_object_add(p, "doNotApplyToChildScopes",
+			       json_object_new_boolean(jx_bool(
+				       d, "doNotApplyToChildScopes", false)));
+	json_object_object_add(p, "isSystemProtected",
+			       json_object_new_boolean(true));
 	json_object_object_add(o, "properties", p);
 	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "type", json_object_new_string("Microsoft.Authorization/denyAssignments"));
-	json_object_object_add(o, "name", json_object_new_string(jx_str(d, "name")));
+	json_object_object_add(
+		o, "type",
+		json_object_new_string(
+			"Microsoft.Authorization/denyAssignments"));
+	json_object_object_add(o, "name",
+			       json_object_new_string(jx_str(d, "name")));
 	free(id);
 	return o;
 }
 
-/* Serves GET {scope}/providers/Microsoft.Authorization/denyAssignments: at, above and below the scope, or atScope(). */
-static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *scope)
+/* Serves GET {scope}/providers/Microsoft.Authorization/denyAssignments: at,
+ * above and below the scope, or atScope(). */
+static void list_denies(struct sim_req *rq, struct sim_resp *rs,
+			const char *scope)
 {
-	struct json_object *list = jx_get(rq->sim->doc, "denyAssignments"), *out = json_object_new_array();
+	struct json_object *list = jx_get(rq->sim->doc, "denyAssignments"),
+			   *out = json_object_new_array();
 	const char *filter = req_arg(rq, "$filter");
 	bool at_scope = filter && strcasestr(filter, "atScope()");
 
 	if (filter && !at_scope) {
-		resp_error(rs, 400, "UnsupportedQuery", "The filter '%s' is not supported. Supported filters are "
-			   "atScope(), denyAssignmentName eq '{name}' and principalId eq '{id}'.", filter);
+		resp_error(rs, 400, "UnsupportedQuery",
+			   "The filter '%s' is not supported. Supported "
+			   "filters are "
+			   "atScope(), denyAssignmentName eq '{name}' and "
+			   "principalId eq '{id}'.",
+			   filter);
 		json_object_put(out);
 		return;
 	}
 	for (size_t i = 0; i < jx_len(list); i++) {
 		const char *s = jx_str(jx_at(list, i), "scope");
-		bool above = armid_within(scope, s) || is_mg(s), below = armid_within(s, scope);
+		bool above = armid_within(scope, s) || is_mg(s),
+		     below = armid_within(s, scope);
 
 		if (above || (below && !at_scope))
 			json_object_array_add(out, deny_json(jx_at(list, i)));
@@ -208,14 +275,16 @@ static void list_denies(struct sim_req *rq, struct sim_resp *rs, const char *sco
 }
 
 /* Finds an assignment by name at a scope (NULL scope: any scope). */
-static struct json_object *find_by_name(struct sim *s, const char *scope, const char *name, size_t *at)
+static struct json_object *find_by_name(struct sim *s, const char *scope,
+					const char *name, size_t *at)
 {
 	struct json_object *ras = jx_get(s->doc, "roleAssignments");
 
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i);
 
-		if (str_ieq(jx_str(ra, "name"), name) && (!scope || str_ieq(jx_str(ra, "scope"), scope))) {
+		if (str_ieq(jx_str(ra, "name"), name) &&
+		    (!scope || str_ieq(jx_str(ra, "scope"), scope))) {
 			if (at)
 				*at = i;
 			return ra;
@@ -224,61 +293,82 @@ static struct json_object *find_by_name(struct sim *s, const char *scope, const 
 	return NULL;
 }
 
-/* Finds an assignment of the same role to the same principal at the same scope. */
-static struct json_object *find_same(struct sim *s, const char *scope, const char *principal, const char *role)
+/* Finds an assignment of the same role to the same principal at the same scope.
+ */
+static struct json_object *find_same(struct sim *s, const char *scope,
+				     const char *principal, const char *role)
 {
 	struct json_object *ras = jx_get(s->doc, "roleAssignments");
 
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i);
 
-		if (str_ieq(jx_str(ra, "scope"), scope) && str_ieq(jx_str(ra, "principalId"), principal) &&
+		if (str_ieq(jx_str(ra, "scope"), scope) &&
+		    str_ieq(jx_str(ra, "principalId"), principal) &&
 		    str_ieq(jx_str(ra, "roleDefinitionId"), role))
 			return ra;
 	}
 	return NULL;
 }
 
-/* Checks a role assignment PUT body; returns the role GUID (allocated) or NULL with the error set. */
-static char *check_assignment(struct sim_req *rq, struct sim_resp *rs, struct json_object *body, const char *name)
+/* Checks a role assignment PUT body; returns the role GUID (allocated) or NULL
+ * with the error set. */
+static char *check_assignment(struct sim_req *rq, struct sim_resp *rs,
+			      struct json_object *body, const char *name)
 {
-	const char *rd = jx_str(body, "properties.roleDefinitionId"), *pid = jx_str(body, "properties.principalId");
+	const char *rd = jx_str(body, "properties.roleDefinitionId"),
+		   *pid = jx_str(body, "properties.principalId");
 	struct json_object *role, *who;
 
 	if (!is_uuid(name)) {
-		resp_error(rs, 400, "InvalidRoleAssignmentId", "The role assignment ID '%s' is not valid. The role "
-			   "assignment ID must be a GUID.", name);
+		resp_error(rs, 400, "InvalidRoleAssignmentId",
+			   "The role assignment ID '%s' is not valid. The role "
+			   "assignment ID must be a GUID.",
+			   name);
 		return NULL;
 	}
 	if (!rd || !pid) {
-		resp_error(rs, 400, "InvalidRoleAssignmentRequest", "The role assignment needs properties.roleDefinitionId "
-			   "and properties.principalId.");
+		resp_error(
+			rs, 400, "InvalidRoleAssignmentRequest",
+			"The role assignment needs properties.roleDefinitionId "
+			"and properties.principalId.");
 		return NULL;
 	}
 	if (!(role = state_role_definition(rq->sim, rd))) {
 		char *g = role_guid(rd);
 
-		resp_error(rs, 400, "RoleDefinitionDoesNotExist", "The specified role definition with ID '%s' does not "
-			   "exist.", g);
+		resp_error(
+			rs, 400, "RoleDefinitionDoesNotExist",
+			"The specified role definition with ID '%s' does not "
+			"exist.",
+			g);
 		free(g);
 		return NULL;
 	}
 	json_object_put(role);
 	who = state_principal(rq->sim, pid);
 	if (!who && !jx_str(body, "properties.principalType")) {
-		resp_error(rs, 400, "PrincipalNotFound", "Principal %s does not exist in the directory %s. Check that you "
-			   "have the correct principal ID. If you are creating this principal and then immediately "
-			   "assigning a role, this error might be related to a replication delay. In this case, set the "
-			   "role assignment principalType property to a value, such as ServicePrincipal, User, or Group. "
-			   "See https://aka.ms/docs-principaltype", pid, state_tenant(rq->sim));
+		resp_error(rs, 400, "PrincipalNotFound",
+			   "Principal %s does not exist in the directory %s. "
+			   "Check that you "
+			   "have the correct principal ID. If you are creating "
+			   "this principal and then immediately "
+			   "assigning a role, this error might be related to a "
+			   "replication delay. In this case, set the "
+			   "role assignment principalType property to a value, "
+			   "such as ServicePrincipal, User, or Group. "
+			   "See https://aka.ms/docs-principaltype",
+			   pid, state_tenant(rq->sim));
 		return NULL;
 	}
 	json_object_put(who);
 	return role_guid(rd);
 }
 
-/* Serves PUT of a role assignment: created, repeated, or refused with 409 as Azure does. */
-static void put_assignment(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *name)
+/* Serves PUT of a role assignment: created, repeated, or refused with 409 as
+ * Azure does. */
+static void put_assignment(struct sim_req *rq, struct sim_resp *rs,
+			   const char *scope, const char *name)
 {
 	struct json_object *body = req_json(rq, rs), *same, *named, *ra;
 	const char *pid;
@@ -292,28 +382,38 @@ static void put_assignment(struct sim_req *rq, struct sim_resp *rs, const char *
 	if (named && named == same) {
 		resp_json(rs, 200, ra_json(named));
 	} else if (named) {
-		resp_error(rs, 409, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and "
+		resp_error(rs, 409, "RoleAssignmentUpdateNotPermitted",
+			   "Tenant ID, application ID, principal ID, and "
 			   "scope are not allowed to be updated.");
 	} else if (same) {
-		resp_error(rs, 409, "RoleAssignmentExists", "The role assignment already exists.");
+		resp_error(rs, 409, "RoleAssignmentExists",
+			   "The role assignment already exists.");
 	} else {
 		ra = authz_keep(rq->sim, name, scope, pid, guid);
-		json_object_object_add(ra, "principalType", jx_copy(jx_get(body, "properties.principalType")));
-		json_object_object_add(ra, "description", jx_copy(jx_get(body, "properties.description")));
+		json_object_object_add(
+			ra, "principalType",
+			jx_copy(jx_get(body, "properties.principalType")));
+		json_object_object_add(
+			ra, "description",
+			jx_copy(jx_get(body, "properties.description")));
 		resp_json(rs, 201, ra_json(ra));
 	}
 	free(guid);
 }
 
 /* Serves GET, PUT and DELETE of one role assignment. */
-static void one_assignment(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *name)
+static void one_assignment(struct sim_req *rq, struct sim_resp *rs,
+			   const char *scope, const char *name)
 {
 	const char *m = rq->method;
 	size_t at = 0;
 	struct json_object *ra = find_by_name(rq->sim, scope, name, &at);
-	const char *action = strcmp(m, "GET") == 0 ? "Microsoft.Authorization/roleAssignments/read"
-			     : strcmp(m, "DELETE") == 0 ? "Microsoft.Authorization/roleAssignments/delete"
-							: "Microsoft.Authorization/roleAssignments/write";
+	const char *action =
+		strcmp(m, "GET") == 0
+			? "Microsoft.Authorization/roleAssignments/read"
+		: strcmp(m, "DELETE") == 0
+			? "Microsoft.Authorization/roleAssignments/delete"
+			: "Microsoft.Authorization/roleAssignments/write";
 
 	if (!arm_require(rq, rs, scope, action))
 		return;
@@ -323,25 +423,33 @@ static void one_assignment(struct sim_req *rq, struct sim_resp *rs, const char *
 		if (ra)
 			resp_json(rs, 200, ra_json(ra));
 		else
-			resp_error(rs, 404, "RoleAssignmentNotFound", "The role assignment '%s' is not found.", name);
+			resp_error(rs, 404, "RoleAssignmentNotFound",
+				   "The role assignment '%s' is not found.",
+				   name);
 	} else if (strcmp(m, "DELETE") == 0) {
 		if (!ra) {
 			resp_raw(rs, 204, NULL, "");
 			return;
 		}
 		resp_json(rs, 200, ra_json(ra));
-		json_object_array_del_idx(jx_get(rq->sim->doc, "roleAssignments"), at, 1);
+		json_object_array_del_idx(
+			jx_get(rq->sim->doc, "roleAssignments"), at, 1);
 	} else {
-		resp_error(rs, 405, "MethodNotAllowed", "The requested resource does not support http method '%s'.", m);
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "The requested resource does not support http "
+			   "method '%s'.",
+			   m);
 	}
 }
 
-/* Returns a role definition as seen from a scope: its id under the scope's subscription. */
+/* Returns a role definition as seen from a scope: its id under the scope's
+ * subscription. */
 static struct json_object *rd_json(struct json_object *role, const char *scope)
 {
 	struct json_object *o = jx_copy(role);
 	char *prefix = sub_prefix(scope);
-	char *id = xasprintf("%s%s/roleDefinitions/%s", prefix, AUTHZ, jx_str(role, "name"));
+	char *id = xasprintf("%s%s/roleDefinitions/%s", prefix, AUTHZ,
+			     jx_str(role, "name"));
 
 	json_object_object_add(o, "id", json_object_new_string(id));
 	free(prefix);
@@ -349,35 +457,45 @@ static struct json_object *rd_json(struct json_object *role, const char *scope)
 	return o;
 }
 
-/* Tells whether a role definition can be assigned at a scope (its assignableScopes cover it). */
+/* Tells whether a role definition can be assigned at a scope (its
+ * assignableScopes cover it). */
 static bool assignable_at(struct json_object *role, const char *scope)
 {
-	struct json_object *scopes = jx_get(role, "properties.assignableScopes");
+	struct json_object *scopes =
+		jx_get(role, "properties.assignableScopes");
 
 	/* The simulator's management groups hold every subscription. */
 	for (size_t i = 0; i < jx_len(scopes); i++)
-		if (armid_within(scope, json_object_get_string(jx_at(scopes, i))) ||
+		if (armid_within(scope,
+				 json_object_get_string(jx_at(scopes, i))) ||
 		    is_mg(json_object_get_string(jx_at(scopes, i))))
 			return true;
 	return false;
 }
 
-/* Serves GET of role definitions: the list with roleName/type filters, or one by GUID. */
-static void role_definitions(struct sim_req *rq, struct sim_resp *rs, const char *scope, const char *guid)
+/* Serves GET of role definitions: the list with roleName/type filters, or one
+ * by GUID. */
+static void role_definitions(struct sim_req *rq, struct sim_resp *rs,
+			     const char *scope, const char *guid)
 {
-	struct json_object *all = state_role_definitions(rq->sim), *out = json_object_new_array(), *body;
+	struct json_object *all = state_role_definitions(rq->sim),
+			   *out = json_object_new_array(), *body;
 	const char *filter = req_arg(rq, "$filter");
 	char name[256] = "", type[64] = "";
 
-	if (filter && sscanf(filter, " roleName eq '%255[^']'", name) != 1 && sscanf(filter, " type eq '%63[^']'", type) != 1) {
-		resp_error(rs, 400, "UnsupportedQuery", "The filter '%s' is not supported.", filter);
+	if (filter && sscanf(filter, " roleName eq '%255[^']'", name) != 1 &&
+	    sscanf(filter, " type eq '%63[^']'", type) != 1) {
+		resp_error(rs, 400, "UnsupportedQuery",
+			   "The filter '%s' is not supported.", filter);
 		goto out;
 	}
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 
-		if ((guid && !str_ieq(jx_str(r, "name"), guid)) || !assignable_at(r, scope[0] ? scope : "/") ||
-		    (name[0] && !str_ieq(jx_str(r, "properties.roleName"), name)) ||
+		if ((guid && !str_ieq(jx_str(r, "name"), guid)) ||
+		    !assignable_at(r, scope[0] ? scope : "/") ||
+		    (name[0] &&
+		     !str_ieq(jx_str(r, "properties.roleName"), name)) ||
 		    (type[0] && !str_ieq(jx_str(r, "properties.type"), type)))
 			continue;
 		json_object_array_add(out, rd_json(r, scope));
@@ -386,7 +504,10 @@ static void role_definitions(struct sim_req *rq, struct sim_resp *rs, const char
 		if (jx_len(out))
 			resp_json(rs, 200, json_object_get(jx_at(out, 0)));
 		else
-			resp_error(rs, 404, "RoleDefinitionDoesNotExist", "The role definition '%s' could not be found.", guid);
+			resp_error(
+				rs, 404, "RoleDefinitionDoesNotExist",
+				"The role definition '%s' could not be found.",
+				guid);
 		goto out;
 	}
 	body = json_object_new_object();
@@ -397,19 +518,27 @@ out:
 	json_object_put(all);
 }
 
-/* Serves GET {scope}/providers/Microsoft.Authorization/permissions for the caller. */
-static void permissions(struct sim_req *rq, struct sim_resp *rs, const char *scope)
+/* Serves GET {scope}/providers/Microsoft.Authorization/permissions for the
+ * caller. */
+static void permissions(struct sim_req *rq, struct sim_resp *rs,
+			const char *scope)
 {
 	struct json_object *body = json_object_new_object();
 
-	json_object_object_add(body, "value", state_effective_permissions(rq->sim, rq->oid, scope[0] ? scope : "/"));
+	json_object_object_add(
+		body, "value",
+		state_effective_permissions(rq->sim, rq->oid,
+					    scope[0] ? scope : "/"));
 	resp_json(rs, 200, body);
 }
 
-/* Routes paths under {scope}/providers/Microsoft.Authorization; returns false for other paths. */
+/* Routes paths under {scope}/providers/Microsoft.Authorization; returns false
+ * for other paths. */
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs)
 {
-	char *scope = armid_extension_scope(rq->path, "Microsoft.Authorization"), name[128] = "";
+	char *scope =
+		     armid_extension_scope(rq->path, "Microsoft.Authorization"),
+	     name[128] = "";
 	const char *rest;
 	bool get = strcmp(rq->method, "GET") == 0;
 
@@ -417,22 +546,30 @@ bool authz_handle(struct sim_req *rq, struct sim_resp *rs)
 		return false;
 	rest = rq->path + strlen(scope) + strlen(AUTHZ);
 	if (str_ieq(rest, "/roleAssignments") && get) {
-		if (arm_require(rq, rs, scope[0] ? scope : "/", "Microsoft.Authorization/roleAssignments/read"))
+		if (arm_require(rq, rs, scope[0] ? scope : "/",
+				"Microsoft.Authorization/roleAssignments/read"))
 			list_assignments(rq, rs, scope[0] ? scope : "/");
-	} else if (sscanf(rest, "/roleAssignments/%127[^/]", name) == 1 || sscanf(rest, "/roleassignments/%127[^/]", name) == 1) {
+	} else if (sscanf(rest, "/roleAssignments/%127[^/]", name) == 1 ||
+		   sscanf(rest, "/roleassignments/%127[^/]", name) == 1) {
 		one_assignment(rq, rs, scope[0] ? scope : "/", name);
 	} else if (str_ieq(rest, "/denyAssignments") && get) {
-		if (arm_require(rq, rs, scope[0] ? scope : "/", "Microsoft.Authorization/denyAssignments/read"))
+		if (arm_require(rq, rs, scope[0] ? scope : "/",
+				"Microsoft.Authorization/denyAssignments/read"))
 			list_denies(rq, rs, scope[0] ? scope : "/");
 	} else if (str_ieq(rest, "/roleDefinitions") && get) {
 		role_definitions(rq, rs, scope, NULL);
-	} else if ((sscanf(rest, "/roleDefinitions/%127[^/]", name) == 1 || sscanf(rest, "/roledefinitions/%127[^/]", name) == 1) && get) {
+	} else if ((sscanf(rest, "/roleDefinitions/%127[^/]", name) == 1 ||
+		    sscanf(rest, "/roledefinitions/%127[^/]", name) == 1) &&
+		   get) {
 		role_definitions(rq, rs, scope, name);
 	} else if (str_ieq(rest, "/permissions") && get) {
 		permissions(rq, rs, scope);
 	} else {
-		resp_error(rs, 404, "InvalidResourceType", "The resource type '%s' could not be found in the namespace "
-			   "'Microsoft.Authorization'.", rest);
+		resp_error(rs, 404, "InvalidResourceType",
+			   "The resource type '%s' could not be found in the "
+			   "namespace "
+			   "'Microsoft.Authorization'.",
+			   rest);
 	}
 	free(scope);
 	return true;

@@ -1,4 +1,5 @@
-/* The simulated Microsoft Entra ID: discovery, the token endpoint with every grant azcmk uses, bearer checks. */
+/* The simulated Microsoft Entra ID: discovery, the token endpoint with every
+ * grant azcmk uses, bearer checks. */
 #include "config.h"
 
 #include <stdio.h>
@@ -18,11 +19,13 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define CLIENT_ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define CLIENT_ASSERTION_TYPE \
+	"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
 #define FEDERATION_AUDIENCE "api://AzureADTokenExchange"
 
-/* The token audiences the simulator serves, by the kind of host that accepts them. */
+/* The token audiences the simulator serves, by the kind of host that accepts
+ * them. */
 static const struct {
 	const char *resource;
 	enum host_kind kind;
@@ -44,7 +47,8 @@ static const struct {
 	{ "https://microsoftgraph.chinacloudapi.cn", HOST_GRAPH },
 };
 
-/* Classifies an audience or scope ("https://vault.azure.net/.default"); returns the canonical resource or NULL. */
+/* Classifies an audience or scope ("https://vault.azure.net/.default"); returns
+ * the canonical resource or NULL. */
 const char *entra_audience_kind(const char *aud, enum host_kind *kind)
 {
 	char *a = xstrdup(aud ? aud : "");
@@ -56,7 +60,8 @@ const char *entra_audience_kind(const char *aud, enum host_kind *kind)
 	n = strlen(a);
 	while (n > 0 && a[n - 1] == '/')
 		a[--n] = '\0';
-	for (size_t i = 0; i < sizeof(AUDIENCES) / sizeof(AUDIENCES[0]) && !hit; i++)
+	for (size_t i = 0; i < sizeof(AUDIENCES) / sizeof(AUDIENCES[0]) && !hit;
+	     i++)
 		if (str_ieq(a, AUDIENCES[i].resource)) {
 			hit = AUDIENCES[i].resource;
 			*kind = AUDIENCES[i].kind;
@@ -65,24 +70,31 @@ const char *entra_audience_kind(const char *aud, enum host_kind *kind)
 	return hit;
 }
 
-/* Mints an access token for a principal and audience, signed with the simulator's key. */
-char *entra_mint(struct sim *s, const char *oid, const char *appid, const char *audience, bool user)
+/* Mints an access token for a principal and audience, signed with the
+ * simulator's key. */
+char *entra_mint(struct sim *s, const char *oid, const char *appid,
+		 const char *audience, bool user)
 {
 	struct json_object *c = json_object_new_object();
 	int64_t now = sim_now(s);
-	char *iss = xasprintf("https://sts.windows.net/%s/", state_tenant(s)), *tok;
+	char *iss = xasprintf("https://sts.windows.net/%s/", state_tenant(s)),
+	     *tok;
 	EVP_PKEY *key = tls_token_key(&s->tls);
 
 	json_object_object_add(c, "aud", json_object_new_string(audience));
 	json_object_object_add(c, "iss", json_object_new_string(iss));
 	json_object_object_add(c, "iat", json_object_new_int64(now));
 	json_object_object_add(c, "nbf", json_object_new_int64(now));
-	json_object_object_add(c, "exp", json_object_new_int64(now + s->set.token_lifetime));
-	json_object_object_add(c, "appid", json_object_new_string(appid ? appid : oid));
-	json_object_object_add(c, "idtyp", json_object_new_string(user ? "user" : "app"));
+	json_object_object_add(
+		c, "exp", json_object_new_int64(now + s->set.token_lifetime));
+	json_object_object_add(c, "appid",
+			       json_object_new_string(appid ? appid : oid));
+	json_object_object_add(c, "idtyp",
+			       json_object_new_string(user ? "user" : "app"));
 	json_object_object_add(c, "oid", json_object_new_string(oid));
 	json_object_object_add(c, "sub", json_object_new_string(oid));
-	json_object_object_add(c, "tid", json_object_new_string(state_tenant(s)));
+	json_object_object_add(c, "tid",
+			       json_object_new_string(state_tenant(s)));
 	json_object_object_add(c, "ver", json_object_new_string("1.0"));
 	tok = jwt_sign(key, s->tls.token_kid, c);
 	json_object_put(c);
@@ -96,7 +108,8 @@ char *entra_mint(struct sim *s, const char *oid, const char *appid, const char *
  * "ExpiredAuthenticationToken", "InvalidAuthenticationTokenAudience",
  * "InvalidAuthenticationTokenTenant") with an allocated message.
  */
-const char *entra_verify(struct sim *s, const char *authz, enum host_kind want, struct json_object **claims, char **msg)
+const char *entra_verify(struct sim *s, const char *authz, enum host_kind want,
+			 struct json_object **claims, char **msg)
 {
 	struct jwt t;
 	enum host_kind kind = HOST_UNKNOWN;
@@ -104,23 +117,31 @@ const char *entra_verify(struct sim *s, const char *authz, enum host_kind want, 
 
 	*claims = NULL;
 	if (!authz || strncasecmp(authz, "Bearer ", 7) != 0) {
-		*msg = xstrdup("Authentication failed. The 'Authorization' header is missing.");
+		*msg = xstrdup("Authentication failed. The 'Authorization' "
+			       "header is missing.");
 		return "AuthenticationFailed";
 	}
-	if (!jwt_decode(authz + 7, &t) || !jwt_verify(&t, tls_token_key(&s->tls))) {
+	if (!jwt_decode(authz + 7, &t) ||
+	    !jwt_verify(&t, tls_token_key(&s->tls))) {
 		if (t.claims)
 			jwt_free(&t);
-		*msg = xstrdup("The access token is invalid: its signature or format could not be verified.");
+		*msg = xstrdup("The access token is invalid: its signature or "
+			       "format could not be verified.");
 		return "InvalidAuthenticationToken";
 	}
 	if (jx_int(t.claims, "exp", 0) <= sim_now(s)) {
 		code = "ExpiredAuthenticationToken";
-		*msg = xasprintf("The access token expiry UTC time is earlier than current UTC time (exp %lld, now %lld).",
-				 (long long)jx_int(t.claims, "exp", 0), (long long)sim_now(s));
-	} else if (!entra_audience_kind(jx_str(t.claims, "aud"), &kind) || kind != want) {
+		*msg = xasprintf("The access token expiry UTC time is earlier "
+				 "than current UTC time (exp %lld, now %lld).",
+				 (long long)jx_int(t.claims, "exp", 0),
+				 (long long)sim_now(s));
+	} else if (!entra_audience_kind(jx_str(t.claims, "aud"), &kind) ||
+		   kind != want) {
 		code = "InvalidAuthenticationTokenAudience";
-		*msg = xasprintf("The access token has been obtained for wrong audience or resource '%s'.",
-				 jx_str(t.claims, "aud") ? jx_str(t.claims, "aud") : "");
+		*msg = xasprintf(
+			"The access token has been obtained for wrong audience "
+			"or resource '%s'.",
+			jx_str(t.claims, "aud") ? jx_str(t.claims, "aud") : "");
 	} else {
 		*claims = json_object_get(t.claims);
 	}
@@ -128,11 +149,15 @@ const char *entra_verify(struct sim *s, const char *authz, enum host_kind want, 
 	return code;
 }
 
-/* Checks the bearer token of an ARM or Graph request; on failure fills the 401 and returns false. */
-bool entra_check_bearer(struct sim_req *rq, struct sim_resp *rs, enum host_kind want)
+/* Checks the bearer token of an ARM or Graph request; on failure fills the 401
+ * and returns false. */
+bool entra_check_bearer(struct sim_req *rq, struct sim_resp *rs,
+			enum host_kind want)
 {
 	char *msg = NULL;
-	const char *code = entra_verify(rq->sim, req_header(rq, "Authorization"), want, &rq->claims, &msg);
+	const char *code =
+		entra_verify(rq->sim, req_header(rq, "Authorization"), want,
+			     &rq->claims, &msg);
 	char *challenge;
 
 	if (!code) {
@@ -140,20 +165,25 @@ bool entra_check_bearer(struct sim_req *rq, struct sim_resp *rs, enum host_kind 
 		return true;
 	}
 	resp_error(rs, 401, code, "%s", msg);
-	challenge = xasprintf("Bearer authorization_uri=\"https://login.windows.net/\", error=\"invalid_token\", "
-			      "error_description=\"%s\"", code);
+	challenge = xasprintf(
+		"Bearer authorization_uri=\"https://login.windows.net/\", "
+		"error=\"invalid_token\", "
+		"error_description=\"%s\"",
+		code);
 	resp_header(rs, "WWW-Authenticate", challenge);
 	free(challenge);
 	free(msg);
 	return false;
 }
 
-/* Returns a decoded value of an application/x-www-form-urlencoded body, allocated, or NULL. */
+/* Returns a decoded value of an application/x-www-form-urlencoded body,
+ * allocated, or NULL. */
 static char *form_get(const char *body, const char *key)
 {
 	size_t klen = strlen(key);
 
-	for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+	for (const char *p = body; p && *p;
+	     p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
 		const char *end = strchr(p, '&');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		struct sbuf v = SBUF_INIT;
@@ -165,7 +195,8 @@ static char *form_get(const char *body, const char *key)
 
 			if (p[i] == '+')
 				sb_addc(&v, ' ');
-			else if (p[i] == '%' && i + 2 < len + 1 && sscanf(p + i + 1, "%2x", &c) == 1) {
+			else if (p[i] == '%' && i + 2 < len + 1 &&
+				 sscanf(p + i + 1, "%2x", &c) == 1) {
 				sb_addc(&v, (char)c);
 				i += 2;
 			} else
@@ -176,12 +207,16 @@ static char *form_get(const char *body, const char *key)
 	return NULL;
 }
 
-/* Answers a token-endpoint error in Entra's shape, with the AADSTS code in text and list. */
-static void aad_error(struct sim_resp *rs, int status, const char *error, int aadsts, const char *fmt, ...)
+/* Answers a token-endpoint error in Entra's shape, with the AADSTS code in text
+ * and list. */
+static void aad_error(struct sim_resp *rs, int status, const char *error,
+		      int aadsts, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
-static void aad_error(struct sim_resp *rs, int status, const char *error, int aadsts, const char *fmt, ...)
+static void aad_error(struct sim_resp *rs, int status, const char *error,
+		      int aadsts, const char *fmt, ...)
 {
-	struct json_object *b = json_object_new_object(), *codes = json_object_new_array();
+	struct json_object *b = json_object_new_object(),
+			   *codes = json_object_new_array();
 	char trace[37], stamp[32], *text, *desc, *uri;
 	time_t now = time(NULL);
 	va_list ap;
@@ -191,16 +226,20 @@ static void aad_error(struct sim_resp *rs, int status, const char *error, int aa
 	va_end(ap);
 	sim_random_uuid(trace);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%SZ", gmtime(&now));
-	desc = xasprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", aadsts, text,
-			 trace, trace, stamp);
-	uri = xasprintf("https://login.microsoftonline.com/error?code=%d", aadsts);
+	desc = xasprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: "
+			 "%s\r\nTimestamp: %s",
+			 aadsts, text, trace, trace, stamp);
+	uri = xasprintf("https://login.microsoftonline.com/error?code=%d",
+			aadsts);
 	json_object_array_add(codes, json_object_new_int(aadsts));
 	json_object_object_add(b, "error", json_object_new_string(error));
-	json_object_object_add(b, "error_description", json_object_new_string(desc));
+	json_object_object_add(b, "error_description",
+			       json_object_new_string(desc));
 	json_object_object_add(b, "error_codes", codes);
 	json_object_object_add(b, "timestamp", json_object_new_string(stamp));
 	json_object_object_add(b, "trace_id", json_object_new_string(trace));
-	json_object_object_add(b, "correlation_id", json_object_new_string(trace));
+	json_object_object_add(b, "correlation_id",
+			       json_object_new_string(trace));
 	json_object_object_add(b, "error_uri", json_object_new_string(uri));
 	resp_json(rs, status, b);
 	free(text);
@@ -209,37 +248,48 @@ static void aad_error(struct sim_resp *rs, int status, const char *error, int aa
 }
 
 /* Answers a successful token request. */
-static void token_ok(struct sim_req *rq, struct sim_resp *rs, const char *oid, const char *appid,
-		     const char *resource, bool user, const char *scope, bool offline)
+static void token_ok(struct sim_req *rq, struct sim_resp *rs, const char *oid,
+		     const char *appid, const char *resource, bool user,
+		     const char *scope, bool offline)
 {
 	struct sim *s = rq->sim;
 	struct json_object *b = json_object_new_object();
 	char *tok = entra_mint(s, oid, appid, resource, user);
 
-	json_object_object_add(b, "token_type", json_object_new_string("Bearer"));
-	json_object_object_add(b, "expires_in", json_object_new_int(s->set.token_lifetime));
-	json_object_object_add(b, "ext_expires_in", json_object_new_int(s->set.token_lifetime));
+	json_object_object_add(b, "token_type",
+			       json_object_new_string("Bearer"));
+	json_object_object_add(b, "expires_in",
+			       json_object_new_int(s->set.token_lifetime));
+	json_object_object_add(b, "ext_expires_in",
+			       json_object_new_int(s->set.token_lifetime));
 	if (scope)
-		json_object_object_add(b, "scope", json_object_new_string(scope));
+		json_object_object_add(b, "scope",
+				       json_object_new_string(scope));
 	json_object_object_add(b, "access_token", json_object_new_string(tok));
 	if (offline) {
 		struct json_object *g = json_object_new_object();
 		char rt[65];
 
 		sim_random_hex(rt, 32);
-		json_object_object_add(g, "type", json_object_new_string("refresh"));
+		json_object_object_add(g, "type",
+				       json_object_new_string("refresh"));
 		json_object_object_add(g, "oid", json_object_new_string(oid));
-		json_object_object_add(g, "appid", json_object_new_string(appid));
-		json_object_object_add(g, "user", json_object_new_boolean(user));
+		json_object_object_add(g, "appid",
+				       json_object_new_string(appid));
+		json_object_object_add(g, "user",
+				       json_object_new_boolean(user));
 		json_object_object_add(s->grants, rt, g);
-		json_object_object_add(b, "refresh_token", json_object_new_string(rt));
+		json_object_object_add(b, "refresh_token",
+				       json_object_new_string(rt));
 	}
 	resp_json(rs, 200, b);
 	free(tok);
 }
 
-/* Splits a scope list into the one resource it names and whether offline_access was asked. */
-static const char *scope_resource(struct sim_resp *rs, const char *scope, bool need_default, bool *offline,
+/* Splits a scope list into the one resource it names and whether offline_access
+ * was asked. */
+static const char *scope_resource(struct sim_resp *rs, const char *scope,
+				  bool need_default, bool *offline,
 				  const char *tenant)
 {
 	char *copy = xstrdup(scope ? scope : ""), *save = NULL, *hit = NULL;
@@ -248,7 +298,8 @@ static const char *scope_resource(struct sim_resp *rs, const char *scope, bool n
 	int count = 0;
 
 	*offline = false;
-	for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+	for (char *w = strtok_r(copy, " ", &save); w;
+	     w = strtok_r(NULL, " ", &save)) {
 		if (str_ieq(w, "offline_access")) {
 			*offline = true;
 		} else if (!str_ieq(w, "openid") && !str_ieq(w, "profile")) {
@@ -257,20 +308,32 @@ static const char *scope_resource(struct sim_resp *rs, const char *scope, bool n
 		}
 	}
 	if (count != 1)
-		aad_error(rs, 400, "invalid_scope", 70011, "The provided request must include a 'scope' input parameter "
-			  "naming exactly one resource. The scope '%s' is not valid.", scope ? scope : "");
+		aad_error(rs, 400, "invalid_scope", 70011,
+			  "The provided request must include a 'scope' input "
+			  "parameter "
+			  "naming exactly one resource. The scope '%s' is not "
+			  "valid.",
+			  scope ? scope : "");
 	else if (need_default && !str_iends(hit, "/.default"))
-		aad_error(rs, 400, "invalid_scope", 1002012, "The provided value for scope %s is not valid. Client "
-			  "credential flows must have a scope value with /.default suffixed to the resource identifier "
-			  "(application ID URI).", hit);
+		aad_error(
+			rs, 400, "invalid_scope", 1002012,
+			"The provided value for scope %s is not valid. Client "
+			"credential flows must have a scope value with "
+			"/.default suffixed to the resource identifier "
+			"(application ID URI).",
+			hit);
 	else if (!(resource = entra_audience_kind(hit, &kind)))
-		aad_error(rs, 400, "invalid_resource", 500011, "The resource principal named %s was not found in the "
-			  "tenant named %s.", hit, tenant);
+		aad_error(
+			rs, 400, "invalid_resource", 500011,
+			"The resource principal named %s was not found in the "
+			"tenant named %s.",
+			hit, tenant);
 	free(copy);
 	return resource;
 }
 
-/* Computes a certificate thumbprint (SHA-1 or SHA-256 of the DER) as base64url. */
+/* Computes a certificate thumbprint (SHA-1 or SHA-256 of the DER) as base64url.
+ */
 static char *thumbprint(X509 *cert, const EVP_MD *md)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -290,39 +353,55 @@ static X509 *load_cert(const char *pem)
 	return cert;
 }
 
-/* Checks the claims every client assertion must carry: iss, sub, aud, nbf and exp. */
-static bool assertion_claims_ok(struct sim_req *rq, struct jwt *t, const char *client_id, const char *tenant)
+/* Checks the claims every client assertion must carry: iss, sub, aud, nbf and
+ * exp. */
+static bool assertion_claims_ok(struct sim_req *rq, struct jwt *t,
+				const char *client_id, const char *tenant)
 {
-	char *aud = xasprintf("https://%s/%s/oauth2/v2.0/token", rq->host, tenant);
+	char *aud =
+		xasprintf("https://%s/%s/oauth2/v2.0/token", rq->host, tenant);
 	struct json_object *a = jx_get(t->claims, "aud");
-	bool aud_ok = json_object_is_type(a, json_type_array) ? jx_array_has_istr(a, aud)
-							      : str_ieq(json_object_get_string(a), aud);
+	bool aud_ok = json_object_is_type(a, json_type_array)
+			      ? jx_array_has_istr(a, aud)
+			      : str_ieq(json_object_get_string(a), aud);
 	int64_t now = sim_now(rq->sim);
 	bool ok = aud_ok && str_ieq(jx_str(t->claims, "iss"), client_id) &&
-		  str_ieq(jx_str(t->claims, "sub"), client_id) && jx_int(t->claims, "exp", 0) > now &&
+		  str_ieq(jx_str(t->claims, "sub"), client_id) &&
+		  jx_int(t->claims, "exp", 0) > now &&
 		  jx_int(t->claims, "nbf", 0) <= now + 300;
 
 	free(aud);
 	return ok;
 }
 
-/* Validates a certificate-signed client assertion against the operator's registered certificate. */
-static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs, struct jwt *t, const char *client_id,
+/* Validates a certificate-signed client assertion against the operator's
+ * registered certificate. */
+static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs,
+			      struct jwt *t, const char *client_id,
 			      const char *tenant)
 {
 	const char *pem = jx_str(rq->sim->doc, "operator.certificate");
 	X509 *cert = pem ? load_cert(pem) : NULL;
-	char *s1 = cert ? thumbprint(cert, EVP_sha1()) : NULL, *s256 = cert ? thumbprint(cert, EVP_sha256()) : NULL;
-	const char *x5t = jx_str(t->header, "x5t"), *x5t256 = jx_str(t->header, "x5t#S256");
+	char *s1 = cert ? thumbprint(cert, EVP_sha1()) : NULL,
+	     *s256 = cert ? thumbprint(cert, EVP_sha256()) : NULL;
+	const char *x5t = jx_str(t->header, "x5t"),
+		   *x5t256 = jx_str(t->header, "x5t#S256");
 	bool ok = false;
 
-	if (!cert || !((x5t && strcmp(x5t, s1) == 0) || (x5t256 && strcmp(x5t256, s256) == 0)))
-		aad_error(rs, 401, "invalid_client", 700027, "The certificate with identifier used to sign the client "
-			  "assertion is not registered on application. [Reason - The key was not found.]");
+	if (!cert || !((x5t && strcmp(x5t, s1) == 0) ||
+		       (x5t256 && strcmp(x5t256, s256) == 0)))
+		aad_error(rs, 401, "invalid_client", 700027,
+			  "The certificate with identifier used to sign the "
+			  "client "
+			  "assertion is not registered on application. [Reason "
+			  "- The key was not found.]");
 	else if (!jwt_verify(t, X509_get0_pubkey(cert)))
-		aad_error(rs, 401, "invalid_client", 50012, "Client assertion contains an invalid signature.");
+		aad_error(rs, 401, "invalid_client", 50012,
+			  "Client assertion contains an invalid signature.");
 	else if (!assertion_claims_ok(rq, t, client_id, tenant))
-		aad_error(rs, 401, "invalid_client", 700024, "Client assertion is not within its valid time range, or "
+		aad_error(rs, 401, "invalid_client", 700024,
+			  "Client assertion is not within its valid time "
+			  "range, or "
 			  "its audience, issuer or subject is wrong.");
 	else
 		ok = true;
@@ -332,16 +411,22 @@ static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs, struct jw
 	return ok;
 }
 
-/* Validates a federated (workload identity) assertion against the operator's federated credentials. */
+/* Validates a federated (workload identity) assertion against the operator's
+ * federated credentials. */
 static bool federated_ok(struct sim_req *rq, struct sim_resp *rs, struct jwt *t)
 {
-	struct json_object *creds = jx_get(rq->sim->doc, "operator.federatedCredentials");
+	struct json_object *creds =
+		jx_get(rq->sim->doc, "operator.federatedCredentials");
 	struct json_object *aud = jx_get(t->claims, "aud");
-	bool aud_ok = json_object_is_type(aud, json_type_array) ? jx_array_has_istr(aud, FEDERATION_AUDIENCE)
-								: str_ieq(json_object_get_string(aud), FEDERATION_AUDIENCE);
+	bool aud_ok = json_object_is_type(aud, json_type_array)
+			      ? jx_array_has_istr(aud, FEDERATION_AUDIENCE)
+			      : str_ieq(json_object_get_string(aud),
+					FEDERATION_AUDIENCE);
 
 	if (jx_int(t->claims, "exp", 0) <= sim_now(rq->sim)) {
-		aad_error(rs, 400, "invalid_client", 700024, "Client assertion is not within its valid time range.");
+		aad_error(
+			rs, 400, "invalid_client", 700024,
+			"Client assertion is not within its valid time range.");
 		return false;
 	}
 	for (size_t i = 0; aud_ok && i < jx_len(creds); i++) {
@@ -351,18 +436,22 @@ static bool federated_ok(struct sim_req *rq, struct sim_resp *rs, struct jwt *t)
 		    str_ieq(jx_str(c, "subject"), jx_str(t->claims, "sub")))
 			return true;
 	}
-	aad_error(rs, 400, "invalid_client", 70021, "No matching federated identity record found for presented "
+	aad_error(rs, 400, "invalid_client", 70021,
+		  "No matching federated identity record found for presented "
 		  "assertion. Assertion Issuer: '%s'. Assertion Subject: '%s'.",
 		  jx_str(t->claims, "iss") ? jx_str(t->claims, "iss") : "",
 		  jx_str(t->claims, "sub") ? jx_str(t->claims, "sub") : "");
 	return false;
 }
 
-/* Authenticates a confidential client by secret, certificate assertion or federated assertion. */
-static bool client_authenticated(struct sim_req *rq, struct sim_resp *rs, const char *body, const char *client_id,
+/* Authenticates a confidential client by secret, certificate assertion or
+ * federated assertion. */
+static bool client_authenticated(struct sim_req *rq, struct sim_resp *rs,
+				 const char *body, const char *client_id,
 				 const char *tenant)
 {
-	char *secret = form_get(body, "client_secret"), *assertion = form_get(body, "client_assertion");
+	char *secret = form_get(body, "client_secret"),
+	     *assertion = form_get(body, "client_assertion");
 	char *atype = form_get(body, "client_assertion_type");
 	const char *want = jx_str(rq->sim->doc, "operator.clientSecret");
 	bool ok = false;
@@ -371,20 +460,30 @@ static bool client_authenticated(struct sim_req *rq, struct sim_resp *rs, const 
 	if (secret) {
 		ok = want && strcmp(secret, want) == 0;
 		if (!ok)
-			aad_error(rs, 401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret "
-				  "being sent in the request is the client secret value, not the client secret ID, "
-				  "for a secret added to app '%s'.", client_id);
-	} else if (assertion && (!atype || strcmp(atype, CLIENT_ASSERTION_TYPE) != 0)) {
-		aad_error(rs, 400, "invalid_request", 50027, "The client_assertion_type must be '%s'.",
+			aad_error(rs, 401, "invalid_client", 7000215,
+				  "Invalid client secret provided. Ensure the "
+				  "secret "
+				  "being sent in the request is the client "
+				  "secret value, not the client secret ID, "
+				  "for a secret added to app '%s'.",
+				  client_id);
+	} else if (assertion &&
+		   (!atype || strcmp(atype, CLIENT_ASSERTION_TYPE) != 0)) {
+		aad_error(rs, 400, "invalid_request", 50027,
+			  "The client_assertion_type must be '%s'.",
 			  CLIENT_ASSERTION_TYPE);
 	} else if (assertion && !jwt_decode(assertion, &t)) {
-		aad_error(rs, 400, "invalid_client", 50027, "The client assertion is not a valid JWT.");
+		aad_error(rs, 400, "invalid_client", 50027,
+			  "The client assertion is not a valid JWT.");
 	} else if (assertion) {
 		ok = (jx_has(t.header, "x5t") || jx_has(t.header, "x5t#S256"))
-			? cert_assertion_ok(rq, rs, &t, client_id, tenant) : federated_ok(rq, rs, &t);
+			     ? cert_assertion_ok(rq, rs, &t, client_id, tenant)
+			     : federated_ok(rq, rs, &t);
 		jwt_free(&t);
 	} else {
-		aad_error(rs, 401, "invalid_client", 7000218, "The request body must contain the following parameter: "
+		aad_error(rs, 401, "invalid_client", 7000218,
+			  "The request body must contain the following "
+			  "parameter: "
 			  "'client_assertion' or 'client_secret'.");
 	}
 	free(secret);
@@ -394,44 +493,59 @@ static bool client_authenticated(struct sim_req *rq, struct sim_resp *rs, const 
 }
 
 /* Serves grant_type=client_credentials for the operator's application. */
-static void grant_client_credentials(struct sim_req *rq, struct sim_resp *rs, const char *body, const char *tenant)
+static void grant_client_credentials(struct sim_req *rq, struct sim_resp *rs,
+				     const char *body, const char *tenant)
 {
-	char *client_id = form_get(body, "client_id"), *scope = form_get(body, "scope");
-	const char *op_client = jx_str(rq->sim->doc, "operator.clientId"), *resource;
+	char *client_id = form_get(body, "client_id"),
+	     *scope = form_get(body, "scope");
+	const char *op_client = jx_str(rq->sim->doc, "operator.clientId"),
+		   *resource;
 	bool offline;
 
 	if (!client_id)
-		aad_error(rs, 400, "invalid_request", 900144, "The request body must contain the following parameter: "
+		aad_error(rs, 400, "invalid_request", 900144,
+			  "The request body must contain the following "
+			  "parameter: "
 			  "'client_id'.");
 	else if (!str_ieq(client_id, op_client))
-		aad_error(rs, 400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in "
-			  "the directory '%s'.", client_id, tenant);
+		aad_error(rs, 400, "unauthorized_client", 700016,
+			  "Application with identifier '%s' was not found in "
+			  "the directory '%s'.",
+			  client_id, tenant);
 	else if (client_authenticated(rq, rs, body, client_id, tenant) &&
-		 (resource = scope_resource(rs, scope, true, &offline, tenant)) != NULL)
-		token_ok(rq, rs, jx_str(rq->sim->doc, "operator.objectId"), op_client, resource, false, NULL, false);
+		 (resource = scope_resource(rs, scope, true, &offline,
+					    tenant)) != NULL)
+		token_ok(rq, rs, jx_str(rq->sim->doc, "operator.objectId"),
+			 op_client, resource, false, NULL, false);
 	free(client_id);
 	free(scope);
 }
 
-/* Returns the object id that signs in interactively: the scenario's user, or else the operator. */
+/* Returns the object id that signs in interactively: the scenario's user, or
+ * else the operator. */
 static const char *interactive_oid(struct sim *s, bool *user)
 {
 	*user = jx_str(s->doc, "user.objectId") != NULL;
-	return *user ? jx_str(s->doc, "user.objectId") : jx_str(s->doc, "operator.objectId");
+	return *user ? jx_str(s->doc, "user.objectId")
+		     : jx_str(s->doc, "operator.objectId");
 }
 
 /* Serves POST /{tenant}/oauth2/v2.0/devicecode. */
-static void device_code(struct sim_req *rq, struct sim_resp *rs, const char *tenant)
+static void device_code(struct sim_req *rq, struct sim_resp *rs,
+			const char *tenant)
 {
 	const char *body = sb_str(&rq->body);
-	char *client_id = form_get(body, "client_id"), *scope = form_get(body, "scope"), dc[49], uc[10], *msg;
+	char *client_id = form_get(body, "client_id"),
+	     *scope = form_get(body, "scope"), dc[49], uc[10], *msg;
 	struct json_object *g, *b;
 	bool offline;
-	int64_t interval = jx_int(jx_get(rq->sim->doc, "settings"), "deviceCodeInterval", 5);
+	int64_t interval = jx_int(jx_get(rq->sim->doc, "settings"),
+				  "deviceCodeInterval", 5);
 
 	if (!client_id || !scope_resource(rs, scope, false, &offline, tenant)) {
 		if (!client_id)
-			aad_error(rs, 400, "invalid_request", 900144, "The request body must contain the following "
+			aad_error(rs, 400, "invalid_request", 900144,
+				  "The request body must contain the following "
 				  "parameter: 'client_id'.");
 		free(client_id);
 		free(scope);
@@ -443,17 +557,23 @@ static void device_code(struct sim_req *rq, struct sim_resp *rs, const char *ten
 		*p = (char)(*p >= 'a' ? *p - 'a' + 'K' : *p - '0' + 'A');
 	g = json_object_new_object();
 	json_object_object_add(g, "type", json_object_new_string("device"));
-	json_object_object_add(g, "client_id", json_object_new_string(client_id));
+	json_object_object_add(g, "client_id",
+			       json_object_new_string(client_id));
 	json_object_object_add(g, "scope", json_object_new_string(scope));
-	json_object_object_add(g, "expires", json_object_new_int64(sim_now(rq->sim) + 900));
+	json_object_object_add(g, "expires",
+			       json_object_new_int64(sim_now(rq->sim) + 900));
 	json_object_object_add(g, "step", json_object_new_int(0));
 	json_object_object_add(rq->sim->grants, dc, g);
-	msg = xasprintf("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter "
-			"the code %s to authenticate.", uc);
+	msg = xasprintf("To sign in, use a web browser to open the page "
+			"https://microsoft.com/devicelogin and enter "
+			"the code %s to authenticate.",
+			uc);
 	b = json_object_new_object();
 	json_object_object_add(b, "user_code", json_object_new_string(uc));
 	json_object_object_add(b, "device_code", json_object_new_string(dc));
-	json_object_object_add(b, "verification_uri", json_object_new_string("https://microsoft.com/devicelogin"));
+	json_object_object_add(
+		b, "verification_uri",
+		json_object_new_string("https://microsoft.com/devicelogin"));
 	json_object_object_add(b, "expires_in", json_object_new_int(900));
 	json_object_object_add(b, "interval", json_object_new_int64(interval));
 	json_object_object_add(b, "message", json_object_new_string(msg));
@@ -463,21 +583,26 @@ static void device_code(struct sim_req *rq, struct sim_resp *rs, const char *ten
 	free(scope);
 }
 
-/* Returns what the scenario's device-code script says for this poll, advancing it. */
+/* Returns what the scenario's device-code script says for this poll, advancing
+ * it. */
 static const char *device_step(struct sim *s, struct json_object *g)
 {
-	struct json_object *flow = jx_get(jx_get(s->doc, "settings"), "deviceCodeFlow");
+	struct json_object *flow =
+		jx_get(jx_get(s->doc, "settings"), "deviceCodeFlow");
 	int64_t step = jx_int(g, "step", 0);
 	size_t n = jx_len(flow);
 
 	json_object_object_add(g, "step", json_object_new_int64(step + 1));
 	if (n == 0)
 		return step == 0 ? "authorization_pending" : "approve";
-	return json_object_get_string(jx_at(flow, (size_t)step < n ? (size_t)step : n - 1));
+	return json_object_get_string(
+		jx_at(flow, (size_t)step < n ? (size_t)step : n - 1));
 }
 
-/* Serves a device-code poll: pending, slow down, declined, expired, or the tokens. */
-static void grant_device(struct sim_req *rq, struct sim_resp *rs, const char *body)
+/* Serves a device-code poll: pending, slow down, declined, expired, or the
+ * tokens. */
+static void grant_device(struct sim_req *rq, struct sim_resp *rs,
+			 const char *body)
 {
 	char *dc = form_get(body, "device_code");
 	struct json_object *g = NULL;
@@ -485,61 +610,83 @@ static void grant_device(struct sim_req *rq, struct sim_resp *rs, const char *bo
 	bool offline, user;
 	char *scope;
 
-	if (!dc || !json_object_object_get_ex(rq->sim->grants, dc, &g) || !str_ieq(jx_str(g, "type"), "device")) {
-		aad_error(rs, 400, "bad_verification_code", 70018, "Invalid verification code.");
+	if (!dc || !json_object_object_get_ex(rq->sim->grants, dc, &g) ||
+	    !str_ieq(jx_str(g, "type"), "device")) {
+		aad_error(rs, 400, "bad_verification_code", 70018,
+			  "Invalid verification code.");
 		free(dc);
 		return;
 	}
-	step = jx_int(g, "expires", 0) <= sim_now(rq->sim) ? "expired_token" : device_step(rq->sim, g);
+	step = jx_int(g, "expires", 0) <= sim_now(rq->sim)
+		       ? "expired_token"
+		       : device_step(rq->sim, g);
 	if (strcmp(step, "authorization_pending") == 0)
-		aad_error(rs, 400, "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is "
+		aad_error(rs, 400, "authorization_pending", 70016,
+			  "OAuth 2.0 device flow error. Authorization is "
 			  "pending. Continue polling.");
 	else if (strcmp(step, "slow_down") == 0)
-		aad_error(rs, 400, "slow_down", 70016, "OAuth 2.0 device flow error. Polling too fast: slow down.");
+		aad_error(rs, 400, "slow_down", 70016,
+			  "OAuth 2.0 device flow error. Polling too fast: slow "
+			  "down.");
 	else if (strcmp(step, "authorization_declined") == 0)
-		aad_error(rs, 400, "authorization_declined", 70000, "The user declined the authorization request.");
+		aad_error(rs, 400, "authorization_declined", 70000,
+			  "The user declined the authorization request.");
 	else if (strcmp(step, "expired_token") == 0)
-		aad_error(rs, 400, "expired_token", 70019, "Verification code expired.");
+		aad_error(rs, 400, "expired_token", 70019,
+			  "Verification code expired.");
 	else {
 		const char *oid = interactive_oid(rq->sim, &user);
 
 		scope = xstrdup(jx_str(g, "scope"));
-		resource = scope_resource(rs, scope, false, &offline, state_tenant(rq->sim));
+		resource = scope_resource(rs, scope, false, &offline,
+					  state_tenant(rq->sim));
 		if (resource)
-			token_ok(rq, rs, oid, jx_str(g, "client_id"), resource, user, scope, offline);
+			token_ok(rq, rs, oid, jx_str(g, "client_id"), resource,
+				 user, scope, offline);
 		free(scope);
 	}
-	if (strcmp(step, "approve") == 0 || strcmp(step, "expired_token") == 0 ||
+	if (strcmp(step, "approve") == 0 ||
+	    strcmp(step, "expired_token") == 0 ||
 	    strcmp(step, "authorization_declined") == 0)
 		json_object_object_del(rq->sim->grants, dc);
 	free(dc);
 }
 
-/* Serves grant_type=refresh_token: a new access token and a new refresh token. */
-static void grant_refresh(struct sim_req *rq, struct sim_resp *rs, const char *body)
+/* Serves grant_type=refresh_token: a new access token and a new refresh token.
+ */
+static void grant_refresh(struct sim_req *rq, struct sim_resp *rs,
+			  const char *body)
 {
-	char *rt = form_get(body, "refresh_token"), *scope = form_get(body, "scope");
+	char *rt = form_get(body, "refresh_token"),
+	     *scope = form_get(body, "scope");
 	struct json_object *g = NULL;
 	const char *resource;
 	bool offline;
 
-	if (!rt || !json_object_object_get_ex(rq->sim->grants, rt, &g) || !str_ieq(jx_str(g, "type"), "refresh"))
-		aad_error(rs, 400, "invalid_grant", 70000, "The provided value for the input parameter "
+	if (!rt || !json_object_object_get_ex(rq->sim->grants, rt, &g) ||
+	    !str_ieq(jx_str(g, "type"), "refresh"))
+		aad_error(rs, 400, "invalid_grant", 70000,
+			  "The provided value for the input parameter "
 			  "'refresh_token' is not valid.");
-	else if ((resource = scope_resource(rs, scope, false, &offline, state_tenant(rq->sim))) != NULL)
-		token_ok(rq, rs, jx_str(g, "oid"), jx_str(g, "appid"), resource, jx_bool(g, "user", false), scope, true);
+	else if ((resource = scope_resource(rs, scope, false, &offline,
+					    state_tenant(rq->sim))) != NULL)
+		token_ok(rq, rs, jx_str(g, "oid"), jx_str(g, "appid"), resource,
+			 jx_bool(g, "user", false), scope, true);
 	free(rt);
 	free(scope);
 }
 
 /* Serves POST /{tenant}/oauth2/v2.0/token by grant type. */
-static void token_endpoint(struct sim_req *rq, struct sim_resp *rs, const char *tenant)
+static void token_endpoint(struct sim_req *rq, struct sim_resp *rs,
+			   const char *tenant)
 {
 	const char *body = sb_str(&rq->body);
 	char *grant = form_get(body, "grant_type");
 
 	if (!grant)
-		aad_error(rs, 400, "invalid_request", 900144, "The request body must contain the following parameter: "
+		aad_error(rs, 400, "invalid_request", 900144,
+			  "The request body must contain the following "
+			  "parameter: "
 			  "'grant_type'.");
 	else if (strcmp(grant, "client_credentials") == 0)
 		grant_client_credentials(rq, rs, body, tenant);
@@ -548,7 +695,8 @@ static void token_endpoint(struct sim_req *rq, struct sim_resp *rs, const char *
 	else if (strcmp(grant, "refresh_token") == 0)
 		grant_refresh(rq, rs, body);
 	else
-		aad_error(rs, 400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.",
+		aad_error(rs, 400, "unsupported_grant_type", 70003,
+			  "The app requested an unsupported grant type '%s'.",
 			  grant);
 	free(grant);
 }
@@ -556,20 +704,27 @@ static void token_endpoint(struct sim_req *rq, struct sim_resp *rs, const char *
 /* Serves MSAL's instance discovery, which it asks even of well-known hosts. */
 static void instance_discovery(struct sim_req *rq, struct sim_resp *rs)
 {
-	char *tde = xasprintf("https://%s/%s/v2.0/.well-known/openid-configuration", rq->host, state_tenant(rq->sim));
-	const char *text = "{\"metadata\":[{\"preferred_network\":\"login.microsoftonline.com\","
-			   "\"preferred_cache\":\"login.windows.net\",\"aliases\":[\"login.microsoftonline.com\","
-			   "\"login.windows.net\",\"login.microsoft.com\",\"sts.windows.net\"]}]}";
+	char *tde =
+		xasprintf("https://%s/%s/v2.0/.well-known/openid-configuration",
+			  rq->host, state_tenant(rq->sim));
+	const char *text = "{\"metadata\":[{\"preferred_network\":\"login."
+			   "microsoftonline.com\","
+			   "\"preferred_cache\":\"login.windows.net\","
+			   "\"aliases\":[\"login.microsoftonline.com\","
+			   "\"login.windows.net\",\"login.microsoft.com\","
+			   "\"sts.windows.net\"]}]}";
 	struct json_object *b = json_tokener_parse(text);
 
-	json_object_object_add(b, "tenant_discovery_endpoint", json_object_new_string(tde));
+	json_object_object_add(b, "tenant_discovery_endpoint",
+			       json_object_new_string(tde));
 	json_object_object_add(b, "api-version", json_object_new_string("1.1"));
 	resp_json(rs, 200, b);
 	free(tde);
 }
 
 /* Serves the OpenID configuration of the tenant. */
-static void openid_configuration(struct sim_req *rq, struct sim_resp *rs, const char *tenant)
+static void openid_configuration(struct sim_req *rq, struct sim_resp *rs,
+				 const char *tenant)
 {
 	struct json_object *b = json_object_new_object();
 	char *base = xasprintf("https://%s/%s", rq->host, tenant);
@@ -579,10 +734,12 @@ static void openid_configuration(struct sim_req *rq, struct sim_resp *rs, const 
 	json_object_object_add(b, "token_endpoint", json_object_new_string(v));
 	free(v);
 	v = xasprintf("%s/oauth2/v2.0/authorize", base);
-	json_object_object_add(b, "authorization_endpoint", json_object_new_string(v));
+	json_object_object_add(b, "authorization_endpoint",
+			       json_object_new_string(v));
 	free(v);
 	v = xasprintf("%s/oauth2/v2.0/devicecode", base);
-	json_object_object_add(b, "device_authorization_endpoint", json_object_new_string(v));
+	json_object_object_add(b, "device_authorization_endpoint",
+			       json_object_new_string(v));
 	free(v);
 	v = xasprintf("https://%s/%s/v2.0", rq->host, tenant);
 	json_object_object_add(b, "issuer", json_object_new_string(v));
@@ -590,16 +747,20 @@ static void openid_configuration(struct sim_req *rq, struct sim_resp *rs, const 
 	v = xasprintf("%s/discovery/v2.0/keys", base);
 	json_object_object_add(b, "jwks_uri", json_object_new_string(v));
 	free(v);
-	json_object_object_add(b, "tenant_region_scope", json_object_new_string("NA"));
-	json_object_object_add(b, "cloud_instance_name", json_object_new_string("microsoftonline.com"));
+	json_object_object_add(b, "tenant_region_scope",
+			       json_object_new_string("NA"));
+	json_object_object_add(b, "cloud_instance_name",
+			       json_object_new_string("microsoftonline.com"));
 	resp_json(rs, 200, b);
 	free(base);
 }
 
-/* Tells whether a path's tenant segment names this tenant (or a multi-tenant alias). */
+/* Tells whether a path's tenant segment names this tenant (or a multi-tenant
+ * alias). */
 static bool tenant_ok(struct sim *s, const char *t)
 {
-	return str_ieq(t, state_tenant(s)) || str_ieq(t, "organizations") || str_ieq(t, "common");
+	return str_ieq(t, state_tenant(s)) || str_ieq(t, "organizations") ||
+	       str_ieq(t, "common");
 }
 
 /* Routes requests to login.microsoftonline.com and its sovereign twins. */
@@ -614,17 +775,26 @@ void entra_handle(struct sim_req *rq, struct sim_resp *rs)
 	if (strcmp(rest, "/discovery/instance") == 0)
 		instance_discovery(rq, rs);
 	else if (!tenant_ok(rq->sim, tenant))
-		aad_error(rs, 400, "invalid_request", 90002, "Tenant '%s' not found. Check to make sure you have the "
-			  "correct tenant ID and are signing into the correct cloud.", tenant);
+		aad_error(rs, 400, "invalid_request", 90002,
+			  "Tenant '%s' not found. Check to make sure you have "
+			  "the "
+			  "correct tenant ID and are signing into the correct "
+			  "cloud.",
+			  tenant);
 	else if (strcmp(rest, "/v2.0/.well-known/openid-configuration") == 0 ||
 		 strcmp(rest, "/.well-known/openid-configuration") == 0)
-		openid_configuration(rq, rs, str_ieq(tenant, "common") ? state_tenant(rq->sim) : tenant);
+		openid_configuration(rq, rs,
+				     str_ieq(tenant, "common")
+					     ? state_tenant(rq->sim)
+					     : tenant);
 	else if (post && strcmp(rest, "/oauth2/v2.0/token") == 0)
 		token_endpoint(rq, rs, state_tenant(rq->sim));
 	else if (post && strcmp(rest, "/oauth2/v2.0/devicecode") == 0)
 		device_code(rq, rs, state_tenant(rq->sim));
 	else
-		aad_error(rs, strcmp(rq->method, "GET") && !post ? 405 : 404, "invalid_request", 900561,
-			  "The endpoint '%s %s' is not served here.", rq->method, rq->path);
+		aad_error(rs, strcmp(rq->method, "GET") && !post ? 405 : 404,
+			  "invalid_request", 900561,
+			  "The endpoint '%s %s' is not served here.",
+			  rq->method, rq->path);
 	free(tenant);
 }

@@ -1,4 +1,5 @@
-/* The simulator's HTTPS front door: collects requests, applies faults and latency, dispatches, logs. */
+/* The simulator's HTTPS front door: collects requests, applies faults and
+ * latency, dispatches, logs. */
 #include "config.h"
 
 #include <fnmatch.h>
@@ -24,8 +25,10 @@
 #define MAX_LOG_ENTRIES 200000
 
 /* Query parameters whose values are secrets and never reach the log. */
-static const char *const SECRET_ARGS[] = { "client_secret", "client_assertion", "code", "device_code",
-					   "refresh_token", "access_token", "assertion", NULL };
+static const char *const SECRET_ARGS[] = { "client_secret", "client_assertion",
+					   "code",          "device_code",
+					   "refresh_token", "access_token",
+					   "assertion",     NULL };
 
 /* Returns the simulated clock: real time plus what POST /clock added. */
 int64_t sim_now(struct sim *s)
@@ -41,7 +44,8 @@ int64_t sim_now(struct sim *s)
  */
 static atomic_bool random_failed;
 
-/* Fills b with n random bytes; on failure zeroes them (never left uninitialised) and sets random_failed. */
+/* Fills b with n random bytes; on failure zeroes them (never left
+ * uninitialised) and sets random_failed. */
 static bool random_bytes(unsigned char *b, size_t n)
 {
 	if (RAND_bytes(b, (int)n) == 1)
@@ -51,7 +55,8 @@ static bool random_bytes(unsigned char *b, size_t n)
 	return false;
 }
 
-/* Writes a random version 4 UUID; false (all zeros, the simulator refusing from then on) when the generator failed. */
+/* Writes a random version 4 UUID; false (all zeros, the simulator refusing from
+ * then on) when the generator failed. */
 static bool random_uuid(char out[37])
 {
 	unsigned char b[16];
@@ -61,13 +66,15 @@ static bool random_uuid(char out[37])
 	return ok;
 }
 
-/* Writes a random version 4 UUID (see random_failed for a generator failure). */
+/* Writes a random version 4 UUID (see random_failed for a generator failure).
+ */
 void sim_random_uuid(char out[37])
 {
 	random_uuid(out);
 }
 
-/* Writes nbytes random bytes as lower-case hex (out needs 2 * nbytes + 1; see random_failed for a failure). */
+/* Writes nbytes random bytes as lower-case hex (out needs 2 * nbytes + 1; see
+ * random_failed for a failure). */
 void sim_random_hex(char *out, size_t nbytes)
 {
 	unsigned char b[64];
@@ -79,7 +86,8 @@ void sim_random_hex(char *out, size_t nbytes)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* Returns "https://host" for the request's own host, as links in responses need. */
+/* Returns "https://host" for the request's own host, as links in responses
+ * need. */
 char *sim_host_url(struct sim_req *rq)
 {
 	return xasprintf("https://%s", rq->host);
@@ -88,7 +96,8 @@ char *sim_host_url(struct sim_req *rq)
 /* Returns a query parameter (already decoded by MHD), or NULL. */
 const char *req_arg(struct sim_req *rq, const char *name)
 {
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
+					   name);
 }
 
 /* Returns a request header (case-insensitive name), or NULL. */
@@ -97,7 +106,8 @@ const char *req_header(struct sim_req *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
-/* Parses the JSON body once; on failure fills an error response in the host's style and returns NULL. */
+/* Parses the JSON body once; on failure fills an error response in the host's
+ * style and returns NULL. */
 struct json_object *req_json(struct sim_req *rq, struct sim_resp *rs)
 {
 	char *err = NULL;
@@ -108,10 +118,13 @@ struct json_object *req_json(struct sim_req *rq, struct sim_resp *rs)
 	if (rq->json && json_object_is_type(rq->json, json_type_object))
 		return rq->json;
 	if (rq->kind == HOST_VAULT || rq->kind == HOST_HSM)
-		resp_error(rs, 400, "BadParameter", "The request body is not valid JSON: %s", err ? err : "expected an object");
+		resp_error(rs, 400, "BadParameter",
+			   "The request body is not valid JSON: %s",
+			   err ? err : "expected an object");
 	else
 		resp_error(rs, 400, "InvalidRequestContent",
-			   "The request content was invalid and could not be deserialized: '%s'.",
+			   "The request content was invalid and could not be "
+			   "deserialized: '%s'.",
 			   err ? err : "expected a JSON object");
 	free(err);
 	json_object_put(rq->json);
@@ -131,7 +144,8 @@ void resp_json(struct sim_resp *rs, int status, struct json_object *body)
 }
 
 /* Sets a non-JSON (or empty) response body. */
-void resp_raw(struct sim_resp *rs, int status, const char *ctype, const char *body)
+void resp_raw(struct sim_resp *rs, int status, const char *ctype,
+	      const char *body)
 {
 	json_object_put(rs->json);
 	free(rs->raw);
@@ -153,9 +167,11 @@ void resp_header(struct sim_resp *rs, const char *name, const char *value)
 }
 
 /* Sets an Azure error response: {"error": {"code": ..., "message": ...}}. */
-void resp_error(struct sim_resp *rs, int status, const char *code, const char *fmt, ...)
+void resp_error(struct sim_resp *rs, int status, const char *code,
+		const char *fmt, ...)
 {
-	struct json_object *body = json_object_new_object(), *err = json_object_new_object();
+	struct json_object *body = json_object_new_object(),
+			   *err = json_object_new_object();
 	va_list ap;
 	char *msg;
 
@@ -170,14 +186,16 @@ void resp_error(struct sim_resp *rs, int status, const char *code, const char *f
 }
 
 /* Appends one query parameter to a log line, hiding secret values. */
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind,
+			       const char *key, const char *value)
 {
 	struct sbuf *b = cls;
 	bool secret = false;
 
 	for (int i = 0; SECRET_ARGS[i]; i++)
 		secret |= strcasecmp(key, SECRET_ARGS[i]) == 0;
-	sb_printf(b, "%s%s=%s", b->len ? "&" : "", key, secret ? "[redacted]" : (value ? value : ""));
+	sb_printf(b, "%s%s=%s", b->len ? "&" : "", key,
+		  secret ? "[redacted]" : (value ? value : ""));
 	return MHD_YES;
 }
 
@@ -189,29 +207,38 @@ static void log_begin(struct sim_req *rq)
 	const char *crid = req_header(rq, "x-ms-client-request-id");
 
 	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
-	json_object_object_add(e, "seq", json_object_new_int64((int64_t)++rq->sim->req_seq));
-	json_object_object_add(e, "time", json_object_new_int64(sim_now(rq->sim)));
-	json_object_object_add(e, "conn", json_object_new_int64((int64_t)rq->conn_id));
+	json_object_object_add(
+		e, "seq", json_object_new_int64((int64_t)++rq->sim->req_seq));
+	json_object_object_add(e, "time",
+			       json_object_new_int64(sim_now(rq->sim)));
+	json_object_object_add(e, "conn",
+			       json_object_new_int64((int64_t)rq->conn_id));
 	json_object_object_add(e, "method", json_object_new_string(rq->method));
 	json_object_object_add(e, "host", json_object_new_string(rq->host));
 	json_object_object_add(e, "path", json_object_new_string(rq->path));
 	json_object_object_add(e, "query", json_object_new_string(sb_str(&q)));
 	if (crid)
-		json_object_object_add(e, "clientRequestId", json_object_new_string(crid));
+		json_object_object_add(e, "clientRequestId",
+				       json_object_new_string(crid));
 	sb_free(&q);
 	rq->entry = e;
 }
 
-/* Finishes a log entry with the outcome, keeps it in memory and writes it to the log file. */
-static void log_end(struct sim_req *rq, const struct sim_resp *rs, const char *fault)
+/* Finishes a log entry with the outcome, keeps it in memory and writes it to
+ * the log file. */
+static void log_end(struct sim_req *rq, const struct sim_resp *rs,
+		    const char *fault)
 {
 	struct sim *s = rq->sim;
 
-	json_object_object_add(rq->entry, "status", json_object_new_int(rs->status));
+	json_object_object_add(rq->entry, "status",
+			       json_object_new_int(rs->status));
 	if (rq->oid)
-		json_object_object_add(rq->entry, "principal", json_object_new_string(rq->oid));
+		json_object_object_add(rq->entry, "principal",
+				       json_object_new_string(rq->oid));
 	if (fault)
-		json_object_object_add(rq->entry, "fault", json_object_new_string(fault));
+		json_object_object_add(rq->entry, "fault",
+				       json_object_new_string(fault));
 	if (rq->kind == HOST_ADMIN) {
 		json_object_put(rq->entry);
 	} else {
@@ -227,27 +254,33 @@ static void log_end(struct sim_req *rq, const struct sim_resp *rs, const char *f
 	rq->entry = NULL;
 }
 
-/* Tells whether a glob from a fault rule matches a value (absent or "*" matches all). */
+/* Tells whether a glob from a fault rule matches a value (absent or "*" matches
+ * all). */
 static bool glob_ok(const char *glob, const char *value)
 {
-	return !glob || strcmp(glob, "*") == 0 || fnmatch(glob, value, FNM_CASEFOLD) == 0;
+	return !glob || strcmp(glob, "*") == 0 ||
+	       fnmatch(glob, value, FNM_CASEFOLD) == 0;
 }
 
-static const char *const FAULT_NAMES[] = { "status", "reset", "truncate", "malformed", "latency", "lroFail" };
+static const char *const FAULT_NAMES[] = { "status",    "reset",   "truncate",
+					   "malformed", "latency", "lroFail" };
 
-/* Returns the fault kind a rule names (or implies: status when it gives one, else latency). */
+/* Returns the fault kind a rule names (or implies: status when it gives one,
+ * else latency). */
 static enum fault_kind fault_kind_of(struct json_object *rule)
 {
 	const char *const *names = FAULT_NAMES;
 	const char *k = jx_str(rule, "kind");
 
-	for (size_t i = 0; k && i < sizeof(FAULT_NAMES) / sizeof(FAULT_NAMES[0]); i++)
+	for (size_t i = 0;
+	     k && i < sizeof(FAULT_NAMES) / sizeof(FAULT_NAMES[0]); i++)
 		if (strcmp(k, names[i]) == 0)
 			return (enum fault_kind)i;
 	return jx_has(rule, "status") ? FAULT_STATUS : FAULT_LATENCY;
 }
 
-/* Finds the first fault rule matching the request and uses up one of its times. */
+/* Finds the first fault rule matching the request and uses up one of its times.
+ */
 static struct json_object *fault_match(struct sim_req *rq)
 {
 	size_t n = jx_len(rq->sim->faults);
@@ -257,12 +290,15 @@ static struct json_object *fault_match(struct sim_req *rq)
 		const char *m = jx_str(f, "method");
 		int64_t left = jx_int(f, "left", -1);
 
-		if ((m && strcmp(m, "*") != 0 && strcasecmp(m, rq->method) != 0) ||
-		    !glob_ok(jx_str(f, "host"), rq->host) || !glob_ok(jx_str(f, "path"), rq->path))
+		if ((m && strcmp(m, "*") != 0 &&
+		     strcasecmp(m, rq->method) != 0) ||
+		    !glob_ok(jx_str(f, "host"), rq->host) ||
+		    !glob_ok(jx_str(f, "path"), rq->path))
 			continue;
 		json_object_get(f);
 		if (left > 0)
-			json_object_object_add(f, "left", json_object_new_int64(left - 1));
+			json_object_object_add(f, "left",
+					       json_object_new_int64(left - 1));
 		if (left == 1)
 			json_object_array_del_idx(rq->sim->faults, i, 1);
 		return f;
@@ -274,13 +310,20 @@ static struct json_object *fault_match(struct sim_req *rq)
 static const char *status_code_name(int status)
 {
 	switch (status) {
-	case 408: return "RequestTimeout";
-	case 429: return "TooManyRequests";
-	case 500: return "InternalServerError";
-	case 502: return "BadGateway";
-	case 503: return "ServiceUnavailable";
-	case 504: return "GatewayTimeout";
-	default: return "SimulatedFault";
+	case 408:
+		return "RequestTimeout";
+	case 429:
+		return "TooManyRequests";
+	case 500:
+		return "InternalServerError";
+	case 502:
+		return "BadGateway";
+	case 503:
+		return "ServiceUnavailable";
+	case 504:
+		return "GatewayTimeout";
+	default:
+		return "SimulatedFault";
 	}
 }
 
@@ -295,19 +338,23 @@ static void fault_respond(struct sim_resp *rs, struct json_object *f)
 	resp_error(rs, status, code ? code : status_code_name(status), "%s",
 		   msg ? msg : "The simulator injected this fault.");
 	if (jx_has(f, "retryAfter")) {
-		snprintf(num, sizeof(num), "%lld", (long long)jx_int(f, "retryAfter", 0));
+		snprintf(num, sizeof(num), "%lld",
+			 (long long)jx_int(f, "retryAfter", 0));
 		resp_header(rs, "Retry-After", num);
 	}
 	if (jx_str(f, "wwwAuthenticate"))
-		resp_header(rs, "WWW-Authenticate", jx_str(f, "wwwAuthenticate"));
+		resp_header(rs, "WWW-Authenticate",
+			    jx_str(f, "wwwAuthenticate"));
 	if (jx_has(f, "retryAfterMs")) {
-		snprintf(num, sizeof(num), "%lld", (long long)jx_int(f, "retryAfterMs", 0));
+		snprintf(num, sizeof(num), "%lld",
+			 (long long)jx_int(f, "retryAfterMs", 0));
 		resp_header(rs, "x-ms-retry-after-ms", num);
 	}
 }
 
 /* Applies a matched fault; returns true when it replaces the real answer. */
-static bool fault_apply(struct sim_req *rq, struct sim_resp *rs, struct json_object *f)
+static bool fault_apply(struct sim_req *rq, struct sim_resp *rs,
+			struct json_object *f)
 {
 	enum fault_kind k = fault_kind_of(f);
 
@@ -337,20 +384,35 @@ static bool fault_apply(struct sim_req *rq, struct sim_resp *rs, struct json_obj
 static void dispatch(struct sim_req *rq, struct sim_resp *rs)
 {
 	switch (rq->kind) {
-	case HOST_LOGIN: entra_handle(rq, rs); break;
-	case HOST_ARM: arm_handle(rq, rs); break;
+	case HOST_LOGIN:
+		entra_handle(rq, rs);
+		break;
+	case HOST_ARM:
+		arm_handle(rq, rs);
+		break;
 	case HOST_VAULT:
-	case HOST_HSM: kv_handle(rq, rs); break;
-	case HOST_GRAPH: graph_handle(rq, rs); break;
-	case HOST_ADMIN: admin_handle(rq, rs); break;
-	case HOST_IDENTITY: identity_handle(rq, rs); break;
+	case HOST_HSM:
+		kv_handle(rq, rs);
+		break;
+	case HOST_GRAPH:
+		graph_handle(rq, rs);
+		break;
+	case HOST_ADMIN:
+		admin_handle(rq, rs);
+		break;
+	case HOST_IDENTITY:
+		identity_handle(rq, rs);
+		break;
 	case HOST_UNKNOWN:
-		resp_error(rs, 404, "UnknownHost", "The simulator does not serve the host '%s'.", rq->host);
+		resp_error(rs, 404, "UnknownHost",
+			   "The simulator does not serve the host '%s'.",
+			   rq->host);
 		break;
 	}
 }
 
-/* Returns a copy of a Resource Manager path with each run of slashes made one, or NULL when it has none. */
+/* Returns a copy of a Resource Manager path with each run of slashes made one,
+ * or NULL when it has none. */
 static char *arm_path_squeeze(const char *path)
 {
 	char *out, *w;
@@ -368,13 +430,17 @@ static char *arm_path_squeeze(const char *path)
 
 static void resp_free(struct sim_resp *rs);
 
-/* Replaces whatever was answered with the 500 of a simulator whose random generator failed. */
+/* Replaces whatever was answered with the 500 of a simulator whose random
+ * generator failed. */
 static void refuse_no_random(struct sim_resp *rs)
 {
 	resp_free(rs);
 	rs->spoil = FAULT_STATUS;
-	resp_error(rs, 500, "InternalServerError", "The simulator's random generator (OpenSSL RAND_bytes) failed, so "
-		   "it refuses every request from now on: check the system's random source, then restart it.");
+	resp_error(rs, 500, "InternalServerError",
+		   "The simulator's random generator (OpenSSL RAND_bytes) "
+		   "failed, so "
+		   "it refuses every request from now on: check the system's "
+		   "random source, then restart it.");
 }
 
 /*
@@ -400,31 +466,43 @@ static int produce(struct sim_req *rq, struct sim_resp *rs, char id[37])
 		rq->kind = sim_classify_host(s, rq->host, &rq->dataplane);
 	log_begin(rq);
 	/*
-	 * Resource Manager reads ".../providers/NS//TYPE/NAME" as ".../providers/NS/TYPE/NAME": the specs' own
-	 * templates ".../providers/{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}"
-	 * (Resources_Get, Permissions_ListForResource in azure-rest-api-specs) give "//" for a top-level resource's
-	 * empty parentResourcePath, as the Azure CLI's `az resource show` sends it (Azure/azure-cli,
-	 * command_modules/resource/custom.py passes "parent_resource_path or ''"), and so does @azure/arm-authorization.
+	 * Resource Manager reads ".../providers/NS//TYPE/NAME" as
+	 * ".../providers/NS/TYPE/NAME": the specs' own templates
+	 * ".../providers/{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}"
+	 * (Resources_Get, Permissions_ListForResource in azure-rest-api-specs)
+	 * give "//" for a top-level resource's empty parentResourcePath, as the
+	 * Azure CLI's `az resource show` sends it (Azure/azure-cli,
+	 * command_modules/resource/custom.py passes "parent_resource_path or
+	 * ''"), and so does @azure/arm-authorization.
 	 */
-	if (rq->kind == HOST_ARM && (squeezed = arm_path_squeeze(rq->path)) != NULL)
+	if (rq->kind == HOST_ARM &&
+	    (squeezed = arm_path_squeeze(rq->path)) != NULL)
 		rq->path = squeezed;
 	if (rq->kind != HOST_ADMIN)
 		fault = fault_match(rq);
-	if (strcmp(rq->method, "GET") != 0 && rq->kind != HOST_LOGIN && rq->kind != HOST_IDENTITY &&
+	if (strcmp(rq->method, "GET") != 0 && rq->kind != HOST_LOGIN &&
+	    rq->kind != HOST_IDENTITY &&
 	    !str_istarts(rq->path, "/providers/Microsoft.ResourceGraph/"))
 		s->generation++;
 	if (rq->too_large)
-		resp_error(rs, 413, "RequestEntityTooLarge", "The request body is larger than %u bytes.", MAX_BODY);
-	else if (!atomic_load(&random_failed) && (!fault || !fault_apply(rq, rs, fault)))
+		resp_error(rs, 413, "RequestEntityTooLarge",
+			   "The request body is larger than %u bytes.",
+			   MAX_BODY);
+	else if (!atomic_load(&random_failed) &&
+		 (!fault || !fault_apply(rq, rs, fault)))
 		dispatch(rq, rs);
 	if (atomic_load(&random_failed))
 		refuse_no_random(rs);
-	/* What a change did to the DICOM services' key access, as Resource Health will tell. */
+	/* What a change did to the DICOM services' key access, as Resource
+	 * Health will tell. */
 	if (s->generation != generation)
 		health_track(s);
 	log_end(rq, rs, fault ? FAULT_NAMES[fault_kind_of(fault)] : NULL);
 	json_object_put(fault);
-	latency = rq->kind == HOST_ADMIN ? 0 : (s->latency_override >= 0 ? s->latency_override : s->set.latency_ms);
+	latency = rq->kind == HOST_ADMIN
+			  ? 0
+			  : (s->latency_override >= 0 ? s->latency_override
+						      : s->set.latency_ms);
 	latency += rs->extra_latency_ms;
 	pthread_mutex_unlock(&s->lock);
 	rq->path = sent;
@@ -432,7 +510,8 @@ static int produce(struct sim_req *rq, struct sim_resp *rs, char id[37])
 	return latency;
 }
 
-/* Serves half of a body and then fails, so the client sees a truncated transfer. */
+/* Serves half of a body and then fails, so the client sees a truncated
+ * transfer. */
 static ssize_t truncated_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct sim_resp *rs = cls;
@@ -465,7 +544,8 @@ static void free_heap_resp(void *cls)
 	free(cls);
 }
 
-/* Turns the handler's answer into an MHD response, spoiling it as a fault asked. */
+/* Turns the handler's answer into an MHD response, spoiling it as a fault
+ * asked. */
 static struct MHD_Response *build(struct sim_resp *rs)
 {
 	struct MHD_Response *r;
@@ -492,15 +572,20 @@ static struct MHD_Response *build(struct sim_resp *rs)
 		copy->json = NULL;
 		copy->nheaders = 0;
 		rs->raw = NULL;
-		r = MHD_create_response_from_callback(copy->rawlen, 4096, truncated_reader, copy, free_heap_resp);
+		r = MHD_create_response_from_callback(copy->rawlen, 4096,
+						      truncated_reader, copy,
+						      free_heap_resp);
 	} else {
-		r = MHD_create_response_from_buffer(rs->rawlen, rs->raw, MHD_RESPMEM_MUST_COPY);
+		r = MHD_create_response_from_buffer(rs->rawlen, rs->raw,
+						    MHD_RESPMEM_MUST_COPY);
 	}
 	return r;
 }
 
-/* Adds the headers Azure puts on every answer; id is the request's ("": none, the generator failed). */
-static void add_std_headers(struct sim_req *rq, struct sim_resp *rs, struct MHD_Response *r, const char *id)
+/* Adds the headers Azure puts on every answer; id is the request's ("": none,
+ * the generator failed). */
+static void add_std_headers(struct sim_req *rq, struct sim_resp *rs,
+			    struct MHD_Response *r, const char *id)
 {
 	const char *crid = req_header(rq, "x-ms-client-request-id");
 
@@ -527,7 +612,8 @@ static enum MHD_Result respond(struct sim_req *rq)
 	int latency = produce(rq, &rs, id);
 
 	if (latency > 0) {
-		struct timespec ts = { latency / 1000, (long)(latency % 1000) * 1000000L };
+		struct timespec ts = { latency / 1000,
+				       (long)(latency % 1000) * 1000000L };
 
 		nanosleep(&ts, NULL);
 	}
@@ -544,11 +630,14 @@ static enum MHD_Result respond(struct sim_req *rq)
 }
 
 /* Makes the per-request state on MHD's first call for a request. */
-static struct sim_req *req_new(struct sim *s, struct MHD_Connection *conn, const char *url, const char *method)
+static struct sim_req *req_new(struct sim *s, struct MHD_Connection *conn,
+			       const char *url, const char *method)
 {
 	struct sim_req *rq = xcalloc(1, sizeof(*rq));
-	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_HOST);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	char *colon;
 
 	rq->sim = s;
@@ -558,7 +647,8 @@ static struct sim_req *req_new(struct sim *s, struct MHD_Connection *conn, const
 	rq->host = str_lower(host ? host : "");
 	if (rq->host[0] != '[' && (colon = strchr(rq->host, ':')) != NULL)
 		*colon = '\0';
-	const union MHD_ConnectionInfo *di = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	const union MHD_ConnectionInfo *di =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
 
 	if (ci && ci->socket_context)
 		rq->conn_id = *(unsigned long *)ci->socket_context;
@@ -568,8 +658,9 @@ static struct sim_req *req_new(struct sim *s, struct MHD_Connection *conn, const
 }
 
 /* MHD's access handler: collects the body across calls, then answers. */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	struct sim_req *rq = *con_cls;
@@ -607,8 +698,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Numbers each connection so the log shows which requests shared one (TLS handshakes). */
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+/* Numbers each connection so the log shows which requests shared one (TLS
+ * handshakes). */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
 	struct sim *s = cls;
@@ -626,31 +719,33 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = id;
 }
 
-/* Starts an MHD daemon on 127.0.0.1; tls selects HTTPS with the simulator's certificate. */
+/* Starts an MHD daemon on 127.0.0.1; tls selects HTTPS with the simulator's
+ * certificate. */
 struct MHD_Daemon *http_daemon(struct sim *s, int port, bool tls)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
+	unsigned flags =
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (tls)
-		return MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_request, s,
-					MHD_OPTION_SOCK_ADDR, &sa,
-					MHD_OPTION_HTTPS_MEM_KEY, s->tls.key_pem,
-					MHD_OPTION_HTTPS_MEM_CERT, s->tls.cert_pem,
-					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-					MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-					MHD_OPTION_CONNECTION_TIMEOUT, 300u,
-					MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-					MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-					MHD_OPTION_END);
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-				MHD_OPTION_SOCK_ADDR, &sa,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-				MHD_OPTION_CONNECTION_TIMEOUT, 300u,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-				MHD_OPTION_END);
+		return MHD_start_daemon(
+			flags | MHD_USE_TLS, 0, NULL, NULL, on_request, s,
+			MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_HTTPS_MEM_KEY,
+			s->tls.key_pem, MHD_OPTION_HTTPS_MEM_CERT,
+			s->tls.cert_pem, MHD_OPTION_NOTIFY_COMPLETED,
+			on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+			on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+			MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			(size_t)(128 * 1024),
+			MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sa,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
 }
 
 /* Adds a fault rule after checking it; the caller holds the lock. */
@@ -661,7 +756,8 @@ bool faults_add(struct sim *s, struct json_object *rule, char **err)
 	if (!scenario_validate_fault(rule, "$", err))
 		return false;
 	copy = jx_copy(rule);
-	json_object_object_add(copy, "left", json_object_new_int64(jx_int(rule, "times", -1)));
+	json_object_object_add(
+		copy, "left", json_object_new_int64(jx_int(rule, "times", -1)));
 	json_object_array_add(s->faults, copy);
 	return true;
 }

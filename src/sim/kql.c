@@ -1,4 +1,5 @@
-/* A subset of the Kusto query language for the simulated Resource Graph: lexer, parser, evaluator. */
+/* A subset of the Kusto query language for the simulated Resource Graph: lexer,
+ * parser, evaluator. */
 #include "config.h"
 
 /*
@@ -44,8 +45,8 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define MAX_DEPTH 64     /* deepest nesting of parentheses and calls */
-#define MAX_SHOWN 40     /* longest token quoted in an error message */
+#define MAX_DEPTH 64 /* deepest nesting of parentheses and calls */
+#define MAX_SHOWN 40 /* longest token quoted in an error message */
 
 /* ------------------------------------------------------------------ tokens */
 
@@ -53,8 +54,9 @@ enum tkind { T_END, T_IDENT, T_WORD, T_STRING, T_NUMBER, T_PUNCT };
 
 struct tok {
 	enum tkind kind;
-	size_t pos;   /* byte offset in the query */
-	char *text;   /* identifier, operator, decoded string or number text; NULL at the end */
+	size_t pos; /* byte offset in the query */
+	char *text; /* identifier, operator, decoded string or number text; NULL
+		       at the end */
 };
 
 struct lexer {
@@ -67,10 +69,12 @@ struct lexer {
 
 /* Two-character punctuation first, so that the longest operator wins. */
 static const char *const puncts[] = {
-	"==", "!=", "=~", "!~", "<=", ">=", "=", "<", ">", "|", ",", "(", ")", "[", "]", ".", "-",
+	"==", "!=", "=~", "!~", "<=", ">=", "=", "<", ">",
+	"|",  ",",  "(",  ")",  "[",  "]",  ".", "-",
 };
 
-/* Records a lexical or syntax error at a byte position unless one is already recorded. */
+/* Records a lexical or syntax error at a byte position unless one is already
+ * recorded. */
 static void set_error(char **err, size_t pos, const char *kind, const char *msg)
 {
 	if (!*err)
@@ -101,7 +105,8 @@ static void lex_skip(struct lexer *lx)
 	}
 }
 
-/* Returns the length of the identifier starting at s, or 0 if none starts there. */
+/* Returns the length of the identifier starting at s, or 0 if none starts
+ * there. */
 static size_t ident_len(const char *s)
 {
 	size_t n = 0;
@@ -113,14 +118,16 @@ static size_t ident_len(const char *s)
 	return n;
 }
 
-/* Lexes an identifier; "project-away" style names and "in~" become single tokens. */
+/* Lexes an identifier; "project-away" style names and "in~" become single
+ * tokens. */
 static void lex_ident(struct lexer *lx)
 {
 	const char *s = lx->q + lx->i;
 	size_t n = ident_len(s);
 	enum tkind kind = T_IDENT;
 
-	if (n == 7 && strncasecmp(s, "project", 7) == 0 && s[7] == '-' && ident_len(s + 8)) {
+	if (n == 7 && strncasecmp(s, "project", 7) == 0 && s[7] == '-' &&
+	    ident_len(s + 8)) {
 		n += 1 + ident_len(s + 8);
 	} else if (n == 2 && strncasecmp(s, "in", 2) == 0 && s[2] == '~') {
 		n++;
@@ -129,7 +136,8 @@ static void lex_ident(struct lexer *lx)
 	lex_push(lx, kind, n, xstrndup(s, n));
 }
 
-/* Lexes the operators that start with '!': "!=", "!~" and negated words such as "!contains". */
+/* Lexes the operators that start with '!': "!=", "!~" and negated words such as
+ * "!contains". */
 static bool lex_bang(struct lexer *lx)
 {
 	const char *s = lx->q + lx->i;
@@ -201,22 +209,27 @@ static int unescape(char c)
 	}
 }
 
-/* Decodes a string body up to its closing quote into b; returns the bytes read, or 0 on error. */
-static size_t lex_string_body(struct lexer *lx, const char *s, bool verbatim, struct sbuf *b)
+/* Decodes a string body up to its closing quote into b; returns the bytes read,
+ * or 0 on error. */
+static size_t lex_string_body(struct lexer *lx, const char *s, bool verbatim,
+			      struct sbuf *b)
 {
 	size_t i = 1;
 
 	while (s[i] != s[0]) {
 		if (s[i] == '\0' || s[i] == '\n') {
-			set_error(&lx->err, lx->i, "ParserFailure", "unterminated string literal");
+			set_error(&lx->err, lx->i, "ParserFailure",
+				  "unterminated string literal");
 			return 0;
 		}
 		if (s[i] == '\\' && !verbatim && s[i + 1] != '\0') {
 			int c = unescape(s[i + 1]);
 
 			if (c < 0) {
-				set_error(&lx->err, (size_t)(s - lx->q) + i, "ParserFailure",
-					  "invalid escape sequence in string literal");
+				set_error(&lx->err, (size_t)(s - lx->q) + i,
+					  "ParserFailure",
+					  "invalid escape sequence in string "
+					  "literal");
 				return 0;
 			}
 			sb_addc(b, (char)c);
@@ -228,7 +241,8 @@ static size_t lex_string_body(struct lexer *lx, const char *s, bool verbatim, st
 	return i + 1;
 }
 
-/* Lexes a quoted string literal, or a verbatim @'...' literal without escapes. */
+/* Lexes a quoted string literal, or a verbatim @'...' literal without escapes.
+ */
 static bool lex_string(struct lexer *lx)
 {
 	const char *s = lx->q + lx->i;
@@ -268,7 +282,8 @@ static bool lex_one(struct lexer *lx)
 		lex_ident(lx);
 	else if (isdigit((unsigned char)s[0]))
 		lex_number(lx);
-	else if (s[0] == '\'' || s[0] == '"' || (s[0] == '@' && (s[1] == '\'' || s[1] == '"')))
+	else if (s[0] == '\'' || s[0] == '"' ||
+		 (s[0] == '@' && (s[1] == '\'' || s[1] == '"')))
 		return lex_string(lx);
 	else if (!(s[0] == '!' ? lex_bang(lx) : lex_punct(lx))) {
 		lex_bad_char(lx);
@@ -277,7 +292,8 @@ static bool lex_one(struct lexer *lx)
 	return true;
 }
 
-/* Splits the whole query into tokens ending with T_END; returns false with lx->err set on error. */
+/* Splits the whole query into tokens ending with T_END; returns false with
+ * lx->err set on error. */
 static bool lex_all(struct lexer *lx)
 {
 	do {
@@ -303,23 +319,24 @@ enum vtype { V_DYN, V_BOOL, V_STR, V_NUM };
 enum cmpop { C_EQ, C_NE, C_IEQ, C_INE, C_LT, C_LE, C_GT, C_GE };
 
 /* Spelled in enum cmpop order. */
-static const char *const cmp_ops[] = { "==", "!=", "=~", "!~", "<", "<=", ">", ">=" };
+static const char *const cmp_ops[] = { "==", "!=", "=~", "!~",
+				       "<",  "<=", ">",  ">=" };
 
 struct seg {
-	char *key;      /* property name, or NULL for an array index */
-	long long idx;  /* array index; negative counts from the end */
+	char *key;     /* property name, or NULL for an array index */
+	long long idx; /* array index; negative counts from the end */
 };
 
 struct node {
 	enum nkind kind;
 	enum vtype type;
-	size_t pos;               /* where the expression starts, for messages */
-	int op;                   /* enum cmpop, strops[] or funcs[] index */
-	bool neg, cs;             /* negated / case-sensitive operator */
-	struct json_object *lit;  /* N_LIT value (NULL never occurs) */
-	struct seg *segs;         /* N_COL path, the column first */
+	size_t pos;              /* where the expression starts, for messages */
+	int op;                  /* enum cmpop, strops[] or funcs[] index */
+	bool neg, cs;            /* negated / case-sensitive operator */
+	struct json_object *lit; /* N_LIT value (NULL never occurs) */
+	struct seg *segs;        /* N_COL path, the column first */
 	size_t nsegs;
-	struct node **kids;       /* operands */
+	struct node **kids; /* operands */
 	size_t nkids;
 };
 
@@ -334,7 +351,8 @@ static struct node *node_new(enum nkind kind, enum vtype type, size_t pos)
 	return n;
 }
 
-/* Grows an array of n elements when n is a power of two, so that appending costs amortised O(1). */
+/* Grows an array of n elements when n is a power of two, so that appending
+ * costs amortised O(1). */
 static void *grow(void *v, size_t n, size_t size)
 {
 	if (n & (n - 1))
@@ -349,7 +367,8 @@ static void node_add(struct node *n, struct node *kid)
 	n->kids[n->nkids++] = kid;
 }
 
-/* Appends a path step (key NULL for an index) to a column node, taking ownership of key. */
+/* Appends a path step (key NULL for an index) to a column node, taking
+ * ownership of key. */
 static void seg_add(struct node *n, char *key, long long idx)
 {
 	n->segs = grow(n->segs, n->nsegs, sizeof(*n->segs));
@@ -382,16 +401,20 @@ static bool is_str(struct json_object *v)
 /* Tells whether a value is a json number. */
 static bool is_num(struct json_object *v)
 {
-	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+	return json_object_is_type(v, json_type_int) ||
+	       json_object_is_type(v, json_type_double);
 }
 
-/* Tells whether a value is json true, the only value a predicate keeps a row for. */
+/* Tells whether a value is json true, the only value a predicate keeps a row
+ * for. */
 static bool is_true(struct json_object *v)
 {
-	return json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	return json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
 }
 
-/* Returns the text KQL compares: strings as they are, null as "", anything else as compact JSON. */
+/* Returns the text KQL compares: strings as they are, null as "", anything else
+ * as compact JSON. */
 static const char *val_text(struct json_object *v)
 {
 	if (!v)
@@ -434,18 +457,22 @@ static int cmp_double(double a, double b)
 	return (a > b) - (a < b);
 }
 
-/* Orders two json numbers exactly: a total order even across integers and doubles. */
+/* Orders two json numbers exactly: a total order even across integers and
+ * doubles. */
 static int num_cmp(struct json_object *a, struct json_object *b)
 {
 	bool ai = json_object_is_type(a, json_type_int);
 	bool bi = json_object_is_type(b, json_type_int);
 
 	if (ai && bi)
-		return cmp_i64(json_object_get_int64(a), json_object_get_int64(b));
+		return cmp_i64(json_object_get_int64(a),
+			       json_object_get_int64(b));
 	if (ai)
-		return cmp_int_double(json_object_get_int64(a), json_object_get_double(b));
+		return cmp_int_double(json_object_get_int64(a),
+				      json_object_get_double(b));
 	if (bi)
-		return -cmp_int_double(json_object_get_int64(b), json_object_get_double(a));
+		return -cmp_int_double(json_object_get_int64(b),
+				       json_object_get_double(a));
 	return cmp_double(json_object_get_double(a), json_object_get_double(b));
 }
 
@@ -463,7 +490,8 @@ static bool text_eq(const char *a, const char *b, bool cs)
 	return cs ? strcmp(a, b) == 0 : strcasecmp(a, b) == 0;
 }
 
-/* Implements ==, or =~ when ci: numbers numerically, anything against a string as text. */
+/* Implements ==, or =~ when ci: numbers numerically, anything against a string
+ * as text. */
 static bool val_eq(struct json_object *a, struct json_object *b, bool ci)
 {
 	if (ci || is_str(a) || is_str(b))
@@ -495,7 +523,8 @@ static bool val_rel(struct json_object *a, struct json_object *b, enum cmpop op)
 	}
 }
 
-/* Ranks json types for sorting: booleans, numbers, strings, then objects and arrays. */
+/* Ranks json types for sorting: booleans, numbers, strings, then objects and
+ * arrays. */
 static int type_rank(struct json_object *v)
 {
 	if (json_object_is_type(v, json_type_boolean))
@@ -507,7 +536,8 @@ static int type_rank(struct json_object *v)
 	return 3;
 }
 
-/* Orders two non-null values for "order by": a total order so that sorting is well defined. */
+/* Orders two non-null values for "order by": a total order so that sorting is
+ * well defined. */
 static int val_order(struct json_object *a, struct json_object *b)
 {
 	int ra = type_rank(a), rb = type_rank(b);
@@ -521,13 +551,15 @@ static int val_order(struct json_object *a, struct json_object *b)
 	return strcmp(val_text(a), val_text(b));
 }
 
-/* Finds needle in hay, ignoring ASCII case unless cs; returns where, or NULL. */
+/* Finds needle in hay, ignoring ASCII case unless cs; returns where, or NULL.
+ */
 static const char *find_text(const char *hay, const char *needle, bool cs)
 {
 	size_t n = strlen(needle);
 
 	for (; *hay; hay++)
-		if ((cs ? strncmp(hay, needle, n) : strncasecmp(hay, needle, n)) == 0)
+		if ((cs ? strncmp(hay, needle, n)
+			: strncasecmp(hay, needle, n)) == 0)
 			return hay;
 	return n == 0 ? hay : NULL;
 }
@@ -544,7 +576,8 @@ static bool is_term_char(char c)
 	return isalnum((unsigned char)c);
 }
 
-/* Implements has: needle must occur as whole terms, not inside a longer alphanumeric run. */
+/* Implements has: needle must occur as whole terms, not inside a longer
+ * alphanumeric run. */
 static bool op_has(const char *hay, const char *needle, bool cs)
 {
 	size_t n = strlen(needle);
@@ -552,8 +585,10 @@ static bool op_has(const char *hay, const char *needle, bool cs)
 	if (n == 0)
 		return true;
 	for (const char *h = hay; (h = find_text(h, needle, cs)) != NULL; h++) {
-		bool left = h == hay || !is_term_char(h[-1]) || !is_term_char(needle[0]);
-		bool right = !is_term_char(h[n]) || !is_term_char(needle[n - 1]);
+		bool left = h == hay || !is_term_char(h[-1]) ||
+			    !is_term_char(needle[0]);
+		bool right =
+			!is_term_char(h[n]) || !is_term_char(needle[n - 1]);
 
 		if (left && right)
 			return true;
@@ -566,7 +601,8 @@ static bool op_startswith(const char *hay, const char *needle, bool cs)
 {
 	size_t n = strlen(needle);
 
-	return (cs ? strncmp(hay, needle, n) : strncasecmp(hay, needle, n)) == 0;
+	return (cs ? strncmp(hay, needle, n) : strncasecmp(hay, needle, n)) ==
+	       0;
 }
 
 /* Implements endswith. */
@@ -590,7 +626,8 @@ static const struct strop {
 /* ---------------------------------------------------------------- functions */
 
 /* Releases a function's argument and returns its result. */
-static struct json_object *consume(struct json_object *arg, struct json_object *result)
+static struct json_object *consume(struct json_object *arg,
+				   struct json_object *result)
 {
 	json_object_put(arg);
 	return result;
@@ -671,14 +708,15 @@ static struct json_object *fn_array_length(struct json_object *v)
 {
 	if (!json_object_is_type(v, json_type_array))
 		return consume(v, NULL);
-	return consume(v, json_object_new_int64((int64_t)json_object_array_length(v)));
+	return consume(
+		v, json_object_new_int64((int64_t)json_object_array_length(v)));
 }
 
 /* The scalar functions, each of one argument, which it consumes. */
 static const struct func {
 	const char *name;
 	enum vtype ret;
-	bool bool_arg;  /* the argument must be a predicate */
+	bool bool_arg; /* the argument must be a predicate */
 	struct json_object *(*fn)(struct json_object *arg);
 } funcs[] = {
 	{ "tostring", V_STR, false, fn_tostring },
@@ -696,7 +734,8 @@ static const struct func {
 
 static struct json_object *eval(const struct node *n, struct json_object *row);
 
-/* Looks a property up by its exact (case-sensitive) name; NULL when absent, null or not an object. */
+/* Looks a property up by its exact (case-sensitive) name; NULL when absent,
+ * null or not an object. */
 static struct json_object *get_exact(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
@@ -715,11 +754,13 @@ static struct json_object *seg_get(struct json_object *o, const struct seg *s)
 		return NULL;
 	len = (long long)json_object_array_length(o);
 	idx = s->idx < 0 ? len + s->idx : s->idx;
-	return idx >= 0 && idx < len ? json_object_array_get_idx(o, (size_t)idx) : NULL;
+	return idx >= 0 && idx < len ? json_object_array_get_idx(o, (size_t)idx)
+				     : NULL;
 }
 
 /* Evaluates a column path; a missing step gives null. */
-static struct json_object *eval_col(const struct node *n, struct json_object *row)
+static struct json_object *eval_col(const struct node *n,
+				    struct json_object *row)
 {
 	struct json_object *o = row;
 
@@ -750,7 +791,8 @@ static bool eval_logic(const struct node *n, struct json_object *row)
 }
 
 /* Applies a comparison operator to two values. */
-static bool apply_cmp(enum cmpop op, struct json_object *a, struct json_object *b)
+static bool apply_cmp(enum cmpop op, struct json_object *a,
+		      struct json_object *b)
 {
 	switch (op) {
 	case C_EQ:
@@ -780,7 +822,8 @@ static bool eval_pred(const struct node *n, struct json_object *row)
 		else if (n->kind == N_IN)
 			r = val_eq(a, b, !n->cs);
 		else
-			r = strops[n->op].match(val_text(a), val_text(b), n->cs);
+			r = strops[n->op].match(val_text(a), val_text(b),
+						n->cs);
 		json_object_put(b);
 	}
 	json_object_put(a);
@@ -788,12 +831,14 @@ static bool eval_pred(const struct node *n, struct json_object *row)
 }
 
 /* Evaluates a function call. */
-static struct json_object *eval_call(const struct node *n, struct json_object *row)
+static struct json_object *eval_call(const struct node *n,
+				     struct json_object *row)
 {
 	return funcs[n->op].fn(eval(n->kids[0], row));
 }
 
-/* Evaluates an expression against one row; returns a new reference, NULL standing for null. */
+/* Evaluates an expression against one row; returns a new reference, NULL
+ * standing for null. */
 static struct json_object *eval(const struct node *n, struct json_object *row)
 {
 	switch (n->kind) {
@@ -813,34 +858,52 @@ static struct json_object *eval(const struct node *n, struct json_object *row)
 
 /* ------------------------------------------------------------------ stages */
 
-/* The columns of the Resources table: strings (never null, "" when absent) and dynamic values. */
+/* The columns of the Resources table: strings (never null, "" when absent) and
+ * dynamic values. */
 static const struct column {
 	const char *name;
 	enum vtype type;
 } resource_columns[] = {
-	{ "id", V_STR }, { "name", V_STR }, { "type", V_STR }, { "tenantId", V_STR },
-	{ "kind", V_STR }, { "location", V_STR }, { "resourceGroup", V_STR },
-	{ "subscriptionId", V_STR }, { "managedBy", V_STR }, { "sku", V_DYN }, { "plan", V_DYN },
-	{ "properties", V_DYN }, { "tags", V_DYN }, { "identity", V_DYN }, { "zones", V_DYN },
+	{ "id", V_STR },
+	{ "name", V_STR },
+	{ "type", V_STR },
+	{ "tenantId", V_STR },
+	{ "kind", V_STR },
+	{ "location", V_STR },
+	{ "resourceGroup", V_STR },
+	{ "subscriptionId", V_STR },
+	{ "managedBy", V_STR },
+	{ "sku", V_DYN },
+	{ "plan", V_DYN },
+	{ "properties", V_DYN },
+	{ "tags", V_DYN },
+	{ "identity", V_DYN },
+	{ "zones", V_DYN },
 	{ "extendedLocation", V_DYN },
 };
 
 #define NCOLUMNS (sizeof(resource_columns) / sizeof(resource_columns[0]))
 
-/* Gives a copied row every Resources column: "" for a missing string, null for a missing value. */
+/* Gives a copied row every Resources column: "" for a missing string, null for
+ * a missing value. */
 static void fill_columns(struct json_object *row)
 {
 	for (size_t i = 0; i < NCOLUMNS; i++) {
-		struct json_object *v = get_exact(row, resource_columns[i].name);
+		struct json_object *v =
+			get_exact(row, resource_columns[i].name);
 
 		if (resource_columns[i].type == V_STR && !v)
-			json_object_object_add(row, resource_columns[i].name, json_object_new_string(""));
-		else if (!json_object_object_get_ex(row, resource_columns[i].name, NULL))
-			json_object_object_add(row, resource_columns[i].name, NULL);
+			json_object_object_add(row, resource_columns[i].name,
+					       json_object_new_string(""));
+		else if (!json_object_object_get_ex(
+				 row, resource_columns[i].name, NULL))
+			json_object_object_add(row, resource_columns[i].name,
+					       NULL);
 	}
 }
 
-/* Copies a row's top level; the values are shared, since stages change only which keys a row has. */
+/* Copies a row's top level; the values are shared, since stages change only
+ * which keys a row has. */
 static struct json_object *shallow_copy(struct json_object *row)
 {
 	struct json_object *copy = json_object_new_object();
@@ -850,13 +913,15 @@ static struct json_object *shallow_copy(struct json_object *row)
 	return copy;
 }
 
-/* Tells whether a row already has every Resources column the way fill_columns would leave it. */
+/* Tells whether a row already has every Resources column the way fill_columns
+ * would leave it. */
 static bool row_filled(struct json_object *row)
 {
 	for (size_t i = 0; i < NCOLUMNS; i++) {
 		struct json_object *v = NULL;
 
-		if (!json_object_object_get_ex(row, resource_columns[i].name, &v) ||
+		if (!json_object_object_get_ex(row, resource_columns[i].name,
+					       &v) ||
 		    (resource_columns[i].type == V_STR && !v))
 			return false;
 	}
@@ -864,8 +929,9 @@ static bool row_filled(struct json_object *row)
 }
 
 /*
- * Lists the object rows of the input filled out to the full Resources schema: shallow copies, or, when share
- * is set (no stage will change a row in place), the input rows themselves if they need no filling.
+ * Lists the object rows of the input filled out to the full Resources schema:
+ * shallow copies, or, when share is set (no stage will change a row in place),
+ * the input rows themselves if they need no filling.
  */
 static struct json_object *prepare_rows(struct json_object *rows, bool share)
 {
@@ -888,23 +954,25 @@ static struct json_object *prepare_rows(struct json_object *rows, bool share)
 }
 
 struct stage;
-typedef struct json_object *(*runner)(const struct stage *st, struct json_object *rows);
+typedef struct json_object *(*runner)(const struct stage *st,
+				      struct json_object *rows);
 
 struct item {
-	char *name;          /* output column name */
+	char *name; /* output column name */
 	struct node *expr;
-	bool desc;           /* order by: descending */
-	bool nulls_first;    /* order by: nulls before values */
+	bool desc;        /* order by: descending */
+	bool nulls_first; /* order by: nulls before values */
 };
 
 struct stage {
 	runner run;
-	struct node *pred;   /* where */
-	struct item *items;  /* project, extend, order by, project-away; summarize: its aggregations (no expr) */
+	struct node *pred;  /* where */
+	struct item *items; /* project, extend, order by, project-away;
+			       summarize: its aggregations (no expr) */
 	size_t nitems;
-	struct item *keys;   /* summarize: the "by" keys */
+	struct item *keys; /* summarize: the "by" keys */
 	size_t nkeys;
-	int64_t limit;       /* limit / take */
+	int64_t limit; /* limit / take */
 };
 
 struct query {
@@ -948,7 +1016,8 @@ static struct item *item_add(struct stage *st)
 }
 
 /* Runs where: keeps the rows for which the predicate is true. */
-static struct json_object *run_where(const struct stage *st, struct json_object *rows)
+static struct json_object *run_where(const struct stage *st,
+				     struct json_object *rows)
 {
 	struct json_object *out = json_object_new_array();
 
@@ -965,7 +1034,8 @@ static struct json_object *run_where(const struct stage *st, struct json_object 
 }
 
 /* Evaluates the stage's items into a row in place (extend). */
-static void set_items(const struct stage *st, struct json_object *src, struct json_object *dst)
+static void set_items(const struct stage *st, struct json_object *src,
+		      struct json_object *dst)
 {
 	for (size_t k = 0; k < st->nitems; k++) {
 		struct json_object *v = eval(st->items[k].expr, src);
@@ -974,7 +1044,8 @@ static void set_items(const struct stage *st, struct json_object *src, struct js
 	}
 }
 
-/* Returns the static name of the Resources column called name, or NULL when no column is. */
+/* Returns the static name of the Resources column called name, or NULL when no
+ * column is. */
 static const char *static_name(const char *name)
 {
 	for (size_t i = 0; i < NCOLUMNS; i++)
@@ -984,10 +1055,13 @@ static const char *static_name(const char *name)
 }
 
 /*
- * Builds one projected row. Its column names are unique (the parser refuses duplicates), and those that name a
- * Resources column are stored as that column's static name (fixed[k]) instead of a copy.
+ * Builds one projected row. Its column names are unique (the parser refuses
+ * duplicates), and those that name a Resources column are stored as that
+ * column's static name (fixed[k]) instead of a copy.
  */
-static struct json_object *project_row(const struct stage *st, const char *const *fixed, struct json_object *src)
+static struct json_object *project_row(const struct stage *st,
+				       const char *const *fixed,
+				       struct json_object *src)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -995,15 +1069,20 @@ static struct json_object *project_row(const struct stage *st, const char *const
 		struct json_object *v = eval(st->items[k].expr, src);
 
 		if (fixed[k])
-			json_object_object_add_ex(o, fixed[k], v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+			json_object_object_add_ex(
+				o, fixed[k], v,
+				JSON_C_OBJECT_ADD_KEY_IS_NEW |
+					JSON_C_OBJECT_KEY_IS_CONSTANT);
 		else
-			json_object_object_add_ex(o, st->items[k].name, v, JSON_C_OBJECT_ADD_KEY_IS_NEW);
+			json_object_object_add_ex(o, st->items[k].name, v,
+						  JSON_C_OBJECT_ADD_KEY_IS_NEW);
 	}
 	return o;
 }
 
 /* Runs project: each row becomes a new object with just the listed columns. */
-static struct json_object *run_project(const struct stage *st, struct json_object *rows)
+static struct json_object *run_project(const struct stage *st,
+				       struct json_object *rows)
 {
 	struct json_object *out = json_object_new_array();
 	const char **fixed = xcalloc(st->nitems + 1, sizeof(*fixed));
@@ -1011,14 +1090,17 @@ static struct json_object *run_project(const struct stage *st, struct json_objec
 	for (size_t k = 0; k < st->nitems; k++)
 		fixed[k] = static_name(st->items[k].name);
 	for (size_t i = 0; i < jx_len(rows); i++)
-		json_object_array_add(out, project_row(st, fixed, jx_at(rows, i)));
+		json_object_array_add(out,
+				      project_row(st, fixed, jx_at(rows, i)));
 	free(fixed);
 	json_object_put(rows);
 	return out;
 }
 
-/* Runs extend: adds or replaces columns in place (the rows are private copies). */
-static struct json_object *run_extend(const struct stage *st, struct json_object *rows)
+/* Runs extend: adds or replaces columns in place (the rows are private copies).
+ */
+static struct json_object *run_extend(const struct stage *st,
+				      struct json_object *rows)
 {
 	for (size_t i = 0; i < jx_len(rows); i++)
 		if (json_object_is_type(jx_at(rows, i), json_type_object))
@@ -1027,34 +1109,40 @@ static struct json_object *run_extend(const struct stage *st, struct json_object
 }
 
 /* Runs project-away: removes the listed columns in place. */
-static struct json_object *run_away(const struct stage *st, struct json_object *rows)
+static struct json_object *run_away(const struct stage *st,
+				    struct json_object *rows)
 {
 	for (size_t i = 0; i < jx_len(rows); i++)
 		for (size_t k = 0; k < st->nitems; k++)
-			if (json_object_is_type(jx_at(rows, i), json_type_object))
-				json_object_object_del(jx_at(rows, i), st->items[k].name);
+			if (json_object_is_type(jx_at(rows, i),
+						json_type_object))
+				json_object_object_del(jx_at(rows, i),
+						       st->items[k].name);
 	return rows;
 }
 
 /* Runs limit / take: drops the rows after the first N. */
-static struct json_object *run_limit(const struct stage *st, struct json_object *rows)
+static struct json_object *run_limit(const struct stage *st,
+				     struct json_object *rows)
 {
 	size_t n = jx_len(rows);
 
 	if ((uint64_t)st->limit < n)
-		json_object_array_del_idx(rows, (size_t)st->limit, n - (size_t)st->limit);
+		json_object_array_del_idx(rows, (size_t)st->limit,
+					  n - (size_t)st->limit);
 	return rows;
 }
 
 struct sortrow {
 	struct json_object *row;
 	struct json_object **keys;
-	size_t idx;                 /* input position, so that the sort is stable */
+	size_t idx; /* input position, so that the sort is stable */
 	const struct stage *st;
 };
 
 /* Orders two sort keys by one "order by" item, placing nulls as it asks. */
-static int key_cmp(struct json_object *a, struct json_object *b, const struct item *it)
+static int key_cmp(struct json_object *a, struct json_object *b,
+		   const struct item *it)
 {
 	int c;
 
@@ -1082,7 +1170,8 @@ static int sortrow_cmp(const void *pa, const void *pb)
 }
 
 /* Evaluates the sort keys of every row into one block, row by row. */
-static struct sortrow *sort_prepare(const struct stage *st, struct json_object *rows, size_t n)
+static struct sortrow *sort_prepare(const struct stage *st,
+				    struct json_object *rows, size_t n)
 {
 	struct sortrow *v = xcalloc(n, sizeof(*v));
 	struct json_object **keys = xcalloc(n * st->nitems, sizeof(*keys));
@@ -1099,7 +1188,8 @@ static struct sortrow *sort_prepare(const struct stage *st, struct json_object *
 }
 
 /* Runs order by / sort by. */
-static struct json_object *run_order(const struct stage *st, struct json_object *rows)
+static struct json_object *run_order(const struct stage *st,
+				     struct json_object *rows)
 {
 	size_t n = jx_len(rows);
 	struct sortrow *v;
@@ -1108,7 +1198,8 @@ static struct json_object *run_order(const struct stage *st, struct json_object 
 	if (n < 2)
 		return rows;
 	v = sort_prepare(st, rows, n);
-	keys = v[0].keys; /* the block every row's keys are in, first row's first */
+	keys = v[0].keys; /* the block every row's keys are in, first row's
+			     first */
 	qsort(v, n, sizeof(*v), sortrow_cmp);
 	out = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
@@ -1122,20 +1213,26 @@ static struct json_object *run_order(const struct stage *st, struct json_object 
 	return out;
 }
 
-/* Makes the row of a new summarize group: the keys' values (vals, in key order) and every count at 0. */
-static struct json_object *new_group(const struct stage *st, struct json_object *vals)
+/* Makes the row of a new summarize group: the keys' values (vals, in key order)
+ * and every count at 0. */
+static struct json_object *new_group(const struct stage *st,
+				     struct json_object *vals)
 {
 	struct json_object *g = json_object_new_object();
 
 	for (size_t k = 0; k < st->nkeys; k++)
-		json_object_object_add(g, st->keys[k].name, json_object_get(jx_at(vals, k)));
+		json_object_object_add(g, st->keys[k].name,
+				       json_object_get(jx_at(vals, k)));
 	for (size_t a = 0; a < st->nitems; a++)
-		json_object_object_add(g, st->items[a].name, json_object_new_int64(0));
+		json_object_object_add(g, st->items[a].name,
+				       json_object_new_int64(0));
 	return g;
 }
 
-/* Counts a row in its group, made on first sight (seen maps the keys' JSON text to the group's row). */
-static void count_row(const struct stage *st, struct json_object *row, struct json_object *out, struct json_object *seen)
+/* Counts a row in its group, made on first sight (seen maps the keys' JSON text
+ * to the group's row). */
+static void count_row(const struct stage *st, struct json_object *row,
+		      struct json_object *out, struct json_object *seen)
 {
 	struct json_object *vals = json_object_new_array(), *group = NULL;
 
@@ -1147,7 +1244,8 @@ static void count_row(const struct stage *st, struct json_object *row, struct js
 		json_object_array_add(out, json_object_get(group));
 	}
 	for (size_t a = 0; a < st->nitems; a++)
-		json_object_int_inc(json_object_object_get(group, st->items[a].name), 1);
+		json_object_int_inc(
+			json_object_object_get(group, st->items[a].name), 1);
 	json_object_put(vals);
 }
 
@@ -1155,9 +1253,11 @@ static void count_row(const struct stage *st, struct json_object *row, struct js
  * Runs summarize: one row per distinct combination of the "by" keys, in the
  * order first seen, with each count(); without keys, one row even over no rows.
  */
-static struct json_object *run_summarize(const struct stage *st, struct json_object *rows)
+static struct json_object *run_summarize(const struct stage *st,
+					 struct json_object *rows)
 {
-	struct json_object *out = json_object_new_array(), *seen = json_object_new_object();
+	struct json_object *out = json_object_new_array(),
+			   *seen = json_object_new_object();
 
 	for (size_t i = 0; i < jx_len(rows); i++)
 		count_row(st, jx_at(rows, i), out, seen);
@@ -1181,17 +1281,19 @@ struct parser {
 	size_t pos;
 	char *err;
 	int depth;
-	struct cols cols;    /* the columns in scope before the current stage */
+	struct cols cols; /* the columns in scope before the current stage */
 };
 
 /* Words that cannot name a new column. */
 static const char *const reserved[] = {
-	"and", "or", "in", "by", "asc", "desc", "nulls", "first", "last", "true", "false",
-	"contains", "has", "startswith", "endswith", "where", "project", "extend", "order",
-	"sort", "limit", "take", "summarize",
+	"and",   "or",         "in",       "by",    "asc",       "desc",
+	"nulls", "first",      "last",     "true",  "false",     "contains",
+	"has",   "startswith", "endswith", "where", "project",   "extend",
+	"order", "sort",       "limit",    "take",  "summarize",
 };
 
-/* Finds a column in scope (column names are case-sensitive); returns its index or -1. */
+/* Finds a column in scope (column names are case-sensitive); returns its index
+ * or -1. */
 static long cols_find(const struct cols *c, const char *name)
 {
 	for (size_t i = 0; i < c->n; i++)
@@ -1261,10 +1363,12 @@ static bool is_punct(const struct tok *t, const char *s)
 	return t->kind == T_PUNCT && strcmp(t->text, s) == 0;
 }
 
-/* Tells whether a token is the given keyword or operator word, ignoring case. */
+/* Tells whether a token is the given keyword or operator word, ignoring case.
+ */
 static bool is_word(const struct tok *t, const char *s)
 {
-	return (t->kind == T_IDENT || t->kind == T_WORD) && strcasecmp(t->text, s) == 0;
+	return (t->kind == T_IDENT || t->kind == T_WORD) &&
+	       strcasecmp(t->text, s) == 0;
 }
 
 /* Moves past the current token if it is the given punctuation. */
@@ -1303,7 +1407,8 @@ static char *tok_describe(const struct tok *t)
 	return d;
 }
 
-/* Records a syntax error at the current token: what was expected and what was found. */
+/* Records a syntax error at the current token: what was expected and what was
+ * found. */
 static void perr(struct parser *p, const char *expected)
 {
 	char *d, *msg;
@@ -1317,10 +1422,13 @@ static void perr(struct parser *p, const char *expected)
 	free(d);
 }
 
-/* Records a semantic error (a well-formed query that cannot be run) at a position. */
-static void serr(struct parser *p, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records a semantic error (a well-formed query that cannot be run) at a
+ * position. */
+static void serr(struct parser *p, size_t pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-/* Records a semantic error (a well-formed query that cannot be run) at a position. */
+/* Records a semantic error (a well-formed query that cannot be run) at a
+ * position. */
 static void serr(struct parser *p, size_t pos, const char *fmt, ...)
 {
 	va_list ap;
@@ -1350,7 +1458,8 @@ static bool expect_punct(struct parser *p, const char *s)
 static struct node *parse_expr(struct parser *p);
 
 /* Checks that an operand can stand where a boolean is needed. */
-static bool check_bool(struct parser *p, const struct node *n, const char *where)
+static bool check_bool(struct parser *p, const struct node *n,
+		       const char *where)
 {
 	if (n->type == V_BOOL || n->type == V_DYN)
 		return true;
@@ -1367,7 +1476,8 @@ static struct node *lit_node(struct json_object *v, enum vtype type, size_t pos)
 	return n;
 }
 
-/* Converts real-number text with json-c, whose parser ignores the locale's decimal point. */
+/* Converts real-number text with json-c, whose parser ignores the locale's
+ * decimal point. */
 static struct json_object *real_value(const char *text, bool neg)
 {
 	struct json_object *v = json_tokener_parse(text);
@@ -1383,7 +1493,8 @@ static struct json_object *real_value(const char *text, bool neg)
 	return json_object_new_double(-d);
 }
 
-/* Converts number text to a json integer, or a double if it has a fraction or exponent. */
+/* Converts number text to a json integer, or a double if it has a fraction or
+ * exponent. */
 static struct json_object *number_value(const char *text, bool neg)
 {
 	long long v;
@@ -1414,10 +1525,12 @@ static struct node *parse_number(struct parser *p)
 	return lit_node(v, V_NUM, pos);
 }
 
-/* Parses an integer literal, as in an array index or a row count; returns false on error. */
+/* Parses an integer literal, as in an array index or a row count; returns false
+ * on error. */
 static bool parse_integer(struct parser *p, bool allow_neg, long long *out)
 {
-	struct node *n = allow_neg || !is_punct(peek(p), "-") ? parse_number(p) : NULL;
+	struct node *n =
+		allow_neg || !is_punct(peek(p), "-") ? parse_number(p) : NULL;
 	bool ok = n && json_object_is_type(n->lit, json_type_int);
 
 	if (n && !ok)
@@ -1464,14 +1577,16 @@ static bool parse_steps(struct parser *p, struct node *n)
 	}
 }
 
-/* Parses a column reference, which must name a column in scope; only dynamic columns have steps. */
+/* Parses a column reference, which must name a column in scope; only dynamic
+ * columns have steps. */
 static struct node *parse_column(struct parser *p, const struct tok *t)
 {
 	long c = cols_find(&p->cols, t->text);
 	struct node *n;
 
 	if (c < 0) {
-		serr(p, t->pos, "Failed to resolve scalar expression named '%s'", t->text);
+		serr(p, t->pos,
+		     "Failed to resolve scalar expression named '%s'", t->text);
 		return NULL;
 	}
 	n = node_new(N_COL, p->cols.t[c], t->pos);
@@ -1479,7 +1594,9 @@ static struct node *parse_column(struct parser *p, const struct tok *t)
 	if (parse_steps(p, n) && (n->nsegs == 1 || n->type == V_DYN))
 		return n;
 	if (n->nsegs > 1)
-		serr(p, t->pos, "'%s' is not a dynamic column and has no properties", t->text);
+		serr(p, t->pos,
+		     "'%s' is not a dynamic column and has no properties",
+		     t->text);
 	node_free(n);
 	return NULL;
 }
@@ -1493,7 +1610,8 @@ static int func_find(const char *name)
 	return -1;
 }
 
-/* Parses a call of one of the one-argument functions; the '(' is the current token. */
+/* Parses a call of one of the one-argument functions; the '(' is the current
+ * token. */
 static struct node *parse_call(struct parser *p, const struct tok *t)
 {
 	int f = func_find(t->text);
@@ -1505,7 +1623,8 @@ static struct node *parse_call(struct parser *p, const struct tok *t)
 	}
 	advance(p);
 	arg = parse_expr(p);
-	if (!arg || !expect_punct(p, ")") || (funcs[f].bool_arg && !check_bool(p, arg, funcs[f].name))) {
+	if (!arg || !expect_punct(p, ")") ||
+	    (funcs[f].bool_arg && !check_bool(p, arg, funcs[f].name))) {
 		node_free(arg);
 		return NULL;
 	}
@@ -1515,15 +1634,19 @@ static struct node *parse_call(struct parser *p, const struct tok *t)
 	return n;
 }
 
-/* Parses what an identifier starts: true/false, a function call or a column path. */
+/* Parses what an identifier starts: true/false, a function call or a column
+ * path. */
 static struct node *parse_name(struct parser *p)
 {
 	const struct tok *t = advance(p);
 
 	if (is_punct(peek(p), "("))
 		return parse_call(p, t);
-	if (strcasecmp(t->text, "true") == 0 || strcasecmp(t->text, "false") == 0)
-		return lit_node(json_object_new_boolean(strcasecmp(t->text, "true") == 0), V_BOOL, t->pos);
+	if (strcasecmp(t->text, "true") == 0 ||
+	    strcasecmp(t->text, "false") == 0)
+		return lit_node(json_object_new_boolean(
+					strcasecmp(t->text, "true") == 0),
+				V_BOOL, t->pos);
 	return parse_column(p, t);
 }
 
@@ -1539,7 +1662,8 @@ static struct node *parse_paren(struct parser *p)
 	return n;
 }
 
-/* Parses an operand: a literal, a column path, a function call or a parenthesised expression. */
+/* Parses an operand: a literal, a column path, a function call or a
+ * parenthesised expression. */
 static struct node *parse_operand(struct parser *p)
 {
 	const struct tok *t = peek(p);
@@ -1547,7 +1671,8 @@ static struct node *parse_operand(struct parser *p)
 	if (accept_punct(p, "("))
 		return parse_paren(p);
 	if (t->kind == T_STRING)
-		return lit_node(json_object_new_string(advance(p)->text), V_STR, t->pos);
+		return lit_node(json_object_new_string(advance(p)->text), V_STR,
+				t->pos);
 	if (t->kind == T_NUMBER || is_punct(t, "-"))
 		return parse_number(p);
 	if (t->kind == T_IDENT)
@@ -1556,7 +1681,8 @@ static struct node *parse_operand(struct parser *p)
 	return NULL;
 }
 
-/* Recognises a string operator word such as "!contains_cs"; returns its strops[] index or -1. */
+/* Recognises a string operator word such as "!contains_cs"; returns its
+ * strops[] index or -1. */
 static int strop_find(const struct tok *t, bool *neg, bool *cs)
 {
 	const char *w = t->text;
@@ -1571,7 +1697,8 @@ static int strop_find(const struct tok *t, bool *neg, bool *cs)
 	if (*cs)
 		n -= 3;
 	for (size_t i = 0; i < sizeof(strops) / sizeof(strops[0]); i++)
-		if (strlen(strops[i].name) == n && strncasecmp(strops[i].name, w, n) == 0)
+		if (strlen(strops[i].name) == n &&
+		    strncasecmp(strops[i].name, w, n) == 0)
 			return (int)i;
 	return -1;
 }
@@ -1588,11 +1715,14 @@ static int cmp_find(const struct tok *t)
 /* Tells whether a token is in, in~, !in or !in~. */
 static bool is_in_word(const struct tok *t)
 {
-	return is_word(t, "in") || is_word(t, "in~") || is_word(t, "!in") || is_word(t, "!in~");
+	return is_word(t, "in") || is_word(t, "in~") || is_word(t, "!in") ||
+	       is_word(t, "!in~");
 }
 
-/* Parses the right operand of a binary predicate and completes node n; frees both on error. */
-static struct node *finish_binary(struct parser *p, struct node *n, struct node *left)
+/* Parses the right operand of a binary predicate and completes node n; frees
+ * both on error. */
+static struct node *finish_binary(struct parser *p, struct node *n,
+				  struct node *left)
 {
 	struct node *right = parse_operand(p);
 
@@ -1605,8 +1735,10 @@ static struct node *finish_binary(struct parser *p, struct node *n, struct node 
 	return n;
 }
 
-/* Parses the parenthesised list of an in-test and completes node n; frees it on error. */
-static struct node *finish_in(struct parser *p, struct node *n, struct node *left)
+/* Parses the parenthesised list of an in-test and completes node n; frees it on
+ * error. */
+static struct node *finish_in(struct parser *p, struct node *n,
+			      struct node *left)
 {
 	node_add(n, left);
 	if (!expect_punct(p, "("))
@@ -1625,7 +1757,8 @@ fail:
 	return NULL;
 }
 
-/* Parses an operand optionally followed by one comparison, in-test or string operator. */
+/* Parses an operand optionally followed by one comparison, in-test or string
+ * operator. */
 static struct node *parse_cmp(struct parser *p)
 {
 	struct node *left = parse_operand(p), *n;
@@ -1654,7 +1787,8 @@ static struct node *parse_cmp(struct parser *p)
 }
 
 /* Parses operands joined by one logical keyword into a single n-ary node. */
-static struct node *parse_chain(struct parser *p, const char *kw, enum nkind kind,
+static struct node *parse_chain(struct parser *p, const char *kw,
+				enum nkind kind,
 				struct node *(*sub)(struct parser *))
 {
 	struct node *first = sub(p), *n;
@@ -1687,7 +1821,8 @@ static struct node *parse_and(struct parser *p)
 	return parse_chain(p, "and", N_AND, parse_cmp);
 }
 
-/* Parses a full expression ("or" binds loosest), refusing to nest too deeply. */
+/* Parses a full expression ("or" binds loosest), refusing to nest too deeply.
+ */
 static struct node *parse_expr(struct parser *p)
 {
 	struct node *n;
@@ -1711,7 +1846,8 @@ static bool is_reserved(const char *name)
 	return false;
 }
 
-/* Builds the name Resource Graph gives an unnamed column: the flattened path, or ColumnN. */
+/* Builds the name Resource Graph gives an unnamed column: the flattened path,
+ * or ColumnN. */
 static char *auto_name(const struct node *n, size_t *unnamed)
 {
 	struct sbuf b = SBUF_INIT;
@@ -1737,12 +1873,14 @@ static char *auto_name(const struct node *n, size_t *unnamed)
  */
 static char *key_name(const struct node *n, size_t *unnamed)
 {
-	if (n->kind == N_CALL && funcs[n->op].fn == fn_tostring && n->kids[0]->kind == N_COL)
+	if (n->kind == N_CALL && funcs[n->op].fn == fn_tostring &&
+	    n->kids[0]->kind == N_COL)
 		return auto_name(n->kids[0], unnamed);
 	return auto_name(n, unnamed);
 }
 
-/* Takes "name =" if it comes next, into *name; false (error set) when the name cannot name a column. */
+/* Takes "name =" if it comes next, into *name; false (error set) when the name
+ * cannot name a column. */
 static bool parse_naming(struct parser *p, char **name)
 {
 	const struct tok *t = peek(p);
@@ -1758,8 +1896,10 @@ static bool parse_naming(struct parser *p, char **name)
 	return true;
 }
 
-/* Parses "name = expr" or a bare expression into an item; key: named as a summarize key. */
-static bool parse_item(struct parser *p, struct item *it, size_t *unnamed, bool key)
+/* Parses "name = expr" or a bare expression into an item; key: named as a
+ * summarize key. */
+static bool parse_item(struct parser *p, struct item *it, size_t *unnamed,
+		       bool key)
 {
 	if (!parse_naming(p, &it->name))
 		return false;
@@ -1767,7 +1907,8 @@ static bool parse_item(struct parser *p, struct item *it, size_t *unnamed, bool 
 	if (!it->expr)
 		return false;
 	if (!it->name)
-		it->name = key ? key_name(it->expr, unnamed) : auto_name(it->expr, unnamed);
+		it->name = key ? key_name(it->expr, unnamed)
+			       : auto_name(it->expr, unnamed);
 	return true;
 }
 
@@ -1840,7 +1981,8 @@ static bool parse_away(struct parser *p, struct stage *st)
 			return false;
 		}
 		if (cols_find(&p->cols, t->text) < 0) {
-			serr(p, t->pos, "Failed to resolve column named '%s'", t->text);
+			serr(p, t->pos, "Failed to resolve column named '%s'",
+			     t->text);
 			return false;
 		}
 		item_add(st)->name = xstrdup(advance(p)->text);
@@ -1858,7 +2000,8 @@ static bool name_taken(const struct item *v, size_t n, const char *name)
 	return false;
 }
 
-/* Parses one aggregation, "[name =] count()", into an item without an expression (count is the only one). */
+/* Parses one aggregation, "[name =] count()", into an item without an
+ * expression (count is the only one). */
 static bool parse_aggregate(struct parser *p, struct item *it)
 {
 	const struct tok *t;
@@ -1877,7 +2020,8 @@ static bool parse_aggregate(struct parser *p, struct item *it)
 	p->pos += 2;
 	if (!expect_punct(p, ")"))
 		return false;
-	/* Kusto itself names it count_; Resource Graph's answer in ResourcesPropertiesQuery.json names it count. */
+	/* Kusto itself names it count_; Resource Graph's answer in
+	 * ResourcesPropertiesQuery.json names it count. */
 	if (!it->name)
 		it->name = xstrdup("count");
 	return true;
@@ -1900,7 +2044,8 @@ static bool parse_aggregates(struct parser *p, struct stage *st)
 	return true;
 }
 
-/* Parses the comma-separated keys after "by", named apart from each other and from the aggregations. */
+/* Parses the comma-separated keys after "by", named apart from each other and
+ * from the aggregations. */
 static bool parse_keys(struct parser *p, struct stage *st)
 {
 	size_t unnamed = 0;
@@ -1911,7 +2056,8 @@ static bool parse_keys(struct parser *p, struct stage *st)
 
 		if (!parse_item(p, it, &unnamed, true))
 			return false;
-		if (name_taken(st->keys, st->nkeys - 1, it->name) || name_taken(st->items, st->nitems, it->name)) {
+		if (name_taken(st->keys, st->nkeys - 1, it->name) ||
+		    name_taken(st->items, st->nitems, it->name)) {
 			serr(p, pos, "duplicate column name '%s'", it->name);
 			return false;
 		}
@@ -1994,14 +2140,10 @@ static const struct stagedef {
 	const char *name;
 	bool (*parse)(struct parser *p, struct stage *st);
 } stagedefs[] = {
-	{ "where", parse_where },
-	{ "project", parse_project },
-	{ "extend", parse_extend },
-	{ "project-away", parse_away },
-	{ "summarize", parse_summarize },
-	{ "order", parse_order },
-	{ "sort", parse_order },
-	{ "limit", parse_limit },
+	{ "where", parse_where },         { "project", parse_project },
+	{ "extend", parse_extend },       { "project-away", parse_away },
+	{ "summarize", parse_summarize }, { "order", parse_order },
+	{ "sort", parse_order },          { "limit", parse_limit },
 	{ "take", parse_limit },
 };
 
@@ -2011,16 +2153,20 @@ static bool parse_stage(struct parser *p, struct query *qy)
 	const struct tok *t = peek(p);
 	struct stage *st;
 
-	for (size_t i = 0; t->kind == T_IDENT && i < sizeof(stagedefs) / sizeof(stagedefs[0]); i++) {
+	for (size_t i = 0;
+	     t->kind == T_IDENT && i < sizeof(stagedefs) / sizeof(stagedefs[0]);
+	     i++) {
 		if (strcasecmp(stagedefs[i].name, t->text) == 0) {
 			advance(p);
-			qy->stages = grow(qy->stages, qy->n, sizeof(*qy->stages));
+			qy->stages =
+				grow(qy->stages, qy->n, sizeof(*qy->stages));
 			st = &qy->stages[qy->n++];
 			*st = (struct stage){ .run = NULL };
 			return stagedefs[i].parse(p, st);
 		}
 	}
-	perr(p, "a query operator (where, project, project-away, extend, summarize, order by, sort by, limit, take)");
+	perr(p, "a query operator (where, project, project-away, extend, "
+		"summarize, order by, sort by, limit, take)");
 	return false;
 }
 
@@ -2039,11 +2185,13 @@ static bool parse_table(struct parser *p)
 	}
 	advance(p);
 	for (size_t i = 0; i < NCOLUMNS; i++)
-		cols_add(&p->cols, resource_columns[i].name, resource_columns[i].type);
+		cols_add(&p->cols, resource_columns[i].name,
+			 resource_columns[i].type);
 	return true;
 }
 
-/* Parses a whole token list into stages; returns false with p->err set on error. */
+/* Parses a whole token list into stages; returns false with p->err set on
+ * error. */
 static bool parse_query(struct parser *p, struct query *qy)
 {
 	if (!parse_table(p))
@@ -2054,7 +2202,8 @@ static bool parse_query(struct parser *p, struct query *qy)
 	return true;
 }
 
-/* Lexes and parses a query; returns false with an allocated message in *err on error. */
+/* Lexes and parses a query; returns false with an allocated message in *err on
+ * error. */
 static bool kql_parse(const char *query, struct query *qy, char **err)
 {
 	struct lexer lx = { query, 0, NULL, 0, 0, NULL };
@@ -2065,37 +2214,45 @@ static bool kql_parse(const char *query, struct query *qy, char **err)
 		p.toks = lx.toks;
 		ok = parse_query(&p, qy);
 	}
-	*err = ok ? NULL : lx.err ? lx.err : p.err ? p.err : xstrdup("ParserFailure: invalid query at position 0");
+	*err = ok       ? NULL
+	       : lx.err ? lx.err
+	       : p.err  ? p.err
+			: xstrdup("ParserFailure: invalid query at position 0");
 	toks_free(lx.toks, lx.n);
 	cols_free(&p.cols);
 	return ok;
 }
 
 /*
- * Tells whether the stages may read the caller's rows in place: a project or summarize (which build new rows)
- * comes before any stage that changes rows (extend, project-away), so no input row is changed and none is
- * handed back as a result row.
+ * Tells whether the stages may read the caller's rows in place: a project or
+ * summarize (which build new rows) comes before any stage that changes rows
+ * (extend, project-away), so no input row is changed and none is handed back as
+ * a result row.
  */
 static bool can_share(const struct query *qy)
 {
 	for (size_t i = 0; i < qy->n; i++) {
-		if (qy->stages[i].run == run_project || qy->stages[i].run == run_summarize)
+		if (qy->stages[i].run == run_project ||
+		    qy->stages[i].run == run_summarize)
 			return true;
-		if (qy->stages[i].run == run_extend || qy->stages[i].run == run_away)
+		if (qy->stages[i].run == run_extend ||
+		    qy->stages[i].run == run_away)
 			return false;
 	}
 	return false;
 }
 
 /* Runs each stage in turn over the working rows, which it consumes. */
-static struct json_object *run_query(const struct query *qy, struct json_object *rows)
+static struct json_object *run_query(const struct query *qy,
+				     struct json_object *rows)
 {
 	for (size_t i = 0; i < qy->n; i++)
 		rows = qy->stages[i].run(&qy->stages[i], rows);
 	return rows;
 }
 
-/* Hands an error message to the caller, or frees it if the caller did not ask for one. */
+/* Hands an error message to the caller, or frees it if the caller did not ask
+ * for one. */
 static struct json_object *fail_with(char **err, char *msg)
 {
 	if (err)
@@ -2106,7 +2263,8 @@ static struct json_object *fail_with(char **err, char *msg)
 }
 
 /* Runs a Resource Graph query over rows; see kql.h. */
-struct json_object *kql_run(const char *query, struct json_object *rows, char **err)
+struct json_object *kql_run(const char *query, struct json_object *rows,
+			    char **err)
 {
 	struct query qy = { NULL, 0 };
 	struct json_object *work;
@@ -2115,7 +2273,8 @@ struct json_object *kql_run(const char *query, struct json_object *rows, char **
 	if (err)
 		*err = NULL;
 	if (!query || !json_object_is_type(rows, json_type_array))
-		return fail_with(err, xstrdup("InvalidArgument: no query or no rows"));
+		return fail_with(
+			err, xstrdup("InvalidArgument: no query or no rows"));
 	if (!kql_parse(query, &qy, &msg)) {
 		query_free(&qy);
 		return fail_with(err, msg);

@@ -1,4 +1,5 @@
-/* A subset of the Kusto query language (KQL), enough for the simulated Azure Resource Graph. */
+/* A subset of the Kusto query language (KQL), enough for the simulated Azure
+ * Resource Graph. */
 #ifndef AZ_KQL_H
 #define AZ_KQL_H
 
@@ -17,6 +18,7 @@
  * keys), "| order by"/"| sort by" and "| limit"/"| take" stages; see kql.c
  * for the expression language.
  */
-struct json_object *kql_run(const char *query, struct json_object *rows, char **err);
+struct json_object *kql_run(const char *query, struct json_object *rows,
+			    char **err);
 
 #endif

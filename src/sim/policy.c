@@ -1,4 +1,5 @@
-/* The simulated Azure Policy: deny assignments refuse writes, and checkPolicyRestrictions reports them in advance. */
+/* The simulated Azure Policy: deny assignments refuse writes, and
+ * checkPolicyRestrictions reports them in advance. */
 #include "config.h"
 
 /*
@@ -29,15 +30,19 @@
 #define ASSIGNMENT_TYPE "Microsoft.Authorization/policyAssignments"
 #define DEFINITION_TYPE "Microsoft.Authorization/policyDefinitions"
 
-/* What a condition is evaluated against: the resource, the assignment and the definition. */
+/* What a condition is evaluated against: the resource, the assignment and the
+ * definition. */
 struct pctx {
 	struct json_object *res, *assignment, *definition;
 };
 
-/* Resolves "[parameters('x')]" from the assignment, then the definition's default; other values as they are. */
+/* Resolves "[parameters('x')]" from the assignment, then the definition's
+ * default; other values as they are. */
 static struct json_object *param(const struct pctx *p, struct json_object *v)
 {
-	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	const char *s = json_object_is_type(v, json_type_string)
+				? json_object_get_string(v)
+				: NULL;
 	char name[128];
 	struct json_object *given;
 
@@ -46,10 +51,13 @@ static struct json_object *param(const struct pctx *p, struct json_object *v)
 	given = jx_iget(jx_get(p->assignment, "properties.parameters"), name);
 	if (given && jx_get(given, "value"))
 		return jx_get(given, "value");
-	return jx_get(jx_iget(jx_get(p->definition, "properties.parameters"), name), "defaultValue");
+	return jx_get(
+		jx_iget(jx_get(p->definition, "properties.parameters"), name),
+		"defaultValue");
 }
 
-/* Reads a policy field (alias or resource field) from the resource; NULL when absent. */
+/* Reads a policy field (alias or resource field) from the resource; NULL when
+ * absent. */
 static struct json_object *field(const struct pctx *p, const char *f)
 {
 	const char *type = jx_str(p->res, "type");
@@ -72,18 +80,24 @@ static bool like(const char *s, const char *pat)
 		return !*s;
 	if (*pat == '*')
 		return like(s, pat + 1) || (*s && like(s + 1, pat));
-	return *s && tolower((unsigned char)*s) == tolower((unsigned char)*pat) && like(s + 1, pat + 1);
+	return *s &&
+	       tolower((unsigned char)*s) == tolower((unsigned char)*pat) &&
+	       like(s + 1, pat + 1);
 }
 
-/* Compares a field's value with a condition value, ignoring case for strings. */
+/* Compares a field's value with a condition value, ignoring case for strings.
+ */
 static bool same(struct json_object *a, struct json_object *b)
 {
-	if (json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string))
-		return str_ieq(json_object_get_string(a), json_object_get_string(b));
+	if (json_object_is_type(a, json_type_string) &&
+	    json_object_is_type(b, json_type_string))
+		return str_ieq(json_object_get_string(a),
+			       json_object_get_string(b));
 	if (!a || !b)
 		return !a && !b;
-	return str_ieq(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
-		       json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
+	return str_ieq(
+		json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+		json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 }
 
 /* Tells whether a list (array) holds a value. */
@@ -95,7 +109,8 @@ static bool listed(struct json_object *list, struct json_object *v)
 	return false;
 }
 
-/* Tells whether a field value contains a string (substring of a string, or an element of an array). */
+/* Tells whether a field value contains a string (substring of a string, or an
+ * element of an array). */
 static bool holds(struct json_object *v, struct json_object *needle)
 {
 	const char *n = json_object_get_string(needle);
@@ -109,7 +124,9 @@ static bool holds(struct json_object *v, struct json_object *needle)
 static int field_cond(const struct pctx *p, struct json_object *c)
 {
 	struct json_object *v = field(p, jx_str(c, "field")), *t;
-	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	const char *s = json_object_is_type(v, json_type_string)
+				? json_object_get_string(v)
+				: "";
 
 	if ((t = param(p, jx_get(c, "equals"))) && jx_has(c, "equals"))
 		return same(v, t);
@@ -125,10 +142,13 @@ static int field_cond(const struct pctx *p, struct json_object *c)
 		return !listed(t, v);
 	if ((t = param(p, jx_get(c, "contains"))) && jx_has(c, "contains"))
 		return holds(v, t);
-	if ((t = param(p, jx_get(c, "notContains"))) && jx_has(c, "notContains"))
+	if ((t = param(p, jx_get(c, "notContains"))) &&
+	    jx_has(c, "notContains"))
 		return !holds(v, t);
 	if ((t = param(p, jx_get(c, "exists"))) && jx_has(c, "exists"))
-		return (v != NULL) == (json_object_get_boolean(t) || str_ieq(json_object_get_string(t), "true"));
+		return (v != NULL) ==
+		       (json_object_get_boolean(t) ||
+			str_ieq(json_object_get_string(t), "true"));
 	return -1;
 }
 
@@ -166,66 +186,88 @@ static struct json_object *definition_of(struct sim *s, struct json_object *a)
 {
 	const char *id = jx_str(a, "properties.policyDefinitionId");
 
-	return id && str_ieq(jx_str(state_resource(s, id), "type"), DEFINITION_TYPE) ? state_resource(s, id) : NULL;
+	return id && str_ieq(jx_str(state_resource(s, id), "type"),
+			     DEFINITION_TYPE)
+		       ? state_resource(s, id)
+		       : NULL;
 }
 
-/* Returns the scope of an assignment: its properties.scope, or the part of its id before /providers/. */
+/* Returns the scope of an assignment: its properties.scope, or the part of its
+ * id before /providers/. */
 static char *assignment_scope(struct json_object *a)
 {
-	const char *scope = jx_str(a, "properties.scope"), *id = jx_str(a, "id");
-	const char *cut = id ? strcasestr(id, "/providers/" ASSIGNMENT_TYPE "/") : NULL;
+	const char *scope = jx_str(a, "properties.scope"),
+		   *id = jx_str(a, "id");
+	const char *cut =
+		id ? strcasestr(id, "/providers/" ASSIGNMENT_TYPE "/") : NULL;
 
 	if (scope)
 		return xstrdup(scope);
 	return cut ? xstrndup(id, (size_t)(cut - id)) : NULL;
 }
 
-/* Tells whether an assignment applies to a resource: in scope, not excluded, enforced. */
+/* Tells whether an assignment applies to a resource: in scope, not excluded,
+ * enforced. */
 static bool applies(struct json_object *a, const char *res_id)
 {
 	char *scope = assignment_scope(a);
 	struct json_object *not = jx_get(a, "properties.notScopes");
-	bool in = scope && armid_within(res_id, scope) && !str_ieq(jx_str(a, "properties.enforcementMode"), "DoNotEnforce");
+	bool in = scope && armid_within(res_id, scope) &&
+		  !str_ieq(jx_str(a, "properties.enforcementMode"),
+			   "DoNotEnforce");
 
-	for (size_t i = 0; in && i < jx_len(not); i++)
-		in = !armid_within(res_id, json_object_get_string(jx_at(not, i)));
+	for (size_t i = 0; in && i < jx_len(not ); i++)
+		in = !armid_within(res_id,
+				   json_object_get_string(jx_at(not, i)));
 	free(scope);
 	return in;
 }
 
-/* Tells whether one assignment denies the resource as it would be after a write. */
-static bool denies(struct sim *s, struct json_object *a, struct json_object *res)
+/* Tells whether one assignment denies the resource as it would be after a
+ * write. */
+static bool denies(struct sim *s, struct json_object *a,
+		   struct json_object *res)
 {
 	struct pctx p = { res, a, definition_of(s, a) };
 	struct json_object *effect;
 
 	if (!p.definition || !applies(a, jx_str(res, "id")))
 		return false;
-	effect = param(&p, jx_get(p.definition, "properties.policyRule.then.effect"));
-	return str_ieq(json_object_get_string(effect), "deny") && cond(&p, jx_get(p.definition, "properties.policyRule.if"), 0) == 1;
+	effect = param(
+		&p, jx_get(p.definition, "properties.policyRule.then.effect"));
+	return str_ieq(json_object_get_string(effect), "deny") &&
+	       cond(&p, jx_get(p.definition, "properties.policyRule.if"), 0) ==
+		       1;
 }
 
-/* Returns the assignments that deny the resource (a new array, empty when none). */
+/* Returns the assignments that deny the resource (a new array, empty when
+ * none). */
 struct json_object *policy_denials(struct sim *s, struct json_object *res)
 {
-	struct json_object *all = jx_get(s->doc, "resources"), *out = json_object_new_array();
+	struct json_object *all = jx_get(s->doc, "resources"),
+			   *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *a = jx_at(all, i);
 
-		if (str_ieq(jx_str(a, "type"), ASSIGNMENT_TYPE) && denies(s, a, res))
+		if (str_ieq(jx_str(a, "type"), ASSIGNMENT_TYPE) &&
+		    denies(s, a, res))
 			json_object_array_add(out, json_object_get(a));
 	}
 	return out;
 }
 
-/* Describes an assignment's policy as checkPolicyRestrictions and PolicyViolation details name it. */
+/* Describes an assignment's policy as checkPolicyRestrictions and
+ * PolicyViolation details name it. */
 static struct json_object *policy_info(struct json_object *a)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "policyDefinitionId", json_object_new_string(jx_str(a, "properties.policyDefinitionId")));
-	json_object_object_add(o, "policyAssignmentId", json_object_new_string(jx_str(a, "id")));
+	json_object_object_add(o, "policyDefinitionId",
+			       json_object_new_string(jx_str(
+				       a, "properties.policyDefinitionId")));
+	json_object_object_add(o, "policyAssignmentId",
+			       json_object_new_string(jx_str(a, "id")));
 	return o;
 }
 
@@ -233,26 +275,39 @@ static struct json_object *policy_info(struct json_object *a)
  * Refuses a write that a deny assignment forbids, the way ARM does (403
  * RequestDisallowedByPolicy with PolicyViolation details); true when allowed.
  */
-bool policy_allows_write(struct sim_req *rq, struct sim_resp *rs, struct json_object *next)
+bool policy_allows_write(struct sim_req *rq, struct sim_resp *rs,
+			 struct json_object *next)
 {
-	struct json_object *deny = policy_denials(rq->sim, next), *info, *ai, *a, *err;
+	struct json_object *deny = policy_denials(rq->sim, next), *info, *ai,
+			   *a, *err;
 
 	if (jx_len(deny) == 0) {
 		json_object_put(deny);
 		return true;
 	}
 	a = jx_at(deny, 0);
-	resp_error(rs, 403, "RequestDisallowedByPolicy", "Resource '%s' was disallowed by policy. Policy identifiers: "
-		   "'[{\"policyAssignment\":{\"name\":\"%s\",\"id\":\"%s\"},\"policyDefinition\":{\"name\":\"%s\",\"id\":\"%s\"}}]'.",
-		   jx_str(next, "name"), jx_str(a, "properties.displayName") ? jx_str(a, "properties.displayName") : jx_str(a, "name"),
-		   jx_str(a, "id"), jx_str(definition_of(rq->sim, a), "name"), jx_str(a, "properties.policyDefinitionId"));
+	resp_error(
+		rs, 403, "RequestDisallowedByPolicy",
+		"Resource '%s' was disallowed by policy. Policy identifiers: "
+		"'[{\"policyAssignment\":{\"name\":\"%s\",\"id\":\"%s\"},"
+		"\"policyDefinition\":{\"name\":\"%s\",\"id\":\"%s\"}}]'.",
+		jx_str(next, "name"),
+		jx_str(a, "properties.displayName")
+			? jx_str(a, "properties.displayName")
+			: jx_str(a, "name"),
+		jx_str(a, "id"), jx_str(definition_of(rq->sim, a), "name"),
+		jx_str(a, "properties.policyDefinitionId"));
 	err = jx_get(rs->json, "error");
-	json_object_object_add(err, "target", json_object_new_string(jx_str(next, "name")));
+	json_object_object_add(err, "target",
+			       json_object_new_string(jx_str(next, "name")));
 	info = policy_info(a);
-	json_object_object_add(info, "policyAssignmentName", json_object_new_string(jx_str(a, "name")));
-	json_object_object_add(info, "policyDefinitionEffect", json_object_new_string("deny"));
+	json_object_object_add(info, "policyAssignmentName",
+			       json_object_new_string(jx_str(a, "name")));
+	json_object_object_add(info, "policyDefinitionEffect",
+			       json_object_new_string("deny"));
 	ai = json_object_new_object();
-	json_object_object_add(ai, "type", json_object_new_string("PolicyViolation"));
+	json_object_object_add(ai, "type",
+			       json_object_new_string("PolicyViolation"));
 	json_object_object_add(ai, "info", info);
 	json_object_object_add(err, "additionalInfo", json_object_new_array());
 	json_object_array_add(jx_get(err, "additionalInfo"), ai);
@@ -260,15 +315,19 @@ bool policy_allows_write(struct sim_req *rq, struct sim_resp *rs, struct json_ob
 	return false;
 }
 
-/* Builds the resource the check is about: the content given, with an id inside the scope when it has none. */
-static struct json_object *content_of(struct json_object *details, const char *scope)
+/* Builds the resource the check is about: the content given, with an id inside
+ * the scope when it has none. */
+static struct json_object *content_of(struct json_object *details,
+				      const char *scope)
 {
 	struct json_object *res = jx_copy(jx_get(details, "resourceContent"));
 	const char *id = jx_str(res, "id");
 
 	if (!id || !armid_within(id, scope)) {
-		char *made = xasprintf("%s/providers/%s/%s", scope, jx_str(res, "type") ? jx_str(res, "type") : "unknown",
-				       jx_str(res, "name") ? jx_str(res, "name") : "pending");
+		char *made = xasprintf(
+			"%s/providers/%s/%s", scope,
+			jx_str(res, "type") ? jx_str(res, "type") : "unknown",
+			jx_str(res, "name") ? jx_str(res, "name") : "pending");
 
 		json_object_object_add(res, "id", json_object_new_string(made));
 		free(made);
@@ -277,38 +336,60 @@ static struct json_object *content_of(struct json_object *details, const char *s
 }
 
 /*
- * Serves POST {subscription or resource group}/providers/Microsoft.PolicyInsights/
- * checkPolicyRestrictions: the deny assignments the given content breaks.
+ * Serves POST {subscription or resource
+ * group}/providers/Microsoft.PolicyInsights/ checkPolicyRestrictions: the deny
+ * assignments the given content breaks.
  */
 void policy_check_restrictions(struct sim_req *rq, struct sim_resp *rs)
 {
-	const char *cut = strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/checkPolicyRestrictions");
+	const char *cut = strcasestr(
+		rq->path,
+		"/providers/Microsoft.PolicyInsights/checkPolicyRestrictions");
 	char *scope = xstrndup(rq->path, (size_t)(cut - rq->path));
-	struct json_object *body, *res, *deny, *evals = json_object_new_array(), *out, *cer;
+	struct json_object *body, *res, *deny, *evals = json_object_new_array(),
+					       *out, *cer;
 
 	if (strcmp(rq->method, "POST") != 0) {
-		resp_error(rs, 405, "MethodNotAllowed", "checkPolicyRestrictions supports POST only.");
-	} else if (arm_require(rq, rs, scope, "Microsoft.PolicyInsights/checkPolicyRestrictions/read") &&
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "checkPolicyRestrictions supports POST only.");
+	} else if (arm_require(rq, rs, scope,
+			       "Microsoft.PolicyInsights/"
+			       "checkPolicyRestrictions/read") &&
 		   (body = req_json(rq, rs)) != NULL) {
-		if (!json_object_is_type(jx_get(body, "resourceDetails.resourceContent"), json_type_object)) {
-			resp_error(rs, 400, "InvalidRequestContent", "The request content must have "
-				   "resourceDetails.resourceContent, an object.");
+		if (!json_object_is_type(
+			    jx_get(body, "resourceDetails.resourceContent"),
+			    json_type_object)) {
+			resp_error(
+				rs, 400, "InvalidRequestContent",
+				"The request content must have "
+				"resourceDetails.resourceContent, an object.");
 		} else {
-			res = content_of(jx_get(body, "resourceDetails"), scope);
+			res = content_of(jx_get(body, "resourceDetails"),
+					 scope);
 			deny = policy_denials(rq->sim, res);
 			for (size_t i = 0; i < jx_len(deny); i++) {
-				struct json_object *e = json_object_new_object();
+				struct json_object *e =
+					json_object_new_object();
 
-				json_object_object_add(e, "policyInfo", policy_info(jx_at(deny, i)));
-				json_object_object_add(e, "evaluationResult", json_object_new_string("NonCompliant"));
-				json_object_object_add(e, "evaluationDetails", json_object_new_object());
+				json_object_object_add(
+					e, "policyInfo",
+					policy_info(jx_at(deny, i)));
+				json_object_object_add(
+					e, "evaluationResult",
+					json_object_new_string("NonCompliant"));
+				json_object_object_add(
+					e, "evaluationDetails",
+					json_object_new_object());
 				json_object_array_add(evals, e);
 			}
 			out = json_object_new_object();
 			cer = json_object_new_object();
-			json_object_object_add(cer, "policyEvaluations", json_object_get(evals));
-			json_object_object_add(out, "fieldRestrictions", json_object_new_array());
-			json_object_object_add(out, "contentEvaluationResult", cer);
+			json_object_object_add(cer, "policyEvaluations",
+					       json_object_get(evals));
+			json_object_object_add(out, "fieldRestrictions",
+					       json_object_new_array());
+			json_object_object_add(out, "contentEvaluationResult",
+					       cer);
 			resp_json(rs, 200, out);
 			json_object_put(deny);
 			json_object_put(res);

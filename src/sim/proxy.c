@@ -1,4 +1,5 @@
-/* The simulator's CONNECT proxy: any client with HTTPS_PROXY set reaches the simulated hosts by their real names. */
+/* The simulator's CONNECT proxy: any client with HTTPS_PROXY set reaches the
+ * simulated hosts by their real names. */
 #include "config.h"
 
 #include <errno.h>
@@ -29,7 +30,7 @@ struct sim_proxy {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
-	int fds[MAX_TUNNELS];   /* client sockets of live tunnels, -1 when free */
+	int fds[MAX_TUNNELS]; /* client sockets of live tunnels, -1 when free */
 	int active;
 };
 
@@ -59,12 +60,16 @@ static bool send_all(int fd, const char *buf, size_t n)
 static void answer(int fd, const char *status)
 {
 	char buf[256];
-	int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+	int n = snprintf(
+		buf, sizeof(buf),
+		"HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		status);
 
 	send_all(fd, buf, (size_t)n);
 }
 
-/* Reads the request head (up to the blank line); returns its length, the extra bytes read stay in buf. */
+/* Reads the request head (up to the blank line); returns its length, the extra
+ * bytes read stay in buf. */
 static ssize_t read_head(int fd, char *buf, size_t cap, size_t *got)
 {
 	*got = 0;
@@ -87,7 +92,8 @@ static ssize_t read_head(int fd, char *buf, size_t cap, size_t *got)
 /* Opens a TCP connection to the HTTPS server on loopback, with Nagle off. */
 static int connect_target(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -125,7 +131,8 @@ static void relay(int a, int b)
 	}
 }
 
-/* Tells whether the host a CONNECT names is one the simulator serves (a real proxy would fail to resolve others). */
+/* Tells whether the host a CONNECT names is one the simulator serves (a real
+ * proxy would fail to resolve others). */
 static bool host_known(struct sim *s, const char *hostport)
 {
 	char host[256];
@@ -158,7 +165,8 @@ static void serve(struct sim_proxy *p, int client)
 	} else {
 		const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-		if (send_all(client, ok, sizeof(ok) - 1) && send_all(up, buf + head, got - (size_t)head))
+		if (send_all(client, ok, sizeof(ok) - 1) &&
+		    send_all(up, buf + head, got - (size_t)head))
 			relay(client, up);
 		close(up);
 	}
@@ -205,7 +213,8 @@ static void *accept_main(void *arg)
 	struct sim_proxy *p = arg;
 
 	for (;;) {
-		int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC), one = 1, slot;
+		int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC),
+		    one = 1, slot;
 		struct tunnel *t;
 		pthread_t th;
 
@@ -232,7 +241,8 @@ static void *accept_main(void *arg)
 /* Opens the listening socket on 127.0.0.1 and returns its fd, or -1. */
 static int listen_on(int port, int *bound)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
@@ -240,7 +250,8 @@ static int listen_on(int port, int *bound)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 128) != 0 ||
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, 128) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
 		close(fd);
 		return -1;
@@ -250,7 +261,8 @@ static int listen_on(int port, int *bound)
 }
 
 /* Starts the proxy on a port (0: ephemeral) that tunnels to target_port. */
-struct sim_proxy *proxy_start(struct sim *s, int port, int target_port, char **err)
+struct sim_proxy *proxy_start(struct sim *s, int port, int target_port,
+			      char **err)
 {
 	struct sim_proxy *p = xcalloc(1, sizeof(*p));
 
@@ -261,8 +273,11 @@ struct sim_proxy *proxy_start(struct sim *s, int port, int target_port, char **e
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
 	p->listen_fd = listen_on(port, &p->port);
-	if (p->listen_fd < 0 || pthread_create(&p->thread, NULL, accept_main, p) != 0) {
-		*err = xasprintf("cannot listen for the proxy on 127.0.0.1:%d: %s", port, strerror(errno));
+	if (p->listen_fd < 0 ||
+	    pthread_create(&p->thread, NULL, accept_main, p) != 0) {
+		*err = xasprintf(
+			"cannot listen for the proxy on 127.0.0.1:%d: %s", port,
+			strerror(errno));
 		if (p->listen_fd >= 0)
 			close(p->listen_fd);
 		free(p);

@@ -1,4 +1,5 @@
-/* The simulated Resource Graph: queries over the readable resources, paged with $skipToken; a paged result is kept. */
+/* The simulated Resource Graph: queries over the readable resources, paged with
+ * $skipToken; a paged result is kept. */
 #include "config.h"
 
 #include <stdio.h>
@@ -13,31 +14,46 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define RG_KEEP 16            /* results kept at once; a new one replaces the least recently used */
-#define RG_KEEP_SECONDS 600   /* a kept result unused this long, in simulated time, is dropped */
+#define RG_KEEP                                                                \
+	16 /* results kept at once; a new one replaces the least recently used \
+	    */
+#define RG_KEEP_SECONDS                                                      \
+	600 /* a kept result unused this long, in simulated time, is dropped \
+	     */
 
-/* A query's result, kept so that the pages after the first are served from it. */
+/* A query's result, kept so that the pages after the first are served from it.
+ */
 struct rg_kept {
-	unsigned long id;         /* what its $skipToken names; 0: the slot is free */
-	char *key;                /* the caller, subscriptions and query it answers (request_key) */
+	unsigned long id; /* what its $skipToken names; 0: the slot is free */
+	char *key;        /* the caller, subscriptions and query it answers
+			     (request_key) */
 	unsigned long generation; /* the state generation it was computed at */
-	int64_t used;             /* when it was last served, in simulated time */
-	unsigned long touched;    /* the order it was last served in, for least recently used */
+	int64_t used;          /* when it was last served, in simulated time */
+	unsigned long touched; /* the order it was last served in, for least
+				  recently used */
 	struct json_object *rows;
 };
 
-/* What the rows of one query share: answers about subscriptions and the strings many rows repeat. */
+/* What the rows of one query share: answers about subscriptions and the strings
+ * many rows repeat. */
 struct rowctx {
 	struct sim_req *rq;
-	struct json_object *subs;    /* the request's subscription list, or NULL for every subscription */
-	struct json_object *seen;    /* subscription -> whether the caller sees it */
-	struct json_object *granted; /* "subscription type" -> whether a grant over the whole subscription reads it */
-	struct json_object *lower;   /* text -> its lower-case json string (types, resource groups) */
-	struct json_object *plain;   /* text -> its json string (subscription ids, the tenant id) */
+	struct json_object *subs; /* the request's subscription list, or NULL
+				     for every subscription */
+	struct json_object
+		*seen; /* subscription -> whether the caller sees it */
+	struct json_object *granted; /* "subscription type" -> whether a grant
+					over the whole subscription reads it */
+	struct json_object *lower; /* text -> its lower-case json string (types,
+				      resource groups) */
+	struct json_object *plain; /* text -> its json string (subscription ids,
+				      the tenant id) */
 };
 
-/* Returns a new reference to a json string of text (lower-cased when lower), made once per query in cache. */
-static struct json_object *shared_str(struct json_object *cache, const char *text, bool lower)
+/* Returns a new reference to a json string of text (lower-cased when lower),
+ * made once per query in cache. */
+static struct json_object *shared_str(struct json_object *cache,
+				      const char *text, bool lower)
 {
 	struct json_object *v = NULL;
 
@@ -51,47 +67,70 @@ static struct json_object *shared_str(struct json_object *cache, const char *tex
 	return json_object_get(v);
 }
 
-/* Adds a column to a new row under a constant name, which json-c then neither copies nor looks up. */
-static void put_col(struct json_object *row, const char *name, struct json_object *v)
+/* Adds a column to a new row under a constant name, which json-c then neither
+ * copies nor looks up. */
+static void put_col(struct json_object *row, const char *name,
+		    struct json_object *v)
 {
-	json_object_object_add_ex(row, name, v, JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+	json_object_object_add_ex(row, name, v,
+				  JSON_C_OBJECT_ADD_KEY_IS_NEW |
+					  JSON_C_OBJECT_KEY_IS_CONSTANT);
 }
 
-/* Tells whether a shared column holds a string, which a row gives as "" rather than null when absent. */
+/* Tells whether a shared column holds a string, which a row gives as "" rather
+ * than null when absent. */
 static bool string_column(const char *name)
 {
-	return strcmp(name, "kind") == 0 || strcmp(name, "location") == 0 || strcmp(name, "managedBy") == 0;
+	return strcmp(name, "kind") == 0 || strcmp(name, "location") == 0 ||
+	       strcmp(name, "managedBy") == 0;
 }
 
-/* Builds the Resource Graph row of a resource, every column filled: values are shared with the stored resource. */
-static struct json_object *row_of(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
+/* Builds the Resource Graph row of a resource, every column filled: values are
+ * shared with the stored resource. */
+static struct json_object *row_of(struct rowctx *c, struct json_object *r,
+				  const struct armid *id, const char *type)
 {
-	static const char *const shared[] = { "kind", "location", "sku", "plan", "properties", "tags", "identity",
-					      "zones", "extendedLocation", "managedBy", NULL };
+	static const char *const shared[] = {
+		"kind",      "location",   "sku",
+		"plan",      "properties", "tags",
+		"identity",  "zones",      "extendedLocation",
+		"managedBy", NULL
+	};
 	struct json_object *row = json_object_new_object();
 
 	put_col(row, "id", json_object_get(jx_get(r, "id")));
 	put_col(row, "name", json_object_get(jx_get(r, "name")));
 	put_col(row, "type", shared_str(c->lower, type ? type : "", true));
-	put_col(row, "tenantId", shared_str(c->plain, state_tenant(c->rq->sim), false));
-	put_col(row, "resourceGroup", shared_str(c->lower, id->resource_group ? id->resource_group : "", true));
-	put_col(row, "subscriptionId", shared_str(c->plain, id->subscription, false));
+	put_col(row, "tenantId",
+		shared_str(c->plain, state_tenant(c->rq->sim), false));
+	put_col(row, "resourceGroup",
+		shared_str(c->lower,
+			   id->resource_group ? id->resource_group : "", true));
+	put_col(row, "subscriptionId",
+		shared_str(c->plain, id->subscription, false));
 	for (int i = 0; shared[i]; i++) {
 		struct json_object *v = json_object_get(jx_get(r, shared[i]));
 
-		put_col(row, shared[i], v || !string_column(shared[i]) ? v : json_object_new_string(""));
+		put_col(row, shared[i],
+			v || !string_column(shared[i])
+				? v
+				: json_object_new_string(""));
 	}
 	return row;
 }
 
-/* Tells whether a subscription is in the request's list (no list: every subscription). */
+/* Tells whether a subscription is in the request's list (no list: every
+ * subscription). */
 static bool in_scope(struct json_object *subs, const char *sub)
 {
-	return !json_object_is_type(subs, json_type_array) || jx_array_has_istr(subs, sub);
+	return !json_object_is_type(subs, json_type_array) ||
+	       jx_array_has_istr(subs, sub);
 }
 
-/* Tells whether the caller sees a subscription, remembering answers in seen (sub -> bool). */
-static bool sub_visible(struct sim_req *rq, struct json_object *seen, const char *sub)
+/* Tells whether the caller sees a subscription, remembering answers in seen
+ * (sub -> bool). */
+static bool sub_visible(struct sim_req *rq, struct json_object *seen,
+			const char *sub)
 {
 	struct json_object *v = NULL;
 	bool ok;
@@ -114,38 +153,50 @@ static bool allows_read(struct rowctx *c, const char *scope, const char *type)
 }
 
 /*
- * Tells whether the caller may read a resource. A grant whose scope covers the whole subscription covers every
- * resource in it, so that answer is remembered per subscription and type; only when it is no does the resource's
- * own scope need asking (for grants on its group or on itself).
+ * Tells whether the caller may read a resource. A grant whose scope covers the
+ * whole subscription covers every resource in it, so that answer is remembered
+ * per subscription and type; only when it is no does the resource's own scope
+ * need asking (for grants on its group or on itself).
  */
-static bool can_read(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
+static bool can_read(struct rowctx *c, struct json_object *r,
+		     const struct armid *id, const char *type)
 {
 	char key[512];
 	struct json_object *v = NULL;
 	int n = snprintf(key, sizeof(key), "%s %s", id->subscription, type);
 
-	if (n > 0 && (size_t)n < sizeof(key) && !json_object_object_get_ex(c->granted, key, &v)) {
+	if (n > 0 && (size_t)n < sizeof(key) &&
+	    !json_object_object_get_ex(c->granted, key, &v)) {
 		char *scope = xasprintf("/subscriptions/%s", id->subscription);
 
 		v = json_object_new_boolean(allows_read(c, scope, type));
 		json_object_object_add(c->granted, key, v);
 		free(scope);
 	}
-	return json_object_get_boolean(v) || allows_read(c, jx_str(r, "id"), type);
+	return json_object_get_boolean(v) ||
+	       allows_read(c, jx_str(r, "id"), type);
 }
 
-/* Tells whether a resource of a readable type in the query's scope is one the caller may read. */
-static bool row_wanted(struct rowctx *c, struct json_object *r, const struct armid *id, const char *type)
+/* Tells whether a resource of a readable type in the query's scope is one the
+ * caller may read. */
+static bool row_wanted(struct rowctx *c, struct json_object *r,
+		       const struct armid *id, const char *type)
 {
-	return in_scope(c->subs, id->subscription) && sub_visible(c->rq, c->seen, id->subscription) &&
+	return in_scope(c->subs, id->subscription) &&
+	       sub_visible(c->rq, c->seen, id->subscription) &&
 	       can_read(c, r, id, type);
 }
 
 /* Collects the rows the caller may read in the requested subscriptions. */
 static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out = json_object_new_array();
-	struct rowctx c = { rq, subs, json_object_new_object(), json_object_new_object(), json_object_new_object(),
+	struct json_object *all = jx_get(rq->sim->doc, "resources"),
+			   *out = json_object_new_array();
+	struct rowctx c = { rq,
+			    subs,
+			    json_object_new_object(),
+			    json_object_new_object(),
+			    json_object_new_object(),
 			    json_object_new_object() };
 
 	for (size_t i = 0; i < jx_len(all); i++) {
@@ -153,7 +204,8 @@ static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 		const char *type = jx_str(r, "type");
 		struct armid id;
 
-		if (str_ieq(type, "Microsoft.Resources/resourceGroups") || str_istarts(type, "Microsoft.Authorization/") ||
+		if (str_ieq(type, "Microsoft.Resources/resourceGroups") ||
+		    str_istarts(type, "Microsoft.Authorization/") ||
 		    !armid_parse(jx_str(r, "id"), &id))
 			continue;
 		if (row_wanted(&c, r, &id, type))
@@ -167,22 +219,27 @@ static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 	return out;
 }
 
-/* Runs a query over the rows the caller may read now; returns its result (a new array) or NULL with err set. */
-static struct json_object *run_query(struct sim_req *rq, struct json_object *body, char **err)
+/* Runs a query over the rows the caller may read now; returns its result (a new
+ * array) or NULL with err set. */
+static struct json_object *run_query(struct sim_req *rq,
+				     struct json_object *body, char **err)
 {
-	struct json_object *all = rows(rq, jx_get(body, "subscriptions")), *result;
+	struct json_object *all = rows(rq, jx_get(body, "subscriptions")),
+			   *result;
 
 	result = kql_run(jx_str(body, "query"), all, err);
 	json_object_put(all);
 	return result;
 }
 
-/* Returns what a later page must ask again for its $skipToken to apply: the caller, the subscriptions, the query. */
+/* Returns what a later page must ask again for its $skipToken to apply: the
+ * caller, the subscriptions, the query. */
 static char *request_key(struct sim_req *rq, struct json_object *body)
 {
 	struct json_object *subs = jx_get(body, "subscriptions");
 
-	return xasprintf("%s\n%s\n%s", rq->oid ? rq->oid : "", subs ? jx_text(subs) : "", jx_str(body, "query"));
+	return xasprintf("%s\n%s\n%s", rq->oid ? rq->oid : "",
+			 subs ? jx_text(subs) : "", jx_str(body, "query"));
 }
 
 /* Empties a kept result's slot. */
@@ -202,13 +259,15 @@ void rg_free(struct sim *s)
 	s->rg_kept = NULL;
 }
 
-/* Tells whether a kept result went unused for longer than RG_KEEP_SECONDS of simulated time. */
+/* Tells whether a kept result went unused for longer than RG_KEEP_SECONDS of
+ * simulated time. */
 static bool kept_expired(const struct rg_kept *k, int64_t now)
 {
 	return now - k->used > RG_KEEP_SECONDS;
 }
 
-/* Drops the expired results, making the slots on first use; returns the slots. */
+/* Drops the expired results, making the slots on first use; returns the slots.
+ */
 static struct rg_kept *kept_sweep(struct sim *s)
 {
 	int64_t now = sim_now(s);
@@ -221,15 +280,18 @@ static struct rg_kept *kept_sweep(struct sim *s)
 	return s->rg_kept;
 }
 
-/* Marks a kept result as served now, for its expiry and for the least recently used order. */
+/* Marks a kept result as served now, for its expiry and for the least recently
+ * used order. */
 static void kept_touch(struct sim *s, struct rg_kept *k)
 {
 	k->used = sim_now(s);
 	k->touched = ++s->rg_seq;
 }
 
-/* Keeps a query's result (taking key and a reference to result) in a free slot or the least recently used one. */
-static struct rg_kept *kept_add(struct sim *s, char *key, struct json_object *result)
+/* Keeps a query's result (taking key and a reference to result) in a free slot
+ * or the least recently used one. */
+static struct rg_kept *kept_add(struct sim *s, char *key,
+				struct json_object *result)
 {
 	struct rg_kept *slots = kept_sweep(s), *k = &slots[0];
 
@@ -256,50 +318,77 @@ static struct rg_kept *kept_find(struct sim *s, unsigned long id)
 	return NULL;
 }
 
-/* Answers a query error the way Resource Graph does (BadRequest with InvalidQuery and ParserFailure). */
+/* Answers a query error the way Resource Graph does (BadRequest with
+ * InvalidQuery and ParserFailure). */
 static void query_error(struct sim_resp *rs, const char *why)
 {
-	struct json_object *b = json_object_new_object(), *e = json_object_new_object(), *d = json_object_new_array();
-	struct json_object *d1 = json_object_new_object(), *d2 = json_object_new_object();
+	struct json_object *b = json_object_new_object(),
+			   *e = json_object_new_object(),
+			   *d = json_object_new_array();
+	struct json_object *d1 = json_object_new_object(),
+			   *d2 = json_object_new_object();
 
-	json_object_object_add(d1, "code", json_object_new_string("InvalidQuery"));
-	json_object_object_add(d1, "message", json_object_new_string("Query is invalid. Please refer to the "
-		"documentation for the Azure Resource Graph service and fix the error before retrying."));
-	json_object_object_add(d2, "code", json_object_new_string("ParserFailure"));
+	json_object_object_add(d1, "code",
+			       json_object_new_string("InvalidQuery"));
+	json_object_object_add(
+		d1, "message",
+		json_object_new_string(
+			"Query is invalid. Please refer to the "
+			"documentation for the Azure Resource Graph service "
+			"and fix the error before retrying."));
+	json_object_object_add(d2, "code",
+			       json_object_new_string("ParserFailure"));
 	json_object_object_add(d2, "message", json_object_new_string(why));
 	json_object_array_add(d, d1);
 	json_object_array_add(d, d2);
 	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
-	json_object_object_add(e, "message", json_object_new_string("Please provide below info when asking for "
-		"support: the query and the x-ms-correlation-request-id of this response."));
+	json_object_object_add(
+		e, "message",
+		json_object_new_string(
+			"Please provide below info when asking for "
+			"support: the query and the "
+			"x-ms-correlation-request-id of this response."));
 	json_object_object_add(e, "details", d);
 	json_object_object_add(b, "error", e);
 	resp_json(rs, 400, b);
 }
 
 /*
- * Answers a $skipToken that names no kept result: garbled, made by another query or caller, or expired. Microsoft
- * documents no error for this (neither the 2022-10-01 REST specification and its examples nor the paging guide,
- * learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results), so the answer has the shape of
- * Resource Graph's other refusals, BadRequest with details, and the detail's code is the simulator's own choice.
+ * Answers a $skipToken that names no kept result: garbled, made by another
+ * query or caller, or expired. Microsoft documents no error for this (neither
+ * the 2022-10-01 REST specification and its examples nor the paging guide,
+ * learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results),
+ * so the answer has the shape of Resource Graph's other refusals, BadRequest
+ * with details, and the detail's code is the simulator's own choice.
  */
 static void token_error(struct sim_resp *rs)
 {
-	struct json_object *b = json_object_new_object(), *e = json_object_new_object(), *d = json_object_new_array();
+	struct json_object *b = json_object_new_object(),
+			   *e = json_object_new_object(),
+			   *d = json_object_new_array();
 	struct json_object *d1 = json_object_new_object();
 
-	json_object_object_add(d1, "code", json_object_new_string("InvalidSkipToken"));
-	json_object_object_add(d1, "message", json_object_new_string("The $skipToken is not one this query returned "
-		"to this caller, or its result expired. Run the query again without a $skipToken."));
+	json_object_object_add(d1, "code",
+			       json_object_new_string("InvalidSkipToken"));
+	json_object_object_add(
+		d1, "message",
+		json_object_new_string(
+			"The $skipToken is not one this query returned "
+			"to this caller, or its result expired. Run the query "
+			"again without a $skipToken."));
 	json_object_array_add(d, d1);
 	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
-	json_object_object_add(e, "message", json_object_new_string("The request's options.$skipToken is invalid."));
+	json_object_object_add(
+		e, "message",
+		json_object_new_string(
+			"The request's options.$skipToken is invalid."));
 	json_object_object_add(e, "details", d);
 	json_object_object_add(b, "error", e);
 	resp_json(rs, 400, b);
 }
 
-/* Reads 1 to 15 digits ending at stop into n; returns what follows stop, or NULL. */
+/* Reads 1 to 15 digits ending at stop into n; returns what follows stop, or
+ * NULL. */
 static const char *read_number(const char *p, char stop, unsigned long *n)
 {
 	int digits = 0;
@@ -309,7 +398,8 @@ static const char *read_number(const char *p, char stop, unsigned long *n)
 	return digits > 0 && *p == stop ? p + 1 : NULL;
 }
 
-/* Reads a $skipToken, base64 of "azsim:RESULT:OFFSET", into the kept result's id and the page's first row. */
+/* Reads a $skipToken, base64 of "azsim:RESULT:OFFSET", into the kept result's
+ * id and the page's first row. */
 static bool read_token(const char *tok, unsigned long *id, long *offset)
 {
 	size_t n = 0;
@@ -318,7 +408,8 @@ static bool read_token(const char *tok, unsigned long *id, long *offset)
 	const char *p = text + 6;
 	unsigned long off = 0;
 
-	if (!raw || n <= 6 || n >= sizeof(text) || memcmp(raw, "azsim:", 6) != 0) {
+	if (!raw || n <= 6 || n >= sizeof(text) ||
+	    memcmp(raw, "azsim:", 6) != 0) {
 		free(raw);
 		return false;
 	}
@@ -341,11 +432,14 @@ static char *make_token(unsigned long id, long offset)
 }
 
 /*
- * Serves a page after the first from the result its $skipToken names. A result computed before a write is computed
- * again and the page still starts at the token's offset: Resource Graph keeps no snapshot, and Microsoft's paging
- * guide says that a resource created or deleted between pages shifts the later ones (a row seen twice or missed).
+ * Serves a page after the first from the result its $skipToken names. A result
+ * computed before a write is computed again and the page still starts at the
+ * token's offset: Resource Graph keeps no snapshot, and Microsoft's paging
+ * guide says that a resource created or deleted between pages shifts the later
+ * ones (a row seen twice or missed).
  */
-static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *b, const char *tok,
+static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs,
+				 struct json_object *b, const char *tok,
 				 long *start)
 {
 	struct sim *s = rq->sim;
@@ -353,7 +447,8 @@ static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs, struct
 	unsigned long id = 0;
 	char *key = request_key(rq, b), *err = NULL;
 
-	if (read_token(tok, &id, start) && (k = kept_find(s, id)) != NULL && strcmp(k->key, key) != 0)
+	if (read_token(tok, &id, start) && (k = kept_find(s, id)) != NULL &&
+	    strcmp(k->key, key) != 0)
 		k = NULL;
 	free(key);
 	if (!k) {
@@ -376,7 +471,8 @@ static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs, struct
 	return k;
 }
 
-/* Names a value's column type as Resource Graph's Table does (ColumnDataType, resourcegraph.json 2021-03-01). */
+/* Names a value's column type as Resource Graph's Table does (ColumnDataType,
+ * resourcegraph.json 2021-03-01). */
 static const char *column_type(struct json_object *v)
 {
 	switch (json_object_get_type(v)) {
@@ -401,23 +497,31 @@ static const char *column_type(struct json_object *v)
  */
 static struct json_object *as_table(struct json_object *page)
 {
-	struct json_object *t = json_object_new_object(), *cols = json_object_new_array(), *table_rows = json_object_new_array();
-	struct json_object *first = json_object_is_type(jx_at(page, 0), json_type_object) ? jx_at(page, 0)
-				    : json_object_new_object();
+	struct json_object *t = json_object_new_object(),
+			   *cols = json_object_new_array(),
+			   *table_rows = json_object_new_array();
+	struct json_object *first =
+		json_object_is_type(jx_at(page, 0), json_type_object)
+			? jx_at(page, 0)
+			: json_object_new_object();
 
-	json_object_object_foreach(first, name, v) {
+	json_object_object_foreach(first, name, v)
+	{
 		struct json_object *c = json_object_new_object();
 
 		json_object_object_add(c, "name", json_object_new_string(name));
-		json_object_object_add(c, "type", json_object_new_string(column_type(v)));
+		json_object_object_add(c, "type",
+				       json_object_new_string(column_type(v)));
 		json_object_array_add(cols, c);
 	}
 	for (size_t i = 0; i < jx_len(page); i++) {
 		struct json_object *row = json_object_new_array();
 
 		for (size_t j = 0; j < jx_len(cols); j++)
-			json_object_array_add(row, json_object_get(json_object_object_get(jx_at(page, i),
-								jx_str(jx_at(cols, j), "name"))));
+			json_object_array_add(
+				row, json_object_get(json_object_object_get(
+					     jx_at(page, i),
+					     jx_str(jx_at(cols, j), "name"))));
 		json_object_array_add(table_rows, row);
 	}
 	json_object_object_add(t, "columns", cols);
@@ -428,22 +532,29 @@ static struct json_object *as_table(struct json_object *page)
 	return t;
 }
 
-/* Answers the page of result that starts at start, with the $skipToken of the next page of kept result id. */
-static void answer_page(struct sim_resp *rs, struct json_object *result, long start, long top, unsigned long id,
-			bool table)
+/* Answers the page of result that starts at start, with the $skipToken of the
+ * next page of kept result id. */
+static void answer_page(struct sim_resp *rs, struct json_object *result,
+			long start, long top, unsigned long id, bool table)
 {
 	long total = (long)jx_len(result);
-	struct json_object *page = json_object_new_array(), *out = json_object_new_object();
+	struct json_object *page = json_object_new_array(),
+			   *out = json_object_new_object();
 
 	for (long i = start; i < total && i < start + top; i++)
-		json_object_array_add(page, json_object_get(jx_at(result, (size_t)i)));
-	json_object_object_add(out, "totalRecords", json_object_new_int64(total));
-	json_object_object_add(out, "count", json_object_new_int64((int64_t)jx_len(page)));
-	json_object_object_add(out, "resultTruncated", json_object_new_string("false"));
+		json_object_array_add(
+			page, json_object_get(jx_at(result, (size_t)i)));
+	json_object_object_add(out, "totalRecords",
+			       json_object_new_int64(total));
+	json_object_object_add(out, "count",
+			       json_object_new_int64((int64_t)jx_len(page)));
+	json_object_object_add(out, "resultTruncated",
+			       json_object_new_string("false"));
 	if (start + top < total) {
 		char *tok = make_token(id, start + top);
 
-		json_object_object_add(out, "$skipToken", json_object_new_string(tok));
+		json_object_object_add(out, "$skipToken",
+				       json_object_new_string(tok));
 		free(tok);
 	}
 	json_object_object_add(out, "data", table ? as_table(page) : page);
@@ -453,8 +564,10 @@ static void answer_page(struct sim_resp *rs, struct json_object *result, long st
 	resp_json(rs, 200, out);
 }
 
-/* Serves a first page: runs the query, keeping its result when more pages follow, and starts at options.$skip. */
-static void first_page(struct sim_req *rq, struct sim_resp *rs, struct json_object *b, long top)
+/* Serves a first page: runs the query, keeping its result when more pages
+ * follow, and starts at options.$skip. */
+static void first_page(struct sim_req *rq, struct sim_resp *rs,
+		       struct json_object *b, long top)
 {
 	char *err = NULL;
 	struct json_object *result = run_query(rq, b, &err);
@@ -466,14 +579,19 @@ static void first_page(struct sim_req *rq, struct sim_resp *rs, struct json_obje
 		free(err);
 		return;
 	}
-	start = start < 0 ? 0 : start > (long)jx_len(result) ? (long)jx_len(result) : start;
+	start = start < 0                      ? 0
+		: start > (long)jx_len(result) ? (long)jx_len(result)
+					       : start;
 	if (start + top < (long)jx_len(result))
 		id = kept_add(rq->sim, request_key(rq, b), result)->id;
-	answer_page(rs, result, start, top, id, str_ieq(jx_str(jx_get(b, "options"), "resultFormat"), "table"));
+	answer_page(
+		rs, result, start, top, id,
+		str_ieq(jx_str(jx_get(b, "options"), "resultFormat"), "table"));
 	json_object_put(result);
 }
 
-/* Serves POST /providers/Microsoft.ResourceGraph/resources (under the simulator's lock, as every request is). */
+/* Serves POST /providers/Microsoft.ResourceGraph/resources (under the
+ * simulator's lock, as every request is). */
 void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 {
 	struct json_object *b, *opts;
@@ -481,7 +599,8 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 	long top, start = 0;
 
 	if (strcmp(rq->method, "POST") != 0) {
-		resp_error(rs, 405, "MethodNotAllowed", "Resource Graph queries are POST requests.");
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "Resource Graph queries are POST requests.");
 		return;
 	}
 	if (!(b = req_json(rq, rs)))
@@ -493,12 +612,16 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 	opts = jx_get(b, "options");
 	top = (long)jx_int(opts, "$top", 100);
 	if (top < 1 || top > 1000) {
-		resp_error(rs, 400, "BadRequest", "options.$top must be between 1 and 1000.");
+		resp_error(rs, 400, "BadRequest",
+			   "options.$top must be between 1 and 1000.");
 		return;
 	}
-	if (jx_str(opts, "resultFormat") && !str_ieq(jx_str(opts, "resultFormat"), "table") &&
+	if (jx_str(opts, "resultFormat") &&
+	    !str_ieq(jx_str(opts, "resultFormat"), "table") &&
 	    !str_ieq(jx_str(opts, "resultFormat"), "objectArray")) {
-		resp_error(rs, 400, "BadRequest", "options.resultFormat must be 'table' or 'objectArray'.");
+		resp_error(rs, 400, "BadRequest",
+			   "options.resultFormat must be 'table' or "
+			   "'objectArray'.");
 		return;
 	}
 	tok = jx_str(opts, "$skipToken");
@@ -508,6 +631,8 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 		struct rg_kept *k = kept_page(rq, rs, b, tok, &start);
 
 		if (k)
-			answer_page(rs, k->rows, start, top, k->id, str_ieq(jx_str(opts, "resultFormat"), "table"));
+			answer_page(
+				rs, k->rows, start, top, k->id,
+				str_ieq(jx_str(opts, "resultFormat"), "table"));
 	}
 }

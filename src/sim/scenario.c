@@ -1,4 +1,5 @@
-/* Schema checks for simulator scenario files and fault rules, reporting the JSON path of the first fault. */
+/* Schema checks for simulator scenario files and fault rules, reporting the
+ * JSON path of the first fault. */
 #include "config.h"
 
 #include <ctype.h>
@@ -14,16 +15,20 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* The state of one validation: where we are in the document and the first fault found. */
+/* The state of one validation: where we are in the document and the first fault
+ * found. */
 struct vctx {
-	struct sbuf path;          /* JSON path of the value being checked, e.g. "$.resources[3]" */
-	struct json_object *root;  /* the whole scenario for cross-references; NULL for a lone fault */
-	char *err;                 /* the first fault as "path: message", or NULL */
+	struct sbuf path;         /* JSON path of the value being checked, e.g.
+				     "$.resources[3]" */
+	struct json_object *root; /* the whole scenario for cross-references;
+				     NULL for a lone fault */
+	char *err; /* the first fault as "path: message", or NULL */
 };
 
 struct type;
 
-/* One member of an object: its key, whether it must be present, and the type of its value. */
+/* One member of an object: its key, whether it must be present, and the type of
+ * its value. */
 struct field {
 	const char *key;
 	bool required;
@@ -36,22 +41,31 @@ struct field {
  * unique, name and values, then check.
  */
 struct type {
-	const char *what;                                        /* noun phrase after "expected"; NULL for choices */
-	bool (*ok)(const struct type *t, struct json_object *v); /* shape predicate */
-	int64_t min, max;                                        /* integer bounds; minimum length of strings and arrays */
-	bool (*fmt)(const char *s);                              /* extra test on string values, or NULL */
-	const char *const *choices;                              /* allowed strings for is_choice, NULL-terminated */
-	const struct field *fields;                              /* object members, terminated by a NULL key */
-	bool closed;                                             /* refuse object members not in fields */
-	const struct type *items;                                /* type of every array element */
-	const char *unique;                                      /* element member whose string must not repeat (ignoring case) */
-	bool (*name)(struct vctx *c, const char *key);           /* check on every object member name */
-	const struct type *values;                               /* type of every object member value */
-	bool (*check)(struct vctx *c, struct json_object *v);    /* extra rule, run last */
+	const char *what; /* noun phrase after "expected"; NULL for choices */
+	bool (*ok)(const struct type *t,
+		   struct json_object *v); /* shape predicate */
+	int64_t min,
+		max; /* integer bounds; minimum length of strings and arrays */
+	bool (*fmt)(const char *s); /* extra test on string values, or NULL */
+	const char *const
+		*choices; /* allowed strings for is_choice, NULL-terminated */
+	const struct field
+		*fields;          /* object members, terminated by a NULL key */
+	bool closed;              /* refuse object members not in fields */
+	const struct type *items; /* type of every array element */
+	const char *unique;       /* element member whose string must not repeat
+				     (ignoring case) */
+	bool (*name)(struct vctx *c,
+		     const char *key); /* check on every object member name */
+	const struct type *values;     /* type of every object member value */
+	bool (*check)(struct vctx *c,
+		      struct json_object *v); /* extra rule, run last */
 };
 
-/* Records the first fault as "path: message" and returns false, so callers can return its result. */
-static bool fail(struct vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records the first fault as "path: message" and returns false, so callers can
+ * return its result. */
+static bool fail(struct vctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static bool fail(struct vctx *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -77,7 +91,8 @@ static char *quote(const char *s)
 	return q;
 }
 
-/* Tells whether a member name can follow a dot in a JSON path without quoting. */
+/* Tells whether a member name can follow a dot in a JSON path without quoting.
+ */
 static bool is_ident(const char *k)
 {
 	if (!isalpha((unsigned char)*k) && *k != '_')
@@ -88,7 +103,8 @@ static bool is_ident(const char *k)
 	return true;
 }
 
-/* Appends a member name to the path (".key" or ["key"]); returns the old length for path_pop. */
+/* Appends a member name to the path (".key" or ["key"]); returns the old length
+ * for path_pop. */
 static size_t path_key(struct vctx *c, const char *key)
 {
 	size_t mark = c->path.len;
@@ -120,12 +136,15 @@ static void path_pop(struct vctx *c, size_t mark)
 	c->path.s[mark] = '\0';
 }
 
-/* Returns the string value of an object member (exact key), or NULL when absent or not a string. */
+/* Returns the string value of an object member (exact key), or NULL when absent
+ * or not a string. */
 static const char *member_str(struct json_object *o, const char *key)
 {
 	struct json_object *v = json_object_object_get(o, key);
 
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	return json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
 }
 
 /* Tells whether a NULL-terminated list holds s exactly. */
@@ -160,14 +179,17 @@ static bool starts_subscriptions(const char *s)
 	return str_istarts(s, "/subscriptions/");
 }
 
-/* Tells whether s is a role assignment scope: the root, a subscription path or a management group path. */
+/* Tells whether s is a role assignment scope: the root, a subscription path or
+ * a management group path. */
 static bool is_scope(const char *s)
 {
 	return strcmp(s, "/") == 0 || str_istarts(s, "/subscriptions/") ||
-	       str_istarts(s, "/providers/Microsoft.Management/managementGroups/");
+	       str_istarts(s,
+			   "/providers/Microsoft.Management/managementGroups/");
 }
 
-/* Tells whether s is a role definition UUID or an id ending in "/roleDefinitions/{UUID}". */
+/* Tells whether s is a role definition UUID or an id ending in
+ * "/roleDefinitions/{UUID}". */
 static bool is_role_definition(const char *s)
 {
 	static const char tail[] = "/roleDefinitions/";
@@ -175,35 +197,41 @@ static bool is_role_definition(const char *s)
 
 	if (is_uuid(s))
 		return true;
-	return n >= t + 36 && is_uuid(s + n - 36) && str_istarts(s + n - 36 - t, tail);
+	return n >= t + 36 && is_uuid(s + n - 36) &&
+	       str_istarts(s + n - 36 - t, tail);
 }
 
 /* ---- shape predicates ---- */
 
-/* Accepts strings at least min bytes long that pass the type's format test, if any. */
+/* Accepts strings at least min bytes long that pass the type's format test, if
+ * any. */
 static bool is_string(const struct type *t, struct json_object *v)
 {
-	return json_object_is_type(v, json_type_string) && json_object_get_string_len(v) >= t->min &&
+	return json_object_is_type(v, json_type_string) &&
+	       json_object_get_string_len(v) >= t->min &&
 	       (!t->fmt || t->fmt(json_object_get_string(v)));
 }
 
 /* Accepts one of the type's choices, compared exactly. */
 static bool is_choice(const struct type *t, struct json_object *v)
 {
-	return json_object_is_type(v, json_type_string) && in_list(t->choices, json_object_get_string(v));
+	return json_object_is_type(v, json_type_string) &&
+	       in_list(t->choices, json_object_get_string(v));
 }
 
 /* Accepts JSON integers (not fractions) within the type's bounds. */
 static bool is_int_range(const struct type *t, struct json_object *v)
 {
-	return json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= t->min &&
+	return json_object_is_type(v, json_type_int) &&
+	       json_object_get_int64(v) >= t->min &&
 	       json_object_get_int64(v) <= t->max;
 }
 
 /* Accepts arrays with at least min elements. */
 static bool is_array(const struct type *t, struct json_object *v)
 {
-	return json_object_is_type(v, json_type_array) && (int64_t)json_object_array_length(v) >= t->min;
+	return json_object_is_type(v, json_type_array) &&
+	       (int64_t)json_object_array_length(v) >= t->min;
 }
 
 /* Accepts objects. */
@@ -236,8 +264,10 @@ static void join_fields(struct sbuf *b, const struct field *fields)
 		sb_printf(b, "%s%s", f == fields ? "" : ", ", f->key);
 }
 
-/* Reports a value that does not fit its type, prefixed (e.g. "missing; ") and naming what was expected. */
-static bool fail_expected(struct vctx *c, const char *prefix, const struct type *t)
+/* Reports a value that does not fit its type, prefixed (e.g. "missing; ") and
+ * naming what was expected. */
+static bool fail_expected(struct vctx *c, const char *prefix,
+			  const struct type *t)
 {
 	struct sbuf b = SBUF_INIT;
 
@@ -252,7 +282,8 @@ static bool fail_expected(struct vctx *c, const char *prefix, const struct type 
 	return false;
 }
 
-/* Returns the edit distance between two short strings ignoring case; long strings count as far apart. */
+/* Returns the edit distance between two short strings ignoring case; long
+ * strings count as far apart. */
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t n = strlen(a), m = strlen(b), row[65];
@@ -267,7 +298,9 @@ static size_t edit_distance(const char *a, const char *b)
 		row[0] = i;
 		for (size_t j = 1; j <= m; j++) {
 			size_t up = row[j];
-			size_t best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+			size_t best =
+				diag + (tolower((unsigned char)a[i - 1]) !=
+					tolower((unsigned char)b[j - 1]));
 
 			best = up + 1 < best ? up + 1 : best;
 			row[j] = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
@@ -277,17 +310,22 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[m];
 }
 
-/* Returns the field a mistyped key probably meant (same letters in another case, or two edits away), or NULL. */
-static const struct field *near_field(const struct field *fields, const char *key)
+/* Returns the field a mistyped key probably meant (same letters in another
+ * case, or two edits away), or NULL. */
+static const struct field *near_field(const struct field *fields,
+				      const char *key)
 {
 	for (const struct field *f = fields; f->key; f++)
-		if (str_ieq(f->key, key) || (strlen(key) > 3 && edit_distance(f->key, key) <= 2))
+		if (str_ieq(f->key, key) ||
+		    (strlen(key) > 3 && edit_distance(f->key, key) <= 2))
 			return f;
 	return NULL;
 }
 
-/* Reports a member that a closed object does not allow, suggesting the key it was probably meant to be. */
-static bool fail_unknown(struct vctx *c, const char *key, const struct field *fields)
+/* Reports a member that a closed object does not allow, suggesting the key it
+ * was probably meant to be. */
+static bool fail_unknown(struct vctx *c, const char *key,
+			 const struct field *fields)
 {
 	const struct field *near = near_field(fields, key);
 	struct sbuf b = SBUF_INIT;
@@ -307,7 +345,8 @@ static bool fail_unknown(struct vctx *c, const char *key, const struct field *fi
 
 /* ---- the walker ---- */
 
-static bool check_value(struct vctx *c, struct json_object *v, const struct type *t);
+static bool check_value(struct vctx *c, struct json_object *v,
+			const struct type *t);
 
 /* Tells whether a field list names key exactly. */
 static bool has_field(const struct field *fields, const char *key)
@@ -319,9 +358,11 @@ static bool has_field(const struct field *fields, const char *key)
 }
 
 /* Refuses object members that the field list does not name. */
-static bool check_known(struct vctx *c, struct json_object *o, const struct field *fields)
+static bool check_known(struct vctx *c, struct json_object *o,
+			const struct field *fields)
 {
-	json_object_object_foreach(o, key, val) {
+	json_object_object_foreach(o, key, val)
+	{
 		(void)val;
 		if (!has_field(fields, key))
 			return fail_unknown(c, key, fields);
@@ -329,8 +370,10 @@ static bool check_known(struct vctx *c, struct json_object *o, const struct fiel
 	return true;
 }
 
-/* Checks one member of an object; null counts as absent for optional members. */
-static bool check_field(struct vctx *c, struct json_object *o, const struct field *f)
+/* Checks one member of an object; null counts as absent for optional members.
+ */
+static bool check_field(struct vctx *c, struct json_object *o,
+			const struct field *f)
 {
 	struct json_object *v = NULL;
 	bool present = json_object_object_get_ex(o, f->key, &v);
@@ -346,7 +389,8 @@ static bool check_field(struct vctx *c, struct json_object *o, const struct fiel
 }
 
 /* Checks the members of an object against a field list, in list order. */
-static bool check_fields(struct vctx *c, struct json_object *o, const struct type *t)
+static bool check_fields(struct vctx *c, struct json_object *o,
+			 const struct type *t)
 {
 	if (t->closed && !check_known(c, o, t->fields))
 		return false;
@@ -357,7 +401,8 @@ static bool check_fields(struct vctx *c, struct json_object *o, const struct typ
 }
 
 /* Checks every element of an array against one type. */
-static bool check_items(struct vctx *c, struct json_object *a, const struct type *t)
+static bool check_items(struct vctx *c, struct json_object *a,
+			const struct type *t)
 {
 	for (size_t i = 0; i < jx_len(a); i++) {
 		size_t mark = path_index(c, i);
@@ -384,11 +429,15 @@ static bool check_unique(struct vctx *c, struct json_object *a, const char *key)
 		if (json_object_object_get_ex(seen, low, &prev)) {
 			path_index(c, i);
 			path_key(c, key);
-			ok = fail(c, "duplicates %.*s[%d].%s (compared ignoring case)", (int)mark, c->path.s,
+			ok = fail(c,
+				  "duplicates %.*s[%d].%s (compared ignoring "
+				  "case)",
+				  (int)mark, c->path.s,
 				  json_object_get_int(prev), key);
 			path_pop(c, mark);
 		} else {
-			json_object_object_add(seen, low, json_object_new_int((int)i));
+			json_object_object_add(seen, low,
+					       json_object_new_int((int)i));
 		}
 		free(low);
 	}
@@ -397,11 +446,14 @@ static bool check_unique(struct vctx *c, struct json_object *a, const char *key)
 }
 
 /* Checks the name and value of every member of an object. */
-static bool check_members(struct vctx *c, struct json_object *o, const struct type *t)
+static bool check_members(struct vctx *c, struct json_object *o,
+			  const struct type *t)
 {
-	json_object_object_foreach(o, key, val) {
+	json_object_object_foreach(o, key, val)
+	{
 		size_t mark = path_key(c, key);
-		bool ok = (!t->name || t->name(c, key)) && (!t->values || check_value(c, val, t->values));
+		bool ok = (!t->name || t->name(c, key)) &&
+			  (!t->values || check_value(c, val, t->values));
 
 		path_pop(c, mark);
 		if (!ok)
@@ -411,7 +463,8 @@ static bool check_members(struct vctx *c, struct json_object *o, const struct ty
 }
 
 /* Checks a value against a type; on failure the context holds the message. */
-static bool check_value(struct vctx *c, struct json_object *v, const struct type *t)
+static bool check_value(struct vctx *c, struct json_object *v,
+			const struct type *t)
 {
 	if (!t->ok(t, v))
 		return fail_expected(c, "", t);
@@ -428,15 +481,18 @@ static bool check_value(struct vctx *c, struct json_object *v, const struct type
 
 /* ---- cross-references and rules that span members ---- */
 
-/* Tells whether the first segment of rest (up to '/') is a subscriptionId listed in $.subscriptions. */
+/* Tells whether the first segment of rest (up to '/') is a subscriptionId
+ * listed in $.subscriptions. */
 static bool subscription_listed(struct vctx *c, const char *rest)
 {
-	struct json_object *subs = json_object_object_get(c->root, "subscriptions");
+	struct json_object *subs =
+		json_object_object_get(c->root, "subscriptions");
 	char *seg = xstrndup(rest, strcspn(rest, "/"));
 	bool found = false;
 
 	for (size_t i = 0; !found && i < jx_len(subs); i++)
-		found = str_ieq(member_str(jx_at(subs, i), "subscriptionId"), seg);
+		found = str_ieq(member_str(jx_at(subs, i), "subscriptionId"),
+				seg);
 	free(seg);
 	return found;
 }
@@ -447,8 +503,11 @@ static bool fail_subscription(struct vctx *c, const char *rest)
 	char *seg = xstrndup(rest, strcspn(rest, "/"));
 	char *q = quote(seg);
 
-	fail(c, "expected a string starting with /subscriptions/ and a subscriptionId listed in $.subscriptions, "
-		"but %s is not listed", q);
+	fail(c,
+	     "expected a string starting with /subscriptions/ and a "
+	     "subscriptionId listed in $.subscriptions, "
+	     "but %s is not listed",
+	     q);
 	free(q);
 	free(seg);
 	return false;
@@ -459,16 +518,18 @@ static const char *last_providers(const char *id)
 {
 	const char *last = NULL;
 
-	for (const char *p = id; (p = strcasestr(p, "/providers/")) != NULL; p++)
+	for (const char *p = id; (p = strcasestr(p, "/providers/")) != NULL;
+	     p++)
 		last = p;
 	return last;
 }
 
 /*
- * Returns the type an id names (allocated), or NULL when armid_parse refuses it.
- * armid_parse reads an extension id (".../vaults/kv/providers/Microsoft.Authorization/
- * roleAssignments/x") as type ".../vaults/providers/roleAssignments", so the type of
- * such an id is taken from its last provider part instead.
+ * Returns the type an id names (allocated), or NULL when armid_parse refuses
+ * it. armid_parse reads an extension id
+ * (".../vaults/kv/providers/Microsoft.Authorization/ roleAssignments/x") as
+ * type ".../vaults/providers/roleAssignments", so the type of such an id is
+ * taken from its last provider part instead.
  */
 static char *id_type(const char *id, bool *collection)
 {
@@ -494,7 +555,8 @@ static char *id_type(const char *id, bool *collection)
 	return type;
 }
 
-/* Checks a resource id: no empty segments, a listed subscription, one resource that armid_parse understands. */
+/* Checks a resource id: no empty segments, a listed subscription, one resource
+ * that armid_parse understands. */
 static bool check_resource_id(struct vctx *c, struct json_object *v)
 {
 	const char *id = json_object_get_string(v);
@@ -503,15 +565,18 @@ static bool check_resource_id(struct vctx *c, struct json_object *v)
 	char *type;
 
 	if (strstr(id, "//") || str_iends(id, "/"))
-		return fail(c, "expected a resource id without empty segments or a trailing slash");
+		return fail(c, "expected a resource id without empty segments "
+			       "or a trailing slash");
 	if (!subscription_listed(c, rest))
 		return fail_subscription(c, rest);
 	type = id_type(id, &collection);
 	if (!type)
-		return fail(c, "expected a resource id such as /subscriptions/{id}/resourceGroups/{group}"
-			"/providers/{namespace}/{type}/{name}");
+		return fail(c, "expected a resource id such as "
+			       "/subscriptions/{id}/resourceGroups/{group}"
+			       "/providers/{namespace}/{type}/{name}");
 	free(type);
-	return !collection || fail(c, "expected the id of one resource, not of a collection");
+	return !collection ||
+	       fail(c, "expected the id of one resource, not of a collection");
 }
 
 /* Checks that a resource's type is the one its id names (ignoring case). */
@@ -522,7 +587,8 @@ static bool check_resource_type(struct vctx *c, struct json_object *r)
 	size_t mark;
 
 	if (!type || str_ieq(member_str(r, "type"), type)) {
-		free(type); /* no type is not reached: the id has been checked already */
+		free(type); /* no type is not reached: the id has been checked
+			       already */
 		return true;
 	}
 	mark = path_key(c, "type");
@@ -535,9 +601,12 @@ static bool check_resource_type(struct vctx *c, struct json_object *r)
 }
 
 /* The resource types whose names may appear in $.keys. */
-static const char *const VAULT_TYPES[] = { "Microsoft.KeyVault/vaults", "Microsoft.KeyVault/managedHSMs", NULL };
+static const char *const VAULT_TYPES[] = { "Microsoft.KeyVault/vaults",
+					   "Microsoft.KeyVault/managedHSMs",
+					   NULL };
 
-/* Checks that a member name of $.keys is the name of a vault or managed HSM in $.resources. */
+/* Checks that a member name of $.keys is the name of a vault or managed HSM in
+ * $.resources. */
 static bool vault_known(struct vctx *c, const char *name)
 {
 	struct json_object *rs = json_object_object_get(c->root, "resources");
@@ -545,11 +614,15 @@ static bool vault_known(struct vctx *c, const char *name)
 
 	for (size_t i = 0; i < jx_len(rs); i++)
 		if (str_ieq(member_str(jx_at(rs, i), "name"), name) &&
-		    in_list_icase(VAULT_TYPES, member_str(jx_at(rs, i), "type")))
+		    in_list_icase(VAULT_TYPES,
+				  member_str(jx_at(rs, i), "type")))
 			return true;
 	q = quote(name);
-	fail(c, "expected the name of a Microsoft.KeyVault/vaults or Microsoft.KeyVault/managedHSMs resource "
-		"in $.resources, but none is named %s", q);
+	fail(c,
+	     "expected the name of a Microsoft.KeyVault/vaults or "
+	     "Microsoft.KeyVault/managedHSMs resource "
+	     "in $.resources, but none is named %s",
+	     q);
 	free(q);
 	return false;
 }
@@ -557,12 +630,15 @@ static bool vault_known(struct vctx *c, const char *name)
 /* Checks a key name against ^[0-9a-zA-Z-]{1,127}$. */
 static bool key_name_ok(struct vctx *c, const char *name)
 {
-	static const char allowed[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-";
+	static const char allowed[] = "0123456789abcdefghijklmnopqrstuvwxyzABCD"
+				      "EFGHIJKLMNOPQRSTUVWXYZ-";
 	size_t n = strlen(name);
 
 	if (n >= 1 && n <= 127 && strspn(name, allowed) == n)
 		return true;
-	return fail(c, "expected a key name of 1 to 127 letters, digits and hyphens");
+	return fail(
+		c,
+		"expected a key name of 1 to 127 letters, digits and hyphens");
 }
 
 /* The member each fault kind cannot do without. */
@@ -573,19 +649,26 @@ static const struct {
 	{ "latency", "latencyMs", "an integer >= 0" },
 };
 
-/* Checks the rules between a fault's members: something to do, and what its kind needs. */
+/* Checks the rules between a fault's members: something to do, and what its
+ * kind needs. */
 static bool check_fault_rules(struct vctx *c, struct json_object *f)
 {
 	const char *kind = member_str(f, "kind");
 	bool ok = true;
 
-	if (!kind && !json_object_object_get(f, "status") && !json_object_object_get(f, "latencyMs"))
-		return fail(c, "expected at least one of status, latencyMs or kind");
-	for (size_t i = 0; kind && i < sizeof(FAULT_NEEDS) / sizeof(FAULT_NEEDS[0]); i++) {
-		if (strcmp(kind, FAULT_NEEDS[i].kind) == 0 && !json_object_object_get(f, FAULT_NEEDS[i].key)) {
+	if (!kind && !json_object_object_get(f, "status") &&
+	    !json_object_object_get(f, "latencyMs"))
+		return fail(
+			c,
+			"expected at least one of status, latencyMs or kind");
+	for (size_t i = 0;
+	     kind && i < sizeof(FAULT_NEEDS) / sizeof(FAULT_NEEDS[0]); i++) {
+		if (strcmp(kind, FAULT_NEEDS[i].kind) == 0 &&
+		    !json_object_object_get(f, FAULT_NEEDS[i].key)) {
 			size_t mark = path_key(c, FAULT_NEEDS[i].key);
 
-			ok = fail(c, "missing; expected %s because kind is %s", FAULT_NEEDS[i].what, kind);
+			ok = fail(c, "missing; expected %s because kind is %s",
+				  FAULT_NEEDS[i].what, kind);
 			path_pop(c, mark);
 		}
 	}
@@ -595,22 +678,47 @@ static bool check_fault_rules(struct vctx *c, struct json_object *f)
 /* ---- the schema ---- */
 
 static const struct type T_STR = { .what = "a string", .ok = is_string };
-static const struct type T_NESTR = { .what = "a non-empty string", .ok = is_string, .min = 1 };
-static const struct type T_UUID = { .what = "a UUID string", .ok = is_string, .fmt = is_uuid };
+static const struct type T_NESTR = { .what = "a non-empty string",
+				     .ok = is_string,
+				     .min = 1 };
+static const struct type T_UUID = { .what = "a UUID string",
+				    .ok = is_string,
+				    .fmt = is_uuid };
 static const struct type T_BOOL = { .what = "true or false", .ok = is_bool };
 static const struct type T_OBJ = { .what = "an object", .ok = is_object };
-static const struct type T_INT = { .what = "an integer", .ok = is_int_range, .min = INT64_MIN, .max = INT64_MAX };
-static const struct type T_INT0 = { .what = "an integer >= 0", .ok = is_int_range, .min = 0, .max = INT64_MAX };
-static const struct type T_INT1 = { .what = "an integer >= 1", .ok = is_int_range, .min = 1, .max = INT64_MAX };
-static const struct type T_PAGE = { .what = "an integer from 1 to 1000", .ok = is_int_range, .min = 1, .max = 1000 };
-static const struct type T_STATUS = { .what = "an integer from 100 to 599", .ok = is_int_range, .min = 100, .max = 599 };
-static const struct type T_TAGS = { .what = "an object of strings", .ok = is_object, .values = &T_STR };
-static const struct type T_STRS = { .what = "an array of strings", .ok = is_array, .items = &T_STR };
+static const struct type T_INT = { .what = "an integer",
+				   .ok = is_int_range,
+				   .min = INT64_MIN,
+				   .max = INT64_MAX };
+static const struct type T_INT0 = { .what = "an integer >= 0",
+				    .ok = is_int_range,
+				    .min = 0,
+				    .max = INT64_MAX };
+static const struct type T_INT1 = { .what = "an integer >= 1",
+				    .ok = is_int_range,
+				    .min = 1,
+				    .max = INT64_MAX };
+static const struct type T_PAGE = { .what = "an integer from 1 to 1000",
+				    .ok = is_int_range,
+				    .min = 1,
+				    .max = 1000 };
+static const struct type T_STATUS = { .what = "an integer from 100 to 599",
+				      .ok = is_int_range,
+				      .min = 100,
+				      .max = 599 };
+static const struct type T_TAGS = { .what = "an object of strings",
+				    .ok = is_object,
+				    .values = &T_STR };
+static const struct type T_STRS = { .what = "an array of strings",
+				    .ok = is_array,
+				    .items = &T_STR };
 
 /* operator, user, managed identity */
 
 static const struct type T_CERT = {
-	.what = "a PEM string containing -----BEGIN CERTIFICATE-----", .ok = is_string, .fmt = has_cert_header
+	.what = "a PEM string containing -----BEGIN CERTIFICATE-----",
+	.ok = is_string,
+	.fmt = has_cert_header
 };
 static const struct field F_FEDCRED[] = {
 	{ "issuer", true, &T_NESTR },
@@ -618,8 +726,13 @@ static const struct field F_FEDCRED[] = {
 	{ "audiences", false, &T_STRS },
 	{ NULL, false, NULL },
 };
-static const struct type T_FEDCRED = { .what = "an object", .ok = is_object, .fields = F_FEDCRED, .closed = true };
-static const struct type T_FEDCREDS = { .what = "an array of objects", .ok = is_array, .items = &T_FEDCRED };
+static const struct type T_FEDCRED = { .what = "an object",
+				       .ok = is_object,
+				       .fields = F_FEDCRED,
+				       .closed = true };
+static const struct type T_FEDCREDS = { .what = "an array of objects",
+					.ok = is_array,
+					.items = &T_FEDCRED };
 static const struct field F_OPERATOR[] = {
 	{ "clientId", true, &T_UUID },
 	{ "objectId", true, &T_UUID },
@@ -629,25 +742,36 @@ static const struct field F_OPERATOR[] = {
 	{ "federatedCredentials", false, &T_FEDCREDS },
 	{ NULL, false, NULL },
 };
-static const struct type T_OPERATOR = { .what = "an object", .ok = is_object, .fields = F_OPERATOR, .closed = true };
+static const struct type T_OPERATOR = { .what = "an object",
+					.ok = is_object,
+					.fields = F_OPERATOR,
+					.closed = true };
 static const struct field F_USER[] = {
 	{ "objectId", true, &T_UUID },
 	{ "userPrincipalName", true, &T_NESTR },
 	{ "displayName", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_USER = { .what = "an object", .ok = is_object, .fields = F_USER, .closed = true };
+static const struct type T_USER = { .what = "an object",
+				    .ok = is_object,
+				    .fields = F_USER,
+				    .closed = true };
 static const struct field F_MI[] = {
 	{ "objectId", true, &T_UUID },
 	{ "clientId", true, &T_UUID },
 	{ NULL, false, NULL },
 };
-static const struct type T_MI = { .what = "an object", .ok = is_object, .fields = F_MI, .closed = true };
+static const struct type T_MI = { .what = "an object",
+				  .ok = is_object,
+				  .fields = F_MI,
+				  .closed = true };
 
 /* principals and subscriptions */
 
-static const char *const PRINCIPAL_TYPES[] = { "ServicePrincipal", "User", "Group", NULL };
-static const struct type T_PRINCIPAL_TYPE = { .ok = is_choice, .choices = PRINCIPAL_TYPES };
+static const char *const PRINCIPAL_TYPES[] = { "ServicePrincipal", "User",
+					       "Group", NULL };
+static const struct type T_PRINCIPAL_TYPE = { .ok = is_choice,
+					      .choices = PRINCIPAL_TYPES };
 static const struct field F_PRINCIPAL[] = {
 	{ "objectId", true, &T_UUID },
 	{ "type", true, &T_PRINCIPAL_TYPE },
@@ -655,32 +779,46 @@ static const struct field F_PRINCIPAL[] = {
 	{ "appId", false, &T_UUID },
 	{ NULL, false, NULL },
 };
-static const struct type T_PRINCIPAL = { .what = "an object", .ok = is_object, .fields = F_PRINCIPAL };
-static const struct type T_PRINCIPALS = { .what = "an array of objects", .ok = is_array, .items = &T_PRINCIPAL };
+static const struct type T_PRINCIPAL = { .what = "an object",
+					 .ok = is_object,
+					 .fields = F_PRINCIPAL };
+static const struct type T_PRINCIPALS = { .what = "an array of objects",
+					  .ok = is_array,
+					  .items = &T_PRINCIPAL };
 static const struct field F_SUBSCRIPTION[] = {
-	{ "subscriptionId", true, &T_UUID },
-	{ "displayName", true, &T_STR },
-	{ "state", false, &T_STR },
-	{ "tenantId", false, &T_UUID },
-	{ "tags", false, &T_TAGS },
-	{ NULL, false, NULL },
+	{ "subscriptionId", true, &T_UUID }, { "displayName", true, &T_STR },
+	{ "state", false, &T_STR },          { "tenantId", false, &T_UUID },
+	{ "tags", false, &T_TAGS },          { NULL, false, NULL },
 };
-static const struct type T_SUBSCRIPTION = { .what = "an object", .ok = is_object, .fields = F_SUBSCRIPTION };
+static const struct type T_SUBSCRIPTION = { .what = "an object",
+					    .ok = is_object,
+					    .fields = F_SUBSCRIPTION };
 static const struct type T_SUBSCRIPTIONS = {
-	.what = "a non-empty array of objects", .ok = is_array, .min = 1, .items = &T_SUBSCRIPTION,
+	.what = "a non-empty array of objects",
+	.ok = is_array,
+	.min = 1,
+	.items = &T_SUBSCRIPTION,
 	.unique = "subscriptionId"
 };
 
 /* resources */
 
 static const struct type T_RESOURCE_ID = {
-	.what = "a string starting with /subscriptions/", .ok = is_string, .fmt = starts_subscriptions,
+	.what = "a string starting with /subscriptions/",
+	.ok = is_string,
+	.fmt = starts_subscriptions,
 	.check = check_resource_id
 };
-static const struct field F_IDENTITY[] = { { "type", false, &T_STR }, { NULL, false, NULL } };
-static const struct type T_IDENTITY = { .what = "an object", .ok = is_object, .fields = F_IDENTITY };
-static const struct field F_SYSTEM_DATA[] = { { "createdAt", false, &T_STR }, { NULL, false, NULL } };
-static const struct type T_SYSTEM_DATA = { .what = "an object", .ok = is_object, .fields = F_SYSTEM_DATA };
+static const struct field F_IDENTITY[] = { { "type", false, &T_STR },
+					   { NULL, false, NULL } };
+static const struct type T_IDENTITY = { .what = "an object",
+					.ok = is_object,
+					.fields = F_IDENTITY };
+static const struct field F_SYSTEM_DATA[] = { { "createdAt", false, &T_STR },
+					      { NULL, false, NULL } };
+static const struct type T_SYSTEM_DATA = { .what = "an object",
+					   .ok = is_object,
+					   .fields = F_SYSTEM_DATA };
 static const struct field F_RESOURCE[] = {
 	{ "id", true, &T_RESOURCE_ID },
 	{ "type", true, &T_NESTR },
@@ -694,33 +832,39 @@ static const struct field F_RESOURCE[] = {
 	{ "sku", false, &T_OBJ },
 	{ NULL, false, NULL },
 };
-static const struct type T_RESOURCE = {
-	.what = "an object", .ok = is_object, .fields = F_RESOURCE, .check = check_resource_type
-};
-static const struct type T_RESOURCES = {
-	.what = "an array of objects", .ok = is_array, .items = &T_RESOURCE, .unique = "id"
-};
+static const struct type T_RESOURCE = { .what = "an object",
+					.ok = is_object,
+					.fields = F_RESOURCE,
+					.check = check_resource_type };
+static const struct type T_RESOURCES = { .what = "an array of objects",
+					 .ok = is_array,
+					 .items = &T_RESOURCE,
+					 .unique = "id" };
 
 /* keys */
 
-static const char *const KEY_TYPES[] = { "RSA", "RSA-HSM", "EC", "EC-HSM", "oct", "oct-HSM", NULL };
-static const char *const KEY_OPS[] = {
-	"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "import", "export", NULL
-};
+static const char *const KEY_TYPES[] = { "RSA", "RSA-HSM", "EC", "EC-HSM",
+					 "oct", "oct-HSM", NULL };
+static const char *const KEY_OPS[] = { "encrypt", "decrypt", "sign",
+				       "verify",  "wrapKey", "unwrapKey",
+				       "import",  "export",  NULL };
 static const struct type T_KTY = { .ok = is_choice, .choices = KEY_TYPES };
 static const struct type T_KEY_OP = { .ok = is_choice, .choices = KEY_OPS };
-static const struct type T_KEY_OPS = { .what = "an array of key operations", .ok = is_array, .items = &T_KEY_OP };
-static const struct type T_VERSION = { .what = "32 hexadecimal digits", .ok = is_string, .fmt = is_hex32 };
+static const struct type T_KEY_OPS = { .what = "an array of key operations",
+				       .ok = is_array,
+				       .items = &T_KEY_OP };
+static const struct type T_VERSION = { .what = "32 hexadecimal digits",
+				       .ok = is_string,
+				       .fmt = is_hex32 };
 static const struct field F_ATTRIBUTES[] = {
-	{ "enabled", false, &T_BOOL },
-	{ "created", false, &T_INT },
-	{ "updated", false, &T_INT },
-	{ "nbf", false, &T_INT },
-	{ "exp", false, &T_INT },
-	{ "recoveryLevel", false, &T_STR },
+	{ "enabled", false, &T_BOOL }, { "created", false, &T_INT },
+	{ "updated", false, &T_INT },  { "nbf", false, &T_INT },
+	{ "exp", false, &T_INT },      { "recoveryLevel", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_ATTRIBUTES = { .what = "an object", .ok = is_object, .fields = F_ATTRIBUTES };
+static const struct type T_ATTRIBUTES = { .what = "an object",
+					  .ok = is_object,
+					  .fields = F_ATTRIBUTES };
 static const struct field F_KEY_VERSION[] = {
 	{ "version", true, &T_VERSION },
 	{ "kty", true, &T_KTY },
@@ -732,31 +876,46 @@ static const struct field F_KEY_VERSION[] = {
 	{ "deleted", false, &T_BOOL },
 	{ NULL, false, NULL },
 };
-static const struct type T_KEY_VERSION = { .what = "an object", .ok = is_object, .fields = F_KEY_VERSION };
+static const struct type T_KEY_VERSION = { .what = "an object",
+					   .ok = is_object,
+					   .fields = F_KEY_VERSION };
 static const struct type T_KEY_VERSIONS = {
-	.what = "a non-empty array of key versions", .ok = is_array, .min = 1, .items = &T_KEY_VERSION,
+	.what = "a non-empty array of key versions",
+	.ok = is_array,
+	.min = 1,
+	.items = &T_KEY_VERSION,
 	.unique = "version"
 };
 static const struct type T_VAULT_KEYS = {
-	.what = "an object mapping key names to arrays of versions", .ok = is_object, .name = key_name_ok,
+	.what = "an object mapping key names to arrays of versions",
+	.ok = is_object,
+	.name = key_name_ok,
 	.values = &T_KEY_VERSIONS
 };
 static const struct type T_KEYS = {
-	.what = "an object mapping vault or managed HSM names to keys", .ok = is_object, .name = vault_known,
+	.what = "an object mapping vault or managed HSM names to keys",
+	.ok = is_object,
+	.name = vault_known,
 	.values = &T_VAULT_KEYS
 };
 
 /* role assignments */
 
-static const char *const ASSIGNEE_TYPES[] = { "ServicePrincipal", "User", "Group", "ForeignGroup", NULL };
+static const char *const ASSIGNEE_TYPES[] = { "ServicePrincipal", "User",
+					      "Group", "ForeignGroup", NULL };
 static const struct type T_SCOPE = {
-	.what = "\"/\" or a string starting with /subscriptions/ or /providers/Microsoft.Management/managementGroups/",
-	.ok = is_string, .fmt = is_scope
+	.what = "\"/\" or a string starting with /subscriptions/ or "
+		"/providers/Microsoft.Management/managementGroups/",
+	.ok = is_string,
+	.fmt = is_scope
 };
 static const struct type T_ROLE_DEFINITION = {
-	.what = "a UUID or a string ending in /roleDefinitions/{UUID}", .ok = is_string, .fmt = is_role_definition
+	.what = "a UUID or a string ending in /roleDefinitions/{UUID}",
+	.ok = is_string,
+	.fmt = is_role_definition
 };
-static const struct type T_ASSIGNEE_TYPE = { .ok = is_choice, .choices = ASSIGNEE_TYPES };
+static const struct type T_ASSIGNEE_TYPE = { .ok = is_choice,
+					     .choices = ASSIGNEE_TYPES };
 static const struct field F_ASSIGNMENT[] = {
 	{ "scope", true, &T_SCOPE },
 	{ "principalId", true, &T_UUID },
@@ -768,18 +927,27 @@ static const struct field F_ASSIGNMENT[] = {
 	{ "conditionVersion", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_ASSIGNMENT = { .what = "an object", .ok = is_object, .fields = F_ASSIGNMENT };
-static const struct type T_ASSIGNMENTS = { .what = "an array of objects", .ok = is_array, .items = &T_ASSIGNMENT };
+static const struct type T_ASSIGNMENT = { .what = "an object",
+					  .ok = is_object,
+					  .fields = F_ASSIGNMENT };
+static const struct type T_ASSIGNMENTS = { .what = "an array of objects",
+					   .ok = is_array,
+					   .items = &T_ASSIGNMENT };
 
-/* deny assignments (DenyAssignment, Microsoft.Authorization 2022-04-01): only Azure makes them (managed apps, deployment stacks) */
+/* deny assignments (DenyAssignment, Microsoft.Authorization 2022-04-01): only
+ * Azure makes them (managed apps, deployment stacks) */
 
 static const struct field F_DENY_PRINCIPAL[] = {
 	{ "id", true, &T_UUID },
 	{ "type", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_DENY_PRINCIPAL = { .what = "an object", .ok = is_object, .fields = F_DENY_PRINCIPAL };
-static const struct type T_DENY_PRINCIPALS = { .what = "an array of objects", .ok = is_array, .items = &T_DENY_PRINCIPAL };
+static const struct type T_DENY_PRINCIPAL = { .what = "an object",
+					      .ok = is_object,
+					      .fields = F_DENY_PRINCIPAL };
+static const struct type T_DENY_PRINCIPALS = { .what = "an array of objects",
+					       .ok = is_array,
+					       .items = &T_DENY_PRINCIPAL };
 static const struct field F_DENY_PERMISSION[] = {
 	{ "actions", false, &T_STRS },
 	{ "notActions", false, &T_STRS },
@@ -787,9 +955,14 @@ static const struct field F_DENY_PERMISSION[] = {
 	{ "notDataActions", false, &T_STRS },
 	{ NULL, false, NULL },
 };
-static const struct type T_DENY_PERMISSION = { .what = "an object", .ok = is_object, .fields = F_DENY_PERMISSION };
+static const struct type T_DENY_PERMISSION = { .what = "an object",
+					       .ok = is_object,
+					       .fields = F_DENY_PERMISSION };
 static const struct type T_DENY_PERMISSIONS = {
-	.what = "a non-empty array of objects", .ok = is_array, .min = 1, .items = &T_DENY_PERMISSION
+	.what = "a non-empty array of objects",
+	.ok = is_array,
+	.min = 1,
+	.items = &T_DENY_PERMISSION
 };
 static const struct field F_DENY[] = {
 	{ "name", true, &T_UUID },
@@ -802,22 +975,33 @@ static const struct field F_DENY[] = {
 	{ "description", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_DENY = { .what = "an object", .ok = is_object, .fields = F_DENY, .closed = true };
-static const struct type T_DENIES = { .what = "an array of objects", .ok = is_array, .items = &T_DENY };
+static const struct type T_DENY = { .what = "an object",
+				    .ok = is_object,
+				    .fields = F_DENY,
+				    .closed = true };
+static const struct type T_DENIES = { .what = "an array of objects",
+				      .ok = is_array,
+				      .items = &T_DENY };
 
 /* settings */
 
 static const char *const DEVICE_STEPS[] = {
-	"authorization_pending", "slow_down", "authorization_declined", "expired_token", "approve", NULL
+	"authorization_pending", "slow_down", "authorization_declined",
+	"expired_token",         "approve",   NULL
 };
-static const struct type T_DEVICE_STEP = { .ok = is_choice, .choices = DEVICE_STEPS };
+static const struct type T_DEVICE_STEP = { .ok = is_choice,
+					   .choices = DEVICE_STEPS };
 static const struct type T_DEVICE_STEPS = {
-	.what = "an array of device code answers", .ok = is_array, .items = &T_DEVICE_STEP
+	.what = "an array of device code answers",
+	.ok = is_array,
+	.items = &T_DEVICE_STEP
 };
 static const char *const DATA_PLANE_MODES[] = { "open", "enforced", NULL };
 static const char *const LRO_HEADER_MODES[] = { "declared", "both", NULL };
-static const struct type T_LRO_HEADERS = { .ok = is_choice, .choices = LRO_HEADER_MODES };
-static const struct type T_DATA_PLANE = { .ok = is_choice, .choices = DATA_PLANE_MODES };
+static const struct type T_LRO_HEADERS = { .ok = is_choice,
+					   .choices = LRO_HEADER_MODES };
+static const struct type T_DATA_PLANE = { .ok = is_choice,
+					  .choices = DATA_PLANE_MODES };
 static const struct field F_SETTINGS[] = {
 	{ "latencyMs", false, &T_INT0 },
 	{ "propagationSeconds", false, &T_INT0 },
@@ -835,16 +1019,22 @@ static const struct field F_SETTINGS[] = {
 	{ "operatorDataPlane", false, &T_DATA_PLANE },
 	{ NULL, false, NULL },
 };
-static const struct type T_SETTINGS = { .what = "an object", .ok = is_object, .fields = F_SETTINGS, .closed = true };
+static const struct type T_SETTINGS = { .what = "an object",
+					.ok = is_object,
+					.fields = F_SETTINGS,
+					.closed = true };
 
 /* faults */
 
-static const char *const METHODS[] = {
-	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "*", NULL
-};
-static const char *const FAULT_KINDS[] = { "status", "reset", "truncate", "malformed", "latency", "lroFail", NULL };
+static const char *const METHODS[] = { "GET",   "HEAD",   "POST",    "PUT",
+				       "PATCH", "DELETE", "OPTIONS", "CONNECT",
+				       "TRACE", "*",      NULL };
+static const char *const FAULT_KINDS[] = { "status",    "reset",   "truncate",
+					   "malformed", "latency", "lroFail",
+					   NULL };
 static const struct type T_METHOD = { .ok = is_choice, .choices = METHODS };
-static const struct type T_FAULT_KIND = { .ok = is_choice, .choices = FAULT_KINDS };
+static const struct type T_FAULT_KIND = { .ok = is_choice,
+					  .choices = FAULT_KINDS };
 static const struct field F_FAULT[] = {
 	{ "method", false, &T_METHOD },
 	{ "host", false, &T_NESTR },
@@ -860,12 +1050,17 @@ static const struct field F_FAULT[] = {
 	{ "wwwAuthenticate", false, &T_STR },
 	{ NULL, false, NULL },
 };
-static const struct type T_FAULT = {
-	.what = "an object", .ok = is_object, .fields = F_FAULT, .closed = true, .check = check_fault_rules
-};
-static const struct type T_FAULTS = { .what = "an array of objects", .ok = is_array, .items = &T_FAULT };
+static const struct type T_FAULT = { .what = "an object",
+				     .ok = is_object,
+				     .fields = F_FAULT,
+				     .closed = true,
+				     .check = check_fault_rules };
+static const struct type T_FAULTS = { .what = "an array of objects",
+				      .ok = is_array,
+				      .items = &T_FAULT };
 
-/* the whole scenario: subscriptions must come before resources, and resources before keys */
+/* the whole scenario: subscriptions must come before resources, and resources
+ * before keys */
 
 static const struct field F_SCENARIO[] = {
 	{ "tenantId", true, &T_UUID },
@@ -882,15 +1077,17 @@ static const struct field F_SCENARIO[] = {
 	{ "faults", false, &T_FAULTS },
 	{ NULL, false, NULL },
 };
-static const struct type T_SCENARIO = {
-	.what = "an object", .ok = is_object, .fields = F_SCENARIO, .closed = true
-};
+static const struct type T_SCENARIO = { .what = "an object",
+					.ok = is_object,
+					.fields = F_SCENARIO,
+					.closed = true };
 
 /* ---- entry points ---- */
 
-/* Runs one validation from a starting path and hands back the verdict and message. */
-static bool validate(struct json_object *v, const struct type *t, const char *path,
-		     struct json_object *root, char **err)
+/* Runs one validation from a starting path and hands back the verdict and
+ * message. */
+static bool validate(struct json_object *v, const struct type *t,
+		     const char *path, struct json_object *root, char **err)
 {
 	struct vctx c = { SBUF_INIT, root, NULL };
 	bool ok;
@@ -905,14 +1102,16 @@ static bool validate(struct json_object *v, const struct type *t, const char *pa
 	return ok;
 }
 
-/* Checks a parsed scenario against the schema, naming the first fault by its JSON path. */
+/* Checks a parsed scenario against the schema, naming the first fault by its
+ * JSON path. */
 bool scenario_validate(struct json_object *doc, char **err)
 {
 	return validate(doc, &T_SCENARIO, "$", doc, err);
 }
 
 /* Checks one fault rule, naming the first fault by its JSON path below path. */
-bool scenario_validate_fault(struct json_object *fault, const char *path, char **err)
+bool scenario_validate_fault(struct json_object *fault, const char *path,
+			     char **err)
 {
 	return validate(fault, &T_FAULT, path, NULL, err);
 }

@@ -1,4 +1,5 @@
-/* Schema checks for simulator scenario files and fault rules, reporting the JSON path of the first fault. */
+/* Schema checks for simulator scenario files and fault rules, reporting the
+ * JSON path of the first fault. */
 #ifndef AZ_SIM_SCENARIO_H
 #define AZ_SIM_SCENARIO_H
 
@@ -17,6 +18,7 @@ bool scenario_validate(struct json_object *doc, char **err);
  * Checks one fault rule; path is the JSON path to name in the message (e.g.
  * "$.faults[2]" or "$"; NULL means "$"). Same err convention as above.
  */
-bool scenario_validate_fault(struct json_object *fault, const char *path, char **err);
+bool scenario_validate_fault(struct json_object *fault, const char *path,
+			     char **err);
 
 #endif

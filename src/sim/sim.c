@@ -1,4 +1,5 @@
-/* Starting and stopping the simulated Azure, and telling which simulated service a host name is. */
+/* Starting and stopping the simulated Azure, and telling which simulated
+ * service a host name is. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,11 +17,15 @@ static const struct {
 	const char *host;
 	enum host_kind kind;
 } HOSTS[] = {
-	{ "login.microsoftonline.com", HOST_LOGIN }, { "login.microsoftonline.us", HOST_LOGIN },
-	{ "login.chinacloudapi.cn", HOST_LOGIN }, { "login.windows.net", HOST_LOGIN },
-	{ "management.azure.com", HOST_ARM }, { "management.usgovcloudapi.net", HOST_ARM },
+	{ "login.microsoftonline.com", HOST_LOGIN },
+	{ "login.microsoftonline.us", HOST_LOGIN },
+	{ "login.chinacloudapi.cn", HOST_LOGIN },
+	{ "login.windows.net", HOST_LOGIN },
+	{ "management.azure.com", HOST_ARM },
+	{ "management.usgovcloudapi.net", HOST_ARM },
 	{ "management.chinacloudapi.cn", HOST_ARM },
-	{ "graph.microsoft.com", HOST_GRAPH }, { "graph.microsoft.us", HOST_GRAPH },
+	{ "graph.microsoft.com", HOST_GRAPH },
+	{ "graph.microsoft.us", HOST_GRAPH },
 	{ "microsoftgraph.chinacloudapi.cn", HOST_GRAPH },
 	{ "sim.local", HOST_ADMIN },
 };
@@ -30,13 +35,18 @@ static const struct {
 	const char *suffix;
 	enum host_kind kind;
 } SUFFIXES[] = {
-	{ ".vault.azure.net", HOST_VAULT }, { ".vault.usgovcloudapi.net", HOST_VAULT }, { ".vault.azure.cn", HOST_VAULT },
-	{ ".managedhsm.azure.net", HOST_HSM }, { ".managedhsm.usgovcloudapi.net", HOST_HSM },
+	{ ".vault.azure.net", HOST_VAULT },
+	{ ".vault.usgovcloudapi.net", HOST_VAULT },
+	{ ".vault.azure.cn", HOST_VAULT },
+	{ ".managedhsm.azure.net", HOST_HSM },
+	{ ".managedhsm.usgovcloudapi.net", HOST_HSM },
 	{ ".managedhsm.azure.cn", HOST_HSM },
 };
 
-/* Classifies a (lower-case, port-less) host; for data-plane hosts also returns the vault name. */
-enum host_kind sim_classify_host(struct sim *s, const char *host, char **dataplane)
+/* Classifies a (lower-case, port-less) host; for data-plane hosts also returns
+ * the vault name. */
+enum host_kind sim_classify_host(struct sim *s, const char *host,
+				 char **dataplane)
 {
 	(void)s;
 	for (size_t i = 0; i < sizeof(HOSTS) / sizeof(HOSTS[0]); i++)
@@ -45,7 +55,8 @@ enum host_kind sim_classify_host(struct sim *s, const char *host, char **datapla
 	for (size_t i = 0; i < sizeof(SUFFIXES) / sizeof(SUFFIXES[0]); i++) {
 		size_t n = strlen(host), m = strlen(SUFFIXES[i].suffix);
 
-		if (n > m && str_iends(host, SUFFIXES[i].suffix) && !memchr(host, '.', n - m)) {
+		if (n > m && str_iends(host, SUFFIXES[i].suffix) &&
+		    !memchr(host, '.', n - m)) {
 			if (dataplane) {
 				free(*dataplane);
 				*dataplane = xstrndup(host, n - m);
@@ -56,7 +67,8 @@ enum host_kind sim_classify_host(struct sim *s, const char *host, char **datapla
 	return HOST_UNKNOWN;
 }
 
-/* Tells whether the proxy should tunnel to a host: a known service, or a vault that exists. */
+/* Tells whether the proxy should tunnel to a host: a known service, or a vault
+ * that exists. */
 bool sim_host_known(struct sim *s, const char *host)
 {
 	char *name = NULL;
@@ -90,23 +102,30 @@ bool sim_check_scenario(const char *text, size_t len, char **err)
 /* Reads the port an MHD daemon is bound to. */
 static int daemon_port(struct MHD_Daemon *d)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 
 	return info ? info->port : 0;
 }
 
-/* Starts the servers: HTTPS, the identity endpoint and the proxy; false with a message on failure. */
-static bool start_servers(struct sim *s, const struct sim_options *opt, char **err)
+/* Starts the servers: HTTPS, the identity endpoint and the proxy; false with a
+ * message on failure. */
+static bool start_servers(struct sim *s, const struct sim_options *opt,
+			  char **err)
 {
 	s->https = http_daemon(s, opt->https_port, true);
 	if (!s->https) {
-		*err = xasprintf("cannot start the HTTPS server on 127.0.0.1:%d (port in use?)", opt->https_port);
+		*err = xasprintf("cannot start the HTTPS server on "
+				 "127.0.0.1:%d (port in use?)",
+				 opt->https_port);
 		return false;
 	}
 	s->https_port = daemon_port(s->https);
 	s->identity = http_daemon(s, opt->identity_port, false);
 	if (!s->identity) {
-		*err = xasprintf("cannot start the identity endpoint on 127.0.0.1:%d (port in use?)", opt->identity_port);
+		*err = xasprintf("cannot start the identity endpoint on "
+				 "127.0.0.1:%d (port in use?)",
+				 opt->identity_port);
 		return false;
 	}
 	s->identity_port = daemon_port(s->identity);
@@ -117,22 +136,27 @@ static bool start_servers(struct sim *s, const struct sim_options *opt, char **e
 	return true;
 }
 
-/* Starts a simulator from a scenario; returns NULL with an allocated message on failure. */
+/* Starts a simulator from a scenario; returns NULL with an allocated message on
+ * failure. */
 struct sim *sim_start(const struct sim_options *opt, char **err)
 {
 	struct sim *s = xcalloc(1, sizeof(*s));
 
 	*err = NULL;
 	pthread_mutex_init(&s->lock, NULL);
-	s->scenario_text = xstrndup(opt->scenario_text ? opt->scenario_text : "", opt->scenario_len);
+	s->scenario_text =
+		xstrndup(opt->scenario_text ? opt->scenario_text : "",
+			 opt->scenario_len);
 	s->scenario_len = strlen(s->scenario_text);
 	s->latency_override = opt->latency_ms;
 	if (opt->log_path && !(s->logfile = fopen(opt->log_path, "a"))) {
-		*err = xasprintf("cannot open the request log '%s' for writing", opt->log_path);
+		*err = xasprintf("cannot open the request log '%s' for writing",
+				 opt->log_path);
 		sim_stop(s);
 		return NULL;
 	}
-	if (state_load(s, err) != 0 || tls_init(&s->tls, err) != 0 || !start_servers(s, opt, err)) {
+	if (state_load(s, err) != 0 || tls_init(&s->tls, err) != 0 ||
+	    !start_servers(s, opt, err)) {
 		sim_stop(s);
 		return NULL;
 	}
@@ -156,8 +180,10 @@ const char *sim_ca_pem(const struct sim *s)
 	return s->tls.ca_pem;
 }
 
-/* Gives the scenario's tenant and its operator's client id and secret (borrowed; NULL when absent). */
-void sim_operator(const struct sim *s, const char **tenant, const char **client_id, const char **secret)
+/* Gives the scenario's tenant and its operator's client id and secret
+ * (borrowed; NULL when absent). */
+void sim_operator(const struct sim *s, const char **tenant,
+		  const char **client_id, const char **secret)
 {
 	*tenant = jx_str(s->doc, "tenantId");
 	*client_id = jx_str(s->doc, "operator.clientId");

@@ -1,4 +1,5 @@
-/* The simulated tenant's state: loading a scenario, finding resources, principals, roles and access. */
+/* The simulated tenant's state: loading a scenario, finding resources,
+ * principals, roles and access. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 #include "xalloc.h"
 
 /* Returns the array at key, creating an empty one when absent. */
-static struct json_object *ensure_array(struct json_object *doc, const char *key)
+static struct json_object *ensure_array(struct json_object *doc,
+					const char *key)
 {
 	struct json_object *a = jx_get(doc, key);
 
@@ -26,7 +28,8 @@ static struct json_object *ensure_array(struct json_object *doc, const char *key
 	return a;
 }
 
-/* Returns the trailing GUID of a role definition id (or the GUID itself), allocated. */
+/* Returns the trailing GUID of a role definition id (or the GUID itself),
+ * allocated. */
 char *role_guid(const char *id)
 {
 	const char *slash = strrchr(id, '/');
@@ -34,7 +37,8 @@ char *role_guid(const char *id)
 	return str_lower(slash ? slash + 1 : id);
 }
 
-/* Gives every scenario role assignment a stable name, a bare role GUID and a creation time. */
+/* Gives every scenario role assignment a stable name, a bare role GUID and a
+ * creation time. */
 static void normalize_assignments(struct json_object *doc)
 {
 	struct json_object *ras = ensure_array(doc, "roleAssignments");
@@ -44,24 +48,30 @@ static void normalize_assignments(struct json_object *doc)
 		char *guid = role_guid(jx_str(ra, "roleDefinitionId"));
 
 		if (!jx_str(ra, "name")) {
-			char *key = xasprintf("%s|%s|%s", jx_str(ra, "scope"), jx_str(ra, "principalId"), guid);
+			char *key = xasprintf("%s|%s|%s", jx_str(ra, "scope"),
+					      jx_str(ra, "principalId"), guid);
 			char name[UUID_STRLEN];
 
 			uuid_from_name(key, name);
-			json_object_object_add(ra, "name", json_object_new_string(name));
+			json_object_object_add(ra, "name",
+					       json_object_new_string(name));
 			free(key);
 		}
-		json_object_object_add(ra, "roleDefinitionId", json_object_new_string(guid));
+		json_object_object_add(ra, "roleDefinitionId",
+				       json_object_new_string(guid));
 		if (!jx_has(ra, "createdOn"))
-			json_object_object_add(ra, "createdOn", json_object_new_int64(0));
+			json_object_object_add(ra, "createdOn",
+					       json_object_new_int64(0));
 		free(guid);
 	}
 }
 
-/* The time a long-running operation takes when lroSeconds is absent: its polls, Retry-After (at least 1 s) apart. */
+/* The time a long-running operation takes when lroSeconds is absent: its polls,
+ * Retry-After (at least 1 s) apart. */
 static int64_t lro_seconds_default(const struct sim_settings *set)
 {
-	return (int64_t)set->lro_polls * (set->retry_after > 0 ? set->retry_after : 1);
+	return (int64_t)set->lro_polls *
+	       (set->retry_after > 0 ? set->retry_after : 1);
 }
 
 /* Reads the settings with their defaults. */
@@ -75,12 +85,18 @@ static void read_settings(struct sim *s)
 	s->set.refuse_in_operation = jx_bool(st, "refuseInOperation", false);
 	s->set.lro_headers_both = str_ieq(jx_str(st, "lroHeaders"), "both");
 	s->set.retry_after = (int)jx_int(st, "retryAfterSeconds", 1);
-	s->set.lro_seconds = jx_has(st, "lroSeconds") ? jx_int(st, "lroSeconds", 0) : lro_seconds_default(&s->set);
+	s->set.lro_seconds = jx_has(st, "lroSeconds")
+				     ? jx_int(st, "lroSeconds", 0)
+				     : lro_seconds_default(&s->set);
 	s->set.token_lifetime = (int)jx_int(st, "tokenLifetimeSeconds", 3599);
 	s->set.page_size = (int)jx_int(st, "pageSize", 100);
-	s->set.identity_header = jx_str(st, "identityHeader") ? jx_str(st, "identityHeader") : "azsim-identity-header";
-	s->set.client_ip = jx_str(st, "clientIp") ? jx_str(st, "clientIp") : "127.0.0.1";
-	s->set.operator_data_plane_enforced = str_ieq(jx_str(st, "operatorDataPlane"), "enforced");
+	s->set.identity_header = jx_str(st, "identityHeader")
+					 ? jx_str(st, "identityHeader")
+					 : "azsim-identity-header";
+	s->set.client_ip =
+		jx_str(st, "clientIp") ? jx_str(st, "clientIp") : "127.0.0.1";
+	s->set.operator_data_plane_enforced =
+		str_ieq(jx_str(st, "operatorDataPlane"), "enforced");
 }
 
 /*
@@ -97,10 +113,12 @@ void state_normalize_location(struct json_object *res)
 		return;
 	location_normalize(jx_str(res, "location"), loc, sizeof(loc));
 	if (strcmp(loc, jx_str(res, "location")) != 0)
-		json_object_object_add(res, "location", json_object_new_string(loc));
+		json_object_object_add(res, "location",
+				       json_object_new_string(loc));
 }
 
-/* Indexes resources by lower-case id, their regions written as ARM writes them. */
+/* Indexes resources by lower-case id, their regions written as ARM writes them.
+ */
 static void build_index(struct sim *s)
 {
 	struct json_object *res = ensure_array(s->doc, "resources");
@@ -116,7 +134,8 @@ static void build_index(struct sim *s)
 	}
 }
 
-/* Parses and checks the scenario and builds the live state; returns 0 or -1 with a message. */
+/* Parses and checks the scenario and builds the live state; returns 0 or -1
+ * with a message. */
 int state_load(struct sim *s, char **err)
 {
 	struct json_object *faults;
@@ -133,7 +152,8 @@ int state_load(struct sim *s, char **err)
 		return -1;
 	ensure_array(s->doc, "principals");
 	if (!json_object_is_type(jx_get(s->doc, "keys"), json_type_object))
-		json_object_object_add(s->doc, "keys", json_object_new_object());
+		json_object_object_add(s->doc, "keys",
+				       json_object_new_object());
 	normalize_assignments(s->doc);
 	build_index(s);
 	state_refresh_roles(s);
@@ -163,7 +183,8 @@ void state_free(struct sim *s)
 	json_object_put(s->faults);
 	json_object_put(s->roles);
 	json_object_put(s->health);
-	s->doc = s->index = s->ops = s->pending = s->grants = s->log = s->faults = s->roles = s->health = NULL;
+	s->doc = s->index = s->ops = s->pending = s->grants = s->log =
+		s->faults = s->roles = s->health = NULL;
 }
 
 /* Returns the scenario's tenant id. */
@@ -186,7 +207,8 @@ struct json_object *state_resource(struct sim *s, const char *id)
 	return r;
 }
 
-/* Adds or replaces a resource (takes ownership), keeping the list order for replacements. */
+/* Adds or replaces a resource (takes ownership), keeping the list order for
+ * replacements. */
 void state_put_resource(struct sim *s, struct json_object *res)
 {
 	struct json_object *list = jx_get(s->doc, "resources");
@@ -227,38 +249,46 @@ void state_del_resource(struct sim *s, const char *id)
 }
 
 /* Finds a key vault (or a managed HSM) by its name. */
-struct json_object *state_vault_by_name(struct sim *s, const char *name, bool hsm)
+struct json_object *state_vault_by_name(struct sim *s, const char *name,
+					bool hsm)
 {
 	struct json_object *list = jx_get(s->doc, "resources");
-	const char *type = hsm ? "Microsoft.KeyVault/managedHSMs" : "Microsoft.KeyVault/vaults";
+	const char *type = hsm ? "Microsoft.KeyVault/managedHSMs"
+			       : "Microsoft.KeyVault/vaults";
 
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *r = jx_at(list, i);
 
-		if (str_ieq(jx_str(r, "type"), type) && str_ieq(jx_str(r, "name"), name))
+		if (str_ieq(jx_str(r, "type"), type) &&
+		    str_ieq(jx_str(r, "name"), name))
 			return r;
 	}
 	return NULL;
 }
 
-/* Rebuilds the role table: the built-in definitions, then custom roles from the resources. */
+/* Rebuilds the role table: the built-in definitions, then custom roles from the
+ * resources. */
 void state_refresh_roles(struct sim *s)
 {
-	struct json_object *builtin = roles_builtin(), *list = jx_get(s->doc, "resources");
+	struct json_object *builtin = roles_builtin(),
+			   *list = jx_get(s->doc, "resources");
 
 	json_object_put(s->roles);
 	s->roles = json_object_new_object();
 	for (size_t i = 0; i < jx_len(builtin); i++) {
 		char *guid = str_lower(jx_str(jx_at(builtin, i), "name"));
 
-		json_object_object_add(s->roles, guid, json_object_get(jx_at(builtin, i)));
+		json_object_object_add(s->roles, guid,
+				       json_object_get(jx_at(builtin, i)));
 		free(guid);
 	}
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *r = jx_at(list, i);
 		char *guid;
 
-		if (!str_ieq(jx_str(r, "type"), "Microsoft.Authorization/roleDefinitions") || !jx_str(r, "name"))
+		if (!str_ieq(jx_str(r, "type"),
+			     "Microsoft.Authorization/roleDefinitions") ||
+		    !jx_str(r, "name"))
 			continue;
 		guid = role_guid(jx_str(r, "name"));
 		json_object_object_add(s->roles, guid, json_object_get(r));
@@ -272,14 +302,16 @@ struct json_object *state_role_definitions(struct sim *s)
 {
 	struct json_object *all = json_object_new_array();
 
-	json_object_object_foreach(s->roles, k, v) {
+	json_object_object_foreach(s->roles, k, v)
+	{
 		(void)k;
 		json_object_array_add(all, json_object_get(v));
 	}
 	return all;
 }
 
-/* Finds a role definition by full id or GUID; returns a new reference or NULL. */
+/* Finds a role definition by full id or GUID; returns a new reference or NULL.
+ */
 struct json_object *state_role_definition(struct sim *s, const char *id_or_guid)
 {
 	char *guid = role_guid(id_or_guid ? id_or_guid : "");
@@ -291,15 +323,18 @@ struct json_object *state_role_definition(struct sim *s, const char *id_or_guid)
 }
 
 /* Makes a principal record {objectId, type, displayName, appId}. */
-static struct json_object *principal(const char *oid, const char *type, const char *name, const char *appid)
+static struct json_object *principal(const char *oid, const char *type,
+				     const char *name, const char *appid)
 {
 	struct json_object *p = json_object_new_object();
 
 	json_object_object_add(p, "objectId", json_object_new_string(oid));
 	json_object_object_add(p, "type", json_object_new_string(type));
-	json_object_object_add(p, "displayName", json_object_new_string(name ? name : oid));
+	json_object_object_add(p, "displayName",
+			       json_object_new_string(name ? name : oid));
 	if (appid)
-		json_object_object_add(p, "appId", json_object_new_string(appid));
+		json_object_object_add(p, "appId",
+				       json_object_new_string(appid));
 	return p;
 }
 
@@ -313,30 +348,43 @@ static void add_resource_principals(struct sim *s, struct json_object *out)
 		const char *sp = jx_str(r, "identity.principalId");
 
 		if (sp)
-			json_object_array_add(out, principal(sp, "ServicePrincipal", jx_str(r, "name"), NULL));
-		if (str_ieq(jx_str(r, "type"), "Microsoft.ManagedIdentity/userAssignedIdentities") &&
+			json_object_array_add(
+				out, principal(sp, "ServicePrincipal",
+					       jx_str(r, "name"), NULL));
+		if (str_ieq(jx_str(r, "type"), "Microsoft.ManagedIdentity/"
+					       "userAssignedIdentities") &&
 		    jx_str(r, "properties.principalId"))
-			json_object_array_add(out, principal(jx_str(r, "properties.principalId"), "ServicePrincipal",
-							     jx_str(r, "name"), jx_str(r, "properties.clientId")));
+			json_object_array_add(
+				out,
+				principal(jx_str(r, "properties.principalId"),
+					  "ServicePrincipal", jx_str(r, "name"),
+					  jx_str(r, "properties.clientId")));
 	}
 }
 
-/* Returns every principal the directory knows: operator, user, listed ones, managed identities. */
+/* Returns every principal the directory knows: operator, user, listed ones,
+ * managed identities. */
 struct json_object *state_principals(struct sim *s)
 {
-	struct json_object *out = json_object_new_array(), *op = jx_get(s->doc, "operator");
-	struct json_object *user = jx_get(s->doc, "user"), *listed = jx_get(s->doc, "principals");
+	struct json_object *out = json_object_new_array(),
+			   *op = jx_get(s->doc, "operator");
+	struct json_object *user = jx_get(s->doc, "user"),
+			   *listed = jx_get(s->doc, "principals");
 
-	json_object_array_add(out, principal(jx_str(op, "objectId"), "ServicePrincipal",
-					     jx_str(op, "displayName"), jx_str(op, "clientId")));
+	json_object_array_add(out, principal(jx_str(op, "objectId"),
+					     "ServicePrincipal",
+					     jx_str(op, "displayName"),
+					     jx_str(op, "clientId")));
 	if (user)
-		json_object_array_add(out, principal(jx_str(user, "objectId"), "User",
-						     jx_str(user, "displayName"), NULL));
+		json_object_array_add(
+			out, principal(jx_str(user, "objectId"), "User",
+				       jx_str(user, "displayName"), NULL));
 	for (size_t i = 0; i < jx_len(listed); i++)
-		json_object_array_add(out, principal(jx_str(jx_at(listed, i), "objectId"),
-						     jx_str(jx_at(listed, i), "type"),
-						     jx_str(jx_at(listed, i), "displayName"),
-						     jx_str(jx_at(listed, i), "appId")));
+		json_object_array_add(
+			out, principal(jx_str(jx_at(listed, i), "objectId"),
+				       jx_str(jx_at(listed, i), "type"),
+				       jx_str(jx_at(listed, i), "displayName"),
+				       jx_str(jx_at(listed, i), "appId")));
 	add_resource_principals(s, out);
 	return out;
 }
@@ -353,30 +401,37 @@ struct json_object *state_principal(struct sim *s, const char *object_id)
 	return hit;
 }
 
-/* Tells whether an assignment's scope covers a target (management groups cover the whole tenant). */
+/* Tells whether an assignment's scope covers a target (management groups cover
+ * the whole tenant). */
 static bool scope_covers(const char *assignment_scope, const char *target)
 {
-	if (str_istarts(assignment_scope, "/providers/Microsoft.Management/managementGroups"))
+	if (str_istarts(assignment_scope,
+			"/providers/Microsoft.Management/managementGroups"))
 		return true;
 	return armid_within(target, assignment_scope);
 }
 
-/* Tells whether an assignment has taken effect (new ones wait out propagationSeconds). */
+/* Tells whether an assignment has taken effect (new ones wait out
+ * propagationSeconds). */
 static bool assignment_effective(struct sim *s, struct json_object *ra)
 {
-	return jx_int(ra, "createdOn", 0) + s->set.propagation_seconds <= sim_now(s);
+	return jx_int(ra, "createdOn", 0) + s->set.propagation_seconds <=
+	       sim_now(s);
 }
 
-/* Calls fn for each effective role assignment of a principal that covers scope. */
+/* Calls fn for each effective role assignment of a principal that covers scope.
+ */
 static void each_grant(struct sim *s, const char *oid, const char *scope,
-		       void (*fn)(struct json_object *role, void *ctx), void *ctx)
+		       void (*fn)(struct json_object *role, void *ctx),
+		       void *ctx)
 {
 	struct json_object *ras = jx_get(s->doc, "roleAssignments");
 
 	for (size_t i = 0; i < jx_len(ras); i++) {
 		struct json_object *ra = jx_at(ras, i), *role;
 
-		if (!str_ieq(jx_str(ra, "principalId"), oid) || !scope_covers(jx_str(ra, "scope"), scope) ||
+		if (!str_ieq(jx_str(ra, "principalId"), oid) ||
+		    !scope_covers(jx_str(ra, "scope"), scope) ||
 		    !assignment_effective(s, ra))
 			continue;
 		role = state_role_definition(s, jx_str(ra, "roleDefinitionId"));
@@ -397,16 +452,21 @@ static void allow_one(struct json_object *role, void *ctx)
 {
 	struct allow_ctx *c = ctx;
 
-	c->allowed |= az_permissions_allow(jx_get(role, "properties.permissions"), c->action, c->data);
+	c->allowed |= az_permissions_allow(
+		jx_get(role, "properties.permissions"), c->action, c->data);
 }
 
-/* Tells whether a deny assignment's principal list names a principal (or, if everyone, Everyone: the all-zero id). */
-static bool names_principal(struct json_object *list, const char *oid, bool everyone)
+/* Tells whether a deny assignment's principal list names a principal (or, if
+ * everyone, Everyone: the all-zero id). */
+static bool names_principal(struct json_object *list, const char *oid,
+			    bool everyone)
 {
 	for (size_t i = 0; i < jx_len(list); i++) {
 		const char *id = jx_str(jx_at(list, i), "id");
 
-		if (str_ieq(id, oid) || (everyone && str_ieq(id, "00000000-0000-0000-0000-000000000000")))
+		if (str_ieq(id, oid) ||
+		    (everyone &&
+		     str_ieq(id, "00000000-0000-0000-0000-000000000000")))
 			return true;
 	}
 	return false;
@@ -417,25 +477,33 @@ static bool names_principal(struct json_object *list, const char *oid, bool ever
  * Azure does, a deny assignment wins over every role assignment; it covers
  * its scope and, unless doNotApplyToChildScopes, everything below it.
  */
-bool state_denied(struct sim *s, const char *oid, const char *scope, const char *action, bool data)
+bool state_denied(struct sim *s, const char *oid, const char *scope,
+		  const char *action, bool data)
 {
 	struct json_object *list = jx_get(s->doc, "denyAssignments");
 
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *d = jx_at(list, i);
 		const char *at = jx_str(d, "scope");
-		bool covers = jx_bool(d, "doNotApplyToChildScopes", false) ? str_ieq(at, scope) : scope_covers(at, scope);
+		bool covers = jx_bool(d, "doNotApplyToChildScopes", false)
+				      ? str_ieq(at, scope)
+				      : scope_covers(at, scope);
 
-		if (covers && names_principal(jx_get(d, "principals"), oid, true) &&
-		    !names_principal(jx_get(d, "excludePrincipals"), oid, false) &&
-		    az_permissions_allow(jx_get(d, "permissions"), action, data))
+		if (covers &&
+		    names_principal(jx_get(d, "principals"), oid, true) &&
+		    !names_principal(jx_get(d, "excludePrincipals"), oid,
+				     false) &&
+		    az_permissions_allow(jx_get(d, "permissions"), action,
+					 data))
 			return true;
 	}
 	return false;
 }
 
-/* Tells whether a principal may perform an action (or data action) at a scope through RBAC. */
-bool state_allows(struct sim *s, const char *oid, const char *scope, const char *action, bool data)
+/* Tells whether a principal may perform an action (or data action) at a scope
+ * through RBAC. */
+bool state_allows(struct sim *s, const char *oid, const char *scope,
+		  const char *action, bool data)
 {
 	struct allow_ctx c = { action, data, false };
 
@@ -454,18 +522,26 @@ static void collect_one(struct json_object *role, void *ctx)
 		json_object_array_add(ctx, jx_copy(jx_at(perms, i)));
 }
 
-/* Returns the permission blocks a principal holds at a scope (for the permissions API). */
-struct json_object *state_effective_permissions(struct sim *s, const char *oid, const char *scope)
+/* Returns the permission blocks a principal holds at a scope (for the
+ * permissions API). */
+struct json_object *state_effective_permissions(struct sim *s, const char *oid,
+						const char *scope)
 {
 	struct json_object *out = json_object_new_array();
 
 	if (oid)
 		each_grant(s, oid, scope, collect_one, out);
-	/* Where the scenario lets the operator and user through the data plane (operatorDataPlane open), say so. */
+	/* Where the scenario lets the operator and user through the data plane
+	 * (operatorDataPlane open), say so. */
 	if (oid && !s->set.operator_data_plane_enforced &&
-	    (str_ieq(oid, jx_str(s->doc, "operator.objectId")) || str_ieq(oid, jx_str(s->doc, "user.objectId"))))
-		json_object_array_add(out, json_tokener_parse("{\"actions\":[],\"notActions\":[],\"dataActions\":"
-							       "[\"Microsoft.KeyVault/*\"],\"notDataActions\":[]}"));
+	    (str_ieq(oid, jx_str(s->doc, "operator.objectId")) ||
+	     str_ieq(oid, jx_str(s->doc, "user.objectId"))))
+		json_object_array_add(
+			out,
+			json_tokener_parse("{\"actions\":[],\"notActions\":[],"
+					   "\"dataActions\":"
+					   "[\"Microsoft.KeyVault/"
+					   "*\"],\"notDataActions\":[]}"));
 	return out;
 }
 
@@ -481,7 +557,8 @@ bool state_can_see_subscription(struct sim *s, const char *oid, const char *sub)
 		const char *scope = jx_str(ra, "scope");
 
 		seen = str_ieq(jx_str(ra, "principalId"), oid) &&
-		       (scope_covers(scope, sub_scope) || armid_within(scope, sub_scope));
+		       (scope_covers(scope, sub_scope) ||
+			armid_within(scope, sub_scope));
 	}
 	free(sub_scope);
 	return seen;

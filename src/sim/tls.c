@@ -1,4 +1,5 @@
-/* The simulator's certificates: a CA made at start, a server certificate for Azure's host names, a token-signing key. */
+/* The simulator's certificates: a CA made at start, a server certificate for
+ * Azure's host names, a token-signing key. */
 #include "config.h"
 
 #include <pthread.h>
@@ -18,17 +19,24 @@
 #include "tls.h"
 #include "xalloc.h"
 
-/* Every name the server answers for, in all three public clouds, plus the admin host. */
+/* Every name the server answers for, in all three public clouds, plus the admin
+ * host. */
 static const char SERVER_NAMES[] =
-	"DNS:login.microsoftonline.com,DNS:login.microsoftonline.us,DNS:login.chinacloudapi.cn,"
+	"DNS:login.microsoftonline.com,DNS:login.microsoftonline.us,DNS:login."
+	"chinacloudapi.cn,"
 	"DNS:login.windows.net,DNS:sts.windows.net,"
-	"DNS:management.azure.com,DNS:management.usgovcloudapi.net,DNS:management.chinacloudapi.cn,"
-	"DNS:*.vault.azure.net,DNS:*.vault.usgovcloudapi.net,DNS:*.vault.azure.cn,"
-	"DNS:*.managedhsm.azure.net,DNS:*.managedhsm.usgovcloudapi.net,DNS:*.managedhsm.azure.cn,"
-	"DNS:graph.microsoft.com,DNS:graph.microsoft.us,DNS:microsoftgraph.chinacloudapi.cn,"
+	"DNS:management.azure.com,DNS:management.usgovcloudapi.net,DNS:"
+	"management.chinacloudapi.cn,"
+	"DNS:*.vault.azure.net,DNS:*.vault.usgovcloudapi.net,DNS:*.vault.azure."
+	"cn,"
+	"DNS:*.managedhsm.azure.net,DNS:*.managedhsm.usgovcloudapi.net,DNS:*."
+	"managedhsm.azure.cn,"
+	"DNS:graph.microsoft.com,DNS:graph.microsoft.us,DNS:microsoftgraph."
+	"chinacloudapi.cn,"
 	"DNS:sim.local,DNS:localhost,IP:127.0.0.1";
 
-/* Makes a fresh P-256 key: fast to generate, accepted by every TLS stack we meet. */
+/* Makes a fresh P-256 key: fast to generate, accepted by every TLS stack we
+ * meet. */
 static EVP_PKEY *new_ec_key(void)
 {
 	return EVP_EC_gen("P-256");
@@ -49,7 +57,8 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 	return 0;
 }
 
-/* Fills the fields every certificate shares: serial, validity, subject name; NULL without a random serial. */
+/* Fills the fields every certificate shares: serial, validity, subject name;
+ * NULL without a random serial. */
 static X509 *new_cert(EVP_PKEY *key, const char *cn)
 {
 	X509 *cert;
@@ -67,10 +76,12 @@ static X509 *new_cert(EVP_PKEY *key, const char *cn)
 	X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
 	X509_gmtime_adj(X509_getm_notAfter(cert), 30L * 24 * 3600);
 	X509_set_pubkey(cert, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "O", MBSTRING_ASC,
-				   (const unsigned char *)"azcmk-sim", -1, -1, 0);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-				   (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(
+		X509_get_subject_name(cert), "O", MBSTRING_ASC,
+		(const unsigned char *)"azcmk-sim", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN",
+				   MBSTRING_ASC, (const unsigned char *)cn, -1,
+				   -1, 0);
 	return cert;
 }
 
@@ -99,7 +110,8 @@ static X509 *make_ca(EVP_PKEY *key)
 	if (!ca)
 		return NULL;
 	X509_set_issuer_name(ca, X509_get_subject_name(ca));
-	if (add_ext(ca, ca, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	if (add_ext(ca, ca, NID_basic_constraints,
+		    "critical,CA:TRUE,pathlen:0") ||
 	    add_ext(ca, ca, NID_key_usage, "critical,keyCertSign,cRLSign") ||
 	    add_ext(ca, ca, NID_subject_key_identifier, "hash") ||
 	    !X509_sign(ca, key, EVP_sha256())) {
@@ -118,7 +130,8 @@ static X509 *make_server(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
 		return NULL;
 	X509_set_issuer_name(cert, X509_get_subject_name(ca));
 	if (add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(cert, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
+	    add_ext(cert, ca, NID_key_usage,
+		    "critical,digitalSignature,keyEncipherment") ||
 	    add_ext(cert, ca, NID_ext_key_usage, "serverAuth") ||
 	    add_ext(cert, ca, NID_authority_key_identifier, "keyid:always") ||
 	    add_ext(cert, ca, NID_subject_alt_name, SERVER_NAMES) ||
@@ -129,7 +142,8 @@ static X509 *make_server(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
 	return cert;
 }
 
-/* Returns OpenSSL's reason for the last failure, or a stand-in when it gave none. */
+/* Returns OpenSSL's reason for the last failure, or a stand-in when it gave
+ * none. */
 static const char *openssl_reason(void)
 {
 	const char *why = ERR_reason_error_string(ERR_get_error());
@@ -162,8 +176,9 @@ int tls_init(struct sim_tls *t, char **err)
 				 openssl_reason());
 	}
 	if (rc == 0 && !tls_token_key(t)) {
-		*err = xasprintf("cannot make the simulator's token-signing key: %s",
-				 openssl_reason());
+		*err = xasprintf(
+			"cannot make the simulator's token-signing key: %s",
+			openssl_reason());
 		tls_free(t);
 		rc = -1;
 	}
@@ -200,14 +215,16 @@ static void make_token_key(void)
 	free(kid);
 }
 
-/* Returns the RSA key that signs access tokens, generated once per process on first use; NULL when it could not be. */
+/* Returns the RSA key that signs access tokens, generated once per process on
+ * first use; NULL when it could not be. */
 EVP_PKEY *tls_token_key(struct sim_tls *t)
 {
 	pthread_once(&token_once, make_token_key);
 	if (!t->token_key && process_token_key) {
 		EVP_PKEY_up_ref(process_token_key);
 		t->token_key = process_token_key;
-		snprintf(t->token_kid, sizeof(t->token_kid), "%s", process_token_kid);
+		snprintf(t->token_kid, sizeof(t->token_kid), "%s",
+			 process_token_kid);
 	}
 	return t->token_key;
 }

@@ -1,4 +1,5 @@
-/* For the integration tests: a simulator on a scenario and a session signed in as its operator. */
+/* For the integration tests: a simulator on a scenario and a session signed in
+ * as its operator. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -16,7 +17,8 @@
 #include "text.h"
 #include "xalloc.h"
 
-/* Points a client at the started simulator and signs in with the operator's secret (backoff 0: the engine's). */
+/* Points a client at the started simulator and signs in with the operator's
+ * secret (backoff 0: the engine's). */
 static void sign_in(struct azenv *v, int64_t backoff_ms)
 {
 	struct az_session_opts o = { 0 };
@@ -30,7 +32,8 @@ static void sign_in(struct azenv *v, int64_t backoff_ms)
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
 	setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
 	setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
-	setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
+	setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"),
+	       1);
 	o.ca_file = v->ca;
 	o.auth = AZ_AUTH_ENV;
 	o.backoff_base_ms = backoff_ms;
@@ -39,8 +42,10 @@ static void sign_in(struct azenv *v, int64_t backoff_ms)
 	assert_int_equal(az_session_sign_in(v->s, &v->e), 0);
 }
 
-/* Starts the simulator on a named scenario (with an optional JSON merge patch) and signs in. */
-struct azenv *azenv_start(const char *scenario, const char *merge, int64_t backoff_ms)
+/* Starts the simulator on a named scenario (with an optional JSON merge patch)
+ * and signs in. */
+struct azenv *azenv_start(const char *scenario, const char *merge,
+			  int64_t backoff_ms)
 {
 	struct azenv *v = xcalloc(1, sizeof(*v));
 
@@ -62,7 +67,8 @@ struct azenv *azenv_start_text(const char *text, int64_t backoff_ms)
 	return v;
 }
 
-/* Adds "subject|rule" to a set, the subject without a trailing slash, all in lower case. */
+/* Adds "subject|rule" to a set, the subject without a trailing slash, all in
+ * lower case. */
 void azenv_pair(struct json_object *set, const char *subject, const char *rule)
 {
 	char *k = xasprintf("%s|%s", subject ? subject : "", rule), *low;
@@ -84,19 +90,23 @@ void azenv_pair(struct json_object *set, const char *subject, const char *rule)
 size_t azenv_expected(struct json_object *got, bool exact)
 {
 	char *text = st_read_scenario("demo-expected.json");
-	struct json_object *rows = json_tokener_parse(text), *want = json_object_new_object();
+	struct json_object *rows = json_tokener_parse(text),
+			   *want = json_object_new_object();
 	size_t missing = 0, extra = 0, found = 0;
 
 	for (size_t i = 0; i < jx_len(rows); i++)
-		azenv_pair(want, jx_str(jx_at(rows, i), "resource"), jx_str(jx_at(rows, i), "rule"));
-	json_object_object_foreach(want, w, wv) {
+		azenv_pair(want, jx_str(jx_at(rows, i), "resource"),
+			   jx_str(jx_at(rows, i), "rule"));
+	json_object_object_foreach(want, w, wv)
+	{
 		(void)wv;
 		if (json_object_object_get_ex(got, w, NULL))
 			found++;
 		else if (exact && ++missing)
 			print_message("missing: %s\n", w);
 	}
-	json_object_object_foreach(got, g, gv) {
+	json_object_object_foreach(got, g, gv)
+	{
 		(void)gv;
 		if (!json_object_object_get_ex(want, g, NULL) && ++extra)
 			print_message("unexpected: %s\n", g);

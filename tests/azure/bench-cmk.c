@@ -1,4 +1,5 @@
-/* Benchmark of check and of plan + apply per service against the simulator with 50 ms per answer. */
+/* Benchmark of check and of plan + apply per service against the simulator with
+ * 50 ms per answer. */
 #include "config.h"
 
 #include <stdio.h>
@@ -17,17 +18,23 @@
 #include "xalloc.h"
 
 #define LATENCY_MS 50
-#define RG "/subscriptions/66666666-6666-4666-8666-666666666666/resourceGroups/rg-cmk-test"
+#define RG                                                                    \
+	"/subscriptions/66666666-6666-4666-8666-666666666666/resourceGroups/" \
+	"rg-cmk-test"
 #define KV "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
 
 /* The resources of minimal.json, one per service. */
 static const struct {
 	const char *service, *id;
 } CASES[] = {
-	{ "Azure OpenAI", RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test" },
-	{ "Microsoft Foundry", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test" },
-	{ "DICOM service", RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test" },
-	{ "Health Bot", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test" },
+	{ "Azure OpenAI",
+	  RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test" },
+	{ "Microsoft Foundry",
+	  RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test" },
+	{ "DICOM service", RG "/providers/Microsoft.HealthcareApis/workspaces/"
+			      "cmktestws/dicomservices/dicom-test" },
+	{ "Health Bot",
+	  RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test" },
 };
 
 /* Returns a monotonic time in milliseconds. */
@@ -51,14 +58,18 @@ static size_t logged(struct simtest *t)
 	return n;
 }
 
-/* Starts the simulator with the latency on every answer and signs a session in. */
+/* Starts the simulator with the latency on every answer and signs a session in.
+ */
 static struct az_session *start(struct simtest *t, const char *ca)
 {
 	struct az_session_opts o = { 0 };
 	struct az_error e = { 0 };
 	struct az_session *s;
 
-	if (st_start(t, "minimal.json", "{\"settings\":{\"latencyMs\":" "50" "}}") != 0) {
+	if (st_start(t, "minimal.json",
+		     "{\"settings\":{\"latencyMs\":"
+		     "50"
+		     "}}") != 0) {
 		fprintf(stderr, "bench-cmk: the simulator did not start\n");
 		exit(1);
 	}
@@ -70,12 +81,15 @@ static struct az_session *start(struct simtest *t, const char *ca)
 	o.auth = AZ_AUTH_ENV;
 	s = az_session_new(&o, &e);
 	if (!s || az_session_sign_in(s, &e) != 0) {
-		fprintf(stderr, "bench-cmk: %s\n", e.message ? e.message : "no session");
+		fprintf(stderr, "bench-cmk: %s\n",
+			e.message ? e.message : "no session");
 		exit(1);
 	}
-	/* Warm the tokens (ARM and Key Vault) so the figures are those of the work, not of sign-in. */
+	/* Warm the tokens (ARM and Key Vault) so the figures are those of the
+	 * work, not of sign-in. */
 	{
-		struct cmk_target tg = { .resource = CASES[0].id, .key_uri = KV };
+		struct cmk_target tg = { .resource = CASES[0].id,
+					 .key_uri = KV };
 		struct cmk_fetch f0;
 
 		cmk_fetch(s, &tg, &f0, &e);
@@ -92,8 +106,10 @@ static void quiet(const char *line, void *ctx)
 	(void)ctx;
 }
 
-/* Measures azcmk check for one resource: requests, the waves fetch reports, and wall time. */
-static void bench_check(struct simtest *t, struct az_session *s, const char *service, const char *id)
+/* Measures azcmk check for one resource: requests, the waves fetch reports, and
+ * wall time. */
+static void bench_check(struct simtest *t, struct az_session *s,
+			const char *service, const char *id)
 {
 	struct cmk_target tg = { .resource = id, .key_uri = KV };
 	struct az_error e = { 0 };
@@ -110,17 +126,22 @@ static void bench_check(struct simtest *t, struct az_session *s, const char *ser
 	}
 	cmk_check(&f.ctx, &r);
 	ms = now_ms() - t0;
-	printf("check        %-18s %3zu requests  %d sequential round trips  %7.0f ms  (%.1f x latency)\n", service,
-	       logged(t) - before, f.round_trips, ms, ms / LATENCY_MS);
+	printf("check        %-18s %3zu requests  %d sequential round trips  "
+	       "%7.0f ms  (%.1f x latency)\n",
+	       service, logged(t) - before, f.round_trips, ms, ms / LATENCY_MS);
 	cmk_report_free(&r);
 	cmk_fetch_free(&f);
 	az_error_clear(&e);
 }
 
-/* Measures plan + apply for one resource: requests and wall time (propagation wait set to 0). */
-static void bench_apply(struct simtest *t, struct az_session *s, const char *service, const char *id, const char *dir)
+/* Measures plan + apply for one resource: requests and wall time (propagation
+ * wait set to 0). */
+static void bench_apply(struct simtest *t, struct az_session *s,
+			const char *service, const char *id, const char *dir)
 {
-	struct cmk_target tg = { .resource = id, .key_uri = KV, .confirmed = true };
+	struct cmk_target tg = { .resource = id,
+				 .key_uri = KV,
+				 .confirmed = true };
 	struct apply_opts ao = { dir, false, 0, 0, quiet, NULL };
 	struct plan_choices ch = { 0 };
 	struct az_error e = { 0 };
@@ -144,9 +165,10 @@ static void bench_apply(struct simtest *t, struct az_session *s, const char *ser
 	}
 	ms = now_ms() - t0;
 	if (rc != 0)
-		fprintf(stderr, "bench-cmk: %s: %s\n", service, err ? err : e.message);
-	printf("plan + apply %-18s %3zu requests  %7.0f ms  (%.1f x latency)\n", service, logged(t) - before, ms,
-	       ms / LATENCY_MS);
+		fprintf(stderr, "bench-cmk: %s: %s\n", service,
+			err ? err : e.message);
+	printf("plan + apply %-18s %3zu requests  %7.0f ms  (%.1f x latency)\n",
+	       service, logged(t) - before, ms, ms / LATENCY_MS);
 	free(err);
 	cmk_report_free(&r);
 	cmk_fetch_free(&f);
@@ -156,7 +178,8 @@ static void bench_apply(struct simtest *t, struct az_session *s, const char *ser
 /* Runs check, then plan + apply, for each service on a fresh simulator. */
 int main(void)
 {
-	char ca[] = "/tmp/azcmk-bench-ca-XXXXXX", dir[] = "/tmp/azcmk-bench-XXXXXX";
+	char ca[] = "/tmp/azcmk-bench-ca-XXXXXX",
+	     dir[] = "/tmp/azcmk-bench-XXXXXX";
 	int fd = mkstemp(ca);
 
 	close(fd);
@@ -167,7 +190,9 @@ int main(void)
 	setenv("AZURE_CLIENT_SECRET", "demo-secret", 1);
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	printf("-- simulator latency %d ms per answer, after sign-in (requests exclude the benchmark's own)\n", LATENCY_MS);
+	printf("-- simulator latency %d ms per answer, after sign-in (requests "
+	       "exclude the benchmark's own)\n",
+	       LATENCY_MS);
 	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
 		struct simtest t;
 		struct az_session *s = start(&t, ca);
@@ -182,7 +207,8 @@ int main(void)
 		char *cmd = xasprintf("rm -rf %s", dir);
 
 		if (system(cmd) != 0)
-			fprintf(stderr, "bench-cmk: could not remove %s\n", dir);
+			fprintf(stderr, "bench-cmk: could not remove %s\n",
+				dir);
 		free(cmd);
 	}
 	curl_global_cleanup();

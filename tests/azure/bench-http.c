@@ -1,4 +1,5 @@
-/* Benchmark of the session layer's engine against the simulator: throughput and TLS handshakes. */
+/* Benchmark of the session layer's engine against the simulator: throughput and
+ * TLS handshakes. */
 #include "config.h"
 
 #include <stdio.h>
@@ -21,7 +22,8 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Counts the distinct connections (TLS handshakes) among log entries from index `from` on. */
+/* Counts the distinct connections (TLS handshakes) among log entries from index
+ * `from` on. */
 static int handshakes(struct simtest *t, size_t from, size_t *total)
 {
 	struct st_resp r;
@@ -45,7 +47,8 @@ static int handshakes(struct simtest *t, size_t from, size_t *total)
 	return n;
 }
 
-/* Times n sequential GETs and reports requests/s and the handshakes they needed. */
+/* Times n sequential GETs and reports requests/s and the handshakes they
+ * needed. */
 static void sequential(struct simtest *t, struct az_session *s, int n)
 {
 	struct az_error e = { 0 };
@@ -55,14 +58,17 @@ static void sequential(struct simtest *t, struct az_session *s, int n)
 	handshakes(t, 0, &before);
 	t0 = now_ms();
 	for (int i = 0; i < n; i++) {
-		struct az_req *r = az_session_req(s, AZ_ARM, "GET", "/subscriptions", "2022-12-01", NULL);
+		struct az_req *r = az_session_req(
+			s, AZ_ARM, "GET", "/subscriptions", "2022-12-01", NULL);
 
 		if (az_session_call(s, r, &e) != 0)
 			fprintf(stderr, "bench-http: %s\n", e.message);
 		az_req_free(r);
 	}
-	printf("sequential GET through the engine   %4d requests  %8.1f requests/s  %d TLS handshake(s) per %d requests\n",
-	       n, n / ((now_ms() - t0) / 1000.0), handshakes(t, before, &after), n);
+	printf("sequential GET through the engine   %4d requests  %8.1f "
+	       "requests/s  %d TLS handshake(s) per %d requests\n",
+	       n, n / ((now_ms() - t0) / 1000.0), handshakes(t, before, &after),
+	       n);
 	az_error_clear(&e);
 }
 
@@ -75,19 +81,25 @@ static void concurrent(struct az_session *s, int batches, int width)
 
 	for (int b = 0; b < batches; b++) {
 		for (int i = 0; i < width; i++)
-			reqs[i] = az_session_req(s, AZ_ARM, "GET", "/subscriptions", "2022-12-01", NULL);
+			reqs[i] = az_session_req(s, AZ_ARM, "GET",
+						 "/subscriptions", "2022-12-01",
+						 NULL);
 		az_session_send(s, reqs, (size_t)width, &e);
 		for (int i = 0; i < width; i++)
 			az_req_free(reqs[i]);
 	}
-	printf("concurrent GET, %2d at a time         %4d requests  %8.1f requests/s\n", width, batches * width,
+	printf("concurrent GET, %2d at a time         %4d requests  %8.1f "
+	       "requests/s\n",
+	       width, batches * width,
 	       batches * width / ((now_ms() - t0) / 1000.0));
 	free(reqs);
 	az_error_clear(&e);
 }
 
-/* Starts a simulator (with latency_ms on every answer) and points a session at it. */
-static struct az_session *start_sim(struct simtest *t, int latency_ms, char *ca_path)
+/* Starts a simulator (with latency_ms on every answer) and points a session at
+ * it. */
+static struct az_session *start_sim(struct simtest *t, int latency_ms,
+				    char *ca_path)
 {
 	char *text = st_read_scenario("minimal.json"), *err = NULL, *scen;
 	struct json_object *doc = json_tokener_parse(text);

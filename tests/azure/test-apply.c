@@ -1,4 +1,5 @@
-/* Integration tests of plan and apply, driving the azcmk program against the simulator. */
+/* Integration tests of plan and apply, driving the azcmk program against the
+ * simulator. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -27,10 +28,13 @@
 #define SUB "66666666-6666-4666-8666-666666666666"
 #define RG "/subscriptions/" SUB "/resourceGroups/rg-cmk-test"
 #define KV "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
-#define UAI RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test"
+#define UAI                                                               \
+	RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" \
+	   "id-cmk-test"
 #define OAI RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test"
 
-/* The end of azcmk()'s argument list, typed so the variadic call is well defined. */
+/* The end of azcmk()'s argument list, typed so the variadic call is well
+ * defined. */
 #define END ((char *)NULL)
 
 static char dir[64];
@@ -41,7 +45,8 @@ struct env {
 	char ca[128], plan[128], out[128];
 };
 
-/* Names the files of a started simulator's run and writes its CA certificate. */
+/* Names the files of a started simulator's run and writes its CA certificate.
+ */
 static void env_files(struct env *v)
 {
 	FILE *f;
@@ -78,13 +83,19 @@ static void env_stop(struct env *v)
 	free(v);
 }
 
-/* Runs azcmk with arguments (NULL-terminated) against the simulator; output goes to v->out; returns the exit status. */
+/* Runs azcmk with arguments (NULL-terminated) against the simulator; output
+ * goes to v->out; returns the exit status. */
 static int azcmk(struct env *v, const char *crash_after, ...)
 {
 	const char *top = getenv("top_builddir");
-	/* The test hooks live only in a test build of azcmk; the release program has none. */
-	/* "" runs the test build with no hook armed (it alone knows the test locker). */
-	char *prog = xasprintf("%s/%s", top ? top : ".", crash_after ? "tests/azure/azcmk-hooks" : "src/azcmk"), *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
+	/* The test hooks live only in a test build of azcmk; the release
+	 * program has none. */
+	/* "" runs the test build with no hook armed (it alone knows the test
+	 * locker). */
+	char *prog = xasprintf("%s/%s", top ? top : ".",
+			       crash_after ? "tests/azure/azcmk-hooks"
+					   : "src/azcmk"),
+	     *proxy = xasprintf("http://127.0.0.1:%d", v->t.proxy);
 	char *state = xasprintf("%s/state", dir), *argv[32];
 	va_list ap;
 	int n = 0, status;
@@ -106,15 +117,19 @@ static int azcmk(struct env *v, const char *crash_after, ...)
 			_exit(98);
 		setenv("HTTPS_PROXY", proxy, 1);
 		setenv("XDG_STATE_HOME", state, 1);
-		setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+		setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST",
+		       "http://127.0.0.1:9", 1);
 		setenv("AZURE_TENANT_ID", jx_str(v->t.doc, "tenantId"), 1);
-		setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"), 1);
-		setenv("AZURE_CLIENT_SECRET", jx_str(v->t.doc, "operator.clientSecret"), 1);
+		setenv("AZURE_CLIENT_ID", jx_str(v->t.doc, "operator.clientId"),
+		       1);
+		setenv("AZURE_CLIENT_SECRET",
+		       jx_str(v->t.doc, "operator.clientSecret"), 1);
 		setenv("LANG", "C", 1);
 		if (crash_after && !*crash_after)
 			;
 		else if (crash_after && strncmp(crash_after, "op:", 3) == 0)
-			setenv("AZCMK_TEST_CRASH_IN_OPERATION", crash_after + 3, 1);
+			setenv("AZCMK_TEST_CRASH_IN_OPERATION", crash_after + 3,
+			       1);
 		else if (crash_after)
 			setenv("AZCMK_TEST_CRASH_AFTER", crash_after, 1);
 		execv(prog, argv);
@@ -134,12 +149,14 @@ static int step_number(struct env *v, const char *kind);
  * AZCMK_TEST_QUICK): the plain and sanitizer runs cover it, and valgrind
  * looks for leaks, which the other tests exercise on the same paths.
  */
-#define SKIP_WHEN_QUICK() \
-	do { \
-		if (getenv("AZCMK_TEST_QUICK")) { \
-			print_message("skipped under valgrind (AZCMK_TEST_QUICK): long, covered by the other runs\n"); \
-			skip(); \
-		} \
+#define SKIP_WHEN_QUICK()                                                     \
+	do {                                                                  \
+		if (getenv("AZCMK_TEST_QUICK")) {                             \
+			print_message(                                        \
+				"skipped under valgrind (AZCMK_TEST_QUICK): " \
+				"long, covered by the other runs\n");         \
+			skip();                                               \
+		}                                                             \
 	} while (0)
 
 /* Returns the output of the last run (allocated). */
@@ -192,7 +209,8 @@ static struct json_object *state_resource(struct env *v, const char *id)
 	return found;
 }
 
-/* Counts the requests the simulator logged with a method whose path contains needle. */
+/* Counts the requests the simulator logged with a method whose path contains
+ * needle. */
 static int writes(struct env *v, const char *method, const char *needle)
 {
 	struct st_resp r;
@@ -204,7 +222,9 @@ static int writes(struct env *v, const char *method, const char *needle)
 	for (size_t i = 0; i < jx_len(log); i++) {
 		struct json_object *e = jx_at(log, i);
 
-		if (str_ieq(jx_str(e, "method"), method) && strstr(jx_str(e, "path"), needle) && jx_int(e, "status", 0) < 300)
+		if (str_ieq(jx_str(e, "method"), method) &&
+		    strstr(jx_str(e, "path"), needle) &&
+		    jx_int(e, "status", 0) < 300)
 			n++;
 	}
 	st_resp_free(&r);
@@ -212,16 +232,19 @@ static int writes(struct env *v, const char *method, const char *needle)
 }
 
 /* Plans and applies one change; asserts both succeed. */
-static void plan_apply(struct env *v, const char *resource, const char *key, const char *extra, const char *extra2)
+static void plan_apply(struct env *v, const char *resource, const char *key,
+		       const char *extra, const char *extra2)
 {
-	int rc = azcmk(v, NULL, "plan", resource, "--key", key, "-o", v->plan, extra, extra2, END);
+	int rc = azcmk(v, NULL, "plan", resource, "--key", key, "-o", v->plan,
+		       extra, extra2, END);
 
 	if (rc != 0) {
 		char *o = output(v);
 
 		fail_msg("plan exited %d:\n%s", rc, o);
 	}
-	rc = azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+	rc = azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+		   v->plan, END);
 	if (rc != 0) {
 		char *o = output(v);
 
@@ -232,26 +255,40 @@ static void plan_apply(struct env *v, const char *resource, const char *key, con
 /* The key setting of a resource, per service, as text. */
 static const char *key_setting(struct json_object *r)
 {
-	const char *k = jx_str(r, "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+	const char *k =
+		jx_str(r, "properties.encryption.customerManagedKeyEncryption."
+			  "keyEncryptionKeyUrl");
 
 	if (!k)
 		k = jx_str(r, "properties.keyVaultProperties.keyName");
 	if (!k)
-		k = jx_str(r, "properties.encryption.keyVaultProperties.keyName");
+		k = jx_str(r,
+			   "properties.encryption.keyVaultProperties.keyName");
 	return k ? k : "";
 }
 
-/* The four services end to end: plan, apply, and the key in the simulator's state. */
+/* The four services end to end: plan, apply, and the key in the simulator's
+ * state. */
 static void test_four_services(void **state)
 {
-	static const struct { const char *name, *id, *key, *extra, *extra2, *want; } T[] = {
-		{ "openai", RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", KV, NULL, NULL, "cmk-test" },
-		{ "foundry", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", KV, "--confirm-irreversible", NULL,
-		  "cmk-test" },
-		{ "dicom", RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test", KV, NULL, NULL,
-		  KV "/d6540493eed2bd7ff3d30647d1d92057" },
-		{ "healthbot (user-assigned)", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", KV, "--identity", UAI,
-		  "cmk-test" },
+	static const struct {
+		const char *name, *id, *key, *extra, *extra2, *want;
+	} T[] = {
+		{ "openai",
+		  RG "/providers/Microsoft.CognitiveServices/accounts/"
+		     "oai-cmk-test",
+		  KV, NULL, NULL, "cmk-test" },
+		{ "foundry",
+		  RG "/providers/Microsoft.CognitiveServices/accounts/"
+		     "fdy-cmk-test",
+		  KV, "--confirm-irreversible", NULL, "cmk-test" },
+		{ "dicom",
+		  RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/"
+		     "dicomservices/dicom-test",
+		  KV, NULL, NULL, KV "/d6540493eed2bd7ff3d30647d1d92057" },
+		{ "healthbot (user-assigned)",
+		  RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		  KV, "--identity", UAI, "cmk-test" },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
@@ -263,11 +300,19 @@ static void test_four_services(void **state)
 		assert_output(v, "now uses key cmk-test");
 		r = state_resource(v, T[i].id);
 		assert_string_equal(key_setting(r), T[i].want);
-		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		assert_string_equal(jx_str(r, "properties.provisioningState"),
+				    "Succeeded");
 		if (T[i].extra2)
-			assert_string_equal(jx_str(r, "properties.keyVaultProperties.userIdentity"), UAI);
+			assert_string_equal(
+				jx_str(r, "properties.keyVaultProperties."
+					  "userIdentity"),
+				UAI);
 		json_object_put(r);
-		assert_int_equal(writes(v, "PUT", "/keys/cmk-test/providers/Microsoft.Authorization/roleAssignments/"), 1);
+		assert_int_equal(
+			writes(v, "PUT",
+			       "/keys/cmk-test/providers/"
+			       "Microsoft.Authorization/roleAssignments/"),
+			1);
 		env_stop(v);
 	}
 }
@@ -275,18 +320,22 @@ static void test_four_services(void **state)
 #define LOCKER RG "/providers/Azcmk.Test/lockers/lk-cmk-test"
 #define LOCKER_OID "6666a0ff-6666-4666-8666-66666666a0ff"
 
-/* Starts the simulator on minimal.json with the test locker, a service only the test build of azcmk knows. */
+/* Starts the simulator on minimal.json with the test locker, a service only the
+ * test build of azcmk knows. */
 static struct env *env_start_locker(void)
 {
 	char *text = st_read_scenario("minimal.json"), *err = NULL;
 	struct json_object *doc = json_tokener_parse(text);
 	struct json_object *locker = json_tokener_parse(
-		"{\"id\": \"" LOCKER "\", \"type\": \"Azcmk.Test/lockers\", \"name\": \"lk-cmk-test\", "
-		"\"location\": \"westus3\", \"identity\": {\"type\": \"SystemAssigned\", \"principalId\": \""
-		LOCKER_OID "\", \"tenantId\": \"11111111-1111-4111-8111-111111111111\"}, "
+		"{\"id\": \"" LOCKER "\", \"type\": \"Azcmk.Test/lockers\", "
+		"\"name\": \"lk-cmk-test\", "
+		"\"location\": \"westus3\", \"identity\": {\"type\": "
+		"\"SystemAssigned\", \"principalId\": \"" LOCKER_OID
+		"\", \"tenantId\": \"11111111-1111-4111-8111-111111111111\"}, "
 		"\"properties\": {\"provisioningState\": \"Succeeded\"}}");
-	struct json_object *principal = json_tokener_parse("{\"objectId\": \"" LOCKER_OID "\", \"type\": "
-							   "\"ServicePrincipal\", \"displayName\": \"lk-cmk-test\"}");
+	struct json_object *principal = json_tokener_parse(
+		"{\"objectId\": \"" LOCKER_OID "\", \"type\": "
+		"\"ServicePrincipal\", \"displayName\": \"lk-cmk-test\"}");
 	struct env *v = xcalloc(1, sizeof(*v));
 
 	json_object_array_add(jx_get(doc, "resources"), locker);
@@ -312,26 +361,34 @@ static void test_fifth_service(void **state)
 	int rc;
 
 	(void)state;
-	/* Before: Microsoft-managed keys, and the locker's identity cannot use the key. */
+	/* Before: Microsoft-managed keys, and the locker's identity cannot use
+	 * the key. */
 	rc = azcmk(v, "", "check", LOCKER, "--key", KV, END);
 	assert_int_not_equal(rc, 0);
 	assert_output(v, "identity.key-access");
 	assert_output(v, "lk-cmk-test");
-	/* The release build knows no such service, and says which it protects. */
+	/* The release build knows no such service, and says which it protects.
+	 */
 	rc = azcmk(v, NULL, "check", LOCKER, "--key", KV, END);
 	assert_int_not_equal(rc, 0);
 	assert_output(v, "does not protect");
 	rc = azcmk(v, "", "plan", LOCKER, "--key", KV, "-o", v->plan, END);
 	assert_int_equal(rc, 0);
-	rc = azcmk(v, "", "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+	rc = azcmk(v, "", "--yes", "--propagation-wait", "0", "apply", v->plan,
+		   END);
 	if (rc != 0)
 		fail_msg("apply exited %d:\n%s", rc, output(v));
 	assert_output(v, "now uses key cmk-test");
 	r = state_resource(v, LOCKER);
-	assert_string_equal(jx_str(r, "properties.lockerKey.keyName"), "cmk-test");
-	assert_string_equal(jx_str(r, "properties.lockerKey.keyVaultUri"), "https://kv-cmk-test.vault.azure.net/");
+	assert_string_equal(jx_str(r, "properties.lockerKey.keyName"),
+			    "cmk-test");
+	assert_string_equal(jx_str(r, "properties.lockerKey.keyVaultUri"),
+			    "https://kv-cmk-test.vault.azure.net/");
 	json_object_put(r);
-	assert_int_equal(writes(v, "PUT", "/keys/cmk-test/providers/Microsoft.Authorization/roleAssignments/"), 1);
+	assert_int_equal(writes(v, "PUT",
+				"/keys/cmk-test/providers/"
+				"Microsoft.Authorization/roleAssignments/"),
+			 1);
 	assert_int_equal(writes(v, "PATCH", "/lockers/lk-cmk-test"), 1);
 	/* After: the same check holds. */
 	rc = azcmk(v, "", "check", LOCKER, END);
@@ -344,7 +401,8 @@ static void test_fifth_service(void **state)
 static void test_access_policy_vault(void **state)
 {
 	struct env *v = env_start("access-policy.json", NULL);
-	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	const char *id = RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
 	struct json_object *r;
 
 	plan_apply(v, id, KV, NULL, NULL);
@@ -357,7 +415,8 @@ static void test_access_policy_vault(void **state)
 }
 
 /* Applies an admin change to the simulator (no rules). */
-static void admin(struct env *v, const char *method, const char *path, const char *body)
+static void admin(struct env *v, const char *method, const char *path,
+		  const char *body)
 {
 	struct st_resp r;
 
@@ -366,44 +425,63 @@ static void admin(struct env *v, const char *method, const char *path, const cha
 	st_resp_free(&r);
 }
 
-/* A missing identity, purge protection off and a key to create: fixed by one plan once confirmed. */
+/* A missing identity, purge protection off and a key to create: fixed by one
+ * plan once confirmed. */
 static void test_fixes_in_plan(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	const char *id = RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
 	struct json_object *r;
 	int rc;
 
-	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", "{\"identity\":null}");
-	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
+	admin(v, "PATCH",
+	      "/resources?id=" RG
+	      "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
+	      "{\"identity\":null}");
+	admin(v, "PATCH",
+	      "/resources?id=" RG
+	      "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
 	      "{\"properties\":{\"enablePurgeProtection\":null}}");
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", "--create-key", "cmk-new", "-o",
-			       v->plan, END), 1);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault",
+			       "kv-cmk-test", "--create-key", "cmk-new", "-o",
+			       v->plan, END),
+			 1);
 	assert_output(v, "--confirm-irreversible");
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
-	rc = azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", "--create-key", "cmk-new",
-		   "--confirm-irreversible", "-o", v->plan, END);
+	rc = azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test",
+		   "--create-key", "cmk-new", "--confirm-irreversible", "-o",
+		   v->plan, END);
 	assert_int_equal(rc, 0);
 	assert_output(v, "[irreversible]");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "apply", v->plan, END),
+			 0);
 	r = state_resource(v, id);
 	assert_string_equal(key_setting(r), "cmk-new");
 	assert_non_null(jx_str(r, "identity.principalId"));
 	json_object_put(r);
-	r = state_resource(v, RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test");
+	r = state_resource(v, RG
+			   "/providers/Microsoft.KeyVault/vaults/kv-cmk-test");
 	assert_true(jx_bool(r, "properties.enablePurgeProtection", false));
 	json_object_put(r);
 	env_stop(v);
 }
 
-/* A blocker the plan cannot fix (the vault in another region) stops the plan before anything is written. */
+/* A blocker the plan cannot fix (the vault in another region) stops the plan
+ * before anything is written. */
 static void test_blocker_before_writes(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 
 	unlink(v->plan);
-	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", "{\"location\":\"eastus\"}");
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 1);
+	admin(v, "PATCH",
+	      "/resources?id=" RG
+	      "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
+	      "{\"location\":\"eastus\"}");
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "-o", v->plan, END),
+			 1);
 	assert_output(v, "vault.same-region");
 	assert_int_equal(writes(v, "PUT", "/"), 0);
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
@@ -411,21 +489,27 @@ static void test_blocker_before_writes(void **state)
 	env_stop(v);
 }
 
-/* A save Azure refuses (the key disabled after planning) is reported with the rule it stands for. */
+/* A save Azure refuses (the key disabled after planning) is reported with the
+ * rule it stands for. */
 static void test_refused_save_mapped(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 
 	unlink(v->plan);
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "-o", v->plan, END),
+			 0);
 	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/disable", "{}");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "apply", v->plan, END),
+			 2);
 	assert_output(v, "rule key.enabled");
 	assert_output(v, "--resume");
 	env_stop(v);
 }
 
-/* A deny policy shows in the plan as a note, and the save Azure Policy refuses maps back to policy.deny. */
+/* A deny policy shows in the plan as a note, and the save Azure Policy refuses
+ * maps back to policy.deny. */
 static void test_policy_refusal(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -435,19 +519,26 @@ static void test_policy_refusal(void **state)
 	admin(v, "PUT", "/resources", POLICY_DEFINITION);
 	admin(v, "PUT", "/resources", a);
 	unlink(v->plan);
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "-o", v->plan, END),
+			 0);
 	assert_output(v, "deny-unapproved-vaults");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "apply", v->plan, END),
+			 2);
 	assert_output(v, "rule policy.deny");
 	assert_output(v, "RequestDisallowedByPolicy");
-	r = state_resource(v, RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test");
+	r = state_resource(
+		v, RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test");
 	assert_string_equal(key_setting(r), "");
 	json_object_put(r);
 	free(a);
 	env_stop(v);
 }
 
-/* Removes the audit's progress lines, which share the output file with the report here (stderr is stdout). */
+/* Removes the audit's progress lines, which share the output file with the
+ * report here (stderr is stdout). */
 static void drop_progress(char *text)
 {
 	char *p;
@@ -455,11 +546,13 @@ static void drop_progress(char *text)
 	while ((p = strstr(text, "Auditing: ")) != NULL) {
 		char *end = strchr(p, '\n');
 
-		memmove(p, end ? end + 1 : p + strlen(p), strlen(end ? end + 1 : p + strlen(p)) + 1);
+		memmove(p, end ? end + 1 : p + strlen(p),
+			strlen(end ? end + 1 : p + strlen(p)) + 1);
 	}
 }
 
-/* Returns the id of the finding of a rule on a resource in the last run's JSON audit report (allocated), or NULL. */
+/* Returns the id of the finding of a rule on a resource in the last run's JSON
+ * audit report (allocated), or NULL. */
 static char *finding_id(struct env *v, const char *rule, const char *name)
 {
 	char *text = output(v), *id = NULL;
@@ -470,29 +563,37 @@ static char *finding_id(struct env *v, const char *rule, const char *name)
 	list = jx_get(j, "findings");
 
 	for (size_t i = 0; !id && i < jx_len(list); i++)
-		if (str_ieq(jx_str(jx_at(list, i), "rule"), rule) && str_ieq(jx_str(jx_at(list, i), "name"), name))
+		if (str_ieq(jx_str(jx_at(list, i), "rule"), rule) &&
+		    str_ieq(jx_str(jx_at(list, i), "name"), name))
 			id = xstrdup(jx_str(jx_at(list, i), "id"));
 	json_object_put(j);
 	free(text);
 	return id;
 }
 
-/* An audit finding fixed by its id: a compliant key chosen, the plan applied, the finding gone; bad ids refused. */
+/* An audit finding fixed by its id: a compliant key chosen, the plan applied,
+ * the finding gone; bad ids refused. */
 static void test_fix_finding(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	const char *id = RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
 	char *fid;
 	struct json_object *r;
 
 	assert_int_equal(azcmk(v, NULL, "audit", "-o", "json", END), 0);
 	fid = finding_id(v, "resource.cmk", "oai-cmk-test");
 	assert_non_null(fid);
-	assert_int_equal(azcmk(v, NULL, "--dry-run", "fix", "dicom-test", END), 0);
-	assert_output(v, "Chosen: the existing key https://kv-cmk-test.vault.azure.net/keys/cmk-test");
+	assert_int_equal(azcmk(v, NULL, "--dry-run", "fix", "dicom-test", END),
+			 0);
+	assert_output(v, "Chosen: the existing key "
+			 "https://kv-cmk-test.vault.azure.net/keys/cmk-test");
 	assert_output(v, "dry run");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "fix", fid, END), 0);
-	assert_output(v, "Chosen: the existing key https://kv-cmk-test.vault.azure.net/keys/cmk-test");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "fix", fid, END),
+			 0);
+	assert_output(v, "Chosen: the existing key "
+			 "https://kv-cmk-test.vault.azure.net/keys/cmk-test");
 	r = state_resource(v, id);
 	assert_string_equal(key_setting(r), "cmk-test");
 	json_object_put(r);
@@ -500,13 +601,18 @@ static void test_fix_finding(void **state)
 	free(fid);
 	assert_null(finding_id(v, "resource.cmk", "oai-cmk-test"));
 	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/expire", "{}");
-	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END), 1);
+	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END),
+			 1);
 	fid = finding_id(v, "key.active", "oai-cmk-test");
 	assert_non_null(fid);
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "fix", fid, END), 0);
-	assert_output(v, "Chosen: a new RSA version of the key in use (key.active)");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "fix", fid, END),
+			 0);
+	assert_output(
+		v, "Chosen: a new RSA version of the key in use (key.active)");
 	free(fid);
-	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END), 0);
+	assert_int_equal(azcmk(v, NULL, "audit", "--deep", "-o", "json", END),
+			 0);
 	assert_null(finding_id(v, "key.active", "oai-cmk-test"));
 	assert_int_equal(azcmk(v, NULL, "fix", "oai-cmk-test", END), 0);
 	assert_output(v, "nothing to fix");
@@ -515,19 +621,28 @@ static void test_fix_finding(void **state)
 	env_stop(v);
 }
 
-/* Someone else changing the resource between plan and apply is detected, and nothing is overwritten. */
+/* Someone else changing the resource between plan and apply is detected, and
+ * nothing is overwritten. */
 static void test_concurrent_change(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	const char *id = RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
 	struct json_object *r;
 
 	unlink(v->plan);
-	assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
-	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
-	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\",\"keyVaultProperties\":"
-	      "{\"keyName\":\"someone-elses\",\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/\"}}}}");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+	admin(v, "PATCH",
+	      "/resources?id=" RG
+	      "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
+	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft."
+	      "KeyVault\",\"keyVaultProperties\":"
+	      "{\"keyName\":\"someone-elses\",\"keyVaultUri\":\"https://"
+	      "kv-cmk-test.vault.azure.net/\"}}}}");
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "apply", v->plan, END),
+			 2);
 	assert_output(v, "changed since the plan was made");
 	r = state_resource(v, id);
 	assert_string_equal(key_setting(r), "someone-elses");
@@ -535,7 +650,8 @@ static void test_concurrent_change(void **state)
 	env_stop(v);
 }
 
-/* Removes every role assignment at a scope ending in suffix (someone taking access away). */
+/* Removes every role assignment at a scope ending in suffix (someone taking
+ * access away). */
 static void revoke_at(struct env *v, const char *suffix)
 {
 	struct st_resp r;
@@ -544,7 +660,8 @@ static void revoke_at(struct env *v, const char *suffix)
 	st_admin(&v->t, "GET", "/state", NULL, &r);
 	list = jx_get(r.json, "roleAssignments");
 	for (size_t i = 0; i < jx_len(list); i++) {
-		const char *scope = jx_str(jx_at(list, i), "scope"), *name = jx_str(jx_at(list, i), "name");
+		const char *scope = jx_str(jx_at(list, i), "scope"),
+			   *name = jx_str(jx_at(list, i), "name");
 
 		if (scope && name && str_iends(scope, suffix)) {
 			char *path = xasprintf("/roleAssignments/%s", name);
@@ -556,21 +673,29 @@ static void revoke_at(struct env *v, const char *suffix)
 	st_resp_free(&r);
 }
 
-/* Access taken away after the plan was made: apply proves access before the save and writes nothing. */
+/* Access taken away after the plan was made: apply proves access before the
+ * save and writes nothing. */
 static void test_access_proven_before_save(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
+	const char *id = RG
+		"/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test";
 	struct json_object *r;
 
 	plan_apply(v, id, KV, NULL, NULL);
-	admin(v, "PATCH", "/resources?id=" RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
-	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\",\"keyVaultProperties\":null}}}");
+	admin(v, "PATCH",
+	      "/resources?id=" RG
+	      "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
+	      "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft."
+	      "CognitiveServices\",\"keyVaultProperties\":null}}}");
 	unlink(v->plan);
-	assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
 	assert_output(v, "Save key cmk-test");
 	revoke_at(v, "/keys/cmk-test");
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "apply", v->plan, END),
+			 2);
 	assert_output(v, "stopped before the save");
 	assert_int_equal(writes(v, "PATCH", "/accounts/oai-cmk-test"), 1);
 	r = state_resource(v, id);
@@ -579,7 +704,9 @@ static void test_access_proven_before_save(void **state)
 	env_stop(v);
 }
 
-#define DICOM RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
+#define DICOM                                                          \
+	RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/" \
+	   "dicomservices/dicom-test"
 
 /* Returns the version at the end of the DICOM service's key URL (allocated). */
 static char *dicom_version(struct env *v)
@@ -592,7 +719,8 @@ static char *dicom_version(struct env *v)
 	return ver;
 }
 
-/* rotate --new-version makes a version and moves DICOM to it; rotate --version goes back; mistakes are refused. */
+/* rotate --new-version makes a version and moves DICOM to it; rotate --version
+ * goes back; mistakes are refused. */
 static void test_rotate(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -602,7 +730,9 @@ static void test_rotate(void **state)
 	first = dicom_version(v);
 	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, END), 2);
 	assert_output(v, "--new-version");
-	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, "--new-version", "--dry-run", END), 0);
+	assert_int_equal(azcmk(v, NULL, "rotate", DICOM, "--new-version",
+			       "--dry-run", END),
+			 0);
 	assert_output(v, "dry run");
 	assert_output(v, "new version of key cmk-test (RSA, 2048 bits)");
 	{
@@ -612,15 +742,21 @@ static void test_rotate(void **state)
 		free(cmd);
 	}
 	assert_int_equal(writes(v, "POST", "/create"), 0);
-	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "rotate", DICOM, "--new-version", END), 0);
+	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+			       "rotate", DICOM, "--new-version", END),
+			 0);
 	assert_int_equal(writes(v, "POST", "/create"), 1);
 	second = dicom_version(v);
 	assert_string_not_equal(first, second);
 	assert_int_equal(strlen(second), 32);
-	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version", first, END), 0);
+	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version",
+			       first, END),
+			 0);
 	third = dicom_version(v);
 	assert_string_equal(third, first);
-	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version", first, END), 1);
+	assert_int_equal(azcmk(v, NULL, "--yes", "rotate", DICOM, "--version",
+			       first, END),
+			 1);
 	assert_output(v, "already uses version");
 	free(first);
 	free(second);
@@ -628,7 +764,8 @@ static void test_rotate(void **state)
 	env_stop(v);
 }
 
-/* refresh saves the same key again, even twice; --dry-run writes nothing; a resource without CMK is refused. */
+/* refresh saves the same key again, even twice; --dry-run writes nothing; a
+ * resource without CMK is refused. */
 static void test_refresh(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -647,27 +784,38 @@ static void test_refresh(void **state)
 	env_stop(v);
 }
 
-/* The exported formats: an az script and an ARM template, written with -o; nothing is changed in Azure. */
+/* The exported formats: an az script and an ARM template, written with -o;
+ * nothing is changed in Azure. */
 static void test_export_formats(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 	char *o;
 
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "az", "-o", v->plan, END), 0);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "--format", "az", "-o", v->plan, END),
+			 0);
 	o = xstrdup(v->out);
 	snprintf(v->out, sizeof(v->out), "%s", v->plan);
 	assert_output(v, "#!/bin/sh");
 	assert_output(v, "az rest --method put");
 	assert_output(v, "e147488a-f6f5-4113-8e2d-b22465e65bf6");
 	snprintf(v->out, sizeof(v->out), "%s", o);
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "arm", END), 0);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "--format", "arm", END),
+			 0);
 	assert_output(v, "deploymentTemplate.json#");
 	assert_output(v, "Microsoft.Authorization/roleAssignments");
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV, "--format", "yaml", END), 2);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
+			       "--format", "yaml", END),
+			 2);
 	assert_output(v, "invalid --format");
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test", END), 2);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault",
+			       "kv-cmk-test", END),
+			 2);
 	assert_output(v, "--vault needs --key");
-	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--create-key", "k", END), 2);
+	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--create-key",
+			       "k", END),
+			 2);
 	assert_output(v, "--create-key NAME needs --vault");
 	assert_int_equal(writes(v, "PUT", "/"), 0);
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
@@ -675,10 +823,12 @@ static void test_export_formats(void **state)
 	env_stop(v);
 }
 
-/* Killed after each step's write, then resumed: the end state is right and no change was made twice. */
+/* Killed after each step's write, then resumed: the end state is right and no
+ * change was made twice. */
 static void test_crash_and_resume(void **state)
 {
-	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+	const char *id =
+		RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
 
 	(void)state;
 	SKIP_WHEN_QUICK();
@@ -691,22 +841,31 @@ static void test_crash_and_resume(void **state)
 		snprintf(at, sizeof(at), "%d", k);
 		print_message("crash after step %d\n", k);
 		unlink(v->plan);
-		assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI, "-o", v->plan, END), 0);
-		rc = azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END);
+		assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV,
+				       "--identity", UAI, "-o", v->plan, END),
+				 0);
+		rc = azcmk(v, at, "--yes", "--propagation-wait", "0", "apply",
+			   v->plan, END);
 		assert_true(rc == 99 || rc == 0);
-		assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2);
+		assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait",
+				       "0", "apply", v->plan, END),
+				 2);
 		assert_output(v, "--resume");
-		rc = azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END);
+		rc = azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			   "0", "apply", v->plan, END);
 		if (rc != 0) {
 			char *o = output(v);
 
-			fail_msg("resume after step %d exited %d:\n%s", k, rc, o);
+			fail_msg("resume after step %d exited %d:\n%s", k, rc,
+				 o);
 		}
 		r = state_resource(v, id);
 		assert_string_equal(key_setting(r), "cmk-test");
-		assert_non_null(jx_iget(jx_get(r, "identity.userAssignedIdentities"), UAI));
+		assert_non_null(jx_iget(
+			jx_get(r, "identity.userAssignedIdentities"), UAI));
 		json_object_put(r);
-		assert_int_equal(writes(v, "PATCH", "/healthBots/hb-cmk-test"), 2);
+		assert_int_equal(writes(v, "PATCH", "/healthBots/hb-cmk-test"),
+				 2);
 		assert_true(writes(v, "PUT", "/roleAssignments/") <= 2);
 		env_stop(v);
 	}
@@ -722,14 +881,25 @@ static void expect_exit(struct env *v, int got, int want, const char *what)
 	}
 }
 
-/* With a user-assigned identity, --system-identity off turns the system-assigned one off after the save, per service. */
+/* With a user-assigned identity, --system-identity off turns the
+ * system-assigned one off after the save, per service. */
 static void test_system_identity_off(void **state)
 {
-	static const struct { const char *name, *id, *extra; } T[] = {
-		{ "openai", RG "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test", NULL },
-		{ "foundry", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", "--confirm-irreversible" },
+	static const struct {
+		const char *name, *id, *extra;
+	} T[] = {
+		{ "openai",
+		  RG "/providers/Microsoft.CognitiveServices/accounts/"
+		     "oai-cmk-test",
+		  NULL },
+		{ "foundry",
+		  RG "/providers/Microsoft.CognitiveServices/accounts/"
+		     "fdy-cmk-test",
+		  "--confirm-irreversible" },
 		{ "dicom", DICOM, NULL },
-		{ "healthbot", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", NULL },
+		{ "healthbot",
+		  RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		  NULL },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
@@ -738,30 +908,47 @@ static void test_system_identity_off(void **state)
 
 		print_message("service: %s\n", T[i].name);
 		unlink(v->plan);
-		expect_exit(v, azcmk(v, NULL, "plan", T[i].id, "--key", KV, "--identity", UAI, "--system-identity", "off",
-				     "-o", v->plan, T[i].extra, END), 0, "plan");
+		expect_exit(v,
+			    azcmk(v, NULL, "plan", T[i].id, "--key", KV,
+				  "--identity", UAI, "--system-identity", "off",
+				  "-o", v->plan, T[i].extra, END),
+			    0, "plan");
 		assert_output(v, "Turn off the system-assigned identity");
-		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+				  "apply", v->plan, END),
+			    0, "apply");
 		r = state_resource(v, T[i].id);
 		assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
 		assert_null(jx_get(r, "identity.principalId"));
-		assert_non_null(jx_iget(jx_get(r, "identity.userAssignedIdentities"), UAI));
+		assert_non_null(jx_iget(
+			jx_get(r, "identity.userAssignedIdentities"), UAI));
 		assert_true(strstr(key_setting(r), "cmk-test") != NULL);
-		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		assert_string_equal(jx_str(r, "properties.provisioningState"),
+				    "Succeeded");
 		json_object_put(r);
 		env_stop(v);
 	}
 }
 
-/* Turning off the system-assigned identity is refused when it is the one that would reach the key. */
+/* Turning off the system-assigned identity is refused when it is the one that
+ * would reach the key. */
 static void test_system_identity_off_refused(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+	const char *id =
+		RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
 
-	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity", "off", END), 1, "plan");
-	assert_output(v, "cannot be turned off; choose a user-assigned identity");
-	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity", "maybe", END), 2, "plan");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity",
+			  "off", END),
+		    1, "plan");
+	assert_output(v,
+		      "cannot be turned off; choose a user-assigned identity");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", id, "--key", KV, "--system-identity",
+			  "maybe", END),
+		    2, "plan");
 	assert_output(v, "invalid --system-identity 'maybe': use keep or off");
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
 	env_stop(v);
@@ -775,20 +962,29 @@ static void test_system_identity_off_refused(void **state)
 static void test_system_identity_off_proven(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	const char *id = RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
+	const char *id =
+		RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test";
 	struct json_object *r;
 	struct st_resp sr;
 	bool granted = false;
 
 	(void)state;
 	unlink(v->plan);
-	expect_exit(v, azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI, "--system-identity", "off", "-o",
-			     v->plan, END), 0, "plan");
-	/* enable-identity, assign-role, wait-access, save-key: stop after the fourth. */
-	expect_exit(v, azcmk(v, "4", "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "apply");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI,
+			  "--system-identity", "off", "-o", v->plan, END),
+		    0, "plan");
+	/* enable-identity, assign-role, wait-access, save-key: stop after the
+	 * fourth. */
+	expect_exit(v,
+		    azcmk(v, "4", "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    99, "apply");
 	revoke_at(v, "/keys/cmk-test");
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "resumed apply");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    0, "resumed apply");
 	assert_output(v, "made again, in case it was removed since");
 	assert_output(v, "Done:");
 	r = state_resource(v, id);
@@ -796,7 +992,10 @@ static void test_system_identity_off_proven(void **state)
 	json_object_put(r);
 	st_admin(&v->t, "GET", "/state", NULL, &sr);
 	for (size_t i = 0; i < jx_len(jx_get(sr.json, "roleAssignments")); i++)
-		granted |= str_iends(jx_str(jx_at(jx_get(sr.json, "roleAssignments"), i), "scope"), "/keys/cmk-test");
+		granted |= str_iends(
+			jx_str(jx_at(jx_get(sr.json, "roleAssignments"), i),
+			       "scope"),
+			"/keys/cmk-test");
 	st_resp_free(&sr);
 	assert_true(granted);
 	env_stop(v);
@@ -805,23 +1004,35 @@ static void test_system_identity_off_proven(void **state)
 #define HSM_ID RG "/providers/Microsoft.KeyVault/managedHSMs/hsm-cmk-test"
 #define HSM_KEY "https://hsm-cmk-test.managedhsm.azure.net/keys/hsm-key"
 
-/* Starts the simulator on minimal.json with a Managed HSM (the operator its initial administrator) and an RSA-HSM key. */
+/* Starts the simulator on minimal.json with a Managed HSM (the operator its
+ * initial administrator) and an RSA-HSM key. */
 static struct env *env_start_hsm(void)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
 	char *text = st_read_scenario("minimal.json"), *err = NULL, *hsm;
 	struct json_object *doc = json_tokener_parse(text);
 
-	hsm = xasprintf("{\"id\":\"" HSM_ID "\",\"type\":\"Microsoft.KeyVault/managedHSMs\",\"name\":\"hsm-cmk-test\","
-			"\"location\":\"westus3\",\"sku\":{\"family\":\"B\",\"name\":\"Standard_B1\"},\"properties\":"
-			"{\"tenantId\":\"%s\",\"initialAdminObjectIds\":[\"%s\"],\"hsmUri\":"
-			"\"https://hsm-cmk-test.managedhsm.azure.net/\",\"enableSoftDelete\":true,"
-			"\"enablePurgeProtection\":true,\"provisioningState\":\"Succeeded\"}}",
-			jx_str(doc, "tenantId"), jx_str(doc, "operator.objectId"));
-	json_object_array_add(jx_get(doc, "resources"), json_tokener_parse(hsm));
-	json_object_object_add(jx_get(doc, "keys"), "hsm-cmk-test", json_tokener_parse(
-		"{\"hsm-key\":[{\"version\":\"0123456789abcdef0123456789abcdef\",\"kty\":\"RSA-HSM\","
-		"\"key_size\":2048,\"key_ops\":[\"wrapKey\",\"unwrapKey\"]}]}"));
+	hsm = xasprintf(
+		"{\"id\":\"" HSM_ID "\",\"type\":\"Microsoft.KeyVault/"
+		"managedHSMs\",\"name\":\"hsm-cmk-test\","
+		"\"location\":\"westus3\",\"sku\":{\"family\":\"B\",\"name\":"
+		"\"Standard_B1\"},\"properties\":"
+		"{\"tenantId\":\"%s\",\"initialAdminObjectIds\":[\"%s\"],"
+		"\"hsmUri\":"
+		"\"https://hsm-cmk-test.managedhsm.azure.net/"
+		"\",\"enableSoftDelete\":true,"
+		"\"enablePurgeProtection\":true,\"provisioningState\":"
+		"\"Succeeded\"}}",
+		jx_str(doc, "tenantId"), jx_str(doc, "operator.objectId"));
+	json_object_array_add(jx_get(doc, "resources"),
+			      json_tokener_parse(hsm));
+	json_object_object_add(
+		jx_get(doc, "keys"), "hsm-cmk-test",
+		json_tokener_parse("{\"hsm-key\":[{\"version\":"
+				   "\"0123456789abcdef0123456789abcdef\","
+				   "\"kty\":\"RSA-HSM\","
+				   "\"key_size\":2048,\"key_ops\":[\"wrapKey\","
+				   "\"unwrapKey\"]}]}"));
 	if (st_start_text(&v->t, jx_text(doc), &err) != 0)
 		fail_msg("the simulator did not start: %s", err ? err : "?");
 	env_files(v);
@@ -843,26 +1054,44 @@ static void test_managed_hsm_grant(void **state)
 	struct json_object *res, *ras;
 	int local = 0;
 
-	expect_exit(v, azcmk(v, NULL, "check", DICOM, "--key", HSM_KEY "/0123456789abcdef0123456789abcdef", END), 1, "check");
+	expect_exit(v,
+		    azcmk(v, NULL, "check", DICOM, "--key",
+			  HSM_KEY "/0123456789abcdef0123456789abcdef", END),
+		    1, "check");
 	assert_output(v, "identity.key-access");
 	unlink(v->plan);
-	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", HSM_KEY "/0123456789abcdef0123456789abcdef", "-o", v->plan,
-			     END), 0, "plan");
-	assert_output(v, "the Managed HSM local role Managed HSM Crypto Service Encryption User on key hsm-key only");
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", DICOM, "--key",
+			  HSM_KEY "/0123456789abcdef0123456789abcdef", "-o",
+			  v->plan, END),
+		    0, "plan");
+	assert_output(v, "the Managed HSM local role Managed HSM Crypto "
+			 "Service Encryption User on key hsm-key only");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply");
 	res = state_resource(v, DICOM);
-	assert_string_equal(key_setting(res), HSM_KEY "/0123456789abcdef0123456789abcdef");
+	assert_string_equal(key_setting(res),
+			    HSM_KEY "/0123456789abcdef0123456789abcdef");
 	st_admin(&v->t, "GET", "/state", NULL, &r);
 	ras = jx_get(r.json, "roleAssignments");
 	for (size_t i = 0; i < jx_len(ras); i++)
-		local += str_ieq(jx_str(jx_at(ras, i), "scope"), HSM_ID "/keys/hsm-key") &&
-			 str_ieq(jx_str(jx_at(ras, i), "roleDefinitionId"), "33413926-3206-4cdd-b39a-83574fe37a17") &&
-			 str_ieq(jx_str(jx_at(ras, i), "principalId"), jx_str(res, "identity.principalId"));
+		local += str_ieq(jx_str(jx_at(ras, i), "scope"),
+				 HSM_ID "/keys/hsm-key") &&
+			 str_ieq(jx_str(jx_at(ras, i), "roleDefinitionId"),
+				 "33413926-3206-4cdd-b39a-83574fe37a17") &&
+			 str_ieq(jx_str(jx_at(ras, i), "principalId"),
+				 jx_str(res, "identity.principalId"));
 	assert_int_equal(local, 1);
 	st_resp_free(&r);
 	json_object_put(res);
-	assert_int_equal(writes(v, "PUT", "/keys/hsm-key/providers/Microsoft.Authorization/roleAssignments/"), 1);
-	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0, "check after apply");
+	assert_int_equal(writes(v, "PUT",
+				"/keys/hsm-key/providers/"
+				"Microsoft.Authorization/roleAssignments/"),
+			 1);
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0,
+		    "check after apply");
 	env_stop(v);
 }
 
@@ -887,11 +1116,13 @@ static void write_json(const char *path, struct json_object *o)
 		fail_msg("cannot write %s", path);
 }
 
-/* Returns the path of a file of the plan's in the state directory (".journal", ".journal.lock"). */
+/* Returns the path of a file of the plan's in the state directory (".journal",
+ * ".journal.lock"). */
 static char *plan_file(struct env *v, const char *suffix)
 {
 	struct json_object *p = read_json(v->plan);
-	char *path = xasprintf("%s/state/azcmk/%s%s", dir, jx_str(p, "id"), suffix);
+	char *path =
+		xasprintf("%s/state/azcmk/%s%s", dir, jx_str(p, "id"), suffix);
 
 	json_object_put(p);
 	return path;
@@ -900,7 +1131,8 @@ static char *plan_file(struct env *v, const char *suffix)
 /* Makes the state directory the runs use (private, as azcmk makes it). */
 static void make_state_dir(void)
 {
-	char *a = xasprintf("%s/state", dir), *b = xasprintf("%s/state/azcmk", dir);
+	char *a = xasprintf("%s/state", dir),
+	     *b = xasprintf("%s/state/azcmk", dir);
 
 	mkdir(a, 0700);
 	mkdir(b, 0700);
@@ -932,9 +1164,11 @@ static int all_writes(struct env *v)
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
 	for (size_t i = 0; i < jx_len(log); i++) {
-		const char *m = jx_str(jx_at(log, i), "method"), *path = jx_str(jx_at(log, i), "path");
+		const char *m = jx_str(jx_at(log, i), "method"),
+			   *path = jx_str(jx_at(log, i), "path");
 
-		n += str_ieq(m, "PUT") || str_ieq(m, "PATCH") || str_ieq(m, "DELETE") ||
+		n += str_ieq(m, "PUT") || str_ieq(m, "PATCH") ||
+		     str_ieq(m, "DELETE") ||
 		     (str_ieq(m, "POST") && path && strstr(path, "/keys/"));
 	}
 	st_resp_free(&r);
@@ -954,19 +1188,26 @@ static void test_tampered_plan_refused(void **state)
 	int before;
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
+		0);
 	p = read_json(v->plan);
-	jx_set(jx_at(jx_get(p, "steps"), 0), "method", json_object_new_string("DELETE"));
-	jx_set(jx_at(jx_get(p, "steps"), 0), "url", json_object_new_string(VAULT_ID));
-	jx_set(jx_at(jx_get(p, "steps"), 0), "title", json_object_new_string("Harmless \033]8;;x\033\\title"));
+	jx_set(jx_at(jx_get(p, "steps"), 0), "method",
+	       json_object_new_string("DELETE"));
+	jx_set(jx_at(jx_get(p, "steps"), 0), "url",
+	       json_object_new_string(VAULT_ID));
+	jx_set(jx_at(jx_get(p, "steps"), 0), "title",
+	       json_object_new_string("Harmless \033]8;;x\033\\title"));
 	write_json(v->plan, p);
 	before = all_writes(v);
-	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply of an edited plan");
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply of an edited plan");
 	assert_output(v, "changed after azcmk plan wrote it");
 	id = plan_digest(p);
 	jx_set(p, "id", json_object_new_string(id));
 	write_json(v->plan, p);
-	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply of a re-sealed edited plan");
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply of a re-sealed edited plan");
 	assert_output(v, "asks for DELETE");
 	assert_int_equal(all_writes(v), before);
 	vault = state_resource(v, VAULT_ID);
@@ -987,15 +1228,18 @@ static void test_resume_verifies(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 	struct json_object *r;
-	const char *revert = "{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\","
+	const char *revert = "{\"properties\":{\"encryption\":{\"keySource\":"
+			     "\"Microsoft.CognitiveServices\","
 			     "\"keyVaultProperties\":null}}}";
 	char *path = xasprintf("/resources?id=%s", OAI);
 
 	(void)state;
 	plan_apply(v, OAI, KV, NULL, NULL);
 	admin(v, "PATCH", path, revert);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "resume after a revert");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    0, "resume after a revert");
 	assert_output(v, "Azure shows it undone now");
 	assert_output(v, "Done:");
 	r = state_resource(v, OAI);
@@ -1003,18 +1247,26 @@ static void test_resume_verifies(void **state)
 	json_object_put(r);
 
 	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/disable", NULL);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 1,
-		    "resume with the key disabled");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    1, "resume with the key disabled");
 	assert_output(v, "the end state does not hold");
 	assert_not_output(v, "Done:");
 	admin(v, "PATCH", path, revert);
-	assert_int_not_equal(azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0);
+	assert_int_not_equal(azcmk(v, NULL, "--yes", "--resume",
+				   "--propagation-wait", "0", "apply", v->plan,
+				   END),
+			     0);
 	assert_not_output(v, "Done:");
-	/* The key back, but the grant removed since and the setting reverted: resume grants again, saves, verifies. */
+	/* The key back, but the grant removed since and the setting reverted:
+	 * resume grants again, saves, verifies. */
 	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/enable", NULL);
 	revoke_at(v, "/keys/cmk-test");
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "resume after the grant was removed");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    0, "resume after the grant was removed");
 	assert_output(v, "Done:");
 	r = state_resource(v, OAI);
 	assert_string_equal(key_setting(r), "cmk-test");
@@ -1032,16 +1284,26 @@ static const struct {
 	{ "empty", "", false, "is empty" },
 	{ "garbage", "this is not json\n", false, "line 1 of the journal" },
 	{ "binary", "\001\002\377\n", false, "line 1 of the journal" },
-	{ "foreign plan", "{\"plan\":\"0000\",\"step\":-1,\"event\":\"begin\",\"time\":1}\n", false, "line 1 of the journal" },
-	{ "step out of the plan", "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"verify\",\"event\":\"done\",\"time\":1}\n", true,
-	  "line 2 of the journal" },
-	{ "step of another kind", "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\",\"time\":1}\n", true,
-	  "line 2 of the journal" },
-	{ "forged version", "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"time\":1,\"vars\":"
-	  "{\"keyVersion\":\"../../evil\"}}\n", true, "line 2 of the journal" },
+	{ "foreign plan",
+	  "{\"plan\":\"0000\",\"step\":-1,\"event\":\"begin\",\"time\":1}\n",
+	  false, "line 1 of the journal" },
+	{ "step out of the plan",
+	  "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"verify\",\"event\":\"done\","
+	  "\"time\":1}\n",
+	  true, "line 2 of the journal" },
+	{ "step of another kind",
+	  "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\","
+	  "\"time\":1}\n",
+	  true, "line 2 of the journal" },
+	{ "forged version",
+	  "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\","
+	  "\"time\":1,\"vars\":"
+	  "{\"keyVersion\":\"../../evil\"}}\n",
+	  true, "line 2 of the journal" },
 };
 
-/* Returns text with PLAN and STEP replaced by the plan's id and its first step's kind. */
+/* Returns text with PLAN and STEP replaced by the plan's id and its first
+ * step's kind. */
 static char *subst(const char *text, const char *plan, const char *step)
 {
 	struct sbuf b = SBUF_INIT;
@@ -1060,24 +1322,31 @@ static char *subst(const char *text, const char *plan, const char *step)
 	return sb_str(&b)[0] ? sb_steal(&b) : xstrdup("");
 }
 
-/* An empty, garbled, foreign or forged journal is refused by --resume, naming the file, and nothing is sent. */
+/* An empty, garbled, foreign or forged journal is refused by --resume, naming
+ * the file, and nothing is sent. */
 static void test_journal_refused(void **state)
 {
 	(void)state;
 	SKIP_WHEN_QUICK();
-	for (size_t i = 0; i < sizeof(BAD_JOURNALS) / sizeof(BAD_JOURNALS[0]); i++) {
+	for (size_t i = 0; i < sizeof(BAD_JOURNALS) / sizeof(BAD_JOURNALS[0]);
+	     i++) {
 		struct env *v = env_start("minimal.json", NULL);
 		struct json_object *p;
 		char *journal, *text;
 		int before;
 
 		print_message("journal: %s\n", BAD_JOURNALS[i].name);
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
+				       v->plan, END),
+				 0);
 		p = read_json(v->plan);
 		journal = plan_file(v, ".journal");
 		if (BAD_JOURNALS[i].append) {
 			/* A real beginning, then the forged line. */
-			char *begin = xasprintf("{\"plan\":\"%s\",\"step\":-1,\"event\":\"begin\",\"time\":1}\n", jx_str(p, "id"));
+			char *begin =
+				xasprintf("{\"plan\":\"%s\",\"step\":-1,"
+					  "\"event\":\"begin\",\"time\":1}\n",
+					  jx_str(p, "id"));
 
 			make_state_dir();
 			put_text(journal, begin, false);
@@ -1085,11 +1354,15 @@ static void test_journal_refused(void **state)
 		} else {
 			make_state_dir();
 		}
-		text = subst(BAD_JOURNALS[i].text, jx_str(p, "id"), jx_str(jx_at(jx_get(p, "steps"), 0), "step"));
+		text = subst(BAD_JOURNALS[i].text, jx_str(p, "id"),
+			     jx_str(jx_at(jx_get(p, "steps"), 0), "step"));
 		put_text(journal, text, BAD_JOURNALS[i].append);
 		chmod(journal, 0600);
 		before = all_writes(v);
-		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, BAD_JOURNALS[i].name);
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--resume", "apply",
+				  v->plan, END),
+			    2, BAD_JOURNALS[i].name);
 		assert_output(v, BAD_JOURNALS[i].want);
 		assert_output(v, journal);
 		assert_int_equal(all_writes(v), before);
@@ -1100,7 +1373,8 @@ static void test_journal_refused(void **state)
 	}
 }
 
-/* A last line torn by a crash is the one damage a journal may have: the resume goes on and ends verified. */
+/* A last line torn by a crash is the one damage a journal may have: the resume
+ * goes on and ends verified. */
 static void test_torn_journal_line(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -1110,15 +1384,18 @@ static void test_torn_journal_line(void **state)
 	plan_apply(v, OAI, KV, NULL, NULL);
 	journal = plan_file(v, ".journal");
 	put_text(journal, "{\"plan\":\"", true);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "resume with a torn last line");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    0, "resume with a torn last line");
 	assert_output(v, "cut short by a crash");
 	assert_output(v, "Done:");
 	free(journal);
 	env_stop(v);
 }
 
-/* While one apply holds a plan's lock, a second apply or --resume of it exits 2 at once, naming the holder. */
+/* While one apply holds a plan's lock, a second apply or --resume of it exits 2
+ * at once, naming the holder. */
 static void test_one_apply_at_a_time(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -1126,7 +1403,9 @@ static void test_one_apply_at_a_time(void **state)
 	int fd, before;
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
+		0);
 	lock = plan_file(v, ".journal.lock");
 	make_state_dir();
 	fd = open(lock, O_RDWR | O_CREAT, 0600);
@@ -1134,13 +1413,19 @@ static void test_one_apply_at_a_time(void **state)
 	assert_int_equal(flock(fd, LOCK_EX), 0);
 	assert_int_equal(write(fd, "4242\n", 5), 5);
 	before = all_writes(v);
-	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply while another holds the lock");
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply while another holds the lock");
 	assert_output(v, "being applied by process 4242");
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, "resume while locked");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END),
+		    2, "resume while locked");
 	assert_output(v, "being applied by process 4242");
 	assert_int_equal(all_writes(v), before);
 	close(fd);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply once unlocked");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply once unlocked");
 	free(lock);
 	env_stop(v);
 }
@@ -1170,33 +1455,50 @@ static void test_kill_during_operation(void **state)
 	(void)state;
 	SKIP_WHEN_QUICK();
 	for (size_t i = 0; i < sizeof(IDS) / sizeof(IDS[0]); i++) {
-		struct env *v = env_start("minimal.json", "{\"settings\":{\"lroPolls\":3,\"retryAfterSeconds\":1}}");
+		struct env *v = env_start("minimal.json",
+					  "{\"settings\":{\"lroPolls\":3,"
+					  "\"retryAfterSeconds\":1}}");
 		const char *path = strrchr(IDS[i], '/');
 		char at[16], *journal;
 		struct json_object *r;
 		int n;
 
 		unlink(v->plan);
-		assert_int_equal(azcmk(v, NULL, "plan", IDS[i], "--key", KV, "-o", v->plan, END), 0);
+		assert_int_equal(azcmk(v, NULL, "plan", IDS[i], "--key", KV,
+				       "-o", v->plan, END),
+				 0);
 		n = step_number(v, "save-key");
 		assert_true(n > 0);
 		snprintf(at, sizeof(at), "op:%d", n);
-		expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "kill mid-save");
+		expect_exit(v,
+			    azcmk(v, at, "--yes", "--propagation-wait", "0",
+				  "apply", v->plan, END),
+			    99, "kill mid-save");
 		journal = plan_file(v, ".journal");
 		{
-			char *cmd = xasprintf("grep -q '\"event\":\"operation' '%s'", journal);
+			char *cmd = xasprintf(
+				"grep -q '\"event\":\"operation' '%s'",
+				journal);
 
 			assert_int_equal(system(cmd), 0);
 			free(cmd);
 		}
-		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-			    "resume after a kill mid-save");
-		assert_output(v, "waiting for the operation the interrupted run started");
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--resume",
+				  "--propagation-wait", "0", "apply", v->plan,
+				  END),
+			    0, "resume after a kill mid-save");
+		assert_output(v, "waiting for the operation the interrupted "
+				 "run started");
 		r = state_resource(v, IDS[i]);
 		assert_non_null(strstr(key_setting(r), "cmk-test"));
-		assert_string_equal(jx_str(r, "properties.provisioningState"), "Succeeded");
+		assert_string_equal(jx_str(r, "properties.provisioningState"),
+				    "Succeeded");
 		json_object_put(r);
-		assert_int_equal(writes(v, str_istarts(path, "/dicom") ? "PUT" : "PATCH", path), 1);
+		assert_int_equal(
+			writes(v, str_istarts(path, "/dicom") ? "PUT" : "PATCH",
+			       path),
+			1);
 		free(journal);
 		env_stop(v);
 	}
@@ -1214,7 +1516,8 @@ static size_t key_versions(struct env *v, const char *vault, const char *key)
 	return n;
 }
 
-/* Killed after the key creation was sent but before it was journalled, a resume finds that version: never two. */
+/* Killed after the key creation was sent but before it was journalled, a resume
+ * finds that version: never two. */
 static void test_create_key_once(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -1222,33 +1525,46 @@ static void test_create_key_once(void **state)
 	int n;
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END),
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "newk", "-o", v->plan, END),
 			 0);
 	n = step_number(v, "create-key");
 	assert_true(n > 0);
 	snprintf(at, sizeof(at), "%d", n);
-	expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, "kill after create");
+	expect_exit(v,
+		    azcmk(v, at, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    99, "kill after create");
 	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "resume after the key creation");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "--propagation-wait",
+			  "0", "apply", v->plan, END),
+		    0, "resume after the key creation");
 	assert_output(v, "this plan already made version");
 	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
 	assert_int_equal(writes(v, "POST", "/keys/newk/create"), 1);
 	env_stop(v);
 }
 
-/* The answer to a key creation is lost after Key Vault made the version: apply finds it instead of making a second. */
+/* The answer to a key creation is lost after Key Vault made the version: apply
+ * finds it instead of making a second. */
 static void test_create_key_answer_lost(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END),
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "newk", "-o", v->plan, END),
 			 0);
-	assert_int_equal(st_fault(&v->t, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"*/keys/newk/create\","
-					 "\"kind\":\"truncate\",\"times\":1}"), 201);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0,
-		    "apply with the creation's answer lost");
+	assert_int_equal(st_fault(&v->t,
+				  "{\"host\":\"kv-cmk-test.vault.azure.net\","
+				  "\"path\":\"*/keys/newk/create\","
+				  "\"kind\":\"truncate\",\"times\":1}"),
+			 201);
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply with the creation's answer lost");
 	assert_output(v, "this plan already made version");
 	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
 	env_stop(v);
@@ -1261,29 +1577,42 @@ static void test_create_key_answer_lost(void **state)
  */
 static void test_kill_during_each_operation(void **state)
 {
-	static const char *const KINDS[] = { "enable-identity", "save-key", "disable-system-identity" };
+	static const char *const KINDS[] = { "enable-identity", "save-key",
+					     "disable-system-identity" };
 
 	(void)state;
 	SKIP_WHEN_QUICK();
 	for (size_t i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
-		struct env *v = env_start("minimal.json", "{\"settings\":{\"lroPolls\":3,\"retryAfterSeconds\":1}}");
+		struct env *v = env_start("minimal.json",
+					  "{\"settings\":{\"lroPolls\":3,"
+					  "\"retryAfterSeconds\":1}}");
 		struct json_object *r;
 		char at[16];
 		int n;
 
 		print_message("kill during %s\n", KINDS[i]);
 		unlink(v->plan);
-		expect_exit(v, azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test", "--create-key", "newk", "--identity", UAI,
-				     "--system-identity", "off", "--confirm-irreversible", "-o", v->plan, END), 0, "plan");
+		expect_exit(v,
+			    azcmk(v, NULL, "plan", OAI, "--vault",
+				  "kv-cmk-test", "--create-key", "newk",
+				  "--identity", UAI, "--system-identity", "off",
+				  "--confirm-irreversible", "-o", v->plan, END),
+			    0, "plan");
 		n = step_number(v, KINDS[i]);
 		if (n == 0) {
 			env_stop(v);
 			fail_msg("the plan has no %s step", KINDS[i]);
 		}
 		snprintf(at, sizeof(at), "op:%d", n);
-		expect_exit(v, azcmk(v, at, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 99, KINDS[i]);
-		expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "--propagation-wait", "0", "apply", v->plan, END), 0,
-			    "resume");
+		expect_exit(v,
+			    azcmk(v, at, "--yes", "--propagation-wait", "0",
+				  "apply", v->plan, END),
+			    99, KINDS[i]);
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--resume",
+				  "--propagation-wait", "0", "apply", v->plan,
+				  END),
+			    0, "resume");
 		assert_output(v, "Done:");
 		r = state_resource(v, OAI);
 		assert_string_equal(key_setting(r), "newk");
@@ -1294,16 +1623,20 @@ static void test_kill_during_each_operation(void **state)
 	}
 }
 
-/* A journal that is a symbolic link, and a state directory others can write, are refused before anything is sent. */
+/* A journal that is a symbolic link, and a state directory others can write,
+ * are refused before anything is sent. */
 static void test_state_files_refused(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
-	char *journal, *target = xasprintf("%s/elsewhere", dir), *sd = xasprintf("%s/state/azcmk", dir);
+	char *journal, *target = xasprintf("%s/elsewhere", dir),
+		       *sd = xasprintf("%s/state/azcmk", dir);
 	struct stat st;
 	int before;
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
+		0);
 	/* A plan names resources: it is written private. */
 	assert_int_equal(stat(v->plan, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -1312,17 +1645,23 @@ static void test_state_files_refused(void **state)
 	make_state_dir();
 	put_text(target, "precious\n", false);
 	assert_int_equal(symlink(target, journal), 0);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END), 2, "resume through a symlink");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--resume", "apply", v->plan, END),
+		    2, "resume through a symlink");
 	assert_output(v, "symbolic link");
 	assert_int_equal(stat(target, &st), 0);
 	assert_int_equal(st.st_size, 9);
 	unlink(journal);
 	assert_int_equal(chmod(sd, 0777), 0);
-	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2, "apply in a 0777 state directory");
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply in a 0777 state directory");
 	assert_output(v, "can be written by other users");
 	assert_int_equal(all_writes(v), before);
 	assert_int_equal(chmod(sd, 0700), 0);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply once private");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply once private");
 	assert_int_equal(stat(journal, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	free(journal);
@@ -1331,7 +1670,8 @@ static void test_state_files_refused(void **state)
 	env_stop(v);
 }
 
-/* Every write apply makes is in the change history, with who, what changed and how it ended, failures too. */
+/* Every write apply makes is in the change history, with who, what changed and
+ * how it ended, failures too. */
 static void test_history(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -1340,10 +1680,12 @@ static void test_history(void **state)
 	struct stat st;
 
 	(void)state;
-	expect_exit(v, azcmk(v, NULL, "history", END), 0, "history before any change");
+	expect_exit(v, azcmk(v, NULL, "history", END), 0,
+		    "history before any change");
 	assert_output(v, "No change has been recorded yet");
 	plan_apply(v, OAI, KV, NULL, NULL);
-	expect_exit(v, azcmk(v, NULL, "history", "-o", "json", END), 0, "history -o json");
+	expect_exit(v, azcmk(v, NULL, "history", "-o", "json", END), 0,
+		    "history -o json");
 	o = output(v);
 	list = json_tokener_parse(o);
 	free(o);
@@ -1355,26 +1697,46 @@ static void test_history(void **state)
 	assert_string_equal(jx_str(save, "outcome"), "succeeded");
 	assert_string_equal(jx_str(save, "method"), "PATCH");
 	assert_string_equal(jx_str(save, "resource"), OAI);
-	assert_string_equal(jx_str(save, "principal"), jx_str(v->t.doc, "operator.objectId"));
-	assert_string_equal(jx_str(save, "tenant"), jx_str(v->t.doc, "tenantId"));
+	assert_string_equal(jx_str(save, "principal"),
+			    jx_str(v->t.doc, "operator.objectId"));
+	assert_string_equal(jx_str(save, "tenant"),
+			    jx_str(v->t.doc, "tenantId"));
 	assert_true(jx_len(jx_get(save, "changes")) > 0);
 	json_object_put(list);
-	expect_exit(v, azcmk(v, NULL, "history", "--resource", "oai-cmk-test", "--since", "1h", END), 0, "history filtered");
+	expect_exit(v,
+		    azcmk(v, NULL, "history", "--resource", "oai-cmk-test",
+			  "--since", "1h", END),
+		    0, "history filtered");
 	assert_output(v, "step save-key of plan");
-	assert_output(v, "properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"");
-	expect_exit(v, azcmk(v, NULL, "history", "--resource", "nothing-by-this-name", END), 0, "history of another");
+	assert_output(
+		v, "properties.encryption.keySource: "
+		   "\"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"");
+	expect_exit(v,
+		    azcmk(v, NULL, "history", "--resource",
+			  "nothing-by-this-name", END),
+		    0, "history of another");
 	assert_output(v, "No change in");
-	expect_exit(v, azcmk(v, NULL, "history", "--since", "last tuesday", END), 2, "history --since bogus");
+	expect_exit(v,
+		    azcmk(v, NULL, "history", "--since", "last tuesday", END),
+		    2, "history --since bogus");
 	assert_output(v, "invalid --since");
 	assert_int_equal(stat(hist, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	/* A history that is a link is refused before any write, like the journal. */
+	/* A history that is a link is refused before any write, like the
+	 * journal. */
 	unlink(hist);
 	assert_int_equal(symlink("/dev/null", hist), 0);
 	unlink(v->plan);
-	assert_int_equal(azcmk(v, NULL, "plan", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", "--key", KV,
-			       "-o", v->plan, END), 0);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2, "apply, history a link");
+	assert_int_equal(
+		azcmk(v, NULL, "plan",
+		      RG
+		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		      "--key", KV, "-o", v->plan, END),
+		0);
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    2, "apply, history a link");
 	assert_output(v, "symbolic link");
 	free(hist);
 	env_stop(v);
@@ -1386,11 +1748,19 @@ static void test_history_failure(void **state)
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
-	assert_int_equal(st_fault(&v->t, "{\"method\":\"PATCH\",\"path\":\"*oai-cmk-test\",\"status\":400,"
-					 "\"code\":\"InvalidRequest\",\"times\":1}"), 201);
-	assert_int_not_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0);
-	expect_exit(v, azcmk(v, NULL, "history", END), 0, "history after a failure");
+	assert_int_equal(
+		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
+		0);
+	assert_int_equal(st_fault(&v->t,
+				  "{\"method\":\"PATCH\",\"path\":\"*oai-cmk-"
+				  "test\",\"status\":400,"
+				  "\"code\":\"InvalidRequest\",\"times\":1}"),
+			 201);
+	assert_int_not_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+				   "apply", v->plan, END),
+			     0);
+	expect_exit(v, azcmk(v, NULL, "history", END), 0,
+		    "history after a failure");
 	assert_output(v, "failed  PATCH");
 	assert_output(v, "(error InvalidRequest)");
 	env_stop(v);
@@ -1408,19 +1778,34 @@ static void test_unknown_verdicts(void **state)
 
 	(void)state;
 	plan_apply(v, OAI, KV, NULL, NULL);
-	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 0, "check, all holding");
-	assert_int_equal(st_fault(&v->t, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"status\":503}"),
+	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 0,
+		    "check, all holding");
+	assert_int_equal(st_fault(&v->t,
+				  "{\"host\":\"kv-cmk-test.vault.azure.net\","
+				  "\"path\":\"/keys/*\",\"status\":503}"),
 			 201);
-	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, END), 1, "check, Key Vault down");
+	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, END), 1,
+		    "check, Key Vault down");
 	assert_output(v, "UNKNOWN");
-	assert_output(v, "could not judge this: key cmk-test could not be read (HTTP 503)");
+	assert_output(v, "could not judge this: key cmk-test could not be read "
+			 "(HTTP 503)");
 	assert_output(v, "--allow-unknown");
-	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, "-o", "json", END), 1, "check -o json, Key Vault down");
+	expect_exit(
+		v, azcmk(v, NULL, "check", OAI, "--key", KV, "-o", "json", END),
+		1, "check -o json, Key Vault down");
 	assert_output(v, "\"verdict\": \"unknown\"");
-	expect_exit(v, azcmk(v, NULL, "check", OAI, "--key", KV, "--allow-unknown", END), 0, "check --allow-unknown");
+	expect_exit(v,
+		    azcmk(v, NULL, "check", OAI, "--key", KV, "--allow-unknown",
+			  END),
+		    0, "check --allow-unknown");
 	unlink(v->plan);
-	expect_exit(v, azcmk(v, NULL, "plan", RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", "--key", KV,
-			     "--confirm-irreversible", "-o", v->plan, END), 1, "plan, Key Vault down");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan",
+			  RG "/providers/Microsoft.CognitiveServices/accounts/"
+			     "fdy-cmk-test",
+			  "--key", KV, "--confirm-irreversible", "-o", v->plan,
+			  END),
+		    1, "plan, Key Vault down");
 	assert_output(v, "could not judge this");
 	o = output(v);
 	assert_null(strstr(o, "(null)"));
@@ -1436,34 +1821,48 @@ static void test_unknown_verdicts(void **state)
  */
 static void test_preflight_refusal(void **state)
 {
-	/* Key Vault enforces your data-plane roles, as in Azure (the demo tenant does too). */
-	struct env *v = env_start("minimal.json", "{\"settings\":{\"operatorDataPlane\":\"enforced\"}}");
+	/* Key Vault enforces your data-plane roles, as in Azure (the demo
+	 * tenant does too). */
+	struct env *v = env_start(
+		"minimal.json",
+		"{\"settings\":{\"operatorDataPlane\":\"enforced\"}}");
 	struct st_resp sr;
 	struct json_object *list;
 	int before;
 
 	(void)state;
-	/* Take away your Key Vault Administrator role on the vault: no more key creation. */
+	/* Take away your Key Vault Administrator role on the vault: no more key
+	 * creation. */
 	st_admin(&v->t, "GET", "/state", NULL, &sr);
 	list = jx_get(sr.json, "roleAssignments");
 	for (size_t i = 0; i < jx_len(list); i++) {
 		struct json_object *ra = jx_at(list, i);
 
-		if (str_ieq(jx_str(ra, "principalId"), jx_str(v->t.doc, "operator.objectId")) &&
-		    str_iends(jx_str(ra, "roleDefinitionId"), "00482a5a-887f-4fb3-b363-3b7fe8e74483")) {
-			char *path = xasprintf("/roleAssignments/%s", jx_str(ra, "name"));
+		if (str_ieq(jx_str(ra, "principalId"),
+			    jx_str(v->t.doc, "operator.objectId")) &&
+		    str_iends(jx_str(ra, "roleDefinitionId"),
+			      "00482a5a-887f-4fb3-b363-3b7fe8e74483")) {
+			char *path = xasprintf("/roleAssignments/%s",
+					       jx_str(ra, "name"));
 
 			admin(v, "DELETE", path, NULL);
 			free(path);
 		}
 	}
 	st_resp_free(&sr);
-	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--vault", "kv-cmk-test", "--create-key", "newk", "-o", v->plan, END), 0,
-		    "plan");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", DICOM, "--vault", "kv-cmk-test",
+			  "--create-key", "newk", "-o", v->plan, END),
+		    0, "plan");
 	assert_output(v, "Warning: this plan would stop half-way");
 	before = all_writes(v);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 2, "apply");
-	assert_output(v, "(create-key) needs Microsoft.KeyVault/vaults/keys/create/action on the vault");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    2, "apply");
+	assert_output(
+		v, "(create-key) needs "
+		   "Microsoft.KeyVault/vaults/keys/create/action on the vault");
 	assert_output(v, "Key Vault Crypto Officer");
 	assert_int_equal(all_writes(v), before);
 	env_stop(v);
@@ -1479,7 +1878,8 @@ static void test_access_wait(void **state)
 {
 	static const char *const SETTINGS[] = {
 		"{\"settings\":{\"propagationSeconds\":4}}",
-		"{\"settings\":{\"propagationSeconds\":4,\"refuseInOperation\":true,\"lroPolls\":1,\"retryAfterSeconds\":1}}",
+		"{\"settings\":{\"propagationSeconds\":4,\"refuseInOperation\":"
+		"true,\"lroPolls\":1,\"retryAfterSeconds\":1}}",
 	};
 
 	(void)state;
@@ -1488,11 +1888,19 @@ static void test_access_wait(void **state)
 		struct env *v = env_start("minimal.json", SETTINGS[i]);
 		struct json_object *r;
 
-		print_message("refused %s\n", i ? "by the operation" : "at once");
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
-		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "--access-wait", "120", "apply", v->plan, END),
+		print_message("refused %s\n",
+			      i ? "by the operation" : "at once");
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
+				       v->plan, END),
+				 0);
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+				  "--access-wait", "120", "apply", v->plan,
+				  END),
 			    0, "apply while access propagates");
-		assert_output(v, "access has not reached the service yet (KeyVaultAccessForbidden); trying again in 10 s");
+		assert_output(
+			v, "access has not reached the service yet "
+			   "(KeyVaultAccessForbidden); trying again in 10 s");
 		assert_output(v, " s left");
 		r = state_resource(v, OAI);
 		assert_string_equal(key_setting(r), "cmk-test");
@@ -1502,34 +1910,54 @@ static void test_access_wait(void **state)
 	{
 		struct env *v = env_start("minimal.json", SETTINGS[0]);
 
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
-		expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "--access-wait", "0", "apply", v->plan, END),
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
+				       v->plan, END),
+				 0);
+		expect_exit(v,
+			    azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+				  "--access-wait", "0", "apply", v->plan, END),
 			    2, "apply with --access-wait 0");
 		assert_output(v, "KeyVaultAccessForbidden");
 		env_stop(v);
 	}
 }
 
-/* fix honours the operator's choices: the key named (--key), the vault named (--vault), and says so. */
+/* fix honours the operator's choices: the key named (--key), the vault named
+ * (--vault), and says so. */
 static void test_fix_honours_choices(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--key", KV, "--dry-run", END), 0, "fix --key");
+	expect_exit(v,
+		    azcmk(v, NULL, "fix", OAI, "--key", KV, "--dry-run", END),
+		    0, "fix --key");
 	assert_output(v, "Chosen: the key you named.");
 	assert_output(v, "Save key cmk-test on oai-cmk-test");
-	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--vault", "kv-cmk-test", "--create-key", "mine", "--dry-run", END), 0,
-		    "fix --vault --create-key");
+	expect_exit(v,
+		    azcmk(v, NULL, "fix", OAI, "--vault", "kv-cmk-test",
+			  "--create-key", "mine", "--dry-run", END),
+		    0, "fix --vault --create-key");
 	assert_output(v, "Create RSA key mine");
-	expect_exit(v, azcmk(v, NULL, "fix", OAI, "--vault", "kv-nowhere", "--dry-run", END), 1, "fix --vault unknown");
-	assert_output(v, "vault kv-nowhere is not ready to hold the key of oai-cmk-test");
-	/* A key that already protects another resource is named as such, with that resource. */
+	expect_exit(v,
+		    azcmk(v, NULL, "fix", OAI, "--vault", "kv-nowhere",
+			  "--dry-run", END),
+		    1, "fix --vault unknown");
+	assert_output(v, "vault kv-nowhere is not ready to hold the key of "
+			 "oai-cmk-test");
+	/* A key that already protects another resource is named as such, with
+	 * that resource. */
 	plan_apply(v, OAI, KV, NULL, NULL);
 	unlink(v->plan);
-	expect_exit(v, azcmk(v, NULL, "plan", RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", "--key", KV, END), 0,
-		    "plan with a shared key");
-	assert_output(v, "Note: key cmk-test in vault kv-cmk-test already protects oai-cmk-test");
+	expect_exit(
+		v,
+		azcmk(v, NULL, "plan",
+		      RG
+		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		      "--key", KV, END),
+		0, "plan with a shared key");
+	assert_output(v, "Note: key cmk-test in vault kv-cmk-test already "
+			 "protects oai-cmk-test");
 	env_stop(v);
 }
 
@@ -1546,55 +1974,80 @@ static void test_dicom_identities(void **state)
 	struct json_object *r;
 
 	(void)state;
-	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI,
-			     "--system-identity", "keep", "-o", v->plan, END), 1, "plan keeping both identities");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", DICOM, "--key",
+			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
+			  UAI, "--system-identity", "keep", "-o", v->plan, END),
+		    1, "plan keeping both identities");
 	assert_output(v, "identity.dicom-both");
-	expect_exit(v, azcmk(v, NULL, "check", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI,
-			     "--system-identity", "keep", END), 1, "check keeping both identities");
-	assert_output(v, "keeps its system-assigned identity beside the user-assigned one");
+	expect_exit(v,
+		    azcmk(v, NULL, "check", DICOM, "--key",
+			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
+			  UAI, "--system-identity", "keep", END),
+		    1, "check keeping both identities");
+	assert_output(v, "keeps its system-assigned identity beside the "
+			 "user-assigned one");
 	unlink(v->plan);
-	expect_exit(v, azcmk(v, NULL, "plan", DICOM, "--key", KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity", UAI, "-o",
-			     v->plan, END), 0, "plan with a user-assigned identity");
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", DICOM, "--key",
+			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
+			  UAI, "-o", v->plan, END),
+		    0, "plan with a user-assigned identity");
 	assert_true(step_number(v, "disable-system-identity") > 0);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "apply");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply");
 	r = state_resource(v, DICOM);
 	assert_string_equal(jx_str(r, "identity.type"), "UserAssigned");
 	json_object_put(r);
-	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0, "check afterwards");
+	expect_exit(v, azcmk(v, NULL, "check", DICOM, END), 0,
+		    "check afterwards");
 	env_stop(v);
 }
 
-/* A malformed resource from Resource Manager is an error that says so, never "is a (null)". */
+/* A malformed resource from Resource Manager is an error that says so, never
+ * "is a (null)". */
 static void test_malformed_resource(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 	char *o;
 
 	(void)state;
-	assert_int_equal(st_fault(&v->t, "{\"method\":\"GET\",\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"malformed\"}"),
+	assert_int_equal(st_fault(&v->t,
+				  "{\"method\":\"GET\",\"path\":\"*/accounts/"
+				  "oai-cmk-test\",\"kind\":\"malformed\"}"),
 			 201);
-	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 2, "check of a malformed resource");
+	expect_exit(v, azcmk(v, NULL, "check", OAI, END), 2,
+		    "check of a malformed resource");
 	o = output(v);
 	assert_null(strstr(o, "(null)"));
 	free(o);
 	env_stop(v);
 }
 
-/* The release program has no test hook: the crash variable does nothing there. */
+/* The release program has no test hook: the crash variable does nothing there.
+ */
 static void test_hooks_not_in_release(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END), 0);
+	assert_int_equal(
+		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
+		0);
 	setenv("AZCMK_TEST_CRASH_AFTER", "1", 1);
-	expect_exit(v, azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply", v->plan, END), 0, "release apply");
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "release apply");
 	unsetenv("AZCMK_TEST_CRASH_AFTER");
 	assert_output(v, "Done:");
 	env_stop(v);
 }
 
-/* Escape sequences in a key name and an error message from the server never reach the terminal. */
+/* Escape sequences in a key name and an error message from the server never
+ * reach the terminal. */
 static void test_server_text_sanitized(void **state)
 {
 	struct env *v = env_start("minimal.json", NULL);
@@ -1602,15 +2055,19 @@ static void test_server_text_sanitized(void **state)
 
 	(void)state;
 	plan_apply(v, OAI, KV, NULL, NULL);
-	admin(v, "PATCH", path, "{\"properties\":{\"encryption\":{\"keyVaultProperties\":{\"keyName\":"
-				"\"k\\u001b[2Jey\\u001b]8;;http://x\\u0007\"}}}}");
+	admin(v, "PATCH", path,
+	      "{\"properties\":{\"encryption\":{\"keyVaultProperties\":{"
+	      "\"keyName\":"
+	      "\"k\\u001b[2Jey\\u001b]8;;http://x\\u0007\"}}}}");
 	azcmk(v, NULL, "check", OAI, END);
 	o = output(v);
 	assert_null(strchr(o, '\033'));
 	assert_null(strchr(o, '\007'));
 	free(o);
-	st_fault(&v->t, "{\"host\":\"management.azure.com\",\"path\":\"*oai-cmk-test*\",\"status\":400,"
-			"\"code\":\"Bad\\u001b[31m\",\"message\":\"evil \\u001b]0;title\\u0007 text\"}");
+	st_fault(&v->t, "{\"host\":\"management.azure.com\",\"path\":\"*oai-"
+			"cmk-test*\",\"status\":400,"
+			"\"code\":\"Bad\\u001b[31m\",\"message\":\"evil "
+			"\\u001b]0;title\\u0007 text\"}");
 	azcmk(v, NULL, "check", OAI, END);
 	o = output(v);
 	assert_null(strchr(o, '\033'));

@@ -1,4 +1,5 @@
-/* Integration tests of the audit against the simulator: findings, unreadable scope, throttling, fallback, formats. */
+/* Integration tests of the audit against the simulator: findings, unreadable
+ * scope, throttling, fallback, formats. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -21,18 +22,23 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define NOW 1795305600  /* 2026-11-22T00:00:00Z, the date demo-expected.json is written for */
+#define NOW                                                                \
+	1795305600 /* 2026-11-22T00:00:00Z, the date demo-expected.json is \
+		      written for */
 #define LEGACY "55555555-5555-4555-8555-555555555555"
 #define NOSUCH "99999999-9999-4999-8999-999999999999"
 
-/* A simulator and a signed-in session, and what the audit's progress callback does between pages. */
+/* A simulator and a signed-in session, and what the audit's progress callback
+ * does between pages. */
 struct env {
 	struct azenv *z;
-	const char *fault_after_page;     /* a fault rule to add once the first page has been read */
+	const char *fault_after_page; /* a fault rule to add once the first page
+					 has been read */
 	int pages;
 };
 
-/* Starts the simulator on scenario text and signs in (retries back off 1 ms, for injected throttling). */
+/* Starts the simulator on scenario text and signs in (retries back off 1 ms,
+ * for injected throttling). */
 static struct env *env_start_text(const char *text)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
@@ -64,8 +70,10 @@ static void fault(struct env *v, const char *rule)
 	assert_int_equal(st_fault(&v->z->t, rule), 201);
 }
 
-/* Counts pages; after the first, adds the fault the test asked for (throttling mid-paging). */
-static void on_progress(void *ud, size_t subs, size_t resources, const char *stage)
+/* Counts pages; after the first, adds the fault the test asked for (throttling
+ * mid-paging). */
+static void on_progress(void *ud, size_t subs, size_t resources,
+			const char *stage)
 {
 	struct env *v = ud;
 
@@ -97,7 +105,8 @@ static struct json_object *pairs(const struct audit_report *a)
 	return set;
 }
 
-/* Compares a report with demo-expected.json: nothing unexpected, every row found when exact, some found anyway. */
+/* Compares a report with demo-expected.json: nothing unexpected, every row
+ * found when exact, some found anyway. */
 static void compare_expected(const struct audit_report *a, bool exact)
 {
 	struct json_object *got = pairs(a);
@@ -106,7 +115,8 @@ static void compare_expected(const struct audit_report *a, bool exact)
 	json_object_put(got);
 }
 
-/* The deep audit of the demo tenant finds exactly what demo-expected.json lists; the shallow one a part of it. */
+/* The deep audit of the demo tenant finds exactly what demo-expected.json
+ * lists; the shallow one a part of it. */
 static void test_demo(void **state)
 {
 	struct env *v = env_start("demo.json");
@@ -122,21 +132,29 @@ static void test_demo(void **state)
 	compare_expected(&a, false);
 	for (size_t i = 0; i < a.n; i++)
 		cmk_rows += strcmp(a.items[i].rule, "resource.cmk") == 0;
-	assert_int_equal(cmk_rows, 17);  /* 19 resources on Microsoft-managed keys, 2 of which cannot use CMK at all */
+	assert_int_equal(cmk_rows,
+			 17); /* 19 resources on Microsoft-managed keys, 2 of
+				 which cannot use CMK at all */
 	for (size_t i = 1; i < a.n; i++)
-		assert_true(strcasecmp(a.items[i - 1].subscription, a.items[i].subscription) < 0 ||
-			    (strcasecmp(a.items[i - 1].subscription, a.items[i].subscription) == 0 &&
-			     strcasecmp(a.items[i - 1].resource_group, a.items[i].resource_group) <= 0));
+		assert_true(strcasecmp(a.items[i - 1].subscription,
+				       a.items[i].subscription) < 0 ||
+			    (strcasecmp(a.items[i - 1].subscription,
+					a.items[i].subscription) == 0 &&
+			     strcasecmp(a.items[i - 1].resource_group,
+					a.items[i].resource_group) <= 0));
 	audit_free(&a);
 	env_stop(v);
 }
 
-/* A subscription you cannot see is a finding, not an abort; the others are audited; --service narrows. */
+/* A subscription you cannot see is a finding, not an abort; the others are
+ * audited; --service narrows. */
 static void test_unreadable_subscription(void **state)
 {
 	static const char *const subs[] = { "Contoso Health Dev", NOSUCH };
 	struct env *v = env_start("demo.json");
-	struct survey_opts o = { .subscriptions = subs, .nsubs = 2, .services = 1u << SVC_HEALTHBOT };
+	struct survey_opts o = { .subscriptions = subs,
+				 .nsubs = 2,
+				 .services = 1u << SVC_HEALTHBOT };
 	struct audit_report a = { 0 };
 	bool unreadable = false;
 
@@ -145,9 +163,13 @@ static void test_unreadable_subscription(void **state)
 	assert_true(a.subs[0].readable);
 	assert_false(a.subs[1].readable);
 	for (size_t i = 0; i < a.n; i++) {
-		unreadable |= strcmp(a.items[i].rule, "subscription.readable") == 0 && strstr(a.items[i].message, NOSUCH);
+		unreadable |=
+			strcmp(a.items[i].rule, "subscription.readable") == 0 &&
+			strstr(a.items[i].message, NOSUCH);
 		if (strcmp(a.items[i].rule, "subscription.readable") != 0) {
-			assert_string_equal(a.items[i].subscription, "33333333-3333-4333-8333-333333333333");
+			assert_string_equal(
+				a.items[i].subscription,
+				"33333333-3333-4333-8333-333333333333");
 			assert_string_equal(a.items[i].service, "healthbot");
 		}
 	}
@@ -157,14 +179,18 @@ static void test_unreadable_subscription(void **state)
 	env_stop(v);
 }
 
-/* Counts the members of a that b lacks, leaving out those that mention skip; prints each. */
-static size_t differences(struct json_object *a, struct json_object *b, const char *skip)
+/* Counts the members of a that b lacks, leaving out those that mention skip;
+ * prints each. */
+static size_t differences(struct json_object *a, struct json_object *b,
+			  const char *skip)
 {
 	size_t n = 0;
 
-	json_object_object_foreach(a, k, val) {
+	json_object_object_foreach(a, k, val)
+	{
 		(void)val;
-		if (!strstr(k, skip) && !json_object_object_get_ex(b, k, NULL)) {
+		if (!strstr(k, skip) &&
+		    !json_object_object_get_ex(b, k, NULL)) {
 			print_message("only in one: %s\n", k);
 			n++;
 		}
@@ -184,25 +210,30 @@ static void test_throttling_and_fallback(void **state)
 	struct audit_report a = { 0 }, b = { 0 };
 	struct json_object *pa, *pb;
 
-	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":429,\"retryAfter\":0,\"times\":2}";
+	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*"
+			      "\",\"status\":429,\"retryAfter\":0,\"times\":2}";
 	audit(v, &o, &a);
 	assert_true(v->pages >= 1);
 	compare_expected(&a, true);
 	audit_free(&a);
 	v->fault_after_page = NULL;
 	audit(v, &shallow, &a);
-	fault(v, "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":403,\"times\":100}");
+	fault(v, "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":"
+		 "403,\"times\":100}");
 	audit(v, &shallow, &b);
 	pa = pairs(&a);
 	pb = pairs(&b);
 	/*
 	 * ARM lists need read access to the whole subscription: in Legacy the
-	 * operator reads one resource group only, which Resource Graph shows and
-	 * ARM cannot list, so that subscription becomes a finding instead.
+	 * operator reads one resource group only, which Resource Graph shows
+	 * and ARM cannot list, so that subscription becomes a finding instead.
 	 */
-	assert_true(json_object_object_get_ex(pb, "/subscriptions/" LEGACY "|subscription.readable", NULL));
-	json_object_object_del(pb, "/subscriptions/" LEGACY "|subscription.readable");
-	assert_int_equal(differences(pa, pb, LEGACY) + differences(pb, pa, LEGACY), 0);
+	assert_true(json_object_object_get_ex(
+		pb, "/subscriptions/" LEGACY "|subscription.readable", NULL));
+	json_object_object_del(pb, "/subscriptions/" LEGACY
+				   "|subscription.readable");
+	assert_int_equal(
+		differences(pa, pb, LEGACY) + differences(pb, pa, LEGACY), 0);
 	json_object_put(pa);
 	json_object_put(pb);
 	audit_free(&a);
@@ -228,17 +259,26 @@ static size_t count_rule(const struct audit_report *a, const char *rule)
  */
 static void test_generated_tenant(void **state)
 {
-	static const char *const rules[GR_N] = { "resource.cmk", "identity.enabled", "resource.eligible", "resource.ready",
-						 "resource.irreversible", "resource.same-vault", "identity.allowed" };
-	static const char *const subs[] = { "70007000-7000-4000-8000-700070007000", "70017001-7001-4001-8001-700170017001" };
+	static const char *const rules[GR_N] = {
+		"resource.cmk",          "identity.enabled",
+		"resource.eligible",     "resource.ready",
+		"resource.irreversible", "resource.same-vault",
+		"identity.allowed"
+	};
+	static const char *const subs[] = {
+		"70007000-7000-4000-8000-700070007000",
+		"70017001-7001-4001-8001-700170017001"
+	};
 	size_t nres = getenv("AZCMK_TEST_QUICK") ? 1000 : 10000, total = 0;
 	struct gen_counts gc;
 	char *text = gen_tenant(nres, 20, true, &gc);
 	struct env *v = env_start_text(text);
-	struct survey_opts o = { 0 }, two = { .subscriptions = subs, .nsubs = 2 };
+	struct survey_opts o = { 0 },
+			   two = { .subscriptions = subs, .nsubs = 2 };
 	struct audit_report a = { 0 };
 
-	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\",\"status\":429,\"retryAfter\":0,\"times\":2}";
+	v->fault_after_page = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*"
+			      "\",\"status\":429,\"retryAfter\":0,\"times\":2}";
 	audit(v, &o, &a);
 	assert_int_equal(v->pages, (int)((gc.resources + 999) / 1000));
 	assert_int_equal(a.nres, gc.resources);
@@ -261,7 +301,8 @@ static void test_generated_tenant(void **state)
 	free(text);
 }
 
-/* Splits one CSV record (RFC 4180) starting at *p into fields; returns the count and moves *p past the record. */
+/* Splits one CSV record (RFC 4180) starting at *p into fields; returns the
+ * count and moves *p past the record. */
 static size_t csv_record(const char **p, char fields[][512], size_t max)
 {
 	size_t n = 0;
@@ -296,7 +337,8 @@ static size_t csv_record(const char **p, char fields[][512], size_t max)
 	return n;
 }
 
-/* JSON has the documented schema; CSV parses back to the same findings; SARIF has the 2.1.0 structure. */
+/* JSON has the documented schema; CSV parses back to the same findings; SARIF
+ * has the 2.1.0 structure. */
 static void test_formats(void **state)
 {
 	struct env *v = env_start("demo.json");
@@ -315,9 +357,12 @@ static void test_formats(void **state)
 	assert_int_equal(jx_int(j, "summary.findings", -1), (int64_t)a.n);
 	for (size_t i = 0; i < jx_len(jx_get(j, "findings")); i++) {
 		struct json_object *f = jx_at(jx_get(j, "findings"), i);
-		static const char *const members[] = { "id", "resourceId", "service", "rule", "severity", "message" };
+		static const char *const members[] = { "id",       "resourceId",
+						       "service",  "rule",
+						       "severity", "message" };
 
-		for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+		for (size_t k = 0; k < sizeof(members) / sizeof(members[0]);
+		     k++)
 			assert_non_null(jx_str(f, members[k]));
 	}
 	assert_int_equal(audit_from_json(j, &back, &err), 0);
@@ -352,11 +397,16 @@ static void test_formats(void **state)
 		const char *level = jx_str(r, "level");
 		int64_t idx = jx_int(r, "ruleIndex", -1);
 
-		assert_true(strcmp(level, "error") == 0 || strcmp(level, "warning") == 0 || strcmp(level, "note") == 0);
+		assert_true(strcmp(level, "error") == 0 ||
+			    strcmp(level, "warning") == 0 ||
+			    strcmp(level, "note") == 0);
 		assert_true(idx >= 0 && (size_t)idx < jx_len(rules));
-		assert_string_equal(jx_str(jx_at(rules, (size_t)idx), "id"), jx_str(r, "ruleId"));
+		assert_string_equal(jx_str(jx_at(rules, (size_t)idx), "id"),
+				    jx_str(r, "ruleId"));
 		assert_non_null(jx_str(r, "message.text"));
-		assert_non_null(jx_str(jx_at(jx_get(r, "locations"), 0), "physicalLocation.artifactLocation.uri"));
+		assert_non_null(
+			jx_str(jx_at(jx_get(r, "locations"), 0),
+			       "physicalLocation.artifactLocation.uri"));
 	}
 	table = audit_render(&a, AUDIT_TABLE, false);
 	assert_non_null(strstr(table, "Subscription Contoso Health Prod"));

@@ -1,4 +1,5 @@
-/* Integration tests of the check: the context fetched from the simulator and the rules over it. */
+/* Integration tests of the check: the context fetched from the simulator and
+ * the rules over it. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -40,18 +41,22 @@ static void check_into(struct azenv *v, const char *id, struct json_object *got)
 	cmk_fetch_free(&f);
 }
 
-/* Checking every resource of the demo tenant finds exactly what demo-expected.json lists. */
+/* Checking every resource of the demo tenant finds exactly what
+ * demo-expected.json lists. */
 static void test_demo_findings(void **state)
 {
 	struct azenv *v = azenv_start("demo.json", NULL, 0);
-	struct json_object *got = json_object_new_object(), *res = jx_get(v->t.doc, "resources");
+	struct json_object *got = json_object_new_object(),
+			   *res = jx_get(v->t.doc, "resources");
 
 	for (size_t i = 0; i < jx_len(res); i++) {
 		const char *type = jx_str(jx_at(res, i), "type");
 
 		if (svc_for_resource(type, jx_str(jx_at(res, i), "kind")) ||
-		    str_ieq(type, "Microsoft.CognitiveServices/accounts") || str_ieq(type, "Microsoft.HealthBot/healthBots") ||
-		    str_ieq(type, "Microsoft.HealthcareApis/workspaces/dicomservices"))
+		    str_ieq(type, "Microsoft.CognitiveServices/accounts") ||
+		    str_ieq(type, "Microsoft.HealthBot/healthBots") ||
+		    str_ieq(type, "Microsoft.HealthcareApis/workspaces/"
+				  "dicomservices"))
 			check_into(v, jx_str(jx_at(res, i), "id"), got);
 	}
 	azenv_expected(got, true);
@@ -64,10 +69,13 @@ static void test_demo_findings(void **state)
 #define KEY "https://kv-cmk-test.vault.azure.net/keys/cmk-test"
 
 /* Runs a change check (a key named) and returns whether a rule failed. */
-static bool change_fails(struct azenv *v, const char *resource, const char *key, const char *identity, const char *rule,
+static bool change_fails(struct azenv *v, const char *resource, const char *key,
+			 const char *identity, const char *rule,
 			 int *round_trips)
 {
-	struct cmk_target t = { .resource = resource, .key_uri = key, .identity = identity };
+	struct cmk_target t = { .resource = resource,
+				.key_uri = key,
+				.identity = identity };
 	struct cmk_fetch f;
 	struct cmk_report r;
 	bool failed = false;
@@ -84,20 +92,31 @@ static bool change_fails(struct azenv *v, const char *resource, const char *key,
 	return failed;
 }
 
-/* Checking a change per service: by name or id, system or user identity, and the blockers a fresh resource has. */
+/* Checking a change per service: by name or id, system or user identity, and
+ * the blockers a fresh resource has. */
 static void test_change_checks(void **state)
 {
 	struct azenv *v = azenv_start("minimal.json", NULL, 0);
 	int trips = 0;
 
-	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "identity.key-access", &trips));
+	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL,
+				 "identity.key-access", &trips));
 	assert_true(trips <= 4);
-	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "vault.purge-protection", NULL));
-	assert_true(change_fails(v, "dicom-test", KEY, NULL, "key.versioned", NULL));
-	assert_false(change_fails(v, "dicom-test", KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL, "key.versioned", NULL));
-	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "resource.irreversible", NULL));
-	assert_true(change_fails(v, RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", KEY,
-				 RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk-test", "identity.enabled", NULL));
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL,
+				  "vault.purge-protection", NULL));
+	assert_true(change_fails(v, "dicom-test", KEY, NULL, "key.versioned",
+				 NULL));
+	assert_false(change_fails(v, "dicom-test",
+				  KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL,
+				  "key.versioned", NULL));
+	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL,
+				 "resource.irreversible", NULL));
+	assert_true(change_fails(
+		v, RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		KEY,
+		RG "/providers/Microsoft.ManagedIdentity/"
+		   "userAssignedIdentities/id-cmk-test",
+		"identity.enabled", NULL));
 	azenv_stop(v);
 }
 
@@ -107,46 +126,67 @@ static void add_policy(struct azenv *v, const char *mode)
 	struct st_resp r;
 	char *a = xasprintf(POLICY_ASSIGNMENT_FMT, mode);
 
-	assert_int_equal(st_admin(&v->t, "PUT", "/resources", POLICY_DEFINITION, &r), 200);
+	assert_int_equal(
+		st_admin(&v->t, "PUT", "/resources", POLICY_DEFINITION, &r),
+		200);
 	st_resp_free(&r);
 	assert_int_equal(st_admin(&v->t, "PUT", "/resources", a, &r), 200);
 	st_resp_free(&r);
 	free(a);
 }
 
-/* A deny assignment that covers the change is a policy.deny note, in the same round trips; others are not. */
+/* A deny assignment that covers the change is a policy.deny note, in the same
+ * round trips; others are not. */
 static void test_policy_deny(void **state)
 {
 	struct azenv *v = azenv_start("minimal.json", NULL, 0);
 	int trips = 0;
 
-	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny",
+				  NULL));
 	add_policy(v, "Default");
-	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", &trips));
+	assert_true(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny",
+				 &trips));
 	assert_true(trips <= 3);
-	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "policy.deny", NULL));
-	assert_false(change_fails(v, "dicom-test", KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL, "policy.deny", NULL));
-	assert_false(change_fails(v, "hb-cmk-test", KEY, NULL, "policy.deny", NULL));
+	assert_true(change_fails(v, "fdy-cmk-test", KEY, NULL, "policy.deny",
+				 NULL));
+	assert_false(change_fails(v, "dicom-test",
+				  KEY "/4e070c1b76f1b2e831bf75857a09fd70", NULL,
+				  "policy.deny", NULL));
+	assert_false(
+		change_fails(v, "hb-cmk-test", KEY, NULL, "policy.deny", NULL));
 	add_policy(v, "DoNotEnforce");
-	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny", NULL));
+	assert_false(change_fails(v, "oai-cmk-test", KEY, NULL, "policy.deny",
+				  NULL));
 	azenv_stop(v);
 }
 
-/* A missing resource, a resource of another kind and a bad key URI are errors, worded with the name. */
+/* A missing resource, a resource of another kind and a bad key URI are errors,
+ * worded with the name. */
 static void test_errors(void **state)
 {
 	struct azenv *v = azenv_start("minimal.json", NULL, 0);
-	static const struct { const char *resource, *key, *want; } T[] = {
+	static const struct {
+		const char *resource, *key, *want;
+	} T[] = {
 		{ "no-such-thing", NULL, "no-such-thing" },
-		{ RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", NULL, "does not protect" },
-		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net/secrets/x", "its path is not /keys/NAME" },
-		/* Another host is no vault named evil: refused before any request goes there. */
-		{ "oai-cmk-test", "https://evil.example.com/keys/x", "is not a Key Vault or Managed HSM host" },
-		{ "oai-cmk-test", "https://kv-cmk-test.vault.azure.net.evil.example/keys/x", "not a key azcmk can use" },
+		{ RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test", NULL,
+		  "does not protect" },
+		{ "oai-cmk-test",
+		  "https://kv-cmk-test.vault.azure.net/secrets/x",
+		  "its path is not /keys/NAME" },
+		/* Another host is no vault named evil: refused before any
+		   request goes there. */
+		{ "oai-cmk-test", "https://evil.example.com/keys/x",
+		  "is not a Key Vault or Managed HSM host" },
+		{ "oai-cmk-test",
+		  "https://kv-cmk-test.vault.azure.net.evil.example/keys/x",
+		  "not a key azcmk can use" },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		struct cmk_target t = { .resource = T[i].resource, .key_uri = T[i].key };
+		struct cmk_target t = { .resource = T[i].resource,
+					.key_uri = T[i].key };
 		struct cmk_fetch f;
 
 		assert_int_equal(cmk_fetch(v->s, &t, &f, &v->e), -1);
@@ -164,7 +204,8 @@ static void test_errors(void **state)
 #define MG "/providers/Microsoft.Management/managementGroups/mg-health"
 #define VAULT RG "/providers/Microsoft.KeyVault/vaults/kv-cmk-test"
 
-/* A custom role: where it is defined (its assignable scope), and where it is assigned to the OpenAI identity. */
+/* A custom role: where it is defined (its assignable scope), and where it is
+ * assigned to the OpenAI identity. */
 struct custom {
 	const char *defined, *assigned;
 	const char *data, *not_data, *condition;
@@ -177,22 +218,35 @@ struct custom {
  * with an ABAC condition if any, deny assignments (a JSON array) if any, and
  * ARM's lists cut to page_size items a page (0: the simulator's default).
  */
-static struct azenv *with_custom_role(const struct custom *c, const char *denies, int page_size)
+static struct azenv *with_custom_role(const struct custom *c,
+				      const char *denies, int page_size)
 {
 	char *text = st_read_scenario("minimal.json"), *role, *ra;
 	struct json_object *doc = json_tokener_parse(text), *o;
 	struct azenv *v;
 
-	/* The scenario keeps every definition under a subscription; the simulator serves it where it is assignable. */
-	role = xasprintf("{\"id\":\"/subscriptions/" SUB "/providers/Microsoft.Authorization/roleDefinitions/" CUSTOM_GUID "\","
-			 "\"name\":\"" CUSTOM_GUID "\",\"type\":\"Microsoft.Authorization/roleDefinitions\",\"properties\":"
-			 "{\"roleName\":\"CMK key wrapper\",\"type\":\"CustomRole\",\"assignableScopes\":[\"%s\"],"
-			 "\"permissions\":[{\"actions\":[],\"notActions\":[],\"dataActions\":[%s],\"notDataActions\":[%s]}]}}",
+	/* The scenario keeps every definition under a subscription; the
+	 * simulator serves it where it is assignable. */
+	role = xasprintf("{\"id\":\"/subscriptions/" SUB
+			 "/providers/Microsoft.Authorization/"
+			 "roleDefinitions/" CUSTOM_GUID "\","
+			 "\"name\":\"" CUSTOM_GUID
+			 "\",\"type\":\"Microsoft.Authorization/"
+			 "roleDefinitions\",\"properties\":"
+			 "{\"roleName\":\"CMK key "
+			 "wrapper\",\"type\":\"CustomRole\","
+			 "\"assignableScopes\":[\"%s\"],"
+			 "\"permissions\":[{\"actions\":[],\"notActions\":[],"
+			 "\"dataActions\":[%s],\"notDataActions\":[%s]}]}}",
 			 c->defined, c->data, c->not_data);
-	ra = xasprintf("{\"scope\":\"%s\",\"principalId\":\"" OAI_PRINCIPAL "\",\"roleDefinitionId\":\"" CUSTOM_GUID
-		       "\",\"name\":\"c1c1c1c1-6666-4666-8666-66666666c1c1\"%s%s%s}", c->assigned,
-		       c->condition ? ",\"conditionVersion\":\"2.0\",\"condition\":\"" : "",
-		       c->condition ? c->condition : "", c->condition ? "\"" : "");
+	ra = xasprintf(
+		"{\"scope\":\"%s\",\"principalId\":\"" OAI_PRINCIPAL
+		"\",\"roleDefinitionId\":\"" CUSTOM_GUID
+		"\",\"name\":\"c1c1c1c1-6666-4666-8666-66666666c1c1\"%s%s%s}",
+		c->assigned,
+		c->condition ? ",\"conditionVersion\":\"2.0\",\"condition\":\""
+			     : "",
+		c->condition ? c->condition : "", c->condition ? "\"" : "");
 	o = json_tokener_parse(role);
 	assert_non_null(o);
 	json_object_array_add(jx_get(doc, "resources"), o);
@@ -205,7 +259,8 @@ static struct azenv *with_custom_role(const struct custom *c, const char *denies
 		json_object_object_add(doc, "denyAssignments", o);
 	}
 	if (page_size)
-		jx_set(doc, "settings.pageSize", json_object_new_int(page_size));
+		jx_set(doc, "settings.pageSize",
+		       json_object_new_int(page_size));
 	v = azenv_start_text(jx_text(doc), 0);
 	json_object_put(doc);
 	free(text);
@@ -214,8 +269,10 @@ static struct azenv *with_custom_role(const struct custom *c, const char *denies
 	return v;
 }
 
-/* Returns the verdict of a rule in a change check: "holds", "fails" or "unknown". */
-static const char *verdict_of(struct azenv *v, const char *resource, const char *rule)
+/* Returns the verdict of a rule in a change check: "holds", "fails" or
+ * "unknown". */
+static const char *verdict_of(struct azenv *v, const char *resource,
+			      const char *rule)
 {
 	struct cmk_target t = { .resource = resource, .key_uri = KEY };
 	struct cmk_fetch f;
@@ -241,27 +298,46 @@ static const char *verdict_of(struct azenv *v, const char *resource, const char 
 static void test_custom_role(void **state)
 {
 	static const struct custom T[] = {
-		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
-		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
-		  "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", "", NULL, "holds" },
-		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"",
-		  NULL, "fails" },
-		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/secrets/*\"", "", NULL, "fails" },
-		{ "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "",
-		  "@Resource[Microsoft.KeyVault/vaults/keys:name] StringEquals 'cmk-test'", "unknown" },
-		/* Defined and assigned at a management group: inherited by the vault, read at the group. */
-		{ MG, MG, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
-		{ MG, MG, "\"Microsoft.KeyVault/*\"", "\"Microsoft.KeyVault/vaults/keys/wrap/action\"", NULL, "fails" },
-		{ MG, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
+		{ "/subscriptions/" SUB, VAULT,
+		  "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, "holds" },
+		{ "/subscriptions/" SUB, VAULT,
+		  "\"Microsoft.KeyVault/vaults/keys/"
+		  "read\",\"Microsoft.KeyVault/vaults/keys/wrap/action\","
+		  "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"",
+		  "", NULL, "holds" },
+		{ "/subscriptions/" SUB, VAULT,
+		  "\"Microsoft.KeyVault/vaults/keys/*\"",
+		  "\"Microsoft.KeyVault/vaults/keys/unwrap/action\"", NULL,
+		  "fails" },
+		{ "/subscriptions/" SUB, VAULT,
+		  "\"Microsoft.KeyVault/vaults/secrets/*\"", "", NULL,
+		  "fails" },
+		{ "/subscriptions/" SUB, VAULT,
+		  "\"Microsoft.KeyVault/vaults/keys/*\"", "",
+		  "@Resource[Microsoft.KeyVault/vaults/keys:name] StringEquals "
+		  "'cmk-test'",
+		  "unknown" },
+		/* Defined and assigned at a management group: inherited by the
+		   vault, read at the group. */
+		{ MG, MG, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL,
+		  "holds" },
+		{ MG, MG, "\"Microsoft.KeyVault/*\"",
+		  "\"Microsoft.KeyVault/vaults/keys/wrap/action\"", NULL,
+		  "fails" },
+		{ MG, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL,
+		  "holds" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		struct azenv *v = with_custom_role(&T[i], NULL, 0);
-		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
+		const char *got =
+			verdict_of(v, "oai-cmk-test", "identity.key-access");
 
 		if (strcmp(got, T[i].want) != 0)
-			fail_msg("custom role %zu: identity.key-access %s, wanted %s", i, got, T[i].want);
+			fail_msg("custom role %zu: identity.key-access %s, "
+				 "wanted %s",
+				 i, got, T[i].want);
 		azenv_stop(v);
 	}
 }
@@ -276,30 +352,46 @@ static int logged(struct azenv *v, const char *needle)
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
 	for (size_t i = 0; i < jx_len(log); i++)
-		n += strcasestr(jx_str(jx_at(log, i), "path") ? jx_str(jx_at(log, i), "path") : "", needle) != NULL;
+		n += strcasestr(jx_str(jx_at(log, i), "path")
+					? jx_str(jx_at(log, i), "path")
+					: "",
+				needle) != NULL;
 	st_resp_free(&r);
 	return n;
 }
 
-/* A custom role's definition is read once per session: a second check (an audit's next resource) reuses it. */
+/* A custom role's definition is read once per session: a second check (an
+ * audit's next resource) reuses it. */
 static void test_role_memo(void **state)
 {
-	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL,
-					    NULL };
+	static const struct custom role = {
+		"/subscriptions/" SUB,
+		VAULT,
+		"\"Microsoft.KeyVault/vaults/keys/*\"",
+		"",
+		NULL,
+		NULL
+	};
 	struct azenv *v = with_custom_role(&role, NULL, 0);
 
 	(void)state;
-	assert_string_equal(verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
-	assert_string_equal(verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
+	assert_string_equal(
+		verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
+	assert_string_equal(
+		verdict_of(v, "oai-cmk-test", "identity.key-access"), "holds");
 	assert_int_equal(logged(v, "/roleDefinitions/" CUSTOM_GUID), 1);
 	azenv_stop(v);
 }
 
-/* A deny assignment of the keys' data actions at a scope, for a principal (or Everyone), excluding some, as the scenario holds it. */
-#define DENY_KEYS(scope, principal, exclude) \
-	"[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\",\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" scope "\"," \
-	"\"principals\":[{\"id\":\"" principal "\",\"type\":\"SystemDefined\"}],\"excludePrincipals\":[" exclude "]," \
-	"\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]}]"
+/* A deny assignment of the keys' data actions at a scope, for a principal (or
+ * Everyone), excluding some, as the scenario holds it. */
+#define DENY_KEYS(scope, principal, exclude)                                   \
+	"[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\","                 \
+	"\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" scope "\","       \
+	"\"principals\":[{\"id\":\"" principal                                 \
+	"\",\"type\":\"SystemDefined\"}],\"excludePrincipals\":[" exclude "]," \
+	"\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/" \
+	"*\"]}]}]"
 #define EVERYONE "00000000-0000-0000-0000-000000000000"
 
 /*
@@ -309,36 +401,64 @@ static void test_role_memo(void **state)
  */
 static void test_deny_assignment(void **state)
 {
-	static const struct { const char *denies, *want; int page_size; } T[] = {
+	static const struct {
+		const char *denies, *want;
+		int page_size;
+	} T[] = {
 		{ DENY_KEYS(VAULT, EVERYONE, ""), "unknown", 0 },
 		{ DENY_KEYS(MG, OAI_PRINCIPAL, ""), "unknown", 0 },
-		{ DENY_KEYS(VAULT, EVERYONE, "{\"id\":\"" OAI_PRINCIPAL "\"}"), "holds", 0 },
-		{ DENY_KEYS(RG "/providers/Microsoft.KeyVault/vaults/kv-other", EVERYONE, ""), "holds", 0 },
-		/* One to a page: the deny assignment that applies comes on the second page, and is read. */
-		{ "[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d1\",\"denyAssignmentName\":\"secrets-lock\",\"scope\":"
-		  "\"" VAULT "\",\"principals\":[{\"id\":\"" EVERYONE "\"}],\"permissions\":[{\"dataActions\":"
-		  "[\"Microsoft.KeyVault/vaults/secrets/*\"]}]}," "{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\","
-		  "\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" VAULT "\",\"principals\":[{\"id\":\"" EVERYONE
-		  "\"}],\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]}]", "unknown", 1 },
-	};	static const struct custom role = { "/subscriptions/" SUB, VAULT, "\"Microsoft.KeyVault/vaults/keys/*\"", "", NULL, NULL };
+		{ DENY_KEYS(VAULT, EVERYONE, "{\"id\":\"" OAI_PRINCIPAL "\"}"),
+		  "holds", 0 },
+		{ DENY_KEYS(RG "/providers/Microsoft.KeyVault/vaults/kv-other",
+			    EVERYONE, ""),
+		  "holds", 0 },
+		/* One to a page: the deny assignment that applies comes on the
+		   second page, and is read. */
+		{ "[{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d1\","
+		  "\"denyAssignmentName\":\"secrets-lock\",\"scope\":"
+		  "\"" VAULT "\",\"principals\":[{\"id\":\"" EVERYONE
+		  "\"}],\"permissions\":[{\"dataActions\":"
+		  "[\"Microsoft.KeyVault/vaults/secrets/*\"]}]},"
+		  "{\"name\":\"d0d0d0d0-6666-4666-8666-66666666d0d0\","
+		  "\"denyAssignmentName\":\"stack-lock\",\"scope\":\"" VAULT
+		  "\",\"principals\":[{\"id\":\"" EVERYONE
+		  "\"}],\"permissions\":[{\"dataActions\":[\"Microsoft."
+		  "KeyVault/vaults/keys/*\"]}]}]",
+		  "unknown", 1 },
+	};
+	static const struct custom role = {
+		"/subscriptions/" SUB,
+		VAULT,
+		"\"Microsoft.KeyVault/vaults/keys/*\"",
+		"",
+		NULL,
+		NULL
+	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		struct azenv *v = with_custom_role(&role, T[i].denies, T[i].page_size);
-		const char *got = verdict_of(v, "oai-cmk-test", "identity.key-access");
+		struct azenv *v =
+			with_custom_role(&role, T[i].denies, T[i].page_size);
+		const char *got =
+			verdict_of(v, "oai-cmk-test", "identity.key-access");
 
 		if (strcmp(got, T[i].want) != 0)
-			fail_msg("deny assignment %zu: identity.key-access %s, wanted %s", i, got, T[i].want);
+			fail_msg("deny assignment %zu: identity.key-access %s, "
+				 "wanted %s",
+				 i, got, T[i].want);
 		azenv_stop(v);
 	}
 }
 
-/* Key Vault answering 503 (after retries) or malformed JSON: the key rules are "could not judge", never dropped. */
+/* Key Vault answering 503 (after retries) or malformed JSON: the key rules are
+ * "could not judge", never dropped. */
 static void test_keyvault_unreadable(void **state)
 {
 	static const char *const FAULTS[] = {
-		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"status\":503}",
-		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/*\",\"kind\":\"malformed\"}",
+		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		"*\",\"status\":503}",
+		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		"*\",\"kind\":\"malformed\"}",
 	};
 
 	(void)state;
@@ -346,20 +466,29 @@ static void test_keyvault_unreadable(void **state)
 		struct azenv *v = azenv_start("minimal.json", NULL, 1);
 
 		assert_int_equal(st_fault(&v->t, FAULTS[i]), 201);
-		assert_string_equal(verdict_of(v, "oai-cmk-test", "key.enabled"), "unknown");
-		assert_string_equal(verdict_of(v, "oai-cmk-test", "key.rotation-policy"), "unknown");
+		assert_string_equal(
+			verdict_of(v, "oai-cmk-test", "key.enabled"),
+			"unknown");
+		assert_string_equal(
+			verdict_of(v, "oai-cmk-test", "key.rotation-policy"),
+			"unknown");
 		azenv_stop(v);
 	}
 }
 
-#define DICOM_ID RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/dicomservices/dicom-test"
+#define DICOM_ID                                                       \
+	RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/" \
+	   "dicomservices/dicom-test"
 #define DICOM_PRINCIPAL "6666a001-6666-4666-8666-66666666a001"
 #define KEY_V2 "d6540493eed2bd7ff3d30647d1d92057"
 
-/* Returns a rule's outcome on a resource's current setting (no change): "n/a", "holds", "fails" or "unknown". */
-static const char *outcome_of(struct azenv *v, const char *resource, const char *rule)
+/* Returns a rule's outcome on a resource's current setting (no change): "n/a",
+ * "holds", "fails" or "unknown". */
+static const char *outcome_of(struct azenv *v, const char *resource,
+			      const char *rule)
 {
-	static const char *const names[] = { "n/a", "holds", "fails", "unknown" };
+	static const char *const names[] = { "n/a", "holds", "fails",
+					     "unknown" };
 	struct cmk_target t = { .resource = resource };
 	struct cmk_finding f = { 0 };
 	struct cmk_fetch fe;
@@ -375,7 +504,8 @@ static const char *outcome_of(struct azenv *v, const char *resource, const char 
 	return names[got];
 }
 
-/* Performs an admin switch of the simulator (a key, the clock), asserting it took. */
+/* Performs an admin switch of the simulator (a key, the clock), asserting it
+ * took. */
 static void admin(struct azenv *v, const char *path, const char *body)
 {
 	struct st_resp r = { 0 };
@@ -384,29 +514,42 @@ static void admin(struct azenv *v, const char *path, const char *body)
 	st_resp_free(&r);
 }
 
-/* Puts minimal.json's DICOM service on the test key's version KEY_V2, with its identity granted the key at the vault. */
+/* Puts minimal.json's DICOM service on the test key's version KEY_V2, with its
+ * identity granted the key at the vault. */
 static void dicom_on_key(struct json_object *doc)
 {
 	struct json_object *res = jx_get(doc, "resources");
 
 	for (size_t k = 0; k < jx_len(res); k++)
 		if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID))
-			jx_set(jx_at(res, k), "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl",
+			jx_set(jx_at(res, k),
+			       "properties.encryption."
+			       "customerManagedKeyEncryption."
+			       "keyEncryptionKeyUrl",
 			       json_object_new_string(KEY "/" KEY_V2));
-	json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(
-		"{\"scope\":\"" VAULT "\",\"principalId\":\"" DICOM_PRINCIPAL "\",\"roleDefinitionId\":"
-		"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
+	json_object_array_add(
+		jx_get(doc, "roleAssignments"),
+		json_tokener_parse(
+			"{\"scope\":\"" VAULT
+			"\",\"principalId\":\"" DICOM_PRINCIPAL
+			"\",\"roleDefinitionId\":"
+			"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":"
+			"\"d1c0d1c0-6666-4666-8666-66666666d1c0\"}"));
 }
 
-/* Saves the DICOM service again as it is (what azcmk refresh sends: the whole resource, PUT). */
+/* Saves the DICOM service again as it is (what azcmk refresh sends: the whole
+ * resource, PUT). */
 static void resave_dicom(struct azenv *v)
 {
-	struct az_req *get = az_session_req(v->s, AZ_ARM, "GET", DICOM_ID, "2024-03-31", NULL), *put;
+	struct az_req *get = az_session_req(v->s, AZ_ARM, "GET", DICOM_ID,
+					    "2024-03-31", NULL),
+		      *put;
 	struct json_object *body;
 
 	assert_int_equal(az_session_call(v->s, get, &v->e), 0);
 	body = plan_writable(get->json);
-	put = az_session_req(v->s, AZ_ARM, "PUT", DICOM_ID, "2024-03-31", jx_text(body));
+	put = az_session_req(v->s, AZ_ARM, "PUT", DICOM_ID, "2024-03-31",
+			     jx_text(body));
 	assert_int_equal(az_session_call(v->s, put, &v->e), 0);
 	json_object_put(body);
 	az_req_free(get);
@@ -420,31 +563,50 @@ static void resave_dicom(struct azenv *v)
  */
 static void test_lost_then_restored(void **state)
 {
-	static const struct { int64_t lost_for; const char *after_restore; } T[] = {
-		{ 1900, "fails" }, { 600, "holds" },
+	static const struct {
+		int64_t lost_for;
+		const char *after_restore;
+	} T[] = {
+		{ 1900, "fails" },
+		{ 600, "holds" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		char *text = st_read_scenario("minimal.json"), *clock = xasprintf("{\"advanceSeconds\":%lld}",
-										   (long long)T[i].lost_for);
+		char *text = st_read_scenario("minimal.json"),
+		     *clock = xasprintf("{\"advanceSeconds\":%lld}",
+					(long long)T[i].lost_for);
 		struct json_object *doc = json_tokener_parse(text);
 		struct azenv *v;
 
 		dicom_on_key(doc);
 		v = azenv_start_text(jx_text(doc), 0);
-		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "holds");
-		admin(v, "/keys/kv-cmk-test/cmk-test/disable?version=" KEY_V2, NULL);
-		assert_string_equal(outcome_of(v, DICOM_ID, "resource.key-access-lost"), "fails");
-		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "n/a");
+		assert_string_equal(
+			outcome_of(v, DICOM_ID, "resource.refresh-needed"),
+			"holds");
+		admin(v, "/keys/kv-cmk-test/cmk-test/disable?version=" KEY_V2,
+		      NULL);
+		assert_string_equal(
+			outcome_of(v, DICOM_ID, "resource.key-access-lost"),
+			"fails");
+		assert_string_equal(
+			outcome_of(v, DICOM_ID, "resource.refresh-needed"),
+			"n/a");
 		admin(v, "/clock", clock);
-		admin(v, "/keys/kv-cmk-test/cmk-test/enable?version=" KEY_V2, NULL);
-		assert_string_equal(outcome_of(v, DICOM_ID, "resource.key-access-lost"), "holds");
-		if (strcmp(outcome_of(v, DICOM_ID, "resource.refresh-needed"), T[i].after_restore) != 0)
-			fail_msg("lost for %lld s: resource.refresh-needed is not %s", (long long)T[i].lost_for,
-				 T[i].after_restore);
+		admin(v, "/keys/kv-cmk-test/cmk-test/enable?version=" KEY_V2,
+		      NULL);
+		assert_string_equal(
+			outcome_of(v, DICOM_ID, "resource.key-access-lost"),
+			"holds");
+		if (strcmp(outcome_of(v, DICOM_ID, "resource.refresh-needed"),
+			   T[i].after_restore) != 0)
+			fail_msg("lost for %lld s: resource.refresh-needed is "
+				 "not %s",
+				 (long long)T[i].lost_for, T[i].after_restore);
 		resave_dicom(v);
-		assert_string_equal(outcome_of(v, DICOM_ID, "resource.refresh-needed"), "holds");
+		assert_string_equal(
+			outcome_of(v, DICOM_ID, "resource.refresh-needed"),
+			"holds");
 		azenv_stop(v);
 		json_object_put(doc);
 		free(clock);
@@ -461,7 +623,8 @@ static void test_versions_paged(void **state)
 {
 	char *text = st_read_scenario("minimal.json");
 	struct json_object *doc = json_tokener_parse(text);
-	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"), *tmpl = jx_copy(jx_at(vs, 1));
+	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"),
+			   *tmpl = jx_copy(jx_at(vs, 1));
 	struct azenv *v;
 
 	(void)state;
@@ -472,13 +635,17 @@ static void test_versions_paged(void **state)
 		snprintf(id, sizeof(id), "%032x", i + 1);
 		jx_set(ver, "version", json_object_new_string(id));
 		/* The 28th listed is the oldest, and disabled. */
-		jx_set(ver, "attributes.created", json_object_new_int64(i == 27 ? 1600000000 : 1700000000 + i));
-		jx_set(ver, "attributes.enabled", json_object_new_boolean(i != 27));
+		jx_set(ver, "attributes.created",
+		       json_object_new_int64(i == 27 ? 1600000000
+						     : 1700000000 + i));
+		jx_set(ver, "attributes.enabled",
+		       json_object_new_boolean(i != 27));
 		json_object_array_add(vs, ver);
 	}
 	dicom_on_key(doc);
 	v = azenv_start_text(jx_text(doc), 0);
-	assert_string_equal(outcome_of(v, DICOM_ID, "key.earlier-versions"), "fails");
+	assert_string_equal(outcome_of(v, DICOM_ID, "key.earlier-versions"),
+			    "fails");
 	assert_true(logged(v, "/keys/cmk-test/versions") >= 2);
 	azenv_stop(v);
 	json_object_put(tmpl);
@@ -486,7 +653,9 @@ static void test_versions_paged(void **state)
 	free(text);
 }
 
-#define MHSM "/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-security/providers/" \
+#define MHSM                                                                  \
+	"/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/" \
+	"rg-prod-security/providers/"                                         \
 	"Microsoft.KeyVault/managedHSMs/mhsm-ch-prod"
 #define DEMO_OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
 
@@ -499,40 +668,61 @@ static void test_versions_paged(void **state)
  */
 static void test_hsm_can_assign(void **state)
 {
-	static const struct { bool admin; const char *extra_scope, *want; } T[] = {
-		{ true, NULL, "holds" }, { false, NULL, "unknown" }, { false, "", "holds" },
+	static const struct {
+		bool admin;
+		const char *extra_scope, *want;
+	} T[] = {
+		{ true, NULL, "holds" },
+		{ false, NULL, "unknown" },
+		{ false, "", "holds" },
 		{ false, "/keys/other-key", "unknown" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		char *text = st_read_scenario("demo.json");
-		struct json_object *doc = json_tokener_parse(text), *res = jx_get(doc, "resources");
-		struct cmk_target t = { .resource = "chprodimaging/dermatology",
-					.key_uri = "https://mhsm-ch-prod.managedhsm.azure.net/keys/cmk-hsm-dicom" };
+		struct json_object *doc = json_tokener_parse(text),
+				   *res = jx_get(doc, "resources");
+		struct cmk_target t = {
+			.resource = "chprodimaging/dermatology",
+			.key_uri = "https://mhsm-ch-prod.managedhsm.azure.net/"
+				   "keys/cmk-hsm-dicom"
+		};
 		struct cmk_finding f = { 0 };
 		struct cmk_fetch fe;
 		struct azenv *v;
 		const char *got;
 
 		for (size_t k = 0; k < jx_len(res); k++)
-			if (str_ieq(jx_str(jx_at(res, k), "id"), MHSM) && !T[i].admin)
-				jx_set(jx_at(res, k), "properties.initialAdminObjectIds", json_object_new_array());
+			if (str_ieq(jx_str(jx_at(res, k), "id"), MHSM) &&
+			    !T[i].admin)
+				jx_set(jx_at(res, k),
+				       "properties.initialAdminObjectIds",
+				       json_object_new_array());
 		if (T[i].extra_scope) {
-			char *ra = xasprintf("{\"scope\":\"" MHSM "%s\",\"principalId\":\"" DEMO_OPERATOR "\","
-					     "\"roleDefinitionId\":\"4bd23610-cdcf-4971-bdee-bdc562cc28e4\",\"name\":"
-					     "\"7e7e7e7e-2222-4222-8222-7e7e7e7e7e7e\"}", T[i].extra_scope);
+			char *ra = xasprintf(
+				"{\"scope\":\"" MHSM
+				"%s\",\"principalId\":\"" DEMO_OPERATOR "\","
+				"\"roleDefinitionId\":\"4bd23610-cdcf-4971-"
+				"bdee-bdc562cc28e4\",\"name\":"
+				"\"7e7e7e7e-2222-4222-8222-7e7e7e7e7e7e\"}",
+				T[i].extra_scope);
 
-			json_object_array_add(jx_get(doc, "roleAssignments"), json_tokener_parse(ra));
+			json_object_array_add(jx_get(doc, "roleAssignments"),
+					      json_tokener_parse(ra));
 			free(ra);
 		}
 		v = azenv_start_text(jx_text(doc), 0);
 		if (cmk_fetch(v->s, &t, &fe, &v->e) != 0)
 			fail_msg("%s", v->e.message);
 		f.rule = cmk_rule_find("operator.can-assign");
-		got = (const char *[]){ "n/a", "holds", "fails", "unknown" }[cmk_judge(&fe.ctx, f.rule, &f)];
+		got = (const char *[]){
+			"n/a", "holds", "fails", "unknown"
+		}[cmk_judge(&fe.ctx, f.rule, &f)];
 		if (strcmp(got, T[i].want) != 0)
-			fail_msg("HSM case %zu: operator.can-assign %s, wanted %s", i, got, T[i].want);
+			fail_msg("HSM case %zu: operator.can-assign %s, wanted "
+				 "%s",
+				 i, got, T[i].want);
 		free(f.detail);
 		cmk_fetch_free(&fe);
 		azenv_stop(v);

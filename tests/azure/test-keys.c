@@ -1,4 +1,5 @@
-/* Integration tests of the key module against the simulator: stores, keys with details, versions, refusals, paging. */
+/* Integration tests of the key module against the simulator: stores, keys with
+ * details, versions, refusals, paging. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -20,7 +21,8 @@
 #define KV "https://kv-cmk-test.vault.azure.net/"
 #define KV_ASSIGNMENT "6666e003-6666-4666-8666-66666666e003"
 
-/* Counts the requests the simulator saw whose host and path contain these (case ignored). */
+/* Counts the requests the simulator saw whose host and path contain these (case
+ * ignored). */
 static int logged(struct azenv *v, const char *host, const char *path)
 {
 	struct st_resp r = { 0 };
@@ -30,7 +32,8 @@ static int logged(struct azenv *v, const char *host, const char *path)
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
 	for (size_t i = 0; i < jx_len(log); i++) {
-		const char *h = jx_str(jx_at(log, i), "host"), *p = jx_str(jx_at(log, i), "path");
+		const char *h = jx_str(jx_at(log, i), "host"),
+			   *p = jx_str(jx_at(log, i), "path");
 
 		n += h && p && strcasestr(h, host) && strcasestr(p, path);
 	}
@@ -38,18 +41,23 @@ static int logged(struct azenv *v, const char *host, const char *path)
 	return n;
 }
 
-/* Returns the object of a list with this name (and, when not NULL, this version), or fails the test. */
-static struct json_object *named(struct json_object *list, const char *name, const char *version)
+/* Returns the object of a list with this name (and, when not NULL, this
+ * version), or fails the test. */
+static struct json_object *named(struct json_object *list, const char *name,
+				 const char *version)
 {
 	for (size_t i = 0; i < jx_len(list); i++)
 		if (str_ieq(jx_str(jx_at(list, i), "name"), name) &&
-		    (!version || str_ieq(jx_str(jx_at(list, i), "version"), version)))
+		    (!version ||
+		     str_ieq(jx_str(jx_at(list, i), "version"), version)))
 			return jx_at(list, i);
-	fail_msg("no '%s' %s in %s", name, version ? version : "", jx_text(list));
+	fail_msg("no '%s' %s in %s", name, version ? version : "",
+		 jx_text(list));
 	return NULL;
 }
 
-/* Adds n keys named cmk-more-NN to the minimal scenario's vault, each with one version. */
+/* Adds n keys named cmk-more-NN to the minimal scenario's vault, each with one
+ * version. */
 static void more_keys(struct json_object *doc, int n)
 {
 	struct json_object *keys = jx_get(doc, "keys.kv-cmk-test");
@@ -65,10 +73,12 @@ static void more_keys(struct json_object *doc, int n)
 	}
 }
 
-/* Adds n versions to the minimal scenario's key, the last one created latest; versions 0...1 to 0...n. */
+/* Adds n versions to the minimal scenario's key, the last one created latest;
+ * versions 0...1 to 0...n. */
 static void more_versions(struct json_object *doc, int n)
 {
-	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"), *tmpl = jx_copy(jx_at(vs, 0));
+	struct json_object *vs = jx_get(doc, "keys.kv-cmk-test.cmk-test"),
+			   *tmpl = jx_copy(jx_at(vs, 0));
 
 	for (int i = 0; i < n; i++) {
 		struct json_object *ver = jx_copy(tmpl);
@@ -76,14 +86,17 @@ static void more_versions(struct json_object *doc, int n)
 
 		snprintf(id, sizeof(id), "%032x", i + 1);
 		jx_set(ver, "version", json_object_new_string(id));
-		jx_set(ver, "attributes.created", json_object_new_int64(1700000000 + i));
-		jx_set(ver, "attributes.enabled", json_object_new_boolean(i != 3));
+		jx_set(ver, "attributes.created",
+		       json_object_new_int64(1700000000 + i));
+		jx_set(ver, "attributes.enabled",
+		       json_object_new_boolean(i != 3));
 		json_object_array_add(vs, ver);
 	}
 	json_object_put(tmpl);
 }
 
-/* Starts the simulator on the minimal scenario changed by fn (NULL: as it is) with n. */
+/* Starts the simulator on the minimal scenario changed by fn (NULL: as it is)
+ * with n. */
 static struct azenv *start(void (*fn)(struct json_object *doc, int n), int n)
 {
 	char *text = st_read_scenario("minimal.json");
@@ -98,7 +111,8 @@ static struct azenv *start(void (*fn)(struct json_object *doc, int n), int n)
 	return v;
 }
 
-/* The stores of a subscription are the ARM vaults; a store by name and by URI is the same reference. */
+/* The stores of a subscription are the ARM vaults; a store by name and by URI
+ * is the same reference. */
 static void test_stores(void **state)
 {
 	const char *subs[] = { SUB };
@@ -111,9 +125,11 @@ static void test_stores(void **state)
 		fail_msg("%s", v->e.message);
 	assert_int_equal(jx_len(stores), 1);
 	assert_string_equal(jx_str(jx_at(stores, 0), "name"), "kv-cmk-test");
-	assert_string_equal(jx_str(jx_at(stores, 0), "properties.vaultUri"), KV);
+	assert_string_equal(jx_str(jx_at(stores, 0), "properties.vaultUri"),
+			    KV);
 	assert_true(az_keys_ref(v->s, "kv-cmk-test", NULL, &a, &v->e));
-	assert_true(az_keys_ref(v->s, "https://KV-CMK-TEST.vault.azure.net", NULL, &b, &v->e));
+	assert_true(az_keys_ref(v->s, "https://KV-CMK-TEST.vault.azure.net",
+				NULL, &b, &v->e));
 	assert_string_equal(a.vault_uri, KV);
 	assert_string_equal(b.vault_uri, KV);
 	assert_null(a.name);
@@ -126,7 +142,8 @@ static void test_stores(void **state)
 	azenv_stop(v);
 }
 
-/* Reads one key's current version straight from Key Vault, for the expected answer. */
+/* Reads one key's current version straight from Key Vault, for the expected
+ * answer. */
 static char *current_version(struct azenv *v, const char *key)
 {
 	struct key_ref k;
@@ -144,7 +161,8 @@ static char *current_version(struct azenv *v, const char *key)
 	return ver;
 }
 
-/* A store's keys come with their details, every page of the list read (30 more keys than one page holds). */
+/* A store's keys come with their details, every page of the list read (30 more
+ * keys than one page holds). */
 static void test_keys(void **state)
 {
 	struct azenv *v = start(more_keys, 30);
@@ -165,7 +183,8 @@ static void test_keys(void **state)
 	assert_int_equal(jx_int(k, "keySize", 0), 2048);
 	assert_true(jx_bool(k, "enabled", false));
 	assert_null(jx_get(k, "expires"));
-	assert_int_equal(strlen(jx_str(k, "created")), strlen("2025-11-01T09:00:00Z"));
+	assert_int_equal(strlen(jx_str(k, "created")),
+			 strlen("2025-11-01T09:00:00Z"));
 	assert_false(jx_bool(k, "managed", true));
 	json_object_put(keys);
 	/* At most max keys are listed, each read in detail. */
@@ -179,7 +198,8 @@ static void test_keys(void **state)
 	azenv_stop(v);
 }
 
-/* The brief list has every key of every page from the list alone: no key's details are read. */
+/* The brief list has every key of every page from the list alone: no key's
+ * details are read. */
 static void test_brief(void **state)
 {
 	struct azenv *v = start(more_keys, 30);
@@ -205,7 +225,8 @@ static void test_brief(void **state)
 	azenv_stop(v);
 }
 
-/* A key whose details cannot be read is listed from the list's item: no type, size or version, not a failure. */
+/* A key whose details cannot be read is listed from the list's item: no type,
+ * size or version, not a failure. */
 static void test_details_unread(void **state)
 {
 	struct azenv *v = start(NULL, 0);
@@ -213,7 +234,10 @@ static void test_details_unread(void **state)
 	struct key_ref store;
 
 	(void)state;
-	assert_int_equal(st_fault(&v->t, "{\"method\":\"GET\",\"path\":\"/keys/cmk-test\",\"status\":404,\"times\":1}"), 201);
+	assert_int_equal(st_fault(&v->t,
+				  "{\"method\":\"GET\",\"path\":\"/keys/"
+				  "cmk-test\",\"status\":404,\"times\":1}"),
+			 201);
 	assert_true(az_keys_ref(v->s, "kv-cmk-test", NULL, &store, &v->e));
 	if (az_keys_list(v->s, &store, 0, &keys, &v->e) != 0)
 		fail_msg("%s", v->e.message);
@@ -228,7 +252,8 @@ static void test_details_unread(void **state)
 	azenv_stop(v);
 }
 
-/* A key's 32 versions come over two pages (Key Vault's 25 a page), each with its version, kid and dates. */
+/* A key's 32 versions come over two pages (Key Vault's 25 a page), each with
+ * its version, kid and dates. */
 static void test_versions_paged(void **state)
 {
 	struct azenv *v = start(more_versions, 30);
@@ -242,14 +267,16 @@ static void test_versions_paged(void **state)
 	assert_int_equal(jx_len(vers), 32);
 	assert_true(logged(v, "kv-cmk-test", "/keys/cmk-test/versions") >= 2);
 	one = named(vers, "cmk-test", "00000000000000000000000000000004");
-	assert_string_equal(jx_str(one, "kid"), KV "keys/cmk-test/00000000000000000000000000000004");
+	assert_string_equal(jx_str(one, "kid"), KV
+			    "keys/cmk-test/00000000000000000000000000000004");
 	assert_false(jx_bool(one, "enabled", true));
 	assert_string_equal(jx_str(one, "created"), "2023-11-14T22:13:23Z");
 	assert_null(jx_get(one, "kty"));
 	one = named(vers, "cmk-test", "4e070c1b76f1b2e831bf75857a09fd70");
 	assert_true(jx_bool(one, "enabled", false));
 	json_object_put(vers);
-	/* A version in the reference is not a filter: the key's versions are listed all the same. */
+	/* A version in the reference is not a filter: the key's versions are
+	 * listed all the same. */
 	free(key.version);
 	key.version = xstrdup("4e070c1b76f1b2e831bf75857a09fd70");
 	assert_int_equal(az_key_versions(v->s, &key, &vers, &v->e), 0);
@@ -259,10 +286,12 @@ static void test_versions_paged(void **state)
 	azenv_stop(v);
 }
 
-/* A store or key off the cloud's key hosts is refused, with what to do, before any request is made. */
+/* A store or key off the cloud's key hosts is refused, with what to do, before
+ * any request is made. */
 static void test_off_cloud(void **state)
 {
-	static const struct key_suffixes china = { ".vault.azure.cn", ".managedhsm.azure.cn" };
+	static const struct key_suffixes china = { ".vault.azure.cn",
+						   ".managedhsm.azure.cn" };
 	struct key_ref evil = { 0 }, cn, k;
 	struct azenv *v = start(NULL, 0);
 	struct json_object *list = NULL;
@@ -272,11 +301,14 @@ static void test_off_cloud(void **state)
 	evil.vault_uri = xstrdup("https://evil.example.com/");
 	evil.vault = xstrdup("evil");
 	evil.name = xstrdup("cmk-test");
-	assert_false(az_keys_ref(v->s, "https://evil.example.com/", NULL, &k, &v->e));
-	assert_non_null(strstr(v->e.message, "'https://evil.example.com/' is not a key vault or Managed HSM"));
+	assert_false(az_keys_ref(v->s, "https://evil.example.com/", NULL, &k,
+				 &v->e));
+	assert_non_null(strstr(v->e.message, "'https://evil.example.com/' is "
+					     "not a key vault or Managed HSM"));
 	assert_non_null(strstr(v->e.message, "https://NAME.vault.azure.net/"));
 	assert_false(az_keys_ref(v->s, "kv-cmk-test", "bad/name", &k, &v->e));
-	assert_non_null(strstr(v->e.message, "key 'bad/name' in 'kv-cmk-test'"));
+	assert_non_null(
+		strstr(v->e.message, "key 'bad/name' in 'kv-cmk-test'"));
 	assert_int_equal(az_keys_list(v->s, &evil, 0, &list, &v->e), -1);
 	assert_null(list);
 	assert_non_null(strstr(v->e.message, "evil.example.com"));
@@ -286,7 +318,8 @@ static void test_off_cloud(void **state)
 	assert_int_equal(az_keys_list(v->s, &cn, 0, &list, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "kv-cmk-test.vault.azure.cn"));
 	key_ref_free(&cn);
-	assert_true(key_ref_from_parts("kv-cmk-test", "cmk-test", NULL, &china, &cn, &why));
+	assert_true(key_ref_from_parts("kv-cmk-test", "cmk-test", NULL, &china,
+				       &cn, &why));
 	assert_int_equal(az_key_versions(v->s, &cn, &list, &v->e), -1);
 	key_ref_free(&cn);
 	/* A store reference is no key: its versions are not listed. */
@@ -299,20 +332,25 @@ static void test_off_cloud(void **state)
 	azenv_stop(v);
 }
 
-/* Drops the operator's role on the vault, its data plane held to RBAC: it then has no Key Vault data action. */
+/* Drops the operator's role on the vault, its data plane held to RBAC: it then
+ * has no Key Vault data action. */
 static void no_vault_role(struct json_object *doc, int n)
 {
-	struct json_object *ras = jx_get(doc, "roleAssignments"), *kept = json_object_new_array();
+	struct json_object *ras = jx_get(doc, "roleAssignments"),
+			   *kept = json_object_new_array();
 
 	(void)n;
-	jx_set(doc, "settings.operatorDataPlane", json_object_new_string("enforced"));
+	jx_set(doc, "settings.operatorDataPlane",
+	       json_object_new_string("enforced"));
 	for (size_t i = 0; i < jx_len(ras); i++)
 		if (!str_ieq(jx_str(jx_at(ras, i), "name"), KV_ASSIGNMENT))
-			json_object_array_add(kept, json_object_get(jx_at(ras, i)));
+			json_object_array_add(kept,
+					      json_object_get(jx_at(ras, i)));
 	json_object_object_add(doc, "roleAssignments", kept);
 }
 
-/* A 403 on the list names the store (and key), keeps Azure's words and status, and says what to grant. */
+/* A 403 on the list names the store (and key), keeps Azure's words and status,
+ * and says what to grant. */
 static void test_forbidden(void **state)
 {
 	struct azenv *v = start(no_vault_role, 0);
@@ -325,18 +363,30 @@ static void test_forbidden(void **state)
 	assert_int_equal(az_keys_list(v->s, &store, 0, &list, &v->e), -1);
 	assert_null(list);
 	assert_int_equal(v->e.status, 403);
-	assert_non_null(strstr(v->e.message, "cannot list the keys in kv-cmk-test: GET " KV "keys"));
+	assert_non_null(strstr(v->e.message,
+			       "cannot list the keys in kv-cmk-test: GET " KV
+			       "keys"));
 	assert_non_null(strstr(v->e.message, "ForbiddenByRbac"));
-	assert_non_null(strstr(v->e.message, "Key Vault Reader or Key Vault Crypto User"));
+	assert_non_null(strstr(v->e.message,
+			       "Key Vault Reader or Key Vault Crypto User"));
 	assert_int_equal(az_keys_list_brief(v->s, &store, &list, &v->e), -1);
 	assert_null(list);
-	assert_non_null(strstr(v->e.message, "cannot list the keys in kv-cmk-test: GET " KV "keys"));
+	assert_non_null(strstr(v->e.message,
+			       "cannot list the keys in kv-cmk-test: GET " KV
+			       "keys"));
 	assert_int_equal(az_key_versions(v->s, &key, &list, &v->e), -1);
 	assert_null(list);
-	assert_non_null(strstr(v->e.message, "cannot list the versions of key cmk-test in kv-cmk-test: "));
-	assert_non_null(strstr(v->e.message, "grant yourself the list permission"));
-	/* A refusal by the store's firewall says so, not that a role is missing. */
-	assert_int_equal(st_fault(&v->t, "{\"path\":\"/keys\",\"status\":403,\"code\":\"ForbiddenByFirewall\"}"), 201);
+	assert_non_null(strstr(
+		v->e.message,
+		"cannot list the versions of key cmk-test in kv-cmk-test: "));
+	assert_non_null(
+		strstr(v->e.message, "grant yourself the list permission"));
+	/* A refusal by the store's firewall says so, not that a role is
+	 * missing. */
+	assert_int_equal(st_fault(&v->t, "{\"path\":\"/"
+					 "keys\",\"status\":403,\"code\":"
+					 "\"ForbiddenByFirewall\"}"),
+			 201);
 	assert_int_equal(az_keys_list(v->s, &store, 0, &list, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "firewall refused your address"));
 	assert_null(strstr(v->e.message, "Key Vault Reader"));

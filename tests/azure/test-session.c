@@ -1,4 +1,5 @@
-/* Integration tests of the session layer against the simulator: credentials, retries, challenges, paging, LROs. */
+/* Integration tests of the session layer against the simulator: credentials,
+ * retries, challenges, paging, LROs. */
 #include "config.h"
 
 #include <pthread.h>
@@ -51,18 +52,35 @@ struct env {
 /* Clears every credential variable, so each test says exactly what it uses. */
 static void clear_env(void)
 {
-	static const char *const vars[] = { "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-		"AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
-		"MSI_ENDPOINT", "MSI_SECRET", "AZURE_AUTHORITY_HOST", "http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy",
-		"NO_PROXY", "no_proxy", "SSL_CERT_FILE", "CURL_CA_BUNDLE", NULL };
+	static const char *const vars[] = { "AZURE_TENANT_ID",
+					    "AZURE_CLIENT_ID",
+					    "AZURE_CLIENT_SECRET",
+					    "AZURE_CLIENT_CERTIFICATE_PATH",
+					    "AZURE_FEDERATED_TOKEN_FILE",
+					    "IDENTITY_ENDPOINT",
+					    "IDENTITY_HEADER",
+					    "MSI_ENDPOINT",
+					    "MSI_SECRET",
+					    "AZURE_AUTHORITY_HOST",
+					    "http_proxy",
+					    "HTTP_PROXY",
+					    "ALL_PROXY",
+					    "all_proxy",
+					    "NO_PROXY",
+					    "no_proxy",
+					    "SSL_CERT_FILE",
+					    "CURL_CA_BUNDLE",
+					    NULL };
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
-	/* Never let a test reach the real IMDS address: point it at a closed loopback port. */
+	/* Never let a test reach the real IMDS address: point it at a closed
+	 * loopback port. */
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
 }
 
-/* Starts the simulator on minimal.json (with an optional merge patch) and points the environment at it. */
+/* Starts the simulator on minimal.json (with an optional merge patch) and
+ * points the environment at it. */
 static struct env *env_start(const char *merge)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
@@ -84,7 +102,8 @@ static void use_secret(const char *secret)
 }
 
 /* Makes a session for the simulator with fast retries. */
-static struct az_session *session(struct env *v, enum az_auth auth, const char *cloud)
+static struct az_session *session(struct env *v, enum az_auth auth,
+				  const char *cloud)
 {
 	struct az_session_opts o = { 0 };
 
@@ -118,7 +137,8 @@ static void fault(struct env *v, const char *rule)
 	assert_int_equal(st_fault(&v->t, rule), 201);
 }
 
-/* Counts logged requests whose path contains needle (and, if given, with a status). */
+/* Counts logged requests whose path contains needle (and, if given, with a
+ * status). */
 static int log_count(struct env *v, const char *needle, long status)
 {
 	struct st_resp r;
@@ -128,7 +148,8 @@ static int log_count(struct env *v, const char *needle, long status)
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
 	for (size_t i = 0; i < jx_len(log); i++)
-		if (strstr(jx_str(jx_at(log, i), "path"), needle) && (!status || jx_int(jx_at(log, i), "status", 0) == status))
+		if (strstr(jx_str(jx_at(log, i), "path"), needle) &&
+		    (!status || jx_int(jx_at(log, i), "status", 0) == status))
 			n++;
 	st_resp_free(&r);
 	return n;
@@ -156,7 +177,8 @@ static void assert_sign_in_fails(struct env *v, const char *text)
 
 /* ---- credentials ---- */
 
-/* Client secret from the environment; a wrong secret quotes Entra's AADSTS code and the request id. */
+/* Client secret from the environment; a wrong secret quotes Entra's AADSTS code
+ * and the request id. */
 static void test_env_secret(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -164,7 +186,8 @@ static void test_env_secret(void **state)
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_CHAIN, NULL);
 	assert_signed_in_as(v, OPERATOR);
-	assert_string_equal(az_session_method(v->s), "environment (client secret)");
+	assert_string_equal(az_session_method(v->s),
+			    "environment (client secret)");
 	use_secret("wrong");
 	session(v, AZ_AUTH_CHAIN, NULL);
 	assert_sign_in_fails(v, "AADSTS7000215");
@@ -172,7 +195,8 @@ static void test_env_secret(void **state)
 	env_stop(v);
 }
 
-/* Writes a self-signed certificate and its key into one PEM file; returns the certificate PEM. */
+/* Writes a self-signed certificate and its key into one PEM file; returns the
+ * certificate PEM. */
 static char *write_cert_file(const char *path)
 {
 	EVP_PKEY *key = EVP_RSA_gen(2048);
@@ -186,7 +210,8 @@ static char *write_cert_file(const char *path)
 	X509_gmtime_adj(X509_getm_notBefore(x), 0);
 	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
 	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"ops", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"ops", -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(x));
 	X509_sign(x, key, EVP_sha256());
 	PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
@@ -201,7 +226,8 @@ static char *write_cert_file(const char *path)
 	return pem;
 }
 
-/* Certificate from the environment (PS256, x5t#S256); an unregistered certificate is refused. */
+/* Certificate from the environment (PS256, x5t#S256); an unregistered
+ * certificate is refused. */
 static void test_env_certificate(void **state)
 {
 	char path[128], other[128], *pem, *merge;
@@ -220,7 +246,8 @@ static void test_env_certificate(void **state)
 	setenv("AZURE_CLIENT_CERTIFICATE_PATH", path, 1);
 	session(v, AZ_AUTH_ENV, NULL);
 	assert_signed_in_as(v, OPERATOR);
-	assert_string_equal(az_session_method(v->s), "environment (client certificate)");
+	assert_string_equal(az_session_method(v->s),
+			    "environment (client certificate)");
 	setenv("AZURE_CLIENT_CERTIFICATE_PATH", other, 1);
 	session(v, AZ_AUTH_ENV, NULL);
 	assert_sign_in_fails(v, "AADSTS700027");
@@ -243,10 +270,13 @@ static void write_federated(const char *path, const char *sub)
 	char *h, *p;
 	FILE *f = fopen(path, "w");
 
-	json_object_object_add(c, "iss", json_object_new_string("https://oidc.example/x"));
+	json_object_object_add(
+		c, "iss", json_object_new_string("https://oidc.example/x"));
 	json_object_object_add(c, "sub", json_object_new_string(sub));
-	json_object_object_add(c, "aud", json_object_new_string("api://AzureADTokenExchange"));
-	json_object_object_add(c, "exp", json_object_new_int64((int64_t)time(NULL) + 600));
+	json_object_object_add(
+		c, "aud", json_object_new_string("api://AzureADTokenExchange"));
+	json_object_object_add(
+		c, "exp", json_object_new_int64((int64_t)time(NULL) + 600));
 	pt = jx_text(c);
 	h = b64_encode(hdr, strlen(hdr), true);
 	p = b64_encode(pt, strlen(pt), true);
@@ -257,11 +287,14 @@ static void write_federated(const char *path, const char *sub)
 	json_object_put(c);
 }
 
-/* Workload identity federation: the token file is the assertion; a foreign subject gets AADSTS70021. */
+/* Workload identity federation: the token file is the assertion; a foreign
+ * subject gets AADSTS70021. */
 static void test_env_federated(void **state)
 {
-	struct env *v = env_start("{\"operator\":{\"federatedCredentials\":[{\"issuer\":\"https://oidc.example/x\","
-				  "\"subject\":\"system:serviceaccount:ops:azcmk\"}]}}");
+	struct env *v = env_start(
+		"{\"operator\":{\"federatedCredentials\":[{\"issuer\":\"https:/"
+		"/oidc.example/x\","
+		"\"subject\":\"system:serviceaccount:ops:azcmk\"}]}}");
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/fed.jwt", workdir);
@@ -278,7 +311,8 @@ static void test_env_federated(void **state)
 	env_stop(v);
 }
 
-/* Managed identity: IMDS, App Service and Cloud Shell styles; AZURE_CLIENT_ID picks a user-assigned identity. */
+/* Managed identity: IMDS, App Service and Cloud Shell styles; AZURE_CLIENT_ID
+ * picks a user-assigned identity. */
 static void test_managed_identity(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -289,18 +323,22 @@ static void test_managed_identity(void **state)
 	session(v, AZ_AUTH_CHAIN, NULL);
 	assert_signed_in_as(v, OPERATOR);
 	assert_string_equal(az_session_method(v->s), "managed identity (IMDS)");
-	assert_string_equal(az_session_method_id(v->s), "managed-identity-imds");
-	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 200), 1);
+	assert_string_equal(az_session_method_id(v->s),
+			    "managed-identity-imds");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 200),
+			 1);
 	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
 	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
 	assert_signed_in_as(v, "6666b001-6666-4666-8666-66666666b001");
 	unsetenv("AZURE_CLIENT_ID");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/msi/token", v->t.identity);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/msi/token",
+		 v->t.identity);
 	setenv("IDENTITY_ENDPOINT", url, 1);
 	setenv("IDENTITY_HEADER", "azsim-identity-header", 1);
 	session(v, AZ_AUTH_CHAIN, NULL);
 	assert_signed_in_as(v, OPERATOR);
-	assert_string_equal(az_session_method(v->s), "managed identity (App Service)");
+	assert_string_equal(az_session_method(v->s),
+			    "managed identity (App Service)");
 	setenv("IDENTITY_HEADER", "wrong", 1);
 	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
 	assert_sign_in_fails(v, "HTTP 401");
@@ -309,12 +347,15 @@ static void test_managed_identity(void **state)
 	setenv("MSI_ENDPOINT", url, 1);
 	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
 	assert_signed_in_as(v, OPERATOR);
-	assert_string_equal(az_session_method(v->s), "managed identity (Cloud Shell)");
+	assert_string_equal(az_session_method(v->s),
+			    "managed identity (Cloud Shell)");
 	env_stop(v);
 }
 
-/* Writes an executable fake `az` that prints body on stdout (or err on stderr with status). */
-static void fake_az(const char *path, const char *out, const char *err, int status)
+/* Writes an executable fake `az` that prints body on stdout (or err on stderr
+ * with status). */
+static void fake_az(const char *path, const char *out, const char *err,
+		    int status)
 {
 	FILE *f = fopen(path, "w");
 
@@ -326,29 +367,39 @@ static void fake_az(const char *path, const char *out, const char *err, int stat
 	chmod(path, 0755);
 }
 
-/* The Azure CLI credential: expires_on or expiresOn, not signed in, missing, malformed output. */
+/* The Azure CLI credential: expires_on or expiresOn, not signed in, missing,
+ * malformed output. */
 static void test_azure_cli(void **state)
 {
 	struct env *v = env_start(NULL);
 	struct az_session_opts o = { 0 };
-	char az[128], *tok = st_token(&v->t, "https://management.azure.com/.default"), *out;
+	char az[128],
+		*tok = st_token(&v->t, "https://management.azure.com/.default"),
+		*out;
 	const char *got;
 
 	snprintf(az, sizeof(az), "%s/az", workdir);
 	o.auth = AZ_AUTH_CLI;
 	o.ca_file = v->ca;
 	o.az_command = az;
-	out = xasprintf("{\"accessToken\":\"%s\",\"expires_on\":%lld,\"tokenType\":\"Bearer\"}", tok, (long long)time(NULL) + 3000);
+	out = xasprintf("{\"accessToken\":\"%s\",\"expires_on\":%lld,"
+			"\"tokenType\":\"Bearer\"}",
+			tok, (long long)time(NULL) + 3000);
 	fake_az(az, out, NULL, 0);
 	v->s = az_session_new(&o, &v->e);
 	assert_signed_in_as(v, OPERATOR);
 	assert_string_equal(az_session_method(v->s), "Azure CLI");
 	free(out);
-	out = xasprintf("{\"accessToken\":\"%s\",\"expiresOn\":\"2099-01-01 00:00:00.000000\"}", tok);
+	out = xasprintf("{\"accessToken\":\"%s\",\"expiresOn\":\"2099-01-01 "
+			"00:00:00.000000\"}",
+			tok);
 	fake_az(az, out, NULL, 0);
 	az_session_free(v->s);
 	v->s = az_session_new(&o, &v->e);
-	assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &got, &v->e), 0);
+	assert_int_equal(az_session_token(v->s,
+					  "https://vault.azure.net/.default",
+					  NULL, &got, &v->e),
+			 0);
 	fake_az(az, "", "ERROR: Please run 'az login' to setup account.", 1);
 	az_session_free(v->s);
 	v->s = az_session_new(&o, &v->e);
@@ -373,10 +424,13 @@ static void collect(const char *message, void *ctx)
 	sb_adds(ctx, message);
 }
 
-/* Device code: shown, polled until approved, then a second audience through the refresh token. */
+/* Device code: shown, polled until approved, then a second audience through the
+ * refresh token. */
 static void run_device(const char *flow, const char *expect_error)
 {
-	char *merge = xasprintf("{\"settings\":{\"deviceCodeFlow\":%s,\"deviceCodeInterval\":0}}", flow);
+	char *merge = xasprintf("{\"settings\":{\"deviceCodeFlow\":%s,"
+				"\"deviceCodeInterval\":0}}",
+				flow);
 	struct env *v = env_start(merge);
 	struct az_session_opts o = { 0 };
 	struct sbuf shown = SBUF_INIT;
@@ -392,10 +446,16 @@ static void run_device(const char *flow, const char *expect_error)
 		assert_sign_in_fails(v, expect_error);
 	} else {
 		assert_signed_in_as(v, "0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c");
-		assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &tok, &v->e), 0);
-		assert_int_equal(log_count(v, "/oauth2/v2.0/devicecode", 200), 1);
+		assert_int_equal(
+			az_session_token(v->s,
+					 "https://vault.azure.net/.default",
+					 NULL, &tok, &v->e),
+			0);
+		assert_int_equal(log_count(v, "/oauth2/v2.0/devicecode", 200),
+				 1);
 	}
-	assert_non_null(strstr(sb_str(&shown), "https://microsoft.com/devicelogin"));
+	assert_non_null(
+		strstr(sb_str(&shown), "https://microsoft.com/devicelogin"));
 	sb_free(&shown);
 	free(merge);
 	env_stop(v);
@@ -404,24 +464,28 @@ static void run_device(const char *flow, const char *expect_error)
 /* Device code: approved after pending and slow_down; expired; declined. */
 static void test_device_code(void **state)
 {
-	run_device("[\"authorization_pending\",\"slow_down\",\"approve\"]", NULL);
+	run_device("[\"authorization_pending\",\"slow_down\",\"approve\"]",
+		   NULL);
 	run_device("[\"authorization_pending\",\"expired_token\"]", "expired");
 	run_device("[\"authorization_declined\"]", "declined");
 }
 
-/* A token endpoint answering malformed JSON is reported as such, not crashed on. */
+/* A token endpoint answering malformed JSON is reported as such, not crashed
+ * on. */
 static void test_malformed_token_response(void **state)
 {
 	struct env *v = env_start(NULL);
 
-	fault(v, "{\"path\":\"*/oauth2/v2.0/token\",\"kind\":\"malformed\",\"times\":1}");
+	fault(v, "{\"path\":\"*/oauth2/v2.0/"
+		 "token\",\"kind\":\"malformed\",\"times\":1}");
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
 	assert_sign_in_fails(v, "malformed");
 	env_stop(v);
 }
 
-/* With nothing configured and no terminal, the error lists every method tried and how to enable it. */
+/* With nothing configured and no terminal, the error lists every method tried
+ * and how to enable it. */
 static void test_no_credential(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -443,20 +507,26 @@ static void test_no_credential(void **state)
 /* Sends a GET to an ARM path and returns the request (caller frees). */
 static struct az_req *arm_get(struct env *v, const char *path, int *rc)
 {
-	struct az_req *r = az_session_req(v->s, AZ_ARM, "GET", path, "2022-12-01", NULL);
+	struct az_req *r =
+		az_session_req(v->s, AZ_ARM, "GET", path, "2022-12-01", NULL);
 
 	*rc = az_session_call(v->s, r, &v->e);
 	return r;
 }
 
-/* Each retry path ends in success: 429 with Retry-After, 503 with x-ms-retry-after-ms, reset, truncated body. */
+/* Each retry path ends in success: 429 with Retry-After, 503 with
+ * x-ms-retry-after-ms, reset, truncated body. */
 static void test_retries(void **state)
 {
 	static const char *const faults[] = {
-		"{\"path\":\"/subscriptions\",\"status\":429,\"retryAfter\":0,\"times\":2}",
-		"{\"path\":\"/subscriptions\",\"status\":503,\"retryAfterMs\":10,\"times\":2}",
+		"{\"path\":\"/"
+		"subscriptions\",\"status\":429,\"retryAfter\":0,\"times\":2}",
+		"{\"path\":\"/"
+		"subscriptions\",\"status\":503,\"retryAfterMs\":10,\"times\":"
+		"2}",
 		"{\"path\":\"/subscriptions\",\"kind\":\"reset\",\"times\":2}",
-		"{\"path\":\"/subscriptions\",\"kind\":\"truncate\",\"times\":2}",
+		"{\"path\":\"/"
+		"subscriptions\",\"kind\":\"truncate\",\"times\":2}",
 	};
 	struct env *v = env_start(NULL);
 
@@ -470,8 +540,10 @@ static void test_retries(void **state)
 		r = arm_get(v, "/subscriptions", &rc);
 		if (rc != 0)
 			fail_msg("%s: %s", faults[i], v->e.message);
-		/* libcurl itself retries once on a reused connection that turns out dead, so a reset may cost one less. */
-		assert_true(r->attempts == 3 || (strstr(faults[i], "reset") && r->attempts == 2));
+		/* libcurl itself retries once on a reused connection that turns
+		 * out dead, so a reset may cost one less. */
+		assert_true(r->attempts == 3 ||
+			    (strstr(faults[i], "reset") && r->attempts == 2));
 		assert_int_equal(r->status, 200);
 		az_req_free(r);
 		{
@@ -494,7 +566,8 @@ static void test_throttled_past_retries(void **state)
 
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
-	fault(v, "{\"path\":\"/subscriptions\",\"status\":429,\"retryAfter\":0}");
+	fault(v,
+	      "{\"path\":\"/subscriptions\",\"status\":429,\"retryAfter\":0}");
 	r = arm_get(v, "/subscriptions", &rc);
 	assert_int_equal(rc, -1);
 	assert_int_equal(r->attempts, 4);
@@ -504,7 +577,8 @@ static void test_throttled_past_retries(void **state)
 	env_stop(v);
 }
 
-/* An expired token gets one re-authentication on 401, then the call succeeds. */
+/* An expired token gets one re-authentication on 401, then the call succeeds.
+ */
 static void test_reauth_on_401(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -515,7 +589,9 @@ static void test_reauth_on_401(void **state)
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
 	az_req_free(arm_get(v, "/subscriptions", &rc));
-	fault(v, "{\"host\":\"management.azure.com\",\"path\":\"/subscriptions\",\"status\":401,\"code\":\"ExpiredAuthenticationToken\",\"times\":1}");
+	fault(v, "{\"host\":\"management.azure.com\",\"path\":\"/"
+		 "subscriptions\",\"status\":401,\"code\":"
+		 "\"ExpiredAuthenticationToken\",\"times\":1}");
 	r = arm_get(v, "/subscriptions", &rc);
 	assert_int_equal(rc, 0);
 	az_req_free(r);
@@ -525,7 +601,8 @@ static void test_reauth_on_401(void **state)
 	env_stop(v);
 }
 
-/* Key Vault: one challenge round trip per vault, then tokens go direct; a mismatched challenge is refused. */
+/* Key Vault: one challenge round trip per vault, then tokens go direct; a
+ * mismatched challenge is refused. */
 static void test_keyvault_challenge(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -534,7 +611,8 @@ static void test_keyvault_challenge(void **state)
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
 	for (int i = 0; i < 3; i++) {
-		r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+		r = az_session_req(v->s, AZ_KEYVAULT, "GET",
+				   KV "/keys/cmk-test", "7.5", NULL);
 		if (az_session_call(v->s, r, &v->e) != 0)
 			fail_msg("%s", v->e.message);
 		assert_string_equal(jx_str(r->json, "key.kty"), "RSA");
@@ -542,10 +620,14 @@ static void test_keyvault_challenge(void **state)
 	}
 	assert_int_equal(log_count(v, "/keys/cmk-test", 401), 1);
 	session(v, AZ_AUTH_ENV, NULL);
-	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys*\",\"status\":401,\"times\":1,"
-		 "\"wwwAuthenticate\":\"Bearer authorization=\\\"https://login.microsoftonline.com/" TENANT "\\\", "
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":1,"
+		 "\"wwwAuthenticate\":\"Bearer "
+		 "authorization=\\\"https://login.microsoftonline.com/" TENANT
+		 "\\\", "
 		 "resource=\\\"https://evil.example.net\\\"\"}");
-	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5",
+			   NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "refusing the sign-in challenge"));
 	az_req_free(r);
@@ -557,16 +639,25 @@ static void test_paging(void **state)
 {
 	struct env *v = xcalloc(1, sizeof(*v));
 	char *text = st_read_scenario("minimal.json"), *err = NULL;
-	struct json_object *doc = json_tokener_parse(text), *list = jx_get(doc, "resources"), *items = NULL;
+	struct json_object *doc = json_tokener_parse(text),
+			   *list = jx_get(doc, "resources"), *items = NULL;
 
 	for (int i = 0; i < 5000; i++) {
-		char *id = xasprintf(RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai%04d", i);
+		char *id = xasprintf(RG "/providers/Microsoft.ManagedIdentity/"
+					"userAssignedIdentities/uai%04d",
+				     i);
 		struct json_object *r = json_object_new_object();
 
 		json_object_object_add(r, "id", json_object_new_string(id));
-		json_object_object_add(r, "type", json_object_new_string("Microsoft.ManagedIdentity/userAssignedIdentities"));
-		json_object_object_add(r, "name", json_object_new_string(strrchr(id, '/') + 1));
-		json_object_object_add(r, "location", json_object_new_string("westus3"));
+		json_object_object_add(
+			r, "type",
+			json_object_new_string("Microsoft.ManagedIdentity/"
+					       "userAssignedIdentities"));
+		json_object_object_add(
+			r, "name",
+			json_object_new_string(strrchr(id, '/') + 1));
+		json_object_object_add(r, "location",
+				       json_object_new_string("westus3"));
 		json_object_array_add(list, r);
 		free(id);
 	}
@@ -576,13 +667,21 @@ static void test_paging(void **state)
 	assert_int_equal(st_point_client(&v->t, v->ca), 0);
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
-	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions/" SUB "/resources", "2021-04-01", &items, &v->e), 0);
+	assert_int_equal(az_session_list(v->s, AZ_ARM,
+					 "/subscriptions/" SUB "/resources",
+					 "2021-04-01", &items, &v->e),
+			 0);
 	assert_int_equal(jx_len(items), 5007);
 	assert_true(log_count(v, "/resources", 200) >= 51);
 	json_object_put(items);
-	/* A page handed over as a whole URL on another host is refused before any token is sent. */
-	assert_int_equal(az_session_list(v->s, AZ_ARM, "https://evil.example/subscriptions?$skiptoken=x", NULL, &items,
-					 &v->e), -1);
+	/* A page handed over as a whole URL on another host is refused before
+	 * any token is sent. */
+	assert_int_equal(
+		az_session_list(
+			v->s, AZ_ARM,
+			"https://evil.example/subscriptions?$skiptoken=x", NULL,
+			&items, &v->e),
+		-1);
 	assert_null(items);
 	assert_non_null(strstr(v->e.message, "no token was sent"));
 	az_error_clear(&v->e);
@@ -591,13 +690,15 @@ static void test_paging(void **state)
 	env_stop(v);
 }
 
-/* The healthcare agent service's create (Bots_Create, PUT) names an Azure-AsyncOperation only: the wait follows it. */
+/* The healthcare agent service's create (Bots_Create, PUT) names an
+ * Azure-AsyncOperation only: the wait follows it. */
 static void lro_async_only(struct env *v)
 {
 	struct az_req *r, *done = NULL;
 
 	r = az_session_req(v->s, AZ_ARM, "PUT", HB "-new", "2025-11-01",
-			   "{\"location\":\"westus3\",\"sku\":{\"name\":\"F0\"},\"properties\":{}}");
+			   "{\"location\":\"westus3\",\"sku\":{\"name\":\"F0\"}"
+			   ",\"properties\":{}}");
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	assert_int_equal(r->status, 201);
 	assert_null(strcasestr(r->resp_headers, "\nLocation:"));
@@ -609,28 +710,34 @@ static void lro_async_only(struct env *v)
 	az_req_free(r);
 }
 
-/* A polling URL that names its region as "west us 3" is percent-encoded and followed; one with a control character is refused. */
+/* A polling URL that names its region as "west us 3" is percent-encoded and
+ * followed; one with a control character is refused. */
 static void lro_display_region(struct env *v)
 {
 	struct az_req *r, *done = NULL;
 	char *url, *at;
 
-	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"4\"}}");
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01",
+			   "{\"tags\":{\"a\":\"4\"}}");
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	url = az_req_response_header(r, "Azure-AsyncOperation");
 	at = strstr(url, "/locations/westus3/");
 	assert_non_null(at);
 	*at = '\0';
 	{
-		char *spaced = xasprintf("%s/locations/west us 3/%s", url, at + strlen("/locations/westus3/"));
+		char *spaced = xasprintf("%s/locations/west us 3/%s", url,
+					 at + strlen("/locations/westus3/"));
 
 		if (az_session_wait_op(v->s, spaced, true, &done, &v->e) != 0)
 			fail_msg("%s", v->e.message);
 		assert_non_null(strstr(done->url, "/locations/west%20us%203/"));
 		az_req_free(done);
 		free(spaced);
-		spaced = xasprintf("%s/locations/west\r\nHost: evil/%s", url, at + strlen("/locations/westus3/"));
-		assert_int_equal(az_session_wait_op(v->s, spaced, true, &done, &v->e), -1);
+		spaced = xasprintf("%s/locations/west\r\nHost: evil/%s", url,
+				   at + strlen("/locations/westus3/"));
+		assert_int_equal(
+			az_session_wait_op(v->s, spaced, true, &done, &v->e),
+			-1);
 		assert_non_null(strstr(v->e.message, "no token was sent"));
 		assert_null(strchr(v->e.message, '\r'));
 		az_error_clear(&v->e);
@@ -640,15 +747,18 @@ static void lro_display_region(struct env *v)
 	az_req_free(r);
 }
 
-/* Long-running operations: one that succeeds after polls, one that fails with the operation's error. */
+/* Long-running operations: one that succeeds after polls, one that fails with
+ * the operation's error. */
 static void test_lro(void **state)
 {
-	struct env *v = env_start("{\"settings\":{\"lroPolls\":2,\"retryAfterSeconds\":0}}");
+	struct env *v = env_start(
+		"{\"settings\":{\"lroPolls\":2,\"retryAfterSeconds\":0}}");
 	struct az_req *r, *done = NULL;
 
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
-	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"1\"}}");
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01",
+			   "{\"tags\":{\"a\":\"1\"}}");
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	assert_int_equal(r->status, 202);
 	if (az_session_wait(v->s, r, &done, &v->e) != 0)
@@ -656,21 +766,26 @@ static void test_lro(void **state)
 	assert_string_equal(jx_str(done->json, "status"), "Succeeded");
 	az_req_free(done);
 	az_req_free(r);
-	fault(v, "{\"method\":\"PATCH\",\"path\":\"*/accounts/oai-cmk-test\",\"kind\":\"lroFail\",\"times\":1}");
-	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01", "{\"tags\":{\"a\":\"2\"}}");
+	fault(v, "{\"method\":\"PATCH\",\"path\":\"*/accounts/"
+		 "oai-cmk-test\",\"kind\":\"lroFail\",\"times\":1}");
+	r = az_session_req(v->s, AZ_ARM, "PATCH", OAI, "2025-06-01",
+			   "{\"tags\":{\"a\":\"2\"}}");
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	assert_int_equal(az_session_wait(v->s, r, &done, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "Failed"));
 	az_req_free(r);
 	/*
-	 * The healthcare agent service's update names a Location only (201, final state via location, as
-	 * Bots_Update in its REST spec): the wait follows it to the end, with the region's name in the URL.
+	 * The healthcare agent service's update names a Location only (201,
+	 * final state via location, as Bots_Update in its REST spec): the wait
+	 * follows it to the end, with the region's name in the URL.
 	 */
-	r = az_session_req(v->s, AZ_ARM, "PATCH", HB, "2025-11-01", "{\"tags\":{\"a\":\"3\"}}");
+	r = az_session_req(v->s, AZ_ARM, "PATCH", HB, "2025-11-01",
+			   "{\"tags\":{\"a\":\"3\"}}");
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	assert_int_equal(r->status, 201);
 	assert_null(strcasestr(r->resp_headers, "Azure-AsyncOperation:"));
-	assert_non_null(strcasestr(r->resp_headers, "/locations/westus3/operationResults/"));
+	assert_non_null(strcasestr(r->resp_headers,
+				   "/locations/westus3/operationResults/"));
 	if (az_session_wait(v->s, r, &done, &v->e) != 0)
 		fail_msg("%s", v->e.message);
 	assert_string_equal(jx_str(done->json, "tags.a"), "3");
@@ -703,7 +818,8 @@ static void test_cancel(void **state)
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
 	az_req_free(arm_get(v, "/subscriptions", &rc));
-	fault(v, "{\"path\":\"/subscriptions\",\"latencyMs\":5000,\"times\":1}");
+	fault(v,
+	      "{\"path\":\"/subscriptions\",\"latencyMs\":5000,\"times\":1}");
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	pthread_create(&th, NULL, cancel_soon, (void *)&v->cancel);
 	r = arm_get(v, "/subscriptions", &rc);
@@ -717,7 +833,8 @@ static void test_cancel(void **state)
 	env_stop(v);
 }
 
-/* A server certificate from an untrusted CA is refused, and so is any http:// URL. */
+/* A server certificate from an untrusted CA is refused, and so is any http://
+ * URL. */
 static void test_tls_and_http_refused(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -731,28 +848,35 @@ static void test_tls_and_http_refused(void **state)
 	v->s = az_session_new(&o, &v->e);
 	assert_sign_in_fails(v, "could not be verified");
 	session(v, AZ_AUTH_ENV, NULL);
-	/* Plain http is not ARM's origin: refused before a token is attached, and never sent. */
-	r = az_session_req(v->s, AZ_ARM, "GET", "http://management.azure.com/subscriptions", "2022-12-01", NULL);
+	/* Plain http is not ARM's origin: refused before a token is attached,
+	 * and never sent. */
+	r = az_session_req(v->s, AZ_ARM, "GET",
+			   "http://management.azure.com/subscriptions",
+			   "2022-12-01", NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "no token was sent"));
 	assert_int_equal(r->attempts, 0);
 	az_req_free(r);
 	az_error_clear(&v->e);
-	/* A server's string joined to ARM's host, naming another host, is refused the same way. */
-	r = az_session_req(v->s, AZ_ARM, "GET", ".evil.example/x", "2022-12-01", NULL);
+	/* A server's string joined to ARM's host, naming another host, is
+	 * refused the same way. */
+	r = az_session_req(v->s, AZ_ARM, "GET", ".evil.example/x", "2022-12-01",
+			   NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "no token was sent"));
 	assert_int_equal(r->attempts, 0);
 	az_req_free(r);
 	az_error_clear(&v->e);
-	r = az_session_req(v->s, AZ_ARM, "GET", "@evil.example/x", "2022-12-01", NULL);
+	r = az_session_req(v->s, AZ_ARM, "GET", "@evil.example/x", "2022-12-01",
+			   NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_int_equal(r->attempts, 0);
 	az_req_free(r);
 	env_stop(v);
 }
 
-/* The proxy refusing a host, and an unreachable proxy, are each worded plainly. */
+/* The proxy refusing a host, and an unreachable proxy, are each worded plainly.
+ */
 static void test_unreachable_and_proxy(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -760,7 +884,9 @@ static void test_unreachable_and_proxy(void **state)
 
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
-	r = az_session_req(v->s, AZ_KEYVAULT, "GET", "https://no-such-vault.vault.azure.net/keys", "7.5", NULL);
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET",
+			   "https://no-such-vault.vault.azure.net/keys", "7.5",
+			   NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
 	assert_non_null(strstr(v->e.message, "proxy refused"));
 	az_req_free(r);
@@ -770,7 +896,8 @@ static void test_unreachable_and_proxy(void **state)
 	env_stop(v);
 }
 
-/* The --debug trace shows requests and answers but never the secret, a token or an assertion. */
+/* The --debug trace shows requests and answers but never the secret, a token or
+ * an assertion. */
 static void test_trace_redacted(void **state)
 {
 	struct env *v = env_start(NULL);
@@ -782,12 +909,19 @@ static void test_trace_redacted(void **state)
 	use_secret("demo-secret");
 	v->trace = tmpfile();
 	session(v, AZ_AUTH_ENV, NULL);
-	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5", NULL);
+	r = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test", "7.5",
+			   NULL);
 	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
 	az_req_free(r);
-	assert_int_equal(az_session_token(v->s, "https://management.azure.com/.default", NULL, &arm_tok, &v->e), 0);
+	assert_int_equal(
+		az_session_token(v->s, "https://management.azure.com/.default",
+				 NULL, &arm_tok, &v->e),
+		0);
 	arm_copy = xstrdup(arm_tok);
-	assert_int_equal(az_session_token(v->s, "https://vault.azure.net/.default", NULL, &kv_tok, &v->e), 0);
+	assert_int_equal(az_session_token(v->s,
+					  "https://vault.azure.net/.default",
+					  NULL, &kv_tok, &v->e),
+			 0);
 	kv_copy = xstrdup(kv_tok);
 	rewind(v->trace);
 	n = fread(buf, 1, sizeof(buf) - 1, v->trace);
@@ -820,7 +954,9 @@ static void test_concurrent(void **state)
 	before = (int)jx_len(jx_get(r.json, "value"));
 	st_resp_free(&r);
 	for (int i = 0; i < 20; i++)
-		reqs[i] = az_session_req(v->s, AZ_ARM, "GET", i % 2 ? OAI : "/subscriptions", i % 2 ? "2025-06-01" : "2022-12-01", NULL);
+		reqs[i] = az_session_req(
+			v->s, AZ_ARM, "GET", i % 2 ? OAI : "/subscriptions",
+			i % 2 ? "2025-06-01" : "2022-12-01", NULL);
 	assert_int_equal(az_session_send(v->s, reqs, 20, &v->e), 0);
 	for (int i = 0; i < 20; i++) {
 		assert_int_equal(reqs[i]->status, 200);
@@ -839,18 +975,22 @@ static void test_concurrent(void **state)
 	env_stop(v);
 }
 
-/* Clouds: names are known; US Government works end to end; AZURE_AUTHORITY_HOST must be https. */
+/* Clouds: names are known; US Government works end to end; AZURE_AUTHORITY_HOST
+ * must be https. */
 static void test_clouds(void **state)
 {
 	struct env *v = env_start(NULL);
 	struct json_object *subs = NULL;
 
 	assert_non_null(az_cloud_find("azurecloud"));
-	assert_string_equal(az_cloud_find("AzureChinaCloud")->kv_suffix, ".vault.azure.cn");
+	assert_string_equal(az_cloud_find("AzureChinaCloud")->kv_suffix,
+			    ".vault.azure.cn");
 	assert_null(az_cloud_find("Mars"));
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, "AzureUSGovernment");
-	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions", "2022-12-01", &subs, &v->e), 0);
+	assert_int_equal(az_session_list(v->s, AZ_ARM, "/subscriptions",
+					 "2022-12-01", &subs, &v->e),
+			 0);
 	assert_int_equal(jx_len(subs), 1);
 	json_object_put(subs);
 	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), 1);

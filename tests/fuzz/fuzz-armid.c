@@ -1,4 +1,5 @@
-/* Fuzzes ARM id parsing and comparison (src/core/armid.c): input is an id, a newline, then a scope or provider. */
+/* Fuzzes ARM id parsing and comparison (src/core/armid.c): input is an id, a
+ * newline, then a scope or provider. */
 #include "config.h"
 
 #include <stdbool.h>

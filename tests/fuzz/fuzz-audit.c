@@ -1,4 +1,5 @@
-/* Fuzzes the audit reading Resource Graph pages (src/core/audit.c, jscan.c): rows, findings, rendered reports. */
+/* Fuzzes the audit reading Resource Graph pages (src/core/audit.c, jscan.c):
+ * rows, findings, rendered reports. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -21,12 +22,15 @@ struct run {
 	size_t rows;
 };
 
-/* Judges one rebuilt resource as the shallow audit does (src/azure/survey.c judge) and keeps its findings. */
+/* Judges one rebuilt resource as the shallow audit does (src/azure/survey.c
+ * judge) and keeps its findings. */
 static void judge(struct run *r, struct json_object *res)
 {
-	const struct svc_profile *p = svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
+	const struct svc_profile *p =
+		svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
 	struct audit_report part = { 0 };
-	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
+	static const struct key_suffixes sfx = { ".vault.azure.net",
+						 ".managedhsm.azure.net" };
 	struct key_ref k = { 0 };
 	const char *why;
 	char *key;
@@ -55,22 +59,27 @@ static void judge(struct run *r, struct json_object *res)
 	key_ref_free(&k);
 }
 
-/* Rebuilds a row as the resource ARM would return (every other one with a creation time) and judges it. */
+/* Rebuilds a row as the resource ARM would return (every other one with a
+ * creation time) and judges it. */
 static void row(struct json_object *el, void *ud)
 {
 	struct run *r = ud;
-	struct json_object *res = audit_resource_from_row(el, r->rows++ % 2 ? "2021-11-12T00:00:00Z" : NULL);
+	struct json_object *res = audit_resource_from_row(
+		el, r->rows++ % 2 ? "2021-11-12T00:00:00Z" : NULL);
 
 	if (r->rows == 1 && jx_str(el, "subscriptionId"))
-		audit_add_subscription(&r->all, jx_str(el, "subscriptionId"), jx_str(el, "name"), true);
+		audit_add_subscription(&r->all, jx_str(el, "subscriptionId"),
+				       jx_str(el, "name"), true);
 	judge(r, res);
 	json_object_put(res);
 }
 
-/* Renders the report in every format; the JSON one must read back (as azcmk fix reads it) with every finding. */
+/* Renders the report in every format; the JSON one must read back (as azcmk fix
+ * reads it) with every finding. */
 static void render(struct audit_report *a)
 {
-	static const enum audit_format formats[] = { AUDIT_TABLE, AUDIT_CSV, AUDIT_SARIF };
+	static const enum audit_format formats[] = { AUDIT_TABLE, AUDIT_CSV,
+						     AUDIT_SARIF };
 	char *json = audit_render(a, AUDIT_JSON, false), *err = NULL;
 	struct json_object *o = jx_parse(json, strlen(json), &err);
 	struct audit_report back;
@@ -93,10 +102,12 @@ static void render(struct audit_report *a)
 	(void)audit_fails(a, SEV_WARNING);
 }
 
-/* Reads the input as one Resource Graph page, judges its rows, renders the report, and reads it as a saved report. */
+/* Reads the input as one Resource Graph page, judges its rows, renders the
+ * report, and reads it as a saved report. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* Callers pass response bodies with a NUL after them (http.c), as fuzz_bytes does. */
+	/* Callers pass response bodies with a NUL after them (http.c), as
+	 * fuzz_bytes does. */
 	char *page = fuzz_bytes(data, size), *skip, *err = NULL;
 	struct run r;
 	struct json_object *o;

@@ -1,4 +1,5 @@
-/* Fuzzes base64 and base64url (src/core/b64.c): decoding any text, and encoding then decoding any bytes. */
+/* Fuzzes base64 and base64url (src/core/b64.c): decoding any text, and encoding
+ * then decoding any bytes. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -16,12 +17,14 @@ static void round_trip(const uint8_t *data, size_t size, bool url)
 	size_t n = 0;
 	unsigned char *back = b64_decode(text, strlen(text), &n);
 
-	FUZZ_CHECK(back && n == size && (size == 0 || memcmp(back, data, size) == 0));
+	FUZZ_CHECK(back && n == size &&
+		   (size == 0 || memcmp(back, data, size) == 0));
 	free(back);
 	free(text);
 }
 
-/* Decodes the input as text (in a block of exactly its size), then round-trips it as bytes. */
+/* Decodes the input as text (in a block of exactly its size), then round-trips
+ * it as bytes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = xmalloc(size ? size : 1);

@@ -1,4 +1,5 @@
-/* Fuzzes the streaming reader of large answers (src/core/jscan.c): list members element by element, string members. */
+/* Fuzzes the streaming reader of large answers (src/core/jscan.c): list members
+ * element by element, string members. */
 #include "config.h"
 
 #include <stdint.h>
@@ -9,7 +10,8 @@
 #include "jscan.h"
 #include "jx.h"
 
-/* Touches one element as the audit's row callback would: it is written out and its id read. */
+/* Touches one element as the audit's row callback would: it is written out and
+ * its id read. */
 static void element(struct json_object *el, void *ud)
 {
 	size_t *count = ud;
@@ -19,13 +21,16 @@ static void element(struct json_object *el, void *ud)
 	(*count)++;
 }
 
-/* Scans one page for the members paging reads (value, data, nextLink, $skipToken) and one it lacks. */
+/* Scans one page for the members paging reads (value, data, nextLink,
+ * $skipToken) and one it lacks. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* Callers pass response bodies with a NUL after them (http.c), as fuzz_bytes does. */
+	/* Callers pass response bodies with a NUL after them (http.c), as
+	 * fuzz_bytes does. */
 	char *s = fuzz_bytes(data, size);
 	static const char *const LISTS[] = { "value", "data", "", NULL };
-	static const char *const STRINGS[] = { "nextLink", "$skipToken", "@odata.nextLink", NULL };
+	static const char *const STRINGS[] = { "nextLink", "$skipToken",
+					       "@odata.nextLink", NULL };
 
 	for (int i = 0; LISTS[i]; i++) {
 		size_t count = 0;

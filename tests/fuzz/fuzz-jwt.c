@@ -1,4 +1,5 @@
-/* Fuzzes JWT decoding and signature checks (src/core/jwt.c) as the simulator checks client assertions. */
+/* Fuzzes JWT decoding and signature checks (src/core/jwt.c) as the simulator
+ * checks client assertions. */
 #include "config.h"
 
 #include <stdint.h>
@@ -12,14 +13,16 @@
 #include "jwt.h"
 #include "jx.h"
 
-static EVP_PKEY *key;  /* one RSA key for every input: signature checks must fail, never crash */
+static EVP_PKEY *key; /* one RSA key for every input: signature checks must
+			 fail, never crash */
 
 /* Makes the RSA key once. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, NULL);
 
-	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) != 1 ||
+	if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) != 1 ||
 	    EVP_PKEY_keygen(ctx, &key) != 1)
 		abort();
 	EVP_PKEY_CTX_free(ctx);

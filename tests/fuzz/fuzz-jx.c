@@ -1,4 +1,5 @@
-/* Fuzzes the strict JSON reader (src/core/jx.c: jx_parse) and the helpers that walk what it returns. */
+/* Fuzzes the strict JSON reader (src/core/jx.c: jx_parse) and the helpers that
+ * walk what it returns. */
 #include "config.h"
 
 #include <stdint.h>
@@ -9,8 +10,20 @@
 #include "jx.h"
 
 /* Dotted paths the core reads from Azure answers. */
-static const char *const PATHS[] = { "id", "properties.encryption.keyVaultProperties.keyName", "identity.type",
-	"error.innererror.code", "value", "properties.capabilities", "nextLink", "a.b.c.d.e", "", ".", "..", NULL };
+static const char *const PATHS[] = {
+	"id",
+	"properties.encryption.keyVaultProperties.keyName",
+	"identity.type",
+	"error.innererror.code",
+	"value",
+	"properties.capabilities",
+	"nextLink",
+	"a.b.c.d.e",
+	"",
+	".",
+	"..",
+	NULL
+};
 
 /* Walks a parsed value with the helpers, then copies, patches and writes it. */
 static void walk(struct json_object *o)
@@ -25,14 +38,17 @@ static void walk(struct json_object *o)
 		(void)jx_int(o, PATHS[i], -1);
 		(void)jx_bool(o, PATHS[i], false);
 		(void)jx_has(o, PATHS[i]);
-		(void)jx_array_has_istr(jx_get(o, PATHS[i]), "CustomerManagedKey");
+		(void)jx_array_has_istr(jx_get(o, PATHS[i]),
+					"CustomerManagedKey");
 	}
 	(void)jx_iget(o, "ID");
 	for (size_t i = 0; i < jx_len(o) && i < 64; i++)
 		(void)jx_text(jx_at(o, i));
 	jx_merge_patch(copy, o);
-	/* A dotted path through a root that is not an object sets nothing (it used to abort in json-c). */
-	jx_set(copy, "properties.encryption.keySource", json_object_new_string("Microsoft.KeyVault"));
+	/* A dotted path through a root that is not an object sets nothing (it
+	 * used to abort in json-c). */
+	jx_set(copy, "properties.encryption.keySource",
+	       json_object_new_string("Microsoft.KeyVault"));
 	jx_set(copy, "keySource", json_object_new_string("Microsoft.KeyVault"));
 	jx_del(copy, "properties.encryption");
 	text = jx_text(o);
@@ -43,7 +59,8 @@ static void walk(struct json_object *o)
 	free(err);
 }
 
-/* Parses the input as one JSON text; a refusal must come with a message (NULL without one is JSON null). */
+/* Parses the input as one JSON text; a refusal must come with a message (NULL
+ * without one is JSON null). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_bytes(data, size), *err = NULL;

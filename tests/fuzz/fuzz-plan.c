@@ -1,4 +1,5 @@
-/* Fuzzes reading a plan file (src/core/plan*.c) and its journal and history lines: reading, deriving, rendering. */
+/* Fuzzes reading a plan file (src/core/plan*.c) and its journal and history
+ * lines: reading, deriving, rendering. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -24,7 +25,8 @@ struct live {
 	struct json_object *resource, *vault, *vars, *journal;
 };
 
-/* Reads each line as apply reads its journal, and as azcmk history reads its file. */
+/* Reads each line as apply reads its journal, and as azcmk history reads its
+ * file. */
 static void lines(const struct plan *p, struct json_object *journal)
 {
 	for (size_t i = 0; i < jx_len(journal); i++) {
@@ -39,14 +41,16 @@ static void lines(const struct plan *p, struct json_object *journal)
 		json_object_put(e);
 		h = history_parse(line ? line : "", n);
 		if (h) {
-			(void)history_match(h, p->resource_id, "2026-01-01T00:00:00Z");
+			(void)history_match(h, p->resource_id,
+					    "2026-01-01T00:00:00Z");
 			free(history_render(h));
 		}
 		json_object_put(h);
 	}
 }
 
-/* Takes a member out of the plan file, keeping a reference; NULL when absent. */
+/* Takes a member out of the plan file, keeping a reference; NULL when absent.
+ */
 static struct json_object *take(struct json_object *o, const char *key)
 {
 	struct json_object *v = json_object_get(jx_get(o, key));
@@ -66,7 +70,8 @@ static void reseal(struct json_object *o)
 	free(id);
 }
 
-/* Derives every step's request from the live state and fills its placeholders, as apply does. */
+/* Derives every step's request from the live state and fills its placeholders,
+ * as apply does. */
 static void derive(const struct plan *p, const struct live *l)
 {
 	struct step_state st = { l->resource, l->vault, l->vars };
@@ -86,7 +91,8 @@ static void derive(const struct plan *p, const struct live *l)
 	}
 }
 
-/* Renders the plan as text, ARM template and az script against the live state. */
+/* Renders the plan as text, ARM template and az script against the live state.
+ */
 static void render(const struct plan *p, const struct live *l)
 {
 	struct cmk_ctx c;
@@ -95,7 +101,8 @@ static void render(const struct plan *p, const struct live *l)
 	c.svc = p->svc;
 	c.resource = l->resource;
 	c.vault = l->vault;
-	c.keyref = p->keyref;       /* borrowed: the plan's key, checked when the plan was read */
+	c.keyref = p->keyref; /* borrowed: the plan's key, checked when the plan
+				 was read */
 	c.key_status = 200;
 	free(plan_render_text(p, &c, false));
 	free(plan_render_text(p, &c, true));
@@ -105,7 +112,8 @@ static void render(const struct plan *p, const struct live *l)
 	(void)plan_creates_key(p);
 }
 
-/* Writes an accepted plan back out: resealed, it must be accepted again and written the same. */
+/* Writes an accepted plan back out: resealed, it must be accepted again and
+ * written the same. */
 static void round_trip(const struct plan *p)
 {
 	struct json_object *o = plan_to_json(p), *again;
@@ -114,7 +122,8 @@ static void round_trip(const struct plan *p)
 
 	reseal(o);
 	if (plan_from_json(o, &back, &err) != 0) {
-		fprintf(stderr, "a plan written by plan_to_json is refused: %s\n", err);
+		fprintf(stderr,
+			"a plan written by plan_to_json is refused: %s\n", err);
 		abort();
 	}
 	again = plan_to_json(&back);
@@ -124,7 +133,8 @@ static void round_trip(const struct plan *p)
 	json_object_put(o);
 }
 
-/* Reads the input as a plan file and, when azcmk accepts it, uses it every way apply and the exports do. */
+/* Reads the input as a plan file and, when azcmk accepts it, uses it every way
+ * apply and the exports do. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_bytes(data, size), *err = NULL;

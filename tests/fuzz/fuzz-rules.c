@@ -1,4 +1,5 @@
-/* Fuzzes the validation core (src/core/rules.c) over every answer it judges: resource, vault, key, lists, health. */
+/* Fuzzes the validation core (src/core/rules.c) over every answer it judges:
+ * resource, vault, key, lists, health. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -24,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = fuzz_str(data, size);
 	struct json_object *in = json_tokener_parse(text);
 	int64_t flags = jx_int(in, "flags", 0);
-	const struct svc_profile *svc = &SVC_PROFILES[(uint64_t)flags % SVC_NPROFILES];
+	const struct svc_profile *svc =
+		&SVC_PROFILES[(uint64_t)flags % SVC_NPROFILES];
 	struct cmk_ctx c;
 	struct cmk_report rep;
 
@@ -37,9 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.drop_system = flags & 32;
 	c.uai_id = jx_str(in, "uai_id");
 	c.keyref.vault = "kv1";
-	c.keyref.vault_uri = c.keyref.hsm ? "https://kv1.managedhsm.azure.net/" : "https://kv1.vault.azure.net/";
+	c.keyref.vault_uri = c.keyref.hsm ? "https://kv1.managedhsm.azure.net/"
+					  : "https://kv1.vault.azure.net/";
 	c.keyref.name = flags & 64 ? NULL : "k";
-	c.keyref.version = (char *)(uintptr_t)jx_str(in, "version"); /* borrowed, never freed */
+	c.keyref.version = (char *)(uintptr_t)jx_str(
+		in, "version"); /* borrowed, never freed */
 	c.vault = jx_get(in, "vault");
 	c.key = jx_get(in, "key");
 	c.versions = jx_get(in, "versions");
@@ -52,12 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.resource_perms = jx_get(in, "perms");
 	c.policy_evals = jx_get(in, "policy");
 	c.operator_id = (char *)(uintptr_t)jx_str(in, "operator");
-	/* Each read is answered, refused, failed or malformed, by two bits of flags each. */
+	/* Each read is answered, refused, failed or malformed, by two bits of
+	 * flags each. */
 	{
 		static const long st[] = { 200, 403, 503, CMK_READ_MALFORMED };
-		long *reads[] = { &c.vault_status, &c.key_status, &c.versions_status, &c.rotation_status,
-				  &c.assignments_status, &c.roles_status, &c.perms_status, &c.resource_perms_status,
-				  &c.policy_status, &c.denies_status, &c.health_status };
+		long *reads[] = {
+			&c.vault_status,       &c.key_status,
+			&c.versions_status,    &c.rotation_status,
+			&c.assignments_status, &c.roles_status,
+			&c.perms_status,       &c.resource_perms_status,
+			&c.policy_status,      &c.denies_status,
+			&c.health_status
+		};
 
 		for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
 			*reads[i] = st[((uint64_t)flags >> (8 + 2 * i)) & 3];
@@ -65,9 +75,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.tenant = "t1";
 	c.now = FUZZ_NOW;
 	cmk_check(&c, &rep);
-	/* A missing name is never printed as "(null)" (unless the answer itself said so). */
+	/* A missing name is never printed as "(null)" (unless the answer itself
+	 * said so). */
 	for (size_t i = 0; i < rep.n; i++)
-		if (!rep.items[i].message || (strstr(rep.items[i].message, "(null)") && !strstr(text, "(null)")))
+		if (!rep.items[i].message ||
+		    (strstr(rep.items[i].message, "(null)") &&
+		     !strstr(text, "(null)")))
 			abort();
 	cmk_report_free(&rep);
 	json_object_put(in);

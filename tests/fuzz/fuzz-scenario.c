@@ -1,4 +1,5 @@
-/* Fuzzes the simulator's scenario and fault-rule checks (src/sim/scenario.c), the first thing it does with a file. */
+/* Fuzzes the simulator's scenario and fault-rule checks (src/sim/scenario.c),
+ * the first thing it does with a file. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -17,7 +18,8 @@ static void verdict(bool ok, char *err)
 	free(err);
 }
 
-/* Validates a document as a scenario, as a lone fault rule, and each of its faults as the admin API would. */
+/* Validates a document as a scenario, as a lone fault rule, and each of its
+ * faults as the admin API would. */
 static void validate(struct json_object *doc)
 {
 	struct json_object *faults = jx_get(doc, "faults");
@@ -31,7 +33,8 @@ static void validate(struct json_object *doc)
 	(void)scenario_validate(doc, NULL);
 	for (size_t i = 0; i < jx_len(faults) && i < 16; i++) {
 		err = NULL;
-		ok = scenario_validate_fault(jx_at(faults, i), "$.faults[0]", &err);
+		ok = scenario_validate_fault(jx_at(faults, i), "$.faults[0]",
+					     &err);
 		verdict(ok, err);
 	}
 }

@@ -1,4 +1,5 @@
-/* Fuzzes the terminal-text rules (src/core/text.c) that every server string shown to the operator goes through. */
+/* Fuzzes the terminal-text rules (src/core/text.c) that every server string
+ * shown to the operator goes through. */
 #include "config.h"
 
 #include <locale.h>
@@ -18,19 +19,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Tells whether sanitised text is free of C0 and C1 controls and DEL (newlines only when kept). */
+/* Tells whether sanitised text is free of C0 and C1 controls and DEL (newlines
+ * only when kept). */
 static bool clean(const char *s, bool keep_newlines)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if ((*p < 0x20 && !(keep_newlines && *p == '\n')) || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
+		if ((*p < 0x20 && !(keep_newlines && *p == '\n')) ||
+		    *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
 			return false;
 	return true;
 }
 
-/* Runs one string through sanitising, measuring, fitting, breaking and the small parsers of names. */
+/* Runs one string through sanitising, measuring, fitting, breaking and the
+ * small parsers of names. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = fuzz_str(data, size), *a = text_sanitize(s, false), *b = text_sanitize(s, true), *low = str_lower(s);
+	char *s = fuzz_str(data, size), *a = text_sanitize(s, false),
+	     *b = text_sanitize(s, true), *low = str_lower(s);
 	size_t n = strlen(s);
 	int width = size ? data[0] % 100 : 0;
 	char loc[16], *pad;
@@ -38,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(clean(a, false) && clean(b, true));
 	FUZZ_CHECK(text_width(s) >= 0 && text_width(a) >= 0);
 	FUZZ_CHECK(text_fit(s, n, width) <= n && text_break(s, n, width) <= n);
-	FUZZ_CHECK(text_fit(a, strlen(a), width) <= strlen(a) && text_break(b, strlen(b), width) <= strlen(b));
+	FUZZ_CHECK(text_fit(a, strlen(a), width) <= strlen(a) &&
+		   text_break(b, strlen(b), width) <= strlen(b));
 	pad = text_pad(a, width);
 	FUZZ_CHECK(strlen(pad) >= strlen(a));
 	location_normalize(s, loc, sizeof(loc));

@@ -1,4 +1,5 @@
-/* Benchmark of the simulator on a generated 10,000-resource tenant: load, latency, concurrency, the audit's queries. */
+/* Benchmark of the simulator on a generated 10,000-resource tenant: load,
+ * latency, concurrency, the audit's queries. */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,18 +17,31 @@
 #define SUBS 20
 #define CONCURRENT 50
 #define ARM "https://management.azure.com"
-/* Resource 2 of the generated tenant: a Foundry account in the first subscription's first group. */
-#define ONE_RESOURCE ARM "/subscriptions/70017001-7001-4001-8001-700170017001/resourceGroups/rg-g01-00/providers/" \
-	"Microsoft.CognitiveServices/accounts/fdy-00002?api-version=2025-06-01"
+/* Resource 2 of the generated tenant: a Foundry account in the first
+ * subscription's first group. */
+#define ONE_RESOURCE                                               \
+	ARM "/subscriptions/70017001-7001-4001-8001-700170017001/" \
+	    "resourceGroups/rg-g01-00/providers/"                  \
+	    "Microsoft.CognitiveServices/accounts/"                \
+	    "fdy-00002?api-version=2025-06-01"
 /* The audit's one Resource Graph query over the four services. */
-#define AUDIT_QUERY "Resources | where type in~ ('microsoft.healthcareapis/workspaces/dicomservices', " \
-	"'microsoft.healthbot/healthbots', 'microsoft.cognitiveservices/accounts') | project id, name, type, kind, " \
-	"location, subscriptionId, resourceGroup, identity, properties " \
+#define AUDIT_QUERY                                                          \
+	"Resources | where type in~ "                                        \
+	"('microsoft.healthcareapis/workspaces/dicomservices', "             \
+	"'microsoft.healthbot/healthbots', "                                 \
+	"'microsoft.cognitiveservices/accounts') | project id, name, type, " \
+	"kind, "                                                             \
+	"location, subscriptionId, resourceGroup, identity, properties "     \
 	"| order by subscriptionId asc, resourceGroup asc, name asc"
-/* Another query over every resource, which an audit of something else might page at the same time. */
-#define OTHER_QUERY "Resources | project id, name, type, location | order by id asc"
-/* The audit's generic list of one subscription's Health Bots, with their creation times. */
-#define BOT_LIST "/resources?$filter=resourceType%20eq%20%27Microsoft.HealthBot%2FhealthBots%27&$expand=createdTime" \
+/* Another query over every resource, which an audit of something else might
+ * page at the same time. */
+#define OTHER_QUERY \
+	"Resources | project id, name, type, location | order by id asc"
+/* The audit's generic list of one subscription's Health Bots, with their
+ * creation times. */
+#define BOT_LIST                                                         \
+	"/resources?$filter=resourceType%20eq%20%27Microsoft.HealthBot%" \
+	"2FhealthBots%27&$expand=createdTime"                            \
 	"&api-version=2021-04-01"
 
 /* Returns a monotonic time in milliseconds. */
@@ -51,17 +65,21 @@ static void bench_sequential(struct simtest *t, const char *token, int n)
 		st_resp_free(&r);
 	}
 	total = now_ms() - start;
-	printf("sequential GET of one resource   %6d requests  %8.3f ms/request  (%d ok)\n", n, total / n, ok);
+	printf("sequential GET of one resource   %6d requests  %8.3f "
+	       "ms/request  (%d ok)\n",
+	       n, total / n, ok);
 }
 
-/* Times CONCURRENT connections each doing per_conn GETs at once through curl multi. */
+/* Times CONCURRENT connections each doing per_conn GETs at once through curl
+ * multi. */
 static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 {
 	CURLM *m = curl_multi_init();
 	CURL *h[CONCURRENT];
 	struct curl_slist *hdr = NULL;
 	struct curl_blob ca = { t->ca, strlen(t->ca), CURL_BLOB_COPY };
-	char *proxy = xasprintf("http://127.0.0.1:%d", t->proxy), *auth = xasprintf("Authorization: Bearer %s", token);
+	char *proxy = xasprintf("http://127.0.0.1:%d", t->proxy),
+	     *auth = xasprintf("Authorization: Bearer %s", token);
 	int left[CONCURRENT], running = 0, done = 0;
 	double start = now_ms(), total;
 	FILE *devnull = fopen("/dev/null", "w");
@@ -69,7 +87,9 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 	hdr = curl_slist_append(hdr, auth);
 	for (int i = 0; i < CONCURRENT; i++) {
 		h[i] = curl_easy_init();
-		curl_easy_setopt(h[i], CURLOPT_URL, "https://management.azure.com/subscriptions?api-version=2022-12-01");
+		curl_easy_setopt(h[i], CURLOPT_URL,
+				 "https://management.azure.com/"
+				 "subscriptions?api-version=2022-12-01");
 		curl_easy_setopt(h[i], CURLOPT_PROXY, proxy);
 		curl_easy_setopt(h[i], CURLOPT_CAINFO_BLOB, &ca);
 		curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hdr);
@@ -88,7 +108,8 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&i);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&i);
 			done++;
 			curl_multi_remove_handle(m, msg->easy_handle);
 			if (--left[i] > 0)
@@ -97,8 +118,9 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 		curl_multi_poll(m, NULL, 0, 100, NULL);
 	} while (running || done < CONCURRENT * per_conn);
 	total = now_ms() - start;
-	printf("%d concurrent connections        %6d requests  %8.3f ms wall, %.0f requests/s\n", CONCURRENT, done, total,
-	       done / (total / 1000.0));
+	printf("%d concurrent connections        %6d requests  %8.3f ms wall, "
+	       "%.0f requests/s\n",
+	       CONCURRENT, done, total, done / (total / 1000.0));
 	for (int i = 0; i < CONCURRENT; i++)
 		curl_easy_cleanup(h[i]);
 	curl_multi_cleanup(m);
@@ -108,25 +130,35 @@ static void bench_concurrent(struct simtest *t, const char *token, int per_conn)
 	free(auth);
 }
 
-/* Posts one page of a query, top rows a page; returns its rows and hands back the next $skipToken (or NULL). */
-static long graph_page(struct simtest *t, const char *token, const char *query, int top, char **skip)
+/* Posts one page of a query, top rows a page; returns its rows and hands back
+ * the next $skipToken (or NULL). */
+static long graph_page(struct simtest *t, const char *token, const char *query,
+		       int top, char **skip)
 {
 	struct st_resp r;
-	char *tok = *skip ? xasprintf(",\"$skipToken\":\"%s\"", *skip) : xstrdup("");
-	char *body = xasprintf("{\"query\":\"%s\",\"options\":{\"$top\":%d%s}}", query, top, tok);
+	char *tok = *skip ? xasprintf(",\"$skipToken\":\"%s\"", *skip)
+			  : xstrdup("");
+	char *body = xasprintf("{\"query\":\"%s\",\"options\":{\"$top\":%d%s}}",
+			       query, top, tok);
 	long rows;
 
-	st_req(t, "POST", ARM "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01", token, body, &r);
+	st_req(t, "POST",
+	       ARM "/providers/Microsoft.ResourceGraph/"
+		   "resources?api-version=2022-10-01",
+	       token, body, &r);
 	rows = (long)jx_int(r.json, "count", 0);
 	free(*skip);
-	*skip = jx_str(r.json, "$skipToken") ? xstrdup(jx_str(r.json, "$skipToken")) : NULL;
+	*skip = jx_str(r.json, "$skipToken")
+			? xstrdup(jx_str(r.json, "$skipToken"))
+			: NULL;
 	st_resp_free(&r);
 	free(body);
 	free(tok);
 	return rows;
 }
 
-/* Times the audit's Resource Graph query, top rows a page: the first page (which runs the query), then the rest. */
+/* Times the audit's Resource Graph query, top rows a page: the first page
+ * (which runs the query), then the rest. */
 static void bench_graph(struct simtest *t, const char *token, int top)
 {
 	double start = now_ms(), first;
@@ -139,34 +171,42 @@ static void bench_graph(struct simtest *t, const char *token, int top)
 		rows += graph_page(t, token, AUDIT_QUERY, top, &skip);
 		pages++;
 	}
-	printf("Resource Graph audit query, %4d rows a page %4d pages  first %8.3f ms, then %7.3f ms/page  (%ld rows)\n",
-	       top, pages, first, pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0, rows);
+	printf("Resource Graph audit query, %4d rows a page %4d pages  first "
+	       "%8.3f ms, then %7.3f ms/page  (%ld rows)\n",
+	       top, pages, first,
+	       pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0,
+	       rows);
 	free(skip);
 }
 
-/* Times two queries paged at once, 100 rows a page, taking turns: each later page must come from its own result. */
+/* Times two queries paged at once, 100 rows a page, taking turns: each later
+ * page must come from its own result. */
 static void bench_graph_interleaved(struct simtest *t, const char *token)
 {
 	const char *queries[2] = { AUDIT_QUERY, OTHER_QUERY };
 	char *skip[2] = { NULL, NULL };
-	long rows = graph_page(t, token, queries[0], 100, &skip[0]) + graph_page(t, token, queries[1], 100, &skip[1]);
+	long rows = graph_page(t, token, queries[0], 100, &skip[0]) +
+		    graph_page(t, token, queries[1], 100, &skip[1]);
 	double start = now_ms();
 	int pages = 0;
 
 	while ((skip[0] || skip[1]) && pages < 40) {
 		for (int i = 0; i < 2; i++)
 			if (skip[i]) {
-				rows += graph_page(t, token, queries[i], 100, &skip[i]);
+				rows += graph_page(t, token, queries[i], 100,
+						   &skip[i]);
 				pages++;
 			}
 	}
-	printf("Resource Graph, two queries taking turns        %4d later pages %7.3f ms/page  (%ld rows)\n", pages,
-	       pages ? (now_ms() - start) / pages : 0.0, rows);
+	printf("Resource Graph, two queries taking turns        %4d later "
+	       "pages %7.3f ms/page  (%ld rows)\n",
+	       pages, pages ? (now_ms() - start) / pages : 0.0, rows);
 	free(skip[0]);
 	free(skip[1]);
 }
 
-/* Lists one subscription's Health Bots the way the audit does, following nextLink; returns the bots seen. */
+/* Lists one subscription's Health Bots the way the audit does, following
+ * nextLink; returns the bots seen. */
 static long list_bots(struct simtest *t, const char *token, const char *sub)
 {
 	char *url = xasprintf(ARM "/subscriptions/%s%s", sub, BOT_LIST);
@@ -194,29 +234,41 @@ static void bench_generic(struct simtest *t, const char *token)
 	double start;
 	long bots = 0;
 
-	st_req(t, "GET", ARM "/subscriptions?api-version=2022-12-01", token, NULL, &r);
+	st_req(t, "GET", ARM "/subscriptions?api-version=2022-12-01", token,
+	       NULL, &r);
 	subs = jx_get(r.json, "value");
 	start = now_ms();
 	for (size_t i = 0; i < jx_len(subs); i++)
-		bots += list_bots(t, token, jx_str(jx_at(subs, i), "subscriptionId"));
-	printf("Health Bot lists, %zu subscriptions %4s         %8.3f ms/subscription  (%ld bots listed of %d)\n",
-	       jx_len(subs), "", (now_ms() - start) / (double)(jx_len(subs) ? jx_len(subs) : 1), bots, (RESOURCES + 2) / 4);
+		bots += list_bots(t, token,
+				  jx_str(jx_at(subs, i), "subscriptionId"));
+	printf("Health Bot lists, %zu subscriptions %4s         %8.3f "
+	       "ms/subscription  (%ld bots listed of %d)\n",
+	       jx_len(subs), "",
+	       (now_ms() - start) / (double)(jx_len(subs) ? jx_len(subs) : 1),
+	       bots, (RESOURCES + 2) / 4);
 	st_resp_free(&r);
 }
 
 /* Prints the findings a shallow audit must report on the generated tenant. */
 static void print_counts(const struct gen_counts *c)
 {
-	static const char *const names[GR_N] = { "resource.cmk", "identity.enabled", "resource.eligible", "resource.ready",
-						  "resource.irreversible", "resource.same-vault", "identity.allowed" };
+	static const char *const names[GR_N] = {
+		"resource.cmk",          "identity.enabled",
+		"resource.eligible",     "resource.ready",
+		"resource.irreversible", "resource.same-vault",
+		"identity.allowed"
+	};
 
-	printf("generated tenant: %zu service resources in %d subscriptions (+1 unreadable); expected findings:", c->resources,
-	       SUBS);
+	printf("generated tenant: %zu service resources in %d subscriptions "
+	       "(+1 unreadable); expected findings:",
+	       c->resources, SUBS);
 	for (int i = 0; i < GR_N; i++)
-		printf(" %s %zu%s", names[i], c->per_rule[i], i + 1 < GR_N ? "," : "\n");
+		printf(" %s %zu%s", names[i], c->per_rule[i],
+		       i + 1 < GR_N ? "," : "\n");
 }
 
-/* Times the simulator alone loading the scenario (parse, schema check, indexes) and starting, then stops it. */
+/* Times the simulator alone loading the scenario (parse, schema check, indexes)
+ * and starting, then stops it. */
 static void bench_load(const char *text)
 {
 	struct sim_options o = { text, strlen(text), 0, 0, 0, -1, NULL };
@@ -224,7 +276,8 @@ static void bench_load(const char *text)
 	double start = now_ms();
 	struct sim *s = sim_start(&o, &err);
 
-	printf("simulator load and start          %8.3f ms%s%s\n", now_ms() - start, s ? "" : "  FAILED: ", s ? "" : err);
+	printf("simulator load and start          %8.3f ms%s%s\n",
+	       now_ms() - start, s ? "" : "  FAILED: ", s ? "" : err);
 	if (s)
 		sim_stop(s);
 	free(err);
@@ -236,9 +289,11 @@ int main(void)
 	struct simtest t;
 	struct gen_counts counts;
 	double start = now_ms();
-	char *text = gen_tenant(RESOURCES, SUBS, true, &counts), *err = NULL, *token;
+	char *text = gen_tenant(RESOURCES, SUBS, true, &counts), *err = NULL,
+	     *token;
 
-	printf("generate %d resources (%zu bytes) %8.3f ms\n", RESOURCES, strlen(text), now_ms() - start);
+	printf("generate %d resources (%zu bytes) %8.3f ms\n", RESOURCES,
+	       strlen(text), now_ms() - start);
 	print_counts(&counts);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	bench_load(text);
@@ -247,7 +302,8 @@ int main(void)
 		fprintf(stderr, "bench-sim: %s\n", err);
 		return 1;
 	}
-	printf("test harness start (sim + client) %8.3f ms\n", now_ms() - start);
+	printf("test harness start (sim + client) %8.3f ms\n",
+	       now_ms() - start);
 	token = st_token(&t, "https://management.azure.com/.default");
 	bench_sequential(&t, token, 1000);
 	bench_concurrent(&t, token, 20);

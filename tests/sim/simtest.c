@@ -1,4 +1,5 @@
-/* Test harness: an in-process simulator and a libcurl client that reaches it through its proxy. */
+/* Test harness: an in-process simulator and a libcurl client that reaches it
+ * through its proxy. */
 #include "config.h"
 
 #include <stdio.h>
@@ -11,7 +12,8 @@
 #include "simtest.h"
 #include "xalloc.h"
 
-/* Reads tests/scenarios/NAME from the source tree (top_srcdir in the environment, else "."). */
+/* Reads tests/scenarios/NAME from the source tree (top_srcdir in the
+ * environment, else "."). */
 char *st_read_scenario(const char *name)
 {
 	const char *top = getenv("top_srcdir");
@@ -33,7 +35,8 @@ char *st_read_scenario(const char *name)
 	return sb_steal(&b);
 }
 
-/* Starts a simulator on ephemeral ports from scenario text; returns 0 or -1 with a message. */
+/* Starts a simulator on ephemeral ports from scenario text; returns 0 or -1
+ * with a message. */
 int st_start_text(struct simtest *t, const char *text, char **err)
 {
 	struct sim_options o = { text, strlen(text), 0, 0, 0, -1, NULL };
@@ -49,7 +52,8 @@ int st_start_text(struct simtest *t, const char *text, char **err)
 	return 0;
 }
 
-/* Starts a simulator on a named scenario, with an optional JSON merge patch applied first. */
+/* Starts a simulator on a named scenario, with an optional JSON merge patch
+ * applied first. */
 int st_start(struct simtest *t, const char *name, const char *merge)
 {
 	char *text = st_read_scenario(name), *err = NULL;
@@ -58,7 +62,8 @@ int st_start(struct simtest *t, const char *name, const char *merge)
 	if (!text)
 		return -1;
 	if (merge) {
-		struct json_object *doc = json_tokener_parse(text), *patch = json_tokener_parse(merge);
+		struct json_object *doc = json_tokener_parse(text),
+				   *patch = json_tokener_parse(merge);
 
 		jx_merge_patch(doc, patch);
 		free(text);
@@ -74,7 +79,8 @@ int st_start(struct simtest *t, const char *name, const char *merge)
 	return rc;
 }
 
-/* Points a client at the simulator: writes its CA to ca_path and sets HTTPS_PROXY; -1 when the file cannot be written. */
+/* Points a client at the simulator: writes its CA to ca_path and sets
+ * HTTPS_PROXY; -1 when the file cannot be written. */
 int st_point_client(struct simtest *t, const char *ca_path)
 {
 	FILE *f = fopen(ca_path, "w");
@@ -106,9 +112,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *cls)
 	return size * n;
 }
 
-/* Sends a request with extra header lines (HTTPS through the proxy, HTTP directly); fills r (caller frees). */
-long st_req_hdr(struct simtest *t, const char *method, const char *url, const char *const *headers,
-		const char *body, struct st_resp *r)
+/* Sends a request with extra header lines (HTTPS through the proxy, HTTP
+ * directly); fills r (caller frees). */
+long st_req_hdr(struct simtest *t, const char *method, const char *url,
+		const char *const *headers, const char *body, struct st_resp *r)
 {
 	struct curl_blob ca = { t->ca, strlen(t->ca), CURL_BLOB_COPY };
 	struct sbuf b = SBUF_INIT, h = SBUF_INIT;
@@ -134,7 +141,8 @@ long st_req_hdr(struct simtest *t, const char *method, const char *url, const ch
 	curl_easy_setopt(t->curl, CURLOPT_TIMEOUT, 30L);
 	if (body) {
 		curl_easy_setopt(t->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(t->curl, CURLOPT_POSTFIELDSIZE,
+				 (long)strlen(body));
 	}
 	r->rc = curl_easy_perform(t->curl);
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &r->status);
@@ -148,10 +156,11 @@ long st_req_hdr(struct simtest *t, const char *method, const char *url, const ch
 }
 
 /* Sends a request with an optional bearer token and JSON body. */
-long st_req(struct simtest *t, const char *method, const char *url, const char *token, const char *body,
-	    struct st_resp *r)
+long st_req(struct simtest *t, const char *method, const char *url,
+	    const char *token, const char *body, struct st_resp *r)
 {
-	char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+	char *auth =
+		token ? xasprintf("Authorization: Bearer %s", token) : NULL;
 	const char *hdrs[] = { "Content-Type: application/json", auth, NULL };
 	long rc = st_req_hdr(t, method, url, hdrs, body, r);
 
@@ -159,18 +168,26 @@ long st_req(struct simtest *t, const char *method, const char *url, const char *
 	return rc;
 }
 
-/* Gets a token for a scope with the operator's client secret; NULL on failure. */
+/* Gets a token for a scope with the operator's client secret; NULL on failure.
+ */
 char *st_token(struct simtest *t, const char *scope)
 {
 	struct st_resp r;
-	char *url = xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0/token", jx_str(t->doc, "tenantId"));
+	char *url = xasprintf(
+		"https://login.microsoftonline.com/%s/oauth2/v2.0/token",
+		jx_str(t->doc, "tenantId"));
 	char *esc = curl_easy_escape(t->curl, scope, 0);
-	char *form = xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s&scope=%s",
-			       jx_str(t->doc, "operator.clientId"), jx_str(t->doc, "operator.clientSecret"), esc);
-	const char *hdrs[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+	char *form = xasprintf("grant_type=client_credentials&client_id=%s&"
+			       "client_secret=%s&scope=%s",
+			       jx_str(t->doc, "operator.clientId"),
+			       jx_str(t->doc, "operator.clientSecret"), esc);
+	const char *hdrs[] = {
+		"Content-Type: application/x-www-form-urlencoded", NULL
+	};
 	char *tok = NULL;
 
-	if (st_req_hdr(t, "POST", url, hdrs, form, &r) == 200 && jx_str(r.json, "access_token"))
+	if (st_req_hdr(t, "POST", url, hdrs, form, &r) == 200 &&
+	    jx_str(r.json, "access_token"))
 		tok = xstrdup(jx_str(r.json, "access_token"));
 	st_resp_free(&r);
 	curl_free(esc);
@@ -179,12 +196,14 @@ char *st_token(struct simtest *t, const char *scope)
 	return tok;
 }
 
-/* Returns a response header's value (first match, case-insensitive), allocated, or NULL. */
+/* Returns a response header's value (first match, case-insensitive), allocated,
+ * or NULL. */
 char *st_header(const struct st_resp *r, const char *name)
 {
 	size_t n = strlen(name);
 
-	for (const char *p = r->headers; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+	for (const char *p = r->headers; p && *p;
+	     p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
 			const char *v = p + n + 1, *end = strpbrk(v, "\r\n");
 
@@ -196,18 +215,21 @@ char *st_header(const struct st_resp *r, const char *name)
 	return NULL;
 }
 
-/* Returns error.code of a JSON error body (or the Entra "error" string), or "". */
+/* Returns error.code of a JSON error body (or the Entra "error" string), or "".
+ */
 const char *st_error_code(const struct st_resp *r)
 {
 	const char *c = jx_str(r->json, "error.code");
 
-	if (!c && json_object_is_type(jx_get(r->json, "error"), json_type_string))
+	if (!c &&
+	    json_object_is_type(jx_get(r->json, "error"), json_type_string))
 		c = jx_str(r->json, "error");
 	return c ? c : "";
 }
 
 /* Calls an admin endpoint on sim.local. */
-long st_admin(struct simtest *t, const char *method, const char *path, const char *body, struct st_resp *r)
+long st_admin(struct simtest *t, const char *method, const char *path,
+	      const char *body, struct st_resp *r)
 {
 	char *url = xasprintf("https://sim.local%s", path);
 	long rc = st_req(t, method, url, NULL, body, r);
@@ -216,7 +238,8 @@ long st_admin(struct simtest *t, const char *method, const char *path, const cha
 	return rc;
 }
 
-/* Adds a fault rule through the admin endpoint; returns the HTTP status (201 when taken). */
+/* Adds a fault rule through the admin endpoint; returns the HTTP status (201
+ * when taken). */
 long st_fault(struct simtest *t, const char *rule)
 {
 	struct st_resp r;

@@ -1,4 +1,5 @@
-/* Unit tests of the audit's core: finding ids, rendering (CSV quoting), reading a report back, remediation defaults. */
+/* Unit tests of the audit's core: finding ids, rendering (CSV quoting), reading
+ * a report back, remediation defaults. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -19,12 +20,17 @@
 #include "xalloc.h"
 
 #define SUB "/subscriptions/s1"
-#define RES SUB "/resourceGroups/g1/providers/Microsoft.CognitiveServices/accounts/oai"
+#define RES                                                             \
+	SUB "/resourceGroups/g1/providers/Microsoft.CognitiveServices/" \
+	    "accounts/oai"
 
-/* Ids are 16 hex digits, stable, blind to case, and differ when the rule, subject or resource does. */
+/* Ids are 16 hex digits, stable, blind to case, and differ when the rule,
+ * subject or resource does. */
 static void test_ids(void **state)
 {
-	static const struct { const char *rule, *subject, *resource; } T[] = {
+	static const struct {
+		const char *rule, *subject, *resource;
+	} T[] = {
 		{ "resource.cmk", RES, RES },
 		{ "resource.ready", RES, RES },
 		{ "resource.cmk", RES "x", RES "x" },
@@ -47,8 +53,16 @@ static void add(struct audit_report *a, const char *rule, const char *message)
 {
 	struct cmk_ctx c = { .svc = svc_by_key("openai") };
 	struct cmk_report r = { 0 };
-	struct cmk_finding f = { cmk_rule_find(rule), SEV_WARNING, xstrdup(RES), xstrdup(message), { NULL, NULL, NULL }, NULL, false, "" };
-	struct json_object *res = json_tokener_parse("{\"id\":\"" RES "\",\"name\":\"oai\"}");
+	struct cmk_finding f = { cmk_rule_find(rule),
+				 SEV_WARNING,
+				 xstrdup(RES),
+				 xstrdup(message),
+				 { NULL, NULL, NULL },
+				 NULL,
+				 false,
+				 "" };
+	struct json_object *res =
+		json_tokener_parse("{\"id\":\"" RES "\",\"name\":\"oai\"}");
 
 	c.resource = res;
 	r.items = &f;
@@ -59,7 +73,8 @@ static void add(struct audit_report *a, const char *rule, const char *message)
 	json_object_put(res);
 }
 
-/* CSV fields with commas, quotes and line breaks are quoted as RFC 4180 asks; each record ends in CRLF. */
+/* CSV fields with commas, quotes and line breaks are quoted as RFC 4180 asks;
+ * each record ends in CRLF. */
 static void test_csv_quoting(void **state)
 {
 	struct audit_report a = { 0 };
@@ -70,21 +85,33 @@ static void test_csv_quoting(void **state)
 	csv = audit_render(&a, AUDIT_CSV, false);
 	assert_non_null(strstr(csv, ",plain,\r\n"));
 	assert_non_null(strstr(csv, ",\"a, \"\"quoted\"\"\nline\",\r\n"));
-	assert_non_null(strstr(csv, "id,severity,rule,service,subscriptionId,resourceGroup,name,resourceId,subject,message,detail\r\n"));
+	assert_non_null(strstr(
+		csv, "id,severity,rule,service,subscriptionId,resourceGroup,"
+		     "name,resourceId,subject,message,detail\r\n"));
 	free(csv);
 	audit_free(&a);
 }
 
-/* A report reads back from its JSON; other documents and unknown rules are refused with a reason. */
+/* A report reads back from its JSON; other documents and unknown rules are
+ * refused with a reason. */
 static void test_from_json(void **state)
 {
-	static const struct { const char *doc; int rc; } T[] = {
+	static const struct {
+		const char *doc;
+		int rc;
+	} T[] = {
 		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[]}", 0 },
 		{ "{\"schema\":\"azcmk-plan/1\",\"findings\":[]}", -1 },
 		{ "{\"schema\":\"azcmk-audit/1\"}", -1 },
-		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[{\"id\":\"0123456789abcdef\",\"rule\":\"no.such\","
-		  "\"resourceId\":\"" RES "\"}]}", -1 },
-		{ "{\"schema\":\"azcmk-audit/1\",\"findings\":[{\"id\":\"0123\",\"rule\":\"resource.cmk\",\"resourceId\":\"" RES "\"}]}", -1 },
+		{ "{\"schema\":\"azcmk-audit/"
+		  "1\",\"findings\":[{\"id\":\"0123456789abcdef\",\"rule\":"
+		  "\"no.such\","
+		  "\"resourceId\":\"" RES "\"}]}",
+		  -1 },
+		{ "{\"schema\":\"azcmk-audit/"
+		  "1\",\"findings\":[{\"id\":\"0123\",\"rule\":\"resource."
+		  "cmk\",\"resourceId\":\"" RES "\"}]}",
+		  -1 },
 	};
 	struct audit_report a = { 0 }, back;
 	struct json_object *j;
@@ -115,49 +142,84 @@ static void test_from_json(void **state)
 	free(text);
 }
 
-/* Vaults of other tenants (and regions, where the service needs its own) are left out; the best comes first. */
+/* Vaults of other tenants (and regions, where the service needs its own) are
+ * left out; the best comes first. */
 static void test_pick_vaults(void **state)
 {
-	static const char VAULTS[] = "["
-		"{\"id\":\"" SUB "/resourceGroups/g9/providers/Microsoft.KeyVault/vaults/far\",\"name\":\"far\",\"location\":\"westus3\","
+	static const char VAULTS[] =
+		"["
+		"{\"id\":\"" SUB
+		"/resourceGroups/g9/providers/Microsoft.KeyVault/vaults/"
+		"far\",\"name\":\"far\",\"location\":\"westus3\","
 		"\"properties\":{\"tenantId\":\"t1\"}},"
-		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/near\",\"name\":\"near\",\"location\":\"West US 3\","
-		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":true}},"
-		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/other\",\"name\":\"other\",\"location\":\"westus3\","
-		"\"properties\":{\"tenantId\":\"t9\",\"enablePurgeProtection\":true}},"
-		"{\"id\":\"" SUB "/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/east\",\"name\":\"east\",\"location\":\"eastus\","
-		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":true}}]";
-	static const struct { const char *svc; size_t n; const char *first; } T[] = {
+		"{\"id\":\"" SUB
+		"/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/"
+		"near\",\"name\":\"near\",\"location\":\"West US 3\","
+		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":"
+		"true}},"
+		"{\"id\":\"" SUB
+		"/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/"
+		"other\",\"name\":\"other\",\"location\":\"westus3\","
+		"\"properties\":{\"tenantId\":\"t9\",\"enablePurgeProtection\":"
+		"true}},"
+		"{\"id\":\"" SUB
+		"/resourceGroups/g1/providers/Microsoft.KeyVault/vaults/"
+		"east\",\"name\":\"east\",\"location\":\"eastus\","
+		"\"properties\":{\"tenantId\":\"t1\",\"enablePurgeProtection\":"
+		"true}}]";
+	static const struct {
+		const char *svc;
+		size_t n;
+		const char *first;
+	} T[] = {
 		{ "openai", 2, "near" },
 		{ "dicom", 3, "near" },
 	};
 	struct json_object *vaults = json_tokener_parse(VAULTS);
-	struct json_object *res = json_tokener_parse("{\"id\":\"" RES "\",\"location\":\"westus3\"}");
+	struct json_object *res = json_tokener_parse(
+		"{\"id\":\"" RES "\",\"location\":\"westus3\"}");
 	size_t order[8];
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		size_t n = pick_vaults(svc_by_key(T[i].svc), res, "t1", vaults, order, 8);
+		size_t n = pick_vaults(svc_by_key(T[i].svc), res, "t1", vaults,
+				       order, 8);
 
 		assert_int_equal(n, T[i].n);
-		assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"), T[i].first);
+		assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"),
+				    T[i].first);
 		for (size_t k = 0; k < n; k++)
-			assert_string_not_equal(jx_str(jx_at(vaults, order[k]), "name"), "other");
+			assert_string_not_equal(
+				jx_str(jx_at(vaults, order[k]), "name"),
+				"other");
 	}
-	assert_int_equal(pick_vaults(svc_by_key("dicom"), res, "t1", vaults, order, 1), 1);
+	assert_int_equal(
+		pick_vaults(svc_by_key("dicom"), res, "t1", vaults, order, 1),
+		1);
 	assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"), "near");
 	json_object_put(vaults);
 	json_object_put(res);
 }
 
-/* A listed key store is told apart as Graph (lower case) or ARM writes its type, and its data-plane URI read. */
+/* A listed key store is told apart as Graph (lower case) or ARM writes its
+ * type, and its data-plane URI read. */
 static void test_key_stores(void **state)
 {
-	static const struct { const char *json; bool hsm; const char *uri; } T[] = {
-		{ "{\"type\":\"microsoft.keyvault/managedhsms\",\"properties\":{\"hsmUri\":\"https://h.managedhsm.azure.net/\"}}",
+	static const struct {
+		const char *json;
+		bool hsm;
+		const char *uri;
+	} T[] = {
+		{ "{\"type\":\"microsoft.keyvault/"
+		  "managedhsms\",\"properties\":{\"hsmUri\":\"https://"
+		  "h.managedhsm.azure.net/\"}}",
 		  true, "https://h.managedhsm.azure.net/" },
-		{ "{\"type\":\"Microsoft.KeyVault/managedHSMs\",\"properties\":{\"vaultUri\":\"https://x.vault.azure.net/\"}}",
+		{ "{\"type\":\"Microsoft.KeyVault/"
+		  "managedHSMs\",\"properties\":{\"vaultUri\":\"https://"
+		  "x.vault.azure.net/\"}}",
 		  true, NULL },
-		{ "{\"type\":\"Microsoft.KeyVault/vaults\",\"properties\":{\"vaultUri\":\"https://kv.vault.azure.net/\"}}",
+		{ "{\"type\":\"Microsoft.KeyVault/"
+		  "vaults\",\"properties\":{\"vaultUri\":\"https://"
+		  "kv.vault.azure.net/\"}}",
 		  false, "https://kv.vault.azure.net/" },
 		{ "{}", false, NULL },
 	};
@@ -176,10 +238,13 @@ static void test_key_stores(void **state)
 	}
 }
 
-/* A new key's name comes from the resource's (a DICOM service's own part), in the characters Key Vault allows. */
+/* A new key's name comes from the resource's (a DICOM service's own part), in
+ * the characters Key Vault allows. */
 static void test_key_name(void **state)
 {
-	static const struct { const char *resource, *want; } T[] = {
+	static const struct {
+		const char *resource, *want;
+	} T[] = {
 		{ "{\"name\":\"oai-ch-prod\"}", "cmk-oai-ch-prod" },
 		{ "{\"name\":\"ws/dicom_one\"}", "cmk-dicom-one" },
 		{ "{}", "cmk-resource" },
@@ -200,17 +265,26 @@ static void collect_ids(struct json_object *el, void *ud)
 {
 	struct sbuf *b = ud;
 
-	const char *v = jx_str(el, "id") ? jx_str(el, "id") : json_object_get_string(el);
+	const char *v = jx_str(el, "id") ? jx_str(el, "id")
+					 : json_object_get_string(el);
 
 	sb_printf(b, "%s;", v ? v : "");
 }
 
-/* The scanner hands over each element of a top-level list, whatever strings and nesting hold; bad text is -1. */
+/* The scanner hands over each element of a top-level list, whatever strings and
+ * nesting hold; bad text is -1. */
 static void test_scan(void **state)
 {
-	static const struct { const char *text, *member; long n; const char *ids; } T[] = {
-		{ "{\"count\": 2, \"data\": [{\"id\": \"a\"}, {\"id\": \"b\", \"x\": [1, {\"y\": \"]}\"}]}]}", "data", 2, "a;b;" },
-		{ "{\"s\": \"q\\\"[{\", \"data\": [ {\"id\": \"c\\\"d\"} ] }", "data", 1, "c\"d;" },
+	static const struct {
+		const char *text, *member;
+		long n;
+		const char *ids;
+	} T[] = {
+		{ "{\"count\": 2, \"data\": [{\"id\": \"a\"}, {\"id\": \"b\", "
+		  "\"x\": [1, {\"y\": \"]}\"}]}]}",
+		  "data", 2, "a;b;" },
+		{ "{\"s\": \"q\\\"[{\", \"data\": [ {\"id\": \"c\\\"d\"} ] }",
+		  "data", 1, "c\"d;" },
 		{ "{\"data\": []}", "data", 0, "" },
 		{ "{\"data\": [1, \"two\", null]}", "data", 3, "1;two;;" },
 		{ "{\"value\": []}", "data", -1, "" },
@@ -222,18 +296,23 @@ static void test_scan(void **state)
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		struct sbuf b = SBUF_INIT;
-		long n = jscan_each(T[i].text, strlen(T[i].text), T[i].member, collect_ids, &b);
+		long n = jscan_each(T[i].text, strlen(T[i].text), T[i].member,
+				    collect_ids, &b);
 
 		if (n != T[i].n || strcmp(b.s ? b.s : "", T[i].ids) != 0)
-			fail_msg("row %zu: %ld elements '%s', wanted %ld '%s'", i, n, b.s ? b.s : "", T[i].n, T[i].ids);
+			fail_msg("row %zu: %ld elements '%s', wanted %ld '%s'",
+				 i, n, b.s ? b.s : "", T[i].n, T[i].ids);
 		sb_free(&b);
 	}
 }
 
-/* A top-level string member comes back unescaped; absent or not a string is NULL. */
+/* A top-level string member comes back unescaped; absent or not a string is
+ * NULL. */
 static void test_scan_string(void **state)
 {
-	static const char TEXT[] = "{\"data\": [{\"$skipToken\": \"inner\"}], \"$skipToken\": \"a\\/b\\u0041\", \"n\": 3}";
+	static const char TEXT[] =
+		"{\"data\": [{\"$skipToken\": \"inner\"}], \"$skipToken\": "
+		"\"a\\/b\\u0041\", \"n\": 3}";
 	char *v = jscan_string(TEXT, strlen(TEXT), "$skipToken");
 
 	assert_string_equal(v, "a/bA");

@@ -1,4 +1,5 @@
-/* Unit tests of the pure core helpers: ARM ids, RBAC action matching, text, base64, JSON, UUIDs. */
+/* Unit tests of the pure core helpers: ARM ids, RBAC action matching, text,
+ * base64, JSON, UUIDs. */
 #include "config.h"
 
 #include <locale.h>
@@ -28,25 +29,37 @@ static const struct {
 	const char *type, *name, *full_name, *parent, *rg;
 	bool collection;
 } IDS[] = {
-	{ "/subscriptions/s1", true, "Microsoft.Resources/subscriptions", "s1", NULL, NULL, NULL, false },
-	{ "/subscriptions/s1/resourceGroups/rg", true, "Microsoft.Resources/resourceGroups", "rg", NULL, NULL, "rg", false },
-	{ "/subscriptions/s1/resourcegroups/RG/providers/Microsoft.KeyVault/vaults/kv", true,
-	  "Microsoft.KeyVault/vaults", "kv", "kv", NULL, "RG", false },
-	{ "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/w/dicomservices/d", true,
-	  "Microsoft.HealthcareApis/workspaces/dicomservices", "d", "w/d",
-	  "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/w", "rg", false },
-	{ "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.KeyVault/vaults", true, "Microsoft.KeyVault/vaults",
-	  NULL, NULL, NULL, "rg", true },
-	{ "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/w/dicomservices", true,
-	  "Microsoft.HealthcareApis/workspaces/dicomservices", NULL, "w",
-	  "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/w", "rg", true },
-	{ "/subscriptions/s1/providers/Microsoft.KeyVault/vaults", true, "Microsoft.KeyVault/vaults", NULL, NULL, NULL,
-	  NULL, true },
+	{ "/subscriptions/s1", true, "Microsoft.Resources/subscriptions", "s1",
+	  NULL, NULL, NULL, false },
+	{ "/subscriptions/s1/resourceGroups/rg", true,
+	  "Microsoft.Resources/resourceGroups", "rg", NULL, NULL, "rg", false },
+	{ "/subscriptions/s1/resourcegroups/RG/providers/Microsoft.KeyVault/"
+	  "vaults/kv",
+	  true, "Microsoft.KeyVault/vaults", "kv", "kv", NULL, "RG", false },
+	{ "/subscriptions/s1/resourceGroups/rg/providers/"
+	  "Microsoft.HealthcareApis/workspaces/w/dicomservices/d",
+	  true, "Microsoft.HealthcareApis/workspaces/dicomservices", "d", "w/d",
+	  "/subscriptions/s1/resourceGroups/rg/providers/"
+	  "Microsoft.HealthcareApis/workspaces/w",
+	  "rg", false },
+	{ "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.KeyVault/"
+	  "vaults",
+	  true, "Microsoft.KeyVault/vaults", NULL, NULL, NULL, "rg", true },
+	{ "/subscriptions/s1/resourceGroups/rg/providers/"
+	  "Microsoft.HealthcareApis/workspaces/w/dicomservices",
+	  true, "Microsoft.HealthcareApis/workspaces/dicomservices", NULL, "w",
+	  "/subscriptions/s1/resourceGroups/rg/providers/"
+	  "Microsoft.HealthcareApis/workspaces/w",
+	  "rg", true },
+	{ "/subscriptions/s1/providers/Microsoft.KeyVault/vaults", true,
+	  "Microsoft.KeyVault/vaults", NULL, NULL, NULL, NULL, true },
 	{ "subscriptions/s1", false, NULL, NULL, NULL, NULL, NULL, false },
 	{ "/tenants/t", false, NULL, NULL, NULL, NULL, NULL, false },
 	{ "", false, NULL, NULL, NULL, NULL, NULL, false },
-	{ "/subscriptions/s1/bogus", false, NULL, NULL, NULL, NULL, NULL, false },
-	{ "/subscriptions/s1/resourceGroups/rg/providers/NS", false, NULL, NULL, NULL, NULL, NULL, false },
+	{ "/subscriptions/s1/bogus", false, NULL, NULL, NULL, NULL, NULL,
+	  false },
+	{ "/subscriptions/s1/resourceGroups/rg/providers/NS", false, NULL, NULL,
+	  NULL, NULL, NULL, false },
 };
 
 /* Compares two optional strings. */
@@ -82,11 +95,18 @@ static void test_armid_parse(void **state)
 /* Scope containment works on whole segments, ignoring case. */
 static void test_armid_within(void **state)
 {
-	static const struct { const char *id, *scope; bool in; } T[] = {
-		{ "/subscriptions/s/resourceGroups/rg/providers/X/y/z", "/subscriptions/s", true },
-		{ "/subscriptions/s/resourceGroups/rg", "/SUBSCRIPTIONS/S/resourcegroups/RG", true },
-		{ "/subscriptions/s/resourceGroups/rg2", "/subscriptions/s/resourceGroups/rg", false },
-		{ "/subscriptions/s", "/subscriptions/s/resourceGroups/rg", false },
+	static const struct {
+		const char *id, *scope;
+		bool in;
+	} T[] = {
+		{ "/subscriptions/s/resourceGroups/rg/providers/X/y/z",
+		  "/subscriptions/s", true },
+		{ "/subscriptions/s/resourceGroups/rg",
+		  "/SUBSCRIPTIONS/S/resourcegroups/RG", true },
+		{ "/subscriptions/s/resourceGroups/rg2",
+		  "/subscriptions/s/resourceGroups/rg", false },
+		{ "/subscriptions/s", "/subscriptions/s/resourceGroups/rg",
+		  false },
 		{ "/anything", "/", true },
 		{ "/subscriptions/s/x", "/subscriptions/s/", true },
 		{ NULL, "/", false },
@@ -96,68 +116,103 @@ static void test_armid_within(void **state)
 		assert_int_equal(armid_within(T[i].id, T[i].scope), T[i].in);
 }
 
-/* The scope of an extension resource is what stands before its last /providers/NS. */
+/* The scope of an extension resource is what stands before its last
+ * /providers/NS. */
 static void test_armid_extension_scope(void **state)
 {
-	char *s = armid_extension_scope("/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v/providers/"
-					"Microsoft.Authorization/roleAssignments/n", "Microsoft.Authorization");
+	char *s = armid_extension_scope(
+		"/subscriptions/s/resourceGroups/g/providers/"
+		"Microsoft.KeyVault/vaults/v/providers/"
+		"Microsoft.Authorization/roleAssignments/n",
+		"Microsoft.Authorization");
 
-	assert_string_equal(s, "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v");
+	assert_string_equal(s, "/subscriptions/s/resourceGroups/g/providers/"
+			       "Microsoft.KeyVault/vaults/v");
 	free(s);
-	s = armid_extension_scope("/providers/microsoft.authorization/roleDefinitions/x", "Microsoft.Authorization");
+	s = armid_extension_scope(
+		"/providers/microsoft.authorization/roleDefinitions/x",
+		"Microsoft.Authorization");
 	assert_string_equal(s, "");
 	free(s);
-	assert_null(armid_extension_scope("/subscriptions/s/providers/Microsoft.AuthorizationX/y", "Microsoft.Authorization"));
+	assert_null(armid_extension_scope(
+		"/subscriptions/s/providers/Microsoft.AuthorizationX/y",
+		"Microsoft.Authorization"));
 }
 
 /* RBAC wildcards: '*' spans anything, matching ignores case. */
 static void test_action_matches(void **state)
 {
-	static const struct { const char *pattern, *action; bool match; } T[] = {
+	static const struct {
+		const char *pattern, *action;
+		bool match;
+	} T[] = {
 		{ "*", "Microsoft.KeyVault/vaults/keys/read", true },
-		{ "Microsoft.KeyVault/vaults/*", "Microsoft.KeyVault/vaults/keys/wrap/action", true },
-		{ "Microsoft.KeyVault/vaults/keys/*", "Microsoft.KeyVault/vaults/keys/unwrap/action", true },
-		{ "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/keys/read", true },
-		{ "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/vaults/keys/wrap/action", false },
+		{ "Microsoft.KeyVault/vaults/*",
+		  "Microsoft.KeyVault/vaults/keys/wrap/action", true },
+		{ "Microsoft.KeyVault/vaults/keys/*",
+		  "Microsoft.KeyVault/vaults/keys/unwrap/action", true },
+		{ "Microsoft.KeyVault/vaults/*/read",
+		  "Microsoft.KeyVault/vaults/keys/read", true },
+		{ "Microsoft.KeyVault/vaults/*/read",
+		  "Microsoft.KeyVault/vaults/keys/wrap/action", false },
 		{ "*/read", "Microsoft.Resources/subscriptions/read", true },
 		{ "*/read", "Microsoft.Resources/subscriptions/write", false },
-		{ "microsoft.keyvault/VAULTS/keys/read", "Microsoft.KeyVault/vaults/keys/read", true },
-		{ "Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/readX", false },
+		{ "microsoft.keyvault/VAULTS/keys/read",
+		  "Microsoft.KeyVault/vaults/keys/read", true },
+		{ "Microsoft.KeyVault/vaults/keys/read",
+		  "Microsoft.KeyVault/vaults/keys/readX", false },
 		{ "", "x", false },
 		{ "a*b*c", "axxbyyc", true },
 		{ "a*b*c", "axxbyy", false },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
-		assert_int_equal(az_action_matches(T[i].pattern, T[i].action), T[i].match);
+		assert_int_equal(az_action_matches(T[i].pattern, T[i].action),
+				 T[i].match);
 }
 
-/* Permission blocks: notActions and notDataActions remove what actions grant, in the same block only. */
+/* Permission blocks: notActions and notDataActions remove what actions grant,
+ * in the same block only. */
 static void test_permissions_allow(void **state)
 {
 	struct json_object *contributor = json_tokener_parse(
-		"[{\"actions\":[\"*\"],\"notActions\":[\"Microsoft.Authorization/*/Write\"],\"dataActions\":[],"
+		"[{\"actions\":[\"*\"],\"notActions\":[\"Microsoft."
+		"Authorization/*/Write\"],\"dataActions\":[],"
 		"\"notDataActions\":[]}]");
 	struct json_object *two = json_tokener_parse(
-		"[{\"actions\":[],\"notActions\":[],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"],"
-		"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]},"
-		"{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/delete\"]}]");
+		"[{\"actions\":[],\"notActions\":[],\"dataActions\":["
+		"\"Microsoft.KeyVault/vaults/keys/*\"],"
+		"\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/"
+		"delete\"]},"
+		"{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/"
+		"delete\"]}]");
 
-	assert_true(az_permissions_allow(contributor, "Microsoft.KeyVault/vaults/write", false));
-	assert_false(az_permissions_allow(contributor, "Microsoft.Authorization/roleAssignments/write", false));
-	assert_false(az_permissions_allow(contributor, "Microsoft.KeyVault/vaults/keys/read", true));
-	assert_true(az_permissions_allow(two, "Microsoft.KeyVault/vaults/keys/wrap/action", true));
-	assert_true(az_permissions_allow(two, "Microsoft.KeyVault/vaults/keys/delete", true));
-	assert_false(az_permissions_allow(two, "Microsoft.KeyVault/vaults/keys/read", false));
+	assert_true(az_permissions_allow(
+		contributor, "Microsoft.KeyVault/vaults/write", false));
+	assert_false(az_permissions_allow(
+		contributor, "Microsoft.Authorization/roleAssignments/write",
+		false));
+	assert_false(az_permissions_allow(
+		contributor, "Microsoft.KeyVault/vaults/keys/read", true));
+	assert_true(az_permissions_allow(
+		two, "Microsoft.KeyVault/vaults/keys/wrap/action", true));
+	assert_true(az_permissions_allow(
+		two, "Microsoft.KeyVault/vaults/keys/delete", true));
+	assert_false(az_permissions_allow(
+		two, "Microsoft.KeyVault/vaults/keys/read", false));
 	assert_false(az_permissions_allow(NULL, "x", false));
 	json_object_put(contributor);
 	json_object_put(two);
 }
 
-/* Untrusted text loses control characters and invalid UTF-8 before it reaches a terminal. */
+/* Untrusted text loses control characters and invalid UTF-8 before it reaches a
+ * terminal. */
 static void test_sanitize(void **state)
 {
-	static const struct { const char *in, *out; bool nl; } T[] = {
+	static const struct {
+		const char *in, *out;
+		bool nl;
+	} T[] = {
 		{ "plain", "plain", false },
 		{ "a\x1b[31mred", "a?[31mred", false },
 		{ "line1\nline2\ttab", "line1 line2 tab", false },
@@ -190,7 +245,9 @@ static void test_locations(void **state)
 /* Base64 and base64url round-trip, and bad input is refused. */
 static void test_b64(void **state)
 {
-	static const char *const T[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe\xfd" };
+	static const char *const T[] = { "",       "f",           "fo",
+					 "foo",    "foob",        "fooba",
+					 "foobar", "\xff\xfe\xfd" };
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		for (int url = 0; url < 2; url++) {
@@ -218,17 +275,24 @@ static void test_b64(void **state)
 	}
 }
 
-/* JSON parsing reports errors with positions, and accepts scalars and trailing space. */
+/* JSON parsing reports errors with positions, and accepts scalars and trailing
+ * space. */
 static void test_jx_parse(void **state)
 {
-	static const struct { const char *text; bool ok; } T[] = {
-		{ "{\"a\":1}", true }, { "  [1,2]  \n", true }, { "42", true }, { "true", true },
-		{ "{\"a\":", false }, { "{} x", false }, { "", false }, { "[1,]", false },
+	static const struct {
+		const char *text;
+		bool ok;
+	} T[] = {
+		{ "{\"a\":1}", true }, { "  [1,2]  \n", true },
+		{ "42", true },        { "true", true },
+		{ "{\"a\":", false },  { "{} x", false },
+		{ "", false },         { "[1,]", false },
 	};
 
 	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
 		char *err = NULL;
-		struct json_object *o = jx_parse(T[i].text, strlen(T[i].text), &err);
+		struct json_object *o =
+			jx_parse(T[i].text, strlen(T[i].text), &err);
 
 		assert_int_equal(o != NULL || (T[i].ok && !err), T[i].ok);
 		if (!T[i].ok)
@@ -238,11 +302,16 @@ static void test_jx_parse(void **state)
 	}
 }
 
-/* Paths read case-insensitively; merge patch follows RFC 7386, nested nulls included. */
+/* Paths read case-insensitively; merge patch follows RFC 7386, nested nulls
+ * included. */
 static void test_jx_paths_and_merge(void **state)
 {
-	struct json_object *o = json_tokener_parse("{\"Properties\":{\"encryption\":{\"keySource\":\"x\"},\"a\":1},\"t\":[1]}");
-	struct json_object *p = json_tokener_parse("{\"properties\":null,\"Properties\":{\"a\":null,\"b\":{\"c\":null,\"d\":2}},\"t\":{\"n\":1}}");
+	struct json_object *o =
+		json_tokener_parse("{\"Properties\":{\"encryption\":{"
+				   "\"keySource\":\"x\"},\"a\":1},\"t\":[1]}");
+	struct json_object *p = json_tokener_parse(
+		"{\"properties\":null,\"Properties\":{\"a\":null,\"b\":{\"c\":"
+		"null,\"d\":2}},\"t\":{\"n\":1}}");
 
 	assert_string_equal(jx_str(o, "properties.Encryption.keysource"), "x");
 	assert_null(jx_str(o, "properties.a"));
@@ -260,7 +329,8 @@ static void test_jx_paths_and_merge(void **state)
 	json_object_put(p);
 }
 
-/* Name-based UUIDs are stable and well formed; the format check accepts only 8-4-4-4-12 hex. */
+/* Name-based UUIDs are stable and well formed; the format check accepts only
+ * 8-4-4-4-12 hex. */
 static void test_uuid(void **state)
 {
 	char a[UUID_STRLEN], b[UUID_STRLEN], c[UUID_STRLEN];
@@ -298,34 +368,42 @@ static void test_sbuf(void **state)
 	free(s);
 }
 
-/* Line breaking in display columns: the first line's bytes for a text and a width (UTF-8 locale). */
+/* Line breaking in display columns: the first line's bytes for a text and a
+ * width (UTF-8 locale). */
 static const struct {
 	const char *text;
 	int width;
 	size_t want;
 } BREAKS[] = {
-	{ "short", 10, 5 },                                   /* fits whole */
-	{ "exactly10!", 10, 10 },                             /* fits to the column */
-	{ "wrap at the space", 10, 7 },                       /* "wrap at" */
-	{ "nospacesatallhere", 10, 10 },                      /* cut hard */
-	{ "\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9", 7, 11 }, /* "été été": 7 columns in 11 bytes */
-	{ "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3, 6 },  /* three é (2 bytes, 1 column each), never half of one */
-	{ "\xe6\xbc\xa2\xe5\xad\x97\xe6\xbc\xa2", 5, 6 }, /* 漢字漢: two wide characters fit in 5 columns */
-	{ "\xe6\xbc\xa2x", 1, 3 },                          /* a wide character wider than the width still moves on */
+	{ "short", 10, 5 },              /* fits whole */
+	{ "exactly10!", 10, 10 },        /* fits to the column */
+	{ "wrap at the space", 10, 7 },  /* "wrap at" */
+	{ "nospacesatallhere", 10, 10 }, /* cut hard */
+	{ "\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9", 7,
+	  11 }, /* "été été": 7 columns in 11 bytes */
+	{ "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3,
+	  6 }, /* three é (2 bytes, 1 column each), never half of one */
+	{ "\xe6\xbc\xa2\xe5\xad\x97\xe6\xbc\xa2", 5,
+	  6 }, /* 漢字漢: two wide characters fit in 5 columns */
+	{ "\xe6\xbc\xa2x", 1,
+	  3 }, /* a wide character wider than the width still moves on */
 	{ "", 5, 0 },
 };
 
-/* text_break wraps by display columns, at spaces when it can, and never cuts a character. */
+/* text_break wraps by display columns, at spaces when it can, and never cuts a
+ * character. */
 static void test_text_break(void **state)
 {
 	(void)state;
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))
 		skip();
 	for (size_t i = 0; i < sizeof(BREAKS) / sizeof(BREAKS[0]); i++) {
-		size_t got = text_break(BREAKS[i].text, strlen(BREAKS[i].text), BREAKS[i].width);
+		size_t got = text_break(BREAKS[i].text, strlen(BREAKS[i].text),
+					BREAKS[i].width);
 
 		if (got != BREAKS[i].want)
-			fail_msg("break %zu ('%s' at %d): %zu bytes, not %zu", i, BREAKS[i].text, BREAKS[i].width, got,
+			fail_msg("break %zu ('%s' at %d): %zu bytes, not %zu",
+				 i, BREAKS[i].text, BREAKS[i].width, got,
 				 BREAKS[i].want);
 	}
 	setlocale(LC_CTYPE, "C");
@@ -333,8 +411,11 @@ static void test_text_break(void **state)
 
 /* ---- the change history ---- */
 
-/* One --since text, the time it means (now = 2026-12-04T12:00:00Z), or NULL when it is refused. */
-static const struct { const char *text, *want; } SINCE[] = {
+/* One --since text, the time it means (now = 2026-12-04T12:00:00Z), or NULL
+ * when it is refused. */
+static const struct {
+	const char *text, *want;
+} SINCE[] = {
 	{ "2026-12-01", "2026-12-01T00:00:00Z" },
 	{ "2026-12-01T08:30:00Z", "2026-12-01T08:30:00Z" },
 	{ "30m", "2026-12-04T11:30:00Z" },
@@ -360,43 +441,70 @@ static void test_history_since(void **state)
 		char out[HISTORY_TIME_LEN];
 		bool ok = history_since(SINCE[i].text, now, out);
 
-		if (ok != (SINCE[i].want != NULL) || (ok && strcmp(out, SINCE[i].want) != 0))
-			fail_msg("since '%s': got %s %s", SINCE[i].text, ok ? "ok" : "refused", ok ? out : "");
+		if (ok != (SINCE[i].want != NULL) ||
+		    (ok && strcmp(out, SINCE[i].want) != 0))
+			fail_msg("since '%s': got %s %s", SINCE[i].text,
+				 ok ? "ok" : "refused", ok ? out : "");
 	}
 }
 
-/* An entry records who, what and how it ended, and exactly the fields the write changes, before and after. */
+/* An entry records who, what and how it ended, and exactly the fields the write
+ * changes, before and after. */
 static void test_history_entry(void **state)
 {
-	struct json_object *before = json_tokener_parse("{\"properties\":{\"encryption\":{\"keySource\":"
-							"\"Microsoft.CognitiveServices\"},\"other\":1},\"identity\":"
-							"{\"type\":\"SystemAssigned\"}}");
-	struct json_object *body = json_tokener_parse("{\"properties\":{\"encryption\":{\"keySource\":"
-						      "\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":\"k\"}}},"
-						      "\"identity\":{\"type\":\"SystemAssigned\"}}");
-	struct history_write w = { "2026-12-04T12:00:00Z", "oid-1", "ops@contoso", "tid-1", "abc", "/subscriptions/s/r",
-		"save-key", "PATCH", "https://management.azure.com/subscriptions/s/r?api-version=1", before, body, true, 200,
-		NULL, "rid" };
-	struct json_object *e = history_entry(&w), *c = jx_get(e, "changes"), *back;
+	struct json_object *before = json_tokener_parse(
+		"{\"properties\":{\"encryption\":{\"keySource\":"
+		"\"Microsoft.CognitiveServices\"},\"other\":1},\"identity\":"
+		"{\"type\":\"SystemAssigned\"}}");
+	struct json_object *body = json_tokener_parse(
+		"{\"properties\":{\"encryption\":{\"keySource\":"
+		"\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":"
+		"\"k\"}}},"
+		"\"identity\":{\"type\":\"SystemAssigned\"}}");
+	struct history_write w = {
+		"2026-12-04T12:00:00Z",
+		"oid-1",
+		"ops@contoso",
+		"tid-1",
+		"abc",
+		"/subscriptions/s/r",
+		"save-key",
+		"PATCH",
+		"https://management.azure.com/subscriptions/s/r?api-version=1",
+		before,
+		body,
+		true,
+		200,
+		NULL,
+		"rid"
+	};
+	struct json_object *e = history_entry(&w), *c = jx_get(e, "changes"),
+			   *back;
 	char *text;
 
-	assert_string_equal(jx_str(e, "target"), "https://management.azure.com/subscriptions/s/r");
+	assert_string_equal(jx_str(e, "target"),
+			    "https://management.azure.com/subscriptions/s/r");
 	assert_string_equal(jx_str(e, "outcome"), "succeeded");
 	assert_string_equal(jx_str(e, "principal"), "oid-1");
 	assert_int_equal(jx_len(c), 2);
-	assert_string_equal(jx_str(jx_at(c, 0), "path"), "properties.encryption.keySource");
-	assert_string_equal(jx_str(jx_at(c, 0), "before"), "Microsoft.CognitiveServices");
+	assert_string_equal(jx_str(jx_at(c, 0), "path"),
+			    "properties.encryption.keySource");
+	assert_string_equal(jx_str(jx_at(c, 0), "before"),
+			    "Microsoft.CognitiveServices");
 	assert_string_equal(jx_str(jx_at(c, 0), "after"), "Microsoft.KeyVault");
-	assert_string_equal(jx_str(jx_at(c, 1), "path"), "properties.encryption.keyVaultProperties.keyName");
+	assert_string_equal(jx_str(jx_at(c, 1), "path"),
+			    "properties.encryption.keyVaultProperties.keyName");
 	assert_null(jx_get(jx_at(c, 1), "before"));
 	back = history_parse(jx_text(e), strlen(jx_text(e)));
 	assert_non_null(back);
-	assert_true(history_match(back, "/subscriptions/s/r", "2026-12-01T00:00:00Z"));
+	assert_true(history_match(back, "/subscriptions/s/r",
+				  "2026-12-01T00:00:00Z"));
 	assert_true(history_match(back, "R", NULL));
 	assert_false(history_match(back, "other", NULL));
 	assert_false(history_match(back, NULL, "2026-12-05T00:00:00Z"));
 	text = history_render(back);
-	assert_non_null(strstr(text, "properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> "
+	assert_non_null(strstr(text, "properties.encryption.keySource: "
+				     "\"Microsoft.CognitiveServices\" -> "
 				     "\"Microsoft.KeyVault\""));
 	assert_non_null(strstr(text, "by ops@contoso"));
 	free(text);
@@ -406,13 +514,19 @@ static void test_history_entry(void **state)
 	json_object_put(body);
 }
 
-/* Lines that are not entries azcmk writes are not read as entries, and text from them is sanitized when shown. */
+/* Lines that are not entries azcmk writes are not read as entries, and text
+ * from them is sanitized when shown. */
 static void test_history_parse(void **state)
 {
-	static const char *const BAD[] = { "", "[]", "{}", "not json", "{\"time\":\"x\",\"method\":\"PUT\","
-		"\"target\":\"t\",\"outcome\":\"failed\",\"changes\":[]}" };
-	const char *esc = "{\"time\":\"2026-12-04T12:00:00Z\",\"method\":\"PUT\",\"target\":\"t\\u001b[2J\","
-			  "\"outcome\":\"failed\",\"changes\":[{\"path\":\"a\",\"after\":\"\\u001b]0;x\\u0007\"}]}";
+	static const char *const BAD[] = {
+		"", "[]", "{}", "not json",
+		"{\"time\":\"x\",\"method\":\"PUT\","
+		"\"target\":\"t\",\"outcome\":\"failed\",\"changes\":[]}"
+	};
+	const char *esc = "{\"time\":\"2026-12-04T12:00:00Z\",\"method\":"
+			  "\"PUT\",\"target\":\"t\\u001b[2J\","
+			  "\"outcome\":\"failed\",\"changes\":[{\"path\":\"a\","
+			  "\"after\":\"\\u001b]0;x\\u0007\"}]}";
 	struct json_object *e;
 	char *text;
 
@@ -428,60 +542,90 @@ static void test_history_parse(void **state)
 	json_object_put(e);
 }
 
-static const struct key_suffixes PUBLIC = { ".vault.azure.net", ".managedhsm.azure.net" };
-static const struct key_suffixes USGOV = { ".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net" };
+static const struct key_suffixes PUBLIC = { ".vault.azure.net",
+					    ".managedhsm.azure.net" };
+static const struct key_suffixes USGOV = { ".vault.usgovcloudapi.net",
+					   ".managedhsm.usgovcloudapi.net" };
 
-/* Key URIs: the vault or HSM on the cloud's own suffix, /keys/NAME[/VERSION]; anything else refused with its reason. */
+/* Key URIs: the vault or HSM on the cloud's own suffix, /keys/NAME[/VERSION];
+ * anything else refused with its reason. */
 static const struct {
 	const char *uri;
 	const struct key_suffixes *sfx;
 	const char *vault_uri, *vault, *name, *version;
 	bool hsm;
-	const char *why;  /* a word of the reason when refused */
+	const char *why; /* a word of the reason when refused */
 } KEYREFS[] = {
-	{ "https://kv-health.vault.azure.net/keys/cmk-rsa", &PUBLIC, "https://kv-health.vault.azure.net/", "kv-health",
-	  "cmk-rsa", NULL, false, NULL },
-	{ "https://KV-Health.Vault.Azure.NET:443/keys/cmk-rsa/4e070c1b76f1b2e831bf75857a09fd70/", &PUBLIC,
-	  "https://kv-health.vault.azure.net/", "kv-health", "cmk-rsa", "4e070c1b76f1b2e831bf75857a09fd70", false, NULL },
-	{ "https://kv-health.vault.azure.net/keys/cmk-rsa/", &PUBLIC, "https://kv-health.vault.azure.net/", "kv-health",
-	  "cmk-rsa", NULL, false, NULL },
-	{ "https://mhsm-prod.managedhsm.azure.net/keys/k1/abc123", &PUBLIC, "https://mhsm-prod.managedhsm.azure.net/",
-	  "mhsm-prod", "k1", "abc123", true, NULL },
-	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &USGOV, "https://kv-gov.vault.usgovcloudapi.net/", "kv-gov",
-	  "k", NULL, false, NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk-rsa", &PUBLIC,
+	  "https://kv-health.vault.azure.net/", "kv-health", "cmk-rsa", NULL,
+	  false, NULL },
+	{ "https://KV-Health.Vault.Azure.NET:443/keys/cmk-rsa/"
+	  "4e070c1b76f1b2e831bf75857a09fd70/",
+	  &PUBLIC, "https://kv-health.vault.azure.net/", "kv-health", "cmk-rsa",
+	  "4e070c1b76f1b2e831bf75857a09fd70", false, NULL },
+	{ "https://kv-health.vault.azure.net/keys/cmk-rsa/", &PUBLIC,
+	  "https://kv-health.vault.azure.net/", "kv-health", "cmk-rsa", NULL,
+	  false, NULL },
+	{ "https://mhsm-prod.managedhsm.azure.net/keys/k1/abc123", &PUBLIC,
+	  "https://mhsm-prod.managedhsm.azure.net/", "mhsm-prod", "k1",
+	  "abc123", true, NULL },
+	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &USGOV,
+	  "https://kv-gov.vault.usgovcloudapi.net/", "kv-gov", "k", NULL, false,
+	  NULL },
 	/* Another host is no vault, whatever its first label says. */
-	{ "https://evil.example.com/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
-	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
-	{ "https://kv-health.vault.azure.net.evil.example/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
-	{ "https://evil.example@kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "user" },
-	{ "https://kv-health.vault.azure.net:8443/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "port" },
-	{ "https://a.b.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "vault name" },
-	{ "https://kv.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "vault name" },
-	{ "https://.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "host" },
-	{ "http://kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
-	{ "kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
-	{ "https://kv-health.vault.azure.net/secrets/x", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
-	{ "https://kv-health.vault.azure.net/keys/", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
-	{ "https://kv-health.vault.azure.net/keys/a/b/c", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
-	{ "https://kv-health.vault.azure.net/keys/a?api-version=7.4", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
-	{ "https://kv-health.vault.azure.net/keys/a#f", &PUBLIC, NULL, NULL, NULL, NULL, false, "path" },
-	{ "https://kv-health.vault.azure.net/keys/a_b", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
-	{ "https://kv-health.vault.azure.net/keys/a/v%2e1", &PUBLIC, NULL, NULL, NULL, NULL, false, "version" },
-	{ "https://kv-health.vault.azure.net/keys/..", &PUBLIC, NULL, NULL, NULL, NULL, false, "key name" },
+	{ "https://evil.example.com/keys/x", &PUBLIC, NULL, NULL, NULL, NULL,
+	  false, "host" },
+	{ "https://kv-gov.vault.usgovcloudapi.net/keys/k", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "host" },
+	{ "https://kv-health.vault.azure.net.evil.example/keys/x", &PUBLIC,
+	  NULL, NULL, NULL, NULL, false, "host" },
+	{ "https://evil.example@kv-health.vault.azure.net/keys/x", &PUBLIC,
+	  NULL, NULL, NULL, NULL, false, "user" },
+	{ "https://kv-health.vault.azure.net:8443/keys/x", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "port" },
+	{ "https://a.b.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL,
+	  false, "vault name" },
+	{ "https://kv.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL,
+	  false, "vault name" },
+	{ "https://.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL,
+	  false, "host" },
+	{ "http://kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL,
+	  NULL, false, "https" },
+	{ "kv-health.vault.azure.net/keys/x", &PUBLIC, NULL, NULL, NULL, NULL,
+	  false, "https" },
+	{ "https://kv-health.vault.azure.net/secrets/x", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/", &PUBLIC, NULL, NULL, NULL,
+	  NULL, false, "key name" },
+	{ "https://kv-health.vault.azure.net/keys/a/b/c", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a?api-version=7.4", &PUBLIC,
+	  NULL, NULL, NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a#f", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "path" },
+	{ "https://kv-health.vault.azure.net/keys/a_b", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "key name" },
+	{ "https://kv-health.vault.azure.net/keys/a/v%2e1", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "version" },
+	{ "https://kv-health.vault.azure.net/keys/..", &PUBLIC, NULL, NULL,
+	  NULL, NULL, false, "key name" },
 	{ NULL, &PUBLIC, NULL, NULL, NULL, NULL, false, "https" },
 };
 
-/* The one key URI parser: what it takes, what it refuses and why, and that its formatter gives the URI back. */
+/* The one key URI parser: what it takes, what it refuses and why, and that its
+ * formatter gives the URI back. */
 static void test_key_ref(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(KEYREFS) / sizeof(KEYREFS[0]); i++) {
 		struct key_ref k;
 		const char *why = NULL;
-		bool ok = key_ref_parse(KEYREFS[i].uri, KEYREFS[i].sfx, &k, &why);
+		bool ok =
+			key_ref_parse(KEYREFS[i].uri, KEYREFS[i].sfx, &k, &why);
 
 		if (ok != (KEYREFS[i].why == NULL))
-			fail_msg("key ref %zu (%s): parse gave %d (%s)", i, KEYREFS[i].uri ? KEYREFS[i].uri : "(null)", ok,
+			fail_msg("key ref %zu (%s): parse gave %d (%s)", i,
+				 KEYREFS[i].uri ? KEYREFS[i].uri : "(null)", ok,
 				 why ? why : "");
 		if (!ok) {
 			assert_non_null(strstr(why, KEYREFS[i].why));
@@ -497,12 +641,15 @@ static void test_key_ref(void **state)
 			assert_null(k.version);
 		assert_int_equal(k.hsm, KEYREFS[i].hsm);
 		{
-			char *uri = key_ref_uri(&k), *vers = key_ref_url(&k, "/versions");
+			char *uri = key_ref_uri(&k),
+			     *vers = key_ref_url(&k, "/versions");
 			struct key_ref again;
 
-			assert_true(key_ref_parse(uri, KEYREFS[i].sfx, &again, &why));
+			assert_true(key_ref_parse(uri, KEYREFS[i].sfx, &again,
+						  &why));
 			assert_string_equal(again.vault_uri, k.vault_uri);
-			assert_true(strncmp(vers, k.vault_uri, strlen(k.vault_uri)) == 0);
+			assert_true(strncmp(vers, k.vault_uri,
+					    strlen(k.vault_uri)) == 0);
 			assert_non_null(strstr(vers, "/keys/"));
 			key_ref_free(&again);
 			free(uri);
@@ -512,7 +659,8 @@ static void test_key_ref(void **state)
 	}
 }
 
-/* A reference from parts: a vault's name or URI, a key and a version, each checked; a name cannot smuggle a path. */
+/* A reference from parts: a vault's name or URI, a key and a version, each
+ * checked; a name cannot smuggle a path. */
 static void test_key_ref_parts(void **state)
 {
 	struct key_ref k;
@@ -520,36 +668,49 @@ static void test_key_ref_parts(void **state)
 	char *uri;
 
 	(void)state;
-	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k, &why));
+	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k,
+				       &why));
 	uri = key_ref_uri(&k);
 	assert_string_equal(uri, "https://kv-health.vault.azure.net/keys/cmk");
 	free(uri);
 	uri = key_ref_versioned(&k, "0123abcd");
-	assert_string_equal(uri, "https://kv-health.vault.azure.net/keys/cmk/0123abcd");
+	assert_string_equal(
+		uri, "https://kv-health.vault.azure.net/keys/cmk/0123abcd");
 	free(uri);
 	key_ref_free(&k);
-	assert_true(key_ref_from_parts("https://mhsm-prod.managedhsm.azure.net/", "cmk", "v1", &PUBLIC, &k, &why));
+	assert_true(
+		key_ref_from_parts("https://mhsm-prod.managedhsm.azure.net/",
+				   "cmk", "v1", &PUBLIC, &k, &why));
 	assert_true(k.hsm);
 	assert_string_equal(k.version, "v1");
 	key_ref_free(&k);
-	assert_false(key_ref_from_parts("kv-health", "a/b", NULL, &PUBLIC, &k, &why));
-	assert_false(key_ref_from_parts("kv-health", "a", "x/../y", &PUBLIC, &k, &why));
-	assert_false(key_ref_from_parts("evil.example.com/", "a", NULL, &PUBLIC, &k, &why));
-	assert_false(key_ref_from_parts("https://evil.example.com", "a", NULL, &PUBLIC, &k, &why));
+	assert_false(key_ref_from_parts("kv-health", "a/b", NULL, &PUBLIC, &k,
+					&why));
+	assert_false(key_ref_from_parts("kv-health", "a", "x/../y", &PUBLIC, &k,
+					&why));
+	assert_false(key_ref_from_parts("evil.example.com/", "a", NULL, &PUBLIC,
+					&k, &why));
+	assert_false(key_ref_from_parts("https://evil.example.com", "a", NULL,
+					&PUBLIC, &k, &why));
 	assert_null(k.vault_uri);
 }
 
-/* A kid and whether it is a version of https://kv-health.vault.azure.net/keys/cmk (the version, or NULL). */
+/* A kid and whether it is a version of
+ * https://kv-health.vault.azure.net/keys/cmk (the version, or NULL). */
 static const struct {
 	const char *kid, *version;
 } KIDS[] = {
 	{ "https://kv-health.vault.azure.net/keys/cmk/0123abcd", "0123abcd" },
 	{ "https://KV-Health.vault.azure.net/keys/CMK/0123abcd", "0123abcd" },
-	/* A server's kid for another key, vault or host is no version of ours. */
+	/* A server's kid for another key, vault or host is no version of ours.
+	 */
 	{ "https://kv-health.vault.azure.net/keys/cmk2/0123abcd", NULL },
 	{ "https://kv-other.vault.azure.net/keys/cmk/0123abcd", NULL },
-	{ "https://kv-health.vault.azure.net.evil.example/keys/cmk/0123abcd", NULL },
-	{ "https://evil.example/https://kv-health.vault.azure.net/keys/cmk/0123abcd", NULL },
+	{ "https://kv-health.vault.azure.net.evil.example/keys/cmk/0123abcd",
+	  NULL },
+	{ "https://evil.example/https://kv-health.vault.azure.net/keys/cmk/"
+	  "0123abcd",
+	  NULL },
 	{ "https://kv-health.vault.azure.net/keys/cmk/", NULL },
 	{ "https://kv-health.vault.azure.net/keys/cmk", NULL },
 	{ "https://kv-health.vault.azure.net/keys/cmk/v1/x", NULL },
@@ -565,18 +726,23 @@ static void test_key_ref_version_in(void **state)
 	const char *why;
 
 	(void)state;
-	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k, &why));
+	assert_true(key_ref_from_parts("kv-health", "cmk", NULL, &PUBLIC, &k,
+				       &why));
 	for (size_t i = 0; i < sizeof(KIDS) / sizeof(KIDS[0]); i++) {
 		const char *v = key_ref_version_in(&k, KIDS[i].kid);
 
-		if ((v == NULL) != (KIDS[i].version == NULL) || (v && strcmp(v, KIDS[i].version) != 0))
-			fail_msg("kid %zu (%s): got %s", i, KIDS[i].kid ? KIDS[i].kid : "(null)", v ? v : "(null)");
+		if ((v == NULL) != (KIDS[i].version == NULL) ||
+		    (v && strcmp(v, KIDS[i].version) != 0))
+			fail_msg("kid %zu (%s): got %s", i,
+				 KIDS[i].kid ? KIDS[i].kid : "(null)",
+				 v ? v : "(null)");
 	}
 	assert_null(key_ref_version_in(NULL, KIDS[0].kid));
 	key_ref_free(&k);
 }
 
-/* A store alone, any known cloud, and the scopes and ids derived from a reference. */
+/* A store alone, any known cloud, and the scopes and ids derived from a
+ * reference. */
 static void test_key_ref_forms(void **state)
 {
 	struct key_ref k, c;
@@ -584,7 +750,8 @@ static void test_key_ref_forms(void **state)
 	char *s;
 
 	(void)state;
-	assert_true(key_ref_store("https://KV-Health.vault.azure.net", &PUBLIC, &k, &why));
+	assert_true(key_ref_store("https://KV-Health.vault.azure.net", &PUBLIC,
+				  &k, &why));
 	assert_string_equal(k.vault_uri, "https://kv-health.vault.azure.net/");
 	assert_string_equal(k.vault, "kv-health");
 	assert_null(k.name);
@@ -593,20 +760,31 @@ static void test_key_ref_forms(void **state)
 	assert_string_equal(c.vault, "kv-health");
 	key_ref_free(&c);
 	key_ref_free(&k);
-	assert_false(key_ref_store("https://evil.example.com/", &PUBLIC, &k, &why));
+	assert_false(
+		key_ref_store("https://evil.example.com/", &PUBLIC, &k, &why));
 	assert_non_null(strstr(why, "host"));
 	assert_false(key_ref_copy(&k, &c));
-	/* A plan names its cloud only through its vault URI: each cloud azcmk knows, and no other host. */
-	assert_true(key_ref_from_parts_any("https://kv-gov.vault.usgovcloudapi.net/", "k", NULL, &k, &why));
+	/* A plan names its cloud only through its vault URI: each cloud azcmk
+	 * knows, and no other host. */
+	assert_true(key_ref_from_parts_any(
+		"https://kv-gov.vault.usgovcloudapi.net/", "k", NULL, &k,
+		&why));
 	key_ref_free(&k);
-	assert_true(key_ref_from_parts_any("https://kv-cn.vault.azure.cn", "k", "v1", &k, &why));
+	assert_true(key_ref_from_parts_any("https://kv-cn.vault.azure.cn", "k",
+					   "v1", &k, &why));
 	assert_string_equal(k.version, "v1");
 	key_ref_free(&k);
-	assert_false(key_ref_from_parts_any("https://kv-x.vault.example.net/", "k", NULL, &k, &why));
-	assert_true(key_ref_from_parts("mhsm-prod", "cmk", NULL, &(struct key_suffixes){ ".vault.azure.net",
-		    ".managedhsm.azure.net" }, &k, &why));
-	s = key_ref_arm_id(&k, "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/mhsm-prod");
-	assert_string_equal(s, "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/mhsm-prod/keys/cmk");
+	assert_false(key_ref_from_parts_any("https://kv-x.vault.example.net/",
+					    "k", NULL, &k, &why));
+	assert_true(key_ref_from_parts(
+		"mhsm-prod", "cmk", NULL,
+		&(struct key_suffixes){ ".vault.azure.net",
+					".managedhsm.azure.net" },
+		&k, &why));
+	s = key_ref_arm_id(&k, "/subscriptions/s/resourceGroups/g/providers/"
+			       "Microsoft.KeyVault/vaults/mhsm-prod");
+	assert_string_equal(s, "/subscriptions/s/resourceGroups/g/providers/"
+			       "Microsoft.KeyVault/vaults/mhsm-prod/keys/cmk");
 	free(s);
 	s = key_ref_local_scope(&k);
 	assert_string_equal(s, "/keys/cmk");

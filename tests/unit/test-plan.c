@@ -1,4 +1,5 @@
-/* Unit tests of the plan core: save bodies per service, step order and content, refusals, JSON, fill, renderers. */
+/* Unit tests of the plan core: save bodies per service, step order and content,
+ * refusals, JSON, fill, renderers. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -24,107 +25,169 @@
 #define C2 "2222cccc-0000-4000-8000-000000000002"
 #define T1 "7777aaaa-0000-4000-8000-000000000007"
 #define SUB "/subscriptions/subid"
-#define VAULT_ID SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1"
+#define VAULT_ID \
+	SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1"
 #define VAULT_URI "https://kv1.vault.azure.net/"
 #define HSM_URI "https://kv1.managedhsm.azure.net/"
-#define UAI_ID SUB "/resourceGroups/ids/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai"
+#define UAI_ID                                                         \
+	SUB "/resourceGroups/ids/providers/Microsoft.ManagedIdentity/" \
+	    "userAssignedIdentities/uai"
 #define ROLE ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 #define NEW_KEY "cmk-new"
-#define OAI_ID SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/accounts/oai"
-#define FDY_ID SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/accounts/fdy"
-#define DCM_ID SUB "/resourceGroups/testRG/providers/Microsoft.HealthcareApis/workspaces/workspace1/dicomservices/blue"
-#define BOT_ID SUB "/resourceGroups/testRG/providers/Microsoft.HealthBot/healthBots/samplebotname"
+#define OAI_ID                                                              \
+	SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/" \
+	    "accounts/oai"
+#define FDY_ID                                                              \
+	SUB "/resourceGroups/testRG/providers/Microsoft.CognitiveServices/" \
+	    "accounts/fdy"
+#define DCM_ID                                                           \
+	SUB "/resourceGroups/testRG/providers/Microsoft.HealthcareApis/" \
+	    "workspaces/workspace1/dicomservices/blue"
+#define BOT_ID                                                                 \
+	SUB "/resourceGroups/testRG/providers/Microsoft.HealthBot/healthBots/" \
+	    "samplebotname"
 
-/* DICOM properties the service lets a PUT write, as in DicomServices_Create.json and DicomServices_Get.json. */
-#define DCM_CORS \
-	"\"corsConfiguration\":{\"origins\":[\"*\"],\"headers\":[\"*\"],\"methods\":[\"DELETE\",\"GET\",\"OPTIONS\"," \
-	"\"PATCH\",\"POST\",\"PUT\"],\"maxAge\":1440,\"allowCredentials\":false}"
-#define DCM_STORAGE \
-	"\"storageConfiguration\":{\"storageResourceId\":\"/subscriptions/ab309d4e-4c2e-4241-be2e-08e1c8dd4246/" \
-	"resourceGroups/rgname/providers/Microsoft.Storage/storageAccounts/accountname\"," \
+/* DICOM properties the service lets a PUT write, as in
+ * DicomServices_Create.json and DicomServices_Get.json. */
+#define DCM_CORS                                                            \
+	"\"corsConfiguration\":{\"origins\":[\"*\"],\"headers\":[\"*\"],"   \
+	"\"methods\":[\"DELETE\",\"GET\",\"OPTIONS\","                      \
+	"\"PATCH\",\"POST\",\"PUT\"],\"maxAge\":1440,\"allowCredentials\":" \
+	"false}"
+#define DCM_STORAGE                                                          \
+	"\"storageConfiguration\":{\"storageResourceId\":\"/subscriptions/"  \
+	"ab309d4e-4c2e-4241-be2e-08e1c8dd4246/"                              \
+	"resourceGroups/rgname/providers/Microsoft.Storage/storageAccounts/" \
+	"accountname\","                                                     \
 	"\"fileSystemName\":\"fileSystemName\"}"
 
-/* The resource of each service as a GET returns it, shaped after the official examples, read-only fields included. */
+/* The resource of each service as a GET returns it, shaped after the official
+ * examples, read-only fields included. */
 static const struct svc_fixture RESOURCES[] = {
-	{ "openai", "{\"id\":\"" OAI_ID "\",\"name\":\"oai\",\"type\":\"Microsoft.CognitiveServices/accounts\","
-	  "\"location\":\"West US\",\"sku\":{\"name\":\"S0\"},\"kind\":\"OpenAI\","
-	  "\"etag\":\"W/\\\"datetime'2017-04-10T08%3A00%3A05.445595Z'\\\"\",\"tags\":{\"env\":\"prod\"},"
-	  "\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},\"properties\":{\"endpoint\":"
-	  "\"https://oai.openai.azure.com/\",\"provisioningState\":\"Succeeded\",\"customSubDomainName\":\"oai\","
+	{ "openai",
+	  "{\"id\":\"" OAI_ID "\",\"name\":\"oai\",\"type\":\"Microsoft."
+	  "CognitiveServices/accounts\","
+	  "\"location\":\"West "
+	  "US\",\"sku\":{\"name\":\"S0\"},\"kind\":\"OpenAI\","
+	  "\"etag\":\"W/"
+	  "\\\"datetime'2017-04-10T08%3A00%3A05.445595Z'\\\"\",\"tags\":{"
+	  "\"env\":\"prod\"},"
+	  "\"systemData\":{\"createdAt\":\"2023-01-01T00:00:00Z\"},"
+	  "\"properties\":{\"endpoint\":"
+	  "\"https://oai.openai.azure.com/"
+	  "\",\"provisioningState\":\"Succeeded\",\"customSubDomainName\":"
+	  "\"oai\","
 	  "\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
 	  "\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}" },
-	{ "foundry", "{\"id\":\"" FDY_ID "\",\"name\":\"fdy\",\"type\":\"Microsoft.CognitiveServices/accounts\","
-	  "\"location\":\"westus\",\"sku\":{\"name\":\"S0\"},\"kind\":\"AIServices\",\"tags\":{\"env\":\"prod\"},"
-	  "\"systemData\":{\"createdAt\":\"2024-01-01T00:00:00Z\"},\"properties\":{\"endpoint\":"
-	  "\"https://fdy.cognitiveservices.azure.com/\",\"provisioningState\":\"Succeeded\","
+	{ "foundry",
+	  "{\"id\":\"" FDY_ID "\",\"name\":\"fdy\",\"type\":\"Microsoft."
+	  "CognitiveServices/accounts\","
+	  "\"location\":\"westus\",\"sku\":{\"name\":\"S0\"},\"kind\":"
+	  "\"AIServices\",\"tags\":{\"env\":\"prod\"},"
+	  "\"systemData\":{\"createdAt\":\"2024-01-01T00:00:00Z\"},"
+	  "\"properties\":{\"endpoint\":"
+	  "\"https://fdy.cognitiveservices.azure.com/"
+	  "\",\"provisioningState\":\"Succeeded\","
 	  "\"allowProjectManagement\":true,"
 	  "\"capabilities\":[{\"name\":\"CustomerManagedKey\"}],"
 	  "\"encryption\":{\"keySource\":\"Microsoft.CognitiveServices\"}}}" },
-	{ "dicom", "{\"name\":\"blue\",\"id\":\"" DCM_ID "\",\"location\":\"westus\","
+	{ "dicom",
+	  "{\"name\":\"blue\",\"id\":\"" DCM_ID "\",\"location\":\"westus\","
 	  "\"type\":\"Microsoft.HealthcareApis/workspaces/dicomservices\","
 	  "\"etag\":\"\\\"00000000-0000-0000-0000-000000000000\\\"\","
-	  "\"tags\":{\"env\":\"prod\"},\"systemData\":{\"createdAt\":\"2024-01-01T00:00:00Z\","
+	  "\"tags\":{\"env\":\"prod\"},\"systemData\":{\"createdAt\":\"2024-01-"
+	  "01T00:00:00Z\","
 	  "\"createdBy\":\"jack@outlook.com\","
-	  "\"createdByType\":\"User\"},\"properties\":{\"authenticationConfiguration\":{\"authority\":"
-	  "\"https://login.microsoftonline.com/abfde7b2-df0f-47e6-aabf-2462b07508dc\",\"audiences\":"
-	  "[\"https://azurehealthcareapis.com/\",\"https://azurehealthcareapis.com\"]}," DCM_CORS ","
+	  "\"createdByType\":\"User\"},\"properties\":{"
+	  "\"authenticationConfiguration\":{\"authority\":"
+	  "\"https://login.microsoftonline.com/"
+	  "abfde7b2-df0f-47e6-aabf-2462b07508dc\",\"audiences\":"
+	  "[\"https://azurehealthcareapis.com/\",\"https://"
+	  "azurehealthcareapis.com\"]}," DCM_CORS ","
 	  "\"provisioningState\":\"Succeeded\","
-	  "\"serviceUrl\":\"https://workspace1-blue.dicom.azurehealthcareapis.com\","
-	  "\"eventState\":\"Disabled\"," DCM_STORAGE ",\"enableDataPartitions\":false}}" },
-	{ "healthbot", "{\"name\":\"samplebotname\",\"type\":\"Microsoft.HealthBot/healthBots\",\"id\":\"" BOT_ID "\","
-	  "\"location\":\"East US\",\"tags\":{\"env\":\"prod\"},\"properties\":{\"botManagementPortalLink\":"
-	  "\"https://us.healthbot.microsoft.com/account/contoso\",\"provisioningState\":\"Succeeded\"},"
-	  "\"sku\":{\"name\":\"F0\"},"
-	  "\"systemData\":{\"createdAt\":\"2022-05-05T17:18:19.1234567Z\",\"createdBy\":\"jack@outlook.com\","
-	  "\"createdByType\":\"User\"}}" },
+	  "\"serviceUrl\":\"https://"
+	  "workspace1-blue.dicom.azurehealthcareapis.com\","
+	  "\"eventState\":\"Disabled\"," DCM_STORAGE
+	  ",\"enableDataPartitions\":false}}" },
+	{ "healthbot", "{\"name\":\"samplebotname\",\"type\":\"Microsoft."
+		       "HealthBot/healthBots\",\"id\":\"" BOT_ID "\","
+		       "\"location\":\"East "
+		       "US\",\"tags\":{\"env\":\"prod\"},\"properties\":{"
+		       "\"botManagementPortalLink\":"
+		       "\"https://us.healthbot.microsoft.com/account/"
+		       "contoso\",\"provisioningState\":\"Succeeded\"},"
+		       "\"sku\":{\"name\":\"F0\"},"
+		       "\"systemData\":{\"createdAt\":\"2022-05-05T17:18:19."
+		       "1234567Z\",\"createdBy\":\"jack@outlook.com\","
+		       "\"createdByType\":\"User\"}}" },
 };
 
-/* A vault that meets every rule: soft delete, purge protection, RBAC, open network with an IP rule on record. */
+/* A vault that meets every rule: soft delete, purge protection, RBAC, open
+ * network with an IP rule on record. */
 static const char VAULT[] =
-	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv1\",\"type\":\"Microsoft.KeyVault/vaults\",\"location\":\"westus\","
-	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":\"standard\"},\"tenantId\":\"" T1 "\","
-	"\"vaultUri\":\"" VAULT_URI "\",\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,"
-	"\"softDeleteRetentionInDays\":90,\"enablePurgeProtection\":true,\"enableRbacAuthorization\":true,"
-	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\",\"ipRules\":[{\"value\":\"192.0.2.1\"}],"
-	"\"virtualNetworkRules\":[{\"id\":\"" SUB "/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/"
-	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"" T1 "\",\"objectId\":\"someone-else\","
+	"{\"id\":\"" VAULT_ID "\",\"name\":\"kv1\",\"type\":\"Microsoft."
+	"KeyVault/vaults\",\"location\":\"westus\","
+	"\"tags\":{},\"properties\":{\"sku\":{\"family\":\"A\",\"name\":"
+	"\"standard\"},\"tenantId\":\"" T1 "\","
+	"\"vaultUri\":\"" VAULT_URI
+	"\",\"provisioningState\":\"Succeeded\",\"enableSoftDelete\":true,"
+	"\"softDeleteRetentionInDays\":90,\"enablePurgeProtection\":true,"
+	"\"enableRbacAuthorization\":true,"
+	"\"networkAcls\":{\"defaultAction\":\"Allow\",\"bypass\":\"None\","
+	"\"ipRules\":[{\"value\":\"192.0.2.1\"}],"
+	"\"virtualNetworkRules\":[{\"id\":\"" SUB
+	"/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/"
+	"subnets/default\"}]},\"accessPolicies\":[{\"tenantId\":\"" T1
+	"\",\"objectId\":\"someone-else\","
 	"\"permissions\":{\"keys\":[\"get\"]}}]}}";
 static const char KEY[] =
-	"{\"key\":{\"kid\":\"" VAULT_URI "keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
+	"{\"key\":{\"kid\":\"" VAULT_URI
+	"keys/k/v1\",\"kty\":\"RSA\",\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
 	"\"n\":\"" N2048 "\"},\"attributes\":{\"enabled\":true}}";
 /* Both identities hold the role at vault scope. */
 static const char ACCESS[] =
-	"[{\"properties\":{\"principalId\":\"" P1 "\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"[{\"properties\":{\"principalId\":\"" P1 "\",\"scope\":\"" VAULT_ID
+	"\",\"roleDefinitionId\":\"" SUB
 	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}},"
-	"{\"properties\":{\"principalId\":\"" P2 "\",\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":\"" SUB
+	"{\"properties\":{\"principalId\":\"" P2 "\",\"scope\":\"" VAULT_ID
+	"\",\"roleDefinitionId\":\"" SUB
 	"/providers/Microsoft.Authorization/roleDefinitions/" ROLE "\"}}]";
 static const char ROLES[] =
-	"{\"" ROLE "\":{\"properties\":{\"permissions\":[{\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\","
-	"\"Microsoft.KeyVault/vaults/keys/wrap/action\",\"Microsoft.KeyVault/vaults/keys/unwrap/action\"]}]}}}";
+	"{\"" ROLE "\":{\"properties\":{\"permissions\":[{\"dataActions\":["
+	"\"Microsoft.KeyVault/vaults/keys/read\","
+	"\"Microsoft.KeyVault/vaults/keys/wrap/action\",\"Microsoft.KeyVault/"
+	"vaults/keys/unwrap/action\"]}]}}}";
 /* Access policies that give both identities get, wrapKey and unwrapKey. */
 static const char POLICIES[] =
-	"[{\"tenantId\":\"" T1 "\",\"objectId\":\"" P1 "\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}},"
-	"{\"tenantId\":\"" T1 "\",\"objectId\":\"" P2 "\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]";
+	"[{\"tenantId\":\"" T1 "\",\"objectId\":\"" P1
+	"\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}},"
+	"{\"tenantId\":\"" T1 "\",\"objectId\":\"" P2
+	"\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]";
 static const char UAI[] =
-	"{\"id\":\"" UAI_ID "\",\"name\":\"uai\",\"properties\":{\"tenantId\":\"" T1 "\",\"principalId\":\"" P2 "\","
+	"{\"id\":\"" UAI_ID
+	"\",\"name\":\"uai\",\"properties\":{\"tenantId\":\"" T1
+	"\",\"principalId\":\"" P2 "\","
 	"\"clientId\":\"" C2 "\"}}";
 
 /*
  * A context and everything built from it; all owned. Switches (opts):
- *   res-none, res-uai, res-both: the identity the resource has (default: system-assigned only);
- *   uai: the service is to use the user-assigned identity (default: the system-assigned one);
- *   noaccess: no identity can use the key; policy: an access-policy vault;
- *   nosoft, nopurge, firewall, farvault (eastus), tenant (another tenant), hsm: vault facts;
- *   create: a new key; rotate: "create" names the key in use; big: that key has 4096 bits;
- *   pin: version v1 chosen; nokey: the key is gone;
- *   nokeyname: no key named; unconfirmed: no --confirm-irreversible; resave; old: a Health Bot from 2021;
- *   quote: a tag with apostrophes; sysoff: turn the system-assigned identity off (--system-identity off).
+ *   res-none, res-uai, res-both: the identity the resource has (default:
+ * system-assigned only); uai: the service is to use the user-assigned identity
+ * (default: the system-assigned one); noaccess: no identity can use the key;
+ * policy: an access-policy vault; nosoft, nopurge, firewall, farvault (eastus),
+ * tenant (another tenant), hsm: vault facts; create: a new key; rotate:
+ * "create" names the key in use; big: that key has 4096 bits; pin: version v1
+ * chosen; nokey: the key is gone; nokeyname: no key named; unconfirmed: no
+ * --confirm-irreversible; resave; old: a Health Bot from 2021; quote: a tag
+ * with apostrophes; sysoff: turn the system-assigned identity off
+ * (--system-identity off).
  */
 struct fixture {
 	const char *svc, *opts;
 	struct cmk_ctx c;
 	struct plan_choices ch;
-	struct json_object *resource, *vault, *key, *versions, *assignments, *roles, *perms, *rotation, *uai;
+	struct json_object *resource, *vault, *key, *versions, *assignments,
+		*roles, *perms, *rotation, *uai;
 	struct cmk_report rep;
 	struct plan p;
 	char *err;
@@ -134,25 +197,34 @@ struct fixture {
 /* Returns the fixture resource of a service. */
 static const char *resource_json(const char *svc)
 {
-	return svc_fixture_json(RESOURCES, sizeof(RESOURCES) / sizeof(RESOURCES[0]), svc);
+	return svc_fixture_json(RESOURCES,
+				sizeof(RESOURCES) / sizeof(RESOURCES[0]), svc);
 }
 
 /* Gives the resource the identity the switches describe. */
-static void set_identity(struct json_object *res, const char *svc, const char *opts)
+static void set_identity(struct json_object *res, const char *svc,
+			 const char *opts)
 {
 	char *id;
 
 	if (opt_has(opts, "res-none"))
 		id = xstrdup("{\"type\":\"None\"}");
 	else if (opt_has(opts, "res-uai"))
-		id = xstrdup("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":{\"" UAI_ID "\":"
-			     "{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\"}}}");
+		id = xstrdup("{\"type\":\"UserAssigned\","
+			     "\"userAssignedIdentities\":{\"" UAI_ID "\":"
+			     "{\"principalId\":\"" P2 "\",\"clientId\":\"" C2
+			     "\"}}}");
 	else if (opt_has(opts, "res-both"))
-		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\",\"userAssignedIdentities\":"
-			       "{\"" UAI_ID "\":{\"principalId\":\"" P2 "\",\"clientId\":\"" C2 "\"}}}",
+		id = xasprintf("{\"type\":\"%s\",\"principalId\":\"" P1
+			       "\",\"tenantId\":\"" T1
+			       "\",\"userAssignedIdentities\":"
+			       "{\"" UAI_ID "\":{\"principalId\":\"" P2
+			       "\",\"clientId\":\"" C2 "\"}}}",
 			       svc_by_key(svc)->both_identities);
 	else
-		id = xstrdup("{\"type\":\"SystemAssigned\",\"principalId\":\"" P1 "\",\"tenantId\":\"" T1 "\"}");
+		id = xstrdup(
+			"{\"type\":\"SystemAssigned\",\"principalId\":\"" P1
+			"\",\"tenantId\":\"" T1 "\"}");
 	json_object_object_add(res, "identity", json_tokener_parse(id));
 	free(id);
 }
@@ -164,29 +236,38 @@ static struct json_object *make_vault(const char *opts)
 
 	assert_non_null(v);
 	if (opt_has(opts, "nosoft"))
-		jx_set(v, "properties.enableSoftDelete", json_object_new_boolean(false));
+		jx_set(v, "properties.enableSoftDelete",
+		       json_object_new_boolean(false));
 	if (opt_has(opts, "nopurge"))
 		jx_del(v, "properties.enablePurgeProtection");
 	if (opt_has(opts, "firewall"))
-		jx_set(v, "properties.networkAcls.defaultAction", json_object_new_string("Deny"));
+		jx_set(v, "properties.networkAcls.defaultAction",
+		       json_object_new_string("Deny"));
 	if (opt_has(opts, "farvault"))
 		jx_set(v, "location", json_object_new_string("eastus"));
 	if (opt_has(opts, "tenant"))
 		jx_set(v, "properties.tenantId", json_object_new_string("t9"));
 	if (opt_has(opts, "hsm"))
-		jx_set(v, "id", json_object_new_string(SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/managedHSMs/kv1"));
+		jx_set(v, "id",
+		       json_object_new_string(
+			       SUB "/resourceGroups/kvrg/providers/"
+				   "Microsoft.KeyVault/managedHSMs/kv1"));
 	if (opt_has(opts, "policy")) {
-		jx_set(v, "properties.enableRbacAuthorization", json_object_new_boolean(false));
+		jx_set(v, "properties.enableRbacAuthorization",
+		       json_object_new_boolean(false));
 		if (!opt_has(opts, "noaccess"))
-			jx_set(v, "properties.accessPolicies", json_tokener_parse(POLICIES));
+			jx_set(v, "properties.accessPolicies",
+			       json_tokener_parse(POLICIES));
 	}
 	return v;
 }
 
-/* Builds the context a service and switches describe, checks it and plans it (the result is in x->rc and x->err). */
+/* Builds the context a service and switches describe, checks it and plans it
+ * (the result is in x->rc and x->err). */
 static void build(struct fixture *x, const char *svc, const char *opts)
 {
-	bool fresh = opt_has(opts, "create") && !opt_has(opts, "rotate"), uai = opt_has(opts, "uai");
+	bool fresh = opt_has(opts, "create") && !opt_has(opts, "rotate"),
+	     uai = opt_has(opts, "uai");
 	bool gone = fresh || opt_has(opts, "nokey");
 
 	memset(x, 0, sizeof(*x));
@@ -196,38 +277,70 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 	assert_non_null(x->resource);
 	set_identity(x->resource, svc, opts);
 	if (opt_has(opts, "quote"))
-		jx_set(x->resource, "tags.owner", json_object_new_string("O'Brien's team"));
+		jx_set(x->resource, "tags.owner",
+		       json_object_new_string("O'Brien's team"));
 	if (opt_has(opts, "old"))
-		jx_set(x->resource, "systemData.createdAt", json_object_new_string("2021-06-01T00:00:00Z"));
+		jx_set(x->resource, "systemData.createdAt",
+		       json_object_new_string("2021-06-01T00:00:00Z"));
 	x->vault = make_vault(opts);
 	x->key = json_tokener_parse(KEY);
 	if (opt_has(opts, "big")) {
 		jx_del(x->key, "key.n");
 		jx_set(x->key, "key.key_size", json_object_new_int(4096));
 	}
-	x->versions = json_tokener_parse("[{\"kid\":\"" VAULT_URI "keys/k/v1\",\"attributes\":{\"enabled\":true}}]");
+	x->versions = json_tokener_parse(
+		"[{\"kid\":\"" VAULT_URI
+		"keys/k/v1\",\"attributes\":{\"enabled\":true}}]");
 	if (opt_has(opts, "hsm")) {
-		/* A key in a managed HSM has its kid there: a kid on another store is no version of the key. */
-		jx_set(x->key, "key.kid", json_object_new_string(HSM_URI "keys/k/v1"));
-		jx_set(jx_at(x->versions, 0), "kid", json_object_new_string(HSM_URI "keys/k/v1"));
+		/* A key in a managed HSM has its kid there: a kid on another
+		 * store is no version of the key. */
+		jx_set(x->key, "key.kid",
+		       json_object_new_string(HSM_URI "keys/k/v1"));
+		jx_set(jx_at(x->versions, 0), "kid",
+		       json_object_new_string(HSM_URI "keys/k/v1"));
 	}
-	x->assignments = json_tokener_parse(opt_has(opts, "noaccess") || opt_has(opts, "policy") ? "[]" : ACCESS);
+	x->assignments = json_tokener_parse(
+		opt_has(opts, "noaccess") || opt_has(opts, "policy") ? "[]"
+								     : ACCESS);
 	x->roles = json_tokener_parse(ROLES);
 	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
-	x->rotation = json_tokener_parse("{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
+	x->rotation = json_tokener_parse(
+		"{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = uai ? json_tokener_parse(UAI) : NULL;
-	x->c = (struct cmk_ctx){ .svc = svc_by_key(svc), .resource = x->resource, .change = true,
-		.confirmed = !opt_has(opts, "unconfirmed"), .keyref.vault = "kv1",
+	x->c = (struct cmk_ctx){
+		.svc = svc_by_key(svc),
+		.resource = x->resource,
+		.change = true,
+		.confirmed = !opt_has(opts, "unconfirmed"),
+		.keyref.vault = "kv1",
 		.keyref.vault_uri = opt_has(opts, "hsm") ? HSM_URI : VAULT_URI,
-		.keyref.hsm = opt_has(opts, "hsm"), .keyref.name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
-		.keyref.version = opt_has(opts, "pin") ? "v1" : NULL, .user_identity = uai, .uai_id = uai ? UAI_ID : NULL,
-		.uai = x->uai, .vault = x->vault, .vault_status = 200,
-		.key = gone ? NULL : x->key, .key_status = gone ? 404 : 200, .versions = x->versions,
-		.versions_status = 200, .rotation = x->rotation, .rotation_status = 200, .assignments = x->assignments,
-		.roles = x->roles, .operator_perms = x->perms, .perms_status = 200, .tenant = T1, .now = NOW };
+		.keyref.hsm = opt_has(opts, "hsm"),
+		.keyref.name = fresh || opt_has(opts, "nokeyname") ? NULL : "k",
+		.keyref.version = opt_has(opts, "pin") ? "v1" : NULL,
+		.user_identity = uai,
+		.uai_id = uai ? UAI_ID : NULL,
+		.uai = x->uai,
+		.vault = x->vault,
+		.vault_status = 200,
+		.key = gone ? NULL : x->key,
+		.key_status = gone ? 404 : 200,
+		.versions = x->versions,
+		.versions_status = 200,
+		.rotation = x->rotation,
+		.rotation_status = 200,
+		.assignments = x->assignments,
+		.roles = x->roles,
+		.operator_perms = x->perms,
+		.perms_status = 200,
+		.tenant = T1,
+		.now = NOW
+	};
 	x->ch = (struct plan_choices){ .create_key = opt_has(opts, "create"),
-		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY, .resave = opt_has(opts, "resave"),
-		.system_off = opt_has(opts, "sysoff") };
+				       .new_key_name = opt_has(opts, "rotate")
+							       ? "k"
+							       : NEW_KEY,
+				       .resave = opt_has(opts, "resave"),
+				       .system_off = opt_has(opts, "sysoff") };
 	assert_non_null(x->c.svc);
 	cmk_check(&x->c, &x->rep);
 	x->rc = plan_build(&x->c, &x->rep, &x->ch, &x->p, &x->err);
@@ -238,7 +351,8 @@ static void build_ok(struct fixture *x, const char *svc, const char *opts)
 {
 	build(x, svc, opts);
 	if (x->rc != 0)
-		fail_msg("%s %s: plan refused: %s", svc, opts, x->err ? x->err : "(no message)");
+		fail_msg("%s %s: plan refused: %s", svc, opts,
+			 x->err ? x->err : "(no message)");
 	assert_null(x->err);
 	assert_non_null(x->p.id);
 }
@@ -269,8 +383,10 @@ static const struct plan_step *step_of(const struct plan *p, enum step_kind k)
 	return NULL;
 }
 
-/* Fails with both texts unless a JSON value equals the JSON text want (exact names and casing, any member order). */
-static void assert_json(const char *what, struct json_object *got, const char *want)
+/* Fails with both texts unless a JSON value equals the JSON text want (exact
+ * names and casing, any member order). */
+static void assert_json(const char *what, struct json_object *got,
+			const char *want)
 {
 	struct json_object *w = json_tokener_parse(want);
 
@@ -290,25 +406,33 @@ static size_t count(const char *text, const char *needle)
 {
 	size_t n = 0;
 
-	for (const char *s = text; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+	for (const char *s = text; (s = strstr(s, needle)) != NULL;
+	     s += strlen(needle))
 		n++;
 	return n;
 }
 
 /* ---- 1. the save step of each service, against the official examples ---- */
 
-/* The Cognitive Services encryption block (CreateAccount.json), with the optional members given as JSON fragments. */
-#define CS_BODY(MORE) \
-	"{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft.KeyVault\"," \
-	"\"keyVaultProperties\":{\"keyName\":\"k\"," \
+/* The Cognitive Services encryption block (CreateAccount.json), with the
+ * optional members given as JSON fragments. */
+#define CS_BODY(MORE)                                                 \
+	"{\"properties\":{\"encryption\":{\"keySource\":\"Microsoft." \
+	"KeyVault\","                                                 \
+	"\"keyVaultProperties\":{\"keyName\":\"k\","                  \
 	"\"keyVaultUri\":\"" VAULT_URI "\"" MORE "}}}}"
-/* Health Bot's keyVaultProperties (spec 2025-11-01; no official example holds them). */
-#define HB_BODY(MORE) \
-	"{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"k\",\"keyVaultUri\":\"" VAULT_URI "\"" MORE "}}}"
-/* The whole DICOM resource without its read-only fields, with an identity and a key URL. */
-#define DCM_BODY(IDENTITY, URL) \
-	"{\"location\":\"westus\",\"tags\":{\"env\":\"prod\"},\"identity\":" IDENTITY ",\"properties\":{" DCM_CORS "," \
-	"\"encryption\":{\"customerManagedKeyEncryption\":{\"keyEncryptionKeyUrl\":\"" URL "\"}}," DCM_STORAGE "," \
+/* Health Bot's keyVaultProperties (spec 2025-11-01; no official example holds
+ * them). */
+#define HB_BODY(MORE)                                                 \
+	"{\"properties\":{\"keyVaultProperties\":{\"keyName\":\"k\"," \
+	"\"keyVaultUri\":\"" VAULT_URI "\"" MORE "}}}"
+/* The whole DICOM resource without its read-only fields, with an identity and a
+ * key URL. */
+#define DCM_BODY(IDENTITY, URL)                                   \
+	"{\"location\":\"westus\",\"tags\":{\"env\":\"prod\"},"   \
+	"\"identity\":" IDENTITY ",\"properties\":{" DCM_CORS "," \
+	"\"encryption\":{\"customerManagedKeyEncryption\":{"      \
+	"\"keyEncryptionKeyUrl\":\"" URL "\"}}," DCM_STORAGE ","  \
 	"\"enableDataPartitions\":false}}"
 #define DCM_UAI "{\"" UAI_ID "\":{}}"
 
@@ -320,39 +444,64 @@ struct save_row {
 };
 
 static const struct save_row SAVE_ROWS[] = {
-	{ "openai", "pin", "PATCH", "2025-06-01", "properties.encryption", CS_BODY(",\"keyVersion\":\"v1\"") },
-	{ "openai", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
-	{ "openai", "uai res-both", "PATCH", "2025-06-01", "properties.encryption",
+	{ "openai", "pin", "PATCH", "2025-06-01", "properties.encryption",
+	  CS_BODY(",\"keyVersion\":\"v1\"") },
+	{ "openai", "", "PATCH", "2025-06-01", "properties.encryption",
+	  CS_BODY("") },
+	{ "openai", "uai res-both", "PATCH", "2025-06-01",
+	  "properties.encryption",
 	  CS_BODY(",\"identityClientId\":\"" C2 "\"") },
-	{ "foundry", "", "PATCH", "2025-06-01", "properties.encryption", CS_BODY("") },
-	{ "foundry", "uai res-uai pin", "PATCH", "2025-06-01", "properties.encryption",
+	{ "foundry", "", "PATCH", "2025-06-01", "properties.encryption",
+	  CS_BODY("") },
+	{ "foundry", "uai res-uai pin", "PATCH", "2025-06-01",
+	  "properties.encryption",
 	  CS_BODY(",\"keyVersion\":\"v1\",\"identityClientId\":\"" C2 "\"") },
-	{ "healthbot", "pin", "PATCH", "2025-11-01", "properties.keyVaultProperties",
-	  HB_BODY(",\"keyVersion\":\"v1\"") },
-	{ "healthbot", "", "PATCH", "2025-11-01", "properties.keyVaultProperties", HB_BODY("") },
-	{ "healthbot", "uai res-both", "PATCH", "2025-11-01", "properties.keyVaultProperties",
+	{ "healthbot", "pin", "PATCH", "2025-11-01",
+	  "properties.keyVaultProperties", HB_BODY(",\"keyVersion\":\"v1\"") },
+	{ "healthbot", "", "PATCH", "2025-11-01",
+	  "properties.keyVaultProperties", HB_BODY("") },
+	{ "healthbot", "uai res-both", "PATCH", "2025-11-01",
+	  "properties.keyVaultProperties",
 	  HB_BODY(",\"userIdentity\":\"" UAI_ID "\"") },
 	{ "dicom", "", "PUT", "2024-03-31", "properties.encryption",
 	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
 	{ "dicom", "pin", "PUT", "2024-03-31", "properties.encryption",
 	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
 	{ "dicom", "uai res-uai", "PUT", "2024-03-31", "properties.encryption",
-	  DCM_BODY("{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v1") },
-	{ "dicom", "uai res-both pin", "PUT", "2024-03-31", "properties.encryption",
-	  DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}",
+	  DCM_BODY("{\"type\":\"UserAssigned\","
+		   "\"userAssignedIdentities\":" DCM_UAI "}",
+		   VAULT_URI "keys/k/v1") },
+	{ "dicom", "uai res-both pin", "PUT", "2024-03-31",
+	  "properties.encryption",
+	  DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
+		   "\"userAssignedIdentities\":" DCM_UAI "}",
 		   VAULT_URI "keys/k/v1") },
 	{ "dicom", "res-none", "PUT", "2024-03-31", "properties.encryption",
 	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/k/v1") },
 	{ "dicom", "create", "PUT", "2024-03-31", "properties.encryption",
-	  DCM_BODY("{\"type\":\"SystemAssigned\"}", VAULT_URI "keys/" NEW_KEY "/{{keyVersion}}") },
+	  DCM_BODY("{\"type\":\"SystemAssigned\"}",
+		   VAULT_URI "keys/" NEW_KEY "/{{keyVersion}}") },
 };
 
-/* DICOM fields the service owns; none may reach the body of the whole-resource PUT. */
-static const char *const DCM_READ_ONLY[] = { "id", "name", "type", "systemData", "etag",
-	"properties.provisioningState", "properties.serviceUrl", "properties.authenticationConfiguration",
-	"properties.eventState", "identity.principalId", "identity.tenantId", NULL };
+/* DICOM fields the service owns; none may reach the body of the whole-resource
+ * PUT. */
+static const char *const DCM_READ_ONLY[] = {
+	"id",
+	"name",
+	"type",
+	"systemData",
+	"etag",
+	"properties.provisioningState",
+	"properties.serviceUrl",
+	"properties.authenticationConfiguration",
+	"properties.eventState",
+	"identity.principalId",
+	"identity.tenantId",
+	NULL
+};
 
-/* Every row: the save step's method, URL, API version, guard and body are the service's, field for field. */
+/* Every row: the save step's method, URL, API version, guard and body are the
+ * service's, field for field. */
 static void test_save_bodies(void **state)
 {
 	(void)state;
@@ -360,7 +509,8 @@ static void test_save_bodies(void **state)
 		const struct save_row *r = &SAVE_ROWS[i];
 		const struct plan_step *s;
 		struct fixture x;
-		char *what = xasprintf("save row %zu (%s %s)", i, r->svc, r->opts);
+		char *what =
+			xasprintf("save row %zu (%s %s)", i, r->svc, r->opts);
 
 		build_ok(&x, r->svc, r->opts);
 		print_message("%s\n", what);
@@ -373,37 +523,49 @@ static void test_save_bodies(void **state)
 		assert_int_equal(s->target, TARGET_ARM);
 		assert_string_equal(s->expect_path, r->expect_path);
 		assert_string_equal(s->read_url, jx_str(x.resource, "id"));
-		assert_true(json_object_equal(s->expect, jx_get(x.resource, r->expect_path)));
+		assert_true(json_object_equal(
+			s->expect, jx_get(x.resource, r->expect_path)));
 		assert_int_equal(s->reversible, strcmp(r->svc, "foundry") != 0);
 		assert_json(what, s->body, r->body);
-		for (int k = 0; strcmp(r->svc, "dicom") == 0 && DCM_READ_ONLY[k]; k++)
+		for (int k = 0;
+		     strcmp(r->svc, "dicom") == 0 && DCM_READ_ONLY[k]; k++)
 			if (jx_get(s->body, DCM_READ_ONLY[k]))
-				fail_msg("%s: read-only %s is in the PUT body", what, DCM_READ_ONLY[k]);
+				fail_msg("%s: read-only %s is in the PUT body",
+					 what, DCM_READ_ONLY[k]);
 		free(what);
 		unbuild(&x);
 	}
 }
 
-/* plan_save_body on its own: the service's shape for every style, and read-only fields dropped by plan_writable. */
+/* plan_save_body on its own: the service's shape for every style, and read-only
+ * fields dropped by plan_writable. */
 static void test_save_body_direct(void **state)
 {
-	struct json_object *res = json_tokener_parse(resource_json("dicom")), *b, *w;
-	static const struct key_suffixes sfx = { ".vault.azure.net", ".managedhsm.azure.net" };
+	struct json_object *res = json_tokener_parse(resource_json("dicom")),
+			   *b, *w;
+	static const struct key_suffixes sfx = { ".vault.azure.net",
+						 ".managedhsm.azure.net" };
 	struct key_ref k;
 	const char *why;
 
 	(void)state;
 	set_identity(res, "dicom", "res-both");
-	assert_true(key_ref_from_parts("https://kv1.vault.azure.net", "k", NULL, &sfx, &k, &why));
+	assert_true(key_ref_from_parts("https://kv1.vault.azure.net", "k", NULL,
+				       &sfx, &k, &why));
 	b = plan_save_body(svc_by_key("dicom"), res, &k, "v2", UAI_ID, C2);
-	assert_json("dicom, vault URI without a slash", b, DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
-		    "\"userAssignedIdentities\":" DCM_UAI "}", VAULT_URI "keys/k/v2"));
+	assert_json("dicom, vault URI without a slash", b,
+		    DCM_BODY("{\"type\":\"SystemAssigned,UserAssigned\","
+			     "\"userAssignedIdentities\":" DCM_UAI "}",
+			     VAULT_URI "keys/k/v2"));
 	json_object_put(b);
 	b = plan_save_body(svc_by_key("openai"), res, &k, "v2", UAI_ID, C2);
-	assert_json("openai", b, CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"" C2 "\""));
+	assert_json("openai", b,
+		    CS_BODY(",\"keyVersion\":\"v2\",\"identityClientId\":\"" C2
+			    "\""));
 	json_object_put(b);
 	b = plan_save_body(svc_by_key("healthbot"), res, &k, NULL, UAI_ID, C2);
-	assert_json("healthbot", b, HB_BODY(",\"userIdentity\":\"" UAI_ID "\""));
+	assert_json("healthbot", b,
+		    HB_BODY(",\"userIdentity\":\"" UAI_ID "\""));
 	json_object_put(b);
 	key_ref_free(&k);
 	w = plan_writable(res);
@@ -411,14 +573,18 @@ static void test_save_body_direct(void **state)
 	assert_non_null(jx_get(res, "etag"));
 	assert_null(jx_get(w, "identity.principalId"));
 	assert_null(jx_get(w, "etag"));
-	assert_int_equal(json_object_object_length(jx_iget(jx_get(w, "identity.userAssignedIdentities"), UAI_ID)), 0);
+	assert_int_equal(
+		json_object_object_length(jx_iget(
+			jx_get(w, "identity.userAssignedIdentities"), UAI_ID)),
+		0);
 	json_object_put(w);
 	json_object_put(res);
 }
 
 /* ---- 2. plan_build: order and content of the steps ---- */
 
-/* One case: the steps it must give, in order, and the identity body when the identity is enabled. */
+/* One case: the steps it must give, in order, and the identity body when the
+ * identity is enabled. */
 struct step_row {
 	const char *svc, *opts;
 	const char *steps;
@@ -427,51 +593,80 @@ struct step_row {
 
 static const struct step_row STEP_ROWS[] = {
 	{ "openai", "pin", "save-key,verify", NULL },
-	{ "openai", "res-none", "enable-identity,assign-role,wait-access,save-key,verify",
+	{ "openai", "res-none",
+	  "enable-identity,assign-role,wait-access,save-key,verify",
 	  "{\"type\":\"SystemAssigned\"}" },
 	{ "openai", "nosoft nopurge firewall",
-	  "enable-soft-delete,enable-purge-protection,firewall-bypass,save-key,verify", NULL },
+	  "enable-soft-delete,enable-purge-protection,firewall-bypass,save-key,"
+	  "verify",
+	  NULL },
 	{ "openai", "policy", "save-key,verify", NULL },
 	{ "openai", "resave pin", "save-key,verify", NULL },
-	{ "openai", "create firewall", "firewall-bypass,create-key,assign-role,wait-access,save-key,verify", NULL },
-	{ "foundry", "create", "create-key,assign-role,wait-access,save-key,verify", NULL },
-	{ "foundry", "uai noaccess", "enable-identity,assign-role,wait-access,save-key,verify",
-	  "{\"type\":\"SystemAssigned, UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
-	{ "foundry", "nopurge", "enable-purge-protection,save-key,verify", NULL },
+	{ "openai", "create firewall",
+	  "firewall-bypass,create-key,assign-role,wait-access,save-key,verify",
+	  NULL },
+	{ "foundry", "create",
+	  "create-key,assign-role,wait-access,save-key,verify", NULL },
+	{ "foundry", "uai noaccess",
+	  "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned, "
+	  "UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "foundry", "nopurge", "enable-purge-protection,save-key,verify",
+	  NULL },
 	{ "dicom", "", "save-key,verify", NULL },
 	{ "dicom", "farvault", "save-key,verify", NULL },
 	{ "dicom", "res-none uai nosoft nopurge firewall create policy",
-	  "enable-identity,enable-soft-delete,enable-purge-protection,firewall-bypass,create-key,access-policy,"
-	  "wait-access,save-key,verify", "{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
-	{ "dicom", "res-uai", "enable-identity,assign-role,wait-access,save-key,verify",
-	  "{\"type\":\"SystemAssigned,UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
-	{ "dicom", "res-none", "enable-identity,assign-role,wait-access,save-key,verify",
+	  "enable-identity,enable-soft-delete,enable-purge-protection,firewall-"
+	  "bypass,create-key,access-policy,"
+	  "wait-access,save-key,verify",
+	  "{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI
+	  "}" },
+	{ "dicom", "res-uai",
+	  "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned,UserAssigned\","
+	  "\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "dicom", "res-none",
+	  "enable-identity,assign-role,wait-access,save-key,verify",
 	  "{\"type\":\"SystemAssigned\"}" },
 	{ "dicom", "create rotate pin", "create-key,save-key,verify", NULL },
 	{ "dicom", "create rotate big", "create-key,save-key,verify", NULL },
 	{ "openai", "create rotate big", "create-key,save-key,verify", NULL },
-	{ "healthbot", "policy noaccess", "access-policy,wait-access,save-key,verify", NULL },
-	{ "healthbot", "uai res-both noaccess", "assign-role,wait-access,save-key,verify", NULL },
-	{ "healthbot", "res-none policy", "enable-identity,access-policy,wait-access,save-key,verify",
+	{ "healthbot", "policy noaccess",
+	  "access-policy,wait-access,save-key,verify", NULL },
+	{ "healthbot", "uai res-both noaccess",
+	  "assign-role,wait-access,save-key,verify", NULL },
+	{ "healthbot", "res-none policy",
+	  "enable-identity,access-policy,wait-access,save-key,verify",
 	  "{\"type\":\"SystemAssigned\"}" },
-	{ "openai", "uai res-both sysoff", "save-key,disable-system-identity,verify", NULL },
+	{ "openai", "uai res-both sysoff",
+	  "save-key,disable-system-identity,verify", NULL },
 	{ "foundry", "uai noaccess sysoff",
-	  "enable-identity,assign-role,wait-access,save-key,disable-system-identity,verify",
-	  "{\"type\":\"SystemAssigned, UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
-	{ "dicom", "uai res-both sysoff", "save-key,disable-system-identity,verify", NULL },
+	  "enable-identity,assign-role,wait-access,save-key,disable-system-"
+	  "identity,verify",
+	  "{\"type\":\"SystemAssigned, "
+	  "UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}" },
+	{ "dicom", "uai res-both sysoff",
+	  "save-key,disable-system-identity,verify", NULL },
 	{ "dicom", "uai res-uai sysoff", "save-key,verify", NULL },
-	{ "healthbot", "uai res-both noaccess sysoff", "assign-role,wait-access,save-key,disable-system-identity,verify",
+	{ "healthbot", "uai res-both noaccess sysoff",
+	  "assign-role,wait-access,save-key,disable-system-identity,verify",
 	  NULL },
 	{ "openai", "hsm", "assign-role,wait-access,save-key,verify", NULL },
-	{ "dicom", "hsm res-none", "enable-identity,assign-role,wait-access,save-key,verify", "{\"type\":\"SystemAssigned\"}" },
-	{ "healthbot", "hsm create", "create-key,assign-role,wait-access,save-key,verify", NULL },
+	{ "dicom", "hsm res-none",
+	  "enable-identity,assign-role,wait-access,save-key,verify",
+	  "{\"type\":\"SystemAssigned\"}" },
+	{ "healthbot", "hsm create",
+	  "create-key,assign-role,wait-access,save-key,verify", NULL },
 };
 
-/* The firewall fix: the vault's network rules as they are (IP and network rules kept), trusted services let through. */
+/* The firewall fix: the vault's network rules as they are (IP and network rules
+ * kept), trusted services let through. */
 static const char FIREWALL_BODY[] =
-	"{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\",\"bypass\":\"AzureServices\","
-	"\"ipRules\":[{\"value\":\"192.0.2.1\"}],\"virtualNetworkRules\":[{\"id\":\"" SUB
-	"/resourcegroups/net/providers/microsoft.network/virtualnetworks/vn/subnets/default\"}]}}}";
+	"{\"properties\":{\"networkAcls\":{\"defaultAction\":\"Deny\","
+	"\"bypass\":\"AzureServices\","
+	"\"ipRules\":[{\"value\":\"192.0.2.1\"}],\"virtualNetworkRules\":[{"
+	"\"id\":\"" SUB "/resourcegroups/net/providers/microsoft.network/"
+	"virtualnetworks/vn/subnets/default\"}]}}}";
 
 /* Returns the plan's step names joined with commas; the caller frees. */
 static char *step_names(const struct plan *p)
@@ -483,20 +678,27 @@ static char *step_names(const struct plan *p)
 	return sb_steal(&b);
 }
 
-/* The largest RSA size each service allows (profile.c): what a new key must have. */
+/* The largest RSA size each service allows (profile.c): what a new key must
+ * have. */
 static int largest_size(const char *svc)
 {
-	return strcmp(svc, "openai") == 0 ? 2048 : strcmp(svc, "foundry") == 0 ? 4096 : 3072;
+	return strcmp(svc, "openai") == 0    ? 2048
+	       : strcmp(svc, "foundry") == 0 ? 4096
+					     : 3072;
 }
 
-/* The size a created key must have: a new version keeps the current size when the service allows it (2048 here). */
+/* The size a created key must have: a new version keeps the current size when
+ * the service allows it (2048 here). */
 static int new_size(const char *svc, const char *opts)
 {
-	return opt_has(opts, "rotate") && !opt_has(opts, "big") ? 2048 : largest_size(svc);
+	return opt_has(opts, "rotate") && !opt_has(opts, "big")
+		       ? 2048
+		       : largest_size(svc);
 }
 
 /* Checks a vault step: PATCH of the vault, guarded by the value it changes. */
-static void check_vault_step(const struct fixture *x, const struct plan_step *s, const char *path, const char *body,
+static void check_vault_step(const struct fixture *x, const struct plan_step *s,
+			     const char *path, const char *body,
 			     bool reversible)
 {
 	assert_string_equal(s->method, "PATCH");
@@ -527,30 +729,48 @@ static char *name_of(const char *scope, const char *principal, const char *role)
 	return xstrdup(out);
 }
 
-/* Checks the grant: a role at key scope, or an access policy; it waits for the identity step when there is one. */
-static void check_grant(const struct fixture *x, const struct plan_step *s, size_t i)
+/* Checks the grant: a role at key scope, or an access policy; it waits for the
+ * identity step when there is one. */
+static void check_grant(const struct fixture *x, const struct plan_step *s,
+			size_t i)
 {
-	const char *key = opt_has(x->opts, "create") && !opt_has(x->opts, "rotate") ? NEW_KEY : "k";
+	const char *key =
+		opt_has(x->opts, "create") && !opt_has(x->opts, "rotate")
+			? NEW_KEY
+			: "k";
 	const char *pr = cmk_principal(&x->c);
 
-	assert_int_equal(s->depends, x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
+	assert_int_equal(s->depends,
+			 x->p.steps[0].kind == STEP_ENABLE_IDENTITY ? 0 : -1);
 	assert_string_equal(s->method, "PUT");
 	assert_true(s->reversible);
-	assert_true(i + 1 < x->p.n && x->p.steps[i + 1].kind == STEP_WAIT_ACCESS);
+	assert_true(i + 1 < x->p.n &&
+		    x->p.steps[i + 1].kind == STEP_WAIT_ACCESS);
 	if (opt_has(x->opts, "hsm")) {
-		/* Managed HSM local RBAC: on the HSM's data plane, the local role, on the key alone. */
-		char *scope = xasprintf(HSM_URI "keys/%s", key), *name = name_of(scope, pr, ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
-		char *url = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s", scope, name);
-		char *body = xasprintf("{\"properties\":{\"roleDefinitionId\":\"Microsoft.KeyVault/providers/"
-				       "Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17\","
-				       "\"principalId\":\"%s\"}}", pr ? pr : "{{principalId}}");
+		/* Managed HSM local RBAC: on the HSM's data plane, the local
+		 * role, on the key alone. */
+		char *scope = xasprintf(HSM_URI "keys/%s", key),
+		     *name = name_of(scope, pr,
+				     ROLE_HSM_CRYPTO_SERVICE_ENCRYPTION_USER);
+		char *url = xasprintf("%s/providers/Microsoft.Authorization/"
+				      "roleAssignments/%s",
+				      scope, name);
+		char *body =
+			xasprintf("{\"properties\":{\"roleDefinitionId\":"
+				  "\"Microsoft.KeyVault/providers/"
+				  "Microsoft.Authorization/roleDefinitions/"
+				  "33413926-3206-4cdd-b39a-83574fe37a17\","
+				  "\"principalId\":\"%s\"}}",
+				  pr ? pr : "{{principalId}}");
 
 		assert_int_equal(s->kind, STEP_ASSIGN_ROLE);
 		assert_int_equal(s->target, TARGET_KEYVAULT);
 		assert_string_equal(s->url, url);
 		assert_string_equal(s->api_version, "7.5");
 		assert_json("assign-role", s->body, body);
-		assert_non_null(strstr(s->title, "Managed HSM Crypto Service Encryption User"));
+		assert_non_null(
+			strstr(s->title,
+			       "Managed HSM Crypto Service Encryption User"));
 		free(scope);
 		free(name);
 		free(url);
@@ -559,12 +779,19 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 	}
 	assert_int_equal(s->target, TARGET_ARM);
 	if (s->kind == STEP_ASSIGN_ROLE) {
-		char *scope = xasprintf("%s/keys/%s", VAULT_ID, key), *name = name_of(scope, pr, ROLE);
-		char *url = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s", scope, name);
-		char *body = xasprintf("{\"properties\":{\"roleDefinitionId\":\"" SUB "/providers/"
-				       "Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6\","
-				       "\"principalId\":\"%s\",\"principalType\":\"ServicePrincipal\"}}",
-				       pr ? pr : "{{principalId}}");
+		char *scope = xasprintf("%s/keys/%s", VAULT_ID, key),
+		     *name = name_of(scope, pr, ROLE);
+		char *url = xasprintf("%s/providers/Microsoft.Authorization/"
+				      "roleAssignments/%s",
+				      scope, name);
+		char *body =
+			xasprintf("{\"properties\":{\"roleDefinitionId\":\"" SUB
+				  "/providers/"
+				  "Microsoft.Authorization/roleDefinitions/"
+				  "e147488a-f6f5-4113-8e2d-b22465e65bf6\","
+				  "\"principalId\":\"%s\",\"principalType\":"
+				  "\"ServicePrincipal\"}}",
+				  pr ? pr : "{{principalId}}");
 
 		assert_string_equal(s->url, url);
 		assert_string_equal(s->api_version, "2022-04-01");
@@ -575,9 +802,12 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 		free(url);
 		free(body);
 	} else {
-		char *body = xasprintf("{\"properties\":{\"accessPolicies\":[{\"tenantId\":\"" T1 "\","
-				       "\"objectId\":\"%s\",\"permissions\":{\"keys\":[\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}",
-				       pr ? pr : "{{principalId}}");
+		char *body = xasprintf(
+			"{\"properties\":{\"accessPolicies\":[{\"tenantId\":"
+			"\"" T1 "\","
+			"\"objectId\":\"%s\",\"permissions\":{\"keys\":["
+			"\"get\",\"wrapKey\",\"unwrapKey\"]}}]}}",
+			pr ? pr : "{{principalId}}");
 
 		assert_string_equal(s->url, VAULT_ID "/accessPolicies/add");
 		assert_string_equal(s->api_version, "2024-11-01");
@@ -587,10 +817,13 @@ static void check_grant(const struct fixture *x, const struct plan_step *s, size
 	}
 }
 
-/* Checks the key creation: RSA of the largest allowed size, wrap and unwrap, through the Key Vault data plane. */
+/* Checks the key creation: RSA of the largest allowed size, wrap and unwrap,
+ * through the Key Vault data plane. */
 static void check_create(const struct fixture *x, const struct plan_step *s)
 {
-	char *url = xasprintf("%skeys/%s/create", x->c.keyref.vault_uri, x->ch.new_key_name), *body, *mark = plan_mark(&x->p);
+	char *url = xasprintf("%skeys/%s/create", x->c.keyref.vault_uri,
+			      x->ch.new_key_name),
+	     *body, *mark = plan_mark(&x->p);
 
 	assert_string_equal(s->method, "POST");
 	assert_string_equal(s->url, url);
@@ -598,10 +831,15 @@ static void check_create(const struct fixture *x, const struct plan_step *s)
 	assert_int_equal(s->target, TARGET_KEYVAULT);
 	assert_false(s->reversible);
 	assert_null(s->expect_path);
-	/* Tagged with the plan's mark, so a retry or a resumed run finds the version it made instead of making another. */
-	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":[\"wrapKey\",\"unwrapKey\"],"
-			 "\"tags\":{\"azcmk-plan\":\"%s\"}}", new_size(x->svc, x->opts), mark);
-	assert_non_null(strstr(s->title, opt_has(x->opts, "rotate") ? "new version of key" : "Create RSA key"));
+	/* Tagged with the plan's mark, so a retry or a resumed run finds the
+	 * version it made instead of making another. */
+	body = xasprintf("{\"kty\":\"RSA\",\"key_size\":%d,\"key_ops\":["
+			 "\"wrapKey\",\"unwrapKey\"],"
+			 "\"tags\":{\"azcmk-plan\":\"%s\"}}",
+			 new_size(x->svc, x->opts), mark);
+	assert_non_null(strstr(s->title, opt_has(x->opts, "rotate")
+						 ? "new version of key"
+						 : "Create RSA key"));
 	assert_json("create-key", s->body, body);
 	assert_string_equal(x->p.keyref.name, x->ch.new_key_name);
 	assert_string_equal(x->p.keyref.version, "{{keyVersion}}");
@@ -610,8 +848,10 @@ static void check_create(const struct fixture *x, const struct plan_step *s)
 	free(url);
 }
 
-/* Checks the identity step: first, PATCH of the resource's identity only, guarded by the identity type. */
-static void check_identity(const struct fixture *x, const struct step_row *r, const struct plan_step *s, size_t i)
+/* Checks the identity step: first, PATCH of the resource's identity only,
+ * guarded by the identity type. */
+static void check_identity(const struct fixture *x, const struct step_row *r,
+			   const struct plan_step *s, size_t i)
 {
 	char *want = xasprintf("{\"identity\":%s}", r->identity);
 
@@ -620,7 +860,8 @@ static void check_identity(const struct fixture *x, const struct step_row *r, co
 	assert_string_equal(s->url, jx_str(x->resource, "id"));
 	assert_string_equal(s->api_version, x->c.svc->api_version);
 	assert_string_equal(s->expect_path, "identity.type");
-	assert_true(json_object_equal(s->expect, jx_get(x->resource, "identity.type")));
+	assert_true(json_object_equal(s->expect,
+				      jx_get(x->resource, "identity.type")));
 	assert_json("enable-identity", s->body, want);
 	free(want);
 }
@@ -630,10 +871,12 @@ static void check_identity(const struct fixture *x, const struct step_row *r, co
  * the save, irreversible, the identity it leaves user-assigned only, guarded
  * by the type the earlier steps leave.
  */
-static void check_system_off(const struct fixture *x, const struct step_row *r, const struct plan_step *s, size_t i)
+static void check_system_off(const struct fixture *x, const struct step_row *r,
+			     const struct plan_step *s, size_t i)
 {
-	const char *before = r->identity ? jx_str(x->p.steps[0].body, "identity.type")
-					 : jx_str(x->resource, "identity.type");
+	const char *before =
+		r->identity ? jx_str(x->p.steps[0].body, "identity.type")
+			    : jx_str(x->resource, "identity.type");
 
 	assert_int_equal(i, x->p.n - 2);
 	assert_int_equal(x->p.steps[i - 1].kind, STEP_SAVE_KEY);
@@ -644,7 +887,8 @@ static void check_system_off(const struct fixture *x, const struct step_row *r, 
 	assert_string_equal(s->expect_path, "identity.type");
 	assert_string_equal(json_object_get_string(s->expect), before);
 	assert_json("disable-system-identity", s->body,
-		    "{\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":" DCM_UAI "}}");
+		    "{\"identity\":{\"type\":\"UserAssigned\","
+		    "\"userAssignedIdentities\":" DCM_UAI "}}");
 }
 
 /* Checks the plan's header fields against the row. */
@@ -674,7 +918,8 @@ static void check_header(const struct fixture *x)
 	assert_int_equal(strlen(p->id), 64);
 }
 
-/* Every row: the steps come in order, each with its method, URL, body, guard, reversibility and dependency. */
+/* Every row: the steps come in order, each with its method, URL, body, guard,
+ * reversibility and dependency. */
 static void test_step_table(void **state)
 {
 	(void)state;
@@ -687,10 +932,12 @@ static void test_step_table(void **state)
 		print_message("step row %zu: %s %s\n", i, r->svc, r->opts);
 		names = step_names(&x.p);
 		if (strcmp(names, r->steps) != 0)
-			fail_msg("step row %zu (%s %s):\n  got  %s\n  want %s", i, r->svc, r->opts, names, r->steps);
+			fail_msg("step row %zu (%s %s):\n  got  %s\n  want %s",
+				 i, r->svc, r->opts, names, r->steps);
 		free(names);
 		check_header(&x);
-		assert_int_equal(step_of(&x.p, STEP_ENABLE_IDENTITY) != NULL, r->identity != NULL);
+		assert_int_equal(step_of(&x.p, STEP_ENABLE_IDENTITY) != NULL,
+				 r->identity != NULL);
 		for (size_t k = 0; k < x.p.n; k++) {
 			const struct plan_step *s = &x.p.steps[k];
 
@@ -701,15 +948,24 @@ static void test_step_table(void **state)
 				check_identity(&x, r, s, k);
 				break;
 			case STEP_ENABLE_SOFT_DELETE:
-				check_vault_step(&x, s, "properties.enableSoftDelete",
-						 "{\"properties\":{\"enableSoftDelete\":true}}", false);
+				check_vault_step(&x, s,
+						 "properties.enableSoftDelete",
+						 "{\"properties\":{"
+						 "\"enableSoftDelete\":true}}",
+						 false);
 				break;
 			case STEP_ENABLE_PURGE_PROTECTION:
-				check_vault_step(&x, s, "properties.enablePurgeProtection",
-						 "{\"properties\":{\"enablePurgeProtection\":true}}", false);
+				check_vault_step(
+					&x, s,
+					"properties.enablePurgeProtection",
+					"{\"properties\":{"
+					"\"enablePurgeProtection\":true}}",
+					false);
 				break;
 			case STEP_FIREWALL_BYPASS:
-				check_vault_step(&x, s, "properties.networkAcls.bypass", FIREWALL_BODY, true);
+				check_vault_step(
+					&x, s, "properties.networkAcls.bypass",
+					FIREWALL_BODY, true);
 				break;
 			case STEP_CREATE_KEY:
 				check_create(&x, s);
@@ -728,17 +984,26 @@ static void test_step_table(void **state)
 				check_system_off(&x, r, s, k);
 				break;
 			case STEP_SAVE_KEY:
-				assert_int_equal(k, x.p.n - (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY) ? 3 : 2));
+				assert_int_equal(
+					k,
+					x.p.n - (step_of(&x.p,
+							 STEP_DISABLE_SYSTEM_IDENTITY)
+							 ? 3
+							 : 2));
 				if (r->identity && x.c.svc->id == SVC_DICOM)
-					assert_true(json_object_equal(jx_get(s->body, "identity"),
-								      jx_get(x.p.steps[0].body, "identity")));
+					assert_true(json_object_equal(
+						jx_get(s->body, "identity"),
+						jx_get(x.p.steps[0].body,
+						       "identity")));
 				else if (x.c.svc->id != SVC_DICOM)
-					assert_null(jx_get(s->body, "identity"));
+					assert_null(
+						jx_get(s->body, "identity"));
 				break;
 			case STEP_VERIFY:
 				assert_int_equal(k, x.p.n - 1);
 				assert_string_equal(s->method, "GET");
-				assert_string_equal(s->url, jx_str(x.resource, "id"));
+				assert_string_equal(s->url,
+						    jx_str(x.resource, "id"));
 				assert_null(s->body);
 				break;
 			}
@@ -770,20 +1035,28 @@ struct refusal_row {
 };
 
 static const struct refusal_row REFUSALS[] = {
-	{ "openai", "farvault", "[vault.same-region]", "vault kv1 is in eastus" },
-	{ "foundry", "farvault", "[vault.same-region]", "cannot build a plan; fix these first:" },
-	{ "openai", "nopurge unconfirmed", "[vault.purge-protection]", "--confirm-irreversible" },
-	{ "dicom", "nopurge unconfirmed", "vault kv1: purge protection is off", "--confirm-irreversible" },
-	{ "foundry", "unconfirmed", "[resource.irreversible]", "--confirm-irreversible" },
+	{ "openai", "farvault", "[vault.same-region]",
+	  "vault kv1 is in eastus" },
+	{ "foundry", "farvault", "[vault.same-region]",
+	  "cannot build a plan; fix these first:" },
+	{ "openai", "nopurge unconfirmed", "[vault.purge-protection]",
+	  "--confirm-irreversible" },
+	{ "dicom", "nopurge unconfirmed", "vault kv1: purge protection is off",
+	  "--confirm-irreversible" },
+	{ "foundry", "unconfirmed", "[resource.irreversible]",
+	  "--confirm-irreversible" },
 	{ "openai", "tenant", "[vault.same-tenant]", "t9" },
 	{ "openai", "nokey", "[key.exists]", "--create-key" },
 	{ "healthbot", "old", "[resource.eligible]", "samplebotname" },
 	{ "openai", "nokeyname", "name the key", "--key" },
-	{ "openai", "sysoff", "system-assigned identity of oai", "cannot be turned off" },
-	{ "dicom", "res-both sysoff", "system-assigned identity of blue", "--identity" },
+	{ "openai", "sysoff", "system-assigned identity of oai",
+	  "cannot be turned off" },
+	{ "dicom", "res-both sysoff", "system-assigned identity of blue",
+	  "--identity" },
 };
 
-/* Every refusal: plan_build returns -1, leaves the plan empty and says why, naming the rule. */
+/* Every refusal: plan_build returns -1, leaves the plan empty and says why,
+ * naming the rule. */
 static void test_refusals(void **state)
 {
 	(void)state;
@@ -794,11 +1067,14 @@ static void test_refusals(void **state)
 		build(&x, r->svc, r->opts);
 		print_message("refusal %zu: %s %s\n", i, r->svc, r->opts);
 		if (x.rc != -1)
-			fail_msg("refusal %zu (%s %s): built a plan of %zu steps", i, r->svc, r->opts, x.p.n);
+			fail_msg("refusal %zu (%s %s): built a plan of %zu "
+				 "steps",
+				 i, r->svc, r->opts, x.p.n);
 		assert_non_null(x.err);
 		if (!strstr(x.err, r->want1) || !strstr(x.err, r->want2))
-			fail_msg("refusal %zu (%s %s): '%s' and '%s' not both in:\n%s", i, r->svc, r->opts, r->want1,
-				 r->want2, x.err);
+			fail_msg("refusal %zu (%s %s): '%s' and '%s' not both "
+				 "in:\n%s",
+				 i, r->svc, r->opts, r->want1, r->want2, x.err);
 		assert_int_equal(x.p.n, 0);
 		assert_null(x.p.steps);
 		assert_null(x.p.id);
@@ -806,7 +1082,8 @@ static void test_refusals(void **state)
 	}
 }
 
-/* Without confirmation the purge-protection refusal is the only reason named; with it the step appears. */
+/* Without confirmation the purge-protection refusal is the only reason named;
+ * with it the step appears. */
 static void test_purge_needs_confirmation(void **state)
 {
 	struct fixture x;
@@ -823,7 +1100,8 @@ static void test_purge_needs_confirmation(void **state)
 	unbuild(&x);
 }
 
-/* The preview of turning the system-assigned identity off: marked irreversible, diffed against the identity before it. */
+/* The preview of turning the system-assigned identity off: marked irreversible,
+ * diffed against the identity before it. */
 static void test_render_system_off(void **state)
 {
 	struct fixture x;
@@ -832,9 +1110,12 @@ static void test_render_system_off(void **state)
 	(void)state;
 	build_ok(&x, "foundry", "uai noaccess sysoff");
 	t = plan_render_text(&x.p, &x.c, false);
-	assert_non_null(strstr(t, "Turn off the system-assigned identity of fdy (its principal and its access are gone for "
-				  "good) [irreversible]"));
-	assert_non_null(strstr(t, "identity.type: \"SystemAssigned, UserAssigned\" -> \"UserAssigned\""));
+	assert_non_null(strstr(t,
+			       "Turn off the system-assigned identity of fdy "
+			       "(its principal and its access are gone for "
+			       "good) [irreversible]"));
+	assert_non_null(strstr(t, "identity.type: \"SystemAssigned, "
+				  "UserAssigned\" -> \"UserAssigned\""));
 	free(t);
 	unbuild(&x);
 }
@@ -845,10 +1126,12 @@ static void test_render_system_off(void **state)
 static void assert_same_str(const char *what, const char *a, const char *b)
 {
 	if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
-		fail_msg("%s: '%s' became '%s'", what, a ? a : "(null)", b ? b : "(null)");
+		fail_msg("%s: '%s' became '%s'", what, a ? a : "(null)",
+			 b ? b : "(null)");
 }
 
-/* Compares two plans field by field; api_version of access-policy steps is left to the known-bug test. */
+/* Compares two plans field by field; api_version of access-policy steps is left
+ * to the known-bug test. */
 static void assert_same_plan(const struct plan *a, const struct plan *b)
 {
 	assert_same_str("id", a->id, b->id);
@@ -858,7 +1141,8 @@ static void assert_same_plan(const struct plan *a, const struct plan *b)
 	assert_same_str("keyName", a->keyref.name, b->keyref.name);
 	assert_same_str("keyVersion", a->keyref.version, b->keyref.version);
 	assert_same_str("userAssignedIdentity", a->uai_id, b->uai_id);
-	assert_same_str("userAssignedClientId", a->uai_client_id, b->uai_client_id);
+	assert_same_str("userAssignedClientId", a->uai_client_id,
+			b->uai_client_id);
 	assert_int_equal(a->resave, b->resave);
 	assert_int_equal(a->n, b->n);
 	for (size_t i = 0; i < a->n; i++) {
@@ -870,7 +1154,8 @@ static void assert_same_plan(const struct plan *a, const struct plan *b)
 		assert_same_str("method", s->method, t->method);
 		assert_same_str("url", s->url, t->url);
 		if (s->kind != STEP_ACCESS_POLICY)
-			assert_same_str("apiVersion", s->api_version, t->api_version);
+			assert_same_str("apiVersion", s->api_version,
+					t->api_version);
 		assert_int_equal(s->target, t->target);
 		assert_true(json_object_equal(s->body, t->body));
 		assert_same_str("expectPath", s->expect_path, t->expect_path);
@@ -881,7 +1166,8 @@ static void assert_same_plan(const struct plan *a, const struct plan *b)
 	}
 }
 
-/* Writes a plan to JSON text and reads it back, as azcmk plan -o and azcmk apply do. */
+/* Writes a plan to JSON text and reads it back, as azcmk plan -o and azcmk
+ * apply do. */
 static void round_trip(const struct plan *p, struct plan *back)
 {
 	struct json_object *o = plan_to_json(p), *again;
@@ -889,7 +1175,8 @@ static void round_trip(const struct plan *p, struct plan *back)
 
 	assert_string_equal(jx_str(o, "format"), "azcmk-plan/2");
 	assert_string_equal(jx_str(o, "service"), p->svc->key);
-	again = json_tokener_parse(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+	again = json_tokener_parse(
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	assert_non_null(again);
 	if (plan_from_json(again, back, &err) != 0)
 		fail_msg("plan_from_json: %s", err);
@@ -897,7 +1184,8 @@ static void round_trip(const struct plan *p, struct plan *back)
 	json_object_put(o);
 }
 
-/* Every step-table plan (all step kinds, every service) survives the round trip with every field. */
+/* Every step-table plan (all step kinds, every service) survives the round trip
+ * with every field. */
 static void test_json_round_trip(void **state)
 {
 	bool seen[STEP_KIND_COUNT] = { false };
@@ -908,7 +1196,8 @@ static void test_json_round_trip(void **state)
 		struct plan back;
 
 		build_ok(&x, STEP_ROWS[i].svc, STEP_ROWS[i].opts);
-		print_message("round trip %zu: %s %s\n", i, STEP_ROWS[i].svc, STEP_ROWS[i].opts);
+		print_message("round trip %zu: %s %s\n", i, STEP_ROWS[i].svc,
+			      STEP_ROWS[i].opts);
 		round_trip(&x.p, &back);
 		assert_same_plan(&x.p, &back);
 		for (size_t k = 0; k < back.n; k++)
@@ -918,49 +1207,78 @@ static void test_json_round_trip(void **state)
 	}
 	for (int k = 0; k < STEP_KIND_COUNT; k++)
 		if (!seen[k])
-			fail_msg("no round trip covers %s", plan_step_name((enum step_kind)k));
+			fail_msg("no round trip covers %s",
+				 plan_step_name((enum step_kind)k));
 }
 
 /* Sets a member of step k of a plan's JSON. */
-static void set_step(struct json_object *o, size_t k, const char *path, struct json_object *v)
+static void set_step(struct json_object *o, size_t k, const char *path,
+		     struct json_object *v)
 {
 	jx_set(jx_at(jx_get(o, "steps"), k), path, v);
 }
 
-/* One tampering with a written plan: what is changed, whether the id is then forged to match, and the refusal. */
+/* One tampering with a written plan: what is changed, whether the id is then
+ * forged to match, and the refusal. */
 struct tamper {
 	const char *svc, *opts;
-	const char *path;              /* "steps.K.member" or a top-level member */
-	const char *value;             /* JSON */
-	bool reseal;                   /* recompute the id, as an attacker who read the source would */
+	const char *path;  /* "steps.K.member" or a top-level member */
+	const char *value; /* JSON */
+	bool reseal; /* recompute the id, as an attacker who read the source
+			would */
 	const char *want;
 };
 
 static const struct tamper TAMPERS[] = {
-	/* The reviewer's finding: step 0 turned into a DELETE of the vault that holds the keys. */
-	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", false, "changed after azcmk plan wrote it" },
-	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", true, "step 1 (enable-purge-protection) asks for DELETE" },
-	{ "dicom", "nopurge", "steps.0.url", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/other\"",
-	  true, "may only send PATCH " VAULT_ID },
-	{ "openai", "noaccess", "steps.0.url", "\"https://evil.example.com/x\"", true, "the plan was not written this way" },
-	{ "openai", "noaccess", "id", "\"0000000000000000000000000000000000000000000000000000000000000000\"", false,
+	/* The reviewer's finding: step 0 turned into a DELETE of the vault that
+	   holds the keys. */
+	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", false,
 	  "changed after azcmk plan wrote it" },
-	{ "openai", "noaccess", "steps.0.title", "\"Nothing to see\"", false, "changed after azcmk plan wrote it" },
-	{ "openai", "noaccess", "keyVersion", "\"../../evil\"", true, "key is not one azcmk can use" },
-	{ "openai", "noaccess", "keyName", "\"k/../../vaults/x\"", true, "key is not one azcmk can use" },
-	{ "openai", "noaccess", "vaultUri", "\"https://evil.example.com/\"", true, "its host is not a Key Vault" },
-	{ "openai", "noaccess", "vaultUri", "\"https://kv1.vault.azure.net.evil.example.com/\"", true,
+	{ "dicom", "nopurge", "steps.0.method", "\"DELETE\"", true,
+	  "step 1 (enable-purge-protection) asks for DELETE" },
+	{ "dicom", "nopurge", "steps.0.url",
+	  "\"" SUB
+	  "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/other\"",
+	  true, "may only send PATCH " VAULT_ID },
+	{ "openai", "noaccess", "steps.0.url", "\"https://evil.example.com/x\"",
+	  true, "the plan was not written this way" },
+	{ "openai", "noaccess", "id",
+	  "\"0000000000000000000000000000000000000000000000000000000000000000"
+	  "\"",
+	  false, "changed after azcmk plan wrote it" },
+	{ "openai", "noaccess", "steps.0.title", "\"Nothing to see\"", false,
+	  "changed after azcmk plan wrote it" },
+	{ "openai", "noaccess", "keyVersion", "\"../../evil\"", true,
+	  "key is not one azcmk can use" },
+	{ "openai", "noaccess", "keyName", "\"k/../../vaults/x\"", true,
+	  "key is not one azcmk can use" },
+	{ "openai", "noaccess", "vaultUri", "\"https://evil.example.com/\"",
+	  true, "its host is not a Key Vault" },
+	{ "openai", "noaccess", "vaultUri",
+	  "\"https://kv1.vault.azure.net.evil.example.com/\"", true,
 	  "its host is not a Key Vault" },
-	{ "openai", "noaccess", "vaultUri", "\"https://other.vault.azure.net/\"", true, "vault URI is not the https address" },
-	{ "openai", "noaccess", "vaultUri", "\"https://kv1.managedhsm.azure.net/\"", true, "its vault is not the ARM id" },
-	{ "openai", "noaccess", "vaultUri", "\"https://kv1.vault.azure.net:8443/\"", true, "a port other than 443" },
-	{ "openai", "noaccess", "vault", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.Storage/storageAccounts/kv1\"",
+	{ "openai", "noaccess", "vaultUri",
+	  "\"https://other.vault.azure.net/\"", true,
+	  "vault URI is not the https address" },
+	{ "openai", "noaccess", "vaultUri",
+	  "\"https://kv1.managedhsm.azure.net/\"", true,
+	  "its vault is not the ARM id" },
+	{ "openai", "noaccess", "vaultUri",
+	  "\"https://kv1.vault.azure.net:8443/\"", true,
+	  "a port other than 443" },
+	{ "openai", "noaccess", "vault",
+	  "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.Storage/"
+	  "storageAccounts/kv1\"",
 	  true, "its vault is not" },
-	{ "openai", "noaccess", "resource", "\"" SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1\"",
+	{ "openai", "noaccess", "resource",
+	  "\"" SUB
+	  "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1\"",
 	  true, "its resource is not" },
 	{ "openai", "noaccess", "role", "\"Owner\"", true, "role" },
-	{ "openai", "noaccess", "steps.0.step", "\"verify\"", true, "is not where a plan may have it" },
-	{ "dicom", "res-none nosoft create noaccess", "keySize", "512", true, "key size" },
+	{ "openai", "noaccess", "steps.0.step", "\"verify\"", true,
+	  "is not where a plan may have it" },
+	{ "dicom", "res-none nosoft create noaccess", "keySize", "512", true,
+	  "key size" },
 };
 
 /* Applies one tampering to a plan's JSON (and forges the id when asked). */
@@ -1006,16 +1324,19 @@ static void test_tampered_plans(void **state)
 		json_object_put(again);
 		tamper(o, t);
 		if (plan_from_json(o, &back, &err) == 0)
-			fail_msg("tampered plan %zu (%s) was accepted", i, t->path);
+			fail_msg("tampered plan %zu (%s) was accepted", i,
+				 t->path);
 		if (!err || !strstr(err, t->want))
-			fail_msg("tampered plan %zu: '%s' not in '%s'", i, t->want, err ? err : "(null)");
+			fail_msg("tampered plan %zu: '%s' not in '%s'", i,
+				 t->want, err ? err : "(null)");
 		free(err);
 		json_object_put(o);
 		unbuild(&x);
 	}
 }
 
-/* Apply derives each request again: a step's body in a (re-sealed) file is not what it sends. */
+/* Apply derives each request again: a step's body in a (re-sealed) file is not
+ * what it sends. */
 static void test_read_plan_derives(void **state)
 {
 	struct fixture x;
@@ -1026,7 +1347,9 @@ static void test_read_plan_derives(void **state)
 	(void)state;
 	build_ok(&x, "openai", "nosoft noaccess");
 	o = plan_to_json(&x.p);
-	set_step(o, 0, "body", json_tokener_parse("{\"properties\":{\"enableSoftDelete\":false,\"x\":1}}"));
+	set_step(o, 0, "body",
+		 json_tokener_parse("{\"properties\":{\"enableSoftDelete\":"
+				    "false,\"x\":1}}"));
 	id = plan_digest(o);
 	jx_set(o, "id", json_object_new_string(id));
 	if (plan_from_json(o, &back, &err) != 0)
@@ -1036,7 +1359,8 @@ static void test_read_plan_derives(void **state)
 		struct step_request q;
 
 		plan_request(&back, 0, &st, &q);
-		assert_json("derived soft-delete body", q.body, "{\"properties\":{\"enableSoftDelete\":true}}");
+		assert_json("derived soft-delete body", q.body,
+			    "{\"properties\":{\"enableSoftDelete\":true}}");
 		assert_string_equal(q.method, "PATCH");
 		assert_string_equal(q.url, VAULT_ID);
 		step_request_free(&q);
@@ -1047,87 +1371,139 @@ static void test_read_plan_derives(void **state)
 	unbuild(&x);
 }
 
-/* One journal line (PLAN stands for the plan's id, STEP for its first step's kind), whether it is the first, and if it is taken. */
-static const struct { const char *line; bool first, ok; } JOURNAL_LINES[] = {
-	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}", true, true },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\",\"time\":1}", true, false },
-	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\",\"time\":1}", false, true },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"principalId\":\"" P1 "\"}}",
+/* One journal line (PLAN stands for the plan's id, STEP for its first step's
+ * kind), whether it is the first, and if it is taken. */
+static const struct {
+	const char *line;
+	bool first, ok;
+} JOURNAL_LINES[] = {
+	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}",
+	  true, true },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\","
+	  "\"time\":1}",
+	  true, false },
+	{ "{\"plan\":\"PLAN\",\"step\":-1,\"event\":\"begin\",\"time\":1}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"start\","
+	  "\"time\":1}",
 	  false, true },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"principalId\":\"x\"}}", false,
-	  false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"keyVersion\":\"../a\"}}", false,
-	  false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\",\"vars\":{\"other\":\"a\"}}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\"}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"STEP\",\"event\":\"done\"}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"dropped\"}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"operation\"}", false, false },
-	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"operation\",\"operation\":\"https://x\"}", false,
-	  true },
-	{ "{\"plan\":\"other\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\"}", false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\","
+	  "\"vars\":{\"principalId\":\"" P1 "\"}}",
+	  false, true },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\","
+	  "\"vars\":{\"principalId\":\"x\"}}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\","
+	  "\"vars\":{\"keyVersion\":\"../a\"}}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\","
+	  "\"vars\":{\"other\":\"a\"}}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"verify\",\"event\":\"done\"}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":99,\"id\":\"STEP\",\"event\":\"done\"}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":"
+	  "\"dropped\"}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":"
+	  "\"operation\"}",
+	  false, false },
+	{ "{\"plan\":\"PLAN\",\"step\":0,\"id\":\"STEP\",\"event\":"
+	  "\"operation\",\"operation\":\"https://x\"}",
+	  false, true },
+	{ "{\"plan\":\"other\",\"step\":0,\"id\":\"STEP\",\"event\":\"done\"}",
+	  false, false },
 	{ "[1]", false, false },
 };
 
-/* Every journal line is held to the plan: its id, a step of it by kind, a known event and well-formed values. */
+/* Every journal line is held to the plan: its id, a step of it by kind, a known
+ * event and well-formed values. */
 static void test_journal_lines(void **state)
 {
 	struct fixture x;
 
 	(void)state;
 	build_ok(&x, "openai", "nosoft noaccess");
-	for (size_t i = 0; i < sizeof(JOURNAL_LINES) / sizeof(JOURNAL_LINES[0]); i++) {
+	for (size_t i = 0; i < sizeof(JOURNAL_LINES) / sizeof(JOURNAL_LINES[0]);
+	     i++) {
 		struct sbuf b = SBUF_INIT;
 		struct json_object *e;
 
 		for (const char *p = JOURNAL_LINES[i].line; *p;)
-			if (strncmp(p, "PLAN", 4) == 0 || strncmp(p, "STEP", 4) == 0) {
-				sb_adds(&b, *p == 'P' ? x.p.id : x.p.steps[0].id);
+			if (strncmp(p, "PLAN", 4) == 0 ||
+			    strncmp(p, "STEP", 4) == 0) {
+				sb_adds(&b,
+					*p == 'P' ? x.p.id : x.p.steps[0].id);
 				p += 4;
 			} else {
 				sb_addc(&b, *p++);
 			}
 		e = json_tokener_parse(sb_str(&b));
-		if (plan_journal_entry_ok(&x.p, e, JOURNAL_LINES[i].first) != JOURNAL_LINES[i].ok)
-			fail_msg("journal line %zu: %s was %s", i, sb_str(&b), JOURNAL_LINES[i].ok ? "refused" : "taken");
+		if (plan_journal_entry_ok(&x.p, e, JOURNAL_LINES[i].first) !=
+		    JOURNAL_LINES[i].ok)
+			fail_msg("journal line %zu: %s was %s", i, sb_str(&b),
+				 JOURNAL_LINES[i].ok ? "refused" : "taken");
 		json_object_put(e);
 		sb_free(&b);
 	}
 	unbuild(&x);
 }
 
-/* One preflight: the plan's switches, your permissions at the vault and at the resource, and what is missing. */
+/* One preflight: the plan's switches, your permissions at the vault and at the
+ * resource, and what is missing. */
 static const struct {
 	const char *svc, *opts, *vault_perms, *res_perms;
 	bool ok;
-	const char *want;              /* in the refusal, or in the steps not judged */
+	const char *want; /* in the refusal, or in the steps not judged */
 } PREFLIGHTS[] = {
-	{ "openai", "noaccess nosoft", "[{\"actions\":[\"*\"],\"dataActions\":[\"*\"]}]", "[{\"actions\":[\"*\"]}]", true, NULL },
-	{ "openai", "noaccess", "[{\"actions\":[\"*/read\"]}]", "[{\"actions\":[\"*\"]}]", false,
-	  "step 1 (assign-role) needs Microsoft.Authorization/roleAssignments/write on the vault" },
-	{ "openai", "nosoft", "[{\"actions\":[\"Microsoft.KeyVault/vaults/read\"]}]", "[{\"actions\":[\"*\"]}]", false,
+	{ "openai", "noaccess nosoft",
+	  "[{\"actions\":[\"*\"],\"dataActions\":[\"*\"]}]",
+	  "[{\"actions\":[\"*\"]}]", true, NULL },
+	{ "openai", "noaccess", "[{\"actions\":[\"*/read\"]}]",
+	  "[{\"actions\":[\"*\"]}]", false,
+	  "step 1 (assign-role) needs "
+	  "Microsoft.Authorization/roleAssignments/write on the vault" },
+	{ "openai", "nosoft",
+	  "[{\"actions\":[\"Microsoft.KeyVault/vaults/read\"]}]",
+	  "[{\"actions\":[\"*\"]}]", false,
 	  "(enable-soft-delete) needs Microsoft.KeyVault/vaults/write" },
-	{ "openai", "", "[{\"actions\":[\"*\"]}]", "[{\"actions\":[\"*/read\"]}]", false,
-	  "(save-key) needs Microsoft.CognitiveServices/accounts/write on the resource" },
-	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/read\"]}]",
-	  "[{\"actions\":[\"*\"]}]", false, "(create-key) needs Microsoft.KeyVault/vaults/keys/create/action" },
-	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"],"
-	  "\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/create/action\"]}]", "[{\"actions\":[\"*\"]}]", false,
-	  "keys/create/action" },
-	{ "dicom", "create noaccess", "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/keys/*\"]}]",
+	{ "openai", "", "[{\"actions\":[\"*\"]}]",
+	  "[{\"actions\":[\"*/read\"]}]", false,
+	  "(save-key) needs Microsoft.CognitiveServices/accounts/write on the "
+	  "resource" },
+	{ "dicom", "create noaccess",
+	  "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/"
+	  "keys/read\"]}]",
+	  "[{\"actions\":[\"*\"]}]", false,
+	  "(create-key) needs Microsoft.KeyVault/vaults/keys/create/action" },
+	{ "dicom", "create noaccess",
+	  "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/"
+	  "keys/*\"],"
+	  "\"notDataActions\":[\"Microsoft.KeyVault/vaults/keys/create/"
+	  "action\"]}]",
+	  "[{\"actions\":[\"*\"]}]", false, "keys/create/action" },
+	{ "dicom", "create noaccess",
+	  "[{\"actions\":[\"*\"],\"dataActions\":[\"Microsoft.KeyVault/vaults/"
+	  "keys/*\"]}]",
 	  "[{\"actions\":[\"*\"]}]", true, NULL },
 	{ "openai", "", "[{\"actions\":[\"*\"]}]", NULL, true, "save-key" },
 };
 
-/* Every preflight: a plan that would stop half-way on a 403 is named before any write, with who could grant it. */
+/* Every preflight: a plan that would stop half-way on a 403 is named before any
+ * write, with who could grant it. */
 static void test_preflight(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(PREFLIGHTS) / sizeof(PREFLIGHTS[0]); i++) {
+	for (size_t i = 0; i < sizeof(PREFLIGHTS) / sizeof(PREFLIGHTS[0]);
+	     i++) {
 		struct fixture x;
-		struct json_object *vp = json_tokener_parse(PREFLIGHTS[i].vault_perms);
-		struct json_object *rp = PREFLIGHTS[i].res_perms ? json_tokener_parse(PREFLIGHTS[i].res_perms) : NULL;
+		struct json_object *vp =
+			json_tokener_parse(PREFLIGHTS[i].vault_perms);
+		struct json_object *rp =
+			PREFLIGHTS[i].res_perms
+				? json_tokener_parse(PREFLIGHTS[i].res_perms)
+				: NULL;
 		char *err = NULL, *open = NULL;
 		bool ok;
 
@@ -1137,11 +1513,15 @@ static void test_preflight(void **state)
 		x.c.resource_perms_status = rp ? 200 : 403;
 		ok = plan_preflight(&x.p, &x.c, NULL, &err, &open);
 		if (ok != PREFLIGHTS[i].ok)
-			fail_msg("preflight %zu: %s (%s)", i, ok ? "passed" : "refused", err ? err : "");
-		if (PREFLIGHTS[i].want && !strstr(ok ? (open ? open : "") : err, PREFLIGHTS[i].want))
-			fail_msg("preflight %zu: '%s' not in '%s'", i, PREFLIGHTS[i].want, ok ? open : err);
+			fail_msg("preflight %zu: %s (%s)", i,
+				 ok ? "passed" : "refused", err ? err : "");
+		if (PREFLIGHTS[i].want &&
+		    !strstr(ok ? (open ? open : "") : err, PREFLIGHTS[i].want))
+			fail_msg("preflight %zu: '%s' not in '%s'", i,
+				 PREFLIGHTS[i].want, ok ? open : err);
 		if (!ok && !strstr(err, "ask "))
-			fail_msg("preflight %zu names no one to ask: %s", i, err);
+			fail_msg("preflight %zu names no one to ask: %s", i,
+				 err);
 		free(err);
 		free(open);
 		json_object_put(vp);
@@ -1150,16 +1530,20 @@ static void test_preflight(void **state)
 	}
 }
 
-/* One finding and what the plan does about it: the one answer the wizard and the plan builder give. */
+/* One finding and what the plan does about it: the one answer the wizard and
+ * the plan builder give. */
 static const struct {
 	const char *svc, *opts, *rule;
 	bool unknown, allow_unknown;
 	enum plan_answer want;
 } ANSWERS[] = {
-	{ "openai", "noaccess", "identity.key-access", false, false, PLAN_FIXES },
+	{ "openai", "noaccess", "identity.key-access", false, false,
+	  PLAN_FIXES },
 	{ "openai", "nosoft", "vault.soft-delete", false, false, PLAN_FIXES },
-	{ "dicom", "nopurge", "vault.purge-protection", false, false, PLAN_FIXES },
-	{ "dicom", "nopurge unconfirmed", "vault.purge-protection", false, false, PLAN_NEEDS_CONFIRMATION },
+	{ "dicom", "nopurge", "vault.purge-protection", false, false,
+	  PLAN_FIXES },
+	{ "dicom", "nopurge unconfirmed", "vault.purge-protection", false,
+	  false, PLAN_NEEDS_CONFIRMATION },
 	{ "openai", "", "key.size", false, false, PLAN_NEEDS_NEW_KEY },
 	{ "openai", "create", "key.size", false, false, PLAN_FIXES },
 	{ "openai", "", "vault.same-region", false, false, PLAN_CANNOT },
@@ -1179,7 +1563,14 @@ static void test_fix_answers(void **state)
 	for (size_t i = 0; i < sizeof(ANSWERS) / sizeof(ANSWERS[0]); i++) {
 		struct fixture x;
 		const struct cmk_rule *r = cmk_rule_find(ANSWERS[i].rule);
-		struct cmk_finding f = { r, r->severity, NULL, NULL, { NULL, NULL, NULL }, NULL, ANSWERS[i].unknown, "" };
+		struct cmk_finding f = { r,
+					 r->severity,
+					 NULL,
+					 NULL,
+					 { NULL, NULL, NULL },
+					 NULL,
+					 ANSWERS[i].unknown,
+					 "" };
 		struct plan_choices ch;
 
 		assert_non_null(r);
@@ -1187,36 +1578,59 @@ static void test_fix_answers(void **state)
 		ch = x.ch;
 		ch.allow_unknown = ANSWERS[i].allow_unknown;
 		if (plan_fix_answer(&x.c, &f, &ch) != ANSWERS[i].want)
-			fail_msg("answer %zu (%s %s): %d, wanted %d", i, ANSWERS[i].rule, ANSWERS[i].opts,
-				 plan_fix_answer(&x.c, &f, &ch), ANSWERS[i].want);
+			fail_msg("answer %zu (%s %s): %d, wanted %d", i,
+				 ANSWERS[i].rule, ANSWERS[i].opts,
+				 plan_fix_answer(&x.c, &f, &ch),
+				 ANSWERS[i].want);
 		unbuild(&x);
 	}
 }
 
 /* One malformed plan file and the message it must give. */
-static const struct { const char *json, *want; } BAD_PLANS[] = {
+static const struct {
+	const char *json, *want;
+} BAD_PLANS[] = {
 	{ "{}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/1\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[]}",
+	{ "{\"format\":\"azcmk-plan/2\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"steps\":[]}",
+	  "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/1\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"steps\":[]}",
 	  "another version of azcmk" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"cosmos\",\"steps\":[]}",
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"cosmos\",\"steps\":[]}",
 	  "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":{}}",
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"steps\":{}}",
 	  "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"service\":\"dicom\",\"steps\":[]}", "not an azcmk plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
-	  "\"verify\",\"method\":\"GET\"}]}", "it names no vault" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
-	  "\"https://evil.example.com/\",\"keyName\":\"k\",\"steps\":[]}", "its host is not a Key Vault" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
-	  "\"https://kv1.vault.azure.net/\",\"keyName\":\"k\",\"steps\":[{\"step\":"
-	  "\"verify\",\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":\"DELETE\"}]}", "step 2 of the plan" },
-	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/r\",\"service\":\"dicom\",\"vaultUri\":"
-	  "\"https://kv1.vault.azure.net/\",\"keyName\":\"k\",\"steps\":[{\"step\":"
-	  "\"save-key\",\"method\":\"TRACE\"}]}", "changed after azcmk plan wrote it" },
+	{ "{\"format\":\"azcmk-plan/"
+	  "2\",\"id\":\"x\",\"service\":\"dicom\",\"steps\":[]}",
+	  "not an azcmk plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"steps\":[{\"step\":"
+	  "\"verify\",\"method\":\"GET\"}]}",
+	  "it names no vault" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://evil.example.com/\",\"keyName\":\"k\",\"steps\":[]}",
+	  "its host is not a Key Vault" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://kv1.vault.azure.net/"
+	  "\",\"keyName\":\"k\",\"steps\":[{\"step\":"
+	  "\"verify\",\"method\":\"GET\"},{\"step\":\"drop-table\",\"method\":"
+	  "\"DELETE\"}]}",
+	  "step 2 of the plan" },
+	{ "{\"format\":\"azcmk-plan/2\",\"id\":\"x\",\"resource\":\"/"
+	  "r\",\"service\":\"dicom\",\"vaultUri\":"
+	  "\"https://kv1.vault.azure.net/"
+	  "\",\"keyName\":\"k\",\"steps\":[{\"step\":"
+	  "\"save-key\",\"method\":\"TRACE\"}]}",
+	  "changed after azcmk plan wrote it" },
 };
 
-/* Every malformed plan file is refused with a message, and nothing is left allocated. */
+/* Every malformed plan file is refused with a message, and nothing is left
+ * allocated. */
 static void test_json_refusals(void **state)
 {
 	(void)state;
@@ -1229,7 +1643,8 @@ static void test_json_refusals(void **state)
 		if (plan_from_json(o, &p, &err) != -1)
 			fail_msg("bad plan %zu was read", i);
 		if (!err || !strstr(err, BAD_PLANS[i].want))
-			fail_msg("bad plan %zu: '%s' not in '%s'", i, BAD_PLANS[i].want, err ? err : "(null)");
+			fail_msg("bad plan %zu: '%s' not in '%s'", i,
+				 BAD_PLANS[i].want, err ? err : "(null)");
 		assert_int_equal(p.n, 0);
 		free(err);
 		json_object_put(o);
@@ -1239,31 +1654,42 @@ static void test_json_refusals(void **state)
 /* ---- 4. plan_fill and the renderers ---- */
 
 /* One fill: the text, the variables and the result. */
-static const struct { const char *text, *vars, *want; } FILLS[] = {
+static const struct {
+	const char *text, *vars, *want;
+} FILLS[] = {
 	{ "{{principalId}}", "{\"principalId\":\"p9\"}", "p9" },
-	{ "/keys/k/{{keyVersion}}?x={{assignmentName}}", "{\"keyVersion\":\"v2\",\"assignmentName\":\"a1\"}",
+	{ "/keys/k/{{keyVersion}}?x={{assignmentName}}",
+	  "{\"keyVersion\":\"v2\",\"assignmentName\":\"a1\"}",
 	  "/keys/k/v2?x=a1" },
-	{ "keep {{unknown}} here", "{\"principalId\":\"p9\"}", "keep {{unknown}} here" },
-	{ "{{principalId}} and {{nope}} and {{principalId}}", "{\"principalId\":\"p9\"}", "p9 and {{nope}} and p9" },
-	{ "open {{principalId", "{\"principalId\":\"p9\"}", "open {{principalId" },
+	{ "keep {{unknown}} here", "{\"principalId\":\"p9\"}",
+	  "keep {{unknown}} here" },
+	{ "{{principalId}} and {{nope}} and {{principalId}}",
+	  "{\"principalId\":\"p9\"}", "p9 and {{nope}} and p9" },
+	{ "open {{principalId", "{\"principalId\":\"p9\"}",
+	  "open {{principalId" },
 	{ "a {{}} b", "{\"\":\"x\"}", "a {{}} b" },
 	{ "{{n}}", "{\"n\":5}", "{{n}}" },
 	{ "{{principalId}}", NULL, "{{principalId}}" },
 	{ "", "{}", "" },
 	{ NULL, "{}", "" },
-	{ "{\"objectId\":\"{{principalId}}\"}", "{\"principalId\":\"p9\"}", "{\"objectId\":\"p9\"}" },
+	{ "{\"objectId\":\"{{principalId}}\"}", "{\"principalId\":\"p9\"}",
+	  "{\"objectId\":\"p9\"}" },
 };
 
-/* Every fill: known placeholders replaced, unknown and unterminated ones left as they are. */
+/* Every fill: known placeholders replaced, unknown and unterminated ones left
+ * as they are. */
 static void test_fill(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(FILLS) / sizeof(FILLS[0]); i++) {
-		struct json_object *vars = FILLS[i].vars ? json_tokener_parse(FILLS[i].vars) : NULL;
+		struct json_object *vars =
+			FILLS[i].vars ? json_tokener_parse(FILLS[i].vars)
+				      : NULL;
 		char *got = plan_fill(FILLS[i].text, vars);
 
 		if (strcmp(got, FILLS[i].want) != 0)
-			fail_msg("fill %zu: got '%s', want '%s'", i, got, FILLS[i].want);
+			fail_msg("fill %zu: got '%s', want '%s'", i, got,
+				 FILLS[i].want);
 		free(got);
 		json_object_put(vars);
 	}
@@ -1277,28 +1703,41 @@ struct text_row {
 };
 
 static const struct text_row TEXT_ROWS[] = {
-	{ "openai", "nosoft firewall noaccess",
-	  { "Turn soft delete on for vault kv1 [irreversible]\n       PATCH " VAULT_ID "\n",
+	{ "openai",
+	  "nosoft firewall noaccess",
+	  { "Turn soft delete on for vault kv1 [irreversible]\n       "
+	    "PATCH " VAULT_ID "\n",
 	    "       properties.enableSoftDelete: false -> true\n",
-	    "       properties.networkAcls.bypass: \"None\" -> \"AzureServices\"\n",
-	    "       properties.encryption.keySource: \"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"\n",
-	    "       properties.encryption.keyVaultProperties.keyName: (absent) -> \"k\"\n",
+	    "       properties.networkAcls.bypass: \"None\" -> "
+	    "\"AzureServices\"\n",
+	    "       properties.encryption.keySource: "
+	    "\"Microsoft.CognitiveServices\" -> \"Microsoft.KeyVault\"\n",
+	    "       properties.encryption.keyVaultProperties.keyName: (absent) "
+	    "-> \"k\"\n",
 	    "Wait until the new access has taken effect" },
 	  { "defaultAction", "ipRules", "virtualNetworkRules" } },
-	{ "dicom", "nopurge",
+	{ "dicom",
+	  "nopurge",
 	  { "Plan ", " for " DCM_ID " (DICOM service)\n",
 	    "       properties.enablePurgeProtection: (absent) -> true\n",
 	    "       PUT " DCM_ID "\n",
-	    "       properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl: (absent) -> \""
-	    VAULT_URI "keys/k/v1\"\n", "Read blue back" },
+	    "       "
+	    "properties.encryption.customerManagedKeyEncryption."
+	    "keyEncryptionKeyUrl: (absent) -> \"" VAULT_URI "keys/k/v1\"\n",
+	    "Read blue back" },
 	  { "location:", "corsConfiguration", "storageConfiguration" } },
-	{ "healthbot", "policy noaccess",
-	  { "       PUT " VAULT_ID "/accessPolicies/add\n", "\"objectId\":\"" P1 "\"",
-	    "       properties.keyVaultProperties.keyVaultUri: (absent) -> \"" VAULT_URI "\"\n", NULL },
+	{ "healthbot",
+	  "policy noaccess",
+	  { "       PUT " VAULT_ID "/accessPolicies/add\n",
+	    "\"objectId\":\"" P1 "\"",
+	    "       properties.keyVaultProperties.keyVaultUri: (absent) -> "
+	    "\"" VAULT_URI "\"\n",
+	    NULL },
 	  { "[irreversible]", NULL } },
 };
 
-/* Every text row: the plan reads as steps with their method, URL, and "before -> after" lines of what changes. */
+/* Every text row: the plan reads as steps with their method, URL, and "before
+ * -> after" lines of what changes. */
 static void test_render_text(void **state)
 {
 	(void)state;
@@ -1310,25 +1749,37 @@ static void test_render_text(void **state)
 		build_ok(&x, r->svc, r->opts);
 		t = plan_render_text(&x.p, &x.c, false);
 		assert_non_null(t);
-		for (size_t k = 0; k < sizeof(r->want) / sizeof(r->want[0]) && r->want[k]; k++)
+		for (size_t k = 0;
+		     k < sizeof(r->want) / sizeof(r->want[0]) && r->want[k];
+		     k++)
 			if (!strstr(t, r->want[k]))
-				fail_msg("text row %zu: '%s' missing from:\n%s", i, r->want[k], t);
-		for (size_t k = 0; k < sizeof(r->never) / sizeof(r->never[0]) && r->never[k]; k++)
+				fail_msg("text row %zu: '%s' missing from:\n%s",
+					 i, r->want[k], t);
+		for (size_t k = 0;
+		     k < sizeof(r->never) / sizeof(r->never[0]) && r->never[k];
+		     k++)
 			if (strstr(t, r->never[k]))
-				fail_msg("text row %zu: '%s' should not be in:\n%s", i, r->never[k], t);
+				fail_msg("text row %zu: '%s' should not be "
+					 "in:\n%s",
+					 i, r->never[k], t);
 		assert_true(str_istarts(t, "Plan "));
 		free(t);
-		/* --show-bodies: the whole body each request sends, beside the diff. */
+		/* --show-bodies: the whole body each request sends, beside the
+		 * diff. */
 		t = plan_render_text(&x.p, &x.c, true);
 		for (size_t k = 0; k < x.p.n; k++)
-			if (x.p.steps[k].body && !strstr(t, jx_text(x.p.steps[k].body)))
-				fail_msg("text row %zu: the body of step %zu is missing with bodies:\n%s", i, k + 1, t);
+			if (x.p.steps[k].body &&
+			    !strstr(t, jx_text(x.p.steps[k].body)))
+				fail_msg("text row %zu: the body of step %zu "
+					 "is missing with bodies:\n%s",
+					 i, k + 1, t);
 		free(t);
 		unbuild(&x);
 	}
 }
 
-/* An attached user-assigned identity (its id holds dots) is compared as a member, not shown as absent. */
+/* An attached user-assigned identity (its id holds dots) is compared as a
+ * member, not shown as absent. */
 static void test_render_text_uai_id(void **state)
 {
 	struct fixture x;
@@ -1337,8 +1788,11 @@ static void test_render_text_uai_id(void **state)
 	(void)state;
 	build_ok(&x, "dicom", "uai res-uai");
 	t = plan_render_text(&x.p, &x.c, false);
-	if (strstr(t, "(absent) -> {}") || !strstr(t, "keyEncryptionKeyUrl: (absent) -> "))
-		fail_msg("the attached identity shows as absent, or the key URL is missing:\n%s", t);
+	if (strstr(t, "(absent) -> {}") ||
+	    !strstr(t, "keyEncryptionKeyUrl: (absent) -> "))
+		fail_msg("the attached identity shows as absent, or the key "
+			 "URL is missing:\n%s",
+			 t);
 	free(t);
 	unbuild(&x);
 }
@@ -1359,7 +1813,8 @@ static bool shell_balanced(const char *s)
 				p++;
 			else if (*p == '"')
 				q = PLAIN;
-		} else if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\t')) {
+		} else if (*p == '#' && (p == s || p[-1] == ' ' ||
+					 p[-1] == '\n' || p[-1] == '\t')) {
 			while (p[1] && p[1] != '\n')
 				p++;
 		} else if (*p == '\\' && p[1]) {
@@ -1373,17 +1828,22 @@ static bool shell_balanced(const char *s)
 	return q == PLAIN;
 }
 
-/* The checker itself: it refuses an apostrophe left bare inside single quotes. */
+/* The checker itself: it refuses an apostrophe left bare inside single quotes.
+ */
 static void test_shell_checker(void **state)
 {
 	(void)state;
-	assert_true(shell_balanced("echo 'it'\\''s' # it's fine here\nx=${kid##*/}\n"));
+	assert_true(shell_balanced(
+		"echo 'it'\\''s' # it's fine here\nx=${kid##*/}\n"));
 	assert_false(shell_balanced("echo 'it's'\n"));
 	assert_false(shell_balanced("echo \"open\n"));
 }
 
-/* Script cases beyond the step table: tags with apostrophes in the DICOM body. */
-static const struct { const char *svc, *opts; } AZ_ROWS[] = {
+/* Script cases beyond the step table: tags with apostrophes in the DICOM body.
+ */
+static const struct {
+	const char *svc, *opts;
+} AZ_ROWS[] = {
 	{ "dicom", "res-none quote create firewall nosoft" },
 	{ "dicom", "quote uai res-uai policy noaccess" },
 	{ "openai", "quote" },
@@ -1391,13 +1851,16 @@ static const struct { const char *svc, *opts; } AZ_ROWS[] = {
 #define N_AZ (sizeof(AZ_ROWS) / sizeof(AZ_ROWS[0]))
 #define N_STEP (sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]))
 
-/* Every step-table plan, and those with apostrophes: the script fills every placeholder and quotes safely. */
+/* Every step-table plan, and those with apostrophes: the script fills every
+ * placeholder and quotes safely. */
 static void test_render_az(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < N_AZ + N_STEP; i++) {
-		const char *svc = i < N_AZ ? AZ_ROWS[i].svc : STEP_ROWS[i - N_AZ].svc;
-		const char *opts = i < N_AZ ? AZ_ROWS[i].opts : STEP_ROWS[i - N_AZ].opts;
+		const char *svc =
+			i < N_AZ ? AZ_ROWS[i].svc : STEP_ROWS[i - N_AZ].svc;
+		const char *opts =
+			i < N_AZ ? AZ_ROWS[i].opts : STEP_ROWS[i - N_AZ].opts;
 		bool hsm;
 		struct fixture x;
 		const struct plan_step *key;
@@ -1408,58 +1871,90 @@ static void test_render_az(void **state)
 		t = plan_render_az(&x.p);
 		key = step_of(&x.p, STEP_CREATE_KEY);
 		if (strstr(t, "{{"))
-			fail_msg("az %s %s: a placeholder is left:\n%s", svc, opts, t);
+			fail_msg("az %s %s: a placeholder is left:\n%s", svc,
+				 opts, t);
 		if (!shell_balanced(t))
-			fail_msg("az %s %s: unbalanced quoting:\n%s", svc, opts, t);
+			fail_msg("az %s %s: unbalanced quoting:\n%s", svc, opts,
+				 t);
 		assert_true(str_istarts(t, "#!/bin/sh\n"));
 		hsm = opt_has(opts, "hsm");
-		/* Data-plane calls name their audience: Key Vault's, or Managed HSM's for the key and the local grant. */
-		assert_int_equal(count(t, "--resource 'https://vault.azure.net'"), key != NULL && !hsm);
-		assert_int_equal(count(t, "--resource 'https://managedhsm.azure.net'"), hsm ? (key != NULL) + 1 : 0);
+		/* Data-plane calls name their audience: Key Vault's, or Managed
+		 * HSM's for the key and the local grant. */
+		assert_int_equal(
+			count(t, "--resource 'https://vault.azure.net'"),
+			key != NULL && !hsm);
+		assert_int_equal(
+			count(t, "--resource 'https://managedhsm.azure.net'"),
+			hsm ? (key != NULL) + 1 : 0);
 		assert_int_equal(count(t, "--resource"), (key != NULL) + hsm);
 		if (key) {
-			want = xasprintf("az rest --method post --url '%s?api-version=7.5' "
-					 "--resource '%s' --body '{\"kty\":\"RSA\"", key->url,
-					 hsm ? "https://managedhsm.azure.net" : "https://vault.azure.net");
+			want = xasprintf(
+				"az rest --method post --url "
+				"'%s?api-version=7.5' "
+				"--resource '%s' --body '{\"kty\":\"RSA\"",
+				key->url,
+				hsm ? "https://managedhsm.azure.net"
+				    : "https://vault.azure.net");
 			assert_non_null(strstr(t, want));
 			free(want);
 		}
 		first = strstr(t, "'\"$principal\"'");
 		if (first)
 			assert_true(strstr(t, "principal=$(az rest") < first);
-		want = xasprintf("az rest --method %s --url '%s?api-version=%s'",
-				 str_ieq(svc, "dicom") ? "put" : "patch", x.p.resource_id, x.p.svc->api_version);
+		want = xasprintf(
+			"az rest --method %s --url '%s?api-version=%s'",
+			str_ieq(svc, "dicom") ? "put" : "patch",
+			x.p.resource_id, x.p.svc->api_version);
 		assert_non_null(strstr(t, want));
 		free(want);
 		if (opt_has(opts, "quote") && str_ieq(svc, "dicom")) {
-			assert_non_null(strstr(t, "\"owner\":\"O'\\''Brien'\\''s team\""));
+			assert_non_null(strstr(
+				t, "\"owner\":\"O'\\''Brien'\\''s team\""));
 			assert_null(strstr(t, "O'Brien"));
 		}
 		if (step_of(&x.p, STEP_ASSIGN_ROLE)) {
-			/* Named as apply names it: the name itself when the principal is known, else computed the same way. */
-			const struct plan_step *g = step_of(&x.p, STEP_ASSIGN_ROLE);
-			const char *api = hsm ? "?api-version=7.5'" : "?api-version=2022-04-01'";
+			/* Named as apply names it: the name itself when the
+			 * principal is known, else computed the same way. */
+			const struct plan_step *g =
+				step_of(&x.p, STEP_ASSIGN_ROLE);
+			const char *api = hsm ? "?api-version=7.5'"
+					      : "?api-version=2022-04-01'";
 
-			want = strstr(g->url, "{{assignmentName}}") ? xasprintf("roleAssignments/'\"$assignment\"'%s", api)
-								     : xasprintf("%s%s", strstr(g->url, "roleAssignments/"), api);
+			want = strstr(g->url, "{{assignmentName}}")
+				       ? xasprintf("roleAssignments/"
+						   "'\"$assignment\"'%s",
+						   api)
+				       : xasprintf("%s%s",
+						   strstr(g->url,
+							  "roleAssignments/"),
+						   api);
 			assert_non_null(strstr(t, want));
 			free(want);
 		}
 		if (step_of(&x.p, STEP_DISABLE_SYSTEM_IDENTITY)) {
-			/* It runs once the save has finished and succeeded, never before. */
-			const char *guard = strstr(t, "the save has not succeeded"), *off = strstr(t, "{\"type\":\"UserAssigned\"");
+			/* It runs once the save has finished and succeeded,
+			 * never before. */
+			const char *guard = strstr(
+					   t, "the save has not succeeded"),
+				   *off = strstr(t,
+						 "{\"type\":\"UserAssigned\"");
 
 			assert_non_null(guard);
 			assert_non_null(off);
 			assert_non_null(strstr(t, ". Save key"));
-			assert_true(strstr(t, ". Save key") < guard && guard < off);
+			assert_true(strstr(t, ". Save key") < guard &&
+				    guard < off);
 		}
 		if (step_of(&x.p, STEP_ACCESS_POLICY))
-			assert_non_null(strstr(t, "az rest --method put --url '" VAULT_ID "/accessPolicies/add"
-						  "?api-version=2024-11-01' --body '{\"properties\":"
-						  "{\"accessPolicies\":[{\"objectId\":\""));
+			assert_non_null(strstr(
+				t, "az rest --method put --url '" VAULT_ID
+				   "/accessPolicies/add"
+				   "?api-version=2024-11-01' --body "
+				   "'{\"properties\":"
+				   "{\"accessPolicies\":[{\"objectId\":\""));
 		if (key && str_ieq(svc, "dicom")) {
-			want = xasprintf("keys/%s/'\"$key_version\"'", x.ch.new_key_name);
+			want = xasprintf("keys/%s/'\"$key_version\"'",
+					 x.ch.new_key_name);
 			assert_non_null(strstr(t, want));
 			free(want);
 		}
@@ -1481,20 +1976,25 @@ static void test_access_policy_api_version(void **state)
 	(void)state;
 	build_ok(&x, "openai", "policy noaccess");
 	round_trip(&x.p, &back);
-	assert_string_equal(step_of(&x.p, STEP_ACCESS_POLICY)->api_version, "2024-11-01");
-	assert_string_equal(step_of(&back, STEP_ACCESS_POLICY)->api_version, "2024-11-01");
+	assert_string_equal(step_of(&x.p, STEP_ACCESS_POLICY)->api_version,
+			    "2024-11-01");
+	assert_string_equal(step_of(&back, STEP_ACCESS_POLICY)->api_version,
+			    "2024-11-01");
 	plan_free(&back);
 	unbuild(&x);
 }
 
 /*
- * Regression (plan.c, plan_fill): a stray "{{" earlier in the text (a tag value,
- * say) once paired with the "}}" of the next placeholder, leaving it unfilled.
+ * Regression (plan.c, plan_fill): a stray "{{" earlier in the text (a tag
+ * value, say) once paired with the "}}" of the next placeholder, leaving it
+ * unfilled.
  */
 static void test_fill_stray_braces(void **state)
 {
-	struct json_object *vars = json_tokener_parse("{\"keyVersion\":\"v2\"}");
-	char *got = plan_fill("{\"tags\":{\"n\":\"{{\"},\"url\":\"k/{{keyVersion}}\"}", vars);
+	struct json_object *vars =
+		json_tokener_parse("{\"keyVersion\":\"v2\"}");
+	char *got = plan_fill(
+		"{\"tags\":{\"n\":\"{{\"},\"url\":\"k/{{keyVersion}}\"}", vars);
 
 	(void)state;
 	if (strcmp(got, "{\"tags\":{\"n\":\"{{\"},\"url\":\"k/v2\"}") != 0)
@@ -1505,7 +2005,8 @@ static void test_fill_stray_braces(void **state)
 
 /*
  * Regression (plan.c, key_step): versionless is ignored on DICOM, which needs a
- * version; the key URL was once printed from a NULL one ("keys/cmk-new/(null)").
+ * version; the key URL was once printed from a NULL one
+ * ("keys/cmk-new/(null)").
  */
 static void test_dicom_versionless(void **state)
 {
@@ -1521,7 +2022,8 @@ static void test_dicom_versionless(void **state)
 	assert_int_equal(plan_build(&x.c, &rep, &x.ch, &x.p, &x.err), 0);
 	cmk_report_free(&rep);
 	url = jx_str(step_of(&x.p, STEP_SAVE_KEY)->body,
-		     "properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl");
+		     "properties.encryption.customerManagedKeyEncryption."
+		     "keyEncryptionKeyUrl");
 	if (strstr(url, "(null)"))
 		fail_msg("DICOM key URL built from a NULL version: %s", url);
 	unbuild(&x);
