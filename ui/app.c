@@ -378,6 +378,8 @@ int ui_run(struct cmd_opts *o, bool demo)
 			    "(azcmk --help) in scripts"));
 		return EXIT_ERROR;
 	}
+	if (!ui_terminal_usable())
+		return EXIT_ERROR;
 	if (pipe(u.task.pipe) != 0 || !catch_signals() || !make_session(&u))
 		return EXIT_ERROR;
 	u.steps = STEPS;

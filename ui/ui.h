@@ -116,6 +116,9 @@ struct ui {
 	size_t nsteps, at;
 };
 
+/* terminal.c */
+bool ui_terminal_usable(void);
+
 /* app.c (ui_run, the entry point, is declared in run.h) */
 void ui_status(struct ui *u, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

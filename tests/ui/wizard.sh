@@ -89,6 +89,22 @@ wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
 	ok "terminal restored after Ctrl-C"
 
+# A terminal curses cannot draw on: azcmk's own message, exit status 2, and the terminal left alone.
+start "LC_ALL=C.UTF-8 TERM=dumb"
+wait_for "EXIT=2" "TERM=dumb: refused with status 2"
+wait_for "cannot draw on terminal type 'dumb'" "TERM=dumb: says why"
+wait_for "set TERM to your terminal's type" "TERM=dumb: and what to do instead"
+start "LC_ALL=C.UTF-8 TERM=azcmk-no-such-terminal"
+wait_for "EXIT=2" "unknown TERM: refused with status 2"
+wait_for "terminal type 'azcmk-no-such-terminal' is not kn" "unknown TERM: says why"
+start "LC_ALL=C.UTF-8 TERM="
+wait_for "EXIT=2" "empty TERM: refused with status 2"
+wait_for "TERM is not set" "empty TERM: says why"
+if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
+	start "LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8 TERM=dumb"
+	wait_for "ne peut pas dessiner sur le terminal de type" "TERM=dumb: in French too"
+fi
+
 # pick TEXT: filters the list for TEXT and chooses the first match.
 pick() {
 	keys / ; keys -l "$1" ; keys Enter
