@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,17 +21,54 @@
 
 static const char *program = PACKAGE;
 
+/*
+ * Returns the build tree's catalogues (allocated) when this program runs
+ * uninstalled from a build tree, else NULL: its own file, found through
+ * /proc/self/exe and not argv[0], sits in a folder named src that is not
+ * BINDIR, beside the po/locale that make lays out (Makefile.am, po-locale).
+ * Whoever can write that tree can already rewrite the program, so trusting
+ * its catalogues grants nothing more; an installed azcmk never looks there.
+ */
+static char *build_tree_localedir(void)
+{
+	char exe[PATH_MAX], *slash, *dir;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	struct stat st;
+	size_t len;
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash || slash == exe)
+		return NULL;
+	*slash = '\0';
+	len = strlen(exe);
+	if (strcmp(exe, BINDIR) == 0 || len < 4 ||
+	    strcmp(exe + len - 4, "/src") != 0)
+		return NULL;
+	exe[len - 4] = '\0';
+	dir = xasprintf("%s/po/locale", exe);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+	free(dir);
+	return NULL;
+}
+
 /* Sets up the locale and message catalogue (AZCMK_LOCALEDIR overrides where,
- * for tests) and the program name. */
+ * for tests; an uninstalled program reads its build tree's) and the program
+ * name. */
 void cli_init(const char *argv0)
 {
 	const char *slash = argv0 ? strrchr(argv0, '/') : NULL,
 		   *dir = getenv("AZCMK_LOCALEDIR");
+	char *built = dir && *dir ? NULL : build_tree_localedir();
 
 	program = slash ? slash + 1 : (argv0 ? argv0 : PACKAGE);
 	setlocale(LC_ALL, "");
-	bindtextdomain(PACKAGE, dir && *dir ? dir : LOCALEDIR);
+	bindtextdomain(PACKAGE, dir && *dir ? dir : built ? built : LOCALEDIR);
 	textdomain(PACKAGE);
+	free(built);
 }
 
 /* Returns the program name used in messages. */

@@ -38,6 +38,15 @@ expect azcmk-version 0 "azcmk (azcmk) " -- "$azcmk" --version
 expect azcmk-help 0 "Usage: azcmk" -- "$azcmk" --help
 expect azcmk-bad-option 2 "Try 'azcmk --help'" -- "$azcmk" --bogus
 expect azcmk-bad-command 2 "unknown command 'frobnicate'" -- "$azcmk" frobnicate
+# Run uninstalled from the build tree, azcmk speaks the translations make laid out in it (po/locale),
+# whatever the working directory: no make install and no AZCMK_LOCALEDIR needed.
+if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
+	expect azcmk-french-uninstalled 0 "Usage : azcmk" -- env -u AZCMK_LOCALEDIR LC_ALL=fr_FR.UTF-8 "$azcmk" --help
+	expect azcmk-sim-french-uninstalled 0 "Utilisation : azcmk-sim" -- \
+		sh -c 'cd / && env -u AZCMK_LOCALEDIR LC_ALL=fr_FR.UTF-8 "$0" --help' "$(cd "$(dirname "$sim")" && pwd)/azcmk-sim"
+else
+	echo "skip French from the build tree: no fr_FR.UTF-8 locale (locale-gen)"
+fi
 # Each command takes only the options that mean something to it: the rest are refused, never ignored.
 expect azcmk-option-not-for-audit 2 "option --create-key does not apply to azcmk audit" -- \
 	"$azcmk" audit --create-key foo --resume
