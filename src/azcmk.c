@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,11 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	if ((rc = parse(argc, argv, &o, &cmd)) >= 0)
 		return rc;
+	/* Machine-readable output reads the same on every machine: its
+	 * messages, and the diagnostics that share their catalogue, are in
+	 * English whatever the locale (LANGUAGE too is ignored under "C"). */
+	if (o.output != OUT_TABLE)
+		setlocale(LC_MESSAGES, "C");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_interrupt;
 	sigaction(SIGINT, &sa, NULL);

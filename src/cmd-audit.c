@@ -126,15 +126,20 @@ static void on_item(void *ud, const struct audit_report *part)
 	drain(&o->kept, o->keep);
 }
 
-/* Ends both outputs; the kept report replaces the last one only when complete.
- */
-static void finish(struct outputs *o, bool complete)
+/* Ends both outputs (why: what stopped an incomplete audit); the kept report
+ * replaces the last one only when complete. */
+static void finish(struct outputs *o, const char *why)
 {
+	bool complete = why == NULL;
+
 	if (complete) {
 		audit_writer_end(&o->shown);
 		audit_writer_end(&o->kept);
 		drain(&o->shown, stdout);
 		drain(&o->kept, o->keep);
+	} else {
+		audit_writer_abort(&o->shown, why);
+		drain(&o->shown, stdout);
 	}
 	fflush(stdout);
 	if (o->keep && fclose(o->keep) == 0 && complete &&
@@ -189,13 +194,13 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 	if (m.shown && m.tty)
 		fputs("\r\033[K", stderr);
 	if (rc != 0) {
-		finish(&out, false);
+		finish(&out, e.message ? e.message : "?");
 		cli_error(_("the audit stopped: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else {
 		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS
 								: EXIT_OK;
-		finish(&out, true);
+		finish(&out, NULL);
 	}
 	audit_free(&meta);
 	az_error_clear(&e);

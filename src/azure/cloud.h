@@ -14,6 +14,7 @@ struct az_cloud {
 	const char *hsm_scope;
 	const char *graph;
 	const char *graph_scope;
+	const char *portal; /* "https://portal.azure.com/", where links point */
 };
 
 const struct az_cloud *az_cloud_find(const char *name);

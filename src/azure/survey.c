@@ -686,6 +686,7 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 	memset(meta, 0, sizeof(*meta));
 	meta->deep = o->deep;
 	meta->generated = o->now ? o->now : (int64_t)time(NULL);
+	meta->portal = az_session_cloud(s)->portal;
 	rc = pick_subscriptions(&r, e);
 	progress(&r, "subscriptions");
 	for (size_t from = 0; rc == 0 && from < r.nsubs;

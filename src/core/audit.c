@@ -642,6 +642,31 @@ static int sarif_rule_index(const char *id)
 	return -1;
 }
 
+/*
+ * Returns the resource's place in the portal as a reference relative to the
+ * portal's base (allocated): "#resource" and the id, percent-encoded where a
+ * fragment may not hold the character. A fragment-only reference keeps the
+ * base's path when resolved (RFC 3986, 5.2.2), so SARIF viewers reach
+ * https://portal.azure.com/#resource/subscriptions/...; a base ending in
+ * "#resource/" would lose its fragment instead.
+ */
+static char *portal_ref(const char *rid)
+{
+	static const char keep[] = "-._~!$&'()*+,;=:@/?";
+	struct sbuf b = { 0 };
+
+	sb_adds(&b, "#resource");
+	if (*rid != '/')
+		sb_adds(&b, "/");
+	for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr(keep, *p))
+			sb_printf(&b, "%c", *p);
+		else
+			sb_printf(&b, "%%%02X", *p);
+	return sb_steal(&b);
+}
+
 /* Builds one SARIF result: the rule, level, message, the resource as a
  * location, and the finding id as fingerprint. */
 static struct json_object *sarif_result(const struct audit_finding *f)
@@ -653,7 +678,7 @@ static struct json_object *sarif_result(const struct audit_finding *f)
 			   *logical = json_object_new_object(),
 			   *fp = json_object_new_object();
 	const char *rid = f->resource_id;
-	char *msg;
+	char *msg, *ref;
 
 	json_object_object_add(r, "ruleId", jstr(f->rule));
 	json_object_object_add(r, "ruleIndex",
@@ -663,7 +688,9 @@ static struct json_object *sarif_result(const struct audit_finding *f)
 			: xstrdup(f->message);
 	json_object_object_add(r, "message", sarif_text(msg));
 	free(msg);
-	json_object_object_add(art, "uri", jstr(*rid == '/' ? rid + 1 : rid));
+	ref = portal_ref(rid);
+	json_object_object_add(art, "uri", jstr(ref));
+	free(ref);
 	json_object_object_add(art, "uriBaseId", jstr("AZURE"));
 	json_object_object_add(phys, "artifactLocation", art);
 	json_object_object_add(loc, "physicalLocation", phys);
@@ -724,7 +751,13 @@ static void sarif_head(struct audit_writer *w)
 	json_object_object_add(driver, "rules", sarif_rules());
 	json_object_object_add(tool, "driver", driver);
 	json_object_object_add(azure, "uri",
-			       jstr("https://portal.azure.com/#resource/"));
+			       jstr(w->meta && w->meta->portal
+					    ? w->meta->portal
+					    : "https://portal.azure.com/"));
+	json_object_object_add(
+		azure, "description",
+		sarif_text("The Azure portal of the audited cloud; each "
+			   "result's location is its resource there."));
 	json_object_object_add(base, "AZURE", azure);
 	sb_printf(&w->out,
 		  "{\n  \"$schema\": \"%s\",\n  \"version\": \"2.1.0\",\n  "
@@ -734,6 +767,37 @@ static void sarif_head(struct audit_writer *w)
 	sb_adds(&w->out, ",\n      \"originalUriBaseIds\": ");
 	add_json(&w->out, base);
 	sb_adds(&w->out, ",\n      \"results\": [");
+}
+
+/*
+ * Writes the SARIF tail: the results closed, then the one invocation, with
+ * when it started and whether it ran to the end (why is NULL) or stopped
+ * (why says what failed, as a tool execution notification).
+ */
+static void sarif_end(struct audit_writer *w, const char *why)
+{
+	struct json_object *inv = json_object_new_object(),
+			   *list = json_object_new_array();
+	char when[32];
+
+	iso_time(w->meta ? w->meta->generated : 0, when);
+	json_object_object_add(inv, "executionSuccessful",
+			       json_object_new_boolean(why == NULL));
+	json_object_object_add(inv, "startTimeUtc", jstr(when));
+	if (why) {
+		struct json_object *n = json_object_new_object(),
+				   *ns = json_object_new_array();
+
+		json_object_object_add(n, "level", jstr("error"));
+		json_object_object_add(n, "message", sarif_text(why));
+		json_object_array_add(ns, n);
+		json_object_object_add(inv, "toolExecutionNotifications", ns);
+	}
+	json_object_array_add(list, inv);
+	sb_adds(&w->out, w->nfind ? "\n      ],\n      \"invocations\": "
+				  : "],\n      \"invocations\": ");
+	add_json(&w->out, list);
+	sb_adds(&w->out, "\n    }\n  ]\n}\n");
 }
 
 /* Starts a writer and writes what comes before the findings (JSON head, CSV
@@ -893,9 +957,17 @@ void audit_writer_end(struct audit_writer *w)
 			  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING],
 			  w->sev[SEV_NOTE]);
 	} else if (w->format == AUDIT_SARIF) {
-		sb_adds(&w->out, w->nfind ? "\n      ]\n    }\n  ]\n}\n"
-					  : "]\n    }\n  ]\n}\n");
+		sarif_end(w, NULL);
 	}
+}
+
+/* Ends a writer whose audit stopped before the end: SARIF closes its log
+ * with the run marked unsuccessful and why; the other formats stop where
+ * they are (their readers see no summary). */
+void audit_writer_abort(struct audit_writer *w, const char *why)
+{
+	if (w->format == AUDIT_SARIF)
+		sarif_end(w, why ? why : "");
 }
 
 /* Tells whether the writer wrote a finding at or above a severity. */

@@ -60,7 +60,9 @@ struct audit_report {
 	struct audit_subscription *subs;
 	size_t nsubs;
 	bool deep;
-	int64_t generated; /* epoch seconds the audit ran */
+	int64_t generated;  /* epoch seconds the audit ran */
+	const char *portal; /* the cloud's portal for SARIF's links; NULL: the
+			       public cloud's */
 };
 
 enum audit_format { AUDIT_TABLE, AUDIT_JSON, AUDIT_CSV, AUDIT_SARIF };
@@ -104,6 +106,7 @@ void audit_writer_begin(struct audit_writer *w, enum audit_format f,
 			bool colour, const struct audit_report *meta);
 void audit_writer_part(struct audit_writer *w, const struct audit_report *part);
 void audit_writer_end(struct audit_writer *w);
+void audit_writer_abort(struct audit_writer *w, const char *why);
 bool audit_writer_fails(const struct audit_writer *w, enum severity at_least);
 void audit_writer_free(struct audit_writer *w);
 int audit_from_json(struct json_object *o, struct audit_report *out,

@@ -109,6 +109,15 @@ fi
 "$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
 	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi
+# Machine-readable output is English whatever the locale; the table speaks the operator's language.
+if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
+	expect demo-audit-json-english 1 '"message": "hb-ch-legacy-faq cannot use a customer-managed key"' -- \
+		env -u HTTPS_PROXY LC_ALL=fr_FR.UTF-8 LANGUAGE=fr "$azcmk" --demo audit -o json
+	expect demo-audit-csv-english 1 "cannot use a customer-managed key" -- \
+		env -u HTTPS_PROXY LC_ALL=fr_FR.UTF-8 "$azcmk" --demo audit -o csv
+	expect demo-audit-table-french 1 "ne peut pas utiliser de clé gérée par le client" -- \
+		env -u HTTPS_PROXY LC_ALL=fr_FR.UTF-8 "$azcmk" --demo audit
+fi
 unset XDG_STATE_HOME
 expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
 expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login

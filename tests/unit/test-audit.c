@@ -92,6 +92,88 @@ static void test_csv_quoting(void **state)
 	audit_free(&a);
 }
 
+/* Parses a SARIF log and returns its one run (the log in *log, to put). */
+static struct json_object *sarif_run(const char *text, struct json_object **log)
+{
+	*log = json_tokener_parse(text);
+	assert_non_null(*log);
+	assert_int_equal(jx_len(jx_get(*log, "runs")), 1);
+	return jx_at(jx_get(*log, "runs"), 0);
+}
+
+/*
+ * SARIF's links resolve to the resource in the audited cloud's portal: the
+ * base is the portal and each location a fragment-only reference (a base
+ * ending in "#resource/" would lose its fragment when resolved), encoded
+ * where a fragment may not hold the character; the invocation says whether
+ * the audit ran to the end, and why not.
+ */
+static void test_sarif_links(void **state)
+{
+	static const struct {
+		const char *portal, *base, *rid, *uri;
+	} T[] = {
+		{ NULL, "https://portal.azure.com/", RES, "#resource" RES },
+		{ "https://portal.azure.us/", "https://portal.azure.us/", RES,
+		  "#resource" RES },
+		{ "https://portal.azure.cn/", "https://portal.azure.cn/",
+		  "/subscriptions/s/resourceGroups/r g/providers/A.B/c/n#%\x01",
+		  "#resource/subscriptions/s/resourceGroups/r%20g/providers/"
+		  "A.B/"
+		  "c/n%23%25%01" },
+	};
+	struct json_object *log, *run;
+	struct audit_writer w;
+	char *text;
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct audit_report a = { 0 };
+
+		add(&a, "resource.cmk", "m1");
+		free(a.items[0].resource_id);
+		a.items[0].resource_id = xstrdup(T[i].rid);
+		a.portal = T[i].portal;
+		text = audit_render(&a, AUDIT_SARIF, false);
+		run = sarif_run(text, &log);
+		assert_string_equal(jx_str(run, "originalUriBaseIds.AZURE.uri"),
+				    T[i].base);
+		assert_string_equal(
+			jx_str(jx_at(jx_get(jx_at(jx_get(run, "results"), 0),
+					    "locations"),
+				     0),
+			       "physicalLocation.artifactLocation.uri"),
+			T[i].uri);
+		assert_true(jx_bool(jx_at(jx_get(run, "invocations"), 0),
+				    "executionSuccessful", false));
+		json_object_put(log);
+		free(text);
+		audit_free(&a);
+	}
+	{
+		struct audit_report a = { 0 };
+		struct json_object *inv;
+
+		add(&a, "resource.cmk", "m1");
+		audit_writer_begin(&w, AUDIT_SARIF, false, &a);
+		audit_writer_part(&w, &a);
+		audit_writer_abort(&w, "the audit stopped: Graph answered 500");
+		text = sb_steal(&w.out);
+		run = sarif_run(text, &log);
+		inv = jx_at(jx_get(run, "invocations"), 0);
+		assert_int_equal(jx_len(jx_get(run, "results")), 1);
+		assert_false(jx_bool(inv, "executionSuccessful", true));
+		assert_string_equal(
+			jx_str(jx_at(jx_get(inv, "toolExecutionNotifications"),
+				     0),
+			       "message.text"),
+			"the audit stopped: Graph answered 500");
+		json_object_put(log);
+		free(text);
+		audit_writer_free(&w);
+		audit_free(&a);
+	}
+}
+
 /* A report reads back from its JSON; other documents and unknown rules are
  * refused with a reason. */
 static void test_from_json(void **state)
@@ -329,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_csv_quoting),
 		cmocka_unit_test(test_from_json),
+		cmocka_unit_test(test_sarif_links),
 		cmocka_unit_test(test_pick_vaults),
 		cmocka_unit_test(test_key_stores),
 		cmocka_unit_test(test_key_name),
