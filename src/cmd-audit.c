@@ -36,16 +36,22 @@ static void on_progress(void *ud, size_t subs, size_t resources,
 {
 	struct meter *m = ud;
 	time_t now = time(NULL);
+	char *msubs;
 
 	if (now == m->last)
 		return;
 	m->last = now;
 	m->shown = true;
+	/* TRANSLATORS: the progress line: "Auditing: 2 subscriptions, 40
+	 * resources seen (graph)"; %s is the counted subscriptions. */
+	msubs = xasprintf(P_("%zu subscription", "%zu subscriptions", subs),
+			  subs);
 	fprintf(stderr,
-		_("%sAuditing: %zu subscription(s), %zu resource(s) seen "
-		  "(%s)%s"),
-		m->tty ? "\r" : "", subs, resources, stage,
+		P_("%sAuditing: %s, %zu resource seen (%s)%s",
+		   "%sAuditing: %s, %zu resources seen (%s)%s", resources),
+		m->tty ? "\r" : "", msubs, resources, stage,
 		m->tty ? "\033[K" : "\n");
+	free(msubs);
 	fflush(stderr);
 }
 

@@ -166,7 +166,7 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 	struct start *st = p;
 	struct start_view view = { w, st };
 	size_t i, cmk = 0, sev[3] = { 0 };
-	char *line;
+	char *line, *counts;
 
 	if (ui_busy(u) || !w->audited) {
 		ui_put(u, top, 0, u->cols, "", A_NORMAL);
@@ -185,16 +185,21 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 		cmk += w->audit.resources[i].cmk;
 	for (i = 0; i < w->audit.n; i++)
 		sev[w->audit.items[i].severity]++;
+	counts = audit_counts_text(sev[SEV_BLOCKER], sev[SEV_WARNING],
+				   sev[SEV_NOTE]);
 	line = st->resources
 		       ? xasprintf(_("Every resource: %zu, %zu of them on a "
 				     "customer-managed key"),
 				   w->audit.nres, cmk)
-		       : xasprintf(_("Findings: %zu blockers, %zu warnings, "
-				     "%zu notes, in %zu resources"),
-				   sev[SEV_BLOCKER], sev[SEV_WARNING],
-				   sev[SEV_NOTE], w->audit.nres);
+		       /* TRANSLATORS: %s is the counts, as "3 blockers, 1
+			* warning, 0 notes"; then the resources judged. */
+		       : xasprintf(P_("Findings: %s, in %zu resource",
+				      "Findings: %s, in %zu resources",
+				      w->audit.nres),
+				   counts, w->audit.nres);
 	ui_put(u, top, 1, u->cols - 1, line, A_BOLD);
 	free(line);
+	free(counts);
 	ui_list_draw(u, &st->list, top + 1, rows - 1, row, &view);
 }
 

@@ -911,10 +911,29 @@ void audit_writer_part(struct audit_writer *w, const struct audit_report *part)
 	}
 }
 
+/* Returns the findings counted by severity (allocated), each with its plural:
+ * "3 blockers, 1 warning, 0 notes". */
+char *audit_counts_text(size_t blockers, size_t warnings, size_t notes)
+{
+	char *b = xasprintf(P_("%zu blocker", "%zu blockers", blockers),
+			    blockers),
+	     *w = xasprintf(P_("%zu warning", "%zu warnings", warnings),
+			    warnings),
+	     *n = xasprintf(P_("%zu note", "%zu notes", notes), notes),
+	     /* TRANSLATORS: the counts of blockers, warnings and notes. */
+		     *all = xasprintf(_("%s, %s, %s"), b, w, n);
+
+	free(b);
+	free(w);
+	free(n);
+	return all;
+}
+
 /* Adds the table's closing summary. */
 static void table_summary(struct audit_writer *w)
 {
 	size_t nsubs = w->meta ? w->meta->nsubs : 0;
+	char *counts;
 
 	if (w->nfind)
 		sb_addc(&w->out, '\n');
@@ -930,9 +949,12 @@ static void table_summary(struct audit_writer *w)
 		  _(": %zu on a customer-managed key, %zu on Microsoft-managed "
 		    "keys.\n"),
 		  w->ncmk, w->nres - w->ncmk);
-	sb_printf(&w->out,
-		  _("Findings: %zu blocker(s), %zu warning(s), %zu note(s).\n"),
-		  w->sev[SEV_BLOCKER], w->sev[SEV_WARNING], w->sev[SEV_NOTE]);
+	counts = audit_counts_text(w->sev[SEV_BLOCKER], w->sev[SEV_WARNING],
+				   w->sev[SEV_NOTE]);
+	/* TRANSLATORS: %s is the counts, as "3 blockers, 1 warning, 0 notes".
+	 */
+	sb_printf(&w->out, _("Findings: %s.\n"), counts);
+	free(counts);
 	if (w->meta && !w->meta->deep)
 		sb_printf(&w->out,
 			  _("Keys in use were not checked; run with --deep to "

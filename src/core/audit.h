@@ -107,6 +107,7 @@ void audit_writer_begin(struct audit_writer *w, enum audit_format f,
 void audit_writer_part(struct audit_writer *w, const struct audit_report *part);
 void audit_writer_end(struct audit_writer *w);
 void audit_writer_abort(struct audit_writer *w, const char *why);
+char *audit_counts_text(size_t blockers, size_t warnings, size_t notes);
 bool audit_writer_fails(const struct audit_writer *w, enum severity at_least);
 void audit_writer_free(struct audit_writer *w);
 int audit_from_json(struct json_object *o, struct audit_report *out,

@@ -92,6 +92,26 @@ static void test_csv_quoting(void **state)
 	audit_free(&a);
 }
 
+/* The findings are counted with their plurals, not "blocker(s)". */
+static void test_counts_text(void **state)
+{
+	static const struct {
+		size_t b, w, n;
+		const char *want;
+	} T[] = {
+		{ 0, 0, 0, "0 blockers, 0 warnings, 0 notes" },
+		{ 1, 1, 1, "1 blocker, 1 warning, 1 note" },
+		{ 37, 25, 2, "37 blockers, 25 warnings, 2 notes" },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *got = audit_counts_text(T[i].b, T[i].w, T[i].n);
+
+		assert_string_equal(got, T[i].want);
+		free(got);
+	}
+}
+
 /* Parses a SARIF log and returns its one run (the log in *log, to put). */
 static struct json_object *sarif_run(const char *text, struct json_object **log)
 {
@@ -412,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_csv_quoting),
 		cmocka_unit_test(test_from_json),
 		cmocka_unit_test(test_sarif_links),
+		cmocka_unit_test(test_counts_text),
 		cmocka_unit_test(test_pick_vaults),
 		cmocka_unit_test(test_key_stores),
 		cmocka_unit_test(test_key_name),
