@@ -18,6 +18,7 @@
 #include "options.h"
 #include "run.h"
 #include "text.h"
+#include "xalloc.h"
 
 static volatile sig_atomic_t canceled;
 
@@ -28,7 +29,99 @@ static void on_interrupt(int sig)
 	canceled = 1;
 }
 
-/* Prints the usage text. */
+/* The commands, by the word that names them, with their help. */
+static const struct cmd_def COMMANDS[] = {
+	{ "login", CMD_LOGIN, cmd_login, "",
+	  N_("sign in; show the tenant, principal and method"),
+	  N_("Sign in with the method --auth chooses and show who is signed "
+	     "in: the tenant, the principal and the method that worked. "
+	     "Every other command signs in the same way by itself; login "
+	     "checks that it works."),
+	  N_("azcmk login\n"
+	     "azcmk --auth device-code --tenant contoso.onmicrosoft.com "
+	     "login") },
+	{ "account", CMD_ACCOUNT, cmd_account, "list",
+	  N_("list the subscriptions you can see"),
+	  N_("List the subscriptions the signed-in principal can see, with "
+	     "their state and tenant."),
+	  N_("azcmk account list -o json") },
+	{ "check", CMD_CHECK, cmd_check, "RESOURCE",
+	  N_("check every prerequisite of a customer-managed key"),
+	  N_("Check every prerequisite of a customer-managed key on RESOURCE "
+	     "(an ARM id, or a name unique in the subscriptions you can see), "
+	     "with the key it uses or the one --key names, and say why each "
+	     "failing one matters. Nothing is changed. Exit 0 when every "
+	     "prerequisite holds, 1 when one fails."),
+	  N_("azcmk check dicom-prod\n"
+	     "azcmk check oai-summaries --key cmk-openai --vault kv-prod-ai") },
+	{ "plan", CMD_PLAN, cmd_plan, "RESOURCE",
+	  N_("the dry run: the changes that would protect it"),
+	  N_("Build the plan that would protect RESOURCE with the key: every "
+	     "request, in order, with what it changes. Nothing is changed; "
+	     "--file FILE saves the plan for azcmk apply, and --format exports "
+	     "it "
+	     "as an ARM template or an Azure CLI script."),
+	  N_("azcmk plan dicom-prod --key cmk-dicom --vault kv-prod --file "
+	     "dicom.plan\n"
+	     "azcmk plan dicom-prod --key cmk-dicom --vault kv-prod --format "
+	     "arm") },
+	{ "apply", CMD_APPLY, cmd_apply, "PLAN",
+	  N_("carry a saved plan out, journalled"),
+	  N_("Carry out a plan saved by azcmk plan, after checking that it "
+	     "was not edited and that Azure still matches it. Each step is "
+	     "journalled, so a plan that stopped continues with --resume, and "
+	     "each change is verified before it is called done."),
+	  N_("azcmk apply dicom.plan\n"
+	     "azcmk apply --resume --yes dicom.plan") },
+	{ "rotate", CMD_ROTATE, cmd_rotate, "RESOURCE",
+	  N_("move to another version of its key"),
+	  N_("Move RESOURCE to another version of the key it uses: --version "
+	     "V, or --new-version to create one; the plan is shown and "
+	     "applied as apply does."),
+	  N_("azcmk rotate dicom-prod --new-version\n"
+	     "azcmk rotate dicom-prod --version "
+	     "0123456789abcdef0123456789abcdef --dry-run") },
+	{ "refresh", CMD_REFRESH, cmd_refresh, "RESOURCE",
+	  N_("save the key it uses again (e.g. DICOM after it lost access)"),
+	  N_("Save the key setting of RESOURCE again, unchanged: a DICOM "
+	     "service that lost access to its key for more than 30 minutes "
+	     "stays unavailable until then, even once access is back."),
+	  N_("azcmk refresh dicom-prod") },
+	{ "audit", CMD_AUDIT, cmd_audit, "",
+	  N_("find the resources without a customer-managed key"),
+	  N_("Find the resources of the four services without a "
+	     "customer-managed key (or, with --deep, with one that stopped "
+	     "working) in every subscription you can see, or in those "
+	     "--subscription names. Exit 1 when a finding is at --fail-on or "
+	     "above; the last report is kept for azcmk fix."),
+	  N_("azcmk audit\n"
+	     "azcmk audit --deep -o sarif --fail-on warning > azcmk.sarif") },
+	{ "fix", CMD_FIX, cmd_fix, "FINDING|RESOURCE",
+	  N_("plan the remedy of an audit finding or a resource, and apply it"),
+	  N_("Plan the remedy of an audit finding (its id, from the last "
+	     "audit or --from) or of a resource, with sensible defaults, show "
+	     "it, and apply it once you agree."),
+	  N_("azcmk fix bb5e942e7ab3f896\n"
+	     "azcmk fix dicom-prod --dry-run") },
+	{ "history", CMD_HISTORY, cmd_history, "",
+	  N_("every change azcmk made: who, when, what changed"),
+	  N_("List every change azcmk made from this machine: who made it, "
+	     "when, and what changed, from the journals it keeps. Nothing is "
+	     "asked of Azure."),
+	  N_("azcmk history --since 7d\n"
+	     "azcmk history --resource dicom-prod -o json") },
+	{ "keys", CMD_KEYS, cmd_keys, "VAULT",
+	  N_("list the keys of a key vault or Managed HSM"),
+	  N_("List the keys of a key vault or Managed HSM (its name or URI) "
+	     "with their type, size, state and expiry, or with --versions KEY "
+	     "the versions of a key, newest first."),
+	  N_("azcmk keys kv-prod\n"
+	     "azcmk keys kv-prod --versions cmk-dicom -o json") },
+};
+
+#define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+/* Prints the usage of azcmk: its commands and the wizard's options. */
 static void usage(void)
 {
 	printf(_("Usage: %s [OPTION]...\n"
@@ -42,130 +135,24 @@ static void usage(void)
 	       "with a\n"
 	       "customer-managed key held in Azure Key Vault or Managed "
 	       "HSM.\n"));
-	puts(_("Commands:\n"
-	       "  login                  sign in; show the tenant, principal "
-	       "and method\n"
-	       "  account list           list the subscriptions you can see\n"
-	       "  check RESOURCE         check every prerequisite of a "
-	       "customer-managed key\n"
-	       "                         (RESOURCE: an ARM id, or a name "
-	       "unique in the\n"
-	       "                         subscriptions)\n"
-	       "  plan RESOURCE          the dry run: the changes that would "
-	       "protect it;\n"
-	       "                         -o FILE saves the plan (or the "
-	       "--format chosen)\n"
-	       "  apply PLAN             carry a saved plan out, journalled\n"
-	       "  rotate RESOURCE        move to another version of its key: "
-	       "--version V,\n"
-	       "                         or --new-version to create one\n"
-	       "  refresh RESOURCE       save the key it uses again (e.g. "
-	       "DICOM after it\n"
-	       "                         lost access to the key)\n"
-	       "  audit                  find the resources of the four "
-	       "services without a\n"
-	       "                         customer-managed key (or, with "
-	       "--deep, with a\n"
-	       "                         broken one) in every subscription you "
-	       "can see\n"
-	       "  fix FINDING|RESOURCE   plan the remedy of an audit finding "
-	       "(its id) or\n"
-	       "                         of a resource, with sensible "
-	       "defaults, and apply it\n"
-	       "  history                every change azcmk made: who, when, "
-	       "what changed;\n"
-	       "                         --resource R and --since T choose\n"
-	       "  keys VAULT             list the keys of a key vault or "
-	       "Managed HSM (its\n"
-	       "                         name or URI), or with --versions KEY, "
-	       "a key's\n"
-	       "                         versions\n"));
-	puts(_("Options:\n"
-	       "      --cloud NAME       AzureCloud (default), "
-	       "AzureUSGovernment or\n"
-	       "                         AzureChinaCloud\n"
-	       "      --tenant ID        the tenant to sign in to (default:\n"
-	       "                         AZURE_TENANT_ID, else organizations)\n"
-	       "      --auth METHOD      chain (default), environment, "
-	       "managed-identity,\n"
-	       "                         cli or device-code\n"
-	       "      --ca-file FILE     trust the CA certificates in FILE "
-	       "(default:\n"
-	       "                         SSL_CERT_FILE, CURL_CA_BUNDLE, then "
-	       "the system's)\n"
-	       "  -o, --output FORMAT    table (default) or json; audit also "
-	       "csv or sarif\n"
-	       "      --key URI|NAME     the key (a key URI, or a name with "
-	       "--vault)\n"
-	       "      --vault NAME       the vault of --key NAME\n"
-	       "      --key-version V    the key version (default: the "
-	       "newest)\n"
-	       "      --identity ID      system, or the user-assigned identity "
-	       "to use\n"
-	       "                         (ARM id or name)\n"
-	       "      --subscription ID  where to look for RESOURCE, or keys' "
-	       "VAULT, by name\n"
-	       "                         (repeatable)\n"
-	       "      --confirm-irreversible\n"
-	       "                         accept changes that cannot be undone\n"
-	       "      --allow-unknown    check, plan: accept prerequisites "
-	       "azcmk could not\n"
-	       "                         judge (a read failed) instead of "
-	       "stopping\n"
-	       "      --system-identity keep|off\n"
-	       "                         plan, fix: with a user-assigned "
-	       "--identity, keep\n"
-	       "                         the system-assigned identity "
-	       "(default) or turn\n"
-	       "                         it off once the key is saved\n"
-	       "      --create-key NAME  plan: create an RSA key NAME in "
-	       "--vault\n"
-	       "      --format FORMAT    plan: text (default), json, arm (an "
-	       "ARM\n"
-	       "                         template) or az (an Azure CLI "
-	       "script)\n"
-	       "      --show-bodies      plan: each request's whole body, not "
-	       "only a diff\n"
-	       "      --yes              apply: do not ask (needed when not on "
-	       "a terminal)\n"
-	       "      --resume           apply: continue a plan that stopped\n"
-	       "      --propagation-wait S\n"
-	       "                         apply: seconds to wait after granting "
-	       "access\n"
-	       "                         (default 30)\n"
-	       "      --access-wait S    apply: how long a save refused while "
-	       "new access\n"
-	       "                         takes effect is tried again (default "
-	       "600)\n"
-	       "      --new-version      rotate: create a new version of the "
-	       "key, use it\n"
-	       "      --dry-run          rotate, refresh, fix: print the plan "
-	       "and stop\n"
-	       "      --service NAME     audit: dicom, healthbot, foundry or "
-	       "openai\n"
-	       "                         (repeatable; default: all four)\n"
-	       "      --deep             audit: also check the keys in use\n"
-	       "      --fail-on LEVEL    audit: exit 1 on a blocker (default) "
-	       "or warning\n"
-	       "      --from FILE        fix: the audit report (-o json) to "
-	       "read (default:\n"
-	       "                         the one the last audit kept)\n"
-	       "      --resource R       history: the changes of R (ARM id or "
-	       "name)\n"
-	       "      --since T          history: changes since T (2026-12-01, "
-	       "a UTC\n"
-	       "                         time, or an age such as 12h or 7d)\n"
-	       "      --versions KEY     keys: list the versions of KEY, "
-	       "newest first\n"
-	       "      --debug            trace every request on standard "
-	       "error, secrets\n"
-	       "                         redacted\n"
-	       "      --demo             run against the built-in simulated "
-	       "demo tenant\n"
-	       "  -h, --help             display this help and exit\n"
-	       "  -V, --version          output version information and "
-	       "exit\n"));
-	printf(_("Exit status: 0 success (for check: every prerequisite "
+	fputs(_("Commands (azcmk COMMAND --help tells one):\n"), stdout);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char *left = xasprintf("  %s%s%s", COMMANDS[i].name,
+				       *COMMANDS[i].operands ? " " : "",
+				       COMMANDS[i].operands);
+		int w = text_width(left);
+
+		fputs(left, stdout);
+		if (w >= 24)
+			printf("\n%25s", "");
+		else
+			printf("%*s", 25 - w, "");
+		help_print(stdout, 25, _(COMMANDS[i].summary));
+		free(left);
+	}
+	putchar('\n');
+	options_print(stdout, CMD_WIZARD);
+	printf(_("\nExit status: 0 success (for check: every prerequisite "
 		 "holds), 1 check\n"
 		 "found a blocker, audit a finding at --fail-on or above, or a "
 		 "plan cannot\n"
@@ -174,33 +161,42 @@ static void usage(void)
 	       cli_program());
 }
 
-/* The commands, by the word that names them. */
-static const struct cmd_def COMMANDS[] = {
-	{ "login", CMD_LOGIN, cmd_login },
-	{ "account", CMD_ACCOUNT, cmd_account },
-	{ "check", CMD_CHECK, cmd_check },
-	{ "plan", CMD_PLAN, cmd_plan },
-	{ "apply", CMD_APPLY, cmd_apply },
-	{ "rotate", CMD_ROTATE, cmd_rotate },
-	{ "refresh", CMD_REFRESH, cmd_refresh },
-	{ "audit", CMD_AUDIT, cmd_audit },
-	{ "fix", CMD_FIX, cmd_fix },
-	{ "history", CMD_HISTORY, cmd_history },
-	{ "keys", CMD_KEYS, cmd_keys },
-};
+/* Prints one command's help: its synopsis, what it does, its options, the
+ * global ones, and examples. */
+static void command_usage(const struct cmd_def *c)
+{
+	const char *ex = _(c->examples);
+
+	printf(_("Usage: %s %s [OPTION]...%s%s\n"), cli_program(), c->name,
+	       *c->operands ? " " : "", c->operands);
+	help_print(stdout, 0, _(c->about));
+	putchar('\n');
+	options_print(stdout, c->bit);
+	fputs(_("\nExamples:\n"), stdout);
+	while (*ex) {
+		size_t n = strcspn(ex, "\n");
+
+		printf("  %.*s\n", (int)n, ex);
+		ex += n + (ex[n] == '\n');
+	}
+	printf(_("\nFull documentation: man %s (COMMANDS, %s)\n"),
+	       cli_program(), c->name);
+}
 
 /* Parses the command line; returns -1 to go on, else an exit status (after
  * --help, --version or a mistake). */
 static int parse(int argc, char **argv, struct cmd_opts *o,
 		 const struct cmd_def **cmd)
 {
-	int rc = options_parse(argc, argv, COMMANDS,
-			       sizeof(COMMANDS) / sizeof(COMMANDS[0]), o, cmd);
+	int rc = options_parse(argc, argv, COMMANDS, NCOMMANDS, o, cmd);
 
 	if (rc >= 0)
 		return rc;
 	if (o->help) {
-		usage();
+		if (*cmd)
+			command_usage(*cmd);
+		else
+			usage();
 		return EXIT_OK;
 	}
 	if (o->show_version) {

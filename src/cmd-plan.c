@@ -46,8 +46,9 @@ static char *render(const struct cmd_opts *o, const struct plan *p,
 }
 
 /*
- * Writes a built plan: with -o FILE, the plan (JSON, what apply reads) or the
- * ARM template or az script asked for; on stdout, the preview or the format.
+ * Writes a built plan: with --file FILE, the plan (JSON, what apply reads) or
+ * the ARM template or az script asked for; on stdout, the preview or the
+ * format.
  */
 static int write_plan(const struct cmd_opts *o, const struct plan *p,
 		      const struct cmk_ctx *c)
@@ -84,7 +85,7 @@ static int write_plan(const struct cmd_opts *o, const struct plan *p,
 	return rc;
 }
 
-/* azcmk plan RESOURCE: the dry run; prints the plan and, with -o FILE or
+/* azcmk plan RESOURCE: the dry run; prints the plan and, with --file FILE or
  * --format json, writes it. */
 int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 {
@@ -151,7 +152,7 @@ int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 
 	if (argc != 1)
 		return flow_mistake(_("apply takes one PLAN file (written by "
-				      "azcmk plan -o FILE)"));
+				      "azcmk plan --file FILE)"));
 	if (load_plan(argv[0], &p) != 0)
 		return EXIT_ERROR;
 	if (!o->yes && !isatty(0)) {

@@ -39,7 +39,7 @@ struct cmd_opts {
 	bool system_off;         /* plan, fix: --system-identity off */
 	bool system_set;         /* --system-identity was given (keep or off) */
 	const char *create_key;  /* plan: create a key of this name */
-	const char *plan_file;   /* plan: -o FILE */
+	const char *plan_file;   /* plan: --file FILE */
 	enum plan_format format; /* plan: --format */
 	bool yes;                /* apply: do not ask */
 	bool resume;             /* apply: continue the journal */

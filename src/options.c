@@ -164,14 +164,16 @@ static int set_system_identity(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
-/* -o, --output: a format; for plan, table or json, else the file to write the
- * plan to. */
+/* -o, --output: a format, never a file (plan saves with --file). */
 static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	bool table = str_ieq(v, "table"), json = str_ieq(v, "json");
 
 	if (cmd == CMD_PLAN && !table && !json)
-		o->plan_file = v;
+		return mistake(xasprintf(
+			_("invalid --output '%s' for plan: use table or json; "
+			  "to save the plan to a file, use --file %s"),
+			v, v));
 	else if (cmd == CMD_PLAN)
 		o->format = json ? FMT_JSON : FMT_TEXT;
 	else if (cmd == CMD_AUDIT && (str_ieq(v, "csv") || str_ieq(v, "sarif")))
@@ -201,6 +203,8 @@ struct opt_def {
 	size_t field; /* O_FLAG: the bool; O_TEXT: the const char * */
 	int (*set)(struct cmd_opts *o, const char *v, unsigned cmd);
 	unsigned commands;
+	const char *arg;  /* its value's name in the help, or NULL */
+	const char *help; /* what it does (N_), for --help */
 };
 
 /*
@@ -208,48 +212,98 @@ struct opt_def {
  * (as its synopsis says); everywhere else --version prints azcmk's.
  */
 static const struct opt_def OPTS[] = {
-	{ "cloud", 0, O_TEXT, TEXT(cloud), NULL, EVERY },
-	{ "tenant", 0, O_TEXT, TEXT(tenant), NULL, EVERY },
-	{ "auth", 0, O_CALL, 0, set_auth, EVERY },
-	{ "ca-file", 0, O_TEXT, TEXT(ca_file), NULL, EVERY },
-	{ "debug", 0, O_FLAG, FLAG(debug), NULL, EVERY },
-	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY },
+	{ "cloud", 0, O_TEXT, TEXT(cloud), NULL, EVERY, "NAME",
+	  N_("AzureCloud (default), AzureUSGovernment or AzureChinaCloud") },
+	{ "tenant", 0, O_TEXT, TEXT(tenant), NULL, EVERY, "ID",
+	  N_("the tenant to sign in to (default: AZURE_TENANT_ID, else "
+	     "organizations)") },
+	{ "auth", 0, O_CALL, 0, set_auth, EVERY, "METHOD",
+	  N_("chain (default), environment, managed-identity, cli or "
+	     "device-code") },
+	{ "ca-file", 0, O_TEXT, TEXT(ca_file), NULL, EVERY, "FILE",
+	  N_("trust the CA certificates in FILE (default: SSL_CERT_FILE, "
+	     "CURL_CA_BUNDLE, then the system's)") },
+	{ "debug", 0, O_FLAG, FLAG(debug), NULL, EVERY, NULL,
+	  N_("trace every request on standard error, secrets redacted") },
+	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY, NULL,
+	  N_("run against the built-in simulated demo tenant") },
 	{ "output", 'o', O_CALL, 0, set_output,
 	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT |
-		  CMD_HISTORY | CMD_KEYS },
-	{ "key", 0, O_CALL, 0, set_key, KEYED },
-	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED },
-	{ "key-version", 0, O_TEXT, TEXT(version), NULL, KEYED },
+		  CMD_HISTORY | CMD_KEYS,
+	  "FORMAT", N_("table (default) or json; audit also csv or sarif") },
+	{ "file", 0, O_TEXT, TEXT(plan_file), NULL, CMD_PLAN, "FILE",
+	  N_("save the plan to FILE for azcmk apply (or, with --format arm "
+	     "or az, the template or the script)") },
+	{ "key", 0, O_CALL, 0, set_key, KEYED, "URI|NAME",
+	  N_("the key (a key URI, or a name with --vault)") },
+	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED, "NAME",
+	  N_("the vault of --key NAME") },
+	{ "key-version", 0, O_TEXT, TEXT(version), NULL, KEYED, "V",
+	  N_("the key version (default: the newest)") },
 	{ "identity", 0, O_TEXT, TEXT(identity), NULL,
-	  KEYED | CMD_ROTATE | CMD_REFRESH },
+	  KEYED | CMD_ROTATE | CMD_REFRESH, "ID",
+	  N_("system, or the user-assigned identity to use (ARM id or "
+	     "name)") },
 	{ "subscription", 0, O_CALL, 0, set_subscription,
-	  SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY) },
+	  SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY), "ID",
+	  N_("where to look for RESOURCE, or keys' VAULT, by name; audit: "
+	     "the subscriptions to audit (repeatable)") },
 	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL,
-	  KEYED | CMD_ROTATE | CMD_REFRESH },
-	{ "allow-unknown", 0, O_FLAG, FLAG(allow_unknown), NULL, KEYED },
-	{ "system-identity", 0, O_CALL, 0, set_system_identity, KEYED },
-	{ "create-key", 0, O_TEXT, TEXT(create_key), NULL, CMD_PLAN | CMD_FIX },
-	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN },
+	  KEYED | CMD_ROTATE | CMD_REFRESH, NULL,
+	  N_("accept changes that cannot be undone") },
+	{ "allow-unknown", 0, O_FLAG, FLAG(allow_unknown), NULL, KEYED, NULL,
+	  N_("accept prerequisites azcmk could not judge (a read failed) "
+	     "instead of stopping") },
+	{ "system-identity", 0, O_CALL, 0, set_system_identity, KEYED,
+	  "keep|off",
+	  N_("with a user-assigned --identity, keep the system-assigned "
+	     "identity (default) or turn it off once the key is saved") },
+	{ "create-key", 0, O_TEXT, TEXT(create_key), NULL, CMD_PLAN | CMD_FIX,
+	  "NAME", N_("create an RSA key NAME in --vault") },
+	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN, "FORMAT",
+	  N_("text (default), json, arm (an ARM template) or az (an Azure "
+	     "CLI script)") },
 	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL,
-	  CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX },
-	{ "yes", 0, O_FLAG, FLAG(yes), NULL, RUNS },
-	{ "resume", 0, O_FLAG, FLAG(resume), NULL, CMD_APPLY },
+	  CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
+	  N_("each request's whole body, not only a diff") },
+	{ "yes", 0, O_FLAG, FLAG(yes), NULL, RUNS, NULL,
+	  N_("do not ask (needed when not on a terminal)") },
+	{ "resume", 0, O_FLAG, FLAG(resume), NULL, CMD_APPLY, NULL,
+	  N_("continue a plan that stopped") },
 	{ "propagation-wait", 0, O_CALL, 0, set_propagation_wait,
-	  RUNS | CMD_WIZARD },
-	{ "access-wait", 0, O_CALL, 0, set_access_wait, RUNS | CMD_WIZARD },
-	{ "new-version", 0, O_FLAG, FLAG(new_version), NULL, CMD_ROTATE },
-	{ "version", 0, O_TEXT, TEXT(version), NULL, CMD_ROTATE },
+	  RUNS | CMD_WIZARD, "S",
+	  N_("seconds to wait after granting access (default 30)") },
+	{ "access-wait", 0, O_CALL, 0, set_access_wait, RUNS | CMD_WIZARD, "S",
+	  N_("how long a save refused while new access takes effect is tried "
+	     "again, in seconds (default 600)") },
+	{ "new-version", 0, O_FLAG, FLAG(new_version), NULL, CMD_ROTATE, NULL,
+	  N_("create a new version of the key, and use it") },
+	{ "version", 0, O_TEXT, TEXT(version), NULL, CMD_ROTATE, "V",
+	  N_("the key version to move to") },
 	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL,
-	  CMD_ROTATE | CMD_REFRESH | CMD_FIX },
-	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT },
-	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT },
-	{ "fail-on", 0, O_CALL, 0, set_fail_on, CMD_AUDIT },
-	{ "from", 0, O_TEXT, TEXT(from), NULL, CMD_FIX },
-	{ "resource", 0, O_TEXT, TEXT(resource), NULL, CMD_HISTORY },
-	{ "since", 0, O_TEXT, TEXT(since), NULL, CMD_HISTORY },
-	{ "versions", 0, O_TEXT, TEXT(versions_of), NULL, CMD_KEYS },
-	{ "help", 'h', O_HELP, 0, NULL, EVERY },
-	{ "version", 'V', O_VERSION, 0, NULL, EVERY & ~CMD_ROTATE },
+	  CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
+	  N_("print the plan and stop") },
+	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT, "NAME",
+	  N_("dicom, healthbot, foundry or openai (repeatable; default: all "
+	     "four)") },
+	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT, NULL,
+	  N_("also check the keys in use") },
+	{ "fail-on", 0, O_CALL, 0, set_fail_on, CMD_AUDIT, "LEVEL",
+	  N_("exit 1 on a blocker (default) or a warning") },
+	{ "from", 0, O_TEXT, TEXT(from), NULL, CMD_FIX, "FILE",
+	  N_("the audit report (-o json) to read (default: the one the last "
+	     "audit kept)") },
+	{ "resource", 0, O_TEXT, TEXT(resource), NULL, CMD_HISTORY, "R",
+	  N_("the changes of R (ARM id or name)") },
+	{ "since", 0, O_TEXT, TEXT(since), NULL, CMD_HISTORY, "T",
+	  N_("changes since T (2026-12-01, a UTC time, or an age such as 12h "
+	     "or 7d)") },
+	{ "versions", 0, O_TEXT, TEXT(versions_of), NULL, CMD_KEYS, "KEY",
+	  N_("list the versions of KEY, newest first") },
+	{ "help", 'h', O_HELP, 0, NULL, EVERY, NULL,
+	  N_("display this help and exit") },
+	{ "version", 'V', O_VERSION, 0, NULL, EVERY & ~CMD_ROTATE, NULL,
+	  N_("output version information and exit") },
 };
 
 #define NOPTS (sizeof(OPTS) / sizeof(OPTS[0]))
@@ -401,4 +455,83 @@ int options_parse(int argc, char **argv, const struct cmd_def *cmds,
 	}
 	free(table);
 	return rc;
+}
+
+/* Prints text wrapped at 79 display columns: the first line from where the
+ * cursor is (column indent), the others indented by indent columns; a
+ * newline in text starts a new line. */
+void help_print(FILE *out, int indent, const char *text)
+{
+	const char *p = text;
+	bool first = true;
+
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p), take;
+
+		take = n ? text_break(p, n, 79 - indent) : 0;
+		if (!first && take)
+			fprintf(out, "%*s", indent, "");
+		while (take && p[take - 1] == ' ')
+			take--;
+		fprintf(out, "%.*s\n", (int)take, p);
+		p += take;
+		while (*p == ' ')
+			p++;
+		if (*p == '\n')
+			p++;
+		first = false;
+	}
+}
+
+/* Tells whether an option applies to every command (the global options). */
+static bool global(const struct opt_def *d)
+{
+	return d->kind == O_HELP || d->kind == O_VERSION ||
+	       (d->commands & EVERY) == EVERY;
+}
+
+/* Prints one option: its names and value's name, then its help from column
+ * 25 (on the next line when the names reach it). */
+static void option_line(FILE *out, const struct opt_def *d)
+{
+	char *left =
+		xasprintf("  %c%c%s--%s%s%s", d->letter ? '-' : ' ',
+			  d->letter ? d->letter : ' ', d->letter ? ", " : "  ",
+			  d->name, d->arg ? " " : "", d->arg ? d->arg : "");
+	int w = text_width(left);
+
+	fputs(left, out);
+	if (w >= 24)
+		fprintf(out, "\n%25s", "");
+	else
+		fprintf(out, "%*s", 25 - w, "");
+	help_print(out, 25, _(d->help));
+	free(left);
+}
+
+/* Prints the options a command takes, its own first and then the global ones;
+ * for the wizard (CMD_WIZARD), every option it takes under one heading. */
+void options_print(FILE *out, unsigned cmd)
+{
+	bool own = false;
+
+	if (cmd == CMD_WIZARD) {
+		fputs(_("Options (of the wizard, and global):\n"), out);
+		for (size_t i = 0; i < NOPTS; i++)
+			if (OPTS[i].commands & cmd)
+				option_line(out, &OPTS[i]);
+		return;
+	}
+	for (size_t i = 0; i < NOPTS; i++)
+		if ((OPTS[i].commands & cmd) && !global(&OPTS[i])) {
+			if (!own)
+				fputs(_("Options:\n"), out);
+			own = true;
+			option_line(out, &OPTS[i]);
+		}
+	fputs(own ? _("\nGlobal options:\n") : _("Global options:\n"), out);
+	for (size_t i = 0; i < NOPTS; i++)
+		if ((OPTS[i].commands & cmd) && global(&OPTS[i]))
+			option_line(out, &OPTS[i]);
 }

@@ -4,6 +4,7 @@
 #define AZ_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cmd.h"
 
@@ -24,15 +25,22 @@ enum {
 	CMD_KEYS = 1u << 11,
 };
 
-/* A command: its word, its bit, and what runs it. */
+/* A command: its word, its bit, what runs it, and its help (N_ texts). */
 struct cmd_def {
 	const char *name;
 	unsigned bit;
 	int (*run)(const struct cmd_opts *o, int argc, char **argv);
+	const char *operands; /* "RESOURCE", or "" */
+	const char *summary;  /* a line in the list of commands */
+	const char *about;    /* what it does, atop its --help */
+	const char *examples; /* its examples, a line each */
 };
 
 int options_parse(int argc, char **argv, const struct cmd_def *cmds,
 		  size_t ncmds, struct cmd_opts *o,
 		  const struct cmd_def **which);
+
+void options_print(FILE *out, unsigned cmd);
+void help_print(FILE *out, int indent, const char *text);
 
 #endif

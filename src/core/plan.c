@@ -693,7 +693,8 @@ static struct json_object *step_to_json(const struct plan_step *s)
 	return j;
 }
 
-/* Serialises a plan (the file azcmk plan -o writes and azcmk apply reads). */
+/* Serialises a plan (the file azcmk plan --file writes and azcmk apply reads).
+ */
 struct json_object *plan_to_json(const struct plan *p)
 {
 	struct json_object *o = json_object_new_object(),

@@ -54,7 +54,7 @@ dump_state() {
 by_script() {
 	local res=$1; shift
 	start_sim
-	"$azcmk" --ca-file "$work/ca.pem" plan "$res" "$@" --format az -o "$work/plan.sh" >"$work/out" 2>&1 ||
+	"$azcmk" --ca-file "$work/ca.pem" plan "$res" "$@" --format az --file "$work/plan.sh" >"$work/out" 2>&1 ||
 		{ echo "plan --format az failed:"; cat "$work/out"; stop_sim; return 1; }
 	export PYTHONPATH=$conf/pyshim AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_ONLY_SHOW_ERRORS=true \
 		AZURE_CORE_NO_COLOR=true AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no AZCMK_PROPAGATION_WAIT=0
@@ -71,7 +71,7 @@ by_script() {
 by_apply() {
 	local res=$1; shift
 	start_sim
-	"$azcmk" --ca-file "$work/ca.pem" plan "$res" "$@" -o "$work/plan.json" >"$work/out" 2>&1 &&
+	"$azcmk" --ca-file "$work/ca.pem" plan "$res" "$@" --file "$work/plan.json" >"$work/out" 2>&1 &&
 		"$azcmk" --ca-file "$work/ca.pem" --yes --propagation-wait 0 apply "$work/plan.json" >"$work/out" 2>&1 ||
 		{ echo "plan and apply failed:"; cat "$work/out"; stop_sim; return 1; }
 	dump_state "$work/apply.json"

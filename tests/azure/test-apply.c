@@ -235,8 +235,8 @@ static int writes(struct env *v, const char *method, const char *needle)
 static void plan_apply(struct env *v, const char *resource, const char *key,
 		       const char *extra, const char *extra2)
 {
-	int rc = azcmk(v, NULL, "plan", resource, "--key", key, "-o", v->plan,
-		       extra, extra2, END);
+	int rc = azcmk(v, NULL, "plan", resource, "--key", key, "--file",
+		       v->plan, extra, extra2, END);
 
 	if (rc != 0) {
 		char *o = output(v);
@@ -372,7 +372,7 @@ static void test_fifth_service(void **state)
 	rc = azcmk(v, NULL, "check", LOCKER, "--key", KV, END);
 	assert_int_not_equal(rc, 0);
 	assert_output(v, "does not protect");
-	rc = azcmk(v, "", "plan", LOCKER, "--key", KV, "-o", v->plan, END);
+	rc = azcmk(v, "", "plan", LOCKER, "--key", KV, "--file", v->plan, END);
 	assert_int_equal(rc, 0);
 	rc = azcmk(v, "", "--yes", "--propagation-wait", "0", "apply", v->plan,
 		   END);
@@ -444,14 +444,14 @@ static void test_fixes_in_plan(void **state)
 	      "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
 	      "{\"properties\":{\"enablePurgeProtection\":null}}");
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--vault",
-			       "kv-cmk-test", "--create-key", "cmk-new", "-o",
-			       v->plan, END),
+			       "kv-cmk-test", "--create-key", "cmk-new",
+			       "--file", v->plan, END),
 			 1);
 	assert_output(v, "--confirm-irreversible");
 	assert_int_equal(writes(v, "PATCH", "/"), 0);
 	rc = azcmk(v, NULL, "plan", "oai-cmk-test", "--vault", "kv-cmk-test",
-		   "--create-key", "cmk-new", "--confirm-irreversible", "-o",
-		   v->plan, END);
+		   "--create-key", "cmk-new", "--confirm-irreversible",
+		   "--file", v->plan, END);
 	assert_int_equal(rc, 0);
 	assert_output(v, "[irreversible]");
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -480,7 +480,7 @@ static void test_blocker_before_writes(void **state)
 	      "/providers/Microsoft.KeyVault/vaults/kv-cmk-test",
 	      "{\"location\":\"eastus\"}");
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
-			       "-o", v->plan, END),
+			       "--file", v->plan, END),
 			 1);
 	assert_output(v, "vault.same-region");
 	assert_int_equal(writes(v, "PUT", "/"), 0);
@@ -497,7 +497,7 @@ static void test_refused_save_mapped(void **state)
 
 	unlink(v->plan);
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
-			       "-o", v->plan, END),
+			       "--file", v->plan, END),
 			 0);
 	admin(v, "POST", "/keys/kv-cmk-test/cmk-test/disable", "{}");
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -520,7 +520,7 @@ static void test_policy_refusal(void **state)
 	admin(v, "PUT", "/resources", a);
 	unlink(v->plan);
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
-			       "-o", v->plan, END),
+			       "--file", v->plan, END),
 			 0);
 	assert_output(v, "deny-unapproved-vaults");
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -632,7 +632,8 @@ static void test_concurrent_change(void **state)
 
 	unlink(v->plan);
 	assert_int_equal(
-		azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+		azcmk(v, NULL, "plan", id, "--key", KV, "--file", v->plan, END),
+		0);
 	admin(v, "PATCH",
 	      "/resources?id=" RG
 	      "/providers/Microsoft.CognitiveServices/accounts/oai-cmk-test",
@@ -690,7 +691,8 @@ static void test_access_proven_before_save(void **state)
 	      "CognitiveServices\",\"keyVaultProperties\":null}}}");
 	unlink(v->plan);
 	assert_int_equal(
-		azcmk(v, NULL, "plan", id, "--key", KV, "-o", v->plan, END), 0);
+		azcmk(v, NULL, "plan", id, "--key", KV, "--file", v->plan, END),
+		0);
 	assert_output(v, "Save key cmk-test");
 	revoke_at(v, "/keys/cmk-test");
 	assert_int_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -792,7 +794,7 @@ static void test_export_formats(void **state)
 	char *o;
 
 	assert_int_equal(azcmk(v, NULL, "plan", "oai-cmk-test", "--key", KV,
-			       "--format", "az", "-o", v->plan, END),
+			       "--format", "az", "--file", v->plan, END),
 			 0);
 	o = xstrdup(v->out);
 	snprintf(v->out, sizeof(v->out), "%s", v->plan);
@@ -842,7 +844,8 @@ static void test_crash_and_resume(void **state)
 		print_message("crash after step %d\n", k);
 		unlink(v->plan);
 		assert_int_equal(azcmk(v, NULL, "plan", id, "--key", KV,
-				       "--identity", UAI, "-o", v->plan, END),
+				       "--identity", UAI, "--file", v->plan,
+				       END),
 				 0);
 		rc = azcmk(v, at, "--yes", "--propagation-wait", "0", "apply",
 			   v->plan, END);
@@ -911,7 +914,7 @@ static void test_system_identity_off(void **state)
 		expect_exit(v,
 			    azcmk(v, NULL, "plan", T[i].id, "--key", KV,
 				  "--identity", UAI, "--system-identity", "off",
-				  "-o", v->plan, T[i].extra, END),
+				  "--file", v->plan, T[i].extra, END),
 			    0, "plan");
 		assert_output(v, "Turn off the system-assigned identity");
 		expect_exit(v,
@@ -972,7 +975,7 @@ static void test_system_identity_off_proven(void **state)
 	unlink(v->plan);
 	expect_exit(v,
 		    azcmk(v, NULL, "plan", id, "--key", KV, "--identity", UAI,
-			  "--system-identity", "off", "-o", v->plan, END),
+			  "--system-identity", "off", "--file", v->plan, END),
 		    0, "plan");
 	/* enable-identity, assign-role, wait-access, save-key: stop after the
 	 * fourth. */
@@ -1062,7 +1065,7 @@ static void test_managed_hsm_grant(void **state)
 	unlink(v->plan);
 	expect_exit(v,
 		    azcmk(v, NULL, "plan", DICOM, "--key",
-			  HSM_KEY "/0123456789abcdef0123456789abcdef", "-o",
+			  HSM_KEY "/0123456789abcdef0123456789abcdef", "--file",
 			  v->plan, END),
 		    0, "plan");
 	assert_output(v, "the Managed HSM local role Managed HSM Crypto "
@@ -1188,9 +1191,9 @@ static void test_tampered_plan_refused(void **state)
 	int before;
 
 	(void)state;
-	assert_int_equal(
-		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
-		0);
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "--file",
+			       v->plan, END),
+			 0);
 	p = read_json(v->plan);
 	jx_set(jx_at(jx_get(p, "steps"), 0), "method",
 	       json_object_new_string("DELETE"));
@@ -1336,8 +1339,8 @@ static void test_journal_refused(void **state)
 		int before;
 
 		print_message("journal: %s\n", BAD_JOURNALS[i].name);
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
-				       v->plan, END),
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV,
+				       "--file", v->plan, END),
 				 0);
 		p = read_json(v->plan);
 		journal = plan_file(v, ".journal");
@@ -1403,9 +1406,9 @@ static void test_one_apply_at_a_time(void **state)
 	int fd, before;
 
 	(void)state;
-	assert_int_equal(
-		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
-		0);
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "--file",
+			       v->plan, END),
+			 0);
 	lock = plan_file(v, ".journal.lock");
 	make_state_dir();
 	fd = open(lock, O_RDWR | O_CREAT, 0600);
@@ -1465,7 +1468,7 @@ static void test_kill_during_operation(void **state)
 
 		unlink(v->plan);
 		assert_int_equal(azcmk(v, NULL, "plan", IDS[i], "--key", KV,
-				       "-o", v->plan, END),
+				       "--file", v->plan, END),
 				 0);
 		n = step_number(v, "save-key");
 		assert_true(n > 0);
@@ -1526,7 +1529,7 @@ static void test_create_key_once(void **state)
 
 	(void)state;
 	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
-			       "--create-key", "newk", "-o", v->plan, END),
+			       "--create-key", "newk", "--file", v->plan, END),
 			 0);
 	n = step_number(v, "create-key");
 	assert_true(n > 0);
@@ -1554,7 +1557,7 @@ static void test_create_key_answer_lost(void **state)
 
 	(void)state;
 	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
-			       "--create-key", "newk", "-o", v->plan, END),
+			       "--create-key", "newk", "--file", v->plan, END),
 			 0);
 	assert_int_equal(st_fault(&v->t,
 				  "{\"host\":\"kv-cmk-test.vault.azure.net\","
@@ -1596,7 +1599,8 @@ static void test_kill_during_each_operation(void **state)
 			    azcmk(v, NULL, "plan", OAI, "--vault",
 				  "kv-cmk-test", "--create-key", "newk",
 				  "--identity", UAI, "--system-identity", "off",
-				  "--confirm-irreversible", "-o", v->plan, END),
+				  "--confirm-irreversible", "--file", v->plan,
+				  END),
 			    0, "plan");
 		n = step_number(v, KINDS[i]);
 		if (n == 0) {
@@ -1634,9 +1638,9 @@ static void test_state_files_refused(void **state)
 	int before;
 
 	(void)state;
-	assert_int_equal(
-		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
-		0);
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "--file",
+			       v->plan, END),
+			 0);
 	/* A plan names resources: it is written private. */
 	assert_int_equal(stat(v->plan, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -1731,7 +1735,7 @@ static void test_history(void **state)
 		azcmk(v, NULL, "plan",
 		      RG
 		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
-		      "--key", KV, "-o", v->plan, END),
+		      "--key", KV, "--file", v->plan, END),
 		0);
 	expect_exit(v,
 		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
@@ -1748,9 +1752,9 @@ static void test_history_failure(void **state)
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	assert_int_equal(
-		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
-		0);
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "--file",
+			       v->plan, END),
+			 0);
 	assert_int_equal(st_fault(&v->t,
 				  "{\"method\":\"PATCH\",\"path\":\"*oai-cmk-"
 				  "test\",\"status\":400,"
@@ -1803,8 +1807,8 @@ static void test_unknown_verdicts(void **state)
 		    azcmk(v, NULL, "plan",
 			  RG "/providers/Microsoft.CognitiveServices/accounts/"
 			     "fdy-cmk-test",
-			  "--key", KV, "--confirm-irreversible", "-o", v->plan,
-			  END),
+			  "--key", KV, "--confirm-irreversible", "--file",
+			  v->plan, END),
 		    1, "plan, Key Vault down");
 	assert_output(v, "could not judge this");
 	o = output(v);
@@ -1852,7 +1856,7 @@ static void test_preflight_refusal(void **state)
 	st_resp_free(&sr);
 	expect_exit(v,
 		    azcmk(v, NULL, "plan", DICOM, "--vault", "kv-cmk-test",
-			  "--create-key", "newk", "-o", v->plan, END),
+			  "--create-key", "newk", "--file", v->plan, END),
 		    0, "plan");
 	assert_output(v, "Warning: this plan would stop half-way");
 	before = all_writes(v);
@@ -1890,8 +1894,8 @@ static void test_access_wait(void **state)
 
 		print_message("refused %s\n",
 			      i ? "by the operation" : "at once");
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
-				       v->plan, END),
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV,
+				       "--file", v->plan, END),
 				 0);
 		expect_exit(v,
 			    azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -1910,8 +1914,8 @@ static void test_access_wait(void **state)
 	{
 		struct env *v = env_start("minimal.json", SETTINGS[0]);
 
-		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "-o",
-				       v->plan, END),
+		assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV,
+				       "--file", v->plan, END),
 				 0);
 		expect_exit(v,
 			    azcmk(v, NULL, "--yes", "--propagation-wait", "0",
@@ -1977,7 +1981,8 @@ static void test_dicom_identities(void **state)
 	expect_exit(v,
 		    azcmk(v, NULL, "plan", DICOM, "--key",
 			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
-			  UAI, "--system-identity", "keep", "-o", v->plan, END),
+			  UAI, "--system-identity", "keep", "--file", v->plan,
+			  END),
 		    1, "plan keeping both identities");
 	assert_output(v, "identity.dicom-both");
 	expect_exit(v,
@@ -1991,7 +1996,7 @@ static void test_dicom_identities(void **state)
 	expect_exit(v,
 		    azcmk(v, NULL, "plan", DICOM, "--key",
 			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
-			  UAI, "-o", v->plan, END),
+			  UAI, "--file", v->plan, END),
 		    0, "plan with a user-assigned identity");
 	assert_true(step_number(v, "disable-system-identity") > 0);
 	expect_exit(v,
@@ -2033,9 +2038,9 @@ static void test_hooks_not_in_release(void **state)
 	struct env *v = env_start("minimal.json", NULL);
 
 	(void)state;
-	assert_int_equal(
-		azcmk(v, NULL, "plan", OAI, "--key", KV, "-o", v->plan, END),
-		0);
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--key", KV, "--file",
+			       v->plan, END),
+			 0);
 	setenv("AZCMK_TEST_CRASH_AFTER", "1", 1);
 	expect_exit(v,
 		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",

@@ -383,7 +383,7 @@ case_resource() {
 	run check -o json check "$AZCMK_LIVE_RESOURCE" "${where[@]}"
 	judge check check "$work/check.out" "$AZCMK_LIVE_RESOURCE" &&
 		resid=$("$py" "$work/validate.py" field "$work/check.out" resource)
-	run plan plan "$AZCMK_LIVE_RESOURCE" "${where[@]}" "${key[@]}" "${extra[@]}" --format json -o "$work/plan.json"
+	run plan plan "$AZCMK_LIVE_RESOURCE" "${where[@]}" "${key[@]}" "${extra[@]}" --format json --file "$work/plan.json"
 	if [ "$rc" -eq 1 ] && grep -q "cannot build a plan" "$work/plan.err" && [ ! -e "$work/plan.json" ]; then
 		ok plan "no plan: $(grep -m 1 "cannot build a plan" "$work/plan.err" | cut -c 1-140)"
 	elif judge plan plan "$work/plan.json" "$AZCMK_LIVE_RESOURCE"; then
@@ -433,7 +433,7 @@ case_write() {
 	[ -z "${AZCMK_LIVE_KEY:-}" ] || key=(--key "$AZCMK_LIVE_KEY")
 	[ -z "${AZCMK_LIVE_PROPAGATION_WAIT:-}" ] || wait=(--propagation-wait "$AZCMK_LIVE_PROPAGATION_WAIT")
 	read -r -a extra <<<"${AZCMK_LIVE_PLAN_ARGS:-}"
-	run plan-full plan "$resid" "${key[@]}" "${extra[@]}" --show-bodies -o "$work/write.plan.json"
+	run plan-full plan "$resid" "${key[@]}" "${extra[@]}" --show-bodies --file "$work/write.plan.json"
 	judge plan-full plan "$work/write.plan.json" "$resid" ||
 		{ skip_rest apply check-after-apply rotate refresh check-final; return; }
 	keep_work=1 # until the end, the state directory may hold a journal that apply --resume needs

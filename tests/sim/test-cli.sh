@@ -47,6 +47,25 @@ if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 else
 	echo "skip French from the build tree: no fr_FR.UTF-8 locale (locale-gen)"
 fi
+# Each command's --help tells that command: its synopsis, its options and not the others', examples;
+# within 80 columns.
+for c in login account check plan apply rotate refresh audit fix history keys; do
+	expect "help-$c" 0 "Usage: azcmk $c \[OPTION\]" -- "$azcmk" $c --help
+	wide=$(awk 'length($0) > 79' "$work/out" | head -1)
+	[ -z "$wide" ] && ok "help-$c fits 80 columns" || bad "help-$c has a line over 79 columns: $wide"
+	grep -q "^Examples:" "$work/out" && ok "help-$c has examples" || bad "help-$c has no examples"
+done
+expect help-audit-own 0 "  --fail-on LEVEL" -- "$azcmk" audit --help
+grep -q -- "--resume\|--create-key" "$work/out" && bad "audit --help lists options of other commands" ||
+	ok "audit --help lists only its own options and the global ones"
+expect help-rotate-version 0 "  --version V " -- "$azcmk" rotate -h
+if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
+	expect help-audit-french 0 "Options globales" -- env LC_ALL=fr_FR.UTF-8 "$azcmk" audit --help
+fi
+# -o is a format for every command, never a file: plan saves with --file, and says so.
+expect plan-o-file-refused 2 "use --file x.plan" -- "$azcmk" plan r -o x.plan
+expect file-not-for-audit 2 "option --file does not apply to azcmk audit" -- "$azcmk" audit --file x
+expect help-global-points-to-commands 0 "azcmk COMMAND --help" -- "$azcmk" --help
 # Each command takes only the options that mean something to it: the rest are refused, never ignored.
 expect azcmk-option-not-for-audit 2 "option --create-key does not apply to azcmk audit" -- \
 	"$azcmk" audit --create-key foo --resume
