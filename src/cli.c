@@ -177,3 +177,20 @@ bool cli_write_file(const char *path, const char *data, char **err)
 	free(tmp);
 	return ok;
 }
+
+/* Tells whether colour is turned off: NO_COLOR set and not empty
+ * (no-color.org), or az's AZURE_CORE_NO_COLOR set to a true value (as az
+ * reads its configuration: true, yes, on or 1). */
+bool cli_no_colour(void)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	const char *nc = getenv("NO_COLOR"),
+		   *az = getenv("AZURE_CORE_NO_COLOR");
+
+	if (nc && *nc)
+		return true;
+	for (size_t i = 0; az && i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (str_ieq(az, yes[i]))
+			return true;
+	return false;
+}

@@ -9,6 +9,7 @@ void cli_init(const char *argv0);
 const char *cli_program(void);
 void cli_version(void);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool cli_no_colour(void);
 bool cli_parse_int(const char *text, int min, int max, int *out);
 char *cli_read_file(const char *path, size_t *len, char **err);
 bool cli_write_file(const char *path, const char *data, char **err);

@@ -190,6 +190,24 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
+/*
+ * Takes az's default output, AZURE_CORE_OUTPUT, where it names a format the
+ * command writes: json (and az's jsonc) or table; az's others (tsv, yaml,
+ * yamlc, none) leave azcmk's table. An -o given on the command line wins.
+ */
+static void default_output(struct cmd_opts *o, unsigned cmd)
+{
+	const char *v = getenv("AZURE_CORE_OUTPUT");
+	bool json = v && (str_ieq(v, "json") || str_ieq(v, "jsonc"));
+
+	if (!json)
+		return;
+	if (cmd == CMD_PLAN)
+		o->format = FMT_JSON;
+	else
+		o->output = OUT_JSON;
+}
+
 /* Where a flag's bool or a plain value's string is kept in struct cmd_opts. */
 #define FLAG(field) offsetof(struct cmd_opts, field)
 #define TEXT(field) offsetof(struct cmd_opts, field)
@@ -307,6 +325,15 @@ static const struct opt_def OPTS[] = {
 };
 
 #define NOPTS (sizeof(OPTS) / sizeof(OPTS[0]))
+
+/* Returns the commands that take -o, as OPTS says. */
+static unsigned output_commands(void)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (OPTS[i].letter == 'o')
+			return OPTS[i].commands;
+	return 0;
+}
 
 /* Finds the definition of a long option as a command sees it (rotate's
  * --version is its own). */
@@ -440,6 +467,8 @@ int options_parse(int argc, char **argv, const struct cmd_def *cmds,
 	}
 	if (*which)
 		cmd = (*which)->bit;
+	if (output_commands() & cmd)
+		default_output(o, cmd);
 	table = getopt_table(cmd, index);
 	while (rc < 0 &&
 	       (c = getopt_long(argc, argv, "o:hV", table, NULL)) != -1) {

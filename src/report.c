@@ -7,15 +7,15 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cli.h"
 #include "i18n.h"
 #include "text.h"
 
-/* Tells whether colour may be used on a stream: a terminal, and no NO_COLOR. */
+/* Tells whether colour may be used on a stream: a terminal, and colour not
+ * turned off (NO_COLOR, AZURE_CORE_NO_COLOR). */
 bool report_colour(FILE *out)
 {
-	const char *nc = getenv("NO_COLOR");
-
-	return isatty(fileno(out)) && !(nc && *nc);
+	return isatty(fileno(out)) && !cli_no_colour();
 }
 
 /* Prints one finding as text: severity, rule, message, then why and what to do.

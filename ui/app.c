@@ -210,8 +210,6 @@ static bool make_session(struct ui *u)
  * NO_COLOR or monochrome. */
 static void take_terminal(struct ui *u)
 {
-	const char *nc = getenv("NO_COLOR");
-
 	initscr();
 	atexit(restore_terminal);
 	set_escdelay(25);
@@ -221,7 +219,7 @@ static void take_terminal(struct ui *u)
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	curs_set(0);
-	u->colour = has_colors() && !(nc && *nc);
+	u->colour = has_colors() && !cli_no_colour();
 	if (u->colour) {
 		start_color();
 		use_default_colors();

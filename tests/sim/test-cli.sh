@@ -137,6 +137,21 @@ if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 	expect demo-audit-table-french 1 "ne peut pas utiliser de clé gérée par le client" -- \
 		env -u HTTPS_PROXY LC_ALL=fr_FR.UTF-8 "$azcmk" --demo audit
 fi
+# az's own settings: AZURE_CORE_OUTPUT names the default format (-o wins; one azcmk does not write
+# leaves the table), AZURE_CORE_NO_COLOR turns colour off as NO_COLOR does.
+expect az-core-output-json 1 '"schema": "azcmk-audit/1"' -- env -u HTTPS_PROXY AZURE_CORE_OUTPUT=jsonc "$azcmk" --demo audit
+expect az-core-output-overridden 1 "resources audited" -- \
+	env -u HTTPS_PROXY AZURE_CORE_OUTPUT=json "$azcmk" --demo audit -o table
+expect az-core-output-yaml-ignored 1 "resources audited" -- env -u HTTPS_PROXY AZURE_CORE_OUTPUT=yaml "$azcmk" --demo audit
+if command -v script >/dev/null 2>&1; then
+	esc=$(printf '\033[')
+	script -qec "env -u HTTPS_PROXY '$azcmk' --demo check hb-ch-scheduling" /dev/null >"$work/tty" 2>&1
+	grep -qF "$esc" "$work/tty" && ok "colour on a terminal" || bad "no colour on a terminal: $(head -c 200 "$work/tty")"
+	for v in AZURE_CORE_NO_COLOR=true AZURE_CORE_NO_COLOR=1 NO_COLOR=1; do
+		script -qec "env -u HTTPS_PROXY $v '$azcmk' --demo check hb-ch-scheduling" /dev/null >"$work/tty" 2>&1
+		grep -qF "$esc" "$work/tty" && bad "$v: colour still used" || ok "$v turns colour off"
+	done
+fi
 unset XDG_STATE_HOME
 expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
 expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login
