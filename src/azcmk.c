@@ -2,6 +2,7 @@
  * command dispatch. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
@@ -226,8 +227,15 @@ int main(int argc, char **argv)
 	/* Machine-readable output reads the same on every machine: its
 	 * messages, and the diagnostics that share their catalogue, are in
 	 * English whatever the locale (LANGUAGE too is ignored under "C"). */
-	if (o.output != OUT_TABLE)
+	if (o.output != OUT_TABLE && o.output != OUT_NONE)
 		setlocale(LC_MESSAGES, "C");
+	/* -o none: nothing on standard output, as az's; the exit status and
+	 * standard error still tell. */
+	if (o.output == OUT_NONE && !freopen("/dev/null", "w", stdout)) {
+		cli_error(_("cannot send standard output to /dev/null: %s"),
+			  strerror(errno));
+		return EXIT_ERROR;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_interrupt;
 	sigaction(SIGINT, &sa, NULL);

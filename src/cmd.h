@@ -13,7 +13,7 @@
  * mistake (keys: 0 or 2). */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
-enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF };
+enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF, OUT_NONE };
 
 /* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or
  * an az script. */

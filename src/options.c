@@ -169,10 +169,12 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 {
 	bool table = str_ieq(v, "table"), json = str_ieq(v, "json");
 
-	if (cmd == CMD_PLAN && !table && !json)
+	if (str_ieq(v, "none"))
+		o->output = OUT_NONE;
+	else if (cmd == CMD_PLAN && !table && !json)
 		return mistake(xasprintf(
-			_("invalid --output '%s' for plan: use table or json; "
-			  "to save the plan to a file, use --file %s"),
+			_("invalid --output '%s' for plan: use table, json or "
+			  "none; to save the plan to a file, use --file %s"),
 			v, v));
 	else if (cmd == CMD_PLAN)
 		o->format = json ? FMT_JSON : FMT_TEXT;
@@ -182,8 +184,9 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 		return mistake(xasprintf(
 			cmd == CMD_AUDIT
 				? _("invalid --output '%s': use table, json, "
-				    "csv or sarif")
-				: _("invalid --output '%s': use table or json"),
+				    "csv, sarif or none")
+				: _("invalid --output '%s': use table, json or "
+				    "none"),
 			v));
 	else
 		o->output = json ? OUT_JSON : OUT_TABLE;
@@ -192,14 +195,16 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 
 /*
  * Takes az's default output, AZURE_CORE_OUTPUT, where it names a format the
- * command writes: json (and az's jsonc) or table; az's others (tsv, yaml,
- * yamlc, none) leave azcmk's table. An -o given on the command line wins.
+ * command writes: json (and az's jsonc), table or none; az's others (tsv,
+ * yaml, yamlc) leave azcmk's table. An -o given on the command line wins.
  */
 static void default_output(struct cmd_opts *o, unsigned cmd)
 {
 	const char *v = getenv("AZURE_CORE_OUTPUT");
 	bool json = v && (str_ieq(v, "json") || str_ieq(v, "jsonc"));
 
+	if (v && str_ieq(v, "none"))
+		o->output = OUT_NONE;
 	if (!json)
 		return;
 	if (cmd == CMD_PLAN)
@@ -248,7 +253,9 @@ static const struct opt_def OPTS[] = {
 	{ "output", 'o', O_CALL, 0, set_output,
 	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT |
 		  CMD_HISTORY | CMD_KEYS,
-	  "FORMAT", N_("table (default) or json; audit also csv or sarif") },
+	  "FORMAT",
+	  N_("table (default), json, or none to print nothing (the exit "
+	     "status tells); audit also csv or sarif") },
 	{ "file", 0, O_TEXT, TEXT(plan_file), NULL, CMD_PLAN, "FILE",
 	  N_("save the plan to FILE for azcmk apply (or, with --format arm "
 	     "or az, the template or the script)") },

@@ -143,6 +143,15 @@ expect az-core-output-json 1 '"schema": "azcmk-audit/1"' -- env -u HTTPS_PROXY A
 expect az-core-output-overridden 1 "resources audited" -- \
 	env -u HTTPS_PROXY AZURE_CORE_OUTPUT=json "$azcmk" --demo audit -o table
 expect az-core-output-yaml-ignored 1 "resources audited" -- env -u HTTPS_PROXY AZURE_CORE_OUTPUT=yaml "$azcmk" --demo audit
+# -o none (and az's AZURE_CORE_OUTPUT=none): nothing on standard output, the exit status still tells.
+for how in "-o none" "AZURE_CORE_OUTPUT=none"; do
+	case $how in -o*) set -- "$azcmk" --demo audit -o none ;; *) set -- env "$how" "$azcmk" --demo audit ;; esac
+	env -u HTTPS_PROXY "$@" >"$work/none.out" 2>/dev/null
+	rc=$?
+	[ "$rc" -eq 1 ] && [ ! -s "$work/none.out" ] && ok "audit $how: silent, exit 1" ||
+		bad "audit $how: exit $rc, output: $(head -c 200 "$work/none.out")"
+done
+set --
 if command -v script >/dev/null 2>&1; then
 	esc=$(printf '\033[')
 	script -qec "env -u HTTPS_PROXY '$azcmk' --demo check hb-ch-scheduling" /dev/null >"$work/tty" 2>&1
