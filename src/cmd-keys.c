@@ -30,11 +30,17 @@ static bool named_subs(const struct cmd_opts *o, struct json_object *visible,
 	for (size_t k = 0; k < o->nsubs; k++) {
 		struct json_object *hit = NULL;
 
+		/* An entry without a string id is no subscription to look in.
+		 */
 		for (size_t i = 0; i < jx_len(visible) && !hit; i++)
-			if (str_ieq(jx_str(jx_at(visible, i), "subscriptionId"),
-				    o->subscriptions[k]) ||
-			    str_ieq(jx_str(jx_at(visible, i), "displayName"),
-				    o->subscriptions[k]))
+			if (!jx_str(jx_at(visible, i), "subscriptionId"))
+				continue;
+			else if (str_ieq(jx_str(jx_at(visible, i),
+						"subscriptionId"),
+					 o->subscriptions[k]) ||
+				 str_ieq(jx_str(jx_at(visible, i),
+						"displayName"),
+					 o->subscriptions[k]))
 				hit = jx_at(visible, i);
 		if (!hit) {
 			char *shown = text_sanitize(o->subscriptions[k], false);

@@ -99,6 +99,11 @@ int cmk_resolve_resource(struct az_session *s, const char *name,
 			  types, q, q);
 	free(types);
 	rows = graph_query(s, query, subs, nsubs, e);
+	/* A row without a string id names nothing: Graph's answer is untrusted.
+	 */
+	for (size_t i = jx_len(rows); rows && i-- > 0;)
+		if (!jx_str(jx_at(rows, i), "id"))
+			json_object_array_del_idx(rows, i, 1);
 	if (rows && jx_len(rows) == 1) {
 		*id = xstrdup(jx_str(jx_at(rows, 0), "id"));
 		rc = 0;
@@ -328,8 +333,9 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f,
 		f->ctx.policy_status =
 			r[1]->curl_code ? CMK_READ_NO_ANSWER : r[1]->status;
 	}
-	id = rows && jx_len(rows) ? xstrdup(jx_str(jx_at(rows, 0), "id"))
-				  : NULL;
+	id = rows && jx_str(jx_at(rows, 0), "id")
+		     ? xstrdup(jx_str(jx_at(rows, 0), "id"))
+		     : NULL;
 	if (!rows && !r[0]->curl_code && r[0]->status >= 400 &&
 	    !az_http_canceled(az_session_http(s))) {
 		az_error_clear(e);
