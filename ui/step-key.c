@@ -123,14 +123,13 @@ static const char *badge_mark(const struct cmk_finding *f)
 	return f->rule->fix_step == FIX_NONE ? "x " : "fix ";
 }
 
-/* Judges a vault for the resource (the vault rules only) and returns its badge,
- * allocated. */
-static char *badge(struct ui *u, struct json_object *vault)
+/* Judges a vault for the resource with what is known before a key is chosen;
+ * the report is the caller's to free. */
+static void judge_vault(struct ui *u, struct json_object *vault,
+			struct cmk_report *r)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(u->wiz.s);
 	struct cmk_ctx c = u->wiz.cur.ctx;
-	struct cmk_report r;
-	struct sbuf b = SBUF_INIT;
 	const char *why;
 
 	c.change = true;
@@ -140,8 +139,18 @@ static char *badge(struct ui *u, struct json_object *vault)
 		memset(&c.keyref, 0, sizeof(c.keyref));
 	c.key = NULL;
 	c.key_status = 0;
-	cmk_check(&c, &r);
+	cmk_check(&c, r);
 	key_ref_free(&c.keyref);
+}
+
+/* Judges a vault for the resource (the vault rules only) and returns its badge,
+ * allocated. */
+static char *badge(struct ui *u, struct json_object *vault)
+{
+	struct cmk_report r;
+	struct sbuf b = SBUF_INIT;
+
+	judge_vault(u, vault, &r);
 	for (size_t i = 0; i < r.n; i++)
 		if (str_istarts(r.items[i].rule->id, "vault."))
 			sb_printf(&b, "%s%s%s", b.len ? " " : "",
@@ -380,6 +389,29 @@ static int choose_version(struct ui *u, struct keystep *st, size_t i)
 	return UI_GO_NEXT;
 }
 
+/* Tells whether a vault cannot hold the resource's key (a vault rule fails that
+ * no plan fixes, such as a vault in another region), and if so says which
+ * rule and why, instead of opening it. */
+static bool refuse_vault(struct ui *u, struct json_object *vault)
+{
+	struct cmk_report r;
+	const struct cmk_finding *f;
+
+	judge_vault(u, vault, &r);
+	f = cmk_unfixable(&r, "vault.");
+	if (f) {
+		char *msg = text_sanitize(f->message, false);
+
+		ui_status(u, 2,
+			  _("no plan can fix this, choose another vault: %s "
+			    "(%s)"),
+			  msg, f->rule->id);
+		free(msg);
+	}
+	cmk_report_free(&r);
+	return f != NULL;
+}
+
 /* Acts on Enter at the current level: open a vault, open a key, create one, or
  * choose a version. */
 static int select_row(struct ui *u, struct keystep *st)
@@ -389,6 +421,8 @@ static int select_row(struct ui *u, struct keystep *st)
 
 	if (!ui_list_selected(&st->list, &i))
 		return UI_STAY;
+	if (st->level == VAULTS && refuse_vault(u, jx_at(st->vaults, i)))
+		return UI_REDRAW;
 	if (st->level == VAULTS) {
 		drop_keys(st);
 		st->vault = (int)i;

@@ -166,6 +166,25 @@ wait_for "is to be created in" "preselect: a key of the wrong type preselects a 
 keys q
 wait_for "EXIT=0" "preselect: quits"
 
+# A vault that cannot hold the key (OpenAI with a vault in another region): Enter says why and stays.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "unusable vault: started"
+keys Enter
+wait_for "Findings: " "unusable vault: findings"
+keys v
+wait_for "Every resource: " "unusable vault: resources"
+pick "oai-ch-triage"
+wait_for "The identity that is to reach the key" "unusable vault: identity step"
+keys Enter
+wait_for "x same-region" "unusable vault: its badge marks it"
+pick "kv-ch-triage-eus"
+wait_for "no plan can fix this, choose another vault: vault kv-ch-triage-eus is in" \
+	"unusable vault: Enter says why instead of opening it"
+$T capture-pane -p -t w | grep -q "Keys in kv-ch-triage-eus" && bad "unusable vault: opened anyway" ||
+	ok "unusable vault: stays on the vaults"
+keys q
+wait_for "EXIT=0" "unusable vault: quits"
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
 	screen=$($T capture-pane -p -t w)
