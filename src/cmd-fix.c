@@ -135,7 +135,8 @@ static char *key_in_vault(struct az_session *s, const struct cmd_opts *o,
 		     !found && i < jx_len(keys) && tried < MAX_KEYS; i++) {
 			const char *kid = jx_str(jx_at(keys, i), "kid");
 
-			if (!kid || !jx_bool(jx_at(keys, i), "enabled", true) ||
+			if (!kid ||
+			    !jx_bool(jx_at(keys, i), "enabled", false) ||
 			    jx_bool(jx_at(keys, i), "managed", false))
 				continue;
 			tried++;

@@ -227,6 +227,39 @@ static char *cell(const char *text, const char *dflt)
 	return text_sanitize(text ? text : dflt, false);
 }
 
+/* Returns the ENABLED cell of a key or version: yes, no, or ? when Key Vault
+ * did not say; allocated. */
+static char *enabled_cell(struct json_object *k)
+{
+	struct json_object *on = jx_get(k, "enabled");
+
+	if (!json_object_is_type(on, json_type_boolean))
+		return xstrdup("?");
+	return xstrdup(json_object_get_boolean(on) ? _("yes") : _("no"));
+}
+
+/* Returns the EXPIRES cell: the time, "never" for none, or ? when Key Vault
+ * gave one that is not a time; allocated. */
+static char *expires_cell(struct json_object *k)
+{
+	const char *exp = jx_str(k, "expires");
+
+	if (!exp)
+		return xstrdup(_("never"));
+	return cell(strcmp(exp, "unknown") ? exp : "?", "");
+}
+
+/* Returns the CURRENT cell of a version: yes, nothing, or ? when the key's
+ * own read failed and no version can be named current; allocated. */
+static char *current_cell(struct json_object *v)
+{
+	struct json_object *cur = jx_get(v, "current");
+
+	if (!json_object_is_type(cur, json_type_boolean))
+		return xstrdup("?");
+	return xstrdup(json_object_get_boolean(cur) ? _("yes") : "");
+}
+
 /* Frees a table's rows of n cells. */
 static void free_rows(char ***rows, size_t nrows, int n)
 {
@@ -274,11 +307,8 @@ static void print_keys(const struct key_ref *store, struct json_object *keys)
 		rows[i] = xcalloc(MAX_COLS, sizeof(**rows));
 		rows[i][0] = cell(jx_str(k, "name"), "?");
 		rows[i][1] = type_cell(k);
-		rows[i][2] = xstrdup(jx_bool(k, "enabled", true) ? _("yes")
-								 : _("no"));
-		rows[i][3] = jx_str(k, "expires")
-				     ? cell(jx_str(k, "expires"), "")
-				     : xstrdup(_("never"));
+		rows[i][2] = enabled_cell(k);
+		rows[i][3] = expires_cell(k);
 		rows[i][4] = cell(jx_str(k, "version"), "?");
 	}
 	if (n) {
@@ -294,7 +324,7 @@ static void print_keys(const struct key_ref *store, struct json_object *keys)
 	free(uri);
 }
 
-/* Prints a key's versions as text, newest (the current one) first. */
+/* Prints a key's versions as text, newest first, the current one marked. */
 static void print_versions(const struct key_ref *key,
 			   struct json_object *versions)
 {
@@ -308,16 +338,16 @@ static void print_versions(const struct key_ref *key,
 
 	if (key->hsm)
 		printf(P_("Key %s in Managed HSM %s has %zu version, the "
-			  "newest (current) first.\n",
+			  "newest first.\n",
 			  "Key %s in Managed HSM %s has %zu versions, the "
-			  "newest (current) first.\n",
+			  "newest first.\n",
 			  n),
 		       name, store, n);
 	else
 		printf(P_("Key %s in key vault %s has %zu version, the newest "
-			  "(current) first.\n",
+			  "first.\n",
 			  "Key %s in key vault %s has %zu versions, the newest "
-			  "(current) first.\n",
+			  "first.\n",
 			  n),
 		       name, store, n);
 	for (size_t i = 0; i < n; i++) {
@@ -325,13 +355,10 @@ static void print_versions(const struct key_ref *key,
 
 		rows[i] = xcalloc(MAX_COLS, sizeof(**rows));
 		rows[i][0] = cell(jx_str(v, "version"), "?");
-		rows[i][1] = xstrdup(jx_bool(v, "enabled", true) ? _("yes")
-								 : _("no"));
+		rows[i][1] = enabled_cell(v);
 		rows[i][2] = cell(jx_str(v, "created"), "?");
-		rows[i][3] = jx_str(v, "expires")
-				     ? cell(jx_str(v, "expires"), "")
-				     : xstrdup(_("never"));
-		rows[i][4] = xstrdup(i == 0 ? _("yes") : "");
+		rows[i][3] = expires_cell(v);
+		rows[i][4] = current_cell(v);
 	}
 	print_table(head, rows, n, 5);
 	free_rows(rows, n, MAX_COLS);
@@ -381,8 +408,8 @@ static void print_keys_json(const struct key_ref *store,
 static void print_versions_json(const struct key_ref *key,
 				struct json_object *versions)
 {
-	static const char *const fields[] = { "version", "kid", "enabled",
-					      "created", "expires" };
+	static const char *const fields[] = { "version", "kid",     "enabled",
+					      "created", "expires", "current" };
 	struct json_object *doc = json_object_new_object(),
 			   *list = json_object_new_array();
 
@@ -393,8 +420,6 @@ static void print_versions_json(const struct key_ref *key,
 			json_object_object_add(
 				v, fields[f],
 				jx_copy(jx_get(jx_at(versions, i), fields[f])));
-		json_object_object_add(v, "current",
-				       json_object_new_boolean(i == 0));
 		json_object_array_add(list, v);
 	}
 	json_object_object_add(doc, "store", store_json(key));
@@ -413,19 +438,6 @@ static int by_name(const void *a, const void *b)
 	int c = strcasecmp(x ? x : "", y ? y : "");
 
 	return c ? c : strcmp(x ? x : "", y ? y : "");
-}
-
-/* Orders versions newest first (by creation, one without a date last), then by
- * version. */
-static int newest_first(const void *a, const void *b)
-{
-	struct json_object *x = *(struct json_object *const *)a,
-			   *y = *(struct json_object *const *)b;
-	const char *cx = jx_str(x, "created"), *cy = jx_str(y, "created");
-	const char *vx = jx_str(x, "version"), *vy = jx_str(y, "version");
-	int c = cx && cy ? strcmp(cy, cx) : (cy != NULL) - (cx != NULL);
-
-	return c ? c : strcmp(vx ? vx : "", vy ? vy : "");
 }
 
 /* Adds, after a failure to list, what to do when Key Vault said the store or
@@ -495,7 +507,6 @@ static int list_versions(struct az_session *s, const struct cmd_opts *o,
 			    "with '%s keys %s'"),
 			  key.name, key.vault, cli_program(), key.vault);
 	} else {
-		json_object_array_sort(versions, newest_first);
 		if (o->output == OUT_JSON)
 			print_versions_json(&key, versions);
 		else

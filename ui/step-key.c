@@ -246,10 +246,22 @@ static const char *day(const char *iso)
 {
 	static char out[16];
 
+	if (iso && !strcmp(iso, "unknown"))
+		return "?";
 	if (!iso || strlen(iso) < 10)
 		return "-";
 	snprintf(out, sizeof(out), "%.10s", iso);
 	return out;
+}
+
+/* Returns "enabled", "disabled", or "?" when Key Vault did not say. */
+static const char *enabled_word(struct json_object *k)
+{
+	struct json_object *on = jx_get(k, "enabled");
+
+	if (!json_object_is_type(on, json_type_boolean))
+		return "?";
+	return json_object_get_boolean(on) ? _("enabled") : _("disabled");
 }
 
 /* Describes a key as its row shows it, into st->buf. */
@@ -262,8 +274,7 @@ static void key_text(struct keystep *st, struct json_object *k)
 	snprintf(st->buf, sizeof(st->buf),
 		 _(" %-26s %-8s %5s  %-9s expires %s"), jx_str(k, "name"),
 		 jx_str(k, "kty") ? jx_str(k, "kty") : "?", size,
-		 jx_bool(k, "enabled", true) ? _("enabled") : _("disabled"),
-		 day(jx_str(k, "expires")));
+		 enabled_word(k), day(jx_str(k, "expires")));
 }
 
 /* Describes a row of the current level into st->buf and returns it. */
@@ -297,9 +308,7 @@ static const char *row_text(void *ctx, size_t i)
 			jx_at(st->versions, i - (version_required ? 0 : 1));
 
 		snprintf(st->buf, sizeof(st->buf), _(" %-34s %-9s created %s"),
-			 jx_str(v, "version"),
-			 jx_bool(v, "enabled", true) ? _("enabled")
-						     : _("disabled"),
+			 jx_str(v, "version"), enabled_word(v),
 			 day(jx_str(v, "created")));
 	}
 	return st->buf;

@@ -147,6 +147,43 @@ static struct json_object *when(int64_t t)
 	return json_object_new_string(out);
 }
 
+/* Returns whether Key Vault said the key is enabled (a new JSON boolean), or
+ * NULL (JSON null) when its answer does not say. */
+static struct json_object *enabled_of(struct json_object *said)
+{
+	bool on;
+
+	return cmk_key_flag(said, "attributes.enabled", &on) == CMK_ATTR_READ
+		       ? json_object_new_boolean(on)
+		       : NULL;
+}
+
+/* Returns a key's expiry as keys.h describes it: a time, NULL for none, or
+ * "unknown" when Key Vault's answer gives one that is not a time. */
+static struct json_object *expiry_of(struct json_object *said)
+{
+	int64_t t;
+
+	switch (cmk_key_time(said, "attributes.exp", &t)) {
+	case CMK_ATTR_ABSENT:
+		return NULL;
+	case CMK_ATTR_READ:
+		return when(t);
+	default:
+		return json_object_new_string("unknown");
+	}
+}
+
+/* Returns a key's creation time, or NULL (JSON null) when none can be read. */
+static struct json_object *created_of(struct json_object *said)
+{
+	int64_t t;
+
+	return cmk_key_time(said, "attributes.created", &t) == CMK_ATTR_READ
+		       ? when(t)
+		       : NULL;
+}
+
 /* Adds a string member, or null for none. */
 static void add_str(struct json_object *o, const char *key, const char *value)
 {
@@ -178,13 +215,9 @@ static struct json_object *describe(const struct key_ref *k,
 	add_str(o, "kty", kty);
 	json_object_object_add(o, "keySize",
 			       bits > 0 ? json_object_new_int64(bits) : NULL);
-	json_object_object_add(o, "enabled",
-			       json_object_new_boolean(jx_bool(
-				       said, "attributes.enabled", true)));
-	json_object_object_add(o, "expires",
-			       when(jx_int(said, "attributes.exp", 0)));
-	json_object_object_add(o, "created",
-			       when(jx_int(said, "attributes.created", 0)));
+	json_object_object_add(o, "enabled", enabled_of(said));
+	json_object_object_add(o, "expires", expiry_of(said));
+	json_object_object_add(o, "created", created_of(said));
 	json_object_object_add(
 		o, "managed",
 		json_object_new_boolean(jx_bool(said, "managed", false)));
@@ -316,8 +349,75 @@ int az_keys_list_brief(struct az_session *s, const struct key_ref *store,
 	return list_keys(s, store, 0, false, keys, e);
 }
 
-/* Lists a key's versions (every page); -1 with *e naming the key and its store.
+/* Orders versions newest first (by creation, one without a date last), then by
+ * version, so that a listing does not move between runs: Key Vault promises
+ * no order. */
+static int newest_first(const void *a, const void *b)
+{
+	struct json_object *x = *(struct json_object *const *)a,
+			   *y = *(struct json_object *const *)b;
+	const char *cx = jx_str(x, "created"), *cy = jx_str(y, "created");
+	const char *vx = jx_str(x, "version"), *vy = jx_str(y, "version");
+	int c = cx && cy ? strcmp(cy, cx) : (cy != NULL) - (cx != NULL);
+
+	return c ? c : strcmp(vx ? vx : "", vy ? vy : "");
+}
+
+/*
+ * Returns the key's current version as Key Vault itself names it: the kid of
+ * GET /keys/NAME, which "retrieves the latest version" (Key Vault's Get Key
+ * operation), not a guess from creation dates; NULL when it cannot be read.
  */
+static char *current_version(struct az_session *s, const struct key_ref *at)
+{
+	char *uri = key_ref_versioned(at, NULL), *v = NULL;
+	struct az_req *q =
+		az_session_req(s, AZ_KEYVAULT, "GET", uri, KEYS_API, NULL);
+	struct az_error e = { 0 };
+
+	if (az_session_call(s, q, &e) == 0) {
+		const char *named =
+			key_ref_version_in(at, jx_str(q->json, "key.kid"));
+
+		v = named ? xstrdup(named) : NULL;
+	}
+	az_error_clear(&e);
+	az_req_free(q);
+	free(uri);
+	return v;
+}
+
+/* Describes the listed versions of a key, each once (a version a server lists
+ * twice is shown once), newest first, the current one marked. */
+static struct json_object *versions_of(const struct key_ref *at,
+				       struct json_object *items,
+				       const char *current)
+{
+	struct json_object *out = json_object_new_array(),
+			   *seen = json_object_new_array();
+
+	for (size_t i = 0; i < jx_len(items); i++) {
+		const char *v =
+			key_ref_version_in(at, jx_str(jx_at(items, i), "kid"));
+		struct json_object *d;
+
+		if (!v || jx_array_has_istr(seen, v))
+			continue;
+		json_object_array_add(seen, json_object_new_string(v));
+		d = describe(at, v, v, jx_at(items, i));
+		json_object_object_add(
+			d, "current",
+			current ? json_object_new_boolean(str_ieq(v, current))
+				: NULL);
+		json_object_array_add(out, d);
+	}
+	json_object_put(seen);
+	json_object_array_sort(out, newest_first);
+	return out;
+}
+
+/* Lists a key's versions (every page) and which is current; -1 with *e naming
+ * the key and its store. */
 int az_key_versions(struct az_session *s, const struct key_ref *key,
 		    struct json_object **versions, struct az_error *e)
 {
@@ -332,16 +432,10 @@ int az_key_versions(struct az_session *s, const struct key_ref *key,
 	url = key_ref_url(&at, "/versions");
 	rc = az_session_list(s, AZ_KEYVAULT, url, KEYS_API, &items, e);
 	if (rc == 0) {
-		*versions = json_object_new_array();
-		for (size_t i = 0; i < jx_len(items); i++) {
-			const char *v = key_ref_version_in(
-				&at, jx_str(jx_at(items, i), "kid"));
+		char *current = current_version(s, &at);
 
-			if (v)
-				json_object_array_add(
-					*versions,
-					describe(&at, v, v, jx_at(items, i)));
-		}
+		*versions = versions_of(&at, items, current);
+		free(current);
 	} else {
 		failed(e, &at, true);
 	}

@@ -38,10 +38,13 @@ bool az_keys_ref(struct az_session *s, const char *store, const char *name,
  *   kty       "RSA", "RSA-HSM", "EC"...; null when unknown (always in a
  *             version list, whose items carry no key material)
  *   keySize   bits, or null when unknown
- *   enabled   true or false
- *   expires   "YYYY-MM-DDTHH:MM:SSZ" (UTC), or null for no expiry
+ *   enabled   true or false, or null when Key Vault's answer does not say
+ *   expires   "YYYY-MM-DDTHH:MM:SSZ" (UTC), null for no expiry, or
+ *             "unknown" when Key Vault gives one that is not a time
  *   created   the same, or null
  *   managed   true for a key Key Vault manages behind a certificate
+ *   current   az_key_versions only: true for the version GET /keys/NAME
+ *             names, false for the others, null on all when that read failed
  * name, kid and version passed the one key parser and kty is sanitized: all
  * are fit to print. An item whose kid names another store or key is left out.
  */
@@ -65,8 +68,10 @@ int az_keys_list_brief(struct az_session *s, const struct key_ref *store,
 
 /*
  * Lists a key's versions (key->version is ignored), every page, into
- * *versions (above). The key is held to the session's cloud before any
- * request. Returns 0, or -1 with *e naming the key and saying what to do.
+ * *versions (above): each version once, newest first by creation, the
+ * current one marked from the key's own GET. The key is held to the session's
+ * cloud before any request. Returns 0, or -1 with *e naming the key and
+ * saying what to do.
  */
 int az_key_versions(struct az_session *s, const struct key_ref *key,
 		    struct json_object **versions, struct az_error *e);

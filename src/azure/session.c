@@ -540,6 +540,7 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path,
 	/* A first page given as a whole URL (a nextLink) is held to ARM's or
 	 * Graph's own host where its token is attached. */
 	struct az_req *r = az_session_req(s, t, "GET", path, api_version, NULL);
+	struct json_object *read = json_object_new_object();
 	int pages = 0, rc = 0;
 
 	*items = json_object_new_array();
@@ -570,6 +571,20 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path,
 			rc = -1;
 			next = NULL;
 		}
+		json_object_object_add(read, r->url, NULL);
+		/* A nextLink that names a page already read would loop, each
+		 * lap adding the same items again: refused, not taken as
+		 * complete. */
+		if (next && *next &&
+		    json_object_object_get_ex(read, next, NULL)) {
+			az_error_set(e,
+				     _("GET %s: the next page is one already "
+				       "read, so the list loops; refusing to "
+				       "read on"),
+				     path);
+			rc = -1;
+			next = NULL;
+		}
 		/* A next page goes to the list's own host or not at all: it
 		 * would be sent this list's token. */
 		if (next && *next && !wire_same_origin(next, r->url)) {
@@ -592,6 +607,7 @@ int az_session_list(struct az_session *s, enum az_target t, const char *path,
 			r = following;
 		}
 	}
+	json_object_put(read);
 	if (rc != 0) {
 		json_object_put(*items);
 		*items = NULL;

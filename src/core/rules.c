@@ -602,24 +602,48 @@ static enum cmk_outcome r_key_exists(const struct cmk_ctx *c,
 static enum cmk_outcome r_key_enabled(const struct cmk_ctx *c,
 				      struct cmk_finding *f)
 {
+	bool on;
+
 	if (!key_read(c))
 		return OUT_NA;
 	f->arg[0] = key_label(c);
-	return jx_bool(c->key, "attributes.enabled", true) ? OUT_HOLDS
-							   : OUT_FAILS;
+	if (cmk_key_flag(c->key, "attributes.enabled", &on) != CMK_ATTR_READ) {
+		f->detail = xstrdup(_("Key Vault's answer does not say whether "
+				      "the key is enabled (attributes.enabled "
+				      "is missing or not true or false)."));
+		return OUT_UNKNOWN;
+	}
+	return on ? OUT_HOLDS : OUT_FAILS;
+}
+
+/* Reads a key's validity window; false, with f->detail saying so, when Key
+ * Vault's answer gives a bound azcmk cannot read. */
+static bool key_window(const struct cmk_ctx *c, struct cmk_finding *f,
+		       int64_t *nbf, int64_t *exp)
+{
+	if (cmk_key_time(c->key, "attributes.nbf", nbf) != CMK_ATTR_BAD &&
+	    cmk_key_time(c->key, "attributes.exp", exp) != CMK_ATTR_BAD)
+		return true;
+	f->detail = xstrdup(_("Key Vault's answer gives the key a start or "
+			      "expiry date that is not a time (attributes.nbf "
+			      "or attributes.exp)."));
+	return false;
 }
 
 /* key.active: not before its start date, not past its expiry. */
 static enum cmk_outcome r_key_active(const struct cmk_ctx *c,
 				     struct cmk_finding *f)
 {
-	int64_t nbf = jx_int(c->key, "attributes.nbf", 0),
-		exp = jx_int(c->key, "attributes.exp", 0);
+	int64_t nbf, exp;
 
 	if (!key_read(c))
 		return OUT_NA;
 	f->arg[0] = key_label(c);
-	f->arg[1] = exp && exp <= c->now ? _("expired") : _("not yet valid");
+	f->arg[1] = _("not yet valid");
+	if (!key_window(c, f, &nbf, &exp))
+		return OUT_UNKNOWN;
+	if (exp && exp <= c->now)
+		f->arg[1] = _("expired");
 	return (nbf && nbf > c->now) || (exp && exp <= c->now) ? OUT_FAILS
 							       : OUT_HOLDS;
 }
@@ -628,9 +652,13 @@ static enum cmk_outcome r_key_active(const struct cmk_ctx *c,
 static enum cmk_outcome r_key_expiring(const struct cmk_ctx *c,
 				       struct cmk_finding *f)
 {
-	int64_t exp = jx_int(c->key, "attributes.exp", 0);
+	int64_t exp;
 
-	if (!key_read(c) || !exp || exp <= c->now)
+	/* An unreadable expiry is key.active's "could not judge", not this
+	 * one's. */
+	if (!key_read(c) ||
+	    cmk_key_time(c->key, "attributes.exp", &exp) != CMK_ATTR_READ ||
+	    exp <= c->now)
 		return OUT_NA;
 	f->arg[0] = key_label(c);
 	{
@@ -724,7 +752,8 @@ static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c,
 	const char *current =
 		key_ref_version_in(&c->keyref, jx_str(c->key, "key.kid"));
 	int64_t born = jx_int(c->key, "attributes.created", 0);
-	struct sbuf off = SBUF_INIT;
+	struct sbuf off = SBUF_INIT, unread = SBUF_INIT;
+	bool off_found;
 
 	if (!c->keyref.name || !key_read(c) || !current)
 		return OUT_NA;
@@ -745,15 +774,27 @@ static enum cmk_outcome r_earlier_versions(const struct cmk_ctx *c,
 		const char *v =
 			key_ref_version_in(&c->keyref, jx_str(it, "kid"));
 		int64_t created = jx_int(it, "attributes.created", 0);
+		bool on = true;
 
-		if (v && !str_ieq(v, current) &&
-		    (!born || !created || created < born) &&
-		    !jx_bool(it, "attributes.enabled", true))
+		if (!v || str_ieq(v, current) ||
+		    (born && created && created >= born))
+			continue;
+		if (cmk_key_flag(it, "attributes.enabled", &on) !=
+		    CMK_ATTR_READ)
+			sb_printf(&unread, "%s%s", unread.len ? ", " : "", v);
+		else if (!on)
 			sb_printf(&off, "%s%s", off.len ? ", " : "", v);
 	}
-	f->detail = off.len ? xasprintf(_("disabled: %s"), off.s) : NULL;
+	off_found = off.len > 0;
+	if (off_found)
+		f->detail = xasprintf(_("disabled: %s"), off.s);
+	else if (unread.len)
+		f->detail = xasprintf(_("Key Vault's list does not say whether "
+					"these versions are enabled: %s"),
+				      unread.s);
 	sb_free(&off);
-	return f->detail ? OUT_FAILS : OUT_HOLDS;
+	sb_free(&unread);
+	return off_found ? OUT_FAILS : f->detail ? OUT_UNKNOWN : OUT_HOLDS;
 }
 
 /* key.rotation-policy: the key rotates itself. */
@@ -1085,8 +1126,8 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 {
 	const char *p = cmk_principal(c), *kty = jx_str(c->key, "key.kty");
 	struct json_object *ops = jx_get(c->key, "key.key_ops");
-	int64_t nbf = jx_int(c->key, "attributes.nbf", 0),
-		exp = jx_int(c->key, "attributes.exp", 0);
+	int64_t nbf, exp;
+	bool on;
 	struct cmk_finding scratch = { 0 };
 	int access;
 
@@ -1108,7 +1149,15 @@ static const char *why_unusable(const struct cmk_ctx *c, bool *judged)
 		return _("the key no longer exists");
 	if (!key_read(c))
 		return NULL;
-	if (!jx_bool(c->key, "attributes.enabled", true))
+	/* An answer that does not say whether the key is enabled or when it
+	 * is valid leaves no verdict: key.enabled and key.active say why. */
+	if (cmk_key_flag(c->key, "attributes.enabled", &on) != CMK_ATTR_READ ||
+	    !key_window(c, &scratch, &nbf, &exp)) {
+		free(scratch.detail);
+		*judged = false;
+		return NULL;
+	}
+	if (!on)
 		return _("the key is disabled");
 	if ((nbf && nbf > c->now) || (exp && exp <= c->now))
 		return _("the key is expired or not yet valid");
@@ -1813,6 +1862,49 @@ const char *cmk_finding_label(const struct cmk_finding *f)
 long cmk_key_bits(struct json_object *key)
 {
 	return key_bits(key);
+}
+
+/*
+ * Reads a key's boolean attribute (attributes.enabled of a key bundle or a
+ * listed item). Key Vault's KeyAttributes declare enabled a boolean
+ * (azure-rest-api-specs, keyvault data-plane keys.json); one absent or of
+ * another type is not taken as either answer.
+ */
+enum cmk_attr cmk_key_flag(struct json_object *key, const char *path, bool *out)
+{
+	struct json_object *v = jx_get(key, path);
+
+	*out = false;
+	if (!v)
+		return CMK_ATTR_ABSENT;
+	if (!json_object_is_type(v, json_type_boolean))
+		return CMK_ATTR_BAD;
+	*out = json_object_get_boolean(v);
+	return CMK_ATTR_READ;
+}
+
+/*
+ * Reads a key's time attribute (attributes.exp, nbf, created): Unix seconds,
+ * an integer as KeyAttributes declare it ("format": "unixtime"); absent is no
+ * bound, anything else (a string, a fraction, zero or less, past year 9999)
+ * is not a time azcmk can judge by.
+ */
+enum cmk_attr cmk_key_time(struct json_object *key, const char *path,
+			   int64_t *out)
+{
+	struct json_object *v = jx_get(key, path);
+	int64_t t;
+
+	*out = 0;
+	if (!v)
+		return CMK_ATTR_ABSENT;
+	if (!json_object_is_type(v, json_type_int))
+		return CMK_ATTR_BAD;
+	t = json_object_get_int64(v);
+	if (t <= 0 || t > CMK_TIME_MAX)
+		return CMK_ATTR_BAD;
+	*out = t;
+	return CMK_ATTR_READ;
 }
 
 /*

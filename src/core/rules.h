@@ -86,6 +86,13 @@ enum cmk_fix {
  * not be read, or a grant is conditional). */
 enum cmk_outcome { OUT_NA, OUT_HOLDS, OUT_FAILS, OUT_UNKNOWN };
 
+/* How a key attribute read: not there, read, or there but not of the type
+ * Key Vault documents (cmk_key_flag, cmk_key_time). */
+enum cmk_attr { CMK_ATTR_ABSENT, CMK_ATTR_READ, CMK_ATTR_BAD };
+
+/* The last time a key attribute may name: 9999-12-31T23:59:59Z. */
+#define CMK_TIME_MAX INT64_C(253402300799)
+
 /* What a rule reads beyond the resource: when one of these could not be read,
  * the rule is not judged. */
 enum cmk_need {
@@ -165,6 +172,10 @@ const char *cmk_finding_label(const struct cmk_finding *f);
 const struct cmk_finding *cmk_unfixable(const struct cmk_report *r,
 					const char *prefix);
 long cmk_key_bits(struct json_object *key);
+enum cmk_attr cmk_key_flag(struct json_object *key, const char *path,
+			   bool *out);
+enum cmk_attr cmk_key_time(struct json_object *key, const char *path,
+			   int64_t *out);
 const char *cmk_principal(const struct cmk_ctx *c);
 const char *cmk_default_identity(struct json_object *resource);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal,

@@ -335,8 +335,12 @@ static void fault_respond(struct sim_resp *rs, struct json_object *f)
 	const char *msg = jx_str(f, "message");
 	char num[32];
 
-	resp_error(rs, status, code ? code : status_code_name(status), "%s",
-		   msg ? msg : "The simulator injected this fault.");
+	if (jx_get(f, "body"))
+		resp_json(rs, status, jx_copy(jx_get(f, "body")));
+	else
+		resp_error(rs, status, code ? code : status_code_name(status),
+			   "%s",
+			   msg ? msg : "The simulator injected this fault.");
 	if (jx_has(f, "retryAfter")) {
 		snprintf(num, sizeof(num), "%lld",
 			 (long long)jx_int(f, "retryAfter", 0));

@@ -241,6 +241,14 @@ static bool is_object(const struct type *t, struct json_object *v)
 	return json_object_is_type(v, json_type_object);
 }
 
+/* Accepts an object or an array: a JSON body a fault answers with. */
+static bool is_body(const struct type *t, struct json_object *v)
+{
+	(void)t;
+	return json_object_is_type(v, json_type_object) ||
+	       json_object_is_type(v, json_type_array);
+}
+
 /* Accepts true and false. */
 static bool is_bool(const struct type *t, struct json_object *v)
 {
@@ -1033,22 +1041,18 @@ static const char *const FAULT_KINDS[] = { "status",    "reset",   "truncate",
 					   "malformed", "latency", "lroFail",
 					   NULL };
 static const struct type T_METHOD = { .ok = is_choice, .choices = METHODS };
+static const struct type T_BODY = { .what = "a JSON object or array",
+				    .ok = is_body };
 static const struct type T_FAULT_KIND = { .ok = is_choice,
 					  .choices = FAULT_KINDS };
 static const struct field F_FAULT[] = {
-	{ "method", false, &T_METHOD },
-	{ "host", false, &T_NESTR },
-	{ "path", true, &T_NESTR },
-	{ "status", false, &T_STATUS },
-	{ "retryAfter", false, &T_INT0 },
-	{ "retryAfterMs", false, &T_INT0 },
-	{ "times", false, &T_INT1 },
-	{ "latencyMs", false, &T_INT0 },
-	{ "kind", false, &T_FAULT_KIND },
-	{ "code", false, &T_STR },
-	{ "message", false, &T_STR },
-	{ "wwwAuthenticate", false, &T_STR },
-	{ NULL, false, NULL },
+	{ "method", false, &T_METHOD },   { "host", false, &T_NESTR },
+	{ "path", true, &T_NESTR },       { "status", false, &T_STATUS },
+	{ "retryAfter", false, &T_INT0 }, { "retryAfterMs", false, &T_INT0 },
+	{ "times", false, &T_INT1 },      { "latencyMs", false, &T_INT0 },
+	{ "kind", false, &T_FAULT_KIND }, { "code", false, &T_STR },
+	{ "message", false, &T_STR },     { "wwwAuthenticate", false, &T_STR },
+	{ "body", false, &T_BODY },       { NULL, false, NULL },
 };
 static const struct type T_FAULT = { .what = "an object",
 				     .ok = is_object,

@@ -286,6 +286,148 @@ static void test_versions_paged(void **state)
 	azenv_stop(v);
 }
 
+/* Makes the scenario key's current version (the last one, which GET /keys/NAME
+ * returns) older by creation than the version before it. */
+static void current_not_newest(struct json_object *doc, int n)
+{
+	struct json_object *vs;
+
+	more_versions(doc, n);
+	vs = jx_get(doc, "keys.kv-cmk-test.cmk-test");
+	jx_set(jx_at(vs, jx_len(vs) - 1), "attributes.created",
+	       json_object_new_int64(1600000000));
+}
+
+/* Returns how many versions of a list are marked current (true). */
+static int currents(struct json_object *vers)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < jx_len(vers); i++)
+		n += jx_bool(jx_at(vers, i), "current", false);
+	return n;
+}
+
+/* The current version is the one Key Vault's GET of the key names, not the
+ * newest by creation; the list is ordered newest first all the same. */
+static void test_versions_current(void **state)
+{
+	struct azenv *v = start(current_not_newest, 3);
+	struct json_object *vers = NULL;
+	struct key_ref key;
+	char *cur = current_version(v, "cmk-test");
+
+	(void)state;
+	assert_string_equal(cur, "00000000000000000000000000000003");
+	assert_true(az_keys_ref(v->s, "kv-cmk-test", "cmk-test", &key, &v->e));
+	if (az_key_versions(v->s, &key, &vers, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(jx_len(vers), 5);
+	assert_int_equal(currents(vers), 1);
+	assert_true(jx_bool(named(vers, "cmk-test", cur), "current", false));
+	assert_string_equal(jx_str(named(vers, "cmk-test", cur), "created"),
+			    "2020-09-13T12:26:40Z");
+	/* Newest first by creation: the first is not the current one. */
+	for (size_t i = 1; i < jx_len(vers); i++)
+		assert_true(strcmp(jx_str(jx_at(vers, i - 1), "created"),
+				   jx_str(jx_at(vers, i), "created")) >= 0);
+	assert_false(jx_bool(jx_at(vers, 0), "current", true));
+	json_object_put(vers);
+	/* When the key's own GET fails, no version is called current. */
+	assert_int_equal(st_fault(&v->t,
+				  "{\"method\":\"GET\",\"path\":\"/keys/"
+				  "cmk-test\",\"status\":403,\"times\":1}"),
+			 201);
+	if (az_key_versions(v->s, &key, &vers, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(jx_len(vers), 5);
+	for (size_t i = 0; i < jx_len(vers); i++)
+		assert_null(jx_get(jx_at(vers, i), "current"));
+	json_object_put(vers);
+	free(cur);
+	key_ref_free(&key);
+	azenv_stop(v);
+}
+
+/* A server that lists one version twice shows it once; one whose nextLink
+ * names a page already read is refused, not read for ever. */
+static void test_versions_hostile(void **state)
+{
+	static const char twice[] =
+		"{\"method\":\"GET\",\"path\":\"/keys/cmk-test/versions\","
+		"\"status\":200,\"times\":1,\"body\":{\"value\":["
+		"{\"kid\":\"" KV "keys/cmk-test/0a\",\"attributes\":"
+		"{\"enabled\":true,\"created\":1700000000}},"
+		"{\"kid\":\"" KV "keys/cmk-test/0a\",\"attributes\":"
+		"{\"enabled\":false,\"created\":1700000000}}]}}";
+	static const char loop[] =
+		"{\"method\":\"GET\",\"path\":\"/keys/cmk-test/versions\","
+		"\"status\":200,\"body\":{\"value\":[{\"kid\":\"" KV
+		"keys/cmk-test/0a\",\"attributes\":{\"enabled\":true}}],"
+		"\"nextLink\":\"" KV "keys/cmk-test/versions?api-version=7.5&"
+		"$skiptoken=1\"}}";
+	struct azenv *v = start(NULL, 0);
+	struct json_object *vers = NULL;
+	struct key_ref key;
+
+	(void)state;
+	assert_true(az_keys_ref(v->s, "kv-cmk-test", "cmk-test", &key, &v->e));
+	assert_int_equal(st_fault(&v->t, twice), 201);
+	if (az_key_versions(v->s, &key, &vers, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(jx_len(vers), 1);
+	assert_true(jx_bool(jx_at(vers, 0), "enabled", false));
+	json_object_put(vers);
+	assert_int_equal(st_fault(&v->t, loop), 201);
+	assert_int_equal(az_key_versions(v->s, &key, &vers, &v->e), -1);
+	assert_null(vers);
+	assert_non_null(strstr(v->e.message, "loops"));
+	assert_true(logged(v, "kv-cmk-test", "/keys/cmk-test/versions") < 5);
+	key_ref_free(&key);
+	azenv_stop(v);
+}
+
+/* Attributes azcmk cannot read are shown as not known (null, "unknown"), never
+ * as enabled or never expiring. */
+static void test_odd_attributes(void **state)
+{
+	/* Key Vault's answers as a hostile or broken server would give them:
+	 * an enabled that is a string, an expiry that is not a time. */
+	static const char bundle[] =
+		"{\"method\":\"GET\",\"path\":\"/keys/cmk-test\","
+		"\"status\":200,\"times\":1,\"body\":{\"key\":{\"kid\":\"" KV
+		"keys/cmk-test/0a\",\"kty\":\"RSA\"},\"attributes\":{"
+		"\"enabled\":\"yes\",\"exp\":\"soon\"}}}";
+	static const char list[] =
+		"{\"method\":\"GET\",\"path\":\"/keys/cmk-test/versions\","
+		"\"status\":200,\"times\":1,\"body\":{\"value\":["
+		"{\"kid\":\"" KV "keys/cmk-test/0a\",\"attributes\":"
+		"{\"enabled\":1,\"exp\":1.5e300}}]}}";
+	struct azenv *v = start(NULL, 0);
+	struct json_object *keys = NULL, *vers = NULL, *k;
+	struct key_ref store, key;
+
+	(void)state;
+	assert_int_equal(st_fault(&v->t, bundle), 201);
+	assert_int_equal(st_fault(&v->t, list), 201);
+	assert_true(az_keys_ref(v->s, "kv-cmk-test", NULL, &store, &v->e));
+	if (az_keys_list(v->s, &store, 0, &keys, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	k = named(keys, "cmk-test", NULL);
+	assert_null(jx_get(k, "enabled"));
+	assert_string_equal(jx_str(k, "expires"), "unknown");
+	assert_true(az_keys_ref(v->s, "kv-cmk-test", "cmk-test", &key, &v->e));
+	if (az_key_versions(v->s, &key, &vers, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_null(jx_get(jx_at(vers, 0), "enabled"));
+	assert_string_equal(jx_str(jx_at(vers, 0), "expires"), "unknown");
+	json_object_put(keys);
+	json_object_put(vers);
+	key_ref_free(&store);
+	key_ref_free(&key);
+	azenv_stop(v);
+}
+
 /* A store or key off the cloud's key hosts is refused, with what to do, before
  * any request is made. */
 static void test_off_cloud(void **state)
@@ -404,6 +546,9 @@ int main(void)
 		cmocka_unit_test(test_brief),
 		cmocka_unit_test(test_details_unread),
 		cmocka_unit_test(test_versions_paged),
+		cmocka_unit_test(test_versions_current),
+		cmocka_unit_test(test_versions_hostile),
+		cmocka_unit_test(test_odd_attributes),
 		cmocka_unit_test(test_off_cloud),
 		cmocka_unit_test(test_forbidden),
 	};

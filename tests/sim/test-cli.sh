@@ -233,6 +233,28 @@ fi
 		"$azcmk" --ca-file "$work/ca.pem" -o json keys https://kv-cmk-test.vault.azure.net/ --versions cmk-test
 	expect keys-sim-no-vault 2 "named 'kv-other'" -- \
 		"$azcmk" --ca-file "$work/ca.pem" keys kv-other --subscription 66666666-6666-4666-8666-666666666666
+	# Hostile answers (the simulator's fault bodies): a subscription without
+	# its id, a Resource Graph row without one, a list whose nextLink loops.
+	# Each is the ordinary refusal, never a crash.
+	if command -v curl >/dev/null; then
+		fault() {
+			curl -sS -o /dev/null --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" \
+				-H 'Content-Type: application/json' -d "$1" https://sim.local/faults
+		}
+		fault '{"method":"GET","path":"/subscriptions","status":200,"times":1,
+			"body":{"value":[{"displayName":"Contoso Health Test","state":"Enabled"}]}}'
+		expect hostile-subscription-without-id 2 "subscription 'Contoso Health Test' is not one you can see" -- \
+			"$azcmk" --ca-file "$work/ca.pem" keys kv-cmk-test --subscription "Contoso Health Test"
+		fault '{"method":"POST","path":"/providers/Microsoft.ResourceGraph/resources","status":200,"times":1,
+			"body":{"totalRecords":1,"count":1,"resultTruncated":"false","data":[{"name":"ghost"}]}}'
+		expect hostile-graph-row-without-id 2 "is named 'ghost' in the subscriptions you can see" -- \
+			"$azcmk" --ca-file "$work/ca.pem" check ghost
+		fault '{"method":"GET","path":"/keys","status":200,
+			"body":{"value":[],"nextLink":"https://kv-cmk-test.vault.azure.net/keys?api-version=7.5&$skiptoken=9"}}'
+		expect hostile-next-link-loop 2 "the list loops; refusing to read on" -- \
+			"$azcmk" --ca-file "$work/ca.pem" keys https://kv-cmk-test.vault.azure.net/
+		curl -sS -o /dev/null --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -X POST https://sim.local/reset
+	fi
 	AZURE_CLIENT_SECRET=wrong expect login-wrong-secret 2 "AADSTS7000215" -- "$azcmk" --ca-file "$work/ca.pem" login
 	expect login-untrusted-ca 2 "could not be verified" -- "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
 	unset AZURE_CLIENT_SECRET

@@ -239,6 +239,25 @@ static const struct row ROWS[] = {
 	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":false}}", NULL,
 	  "", "key.enabled", OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, NULL, "key404", "key.enabled", OUT_NA },
+	/* Key Vault's answer must say the key is enabled for "holds": absent,
+	   a string or a number is "could not judge", and so is an expiry or
+	   start that is not a time (a string, a fraction, zero, past 9999). */
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":null}}", NULL, "",
+	  "key.enabled", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":\"true\"}}", NULL,
+	  "", "key.enabled", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":1}}", NULL, "",
+	  "key.enabled", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":\"1700000000\"}}",
+	  NULL, "", "key.active", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1700000000.5}}", NULL,
+	  "", "key.active", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"nbf\":0}}", NULL, "",
+	  "key.active", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":253402300800}}", NULL,
+	  "", "key.active", OUT_UNKNOWN },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":\"soon\"}}", NULL, "",
+	  "key.expiring", OUT_NA },
 	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":1700000000}}", NULL,
 	  "", "key.active", OUT_FAILS },
 	{ "openai", NULL, NULL, "{\"attributes\":{\"nbf\":1900000000}}", NULL,
@@ -397,6 +416,12 @@ static const struct row ROWS[] = {
 	  OUT_HOLDS },
 	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":false}}", NULL,
 	  "", "resource.key-access-lost", OUT_FAILS },
+	/* A key whose answer does not say it is enabled, or gives an expiry
+	   that is not a time, has not earned "still works". */
+	{ "openai", NULL, NULL, "{\"attributes\":{\"enabled\":\"yes\"}}", NULL,
+	  "", "resource.key-access-lost", OUT_NA },
+	{ "openai", NULL, NULL, "{\"attributes\":{\"exp\":\"never\"}}", NULL,
+	  "", "resource.key-access-lost", OUT_NA },
 	{ "openai", NULL, NULL, NULL, "[]", "", "resource.key-access-lost",
 	  OUT_FAILS },
 	{ "openai", NULL, NULL, NULL, NULL, "key404",
@@ -519,6 +544,12 @@ static const struct row ROWS[] = {
 	  "key.earlier-versions", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "oldoff key404",
 	  "key.earlier-versions", OUT_NA },
+	/* An earlier version whose answer does not say whether it is enabled
+	   (a string, null): "could not judge", never "holds". */
+	{ "dicom", NULL, NULL, NULL, NULL, "oldodd", "key.earlier-versions",
+	  OUT_UNKNOWN },
+	{ "dicom", NULL, NULL, NULL, NULL, "oldnull", "key.earlier-versions",
+	  OUT_UNKNOWN },
 	/* Versions not listed (refused, or not the documented list): "could not
 	   judge", never "holds". */
 	{ "dicom", NULL, NULL, NULL, NULL, "versions403",
@@ -793,6 +824,8 @@ static void build_with(struct fixture *x, const struct row *r,
 	 * after it. */
 	x->versions = json_tokener_parse(
 		opt_has(o, "oldoff")            ? VERSIONS("false", "true")
+		: opt_has(o, "oldodd")          ? VERSIONS("\"yes\"", "true")
+		: opt_has(o, "oldnull")         ? VERSIONS("null", "true")
 		: opt_has(o, "newoff")          ? VERSIONS("true", "false")
 		: opt_has(o, "versions-object") ? "{\"value\":{}}"
 						: VERSIONS("true", "true"));
