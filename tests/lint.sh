@@ -15,6 +15,16 @@ if command -v mandoc >/dev/null 2>&1; then
 		out=$(mandoc -Tlint -W warning "$m" 2>&1)
 		[ -z "$out" ] && ok "mandoc $m" || bad "mandoc $m: $out"
 	done
+	# A page make fills in (man/NAME.1.in): linted with @pkgdatadir@ as a default ./configure sets it, and
+	# no other @token@ may be left, since make replaces only that one.
+	for m in man/*.1.in; do
+		[ -f "$m" ] || continue
+		out=$(sed 's|@pkgdatadir@|/usr/local/share/azcmk|g' "$m" | mandoc -Tlint -W warning 2>&1 |
+			sed "s|<stdin>|$m|")
+		left=$(sed 's|@pkgdatadir@||g' "$m" | grep -n '@[A-Za-z_]*@' | head -3)
+		[ -n "$left" ] && out="$out a token make does not replace: $left"
+		[ -z "$out" ] && ok "mandoc $m" || bad "mandoc $m: $out"
+	done
 else
 	echo "skip mandoc: not installed (apt-get install mandoc)"
 fi
