@@ -12,11 +12,13 @@ bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 if command -v mandoc >/dev/null 2>&1; then
 	for m in man/*.1; do
+		[ -f "$m" ] || continue
 		out=$(mandoc -Tlint -W warning "$m" 2>&1)
 		[ -z "$out" ] && ok "mandoc $m" || bad "mandoc $m: $out"
 	done
-	# A page make fills in (man/NAME.1.in): linted with @pkgdatadir@ as a default ./configure sets it, and
-	# no other @token@ may be left, since make replaces only that one.
+	# The pages make fills in (man/NAME.1.in): linted with @pkgdatadir@ as a default ./configure sets it,
+	# and no other @token@ may be left, since make replaces only that one. (man/*.1, made by an in-tree
+	# build, are linted above as they are.)
 	for m in man/*.1.in; do
 		[ -f "$m" ] || continue
 		out=$(sed 's|@pkgdatadir@|/usr/local/share/azcmk|g' "$m" | mandoc -Tlint -W warning 2>&1 |
