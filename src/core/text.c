@@ -79,9 +79,30 @@ static bool is_c1(const unsigned char *s, size_t n)
 }
 
 /*
+ * Tells whether a decoded UTF-8 sequence is a character that reorders or
+ * breaks what a terminal shows: the bidirectional embeddings, overrides and
+ * isolates (U+202A..U+202E, U+2066..U+2069), the marks U+200E, U+200F and
+ * U+061C, and the line and paragraph separators U+2028, U+2029. A resource
+ * named with U+202E would show its name backwards ("Trojan Source",
+ * CVE-2021-42574).
+ */
+static bool is_layout_control(const unsigned char *s, size_t n)
+{
+	if (n == 2)
+		return s[0] == 0xd8 && s[1] == 0x9c;
+	if (n != 3 || s[0] != 0xe2)
+		return false;
+	if (s[1] == 0x80)
+		return s[2] == 0x8e || s[2] == 0x8f ||
+		       (s[2] >= 0xa8 && s[2] <= 0xae);
+	return s[1] == 0x81 && s[2] >= 0xa6 && s[2] <= 0xa9;
+}
+
+/*
  * Returns a copy of untrusted text that is safe to show on a terminal: C0 and
- * C1 controls, DEL and invalid UTF-8 become '?', and newlines and tabs become
- * spaces unless keep_newlines is set.
+ * C1 controls, DEL, bidirectional and line-separator controls and invalid
+ * UTF-8 become '?', and newlines and tabs become spaces unless keep_newlines
+ * is set.
  */
 char *text_sanitize(const char *s, bool keep_newlines)
 {
@@ -91,7 +112,7 @@ char *text_sanitize(const char *s, bool keep_newlines)
 	while (*p) {
 		size_t n = utf8_len(p);
 
-		if (n == 0 || is_c1(p, n)) {
+		if (n == 0 || is_c1(p, n) || is_layout_control(p, n)) {
 			sb_addc(&b, '?');
 			p += n ? n : 1;
 		} else if (n == 1 && (*p == '\n' || *p == '\t')) {

@@ -222,6 +222,20 @@ static void test_sanitize(void **state)
 		{ "bad \xff\xfe utf8", "bad ?? utf8", false },
 		{ "ok é ü 日本", "ok é ü 日本", false },
 		{ "cr\r", "cr?", false },
+		/* Bidirectional controls and separators that would reorder or
+		   break a line (U+202E, U+2066, U+2069, U+200F, U+061C,
+		   U+2028); other punctuation of those blocks is kept. */
+		{ "kv-\xe2\x80\xae"
+		  "yek",
+		  "kv-?yek", false },
+		{ "a\xe2\x81\xa6"
+		  "b\xe2\x81\xa9"
+		  "c",
+		  "a?b?c", false },
+		{ "rlm\xe2\x80\x8f alm\xd8\x9c", "rlm? alm?", false },
+		{ "ls\xe2\x80\xa8ps\xe2\x80\xa9", "ls?ps?", true },
+		{ "dash \xe2\x80\x94 ellipsis \xe2\x80\xa6 \xd8\xa8",
+		  "dash \xe2\x80\x94 ellipsis \xe2\x80\xa6 \xd8\xa8", false },
 		{ NULL, "", false },
 	};
 
