@@ -224,6 +224,14 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	if ((rc = parse(argc, argv, &o, &cmd)) >= 0)
 		return rc;
+	if (o.verbose && o.only_show_errors) {
+		cli_error(_("--verbose and --only-show-errors say opposite "
+			    "things: choose one"));
+		return EXIT_ERROR;
+	}
+	cli_set_verbosity(o.only_show_errors ? CLI_ERRORS_ONLY
+			  : o.verbose        ? CLI_VERBOSE
+					     : CLI_NORMAL);
 	/* Machine-readable output reads the same on every machine: its
 	 * messages, and the diagnostics that share their catalogue, are in
 	 * English whatever the locale (LANGUAGE too is ignored under "C"). */

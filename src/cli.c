@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "text.h"
+#include "tsv.h"
 #include "i18n.h"
 #include "sbuf.h"
 #include "xalloc.h"
@@ -176,6 +177,63 @@ bool cli_write_file(const char *path, const char *data, char **err)
 	}
 	free(tmp);
 	return ok;
+}
+
+/* How much is said on standard error besides errors (--only-show-errors,
+ * --verbose). */
+static enum cli_verbosity verbosity = CLI_NORMAL;
+
+/* Sets how much is said on standard error besides errors. */
+void cli_set_verbosity(enum cli_verbosity v)
+{
+	verbosity = v;
+}
+
+/* Returns how much is said on standard error besides errors. */
+enum cli_verbosity cli_verbosity(void)
+{
+	return verbosity;
+}
+
+/*
+ * Prints a warning or a note on standard error, as given (its own line
+ * ends), with control characters replaced; nothing under --only-show-errors,
+ * which az defines as "only show errors, suppressing warnings".
+ */
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	char *text, *clean;
+
+	if (verbosity < CLI_NORMAL)
+		return;
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	clean = text_sanitize(text, true);
+	fputs(clean, stderr);
+	fflush(stderr);
+	free(clean);
+	free(text);
+}
+
+/* Prints a JSON document as every command prints JSON: indented, slashes as
+ * they are. */
+void cli_print_json(struct json_object *doc)
+{
+	printf("%s\n",
+	       json_object_to_json_string_ext(
+		       doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Prints a result as az's -o tsv does (a line per item of a list). */
+void cli_print_tsv(struct json_object *result)
+{
+	char *text = tsv_render(result);
+
+	fputs(text, stdout);
+	free(text);
 }
 
 /* Tells whether colour is turned off: NO_COLOR set and not empty

@@ -61,6 +61,7 @@ static enum audit_format format_of(enum output o)
 	return o == OUT_JSON    ? AUDIT_JSON
 	       : o == OUT_CSV   ? AUDIT_CSV
 	       : o == OUT_SARIF ? AUDIT_SARIF
+	       : o == OUT_TSV   ? AUDIT_TSV
 				: AUDIT_TABLE;
 }
 
@@ -168,10 +169,14 @@ static void finish(struct outputs *o, const char *why)
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct meter m = { time(NULL), isatty(2) != 0, false };
-	struct survey_opts so = {
-		o->subscriptions, o->nsubs, o->services, o->deep, 0,
-		on_progress,      &m
-	};
+	struct survey_opts so = { o->subscriptions,
+				  o->nsubs,
+				  o->services,
+				  o->deep,
+				  0,
+				  cli_verbosity() >= CLI_NORMAL ? on_progress
+								: NULL,
+				  &m };
 	struct outputs out = { format_of(o->output),
 			       o->output == OUT_TABLE && report_colour(stdout),
 			       { 0 },

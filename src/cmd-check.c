@@ -51,8 +51,9 @@ static void print_report(const struct cmk_fetch *f, const struct cmk_report *r)
 }
 
 /* Prints the report as JSON: the resource, the key, and findings with rule,
- * severity, message, explanation, fix. */
-static void print_json(const struct cmk_fetch *f, const struct cmk_report *r)
+ * severity, message, explanation, fix; with -o tsv, a line per finding. */
+static void print_json(const struct cmk_fetch *f, const struct cmk_report *r,
+		       enum output out)
 {
 	struct json_object *o = json_object_new_object(),
 			   *list = json_object_new_array();
@@ -94,10 +95,10 @@ static void print_json(const struct cmk_fetch *f, const struct cmk_report *r)
 		json_object_array_add(list, x);
 	}
 	json_object_object_add(o, "findings", list);
-	printf("%s\n",
-	       json_object_to_json_string_ext(
-		       o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-				  JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (out == OUT_TSV)
+		cli_print_tsv(list);
+	else
+		cli_print_json(o);
 	json_object_put(o);
 }
 
@@ -128,16 +129,15 @@ static int verdict(const struct cmd_opts *o, const struct cmk_report *r)
 	for (size_t i = 0; i < r->n; i++)
 		open += r->items[i].unknown &&
 			r->items[i].severity == SEV_BLOCKER;
-	if (open && o->output != OUT_JSON)
-		fprintf(stderr,
-			P_("%zu prerequisite could not be judged, so azcmk "
-			   "does not count it as holding; retry, or "
-			   "accept it with --allow-unknown\n",
-			   "%zu prerequisites could not be judged, so azcmk "
-			   "does not count them as holding; retry, or "
-			   "accept them with --allow-unknown\n",
-			   open),
-			open);
+	if (open && o->output != OUT_JSON && o->output != OUT_TSV)
+		cli_warn(P_("%zu prerequisite could not be judged, so azcmk "
+			    "does not count it as holding; retry, or "
+			    "accept it with --allow-unknown\n",
+			    "%zu prerequisites could not be judged, so azcmk "
+			    "does not count them as holding; retry, or "
+			    "accept them with --allow-unknown\n",
+			    open),
+			 open);
 	if (cmk_has_known_blocker(r))
 		return EXIT_FINDINGS;
 	return open && !o->allow_unknown ? EXIT_FINDINGS : EXIT_OK;
@@ -177,8 +177,8 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 			f.ctx.change && flow_system_off(o, &f.ctx) &&
 			jx_str(f.ctx.resource, "identity.principalId");
 		cmk_check(&f.ctx, &r);
-		if (o->output == OUT_JSON)
-			print_json(&f, &r);
+		if (o->output == OUT_JSON || o->output == OUT_TSV)
+			print_json(&f, &r, o->output);
 		else
 			print_report(&f, &r);
 		rc = verdict(o, &r);

@@ -23,6 +23,7 @@ struct listing {
 	const char *resource;
 	const char *since; /* ISO time, or NULL */
 	bool json;
+	bool tsv;                /* -o tsv: the entries as az's tsv */
 	struct json_object *out; /* the entries (JSON output) */
 	size_t shown, skipped;
 };
@@ -71,12 +72,10 @@ static bool read_history(FILE *f, struct listing *l)
  * matched. */
 static void finish(struct listing *l, const char *path)
 {
-	if (l->json)
-		printf("%s\n",
-		       json_object_to_json_string_ext(
-			       l->out, JSON_C_TO_STRING_PRETTY |
-					       JSON_C_TO_STRING_SPACED |
-					       JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (l->json && l->tsv)
+		cli_print_tsv(l->out);
+	else if (l->json)
+		cli_print_json(l->out);
 	else if (l->shown == 0)
 		printf(_("No change in %s matches.\n"), path);
 	if (l->skipped)
@@ -93,8 +92,13 @@ static void finish(struct listing *l, const char *path)
 int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 {
 	char since[HISTORY_TIME_LEN], *path, *err = NULL;
-	struct listing l = { o->resource, NULL, o->output == OUT_JSON,
-			     NULL,        0,    0 };
+	struct listing l = { o->resource,
+			     NULL,
+			     o->output == OUT_JSON || o->output == OUT_TSV,
+			     o->output == OUT_TSV,
+			     NULL,
+			     0,
+			     0 };
 	FILE *f;
 	int fd, rc = EXIT_OK;
 
@@ -117,9 +121,11 @@ int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 	path = cmk_history_path();
 	fd = cmk_open_private(path, O_RDONLY, &err);
 	if (fd < 0 && errno == ENOENT) {
-		if (l.json)
+		/* Nothing recorded: an empty list, which -o tsv writes as no
+		 * line at all. */
+		if (l.json && !l.tsv)
 			printf("[]\n");
-		else
+		else if (!l.json)
 			printf(_("No change has been recorded yet in %s.\n"),
 			       path);
 	} else if (fd < 0 || !(f = fdopen(fd, "r"))) {

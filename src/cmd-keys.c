@@ -381,32 +381,34 @@ static struct json_object *store_json(const struct key_ref *store)
 	return o;
 }
 
-/* Prints a JSON document, as every command prints JSON. */
-static void print_json(struct json_object *doc)
+/* Prints a document as JSON, or with -o tsv its list (the member named) as
+ * az's tsv. */
+static void print_json(struct json_object *doc, const char *list,
+		       enum output out)
 {
-	printf("%s\n",
-	       json_object_to_json_string_ext(
-		       doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-				    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (out == OUT_TSV)
+		cli_print_tsv(jx_get(doc, list));
+	else
+		cli_print_json(doc);
 }
 
 /* Prints a store's keys as JSON: {store, keys}, each key as keys.h describes
  * it. */
 static void print_keys_json(const struct key_ref *store,
-			    struct json_object *keys)
+			    struct json_object *keys, enum output out)
 {
 	struct json_object *doc = json_object_new_object();
 
 	json_object_object_add(doc, "store", store_json(store));
 	json_object_object_add(doc, "keys", json_object_get(keys));
-	print_json(doc);
+	print_json(doc, "keys", out);
 	json_object_put(doc);
 }
 
 /* Prints a key's versions as JSON: {store, key, versions}, each {version, kid,
  * enabled, created, expires, current}. */
 static void print_versions_json(const struct key_ref *key,
-				struct json_object *versions)
+				struct json_object *versions, enum output out)
 {
 	static const char *const fields[] = { "version", "kid",     "enabled",
 					      "created", "expires", "current" };
@@ -425,7 +427,7 @@ static void print_versions_json(const struct key_ref *key,
 	json_object_object_add(doc, "store", store_json(key));
 	json_object_object_add(doc, "key", json_object_new_string(key->name));
 	json_object_object_add(doc, "versions", list);
-	print_json(doc);
+	print_json(doc, "versions", out);
 	json_object_put(doc);
 }
 
@@ -476,8 +478,8 @@ static int list_keys(struct az_session *s, const struct cmd_opts *o,
 		rc = EXIT_ERROR;
 	} else {
 		json_object_array_sort(keys, by_name);
-		if (o->output == OUT_JSON)
-			print_keys_json(store, keys);
+		if (o->output == OUT_JSON || o->output == OUT_TSV)
+			print_keys_json(store, keys, o->output);
 		else
 			print_keys(store, keys);
 	}
@@ -507,8 +509,8 @@ static int list_versions(struct az_session *s, const struct cmd_opts *o,
 			    "with '%s keys %s'"),
 			  key.name, key.vault, cli_program(), key.vault);
 	} else {
-		if (o->output == OUT_JSON)
-			print_versions_json(&key, versions);
+		if (o->output == OUT_JSON || o->output == OUT_TSV)
+			print_versions_json(&key, versions, o->output);
 		else
 			print_versions(&key, versions);
 		rc = EXIT_OK;

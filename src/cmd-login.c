@@ -59,7 +59,7 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app),
 	     *u = claim(c, upn);
 
-	if (o->output == OUT_JSON) {
+	if (o->output == OUT_JSON || o->output == OUT_TSV) {
 		struct json_object *j = json_object_new_object();
 
 		json_object_object_add(
@@ -76,11 +76,10 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 		json_object_object_add(
 			j, "method",
 			json_object_new_string(az_session_method_id(s)));
-		printf("%s\n",
-		       json_object_to_json_string_ext(
-			       j, JSON_C_TO_STRING_PRETTY |
-					  JSON_C_TO_STRING_SPACED |
-					  JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (o->output == OUT_TSV)
+			cli_print_tsv(j);
+		else
+			cli_print_json(j);
 		json_object_put(j);
 	} else {
 		printf(_("Signed in to %s with %s.\n"),
@@ -180,7 +179,8 @@ static void print_subscriptions(struct json_object *subs)
 
 /* Prints subscriptions as a JSON array of {subscriptionId, displayName, state,
  * tenantId}. */
-static void print_subscriptions_json(struct json_object *subs)
+static void print_subscriptions_json(struct json_object *subs,
+				     enum output output)
 {
 	struct json_object *out = json_object_new_array();
 
@@ -196,10 +196,10 @@ static void print_subscriptions_json(struct json_object *subs)
 					       jx_copy(jx_get(s, keys[k])));
 		json_object_array_add(out, o);
 	}
-	printf("%s\n",
-	       json_object_to_json_string_ext(
-		       out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-				    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (output == OUT_TSV)
+		cli_print_tsv(out);
+	else
+		cli_print_json(out);
 	json_object_put(out);
 }
 
@@ -212,7 +212,8 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 	int rc = EXIT_OK;
 
 	if (argc != 1 || strcmp(argv[0], "list") != 0) {
-		cli_error(_("usage: %s account list [--output table|json]"),
+		cli_error(_("usage: %s account list [--output "
+			    "table|json|tsv|none]"),
 			  cli_program());
 		fprintf(stderr, _("Try '%s --help' for more information.\n"),
 			cli_program());
@@ -223,8 +224,8 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 	if (cmk_list_subscriptions(s, &subs, &e) != 0) {
 		cli_error(_("cannot list subscriptions: %s"), e.message);
 		rc = EXIT_ERROR;
-	} else if (o->output == OUT_JSON) {
-		print_subscriptions_json(subs);
+	} else if (o->output == OUT_JSON || o->output == OUT_TSV) {
+		print_subscriptions_json(subs, o->output);
 	} else {
 		print_subscriptions(subs);
 	}

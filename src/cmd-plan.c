@@ -76,9 +76,8 @@ static int write_plan(const struct cmd_opts *o, const struct plan *p,
 	else if (o->format == FMT_TEXT)
 		printf(_("Nothing was changed (this is a dry run).\n"));
 	else if (o->plan_file && rc == EXIT_OK)
-		fprintf(stderr,
-			_("Written to %s; nothing was changed in Azure.\n"),
-			o->plan_file);
+		cli_warn(_("Written to %s; nothing was changed in Azure.\n"),
+			 o->plan_file);
 	free(file);
 	free(shown);
 	free(err);

@@ -13,7 +13,7 @@
  * mistake (keys: 0 or 2). */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
-enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF, OUT_NONE };
+enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF, OUT_NONE, OUT_TSV };
 
 /* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or
  * an az script. */
@@ -26,6 +26,9 @@ struct cmd_opts {
 	enum az_auth auth;
 	const char *ca_file;
 	bool debug;
+	bool verbose;          /* --verbose: a line per request on stderr */
+	bool only_show_errors; /* --only-show-errors: no warning, note or
+				  progress on stderr */
 	enum output output;
 	volatile sig_atomic_t *cancel;
 	const char *key_uri; /* --key as a URI */

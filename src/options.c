@@ -167,7 +167,8 @@ static int set_system_identity(struct cmd_opts *o, const char *v, unsigned cmd)
 /* -o, --output: a format, never a file (plan saves with --file). */
 static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 {
-	bool table = str_ieq(v, "table"), json = str_ieq(v, "json");
+	bool table = str_ieq(v, "table"), json = str_ieq(v, "json"),
+	     tsv = str_ieq(v, "tsv");
 
 	if (str_ieq(v, "none"))
 		o->output = OUT_NONE;
@@ -180,23 +181,24 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 		o->format = json ? FMT_JSON : FMT_TEXT;
 	else if (cmd == CMD_AUDIT && (str_ieq(v, "csv") || str_ieq(v, "sarif")))
 		o->output = str_ieq(v, "csv") ? OUT_CSV : OUT_SARIF;
-	else if (!table && !json)
+	else if (!table && !json && !tsv)
 		return mistake(xasprintf(
 			cmd == CMD_AUDIT
 				? _("invalid --output '%s': use table, json, "
-				    "csv, sarif or none")
-				: _("invalid --output '%s': use table, json or "
-				    "none"),
+				    "tsv, csv, sarif or none")
+				: _("invalid --output '%s': use table, json, "
+				    "tsv or none"),
 			v));
 	else
-		o->output = json ? OUT_JSON : OUT_TABLE;
+		o->output = json ? OUT_JSON : tsv ? OUT_TSV : OUT_TABLE;
 	return 0;
 }
 
 /*
  * Takes az's default output, AZURE_CORE_OUTPUT, where it names a format the
- * command writes: json (and az's jsonc), table or none; az's others (tsv,
- * yaml, yamlc) leave azcmk's table. An -o given on the command line wins.
+ * command writes: json (and az's jsonc), tsv (not plan's), table or none;
+ * az's others (yaml, yamlc) leave azcmk's table. An -o given on the command
+ * line wins.
  */
 static void default_output(struct cmd_opts *o, unsigned cmd)
 {
@@ -205,6 +207,8 @@ static void default_output(struct cmd_opts *o, unsigned cmd)
 
 	if (v && str_ieq(v, "none"))
 		o->output = OUT_NONE;
+	if (v && str_ieq(v, "tsv") && cmd != CMD_PLAN)
+		o->output = OUT_TSV;
 	if (!json)
 		return;
 	if (cmd == CMD_PLAN)
@@ -248,14 +252,21 @@ static const struct opt_def OPTS[] = {
 	     "CURL_CA_BUNDLE, then the system's)") },
 	{ "debug", 0, O_FLAG, FLAG(debug), NULL, EVERY, NULL,
 	  N_("trace every request on standard error, secrets redacted") },
+	{ "verbose", 0, O_FLAG, FLAG(verbose), NULL, EVERY & ~CMD_WIZARD, NULL,
+	  N_("say each request and its answer's status on standard error") },
+	{ "only-show-errors", 0, O_FLAG, FLAG(only_show_errors), NULL,
+	  EVERY & ~CMD_WIZARD, NULL,
+	  N_("on standard error, only errors: no warning, note or "
+	     "progress") },
 	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY, NULL,
 	  N_("run against the built-in simulated demo tenant") },
 	{ "output", 'o', O_CALL, 0, set_output,
 	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT |
 		  CMD_HISTORY | CMD_KEYS,
 	  "FORMAT",
-	  N_("table (default), json, or none to print nothing (the exit "
-	     "status tells); audit also csv or sarif") },
+	  N_("table (default), json, tsv (as az's), or none to print "
+	     "nothing (the exit status tells); audit also csv or sarif; "
+	     "plan table, json or none") },
 	{ "file", 0, O_TEXT, TEXT(plan_file), NULL, CMD_PLAN, "FILE",
 	  N_("save the plan to FILE for azcmk apply (or, with --format arm "
 	     "or az, the template or the script)") },

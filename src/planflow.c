@@ -52,7 +52,8 @@ struct az_session *flow_session(const struct cmd_opts *o)
 	so.ca_file = o->ca_file;
 	so.proxy = o->proxy;
 	so.client_secret = o->client_secret;
-	so.trace = o->debug ? stderr : NULL;
+	so.trace = o->debug || o->verbose ? stderr : NULL;
+	so.trace_brief = o->verbose && !o->debug;
 	so.cancel = o->cancel;
 	so.prompt = prompt;
 	s = az_session_new(&so, &e);
@@ -90,6 +91,9 @@ static void print_unfixed(const struct cmk_report *r)
 {
 	bool colour = report_colour(stderr), any = false;
 
+	if (cli_verbosity() < CLI_NORMAL)
+		return;
+
 	for (size_t i = 0; i < r->n; i++) {
 		const struct cmk_finding *f = &r->items[i];
 
@@ -120,13 +124,12 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o,
 			  json_object_get_string(jx_at(names, i)));
 	shown = text_sanitize(sb_str(&b), false);
 	if (b.len)
-		fprintf(stderr,
-			_("Note: key %s in vault %s already protects %s; "
-			  "rotating, disabling or deleting it affects "
-			  "them too.\n"),
-			f->ctx.keyref.name, f->ctx.keyref.vault, shown);
+		cli_warn(_("Note: key %s in vault %s already protects %s; "
+			   "rotating, disabling or deleting it affects "
+			   "them too.\n"),
+			 f->ctx.keyref.name, f->ctx.keyref.vault, shown);
 	else if (!names)
-		fprintf(stderr,
+		cli_warn(
 			_("Note: whether key %s protects other resources could "
 			  "not be read (%s).\n"),
 			f->ctx.keyref.name, e.message ? e.message : "?");
@@ -158,10 +161,9 @@ static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
 	char *err = NULL;
 
 	if (!plan_preflight(p, c, NULL, &err, NULL))
-		fprintf(stderr,
-			_("Warning: %s\nApply it as someone who has them, or "
-			  "ask for them first.\n"),
-			err);
+		cli_warn(_("Warning: %s\nApply it as someone who has them, or "
+			   "ask for them first.\n"),
+			 err);
 	free(err);
 }
 
@@ -219,7 +221,8 @@ int flow_build(struct az_session *s, const struct cmd_opts *o,
 static void progress(const char *line, void *ctx)
 {
 	(void)ctx;
-	fprintf(stderr, "%s\n", line);
+	if (cli_verbosity() >= CLI_NORMAL)
+		fprintf(stderr, "%s\n", line);
 }
 
 /* Asks on the terminal before writing; true when the operator types yes. */

@@ -323,6 +323,8 @@ static void trace_request(struct az_http *h, struct az_req *r)
 		return;
 	az_http_trace(h, "> %s %s (attempt %d, x-ms-client-request-id %s)",
 		      r->method, r->url, r->attempts, r->client_request_id);
+	if (h->o.trace_brief)
+		return;
 	for (struct curl_slist *l = r->headers; l; l = l->next) {
 		char *line = wire_redact_header(l->data);
 
@@ -350,6 +352,8 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 		return;
 	}
 	az_http_trace(h, "< %ld (%.0f ms)", r->status, ms);
+	if (h->o.trace_brief)
+		return;
 	for (const char *p = sb_str(&st->headers); *p;
 	     p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
 		char *line = xstrndup(p, strcspn(p, "\r\n"));

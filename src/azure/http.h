@@ -17,8 +17,10 @@ struct az_http_opts {
 	const char *ca_file; /* trusted CAs; NULL: SSL_CERT_FILE,
 				CURL_CA_BUNDLE, then the system's */
 	FILE *trace; /* --debug: a redacted trace of every attempt, or NULL */
-	int max_retries; /* retries after the first attempt (default 4; -1 for
-			    none) */
+	bool trace_brief; /* --verbose: only each attempt's request line and
+			     status */
+	int max_retries;  /* retries after the first attempt (default 4; -1 for
+			     none) */
 	int64_t backoff_base_ms; /* first backoff (default 800) */
 	int64_t backoff_max_ms; /* longest wait between attempts (default 60000)
 				 */

@@ -72,6 +72,7 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 	s->tenant = xstrdup(tenant && *tenant ? tenant : "organizations");
 	ho.ca_file = o->ca_file;
 	ho.trace = o->trace;
+	ho.trace_brief = o->trace_brief;
 	ho.cancel = o->cancel;
 	ho.max_retries = o->max_retries;
 	ho.backoff_base_ms = o->backoff_base_ms;

@@ -26,7 +26,9 @@ struct az_session_opts {
 	enum az_auth auth;
 	bool interactive; /* device code may be offered */
 	const char *ca_file;
-	FILE *trace; /* --debug */
+	FILE *trace;      /* --debug, --verbose */
+	bool trace_brief; /* --verbose: each request's first line and its
+			     answer's status, no header or body */
 	volatile sig_atomic_t *cancel;
 	void (*prompt)(const char *message,
 		       void *ctx); /* shows the device-code instructions */

@@ -14,6 +14,7 @@
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
+#include "tsv.h"
 #include "xalloc.h"
 
 #define SCHEMA "azcmk-audit/1"
@@ -894,6 +895,15 @@ static void write_finding(struct audit_writer *w, const struct audit_finding *f)
 		sb_adds(&w->out, w->nfind ? ",\n        " : "\n        ");
 		add_json(&w->out, sarif_result(f));
 		break;
+	case AUDIT_TSV: {
+		/* As az's -o tsv: the finding's JSON values in the order of
+		 * their sorted keys, no header. */
+		struct json_object *o = finding_json(f);
+
+		tsv_row(&w->out, o);
+		json_object_put(o);
+		break;
+	}
 	}
 	w->nfind++;
 	w->sev[f->severity]++;
@@ -1012,7 +1022,7 @@ void audit_writer_free(struct audit_writer *w)
 }
 
 /* Renders a whole report held in memory in a format: the table (colour only
- * when asked), JSON, CSV or SARIF. */
+ * when asked), JSON, CSV, SARIF or TSV. */
 char *audit_render(const struct audit_report *a, enum audit_format f,
 		   bool colour)
 {

@@ -65,7 +65,13 @@ struct audit_report {
 			       public cloud's */
 };
 
-enum audit_format { AUDIT_TABLE, AUDIT_JSON, AUDIT_CSV, AUDIT_SARIF };
+enum audit_format {
+	AUDIT_TABLE,
+	AUDIT_JSON,
+	AUDIT_CSV,
+	AUDIT_SARIF,
+	AUDIT_TSV
+};
 
 bool audit_rule_text(const char *id, const char **canonical,
 		     const char **explanation, const char **fix);

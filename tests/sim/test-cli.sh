@@ -128,6 +128,46 @@ fi
 "$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
 	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi
+# -o tsv as az writes it (knack's _TsvOutput): a line per item of the command's list, values in the order of
+# their sorted keys, null as None, a boolean inside a line as True/False, no header; AZURE_CORE_OUTPUT=tsv too.
+tab=$(printf '\t')
+expect demo-tsv-accounts 0 "^Contoso Health Prod${tab}Enabled${tab}22222222-2222-4222-8222-222222222222${tab}11111111-" -- \
+	"$azcmk" --demo -o tsv account list
+expect demo-tsv-env 0 "^Contoso Health Dev${tab}Enabled${tab}" -- env AZURE_CORE_OUTPUT=tsv "$azcmk" --demo account list
+expect demo-tsv-versions 0 "^2026-09-01T09:00:00Z${tab}True${tab}True${tab}None${tab}https://kv-ch-prod-keys.vault.azure.net/keys/cmk-dicom/54e4db7325318449f6c4ea01639b19b8${tab}54e4db7325318449f6c4ea01639b19b8$" -- \
+	"$azcmk" --demo -o tsv keys kv-ch-prod-keys --versions cmk-dicom
+expect demo-tsv-plan-refused 2 "for plan: use table, json or none" -- "$azcmk" --demo -o tsv plan fdy-ch-prod
+# The audit's TSV has one line per finding of its JSON, each with as many fields as a finding has members.
+"$azcmk" --demo audit -o tsv >"$work/demo.tsv" 2>/dev/null
+if python3 -c 'import json,sys
+d = json.load(open(sys.argv[1])); lines = open(sys.argv[2]).read().split("\n")[:-1]
+f = d["findings"]; cols = sorted(f[0].keys())
+ok = len(lines) == len(f) and all(len(l.split("\t")) == len(cols) for l in lines)
+first = dict(zip(cols, lines[0].split("\t")))
+sys.exit(0 if ok and first["id"] == f[0]["id"] and first["rule"] == f[0]["rule"] else 1)' "$work/demo.json" "$work/demo.tsv"; then
+	ok demo-audit-tsv
+else
+	bad "demo-audit-tsv: $(head -c 300 "$work/demo.tsv")"
+fi
+# --verbose says each request and its status, never a header or a token; --only-show-errors keeps notes and
+# progress off standard error, and errors on it; the two together are refused.
+"$azcmk" --demo --verbose account list >/dev/null 2>"$work/verbose"
+if grep -q "^azcmk: > GET https://management.azure.com/subscriptions?api-version=" "$work/verbose" &&
+	grep -q "^azcmk: < 200 (" "$work/verbose" && ! grep -qi "authorization\|client_secret\|demo-secret" "$work/verbose"; then
+	ok demo-verbose
+else
+	bad "demo-verbose: $(head -c 300 "$work/verbose")"
+fi
+expect demo-plan-notes 0 "Findings this plan does not change" -- "$azcmk" --demo plan fdy-ch-prod
+"$azcmk" --demo --only-show-errors plan fdy-ch-prod >"$work/out" 2>"$work/err"
+if [ $? -eq 0 ] && [ ! -s "$work/err" ] && grep -q . "$work/out"; then
+	ok demo-only-show-errors
+else
+	bad "demo-only-show-errors: $(head -c 300 "$work/err")"
+fi
+expect demo-only-show-errors-error 2 "no key vault or Managed HSM named 'kv-nope'" -- \
+	"$azcmk" --demo --only-show-errors keys kv-nope
+expect demo-verbose-and-quiet 2 "choose one" -- "$azcmk" --demo --verbose --only-show-errors account list
 # Machine-readable output is English whatever the locale; the table speaks the operator's language.
 if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
 	expect demo-audit-json-english 1 '"message": "hb-ch-legacy-faq cannot use a customer-managed key"' -- \

@@ -20,6 +20,7 @@
 #include "jx.h"
 #include "sbuf.h"
 #include "text.h"
+#include "tsv.h"
 #include "uuid.h"
 
 /* ARM ids and the parts they must parse into. */
@@ -244,6 +245,47 @@ static void test_sanitize(void **state)
 
 		assert_string_equal(s, T[i].out);
 		free(s);
+	}
+}
+
+/* -o tsv writes what az's formatter (knack's _TsvOutput) writes for the same
+ * JSON, and no value can split a line or reach the terminal as a control. */
+static void test_tsv(void **state)
+{
+	static const struct {
+		const char *json, *tsv;
+	} T[] = {
+		/* a list: a line per item; an object's values by sorted key */
+		{ "[{\"b\":\"2\",\"a\":\"1\"},{\"a\":\"3\",\"b\":\"4\"}]",
+		  "1\t2\n3\t4\n" },
+		/* within a line: null None, booleans True/False, a nested
+		   object nothing, a nested list its length, numbers as they are
+		 */
+		{ "{\"n\":null,\"t\":true,\"f\":false,\"o\":{\"x\":1},"
+		  "\"l\":[1,2,3],\"i\":42}",
+		  "False\t42\t3\tNone\t\tTrue\n" },
+		/* anything else is one line; a boolean line is lower case */
+		{ "{\"only\":\"x\"}", "x\n" },
+		{ "true", "true\n" },
+		{ "\"text\"", "text\n" },
+		{ "[[1,\"a\"],[]]", "1\ta\n\n" },
+		{ "[]", "" },
+		/* keys sort by code point, as Python sorts str */
+		{ "{\"b\":1,\"B\":2,\"\u00e9\":3,\"a\":4}", "2\t4\t1\t3\n" },
+		/* a value from Azure cannot add a line or a column, or send an
+		   escape sequence */
+		{ "[{\"a\":\"x\\ty\\nz\",\"b\":\"\\u001b[2J\"}]",
+		  "x y z\t?[2J\n" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *o = json_tokener_parse(T[i].json);
+		char *out = tsv_render(o);
+
+		assert_string_equal(out, T[i].tsv);
+		free(out);
+		json_object_put(o);
 	}
 }
 
@@ -822,6 +864,7 @@ int main(void)
 		cmocka_unit_test(test_action_matches),
 		cmocka_unit_test(test_permissions_allow),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_tsv),
 		cmocka_unit_test(test_text_break),
 		cmocka_unit_test(test_locations),
 		cmocka_unit_test(test_b64),
