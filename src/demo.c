@@ -1,72 +1,273 @@
-/* azcmk --demo: the simulated demo tenant started in-process on loopback, and
- * azcmk pointed at it. */
+/* azcmk --demo: the simulated demo tenant started as an azcmk-sim process on
+ * loopback, and azcmk pointed at it. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cmd.h"
 #include "demo.h"
 #include "i18n.h"
-#include "sim/sim.h" /* the one azcmk source that includes the simulator: --demo starts it in-process */
+#include "jx.h"
+#include "text.h"
 #include "xalloc.h"
 
-/* The demo tenant (tests/scenarios/demo.json), built in by build-aux/embed.sh.
+/*
+ * The simulator runs in its own process, not linked into azcmk: a plain
+ * azcmk then loads neither libmicrohttpd nor GnuTLS, and starts faster
+ * (issue 13, "a lean start"). The demo tenant (tests/scenarios/demo.json)
+ * is still built in, by build-aux/embed.sh, and handed to azcmk-sim on its
+ * standard input.
  */
 extern const char demo_scenario[];
 extern const size_t demo_scenario_len;
 
-/* Writes the simulator's CA certificate to a private temporary file; false with
- * a message when it cannot. */
-static bool write_ca(struct demo *d, char **err)
+/* How long azcmk-sim may take to say its ports, in milliseconds. */
+#define DEMO_START_MS 30000
+
+/* Returns the azcmk-sim to run (allocated): AZCMK_SIM when set, else the one
+ * beside this program (installed or in its build tree), else BINDIR's. */
+static char *sim_program(void)
+{
+	const char *env = getenv("AZCMK_SIM");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *beside = xasprintf("%s/azcmk-sim", exe);
+
+			if (access(beside, X_OK) == 0)
+				return beside;
+			free(beside);
+		}
+	}
+	return xstrdup(BINDIR "/azcmk-sim");
+}
+
+/* Makes a private temporary file from a template under TMPDIR (or /tmp) into
+ * out; its descriptor, or -1 with errno. */
+static int private_temp(char *out, size_t len, const char *name)
 {
 	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR")
 				  ? getenv("TMPDIR")
 				  : "/tmp";
-	const char *pem = sim_ca_pem(d->sim);
-	size_t len = strlen(pem);
-	int fd;
 
-	snprintf(d->ca_path, sizeof(d->ca_path), "%s/azcmk-demo-ca-XXXXXX",
-		 tmp);
-	fd = mkstemp(d->ca_path);
-	if (fd < 0 || write(fd, pem, len) != (ssize_t)len) {
-		*err = xasprintf(
-			_("cannot write the demo's certificate to '%s': %s"),
-			d->ca_path, strerror(errno));
-		if (fd >= 0) {
-			close(fd);
-			unlink(d->ca_path);
-		}
-		d->ca_path[0] = '\0';
-		return false;
+	snprintf(out, len, "%s/%s-XXXXXX", tmp, name);
+	return mkstemp(out);
+}
+
+/* In the child: becomes azcmk-sim, reading the scenario from in, its ports
+ * going to out and its complaints to err; never returns. */
+static void run_sim(const char *program, const char *ca_path, int in, int out,
+		    int err, pid_t parent)
+{
+	/* Its own process group: a Ctrl-C or a hang-up for azcmk's terminal
+	 * must not stop the tenant under an apply that is finishing its
+	 * step; and it ends with azcmk, however azcmk ends. */
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(127);
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(127);
+	execl(program, "azcmk-sim", "--scenario", "-", "--ca-out", ca_path,
+	      (char *)NULL);
+	dprintf(2, "%s: %s\n", program, strerror(errno));
+	_exit(127);
+}
+
+/* Hands the built-in scenario to the simulator's standard input, then closes
+ * it; false when the simulator stopped reading. */
+static bool feed(int fd)
+{
+	size_t done = 0;
+
+	while (done < demo_scenario_len) {
+		ssize_t n = write(fd, demo_scenario + done,
+				  demo_scenario_len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
 	}
 	close(fd);
-	return true;
+	return done == demo_scenario_len;
+}
+
+/* Reads the simulator's first line, its ports, into line; false on its end,
+ * an error or after DEMO_START_MS. */
+static bool read_ports(int fd, char *line, size_t len)
+{
+	size_t got = 0;
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	while (got + 1 < len && poll(&p, 1, DEMO_START_MS) > 0) {
+		ssize_t n = read(fd, line + got, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (line[got] == '\n')
+			break;
+		got++;
+	}
+	line[got] = '\0';
+	return got > 0;
+}
+
+/* Returns what the simulator said on its standard error (the first lines,
+ * made safe to print), or a generic word; allocated. */
+static char *complaint(int err_fd)
+{
+	char buf[512];
+	ssize_t n = pread(err_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return xstrdup(_("it said nothing"));
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return text_sanitize(buf, false);
+}
+
+/* Stops the simulator process, if any, and waits for it: SIGTERM, and
+ * SIGKILL when it has not ended five seconds later. */
+static void stop_process(struct demo *d)
+{
+	pid_t done = 0;
+
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGTERM);
+	for (int i = 0; i < 500 && done == 0; i++) {
+		done = waitpid(d->pid, NULL, WNOHANG);
+		if (done == 0)
+			usleep(10000);
+		else if (done < 0 && errno == EINTR)
+			done = 0;
+	}
+	if (done == 0) {
+		kill(d->pid, SIGKILL);
+		while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	d->pid = 0;
+}
+
+/* Starts azcmk-sim and reads its proxy port; -1 with a message naming the
+ * program and what to do when it cannot. */
+static int spawn(struct demo *d, char **err)
+{
+	int in[2], out[2], errfd;
+	char errpath[256], line[256];
+	char *program = sim_program(), *said, *why = NULL;
+	int proxy = 0;
+	struct json_object *ports;
+	pid_t me;
+
+	errfd = private_temp(errpath, sizeof(errpath), "azcmk-demo-err");
+	if (errfd >= 0)
+		unlink(errpath);
+	if (errfd < 0 || pipe2(in, O_CLOEXEC) < 0) {
+		*err = xasprintf(_("cannot start the demo's simulator: %s"),
+				 strerror(errno));
+		if (errfd >= 0)
+			close(errfd);
+		free(program);
+		return -1;
+	}
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		*err = xasprintf(_("cannot start the demo's simulator: %s"),
+				 strerror(errno));
+		close(in[0]);
+		close(in[1]);
+		close(errfd);
+		free(program);
+		return -1;
+	}
+	me = getpid();
+	d->pid = fork();
+	if (d->pid == 0)
+		run_sim(program, d->ca_path, in[0], out[1], errfd, me);
+	close(in[0]);
+	close(out[1]);
+	if (d->pid > 0 && feed(in[1]) &&
+	    read_ports(out[0], line, sizeof(line)) &&
+	    (ports = jx_parse(line, strlen(line), &why))) {
+		proxy = (int)jx_int(ports, "proxy", 0);
+		json_object_put(ports);
+	} else if (d->pid <= 0) {
+		close(in[1]);
+	}
+	free(why);
+	d->out_fd = out[0];
+	if (proxy > 0 && proxy < 65536) {
+		snprintf(d->proxy, sizeof(d->proxy), "http://127.0.0.1:%d",
+			 proxy);
+		close(errfd);
+		free(program);
+		return 0;
+	}
+	stop_process(d);
+	said = complaint(errfd);
+	*err = xasprintf(_("the demo's simulator %s did not start: %s; "
+			   "install azcmk-sim (or name it with AZCMK_SIM)"),
+			 program, said);
+	free(said);
+	close(errfd);
+	free(program);
+	return -1;
+}
+
+/* Takes the demo operator's tenant and credential from the built-in scenario;
+ * false when it has none. */
+static bool operator_of(struct demo *d)
+{
+	char *why = NULL;
+	struct json_object *doc =
+		jx_parse(demo_scenario, demo_scenario_len, &why);
+	const char *tenant = jx_str(doc, "tenantId"),
+		   *client_id = jx_str(doc, "operator.clientId"),
+		   *secret = jx_str(doc, "operator.clientSecret");
+	bool ok = tenant && client_id && secret;
+
+	d->tenant = xstrdup(tenant ? tenant : "");
+	d->client_id = xstrdup(client_id ? client_id : "");
+	d->secret = xstrdup(secret ? secret : "");
+	json_object_put(doc);
+	free(why);
+	return ok;
 }
 
 /*
  * Points the options at the simulator: its proxy, its CA and the demo
  * operator's credential go to the session through them, never through the
- * environment, which the simulator's threads, already running, may read.
+ * environment.
  */
 static void point_at(struct demo *d, struct cmd_opts *o)
 {
-	const char *tenant, *client_id, *secret;
-	int https, port, identity;
-
-	sim_ports(d->sim, &https, &port, &identity);
-	snprintf(d->proxy, sizeof(d->proxy), "http://127.0.0.1:%d", port);
-	/* Copies: the scenario's strings belong to the simulator, whose
-	 * requests may change its document. */
-	sim_operator(d->sim, &tenant, &client_id, &secret);
-	d->tenant = xstrdup(tenant ? tenant : "");
-	d->client_id = xstrdup(client_id ? client_id : "");
-	d->secret = xstrdup(secret ? secret : "");
 	d->operator.client_id = d->client_id;
 	d->operator.secret = d->secret;
 	o->proxy = d->proxy;
@@ -84,16 +285,28 @@ static void point_at(struct demo *d, struct cmd_opts *o)
  */
 int demo_start(struct demo *d, struct cmd_opts *o, char **err)
 {
-	struct sim_options so = { demo_scenario, demo_scenario_len, 0, 0, 0, -1,
-				  NULL };
+	int fd;
 
 	memset(d, 0, sizeof(*d));
-	d->sim = sim_start(&so, err);
-	if (!d->sim)
+	d->out_fd = -1;
+	if (!operator_of(d)) {
+		*err = xstrdup(_("the built-in demo tenant names no operator"));
+		demo_stop(d);
 		return -1;
-	if (!write_ca(d, err)) {
-		sim_stop(d->sim);
-		d->sim = NULL;
+	}
+	/* The simulator writes its CA over this private file. */
+	fd = private_temp(d->ca_path, sizeof(d->ca_path), "azcmk-demo-ca");
+	if (fd < 0) {
+		*err = xasprintf(
+			_("cannot write the demo's certificate to '%s': %s"),
+			d->ca_path, strerror(errno));
+		d->ca_path[0] = '\0';
+		demo_stop(d);
+		return -1;
+	}
+	close(fd);
+	if (spawn(d, err) != 0) {
+		demo_stop(d);
 		return -1;
 	}
 	point_at(d, o);
@@ -103,12 +316,14 @@ int demo_start(struct demo *d, struct cmd_opts *o, char **err)
 /* Stops the demo tenant and removes its certificate file. */
 void demo_stop(struct demo *d)
 {
-	if (d->sim)
-		sim_stop(d->sim);
+	stop_process(d);
+	if (d->out_fd >= 0)
+		close(d->out_fd);
 	if (d->ca_path[0])
 		unlink(d->ca_path);
 	free(d->tenant);
 	free(d->client_id);
 	free(d->secret);
 	memset(d, 0, sizeof(*d));
+	d->out_fd = -1;
 }

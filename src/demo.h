@@ -1,17 +1,19 @@
-/* azcmk --demo: the simulated demo tenant started in-process on loopback, and
- * azcmk pointed at it. */
+/* azcmk --demo: the simulated demo tenant started as an azcmk-sim process on
+ * loopback, and azcmk pointed at it. */
 #ifndef AZ_DEMO_H
 #define AZ_DEMO_H
 
+#include <sys/types.h>
+
 #include "cred.h"
 
-struct sim;
 struct cmd_opts;
 
 /* The running demo tenant, and what the options borrow from it until demo_stop.
  */
 struct demo {
-	struct sim *sim;
+	pid_t pid;         /* the azcmk-sim process, or 0 */
+	int out_fd;        /* its standard output, kept open until it stops */
 	char ca_path[256]; /* the simulator's CA certificate, removed on stop */
 	char proxy[64];    /* the simulator's proxy, "http://127.0.0.1:PORT" */
 	char *tenant, *client_id,

@@ -128,6 +128,30 @@ fi
 "$azcmk" --demo audit -o json >"$work/demo.json" 2>/dev/null
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["summary"]["resources"] == 43 else 1)' \
 	"$work/demo.json"; then ok demo-audit-json; else bad "demo-audit-json: $(head -c 300 "$work/demo.json")"; fi
+# --demo runs azcmk-sim as its own process: a missing one is named with what to do; the certificate file it
+# leaves in TMPDIR goes with it; and the simulator ends with azcmk, even when azcmk is killed outright.
+expect demo-no-sim 2 "the demo's simulator /nonexistent/azcmk-sim did not start: .*install azcmk-sim" -- \
+	env AZCMK_SIM=/nonexistent/azcmk-sim "$azcmk" --demo account list
+mkdir -p "$work/demotmp"
+TMPDIR=$work/demotmp "$azcmk" --demo account list >/dev/null 2>&1
+if [ -z "$(ls -A "$work/demotmp")" ]; then ok demo-leaves-nothing; else bad "demo-leaves-nothing: $(ls "$work/demotmp")"; fi
+printf '#!/bin/sh\necho $$ >"%s/simpid"\nsleep 2\nexec "%s" "$@"\n' "$work" "$sim" >"$work/slow-sim"
+chmod +x "$work/slow-sim"
+AZCMK_SIM=$work/slow-sim "$azcmk" --demo account list >/dev/null 2>&1 &
+demo_pid=$!
+i=0
+while [ ! -s "$work/simpid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -KILL "$demo_pid" 2>/dev/null
+wait "$demo_pid" 2>/dev/null
+child=$(cat "$work/simpid" 2>/dev/null)
+i=0
+while [ -n "$child" ] && kill -0 "$child" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -n "$child" ] && ! kill -0 "$child" 2>/dev/null; then
+	ok demo-sim-ends-with-azcmk
+else
+	bad "demo-sim-ends-with-azcmk: the simulator ($child) outlived azcmk"
+	[ -n "$child" ] && kill "$child" 2>/dev/null
+fi
 # -o tsv as az writes it (knack's _TsvOutput): a line per item of the command's list, values in the order of
 # their sorted keys, null as None, a boolean inside a line as True/False, no header; AZURE_CORE_OUTPUT=tsv too.
 tab=$(printf '\t')
