@@ -217,21 +217,24 @@ void cli_warn(const char *fmt, ...)
 	free(text);
 }
 
-/* Prints a JSON document as every command prints JSON: indented, slashes as
- * they are. */
-void cli_print_json(struct json_object *doc)
+/*
+ * Prints a command's document as every command prints it: with -o json the
+ * whole of it, indented, slashes as they are; with -o tsv, as az's tsv, its
+ * member list (the command's list of items) or, when list is NULL, itself.
+ */
+void cli_print_doc(struct json_object *doc, const char *list, bool tsv)
 {
-	printf("%s\n",
-	       json_object_to_json_string_ext(
-		       doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-				    JSON_C_TO_STRING_NOSLASHESCAPE));
-}
+	char *text;
 
-/* Prints a result as az's -o tsv does (a line per item of a list). */
-void cli_print_tsv(struct json_object *result)
-{
-	char *text = tsv_render(result);
-
+	if (!tsv) {
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       doc, JSON_C_TO_STRING_PRETTY |
+					    JSON_C_TO_STRING_SPACED |
+					    JSON_C_TO_STRING_NOSLASHESCAPE));
+		return;
+	}
+	text = tsv_render(list ? json_object_object_get(doc, list) : doc);
 	fputs(text, stdout);
 	free(text);
 }

@@ -95,10 +95,7 @@ static void print_json(const struct cmk_fetch *f, const struct cmk_report *r,
 		json_object_array_add(list, x);
 	}
 	json_object_object_add(o, "findings", list);
-	if (out == OUT_TSV)
-		cli_print_tsv(list);
-	else
-		cli_print_json(o);
+	cli_print_doc(o, "findings", out == OUT_TSV);
 	json_object_put(o);
 }
 
@@ -129,7 +126,7 @@ static int verdict(const struct cmd_opts *o, const struct cmk_report *r)
 	for (size_t i = 0; i < r->n; i++)
 		open += r->items[i].unknown &&
 			r->items[i].severity == SEV_BLOCKER;
-	if (open && o->output != OUT_JSON && o->output != OUT_TSV)
+	if (open && !output_is_doc(o->output))
 		cli_warn(P_("%zu prerequisite could not be judged, so azcmk "
 			    "does not count it as holding; retry, or "
 			    "accept it with --allow-unknown\n",
@@ -177,7 +174,7 @@ int cmd_check(const struct cmd_opts *o, int argc, char **argv)
 			f.ctx.change && flow_system_off(o, &f.ctx) &&
 			jx_str(f.ctx.resource, "identity.principalId");
 		cmk_check(&f.ctx, &r);
-		if (o->output == OUT_JSON || o->output == OUT_TSV)
+		if (output_is_doc(o->output))
 			print_json(&f, &r, o->output);
 		else
 			print_report(&f, &r);

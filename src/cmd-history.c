@@ -72,10 +72,8 @@ static bool read_history(FILE *f, struct listing *l)
  * matched. */
 static void finish(struct listing *l, const char *path)
 {
-	if (l->json && l->tsv)
-		cli_print_tsv(l->out);
-	else if (l->json)
-		cli_print_json(l->out);
+	if (l->json)
+		cli_print_doc(l->out, NULL, l->tsv);
 	else if (l->shown == 0)
 		printf(_("No change in %s matches.\n"), path);
 	if (l->skipped)
@@ -94,7 +92,7 @@ int cmd_history(const struct cmd_opts *o, int argc, char **argv)
 	char since[HISTORY_TIME_LEN], *path, *err = NULL;
 	struct listing l = { o->resource,
 			     NULL,
-			     o->output == OUT_JSON || o->output == OUT_TSV,
+			     output_is_doc(o->output),
 			     o->output == OUT_TSV,
 			     NULL,
 			     0,

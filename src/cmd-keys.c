@@ -381,17 +381,6 @@ static struct json_object *store_json(const struct key_ref *store)
 	return o;
 }
 
-/* Prints a document as JSON, or with -o tsv its list (the member named) as
- * az's tsv. */
-static void print_json(struct json_object *doc, const char *list,
-		       enum output out)
-{
-	if (out == OUT_TSV)
-		cli_print_tsv(jx_get(doc, list));
-	else
-		cli_print_json(doc);
-}
-
 /* Prints a store's keys as JSON: {store, keys}, each key as keys.h describes
  * it. */
 static void print_keys_json(const struct key_ref *store,
@@ -401,7 +390,7 @@ static void print_keys_json(const struct key_ref *store,
 
 	json_object_object_add(doc, "store", store_json(store));
 	json_object_object_add(doc, "keys", json_object_get(keys));
-	print_json(doc, "keys", out);
+	cli_print_doc(doc, "keys", out == OUT_TSV);
 	json_object_put(doc);
 }
 
@@ -427,7 +416,7 @@ static void print_versions_json(const struct key_ref *key,
 	json_object_object_add(doc, "store", store_json(key));
 	json_object_object_add(doc, "key", json_object_new_string(key->name));
 	json_object_object_add(doc, "versions", list);
-	print_json(doc, "versions", out);
+	cli_print_doc(doc, "versions", out == OUT_TSV);
 	json_object_put(doc);
 }
 
@@ -478,7 +467,7 @@ static int list_keys(struct az_session *s, const struct cmd_opts *o,
 		rc = EXIT_ERROR;
 	} else {
 		json_object_array_sort(keys, by_name);
-		if (o->output == OUT_JSON || o->output == OUT_TSV)
+		if (output_is_doc(o->output))
 			print_keys_json(store, keys, o->output);
 		else
 			print_keys(store, keys);
@@ -509,7 +498,7 @@ static int list_versions(struct az_session *s, const struct cmd_opts *o,
 			    "with '%s keys %s'"),
 			  key.name, key.vault, cli_program(), key.vault);
 	} else {
-		if (o->output == OUT_JSON || o->output == OUT_TSV)
+		if (output_is_doc(o->output))
 			print_versions_json(&key, versions, o->output);
 		else
 			print_versions(&key, versions);

@@ -59,7 +59,7 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app),
 	     *u = claim(c, upn);
 
-	if (o->output == OUT_JSON || o->output == OUT_TSV) {
+	if (output_is_doc(o->output)) {
 		struct json_object *j = json_object_new_object();
 
 		json_object_object_add(
@@ -76,10 +76,7 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 		json_object_object_add(
 			j, "method",
 			json_object_new_string(az_session_method_id(s)));
-		if (o->output == OUT_TSV)
-			cli_print_tsv(j);
-		else
-			cli_print_json(j);
+		cli_print_doc(j, NULL, o->output == OUT_TSV);
 		json_object_put(j);
 	} else {
 		printf(_("Signed in to %s with %s.\n"),
@@ -196,10 +193,7 @@ static void print_subscriptions_json(struct json_object *subs,
 					       jx_copy(jx_get(s, keys[k])));
 		json_object_array_add(out, o);
 	}
-	if (output == OUT_TSV)
-		cli_print_tsv(out);
-	else
-		cli_print_json(out);
+	cli_print_doc(out, NULL, output == OUT_TSV);
 	json_object_put(out);
 }
 
@@ -224,7 +218,7 @@ int cmd_account(const struct cmd_opts *o, int argc, char **argv)
 	if (cmk_list_subscriptions(s, &subs, &e) != 0) {
 		cli_error(_("cannot list subscriptions: %s"), e.message);
 		rc = EXIT_ERROR;
-	} else if (o->output == OUT_JSON || o->output == OUT_TSV) {
+	} else if (output_is_doc(o->output)) {
 		print_subscriptions_json(subs, o->output);
 	} else {
 		print_subscriptions(subs);

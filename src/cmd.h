@@ -15,6 +15,13 @@ enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
 
 enum output { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_SARIF, OUT_NONE, OUT_TSV };
 
+/* Tells whether an output is the command's document (JSON, or its list as
+ * TSV) rather than text. */
+static inline bool output_is_doc(enum output o)
+{
+	return o == OUT_JSON || o == OUT_TSV;
+}
+
 /* What azcmk plan writes: the text preview, the plan (JSON), an ARM template or
  * an az script. */
 enum plan_format { FMT_TEXT, FMT_JSON, FMT_ARM, FMT_AZ };

@@ -176,69 +176,85 @@ static void stop_process(struct demo *d)
 	d->pid = 0;
 }
 
+/* Opens the simulator's channels: its standard input and output (pipes) and
+ * an unlinked private file for its standard error; false with errno. */
+static bool open_channels(int in[2], int out[2], int *errfd)
+{
+	char errpath[256];
+
+	*errfd = private_temp(errpath, sizeof(errpath), "azcmk-demo-err");
+	if (*errfd < 0)
+		return false;
+	unlink(errpath);
+	if (pipe2(in, O_CLOEXEC) == 0) {
+		if (pipe2(out, O_CLOEXEC) == 0)
+			return true;
+		close(in[0]);
+		close(in[1]);
+	}
+	close(*errfd);
+	return false;
+}
+
+/* Feeds the scenario to the started simulator and reads the proxy port it
+ * says; 0 when it says none. */
+static int proxy_port(int in, int out)
+{
+	char line[256], *why = NULL;
+	struct json_object *ports;
+	int proxy = 0;
+
+	if (feed(in) && read_ports(out, line, sizeof(line)) &&
+	    (ports = jx_parse(line, strlen(line), &why))) {
+		proxy = (int)jx_int(ports, "proxy", 0);
+		json_object_put(ports);
+	}
+	free(why);
+	return proxy > 0 && proxy < 65536 ? proxy : 0;
+}
+
 /* Starts azcmk-sim and reads its proxy port; -1 with a message naming the
  * program and what to do when it cannot. */
 static int spawn(struct demo *d, char **err)
 {
-	int in[2], out[2], errfd;
-	char errpath[256], line[256];
-	char *program = sim_program(), *said, *why = NULL;
-	int proxy = 0;
-	struct json_object *ports;
-	pid_t me;
+	int in[2], out[2], errfd, proxy = 0;
+	char *program = sim_program();
+	pid_t me = getpid();
 
-	errfd = private_temp(errpath, sizeof(errpath), "azcmk-demo-err");
-	if (errfd >= 0)
-		unlink(errpath);
-	if (errfd < 0 || pipe2(in, O_CLOEXEC) < 0) {
+	if (!open_channels(in, out, &errfd)) {
 		*err = xasprintf(_("cannot start the demo's simulator: %s"),
 				 strerror(errno));
-		if (errfd >= 0)
-			close(errfd);
 		free(program);
 		return -1;
 	}
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		*err = xasprintf(_("cannot start the demo's simulator: %s"),
-				 strerror(errno));
-		close(in[0]);
-		close(in[1]);
-		close(errfd);
-		free(program);
-		return -1;
-	}
-	me = getpid();
 	d->pid = fork();
 	if (d->pid == 0)
 		run_sim(program, d->ca_path, in[0], out[1], errfd, me);
 	close(in[0]);
 	close(out[1]);
-	if (d->pid > 0 && feed(in[1]) &&
-	    read_ports(out[0], line, sizeof(line)) &&
-	    (ports = jx_parse(line, strlen(line), &why))) {
-		proxy = (int)jx_int(ports, "proxy", 0);
-		json_object_put(ports);
-	} else if (d->pid <= 0) {
+	if (d->pid > 0)
+		proxy = proxy_port(in[1], out[0]);
+	else
 		close(in[1]);
-	}
-	free(why);
 	d->out_fd = out[0];
-	if (proxy > 0 && proxy < 65536) {
+	if (proxy) {
 		snprintf(d->proxy, sizeof(d->proxy), "http://127.0.0.1:%d",
 			 proxy);
-		close(errfd);
-		free(program);
-		return 0;
+	} else {
+		char *said;
+
+		/* Stopped first, so that all it said is in the file. */
+		stop_process(d);
+		said = complaint(errfd);
+		*err = xasprintf(_("the demo's simulator %s did not start: "
+				   "%s; install azcmk-sim (or name it with "
+				   "AZCMK_SIM)"),
+				 program, said);
+		free(said);
 	}
-	stop_process(d);
-	said = complaint(errfd);
-	*err = xasprintf(_("the demo's simulator %s did not start: %s; "
-			   "install azcmk-sim (or name it with AZCMK_SIM)"),
-			 program, said);
-	free(said);
 	close(errfd);
 	free(program);
-	return -1;
+	return proxy ? 0 : -1;
 }
 
 /* Takes the demo operator's tenant and credential from the built-in scenario;
