@@ -4,7 +4,9 @@
 # them (the pty request, SendEnv/AcceptEnv LANG LC_*), the connection dropped in the middle of an apply (the ssh
 # client killed): azcmk gets SIGHUP from the hung-up terminal, stops cleanly with its journal intact, and a second
 # session's non-interactive apply --resume finishes the plan. Both sessions reach one azcmk-sim (the demo tenant),
-# whose state, like azcmk's state directory, outlives them. Skipped (77) where sshd or ssh is missing.
+# whose state, like azcmk's state directory, outlives them (azcmk --demo's simulator lives and dies inside the
+# wizard's process, so the resume could not find what the first session changed). Skipped (77) where sshd or ssh
+# is missing.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
