@@ -6,6 +6,7 @@ pkgs="build-essential autoconf automake autopoint gettext pkg-config
       libncurses-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
       libmicrohttpd-dev libcmocka-dev
       mandoc tmux valgrind cppcheck curl python3 locales
+      openssh-server openssh-client python3-jsonschema
       clang libclang-rt-dev clang-format
       debhelper dpkg-dev lintian"
 [ "${1:-}" = "--no-az" ] || pkgs="$pkgs azure-cli"

@@ -73,6 +73,7 @@ struct outputs {
 	struct audit_writer shown, kept;
 	FILE *keep; /* the kept report's temporary file, or NULL */
 	char *keep_path, *keep_tmp;
+	bool begun; /* the outputs were begun (the scope is known) */
 };
 
 /* Writes what a writer holds to its stream and empties it. */
@@ -118,6 +119,7 @@ static void on_begin(void *ud, const struct audit_report *meta)
 
 	audit_writer_begin(&o->shown, o->format, o->colour, meta);
 	audit_writer_begin(&o->kept, AUDIT_JSON, false, meta);
+	o->begun = true;
 	drain(&o->shown, stdout);
 	drain(&o->kept, o->keep);
 }
@@ -133,12 +135,19 @@ static void on_item(void *ud, const struct audit_report *part)
 	drain(&o->kept, o->keep);
 }
 
-/* Ends both outputs (why: what stopped an incomplete audit); the kept report
- * replaces the last one only when complete. */
-static void finish(struct outputs *o, const char *why)
+/*
+ * Ends both outputs (why: what stopped an incomplete audit); the kept report
+ * replaces the last one only when complete. A SARIF log is whole even when
+ * the audit stopped before its scope was known (meta: what is known then):
+ * a reader gets the run marked unsuccessful with why, not an empty file.
+ */
+static void finish(struct outputs *o, const struct audit_report *meta,
+		   const char *why)
 {
 	bool complete = why == NULL;
 
+	if (!complete && !o->begun && o->format == AUDIT_SARIF)
+		audit_writer_begin(&o->shown, o->format, false, meta);
 	if (complete) {
 		audit_writer_end(&o->shown);
 		audit_writer_end(&o->kept);
@@ -183,7 +192,8 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 			       { 0 },
 			       NULL,
 			       NULL,
-			       NULL };
+			       NULL,
+			       false };
 	struct survey_sink sink = { on_begin, on_item, &out };
 	struct audit_report meta = { 0 };
 	struct az_session *s;
@@ -205,13 +215,13 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 	if (m.shown && m.tty)
 		fputs("\r\033[K", stderr);
 	if (rc != 0) {
-		finish(&out, e.message ? e.message : "?");
+		finish(&out, &meta, e.message ? e.message : "?");
 		cli_error(_("the audit stopped: %s"), e.message);
 		rc = EXIT_ERROR;
 	} else {
 		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS
 								: EXIT_OK;
-		finish(&out, NULL);
+		finish(&out, &meta, NULL);
 	}
 	audit_free(&meta);
 	az_error_clear(&e);
