@@ -13,7 +13,9 @@ simpid=
 # Never let a credential probe reach the real IMDS address: a closed loopback port instead.
 export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
 unset AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE \
-	IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET
+	IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET IMDS_ENDPOINT AZURE_CLIENT_CERTIFICATE_PASSWORD \
+	AZURE_CLIENT_SEND_CERTIFICATE_CHAIN AZURE_TOKEN_CREDENTIALS REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE \
+	AZURE_CONFIG_DIR
 trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
 
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
@@ -257,6 +259,13 @@ fi
 	fi
 	AZURE_CLIENT_SECRET=wrong expect login-wrong-secret 2 "AADSTS7000215" -- "$azcmk" --ca-file "$work/ca.pem" login
 	expect login-untrusted-ca 2 "could not be verified" -- "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
+	# REQUESTS_CA_BUNDLE (az's, from Python requests) is the bundle when --ca-file is not given, before
+	# SSL_CERT_FILE; --ca-file still wins over it.
+	expect login-requests-ca-bundle 0 "environment (client secret)" -- \
+		env REQUESTS_CA_BUNDLE="$work/ca.pem" SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$azcmk" login
+	expect login-ca-file-over-requests-bundle 2 "could not be verified" -- \
+		env REQUESTS_CA_BUNDLE="$work/ca.pem" "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
+	expect login-without-requests-ca-bundle 2 "could not be verified" -- "$azcmk" login
 	unset AZURE_CLIENT_SECRET
 	expect login-no-credential 2 "no credential found" -- env PATH=/nonexistent "$azcmk" --ca-file "$work/ca.pem" login
 	echo "$pass $fail" >"$work/counts"
