@@ -937,30 +937,153 @@ static struct az_cred *tried(struct az_cred *c, struct sbuf *why,
 	return NULL;
 }
 
+/* The steps of the chain, which AZURE_TOKEN_CREDENTIALS narrows. */
+enum {
+	STEP_ENV_SP = 1,  /* environment: client secret or certificate */
+	STEP_ENV_FED = 2, /* environment: federated token file */
+	STEP_MI = 4,      /* managed identity */
+	STEP_CLI = 8,     /* Azure CLI */
+	STEP_DEVICE = 16, /* device code */
+	STEP_ALL = 31
+};
+
+/*
+ * The values of AZURE_TOKEN_CREDENTIALS, as azure-identity defines them for
+ * DefaultAzureCredential (azure-sdk-for-python, azure/identity/_internal
+ * process_credential_exclusions; azure-sdk-for-js defaultAzureCredential.ts):
+ * "dev" keeps the developer credentials, "prod" Environment, Workload Identity
+ * and Managed Identity, a credential's name that one alone; trimmed, any case.
+ * The steps 0: a credential azure-identity has and azcmk does not.
+ */
+static const struct {
+	const char *name;
+	unsigned steps;
+} TOKEN_CREDENTIALS[] = {
+	{ "dev", STEP_CLI | STEP_DEVICE },
+	{ "prod", STEP_ENV_SP | STEP_ENV_FED | STEP_MI },
+	{ "EnvironmentCredential", STEP_ENV_SP },
+	{ "WorkloadIdentityCredential", STEP_ENV_FED },
+	{ "ManagedIdentityCredential", STEP_MI },
+	{ "AzureCliCredential", STEP_CLI },
+	{ "VisualStudioCodeCredential", 0 },
+	{ "AzurePowerShellCredential", 0 },
+	{ "AzureDeveloperCliCredential", 0 },
+};
+
+/* Reads AZURE_TOKEN_CREDENTIALS into the chain's steps (all when unset); false
+ * with an error for a value azcmk cannot follow. */
+static bool chain_steps(unsigned *steps, struct az_error *e)
+{
+	const char *v = env("AZURE_TOKEN_CREDENTIALS");
+	char *t, *shown;
+	size_t n;
+	bool known = false;
+
+	*steps = STEP_ALL;
+	if (!v)
+		return true;
+	v += strspn(v, " \t");
+	t = xstrdup(v);
+	n = strlen(t);
+	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+		t[--n] = '\0';
+	for (size_t i = 0;
+	     i < sizeof(TOKEN_CREDENTIALS) / sizeof(TOKEN_CREDENTIALS[0]); i++)
+		if (*t && str_ieq(t, TOKEN_CREDENTIALS[i].name)) {
+			*steps = TOKEN_CREDENTIALS[i].steps;
+			known = true;
+		}
+	shown = text_sanitize(t, false);
+	if (!known)
+		az_error_set(
+			e,
+			_("AZURE_TOKEN_CREDENTIALS is '%s', which is not a "
+			  "valid value: use dev, prod, "
+			  "EnvironmentCredential, "
+			  "WorkloadIdentityCredential, "
+			  "ManagedIdentityCredential or "
+			  "AzureCliCredential, or unset it"),
+			shown);
+	else if (*steps == 0)
+		az_error_set(e,
+			     _("AZURE_TOKEN_CREDENTIALS names %s, a credential "
+			       "azcmk does not have: use dev, prod, "
+			       "EnvironmentCredential, "
+			       "WorkloadIdentityCredential, "
+			       "ManagedIdentityCredential or "
+			       "AzureCliCredential, or unset it"),
+			     shown);
+	free(shown);
+	free(t);
+	return known && *steps != 0;
+}
+
+/* Notes in the list of methods tried that AZURE_TOKEN_CREDENTIALS left one
+ * out. */
+static void left_out(struct sbuf *why, const char *label)
+{
+	sb_adds(why, "\n  - ");
+	/* TRANSLATORS: one line of the list of sign-in methods tried; %s is
+	 * the method. */
+	sb_printf(why, _("%s: left out by AZURE_TOKEN_CREDENTIALS"), label);
+}
+
+/* The environment step of the chain, within the steps allowed: its credential,
+ * or NULL with why (or *e when misconfigured). */
+static struct az_cred *env_step(const struct az_cred_ctx *ctx, unsigned steps,
+				struct sbuf *why, struct az_error *e)
+{
+	struct az_cred *c;
+
+	if (!(steps & (STEP_ENV_SP | STEP_ENV_FED))) {
+		left_out(why, _("environment"));
+		return NULL;
+	}
+	c = env_cred(ctx, why, e);
+	if (c &&
+	    !(steps & (c->kind == C_FEDERATED ? STEP_ENV_FED : STEP_ENV_SP))) {
+		left_out(why, az_cred_name(c));
+		az_cred_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
 /* Walks the chain: environment, managed identity, Azure CLI, then device code
- * in a terminal. */
+ * in a terminal, each unless AZURE_TOKEN_CREDENTIALS leaves it out. */
 static struct az_cred *chain(const struct az_cred_ctx *ctx,
 			     struct az_token *probe, struct az_error *e)
 {
 	struct sbuf why = SBUF_INIT;
-	struct az_cred *c = env_cred(ctx, &why, e);
+	struct az_cred *c = NULL;
 	bool explicit_mi = env("IDENTITY_ENDPOINT") || env("MSI_ENDPOINT");
+	unsigned steps;
 
+	if (!chain_steps(&steps, e))
+		goto out;
+	c = env_step(ctx, steps, &why, e);
 	if (c || e->message)
 		goto out;
-	if ((c = tried(mi_cred(ctx, e), &why, _("managed identity"),
-		       !explicit_mi, probe)) != NULL)
+	if (!(steps & STEP_MI))
+		left_out(&why, _("managed identity"));
+	else if ((c = tried(mi_cred(ctx, e), &why, _("managed identity"),
+			    !explicit_mi, probe)) != NULL)
 		goto out;
-	c = new_cred(ctx, C_CLI, e);
-	if ((c = tried(c, &why, _("Azure CLI"), false, probe)) != NULL)
+	if (!(steps & STEP_CLI))
+		left_out(&why, _("Azure CLI"));
+	else if ((c = tried(new_cred(ctx, C_CLI, e), &why, _("Azure CLI"),
+			    false, probe)) != NULL)
 		goto out;
-	if (ctx->interactive) {
+	if (!(steps & STEP_DEVICE)) {
+		left_out(&why, _("device code"));
+	} else if (ctx->interactive) {
 		c = new_cred(ctx, C_DEVICE, e);
 		goto out;
+	} else {
+		sb_printf(&why, "\n  - %s",
+			  _("device code: offered only in an interactive "
+			    "terminal (use --auth device-code to force it)"));
 	}
-	sb_printf(&why, "\n  - %s",
-		  _("device code: offered only in an interactive terminal (use "
-		    "--auth device-code to force it)"));
 	az_error_set(e,
 		     _("no credential found to sign in to Azure. Tried, in "
 		       "order:%s"),

@@ -52,25 +52,34 @@ struct env {
 /* Clears every credential variable, so each test says exactly what it uses. */
 static void clear_env(void)
 {
-	static const char *const vars[] = { "AZURE_TENANT_ID",
-					    "AZURE_CLIENT_ID",
-					    "AZURE_CLIENT_SECRET",
-					    "AZURE_CLIENT_CERTIFICATE_PATH",
-					    "AZURE_FEDERATED_TOKEN_FILE",
-					    "IDENTITY_ENDPOINT",
-					    "IDENTITY_HEADER",
-					    "MSI_ENDPOINT",
-					    "MSI_SECRET",
-					    "AZURE_AUTHORITY_HOST",
-					    "http_proxy",
-					    "HTTP_PROXY",
-					    "ALL_PROXY",
-					    "all_proxy",
-					    "NO_PROXY",
-					    "no_proxy",
-					    "SSL_CERT_FILE",
-					    "CURL_CA_BUNDLE",
-					    NULL };
+	static const char *const vars[] = {
+		"AZURE_TENANT_ID",
+		"AZURE_CLIENT_ID",
+		"AZURE_CLIENT_SECRET",
+		"AZURE_CLIENT_CERTIFICATE_PATH",
+		"AZURE_FEDERATED_TOKEN_FILE",
+		"IDENTITY_ENDPOINT",
+		"IDENTITY_HEADER",
+		"MSI_ENDPOINT",
+		"MSI_SECRET",
+		"AZURE_AUTHORITY_HOST",
+		"http_proxy",
+		"HTTP_PROXY",
+		"ALL_PROXY",
+		"all_proxy",
+		"NO_PROXY",
+		"no_proxy",
+		"SSL_CERT_FILE",
+		"CURL_CA_BUNDLE",
+		"REQUESTS_CA_BUNDLE",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD",
+		"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+		"AZURE_TOKEN_CREDENTIALS",
+		"IMDS_ENDPOINT",
+		"AZCMK_TEST_ARC_KEY_DIR",
+		"AZURE_CONFIG_DIR",
+		NULL
+	};
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
@@ -412,6 +421,86 @@ static void test_azure_cli(void **state)
 	az_session_free(v->s);
 	v->s = az_session_new(&o, &v->e);
 	assert_sign_in_fails(v, "not installed");
+	unlink(az);
+	free(out);
+	free(tok);
+	env_stop(v);
+}
+
+/* Makes a session whose chain finds the fake Azure CLI az, the simulator's
+ * IMDS and whatever credential the environment holds. */
+static void chain_session(struct env *v, enum az_auth auth, const char *az)
+{
+	struct az_session_opts o = { 0 };
+
+	o.auth = auth;
+	o.ca_file = v->ca;
+	o.az_command = az;
+	o.max_retries = 1;
+	o.backoff_base_ms = 5;
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	v->s = az_session_new(&o, &v->e);
+	assert_non_null(v->s);
+}
+
+/* Signs in under AZURE_TOKEN_CREDENTIALS=value and asserts the credential
+ * used. */
+static void assert_picks(struct env *v, const char *value, enum az_auth auth,
+			 const char *az, const char *method)
+{
+	setenv("AZURE_TOKEN_CREDENTIALS", value, 1);
+	chain_session(v, auth, az);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), method);
+}
+
+/* Asserts the chain under AZURE_TOKEN_CREDENTIALS=value fails with text. */
+static void assert_refuses(struct env *v, const char *value, const char *az,
+			   const char *text)
+{
+	setenv("AZURE_TOKEN_CREDENTIALS", value, 1);
+	chain_session(v, AZ_AUTH_CHAIN, az);
+	assert_sign_in_fails(v, text);
+}
+
+/* AZURE_TOKEN_CREDENTIALS narrows the chain as azure-identity's
+ * DefaultAzureCredential does (dev, prod, one credential's name, any case);
+ * an invalid value is refused; an explicit --auth is not narrowed. */
+static void test_token_credentials(void **state)
+{
+	struct env *v = env_start(NULL);
+	char az[128], url[128],
+		*tok = st_token(&v->t, "https://management.azure.com/.default"),
+		*out;
+
+	snprintf(az, sizeof(az), "%s/az", workdir);
+	out = xasprintf("{\"accessToken\":\"%s\",\"expires_on\":%lld}", tok,
+			(long long)time(NULL) + 3000);
+	fake_az(az, out, NULL, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	use_secret("demo-secret");
+	assert_picks(v, "dev", AZ_AUTH_CHAIN, az, "Azure CLI");
+	assert_picks(v, " PROD ", AZ_AUTH_CHAIN, az,
+		     "environment (client secret)");
+	assert_picks(v, "ManagedIdentityCredential", AZ_AUTH_CHAIN, az,
+		     "managed identity (IMDS)");
+	assert_picks(v, "azureclicredential", AZ_AUTH_CHAIN, az, "Azure CLI");
+	assert_picks(v, "dev", AZ_AUTH_ENV, az, "environment (client secret)");
+	assert_refuses(v, "WorkloadIdentityCredential", az,
+		       "environment (client secret): left out by "
+		       "AZURE_TOKEN_CREDENTIALS");
+	assert_non_null(strstr(v->e.message, "Azure CLI: left out"));
+	assert_refuses(v, "laptop", az,
+		       "AZURE_TOKEN_CREDENTIALS is 'laptop', which is not a "
+		       "valid value");
+	assert_refuses(v, "AzurePowerShellCredential", az,
+		       "azcmk does not have");
+	unsetenv("AZURE_CLIENT_SECRET");
+	assert_picks(v, "prod", AZ_AUTH_CHAIN, az, "managed identity (IMDS)");
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	assert_refuses(v, "prod", az, "Azure CLI: left out");
 	unlink(az);
 	free(out);
 	free(tok);
@@ -1026,6 +1115,7 @@ int main(void)
 		cmocka_unit_test(test_env_federated),
 		cmocka_unit_test(test_managed_identity),
 		cmocka_unit_test(test_azure_cli),
+		cmocka_unit_test(test_token_credentials),
 		cmocka_unit_test(test_device_code),
 		cmocka_unit_test(test_malformed_token_response),
 		cmocka_unit_test(test_no_credential),

@@ -266,6 +266,15 @@ fi
 	expect login-ca-file-over-requests-bundle 2 "could not be verified" -- \
 		env REQUESTS_CA_BUNDLE="$work/ca.pem" "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
 	expect login-without-requests-ca-bundle 2 "could not be verified" -- "$azcmk" login
+	# AZURE_TOKEN_CREDENTIALS narrows the chain as azure-identity does; an explicit --auth wins over it.
+	expect token-credentials-dev 2 "environment: left out by AZURE_TOKEN_CREDENTIALS" -- \
+		env PATH=/nonexistent AZURE_TOKEN_CREDENTIALS=dev "$azcmk" --ca-file "$work/ca.pem" login
+	expect token-credentials-auth-wins 0 "environment (client secret)" -- \
+		env AZURE_TOKEN_CREDENTIALS=dev "$azcmk" --ca-file "$work/ca.pem" --auth environment login
+	expect token-credentials-name 0 "environment (client secret)" -- \
+		env AZURE_TOKEN_CREDENTIALS=environmentcredential "$azcmk" --ca-file "$work/ca.pem" login
+	expect token-credentials-invalid 2 "AZURE_TOKEN_CREDENTIALS is 'laptop', which is not a valid value" -- \
+		env AZURE_TOKEN_CREDENTIALS=laptop "$azcmk" --ca-file "$work/ca.pem" login
 	unset AZURE_CLIENT_SECRET
 	expect login-no-credential 2 "no credential found" -- env PATH=/nonexistent "$azcmk" --ca-file "$work/ca.pem" login
 	echo "$pass $fail" >"$work/counts"
