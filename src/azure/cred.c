@@ -25,6 +25,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -64,12 +65,14 @@ struct az_cred {
 	struct az_cred_ctx
 		ctx; /* what it works with (borrowed from its maker) */
 	char *client_id;
-	char *secret;   /* client secret (in memory only) */
+	char *secret;   /* client secret, or the certificate's password (in
+			   memory only) */
 	char *path;     /* certificate PEM or federated token file */
 	char *endpoint; /* managed-identity endpoint */
 	char *header;   /* managed-identity header value (in memory only) */
 	char *refresh;  /* device code: the refresh token (in memory only) */
 	char *authority;
+	bool send_chain; /* certificate: x5c in the assertion's header */
 };
 
 /* Names a credential for the operator. */
@@ -216,36 +219,261 @@ static bool read_token(const struct az_req *r, struct az_token *out,
 	return true;
 }
 
-/* Loads a PEM file holding a certificate and its private key. */
-static bool load_pem(const char *path, X509 **cert, EVP_PKEY **key,
-		     struct az_error *e)
-{
-	FILE *f = fopen(path, "r");
+/* The most a client certificate file may hold: a key and a long chain fit
+ * many times over. */
+#define CERT_FILE_MAX (1 << 20)
 
-	*cert = NULL;
-	*key = NULL;
+/* A client certificate as loaded: its private key, the certificate of that
+ * key (the leaf) and the whole chain, leaf first. */
+struct cert_bundle {
+	EVP_PKEY *key;
+	X509 *leaf;             /* borrowed from chain */
+	STACK_OF(X509) * chain; /* leaf first, then the issuers in file order */
+};
+
+/* Frees a loaded certificate. */
+static void cert_bundle_free(struct cert_bundle *b)
+{
+	EVP_PKEY_free(b->key);
+	sk_X509_pop_free(b->chain, X509_free);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Reads the certificate file whole (it holds the private key: the caller wipes
+ * it); NULL with an error naming the file. */
+static unsigned char *read_cert_file(const char *path, size_t *len,
+				     struct az_error *e)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	size_t n;
+
 	if (!f) {
 		az_error_set(e,
 			     _("cannot read the client certificate '%s' "
 			       "(AZURE_CLIENT_CERTIFICATE_PATH): %s"),
 			     path, strerror(errno));
-		return false;
+		return NULL;
 	}
-	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	rewind(f);
-	*cert = PEM_read_X509(f, NULL, NULL, NULL);
+	buf = xmalloc(CERT_FILE_MAX + 1);
+	n = fread(buf, 1, CERT_FILE_MAX + 1, f);
 	fclose(f);
-	if (!*cert || !*key) {
+	if (n == 0 || n > CERT_FILE_MAX) {
 		az_error_set(e,
-			     _("the client certificate '%s' must be a PEM file "
-			       "holding both the certificate and its "
-			       "unencrypted private key"),
+			     _("the client certificate '%s' "
+			       "(AZURE_CLIENT_CERTIFICATE_PATH) is %s: give a "
+			       "PEM or PKCS#12 (.pfx, .p12) file"),
+			     path, n ? _("over 1 MiB") : _("empty"));
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* OpenSSL's PEM password callback: the password, never a prompt on the
+ * terminal. */
+static int pem_password(char *buf, int size, int rwflag, void *u)
+{
+	size_t n = u ? strlen(u) : 0;
+
+	(void)rwflag;
+	if (!u || n >= (size_t)size)
+		return -1;
+	memcpy(buf, u, n);
+	return (int)n;
+}
+
+/* Says why OpenSSL failed, for a message (the last error of its queue). */
+static void openssl_reason(char *why, size_t size)
+{
+	unsigned long code, last = 0;
+
+	while ((code = ERR_get_error()) != 0)
+		last = code;
+	if (last)
+		ERR_error_string_n(last, why, size);
+	else
+		snprintf(why, size, "%s", _("OpenSSL gave no reason"));
+}
+
+/* Puts the certificate of the key first in the chain; false when none is. */
+static bool find_leaf(struct cert_bundle *b)
+{
+	for (int i = 0; i < sk_X509_num(b->chain); i++) {
+		X509 *x = sk_X509_value(b->chain, i);
+
+		if (X509_check_private_key(x, b->key) == 1) {
+			(void)sk_X509_delete(b->chain, i);
+			sk_X509_unshift(b->chain, x);
+			b->leaf = x;
+			return true;
+		}
+	}
+	ERR_clear_error();
+	return false;
+}
+
+/* Loads a PEM certificate file: its private key (decrypted with the password
+ * when it is encrypted) and every certificate in it. */
+static bool load_pem(const char *path, const unsigned char *data, size_t len,
+		     const char *password, struct cert_bundle *b,
+		     struct az_error *e)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	bool encrypted = strstr((const char *)data, "ENCRYPTED") != NULL;
+	X509 *x;
+	char why[256];
+
+	b->key = PEM_read_bio_PrivateKey(bio, NULL, pem_password,
+					 (void *)password);
+	openssl_reason(why, sizeof(why));
+	BIO_free(bio);
+	bio = BIO_new_mem_buf(data, (int)len);
+	b->chain = sk_X509_new_null();
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(b->chain, x);
+	ERR_clear_error();
+	BIO_free(bio);
+	if (!b->key && encrypted && !password)
+		az_error_set(e,
+			     _("the private key in the client certificate '%s' "
+			       "is encrypted: set "
+			       "AZURE_CLIENT_CERTIFICATE_PASSWORD to its "
+			       "password"),
 			     path);
-		X509_free(*cert);
-		EVP_PKEY_free(*key);
+	else if (!b->key && encrypted)
+		az_error_set(e,
+			     _("cannot decrypt the private key in the client "
+			       "certificate '%s' with "
+			       "AZURE_CLIENT_CERTIFICATE_PASSWORD (%s): check "
+			       "the password"),
+			     path, why);
+	else if (!b->key)
+		az_error_set(e,
+			     _("the client certificate '%s' holds no private "
+			       "key: give a PEM file holding the certificate "
+			       "and its private key, or a PKCS#12 (.pfx, .p12) "
+			       "file"),
+			     path);
+	return b->key != NULL;
+}
+
+/* Loads a PKCS#12 (.pfx, .p12) file with its password (none: an empty one),
+ * as azure-identity's CertificateCredential does. */
+static bool load_p12(const char *path, const unsigned char *data, size_t len,
+		     const char *password, struct cert_bundle *b,
+		     struct az_error *e)
+{
+	const unsigned char *p = data;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+	X509 *cert = NULL;
+	STACK_OF(X509) *ca = NULL;
+
+	if (!p12) {
+		ERR_clear_error();
+		az_error_set(e,
+			     _("the client certificate '%s' is neither a PEM "
+			       "file nor a PKCS#12 (.pfx, .p12) file"),
+			     path);
 		return false;
 	}
+	if (PKCS12_mac_present(p12) &&
+	    !PKCS12_verify_mac(p12, password ? password : "", -1) &&
+	    !(!password && PKCS12_verify_mac(p12, NULL, 0))) {
+		ERR_clear_error();
+		az_error_set(
+			e,
+			password ? _("cannot open the PKCS#12 file '%s' with "
+				     "AZURE_CLIENT_CERTIFICATE_PASSWORD: the "
+				     "password is wrong; check it")
+				 : _("the PKCS#12 file '%s' is protected by a "
+				     "password: set "
+				     "AZURE_CLIENT_CERTIFICATE_PASSWORD to it"),
+			path);
+		PKCS12_free(p12);
+		return false;
+	}
+	if (!PKCS12_parse(p12, password, &b->key, &cert, &ca)) {
+		char why[256];
+
+		openssl_reason(why, sizeof(why));
+		az_error_set(e,
+			     _("cannot read the PKCS#12 file '%s' (%s); a file "
+			       "made with legacy encryption (RC2) can be "
+			       "exported again with AES by 'openssl pkcs12'"),
+			     path, why);
+		PKCS12_free(p12);
+		return false;
+	}
+	PKCS12_free(p12);
+	b->chain = ca ? ca : sk_X509_new_null();
+	if (cert)
+		sk_X509_unshift(b->chain, cert);
 	return true;
+}
+
+/*
+ * Loads the client certificate: a PEM file (certificate and private key,
+ * maybe encrypted) or a PKCS#12 file, told apart by a PEM header as
+ * azure-identity's certificate.py does (azure-sdk-for-python,
+ * azure/identity/_credentials/certificate.py: load_pem_certificate,
+ * load_pkcs12_certificate), decrypted with AZURE_CLIENT_CERTIFICATE_PASSWORD.
+ * The password is never part of a message.
+ */
+static bool load_cert(const struct az_cred *c, struct cert_bundle *b,
+		      struct az_error *e)
+{
+	size_t len = 0;
+	unsigned char *data = read_cert_file(c->path, &len, e);
+	bool ok;
+
+	memset(b, 0, sizeof(*b));
+	if (!data)
+		return false;
+	ok = strstr((const char *)data, "-----BEGIN") &&
+			     len == strlen((const char *)data)
+		     ? load_pem(c->path, data, len, c->secret, b, e)
+		     : load_p12(c->path, data, len, c->secret, b, e);
+	OPENSSL_cleanse(data, len);
+	free(data);
+	if (ok && sk_X509_num(b->chain) == 0)
+		az_error_set(e,
+			     _("the client certificate '%s' holds a private "
+			       "key but no certificate: add the certificate"),
+			     c->path);
+	else if (ok && !find_leaf(b))
+		az_error_set(e,
+			     _("no certificate in the client certificate '%s' "
+			       "matches its private key: put the key's own "
+			       "certificate in the file"),
+			     c->path);
+	if (e->message)
+		cert_bundle_free(b);
+	return !e->message;
+}
+
+/* Adds the x5c header, the chain as base64 DER, leaf first (RFC 7515 4.1.6),
+ * as MSAL sends it for subject name and issuer sign-in. */
+static void add_x5c(struct json_object *h, const struct cert_bundle *b)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (int i = 0; i < sk_X509_num(b->chain); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(sk_X509_value(b->chain, i), &der);
+
+		if (n > 0) {
+			char *s = b64_encode(der, (size_t)n, false);
+
+			json_object_array_add(a, json_object_new_string(s));
+			free(s);
+		}
+		OPENSSL_free(der);
+	}
+	json_object_object_add(h, "x5c", a);
 }
 
 /* Makes the random id (jti) of a client assertion; false with an error when
@@ -274,30 +502,29 @@ static bool assertion_id(const struct az_cred *c, char jti[UUID_STRLEN],
 }
 
 /* Builds the signed client assertion for certificate sign-in: PS256 with an
- * x5t#S256 header. */
+ * x5t#S256 header, and x5c when AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks. */
 static char *cert_assertion(struct az_cred *c, const char *tenant,
 			    struct az_error *e)
 {
-	X509 *cert;
-	EVP_PKEY *key;
+	struct cert_bundle b;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	char jti[UUID_STRLEN], *aud, *x5t, *jwt;
-	struct json_object *h = json_object_new_object(),
-			   *c2 = json_object_new_object();
+	struct json_object *h, *c2;
 	int64_t now = (int64_t)time(NULL);
 
-	if (!assertion_id(c, jti, e) || !load_pem(c->path, &cert, &key, e)) {
-		json_object_put(h);
-		json_object_put(c2);
+	if (!assertion_id(c, jti, e) || !load_cert(c, &b, e))
 		return NULL;
-	}
-	X509_digest(cert, EVP_sha256(), md, &n);
+	h = json_object_new_object();
+	c2 = json_object_new_object();
+	X509_digest(b.leaf, EVP_sha256(), md, &n);
 	x5t = b64_encode(md, n, true);
 	aud = xasprintf("%s/%s/oauth2/v2.0/token", c->authority, tenant);
 	json_object_object_add(h, "alg", json_object_new_string("PS256"));
 	json_object_object_add(h, "typ", json_object_new_string("JWT"));
 	json_object_object_add(h, "x5t#S256", json_object_new_string(x5t));
+	if (c->send_chain)
+		add_x5c(h, &b);
 	json_object_object_add(c2, "aud", json_object_new_string(aud));
 	json_object_object_add(c2, "iss", json_object_new_string(c->client_id));
 	json_object_object_add(c2, "sub", json_object_new_string(c->client_id));
@@ -305,7 +532,7 @@ static char *cert_assertion(struct az_cred *c, const char *tenant,
 	json_object_object_add(c2, "iat", json_object_new_int64(now));
 	json_object_object_add(c2, "nbf", json_object_new_int64(now));
 	json_object_object_add(c2, "exp", json_object_new_int64(now + 600));
-	jwt = jwt_sign_header(key, h, c2);
+	jwt = jwt_sign_header(b.key, h, c2);
 	if (!jwt)
 		az_error_set(e,
 			     _("cannot sign the client assertion with the key "
@@ -315,8 +542,7 @@ static char *cert_assertion(struct az_cred *c, const char *tenant,
 	json_object_put(c2);
 	free(aud);
 	free(x5t);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	cert_bundle_free(&b);
 	return jwt;
 }
 
@@ -836,6 +1062,33 @@ static struct az_cred *given_cred(const struct az_cred_ctx *ctx,
 	return c;
 }
 
+/*
+ * Reads the certificate's options: AZURE_CLIENT_CERTIFICATE_PASSWORD (a copy,
+ * wiped with the credential) and AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, true or 1
+ * as azure-identity reads it (false or 0: off); false for another value.
+ */
+static bool cert_options(struct az_cred *c, struct az_error *e)
+{
+	const char *pw = env("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		   *send = env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+
+	c->secret = pw ? xstrdup(pw) : NULL;
+	c->send_chain = send && (str_ieq(send, "true") || str_ieq(send, "1"));
+	if (send && !c->send_chain && !str_ieq(send, "false") &&
+	    !str_ieq(send, "0")) {
+		char *shown = text_sanitize(send, false);
+
+		az_error_set(e,
+			     _("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is '%s': "
+			       "use true (or 1) to send the certificate chain, "
+			       "false (or 0) not to"),
+			     shown);
+		free(shown);
+		return false;
+	}
+	return true;
+}
+
 /* Reads the environment credential (or takes the one handed in); NULL with
  * reason when it is not configured. */
 static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
@@ -864,10 +1117,15 @@ static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
 			   e)))
 		return NULL;
 	c->client_id = xstrdup(id);
-	if (secret)
+	if (secret) {
 		c->secret = xstrdup(secret);
-	else
+	} else {
 		c->path = xstrdup(cert ? cert : fed);
+		if (cert && !cert_options(c, e)) {
+			az_cred_free(c);
+			return NULL;
+		}
+	}
 	return c;
 }
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
 #include "b64.h"
@@ -269,6 +270,150 @@ static void test_env_certificate(void **state)
 	free(pem);
 	unlink(path);
 	unlink(other);
+}
+
+/* Makes a certificate for a fresh RSA key under a common name, issued by ca
+ * (NULL: self-signed). */
+static X509 *issue_cert(EVP_PKEY **key, X509 *ca, EVP_PKEY *ca_key,
+			const char *cn)
+{
+	X509 *x = X509_new();
+
+	*key = EVP_RSA_gen(2048);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, *key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, ca ? X509_get_subject_name(ca)
+				   : X509_get_subject_name(x));
+	X509_sign(x, ca ? ca_key : *key, EVP_sha256());
+	return x;
+}
+
+/* Writes a PKCS#12 file of key, leaf and issuer under a password. */
+static void write_p12(const char *path, EVP_PKEY *key, X509 *leaf, X509 *ca,
+		      const char *password)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12;
+	FILE *f = fopen(path, "wb");
+
+	sk_X509_push(cas, ca);
+	p12 = PKCS12_create(password, "azcmk", key, leaf, cas, 0, 0, 0, 0, 0);
+	assert_non_null(p12);
+	i2d_PKCS12_fp(f, p12);
+	fclose(f);
+	PKCS12_free(p12);
+	sk_X509_free(cas);
+}
+
+/* Writes a PEM file of key (encrypted with AES-256 under password), leaf and
+ * issuer. */
+static void write_encrypted_pem(const char *path, EVP_PKEY *key, X509 *leaf,
+				X509 *ca, const char *password)
+{
+	FILE *f = fopen(path, "w");
+
+	PEM_write_X509(f, ca);
+	PEM_write_PrivateKey(f, key, EVP_aes_256_cbc(), NULL, 0, NULL,
+			     (void *)password);
+	PEM_write_X509(f, leaf);
+	fclose(f);
+}
+
+/* Asserts sign-in with the certificate at path fails saying text (naming the
+ * file when the file is at fault) and never showing the password. */
+static void assert_cert_refused(struct env *v, const char *path,
+				const char *text, bool names_file)
+{
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", path, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, text);
+	if (names_file)
+		assert_non_null(strstr(v->e.message, path));
+	assert_null(strstr(v->e.message, "pfx-Passw0rd"));
+}
+
+/*
+ * A PKCS#12 file and an encrypted PEM, opened with
+ * AZURE_CLIENT_CERTIFICATE_PASSWORD; with AZURE_CLIENT_SEND_CERTIFICATE_CHAIN
+ * the assertion carries x5c, which subject name and issuer sign-in needs (the
+ * simulator trusts CN=azcmk-sni from the test CA; the leaf is not registered).
+ * A wrong or missing password, another file, a bad flag: clear refusals.
+ */
+static void test_env_certificate_protected(void **state)
+{
+	EVP_PKEY *ca_key, *key;
+	X509 *ca = issue_cert(&ca_key, NULL, NULL, "azcmk-test-ca"),
+	     *leaf = issue_cert(&key, ca, ca_key, "azcmk-sni");
+	BIO *bio = BIO_new(BIO_s_mem());
+	struct json_object *p = json_object_new_object(),
+			   *subj = json_object_new_object(),
+			   *list = json_object_new_array();
+	char p12[128], pem[128], junk[128], *data, *merge;
+	long n = (PEM_write_bio_X509(bio, ca), BIO_get_mem_data(bio, &data));
+	struct env *v;
+	FILE *f;
+
+	json_object_object_add(subj, "subjectName",
+			       json_object_new_string("CN=azcmk-sni"));
+	json_object_object_add(subj, "issuerCertificate",
+			       json_object_new_string_len(data, (int)n));
+	json_object_array_add(list, subj);
+	jx_set(p, "operator.trustedCertificateSubjects", list);
+	merge = xstrdup(jx_text(p));
+	snprintf(p12, sizeof(p12), "%s/client.pfx", workdir);
+	snprintf(pem, sizeof(pem), "%s/client-enc.pem", workdir);
+	snprintf(junk, sizeof(junk), "%s/client.junk", workdir);
+	write_p12(p12, key, leaf, ca, "pfx-Passw0rd");
+	write_encrypted_pem(pem, key, leaf, ca, "pfx-Passw0rd");
+	f = fopen(junk, "w");
+	fputs("not a certificate\n", f);
+	fclose(f);
+	v = env_start(merge);
+	setenv("AZURE_TENANT_ID", TENANT, 1);
+	setenv("AZURE_CLIENT_ID", CLIENT, 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pfx-Passw0rd", 1);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true", 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", p12, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "1", 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", pem, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_cert_refused(v, junk, "neither a PEM file nor a PKCS#12", true);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "false", 1);
+	assert_cert_refused(v, p12, "AADSTS700027", false);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "maybe", 1);
+	assert_cert_refused(v, p12,
+			    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is "
+			    "'maybe'",
+			    false);
+	unsetenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+	setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", "wrong", 1);
+	assert_cert_refused(v, p12, "the password is wrong", true);
+	assert_cert_refused(v, pem, "cannot decrypt the private key", true);
+	unsetenv("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+	assert_cert_refused(v, p12, "set AZURE_CLIENT_CERTIFICATE_PASSWORD",
+			    true);
+	assert_cert_refused(v, pem,
+			    "is encrypted: set "
+			    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+			    true);
+	env_stop(v);
+	unlink(p12);
+	unlink(pem);
+	unlink(junk);
+	json_object_put(p);
+	free(merge);
+	BIO_free(bio);
+	X509_free(ca);
+	X509_free(leaf);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(key);
 }
 
 /* Writes a federated token file for an issuer and subject. */
@@ -1112,6 +1257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_secret),
 		cmocka_unit_test(test_env_certificate),
+		cmocka_unit_test(test_env_certificate_protected),
 		cmocka_unit_test(test_env_federated),
 		cmocka_unit_test(test_managed_identity),
 		cmocka_unit_test(test_azure_cli),
