@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,11 @@
 #define PUBLIC_CLIENT_ID "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 #define CLI_TIMEOUT_MS 13000
 #define IMDS_HOST "http://169.254.169.254"
+/* Where Azure Arc's agent (himds) writes its challenge keys on Linux, and their
+ * size limit: azure-sdk-for-python azure/identity/_credentials/azure_arc.py
+ * (_get_key_file_path, _validate_key_file). */
+#define ARC_KEY_DIR "/var/opt/azcmagent/tokens"
+#define ARC_KEY_MAX 4096
 
 extern char **environ;
 
@@ -55,6 +61,7 @@ enum cred_kind {
 	C_MI_APPSERVICE,
 	C_MI_MSI_SECRET,
 	C_MI_CLOUDSHELL,
+	C_MI_ARC,
 	C_MI_IMDS,
 	C_CLI,
 	C_DEVICE
@@ -85,6 +92,7 @@ const char *az_cred_name(const struct az_cred *c)
 		N_("managed identity (App Service)"),
 		N_("managed identity (MSI_ENDPOINT with secret)"),
 		N_("managed identity (Cloud Shell)"),
+		N_("managed identity (Azure Arc)"),
 		N_("managed identity (IMDS)"),
 		N_("Azure CLI"),
 		N_("device code")
@@ -103,6 +111,7 @@ const char *az_cred_id(const struct az_cred *c)
 					   "managed-identity-app-service",
 					   "managed-identity-msi-secret",
 					   "managed-identity-cloud-shell",
+					   "managed-identity-azure-arc",
 					   "managed-identity-imds",
 					   "azure-cli",
 					   "device-code" };
@@ -647,6 +656,7 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 	} else {
 		const char *ver = c->kind == C_MI_APPSERVICE   ? "2019-08-01"
 				  : c->kind == C_MI_MSI_SECRET ? "2017-09-01"
+				  : c->kind == C_MI_ARC        ? "2020-06-01"
 							       : "2018-02-01";
 		const char *idp =
 			c->kind == C_MI_MSI_SECRET ? "clientid" : "client_id";
@@ -672,22 +682,170 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 	return r;
 }
 
-/* Gets a token from the managed-identity endpoint. */
+/* The directory Arc's key files must be in; AZCMK_TEST_ARC_KEY_DIR replaces
+ * it for azcmk's own test suite, and only there (see the manual). */
+static const char *arc_key_dir(void)
+{
+	const char *t = env("AZCMK_TEST_ARC_KEY_DIR");
+
+	return t ? t : ARC_KEY_DIR;
+}
+
+/* Takes the key file's path out of Arc's challenge, "Basic realm=PATH"
+ * (quotes allowed); NULL when there is none. */
+static char *arc_realm(const struct az_req *r)
+{
+	char *h = az_req_response_header(r, "WWW-Authenticate"), *p, *out;
+	size_t n;
+
+	p = h && str_istarts(h, "Basic") ? strchr(h, '=') : NULL;
+	if (!p) {
+		free(h);
+		return NULL;
+	}
+	p += 1 + strspn(p + 1, " \"");
+	out = xstrdup(p);
+	n = strlen(out);
+	while (n > 0 && strchr(" \t\r\n\"", out[n - 1]))
+		out[--n] = '\0';
+	free(h);
+	return out;
+}
+
+/* Tells whether a key file path is one Arc's agent may name: a .key file
+ * directly in the key directory. */
+static bool arc_path_ok(const char *path)
+{
+	const char *dir = arc_key_dir(), *slash = strrchr(path, '/');
+	size_t dn = strlen(dir);
+
+	size_t bn = slash ? strlen(slash + 1) : 0;
+
+	return slash && (size_t)(slash - path) == dn &&
+	       strncmp(path, dir, dn) == 0 && bn > 4 &&
+	       strcmp(slash + 1 + bn - 4, ".key") == 0;
+}
+
+/*
+ * Reads Arc's key file once its path passed arc_path_ok: a regular file (no
+ * symbolic link) of at most 4096 bytes, one line of printable text; NULL
+ * with an error (the caller wipes and frees the key).
+ */
+static char *arc_read_key(const char *path, const char *shown,
+			  struct az_error *e)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char buf[ARC_KEY_MAX + 1];
+	ssize_t n = -1;
+	bool printable = true;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size <= ARC_KEY_MAX)
+		n = read(fd, buf, ARC_KEY_MAX + 1);
+	else if (fd >= 0)
+		errno = EINVAL;
+	if (fd < 0 || n < 0) {
+		az_error_set(e,
+			     _("cannot read the Azure Arc key file '%s': %s; "
+			       "the user running azcmk must be allowed to read "
+			       "it (on Arc-enabled servers, a member of the "
+			       "himds group)"),
+			     shown,
+			     errno == EINVAL ? _("not a regular file of at "
+						 "most 4096 bytes")
+					     : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		printable = printable && buf[i] >= 0x20 && buf[i] < 0x7f;
+	if (n == 0 || n > ARC_KEY_MAX || !printable) {
+		az_error_set(e,
+			     _("the Azure Arc key file '%s' is empty, too "
+			       "large or not one line of text"),
+			     shown);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return NULL;
+	}
+	return xstrndup(buf, (size_t)n);
+}
+
+/*
+ * Answers Azure Arc's challenge: the 401 names a key file, which must be a
+ * .key file of at most 4096 bytes in /var/opt/azcmagent/tokens (as
+ * azure-identity checks, azure_arc.py _validate_key_file); the request is sent
+ * again with "Authorization: Basic CONTENTS". Returns the new request, or NULL
+ * with an error.
+ */
+static struct az_req *arc_answer(struct az_cred *c, const char *resource,
+				 const struct az_req *r, struct az_error *e)
+{
+	char *path = arc_realm(r), *shown, *key = NULL, *line;
+	struct az_req *again = NULL;
+
+	shown = text_sanitize(path ? path : "", false);
+	if (!path)
+		az_error_set(e,
+			     _("the Azure Arc identity endpoint answered 401 "
+			       "without a 'Basic realm=' challenge (request id "
+			       "%s)"),
+			     r->client_request_id);
+	else if (!arc_path_ok(path))
+		az_error_set(e,
+			     _("the Azure Arc identity endpoint named the key "
+			       "file '%s', which is not a .key file in %s: "
+			       "refusing to read it; check IDENTITY_ENDPOINT"),
+			     shown, arc_key_dir());
+	else if ((key = arc_read_key(path, shown, e)) != NULL) {
+		again = mi_request(c, resource);
+		line = xasprintf("Authorization: Basic %s", key);
+		az_req_header(again, line);
+		OPENSSL_cleanse(line, strlen(line));
+		free(line);
+		OPENSSL_cleanse(key, strlen(key));
+		free(key);
+		az_http_one(c->ctx.http, again);
+	}
+	free(path);
+	free(shown);
+	return again;
+}
+
+/* Gets a token from the managed-identity endpoint (answering Azure Arc's
+ * challenge). */
 static int managed_identity(struct az_cred *c, const char *scope,
 			    struct az_token *out, struct az_error *e,
 			    bool probe)
 {
 	char *resource = wire_scope_resource(scope);
-	struct az_req *r = mi_request(c, resource);
+	struct az_req *r, *again;
 	bool ok;
 
+	if (c->kind == C_MI_ARC && c->client_id) {
+		az_error_set(e, _("Azure Arc offers only the system-assigned "
+				  "managed identity: unset AZURE_CLIENT_ID"));
+		free(resource);
+		return -1;
+	}
+	r = mi_request(c, resource);
 	if (probe) {
 		r->no_retry = true;
 		r->connect_timeout_ms = 1000;
 	}
 	az_http_one(c->ctx.http, r);
-	ok = read_token(r, out, _("getting a token from the managed identity"),
-			e);
+	if (c->kind == C_MI_ARC && !r->curl_code && r->status == 401) {
+		again = arc_answer(c, resource, r, e);
+		az_req_free(r);
+		r = again;
+	}
+	ok = r && read_token(r, out,
+			     _("getting a token from the managed identity"), e);
 	free(resource);
 	az_req_free(r);
 	return ok ? 0 : -1;
@@ -1129,19 +1287,22 @@ static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
 	return c;
 }
 
-/* Reads the managed-identity configuration: App Service, MSI_ENDPOINT, or IMDS.
- */
+/* Reads the managed-identity configuration: App Service, Azure Arc
+ * (IDENTITY_ENDPOINT with IMDS_ENDPOINT, as azure-identity tells it),
+ * MSI_ENDPOINT, or IMDS. */
 static struct az_cred *mi_cred(const struct az_cred_ctx *ctx,
 			       struct az_error *e)
 {
 	const char *ie = env("IDENTITY_ENDPOINT"), *ih = env("IDENTITY_HEADER"),
 		   *me = env("MSI_ENDPOINT");
 	const char *ms = env("MSI_SECRET"),
-		   *imds = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-	enum cred_kind kind = ie && ih   ? C_MI_APPSERVICE
-			      : me && ms ? C_MI_MSI_SECRET
-			      : me       ? C_MI_CLOUDSHELL
-					 : C_MI_IMDS;
+		   *imds = env("AZURE_POD_IDENTITY_AUTHORITY_HOST"),
+		   *arc = env("IMDS_ENDPOINT");
+	enum cred_kind kind = ie && ih    ? C_MI_APPSERVICE
+			      : ie && arc ? C_MI_ARC
+			      : me && ms  ? C_MI_MSI_SECRET
+			      : me        ? C_MI_CLOUDSHELL
+					  : C_MI_IMDS;
 	struct az_cred *c = new_cred(ctx, kind, e);
 
 	if (!c)
@@ -1156,7 +1317,8 @@ static struct az_cred *mi_cred(const struct az_cred_ctx *ctx,
 			xasprintf("%s/metadata/identity/oauth2/token", base);
 		free(base);
 	} else {
-		c->endpoint = xstrdup(kind == C_MI_APPSERVICE ? ie : me);
+		c->endpoint = xstrdup(
+			kind == C_MI_APPSERVICE || kind == C_MI_ARC ? ie : me);
 	}
 	c->header = kind == C_MI_APPSERVICE   ? xstrdup(ih)
 		    : kind == C_MI_MSI_SECRET ? xstrdup(ms)

@@ -1034,6 +1034,8 @@ static const struct field F_SETTINGS[] = {
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },
 	{ "identityHeader", false, &T_STR },
+	{ "arcKeyDirectory", false, &T_NESTR },
+	{ "arcChallengePath", false, &T_NESTR },
 	{ "deviceCodeFlow", false, &T_DEVICE_STEPS },
 	{ "clientIp", false, &T_STR },
 	{ "deviceCodeInterval", false, &T_INT0 },

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -504,6 +505,114 @@ static void test_managed_identity(void **state)
 	assert_string_equal(az_session_method(v->s),
 			    "managed identity (Cloud Shell)");
 	env_stop(v);
+}
+
+/* Removes the files in a directory, then the directory. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) != NULL) {
+		char *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		f = xasprintf("%s/%s", dir, de->d_name);
+		unlink(f);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* Starts the simulator as Azure Arc's agent writing its keys in dir (naming
+ * realm instead in its challenges, when given), and points the environment at
+ * it. */
+static struct env *arc_start(const char *dir, const char *realm)
+{
+	struct json_object *p = json_object_new_object();
+	struct env *v;
+	char url[128];
+
+	jx_set(p, "settings.arcKeyDirectory", json_object_new_string(dir));
+	if (realm)
+		jx_set(p, "settings.arcChallengePath",
+		       json_object_new_string(realm));
+	v = env_start(jx_text(p));
+	json_object_put(p);
+	snprintf(url, sizeof(url),
+		 "http://127.0.0.1:%d/metadata/identity/oauth2/token",
+		 v->t.identity);
+	setenv("IDENTITY_ENDPOINT", url, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("IMDS_ENDPOINT", url, 1);
+	setenv("AZCMK_TEST_ARC_KEY_DIR", dir, 1);
+	return v;
+}
+
+/* Asserts Azure Arc sign-in refuses the key file the challenge names. */
+static void assert_arc_refused(const char *dir, const char *realm,
+			       const char *text)
+{
+	struct env *v = arc_start(dir, realm);
+
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_sign_in_fails(v, text);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 200),
+			 0);
+	env_stop(v);
+}
+
+/*
+ * Azure Arc: IDENTITY_ENDPOINT with IMDS_ENDPOINT; the first request gets a
+ * 401 naming a key file, whose contents answer it. A key file outside the key
+ * directory, not .key, over 4096 bytes or a symbolic link is never read, the
+ * production directory stays /var/opt/azcmagent/tokens, and a user-assigned
+ * identity is refused as azure-identity refuses it.
+ */
+static void test_managed_identity_arc(void **state)
+{
+	char dir[128], *big, *link, *escape;
+	struct env *v;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/arc-tokens", workdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	v = arc_start(dir, NULL);
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s),
+			    "managed identity (Azure Arc)");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 401),
+			 1);
+	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_sign_in_fails(v, "only the system-assigned");
+	env_stop(v);
+	v = arc_start(dir, NULL);
+	unsetenv("AZCMK_TEST_ARC_KEY_DIR");
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_sign_in_fails(v, "which is not a .key file in "
+				"/var/opt/azcmagent/tokens");
+	env_stop(v);
+	big = xasprintf("%s/big.key", dir);
+	link = xasprintf("%s/link.key", dir);
+	escape = xasprintf("%s/../escape.key", dir);
+	f = fopen(big, "w");
+	for (int i = 0; i < 5000; i++)
+		fputc('k', f);
+	fclose(f);
+	assert_int_equal(symlink("/etc/hostname", link), 0);
+	assert_arc_refused(dir, "/etc/passwd", "which is not a .key file");
+	assert_arc_refused(dir, escape, "which is not a .key file");
+	assert_arc_refused(dir, big, "at most 4096 bytes");
+	assert_arc_refused(dir, link, "cannot read the Azure Arc key file");
+	remove_dir(dir);
+	free(big);
+	free(link);
+	free(escape);
 }
 
 /* Writes an executable fake `az` that prints body on stdout (or err on stderr
@@ -1260,6 +1369,7 @@ int main(void)
 		cmocka_unit_test(test_env_certificate_protected),
 		cmocka_unit_test(test_env_federated),
 		cmocka_unit_test(test_managed_identity),
+		cmocka_unit_test(test_managed_identity_arc),
 		cmocka_unit_test(test_azure_cli),
 		cmocka_unit_test(test_token_credentials),
 		cmocka_unit_test(test_device_code),
