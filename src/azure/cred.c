@@ -1028,6 +1028,121 @@ static int azure_cli(struct az_cred *c, const char *scope, const char *tenant,
 	return out->token ? 0 : -1;
 }
 
+/* Removes blanks at both ends of s, in place; returns s past its leading
+ * blanks. */
+static char *trim(char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t\r\n");
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Reads option of [section] from an INI file as Python's configparser does
+ * (option names in any case, '=' or ':', '#' and ';' comments); NULL when
+ * absent. */
+static char *ini_value(const char *path, const char *section,
+		       const char *option)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], *out = NULL;
+	bool in = false;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *l = trim(line), *sep;
+
+		if (*l == '[') {
+			char *end = strchr(l, ']');
+
+			in = end && (size_t)(end - l - 1) == strlen(section) &&
+			     strncmp(l + 1, section, strlen(section)) == 0;
+		} else if (in && *l != '#' && *l != ';' &&
+			   (sep = strpbrk(l, "=:")) != NULL) {
+			*sep = '\0';
+			if (str_ieq(trim(l), option)) {
+				free(out);
+				out = xstrdup(trim(sep + 1));
+			}
+		}
+	}
+	if (f)
+		fclose(f);
+	return out;
+}
+
+/*
+ * Returns the Azure CLI's active cloud (caller frees) as az finds it
+ * (azure-cli azure/cli/core/cloud.py get_active_cloud_name: knack's config
+ * value cloud.name, the environment variable AZURE_CLOUD_NAME first, then the
+ * [cloud] section of $AZURE_CONFIG_DIR/config, ~/.azure/config by default,
+ * _environment.py get_config_dir); NULL when none is set (az then uses
+ * AzureCloud). The file is read rather than `az cloud show` run: it is the
+ * plain INI file az itself reads, and reading it costs no Python start-up.
+ */
+char *az_cli_cloud_name(void)
+{
+	const char *v = env("AZURE_CLOUD_NAME"), *dir = env("AZURE_CONFIG_DIR"),
+		   *home = env("HOME");
+	char *path, *name;
+
+	if (v)
+		return xstrdup(v);
+	if (!dir && !home)
+		return NULL;
+	path = dir ? xasprintf("%s/config", dir)
+		   : xasprintf("%s/.azure/config", home);
+	name = ini_value(path, "cloud", "name");
+	free(path);
+	if (name && !*name) {
+		free(name);
+		name = NULL;
+	}
+	return name;
+}
+
+/*
+ * Returns the Azure CLI's default subscription, {"id", "name"}, from `az
+ * account show --output json` (azure-cli _profile.py get_subscription: the
+ * subscription marked isDefault in the active cloud); NULL when az has none
+ * or cannot say. Run rather than azureProfile.json read: that file is az's
+ * private store, and `az account show` its public answer.
+ */
+struct json_object *az_cli_subscription(const char *az_command,
+					volatile sig_atomic_t *cancel)
+{
+	char *argv[] = { (char *)(az_command ? az_command : "az"),
+			 "account",
+			 "show",
+			 "--output",
+			 "json",
+			 NULL };
+	struct sbuf so = SBUF_INIT, se = SBUF_INIT;
+	bool timed_out;
+	int rc = run_program(argv, &so, &se, &timed_out, cancel);
+	char *err = NULL;
+	struct json_object *o = rc == 0 ? jx_parse(sb_str(&so), so.len, &err)
+					: NULL,
+			   *out = NULL;
+
+	if (jx_str(o, "id") && *jx_str(o, "id")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "id",
+				       json_object_new_string(jx_str(o, "id")));
+		json_object_object_add(
+			out, "name",
+			json_object_new_string(
+				jx_str(o, "name") ? jx_str(o, "name") : ""));
+	}
+	json_object_put(o);
+	free(err);
+	sb_free(&so);
+	sb_free(&se);
+	return out;
+}
+
 /* Waits ms milliseconds unless canceled; false when canceled. */
 static bool wait_ms(const struct az_cred *c, int64_t ms)
 {

@@ -85,6 +85,9 @@ static void clear_env(void)
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
+	/* The Azure CLI's configuration is never the developer's ~/.azure. */
+	setenv("AZURE_CONFIG_DIR", "/nonexistent/azcmk-test-az-config", 1);
+	unsetenv("AZURE_CLOUD_NAME");
 	/* Never let a test reach the real IMDS address: point it at a closed
 	 * loopback port. */
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
