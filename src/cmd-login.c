@@ -47,6 +47,24 @@ static char *claim(struct json_object *c, const char *const *names)
 	return NULL;
 }
 
+/* Prints the Azure CLI's default subscription under who signed in (--auth
+ * cli). */
+static void print_cli_subscription(struct json_object *sub)
+{
+	char *id, *name;
+
+	if (!sub)
+		return;
+	id = text_sanitize(jx_str(sub, "id"), false);
+	name = text_sanitize(jx_str(sub, "name"), false);
+	/* TRANSLATORS: aligned with the "tenant:" line above; %s are the
+	 * subscription's name and id. */
+	printf(_("  subscription: %s (%s), the Azure CLI's default\n"), name,
+	       id);
+	free(id);
+	free(name);
+}
+
 /* Prints who signed in, as text or JSON. */
 static void print_identity(const struct cmd_opts *o, struct az_session *s,
 			   struct json_object *c)
@@ -58,6 +76,7 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 					   "unique_name", NULL };
 	char *t = claim(c, tid), *p = claim(c, oid), *a = claim(c, app),
 	     *u = claim(c, upn);
+	struct json_object *sub = az_session_cli_subscription(s);
 
 	if (output_is_doc(o->output)) {
 		struct json_object *j = json_object_new_object();
@@ -76,6 +95,7 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 		json_object_object_add(
 			j, "method",
 			json_object_new_string(az_session_method_id(s)));
+		json_object_object_add(j, "subscription", json_object_get(sub));
 		cli_print_doc(j, NULL, o->output == OUT_TSV);
 		json_object_put(j);
 	} else {
@@ -90,7 +110,9 @@ static void print_identity(const struct cmd_opts *o, struct az_session *s,
 		else
 			printf(_("  principal:   %s (application id %s)\n"),
 			       p ? p : "?", a ? a : "?");
+		print_cli_subscription(sub);
 	}
+	json_object_put(sub);
 	free(t);
 	free(p);
 	free(a);

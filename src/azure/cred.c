@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -44,6 +46,11 @@
 #define PUBLIC_CLIENT_ID "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 #define CLI_TIMEOUT_MS 13000
 #define IMDS_HOST "http://169.254.169.254"
+/* Where Azure Arc's agent (himds) writes its challenge keys on Linux, and their
+ * size limit: azure-sdk-for-python azure/identity/_credentials/azure_arc.py
+ * (_get_key_file_path, _validate_key_file). */
+#define ARC_KEY_DIR "/var/opt/azcmagent/tokens"
+#define ARC_KEY_MAX 4096
 
 extern char **environ;
 
@@ -54,6 +61,7 @@ enum cred_kind {
 	C_MI_APPSERVICE,
 	C_MI_MSI_SECRET,
 	C_MI_CLOUDSHELL,
+	C_MI_ARC,
 	C_MI_IMDS,
 	C_CLI,
 	C_DEVICE
@@ -64,12 +72,14 @@ struct az_cred {
 	struct az_cred_ctx
 		ctx; /* what it works with (borrowed from its maker) */
 	char *client_id;
-	char *secret;   /* client secret (in memory only) */
+	char *secret;   /* client secret, or the certificate's password (in
+			   memory only) */
 	char *path;     /* certificate PEM or federated token file */
 	char *endpoint; /* managed-identity endpoint */
 	char *header;   /* managed-identity header value (in memory only) */
 	char *refresh;  /* device code: the refresh token (in memory only) */
 	char *authority;
+	bool send_chain; /* certificate: x5c in the assertion's header */
 };
 
 /* Names a credential for the operator. */
@@ -82,6 +92,7 @@ const char *az_cred_name(const struct az_cred *c)
 		N_("managed identity (App Service)"),
 		N_("managed identity (MSI_ENDPOINT with secret)"),
 		N_("managed identity (Cloud Shell)"),
+		N_("managed identity (Azure Arc)"),
 		N_("managed identity (IMDS)"),
 		N_("Azure CLI"),
 		N_("device code")
@@ -100,6 +111,7 @@ const char *az_cred_id(const struct az_cred *c)
 					   "managed-identity-app-service",
 					   "managed-identity-msi-secret",
 					   "managed-identity-cloud-shell",
+					   "managed-identity-azure-arc",
 					   "managed-identity-imds",
 					   "azure-cli",
 					   "device-code" };
@@ -216,36 +228,261 @@ static bool read_token(const struct az_req *r, struct az_token *out,
 	return true;
 }
 
-/* Loads a PEM file holding a certificate and its private key. */
-static bool load_pem(const char *path, X509 **cert, EVP_PKEY **key,
-		     struct az_error *e)
-{
-	FILE *f = fopen(path, "r");
+/* The most a client certificate file may hold: a key and a long chain fit
+ * many times over. */
+#define CERT_FILE_MAX (1 << 20)
 
-	*cert = NULL;
-	*key = NULL;
+/* A client certificate as loaded: its private key, the certificate of that
+ * key (the leaf) and the whole chain, leaf first. */
+struct cert_bundle {
+	EVP_PKEY *key;
+	X509 *leaf;             /* borrowed from chain */
+	STACK_OF(X509) * chain; /* leaf first, then the issuers in file order */
+};
+
+/* Frees a loaded certificate. */
+static void cert_bundle_free(struct cert_bundle *b)
+{
+	EVP_PKEY_free(b->key);
+	sk_X509_pop_free(b->chain, X509_free);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Reads the certificate file whole (it holds the private key: the caller wipes
+ * it); NULL with an error naming the file. */
+static unsigned char *read_cert_file(const char *path, size_t *len,
+				     struct az_error *e)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	size_t n;
+
 	if (!f) {
 		az_error_set(e,
 			     _("cannot read the client certificate '%s' "
 			       "(AZURE_CLIENT_CERTIFICATE_PATH): %s"),
 			     path, strerror(errno));
-		return false;
+		return NULL;
 	}
-	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	rewind(f);
-	*cert = PEM_read_X509(f, NULL, NULL, NULL);
+	buf = xmalloc(CERT_FILE_MAX + 1);
+	n = fread(buf, 1, CERT_FILE_MAX + 1, f);
 	fclose(f);
-	if (!*cert || !*key) {
+	if (n == 0 || n > CERT_FILE_MAX) {
 		az_error_set(e,
-			     _("the client certificate '%s' must be a PEM file "
-			       "holding both the certificate and its "
-			       "unencrypted private key"),
+			     _("the client certificate '%s' "
+			       "(AZURE_CLIENT_CERTIFICATE_PATH) is %s: give a "
+			       "PEM or PKCS#12 (.pfx, .p12) file"),
+			     path, n ? _("over 1 MiB") : _("empty"));
+		OPENSSL_cleanse(buf, n);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* OpenSSL's PEM password callback: the password, never a prompt on the
+ * terminal. */
+static int pem_password(char *buf, int size, int rwflag, void *u)
+{
+	size_t n = u ? strlen(u) : 0;
+
+	(void)rwflag;
+	if (!u || n >= (size_t)size)
+		return -1;
+	memcpy(buf, u, n);
+	return (int)n;
+}
+
+/* Says why OpenSSL failed, for a message (the last error of its queue). */
+static void openssl_reason(char *why, size_t size)
+{
+	unsigned long code, last = 0;
+
+	while ((code = ERR_get_error()) != 0)
+		last = code;
+	if (last)
+		ERR_error_string_n(last, why, size);
+	else
+		snprintf(why, size, "%s", _("OpenSSL gave no reason"));
+}
+
+/* Puts the certificate of the key first in the chain; false when none is. */
+static bool find_leaf(struct cert_bundle *b)
+{
+	for (int i = 0; i < sk_X509_num(b->chain); i++) {
+		X509 *x = sk_X509_value(b->chain, i);
+
+		if (X509_check_private_key(x, b->key) == 1) {
+			(void)sk_X509_delete(b->chain, i);
+			sk_X509_unshift(b->chain, x);
+			b->leaf = x;
+			return true;
+		}
+	}
+	ERR_clear_error();
+	return false;
+}
+
+/* Loads a PEM certificate file: its private key (decrypted with the password
+ * when it is encrypted) and every certificate in it. */
+static bool load_pem(const char *path, const unsigned char *data, size_t len,
+		     const char *password, struct cert_bundle *b,
+		     struct az_error *e)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	bool encrypted = strstr((const char *)data, "ENCRYPTED") != NULL;
+	X509 *x;
+	char why[256];
+
+	b->key = PEM_read_bio_PrivateKey(bio, NULL, pem_password,
+					 (void *)password);
+	openssl_reason(why, sizeof(why));
+	BIO_free(bio);
+	bio = BIO_new_mem_buf(data, (int)len);
+	b->chain = sk_X509_new_null();
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(b->chain, x);
+	ERR_clear_error();
+	BIO_free(bio);
+	if (!b->key && encrypted && !password)
+		az_error_set(e,
+			     _("the private key in the client certificate '%s' "
+			       "is encrypted: set "
+			       "AZURE_CLIENT_CERTIFICATE_PASSWORD to its "
+			       "password"),
 			     path);
-		X509_free(*cert);
-		EVP_PKEY_free(*key);
+	else if (!b->key && encrypted)
+		az_error_set(e,
+			     _("cannot decrypt the private key in the client "
+			       "certificate '%s' with "
+			       "AZURE_CLIENT_CERTIFICATE_PASSWORD (%s): check "
+			       "the password"),
+			     path, why);
+	else if (!b->key)
+		az_error_set(e,
+			     _("the client certificate '%s' holds no private "
+			       "key: give a PEM file holding the certificate "
+			       "and its private key, or a PKCS#12 (.pfx, .p12) "
+			       "file"),
+			     path);
+	return b->key != NULL;
+}
+
+/* Loads a PKCS#12 (.pfx, .p12) file with its password (none: an empty one),
+ * as azure-identity's CertificateCredential does. */
+static bool load_p12(const char *path, const unsigned char *data, size_t len,
+		     const char *password, struct cert_bundle *b,
+		     struct az_error *e)
+{
+	const unsigned char *p = data;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+	X509 *cert = NULL;
+	STACK_OF(X509) *ca = NULL;
+
+	if (!p12) {
+		ERR_clear_error();
+		az_error_set(e,
+			     _("the client certificate '%s' is neither a PEM "
+			       "file nor a PKCS#12 (.pfx, .p12) file"),
+			     path);
 		return false;
 	}
+	if (PKCS12_mac_present(p12) &&
+	    !PKCS12_verify_mac(p12, password ? password : "", -1) &&
+	    !(!password && PKCS12_verify_mac(p12, NULL, 0))) {
+		ERR_clear_error();
+		az_error_set(
+			e,
+			password ? _("cannot open the PKCS#12 file '%s' with "
+				     "AZURE_CLIENT_CERTIFICATE_PASSWORD: the "
+				     "password is wrong; check it")
+				 : _("the PKCS#12 file '%s' is protected by a "
+				     "password: set "
+				     "AZURE_CLIENT_CERTIFICATE_PASSWORD to it"),
+			path);
+		PKCS12_free(p12);
+		return false;
+	}
+	if (!PKCS12_parse(p12, password, &b->key, &cert, &ca)) {
+		char why[256];
+
+		openssl_reason(why, sizeof(why));
+		az_error_set(e,
+			     _("cannot read the PKCS#12 file '%s' (%s); a file "
+			       "made with legacy encryption (RC2) can be "
+			       "exported again with AES by 'openssl pkcs12'"),
+			     path, why);
+		PKCS12_free(p12);
+		return false;
+	}
+	PKCS12_free(p12);
+	b->chain = ca ? ca : sk_X509_new_null();
+	if (cert)
+		sk_X509_unshift(b->chain, cert);
 	return true;
+}
+
+/*
+ * Loads the client certificate: a PEM file (certificate and private key,
+ * maybe encrypted) or a PKCS#12 file, told apart by a PEM header as
+ * azure-identity's certificate.py does (azure-sdk-for-python,
+ * azure/identity/_credentials/certificate.py: load_pem_certificate,
+ * load_pkcs12_certificate), decrypted with AZURE_CLIENT_CERTIFICATE_PASSWORD.
+ * The password is never part of a message.
+ */
+static bool load_cert(const struct az_cred *c, struct cert_bundle *b,
+		      struct az_error *e)
+{
+	size_t len = 0;
+	unsigned char *data = read_cert_file(c->path, &len, e);
+	bool ok;
+
+	memset(b, 0, sizeof(*b));
+	if (!data)
+		return false;
+	ok = strstr((const char *)data, "-----BEGIN") &&
+			     len == strlen((const char *)data)
+		     ? load_pem(c->path, data, len, c->secret, b, e)
+		     : load_p12(c->path, data, len, c->secret, b, e);
+	OPENSSL_cleanse(data, len);
+	free(data);
+	if (ok && sk_X509_num(b->chain) == 0)
+		az_error_set(e,
+			     _("the client certificate '%s' holds a private "
+			       "key but no certificate: add the certificate"),
+			     c->path);
+	else if (ok && !find_leaf(b))
+		az_error_set(e,
+			     _("no certificate in the client certificate '%s' "
+			       "matches its private key: put the key's own "
+			       "certificate in the file"),
+			     c->path);
+	if (e->message)
+		cert_bundle_free(b);
+	return !e->message;
+}
+
+/* Adds the x5c header, the chain as base64 DER, leaf first (RFC 7515 4.1.6),
+ * as MSAL sends it for subject name and issuer sign-in. */
+static void add_x5c(struct json_object *h, const struct cert_bundle *b)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (int i = 0; i < sk_X509_num(b->chain); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(sk_X509_value(b->chain, i), &der);
+
+		if (n > 0) {
+			char *s = b64_encode(der, (size_t)n, false);
+
+			json_object_array_add(a, json_object_new_string(s));
+			free(s);
+		}
+		OPENSSL_free(der);
+	}
+	json_object_object_add(h, "x5c", a);
 }
 
 /* Makes the random id (jti) of a client assertion; false with an error when
@@ -274,30 +511,29 @@ static bool assertion_id(const struct az_cred *c, char jti[UUID_STRLEN],
 }
 
 /* Builds the signed client assertion for certificate sign-in: PS256 with an
- * x5t#S256 header. */
+ * x5t#S256 header, and x5c when AZURE_CLIENT_SEND_CERTIFICATE_CHAIN asks. */
 static char *cert_assertion(struct az_cred *c, const char *tenant,
 			    struct az_error *e)
 {
-	X509 *cert;
-	EVP_PKEY *key;
+	struct cert_bundle b;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	char jti[UUID_STRLEN], *aud, *x5t, *jwt;
-	struct json_object *h = json_object_new_object(),
-			   *c2 = json_object_new_object();
+	struct json_object *h, *c2;
 	int64_t now = (int64_t)time(NULL);
 
-	if (!assertion_id(c, jti, e) || !load_pem(c->path, &cert, &key, e)) {
-		json_object_put(h);
-		json_object_put(c2);
+	if (!assertion_id(c, jti, e) || !load_cert(c, &b, e))
 		return NULL;
-	}
-	X509_digest(cert, EVP_sha256(), md, &n);
+	h = json_object_new_object();
+	c2 = json_object_new_object();
+	X509_digest(b.leaf, EVP_sha256(), md, &n);
 	x5t = b64_encode(md, n, true);
 	aud = xasprintf("%s/%s/oauth2/v2.0/token", c->authority, tenant);
 	json_object_object_add(h, "alg", json_object_new_string("PS256"));
 	json_object_object_add(h, "typ", json_object_new_string("JWT"));
 	json_object_object_add(h, "x5t#S256", json_object_new_string(x5t));
+	if (c->send_chain)
+		add_x5c(h, &b);
 	json_object_object_add(c2, "aud", json_object_new_string(aud));
 	json_object_object_add(c2, "iss", json_object_new_string(c->client_id));
 	json_object_object_add(c2, "sub", json_object_new_string(c->client_id));
@@ -305,7 +541,7 @@ static char *cert_assertion(struct az_cred *c, const char *tenant,
 	json_object_object_add(c2, "iat", json_object_new_int64(now));
 	json_object_object_add(c2, "nbf", json_object_new_int64(now));
 	json_object_object_add(c2, "exp", json_object_new_int64(now + 600));
-	jwt = jwt_sign_header(key, h, c2);
+	jwt = jwt_sign_header(b.key, h, c2);
 	if (!jwt)
 		az_error_set(e,
 			     _("cannot sign the client assertion with the key "
@@ -315,8 +551,7 @@ static char *cert_assertion(struct az_cred *c, const char *tenant,
 	json_object_put(c2);
 	free(aud);
 	free(x5t);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	cert_bundle_free(&b);
 	return jwt;
 }
 
@@ -421,6 +656,7 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 	} else {
 		const char *ver = c->kind == C_MI_APPSERVICE   ? "2019-08-01"
 				  : c->kind == C_MI_MSI_SECRET ? "2017-09-01"
+				  : c->kind == C_MI_ARC        ? "2020-06-01"
 							       : "2018-02-01";
 		const char *idp =
 			c->kind == C_MI_MSI_SECRET ? "clientid" : "client_id";
@@ -446,22 +682,170 @@ static struct az_req *mi_request(struct az_cred *c, const char *resource)
 	return r;
 }
 
-/* Gets a token from the managed-identity endpoint. */
+/* The directory Arc's key files must be in; AZCMK_TEST_ARC_KEY_DIR replaces
+ * it for azcmk's own test suite, and only there (see the manual). */
+static const char *arc_key_dir(void)
+{
+	const char *t = env("AZCMK_TEST_ARC_KEY_DIR");
+
+	return t ? t : ARC_KEY_DIR;
+}
+
+/* Takes the key file's path out of Arc's challenge, "Basic realm=PATH"
+ * (quotes allowed); NULL when there is none. */
+static char *arc_realm(const struct az_req *r)
+{
+	char *h = az_req_response_header(r, "WWW-Authenticate"), *p, *out;
+	size_t n;
+
+	p = h && str_istarts(h, "Basic") ? strchr(h, '=') : NULL;
+	if (!p) {
+		free(h);
+		return NULL;
+	}
+	p += 1 + strspn(p + 1, " \"");
+	out = xstrdup(p);
+	n = strlen(out);
+	while (n > 0 && strchr(" \t\r\n\"", out[n - 1]))
+		out[--n] = '\0';
+	free(h);
+	return out;
+}
+
+/* Tells whether a key file path is one Arc's agent may name: a .key file
+ * directly in the key directory. */
+static bool arc_path_ok(const char *path)
+{
+	const char *dir = arc_key_dir(), *slash = strrchr(path, '/');
+	size_t dn = strlen(dir);
+
+	size_t bn = slash ? strlen(slash + 1) : 0;
+
+	return slash && (size_t)(slash - path) == dn &&
+	       strncmp(path, dir, dn) == 0 && bn > 4 &&
+	       strcmp(slash + 1 + bn - 4, ".key") == 0;
+}
+
+/*
+ * Reads Arc's key file once its path passed arc_path_ok: a regular file (no
+ * symbolic link) of at most 4096 bytes, one line of printable text; NULL
+ * with an error (the caller wipes and frees the key).
+ */
+static char *arc_read_key(const char *path, const char *shown,
+			  struct az_error *e)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char buf[ARC_KEY_MAX + 1];
+	ssize_t n = -1;
+	bool printable = true;
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size <= ARC_KEY_MAX)
+		n = read(fd, buf, ARC_KEY_MAX + 1);
+	else if (fd >= 0)
+		errno = EINVAL;
+	if (fd < 0 || n < 0) {
+		az_error_set(e,
+			     _("cannot read the Azure Arc key file '%s': %s; "
+			       "the user running azcmk must be allowed to read "
+			       "it (on Arc-enabled servers, a member of the "
+			       "himds group)"),
+			     shown,
+			     errno == EINVAL ? _("not a regular file of at "
+						 "most 4096 bytes")
+					     : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++)
+		printable = printable && buf[i] >= 0x20 && buf[i] < 0x7f;
+	if (n == 0 || n > ARC_KEY_MAX || !printable) {
+		az_error_set(e,
+			     _("the Azure Arc key file '%s' is empty, too "
+			       "large or not one line of text"),
+			     shown);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return NULL;
+	}
+	return xstrndup(buf, (size_t)n);
+}
+
+/*
+ * Answers Azure Arc's challenge: the 401 names a key file, which must be a
+ * .key file of at most 4096 bytes in /var/opt/azcmagent/tokens (as
+ * azure-identity checks, azure_arc.py _validate_key_file); the request is sent
+ * again with "Authorization: Basic CONTENTS". Returns the new request, or NULL
+ * with an error.
+ */
+static struct az_req *arc_answer(struct az_cred *c, const char *resource,
+				 const struct az_req *r, struct az_error *e)
+{
+	char *path = arc_realm(r), *shown, *key = NULL, *line;
+	struct az_req *again = NULL;
+
+	shown = text_sanitize(path ? path : "", false);
+	if (!path)
+		az_error_set(e,
+			     _("the Azure Arc identity endpoint answered 401 "
+			       "without a 'Basic realm=' challenge (request id "
+			       "%s)"),
+			     r->client_request_id);
+	else if (!arc_path_ok(path))
+		az_error_set(e,
+			     _("the Azure Arc identity endpoint named the key "
+			       "file '%s', which is not a .key file in %s: "
+			       "refusing to read it; check IDENTITY_ENDPOINT"),
+			     shown, arc_key_dir());
+	else if ((key = arc_read_key(path, shown, e)) != NULL) {
+		again = mi_request(c, resource);
+		line = xasprintf("Authorization: Basic %s", key);
+		az_req_header(again, line);
+		OPENSSL_cleanse(line, strlen(line));
+		free(line);
+		OPENSSL_cleanse(key, strlen(key));
+		free(key);
+		az_http_one(c->ctx.http, again);
+	}
+	free(path);
+	free(shown);
+	return again;
+}
+
+/* Gets a token from the managed-identity endpoint (answering Azure Arc's
+ * challenge). */
 static int managed_identity(struct az_cred *c, const char *scope,
 			    struct az_token *out, struct az_error *e,
 			    bool probe)
 {
 	char *resource = wire_scope_resource(scope);
-	struct az_req *r = mi_request(c, resource);
+	struct az_req *r, *again;
 	bool ok;
 
+	if (c->kind == C_MI_ARC && c->client_id) {
+		az_error_set(e, _("Azure Arc offers only the system-assigned "
+				  "managed identity: unset AZURE_CLIENT_ID"));
+		free(resource);
+		return -1;
+	}
+	r = mi_request(c, resource);
 	if (probe) {
 		r->no_retry = true;
 		r->connect_timeout_ms = 1000;
 	}
 	az_http_one(c->ctx.http, r);
-	ok = read_token(r, out, _("getting a token from the managed identity"),
-			e);
+	if (c->kind == C_MI_ARC && !r->curl_code && r->status == 401) {
+		again = arc_answer(c, resource, r, e);
+		az_req_free(r);
+		r = again;
+	}
+	ok = r && read_token(r, out,
+			     _("getting a token from the managed identity"), e);
 	free(resource);
 	az_req_free(r);
 	return ok ? 0 : -1;
@@ -642,6 +1026,121 @@ static int azure_cli(struct az_cred *c, const char *scope, const char *tenant,
 	free(resource);
 	free(err);
 	return out->token ? 0 : -1;
+}
+
+/* Removes blanks at both ends of s, in place; returns s past its leading
+ * blanks. */
+static char *trim(char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t\r\n");
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Reads option of [section] from an INI file as Python's configparser does
+ * (option names in any case, '=' or ':', '#' and ';' comments); NULL when
+ * absent. */
+static char *ini_value(const char *path, const char *section,
+		       const char *option)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], *out = NULL;
+	bool in = false;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *l = trim(line), *sep;
+
+		if (*l == '[') {
+			char *end = strchr(l, ']');
+
+			in = end && (size_t)(end - l - 1) == strlen(section) &&
+			     strncmp(l + 1, section, strlen(section)) == 0;
+		} else if (in && *l != '#' && *l != ';' &&
+			   (sep = strpbrk(l, "=:")) != NULL) {
+			*sep = '\0';
+			if (str_ieq(trim(l), option)) {
+				free(out);
+				out = xstrdup(trim(sep + 1));
+			}
+		}
+	}
+	if (f)
+		fclose(f);
+	return out;
+}
+
+/*
+ * Returns the Azure CLI's active cloud (caller frees) as az finds it
+ * (azure-cli azure/cli/core/cloud.py get_active_cloud_name: knack's config
+ * value cloud.name, the environment variable AZURE_CLOUD_NAME first, then the
+ * [cloud] section of $AZURE_CONFIG_DIR/config, ~/.azure/config by default,
+ * _environment.py get_config_dir); NULL when none is set (az then uses
+ * AzureCloud). The file is read rather than `az cloud show` run: it is the
+ * plain INI file az itself reads, and reading it costs no Python start-up.
+ */
+char *az_cli_cloud_name(void)
+{
+	const char *v = env("AZURE_CLOUD_NAME"), *dir = env("AZURE_CONFIG_DIR"),
+		   *home = env("HOME");
+	char *path, *name;
+
+	if (v)
+		return xstrdup(v);
+	if (!dir && !home)
+		return NULL;
+	path = dir ? xasprintf("%s/config", dir)
+		   : xasprintf("%s/.azure/config", home);
+	name = ini_value(path, "cloud", "name");
+	free(path);
+	if (name && !*name) {
+		free(name);
+		name = NULL;
+	}
+	return name;
+}
+
+/*
+ * Returns the Azure CLI's default subscription, {"id", "name"}, from `az
+ * account show --output json` (azure-cli _profile.py get_subscription: the
+ * subscription marked isDefault in the active cloud); NULL when az has none
+ * or cannot say. Run rather than azureProfile.json read: that file is az's
+ * private store, and `az account show` its public answer.
+ */
+struct json_object *az_cli_subscription(const char *az_command,
+					volatile sig_atomic_t *cancel)
+{
+	char *argv[] = { (char *)(az_command ? az_command : "az"),
+			 "account",
+			 "show",
+			 "--output",
+			 "json",
+			 NULL };
+	struct sbuf so = SBUF_INIT, se = SBUF_INIT;
+	bool timed_out;
+	int rc = run_program(argv, &so, &se, &timed_out, cancel);
+	char *err = NULL;
+	struct json_object *o = rc == 0 ? jx_parse(sb_str(&so), so.len, &err)
+					: NULL,
+			   *out = NULL;
+
+	if (jx_str(o, "id") && *jx_str(o, "id")) {
+		out = json_object_new_object();
+		json_object_object_add(out, "id",
+				       json_object_new_string(jx_str(o, "id")));
+		json_object_object_add(
+			out, "name",
+			json_object_new_string(
+				jx_str(o, "name") ? jx_str(o, "name") : ""));
+	}
+	json_object_put(o);
+	free(err);
+	sb_free(&so);
+	sb_free(&se);
+	return out;
 }
 
 /* Waits ms milliseconds unless canceled; false when canceled. */
@@ -836,6 +1335,33 @@ static struct az_cred *given_cred(const struct az_cred_ctx *ctx,
 	return c;
 }
 
+/*
+ * Reads the certificate's options: AZURE_CLIENT_CERTIFICATE_PASSWORD (a copy,
+ * wiped with the credential) and AZURE_CLIENT_SEND_CERTIFICATE_CHAIN, true or 1
+ * as azure-identity reads it (false or 0: off); false for another value.
+ */
+static bool cert_options(struct az_cred *c, struct az_error *e)
+{
+	const char *pw = env("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		   *send = env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+
+	c->secret = pw ? xstrdup(pw) : NULL;
+	c->send_chain = send && (str_ieq(send, "true") || str_ieq(send, "1"));
+	if (send && !c->send_chain && !str_ieq(send, "false") &&
+	    !str_ieq(send, "0")) {
+		char *shown = text_sanitize(send, false);
+
+		az_error_set(e,
+			     _("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is '%s': "
+			       "use true (or 1) to send the certificate chain, "
+			       "false (or 0) not to"),
+			     shown);
+		free(shown);
+		return false;
+	}
+	return true;
+}
+
 /* Reads the environment credential (or takes the one handed in); NULL with
  * reason when it is not configured. */
 static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
@@ -864,26 +1390,34 @@ static struct az_cred *env_cred(const struct az_cred_ctx *ctx, struct sbuf *why,
 			   e)))
 		return NULL;
 	c->client_id = xstrdup(id);
-	if (secret)
+	if (secret) {
 		c->secret = xstrdup(secret);
-	else
+	} else {
 		c->path = xstrdup(cert ? cert : fed);
+		if (cert && !cert_options(c, e)) {
+			az_cred_free(c);
+			return NULL;
+		}
+	}
 	return c;
 }
 
-/* Reads the managed-identity configuration: App Service, MSI_ENDPOINT, or IMDS.
- */
+/* Reads the managed-identity configuration: App Service, Azure Arc
+ * (IDENTITY_ENDPOINT with IMDS_ENDPOINT, as azure-identity tells it),
+ * MSI_ENDPOINT, or IMDS. */
 static struct az_cred *mi_cred(const struct az_cred_ctx *ctx,
 			       struct az_error *e)
 {
 	const char *ie = env("IDENTITY_ENDPOINT"), *ih = env("IDENTITY_HEADER"),
 		   *me = env("MSI_ENDPOINT");
 	const char *ms = env("MSI_SECRET"),
-		   *imds = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-	enum cred_kind kind = ie && ih   ? C_MI_APPSERVICE
-			      : me && ms ? C_MI_MSI_SECRET
-			      : me       ? C_MI_CLOUDSHELL
-					 : C_MI_IMDS;
+		   *imds = env("AZURE_POD_IDENTITY_AUTHORITY_HOST"),
+		   *arc = env("IMDS_ENDPOINT");
+	enum cred_kind kind = ie && ih    ? C_MI_APPSERVICE
+			      : ie && arc ? C_MI_ARC
+			      : me && ms  ? C_MI_MSI_SECRET
+			      : me        ? C_MI_CLOUDSHELL
+					  : C_MI_IMDS;
 	struct az_cred *c = new_cred(ctx, kind, e);
 
 	if (!c)
@@ -898,7 +1432,8 @@ static struct az_cred *mi_cred(const struct az_cred_ctx *ctx,
 			xasprintf("%s/metadata/identity/oauth2/token", base);
 		free(base);
 	} else {
-		c->endpoint = xstrdup(kind == C_MI_APPSERVICE ? ie : me);
+		c->endpoint = xstrdup(
+			kind == C_MI_APPSERVICE || kind == C_MI_ARC ? ie : me);
 	}
 	c->header = kind == C_MI_APPSERVICE   ? xstrdup(ih)
 		    : kind == C_MI_MSI_SECRET ? xstrdup(ms)
@@ -937,30 +1472,153 @@ static struct az_cred *tried(struct az_cred *c, struct sbuf *why,
 	return NULL;
 }
 
+/* The steps of the chain, which AZURE_TOKEN_CREDENTIALS narrows. */
+enum {
+	STEP_ENV_SP = 1,  /* environment: client secret or certificate */
+	STEP_ENV_FED = 2, /* environment: federated token file */
+	STEP_MI = 4,      /* managed identity */
+	STEP_CLI = 8,     /* Azure CLI */
+	STEP_DEVICE = 16, /* device code */
+	STEP_ALL = 31
+};
+
+/*
+ * The values of AZURE_TOKEN_CREDENTIALS, as azure-identity defines them for
+ * DefaultAzureCredential (azure-sdk-for-python, azure/identity/_internal
+ * process_credential_exclusions; azure-sdk-for-js defaultAzureCredential.ts):
+ * "dev" keeps the developer credentials, "prod" Environment, Workload Identity
+ * and Managed Identity, a credential's name that one alone; trimmed, any case.
+ * The steps 0: a credential azure-identity has and azcmk does not.
+ */
+static const struct {
+	const char *name;
+	unsigned steps;
+} TOKEN_CREDENTIALS[] = {
+	{ "dev", STEP_CLI | STEP_DEVICE },
+	{ "prod", STEP_ENV_SP | STEP_ENV_FED | STEP_MI },
+	{ "EnvironmentCredential", STEP_ENV_SP },
+	{ "WorkloadIdentityCredential", STEP_ENV_FED },
+	{ "ManagedIdentityCredential", STEP_MI },
+	{ "AzureCliCredential", STEP_CLI },
+	{ "VisualStudioCodeCredential", 0 },
+	{ "AzurePowerShellCredential", 0 },
+	{ "AzureDeveloperCliCredential", 0 },
+};
+
+/* Reads AZURE_TOKEN_CREDENTIALS into the chain's steps (all when unset); false
+ * with an error for a value azcmk cannot follow. */
+static bool chain_steps(unsigned *steps, struct az_error *e)
+{
+	const char *v = env("AZURE_TOKEN_CREDENTIALS");
+	char *t, *shown;
+	size_t n;
+	bool known = false;
+
+	*steps = STEP_ALL;
+	if (!v)
+		return true;
+	v += strspn(v, " \t");
+	t = xstrdup(v);
+	n = strlen(t);
+	while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+		t[--n] = '\0';
+	for (size_t i = 0;
+	     i < sizeof(TOKEN_CREDENTIALS) / sizeof(TOKEN_CREDENTIALS[0]); i++)
+		if (*t && str_ieq(t, TOKEN_CREDENTIALS[i].name)) {
+			*steps = TOKEN_CREDENTIALS[i].steps;
+			known = true;
+		}
+	shown = text_sanitize(t, false);
+	if (!known)
+		az_error_set(
+			e,
+			_("AZURE_TOKEN_CREDENTIALS is '%s', which is not a "
+			  "valid value: use dev, prod, "
+			  "EnvironmentCredential, "
+			  "WorkloadIdentityCredential, "
+			  "ManagedIdentityCredential or "
+			  "AzureCliCredential, or unset it"),
+			shown);
+	else if (*steps == 0)
+		az_error_set(e,
+			     _("AZURE_TOKEN_CREDENTIALS names %s, a credential "
+			       "azcmk does not have: use dev, prod, "
+			       "EnvironmentCredential, "
+			       "WorkloadIdentityCredential, "
+			       "ManagedIdentityCredential or "
+			       "AzureCliCredential, or unset it"),
+			     shown);
+	free(shown);
+	free(t);
+	return known && *steps != 0;
+}
+
+/* Notes in the list of methods tried that AZURE_TOKEN_CREDENTIALS left one
+ * out. */
+static void left_out(struct sbuf *why, const char *label)
+{
+	sb_adds(why, "\n  - ");
+	/* TRANSLATORS: one line of the list of sign-in methods tried; %s is
+	 * the method. */
+	sb_printf(why, _("%s: left out by AZURE_TOKEN_CREDENTIALS"), label);
+}
+
+/* The environment step of the chain, within the steps allowed: its credential,
+ * or NULL with why (or *e when misconfigured). */
+static struct az_cred *env_step(const struct az_cred_ctx *ctx, unsigned steps,
+				struct sbuf *why, struct az_error *e)
+{
+	struct az_cred *c;
+
+	if (!(steps & (STEP_ENV_SP | STEP_ENV_FED))) {
+		left_out(why, _("environment"));
+		return NULL;
+	}
+	c = env_cred(ctx, why, e);
+	if (c &&
+	    !(steps & (c->kind == C_FEDERATED ? STEP_ENV_FED : STEP_ENV_SP))) {
+		left_out(why, az_cred_name(c));
+		az_cred_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
 /* Walks the chain: environment, managed identity, Azure CLI, then device code
- * in a terminal. */
+ * in a terminal, each unless AZURE_TOKEN_CREDENTIALS leaves it out. */
 static struct az_cred *chain(const struct az_cred_ctx *ctx,
 			     struct az_token *probe, struct az_error *e)
 {
 	struct sbuf why = SBUF_INIT;
-	struct az_cred *c = env_cred(ctx, &why, e);
+	struct az_cred *c = NULL;
 	bool explicit_mi = env("IDENTITY_ENDPOINT") || env("MSI_ENDPOINT");
+	unsigned steps;
 
+	if (!chain_steps(&steps, e))
+		goto out;
+	c = env_step(ctx, steps, &why, e);
 	if (c || e->message)
 		goto out;
-	if ((c = tried(mi_cred(ctx, e), &why, _("managed identity"),
-		       !explicit_mi, probe)) != NULL)
+	if (!(steps & STEP_MI))
+		left_out(&why, _("managed identity"));
+	else if ((c = tried(mi_cred(ctx, e), &why, _("managed identity"),
+			    !explicit_mi, probe)) != NULL)
 		goto out;
-	c = new_cred(ctx, C_CLI, e);
-	if ((c = tried(c, &why, _("Azure CLI"), false, probe)) != NULL)
+	if (!(steps & STEP_CLI))
+		left_out(&why, _("Azure CLI"));
+	else if ((c = tried(new_cred(ctx, C_CLI, e), &why, _("Azure CLI"),
+			    false, probe)) != NULL)
 		goto out;
-	if (ctx->interactive) {
+	if (!(steps & STEP_DEVICE)) {
+		left_out(&why, _("device code"));
+	} else if (ctx->interactive) {
 		c = new_cred(ctx, C_DEVICE, e);
 		goto out;
+	} else {
+		sb_printf(&why, "\n  - %s",
+			  _("device code: offered only in an interactive "
+			    "terminal (use --auth device-code to force it)"));
 	}
-	sb_printf(&why, "\n  - %s",
-		  _("device code: offered only in an interactive terminal (use "
-		    "--auth device-code to force it)"));
 	az_error_set(e,
 		     _("no credential found to sign in to Azure. Tried, in "
 		       "order:%s"),

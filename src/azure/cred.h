@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "azerror.h"
 #include "cloud.h"
 #include "http.h"
@@ -70,5 +72,8 @@ int az_cred_token(struct az_cred *c, const char *scope, const char *tenant,
 const char *az_cred_name(const struct az_cred *c);
 const char *az_cred_id(const struct az_cred *c);
 void az_cred_free(struct az_cred *c);
+char *az_cli_cloud_name(void);
+struct json_object *az_cli_subscription(const char *az_command,
+					volatile sig_atomic_t *cancel);
 
 #endif

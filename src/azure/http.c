@@ -47,14 +47,20 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Picks the CA bundle: the option, then SSL_CERT_FILE, then CURL_CA_BUNDLE;
- * NULL keeps libcurl's default. */
+/*
+ * Picks the CA bundle: the option, then REQUESTS_CA_BUNDLE (which the Azure
+ * CLI, through Python's requests, reads first), then SSL_CERT_FILE, then
+ * CURL_CA_BUNDLE; NULL keeps libcurl's default.
+ */
 static const char *pick_ca(const char *opt)
 {
 	const char *env;
 
 	if (opt && *opt)
 		return opt;
+	env = getenv("REQUESTS_CA_BUNDLE");
+	if (env && *env)
+		return env;
 	env = getenv("SSL_CERT_FILE");
 	if (env && *env)
 		return env;

@@ -52,6 +52,40 @@ struct az_session {
 				     (role definitions), by path */
 };
 
+/* Finds the session's cloud: --cloud, else with --auth cli the Azure CLI's
+ * active cloud, else AzureCloud; false with an error for an unknown one. */
+static bool cli_cloud(struct az_session *s, struct az_error *e)
+{
+	char *az = !s->o.cloud && s->o.auth == AZ_AUTH_CLI ? az_cli_cloud_name()
+							   : NULL;
+
+	s->cloud = az_cloud_find(s->o.cloud ? s->o.cloud : az);
+	if (!s->cloud && az) {
+		char *shown = text_sanitize(az, false);
+
+		az_error_set(e,
+			     _("the Azure CLI's active cloud is '%s' (az cloud "
+			       "show), which azcmk does not know: give --cloud "
+			       "with one of %s"),
+			     shown, az_cloud_names());
+		free(shown);
+	} else if (!s->cloud) {
+		az_error_set(e, _("unknown cloud '%s': use one of %s"),
+			     s->o.cloud, az_cloud_names());
+	}
+	free(az);
+	return s->cloud != NULL;
+}
+
+/* With --auth cli, the Azure CLI's default subscription ({"id", "name"},
+ * caller puts it); NULL with another method or when az has none. */
+struct json_object *az_session_cli_subscription(struct az_session *s)
+{
+	return s->o.auth == AZ_AUTH_CLI
+		       ? az_cli_subscription(s->o.az_command, s->o.cancel)
+		       : NULL;
+}
+
 /* Creates a session; nothing is sent until the first call. */
 struct az_session *az_session_new(const struct az_session_opts *o,
 				  struct az_error *e)
@@ -62,10 +96,7 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 	char *err = NULL;
 
 	s->o = *o;
-	s->cloud = az_cloud_find(o->cloud);
-	if (!s->cloud) {
-		az_error_set(e, _("unknown cloud '%s': use one of %s"),
-			     o->cloud, az_cloud_names());
+	if (!cli_cloud(s, e)) {
 		free(s);
 		return NULL;
 	}

@@ -54,6 +54,7 @@ struct az_http *az_session_http(struct az_session *s);
 int az_session_sign_in(struct az_session *s, struct az_error *e);
 const char *az_session_method(const struct az_session *s);
 const char *az_session_method_id(const struct az_session *s);
+struct json_object *az_session_cli_subscription(struct az_session *s);
 struct json_object *az_session_claims(struct az_session *s);
 int az_session_token(struct az_session *s, const char *scope,
 		     const char *tenant, const char **token,

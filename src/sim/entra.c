@@ -374,22 +374,145 @@ static bool assertion_claims_ok(struct sim_req *rq, struct jwt *t,
 	return ok;
 }
 
-/* Validates a certificate-signed client assertion against the operator's
- * registered certificate. */
-static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs,
-			      struct jwt *t, const char *client_id,
-			      const char *tenant)
+/*
+ * Decodes the assertion's x5c header (RFC 7515 4.1.6: base64 DER, leaf
+ * first); NULL when there is none, or, with *bad set, when it is not an array
+ * of certificates.
+ */
+static STACK_OF(X509) * x5c_chain(const struct jwt *t, bool *bad)
+{
+	struct json_object *a = jx_get(t->header, "x5c");
+	STACK_OF(X509) * chain;
+
+	*bad = false;
+	if (!a)
+		return NULL;
+	*bad = !json_object_is_type(a, json_type_array) || jx_len(a) == 0;
+	chain = sk_X509_new_null();
+	for (size_t i = 0; !*bad && i < jx_len(a); i++) {
+		const char *b64 = json_object_get_string(jx_at(a, i));
+		size_t n = 0;
+		unsigned char *der =
+			b64 ? b64_decode(b64, strlen(b64), &n) : NULL;
+		const unsigned char *p = der;
+		X509 *x = der ? d2i_X509(NULL, &p, (long)n) : NULL;
+
+		*bad = !x || p != der + n;
+		if (x)
+			sk_X509_push(chain, x);
+		free(der);
+	}
+	if (*bad) {
+		sk_X509_pop_free(chain, X509_free);
+		return NULL;
+	}
+	return chain;
+}
+
+/* Tells whether an x5c chain is sound: its first certificate is the one the
+ * header's x5t or x5t#S256 names, and each is signed by the next. */
+static bool x5c_sound(STACK_OF(X509) * chain, const char *x5t,
+		      const char *x5t256)
+{
+	X509 *leaf = sk_X509_value(chain, 0);
+	char *s1 = thumbprint(leaf, EVP_sha1()),
+	     *s256 = thumbprint(leaf, EVP_sha256());
+	bool ok = (x5t && strcmp(x5t, s1) == 0) ||
+		  (x5t256 && strcmp(x5t256, s256) == 0);
+
+	for (int i = 0; ok && i + 1 < sk_X509_num(chain); i++)
+		ok = X509_verify(sk_X509_value(chain, i),
+				 X509_get0_pubkey(
+					 sk_X509_value(chain, i + 1))) == 1;
+	free(s1);
+	free(s256);
+	return ok;
+}
+
+/* Tells whether a certificate was issued by (or is) the PEM issuer
+ * certificate. */
+static bool issued_by(X509 *x, const char *issuer_pem)
+{
+	X509 *ca = issuer_pem ? load_cert(issuer_pem) : NULL;
+	bool ok = ca && (X509_cmp(x, ca) == 0 ||
+			 X509_verify(x, X509_get0_pubkey(ca)) == 1);
+
+	X509_free(ca);
+	return ok;
+}
+
+/*
+ * Tells whether an x5c chain is trusted by subject name and issuer, as an
+ * application's trustedCertificateSubjects make it in Entra ID: the leaf's
+ * subject (RFC 2253) is one listed, and the chain leads to that entry's issuer
+ * certificate; the leaf alone never trusts itself.
+ */
+static bool sni_trusted(struct sim *s, STACK_OF(X509) * chain)
+{
+	struct json_object *subjects =
+		jx_get(s->doc, "operator.trustedCertificateSubjects");
+	X509 *last = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *name = NULL, *data;
+	long n;
+	bool ok = false;
+
+	X509_NAME_print_ex(bio, X509_get_subject_name(sk_X509_value(chain, 0)),
+			   0, XN_FLAG_RFC2253);
+	n = BIO_get_mem_data(bio, &data);
+	name = xstrndup(data, (size_t)n);
+	BIO_free(bio);
+	for (size_t i = 0;
+	     !ok && sk_X509_num(chain) > 1 && i < jx_len(subjects); i++) {
+		struct json_object *e = jx_at(subjects, i);
+
+		ok = str_ieq(jx_str(e, "subjectName"), name) &&
+		     issued_by(last, jx_str(e, "issuerCertificate"));
+	}
+	free(name);
+	return ok;
+}
+
+/* Picks the certificate an assertion is checked against: the operator's
+ * registered one when x5t names it, else a leaf trusted by subject name. */
+static X509 *signing_cert(struct sim_req *rq, STACK_OF(X509) * chain,
+			  const char *x5t, const char *x5t256)
 {
 	const char *pem = jx_str(rq->sim->doc, "operator.certificate");
 	X509 *cert = pem ? load_cert(pem) : NULL;
 	char *s1 = cert ? thumbprint(cert, EVP_sha1()) : NULL,
 	     *s256 = cert ? thumbprint(cert, EVP_sha256()) : NULL;
+	bool registered = cert && ((x5t && strcmp(x5t, s1) == 0) ||
+				   (x5t256 && strcmp(x5t256, s256) == 0));
+
+	free(s1);
+	free(s256);
+	if (registered)
+		return cert;
+	X509_free(cert);
+	if (chain && sni_trusted(rq->sim, chain))
+		return X509_dup(sk_X509_value(chain, 0));
+	return NULL;
+}
+
+/* Validates a certificate-signed client assertion against the operator's
+ * registered certificate, or its x5c chain against the trusted subjects. */
+static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs,
+			      struct jwt *t, const char *client_id,
+			      const char *tenant)
+{
 	const char *x5t = jx_str(t->header, "x5t"),
 		   *x5t256 = jx_str(t->header, "x5t#S256");
-	bool ok = false;
+	bool bad, ok = false;
+	STACK_OF(X509) *chain = x5c_chain(t, &bad);
+	X509 *cert = NULL;
 
-	if (!cert || !((x5t && strcmp(x5t, s1) == 0) ||
-		       (x5t256 && strcmp(x5t256, s256) == 0)))
+	if (bad || (chain && !x5c_sound(chain, x5t, x5t256)))
+		aad_error(rs, 401, "invalid_client", 700027,
+			  "Client assertion failed signature validation. "
+			  "[Reason - The x5c header is not a chain whose first "
+			  "certificate is the one x5t names.]");
+	else if (!(cert = signing_cert(rq, chain, x5t, x5t256)))
 		aad_error(rs, 401, "invalid_client", 700027,
 			  "The certificate with identifier used to sign the "
 			  "client "
@@ -406,8 +529,7 @@ static bool cert_assertion_ok(struct sim_req *rq, struct sim_resp *rs,
 	else
 		ok = true;
 	X509_free(cert);
-	free(s1);
-	free(s256);
+	sk_X509_pop_free(chain, X509_free);
 	return ok;
 }
 

@@ -1,10 +1,12 @@
-/* The simulated managed-identity endpoint (plain HTTP): IMDS, App Service and
- * Cloud Shell styles. */
+/* The simulated managed-identity endpoint (plain HTTP): IMDS, App Service,
+ * Cloud Shell and Azure Arc styles. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jx.h"
 #include "sim-int.h"
@@ -115,9 +117,84 @@ static void mi_token(struct sim_req *rq, struct sim_resp *rs,
 	free(tok);
 }
 
-/* Serves a managed-identity token request in any of the styles Azure hosts use.
+/*
+ * Answers Azure Arc's challenge as himds does: a fresh secret in a new .key
+ * file of the key directory, named by "WWW-Authenticate: Basic realm=PATH"
+ * on a 401 (learn.microsoft.com/azure/azure-arc/servers/managed-identity-
+ * authentication); the secret is kept among the grants for the retry.
  */
-void identity_handle(struct sim_req *rq, struct sim_resp *rs)
+static void arc_challenge(struct sim_req *rq, struct sim_resp *rs)
+{
+	struct sim *s = rq->sim;
+	char name[33], secret[65], *path;
+	int fd;
+
+	sim_random_hex(name, 16);
+	sim_random_hex(secret, 32);
+	path = xasprintf("%s/%s.key", s->set.arc_key_dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	if (fd < 0 ||
+	    write(fd, secret, strlen(secret)) != (ssize_t)strlen(secret)) {
+		mi_error(rs, 500, "internal_error",
+			 "The Arc agent cannot write its key file.");
+	} else {
+		char *grant = xasprintf("arc:%s", secret), *realm;
+
+		json_object_object_add(s->grants, grant,
+				       json_object_new_boolean(1));
+		free(grant);
+		realm = xasprintf("Basic realm=%s",
+				  s->set.arc_realm ? s->set.arc_realm : path);
+		mi_error(rs, 401, "unauthorized",
+			 "Use the key in the file the challenge names.");
+		resp_header(rs, "WWW-Authenticate", realm);
+		free(realm);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+/* Checks an Azure Arc request: the api-version himds serves and, after the
+ * challenge, "Authorization: Basic SECRET" with a secret it gave. */
+static bool arc_ok(struct sim_req *rq, struct sim_resp *rs)
+{
+	const char *ver = req_arg(rq, "api-version"),
+		   *auth = req_header(rq, "Authorization"),
+		   *meta = req_header(rq, "Metadata");
+	char *grant;
+	bool ok;
+
+	if (!meta || strcmp(meta, "true") != 0) {
+		mi_error(rs, 400, "invalid_request",
+			 "Required metadata header not specified");
+		return false;
+	}
+	if (!ver || !(strcmp(ver, "2020-06-01") == 0 ||
+		      strcmp(ver, "2019-11-01") == 0)) {
+		mi_error(rs, 400, "invalid_request",
+			 "Azure Arc serves api-version 2020-06-01 or "
+			 "2019-11-01.");
+		return false;
+	}
+	if (!auth) {
+		arc_challenge(rq, rs);
+		return false;
+	}
+	grant = xasprintf("arc:%s", str_istarts(auth, "Basic ")
+					    ? auth + strlen("Basic ")
+					    : "");
+	ok = jx_has(rq->sim->grants, grant);
+	free(grant);
+	if (!ok)
+		mi_error(rs, 401, "unauthorized",
+			 "The key is not one the Arc agent gave.");
+	return ok;
+}
+
+/* Answers a managed-identity token request once its style's checks passed
+ * (Arc's challenge aside). */
+static void identity_answer(struct sim_req *rq, struct sim_resp *rs)
 {
 	const char *hdr = req_header(rq, "X-IDENTITY-HEADER")
 				  ? req_header(rq, "X-IDENTITY-HEADER")
@@ -145,4 +222,16 @@ void identity_handle(struct sim_req *rq, struct sim_resp *rs)
 	else
 		mi_token(rq, rs, resource, oid, client);
 	free(resource);
+}
+
+/* Serves a managed-identity token request in any of the styles Azure hosts use.
+ */
+void identity_handle(struct sim_req *rq, struct sim_resp *rs)
+{
+	bool secret_header =
+		req_header(rq, "X-IDENTITY-HEADER") || req_header(rq, "secret");
+
+	if (!secret_header && rq->sim->set.arc_key_dir && !arc_ok(rq, rs))
+		return;
+	identity_answer(rq, rs);
 }

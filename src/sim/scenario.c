@@ -741,6 +741,18 @@ static const struct type T_FEDCRED = { .what = "an object",
 static const struct type T_FEDCREDS = { .what = "an array of objects",
 					.ok = is_array,
 					.items = &T_FEDCRED };
+static const struct field F_SNI[] = {
+	{ "subjectName", true, &T_NESTR },
+	{ "issuerCertificate", true, &T_CERT },
+	{ NULL, false, NULL },
+};
+static const struct type T_SNI = { .what = "an object",
+				   .ok = is_object,
+				   .fields = F_SNI,
+				   .closed = true };
+static const struct type T_SNIS = { .what = "an array of objects",
+				    .ok = is_array,
+				    .items = &T_SNI };
 static const struct field F_OPERATOR[] = {
 	{ "clientId", true, &T_UUID },
 	{ "objectId", true, &T_UUID },
@@ -748,6 +760,7 @@ static const struct field F_OPERATOR[] = {
 	{ "displayName", false, &T_STR },
 	{ "certificate", false, &T_CERT },
 	{ "federatedCredentials", false, &T_FEDCREDS },
+	{ "trustedCertificateSubjects", false, &T_SNIS },
 	{ NULL, false, NULL },
 };
 static const struct type T_OPERATOR = { .what = "an object",
@@ -1021,6 +1034,8 @@ static const struct field F_SETTINGS[] = {
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },
 	{ "identityHeader", false, &T_STR },
+	{ "arcKeyDirectory", false, &T_NESTR },
+	{ "arcChallengePath", false, &T_NESTR },
 	{ "deviceCodeFlow", false, &T_DEVICE_STEPS },
 	{ "clientIp", false, &T_STR },
 	{ "deviceCodeInterval", false, &T_INT0 },

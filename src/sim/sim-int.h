@@ -48,6 +48,10 @@ struct sim_settings {
 	int token_lifetime;
 	int page_size;
 	const char *identity_header;
+	const char *arc_key_dir; /* set: the identity endpoint is Azure Arc's
+				    himds, writing its challenge keys here */
+	const char *arc_realm;   /* set: the path every Arc challenge names
+				    instead (a hostile endpoint, for tests) */
 	const char *client_ip;
 	bool operator_data_plane_enforced; /* false: the operator and user pass
 					      data-plane checks */

@@ -93,6 +93,8 @@ static void read_settings(struct sim *s)
 	s->set.identity_header = jx_str(st, "identityHeader")
 					 ? jx_str(st, "identityHeader")
 					 : "azsim-identity-header";
+	s->set.arc_key_dir = jx_str(st, "arcKeyDirectory");
+	s->set.arc_realm = jx_str(st, "arcChallengePath");
 	s->set.client_ip =
 		jx_str(st, "clientIp") ? jx_str(st, "clientIp") : "127.0.0.1";
 	s->set.operator_data_plane_enforced =

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
 #include "b64.h"
@@ -52,28 +54,40 @@ struct env {
 /* Clears every credential variable, so each test says exactly what it uses. */
 static void clear_env(void)
 {
-	static const char *const vars[] = { "AZURE_TENANT_ID",
-					    "AZURE_CLIENT_ID",
-					    "AZURE_CLIENT_SECRET",
-					    "AZURE_CLIENT_CERTIFICATE_PATH",
-					    "AZURE_FEDERATED_TOKEN_FILE",
-					    "IDENTITY_ENDPOINT",
-					    "IDENTITY_HEADER",
-					    "MSI_ENDPOINT",
-					    "MSI_SECRET",
-					    "AZURE_AUTHORITY_HOST",
-					    "http_proxy",
-					    "HTTP_PROXY",
-					    "ALL_PROXY",
-					    "all_proxy",
-					    "NO_PROXY",
-					    "no_proxy",
-					    "SSL_CERT_FILE",
-					    "CURL_CA_BUNDLE",
-					    NULL };
+	static const char *const vars[] = {
+		"AZURE_TENANT_ID",
+		"AZURE_CLIENT_ID",
+		"AZURE_CLIENT_SECRET",
+		"AZURE_CLIENT_CERTIFICATE_PATH",
+		"AZURE_FEDERATED_TOKEN_FILE",
+		"IDENTITY_ENDPOINT",
+		"IDENTITY_HEADER",
+		"MSI_ENDPOINT",
+		"MSI_SECRET",
+		"AZURE_AUTHORITY_HOST",
+		"http_proxy",
+		"HTTP_PROXY",
+		"ALL_PROXY",
+		"all_proxy",
+		"NO_PROXY",
+		"no_proxy",
+		"SSL_CERT_FILE",
+		"CURL_CA_BUNDLE",
+		"REQUESTS_CA_BUNDLE",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD",
+		"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+		"AZURE_TOKEN_CREDENTIALS",
+		"IMDS_ENDPOINT",
+		"AZCMK_TEST_ARC_KEY_DIR",
+		"AZURE_CONFIG_DIR",
+		NULL
+	};
 
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
+	/* The Azure CLI's configuration is never the developer's ~/.azure. */
+	setenv("AZURE_CONFIG_DIR", "/nonexistent/azcmk-test-az-config", 1);
+	unsetenv("AZURE_CLOUD_NAME");
 	/* Never let a test reach the real IMDS address: point it at a closed
 	 * loopback port. */
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
@@ -262,6 +276,150 @@ static void test_env_certificate(void **state)
 	unlink(other);
 }
 
+/* Makes a certificate for a fresh RSA key under a common name, issued by ca
+ * (NULL: self-signed). */
+static X509 *issue_cert(EVP_PKEY **key, X509 *ca, EVP_PKEY *ca_key,
+			const char *cn)
+{
+	X509 *x = X509_new();
+
+	*key = EVP_RSA_gen(2048);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, *key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, ca ? X509_get_subject_name(ca)
+				   : X509_get_subject_name(x));
+	X509_sign(x, ca ? ca_key : *key, EVP_sha256());
+	return x;
+}
+
+/* Writes a PKCS#12 file of key, leaf and issuer under a password. */
+static void write_p12(const char *path, EVP_PKEY *key, X509 *leaf, X509 *ca,
+		      const char *password)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12;
+	FILE *f = fopen(path, "wb");
+
+	sk_X509_push(cas, ca);
+	p12 = PKCS12_create(password, "azcmk", key, leaf, cas, 0, 0, 0, 0, 0);
+	assert_non_null(p12);
+	i2d_PKCS12_fp(f, p12);
+	fclose(f);
+	PKCS12_free(p12);
+	sk_X509_free(cas);
+}
+
+/* Writes a PEM file of key (encrypted with AES-256 under password), leaf and
+ * issuer. */
+static void write_encrypted_pem(const char *path, EVP_PKEY *key, X509 *leaf,
+				X509 *ca, const char *password)
+{
+	FILE *f = fopen(path, "w");
+
+	PEM_write_X509(f, ca);
+	PEM_write_PrivateKey(f, key, EVP_aes_256_cbc(), NULL, 0, NULL,
+			     (void *)password);
+	PEM_write_X509(f, leaf);
+	fclose(f);
+}
+
+/* Asserts sign-in with the certificate at path fails saying text (naming the
+ * file when the file is at fault) and never showing the password. */
+static void assert_cert_refused(struct env *v, const char *path,
+				const char *text, bool names_file)
+{
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", path, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_sign_in_fails(v, text);
+	if (names_file)
+		assert_non_null(strstr(v->e.message, path));
+	assert_null(strstr(v->e.message, "pfx-Passw0rd"));
+}
+
+/*
+ * A PKCS#12 file and an encrypted PEM, opened with
+ * AZURE_CLIENT_CERTIFICATE_PASSWORD; with AZURE_CLIENT_SEND_CERTIFICATE_CHAIN
+ * the assertion carries x5c, which subject name and issuer sign-in needs (the
+ * simulator trusts CN=azcmk-sni from the test CA; the leaf is not registered).
+ * A wrong or missing password, another file, a bad flag: clear refusals.
+ */
+static void test_env_certificate_protected(void **state)
+{
+	EVP_PKEY *ca_key, *key;
+	X509 *ca = issue_cert(&ca_key, NULL, NULL, "azcmk-test-ca"),
+	     *leaf = issue_cert(&key, ca, ca_key, "azcmk-sni");
+	BIO *bio = BIO_new(BIO_s_mem());
+	struct json_object *p = json_object_new_object(),
+			   *subj = json_object_new_object(),
+			   *list = json_object_new_array();
+	char p12[128], pem[128], junk[128], *data, *merge;
+	long n = (PEM_write_bio_X509(bio, ca), BIO_get_mem_data(bio, &data));
+	struct env *v;
+	FILE *f;
+
+	json_object_object_add(subj, "subjectName",
+			       json_object_new_string("CN=azcmk-sni"));
+	json_object_object_add(subj, "issuerCertificate",
+			       json_object_new_string_len(data, (int)n));
+	json_object_array_add(list, subj);
+	jx_set(p, "operator.trustedCertificateSubjects", list);
+	merge = xstrdup(jx_text(p));
+	snprintf(p12, sizeof(p12), "%s/client.pfx", workdir);
+	snprintf(pem, sizeof(pem), "%s/client-enc.pem", workdir);
+	snprintf(junk, sizeof(junk), "%s/client.junk", workdir);
+	write_p12(p12, key, leaf, ca, "pfx-Passw0rd");
+	write_encrypted_pem(pem, key, leaf, ca, "pfx-Passw0rd");
+	f = fopen(junk, "w");
+	fputs("not a certificate\n", f);
+	fclose(f);
+	v = env_start(merge);
+	setenv("AZURE_TENANT_ID", TENANT, 1);
+	setenv("AZURE_CLIENT_ID", CLIENT, 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", "pfx-Passw0rd", 1);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true", 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", p12, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "1", 1);
+	setenv("AZURE_CLIENT_CERTIFICATE_PATH", pem, 1);
+	session(v, AZ_AUTH_ENV, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_cert_refused(v, junk, "neither a PEM file nor a PKCS#12", true);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "false", 1);
+	assert_cert_refused(v, p12, "AADSTS700027", false);
+	setenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "maybe", 1);
+	assert_cert_refused(v, p12,
+			    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is "
+			    "'maybe'",
+			    false);
+	unsetenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+	setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", "wrong", 1);
+	assert_cert_refused(v, p12, "the password is wrong", true);
+	assert_cert_refused(v, pem, "cannot decrypt the private key", true);
+	unsetenv("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+	assert_cert_refused(v, p12, "set AZURE_CLIENT_CERTIFICATE_PASSWORD",
+			    true);
+	assert_cert_refused(v, pem,
+			    "is encrypted: set "
+			    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+			    true);
+	env_stop(v);
+	unlink(p12);
+	unlink(pem);
+	unlink(junk);
+	json_object_put(p);
+	free(merge);
+	BIO_free(bio);
+	X509_free(ca);
+	X509_free(leaf);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(key);
+}
+
 /* Writes a federated token file for an issuer and subject. */
 static void write_federated(const char *path, const char *sub)
 {
@@ -352,6 +510,114 @@ static void test_managed_identity(void **state)
 	env_stop(v);
 }
 
+/* Removes the files in a directory, then the directory. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) != NULL) {
+		char *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		f = xasprintf("%s/%s", dir, de->d_name);
+		unlink(f);
+		free(f);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* Starts the simulator as Azure Arc's agent writing its keys in dir (naming
+ * realm instead in its challenges, when given), and points the environment at
+ * it. */
+static struct env *arc_start(const char *dir, const char *realm)
+{
+	struct json_object *p = json_object_new_object();
+	struct env *v;
+	char url[128];
+
+	jx_set(p, "settings.arcKeyDirectory", json_object_new_string(dir));
+	if (realm)
+		jx_set(p, "settings.arcChallengePath",
+		       json_object_new_string(realm));
+	v = env_start(jx_text(p));
+	json_object_put(p);
+	snprintf(url, sizeof(url),
+		 "http://127.0.0.1:%d/metadata/identity/oauth2/token",
+		 v->t.identity);
+	setenv("IDENTITY_ENDPOINT", url, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("IMDS_ENDPOINT", url, 1);
+	setenv("AZCMK_TEST_ARC_KEY_DIR", dir, 1);
+	return v;
+}
+
+/* Asserts Azure Arc sign-in refuses the key file the challenge names. */
+static void assert_arc_refused(const char *dir, const char *realm,
+			       const char *text)
+{
+	struct env *v = arc_start(dir, realm);
+
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_sign_in_fails(v, text);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 200),
+			 0);
+	env_stop(v);
+}
+
+/*
+ * Azure Arc: IDENTITY_ENDPOINT with IMDS_ENDPOINT; the first request gets a
+ * 401 naming a key file, whose contents answer it. A key file outside the key
+ * directory, not .key, over 4096 bytes or a symbolic link is never read, the
+ * production directory stays /var/opt/azcmagent/tokens, and a user-assigned
+ * identity is refused as azure-identity refuses it.
+ */
+static void test_managed_identity_arc(void **state)
+{
+	char dir[128], *big, *link, *escape;
+	struct env *v;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/arc-tokens", workdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	v = arc_start(dir, NULL);
+	session(v, AZ_AUTH_CHAIN, NULL);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s),
+			    "managed identity (Azure Arc)");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token", 401),
+			 1);
+	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_sign_in_fails(v, "only the system-assigned");
+	env_stop(v);
+	v = arc_start(dir, NULL);
+	unsetenv("AZCMK_TEST_ARC_KEY_DIR");
+	session(v, AZ_AUTH_MANAGED_IDENTITY, NULL);
+	assert_sign_in_fails(v, "which is not a .key file in "
+				"/var/opt/azcmagent/tokens");
+	env_stop(v);
+	big = xasprintf("%s/big.key", dir);
+	link = xasprintf("%s/link.key", dir);
+	escape = xasprintf("%s/../escape.key", dir);
+	f = fopen(big, "w");
+	for (int i = 0; i < 5000; i++)
+		fputc('k', f);
+	fclose(f);
+	assert_int_equal(symlink("/etc/hostname", link), 0);
+	assert_arc_refused(dir, "/etc/passwd", "which is not a .key file");
+	assert_arc_refused(dir, escape, "which is not a .key file");
+	assert_arc_refused(dir, big, "at most 4096 bytes");
+	assert_arc_refused(dir, link, "cannot read the Azure Arc key file");
+	remove_dir(dir);
+	free(big);
+	free(link);
+	free(escape);
+}
+
 /* Writes an executable fake `az` that prints body on stdout (or err on stderr
  * with status). */
 static void fake_az(const char *path, const char *out, const char *err,
@@ -412,6 +678,86 @@ static void test_azure_cli(void **state)
 	az_session_free(v->s);
 	v->s = az_session_new(&o, &v->e);
 	assert_sign_in_fails(v, "not installed");
+	unlink(az);
+	free(out);
+	free(tok);
+	env_stop(v);
+}
+
+/* Makes a session whose chain finds the fake Azure CLI az, the simulator's
+ * IMDS and whatever credential the environment holds. */
+static void chain_session(struct env *v, enum az_auth auth, const char *az)
+{
+	struct az_session_opts o = { 0 };
+
+	o.auth = auth;
+	o.ca_file = v->ca;
+	o.az_command = az;
+	o.max_retries = 1;
+	o.backoff_base_ms = 5;
+	az_session_free(v->s);
+	az_error_clear(&v->e);
+	v->s = az_session_new(&o, &v->e);
+	assert_non_null(v->s);
+}
+
+/* Signs in under AZURE_TOKEN_CREDENTIALS=value and asserts the credential
+ * used. */
+static void assert_picks(struct env *v, const char *value, enum az_auth auth,
+			 const char *az, const char *method)
+{
+	setenv("AZURE_TOKEN_CREDENTIALS", value, 1);
+	chain_session(v, auth, az);
+	assert_signed_in_as(v, OPERATOR);
+	assert_string_equal(az_session_method(v->s), method);
+}
+
+/* Asserts the chain under AZURE_TOKEN_CREDENTIALS=value fails with text. */
+static void assert_refuses(struct env *v, const char *value, const char *az,
+			   const char *text)
+{
+	setenv("AZURE_TOKEN_CREDENTIALS", value, 1);
+	chain_session(v, AZ_AUTH_CHAIN, az);
+	assert_sign_in_fails(v, text);
+}
+
+/* AZURE_TOKEN_CREDENTIALS narrows the chain as azure-identity's
+ * DefaultAzureCredential does (dev, prod, one credential's name, any case);
+ * an invalid value is refused; an explicit --auth is not narrowed. */
+static void test_token_credentials(void **state)
+{
+	struct env *v = env_start(NULL);
+	char az[128], url[128],
+		*tok = st_token(&v->t, "https://management.azure.com/.default"),
+		*out;
+
+	snprintf(az, sizeof(az), "%s/az", workdir);
+	out = xasprintf("{\"accessToken\":\"%s\",\"expires_on\":%lld}", tok,
+			(long long)time(NULL) + 3000);
+	fake_az(az, out, NULL, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	use_secret("demo-secret");
+	assert_picks(v, "dev", AZ_AUTH_CHAIN, az, "Azure CLI");
+	assert_picks(v, " PROD ", AZ_AUTH_CHAIN, az,
+		     "environment (client secret)");
+	assert_picks(v, "ManagedIdentityCredential", AZ_AUTH_CHAIN, az,
+		     "managed identity (IMDS)");
+	assert_picks(v, "azureclicredential", AZ_AUTH_CHAIN, az, "Azure CLI");
+	assert_picks(v, "dev", AZ_AUTH_ENV, az, "environment (client secret)");
+	assert_refuses(v, "WorkloadIdentityCredential", az,
+		       "environment (client secret): left out by "
+		       "AZURE_TOKEN_CREDENTIALS");
+	assert_non_null(strstr(v->e.message, "Azure CLI: left out"));
+	assert_refuses(v, "laptop", az,
+		       "AZURE_TOKEN_CREDENTIALS is 'laptop', which is not a "
+		       "valid value");
+	assert_refuses(v, "AzurePowerShellCredential", az,
+		       "azcmk does not have");
+	unsetenv("AZURE_CLIENT_SECRET");
+	assert_picks(v, "prod", AZ_AUTH_CHAIN, az, "managed identity (IMDS)");
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	assert_refuses(v, "prod", az, "Azure CLI: left out");
 	unlink(az);
 	free(out);
 	free(tok);
@@ -1023,9 +1369,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_secret),
 		cmocka_unit_test(test_env_certificate),
+		cmocka_unit_test(test_env_certificate_protected),
 		cmocka_unit_test(test_env_federated),
 		cmocka_unit_test(test_managed_identity),
+		cmocka_unit_test(test_managed_identity_arc),
 		cmocka_unit_test(test_azure_cli),
+		cmocka_unit_test(test_token_credentials),
 		cmocka_unit_test(test_device_code),
 		cmocka_unit_test(test_malformed_token_response),
 		cmocka_unit_test(test_no_credential),

@@ -13,7 +13,11 @@ simpid=
 # Never let a credential probe reach the real IMDS address: a closed loopback port instead.
 export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
 unset AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE \
-	IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET
+	IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT MSI_SECRET IMDS_ENDPOINT AZURE_CLIENT_CERTIFICATE_PASSWORD \
+	AZURE_CLIENT_SEND_CERTIFICATE_CHAIN AZURE_TOKEN_CREDENTIALS REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE \
+	AZURE_CLOUD_NAME
+# The Azure CLI's configuration is the test's own, never the developer's ~/.azure.
+export AZURE_CONFIG_DIR="$work/no-az-config"
 trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
 
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
@@ -321,6 +325,79 @@ fi
 	fi
 	AZURE_CLIENT_SECRET=wrong expect login-wrong-secret 2 "AADSTS7000215" -- "$azcmk" --ca-file "$work/ca.pem" login
 	expect login-untrusted-ca 2 "could not be verified" -- "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
+	# REQUESTS_CA_BUNDLE (az's, from Python requests) is the bundle when --ca-file is not given, before
+	# SSL_CERT_FILE; --ca-file still wins over it.
+	expect login-requests-ca-bundle 0 "environment (client secret)" -- \
+		env REQUESTS_CA_BUNDLE="$work/ca.pem" SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$azcmk" login
+	expect login-ca-file-over-requests-bundle 2 "could not be verified" -- \
+		env REQUESTS_CA_BUNDLE="$work/ca.pem" "$azcmk" --ca-file /etc/ssl/certs/ca-certificates.crt login
+	expect login-without-requests-ca-bundle 2 "could not be verified" -- "$azcmk" login
+	# AZURE_TOKEN_CREDENTIALS narrows the chain as azure-identity does; an explicit --auth wins over it.
+	expect token-credentials-dev 2 "environment: left out by AZURE_TOKEN_CREDENTIALS" -- \
+		env PATH=/nonexistent AZURE_TOKEN_CREDENTIALS=dev "$azcmk" --ca-file "$work/ca.pem" login
+	expect token-credentials-auth-wins 0 "environment (client secret)" -- \
+		env AZURE_TOKEN_CREDENTIALS=dev "$azcmk" --ca-file "$work/ca.pem" --auth environment login
+	expect token-credentials-name 0 "environment (client secret)" -- \
+		env AZURE_TOKEN_CREDENTIALS=environmentcredential "$azcmk" --ca-file "$work/ca.pem" login
+	expect token-credentials-invalid 2 "AZURE_TOKEN_CREDENTIALS is 'laptop', which is not a valid value" -- \
+		env AZURE_TOKEN_CREDENTIALS=laptop "$azcmk" --ca-file "$work/ca.pem" login
+	# --auth cli follows the Azure CLI: its active cloud ([cloud] name= in $AZURE_CONFIG_DIR/config, or
+	# AZURE_CLOUD_NAME) when --cloud is not given, and its default subscription (az account show).
+	# A fake az on PATH gets its tokens from the simulator.
+	mkdir -p "$work/bin" "$work/azcfg"
+	cat >"$work/bin/az" <<EOF
+#!/bin/sh
+case "\$1 \$2" in
+"account get-access-token")
+	curl -sS --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -d grant_type=client_credentials \\
+		-d client_id=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a -d client_secret=demo-secret -d "scope=\${4%/}/.default" \\
+		https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token |
+		python3 -c 'import json, sys, time
+t = json.load(sys.stdin)
+print(json.dumps({"accessToken": t["access_token"], "expires_on": int(time.time()) + 3000}))' ;;
+"account show")
+	echo '{"id": "66666666-6666-4666-8666-666666666666", "name": "Contoso Health Test", "isDefault": true}' ;;
+*)
+	echo "fake az: unexpected: \$*" >&2
+	exit 2 ;;
+esac
+EOF
+	chmod +x "$work/bin/az"
+	printf '[core]\noutput = json\n\n[cloud]\nname = AzureUSGovernment\n' >"$work/azcfg/config"
+	(
+		unset AZURE_CLIENT_SECRET
+		export PATH="$work/bin:$PATH" AZURE_CONFIG_DIR="$work/azcfg"
+		expect cli-follows-az-cloud 0 '"cloud": "AzureUSGovernment"' -- "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		if python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+want = {"id": "66666666-6666-4666-8666-666666666666", "name": "Contoso Health Test"}
+sys.exit(0 if d["subscription"] == want and d["method"] == "azure-cli" else 1)' "$work/out"; then
+			ok cli-az-default-subscription-json
+		else
+			bad "cli-az-default-subscription-json: $(head -c 400 "$work/out")"
+		fi
+		expect cli-az-default-subscription 0 \
+			"subscription: Contoso Health Test (66666666-6666-4666-8666-666666666666), the Azure CLI's default" -- \
+			"$azcmk" --ca-file "$work/ca.pem" --auth cli -o table login
+		expect cli-cloud-option-wins 0 '"cloud": "AzureCloud"' -- \
+			"$azcmk" --ca-file "$work/ca.pem" --auth cli --cloud AzureCloud -o json login
+		expect cli-az-cloud-name-env 0 '"cloud": "AzureChinaCloud"' -- \
+			env AZURE_CLOUD_NAME=AzureChinaCloud "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		expect cli-az-cloud-only-with-auth-cli 0 '"cloud": "AzureCloud"' -- \
+			env AZURE_CLIENT_SECRET=demo-secret "$azcmk" --ca-file "$work/ca.pem" --auth environment -o json login
+		expect cli-az-unknown-cloud 2 "the Azure CLI's active cloud is 'MyStack'.*give --cloud" -- \
+			env AZURE_CLOUD_NAME=MyStack "$azcmk" --ca-file "$work/ca.pem" --auth cli login
+		# configparser's rules: only [cloud] counts, option names in any case, ':' or '=', comments skipped.
+		mkdir -p "$work/azcfg2"
+		printf '[core]\nname = AzureChinaCloud\n[cloud]\n# name = AzureChinaCloud\n; name = AzureCloud\nNAME: AzureUSGovernment\n' \
+			>"$work/azcfg2/config"
+		expect cli-az-config-ini 0 '"cloud": "AzureUSGovernment"' -- \
+			env AZURE_CONFIG_DIR="$work/azcfg2" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		expect cli-no-az-config 0 '"cloud": "AzureCloud"' -- \
+			env AZURE_CONFIG_DIR="$work/none" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		echo "$pass $fail" >"$work/counts"
+	)
+	read -r pass fail <"$work/counts"
 	unset AZURE_CLIENT_SECRET
 	expect login-no-credential 2 "no credential found" -- env PATH=/nonexistent "$azcmk" --ca-file "$work/ca.pem" login
 	echo "$pass $fail" >"$work/counts"

@@ -474,6 +474,161 @@ static void test_entra_certificate(void **state)
 	free(x5t2);
 }
 
+/* Makes a certificate for a fresh RSA key, issued by ca (NULL: self-signed)
+ * under a common name. */
+static X509 *issue_cert(EVP_PKEY **key, X509 *ca, EVP_PKEY *ca_key,
+			const char *cn)
+{
+	X509 *x = X509_new();
+
+	*key = EVP_RSA_gen(2048);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, *key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, ca ? X509_get_subject_name(ca)
+				   : X509_get_subject_name(x));
+	X509_sign(x, ca ? ca_key : *key, EVP_sha256());
+	return x;
+}
+
+/* Returns a certificate's PEM. */
+static char *pem_of(X509 *x)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *pem;
+	long n;
+
+	PEM_write_bio_X509(bio, x);
+	n = BIO_get_mem_data(bio, &data);
+	pem = xstrndup(data, (size_t)n);
+	BIO_free(bio);
+	return pem;
+}
+
+/* Signs a PS256 assertion naming cert by x5t#S256, with x5c holding chain
+ * (base64 DER; empty: no x5c; NULL: a string that is no certificate). */
+static char *x5c_assertion(EVP_PKEY *key, X509 *named, X509 *const *chain,
+			   struct json_object *claims)
+{
+	struct json_object *h = json_object_new_object(),
+			   *a = json_object_new_array();
+	unsigned char md[EVP_MAX_MD_SIZE], *der;
+	unsigned int n = 0;
+	char *x5t, *tok;
+
+	X509_digest(named, EVP_sha256(), md, &n);
+	x5t = b64_encode(md, n, true);
+	json_object_object_add(h, "alg", json_object_new_string("PS256"));
+	json_object_object_add(h, "x5t#S256", json_object_new_string(x5t));
+	for (size_t i = 0; chain && chain[i]; i++) {
+		int len;
+		char *b;
+
+		der = NULL;
+		len = i2d_X509(chain[i], &der);
+		b = b64_encode(der, (size_t)len, false);
+		json_object_array_add(a, json_object_new_string(b));
+		free(b);
+		OPENSSL_free(der);
+	}
+	if (!chain)
+		json_object_array_add(a, json_object_new_string("!"));
+	if (json_object_array_length(a) > 0)
+		json_object_object_add(h, "x5c", a);
+	else
+		json_object_put(a);
+	tok = jwt_sign_header(key, h, claims);
+	json_object_put(h);
+	free(x5t);
+	return tok;
+}
+
+/*
+ * Subject name and issuer sign-in: a leaf whose subject is trusted, sent with
+ * its issuer in x5c, signs in without being registered; no x5c, the leaf
+ * alone, another subject, a rogue issuer, an x5c whose leaf is not the
+ * certificate x5t names, a malformed x5c or another key do not.
+ */
+static void test_entra_x5c(void **state)
+{
+	EVP_PKEY *ca_key, *key, *intruder_key, *rogue_key, *reg_key;
+	X509 *ca = issue_cert(&ca_key, NULL, NULL, "azcmk-test-ca"),
+	     *leaf = issue_cert(&key, ca, ca_key, "azcmk-sni"),
+	     *intruder = issue_cert(&intruder_key, ca, ca_key, "intruder"),
+	     *rogue = issue_cert(&rogue_key, NULL, NULL, "azcmk-test-ca"),
+	     *reg = issue_cert(&reg_key, NULL, NULL, "registered");
+	char *ca_pem = pem_of(ca), *reg_pem = pem_of(reg), *merge;
+	struct json_object *pa = json_object_new_string(reg_pem),
+			   *pb = json_object_new_string(ca_pem);
+
+	merge = xasprintf("{\"operator\":{\"certificate\":%s,"
+			  "\"trustedCertificateSubjects\":[{\"subjectName\":"
+			  "\"CN=azcmk-sni\",\"issuerCertificate\":%s}]}}",
+			  json_object_to_json_string(pa),
+			  json_object_to_json_string(pb));
+	json_object_put(pa);
+	json_object_put(pb);
+	struct json_object *good = assertion_claims(
+		"https://login.microsoftonline.com/"
+		"11111111-1111-4111-8111-111111111111/oauth2/v2.0/token",
+		600);
+	X509 *const full[] = { leaf, ca, NULL }, *alone[] = { leaf, NULL },
+		    *other[] = { intruder, ca, NULL },
+		    *forged[] = { leaf, rogue, NULL }, *none[] = { NULL };
+	const struct {
+		EVP_PKEY *key;
+		X509 *named;
+		X509 *const *chain;
+		long status;
+		const char *aadsts;
+	} T[] = {
+		{ key, leaf, full, 200, NULL },
+		{ key, leaf, none, 401, "AADSTS700027" },
+		{ key, leaf, alone, 401, "AADSTS700027" },
+		{ intruder_key, intruder, other, 401, "AADSTS700027" },
+		{ key, leaf, forged, 401, "AADSTS700027" },
+		{ reg_key, reg, full, 401, "x5c header" },
+		{ key, leaf, NULL, 401, "x5c header" },
+		{ reg_key, leaf, full, 401, "AADSTS50012" },
+		{ reg_key, reg, none, 200, NULL },
+	};
+	struct fx *f = fx_start(merge);
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct st_resp r;
+		char *a = x5c_assertion(T[i].key, T[i].named, T[i].chain, good);
+
+		assertion_login(f, a, &r);
+		if (r.status != T[i].status)
+			fail_msg("case %zu: HTTP %ld: %s", i, r.status,
+				 jx_str(r.json, "error_description"));
+		if (T[i].aadsts)
+			assert_non_null(
+				strstr(jx_str(r.json, "error_description"),
+				       T[i].aadsts));
+		st_resp_free(&r);
+		free(a);
+	}
+	fx_stop(f);
+	json_object_put(good);
+	free(merge);
+	free(ca_pem);
+	free(reg_pem);
+	X509_free(ca);
+	X509_free(leaf);
+	X509_free(intruder);
+	X509_free(rogue);
+	X509_free(reg);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(intruder_key);
+	EVP_PKEY_free(rogue_key);
+	EVP_PKEY_free(reg_key);
+}
+
 /* Builds an unsigned-looking federated assertion (header.payload.sig) for an
  * issuer and subject. */
 static char *federated_assertion(const char *iss, const char *sub,
@@ -3519,6 +3674,7 @@ int main(void)
 		cmocka_unit_test(test_entra_device_code),
 		cmocka_unit_test(test_entra_refresh),
 		cmocka_unit_test(test_entra_certificate),
+		cmocka_unit_test(test_entra_x5c),
 		cmocka_unit_test(test_entra_federated),
 		cmocka_unit_test(test_managed_hsm),
 		cmocka_unit_test_setup_teardown(test_random_requests, setup,
