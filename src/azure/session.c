@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -234,6 +235,16 @@ static char *cred_identity(const struct az_session *s, const struct az_cred *c)
 		return NULL;
 	if (!strcmp(az_cred_id(c), "azure-cli"))
 		return tokcache_cli_identity(s->o.az_command);
+	/* A managed identity is the machine's: a home directory shared between
+	 * machines must not hand one machine's token to another. */
+	if (!strncmp(az_cred_id(c), "managed-identity", 16)) {
+		char host[256] = "", *id = az_cred_identity(c), *both;
+
+		gethostname(host, sizeof(host) - 1);
+		both = id ? xasprintf("%s %s", id, host) : NULL;
+		free(id);
+		return both;
+	}
 	return az_cred_identity(c);
 }
 

@@ -153,7 +153,7 @@ static int log_count(struct env *v, const char *needle)
 }
 
 /* Signs in with a new session and asserts who signed in. */
-static void sign_in(struct env *v, enum az_auth auth)
+static void sign_in_as(struct env *v, enum az_auth auth, const char *oid)
 {
 	struct json_object *c;
 
@@ -161,8 +161,14 @@ static void sign_in(struct env *v, enum az_auth auth)
 	if (az_session_sign_in(v->s, &v->e) != 0)
 		fail_msg("sign-in failed: %s", v->e.message);
 	c = az_session_claims(v->s);
-	assert_string_equal(jx_str(c, "oid"), OPERATOR);
+	assert_string_equal(jx_str(c, "oid"), oid);
 	json_object_put(c);
+}
+
+/* Signs in with a new session and asserts the operator signed in. */
+static void sign_in(struct env *v, enum az_auth auth)
+{
+	sign_in_as(v, auth, OPERATOR);
 }
 
 /* Asserts a new session's sign-in fails (the token cache did not answer). */
@@ -629,6 +635,35 @@ static void test_azure_cli(void **state)
 	env_stop(v);
 }
 
+/* A managed identity's token is reused, the chain picking it without a
+ * probe; a user-assigned identity (another client id) signs in as itself. */
+static void test_managed_identity(void **state)
+{
+	struct env *v = env_start();
+	char url[128];
+
+	(void)state;
+	clear_env();
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s),
+			    "managed-identity-imds");
+	sign_in(v, AZ_AUTH_MANAGED_IDENTITY);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+	setenv("AZURE_CLIENT_ID", "6666c001-6666-4666-8666-66666666c001", 1);
+	sign_in_as(v, AZ_AUTH_MANAGED_IDENTITY,
+		   "6666b001-6666-4666-8666-66666666b001");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 2);
+	sign_in_as(v, AZ_AUTH_CHAIN, "6666b001-6666-4666-8666-66666666b001");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 2);
+	unsetenv("AZURE_CLIENT_ID");
+	assert_cache(v, 2);
+	env_stop(v);
+}
+
 /* The demo's operator (a client secret the program hands in) never reads or
  * writes the token cache. */
 static void test_demo_not_cached(void **state)
@@ -678,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_logout),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_azure_cli),
+		cmocka_unit_test(test_managed_identity),
 		cmocka_unit_test(test_demo_not_cached),
 	};
 
