@@ -583,23 +583,66 @@ static int learn_challenge(struct az_session *s, struct az_req *r,
 	return 0;
 }
 
-/* Prepares a 401'd request for one more try: a fresh token, or the vault's
- * challenge. */
+/* Tells whether a request carried a token. */
+static bool has_bearer(const struct az_req *r)
+{
+	for (const struct curl_slist *l = r->headers; l; l = l->next)
+		if (str_istarts(l->data, "Authorization:"))
+			return true;
+	return false;
+}
+
+/*
+ * Answers a vault's 401: learns its challenge, and when the challenge is the
+ * one the refused token was got for, forgets that token (revoked, or a stale
+ * one from the token cache) so a new one is asked for.
+ */
+static int vault_401(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	char host[256], *scope = NULL, *tenant = NULL;
+	struct chal_entry *c;
+	bool https;
+	int rc;
+
+	if (wire_url_host(r->url, host, sizeof(host), &https) &&
+	    (c = chal_find(s, host))) {
+		scope = xstrdup(c->scope);
+		tenant = xstrdup(c->tenant);
+	}
+	rc = learn_challenge(s, r, e);
+	if (rc == 0 && scope && has_bearer(r) && (c = chal_find(s, host)) &&
+	    str_ieq(c->scope, scope) && str_ieq(c->tenant, tenant))
+		tok_drop(s, scope, tenant);
+	free(scope);
+	free(tenant);
+	return rc;
+}
+
+/*
+ * Prepares a 401'd request for one more try: a fresh token, or the vault's
+ * challenge. A request sent bare to a vault learns its challenge first; one
+ * that carried a token is answered once.
+ */
 static int answer_401(struct az_session *s, struct az_req *r,
 		      struct az_error *e)
 {
 	int rc;
 
-	if (r->reauthorized)
+	if (r->target == AZ_KEYVAULT && !has_bearer(r)) {
+		rc = learn_challenge(s, r, e);
+		if (rc != 0)
+			return rc;
+	} else if (r->reauthorized) {
 		return 1;
-	r->reauthorized = true;
-	if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
+	} else if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
+		r->reauthorized = true;
 		tok_drop(s,
 			 r->target == AZ_ARM ? s->cloud->arm_scope
 					     : s->cloud->graph_scope,
 			 NULL);
 	} else if (r->target == AZ_KEYVAULT) {
-		rc = learn_challenge(s, r, e);
+		r->reauthorized = true;
+		rc = vault_401(s, r, e);
 		if (rc != 0)
 			return rc;
 	} else {
@@ -609,13 +652,17 @@ static int answer_401(struct az_session *s, struct az_req *r,
 	return authorize(s, r, e);
 }
 
-/* Sends requests concurrently with their tokens, answering one 401 each (new
- * token, or the Key Vault challenge). */
+/*
+ * Sends requests concurrently with their tokens, answering 401s: a new token
+ * once, and a vault's challenge (which a request sent bare meets first, then
+ * perhaps a refused token), so at most two more rounds.
+ */
 int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		    struct az_error *e)
 {
-	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again));
-	size_t m = 0;
+	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again)),
+		      **cur = reqs;
+	size_t m = n;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++)
@@ -624,17 +671,26 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		az_error_set(e, _("the request was canceled"));
 		rc = -1;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		int a = reqs[i]->status == 401 ? answer_401(s, reqs[i], e) : 1;
+	for (int round = 0; rc == 0 && round < 2 && m; round++) {
+		size_t k = m;
 
-		if (a < 0)
+		/* again[] is filled in place: its i-th entry is read before
+		 * any write past m <= i. */
+		m = 0;
+		for (size_t i = 0; i < k && rc == 0; i++) {
+			struct az_req *r = cur[i];
+			int a = r->status == 401 ? answer_401(s, r, e) : 1;
+
+			if (a < 0)
+				rc = -1;
+			else if (a == 0)
+				again[m++] = r;
+		}
+		cur = again;
+		if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
+			az_error_set(e, _("the request was canceled"));
 			rc = -1;
-		else if (a == 0)
-			again[m++] = reqs[i];
-	}
-	if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
-		az_error_set(e, _("the request was canceled"));
-		rc = -1;
+		}
 	}
 	free(again);
 	return rc;

@@ -635,6 +635,70 @@ static void test_azure_cli(void **state)
 	env_stop(v);
 }
 
+/* Replaces every token in the cache file with one Azure refuses (a revoked
+ * token, or one from another simulator). */
+static void spoil_tokens(struct env *v)
+{
+	struct json_object *j = read_cache(v);
+	const char *text;
+
+	assert_non_null(j);
+	json_object_object_foreach(jx_get(j, "tokens"), k, e)
+	{
+		(void)k;
+		json_object_object_add(e, "token",
+				       json_object_new_string("eyJ.revoked.x"));
+	}
+	text = json_object_to_json_string(j);
+	write_cache(v, text, strlen(text));
+	json_object_put(j);
+}
+
+/* Gets a key from the test vault; true when it was read. */
+static bool read_key(struct env *v)
+{
+	struct az_req *r = az_session_req(v->s, AZ_KEYVAULT, "GET",
+					  "https://kv-cmk-test.vault.azure.net/"
+					  "keys/cmk-test",
+					  "7.5", NULL);
+	bool ok = az_session_call(v->s, r, &v->e) == 0 &&
+		  jx_str(r->json, "key.kty");
+
+	az_req_free(r);
+	return ok;
+}
+
+/* A cached token that Resource Manager or Key Vault refuses (401) is
+ * replaced by a new one in the same run, and in the cache, so the next run
+ * does not stumble on it again. */
+static void test_refused_token(void **state)
+{
+	struct env *v = env_start();
+	struct az_req *r;
+
+	(void)state;
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_true(read_key(v));
+	assert_int_equal(log_count(v, SIGN_IN), 2);
+	assert_cache(v, 2);
+	spoil_tokens(v);
+	session(v, AZ_AUTH_CHAIN);
+	if (!read_key(v))
+		fail_msg("a refused vault token was not replaced: %s",
+			 v->e.message);
+	r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions", "2022-12-01",
+			   NULL);
+	if (az_session_call(v->s, r, &v->e) != 0)
+		fail_msg("a refused ARM token was not replaced: %s",
+			 v->e.message);
+	az_req_free(r);
+	assert_int_equal(log_count(v, SIGN_IN), 4);
+	session(v, AZ_AUTH_CHAIN);
+	assert_true(read_key(v));
+	assert_int_equal(log_count(v, SIGN_IN), 4);
+	env_stop(v);
+}
+
 /* A managed identity's token is reused, the chain picking it without a
  * probe; a user-assigned identity (another client id) signs in as itself. */
 static void test_managed_identity(void **state)
@@ -714,6 +778,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_azure_cli),
 		cmocka_unit_test(test_managed_identity),
+		cmocka_unit_test(test_refused_token),
 		cmocka_unit_test(test_demo_not_cached),
 	};
 
