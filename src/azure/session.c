@@ -80,7 +80,8 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 	s->tenant = xstrdup(tenant && *tenant ? tenant : "organizations");
 	/* The demo signs in to its simulator as its own operator: its tokens
 	 * never go to the cache real sign-ins share. */
-	s->persist = o->persist_tokens && !o->client_secret;
+	s->persist =
+		o->persist_tokens && !o->client_secret && tokcache_enabled();
 	s->read_cache = s->persist && !o->fresh_tokens;
 	s->cloud_key = xasprintf("%s %s %s", s->cloud->name,
 				 s->cloud->authority, s->cloud->arm);

@@ -54,6 +54,15 @@
 
 #define MAX_TOKEN 16384
 
+/* Tells whether there is a home for the cache: XDG_STATE_HOME or HOME set (a
+ * state directory relative to the working directory would scatter tokens). */
+bool tokcache_enabled(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	return (xdg && *xdg) || (home && *home);
+}
+
 /* Returns the path of the token cache file. */
 char *tokcache_path(void)
 {

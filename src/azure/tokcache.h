@@ -23,6 +23,7 @@ struct tokcache_key {
 #define TOKCACHE_MAX_BYTES (1024 * 1024)
 #define TOKCACHE_MAX_ENTRIES 64
 
+bool tokcache_enabled(void);
 char *tokcache_path(void);
 char *tokcache_hash(const struct tokcache_key *k);
 struct json_object *tokcache_parse(const char *text, size_t len, int64_t now);

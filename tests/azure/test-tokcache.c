@@ -746,6 +746,32 @@ static void test_demo_not_cached(void **state)
 	env_stop(v);
 }
 
+/* Without XDG_STATE_HOME or HOME there is no cache: no tokens are written
+ * under the working directory. */
+static void test_no_home(void **state)
+{
+	struct env *v = env_start();
+	char *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL, cwd[512],
+	     *stray;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(v->state), 0);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("HOME");
+	sign_in(v, AZ_AUTH_CHAIN);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_int_equal(log_count(v, SIGN_IN), 2);
+	stray = xasprintf("%s/.local", v->state);
+	assert_int_not_equal(access(stray, F_OK), 0);
+	assert_int_equal(chdir(cwd), 0);
+	if (home)
+		setenv("HOME", home, 1);
+	free(home);
+	free(stray);
+	env_stop(v);
+}
+
 /* Makes a private working directory for files the tests write. */
 static int group_setup(void **state)
 {
@@ -780,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_managed_identity),
 		cmocka_unit_test(test_refused_token),
 		cmocka_unit_test(test_demo_not_cached),
+		cmocka_unit_test(test_no_home),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
