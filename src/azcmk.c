@@ -41,6 +41,14 @@ static const struct cmd_def COMMANDS[] = {
 	  N_("azcmk login\n"
 	     "azcmk --auth device-code --tenant contoso.onmicrosoft.com "
 	     "login") },
+	{ "logout", CMD_LOGOUT, cmd_logout, "",
+	  N_("forget the tokens azcmk keeps between runs"),
+	  N_("Remove the token cache: the access tokens azcmk keeps in its "
+	     "state directory so that its next runs need not sign in again, "
+	     "and say what was removed. The next command signs in afresh. "
+	     "Exit 0 also when there was none. The Azure CLI stays signed in "
+	     "(az logout signs it out)."),
+	  N_("azcmk logout") },
 	{ "account", CMD_ACCOUNT, cmd_account, "list",
 	  N_("list the subscriptions you can see"),
 	  N_("List the subscriptions the signed-in principal can see, with "

@@ -13,6 +13,7 @@
 #include "jx.h"
 #include "survey.h"
 #include "text.h"
+#include "tokcache.h"
 #include "xalloc.h"
 
 /* The --auth values and what they select. */
@@ -133,7 +134,9 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 			cli_program());
 		return EXIT_ERROR;
 	}
-	if (!(s = flow_session(o)))
+	/* login proves that sign-in works: it asks the credential, and the
+	 * token cache keeps what it got for the commands that follow. */
+	if (!(s = flow_session_with(o, true)))
 		return EXIT_ERROR;
 	if (az_session_sign_in(s, &e) != 0) {
 		cli_error(_("cannot sign in: %s"), e.message);
@@ -147,6 +150,34 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 	az_error_clear(&e);
 	az_session_free(s);
 	return rc;
+}
+
+/* azcmk logout: removes the token cache and says what it removed. */
+int cmd_logout(const struct cmd_opts *o, int argc, char **argv)
+{
+	char *path = NULL, *err = NULL;
+	size_t n = 0;
+	int rc;
+
+	(void)o;
+	if (argc > 0) {
+		cli_error(_("logout takes no arguments (got '%s')"), argv[0]);
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
+		return EXIT_ERROR;
+	}
+	rc = tokcache_clear(&path, &n, &err);
+	if (rc < 0)
+		cli_error("%s", err);
+	else if (rc == 0)
+		printf(_("No token cache at '%s': nothing to remove.\n"), path);
+	else
+		printf(P_("Removed the token cache '%s' (%zu token).\n",
+			  "Removed the token cache '%s' (%zu tokens).\n", n),
+		       path, n);
+	free(path);
+	free(err);
+	return rc < 0 ? EXIT_ERROR : EXIT_OK;
 }
 
 /* Prints one table row, each cell padded to its column's display width. */

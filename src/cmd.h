@@ -85,6 +85,7 @@ struct cmd_opts {
 };
 
 int cmd_login(const struct cmd_opts *o, int argc, char **argv);
+int cmd_logout(const struct cmd_opts *o, int argc, char **argv);
 int cmd_account(const struct cmd_opts *o, int argc, char **argv);
 bool cmd_parse_auth(const char *text, enum az_auth *out);
 int cmd_check(const struct cmd_opts *o, int argc, char **argv);

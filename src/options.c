@@ -336,9 +336,10 @@ static const struct opt_def OPTS[] = {
 	     "or 7d)") },
 	{ "versions", 0, O_TEXT, TEXT(versions_of), NULL, CMD_KEYS, "KEY",
 	  N_("list the versions of KEY, newest first") },
-	{ "help", 'h', O_HELP, 0, NULL, EVERY, NULL,
+	{ "help", 'h', O_HELP, 0, NULL, EVERY | CMD_LOGOUT, NULL,
 	  N_("display this help and exit") },
-	{ "version", 'V', O_VERSION, 0, NULL, EVERY & ~CMD_ROTATE, NULL,
+	{ "version", 'V', O_VERSION, 0, NULL,
+	  (EVERY | CMD_LOGOUT) & ~CMD_ROTATE, NULL,
 	  N_("output version information and exit") },
 };
 

@@ -23,6 +23,7 @@ enum {
 	CMD_FIX = 1u << 9,
 	CMD_HISTORY = 1u << 10,
 	CMD_KEYS = 1u << 11,
+	CMD_LOGOUT = 1u << 12,
 };
 
 /* A command: its word, its bit, what runs it, and its help (N_ texts). */

@@ -37,9 +37,19 @@ static void prompt(const char *message, void *ctx)
 	fflush(stderr);
 }
 
-/* Creates the session the options describe; prints the error and returns NULL
- * on failure. */
-struct az_session *flow_session(const struct cmd_opts *o)
+/* Says why the token cache was not used (its file was refused or damaged). */
+static void cache_warn(const char *message, void *ctx)
+{
+	(void)ctx;
+	cli_error(_("warning: %s"), message);
+}
+
+/*
+ * Creates the session the options describe, sharing tokens through the token
+ * cache (fresh: taking none from it); prints the error and returns NULL on
+ * failure.
+ */
+struct az_session *flow_session_with(const struct cmd_opts *o, bool fresh)
 {
 	struct az_session_opts so = { 0 };
 	struct az_error e = { 0 };
@@ -56,11 +66,21 @@ struct az_session *flow_session(const struct cmd_opts *o)
 	so.trace_brief = o->verbose && !o->debug;
 	so.cancel = o->cancel;
 	so.prompt = prompt;
+	so.persist_tokens = true;
+	so.fresh_tokens = fresh;
+	so.warn = cache_warn;
 	s = az_session_new(&so, &e);
 	if (!s)
 		cli_error("%s", e.message);
 	az_error_clear(&e);
 	return s;
+}
+
+/* Creates the session the options describe, using the token cache; prints the
+ * error and returns NULL on failure. */
+struct az_session *flow_session(const struct cmd_opts *o)
+{
+	return flow_session_with(o, false);
 }
 
 /*

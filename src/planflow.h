@@ -10,6 +10,7 @@ struct plan;
 
 int flow_mistake(const char *msg);
 struct az_session *flow_session(const struct cmd_opts *o);
+struct az_session *flow_session_with(const struct cmd_opts *o, bool fresh);
 bool flow_system_off(const struct cmd_opts *o, const struct cmk_ctx *c);
 int flow_build(struct az_session *s, const struct cmd_opts *o,
 	       const char *resource, struct cmk_fetch *f, struct plan *p);

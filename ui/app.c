@@ -198,6 +198,7 @@ static bool make_session(struct ui *u)
 	so.cancel = &u->task.cancel;
 	so.prompt = device_prompt;
 	so.prompt_ctx = w;
+	so.persist_tokens = true; /* the token cache's trouble: --debug only */
 	w->s = az_session_new(&so, &e);
 	if (!w->s)
 		cli_error("%s", e.message);

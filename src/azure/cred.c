@@ -119,6 +119,48 @@ const char *az_cred_id(const struct az_cred *c)
 	return ids[c->kind];
 }
 
+/* Adds a field to a digest, with its length so that fields cannot run
+ * together. */
+static void digest_field(EVP_MD_CTX *md, const char *v)
+{
+	size_t n = v ? strlen(v) : 0;
+
+	EVP_DigestUpdate(md, &n, sizeof(n));
+	if (n)
+		EVP_DigestUpdate(md, v, n);
+}
+
+/*
+ * Returns what tells this credential from another, for a token cache's key:
+ * the hex SHA-256 of its kind, authority, client id, secret, file and
+ * endpoint (a secret changed is another credential; no secret can be read
+ * back from it). Caller frees.
+ */
+char *az_cred_identity(const struct az_cred *c)
+{
+	const char *const fields[] = { az_cred_id(c), c->authority,
+				       c->client_id,  c->secret,
+				       c->path,       c->endpoint,
+				       c->header };
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char h[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char *hex;
+
+	if (!md)
+		return NULL;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		digest_field(md, fields[i]);
+	EVP_DigestFinal_ex(md, h, &n);
+	EVP_MD_CTX_free(md);
+	hex = xmalloc(2 * n + 1);
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	OPENSSL_cleanse(h, sizeof(h));
+	return hex;
+}
+
 /* Overwrites a secret string and frees it. */
 static void wipe(char *secret)
 {
@@ -1455,6 +1497,10 @@ static struct az_cred *tried(struct az_cred *c, struct sbuf *why,
 
 	if (!c)
 		return NULL;
+	/* A credential whose token the maker's cache still holds is picked
+	 * without a probe: no `az` run, no request. */
+	if (c->ctx.cached && c->ctx.cached(c, c->ctx.cached_ctx))
+		return c;
 	rc = c->kind == C_CLI ? azure_cli(c, c->ctx.cloud->arm_scope,
 					  c->ctx.tenant, &t, &e)
 			      : managed_identity(c, c->ctx.cloud->arm_scope, &t,

@@ -45,6 +45,8 @@ struct az_client_secret {
 	const char *secret;
 };
 
+struct az_cred;
+
 /* What a credential works with: all borrowed from its maker, which must keep
  * them alive as long as the credential. */
 struct az_cred_ctx {
@@ -61,9 +63,11 @@ struct az_cred_ctx {
 	const struct az_client_secret
 		*client_secret; /* NULL: the environment credential reads
 				   AZURE_* */
+	/* The maker's token cache: true when it holds a fresh Resource Manager
+	 * token of c, so the chain picks c without probing it; NULL: probe. */
+	bool (*cached)(const struct az_cred *c, void *ctx);
+	void *cached_ctx;
 };
-
-struct az_cred;
 
 struct az_cred *az_cred_pick(const struct az_cred_ctx *ctx, enum az_auth kind,
 			     struct az_token *probe, struct az_error *e);
@@ -71,6 +75,7 @@ int az_cred_token(struct az_cred *c, const char *scope, const char *tenant,
 		  struct az_token *out, struct az_error *e);
 const char *az_cred_name(const struct az_cred *c);
 const char *az_cred_id(const struct az_cred *c);
+char *az_cred_identity(const struct az_cred *c);
 void az_cred_free(struct az_cred *c);
 char *az_cli_cloud_name(void);
 struct json_object *az_cli_subscription(const char *az_command,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -20,6 +21,7 @@
 #include "jx.h"
 #include "session.h"
 #include "text.h"
+#include "tokcache.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -50,6 +52,12 @@ struct az_session {
 	size_t nchal;
 	struct json_object *memo; /* answers that do not change within a run
 				     (role definitions), by path */
+	bool persist;             /* tokens shared through the token cache */
+	bool read_cache;          /* and taken from it */
+	char *cloud_key;          /* the cloud, in the token cache's keys */
+	char *identity; /* the credential's, in the token cache's keys (NULL:
+			   its tokens are not shared) */
+	bool warned;    /* the token cache's trouble was told once */
 };
 
 /* Finds the session's cloud: --cloud, else with --auth cli the Azure CLI's
@@ -101,6 +109,13 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 		return NULL;
 	}
 	s->tenant = xstrdup(tenant && *tenant ? tenant : "organizations");
+	/* The demo signs in to its simulator as its own operator: its tokens
+	 * never go to the cache real sign-ins share. */
+	s->persist =
+		o->persist_tokens && !o->client_secret && tokcache_enabled();
+	s->read_cache = s->persist && !o->fresh_tokens;
+	s->cloud_key = xasprintf("%s %s %s", s->cloud->name,
+				 s->cloud->authority, s->cloud->arm);
 	ho.ca_file = o->ca_file;
 	ho.trace = o->trace;
 	ho.trace_brief = o->trace_brief;
@@ -112,6 +127,7 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 	if (!s->http) {
 		az_error_set(e, "%s", err);
 		free(err);
+		free(s->cloud_key);
 		free(s->tenant);
 		free(s);
 		return NULL;
@@ -139,6 +155,8 @@ void az_session_free(struct az_session *s)
 	az_cred_free(s->cred);
 	az_http_free(s->http);
 	json_object_put(s->memo);
+	free(s->cloud_key);
+	free(s->identity);
 	free(s->tenant);
 	free(s);
 }
@@ -228,27 +246,128 @@ static void keep_token(struct az_session *s, const char *scope,
 	tok->token = NULL;
 }
 
+/* Tells the operator once why the token cache was not used (takes warn
+ * over). */
+static void cache_warning(struct az_session *s, char *warn)
+{
+	if (warn && !s->warned) {
+		s->warned = true;
+		if (s->o.warn)
+			s->o.warn(warn, s->o.prompt_ctx);
+		else if (s->o.trace)
+			fprintf(s->o.trace, "* %s\n", warn);
+	}
+	free(warn);
+}
+
+/* Returns a credential's identity in the token cache's keys (the Azure CLI's
+ * is who az signs in as), or NULL when its tokens are not shared. */
+static char *cred_identity(const struct az_session *s, const struct az_cred *c)
+{
+	if (!s->persist)
+		return NULL;
+	if (!strcmp(az_cred_id(c), "azure-cli"))
+		return tokcache_cli_identity(s->o.az_command);
+	/* A managed identity is the machine's: a home directory shared between
+	 * machines must not hand one machine's token to another. */
+	if (!strncmp(az_cred_id(c), "managed-identity", 16)) {
+		char host[256] = "", *id = az_cred_identity(c), *both;
+
+		gethostname(host, sizeof(host) - 1);
+		both = id ? xasprintf("%s %s", id, host) : NULL;
+		free(id);
+		return both;
+	}
+	return az_cred_identity(c);
+}
+
+/* Takes a fresh token for a credential's identity from the token cache into
+ * the session's; false when it has none. */
+static bool disk_get(struct az_session *s, const char *identity,
+		     const char *scope, const char *tenant)
+{
+	struct tokcache_key k = { s->cloud_key, tenant, identity, scope };
+	struct az_token t;
+	char *warn = NULL;
+	bool found =
+		s->read_cache && identity &&
+		tokcache_get(&k, (int64_t)time(NULL), RENEW_MARGIN, &t, &warn);
+
+	cache_warning(s, warn);
+	if (!found)
+		return false;
+	if (s->o.trace)
+		fprintf(s->o.trace,
+			"* the token for %s comes from the token "
+			"cache\n",
+			scope);
+	keep_token(s, scope, tenant, &t);
+	return true;
+}
+
+/* Writes a token the credential just got to the token cache. */
+static void disk_put(struct az_session *s, const char *scope,
+		     const char *tenant, const struct az_token *t)
+{
+	struct tokcache_key k = { s->cloud_key, tenant, s->identity, scope };
+	char *warn = NULL;
+
+	if (s->identity)
+		tokcache_put(&k, t, (int64_t)time(NULL), &warn);
+	cache_warning(s, warn);
+}
+
+/* For the chain: whether the token cache holds a fresh Resource Manager token
+ * of c, which is then picked without a probe. */
+static bool chain_cached(const struct az_cred *c, void *ctx)
+{
+	struct az_session *s = ctx;
+	char *id = cred_identity(s, c);
+	bool found = disk_get(s, id, s->cloud->arm_scope, s->tenant);
+
+	free(id);
+	return found;
+}
+
 /* Chooses the credential (trying the chain when asked) once; a token its probe
- * got goes to the cache. */
+ * got goes to the caches. */
 static int ensure_cred(struct az_session *s, struct az_error *e)
 {
-	struct az_cred_ctx ctx = { s->cloud,          s->http,
-				   s->tenant,         s->o.interactive,
-				   s->o.az_command,   s->o.cancel,
-				   s->o.prompt,       s->o.prompt_ctx,
-				   s->o.client_secret };
+	struct az_cred_ctx ctx = {
+		.cloud = s->cloud,
+		.http = s->http,
+		.tenant = s->tenant,
+		.interactive = s->o.interactive,
+		.az_command = s->o.az_command,
+		.cancel = s->o.cancel,
+		.prompt = s->o.prompt,
+		.prompt_ctx = s->o.prompt_ctx,
+		.client_secret = s->o.client_secret,
+	};
 	struct az_token probe;
 
 	if (s->cred)
 		return 0;
+	if (s->read_cache) {
+		ctx.cached = chain_cached;
+		ctx.cached_ctx = s;
+	}
 	s->cred = az_cred_pick(&ctx, s->o.auth, &probe, e);
-	if (probe.token)
+	if (s->cred)
+		s->identity = cred_identity(s, s->cred);
+	if (probe.token) {
+		disk_put(s, s->cloud->arm_scope, s->tenant, &probe);
 		keep_token(s, s->cloud->arm_scope, NULL, &probe);
+	}
 	return s->cred ? 0 : -1;
 }
 
-/* Returns a token for a scope (renewed before it expires); tenant NULL means
- * the session's. */
+/*
+ * Returns a token for a scope (renewed before it expires); tenant NULL means
+ * the session's. The session's own tokens come first, then the token cache's
+ * (unless Azure refused that token), then the credential's, which the cache
+ * then keeps.
+ */
 int az_session_token(struct az_session *s, const char *scope,
 		     const char *tenant, const char **token, struct az_error *e)
 {
@@ -263,21 +382,28 @@ int az_session_token(struct az_session *s, const char *scope,
 		*token = t->t.token;
 		return 0;
 	}
+	if ((!t || t->t.expires_on >= 0) &&
+	    disk_get(s, s->identity, scope, tenant)) {
+		*token = tok_find(s, scope, tenant)->t.token;
+		return 0;
+	}
 	if (az_cred_token(s->cred, scope, tenant, &fresh, e) != 0)
 		return -1;
+	disk_put(s, scope, tenant, &fresh);
 	keep_token(s, scope, tenant, &fresh);
 	*token = tok_find(s, scope, tenant)->t.token;
 	return 0;
 }
 
-/* Forgets a cached token, so the next call fetches a new one (after a 401). */
+/* Forgets a cached token, so the next call fetches a new one (after a 401):
+ * expiry -1 also keeps the token cache's copy from coming back. */
 static void tok_drop(struct az_session *s, const char *scope,
 		     const char *tenant)
 {
 	struct tok_entry *t = tok_find(s, scope, tenant ? tenant : s->tenant);
 
 	if (t)
-		t->t.expires_on = 0;
+		t->t.expires_on = -1;
 }
 
 /* Signs in: chooses the credential and gets a Resource Manager token. */
@@ -490,23 +616,66 @@ static int learn_challenge(struct az_session *s, struct az_req *r,
 	return 0;
 }
 
-/* Prepares a 401'd request for one more try: a fresh token, or the vault's
- * challenge. */
+/* Tells whether a request carried a token. */
+static bool has_bearer(const struct az_req *r)
+{
+	for (const struct curl_slist *l = r->headers; l; l = l->next)
+		if (str_istarts(l->data, "Authorization:"))
+			return true;
+	return false;
+}
+
+/*
+ * Answers a vault's 401: learns its challenge, and when the challenge is the
+ * one the refused token was got for, forgets that token (revoked, or a stale
+ * one from the token cache) so a new one is asked for.
+ */
+static int vault_401(struct az_session *s, struct az_req *r, struct az_error *e)
+{
+	char host[256], *scope = NULL, *tenant = NULL;
+	struct chal_entry *c;
+	bool https;
+	int rc;
+
+	if (wire_url_host(r->url, host, sizeof(host), &https) &&
+	    (c = chal_find(s, host))) {
+		scope = xstrdup(c->scope);
+		tenant = xstrdup(c->tenant);
+	}
+	rc = learn_challenge(s, r, e);
+	if (rc == 0 && scope && has_bearer(r) && (c = chal_find(s, host)) &&
+	    str_ieq(c->scope, scope) && str_ieq(c->tenant, tenant))
+		tok_drop(s, scope, tenant);
+	free(scope);
+	free(tenant);
+	return rc;
+}
+
+/*
+ * Prepares a 401'd request for one more try: a fresh token, or the vault's
+ * challenge. A request sent bare to a vault learns its challenge first; one
+ * that carried a token is answered once.
+ */
 static int answer_401(struct az_session *s, struct az_req *r,
 		      struct az_error *e)
 {
 	int rc;
 
-	if (r->reauthorized)
+	if (r->target == AZ_KEYVAULT && !has_bearer(r)) {
+		rc = learn_challenge(s, r, e);
+		if (rc != 0)
+			return rc;
+	} else if (r->reauthorized) {
 		return 1;
-	r->reauthorized = true;
-	if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
+	} else if (r->target == AZ_ARM || r->target == AZ_GRAPH) {
+		r->reauthorized = true;
 		tok_drop(s,
 			 r->target == AZ_ARM ? s->cloud->arm_scope
 					     : s->cloud->graph_scope,
 			 NULL);
 	} else if (r->target == AZ_KEYVAULT) {
-		rc = learn_challenge(s, r, e);
+		r->reauthorized = true;
+		rc = vault_401(s, r, e);
 		if (rc != 0)
 			return rc;
 	} else {
@@ -516,13 +685,17 @@ static int answer_401(struct az_session *s, struct az_req *r,
 	return authorize(s, r, e);
 }
 
-/* Sends requests concurrently with their tokens, answering one 401 each (new
- * token, or the Key Vault challenge). */
+/*
+ * Sends requests concurrently with their tokens, answering 401s: a new token
+ * once, and a vault's challenge (which a request sent bare meets first, then
+ * perhaps a refused token), so at most two more rounds.
+ */
 int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		    struct az_error *e)
 {
-	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again));
-	size_t m = 0;
+	struct az_req **again = xcalloc(n ? n : 1, sizeof(*again)),
+		      **cur = reqs;
+	size_t m = n;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++)
@@ -531,17 +704,26 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		az_error_set(e, _("the request was canceled"));
 		rc = -1;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		int a = reqs[i]->status == 401 ? answer_401(s, reqs[i], e) : 1;
+	for (int round = 0; rc == 0 && round < 2 && m; round++) {
+		size_t k = m;
 
-		if (a < 0)
+		/* again[] is filled in place: its i-th entry is read before
+		 * any write past m <= i. */
+		m = 0;
+		for (size_t i = 0; i < k && rc == 0; i++) {
+			struct az_req *r = cur[i];
+			int a = r->status == 401 ? answer_401(s, r, e) : 1;
+
+			if (a < 0)
+				rc = -1;
+			else if (a == 0)
+				again[m++] = r;
+		}
+		cur = again;
+		if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
+			az_error_set(e, _("the request was canceled"));
 			rc = -1;
-		else if (a == 0)
-			again[m++] = reqs[i];
-	}
-	if (rc == 0 && m && az_http_run(s->http, again, m) != 0) {
-		az_error_set(e, _("the request was canceled"));
-		rc = -1;
+		}
 	}
 	free(again);
 	return rc;

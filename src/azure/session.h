@@ -41,6 +41,15 @@ struct az_session_opts {
 	const struct az_client_secret
 		*client_secret; /* signs in instead of the environment's
 				   AZURE_*; NULL: those */
+	bool persist_tokens;    /* share tokens with azcmk's other processes
+				   through the token cache (tokcache.h); never
+				   with client_secret (the demo's operator) */
+	bool fresh_tokens; /* with persist_tokens: ask the credential, not the
+			      token cache, which then keeps the new tokens
+			      (azcmk login proves that sign-in works) */
+	void (*warn)(const char *message,
+		     void *ctx); /* says why the token cache was not used,
+				    with prompt_ctx; NULL: --debug only */
 };
 
 struct az_session;

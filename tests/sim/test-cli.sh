@@ -53,7 +53,7 @@ else
 fi
 # Each command's --help tells that command: its synopsis, its options and not the others', examples;
 # within 80 columns.
-for c in login account check plan apply rotate refresh audit fix history keys; do
+for c in login logout account check plan apply rotate refresh audit fix history keys; do
 	expect "help-$c" 0 "Usage: azcmk $c \[OPTION\]" -- "$azcmk" $c --help
 	wide=$(awk 'length($0) > 79' "$work/out" | head -1)
 	[ -z "$wide" ] && ok "help-$c fits 80 columns" || bad "help-$c has a line over 79 columns: $wide"
@@ -282,13 +282,15 @@ fi
 (
 	export HTTPS_PROXY="http://127.0.0.1:$proxy" AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111
 	export AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a AZURE_CLIENT_SECRET=demo-secret
+	export XDG_STATE_HOME=$work/state-sim
 	expect login-env-secret 0 "environment (client secret)" -- "$azcmk" --ca-file "$work/ca.pem" login
 	expect login-json 0 '"objectId": "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"' -- "$azcmk" --ca-file "$work/ca.pem" -o json login
 	expect account-list 0 "Contoso Health Test  66666666-6666-4666-8666-666666666666" -- \
 		"$azcmk" --ca-file "$work/ca.pem" account list
 	expect account-list-json 0 '"subscriptionId": "66666666-6666-4666-8666-666666666666"' -- \
 		"$azcmk" --ca-file "$work/ca.pem" -o json account list
-	"$azcmk" --ca-file "$work/ca.pem" --debug account list >"$work/out" 2>"$work/trace"
+	# A first run signs in (a state directory of its own: no token cache yet).
+	XDG_STATE_HOME=$work/state-debug "$azcmk" --ca-file "$work/ca.pem" --debug account list >"$work/out" 2>"$work/trace"
 	if grep -q "demo-secret" "$work/trace" || grep -qE "eyJ[A-Za-z0-9_-]{20,}" "$work/trace"; then
 		bad "debug-trace-redacted: the trace shows a secret or a token"
 	elif grep -q "client_secret=\[redacted\]" "$work/trace" && grep -q "Authorization: Bearer \[redacted\]" "$work/trace"; then
@@ -296,6 +298,26 @@ fi
 	else
 		bad "debug-trace-redacted: no trace: $(head -c 300 "$work/trace")"
 	fi
+	# The token cache: the next process takes the token from it, sends no
+	# sign-in request and traces no token; logout removes it, then says so.
+	tokens() { grep -c '/oauth2/v2.0/token' "$work/log.jsonl"; }
+	before=$(tokens)
+	XDG_STATE_HOME=$work/state-debug "$azcmk" --ca-file "$work/ca.pem" --debug account list >"$work/out" 2>"$work/trace"
+	if [ "$(tokens)" != "$before" ]; then
+		bad "token-cache-reused: the second run signed in again"
+	elif ! grep -q "comes from the token cache" "$work/trace" || grep -qE "eyJ[A-Za-z0-9_-]{20,}" "$work/trace"; then
+		bad "token-cache-reused: $(head -c 300 "$work/trace")"
+	else
+		ok "token-cache-reused"
+	fi
+	[ "$(stat -c %a "$work/state-debug/azcmk/tokens.json")" = 600 ] && ok "token-cache-0600" ||
+		bad "token-cache-0600: $(ls -l "$work/state-debug/azcmk/tokens.json")"
+	expect logout-removes 0 "Removed the token cache '.*/tokens.json' (1 token)" -- env XDG_STATE_HOME="$work/state-debug" \
+		"$azcmk" logout
+	expect logout-none 0 "No token cache at '.*/tokens.json': nothing to remove" -- env XDG_STATE_HOME="$work/state-debug" \
+		"$azcmk" logout
+	expect logout-args 2 "logout takes no arguments" -- "$azcmk" logout now
+	expect logout-no-demo 2 "option --demo does not apply to azcmk logout" -- "$azcmk" --demo logout
 	expect keys-sim 0 "^cmk-test  *RSA 2048  *yes" -- "$azcmk" --ca-file "$work/ca.pem" keys kv-cmk-test
 	expect keys-sim-uri-versions 0 '"current": true' -- \
 		"$azcmk" --ca-file "$work/ca.pem" -o json keys https://kv-cmk-test.vault.azure.net/ --versions cmk-test
