@@ -10,6 +10,16 @@ const char *cli_program(void);
 void cli_version(void);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool cli_no_colour(void);
+
+/* --color: unset (the environment decides), auto, always or never. */
+enum cli_colour {
+	CLI_COLOUR_ENV,
+	CLI_COLOUR_AUTO,
+	CLI_COLOUR_ALWAYS,
+	CLI_COLOUR_NEVER
+};
+void cli_set_colour(enum cli_colour mode);
+bool cli_colour(bool capable);
 bool cli_parse_int(const char *text, int min, int max, int *out);
 char *cli_read_file(const char *path, size_t *len, char **err);
 bool cli_write_file(const char *path, const char *data, char **err);

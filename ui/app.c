@@ -207,7 +207,7 @@ static bool make_session(struct ui *u)
 }
 
 /* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless
- * NO_COLOR or monochrome. */
+ * --color=never, NO_COLOR (without --color) or monochrome. */
 static void take_terminal(struct ui *u)
 {
 	initscr();
@@ -219,7 +219,7 @@ static void take_terminal(struct ui *u)
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	curs_set(0);
-	u->colour = has_colors() && !cli_no_colour();
+	u->colour = has_colors() && cli_colour(true);
 	if (u->colour) {
 		start_color();
 		use_default_colors();

@@ -11,11 +11,11 @@ work=$(mktemp -d)
 . "$top_srcdir/tests/ui/lib.sh"
 trap '$T kill-server 2>/dev/null; rm -rf "$work"' EXIT
 
-# start LANG-SETTINGS: runs the wizard on the demo tenant in a fresh 80x24 window named w.
+# start LANG-SETTINGS [OPTIONS]: runs the wizard on the demo tenant in a fresh 80x24 window named w.
 start() {
 	$T kill-session -t w 2>/dev/null
 	$T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color \
-		XDG_STATE_HOME=$work/state AZCMK_LOCALEDIR=$work/locale $1 $azcmk --demo; echo EXIT=\$?; sleep 60"
+		XDG_STATE_HOME=$work/state AZCMK_LOCALEDIR=$work/locale $1 $azcmk --demo ${2:-}; echo EXIT=\$?; sleep 60"
 	$T set-option -t w -g escape-time 0 >/dev/null
 }
 
@@ -88,6 +88,27 @@ keys C-c
 wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
 	ok "terminal restored after Ctrl-C"
+
+# --color beats NO_COLOR both ways: the title bar is white on blue (SGR 44) only when colour is on.
+# colour SETTINGS OPTIONS WANT NAME: starts the wizard and checks the title bar's colour (WANT: yes or no).
+colour() {
+	start "LC_ALL=C.UTF-8 $1" "$2"
+	wait_for "[x] Contoso Health Prod" "$4: started" || return
+	if $T capture-pane -e -p -t w | head -1 | grep -q '44m azcmk'; then got=yes; else got=no; fi
+	[ "$got" = "$3" ] && ok "$4" || bad "$4: colour is '$got', not '$3'"
+	keys q
+	wait_for "EXIT=0" "$4: quits"
+}
+colour "" "" yes "colour by default"
+colour "NO_COLOR=1" "" no "NO_COLOR turns colour off"
+colour "NO_COLOR=1" "--color=always" yes "--color=always beats NO_COLOR"
+colour "NO_COLOR=1" "--color=auto" yes "--color=auto beats NO_COLOR on a colour terminal"
+colour "AZURE_CORE_NO_COLOR=true" "--color=auto" yes "--color=auto beats AZURE_CORE_NO_COLOR"
+colour "" "--color=never" no "--color=never turns colour off"
+colour "TERM=vt100" "--color=auto" no "--color=auto on a terminal without colours"
+start "LC_ALL=C.UTF-8" "--color=sometimes"
+wait_for "invalid --color 'sometimes': use auto, always or never" "a bad --color says what to use"
+wait_for "EXIT=2" "a bad --color exits with status 2"
 
 # A terminal curses cannot draw on: azcmk's own message, exit status 2, and the terminal left alone.
 start "LC_ALL=C.UTF-8 TERM=dumb"
