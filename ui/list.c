@@ -77,6 +77,18 @@ static void list_move(struct ui_list *l, long delta, int rows)
 		l->top = (size_t)r - (size_t)rows + 1;
 }
 
+/* Turns a page, as less does: the window and the selection move by a page
+ * (less one line, kept in sight) in the direction of pages (-1 or 1). */
+static void list_page(struct ui_list *l, long pages, int rows)
+{
+	long page = rows > 1 ? rows - 1 : 1, top = (long)l->top + pages * page,
+	     max = (long)l->nview - (rows > 0 ? rows : 1);
+
+	top = top > max ? max : top;
+	l->top = top < 0 ? 0 : (size_t)top;
+	list_move(l, pages * page, rows);
+}
+
 /* Edits the filter while its prompt is open: printable keys add, Backspace
  * removes, Enter and Esc close. */
 static int filter_key(struct ui_list *l, int ch,
@@ -117,10 +129,10 @@ int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,
 		list_move(l, 1, rows);
 		break;
 	case ACT_PAGE_UP:
-		list_move(l, -(long)(rows > 1 ? rows - 1 : 1), rows);
+		list_page(l, -1, rows);
 		break;
 	case ACT_PAGE_DOWN:
-		list_move(l, rows > 1 ? rows - 1 : 1, rows);
+		list_page(l, 1, rows);
 		break;
 	case ACT_TOP:
 		list_move(l, -(long)l->n, rows);

@@ -206,6 +206,47 @@ $T capture-pane -p -t w | grep -q "Keys in kv-ch-triage-eus" && bad "unusable va
 keys q
 wait_for "EXIT=0" "unusable vault: quits"
 
+# PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "paging: started"
+keys Enter
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: findings from the top"
+keys NPage
+gone "fdy-ch-copilot: switching to a customer-managed key" "paging: PgDn turns the findings' page"
+keys Home
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: Home goes back to the first finding"
+keys End
+gone "fdy-ch-copilot: switching to a customer-managed key" "paging: End goes to the last finding"
+keys PPage ; keys PPage ; keys PPage ; keys PPage ; keys PPage ; keys PPage
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: PgUp pages back to the top"
+keys v
+wait_for "Every resource: " "paging: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "paging: identity step"
+keys Enter
+wait_for "kv-chdevold2019" "paging: vaults"
+pick "kv-ch-prod-ai "
+wait_for "cmk-ai-spare" "paging: keys"
+pick "cmk-openai "
+wait_for "follow the newest version" "paging: versions"
+keys Enter
+wait_for "Prerequisites that fail" "paging: role step"
+keys Enter
+wait_for "will use its system-assigned identity" "paging: identity type"
+keys Enter
+wait_for " 1. Grant oai-ch-summaries the role" "paging: the review shows the plan's first step"
+keys NPage
+wait_for " 4. Read oai-ch-summaries back" "paging: PgDn shows the review's next page"
+gone " 1. Grant oai-ch-summaries the role" "paging: and scrolls the first page away"
+keys End
+wait_for "RBAC." "paging: End shows the plan's last line"
+keys Home
+wait_for " 1. Grant oai-ch-summaries the role" "paging: Home goes back to the plan's top"
+keys NPage ; keys PPage
+wait_for " 1. Grant oai-ch-summaries the role" "paging: PgUp pages back"
+keys q ; keys q
+wait_for "EXIT=0" "paging: quits"
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
 	screen=$($T capture-pane -p -t w)
