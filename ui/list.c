@@ -23,6 +23,18 @@ void ui_list_reset(struct ui_list *l, size_t n)
 	l->nview = n;
 }
 
+/* Clears the filter, keeping the selection: each screen is shown without the
+ * filter it had when it was left. */
+void ui_list_unfilter(struct ui_list *l)
+{
+	l->filter[0] = '\0';
+	l->filtering = false;
+	for (size_t i = 0; i < l->n; i++)
+		l->view[i] = i;
+	l->nview = l->n;
+	l->top = 0;
+}
+
 /* Frees what a list holds. */
 void ui_list_free(struct ui_list *l)
 {

@@ -232,6 +232,7 @@ static void key_enter(struct ui *u, void *p)
 {
 	struct keystep *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (st->vaults || ui_busy(u))
 		return;
 	free(st->error);

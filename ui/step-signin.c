@@ -136,6 +136,7 @@ static void signin_enter(struct ui *u, void *p)
 {
 	struct signin *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (!st->tried)
 		start(u, st);
 }

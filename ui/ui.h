@@ -169,6 +169,7 @@ struct ui_list {
 };
 void ui_list_reset(struct ui_list *l, size_t n);
 void ui_list_free(struct ui_list *l);
+void ui_list_unfilter(struct ui_list *l);
 void ui_list_refilter(struct ui_list *l,
 		      const char *(*text)(void *ctx, size_t i), void *ctx);
 int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,

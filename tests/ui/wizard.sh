@@ -206,6 +206,44 @@ $T capture-pane -p -t w | grep -q "Keys in kv-ch-triage-eus" && bad "unusable va
 keys q
 wait_for "EXIT=0" "unusable vault: quits"
 
+# Filters reset per screen: a screen shown again, going on or going back, shows its whole list.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "filters: started"
+keys / ; keys -l Prod ; keys Enter
+wait_for "(1 of 4 shown)" "filters: the subscriptions filtered"
+keys Enter
+wait_for "Findings: " "filters: findings"
+$T capture-pane -p -t w | grep -q "shown)" && bad "filters: the findings open filtered" ||
+	ok "filters: the findings open without a filter"
+keys Escape
+wait_for "Sign in and scope" "filters: back at the subscriptions"
+wait_for "[x] Contoso Health Legacy" "filters: every subscription shows again"
+gone "shown)" "filters: the subscriptions' filter is gone"
+keys Enter
+wait_for "Findings: " "filters: findings again"
+keys v
+wait_for "Every resource: " "filters: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "filters: identity step"
+keys Escape
+wait_for "Every resource: " "filters: back at the resources"
+gone "(1 of 43 shown)" "filters: the resources' filter is gone"
+wait_for "hb-ch-legacy-faq" "filters: every resource shows again"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "filters: identity step again"
+keys Enter
+wait_for "kv-chdevold2019" "filters: vaults"
+pick "kv-ch-prod-ai "
+wait_for "cmk-ai-spare" "filters: keys"
+gone "shown)" "filters: the keys open without the vaults' filter"
+keys / ; keys -l "cmk-openai " ; keys Enter
+wait_for "(1 of " "filters: the keys filtered"
+keys Escape
+wait_for "kv-chdevold2019" "filters: back at the vaults, all of them"
+gone "shown)" "filters: the vaults' filter is gone"
+keys q
+wait_for "EXIT=0" "filters: quits"
+
 # PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).
 start "LC_ALL=C.UTF-8"
 wait_for "[x] Contoso Health Prod" "paging: started"
