@@ -235,6 +235,20 @@ static void take_terminal(struct ui *u)
 	getmaxyx(stdscr, u->rows, u->cols);
 }
 
+/* Paints the step; when its selected line was cut, says on a quiet status line
+ * which key shows all of it. */
+static void draw_step(struct ui *u, const struct wiz_step *st)
+{
+	free(u->whole);
+	u->whole = NULL;
+	st->draw(u, u->state[u->at], 1, u->rows - 3);
+	if (u->whole && !u->status && !ui_busy(u))
+		ui_put(u, u->rows - 2, 0, u->cols,
+		       /* TRANSLATORS: at most 80 columns; f is the key. */
+		       _("f shows the whole of the selected line"),
+		       ui_attr(u, UI_A_DIM));
+}
+
 /* Paints the whole screen from the state (curses sends only what changed): the
  * step, help, or "too small". */
 static void draw(struct ui *u)
@@ -249,8 +263,10 @@ static void draw(struct ui *u)
 		ui_draw_frame(u, _(st->title));
 		if (u->help)
 			ui_draw_help(u);
+		else if (u->show_whole)
+			ui_draw_whole(u);
 		else
-			st->draw(u, u->state[u->at], 1, u->rows - 3);
+			draw_step(u, st);
 	}
 	refresh();
 }
@@ -273,8 +289,8 @@ static int on_key(struct ui *u, int ch)
 	free(u->status);
 	u->status = NULL;
 	u->status_level = 0;
-	if (u->help) {
-		u->help = false;
+	if (u->help || u->show_whole) {
+		u->help = u->show_whole = false;
 		return UI_REDRAW;
 	}
 	if (u->cols < UI_MIN_COLS || u->rows < UI_MIN_ROWS)
@@ -290,6 +306,10 @@ static int on_key(struct ui *u, int ch)
 		return in;
 	if (a == ACT_HELP) {
 		u->help = true;
+		return UI_REDRAW;
+	}
+	if (a == ACT_WHOLE && u->whole) {
+		u->show_whole = true;
 		return UI_REDRAW;
 	}
 	if (a == ACT_QUIT && u->wiz.dirty && !u->quit_asked) {
@@ -353,6 +373,9 @@ static void ui_free(struct ui *u)
 			u->steps[i]->free(u->state[i]);
 	free(u->state);
 	free(u->status);
+	free(u->whole);
+	free(u->row_text);
+	free(u->row_full);
 	free(u->task.label);
 	wiz_free(&u->wiz);
 	close(u->task.pipe[0]);

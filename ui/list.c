@@ -171,6 +171,29 @@ bool ui_list_selected(const struct ui_list *l, size_t *item)
 	return true;
 }
 
+/* Paints the selected row, keeping its whole text in u->whole when some of it
+ * was cut to fit. */
+static void selected_row(struct ui *u, void *ctx, size_t item, int y,
+			 void (*row)(struct ui *u, void *ctx, size_t item,
+				     int y, bool selected))
+{
+	free(u->row_text);
+	free(u->row_full);
+	u->row_text = u->row_full = NULL;
+	u->row_cut = false;
+	u->in_selected_row = true;
+	row(u, ctx, item, y, true);
+	u->in_selected_row = false;
+	free(u->whole);
+	u->whole = NULL;
+	if (u->row_cut || u->row_full)
+		u->whole = xasprintf("%s%s", u->row_text ? u->row_text : "",
+				     u->row_full ? u->row_full : "");
+	free(u->row_text);
+	free(u->row_full);
+	u->row_text = u->row_full = NULL;
+}
+
 /* Paints the visible rows through the step's row painter, then the filter line
  * when there is one. */
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
@@ -186,8 +209,10 @@ void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 	for (int y = 0; y < list_rows; y++) {
 		size_t r = l->top + (size_t)y;
 
-		if (r < l->nview)
-			row(u, ctx, l->view[r], top + y, l->view[r] == l->cur);
+		if (r < l->nview && l->view[r] == l->cur)
+			selected_row(u, ctx, l->view[r], top + y, row);
+		else if (r < l->nview)
+			row(u, ctx, l->view[r], top + y, false);
 		else
 			ui_put(u, top + y, 0, u->cols, "", A_NORMAL);
 	}

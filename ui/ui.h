@@ -30,6 +30,8 @@
 	  N_("Go back a step; cancel what is under way; close a panel."))      \
 	X(FILTER, N_("filter"),                                                \
 	  N_("Filter the list: type, then Enter (Esc clears)."))               \
+	X(WHOLE, N_("whole line"),                                             \
+	  N_("Show the whole of the selected line when it is cut off."))       \
 	X(EXPLAIN, N_("explain"),                                              \
 	  N_("Why the selected finding matters, and how to fix it."))          \
 	X(SWITCH, N_("all resources"),                                         \
@@ -110,6 +112,14 @@ struct ui {
 	unsigned spin;
 	bool help;
 	bool quit_asked;
+	/* the selected row of a list, as painted: its text, and whether it was
+	   cut to fit (then whole keeps it for the "whole line" key) */
+	bool in_selected_row;
+	char *row_text;
+	char *row_full; /* names ui_fit abbreviated in it, a line each */
+	bool row_cut;
+	char *whole;     /* the selected line's text when it was cut, or NULL */
+	bool show_whole; /* that text is shown over the step */
 	/* the flow */
 	const struct wiz_step *const *steps;
 	void **state;
@@ -135,7 +145,9 @@ const char *ui_action_text(enum ui_action a);
 /* draw.c */
 void ui_draw_frame(struct ui *u, const char *title);
 int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr);
+char *ui_fit(struct ui *u, const char *text, int width);
 void ui_draw_help(struct ui *u);
+void ui_draw_whole(struct ui *u);
 void ui_draw_too_small(struct ui *u);
 int ui_attr(struct ui *u, int role);
 int ui_paragraph(struct ui *u, int y, int last, int x, const char *text,

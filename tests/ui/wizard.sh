@@ -206,6 +206,32 @@ $T capture-pane -p -t w | grep -q "Keys in kv-ch-triage-eus" && bad "unusable va
 keys q
 wait_for "EXIT=0" "unusable vault: quits"
 
+# Long lines end with an ellipsis ("..." when the locale is not UTF-8) instead of being cut silently; f shows the
+# selected line whole, and says so on the status line.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "ellipsis: started"
+keys Enter
+wait_for "encrypts its data with Microsoft-m…" "ellipsis: a long finding ends with …"
+wait_for "f shows the whole of the selected line" "ellipsis: the status line says which key shows it whole"
+keys f
+wait_for "The whole line (any key closes it):" "ellipsis: f opens the whole line"
+wait_for "Microsoft-managed keys" "ellipsis: with the text that was cut"
+keys x
+gone "The whole line (any key closes it):" "ellipsis: any key closes it"
+keys Down
+gone "f shows the whole of the selected line" "ellipsis: no such hint on a line that fits"
+keys f
+$T capture-pane -p -t w | grep -q "The whole line" && bad "ellipsis: f opens a line that fits" ||
+	ok "ellipsis: f does nothing on a line that fits"
+keys q
+wait_for "EXIT=0" "ellipsis: quits"
+start "LC_ALL=C"
+wait_for "[x] Contoso Health Prod" "ASCII ellipsis: started"
+keys Enter
+wait_for "encrypts its data with Microsoft..." "ASCII ellipsis: a long finding ends with ... in the C locale"
+keys q
+wait_for "EXIT=0" "ASCII ellipsis: quits"
+
 # Filters reset per screen: a screen shown again, going on or going back, shows its whole list.
 start "LC_ALL=C.UTF-8"
 wait_for "[x] Contoso Health Prod" "filters: started"
