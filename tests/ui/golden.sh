@@ -58,7 +58,7 @@ settled "(1 of 43 shown)"
 keys Enter
 settled "The identity that is to reach the key" && golden 3-identity
 keys Enter
-settled "kv-chdevold2019" && golden 4-vaults
+settled "mhsm-ch-prod" && golden 4-vaults
 keys / ; keys -l "kv-ch-prod-ai " ; keys Enter
 settled "(1 of "
 keys Enter

@@ -232,6 +232,29 @@ wait_for "encrypts its data with Microsoft..." "ASCII ellipsis: a long finding e
 keys q
 wait_for "EXIT=0" "ASCII ellipsis: quits"
 
+# At 80 columns the badges that decide a vault never fall off the edge: the vault's name is abbreviated first, and
+# f shows it whole.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "badges: started"
+keys Enter
+wait_for "Findings: " "badges: findings"
+keys v
+wait_for "Every resource: " "badges: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "badges: identity step"
+keys Enter
+wait_for "kv-chdevold2… eastus2        fix soft-delete fix purge-protection x same-region" \
+	"badges: every badge shows, the name abbreviated"
+wait_for " kv-ch-prod-imaging westus3        ! trusted-bypass" "badges: the names that fit stay whole"
+keys / ; keys -l kv-chdevold2019 ; keys Enter
+wait_for "(1 of 14 shown)" "badges: the filter matches the whole name"
+keys f
+wait_for "The whole line (any key closes it):" "badges: f opens the abbreviated row"
+wait_for "kv-chdevold2019" "badges: with the vault's whole name"
+keys x
+keys q
+wait_for "EXIT=0" "badges: quits"
+
 # Filters reset per screen: a screen shown again, going on or going back, shows its whole list.
 start "LC_ALL=C.UTF-8"
 wait_for "[x] Contoso Health Prod" "filters: started"
@@ -258,14 +281,14 @@ wait_for "hb-ch-legacy-faq" "filters: every resource shows again"
 pick oai-ch-summaries
 wait_for "The identity that is to reach the key" "filters: identity step again"
 keys Enter
-wait_for "kv-chdevold2019" "filters: vaults"
+wait_for "mhsm-ch-prod" "filters: vaults"
 pick "kv-ch-prod-ai "
 wait_for "cmk-ai-spare" "filters: keys"
 gone "shown)" "filters: the keys open without the vaults' filter"
 keys / ; keys -l "cmk-openai " ; keys Enter
 wait_for "(1 of " "filters: the keys filtered"
 keys Escape
-wait_for "kv-chdevold2019" "filters: back at the vaults, all of them"
+wait_for "mhsm-ch-prod" "filters: back at the vaults, all of them"
 gone "shown)" "filters: the vaults' filter is gone"
 keys q
 wait_for "EXIT=0" "filters: quits"
@@ -288,7 +311,7 @@ wait_for "Every resource: " "paging: resources"
 pick oai-ch-summaries
 wait_for "The identity that is to reach the key" "paging: identity step"
 keys Enter
-wait_for "kv-chdevold2019" "paging: vaults"
+wait_for "mhsm-ch-prod" "paging: vaults"
 pick "kv-ch-prod-ai "
 wait_for "cmk-ai-spare" "paging: keys"
 pick "cmk-openai "
