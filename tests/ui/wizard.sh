@@ -334,8 +334,18 @@ wait_for " 1. Grant oai-ch-summaries the role" "paging: PgUp pages back"
 keys q ; keys q
 wait_for "EXIT=0" "paging: quits"
 
+# bar_fits NAME: records whether the French key bar fits 80 columns: whole up to "q sortir", no ellipsis.
+bar_fits() {
+	bar=$($T capture-pane -p -t w | tail -n 1 | sed 's/ *$//')
+	case $bar in
+	*"? aide  q sortir") ok "the French key bar fits on the $1 screen" ;;
+	*) bad "the French key bar is cut on the $1 screen: $bar" ;;
+	esac
+}
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
+	bar_fits "$1"
 	screen=$($T capture-pane -p -t w)
 	found=
 	for word in Findings "Sign in" help quit filter encrypts BLOCKER WARNING explain back choose reload the will \
