@@ -43,6 +43,44 @@ static void on_signal(int sig)
 	(void)w;
 }
 
+static struct sigaction curses_winch; /* ncurses' own SIGWINCH handler */
+
+/* Passes a resize on to ncurses, and wakes the loop through the self-pipe: a
+ * resize that comes between reading keys and waiting is not lost. */
+static void on_winch(int sig)
+{
+	char b = 0;
+	ssize_t w;
+
+	if (!(curses_winch.sa_flags & SA_SIGINFO) &&
+	    curses_winch.sa_handler != SIG_DFL &&
+	    curses_winch.sa_handler != SIG_IGN && curses_winch.sa_handler)
+		curses_winch.sa_handler(sig);
+	w = write(sig_pipe[1], &b, 1);
+	(void)w;
+}
+
+/* Empties a non-blocking pipe of the bytes that woke the loop. */
+static void drain(int fd)
+{
+	char b[16];
+	ssize_t r;
+
+	do
+		r = read(fd, b, sizeof(b));
+	while (r > 0);
+}
+
+/* Puts on_winch in front of ncurses' SIGWINCH handler (after initscr). */
+static void catch_resize(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_winch;
+	sigaction(SIGWINCH, &sa, &curses_winch);
+}
+
 /* Restores the terminal if curses still holds it (at every exit, once). */
 static void restore_terminal(void)
 {
@@ -59,6 +97,7 @@ static bool catch_signals(void)
 	if (pipe(sig_pipe) != 0)
 		return false;
 	fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);
+	fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -211,6 +250,7 @@ static bool make_session(struct ui *u)
 static void take_terminal(struct ui *u)
 {
 	initscr();
+	catch_resize();
 	atexit(restore_terminal);
 	set_escdelay(25);
 	cbreak();
@@ -353,6 +393,8 @@ static bool wait_and_handle(struct ui *u)
 		return false;
 	if (n == 0)
 		u->spin++;
+	if (n > 0 && (fds[1].revents & POLLIN))
+		drain(sig_pipe[0]); /* resizes: getch returns KEY_RESIZE */
 	if (n > 0 && (fds[2].revents & POLLIN) && !act(u, task_finished(u)))
 		return false;
 	if (n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) &&
