@@ -21,6 +21,7 @@
 #include "xalloc.h"
 
 static const char *program = PACKAGE;
+static enum cli_colour colour_mode = CLI_COLOUR_ENV; /* --color */
 
 /*
  * Returns the build tree's catalogues (allocated) when this program runs
@@ -254,4 +255,19 @@ bool cli_no_colour(void)
 		if (str_ieq(az, yes[i]))
 			return true;
 	return false;
+}
+
+/* Records --color: auto, always or never, which beats the environment. */
+void cli_set_colour(enum cli_colour mode)
+{
+	colour_mode = mode;
+}
+
+/* Tells whether to colour, on an output that can (capable): as --color says,
+ * else unless NO_COLOR or AZURE_CORE_NO_COLOR turns colour off. */
+bool cli_colour(bool capable)
+{
+	if (colour_mode == CLI_COLOUR_ALWAYS || colour_mode == CLI_COLOUR_NEVER)
+		return colour_mode == CLI_COLOUR_ALWAYS;
+	return capable && (colour_mode == CLI_COLOUR_AUTO || !cli_no_colour());
 }

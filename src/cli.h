@@ -20,6 +20,16 @@ void cli_set_verbosity(enum cli_verbosity v);
 enum cli_verbosity cli_verbosity(void);
 bool cli_no_colour(void);
 void cli_print_doc(struct json_object *doc, const char *list, bool tsv);
+
+/* --color: unset (the environment decides), auto, always or never. */
+enum cli_colour {
+	CLI_COLOUR_ENV,
+	CLI_COLOUR_AUTO,
+	CLI_COLOUR_ALWAYS,
+	CLI_COLOUR_NEVER
+};
+void cli_set_colour(enum cli_colour mode);
+bool cli_colour(bool capable);
 bool cli_parse_int(const char *text, int min, int max, int *out);
 char *cli_read_file(const char *path, size_t *len, char **err);
 bool cli_write_file(const char *path, const char *data, char **err);

@@ -164,6 +164,22 @@ static int set_system_identity(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
+/* --color auto|always|never (beats NO_COLOR and AZURE_CORE_NO_COLOR). */
+static int set_color(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	static const char *const names[] = { "auto", "always", "never" };
+
+	(void)o;
+	(void)cmd;
+	for (int i = 0; i < 3; i++)
+		if (str_ieq(v, names[i])) {
+			cli_set_colour((enum cli_colour)(CLI_COLOUR_AUTO + i));
+			return 0;
+		}
+	return mistake(xasprintf(
+		_("invalid --color '%s': use auto, always or never"), v));
+}
+
 /* -o, --output: a format, never a file (plan saves with --file). */
 static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 {
@@ -258,6 +274,9 @@ static const struct opt_def OPTS[] = {
 	  EVERY & ~CMD_WIZARD, NULL,
 	  N_("on standard error, only errors: no warning, note or "
 	     "progress") },
+	{ "color", 0, O_CALL, 0, set_color, EVERY, "WHEN",
+	  N_("colour: auto (when the terminal has colours), always or never; "
+	     "beats NO_COLOR") },
 	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY, NULL,
 	  N_("run against the built-in simulated demo tenant") },
 	{ "output", 'o', O_CALL, 0, set_output,

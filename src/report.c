@@ -15,7 +15,7 @@
  * turned off (NO_COLOR, AZURE_CORE_NO_COLOR). */
 bool report_colour(FILE *out)
 {
-	return isatty(fileno(out)) && !cli_no_colour();
+	return cli_colour(isatty(fileno(out)));
 }
 
 /* Prints one finding as text: severity, rule, message, then why and what to do.

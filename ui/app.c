@@ -43,6 +43,44 @@ static void on_signal(int sig)
 	(void)w;
 }
 
+static struct sigaction curses_winch; /* ncurses' own SIGWINCH handler */
+
+/* Passes a resize on to ncurses, and wakes the loop through the self-pipe: a
+ * resize that comes between reading keys and waiting is not lost. */
+static void on_winch(int sig)
+{
+	char b = 0;
+	ssize_t w;
+
+	if (!(curses_winch.sa_flags & SA_SIGINFO) &&
+	    curses_winch.sa_handler != SIG_DFL &&
+	    curses_winch.sa_handler != SIG_IGN && curses_winch.sa_handler)
+		curses_winch.sa_handler(sig);
+	w = write(sig_pipe[1], &b, 1);
+	(void)w;
+}
+
+/* Empties a non-blocking pipe of the bytes that woke the loop. */
+static void drain(int fd)
+{
+	char b[16];
+	ssize_t r;
+
+	do
+		r = read(fd, b, sizeof(b));
+	while (r > 0);
+}
+
+/* Puts on_winch in front of ncurses' SIGWINCH handler (after initscr). */
+static void catch_resize(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_winch;
+	sigaction(SIGWINCH, &sa, &curses_winch);
+}
+
 /* Restores the terminal if curses still holds it (at every exit, once). */
 static void restore_terminal(void)
 {
@@ -59,6 +97,7 @@ static bool catch_signals(void)
 	if (pipe(sig_pipe) != 0)
 		return false;
 	fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);
+	fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -208,10 +247,11 @@ static bool make_session(struct ui *u)
 }
 
 /* Takes the terminal: no echo, keys as they come, Esc quickly, colours unless
- * NO_COLOR or monochrome. */
+ * --color=never, NO_COLOR (without --color) or monochrome. */
 static void take_terminal(struct ui *u)
 {
 	initscr();
+	catch_resize();
 	atexit(restore_terminal);
 	set_escdelay(25);
 	cbreak();
@@ -220,7 +260,7 @@ static void take_terminal(struct ui *u)
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	curs_set(0);
-	u->colour = has_colors() && !cli_no_colour();
+	u->colour = has_colors() && cli_colour(true);
 	if (u->colour) {
 		start_color();
 		use_default_colors();
@@ -234,6 +274,20 @@ static void take_terminal(struct ui *u)
 	}
 	u->ascii = strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
 	getmaxyx(stdscr, u->rows, u->cols);
+}
+
+/* Paints the step; when its selected line was cut, says on a quiet status line
+ * which key shows all of it. */
+static void draw_step(struct ui *u, const struct wiz_step *st)
+{
+	free(u->whole);
+	u->whole = NULL;
+	st->draw(u, u->state[u->at], 1, u->rows - 3);
+	if (u->whole && !u->status && !ui_busy(u))
+		ui_put(u, u->rows - 2, 0, u->cols,
+		       /* TRANSLATORS: at most 80 columns; f is the key. */
+		       _("f shows the whole of the selected line"),
+		       ui_attr(u, UI_A_DIM));
 }
 
 /* Paints the whole screen from the state (curses sends only what changed): the
@@ -250,8 +304,10 @@ static void draw(struct ui *u)
 		ui_draw_frame(u, _(st->title));
 		if (u->help)
 			ui_draw_help(u);
+		else if (u->show_whole)
+			ui_draw_whole(u);
 		else
-			st->draw(u, u->state[u->at], 1, u->rows - 3);
+			draw_step(u, st);
 	}
 	refresh();
 }
@@ -274,8 +330,8 @@ static int on_key(struct ui *u, int ch)
 	free(u->status);
 	u->status = NULL;
 	u->status_level = 0;
-	if (u->help) {
-		u->help = false;
+	if (u->help || u->show_whole) {
+		u->help = u->show_whole = false;
 		return UI_REDRAW;
 	}
 	if (u->cols < UI_MIN_COLS || u->rows < UI_MIN_ROWS)
@@ -291,6 +347,10 @@ static int on_key(struct ui *u, int ch)
 		return in;
 	if (a == ACT_HELP) {
 		u->help = true;
+		return UI_REDRAW;
+	}
+	if (a == ACT_WHOLE && u->whole) {
+		u->show_whole = true;
 		return UI_REDRAW;
 	}
 	if (a == ACT_QUIT && u->wiz.dirty && !u->quit_asked) {
@@ -334,6 +394,8 @@ static bool wait_and_handle(struct ui *u)
 		return false;
 	if (n == 0)
 		u->spin++;
+	if (n > 0 && (fds[1].revents & POLLIN))
+		drain(sig_pipe[0]); /* resizes: getch returns KEY_RESIZE */
 	if (n > 0 && (fds[2].revents & POLLIN) && !act(u, task_finished(u)))
 		return false;
 	if (n > 0 && (fds[0].revents & (POLLHUP | POLLERR)) &&
@@ -354,6 +416,9 @@ static void ui_free(struct ui *u)
 			u->steps[i]->free(u->state[i]);
 	free(u->state);
 	free(u->status);
+	free(u->whole);
+	free(u->row_text);
+	free(u->row_full);
 	free(u->task.label);
 	wiz_free(&u->wiz);
 	close(u->task.pipe[0]);

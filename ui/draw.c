@@ -30,40 +30,109 @@ int ui_attr(struct ui *u, int role)
 	       (role == UI_A_BLOCKER || role == UI_A_TITLE ? A_BOLD : 0);
 }
 
+/* Returns the display columns of a wide string (a character curses cannot
+ * measure counts as one). */
+static int wide_width(const wchar_t *ws)
+{
+	int used = 0;
+
+	for (; *ws; ws++) {
+		int w = wcwidth(*ws);
+
+		used += w < 0 ? 1 : w;
+	}
+	return used;
+}
+
+/* Keeps what a row of a list paints while it is the selected one, and whether
+ * any of it was cut, for the "whole line" key. */
+static void note_row(struct ui *u, const char *clean, bool cut)
+{
+	char *more;
+
+	if (!u->in_selected_row)
+		return;
+	more = xasprintf("%s%s", u->row_text ? u->row_text : "", clean);
+	free(u->row_text);
+	u->row_text = more;
+	u->row_cut |= cut;
+}
+
 /*
  * Writes text at (y, x) in at most width display columns (wide characters
  * counted as two, control characters replaced), padding with spaces to
- * width; returns the columns used by the text.
+ * width; text that does not fit ends with an ellipsis ("..." in ASCII mode)
+ * instead of being cut silently. Returns the columns used.
  */
 int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr)
 {
 	char *clean = text_sanitize(text ? text : "", false);
 	size_t n = strlen(clean) + 1;
 	wchar_t *ws = xcalloc(n, sizeof(*ws));
-	int used = 0, k = 0;
+	const wchar_t *dots = u->ascii ? L"..." : L"\u2026";
+	int used = 0, k = 0, room = width;
+	bool cut;
 
 	if (mbstowcs(ws, clean, n) == (size_t)-1)
 		for (size_t i = 0; i < n; i++)
 			ws[i] = (unsigned char)clean[i] < 0x80
 					? (wchar_t)clean[i]
 					: L'?';
+	cut = wide_width(ws) > width;
+	if (cut && width > wide_width(dots))
+		room = width - wide_width(dots);
 	for (; ws[k]; k++) {
 		int w = wcwidth(ws[k]);
 
 		w = w < 0 ? 1 : w;
-		if (used + w > width)
+		if (used + w > room)
 			break;
 		used += w;
 	}
 	attrset(attr);
 	mvaddnwstr(y, x, ws, k);
+	if (cut && room < width) {
+		addwstr(dots);
+		used += wide_width(dots);
+	}
 	for (int i = used; i < width; i++)
 		addch(' ');
 	attrset(A_NORMAL);
+	note_row(u, clean, cut);
 	free(ws);
 	free(clean);
-	(void)u;
 	return used;
+}
+
+/*
+ * Returns text in exactly width display columns: padded with spaces, or
+ * abbreviated with the ellipsis when it is longer (allocated); a cut in the
+ * selected row of a list is kept for the "whole line" key.
+ */
+char *ui_fit(struct ui *u, const char *text, int width)
+{
+	char *clean = text_sanitize(text ? text : "", false), *cut, *out;
+	const char *dots = u->ascii ? "..." : "\xe2\x80\xa6";
+	int room = width - text_width(dots);
+
+	if (text_width(clean) <= width || room < 1) {
+		out = text_pad(clean, width);
+		free(clean);
+		return out;
+	}
+	cut = xasprintf("%.*s%s", (int)text_fit(clean, strlen(clean), room),
+			clean, dots);
+	out = text_pad(cut, width);
+	if (u->in_selected_row) {
+		char *more = xasprintf("%s\n%s", u->row_full ? u->row_full : "",
+				       clean);
+
+		free(u->row_full);
+		u->row_full = more;
+	}
+	free(cut);
+	free(clean);
+	return out;
 }
 
 /* Paints a paragraph wrapped at spaces from (y, x) up to line last; returns the
@@ -175,9 +244,8 @@ void ui_draw_frame(struct ui *u, const char *title)
 /* Paints the help generated from the key table, over the step. */
 void ui_draw_help(struct ui *u)
 {
-	int y = 2;
+	int y = 1;
 
-	ui_put(u, 1, 0, u->cols, "", A_NORMAL);
 	ui_put(u, y++, 2, u->cols - 4, _("Keys (any key closes this help):"),
 	       A_BOLD);
 	for (int a = ACT_NONE + 1; a < ACT_COUNT && y < u->rows - 2; a++) {
@@ -193,6 +261,17 @@ void ui_draw_help(struct ui *u)
 	}
 	while (y < u->rows - 2)
 		ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+}
+
+/* Paints the whole text of the selected line, cut off in the list, over the
+ * step. */
+void ui_draw_whole(struct ui *u)
+{
+	for (int y = 1; y < u->rows - 2; y++)
+		ui_put(u, y, 0, u->cols, "", A_NORMAL);
+	ui_put(u, 2, 2, u->cols - 4, _("The whole line (any key closes it):"),
+	       A_BOLD);
+	ui_paragraph(u, 4, u->rows - 3, 2, u->whole ? u->whole : "", A_NORMAL);
 }
 
 /* Paints the "terminal too small" screen: what the size is and what it needs.

@@ -23,6 +23,18 @@ void ui_list_reset(struct ui_list *l, size_t n)
 	l->nview = n;
 }
 
+/* Clears the filter, keeping the selection: each screen is shown without the
+ * filter it had when it was left. */
+void ui_list_unfilter(struct ui_list *l)
+{
+	l->filter[0] = '\0';
+	l->filtering = false;
+	for (size_t i = 0; i < l->n; i++)
+		l->view[i] = i;
+	l->nview = l->n;
+	l->top = 0;
+}
+
 /* Frees what a list holds. */
 void ui_list_free(struct ui_list *l)
 {
@@ -77,6 +89,18 @@ static void list_move(struct ui_list *l, long delta, int rows)
 		l->top = (size_t)r - (size_t)rows + 1;
 }
 
+/* Turns a page, as less does: the window and the selection move by a page
+ * (less one line, kept in sight) in the direction of pages (-1 or 1). */
+static void list_page(struct ui_list *l, long pages, int rows)
+{
+	long page = rows > 1 ? rows - 1 : 1, top = (long)l->top + pages * page,
+	     max = (long)l->nview - (rows > 0 ? rows : 1);
+
+	top = top > max ? max : top;
+	l->top = top < 0 ? 0 : (size_t)top;
+	list_move(l, pages * page, rows);
+}
+
 /* Edits the filter while its prompt is open: printable keys add, Backspace
  * removes, Enter and Esc close. */
 static int filter_key(struct ui_list *l, int ch,
@@ -117,10 +141,10 @@ int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,
 		list_move(l, 1, rows);
 		break;
 	case ACT_PAGE_UP:
-		list_move(l, -(long)(rows > 1 ? rows - 1 : 1), rows);
+		list_page(l, -1, rows);
 		break;
 	case ACT_PAGE_DOWN:
-		list_move(l, rows > 1 ? rows - 1 : 1, rows);
+		list_page(l, 1, rows);
 		break;
 	case ACT_TOP:
 		list_move(l, -(long)l->n, rows);
@@ -147,6 +171,29 @@ bool ui_list_selected(const struct ui_list *l, size_t *item)
 	return true;
 }
 
+/* Paints the selected row, keeping its whole text in u->whole when some of it
+ * was cut to fit. */
+static void selected_row(struct ui *u, void *ctx, size_t item, int y,
+			 void (*row)(struct ui *u, void *ctx, size_t item,
+				     int y, bool selected))
+{
+	free(u->row_text);
+	free(u->row_full);
+	u->row_text = u->row_full = NULL;
+	u->row_cut = false;
+	u->in_selected_row = true;
+	row(u, ctx, item, y, true);
+	u->in_selected_row = false;
+	free(u->whole);
+	u->whole = NULL;
+	if (u->row_cut || u->row_full)
+		u->whole = xasprintf("%s%s", u->row_text ? u->row_text : "",
+				     u->row_full ? u->row_full : "");
+	free(u->row_text);
+	free(u->row_full);
+	u->row_text = u->row_full = NULL;
+}
+
 /* Paints the visible rows through the step's row painter, then the filter line
  * when there is one. */
 void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
@@ -162,8 +209,10 @@ void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 	for (int y = 0; y < list_rows; y++) {
 		size_t r = l->top + (size_t)y;
 
-		if (r < l->nview)
-			row(u, ctx, l->view[r], top + y, l->view[r] == l->cur);
+		if (r < l->nview && l->view[r] == l->cur)
+			selected_row(u, ctx, l->view[r], top + y, row);
+		else if (r < l->nview)
+			row(u, ctx, l->view[r], top + y, false);
 		else
 			ui_put(u, top + y, 0, u->cols, "", A_NORMAL);
 	}

@@ -146,6 +146,7 @@ static void identity_enter(struct ui *u, void *p)
 {
 	struct identity *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (u->wiz.have_cur)
 		return;
 	free(st->error);

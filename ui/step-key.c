@@ -232,6 +232,7 @@ static void key_enter(struct ui *u, void *p)
 {
 	struct keystep *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (st->vaults || ui_busy(u))
 		return;
 	free(st->error);
@@ -314,10 +315,51 @@ static const char *row_text(void *ctx, size_t i)
 	return st->buf;
 }
 
+/* Returns the width of the vaults' name column: the longest name, at most 26
+ * columns. */
+static int name_column(const struct keystep *st)
+{
+	int w = 8;
+
+	for (size_t i = 0; i < jx_len(st->vaults); i++) {
+		const char *name = jx_str(jx_at(st->vaults, i), "name");
+		int n = name ? text_width(name) : 0;
+
+		w = n > w ? n : w;
+	}
+	return w > 26 ? 26 : w;
+}
+
+/*
+ * Lays out a vault's row in the terminal's width: the badges that decide
+ * the choice always show, so the name is abbreviated (with the ellipsis)
+ * first; allocated.
+ */
+static char *vault_row(struct ui *u, const struct keystep *st, size_t i)
+{
+	struct json_object *v = jx_at(st->vaults, i);
+	char *badges = xasprintf("%s%s", pick_is_hsm(v) ? _("[HSM] ") : "",
+				 st->badges ? st->badges[i] : "");
+	int room = u->cols - 17 - text_width(badges), /* the location's 14 */
+		col = name_column(st);
+	char *name = ui_fit(u, jx_str(v, "name"),
+			    room > col ? col
+			    : room < 8 ? 8
+				       : room);
+	char *line =
+		xasprintf(" %s %-14s %s", name, jx_str(v, "location"), badges);
+
+	free(name);
+	free(badges);
+	return line;
+}
+
 /* Paints one row of the current level. */
 static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
-	char *text = xstrdup(row_text(ctx, i));
+	const struct key_view *view = ctx;
+	char *text = view->st->level == VAULTS ? vault_row(u, view->st, i)
+					       : xstrdup(row_text(ctx, i));
 
 	ui_put(u, y, 0, u->cols, text,
 	       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);

@@ -194,6 +194,7 @@ static void review_enter(struct ui *u, void *p)
 	struct review *st = p;
 
 	st->confirming = false;
+	ui_list_unfilter(&st->list);
 	if (!u->wiz.have_plan && u->wiz.have_chg)
 		build(u, st);
 }

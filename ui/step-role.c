@@ -102,6 +102,7 @@ static void role_enter(struct ui *u, void *p)
 {
 	struct role *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (u->wiz.have_chg || ui_busy(u))
 		return;
 	free(st->error);

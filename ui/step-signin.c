@@ -136,6 +136,7 @@ static void signin_enter(struct ui *u, void *p)
 {
 	struct signin *st = p;
 
+	ui_list_unfilter(&st->list);
 	if (!st->tried)
 		start(u, st);
 }
@@ -155,10 +156,13 @@ static const char *sub_text(void *ctx, size_t i)
 static void sub_row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 {
 	const struct wiz_sub *s = &u->wiz.subs[i];
-	char *line = xasprintf(" %s %-36s %s  %s", s->chosen ? "[x]" : "[ ]",
-			       s->name, s->id, s->state);
+	int room = u->cols - 56; /* beside the mark, the id and the state */
+	char *name = ui_fit(u, s->name, room > 36 ? 36 : room);
+	char *line = xasprintf(" %s %s %s  %s", s->chosen ? "[x]" : "[ ]", name,
+			       s->id, s->state);
 
 	(void)ctx;
+	free(name);
 	ui_put(u, y, 0, u->cols, line,
 	       selected ? ui_attr(u, UI_A_SELECTED) : (int)A_NORMAL);
 	free(line);

@@ -81,6 +81,7 @@ static void start_free(void *p)
 /* Audits when shown with a scope that was not audited yet. */
 static void start_enter(struct ui *u, void *p)
 {
+	ui_list_unfilter(&((struct start *)p)->list);
 	if (!u->wiz.audited)
 		start_audit(u, p);
 }

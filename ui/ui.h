@@ -23,29 +23,46 @@
 	X(PAGE_DOWN, N_("page down"), "")                                      \
 	X(TOP, N_("first"), N_("Go to the first or the last item."))           \
 	X(BOTTOM, N_("last"), "")                                              \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
+	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
 	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item."))         \
 	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(BACK, N_("back"),                                                    \
 	  N_("Go back a step; cancel what is under way; close a panel."))      \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(FILTER, N_("filter"),                                                \
 	  N_("Filter the list: type, then Enter (Esc clears)."))               \
-	X(EXPLAIN, N_("explain"),                                              \
+	X(WHOLE, N_("whole line"),                                             \
+	  N_("Show the whole of the selected line when it is cut off."))       \
+	/* TRANSLATORS: key bar (why it matters), at most 6 columns. */        \
+	X(EXPLAIN, N_("why"),                                                  \
 	  N_("Why the selected finding matters, and how to fix it."))          \
-	X(SWITCH, N_("all resources"),                                         \
+	/* TRANSLATORS: key bar, at most 9 columns; the findings' eight        \
+	   labels (choose why resources filter reload back help quit) must     \
+	   total at most 44 columns, for the bar to fit 80 columns. */         \
+	X(SWITCH, N_("resources"),                                             \
 	  N_("Show the findings, or every resource with its encryption."))     \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(RELOAD, N_("reload"), N_("Read again from Azure."))                  \
+	/* TRANSLATORS: a key-bar label: at most 15 columns. */                \
 	X(TYPE_URI, N_("type a key URI"),                                      \
 	  N_("Key step: type the URI of a key instead of choosing one."))      \
+	/* TRANSLATORS: a key-bar label: at most 22 columns. */                \
 	X(SYSTEM_OFF, N_("system identity on/off"),                            \
 	  N_("Identity step: drop or keep the system-assigned identity."))     \
+	/* TRANSLATORS: key bar; apply, save plan, ARM template and az         \
+	   script, the review's four labels, total at most 36 columns. */      \
 	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first)."))  \
 	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
 	X(EXPORT_ARM, N_("ARM template"),                                      \
 	  N_("Review: export the plan as an ARM template."))                   \
 	X(EXPORT_AZ, N_("az script"),                                          \
 	  N_("Review: export the plan as an Azure CLI script."))               \
+	/* TRANSLATORS: a key-bar label on every step: at most 4 columns. */   \
 	X(HELP, N_("help"), N_("Show this help."))                             \
+	/* TRANSLATORS: a key-bar label on every step: at most 6 columns. */   \
 	X(QUIT, N_("quit"), N_("Quit (asks first when a plan is not saved)."))
 
 #define UI_ACTION_ENUM(name, label, text) ACT_##name,
@@ -110,6 +127,14 @@ struct ui {
 	unsigned spin;
 	bool help;
 	bool quit_asked;
+	/* the selected row of a list, as painted: its text, and whether it was
+	   cut to fit (then whole keeps it for the "whole line" key) */
+	bool in_selected_row;
+	char *row_text;
+	char *row_full; /* names ui_fit abbreviated in it, a line each */
+	bool row_cut;
+	char *whole;     /* the selected line's text when it was cut, or NULL */
+	bool show_whole; /* that text is shown over the step */
 	/* the flow */
 	const struct wiz_step *const *steps;
 	void **state;
@@ -135,7 +160,9 @@ const char *ui_action_text(enum ui_action a);
 /* draw.c */
 void ui_draw_frame(struct ui *u, const char *title);
 int ui_put(struct ui *u, int y, int x, int width, const char *text, int attr);
+char *ui_fit(struct ui *u, const char *text, int width);
 void ui_draw_help(struct ui *u);
+void ui_draw_whole(struct ui *u);
 void ui_draw_too_small(struct ui *u);
 int ui_attr(struct ui *u, int role);
 int ui_paragraph(struct ui *u, int y, int last, int x, const char *text,
@@ -169,6 +196,7 @@ struct ui_list {
 };
 void ui_list_reset(struct ui_list *l, size_t n);
 void ui_list_free(struct ui_list *l);
+void ui_list_unfilter(struct ui_list *l);
 void ui_list_refilter(struct ui_list *l,
 		      const char *(*text)(void *ctx, size_t i), void *ctx);
 int ui_list_key(struct ui_list *l, enum ui_action a, int ch, int rows,

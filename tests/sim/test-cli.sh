@@ -228,7 +228,16 @@ if command -v script >/dev/null 2>&1; then
 		script -qec "env -u HTTPS_PROXY $v '$azcmk' --demo check hb-ch-scheduling" /dev/null >"$work/tty" 2>&1
 		grep -qF "$esc" "$work/tty" && bad "$v: colour still used" || ok "$v turns colour off"
 	done
+	script -qec "env -u HTTPS_PROXY NO_COLOR=1 '$azcmk' --demo --color=auto check hb-ch-scheduling" /dev/null \
+		>"$work/tty" 2>&1
+	grep -qF "$esc" "$work/tty" && ok "--color=auto beats NO_COLOR on a terminal" || bad "--color=auto: no colour"
+	script -qec "env -u HTTPS_PROXY '$azcmk' --demo --color=never check hb-ch-scheduling" /dev/null >"$work/tty" 2>&1
+	grep -qF "$esc" "$work/tty" && bad "--color=never: colour still used" || ok "--color=never turns colour off"
 fi
+env -u HTTPS_PROXY NO_COLOR=1 "$azcmk" --demo --color=always check hb-ch-scheduling >"$work/pipe" 2>&1
+grep -qF "$(printf '\033[')" "$work/pipe" && ok "--color=always colours a pipe, beating NO_COLOR" ||
+	bad "--color=always: no colour in a pipe"
+expect azcmk-bad-color 2 "invalid --color 'sometimes'" -- "$azcmk" --color=sometimes login
 unset XDG_STATE_HOME
 expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
 expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login

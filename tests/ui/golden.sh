@@ -1,5 +1,6 @@
 #!/bin/sh
-# Compares every wizard step, at 80x24 on the demo tenant, with its golden screen in tests/ui/golden/.
+# Compares every wizard step on the demo tenant with its golden screen: at 80x24 in English (tests/ui/golden/),
+# and at 80x24 in French, 120x40 in English and 120x40 in French (tests/ui/golden/LANG-COLSxROWS/).
 # GENERATE=1 writes the screens instead (review the diff before committing them).
 # A private tmux server, a pinned locale and TERM; every wait polls for text, then for the screen to settle.
 set -u
@@ -27,60 +28,102 @@ settled() {
 	done
 }
 
-# golden NAME: compares the screen with tests/ui/golden/NAME.txt (or writes it with GENERATE=1).
+# golden NAME: compares the screen with $dir/NAME.txt (or writes it with GENERATE=1).
 golden() {
 	screen >"$work/$1.txt"
 	if [ "${GENERATE:-}" = 1 ]; then
-		mkdir -p "$golden" && cp "$work/$1.txt" "$golden/$1.txt" && ok "$1 written"
-	elif cmp -s "$work/$1.txt" "$golden/$1.txt"; then
-		ok "$1 matches its golden screen"
+		mkdir -p "$dir" && cp "$work/$1.txt" "$dir/$1.txt" && ok "$gset: $1 written"
+	elif cmp -s "$work/$1.txt" "$dir/$1.txt"; then
+		ok "$gset: $1 matches its golden screen"
 	else
-		bad "$1 differs from its golden screen:"
-		diff "$golden/$1.txt" "$work/$1.txt" | sed 's/^/     | /'
+		bad "$gset: $1 differs from its golden screen:"
+		diff "$dir/$1.txt" "$work/$1.txt" | sed 's/^/     | /'
 	fi
 }
 
-$T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color LC_ALL=C.UTF-8 \
-	XDG_STATE_HOME=$work/state $azcmk --demo --propagation-wait 0; echo EXIT=\$?; sleep 30"
-$T set-option -g escape-time 0 >/dev/null
+mkdir -p "$work/locale/fr/LC_MESSAGES"
+msgfmt -o "$work/locale/fr/LC_MESSAGES/azcmk.mo" "$top_srcdir/po/fr.po" || exit 99
 
-settled "[x] Contoso Health Legacy" && golden 1-signin
-keys Enter
-settled "Findings: 37 blockers" && golden 2-findings
-keys e
-settled "What to do:" && golden 2-explanation
-keys Escape
-settled "Findings: 37 blockers"
-keys v
-settled "Every resource: 43" && golden 2-resources
-keys / ; keys -l oai-ch-summaries ; keys Enter
-settled "(1 of 43 shown)"
-keys Enter
-settled "The identity that is to reach the key" && golden 3-identity
-keys Enter
-settled "kv-chdevold2019" && golden 4-vaults
-keys / ; keys -l "kv-ch-prod-ai " ; keys Enter
-settled "(1 of "
-keys Enter
-settled "cmk-ai-spare" && golden 4-keys
-keys / ; keys -l "cmk-openai " ; keys Enter
-settled "(1 of "
-keys Enter
-settled "follow the newest version" && golden 4-versions
-keys Enter
-settled "Prerequisites that fail" && golden 5-role
-keys Enter
-settled "will use its system-assigned identity" && golden 6-identity-type
-keys Enter
-settled "of them irreversible" && golden 7-review
-keys a
-settled "Type yes and Enter" && golden 7-confirm
-keys Escape
-settled "nothing was changed"
-keys '?'
-settled "Keys (any key closes this help):" && golden help
-keys x
-$T resize-window -t w -x 70 -y 20
-settled "The terminal is 70x20" && golden too-small
+# texts LANG: what each wait looks for, in English or French.
+texts() {
+	if [ "$1" = en ]; then
+		t_findings="Findings: 37 blockers" t_todo="What to do:" t_every="Every resource: 43"
+		t_of="(1 of " t_one="(1 of 43 shown)" t_identity="The identity that is to reach the key"
+		t_newest="follow the newest version" t_prereq="Prerequisites that fail"
+		t_system="will use its system-assigned identity" t_irrev="of them irreversible"
+		t_type="Type yes and Enter" t_nothing="nothing was changed" t_keys="Keys (any key closes this help):"
+		t_small="The terminal is 70x20" env="LC_ALL=C.UTF-8"
+	else
+		t_findings="Constats : 37" t_todo="Que faire :" t_every="Toutes les ressources : 43"
+		t_of="(1 sur " t_one="(1 sur 43 affichés)" t_identity="L'identité qui doit accéder à la clé"
+		t_newest="suivre la version la plus récente" t_prereq="Conditions préalables non remplies"
+		t_system="utilisera son identité affectée par le système" t_irrev="irréversibles"
+		t_type="Tapez oui" t_nothing="rien n'a été modifié" t_keys="Touches (une touche"
+		t_small="Le terminal fait 70x20" env="LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8"
+	fi
+}
+
+# run_set LANG COLS ROWS DIR: drives every step at COLSxROWS in LANG (en or fr), comparing with DIR.
+run_set() {
+	gset=$1-$2x$3 dir=$4
+	texts "$1"
+	$T kill-session -t w 2>/dev/null
+	$T new-session -d -s w -x "$2" -y "$3" "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color $env \
+		AZCMK_LOCALEDIR=$work/locale XDG_STATE_HOME=$work/state-$gset $azcmk --demo --propagation-wait 0; \
+		echo EXIT=\$?; sleep 30"
+	$T set-option -g escape-time 0 >/dev/null
+	steps
+}
+
+# steps: goes through every step, comparing each screen with its golden one.
+steps() {
+	settled "[x] Contoso Health Legacy" && golden 1-signin
+	keys Enter
+	settled "$t_findings" && golden 2-findings
+	keys e
+	settled "$t_todo" && golden 2-explanation
+	keys Escape
+	settled "$t_findings"
+	keys v
+	settled "$t_every" && golden 2-resources
+	keys / ; keys -l oai-ch-summaries ; keys Enter
+	settled "$t_one"
+	keys Enter
+	settled "$t_identity" && golden 3-identity
+	keys Enter
+	settled "mhsm-ch-prod" && golden 4-vaults
+	keys / ; keys -l "kv-ch-prod-ai " ; keys Enter
+	settled "$t_of"
+	keys Enter
+	settled "cmk-ai-spare" && golden 4-keys
+	keys / ; keys -l "cmk-openai " ; keys Enter
+	settled "$t_of"
+	keys Enter
+	settled "$t_newest" && golden 4-versions
+	keys Enter
+	settled "$t_prereq" && golden 5-role
+	keys Enter
+	settled "$t_system" && golden 6-identity-type
+	keys Enter
+	settled "$t_irrev" && golden 7-review
+	keys a
+	settled "$t_type" && golden 7-confirm
+	keys Escape
+	settled "$t_nothing"
+	keys '?'
+	settled "$t_keys" && golden help
+	keys x
+	$T resize-window -t w -x 70 -y 20
+	settled "$t_small" && golden too-small
+}
+
+run_set en 80 24 "$golden"
+run_set en 120 40 "$golden/en-120x40"
+if locale -a 2>/dev/null | grep -qi '^fr_FR\.utf-\?8$'; then
+	run_set fr 80 24 "$golden/fr-80x24"
+	run_set fr 120 40 "$golden/fr-120x40"
+else
+	echo "skip the French golden screens: no fr_FR.UTF-8 locale (build-aux/install-deps.sh makes one)"
+fi
 
 summary

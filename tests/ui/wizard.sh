@@ -11,11 +11,11 @@ work=$(mktemp -d)
 . "$top_srcdir/tests/ui/lib.sh"
 trap '$T kill-server 2>/dev/null; rm -rf "$work"' EXIT
 
-# start LANG-SETTINGS: runs the wizard on the demo tenant in a fresh 80x24 window named w.
+# start LANG-SETTINGS [OPTIONS]: runs the wizard on the demo tenant in a fresh 80x24 window named w.
 start() {
 	$T kill-session -t w 2>/dev/null
 	$T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color \
-		XDG_STATE_HOME=$work/state AZCMK_LOCALEDIR=$work/locale $1 $azcmk --demo; echo EXIT=\$?; sleep 60"
+		XDG_STATE_HOME=$work/state AZCMK_LOCALEDIR=$work/locale $1 $azcmk --demo ${2:-}; echo EXIT=\$?; sleep 60"
 	$T set-option -t w -g escape-time 0 >/dev/null
 }
 
@@ -88,6 +88,27 @@ keys C-c
 wait_for "EXIT=130" "Ctrl-C ends it (status 130)"
 $T capture-pane -p -t w | grep -q "Sign in and scope" && bad "the terminal was not restored after Ctrl-C" ||
 	ok "terminal restored after Ctrl-C"
+
+# --color beats NO_COLOR both ways: the title bar is white on blue (SGR 44) only when colour is on.
+# colour SETTINGS OPTIONS WANT NAME: starts the wizard and checks the title bar's colour (WANT: yes or no).
+colour() {
+	start "LC_ALL=C.UTF-8 $1" "$2"
+	wait_for "[x] Contoso Health Prod" "$4: started" || return
+	if $T capture-pane -e -p -t w | head -1 | grep -q '44m azcmk'; then got=yes; else got=no; fi
+	[ "$got" = "$3" ] && ok "$4" || bad "$4: colour is '$got', not '$3'"
+	keys q
+	wait_for "EXIT=0" "$4: quits"
+}
+colour "" "" yes "colour by default"
+colour "NO_COLOR=1" "" no "NO_COLOR turns colour off"
+colour "NO_COLOR=1" "--color=always" yes "--color=always beats NO_COLOR"
+colour "NO_COLOR=1" "--color=auto" yes "--color=auto beats NO_COLOR on a colour terminal"
+colour "AZURE_CORE_NO_COLOR=true" "--color=auto" yes "--color=auto beats AZURE_CORE_NO_COLOR"
+colour "" "--color=never" no "--color=never turns colour off"
+colour "TERM=vt100" "--color=auto" no "--color=auto on a terminal without colours"
+start "LC_ALL=C.UTF-8" "--color=sometimes"
+wait_for "invalid --color 'sometimes': use auto, always or never" "a bad --color says what to use"
+wait_for "EXIT=2" "a bad --color exits with status 2"
 
 # A terminal curses cannot draw on: azcmk's own message, exit status 2, and the terminal left alone.
 start "LC_ALL=C.UTF-8 TERM=dumb"
@@ -185,8 +206,146 @@ $T capture-pane -p -t w | grep -q "Keys in kv-ch-triage-eus" && bad "unusable va
 keys q
 wait_for "EXIT=0" "unusable vault: quits"
 
+# Long lines end with an ellipsis ("..." when the locale is not UTF-8) instead of being cut silently; f shows the
+# selected line whole, and says so on the status line.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "ellipsis: started"
+keys Enter
+wait_for "encrypts its data with Microsoft-m…" "ellipsis: a long finding ends with …"
+wait_for "f shows the whole of the selected line" "ellipsis: the status line says which key shows it whole"
+keys f
+wait_for "The whole line (any key closes it):" "ellipsis: f opens the whole line"
+wait_for "Microsoft-managed keys" "ellipsis: with the text that was cut"
+keys x
+gone "The whole line (any key closes it):" "ellipsis: any key closes it"
+keys Down
+gone "f shows the whole of the selected line" "ellipsis: no such hint on a line that fits"
+keys f
+$T capture-pane -p -t w | grep -q "The whole line" && bad "ellipsis: f opens a line that fits" ||
+	ok "ellipsis: f does nothing on a line that fits"
+keys q
+wait_for "EXIT=0" "ellipsis: quits"
+start "LC_ALL=C"
+wait_for "[x] Contoso Health Prod" "ASCII ellipsis: started"
+keys Enter
+wait_for "encrypts its data with Microsoft..." "ASCII ellipsis: a long finding ends with ... in the C locale"
+keys q
+wait_for "EXIT=0" "ASCII ellipsis: quits"
+
+# At 80 columns the badges that decide a vault never fall off the edge: the vault's name is abbreviated first, and
+# f shows it whole.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "badges: started"
+keys Enter
+wait_for "Findings: " "badges: findings"
+keys v
+wait_for "Every resource: " "badges: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "badges: identity step"
+keys Enter
+wait_for "kv-chdevold2… eastus2        fix soft-delete fix purge-protection x same-region" \
+	"badges: every badge shows, the name abbreviated"
+wait_for " kv-ch-prod-imaging westus3        ! trusted-bypass" "badges: the names that fit stay whole"
+keys / ; keys -l kv-chdevold2019 ; keys Enter
+wait_for "(1 of 14 shown)" "badges: the filter matches the whole name"
+keys f
+wait_for "The whole line (any key closes it):" "badges: f opens the abbreviated row"
+wait_for "kv-chdevold2019" "badges: with the vault's whole name"
+keys x
+keys q
+wait_for "EXIT=0" "badges: quits"
+
+# Filters reset per screen: a screen shown again, going on or going back, shows its whole list.
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "filters: started"
+keys / ; keys -l Prod ; keys Enter
+wait_for "(1 of 4 shown)" "filters: the subscriptions filtered"
+keys Enter
+wait_for "Findings: " "filters: findings"
+$T capture-pane -p -t w | grep -q "shown)" && bad "filters: the findings open filtered" ||
+	ok "filters: the findings open without a filter"
+keys Escape
+wait_for "Sign in and scope" "filters: back at the subscriptions"
+wait_for "[x] Contoso Health Legacy" "filters: every subscription shows again"
+gone "shown)" "filters: the subscriptions' filter is gone"
+keys Enter
+wait_for "Findings: " "filters: findings again"
+keys v
+wait_for "Every resource: " "filters: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "filters: identity step"
+keys Escape
+wait_for "Every resource: " "filters: back at the resources"
+gone "(1 of 43 shown)" "filters: the resources' filter is gone"
+wait_for "hb-ch-legacy-faq" "filters: every resource shows again"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "filters: identity step again"
+keys Enter
+wait_for "mhsm-ch-prod" "filters: vaults"
+pick "kv-ch-prod-ai "
+wait_for "cmk-ai-spare" "filters: keys"
+gone "shown)" "filters: the keys open without the vaults' filter"
+keys / ; keys -l "cmk-openai " ; keys Enter
+wait_for "(1 of " "filters: the keys filtered"
+keys Escape
+wait_for "mhsm-ch-prod" "filters: back at the vaults, all of them"
+gone "shown)" "filters: the vaults' filter is gone"
+keys q
+wait_for "EXIT=0" "filters: quits"
+
+# PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).
+start "LC_ALL=C.UTF-8"
+wait_for "[x] Contoso Health Prod" "paging: started"
+keys Enter
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: findings from the top"
+keys NPage
+gone "fdy-ch-copilot: switching to a customer-managed key" "paging: PgDn turns the findings' page"
+keys Home
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: Home goes back to the first finding"
+keys End
+gone "fdy-ch-copilot: switching to a customer-managed key" "paging: End goes to the last finding"
+keys PPage ; keys PPage ; keys PPage ; keys PPage ; keys PPage ; keys PPage
+wait_for "fdy-ch-copilot: switching to a customer-managed key" "paging: PgUp pages back to the top"
+keys v
+wait_for "Every resource: " "paging: resources"
+pick oai-ch-summaries
+wait_for "The identity that is to reach the key" "paging: identity step"
+keys Enter
+wait_for "mhsm-ch-prod" "paging: vaults"
+pick "kv-ch-prod-ai "
+wait_for "cmk-ai-spare" "paging: keys"
+pick "cmk-openai "
+wait_for "follow the newest version" "paging: versions"
+keys Enter
+wait_for "Prerequisites that fail" "paging: role step"
+keys Enter
+wait_for "will use its system-assigned identity" "paging: identity type"
+keys Enter
+wait_for " 1. Grant oai-ch-summaries the role" "paging: the review shows the plan's first step"
+keys NPage
+wait_for " 4. Read oai-ch-summaries back" "paging: PgDn shows the review's next page"
+gone " 1. Grant oai-ch-summaries the role" "paging: and scrolls the first page away"
+keys End
+wait_for "RBAC." "paging: End shows the plan's last line"
+keys Home
+wait_for " 1. Grant oai-ch-summaries the role" "paging: Home goes back to the plan's top"
+keys NPage ; keys PPage
+wait_for " 1. Grant oai-ch-summaries the role" "paging: PgUp pages back"
+keys q ; keys q
+wait_for "EXIT=0" "paging: quits"
+
+# bar_fits NAME: records whether the French key bar fits 80 columns: whole up to "q sortir", no ellipsis.
+bar_fits() {
+	bar=$($T capture-pane -p -t w | tail -n 1 | sed 's/ *$//')
+	case $bar in
+	*"? aide  q sortir") ok "the French key bar fits on the $1 screen" ;;
+	*) bad "the French key bar is cut on the $1 screen: $bar" ;;
+	esac
+}
+
 # english NAME: records whether the screen shows a common English word (names and JSON fields are not words here).
 english() {
+	bar_fits "$1"
 	screen=$($T capture-pane -p -t w)
 	found=
 	for word in Findings "Sign in" help quit filter encrypts BLOCKER WARNING explain back choose reload the will \
