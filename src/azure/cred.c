@@ -1630,6 +1630,38 @@ static struct az_cred *env_step(const struct az_cred_ctx *ctx, unsigned steps,
 	return c;
 }
 
+/*
+ * The credential the token cache already vouches for: managed identity, then
+ * the Azure CLI, the chain's order, each only when its step is allowed. A
+ * token cached for one of them means it worked lately, so an earlier run's
+ * choice is kept without probing IMDS (a second's wait off Azure) or running
+ * az. NULL when neither has a cached token (or no cache is at hand).
+ */
+static struct az_cred *cached_step(const struct az_cred_ctx *ctx,
+				   unsigned steps)
+{
+	static const unsigned order[] = { STEP_MI, STEP_CLI };
+
+	if (!ctx->cached)
+		return NULL;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		/* A credential that cannot be made here is left to the
+		 * chain's own steps, which say why. */
+		struct az_error ignored = { 0 };
+		struct az_cred *c;
+
+		if (!(steps & order[i]))
+			continue;
+		c = order[i] == STEP_MI ? mi_cred(ctx, &ignored)
+					: new_cred(ctx, C_CLI, &ignored);
+		az_error_clear(&ignored);
+		if (c && ctx->cached(c, ctx->cached_ctx))
+			return c;
+		az_cred_free(c);
+	}
+	return NULL;
+}
+
 /* Walks the chain: environment, managed identity, Azure CLI, then device code
  * in a terminal, each unless AZURE_TOKEN_CREDENTIALS leaves it out. */
 static struct az_cred *chain(const struct az_cred_ctx *ctx,
@@ -1644,6 +1676,9 @@ static struct az_cred *chain(const struct az_cred_ctx *ctx,
 		goto out;
 	c = env_step(ctx, steps, &why, e);
 	if (c || e->message)
+		goto out;
+	c = cached_step(ctx, steps);
+	if (c)
 		goto out;
 	if (!(steps & STEP_MI))
 		left_out(&why, _("managed identity"));

@@ -378,6 +378,7 @@ fi
 	mkdir -p "$work/bin" "$work/azcfg"
 	cat >"$work/bin/az" <<EOF
 #!/bin/sh
+echo "\$*" >>"$work/az-calls"
 case "\$1 \$2" in
 "account get-access-token")
 	curl -sS --proxy "http://127.0.0.1:$proxy" --cacert "$work/ca.pem" -d grant_type=client_credentials \\
@@ -426,6 +427,35 @@ sys.exit(0 if d["subscription"] == want and d["method"] == "azure-cli" else 1)' 
 			env AZURE_CONFIG_DIR="$work/azcfg2" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
 		expect cli-no-az-config 0 '"cloud": "AzureCloud"' -- \
 			env AZURE_CONFIG_DIR="$work/none" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		# The chain keeps what the token cache vouches for: a second process finds
+		# the Azure CLI's token there and neither probes IMDS nor runs az.
+		azcalls() { wc -l <"$work/az-calls"; }
+		# Who az signs in as (az keeps it in azureProfile.json): the cache's key for its tokens.
+		printf '{"subscriptions": [{"id": "66666666-6666-4666-8666-666666666666", "isDefault": true}]}' \
+			>"$work/azcfg/azureProfile.json"
+		chain_run() {
+			env XDG_STATE_HOME="$work/state-chain" "$azcmk" --ca-file "$work/ca.pem" --cloud AzureCloud \
+				--debug account list >"$work/out" 2>"$work/trace"
+		}
+		chain_run
+		if ! grep -q "metadata/identity" "$work/trace"; then
+			bad "chain-first-run-probes: no IMDS probe traced: $(head -c 300 "$work/trace")"
+		elif ! grep -q "Contoso Health Test" "$work/out"; then
+			bad "chain-first-run-probes: $(head -c 300 "$work/out")"
+		else
+			ok chain-first-run-probes
+		fi
+		before=$(azcalls)
+		chain_run
+		if grep -q "metadata/identity" "$work/trace"; then
+			bad "chain-cached-cli-no-imds-probe: the second run probed IMDS"
+		elif [ "$(azcalls)" != "$before" ]; then
+			bad "chain-cached-cli-no-imds-probe: the second run ran az: $(tail -1 "$work/az-calls")"
+		elif ! grep -q "Contoso Health Test" "$work/out"; then
+			bad "chain-cached-cli-no-imds-probe: $(head -c 300 "$work/out")"
+		else
+			ok chain-cached-cli-no-imds-probe
+		fi
 		echo "$pass $fail" >"$work/counts"
 	)
 	read -r pass fail <"$work/counts"
