@@ -15,13 +15,13 @@
 #include "xalloc.h"
 
 /* The commands that sign in (every one but history, which reads only what azcmk
- * kept). */
+ * kept, and guard, which only writes a template or a script). */
 #define SIGNED                                                         \
 	(CMD_WIZARD | CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | \
 	 CMD_APPLY | CMD_ROTATE | CMD_REFRESH | CMD_AUDIT | CMD_FIX |  \
 	 CMD_KEYS)
 /* Every command, and the wizard. */
-#define EVERY (SIGNED | CMD_HISTORY)
+#define EVERY (SIGNED | CMD_HISTORY | CMD_GUARD)
 /* The commands that choose a key and judge it before a change. */
 #define KEYED (CMD_CHECK | CMD_PLAN | CMD_FIX)
 /* The commands that carry a plan out. */
@@ -95,6 +95,18 @@ static int set_format(struct cmd_opts *o, const char *v, unsigned cmd)
 		}
 	return mistake(xasprintf(
 		_("invalid --format '%s': use text, json, arm or az"), v));
+}
+
+/* --format FORMAT (guard): arm or az only. */
+static int set_guard_format(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	(void)cmd;
+	if (!str_ieq(v, "arm") && !str_ieq(v, "az"))
+		return mistake(xasprintf(
+			_("invalid --format '%s' for guard: use arm or az"),
+			v));
+	o->format = str_ieq(v, "az") ? FMT_AZ : FMT_ARM;
+	return 0;
 }
 
 /* --propagation-wait S. */
@@ -284,6 +296,14 @@ static const struct opt_def OPTS[] = {
 	  SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY), "ID",
 	  N_("where to look for RESOURCE, or keys' VAULT, by name; audit: "
 	     "the subscriptions to audit (repeatable)") },
+	{ "subscription", 0, O_CALL, 0, set_subscription, CMD_GUARD, "ID",
+	  N_("assign at this subscription (default: the current one: the "
+	     "deployment's, or az's)") },
+	{ "management-group", 0, O_TEXT, TEXT(management_group), NULL,
+	  CMD_GUARD, "NAME", N_("assign at this management group instead") },
+	{ "deny", 0, O_FLAG, FLAG(deny), NULL, CMD_GUARD, NULL,
+	  N_("deny such resources where the built-in definition allows it "
+	     "(default: audit them)") },
 	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL,
 	  KEYED | CMD_ROTATE | CMD_REFRESH, NULL,
 	  N_("accept changes that cannot be undone") },
@@ -299,6 +319,8 @@ static const struct opt_def OPTS[] = {
 	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN, "FORMAT",
 	  N_("text (default), json, arm (an ARM template) or az (an Azure "
 	     "CLI script)") },
+	{ "format", 0, O_CALL, 0, set_guard_format, CMD_GUARD, "FORMAT",
+	  N_("arm (default: an ARM template) or az (an Azure CLI script)") },
 	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL,
 	  CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
 	  N_("each request's whole body, not only a diff") },
@@ -319,7 +341,7 @@ static const struct opt_def OPTS[] = {
 	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL,
 	  CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
 	  N_("print the plan and stop") },
-	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT, "NAME",
+	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT | CMD_GUARD, "NAME",
 	  N_("dicom, healthbot, foundry or openai (repeatable; default: all "
 	     "four)") },
 	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT, NULL,

@@ -23,6 +23,7 @@ enum {
 	CMD_FIX = 1u << 9,
 	CMD_HISTORY = 1u << 10,
 	CMD_KEYS = 1u << 11,
+	CMD_GUARD = 1u << 13, /* 1u << 12 is logout's, on its branch */
 };
 
 /* A command: its word, its bit, what runs it, and its help (N_ texts). */
