@@ -34,6 +34,7 @@
 #define ASSIGNMENT_API "2023-04-01"
 #define BUILTIN_PREFIX "/providers/Microsoft.Authorization/policyDefinitions/"
 #define MG_PREFIX "/providers/Microsoft.Management/managementGroups/"
+#define SOURCE_PREFIX "https://github.com/Azure/azure-policy/blob/master/"
 
 /*
  * The default of excludedKinds in "Azure AI Services resources should encrypt
@@ -319,6 +320,21 @@ char *guard_scope_id(const struct guard_req *r)
 	return r->target ? xasprintf("/subscriptions/%s", r->target) : NULL;
 }
 
+/* Returns where Microsoft publishes a definition: its file's address on GitHub,
+ * spaces escaped (allocated). */
+static char *source_url(const struct guard_builtin *b)
+{
+	struct sbuf u = SBUF_INIT;
+
+	sb_adds(&u, SOURCE_PREFIX);
+	for (const char *p = b->source; *p; p++)
+		if (*p == ' ')
+			sb_adds(&u, "%20");
+		else
+			sb_addc(&u, *p);
+	return sb_steal(&u);
+}
+
 /* Returns the assignment's parameters: its effect, and excludedKinds where the
  * definition has it. */
 static struct json_object *parameters(const struct guard_assignment *a)
@@ -360,6 +376,7 @@ static struct json_object *assignment_resource(const struct guard_set *s,
 			   *msg = json_object_new_object();
 	char *about = description(s, a);
 	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *src = source_url(a->def);
 
 	json_object_object_add(
 		r, "type",
@@ -378,9 +395,12 @@ static struct json_object *assignment_resource(const struct guard_set *s,
 	jx_set(r, "properties.parameters", parameters(a));
 	jx_set(r, "properties.metadata.assignedBy",
 	       json_object_new_string("azcmk guard"));
+	jx_set(r, "properties.metadata.definitionSource",
+	       json_object_new_string(src));
 	json_object_object_add(msg, "message", json_object_new_string(about));
 	json_object_array_add(msgs, msg);
 	jx_set(r, "properties.nonComplianceMessages", msgs);
+	free(src);
 	free(def);
 	free(about);
 	return r;
@@ -495,10 +515,12 @@ static void az_assignment(struct sbuf *b, const struct guard_set *s,
 	struct json_object *params = parameters(a);
 	char *about = description(s, a);
 	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *src = source_url(a->def);
 	char *line = xasprintf(_("%s: built-in policy %s, effect %s"),
 			       a->def->assignment, a->def->guid, a->effect);
 
 	comment(b, line);
+	comment(b, src);
 	sb_adds(b, "az policy assignment create --name ");
 	quote(b, a->def->assignment);
 	sb_adds(b, " \\\n\t--display-name ");
@@ -513,6 +535,7 @@ static void az_assignment(struct sbuf *b, const struct guard_set *s,
 					 JSON_C_TO_STRING_NOSLASHESCAPE));
 	sb_adds(b, " \\\n\t--enforcement-mode Default --output none\n");
 	json_object_put(params);
+	free(src);
 	free(line);
 	free(def);
 	free(about);

@@ -83,6 +83,13 @@ static void check_arm(const struct guard_set *s, size_t i)
 	assert_string_equal(jx_str(r, "type"),
 			    "Microsoft.Authorization/policyAssignments");
 	assert_string_equal(jx_str(r, "apiVersion"), "2023-04-01");
+	/* Where Microsoft publishes the definition, as a usable address. */
+	assert_non_null(
+		strstr(jx_str(r, "properties.metadata.definitionSource"),
+		       "https://github.com/Azure/azure-policy/blob/"
+		       "master/built-in-policies/policyDefinitions/"));
+	assert_null(
+		strchr(jx_str(r, "properties.metadata.definitionSource"), ' '));
 	assert_string_equal(jx_str(r, "properties.policyDefinitionId"), def);
 	assert_string_equal(jx_str(r, "properties.parameters.effect.value"),
 			    CASES[i].effect);
