@@ -126,6 +126,21 @@ static const struct cmd_def COMMANDS[] = {
 	     "the versions of a key, newest first."),
 	  N_("azcmk keys kv-prod\n"
 	     "azcmk keys kv-prod --versions cmk-dicom -o json") },
+	{ "guard", CMD_GUARD, cmd_guard, "",
+	  N_("keep it fixed: Azure Policy against resources without a key"),
+	  N_("Write the Azure Policy assignments that report (or, with "
+	     "--deny, refuse) resources of the four services without a "
+	     "customer-managed key, using Microsoft's built-in policy "
+	     "definitions, as an ARM template or an Azure CLI script, at a "
+	     "subscription or a management group. Where a built-in definition "
+	     "does not allow Deny (DICOM, healthcare agent service), it is "
+	     "assigned with Audit and a note says so. Nothing is asked of "
+	     "Azure: guard needs no sign-in and no network; deploy what it "
+	     "writes."),
+	  N_("azcmk guard > guard.json\n"
+	     "azcmk guard --deny --service openai --service foundry --format "
+	     "az > guard.sh\n"
+	     "azcmk guard --management-group contoso-prod > guard-mg.json") },
 };
 
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))

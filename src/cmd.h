@@ -77,6 +77,10 @@ struct cmd_opts {
 			       changes */
 	bool allow_unknown; /* check, plan: accept prerequisites that could not
 			       be judged */
+	bool deny; /* guard: Deny rather than Audit, where the definition allows
+		      it */
+	const char *management_group; /* guard: assign at this management
+					 group */
 	bool plan_only; /* the plan is not applied by this command (azcmk plan)
 			 */
 	bool help;      /* --help: print the usage and stop */
@@ -97,6 +101,7 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
 int cmd_keys(const struct cmd_opts *o, int argc, char **argv);
+int cmd_guard(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);

@@ -15,12 +15,13 @@
 #include "xalloc.h"
 
 /* The commands that sign in (every one but history, which reads only what azcmk
- * kept). */
+ * kept, and guard, which only writes a template or a script). */
 #define SIGNED                                                         \
 	(CMD_WIZARD | CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | \
 	 CMD_APPLY | CMD_ROTATE | CMD_REFRESH | CMD_AUDIT | CMD_FIX |  \
 	 CMD_KEYS)
-/* Every command, and the wizard. */
+/* Every command that reads Azure or what azcmk kept, and the wizard (the
+ * global options' commands; logout and guard take none of them). */
 #define EVERY (SIGNED | CMD_HISTORY)
 /* The commands that choose a key and judge it before a change. */
 #define KEYED (CMD_CHECK | CMD_PLAN | CMD_FIX)
@@ -95,6 +96,18 @@ static int set_format(struct cmd_opts *o, const char *v, unsigned cmd)
 		}
 	return mistake(xasprintf(
 		_("invalid --format '%s': use text, json, arm or az"), v));
+}
+
+/* --format FORMAT (guard): arm or az only. */
+static int set_guard_format(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	(void)cmd;
+	if (!str_ieq(v, "arm") && !str_ieq(v, "az"))
+		return mistake(xasprintf(
+			_("invalid --format '%s' for guard: use arm or az"),
+			v));
+	o->format = str_ieq(v, "az") ? FMT_AZ : FMT_ARM;
+	return 0;
 }
 
 /* --propagation-wait S. */
@@ -271,7 +284,7 @@ static const struct opt_def OPTS[] = {
 	{ "verbose", 0, O_FLAG, FLAG(verbose), NULL, EVERY & ~CMD_WIZARD, NULL,
 	  N_("say each request and its answer's status on standard error") },
 	{ "only-show-errors", 0, O_FLAG, FLAG(only_show_errors), NULL,
-	  EVERY & ~CMD_WIZARD, NULL,
+	  (EVERY | CMD_GUARD) & ~CMD_WIZARD, NULL,
 	  N_("on standard error, only errors: no warning, note or "
 	     "progress") },
 	{ "color", 0, O_CALL, 0, set_color, EVERY, "WHEN",
@@ -303,6 +316,14 @@ static const struct opt_def OPTS[] = {
 	  SIGNED & ~(CMD_LOGIN | CMD_ACCOUNT | CMD_APPLY), "ID",
 	  N_("where to look for RESOURCE, or keys' VAULT, by name; audit: "
 	     "the subscriptions to audit (repeatable)") },
+	{ "subscription", 0, O_CALL, 0, set_subscription, CMD_GUARD, "ID",
+	  N_("assign at this subscription (default: the current one: the "
+	     "deployment's, or az's)") },
+	{ "management-group", 0, O_TEXT, TEXT(management_group), NULL,
+	  CMD_GUARD, "NAME", N_("assign at this management group instead") },
+	{ "deny", 0, O_FLAG, FLAG(deny), NULL, CMD_GUARD, NULL,
+	  N_("deny such resources where the built-in definition allows it "
+	     "(default: audit them)") },
 	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL,
 	  KEYED | CMD_ROTATE | CMD_REFRESH, NULL,
 	  N_("accept changes that cannot be undone") },
@@ -318,6 +339,8 @@ static const struct opt_def OPTS[] = {
 	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN, "FORMAT",
 	  N_("text (default), json, arm (an ARM template) or az (an Azure "
 	     "CLI script)") },
+	{ "format", 0, O_CALL, 0, set_guard_format, CMD_GUARD, "FORMAT",
+	  N_("arm (default: an ARM template) or az (an Azure CLI script)") },
 	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL,
 	  CMD_PLAN | CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
 	  N_("each request's whole body, not only a diff") },
@@ -338,7 +361,7 @@ static const struct opt_def OPTS[] = {
 	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL,
 	  CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
 	  N_("print the plan and stop") },
-	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT, "NAME",
+	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT | CMD_GUARD, "NAME",
 	  N_("dicom, healthbot, foundry or openai (repeatable; default: all "
 	     "four)") },
 	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT, NULL,
@@ -355,10 +378,10 @@ static const struct opt_def OPTS[] = {
 	     "or 7d)") },
 	{ "versions", 0, O_TEXT, TEXT(versions_of), NULL, CMD_KEYS, "KEY",
 	  N_("list the versions of KEY, newest first") },
-	{ "help", 'h', O_HELP, 0, NULL, EVERY | CMD_LOGOUT, NULL,
+	{ "help", 'h', O_HELP, 0, NULL, EVERY | CMD_LOGOUT | CMD_GUARD, NULL,
 	  N_("display this help and exit") },
 	{ "version", 'V', O_VERSION, 0, NULL,
-	  (EVERY | CMD_LOGOUT) & ~CMD_ROTATE, NULL,
+	  (EVERY | CMD_LOGOUT | CMD_GUARD) & ~CMD_ROTATE, NULL,
 	  N_("output version information and exit") },
 };
 

@@ -24,6 +24,7 @@ enum {
 	CMD_HISTORY = 1u << 10,
 	CMD_KEYS = 1u << 11,
 	CMD_LOGOUT = 1u << 12,
+	CMD_GUARD = 1u << 13,
 };
 
 /* A command: its word, its bit, what runs it, and its help (N_ texts). */

@@ -53,7 +53,7 @@ else
 fi
 # Each command's --help tells that command: its synopsis, its options and not the others', examples;
 # within 80 columns.
-for c in login logout account check plan apply rotate refresh audit fix history keys; do
+for c in login logout account check plan apply rotate refresh audit fix history keys guard; do
 	expect "help-$c" 0 "Usage: azcmk $c \[OPTION\]" -- "$azcmk" $c --help
 	wide=$(awk 'length($0) > 79' "$work/out" | head -1)
 	[ -z "$wide" ] && ok "help-$c fits 80 columns" || bad "help-$c has a line over 79 columns: $wide"

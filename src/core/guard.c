@@ -1,0 +1,568 @@
+/* Guard policies: Microsoft's built-in Azure Policy definitions assigned to
+ * audit or deny the four services' resources without a customer-managed key. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "guard.h"
+#include "i18n.h"
+#include "jx.h"
+#include "profile.h"
+#include "sbuf.h"
+#include "text.h"
+#include "xalloc.h"
+
+/*
+ * Schemas and api-versions Microsoft documents: the deployment template
+ * schemas of subscription and management group deployments
+ * (learn.microsoft.com/azure/azure-resource-manager/templates/
+ * deploy-to-subscription and deploy-to-management-group), and
+ * Microsoft.Authorization/policyAssignments 2023-04-01 (Azure/
+ * azure-rest-api-specs, specification/resources/resource-manager/
+ * Microsoft.Authorization/policy/stable/2023-04-01/policyAssignments.json and
+ * its examples/createPolicyAssignment.json).
+ */
+#define SCHEMA_SUBSCRIPTION                                       \
+	"https://schema.management.azure.com/schemas/2018-05-01/" \
+	"subscriptionDeploymentTemplate.json#"
+#define SCHEMA_MANAGEMENT_GROUP                                   \
+	"https://schema.management.azure.com/schemas/2019-08-01/" \
+	"managementGroupDeploymentTemplate.json#"
+#define ASSIGNMENT_API "2023-04-01"
+#define BUILTIN_PREFIX "/providers/Microsoft.Authorization/policyDefinitions/"
+#define MG_PREFIX "/providers/Microsoft.Management/managementGroups/"
+#define SOURCE_PREFIX "https://github.com/Azure/azure-policy/blob/master/"
+
+/*
+ * The default of excludedKinds in "Azure AI Services resources should encrypt
+ * data at rest with a customer-managed key (CMK)", version 2.2.0: AIServices
+ * (Foundry) is excluded by default, OpenAI is not.
+ */
+static const char *const COGNITIVE_EXCLUDED[] = {
+	"CognitiveServices",
+	"ContentSafety",
+	"ImmersiveReader",
+	"HealthInsights",
+	"LUIS.Authoring",
+	"LUIS",
+	"QnAMaker",
+	"QnAMaker.V2",
+	"AIServices",
+	"MetricsAdvisor",
+	"SpeechTranslation",
+	"Internal.AllInOne",
+	"ConversationalLanguageUnderstanding",
+	"knowledge",
+	"TranscriptionIntelligence",
+	"HealthDecisionSupport",
+	NULL
+};
+
+/*
+ * Microsoft's built-in definitions, read in github.com/Azure/azure-policy,
+ * built-in-policies/policyDefinitions/:
+ * - Healthcare APIs/DICOM_Service_CMK_Enabled.json: 14961b63-..., version
+ *   1.0.0, effect Audit or Disabled (no Deny); it flags a DICOM service whose
+ *   encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl is absent or
+ *   empty.
+ * - Health Bot/HealthBot_CustomerManagedKey_Audit.json: 4d080fa5-...,
+ *   version 1.0.0, effect Audit or Disabled (no Deny); it flags a bot without
+ *   keyVaultProperties.keyVaultUri.
+ * - Cognitive Services/CustomerManagedKey_Audit.json: 67121cc7-..., version
+ *   2.2.0 (an older copy, CognitiveServices_CustomerManagedKey_Audit.json, is
+ *   2.0.0 without excludedKinds), effect Audit, Deny or Disabled; it flags an
+ *   account whose encryption.keySource is not Microsoft.KeyVault and whose
+ *   kind is not in excludedKinds. Foundry (AIServices) and Azure OpenAI
+ *   (OpenAI) are both Microsoft.CognitiveServices/accounts.
+ * Every service has a built-in definition, so guard writes no custom one.
+ */
+const struct guard_builtin GUARD_BUILTINS[] = {
+	{ "azcmk-cmk-dicom", 1u << SVC_DICOM,
+	  "14961b63-a1eb-4378-8725-7e84ca8db0e6",
+	  "built-in-policies/policyDefinitions/Healthcare APIs/"
+	  "DICOM_Service_CMK_Enabled.json",
+	  N_("DICOM Service should use a customer-managed key to encrypt data "
+	     "at rest"),
+	  GUARD_ALLOWS_AUDIT, NULL },
+	{ "azcmk-cmk-healthbot", 1u << SVC_HEALTHBOT,
+	  "4d080fa5-a6d2-4f98-ba9c-f482d0d335c0",
+	  "built-in-policies/policyDefinitions/Health Bot/"
+	  "HealthBot_CustomerManagedKey_Audit.json",
+	  N_("Azure Health Bots should use customer-managed keys to encrypt "
+	     "data at rest"),
+	  GUARD_ALLOWS_AUDIT, NULL },
+	{ "azcmk-cmk-cognitive", (1u << SVC_FOUNDRY) | (1u << SVC_OPENAI),
+	  "67121cc7-ff39-4ab8-b7e3-95b84dab487d",
+	  "built-in-policies/policyDefinitions/Cognitive Services/"
+	  "CustomerManagedKey_Audit.json",
+	  N_("Azure AI Services resources should encrypt data at rest with a "
+	     "customer-managed key (CMK)"),
+	  GUARD_ALLOWS_AUDIT | GUARD_ALLOWS_DENY, COGNITIVE_EXCLUDED },
+};
+
+const size_t GUARD_NBUILTINS =
+	sizeof(GUARD_BUILTINS) / sizeof(GUARD_BUILTINS[0]);
+
+/* Tells whether a character may be in a management group's name: letters,
+ * digits, '-', '_', '(', ')' and '.'. */
+static bool mg_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("-_().", c);
+}
+
+/*
+ * Tells whether the scope's target is well formed: a subscription id is a
+ * GUID; a management group's name (its id) is 1 to 90 of mg_char, not ending
+ * in '.' (learn.microsoft.com/azure/governance/management-groups/
+ * create-management-group-portal).
+ */
+bool guard_target_valid(enum guard_scope scope, const char *target)
+{
+	size_t n = target ? strlen(target) : 0;
+
+	if (scope == GUARD_SUBSCRIPTION)
+		return target && is_uuid(target);
+	if (n == 0 || n > 90 || target[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!mg_char(target[i]))
+			return false;
+	return true;
+}
+
+/* Adds a note (allocated, already translated) to the set. */
+static void note(struct guard_set *s, char *text)
+{
+	s->notes = xrealloc(s->notes, (s->nnotes + 1) * sizeof(*s->notes));
+	s->notes[s->nnotes++] = text;
+}
+
+/* Returns the display names of the asked services a definition covers, joined
+ * with " and " (allocated). */
+static char *covered_names(const struct guard_builtin *b, unsigned services)
+{
+	struct sbuf t = SBUF_INIT;
+
+	for (size_t i = 0; i < SVC_NPROFILES; i++)
+		if ((b->services & services & (1u << SVC_PROFILES[i].id)))
+			sb_printf(&t, "%s%s", t.len ? _(" and ") : "",
+				  _(SVC_PROFILES[i].name));
+	return sb_steal(&t);
+}
+
+/* Returns the display names of the asked services a definition covers whose
+ * Cognitive Services kind is this one, joined with " and " (allocated). */
+static char *kind_names(const struct guard_builtin *b, unsigned services,
+			const char *kind)
+{
+	struct sbuf t = SBUF_INIT;
+
+	for (size_t i = 0; i < SVC_NPROFILES; i++)
+		if ((b->services & services & (1u << SVC_PROFILES[i].id)) &&
+		    SVC_PROFILES[i].kind && str_ieq(SVC_PROFILES[i].kind, kind))
+			sb_printf(&t, "%s%s", t.len ? _(" and ") : "",
+				  _(SVC_PROFILES[i].name));
+	return sb_steal(&t);
+}
+
+/*
+ * Builds the excludedKinds value of a definition that has one: its default
+ * without the kinds of the asked services, so that they are judged; notes
+ * each kind taken off, and that the assignment covers more than them.
+ */
+static struct json_object *excluded_kinds(struct guard_set *s,
+					  const struct guard_builtin *b,
+					  unsigned services, const char *names)
+{
+	struct json_object *v = json_object_new_array();
+
+	for (const char *const *k = b->excluded_kinds; *k; k++) {
+		char *who = kind_names(b, services, *k);
+
+		if (*who)
+			note(s,
+			     xasprintf(_("%s: the built-in policy %s leaves "
+					 "kind %s (%s) out by default, in "
+					 "its excludedKinds parameter; the "
+					 "assignment lists the other kinds "
+					 "only, so that %s is judged."),
+				       b->assignment, b->guid, *k, who, who));
+		else
+			json_object_array_add(v, json_object_new_string(*k));
+		free(who);
+	}
+	note(s, xasprintf(_("%s: the built-in policy %s judges every Cognitive "
+			    "Services account whose kind is not in "
+			    "excludedKinds, not only %s."),
+			  b->assignment, b->guid, names));
+	return v;
+}
+
+/*
+ * Chooses the effect of one definition: the one asked when it allows it;
+ * Audit instead of a refused Deny (weaker, said in a note); nothing when Audit
+ * is refused, since Deny would do more than asked. NULL: no assignment.
+ */
+static const char *choose_effect(struct guard_set *s,
+				 const struct guard_builtin *b, bool deny,
+				 const char *names)
+{
+	if (deny && (b->allows & GUARD_ALLOWS_DENY))
+		return "Deny";
+	if (!deny && (b->allows & GUARD_ALLOWS_AUDIT))
+		return "Audit";
+	if (deny && (b->allows & GUARD_ALLOWS_AUDIT)) {
+		note(s, xasprintf(_("%s: the built-in policy %s allows Audit "
+				    "or Disabled, not Deny: it is assigned "
+				    "with Audit, so Azure Policy reports a %s "
+				    "without a customer-managed key but does "
+				    "not refuse it."),
+				  b->assignment, b->guid, names));
+		return "Audit";
+	}
+	note(s, xasprintf(deny ? _("%s: the built-in policy %s allows neither "
+				   "Deny nor Audit: %s is not guarded.")
+			       : _("%s: the built-in policy %s does not allow "
+				   "Audit: %s is not guarded (with --deny it "
+				   "would be denied)."),
+			  b->assignment, b->guid, names));
+	return NULL;
+}
+
+/* Adds the assignment of one definition to the set, when it has an effect to
+ * assign. */
+static void add_assignment(struct guard_set *s, const struct guard_builtin *b,
+			   unsigned services)
+{
+	char *names = covered_names(b, services);
+	const char *effect = choose_effect(s, b, s->req.deny, names);
+
+	if (effect) {
+		struct guard_assignment *a;
+
+		s->items = xrealloc(s->items, (s->n + 1) * sizeof(*s->items));
+		a = &s->items[s->n++];
+		a->def = b;
+		a->effect = effect;
+		a->excluded_kinds =
+			b->excluded_kinds
+				? excluded_kinds(s, b, services, names)
+				: NULL;
+	}
+	free(names);
+}
+
+/*
+ * Builds the assignments of the definitions in table that cover the asked
+ * services; 0, or -1 with *err (allocated) when the target or a name breaks
+ * Azure's rules (assignment names: at most 64 characters at a subscription,
+ * 24 at a management group, as ARM's InvalidPolicyAssignmentName says).
+ */
+int guard_build(const struct guard_builtin *table, size_t n,
+		const struct guard_req *r, struct guard_set *out, char **err)
+{
+	unsigned services = r->services ? r->services : ~0u;
+	size_t max = r->scope == GUARD_MANAGEMENT_GROUP
+			     ? GUARD_NAME_MAX_MANAGEMENT_GROUP
+			     : GUARD_NAME_MAX_SUBSCRIPTION;
+
+	memset(out, 0, sizeof(*out));
+	out->req = *r;
+	if ((r->scope == GUARD_MANAGEMENT_GROUP || r->target) &&
+	    !guard_target_valid(r->scope, r->target)) {
+		*err = xasprintf(r->scope == GUARD_SUBSCRIPTION
+					 ? _("'%s' is not a subscription id (a "
+					     "GUID)")
+					 : _("'%s' is not a management group "
+					     "name (1 to 90 letters, digits, "
+					     "'-', '_', '(', ')' or '.')"),
+				 r->target ? r->target : "");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!(table[i].services & services))
+			continue;
+		if (strlen(table[i].assignment) > max) {
+			*err = xasprintf(_("assignment name '%s' is longer "
+					   "than the %zu characters Azure "
+					   "allows at this scope"),
+					 table[i].assignment, max);
+			guard_free(out);
+			return -1;
+		}
+		add_assignment(out, &table[i], services);
+	}
+	return 0;
+}
+
+/* Frees what a set holds. */
+void guard_free(struct guard_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		json_object_put(s->items[i].excluded_kinds);
+	for (size_t i = 0; i < s->nnotes; i++)
+		free(s->notes[i]);
+	free(s->items);
+	free(s->notes);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Returns the ARM id of the request's scope (allocated), or NULL for the
+ * current subscription, which only the deployment knows. */
+char *guard_scope_id(const struct guard_req *r)
+{
+	if (r->scope == GUARD_MANAGEMENT_GROUP)
+		return xasprintf(MG_PREFIX "%s", r->target);
+	return r->target ? xasprintf("/subscriptions/%s", r->target) : NULL;
+}
+
+/* Returns where Microsoft publishes a definition: its file's address on GitHub,
+ * spaces escaped (allocated). */
+static char *source_url(const struct guard_builtin *b)
+{
+	struct sbuf u = SBUF_INIT;
+
+	sb_adds(&u, SOURCE_PREFIX);
+	for (const char *p = b->source; *p; p++)
+		if (*p == ' ')
+			sb_adds(&u, "%20");
+		else
+			sb_addc(&u, *p);
+	return sb_steal(&u);
+}
+
+/* Returns the assignment's parameters: its effect, and excludedKinds where the
+ * definition has it. */
+static struct json_object *parameters(const struct guard_assignment *a)
+{
+	struct json_object *p = json_object_new_object();
+
+	jx_set(p, "effect.value", json_object_new_string(a->effect));
+	if (a->excluded_kinds)
+		jx_set(p, "excludedKinds.value",
+		       json_object_get(a->excluded_kinds));
+	return p;
+}
+
+/* Returns the assignment's description (allocated, translated). */
+static char *description(const struct guard_set *s,
+			 const struct guard_assignment *a)
+{
+	char *names =
+		covered_names(a->def, s->req.services ? s->req.services : ~0u);
+	char *d = xasprintf(strcmp(a->effect, "Deny") == 0
+				    ? _("Assigned by azcmk guard: refuses each "
+					"resource (%s) without a "
+					"customer-managed key.")
+				    : _("Assigned by azcmk guard: reports each "
+					"resource (%s) without a "
+					"customer-managed key."),
+			    names);
+
+	free(names);
+	return d;
+}
+
+/* Builds one policyAssignments resource of the template. */
+static struct json_object *assignment_resource(const struct guard_set *s,
+					       const struct guard_assignment *a)
+{
+	struct json_object *r = json_object_new_object(),
+			   *msgs = json_object_new_array(),
+			   *msg = json_object_new_object();
+	char *about = description(s, a);
+	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *src = source_url(a->def);
+
+	json_object_object_add(
+		r, "type",
+		json_object_new_string(
+			"Microsoft.Authorization/policyAssignments"));
+	json_object_object_add(r, "apiVersion",
+			       json_object_new_string(ASSIGNMENT_API));
+	json_object_object_add(r, "name",
+			       json_object_new_string(a->def->assignment));
+	jx_set(r, "properties.displayName",
+	       json_object_new_string(_(a->def->display)));
+	jx_set(r, "properties.description", json_object_new_string(about));
+	jx_set(r, "properties.policyDefinitionId", json_object_new_string(def));
+	jx_set(r, "properties.enforcementMode",
+	       json_object_new_string("Default"));
+	jx_set(r, "properties.parameters", parameters(a));
+	jx_set(r, "properties.metadata.assignedBy",
+	       json_object_new_string("azcmk guard"));
+	jx_set(r, "properties.metadata.definitionSource",
+	       json_object_new_string(src));
+	json_object_object_add(msg, "message", json_object_new_string(about));
+	json_object_array_add(msgs, msg);
+	jx_set(r, "properties.nonComplianceMessages", msgs);
+	free(src);
+	free(def);
+	free(about);
+	return r;
+}
+
+/* Returns the command that deploys an ARM template of this request to its
+ * scope (allocated). */
+char *guard_deploy_hint(const struct guard_req *r)
+{
+	if (r->scope == GUARD_MANAGEMENT_GROUP)
+		return xasprintf(
+			"az deployment mg create --management-group-id "
+			"%s --location LOCATION --template-file FILE",
+			r->target);
+	if (r->target)
+		return xasprintf("az deployment sub create --subscription %s "
+				 "--location LOCATION --template-file FILE",
+				 r->target);
+	return xstrdup("az deployment sub create --location LOCATION "
+		       "--template-file FILE");
+}
+
+/*
+ * Renders the set as an ARM template at subscription or management group
+ * scope: one policyAssignments resource per definition; the notes and the
+ * command that deploys it in its metadata.
+ */
+struct json_object *guard_render_arm(const struct guard_set *s)
+{
+	struct json_object *t = json_object_new_object(),
+			   *res = json_object_new_array(),
+			   *notes = json_object_new_array();
+	char *cmd = guard_deploy_hint(&s->req);
+
+	json_object_object_add(
+		t, "$schema",
+		json_object_new_string(s->req.scope == GUARD_MANAGEMENT_GROUP
+					       ? SCHEMA_MANAGEMENT_GROUP
+					       : SCHEMA_SUBSCRIPTION));
+	json_object_object_add(t, "contentVersion",
+			       json_object_new_string("1.0.0.0"));
+	jx_set(t, "metadata.description",
+	       json_object_new_string(
+		       s->req.deny
+			       ? _("Azure Policy assignments, made by azcmk "
+				   "guard, that deny resources without a "
+				   "customer-managed key where the built-in "
+				   "definition allows it.")
+			       : _("Azure Policy assignments, made by azcmk "
+				   "guard, that report resources without a "
+				   "customer-managed key.")));
+	jx_set(t, "metadata.deploy", json_object_new_string(cmd));
+	free(cmd);
+	for (size_t i = 0; i < s->nnotes; i++)
+		json_object_array_add(notes,
+				      json_object_new_string(s->notes[i]));
+	jx_set(t, "metadata.notes", notes);
+	for (size_t i = 0; i < s->n; i++)
+		json_object_array_add(res,
+				      assignment_resource(s, &s->items[i]));
+	json_object_object_add(t, "resources", res);
+	return t;
+}
+
+/* Appends text single-quoted for a POSIX shell. */
+static void quote(struct sbuf *b, const char *text)
+{
+	sb_addc(b, '\'');
+	for (const char *p = text; *p; p++)
+		if (*p == '\'')
+			sb_adds(b, "'\\''");
+		else
+			sb_addc(b, *p);
+	sb_addc(b, '\'');
+}
+
+/* Appends a comment line, control characters made harmless. */
+static void comment(struct sbuf *b, const char *text)
+{
+	char *clean = text_sanitize(text, false);
+
+	sb_printf(b, "# %s\n", clean);
+	free(clean);
+}
+
+/* Appends the lines that set $scope: the target's, or the Azure CLI's current
+ * subscription's. */
+static void scope_lines(struct sbuf *b, const struct guard_req *r)
+{
+	char *id = guard_scope_id(r);
+
+	if (id) {
+		sb_adds(b, "scope=");
+		quote(b, id);
+		sb_addc(b, '\n');
+		free(id);
+		return;
+	}
+	comment(b, _("The subscription az uses now (az account set chooses "
+		     "it)."));
+	sb_adds(b, "subscription=$(az account show --query id --output tsv)\n"
+		   "[ -n \"$subscription\" ] || { echo ");
+	quote(b, _("azcmk guard: no current subscription; sign in with az "
+		   "login"));
+	sb_adds(b, " >&2; exit 1; }\nscope=\"/subscriptions/$subscription\"\n");
+}
+
+/* Appends the az policy assignment create command of one assignment. */
+static void az_assignment(struct sbuf *b, const struct guard_set *s,
+			  const struct guard_assignment *a)
+{
+	struct json_object *params = parameters(a);
+	char *about = description(s, a);
+	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *src = source_url(a->def);
+	char *line = xasprintf(_("%s: built-in policy %s, effect %s"),
+			       a->def->assignment, a->def->guid, a->effect);
+
+	comment(b, line);
+	comment(b, src);
+	sb_adds(b, "az policy assignment create --name ");
+	quote(b, a->def->assignment);
+	sb_adds(b, " \\\n\t--display-name ");
+	quote(b, _(a->def->display));
+	sb_adds(b, " \\\n\t--description ");
+	quote(b, about);
+	sb_adds(b, " \\\n\t--scope \"$scope\" --policy ");
+	quote(b, def);
+	sb_adds(b, " \\\n\t--params ");
+	quote(b, json_object_to_json_string_ext(
+			 params, JSON_C_TO_STRING_PLAIN |
+					 JSON_C_TO_STRING_NOSLASHESCAPE));
+	sb_adds(b, " \\\n\t--enforcement-mode Default --output none\n");
+	json_object_put(params);
+	free(src);
+	free(line);
+	free(def);
+	free(about);
+}
+
+/*
+ * Renders the set as a POSIX shell script of Azure CLI calls (set -eu): the
+ * scope, then one az policy assignment create per definition, the notes as
+ * comments.
+ */
+char *guard_render_az(const struct guard_set *s)
+{
+	struct sbuf b = SBUF_INIT;
+
+	sb_adds(&b, "#!/bin/sh\n");
+	comment(&b, s->req.deny
+			    ? _("azcmk guard: Azure Policy assignments that "
+				"deny resources without a customer-managed "
+				"key where the built-in definition allows it.")
+			    : _("azcmk guard: Azure Policy assignments that "
+				"report resources without a customer-managed "
+				"key."));
+	for (size_t i = 0; i < s->nnotes; i++)
+		comment(&b, s->notes[i]);
+	sb_adds(&b, "set -eu\n");
+	scope_lines(&b, &s->req);
+	for (size_t i = 0; i < s->n; i++)
+		az_assignment(&b, s, &s->items[i]);
+	return sb_steal(&b);
+}
