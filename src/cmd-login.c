@@ -152,6 +152,21 @@ int cmd_login(const struct cmd_opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* Prints what logout did as a document: the cache's path, whether it was
+ * there, and how many tokens went with it. */
+static void print_logout_doc(const struct cmd_opts *o, const char *path,
+			     bool removed, size_t tokens)
+{
+	struct json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "tokenCache", json_object_new_string(path));
+	json_object_object_add(j, "removed", json_object_new_boolean(removed));
+	json_object_object_add(j, "tokens",
+			       json_object_new_int64((int64_t)tokens));
+	cli_print_doc(j, NULL, o->output == OUT_TSV);
+	json_object_put(j);
+}
+
 /* azcmk logout: removes the token cache and says what it removed. */
 int cmd_logout(const struct cmd_opts *o, int argc, char **argv)
 {
@@ -159,7 +174,6 @@ int cmd_logout(const struct cmd_opts *o, int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	(void)o;
 	if (argc > 0) {
 		cli_error(_("logout takes no arguments (got '%s')"), argv[0]);
 		fprintf(stderr, _("Try '%s --help' for more information.\n"),
@@ -169,9 +183,11 @@ int cmd_logout(const struct cmd_opts *o, int argc, char **argv)
 	rc = tokcache_clear(&path, &n, &err);
 	if (rc < 0)
 		cli_error("%s", err);
-	else if (rc == 0)
+	else if (output_is_doc(o->output))
+		print_logout_doc(o, path, rc > 0, n);
+	else if (o->output != OUT_NONE && rc == 0)
 		printf(_("No token cache at '%s': nothing to remove.\n"), path);
-	else
+	else if (o->output != OUT_NONE)
 		printf(P_("Removed the token cache '%s' (%zu token).\n",
 			  "Removed the token cache '%s' (%zu tokens).\n", n),
 		       path, n);

@@ -293,8 +293,8 @@ static const struct opt_def OPTS[] = {
 	{ "demo", 0, O_FLAG, FLAG(demo), NULL, EVERY, NULL,
 	  N_("run against the built-in simulated demo tenant") },
 	{ "output", 'o', O_CALL, 0, set_output,
-	  CMD_LOGIN | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN | CMD_AUDIT |
-		  CMD_HISTORY | CMD_KEYS,
+	  CMD_LOGIN | CMD_LOGOUT | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN |
+		  CMD_AUDIT | CMD_HISTORY | CMD_KEYS,
 	  "FORMAT",
 	  N_("table (default), json, tsv (as az's), or none to print "
 	     "nothing (the exit status tells); audit also csv or sarif; "

@@ -325,6 +325,11 @@ fi
 		"$azcmk" logout
 	expect logout-none 0 "No token cache at '.*/tokens.json': nothing to remove" -- env XDG_STATE_HOME="$work/state-debug" \
 		"$azcmk" logout
+	expect logout-json 0 '"removed": false' -- env XDG_STATE_HOME="$work/state-debug" "$azcmk" -o json logout
+	expect logout-tsv 0 "^False	.*/tokens.json	0$" -- env XDG_STATE_HOME="$work/state-debug" "$azcmk" logout -o tsv
+	expect logout-no-csv 2 "invalid --output 'csv': use table, json, tsv or none" -- "$azcmk" logout -o csv
+	XDG_STATE_HOME=$work/state-debug "$azcmk" --ca-file "$work/ca.pem" account list >/dev/null 2>&1
+	expect logout-json-removed 0 '"tokens": 1' -- env XDG_STATE_HOME="$work/state-debug" "$azcmk" logout -o json
 	expect logout-args 2 "logout takes no arguments" -- "$azcmk" logout now
 	expect logout-no-demo 2 "option --demo does not apply to azcmk logout" -- "$azcmk" --demo logout
 	expect keys-sim 0 "^cmk-test  *RSA 2048  *yes" -- "$azcmk" --ca-file "$work/ca.pem" keys kv-cmk-test
