@@ -68,8 +68,10 @@ struct sim {
 	struct json_object
 		*doc; /* the live tenant: the scenario plus every change */
 	struct json_object
-		*index;          /* lower-case resource id -> resource object */
-	struct json_object *ops; /* long-running operations by id */
+		*index; /* lower-case resource id -> resource object */
+	struct json_object *by_sub; /* lower-case subscription id -> its
+				       resources, in the order of the list */
+	struct json_object *ops;    /* long-running operations by id */
 	struct json_object
 		*pending; /* the operations of ops not yet ended, by id */
 	int64_t next_due; /* no pending operation ends before this time
@@ -159,6 +161,7 @@ char *sim_host_url(struct sim_req *rq);
 int state_load(struct sim *s, char **err);
 void state_free(struct sim *s);
 struct json_object *state_resource(struct sim *s, const char *id);
+struct json_object *state_resources_under(struct sim *s, const char *scope);
 void state_put_resource(struct sim *s, struct json_object *res);
 void state_normalize_location(struct json_object *res);
 void state_del_resource(struct sim *s, const char *id);
