@@ -191,6 +191,7 @@ struct json_object *state_effective_permissions(struct sim *s, const char *oid,
 						const char *scope);
 bool state_can_see_subscription(struct sim *s, const char *oid,
 				const char *sub);
+int64_t state_access_changes_at(struct sim *s);
 const char *state_tenant(struct sim *s);
 char *role_guid(const char *id);
 
@@ -220,6 +221,7 @@ const char *arm_vault_suffix(struct sim_req *rq, bool hsm);
 struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 void rg_free(struct sim *s);
+void rg_state_changed(struct sim *s);
 int services_write(struct sim_req *rq, struct sim_resp *rs,
 		   struct json_object *cur, struct json_object *body,
 		   bool patch);

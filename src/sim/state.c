@@ -494,6 +494,23 @@ static bool assignment_effective(struct sim *s, struct json_object *ra)
 	       sim_now(s);
 }
 
+/* Returns the first time after now at which a role assignment takes effect
+ * (INT64_MAX: none waits): until then, with no write, access stays as it is. */
+int64_t state_access_changes_at(struct sim *s)
+{
+	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+	int64_t now = sim_now(s), first = INT64_MAX;
+
+	for (size_t i = 0; i < jx_len(ras); i++) {
+		int64_t at = jx_int(jx_at(ras, i), "createdOn", 0) +
+			     s->set.propagation_seconds;
+
+		if (at > now && at < first)
+			first = at;
+	}
+	return first;
+}
+
 /* Calls fn for each effective role assignment of a principal that covers scope.
  */
 static void each_grant(struct sim *s, const char *oid, const char *scope,
