@@ -635,7 +635,7 @@ static struct json_object *generic_item(struct json_object *r,
 static void list_generic(struct sim_req *rq, struct sim_resp *rs,
 			 const char *scope)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"), *out;
+	struct json_object *all = state_resources_under(rq->sim, scope), *out;
 	const char *filter = req_arg(rq, "$filter"),
 		   *expand = req_arg(rq, "$expand");
 	struct filter f = { NULL, 0 };
@@ -672,7 +672,7 @@ static void list_generic(struct sim_req *rq, struct sim_resp *rs,
 static void list_typed(struct sim_req *rq, struct sim_resp *rs,
 		       const struct armid *id, const char *scope)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"),
+	struct json_object *all = state_resources_under(rq->sim, scope),
 			   *out = json_object_new_array();
 
 	for (size_t i = 0; i < jx_len(all); i++) {

@@ -498,9 +498,12 @@ static int produce(struct sim_req *rq, struct sim_resp *rs, char id[37])
 	if (atomic_load(&random_failed))
 		refuse_no_random(rs);
 	/* What a change did to the DICOM services' key access, as Resource
-	 * Health will tell. */
-	if (s->generation != generation)
+	 * Health will tell; the Resource Graph results it made stale are
+	 * freed. */
+	if (s->generation != generation) {
 		health_track(s);
+		rg_state_changed(s);
+	}
 	log_end(rq, rs, fault ? FAULT_NAMES[fault_kind_of(fault)] : NULL);
 	json_object_put(fault);
 	latency = rq->kind == HOST_ADMIN

@@ -1,5 +1,6 @@
 /* The simulated Resource Graph: queries over the readable resources, paged with
- * $skipToken; a paged result is kept. */
+ * $skipToken; a result is kept until a write, so each later page costs its own
+ * rows. */
 #include "config.h"
 
 #include <stdio.h>
@@ -28,10 +29,12 @@ struct rg_kept {
 	char *key;        /* the caller, subscriptions and query it answers
 			     (request_key) */
 	unsigned long generation; /* the state generation it was computed at */
+	int64_t valid_until;   /* the simulated time at which a role assignment
+				  takes effect, changing what the caller reads */
 	int64_t used;          /* when it was last served, in simulated time */
 	unsigned long touched; /* the order it was last served in, for least
 				  recently used */
-	struct json_object *rows;
+	struct json_object *rows; /* the sorted result, or NULL once stale */
 };
 
 /* What the rows of one query share: answers about subscriptions and the strings
@@ -266,7 +269,18 @@ static bool kept_expired(const struct rg_kept *k, int64_t now)
 	return now - k->used > RG_KEEP_SECONDS;
 }
 
-/* Drops the expired results, making the slots on first use; returns the slots.
+/* Tells whether a kept result still answers its query: no write and no role
+ * assignment taking effect since it was computed. */
+static bool kept_fresh(struct sim *s, const struct rg_kept *k)
+{
+	return k->rows && k->generation == s->generation &&
+	       sim_now(s) < k->valid_until;
+}
+
+/*
+ * Drops the expired results, and frees the rows of the stale ones (their slots
+ * stay, for their $skipToken names them), making the slots on first use;
+ * returns the slots.
  */
 static struct rg_kept *kept_sweep(struct sim *s)
 {
@@ -274,10 +288,35 @@ static struct rg_kept *kept_sweep(struct sim *s)
 
 	if (!s->rg_kept)
 		s->rg_kept = xcalloc(RG_KEEP, sizeof(*s->rg_kept));
-	for (int i = 0; i < RG_KEEP; i++)
-		if (s->rg_kept[i].id && kept_expired(&s->rg_kept[i], now))
-			kept_drop(&s->rg_kept[i]);
+	for (int i = 0; i < RG_KEEP; i++) {
+		struct rg_kept *k = &s->rg_kept[i];
+
+		if (k->id && kept_expired(k, now)) {
+			kept_drop(k);
+		} else if (k->rows && !kept_fresh(s, k)) {
+			json_object_put(k->rows);
+			k->rows = NULL;
+		}
+	}
 	return s->rg_kept;
+}
+
+/* Frees the rows of the kept results a write made stale, after a request that
+ * may have changed the state. */
+void rg_state_changed(struct sim *s)
+{
+	if (s->rg_kept)
+		kept_sweep(s);
+}
+
+/* Sets a kept result's rows (taking a reference to result), computed now. */
+static void kept_set_rows(struct sim *s, struct rg_kept *k,
+			  struct json_object *result)
+{
+	json_object_put(k->rows);
+	k->rows = json_object_get(result);
+	k->generation = s->generation;
+	k->valid_until = state_access_changes_at(s);
 }
 
 /* Marks a kept result as served now, for its expiry and for the least recently
@@ -300,11 +339,22 @@ static struct rg_kept *kept_add(struct sim *s, char *key,
 			k = &slots[i];
 	kept_drop(k);
 	k->key = key;
-	k->rows = json_object_get(result);
-	k->generation = s->generation;
+	kept_set_rows(s, k, result);
 	k->id = ++s->rg_seq;
 	kept_touch(s, k);
 	return k;
+}
+
+/* Finds the kept result of a request key whose rows are fresh, or NULL. */
+static struct rg_kept *kept_by_key(struct sim *s, const char *key)
+{
+	struct rg_kept *slots = kept_sweep(s);
+
+	for (int i = 0; i < RG_KEEP; i++)
+		if (slots[i].id && slots[i].rows &&
+		    strcmp(slots[i].key, key) == 0)
+			return &slots[i];
+	return NULL;
 }
 
 /* Finds the unexpired kept result a $skipToken names, or NULL. */
@@ -455,7 +505,7 @@ static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs,
 		token_error(rs);
 		return NULL;
 	}
-	if (k->generation != s->generation) {
+	if (!kept_fresh(s, k)) {
 		struct json_object *fresh = run_query(rq, b, &err);
 
 		if (!fresh) {
@@ -463,9 +513,8 @@ static struct rg_kept *kept_page(struct sim_req *rq, struct sim_resp *rs,
 			free(err);
 			return NULL;
 		}
-		json_object_put(k->rows);
-		k->rows = fresh;
-		k->generation = s->generation;
+		kept_set_rows(s, k, fresh);
+		json_object_put(fresh);
 	}
 	kept_touch(s, k);
 	return k;
@@ -564,17 +613,23 @@ static void answer_page(struct sim_resp *rs, struct json_object *result,
 	resp_json(rs, 200, out);
 }
 
-/* Serves a first page: runs the query, keeping its result when more pages
- * follow, and starts at options.$skip. */
+/*
+ * Serves a first page, starting at options.$skip: from the kept result of the
+ * same caller, subscriptions and query when nothing changed since, else by
+ * running the query, keeping its result when more pages follow.
+ */
 static void first_page(struct sim_req *rq, struct sim_resp *rs,
 		       struct json_object *b, long top)
 {
-	char *err = NULL;
-	struct json_object *result = run_query(rq, b, &err);
+	char *err = NULL, *key = request_key(rq, b);
+	struct rg_kept *k = kept_by_key(rq->sim, key);
+	struct json_object *result =
+		k ? json_object_get(k->rows) : run_query(rq, b, &err);
 	long start = (long)jx_int(jx_get(b, "options"), "$skip", 0);
-	unsigned long id = 0;
+	unsigned long id = k ? k->id : 0;
 
 	if (!result) {
+		free(key);
 		query_error(rs, err);
 		free(err);
 		return;
@@ -582,8 +637,11 @@ static void first_page(struct sim_req *rq, struct sim_resp *rs,
 	start = start < 0                      ? 0
 		: start > (long)jx_len(result) ? (long)jx_len(result)
 					       : start;
-	if (start + top < (long)jx_len(result))
-		id = kept_add(rq->sim, request_key(rq, b), result)->id;
+	if (k)
+		kept_touch(rq->sim, k);
+	else if (start + top < (long)jx_len(result))
+		id = kept_add(rq->sim, xstrdup(key), result)->id;
+	free(key);
 	answer_page(
 		rs, result, start, top, id,
 		str_ieq(jx_str(jx_get(b, "options"), "resultFormat"), "table"));

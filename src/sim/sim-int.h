@@ -72,8 +72,10 @@ struct sim {
 	struct json_object
 		*doc; /* the live tenant: the scenario plus every change */
 	struct json_object
-		*index;          /* lower-case resource id -> resource object */
-	struct json_object *ops; /* long-running operations by id */
+		*index; /* lower-case resource id -> resource object */
+	struct json_object *by_sub; /* lower-case subscription id -> its
+				       resources, in the order of the list */
+	struct json_object *ops;    /* long-running operations by id */
 	struct json_object
 		*pending; /* the operations of ops not yet ended, by id */
 	int64_t next_due; /* no pending operation ends before this time
@@ -163,6 +165,7 @@ char *sim_host_url(struct sim_req *rq);
 int state_load(struct sim *s, char **err);
 void state_free(struct sim *s);
 struct json_object *state_resource(struct sim *s, const char *id);
+struct json_object *state_resources_under(struct sim *s, const char *scope);
 void state_put_resource(struct sim *s, struct json_object *res);
 void state_normalize_location(struct json_object *res);
 void state_del_resource(struct sim *s, const char *id);
@@ -192,6 +195,7 @@ struct json_object *state_effective_permissions(struct sim *s, const char *oid,
 						const char *scope);
 bool state_can_see_subscription(struct sim *s, const char *oid,
 				const char *sub);
+int64_t state_access_changes_at(struct sim *s);
 const char *state_tenant(struct sim *s);
 char *role_guid(const char *id);
 
@@ -221,6 +225,7 @@ const char *arm_vault_suffix(struct sim_req *rq, bool hsm);
 struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 void rg_free(struct sim *s);
+void rg_state_changed(struct sim *s);
 int services_write(struct sim_req *rq, struct sim_resp *rs,
 		   struct json_object *cur, struct json_object *body,
 		   bool patch);

@@ -2,6 +2,7 @@
  * principals, roles and access. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,21 +120,88 @@ void state_normalize_location(struct json_object *res)
 				       json_object_new_string(loc));
 }
 
-/* Indexes resources by lower-case id, their regions written as ARM writes them.
- */
+/* Returns the lower-case subscription id a resource id starts with
+ * ("/subscriptions/{id}/..."), allocated, or NULL for an id under none. */
+static char *subscription_key(const char *id)
+{
+	static const char prefix[] = "/subscriptions/";
+	size_t n;
+	char *key;
+
+	if (!str_istarts(id, prefix))
+		return NULL;
+	id += sizeof(prefix) - 1;
+	n = strcspn(id, "/");
+	if (n == 0)
+		return NULL;
+	key = xasprintf("%.*s", (int)n, id);
+	for (char *p = key; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return key;
+}
+
+/* Returns the array of a resource's subscription in the per-subscription
+ * index, made when make is set; NULL for a resource under no subscription. */
+static struct json_object *sub_list(struct sim *s, const char *id, bool make)
+{
+	char *key = subscription_key(id);
+	struct json_object *list = NULL;
+
+	if (key && !json_object_object_get_ex(s->by_sub, key, &list) && make) {
+		list = json_object_new_array();
+		json_object_object_add(s->by_sub, key, list);
+	}
+	free(key);
+	return list;
+}
+
+/* Returns the position of a resource object in an array, or -1. */
+static long position_of(struct json_object *list, const struct json_object *r)
+{
+	for (size_t i = 0; i < jx_len(list); i++)
+		if (jx_at(list, i) == r)
+			return (long)i;
+	return -1;
+}
+
+/* Indexes resources by lower-case id and by subscription, their regions written
+ * as ARM writes them. */
 static void build_index(struct sim *s)
 {
 	struct json_object *res = ensure_array(s->doc, "resources");
 
 	s->index = json_object_new_object();
+	s->by_sub = json_object_new_object();
 	for (size_t i = 0; i < jx_len(res); i++) {
-		struct json_object *r = jx_at(res, i);
+		struct json_object *r = jx_at(res, i),
+				   *in_sub = sub_list(s, jx_str(r, "id"), true);
 		char *key = str_lower(jx_str(r, "id"));
 
 		state_normalize_location(r);
 		json_object_object_add(s->index, key, json_object_get(r));
+		if (in_sub)
+			json_object_array_add(in_sub, json_object_get(r));
 		free(key);
 	}
+}
+
+/*
+ * Returns the resources a list at scope must look through (a borrowed array, in
+ * the order of the tenant's list, or NULL for none): those of the scope's
+ * subscription, from the index kept in step with every write, so that a list
+ * of one subscription does not scan the whole tenant; every resource for a
+ * scope above the subscriptions.
+ */
+struct json_object *state_resources_under(struct sim *s, const char *scope)
+{
+	char *key = subscription_key(scope);
+	struct json_object *list = NULL;
+
+	if (!key)
+		return jx_get(s->doc, "resources");
+	json_object_object_get_ex(s->by_sub, key, &list);
+	free(key);
+	return list;
 }
 
 /* Parses and checks the scenario and builds the live state; returns 0 or -1
@@ -178,6 +246,7 @@ void state_free(struct sim *s)
 {
 	json_object_put(s->doc);
 	json_object_put(s->index);
+	json_object_put(s->by_sub);
 	json_object_put(s->ops);
 	json_object_put(s->pending);
 	json_object_put(s->grants);
@@ -185,8 +254,8 @@ void state_free(struct sim *s)
 	json_object_put(s->faults);
 	json_object_put(s->roles);
 	json_object_put(s->health);
-	s->doc = s->index = s->ops = s->pending = s->grants = s->log =
-		s->faults = s->roles = s->health = NULL;
+	s->doc = s->index = s->by_sub = s->ops = s->pending = s->grants =
+		s->log = s->faults = s->roles = s->health = NULL;
 }
 
 /* Returns the scenario's tenant id. */
@@ -215,18 +284,21 @@ void state_put_resource(struct sim *s, struct json_object *res)
 {
 	struct json_object *list = jx_get(s->doc, "resources");
 	struct json_object *old = state_resource(s, jx_str(res, "id"));
+	struct json_object *in_sub = sub_list(s, jx_str(res, "id"), true);
 	char *key = str_lower(jx_str(res, "id"));
+	long at = old ? position_of(in_sub, old) : -1;
 
 	state_normalize_location(res);
-	if (old) {
-		for (size_t i = 0; i < jx_len(list); i++)
-			if (jx_at(list, i) == old) {
-				json_object_array_put_idx(list, i, res);
-				break;
-			}
-	} else {
+	if (in_sub && at >= 0)
+		json_object_array_put_idx(in_sub, (size_t)at,
+					  json_object_get(res));
+	else if (in_sub)
+		json_object_array_add(in_sub, json_object_get(res));
+	at = old ? position_of(list, old) : -1;
+	if (at >= 0)
+		json_object_array_put_idx(list, (size_t)at, res);
+	else
 		json_object_array_add(list, res);
-	}
 	json_object_object_add(s->index, key, json_object_get(res));
 	free(key);
 }
@@ -235,19 +307,22 @@ void state_put_resource(struct sim *s, struct json_object *res)
 void state_del_resource(struct sim *s, const char *id)
 {
 	struct json_object *list = jx_get(s->doc, "resources");
-	struct json_object *old = state_resource(s, id);
+	struct json_object *old = state_resource(s, id), *in_sub;
 	char *key;
+	long at;
 
 	if (!old)
 		return;
+	in_sub = sub_list(s, jx_str(old, "id"), false);
+	at = position_of(in_sub, old);
+	if (at >= 0)
+		json_object_array_del_idx(in_sub, (size_t)at, 1);
 	key = str_lower(jx_str(old, "id"));
 	json_object_object_del(s->index, key);
 	free(key);
-	for (size_t i = 0; i < jx_len(list); i++)
-		if (jx_at(list, i) == old) {
-			json_object_array_del_idx(list, i, 1);
-			break;
-		}
+	at = position_of(list, old);
+	if (at >= 0)
+		json_object_array_del_idx(list, (size_t)at, 1);
 }
 
 /* Finds a key vault (or a managed HSM) by its name. */
@@ -419,6 +494,23 @@ static bool assignment_effective(struct sim *s, struct json_object *ra)
 {
 	return jx_int(ra, "createdOn", 0) + s->set.propagation_seconds <=
 	       sim_now(s);
+}
+
+/* Returns the first time after now at which a role assignment takes effect
+ * (INT64_MAX: none waits): until then, with no write, access stays as it is. */
+int64_t state_access_changes_at(struct sim *s)
+{
+	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+	int64_t now = sim_now(s), first = INT64_MAX;
+
+	for (size_t i = 0; i < jx_len(ras); i++) {
+		int64_t at = jx_int(jx_at(ras, i), "createdOn", 0) +
+			     s->set.propagation_seconds;
+
+		if (at > now && at < first)
+			first = at;
+	}
+	return first;
 }
 
 /* Calls fn for each effective role assignment of a principal that covers scope.

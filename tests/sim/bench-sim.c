@@ -157,14 +157,28 @@ static long graph_page(struct simtest *t, const char *token, const char *query,
 	return rows;
 }
 
+/* Makes the simulator's state change (a clock step of 0 s is a write), so that
+ * the next query runs again rather than coming from a kept result. */
+static void state_write(struct simtest *t)
+{
+	struct st_resp r;
+
+	st_admin(t, "POST", "/clock", "{\"advanceSeconds\":0}", &r);
+	st_resp_free(&r);
+}
+
 /* Times the audit's Resource Graph query, top rows a page: the first page
  * (which runs the query), then the rest. */
 static void bench_graph(struct simtest *t, const char *token, int top)
 {
-	double start = now_ms(), first;
+	double start, first;
 	char *skip = NULL;
 	int pages = 1;
-	long rows = graph_page(t, token, AUDIT_QUERY, top, &skip);
+	long rows;
+
+	state_write(t);
+	start = now_ms();
+	rows = graph_page(t, token, AUDIT_QUERY, top, &skip);
 
 	first = now_ms() - start;
 	while (skip && pages < 200) {
@@ -177,6 +191,41 @@ static void bench_graph(struct simtest *t, const char *token, int top)
 	       pages > 1 ? (now_ms() - start - first) / (pages - 1) : 0.0,
 	       rows);
 	free(skip);
+}
+
+/*
+ * The goal of issue 13: a page of the audit's query over the 10k-row tenant,
+ * Resource Graph's default 100 rows, costs <= 5 ms after the first, whatever
+ * the tenant's size. Times the first page after a write (which runs the
+ * query), the later ones (from the kept result), and the same first page
+ * asked again with no write between.
+ */
+static void bench_graph_goal(struct simtest *t, const char *token)
+{
+	double start, first, later, again;
+	char *skip = NULL;
+	int pages = 0;
+
+	state_write(t);
+	start = now_ms();
+	graph_page(t, token, AUDIT_QUERY, 100, &skip);
+	first = now_ms() - start;
+	start = now_ms();
+	while (skip && pages < 50) {
+		graph_page(t, token, AUDIT_QUERY, 100, &skip);
+		pages++;
+	}
+	later = pages ? (now_ms() - start) / pages : 0.0;
+	free(skip);
+	skip = NULL;
+	start = now_ms();
+	graph_page(t, token, AUDIT_QUERY, 100, &skip);
+	again = now_ms() - start;
+	free(skip);
+	printf("simulator: a Resource Graph page at 10k rows  first %7.3f ms, "
+	       "later %6.3f ms/page (%d pages), same query again %6.3f ms  "
+	       "(goal: later <= 5 ms)\n",
+	       first, later, pages, again);
 }
 
 /* Times two queries paged at once, 100 rows a page, taking turns: each later
@@ -307,6 +356,7 @@ int main(void)
 	token = st_token(&t, "https://management.azure.com/.default");
 	bench_sequential(&t, token, 1000);
 	bench_concurrent(&t, token, 20);
+	bench_graph_goal(&t, token);
 	bench_graph(&t, token, 1000);
 	bench_graph(&t, token, 100);
 	bench_graph_interleaved(&t, token);
