@@ -495,6 +495,44 @@ static void test_logout(void **state)
 	env_stop(v);
 }
 
+/* azcmk logout does not reach through a state directory that is a link (as
+ * another user could plant where XDG_STATE_HOME is shared): the file it names
+ * elsewhere stays, and the error says why. */
+static void test_logout_link(void **state)
+{
+	char *base = xasprintf("%s/logout-link", workdir),
+	     *elsewhere = xasprintf("%s/elsewhere", base),
+	     *victim = xasprintf("%s/" TOKCACHE_FILE, elsewhere),
+	     *dir = xasprintf("%s/azcmk", base), *path = NULL, *err = NULL;
+	size_t n = 99;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(mkdir(base, 0700), 0);
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("not azcmk's\n", f);
+	fclose(f);
+	assert_int_equal(symlink(elsewhere, dir), 0);
+	setenv("XDG_STATE_HOME", base, 1);
+	assert_int_equal(tokcache_clear(&path, &n, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(access(victim, F_OK), 0);
+	assert_int_equal(n, 0);
+	free(path);
+	free(err);
+	unlink(dir);
+	unlink(victim);
+	rmdir(elsewhere);
+	rmdir(base);
+	free(base);
+	free(elsewhere);
+	free(victim);
+	free(dir);
+}
+
 /* Writes n tokens under keys of its own (who) into the cache. */
 static void put_many(const char *who, int n)
 {
@@ -801,6 +839,7 @@ int main(void)
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_logout),
+		cmocka_unit_test(test_logout_link),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_azure_cli),
 		cmocka_unit_test(test_managed_identity),
