@@ -778,9 +778,12 @@ static char *arc_read_key(const char *path, const char *shown,
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	char buf[ARC_KEY_MAX + 1];
+	/* One byte more than the limit, to see a file that grew past it since
+	 * fstat, and one for the terminator. */
+	char buf[ARC_KEY_MAX + 2];
 	ssize_t n = -1;
 	bool printable = true;
+	char *key;
 
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size <= ARC_KEY_MAX)
@@ -815,7 +818,9 @@ static char *arc_read_key(const char *path, const char *shown,
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return NULL;
 	}
-	return xstrndup(buf, (size_t)n);
+	key = xstrndup(buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return key;
 }
 
 /*
