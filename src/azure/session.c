@@ -347,9 +347,18 @@ static char *chain_mark(const struct az_session *s, const struct az_cred *c)
 static bool chain_chosen(const struct az_cred *c, void *ctx)
 {
 	struct az_session *s = ctx;
-	char *mark = chain_mark(s, c);
-	bool found = disk_get(s, mark, s->cloud->arm_scope, s->tenant);
+	char *mark = chain_mark(s, c), *warn = NULL;
+	struct tokcache_key k = { s->cloud_key, s->tenant, mark,
+				  s->cloud->arm_scope };
+	struct az_token t;
+	bool found = mark && tokcache_get(&k, (int64_t)time(NULL), RENEW_MARGIN,
+					  &t, &warn);
 
+	/* The mark only says the chain chose c: c's tokens come from its own
+	 * entries, which a token Azure refused does not outlive. */
+	if (found)
+		free(t.token);
+	cache_warning(s, warn);
 	s->by_mark = found;
 	free(mark);
 	return found;

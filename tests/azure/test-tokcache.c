@@ -673,59 +673,6 @@ static void test_azure_cli(void **state)
 	env_stop(v);
 }
 
-/* The chain keeps its order through the cache: a token the Azure CLI got
- * for an explicit --auth cli does not make a later chain skip the managed
- * identity before it; when the chain itself fell to the Azure CLI, the next
- * chain takes it again without probing the managed identity or running az. */
-static void test_chain_order(void **state)
-{
-	struct env *v = env_start();
-	char *az = xasprintf("%s/az", v->state),
-	     *count = xasprintf("%s/az-runs", v->state),
-	     *cfg = xasprintf("%s/azure", v->state),
-	     *tok = st_token(&v->t, "https://management.azure.com/.default"),
-	     url[128], *path = NULL, *err = NULL;
-	size_t n = 0;
-
-	(void)state;
-	clear_env();
-	assert_int_equal(mkdir(cfg, 0700), 0);
-	setenv("AZURE_CONFIG_DIR", cfg, 1);
-	fake_az(az, count, tok);
-	v->az = az;
-	az_profile(cfg, "dana@contoso");
-	sign_in(v, AZ_AUTH_CLI);
-	assert_int_equal(lines(count), 1);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
-	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
-	sign_in(v, AZ_AUTH_CHAIN);
-	assert_string_equal(az_session_method_id(v->s),
-			    "managed-identity-imds");
-	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
-
-	/* Without a managed identity the chain falls to the Azure CLI, and the
-	 * next chain goes there at once, though the managed identity is back
-	 * (the cache emptied first: it holds the managed identity's token). */
-	assert_int_equal(tokcache_clear(&path, &n, &err), 1);
-	free(path);
-	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
-	az_profile(cfg, "lee@contoso");
-	sign_in(v, AZ_AUTH_CHAIN);
-	assert_string_equal(az_session_method_id(v->s), "azure-cli");
-	assert_int_equal(lines(count), 2);
-	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
-	sign_in(v, AZ_AUTH_CHAIN);
-	assert_string_equal(az_session_method_id(v->s), "azure-cli");
-	assert_int_equal(lines(count), 2);
-	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
-	unsetenv("AZURE_CONFIG_DIR");
-	free(az);
-	free(count);
-	free(cfg);
-	free(tok);
-	env_stop(v);
-}
-
 /* Replaces every token in the cache file with one Azure refuses (a revoked
  * token, or one from another simulator). */
 static void spoil_tokens(struct env *v)
@@ -787,6 +734,82 @@ static void test_refused_token(void **state)
 	session(v, AZ_AUTH_CHAIN);
 	assert_true(read_key(v));
 	assert_int_equal(log_count(v, SIGN_IN), 4);
+	env_stop(v);
+}
+
+/* Lists the subscriptions through Resource Manager; fails the test when the
+ * call fails. */
+static void list_subscriptions(struct env *v)
+{
+	struct az_req *r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions",
+					  "2022-12-01", NULL);
+
+	if (az_session_call(v->s, r, &v->e) != 0)
+		fail_msg("listing subscriptions failed: %s", v->e.message);
+	az_req_free(r);
+}
+
+/* The chain keeps its order through the cache: a token the Azure CLI got
+ * for an explicit --auth cli does not make a later chain skip the managed
+ * identity before it; when the chain itself fell to the Azure CLI, the next
+ * chain takes it again without probing the managed identity or running az. */
+static void test_chain_order(void **state)
+{
+	struct env *v = env_start();
+	char *az = xasprintf("%s/az", v->state),
+	     *count = xasprintf("%s/az-runs", v->state),
+	     *cfg = xasprintf("%s/azure", v->state),
+	     *tok = st_token(&v->t, "https://management.azure.com/.default"),
+	     url[128], *path = NULL, *err = NULL;
+	size_t n = 0;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(mkdir(cfg, 0700), 0);
+	setenv("AZURE_CONFIG_DIR", cfg, 1);
+	fake_az(az, count, tok);
+	v->az = az;
+	az_profile(cfg, "dana@contoso");
+	sign_in(v, AZ_AUTH_CLI);
+	assert_int_equal(lines(count), 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s),
+			    "managed-identity-imds");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+
+	/* Without a managed identity the chain falls to the Azure CLI, and the
+	 * next chain goes there at once, though the managed identity is back
+	 * (the cache emptied first: it holds the managed identity's token). */
+	assert_int_equal(tokcache_clear(&path, &n, &err), 1);
+	free(path);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	az_profile(cfg, "lee@contoso");
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s), "azure-cli");
+	assert_int_equal(lines(count), 2);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s), "azure-cli");
+	assert_int_equal(lines(count), 2);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+
+	/* A chain choosing on its mark takes the CLI's own tokens: once one
+	 * Azure refused is replaced, the next run does not meet it again. */
+	spoil_tokens(v);
+	session(v, AZ_AUTH_CHAIN);
+	list_subscriptions(v);
+	assert_int_equal(lines(count), 3);
+	session(v, AZ_AUTH_CHAIN);
+	list_subscriptions(v);
+	assert_int_equal(lines(count), 3);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+	unsetenv("AZURE_CONFIG_DIR");
+	free(az);
+	free(count);
+	free(cfg);
+	free(tok);
 	env_stop(v);
 }
 
