@@ -421,7 +421,9 @@ int tokcache_clear(char **path, size_t *removed, char **err)
 
 	*path = tokcache_path();
 	*removed = 0;
-	if (lstat(*path, &st) != 0)
+	/* Without a home there is no cache: a file the working directory
+	 * holds there is not azcmk's. */
+	if (!tokcache_enabled() || lstat(*path, &st) != 0)
 		return 0;
 	/* Through a state directory that is a link or another user's, the
 	 * file is not azcmk's: nothing is removed there. */

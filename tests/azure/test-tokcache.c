@@ -533,6 +533,53 @@ static void test_logout_link(void **state)
 	free(dir);
 }
 
+/* Without XDG_STATE_HOME or HOME there is no cache, so logout removes
+ * nothing: not a tokens.json under the working directory, which azcmk
+ * neither wrote nor reads. */
+static void test_logout_no_home(void **state)
+{
+	char *base = xasprintf("%s/logout-no-home", workdir),
+	     *file = xasprintf("%s/.local/state/azcmk/" TOKCACHE_FILE, base),
+	     *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL,
+	     *xdg = getenv("XDG_STATE_HOME") ? xstrdup(getenv("XDG_STATE_HOME"))
+					     : NULL,
+	     *path = NULL, *err = NULL, *cmd, cwd[512];
+	size_t n = 99;
+	int rc;
+	FILE *f;
+
+	(void)state;
+	cmd = xasprintf("mkdir -p '%s/.local/state/azcmk'", base);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("{}", f);
+	fclose(f);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(base), 0);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("HOME");
+	rc = tokcache_clear(&path, &n, &err);
+	assert_int_equal(chdir(cwd), 0);
+	if (home)
+		setenv("HOME", home, 1);
+	if (xdg)
+		setenv("XDG_STATE_HOME", xdg, 1);
+	assert_int_equal(rc, 0);
+	assert_null(err);
+	assert_int_equal(n, 0);
+	assert_int_equal(access(file, F_OK), 0);
+	cmd = xasprintf("rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(path);
+	free(file);
+	free(base);
+	free(home);
+	free(xdg);
+}
+
 /* Writes n tokens under keys of its own (who) into the cache. */
 static void put_many(const char *who, int n)
 {
@@ -916,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_logout),
 		cmocka_unit_test(test_logout_link),
+		cmocka_unit_test(test_logout_no_home),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_azure_cli),
 		cmocka_unit_test(test_chain_order),
