@@ -778,9 +778,12 @@ static char *arc_read_key(const char *path, const char *shown,
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
-	char buf[ARC_KEY_MAX + 1];
+	/* One byte more than the limit, to see a file that grew past it since
+	 * fstat, and one for the terminator. */
+	char buf[ARC_KEY_MAX + 2];
 	ssize_t n = -1;
 	bool printable = true;
+	char *key;
 
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size <= ARC_KEY_MAX)
@@ -815,7 +818,9 @@ static char *arc_read_key(const char *path, const char *shown,
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return NULL;
 	}
-	return xstrndup(buf, (size_t)n);
+	key = xstrndup(buf, (size_t)n);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return key;
 }
 
 /*
@@ -1633,9 +1638,12 @@ static struct az_cred *env_step(const struct az_cred_ctx *ctx, unsigned steps,
 /*
  * The credential the token cache already vouches for: managed identity, then
  * the Azure CLI, the chain's order, each only when its step is allowed. A
- * token cached for one of them means it worked lately, so an earlier run's
+ * managed identity's cached token means it worked lately on this machine; the
+ * Azure CLI is taken only on a token an earlier chain kept when it chose the
+ * CLI (the managed identity failing then), not on one from --auth cli, which
+ * says nothing of the managed identity before it. So an earlier chain's
  * choice is kept without probing IMDS (a second's wait off Azure) or running
- * az. NULL when neither has a cached token (or no cache is at hand).
+ * az. NULL when neither has such a token (or no cache is at hand).
  */
 static struct az_cred *cached_step(const struct az_cred_ctx *ctx,
 				   unsigned steps)
@@ -1648,14 +1656,16 @@ static struct az_cred *cached_step(const struct az_cred_ctx *ctx,
 		/* A credential that cannot be made here is left to the
 		 * chain's own steps, which say why. */
 		struct az_error ignored = { 0 };
+		bool (*vouches)(const struct az_cred *, void *) =
+			order[i] == STEP_MI ? ctx->cached : ctx->chosen;
 		struct az_cred *c;
 
-		if (!(steps & order[i]))
+		if (!(steps & order[i]) || !vouches)
 			continue;
 		c = order[i] == STEP_MI ? mi_cred(ctx, &ignored)
 					: new_cred(ctx, C_CLI, &ignored);
 		az_error_clear(&ignored);
-		if (c && ctx->cached(c, ctx->cached_ctx))
+		if (c && vouches(c, ctx->cached_ctx))
 			return c;
 		az_cred_free(c);
 	}

@@ -66,6 +66,9 @@ struct az_cred_ctx {
 	/* The maker's token cache: true when it holds a fresh Resource Manager
 	 * token of c, so the chain picks c without probing it; NULL: probe. */
 	bool (*cached)(const struct az_cred *c, void *ctx);
+	/* The same, for a token an earlier chain kept when it chose c after
+	 * the steps before c failed: only then may the chain skip them. */
+	bool (*chosen)(const struct az_cred *c, void *ctx);
 	void *cached_ctx;
 };
 

@@ -58,6 +58,7 @@ struct az_session {
 	char *identity; /* the credential's, in the token cache's keys (NULL:
 			   its tokens are not shared) */
 	bool warned;    /* the token cache's trouble was told once */
+	bool by_mark;   /* the chain took the Azure CLI on its own mark */
 };
 
 /* Finds the session's cloud: --cloud, else with --auth cli the Azure CLI's
@@ -329,8 +330,64 @@ static bool chain_cached(const struct az_cred *c, void *ctx)
 	return found;
 }
 
+/* Returns the identity under which a chain's choice of c is kept in the
+ * token cache, apart from c's own tokens (NULL: not shared). */
+static char *chain_mark(const struct az_session *s, const struct az_cred *c)
+{
+	char *id = cred_identity(s, c),
+	     *mark = id ? xasprintf("chain-choice %s", id) : NULL;
+
+	free(id);
+	return mark;
+}
+
+/* For the chain: whether an earlier chain chose c after the steps before it
+ * failed, and its token is still fresh; then c is picked without those steps'
+ * probes. */
+static bool chain_chosen(const struct az_cred *c, void *ctx)
+{
+	struct az_session *s = ctx;
+	char *mark = chain_mark(s, c), *warn = NULL;
+	struct tokcache_key k = { s->cloud_key, s->tenant, mark,
+				  s->cloud->arm_scope };
+	struct az_token t;
+	bool found = mark && tokcache_get(&k, (int64_t)time(NULL), RENEW_MARGIN,
+					  &t, &warn);
+
+	/* The mark only says the chain chose c: c's tokens come from its own
+	 * entries, which a token Azure refused does not outlive. */
+	if (found)
+		free(t.token);
+	cache_warning(s, warn);
+	s->by_mark = found;
+	free(mark);
+	return found;
+}
+
+/* Marks in the token cache that the chain chose the Azure CLI (the managed
+ * identity before it failed), with the Resource Manager token it holds, so
+ * the next chain skips the managed identity's probe while that token lasts. */
+static void mark_chain_choice(struct az_session *s)
+{
+	struct tok_entry *t = tok_find(s, s->cloud->arm_scope, s->tenant);
+	char *mark, *warn = NULL;
+
+	if (s->o.auth != AZ_AUTH_CHAIN || s->by_mark || !t ||
+	    strcmp(az_cred_id(s->cred), "azure-cli") != 0)
+		return;
+	mark = chain_mark(s, s->cred);
+	if (mark) {
+		struct tokcache_key k = { s->cloud_key, s->tenant, mark,
+					  s->cloud->arm_scope };
+
+		tokcache_put(&k, &t->t, (int64_t)time(NULL), &warn);
+	}
+	cache_warning(s, warn);
+	free(mark);
+}
+
 /* Chooses the credential (trying the chain when asked) once; a token its probe
- * got goes to the caches. */
+ * got goes to the caches, and the chain's choice of the Azure CLI is marked. */
 static int ensure_cred(struct az_session *s, struct az_error *e)
 {
 	struct az_cred_ctx ctx = {
@@ -350,6 +407,7 @@ static int ensure_cred(struct az_session *s, struct az_error *e)
 		return 0;
 	if (s->read_cache) {
 		ctx.cached = chain_cached;
+		ctx.chosen = chain_chosen;
 		ctx.cached_ctx = s;
 	}
 	s->cred = az_cred_pick(&ctx, s->o.auth, &probe, e);
@@ -359,6 +417,8 @@ static int ensure_cred(struct az_session *s, struct az_error *e)
 		disk_put(s, s->cloud->arm_scope, s->tenant, &probe);
 		keep_token(s, s->cloud->arm_scope, NULL, &probe);
 	}
+	if (s->cred)
+		mark_chain_choice(s);
 	return s->cred ? 0 : -1;
 }
 

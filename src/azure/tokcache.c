@@ -407,9 +407,10 @@ bool tokcache_put(const struct tokcache_key *k, const struct az_token *t,
 }
 
 /*
- * Removes the cache file (for azcmk logout), under its lock; *path (caller
- * frees) names it and *removed counts the tokens it held (0 when it could not
- * be read). Returns 1 when removed, 0 when there was none, -1 with *err.
+ * Removes the cache file (for azcmk logout), under its lock, only from a
+ * private state directory (never through a link); *path (caller frees) names
+ * it and *removed counts the tokens it held (0 when it could not be read).
+ * Returns 1 when removed, 0 when there was none, -1 with *err.
  */
 int tokcache_clear(char **path, size_t *removed, char **err)
 {
@@ -420,8 +421,14 @@ int tokcache_clear(char **path, size_t *removed, char **err)
 
 	*path = tokcache_path();
 	*removed = 0;
-	if (lstat(*path, &st) != 0)
+	/* Without a home there is no cache: a file the working directory
+	 * holds there is not azcmk's. */
+	if (!tokcache_enabled() || lstat(*path, &st) != 0)
 		return 0;
+	/* Through a state directory that is a link or another user's, the
+	 * file is not azcmk's: nothing is removed there. */
+	if (!cmk_private_dir(*path, err))
+		return -1;
 	/* Removing needs no lock, so a lock that cannot be had is no error;
 	 * held, it keeps a writer from putting a file back half-way. */
 	lock = lock_cache(err);

@@ -15,7 +15,8 @@
 struct tokcache_key {
 	const char *cloud;    /* the authority and Resource Manager host */
 	const char *tenant;   /* as the session names it */
-	const char *identity; /* az_cred_identity, or the Azure CLI's */
+	const char *identity; /* az_cred_identity, or the Azure CLI's; for
+				 the chain's choice, "chain-choice " and it */
 	const char *scope;
 };
 

@@ -407,14 +407,16 @@ static struct json_object *assignment_resource(const struct guard_set *s,
 }
 
 /* Returns the command that deploys an ARM template of this request to its
- * scope (allocated). */
+ * scope, as a shell takes it (allocated); the target is a valid one. */
 char *guard_deploy_hint(const struct guard_req *r)
 {
+	/* A valid name holds no quote; '(' and ')' need quoting in a shell. */
 	if (r->scope == GUARD_MANAGEMENT_GROUP)
 		return xasprintf(
 			"az deployment mg create --management-group-id "
-			"%s --location LOCATION --template-file FILE",
-			r->target);
+			"%s%s%s --location LOCATION --template-file FILE",
+			strpbrk(r->target, "()") ? "'" : "", r->target,
+			strpbrk(r->target, "()") ? "'" : "");
 	if (r->target)
 		return xasprintf("az deployment sub create --subscription %s "
 				 "--location LOCATION --template-file FILE",

@@ -495,6 +495,91 @@ static void test_logout(void **state)
 	env_stop(v);
 }
 
+/* azcmk logout does not reach through a state directory that is a link (as
+ * another user could plant where XDG_STATE_HOME is shared): the file it names
+ * elsewhere stays, and the error says why. */
+static void test_logout_link(void **state)
+{
+	char *base = xasprintf("%s/logout-link", workdir),
+	     *elsewhere = xasprintf("%s/elsewhere", base),
+	     *victim = xasprintf("%s/" TOKCACHE_FILE, elsewhere),
+	     *dir = xasprintf("%s/azcmk", base), *path = NULL, *err = NULL;
+	size_t n = 99;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(mkdir(base, 0700), 0);
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("not azcmk's\n", f);
+	fclose(f);
+	assert_int_equal(symlink(elsewhere, dir), 0);
+	setenv("XDG_STATE_HOME", base, 1);
+	assert_int_equal(tokcache_clear(&path, &n, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(access(victim, F_OK), 0);
+	assert_int_equal(n, 0);
+	free(path);
+	free(err);
+	unlink(dir);
+	unlink(victim);
+	rmdir(elsewhere);
+	rmdir(base);
+	free(base);
+	free(elsewhere);
+	free(victim);
+	free(dir);
+}
+
+/* Without XDG_STATE_HOME or HOME there is no cache, so logout removes
+ * nothing: not a tokens.json under the working directory, which azcmk
+ * neither wrote nor reads. */
+static void test_logout_no_home(void **state)
+{
+	char *base = xasprintf("%s/logout-no-home", workdir),
+	     *file = xasprintf("%s/.local/state/azcmk/" TOKCACHE_FILE, base),
+	     *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL,
+	     *xdg = getenv("XDG_STATE_HOME") ? xstrdup(getenv("XDG_STATE_HOME"))
+					     : NULL,
+	     *path = NULL, *err = NULL, *cmd, cwd[512];
+	size_t n = 99;
+	int rc;
+	FILE *f;
+
+	(void)state;
+	cmd = xasprintf("mkdir -p '%s/.local/state/azcmk'", base);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("{}", f);
+	fclose(f);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(base), 0);
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("HOME");
+	rc = tokcache_clear(&path, &n, &err);
+	assert_int_equal(chdir(cwd), 0);
+	if (home)
+		setenv("HOME", home, 1);
+	if (xdg)
+		setenv("XDG_STATE_HOME", xdg, 1);
+	assert_int_equal(rc, 0);
+	assert_null(err);
+	assert_int_equal(n, 0);
+	assert_int_equal(access(file, F_OK), 0);
+	cmd = xasprintf("rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+	free(cmd);
+	free(path);
+	free(file);
+	free(base);
+	free(home);
+	free(xdg);
+}
+
 /* Writes n tokens under keys of its own (who) into the cache. */
 static void put_many(const char *who, int n)
 {
@@ -699,6 +784,82 @@ static void test_refused_token(void **state)
 	env_stop(v);
 }
 
+/* Lists the subscriptions through Resource Manager; fails the test when the
+ * call fails. */
+static void list_subscriptions(struct env *v)
+{
+	struct az_req *r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions",
+					  "2022-12-01", NULL);
+
+	if (az_session_call(v->s, r, &v->e) != 0)
+		fail_msg("listing subscriptions failed: %s", v->e.message);
+	az_req_free(r);
+}
+
+/* The chain keeps its order through the cache: a token the Azure CLI got
+ * for an explicit --auth cli does not make a later chain skip the managed
+ * identity before it; when the chain itself fell to the Azure CLI, the next
+ * chain takes it again without probing the managed identity or running az. */
+static void test_chain_order(void **state)
+{
+	struct env *v = env_start();
+	char *az = xasprintf("%s/az", v->state),
+	     *count = xasprintf("%s/az-runs", v->state),
+	     *cfg = xasprintf("%s/azure", v->state),
+	     *tok = st_token(&v->t, "https://management.azure.com/.default"),
+	     url[128], *path = NULL, *err = NULL;
+	size_t n = 0;
+
+	(void)state;
+	clear_env();
+	assert_int_equal(mkdir(cfg, 0700), 0);
+	setenv("AZURE_CONFIG_DIR", cfg, 1);
+	fake_az(az, count, tok);
+	v->az = az;
+	az_profile(cfg, "dana@contoso");
+	sign_in(v, AZ_AUTH_CLI);
+	assert_int_equal(lines(count), 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", v->t.identity);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s),
+			    "managed-identity-imds");
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+
+	/* Without a managed identity the chain falls to the Azure CLI, and the
+	 * next chain goes there at once, though the managed identity is back
+	 * (the cache emptied first: it holds the managed identity's token). */
+	assert_int_equal(tokcache_clear(&path, &n, &err), 1);
+	free(path);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	az_profile(cfg, "lee@contoso");
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s), "azure-cli");
+	assert_int_equal(lines(count), 2);
+	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", url, 1);
+	sign_in(v, AZ_AUTH_CHAIN);
+	assert_string_equal(az_session_method_id(v->s), "azure-cli");
+	assert_int_equal(lines(count), 2);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+
+	/* A chain choosing on its mark takes the CLI's own tokens: once one
+	 * Azure refused is replaced, the next run does not meet it again. */
+	spoil_tokens(v);
+	session(v, AZ_AUTH_CHAIN);
+	list_subscriptions(v);
+	assert_int_equal(lines(count), 3);
+	session(v, AZ_AUTH_CHAIN);
+	list_subscriptions(v);
+	assert_int_equal(lines(count), 3);
+	assert_int_equal(log_count(v, "/metadata/identity/oauth2/token"), 1);
+	unsetenv("AZURE_CONFIG_DIR");
+	free(az);
+	free(count);
+	free(cfg);
+	free(tok);
+	env_stop(v);
+}
+
 /* A managed identity's token is reused, the chain picking it without a
  * probe; a user-assigned identity (another client id) signs in as itself. */
 static void test_managed_identity(void **state)
@@ -801,8 +962,11 @@ int main(void)
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_logout),
+		cmocka_unit_test(test_logout_link),
+		cmocka_unit_test(test_logout_no_home),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_azure_cli),
+		cmocka_unit_test(test_chain_order),
 		cmocka_unit_test(test_managed_identity),
 		cmocka_unit_test(test_refused_token),
 		cmocka_unit_test(test_demo_not_cached),

@@ -323,6 +323,27 @@ static void test_current_subscription(void **state)
 	guard_free(&s);
 }
 
+/* The deploy command is one a shell takes as it is printed: a management
+ * group's name with '(' or ')' is single-quoted (unquoted, sh stops at a
+ * syntax error), a plain one is left as the operator typed it. */
+static void test_deploy_hint_quoted(void **state)
+{
+	struct guard_req odd = { GUARD_MANAGEMENT_GROUP, "Contoso_(EU).prod",
+				 1u << SVC_DICOM, false };
+	struct guard_req plain = { GUARD_MANAGEMENT_GROUP, "contoso-prod",
+				   1u << SVC_DICOM, false };
+	char *hint;
+
+	(void)state;
+	hint = guard_deploy_hint(&odd);
+	assert_non_null(
+		strstr(hint, "--management-group-id 'Contoso_(EU).prod' "));
+	free(hint);
+	hint = guard_deploy_hint(&plain);
+	assert_non_null(strstr(hint, "--management-group-id contoso-prod "));
+	free(hint);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_name_limit),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_current_subscription),
+		cmocka_unit_test(test_deploy_hint_quoted),
 	};
 
 	setlocale(LC_ALL, "C");
