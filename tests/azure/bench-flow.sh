@@ -4,7 +4,8 @@
 #
 # Each run starts a fresh simulator (the change is made once per tenant), so a run is one operator's first
 # change. Cold: a new XDG_STATE_HOME, so azcmk signs in (no token cache); for az, `az login` plus the script.
-# Warm: the token cache filled first by an untimed command (azcmk check, which changes nothing; az login), then the flow alone.
+# Warm: the token cache filled first by an untimed command (azcmk check, which changes nothing; az login),
+# then the flow alone.
 # Prints the medians at 0 and 50 ms per answer, then a "goal" line for make bench's summary.
 # BENCH_RUNS sets azcmk's runs of each figure (default 5), BENCH_AZ_RUNS az's (default 1: a run of az takes
 # seconds, and it spreads little against its length); make bench's BENCH_QUICK=1 sets both to 1.
@@ -14,6 +15,7 @@ top_builddir=${top_builddir:-.}
 conf=$top_srcdir/../shared/conformance
 azcmk=$top_builddir/src/azcmk
 sim=$top_builddir/src/azcmk-sim
+AZ=${AZ:-az} # the Azure CLI to compare with (AZ=/nonexistent shows the run without it)
 runs=${BENCH_RUNS:-5}
 az_runs=${BENCH_AZ_RUNS:-1}
 GOAL_RATIO=8
@@ -25,21 +27,33 @@ RES=oai-prod
 KEY=https://kv-health.vault.azure.net/keys/cmk-rsa
 work=$(mktemp -d)
 simpid=
+
+# Stops the simulator.
+stop_sim() {
+	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
+	simpid=
+}
 trap 'stop_sim; rm -rf "$work"' EXIT
 
 if [ ! -f "$conf/scenario-az.json" ]; then
 	echo "skip the three-command flow: no $conf/scenario-az.json (the shared folder is not beside this checkout)"
-	echo "goal  skipped  check + plan + apply vs az, 50 ms: not measured, no conformance scenario (goal azcmk >= ${GOAL_RATIO}x faster)"
+	echo "goal  skipped  check + plan + apply vs az (3 processes), 50 ms: no conformance scenario" \
+		"(goal azcmk >= ${GOAL_RATIO}x faster)"
 	exit 0
 fi
 have_az=yes
-if ! command -v az >/dev/null 2>&1; then
+# The exported script calls az by name: the one chosen comes first on its PATH.
+azpath=$(dirname "$(command -v "$AZ" 2>/dev/null || echo /nonexistent/az)"):$PATH
+if ! command -v "$AZ" >/dev/null 2>&1; then
 	have_az=
-	echo "skip az: the Azure CLI is not installed (apt-get install azure-cli); azcmk's figures alone"
+	echo "skip az: the Azure CLI ($AZ) is not installed (apt-get install azure-cli); azcmk's figures alone"
 fi
 
 # Prints the milliseconds since the epoch.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Prints a figure with its unit, or the word that stands for it (failed, absent).
+ms() { case $1 in *[!0-9]*) echo "$1" ;; *) echo "$1 ms" ;; esac; }
 
 # Prints the median of the numbers given as arguments.
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -56,12 +70,6 @@ start_sim() {
 	port=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['proxy'])" "$work/ports.json")
 	export HTTPS_PROXY=http://127.0.0.1:$port NO_PROXY='' REQUESTS_CA_BUNDLE=$work/ca.pem
 	rm -rf "$work/state" "$work/az"
-}
-
-# Stops the simulator.
-stop_sim() {
-	[ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-	simpid=
 }
 
 export AZURE_CONFIG_DIR=$work/az XDG_STATE_HOME=$work/state LANG=C
@@ -105,7 +113,7 @@ az_run() {
 	[ "$2" = warm ] && { az_login || { stop_sim; return 1; }; }
 	t0=$(now_ms)
 	if [ "$2" = cold ]; then az_login || { stop_sim; return 1; }; fi
-	sh "$work/plan.sh" >"$work/out" 2>&1 || { stop_sim; echo "bench-flow: the az script failed:" >&2; cat "$work/out" >&2; return 1; }
+	PATH=$azpath sh "$work/plan.sh" >"$work/out" 2>&1 || { stop_sim; echo "bench-flow: the az script failed:" >&2; cat "$work/out" >&2; return 1; }
 	t1=$(now_ms)
 	stop_sim
 	echo $((t1 - t0))
@@ -113,7 +121,7 @@ az_run() {
 
 # Signs az in as the operator's service principal.
 az_login() {
-	az login --service-principal -u "$APP" -p "$SECRET" --tenant "$T" >/dev/null 2>"$work/out" ||
+	"$AZ" login --service-principal -u "$APP" -p "$SECRET" --tenant "$T" >/dev/null 2>"$work/out" ||
 		{ echo "bench-flow: az login failed:" >&2; cat "$work/out" >&2; return 1; }
 }
 
@@ -139,11 +147,11 @@ for lat in 0 50; do
 		else
 			fig[az.$lat.$mode]=absent
 		fi
-		line=$(printf 'flow %2d ms  %-4s  azcmk %6s ms' $lat $mode "${fig[azcmk.$lat.$mode]}")
-		case ${fig[azcmk.$lat.$mode]}${fig[az.$lat.$mode]} in
-		*failed* | *absent*) printf '%s  az %s\n' "$line" "${fig[az.$lat.$mode]}" ;;
-		*) printf '%s  az %6s ms  az / azcmk %5.1f\n' "$line" "${fig[az.$lat.$mode]}" \
-			"$(echo "${fig[az.$lat.$mode]} ${fig[azcmk.$lat.$mode]}" | awk '{ print $1 / $2 }')" ;;
+		a=${fig[azcmk.$lat.$mode]} b=${fig[az.$lat.$mode]}
+		line=$(printf 'flow %2d ms  %-4s  azcmk %9s' $lat $mode "$(ms "$a")")
+		case $a$b in
+		*failed* | *absent*) printf '%s  az %s\n' "$line" "$(ms "$b")" ;;
+		*) printf '%s  az %9s  az / azcmk %5.1f\n' "$line" "$(ms "$b")" "$(echo "$b $a" | awk '{ print $1 / $2 }')" ;;
 		esac
 	done
 done
