@@ -109,9 +109,10 @@ static void quiet(const char *line, void *ctx)
 }
 
 /* Measures azcmk check for one resource: requests, the waves fetch reports, and
- * wall time; returns the sequential round trips, or -1 when it failed. */
+ * wall time (in *wall); returns the sequential round trips, or -1 when it
+ * failed. */
 static int bench_check(struct simtest *t, struct az_session *s,
-		       const char *service, const char *id)
+		       const char *service, const char *id, double *wall)
 {
 	struct cmk_target tg = { .resource = id, .key_uri = KV };
 	struct az_error e = { 0 };
@@ -133,6 +134,7 @@ static int bench_check(struct simtest *t, struct az_session *s,
 	       "%7.0f ms  (%.1f x latency)\n",
 	       service, logged(t) - before, f.round_trips, ms, ms / LATENCY_MS);
 	trips = f.round_trips;
+	*wall = ms;
 	cmk_report_free(&r);
 	cmk_fetch_free(&f);
 	az_error_clear(&e);
@@ -181,16 +183,17 @@ static double bench_apply(struct simtest *t, struct az_session *s,
 	return rc == 0 ? ms : -1;
 }
 
-/* Prints the goal lines: the most round trips a check took, and the longest
- * plan + apply, each with its service (failed when a run failed). */
-static void report_goals(int trips, const char *trips_svc, double ms,
-			 const char *ms_svc)
+/* Prints the goal lines: the most round trips a check took (and the slowest
+ * check's wall time, which tells them too), and the longest plan + apply, each
+ * with its service (failed when a run failed). */
+static void report_goals(int trips, const char *trips_svc, double check_ms,
+			 double ms, const char *ms_svc)
 {
 	printf("goal  %-7s  check, %d ms: %d sequential round trips at most "
-	       "(%s) (goal <= %d)\n",
+	       "(%s), the slowest %.0f ms = %.1f x latency (goal <= %d)\n",
 	       trips >= 0 && trips <= CHECK_GOAL_TRIPS ? "met" : "NOT met",
 	       LATENCY_MS, trips, trips >= 0 ? trips_svc : "a run failed",
-	       CHECK_GOAL_TRIPS);
+	       check_ms, check_ms / LATENCY_MS, CHECK_GOAL_TRIPS);
 	printf("goal  %-7s  plan + apply after sign-in, %d ms: %.0f ms = %.1f "
 	       "x "
 	       "latency at most (%s) (goal <= %d x = %d ms)\n",
@@ -207,7 +210,7 @@ int main(void)
 	char ca[] = "/tmp/azcmk-bench-ca-XXXXXX",
 	     dir[] = "/tmp/azcmk-bench-XXXXXX";
 	int fd = mkstemp(ca), worst_trips = 0;
-	double worst_ms = 0;
+	double worst_ms = 0, slowest_check = 0;
 	const char *trips_svc = "", *ms_svc = "";
 
 	close(fd);
@@ -224,7 +227,9 @@ int main(void)
 	for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
 		struct simtest t;
 		struct az_session *s = start(&t, ca);
-		int trips = bench_check(&t, s, CASES[i].service, CASES[i].id);
+		double check_ms = 0;
+		int trips = bench_check(&t, s, CASES[i].service, CASES[i].id,
+					&check_ms);
 		double ms =
 			bench_apply(&t, s, CASES[i].service, CASES[i].id, dir);
 
@@ -233,6 +238,8 @@ int main(void)
 			worst_trips = trips;
 			trips_svc = CASES[i].service;
 		}
+		slowest_check =
+			check_ms > slowest_check ? check_ms : slowest_check;
 		if (worst_ms >= 0 && (ms < 0 || ms > worst_ms)) {
 			worst_ms = ms;
 			ms_svc = CASES[i].service;
@@ -240,7 +247,7 @@ int main(void)
 		az_session_free(s);
 		st_stop(&t);
 	}
-	report_goals(worst_trips, trips_svc, worst_ms, ms_svc);
+	report_goals(worst_trips, trips_svc, slowest_check, worst_ms, ms_svc);
 	unlink(ca);
 	{
 		char *cmd = xasprintf("rm -rf %s", dir);
