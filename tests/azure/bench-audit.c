@@ -1,5 +1,5 @@
-/* Benchmark of azcmk audit over a generated tenant of 10,000 resources with 50
- * ms per answer: time, requests, peak RSS. */
+/* Benchmark of azcmk audit over generated tenants (10,000 resources by default)
+ * with 50 ms per answer: time, requests, peak RSS, against the goals. */
 #include "config.h"
 
 /*
@@ -8,6 +8,7 @@
  * would count the parent's pages until it execs.
  */
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,10 @@
 #include "xalloc.h"
 
 #define LATENCY_MS 50
-#define RESOURCES 10000
-#define SUBSCRIPTIONS 20
+#define PEAK_GOAL_KIB (16 * 1024) /* peak RSS goal at every size: 16 MiB */
+#define FLAT_GOAL \
+	1.25 /* "flat in N": the largest peak within 1.25 x the smallest */
+#define MAX_SIZES 8
 #define PAGE_ROWS 1000 /* Resource Graph rows per page ($top) */
 #define ARM_PAGE \
 	1000 /* items per page of an ARM resources list, as Azure pages it */
@@ -40,9 +43,9 @@ static double now_ms(void)
 
 /* Writes the generated tenant, with ARM's page size, to dir/tenant.json; false
  * on failure. */
-static bool write_tenant(const char *dir)
+static bool write_tenant(const char *dir, size_t nres, size_t nsubs)
 {
-	char *text = gen_tenant(RESOURCES, SUBSCRIPTIONS, true, NULL),
+	char *text = gen_tenant(nres, nsubs, true, NULL),
 	     *path = xasprintf("%s/tenant.json", dir);
 	struct json_object *doc = json_tokener_parse(text);
 	FILE *f = fopen(path, "w");
@@ -66,13 +69,13 @@ static bool write_tenant(const char *dir)
  * Writes the tenant from a child process, so that this one stays small: a
  * process forked from one that held the tenant would count its pages.
  */
-static bool write_tenant_apart(const char *dir)
+static bool write_tenant_apart(const char *dir, size_t nres, size_t nsubs)
 {
 	int status = -1;
 	pid_t pid = fork();
 
 	if (pid == 0)
-		_exit(write_tenant(dir) ? 0 : 1);
+		_exit(write_tenant(dir, nres, nsubs) ? 0 : 1);
 	return pid > 0 && waitpid(pid, &status, 0) == pid &&
 	       WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
@@ -193,49 +196,148 @@ static int measure(const char *top, const char *dir, int latency, double *ms,
 	return rc;
 }
 
-/*
- * Runs the benchmark: the audit with 50 ms per answer, and with none, whose
- * difference is the time spent on the network (the simulator's and azcmk's
- * own work being the rest), against the goals of the audit.
- */
-int main(void)
-{
-	const char *top = getenv("top_builddir") ? getenv("top_builddir") : ".";
-	char dir[] = DIR_TEMPLATE, *cmd;
-	size_t requests = 0, req0 = 0,
-	       pages = (RESOURCES + PAGE_ROWS - 1) / PAGE_ROWS;
-	struct rusage ru, ru0;
-	double ms = 0, ms0 = 0;
+/* One size of tenant and what was measured on it. */
+struct size {
+	size_t resources, subscriptions;
+	double ms, ms0; /* wall time with 50 ms per answer, and with none */
+	size_t requests;
+	long peak_kib; /* azcmk's peak RSS with 50 ms per answer */
 	int rc;
+};
 
-	if (!mkdtemp(dir) || !write_tenant_apart(dir)) {
+/* Returns how many times the Resource Graph paging limit (one round trip per
+ * page of PAGE_ROWS) the audit may take: 2 with a thousand subscriptions or
+ * more (one ARM list each where Resource Graph has no answer), else 1.5. */
+static double goal_factor(const struct size *z)
+{
+	return z->subscriptions >= 1000 ? 2.0 : 1.5;
+}
+
+/*
+ * Measures one size: the audit with 50 ms per answer, and with none, whose
+ * difference is the time spent on the network (the simulator's and azcmk's
+ * own work being the rest); returns false when a run failed.
+ */
+static bool run_size(const char *top, struct size *z)
+{
+	char dir[] = DIR_TEMPLATE, *cmd;
+	struct rusage ru, ru0;
+	size_t req0 = 0;
+
+	z->rc = -1;
+	if (!mkdtemp(dir) ||
+	    !write_tenant_apart(dir, z->resources, z->subscriptions)) {
 		fprintf(stderr,
 			"bench-audit: cannot write a generated tenant in %s\n",
 			dir);
-		return 1;
+		return false;
 	}
-	rc = measure(top, dir, LATENCY_MS, &ms, &requests, &ru);
-	if (rc == 0 || rc == 1)
-		rc = measure(top, dir, 0, &ms0, &req0, &ru0);
-	printf("-- audit of %d resources in %d subscriptions, simulator "
-	       "latency %d ms per answer, ARM lists paged by %d\n",
-	       RESOURCES, SUBSCRIPTIONS, LATENCY_MS, ARM_PAGE);
-	printf("audit        %zu requests (sign-in included)  %7.0f ms  peak "
-	       "RSS %.1f MB  exit %d\n",
-	       requests, ms, (double)ru.ru_maxrss / 1024.0, rc);
-	printf("             without latency %.0f ms (the simulator's and "
-	       "azcmk's own work); on the network %.0f ms, about "
-	       "%.0f round trips\n",
-	       ms0, ms - ms0, (ms - ms0) / LATENCY_MS);
-	printf("             Resource Graph paging limit: %zu pages x %d ms = "
-	       "%zu ms; network / limit = %.2f, "
-	       "wall / limit = %.2f (goals: <= 2, wall <= 2000 ms, <= 16 MB)\n",
-	       pages, LATENCY_MS, pages * LATENCY_MS,
-	       (ms - ms0) / (double)(pages * LATENCY_MS),
-	       ms / (double)(pages * LATENCY_MS));
+	z->rc = measure(top, dir, LATENCY_MS, &z->ms, &z->requests, &ru);
+	if (z->rc == 0 || z->rc == 1)
+		z->rc = measure(top, dir, 0, &z->ms0, &req0, &ru0);
+	z->peak_kib = ru.ru_maxrss;
 	cmd = xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench-audit: could not remove %s\n", dir);
 	free(cmd);
-	return rc == 0 || rc == 1 ? 0 : 1;
+	return z->rc == 0 || z->rc == 1;
+}
+
+/* Prints one size's figures and its goal line: wall time against the paging
+ * limit, and the peak RSS. */
+static void report_size(const struct size *z)
+{
+	size_t pages = (z->resources + PAGE_ROWS - 1) / PAGE_ROWS,
+	       limit = pages * LATENCY_MS;
+	double f = goal_factor(z), mib = (double)z->peak_kib / 1024.0;
+	bool met = z->ms <= f * (double)limit && z->peak_kib <= PEAK_GOAL_KIB;
+
+	printf("audit %6zu resources in %4zu subscriptions  %4zu requests "
+	       "(sign-in included)  %7.0f ms  peak RSS %.2f MiB  exit %d\n",
+	       z->resources, z->subscriptions, z->requests, z->ms, mib, z->rc);
+	printf("             without latency %.0f ms (the simulator's and "
+	       "azcmk's own work); on the network %.0f ms, about %.0f round "
+	       "trips\n",
+	       z->ms0, z->ms - z->ms0, (z->ms - z->ms0) / LATENCY_MS);
+	printf("goal  %-7s  audit, %zu resources in %zu subscriptions, %d ms: "
+	       "%.0f ms = %.2f x the paging limit (%zu pages x %d ms = %zu "
+	       "ms), peak RSS %.2f MiB (goal <= %.1f x = %.0f ms, <= %d "
+	       "MiB)\n",
+	       met ? "met" : "NOT met", z->resources, z->subscriptions,
+	       LATENCY_MS, z->ms, z->ms / (double)limit, pages, LATENCY_MS,
+	       limit, mib, f, f * (double)limit, PEAK_GOAL_KIB / 1024);
+}
+
+/* Prints the goal line of the peak RSS over every size: within the bound, and
+ * flat in the number of resources. */
+static void report_peak(const struct size *z, size_t n)
+{
+	long lo = LONG_MAX, hi = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		lo = z[i].peak_kib < lo ? z[i].peak_kib : lo;
+		hi = z[i].peak_kib > hi ? z[i].peak_kib : hi;
+	}
+	printf("goal  %-7s  audit peak memory at every size: %.2f to %.2f "
+	       "MiB, largest / smallest %.2f (goal <= %d MiB, flat: <= "
+	       "%.2f)\n",
+	       hi <= PEAK_GOAL_KIB && (double)hi <= FLAT_GOAL * (double)lo
+		       ? "met"
+		       : "NOT met",
+	       (double)lo / 1024.0, (double)hi / 1024.0,
+	       lo > 0 ? (double)hi / (double)lo : 0.0, PEAK_GOAL_KIB / 1024,
+	       FLAT_GOAL);
+}
+
+/* Reads the sizes from the arguments, RESOURCES:SUBSCRIPTIONS each (none:
+ * 10000:20); returns how many, or 0 after a message on a bad one. */
+static size_t parse_sizes(int argc, char **argv, struct size *z)
+{
+	size_t n = 0;
+
+	if (argc < 2) {
+		z[0] = (struct size){ .resources = 10000, .subscriptions = 20 };
+		return 1;
+	}
+	for (int i = 1; i < argc && n < MAX_SIZES; i++, n++) {
+		unsigned long r = 0, s = 0;
+		char end = 0;
+
+		if (sscanf(argv[i], "%lu:%lu%c", &r, &s, &end) != 2 || !r ||
+		    !s || s > 4095) {
+			fprintf(stderr,
+				"bench-audit: size '%s' is not "
+				"RESOURCES:SUBSCRIPTIONS (1 to 4095 "
+				"subscriptions), e.g. 10000:20\n",
+				argv[i]);
+			return 0;
+		}
+		z[n] = (struct size){ .resources = r, .subscriptions = s };
+	}
+	return n;
+}
+
+/* Runs the benchmark at each size given as RESOURCES:SUBSCRIPTIONS (up to
+ * MAX_SIZES), then the goal of the peak memory over them all. */
+int main(int argc, char **argv)
+{
+	const char *top = getenv("top_builddir") ? getenv("top_builddir") : ".";
+	struct size z[MAX_SIZES];
+	size_t n = parse_sizes(argc, argv, z);
+	bool ok = n > 0;
+
+	printf("-- audit -o json, simulator latency %d ms per answer, ARM "
+	       "lists "
+	       "paged by %d; the Resource Graph paging limit is one round trip "
+	       "per %d rows\n",
+	       LATENCY_MS, ARM_PAGE, PAGE_ROWS);
+	fflush(stdout); /* before the forks: a child's freopen would flush it */
+	for (size_t i = 0; i < n; i++) {
+		ok &= run_size(top, &z[i]);
+		report_size(&z[i]);
+		fflush(stdout);
+	}
+	if (n > 0)
+		report_peak(z, n);
+	return ok ? 0 : 1;
 }

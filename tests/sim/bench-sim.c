@@ -226,6 +226,9 @@ static void bench_graph_goal(struct simtest *t, const char *token)
 	       "later %6.3f ms/page (%d pages), same query again %6.3f ms  "
 	       "(goal: later <= 5 ms)\n",
 	       first, later, pages, again);
+	printf("goal  %-7s  simulator, a Resource Graph page at 10k rows: "
+	       "%.3f ms per later page (goal <= 5 ms)\n",
+	       pages > 0 && later <= 5.0 ? "met" : "NOT met", later);
 }
 
 /* Times two queries paged at once, 100 rows a page, taking turns: each later

@@ -14,6 +14,7 @@ import termios
 TOP = os.environ.get("top_builddir", ".")
 AZCMK = os.path.join(TOP, "src", "azcmk")
 ROWS, COLS = 24, 80
+FIRST_FRAME_GOAL_MS = 20  # issue 13: wizard start to first frame on an 80x24 pty
 
 
 def spawn(args, env):
@@ -99,8 +100,10 @@ def main():
     frame = first_frame(tmp)
     per_key = bytes_per_move(tmp)
     print("-- the wizard on an 80x24 pseudo-terminal")
-    print("first frame  %6.1f ms from exec (median of 5; goal <= 30 ms)" % (frame * 1000))
+    print("first frame  %6.1f ms from exec (median of 5; goal <= %d ms)" % (frame * 1000, FIRST_FRAME_GOAL_MS))
     print("list move    %6.0f bytes written per keystroke in the findings list (goal <= 200)" % per_key)
+    print("goal  %-7s  wizard start to first frame (80x24 pty): %.1f ms (goal <= %d ms)"
+          % ("met" if frame * 1000 <= FIRST_FRAME_GOAL_MS else "NOT met", frame * 1000, FIRST_FRAME_GOAL_MS))
     os.system("rm -rf '%s'" % tmp)
     return 0
 
