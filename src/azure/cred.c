@@ -32,6 +32,7 @@
 
 #include "b64.h"
 #include "cred.h"
+#include "digest.h"
 #include "i18n.h"
 #include "jwt.h"
 #include "jx.h"
@@ -119,17 +120,6 @@ const char *az_cred_id(const struct az_cred *c)
 	return ids[c->kind];
 }
 
-/* Adds a field to a digest, with its length so that fields cannot run
- * together. */
-static void digest_field(EVP_MD_CTX *md, const char *v)
-{
-	size_t n = v ? strlen(v) : 0;
-
-	EVP_DigestUpdate(md, &n, sizeof(n));
-	if (n)
-		EVP_DigestUpdate(md, v, n);
-}
-
 /*
  * Returns what tells this credential from another, for a token cache's key:
  * the hex SHA-256 of its kind, authority, client id, secret, file and
@@ -142,23 +132,8 @@ char *az_cred_identity(const struct az_cred *c)
 				       c->client_id,  c->secret,
 				       c->path,       c->endpoint,
 				       c->header };
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char h[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	char *hex;
 
-	if (!md)
-		return NULL;
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		digest_field(md, fields[i]);
-	EVP_DigestFinal_ex(md, h, &n);
-	EVP_MD_CTX_free(md);
-	hex = xmalloc(2 * n + 1);
-	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	OPENSSL_cleanse(h, sizeof(h));
-	return hex;
+	return az_digest_fields(fields, sizeof(fields) / sizeof(fields[0]));
 }
 
 /* Overwrites a secret string and frees it. */

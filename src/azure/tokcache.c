@@ -45,6 +45,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "i18n.h"
 #include "jx.h"
 #include "statedir.h"
@@ -69,33 +70,6 @@ char *tokcache_path(void)
 	return cmk_state_path(TOKCACHE_FILE);
 }
 
-/* Returns the hex SHA-256 of fields, each with its length so that they cannot
- * run together. */
-static char *digest(const char *const *fields, size_t n)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char h[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	char *hex;
-
-	if (!md)
-		return NULL;
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = fields[i] ? strlen(fields[i]) : 0;
-
-		EVP_DigestUpdate(md, &l, sizeof(l));
-		if (l)
-			EVP_DigestUpdate(md, fields[i], l);
-	}
-	EVP_DigestFinal_ex(md, h, &len);
-	EVP_MD_CTX_free(md);
-	hex = xmalloc(2 * len + 1);
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	return hex;
-}
-
 /* Returns the key of a token in the file: the digest of what it is for. */
 char *tokcache_hash(const struct tokcache_key *k)
 {
@@ -103,7 +77,7 @@ char *tokcache_hash(const struct tokcache_key *k)
 	     *scope = str_lower(k->scope ? k->scope : "");
 	const char *const fields[] = { "azcmk-token-v1", k->cloud, tenant,
 				       k->identity, scope };
-	char *h = digest(fields, sizeof(fields) / sizeof(fields[0]));
+	char *h = az_digest_fields(fields, sizeof(fields) / sizeof(fields[0]));
 
 	free(tenant);
 	free(scope);
@@ -478,7 +452,8 @@ char *tokcache_cli_identity(const char *az_command)
 					       dir, text };
 
 		text[len] = '\0';
-		id = digest(fields, sizeof(fields) / sizeof(fields[0]));
+		id = az_digest_fields(fields,
+				      sizeof(fields) / sizeof(fields[0]));
 	}
 	free(text);
 	free(path);

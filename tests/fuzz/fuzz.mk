@@ -52,7 +52,7 @@ tests/fuzz/fuzz-rules: $(top_srcdir)/tests/fuzz/fuzz-rules.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-rules.c $(FUZZ_LIBS) -o $@
 # The token cache's reader, compiled from src/azure with the state directory it
 # opens files through (the harness only parses).
-FUZZ_TOKCACHE_SRCS = $(top_srcdir)/src/azure/tokcache.c $(top_srcdir)/src/azure/statedir.c
+FUZZ_TOKCACHE_SRCS = $(top_srcdir)/src/azure/tokcache.c $(top_srcdir)/src/azure/statedir.c $(top_srcdir)/src/azure/digest.c
 tests/fuzz/fuzz-tokcache: $(top_srcdir)/tests/fuzz/fuzz-tokcache.c $(FUZZ_TOKCACHE_SRCS) $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) -I$(top_srcdir)/src/azure $(CURL_CFLAGS) $(top_srcdir)/tests/fuzz/fuzz-tokcache.c \
 	  $(FUZZ_TOKCACHE_SRCS) $(FUZZ_LIBS) -o $@
