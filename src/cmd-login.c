@@ -185,12 +185,23 @@ int cmd_logout(const struct cmd_opts *o, int argc, char **argv)
 		cli_error("%s", err);
 	else if (output_is_doc(o->output))
 		print_logout_doc(o, path, rc > 0, n);
-	else if (o->output != OUT_NONE && rc == 0)
-		printf(_("No token cache at '%s': nothing to remove.\n"), path);
-	else if (o->output != OUT_NONE)
-		printf(P_("Removed the token cache '%s' (%zu token).\n",
-			  "Removed the token cache '%s' (%zu tokens).\n", n),
-		       path, n);
+	else if (o->output != OUT_NONE) {
+		/* The path comes from the environment (XDG_STATE_HOME, HOME):
+		 * no control character of it reaches the terminal. */
+		char *shown = text_sanitize(path, false);
+
+		if (rc == 0)
+			printf(_("No token cache at '%s': nothing to "
+				 "remove.\n"),
+			       shown);
+		else
+			printf(P_("Removed the token cache '%s' (%zu token).\n",
+				  "Removed the token cache '%s' (%zu "
+				  "tokens).\n",
+				  n),
+			       shown, n);
+		free(shown);
+	}
 	free(path);
 	free(err);
 	return rc < 0 ? EXIT_ERROR : EXIT_OK;

@@ -330,6 +330,12 @@ fi
 	expect logout-no-csv 2 "invalid --output 'csv': use table, json, tsv or none" -- "$azcmk" logout -o csv
 	XDG_STATE_HOME=$work/state-debug "$azcmk" --ca-file "$work/ca.pem" account list >/dev/null 2>&1
 	expect logout-json-removed 0 '"tokens": 1' -- env XDG_STATE_HOME="$work/state-debug" "$azcmk" logout -o json
+	# The cache's path comes from the environment: no escape of it reaches the terminal.
+	if env XDG_STATE_HOME="$work/x$(printf '\033')[31m" "$azcmk" logout 2>&1 | grep -q "$(printf '\033')"; then
+		bad "logout-path-sanitized: an escape from XDG_STATE_HOME reached the terminal"
+	else
+		ok logout-path-sanitized
+	fi
 	expect logout-args 2 "logout takes no arguments" -- "$azcmk" logout now
 	expect logout-no-demo 2 "option --demo does not apply to azcmk logout" -- "$azcmk" --demo logout
 	expect keys-sim 0 "^cmk-test  *RSA 2048  *yes" -- "$azcmk" --ca-file "$work/ca.pem" keys kv-cmk-test
