@@ -741,38 +741,111 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o,
 }
 
 /*
- * Lists the resources of one type in the subscriptions, as ARM returns
- * them, into *items: Resource Graph, or where it is refused, ARM's typed
- * list per subscription (provider_path, e.g. "Microsoft.KeyVault/vaults").
+ * Reads every page of a Resource Graph query over subs[from..to) into items:
+ * 1 with no answer to the first page (the caller falls back to ARM), 0 when
+ * read whole, -1 with *e when Resource Graph stops answering, or names a page
+ * already read, part way: a list cut short must not pass for a whole one.
+ */
+static int graph_all(struct run *r, const char *query, size_t from, size_t to,
+		     struct json_object *items, struct az_error *e)
+{
+	char *skip = NULL, *seen = NULL;
+	int rc = 1;
+
+	for (size_t page = 0;; page++) {
+		struct az_req *q = graph_page(r, query, from, to, skip);
+		struct json_object *data;
+
+		if (az_session_send(r->s, &q, 1, e) != 0) {
+			rc = -1;
+		} else if (q->status != 200 ||
+			   !json_object_is_type(data = jx_get(q->json, "data"),
+						json_type_array)) {
+			rc = page == 0 ? 1 : -1;
+			if (rc < 0)
+				az_error_set(
+					e,
+					P_("Resource Graph answered %zu page "
+					   "of "
+					   "the list, then HTTP %ld: the list "
+					   "would be incomplete, so it is not "
+					   "used; try again",
+					   "Resource Graph answered %zu pages "
+					   "of "
+					   "the list, then HTTP %ld: the list "
+					   "would be incomplete, so it is not "
+					   "used; try again",
+					   page),
+					page, q->status);
+		} else {
+			for (size_t k = 0; k < jx_len(data); k++)
+				json_object_array_add(
+					items, json_object_get(jx_at(data, k)));
+			free(seen);
+			seen = skip;
+			skip = jx_str(q->json, "$skipToken")
+				       ? xstrdup(jx_str(q->json, "$skipToken"))
+				       : NULL;
+			rc = 0;
+			if (skip && seen && !strcmp(skip, seen)) {
+				az_error_set(e, _("Resource Graph named the "
+						  "same page twice in a "
+						  "list (a loop): the list "
+						  "would never end, so "
+						  "it is not used; try again"));
+				rc = -1;
+			}
+		}
+		az_req_free(q);
+		if (rc != 0 || !skip)
+			break;
+	}
+	free(skip);
+	free(seen);
+	return rc;
+}
+
+/*
+ * Lists the resources of one type in the subscriptions: Resource Graph, every
+ * page of each batch of MAX_GRAPH_SUBS subscriptions; when it does not answer
+ * at all, ARM's list in each subscription.
  */
 static int list_type(struct az_session *s, const char *const *subs,
 		     size_t nsubs, const char *type, const char *provider_path,
 		     const char *api, struct json_object **items,
 		     struct az_error *e)
 {
-	struct run r = { s,     NULL,  NULL, (const char **)subs,
-			 nsubs, NULL,  0,    NULL,
-			 false, { 0 }, 0 };
+	struct run r = { .s = s, .subs = (const char **)subs, .nsubs = nsubs };
 	char *query = xasprintf("Resources | where type =~ '%s' | project id, "
 				"name, type, location, subscriptionId, "
 				"resourceGroup, properties | order by name asc",
 				type);
-	struct az_req *q = graph_page(&r, query, 0, nsubs, NULL);
-	int rc = az_session_send(s, &q, 1, e);
+	int rc = 0;
 
-	*items = NULL;
-	if (rc == 0 && q->status == 200 &&
-	    json_object_is_type(jx_get(q->json, "data"), json_type_array))
-		*items = json_object_get(jx_get(q->json, "data"));
-	az_req_free(q);
+	*items = json_object_new_array();
+	for (size_t from = 0; rc == 0 && from < nsubs; from += MAX_GRAPH_SUBS)
+		rc = graph_all(&r, query, from,
+			       nsubs - from > MAX_GRAPH_SUBS
+				       ? from + MAX_GRAPH_SUBS
+				       : nsubs,
+			       *items, e);
 	free(query);
-	for (size_t i = 0; rc == 0 && !*items && i < nsubs; i++) {
+	if (rc < 0) {
+		json_object_put(*items);
+		*items = NULL;
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	/* No Resource Graph: ARM's lists, each of every page. */
+	az_error_clear(e);
+	json_object_put(*items);
+	*items = json_object_new_array();
+	for (size_t i = 0; i < nsubs; i++) {
 		char *path = xasprintf("/subscriptions/%s/providers/%s",
 				       subs[i], provider_path);
 		struct json_object *list = NULL;
 
-		if (i == 0)
-			*items = json_object_new_array();
 		if (az_session_list(s, AZ_ARM, path, api, &list, e) == 0)
 			for (size_t k = 0; k < jx_len(list); k++)
 				json_object_array_add(
@@ -782,7 +855,7 @@ static int list_type(struct az_session *s, const char *const *subs,
 		json_object_put(list);
 		free(path);
 	}
-	return rc;
+	return 0;
 }
 
 /* Lists the key vaults in the subscriptions, as ARM returns them, into *vaults.

@@ -142,6 +142,77 @@ static void test_stores(void **state)
 	azenv_stop(v);
 }
 
+/* Adds n copies of the minimal scenario's vault (kv-many-0000...), so that its
+ * subscription holds more vaults than a Resource Graph page. */
+static void many_vaults(struct json_object *doc, int n)
+{
+	struct json_object *res = jx_get(doc, "resources"), *tmpl = NULL;
+
+	for (size_t i = 0; !tmpl && i < jx_len(res); i++)
+		if (str_ieq(jx_str(jx_at(res, i), "name"), "kv-cmk-test"))
+			tmpl = jx_at(res, i);
+	assert_non_null(tmpl);
+	for (int i = 0; i < n; i++) {
+		struct json_object *v = jx_copy(tmpl);
+		char name[32], *id;
+
+		snprintf(name, sizeof(name), "kv-many-%04d", i);
+		id = xasprintf("%s/providers/Microsoft.KeyVault/vaults/%s",
+			       "/subscriptions/" SUB
+			       "/resourceGroups/rg-cmk-test",
+			       name);
+		jx_set(v, "name", json_object_new_string(name));
+		jx_set(v, "id", json_object_new_string(id));
+		jx_set(v, "properties.vaultUri",
+		       json_object_new_string("https://example.invalid/"));
+		json_object_array_add(res, v);
+		free(id);
+	}
+}
+
+/* A subscription with more vaults than a Resource Graph page: every page is
+ * read; a list Resource Graph cuts short, or whose pages loop, is an error,
+ * never a shorter list. */
+static void test_stores_paged(void **state)
+{
+	const char *subs[] = { SUB };
+	struct azenv *v = start(many_vaults, 1049);
+	struct json_object *stores = NULL;
+	struct st_resp r;
+	/* A page that names its own next page, forever. */
+	const char *loop = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\","
+			   "\"status\":200,\"times\":2,\"body\":{\"data\":[],"
+			   "\"$skipToken\":\"again\"}}";
+	/* A first page that promises a second, then a refusal. */
+	const char *cut = "{\"method\":\"POST\",\"path\":\"*ResourceGraph*\","
+			  "\"status\":200,\"times\":1,\"body\":{\"data\":[],"
+			  "\"$skipToken\":\"next\"}}";
+	const char *refuse =
+		"{\"method\":\"POST\",\"path\":\"*ResourceGraph*\","
+		"\"status\":400,\"times\":1}";
+
+	(void)state;
+	if (az_key_stores(v->s, subs, 1, &stores, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(jx_len(stores), 1050);
+	json_object_put(stores);
+	stores = NULL;
+	assert_int_equal(st_fault(&v->t, loop), 201);
+	assert_int_equal(az_key_stores(v->s, subs, 1, &stores, &v->e), -1);
+	assert_null(stores);
+	assert_non_null(strstr(v->e.message, "the same page twice"));
+	az_error_clear(&v->e);
+	assert_int_equal(st_admin(&v->t, "POST", "/reset", NULL, &r), 204);
+	st_resp_free(&r);
+	assert_int_equal(st_fault(&v->t, cut), 201);
+	assert_int_equal(st_fault(&v->t, refuse), 201);
+	assert_int_equal(az_key_stores(v->s, subs, 1, &stores, &v->e), -1);
+	assert_null(stores);
+	assert_non_null(strstr(v->e.message,
+			       "then HTTP 400: the list would be incomplete"));
+	azenv_stop(v);
+}
+
 /* Reads one key's current version straight from Key Vault, for the expected
  * answer. */
 static char *current_version(struct azenv *v, const char *key)
@@ -542,6 +613,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stores),
+		cmocka_unit_test(test_stores_paged),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_brief),
 		cmocka_unit_test(test_details_unread),
