@@ -751,7 +751,9 @@ static bool arc_path_ok(const char *path)
 static char *arc_read_key(const char *path, const char *shown,
 			  struct az_error *e)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in the key's place cannot hang the open
+	 * (fstat then refuses it). */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	/* One byte more than the limit, to see a file that grew past it since
 	 * fstat, and one for the terminator. */
@@ -1063,13 +1065,32 @@ static char *trim(char *s)
 	return s;
 }
 
+/* Opens a regular file for reading; NULL for anything else (a FIFO, which
+ * would hang the read, a directory, a device) or when it cannot be opened. */
+static FILE *open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 ||
+	    !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
 /* Reads option of [section] from an INI file as Python's configparser does
  * (option names in any case, '=' or ':', '#' and ';' comments); NULL when
  * absent. */
 static char *ini_value(const char *path, const char *section,
 		       const char *option)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = open_regular(path);
 	char line[1024], *out = NULL;
 	bool in = false;
 

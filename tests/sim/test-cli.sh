@@ -438,6 +438,10 @@ sys.exit(0 if d["subscription"] == want and d["method"] == "azure-cli" else 1)' 
 			env AZURE_CONFIG_DIR="$work/azcfg2" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
 		expect cli-no-az-config 0 '"cloud": "AzureCloud"' -- \
 			env AZURE_CONFIG_DIR="$work/none" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
+		# A FIFO in the config's place (or any file that is not regular) is not read: it cannot hang azcmk.
+		mkdir -p "$work/azfifo" && mkfifo "$work/azfifo/config"
+		expect cli-az-config-fifo 0 '"cloud": "AzureCloud"' -- \
+			timeout 20 env AZURE_CONFIG_DIR="$work/azfifo" "$azcmk" --ca-file "$work/ca.pem" --auth cli -o json login
 		# The chain keeps what the token cache vouches for: a second process finds
 		# the Azure CLI's token there and neither probes IMDS nor runs az.
 		azcalls() { wc -l <"$work/az-calls"; }
