@@ -22,9 +22,9 @@
 #include "xalloc.h"
 
 #define LATENCY_MS 50
-#define RESOURCES 10000
-#define SUBSCRIPTIONS 20
-#define PAGE_ROWS 1000 /* Resource Graph rows per page ($top) */
+#define RESOURCES 10000  /* the default; the first argument sets it */
+#define SUBSCRIPTIONS 20 /* the default; the second argument sets it */
+#define PAGE_ROWS 1000   /* Resource Graph rows per page ($top) */
 #define ARM_PAGE \
 	1000 /* items per page of an ARM resources list, as Azure pages it */
 #define DIR_TEMPLATE "/tmp/azcmk-bench-audit-XXXXXX"
@@ -38,11 +38,14 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The size of the tenant: resources and subscriptions. */
+static size_t nres = RESOURCES, nsubs = SUBSCRIPTIONS;
+
 /* Writes the generated tenant, with ARM's page size, to dir/tenant.json; false
  * on failure. */
 static bool write_tenant(const char *dir)
 {
-	char *text = gen_tenant(RESOURCES, SUBSCRIPTIONS, true, NULL),
+	char *text = gen_tenant(nres, nsubs, true, NULL),
 	     *path = xasprintf("%s/tenant.json", dir);
 	struct json_object *doc = json_tokener_parse(text);
 	FILE *f = fopen(path, "w");
@@ -196,18 +199,28 @@ static int measure(const char *top, const char *dir, int latency, double *ms,
 /*
  * Runs the benchmark: the audit with 50 ms per answer, and with none, whose
  * difference is the time spent on the network (the simulator's and azcmk's
- * own work being the rest), against the goals of the audit.
+ * own work being the rest), against the goals of the audit. Arguments:
+ * [resources [subscriptions]] (default 10000 20).
  */
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *top = getenv("top_builddir") ? getenv("top_builddir") : ".";
 	char dir[] = DIR_TEMPLATE, *cmd;
-	size_t requests = 0, req0 = 0,
-	       pages = (RESOURCES + PAGE_ROWS - 1) / PAGE_ROWS;
+	size_t requests = 0, req0 = 0, pages;
 	struct rusage ru, ru0;
 	double ms = 0, ms0 = 0;
 	int rc;
 
+	if (argc > 1)
+		nres = strtoul(argv[1], NULL, 10);
+	if (argc > 2)
+		nsubs = strtoul(argv[2], NULL, 10);
+	if (nres == 0 || nsubs == 0 || nsubs > 4095) {
+		fprintf(stderr, "usage: bench-audit [resources [subscriptions "
+				"(1 to 4095)]]\n");
+		return 2;
+	}
+	pages = (nres + PAGE_ROWS - 1) / PAGE_ROWS;
 	if (!mkdtemp(dir) || !write_tenant_apart(dir)) {
 		fprintf(stderr,
 			"bench-audit: cannot write a generated tenant in %s\n",
@@ -217,9 +230,9 @@ int main(void)
 	rc = measure(top, dir, LATENCY_MS, &ms, &requests, &ru);
 	if (rc == 0 || rc == 1)
 		rc = measure(top, dir, 0, &ms0, &req0, &ru0);
-	printf("-- audit of %d resources in %d subscriptions, simulator "
+	printf("-- audit of %zu resources in %zu subscriptions, simulator "
 	       "latency %d ms per answer, ARM lists paged by %d\n",
-	       RESOURCES, SUBSCRIPTIONS, LATENCY_MS, ARM_PAGE);
+	       nres, nsubs, LATENCY_MS, ARM_PAGE);
 	printf("audit        %zu requests (sign-in included)  %7.0f ms  peak "
 	       "RSS %.1f MB  exit %d\n",
 	       requests, ms, (double)ru.ru_maxrss / 1024.0, rc);
