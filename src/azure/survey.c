@@ -45,12 +45,21 @@ struct dated {
 		      "{id}/resourceGroups/{name}" */
 	struct json_object *created; /* lower-case id -> createdTime */
 	bool started;                /* its first page was asked for */
+	bool busy;                   /* a page of it is under way */
 	char *next;                  /* the page to ask for next, or NULL */
 	int pages;                   /* pages read */
 	char *failed; /* why it could not be read (its rows cannot be judged),
 			 or NULL */
 	bool denied;  /* ARM refused the subscription's list (403): its rows
 			 wait on their resource group's list instead */
+};
+
+/* A Resource Graph row not yet handed to the sink: judged, or waiting on its
+ * creation list. */
+struct held {
+	struct json_object *row;  /* waiting on a creation list, or NULL */
+	struct audit_report part; /* judged (may be empty: a service not asked
+				     for) */
 };
 
 /* What one audit run carries from step to step. */
@@ -64,8 +73,8 @@ struct run {
 	struct dated **dated; /* the creation lists kept: of the subscriptions
 				 whose rows wait on them, in order */
 	size_t ndated;
-	struct json_object **rows; /* Resource Graph rows not yet judged, in
-				      order, from hhead */
+	struct held *rows; /* Resource Graph rows not yet handed to the sink, in
+			      order, from hhead */
 	size_t hhead, nheld, capheld;
 	size_t seen; /* resources judged so far */
 	const struct survey_sink *sink;
@@ -175,14 +184,14 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p,
 
 /*
  * Judges one resource from what was read (with --deep, the full check of one on
- * CMK) and hands it to the sink; undated says why its creation time could not
- * be read, or is NULL.
+ * CMK) into part; undated says why its creation time could not be read, or is
+ * NULL. Leaves part empty for a service not asked for.
  */
-static int judge(struct run *r, struct json_object *res, const char *undated)
+static int judge_part(struct run *r, struct json_object *res,
+		      const char *undated, struct audit_report *part)
 {
 	const struct svc_profile *p =
 		svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
-	struct audit_report part = { 0 };
 	struct cmk_ctx c;
 	struct cmk_report rep;
 	struct key_ref k = { 0 };
@@ -195,16 +204,27 @@ static int judge(struct run *r, struct json_object *res, const char *undated)
 	key = shallow_ctx(r, p, res, &c, &k);
 	c.created_unread = undated;
 	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
-		rc = deep_check(r, jx_str(res, "id"), &part);
+		rc = deep_check(r, jx_str(res, "id"), part);
 	} else {
 		cmk_check(&c, &rep);
-		audit_add_report(&part, &c, &rep);
+		audit_add_report(part, &c, &rep);
 		cmk_report_free(&rep);
 	}
-	audit_add_resource(&part, &c, key);
-	emit(r, &part);
+	audit_add_resource(part, &c, key);
 	free(key);
 	key_ref_free(&k);
+	return rc;
+}
+
+/* Judges one resource read with ARM and hands it to the sink. */
+static int judge(struct run *r, struct json_object *res)
+{
+	struct audit_report part = { 0 };
+	int rc = judge_part(r, res, NULL, &part);
+
+	if (part.nres || part.n)
+		emit(r, &part);
+	audit_free(&part);
 	return rc;
 }
 
@@ -223,12 +243,13 @@ static const char *created_of(const struct dated *d, const char *id)
 }
 
 /*
- * Judges a Resource Graph row, rebuilt as the resource ARM would return, with
- * the creation time its subscription's list gave (d, for the services
- * eligible by creation day; else NULL), or why that list could not be read.
+ * Judges a Resource Graph row into part, rebuilt as the resource ARM would
+ * return, with the creation time its subscription's list gave (d, for the
+ * services eligible by creation day; else NULL), or why that list could not
+ * be read.
  */
 static void judge_row(struct run *r, struct json_object *row,
-		      const struct dated *d)
+		      const struct dated *d, struct audit_report *part)
 {
 	const char *created = d ? created_of(d, jx_str(row, "id")) : NULL;
 	struct json_object *res;
@@ -236,9 +257,10 @@ static void judge_row(struct run *r, struct json_object *row,
 	if (r->rc != 0)
 		return;
 	res = audit_resource_from_row(row, created);
-	r->rc = judge(r, res, d && !created ? d->failed : NULL);
+	r->rc = judge_part(r, res, d && !created ? d->failed : NULL, part);
 	json_object_put(res);
 }
+
 /* Builds the Resource Graph query for the services asked, with the columns that
  * hold their key settings. */
 static char *graph_query_text(const struct survey_opts *o)
@@ -394,7 +416,7 @@ static void dated_free(struct dated *d)
 /* Tells whether a creation list has been read to its end, or failed. */
 static bool dated_done(const struct dated *d)
 {
-	return d->started && !d->next;
+	return d->started && !d->next && !d->busy;
 }
 
 /* Tells whether a creation list's scope is in the subscription sub. */
@@ -432,23 +454,56 @@ static struct dated *dated_of_row(struct run *r, struct json_object *row)
 static void rescope(struct run *r)
 {
 	for (size_t i = r->hhead; i < r->nheld; i++)
-		if (needs_date(r, r->rows[i]))
-			dated_of_row(r, r->rows[i]);
+		if (r->rows[i].row)
+			dated_of_row(r, r->rows[i].row);
 }
 
-/* Holds a Resource Graph row until it can be judged in order (a scan
- * callback); a row that needs a creation date notes its subscription's list. */
+/* Gives back the room a judged part keeps beyond its findings and resource
+ * (it is held a while). */
+static void compact_part(struct audit_report *p)
+{
+	if (p->n < p->cap) {
+		p->items = p->n ? xrealloc(p->items, p->n * sizeof(*p->items))
+				: (free(p->items), NULL);
+		p->cap = p->n;
+	}
+	if (p->nres < p->capres) {
+		p->resources =
+			p->nres ? xrealloc(p->resources,
+					   p->nres * sizeof(*p->resources))
+				: (free(p->resources), NULL);
+		p->capres = p->nres;
+	}
+}
+
+/*
+ * Takes in a Resource Graph row (a scan callback): judged at once, and handed
+ * to the sink unless a row before it waits; a row that needs a creation date
+ * waits, held, for its list (noted to be read).
+ */
 static void hold_row(struct json_object *row, void *ud)
 {
 	struct run *r = ud;
+	struct held h = { NULL, { 0 } };
 
-	if (needs_date(r, row))
+	if (needs_date(r, row)) {
 		dated_of_row(r, row);
+		h.row = json_object_get(row);
+	} else {
+		judge_row(r, row, NULL, &h.part);
+		if (r->hhead == r->nheld) {
+			if (h.part.nres || h.part.n)
+				emit(r, &h.part);
+			audit_free(&h.part);
+			return;
+		}
+		compact_part(&h.part);
+	}
 	if (r->nheld == r->capheld) {
 		r->capheld = r->capheld ? r->capheld * 2 : PAGE_ROWS;
 		r->rows = xrealloc(r->rows, r->capheld * sizeof(*r->rows));
 	}
-	r->rows[r->nheld++] = json_object_get(row);
+	r->rows[r->nheld++] = h;
 }
 
 /*
@@ -468,26 +523,31 @@ static void retire(struct run *r, const char *sub)
 }
 
 /*
- * Judges the held rows in order, up to the first whose subscription's creation
- * list is still being read (so the sink sees them in Resource Graph's order),
- * and forgets them.
+ * Hands the held rows to the sink in order, judging those that waited, up to
+ * the first whose creation list is still being read (so the sink sees them in
+ * Resource Graph's order), and forgets them.
  */
 static void drain(struct run *r)
 {
 	while (r->hhead < r->nheld) {
-		struct json_object *row = r->rows[r->hhead];
-		const char *sub = jx_str(row, "subscriptionId")
-					  ? jx_str(row, "subscriptionId")
-					  : "";
-		struct dated *d =
-			needs_date(r, row) ? dated_of_row(r, row) : NULL;
+		struct held *h = &r->rows[r->hhead];
 
-		if (d && !dated_done(d))
-			break;
-		retire(r, sub);
-		judge_row(r, row, d);
-		json_object_put(row);
-		r->rows[r->hhead++] = NULL;
+		if (h->row) {
+			struct dated *d = dated_of_row(r, h->row);
+
+			if (!dated_done(d))
+				break;
+			retire(r, jx_str(h->row, "subscriptionId")
+					  ? jx_str(h->row, "subscriptionId")
+					  : "");
+			judge_row(r, h->row, d, &h->part);
+			json_object_put(h->row);
+			h->row = NULL;
+		}
+		if (h->part.nres || h->part.n)
+			emit(r, &h->part);
+		audit_free(&h->part);
+		r->hhead++;
 	}
 	memmove(r->rows, r->rows + r->hhead,
 		(r->nheld - r->hhead) * sizeof(*r->rows));
@@ -499,8 +559,10 @@ static void drain(struct run *r)
  * failed). */
 static void release(struct run *r)
 {
-	for (size_t i = r->hhead; i < r->nheld; i++)
-		json_object_put(r->rows[i]);
+	for (size_t i = r->hhead; i < r->nheld; i++) {
+		json_object_put(r->rows[i].row);
+		audit_free(&r->rows[i].part);
+	}
 	free(r->rows);
 	r->rows = NULL;
 	r->hhead = r->nheld = r->capheld = 0;
@@ -511,26 +573,42 @@ static void release(struct run *r)
 	r->ndated = 0;
 }
 
-/* Adds to q the requests for the next pages of up to max creation lists, in
- * the order their subscriptions came; returns how many. */
-static size_t start_lists(struct run *r, struct az_req **q, struct dated **qd,
-			  size_t max)
-{
-	size_t n = 0;
+/* Where a batch of Resource Graph pages stands. */
+struct batch {
+	size_t from; /* its first subscription */
+	bool first;  /* no page has been read yet */
+	bool paging; /* a page is under way */
+	bool more;   /* a page is left to ask for */
+	char *skip;  /* the next page's token, or NULL after the last */
+	int rc;      /* 1: Resource Graph refused; -1: failed */
+};
 
+/* A request under way: a Resource Graph page (d NULL) or a page of a creation
+ * list. */
+struct flight {
+	struct az_req *q;
+	struct dated *d;
+};
+
+/* Adds to f the requests for the next pages of the creation lists not under
+ * way, in the order their subscriptions came, up to max in all; returns how
+ * many f holds now. */
+static size_t start_lists(struct run *r, struct flight *f, size_t n, size_t max)
+{
 	for (size_t i = 0; i < r->ndated && n < max; i++) {
 		struct dated *d = r->dated[i];
 
-		if (dated_done(d))
+		if (d->busy || dated_done(d))
 			continue;
-		q[n] = d->started ? az_session_req(r->s, AZ_ARM, "GET", d->next,
-						   NULL, NULL)
-				  : generic_list(r, d->sub, true);
-		q[n]->raw_json = true;
-		d->started = true;
+		f[n].q = d->started ? az_session_req(r->s, AZ_ARM, "GET",
+						     d->next, NULL, NULL)
+				    : generic_list(r, d->sub, true);
+		f[n].q->raw_json = true;
+		f[n].d = d;
+		d->started = d->busy = true;
 		free(d->next);
 		d->next = NULL;
-		qd[n++] = d;
+		n++;
 	}
 	return n;
 }
@@ -546,6 +624,7 @@ static bool list_answer(struct dated *d, const struct az_req *q)
 	struct az_error e = { 0 };
 	char *what;
 
+	d->busy = false;
 	if (!q->curl_code && q->status == 200) {
 		jscan_each(q->resp_body, q->resp_len, "value", note_created, d);
 		d->next = jscan_string(q->resp_body, q->resp_len, "nextLink");
@@ -608,55 +687,84 @@ static int page_answer(struct run *r, const struct az_req *q, char **skip,
 }
 
 /*
+ * Takes in the requests of f that have their answer (Resource Graph's page,
+ * creation lists' pages), frees them and keeps the others in f; returns how
+ * many are left (b->rc says when the page failed).
+ */
+static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
+		   struct az_error *e)
+{
+	bool denied = false;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!az_req_done(f[i].q)) {
+			f[k++] = f[i];
+			continue;
+		}
+		if (f[i].d) {
+			denied |= list_answer(f[i].d, f[i].q);
+		} else if (b->rc == 0) {
+			b->rc = page_answer(r, f[i].q, &b->skip, b->from,
+					    b->first, e);
+			b->first = b->paging = false;
+			b->more = b->skip != NULL;
+		}
+		az_req_free(f[i].q);
+	}
+	if (denied)
+		rescope(r);
+	return k;
+}
+
+/*
  * Runs the Resource Graph query over subscriptions [from, to), page after
  * page, each asked for as soon as the previous one's skipToken is known (and
- * while fewer than HOLD_ROWS rows wait). Beside each page go up to MAX_LISTS
+ * while fewer than HOLD_ROWS rows wait). Beside the pages, up to MAX_LISTS
  * pages of the creation lists of the subscriptions whose rows need one (the
- * healthcare agent service's), in the order those rows came. Rows are judged
- * in order as soon as nothing before them waits; a row waits only on its own
- * subscription's list. Returns 1 when Resource Graph refused (use ARM).
+ * healthcare agent service's) are under way, each replaced as it ends, in the
+ * order those rows came. Rows are judged in order as soon as nothing before
+ * them waits; a row waits only on its own subscription's list. Returns 1 when
+ * Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 		       struct az_error *e)
 {
+	struct flight f[1 + MAX_LISTS];
 	struct az_req *q[1 + MAX_LISTS];
-	struct dated *qd[1 + MAX_LISTS];
-	char *skip = NULL;
-	bool more = true, first = true;
-	int rc = 0;
+	struct batch b = { .from = from, .first = true, .more = true };
+	size_t n = 0;
 
-	while (rc == 0) {
-		size_t page = more && r->nheld - r->hhead < HOLD_ROWS, n = page;
-		bool denied = false;
-
-		if (page) {
-			q[0] = graph_page(r, query, from, to, skip);
-			q[0]->raw_json = true;
+	while (b.rc == 0) {
+		if (!b.paging && b.more && r->nheld - r->hhead < HOLD_ROWS) {
+			f[n].q = graph_page(r, query, from, to, b.skip);
+			f[n].q->raw_json = true;
+			f[n++].d = NULL;
+			b.paging = true;
 		}
-		n += start_lists(r, q + n, qd + n, MAX_LISTS + !page);
+		n = start_lists(r, f, n, MAX_LISTS + b.paging);
 		if (n == 0)
 			break;
-		if (az_session_send(r->s, q, n, e) != 0)
-			rc = -1;
-		for (size_t i = page; rc == 0 && i < n; i++)
-			denied |= list_answer(qd[i], q[i]);
-		if (denied)
-			rescope(r);
-		if (rc == 0 && page) {
-			rc = page_answer(r, q[0], &skip, from, first, e);
-			more = skip != NULL;
-			first = false;
-		}
-		if (rc == 0)
-			drain(r);
-		if (rc == 0 && (rc = r->rc) != 0)
-			az_error_set(e, _("the audit was canceled"));
 		for (size_t i = 0; i < n; i++)
-			az_req_free(q[i]);
+			q[i] = f[i].q;
+		if (az_session_send_any(r->s, q, n, e) != 0) {
+			b.rc = -1;
+			break;
+		}
+		n = land(r, f, n, &b, e);
+		if (b.rc == 0)
+			drain(r);
+		if (b.rc == 0 && (b.rc = r->rc) != 0)
+			az_error_set(e, _("the audit was canceled"));
 	}
+	for (size_t i = 0; i < n; i++)
+		q[i] = f[i].q;
+	az_http_abandon(az_session_http(r->s), q, n);
+	for (size_t i = 0; i < n; i++)
+		az_req_free(q[i]);
 	release(r);
-	free(skip);
-	return rc;
+	free(b.skip);
+	return b.rc;
 }
 
 /* Adds a finding for what a request could not read, with Azure's answer as the
@@ -714,8 +822,7 @@ static int read_each(struct run *r, struct json_object *items,
 					       "systemData.createdAt",
 					       json_object_new_string(jx_str(
 						       it, "createdTime")));
-				judge(r, q[i]->json,
-				      NULL); /* canceled: the next send
+				judge(r, q[i]->json); /* canceled: the next send
 							 says so */
 			} else if (q[i]->status != 404) {
 				unreadable(r, "resource.readable",

@@ -234,8 +234,11 @@ int main(int argc, char **argv)
 	       "latency %d ms per answer, ARM lists paged by %d\n",
 	       nres, nsubs, LATENCY_MS, ARM_PAGE);
 	printf("audit        %zu requests (sign-in included)  %7.0f ms  peak "
-	       "RSS %.1f MB  exit %d\n",
-	       requests, ms, (double)ru.ru_maxrss / 1024.0, rc);
+	       "RSS %.1f MB  exit %d; azcmk's CPU %.0f ms\n",
+	       requests, ms, (double)ru.ru_maxrss / 1024.0, rc,
+	       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+		       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
+			       1000.0);
 	printf("             without latency %.0f ms (the simulator's and "
 	       "azcmk's own work); on the network %.0f ms, about "
 	       "%.0f round trips\n",
