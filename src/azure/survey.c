@@ -54,12 +54,11 @@ struct dated {
 			 wait on their resource group's list instead */
 };
 
-/* A Resource Graph row not yet handed to the sink: judged, or waiting on its
- * creation list. */
+/* A Resource Graph row not yet judged: it, or a row before it, waits on a
+ * creation list. Kept as its JSON text, a third of its parsed size. */
 struct held {
-	struct json_object *row;  /* waiting on a creation list, or NULL */
-	struct audit_report part; /* judged (may be empty: a service not asked
-				     for) */
+	char *text;
+	bool dated; /* it waits on its creation list itself */
 };
 
 /* What one audit run carries from step to step. */
@@ -453,57 +452,53 @@ static struct dated *dated_of_row(struct run *r, struct json_object *row)
  * refused to list wait on. */
 static void rescope(struct run *r)
 {
-	for (size_t i = r->hhead; i < r->nheld; i++)
-		if (r->rows[i].row)
-			dated_of_row(r, r->rows[i].row);
-}
+	for (size_t i = r->hhead; i < r->nheld; i++) {
+		struct json_object *row =
+			r->rows[i].dated ? json_tokener_parse(r->rows[i].text)
+					 : NULL;
 
-/* Gives back the room a judged part keeps beyond its findings and resource
- * (it is held a while). */
-static void compact_part(struct audit_report *p)
-{
-	if (p->n < p->cap) {
-		p->items = p->n ? xrealloc(p->items, p->n * sizeof(*p->items))
-				: (free(p->items), NULL);
-		p->cap = p->n;
-	}
-	if (p->nres < p->capres) {
-		p->resources =
-			p->nres ? xrealloc(p->resources,
-					   p->nres * sizeof(*p->resources))
-				: (free(p->resources), NULL);
-		p->capres = p->nres;
+		if (row)
+			dated_of_row(r, row);
+		json_object_put(row);
 	}
 }
 
 /*
- * Takes in a Resource Graph row (a scan callback): judged at once, and handed
- * to the sink unless a row before it waits; a row that needs a creation date
- * waits, held, for its list (noted to be read).
+ * Judges a Resource Graph row and hands it to the sink, with the creation
+ * list it waited on (d), if any.
+ */
+static void write_row(struct run *r, struct json_object *row,
+		      const struct dated *d)
+{
+	struct audit_report part = { 0 };
+
+	judge_row(r, row, d, &part);
+	if (part.nres || part.n)
+		emit(r, &part);
+	audit_free(&part);
+}
+
+/*
+ * Takes in a Resource Graph row (a scan callback): judged and handed to the
+ * sink at once, unless it needs a creation date still being read (its list
+ * is noted to be read) or a row before it waits; then held.
  */
 static void hold_row(struct json_object *row, void *ud)
 {
 	struct run *r = ud;
-	struct held h = { NULL, { 0 } };
+	struct dated *d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
 
-	if (needs_date(r, row)) {
-		dated_of_row(r, row);
-		h.row = json_object_get(row);
-	} else {
-		judge_row(r, row, NULL, &h.part);
-		if (r->hhead == r->nheld) {
-			if (h.part.nres || h.part.n)
-				emit(r, &h.part);
-			audit_free(&h.part);
-			return;
-		}
-		compact_part(&h.part);
+	if (r->hhead == r->nheld && (!d || dated_done(d))) {
+		write_row(r, row, d);
+		return;
 	}
 	if (r->nheld == r->capheld) {
 		r->capheld = r->capheld ? r->capheld * 2 : PAGE_ROWS;
 		r->rows = xrealloc(r->rows, r->capheld * sizeof(*r->rows));
 	}
-	r->rows[r->nheld++] = h;
+	r->rows[r->nheld].text = xstrdup(
+		json_object_to_json_string_ext(row, JSON_C_TO_STRING_PLAIN));
+	r->rows[r->nheld++].dated = d != NULL;
 }
 
 /*
@@ -523,30 +518,29 @@ static void retire(struct run *r, const char *sub)
 }
 
 /*
- * Hands the held rows to the sink in order, judging those that waited, up to
- * the first whose creation list is still being read (so the sink sees them in
- * Resource Graph's order), and forgets them.
+ * Judges the held rows and hands them to the sink in order, up to the first
+ * whose creation list is still being read (so the sink sees them in Resource
+ * Graph's order), and forgets them.
  */
 static void drain(struct run *r)
 {
 	while (r->hhead < r->nheld) {
 		struct held *h = &r->rows[r->hhead];
+		struct json_object *row = json_tokener_parse(h->text);
+		struct dated *d = row && h->dated ? dated_of_row(r, row) : NULL;
 
-		if (h->row) {
-			struct dated *d = dated_of_row(r, h->row);
-
-			if (!dated_done(d))
-				break;
-			retire(r, jx_str(h->row, "subscriptionId")
-					  ? jx_str(h->row, "subscriptionId")
-					  : "");
-			judge_row(r, h->row, d, &h->part);
-			json_object_put(h->row);
-			h->row = NULL;
+		if (d && !dated_done(d)) {
+			json_object_put(row);
+			break;
 		}
-		if (h->part.nres || h->part.n)
-			emit(r, &h->part);
-		audit_free(&h->part);
+		if (d)
+			retire(r, jx_str(row, "subscriptionId")
+					  ? jx_str(row, "subscriptionId")
+					  : "");
+		if (row)
+			write_row(r, row, d);
+		json_object_put(row);
+		free(h->text);
 		r->hhead++;
 	}
 	memmove(r->rows, r->rows + r->hhead,
@@ -559,10 +553,8 @@ static void drain(struct run *r)
  * failed). */
 static void release(struct run *r)
 {
-	for (size_t i = r->hhead; i < r->nheld; i++) {
-		json_object_put(r->rows[i].row);
-		audit_free(&r->rows[i].part);
-	}
+	for (size_t i = r->hhead; i < r->nheld; i++)
+		free(r->rows[i].text);
 	free(r->rows);
 	r->rows = NULL;
 	r->hhead = r->nheld = r->capheld = 0;
