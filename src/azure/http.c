@@ -794,6 +794,18 @@ int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n)
 	return run_until(h, reqs, n, true);
 }
 
+/* Starts the requests that are due and sends what can be sent now, without
+ * waiting for any answer (az_http_run_any takes them up). */
+void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	int running = 0;
+
+	refuse_insecure(reqs, n);
+	start_due(h, reqs, n);
+	curl_multi_perform(h->multi, &running);
+	reap(h);
+}
+
 /* Tells whether a request has its final answer (or failed for good). */
 bool az_req_done(const struct az_req *r)
 {

@@ -82,6 +82,7 @@ int az_http_run(struct az_http *h, struct az_req **reqs, size_t n);
 int az_http_one(struct az_http *h, struct az_req *r);
 int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_req_done(const struct az_req *r);
+void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n);
 void az_http_abandon(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_http_canceled(const struct az_http *h);
 void az_http_trace(struct az_http *h, const char *fmt, ...)

@@ -729,6 +729,22 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 	return rc;
 }
 
+/* Gives new requests their tokens and starts sending them without waiting for
+ * an answer; az_session_send_any takes them up. */
+int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,
+		    struct az_error *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i]->authorized)
+			continue;
+		reqs[i]->authorized = true;
+		if (authorize(s, reqs[i], e) != 0)
+			return -1;
+	}
+	az_http_kick(s->http, reqs, n);
+	return 0;
+}
+
 /*
  * Sends requests as az_session_send does, but returns as soon as one or more
  * have their final answer (az_req_done); the others stay under way, and the

@@ -567,12 +567,13 @@ static void release(struct run *r)
 
 /* Where a batch of Resource Graph pages stands. */
 struct batch {
-	size_t from; /* its first subscription */
-	bool first;  /* no page has been read yet */
-	bool paging; /* a page is under way */
-	bool more;   /* a page is left to ask for */
-	char *skip;  /* the next page's token, or NULL after the last */
-	int rc;      /* 1: Resource Graph refused; -1: failed */
+	const char *query;
+	size_t from, to; /* its subscriptions */
+	bool first;      /* no page has been read yet */
+	bool paging;     /* a page is under way */
+	bool more;       /* a page is left to ask for */
+	char *skip;      /* the next page's token, or NULL after the last */
+	int rc;          /* 1: Resource Graph refused; -1: failed */
 };
 
 /* A request under way: a Resource Graph page (d NULL) or a page of a creation
@@ -664,18 +665,50 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 	return -1;
 }
 
-/* Takes in one Resource Graph page: its rows, held to be judged in order, and
- * the token of the next page (none after the last). */
-static int page_answer(struct run *r, const struct az_req *q, char **skip,
-		       size_t from, bool first, struct az_error *e)
+/* Asks for the next Resource Graph page, when one is left and not too many
+ * rows wait, and starts sending it at once. */
+static void next_page(struct run *r, struct flight *f, size_t *n,
+		      struct batch *b, struct az_error *e)
 {
-	if (q->curl_code || q->status != 200 ||
+	struct az_req *q;
+
+	if (b->rc != 0 || b->paging || !b->more ||
+	    r->nheld - r->hhead >= HOLD_ROWS)
+		return;
+	q = graph_page(r, b->query, b->from, b->to, b->skip);
+	q->raw_json = true;
+	f[*n].q = q;
+	f[(*n)++].d = NULL;
+	b->paging = true;
+	if (az_session_kick(r->s, &q, 1, e) != 0)
+		b->rc = -1;
+}
+
+/*
+ * Takes in a Resource Graph page that has its answer: the next page is asked
+ * for as soon as its skipToken is read, then its rows are judged (or held)
+ * while that one is under way.
+ */
+static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
+		      struct batch *b, struct az_error *e)
+{
+	const struct az_req *q = f[p].q;
+
+	b->paging = false;
+	if (q->curl_code || q->status != 200) {
+		b->rc = refused(r, q, b->from, b->first, e);
+		return;
+	}
+	free(b->skip);
+	b->skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
+	b->more = b->skip != NULL;
+	next_page(r, f, n, b, e);
+	if (b->rc == 0 &&
 	    jscan_each(q->resp_body, q->resp_len, "data", hold_row, r) < 0)
-		return refused(r, q, from, first, e);
-	free(*skip);
-	*skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
-	progress(r, "graph");
-	return 0;
+		b->rc = refused(r, q, b->from, b->first, e);
+	b->first = false;
+	if (b->rc == 0)
+		progress(r, "graph");
 }
 
 /*
@@ -687,21 +720,20 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
 		   struct az_error *e)
 {
 	bool denied = false;
-	size_t k = 0;
+	size_t k = 0, m = n;
 
+	for (size_t i = 0; i < m && b->rc == 0; i++)
+		if (!f[i].d && az_req_done(f[i].q)) {
+			land_page(r, f, &n, i, b, e);
+			break;
+		}
 	for (size_t i = 0; i < n; i++) {
 		if (!az_req_done(f[i].q)) {
 			f[k++] = f[i];
 			continue;
 		}
-		if (f[i].d) {
+		if (f[i].d)
 			denied |= list_answer(f[i].d, f[i].q);
-		} else if (b->rc == 0) {
-			b->rc = page_answer(r, f[i].q, &b->skip, b->from,
-					    b->first, e);
-			b->first = b->paging = false;
-			b->more = b->skip != NULL;
-		}
 		az_req_free(f[i].q);
 	}
 	if (denied)
@@ -722,18 +754,17 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 		       struct az_error *e)
 {
-	struct flight f[1 + MAX_LISTS];
-	struct az_req *q[1 + MAX_LISTS];
-	struct batch b = { .from = from, .first = true, .more = true };
+	struct flight f[2 + MAX_LISTS];
+	struct az_req *q[2 + MAX_LISTS];
+	struct batch b = { .query = query,
+			   .from = from,
+			   .to = to,
+			   .first = true,
+			   .more = true };
 	size_t n = 0;
 
 	while (b.rc == 0) {
-		if (!b.paging && b.more && r->nheld - r->hhead < HOLD_ROWS) {
-			f[n].q = graph_page(r, query, from, to, b.skip);
-			f[n].q->raw_json = true;
-			f[n++].d = NULL;
-			b.paging = true;
-		}
+		next_page(r, f, &n, &b, e);
 		n = start_lists(r, f, n, MAX_LISTS + b.paging);
 		if (n == 0)
 			break;
