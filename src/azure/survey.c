@@ -464,6 +464,22 @@ static void rescope(struct run *r)
 }
 
 /*
+ * Frees the creation lists read to the end that come before the one of the
+ * subscription sub (rows come ordered by subscription: no row of theirs is
+ * left to judge; a stray one would have its list read again).
+ */
+static void retire(struct run *r, const char *sub)
+{
+	size_t k = 0;
+
+	while (k < r->ndated && dated_done(r->dated[k]) &&
+	       !in_sub(r->dated[k], sub))
+		dated_free(r->dated[k++]);
+	memmove(r->dated, r->dated + k, (r->ndated - k) * sizeof(*r->dated));
+	r->ndated -= k;
+}
+
+/*
  * Judges a Resource Graph row and hands it to the sink, with the creation
  * list it waited on (d), if any.
  */
@@ -489,6 +505,10 @@ static void hold_row(struct json_object *row, void *ud)
 	struct dated *d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
 
 	if (r->hhead == r->nheld && (!d || dated_done(d))) {
+		if (d)
+			retire(r, jx_str(row, "subscriptionId")
+					  ? jx_str(row, "subscriptionId")
+					  : "");
 		write_row(r, row, d);
 		return;
 	}
@@ -499,22 +519,6 @@ static void hold_row(struct json_object *row, void *ud)
 	r->rows[r->nheld].text = xstrdup(
 		json_object_to_json_string_ext(row, JSON_C_TO_STRING_PLAIN));
 	r->rows[r->nheld++].dated = d != NULL;
-}
-
-/*
- * Frees the creation lists read to the end that come before the one of the
- * subscription sub (rows come ordered by subscription: no row of theirs is
- * left to judge; a stray one would have its list read again).
- */
-static void retire(struct run *r, const char *sub)
-{
-	size_t k = 0;
-
-	while (k < r->ndated && dated_done(r->dated[k]) &&
-	       !in_sub(r->dated[k], sub))
-		dated_free(r->dated[k++]);
-	memmove(r->dated, r->dated + k, (r->ndated - k) * sizeof(*r->dated));
-	r->ndated -= k;
 }
 
 /*
