@@ -752,8 +752,9 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
  * pages of the creation lists of the subscriptions whose rows need one (the
  * healthcare agent service's) are under way, each replaced as it ends, in the
  * order those rows came. Rows are judged in order as soon as nothing before
- * them waits; a row waits only on its own subscription's list. Returns 1 when
- * Resource Graph refused (use ARM).
+ * them waits: only a healthcare agent service's row waits on a list (its own
+ * subscription's), and the rows after it only for the report's order.
+ * Returns 1 when Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 		       struct az_error *e)
