@@ -738,16 +738,27 @@ static void refuse_insecure(struct az_req **reqs, size_t n)
 	}
 }
 
+/* Tells whether one of the requests is done. */
+static bool any_done(struct az_req **reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (((struct req_state *)reqs[i]->priv)->done)
+			return true;
+	return false;
+}
+
 /*
  * Runs requests concurrently over shared connections, retrying each as the
- * server asks; returns 0 when all finished (well or not), -1 when canceled.
+ * server asks, until all (or, with any, one of them) finished; those still
+ * under way go on at the next call that names them. -1 when canceled.
  */
-int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
+static int run_until(struct az_http *h, struct az_req **reqs, size_t n,
+		     bool any)
 {
 	int running = 0;
 
 	refuse_insecure(reqs, n);
-	while (!all_done(reqs, n)) {
+	while (any ? !any_done(reqs, n) : !all_done(reqs, n)) {
 		long next = start_due(h, reqs, n),
 		     wait = next < 0 || next > 100 ? 100 : next;
 
@@ -757,11 +768,55 @@ int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
 		}
 		curl_multi_perform(h->multi, &running);
 		reap(h);
-		if (!all_done(reqs, n))
+		if (any ? !any_done(reqs, n) : !all_done(reqs, n))
 			curl_multi_poll(h->multi, NULL, 0,
 					(int)(wait > 0 ? wait : 1), NULL);
 	}
 	return az_http_canceled(h) ? -1 : 0;
+}
+
+/*
+ * Runs requests concurrently over shared connections, retrying each as the
+ * server asks; returns 0 when all finished (well or not), -1 when canceled.
+ */
+int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	return run_until(h, reqs, n, false);
+}
+
+/*
+ * Runs requests as az_http_run does, but returns as soon as one of them is
+ * done (az_req_done); the others stay under way, and every later call must
+ * name them until they are done or abandoned.
+ */
+int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	return run_until(h, reqs, n, true);
+}
+
+/* Starts the requests that are due and sends what can be sent now, without
+ * waiting for any answer (az_http_run_any takes them up). */
+void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	int running = 0;
+
+	refuse_insecure(reqs, n);
+	start_due(h, reqs, n);
+	curl_multi_perform(h->multi, &running);
+	reap(h);
+}
+
+/* Tells whether a request has its final answer (or failed for good). */
+bool az_req_done(const struct az_req *r)
+{
+	return ((const struct req_state *)r->priv)->done;
+}
+
+/* Stops the requests still under way (they end canceled), so that they can be
+ * freed. */
+void az_http_abandon(struct az_http *h, struct az_req **reqs, size_t n)
+{
+	cancel_all(h, reqs, n);
 }
 
 /* Runs one request. */

@@ -47,6 +47,8 @@ struct az_req {
 			      scans it (large lists) */
 	int target;        /* the session's: which token the request carries */
 	bool reauthorized; /* the session's: a 401 was already answered once */
+	bool authorized;   /* the session's: its token was added (streamed
+			      sends) */
 	long connect_timeout_ms;    /* 0: the engine's */
 	char client_request_id[37]; /* sent as x-ms-client-request-id; quote it
 				       in errors */
@@ -78,6 +80,10 @@ void az_req_free(struct az_req *r);
 char *az_req_response_header(const struct az_req *r, const char *name);
 int az_http_run(struct az_http *h, struct az_req **reqs, size_t n);
 int az_http_one(struct az_http *h, struct az_req *r);
+int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n);
+bool az_req_done(const struct az_req *r);
+void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n);
+void az_http_abandon(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_http_canceled(const struct az_http *h);
 void az_http_trace(struct az_http *h, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -789,6 +789,58 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 	return rc;
 }
 
+/* Gives new requests their tokens and starts sending them without waiting for
+ * an answer; az_session_send_any takes them up. */
+int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,
+		    struct az_error *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i]->authorized)
+			continue;
+		reqs[i]->authorized = true;
+		if (authorize(s, reqs[i], e) != 0)
+			return -1;
+	}
+	az_http_kick(s->http, reqs, n);
+	return 0;
+}
+
+/*
+ * Sends requests as az_session_send does, but returns as soon as one or more
+ * have their final answer (az_req_done); the others stay under way, and the
+ * next call must name them again, with any new ones (each gets its token on
+ * the first call that names it). A 401 is answered as az_session_send does.
+ */
+int az_session_send_any(struct az_session *s, struct az_req **reqs, size_t n,
+			struct az_error *e)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i]->authorized)
+			continue;
+		reqs[i]->authorized = true;
+		if (authorize(s, reqs[i], e) != 0)
+			return -1;
+	}
+	while (!any) {
+		if (az_http_run_any(s->http, reqs, n) != 0) {
+			az_error_set(e, _("the request was canceled"));
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			int a = az_req_done(reqs[i]) && reqs[i]->status == 401
+					? answer_401(s, reqs[i], e)
+					: 1;
+
+			if (a < 0)
+				return -1;
+			any |= a > 0 && az_req_done(reqs[i]);
+		}
+	}
+	return 0;
+}
+
 /* Sends one request; a transport failure or an HTTP error answer becomes an
  * error. */
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)

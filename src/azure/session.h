@@ -73,6 +73,10 @@ struct az_req *az_session_req(struct az_session *s, enum az_target t,
 			      const char *api_version, const char *body);
 int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		    struct az_error *e);
+int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,
+		    struct az_error *e);
+int az_session_send_any(struct az_session *s, struct az_req **reqs, size_t n,
+			struct az_error *e);
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e);
 struct json_object *az_session_memo(struct az_session *s);
 int az_session_list(struct az_session *s, enum az_target t, const char *path,

@@ -27,6 +27,39 @@
 	1000 /* Resource Graph takes at most this many subscriptions per query \
 	      */
 #define BATCH 64 /* resources read at once by the ARM fallback */
+#define MAX_LISTS                                                         \
+	7 /* creation lists read beside a Resource Graph page (the engine \
+	     keeps 8 connections) */
+#define HOLD_ROWS                                                              \
+	(2 * PAGE_ROWS) /* rows held waiting on creation lists before the next \
+			   page waits for them */
+#define MAX_LIST_PAGES 100 /* pages read of one creation list */
+
+/*
+ * One subscription's ARM resources list of the services eligible by creation
+ * day, read page after page beside Resource Graph's: the creation times of
+ * its rows that wait on it.
+ */
+struct dated {
+	char *sub; /* the scope after /subscriptions/: "{id}", or
+		      "{id}/resourceGroups/{name}" */
+	struct json_object *created; /* lower-case id -> createdTime */
+	bool started;                /* its first page was asked for */
+	bool busy;                   /* a page of it is under way */
+	char *next;                  /* the page to ask for next, or NULL */
+	int pages;                   /* pages read */
+	char *failed; /* why it could not be read (its rows cannot be judged),
+			 or NULL */
+	bool denied;  /* ARM refused the subscription's list (403): its rows
+			 wait on their resource group's list instead */
+};
+
+/* A Resource Graph row not yet judged: it, or a row before it, waits on a
+ * creation list. Kept as its JSON text, a third of its parsed size. */
+struct held {
+	char *text;
+	bool dated; /* it waits on its creation list itself */
+};
 
 /* What one audit run carries from step to step. */
 struct run {
@@ -36,9 +69,13 @@ struct run {
 				   what the sink's begin sees */
 	const char **subs;      /* readable subscriptions in scope */
 	size_t nsubs;
-	struct json_object *created; /* lower-case resource id -> createdTime,
-					for healthcare agent services */
-	size_t seen;                 /* resources judged so far */
+	struct dated **dated; /* the creation lists kept: of the subscriptions
+				 whose rows wait on them, in order */
+	size_t ndated;
+	struct held *rows; /* Resource Graph rows not yet handed to the sink, in
+			      order, from hhead */
+	size_t hhead, nheld, capheld;
+	size_t seen; /* resources judged so far */
 	const struct survey_sink *sink;
 	bool begun;               /* the sink's begin was called */
 	struct audit_report held; /* subscription findings, handed over after
@@ -144,13 +181,16 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p,
 	return key;
 }
 
-/* Judges one resource from what was read (with --deep, the full check of one on
- * CMK) and hands it to the sink. */
-static int judge(struct run *r, struct json_object *res)
+/*
+ * Judges one resource from what was read (with --deep, the full check of one on
+ * CMK) into part; undated says why its creation time could not be read, or is
+ * NULL. Leaves part empty for a service not asked for.
+ */
+static int judge_part(struct run *r, struct json_object *res,
+		      const char *undated, struct audit_report *part)
 {
 	const struct svc_profile *p =
 		svc_for_resource(jx_str(res, "type"), jx_str(res, "kind"));
-	struct audit_report part = { 0 };
 	struct cmk_ctx c;
 	struct cmk_report rep;
 	struct key_ref k = { 0 };
@@ -161,44 +201,62 @@ static int judge(struct run *r, struct json_object *res)
 		return 0;
 	r->seen++;
 	key = shallow_ctx(r, p, res, &c, &k);
+	c.created_unread = undated;
 	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
-		rc = deep_check(r, jx_str(res, "id"), &part);
+		rc = deep_check(r, jx_str(res, "id"), part);
 	} else {
 		cmk_check(&c, &rep);
-		audit_add_report(&part, &c, &rep);
+		audit_add_report(part, &c, &rep);
 		cmk_report_free(&rep);
 	}
-	audit_add_resource(&part, &c, key);
-	emit(r, &part);
+	audit_add_resource(part, &c, key);
 	free(key);
 	key_ref_free(&k);
 	return rc;
 }
 
-/* Returns the creation time recorded for a resource, or NULL. */
-static const char *created_of(struct run *r, const char *id)
+/* Judges one resource read with ARM and hands it to the sink. */
+static int judge(struct run *r, struct json_object *res)
+{
+	struct audit_report part = { 0 };
+	int rc = judge_part(r, res, NULL, &part);
+
+	if (part.nres || part.n)
+		emit(r, &part);
+	audit_free(&part);
+	return rc;
+}
+
+/* Returns the creation time a subscription's list gave for a resource, or
+ * NULL. */
+static const char *created_of(const struct dated *d, const char *id)
 {
 	char *k = str_lower(id ? id : "");
 	struct json_object *v = NULL;
 
-	json_object_object_get_ex(r->created, k, &v);
+	json_object_object_get_ex(d->created, k, &v);
 	free(k);
 	return json_object_is_type(v, json_type_string)
 		       ? json_object_get_string(v)
 		       : NULL;
 }
 
-/* Judges a Resource Graph row, rebuilt as the resource ARM would return (a scan
- * callback). */
-static void judge_row(struct json_object *row, void *ud)
+/*
+ * Judges a Resource Graph row into part, rebuilt as the resource ARM would
+ * return, with the creation time its subscription's list gave (d, for the
+ * services eligible by creation day; else NULL), or why that list could not
+ * be read.
+ */
+static void judge_row(struct run *r, struct json_object *row,
+		      const struct dated *d, struct audit_report *part)
 {
-	struct run *r = ud;
+	const char *created = d ? created_of(d, jx_str(row, "id")) : NULL;
 	struct json_object *res;
 
 	if (r->rc != 0)
 		return;
-	res = audit_resource_from_row(row, created_of(r, jx_str(row, "id")));
-	r->rc = judge(r, res);
+	res = audit_resource_from_row(row, created);
+	r->rc = judge_part(r, res, d && !created ? d->failed : NULL, part);
 	json_object_put(res);
 }
 
@@ -270,16 +328,6 @@ static char *type_filter(const struct survey_opts *o, bool dated)
 	return sb_steal(&b);
 }
 
-/* Tells whether some service asked is eligible by its resources' creation day
- * (which only ARM lists give). */
-static bool wants_dates(const struct survey_opts *o)
-{
-	for (size_t i = 0; i < SVC_NPROFILES; i++)
-		if (SVC_PROFILES[i].cmk_since && wanted(o, &SVC_PROFILES[i]))
-			return true;
-	return false;
-}
-
 /* Builds the request that lists a subscription's resources of some types (see
  * type_filter), with creation times. */
 static struct az_req *generic_list(struct run *r, const char *sub, bool dated)
@@ -296,76 +344,315 @@ static struct az_req *generic_list(struct run *r, const char *sub, bool dated)
 	return q;
 }
 
-/* Records the creation time of one resources list item. */
+/* Records the creation time of one resources list item (a scan callback). */
 static void note_created(struct json_object *item, void *ud)
 {
-	struct run *r = ud;
+	struct dated *d = ud;
 	const char *id = jx_str(item, "id"), *t = jx_str(item, "createdTime");
 
 	if (id && t) {
 		char *k = str_lower(id);
 
-		json_object_object_add(r->created, k,
+		json_object_object_add(d->created, k,
 				       json_object_new_string(t));
 		free(k);
 	}
 }
 
 /*
- * Records the creation times the resources lists answered, following their
- * nextLinks a wave at a time (all subscriptions' next pages at once).
+ * Tells whether a row is of a service asked that is eligible by creation day
+ * (the healthcare agent service): Resource Graph does not give that date, so
+ * the row waits on its subscription's ARM resources list ($expand=createdTime).
+ * Resource Graph's rows have no systemData, and its creation time is "not a
+ * common property across resource types" (Microsoft's Azure PowerShell team,
+ * https://github.com/Azure/azure-powershell/issues/18457); the tables it
+ * documents (resources: id, name, type, kind, location, properties, ...)
+ * name no creation time either.
  */
-static void created_pages(struct run *r, struct az_req **q, size_t n)
+static bool needs_date(const struct run *r, struct json_object *row)
 {
-	struct az_req **wave = xcalloc(n ? n : 1, sizeof(*wave));
-	struct az_error e = { 0 };
-	size_t m = n;
+	const struct svc_profile *p =
+		svc_for_resource(jx_str(row, "type"), jx_str(row, "kind"));
 
-	memcpy(wave, q, n * sizeof(*wave));
-	for (int pages = 0; m && pages < 100; pages++) {
-		size_t k = 0;
-
-		for (size_t i = 0; i < m; i++) {
-			bool ok = wave[i]->status == 200;
-			char *next =
-				ok ? jscan_string(wave[i]->resp_body,
-						  wave[i]->resp_len, "nextLink")
-				   : NULL;
-			struct az_req *follow =
-				next && *next
-					? az_session_req(r->s, AZ_ARM, "GET",
-							 next, NULL, NULL)
-					: NULL;
-
-			if (ok)
-				jscan_each(wave[i]->resp_body,
-					   wave[i]->resp_len, "value",
-					   note_created, r);
-			if (pages > 0)
-				az_req_free(wave[i]);
-			if (follow) {
-				follow->raw_json = true;
-				wave[k++] = follow;
-			}
-			free(next);
-		}
-		m = k;
-		if (m && az_session_send(r->s, wave, m, &e) != 0)
-			break;
-	}
-	for (size_t i = 0; i < m; i++)
-		az_req_free(wave[i]);
-	az_error_clear(&e);
-	free(wave);
+	return wanted(r->o, p) && p->cmk_since;
 }
 
+/* Finds the creation list of a subscription among those kept, or NULL. */
+static struct dated *dated_find(const struct run *r, const char *sub)
+{
+	for (size_t i = 0; i < r->ndated; i++)
+		if (str_ieq(r->dated[i]->sub, sub))
+			return r->dated[i];
+	return NULL;
+}
+
+/* Returns the creation list of a subscription, noting a new one to be read
+ * when none is kept. */
+static struct dated *dated_for(struct run *r, const char *sub)
+{
+	struct dated *d = dated_find(r, sub);
+
+	if (d)
+		return d;
+	d = xcalloc(1, sizeof(*d));
+	d->sub = xstrdup(sub);
+	d->created = json_object_new_object();
+	r->dated = xrealloc(r->dated, (r->ndated + 1) * sizeof(*r->dated));
+	r->dated[r->ndated++] = d;
+	return d;
+}
+
+/* Frees a creation list. */
+static void dated_free(struct dated *d)
+{
+	free(d->sub);
+	json_object_put(d->created);
+	free(d->next);
+	free(d->failed);
+	free(d);
+}
+
+/* Tells whether a creation list has been read to its end, or failed. */
+static bool dated_done(const struct dated *d)
+{
+	return d->started && !d->next && !d->busy;
+}
+
+/* Tells whether a creation list's scope is in the subscription sub. */
+static bool in_sub(const struct dated *d, const char *sub)
+{
+	size_t n = strlen(sub);
+
+	return str_istarts(d->sub, sub) &&
+	       (d->sub[n] == '\0' || d->sub[n] == '/');
+}
+
+/*
+ * Returns the creation list a row waits on, noting it to be read when new: its
+ * subscription's, or where ARM refused that one (the operator reads only some
+ * resource groups), its resource group's.
+ */
+static struct dated *dated_of_row(struct run *r, struct json_object *row)
+{
+	const char *sub = jx_str(row, "subscriptionId"),
+		   *group = jx_str(row, "resourceGroup");
+	struct dated *d = dated_for(r, sub ? sub : "");
+	char *scope;
+
+	if (!d->denied)
+		return d;
+	scope = xasprintf("%s/resourceGroups/%s", sub ? sub : "",
+			  group ? group : "");
+	d = dated_for(r, scope);
+	free(scope);
+	return d;
+}
+
+/* Notes the resource group lists that the held rows of subscriptions ARM
+ * refused to list wait on. */
+static void rescope(struct run *r)
+{
+	for (size_t i = r->hhead; i < r->nheld; i++) {
+		struct json_object *row =
+			r->rows[i].dated ? json_tokener_parse(r->rows[i].text)
+					 : NULL;
+
+		if (row)
+			dated_of_row(r, row);
+		json_object_put(row);
+	}
+}
+
+/*
+ * Frees the creation lists read to the end that come before the one of the
+ * subscription sub (rows come ordered by subscription: no row of theirs is
+ * left to judge; a stray one would have its list read again).
+ */
+static void retire(struct run *r, const char *sub)
+{
+	size_t k = 0;
+
+	while (k < r->ndated && dated_done(r->dated[k]) &&
+	       !in_sub(r->dated[k], sub))
+		dated_free(r->dated[k++]);
+	memmove(r->dated, r->dated + k, (r->ndated - k) * sizeof(*r->dated));
+	r->ndated -= k;
+}
+
+/*
+ * Judges a Resource Graph row and hands it to the sink, with the creation
+ * list it waited on (d), if any.
+ */
+static void write_row(struct run *r, struct json_object *row,
+		      const struct dated *d)
+{
+	struct audit_report part = { 0 };
+
+	judge_row(r, row, d, &part);
+	if (part.nres || part.n)
+		emit(r, &part);
+	audit_free(&part);
+}
+
+/*
+ * Takes in a Resource Graph row (a scan callback): judged and handed to the
+ * sink at once, unless it needs a creation date still being read (its list
+ * is noted to be read) or a row before it waits; then held.
+ */
+static void hold_row(struct json_object *row, void *ud)
+{
+	struct run *r = ud;
+	struct dated *d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
+
+	if (r->hhead == r->nheld && (!d || dated_done(d))) {
+		if (d)
+			retire(r, jx_str(row, "subscriptionId")
+					  ? jx_str(row, "subscriptionId")
+					  : "");
+		write_row(r, row, d);
+		return;
+	}
+	if (r->nheld == r->capheld) {
+		r->capheld = r->capheld ? r->capheld * 2 : PAGE_ROWS;
+		r->rows = xrealloc(r->rows, r->capheld * sizeof(*r->rows));
+	}
+	r->rows[r->nheld].text = xstrdup(
+		json_object_to_json_string_ext(row, JSON_C_TO_STRING_PLAIN));
+	r->rows[r->nheld++].dated = d != NULL;
+}
+
+/*
+ * Judges the held rows and hands them to the sink in order, up to the first
+ * whose creation list is still being read (so the sink sees them in Resource
+ * Graph's order), and forgets them.
+ */
+static void drain(struct run *r)
+{
+	while (r->hhead < r->nheld) {
+		struct held *h = &r->rows[r->hhead];
+		struct json_object *row = json_tokener_parse(h->text);
+		struct dated *d = row && h->dated ? dated_of_row(r, row) : NULL;
+
+		if (d && !dated_done(d)) {
+			json_object_put(row);
+			break;
+		}
+		if (d)
+			retire(r, jx_str(row, "subscriptionId")
+					  ? jx_str(row, "subscriptionId")
+					  : "");
+		if (row)
+			write_row(r, row, d);
+		json_object_put(row);
+		free(h->text);
+		r->hhead++;
+	}
+	memmove(r->rows, r->rows + r->hhead,
+		(r->nheld - r->hhead) * sizeof(*r->rows));
+	r->nheld -= r->hhead;
+	r->hhead = 0;
+}
+
+/* Forgets the rows still held and every creation list (the batch ended or
+ * failed). */
+static void release(struct run *r)
+{
+	for (size_t i = r->hhead; i < r->nheld; i++)
+		free(r->rows[i].text);
+	free(r->rows);
+	r->rows = NULL;
+	r->hhead = r->nheld = r->capheld = 0;
+	for (size_t i = 0; i < r->ndated; i++)
+		dated_free(r->dated[i]);
+	free(r->dated);
+	r->dated = NULL;
+	r->ndated = 0;
+}
+
+/* Where a batch of Resource Graph pages stands. */
+struct batch {
+	const char *query;
+	size_t from, to; /* its subscriptions */
+	bool first;      /* no page has been read yet */
+	bool paging;     /* a page is under way */
+	bool more;       /* a page is left to ask for */
+	char *skip;      /* the next page's token, or NULL after the last */
+	int rc;          /* 1: Resource Graph refused; -1: failed */
+};
+
+/* A request under way: a Resource Graph page (d NULL) or a page of a creation
+ * list. */
+struct flight {
+	struct az_req *q;
+	struct dated *d;
+};
+
+/* Adds to f the requests for the next pages of the creation lists not under
+ * way, in the order their subscriptions came, up to max in all; returns how
+ * many f holds now. */
+static size_t start_lists(struct run *r, struct flight *f, size_t n, size_t max)
+{
+	for (size_t i = 0; i < r->ndated && n < max; i++) {
+		struct dated *d = r->dated[i];
+
+		if (d->busy || dated_done(d))
+			continue;
+		f[n].q = d->started ? az_session_req(r->s, AZ_ARM, "GET",
+						     d->next, NULL, NULL)
+				    : generic_list(r, d->sub, true);
+		f[n].q->raw_json = true;
+		f[n].d = d;
+		d->started = d->busy = true;
+		free(d->next);
+		d->next = NULL;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Takes in one page of a creation list: its times and the next page to read,
+ * or why it could not be read (its rows cannot be judged); true when ARM
+ * refused a subscription's list, whose rows then wait on their resource
+ * groups' lists.
+ */
+static bool list_answer(struct dated *d, const struct az_req *q)
+{
+	struct az_error e = { 0 };
+	char *what;
+
+	d->busy = false;
+	if (!q->curl_code && q->status == 200) {
+		jscan_each(q->resp_body, q->resp_len, "value", note_created, d);
+		d->next = jscan_string(q->resp_body, q->resp_len, "nextLink");
+		if (d->next && (!*d->next || ++d->pages >= MAX_LIST_PAGES)) {
+			free(d->next);
+			d->next = NULL;
+		}
+		return false;
+	}
+	if (q->status == 403 && !strchr(d->sub, '/')) {
+		d->denied = true;
+		return true;
+	}
+	what = xasprintf("GET %s", q->url);
+	az_error_from_req(&e, q, what);
+	free(d->failed);
+	d->failed = xasprintf(
+		_("the creation dates in /subscriptions/%s could not be read "
+		  "(%s)"),
+		d->sub, e.message ? e.message : "?");
+	az_error_clear(&e);
+	free(what);
+	return false;
+}
 /*
  * Decides what a failed Resource Graph page means: before anything was read,
  * a refusal to fall back on ARM lists (1); later, an error (-1), since the
  * pages already judged cannot be read again without counting them twice.
  */
-static int refused(struct run *r, struct az_req *q, size_t from, bool first,
-		   struct az_error *e)
+static int refused(struct run *r, const struct az_req *q, size_t from,
+		   bool first, struct az_error *e)
 {
 	char *what;
 
@@ -382,60 +669,130 @@ static int refused(struct run *r, struct az_req *q, size_t from, bool first,
 	return -1;
 }
 
+/* Asks for the next Resource Graph page, when one is left and not too many
+ * rows wait, and starts sending it at once. */
+static void next_page(struct run *r, struct flight *f, size_t *n,
+		      struct batch *b, struct az_error *e)
+{
+	struct az_req *q;
+
+	if (b->rc != 0 || b->paging || !b->more ||
+	    r->nheld - r->hhead >= HOLD_ROWS)
+		return;
+	q = graph_page(r, b->query, b->from, b->to, b->skip);
+	q->raw_json = true;
+	f[*n].q = q;
+	f[(*n)++].d = NULL;
+	b->paging = true;
+	if (az_session_kick(r->s, &q, 1, e) != 0)
+		b->rc = -1;
+}
+
+/*
+ * Takes in a Resource Graph page that has its answer: the next page is asked
+ * for as soon as its skipToken is read, then its rows are judged (or held)
+ * while that one is under way.
+ */
+static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
+		      struct batch *b, struct az_error *e)
+{
+	const struct az_req *q = f[p].q;
+
+	b->paging = false;
+	if (q->curl_code || q->status != 200) {
+		b->rc = refused(r, q, b->from, b->first, e);
+		return;
+	}
+	free(b->skip);
+	b->skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
+	b->more = b->skip != NULL;
+	next_page(r, f, n, b, e);
+	if (b->rc == 0 &&
+	    jscan_each(q->resp_body, q->resp_len, "data", hold_row, r) < 0)
+		b->rc = refused(r, q, b->from, b->first, e);
+	b->first = false;
+	if (b->rc == 0)
+		progress(r, "graph");
+}
+
+/*
+ * Takes in the requests of f that have their answer (Resource Graph's page,
+ * creation lists' pages), frees them and keeps the others in f; returns how
+ * many are left (b->rc says when the page failed).
+ */
+static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
+		   struct az_error *e)
+{
+	bool denied = false;
+	size_t k = 0, m = n;
+
+	for (size_t i = 0; i < m && b->rc == 0; i++)
+		if (!f[i].d && az_req_done(f[i].q)) {
+			land_page(r, f, &n, i, b, e);
+			break;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (!az_req_done(f[i].q)) {
+			f[k++] = f[i];
+			continue;
+		}
+		if (f[i].d)
+			denied |= list_answer(f[i].d, f[i].q);
+		az_req_free(f[i].q);
+	}
+	if (denied)
+		rescope(r);
+	return k;
+}
+
 /*
  * Runs the Resource Graph query over subscriptions [from, to), page after
- * page; the first page goes with the ARM lists of the services eligible by
- * creation day (the healthcare agent service), which give their creation
- * dates. Returns 1 when Resource Graph refused (use ARM).
+ * page, each asked for as soon as the previous one's skipToken is known (and
+ * while fewer than HOLD_ROWS rows wait). Beside the pages, up to MAX_LISTS
+ * pages of the creation lists of the subscriptions whose rows need one (the
+ * healthcare agent service's) are under way, each replaced as it ends, in the
+ * order those rows came. Rows are judged in order as soon as nothing before
+ * them waits: only a healthcare agent service's row waits on a list (its own
+ * subscription's), and the rows after it only for the report's order.
+ * Returns 1 when Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 		       struct az_error *e)
 {
-	size_t n = 1 + (wants_dates(r->o) ? to - from : 0);
-	struct az_req **q = xcalloc(n, sizeof(*q));
-	char *skip = NULL;
-	int rc = 0;
+	struct flight f[2 + MAX_LISTS];
+	struct az_req *q[2 + MAX_LISTS];
+	struct batch b = { .query = query,
+			   .from = from,
+			   .to = to,
+			   .first = true,
+			   .more = true };
+	size_t n = 0;
 
-	q[0] = graph_page(r, query, from, to, NULL);
-	q[0]->raw_json = true;
-	for (size_t i = 1; i < n; i++) {
-		q[i] = generic_list(r, r->subs[from + i - 1], true);
-		q[i]->raw_json = true;
-	}
-	for (bool first = true; rc == 0 && q[0]; first = false) {
-		if (az_session_send(r->s, q, first ? n : 1, e) != 0) {
-			rc = -1;
+	while (b.rc == 0) {
+		next_page(r, f, &n, &b, e);
+		n = start_lists(r, f, n, MAX_LISTS + b.paging);
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			q[i] = f[i].q;
+		if (az_session_send_any(r->s, q, n, e) != 0) {
+			b.rc = -1;
 			break;
 		}
-		if (first) {
-			created_pages(r, q + 1, n - 1);
-			for (size_t i = 1; i < n; i++) {
-				az_req_free(q[i]);
-				q[i] = NULL;
-			}
-		}
-		if (q[0]->curl_code || q[0]->status != 200 ||
-		    jscan_each(q[0]->resp_body, q[0]->resp_len, "data",
-			       judge_row, r) < 0) {
-			rc = refused(r, q[0], from, first, e);
-			break;
-		}
-		if ((rc = r->rc) != 0)
+		n = land(r, f, n, &b, e);
+		if (b.rc == 0)
+			drain(r);
+		if (b.rc == 0 && (b.rc = r->rc) != 0)
 			az_error_set(e, _("the audit was canceled"));
-		free(skip);
-		skip = jscan_string(q[0]->resp_body, q[0]->resp_len,
-				    "$skipToken");
-		progress(r, "graph");
-		az_req_free(q[0]);
-		q[0] = skip ? graph_page(r, query, from, to, skip) : NULL;
-		if (q[0])
-			q[0]->raw_json = true;
 	}
 	for (size_t i = 0; i < n; i++)
+		q[i] = f[i].q;
+	az_http_abandon(az_session_http(r->s), q, n);
+	for (size_t i = 0; i < n; i++)
 		az_req_free(q[i]);
-	free(q);
-	free(skip);
-	return rc;
+	release(r);
+	free(b.skip);
+	return b.rc;
 }
 
 /* Adds a finding for what a request could not read, with Azure's answer as the
@@ -678,8 +1035,7 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 		     const struct survey_sink *sink, struct audit_report *meta,
 		     struct az_error *e)
 {
-	struct run r = { s, o,    meta,  NULL,  0, json_object_new_object(),
-			 0, sink, false, { 0 }, 0 };
+	struct run r = { .s = s, .o = o, .a = meta, .sink = sink };
 	char *query = graph_query_text(o);
 	int rc;
 
@@ -710,7 +1066,6 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 	audit_free(&r.held);
 	free(r.subs);
 	free(query);
-	json_object_put(r.created);
 	return rc;
 }
 

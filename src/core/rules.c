@@ -1023,6 +1023,10 @@ static enum cmk_outcome r_eligible(const struct cmk_ctx *c,
 
 	f->arg[0] = res_name(c);
 	if (c->svc->cmk_since) {
+		if (!created && c->created_unread) {
+			f->detail = xstrdup(c->created_unread);
+			return OUT_UNKNOWN;
+		}
 		if (!created)
 			return OUT_NA;
 		f->detail = xasprintf(_("It was created on %.10s."), created);
@@ -1614,7 +1618,8 @@ static void prune_ineligible(struct cmk_report *out)
 
 	for (size_t i = 0; i < out->n; i++)
 		ineligible |=
-			str_ieq(out->items[i].rule->id, "resource.eligible");
+			str_ieq(out->items[i].rule->id, "resource.eligible") &&
+			!out->items[i].unknown;
 	if (!ineligible)
 		return;
 	for (size_t i = 0; i < out->n; i++) {

@@ -60,7 +60,10 @@ struct cmk_ctx {
 		*policy_evals; /* checkPolicyRestrictions' policyEvaluations for
 				  the content after the save */
 	long policy_status;
-	const char *tenant; /* the signed-in tenant */
+	const char *tenant;         /* the signed-in tenant */
+	const char *created_unread; /* why the resource's creation time could
+				       not be read (the audit's list of them
+				       failed), or NULL */
 	int64_t now;
 	int64_t propagation_window; /* seconds a new role assignment may take to
 				       apply (0: 600) */

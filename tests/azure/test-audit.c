@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -301,6 +302,159 @@ static void test_generated_tenant(void **state)
 	free(text);
 }
 
+/* What the simulator's log says of an audit: Resource Graph pages, creation
+ * lists, and the order they came in. */
+struct traffic {
+	int pages, lists;
+	int64_t page2_seq; /* when the second page was asked for (0: none) */
+	int64_t last_list_seq; /* when the last creation list was asked for */
+};
+
+/* Reads the simulator's log (then empties it) into what the audit asked
+ * for. */
+static struct traffic traffic(struct env *v)
+{
+	struct traffic t = { 0 };
+	struct st_resp r;
+	struct json_object *log;
+
+	assert_int_equal(st_admin(&v->z->t, "GET", "/log", NULL, &r), 200);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++) {
+		struct json_object *e = jx_at(log, i);
+		const char *path = jx_str(e, "path"), *q = jx_str(e, "query");
+		int64_t seq = jx_int(e, "seq", 0);
+
+		if (strstr(path, "Microsoft.ResourceGraph/resources") &&
+		    ++t.pages == 2)
+			t.page2_seq = seq;
+		if (strlen(path) > 10 &&
+		    strcmp(path + strlen(path) - 10, "/resources") == 0 && q &&
+		    strstr(q, "createdTime")) {
+			t.lists++;
+			if (seq > t.last_list_seq)
+				t.last_list_seq = seq;
+		}
+	}
+	st_resp_free(&r);
+	st_admin(&v->z->t, "DELETE", "/log", NULL, &r);
+	st_resp_free(&r);
+	return t;
+}
+
+/* Returns the finding of a rule on the resource named name, or NULL. */
+static const struct audit_finding *
+finding_on(const struct audit_report *a, const char *rule, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->items[i].rule, rule) == 0 &&
+		    strcmp(a->items[i].name, name) == 0)
+			return &a->items[i];
+	return NULL;
+}
+
+/* Records the order in which the sink gets resources (a sink item). */
+static void note_order(void *ud, const struct audit_report *part)
+{
+	struct json_object *ids = ud;
+
+	for (size_t i = 0; i < part->nres; i++)
+		json_object_array_add(
+			ids, json_object_new_string(part->resources[i].id));
+}
+
+/* Audits into a sink that records the order of the resources; returns it. */
+static struct json_object *stream_order(struct env *v)
+{
+	struct survey_opts o = { .now = NOW };
+	struct audit_report meta = { 0 };
+	struct json_object *ids = json_object_new_array();
+	struct survey_sink sink = { NULL, note_order, ids };
+
+	assert_int_equal(cmk_audit_stream(v->z->s, &o, &sink, &meta, &v->z->e),
+			 0);
+	audit_free(&meta);
+	return ids;
+}
+
+/*
+ * 1,200 resources in 400 subscriptions, four to each of the first 300 (one of
+ * them a Health Bot) and none in the last 100: two Resource Graph pages, one
+ * creation list per subscription with a bot and none for the others, the
+ * second page asked for before the lists are done; none at all when Health
+ * Bots are not audited.
+ */
+static void test_pipeline_requests(void **state)
+{
+	struct gen_counts gc;
+	char *text = gen_tenant(1200, 400, false, &gc);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 }, dicom = { .services = 1u << SVC_DICOM };
+	struct audit_report a = { 0 };
+	struct traffic t;
+
+	(void)state;
+	traffic(v);
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, gc.resources);
+	assert_int_equal(t.pages, 2);
+	assert_int_equal(t.lists, 300);
+	assert_true(t.page2_seq > 0 && t.page2_seq < t.last_list_seq);
+	audit_free(&a);
+	audit(v, &dicom, &a);
+	t = traffic(v);
+	assert_int_equal(t.lists, 0);
+	assert_int_equal(a.nres, 300);
+	audit_free(&a);
+	env_stop(v);
+	free(text);
+}
+
+/*
+ * A slow creation list holds back only what follows it, and the verdicts stay
+ * right: the resources come in the same order as when no list is slow, the
+ * old bot hb-00005 is blocked and the new hb-00001 passes; a
+ * list that fails makes the old bot's verdict "could not judge", never a pass.
+ */
+static void test_pipeline_slow_or_failed_list(void **state)
+{
+	char *text = gen_tenant(1200, 400, false, NULL);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	struct json_object *quick = stream_order(v), *slow;
+	const struct audit_finding *f;
+
+	(void)state;
+	fault(v, "{\"path\":\"/subscriptions/7001*/resources\",\"kind\":"
+		 "\"latency\",\"latencyMs\":300,\"times\":2}");
+	fault(v, "{\"path\":\"/subscriptions/7002*/resources\",\"kind\":"
+		 "\"latency\",\"latencyMs\":200,\"times\":2}");
+	slow = stream_order(v);
+	assert_int_equal(jx_len(quick), 1200);
+	assert_true(json_object_equal(quick, slow));
+	audit(v, &o, &a);
+	f = finding_on(&a, "resource.eligible", "hb-00005");
+	assert_non_null(f);
+	assert_false(f->unknown);
+	assert_null(finding_on(&a, "resource.eligible", "hb-00001"));
+	audit_free(&a);
+	fault(v, "{\"path\":\"/subscriptions/7002*/resources\",\"status\":500,"
+		 "\"times\":100}");
+	audit(v, &o, &a);
+	f = finding_on(&a, "resource.eligible", "hb-00005");
+	assert_non_null(f);
+	assert_true(f->unknown);
+	assert_non_null(strstr(f->message, "70027002"));
+	assert_null(finding_on(&a, "resource.eligible", "hb-00001"));
+	audit_free(&a);
+	json_object_put(quick);
+	json_object_put(slow);
+	env_stop(v);
+	free(text);
+}
+
 /* Splits one CSV record (RFC 4180) starting at *p into fields; returns the
  * count and moves *p past the record. */
 static size_t csv_record(const char **p, char fields[][512], size_t max)
@@ -431,6 +585,8 @@ int main(void)
 		cmocka_unit_test(test_throttling_and_fallback),
 		cmocka_unit_test(test_generated_tenant),
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_pipeline_requests),
+		cmocka_unit_test(test_pipeline_slow_or_failed_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -947,6 +947,56 @@ static void test_reauth_on_401(void **state)
 	env_stop(v);
 }
 
+/*
+ * Streamed sends: az_session_send_any returns as each request ends, the slow
+ * one last, while the others go on; a request started with az_session_kick is
+ * taken up by the next call; a 401 is answered with a new token on the way.
+ */
+static void test_send_any(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *q[3], *slow, *order[3];
+	size_t n = 0, done = 0;
+	int rc;
+
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	az_req_free(arm_get(v, "/subscriptions", &rc));
+	fault(v, "{\"path\":\"/subscriptions/" SUB
+		 "\",\"latencyMs\":400,\"times\":1}");
+	fault(v, "{\"host\":\"management.azure.com\",\"path\":\"/"
+		 "subscriptions\",\"status\":401,\"code\":"
+		 "\"ExpiredAuthenticationToken\",\"times\":1}");
+	slow = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions/" SUB,
+			      "2022-12-01", NULL);
+	q[n++] = slow;
+	assert_int_equal(az_session_kick(v->s, q, n, &v->e), 0);
+	q[n++] = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions",
+				"2022-12-01", NULL);
+	q[n++] = az_session_req(v->s, AZ_ARM, "GET", "/tenants", "2022-12-01",
+				NULL);
+	while (n) {
+		size_t k = 0;
+
+		assert_int_equal(az_session_send_any(v->s, q, n, &v->e), 0);
+		for (size_t i = 0; i < n; i++)
+			if (az_req_done(q[i]))
+				order[done++] = q[i];
+			else
+				q[k++] = q[i];
+		assert_true(k < n);
+		n = k;
+	}
+	assert_int_equal(done, 3);
+	assert_ptr_equal(order[2], slow);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(order[i]->status, 200);
+		az_req_free(order[i]);
+	}
+	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), 2);
+	env_stop(v);
+}
+
 /* Key Vault: one challenge round trip per vault, then tokens go direct; a
  * mismatched challenge is refused. */
 static void test_keyvault_challenge(void **state)
@@ -1381,6 +1431,7 @@ int main(void)
 		cmocka_unit_test(test_retries),
 		cmocka_unit_test(test_throttled_past_retries),
 		cmocka_unit_test(test_reauth_on_401),
+		cmocka_unit_test(test_send_any),
 		cmocka_unit_test(test_keyvault_challenge),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_lro),
