@@ -217,6 +217,7 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t,
 	r = az_session_req(s, AZ_ARM, "GET", f->uai_id, "2023-01-31", NULL);
 	if (az_session_send(s, &r, 1, e) == 0 && r->status == 200)
 		f->uai = json_object_get(r->json);
+	f->round_trips++;
 	az_req_free(r);
 	return 0;
 }
@@ -297,12 +298,11 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f,
 	return id;
 }
 
-/*
- * Finds the vault's (or HSM's) ARM id by name and, for a change, asks Azure
- * Policy about the save, both at once. A refused policy check is no finding.
- */
-static char *find_vault(struct az_session *s, struct cmk_fetch *f,
-			const struct cmk_target *t, struct az_error *e)
+/* Builds the Resource Graph query that finds the vault's (or HSM's) ARM id by
+ * its name. */
+static struct az_req *vault_query_req(struct az_session *s,
+				      const struct cmk_fetch *f,
+				      const struct cmk_target *t)
 {
 	const char *type = f->ctx.keyref.hsm ? "microsoft.keyvault/managedhsms"
 					     : "microsoft.keyvault/vaults";
@@ -310,41 +310,73 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f,
 	     *query = xasprintf("Resources | where type =~ '%s' and name =~ "
 				"'%s' | project id",
 				type, q);
-	struct az_req *r[2] = { graph_req(s, query, t->subscriptions, t->nsubs),
-				f->ctx.change ? policy_req(s, f) : NULL };
-	struct json_object *rows = NULL;
-	char *id = NULL;
+	struct az_req *r = graph_req(s, query, t->subscriptions, t->nsubs);
 
-	if (az_session_send(s, r, r[1] ? 2 : 1, e) == 0) {
-		if (!r[0]->curl_code && r[0]->status == 200)
-			rows = jx_get(r[0]->json, "data");
-		else
-			az_error_from_req(
-				e, r[0],
-				"POST "
-				"/providers/Microsoft.ResourceGraph/resources");
-	}
-	if (r[1] && r[1]->status == 200) {
-		f->policy = json_object_get(
-			jx_get(r[1]->json,
-			       "contentEvaluationResult.policyEvaluations"));
-		f->ctx.policy_status = 200;
-	} else if (r[1]) {
-		f->ctx.policy_status =
-			r[1]->curl_code ? CMK_READ_NO_ANSWER : r[1]->status;
-	}
-	id = rows && jx_str(jx_at(rows, 0), "id")
-		     ? xstrdup(jx_str(jx_at(rows, 0), "id"))
-		     : NULL;
-	if (!rows && !r[0]->curl_code && r[0]->status >= 400 &&
-	    !az_http_canceled(az_session_http(s))) {
-		az_error_clear(e);
-		id = find_vault_arm(s, f, t, e);
-	}
-	az_req_free(r[0]);
-	az_req_free(r[1]);
 	free(query);
 	free(q);
+	return r;
+}
+
+/* Takes Azure Policy's answer about the save; a refused policy check is no
+ * finding, only its status. */
+static void take_policy(struct cmk_fetch *f, const struct az_req *r)
+{
+	if (r->status == 200) {
+		f->policy = json_object_get(jx_get(
+			r->json, "contentEvaluationResult.policyEvaluations"));
+		f->ctx.policy_status = 200;
+	} else {
+		f->ctx.policy_status =
+			r->curl_code ? CMK_READ_NO_ANSWER : r->status;
+	}
+}
+
+/*
+ * Returns the vault's ARM id from the Resource Graph answer r (e holds the
+ * error when it could not be sent); where Resource Graph refuses, ARM's lists.
+ */
+static char *vault_from_answer(struct az_session *s, struct cmk_fetch *f,
+			       const struct cmk_target *t,
+			       const struct az_req *r, struct az_error *e)
+{
+	struct json_object *rows = NULL;
+
+	if (!r->curl_code && r->status == 200)
+		rows = jx_get(r->json, "data");
+	else if (!e->message)
+		az_error_from_req(
+			e, r,
+			"POST /providers/Microsoft.ResourceGraph/resources");
+	if (rows && jx_str(jx_at(rows, 0), "id"))
+		return xstrdup(jx_str(jx_at(rows, 0), "id"));
+	if (!rows && !r->curl_code && r->status >= 400 &&
+	    !az_http_canceled(az_session_http(s))) {
+		az_error_clear(e);
+		return find_vault_arm(s, f, t, e);
+	}
+	return NULL;
+}
+
+/*
+ * Finds the vault's (or HSM's) ARM id by name and, for a change, asks Azure
+ * Policy about the save, both at once. A refused policy check is no finding.
+ */
+static char *find_vault(struct az_session *s, struct cmk_fetch *f,
+			const struct cmk_target *t, struct az_error *e)
+{
+	struct az_req *r[2] = { vault_query_req(s, f, t),
+				f->ctx.change ? policy_req(s, f) : NULL };
+	char *id;
+
+	/* A failed send leaves its error in e, which a refusal's fallback to
+	 * ARM's lists replaces. */
+	(void)az_session_send(s, r, r[1] ? 2 : 1, e);
+	id = vault_from_answer(s, f, t, r[0], e);
+
+	if (r[1])
+		take_policy(f, r[1]);
+	az_req_free(r[0]);
+	az_req_free(r[1]);
 	return id;
 }
 
@@ -588,7 +620,8 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f,
 /* Reads the vault, the key, its versions, rotation policy, the identity's
  * assignments and your permissions at once. */
 static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
-			      const char *vault_id, struct az_error *e)
+			      const char *vault_id, struct az_req *policy,
+			      struct az_error *e)
 {
 	char *key = key_ref_uri(&f->ctx.keyref),
 	     *vers = key_ref_url(&f->ctx.keyref, "/versions");
@@ -609,7 +642,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 	char *keyra = key_ref_url(
 		&f->ctx.keyref,
 		"/providers/Microsoft.Authorization/roleAssignments");
-	struct az_req *r[9] = {
+	struct az_req *r[10] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL),
@@ -618,7 +651,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 		az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
 		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL)
 	};
-	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0;
+	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0, at_policy = 0;
 	int rc;
 
 	if (!f->ctx.keyref.hsm)
@@ -634,6 +667,10 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 	if (f->ctx.svc && f->ctx.svc->health_reports_key)
 		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health,
 						    HEALTH_API, NULL);
+	/* Azure Policy's answer about the save, when the caller has it ask
+	 * here: one wave. */
+	if (policy)
+		r[at_policy = n++] = policy;
 	rc = az_session_send(s, r, n, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is
@@ -671,8 +708,11 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 		}
 		disabled_version(f, r[1]);
 	}
+	if (at_policy)
+		take_policy(f, r[at_policy]);
 	for (size_t i = 0; i < n; i++)
-		az_req_free(r[i]);
+		if (!at_policy || i != at_policy)
+			az_req_free(r[i]); /* the caller's policy stays its */
 	free(deny);
 	free(health);
 	free(keyra);
@@ -871,9 +911,28 @@ static void unprotected(struct az_error *e, const char *id, const char *type,
 	free(names);
 }
 
+/* Sends r with another request beside it, in one round trip; r's transport
+ * failure or HTTP error becomes an error, as az_session_call makes it. */
+static int call_beside(struct az_session *s, struct az_req *r,
+		       struct az_req *beside, struct az_error *e)
+{
+	struct az_req *both[2] = { r, beside };
+	char *what;
+
+	if (az_session_send(s, both, 2, e) != 0)
+		return -1;
+	if (!r->curl_code && r->status >= 200 && r->status < 300)
+		return 0;
+	what = xasprintf("%s %s", r->method, r->url);
+	az_error_from_req(e, r, what);
+	free(what);
+	return -1;
+}
+
 /* Reads the resource and learns which service it is. */
 static int read_resource(struct az_session *s, const char *id,
-			 struct cmk_fetch *f, struct az_error *e)
+			 struct cmk_fetch *f, struct az_req *beside,
+			 struct az_error *e)
 {
 	struct armid a;
 	const char *api = "2025-06-01";
@@ -892,7 +951,7 @@ static int read_resource(struct az_session *s, const char *id,
 	api = svc_api_version(a.type);
 	armid_free(&a);
 	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
-	rc = az_session_call(s, r, e);
+	rc = beside ? call_beside(s, r, beside, e) : az_session_call(s, r, e);
 	if (rc == 0 && (!json_object_is_type(r->json, json_type_object) ||
 			!jx_str(r->json, "type") || !jx_str(r->json, "id"))) {
 		az_error_set(e,
@@ -954,35 +1013,56 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f,
 int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	      struct cmk_fetch *out, struct az_error *e)
 {
+	/* A change names its key: the vault is looked up beside the resource's
+	 * read, and Azure Policy asked beside the vault's, one round trip
+	 * less. */
+	bool named = t->key_uri || (t->key && t->vault);
+	struct az_req *vq = NULL, *policy = NULL;
 	char *id = NULL, *vault_id = NULL;
-	int rc;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs,
 				 &id, e) != 0)
 		return -1;
-	rc = read_resource(s, id, out, e);
+	if (named && (rc = pick_key(s, t, out, e)) == 0)
+		vq = vault_query_req(s, out, t);
+	if (rc == 0)
+		rc = read_resource(s, id, out, vq, e);
 	out->round_trips = 1;
 	if (rc == 0)
 		rc = pick_identity(s, t, out, e);
-	if (rc == 0)
+	if (rc == 0 && !named)
 		rc = pick_key(s, t, out, e);
 	if (rc == 0 && out->ctx.keyref.vault_uri) {
 		fill_ctx(s, out, t);
-		vault_id = find_vault(s, out, t, e);
-		out->round_trips++;
+		if (vq) {
+			vault_id = vault_from_answer(s, out, t, vq, e);
+			policy = out->ctx.change ? policy_req(s, out) : NULL;
+		} else {
+			vault_id = find_vault(s, out, t, e);
+			out->round_trips++;
+		}
 		if (!vault_id)
 			out->ctx.vault_status = e->message ? 403 : 404;
 		az_error_clear(e);
 	}
 	if (rc == 0 && vault_id) {
-		rc = read_vault_and_key(s, out, vault_id, e);
+		rc = read_vault_and_key(s, out, vault_id, policy, e);
 		out->round_trips++;
 		if (rc == 0)
 			rc = read_roles(s, out, e);
+	} else if (rc == 0 && policy) {
+		/* No vault to read: Azure Policy is still asked. */
+		if (az_session_send(s, &policy, 1, e) == 0)
+			take_policy(out, policy);
+		az_error_clear(e);
+		out->round_trips++;
 	}
 	if (rc == 0)
 		fill_ctx(s, out, t);
+	az_req_free(vq);
+	az_req_free(policy);
 	free(id);
 	free(vault_id);
 	return rc;
