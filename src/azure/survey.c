@@ -475,6 +475,10 @@ static void retire(struct run *r, const char *sub)
 	while (k < r->ndated && dated_done(r->dated[k]) &&
 	       !in_sub(r->dated[k], sub))
 		dated_free(r->dated[k++]);
+	/* Nothing freed, nothing to move (and no array yet, perhaps: memmove
+	 * must not see NULL, even for no bytes). */
+	if (k == 0)
+		return;
 	memmove(r->dated, r->dated + k, (r->ndated - k) * sizeof(*r->dated));
 	r->ndated -= k;
 }
@@ -547,6 +551,10 @@ static void drain(struct run *r)
 		free(h->text);
 		r->hhead++;
 	}
+	/* Nothing written, nothing to move (and no array yet, perhaps: memmove
+	 * must not see NULL, even for no bytes). */
+	if (r->hhead == 0)
+		return;
 	memmove(r->rows, r->rows + r->hhead,
 		(r->nheld - r->hhead) * sizeof(*r->rows));
 	r->nheld -= r->hhead;
