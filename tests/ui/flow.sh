@@ -82,6 +82,9 @@ walk() {
 	else
 		pick "$vault "
 		wait_for "Keys in $vault" "$service: the vault's keys" || return 1
+		# The keys are read in the background: a filter typed before they arrive is
+		# lost when the list is filled (seen under ASan in CI), so wait for the list's end.
+		wait_for "+ create a new RSA key" || return 1
 		pick "$key "
 		wait_for "Versions of the key in $vault" "$service: the key's versions" || return 1
 		keys Enter
