@@ -224,7 +224,10 @@ EOF
 }
 
 if walk; then
-	wait_for "Wait until the new access" "apply over SSH: waiting for access to take effect, mid-apply"
+	# The plan's own step 2 is titled "Wait until the new access" from the start, so wait for the apply's
+	# progress line that only the running wait prints: step 1 is then begun (and done), the apply unfinished.
+	wait_for "waiting for Azure RBAC to apply the new access" \
+		"apply over SSH: waiting for access to take effect, mid-apply"
 	read -r got <"$work/remote-env" 2>/dev/null
 	if [ "${got:-}" = "screen-256color C.UTF-8 C.UTF-8" ]; then
 		ok "ssh: TERM came with the pty request, LANG and LC_ALL through SendEnv/AcceptEnv"
