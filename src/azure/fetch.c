@@ -917,16 +917,10 @@ static int call_beside(struct az_session *s, struct az_req *r,
 		       struct az_req *beside, struct az_error *e)
 {
 	struct az_req *both[2] = { r, beside };
-	char *what;
 
 	if (az_session_send(s, both, 2, e) != 0)
 		return -1;
-	if (!r->curl_code && r->status >= 200 && r->status < 300)
-		return 0;
-	what = xasprintf("%s %s", r->method, r->url);
-	az_error_from_req(e, r, what);
-	free(what);
-	return -1;
+	return az_session_check(r, e);
 }
 
 /* Reads the resource and learns which service it is. */

@@ -845,10 +845,17 @@ int az_session_send_any(struct az_session *s, struct az_req **reqs, size_t n,
  * error. */
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e)
 {
-	char *what;
-
 	if (az_session_send(s, &r, 1, e) != 0)
 		return -1;
+	return az_session_check(r, e);
+}
+
+/* Turns a sent request's transport failure or HTTP error answer into an error
+ * naming it; 0 for a 2xx answer. */
+int az_session_check(const struct az_req *r, struct az_error *e)
+{
+	char *what;
+
 	if (!r->curl_code && r->status >= 200 && r->status < 300)
 		return 0;
 	what = xasprintf("%s %s", r->method, r->url);

@@ -78,6 +78,7 @@ int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,
 int az_session_send_any(struct az_session *s, struct az_req **reqs, size_t n,
 			struct az_error *e);
 int az_session_call(struct az_session *s, struct az_req *r, struct az_error *e);
+int az_session_check(const struct az_req *r, struct az_error *e);
 struct json_object *az_session_memo(struct az_session *s);
 int az_session_list(struct az_session *s, enum az_target t, const char *path,
 		    const char *api_version, struct json_object **items,
