@@ -191,6 +191,79 @@ static size_t only_vault(struct json_object *vaults, size_t *order, size_t n,
 }
 
 /*
+ * Lists the key stores a resource's key may live in: those of --subscription
+ * when given, else of every subscription the operator can see (a central key
+ * subscription is common); 0, or -1 with *e.
+ */
+int fix_key_stores(struct az_session *s, const struct cmd_opts *o,
+		   struct json_object **stores, struct az_error *e)
+{
+	if (o->nsubs)
+		return az_key_stores(s, o->subscriptions, o->nsubs, stores, e);
+	return az_key_stores_visible(s, stores, e);
+}
+
+/*
+ * Ranks the stores that can hold a resource's key (pick_vaults: same tenant,
+ * the region where the service needs it, same subscription and group first),
+ * keeping only --vault when it is given; returns how many are in order.
+ */
+static size_t rank(struct az_session *s, const struct cmd_opts *o,
+		   const struct cmk_fetch *cur, struct json_object *stores,
+		   size_t *order)
+{
+	size_t n = pick_vaults(cur->ctx.svc, cur->resource,
+			       identity_tenant(s, cur->resource), stores, order,
+			       jx_len(stores));
+
+	return o->vault ? only_vault(stores, order, n, o->vault) : n;
+}
+
+/* Says why no store can hold a resource's new key (allocated). */
+static char *no_store(const struct cmd_opts *o, const struct cmk_fetch *cur)
+{
+	const char *name = jx_str(cur->resource, "name");
+	const char *where = cur->ctx.svc->same_region ? _(" and region") : "";
+
+	if (o->vault)
+		return xasprintf(_("vault %s is not ready to hold the key of "
+				   "%s (same tenant%s, reachable by the "
+				   "service, not a Managed HSM): choose "
+				   "another with --vault, or fix it first"),
+				 o->vault, name, where);
+	return xasprintf(_("no key vault in the subscriptions you can see can "
+			   "hold the key of %s (same tenant%s): create one, or "
+			   "name a key with '%s plan %s --key URI'"),
+			 name, where, cli_program(),
+			 jx_str(cur->resource, "id"));
+}
+
+/*
+ * Returns the vault a new key for the resource goes in: the best ranked key
+ * vault (azcmk creates software-protected RSA keys, which a Managed HSM does
+ * not hold), as its URI so that it is found in any subscription; NULL with
+ * *why when there is none.
+ */
+char *fix_new_key_vault(struct az_session *s, const struct cmd_opts *o,
+			const struct cmk_fetch *cur, struct json_object *stores,
+			char **why)
+{
+	size_t *order = xcalloc(jx_len(stores) + 1, sizeof(*order));
+	size_t n = rank(s, o, cur, stores, order);
+	char *vault = NULL;
+
+	for (size_t i = 0; !vault && i < n; i++)
+		if (!pick_is_hsm(jx_at(stores, order[i])) &&
+		    pick_store_uri(jx_at(stores, order[i])))
+			vault = xstrdup(
+				pick_store_uri(jx_at(stores, order[i])));
+	if (!vault)
+		*why = no_store(o, cur);
+	free(order);
+	return vault;
+}
+
+/*
  * Chooses the key for a resource: a compliant key in the best vaults (only
  * in --vault when it is given), else a new key in the best vault; -2 on error.
  */
@@ -198,51 +271,33 @@ static int choose(struct az_session *s, const struct cmd_opts *o,
 		  const struct cmk_fetch *cur, struct choice *c)
 {
 	const char *rid = jx_str(cur->resource, "id");
-	char *sub = xstrndup(rid + strlen("/subscriptions/"),
-			     strcspn(rid + strlen("/subscriptions/"), "/"));
-	const char *one[1] = { sub };
 	struct json_object *vaults = NULL;
 	struct az_error e = { 0 };
 	size_t *order, n;
+	char *why = NULL;
 
 	memset(c, 0, sizeof(*c));
-	if (az_key_stores(s, o->nsubs ? o->subscriptions : one,
-			  o->nsubs ? o->nsubs : 1, &vaults, &e) != 0) {
+	if (fix_key_stores(s, o, &vaults, &e) != 0) {
 		cli_error(_("cannot list the key vaults for %s: %s"),
 			  jx_str(cur->resource, "name"), e.message);
 		az_error_clear(&e);
-		free(sub);
 		return -2;
 	}
 	/* Every usable vault is ranked, so --vault finds its own; only the best
 	 * MAX_VAULTS are searched for a key. */
 	order = xcalloc(jx_len(vaults) + 1, sizeof(*order));
-	n = pick_vaults(cur->ctx.svc, cur->resource,
-			identity_tenant(s, cur->resource), vaults, order,
-			jx_len(vaults));
-	if (o->vault)
-		n = only_vault(vaults, order, n, o->vault);
+	n = rank(s, o, cur, vaults, order);
 	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
 		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
-	/* A new key goes in the best key vault: azcmk creates
-	 * software-protected RSA keys, which an HSM does not hold. */
-	for (size_t i = 0; !c->key_uri && !c->vault && i < n; i++)
-		if (!pick_is_hsm(jx_at(vaults, order[i]))) {
-			c->vault = xstrdup(
-				jx_str(jx_at(vaults, order[i]), "name"));
-			c->new_key = pick_key_name(cur->resource);
-		}
-	if (!c->key_uri && !n && !o->vault)
-		cli_error(_("no key vault in the subscription can hold the key "
-			    "of %s (same tenant%s): create one, or name a "
-			    "key with '%s plan %s --key URI'"),
-			  jx_str(cur->resource, "name"),
-			  cur->ctx.svc->same_region ? _(" and region") : "",
-			  cli_program(), rid);
-	az_error_clear(&e);
+	if (!c->key_uri) {
+		c->vault = fix_new_key_vault(s, o, cur, vaults, &why);
+		c->new_key = c->vault ? pick_key_name(cur->resource) : NULL;
+	}
+	if (why)
+		cli_error("%s", why);
+	free(why);
 	json_object_put(vaults);
 	free(order);
-	free(sub);
 	return c->key_uri || c->vault ? 0 : -1;
 }
 
@@ -290,17 +345,8 @@ static int protect(struct az_session *s, const struct cmd_opts *o,
 	if (o->key_uri || (o->vault && o->key) || o->create_key)
 		return named_key(s, o, cur);
 	o2.key_uri = o2.key = o2.vault = o2.version = o2.create_key = NULL;
-	if ((rc = choose(s, o, cur, &c)) != 0) {
-		if (rc == -1 && o->vault)
-			cli_error(_("vault %s is not ready to hold the key of "
-				    "%s (same tenant%s, reachable by the "
-				    "service): choose "
-				    "another with --vault, or fix it first"),
-				  o->vault, jx_str(cur->resource, "name"),
-				  cur->ctx.svc->same_region ? _(" and region")
-							    : "");
+	if ((rc = choose(s, o, cur, &c)) != 0)
 		return rc == -2 ? EXIT_ERROR : EXIT_FINDINGS;
-	}
 	if (c.key_uri) {
 		char *clean = text_sanitize(c.key_uri, false);
 
@@ -471,6 +517,11 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	const char *rule = NULL;
 	int rc;
 
+	if (o->all)
+		return fleet_fix_all(o, argc, argv);
+	if (o->parallel || o->ngroups || o->services || o->plan_file)
+		return flow_mistake(_("--parallel, --resource-group, --service "
+				      "and --file apply to fix --all"));
 	if (argc != 1) {
 		cli_error(_("fix takes one FINDING-ID (from an audit) or "
 			    "RESOURCE"));

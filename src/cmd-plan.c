@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "cmd.h"
 #include "fetch.h"
+#include "fleet.h"
+#include "fleetrun.h"
 #include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
@@ -124,20 +126,32 @@ int cmd_plan(const struct cmd_opts *o, int argc, char **argv)
 	return rc;
 }
 
-/* Reads a plan file. */
-static int load_plan(const char *path, struct plan *p)
+/* Reads a plan file's JSON; prints why and returns NULL when it cannot. */
+static struct json_object *load_json(const char *path)
 {
 	size_t len;
 	char *err = NULL, *text = cli_read_file(path, &len, &err);
 	struct json_object *j = text ? jx_parse(text, len, &err) : NULL;
-	int rc = j && plan_from_json(j, p, &err) == 0 ? 0 : -1;
+
+	if (!j)
+		cli_error(_("cannot read the plan '%s': %s"), path,
+			  err ? err : "?");
+	free(err);
+	free(text);
+	return j;
+}
+
+/* Holds a plan file's JSON to every rule of a plan; prints why when it
+ * fails. */
+static int load_plan(const char *path, struct json_object *j, struct plan *p)
+{
+	char *err = NULL;
+	int rc = plan_from_json(j, p, &err) == 0 ? 0 : -1;
 
 	if (rc != 0)
 		cli_error(_("cannot read the plan '%s': %s"), path,
 			  err ? err : "?");
 	free(err);
-	free(text);
-	json_object_put(j);
 	return rc;
 }
 
@@ -146,13 +160,30 @@ static int load_plan(const char *path, struct plan *p)
 int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct az_session *s;
+	struct json_object *j;
 	struct plan p;
 	int rc;
 
 	if (argc != 1)
 		return flow_mistake(_("apply takes one PLAN file (written by "
 				      "azcmk plan --file FILE)"));
-	if (load_plan(argv[0], &p) != 0)
+	if (!(j = load_json(argv[0])))
+		return EXIT_ERROR;
+	if (fleet_is_fleet(j)) {
+		rc = fleet_apply_file(o, argv[0], j);
+		json_object_put(j);
+		return rc;
+	}
+	if (o->parallel) {
+		json_object_put(j);
+		return flow_mistake(
+			_("--parallel applies to a fleet plan (made "
+			  "by azcmk fix --all), not to one "
+			  "resource's plan"));
+	}
+	rc = load_plan(argv[0], j, &p);
+	json_object_put(j);
+	if (rc != 0)
 		return EXIT_ERROR;
 	if (!o->yes && !isatty(0)) {
 		plan_free(&p);

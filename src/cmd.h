@@ -61,9 +61,13 @@ struct cmd_opts {
 	bool dry_run;      /* rotate, refresh, fix: print the plan and stop */
 	unsigned services; /* audit: bit per enum svc_id (0: all) */
 	bool deep;         /* audit: check the keys in use */
-	enum severity fail_on; /* audit: exit 1 from this severity up */
-	const char *from;      /* fix: the audit report to read */
-	bool demo;             /* run against the built-in demo tenant */
+	enum severity fail_on;  /* audit: exit 1 from this severity up */
+	const char *from;       /* fix: the audit report to read */
+	bool all;               /* fix --all: every finding, one fleet plan */
+	const char *groups[32]; /* fix --all: --resource-group (repeatable) */
+	size_t ngroups;
+	int parallel; /* a fleet's apply: resources at once (0: the default) */
+	bool demo;    /* run against the built-in demo tenant */
 	const char *proxy; /* --demo: the simulator's proxy, for every request
 			      (not an option) */
 	const struct az_client_secret
@@ -102,6 +106,18 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
 int cmd_keys(const struct cmd_opts *o, int argc, char **argv);
 int cmd_guard(const struct cmd_opts *o, int argc, char **argv);
+/* cmd-fix.c, for fix --all (cmd-fleet.c) */
+struct az_session;
+struct az_error;
+struct cmk_fetch;
+struct json_object;
+int fix_key_stores(struct az_session *s, const struct cmd_opts *o,
+		   struct json_object **stores, struct az_error *e);
+char *fix_new_key_vault(struct az_session *s, const struct cmd_opts *o,
+			const struct cmk_fetch *cur, struct json_object *stores,
+			char **why);
+/* cmd-fleet.c: fix --all */
+int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv);
 /* report.c: findings as text */
 bool report_colour(FILE *out);
 void report_finding(FILE *out, const struct cmk_finding *f, bool colour);

@@ -152,6 +152,33 @@ static int set_service(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
+/* --resource-group RG (fix --all, repeatable). */
+static int set_group(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	(void)cmd;
+	if (o->ngroups == sizeof(o->groups) / sizeof(o->groups[0])) {
+		cli_error(_("too many --resource-group options (at most %zu)"),
+			  o->ngroups);
+		return hint();
+	}
+	o->groups[o->ngroups++] = v;
+	return 0;
+}
+
+/* --parallel N (apply of a fleet plan, fix --all). */
+static int set_parallel(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	int n;
+
+	(void)cmd;
+	if (!cli_parse_int(v, 1, 64, &n))
+		return mistake(xasprintf(_("invalid --parallel '%s': use a "
+					   "number from 1 to 64"),
+					 v));
+	o->parallel = n;
+	return 0;
+}
+
 /* --fail-on LEVEL. */
 static int set_fail_on(struct cmd_opts *o, const char *v, unsigned cmd)
 {
@@ -208,6 +235,11 @@ static int set_output(struct cmd_opts *o, const char *v, unsigned cmd)
 			v, v));
 	else if (cmd == CMD_PLAN)
 		o->format = json ? FMT_JSON : FMT_TEXT;
+	else if (cmd == CMD_FIX && !table && !json)
+		return mistake(xasprintf(
+			_("invalid --output '%s' for fix: use table, json or "
+			  "none"),
+			v));
 	else if (cmd == CMD_AUDIT && (str_ieq(v, "csv") || str_ieq(v, "sarif")))
 		o->output = str_ieq(v, "csv") ? OUT_CSV : OUT_SARIF;
 	else if (!table && !json && !tsv)
@@ -236,7 +268,7 @@ static void default_output(struct cmd_opts *o, unsigned cmd)
 
 	if (v && str_ieq(v, "none"))
 		o->output = OUT_NONE;
-	if (v && str_ieq(v, "tsv") && cmd != CMD_PLAN)
+	if (v && str_ieq(v, "tsv") && cmd != CMD_PLAN && cmd != CMD_FIX)
 		o->output = OUT_TSV;
 	if (!json)
 		return;
@@ -294,14 +326,27 @@ static const struct opt_def OPTS[] = {
 	  N_("run against the built-in simulated demo tenant") },
 	{ "output", 'o', O_CALL, 0, set_output,
 	  CMD_LOGIN | CMD_LOGOUT | CMD_ACCOUNT | CMD_CHECK | CMD_PLAN |
-		  CMD_AUDIT | CMD_HISTORY | CMD_KEYS,
+		  CMD_AUDIT | CMD_HISTORY | CMD_KEYS | CMD_FIX,
 	  "FORMAT",
 	  N_("table (default), json, tsv (as az's), or none to print "
 	     "nothing (the exit status tells); audit also csv or sarif; "
-	     "plan table, json or none") },
+	     "plan table, json or none; fix --all table (the review) or "
+	     "json") },
 	{ "file", 0, O_TEXT, TEXT(plan_file), NULL, CMD_PLAN, "FILE",
 	  N_("save the plan to FILE for azcmk apply (or, with --format arm "
 	     "or az, the template or the script)") },
+	{ "file", 0, O_TEXT, TEXT(plan_file), NULL, CMD_FIX, "FILE",
+	  N_("with --all: save the fleet plan to FILE (default: in the "
+	     "state directory) for azcmk apply") },
+	{ "all", 0, O_FLAG, FLAG(all), NULL, CMD_FIX, NULL,
+	  N_("fix every finding of the audit report at once: one fleet "
+	     "plan, one review, one apply") },
+	{ "resource-group", 0, O_CALL, 0, set_group, CMD_FIX, "RG",
+	  N_("with --all: only the findings in resource group RG "
+	     "(repeatable)") },
+	{ "parallel", 0, O_CALL, 0, set_parallel, CMD_APPLY | CMD_FIX, "N",
+	  N_("a fleet plan: how many resources are applied at once (default "
+	     "8; at most 4 per vault)") },
 	{ "key", 0, O_CALL, 0, set_key, KEYED, "URI|NAME",
 	  N_("the key (a key URI, or a name with --vault)") },
 	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED, "NAME",
@@ -361,7 +406,8 @@ static const struct opt_def OPTS[] = {
 	{ "dry-run", 0, O_FLAG, FLAG(dry_run), NULL,
 	  CMD_ROTATE | CMD_REFRESH | CMD_FIX, NULL,
 	  N_("print the plan and stop") },
-	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT | CMD_GUARD, "NAME",
+	{ "service", 0, O_CALL, 0, set_service, CMD_AUDIT | CMD_GUARD | CMD_FIX,
+	  "NAME",
 	  N_("dicom, healthbot, foundry or openai (repeatable; default: all "
 	     "four)") },
 	{ "deep", 0, O_FLAG, FLAG(deep), NULL, CMD_AUDIT, NULL,

@@ -89,15 +89,16 @@ struct az_session *flow_session(const struct cmd_opts *o)
  * otherwise records that the key does not exist yet. Key Vault answers 403,
  * not 404, for a missing key to a caller who may create keys but holds no
  * read on that name; if the caller may not create either, the create step
- * stops the apply before the save.
+ * stops the apply before the save. False with *why.
  */
-static bool new_key(struct cmk_fetch *f, const char *name)
+static bool new_key(struct cmk_fetch *f, const char *name, char **why)
 {
 	if (f->ctx.key_status == 200) {
-		cli_error(_("key '%s' already exists in vault %s: name it with "
-			    "--key to use it, or choose another name for "
-			    "--create-key"),
-			  name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
+		*why = xasprintf(
+			_("key '%s' already exists in vault %s: name "
+			  "it with --key to use it, or choose another "
+			  "name for --create-key"),
+			name, f->ctx.keyref.vault ? f->ctx.keyref.vault : "");
 		return false;
 	}
 	f->ctx.key_status = f->ctx.versions_status = f->ctx.rotation_status =
@@ -187,10 +188,15 @@ static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
 	free(err);
 }
 
-/* Builds the plan for RESOURCE from the options; prints why when it cannot.
- * Shared by plan and fix. */
-int flow_build(struct az_session *s, const struct cmd_opts *o,
-	       const char *resource, struct cmk_fetch *f, struct plan *p)
+/*
+ * Builds the plan for RESOURCE from the options, saying nothing: on failure
+ * *why says what failed (EXIT_ERROR: a read; EXIT_FINDINGS: no plan can be
+ * made). *r is the report the plan answers (free it with cmk_report_free
+ * when the answer is EXIT_OK or EXIT_FINDINGS).
+ */
+static int plan_quietly(struct az_session *s, const struct cmd_opts *o,
+			const char *resource, struct cmk_fetch *f,
+			struct plan *p, struct cmk_report *r, char **why)
 {
 	struct cmk_target t = {
 		resource,         o->key_uri, o->vault,
@@ -202,37 +208,62 @@ int flow_build(struct az_session *s, const struct cmd_opts *o,
 				   .system_off = o->system_off,
 				   .allow_unknown = o->allow_unknown };
 	struct az_error e = { 0 };
-	struct cmk_report r;
-	char *err = NULL;
-	int rc;
 
+	memset(r, 0, sizeof(*r));
 	if (o->create_key && !o->key_uri && !o->key)
 		t.key = o->create_key;
 	if (cmk_fetch(s, &t, f, &e) != 0) {
-		cli_error(_("cannot plan for '%s': %s"), resource, e.message);
+		*why = xasprintf(_("cannot plan for '%s': %s"), resource,
+				 e.message);
 		az_error_clear(&e);
 		return EXIT_ERROR;
 	}
 	f->ctx.change = true;
-	if (o->create_key && !new_key(f, o->create_key))
+	if (o->create_key && !new_key(f, o->create_key, why))
 		return EXIT_FINDINGS;
 	ch.system_off = flow_system_off(o, &f->ctx);
 	f->ctx.drop_system = ch.system_off &&
 			     jx_str(f->ctx.resource, "identity.principalId");
-	cmk_check(&f->ctx, &r);
-	rc = plan_build(&f->ctx, &r, &ch, p, &err) == 0 ? EXIT_OK
+	cmk_check(&f->ctx, r);
+	return plan_build(&f->ctx, r, &ch, p, why) == 0 ? EXIT_OK
 							: EXIT_FINDINGS;
-	if (rc != EXIT_OK)
-		cli_error("%s", err);
-	else
-		print_unfixed(&r);
+}
+
+/* Builds the plan for RESOURCE from the options without a word (fix --all):
+ * on failure *why says why. */
+int flow_plan(struct az_session *s, const struct cmd_opts *o,
+	      const char *resource, struct cmk_fetch *f, struct plan *p,
+	      char **why)
+{
+	struct cmk_report r;
+	int rc = plan_quietly(s, o, resource, f, p, &r, why);
+
+	cmk_report_free(&r);
+	return rc;
+}
+
+/* Builds the plan for RESOURCE from the options; prints why when it cannot.
+ * Shared by plan and fix. */
+int flow_build(struct az_session *s, const struct cmd_opts *o,
+	       const char *resource, struct cmk_fetch *f, struct plan *p)
+{
+	struct cmk_report r;
+	char *err = NULL;
+	int rc = plan_quietly(s, o, resource, f, p, &r, &err);
+
+	if (rc != EXIT_OK) {
+		cli_error("%s", err ? err : "?");
+		free(err);
+		cmk_report_free(&r);
+		return rc;
+	}
+	print_unfixed(&r);
 	/* When this command applies the plan, apply's own check refuses it;
 	 * warn only when it is not applied here. */
-	if (rc == EXIT_OK && (o->plan_only || o->dry_run))
+	if (o->plan_only || o->dry_run)
 		warn_permissions(p, &f->ctx);
-	if (rc == EXIT_OK && !o->create_key)
+	if (!o->create_key)
 		warn_shared(s, o, f);
-	free(err);
 	cmk_report_free(&r);
 	return rc;
 }
@@ -287,8 +318,10 @@ static bool refusal(const char *code)
 int flow_run(const struct cmd_opts *o, struct az_session *s,
 	     const struct plan *p, const char *plan_path)
 {
-	struct apply_opts ao = { NULL,           o->resume, o->propagation_wait,
-				 o->access_wait, progress,  NULL };
+	struct apply_opts ao = { .resume = o->resume,
+				 .propagation_wait_s = o->propagation_wait,
+				 .save_retry_s = o->access_wait,
+				 .progress = progress };
 	struct az_error e = { 0 };
 	int rc = EXIT_OK;
 

@@ -313,10 +313,10 @@ static void on_progress(const char *line, void *ctx)
 static int run_apply(struct wizard *w, void *arg)
 {
 	struct review *st = arg;
-	struct apply_opts ao = {
-		NULL,        false, w->o->propagation_wait, w->o->access_wait,
-		on_progress, w
-	};
+	struct apply_opts ao = { .propagation_wait_s = w->o->propagation_wait,
+				 .save_retry_s = w->o->access_wait,
+				 .progress = on_progress,
+				 .ctx = w };
 	struct az_error e = { 0 };
 	int rc = cmk_apply(w->s, &w->plan, &ao, &e);
 

@@ -1222,6 +1222,17 @@ static int preflight(struct run *r, struct az_error *e)
 	return rc;
 }
 
+/* Tells whether the caller asked the apply to stop before step i (a fleet's
+ * Ctrl-C), with a resumable error. */
+static bool stopped(const struct run *r, size_t i, struct az_error *e)
+{
+	if (!r->o->stop || !*r->o->stop || r->done[i])
+		return false;
+	az_error_set(e, _("stopped on request before step %zu"), i + 1);
+	fail_code(e, "Stopped");
+	return true;
+}
+
 /*
  * Applies a plan step by step under its lock, journalling each start,
  * operation and result. Before each write it re-reads what it changes and
@@ -1264,7 +1275,7 @@ int cmk_apply(struct az_session *s, const struct plan *p,
 		rc = learn_principal(&r, e);
 	r.claims = az_session_claims(s);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
-		rc = run_step(&r, i, e);
+		rc = stopped(&r, i, e) ? -1 : run_step(&r, i, e);
 	if (r.journal)
 		fclose(r.journal);
 	if (r.lock_fd >= 0)

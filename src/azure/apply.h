@@ -3,6 +3,7 @@
 #ifndef AZ_APPLY_H
 #define AZ_APPLY_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,8 @@ struct apply_opts {
 				       propagates (0: 600; -1: no retry) */
 	void (*progress)(const char *line, void *ctx);
 	void *ctx;
+	volatile sig_atomic_t *stop; /* when set, stop before the next step
+					(the one in flight ends first) */
 };
 
 int cmk_apply(struct az_session *s, const struct plan *p,

@@ -28,6 +28,34 @@ int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs,
 	return cmk_list_key_stores(s, subs, nsubs, stores, e);
 }
 
+/*
+ * Lists the key stores in every subscription the signed-in principal can see
+ * (a central key subscription is common: a resource's key need not live in
+ * its own subscription), one Resource Graph query for them all.
+ */
+int az_key_stores_visible(struct az_session *s, struct json_object **stores,
+			  struct az_error *e)
+{
+	struct json_object *subs = NULL;
+	const char **ids;
+	size_t n = 0;
+	int rc;
+
+	*stores = NULL;
+	if (cmk_list_subscriptions(s, &subs, e) != 0)
+		return -1;
+	ids = xcalloc(jx_len(subs) + 1, sizeof(*ids));
+	for (size_t i = 0; i < jx_len(subs); i++)
+		if (jx_str(jx_at(subs, i), "subscriptionId"))
+			ids[n++] = jx_str(jx_at(subs, i), "subscriptionId");
+	rc = n ? cmk_list_key_stores(s, ids, n, stores, e) : 0;
+	if (rc == 0 && !*stores)
+		*stores = json_object_new_array();
+	free(ids);
+	json_object_put(subs);
+	return rc;
+}
+
 /* Says why a store (and key, when name is not NULL) is not one azcmk can use,
  * and how to name one. */
 static void refuse(struct az_session *s, const char *store, const char *name,

@@ -18,6 +18,8 @@
  */
 int az_key_stores(struct az_session *s, const char *const *subs, size_t nsubs,
 		  struct json_object **stores, struct az_error *e);
+int az_key_stores_visible(struct az_session *s, struct json_object **stores,
+			  struct az_error *e);
 
 /*
  * Makes a reference to a key store, or to a key in it when name is not

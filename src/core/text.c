@@ -129,6 +129,21 @@ char *text_sanitize(const char *s, bool keep_newlines)
 	return sb_steal(&b);
 }
 
+/* Returns untrusted text made safe (text_sanitize) and on one line, each run
+ * of spaces, tabs and newlines squeezed to one space. */
+char *text_one_line(const char *s)
+{
+	char *t = text_sanitize(s, false), *w = t;
+
+	for (const char *r = t; *r; r++)
+		if (*r != ' ' || (w > t && w[-1] != ' '))
+			*w++ = *r;
+	if (w > t && w[-1] == ' ')
+		w--;
+	*w = '\0';
+	return t;
+}
+
 /* Normalises an Azure location for comparison: "West US 3" and "westus3" both
  * give "westus3". */
 void location_normalize(const char *loc, char *out, size_t outlen)

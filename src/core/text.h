@@ -11,6 +11,7 @@ bool str_istarts(const char *s, const char *prefix);
 bool str_iends(const char *s, const char *suffix);
 char *str_lower(const char *s);
 char *text_sanitize(const char *s, bool keep_newlines);
+char *text_one_line(const char *s);
 void location_normalize(const char *loc, char *out, size_t outlen);
 bool location_eq(const char *a, const char *b);
 bool is_uuid(const char *s);

@@ -149,7 +149,7 @@ static double bench_apply(struct simtest *t, struct az_session *s,
 	struct cmk_target tg = { .resource = id,
 				 .key_uri = KV,
 				 .confirmed = true };
-	struct apply_opts ao = { dir, false, 0, 0, quiet, NULL };
+	struct apply_opts ao = { .journal_dir = dir, .progress = quiet };
 	struct plan_choices ch = { 0 };
 	struct az_error e = { 0 };
 	struct cmk_fetch f;

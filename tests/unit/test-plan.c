@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "fleet.h"
 #include "jx.h"
 #include "plan.h"
 #include "rules.h"
@@ -2029,6 +2030,298 @@ static void test_dicom_versionless(void **state)
 	unbuild(&x);
 }
 
+/* ---- fleet plans: many resources' plans in one sealed file ---- */
+
+/* The four services' plans, each creating a key (with "nopurge": each also
+ * turns purge protection on, on the one fixture vault). */
+static void fleet_of_four(struct fleet *f, const char *opts)
+{
+	static const char *const SVCS[] = { "dicom", "healthbot", "foundry",
+					    "openai" };
+
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < 4; i++) {
+		struct fixture x;
+
+		build_ok(&x, SVCS[i], opts);
+		fleet_add_plan(f, &x.p);
+		unbuild(&x);
+	}
+	fleet_skip(f,
+		   SUB "/resourceGroups/rg/providers/Microsoft.HealthBot/"
+		       "healthBots/busy",
+		   "resource.ready", "it is not ready\n\n   (Updating)");
+}
+
+/* A fleet written and read back holds the same plans and skipped ones, and
+ * its id is the digest of the file. */
+static void test_fleet_round_trip(void **state)
+{
+	struct fleet f, back;
+	struct json_object *j;
+	char *err = NULL;
+
+	(void)state;
+	fleet_of_four(&f, "create");
+	j = fleet_to_json(&f);
+	assert_true(fleet_is_fleet(j));
+	assert_int_equal(fleet_from_json(j, &back, &err), 0);
+	assert_null(err);
+	assert_string_equal(back.id, f.id);
+	assert_int_equal(back.n, 4);
+	assert_int_equal(back.nskipped, 1);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(back.plans[i].id, f.plans[i].id);
+	assert_string_equal(back.skipped[0].rule, "resource.ready");
+	fleet_free(&back);
+	json_object_put(j);
+	fleet_free(&f);
+}
+
+/* Re-seals a fleet file after an edit, as an attacker who knows the digest
+ * would: the parts must still hold on their own. */
+static void reseal(struct json_object *j)
+{
+	char *d = plan_digest(j);
+
+	jx_set(j, "id", json_object_new_string(d));
+	free(d);
+}
+
+/* One tampering of a fleet file, and the refusal it must meet. */
+struct fleet_tamper {
+	const char *what;
+	void (*edit)(struct json_object *j);
+	bool reseal;
+	const char *says;
+};
+
+/* Edits a skipped resource's reason. */
+static void edit_reason(struct json_object *j)
+{
+	jx_set(jx_at(jx_get(j, "skipped"), 0), "reason",
+	       json_object_new_string("fine"));
+}
+
+/* Moves the key of the first resource's plan to another vault's key. */
+static void edit_inner(struct json_object *j)
+{
+	jx_set(jx_at(jx_get(j, "plans"), 0), "keyName",
+	       json_object_new_string("attacker-key"));
+}
+
+/* Names the first resource twice. */
+static void edit_twice(struct json_object *j)
+{
+	json_object_array_add(jx_get(j, "plans"),
+			      jx_copy(jx_at(jx_get(j, "plans"), 0)));
+}
+
+/* Empties the plans. */
+static void edit_empty(struct json_object *j)
+{
+	jx_set(j, "plans", json_object_new_array());
+}
+
+/* Makes a skipped resource's id a number. */
+static void edit_skip_shape(struct json_object *j)
+{
+	jx_set(jx_at(jx_get(j, "skipped"), 0), "resource",
+	       json_object_new_int(7));
+}
+
+/* Claims another version of the format. */
+static void edit_version(struct json_object *j)
+{
+	jx_set(j, "format", json_object_new_string("azcmk-fleet/9"));
+}
+
+/* Hands a single plan's format. */
+static void edit_single(struct json_object *j)
+{
+	jx_set(j, "format", json_object_new_string(PLAN_FORMAT));
+}
+
+/* Drops the id. */
+static void edit_no_id(struct json_object *j)
+{
+	jx_del(j, "id");
+}
+
+/* Every tampering is refused with its reason, and nothing is read. */
+static void test_fleet_tampered(void **state)
+{
+	static const struct fleet_tamper ROWS[] = {
+		{ "a reason edited", edit_reason, false, "was changed after" },
+		{ "no id", edit_no_id, false, "was changed after" },
+		{ "an inner plan edited, the fleet resealed", edit_inner, true,
+		  "the plan of resource 1" },
+		{ "a resource twice, resealed", edit_twice, true, "twice" },
+		{ "no plan, resealed", edit_empty, true, "no resource's plan" },
+		{ "a skipped entry of another shape, resealed", edit_skip_shape,
+		  true, "skipped resource 1" },
+		{ "another version", edit_version, false, "another version" },
+		{ "a single plan's format", edit_single, false,
+		  "not an azcmk fleet plan" },
+	};
+	struct fleet f;
+
+	(void)state;
+	fleet_of_four(&f, "create");
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		struct json_object *j = fleet_to_json(&f);
+		struct fleet back;
+		char *err = NULL;
+
+		ROWS[i].edit(j);
+		if (ROWS[i].reseal)
+			reseal(j);
+		print_message("fleet tampered: %s\n", ROWS[i].what);
+		assert_int_equal(fleet_from_json(j, &back, &err), -1);
+		assert_non_null(err);
+		if (!strstr(err, ROWS[i].says))
+			fail_msg("%s: '%s' lacks '%s'", ROWS[i].what, err,
+				 ROWS[i].says);
+		assert_int_equal(back.n, 0);
+		assert_null(back.plans);
+		free(err);
+		json_object_put(j);
+	}
+	fleet_free(&f);
+}
+
+/* The review counts a step shared on one vault once, marks what cannot be
+ * undone, lists the skipped with their reasons on one line, and fits. */
+static void test_fleet_review(void **state)
+{
+	struct fleet f;
+	struct json_object *j, *r;
+	char *text;
+	const char *purge = plan_step_name(STEP_ENABLE_PURGE_PROTECTION);
+
+	(void)state;
+	fleet_of_four(&f, "create nopurge");
+	j = fleet_to_json(&f);
+	r = fleet_review_json(&f);
+	assert_int_equal(jx_int(r, "changes.create-key", 0), 4);
+	assert_int_equal(jx_int(jx_get(r, "changes"), purge, 0), 1);
+	assert_int_equal(jx_len(jx_get(r, "resources")), 4);
+	assert_string_equal(jx_str(jx_at(jx_get(r, "skipped"), 0), "rule"),
+			    "resource.ready");
+	text = fleet_render_text(&f, 60);
+	assert_non_null(strstr(text, "it is not ready (Updating)"));
+	assert_non_null(strstr(text, "cannot be undone"));
+	for (const char *l = text; *l;) {
+		size_t n = strcspn(l, "\n");
+		char *one = xstrndup(l, n);
+
+		if (text_width(one) > 60)
+			fail_msg("line over 60 columns: %s", one);
+		free(one);
+		l += n + (l[n] == '\n');
+	}
+	free(text);
+	json_object_put(r);
+	json_object_put(j);
+	fleet_free(&f);
+}
+
+/* Makes a plan for the scheduler: a resource in a subscription, a vault, and
+ * whether it changes the vault for everyone. */
+static struct plan sched_plan(const char *sub, const char *name,
+			      const char *vault, bool shared)
+{
+	struct plan p = { 0 };
+
+	p.resource_id = xasprintf("/subscriptions/%s/resourceGroups/g/"
+				  "providers/Microsoft.CognitiveServices/"
+				  "accounts/%s",
+				  sub, name);
+	p.vault_id = xasprintf("/subscriptions/%s/resourceGroups/g/providers/"
+			       "Microsoft.KeyVault/vaults/%s",
+			       sub, vault);
+	p.steps = xcalloc(2, sizeof(*p.steps));
+	p.steps[0].kind =
+		shared ? STEP_ENABLE_PURGE_PROTECTION : STEP_CREATE_KEY;
+	p.steps[1].kind = STEP_SAVE_KEY;
+	p.n = 2;
+	return p;
+}
+
+/* Where each scheduling case starts, and what fleet_next must answer. */
+struct sched_row {
+	const char *what;
+	struct fleet_limits l;
+	enum fleet_state state[4];
+	size_t next; /* 4: none may start now */
+};
+
+/* The scheduler keeps the bounds in all, per vault and per subscription,
+ * and lets the plan that changes a vault for everyone end first. */
+static void test_fleet_next(void **state)
+{
+	/* 0: s1/kvA, 1: s1/kvA (purge: the leader), 2: s1/kvA (purge), 3:
+	 * s2/kvB */
+	static const struct sched_row ROWS[] = {
+		{ "nothing runs: the first",
+		  { 8, 4, 8 },
+		  { FLEET_PENDING, FLEET_PENDING, FLEET_PENDING,
+		    FLEET_PENDING },
+		  0 },
+		{ "the leader may start beside a plain plan",
+		  { 8, 4, 8 },
+		  { FLEET_RUNNING, FLEET_PENDING, FLEET_PENDING,
+		    FLEET_PENDING },
+		  1 },
+		{ "behind the running leader: the other vault's",
+		  { 8, 4, 8 },
+		  { FLEET_RUNNING, FLEET_RUNNING, FLEET_PENDING,
+		    FLEET_PENDING },
+		  3 },
+		{ "the leader ended: the next on its vault",
+		  { 8, 4, 8 },
+		  { FLEET_ENDED, FLEET_ENDED, FLEET_PENDING, FLEET_ENDED },
+		  2 },
+		{ "one per vault",
+		  { 8, 1, 8 },
+		  { FLEET_RUNNING, FLEET_ENDED, FLEET_PENDING, FLEET_PENDING },
+		  3 },
+		{ "one per subscription",
+		  { 8, 4, 1 },
+		  { FLEET_ENDED, FLEET_RUNNING, FLEET_ENDED, FLEET_PENDING },
+		  3 },
+		{ "one per subscription, the only other one in s1",
+		  { 8, 4, 1 },
+		  { FLEET_ENDED, FLEET_ENDED, FLEET_PENDING, FLEET_RUNNING },
+		  2 },
+		{ "two in all, two running",
+		  { 2, 4, 8 },
+		  { FLEET_RUNNING, FLEET_ENDED, FLEET_PENDING, FLEET_RUNNING },
+		  4 },
+		{ "all ended",
+		  { 8, 4, 8 },
+		  { FLEET_ENDED, FLEET_ENDED, FLEET_ENDED, FLEET_ENDED },
+		  4 },
+	};
+	struct fleet f = { 0 };
+	struct plan p[4] = { sched_plan("s1", "a0", "kvA", false),
+			     sched_plan("s1", "a1", "kvA", true),
+			     sched_plan("s1", "a2", "kvA", true),
+			     sched_plan("s2", "a3", "kvB", false) };
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++)
+		fleet_add_plan(&f, &p[i]);
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		size_t got = fleet_next(&f, ROWS[i].state, &ROWS[i].l);
+
+		if (got != ROWS[i].next)
+			fail_msg("%s: %zu, wanted %zu", ROWS[i].what, got,
+				 ROWS[i].next);
+	}
+	fleet_free(&f);
+}
+
 /* Runs the plan core's unit tests. */
 int main(void)
 {
@@ -2055,6 +2348,10 @@ int main(void)
 		cmocka_unit_test(test_access_policy_api_version),
 		cmocka_unit_test(test_fill_stray_braces),
 		cmocka_unit_test(test_dicom_versionless),
+		cmocka_unit_test(test_fleet_round_trip),
+		cmocka_unit_test(test_fleet_tampered),
+		cmocka_unit_test(test_fleet_review),
+		cmocka_unit_test(test_fleet_next),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,410 @@
+/* azcmk fix --all: one fleet plan for every finding of an audit report that
+ * azcmk can fix, the rest listed as skipped with their reasons; its review,
+ * then its apply. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "cmd.h"
+#include "fetch.h"
+#include "fleet.h"
+#include "fleetrun.h"
+#include "i18n.h"
+#include "jx.h"
+#include "pick.h"
+#include "planflow.h"
+#include "statedir.h"
+#include "text.h"
+#include "xalloc.h"
+
+/* A resource of the report the fleet is to protect, with the finding that
+ * brought it in. */
+struct wanted {
+	char *id;
+	const char *rule; /* the finding's rule (the report's, static) */
+	bool protect;     /* a resource.cmk finding: it lacks a CMK */
+};
+
+/* The fleet being planned, with what every resource's plan shares. */
+struct build {
+	const struct cmd_opts *o;
+	struct az_session *s;
+	struct json_object *stores; /* every key store the operator can see */
+	struct json_object *keys;   /* "vault URI/key name" taken so far */
+	struct fleet f;
+};
+
+/* Reads the audit report (--from, or the one the last audit kept); prints why
+ * and returns -1 when it cannot. */
+static int load_report(const struct cmd_opts *o, struct audit_report *a)
+{
+	char *path = o->from ? xstrdup(o->from)
+			     : cmk_state_path("last-audit.json"),
+	     *err = NULL, *text;
+	struct json_object *j = NULL;
+	size_t len;
+	int rc = -1;
+
+	memset(a, 0, sizeof(*a));
+	text = cli_read_file(path, &len, &err);
+	if (text && (j = jx_parse(text, len, &err)) != NULL &&
+	    audit_from_json(j, a, &err) == 0)
+		rc = 0;
+	else
+		cli_error(_("cannot use the audit report '%s': %s; run '%s "
+			    "audit' first, or give --from FILE"),
+			  path, err ? err : "?", cli_program());
+	json_object_put(j);
+	free(text);
+	free(err);
+	free(path);
+	return rc;
+}
+
+/* Tells whether a finding's subscription is one --subscription names (by id,
+ * or by the name the report gives it). */
+static bool in_subscriptions(const struct cmd_opts *o,
+			     const struct audit_report *a,
+			     const struct audit_finding *f)
+{
+	if (!o->nsubs)
+		return true;
+	for (size_t k = 0; k < o->nsubs; k++) {
+		if (str_ieq(f->subscription, o->subscriptions[k]))
+			return true;
+		for (size_t i = 0; i < a->nsubs; i++)
+			if (str_ieq(a->subs[i].id, f->subscription) &&
+			    str_ieq(a->subs[i].name, o->subscriptions[k]))
+				return true;
+	}
+	return false;
+}
+
+/* Tells whether a finding passes the filters: a resource's, of --service,
+ * --subscription and --resource-group when given. */
+static bool selected(const struct cmd_opts *o, const struct audit_report *a,
+		     const struct audit_finding *f)
+{
+	const struct svc_profile *svc = svc_by_key(f->service);
+	bool group = !o->ngroups;
+
+	if (!f->name || !*f->name || !f->resource_id)
+		return false;
+	if (o->services && (!svc || !(o->services & (1u << svc->id))))
+		return false;
+	for (size_t k = 0; k < o->ngroups && !group; k++)
+		group = str_ieq(f->resource_group, o->groups[k]);
+	return group && in_subscriptions(o, a, f);
+}
+
+/* Gathers the selected findings into one entry per resource (in the report's
+ * order); returns how many. */
+static size_t gather(const struct cmd_opts *o, const struct audit_report *a,
+		     struct wanted **out)
+{
+	struct wanted *w = xcalloc(a->n + 1, sizeof(*w));
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		const struct audit_finding *f = &a->items[i];
+		size_t k = 0;
+
+		if (!selected(o, a, f))
+			continue;
+		while (k < n && !str_ieq(w[k].id, f->resource_id))
+			k++;
+		if (k == n) {
+			w[n].id = xstrdup(f->resource_id);
+			w[n++].rule = f->rule;
+		}
+		if (str_ieq(f->rule, "resource.cmk")) {
+			w[k].protect = true;
+			w[k].rule = f->rule;
+		}
+	}
+	*out = w;
+	return n;
+}
+
+/* Returns a key name for a resource's new key not yet taken in that vault by
+ * another resource of the fleet (pick_key_name, then -2, -3 ...). */
+static char *fresh_key(struct build *b, struct json_object *resource,
+		       const char *vault)
+{
+	char *base = pick_key_name(resource), *name = xstrdup(base), *slot;
+
+	for (int n = 2;; n++) {
+		slot = xasprintf("%s/%s", vault, name);
+		if (!jx_array_has_istr(b->keys, slot) && plan_key_name_ok(name))
+			break;
+		free(slot);
+		free(name);
+		name = xasprintf("%.*s-%d", 120, base, n);
+	}
+	json_object_array_add(b->keys, json_object_new_string(slot));
+	free(slot);
+	free(base);
+	return name;
+}
+
+/* Returns why a resource, as read now, is not one the fleet protects (a
+ * blocker no plan fixes, a key already in use), or NULL. */
+static char *not_protectable(const struct cmk_fetch *cur, const char **rule)
+{
+	struct cmk_report r;
+	const struct cmk_finding *f;
+	char *why = NULL;
+
+	if (cur->ctx.keyref.name) {
+		*rule = "resource.cmk";
+		return xasprintf(
+			_("it already uses a customer-managed key; fix "
+			  "its other findings with '%s fix'"),
+			cli_program());
+	}
+	cmk_check(&cur->ctx, &r);
+	if ((f = cmk_unfixable(&r, "resource.")) != NULL) {
+		*rule = f->rule->id;
+		why = xasprintf(_("%s; a person must fix it first"),
+				f->message ? f->message : f->rule->id);
+	}
+	cmk_report_free(&r);
+	return why;
+}
+
+/* Plans one resource with the key the options name, else a new key in the
+ * best vault; adds the plan, or the resource as skipped with the reason. */
+static void plan_one(struct build *b, const struct cmk_fetch *cur)
+{
+	const char *rid = jx_str(cur->resource, "id");
+	struct cmd_opts o2 = *b->o;
+	char *why = NULL, *vault = NULL, *key = NULL;
+	struct cmk_fetch f = { 0 };
+	struct plan p;
+
+	o2.plan_only = true;
+	if (!b->o->key_uri && !(b->o->vault && b->o->key)) {
+		vault = fix_new_key_vault(b->s, b->o, cur, b->stores, &why);
+		key = vault ? fresh_key(b, cur->resource, vault) : NULL;
+		o2.vault = vault;
+		o2.create_key = key;
+		o2.key = NULL;
+	}
+	if (!why && flow_plan(b->s, &o2, rid, &f, &p, &why) == EXIT_OK) {
+		/* A plan whose steps the operator may not all take would stop
+		 * half-way: a person must grant the permissions first. */
+		if (plan_preflight(&p, &f.ctx, NULL, &why, NULL))
+			fleet_add_plan(&b->f, &p);
+		else
+			plan_free(&p);
+	}
+	if (why)
+		fleet_skip(&b->f, rid, "resource.cmk", why);
+	cmk_fetch_free(&f);
+	free(why);
+	free(vault);
+	free(key);
+}
+
+/* Reads one wanted resource and plans it, or records why it is skipped. */
+static void consider(struct build *b, const struct wanted *w)
+{
+	struct cmk_target t = { .resource = w->id };
+	struct cmk_fetch cur = { 0 };
+	struct az_error e = { 0 };
+	const char *rule = w->rule;
+	char *why = NULL;
+
+	if (!w->protect)
+		why = xasprintf(_("its findings are not a missing "
+				  "customer-managed key: fix them one at a "
+				  "time with '%s fix'"),
+				cli_program());
+	else if (cmk_fetch(b->s, &t, &cur, &e) != 0)
+		why = xasprintf(_("cannot read it: %s"),
+				e.message ? e.message : "?");
+	else if ((why = not_protectable(&cur, &rule)) == NULL)
+		plan_one(b, &cur);
+	if (why)
+		fleet_skip(&b->f, w->id, rule, why);
+	free(why);
+	cmk_fetch_free(&cur);
+	az_error_clear(&e);
+}
+
+/* Says how far planning has come, on a terminal only (one line, redrawn). */
+static void planning(size_t i, size_t n)
+{
+	if (!isatty(2) || cli_verbosity() < CLI_NORMAL)
+		return;
+	if (i == n) {
+		fputs("\r\033[K", stderr);
+	} else {
+		fputc('\r', stderr);
+		fprintf(stderr, _("planning %zu of %zu resources..."), i + 1,
+			n);
+	}
+	fflush(stderr);
+}
+
+/* Plans every wanted resource into the fleet; -1 when the key stores cannot
+ * be listed. */
+static int plan_all(struct build *b, const struct wanted *w, size_t n)
+{
+	struct az_error e = { 0 };
+
+	if (fix_key_stores(b->s, b->o, &b->stores, &e) != 0) {
+		cli_error(_("cannot list the key vaults you can see: %s"),
+			  e.message);
+		az_error_clear(&e);
+		return -1;
+	}
+	b->keys = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		planning(i, n);
+		consider(b, &w[i]);
+		if (b->o->cancel && *b->o->cancel) {
+			cli_error(_("interrupted while planning; nothing was "
+				    "changed"));
+			return -1;
+		}
+	}
+	planning(n, n);
+	return 0;
+}
+
+/* Returns the width the review may take: the terminal's when standard output
+ * is one, else no limit. */
+static int review_width(void)
+{
+	struct winsize ws;
+
+	if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+		return ws.ws_col;
+	return isatty(1) ? 80 : 0;
+}
+
+/* Writes the fleet file (--file, else the state directory, private); returns
+ * its path, or NULL after saying why. */
+static char *save(const struct cmd_opts *o, struct fleet *f)
+{
+	struct json_object *j = fleet_to_json(f);
+	const char *text = json_object_to_json_string_ext(
+		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *name = xasprintf("%.16s.fleet.json", f->id), *err = NULL;
+	char *path =
+		o->plan_file ? xstrdup(o->plan_file) : cmk_state_path(name);
+	bool ok = o->plan_file ? cli_write_file(path, text, &err)
+			       : cmk_write_private(path, text, &err);
+
+	if (!ok) {
+		cli_error(_("cannot write the fleet plan '%s': %s"), path,
+			  err ? err : "?");
+		free(path);
+		path = NULL;
+	}
+	free(err);
+	free(name);
+	json_object_put(j);
+	return path;
+}
+
+/* Prints the review: the text (to the terminal's width), or JSON with the
+ * file's path, or nothing. */
+static void review(const struct cmd_opts *o, const struct fleet *f,
+		   const char *path)
+{
+	if (o->output == OUT_JSON) {
+		struct json_object *j = fleet_review_json(f);
+
+		json_object_object_add(j, "file", json_object_new_string(path));
+		puts(json_object_to_json_string_ext(
+			j, JSON_C_TO_STRING_PRETTY |
+				   JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(j);
+	} else if (o->output != OUT_NONE) {
+		char *text = fleet_render_text(f, review_width());
+
+		fputs(text, stdout);
+		free(text);
+	}
+	fflush(stdout);
+	cli_warn(_("Fleet plan written to %s; apply it with: %s apply %s\n"),
+		 path, cli_program(), path);
+}
+
+/* Builds the fleet from the report's selected findings, saves and reviews it;
+ * returns the exit status so far (the path is *path). */
+static int build_and_review(const struct cmd_opts *o, struct build *b,
+			    char **path)
+{
+	struct audit_report a;
+	struct wanted *w = NULL;
+	size_t n;
+	int rc = EXIT_OK;
+
+	if (load_report(o, &a) != 0)
+		return EXIT_ERROR;
+	n = gather(o, &a, &w);
+	if (!n) {
+		cli_error(_("no finding of the audit report matches: nothing "
+			    "to fix"));
+		rc = EXIT_OK;
+	} else if (!(b->s = flow_session(o)) || plan_all(b, w, n) != 0) {
+		rc = EXIT_ERROR;
+	} else if (!(*path = save(o, &b->f))) {
+		rc = EXIT_ERROR;
+	} else {
+		review(o, &b->f, *path);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(w[i].id);
+	free(w);
+	audit_free(&a);
+	return !n ? EXIT_OK : rc;
+}
+
+/* azcmk fix --all: one fleet plan for every selected finding, its review,
+ * then (unless --dry-run) its apply. */
+int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
+{
+	struct build b = { .o = o };
+	char *path = NULL;
+	int rc;
+
+	(void)argv;
+	if (argc != 0)
+		return flow_mistake(_("fix --all takes no FINDING or RESOURCE: "
+				      "it fixes every finding of the report "
+				      "that --subscription, --service and "
+				      "--resource-group select"));
+	if (o->create_key)
+		return flow_mistake(_("--create-key names one key: fix --all "
+				      "creates a key per resource, or uses "
+				      "the one --key names"));
+	rc = build_and_review(o, &b, &path);
+	if (rc == EXIT_OK && path && !b.f.n)
+		cli_error(_("no resource of the report can be fixed by azcmk "
+			    "itself: see the skipped ones above"));
+	if (rc == EXIT_OK && path && b.f.n && !o->dry_run) {
+		az_session_free(b.s);
+		b.s = NULL;
+		rc = fleet_confirm_and_run(o, &b.f, path);
+	}
+	if (rc == EXIT_OK && path && !b.f.n)
+		rc = EXIT_FINDINGS;
+	az_session_free(b.s);
+	json_object_put(b.stores);
+	json_object_put(b.keys);
+	fleet_free(&b.f);
+	free(path);
+	return rc;
+}

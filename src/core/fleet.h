@@ -1,0 +1,62 @@
+/* Fleet plans: one reviewed plan per resource of many, the resources left
+ * out with their reasons, and the order in which apply runs them. */
+#ifndef AZ_FLEET_H
+#define AZ_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "plan.h"
+
+struct json_object;
+
+#define FLEET_FORMAT "azcmk-fleet/1"
+#define FLEET_MAX 10000 /* resources in one fleet plan, planned or skipped */
+
+/* A resource the fleet plan leaves out, and why (never silently dropped). */
+struct fleet_skip {
+	char *resource_id;
+	char *rule;   /* the finding's rule, or "" */
+	char *reason; /* translated when planned; untrusted when read */
+};
+
+/*
+ * A fleet plan: each resource's own plan (each with its own digest, checked
+ * as a single plan is) and the skipped ones; its id is the digest of the
+ * whole file, so that no part of it can be changed after the review.
+ */
+struct fleet {
+	char *id;
+	struct plan *plans;
+	size_t n, cap;
+	struct fleet_skip *skipped;
+	size_t nskipped, capskipped;
+};
+
+void fleet_add_plan(struct fleet *f, struct plan *p);
+void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
+		const char *reason);
+void fleet_free(struct fleet *f);
+struct json_object *fleet_to_json(struct fleet *f);
+int fleet_from_json(struct json_object *o, struct fleet *out, char **err);
+bool fleet_is_fleet(struct json_object *o);
+char *fleet_subscription(const char *resource_id);
+bool fleet_shared_step(enum step_kind k);
+char *fleet_render_text(const struct fleet *f, int width);
+struct json_object *fleet_review_json(const struct fleet *f);
+
+/* How many resources apply runs at once: in all, per vault, per subscription
+ * (Key Vault and ARM throttle per vault and per subscription). */
+struct fleet_limits {
+	size_t parallel;
+	size_t per_vault;
+	size_t per_subscription;
+};
+
+/* Where each resource's plan stands while the fleet is applied. */
+enum fleet_state { FLEET_PENDING, FLEET_RUNNING, FLEET_ENDED };
+
+size_t fleet_next(const struct fleet *f, const enum fleet_state *state,
+		  const struct fleet_limits *l);
+
+#endif

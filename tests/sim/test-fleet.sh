@@ -1,0 +1,196 @@
+#!/bin/sh
+# Tests azcmk fix --all and the apply of a fleet plan against the simulator's demo tenant: the plan from the
+# audit's findings with its filters and skipped list, the refusals of a tampered fleet file, an apply stopped
+# half-way by Ctrl-C and finished with --resume, and a re-audit that finds every planned resource fixed.
+set -u
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+azcmk=$top_builddir/src/azcmk
+scen=$top_srcdir/tests/scenarios/demo.json
+work=$(mktemp -d)
+pass=0 fail=0
+simpid=
+export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
+unset AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT \
+	MSI_SECRET IMDS_ENDPOINT AZURE_TOKEN_CREDENTIALS REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE AZURE_CLOUD_NAME \
+	AZURE_CORE_OUTPUT
+export AZURE_CONFIG_DIR="$work/no-az-config" XDG_STATE_HOME="$work/state" LC_ALL=C
+trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
+command -v python3 >/dev/null 2>&1 || { echo "skip: python3 is not installed"; exit 77; }
+
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# Starts the simulator on the demo tenant; exports the proxy and the operator's secret.
+"$top_builddir/src/azcmk-sim" --scenario "$scen" --port-file "$work/ports.json" --ca-out "$work/ca.pem" \
+	>"$work/sim.out" 2>&1 &
+simpid=$!
+i=0
+while [ ! -s "$work/ports.json" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+[ -s "$work/ports.json" ] || { echo "the simulator did not start: $(cat "$work/sim.out")"; exit 99; }
+eval "$(python3 - "$work/ports.json" "$scen" <<'EOF'
+import json, shlex, sys
+ports, scen = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print('export HTTPS_PROXY=%s AZURE_TENANT_ID=%s AZURE_CLIENT_ID=%s AZURE_CLIENT_SECRET=%s' % tuple(
+    shlex.quote(v) for v in ('http://127.0.0.1:%d' % ports['proxy'], scen['tenantId'],
+                             scen['operator']['clientId'], scen['operator']['clientSecret'])))
+EOF
+)"
+export NO_PROXY=
+az() { "$azcmk" --ca-file "$work/ca.pem" --auth environment "$@"; }
+
+# check NAME PYTHON-EXPRESSION FILE: holds a JSON file to an expression over d (the document).
+check() {
+	if python3 -c 'import json, sys
+d = json.load(open(sys.argv[2]))
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3" 2>"$work/check.err"; then
+		ok "$1"
+	else
+		bad "$1: $(head -c 400 "$3") $(cat "$work/check.err")"
+	fi
+}
+
+# The audit that fix --all reads (it keeps its report in the state directory).
+az audit -o json >"$work/audit.json" 2>"$work/audit.err"
+[ $? -eq 1 ] && ok "the audit finds resources without a customer-managed key" || bad "audit: $(cat "$work/audit.err")"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+ids = sorted({f["resourceId"].lower() for f in d["findings"] if f["rule"] == "resource.cmk"})
+print("\n".join(ids))' "$work/audit.json" >"$work/lacking"
+
+# The review as JSON: every resource of the report is planned or skipped with a reason, none both, and the
+# fleet file is private.
+az fix --all --dry-run -o json >"$work/review.json" 2>"$work/review.err"
+rc=$?
+[ $rc -eq 0 ] && ok "fix --all --dry-run plans and stops" || bad "fix --all --dry-run: exit $rc: $(cat "$work/review.err")"
+check "the review plans several resources and skips others with their reasons" \
+	'len(d["resources"]) >= 5 and len(d["skipped"]) >= 1 and all(s["reason"] and s["rule"] for s in d["skipped"])' \
+	"$work/review.json"
+check "no resource is both planned and skipped, none twice" \
+	'len({r["id"].lower() for r in d["resources"]} | {s["id"].lower() for s in d["skipped"]}) == len(d["resources"]) + len(d["skipped"])' \
+	"$work/review.json"
+check "each planned resource gets its own new key" \
+	'all(r["createsKey"] and r["key"] for r in d["resources"]) and len({r["vault"].lower() + "/" + r["key"].lower() for r in d["resources"]}) == len(d["resources"])' \
+	"$work/review.json"
+# fix looks for a vault in every subscription the operator can see: hb-ch-legacy-clinic's own subscription
+# has none, a central one has.
+az fix hb-ch-legacy-clinic --dry-run >"$work/out" 2>&1
+grep -q "PUT /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/" \
+	"$work/out" && ok "fix finds a key vault in another subscription when the resource's own has none" ||
+	bad "fix in another subscription: $(head -c 600 "$work/out")"
+check "an irreversible change is skipped without --confirm-irreversible" \
+	'any("confirm-irreversible" in s["reason"] for s in d["skipped"])' "$work/review.json"
+fleet=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])' "$work/review.json")
+[ "$(stat -c %a "$fleet" 2>/dev/null)" = 600 ] && ok "the fleet plan is kept private (0600)" ||
+	bad "the fleet plan '$fleet' has mode $(stat -c %a "$fleet" 2>/dev/null)"
+
+# The filters the audit has, and --resource-group.
+az fix --all --dry-run -o json --service openai >"$work/openai.json" 2>/dev/null
+check "--service openai plans only Azure OpenAI accounts" \
+	'd["resources"] and all(r["service"] == "openai" for r in d["resources"])' "$work/openai.json"
+az fix --all --dry-run -o json --resource-group rg-prod-triage >"$work/rg.json" 2>/dev/null
+check "--resource-group keeps only that group's findings" \
+	'd["resources"] and all("/resourcegroups/rg-prod-triage/" in r["id"].lower() for r in d["resources"] + d["skipped"])' \
+	"$work/rg.json"
+az fix --all --dry-run -o json --subscription 33333333-3333-4333-8333-333333333333 >"$work/sub.json" 2>/dev/null
+check "--subscription keeps only that subscription's findings" \
+	'd["resources"] and all(r["id"].startswith("/subscriptions/33333333-") for r in d["resources"] + d["skipped"])' \
+	"$work/sub.json"
+
+# The text review fits 80 columns on a terminal's width, and names what is skipped.
+az fix --all --dry-run --confirm-irreversible --file "$work/fleet.json" >"$work/review.txt" 2>&1
+wide=$(awk 'length($0) > 200' "$work/review.txt" | head -1)
+grep -q "^Skipped, with the reason" "$work/review.txt" && grep -q "^Fleet plan [0-9a-f]\{8\}: " "$work/review.txt" &&
+	ok "the text review counts the resources and lists the skipped ones" || bad "text review: $(head -c 600 "$work/review.txt")"
+[ -s "$work/fleet.json" ] && ok "--file saves the fleet plan where asked" || bad "--file wrote nothing"
+
+# Attacks on the fleet file: each refused before anything changes.
+# state FILE: what Azure holds (resources, keys, role assignments), without the simulator's own clock.
+state() {
+	curl -s -x "$HTTPS_PROXY" --cacert "$work/ca.pem" https://sim.local/state |
+		python3 -c 'import json, sys
+d = json.load(sys.stdin)
+json.dump({k: d[k] for k in ("resources", "keys", "roleAssignments")}, open(sys.argv[1], "w"), sort_keys=True)' "$1"
+}
+state "$work/state-before.json"
+tamper() {
+	python3 - "$work/fleet.json" "$work/bad.json" "$1" <<'EOF'
+import copy, hashlib, json, sys
+d = json.load(open(sys.argv[1]))
+how = sys.argv[3]
+if how == "reason":
+    d["skipped"][0]["reason"] = "nothing to see"
+elif how == "key":
+    d["plans"][0]["keyName"] = "attacker-key"
+elif how == "twice":
+    d["plans"].append(copy.deepcopy(d["plans"][0]))
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+}
+tamper reason
+az --yes apply "$work/bad.json" >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q "changed after azcmk wrote it" "$work/out" && ok "an edited fleet plan is refused" ||
+	bad "edited fleet plan: $(cat "$work/out")"
+tamper key
+az --yes apply "$work/bad.json" >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q "changed after azcmk wrote it" "$work/out" && ok "a fleet plan with an inner plan edited is refused" ||
+	bad "edited inner plan: $(cat "$work/out")"
+az --yes apply --parallel 2 "$work/bad.json" >/dev/null 2>&1
+state "$work/state-after.json"
+cmp -s "$work/state-before.json" "$work/state-after.json" && ok "the refused fleet plans changed nothing in Azure" ||
+	bad "a refused fleet plan changed the simulator's state"
+az apply "$work/fleet.json" </dev/null >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q "confirm with --yes" "$work/out" && ok "apply of a fleet plan needs --yes off a terminal" ||
+	bad "apply without --yes: $(cat "$work/out")"
+
+# Ctrl-C half-way: the workers stop after the step in flight, the journal of each resource is kept, the
+# summary says what is left and how to resume; --resume finishes it.
+"$azcmk" --ca-file "$work/ca.pem" --auth environment --yes --propagation-wait 3 apply --parallel 4 "$work/fleet.json" \
+	>"$work/apply1.out" 2>&1 &
+apid=$!
+i=0
+while [ $i -lt 400 ] && [ "$(ls "$work/state/azcmk/" 2>/dev/null | grep -c '\.journal$')" -lt 2 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+# The shell starts a background job with SIGINT ignored, so the test sends SIGTERM, which azcmk takes the
+# same way (Ctrl-C's SIGINT reaches the workers too, and they ignore it: the parent tells them).
+kill -TERM $apid
+wait $apid
+rc=$?
+if [ $rc -eq 2 ] && grep -q "apply --resume" "$work/apply1.out" && grep -q "^\[[0-9]*/[0-9]*\] stopped " "$work/apply1.out" &&
+	grep -q "[1-9][0-9]* stopped, " "$work/apply1.out"; then
+	ok "Ctrl-C stops the fleet cleanly and says how to resume"
+else
+	bad "interrupted fleet: exit $rc: $(tail -c 800 "$work/apply1.out")"
+fi
+az --yes --propagation-wait 0 apply --resume --parallel 4 "$work/fleet.json" >"$work/apply2.out" 2>&1
+rc=$?
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plans"]))' "$work/fleet.json")
+if [ $rc -eq 0 ] && grep -q "$n done, 0 failed, 0 stopped" "$work/apply2.out"; then
+	ok "--resume finishes every resource of the fleet ($n)"
+else
+	bad "resume: exit $rc: $(tail -c 800 "$work/apply2.out")"
+fi
+
+# The re-audit: every planned resource now uses a customer-managed key; the skipped ones are as they were.
+az audit -o json >"$work/audit2.json" 2>/dev/null
+python3 - "$work/fleet.json" "$work/audit2.json" "$work/lacking" <<'EOF' >"$work/reaudit.err" 2>&1
+import json, sys
+fleet, audit = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+lacking = {f["resourceId"].lower() for f in audit["findings"] if f["rule"] == "resource.cmk"}
+planned = {p["resource"].lower() for p in fleet["plans"]}
+skipped = {s["resource"].lower() for s in fleet["skipped"]}
+before = set(open(sys.argv[3]).read().split())
+if planned & lacking:
+    sys.exit("still without a customer-managed key: %s" % sorted(planned & lacking))
+if lacking != before - planned:
+    sys.exit("the re-audit's lacking set %s is not the old one %s less the planned" % (sorted(lacking), sorted(before)))
+if not (lacking <= skipped | (before - planned)):
+    sys.exit("a resource lacking a key was neither planned nor skipped")
+EOF
+[ $? -eq 0 ] && ok "the re-audit finds every planned resource on a customer-managed key, the rest unchanged" ||
+	bad "re-audit: $(cat "$work/reaudit.err")"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
