@@ -11,7 +11,8 @@
 #include "ui.h"
 #include "xalloc.h"
 
-/* Empties a list and gives it n items, none filtered out. */
+/* Empties a list and gives it n items, none filtered out, for a list shown
+ * afresh (another screen or level; ui_list_fill refills the same one). */
 void ui_list_reset(struct ui_list *l, size_t n)
 {
 	free(l->view);
@@ -21,6 +22,34 @@ void ui_list_reset(struct ui_list *l, size_t n)
 	for (size_t i = 0; i < n; i++)
 		l->view[i] = i;
 	l->nview = n;
+}
+
+/* Gives a list the n items that were read for it, keeping the filter (and its
+ * prompt, when open) that the operator typed while they were read, and selects
+ * the first item that matches it. */
+void ui_list_fill(struct ui_list *l, size_t n,
+		  const char *(*text)(void *ctx, size_t i), void *ctx)
+{
+	char filter[sizeof(l->filter)];
+	bool filtering = l->filtering;
+
+	memcpy(filter, l->filter, sizeof(filter));
+	ui_list_reset(l, n);
+	memcpy(l->filter, filter, sizeof(filter));
+	l->filtering = filtering;
+	ui_list_refilter(l, text, ctx);
+}
+
+/* Selects an item when the filter shows it; false when it does not (the
+ * selection stays). */
+bool ui_list_select(struct ui_list *l, size_t item)
+{
+	for (size_t r = 0; r < l->nview; r++)
+		if (l->view[r] == item) {
+			l->cur = item;
+			return true;
+		}
+	return false;
 }
 
 /* Clears the filter, keeping the selection: each screen is shown without the
@@ -230,4 +259,18 @@ void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 		       l->n ? _("Nothing matches the filter.")
 			    : _("Nothing to show."),
 		       ui_attr(u, UI_A_DIM));
+}
+
+/* Paints, on row y, the filter the operator typed while the list's items are
+ * being read (a task is under way), when there is one. */
+void ui_list_draw_pending(struct ui *u, const struct ui_list *l, int y)
+{
+	char *line;
+
+	if (!ui_busy(u) || (!l->filtering && !l->filter[0]))
+		return;
+	line = xasprintf(_("/%s%s  (the list is still being read)"), l->filter,
+			 l->filtering ? "_" : "");
+	ui_put(u, y, 0, u->cols, line, ui_attr(u, UI_A_DIM));
+	free(line);
 }

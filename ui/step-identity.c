@@ -81,8 +81,14 @@ static void add(struct identity *st, const char *id, char *label, bool attached)
 	st->n++;
 }
 
-/* Builds the choices: system-assigned, the attached user-assigned identities,
- * then those in the same region. */
+/* Returns what the filter matches for a choice. */
+static const char *choice_text(void *ctx, size_t i)
+{
+	return ((struct identity *)ctx)->c[i].label;
+}
+
+/* Builds the choices (system-assigned, the attached user-assigned identities,
+ * then those in the same region), through any filter typed meanwhile. */
 static void build(struct ui *u, struct identity *st)
 {
 	struct json_object *res = u->wiz.cur.resource,
@@ -118,7 +124,7 @@ static void build(struct ui *u, struct identity *st)
 				      wiz_identity_name(id)),
 			    false);
 	}
-	ui_list_reset(&st->list, st->n);
+	ui_list_fill(&st->list, st->n, choice_text, st);
 }
 
 /* Allocates the step's state. */
@@ -157,12 +163,6 @@ static void identity_enter(struct ui *u, void *p)
 	ui_list_reset(&st->list, 0);
 	ui_task_start(u, _("reading the resource and its identities"),
 		      read_resource, st);
-}
-
-/* Returns what the filter matches for a choice. */
-static const char *choice_text(void *ctx, size_t i)
-{
-	return ((struct identity *)ctx)->c[i].label;
 }
 
 /* Paints one choice, marked when it is the one chosen. */
@@ -211,6 +211,7 @@ static void identity_draw(struct ui *u, void *p, int top, int rows)
 		ui_put(u, y, 2, u->cols - 4,
 		       st->error ? st->error : _("Reading the resource..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		ui_list_draw_pending(u, &st->list, last);
 		return;
 	}
 	line = xasprintf(_("%s (%s), in %s"), jx_str(w->cur.resource, "name"),
@@ -340,8 +341,9 @@ static int identity_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
-/* Shows the choices once the resource is read; the one in use (or the
- * system-assigned one) comes selected. */
+/* Shows the choices once the resource is read, through any filter typed
+ * meanwhile (dropped when the read fails); the one in use (or the
+ * system-assigned one) comes selected when the filter shows it. */
 static void identity_done(struct ui *u, void *p, int rc)
 {
 	struct wizard *w = &u->wiz;
@@ -349,6 +351,7 @@ static void identity_done(struct ui *u, void *p, int rc)
 	const char *def;
 
 	if (rc != 0) {
+		ui_list_unfilter(&st->list);
 		ui_status(u, 2, _("cannot read '%s': %s"), w->resource,
 			  st->error ? st->error : "?");
 		return;
@@ -360,7 +363,7 @@ static void identity_done(struct ui *u, void *p, int rc)
 	def = w->cur.uai_id ? w->cur.uai_id : "system";
 	for (size_t i = 0; i < st->n; i++)
 		if (str_ieq(st->c[i].id, w->identity ? w->identity : def))
-			st->list.cur = i;
+			ui_list_select(&st->list, i);
 }
 
 static const enum ui_action HINTS[] = { ACT_SELECT, ACT_SYSTEM_OFF, ACT_RELOAD,

@@ -180,19 +180,22 @@ static bool new_key_row(const struct keystep *st)
 	       !pick_is_hsm(jx_at(st->vaults, (size_t)st->vault));
 }
 
-/* Goes to a level and resets its list to what was read for it (plus the "new
- * key" and "newest" rows). */
+/* Counts a level's rows: what was read for it, plus the "new key" and
+ * "newest" rows. */
+static size_t level_rows(struct ui *u, const struct keystep *st, enum level lv)
+{
+	return lv == VAULTS ? jx_len(st->vaults)
+	       : lv == KEYS
+		       ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
+		       : jx_len(st->versions) +
+				 (u->wiz.cur.ctx.svc->version_required ? 0 : 1);
+}
+
+/* Goes to another level and shows its list afresh, without a filter. */
 static void show(struct ui *u, struct keystep *st, enum level lv)
 {
-	size_t n = lv == VAULTS ? jx_len(st->vaults)
-		   : lv == KEYS
-			   ? jx_len(st->keys) + (new_key_row(st) ? 1 : 0)
-			   : jx_len(st->versions) +
-				     (u->wiz.cur.ctx.svc->version_required ? 0
-									   : 1);
-
 	st->level = lv;
-	ui_list_reset(&st->list, n);
+	ui_list_reset(&st->list, level_rows(u, st, lv));
 }
 
 /* Allocates the step's state. */
@@ -381,6 +384,7 @@ static void key_draw(struct ui *u, void *p, int top, int rows)
 		ui_put(u, top + 1, 2, u->cols - 4,
 		       st->error ? st->error : _("Reading..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		ui_list_draw_pending(u, &st->list, top + rows - 1);
 		return;
 	}
 	head = st->level == VAULTS
@@ -635,14 +639,15 @@ static void preselect(struct ui *u, struct keystep *st)
 				at = (long)(i + skip);
 	}
 	if (at >= 0 && (size_t)at < st->list.n)
-		st->list.cur = (size_t)at;
+		ui_list_select(&st->list, (size_t)at);
 }
 
-/* Shows what the task read, at the level it was read for; badges are judged by
- * the core. */
+/* Shows what the task read, at the level it was read for and through the filter
+ * typed meanwhile; badges are judged by the core. */
 static void key_done(struct ui *u, void *p, int rc)
 {
 	struct keystep *st = p;
+	struct key_view view = { &u->wiz, st };
 
 	if (rc != 0) {
 		ui_status(u, 2, "%s", st->error ? st->error : "?");
@@ -661,7 +666,7 @@ static void key_done(struct ui *u, void *p, int rc)
 		for (size_t i = 0; i < jx_len(st->vaults); i++)
 			st->badges[i] = badge(u, jx_at(st->vaults, i));
 	}
-	show(u, st, st->level);
+	ui_list_fill(&st->list, level_rows(u, st, st->level), row_text, &view);
 	preselect(u, st);
 }
 

@@ -271,6 +271,7 @@ static void role_draw(struct ui *u, void *p, int top, int rows)
 		ui_put(u, y, 2, u->cols - 4,
 		       st->error ? st->error : _("Checking..."),
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
+		ui_list_draw_pending(u, &st->list, last);
 		return;
 	}
 	if (st->explain && ui_list_selected(&st->list, &i)) {
@@ -336,18 +337,20 @@ static int role_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
-/* Shows the findings once the change is read. */
+/* Shows the findings once the change is read, through any filter typed
+ * meanwhile (dropped when the read fails). */
 static void role_done(struct ui *u, void *p, int rc)
 {
 	struct role *st = p;
 
 	if (rc != 0) {
+		ui_list_unfilter(&st->list);
 		ui_status(u, 2, _("cannot check the change: %s"),
 			  st->error ? st->error : "?");
 		return;
 	}
 	u->wiz.have_chg = true;
-	ui_list_reset(&st->list, u->wiz.rep.n);
+	ui_list_fill(&st->list, u->wiz.rep.n, finding_text, u);
 }
 
 static const enum ui_action HINTS[] = { ACT_SELECT, ACT_EXPLAIN, ACT_RELOAD,

@@ -194,6 +194,7 @@ static void signin_draw(struct ui *u, void *p, int top, int rows)
 			       A_NORMAL);
 		while (y < top + rows)
 			ui_put(u, y++, 0, u->cols, "", A_NORMAL);
+		ui_list_draw_pending(u, &st->list, top + rows - 1);
 		return;
 	}
 	line = xasprintf(_("Signed in as %s (%s), tenant %s."), w->who,
@@ -247,7 +248,8 @@ static int signin_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
-/* Shows the subscriptions once signed in, or why signing in failed. */
+/* Shows the subscriptions once signed in, through any filter typed meanwhile,
+ * or why signing in failed (dropping that filter). */
 static void signin_done(struct ui *u, void *p, int rc)
 {
 	struct wizard *w = &u->wiz;
@@ -255,6 +257,7 @@ static void signin_done(struct ui *u, void *p, int rc)
 
 	if (rc != 0) {
 		st->failed = true;
+		ui_list_unfilter(&st->list);
 		ui_status(u, 2, _("cannot sign in: %s"),
 			  st->error ? st->error : "?");
 		return;
@@ -263,7 +266,7 @@ static void signin_done(struct ui *u, void *p, int rc)
 	free(w->device_code);
 	w->device_code = NULL;
 	pthread_mutex_unlock(&w->lock);
-	ui_list_reset(&st->list, w->nsubs);
+	ui_list_fill(&st->list, w->nsubs, sub_text, u);
 	if (!w->nsubs)
 		ui_status(u, 2, _("you can see no subscription in tenant %s"),
 			  w->tenant ? w->tenant : "?");

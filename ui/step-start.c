@@ -176,6 +176,7 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 		       st->error ? ui_attr(u, UI_A_BLOCKER) : (int)A_NORMAL);
 		for (int y = top + 2; y < top + rows; y++)
 			ui_put(u, y, 0, u->cols, "", A_NORMAL);
+		ui_list_draw_pending(u, &st->list, top + rows - 1);
 		return;
 	}
 	if (st->explain && !st->resources && ui_list_selected(&st->list, &i)) {
@@ -277,19 +278,23 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 	return UI_STAY;
 }
 
-/* Shows the findings once the audit is done, or why it stopped. */
+/* Shows the findings once the audit is done, through any filter typed
+ * meanwhile, or why it stopped (dropping that filter). */
 static void start_done(struct ui *u, void *p, int rc)
 {
 	struct wizard *w = &u->wiz;
 	struct start *st = p;
+	struct start_view view = { w, st };
 
 	if (rc != 0) {
+		ui_list_unfilter(&st->list);
 		ui_status(u, 2, _("the audit stopped: %s"),
 			  st->error ? st->error : "?");
 		return;
 	}
 	w->audited = true;
-	ui_list_reset(&st->list, st->resources ? w->audit.nres : w->audit.n);
+	ui_list_fill(&st->list, st->resources ? w->audit.nres : w->audit.n,
+		     row_text, &view);
 	if (!w->audit.n)
 		ui_status(u, 0,
 			  _("no findings: every resource in scope uses a "

@@ -195,6 +195,9 @@ struct ui_list {
 	size_t nview;
 };
 void ui_list_reset(struct ui_list *l, size_t n);
+void ui_list_fill(struct ui_list *l, size_t n,
+		  const char *(*text)(void *ctx, size_t i), void *ctx);
+bool ui_list_select(struct ui_list *l, size_t item);
 void ui_list_free(struct ui_list *l);
 void ui_list_unfilter(struct ui_list *l);
 void ui_list_refilter(struct ui_list *l,
@@ -206,6 +209,7 @@ void ui_list_draw(struct ui *u, struct ui_list *l, int top, int rows,
 		  void (*row)(struct ui *u, void *ctx, size_t item, int y,
 			      bool selected),
 		  void *ctx);
+void ui_list_draw_pending(struct ui *u, const struct ui_list *l, int y);
 
 /* the steps */
 extern const struct wiz_step step_signin;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Drives the wizard in tmux on the demo tenant: first frame, sign-in and scope, findings, explanation,
-# filter, resources, help, resize and "too small", going back, quitting, SIGHUP, Ctrl-C, and the French run
-# through every step up to the review.
+# filter (also one typed while a list is read), resources, help, resize and "too small", going back, quitting,
+# SIGHUP, Ctrl-C, and the French run through every step up to the review.
 # A private tmux server, a fixed 80x24 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -292,6 +292,61 @@ wait_for "mhsm-ch-prod" "filters: back at the vaults, all of them"
 gone "shown)" "filters: the vaults' filter is gone"
 keys q
 wait_for "EXIT=0" "filters: quits"
+
+# A filter typed while a list is being read is kept when its items come (and the cursor is on its first match):
+# the demo's simulator, run through a wrapper that says where its proxy and CA are, answers the vault's key
+# list, then the key's version list, 3 s late. The filter line must show while the list is read and the list
+# come filtered after it, so a list read before the filter was typed fails the test rather than passing it.
+cat >"$work/sim" <<EOF
+#!/bin/sh
+prev=
+for a; do [ "\$prev" = --ca-out ] && printf '%s\n' "\$a" >"$work/sim-ca"; prev=\$a; done
+exec "$top_builddir/src/azcmk-sim" "\$@" --port-file "$work/sim-ports.json"
+EOF
+chmod +x "$work/sim"
+# slow PATH: the demo's simulator answers the next GET of PATH on the vault kv-ch-prod-ai 3 s late.
+slow() {
+	port=$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/sim-ports.json")
+	curl -sf -x "http://127.0.0.1:$port" --cacert "$(cat "$work/sim-ca")" -X POST \
+		-H 'Content-Type: application/json' https://sim.local/faults \
+		-d "{\"method\":\"GET\",\"host\":\"kv-ch-prod-ai.*\",\"path\":\"$1\",\"latencyMs\":3000,\"times\":1}" \
+		>/dev/null
+}
+if command -v curl >/dev/null 2>&1; then
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim"
+	wait_for "[x] Contoso Health Prod" "filter while reading: started"
+	keys Enter
+	wait_for "Findings: " "filter while reading: findings"
+	keys v
+	wait_for "Every resource: " "filter while reading: resources"
+	pick oai-ch-summaries
+	wait_for "The identity that is to reach the key" "filter while reading: identity step"
+	keys Enter
+	wait_for "mhsm-ch-prod" "filter while reading: vaults"
+	slow /keys || bad "filter while reading: the simulator took no fault for the keys"
+	pick "kv-ch-prod-ai "
+	wait_for "reading the vault's keys" "filter while reading: the keys are being read"
+	keys / ; keys -l cmk-ai
+	wait_for "/cmk-ai_  (the list is still being read)" "filter while reading: the filter shows while the keys are read"
+	wait_for "/cmk-ai_  (1 of 4 shown)" "filter while reading: the keys come filtered, the prompt still open"
+	wait_for "cmk-ai-spare" "filter while reading: with the key that matches"
+	$T capture-pane -p -t w | grep -q "cmk-foundry" && bad "filter while reading: a key that does not match shows" ||
+		ok "filter while reading: the keys that do not match are hidden"
+	slow /keys/cmk-ai-spare/versions || bad "filter while reading: the simulator took no fault for the versions"
+	keys Enter ; keys Enter
+	wait_for "listing the key's versions" "filter while reading: Enter opens the first match"
+	keys / ; keys -l 247e ; keys Enter
+	wait_for "/247e  (the list is still being read)" "filter while reading: a closed filter shows while the versions are read"
+	wait_for "/247e  (1 of 2 shown)" "filter while reading: the versions come filtered"
+	wait_for "247e62f5cce06f2eb5a1e2aef525cc60" "filter while reading: the versions are cmk-ai-spare's"
+	keys Escape
+	wait_for "Keys in kv-ch-prod-ai" "filter while reading: Esc goes back to the keys"
+	gone "shown)" "filter while reading: the keys show again without a filter"
+	keys q
+	wait_for "EXIT=0" "filter while reading: quits"
+else
+	echo "skip the filter typed while a list is read: curl is not installed"
+fi
 
 # PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).
 start "LC_ALL=C.UTF-8"
