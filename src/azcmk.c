@@ -76,12 +76,15 @@ static const struct cmd_def COMMANDS[] = {
 	     "arm") },
 	{ "apply", CMD_APPLY, cmd_apply, "PLAN",
 	  N_("carry a saved plan out, journalled"),
-	  N_("Carry out a plan saved by azcmk plan, after checking that it "
-	     "was not edited and that Azure still matches it. Each step is "
-	     "journalled, so a plan that stopped continues with --resume, and "
-	     "each change is verified before it is called done."),
+	  N_("Carry out a plan saved by azcmk plan, or a fleet plan saved by "
+	     "azcmk fix --all, after checking that it was not edited and that "
+	     "Azure still matches it. Each step is journalled, so a plan that "
+	     "stopped continues with --resume, and each change is verified "
+	     "before it is called done. A fleet plan's resources are applied "
+	     "in parallel (--parallel N)."),
 	  N_("azcmk apply dicom.plan\n"
-	     "azcmk apply --resume --yes dicom.plan") },
+	     "azcmk apply --resume --yes dicom.plan\n"
+	     "azcmk apply --parallel 4 fleet.json") },
 	{ "rotate", CMD_ROTATE, cmd_rotate, "RESOURCE",
 	  N_("move to another version of its key"),
 	  N_("Move RESOURCE to another version of the key it uses: --version "
@@ -109,9 +112,12 @@ static const struct cmd_def COMMANDS[] = {
 	  N_("plan the remedy of an audit finding or a resource, and apply it"),
 	  N_("Plan the remedy of an audit finding (its id, from the last "
 	     "audit or --from) or of a resource, with sensible defaults, show "
-	     "it, and apply it once you agree."),
+	     "it, and apply it once you agree. With --all, one fleet plan for "
+	     "every finding the filters select, one review, one parallel "
+	     "apply; what cannot be fixed is listed with its reason."),
 	  N_("azcmk fix bb5e942e7ab3f896\n"
-	     "azcmk fix dicom-prod --dry-run") },
+	     "azcmk fix dicom-prod --dry-run\n"
+	     "azcmk fix --all --service openai --dry-run") },
 	{ "history", CMD_HISTORY, cmd_history, "",
 	  N_("every change azcmk made: who, when, what changed"),
 	  N_("List every change azcmk made from this machine: who made it, "

@@ -427,17 +427,6 @@ static int run_fleet(const struct cmd_opts *o, const struct fleet *f,
 	return rc;
 }
 
-/* Counts the fleet's steps that cannot be undone. */
-static size_t irreversible(const struct fleet *f)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < f->n; i++)
-		for (size_t s = 0; s < f->plans[i].n; s++)
-			n += !f->plans[i].steps[s].reversible;
-	return n;
-}
-
 /* Asks on the terminal before the fleet changes Azure; true when the
  * operator types yes. */
 static bool confirm(const struct fleet *f)
@@ -450,7 +439,7 @@ static bool confirm(const struct fleet *f)
 		   "Apply the fleet plan to %zu resources (%zu changes cannot "
 		   "be undone)? Type yes to go on: ",
 		   f->n),
-		f->n, irreversible(f));
+		f->n, fleet_irreversible(f));
 	if (!fgets(answer, sizeof(answer), stdin))
 		return false;
 	answer[strcspn(answer, "\r\n")] = '\0';

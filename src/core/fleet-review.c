@@ -244,6 +244,16 @@ static void skipped(struct sbuf *b, const struct fleet *f, int width)
 	}
 }
 
+/* Counts the fleet's changes that cannot be undone, a vault's shared step
+ * once, as the review does. */
+size_t fleet_irreversible(const struct fleet *f)
+{
+	size_t per_kind[STEP_KIND_COUNT], irrev;
+
+	count(f, per_kind, &irrev, NULL);
+	return irrev;
+}
+
 /*
  * Returns the review of a fleet plan as text whose lines fit width columns
  * (0: no limit): the totals, the resources by subscription and vault ("!"

@@ -43,6 +43,7 @@ bool fleet_is_fleet(struct json_object *o);
 char *fleet_subscription(const char *resource_id);
 bool fleet_shared_step(enum step_kind k);
 char *fleet_render_text(const struct fleet *f, int width);
+size_t fleet_irreversible(const struct fleet *f);
 struct json_object *fleet_review_json(const struct fleet *f);
 
 /* How many resources apply runs at once: in all, per vault, per subscription
