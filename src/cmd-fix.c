@@ -519,9 +519,12 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 
 	if (o->all)
 		return fleet_fix_all(o, argc, argv);
-	if (o->parallel || o->ngroups || o->services || o->plan_file)
-		return flow_mistake(_("--parallel, --resource-group, --service "
-				      "and --file apply to fix --all"));
+	if (o->parallel || o->ngroups || o->services || o->plan_file ||
+	    o->format != FMT_TEXT)
+		return flow_mistake(
+			_("--parallel, --resource-group, --service, "
+			  "--file and --format apply to fix "
+			  "--all"));
 	if (argc != 1) {
 		cli_error(_("fix takes one FINDING-ID (from an audit) or "
 			    "RESOURCE"));

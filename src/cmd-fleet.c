@@ -3,10 +3,12 @@
  * then its apply. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -300,10 +302,10 @@ static char *save(const struct cmd_opts *o, struct fleet *f)
 	const char *text = json_object_to_json_string_ext(
 		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *name = xasprintf("%.16s.fleet.json", f->id), *err = NULL;
-	char *path =
-		o->plan_file ? xstrdup(o->plan_file) : cmk_state_path(name);
-	bool ok = o->plan_file ? cli_write_file(path, text, &err)
-			       : cmk_write_private(path, text, &err);
+	bool there = o->plan_file && o->format != FMT_AZ; /* --file: the plan */
+	char *path = there ? xstrdup(o->plan_file) : cmk_state_path(name);
+	bool ok = there ? cli_write_file(path, text, &err)
+			: cmk_write_private(path, text, &err);
 
 	if (!ok) {
 		cli_error(_("cannot write the fleet plan '%s': %s"), path,
@@ -372,8 +374,45 @@ static int build_and_review(const struct cmd_opts *o, struct build *b,
 	return !n ? EXIT_OK : rc;
 }
 
+/* Writes the fleet as an az script to --file (the plan itself stays in the
+ * state directory); returns the exit status. */
+static int export_az(const struct cmd_opts *o, const struct fleet *f)
+{
+	char *text = plan_render_fleet_az(f->plans, f->n, f->id), *err = NULL;
+	int rc = EXIT_OK;
+
+	if (!cli_write_file(o->plan_file, text, &err) ||
+	    chmod(o->plan_file, 0755) != 0) {
+		cli_error(_("cannot write the az script '%s': %s"),
+			  o->plan_file, err ? err : strerror(errno));
+		rc = EXIT_ERROR;
+	} else {
+		cli_warn(_("az script written to %s; nothing was changed in "
+			   "Azure.\n"),
+			 o->plan_file);
+	}
+	free(err);
+	free(text);
+	return rc;
+}
+
+/* Refuses the formats fix --all cannot write: arm, and az without --file. */
+static int format_mistake(const struct cmd_opts *o)
+{
+	if (o->format == FMT_ARM)
+		return flow_mistake(
+			_("fix --all does not write an ARM template "
+			  "yet: export each resource's with '"
+			  "azcmk plan RESOURCE --format arm', or "
+			  "use --format az"));
+	if (o->format == FMT_AZ && !o->plan_file)
+		return flow_mistake(_("--format az needs --file FILE, where "
+				      "the script goes"));
+	return EXIT_OK;
+}
+
 /* azcmk fix --all: one fleet plan for every selected finding, its review,
- * then (unless --dry-run) its apply. */
+ * then (unless --dry-run, or an az script is asked for) its apply. */
 int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct build b = { .o = o };
@@ -390,7 +429,18 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 		return flow_mistake(_("--create-key names one key: fix --all "
 				      "creates a key per resource, or uses "
 				      "the one --key names"));
+	if ((rc = format_mistake(o)) != EXIT_OK)
+		return rc;
 	rc = build_and_review(o, &b, &path);
+	if (rc == EXIT_OK && path && b.f.n && o->format == FMT_AZ) {
+		rc = export_az(o, &b.f);
+		az_session_free(b.s);
+		json_object_put(b.stores);
+		json_object_put(b.keys);
+		fleet_free(&b.f);
+		free(path);
+		return rc;
+	}
 	if (rc == EXIT_OK && path && !b.f.n)
 		cli_error(_("no resource of the report can be fixed by azcmk "
 			    "itself: see the skipped ones above"));

@@ -384,6 +384,10 @@ static const struct opt_def OPTS[] = {
 	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN, "FORMAT",
 	  N_("text (default), json, arm (an ARM template) or az (an Azure "
 	     "CLI script)") },
+	{ "format", 0, O_CALL, 0, set_format, CMD_FIX, "FORMAT",
+	  N_("with --all and --file: json (default: the fleet plan azcmk "
+	     "apply reads) or az (an Azure CLI script, one function per "
+	     "resource)") },
 	{ "format", 0, O_CALL, 0, set_guard_format, CMD_GUARD, "FORMAT",
 	  N_("arm (default: an ARM template) or az (an Azure CLI script)") },
 	{ "show-bodies", 0, O_FLAG, FLAG(show_bodies), NULL,

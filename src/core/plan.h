@@ -120,6 +120,8 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c,
 		       bool bodies);
 char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c);
 char *plan_render_az(const struct plan *p);
+char *plan_render_fleet_az(const struct plan *plans, size_t n,
+			   const char *fleet_id);
 char *plan_fill(const char *text, struct json_object *vars);
 struct json_object *plan_save_body(const struct svc_profile *svc,
 				   struct json_object *resource,

@@ -130,6 +130,42 @@ case_ "dicom: enable identity, grant, versioned save (PUT)" dicom1 --key $KEY
 case_ "health bot: user-assigned identity" bot1 --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk
 case_ "openai: user-assigned identity, system-assigned turned off after the save" oai-prod --key $KEY --identity /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-health/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-cmk --system-identity off
 case_ "foundry: new key, identity, confirmed" foundry-prod --vault kv-health --create-key cmk-new --confirm-irreversible
+# A fleet plan's script (fix --all --format az): one function per resource, run by az; the re-audit then finds
+# every planned resource on its customer-managed key.
+fleet_script() {
+	start_sim
+	"$azcmk" --ca-file "$work/ca.pem" audit >/dev/null 2>&1
+	"$azcmk" --ca-file "$work/ca.pem" fix --all --confirm-irreversible --format az --file "$work/fleet.sh" \
+		-o none >"$work/out" 2>&1 || { echo "fix --all --format az failed:"; cat "$work/out"; stop_sim; return 1; }
+	local fleet
+	fleet=$(sed -n 's/^Fleet plan written to \(.*\); apply it with.*/\1/p' "$work/out")
+	# az's own cache must not hold a Key Vault token from an earlier case's simulator (another signing key).
+	export AZURE_CONFIG_DIR=$work/az-fleet
+	export PYTHONPATH=$conf/pyshim AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_ONLY_SHOW_ERRORS=true \
+		AZURE_CORE_NO_COLOR=true AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no AZCMK_PROPAGATION_WAIT=0
+	az login --service-principal -u $APP -p $SECRET --tenant $T >/dev/null 2>"$work/out" ||
+		{ echo "az login failed:"; cat "$work/out"; stop_sim; return 1; }
+	sh "$work/fleet.sh" >"$work/out" 2>&1 || { echo "the fleet script failed:"; cat "$work/out"; stop_sim; return 1; }
+	"$azcmk" --ca-file "$work/ca.pem" audit -o json >"$work/audit.json" 2>/dev/null
+	python3 - "$fleet" "$work/audit.json" <<'EOF2'
+import json, sys
+fleet, audit = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+planned = {p["resource"].lower() for p in fleet["plans"]}
+lacking = {f["resourceId"].lower() for f in audit["findings"] if f["rule"] == "resource.cmk"}
+if not planned:
+    sys.exit("the fleet plan planned nothing")
+if planned & lacking:
+    sys.exit("still on Microsoft-managed keys after the script: %s" % sorted(planned & lacking))
+EOF2
+	local rc=$?
+	stop_sim
+	return $rc
+}
+if fleet_script; then
+	echo "ok   fleet: fix --all --format az, run by az, leaves every planned resource on its key"; pass=$((pass + 1))
+else
+	echo "FAIL fleet: fix --all --format az, run by az"; fail=$((fail + 1))
+fi
 # az resource list --subscription S sends an empty $filter, which ARM accepts (the simulator refused it with 400).
 az_resource_list() {
 	start_sim

@@ -2221,6 +2221,21 @@ static void test_fleet_review(void **state)
 		l += n + (l[n] == '\n');
 	}
 	free(text);
+	/* The az script: a function per resource, each called in order, its
+	 * quotes balanced (the fixture's tags hold apostrophes with "quote").
+	 */
+	text = plan_render_fleet_az(f.plans, f.n, f.id);
+	for (size_t i = 1; i <= 4; i++) {
+		char *fn = xasprintf("\nfix_%zu() {\n", i),
+		     *call = xasprintf("'\nfix_%zu\n", i);
+
+		assert_non_null(strstr(text, fn));
+		assert_non_null(strstr(text, call));
+		free(fn);
+		free(call);
+	}
+	assert_true(shell_balanced(text));
+	free(text);
 	json_object_put(r);
 	json_object_put(j);
 	fleet_free(&f);
