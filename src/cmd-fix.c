@@ -177,17 +177,26 @@ static const char *identity_tenant(struct az_session *s,
 	return *tid ? tid : NULL;
 }
 
-/* Keeps, of the vaults ranked ready, only the one the operator named (--vault);
- * returns how many are left. */
-static size_t only_vault(struct json_object *vaults, size_t *order, size_t n,
-			 const char *name)
+/* Tells whether a vault is one the operator named with --vault. */
+static bool named(const struct cmd_opts *o, struct json_object *vault)
 {
+	for (size_t k = 0; k < o->nvaults; k++)
+		if (str_ieq(jx_str(vault, "name"), o->vaults[k]))
+			return true;
+	return false;
+}
+
+/* Keeps, of the vaults ranked ready, only those the operator named (--vault,
+ * one per region with fix --all), in rank order; returns how many. */
+static size_t only_named(const struct cmd_opts *o, struct json_object *vaults,
+			 size_t *order, size_t n)
+{
+	size_t kept = 0;
+
 	for (size_t i = 0; i < n; i++)
-		if (str_ieq(jx_str(jx_at(vaults, order[i]), "name"), name)) {
-			order[0] = order[i];
-			return 1;
-		}
-	return 0;
+		if (named(o, jx_at(vaults, order[i])))
+			order[kept++] = order[i];
+	return kept;
 }
 
 /*
@@ -216,7 +225,7 @@ static size_t rank(struct az_session *s, const struct cmd_opts *o,
 			       identity_tenant(s, cur->resource), stores, order,
 			       jx_len(stores));
 
-	return o->vault ? only_vault(stores, order, n, o->vault) : n;
+	return o->nvaults ? only_named(o, stores, order, n) : n;
 }
 
 /* Says why no store can hold a resource's new key (allocated). */
@@ -225,6 +234,12 @@ static char *no_store(const struct cmd_opts *o, const struct cmk_fetch *cur)
 	const char *name = jx_str(cur->resource, "name");
 	const char *where = cur->ctx.svc->same_region ? _(" and region") : "";
 
+	if (o->nvaults > 1)
+		return xasprintf(_("none of the vaults --vault names is ready "
+				   "to hold the key of %s (same tenant%s, "
+				   "reachable by the service, not a Managed "
+				   "HSM): name one that is, or fix one first"),
+				 name, where);
 	if (o->vault)
 		return xasprintf(_("vault %s is not ready to hold the key of "
 				   "%s (same tenant%s, reachable by the "
@@ -520,11 +535,11 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 	if (o->all)
 		return fleet_fix_all(o, argc, argv);
 	if (o->parallel || o->ngroups || o->services || o->plan_file ||
-	    o->format != FMT_TEXT)
+	    o->format != FMT_TEXT || o->nvaults > 1)
 		return flow_mistake(
 			_("--parallel, --resource-group, --service, "
-			  "--file and --format apply to fix "
-			  "--all"));
+			  "--file, --format and a second --vault apply "
+			  "to fix --all"));
 	if (argc != 1) {
 		cli_error(_("fix takes one FINDING-ID (from an audit) or "
 			    "RESOURCE"));

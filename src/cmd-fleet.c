@@ -431,6 +431,10 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 				      "the one --key names"));
 	if ((rc = format_mistake(o)) != EXIT_OK)
 		return rc;
+	if (o->nvaults > 1 && o->key)
+		return flow_mistake(
+			_("--key NAME names a key in one --vault: "
+			  "give one --vault with it, or --key URI"));
 	rc = build_and_review(o, &b, &path);
 	if (rc == EXIT_OK && path && b.f.n && o->format == FMT_AZ) {
 		rc = export_az(o, &b.f);

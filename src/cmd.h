@@ -38,9 +38,11 @@ struct cmd_opts {
 				  progress on stderr */
 	enum output output;
 	volatile sig_atomic_t *cancel;
-	const char *key_uri; /* --key as a URI */
-	const char *key;     /* --key as a name (with --vault) */
-	const char *vault;
+	const char *key_uri;    /* --key as a URI */
+	const char *key;        /* --key as a name (with --vault) */
+	const char *vault;      /* --vault (the first, when repeated) */
+	const char *vaults[16]; /* fix --all: every --vault, one per region */
+	size_t nvaults;
 	const char *version;
 	const char *identity;
 	const char *subscriptions[32];

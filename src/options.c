@@ -152,6 +152,22 @@ static int set_service(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
+/* --vault NAME: once, but for fix --all, which takes one per region. */
+static int set_vault(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	if (o->nvaults && cmd != CMD_FIX)
+		return mistake(xstrdup(_("--vault is given once (only fix "
+					 "--all takes one per region)")));
+	if (o->nvaults == sizeof(o->vaults) / sizeof(o->vaults[0])) {
+		cli_error(_("too many --vault options (at most %zu)"),
+			  o->nvaults);
+		return hint();
+	}
+	o->vault = o->vault ? o->vault : v;
+	o->vaults[o->nvaults++] = v;
+	return 0;
+}
+
 /* --resource-group RG (fix --all, repeatable). */
 static int set_group(struct cmd_opts *o, const char *v, unsigned cmd)
 {
@@ -349,8 +365,9 @@ static const struct opt_def OPTS[] = {
 	     "8; at most 4 per vault)") },
 	{ "key", 0, O_CALL, 0, set_key, KEYED, "URI|NAME",
 	  N_("the key (a key URI, or a name with --vault)") },
-	{ "vault", 0, O_TEXT, TEXT(vault), NULL, KEYED, "NAME",
-	  N_("the vault of --key NAME") },
+	{ "vault", 0, O_CALL, 0, set_vault, KEYED, "NAME",
+	  N_("the vault of --key NAME; fix --all: where the new keys go "
+	     "(repeatable, one per region)") },
 	{ "key-version", 0, O_TEXT, TEXT(version), NULL, KEYED, "V",
 	  N_("the key version (default: the newest)") },
 	{ "identity", 0, O_TEXT, TEXT(identity), NULL,

@@ -97,6 +97,17 @@ check "--subscription keeps only that subscription's findings" \
 	'd["resources"] and all(r["id"].startswith("/subscriptions/33333333-") for r in d["resources"] + d["skipped"])' \
 	"$work/sub.json"
 
+# --vault, repeatable with --all: one per region; a resource none of them can serve is skipped with the reason.
+az fix --all --dry-run -o json --vault kv-ch-prod-ai --vault kv-ch-dev-keys >"$work/vaults.json" 2>/dev/null
+check "repeated --vault: every new key goes in one of the vaults named" \
+	'd["resources"] and {r["vault"].rsplit("/", 1)[1] for r in d["resources"]} <= {"kv-ch-prod-ai", "kv-ch-dev-keys"}' \
+	"$work/vaults.json"
+check "repeated --vault: a resource none of them can serve is skipped, saying so" \
+	'any("none of the vaults --vault names" in s["reason"] for s in d["skipped"])' "$work/vaults.json"
+az plan oai-ch-triage --vault a --vault b --key k >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q -- "--vault is given once" "$work/out" && ok "plan takes --vault once" ||
+	bad "plan with two --vault: $(cat "$work/out")"
+
 # The text review fits 80 columns on a terminal's width, and names what is skipped.
 az fix --all --dry-run --confirm-irreversible --file "$work/fleet.json" >"$work/review.txt" 2>&1
 wide=$(awk 'length($0) > 200' "$work/review.txt" | head -1)
