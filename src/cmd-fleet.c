@@ -356,7 +356,13 @@ static int build_and_review(const struct cmd_opts *o, struct build *b,
 	if (load_report(o, &a) != 0)
 		return EXIT_ERROR;
 	n = gather(o, &a, &w);
-	if (!n) {
+	if (n > FLEET_MAX) {
+		cli_error(_("the report's findings name %zu resources, more "
+			    "than one fleet plan holds (%d): narrow them with "
+			    "--subscription, --service or --resource-group"),
+			  n, FLEET_MAX);
+		rc = EXIT_ERROR;
+	} else if (!n) {
 		cli_error(_("no finding of the audit report matches: nothing "
 			    "to fix"));
 		rc = EXIT_OK;
@@ -382,7 +388,7 @@ static int export_az(const struct cmd_opts *o, const struct fleet *f)
 	int rc = EXIT_OK;
 
 	if (!cli_write_file(o->plan_file, text, &err) ||
-	    chmod(o->plan_file, 0755) != 0) {
+	    chmod(o->plan_file, 0700) != 0) {
 		cli_error(_("cannot write the az script '%s': %s"),
 			  o->plan_file, err ? err : strerror(errno));
 		rc = EXIT_ERROR;

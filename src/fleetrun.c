@@ -54,21 +54,36 @@ struct runner {
 /* A worker's view of its own run: the step it is at, for its answer. */
 struct worker {
 	char *step;
-	const char *name;
+	char *name; /* the resource's, fit for the terminal */
 	bool verbose;
 };
+
+static char *shown_name(const struct plan *p);
 
 static volatile sig_atomic_t worker_stop;
 static volatile sig_atomic_t *worker_cancel;
 
-/* A worker's SIGTERM or SIGHUP: the first stops it before its next step, the
- * next cancels the request in flight. */
+/*
+ * A worker's SIGINT, SIGTERM or SIGHUP (from the terminal, the parent or
+ * whoever stops the process group): stop before the next step. Only the
+ * parent's SIGUSR1, sent when the operator insists, cancels the request in
+ * flight, so that no write is cut off by a signal sent once.
+ */
 static void on_worker_signal(int sig)
 {
-	(void)sig;
-	if (worker_stop && worker_cancel)
+	if (sig == SIGUSR1 && worker_cancel)
 		*worker_cancel = 1;
 	worker_stop = 1;
+}
+
+static volatile sig_atomic_t *parent_cancel;
+
+/* The parent's SIGHUP during a fleet: a stop request, as Ctrl-C is. */
+static void on_parent_hangup(int sig)
+{
+	(void)sig;
+	if (parent_cancel)
+		*parent_cancel = 1;
 }
 
 /* Keeps the step a worker is at (apply's numbered lines), and shows every
@@ -106,21 +121,30 @@ static void tell_parent(int fd, int rc, const struct worker *w,
 			const struct az_error *e)
 {
 	struct json_object *j = json_object_new_object();
-	char *msg = e->message ? xstrndup(e->message, MAX_MESSAGE) : NULL;
+	size_t keep = MAX_MESSAGE, len, off = 0;
 	const char *text;
-	size_t len, off = 0;
 
 	json_object_object_add(j, "ok", json_object_new_boolean(rc == 0));
 	if (w->step)
 		json_object_object_add(j, "step",
 				       json_object_new_string(w->step));
-	if (msg)
-		json_object_object_add(j, "message",
-				       json_object_new_string(msg));
 	if (e->code)
 		json_object_object_add(j, "code",
 				       json_object_new_string(e->code));
-	text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+	/* Escapes can make the message longer: shorten it until the answer
+	 * fits in one pipe write. */
+	do {
+		char *msg = e->message ? xstrndup(e->message, keep) : NULL;
+
+		if (msg)
+			json_object_object_add(j, "message",
+					       json_object_new_string(msg));
+		free(msg);
+		text = json_object_to_json_string_ext(
+			j, JSON_C_TO_STRING_PLAIN |
+				   JSON_C_TO_STRING_NOSLASHESCAPE);
+		keep /= 2;
+	} while (strlen(text) >= MAX_RESULT && keep > 0);
 	len = strlen(text) < MAX_RESULT ? strlen(text) : 0;
 	while (off < len) {
 		ssize_t k = write(fd, text + off, len - off);
@@ -131,7 +155,6 @@ static void tell_parent(int fd, int rc, const struct worker *w,
 			break;
 		off += (size_t)k;
 	}
-	free(msg);
 	json_object_put(j);
 }
 
@@ -139,8 +162,7 @@ static void tell_parent(int fd, int rc, const struct worker *w,
 static int work(const struct cmd_opts *o, const struct plan *p, int fd)
 {
 	struct sigaction sa = { 0 };
-	struct worker w = { NULL, strrchr(p->resource_id, '/') + 1,
-			    o->verbose || o->debug };
+	struct worker w = { NULL, shown_name(p), o->verbose || o->debug };
 	struct apply_opts ao = { .resume = o->resume && has_journal(p),
 				 .propagation_wait_s = o->propagation_wait,
 				 .save_retry_s = o->access_wait,
@@ -152,10 +174,15 @@ static int work(const struct cmd_opts *o, const struct plan *p, int fd)
 	int rc = -1;
 
 	sa.sa_handler = on_worker_signal;
+	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGINT, SIG_IGN); /* the parent says when to stop */
+	sigaction(SIGUSR1, &sa, NULL);
 	worker_cancel = o->cancel;
+	/* Eight workers must not each prompt for a device code on one
+	 * terminal: the parent signed in, the token cache serves them. */
+	if (!freopen("/dev/null", "r", stdin))
+		clearerr(stdin);
 	if ((s = flow_session(o)) != NULL)
 		rc = cmk_apply(s, p, &ao, &e);
 	else
@@ -164,6 +191,7 @@ static int work(const struct cmd_opts *o, const struct plan *p, int fd)
 	az_session_free(s);
 	az_error_clear(&e);
 	free(w.step);
+	free(w.name);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -283,25 +311,46 @@ static void report(const struct runner *r, size_t i)
 	free(name);
 }
 
-/* Asks every running worker to stop before its next step (a second request
- * cancels what is in flight). */
-static void stop_workers(struct runner *r)
+/* Asks every running worker to stop before its next step (SIGTERM), or, when
+ * the operator insists, to cancel the request in flight (SIGUSR1). */
+static void stop_workers(struct runner *r, int sig)
 {
 	for (size_t i = 0; i < r->f->n; i++)
 		if (r->state[i] == FLEET_RUNNING)
-			kill(r->pid[i], SIGTERM);
+			kill(r->pid[i], sig);
 }
 
-/* Tells whether the operator asked to stop (Ctrl-C, a hang-up); passes each
- * request on to the workers once. */
+/* Tells whether the operator asked to stop (Ctrl-C, SIGTERM, a hang-up);
+ * passes the first request on as "stop after the step", the next as
+ * "cancel". */
 static bool stopping(struct runner *r, bool *asked)
 {
 	if (r->o->cancel && *r->o->cancel) {
 		*r->o->cancel = 0;
+		if (!*asked)
+			fprintf(stderr,
+				_("Stopping: the resources being applied stop "
+				  "after their current step (Ctrl-C again "
+				  "cancels it).\n"));
+		stop_workers(r, *asked ? SIGUSR1 : SIGTERM);
 		*asked = true;
-		stop_workers(r);
 	}
 	return *asked;
+}
+
+/* Ends every running worker's record when its end cannot be learned (no child
+ * left to wait for): failed, pointing at its journal. */
+static void lost(struct runner *r)
+{
+	for (size_t i = 0; i < r->f->n; i++)
+		if (r->state[i] == FLEET_RUNNING) {
+			close(r->fd[i]);
+			cannot_start(r, i,
+				     _("how its worker ended is unknown; its "
+				       "journal says how far it came: run "
+				       "apply --resume"));
+			report(r, i);
+		}
 }
 
 /* Waits for one worker to end and reports it; false when none is running. */
@@ -310,6 +359,8 @@ static bool reap(struct runner *r)
 	int status;
 	pid_t pid = waitpid(-1, &status, 0);
 
+	if (pid < 0 && errno == ECHILD)
+		lost(r);
 	if (pid < 0)
 		return errno == EINTR;
 	for (size_t i = 0; i < r->f->n; i++)
@@ -401,6 +452,7 @@ static int run_fleet(const struct cmd_opts *o, const struct fleet *f,
 		     const char *path)
 {
 	struct runner r = { .o = o, .f = f, .path = path };
+	struct sigaction hup = { 0 }, old_hup;
 	int rc;
 
 	r.l.parallel = o->parallel > 0 ? (size_t)o->parallel : DEFAULT_PARALLEL;
@@ -408,6 +460,12 @@ static int run_fleet(const struct cmd_opts *o, const struct fleet *f,
 	r.l.per_subscription = r.l.parallel;
 	if (!warm(o))
 		return EXIT_ERROR;
+	/* Workers are waited for, whatever SIGCHLD disposition was inherited;
+	 * a hang-up stops the fleet as Ctrl-C does. */
+	signal(SIGCHLD, SIG_DFL);
+	parent_cancel = o->cancel;
+	hup.sa_handler = on_parent_hangup;
+	sigaction(SIGHUP, &hup, &old_hup);
 	r.state = xcalloc(f->n, sizeof(*r.state));
 	r.pid = xcalloc(f->n, sizeof(*r.pid));
 	r.fd = xcalloc(f->n, sizeof(*r.fd));
@@ -415,6 +473,7 @@ static int run_fleet(const struct cmd_opts *o, const struct fleet *f,
 	r.start = time(NULL);
 	run_all(&r);
 	rc = summary(&r);
+	sigaction(SIGHUP, &old_hup, NULL);
 	for (size_t i = 0; i < f->n; i++) {
 		free(r.res[i].step);
 		free(r.res[i].message);
@@ -481,10 +540,12 @@ int fleet_apply_file(const struct cmd_opts *o, const char *path,
 		free(err);
 		return EXIT_ERROR;
 	}
-	if (isatty(1) && !o->yes) {
+	if (!o->yes && isatty(0)) {
+		/* What is asked about is shown first, on the terminal even
+		 * when standard output goes elsewhere. */
 		char *text = fleet_render_text(&f, 80);
 
-		fputs(text, stdout);
+		fputs(text, isatty(1) ? stdout : stderr);
 		free(text);
 	}
 	rc = fleet_confirm_and_run(o, &f, path);

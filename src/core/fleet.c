@@ -32,7 +32,22 @@ void fleet_add_plan(struct fleet *f, struct plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Records a resource the fleet leaves out, with the finding's rule and why. */
+/* Returns a copy of text cut to at most max bytes, at a UTF-8 character's
+ * start, so that what the fleet writes it can read back. */
+static char *cut(const char *text, size_t max)
+{
+	size_t n = text ? strlen(text) : 0;
+
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return xstrndup(text ? text : "", n);
+}
+
+/* Records a resource the fleet leaves out, with the finding's rule and why
+ * (each cut to what a fleet file may hold). */
 void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 		const char *reason)
 {
@@ -44,9 +59,9 @@ void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 				      f->capskipped * sizeof(*f->skipped));
 	}
 	s = &f->skipped[f->nskipped++];
-	s->resource_id = xstrdup(resource_id ? resource_id : "");
-	s->rule = xstrdup(rule ? rule : "");
-	s->reason = xstrdup(reason ? reason : "");
+	s->resource_id = cut(resource_id, MAX_ID);
+	s->rule = cut(rule, MAX_RULE);
+	s->reason = cut(reason, MAX_REASON);
 }
 
 /* Frees a fleet's plans, skipped list and id. */
