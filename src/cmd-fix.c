@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "fetch.h"
+#include "fleet.h"
 #include "planflow.h"
 #include "i18n.h"
 #include "jx.h"
@@ -156,6 +157,7 @@ struct choice {
 	char *key_uri; /* an existing compliant key, or NULL */
 	char *vault;   /* else: the vault to create the key in */
 	char *new_key;
+	char *vault_sub; /* the subscription of the key's vault, or NULL */
 };
 
 /*
@@ -278,6 +280,17 @@ char *fix_new_key_vault(struct az_session *s, const struct cmd_opts *o,
 	return vault;
 }
 
+/* Returns the subscription of the store with this URI among the stores
+ * (allocated), or NULL. */
+static char *store_sub(struct json_object *stores, const char *uri)
+{
+	for (size_t i = 0; i < jx_len(stores); i++)
+		if (str_ieq(pick_store_uri(jx_at(stores, i)), uri))
+			return fleet_subscription(
+				jx_str(jx_at(stores, i), "id"));
+	return NULL;
+}
+
 /*
  * Chooses the key for a resource: a compliant key in the best vaults (only
  * in --vault when it is given), else a new key in the best vault; -2 on error.
@@ -303,10 +316,14 @@ static int choose(struct az_session *s, const struct cmd_opts *o,
 	order = xcalloc(jx_len(vaults) + 1, sizeof(*order));
 	n = rank(s, o, cur, vaults, order);
 	for (size_t i = 0; !c->key_uri && i < n && i < MAX_VAULTS; i++)
-		c->key_uri = key_in_vault(s, o, rid, jx_at(vaults, order[i]));
+		if ((c->key_uri =
+			     key_in_vault(s, o, rid, jx_at(vaults, order[i]))))
+			c->vault_sub = fleet_subscription(
+				jx_str(jx_at(vaults, order[i]), "id"));
 	if (!c->key_uri) {
 		c->vault = fix_new_key_vault(s, o, cur, vaults, &why);
 		c->new_key = c->vault ? pick_key_name(cur->resource) : NULL;
+		c->vault_sub = c->vault ? store_sub(vaults, c->vault) : NULL;
 	}
 	if (why)
 		cli_error("%s", why);
@@ -322,6 +339,22 @@ static void choice_free(struct choice *c)
 	free(c->key_uri);
 	free(c->vault);
 	free(c->new_key);
+	free(c->vault_sub);
+}
+
+/* Says when the chosen key's vault is in another subscription than the
+ * resource (found because fix looks in every subscription you can see). */
+static void other_subscription(const struct choice *c, const char *rid)
+{
+	char *own = fleet_subscription(rid);
+
+	if (c->vault_sub && *c->vault_sub && !str_ieq(c->vault_sub, own))
+		printf(_("Note: that vault is in subscription %s, not in the "
+			 "resource's own (%s); name another with --vault, or "
+			 "look only in some subscriptions with "
+			 "--subscription.\n"),
+		       c->vault_sub, own);
+	free(own);
 }
 
 /* Protects a resource with the key the operator named (--key, --vault,
@@ -378,6 +411,7 @@ static int protect(struct az_session *s, const struct cmd_opts *o,
 		o2.create_key = c.new_key;
 		o2.vault = c.vault;
 	}
+	other_subscription(&c, jx_str(cur->resource, "id"));
 	rc = flow_build(s, &o2, jx_str(cur->resource, "id"), &f, &p);
 	if (rc == EXIT_OK) {
 		rc = flow_show_and_run(&o2, s, &p, &f.ctx);

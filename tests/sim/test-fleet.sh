@@ -76,7 +76,8 @@ check "each planned resource gets its own new key" \
 # has none, a central one has.
 az fix hb-ch-legacy-clinic --dry-run >"$work/out" 2>&1
 grep -q "PUT /subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/" \
-	"$work/out" && ok "fix finds a key vault in another subscription when the resource's own has none" ||
+	"$work/out" && grep -q "^Note: that vault is in subscription 22222222-2222-4222-8222-222222222222, not in the resource's own" \
+	"$work/out" && ok "fix finds a key vault in another subscription when the resource's own has none, and says so" ||
 	bad "fix in another subscription: $(head -c 600 "$work/out")"
 check "an irreversible change is skipped without --confirm-irreversible" \
 	'any("confirm-irreversible" in s["reason"] for s in d["skipped"])' "$work/review.json"
