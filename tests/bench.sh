@@ -16,7 +16,8 @@ failed=0
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
 	sizes="1000:20 1000:100 10000:20"
-	export BENCH_RUNS=${BENCH_RUNS:-1} BENCH_AZ_RUNS=${BENCH_AZ_RUNS:-1}
+	export BENCH_RUNS=${BENCH_RUNS:-1} BENCH_AZ_RUNS=${BENCH_AZ_RUNS:-1} BENCH_FLEET_N=${BENCH_FLEET_N:-40}
+	export BENCH_FLEET_SINGLES=${BENCH_FLEET_SINGLES:-4}
 else
 	sizes="10000:20 10000:1000 100000:20"
 fi
@@ -38,6 +39,7 @@ section "simulator" -- "$top_builddir/tests/sim/bench-sim"
 section "session layer" -- "$top_builddir/tests/azure/bench-http"
 section "check, plan and apply in one process" -- "$top_builddir/tests/azure/bench-cmk"
 section "check, plan and apply as three commands, and az" -- bash "$top_srcdir/tests/azure/bench-flow.sh"
+section "fleet (issue 14): fix --all against single fixes" -- bash "$top_srcdir/tests/azure/bench-fleet.sh"
 # shellcheck disable=SC2086 # the sizes are words
 section "audit" -- "$top_builddir/tests/azure/bench-audit" $sizes
 if command -v python3 >/dev/null 2>&1; then
@@ -48,7 +50,7 @@ else
 fi
 
 echo
-echo "== summary: issue 13's goals (met / NOT met, with the figure measured now)"
+echo "== summary: issues 13's and 14's goals (met / NOT met, with the figure measured now)"
 grep '^goal ' "$log" | sed 's/^goal  //'
 met=$(grep -c '^goal  met ' "$log")
 skipped=$(grep -c '^goal  skipped ' "$log")
