@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -257,11 +258,200 @@ static void planning(size_t i, size_t n)
 	fflush(stderr);
 }
 
-/* Plans every wanted resource into the fleet; -1 when the key stores cannot
- * be listed. */
+static size_t share_of(const struct wanted *w, size_t k);
+
+/* In a planning worker: the parent's session, left alone. */
+static struct az_session *volatile parents_session;
+
+/* Plans the wanted resources of one worker's share (every k-th bucket of
+ * names) one after another, in a worker process; records, per resource, its
+ * index and its plan or why it is skipped, into the file at path. */
+static int plan_share(struct build *b, const struct wanted *w, size_t n,
+		      size_t k, size_t me, const char *path)
+{
+	struct json_object *items = json_object_new_array();
+	char *err = NULL;
+	bool ok;
+
+	/* The parent's session shares its connections with this process:
+	 * never touch it here (it is kept, unfreed, in parents_session); sign
+	 * in again from the token cache. */
+	parents_session = b->s;
+	if (!(b->s = flow_session(b->o)))
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *one;
+		size_t had = b->f.n;
+
+		if (share_of(&w[i], k) != me)
+			continue;
+		consider(b, &w[i]);
+		one = json_object_new_object();
+		json_object_object_add(one, "i",
+				       json_object_new_int64((int64_t)i));
+		if (b->f.n > had)
+			json_object_object_add(one, "plan",
+					       plan_to_json(&b->f.plans[had]));
+		else
+			json_object_object_add(
+				one, "skip",
+				json_object_new_string(
+					b->f.skipped[b->f.nskipped - 1]
+						.reason));
+		if (b->f.n <= had)
+			json_object_object_add(
+				one, "rule",
+				json_object_new_string(
+					b->f.skipped[b->f.nskipped - 1].rule));
+		json_object_array_add(items, one);
+	}
+	ok = cmk_write_private(
+		path,
+		json_object_to_json_string_ext(
+			items, JSON_C_TO_STRING_PLAIN |
+				       JSON_C_TO_STRING_NOSLASHESCAPE),
+		&err);
+	if (!ok)
+		cli_error("%s", err);
+	free(err);
+	json_object_put(items);
+	az_session_free(b->s);
+	return ok ? 0 : 1;
+}
+
+/* Says which worker's share a wanted resource is in: its name's bucket, so
+ * that resources of one name (whose new keys could collide in a vault) are
+ * planned by one worker. */
+static size_t share_of(const struct wanted *w, size_t k)
+{
+	const char *name = strrchr(w->id, '/');
+	size_t h = 5381;
+
+	for (const char *c = name ? name + 1 : w->id; *c; c++)
+		h = h * 33 + (unsigned char)(*c | 0x20);
+	return h % k;
+}
+
+/* Reads one worker's results into their places (by index); false when its
+ * file cannot be read. */
+static bool read_share(const char *path, struct json_object **slot, size_t n)
+{
+	size_t len;
+	char *err = NULL, *text = cli_read_file(path, &len, &err);
+	struct json_object *items = text ? jx_parse(text, len, &err) : NULL;
+
+	for (size_t i = 0; i < jx_len(items); i++) {
+		int64_t at = jx_int(jx_at(items, i), "i", -1);
+
+		if (at >= 0 && (size_t)at < n && !slot[at])
+			slot[at] = jx_copy(jx_at(items, i));
+	}
+	free(err);
+	free(text);
+	json_object_put(items);
+	return items != NULL;
+}
+
+/* Adds the resources' results to the fleet in the report's order; a resource
+ * whose result is missing or unreadable is skipped, saying so. */
+static void gather_shares(struct build *b, const struct wanted *w,
+			  struct json_object **slot, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct plan p;
+		char *err = NULL;
+
+		if (slot[i] && jx_get(slot[i], "plan") &&
+		    plan_from_json(jx_get(slot[i], "plan"), &p, &err) == 0)
+			fleet_add_plan(&b->f, &p);
+		else if (slot[i] && jx_str(slot[i], "skip"))
+			fleet_skip(&b->f, w[i].id, jx_str(slot[i], "rule"),
+				   jx_str(slot[i], "skip"));
+		else
+			fleet_skip(
+				&b->f, w[i].id, w[i].rule,
+				err ? err
+				    : _("its planning worker did not finish: "
+					"plan it again"));
+		free(err);
+		json_object_put(slot[i]);
+	}
+}
+
+/* Starts k planning workers, each writing its share's results to DIR/N;
+ * returns how many started. */
+static size_t start_shares(struct build *b, const struct wanted *w, size_t n,
+			   size_t k, const char *dir, pid_t *pid)
+{
+	size_t started = 0;
+
+	fflush(stdout);
+	fflush(stderr);
+	for (size_t me = 0; me < k; me++) {
+		char *path = xasprintf("%s/%zu.json", dir, me);
+
+		if ((pid[me] = fork()) == 0) {
+			if (!freopen("/dev/null", "r", stdin))
+				clearerr(stdin);
+			_exit(plan_share(b, w, n, k, me, path));
+		}
+		started += pid[me] > 0;
+		free(path);
+	}
+	return started;
+}
+
+/*
+ * Plans the wanted resources in k worker processes at once (about three
+ * round trips each, so a fleet's planning is no longer one resource after
+ * another), then gathers their results in the report's order.
+ */
+static int plan_parallel(struct build *b, const struct wanted *w, size_t n,
+			 size_t k)
+{
+	char *tmpl = cmk_state_path("planning-XXXXXX"), *dir;
+	pid_t *pid = xcalloc(k, sizeof(*pid));
+	struct json_object **slot = xcalloc(n, sizeof(*slot));
+	int rc = 0;
+
+	cmk_make_dirs(tmpl);
+	if (!(dir = mkdtemp(tmpl))) {
+		cli_error(_("cannot make a private directory for planning: %s"),
+			  strerror(errno));
+		rc = -1;
+	} else {
+		start_shares(b, w, n, k, dir, pid);
+		for (size_t me = 0; me < k; me++) {
+			char *path = xasprintf("%s/%zu.json", dir, me);
+			int status;
+
+			while (pid[me] > 0 &&
+			       waitpid(pid[me], &status, 0) < 0 &&
+			       errno == EINTR)
+				;
+			read_share(path, slot, n);
+			unlink(path);
+			free(path);
+		}
+		rmdir(dir);
+		gather_shares(b, w, slot, n);
+	}
+	if (rc == 0 && b->o->cancel && *b->o->cancel) {
+		cli_error(_("interrupted while planning; nothing was changed"));
+		rc = -1;
+	}
+	free(slot);
+	free(pid);
+	free(tmpl);
+	return rc;
+}
+
+/* Plans every wanted resource into the fleet, in parallel when there are
+ * several; -1 when the key stores cannot be listed. */
 static int plan_all(struct build *b, const struct wanted *w, size_t n)
 {
 	struct az_error e = { 0 };
+	size_t k = b->o->parallel > 0 ? (size_t)b->o->parallel : 8;
 
 	if (fix_key_stores(b->s, b->o, &b->stores, &e) != 0) {
 		cli_error(_("cannot list the key vaults you can see: %s"),
@@ -270,6 +460,14 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 		return -1;
 	}
 	b->keys = json_object_new_array();
+	if (n >= 4 && k > 1) {
+		if (isatty(2) && cli_verbosity() >= CLI_NORMAL)
+			fprintf(stderr,
+				_("planning %zu resources, %zu at a "
+				  "time...\n"),
+				n, k < n ? k : n);
+		return plan_parallel(b, w, n, k < n ? k : n);
+	}
 	for (size_t i = 0; i < n; i++) {
 		planning(i, n);
 		consider(b, &w[i]);

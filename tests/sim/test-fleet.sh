@@ -85,6 +85,13 @@ fleet=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["file"])
 [ "$(stat -c %a "$fleet" 2>/dev/null)" = 600 ] && ok "the fleet plan is kept private (0600)" ||
 	bad "the fleet plan '$fleet' has mode $(stat -c %a "$fleet" 2>/dev/null)"
 
+# Planning in worker processes (the default) makes the very plan that planning one resource after another makes.
+az fix --all --dry-run -o json --parallel 1 >"$work/serial.json" 2>/dev/null
+a=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fleet"])' "$work/review.json")
+b=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fleet"])' "$work/serial.json")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "parallel planning makes the same fleet plan as planning one at a time" ||
+	bad "parallel planning gave fleet $a, one at a time $b"
+
 # The filters the audit has, and --resource-group.
 az fix --all --dry-run -o json --service openai >"$work/openai.json" 2>/dev/null
 check "--service openai plans only Azure OpenAI accounts" \
