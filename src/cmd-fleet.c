@@ -615,6 +615,28 @@ static int format_mistake(const struct cmd_opts *o)
 	return EXIT_OK;
 }
 
+/*
+ * Does what follows the review: says so when nothing could be planned (1),
+ * writes the az script, stops for --dry-run, or applies the fleet (its
+ * workers sign in from the token cache, so this session is closed first).
+ */
+static int after_review(const struct cmd_opts *o, struct build *b,
+			const char *path)
+{
+	if (!b->f.n) {
+		cli_error(_("no resource of the report can be fixed by azcmk "
+			    "itself: see the skipped ones above"));
+		return EXIT_FINDINGS;
+	}
+	if (o->format == FMT_AZ)
+		return export_az(o, &b->f);
+	if (o->dry_run)
+		return EXIT_OK;
+	az_session_free(b->s);
+	b->s = NULL;
+	return fleet_confirm_and_run(o, &b->f, path);
+}
+
 /* azcmk fix --all: one fleet plan for every selected finding, its review,
  * then (unless --dry-run, or an az script is asked for) its apply. */
 int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
@@ -640,25 +662,8 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 			_("--key NAME names a key in one --vault: "
 			  "give one --vault with it, or --key URI"));
 	rc = build_and_review(o, &b, &path);
-	if (rc == EXIT_OK && path && b.f.n && o->format == FMT_AZ) {
-		rc = export_az(o, &b.f);
-		az_session_free(b.s);
-		json_object_put(b.stores);
-		json_object_put(b.keys);
-		fleet_free(&b.f);
-		free(path);
-		return rc;
-	}
-	if (rc == EXIT_OK && path && !b.f.n)
-		cli_error(_("no resource of the report can be fixed by azcmk "
-			    "itself: see the skipped ones above"));
-	if (rc == EXIT_OK && path && b.f.n && !o->dry_run) {
-		az_session_free(b.s);
-		b.s = NULL;
-		rc = fleet_confirm_and_run(o, &b.f, path);
-	}
-	if (rc == EXIT_OK && path && !b.f.n)
-		rc = EXIT_FINDINGS;
+	if (rc == EXIT_OK && path)
+		rc = after_review(o, &b, path);
 	az_session_free(b.s);
 	json_object_put(b.stores);
 	json_object_put(b.keys);

@@ -337,19 +337,9 @@ struct json_object *fleet_review_json(const struct fleet *f)
 				       json_object_new_string(r[i].sub));
 		json_object_array_add(res, one);
 	}
-	for (size_t i = 0; i < f->nskipped; i++) {
-		struct json_object *s = json_object_new_object();
-
-		json_object_object_add(
-			s, "id",
-			json_object_new_string(f->skipped[i].resource_id));
-		json_object_object_add(
-			s, "rule", json_object_new_string(f->skipped[i].rule));
-		json_object_object_add(
-			s, "reason",
-			json_object_new_string(f->skipped[i].reason));
-		json_object_array_add(skip, s);
-	}
+	for (size_t i = 0; i < f->nskipped; i++)
+		json_object_array_add(skip,
+				      fleet_skip_json(&f->skipped[i], "id"));
 	json_object_object_add(o, "resources", res);
 	json_object_object_add(o, "skipped", skip);
 	rows_free(r, f->n);

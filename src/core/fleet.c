@@ -80,24 +80,28 @@ void fleet_free(struct fleet *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* Returns one skipped resource as JSON, its id under id_key ("resource" in
+ * the fleet file, "id" in the review). */
+struct json_object *fleet_skip_json(const struct fleet_skip *s,
+				    const char *id_key)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, id_key,
+			       json_object_new_string(s->resource_id));
+	json_object_object_add(o, "rule", json_object_new_string(s->rule));
+	json_object_object_add(o, "reason", json_object_new_string(s->reason));
+	return o;
+}
+
 /* Returns the skipped list as the fleet file holds it. */
 static struct json_object *skipped_json(const struct fleet *f)
 {
 	struct json_object *a = json_object_new_array();
 
-	for (size_t i = 0; i < f->nskipped; i++) {
-		struct json_object *s = json_object_new_object();
-
-		json_object_object_add(
-			s, "resource",
-			json_object_new_string(f->skipped[i].resource_id));
-		json_object_object_add(
-			s, "rule", json_object_new_string(f->skipped[i].rule));
-		json_object_object_add(
-			s, "reason",
-			json_object_new_string(f->skipped[i].reason));
-		json_object_array_add(a, s);
-	}
+	for (size_t i = 0; i < f->nskipped; i++)
+		json_object_array_add(
+			a, fleet_skip_json(&f->skipped[i], "resource"));
 	return a;
 }
 

@@ -37,6 +37,8 @@ void fleet_add_plan(struct fleet *f, struct plan *p);
 void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 		const char *reason);
 void fleet_free(struct fleet *f);
+struct json_object *fleet_skip_json(const struct fleet_skip *s,
+				    const char *id_key);
 struct json_object *fleet_to_json(struct fleet *f);
 int fleet_from_json(struct json_object *o, struct fleet *out, char **err);
 bool fleet_is_fleet(struct json_object *o);
