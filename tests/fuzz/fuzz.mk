@@ -5,10 +5,10 @@
 CLANG ?= clang
 FUZZ_SECONDS = 60
 FUZZ_JOBS = 1
-FUZZ_HARNESSES = wire text jx jscan armid b64 jwt plan scenario audit rules tokcache
+FUZZ_HARNESSES = wire text jx jscan armid b64 jwt plan fleet scenario audit rules tokcache
 FUZZ_BINS = tests/fuzz/fuzz-wire tests/fuzz/fuzz-text tests/fuzz/fuzz-jx tests/fuzz/fuzz-jscan tests/fuzz/fuzz-armid \
 	tests/fuzz/fuzz-b64 tests/fuzz/fuzz-jwt tests/fuzz/fuzz-plan tests/fuzz/fuzz-scenario tests/fuzz/fuzz-audit \
-	tests/fuzz/fuzz-rules tests/fuzz/fuzz-tokcache
+	tests/fuzz/fuzz-rules tests/fuzz/fuzz-tokcache tests/fuzz/fuzz-fleet
 FUZZ_CFLAGS = -std=c11 -g -O1 $(WARN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -I$(top_srcdir)/src/core -I$(top_srcdir)/src/sim -I$(top_srcdir)/tests/fuzz \
 	-I$(top_builddir) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
@@ -44,6 +44,8 @@ tests/fuzz/fuzz-jwt: $(top_srcdir)/tests/fuzz/fuzz-jwt.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-jwt.c $(FUZZ_LIBS) -o $@
 tests/fuzz/fuzz-plan: $(top_srcdir)/tests/fuzz/fuzz-plan.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-plan.c $(FUZZ_LIBS) -o $@
+tests/fuzz/fuzz-fleet: $(top_srcdir)/tests/fuzz/fuzz-fleet.c $(FUZZ_DEPS)
+	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-fleet.c $(FUZZ_LIBS) -o $@
 tests/fuzz/fuzz-scenario: $(top_srcdir)/tests/fuzz/fuzz-scenario.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-scenario.c $(FUZZ_LIBS) -o $@
 tests/fuzz/fuzz-audit: $(top_srcdir)/tests/fuzz/fuzz-audit.c $(FUZZ_DEPS)
@@ -66,6 +68,6 @@ fuzz: $(FUZZ_BINS)
 EXTRA_DIST += tests/fuzz/fuzz.mk tests/fuzz/run.sh tests/fuzz/fuzz.h tests/fuzz/corpus \
 	tests/fuzz/fuzz-wire.c tests/fuzz/fuzz-text.c tests/fuzz/fuzz-jx.c tests/fuzz/fuzz-jscan.c tests/fuzz/fuzz-armid.c \
 	tests/fuzz/fuzz-b64.c tests/fuzz/fuzz-jwt.c tests/fuzz/fuzz-plan.c tests/fuzz/fuzz-scenario.c tests/fuzz/fuzz-audit.c \
-	tests/fuzz/fuzz-rules.c tests/fuzz/fuzz-tokcache.c
+	tests/fuzz/fuzz-rules.c tests/fuzz/fuzz-tokcache.c tests/fuzz/fuzz-fleet.c
 CLEANFILES += $(FUZZ_BINS) tests/fuzz/libfuzzcore.a tests/fuzz/libfuzzcore.a.tmp tests/fuzz/core-*.o \
 	tests/fuzz/fuzz-*.log tests/fuzz/artifact-*
