@@ -48,13 +48,15 @@ struct cmd_opts {
 	const char *subscriptions[32];
 	size_t nsubs;
 	bool confirm_irreversible;
-	bool system_off;         /* plan, fix: --system-identity off */
-	bool system_set;         /* --system-identity was given (keep or off) */
-	const char *create_key;  /* plan: create a key of this name */
-	const char *plan_file;   /* plan: --file FILE */
-	enum plan_format format; /* plan: --format */
-	bool yes;                /* apply: do not ask */
-	bool resume;             /* apply: continue the journal */
+	bool system_off;  /* plan, fix: --system-identity off */
+	bool grant_vault; /* plan, fix: --grant-scope vault (the role on the
+			     whole vault, not the key) */
+	bool system_set;  /* --system-identity was given (keep or off) */
+	const char *create_key;   /* plan: create a key of this name */
+	const char *plan_file;    /* plan: --file FILE */
+	enum plan_format format;  /* plan: --format */
+	bool yes;                 /* apply: do not ask */
+	bool resume;              /* apply: continue the journal */
 	int64_t propagation_wait; /* apply: seconds to wait after granting
 				     access */
 	int64_t access_wait;      /* apply: how long a save refused while access

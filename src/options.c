@@ -220,6 +220,17 @@ static int set_system_identity(struct cmd_opts *o, const char *v, unsigned cmd)
 	return 0;
 }
 
+/* --grant-scope key|vault. */
+static int set_grant_scope(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	(void)cmd;
+	if (!str_ieq(v, "key") && !str_ieq(v, "vault"))
+		return mistake(xasprintf(
+			_("invalid --grant-scope '%s': use key or vault"), v));
+	o->grant_vault = str_ieq(v, "vault");
+	return 0;
+}
+
 /* --color auto|always|never (beats NO_COLOR and AZURE_CORE_NO_COLOR). */
 static int set_color(struct cmd_opts *o, const char *v, unsigned cmd)
 {
@@ -396,6 +407,11 @@ static const struct opt_def OPTS[] = {
 	  "keep|off",
 	  N_("with a user-assigned --identity, keep the system-assigned "
 	     "identity (default) or turn it off once the key is saved") },
+	{ "grant-scope", 0, O_CALL, 0, set_grant_scope, CMD_PLAN | CMD_FIX,
+	  "key|vault",
+	  N_("on a vault with Azure RBAC, grant the role on the key alone "
+	     "(default) or on the whole vault (one grant a shared "
+	     "--identity can use for every key there)") },
 	{ "create-key", 0, O_TEXT, TEXT(create_key), NULL, CMD_PLAN | CMD_FIX,
 	  "NAME", N_("create an RSA key NAME in --vault") },
 	{ "format", 0, O_CALL, 0, set_format, CMD_PLAN, "FORMAT",

@@ -206,7 +206,8 @@ static int plan_quietly(struct az_session *s, const struct cmd_opts *o,
 	struct plan_choices ch = { .create_key = o->create_key != NULL,
 				   .new_key_name = o->create_key,
 				   .system_off = o->system_off,
-				   .allow_unknown = o->allow_unknown };
+				   .allow_unknown = o->allow_unknown,
+				   .grant_vault = o->grant_vault };
 	struct az_error e = { 0 };
 
 	memset(r, 0, sizeof(*r));

@@ -90,17 +90,16 @@ static void rows_free(struct row *r, size_t n)
 	free(r);
 }
 
-/* Tells whether step k of plan i repeats a shared step an earlier plan on the
+/* Tells whether step s of plan i repeats a shared step an earlier plan on the
  * same vault makes (counted once). */
-static bool repeated(const struct fleet *f, size_t i, enum step_kind k)
+static bool repeated(const struct fleet *f, size_t i, size_t s)
 {
-	if (!fleet_shared_step(k))
+	if (!fleet_shared_step(&f->plans[i], s))
 		return false;
 	for (size_t j = 0; j < i; j++)
-		if (str_ieq(f->plans[j].vault_id, f->plans[i].vault_id))
-			for (size_t s = 0; s < f->plans[j].n; s++)
-				if (f->plans[j].steps[s].kind == k)
-					return true;
+		for (size_t t = 0; t < f->plans[j].n; t++)
+			if (fleet_same_shared(&f->plans[i], s, &f->plans[j], t))
+				return true;
 	return false;
 }
 
@@ -117,7 +116,7 @@ static void count(const struct fleet *f, size_t *per_kind, size_t *irrev,
 		for (size_t s = 0; s < f->plans[i].n; s++) {
 			const struct plan_step *st = &f->plans[i].steps[s];
 
-			if (repeated(f, i, st->kind))
+			if (repeated(f, i, s))
 				continue;
 			per_kind[st->kind]++;
 			*irrev += !st->reversible;

@@ -303,19 +303,41 @@ char *fleet_subscription(const char *resource_id)
 	return xstrndup(resource_id, strcspn(resource_id, "/"));
 }
 
-/* Tells whether a step changes the vault for every resource that uses it, so
- * that the fleet makes it once, before the others. */
-bool fleet_shared_step(enum step_kind k)
+/*
+ * Tells whether step s of a plan changes what other resources on its vault
+ * use, so that the fleet makes it once, before the others: the vault's soft
+ * delete, purge protection and firewall, and a role on the whole vault
+ * (--grant-scope vault) for a user-assigned identity several resources share.
+ */
+bool fleet_shared_step(const struct plan *p, size_t s)
 {
+	enum step_kind k = p->steps[s].kind;
+
 	return k == STEP_ENABLE_SOFT_DELETE ||
-	       k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS;
+	       k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS ||
+	       (k == STEP_ASSIGN_ROLE && p->grant_vault && p->uai_id);
+}
+
+/* Tells whether step s of plan a and step t of plan b make the same shared
+ * change: the same kind on the same vault, for a role the same identity and
+ * role. */
+bool fleet_same_shared(const struct plan *a, size_t s, const struct plan *b,
+		       size_t t)
+{
+	enum step_kind k = a->steps[s].kind;
+
+	if (!fleet_shared_step(a, s) || !fleet_shared_step(b, t) ||
+	    k != b->steps[t].kind || !str_ieq(a->vault_id, b->vault_id))
+		return false;
+	return k != STEP_ASSIGN_ROLE ||
+	       (str_ieq(a->uai_id, b->uai_id) && str_ieq(a->role, b->role));
 }
 
 /* Tells whether a plan changes its vault for every resource there. */
 static bool has_shared(const struct plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (fleet_shared_step(p->steps[i].kind))
+		if (fleet_shared_step(p, i))
 			return true;
 	return false;
 }

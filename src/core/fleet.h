@@ -43,7 +43,9 @@ struct json_object *fleet_to_json(struct fleet *f);
 int fleet_from_json(struct json_object *o, struct fleet *out, char **err);
 bool fleet_is_fleet(struct json_object *o);
 char *fleet_subscription(const char *resource_id);
-bool fleet_shared_step(enum step_kind k);
+bool fleet_shared_step(const struct plan *p, size_t s);
+bool fleet_same_shared(const struct plan *a, size_t s, const struct plan *b,
+		       size_t t);
 char *fleet_render_text(const struct fleet *f, int width);
 size_t fleet_irreversible(const struct fleet *f);
 struct json_object *fleet_review_json(const struct fleet *f);

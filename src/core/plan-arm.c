@@ -591,11 +591,13 @@ static char *assignment_name(struct arm *a, const struct plan_step *s,
 	    offer(a, P_ASSIGNMENT, last + 1))
 		return pref(a, P_ASSIGNMENT);
 	a->guessed = true;
-	return xasprintf("guid(%s, %s, %s)", a->key_rid, a->seed, role);
+	return xasprintf("guid(%s, %s, %s)",
+			 a->p->grant_vault ? a->vault_rid : a->key_rid, a->seed,
+			 role);
 }
 
-/* Returns the role assignment at the key's scope, and records its id for the
- * save to wait on. */
+/* Returns the role assignment at the key's scope (the vault's with
+ * --grant-scope vault), and records its id for the save to wait on. */
 static struct json_object *role_resource(struct arm *a,
 					 const struct plan_step *s)
 {
@@ -604,8 +606,12 @@ static struct json_object *role_resource(struct arm *a,
 	char *role =
 		lit(slash ? slash + 1 : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
 	char *id = assignment_name(a, s, role), *name = xasprintf("[%s]", id);
-	char *scope = xasprintf("[concat('%s/', %s, '/keys/', %s)]",
-				a->vault.type, a->vault_arg, a->key_arg);
+	char *scope =
+		a->p->grant_vault
+			? xasprintf("[concat('%s/', %s)]", a->vault.type,
+				    a->vault_arg)
+			: xasprintf("[concat('%s/', %s, '/keys/', %s)]",
+				    a->vault.type, a->vault_arg, a->key_arg);
 	char *roledef = xasprintf("[subscriptionResourceId('Microsoft."
 				  "Authorization/roleDefinitions', %s)]",
 				  role);
@@ -628,7 +634,7 @@ static struct json_object *role_resource(struct arm *a,
 	free(a->grant);
 	a->grant = xasprintf("extensionResourceId(%s, "
 			     "'Microsoft.Authorization/roleAssignments', %s)",
-			     a->key_rid, id);
+			     a->p->grant_vault ? a->vault_rid : a->key_rid, id);
 	free(role);
 	free(id);
 	free(name);

@@ -194,7 +194,9 @@ static void grant_request(const struct plan *p, const struct step_state *st,
 		out->target = TARGET_KEYVAULT;
 		out->api_version = PLAN_KV_API;
 	} else {
-		scope = key_ref_arm_id(&p->keyref, p->vault_id);
+		scope = p->grant_vault
+				? xstrdup(p->vault_id)
+				: key_ref_arm_id(&p->keyref, p->vault_id);
 		role_id = armid_parse(p->vault_id, &a)
 				  ? xasprintf("/subscriptions/%s/providers/"
 					      "Microsoft.Authorization/"
@@ -529,6 +531,7 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 			  NULL)) ||
 	    (p->uai_client_id && !is_uuid(p->uai_client_id)) ||
 	    (!p->keyref.hsm && !is_uuid(p->role)) ||
+	    (p->keyref.hsm && p->grant_vault) ||
 	    (creates && p->key_size != 2048 && p->key_size != 3072 &&
 	     p->key_size != 4096)) {
 		*err = xstrdup(

@@ -286,6 +286,15 @@ static void key_step(struct plan *p, const struct cmk_ctx *c,
 				    : xstrdup("{{keyVersion}}");
 }
 
+/* Returns the name of the role azcmk grants by default, or the GUID of another.
+ */
+static const char *role_name(const char *role)
+{
+	return str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)
+		       ? "Key Vault Crypto Service Encryption User"
+		       : role;
+}
+
 /*
  * Adds the access grant: on a managed HSM its local role Managed HSM Crypto
  * Service Encryption User on the key alone (ARM holds no local role); on a
@@ -312,15 +321,17 @@ static void grant_step(struct plan *p, const struct cmk_ctx *c,
 			xasprintf(_("Add an access policy on vault %s: get, "
 				    "wrapKey and unwrapKey for %s"),
 				  c->keyref.vault, jx_str(c->resource, "name"));
-	} else {
+	} else if (p->grant_vault) {
 		s = add(p, STEP_ASSIGN_ROLE);
 		s->title = xasprintf(
-			_("Grant %s the role %s on key %s only"),
-			jx_str(c->resource, "name"),
-			str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)
-				? "Key Vault Crypto Service Encryption User"
-				: role,
-			p->keyref.name);
+			_("Grant %s the role %s on vault %s (every key in it)"),
+			jx_str(c->resource, "name"), role_name(role),
+			c->keyref.vault);
+	} else {
+		s = add(p, STEP_ASSIGN_ROLE);
+		s->title = xasprintf(_("Grant %s the role %s on key %s only"),
+				     jx_str(c->resource, "name"),
+				     role_name(role), p->keyref.name);
 	}
 	s->depends = after;
 }
@@ -559,6 +570,11 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c,
 	out->keyref.version = plan_version(c);
 	out->uai_id = c->user_identity && c->uai_id ? xstrdup(c->uai_id) : NULL;
 	out->resave = ch->resave;
+	/* An access policy is vault-wide anyway; a managed HSM's local role is
+	 * refused at vault scope by plan_build. */
+	out->grant_vault =
+		ch->grant_vault && !c->keyref.hsm &&
+		jx_bool(c->vault, "properties.enableRbacAuthorization", false);
 	out->role =
 		c->keyref.hsm
 			? NULL
@@ -603,6 +619,14 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 		(ch->create_key && c->key_status != 200);
 	if (drop_system && !system_off_possible(c, err))
 		return -1;
+	if (ch->grant_vault && c->keyref.hsm) {
+		*err = xasprintf(
+			_("cannot build a plan: managed HSM %s grants its "
+			  "local "
+			  "role on a key only; leave out --grant-scope vault"),
+			c->keyref.vault ? c->keyref.vault : "?");
+		return -1;
+	}
 	plan_fields(out, c, ch);
 	if (failed(r, "identity.enabled")) {
 		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(
@@ -712,6 +736,8 @@ struct json_object *plan_to_json(const struct plan *p)
 	add_str(o, "userAssignedIdentity", p->uai_id);
 	add_str(o, "userAssignedClientId", p->uai_client_id);
 	add_str(o, "role", p->role);
+	if (p->grant_vault)
+		add_str(o, "grantScope", "vault");
 	if (p->key_size)
 		json_object_object_add(o, "keySize",
 				       json_object_new_int(p->key_size));
@@ -781,7 +807,10 @@ static bool fields_from_json(struct json_object *o, struct plan *out)
 	out->role = dup_str(o, "role");
 	out->key_size = (int)jx_int(o, "keySize", 0);
 	out->resave = jx_bool(o, "resave", false);
-	return true;
+	out->grant_vault = str_ieq(jx_str(o, "grantScope"), "vault");
+	/* The scope is "key" (the default, also when absent) or "vault". */
+	return !jx_get(o, "grantScope") || out->grant_vault ||
+	       str_ieq(jx_str(o, "grantScope"), "key");
 }
 
 /*

@@ -89,6 +89,8 @@ struct plan_choices {
 	bool system_off;  /* turn the system-assigned identity off once the key
 			     is saved (user-assigned) */
 	bool allow_unknown; /* go on past blockers that could not be judged */
+	bool grant_vault;   /* grant the role on the whole vault, not the key
+			       (vaults with Azure RBAC) */
 };
 
 struct plan {
@@ -102,8 +104,9 @@ struct plan {
 	char *uai_client_id;
 	char *role; /* role GUID granted at key scope (vaults with Azure RBAC),
 		       or NULL */
-	int key_size; /* RSA size of the key the plan creates, or 0 */
-	bool resave;  /* the save runs even when the setting is already there */
+	bool grant_vault; /* the role is granted on the vault, not the key */
+	int key_size;     /* RSA size of the key the plan creates, or 0 */
+	bool resave; /* the save runs even when the setting is already there */
 	struct plan_step *steps;
 	size_t n;
 };

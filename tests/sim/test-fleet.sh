@@ -116,6 +116,22 @@ az plan oai-ch-triage --vault a --vault b --key k >"$work/out" 2>&1
 [ $? -eq 2 ] && grep -q -- "--vault is given once" "$work/out" && ok "plan takes --vault once" ||
 	bad "plan with two --vault: $(cat "$work/out")"
 
+# --grant-scope vault: a shared user-assigned identity needs one grant per vault, not one per resource; with the
+# system identities, one per resource, each on the vault rather than the key.
+uai=/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-security/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ch-prod-cmk
+az fix --all --dry-run -o json --service openai --subscription 22222222-2222-4222-8222-222222222222 \
+	--identity "$uai" --grant-scope vault >"$work/scope.json" 2>"$work/scope.err"
+check "--grant-scope vault with one shared identity: one role assignment per vault" \
+	'len(d["resources"]) > len({r["vault"].lower() for r in d["resources"]}) and d["changes"].get("assign-role") == len({r["vault"].lower() for r in d["resources"]})' \
+	"$work/scope.json"
+az fix oai-ch-summaries --grant-scope vault --dry-run >"$work/out" 2>&1
+grep -q "on vault kv-ch-prod-ai (every key in it)" "$work/out" &&
+	grep -q "PUT /subscriptions/.*/vaults/kv-ch-prod-ai/providers/Microsoft.Authorization/roleAssignments/" "$work/out" &&
+	ok "--grant-scope vault plans the role on the vault" || bad "--grant-scope vault: $(cat "$work/out")"
+az fix oai-ch-summaries --grant-scope subscription --dry-run >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q "invalid --grant-scope 'subscription': use key or vault" "$work/out" &&
+	ok "--grant-scope takes key or vault only" || bad "--grant-scope subscription: $(cat "$work/out")"
+
 # The text review fits 80 columns on a terminal's width, and names what is skipped.
 az fix --all --dry-run --confirm-irreversible --file "$work/fleet.json" >"$work/review.txt" 2>&1
 wide=$(awk 'length($0) > 200' "$work/review.txt" | head -1)
@@ -217,6 +233,20 @@ if not (lacking <= skipped | (before - planned)):
 EOF
 [ $? -eq 0 ] && ok "the re-audit finds every planned resource on a customer-managed key, the rest unchanged" ||
 	bad "re-audit: $(cat "$work/reaudit.err")"
+
+# A role granted on the whole vault is one the checks accept: after a reset of the tenant, fix with
+# --grant-scope vault ends with the role on the vault and a check that finds the key reachable.
+curl -s -o /dev/null --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" -X POST https://sim.local/reset
+az --yes --propagation-wait 0 fix oai-ch-summaries --grant-scope vault >"$work/out" 2>&1
+rc=$?
+az check oai-ch-summaries -o json >"$work/check.json" 2>&1
+[ $rc -eq 0 ] && ok "fix --grant-scope vault applies" || bad "fix --grant-scope vault: exit $rc: $(tail -c 600 "$work/out")"
+check "with the role on the vault, the key's access holds and the key is in use" \
+	'not any(f["rule"] in ("identity.key-access", "resource.cmk") for f in d["findings"])' "$work/check.json"
+curl -s --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" https://sim.local/log >"$work/log.json"
+check "the simulator saw the role assignment made on the vault" \
+	'any(e["method"] == "PUT" and e["status"] == 201 and e["path"].startswith("/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/kv-ch-prod-ai/providers/Microsoft.Authorization/roleAssignments/") for e in d["value"])' \
+	"$work/log.json"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -336,12 +336,13 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		.tenant = T1,
 		.now = NOW
 	};
-	x->ch = (struct plan_choices){ .create_key = opt_has(opts, "create"),
-				       .new_key_name = opt_has(opts, "rotate")
-							       ? "k"
-							       : NEW_KEY,
-				       .resave = opt_has(opts, "resave"),
-				       .system_off = opt_has(opts, "sysoff") };
+	x->ch = (struct plan_choices){
+		.create_key = opt_has(opts, "create"),
+		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY,
+		.resave = opt_has(opts, "resave"),
+		.system_off = opt_has(opts, "sysoff"),
+		.grant_vault = opt_has(opts, "vaultscope")
+	};
 	assert_non_null(x->c.svc);
 	cmk_check(&x->c, &x->rep);
 	x->rc = plan_build(&x->c, &x->rep, &x->ch, &x->p, &x->err);
@@ -2241,6 +2242,143 @@ static void test_fleet_review(void **state)
 	fleet_free(&f);
 }
 
+/* One --grant-scope case: the plan's switches, whether the role is granted
+ * at all and on the vault, or the refusal. */
+struct scope_row {
+	const char *opts;
+	bool role;     /* a role assignment step */
+	bool on_vault; /* ... on the vault, not the key */
+	const char *refused;
+};
+
+/*
+ * --grant-scope vault puts the role on the vault (its URL, title, ARM scope
+ * and the sealed file), leaves a key-scope plan as it was, means nothing
+ * on a vault with access policies, and is refused on a managed HSM.
+ */
+static void test_grant_scope(void **state)
+{
+	static const struct scope_row ROWS[] = {
+		{ "create vaultscope", true, true, NULL },
+		{ "create vaultscope uai", true, true, NULL },
+		{ "create", true, false, NULL },
+		{ "create vaultscope policy noaccess", false, false, NULL },
+		{ "create vaultscope hsm", false, false,
+		  "grants its local role on a key only" },
+	};
+	const char *vault = SUB "/resourceGroups/kvrg/providers/"
+				"Microsoft.KeyVault/vaults/kv1/providers/"
+				"Microsoft.Authorization/roleAssignments/";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		const struct scope_row *w = &ROWS[i];
+		struct fixture x;
+		const struct plan_step *s;
+
+		print_message("grant scope: %s\n", w->opts);
+		build(&x, "openai", w->opts);
+		if (w->refused) {
+			assert_int_equal(x.rc, -1);
+			assert_non_null(strstr(x.err, w->refused));
+			unbuild(&x);
+			continue;
+		}
+		assert_int_equal(x.rc, 0);
+		s = step_of(&x.p, STEP_ASSIGN_ROLE);
+		assert_int_equal(s != NULL, w->role);
+		assert_int_equal(x.p.grant_vault, w->on_vault);
+		if (s) {
+			assert_int_equal(str_istarts(s->url, vault),
+					 w->on_vault);
+			assert_int_equal(strstr(s->title, "on vault kv1") !=
+						 NULL,
+					 w->on_vault);
+		}
+		if (w->role) {
+			char *arm = plan_render_arm(&x.p, &x.c);
+
+			assert_int_equal(strstr(arm, "'/keys/', ") != NULL,
+					 !w->on_vault);
+			free(arm);
+		}
+		unbuild(&x);
+	}
+}
+
+/* Sets a plan file's grant scope to another value and reseals it. */
+static void rescope(struct json_object *j, const char *scope)
+{
+	jx_set(j, "grantScope", json_object_new_string(scope));
+	reseal(j);
+}
+
+/* The grant scope is sealed in the plan file: it reads back, and a scope that
+ * is neither key nor vault, or one set on a managed HSM's plan, is refused. */
+static void test_grant_scope_file(void **state)
+{
+	struct fixture x, h;
+	struct json_object *j;
+	struct plan back;
+	char *err = NULL;
+
+	(void)state;
+	build_ok(&x, "openai", "create vaultscope");
+	j = plan_to_json(&x.p);
+	assert_string_equal(jx_str(j, "grantScope"), "vault");
+	assert_int_equal(plan_from_json(j, &back, &err), 0);
+	assert_true(back.grant_vault);
+	assert_string_equal(back.steps[0].url, x.p.steps[0].url);
+	plan_free(&back);
+	rescope(j, "subscription");
+	assert_int_equal(plan_from_json(j, &back, &err), -1);
+	free(err);
+	err = NULL;
+	json_object_put(j);
+	build_ok(&h, "openai", "create hsm");
+	j = plan_to_json(&h.p);
+	rescope(j, "vault");
+	assert_int_equal(plan_from_json(j, &back, &err), -1);
+	free(err);
+	json_object_put(j);
+	unbuild(&h);
+	unbuild(&x);
+}
+
+/* A role on the vault for one user-assigned identity is one change in a
+ * fleet, made by the first plan before the others; for system identities
+ * (one principal each) it is a change per resource. */
+static void test_fleet_vault_grant(void **state)
+{
+	static const struct {
+		const char *opts;
+		size_t grants;
+		size_t next_after_first; /* 4: none until the first ends */
+	} ROWS[] = {
+		{ "create vaultscope uai", 1, 4 },
+		{ "create vaultscope", 4, 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		struct fleet f;
+		struct json_object *r;
+		enum fleet_state st[4] = { FLEET_RUNNING, FLEET_PENDING,
+					   FLEET_PENDING, FLEET_PENDING };
+		const struct fleet_limits l = { 8, 4, 8 };
+
+		fleet_of_four(&f, ROWS[i].opts);
+		r = fleet_review_json(&f);
+		assert_int_equal(jx_int(jx_get(r, "changes"),
+					plan_step_name(STEP_ASSIGN_ROLE), 0),
+				 ROWS[i].grants);
+		assert_int_equal(fleet_next(&f, st, &l),
+				 ROWS[i].next_after_first);
+		json_object_put(r);
+		fleet_free(&f);
+	}
+}
+
 /* Makes a plan for the scheduler: a resource in a subscription, a vault, and
  * whether it changes the vault for everyone. */
 static struct plan sched_plan(const char *sub, const char *name,
@@ -2367,6 +2505,9 @@ int main(void)
 		cmocka_unit_test(test_fleet_tampered),
 		cmocka_unit_test(test_fleet_review),
 		cmocka_unit_test(test_fleet_next),
+		cmocka_unit_test(test_grant_scope),
+		cmocka_unit_test(test_grant_scope_file),
+		cmocka_unit_test(test_fleet_vault_grant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
