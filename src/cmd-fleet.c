@@ -3,10 +3,12 @@
  * then its apply. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +44,7 @@ struct build {
 	struct az_session *s;
 	struct json_object *stores; /* every key store the operator can see */
 	struct json_object *keys;   /* "vault URI/key name" taken so far */
+	char *vault_sub; /* --create-vault: the new vaults' subscription */
 	struct fleet f;
 };
 
@@ -183,6 +186,88 @@ static char *not_protectable(const struct cmk_fetch *cur, const char **rule)
 	return why;
 }
 
+/* Returns the name --create-vault gives a new vault in a region: its
+ * REGION=NAME, else a plain NAME, else NULL. */
+static const char *new_vault_name(const struct cmd_opts *o, const char *region)
+{
+	const char *plain = NULL;
+
+	for (size_t i = 0; i < o->nnew_vaults; i++) {
+		const char *v = o->new_vaults[i], *eq = strchr(v, '=');
+
+		if (!eq)
+			plain = v;
+		else if (strlen(region) == (size_t)(eq - v) &&
+			 strncasecmp(v, region, (size_t)(eq - v)) == 0)
+			return eq + 1;
+	}
+	return plain;
+}
+
+/* Returns a resource's region as ARM names regions ("West Europe" ->
+ * "westeurope"). */
+static char *region_of(struct json_object *resource)
+{
+	const char *loc = jx_str(resource, "location");
+	char *r = xstrdup(loc ? loc : ""), *o = r;
+
+	for (const char *c = r; *c; c++)
+		if (*c != ' ')
+			*o++ = (char)tolower((unsigned char)*c);
+	*o = '\0';
+	return r;
+}
+
+/* Returns the store among those the operator can see whose URI is uri, or
+ * NULL. */
+static struct json_object *store_at(struct json_object *stores, const char *uri)
+{
+	for (size_t i = 0; i < jx_len(stores); i++)
+		if (str_ieq(pick_store_uri(jx_at(stores, i)), uri))
+			return jx_at(stores, i);
+	return NULL;
+}
+
+/*
+ * For a resource no ready vault can serve: when --create-vault names a vault
+ * for its region, plans that vault (o2's planned vault) and returns its URI,
+ * clearing *why; else NULL, *why kept or replaced by the reason.
+ */
+static char *new_vault(struct build *b, const struct cmk_fetch *cur,
+		       struct cmd_opts *o2, char **why)
+{
+	char *region = region_of(cur->resource), *uri = NULL;
+	const char *name = new_vault_name(b->o, region);
+
+	if (name && *region) {
+		uri = xasprintf("https://%s%s/", name,
+				az_session_key_suffixes(b->s).vault);
+		if (store_at(b->stores, uri)) {
+			free(*why);
+			*why = xasprintf(
+				_("no key vault in %s is ready for its key, "
+				  "and the one --create-vault names, %s, "
+				  "exists already: fix it, use it with --vault "
+				  "%s, or name another"),
+				region, name, name);
+			free(uri);
+			uri = NULL;
+		} else {
+			char *id = xasprintf(
+				"/subscriptions/%s/resourceGroups/%s/"
+				"providers/Microsoft.KeyVault/vaults/%s",
+				b->vault_sub, b->o->vault_group, name);
+			o2->planned_vault = plan_vault_planned(
+				id, uri, region, az_session_tenant(b->s));
+			free(id);
+			free(*why);
+			*why = NULL;
+		}
+	}
+	free(region);
+	return uri;
+}
+
 /* Plans one resource with the key the options name, else a new key in the
  * best vault; adds the plan, or the resource as skipped with the reason. */
 static void plan_one(struct build *b, const struct cmk_fetch *cur)
@@ -196,6 +281,8 @@ static void plan_one(struct build *b, const struct cmk_fetch *cur)
 	o2.plan_only = true;
 	if (!b->o->key_uri && !(b->o->vault && b->o->key)) {
 		vault = fix_new_key_vault(b->s, b->o, cur, b->stores, &why);
+		if (!vault && b->o->nnew_vaults)
+			vault = new_vault(b, cur, &o2, &why);
 		key = vault ? fresh_key(b, cur->resource, vault) : NULL;
 		o2.vault = vault;
 		o2.create_key = key;
@@ -212,6 +299,7 @@ static void plan_one(struct build *b, const struct cmk_fetch *cur)
 	if (why)
 		fleet_skip(&b->f, rid, "resource.cmk", why);
 	cmk_fetch_free(&f);
+	json_object_put(o2.planned_vault);
 	free(why);
 	free(vault);
 	free(key);
@@ -446,8 +534,25 @@ static int plan_parallel(struct build *b, const struct wanted *w, size_t n,
 	return rc;
 }
 
-/* Plans every wanted resource into the fleet, in parallel when there are
- * several; -1 when the key stores cannot be listed. */
+/* Plans the wanted resources one after another in this process; -1 when
+ * interrupted. */
+static int plan_serial(struct build *b, const struct wanted *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		planning(i, n);
+		consider(b, &w[i]);
+		if (b->o->cancel && *b->o->cancel) {
+			cli_error(_("interrupted while planning; nothing was "
+				    "changed"));
+			return -1;
+		}
+	}
+	planning(n, n);
+	return 0;
+}
+
+/* Lists the key stores the operator can see, then plans every wanted
+ * resource, in worker processes when there are several; -1 on error. */
 static int plan_all(struct build *b, const struct wanted *w, size_t n)
 {
 	struct az_error e = { 0 };
@@ -460,24 +565,22 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 		return -1;
 	}
 	b->keys = json_object_new_array();
+	/* The new vaults go in --vault-subscription, else the first
+	 * resource's. */
+	b->vault_sub = b->o->vault_sub ? xstrdup(b->o->vault_sub)
+				       : fleet_subscription(w[0].id);
 	if (n >= 4 && k > 1) {
 		if (isatty(2) && cli_verbosity() >= CLI_NORMAL)
 			fprintf(stderr,
 				_("planning %zu resources, %zu at a "
 				  "time...\n"),
 				n, k < n ? k : n);
-		return plan_parallel(b, w, n, k < n ? k : n);
-	}
-	for (size_t i = 0; i < n; i++) {
-		planning(i, n);
-		consider(b, &w[i]);
-		if (b->o->cancel && *b->o->cancel) {
-			cli_error(_("interrupted while planning; nothing was "
-				    "changed"));
+		if (plan_parallel(b, w, n, k < n ? k : n) != 0)
 			return -1;
-		}
+	} else if (plan_serial(b, w, n) != 0) {
+		return -1;
 	}
-	planning(n, n);
+	fleet_one_region_per_new_vault(&b->f);
 	return 0;
 }
 
@@ -637,6 +740,58 @@ static int after_review(const struct cmd_opts *o, struct build *b,
 	return fleet_confirm_and_run(o, &b->f, path);
 }
 
+/* Tells whether two --create-vault values name one region, or both none. */
+static bool same_region(const char *a, const char *b)
+{
+	const char *x = strchr(a, '='), *y = strchr(b, '=');
+
+	if (!x || !y)
+		return !x && !y;
+	return x - a == y - b && strncasecmp(a, b, (size_t)(x - a)) == 0;
+}
+
+/* Tells whether two --create-vault values name one vault. */
+static bool same_vault(const char *a, const char *b)
+{
+	const char *x = strchr(a, '='), *y = strchr(b, '=');
+
+	return str_ieq(x ? x + 1 : a, y ? y + 1 : b);
+}
+
+/* Refuses --create-vault where it cannot work: without --vault-group or the
+ * consent its purge protection needs, beside a vault or key already named,
+ * or naming a region or a vault twice; EXIT_OK when it can. */
+static int new_vault_mistake(const struct cmd_opts *o)
+{
+	if (!o->nnew_vaults)
+		return o->vault_group || o->vault_sub
+			       ? flow_mistake(_("--vault-group and "
+						"--vault-subscription go with "
+						"--create-vault"))
+			       : EXIT_OK;
+	if (!o->vault_group)
+		return flow_mistake(_("--create-vault needs --vault-group RG, "
+				      "the resource group the new vaults go "
+				      "in"));
+	if (o->vault || o->key || o->key_uri)
+		return flow_mistake(_("--create-vault is for the regions where "
+				      "no vault is ready; --vault and --key "
+				      "already name where the keys go"));
+	if (!o->confirm_irreversible)
+		return flow_mistake(
+			_("--create-vault makes vaults with purge protection, "
+			  "which cannot be undone (a name stays taken for 90 "
+			  "days after a delete): add --confirm-irreversible"));
+	for (size_t i = 0; i < o->nnew_vaults; i++)
+		for (size_t j = 0; j < i; j++)
+			if (same_region(o->new_vaults[i], o->new_vaults[j]) ||
+			    same_vault(o->new_vaults[i], o->new_vaults[j]))
+				return flow_mistake(
+					_("--create-vault names each region, "
+					  "and each vault, once"));
+	return EXIT_OK;
+}
+
 /* azcmk fix --all: one fleet plan for every selected finding, its review,
  * then (unless --dry-run, or an az script is asked for) its apply. */
 int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
@@ -661,6 +816,8 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 		return flow_mistake(
 			_("--key NAME names a key in one --vault: "
 			  "give one --vault with it, or --key URI"));
+	if ((rc = new_vault_mistake(o)) != EXIT_OK)
+		return rc;
 	rc = build_and_review(o, &b, &path);
 	if (rc == EXIT_OK && path)
 		rc = after_review(o, &b, path);
@@ -668,6 +825,7 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 	json_object_put(b.stores);
 	json_object_put(b.keys);
 	fleet_free(&b.f);
+	free(b.vault_sub);
 	free(path);
 	return rc;
 }

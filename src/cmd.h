@@ -9,6 +9,8 @@
 #include "rules.h"
 #include "session.h"
 
+struct json_object;
+
 /* Exit statuses: 0 success, 1 findings (check, audit), 2 an error or a usage
  * mistake (keys: 0 or 2). */
 enum { EXIT_OK = 0, EXIT_FINDINGS = 1, EXIT_ERROR = 2 };
@@ -48,7 +50,10 @@ struct cmd_opts {
 	const char *subscriptions[32];
 	size_t nsubs;
 	bool confirm_irreversible;
-	bool system_off;  /* plan, fix: --system-identity off */
+	bool system_off; /* plan, fix: --system-identity off */
+	struct json_object *planned_vault; /* fix --all: the vault the plan
+					      creates for this resource
+					      (plan_vault_planned), or NULL */
 	bool grant_vault; /* plan, fix: --grant-scope vault (the role on the
 			     whole vault, not the key) */
 	bool system_set;  /* --system-identity was given (keep or off) */
@@ -69,6 +74,11 @@ struct cmd_opts {
 	const char *from;       /* fix: the audit report to read */
 	bool all;               /* fix --all: every finding, one fleet plan */
 	const char *groups[32]; /* fix --all: --resource-group (repeatable) */
+	const char *new_vaults[16]; /* fix --all: --create-vault [REGION=]NAME
+				       (repeatable) */
+	size_t nnew_vaults;
+	const char *vault_group; /* fix --all: --vault-group RG */
+	const char *vault_sub;   /* fix --all: --vault-subscription ID */
 	size_t ngroups;
 	int parallel; /* a fleet's apply: resources at once (0: the default) */
 	bool demo;    /* run against the built-in demo tenant */
@@ -114,7 +124,6 @@ int cmd_guard(const struct cmd_opts *o, int argc, char **argv);
 struct az_session;
 struct az_error;
 struct cmk_fetch;
-struct json_object;
 int fix_key_stores(struct az_session *s, const struct cmd_opts *o,
 		   struct json_object **stores, struct az_error *e);
 char *fix_new_key_vault(struct az_session *s, const struct cmd_opts *o,

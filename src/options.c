@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "i18n.h"
 #include "options.h"
+#include "plan.h"
 #include "text.h"
 #include "xalloc.h"
 
@@ -165,6 +166,29 @@ static int set_vault(struct cmd_opts *o, const char *v, unsigned cmd)
 	}
 	o->vault = o->vault ? o->vault : v;
 	o->vaults[o->nvaults++] = v;
+	return 0;
+}
+
+/* --create-vault [REGION=]NAME (fix --all, repeatable): a vault name Key
+ * Vault takes, for one region or, without one, for the first that needs it. */
+static int set_new_vault(struct cmd_opts *o, const char *v, unsigned cmd)
+{
+	const char *eq = strchr(v, '=');
+
+	(void)cmd;
+	if (!plan_vault_name_ok(eq ? eq + 1 : v) || eq == v)
+		return mistake(xasprintf(
+			_("invalid --create-vault '%s': use NAME or "
+			  "REGION=NAME, NAME of 3 to 24 letters, digits and "
+			  "dashes, starting with a letter"),
+			v));
+	if (o->nnew_vaults ==
+	    sizeof(o->new_vaults) / sizeof(o->new_vaults[0])) {
+		cli_error(_("too many --create-vault options (at most %zu)"),
+			  o->nnew_vaults);
+		return hint();
+	}
+	o->new_vaults[o->nnew_vaults++] = v;
 	return 0;
 }
 
@@ -368,6 +392,16 @@ static const struct opt_def OPTS[] = {
 	{ "all", 0, O_FLAG, FLAG(all), NULL, CMD_FIX, NULL,
 	  N_("fix every finding of the audit report at once: one fleet "
 	     "plan, one review, one apply") },
+	{ "create-vault", 0, O_CALL, 0, set_new_vault, CMD_FIX, "[REGION=]NAME",
+	  N_("with --all: where no key vault is ready in a region, plan one "
+	     "named NAME there (Azure RBAC, soft delete, purge protection; "
+	     "needs --vault-group and --confirm-irreversible; repeatable, "
+	     "one per region)") },
+	{ "vault-group", 0, O_TEXT, TEXT(vault_group), NULL, CMD_FIX, "RG",
+	  N_("with --create-vault: the resource group the new vaults go in") },
+	{ "vault-subscription", 0, O_TEXT, TEXT(vault_sub), NULL, CMD_FIX, "ID",
+	  N_("with --create-vault: the subscription of the new vaults "
+	     "(default: the first resource's)") },
 	{ "resource-group", 0, O_CALL, 0, set_group, CMD_FIX, "RG",
 	  N_("with --all: only the findings in resource group RG "
 	     "(repeatable)") },

@@ -198,16 +198,23 @@ static int plan_quietly(struct az_session *s, const struct cmd_opts *o,
 			const char *resource, struct cmk_fetch *f,
 			struct plan *p, struct cmk_report *r, char **why)
 {
-	struct cmk_target t = {
-		resource,         o->key_uri, o->vault,
-		o->key,           o->version, o->identity,
-		o->subscriptions, o->nsubs,   o->confirm_irreversible
-	};
+	struct cmk_target t = { .resource = resource,
+				.key_uri = o->key_uri,
+				.vault = o->vault,
+				.key = o->key,
+				.version = o->version,
+				.identity = o->identity,
+				.subscriptions = o->subscriptions,
+				.nsubs = o->nsubs,
+				.confirmed = o->confirm_irreversible,
+				.planned_vault = o->planned_vault };
 	struct plan_choices ch = { .create_key = o->create_key != NULL,
 				   .new_key_name = o->create_key,
 				   .system_off = o->system_off,
 				   .allow_unknown = o->allow_unknown,
-				   .grant_vault = o->grant_vault };
+				   .grant_vault = o->grant_vault,
+				   .vault_location = jx_str(o->planned_vault,
+							    "location") };
 	struct az_error e = { 0 };
 
 	memset(r, 0, sizeof(*r));

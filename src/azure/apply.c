@@ -381,11 +381,35 @@ static struct json_object *read_arm(struct run *r, const char *url,
 	return o;
 }
 
+/* Reads the vault a plan creates: as ARM shows it, or an empty object while
+ * it does not exist (a 404, and only that). */
+static struct json_object *read_new_vault(struct run *r, struct az_error *e)
+{
+	struct az_req *q = az_session_req(r->s, AZ_ARM, "GET", r->p->vault_id,
+					  PLAN_VAULT_API, NULL);
+	int rc = az_session_call(r->s, q, e);
+	struct json_object *o = NULL;
+
+	if (rc == 0 && json_object_is_type(q->json, json_type_object))
+		o = json_object_get(q->json);
+	else if (rc != 0 && q->status == 404) {
+		az_error_clear(e);
+		o = json_object_new_object();
+	} else if (rc == 0) {
+		az_error_set(e, _("key vault %s answered with no object"),
+			     r->p->vault_id);
+	}
+	az_req_free(q);
+	return o;
+}
+
 /* Reads what a step's request is derived from: the resource or the vault it
  * changes. */
 static struct json_object *read_state(struct run *r, enum step_kind k,
 				      struct az_error *e)
 {
+	if (k == STEP_CREATE_VAULT)
+		return read_new_vault(r, e);
 	bool vault = k == STEP_ENABLE_SOFT_DELETE ||
 		     k == STEP_ENABLE_PURGE_PROTECTION ||
 		     k == STEP_FIREWALL_BYPASS || k == STEP_ACCESS_POLICY;
@@ -999,7 +1023,9 @@ static int write_step(struct run *r, size_t i, struct json_object *now,
 	rc = ok_answer(q) ? 0 : -1;
 	/* A role assignment made anew answers 201; an access policy is new when
 	 * the vault did not list it. */
-	if (rc == 0 && ((st->kind == STEP_ASSIGN_ROLE && q->status == 201) ||
+	if (rc == 0 && (((st->kind == STEP_ASSIGN_ROLE ||
+			  st->kind == STEP_GRANT_OPERATOR) &&
+			 q->status == 201) ||
 			(st->kind == STEP_ACCESS_POLICY &&
 			 !cmk_policy_allows(now, jx_str(r->vars, "principalId"),
 					    CMK_SERVICE_KEY_PERMS))))
@@ -1037,6 +1063,41 @@ static bool skip_done(const struct run *r, const struct plan_step *st)
 	}
 }
 
+/* Refuses to grant Key Vault Crypto Officer to the operator who made the plan
+ * when someone else applies it: 0 when you are that operator. */
+static int grant_is_yours(struct run *r, struct az_error *e)
+{
+	const char *you = jx_str(r->claims, "oid");
+
+	if (you && str_ieq(you, r->p->operator_id))
+		return 0;
+	az_error_set(e,
+		     _("this plan grants Key Vault Crypto Officer on vault %s "
+		       "to %s, who made it, but you are signed in as %s: "
+		       "apply it signed in as %s, or make a new plan"),
+		     r->p->keyref.vault, r->p->operator_id, you ? you : "?",
+		     r->p->operator_id);
+	fail_code(e, "PlanOperatorMismatch");
+	return -1;
+}
+
+/* Grants you Key Vault Crypto Officer on the vault the plan created and, when
+ * the grant is new (201, not a fleet's earlier one again), waits for it. */
+static int grant_operator(struct run *r, size_t i, struct json_object *now,
+			  struct az_error *e)
+{
+	bool before = r->regranted, fresh;
+
+	if (grant_is_yours(r, e) != 0)
+		return -1;
+	r->regranted = false;
+	if (write_step(r, i, now, e) != 0)
+		return -1;
+	fresh = r->regranted;
+	r->regranted |= before;
+	return fresh ? wait_access(r, e) : 0;
+}
+
 /* Carries out one step whose guard has passed. */
 static int do_step(struct run *r, size_t i, struct json_object *now,
 		   struct az_error *e)
@@ -1054,6 +1115,8 @@ static int do_step(struct run *r, size_t i, struct json_object *now,
 		if (prove_user_identity(r, e) != 0)
 			return -1;
 		return write_step(r, i, now, e);
+	case STEP_GRANT_OPERATOR:
+		return grant_operator(r, i, now, e);
 	default:
 		return write_step(r, i, now, e);
 	}
@@ -1197,10 +1260,17 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 static int preflight(struct run *r, struct az_error *e)
 {
 	char *key = key_ref_versioned(&r->p->keyref, NULL);
+	struct json_object *planned =
+		r->p->vault_location
+			? plan_vault_planned(
+				  r->p->vault_id, r->p->keyref.vault_uri,
+				  r->p->vault_location, r->p->vault_tenant)
+			: NULL;
 	struct cmk_target t = { .resource = r->p->resource_id,
 				.key_uri = key,
 				.identity = r->p->uai_id,
-				.confirmed = true };
+				.confirmed = true,
+				.planned_vault = planned };
 	struct cmk_fetch f;
 	char *err = NULL, *open = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);
@@ -1218,6 +1288,7 @@ static int preflight(struct run *r, struct az_error *e)
 	free(err);
 	free(open);
 	free(key);
+	json_object_put(planned);
 	cmk_fetch_free(&f);
 	return rc;
 }

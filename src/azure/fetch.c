@@ -970,6 +970,92 @@ static int read_resource(struct az_session *s, const char *id,
 	return rc;
 }
 
+/* Returns the id of the resource group an ARM id is in, or NULL. */
+static char *group_of(const char *id)
+{
+	struct armid a;
+	char *g = NULL;
+
+	if (!id || !armid_parse(id, &a))
+		return NULL;
+	if (a.resource_group)
+		g = xasprintf("/subscriptions/%s/resourceGroups/%s",
+			      a.subscription, a.resource_group);
+	armid_free(&a);
+	return g;
+}
+
+/*
+ * Reads what the rules judge about a vault a plan creates, which does not
+ * exist yet: the operator's permissions and the deny assignments at its
+ * resource group, which it will inherit, beside the resource's permissions
+ * and Azure Policy's answer; the vault itself is the one planned, with no
+ * key in it and no access granted yet.
+ */
+static int read_planned(struct az_session *s, struct cmk_fetch *f,
+			const struct cmk_target *t, struct az_req *policy,
+			struct az_error *e)
+{
+	char *group = group_of(jx_str(t->planned_vault, "id"));
+	char *perm = xasprintf(
+		"%s/providers/Microsoft.Authorization/permissions", group);
+	char *rperm =
+		xasprintf("%s/providers/Microsoft.Authorization/permissions",
+			  jx_str(f->resource, "id"));
+	char *deny = xasprintf(
+		"%s/providers/Microsoft.Authorization/denyAssignments", group);
+	struct az_req *r[4] = {
+		az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
+		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL),
+		az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL), policy
+	};
+	int rc = az_session_send(s, r, policy ? 4 : 3, e);
+
+	/* A read that fails leaves its verdict open, as for a vault that
+	 * exists. */
+	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
+		az_error_clear(e);
+		rc = 0;
+	}
+	if (rc == 0) {
+		f->vault = json_object_get(t->planned_vault);
+		f->ctx.vault_status = 200;
+		f->ctx.key_status = f->ctx.versions_status =
+			f->ctx.rotation_status = 404;
+		f->assignments = json_object_new_array();
+		f->ctx.assignments_status = 200;
+		f->perms = take_list(r[0], &f->ctx.perms_status);
+		f->res_perms = take_list(r[1], &f->ctx.resource_perms_status);
+		f->denies = take_all(s, r[2], &f->ctx.denies_status);
+	}
+	if (policy)
+		take_policy(f, policy);
+	for (size_t i = 0; i < 3; i++)
+		az_req_free(r[i]);
+	free(group);
+	free(perm);
+	free(rperm);
+	free(deny);
+	return rc;
+}
+
+/* Tells whether the key is in the vault the target's plan creates, which the
+ * lookup did not find. */
+static bool planned(const struct cmk_target *t, const struct cmk_fetch *f,
+		    const char *vault_id)
+{
+	char *group = t->planned_vault
+			      ? group_of(jx_str(t->planned_vault, "id"))
+			      : NULL;
+	bool yes = !vault_id && group && f->ctx.keyref.vault_uri &&
+		   !f->ctx.keyref.hsm &&
+		   str_ieq(jx_str(t->planned_vault, "properties.vaultUri"),
+			   f->ctx.keyref.vault_uri);
+
+	free(group);
+	return yes;
+}
+
 /* Fills the context the rules see from what was read. */
 static void fill_ctx(struct az_session *s, struct cmk_fetch *f,
 		     const struct cmk_target *t)
@@ -1041,7 +1127,12 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 			out->ctx.vault_status = e->message ? 403 : 404;
 		az_error_clear(e);
 	}
-	if (rc == 0 && vault_id) {
+	if (rc == 0 && planned(t, out, vault_id)) {
+		rc = read_planned(s, out, t, policy, e);
+		out->round_trips++;
+		if (rc == 0)
+			rc = read_roles(s, out, e);
+	} else if (rc == 0 && vault_id) {
 		rc = read_vault_and_key(s, out, vault_id, policy, e);
 		out->round_trips++;
 		if (rc == 0)

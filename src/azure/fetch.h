@@ -22,7 +22,11 @@ struct cmk_target {
 				 or name */
 	const char *const *subscriptions;
 	size_t nsubs;
-	bool confirmed; /* --confirm-irreversible */
+	bool confirmed;                    /* --confirm-irreversible */
+	struct json_object *planned_vault; /* the vault a plan creates
+					      (plan_vault_planned), judged
+					      in its place while it does
+					      not exist, or NULL */
 };
 
 /* The context and everything it points at. */

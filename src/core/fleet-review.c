@@ -29,13 +29,16 @@ static const char *const KIND_TEXT[STEP_KIND_COUNT] = {
 	[STEP_FIREWALL_BYPASS] =
 		N_("let trusted services through a vault's firewall"),
 	[STEP_CREATE_KEY] = N_("create an RSA key"),
-	[STEP_ASSIGN_ROLE] = N_("grant a role on a key"),
+	[STEP_ASSIGN_ROLE] = N_("grant a role on a key or a vault"),
 	[STEP_ACCESS_POLICY] = N_("add an access policy"),
 	[STEP_WAIT_ACCESS] = N_("wait for new access to take effect"),
 	[STEP_SAVE_KEY] = N_("save the key on the resource"),
 	[STEP_VERIFY] = N_("read back and check again"),
 	[STEP_DISABLE_SYSTEM_IDENTITY] =
 		N_("turn the system-assigned identity off"),
+	[STEP_CREATE_VAULT] = N_("create a key vault (per vault)"),
+	[STEP_GRANT_OPERATOR] =
+		N_("let you create keys in a new vault (per vault)"),
 };
 
 /* One resource's place in the review's order. */

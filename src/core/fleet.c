@@ -64,6 +64,49 @@ void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 	s->reason = cut(reason, MAX_REASON);
 }
 
+/* Moves plan i to the skipped list with a reason, keeping the others'
+ * order. */
+static void unplan(struct fleet *f, size_t i, const char *reason)
+{
+	fleet_skip(f, f->plans[i].resource_id, "resource.cmk", reason);
+	plan_free(&f->plans[i]);
+	memmove(&f->plans[i], &f->plans[i + 1],
+		(f->n - i - 1) * sizeof(*f->plans));
+	f->n--;
+}
+
+/*
+ * Keeps each vault the fleet creates in one region: the first plan to
+ * create a vault decides its region, and a later plan that would create the
+ * same vault in another region is skipped, saying how to name one there
+ * (one --create-vault NAME serves the first region that needs a vault).
+ */
+void fleet_one_region_per_new_vault(struct fleet *f)
+{
+	for (size_t i = 0; i < f->n;) {
+		const struct plan *p = &f->plans[i];
+		char *why = NULL;
+
+		for (size_t j = 0; p->vault_location && !why && j < i; j++)
+			if (f->plans[j].vault_location &&
+			    str_ieq(f->plans[j].vault_id, p->vault_id) &&
+			    !str_ieq(f->plans[j].vault_location,
+				     p->vault_location))
+				why = xasprintf(
+					_("the new key vault %s is planned in "
+					  "%s; name one for %s with "
+					  "--create-vault %s=NAME"),
+					p->keyref.vault,
+					f->plans[j].vault_location,
+					p->vault_location, p->vault_location);
+		if (why)
+			unplan(f, i, why);
+		else
+			i++;
+		free(why);
+	}
+}
+
 /* Frees a fleet's plans, skipped list and id. */
 void fleet_free(struct fleet *f)
 {
@@ -305,15 +348,17 @@ char *fleet_subscription(const char *resource_id)
 
 /*
  * Tells whether step s of a plan changes what other resources on its vault
- * use, so that the fleet makes it once, before the others: the vault's soft
- * delete, purge protection and firewall, and a role on the whole vault
+ * use, so that the fleet makes it once, before the others: the vault's
+ * creation and your grant on it, its soft delete, purge protection and
+ * firewall, and a role on the whole vault
  * (--grant-scope vault) for a user-assigned identity several resources share.
  */
 bool fleet_shared_step(const struct plan *p, size_t s)
 {
 	enum step_kind k = p->steps[s].kind;
 
-	return k == STEP_ENABLE_SOFT_DELETE ||
+	return k == STEP_CREATE_VAULT || k == STEP_GRANT_OPERATOR ||
+	       k == STEP_ENABLE_SOFT_DELETE ||
 	       k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS ||
 	       (k == STEP_ASSIGN_ROLE && p->grant_vault && p->uai_id);
 }

@@ -37,6 +37,7 @@ void fleet_add_plan(struct fleet *f, struct plan *p);
 void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 		const char *reason);
 void fleet_free(struct fleet *f);
+void fleet_one_region_per_new_vault(struct fleet *f);
 struct json_object *fleet_skip_json(const struct fleet_skip *s,
 				    const char *id_key);
 struct json_object *fleet_to_json(struct fleet *f);

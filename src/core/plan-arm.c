@@ -413,7 +413,7 @@ static void add_body(const struct arm *a, struct json_object *r,
 /* Tells whether a step changes the vault itself. */
 static bool vault_step(enum step_kind k)
 {
-	return k == STEP_ENABLE_SOFT_DELETE ||
+	return k == STEP_CREATE_VAULT || k == STEP_ENABLE_SOFT_DELETE ||
 	       k == STEP_ENABLE_PURGE_PROTECTION || k == STEP_FIREWALL_BYPASS;
 }
 
@@ -918,9 +918,11 @@ static bool arm_init(struct arm *a, const struct plan *p,
 	a->p = p;
 	a->c = c;
 	for (size_t i = 0; i < p->n; i++)
-		needs_vault |= p->steps[i].kind >= STEP_ENABLE_SOFT_DELETE &&
-			       p->steps[i].kind <= STEP_ACCESS_POLICY;
-	a->vault_changed = find(p, STEP_ENABLE_SOFT_DELETE) ||
+		needs_vault |= (p->steps[i].kind >= STEP_ENABLE_SOFT_DELETE &&
+				p->steps[i].kind <= STEP_ACCESS_POLICY) ||
+			       p->steps[i].kind == STEP_CREATE_VAULT;
+	a->vault_changed = find(p, STEP_CREATE_VAULT) ||
+			   find(p, STEP_ENABLE_SOFT_DELETE) ||
 			   find(p, STEP_ENABLE_PURGE_PROTECTION) ||
 			   find(p, STEP_FIREWALL_BYPASS);
 	a->key_created = find(p, STEP_CREATE_KEY) != NULL;

@@ -276,6 +276,11 @@ static void step(struct sbuf *b, const struct plan *p,
 		az_rest(b, st);
 		sb_adds(b, " --output none\n");
 		break;
+	case STEP_GRANT_OPERATOR:
+		az_rest(b, st);
+		sb_adds(b, " --output none\n");
+		/* The grant takes time to apply, as a wait step's does. */
+		__attribute__((fallthrough));
 	case STEP_WAIT_ACCESS:
 		sb_printf(
 			b,

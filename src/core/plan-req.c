@@ -2,6 +2,7 @@
  * alone; the plan's digest and checks. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +26,92 @@
  * out of this order, or repeat a kind, was not written by plan_build.
  */
 static const int RANK[STEP_KIND_COUNT] = {
-	[STEP_ENABLE_IDENTITY] = 0,
-	[STEP_ENABLE_SOFT_DELETE] = 1,
-	[STEP_ENABLE_PURGE_PROTECTION] = 2,
-	[STEP_FIREWALL_BYPASS] = 3,
-	[STEP_CREATE_KEY] = 4,
-	[STEP_ASSIGN_ROLE] = 5,
-	[STEP_ACCESS_POLICY] = 5,
-	[STEP_WAIT_ACCESS] = 6,
-	[STEP_SAVE_KEY] = 7,
-	[STEP_DISABLE_SYSTEM_IDENTITY] = 8,
-	[STEP_VERIFY] = 9,
+	[STEP_CREATE_VAULT] = 0,
+	[STEP_GRANT_OPERATOR] = 1,
+	[STEP_ENABLE_IDENTITY] = 2,
+	[STEP_ENABLE_SOFT_DELETE] = 3,
+	[STEP_ENABLE_PURGE_PROTECTION] = 4,
+	[STEP_FIREWALL_BYPASS] = 5,
+	[STEP_CREATE_KEY] = 6,
+	[STEP_ASSIGN_ROLE] = 7,
+	[STEP_ACCESS_POLICY] = 7,
+	[STEP_WAIT_ACCESS] = 8,
+	[STEP_SAVE_KEY] = 9,
+	[STEP_DISABLE_SYSTEM_IDENTITY] = 10,
+	[STEP_VERIFY] = 11,
 };
+
+/*
+ * Returns the body of the PUT that creates a key vault as the Conformity
+ * rule's first remediation step asks: Azure RBAC, soft delete kept 90 days,
+ * purge protection, standard SKU, in the region and tenant given (the
+ * Vaults_CreateOrUpdate body of Microsoft's createVault.json example,
+ * azure-rest-api-specs keyvault/resource-manager, 2024-11-01).
+ */
+struct json_object *plan_vault_body(const char *location, const char *tenant)
+{
+	struct json_object *b = json_object_new_object();
+
+	jx_set(b, "location", json_object_new_string(location ? location : ""));
+	jx_set(b, "properties.tenantId",
+	       json_object_new_string(tenant ? tenant : ""));
+	jx_set(b, "properties.sku.family", json_object_new_string("A"));
+	jx_set(b, "properties.sku.name", json_object_new_string("standard"));
+	jx_set(b, "properties.enableRbacAuthorization",
+	       json_object_new_boolean(true));
+	jx_set(b, "properties.enableSoftDelete", json_object_new_boolean(true));
+	jx_set(b, "properties.softDeleteRetentionInDays",
+	       json_object_new_int(90));
+	jx_set(b, "properties.enablePurgeProtection",
+	       json_object_new_boolean(true));
+	return b;
+}
+
+/* Returns the vault a plan creates as ARM will show it once made: the
+ * body, its id, name, type and URI (what the rules judge before it exists). */
+struct json_object *plan_vault_planned(const char *vault_id,
+				       const char *vault_uri,
+				       const char *location, const char *tenant)
+{
+	struct json_object *v = plan_vault_body(location, tenant);
+	const char *name = vault_id ? strrchr(vault_id, '/') : NULL;
+
+	jx_set(v, "id", json_object_new_string(vault_id ? vault_id : ""));
+	jx_set(v, "name", json_object_new_string(name ? name + 1 : ""));
+	jx_set(v, "type", json_object_new_string("Microsoft.KeyVault/vaults"));
+	jx_set(v, "properties.vaultUri",
+	       json_object_new_string(vault_uri ? vault_uri : ""));
+	jx_set(v, "properties.publicNetworkAccess",
+	       json_object_new_string("Enabled"));
+	return v;
+}
+
+/* Tells whether a name is one Key Vault takes for a vault: 3 to 24 letters,
+ * digits and dashes, a letter first, no dash last, no two dashes in a row. */
+bool plan_vault_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 3 || n > 24 || !isalpha((unsigned char)name[0]) ||
+	    name[n - 1] == '-' || strstr(name, "--"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+			return false;
+	return true;
+}
+
+/* Tells whether a region name has the shape ARM gives them ("westeurope"). */
+static bool region_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]))
+			return false;
+	return n > 0 && n <= 40;
+}
 
 /* Tells whether a value a step learns at apply time has the shape it must have
  * before it goes into a URL or body. */
@@ -50,6 +125,36 @@ bool plan_var_ok(const char *name, const char *value)
 	if (strcmp(name, "keyVersion") == 0)
 		return plan_key_name_ok(value);
 	return false;
+}
+
+/* Derives the grant of Key Vault Crypto Officer on the vault the plan creates
+ * to the operator who planned it (its principal type left for Azure to
+ * find: the operator may be a user or an application). */
+static void operator_request(const struct plan *p, struct step_request *out)
+{
+	struct armid a;
+	char *role = armid_parse(p->vault_id, &a)
+			     ? xasprintf("/subscriptions/%s/providers/"
+					 "Microsoft.Authorization/"
+					 "roleDefinitions/" ROLE_CRYPTO_OFFICER,
+					 a.subscription)
+			     : NULL;
+	char *name = plan_assignment_name(p->vault_id, p->operator_id,
+					  ROLE_CRYPTO_OFFICER);
+
+	if (role)
+		armid_free(&a);
+	out->method = "PUT";
+	out->url = xasprintf("%s" AUTHZ_PROVIDER "%s", p->vault_id, name);
+	out->api_version = PLAN_AUTHZ_API;
+	out->target = TARGET_ARM;
+	out->body = json_object_new_object();
+	jx_set(out->body, "properties.roleDefinitionId",
+	       json_object_new_string(role ? role : ""));
+	jx_set(out->body, "properties.principalId",
+	       json_object_new_string(p->operator_id ? p->operator_id : ""));
+	free(role);
+	free(name);
 }
 
 /* Returns a learned value when it is well formed, else NULL (a placeholder
@@ -335,6 +440,15 @@ void plan_request(const struct plan *p, size_t i, const struct step_state *st,
 	case STEP_ASSIGN_ROLE:
 		grant_request(p, st, out);
 		break;
+	case STEP_GRANT_OPERATOR:
+		operator_request(p, out);
+		break;
+	case STEP_CREATE_VAULT:
+		out->method = "PUT";
+		out->url = xstrdup(p->vault_id);
+		out->api_version = PLAN_VAULT_API;
+		out->body = plan_vault_body(p->vault_location, p->vault_tenant);
+		break;
 	case STEP_ACCESS_POLICY:
 		policy_request(p, st, out);
 		break;
@@ -538,6 +652,16 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 			_("its identity, role or key size is not well formed"));
 		return false;
 	}
+	if ((p->vault_location &&
+	     (p->keyref.hsm || !creates || !region_ok(p->vault_location) ||
+	      !is_uuid(p->vault_tenant) ||
+	      !plan_vault_name_ok(p->keyref.vault))) ||
+	    (p->operator_id &&
+	     (!p->vault_location || !is_uuid(p->operator_id)))) {
+		*err = xstrdup(
+			_("the key vault it creates is not well formed"));
+		return false;
+	}
 	return true;
 }
 
@@ -552,6 +676,9 @@ static bool steps_ok(const struct plan *p, char **err)
 		enum step_kind k = p->steps[i].kind;
 
 		if (RANK[k] <= last ||
+		    (k == STEP_CREATE_VAULT) != (i == 0 && p->vault_location) ||
+		    (k == STEP_GRANT_OPERATOR) !=
+			    (i == 1 && p->operator_id != NULL) ||
 		    (k == STEP_ACCESS_POLICY && p->keyref.hsm) ||
 		    (k == STEP_DISABLE_SYSTEM_IDENTITY && !p->uai_id) ||
 		    (p->keyref.hsm && k >= STEP_ENABLE_SOFT_DELETE &&
@@ -563,6 +690,12 @@ static bool steps_ok(const struct plan *p, char **err)
 		}
 		last = RANK[k];
 		save |= k == STEP_SAVE_KEY;
+	}
+	if (p->vault_location &&
+	    (p->n == 0 || p->steps[0].kind != STEP_CREATE_VAULT)) {
+		*err = xstrdup(_("it names a key vault to create but has no "
+				 "step that creates it"));
+		return false;
 	}
 	if (!save || p->n == 0 || p->steps[p->n - 1].kind != STEP_VERIFY) {
 		*err = xstrdup(_("it does not save a key and end with the "
@@ -650,6 +783,13 @@ struct need {
 };
 
 static const struct need NEEDS[] = {
+	{ STEP_GRANT_OPERATOR, "Microsoft.Authorization/roleAssignments/write",
+	  true, false,
+	  N_("an Owner, User Access Administrator or Role Based Access Control "
+	     "Administrator of the resource group") },
+	{ STEP_CREATE_VAULT, "Microsoft.KeyVault/vaults/write", true, false,
+	  N_("a Key Vault Contributor, Contributor or Owner of the resource "
+	     "group") },
 	{ STEP_ENABLE_IDENTITY, NULL, false, false,
 	  N_("a Contributor or Owner of the resource") },
 	{ STEP_ENABLE_SOFT_DELETE, "Microsoft.KeyVault/vaults/write", true,
@@ -701,6 +841,9 @@ static int allowed(const struct plan *p, const struct cmk_ctx *c,
 							    "create", NULL })
 				: -1;
 	}
+	/* The plan's own grant on the vault it creates lets you make keys. */
+	if (need->kind == STEP_CREATE_KEY && p->operator_id)
+		return 1;
 	if (status != 200)
 		return -1;
 	return az_permissions_allow(perms, action, need->data) ? 1 : 0;
@@ -713,6 +856,16 @@ static const struct need *need_of(enum step_kind k)
 		if (NEEDS[i].kind == k)
 			return &NEEDS[i];
 	return NULL;
+}
+
+/* Tells whether the operator may take a step of a kind on the plan's vault
+ * or resource: 1 yes, 0 no, -1 not judged. */
+int plan_may(const struct plan *p, const struct cmk_ctx *c, enum step_kind k)
+{
+	const struct need *need = need_of(k);
+	char action[200];
+
+	return need ? allowed(p, c, need, action, sizeof(action)) : 1;
 }
 
 /*

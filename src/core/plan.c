@@ -27,7 +27,9 @@ static const char *const STEP_NAMES[] = { "enable-identity",
 					  "wait-access",
 					  "save-key",
 					  "verify",
-					  "disable-system-identity" };
+					  "disable-system-identity",
+					  "create-vault",
+					  "grant-operator" };
 _Static_assert(sizeof(STEP_NAMES) / sizeof(STEP_NAMES[0]) == STEP_KIND_COUNT,
 	       "one name per step kind");
 
@@ -46,7 +48,11 @@ static bool reversible(enum step_kind k, const struct svc_profile *svc)
 	case STEP_ENABLE_PURGE_PROTECTION:
 	case STEP_CREATE_KEY:
 	case STEP_DISABLE_SYSTEM_IDENTITY:
+	case STEP_CREATE_VAULT: /* with purge protection: its name is held for
+				   90 days after a delete */
 		return false;
+	case STEP_GRANT_OPERATOR:
+		return true;
 	case STEP_SAVE_KEY:
 		return !svc->irreversible;
 	default:
@@ -83,10 +89,14 @@ static const char *key_path(const struct svc_profile *svc)
 const char *plan_guard_path(const struct plan *p, enum step_kind k,
 			    const char **read_url)
 {
-	*read_url = k <= STEP_FIREWALL_BYPASS && k != STEP_ENABLE_IDENTITY
+	*read_url = (k <= STEP_FIREWALL_BYPASS && k != STEP_ENABLE_IDENTITY) ||
+				    k == STEP_CREATE_VAULT
 			    ? p->vault_id
 			    : p->resource_id;
 	switch (k) {
+	case STEP_CREATE_VAULT:
+		/* A vault already there must be the one the plan makes. */
+		return "properties";
 	case STEP_ENABLE_IDENTITY:
 	case STEP_DISABLE_SYSTEM_IDENTITY:
 		return "identity.type";
@@ -533,8 +543,10 @@ static void derive_all(struct plan *p, const struct cmk_ctx *c)
 		s->api_version = q.api_version;
 		s->target = q.target;
 		s->body = q.body;
+		/* A vault the plan creates is absent when the plan is made. */
 		expect(p, s,
-		       s->kind <= STEP_FIREWALL_BYPASS &&
+		       s->kind == STEP_CREATE_VAULT ? NULL
+		       : s->kind <= STEP_FIREWALL_BYPASS &&
 				       s->kind != STEP_ENABLE_IDENTITY
 			       ? c->vault
 			       : projected);
@@ -572,6 +584,10 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c,
 	out->resave = ch->resave;
 	/* An access policy is vault-wide anyway; a managed HSM's local role is
 	 * refused at vault scope by plan_build. */
+	out->vault_location =
+		ch->vault_location ? xstrdup(ch->vault_location) : NULL;
+	out->vault_tenant =
+		ch->vault_location && c->tenant ? xstrdup(c->tenant) : NULL;
 	out->grant_vault =
 		ch->grant_vault && !c->keyref.hsm &&
 		jx_bool(c->vault, "properties.enableRbacAuthorization", false);
@@ -587,6 +603,49 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c,
 		out->uai_id && jx_str(c->uai, "properties.clientId")
 			? xstrdup(jx_str(c->uai, "properties.clientId"))
 			: NULL;
+}
+
+/*
+ * Adds the creation of the plan's vault and, where the permissions you hold
+ * on its resource group do not let you create keys in it (an Owner's do
+ * not: a vault with Azure RBAC gives its creator no access to its keys),
+ * the grant of Key Vault Crypto Officer on it to you.
+ */
+static void new_vault_steps(struct plan *p, const struct cmk_ctx *c)
+{
+	add(p, STEP_CREATE_VAULT)->title = xasprintf(
+		_("Create key vault %s in %s (Azure RBAC, soft delete "
+		  "for 90 days, purge protection)"),
+		c->keyref.vault, p->vault_location);
+	if (plan_may(p, c, STEP_CREATE_KEY) != 1 && c->operator_id) {
+		p->operator_id = xstrdup(c->operator_id);
+		add(p, STEP_GRANT_OPERATOR)->title = xasprintf(
+			_("Grant you (%s) Key Vault Crypto Officer on vault "
+			  "%s, "
+			  "to create its keys, and wait for it to take effect"),
+			c->operator_id, c->keyref.vault);
+	}
+}
+
+/*
+ * Tells whether the plan may create its vault: a key vault (not a managed
+ * HSM), with a key the plan creates, and the operator's consent to purge
+ * protection, which cannot be undone; else says why in *err.
+ */
+static bool new_vault_possible(const struct cmk_ctx *c,
+			       const struct plan_choices *ch, char **err)
+{
+	if (c->keyref.hsm || !ch->create_key)
+		*err = xasprintf(_("cannot build a plan: a vault azcmk creates "
+				   "is a key vault with a new key in it"));
+	else if (!c->confirmed)
+		*err = xasprintf(
+			_("cannot build a plan: creating key vault %s turns "
+			  "purge protection on, which cannot be undone (its "
+			  "name stays taken for 90 days after a delete); "
+			  "confirm with --confirm-irreversible"),
+			c->keyref.vault ? c->keyref.vault : "?");
+	return *err == NULL;
 }
 
 /*
@@ -619,6 +678,8 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 		(ch->create_key && c->key_status != 200);
 	if (drop_system && !system_off_possible(c, err))
 		return -1;
+	if (ch->vault_location && !new_vault_possible(c, ch, err))
+		return -1;
 	if (ch->grant_vault && c->keyref.hsm) {
 		*err = xasprintf(
 			_("cannot build a plan: managed HSM %s grants its "
@@ -628,13 +689,15 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 		return -1;
 	}
 	plan_fields(out, c, ch);
+	if (ch->vault_location)
+		new_vault_steps(out, c);
 	if (failed(r, "identity.enabled")) {
 		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(
 			_("Enable the %s of %s"),
 			c->user_identity ? _("user-assigned identity")
 					 : _("system-assigned identity"),
 			jx_str(c->resource, "name"));
-		identity_step = 0;
+		identity_step = (int)out->n - 1;
 	}
 	vault_steps(out, c, r);
 	if (ch->create_key)
@@ -682,6 +745,9 @@ void plan_free(struct plan *p)
 	free(p->uai_id);
 	free(p->uai_client_id);
 	free(p->role);
+	free(p->vault_location);
+	free(p->vault_tenant);
+	free(p->operator_id);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -736,6 +802,14 @@ struct json_object *plan_to_json(const struct plan *p)
 	add_str(o, "userAssignedIdentity", p->uai_id);
 	add_str(o, "userAssignedClientId", p->uai_client_id);
 	add_str(o, "role", p->role);
+	if (p->vault_location) {
+		struct json_object *v = json_object_new_object();
+
+		add_str(v, "location", p->vault_location);
+		add_str(v, "tenantId", p->vault_tenant);
+		add_str(v, "operator", p->operator_id);
+		json_object_object_add(o, "createVault", v);
+	}
 	if (p->grant_vault)
 		add_str(o, "grantScope", "vault");
 	if (p->key_size)
@@ -808,6 +882,12 @@ static bool fields_from_json(struct json_object *o, struct plan *out)
 	out->key_size = (int)jx_int(o, "keySize", 0);
 	out->resave = jx_bool(o, "resave", false);
 	out->grant_vault = str_ieq(jx_str(o, "grantScope"), "vault");
+	out->vault_location = dup_str(o, "createVault.location");
+	out->vault_tenant = dup_str(o, "createVault.tenantId");
+	out->operator_id = dup_str(o, "createVault.operator");
+	if (jx_get(o, "createVault") &&
+	    (!out->vault_location || !out->vault_tenant))
+		return false;
 	/* The scope is "key" (the default, also when absent) or "vault". */
 	return !jx_get(o, "grantScope") || out->grant_vault ||
 	       str_ieq(jx_str(o, "grantScope"), "key");

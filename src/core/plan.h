@@ -23,8 +23,13 @@ enum step_kind {
 	STEP_VERIFY,
 	STEP_DISABLE_SYSTEM_IDENTITY, /* after the save: the user-assigned
 					 identity alone reaches the key */
+	STEP_CREATE_VAULT,   /* first of all: the key vault the new key goes in
+				(fix --all --create-vault) */
+	STEP_GRANT_OPERATOR, /* then, where you could not otherwise, let you
+				create keys there (Key Vault Crypto Officer on
+				the new vault) */
 };
-#define STEP_KIND_COUNT (STEP_DISABLE_SYSTEM_IDENTITY + 1)
+#define STEP_KIND_COUNT (STEP_GRANT_OPERATOR + 1)
 
 /* Where a step's request goes. */
 enum step_target { TARGET_ARM, TARGET_KEYVAULT, TARGET_NONE };
@@ -91,6 +96,9 @@ struct plan_choices {
 	bool allow_unknown; /* go on past blockers that could not be judged */
 	bool grant_vault;   /* grant the role on the whole vault, not the key
 			       (vaults with Azure RBAC) */
+	const char *vault_location; /* create the context's vault, the one
+				       plan_vault_planned describes, in this
+				       region (NULL: it exists) */
 };
 
 struct plan {
@@ -105,7 +113,11 @@ struct plan {
 	char *role; /* role GUID granted at key scope (vaults with Azure RBAC),
 		       or NULL */
 	bool grant_vault; /* the role is granted on the vault, not the key */
-	int key_size;     /* RSA size of the key the plan creates, or 0 */
+	char *vault_location; /* the plan creates its vault in this region, */
+	char *vault_tenant;   /* ... for this tenant (NULL: it exists) */
+	char *operator_id;    /* who is granted Key Vault Crypto Officer on the
+				 new vault (grant-operator), or NULL */
+	int key_size;         /* RSA size of the key the plan creates, or 0 */
 	bool resave; /* the save runs even when the setting is already there */
 	struct plan_step *steps;
 	size_t n;
@@ -171,6 +183,13 @@ bool plan_journal_entry_ok(const struct plan *p, struct json_object *e,
 			   bool first);
 bool plan_preflight(const struct plan *p, const struct cmk_ctx *c,
 		    const bool *done, char **err, char **unjudged);
+struct json_object *plan_vault_body(const char *location, const char *tenant);
+struct json_object *plan_vault_planned(const char *vault_id,
+				       const char *vault_uri,
+				       const char *location,
+				       const char *tenant);
+bool plan_vault_name_ok(const char *name);
+int plan_may(const struct plan *p, const struct cmk_ctx *c, enum step_kind k);
 const char *plan_guard_path(const struct plan *p, enum step_kind k,
 			    const char **read_url);
 

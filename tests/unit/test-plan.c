@@ -25,6 +25,8 @@
 #define P2 "2222aaaa-0000-4000-8000-000000000002"
 #define C2 "2222cccc-0000-4000-8000-000000000002"
 #define T1 "7777aaaa-0000-4000-8000-000000000007"
+/* The signed-in operator's object id. */
+static char OPERATOR[] = "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b";
 #define SUB "/subscriptions/subid"
 #define VAULT_ID \
 	SUB "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1"
@@ -283,7 +285,13 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 	if (opt_has(opts, "old"))
 		jx_set(x->resource, "systemData.createdAt",
 		       json_object_new_string("2021-06-01T00:00:00Z"));
-	x->vault = make_vault(opts);
+	x->vault =
+		opt_has(opts, "newvault")
+			? plan_vault_planned(SUB "/resourceGroups/kvrg/"
+						 "providers/Microsoft.KeyVault/"
+						 "vaults/kv1",
+					     VAULT_URI, "westus", T1)
+			: make_vault(opts);
 	x->key = json_tokener_parse(KEY);
 	if (opt_has(opts, "big")) {
 		jx_del(x->key, "key.n");
@@ -301,10 +309,16 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		       json_object_new_string(HSM_URI "keys/k/v1"));
 	}
 	x->assignments = json_tokener_parse(
-		opt_has(opts, "noaccess") || opt_has(opts, "policy") ? "[]"
-								     : ACCESS);
+		opt_has(opts, "noaccess") || opt_has(opts, "policy") ||
+				opt_has(opts, "newvault")
+			? "[]"
+			: ACCESS);
 	x->roles = json_tokener_parse(ROLES);
-	x->perms = json_tokener_parse("[{\"actions\":[\"*\"]}]");
+	x->perms = json_tokener_parse(
+		opt_has(opts, "dataops")
+			? "[{\"actions\":[\"*\"],\"dataActions\":"
+			  "[\"Microsoft.KeyVault/vaults/keys/*\"]}]"
+			: "[{\"actions\":[\"*\"]}]");
 	x->rotation = json_tokener_parse(
 		"{\"lifetimeActions\":[{\"action\":{\"type\":\"Rotate\"}}]}");
 	x->uai = uai ? json_tokener_parse(UAI) : NULL;
@@ -334,6 +348,7 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		.operator_perms = x->perms,
 		.perms_status = 200,
 		.tenant = T1,
+		.operator_id = opt_has(opts, "newvault") ? OPERATOR : NULL,
 		.now = NOW
 	};
 	x->ch = (struct plan_choices){
@@ -341,7 +356,8 @@ static void build(struct fixture *x, const char *svc, const char *opts)
 		.new_key_name = opt_has(opts, "rotate") ? "k" : NEW_KEY,
 		.resave = opt_has(opts, "resave"),
 		.system_off = opt_has(opts, "sysoff"),
-		.grant_vault = opt_has(opts, "vaultscope")
+		.grant_vault = opt_has(opts, "vaultscope"),
+		.vault_location = opt_has(opts, "newvault") ? "westus" : NULL
 	};
 	assert_non_null(x->c.svc);
 	cmk_check(&x->c, &x->rep);
@@ -595,6 +611,13 @@ struct step_row {
 
 static const struct step_row STEP_ROWS[] = {
 	{ "openai", "pin", "save-key,verify", NULL },
+	{ "openai", "create newvault",
+	  "create-vault,grant-operator,create-key,assign-role,wait-access,"
+	  "save-key,verify",
+	  NULL },
+	{ "dicom", "create newvault dataops",
+	  "create-vault,create-key,assign-role,wait-access,save-key,verify",
+	  NULL },
 	{ "openai", "res-none",
 	  "enable-identity,assign-role,wait-access,save-key,verify",
 	  "{\"type\":\"SystemAssigned\"}" },
@@ -893,6 +916,44 @@ static void check_system_off(const struct fixture *x, const struct step_row *r,
 		    "\"userAssignedIdentities\":" DCM_UAI "}}");
 }
 
+/* Checks the creation of the plan's vault (the first step) and the grant that
+ * lets you create keys in it (the second). */
+static void check_new_vault(const struct fixture *x, const struct plan_step *s,
+			    size_t k)
+{
+	const char *vault = SUB "/resourceGroups/kvrg/providers/"
+				"Microsoft.KeyVault/vaults/kv1";
+	const char *def;
+
+	assert_string_equal(s->method, "PUT");
+	assert_int_equal(s->target, TARGET_ARM);
+	if (s->kind == STEP_CREATE_VAULT) {
+		assert_int_equal(k, 0);
+		assert_string_equal(s->url, vault);
+		assert_false(s->reversible);
+		assert_null(s->expect);
+		assert_json("create-vault", s->body,
+			    "{\"location\":\"westus\",\"properties\":{"
+			    "\"tenantId\":\"" T1 "\",\"sku\":{\"family\":"
+			    "\"A\",\"name\":\"standard\"},"
+			    "\"enableRbacAuthorization\":true,"
+			    "\"enableSoftDelete\":true,"
+			    "\"softDeleteRetentionInDays\":90,"
+			    "\"enablePurgeProtection\":true}}");
+		return;
+	}
+	def = jx_str(s->body, "properties.roleDefinitionId");
+	assert_int_equal(k, 1);
+	assert_true(str_istarts(s->url, vault));
+	assert_non_null(strstr(s->url, "/providers/Microsoft.Authorization/"
+				       "roleAssignments/"));
+	assert_string_equal(jx_str(s->body, "properties.principalId"),
+			    OPERATOR);
+	assert_non_null(def);
+	assert_string_equal(strrchr(def, '/') + 1, ROLE_CRYPTO_OFFICER);
+	assert_string_equal(x->p.operator_id, OPERATOR);
+}
+
 /* Checks the plan's header fields against the row. */
 static void check_header(const struct fixture *x)
 {
@@ -975,6 +1036,10 @@ static void test_step_table(void **state)
 			case STEP_ASSIGN_ROLE:
 			case STEP_ACCESS_POLICY:
 				check_grant(&x, s, k);
+				break;
+			case STEP_CREATE_VAULT:
+			case STEP_GRANT_OPERATOR:
+				check_new_vault(&x, s, k);
 				break;
 			case STEP_WAIT_ACCESS:
 				assert_null(s->method);
@@ -2379,6 +2444,134 @@ static void test_fleet_vault_grant(void **state)
 	}
 }
 
+/* One refused plan for a new vault: its switches and what the refusal says. */
+struct new_vault_refusal {
+	const char *opts;
+	const char *says;
+};
+
+/* A plan that creates its vault is refused without the consent purge
+ * protection needs, on a managed HSM, and without a key of its own. */
+static void test_new_vault_refused(void **state)
+{
+	static const struct new_vault_refusal ROWS[] = {
+		{ "create newvault unconfirmed", "--confirm-irreversible" },
+		{ "create newvault hsm", "a key vault with a new key in it" },
+		{ "newvault", "a key vault with a new key in it" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		struct fixture x;
+
+		print_message("new vault refused: %s\n", ROWS[i].opts);
+		build(&x, "openai", ROWS[i].opts);
+		assert_int_equal(x.rc, -1);
+		if (!x.err || !strstr(x.err, ROWS[i].says))
+			fail_msg("%s: '%s' lacks '%s'", ROWS[i].opts,
+				 x.err ? x.err : "(none)", ROWS[i].says);
+		unbuild(&x);
+	}
+}
+
+/* Sets a member of a plan file (a dotted path) to a JSON text and
+ * reseals the file. */
+static void edit_member(struct json_object *j, const char *path,
+			const char *json)
+{
+	jx_set(j, path, json ? json_tokener_parse(json) : NULL);
+	if (!json)
+		jx_del(j, path);
+	reseal(j);
+}
+
+/* One tampering of a plan that creates its vault. */
+struct new_vault_tamper {
+	const char *what, *path, *json;
+};
+
+/* A plan that creates its vault reads back whole; its region, tenant and
+ * operator must be well formed, and its first two steps must be the
+ * creation and the grant, even when an attacker reseals the file. */
+static void test_new_vault_file(void **state)
+{
+	static const struct new_vault_tamper ROWS[] = {
+		{ "a region with a space", "createVault.location",
+		  "\"West US\"" },
+		{ "a tenant that is no GUID", "createVault.tenantId",
+		  "\"contoso\"" },
+		{ "an operator that is no GUID", "createVault.operator",
+		  "\"me\"" },
+		{ "no operator for the grant", "createVault.operator", NULL },
+		{ "no region", "createVault.location", NULL },
+		{ "no vault to create", "createVault", NULL },
+		{ "a vault name Key Vault refuses", "vaultUri",
+		  "\"https://k.vault.azure.net/\"" },
+	};
+	struct fixture x;
+	struct json_object *j;
+	struct plan back;
+	char *err = NULL;
+
+	(void)state;
+	build_ok(&x, "openai", "create newvault");
+	j = plan_to_json(&x.p);
+	assert_int_equal(plan_from_json(j, &back, &err), 0);
+	assert_string_equal(back.vault_location, "westus");
+	assert_string_equal(back.vault_tenant, T1);
+	assert_string_equal(back.operator_id, OPERATOR);
+	assert_int_equal(back.steps[0].kind, STEP_CREATE_VAULT);
+	assert_int_equal(back.steps[1].kind, STEP_GRANT_OPERATOR);
+	plan_free(&back);
+	json_object_put(j);
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		print_message("new vault tampered: %s\n", ROWS[i].what);
+		j = plan_to_json(&x.p);
+		edit_member(j, ROWS[i].path, ROWS[i].json);
+		assert_int_equal(plan_from_json(j, &back, &err), -1);
+		assert_non_null(err);
+		free(err);
+		err = NULL;
+		json_object_put(j);
+	}
+	unbuild(&x);
+}
+
+/* In a fleet, a new vault and your grant on it are one change each, made by
+ * the first plan before the others; a vault named once but needed in two
+ * regions is planned in the first, the other region's plan skipped with
+ * how to name a vault there. */
+static void test_fleet_new_vault(void **state)
+{
+	struct fleet f;
+	struct json_object *r;
+	enum fleet_state st[4] = { FLEET_RUNNING, FLEET_PENDING, FLEET_PENDING,
+				   FLEET_PENDING };
+	const struct fleet_limits l = { 8, 4, 8 };
+
+	(void)state;
+	fleet_of_four(&f, "create newvault");
+	r = fleet_review_json(&f);
+	assert_int_equal(jx_int(jx_get(r, "changes"),
+				plan_step_name(STEP_CREATE_VAULT), 0),
+			 1);
+	assert_int_equal(jx_int(jx_get(r, "changes"),
+				plan_step_name(STEP_GRANT_OPERATOR), 0),
+			 1);
+	assert_int_equal(fleet_next(&f, st, &l), 4);
+	json_object_put(r);
+	fleet_one_region_per_new_vault(&f);
+	assert_int_equal(f.n, 4);
+	free(f.plans[2].vault_location);
+	f.plans[2].vault_location = xstrdup("eastus");
+	fleet_one_region_per_new_vault(&f);
+	assert_int_equal(f.n, 3);
+	assert_int_equal(f.nskipped, 2);
+	assert_non_null(
+		strstr(f.skipped[1].reason, "--create-vault eastus=NAME"));
+	fleet_free(&f);
+}
+
 /* Makes a plan for the scheduler: a resource in a subscription, a vault, and
  * whether it changes the vault for everyone. */
 static struct plan sched_plan(const char *sub, const char *name,
@@ -2508,6 +2701,9 @@ int main(void)
 		cmocka_unit_test(test_grant_scope),
 		cmocka_unit_test(test_grant_scope_file),
 		cmocka_unit_test(test_fleet_vault_grant),
+		cmocka_unit_test(test_new_vault_refused),
+		cmocka_unit_test(test_new_vault_file),
+		cmocka_unit_test(test_fleet_new_vault),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
