@@ -45,6 +45,7 @@ bool fleet_is_fleet(struct json_object *o);
 char *fleet_subscription(const char *resource_id);
 bool fleet_shared_step(enum step_kind k);
 char *fleet_render_text(const struct fleet *f, int width);
+char *fleet_render_arm(const struct fleet *f, struct json_object *seen);
 size_t fleet_irreversible(const struct fleet *f);
 struct json_object *fleet_review_json(const struct fleet *f);
 
