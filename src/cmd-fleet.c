@@ -314,10 +314,6 @@ static int plan_share(struct build *b, const struct wanted *w, size_t n,
 		if (b->f.n > had)
 			json_object_object_add(one, "plan",
 					       plan_to_json(&b->f.plans[had]));
-		if (b->f.n > had && b->seen)
-			json_object_object_add(
-				one, "seen",
-				jx_copy(jx_at(b->seen, jx_len(b->seen) - 1)));
 		else
 			json_object_object_add(
 				one, "skip",
@@ -329,6 +325,10 @@ static int plan_share(struct build *b, const struct wanted *w, size_t n,
 				one, "rule",
 				json_object_new_string(
 					b->f.skipped[b->f.nskipped - 1].rule));
+		if (b->f.n > had && b->seen)
+			json_object_object_add(
+				one, "seen",
+				jx_copy(jx_at(b->seen, jx_len(b->seen) - 1)));
 		json_object_array_add(items, one);
 	}
 	ok = cmk_write_private(
