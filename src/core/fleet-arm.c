@@ -265,7 +265,6 @@ static void fix_vault(struct farm *m, size_t i)
 {
 	const struct plan **sharing = xcalloc(m->f->n, sizeof(*sharing));
 	struct json_object *fix;
-	struct group *where;
 	struct armid v = { 0 };
 	size_t n = 0;
 
@@ -277,8 +276,8 @@ static void fix_vault(struct farm *m, size_t i)
 	if (fix && armid_parse(m->f->plans[i].vault_id, &v) &&
 	    v.resource_group && v.full_name) {
 		bool local = all_local(m, i, &v);
-
-		where = local ? group_of(&m->res, v.subscription,
+		struct group *where =
+			local ? group_of(&m->res, v.subscription,
 					 v.resource_group, m->f->id, "")
 			      : group_of(&m->fixes, v.subscription,
 					 v.resource_group, m->f->id, "vaults-");
