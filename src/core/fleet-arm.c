@@ -305,6 +305,54 @@ static void fix_vaults(struct farm *m)
 	}
 }
 
+/* Tells whether a plan adds an access policy to its vault. */
+static bool adds_policy(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].kind == STEP_ACCESS_POLICY)
+			return true;
+	return false;
+}
+
+/* Tells whether two plans' resources are in one resource group. */
+static bool same_group(const struct farm *m, size_t i, size_t j)
+{
+	struct armid a = { 0 }, b = { 0 };
+	bool same = armid_parse(m->f->plans[i].resource_id, &a) &&
+		    armid_parse(m->f->plans[j].resource_id, &b) &&
+		    str_ieq(a.subscription, b.subscription) &&
+		    str_ieq(a.resource_group, b.resource_group);
+
+	armid_free(&a);
+	armid_free(&b);
+	return same;
+}
+
+/*
+ * Makes a plan that adds an access policy wait for the last one before it
+ * in its group on the same vault: two writes of one vault's access policies
+ * at once can lose one (apply, too, runs one per vault at a time).
+ */
+static void wait_on_policy(const struct farm *m, size_t i,
+			   struct json_object **deps)
+{
+	char *name;
+
+	if (!adds_policy(&m->f->plans[i]))
+		return;
+	for (size_t j = i; j-- > 0;) {
+		if (!usable(m, j) || !same_vault(m, i, j) ||
+		    !adds_policy(&m->f->plans[j]) || !same_group(m, i, j))
+			continue;
+		name = xasprintf("resourceId('%s', 'azcmk-plan-%.8s')",
+				 DEPLOY_TYPE,
+				 m->f->plans[j].id ? m->f->plans[j].id : "");
+		wait_for(deps, name);
+		free(name);
+		return;
+	}
+}
+
 /* Adds plan i, as its own deployment of its template, to the group of its
  * resource; a plan whose template cannot be written is counted out. */
 static void place_plan(struct farm *m, size_t i)
@@ -322,6 +370,7 @@ static void place_plan(struct farm *m, size_t i)
 	}
 	if (m->wait[i])
 		wait_for(&deps, m->wait[i]);
+	wait_on_policy(m, i, &deps);
 	name = xasprintf("azcmk-plan-%.8s", p->id ? p->id : "");
 	json_object_array_add(
 		group_of(&m->res, r.subscription, r.resource_group, m->f->id,

@@ -2256,6 +2256,7 @@ struct fleet_arm_row {
 			       vault fixes other groups need) */
 	size_t vault_puts;  /* the vault's PUT, in the whole template */
 	bool fix_apart;     /* the vault fix is a deployment of its own */
+	bool chained; /* each plan waits for the one before (access policies) */
 };
 
 /* Moves a fixture's resource (or, with vault, its vault) to a subscription
@@ -2379,6 +2380,26 @@ static void check_waits(const struct fleet_arm_row *row, struct json_object *t)
 	}
 }
 
+/* Checks that, in a row of plans all adding access policies to one vault in
+ * one group, each plan waits for the one before it and the first for none. */
+static void check_chain(const struct fleet_arm_row *row, const struct fleet *f,
+			struct json_object *t)
+{
+	struct json_object *in = jx_get(jx_at(jx_get(t, "resources"), 0),
+					"properties.template.resources");
+
+	if (!row->chained)
+		return;
+	assert_int_equal(jx_len(in), f->n);
+	assert_null(jx_get(jx_at(in, 0), "dependsOn"));
+	for (size_t i = 1; i < jx_len(in); i++) {
+		char *before = xasprintf("azcmk-plan-%.8s", f->plans[i - 1].id);
+
+		assert_true(depends_on(jx_at(in, i), before));
+		free(before);
+	}
+}
+
 /* Checks a row's template: JSON of the subscription schema naming the fleet,
  * a deployment per resource group holding its plans, the vault's PUT once,
  * the waits, and the skipped resource absent. */
@@ -2414,6 +2435,7 @@ static void check_fleet_arm(const struct fleet_arm_row *row,
 				 row->deployments + f->n,
 			 true);
 	check_waits(row, t);
+	check_chain(row, f, t);
 	assert_null(strstr(text, "skippedbot"));
 	json_object_put(t);
 }
@@ -2433,7 +2455,8 @@ static void test_fleet_arm(void **state)
 		    { "openai", "subid", "testRG" } },
 		  2,
 		  1,
-		  true },
+		  true,
+		  false },
 		{ "the vault in the resources' group: its fix beside them",
 		  "create nopurge",
 		  true,
@@ -2441,6 +2464,7 @@ static void test_fleet_arm(void **state)
 		    { "foundry", "subid", "testRG" } },
 		  1,
 		  1,
+		  false,
 		  false },
 		{ "two subscriptions, no vault fix",
 		  "create",
@@ -2450,7 +2474,18 @@ static void test_fleet_arm(void **state)
 		    { "healthbot", "sub2", "rgB" } },
 		  2,
 		  0,
+		  false,
 		  false },
+		{ "access policies on one vault: one plan after another",
+		  "create policy",
+		  false,
+		  { { "openai", "subid", "testRG" },
+		    { "foundry", "subid", "testRG" },
+		    { "healthbot", "subid", "testRG" } },
+		  1,
+		  0,
+		  false,
+		  true },
 		{ "two subscriptions waiting for one vault fix",
 		  "create nopurge",
 		  false,
@@ -2458,7 +2493,8 @@ static void test_fleet_arm(void **state)
 		    { "foundry", "sub2", "rgB" } },
 		  3,
 		  1,
-		  true },
+		  true,
+		  false },
 	};
 
 	(void)state;
