@@ -651,8 +651,16 @@ static int export_az(const struct cmd_opts *o, const struct fleet *f)
 static int export_arm(const struct cmd_opts *o, const struct build *b)
 {
 	char *text = fleet_render_arm(&b->f, b->seen), *err = NULL;
+	size_t len = strlen(text);
 	int rc = EXIT_OK;
 
+	/* Azure Resource Manager refuses a template over 4 MB. */
+	if (len > 4 * 1024 * 1024)
+		cli_warn(
+			_("the template is %zu bytes, more than the 4 MB Azure "
+			  "Resource Manager deploys: narrow the fleet with "
+			  "--resource-group, --service or --subscription\n"),
+			len);
 	if (!o->plan_file) {
 		fputs(text, stdout);
 		fflush(stdout);
