@@ -46,6 +46,8 @@ struct build {
 	struct json_object *keys;   /* "vault URI/key name" taken so far */
 	char *vault_sub; /* --create-vault: the new vaults' subscription */
 	struct fleet f;
+	struct json_object *seen; /* for --format arm: per plan, the resource
+				     and vault it was made from */
 };
 
 /* Reads the audit report (--from, or the one the last audit kept); prints why
@@ -268,6 +270,25 @@ static char *new_vault(struct build *b, const struct cmk_fetch *cur,
 	return uri;
 }
 
+/* For --format arm, keeps what the plan just added was made from: the
+ * resource and the vault as read (the template PUTs them whole). */
+static void keep_seen(struct build *b, const struct cmk_fetch *f)
+{
+	struct json_object *one;
+
+	if (b->o->format != FMT_ARM)
+		return;
+	one = json_object_new_object();
+	if (!b->seen)
+		b->seen = json_object_new_array();
+	if (f->ctx.resource)
+		json_object_object_add(one, "resource",
+				       jx_copy(f->ctx.resource));
+	if (f->ctx.vault)
+		json_object_object_add(one, "vault", jx_copy(f->ctx.vault));
+	json_object_array_add(b->seen, one);
+}
+
 /* Plans one resource with the key the options name, else a new key in the
  * best vault; adds the plan, or the resource as skipped with the reason. */
 static void plan_one(struct build *b, const struct cmk_fetch *cur)
@@ -291,9 +312,10 @@ static void plan_one(struct build *b, const struct cmk_fetch *cur)
 	if (!why && flow_plan(b->s, &o2, rid, &f, &p, &why) == EXIT_OK) {
 		/* A plan whose steps the operator may not all take would stop
 		 * half-way: a person must grant the permissions first. */
-		if (plan_preflight(&p, &f.ctx, NULL, &why, NULL))
+		if (plan_preflight(&p, &f.ctx, NULL, &why, NULL)) {
 			fleet_add_plan(&b->f, &p);
-		else
+			keep_seen(b, &f);
+		} else
 			plan_free(&p);
 	}
 	if (why)
@@ -391,6 +413,10 @@ static int plan_share(struct build *b, const struct wanted *w, size_t n,
 				one, "rule",
 				json_object_new_string(
 					b->f.skipped[b->f.nskipped - 1].rule));
+		if (b->f.n > had && b->seen)
+			json_object_object_add(
+				one, "seen",
+				jx_copy(jx_at(b->seen, jx_len(b->seen) - 1)));
 		json_object_array_add(items, one);
 	}
 	ok = cmk_write_private(
@@ -440,6 +466,20 @@ static bool read_share(const char *path, struct json_object **slot, size_t n)
 	return items != NULL;
 }
 
+/* Adds a plan a worker made to the fleet, with what it was made from (for
+ * --format arm). */
+static void add_gathered(struct build *b, struct plan *p,
+			 struct json_object *seen)
+{
+	fleet_add_plan(&b->f, p);
+	if (b->o->format != FMT_ARM)
+		return;
+	if (!b->seen)
+		b->seen = json_object_new_array();
+	json_object_array_add(b->seen,
+			      seen ? jx_copy(seen) : json_object_new_object());
+}
+
 /* Adds the resources' results to the fleet in the report's order; a resource
  * whose result is missing or unreadable is skipped, saying so. */
 static void gather_shares(struct build *b, const struct wanted *w,
@@ -451,7 +491,7 @@ static void gather_shares(struct build *b, const struct wanted *w,
 
 		if (slot[i] && jx_get(slot[i], "plan") &&
 		    plan_from_json(jx_get(slot[i], "plan"), &p, &err) == 0)
-			fleet_add_plan(&b->f, &p);
+			add_gathered(b, &p, jx_get(slot[i], "seen"));
 		else if (slot[i] && jx_str(slot[i], "skip"))
 			fleet_skip(&b->f, w[i].id, jx_str(slot[i], "rule"),
 				   jx_str(slot[i], "skip"));
@@ -580,7 +620,7 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 	} else if (plan_serial(b, w, n) != 0) {
 		return -1;
 	}
-	fleet_one_region_per_new_vault(&b->f);
+	fleet_one_region_per_new_vault(&b->f, b->seen);
 	return 0;
 }
 
@@ -603,7 +643,8 @@ static char *save(const struct cmd_opts *o, struct fleet *f)
 	const char *text = json_object_to_json_string_ext(
 		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *name = xasprintf("%.16s.fleet.json", f->id), *err = NULL;
-	bool there = o->plan_file && o->format != FMT_AZ; /* --file: the plan */
+	bool there = o->plan_file && o->format != FMT_AZ &&
+		     o->format != FMT_ARM; /* --file: the plan */
 	char *path = there ? xstrdup(o->plan_file) : cmk_state_path(name);
 	bool ok = there ? cli_write_file(path, text, &err)
 			: cmk_write_private(path, text, &err);
@@ -621,25 +662,29 @@ static char *save(const struct cmd_opts *o, struct fleet *f)
 }
 
 /* Prints the review: the text (to the terminal's width), or JSON with the
- * file's path, or nothing. */
+ * file's path, or nothing; on standard error when the ARM template goes to
+ * standard output. */
 static void review(const struct cmd_opts *o, const struct fleet *f,
 		   const char *path)
 {
+	FILE *out = o->format == FMT_ARM && !o->plan_file ? stderr : stdout;
+
 	if (o->output == OUT_JSON) {
 		struct json_object *j = fleet_review_json(f);
 
 		json_object_object_add(j, "file", json_object_new_string(path));
-		puts(json_object_to_json_string_ext(
-			j, JSON_C_TO_STRING_PRETTY |
-				   JSON_C_TO_STRING_NOSLASHESCAPE));
+		fprintf(out, "%s\n",
+			json_object_to_json_string_ext(
+				j, JSON_C_TO_STRING_PRETTY |
+					   JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else if (o->output != OUT_NONE) {
 		char *text = fleet_render_text(f, review_width());
 
-		fputs(text, stdout);
+		fputs(text, out);
 		free(text);
 	}
-	fflush(stdout);
+	fflush(out);
 	cli_warn(_("Fleet plan written to %s; apply it with: %s apply %s\n"),
 		 path, cli_program(), path);
 }
@@ -703,15 +748,43 @@ static int export_az(const struct cmd_opts *o, const struct fleet *f)
 	return rc;
 }
 
-/* Refuses the formats fix --all cannot write: arm, and az without --file. */
+/* Writes the fleet as one subscription-scope ARM template, to --file or
+ * standard output (the plan itself stays in the state directory); returns
+ * the exit status. */
+static int export_arm(const struct cmd_opts *o, const struct build *b)
+{
+	char *text = fleet_render_arm(&b->f, b->seen), *err = NULL;
+	size_t len = strlen(text);
+	int rc = EXIT_OK;
+
+	/* Azure Resource Manager refuses a template over 4 MB. */
+	if (len > 4 * 1024 * 1024)
+		cli_warn(
+			_("the template is %zu bytes, more than the 4 MB Azure "
+			  "Resource Manager deploys: narrow the fleet with "
+			  "--resource-group, --service or --subscription\n"),
+			len);
+	if (!o->plan_file) {
+		fputs(text, stdout);
+		fflush(stdout);
+	} else if (!cli_write_file(o->plan_file, text, &err)) {
+		cli_error(_("cannot write the ARM template '%s': %s"),
+			  o->plan_file, err ? err : "?");
+		rc = EXIT_ERROR;
+	} else {
+		cli_warn(_("ARM template written to %s; nothing was changed "
+			   "in Azure. Deploy it with: az deployment sub create "
+			   "--location LOCATION --template-file %s\n"),
+			 o->plan_file, o->plan_file);
+	}
+	free(err);
+	free(text);
+	return rc;
+}
+
+/* Refuses the format fix --all cannot write: az without --file. */
 static int format_mistake(const struct cmd_opts *o)
 {
-	if (o->format == FMT_ARM)
-		return flow_mistake(
-			_("fix --all does not write an ARM template "
-			  "yet: export each resource's with '"
-			  "azcmk plan RESOURCE --format arm', or "
-			  "use --format az"));
 	if (o->format == FMT_AZ && !o->plan_file)
 		return flow_mistake(_("--format az needs --file FILE, where "
 				      "the script goes"));
@@ -720,8 +793,9 @@ static int format_mistake(const struct cmd_opts *o)
 
 /*
  * Does what follows the review: says so when nothing could be planned (1),
- * writes the az script, stops for --dry-run, or applies the fleet (its
- * workers sign in from the token cache, so this session is closed first).
+ * writes the az script or ARM template, stops for --dry-run, or applies the
+ * fleet (its workers sign in from the token cache, so this session is closed
+ * first).
  */
 static int after_review(const struct cmd_opts *o, struct build *b,
 			const char *path)
@@ -733,6 +807,8 @@ static int after_review(const struct cmd_opts *o, struct build *b,
 	}
 	if (o->format == FMT_AZ)
 		return export_az(o, &b->f);
+	if (o->format == FMT_ARM)
+		return export_arm(o, b);
 	if (o->dry_run)
 		return EXIT_OK;
 	az_session_free(b->s);
@@ -793,7 +869,7 @@ static int new_vault_mistake(const struct cmd_opts *o)
 }
 
 /* azcmk fix --all: one fleet plan for every selected finding, its review,
- * then (unless --dry-run, or an az script is asked for) its apply. */
+ * then (unless --dry-run, or an export is asked for) its apply. */
 int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 {
 	struct build b = { .o = o };
@@ -824,6 +900,7 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 	az_session_free(b.s);
 	json_object_put(b.stores);
 	json_object_put(b.keys);
+	json_object_put(b.seen);
 	fleet_free(&b.f);
 	free(b.vault_sub);
 	free(path);

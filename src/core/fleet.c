@@ -64,10 +64,13 @@ void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 	s->reason = cut(reason, MAX_REASON);
 }
 
-/* Moves plan i to the skipped list with a reason, keeping the others'
- * order. */
-static void unplan(struct fleet *f, size_t i, const char *reason)
+/* Moves plan i to the skipped list with a reason, keeping the others' order
+ * (and that of what each was made from, seen, when given). */
+static void unplan(struct fleet *f, struct json_object *seen, size_t i,
+		   const char *reason)
 {
+	if (seen && i < jx_len(seen))
+		json_object_array_del_idx(seen, i, 1);
 	fleet_skip(f, f->plans[i].resource_id, "resource.cmk", reason);
 	plan_free(&f->plans[i]);
 	memmove(&f->plans[i], &f->plans[i + 1],
@@ -79,9 +82,10 @@ static void unplan(struct fleet *f, size_t i, const char *reason)
  * Keeps each vault the fleet creates in one region: the first plan to
  * create a vault decides its region, and a later plan that would create the
  * same vault in another region is skipped, saying how to name one there
- * (one --create-vault NAME serves the first region that needs a vault).
+ * (one --create-vault NAME serves the first region that needs a vault);
+ * seen, when given, holds what each plan was made from, in the same order.
  */
-void fleet_one_region_per_new_vault(struct fleet *f)
+void fleet_one_region_per_new_vault(struct fleet *f, struct json_object *seen)
 {
 	for (size_t i = 0; i < f->n;) {
 		const struct plan *p = &f->plans[i];
@@ -100,7 +104,7 @@ void fleet_one_region_per_new_vault(struct fleet *f)
 					f->plans[j].vault_location,
 					p->vault_location, p->vault_location);
 		if (why)
-			unplan(f, i, why);
+			unplan(f, seen, i, why);
 		else
 			i++;
 		free(why);

@@ -37,7 +37,7 @@ void fleet_add_plan(struct fleet *f, struct plan *p);
 void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 		const char *reason);
 void fleet_free(struct fleet *f);
-void fleet_one_region_per_new_vault(struct fleet *f);
+void fleet_one_region_per_new_vault(struct fleet *f, struct json_object *seen);
 struct json_object *fleet_skip_json(const struct fleet_skip *s,
 				    const char *id_key);
 struct json_object *fleet_to_json(struct fleet *f);
@@ -48,6 +48,7 @@ bool fleet_shared_step(const struct plan *p, size_t s);
 bool fleet_same_shared(const struct plan *a, size_t s, const struct plan *b,
 		       size_t t);
 char *fleet_render_text(const struct fleet *f, int width);
+char *fleet_render_arm(const struct fleet *f, struct json_object *seen);
 size_t fleet_irreversible(const struct fleet *f);
 struct json_object *fleet_review_json(const struct fleet *f);
 

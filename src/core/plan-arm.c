@@ -8,6 +8,7 @@
 #include "armid.h"
 #include "i18n.h"
 #include "jx.h"
+#include "plan-arm.h"
 #include "plan.h"
 #include "sbuf.h"
 #include "text.h"
@@ -130,6 +131,8 @@ struct arm {
 	bool guessed; /* the role assignment is named by guid(), not as apply
 			 names it */
 	bool vault_changed, key_created;
+	bool vault_elsewhere; /* the vault's own fixes are made outside this
+				 template (a fleet makes them once) */
 };
 
 /* Quotes text as a template string literal ('it''s'). */
@@ -511,24 +514,36 @@ static struct json_object *service_resource(struct arm *a,
  * Returns the vault as a whole-resource PUT: as it is now (access policies and
  * network rules included) without read-only fields, each vault step merged in.
  * Purge protection that is off is left out: Key Vault refuses an explicit
- * false.
+ * false. The vault steps of every plan given are merged in.
  */
-static struct json_object *vault_resource(const struct arm *a)
+static struct json_object *vault_put(const struct arm *a,
+				     const struct plan *const *plans, size_t n,
+				     const char *name)
 {
 	struct json_object *body = jx_copy(a->c->vault), *r;
-	char *name = xasprintf("[%s]", a->vault_arg);
 
 	for (int i = 0; VAULT_READ_ONLY[i]; i++)
 		jx_del(body, VAULT_READ_ONLY[i]);
 	if (!jx_bool(body, "properties.enablePurgeProtection", false))
 		jx_del(body, "properties.enablePurgeProtection");
-	for (size_t i = 0; i < a->p->n; i++)
-		if (vault_step(a->p->steps[i].kind))
-			jx_merge_patch(body, a->p->steps[i].body);
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < plans[k]->n; i++)
+			if (vault_step(plans[k]->steps[i].kind))
+				jx_merge_patch(body, plans[k]->steps[i].body);
 	r = head(a->vault.type, VAULT_API, name, NULL);
-	free(name);
 	add_body(a, r, body);
 	json_object_put(body);
+	return r;
+}
+
+/* Returns the vault's PUT with this plan's vault steps merged in, named by
+ * its parameter. */
+static struct json_object *vault_resource(const struct arm *a)
+{
+	char *name = xasprintf("[%s]", a->vault_arg);
+	struct json_object *r = vault_put(a, &a->p, 1, name);
+
+	free(name);
 	return r;
 }
 
@@ -680,7 +695,7 @@ static struct json_object *vault_side(struct arm *a)
 	for (size_t i = 0; i < a->p->n; i++) {
 		const struct plan_step *s = &a->p->steps[i];
 
-		if (vault_step(s->kind) && !vault_done)
+		if (vault_step(s->kind) && !vault_done && !a->vault_elsewhere)
 			json_object_array_add(list, vault_resource(a));
 		vault_done |= vault_step(s->kind);
 		if (s->kind == STEP_CREATE_KEY)
@@ -1053,22 +1068,19 @@ static void describe(const struct arm *a, struct sbuf *b)
 			  "another name is refused as RoleAssignmentExists)."));
 }
 
-/*
- * Renders the plan as an ARM deployment template for the service resource's
- * resource group: the identity, the vault's fixes, the new key and the grant
- * as resources, and the save as a nested deployment that waits for them;
- * the names, region, key and identity as parameters whose defaults are the
- * plan's values. When the resource or vault id is not an ARM id, the
- * template changes nothing and its description says why.
- */
-char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c)
+/* Returns the plan's template as JSON; with vault_elsewhere, without the
+ * vault's own fixes (and nothing in it waits for them). */
+static struct json_object *arm_template(const struct plan *p,
+					const struct cmk_ctx *c,
+					bool vault_elsewhere)
 {
 	struct json_object *resources = json_object_new_array(), *root;
 	struct sbuf why = SBUF_INIT;
 	struct arm a;
-	char *out;
 
 	if (arm_init(&a, p, c)) {
+		a.vault_elsewhere = vault_elsewhere;
+		a.vault_changed &= !vault_elsewhere;
 		add_resources(&a, resources);
 		describe(&a, &why);
 	} else {
@@ -1080,13 +1092,53 @@ char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c)
 	}
 	root = template(declarations(&a, resources, true), resources,
 			why.len ? sb_str(&why) : NULL);
-	out = xasprintf("%s\n",
-			json_object_to_json_string_ext(
+	sb_free(&why);
+	arm_free(&a);
+	return root;
+}
+
+/*
+ * Renders the plan as an ARM deployment template for the service resource's
+ * resource group: the identity, the vault's fixes, the new key and the grant
+ * as resources, and the save as a nested deployment that waits for them;
+ * the names, region, key and identity as parameters whose defaults are the
+ * plan's values. When the resource or vault id is not an ARM id, the
+ * template changes nothing and its description says why.
+ */
+char *plan_render_arm(const struct plan *p, const struct cmk_ctx *c)
+{
+	struct json_object *root = arm_template(p, c, false);
+	char *out = xasprintf(
+		"%s\n", json_object_to_json_string_ext(
 				root, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_SPACED |
 					      JSON_C_TO_STRING_NOSLASHESCAPE));
+
 	json_object_put(root);
-	sb_free(&why);
-	arm_free(&a);
 	return out;
+}
+
+/* Returns the plan's template for a fleet, which fixes the vault itself once:
+ * the resource group template of plan_render_arm without the vault's PUT. */
+struct json_object *plan_arm_template(const struct plan *p,
+				      const struct cmk_ctx *c)
+{
+	return arm_template(p, c, true);
+}
+
+/*
+ * Returns the one PUT of a vault that several plans change (as c read it,
+ * every plan's vault steps merged in), named literally, for a template
+ * deployed to the vault's resource group; NULL when the vault has no ARM id.
+ */
+struct json_object *plan_arm_vault_fix(const struct plan *const *plans,
+				       size_t n, const struct cmk_ctx *c)
+{
+	struct json_object *r = NULL;
+	struct arm a;
+
+	if (n && arm_init(&a, plans[0], c) && a.vault_rid && c->vault)
+		r = vault_put(&a, plans, n, a.vault.full_name);
+	arm_free(&a);
+	return r;
 }

@@ -65,6 +65,30 @@ check "each new key goes in its region's new vault, in the first resource's subs
 	'all(r["vault"].lower() == ("/subscriptions/'$sub'/resourceGroups/rg-cmk-test/providers/Microsoft.KeyVault/vaults/" + ("kv-cmk-east" if r["id"].endswith("/oai-cmk-test") else "kv-cmk-west")).lower() for r in d["resources"])' \
 	"$work/two.json"
 
+# The ARM export of such a fleet creates the vaults too, with the same settings, once each.
+az fix --all --dry-run --format arm --file "$work/t.json" --create-vault westus3=kv-cmk-west \
+	--create-vault eastus=kv-cmk-east --vault-group rg-cmk-test --confirm-irreversible >/dev/null 2>&1
+python3 - "$work/t.json" >"$work/vaults.txt" 2>&1 <<'PY'
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("type") == "Microsoft.KeyVault/vaults":
+            p = o["properties"]
+            print(o["name"], o["location"], p["enableRbacAuthorization"], p["enablePurgeProtection"],
+                  p["softDeleteRetentionInDays"])
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(open(sys.argv[1])))
+PY
+if [ "$(sort "$work/vaults.txt" | tr '\n' ';')" = "kv-cmk-east eastus True True 90;kv-cmk-west westus3 True True 90;" ]; then
+	ok "the ARM export creates each new vault once, with its settings and region"
+else
+	bad "ARM export of the new vaults: $(cat "$work/vaults.txt")"
+fi
+
 az --yes --propagation-wait 0 apply --parallel 4 "$work/fleet.json" >"$work/apply.out" 2>&1
 rc=$?
 [ $rc -eq 0 ] && grep -q "4 done, 0 failed" "$work/apply.out" && ok "the fleet applies: vaults made, every resource done" ||

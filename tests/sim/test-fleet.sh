@@ -147,6 +147,39 @@ state() {
 d = json.load(sys.stdin)
 json.dump({k: d[k] for k in ("resources", "keys", "roleAssignments")}, open(sys.argv[1], "w"), sort_keys=True)' "$1"
 }
+# The fleet as one ARM template (subscription scope): it parses, names the fleet, holds a deployment per resource
+# group of the planned resources (and one per vault group whose fixes other groups need), and changes nothing.
+state "$work/state-arm-before.json"
+az fix --all --confirm-irreversible --format arm --file "$work/fleet-arm.json" -o json >"$work/arm-review.json" 2>"$work/arm.err"
+rc=$?
+state "$work/state-arm-after.json"
+[ $rc -eq 0 ] && ! grep -q "does not write an ARM template" "$work/arm.err" &&
+	ok "fix --all --format arm --file writes a template" || bad "fix --all --format arm: exit $rc: $(cat "$work/arm.err")"
+python3 - "$work/fleet-arm.json" "$work/arm-review.json" >"$work/arm.check" 2>&1 <<'EOF'
+import json, sys
+t, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+groups = {tuple(x["id"].lower().split("/")[i] for i in (2, 4)) for x in r["resources"]}
+tops = t["resources"]
+plans = [d for d in tops if "-vaults-" not in d["name"]]
+assert t["$schema"].endswith("/2018-05-01/subscriptionDeploymentTemplate.json#"), t["$schema"]
+assert t["metadata"]["azcmkFleet"] == r["fleet"], (t["metadata"], r["fleet"])
+assert all(d["type"] == "Microsoft.Resources/deployments" for d in tops)
+assert len(plans) == len(groups), (len(plans), groups)
+assert {(d["subscriptionId"].lower(), d["resourceGroup"].lower()) for d in plans} == groups
+inner = [x for d in plans for x in d["properties"]["template"]["resources"] if x["name"].startswith("azcmk-plan-")]
+assert len(inner) == len(r["resources"]), (len(inner), len(r["resources"]))
+text = open(sys.argv[1]).read().lower()
+assert not any(s["id"].lower() in text for s in r["skipped"])
+print(len(tops))
+EOF
+[ $? -eq 0 ] && ok "the fleet's ARM template holds one deployment per resource group ($(cat "$work/arm.check") in all) and no skipped resource" ||
+	bad "fleet ARM template: $(tail -c 600 "$work/arm.check")"
+cmp -s "$work/state-arm-before.json" "$work/state-arm-after.json" && ok "the ARM export changed nothing in Azure" ||
+	bad "fix --all --format arm changed the simulator's state"
+az fix --all --format arm >"$work/fleet-arm.out" 2>/dev/null
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))["resources"][0]' "$work/fleet-arm.out" 2>/dev/null &&
+	ok "without --file the template alone goes to standard output" || bad "fix --all --format arm on stdout: $(head -c 300 "$work/fleet-arm.out")"
+
 state "$work/state-before.json"
 tamper() {
 	python3 - "$work/fleet.json" "$work/bad.json" "$1" <<'EOF'

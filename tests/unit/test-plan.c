@@ -2307,6 +2307,278 @@ static void test_fleet_review(void **state)
 	fleet_free(&f);
 }
 
+/* One resource of a fleet exported as an ARM template: its service, and the
+ * subscription and resource group it is moved to. */
+struct arm_member {
+	const char *svc, *sub, *rg;
+};
+
+/* A fleet for the ARM export, and the template it must make. */
+struct fleet_arm_row {
+	const char *what, *opts;
+	bool vault_here; /* the vault is moved to the first member's group */
+	struct arm_member m[4];
+	size_t deployments; /* at the top: one per resource group (and one for
+			       vault fixes other groups need) */
+	size_t vault_puts;  /* the vault's PUT, in the whole template */
+	bool fix_apart;     /* the vault fix is a deployment of its own */
+	bool chained; /* each plan waits for the one before (access policies) */
+};
+
+/* Moves a fixture's resource (or, with vault, its vault) to a subscription
+ * and resource group, in its plan and in what it was read as. */
+static void move_to(struct fixture *x, const char *sub, const char *rg,
+		    bool vault)
+{
+	char **id = vault ? &x->p.vault_id : &x->p.resource_id;
+	char *moved = xasprintf("/subscriptions/%s/resourceGroups/%s%s", sub,
+				rg, strstr(*id, "/providers/"));
+
+	free(*id);
+	*id = moved;
+	jx_set(vault ? x->vault : x->resource, "id",
+	       json_object_new_string(moved));
+}
+
+/* Builds a row's fleet (with one skipped resource) and what each plan was
+ * made from. */
+static void fleet_arm_build(const struct fleet_arm_row *row, struct fleet *f,
+			    struct json_object **seen)
+{
+	struct json_object *j;
+
+	memset(f, 0, sizeof(*f));
+	*seen = json_object_new_array();
+	for (size_t i = 0; i < 4 && row->m[i].svc; i++) {
+		struct fixture x;
+		struct json_object *one = json_object_new_object();
+
+		build_ok(&x, row->m[i].svc, row->opts);
+		move_to(&x, row->m[i].sub, row->m[i].rg, false);
+		if (row->vault_here)
+			move_to(&x, row->m[0].sub, row->m[0].rg, true);
+		json_object_object_add(one, "resource", jx_copy(x.resource));
+		json_object_object_add(one, "vault", jx_copy(x.vault));
+		json_object_array_add(*seen, one);
+		fleet_add_plan(f, &x.p);
+		unbuild(&x);
+	}
+	fleet_skip(f,
+		   SUB
+		   "/resourceGroups/elsewhere/providers/Microsoft.HealthBot/"
+		   "healthBots/skippedbot",
+		   "resource.ready", "it is not ready");
+	j = fleet_to_json(f); /* seals it: its id */
+	json_object_put(j);
+}
+
+/* Counts, through every nested template, the resources of a type. */
+static size_t count_type(struct json_object *tmpl, const char *type)
+{
+	struct json_object *rs = jx_get(tmpl, "resources");
+	size_t n = 0;
+
+	for (size_t i = 0; i < jx_len(rs); i++) {
+		struct json_object *r = jx_at(rs, i);
+
+		n += str_ieq(jx_str(r, "type"), type);
+		n += count_type(jx_get(r, "properties.template"), type);
+	}
+	return n;
+}
+
+/* Tells whether a dependsOn list holds text. */
+static bool depends_on(struct json_object *r, const char *text)
+{
+	struct json_object *deps = jx_get(r, "dependsOn");
+
+	for (size_t i = 0; i < jx_len(deps); i++)
+		if (strstr(json_object_get_string(jx_at(deps, i)), text))
+			return true;
+	return false;
+}
+
+/* Returns the top deployment to a subscription's resource group that holds
+ * plans, or NULL. */
+static struct json_object *group_deployment(struct json_object *t,
+					    const char *sub, const char *rg)
+{
+	struct json_object *rs = jx_get(t, "resources");
+
+	for (size_t i = 0; i < jx_len(rs); i++) {
+		struct json_object *d = jx_at(rs, i);
+
+		if (str_ieq(jx_str(d, "subscriptionId"), sub) &&
+		    str_ieq(jx_str(d, "resourceGroup"), rg) &&
+		    !strstr(jx_str(d, "name"), "vaults"))
+			return d;
+	}
+	return NULL;
+}
+
+/* Checks a row's waits: every group for the fix apart, or every plan for the
+ * vault's PUT beside it. */
+static void check_waits(const struct fleet_arm_row *row, struct json_object *t)
+{
+	struct json_object *rs = jx_get(t, "resources"), *fix = jx_at(rs, 0);
+
+	if (row->fix_apart) {
+		assert_string_equal(jx_str(fix, "resourceGroup"), "kvrg");
+		assert_int_equal(count_type(jx_get(fix, "properties.template"),
+					    "Microsoft.KeyVault/vaults"),
+				 1);
+		for (size_t i = 1; i < jx_len(rs); i++)
+			assert_true(
+				depends_on(jx_at(rs, i), jx_str(fix, "name")));
+		return;
+	}
+	for (size_t i = 0; row->vault_puts && i < jx_len(rs); i++) {
+		struct json_object *in =
+			jx_get(jx_at(rs, i), "properties.template.resources");
+
+		for (size_t k = 0; k < jx_len(in); k++)
+			if (str_ieq(jx_str(jx_at(in, k), "type"),
+				    "Microsoft.Resources/deployments"))
+				assert_true(depends_on(jx_at(in, k),
+						       "resourceId('Microsoft."
+						       "KeyVault/vaults', "
+						       "'kv1')"));
+	}
+}
+
+/* Checks that, in a row of plans all adding access policies to one vault in
+ * one group, each plan waits for the one before it and the first for none. */
+static void check_chain(const struct fleet_arm_row *row, const struct fleet *f,
+			struct json_object *t)
+{
+	struct json_object *in = jx_get(jx_at(jx_get(t, "resources"), 0),
+					"properties.template.resources");
+
+	if (!row->chained)
+		return;
+	assert_int_equal(jx_len(in), f->n);
+	assert_null(jx_get(jx_at(in, 0), "dependsOn"));
+	for (size_t i = 1; i < jx_len(in); i++) {
+		char *before = xasprintf("azcmk-plan-%.8s", f->plans[i - 1].id);
+
+		assert_true(depends_on(jx_at(in, i), before));
+		free(before);
+	}
+}
+
+/* Checks a row's template: JSON of the subscription schema naming the fleet,
+ * a deployment per resource group holding its plans, the vault's PUT once,
+ * the waits, and the skipped resource absent. */
+static void check_fleet_arm(const struct fleet_arm_row *row,
+			    const struct fleet *f, const char *text)
+{
+	struct json_object *t = json_tokener_parse(text);
+
+	assert_non_null(t);
+	assert_non_null(strstr(jx_str(t, "$schema"),
+			       "2018-05-01/subscriptionDeploymentTemplate"));
+	assert_string_equal(jx_str(t, "metadata.azcmkFleet"), f->id);
+	assert_int_equal(jx_len(jx_get(t, "resources")), row->deployments);
+	for (size_t i = 0; i < 4 && row->m[i].svc; i++) {
+		struct json_object *d =
+			group_deployment(t, row->m[i].sub, row->m[i].rg);
+		char *plan = xasprintf("azcmk-plan-%.8s", f->plans[i].id);
+
+		assert_non_null(d);
+		assert_string_equal(
+			jx_str(d,
+			       "properties.expressionEvaluationOptions.scope"),
+			"inner");
+		assert_non_null(
+			strstr(json_object_to_json_string(jx_get(
+				       d, "properties.template.resources")),
+			       plan));
+		free(plan);
+	}
+	assert_int_equal(count_type(t, "Microsoft.KeyVault/vaults"),
+			 row->vault_puts);
+	assert_int_equal(count_type(t, "Microsoft.Resources/deployments") >=
+				 row->deployments + f->n,
+			 true);
+	check_waits(row, t);
+	check_chain(row, f, t);
+	assert_null(strstr(text, "skippedbot"));
+	json_object_put(t);
+}
+
+/* A fleet as one subscription template: per resource group a deployment of
+ * its plans, a vault's shared fix once before every plan that needs it, two
+ * subscriptions, and the skipped resources left out. */
+static void test_fleet_arm(void **state)
+{
+	static const struct fleet_arm_row ROWS[] = {
+		{ "four in one group, their vault's fix apart in kvrg",
+		  "create nopurge",
+		  false,
+		  { { "dicom", "subid", "testRG" },
+		    { "healthbot", "subid", "testRG" },
+		    { "foundry", "subid", "testRG" },
+		    { "openai", "subid", "testRG" } },
+		  2,
+		  1,
+		  true,
+		  false },
+		{ "the vault in the resources' group: its fix beside them",
+		  "create nopurge",
+		  true,
+		  { { "openai", "subid", "testRG" },
+		    { "foundry", "subid", "testRG" } },
+		  1,
+		  1,
+		  false,
+		  false },
+		{ "two subscriptions, no vault fix",
+		  "create",
+		  false,
+		  { { "openai", "subid", "testRG" },
+		    { "foundry", "sub2", "rgB" },
+		    { "healthbot", "sub2", "rgB" } },
+		  2,
+		  0,
+		  false,
+		  false },
+		{ "access policies on one vault: one plan after another",
+		  "create policy",
+		  false,
+		  { { "openai", "subid", "testRG" },
+		    { "foundry", "subid", "testRG" },
+		    { "healthbot", "subid", "testRG" } },
+		  1,
+		  0,
+		  false,
+		  true },
+		{ "two subscriptions waiting for one vault fix",
+		  "create nopurge",
+		  false,
+		  { { "openai", "subid", "rgA" },
+		    { "foundry", "sub2", "rgB" } },
+		  3,
+		  1,
+		  true,
+		  false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		struct fleet f;
+		struct json_object *seen;
+		char *text;
+
+		print_message("fleet arm: %s\n", ROWS[i].what);
+		fleet_arm_build(&ROWS[i], &f, &seen);
+		text = fleet_render_arm(&f, seen);
+		check_fleet_arm(&ROWS[i], &f, text);
+		free(text);
+		json_object_put(seen);
+		fleet_free(&f);
+	}
+}
+
 /* One --grant-scope case: the plan's switches, whether the role is granted
  * at all and on the vault, or the refusal. */
 struct scope_row {
@@ -2560,11 +2832,11 @@ static void test_fleet_new_vault(void **state)
 			 1);
 	assert_int_equal(fleet_next(&f, st, &l), 4);
 	json_object_put(r);
-	fleet_one_region_per_new_vault(&f);
+	fleet_one_region_per_new_vault(&f, NULL);
 	assert_int_equal(f.n, 4);
 	free(f.plans[2].vault_location);
 	f.plans[2].vault_location = xstrdup("eastus");
-	fleet_one_region_per_new_vault(&f);
+	fleet_one_region_per_new_vault(&f, NULL);
 	assert_int_equal(f.n, 3);
 	assert_int_equal(f.nskipped, 2);
 	assert_non_null(
@@ -2698,6 +2970,7 @@ int main(void)
 		cmocka_unit_test(test_fleet_tampered),
 		cmocka_unit_test(test_fleet_review),
 		cmocka_unit_test(test_fleet_next),
+		cmocka_unit_test(test_fleet_arm),
 		cmocka_unit_test(test_grant_scope),
 		cmocka_unit_test(test_grant_scope_file),
 		cmocka_unit_test(test_fleet_vault_grant),
