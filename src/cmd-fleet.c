@@ -30,6 +30,8 @@
 #include "text.h"
 #include "xalloc.h"
 
+#define GROUP_API "2021-04-01" /* Microsoft.Resources resourceGroups */
+
 /* A resource of the report the fleet is to protect, with the finding that
  * brought it in. */
 struct wanted {
@@ -591,6 +593,90 @@ static int plan_serial(struct build *b, const struct wanted *w, size_t n)
 	return 0;
 }
 
+/* Says why a --create-vault name cannot be used, from Azure's answer to the
+ * name check; true when it said so. */
+static bool name_taken(const struct build *b, const char *name,
+		       const struct az_req *q)
+{
+	char *uri, *said;
+	bool seen;
+
+	if (q->status != 200 || jx_bool(q->json, "nameAvailable", true))
+		return false;
+	/* A vault you can see is judged per resource (fix it, or --vault). */
+	uri = xasprintf("https://%s%s/", name,
+			az_session_key_suffixes(b->s).vault);
+	seen = store_at(b->stores, uri) != NULL;
+	free(uri);
+	if (seen)
+		return false;
+	said = text_sanitize(jx_str(q->json, "message")
+				     ? jx_str(q->json, "message")
+				     : jx_str(q->json, "reason"),
+			     false);
+	cli_error(_("key vault name %s is taken in Azure (%s): name another "
+		    "with --create-vault"),
+		  name, said ? said : "?");
+	free(said);
+	return true;
+}
+
+/*
+ * Before planning new vaults: checks that --vault-group exists in their
+ * subscription and that Azure has each --create-vault name free (vault names
+ * are global), in one wave; -1, with the reason said, when one is not. A
+ * check Azure does not answer leaves it to the apply.
+ */
+static int new_vaults_usable(struct build *b)
+{
+	size_t n = b->o->nnew_vaults;
+	struct az_req **q = xcalloc(n + 1, sizeof(*q));
+	char *group = xasprintf("/subscriptions/%s/resourceGroups/%s",
+				b->vault_sub, b->o->vault_group);
+	char *check =
+		xasprintf("/subscriptions/%s/providers/Microsoft.KeyVault/"
+			  "checkNameAvailability",
+			  b->vault_sub);
+	struct az_error e = { 0 };
+	int rc = 0;
+
+	q[0] = az_session_req(b->s, AZ_ARM, "GET", group, GROUP_API, NULL);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = b->o->new_vaults[i], *eq = strchr(v, '=');
+		struct json_object *body = json_object_new_object();
+
+		jx_set(body, "name", json_object_new_string(eq ? eq + 1 : v));
+		jx_set(body, "type",
+		       json_object_new_string("Microsoft.KeyVault/vaults"));
+		q[i + 1] = az_session_req(b->s, AZ_ARM, "POST", check,
+					  PLAN_VAULT_API, jx_text(body));
+		json_object_put(body);
+	}
+	az_session_send(b->s, q, n + 1, &e);
+	az_error_clear(&e);
+	if (q[0]->status == 404) {
+		cli_error(
+			_("resource group %s does not exist in subscription "
+			  "%s, where --create-vault would put the new vaults: "
+			  "create it (az group create), or name another with "
+			  "--vault-group or --vault-subscription"),
+			b->o->vault_group, b->vault_sub);
+		rc = -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *v = b->o->new_vaults[i], *eq = strchr(v, '=');
+
+		if (name_taken(b, eq ? eq + 1 : v, q[i + 1]))
+			rc = -1;
+	}
+	for (size_t i = 0; i <= n; i++)
+		az_req_free(q[i]);
+	free(q);
+	free(group);
+	free(check);
+	return rc;
+}
+
 /* Lists the key stores the operator can see, then plans every wanted
  * resource, in worker processes when there are several; -1 on error. */
 static int plan_all(struct build *b, const struct wanted *w, size_t n)
@@ -609,6 +695,8 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 	 * resource's. */
 	b->vault_sub = b->o->vault_sub ? xstrdup(b->o->vault_sub)
 				       : fleet_subscription(w[0].id);
+	if (b->o->nnew_vaults && new_vaults_usable(b) != 0)
+		return -1;
 	if (n >= 4 && k > 1) {
 		if (isatty(2) && cli_verbosity() >= CLI_NORMAL)
 			fprintf(stderr,

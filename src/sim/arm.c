@@ -1024,6 +1024,25 @@ static void fill_put(struct sim_req *rq, struct json_object *next,
 		fill_project(rq, next, cur, id);
 }
 
+/* Refuses a new vault whose name another vault has, anywhere: vault names
+ * are global (their URI is NAME.vault.azure.net). The code and text are
+ * those Azure answers (VaultAlreadyExists, 409). */
+static bool vault_name_taken(struct sim_req *rq, struct sim_resp *rs,
+			     struct json_object *cur, const struct armid *id)
+{
+	bool hsm = str_ieq(id->type, "Microsoft.KeyVault/managedHSMs");
+
+	if (cur || !is_vault_type(id->type) ||
+	    !state_vault_by_name(rq->sim, id->name, hsm))
+		return false;
+	resp_error(rs, 409, "VaultAlreadyExists",
+		   "The vault name '%s' is already in use. Vault names are "
+		   "globally unique so it is possible that the name is already "
+		   "taken.",
+		   id->name);
+	return true;
+}
+
 /* Applies a PUT to a non-service resource: create or replace, keeping the
  * fields ARM owns. */
 static void plain_put(struct sim_req *rq, struct sim_resp *rs,
@@ -1034,7 +1053,7 @@ static void plain_put(struct sim_req *rq, struct sim_resp *rs,
 
 	if ((cur && is_vault_type(id->type) &&
 	     !vault_patch_ok(rs, cur, body)) ||
-	    parent_missing(rq, rs, id))
+	    vault_name_taken(rq, rs, cur, id) || parent_missing(rq, rs, id))
 		return;
 	next = jx_copy(body);
 	json_object_object_add(
@@ -1249,6 +1268,50 @@ static bool parents_exist(struct sim_req *rq, struct sim_resp *rs,
 	return ok;
 }
 
+/*
+ * Serves POST /subscriptions/{s}/providers/Microsoft.KeyVault/
+ * checkNameAvailability: whether a vault name is free in all of Azure, as
+ * Microsoft's checkVaultNameAvailability.json example (2024-11-01) and the
+ * CheckNameAvailabilityResult definition answer it (nameAvailable, and when
+ * not: reason AlreadyExists or AccountNameInvalid, message).
+ */
+static void check_vault_name(struct sim_req *rq, struct sim_resp *rs)
+{
+	struct json_object *body = req_json(rq, rs), *out;
+	const char *name = jx_str(body, "name");
+
+	if (!body)
+		return;
+	if (!name ||
+	    !str_ieq(jx_str(body, "type"), "Microsoft.KeyVault/vaults")) {
+		resp_error(rs, 400, "InvalidRequestContent",
+			   "The request content must name a vault (name) of "
+			   "type Microsoft.KeyVault/vaults.");
+		return;
+	}
+	out = json_object_new_object();
+	if (!state_vault_by_name(rq->sim, name, false)) {
+		json_object_object_add(out, "nameAvailable",
+				       json_object_new_boolean(true));
+	} else {
+		char *msg = xasprintf(
+			"The vault name '%s' is already in use. Vault names "
+			"are "
+			"globally unique so it is possible that the name is "
+			"already taken.",
+			name);
+
+		json_object_object_add(out, "nameAvailable",
+				       json_object_new_boolean(false));
+		json_object_object_add(out, "reason",
+				       json_object_new_string("AlreadyExists"));
+		json_object_object_add(out, "message",
+				       json_object_new_string(msg));
+		free(msg);
+	}
+	resp_json(rs, 200, out);
+}
+
 /* Serves paths below /subscriptions/{s} that are not Authorization or operation
  * paths. */
 static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
@@ -1273,6 +1336,11 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 	} else if (n == 4 && str_ieq(seg[2], "providers") &&
 		   strcmp(rq->method, "GET") == 0) {
 		provider_metadata(rq, rs, seg[1], seg[3]);
+	} else if (n == 5 && str_ieq(seg[2], "providers") &&
+		   str_ieq(seg[3], "Microsoft.KeyVault") &&
+		   str_ieq(seg[4], "checkNameAvailability") &&
+		   strcmp(rq->method, "POST") == 0) {
+		check_vault_name(rq, rs);
 	} else if ((n == 3 || n == 5) && str_ieq(seg[n - 1], "resources")) {
 		char *scope =
 			n == 3 ? xasprintf("/subscriptions/%s", seg[1])

@@ -21,6 +21,10 @@ for r in d["resources"]:
 d["keys"] = {}
 d["roleAssignments"] = [a for a in d["roleAssignments"] if "/vaults/" not in a["scope"]]
 d["settings"]["operatorDataPlane"] = "enforced"
+# Someone else's vault, in a subscription the operator cannot see: its name is taken in Azure.
+d["subscriptions"].append({"subscriptionId": "77777777-7777-4777-8777-777777777777", "displayName": "Not yours"})
+d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x", "type": "Microsoft.Resources/resourceGroups", "name": "rg-x", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
+d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x/providers/Microsoft.KeyVault/vaults/kv-taken", "type": "Microsoft.KeyVault/vaults", "name": "kv-taken", "location": "westus3", "properties": {"tenantId": d["tenantId"], "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": True, "vaultUri": "https://kv-taken.vault.azure.net/"}})
 json.dump(d, open(sys.argv[2], "w"))
 PY
 sim_start "$work/scen.json"
@@ -38,6 +42,10 @@ expect "beside --vault" 2 "already name where the keys go" -- \
 expect "a region named twice" 2 "each region, and each vault, once" -- \
 	az fix --all --dry-run --create-vault eastus=kv-a --create-vault eastus=kv-b --vault-group rg-cmk-test \
 	--confirm-irreversible
+expect "a name taken in Azure, by a vault you cannot see" 2 "key vault name kv-taken is taken in Azure (The vault name 'kv-taken' is already in use" -- \
+	az fix --all --dry-run --create-vault kv-taken --vault-group rg-cmk-test --confirm-irreversible
+expect "a resource group that does not exist" 2 "resource group rg-nowhere does not exist in subscription $sub" -- \
+	az fix --all --dry-run --create-vault kv-new --vault-group rg-nowhere --confirm-irreversible
 expect "--vault-group alone" 2 "go with --create-vault" -- az fix --all --dry-run --vault-group rg-cmk-test
 expect "only with --all" 2 "apply to fix --all" -- az fix oai-cmk-test --dry-run --create-vault kv-new
 
@@ -100,7 +108,7 @@ check "each vault is created once, by one PUT" \
 	"$work/log.json"
 simget /state >"$work/state.json"
 check "the new vaults are as the Conformity rule asks: Azure RBAC, soft delete 90 days, purge protection, in their region" \
-	'sorted((r["name"], r["location"]) for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults") == [("kv-cmk-east", "eastus"), ("kv-cmk-west", "westus3")] and all(r["properties"]["enableRbacAuthorization"] and r["properties"]["enablePurgeProtection"] and r["properties"]["softDeleteRetentionInDays"] == 90 and r["properties"]["enableSoftDelete"] for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults")' \
+	'sorted((r["name"], r["location"]) for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults" and "/rg-cmk-test/" in r["id"]) == [("kv-cmk-east", "eastus"), ("kv-cmk-west", "westus3")] and all(r["properties"]["enableRbacAuthorization"] and r["properties"]["enablePurgeProtection"] and r["properties"]["softDeleteRetentionInDays"] == 90 and r["properties"]["enableSoftDelete"] for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults" and "/rg-cmk-test/" in r["id"])' \
 	"$work/state.json"
 check "you are granted Key Vault Crypto Officer once on each new vault, and on nothing else" \
 	'sorted(a["scope"].rsplit("/", 1)[1] for a in d["roleAssignments"] if a["principalId"] == "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b" and a["roleDefinitionId"].endswith("14b46e9e-c2b7-41b4-b07b-48a6ebf60603")) == ["kv-cmk-east", "kv-cmk-west"]' \
