@@ -1028,7 +1028,8 @@ static void fill_put(struct sim_req *rq, struct json_object *next,
  * are global (their URI is NAME.vault.azure.net). The code and text are
  * those Azure answers (VaultAlreadyExists, 409). */
 static bool vault_name_taken(struct sim_req *rq, struct sim_resp *rs,
-			     struct json_object *cur, const struct armid *id)
+			     const struct json_object *cur,
+			     const struct armid *id)
 {
 	bool hsm = str_ieq(id->type, "Microsoft.KeyVault/managedHSMs");
 
