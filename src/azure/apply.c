@@ -512,7 +512,10 @@ static struct az_req *send_req(struct run *r, size_t i,
 		      *fin = NULL;
 	bool async = false;
 
+	/* A write made once is still retried after a 429: Azure refuses it
+	 * before doing any of it. */
 	q->no_retry = once;
+	q->retry_throttled = true;
 	if (az_session_call(r->s, q, e) == 0 && !q->curl_code &&
 	    q->status >= 200 && q->status < 300) {
 		note_operation(r, i, q, &op, &async);
@@ -844,6 +847,8 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 		step_request_free(&rq);
 		if (settled)
 			return jx_str(r->vars, "keyVersion") ? 0 : -1;
+		if (attempt + 1 == CREATE_TRIES)
+			break; /* the last try's error says why */
 		say(r, _("  the answer to the key creation was lost; looking "
 			 "for the version before trying again"));
 		az_error_clear(e);

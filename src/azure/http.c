@@ -594,8 +594,8 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	int64_t wait;
 	unsigned char rnd;
 
-	if (r->no_retry || r->attempts > h->o.max_retries ||
-	    az_http_canceled(h))
+	if ((r->no_retry && !(r->retry_throttled && r->status == 429)) ||
+	    r->attempts > h->o.max_retries || az_http_canceled(h))
 		return -1;
 	if (r->curl_code ? !transport_retryable(r->curl_code)
 			 : !wire_status_retryable(r->status))

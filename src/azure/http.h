@@ -40,9 +40,11 @@ struct az_req {
 	char *body;
 	bool form; /* body is x-www-form-urlencoded (its secrets are hidden in
 		      the trace) */
-	bool allow_http;   /* plain http, for a loopback or link-local
-			      managed-identity endpoint */
-	bool no_retry;     /* one attempt only (probes) */
+	bool allow_http;      /* plain http, for a loopback or link-local
+				 managed-identity endpoint */
+	bool no_retry;        /* one attempt only (probes) */
+	bool retry_throttled; /* with no_retry: a 429 (refused before any
+				 work) is still retried after Retry-After */
 	bool raw_json;     /* leave a 2xx body unparsed (json NULL): the caller
 			      scans it (large lists) */
 	int target;        /* the session's: which token the request carries */

@@ -1573,6 +1573,57 @@ static void test_create_key_answer_lost(void **state)
 	env_stop(v);
 }
 
+/* Key Vault throttles the key creation four times (more than apply's own
+ * tries): each 429 is retried after its Retry-After, and one version is made.
+ */
+static void test_create_key_throttled(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "newk", "--file", v->plan, END),
+			 0);
+	assert_int_equal(st_fault(&v->t,
+				  "{\"host\":\"kv-cmk-test.vault.azure.net\","
+				  "\"path\":\"*/keys/newk/create\","
+				  "\"status\":429,\"retryAfterMs\":20,"
+				  "\"times\":4}"),
+			 201);
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    0, "apply with the key creation throttled");
+	assert_not_output(v, "the answer to the key creation was lost");
+	assert_int_equal(writes(v, "POST", "/keys/newk/create"), 1);
+	assert_int_equal(key_versions(v, "kv-cmk-test", "newk"), 1);
+	env_stop(v);
+}
+
+/* Key Vault throttles the key creation for good: apply stops there and says
+ * so, with nothing created. */
+static void test_create_key_throttled_for_good(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "newk", "--file", v->plan, END),
+			 0);
+	assert_int_equal(st_fault(&v->t,
+				  "{\"host\":\"kv-cmk-test.vault.azure.net\","
+				  "\"path\":\"*/keys/newk/create\","
+				  "\"status\":429,\"retryAfterMs\":1}"),
+			 201);
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    2, "apply with the key creation always throttled");
+	assert_output(v, "Azure is throttling requests to");
+	assert_int_equal(writes(v, "POST", "/keys/newk/create"), 0);
+	env_stop(v);
+}
+
 /*
  * Killed while each long-running write of a longer plan is in flight (the
  * identity turned on, the save, the system-assigned identity turned off),
@@ -2129,6 +2180,8 @@ int main(void)
 		cmocka_unit_test(test_kill_during_operation),
 		cmocka_unit_test(test_create_key_once),
 		cmocka_unit_test(test_create_key_answer_lost),
+		cmocka_unit_test(test_create_key_throttled),
+		cmocka_unit_test(test_create_key_throttled_for_good),
 		cmocka_unit_test(test_kill_during_each_operation),
 		cmocka_unit_test(test_state_files_refused),
 		cmocka_unit_test(test_history),
