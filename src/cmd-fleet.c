@@ -36,8 +36,10 @@
  * brought it in. */
 struct wanted {
 	char *id;
-	const char *rule; /* the finding's rule (the report's, static) */
-	bool protect;     /* a resource.cmk finding: it lacks a CMK */
+	const char *rule;       /* the finding's rule (the report's, static) */
+	const char *ineligible; /* its resource.eligible finding's message (the
+				   report's), or NULL */
+	bool protect;           /* a resource.cmk finding: it lacks a CMK */
 };
 
 /* The fleet being planned, with what every resource's plan shares. */
@@ -137,6 +139,9 @@ static size_t gather(const struct cmd_opts *o, const struct audit_report *a,
 		}
 		if (str_ieq(f->rule, "resource.cmk")) {
 			w[k].protect = true;
+			w[k].rule = f->rule;
+		} else if (str_ieq(f->rule, "resource.eligible")) {
+			w[k].ineligible = f->message ? f->message : f->rule;
 			w[k].rule = f->rule;
 		}
 	}
@@ -335,10 +340,14 @@ static void consider(struct build *b, const struct wanted *w)
 	struct cmk_target t = { .resource = w->id };
 	struct cmk_fetch cur = { 0 };
 	struct az_error e = { 0 };
-	const char *rule = w->rule;
+	const char *rule = w->ineligible ? "resource.eligible" : w->rule;
 	char *why = NULL;
 
-	if (!w->protect)
+	if (w->ineligible)
+		why = xasprintf(_("%s: no customer-managed key is possible "
+				  "for it, so there is nothing to plan"),
+				w->ineligible);
+	else if (!w->protect)
 		why = xasprintf(_("its findings are not a missing "
 				  "customer-managed key: fix them one at a "
 				  "time with '%s fix'"),

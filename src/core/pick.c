@@ -26,7 +26,9 @@ static bool usable(const struct svc_profile *svc, struct json_object *resource,
 }
 
 /* Scores a vault: what the plan would not have to change, and how close it is
- * to the resource. */
+ * to the resource. Its region weighs most: a key beside the data keeps both
+ * in one geography (data residency) and one region's outage from reaching
+ * the other, even for the services that do not require it. */
 static int score(struct json_object *resource, struct json_object *v)
 {
 	struct armid r, k;
@@ -42,6 +44,9 @@ static int score(struct json_object *resource, struct json_object *v)
 	     : bypass && strcasestr(bypass, "AzureServices") ? 1
 							     : 0;
 	s += jx_bool(v, "properties.enableRbacAuthorization", false) ? 1 : 0;
+	s += location_eq(jx_str(v, "location"), jx_str(resource, "location"))
+		     ? 16
+		     : 0;
 	if (armid_parse(jx_str(resource, "id"), &r)) {
 		if (armid_parse(jx_str(v, "id"), &k)) {
 			s += str_ieq(r.subscription, k.subscription) ? 2 : 0;

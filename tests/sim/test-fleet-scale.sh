@@ -95,6 +95,13 @@ check "one fleet plan: 37 resources planned, the 3 unfixable skipped with their 
 	 {s["id"]: s["rule"] for s in d["skipped"]} == e["skip"] and all(s["reason"] for s in d["skipped"]) and
 	 {r["id"] for r in d["resources"]} == {r["id"] for r in e["resources"].values()} - set(e["skip"])' \
 	"$work/review.json"
+check "a resource that cannot use a customer-managed key is skipped saying so, not sent to fix" \
+	'all("no customer-managed key is possible" in s["reason"] and "azcmk fix" not in s["reason"]
+	     for s in d["skipped"] if s["rule"] == "resource.eligible") and
+	 any(s["rule"] == "resource.eligible" for s in d["skipped"])' "$work/review.json"
+check "every key goes to the vault in its resource's own region, whatever the service" \
+	'all(r["vault"].endswith("/kv-fleet-" + e["resources"][r["id"].rsplit("/", 1)[1]]["region"]) for r in d["resources"])' \
+	"$work/review.json"
 check "the fleet plan's own file holds the same 37 plans and 3 skipped" \
 	'len(d["plans"]) == 37 and len(d["skipped"]) == 3' "$work/fleet.json"
 check "the keys go to the central subscription's two vaults, an AI account's in its own region" \

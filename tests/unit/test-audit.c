@@ -302,6 +302,36 @@ static void test_pick_vaults(void **state)
 	json_object_put(res);
 }
 
+/* For a service that may use a vault anywhere, one in its own region comes
+ * before one in its own resource group elsewhere (data residency). */
+static void test_pick_vaults_region(void **state)
+{
+	struct json_object *vaults = json_tokener_parse(
+		"[{\"id\":\"" SUB "/resourceGroups/g1/providers/"
+		"Microsoft.KeyVault/vaults/east\",\"name\":\"east\","
+		"\"location\":\"eastus\",\"properties\":{\"tenantId\":\"t1\","
+		"\"enablePurgeProtection\":true,\"enableRbacAuthorization\":"
+		"true}},{\"id\":\"/subscriptions/other/resourceGroups/g9/"
+		"providers/Microsoft.KeyVault/vaults/west\",\"name\":\"west\","
+		"\"location\":\"westus3\",\"properties\":{\"tenantId\":\"t1\","
+		"\"enableSoftDelete\":false}}]");
+	struct json_object *res = json_tokener_parse(
+		"{\"id\":\"" RES "\",\"location\":\"West US 3\"}");
+	static const char *const SVCS[] = { "dicom", "healthbot" };
+	size_t order[2];
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(pick_vaults(svc_by_key(SVCS[i]), res, "t1",
+					     vaults, order, 2),
+				 2);
+		assert_string_equal(jx_str(jx_at(vaults, order[0]), "name"),
+				    "west");
+	}
+	json_object_put(vaults);
+	json_object_put(res);
+}
+
 /* A listed key store is told apart as Graph (lower case) or ARM writes its
  * type, and its data-plane URI read. */
 static void test_key_stores(void **state)
@@ -434,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_sarif_links),
 		cmocka_unit_test(test_counts_text),
 		cmocka_unit_test(test_pick_vaults),
+		cmocka_unit_test(test_pick_vaults_region),
 		cmocka_unit_test(test_key_stores),
 		cmocka_unit_test(test_key_name),
 		cmocka_unit_test(test_scan),
