@@ -793,7 +793,7 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 		struct az_req *q;
 		const char *kid, *ver;
 		int found = find_made(r, e);
-		bool settled;
+		bool settled, throttled;
 
 		if (found < 0 && attempt == 0 && !r->tried[i]) {
 			/* Nothing can have been made yet: a first try in a run
@@ -843,14 +843,21 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 		 * answer is looked into before a retry. */
 		settled = kid || (q->status >= 400 && q->status < 500 &&
 				  q->status != 408 && q->status != 429);
+		throttled = q->status == 429;
 		az_req_free(q);
 		step_request_free(&rq);
 		if (settled)
 			return jx_str(r->vars, "keyVersion") ? 0 : -1;
 		if (attempt + 1 == CREATE_TRIES)
 			break; /* the last try's error says why */
-		say(r, _("  the answer to the key creation was lost; looking "
-			 "for the version before trying again"));
+		say(r, throttled
+			       ? _("  Key Vault still throttles the key "
+				   "creation (429) after waiting as it asked; "
+				   "looking for the version before trying "
+				   "again")
+			       : _("  the answer to the key creation was lost; "
+				   "looking for the version before trying "
+				   "again"));
 		az_error_clear(e);
 	}
 	return -1;
