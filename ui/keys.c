@@ -60,6 +60,7 @@ static const char *const KEY_NAMES[ACT_COUNT] = {
 	[ACT_BOTTOM] = "End G",
 	[ACT_SELECT] = "Enter",
 	[ACT_TOGGLE] = "Space",
+	[ACT_MARK_ALL] = "a",
 	[ACT_NEXT] = "Tab",
 	[ACT_BACK] = "Esc Bksp",
 	[ACT_FILTER] = "/",
@@ -73,6 +74,7 @@ static const char *const KEY_NAMES[ACT_COUNT] = {
 	[ACT_SAVE] = "s",
 	[ACT_EXPORT_ARM] = "t",
 	[ACT_EXPORT_AZ] = "z",
+	[ACT_RETRY] = "r",
 	[ACT_HELP] = "?",
 	[ACT_QUIT] = "q",
 };
