@@ -15,7 +15,8 @@
 #include "ui.h"
 #include "xalloc.h"
 
-#define PANEL_ROWS 3
+#define PANEL_ROWS 3   /* the review's confirmation */
+#define FAILURE_ROWS 7 /* the selected failure, whole */
 
 /* Where the fleet screen is: planning, the review (with the typed
  * confirmation open or not), applying, or ended. */
@@ -333,9 +334,9 @@ static void draw_progress(struct ui *u, struct fleetui *st, int top, int rows)
 			 n[FLEET_ROW_FAILED], n[FLEET_ROW_STOPPED],
 			 n[FLEET_ROW_RUNNING]);
 	ui_put(u, top, 1, u->cols - 1, head, A_BOLD);
-	ui_list_draw(u, &st->list, top + 1, rows - 2 - PANEL_ROWS, progress_row,
-		     st);
-	failure(u, st, top + rows - 1 - PANEL_ROWS, top + rows - 2);
+	ui_list_draw(u, &st->list, top + 1, rows - 2 - FAILURE_ROWS,
+		     progress_row, st);
+	failure(u, st, top + rows - 1 - FAILURE_ROWS, top + rows - 2);
 	if (st->phase == PH_RUNNING && st->stopping)
 		tail = xstrdup(_("Stopping after the steps under way (q again "
 				 "cancels them)..."));
@@ -470,7 +471,8 @@ static int progress_key(struct ui *u, struct fleetui *st, enum ui_action a,
 		u->task.cancel = 1;
 		return UI_REDRAW;
 	}
-	in = ui_list_key(&st->list, a, ch, u->rows - 5, line_text, st);
+	in = ui_list_key(&st->list, a, ch, u->rows - 5 - FAILURE_ROWS,
+			 line_text, st);
 	if (in != UI_STAY || st->phase == PH_RUNNING)
 		return in;
 	if (a == ACT_RELOAD) {

@@ -408,7 +408,7 @@ if command -v curl >/dev/null 2>&1; then
 	keys a
 	wait_for "11 findings marked" "fleet failure: every imaging finding marked"
 	sim -X POST -H 'Content-Type: application/json' https://sim.local/faults \
-		-d '{"method":"PUT","path":"*dermatology*","status":400,"code":"BadRequest","message":"Simulated refusal"}' ||
+		-d '{"method":"PUT","path":"*dermatology*","status":400,"code":"BadRequest","message":"sim-refusal-4711"}' ||
 		bad "fleet failure: the simulator took no fault"
 	keys Enter
 	wait_for "2 resources to protect, 4 skipped" "fleet failure: the review"
@@ -416,9 +416,10 @@ if command -v curl >/dev/null 2>&1; then
 	wait_for "its findings are not a missing" "fleet failure: with its reason"
 	keys a ; keys -l yes ; keys Enter
 	wait_for "1/2 done, 1 failed" "fleet failure: one fails, the other is done"
-	wait_for " FAILED   dermatology" "fleet failure: the failed row"
-	wait_for "dermatology failed: Simulated refusal" "fleet failure: under the list, Azure's words"
-	wait_for "(at 2. Grant chprodimaging/dermatology the role" "fleet failure: and the step it failed at"
+	wait_for "FAILED   dermatology                    at 2. Grant chprodimaging/dermatology" \
+		"fleet failure: the row says the step it failed at"
+	wait_for "dermatology failed: PUT" "fleet failure: under the list, the whole failure"
+	wait_for "sim-refusal-4711" "fleet failure: with Azure's words"
 	wait_for "r retries what failed" "fleet failure: says r retries"
 	sim -X DELETE https://sim.local/faults || bad "fleet failure: the fault was not removed"
 	keys r
