@@ -264,7 +264,6 @@ static size_t irreversible(const struct fleetui *st)
 static void draw_review(struct ui *u, struct fleetui *st, int top, int rows)
 {
 	int last = top + rows - 1, panel = last - PANEL_ROWS + 1;
-	char *q;
 
 	if (st->wrapped_at != u->cols)
 		render(st, u->cols);
@@ -272,14 +271,15 @@ static void draw_review(struct ui *u, struct fleetui *st, int top, int rows)
 	for (int y = panel; y <= last; y++)
 		ui_put(u, y, 0, u->cols, "", A_NORMAL);
 	if (st->phase == PH_CONFIRM) {
-		q = xasprintf(P_("Apply the fleet plan to %zu resource (%zu "
-				 "changes cannot be undone)? Type yes and "
-				 "Enter, or Esc: %s_",
-				 "Apply the fleet plan to %zu resources (%zu "
-				 "changes cannot be undone)? Type yes and "
-				 "Enter, or Esc: %s_",
-				 st->nonly),
-			      st->nonly, irreversible(st), st->typed);
+		char *q = xasprintf(
+			P_("Apply the fleet plan to %zu resource (%zu "
+			   "changes cannot be undone)? Type yes and "
+			   "Enter, or Esc: %s_",
+			   "Apply the fleet plan to %zu resources (%zu "
+			   "changes cannot be undone)? Type yes and "
+			   "Enter, or Esc: %s_",
+			   st->nonly),
+			st->nonly, irreversible(st), st->typed);
 		ui_paragraph(u, panel, last, 1, q, ui_attr(u, UI_A_WARNING));
 		free(q);
 	} else if (!st->f.n) {

@@ -26,11 +26,9 @@
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
 	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item."))         \
-	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(MARK_ALL, N_("mark all"),                                            \
-	  N_("Findings: mark every finding shown (after a filter); Enter "     \
-	     "then fixes the marked ones as one fleet."))                      \
+	X(TOGGLE, N_("mark"),                                                  \
+	  N_("Mark or unmark the selected item; a marks every finding "        \
+	     "shown, and Enter fixes the marked ones as one fleet."))          \
 	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(BACK, N_("back"),                                                    \
@@ -49,7 +47,8 @@
 	X(SWITCH, N_("resources"),                                             \
 	  N_("Show the findings, or every resource with its encryption."))     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(RELOAD, N_("reload"), N_("Read again from Azure."))                  \
+	X(RELOAD, N_("reload"),                                                \
+	  N_("Read again from Azure; on a fleet that failed, retry."))         \
 	/* TRANSLATORS: a key-bar label: at most 15 columns. */                \
 	X(TYPE_URI, N_("type a key URI"),                                      \
 	  N_("Key step: type the URI of a key instead of choosing one."))      \
@@ -65,8 +64,7 @@
 	X(EXPORT_AZ, N_("az script"),                                          \
 	  N_("Review: export the plan as an Azure CLI script."))               \
 	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(RETRY, N_("retry"),                                                  \
-	  N_("Fleet: retry the resources that failed or did not start."))      \
+	X(RETRY, N_("retry"), "")                                              \
 	/* TRANSLATORS: a key-bar label on every step: at most 4 columns. */   \
 	X(HELP, N_("help"), N_("Show this help."))                             \
 	/* TRANSLATORS: a key-bar label on every step: at most 6 columns. */   \
