@@ -429,6 +429,35 @@ if command -v curl >/dev/null 2>&1; then
 	wait_for " done     dermatology" "fleet failure: the failed row is done"
 	keys q
 	wait_for "EXIT=0" "fleet failure: quits"
+	# Ctrl-C while the fleet runs (every write 2 s slow) stops it after the steps under way, as the command
+	# line's first Ctrl-C does, and leaves the wizard running; r then finishes it.
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim" "--propagation-wait 0"
+	wait_for "[x] Contoso Health Prod" "fleet stop: started"
+	keys Enter
+	wait_for "Findings: " "fleet stop: findings"
+	keys / ; keys -l "neurology (DICOM" ; keys Enter
+	wait_for "(1 of " "fleet stop: filtered"
+	keys Space
+	wait_for "1 finding marked" "fleet stop: marked"
+	keys Enter
+	wait_for "1 resource to protect, 0 skipped" "fleet stop: the review"
+	sim -X POST -H 'Content-Type: application/json' https://sim.local/faults \
+		-d '{"method":"PUT","path":"*","latencyMs":2000}' || bad "fleet stop: the simulator took no fault"
+	keys a ; keys -l yes ; keys Enter
+	wait_for " running  neurology" "fleet stop: the resource runs"
+	keys C-c
+	wait_for "Stopping after the steps under way" "fleet stop: Ctrl-C asks the fleet to stop, the screen stays live"
+	wait_for "0/1 done, 0 failed, 1 stopped" "fleet stop: the resource stops after its step"
+	wait_for " stopped  neurology                      after " "fleet stop: its row says after which step"
+	$T capture-pane -p -t w | grep -q "EXIT=" && bad "fleet stop: Ctrl-C ended the wizard" ||
+		ok "fleet stop: the wizard goes on"
+	sim -X DELETE https://sim.local/faults || bad "fleet stop: the fault was not removed"
+	keys r
+	wait_for "Apply the fleet plan to 1 resource" "fleet stop: r asks for yes"
+	keys -l yes ; keys Enter
+	wait_for "1/1 done, 0 failed" "fleet stop: the retry finishes it"
+	keys q
+	wait_for "EXIT=0" "fleet stop: quits"
 else
 	echo "skip the fleet's failure: curl is not installed"
 fi
