@@ -27,8 +27,7 @@
 	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
 	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
 	X(TOGGLE, N_("mark"),                                                  \
-	  N_("Mark or unmark the selected item; a marks every finding "        \
-	     "shown, and Enter fixes the marked ones as one fleet."))          \
+	  N_("Mark or unmark the selected item (a: all findings shown)."))     \
 	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(BACK, N_("back"),                                                    \
@@ -48,7 +47,7 @@
 	  N_("Show the findings, or every resource with its encryption."))     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(RELOAD, N_("reload"),                                                \
-	  N_("Read again from Azure; on a fleet that failed, retry."))         \
+	  N_("Read again from Azure; on a fleet, retry what failed."))         \
 	/* TRANSLATORS: a key-bar label: at most 15 columns. */                \
 	X(TYPE_URI, N_("type a key URI"),                                      \
 	  N_("Key step: type the URI of a key instead of choosing one."))      \

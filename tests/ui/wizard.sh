@@ -1,7 +1,8 @@
 #!/bin/sh
 # Drives the wizard in tmux on the demo tenant: first frame, sign-in and scope, findings, explanation,
 # filter (also one typed while a list is read), resources, help, resize and "too small", going back, quitting,
-# SIGHUP, Ctrl-C, and the French run through every step up to the review.
+# SIGHUP, Ctrl-C, a fleet of marked findings (review, apply, a failure retried, Ctrl-C stopping it), and the
+# French run through every step up to the review.
 # A private tmux server, a fixed 80x24 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
