@@ -21,6 +21,7 @@
 #include "cmd.h"
 #include "fetch.h"
 #include "fleet.h"
+#include "fleetplan.h"
 #include "fleetrun.h"
 #include "i18n.h"
 #include "jx.h"
@@ -52,6 +53,8 @@ struct build {
 	struct fleet f;
 	struct json_object *seen; /* for --format arm: per plan, the resource
 				     and vault it was made from */
+	bool quiet; /* nothing on the terminal (the wizard holds it) */
+	char *err;  /* why planning stopped */
 };
 
 /* Reads the audit report (--from, or the one the last audit kept); prints why
@@ -117,19 +120,19 @@ static bool selected(const struct cmd_opts *o, const struct audit_report *a,
 	return group && in_subscriptions(o, a, f);
 }
 
-/* Gathers the selected findings into one entry per resource (in the report's
- * order); returns how many. */
-static size_t gather(const struct cmd_opts *o, const struct audit_report *a,
+/* Gathers the given findings into one entry per resource (in their order),
+ * leaving out those that name no resource; returns how many. */
+static size_t gather(const struct audit_finding *const *items, size_t count,
 		     struct wanted **out)
 {
-	struct wanted *w = xcalloc(a->n + 1, sizeof(*w));
+	struct wanted *w = xcalloc(count + 1, sizeof(*w));
 	size_t n = 0;
 
-	for (size_t i = 0; i < a->n; i++) {
-		const struct audit_finding *f = &a->items[i];
+	for (size_t i = 0; i < count; i++) {
+		const struct audit_finding *f = items[i];
 		size_t k = 0;
 
-		if (!selected(o, a, f))
+		if (!f->name || !*f->name || !f->resource_id)
 			continue;
 		while (k < n && !str_ieq(w[k].id, f->resource_id))
 			k++;
@@ -147,6 +150,20 @@ static size_t gather(const struct cmd_opts *o, const struct audit_report *a,
 	}
 	*out = w;
 	return n;
+}
+
+/* Returns the report's findings that pass the filters (borrowed pointers,
+ * allocated array); *n says how many. */
+static const struct audit_finding **
+selection(const struct cmd_opts *o, const struct audit_report *a, size_t *n)
+{
+	const struct audit_finding **items = xcalloc(a->n + 1, sizeof(*items));
+
+	*n = 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (selected(o, a, &a->items[i]))
+			items[(*n)++] = &a->items[i];
+	return items;
 }
 
 /* Returns a key name for a resource's new key not yet taken in that vault by
@@ -365,9 +382,9 @@ static void consider(struct build *b, const struct wanted *w)
 }
 
 /* Says how far planning has come, on a terminal only (one line, redrawn). */
-static void planning(size_t i, size_t n)
+static void planning(const struct build *b, size_t i, size_t n)
 {
-	if (!isatty(2) || cli_verbosity() < CLI_NORMAL)
+	if (b->quiet || !isatty(2) || cli_verbosity() < CLI_NORMAL)
 		return;
 	if (i == n) {
 		fputs("\r\033[K", stderr);
@@ -532,6 +549,10 @@ static size_t start_shares(struct build *b, const struct wanted *w, size_t n,
 		if ((pid[me] = fork()) == 0) {
 			if (!freopen("/dev/null", "r", stdin))
 				clearerr(stdin);
+			/* In the wizard, nothing may reach its screen. */
+			if (b->quiet && (!freopen("/dev/null", "w", stdout) ||
+					 !freopen("/dev/null", "w", stderr)))
+				_exit(1);
 			_exit(plan_share(b, w, n, k, me, path));
 		}
 		started += pid[me] > 0;
@@ -555,8 +576,9 @@ static int plan_parallel(struct build *b, const struct wanted *w, size_t n,
 
 	cmk_make_dirs(tmpl);
 	if (!(dir = mkdtemp(tmpl))) {
-		cli_error(_("cannot make a private directory for planning: %s"),
-			  strerror(errno));
+		b->err = xasprintf(
+			_("cannot make a private directory for planning: %s"),
+			strerror(errno));
 		rc = -1;
 	} else {
 		start_shares(b, w, n, k, dir, pid);
@@ -576,7 +598,8 @@ static int plan_parallel(struct build *b, const struct wanted *w, size_t n,
 		gather_shares(b, w, slot, n);
 	}
 	if (rc == 0 && b->o->cancel && *b->o->cancel) {
-		cli_error(_("interrupted while planning; nothing was changed"));
+		b->err = xstrdup(
+			_("interrupted while planning; nothing was changed"));
 		rc = -1;
 	}
 	free(slot);
@@ -590,51 +613,53 @@ static int plan_parallel(struct build *b, const struct wanted *w, size_t n,
 static int plan_serial(struct build *b, const struct wanted *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		planning(i, n);
+		planning(b, i, n);
 		consider(b, &w[i]);
 		if (b->o->cancel && *b->o->cancel) {
-			cli_error(_("interrupted while planning; nothing was "
-				    "changed"));
+			planning(b, n, n);
+			b->err =
+				xstrdup(_("interrupted while planning; nothing "
+					  "was changed"));
 			return -1;
 		}
 	}
-	planning(n, n);
+	planning(b, n, n);
 	return 0;
 }
 
-/* Says why a --create-vault name cannot be used, from Azure's answer to the
- * name check; true when it said so. */
-static bool name_taken(const struct build *b, const char *name,
-		       const struct az_req *q)
+/* Returns why a --create-vault name cannot be used, from Azure's answer to
+ * the name check, or NULL. */
+static char *name_taken(const struct build *b, const char *name,
+			const struct az_req *q)
 {
-	char *uri, *said;
+	char *uri, *said, *why;
 	bool seen;
 
 	if (q->status != 200 || jx_bool(q->json, "nameAvailable", true))
-		return false;
+		return NULL;
 	/* A vault you can see is judged per resource (fix it, or --vault). */
 	uri = xasprintf("https://%s%s/", name,
 			az_session_key_suffixes(b->s).vault);
 	seen = store_at(b->stores, uri) != NULL;
 	free(uri);
 	if (seen)
-		return false;
+		return NULL;
 	said = text_sanitize(jx_str(q->json, "message")
 				     ? jx_str(q->json, "message")
 				     : jx_str(q->json, "reason"),
 			     false);
-	cli_error(_("key vault name %s is taken in Azure (%s): name another "
-		    "with --create-vault"),
-		  name, said ? said : "?");
+	why = xasprintf(_("key vault name %s is taken in Azure (%s): name "
+			  "another with --create-vault"),
+			name, said ? said : "?");
 	free(said);
-	return true;
+	return why;
 }
 
 /*
  * Before planning new vaults: checks that --vault-group exists in their
  * subscription and that Azure has each --create-vault name free (vault names
- * are global), in one wave; -1, with the reason said, when one is not. A
- * check Azure does not answer leaves it to the apply.
+ * are global), in one wave; -1, with the reason in b->err, when one is not.
+ * A check Azure does not answer leaves it to the apply.
  */
 static int new_vaults_usable(struct build *b)
 {
@@ -647,7 +672,7 @@ static int new_vaults_usable(struct build *b)
 			  "checkNameAvailability",
 			  b->vault_sub);
 	struct az_error e = { 0 };
-	int rc = 0;
+	int rc;
 
 	q[0] = az_session_req(b->s, AZ_ARM, "GET", group, GROUP_API, NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -663,21 +688,19 @@ static int new_vaults_usable(struct build *b)
 	}
 	az_session_send(b->s, q, n + 1, &e);
 	az_error_clear(&e);
-	if (q[0]->status == 404) {
-		cli_error(
+	if (q[0]->status == 404)
+		b->err = xasprintf(
 			_("resource group %s does not exist in subscription "
 			  "%s, where --create-vault would put the new vaults: "
 			  "create it (az group create), or name another with "
 			  "--vault-group or --vault-subscription"),
 			b->o->vault_group, b->vault_sub);
-		rc = -1;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !b->err; i++) {
 		const char *v = b->o->new_vaults[i], *eq = strchr(v, '=');
 
-		if (name_taken(b, eq ? eq + 1 : v, q[i + 1]))
-			rc = -1;
+		b->err = name_taken(b, eq ? eq + 1 : v, q[i + 1]);
 	}
+	rc = b->err ? -1 : 0;
 	for (size_t i = 0; i <= n; i++)
 		az_req_free(q[i]);
 	free(q);
@@ -694,8 +717,9 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 	size_t k = b->o->parallel > 0 ? (size_t)b->o->parallel : 8;
 
 	if (fix_key_stores(b->s, b->o, &b->stores, &e) != 0) {
-		cli_error(_("cannot list the key vaults you can see: %s"),
-			  e.message);
+		b->err = xasprintf(
+			_("cannot list the key vaults you can see: %s"),
+			e.message ? e.message : "?");
 		az_error_clear(&e);
 		return -1;
 	}
@@ -707,7 +731,7 @@ static int plan_all(struct build *b, const struct wanted *w, size_t n)
 	if (b->o->nnew_vaults && new_vaults_usable(b) != 0)
 		return -1;
 	if (n >= 4 && k > 1) {
-		if (isatty(2) && cli_verbosity() >= CLI_NORMAL)
+		if (!b->quiet && isatty(2) && cli_verbosity() >= CLI_NORMAL)
 			fprintf(stderr,
 				_("planning %zu resources, %zu at a "
 				  "time...\n"),
@@ -732,29 +756,90 @@ static int review_width(void)
 	return isatty(1) ? 80 : 0;
 }
 
-/* Writes the fleet file (--file, else the state directory, private); returns
- * its path, or NULL after saying why. */
-static char *save(const struct cmd_opts *o, struct fleet *f)
+/*
+ * Plans the given findings into one fleet with the shared steps of fix --all
+ * (a resource per finding's resource, the rest skipped with the reason);
+ * 0, or -1 with why in *err (then out is empty). The caller keeps rq->s.
+ */
+int fleet_plan_findings(const struct fleet_request *rq,
+			const struct audit_finding *const *items, size_t n,
+			struct fleet *out, struct json_object **seen,
+			char **err)
+{
+	struct build b = { .o = rq->o, .s = rq->s, .quiet = rq->quiet };
+	struct wanted *w = NULL;
+	size_t k = gather(items, n, &w);
+	int rc = plan_all(&b, w, k);
+
+	if (rc == 0) {
+		*out = b.f;
+		if (seen) {
+			*seen = b.seen;
+			b.seen = NULL;
+		}
+	} else {
+		fleet_free(&b.f);
+		memset(out, 0, sizeof(*out));
+		*err = b.err ? b.err : xstrdup("?");
+		b.err = NULL;
+	}
+	for (size_t i = 0; i < k; i++)
+		free(w[i].id);
+	free(w);
+	free(b.err);
+	free(b.vault_sub);
+	json_object_put(b.seen);
+	json_object_put(b.stores);
+	json_object_put(b.keys);
+	return rc;
+}
+
+/* Writes a fleet into the state directory (private), where apply --resume
+ * finds it; returns its path, or NULL with why in *err. */
+char *fleet_keep(struct fleet *f, char **err)
 {
 	struct json_object *j = fleet_to_json(f);
 	const char *text = json_object_to_json_string_ext(
 		j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *name = xasprintf("%.16s.fleet.json", f->id), *err = NULL;
-	bool there = o->plan_file && o->format != FMT_AZ &&
-		     o->format != FMT_ARM; /* --file: the plan */
-	char *path = there ? xstrdup(o->plan_file) : cmk_state_path(name);
-	bool ok = there ? cli_write_file(path, text, &err)
-			: cmk_write_private(path, text, &err);
+	char *name = xasprintf("%.16s.fleet.json", f->id),
+	     *path = cmk_state_path(name);
 
-	if (!ok) {
-		cli_error(_("cannot write the fleet plan '%s': %s"), path,
-			  err ? err : "?");
+	if (!cmk_write_private(path, text, err)) {
 		free(path);
 		path = NULL;
 	}
-	free(err);
 	free(name);
 	json_object_put(j);
+	return path;
+}
+
+/* Writes the fleet file (--file, else the state directory, private); returns
+ * its path, or NULL after saying why. */
+static char *save(const struct cmd_opts *o, struct fleet *f)
+{
+	char *err = NULL, *path = NULL;
+	bool there = o->plan_file && o->format != FMT_AZ &&
+		     o->format != FMT_ARM; /* --file: the plan */
+
+	if (there) {
+		struct json_object *j = fleet_to_json(f);
+
+		if (cli_write_file(
+			    o->plan_file,
+			    json_object_to_json_string_ext(
+				    j, JSON_C_TO_STRING_PRETTY |
+					       JSON_C_TO_STRING_NOSLASHESCAPE),
+			    &err))
+			path = xstrdup(o->plan_file);
+		json_object_put(j);
+	} else {
+		path = fleet_keep(f, &err);
+	}
+	if (!path)
+		cli_error(_("cannot write the fleet plan '%s': %s"),
+			  there ? o->plan_file : _("in the state directory"),
+			  err ? err : "?");
+	free(err);
 	return path;
 }
 
@@ -792,13 +877,15 @@ static int build_and_review(const struct cmd_opts *o, struct build *b,
 			    char **path)
 {
 	struct audit_report a;
+	const struct audit_finding **items;
 	struct wanted *w = NULL;
-	size_t n;
+	size_t n, count;
 	int rc = EXIT_OK;
 
 	if (load_report(o, &a) != 0)
 		return EXIT_ERROR;
-	n = gather(o, &a, &w);
+	items = selection(o, &a, &count);
+	n = gather(items, count, &w); /* to count the resources only */
 	if (n > FLEET_MAX) {
 		cli_error(_("the report's findings name %zu resources, more "
 			    "than one fleet plan holds (%d): narrow them with "
@@ -809,16 +896,27 @@ static int build_and_review(const struct cmd_opts *o, struct build *b,
 		cli_error(_("no finding of the audit report matches: nothing "
 			    "to fix"));
 		rc = EXIT_OK;
-	} else if (!(b->s = flow_session(o)) || plan_all(b, w, n) != 0) {
-		rc = EXIT_ERROR;
-	} else if (!(*path = save(o, &b->f))) {
+	} else if (!(b->s = flow_session(o))) {
 		rc = EXIT_ERROR;
 	} else {
-		review(o, &b->f, *path);
+		struct fleet_request rq = { .o = o, .s = b->s };
+		char *err = NULL;
+
+		if (fleet_plan_findings(&rq, items, count, &b->f, &b->seen,
+					&err) != 0) {
+			cli_error("%s", err);
+			rc = EXIT_ERROR;
+		} else if (!(*path = save(o, &b->f))) {
+			rc = EXIT_ERROR;
+		} else {
+			review(o, &b->f, *path);
+		}
+		free(err);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(w[i].id);
 	free(w);
+	free(items);
 	audit_free(&a);
 	return !n ? EXIT_OK : rc;
 }
@@ -995,11 +1093,8 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 	if (rc == EXIT_OK && path)
 		rc = after_review(o, &b, path);
 	az_session_free(b.s);
-	json_object_put(b.stores);
-	json_object_put(b.keys);
 	json_object_put(b.seen);
 	fleet_free(&b.f);
-	free(b.vault_sub);
 	free(path);
 	return rc;
 }

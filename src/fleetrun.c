@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,11 @@ struct runner {
 	pid_t *pid;
 	int *fd;
 	struct result *res;
+	size_t total; /* the plans to run (all, or those hooks->only names) */
 	size_t ended, failed, stopped; /* failed counts the stopped too */
 	time_t start;
+	const struct fleet_hooks *h;
+	volatile sig_atomic_t *cancel;
 };
 
 /* A worker's view of its own run: the step it is at, for its answer. */
@@ -195,6 +199,32 @@ static int work(const struct cmd_opts *o, const struct plan *p, int fd)
 	return rc == 0 ? 0 : 1;
 }
 
+/* Tells the hooks where plan i stands (index (size_t)-1: the fleet is
+ * stopping), with the step and Azure's words made fit for a terminal. */
+static void emit(const struct runner *r, size_t i, enum fleet_row state)
+{
+	const struct result *res = i < r->f->n ? &r->res[i] : NULL;
+	char *step = res && res->step ? text_sanitize(res->step, false) : NULL,
+	     *msg = res && res->message ? text_one_line(res->message) : NULL;
+	struct fleet_event ev = { .index = i,
+				  .state = state,
+				  .step = step,
+				  .message = msg,
+				  .ended = r->ended,
+				  .total = r->total,
+				  .failed = r->failed,
+				  .stopped = r->stopped };
+
+	if (r->ended)
+		ev.left_s =
+			(long)((time(NULL) - r->start) *
+			       (long)(r->total - r->ended) / (long)r->ended);
+	if (r->h->event)
+		r->h->event(&ev, r->h->ctx);
+	free(step);
+	free(msg);
+}
+
 /* Records that plan i could not even start, and why. */
 static void cannot_start(struct runner *r, size_t i, const char *why)
 {
@@ -202,6 +232,7 @@ static void cannot_start(struct runner *r, size_t i, const char *why)
 	r->res[i].message = xstrdup(why);
 	r->ended++;
 	r->failed++;
+	emit(r, i, FLEET_ROW_FAILED);
 }
 
 /* Starts plan i in a worker process with a pipe for its answer. */
@@ -219,6 +250,10 @@ static void spawn(struct runner *r, size_t i)
 	pid = fork();
 	if (pid == 0) {
 		close(fds[0]);
+		/* In the wizard, nothing may reach its screen. */
+		if (r->h->quiet && (!freopen("/dev/null", "w", stdout) ||
+				    !freopen("/dev/null", "w", stderr)))
+			_exit(1);
 		_exit(work(r->o, &r->f->plans[i], fds[1]));
 	}
 	close(fds[1]);
@@ -230,6 +265,7 @@ static void spawn(struct runner *r, size_t i)
 	r->pid[i] = pid;
 	r->fd[i] = fds[0];
 	r->state[i] = FLEET_RUNNING;
+	emit(r, i, FLEET_ROW_RUNNING);
 }
 
 /* Reads a worker's answer (it has ended, so all of it is in the pipe). */
@@ -270,6 +306,10 @@ static void collect(struct runner *r, size_t i, int status)
 	r->ended++;
 	r->failed += !r->res[i].ok;
 	r->stopped += !r->res[i].ok && str_ieq(r->res[i].code, "Stopped");
+	emit(r, i,
+	     r->res[i].ok                         ? FLEET_ROW_DONE
+	     : str_ieq(r->res[i].code, "Stopped") ? FLEET_ROW_STOPPED
+						  : FLEET_ROW_FAILED);
 }
 
 /* Returns a resource's name, fit for the terminal (allocated). */
@@ -280,34 +320,54 @@ static char *shown_name(const struct plan *p)
 	return text_sanitize(slash ? slash + 1 : p->resource_id, false);
 }
 
-/* Says how one resource ended, with the count and the time left. */
-static void report(const struct runner *r, size_t i)
+/* Clears the command line's progress line (on a terminal's stderr). */
+static void clear_progress(void)
 {
-	char *name = shown_name(&r->f->plans[i]);
-	long left =
-		r->ended ? (long)((time(NULL) - r->start) *
-				  (long)(r->f->n - r->ended) / (long)r->ended)
-			 : 0;
+	if (isatty(2) && cli_verbosity() >= CLI_NORMAL) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+}
 
-	if (r->res[i].ok) {
-		printf(_("[%zu/%zu] done    %s (about %ld s left)\n"), r->ended,
-		       r->f->n, name, left);
-	} else {
-		char *step = text_sanitize(
-			     r->res[i].step ? r->res[i].step : "-", false),
-		     *msg = text_one_line(r->res[i].message ? r->res[i].message
-							    : "?");
+/* Redraws the command line's overall progress line in place, on a terminal's
+ * stderr only. */
+static void draw_progress(const struct fleet_event *ev)
+{
+	if (!isatty(2) || cli_verbosity() < CLI_NORMAL)
+		return;
+	fputs("\r\033[K", stderr);
+	fprintf(stderr,
+		_("%zu/%zu resources ended, %zu failed, about %ld s left"),
+		ev->ended, ev->total, ev->failed - ev->stopped, ev->left_s);
+	fflush(stderr);
+}
 
-		if (str_ieq(r->res[i].code, "Stopped"))
-			printf(_("[%zu/%zu] stopped %s after %s\n"), r->ended,
-			       r->f->n, name, step);
-		else
-			printf(_("[%zu/%zu] FAILED  %s at %s: %s\n"), r->ended,
-			       r->f->n, name, step, msg);
-		free(step);
-		free(msg);
+/* The command line's progress: how each resource ended, a line each on
+ * standard output (with the count and the time left), the overall line
+ * redrawn on a terminal, and the stop. */
+static void cli_event(const struct fleet_event *ev, void *ctx)
+{
+	const struct fleet *f = ctx;
+	char *name = ev->index < f->n ? shown_name(&f->plans[ev->index]) : NULL;
+
+	clear_progress();
+	if (!name) {
+		fprintf(stderr, _("Stopping: the resources being applied stop "
+				  "after their current step (Ctrl-C again "
+				  "cancels it).\n"));
+	} else if (ev->state == FLEET_ROW_DONE) {
+		printf(_("[%zu/%zu] done    %s (about %ld s left)\n"),
+		       ev->ended, ev->total, name, ev->left_s);
+	} else if (ev->state == FLEET_ROW_STOPPED) {
+		printf(_("[%zu/%zu] stopped %s after %s\n"), ev->ended,
+		       ev->total, name, ev->step ? ev->step : "-");
+	} else if (ev->state == FLEET_ROW_FAILED) {
+		printf(_("[%zu/%zu] FAILED  %s at %s: %s\n"), ev->ended,
+		       ev->total, name, ev->step ? ev->step : "-",
+		       ev->message ? ev->message : "?");
 	}
 	fflush(stdout);
+	draw_progress(ev);
 	free(name);
 }
 
@@ -325,50 +385,60 @@ static void stop_workers(struct runner *r, int sig)
  * "cancel". */
 static bool stopping(struct runner *r, bool *asked)
 {
-	if (r->o->cancel && *r->o->cancel) {
-		*r->o->cancel = 0;
+	if (r->cancel && *r->cancel) {
+		*r->cancel = 0;
 		if (!*asked)
-			fprintf(stderr,
-				_("Stopping: the resources being applied stop "
-				  "after their current step (Ctrl-C again "
-				  "cancels it).\n"));
+			emit(r, (size_t)-1, FLEET_ROW_STOPPED);
 		stop_workers(r, *asked ? SIGUSR1 : SIGTERM);
 		*asked = true;
 	}
 	return *asked;
 }
 
-/* Ends every running worker's record when its end cannot be learned (no child
- * left to wait for): failed, pointing at its journal. */
-static void lost(struct runner *r)
+/* Collects worker i, whose pipe said it answered or ended: its answer,
+ * then its exit status (unknown when it cannot be waited for). */
+static void finish(struct runner *r, size_t i)
 {
-	for (size_t i = 0; i < r->f->n; i++)
-		if (r->state[i] == FLEET_RUNNING) {
-			close(r->fd[i]);
-			cannot_start(r, i,
-				     _("how its worker ended is unknown; its "
-				       "journal says how far it came: run "
-				       "apply --resume"));
-			report(r, i);
-		}
+	int status = 0;
+	pid_t got;
+
+	while ((got = waitpid(r->pid[i], &status, 0)) < 0 && errno == EINTR)
+		;
+	if (got < 0) {
+		close(r->fd[i]);
+		cannot_start(r, i,
+			     _("how its worker ended is unknown; its "
+			       "journal says how far it came: run "
+			       "apply --resume"));
+		return;
+	}
+	collect(r, i, status);
 }
 
-/* Waits for one worker to end and reports it; false when none is running. */
+/*
+ * Waits up to a quarter of a second for a worker to answer or end (its
+ * pipe), then collects those that did: the caller sees a stop request at
+ * least that often. False when none is running.
+ */
 static bool reap(struct runner *r)
 {
-	int status;
-	pid_t pid = waitpid(-1, &status, 0);
+	struct pollfd *p = xcalloc(r->f->n + 1, sizeof(*p));
+	size_t *at = xcalloc(r->f->n + 1, sizeof(*at)), k = 0;
+	int n;
 
-	if (pid < 0 && errno == ECHILD)
-		lost(r);
-	if (pid < 0)
-		return errno == EINTR;
 	for (size_t i = 0; i < r->f->n; i++)
-		if (r->state[i] == FLEET_RUNNING && r->pid[i] == pid) {
-			collect(r, i, status);
-			report(r, i);
+		if (r->state[i] == FLEET_RUNNING) {
+			p[k].fd = r->fd[i];
+			p[k].events = POLLIN;
+			at[k++] = i;
 		}
-	return true;
+	n = k ? poll(p, k, 250) : 0;
+	for (size_t j = 0; n > 0 && j < k; j++)
+		if (p[j].revents)
+			finish(r, at[j]);
+	free(p);
+	free(at);
+	return k > 0;
 }
 
 /* Tells whether a worker is running. */
@@ -386,7 +456,7 @@ static void run_all(struct runner *r)
 {
 	bool asked = false;
 
-	while (r->ended < r->f->n) {
+	while (r->ended < r->total) {
 		size_t i;
 
 		while (!stopping(r, &asked) &&
@@ -403,8 +473,9 @@ static void run_all(struct runner *r)
  * not started; returns the exit status. */
 static int summary(const struct runner *r)
 {
-	size_t done = r->ended - r->failed, left = r->f->n - r->ended;
+	size_t done = r->ended - r->failed, left = r->total - r->ended;
 
+	clear_progress();
 	printf(_("Fleet plan %.8s: %zu done, %zu failed, %zu stopped, %zu "
 		 "skipped, %zu not started.\n"),
 	       r->f->id, done, r->failed - r->stopped, r->stopped,
@@ -430,8 +501,8 @@ static int summary(const struct runner *r)
 }
 
 /* Signs in once before the workers start, so that they find the tokens in
- * the cache instead of each signing in. */
-static bool warm(const struct cmd_opts *o)
+ * the cache instead of each signing in; false with why in *err. */
+static bool warm(const struct cmd_opts *o, char **err)
 {
 	struct az_session *s = flow_session(o);
 	struct az_error e = { 0 };
@@ -440,49 +511,105 @@ static bool warm(const struct cmd_opts *o)
 		  az_session_token(s, az_session_cloud(s)->kv_scope, NULL, &tok,
 				   &e) == 0;
 
-	if (s && !ok)
-		cli_error(_("cannot sign in: %s"), e.message ? e.message : "?");
+	if (!ok)
+		*err = xasprintf(_("cannot sign in: %s"),
+				 e.message ? e.message : "?");
 	az_error_clear(&e);
 	az_session_free(s);
 	return ok;
 }
 
-/* Applies every resource's plan of the fleet; returns the exit status. */
+/*
+ * Applies the fleet's plans (those h->only names, else all) after signing in
+ * once; false with why in *err when it could not start. The runner's records
+ * stay for the caller (free them with forget).
+ */
+static bool run(struct runner *r, char **err)
+{
+	const struct cmd_opts *o = r->o;
+	struct sigaction hup = { 0 }, old_hup;
+	size_t n = r->f->n;
+
+	r->l.parallel =
+		o->parallel > 0 ? (size_t)o->parallel : DEFAULT_PARALLEL;
+	r->l.per_vault = r->l.parallel < PER_VAULT ? r->l.parallel : PER_VAULT;
+	r->l.per_subscription = r->l.parallel;
+	r->cancel = r->h->cancel ? r->h->cancel : o->cancel;
+	r->state = xcalloc(n + 1, sizeof(*r->state));
+	r->pid = xcalloc(n + 1, sizeof(*r->pid));
+	r->fd = xcalloc(n + 1, sizeof(*r->fd));
+	r->res = xcalloc(n + 1, sizeof(*r->res));
+	for (size_t i = 0; i < n; i++) {
+		bool in = !r->h->only || r->h->only[i];
+
+		r->state[i] = in ? FLEET_PENDING : FLEET_ENDED;
+		r->total += in;
+	}
+	if (!warm(o, err))
+		return false;
+	/* Workers are waited for, whatever SIGCHLD disposition was inherited;
+	 * on the command line a hang-up stops the fleet as Ctrl-C does (the
+	 * wizard handles its own signals). */
+	signal(SIGCHLD, SIG_DFL);
+	if (!r->h->quiet) {
+		parent_cancel = r->cancel;
+		hup.sa_handler = on_parent_hangup;
+		sigaction(SIGHUP, &hup, &old_hup);
+	}
+	r->start = time(NULL);
+	run_all(r);
+	if (!r->h->quiet)
+		sigaction(SIGHUP, &old_hup, NULL);
+	return true;
+}
+
+/* Frees a runner's records. */
+static void forget(struct runner *r)
+{
+	for (size_t i = 0; r->res && i < r->f->n; i++) {
+		free(r->res[i].step);
+		free(r->res[i].message);
+		free(r->res[i].code);
+	}
+	free(r->state);
+	free(r->pid);
+	free(r->fd);
+	free(r->res);
+}
+
+/*
+ * Applies a fleet with progress told to the hooks and nothing printed (the
+ * wizard's way); returns the exit status, with why in *err when it could not
+ * start.
+ */
+int fleet_run(const struct cmd_opts *o, const struct fleet *f, const char *path,
+	      const struct fleet_hooks *h, char **err)
+{
+	struct runner r = { .o = o, .f = f, .path = path, .h = h };
+	int rc = EXIT_ERROR;
+
+	if (run(&r, err))
+		rc = r.failed || r.ended < r.total ? EXIT_ERROR : EXIT_OK;
+	forget(&r);
+	return rc;
+}
+
+/* Applies every resource's plan of the fleet, progress on the terminal;
+ * returns the exit status. */
 static int run_fleet(const struct cmd_opts *o, const struct fleet *f,
 		     const char *path)
 {
-	struct runner r = { .o = o, .f = f, .path = path };
-	struct sigaction hup = { 0 }, old_hup;
-	int rc;
+	struct fleet_hooks h = { .event = cli_event, .ctx = (void *)f };
+	struct runner r = { .o = o, .f = f, .path = path, .h = &h };
+	char *err = NULL;
+	int rc = EXIT_ERROR;
 
-	r.l.parallel = o->parallel > 0 ? (size_t)o->parallel : DEFAULT_PARALLEL;
-	r.l.per_vault = r.l.parallel < PER_VAULT ? r.l.parallel : PER_VAULT;
-	r.l.per_subscription = r.l.parallel;
-	if (!warm(o))
-		return EXIT_ERROR;
-	/* Workers are waited for, whatever SIGCHLD disposition was inherited;
-	 * a hang-up stops the fleet as Ctrl-C does. */
-	signal(SIGCHLD, SIG_DFL);
-	parent_cancel = o->cancel;
-	hup.sa_handler = on_parent_hangup;
-	sigaction(SIGHUP, &hup, &old_hup);
-	r.state = xcalloc(f->n, sizeof(*r.state));
-	r.pid = xcalloc(f->n, sizeof(*r.pid));
-	r.fd = xcalloc(f->n, sizeof(*r.fd));
-	r.res = xcalloc(f->n, sizeof(*r.res));
-	r.start = time(NULL);
-	run_all(&r);
-	rc = summary(&r);
-	sigaction(SIGHUP, &old_hup, NULL);
-	for (size_t i = 0; i < f->n; i++) {
-		free(r.res[i].step);
-		free(r.res[i].message);
-		free(r.res[i].code);
-	}
-	free(r.state);
-	free(r.pid);
-	free(r.fd);
-	free(r.res);
+	if (run(&r, &err))
+		rc = summary(&r);
+	else
+		cli_error("%s", err);
+	free(err);
+	forget(&r);
 	return rc;
 }
 

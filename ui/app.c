@@ -81,11 +81,41 @@ static void catch_resize(void)
 	sigaction(SIGWINCH, &sa, &curses_winch);
 }
 
-/* Restores the terminal if curses still holds it (at every exit, once). */
+static int saved_stderr = -1;
+
+/* Sends standard error to a private file while curses holds the terminal, so
+ * that no message (of planning, or of a fleet's workers) breaks the screen. */
+static void hold_stderr(void)
+{
+	char *path = cmk_state_path("wizard-stderr.log"), *err = NULL;
+	int fd = cmk_private_dir(path, &err)
+			 ? cmk_open_private(path, O_WRONLY | O_CREAT | O_TRUNC,
+					    &err)
+			 : -1;
+
+	if (fd < 0)
+		fd = open("/dev/null", O_WRONLY);
+	fflush(stderr);
+	if (fd >= 0 && (saved_stderr = dup(2)) >= 0)
+		dup2(fd, 2);
+	if (fd >= 0)
+		close(fd);
+	free(err);
+	free(path);
+}
+
+/* Restores the terminal if curses still holds it (at every exit, once), and
+ * standard error with it. */
 static void restore_terminal(void)
 {
 	if (!isendwin())
 		endwin();
+	if (saved_stderr >= 0) {
+		fflush(stderr);
+		dup2(saved_stderr, 2);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
 }
 
 /* Installs the handlers of the signals that end the wizard: Ctrl-C, SSH hanging
@@ -164,7 +194,38 @@ bool ui_task_start(struct ui *u, const char *label,
 	return u->task.running;
 }
 
-/* Collects a finished task and tells its step; returns the intent to redraw. */
+/* Returns the screen shown: the one over the flow (the fleet), or the step. */
+static const struct wiz_step *shown(const struct ui *u)
+{
+	return u->aside ? u->aside : u->steps[u->at];
+}
+
+/* Returns the state of the screen shown. */
+static void *shown_st(const struct ui *u)
+{
+	return u->aside ? u->aside_st : u->state[u->at];
+}
+
+/* Shows a screen over the flow's step (it owns st) until it goes back. */
+void ui_aside_open(struct ui *u, const struct wiz_step *s, void *st)
+{
+	u->aside = s;
+	u->aside_st = st;
+}
+
+/* Closes the screen over the flow and shows the step again. */
+static void aside_close(struct ui *u)
+{
+	if (u->aside && u->aside->free)
+		u->aside->free(u->aside_st);
+	u->aside = NULL;
+	u->aside_st = NULL;
+	if (u->steps[u->at]->enter)
+		u->steps[u->at]->enter(u, u->state[u->at]);
+}
+
+/* Collects a finished task and tells its screen; returns the intent to
+ * redraw. */
 static int task_finished(struct ui *u)
 {
 	char b;
@@ -174,8 +235,8 @@ static int task_finished(struct ui *u)
 	pthread_join(u->task.thread, NULL);
 	u->task.running = false;
 	u->task.cancel = 0;
-	if (u->steps[u->at]->done)
-		u->steps[u->at]->done(u, u->state[u->at], u->task.rc);
+	if (shown(u)->done)
+		shown(u)->done(u, shown_st(u), u->task.rc);
 	return UI_REDRAW;
 }
 
@@ -281,9 +342,12 @@ static void take_terminal(struct ui *u)
 static void draw_step(struct ui *u, const struct wiz_step *st)
 {
 	free(u->whole);
-	u->whole = NULL;
-	st->draw(u, u->state[u->at], 1, u->rows - 3);
-	if (u->whole && !u->status && !ui_busy(u))
+	free(u->note);
+	u->whole = u->note = NULL;
+	st->draw(u, shown_st(u), 1, u->rows - 3);
+	if (u->note && !u->status && !ui_busy(u))
+		ui_put(u, u->rows - 2, 0, u->cols, u->note, A_BOLD);
+	else if (u->whole && !u->status && !ui_busy(u))
 		ui_put(u, u->rows - 2, 0, u->cols,
 		       /* TRANSLATORS: at most 80 columns; f is the key. */
 		       _("f shows the whole of the selected line"),
@@ -294,7 +358,7 @@ static void draw_step(struct ui *u, const struct wiz_step *st)
  * step, help, or "too small". */
 static void draw(struct ui *u)
 {
-	const struct wiz_step *st = u->steps[u->at];
+	const struct wiz_step *st = shown(u);
 
 	getmaxyx(stdscr, u->rows, u->cols);
 	erase();
@@ -340,7 +404,7 @@ static int on_key(struct ui *u, int ch)
 		u->task.cancel = 1;
 		return UI_REDRAW;
 	}
-	in = u->steps[u->at]->key(u, u->state[u->at], a, ch);
+	in = shown(u)->key(u, shown_st(u), a, ch);
 	if (in & (UI_REDRAW | UI_GO_NEXT | UI_GO_BACK | UI_QUIT))
 		u->quit_asked = false;
 	if (in != UI_STAY || a == ACT_NONE)
@@ -369,6 +433,11 @@ static bool act(struct ui *u, int in)
 {
 	if (in & UI_QUIT)
 		return false;
+	if (u->aside) {
+		if ((in & UI_GO_BACK) && !ui_busy(u))
+			aside_close(u);
+		return true;
+	}
 	if ((in & UI_GO_NEXT) && u->at + 1 < u->nsteps && !ui_busy(u))
 		go(u, u->at + 1);
 	else if ((in & UI_GO_BACK) && u->at > 0 && !ui_busy(u))
@@ -390,6 +459,12 @@ static bool wait_and_handle(struct ui *u)
 
 	if (n < 0 && errno != EINTR)
 		return false;
+	if (got_signal == SIGINT && u->aside && ui_busy(u)) {
+		/* Ctrl-C while the fleet runs: stop after the steps under way
+		 * (again: cancel them), as the command line's does. */
+		got_signal = 0;
+		u->task.cancel = 1;
+	}
 	if (got_signal)
 		return false;
 	if (n == 0)
@@ -411,10 +486,13 @@ static bool wait_and_handle(struct ui *u)
  * with its session. */
 static void ui_free(struct ui *u)
 {
+	if (u->aside && u->aside->free)
+		u->aside->free(u->aside_st);
 	for (size_t i = 0; i < u->nsteps; i++)
 		if (u->steps[i]->free)
 			u->steps[i]->free(u->state[i]);
 	free(u->state);
+	free(u->note);
 	free(u->status);
 	free(u->whole);
 	free(u->row_text);
@@ -450,6 +528,7 @@ int ui_run(struct cmd_opts *o, bool demo)
 	u.nsteps = sizeof(STEPS) / sizeof(STEPS[0]);
 	u.state = xcalloc(u.nsteps, sizeof(*u.state));
 	take_terminal(&u);
+	hold_stderr();
 	for (size_t i = 0; i < u.nsteps; i++)
 		u.state[i] = u.steps[i]->init ? u.steps[i]->init(&u) : NULL;
 	go(&u, 0);

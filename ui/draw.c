@@ -212,7 +212,7 @@ static char *hints(const enum ui_action *acts)
  * hint bar. */
 void ui_draw_frame(struct ui *u, const char *title)
 {
-	const struct wiz_step *st = u->steps[u->at];
+	const struct wiz_step *st = u->aside ? u->aside : u->steps[u->at];
 	char *left =
 		xasprintf(" azcmk%s  %s", u->wiz.demo ? " [DEMO]" : "", title);
 	char *right = xasprintf(_("step %zu of %zu "), u->at + 1, u->nsteps);

@@ -59,7 +59,7 @@ static const char *const KEY_NAMES[ACT_COUNT] = {
 	[ACT_TOP] = "Home End g G",
 	[ACT_BOTTOM] = "End G",
 	[ACT_SELECT] = "Enter",
-	[ACT_TOGGLE] = "Space",
+	[ACT_TOGGLE] = "Space a",
 	[ACT_NEXT] = "Tab",
 	[ACT_BACK] = "Esc Bksp",
 	[ACT_FILTER] = "/",
@@ -73,6 +73,7 @@ static const char *const KEY_NAMES[ACT_COUNT] = {
 	[ACT_SAVE] = "s",
 	[ACT_EXPORT_ARM] = "t",
 	[ACT_EXPORT_AZ] = "z",
+	[ACT_RETRY] = "r",
 	[ACT_HELP] = "?",
 	[ACT_QUIT] = "q",
 };

@@ -20,6 +20,8 @@ struct start {
 	bool explain; /* the selected finding's explanation is open */
 	char *error;
 	char buf[1024]; /* the filter's text of one row */
+	bool *marks;    /* the findings marked for one fleet (by index) */
+	size_t nmarks;  /* the size of marks (the audit's findings) */
 };
 
 /* What the list's callbacks see: the wizard's findings and resources, and this
@@ -28,6 +30,8 @@ struct start_view {
 	const struct wizard *w;
 	struct start *st;
 };
+
+static void unmark(struct start *st, size_t n);
 
 /* Audits the chosen subscriptions (on the task thread). */
 static int run_audit(struct wizard *w, void *arg)
@@ -58,6 +62,7 @@ static void start_audit(struct ui *u, struct start *st)
 	st->error = NULL;
 	st->explain = false;
 	ui_list_reset(&st->list, 0);
+	unmark(st, 0);
 	ui_task_start(u, _("auditing the chosen subscriptions"), run_audit, st);
 }
 
@@ -75,6 +80,7 @@ static void start_free(void *p)
 
 	ui_list_free(&st->list);
 	free(st->error);
+	free(st->marks);
 	free(st);
 }
 
@@ -138,6 +144,9 @@ static void row(struct ui *u, void *ctx, size_t i, int y, bool selected)
 		ui_put(u, y, 0, 9, label,
 		       selected ? ui_attr(u, UI_A_SELECTED)
 				: ui_severity_attr(u, f->severity));
+		/* The mark column: marked findings are fixed as one fleet. */
+		if (i < st->nmarks && st->marks[i])
+			ui_put(u, y, 8, 1, "*", A_BOLD);
 		ui_put(u, y, 9, u->cols - 9, line, (int)A_NORMAL);
 		free(label);
 	}
@@ -157,6 +166,68 @@ static void explanation(struct ui *u, const struct audit_finding *f, int top,
 
 	ui_paragraph(u, y + 1, last, 2, id, ui_attr(u, UI_A_DIM));
 	free(id);
+}
+
+/* Counts the marked findings. */
+static size_t marked(const struct start *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->nmarks; i++)
+		n += st->marks[i];
+	return n;
+}
+
+/* Forgets every mark, for n findings (a new audit). */
+static void unmark(struct start *st, size_t n)
+{
+	free(st->marks);
+	st->marks = xcalloc(n + 1, sizeof(*st->marks));
+	st->nmarks = n;
+}
+
+/* Tells whether a finding can be marked: it names a resource. */
+static bool markable(const struct audit_finding *f)
+{
+	return *f->service && f->resource_id && *f->resource_id;
+}
+
+/* Space: marks or unmarks the selected finding; a marks every finding the
+ * filter shows. */
+static int mark(struct ui *u, struct start *st, bool all)
+{
+	const struct audit_report *a = &u->wiz.audit;
+	size_t i;
+
+	if (st->nmarks != a->n)
+		unmark(st, a->n);
+	if (all) {
+		for (size_t r = 0; r < st->list.nview; r++)
+			st->marks[st->list.view[r]] |=
+				markable(&a->items[st->list.view[r]]);
+	} else if (ui_list_selected(&st->list, &i)) {
+		if (markable(&a->items[i]))
+			st->marks[i] = !st->marks[i];
+		else
+			ui_status(u, 1,
+				  _("this finding is about a subscription, "
+				    "not a resource: it cannot be marked"));
+	}
+	return UI_REDRAW;
+}
+
+/* Opens the fleet of the marked findings (over this step). */
+static int fix_marked(struct ui *u, struct start *st)
+{
+	const struct audit_finding **items =
+		xcalloc(st->nmarks + 1, sizeof(*items));
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->nmarks; i++)
+		if (st->marks[i])
+			items[n++] = &u->wiz.audit.items[i];
+	ui_fleet_open(u, items, n);
+	return UI_REDRAW;
 }
 
 /* Paints the summary line, then the findings or the resources, or the open
@@ -203,6 +274,14 @@ static void start_draw(struct ui *u, void *p, int top, int rows)
 	free(line);
 	free(counts);
 	ui_list_draw(u, &st->list, top + 1, rows - 1, row, &view);
+	if (marked(st))
+		u->note = xasprintf(
+			P_("%zu finding marked: Enter fixes it as a fleet, "
+			   "Space unmarks",
+			   "%zu findings marked: Enter fixes them as one "
+			   "fleet, Space unmarks",
+			   marked(st)),
+			marked(st));
 }
 
 /* Takes the selected row's resource as the one the flow is about, and goes on.
@@ -268,6 +347,11 @@ static int start_key(struct ui *u, void *p, enum ui_action a, int ch)
 		st->explain = true;
 		return UI_REDRAW;
 	}
+	if ((a == ACT_TOGGLE || a == ACT_APPLY) && !st->resources &&
+	    st->list.nview)
+		return mark(u, st, a == ACT_APPLY); /* a: mark all */
+	if ((a == ACT_SELECT || a == ACT_NEXT) && marked(st))
+		return fix_marked(u, st);
 	if ((a == ACT_SELECT || a == ACT_NEXT) && st->list.nview)
 		return choose(u, st);
 	if (a == ACT_RELOAD && !ui_busy(u)) {
@@ -293,6 +377,7 @@ static void start_done(struct ui *u, void *p, int rc)
 		return;
 	}
 	w->audited = true;
+	unmark(st, w->audit.n);
 	ui_list_fill(&st->list, st->resources ? w->audit.nres : w->audit.n,
 		     row_text, &view);
 	if (!w->audit.n)

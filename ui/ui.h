@@ -26,7 +26,8 @@
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
 	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(TOGGLE, N_("mark"), N_("Mark or unmark the selected item."))         \
+	X(TOGGLE, N_("mark"),                                                  \
+	  N_("Mark or unmark the selected item (a: all findings shown)."))     \
 	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
 	X(BACK, N_("back"),                                                    \
@@ -45,7 +46,8 @@
 	X(SWITCH, N_("resources"),                                             \
 	  N_("Show the findings, or every resource with its encryption."))     \
 	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(RELOAD, N_("reload"), N_("Read again from Azure."))                  \
+	X(RELOAD, N_("reload"),                                                \
+	  N_("Read again from Azure; on a fleet, retry what failed."))         \
 	/* TRANSLATORS: a key-bar label: at most 15 columns. */                \
 	X(TYPE_URI, N_("type a key URI"),                                      \
 	  N_("Key step: type the URI of a key instead of choosing one."))      \
@@ -60,6 +62,8 @@
 	  N_("Review: export the plan as an ARM template."))                   \
 	X(EXPORT_AZ, N_("az script"),                                          \
 	  N_("Review: export the plan as an Azure CLI script."))               \
+	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
+	X(RETRY, N_("retry"), "")                                              \
 	/* TRANSLATORS: a key-bar label on every step: at most 4 columns. */   \
 	X(HELP, N_("help"), N_("Show this help."))                             \
 	/* TRANSLATORS: a key-bar label on every step: at most 6 columns. */   \
@@ -135,6 +139,10 @@ struct ui {
 	bool row_cut;
 	char *whole;     /* the selected line's text when it was cut, or NULL */
 	bool show_whole; /* that text is shown over the step */
+	/* a screen shown over the flow's step (the fleet), with its state */
+	const struct wiz_step *aside;
+	void *aside_st;
+	char *note; /* a step's standing line for the status row, this frame */
 	/* the flow */
 	const struct wiz_step *const *steps;
 	void **state;
@@ -150,6 +158,10 @@ void ui_status(struct ui *u, int level, const char *fmt, ...)
 bool ui_task_start(struct ui *u, const char *label,
 		   int (*fn)(struct wizard *w, void *arg), void *arg);
 bool ui_busy(const struct ui *u);
+void ui_aside_open(struct ui *u, const struct wiz_step *s, void *st);
+
+/* fleet.c */
+void ui_fleet_open(struct ui *u, const struct audit_finding **items, size_t n);
 
 /* keys.c */
 enum ui_action ui_action_of(int ch);

@@ -239,8 +239,29 @@ else
 fi
 grep -q "request was canceled\|FAILED" "$work/apply1.out" && bad "a signal sent once cut a write off: $(cat "$work/apply1.out")" ||
 	ok "no write in flight is cancelled by a stop request"
-az --yes --propagation-wait 0 apply --resume --parallel 4 "$work/fleet.json" >"$work/apply2.out" 2>&1
-rc=$?
+# On a terminal (script(1) gives it one, when it is installed), the overall progress line is redrawn in place.
+if command -v script >/dev/null 2>&1; then
+	script -qec "$azcmk --ca-file $work/ca.pem --auth environment --yes --propagation-wait 0 apply --resume \
+		--parallel 4 $work/fleet.json" /dev/null </dev/null >"$work/apply2.out" 2>&1
+	rc=$?
+	python3 - "$work/apply2.out" <<'EOF' >"$work/tty.err" 2>&1
+import re, sys
+out = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+if not re.search(r"\r\x1b\[K[0-9]+/[0-9]+ resources ended, 0 failed, about [0-9]+ s left", out):
+    sys.exit("no progress line drawn after a carriage return: %r" % out[-600:])
+if re.search(r"resources ended[^\r\n\x1b]*\r?\n", out):
+    sys.exit("a progress line was ended with a new line instead of redrawn: %r" % out[-600:])
+for line in out.split("\n"):
+    if re.search(r"\[[0-9]+/[0-9]+\] done ", line) and not line.split("\x1b[K")[-1].startswith("["):
+        sys.exit("a resource's line does not start where the progress line was cleared: %r" % line)
+EOF
+	[ $? -eq 0 ] && ok "on a terminal the fleet's progress line is redrawn in place, the resources' lines kept" ||
+		bad "progress on a terminal: $(cat "$work/tty.err")"
+else
+	echo "skip the progress line on a terminal: script(1) is not installed"
+	az --yes --propagation-wait 0 apply --resume --parallel 4 "$work/fleet.json" >"$work/apply2.out" 2>&1
+	rc=$?
+fi
 n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plans"]))' "$work/fleet.json")
 if [ $rc -eq 0 ] && grep -q "$n done, 0 failed, 0 stopped" "$work/apply2.out"; then
 	ok "--resume finishes every resource of the fleet ($n)"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Drives the wizard in tmux on the demo tenant: first frame, sign-in and scope, findings, explanation,
 # filter (also one typed while a list is read), resources, help, resize and "too small", going back, quitting,
-# SIGHUP, Ctrl-C, and the French run through every step up to the review.
+# SIGHUP, Ctrl-C, a fleet of marked findings (review, apply, a failure retried, Ctrl-C stopping it), and the
+# French run through every step up to the review.
 # A private tmux server, a fixed 80x24 size, a pinned locale and TERM; every wait polls for text.
 set -u
 top_srcdir=${top_srcdir:-.}
@@ -346,6 +347,120 @@ if command -v curl >/dev/null 2>&1; then
 	wait_for "EXIT=0" "filter while reading: quits"
 else
 	echo "skip the filter typed while a list is read: curl is not installed"
+fi
+
+# A fleet from the findings: Space marks one finding, a marks every finding a filter shows, Enter plans the marked
+# ones into one fleet as fix --all does and shows its review; typing yes applies it, a row per resource.
+start "LC_ALL=C.UTF-8" "--propagation-wait 0"
+wait_for "[x] Contoso Health Prod" "fleet: started"
+keys Enter
+wait_for "Findings: " "fleet: findings"
+keys / ; keys -l "oai-ch-summaries (Azure" ; keys Enter
+wait_for "(1 of " "fleet: filtered to one finding"
+keys Space
+wait_for "WARNING * oai-ch-summaries (Azure OpenAI) encrypts" "fleet: Space marks the finding in the mark column"
+wait_for "1 finding marked: Enter fixes it as a fleet" "fleet: the status line counts the marks"
+keys / ; keys Escape
+keys / ; keys -l "neurology (DICOM" ; keys Enter
+wait_for "(1 of " "fleet: another filter"
+keys a
+wait_for "WARNING * chprodimaging/neurology (DICOM service)" "fleet: a marks what the filter shows"
+wait_for "2 findings marked: Enter fixes them as one fleet" "fleet: two marked"
+keys / ; keys Escape
+gone "shown)" "fleet: the filter cleared"
+$T capture-pane -p -t w | grep -q "WARNING \* fdy-ch-copilot" && bad "fleet: a marked a finding the filter hid" ||
+	ok "fleet: a marks only what the filter showed"
+keys Enter
+wait_for "Fix the marked findings as one fleet" "fleet: Enter opens the fleet"
+wait_for "2 resources to protect, 0 skipped" "fleet: the review counts both resources"
+wait_for "oai-ch-summaries (Azure OpenAI): new key cmk-oai-ch-summaries" "fleet: the review shows the first"
+wait_for "neurology (DICOM service): new key cmk-neurology" "fleet: and the second"
+keys a
+wait_for "Apply the fleet plan to 2 resources (2 changes cannot be undone)? Type yes" \
+	"fleet: a asks for yes, with the irreversible changes"
+keys -l no ; keys Enter
+wait_for "not confirmed: nothing was changed" "fleet: anything but yes changes nothing"
+keys a ; keys -l yes ; keys Enter
+wait_for "Fleet plan " "fleet: the progress list"
+wait_for "2/2 done, 0 failed" "fleet: both resources end done"
+wait_for " done     oai-ch-summaries" "fleet: a row for the first"
+wait_for " done     neurology" "fleet: a row for the second"
+wait_for "the fleet is applied and verified" "fleet: the status says so"
+keys Escape
+wait_for "Findings: " "fleet: Esc goes back to the findings, audited again"
+gone "findings marked" "fleet: no mark is left"
+keys q
+wait_for "EXIT=0" "fleet: quits"
+
+# A fleet in which one resource fails (the simulator refuses its writes): its row says where and Azure's words; once
+# the fault is gone, r retries it (after yes), continuing its journal, and the fleet ends done.
+if command -v curl >/dev/null 2>&1; then
+	# sim ARGS: a request to the demo's simulator through its proxy.
+	sim() {
+		port=$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/sim-ports.json")
+		curl -sf -x "http://127.0.0.1:$port" --cacert "$(cat "$work/sim-ca")" "$@" >/dev/null
+	}
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim" "--propagation-wait 0"
+	wait_for "[x] Contoso Health Prod" "fleet failure: started"
+	keys Enter
+	wait_for "Findings: " "fleet failure: findings"
+	keys / ; keys -l "chprodimaging/" ; keys Enter
+	wait_for " of 82 shown)" "fleet failure: the imaging findings"
+	keys a
+	wait_for "11 findings marked" "fleet failure: every imaging finding marked"
+	sim -X POST -H 'Content-Type: application/json' https://sim.local/faults \
+		-d '{"method":"PUT","path":"*dermatology*","status":400,"code":"BadRequest","message":"sim-refusal-4711"}' ||
+		bad "fleet failure: the simulator took no fault"
+	keys Enter
+	wait_for "2 resources to protect, 4 skipped" "fleet failure: the review"
+	wait_for "ophthalmology" "fleet failure: the skipped resource is listed"
+	wait_for "its findings are not a missing" "fleet failure: with its reason"
+	keys a ; keys -l yes ; keys Enter
+	wait_for "1/2 done, 1 failed" "fleet failure: one fails, the other is done"
+	wait_for "FAILED   dermatology                    at 2. Grant chprodimaging/dermatology" \
+		"fleet failure: the row says the step it failed at"
+	wait_for "dermatology failed: PUT" "fleet failure: under the list, the whole failure"
+	wait_for "sim-refusal-4711" "fleet failure: with Azure's words"
+	wait_for "r retries what failed" "fleet failure: says r retries"
+	sim -X DELETE https://sim.local/faults || bad "fleet failure: the fault was not removed"
+	keys r
+	wait_for "Apply the fleet plan to 1 resource" "fleet failure: r asks for yes for the failed one"
+	keys -l yes ; keys Enter
+	wait_for "2/2 done, 0 failed" "fleet failure: the retry ends done"
+	wait_for " done     dermatology" "fleet failure: the failed row is done"
+	keys q
+	wait_for "EXIT=0" "fleet failure: quits"
+	# Ctrl-C while the fleet runs (every write 2 s slow) stops it after the steps under way, as the command
+	# line's first Ctrl-C does, and leaves the wizard running; r then finishes it.
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim" "--propagation-wait 0"
+	wait_for "[x] Contoso Health Prod" "fleet stop: started"
+	keys Enter
+	wait_for "Findings: " "fleet stop: findings"
+	keys / ; keys -l "neurology (DICOM" ; keys Enter
+	wait_for "(1 of " "fleet stop: filtered"
+	keys Space
+	wait_for "1 finding marked" "fleet stop: marked"
+	keys Enter
+	wait_for "1 resource to protect, 0 skipped" "fleet stop: the review"
+	sim -X POST -H 'Content-Type: application/json' https://sim.local/faults \
+		-d '{"method":"PUT","path":"*","latencyMs":2000}' || bad "fleet stop: the simulator took no fault"
+	keys a ; keys -l yes ; keys Enter
+	wait_for " running  neurology" "fleet stop: the resource runs"
+	keys C-c
+	wait_for "Stopping after the steps under way" "fleet stop: Ctrl-C asks the fleet to stop, the screen stays live"
+	wait_for "0/1 done, 0 failed, 1 stopped" "fleet stop: the resource stops after its step"
+	wait_for " stopped  neurology                      after " "fleet stop: its row says after which step"
+	$T capture-pane -p -t w | grep -q "EXIT=" && bad "fleet stop: Ctrl-C ended the wizard" ||
+		ok "fleet stop: the wizard goes on"
+	sim -X DELETE https://sim.local/faults || bad "fleet stop: the fault was not removed"
+	keys r
+	wait_for "Apply the fleet plan to 1 resource" "fleet stop: r asks for yes"
+	keys -l yes ; keys Enter
+	wait_for "1/1 done, 0 failed" "fleet stop: the retry finishes it"
+	keys q
+	wait_for "EXIT=0" "fleet stop: quits"
+else
+	echo "skip the fleet's failure: curl is not installed"
 fi
 
 # PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).
