@@ -26,7 +26,13 @@
 #include "xalloc.h"
 
 #define DEFAULT_PARALLEL 8
-#define PER_VAULT 4      /* Key Vault throttles per vault */
+/* Resources applied at once on one vault. Key Vault's documented limits, per
+ * vault and region in 10 s, are 20 creations of a software RSA key and 4,000
+ * other key transactions ("Azure Key Vault service limits", Microsoft
+ * Learn): a resource's plan makes one creation and a few reads, and waits
+ * for RBAC in between, so 8 at once stays well within them; a 429 is retried
+ * after its Retry-After (tests/sim/test-fleet-scale.sh's storm). */
+#define PER_VAULT 8
 #define MAX_RESULT 3072  /* a worker's answer, in bytes (below PIPE_BUF) */
 #define MAX_MESSAGE 2048 /* of which its error message */
 
