@@ -26,5 +26,7 @@ int fleet_plan_findings(const struct fleet_request *rq,
 			struct fleet *out, struct json_object **seen,
 			char **err);
 char *fleet_keep(struct fleet *f, char **err);
+size_t fleet_count_resources(const struct audit_finding *const *items,
+			     size_t n);
 
 #endif

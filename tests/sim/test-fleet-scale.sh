@@ -4,46 +4,16 @@
 # leaves only the skipped ones failing; then a storm of 429s on one vault's keys and role assignments slows
 # that vault only: every resource ends done, azcmk retries each 429 after its Retry-After, and the other
 # vault's requests are never throttled nor retried.
-set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
-azcmk=$top_builddir/src/azcmk
-work=$(mktemp -d)
+# shellcheck source=tests/sim/simlib.sh disable=SC2154
+. "$top_srcdir/tests/sim/simlib.sh"
 scen=$work/tenant.json
-pass=0 fail=0
-simpid=
-export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
-unset AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT \
-	MSI_SECRET IMDS_ENDPOINT AZURE_TOKEN_CREDENTIALS REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE AZURE_CLOUD_NAME \
-	AZURE_CORE_OUTPUT
-export AZURE_CONFIG_DIR="$work/no-az-config" XDG_STATE_HOME="$work/state" LC_ALL=C
-trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
-command -v python3 >/dev/null 2>&1 || { echo "skip: python3 is not installed"; exit 77; }
-
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 
 # The tenant, written at test time, and what the test expects of it.
 python3 "$top_srcdir/tests/sim/gen-fleet-tenant.py" "$scen" "$work/expect.json" ||
 	{ echo "cannot generate the tenant"; exit 99; }
-
-# Starts the simulator on the generated tenant; exports the proxy and the operator's secret.
-"$top_builddir/src/azcmk-sim" --scenario "$scen" --port-file "$work/ports.json" --ca-out "$work/ca.pem" \
-	>"$work/sim.out" 2>&1 &
-simpid=$!
-i=0
-while [ ! -s "$work/ports.json" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$work/ports.json" ] || { echo "the simulator did not start: $(cat "$work/sim.out")"; exit 99; }
-eval "$(python3 - "$work/ports.json" "$scen" <<'EOF'
-import json, shlex, sys
-ports, scen = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-print('export HTTPS_PROXY=%s AZURE_TENANT_ID=%s AZURE_CLIENT_ID=%s AZURE_CLIENT_SECRET=%s' % tuple(
-    shlex.quote(v) for v in ('http://127.0.0.1:%d' % ports['proxy'], scen['tenantId'],
-                             scen['operator']['clientId'], scen['operator']['clientSecret'])))
-EOF
-)"
-export NO_PROXY=
-az() { "$azcmk" --ca-file "$work/ca.pem" --auth environment "$@"; }
+sim_start "$scen"
 # admin METHOD PATH [BODY]: calls the simulator's admin endpoint; prints the body.
 admin() {
 	curl -s -x "$HTTPS_PROXY" --cacert "$work/ca.pem" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} \
