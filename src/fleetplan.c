@@ -142,10 +142,13 @@ static const char *new_vault_name(const struct cmd_opts *o, const char *region)
 	for (size_t i = 0; i < o->nnew_vaults; i++) {
 		const char *v = o->new_vaults[i], *eq = strchr(v, '=');
 
+		char *named = eq ? xstrndup(v, (size_t)(eq - v)) : NULL;
+		bool here = named && location_eq(named, region);
+
+		free(named);
 		if (!eq)
 			plain = v;
-		else if (strlen(region) == (size_t)(eq - v) &&
-			 strncasecmp(v, region, (size_t)(eq - v)) == 0)
+		else if (here)
 			return eq + 1;
 	}
 	return plain;

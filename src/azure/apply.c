@@ -570,6 +570,37 @@ static bool contains(struct json_object *have, struct json_object *want)
 }
 
 /*
+ * Guards the creation of a vault: 0 to create it when none is there, 1 when
+ * the vault there is the one the plan makes (region and every setting: a
+ * fleet's first resource made it), -1 for any other vault of that name,
+ * whatever the plan file says it expected (a PUT would rewrite someone's
+ * vault: its permission model, its firewall).
+ */
+static int new_vault_guard(struct run *r, const struct plan_step *st,
+			   struct json_object *now,
+			   const struct step_request *rq, struct az_error *e)
+{
+	char *title;
+
+	if (!jx_get(now, "id"))
+		return 0;
+	if (location_eq(jx_str(now, "location"),
+			jx_str(rq->body, "location")) &&
+	    contains(jx_get(now, "properties"), jx_get(rq->body, "properties")))
+		return 1;
+	title = title_of(st);
+	az_error_set(e,
+		     _("stopped before '%s': key vault %s exists and is not "
+		       "the one the plan creates (its region or settings "
+		       "differ); azcmk does not rewrite a vault it did not "
+		       "make: make a new plan"),
+		     title, r->p->vault_id);
+	fail_code(e, "PlanOutdated");
+	free(title);
+	return -1;
+}
+
+/*
  * Compares what a step is about to change with what it expects. Returns 0
  * to write, 1 when the change is already there, -1 when someone else changed
  * it.
@@ -580,6 +611,8 @@ static int guard(struct run *r, const struct plan_step *st,
 {
 	struct json_object *cur;
 
+	if (st->kind == STEP_CREATE_VAULT)
+		return new_vault_guard(r, st, now, rq, e);
 	if (!st->expect_path)
 		return 0;
 	cur = jx_get(now, st->expect_path);
@@ -1265,6 +1298,43 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 }
 
 /*
+ * Holds a plan that creates its vault to what this apply can stand behind,
+ * before anything is written: the vault's tenant is the one signed in to,
+ * its region the resource's, and the Key Vault Crypto Officer grant (when
+ * not done yet) is for you. A plan file is untrusted: these are typed
+ * fields a reseal could change. 0 when they hold.
+ */
+static int new_vault_mismatch(struct run *r, const struct cmk_ctx *c,
+			      struct az_error *e)
+{
+	const char *tenant = az_session_tenant(r->s);
+
+	if (!tenant || !str_ieq(tenant, r->p->vault_tenant))
+		az_error_set(e,
+			     _("the plan creates key vault %s for tenant %s, "
+			       "but you are signed in to %s: make a new plan"),
+			     r->p->keyref.vault, r->p->vault_tenant,
+			     tenant ? tenant : "?");
+	else if (!location_eq(r->p->vault_location,
+			      jx_str(c->resource, "location")))
+		az_error_set(
+			e,
+			_("the plan creates key vault %s in %s, not in the "
+			  "region of %s: make a new plan"),
+			r->p->keyref.vault, r->p->vault_location,
+			r->p->resource_id);
+	else if (r->p->operator_id && !r->done[1]) {
+		/* The preflight's reads took a token: who it names is known. */
+		if (!r->claims)
+			r->claims = az_session_claims(r->s);
+		return grant_is_yours(r, e);
+	} else
+		return 0;
+	fail_code(e, "PreflightFailed");
+	return -1;
+}
+
+/*
  * Judges, before the first write, the permissions the steps still to do need
  * from the signed-in operator (read live): a plan that would stop half-way
  * on a 403 is refused before it changes anything.
@@ -1287,7 +1357,11 @@ static int preflight(struct run *r, struct az_error *e)
 	char *err = NULL, *open = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);
 
-	if (rc == 0 && !plan_preflight(r->p, &f.ctx, r->done, &err, &open)) {
+	if (rc == 0 && r->p->vault_location &&
+	    new_vault_mismatch(r, &f.ctx, e) != 0) {
+		rc = -1;
+	} else if (rc == 0 &&
+		   !plan_preflight(r->p, &f.ctx, r->done, &err, &open)) {
 		az_error_set(e, "%s", err);
 		fail_code(e, "PreflightFailed");
 		rc = -1;
@@ -1356,7 +1430,10 @@ int cmk_apply(struct az_session *s, const struct plan *p,
 		rc = preflight(&r, e);
 	if (rc == 0 && !jx_str(r.vars, "principalId"))
 		rc = learn_principal(&r, e);
-	r.claims = az_session_claims(s);
+	/* Who is signed in is known once a token was taken (preflight may
+	 * have asked already). */
+	if (!r.claims)
+		r.claims = az_session_claims(s);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
 		rc = stopped(&r, i, e) ? -1 : run_step(&r, i, e);
 	if (r.journal)

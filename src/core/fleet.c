@@ -378,6 +378,10 @@ bool fleet_same_shared(const struct plan *a, size_t s, const struct plan *b,
 	if (!fleet_shared_step(a, s) || !fleet_shared_step(b, t) ||
 	    k != b->steps[t].kind || !str_ieq(a->vault_id, b->vault_id))
 		return false;
+	if (k == STEP_CREATE_VAULT || k == STEP_GRANT_OPERATOR)
+		return str_ieq(a->vault_location, b->vault_location) &&
+		       str_ieq(a->vault_tenant, b->vault_tenant) &&
+		       str_ieq(a->operator_id, b->operator_id);
 	return k != STEP_ASSIGN_ROLE ||
 	       (str_ieq(a->uai_id, b->uai_id) && str_ieq(a->role, b->role));
 }

@@ -646,6 +646,8 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 	    (p->uai_client_id && !is_uuid(p->uai_client_id)) ||
 	    (!p->keyref.hsm && !is_uuid(p->role)) ||
 	    (p->keyref.hsm && p->grant_vault) ||
+	    (p->grant_vault &&
+	     !str_ieq(p->role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)) ||
 	    (creates && p->key_size != 2048 && p->key_size != 3072 &&
 	     p->key_size != 4096)) {
 		*err = xstrdup(
@@ -679,6 +681,7 @@ static bool steps_ok(const struct plan *p, char **err)
 		    (k == STEP_CREATE_VAULT) != (i == 0 && p->vault_location) ||
 		    (k == STEP_GRANT_OPERATOR) !=
 			    (i == 1 && p->operator_id != NULL) ||
+		    (k == STEP_CREATE_VAULT && p->steps[i].expect) ||
 		    (k == STEP_ACCESS_POLICY && p->keyref.hsm) ||
 		    (k == STEP_DISABLE_SYSTEM_IDENTITY && !p->uai_id) ||
 		    (p->keyref.hsm && k >= STEP_ENABLE_SOFT_DELETE &&

@@ -638,6 +638,10 @@ static bool new_vault_possible(const struct cmk_ctx *c,
 	if (c->keyref.hsm || !ch->create_key)
 		*err = xasprintf(_("cannot build a plan: a vault azcmk creates "
 				   "is a key vault with a new key in it"));
+	else if (!c->tenant)
+		*err = xasprintf(_("cannot build a plan: the tenant you are "
+				   "signed in to is not known, and a new key "
+				   "vault needs it"));
 	else if (!c->confirmed)
 		*err = xasprintf(
 			_("cannot build a plan: creating key vault %s turns "

@@ -1222,6 +1222,112 @@ static void test_tampered_plan_refused(void **state)
 	env_stop(v);
 }
 
+/* Makes a plan file claim to create its (existing) vault: a create-vault step
+ * first, with the region and tenant given, and the file resealed; with
+ * expect, the step also claims the vault's current properties. */
+static void claim_new_vault(struct env *v, const char *region,
+			    struct json_object *expect, const char *operator)
+{
+	struct json_object *p = read_json(v->plan), *steps = jx_get(p, "steps"),
+			   *s = json_object_new_object(),
+			   *all = json_object_new_array();
+	char *id;
+
+	jx_set(p, "createVault.location", json_object_new_string(region));
+	jx_set(p, "createVault.tenantId",
+	       json_object_new_string("11111111-1111-4111-8111-111111111111"));
+	jx_set(s, "step", json_object_new_string("create-vault"));
+	jx_set(s, "title", json_object_new_string("Create key vault"));
+	jx_set(s, "method", json_object_new_string("PUT"));
+	jx_set(s, "url", json_object_new_string(jx_str(p, "vault")));
+	if (expect)
+		jx_set(s, "expect", jx_copy(expect));
+	json_object_array_add(all, s);
+	if (operator) {
+		struct json_object *g = json_object_new_object();
+		char *name = plan_assignment_name(jx_str(p, "vault"), operator,
+						  ROLE_CRYPTO_OFFICER);
+		char *url = xasprintf("%s/providers/Microsoft.Authorization/"
+				      "roleAssignments/%s",
+				      jx_str(p, "vault"), name);
+
+		jx_set(p, "createVault.operator",
+		       json_object_new_string(operator));
+		jx_set(g, "step", json_object_new_string("grant-operator"));
+		jx_set(g, "method", json_object_new_string("PUT"));
+		jx_set(g, "url", json_object_new_string(url));
+		json_object_array_add(all, g);
+		free(name);
+		free(url);
+	}
+	for (size_t i = 0; i < jx_len(steps); i++)
+		json_object_array_add(all, jx_copy(jx_at(steps, i)));
+	jx_set(p, "steps", all);
+	id = plan_digest(p);
+	jx_set(p, "id", json_object_new_string(id));
+	write_json(v->plan, p);
+	free(id);
+	json_object_put(p);
+}
+
+/*
+ * A resealed plan that claims to create a vault which exists is never a way
+ * to rewrite it: apply stops before the PUT when the vault there is not the
+ * one such a plan makes (here: access policies, not Azure RBAC), refuses a
+ * create-vault step that claims to expect anything, a vault the plan would
+ * put in another region than its resource's, and a grant of Key Vault
+ * Crypto Officer to someone other than the one applying, before any write.
+ */
+static void test_new_vault_never_rewrites(void **state)
+{
+	struct env *v = env_start("access-policy.json", NULL);
+	struct json_object *vault = state_resource(v, VAULT_ID);
+	int before;
+
+	(void)state;
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "k-new", "--file", v->plan, END),
+			 0);
+	claim_new_vault(v, "westus3", NULL, NULL);
+	before = all_writes(v);
+	expect_exit(v,
+		    azcmk(v, NULL, "--yes", "--propagation-wait", "0", "apply",
+			  v->plan, END),
+		    2, "apply of a plan creating a vault that exists");
+	assert_output(v, "is not the one the plan creates");
+	assert_int_equal(all_writes(v), before);
+	json_object_put(vault);
+	vault = state_resource(v, VAULT_ID);
+	assert_false(
+		jx_bool(vault, "properties.enableRbacAuthorization", true));
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "k-new", "--file", v->plan, END),
+			 0);
+	claim_new_vault(v, "westus3", jx_get(vault, "properties"), NULL);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply of a create-vault step that claims an expectation");
+	assert_output(v, "is not where a plan may have it");
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "k-new", "--file", v->plan, END),
+			 0);
+	claim_new_vault(v, "eastus", NULL, NULL);
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply of a new vault in another region");
+	assert_output(v, "not in the region of");
+	/* A grant of Key Vault Crypto Officer for someone else than you. */
+	assert_int_equal(azcmk(v, NULL, "plan", OAI, "--vault", "kv-cmk-test",
+			       "--create-key", "k-new", "--file", v->plan, END),
+			 0);
+	claim_new_vault(v, "westus3", NULL,
+			"0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c");
+	expect_exit(v, azcmk(v, NULL, "--yes", "apply", v->plan, END), 2,
+		    "apply of a grant for another operator");
+	assert_output(v, "who made it, but you are signed in as");
+	assert_int_equal(all_writes(v), before);
+	json_object_put(vault);
+	env_stop(v);
+}
+
 /*
  * Resume always ends by verifying against Azure: a finished plan whose key
  * setting was reverted is made again; with the key disabled too it stops,
@@ -2173,6 +2279,7 @@ int main(void)
 		cmocka_unit_test(test_system_identity_off_proven),
 		cmocka_unit_test(test_managed_hsm_grant),
 		cmocka_unit_test(test_tampered_plan_refused),
+		cmocka_unit_test(test_new_vault_never_rewrites),
 		cmocka_unit_test(test_resume_verifies),
 		cmocka_unit_test(test_journal_refused),
 		cmocka_unit_test(test_torn_journal_line),

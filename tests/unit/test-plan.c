@@ -2671,6 +2671,13 @@ static void test_grant_scope_file(void **state)
 	assert_int_equal(plan_from_json(j, &back, &err), -1);
 	free(err);
 	err = NULL;
+	/* On the whole vault, only the least role: not, say, Owner. */
+	jx_set(j, "role",
+	       json_object_new_string("8e3af657-a8ff-443c-a75c-2fe8c4bcb635"));
+	rescope(j, "vault");
+	assert_int_equal(plan_from_json(j, &back, &err), -1);
+	free(err);
+	err = NULL;
 	json_object_put(j);
 	build_ok(&h, "openai", "create hsm");
 	j = plan_to_json(&h.p);
@@ -2836,6 +2843,12 @@ static void test_fleet_new_vault(void **state)
 	assert_int_equal(f.n, 4);
 	free(f.plans[2].vault_location);
 	f.plans[2].vault_location = xstrdup("eastus");
+	/* Not the same vault to create: not one shared change. */
+	r = fleet_review_json(&f);
+	assert_int_equal(jx_int(jx_get(r, "changes"),
+				plan_step_name(STEP_CREATE_VAULT), 0),
+			 2);
+	json_object_put(r);
 	fleet_one_region_per_new_vault(&f, NULL);
 	assert_int_equal(f.n, 3);
 	assert_int_equal(f.nskipped, 2);
