@@ -394,6 +394,25 @@ static void fleetui_draw(struct ui *u, void *p, int top, int rows)
 	}
 }
 
+/* Says, from the rows, how many resources failed and how many stopped or
+ * never started, when the fleet did not finish. */
+static void unfinished(struct ui *u, struct fleetui *st)
+{
+	size_t failed = 0, left = 0;
+
+	pthread_mutex_lock(&st->w->lock);
+	for (size_t i = 0; st->rows && i < st->f.n; i++) {
+		failed += st->rows[i].state == FLEET_ROW_FAILED;
+		left += st->rows[i].state == FLEET_ROW_STOPPED ||
+			st->rows[i].state == FLEET_ROW_PENDING;
+	}
+	pthread_mutex_unlock(&st->w->lock);
+	ui_status(u, 1,
+		  _("the fleet did not finish: %zu failed, %zu stopped or not "
+		    "started"),
+		  failed, left);
+}
+
 /* Starts the apply of the plans in st->only (after the confirmation). */
 static void start_apply(struct ui *u, struct fleetui *st)
 {
@@ -530,8 +549,7 @@ static void fleetui_done(struct ui *u, void *p, int rc)
 	if (rc == 0)
 		ui_status(u, 0, _("the fleet is applied and verified"));
 	else
-		ui_status(u, 1, _("the fleet did not finish: %zu failed"),
-			  st->failed);
+		unfinished(u, st);
 }
 
 static const enum ui_action HINTS[] = { ACT_APPLY, ACT_RETRY, ACT_BACK,
