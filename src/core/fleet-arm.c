@@ -59,21 +59,6 @@ struct farm {
 	size_t left_out; /* plans without what their template needs */
 };
 
-/* Quotes text as a template string literal ('it''s'). */
-static char *quote(const char *s)
-{
-	struct sbuf b = SBUF_INIT;
-
-	sb_addc(&b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_addc(&b, '\'');
-		sb_addc(&b, *s);
-	}
-	sb_addc(&b, '\'');
-	return sb_steal(&b);
-}
-
 /* Returns the group of a subscription's resource group, made (named after
  * the fleet, its kind and its rank) when new. */
 static struct group *group_of(struct groups *gs, const char *sub,
@@ -152,7 +137,8 @@ static struct json_object *template_of(const char *schema,
  * scope. */
 static char *group_rid(const struct group *g)
 {
-	char *s = quote(g->sub), *r = quote(g->rg), *n = quote(g->name);
+	char *s = plan_arm_literal(g->sub), *r = plan_arm_literal(g->rg),
+	     *n = plan_arm_literal(g->name);
 	char *out =
 		xasprintf("resourceId(%s, %s, '%s', %s)", s, r, DEPLOY_TYPE, n);
 
@@ -235,7 +221,8 @@ static bool all_local(const struct farm *m, size_t i, const struct armid *v)
 static void wait_on_fix(struct farm *m, size_t i, const struct armid *v,
 			const struct group *fixes)
 {
-	char *t = quote(v->type), *n = quote(v->full_name);
+	char *t = plan_arm_literal(v->type),
+	     *n = plan_arm_literal(v->full_name);
 	char *local = xasprintf("resourceId(%s, %s)", t, n);
 	char *far = fixes ? group_rid(fixes) : NULL;
 

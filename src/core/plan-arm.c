@@ -136,7 +136,7 @@ struct arm {
 };
 
 /* Quotes text as a template string literal ('it''s'). */
-static char *lit(const char *s)
+char *plan_arm_literal(const char *s)
 {
 	struct sbuf b = SBUF_INIT;
 
@@ -154,8 +154,9 @@ static char *lit(const char *s)
  * id's resource group. */
 static char *rid(const struct armid *at, const char *type, const char *args)
 {
-	char *sub = lit(at->subscription), *group = lit(at->resource_group),
-	     *t = lit(type);
+	char *sub = plan_arm_literal(at->subscription),
+	     *group = plan_arm_literal(at->resource_group),
+	     *t = plan_arm_literal(type);
 	char *out =
 		xasprintf("resourceId(%s, %s, %s, %s)", sub, group, t, args);
 
@@ -177,7 +178,7 @@ static char *lits(const char *names)
 		next = strchr(name, '/');
 		if (next)
 			*next++ = '\0';
-		q = lit(name);
+		q = plan_arm_literal(name);
 		sb_printf(&b, "%s%s", name == copy ? "" : ", ", q);
 		free(q);
 	}
@@ -237,7 +238,7 @@ static bool offer(struct arm *a, enum param k, const char *value)
  * quoted when it cannot be one. */
 static char *param_or_lit(struct arm *a, enum param k, const char *value)
 {
-	return offer(a, k, value) ? pref(a, k) : lit(value);
+	return offer(a, k, value) ? pref(a, k) : plan_arm_literal(value);
 }
 
 /* Replaces the literal string at a path with a reference to a parameter, whose
@@ -294,7 +295,7 @@ static char *fill_expr(const struct arm *a, const char *s)
 		expr = placeholder(a, name);
 		free(name);
 		if (expr && run.len)
-			arg(&args, &n, lit(sb_str(&run)));
+			arg(&args, &n, plan_arm_literal(sb_str(&run)));
 		if (expr)
 			sb_reset(&run);
 		else
@@ -305,7 +306,7 @@ static char *fill_expr(const struct arm *a, const char *s)
 		s = close + 2;
 	}
 	if (run.len)
-		arg(&args, &n, lit(sb_str(&run)));
+		arg(&args, &n, plan_arm_literal(sb_str(&run)));
 	if (known)
 		out = n == 1 ? xasprintf("[%s]", sb_str(&args))
 			     : xasprintf("[concat(%s)]", sb_str(&args));
@@ -618,8 +619,8 @@ static struct json_object *role_resource(struct arm *a,
 {
 	const char *def = jx_str(s->body, "properties.roleDefinitionId"),
 		   *slash = def ? strrchr(def, '/') : NULL;
-	char *role =
-		lit(slash ? slash + 1 : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
+	char *role = plan_arm_literal(
+		slash ? slash + 1 : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER);
 	char *id = assignment_name(a, s, role), *name = xasprintf("[%s]", id);
 	char *scope =
 		a->p->grant_vault
@@ -984,7 +985,7 @@ static void place_vault_side(struct arm *a, struct json_object *resources,
 			d, "resourceGroup",
 			json_object_new_string(a->vault.resource_group));
 		json_object_array_add(resources, d);
-		args = lit(name);
+		args = plan_arm_literal(name);
 		id = rid(&a->vault, "Microsoft.Resources/deployments", args);
 		depend(save_deps, id);
 		free(id);

@@ -10,6 +10,7 @@ struct json_object;
 
 struct json_object *plan_arm_template(const struct plan *p,
 				      const struct cmk_ctx *c);
+char *plan_arm_literal(const char *s);
 struct json_object *plan_arm_vault_fix(const struct plan *const *plans,
 				       size_t n, const struct cmk_ctx *c);
 
