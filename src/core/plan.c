@@ -227,22 +227,14 @@ static bool plan_possible(const struct cmk_ctx *c, const struct cmk_report *r,
 }
 
 /* Adds the vault fixes: soft delete, purge protection, firewall bypass. */
-static void vault_steps(struct plan *p, const struct cmk_ctx *c,
-			const struct cmk_report *r)
+static void vault_steps(struct plan *p, const struct cmk_report *r)
 {
 	if (failed(r, "vault.soft-delete"))
-		add(p, STEP_ENABLE_SOFT_DELETE)->title = xasprintf(
-			_("Turn soft delete on for vault %s"), c->keyref.vault);
+		add(p, STEP_ENABLE_SOFT_DELETE);
 	if (failed(r, "vault.purge-protection"))
-		add(p, STEP_ENABLE_PURGE_PROTECTION)->title =
-			xasprintf(_("Turn purge protection on for vault %s"),
-				  c->keyref.vault);
+		add(p, STEP_ENABLE_PURGE_PROTECTION);
 	if (failed(r, "vault.firewall"))
-		add(p, STEP_FIREWALL_BYPASS)->title =
-			xasprintf(_("Let trusted Microsoft services through "
-				    "the firewall of "
-				    "vault %s"),
-				  c->keyref.vault);
+		add(p, STEP_FIREWALL_BYPASS);
 }
 
 /* Returns the largest RSA size the service's rules allow (3072 when they name
@@ -276,18 +268,8 @@ static int new_size(const struct cmk_ctx *c)
 static void key_step(struct plan *p, const struct cmk_ctx *c,
 		     const struct plan_choices *ch)
 {
-	struct plan_step *s = add(p, STEP_CREATE_KEY);
-
+	add(p, STEP_CREATE_KEY);
 	p->key_size = new_size(c);
-	if (c->key_status == 200)
-		s->title = xasprintf(_("Create a new version of key %s (RSA, "
-				       "%d bits) in vault %s"),
-				     ch->new_key_name, p->key_size,
-				     c->keyref.vault);
-	else
-		s->title = xasprintf(
-			_("Create RSA key %s (%d bits) in vault %s"),
-			ch->new_key_name, p->key_size, c->keyref.vault);
 	free(p->keyref.name);
 	p->keyref.name = xstrdup(ch->new_key_name);
 	free(p->keyref.version);
@@ -296,54 +278,18 @@ static void key_step(struct plan *p, const struct cmk_ctx *c,
 				    : xstrdup("{{keyVersion}}");
 }
 
-/* Returns the name of the role azcmk grants by default, or the GUID of another.
- */
-static const char *role_name(const char *role)
-{
-	return str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)
-		       ? "Key Vault Crypto Service Encryption User"
-		       : role;
-}
-
 /*
  * Adds the access grant: on a managed HSM its local role Managed HSM Crypto
  * Service Encryption User on the key alone (ARM holds no local role); on a
  * vault with Azure RBAC a role at key scope; else an access policy.
  */
-static void grant_step(struct plan *p, const struct cmk_ctx *c,
-		       const struct plan_choices *ch, int after)
+static void grant_step(struct plan *p, const struct cmk_ctx *c, int after)
 {
-	const char *role =
-		ch->role ? ch->role : ROLE_CRYPTO_SERVICE_ENCRYPTION_USER;
-	struct plan_step *s;
+	bool policy =
+		!c->keyref.hsm &&
+		!jx_bool(c->vault, "properties.enableRbacAuthorization", false);
 
-	if (c->keyref.hsm) {
-		s = add(p, STEP_ASSIGN_ROLE);
-		s->title = xasprintf(
-			_("Grant %s the Managed HSM local role Managed HSM "
-			  "Crypto Service Encryption User on "
-			  "key %s only"),
-			jx_str(c->resource, "name"), p->keyref.name);
-	} else if (!jx_bool(c->vault, "properties.enableRbacAuthorization",
-			    false)) {
-		s = add(p, STEP_ACCESS_POLICY);
-		s->title =
-			xasprintf(_("Add an access policy on vault %s: get, "
-				    "wrapKey and unwrapKey for %s"),
-				  c->keyref.vault, jx_str(c->resource, "name"));
-	} else if (p->grant_vault) {
-		s = add(p, STEP_ASSIGN_ROLE);
-		s->title = xasprintf(
-			_("Grant %s the role %s on vault %s (every key in it)"),
-			jx_str(c->resource, "name"), role_name(role),
-			c->keyref.vault);
-	} else {
-		s = add(p, STEP_ASSIGN_ROLE);
-		s->title = xasprintf(_("Grant %s the role %s on key %s only"),
-				     jx_str(c->resource, "name"),
-				     role_name(role), p->keyref.name);
-	}
-	s->depends = after;
+	add(p, policy ? STEP_ACCESS_POLICY : STEP_ASSIGN_ROLE)->depends = after;
 }
 
 /* Fields the DICOM service owns, dropped from the body of a whole-resource PUT.
@@ -457,19 +403,15 @@ struct json_object *plan_after_save(const struct cmk_ctx *c)
 }
 
 /* Adds the save of the key on the resource. */
-static void save_step(struct plan *p, const struct cmk_ctx *c)
+static void save_step(struct plan *p)
 {
-	add(p, STEP_SAVE_KEY)->title =
-		xasprintf(_("Save key %s on %s (%s)"), p->keyref.name,
-			  jx_str(c->resource, "name"), _(c->svc->name));
+	add(p, STEP_SAVE_KEY);
 }
 
 /* Adds the verification that ends every plan. */
-static void verify_step(struct plan *p, const struct cmk_ctx *c)
+static void verify_step(struct plan *p)
 {
-	add(p, STEP_VERIFY)->title =
-		xasprintf(_("Read %s back and check every prerequisite again"),
-			  jx_str(c->resource, "name"));
+	add(p, STEP_VERIFY);
 }
 
 /* Returns the version to put in the plan: the one chosen, or the current one
@@ -506,14 +448,10 @@ static bool system_off_possible(const struct cmk_ctx *c, char **err)
  * Adds the step that turns the system-assigned identity off, after the save.
  * Irreversible: its principal, and every grant made to it, are gone.
  */
-static void system_off_step(struct plan *p, const struct cmk_ctx *c)
+static void system_off_step(struct plan *p)
 {
 	struct plan_step *s = add(p, STEP_DISABLE_SYSTEM_IDENTITY);
 
-	s->title = xasprintf(_("Turn off the system-assigned identity of %s "
-			       "(its principal and its access are gone for "
-			       "good)"),
-			     jx_str(c->resource, "name"));
 	s->depends = (int)p->n - 2; /* the save, just before it */
 }
 
@@ -613,17 +551,10 @@ static void plan_fields(struct plan *out, const struct cmk_ctx *c,
  */
 static void new_vault_steps(struct plan *p, const struct cmk_ctx *c)
 {
-	add(p, STEP_CREATE_VAULT)->title = xasprintf(
-		_("Create key vault %s in %s (Azure RBAC, soft delete "
-		  "for 90 days, purge protection)"),
-		c->keyref.vault, p->vault_location);
+	add(p, STEP_CREATE_VAULT);
 	if (plan_may(p, c, STEP_CREATE_KEY) != 1 && c->operator_id) {
 		p->operator_id = xstrdup(c->operator_id);
-		add(p, STEP_GRANT_OPERATOR)->title = xasprintf(
-			_("Grant you (%s) Key Vault Crypto Officer on vault "
-			  "%s, "
-			  "to create its keys, and wait for it to take effect"),
-			c->operator_id, c->keyref.vault);
+		add(p, STEP_GRANT_OPERATOR);
 	}
 }
 
@@ -696,27 +627,23 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 	if (ch->vault_location)
 		new_vault_steps(out, c);
 	if (failed(r, "identity.enabled")) {
-		add(out, STEP_ENABLE_IDENTITY)->title = xasprintf(
-			_("Enable the %s of %s"),
-			c->user_identity ? _("user-assigned identity")
-					 : _("system-assigned identity"),
-			jx_str(c->resource, "name"));
+		add(out, STEP_ENABLE_IDENTITY);
 		identity_step = (int)out->n - 1;
 	}
-	vault_steps(out, c, r);
+	vault_steps(out, r);
 	if (ch->create_key)
 		key_step(out, c, ch);
 	if (grant) {
-		grant_step(out, c, ch, identity_step);
-		add(out, STEP_WAIT_ACCESS)->title =
-			xstrdup(_("Wait until the new access has taken effect "
-				  "(Azure RBAC "
-				  "propagation)"));
+		grant_step(out, c, identity_step);
+		add(out, STEP_WAIT_ACCESS);
 	}
-	save_step(out, c);
+	save_step(out);
 	if (drop_system)
-		system_off_step(out, c);
-	verify_step(out, c);
+		system_off_step(out);
+	verify_step(out);
+	for (size_t i = 0; i < out->n; i++)
+		out->steps[i].title = plan_step_title(out, out->steps[i].kind,
+						      c->key_status == 200);
 	derive_all(out, c);
 	if (!plan_check(out, err)) {
 		char *why = *err;
@@ -844,6 +771,22 @@ static int kind_of(const char *name)
 	return -1;
 }
 
+/*
+ * Returns the title to show for a step read from a file: derived from the
+ * typed fields, as plan_build made it; the file's text only picks between the
+ * two true titles of a key creation (a new key, or a new version of one).
+ */
+static char *file_title(const struct plan *p, enum step_kind k,
+			const char *said)
+{
+	char *t = plan_step_title(p, k, true);
+
+	if (said && strcmp(t, said) == 0)
+		return t;
+	free(t);
+	return plan_step_title(p, k, false);
+}
+
 /* Reads one step back: its kind, title and the value it expects; false when the
  * kind is not one of ours. */
 static bool step_from_json(const struct plan *p, struct json_object *j,
@@ -857,7 +800,7 @@ static bool step_from_json(const struct plan *p, struct json_object *j,
 		return false;
 	s->kind = (enum step_kind)k;
 	s->id = STEP_NAMES[k];
-	s->title = dup_str(j, "title");
+	s->title = file_title(p, s->kind, jx_str(j, "title"));
 	s->reversible = reversible(s->kind, p->svc);
 	s->depends = (int)jx_int(j, "dependsOn", -1);
 	path = plan_guard_path(p, s->kind, &read_url);
@@ -1033,13 +976,13 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 	}
 	for (size_t i = 0; rc == 0 && i < out->n; i++) {
 		struct step_request q;
-
 		if (!request_matches(out, i, jx_at(steps, i), err)) {
 			rc = -1;
 			break;
 		}
-		/* The body is kept for display only: apply derives every body
-		 * again from live state. */
+		/* The body is kept for the exports only (no review of a file
+		 * shows it): apply derives every body again from live state,
+		 * and the title was derived from the typed fields above. */
 		plan_request(out, i, NULL, &q);
 		out->steps[i].method = q.method;
 		out->steps[i].url = dup_str(
@@ -1145,11 +1088,14 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c,
 
 		/* Turning the system-assigned identity off is judged against
 		 * the identity the earlier step leaves. */
-		if (s->kind == STEP_DISABLE_SYSTEM_IDENTITY && i > 0 &&
-		    p->steps[0].kind == STEP_ENABLE_IDENTITY) {
-			now = after_identity = jx_copy(c->resource);
-			jx_merge_patch(after_identity, p->steps[0].body);
-		}
+		for (size_t k = 0;
+		     s->kind == STEP_DISABLE_SYSTEM_IDENTITY && k < i; k++)
+			if (p->steps[k].kind == STEP_ENABLE_IDENTITY &&
+			    !after_identity) {
+				now = after_identity = jx_copy(c->resource);
+				jx_merge_patch(after_identity,
+					       p->steps[k].body);
+			}
 
 		char *title = text_sanitize(s->title ? s->title : s->id, false);
 

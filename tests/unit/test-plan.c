@@ -1224,7 +1224,10 @@ static void assert_same_plan(const struct plan *a, const struct plan *b)
 			assert_same_str("apiVersion", s->api_version,
 					t->api_version);
 		assert_int_equal(s->target, t->target);
-		assert_true(json_object_equal(s->body, t->body));
+		if (!json_object_equal(s->body, t->body))
+			fail_msg("step %zu (%s): body %s, read back as %s", i,
+				 s->id, json_object_to_json_string(s->body),
+				 json_object_to_json_string(t->body));
 		assert_same_str("expectPath", s->expect_path, t->expect_path);
 		assert_true(json_object_equal(s->expect, t->expect));
 		assert_same_str("read", s->read_url, t->read_url);
@@ -1436,6 +1439,48 @@ static void test_read_plan_derives(void **state)
 	free(id);
 	json_object_put(o);
 	unbuild(&x);
+}
+
+/*
+ * A resealed plan file whose step titles say something else reads back with
+ * the titles its typed fields derive to, the ones plan_build gave: apply's
+ * progress and journal name what apply does, never the file's text.
+ */
+static void test_read_plan_titles(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(STEP_ROWS) / sizeof(STEP_ROWS[0]); i++) {
+		struct fixture x;
+		struct json_object *o;
+		struct plan back;
+		char *err = NULL, *id;
+
+		build_ok(&x, STEP_ROWS[i].svc, STEP_ROWS[i].opts);
+		o = plan_to_json(&x.p);
+		for (size_t k = 0; k < x.p.n; k++)
+			set_step(o, k, "title",
+				 json_object_new_string(
+					 "Read the vault (harmless)"));
+		id = plan_digest(o);
+		jx_set(o, "id", json_object_new_string(id));
+		if (plan_from_json(o, &back, &err) != 0)
+			fail_msg("row %zu refused: %s", i, err);
+		for (size_t k = 0; k < back.n; k++) {
+			const char *want = x.p.steps[k].title;
+
+			/* Only a key creation has two true titles; a forged
+			 * one reads back as the new key's. */
+			if (back.steps[k].kind == STEP_CREATE_KEY)
+				want = "Create RSA key";
+			if (!strstr(back.steps[k].title, want))
+				fail_msg("row %zu step %zu: '%s', want '%s'", i,
+					 k, back.steps[k].title, want);
+		}
+		plan_free(&back);
+		free(id);
+		json_object_put(o);
+		unbuild(&x);
+	}
 }
 
 /* One journal line (PLAN stands for the plan's id, STEP for its first step's
@@ -2966,6 +3011,7 @@ int main(void)
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_tampered_plans),
 		cmocka_unit_test(test_read_plan_derives),
+		cmocka_unit_test(test_read_plan_titles),
 		cmocka_unit_test(test_journal_lines),
 		cmocka_unit_test(test_preflight),
 		cmocka_unit_test(test_fix_answers),
