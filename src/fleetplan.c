@@ -551,6 +551,24 @@ static int plan_serial(struct build *b, const struct wanted *w, size_t n)
 	return 0;
 }
 
+/* Returns why a --create-vault name could not be checked: Azure's answer to
+ * the name check was an error or not one. */
+static char *unanswered(const char *name, const struct az_req *q)
+{
+	char *said = text_sanitize(jx_str(q->json, "error.message"), false),
+	     *answer = q->status ? xasprintf(_("HTTP %ld: %s"), q->status,
+					     said && *said ? said : "?")
+				 : xstrdup(_("no answer"));
+	char *why = xasprintf(_("could not check whether key vault name %s "
+				"is free (%s): try again, or name a vault "
+				"that exists with --vault"),
+			      name, answer);
+
+	free(said);
+	free(answer);
+	return why;
+}
+
 /* Returns why a --create-vault name cannot be used, from Azure's answer to
  * the name check, or NULL. */
 static char *name_taken(const struct build *b, const char *name,
@@ -559,7 +577,13 @@ static char *name_taken(const struct build *b, const char *name,
 	char *uri, *said, *why;
 	bool seen;
 
-	if (q->status != 200 || jx_bool(q->json, "nameAvailable", true))
+	/* An unanswered check is no answer: a plan is not built on a name
+	 * nobody said was free. */
+	if (q->status != 200 ||
+	    !json_object_is_type(jx_get(q->json, "nameAvailable"),
+				 json_type_boolean))
+		return unanswered(name, q);
+	if (jx_bool(q->json, "nameAvailable", true))
 		return NULL;
 	/* A vault you can see is judged per resource (fix it, or --vault). */
 	uri = xasprintf("https://%s%s/", name,
@@ -574,7 +598,7 @@ static char *name_taken(const struct build *b, const char *name,
 			     false);
 	why = xasprintf(_("key vault name %s is taken in Azure (%s): name "
 			  "another with --create-vault"),
-			name, said ? said : "?");
+			name, said && *said ? said : "?");
 	free(said);
 	return why;
 }
@@ -582,8 +606,8 @@ static char *name_taken(const struct build *b, const char *name,
 /*
  * Before planning new vaults: checks that --vault-group exists in their
  * subscription and that Azure has each --create-vault name free (vault names
- * are global), in one wave; -1, with the reason in b->err, when one is not.
- * A check Azure does not answer leaves it to the apply.
+ * are global), in one wave; -1, with the reason in b->err, when one is not
+ * or when Azure did not answer a name's check.
  */
 static int new_vaults_usable(struct build *b)
 {

@@ -1040,15 +1040,16 @@ static int read_planned(struct az_session *s, struct cmk_fetch *f,
 }
 
 /* Tells whether the key is in the vault the target's plan creates, which the
- * lookup did not find. */
+ * lookup answered does not exist (a lookup that failed says nothing: the vault
+ * may be there, and a plan must not be built on its absence). */
 static bool planned(const struct cmk_target *t, const struct cmk_fetch *f,
 		    const char *vault_id)
 {
 	char *group = t->planned_vault
 			      ? group_of(jx_str(t->planned_vault, "id"))
 			      : NULL;
-	bool yes = !vault_id && group && f->ctx.keyref.vault_uri &&
-		   !f->ctx.keyref.hsm &&
+	bool yes = !vault_id && f->ctx.vault_status == 404 && group &&
+		   f->ctx.keyref.vault_uri && !f->ctx.keyref.hsm &&
 		   str_ieq(jx_str(t->planned_vault, "properties.vaultUri"),
 			   f->ctx.keyref.vault_uri);
 

@@ -42,6 +42,11 @@ az() { "$azcmk" --ca-file "$work/ca.pem" --auth environment "$@"; }
 
 # simget PATH: an admin endpoint of the simulator (GET).
 simget() { curl -s --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" "https://sim.local$1"; }
+# simadmin METHOD PATH [BODY]: calls an admin endpoint (/faults, /reset, /clock) with a JSON body; prints the answer.
+simadmin() {
+	curl -s --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} \
+		"https://sim.local$2"
+}
 
 # check NAME PYTHON-EXPRESSION FILE: holds a JSON file to an expression over d (the document).
 check() {

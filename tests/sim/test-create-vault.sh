@@ -44,6 +44,11 @@ expect "a region named twice" 2 "each region, and each vault, once" -- \
 	--confirm-irreversible
 expect "a name taken in Azure, by a vault you cannot see" 2 "key vault name kv-taken is taken in Azure (The vault name 'kv-taken' is already in use" -- \
 	az fix --all --dry-run --create-vault kv-taken --vault-group rg-cmk-test --confirm-irreversible
+# A name check Azure does not answer is no answer: no plan is built on a name nobody said was free.
+simadmin POST /faults '{"host": "management.azure.com", "path": "*/checkNameAvailability", "status": 500}' >/dev/null
+expect "a name check Azure did not answer" 2 "could not check whether key vault name kv-new is free (HTTP 500" -- \
+	az fix --all --dry-run --create-vault kv-new --vault-group rg-cmk-test --confirm-irreversible
+simadmin DELETE /faults >/dev/null
 expect "a resource group that does not exist" 2 "resource group rg-nowhere does not exist in subscription $sub" -- \
 	az fix --all --dry-run --create-vault kv-new --vault-group rg-nowhere --confirm-irreversible
 expect "--vault-group alone" 2 "go with --create-vault" -- az fix --all --dry-run --vault-group rg-cmk-test
