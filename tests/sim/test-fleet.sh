@@ -5,50 +5,10 @@
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
-azcmk=$top_builddir/src/azcmk
+# shellcheck source=tests/sim/simlib.sh disable=SC2154
+. "$top_srcdir/tests/sim/simlib.sh"
 scen=$top_srcdir/tests/scenarios/demo.json
-work=$(mktemp -d)
-pass=0 fail=0
-simpid=
-export AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9
-unset AZURE_CLIENT_CERTIFICATE_PATH AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT IDENTITY_HEADER MSI_ENDPOINT \
-	MSI_SECRET IMDS_ENDPOINT AZURE_TOKEN_CREDENTIALS REQUESTS_CA_BUNDLE SSL_CERT_FILE CURL_CA_BUNDLE AZURE_CLOUD_NAME \
-	AZURE_CORE_OUTPUT
-export AZURE_CONFIG_DIR="$work/no-az-config" XDG_STATE_HOME="$work/state" LC_ALL=C
-trap '[ -n "$simpid" ] && kill "$simpid" 2>/dev/null; rm -rf "$work"' EXIT
-command -v python3 >/dev/null 2>&1 || { echo "skip: python3 is not installed"; exit 77; }
-
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
-
-# Starts the simulator on the demo tenant; exports the proxy and the operator's secret.
-"$top_builddir/src/azcmk-sim" --scenario "$scen" --port-file "$work/ports.json" --ca-out "$work/ca.pem" \
-	>"$work/sim.out" 2>&1 &
-simpid=$!
-i=0
-while [ ! -s "$work/ports.json" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$work/ports.json" ] || { echo "the simulator did not start: $(cat "$work/sim.out")"; exit 99; }
-eval "$(python3 - "$work/ports.json" "$scen" <<'EOF'
-import json, shlex, sys
-ports, scen = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-print('export HTTPS_PROXY=%s AZURE_TENANT_ID=%s AZURE_CLIENT_ID=%s AZURE_CLIENT_SECRET=%s' % tuple(
-    shlex.quote(v) for v in ('http://127.0.0.1:%d' % ports['proxy'], scen['tenantId'],
-                             scen['operator']['clientId'], scen['operator']['clientSecret'])))
-EOF
-)"
-export NO_PROXY=
-az() { "$azcmk" --ca-file "$work/ca.pem" --auth environment "$@"; }
-
-# check NAME PYTHON-EXPRESSION FILE: holds a JSON file to an expression over d (the document).
-check() {
-	if python3 -c 'import json, sys
-d = json.load(open(sys.argv[2]))
-sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3" 2>"$work/check.err"; then
-		ok "$1"
-	else
-		bad "$1: $(head -c 400 "$3") $(cat "$work/check.err")"
-	fi
-}
+sim_start "$scen"
 
 # The audit that fix --all reads (it keeps its report in the state directory).
 az audit -o json >"$work/audit.json" 2>"$work/audit.err"
@@ -302,5 +262,4 @@ check "the simulator saw the role assignment made on the vault" \
 	'any(e["method"] == "PUT" and e["status"] == 201 and e["path"].startswith("/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/kv-ch-prod-ai/providers/Microsoft.Authorization/roleAssignments/") for e in d["value"])' \
 	"$work/log.json"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
