@@ -506,16 +506,30 @@ static int summary(const struct runner *r)
 	return r->failed || left ? EXIT_ERROR : EXIT_OK;
 }
 
-/* Signs in once before the workers start, so that they find the tokens in
- * the cache instead of each signing in; false with why in *err. */
-static bool warm(const struct cmd_opts *o, char **err)
+/* Tells whether one of the fleet's plans keeps its key in a managed HSM. */
+static bool any_hsm(const struct fleet *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->plans[i].keyref.hsm)
+			return true;
+	return false;
+}
+
+/* Signs in once before the workers start, and gets the tokens of every
+ * scope the fleet's plans use (Key Vault, and managed HSM when one holds a
+ * key), so that the workers find them in the cache instead of each signing
+ * in; false with why in *err. */
+static bool warm(const struct cmd_opts *o, const struct fleet *f, char **err)
 {
 	struct az_session *s = flow_session(o);
 	struct az_error e = { 0 };
 	const char *tok;
 	bool ok = s && az_session_sign_in(s, &e) == 0 &&
 		  az_session_token(s, az_session_cloud(s)->kv_scope, NULL, &tok,
-				   &e) == 0;
+				   &e) == 0 &&
+		  (!any_hsm(f) ||
+		   az_session_token(s, az_session_cloud(s)->hsm_scope, NULL,
+				    &tok, &e) == 0);
 
 	if (!ok)
 		*err = xasprintf(_("cannot sign in: %s"),
@@ -551,7 +565,7 @@ static bool run(struct runner *r, char **err)
 		r->state[i] = in ? FLEET_PENDING : FLEET_ENDED;
 		r->total += in;
 	}
-	if (!warm(o, err))
+	if (!warm(o, r->f, err))
 		return false;
 	/* Workers are waited for, whatever SIGCHLD disposition was inherited;
 	 * on the command line a hang-up stops the fleet as Ctrl-C does (the
