@@ -450,11 +450,15 @@ static bool ok_answer(const struct az_req *q)
 }
 
 /* Tells whether the change history can take entries (a private file, not a
- * link), before anything is written. */
+ * link, in a private directory made when missing), before anything is
+ * written. */
 static bool history_ready(char **err)
 {
 	char *path = cmk_history_path();
-	int fd = cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT, err);
+	int fd = cmk_private_dir(path, err)
+			 ? cmk_open_private(path, O_WRONLY | O_APPEND | O_CREAT,
+					    err)
+			 : -1;
 
 	if (fd >= 0)
 		close(fd);

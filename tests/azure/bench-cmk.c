@@ -220,6 +220,9 @@ int main(void)
 	setenv("AZURE_CLIENT_ID", "0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a", 1);
 	setenv("AZURE_CLIENT_SECRET", "demo-secret", 1);
 	setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+	/* Journals and the change history go in the benchmark's own directory.
+	 */
+	setenv("XDG_STATE_HOME", dir, 1);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	printf("-- simulator latency %d ms per answer, after sign-in (requests "
 	       "exclude the benchmark's own)\n",
