@@ -329,7 +329,7 @@ static size_t by_policy(const struct fleet *f)
 /* Returns the choices the fleet is planned with, as a sentence (allocated). */
 static char *choices_text(const struct fleetui *st)
 {
-	char *vaults = xstrdup(""), *text;
+	char *vaults = xstrdup(""), *text, *more;
 
 	for (size_t i = 0; i < st->o.nnew_vaults; i++) {
 		char *next = xasprintf("%s%s%s", vaults, i ? ", " : "",
@@ -338,13 +338,17 @@ static char *choices_text(const struct fleetui *st)
 		free(vaults);
 		vaults = next;
 	}
+	more = *vaults ? xasprintf(_(" New vaults, in group %s: %s."),
+				   st->o.vault_group, vaults)
+		       : xstrdup("");
 	text = xasprintf(
-		_("Grant scope: %s (w: %s). Irreversible changes: %s.%s%s"),
+		_("Grant scope: %s (w: %s). Consent to irreversible "
+		  "changes: %s.%s"),
 		st->o.grant_vault ? _("the whole vault") : _("each key"),
 		st->o.grant_vault ? _("each key") : _("the whole vault"),
-		st->o.confirm_irreversible ? _("allowed") : _("not allowed"),
-		*vaults ? _(" New vaults: ") : "", vaults);
+		st->o.confirm_irreversible ? _("given") : _("not given"), more);
 	free(vaults);
+	free(more);
 	return text;
 }
 
@@ -1041,8 +1045,10 @@ static void planned(struct ui *u, struct fleetui *st, int rc)
 	st->o = st->was;
 	if (st->from_form) {
 		free(st->form.error);
-		st->form.error = st->error ? st->error : xstrdup("?");
-		st->error = NULL;
+		st->form.error = xasprintf(
+			_("not planned: %s. Change the fields above and press "
+			  "Enter, or Esc."),
+			st->error ? st->error : "?");
 		st->phase = PH_VAULTS;
 	} else {
 		ui_status(u, 2,
