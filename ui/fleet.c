@@ -17,10 +17,8 @@
 #include "ui.h"
 #include "xalloc.h"
 
-#define PANEL_ROWS 5   /* the review's choices and confirmation */
 #define FAILURE_ROWS 7 /* the selected failure, whole */
 #define FORM_MAX 8     /* regions the new-vault form names a vault for */
-#define LABEL_COLS 24  /* the form's labels */
 
 /* Where the fleet screen is: planning, the review (with the typed
  * confirmation or the new-vault form open or not), applying, or ended. */
@@ -79,8 +77,9 @@ struct fleetui {
 	char **kept; /* the strings the options point to */
 	size_t nkept;
 	enum ui_action hints[8]; /* the hint bar, as the state has it */
-	bool *only;              /* the plans the next apply runs */
-	size_t nonly;            /* how many */
+	int panel_rows; /* the review's panel, as last drawn, with its gap */
+	bool *only;     /* the plans the next apply runs */
+	size_t nonly;   /* how many */
 	struct wizard *w;
 	/* written by the task thread, under w->lock */
 	struct row *rows;
@@ -389,71 +388,106 @@ static char *notes_text(const struct fleetui *st)
 	return text;
 }
 
-/* Paints the review's panel: the choices in effect, what they leave out, and
- * what to do. */
-static void draw_choices(struct ui *u, const struct fleetui *st, int y,
-			 int last)
-{
-	char *choices = choices_text(st), *notes = notes_text(st);
+/* The review's panel: up to three paragraphs, each with its attribute. */
+struct panel {
+	char *text[3];
+	int attr[3];
+	size_t n;
+};
 
-	y = ui_paragraph(u, y, last, 1, choices, A_BOLD);
-	if (*notes)
-		y = ui_paragraph(u, y, last, 1, notes,
-				 ui_attr(u, UI_A_WARNING));
-	if (!st->f.n)
-		ui_paragraph(u, y, last, 1,
-			     _("No marked resource can be fixed by azcmk "
-			       "itself: see the skipped ones above. Esc goes "
-			       "back."),
-			     ui_attr(u, UI_A_BLOCKER));
-	else
-		ui_paragraph(u, y, last, 1,
-			     _("a applies the fleet (asks first); Esc goes "
-			       "back to the findings."),
-			     ui_attr(u, UI_A_DIM));
-	free(choices);
-	free(notes);
+/* Adds a paragraph to the panel (it takes text). */
+static void panel_add(struct panel *pn, char *text, int attr)
+{
+	if (*text && pn->n < 3) {
+		pn->text[pn->n] = text;
+		pn->attr[pn->n++] = attr;
+	} else {
+		free(text);
+	}
 }
 
-/* Paints the review: its head, the lines (scrolling), and the confirmation
- * or the choices and what to do. */
+/* Fills the panel: the confirmation open, or the choices in effect, what they
+ * leave out, and what to do. */
+static void panel_fill(struct ui *u, const struct fleetui *st, struct panel *pn)
+{
+	size_t n = st->allowing ? waiting(&st->f, false) : st->nonly;
+
+	memset(pn, 0, sizeof(*pn));
+	if (st->phase == PH_CONFIRM && st->allowing)
+		panel_add(pn,
+			  xasprintf(P_("Allow the changes that cannot be "
+				       "undone which %zu skipped resource "
+				       "needs, and plan again? Type yes and "
+				       "Enter, or Esc: %s_",
+				       "Allow the changes that cannot be "
+				       "undone which %zu skipped resources "
+				       "need, and plan again? Type yes and "
+				       "Enter, or Esc: %s_",
+				       n),
+				    n, st->typed),
+			  ui_attr(u, UI_A_WARNING));
+	else if (st->phase == PH_CONFIRM)
+		panel_add(pn,
+			  xasprintf(P_("Apply the fleet plan to %zu resource "
+				       "(%zu changes cannot be undone)? Type "
+				       "yes and Enter, or Esc: %s_",
+				       "Apply the fleet plan to %zu resources "
+				       "(%zu changes cannot be undone)? Type "
+				       "yes and Enter, or Esc: %s_",
+				       n),
+				    n, irreversible(st), st->typed),
+			  ui_attr(u, UI_A_WARNING));
+	if (st->phase == PH_CONFIRM)
+		return;
+	panel_add(pn, choices_text(st), A_BOLD);
+	panel_add(pn, notes_text(st), ui_attr(u, UI_A_WARNING));
+	if (!st->f.n)
+		panel_add(pn,
+			  xstrdup(_("No marked resource can be fixed by azcmk "
+				    "itself: see the skipped ones above. Esc "
+				    "goes back.")),
+			  ui_attr(u, UI_A_BLOCKER));
+	else
+		panel_add(pn,
+			  xstrdup(_("a applies the fleet (asks first); Esc "
+				    "goes back to the findings.")),
+			  ui_attr(u, UI_A_DIM));
+}
+
+/* Counts the lines ui_paragraph wraps text into from column x. */
+static int wrapped(const struct ui *u, int x, const char *text)
+{
+	int width = u->cols - x - 2, n = 0;
+
+	for (const char *p = text; *p && width > 0; n++) {
+		p += text_break(p, strcspn(p, "\n"), width);
+		while (*p == ' ' || *p == '\n')
+			p++;
+	}
+	return n;
+}
+
+/* Paints the review: its lines (scrolling) and, under them, the panel, as
+ * tall as its paragraphs (at most half the screen). */
 static void draw_review(struct ui *u, struct fleetui *st, int top, int rows)
 {
-	int last = top + rows - 1, panel = last - PANEL_ROWS + 1;
+	int last = top + rows - 1, height = 0, y;
+	struct panel pn;
 
+	panel_fill(u, st, &pn);
+	for (size_t i = 0; i < pn.n; i++)
+		height += wrapped(u, 1, pn.text[i]);
+	height = height < rows / 2 ? height : rows / 2;
+	st->panel_rows = height + 1;
 	if (st->wrapped_at != u->cols)
 		render(st, u->cols);
-	ui_list_draw(u, &st->list, top, panel - top, line_row, st);
-	for (int y = panel; y <= last; y++)
-		ui_put(u, y, 0, u->cols, "", A_NORMAL);
-	if (st->phase == PH_CONFIRM && st->allowing) {
-		size_t n = waiting(&st->f, false);
-		char *q = xasprintf(
-			P_("Allow the changes that cannot be undone which %zu "
-			   "skipped resource needs, and plan again? Type yes "
-			   "and Enter, or Esc: %s_",
-			   "Allow the changes that cannot be undone which %zu "
-			   "skipped resources need, and plan again? Type yes "
-			   "and Enter, or Esc: %s_",
-			   n),
-			n, st->typed);
-
-		ui_paragraph(u, panel, last, 1, q, ui_attr(u, UI_A_WARNING));
-		free(q);
-	} else if (st->phase == PH_CONFIRM) {
-		char *q = xasprintf(
-			P_("Apply the fleet plan to %zu resource (%zu "
-			   "changes cannot be undone)? Type yes and "
-			   "Enter, or Esc: %s_",
-			   "Apply the fleet plan to %zu resources (%zu "
-			   "changes cannot be undone)? Type yes and "
-			   "Enter, or Esc: %s_",
-			   st->nonly),
-			st->nonly, irreversible(st), st->typed);
-		ui_paragraph(u, panel, last, 1, q, ui_attr(u, UI_A_WARNING));
-		free(q);
-	} else {
-		draw_choices(u, st, panel, last);
+	y = last - height + 1;
+	ui_list_draw(u, &st->list, top, y - 1 - top, line_row, st);
+	for (int k = y - 1; k <= last; k++)
+		ui_put(u, k, 0, u->cols, "", A_NORMAL);
+	for (size_t i = 0; i < pn.n; i++) {
+		y = ui_paragraph(u, y, last, 1, pn.text[i], pn.attr[i]);
+		free(pn.text[i]);
 	}
 }
 
@@ -526,15 +560,15 @@ static void draw_progress(struct ui *u, struct fleetui *st, int top, int rows)
 /* Paints one field of the new-vault form: its label, then what is typed
  * (or, when nothing is, what empty means), selected when it is the one being
  * typed in. */
-static int form_field(struct ui *u, int y, const char *label, const char *text,
-		      const char *empty, bool at)
+static int form_field(struct ui *u, int y, int cols, const char *label,
+		      const char *text, const char *empty, bool at)
 {
-	char *padded = text_pad(label, LABEL_COLS),
+	char *padded = text_pad(label, cols),
 	     *shown = at ? xasprintf("%s_", text)
 			 : xstrdup(*text || !empty ? text : empty);
 
-	ui_put(u, y, 2, LABEL_COLS, padded, A_NORMAL);
-	ui_put(u, y, 2 + LABEL_COLS, u->cols - 3 - LABEL_COLS, shown,
+	ui_put(u, y, 2, cols, padded, A_NORMAL);
+	ui_put(u, y, 2 + cols, u->cols - 3 - cols, shown,
 	       at      ? ui_attr(u, UI_A_SELECTED)
 	       : *text ? (int)A_NORMAL
 		       : ui_attr(u, UI_A_DIM));
@@ -543,28 +577,60 @@ static int form_field(struct ui *u, int y, const char *label, const char *text,
 	return y + 1;
 }
 
+/* Returns the label of the form's field i (allocated). */
+static char *form_label(const struct vform *v, size_t i)
+{
+	if (i < v->n)
+		return xasprintf(_("Vault in %s"), v->region[i]);
+	return xstrdup(i == v->n       ? _("Resource group")
+		       : i == v->n + 1 ? _("Subscription")
+				       : _("Type yes to confirm"));
+}
+
+/* Returns the columns of the form's labels: the widest and two more, at
+ * most half the screen. */
+static int form_label_cols(const struct ui *u, const struct vform *v)
+{
+	int cols = 0;
+
+	for (size_t i = 0; i < v->n + 3; i++) {
+		char *label = form_label(v, i);
+		int w = text_width(label) + 2;
+
+		cols = w > cols ? w : cols;
+		free(label);
+	}
+	return cols < u->cols / 2 ? cols : u->cols / 2;
+}
+
 /* Paints the new-vault form: a name per region, the group, the subscription,
  * why it asks for yes, the typed yes, why it was refused, and its keys. */
 static void draw_form(struct ui *u, const struct fleetui *st, int top, int rows)
 {
 	const struct vform *v = &st->form;
-	int y = top + 1, last = top + rows - 1;
+	const char *keys = _("Tab, Up, Down: next field; Enter: check and plan "
+			     "again; Esc: close, nothing changed.");
+	int y = top + 1, last = top + rows - 1, cols = form_label_cols(u, v),
+	    foot = last - wrapped(u, 1, keys) + 1;
+	char *label;
 
 	y = ui_paragraph(u, y, last, 1,
-			 _("Create a key vault where none is ready, as fix "
-			   "--all --create-vault does:"),
+			 _("Create a key vault where none is ready (fix "
+			   "--all --create-vault):"),
 			 A_BOLD) +
 	    1;
-	for (size_t i = 0; i < v->n; i++) {
-		char *label = xasprintf(_("Vault in %s"), v->region[i]);
-
-		y = form_field(u, y, label, v->name[i], NULL, v->at == i);
+	for (size_t i = 0; i < v->n + 2; i++) {
+		label = form_label(v, i);
+		y = form_field(u, y, cols, label,
+			       i < v->n    ? v->name[i]
+			       : i == v->n ? v->group
+					   : v->sub,
+			       i == v->n + 1
+				       ? _("(empty: the first resource's)")
+				       : NULL,
+			       v->at == i);
 		free(label);
 	}
-	y = form_field(u, y, _("Resource group"), v->group, NULL,
-		       v->at == v->n);
-	y = form_field(u, y, _("Subscription"), v->sub,
-		       _("(empty: the first resource's)"), v->at == v->n + 1);
 	y = ui_paragraph(u, y + 1, last, 1,
 			 _("Each vault has Azure RBAC, soft delete for 90 "
 			   "days and purge protection, which cannot be "
@@ -572,16 +638,13 @@ static void draw_form(struct ui *u, const struct fleetui *st, int top, int rows)
 			   "after a delete. You may be granted Key Vault "
 			   "Crypto Officer on it to create its keys."),
 			 ui_attr(u, UI_A_WARNING));
-	y = form_field(u, y, _("Type yes to confirm"), v->yes, NULL,
-		       v->at == v->n + 2) +
-	    1;
+	label = form_label(v, v->n + 2);
+	y = form_field(u, y, cols, label, v->yes, NULL, v->at == v->n + 2) + 1;
+	free(label);
 	if (v->error)
-		ui_paragraph(u, y, last - 2, 1, v->error,
+		ui_paragraph(u, y, foot - 1, 1, v->error,
 			     ui_attr(u, UI_A_BLOCKER));
-	ui_paragraph(u, last - 1, last, 1,
-		     _("Tab or Up/Down: next field; Enter: check and plan "
-		       "again; Esc: close, nothing is changed."),
-		     ui_attr(u, UI_A_DIM));
+	ui_paragraph(u, foot, last, 1, keys, ui_attr(u, UI_A_DIM));
 }
 
 /* Paints the screen for its phase. */
@@ -986,8 +1049,8 @@ static int fleetui_key(struct ui *u, void *p, enum ui_action a, int ch)
 		return progress_key(u, st, a, ch);
 	if (st->phase == PH_PLANNING || !st->planned)
 		return a == ACT_BACK && !ui_busy(u) ? UI_GO_BACK : UI_STAY;
-	in = ui_list_key(&st->list, a, ch, u->rows - 4 - PANEL_ROWS, line_text,
-			 st);
+	in = ui_list_key(&st->list, a, ch, u->rows - 3 - st->panel_rows,
+			 line_text, st);
 	if (in != UI_STAY || st->list.filtering)
 		return in;
 	if ((a == ACT_APPLY || a == ACT_SELECT) && st->f.n) {

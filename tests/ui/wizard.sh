@@ -573,9 +573,9 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3"; then ok "$1"; else bad "$1: 
 	wait_for "4 skipped as no vault in their region is ready: n creates one." "new vault: the review says n creates one"
 	wait_for "w scope  n new vault  Esc back" "new vault: the key bar offers n"
 	keys n
-	wait_for "Vault in westus3        kv-cmk-westus3_" "new vault: a name suggested for the first region"
-	wait_for "Vault in eastus         kv-cmk-eastus" "new vault: and for the second"
-	wait_for "Resource group          rg-cmk-test" "new vault: the first resource's group suggested"
+	wait_for "Vault in westus3     kv-cmk-westus3_" "new vault: a name suggested for the first region"
+	wait_for "Vault in eastus      kv-cmk-eastus" "new vault: and for the second"
+	wait_for "Resource group       rg-cmk-test" "new vault: the first resource's group suggested"
 	nobs 14 ; keys -l 9kv ; keys Enter
 	wait_for "'9kv' is not a key vault name: use 3 to 24 letters" "new vault: a name Key Vault refuses is said"
 	nobs 3 ; keys -l kv-taken ; keys Enter
