@@ -494,23 +494,32 @@ if command -v curl >/dev/null 2>&1; then
 	wait_for "Findings: " "fleet scope: findings"
 	keys / ; keys -l "oai-ch-summaries (Azure" ; keys Enter
 	wait_for "(1 of " "fleet scope: filtered"
-	keys Space ; keys Enter
-	wait_for "1 resource to protect, 0 skipped" "fleet scope: the review"
+	keys Space
+	keys / ; keys Escape
+	keys / ; keys -l "hb-ch-intake-prod (health" ; keys Enter
+	wait_for "(1 of " "fleet scope: filtered to a bot, whose vault has access policies"
+	keys Space
+	wait_for "2 findings marked" "fleet scope: both marked"
+	keys Enter
+	wait_for "2 resources to protect, 0 skipped" "fleet scope: the review"
 	wait_for "Grant scope: each key (w: the whole vault)" "fleet scope: the review says the key scope is in effect"
 	wait_for "w scope  a apply  Esc back" "fleet scope: the key bar offers w"
 	keys w
 	wait_for "Grant scope: the whole vault (w: each key)" "fleet scope: w plans again with the vault scope"
 	wait_for "the fleet is planned again" "fleet scope: and says so"
+	wait_for "1 resource's vault uses access policies, which are vault-wide" \
+		"fleet scope: the review says which vault keeps access policies"
 	keys a ; keys -l yes ; keys Enter
-	wait_for "1/1 done, 0 failed" "fleet scope: applied"
+	wait_for "2/2 done, 0 failed" "fleet scope: applied"
 	port=$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/sim-ports.json")
 	curl -s -x "http://127.0.0.1:$port" --cacert "$(cat "$work/sim-ca")" https://sim.local/log >"$work/scope-log.json"
 	if python3 -c 'import json, sys
 puts = [e["path"].lower() for e in json.load(open(sys.argv[1]))["value"] if e["method"] == "PUT" and "/providers/microsoft.authorization/roleassignments/" in e["path"].lower()]
 vault = [p for p in puts if p.split("/providers/microsoft.authorization/")[0].endswith("/vaults/kv-ch-prod-ai")]
 key = [p for p in puts if "/vaults/kv-ch-prod-ai/keys/" in p]
-sys.exit(0 if len(vault) == 1 and not key else 1)' "$work/scope-log.json"; then
-		ok "fleet scope: the simulator got one role assignment on the vault, none on the key"
+policy = [e for e in json.load(open(sys.argv[1]))["value"] if e["method"] == "PUT" and e["path"].lower().split("?")[0].endswith("/vaults/kv-ch-prod-bots/accesspolicies/add")]
+sys.exit(0 if len(vault) == 1 and not key and len(policy) == 1 else 1)' "$work/scope-log.json"; then
+		ok "fleet scope: one role assignment on the vault, none on a key, and the access policy on the other vault"
 	else
 		bad "fleet scope: the role assignments: $(head -c 600 "$work/scope-log.json")"
 	fi
