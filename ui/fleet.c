@@ -7,6 +7,7 @@
 #include <curses.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "fleetplan.h"
@@ -860,20 +861,13 @@ static bool group_ok(const char *g)
  * options (allocated), or NULL. */
 static char *form_mistake(const struct vform *v)
 {
-	for (size_t i = 0; i < v->n; i++) {
+	for (size_t i = 0; i < v->n; i++)
 		if (!plan_vault_name_ok(v->name[i]))
 			return xasprintf(
 				_("'%s' is not a key vault name: use 3 to 24 "
 				  "letters, digits and dashes, starting with "
 				  "a letter"),
 				v->name[i]);
-		for (size_t j = 0; j < i; j++)
-			if (str_ieq(v->name[i], v->name[j]))
-				return xasprintf(
-					_("%s is named for two regions: each "
-					  "new vault needs a name of its own"),
-					v->name[i]);
-	}
 	if (!group_ok(v->group))
 		return xstrdup(_("name the resource group the new vaults go "
 				 "in (it must exist: az group create)"));
@@ -888,22 +882,62 @@ static char *form_mistake(const struct vform *v)
 	return NULL;
 }
 
-/* Takes the form: checks it, then plans again with its vaults, group and
- * subscription, irreversible changes allowed (as --create-vault needs). */
+/* Tells whether the form names a vault for the region of a --create-vault
+ * value REGION=NAME. */
+static bool in_form(const struct vform *v, const char *value)
+{
+	size_t len = strcspn(value, "=");
+
+	for (size_t i = 0; i < v->n; i++)
+		if (strlen(v->region[i]) == len &&
+		    strncasecmp(v->region[i], value, len) == 0)
+			return true;
+	return false;
+}
+
+/* Fills out (room for 16) with the new vaults: those given before for other
+ * regions, then the form's; returns how many, or 0 with why in v->error
+ * when a name is given twice. */
+static size_t form_vaults(struct fleetui *st, const char **out)
+{
+	struct vform *v = &st->form;
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->o.nnew_vaults && n + v->n < 16; i++)
+		if (!in_form(v, st->o.new_vaults[i]))
+			out[n++] = st->o.new_vaults[i];
+	for (size_t i = 0; i < v->n; i++)
+		out[n++] =
+			keep(st, xasprintf("%s=%s", v->region[i], v->name[i]));
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (str_ieq(strchr(out[i], '=') + 1,
+				    strchr(out[j], '=') + 1)) {
+				v->error = xasprintf(
+					_("%s is named for two regions: each "
+					  "new vault needs a name of its own"),
+					strchr(out[i], '=') + 1);
+				return 0;
+			}
+	return n;
+}
+
+/* Takes the form: checks it, then plans again with its vaults (beside those
+ * given before for other regions), group and subscription, irreversible
+ * changes allowed (as --create-vault needs). */
 static int take_form(struct ui *u, struct fleetui *st)
 {
 	struct vform *v = &st->form;
-	char *why = form_mistake(v);
+	const char *vaults[16];
+	size_t n;
 
 	free(v->error);
-	v->error = why;
-	if (why)
+	v->error = form_mistake(v);
+	if (v->error || !(n = form_vaults(st, vaults)))
 		return UI_REDRAW;
 	st->was = st->o;
-	st->o.nnew_vaults = 0;
-	for (size_t i = 0; i < v->n; i++)
-		st->o.new_vaults[st->o.nnew_vaults++] =
-			keep(st, xasprintf("%s=%s", v->region[i], v->name[i]));
+	memcpy(st->o.new_vaults, vaults, n * sizeof(*vaults));
+	st->o.nnew_vaults = n;
 	st->o.vault_group = keep(st, xstrdup(v->group));
 	st->o.vault_sub = *v->sub ? keep(st, xstrdup(v->sub)) : NULL;
 	st->o.confirm_irreversible = true;

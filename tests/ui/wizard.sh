@@ -589,10 +589,12 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3"; then ok "$1"; else bad "$1: 
 	wait_for "'9kv' is not a key vault name: use 3 to 24 letters" "new vault: a name Key Vault refuses is said"
 	nobs 3 ; keys -l kv-taken ; keys Enter
 	wait_for "type yes to confirm the purge protection" "new vault: the form needs yes"
-	keys Up ; keys -l yes ; keys Enter
+	keys Up ; keys -l yes ; keys Tab ; nobs 8 ; keys -l kv-cmk-eastus ; keys Enter
+	wait_for "kv-cmk-eastus is named for two regions" "new vault: one name for two regions is said"
+	nobs 13 ; keys -l kv-taken ; keys Enter
 	wait_for "key vault name kv-taken is taken in Azure" "new vault: a name taken in Azure is said on the form"
 	wait_for "Change the fields above" "new vault: with what to do"
-	keys Tab ; nobs 8 ; keys -l kv-cmk-west
+	nobs 8 ; keys -l kv-cmk-west
 	keys Tab ; keys Tab ; nobs 11 ; keys -l rg-nowhere ; keys Enter
 	wait_for "resource group rg-nowhere does not exist in subscription" "new vault: a missing group is said on the form"
 	cvget /log "$work/cv-log1.json"
