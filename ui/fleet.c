@@ -20,6 +20,7 @@
 
 #define FAILURE_ROWS 7 /* the selected failure, whole */
 #define FORM_MAX 8     /* regions the new-vault form names a vault for */
+#define REGION_MAX 48  /* a region name, with its NUL */
 
 /* Where the fleet screen is: planning, the review (with the typed
  * confirmation or the new-vault form open or not), applying, or ended. */
@@ -38,7 +39,7 @@ enum phase {
  * and --confirm-irreversible). */
 struct vform {
 	size_t n;
-	char region[FORM_MAX][48];
+	char region[FORM_MAX][REGION_MAX];
 	char name[FORM_MAX][25]; /* a vault name: at most 24 characters */
 	char group[91];          /* a resource group: at most 90 */
 	char sub[37];            /* a subscription id, or empty */
@@ -784,7 +785,7 @@ static const char *keep(struct fleetui *st, char *s)
 	return s;
 }
 
-/* Writes into out (size cols + 1) a name Key Vault takes for a new vault in
+/* Writes into out (size bytes) a name Key Vault takes for a new vault in
  * region: kv-cmk-REGION, cut to 24 characters. */
 static void suggest_name(char *out, size_t size, const char *region)
 {
@@ -807,8 +808,43 @@ static char *group_of(const char *id)
 	return xstrndup(name, strcspn(name, "/"));
 }
 
-/* Fills the new-vault form from the skipped resources that wait for a vault:
- * a suggested name per region, the first one's group; false when none. */
+/*
+ * Tells whether text is a resource group name ARM takes: 1 to 90 letters,
+ * digits, underscores, hyphens, periods and parentheses, not ending in a
+ * period (azure-rest-api-specs, common-types resource-management
+ * ResourceGroupNameParameter: pattern ^[-\w\._\(\)]+$, 1 to 90; "period
+ * (except at end)"). The form types ASCII only, so Unicode letters, which
+ * ARM also takes, are not offered.
+ */
+static bool group_ok(const char *g)
+{
+	size_t n = strlen(g);
+
+	if (!n || n > 90 || g[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("_-.()", g[i]) && !(g[i] >= '0' && g[i] <= '9') &&
+		    !((g[i] | 0x20) >= 'a' && (g[i] | 0x20) <= 'z'))
+			return false;
+	return true;
+}
+
+/* Tells whether a region, as read from Azure, has the shape ARM gives region
+ * names (lower-case letters and digits), so that it can be shown and sent. */
+static bool region_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	for (size_t i = 0; i < n; i++)
+		if (!(r[i] >= 'a' && r[i] <= 'z') &&
+		    !(r[i] >= '0' && r[i] <= '9'))
+			return false;
+	return n > 0 && n < REGION_MAX;
+}
+
+/* Fills the new-vault form from the skipped resources that wait for a vault
+ * in a well-formed region: a suggested name per region, the first one's
+ * group; false when none. */
 static bool fill_form(struct fleetui *st)
 {
 	struct vform *v = &st->form;
@@ -821,7 +857,7 @@ static bool fill_form(struct fleetui *st)
 		while (k->region && j < v->n &&
 		       !str_ieq(v->region[j], k->region))
 			j++;
-		if (!k->region || j < v->n)
+		if (!k->region || j < v->n || !region_ok(k->region))
 			continue;
 		snprintf(v->region[v->n], sizeof(v->region[0]), "%s",
 			 k->region);
@@ -829,7 +865,8 @@ static bool fill_form(struct fleetui *st)
 		if (!*v->group) {
 			char *g = group_of(k->resource_id);
 
-			snprintf(v->group, sizeof(v->group), "%s", g);
+			if (group_ok(g))
+				snprintf(v->group, sizeof(v->group), "%s", g);
 			free(g);
 		}
 		v->n++;
@@ -839,22 +876,6 @@ static bool fill_form(struct fleetui *st)
 	free(v->error);
 	v->error = NULL;
 	return v->n > 0;
-}
-
-/* Tells whether text is a resource group name ARM takes: 1 to 90 letters,
- * digits, underscores, hyphens, periods and parentheses, not ending in a
- * period. */
-static bool group_ok(const char *g)
-{
-	size_t n = strlen(g);
-
-	if (!n || n > 90 || g[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("_-.()", g[i]) && !(g[i] >= '0' && g[i] <= '9') &&
-		    !((g[i] | 0x20) >= 'a' && (g[i] | 0x20) <= 'z'))
-			return false;
-	return true;
 }
 
 /* Returns why the form cannot be planned, as fix --all would refuse its
