@@ -246,12 +246,16 @@ static void plan_one(struct build *b, const struct cmk_fetch *cur)
 	char *why = NULL, *vault = NULL, *key = NULL;
 	struct cmk_fetch f = { 0 };
 	struct plan p;
+	char *region = NULL; /* where it needs a new vault */
+	bool confirm = false;
 
 	o2.plan_only = true;
 	if (!b->o->key_uri && !(b->o->vault && b->o->key)) {
 		vault = fix_new_key_vault(b->s, b->o, cur, b->stores, &why);
 		if (!vault && b->o->nnew_vaults)
 			vault = new_vault(b, cur, &o2, &why);
+		if (!vault && !b->o->nvaults)
+			region = region_of(cur->resource);
 		key = vault ? fresh_key(b, cur->resource, vault) : NULL;
 		o2.vault = vault;
 		o2.create_key = key;
@@ -265,9 +269,14 @@ static void plan_one(struct build *b, const struct cmk_fetch *cur)
 			keep_seen(b, &f);
 		} else
 			plan_free(&p);
+	} else if (why) {
+		confirm = flow_needs_confirmation(&o2, &f);
 	}
-	if (why)
+	if (why) {
 		fleet_skip(&b->f, rid, "resource.cmk", why);
+		fleet_skip_needs(&b->f, region, confirm);
+	}
+	free(region);
 	cmk_fetch_free(&f);
 	json_object_put(o2.planned_vault);
 	free(why);
@@ -322,6 +331,19 @@ static void planning(const struct build *b, size_t i, size_t n)
 
 static size_t share_of(const struct wanted *w, size_t k);
 
+/* Adds to a worker's result for a skipped resource its rule and what it
+ * needs to be planned. */
+static void add_needs(struct json_object *one, const struct fleet_skip *s)
+{
+	json_object_object_add(one, "rule", json_object_new_string(s->rule));
+	if (s->region)
+		json_object_object_add(one, "region",
+				       json_object_new_string(s->region));
+	if (s->confirm)
+		json_object_object_add(one, "confirm",
+				       json_object_new_boolean(true));
+}
+
 /* In a planning worker: the parent's session, left alone. */
 static struct az_session *volatile parents_session;
 
@@ -361,10 +383,7 @@ static int plan_share(struct build *b, const struct wanted *w, size_t n,
 					b->f.skipped[b->f.nskipped - 1]
 						.reason));
 		if (b->f.n <= had)
-			json_object_object_add(
-				one, "rule",
-				json_object_new_string(
-					b->f.skipped[b->f.nskipped - 1].rule));
+			add_needs(one, &b->f.skipped[b->f.nskipped - 1]);
 		if (b->f.n > had && b->seen)
 			json_object_object_add(
 				one, "seen",
@@ -444,10 +463,12 @@ static void gather_shares(struct build *b, const struct wanted *w,
 		if (slot[i] && jx_get(slot[i], "plan") &&
 		    plan_from_json(jx_get(slot[i], "plan"), &p, &err) == 0)
 			add_gathered(b, &p, jx_get(slot[i], "seen"));
-		else if (slot[i] && jx_str(slot[i], "skip"))
+		else if (slot[i] && jx_str(slot[i], "skip")) {
 			fleet_skip(&b->f, w[i].id, jx_str(slot[i], "rule"),
 				   jx_str(slot[i], "skip"));
-		else
+			fleet_skip_needs(&b->f, jx_str(slot[i], "region"),
+					 jx_bool(slot[i], "confirm", false));
+		} else
 			fleet_skip(
 				&b->f, w[i].id, w[i].rule,
 				err ? err

@@ -188,6 +188,20 @@ static void warn_permissions(const struct plan *p, const struct cmk_ctx *c)
 	free(err);
 }
 
+/* Returns the plan choices the options make. */
+static struct plan_choices choices_of(const struct cmd_opts *o)
+{
+	struct plan_choices ch = { .create_key = o->create_key != NULL,
+				   .new_key_name = o->create_key,
+				   .system_off = o->system_off,
+				   .allow_unknown = o->allow_unknown,
+				   .grant_vault = o->grant_vault,
+				   .vault_location = jx_str(o->planned_vault,
+							    "location") };
+
+	return ch;
+}
+
 /*
  * Builds the plan for RESOURCE from the options, saying nothing: on failure
  * *why says what failed (EXIT_ERROR: a read; EXIT_FINDINGS: no plan can be
@@ -208,13 +222,7 @@ static int plan_quietly(struct az_session *s, const struct cmd_opts *o,
 				.nsubs = o->nsubs,
 				.confirmed = o->confirm_irreversible,
 				.planned_vault = o->planned_vault };
-	struct plan_choices ch = { .create_key = o->create_key != NULL,
-				   .new_key_name = o->create_key,
-				   .system_off = o->system_off,
-				   .allow_unknown = o->allow_unknown,
-				   .grant_vault = o->grant_vault,
-				   .vault_location = jx_str(o->planned_vault,
-							    "location") };
+	struct plan_choices ch = choices_of(o);
 	struct az_error e = { 0 };
 
 	memset(r, 0, sizeof(*r));
@@ -248,6 +256,32 @@ int flow_plan(struct az_session *s, const struct cmd_opts *o,
 
 	cmk_report_free(&r);
 	return rc;
+}
+
+/*
+ * Tells whether a plan flow_plan refused with these options (f as it read
+ * it) would be built with the consent to irreversible changes, that is,
+ * whether --confirm-irreversible alone stands in its way; no request is made.
+ */
+bool flow_needs_confirmation(const struct cmd_opts *o, struct cmk_fetch *f)
+{
+	struct plan_choices ch = choices_of(o);
+	struct cmk_report r;
+	struct plan p;
+	char *why = NULL;
+	bool was = f->ctx.confirmed, yes;
+
+	if (o->confirm_irreversible || !f->ctx.resource)
+		return false;
+	ch.system_off = flow_system_off(o, &f->ctx);
+	f->ctx.confirmed = true;
+	cmk_check(&f->ctx, &r);
+	yes = plan_build(&f->ctx, &r, &ch, &p, &why) == 0;
+	plan_free(&p);
+	f->ctx.confirmed = was;
+	cmk_report_free(&r);
+	free(why);
+	return yes;
 }
 
 /* Builds the plan for RESOURCE from the options; prints why when it cannot.

@@ -14,6 +14,7 @@ struct az_session *flow_session_with(const struct cmd_opts *o, bool fresh);
 bool flow_system_off(const struct cmd_opts *o, const struct cmk_ctx *c);
 int flow_build(struct az_session *s, const struct cmd_opts *o,
 	       const char *resource, struct cmk_fetch *f, struct plan *p);
+bool flow_needs_confirmation(const struct cmd_opts *o, struct cmk_fetch *f);
 int flow_plan(struct az_session *s, const struct cmd_opts *o,
 	      const char *resource, struct cmk_fetch *f, struct plan *p,
 	      char **why);

@@ -213,10 +213,12 @@ static char *hints(const enum ui_action *acts)
 void ui_draw_frame(struct ui *u, const char *title)
 {
 	const struct wiz_step *st = u->aside ? u->aside : u->steps[u->at];
+	void *state = u->aside ? u->aside_st : u->state[u->at];
 	char *left =
 		xasprintf(" azcmk%s  %s", u->wiz.demo ? " [DEMO]" : "", title);
 	char *right = xasprintf(_("step %zu of %zu "), u->at + 1, u->nsteps);
-	char *bar = hints(st->hints);
+	char *bar = hints(st->hints_now && state ? st->hints_now(state)
+						 : st->hints);
 	static const char spin_utf8[][4] = { "|", "/", "-", "\\" };
 	int rw = (int)strlen(right);
 

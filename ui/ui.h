@@ -16,57 +16,63 @@
  * bar, a sentence for help (empty when the line of the action before covers
  * it).
  */
-#define UI_ACTIONS(X)                                                          \
-	X(UP, N_("up"), N_("Move up or down."))                                \
-	X(DOWN, N_("down"), "")                                                \
-	X(PAGE_UP, N_("page up"), N_("Move a page up or down."))               \
-	X(PAGE_DOWN, N_("page down"), "")                                      \
-	X(TOP, N_("first"), N_("Go to the first or the last item."))           \
-	X(BOTTOM, N_("last"), "")                                              \
-	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))     \
-	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(TOGGLE, N_("mark"),                                                  \
-	  N_("Mark or unmark the selected item (a: all findings shown)."))     \
-	X(NEXT, N_("next"), N_("Go on to the next step."))                     \
-	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(BACK, N_("back"),                                                    \
-	  N_("Go back a step; cancel what is under way; close a panel."))      \
-	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(FILTER, N_("filter"),                                                \
-	  N_("Filter the list: type, then Enter (Esc clears)."))               \
-	X(WHOLE, N_("whole line"),                                             \
-	  N_("Show the whole of the selected line when it is cut off."))       \
-	/* TRANSLATORS: key bar (why it matters), at most 6 columns. */        \
-	X(EXPLAIN, N_("why"),                                                  \
-	  N_("Why the selected finding matters, and how to fix it."))          \
-	/* TRANSLATORS: key bar, at most 9 columns; the findings' eight        \
-	   labels (choose why resources filter reload back help quit) must     \
-	   total at most 44 columns, for the bar to fit 80 columns. */         \
-	X(SWITCH, N_("resources"),                                             \
-	  N_("Show the findings, or every resource with its encryption."))     \
-	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */        \
-	X(RELOAD, N_("reload"),                                                \
-	  N_("Read again from Azure; on a fleet, retry what failed."))         \
-	/* TRANSLATORS: a key-bar label: at most 15 columns. */                \
-	X(TYPE_URI, N_("type a key URI"),                                      \
-	  N_("Key step: type the URI of a key instead of choosing one."))      \
-	/* TRANSLATORS: a key-bar label: at most 22 columns. */                \
-	X(SYSTEM_OFF, N_("system identity on/off"),                            \
-	  N_("Identity step: drop or keep the system-assigned identity."))     \
-	/* TRANSLATORS: key bar; apply, save plan, ARM template and az         \
-	   script, the review's four labels, total at most 36 columns. */      \
-	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first)."))  \
-	X(SAVE, N_("save plan"), N_("Review: save the plan for azcmk apply.")) \
-	X(EXPORT_ARM, N_("ARM template"),                                      \
-	  N_("Review: export the plan as an ARM template."))                   \
-	X(EXPORT_AZ, N_("az script"),                                          \
-	  N_("Review: export the plan as an Azure CLI script."))               \
-	/* TRANSLATORS: a key-bar label: at most 8 columns. */                 \
-	X(RETRY, N_("retry"), "")                                              \
-	/* TRANSLATORS: a key-bar label on every step: at most 4 columns. */   \
-	X(HELP, N_("help"), N_("Show this help."))                             \
-	/* TRANSLATORS: a key-bar label on every step: at most 6 columns. */   \
+#define UI_ACTIONS(X)                                                         \
+	X(UP, N_("up"), N_("Move up or down."))                               \
+	X(DOWN, N_("down"), "")                                               \
+	X(PAGE_UP, N_("page up"), N_("Move a page up or down."))              \
+	X(PAGE_DOWN, N_("page down"), "")                                     \
+	X(TOP, N_("first"), N_("Go to the first or the last item."))          \
+	X(BOTTOM, N_("last"), "")                                             \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */       \
+	X(SELECT, N_("choose"), N_("Choose the selected item, or go on."))    \
+	/* TRANSLATORS: a key-bar label: at most 8 columns. */                \
+	X(TOGGLE, N_("mark"),                                                 \
+	  N_("Mark or unmark the selected item (a: all findings shown)."))    \
+	X(NEXT, N_("next"), N_("Go on to the next step."))                    \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */       \
+	X(BACK, N_("back"),                                                   \
+	  N_("Go back a step; cancel what is under way; close a panel."))     \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */       \
+	X(FILTER, N_("filter"),                                               \
+	  N_("Filter the list: type, then Enter (Esc clears)."))              \
+	X(WHOLE, N_("whole line"),                                            \
+	  N_("Show the whole of the selected line when it is cut off."))      \
+	/* TRANSLATORS: key bar (why it matters), at most 6 columns. */       \
+	X(EXPLAIN, N_("why"),                                                 \
+	  N_("Why the selected finding matters, and how to fix it."))         \
+	/* TRANSLATORS: key bar, at most 9 columns; the findings' eight       \
+	   labels (choose why resources filter reload back help quit) must    \
+	   total at most 44 columns, for the bar to fit 80 columns. */        \
+	X(SWITCH, N_("resources"),                                            \
+	  N_("Show the findings, or every resource with its encryption."))    \
+	/* TRANSLATORS: key bar, at most 6 columns; see "resources". */       \
+	X(RELOAD, N_("reload"),                                               \
+	  N_("Read again from Azure; on a fleet, retry what failed."))        \
+	/* TRANSLATORS: a key-bar label: at most 15 columns. */               \
+	X(TYPE_URI, N_("type a key URI"),                                     \
+	  N_("Key step: type the URI of a key instead of choosing one."))     \
+	/* TRANSLATORS: a key-bar label: at most 22 columns. */               \
+	X(SYSTEM_OFF, N_("system identity on/off"),                           \
+	  N_("Identity step: drop or keep the system-assigned identity."))    \
+	/* TRANSLATORS: key bar; apply, save plan, ARM template and az        \
+	   script, the review's four labels, total at most 36 columns. */     \
+	X(APPLY, N_("apply"), N_("Review: carry the plan out (asks first).")) \
+	X(SAVE, N_("save plan"),                                              \
+	  N_("Review: save the plan, or export it (ARM template, az)."))      \
+	X(EXPORT_ARM, N_("ARM template"), "")                                 \
+	X(EXPORT_AZ, N_("az script"), "")                                     \
+	/* TRANSLATORS: a key-bar label: at most 8 columns. */                \
+	X(RETRY, N_("retry"), "")                                             \
+	/* TRANSLATORS: key bar; scope, new vault, irreversible, apply and    \
+	   back, the fleet review's labels, total at most 44 columns. */      \
+	X(GRANT_SCOPE, N_("scope"),                                           \
+	  N_("Fleet review: grant on each key or on the whole vault."))       \
+	X(NEW_VAULT, N_("new vault"),                                         \
+	  N_("Fleet review: create vaults; allow irreversible changes."))     \
+	X(ALLOW_IRREVERSIBLE, N_("irreversible"), "")                         \
+	/* TRANSLATORS: a key-bar label on every step: at most 4 columns. */  \
+	X(HELP, N_("help"), N_("Show this help."))                            \
+	/* TRANSLATORS: a key-bar label on every step: at most 6 columns. */  \
 	X(QUIT, N_("quit"), N_("Quit (asks first when a plan is not saved)."))
 
 #define UI_ACTION_ENUM(name, label, text) ACT_##name,
@@ -99,6 +105,9 @@ struct wiz_step {
 		     int rc); /* its background task finished */
 	const enum ui_action
 		*hints; /* actions shown in the hint bar, ACT_NONE-ended */
+	/* the hint bar's actions as the step's state has them, or NULL: then
+	 * hints */
+	const enum ui_action *(*hints_now)(void *st);
 };
 
 /* A background task: the network never blocks the screen; Esc cancels it. */

@@ -62,6 +62,22 @@ void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 	s->resource_id = cut(resource_id, MAX_ID);
 	s->rule = cut(rule, MAX_RULE);
 	s->reason = cut(reason, MAX_REASON);
+	s->region = NULL;
+	s->confirm = false;
+}
+
+/* Records what the last skipped resource needs to be planned: a new vault in
+ * region (or NULL), or the consent to an irreversible change. */
+void fleet_skip_needs(struct fleet *f, const char *region, bool confirm)
+{
+	struct fleet_skip *s;
+
+	if (!f->nskipped)
+		return;
+	s = &f->skipped[f->nskipped - 1];
+	free(s->region);
+	s->region = region && *region ? cut(region, MAX_RULE) : NULL;
+	s->confirm = confirm;
 }
 
 /* Moves plan i to the skipped list with a reason, keeping the others' order
@@ -120,6 +136,7 @@ void fleet_free(struct fleet *f)
 		free(f->skipped[i].resource_id);
 		free(f->skipped[i].rule);
 		free(f->skipped[i].reason);
+		free(f->skipped[i].region);
 	}
 	free(f->plans);
 	free(f->skipped);

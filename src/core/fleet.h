@@ -18,6 +18,9 @@ struct fleet_skip {
 	char *resource_id;
 	char *rule;   /* the finding's rule, or "" */
 	char *reason; /* translated when planned; untrusted when read */
+	/* What planning it needs (set while planning, never in the file): */
+	char *region; /* a new vault in this region (no vault there is ready) */
+	bool confirm; /* the consent to an irreversible change */
 };
 
 /*
@@ -36,6 +39,7 @@ struct fleet {
 void fleet_add_plan(struct fleet *f, struct plan *p);
 void fleet_skip(struct fleet *f, const char *resource_id, const char *rule,
 		const char *reason);
+void fleet_skip_needs(struct fleet *f, const char *region, bool confirm);
 void fleet_free(struct fleet *f);
 void fleet_one_region_per_new_vault(struct fleet *f, struct json_object *seen);
 struct json_object *fleet_skip_json(const struct fleet_skip *s,

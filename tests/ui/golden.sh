@@ -1,6 +1,7 @@
 #!/bin/sh
-# Compares every wizard step on the demo tenant with its golden screen: at 80x24 in English (tests/ui/golden/),
-# and at 80x24 in French, 120x40 in English and 120x40 in French (tests/ui/golden/LANG-COLSxROWS/).
+# Compares every wizard step on the demo tenant, and a fleet's review, with its golden screen: at 80x24 in
+# English (tests/ui/golden/), and at 80x24 in French, 120x40 in English and 120x40 in French
+# (tests/ui/golden/LANG-COLSxROWS/).
 # GENERATE=1 writes the screens instead (review the diff before committing them).
 # A private tmux server, a pinned locale and TERM; every wait polls for text, then for the screen to settle.
 set -u
@@ -53,6 +54,8 @@ texts() {
 		t_system="will use its system-assigned identity" t_irrev="of them irreversible"
 		t_type="Type yes and Enter" t_nothing="nothing was changed" t_keys="Keys (any key closes this help):"
 		t_small="The terminal is 70x20" env="LC_ALL=C.UTF-8"
+		t_two="(2 of " t_skip="1 skipped as it needs a change that cannot be undone"
+		t_allow="Allow the changes that cannot be undone"
 	else
 		t_findings="Constats : 37" t_todo="Que faire :" t_every="Toutes les ressources : 43"
 		t_of="(1 sur " t_one="(1 sur 43 affichés)" t_identity="L'identité qui doit accéder à la clé"
@@ -60,6 +63,8 @@ texts() {
 		t_system="utilisera son identité affectée par le système" t_irrev="irréversibles"
 		t_type="Tapez oui" t_nothing="rien n'a été modifié" t_keys="Touches (une touche"
 		t_small="Le terminal fait 70x20" env="LANG=fr_FR.UTF-8 LC_ALL=fr_FR.UTF-8"
+		t_two="(2 sur " t_skip="1 ignorée car elle demande une modification irréversible"
+		t_allow="Permettre les modifications irréversibles"
 	fi
 }
 
@@ -73,6 +78,24 @@ run_set() {
 		echo EXIT=\$?; sleep 30"
 	$T set-option -g escape-time 0 >/dev/null
 	steps
+	$T kill-session -t w 2>/dev/null
+	$T new-session -d -s w -x "$2" -y "$3" "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color $env \
+		AZCMK_LOCALEDIR=$work/locale XDG_STATE_HOME=$work/state-$gset-fleet $azcmk --demo; echo EXIT=\$?; sleep 30"
+	fleet_steps
+}
+
+# fleet_steps: a fleet of the marked Foundry findings, whose fix cannot be undone: its review with its choices,
+# then the confirmation i opens.
+fleet_steps() {
+	settled "[x] Contoso Health Legacy"
+	keys Enter
+	settled "$t_findings"
+	keys / ; keys -l fdy-ch-copilot ; keys Enter
+	settled "$t_two"
+	keys a ; keys Enter
+	settled "$t_skip" && golden 8-fleet
+	keys i
+	settled "$t_allow" && golden 8-fleet-allow
 }
 
 # steps: goes through every step, comparing each screen with its golden one.

@@ -392,6 +392,31 @@ gone "findings marked" "fleet: no mark is left"
 keys q
 wait_for "EXIT=0" "fleet: quits"
 
+# A resource whose fix cannot be undone (Foundry) is skipped until the review's i allows it, after a typed yes,
+# as --confirm-irreversible does; anything but yes leaves it skipped.
+start "LC_ALL=C.UTF-8" "--propagation-wait 0"
+wait_for "[x] Contoso Health Prod" "fleet irreversible: started"
+keys Enter
+wait_for "Findings: " "fleet irreversible: findings"
+keys / ; keys -l "fdy-ch-copilot" ; keys Enter
+wait_for "(2 of " "fleet irreversible: filtered"
+keys a ; keys Enter
+wait_for "0 resources to protect, 1 skipped" "fleet irreversible: skipped without the consent"
+wait_for "1 skipped as it needs a change that cannot be undone: i allows it." "fleet irreversible: the review says i allows it"
+wait_for "i irreversible" "fleet irreversible: the key bar offers i"
+keys i
+wait_for "Allow the changes that cannot be undone which 1 skipped resource needs" "fleet irreversible: i asks for yes"
+keys -l no ; keys Enter
+wait_for "not confirmed: nothing was changed" "fleet irreversible: anything but yes changes nothing"
+wait_for "0 resources to protect, 1 skipped" "fleet irreversible: still skipped"
+keys i ; keys -l yes ; keys Enter
+wait_for "1 resource to protect, 0 skipped" "fleet irreversible: planned once allowed"
+gone "not given" "fleet irreversible: the review no longer says the consent is not given"
+keys i
+wait_for "0 resources to protect, 1 skipped" "fleet irreversible: i again takes the consent back"
+keys q
+wait_for "EXIT=0" "fleet irreversible: quits"
+
 # A fleet in which one resource fails (the simulator refuses its writes): its row says where and Azure's words; once
 # the fault is gone, r retries it (after yes), continuing its journal, and the fleet ends done.
 if command -v curl >/dev/null 2>&1; then
@@ -460,8 +485,144 @@ if command -v curl >/dev/null 2>&1; then
 	wait_for "1/1 done, 0 failed" "fleet stop: the retry finishes it"
 	keys q
 	wait_for "EXIT=0" "fleet stop: quits"
+	# The review's w plans the fleet again with the role on the whole vault (fix --all --grant-scope vault), and
+	# says which scope is in effect; applied, the simulator holds the assignment at the vault's scope, none at
+	# the key's.
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim" "--propagation-wait 0"
+	wait_for "[x] Contoso Health Prod" "fleet scope: started"
+	keys Enter
+	wait_for "Findings: " "fleet scope: findings"
+	keys / ; keys -l "oai-ch-summaries (Azure" ; keys Enter
+	wait_for "(1 of " "fleet scope: filtered"
+	keys Space
+	keys / ; keys Escape
+	keys / ; keys -l "hb-ch-intake-prod (health" ; keys Enter
+	wait_for "(1 of " "fleet scope: filtered to a bot, whose vault has access policies"
+	keys Space
+	wait_for "2 findings marked" "fleet scope: both marked"
+	keys Enter
+	wait_for "2 resources to protect, 0 skipped" "fleet scope: the review"
+	wait_for "Grant scope: each key (w: the whole vault)" "fleet scope: the review says the key scope is in effect"
+	wait_for "w scope  a apply  Esc back" "fleet scope: the key bar offers w"
+	keys w
+	wait_for "Grant scope: the whole vault (w: each key)" "fleet scope: w plans again with the vault scope"
+	wait_for "the fleet is planned again" "fleet scope: and says so"
+	wait_for "1 resource's vault uses access policies, which are vault-wide" \
+		"fleet scope: the review says which vault keeps access policies"
+	keys a ; keys -l yes ; keys Enter
+	wait_for "2/2 done, 0 failed" "fleet scope: applied"
+	port=$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/sim-ports.json")
+	curl -s -x "http://127.0.0.1:$port" --cacert "$(cat "$work/sim-ca")" https://sim.local/log >"$work/scope-log.json"
+	if python3 -c 'import json, sys
+puts = [e["path"].lower() for e in json.load(open(sys.argv[1]))["value"] if e["method"] == "PUT" and "/providers/microsoft.authorization/roleassignments/" in e["path"].lower()]
+vault = [p for p in puts if p.split("/providers/microsoft.authorization/")[0].endswith("/vaults/kv-ch-prod-ai")]
+key = [p for p in puts if "/vaults/kv-ch-prod-ai/keys/" in p]
+policy = [e for e in json.load(open(sys.argv[1]))["value"] if e["method"] == "PUT" and e["path"].lower().split("?")[0].endswith("/vaults/kv-ch-prod-bots/accesspolicies/add")]
+sys.exit(0 if len(vault) == 1 and not key and len(policy) == 1 else 1)' "$work/scope-log.json"; then
+		ok "fleet scope: one role assignment on the vault, none on a key, and the access policy on the other vault"
+	else
+		bad "fleet scope: the role assignments: $(head -c 600 "$work/scope-log.json")"
+	fi
+	keys q
+	wait_for "EXIT=0" "fleet scope: quits"
 else
 	echo "skip the fleet's failure: curl is not installed"
+fi
+
+# A tenant with no key vault (tests/sim/test-create-vault.sh's): every resource is skipped until the review's n
+# form names a vault per region, its group and the consent to purge protection (fix --all --create-vault
+# --vault-group --confirm-irreversible); a name Key Vault refuses, a name taken in Azure or a missing group is
+# said on the form and changes nothing; then the fleet creates both vaults, applies, and the audit is clean.
+if command -v curl >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+	python3 - "$top_srcdir/tests/scenarios/minimal.json" "$work/cv.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["resources"] = [r for r in d["resources"] if r["type"] != "Microsoft.KeyVault/vaults"]
+for r in d["resources"]:
+    if r["name"] == "oai-cmk-test":
+        r["location"] = "eastus"
+d["keys"] = {}
+d["roleAssignments"] = [a for a in d["roleAssignments"] if "/vaults/" not in a["scope"]]
+d["settings"]["operatorDataPlane"] = "enforced"
+d["subscriptions"].append({"subscriptionId": "77777777-7777-4777-8777-777777777777", "displayName": "Not yours"})
+d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x", "type": "Microsoft.Resources/resourceGroups", "name": "rg-x", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
+d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x/providers/Microsoft.KeyVault/vaults/kv-taken", "type": "Microsoft.KeyVault/vaults", "name": "kv-taken", "location": "westus3", "properties": {"tenantId": d["tenantId"], "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": True, "vaultUri": "https://kv-taken.vault.azure.net/"}})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+	"$top_builddir/src/azcmk-sim" --scenario "$work/cv.json" --port-file "$work/cv-ports.json" \
+		--ca-out "$work/cv-ca.pem" >/dev/null 2>&1 &
+	cvpid=$!
+	trap '$T kill-server 2>/dev/null; kill "$cvpid" 2>/dev/null; rm -rf "$work"' EXIT
+	i=0
+	while [ ! -s "$work/cv-ports.json" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	cvproxy=http://127.0.0.1:$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/cv-ports.json")
+	cvenv="HTTPS_PROXY=$cvproxy AZURE_TENANT_ID=11111111-1111-4111-8111-111111111111 \
+		AZURE_CLIENT_ID=0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a AZURE_CLIENT_SECRET=demo-secret \
+		AZURE_POD_IDENTITY_AUTHORITY_HOST=http://127.0.0.1:9"
+	# cvget PATH FILE: what the simulator holds (/state) or was asked (/log), into FILE.
+	cvget() { curl -s -x "$cvproxy" --cacert "$work/cv-ca.pem" "https://sim.local$1" >"$2"; }
+	# cvcheck NAME EXPR FILE: records whether the Python expression holds of the JSON in FILE (as d).
+	cvcheck() {
+		if python3 -c 'import json, sys
+d = json.load(open(sys.argv[2]))
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3"; then ok "$1"; else bad "$1: $(head -c 400 "$3")"; fi
+	}
+	# nobs N: N Backspaces.
+	nobs() { n=0; while [ $n -lt "$1" ]; do keys BSpace; n=$((n + 1)); done; }
+	$T kill-session -t w 2>/dev/null
+	$T new-session -d -s w -x 80 -y 24 "env -i PATH=/usr/bin:/bin HOME=$work TERM=screen-256color LC_ALL=C.UTF-8 \
+		XDG_STATE_HOME=$work/cv-state $cvenv $azcmk --ca-file $work/cv-ca.pem --auth environment \
+		--propagation-wait 0; echo EXIT=\$?; sleep 60"
+	$T set-option -t w -g escape-time 0 >/dev/null
+	wait_for "[x] Contoso Health Test" "new vault: started"
+	keys Enter
+	wait_for "Findings: 0 blockers, 5 warnings" "new vault: findings"
+	keys a ; keys Enter
+	wait_for "0 resources to protect, 4 skipped" "new vault: no vault anywhere, every resource skipped"
+	wait_for "4 skipped as no vault in their region is ready: n creates one." "new vault: the review says n creates one"
+	wait_for "w scope  n new vault  Esc back" "new vault: the key bar offers n"
+	keys n
+	wait_for "Vault in westus3     kv-cmk-westus3_" "new vault: a name suggested for the first region"
+	wait_for "Vault in eastus      kv-cmk-eastus" "new vault: and for the second"
+	wait_for "Resource group       rg-cmk-test" "new vault: the first resource's group suggested"
+	nobs 14 ; keys -l 9kv ; keys Enter
+	wait_for "'9kv' is not a key vault name: use 3 to 24 letters" "new vault: a name Key Vault refuses is said"
+	nobs 3 ; keys -l kv-taken ; keys Enter
+	wait_for "type yes to confirm the purge protection" "new vault: the form needs yes"
+	keys Up ; keys -l yes ; keys Tab ; nobs 8 ; keys -l kv-cmk-eastus ; keys Enter
+	wait_for "kv-cmk-eastus is named for two regions" "new vault: one name for two regions is said"
+	nobs 13 ; keys -l kv-taken ; keys Enter
+	wait_for "key vault name kv-taken is taken in Azure" "new vault: a name taken in Azure is said on the form"
+	wait_for "Change the fields above" "new vault: with what to do"
+	nobs 8 ; keys -l kv-cmk-west
+	keys Tab ; keys Tab ; nobs 11 ; keys -l rg-nowhere ; keys Enter
+	wait_for "resource group rg-nowhere does not exist in subscription" "new vault: a missing group is said on the form"
+	cvget /log "$work/cv-log1.json"
+	cvcheck "new vault: the refused forms changed nothing (no PUT)" \
+		'not [e for e in d["value"] if e["method"] in ("PUT", "PATCH", "DELETE")]' "$work/cv-log1.json"
+	nobs 10 ; keys -l rg-cmk-test ; keys Enter
+	wait_for "4 resources to protect, 0 skipped" "new vault: planned again with the new vaults"
+	wait_for "New vaults, in group rg-cmk-test: kv-cmk-west, kv-cmk-eastus." "new vault: the review names them"
+	keys a ; keys -l yes ; keys Enter
+	wait_for "4/4 done, 0 failed" "new vault: the fleet applies"
+	cvget /state "$work/cv-state.json"
+	cvcheck "new vault: both vaults made in their regions, RBAC, soft delete 90 days, purge protection" \
+		'sorted((r["name"], r["location"]) for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults" and "/rg-cmk-test/" in r["id"]) == [("kv-cmk-eastus", "eastus"), ("kv-cmk-west", "westus3")] and all(r["properties"]["enableRbacAuthorization"] and r["properties"]["enablePurgeProtection"] and r["properties"]["softDeleteRetentionInDays"] == 90 for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults" and "/rg-cmk-test/" in r["id"])' \
+		"$work/cv-state.json"
+	cvcheck "new vault: you are granted Key Vault Crypto Officer once on each new vault" \
+		'sorted(a["scope"].rsplit("/", 1)[1] for a in d["roleAssignments"] if a["principalId"] == "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b" and a["roleDefinitionId"].endswith("14b46e9e-c2b7-41b4-b07b-48a6ebf60603")) == ["kv-cmk-eastus", "kv-cmk-west"]' \
+		"$work/cv-state.json"
+	keys Escape
+	wait_for "Findings: 0 blockers" "new vault: Esc goes back to the findings, audited again"
+	gone "encrypts its data with Microsoft" "new vault: no resource is left on Microsoft-managed keys"
+	env -i PATH=/usr/bin:/bin HOME="$work" XDG_STATE_HOME="$work/cv-state" $cvenv "$azcmk" --ca-file "$work/cv-ca.pem" \
+		--auth environment audit -o json >"$work/cv-audit.json" 2>/dev/null
+	cvcheck "new vault: the re-audit finds every resource on a customer-managed key" \
+		'd["findings"] is not None and not [f for f in d["findings"] if f["rule"] == "resource.cmk"]' "$work/cv-audit.json"
+	keys q
+	wait_for "EXIT=0" "new vault: quits"
+else
+	echo "skip the fleet's new vault: curl or python3 is not installed"
 fi
 
 # PgUp, PgDn, Home and End page through a list, and through the review's plan (a page at a time, as less does).

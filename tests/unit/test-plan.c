@@ -2164,6 +2164,46 @@ static void fleet_of_four(struct fleet *f, const char *opts)
 		   "resource.ready", "it is not ready\n\n   (Updating)");
 }
 
+/* What a skipped resource needs to be planned (a new vault in a region, the
+ * consent to an irreversible change) is kept for the review, never written
+ * to the fleet's file, and is not read back from it. */
+static void test_fleet_skip_needs(void **state)
+{
+	struct fleet f, back;
+	struct json_object *j;
+	char *err = NULL;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	fleet_skip_needs(&f, "nowhereland9",
+			 true); /* none skipped yet: nothing */
+	assert_int_equal(f.nskipped, 0);
+	fleet_of_four(&f, "create");
+	assert_null(f.skipped[0].region);
+	fleet_skip(&f, SUB "/resourceGroups/rg/providers/x/y/a", "resource.cmk",
+		   "no vault");
+	assert_null(f.skipped[1].region);
+	assert_false(f.skipped[1].confirm);
+	fleet_skip_needs(&f, "nowhereland9", false);
+	fleet_skip(&f, SUB "/resourceGroups/rg/providers/x/y/b", "resource.cmk",
+		   "irreversible");
+	fleet_skip_needs(&f, "", true);
+	assert_string_equal(f.skipped[1].region, "nowhereland9");
+	assert_false(f.skipped[1].confirm);
+	assert_null(f.skipped[2].region);
+	assert_true(f.skipped[2].confirm);
+	j = fleet_to_json(&f);
+	assert_null(strstr(json_object_to_json_string(j), "nowhereland9"));
+	assert_int_equal(fleet_from_json(j, &back, &err), 0);
+	assert_null(err);
+	assert_int_equal(back.nskipped, 3);
+	assert_null(back.skipped[1].region);
+	assert_false(back.skipped[2].confirm);
+	json_object_put(j);
+	fleet_free(&back);
+	fleet_free(&f);
+}
+
 /* A fleet written and read back holds the same plans and skipped ones, and
  * its id is the digest of the file. */
 static void test_fleet_round_trip(void **state)
@@ -3026,6 +3066,7 @@ int main(void)
 		cmocka_unit_test(test_fill_stray_braces),
 		cmocka_unit_test(test_dicom_versionless),
 		cmocka_unit_test(test_fleet_round_trip),
+		cmocka_unit_test(test_fleet_skip_needs),
 		cmocka_unit_test(test_fleet_tampered),
 		cmocka_unit_test(test_fleet_review),
 		cmocka_unit_test(test_fleet_next),
