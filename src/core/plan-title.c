@@ -114,7 +114,9 @@ static char *resource_title(const struct plan *p, enum step_kind k,
  * Returns the title of a step of kind k in plan p, made only from the plan's
  * typed fields (the ones apply acts on), so that what a review shows is what
  * apply does, whatever a plan file's text says. new_version tells a key
- * creation that the key exists already (a new version of it).
+ * creation that the key exists already (a new version of it). The resource
+ * is named by its id's names, a child's with its parent's ("workspace/dicom"),
+ * so that two DICOM services of one name in two workspaces are told apart.
  */
 char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version)
 {
@@ -123,8 +125,8 @@ char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version)
 		   *key = p->keyref.name ? p->keyref.name : "?", *res;
 	char *out;
 
-	res = p->resource_id && armid_parse(p->resource_id, &id) && id.name
-		      ? id.name
+	res = p->resource_id && armid_parse(p->resource_id, &id) && id.full_name
+		      ? id.full_name
 		      : "?";
 	switch (k) {
 	case STEP_CREATE_KEY:

@@ -1836,7 +1836,7 @@ static const struct text_row TEXT_ROWS[] = {
 	    "       "
 	    "properties.encryption.customerManagedKeyEncryption."
 	    "keyEncryptionKeyUrl: (absent) -> \"" VAULT_URI "keys/k/v1\"\n",
-	    "Read blue back" },
+	    "Read workspace1/blue back" },
 	  { "location:", "corsConfiguration", "storageConfiguration" } },
 	{ "healthbot",
 	  "policy noaccess",
