@@ -122,6 +122,59 @@ static void test_change_checks(void **state)
 	azenv_stop(v);
 }
 
+/* Fetches oai-cmk-test with its key in the vault a plan creates, kv-planned;
+ * returns the vault's status and whether the planned vault was judged. */
+static int fetch_planned(struct azenv *v, bool *judged)
+{
+	struct json_object *planned = plan_vault_planned(
+		RG "/providers/Microsoft.KeyVault/vaults/kv-planned",
+		"https://kv-planned.vault.azure.net/", "westus3",
+		"11111111-1111-4111-8111-111111111111");
+	struct cmk_target t = {
+		.resource =
+			RG "/providers/Microsoft.CognitiveServices/accounts/"
+			   "oai-cmk-test",
+		.key_uri = "https://kv-planned.vault.azure.net/keys/k1",
+		.planned_vault = planned
+	};
+	struct cmk_fetch f;
+	int status;
+
+	if (cmk_fetch(v->s, &t, &f, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	*judged = f.vault == planned;
+	status = f.ctx.vault_status;
+	cmk_fetch_free(&f);
+	json_object_put(planned);
+	return status;
+}
+
+/*
+ * A vault a plan creates is judged in its place only when the lookup
+ * answered that no such vault exists; a lookup that failed says nothing,
+ * and the vault stays unread (a plan must not rest on its absence).
+ */
+static void test_planned_vault_needs_absence(void **state)
+{
+	struct azenv *v = azenv_start("minimal.json", NULL, 0);
+	bool judged = false;
+
+	(void)state;
+	assert_int_equal(fetch_planned(v, &judged), 200);
+	assert_true(judged);
+	assert_int_equal(st_fault(&v->t, "{\"path\":\"/providers/"
+					 "Microsoft.ResourceGraph/resources\","
+					 "\"status\":500,\"times\":20}"),
+			 201);
+	assert_int_equal(st_fault(&v->t,
+				  "{\"path\":\"/subscriptions/*/resources\","
+				  "\"status\":500,\"times\":20}"),
+			 201);
+	assert_int_not_equal(fetch_planned(v, &judged), 200);
+	assert_false(judged);
+	azenv_stop(v);
+}
+
 /* Adds the deny policy to the simulator, enforced or not. */
 static void add_policy(struct azenv *v, const char *mode)
 {
@@ -760,6 +813,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_demo_findings),
 		cmocka_unit_test(test_change_checks),
+		cmocka_unit_test(test_planned_vault_needs_absence),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_policy_deny),
 		cmocka_unit_test(test_named_key_no_vault),
