@@ -190,6 +190,14 @@ int cmd_apply(const struct cmd_opts *o, int argc, char **argv)
 		return flow_mistake(_("apply changes Azure: confirm with --yes "
 				      "when not on a terminal"));
 	}
+	if (!o->yes) {
+		/* What will be done, as apply derives it from the file's typed
+		 * fields (never the file's own text), before the question. */
+		char *steps = plan_render_steps(&p);
+
+		fputs(steps, stderr);
+		free(steps);
+	}
 	if (!(s = flow_session(o))) {
 		plan_free(&p);
 		return EXIT_ERROR;

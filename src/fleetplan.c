@@ -664,6 +664,16 @@ static int new_vaults_usable(struct build *b)
 			  "create it (az group create), or name another with "
 			  "--vault-group or --vault-subscription"),
 			b->o->vault_group, b->vault_sub);
+	else if (q[0]->status != 200)
+		/* Only Azure's answer that the group is there lets a plan put
+		 * vaults in it. */
+		b->err = xasprintf(
+			_("could not read resource group %s in subscription "
+			  "%s, where --create-vault would put the new vaults "
+			  "(%s): check that you may read it, or try again"),
+			b->o->vault_group, b->vault_sub,
+			q[0]->status ? _("Azure refused or failed the read")
+				     : _("no answer"));
 	for (size_t i = 0; i < n && !b->err; i++) {
 		const char *v = b->o->new_vaults[i], *eq = strchr(v, '=');
 

@@ -321,12 +321,13 @@ static void progress(const char *line, void *ctx)
 /* Asks on the terminal before writing; true when the operator types yes. */
 static bool confirm(const struct plan *p)
 {
-	char answer[16] = "";
+	char answer[16] = "", *res = text_sanitize(p->resource_id, false);
 
 	fprintf(stderr,
 		P_("Apply %zu step to %s? Type yes to go on: ",
 		   "Apply %zu steps to %s? Type yes to go on: ", p->n),
-		p->n, p->resource_id);
+		p->n, res);
+	free(res);
 	if (!fgets(answer, sizeof(answer), stdin))
 		return false;
 	answer[strcspn(answer, "\r\n")] = '\0';
@@ -384,8 +385,12 @@ int flow_run(const struct cmd_opts *o, struct az_session *s,
 		rc = e.code && str_ieq(e.code, "VerifyFailed") ? EXIT_FINDINGS
 							       : EXIT_ERROR;
 	} else {
-		printf(_("Done: %s now uses key %s.\n"), p->resource_id,
-		       p->keyref.name);
+		char *res = text_sanitize(p->resource_id, false),
+		     *key = text_sanitize(p->keyref.name, false);
+
+		printf(_("Done: %s now uses key %s.\n"), res, key);
+		free(res);
+		free(key);
 	}
 	az_error_clear(&e);
 	return rc;

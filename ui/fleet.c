@@ -638,7 +638,10 @@ static void draw_form(struct ui *u, const struct fleetui *st, int top, int rows)
 			   "days and purge protection, which cannot be "
 			   "undone: the vault and its name stay for 90 days "
 			   "after a delete. You may be granted Key Vault "
-			   "Crypto Officer on it to create its keys."),
+			   "Crypto Officer on it to create its keys. Your "
+			   "yes also allows the fleet's other changes that "
+			   "cannot be undone, as --confirm-irreversible "
+			   "does."),
 			 ui_attr(u, UI_A_WARNING));
 	label = form_label(v, v->n + 2);
 	y = form_field(u, y, cols, label, v->yes, NULL, v->at == v->n + 2) + 1;

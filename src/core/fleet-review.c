@@ -29,7 +29,7 @@ static const char *const KIND_TEXT[STEP_KIND_COUNT] = {
 	[STEP_FIREWALL_BYPASS] =
 		N_("let trusted services through a vault's firewall"),
 	[STEP_CREATE_KEY] = N_("create an RSA key"),
-	[STEP_ASSIGN_ROLE] = N_("grant a role on a key or a vault"),
+	[STEP_ASSIGN_ROLE] = N_("grant a role on a key"),
 	[STEP_ACCESS_POLICY] = N_("add an access policy"),
 	[STEP_WAIT_ACCESS] = N_("wait for new access to take effect"),
 	[STEP_SAVE_KEY] = N_("save the key on the resource"),
@@ -166,6 +166,29 @@ static void line(struct sbuf *b, int width, const char *fmt, ...)
 	free(clean);
 }
 
+/* Tells whether a plan grants its role on the whole vault (--grant-scope
+ * vault), not on the key. */
+static bool grants_vault(const struct plan *p)
+{
+	for (size_t s = 0; p->grant_vault && s < p->n; s++)
+		if (p->steps[s].kind == STEP_ASSIGN_ROLE)
+			return true;
+	return false;
+}
+
+/* Counts the role grants on a whole vault (--grant-scope vault), a shared
+ * one once: the review tells them from grants on a key. */
+static size_t vault_grants(const struct fleet *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t s = 0; s < f->plans[i].n; s++)
+			n += f->plans[i].steps[s].kind == STEP_ASSIGN_ROLE &&
+			     f->plans[i].grant_vault && !repeated(f, i, s);
+	return n;
+}
+
 /* Adds the fleet's totals: resources, skipped, and the changes per kind. */
 static void totals(struct sbuf *b, const struct fleet *f, int width)
 {
@@ -181,6 +204,13 @@ static void totals(struct sbuf *b, const struct fleet *f, int width)
 		"Changes, all resources together (%zu cannot be undone):",
 		irrev),
 	     irrev);
+	size_t vg = vault_grants(f);
+
+	/* A role on a whole vault reaches every key in it: its own line. */
+	per_kind[STEP_ASSIGN_ROLE] -= vg;
+	if (vg)
+		line(b, width, "  %5zu  %s", vg,
+		     _("grant a role on a whole vault (every key in it)"));
 	for (int k = 0; k < STEP_KIND_COUNT; k++)
 		if (per_kind[k] && per_irrev[k])
 			line(b, width, _("  %5zu  %s (cannot be undone: %zu)"),
@@ -211,6 +241,27 @@ static void resource_line(struct sbuf *b, const struct plan *p, int width)
 		     p->keyref.name ? p->keyref.name : "?", p->n);
 }
 
+/* Under a vault's heading, says for how many of its resources the role goes
+ * on the whole vault rather than on their key. */
+static void whole_vault_note(struct sbuf *b, const struct fleet *f,
+			     const struct row *r, size_t i, int width)
+{
+	size_t n = 0;
+
+	for (size_t j = i; j < f->n && !strcasecmp(r[j].sub, r[i].sub) &&
+			   !strcasecmp(r[j].vault, r[i].vault);
+	     j++)
+		n += grants_vault(&f->plans[r[j].i]);
+	if (n)
+		line(b, width,
+		     P_("     (%zu of them gets its role on the whole vault, "
+			"every key in it)",
+			"     (%zu of them get their role on the whole vault, "
+			"every key in it)",
+			n),
+		     n);
+}
+
 /* Adds the resources, grouped by subscription, then by vault. */
 static void groups(struct sbuf *b, const struct fleet *f, int width)
 {
@@ -220,8 +271,10 @@ static void groups(struct sbuf *b, const struct fleet *f, int width)
 		if (!i || strcasecmp(r[i].sub, r[i - 1].sub))
 			line(b, width, _("Subscription %s:"), r[i].sub);
 		if (!i || strcasecmp(r[i].sub, r[i - 1].sub) ||
-		    strcasecmp(r[i].vault, r[i - 1].vault))
+		    strcasecmp(r[i].vault, r[i - 1].vault)) {
 			line(b, width, _(" vault %s:"), last_name(r[i].vault));
+			whole_vault_note(b, f, r, i, width);
+		}
 		resource_line(b, &f->plans[r[i].i], width);
 	}
 	rows_free(r, f->n);
@@ -298,6 +351,9 @@ static struct json_object *resource_json(const struct plan *p)
 		json_object_new_string(p->keyref.name ? p->keyref.name : ""));
 	json_object_object_add(o, "createsKey",
 			       json_object_new_boolean(plan_creates_key(p)));
+	json_object_object_add(
+		o, "grantScope",
+		json_object_new_string(grants_vault(p) ? "vault" : "key"));
 	json_object_object_add(o, "steps", json_object_new_int((int)p->n));
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->steps[i].reversible)

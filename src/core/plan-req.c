@@ -594,9 +594,15 @@ static bool key_on_vault(const struct plan *p, const char *vault_name)
  * one resource. */
 static bool arm_of_type(const char *id, const char *type, struct armid *keep)
 {
-	struct armid a;
-	bool ok = armid_parse(id, &a) && !a.collection && a.subscription &&
-		  a.name && str_ieq(a.type, type);
+	struct armid a = { 0 };
+	/* An id with a control character (or a bidirectional override) is no
+	 * id Azure gave: it could only reach a terminal. */
+	char *clean = text_sanitize(id, false);
+	bool ok = id && strcmp(clean, id) == 0 && armid_parse(id, &a) &&
+		  !a.collection && a.subscription && a.name &&
+		  str_ieq(a.type, type);
+
+	free(clean);
 
 	if (ok && keep)
 		*keep = a;

@@ -1,20 +1,39 @@
 /* The title of each plan step, derived from the plan's typed fields alone. */
 #include "armid.h"
 #include "i18n.h"
+#include "jx.h"
 #include "plan.h"
-#include "profile.h"
+#include "roles.h"
+#include "sbuf.h"
 #include "text.h"
 #include "xalloc.h"
 
 #include <string.h>
 
-/* Returns the name of the role azcmk grants by default, or the GUID of another.
- */
-static const char *role_name(const char *role)
+/* Returns the name of a built-in role azcmk knows by its GUID, or a text
+ * saying the GUID is not one of them (a plan file may name any role: the
+ * title must not make an unknown one look like azcmk's). */
+static char *role_name(const char *role)
 {
-	return role && str_ieq(role, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER)
-		       ? "Key Vault Crypto Service Encryption User"
-		       : (role ? role : "?");
+	struct json_object *all = roles_builtin();
+	char *out = NULL;
+
+	for (size_t i = 0; role && i < jx_len(all) && !out; i++)
+		if (str_ieq(jx_str(jx_at(all, i), "name"), role))
+			out = xstrdup(
+				jx_str(jx_at(all, i), "properties.roleName"));
+	json_object_put(all);
+	return out ? out
+		   : xasprintf(_("%s (a role azcmk does not know: check it)"),
+			       role ? role : "?");
+}
+
+/* Returns the last name of an ARM id, or "?". */
+static const char *name_of(const char *id)
+{
+	const char *slash = id ? strrchr(id, '/') : NULL;
+
+	return slash && slash[1] ? slash + 1 : "?";
 }
 
 /* Returns the title of the access grant: a managed HSM's local role, an
@@ -32,12 +51,17 @@ static char *grant_title(const struct plan *p, enum step_kind k,
 			  "HSM Crypto Service Encryption User on "
 			  "key %s only"),
 			res, key);
+	char *role = role_name(p->role), *out;
+
 	if (p->grant_vault)
-		return xasprintf(
+		out = xasprintf(
 			_("Grant %s the role %s on vault %s (every key in it)"),
-			res, role_name(p->role), vault);
-	return xasprintf(_("Grant %s the role %s on key %s only"), res,
-			 role_name(p->role), key);
+			res, role, vault);
+	else
+		out = xasprintf(_("Grant %s the role %s on key %s only"), res,
+				role, key);
+	free(role);
+	return out;
 }
 
 /* Returns the title of the key creation: a new version of a key that exists,
@@ -53,17 +77,31 @@ static char *key_title(const struct plan *p, bool new_version,
 			 p->key_size, vault);
 }
 
+/* Returns the title of the creation of a vault: where it goes (region,
+ * resource group, subscription) and how it is made. */
+static char *new_vault_title(const struct plan *p, const char *vault)
+{
+	struct armid id = { 0 };
+	bool ok = p->vault_id && armid_parse(p->vault_id, &id);
+	char *out = xasprintf(
+		_("Create key vault %s in %s, resource group %s of "
+		  "subscription %s (Azure RBAC, soft delete for 90 days, purge "
+		  "protection)"),
+		vault, p->vault_location ? p->vault_location : "?",
+		ok && id.resource_group ? id.resource_group : "?",
+		ok && id.subscription ? id.subscription : "?");
+
+	armid_free(&id);
+	return out;
+}
+
 /* Returns the title of a step that touches the vault itself. */
 static char *vault_title(const struct plan *p, enum step_kind k,
 			 const char *vault)
 {
 	switch (k) {
 	case STEP_CREATE_VAULT:
-		return xasprintf(_("Create key vault %s in %s (Azure RBAC, "
-				   "soft delete for 90 days, purge "
-				   "protection)"),
-				 vault,
-				 p->vault_location ? p->vault_location : "?");
+		return new_vault_title(p, vault);
 	case STEP_GRANT_OPERATOR:
 		return xasprintf(_("Grant you (%s) Key Vault Crypto Officer on "
 				   "vault %s, to create its keys, and wait "
@@ -87,14 +125,22 @@ static char *resource_title(const struct plan *p, enum step_kind k,
 {
 	switch (k) {
 	case STEP_ENABLE_IDENTITY:
+		if (p->uai_id)
+			return xasprintf(
+				_("Give %s the user-assigned identity %s"), res,
+				name_of(p->uai_id));
 		return xasprintf(_("Enable the %s of %s"),
-				 p->uai_id ? _("user-assigned identity")
-					   : _("system-assigned identity"),
-				 res);
+				 _("system-assigned identity"), res);
 	case STEP_WAIT_ACCESS:
 		return xstrdup(_("Wait until the new access has taken effect "
 				 "(Azure RBAC propagation)"));
 	case STEP_SAVE_KEY:
+		if (p->uai_id)
+			return xasprintf(_("Save key %s on %s (%s), reached "
+					   "through identity %s"),
+					 key, res,
+					 p->svc ? _(p->svc->name) : "?",
+					 name_of(p->uai_id));
 		return xasprintf(_("Save key %s on %s (%s)"), key, res,
 				 p->svc ? _(p->svc->name) : "?");
 	case STEP_DISABLE_SYSTEM_IDENTITY:
@@ -148,4 +194,32 @@ char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version)
 	}
 	armid_free(&id);
 	return out;
+}
+
+/*
+ * Returns a plan's steps as apply will carry them out, for the prompt of
+ * azcmk apply: the plan's short id, its resource, and each step's title
+ * derived from the typed fields, marked when it cannot be undone. Every
+ * name in it comes from the file, so it is sanitized for the terminal.
+ */
+char *plan_render_steps(const struct plan *p)
+{
+	struct sbuf b = SBUF_INIT;
+	char *clean;
+
+	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id ? p->id : "-",
+		  p->resource_id ? p->resource_id : "?",
+		  p->svc ? _(p->svc->name) : "?");
+	for (size_t i = 0; i < p->n; i++) {
+		char *t = p->steps[i].title
+				  ? xstrdup(p->steps[i].title)
+				  : plan_step_title(p, p->steps[i].kind, false);
+
+		sb_printf(&b, "%2zu. %s%s\n", i + 1, t,
+			  p->steps[i].reversible ? "" : _(" [irreversible]"));
+		free(t);
+	}
+	clean = text_sanitize(sb_str(&b), true);
+	sb_free(&b);
+	return clean;
 }

@@ -1075,8 +1075,11 @@ char *plan_render_text(const struct plan *p, const struct cmk_ctx *c,
 
 	/* The first 16 digits of the digest name the plan for a person, as a
 	 * short commit hash does. */
-	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id, p->resource_id,
+	char *res = text_sanitize(p->resource_id, false);
+
+	sb_printf(&b, _("Plan %.16s for %s (%s)\n"), p->id, res,
 		  _(p->svc->name));
+	free(res);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
 		struct json_object *now =

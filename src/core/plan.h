@@ -146,6 +146,7 @@ struct json_object *plan_writable(struct json_object *resource);
 struct json_object *plan_after_save(const struct cmk_ctx *c);
 const char *plan_step_name(enum step_kind k);
 char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version);
+char *plan_render_steps(const struct plan *p);
 
 /* Live state a step's request is derived from: what was read, and what earlier
  * steps learned. */

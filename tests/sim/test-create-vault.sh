@@ -49,6 +49,10 @@ simadmin POST /faults '{"host": "management.azure.com", "path": "*/checkNameAvai
 expect "a name check Azure did not answer" 2 "could not check whether key vault name kv-new is free (HTTP 500" -- \
 	az fix --all --dry-run --create-vault kv-new --vault-group rg-cmk-test --confirm-irreversible
 simadmin DELETE /faults >/dev/null
+simadmin POST /faults '{"host": "management.azure.com", "path": "*/resourceGroups/rg-cmk-test", "status": 500}' >/dev/null
+expect "a resource group Azure did not read" 2 "could not read resource group rg-cmk-test in subscription" -- \
+	az fix --all --dry-run --create-vault kv-new --vault-group rg-cmk-test --confirm-irreversible
+simadmin DELETE /faults >/dev/null
 expect "a resource group that does not exist" 2 "resource group rg-nowhere does not exist in subscription $sub" -- \
 	az fix --all --dry-run --create-vault kv-new --vault-group rg-nowhere --confirm-irreversible
 expect "--vault-group alone" 2 "go with --create-vault" -- az fix --all --dry-run --vault-group rg-cmk-test

@@ -1344,6 +1344,17 @@ static const struct tamper TAMPERS[] = {
 	  "\"" SUB
 	  "/resourceGroups/kvrg/providers/Microsoft.KeyVault/vaults/kv1\"",
 	  true, "its resource is not" },
+	/* A resource name that clears the screen and writes another: it
+	   would only ever reach a terminal. */
+	{ "openai", "noaccess", "resource",
+	  "\"" SUB "/resourceGroups/testRG/providers/"
+	  "Microsoft.CognitiveServices/accounts/oai\\u001b[2Jharmless\"",
+	  true, "its resource is not" },
+	{ "openai", "noaccess", "userAssignedIdentity",
+	  "\"" SUB "/resourceGroups/ids/providers/"
+	  "Microsoft.ManagedIdentity/userAssignedIdentities/"
+	  "\\u202euai\"",
+	  true, "" },
 	{ "openai", "noaccess", "role", "\"Owner\"", true, "role" },
 	{ "openai", "noaccess", "steps.0.step", "\"verify\"", true,
 	  "is not where a plan may have it" },
