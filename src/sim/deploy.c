@@ -892,12 +892,26 @@ static bool parse_path(const char *path, struct dpath *p)
 {
 	const char *at = strcasestr(path, DEPLOY_NS), *n;
 	char sub[64] = "", rg[128] = "", mg[128] = "", tail;
+	size_t mark = strlen(DEPLOY_NS);
+	int used = 0;
 
 	memset(p, 0, sizeof(*p));
-	if (!at || (at[strlen(DEPLOY_NS)] != '/' && at[strlen(DEPLOY_NS)]))
+	/* DeploymentOperations_List at a resource group has no provider:
+	 * /subscriptions/{s}/resourcegroups/{g}/deployments/{name}/operations
+	 * (resources.json 2021-04-01). */
+	if (!at &&
+	    sscanf(path,
+		   "/subscriptions/%63[^/]/%*[rR]esource%*[gG]roups/"
+		   "%127[^/]/deployments/%n",
+		   sub, rg, &used) == 2 &&
+	    used > 0) {
+		at = path + used - strlen("/deployments/");
+		mark = strlen("/deployments");
+	}
+	if (!at || (at[mark] != '/' && at[mark]))
 		return false;
 	p->scope = xstrndup(path, (size_t)(at - path));
-	n = at + strlen(DEPLOY_NS) + (at[strlen(DEPLOY_NS)] == '/');
+	n = at + mark + (at[mark] == '/');
 	p->rest = strchr(n, '/') ? strchr(n, '/') : n + strlen(n);
 	p->name = xstrndup(n, (size_t)(p->rest - n));
 	if (sscanf(p->scope, "/subscriptions/%63[^/]/resourceGroups/%127[^/]%c",
