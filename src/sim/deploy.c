@@ -109,15 +109,17 @@ static char *started_operation(const struct sim_resp *rs)
 {
 	for (int i = 0; i < rs->nheaders; i++) {
 		const char *v = rs->hvalue[i], *p;
-		char id[64] = "";
 
 		if (!str_ieq(rs->hname[i], "Azure-AsyncOperation") &&
 		    !str_ieq(rs->hname[i], "Location"))
 			continue;
 		if ((p = strcasestr(v, "/operationStatuses/")) ||
-		    (p = strcasestr(v, "/operationResults/")))
+		    (p = strcasestr(v, "/operationResults/"))) {
+			char id[64] = "";
+
 			if (sscanf(strchr(p + 1, '/') + 1, "%63[^/?]", id) == 1)
 				return xstrdup(id);
+		}
 	}
 	return NULL;
 }
@@ -1005,9 +1007,8 @@ static void drun_of(const struct dpath *p, struct json_object *body,
 /* Validates a deployment request without running it; false (answered 400)
  * when invalid. */
 static bool validate(struct sim_req *rq, struct sim_resp *rs,
-		     const struct drun *r, struct json_object **params)
+		     const struct drun *r, struct dctx *d)
 {
-	struct dctx d = { 0 };
 	bool ok;
 
 	if (!r->rg && !r->location) {
@@ -1017,12 +1018,9 @@ static bool validate(struct sim_req *rq, struct sim_resp *rs,
 			   r->name);
 		return false;
 	}
-	ok = prepare(rq, r, &d);
+	ok = prepare(rq, r, d);
 	if (!ok)
-		resp_error(rs, 400, d.code, "%s", d.err);
-	else if (params)
-		*params = json_object_get(d.params);
-	dctx_free(&d);
+		resp_error(rs, 400, d->code, "%s", d->err);
 	return ok;
 }
 
@@ -1126,7 +1124,8 @@ static void put_deployment(struct sim_req *rq, struct sim_resp *rs,
 	struct json_object *body = req_json(rq, rs), *k, *err, *dep, *out;
 	char *id = xasprintf("%s%s/%s", p->scope, DEPLOY_NS, p->name), *opid;
 	struct drun r;
-	bool existed;
+	struct dctx d = { 0 };
+	bool existed, ok;
 
 	if (!body)
 		goto done;
@@ -1143,7 +1142,9 @@ static void put_deployment(struct sim_req *rq, struct sim_resp *rs,
 	}
 	existed = k != NULL;
 	drun_of(p, body, id, &r);
-	if (!validate(rq, rs, &r, NULL))
+	ok = validate(rq, rs, &r, &d);
+	dctx_free(&d);
+	if (!ok)
 		goto done;
 	err = run(rq, &r);
 	k = kept(rq->sim, id);
@@ -1163,52 +1164,23 @@ done:
 	free(id);
 }
 
-/* Serves POST .../deployments/{name}/validate (Deployments_Validate). */
+/* Serves POST .../deployments/{name}/validate (Deployments_Validate): the
+ * deployment as it would be, Succeeded, or 400 with the template's error. */
 static void validate_deployment(struct sim_req *rq, struct sim_resp *rs,
 				const struct dpath *p)
 {
-	struct json_object *body = req_json(rq, rs), *params = NULL, *out,
-			   *props;
-	char *id = xasprintf("%s%s/%s", p->scope, DEPLOY_NS, p->name);
+	struct json_object *body = req_json(rq, rs);
+	char *id;
 	struct drun r;
-	char cid[37];
+	struct dctx d = { 0 };
 
-	if (body) {
-		drun_of(p, body, id, &r);
-		if (validate(rq, rs, &r, &params)) {
-			out = json_object_new_object();
-			props = json_object_new_object();
-			sim_random_uuid(cid);
-			json_object_object_add(out, "id",
-					       json_object_new_string(id));
-			json_object_object_add(out, "name",
-					       json_object_new_string(p->name));
-			json_object_object_add(
-				out, "type",
-				json_object_new_string(DEPLOY_TYPE));
-			json_object_object_add(
-				props, "templateHash",
-				template_hash(jx_get(r.props, "template")));
-			json_object_object_add(props, "parameters",
-					       echo_params(params));
-			json_object_object_add(
-				props, "mode",
-				json_object_new_string("Incremental"));
-			json_object_object_add(
-				props, "provisioningState",
-				json_object_new_string("Succeeded"));
-			json_object_object_add(
-				props, "timestamp",
-				sim_iso_time(sim_now(rq->sim), true));
-			json_object_object_add(props, "duration",
-					       json_object_new_string("PT0S"));
-			json_object_object_add(props, "correlationId",
-					       json_object_new_string(cid));
-			json_object_object_add(out, "properties", props);
-			resp_json(rs, 200, out);
-		}
-		json_object_put(params);
-	}
+	if (!body)
+		return;
+	id = xasprintf("%s%s/%s", p->scope, DEPLOY_NS, p->name);
+	drun_of(p, body, id, &r);
+	if (validate(rq, rs, &r, &d))
+		resp_json(rs, 200, record(rq, &r, &d, "Succeeded"));
+	dctx_free(&d);
 	free(id);
 }
 
