@@ -462,3 +462,29 @@ bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
 	free(id);
 	return true;
 }
+
+/*
+ * Serves GET of a policy definition (PolicyDefinitions_Get at a subscription,
+ * PolicyDefinitions_GetBuiltIn at the tenant: policyDefinitions.json
+ * 2021-06-01): the scenario's definition at that id, or 404
+ * PolicyDefinitionNotFound. A name is one path segment: a whole definition id
+ * given as the name (az 2.45 sends "--policy /providers/..." so, %2F-encoded)
+ * names no definition.
+ */
+void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
+			   const char *scope, const char *name,
+			   const char *rest)
+{
+	char *id =
+		xasprintf("%s/providers/" DEFINITION_TYPE "/%s", scope, name);
+	struct json_object *def = state_resource(rq->sim, id);
+	bool one = strlen(rest) == strlen("/policyDefinitions/") + strlen(name);
+
+	if (one && def && str_ieq(jx_str(def, "type"), DEFINITION_TYPE))
+		resp_json(rs, 200, json_object_get(def));
+	else
+		resp_error(rs, 404, "PolicyDefinitionNotFound",
+			   "The policy definition '%s' could not be found.",
+			   one ? name : rest + strlen("/policyDefinitions/"));
+	free(id);
+}

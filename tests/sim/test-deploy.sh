@@ -10,8 +10,9 @@ top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 # shellcheck source=tests/sim/simlib.sh disable=SC2154
 . "$top_srcdir/tests/sim/simlib.sh"
-command -v az >/dev/null 2>&1 || { echo "skip: the Azure CLI (az) is not installed"; exit 77; }
-realaz=$(command -v az)
+# The real az's path (simlib.sh's az function runs azcmk; a new shell does not have it).
+realaz=$(sh -c 'command -v az')
+[ -n "$realaz" ] || { echo "skip: the Azure CLI (az) is not installed"; exit 77; }
 # Debian's az 2.45 needs the import shims tests/azure/az-script.sh uses too.
 pyshim=$top_srcdir/../shared/conformance/pyshim
 RO=77777777-7777-4777-8777-777777777777
@@ -33,6 +34,12 @@ d["resources"].append({"id": "/providers/Microsoft.Authorization/policyDefinitio
                                     {"field": "kind", "notIn": "[parameters('excludedKinds')]"},
                                     {"field": "Microsoft.CognitiveServices/accounts/encryption.keySource", "notEquals": "Microsoft.KeyVault"}]},
                    "then": {"effect": "[parameters('effect')]"}}}})
+# The other two built-ins the guard assigns, Audit only: az policy assignment create reads each.
+for g, n in (("14961b63-a1eb-4378-8725-7e84ca8db0e6", "DICOM Service should use a customer-managed key to encrypt data at rest"),
+             ("4d080fa5-a6d2-4f98-ba9c-f482d0d335c0", "Azure Health Bots should use customer-managed keys to encrypt data at rest")):
+    d["resources"].append({"id": "/providers/Microsoft.Authorization/policyDefinitions/" + g, "type": "Microsoft.Authorization/policyDefinitions", "name": g,
+      "properties": {"displayName": n, "policyType": "BuiltIn", "parameters": {"effect": {"type": "String", "defaultValue": "Audit"}},
+                     "policyRule": {"if": {"field": "type", "equals": "Microsoft.Resources/none"}, "then": {"effect": "[parameters('effect')]"}}}})
 json.dump(d, open(sys.argv[2], "w"))
 PY
 sim_start "$work/scen.json"
@@ -79,13 +86,30 @@ az audit -o json >"$work/audit.json" 2>"$work/audit.err"
 check "azcmk audit: every resource is now on a customer-managed key" \
 	'not [f for f in d["findings"] if f["rule"] == "resource.cmk"]' "$work/audit.json"
 
-# c. The guard's assignments, as a subscription template with --deny.
+# d. The guard's az script, run with the real az (test-guard.sh runs it with a stand-in that records).
+mkdir -p "$work/bin"
+{
+	echo '#!/bin/sh'
+	echo 'unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_TENANT_ID'
+	echo "export AZURE_CONFIG_DIR='$work/az' REQUESTS_CA_BUNDLE='$work/ca.pem' PYTHONPATH='$pyshim'"
+	echo 'export AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_ONLY_SHOW_ERRORS=true AZURE_CORE_NO_COLOR=true'
+	echo "exec '$realaz' \"\$@\""
+} >"$work/bin/az"
+chmod +x "$work/bin/az"
+"$azcmk" guard --format az >"$work/guard.sh" 2>/dev/null
+expect "the guard's az script runs with the real az" 0 "" -- env PATH="$work/bin:$PATH" sh "$work/guard.sh"
+simget /state >"$work/state.json"
+check "it assigned the three built-ins at the current subscription, effect Audit" \
+	'sorted((r["name"], r["properties"]["policyDefinitionId"].rsplit("/", 1)[1], r["properties"]["parameters"]["effect"]["value"]) for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments") == [("azcmk-cmk-cognitive", "'$COG'", "Audit"), ("azcmk-cmk-dicom", "14961b63-a1eb-4378-8725-7e84ca8db0e6", "Audit"), ("azcmk-cmk-healthbot", "4d080fa5-a6d2-4f98-ba9c-f482d0d335c0", "Audit")]' \
+	"$work/state.json"
+
+# c. The guard's assignments, as a subscription template with --deny (replacing the script's).
 "$azcmk" guard --deny --format arm >"$work/guard.json" 2>/dev/null
 expect "the guard's template deploys with az deployment sub create" 0 '"provisioningState": "Succeeded"' -- \
 	realaz deployment sub create -l westus3 -n guard --template-file "$work/guard.json" -o json
 simget /state >"$work/state.json"
-check "the simulator holds the three policy assignments at the subscription" \
-	'sorted(r["name"] for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/subscriptions/'$sub'") == ["azcmk-cmk-cognitive", "azcmk-cmk-dicom", "azcmk-cmk-healthbot"]' \
+check "the simulator holds the three policy assignments at the subscription, Deny for Cognitive Services" \
+	'sorted((r["name"], r["properties"]["parameters"]["effect"]["value"]) for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/subscriptions/'$sub'") == [("azcmk-cmk-cognitive", "Deny"), ("azcmk-cmk-dicom", "Audit"), ("azcmk-cmk-healthbot", "Audit")]' \
 	"$work/state.json"
 cat >"$work/oai.json" <<'JSON'
 {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
