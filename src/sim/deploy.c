@@ -947,15 +947,23 @@ static struct json_object *kept(struct sim *s, const char *id)
 	return k;
 }
 
+/* Tells whether a kept deployment's operation is still under way. */
+static bool running(struct sim *s, struct json_object *k)
+{
+	struct json_object *op = NULL;
+
+	return jx_str(k, "opid") &&
+	       json_object_object_get_ex(s->ops, jx_str(k, "opid"), &op) &&
+	       !jx_bool(op, "done", false);
+}
+
 /* Returns a kept deployment as GET answers it: Running while its operation
  * has not ended. */
 static struct json_object *shown(struct sim *s, struct json_object *k)
 {
-	struct json_object *dep = jx_copy(jx_get(k, "deployment")), *op = NULL;
+	struct json_object *dep = jx_copy(jx_get(k, "deployment"));
 
-	if (jx_str(k, "opid") &&
-	    json_object_object_get_ex(s->ops, jx_str(k, "opid"), &op) &&
-	    !jx_bool(op, "done", false)) {
+	if (running(s, k)) {
 		jx_set(dep, "properties.provisioningState",
 		       json_object_new_string("Running"));
 		jx_del(dep, "properties.outputs");
@@ -1130,9 +1138,7 @@ static void put_deployment(struct sim_req *rq, struct sim_resp *rs,
 	if (!body)
 		goto done;
 	k = kept(rq->sim, id);
-	if (k && str_ieq(jx_str(shown(rq->sim, k), "properties."
-						   "provisioningState"),
-			 "Running")) {
+	if (k && running(rq->sim, k)) {
 		resp_error(rs, 409, "DeploymentActive",
 			   "Unable to edit or replace deployment '%s': "
 			   "previous deployment is still active (state: "
