@@ -637,6 +637,8 @@ static struct json_object *outputs(struct dctx *d, struct json_object *tmpl)
 
 		if (!v) {
 			json_object_put(e);
+			dctx_fail(d, "InvalidTemplate",
+				  "The template output '%s' has no value.", k);
 			break;
 		}
 		json_object_object_add(e, "type",

@@ -613,6 +613,12 @@ static struct json_object *function(struct ex *e)
 			v = str_taken(as_text(a[0]));
 		else
 			v = call(e, name, a, n);
+		if (!v && !e->d->err)
+			dctx_fail(e->d, "InvalidTemplate",
+				  "The template function '%s' gave null, "
+				  "which the simulator's evaluator does not "
+				  "carry further.",
+				  name);
 	} else if (!e->d->err) {
 		dctx_fail(e->d, "InvalidTemplate",
 			  "The language expression is not valid: '%s(' is "
@@ -682,6 +688,11 @@ static struct json_object *accessors(struct ex *e, struct json_object *v)
 			json_object_put(k);
 		}
 		json_object_put(v);
+		if (!next && !e->d->err)
+			dctx_fail(e->d, "InvalidTemplate",
+				  "The language expression's value is null "
+				  "there, which the simulator's evaluator does "
+				  "not carry further.");
 		v = e->d->err ? (json_object_put(next), NULL) : next;
 		blank(e);
 	}
