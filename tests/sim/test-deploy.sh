@@ -34,6 +34,13 @@ d["resources"].append({"id": "/providers/Microsoft.Authorization/policyDefinitio
                                     {"field": "kind", "notIn": "[parameters('excludedKinds')]"},
                                     {"field": "Microsoft.CognitiveServices/accounts/encryption.keySource", "notEquals": "Microsoft.KeyVault"}]},
                    "then": {"effect": "[parameters('effect')]"}}}})
+# At management group contoso-prod the operator may deploy and assign policies, nothing more (a custom role).
+role = "7777d001-7777-4777-8777-77777777d001"
+d["resources"].append({"id": "/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s" % (d["subscriptions"][0]["subscriptionId"], role),
+  "type": "Microsoft.Authorization/roleDefinitions", "name": role,
+  "properties": {"roleName": "Policy deployer", "type": "CustomRole", "assignableScopes": ["/providers/Microsoft.Management/managementGroups/contoso-prod"],
+                 "permissions": [{"actions": ["Microsoft.Authorization/policyAssignments/*", "Microsoft.Resources/deployments/*"], "notActions": []}]}})
+d["roleAssignments"].append({"scope": "/providers/Microsoft.Management/managementGroups/contoso-prod", "principalId": d["operator"]["objectId"], "roleDefinitionId": role, "name": "7777e002-7777-4777-8777-77777777e002", "principalType": "ServicePrincipal"})
 # The other two built-ins the guard assigns, Audit only: az policy assignment create reads each.
 for g, n in (("14961b63-a1eb-4378-8725-7e84ca8db0e6", "DICOM Service should use a customer-managed key to encrypt data at rest"),
              ("4d080fa5-a6d2-4f98-ba9c-f482d0d335c0", "Azure Health Bots should use customer-managed keys to encrypt data at rest")):
@@ -120,6 +127,16 @@ expect "with --deny, a later account without a customer-managed key is refused b
 	realaz deployment group create -g rg-cmk-test -n no-cmk --template-file "$work/oai.json" -o json
 grep -q "DeploymentFailed" "$work/out" && ok "the refusal is the deployment's DeploymentFailed" ||
 	bad "policy refusal shape: $(head -c 400 "$work/out")"
+
+# The guard at a management group: az deployment mg create.
+"$azcmk" guard --management-group contoso-prod --format arm >"$work/guard-mg.json" 2>/dev/null
+expect "the guard's management group template deploys with az deployment mg create" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment mg create --management-group-id contoso-prod -l westus3 -n guard-mg \
+	--template-file "$work/guard-mg.json" -o json
+simget /state >"$work/state.json"
+check "the simulator holds the three assignments at the management group" \
+	'len([r for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/providers/Microsoft.Management/managementGroups/contoso-prod"]) == 3' \
+	"$work/state.json"
 
 # e. Failures: an unknown function changes nothing; a resource the caller may not write fails the deployment.
 cat >"$work/bad.json" <<'JSON'
