@@ -54,7 +54,7 @@ sub=66666666-6666-4666-8666-666666666666
 
 # realaz ARGS...: the real Azure CLI through the simulator's proxy, trusting its CA.
 realaz() {
-	env -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_TENANT_ID AZURE_CONFIG_DIR="$work/az" \
+	env -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_TENANT_ID AZURE_CONFIG_DIR="$work/${azdir:-az}" \
 		REQUESTS_CA_BUNDLE="$work/ca.pem" AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_SURVEY_MESSAGE=false \
 		AZURE_CORE_ERROR_RECOMMENDATION=off AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no AZURE_CORE_NO_COLOR=true \
 		AZURE_CORE_ONLY_SHOW_ERRORS=true PYTHONPATH="$pyshim" "$realaz" "$@"
@@ -165,4 +165,22 @@ expect "the failed deployment reads back as Failed" 0 '"provisioningState": "Fai
 	realaz deployment sub show -n ro -o json
 expect "Complete mode is refused, saying so" 1 "Incremental" -- \
 	realaz deployment group create -g rg-cmk-test -n complete --mode Complete --template-file "$work/oai.json"
+
+# A deployment is a long-running operation: with lroPolls 2 it stays Running for two polls, and az waits for
+# it, polling its Azure-AsyncOperation at once (Retry-After 0), then reads the outcome (lroSeconds is long: only
+# the polls end it).
+kill "$simpid" && wait "$simpid" 2>/dev/null
+rm -f "$work/ports.json"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["settings"].update(lroPolls=2, lroSeconds=3600, retryAfterSeconds=0)
+json.dump(d, open(sys.argv[2], "w"))' "$work/scen.json" "$work/scen-lro.json"
+sim_start "$work/scen-lro.json"
+azdir=az-lro
+realaz login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" >/dev/null 2>&1
+expect "with lroPolls 2, az waits for the deployment and reads it Succeeded" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment group create -g rg-cmk-test -n slow --template-file "$work/plan.json" -o json
+simget /log >"$work/log.json"
+check "az polled the deployment's operation until it ended (InProgress twice, then Succeeded)" \
+	'len([e for e in d["value"] if "/deployments/slow/operationStatuses/" in e["path"]]) >= 3' \
+	"$work/log.json"
 finish
