@@ -1302,6 +1302,37 @@ static void test_deploy_resources(void **state)
 			 400);
 	assert_string_equal(st_error_code(&r), "InvalidTemplate");
 	st_resp_free(&r);
+	/* A nested deployment evaluated in the outer scope (the default) sees
+	 * the parent's parameters. */
+	assert_int_equal(
+		arm(f, "PUT", D1 "-outer", "2021-04-01",
+		    "{\"properties\":{\"mode\":\"Incremental\",\"template\":{"
+		    "\"parameters\":{\"n\":{\"type\":\"string\","
+		    "\"defaultValue\":\"id-outer\"}},\"resources\":[{\"type\":"
+		    "\"Microsoft.Resources/deployments\",\"apiVersion\":"
+		    "\"2022-09-01\",\"name\":\"inner\",\"properties\":{"
+		    "\"mode\":\"Incremental\",\"template\":{\"resources\":[{"
+		    "\"type\":\"Microsoft.ManagedIdentity/"
+		    "userAssignedIdentities\",\"apiVersion\":\"2023-01-31\","
+		    "\"name\":\"[parameters('n')]\",\"location\":"
+		    "\"westus3\"}]}}}]}}}",
+		    &r),
+		201);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET",
+			     RG "/providers/Microsoft.ManagedIdentity/"
+				"userAssignedIdentities/id-outer",
+			     "2023-01-31", NULL, &r),
+			 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET",
+			     RG "/providers/Microsoft.Resources/deployments/"
+				"inner",
+			     "2021-04-01", NULL, &r),
+			 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"),
+			    "Succeeded");
+	st_resp_free(&r);
 	/* A key in a vault that does not exist: the handler's 404 fails it (a
 	 * second PUT of d1 is answered 200). */
 	assert_int_equal(
