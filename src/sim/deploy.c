@@ -819,6 +819,42 @@ static struct json_object *apply(struct dctx *d, const struct drun *r,
 	return err;
 }
 
+/* Checks a deployment's target: its resource group exists and the caller
+ * may deploy there; returns the error (new) or NULL. */
+static struct json_object *target_error(struct sim_req *rq,
+					const struct drun *r)
+{
+	char *scope, *msg;
+	struct json_object *err = NULL;
+
+	if (r->rg)
+		scope = xasprintf("/subscriptions/%s/resourceGroups/%s", r->sub,
+				  r->rg);
+	else if (r->sub)
+		scope = xasprintf("/subscriptions/%s", r->sub);
+	else
+		scope = xasprintf(
+			"/providers/Microsoft.Management/managementGroups/%s",
+			r->mg);
+	if (!state_allows(rq->sim, rq->oid, scope, DEPLOY_TYPE "/write",
+			  false)) {
+		msg = xasprintf("The client '%s' with object id '%s' does not "
+				"have authorization to perform action "
+				"'" DEPLOY_TYPE "/write' over scope '%s' or "
+				"the scope is invalid.",
+				rq->oid, rq->oid, scope);
+		err = error_of("AuthorizationFailed", msg);
+		free(msg);
+	} else if (r->rg && !state_resource(rq->sim, scope)) {
+		msg = xasprintf("Resource group '%s' could not be found.",
+				r->rg);
+		err = error_of("ResourceGroupNotFound", msg);
+		free(msg);
+	}
+	free(scope);
+	return err;
+}
+
 /* Runs a (nested) deployment at once and keeps its record; returns its error
  * (new) or NULL. */
 static struct json_object *run(struct sim_req *rq, const struct drun *r)
@@ -831,43 +867,9 @@ static struct json_object *run(struct sim_req *rq, const struct drun *r)
 		return error_of("InvalidTemplate",
 				"The template nests deployments too deep.");
 	}
-	{
-		char *scope = r->rg    ? xasprintf("/subscriptions/%s/"
-						      "resourceGroups/%s",
-						   r->sub, r->rg)
-			      : r->sub ? xasprintf("/subscriptions/%s", r->sub)
-				       : xasprintf("/providers/"
-						   "Microsoft.Management/"
-						   "managementGroups/%s",
-						   r->mg);
-		bool rg_missing = r->rg && !state_resource(rq->sim, scope);
-		bool allowed = state_allows(rq->sim, rq->oid, scope,
-					    DEPLOY_TYPE "/write", false);
-
-		if (!allowed || rg_missing) {
-			char *msg =
-				!allowed
-					? xasprintf(
-						  "The client '%s' with object "
-						  "id '%s' does not have "
-						  "authorization to perform "
-						  "action '%s/write' over "
-						  "scope '%s' or the scope is "
-						  "invalid.",
-						  rq->oid, rq->oid, DEPLOY_TYPE,
-						  scope)
-					: xasprintf("Resource group '%s' could "
-						    "not be found.",
-						    r->rg);
-
-			err = error_of(!allowed ? "AuthorizationFailed"
-						: "ResourceGroupNotFound",
-				       msg);
-			free(msg), free(scope);
-			json_object_put(ops);
-			return err;
-		}
-		free(scope);
+	if ((err = target_error(rq, r)) != NULL) {
+		json_object_put(ops);
+		return err;
 	}
 	d.ops = ops;
 	if (!prepare(rq, r, &d)) {
