@@ -510,13 +510,20 @@ static void scope_lines(struct sbuf *b, const struct guard_req *r)
 	sb_adds(b, " >&2; exit 1; }\nscope=\"/subscriptions/$subscription\"\n");
 }
 
-/* Appends the az policy assignment create command of one assignment. */
+/*
+ * Appends the az policy assignment create command of one assignment. --policy
+ * is the built-in's name, not its id: az 2.45 takes only an id below
+ * /subscriptions/ as one (azure-cli resource/custom.py _resolve_policy_id,
+ * is_valid_resource_id) and sends any other value as the name, %2F-encoded,
+ * to PolicyDefinitions_Get and then _GetBuiltIn; the name resolves through
+ * GetBuiltIn in every version of az.
+ */
 static void az_assignment(struct sbuf *b, const struct guard_set *s,
 			  const struct guard_assignment *a)
 {
 	struct json_object *params = parameters(a);
 	char *about = description(s, a);
-	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *def = xstrdup(a->def->guid);
 	char *src = source_url(a->def);
 	char *line = xasprintf(_("%s: built-in policy %s, effect %s"),
 			       a->def->assignment, a->def->guid, a->effect);

@@ -125,7 +125,7 @@ bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope,
 }
 
 /* Finds a subscription of the scenario by GUID. */
-static struct json_object *find_subscription(struct sim *s, const char *sub)
+struct json_object *arm_subscription(struct sim *s, const char *sub)
 {
 	struct json_object *subs = jx_get(s->doc, "subscriptions");
 
@@ -1243,7 +1243,7 @@ static bool parents_exist(struct sim_req *rq, struct sim_resp *rs,
 	char *rg;
 	bool ok = true;
 
-	if (!find_subscription(rq->sim, id->subscription)) {
+	if (!arm_subscription(rq->sim, id->subscription)) {
 		resp_error(rs, 404, "SubscriptionNotFound",
 			   "The subscription '%s' could not be found.",
 			   id->subscription);
@@ -1325,7 +1325,7 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 	     t = strtok_r(NULL, "/", &save))
 		seg[n++] = t;
 	if (n == 2 && strcmp(rq->method, "GET") == 0) {
-		struct json_object *sub = find_subscription(rq->sim, seg[1]);
+		struct json_object *sub = arm_subscription(rq->sim, seg[1]);
 
 		if (!sub ||
 		    !state_can_see_subscription(rq->sim, rq->oid, seg[1]))
@@ -1349,7 +1349,7 @@ static void subscription_paths(struct sim_req *rq, struct sim_resp *rs)
 					 "/subscriptions/%s/resourceGroups/%s",
 					 seg[1], seg[3]);
 
-		if (!find_subscription(rq->sim, seg[1]))
+		if (!arm_subscription(rq->sim, seg[1]))
 			resp_error(rs, 404, "SubscriptionNotFound",
 				   "The subscription '%s' could not be found.",
 				   seg[1]);
@@ -1421,11 +1421,17 @@ static const char *operation_id(const char *path, bool *location)
 /* Routes a request to management.azure.com (and its sovereign twins). */
 void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 {
+	if (entra_check_bearer(rq, rs, HOST_ARM))
+		arm_route(rq, rs);
+}
+
+/* Routes a signed-in request (or a deployment's internal one) to its
+ * handler. */
+void arm_route(struct sim_req *rq, struct sim_resp *rs)
+{
 	const char *opid;
 	bool location = false;
 
-	if (!entra_check_bearer(rq, rs, HOST_ARM))
-		return;
 	if ((opid = operation_id(rq->path, &location)) != NULL) {
 		ops_handle(rq, rs, opid, location);
 	} else if (!req_arg(rq, "api-version")) {
@@ -1444,7 +1450,7 @@ void arm_handle(struct sim_req *rq, struct sim_resp *rs)
 	} else if (strcasestr(rq->path, "/providers/Microsoft.PolicyInsights/"
 					"checkPolicyRestrictions")) {
 		policy_check_restrictions(rq, rs);
-	} else if (health_handle(rq, rs)) {
+	} else if (health_handle(rq, rs) || deploy_handle(rq, rs)) {
 		return;
 	} else if (authz_handle(rq, rs)) {
 		return;

@@ -96,6 +96,8 @@ char *sim_host_url(struct sim_req *rq)
 /* Returns a query parameter (already decoded by MHD), or NULL. */
 const char *req_arg(struct sim_req *rq, const char *name)
 {
+	if (!rq->conn)
+		return jx_str(rq->iargs, name);
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
 					   name);
 }
@@ -103,6 +105,8 @@ const char *req_arg(struct sim_req *rq, const char *name)
 /* Returns a request header (case-insensitive name), or NULL. */
 const char *req_header(struct sim_req *rq, const char *name)
 {
+	if (!rq->conn)
+		return NULL;
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
@@ -432,8 +436,6 @@ static char *arm_path_squeeze(const char *path)
 	return out;
 }
 
-static void resp_free(struct sim_resp *rs);
-
 /* Replaces whatever was answered with the 500 of a simulator whose random
  * generator failed. */
 static void refuse_no_random(struct sim_resp *rs)
@@ -533,7 +535,7 @@ static ssize_t truncated_reader(void *cls, uint64_t pos, char *buf, size_t max)
 }
 
 /* Frees a response's owned parts. */
-static void resp_free(struct sim_resp *rs)
+void resp_free(struct sim_resp *rs)
 {
 	json_object_put(rs->json);
 	free(rs->raw);

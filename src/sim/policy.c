@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -397,4 +398,93 @@ void policy_check_restrictions(struct sim_req *rq, struct sim_resp *rs)
 	}
 	json_object_put(evals);
 	free(scope);
+}
+
+/*
+ * Serves GET, PUT and DELETE on a policy assignment at a scope
+ * (PolicyAssignments_Create/Get/Delete, azure-rest-api-specs
+ * Microsoft.Authorization/stable/2023-04-01/policyAssignments.json): PUT
+ * needs properties.policyDefinitionId and answers 201 with the assignment,
+ * its id, name, type and properties.scope; the deny engine then reads it as
+ * it reads the scenario's.
+ */
+bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
+			      const char *scope, const char *name)
+{
+	char *id =
+		xasprintf("%s/providers/" ASSIGNMENT_TYPE "/%s", scope, name);
+	struct json_object *cur = state_resource(rq->sim, id), *body, *next;
+	bool get = strcmp(rq->method, "GET") == 0;
+
+	if (!arm_require(rq, rs, scope[0] ? scope : "/",
+			 get ? ASSIGNMENT_TYPE "/read"
+			 : strcmp(rq->method, "DELETE") == 0
+				 ? ASSIGNMENT_TYPE "/delete"
+				 : ASSIGNMENT_TYPE "/write"))
+		;
+	else if (get && cur)
+		resp_json(rs, 200, json_object_get(cur));
+	else if (get)
+		resp_error(rs, 404, "PolicyAssignmentNotFound",
+			   "The policy assignment '%s' is not found.", name);
+	else if (strcmp(rq->method, "DELETE") == 0) {
+		if (cur)
+			resp_json(rs, 200, json_object_get(cur));
+		else
+			resp_raw(rs, 204, NULL, "");
+		state_del_resource(rq->sim, id);
+	} else if (strcmp(rq->method, "PUT") != 0) {
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "The requested resource does not support http "
+			   "method '%s'.",
+			   rq->method);
+	} else if ((body = req_json(rq, rs)) != NULL) {
+		if (!jx_str(body, "properties.policyDefinitionId")) {
+			resp_error(rs, 400, "InvalidRequestContent",
+				   "The policy assignment '%s' needs "
+				   "properties.policyDefinitionId.",
+				   name);
+		} else {
+			next = jx_copy(body);
+			json_object_object_add(next, "id",
+					       json_object_new_string(id));
+			json_object_object_add(next, "name",
+					       json_object_new_string(name));
+			json_object_object_add(
+				next, "type",
+				json_object_new_string(ASSIGNMENT_TYPE));
+			jx_set(next, "properties.scope",
+			       json_object_new_string(scope[0] ? scope : "/"));
+			state_put_resource(rq->sim, next);
+			resp_json(rs, cur ? 200 : 201, json_object_get(next));
+		}
+	}
+	free(id);
+	return true;
+}
+
+/*
+ * Serves GET of a policy definition (PolicyDefinitions_Get at a subscription,
+ * PolicyDefinitions_GetBuiltIn at the tenant: policyDefinitions.json
+ * 2021-06-01): the scenario's definition at that id, or 404
+ * PolicyDefinitionNotFound. A name is one path segment: a whole definition id
+ * given as the name (az 2.45 sends "--policy /providers/..." so, %2F-encoded)
+ * names no definition.
+ */
+void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
+			   const char *scope, const char *name,
+			   const char *rest)
+{
+	char *id =
+		xasprintf("%s/providers/" DEFINITION_TYPE "/%s", scope, name);
+	struct json_object *def = state_resource(rq->sim, id);
+	bool one = strlen(rest) == strlen("/policyDefinitions/") + strlen(name);
+
+	if (one && def && str_ieq(jx_str(def, "type"), DEFINITION_TYPE))
+		resp_json(rs, 200, json_object_get(def));
+	else
+		resp_error(rs, 404, "PolicyDefinitionNotFound",
+			   "The policy definition '%s' could not be found.",
+			   one ? name : rest + strlen("/policyDefinitions/"));
+	free(id);
 }

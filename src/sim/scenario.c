@@ -179,6 +179,19 @@ static bool starts_subscriptions(const char *s)
 	return str_istarts(s, "/subscriptions/");
 }
 
+/* The prefix of a built-in policy definition's id: tenant-level, the one
+ * resource a scenario may hold outside a subscription. */
+#define BUILTIN_POLICY "/providers/Microsoft.Authorization/policyDefinitions/"
+
+/* Tells whether s is a resource id: below a subscription, or a built-in
+ * policy definition's. */
+static bool is_resource_id(const char *s)
+{
+	return starts_subscriptions(s) ||
+	       (str_istarts(s, BUILTIN_POLICY) && s[strlen(BUILTIN_POLICY)] &&
+		!strchr(s + strlen(BUILTIN_POLICY), '/'));
+}
+
 /* Tells whether s is a role assignment scope: the root, a subscription path or
  * a management group path. */
 static bool is_scope(const char *s)
@@ -575,6 +588,8 @@ static bool check_resource_id(struct vctx *c, struct json_object *v)
 	if (strstr(id, "//") || str_iends(id, "/"))
 		return fail(c, "expected a resource id without empty segments "
 			       "or a trailing slash");
+	if (str_istarts(id, BUILTIN_POLICY))
+		return true;
 	if (!subscription_listed(c, rest))
 		return fail_subscription(c, rest);
 	type = id_type(id, &collection);
@@ -825,9 +840,10 @@ static const struct type T_SUBSCRIPTIONS = {
 /* resources */
 
 static const struct type T_RESOURCE_ID = {
-	.what = "a string starting with /subscriptions/",
+	.what = "a string starting with /subscriptions/ (or a built-in policy "
+		"definition's id)",
 	.ok = is_string,
-	.fmt = starts_subscriptions,
+	.fmt = is_resource_id,
 	.check = check_resource_id
 };
 static const struct field F_IDENTITY[] = { { "type", false, &T_STR },

@@ -1042,8 +1042,7 @@ static int64_t end_time(const struct sim *s, int64_t now)
 
 /* Adds an operation to the pending set and brings the next due time forward
  * when it ends sooner. */
-static void track_operation(struct sim *s, const char *opid,
-			    struct json_object *op)
+void ops_track(struct sim *s, const char *opid, struct json_object *op)
 {
 	int64_t end = jx_int(op, "endTime", 0);
 
@@ -1082,7 +1081,7 @@ static void start_operation(struct sim_req *rq, struct sim_resp *rs,
 	}
 	json_object_object_add(rq->sim->ops, opid, op);
 	if (lro)
-		track_operation(rq->sim, opid, op);
+		ops_track(rq->sim, opid, op);
 	add_status_headers(rq, rs, next, opid, patch);
 }
 
@@ -1248,6 +1247,19 @@ void ops_sweep(struct sim *s)
 	}
 	json_object_put(due);
 	s->next_due = next;
+}
+
+/* Ends an operation now, as Resource Manager's deployment engine waits for
+ * it; returns the operation (borrowed), or NULL when there is none. */
+struct json_object *ops_finish_now(struct sim *s, const char *opid)
+{
+	struct json_object *op = NULL;
+
+	if (!json_object_object_get_ex(s->ops, opid, &op))
+		return NULL;
+	if (!jx_bool(op, "done", false))
+		finish_operation(s, opid, op);
+	return op;
 }
 
 /*

@@ -107,6 +107,8 @@ struct sim {
 				    pages (rg.c), or NULL */
 	unsigned long
 		rg_seq; /* the last id or use order given to a kept result */
+	struct json_object *deployments; /* template deployments by lower-case
+					    id (deploy.c) */
 };
 
 /* One HTTP request, collected across MHD's calls. */
@@ -128,6 +130,8 @@ struct sim_req {
 	bool lro_fail; /* a fault asked the LRO this request starts to fail */
 	struct json_object *op_error; /* the error the operation this request
 					 starts fails with, or NULL */
+	struct json_object *iargs;    /* an internal request's query arguments
+					 (deploy.c): conn is NULL */
 };
 
 #define SIM_MAX_HEADERS 12
@@ -211,8 +215,19 @@ bool entra_check_bearer(struct sim_req *rq, struct sim_resp *rs,
 const char *entra_verify(struct sim *s, const char *authz, enum host_kind want,
 			 struct json_object **claims, char **msg);
 
-/* arm.c, authz.c, services.c, rg.c */
+/* arm.c, authz.c, services.c, rg.c, deploy.c */
 void arm_handle(struct sim_req *rq, struct sim_resp *rs);
+void arm_route(struct sim_req *rq, struct sim_resp *rs);
+struct json_object *arm_subscription(struct sim *s, const char *sub);
+bool deploy_handle(struct sim_req *rq, struct sim_resp *rs);
+void resp_free(struct sim_resp *rs);
+void ops_track(struct sim *s, const char *opid, struct json_object *op);
+struct json_object *ops_finish_now(struct sim *s, const char *opid);
+void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
+			   const char *scope, const char *name,
+			   const char *rest);
+bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
+			      const char *scope, const char *name);
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs);
 bool arm_require(struct sim_req *rq, struct sim_resp *rs, const char *scope,
 		 const char *action);

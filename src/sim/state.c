@@ -235,6 +235,7 @@ int state_load(struct sim *s, char **err)
 	s->log = json_object_new_array();
 	s->faults = json_object_new_array();
 	s->health = json_object_new_object();
+	s->deployments = json_object_new_object();
 	faults = ensure_array(s->doc, "faults");
 	for (size_t i = 0; i < jx_len(faults); i++)
 		faults_add(s, jx_at(faults, i), err);
@@ -254,6 +255,8 @@ void state_free(struct sim *s)
 	json_object_put(s->faults);
 	json_object_put(s->roles);
 	json_object_put(s->health);
+	json_object_put(s->deployments);
+	s->deployments = NULL;
 	s->doc = s->index = s->by_sub = s->ops = s->pending = s->grants =
 		s->log = s->faults = s->roles = s->health = NULL;
 }

@@ -5,10 +5,10 @@
 CLANG ?= clang
 FUZZ_SECONDS = 60
 FUZZ_JOBS = 1
-FUZZ_HARNESSES = wire text jx jscan armid b64 jwt plan fleet scenario audit rules tokcache
+FUZZ_HARNESSES = wire text jx jscan armid b64 jwt plan fleet scenario audit rules tokcache dexpr
 FUZZ_BINS = tests/fuzz/fuzz-wire tests/fuzz/fuzz-text tests/fuzz/fuzz-jx tests/fuzz/fuzz-jscan tests/fuzz/fuzz-armid \
 	tests/fuzz/fuzz-b64 tests/fuzz/fuzz-jwt tests/fuzz/fuzz-plan tests/fuzz/fuzz-scenario tests/fuzz/fuzz-audit \
-	tests/fuzz/fuzz-rules tests/fuzz/fuzz-tokcache tests/fuzz/fuzz-fleet
+	tests/fuzz/fuzz-rules tests/fuzz/fuzz-tokcache tests/fuzz/fuzz-fleet tests/fuzz/fuzz-dexpr
 FUZZ_CFLAGS = -std=c11 -g -O1 $(WARN_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -I$(top_srcdir)/src/core -I$(top_srcdir)/src/sim -I$(top_srcdir)/tests/fuzz \
 	-I$(top_builddir) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
@@ -52,6 +52,10 @@ tests/fuzz/fuzz-audit: $(top_srcdir)/tests/fuzz/fuzz-audit.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-audit.c $(FUZZ_LIBS) -o $@
 tests/fuzz/fuzz-rules: $(top_srcdir)/tests/fuzz/fuzz-rules.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(FUZZ_LINK) $(top_srcdir)/tests/fuzz/fuzz-rules.c $(FUZZ_LIBS) -o $@
+# The simulator's template expressions, with stand-ins for the state and reference() it reaches.
+tests/fuzz/fuzz-dexpr: $(top_srcdir)/tests/fuzz/fuzz-dexpr.c $(top_srcdir)/src/sim/dexpr.c $(FUZZ_DEPS)
+	$(AM_V_CCLD)$(FUZZ_LINK) $(MHD_CFLAGS) $(top_srcdir)/tests/fuzz/fuzz-dexpr.c $(top_srcdir)/src/sim/dexpr.c \
+	  $(FUZZ_LIBS) -o $@
 # The token cache's reader, compiled from src/azure with the state directory it
 # opens files through (the harness only parses).
 FUZZ_TOKCACHE_SRCS = $(top_srcdir)/src/azure/tokcache.c $(top_srcdir)/src/azure/statedir.c $(top_srcdir)/src/azure/digest.c
@@ -68,6 +72,6 @@ fuzz: $(FUZZ_BINS)
 EXTRA_DIST += tests/fuzz/fuzz.mk tests/fuzz/run.sh tests/fuzz/fuzz.h tests/fuzz/corpus \
 	tests/fuzz/fuzz-wire.c tests/fuzz/fuzz-text.c tests/fuzz/fuzz-jx.c tests/fuzz/fuzz-jscan.c tests/fuzz/fuzz-armid.c \
 	tests/fuzz/fuzz-b64.c tests/fuzz/fuzz-jwt.c tests/fuzz/fuzz-plan.c tests/fuzz/fuzz-scenario.c tests/fuzz/fuzz-audit.c \
-	tests/fuzz/fuzz-rules.c tests/fuzz/fuzz-tokcache.c tests/fuzz/fuzz-fleet.c
+	tests/fuzz/fuzz-rules.c tests/fuzz/fuzz-tokcache.c tests/fuzz/fuzz-fleet.c tests/fuzz/fuzz-dexpr.c
 CLEANFILES += $(FUZZ_BINS) tests/fuzz/libfuzzcore.a tests/fuzz/libfuzzcore.a.tmp tests/fuzz/core-*.o \
 	tests/fuzz/fuzz-*.log tests/fuzz/artifact-*

@@ -1134,6 +1134,226 @@ static void test_arm_vault_rules(void **state)
 	st_resp_free(&r);
 }
 
+/* ---- Template deployments ---- */
+
+/* One template expression and what the deployment makes of it: the output's
+ * value, or an error whose text (code, message or details) holds a part. */
+static const struct {
+	const char *expr, *value, *error;
+} DEPLOY_ROWS[] = {
+	{ "[concat('a', 'b', 1)]", "ab1", NULL },
+	{ "[format('{0}-{1}', 'x', parameters('p'))]", "x-P", NULL },
+	{ "[toLower('AbC')]", "abc", NULL },
+	{ "[[notAnExpression]", "[notAnExpression]", NULL },
+	{ "plain text", "plain text", NULL },
+	{ "['it''s']", "it's", NULL },
+	{ "[last(split('a/b/c', '/'))]", "c", NULL },
+	{ "[variables('v')]", "V-P", NULL },
+	{ "[resourceId('Microsoft.KeyVault/vaults/keys', 'kv', 'k')]",
+	  RG "/providers/Microsoft.KeyVault/vaults/kv/keys/k", NULL },
+	{ "[resourceId('" SUB "', 'rg-x', 'Microsoft.Web/sites', 's')]",
+	  "/subscriptions/" SUB "/resourceGroups/rg-x/providers/Microsoft.Web/"
+	  "sites/s",
+	  NULL },
+	{ "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+	  "'x')]",
+	  "/subscriptions/" SUB "/providers/Microsoft.Authorization/"
+	  "roleDefinitions/x",
+	  NULL },
+	{ "[extensionResourceId('/a/b', 'Microsoft.Authorization/"
+	  "roleAssignments', 'n')]",
+	  "/a/b/providers/Microsoft.Authorization/roleAssignments/n", NULL },
+	{ "[reference(resourceId('Microsoft.CognitiveServices/accounts', "
+	  "'oai-cmk-test'), '2025-06-01', 'Full').identity.principalId]",
+	  OAI_PRINCIPAL, NULL },
+	{ "[reference(resourceId('Microsoft.KeyVault/vaults', 'kv-cmk-test'), "
+	  "'2024-11-01').enablePurgeProtection]",
+	  "true", NULL },
+	{ "[resourceGroup().name]", "rg-cmk-test", NULL },
+	{ "[subscription().subscriptionId]", SUB, NULL },
+	{ "[utcNow()]", NULL, "'utcNow' is not valid" },
+	{ "[concat('a']", NULL, "expected ',' or ')'" },
+	{ "[concat('a') 'b']", NULL, "follows it" },
+	{ "['open]", NULL, "unterminated" },
+	{ "[resourceId('Microsoft.KeyVault/vaults/keys', 'kv')]", NULL,
+	  "one name per segment" },
+	{ "[parameters('nope')]", NULL, "'nope' is not found" },
+	{ "[reference(resourceId('Microsoft.KeyVault/vaults', 'kv-none'), "
+	  "'2024-11-01')]",
+	  NULL, "ResourceNotFound" },
+	{ "[concat('a').missing]", NULL, "'missing' doesn't exist" },
+};
+
+/* The evaluator's edge cases, each through a resource group deployment's
+ * output: values, escapes, ids, reference(), and honest errors. */
+static void test_deploy_expressions(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof(DEPLOY_ROWS) / sizeof(*DEPLOY_ROWS);
+	     i++) {
+		struct json_object
+			*t = json_tokener_parse(
+				"{\"parameters\":{\"p\":{\"type\":\"string\","
+				"\"defaultValue\":\"P\"}},\"variables\":{\"v\":"
+				"\"[concat('V-', "
+				"parameters('p'))]\"},\"resources\":[],"
+				"\"outputs\":{\"o\":{\"type\":\"string\"}}}"),
+			*body = json_object_new_object();
+		char *path = xasprintf(RG "/providers/Microsoft.Resources/"
+					  "deployments/row%zu",
+				       i);
+		struct st_resp r;
+		long st;
+
+		jx_set(t, "outputs.o.value",
+		       json_object_new_string(DEPLOY_ROWS[i].expr));
+		jx_set(body, "properties.template", t);
+		jx_set(body, "properties.mode",
+		       json_object_new_string("Incremental"));
+		st = arm(f, "PUT", path, "2021-04-01",
+			 json_object_to_json_string(body), &r);
+		if (st == 201) {
+			st_resp_free(&r);
+			assert_int_equal(
+				arm(f, "GET", path, "2021-04-01", NULL, &r),
+				200);
+		}
+		if (DEPLOY_ROWS[i].value) {
+			struct json_object *v =
+				jx_get(r.json, "properties.outputs.o.value");
+			const char *got =
+				json_object_is_type(v, json_type_string)
+					? json_object_get_string(v)
+					: json_object_to_json_string(v);
+
+			if (!v || strcmp(got, DEPLOY_ROWS[i].value) != 0)
+				fail_msg("row %zu %s: %s", i,
+					 DEPLOY_ROWS[i].expr, r.body);
+		} else if (!strstr(r.body, DEPLOY_ROWS[i].error) ||
+			   (st != 400 &&
+			    !str_ieq(jx_str(r.json,
+					    "properties.provisioningState"),
+				     "Failed"))) {
+			fail_msg("row %zu %s: %ld %s", i, DEPLOY_ROWS[i].expr,
+				 st, r.body);
+		}
+		st_resp_free(&r);
+		json_object_put(body);
+		free(path);
+	}
+}
+
+/* A deployment of resources: applied through the handlers in dependsOn
+ * order, answered as a long-running operation; Complete mode and an unknown
+ * parameter refused; a failing resource fails it with DeploymentFailed. */
+#define D1 RG "/providers/Microsoft.Resources/deployments/d1"
+static void test_deploy_resources(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+	const char *tmpl =
+		"{\"properties\":{\"mode\":\"Incremental\",\"template\":{"
+		"\"resources\":[{\"type\":\"Microsoft.ManagedIdentity/"
+		"userAssignedIdentities\",\"apiVersion\":\"2023-01-31\","
+		"\"name\":\"id-b\",\"location\":\"westus3\",\"dependsOn\":["
+		"\"id-a\"]},{\"type\":\"Microsoft.ManagedIdentity/"
+		"userAssignedIdentities\",\"apiVersion\":\"2023-01-31\","
+		"\"name\":\"id-a\",\"location\":\"westus3\"}]}}}";
+	char *hdr;
+
+	assert_int_equal(arm(f, "PUT", D1, "2021-04-01", tmpl, &r), 201);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"),
+			    "Accepted");
+	hdr = st_header(&r, "Azure-AsyncOperation");
+	assert_non_null(hdr);
+	assert_non_null(strstr(hdr, "/deployments/d1/operationStatuses/"));
+	free(hdr);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", D1, "2021-04-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"),
+			    "Succeeded");
+	st_resp_free(&r);
+	assert_int_equal(
+		arm(f, "GET", D1 "/operations", "2021-04-01", NULL, &r), 200);
+	/* id-a first: id-b depends on it. */
+	assert_non_null(strstr(jx_str(jx_at(jx_get(r.json, "value"), 0),
+				      "properties.targetResource.id"),
+			       "/id-a"));
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET",
+			     RG "/providers/Microsoft.ManagedIdentity/"
+				"userAssignedIdentities/id-b",
+			     "2023-01-31", NULL, &r),
+			 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "POST", D1 "/validate", "2021-04-01",
+			     "{\"properties\":{\"mode\":\"Complete\","
+			     "\"template\":{\"resources\":[]}}}",
+			     &r),
+			 400);
+	assert_string_equal(st_error_code(&r), "InvalidDeploymentMode");
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "PUT", D1, "2021-04-01",
+			     "{\"properties\":{\"mode\":\"Incremental\","
+			     "\"parameters\":{\"x\":{\"value\":1}},"
+			     "\"template\":{\"resources\":[]}}}",
+			     &r),
+			 400);
+	assert_string_equal(st_error_code(&r), "InvalidTemplate");
+	st_resp_free(&r);
+	/* A nested deployment evaluated in the outer scope (the default) sees
+	 * the parent's parameters. */
+	assert_int_equal(
+		arm(f, "PUT", D1 "-outer", "2021-04-01",
+		    "{\"properties\":{\"mode\":\"Incremental\",\"template\":{"
+		    "\"parameters\":{\"n\":{\"type\":\"string\","
+		    "\"defaultValue\":\"id-outer\"}},\"resources\":[{\"type\":"
+		    "\"Microsoft.Resources/deployments\",\"apiVersion\":"
+		    "\"2022-09-01\",\"name\":\"inner\",\"properties\":{"
+		    "\"mode\":\"Incremental\",\"template\":{\"resources\":[{"
+		    "\"type\":\"Microsoft.ManagedIdentity/"
+		    "userAssignedIdentities\",\"apiVersion\":\"2023-01-31\","
+		    "\"name\":\"[parameters('n')]\",\"location\":"
+		    "\"westus3\"}]}}}]}}}",
+		    &r),
+		201);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET",
+			     RG "/providers/Microsoft.ManagedIdentity/"
+				"userAssignedIdentities/id-outer",
+			     "2023-01-31", NULL, &r),
+			 200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET",
+			     RG "/providers/Microsoft.Resources/deployments/"
+				"inner",
+			     "2021-04-01", NULL, &r),
+			 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"),
+			    "Succeeded");
+	st_resp_free(&r);
+	/* A key in a vault that does not exist: the handler's 404 fails it (a
+	 * second PUT of d1 is answered 200). */
+	assert_int_equal(
+		arm(f, "PUT", D1, "2021-04-01",
+		    "{\"properties\":{\"mode\":\"Incremental\",\"template\":{"
+		    "\"resources\":[{\"type\":\"Microsoft.KeyVault/vaults/"
+		    "keys\",\"apiVersion\":\"2023-07-01\",\"name\":\"kv-none/"
+		    "k\",\"properties\":{\"kty\":\"RSA\"}}]}}}",
+		    &r),
+		200);
+	st_resp_free(&r);
+	assert_int_equal(arm(f, "GET", D1, "2021-04-01", NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "properties.provisioningState"),
+			    "Failed");
+	assert_string_equal(jx_str(r.json, "properties.error.code"),
+			    "DeploymentFailed");
+	assert_non_null(jx_str(
+		jx_at(jx_get(r.json, "properties.error.details"), 0), "code"));
+	st_resp_free(&r);
+}
+
 /* ---- Authorization ---- */
 
 /* Role assignments: created, repeated, refused as duplicates, listed, filtered,
@@ -4028,6 +4248,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_arm_paging_and_filter),
 		cmocka_unit_test_setup_teardown(test_arm_vault_rules, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_expressions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_resources, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_role_assignments, setup,
 						teardown),

@@ -117,7 +117,7 @@ static void check_az(const struct guard_set *s, size_t i)
 				   ? "scope='/subscriptions/" SUB "'\n"
 				   : "scope='/providers/Microsoft.Management/"
 				     "managementGroups/" MG "'\n"));
-	snprintf(want, sizeof(want), "policyDefinitions/%s'", CASES[i].guid);
+	snprintf(want, sizeof(want), "--policy '%s'", CASES[i].guid);
 	assert_non_null(strstr(az, want));
 	snprintf(want, sizeof(want), "{\"effect\":{\"value\":\"%s\"}",
 		 CASES[i].effect);

@@ -1,0 +1,186 @@
+#!/bin/sh
+# Tests that azcmk's exports deploy with the real Azure CLI against the simulator's
+# Microsoft.Resources/deployments: a plan's ARM template (az deployment group create), a fleet's
+# (az deployment sub create) and the guard's policy assignments, each then judged by azcmk itself; a
+# template with a function the simulator does not know is InvalidTemplate and changes nothing; a
+# resource the caller may not write fails the deployment with DeploymentFailed and the inner
+# AuthorizationFailed; with the guard's --deny assignments, a later write without a customer-managed key
+# is refused. Skips (77) without az.
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+# shellcheck source=tests/sim/simlib.sh disable=SC2154
+. "$top_srcdir/tests/sim/simlib.sh"
+# The real az's path (simlib.sh's az function runs azcmk; a new shell does not have it).
+realaz=$(sh -c 'command -v az')
+[ -n "$realaz" ] || { echo "skip: the Azure CLI (az) is not installed"; exit 77; }
+# Debian's az 2.45 needs the import shims tests/azure/az-script.sh uses too.
+pyshim=$top_srcdir/../shared/conformance/pyshim
+RO=77777777-7777-4777-8777-777777777777
+COG=67121cc7-ff39-4ab8-b7e3-95b84dab487d
+
+# The minimal tenant, plus a subscription where the operator is only a Reader, and the built-in policy
+# definition the guard assigns for Cognitive Services (its rule as the simulator's policy engine reads it).
+python3 - "$top_srcdir/tests/scenarios/minimal.json" "$work/scen.json" "$RO" "$COG" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ro, cog = sys.argv[3], sys.argv[4]
+d["subscriptions"].append({"subscriptionId": ro, "displayName": "Read only"})
+d["resources"].append({"id": "/subscriptions/%s/resourceGroups/rg-ro" % ro, "type": "Microsoft.Resources/resourceGroups", "name": "rg-ro", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
+d["roleAssignments"].append({"scope": "/subscriptions/" + ro, "principalId": d["operator"]["objectId"], "roleDefinitionId": "acdd72a7-3385-48ef-bd42-f606fba81ae7", "name": "7777e001-7777-4777-8777-77777777e001", "principalType": "ServicePrincipal"})
+d["resources"].append({"id": "/providers/Microsoft.Authorization/policyDefinitions/" + cog, "type": "Microsoft.Authorization/policyDefinitions", "name": cog,
+  "properties": {"displayName": "Azure AI Services resources should encrypt data at rest with a customer-managed key (CMK)", "policyType": "BuiltIn",
+    "parameters": {"effect": {"type": "String", "defaultValue": "Audit"}, "excludedKinds": {"type": "Array", "defaultValue": []}},
+    "policyRule": {"if": {"allOf": [{"field": "type", "equals": "Microsoft.CognitiveServices/accounts"},
+                                    {"field": "kind", "notIn": "[parameters('excludedKinds')]"},
+                                    {"field": "Microsoft.CognitiveServices/accounts/encryption.keySource", "notEquals": "Microsoft.KeyVault"}]},
+                   "then": {"effect": "[parameters('effect')]"}}}})
+# At management group contoso-prod the operator may deploy and assign policies, nothing more (a custom role).
+role = "7777d001-7777-4777-8777-77777777d001"
+d["resources"].append({"id": "/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s" % (d["subscriptions"][0]["subscriptionId"], role),
+  "type": "Microsoft.Authorization/roleDefinitions", "name": role,
+  "properties": {"roleName": "Policy deployer", "type": "CustomRole", "assignableScopes": ["/providers/Microsoft.Management/managementGroups/contoso-prod"],
+                 "permissions": [{"actions": ["Microsoft.Authorization/policyAssignments/*", "Microsoft.Resources/deployments/*"], "notActions": []}]}})
+d["roleAssignments"].append({"scope": "/providers/Microsoft.Management/managementGroups/contoso-prod", "principalId": d["operator"]["objectId"], "roleDefinitionId": role, "name": "7777e002-7777-4777-8777-77777777e002", "principalType": "ServicePrincipal"})
+# The other two built-ins the guard assigns, Audit only: az policy assignment create reads each.
+for g, n in (("14961b63-a1eb-4378-8725-7e84ca8db0e6", "DICOM Service should use a customer-managed key to encrypt data at rest"),
+             ("4d080fa5-a6d2-4f98-ba9c-f482d0d335c0", "Azure Health Bots should use customer-managed keys to encrypt data at rest")):
+    d["resources"].append({"id": "/providers/Microsoft.Authorization/policyDefinitions/" + g, "type": "Microsoft.Authorization/policyDefinitions", "name": g,
+      "properties": {"displayName": n, "policyType": "BuiltIn", "parameters": {"effect": {"type": "String", "defaultValue": "Audit"}},
+                     "policyRule": {"if": {"field": "type", "equals": "Microsoft.Resources/none"}, "then": {"effect": "[parameters('effect')]"}}}})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+sim_start "$work/scen.json"
+sub=66666666-6666-4666-8666-666666666666
+
+# realaz ARGS...: the real Azure CLI through the simulator's proxy, trusting its CA.
+realaz() {
+	env -u AZURE_CLIENT_ID -u AZURE_CLIENT_SECRET -u AZURE_TENANT_ID AZURE_CONFIG_DIR="$work/${azdir:-az}" \
+		REQUESTS_CA_BUNDLE="$work/ca.pem" AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_SURVEY_MESSAGE=false \
+		AZURE_CORE_ERROR_RECOMMENDATION=off AZURE_EXTENSION_USE_DYNAMIC_INSTALL=no AZURE_CORE_NO_COLOR=true \
+		AZURE_CORE_ONLY_SHOW_ERRORS=true PYTHONPATH="$pyshim" "$realaz" "$@"
+}
+if ! realaz login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" \
+	>"$work/login" 2>&1; then
+	echo "skip: az cannot sign in to the simulator (its packaging?): $(head -c 300 "$work/login")"
+	exit 77
+fi
+
+# a. One plan, exported as a resource group template, deployed with az; azcmk check then finds its key.
+az plan oai-cmk-test --vault kv-cmk-test --create-key cmk-oai-deployed --confirm-irreversible --format arm \
+	>"$work/plan.json" 2>"$work/plan.err" || bad "plan --format arm: $(cat "$work/plan.err")"
+expect "a plan's template deploys with az deployment group create" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment group create -g rg-cmk-test -n plan-oai --template-file "$work/plan.json" -o json
+check "the deployment saved the new key on the account (its outputResources name the save)" \
+	'any("azcmk-save-" in r["id"] for r in d["properties"]["outputResources"])' "$work/out"
+expect "azcmk check: oai-cmk-test now has its customer-managed key" 0 "key: https://kv-cmk-test.vault.azure.net/keys/cmk-oai-deployed/" -- \
+	az check oai-cmk-test
+simget /state >"$work/state.json"
+check "the role assignment was made through the simulator's role logic, for the account's identity" \
+	'any(a["scope"].lower().endswith("/keys/cmk-oai-deployed") and a["principalId"] == "6666a003-6666-4666-8666-66666666a003" for a in d["roleAssignments"])' \
+	"$work/state.json"
+expect "az deployment group show reads the deployment back" 0 '"name": "plan-oai"' -- \
+	realaz deployment group show -g rg-cmk-test -n plan-oai -o json
+expect "az deployment operation group list lists what it did" 0 "Microsoft.KeyVault/vaults/keys" -- \
+	realaz deployment operation group list -g rg-cmk-test -n plan-oai -o json
+
+# b. The fleet: fix --all as a subscription template, deployed with az; the audit then finds them clean.
+az audit >/dev/null 2>&1
+az fix --all --format arm --confirm-irreversible >"$work/fleet.json" 2>"$work/fleet.err" ||
+	bad "fix --all --format arm: $(cat "$work/fleet.err")"
+expect "the fleet's template deploys with az deployment sub create" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment sub create -l westus3 -n fleet --template-file "$work/fleet.json" -o json
+az audit -o json >"$work/audit.json" 2>"$work/audit.err"
+check "azcmk audit: every resource is now on a customer-managed key" \
+	'not [f for f in d["findings"] if f["rule"] == "resource.cmk"]' "$work/audit.json"
+
+# d. The guard's az script, run with the real az (test-guard.sh runs it with a stand-in that records).
+mkdir -p "$work/bin"
+{
+	echo '#!/bin/sh'
+	echo 'unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_TENANT_ID'
+	echo "export AZURE_CONFIG_DIR='$work/az' REQUESTS_CA_BUNDLE='$work/ca.pem' PYTHONPATH='$pyshim'"
+	echo 'export AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_ONLY_SHOW_ERRORS=true AZURE_CORE_NO_COLOR=true'
+	echo "exec '$realaz' \"\$@\""
+} >"$work/bin/az"
+chmod +x "$work/bin/az"
+"$azcmk" guard --format az >"$work/guard.sh" 2>/dev/null
+expect "the guard's az script runs with the real az" 0 "" -- env PATH="$work/bin:$PATH" sh "$work/guard.sh"
+simget /state >"$work/state.json"
+check "it assigned the three built-ins at the current subscription, effect Audit" \
+	'sorted((r["name"], r["properties"]["policyDefinitionId"].rsplit("/", 1)[1], r["properties"]["parameters"]["effect"]["value"]) for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments") == [("azcmk-cmk-cognitive", "'$COG'", "Audit"), ("azcmk-cmk-dicom", "14961b63-a1eb-4378-8725-7e84ca8db0e6", "Audit"), ("azcmk-cmk-healthbot", "4d080fa5-a6d2-4f98-ba9c-f482d0d335c0", "Audit")]' \
+	"$work/state.json"
+
+# c. The guard's assignments, as a subscription template with --deny (replacing the script's).
+"$azcmk" guard --deny --format arm >"$work/guard.json" 2>/dev/null
+expect "the guard's template deploys with az deployment sub create" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment sub create -l westus3 -n guard --template-file "$work/guard.json" -o json
+simget /state >"$work/state.json"
+check "the simulator holds the three policy assignments at the subscription, Deny for Cognitive Services" \
+	'sorted((r["name"], r["properties"]["parameters"]["effect"]["value"]) for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/subscriptions/'$sub'") == [("azcmk-cmk-cognitive", "Deny"), ("azcmk-cmk-dicom", "Audit"), ("azcmk-cmk-healthbot", "Audit")]' \
+	"$work/state.json"
+cat >"$work/oai.json" <<'JSON'
+{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+ "resources": [{"type": "Microsoft.CognitiveServices/accounts", "apiVersion": "2025-06-01", "name": "oai-no-cmk",
+   "location": "[resourceGroup().location]", "kind": "OpenAI", "sku": {"name": "S0"}, "properties": {}}]}
+JSON
+expect "with --deny, a later account without a customer-managed key is refused by policy" 1 "RequestDisallowedByPolicy" -- \
+	realaz deployment group create -g rg-cmk-test -n no-cmk --template-file "$work/oai.json" -o json
+grep -q "DeploymentFailed" "$work/out" && ok "the refusal is the deployment's DeploymentFailed" ||
+	bad "policy refusal shape: $(head -c 400 "$work/out")"
+
+# The guard at a management group: az deployment mg create.
+"$azcmk" guard --management-group contoso-prod --format arm >"$work/guard-mg.json" 2>/dev/null
+expect "the guard's management group template deploys with az deployment mg create" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment mg create --management-group-id contoso-prod -l westus3 -n guard-mg \
+	--template-file "$work/guard-mg.json" -o json
+simget /state >"$work/state.json"
+check "the simulator holds the three assignments at the management group" \
+	'len([r for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/providers/Microsoft.Management/managementGroups/contoso-prod"]) == 3' \
+	"$work/state.json"
+
+# e. Failures: an unknown function changes nothing; a resource the caller may not write fails the deployment.
+cat >"$work/bad.json" <<'JSON'
+{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+ "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "id-first", "location": "westus3"},
+   {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "[concat('id-', utcNow())]", "location": "westus3"}]}
+JSON
+expect "a function the simulator does not know: InvalidTemplate, naming it" 1 "InvalidTemplate.*utcNow" -- \
+	realaz deployment group create -g rg-cmk-test -n bad --template-file "$work/bad.json"
+simget /state >"$work/state.json"
+check "and nothing was deployed, not even the valid resource before it" \
+	'not [r for r in d["resources"] if r["name"] == "id-first"]' "$work/state.json"
+cat >"$work/ro.json" <<JSON
+{"\$schema": "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#", "contentVersion": "1.0.0.0",
+ "resources": [{"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "into-ro",
+   "subscriptionId": "$RO", "resourceGroup": "rg-ro",
+   "properties": {"mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+     "template": {"\$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+       "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31", "name": "id-ro", "location": "westus3"}]}}}]}
+JSON
+expect "a resource group the caller may only read: az fails with DeploymentFailed" 1 "DeploymentFailed" -- \
+	realaz deployment sub create -l westus3 -n ro --template-file "$work/ro.json"
+grep -q "AuthorizationFailed" "$work/out" && ok "its details hold the inner AuthorizationFailed" ||
+	bad "inner error: $(head -c 400 "$work/out")"
+expect "the failed deployment reads back as Failed" 0 '"provisioningState": "Failed"' -- \
+	realaz deployment sub show -n ro -o json
+expect "Complete mode is refused, saying so" 1 "Incremental" -- \
+	realaz deployment group create -g rg-cmk-test -n complete --mode Complete --template-file "$work/oai.json"
+
+# A deployment is a long-running operation: with lroPolls 2 it stays Running for two polls, and az waits for
+# it, polling its Azure-AsyncOperation at once (Retry-After 0), then reads the outcome (lroSeconds is long: only
+# the polls end it).
+kill "$simpid" && wait "$simpid" 2>/dev/null
+rm -f "$work/ports.json"
+python3 -c 'import json, sys
+d = json.load(open(sys.argv[1])); d["settings"].update(lroPolls=2, lroSeconds=3600, retryAfterSeconds=0)
+json.dump(d, open(sys.argv[2], "w"))' "$work/scen.json" "$work/scen-lro.json"
+sim_start "$work/scen-lro.json"
+azdir=az-lro
+realaz login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" >/dev/null 2>&1
+expect "with lroPolls 2, az waits for the deployment and reads it Succeeded" 0 '"provisioningState": "Succeeded"' -- \
+	realaz deployment group create -g rg-cmk-test -n slow --template-file "$work/plan.json" -o json
+simget /log >"$work/log.json"
+check "az polled the deployment's operation until it ended (InProgress twice, then Succeeded)" \
+	'len([e for e in d["value"] if "/deployments/slow/operationStatuses/" in e["path"]]) >= 3' \
+	"$work/log.json"
+finish
