@@ -84,10 +84,30 @@ az fix --all --dry-run -o json --service openai --subscription 22222222-2222-422
 check "--grant-scope vault with one shared identity: one role assignment per vault" \
 	'len(d["resources"]) > len({r["vault"].lower() for r in d["resources"]}) and d["changes"].get("assign-role") == len({r["vault"].lower() for r in d["resources"]})' \
 	"$work/scope.json"
+check "the review's JSON gives each resource its grant scope" \
+	'all(r["grantScope"] == "vault" for r in d["resources"])' "$work/scope.json"
+# The text review counts grants on a whole vault apart from grants on a key, and notes them under each vault.
+az fix --all --dry-run --service openai --subscription 22222222-2222-4222-8222-222222222222 \
+	--identity "$uai" --grant-scope vault >"$work/scope.txt" 2>&1
+grep -q "grant a role on a whole vault (every key in it)" "$work/scope.txt" &&
+	grep -q "of them get.* role on the whole vault" "$work/scope.txt" &&
+	! grep -q "grant a role on a key$" "$work/scope.txt" &&
+	ok "the text review tells grants on a whole vault from grants on a key" ||
+	bad "the review does not tell vault-wide grants: $(cat "$work/scope.txt")"
 az fix oai-ch-summaries --grant-scope vault --dry-run >"$work/out" 2>&1
 grep -q "on vault kv-ch-prod-ai (every key in it)" "$work/out" &&
 	grep -q "PUT /subscriptions/.*/vaults/kv-ch-prod-ai/providers/Microsoft.Authorization/roleAssignments/" "$work/out" &&
 	ok "--grant-scope vault plans the role on the vault" || bad "--grant-scope vault: $(cat "$work/out")"
+# apply of a plan file shows the steps it will carry out, titled from the plan's typed fields, before asking.
+az plan oai-ch-summaries --vault kv-ch-prod-ai --create-key cmk-prompt --file "$work/one.plan" >/dev/null 2>&1
+printf 'no\n' | script -qec "$azcmk --ca-file $work/ca.pem --auth environment apply $work/one.plan" /dev/null \
+	>"$work/prompt.out" 2>&1
+grep -q "Plan [0-9a-f]\{16\} for /subscriptions/.*/oai-ch-summaries (Azure OpenAI)" "$work/prompt.out" &&
+	grep -q " 1\. Create RSA key cmk-prompt (.* bits) in vault kv-ch-prod-ai \[irreversible\]" "$work/prompt.out" &&
+	grep -q " 2\. Grant oai-ch-summaries the role Key Vault Crypto Service Encryption User on key cmk-prompt only" \
+		"$work/prompt.out" &&
+	grep -q "Type yes to go on" "$work/prompt.out" && grep -q "Nothing was changed" "$work/prompt.out" &&
+	ok "apply shows a plan file's steps before asking" || bad "apply's prompt: $(cat "$work/prompt.out")"
 az fix oai-ch-summaries --grant-scope subscription --dry-run >"$work/out" 2>&1
 [ $? -eq 2 ] && grep -q "invalid --grant-scope 'subscription': use key or vault" "$work/out" &&
 	ok "--grant-scope takes key or vault only" || bad "--grant-scope subscription: $(cat "$work/out")"

@@ -1494,6 +1494,76 @@ static void test_read_plan_titles(void **state)
 	}
 }
 
+/* Rewrites the role grant's URL for another role, as a forger who read the
+ * source would (the assignment's name derives from scope, principal, role). */
+static void forge_grant_url(struct json_object *o, const char *role)
+{
+	struct json_object *steps = jx_get(o, "steps");
+	static const char MARK[] = "/providers/Microsoft.Authorization/"
+				   "roleAssignments/";
+
+	for (size_t k = 0; k < jx_len(steps); k++) {
+		struct json_object *st = jx_at(steps, k);
+		const char *url = jx_str(st, "url"), *at;
+		char *scope, *name, *again;
+
+		if (!str_ieq(jx_str(st, "step"), "assign-role") || !url ||
+		    !(at = strstr(url, MARK)))
+			continue;
+		scope = xstrndup(url, (size_t)(at - url));
+		name = plan_assignment_name(
+			scope, jx_str(st, "body.properties.principalId"), role);
+		again = xasprintf("%s%s%s", scope, MARK, name);
+		jx_set(st, "url", json_object_new_string(again));
+		free(scope);
+		free(name);
+		free(again);
+	}
+}
+
+/* A resealed plan naming another role shows it by name in the grant's title,
+ * and a role azcmk does not know as such: never as azcmk's default. */
+static void test_read_plan_role_title(void **state)
+{
+	static const struct {
+		const char *role, *want;
+	} ROWS[] = {
+		{ "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+		  "the role Owner on key" },
+		{ "01234567-89ab-4def-8123-456789abcdef",
+		  "the role 01234567-89ab-4def-8123-456789abcdef (a role azcmk "
+		  "does not know: check it) on key" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		struct fixture x;
+		struct json_object *o;
+		struct plan back;
+		char *err = NULL, *id;
+		bool seen = false;
+
+		build_ok(&x, "openai", "noaccess");
+		o = plan_to_json(&x.p);
+		jx_set(o, "role", json_object_new_string(ROWS[i].role));
+		forge_grant_url(o, ROWS[i].role);
+		id = plan_digest(o);
+		jx_set(o, "id", json_object_new_string(id));
+		if (plan_from_json(o, &back, &err) != 0)
+			fail_msg("row %zu refused: %s", i, err);
+		for (size_t k = 0; k < back.n; k++)
+			seen |= back.steps[k].kind == STEP_ASSIGN_ROLE &&
+				strstr(back.steps[k].title, ROWS[i].want);
+		if (!seen)
+			fail_msg("row %zu: no grant titled '%s'", i,
+				 ROWS[i].want);
+		plan_free(&back);
+		free(id);
+		json_object_put(o);
+		unbuild(&x);
+	}
+}
+
 /* One journal line (PLAN stands for the plan's id, STEP for its first step's
  * kind), whether it is the first, and if it is taken. */
 static const struct {
@@ -3063,6 +3133,7 @@ int main(void)
 		cmocka_unit_test(test_tampered_plans),
 		cmocka_unit_test(test_read_plan_derives),
 		cmocka_unit_test(test_read_plan_titles),
+		cmocka_unit_test(test_read_plan_role_title),
 		cmocka_unit_test(test_journal_lines),
 		cmocka_unit_test(test_preflight),
 		cmocka_unit_test(test_fix_answers),
