@@ -255,15 +255,16 @@ static struct az_req *policy_req(struct az_session *s, struct cmk_fetch *f)
 
 /*
  * Finds the vault by name with ARM lists where Resource Graph is refused: in
- * the resource's subscription, then in those named. Sets e when none could
- * be listed (the vault is then unreadable, not missing).
+ * the resource's subscription, then in those named. Sets e when it is not
+ * found and a list could not be read (the vault is then unreadable, not
+ * missing: it may be in the subscription that did not answer).
  */
 static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f,
 			    const struct cmk_target *t, struct az_error *e)
 {
 	struct armid a;
 	char *id = NULL;
-	bool listed = false;
+	bool failed = false;
 
 	if (!armid_parse(jx_str(f->resource, "id"), &a))
 		return NULL;
@@ -281,17 +282,18 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f,
 		struct json_object *items = NULL;
 
 		if ((i == 0 || !str_ieq(sub, a.subscription)) &&
-		    az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) ==
-			    0) {
-			listed = true;
-			if (jx_len(items))
-				id = xstrdup(jx_str(jx_at(items, 0), "id"));
-		}
+		    az_session_list(s, AZ_ARM, path, "2021-04-01", &items, e) !=
+			    0)
+			failed = true;
+		else if (jx_str(jx_at(items, 0), "id"))
+			id = xstrdup(jx_str(jx_at(items, 0), "id"));
+		else if (jx_len(items))
+			failed = true; /* an item without an id: no answer */
 		az_error_clear(e);
 		json_object_put(items);
 		free(path);
 	}
-	if (!listed)
+	if (!id && failed)
 		az_error_set(e, _("neither Resource Graph nor Resource Manager "
 				  "would list the key vaults"));
 	armid_free(&a);
@@ -341,9 +343,22 @@ static char *vault_from_answer(struct az_session *s, struct cmk_fetch *f,
 {
 	struct json_object *rows = NULL;
 
-	if (!r->curl_code && r->status == 200)
+	if (!r->curl_code && r->status == 200) {
 		rows = jx_get(r->json, "data");
-	else if (!e->message)
+		/* An answer without rows, or with a row without an id, says
+		 * nothing about the vault: it is unread, not missing. */
+		if (!json_object_is_type(rows, json_type_array) ||
+		    (jx_len(rows) && !jx_str(jx_at(rows, 0), "id"))) {
+			az_error_set(
+				e,
+				_("Resource Graph's answer about key vault "
+				  "%s has no rows azcmk can read; try "
+				  "again"),
+				f->ctx.keyref.vault ? f->ctx.keyref.vault
+						    : "?");
+			return NULL;
+		}
+	} else if (!e->message)
 		az_error_from_req(
 			e, r,
 			"POST /providers/Microsoft.ResourceGraph/resources");

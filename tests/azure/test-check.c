@@ -172,6 +172,21 @@ static void test_planned_vault_needs_absence(void **state)
 			 201);
 	assert_int_not_equal(fetch_planned(v, &judged), 200);
 	assert_false(judged);
+	/* A Resource Graph answer of 200 that is no readable table says
+	 * nothing either. */
+	{
+		struct st_resp r;
+
+		st_admin(&v->t, "DELETE", "/faults", NULL, &r);
+		st_resp_free(&r);
+	}
+	assert_int_equal(st_fault(&v->t,
+				  "{\"path\":\"/providers/"
+				  "Microsoft.ResourceGraph/resources\","
+				  "\"kind\":\"malformed\",\"times\":20}"),
+			 201);
+	assert_int_not_equal(fetch_planned(v, &judged), 200);
+	assert_false(judged);
 	azenv_stop(v);
 }
 
