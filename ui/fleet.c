@@ -303,14 +303,19 @@ static size_t irreversible(const struct fleetui *st)
 	return n;
 }
 
+static bool region_ok(const char *r);
+
 /* Counts the skipped resources that wait for a new vault (region true) or
  * for the consent to an irreversible change. */
 static size_t waiting(const struct fleet *f, bool region)
 {
 	size_t n = 0;
 
+	/* Only a region the form can offer counts (a region name read from
+	 * Azure that is not well formed is never offered). */
 	for (size_t i = 0; i < f->nskipped; i++)
-		n += region ? f->skipped[i].region != NULL
+		n += region ? f->skipped[i].region != NULL &&
+				      region_ok(f->skipped[i].region)
 			    : f->skipped[i].confirm;
 	return n;
 }
