@@ -159,12 +159,11 @@ static char *resource_title(const struct plan *p, enum step_kind k,
 /*
  * Returns the title of a step of kind k in plan p, made only from the plan's
  * typed fields (the ones apply acts on), so that what a review shows is what
- * apply does, whatever a plan file's text says. new_version tells a key
- * creation that the key exists already (a new version of it). The resource
+ * apply does, whatever a plan file's text says. The resource
  * is named by its id's names, a child's with its parent's ("workspace/dicom"),
  * so that two DICOM services of one name in two workspaces are told apart.
  */
-char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version)
+char *plan_step_title(const struct plan *p, enum step_kind k)
 {
 	struct armid id = { 0 };
 	const char *vault = p->keyref.vault ? p->keyref.vault : "?",
@@ -176,7 +175,7 @@ char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version)
 		      : "?";
 	switch (k) {
 	case STEP_CREATE_KEY:
-		out = key_title(p, new_version, vault, key);
+		out = key_title(p, p->new_version, vault, key);
 		break;
 	case STEP_ASSIGN_ROLE:
 	case STEP_ACCESS_POLICY:
@@ -213,7 +212,7 @@ char *plan_render_steps(const struct plan *p)
 	for (size_t i = 0; i < p->n; i++) {
 		char *t = p->steps[i].title
 				  ? xstrdup(p->steps[i].title)
-				  : plan_step_title(p, p->steps[i].kind, false);
+				  : plan_step_title(p, p->steps[i].kind);
 
 		sb_printf(&b, "%2zu. %s%s\n", i + 1, t,
 			  p->steps[i].reversible ? "" : _(" [irreversible]"));

@@ -270,6 +270,7 @@ static void key_step(struct plan *p, const struct cmk_ctx *c,
 {
 	add(p, STEP_CREATE_KEY);
 	p->key_size = new_size(c);
+	p->new_version = c->key_status == 200;
 	free(p->keyref.name);
 	p->keyref.name = xstrdup(ch->new_key_name);
 	free(p->keyref.version);
@@ -642,8 +643,7 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 		system_off_step(out);
 	verify_step(out);
 	for (size_t i = 0; i < out->n; i++)
-		out->steps[i].title = plan_step_title(out, out->steps[i].kind,
-						      c->key_status == 200);
+		out->steps[i].title = plan_step_title(out, out->steps[i].kind);
 	derive_all(out, c);
 	if (!plan_check(out, err)) {
 		char *why = *err;
@@ -749,6 +749,9 @@ struct json_object *plan_to_json(const struct plan *p)
 	if (p->resave)
 		json_object_object_add(o, "resave",
 				       json_object_new_boolean(true));
+	if (p->new_version)
+		json_object_object_add(o, "newKeyVersion",
+				       json_object_new_boolean(true));
 	for (size_t i = 0; i < p->n; i++)
 		json_object_array_add(steps, step_to_json(&p->steps[i]));
 	json_object_object_add(o, "steps", steps);
@@ -771,22 +774,6 @@ static int kind_of(const char *name)
 	return -1;
 }
 
-/*
- * Returns the title to show for a step read from a file: derived from the
- * typed fields, as plan_build made it; the file's text only picks between the
- * two true titles of a key creation (a new key, or a new version of one).
- */
-static char *file_title(const struct plan *p, enum step_kind k,
-			const char *said)
-{
-	char *t = plan_step_title(p, k, true);
-
-	if (said && strcmp(t, said) == 0)
-		return t;
-	free(t);
-	return plan_step_title(p, k, false);
-}
-
 /* Reads one step back: its kind, title and the value it expects; false when the
  * kind is not one of ours. */
 static bool step_from_json(const struct plan *p, struct json_object *j,
@@ -800,7 +787,7 @@ static bool step_from_json(const struct plan *p, struct json_object *j,
 		return false;
 	s->kind = (enum step_kind)k;
 	s->id = STEP_NAMES[k];
-	s->title = file_title(p, s->kind, jx_str(j, "title"));
+	s->title = plan_step_title(p, s->kind);
 	s->reversible = reversible(s->kind, p->svc);
 	s->depends = (int)jx_int(j, "dependsOn", -1);
 	path = plan_guard_path(p, s->kind, &read_url);
@@ -828,6 +815,7 @@ static bool fields_from_json(struct json_object *o, struct plan *out)
 	out->role = dup_str(o, "role");
 	out->key_size = (int)jx_int(o, "keySize", 0);
 	out->resave = jx_bool(o, "resave", false);
+	out->new_version = jx_bool(o, "newKeyVersion", false);
 	out->grant_vault = str_ieq(jx_str(o, "grantScope"), "vault");
 	out->vault_location = dup_str(o, "createVault.location");
 	out->vault_tenant = dup_str(o, "createVault.tenantId");

@@ -118,6 +118,8 @@ struct plan {
 	char *operator_id;    /* who is granted Key Vault Crypto Officer on the
 				 new vault (grant-operator), or NULL */
 	int key_size;         /* RSA size of the key the plan creates, or 0 */
+	bool new_version;     /* the key it creates exists: a new version of it
+			       */
 	bool resave; /* the save runs even when the setting is already there */
 	struct plan_step *steps;
 	size_t n;
@@ -145,7 +147,7 @@ struct json_object *plan_save_body(const struct svc_profile *svc,
 struct json_object *plan_writable(struct json_object *resource);
 struct json_object *plan_after_save(const struct cmk_ctx *c);
 const char *plan_step_name(enum step_kind k);
-char *plan_step_title(const struct plan *p, enum step_kind k, bool new_version);
+char *plan_step_title(const struct plan *p, enum step_kind k);
 char *plan_render_steps(const struct plan *p);
 
 /* Live state a step's request is derived from: what was read, and what earlier
