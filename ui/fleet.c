@@ -332,6 +332,18 @@ static size_t by_policy(const struct fleet *f)
 	return n;
 }
 
+/* Returns the subscription the fleet's new vaults go in, as its plans say
+ * (allocated; what --vault-subscription names when no plan creates one). */
+static char *new_vault_sub(const struct fleetui *st)
+{
+	for (size_t i = 0; i < st->f.n; i++)
+		for (size_t k = 0; k < st->f.plans[i].n; k++)
+			if (st->f.plans[i].steps[k].kind == STEP_CREATE_VAULT)
+				return fleet_subscription(
+					st->f.plans[i].vault_id);
+	return xstrdup(st->o.vault_sub ? st->o.vault_sub : "?");
+}
+
 /* Returns the choices the fleet is planned with, as a sentence (allocated). */
 static char *choices_text(const struct fleetui *st)
 {
@@ -344,9 +356,13 @@ static char *choices_text(const struct fleetui *st)
 		free(vaults);
 		vaults = next;
 	}
-	more = *vaults ? xasprintf(_(" New vaults, in group %s: %s."),
-				   st->o.vault_group, vaults)
+	char *sub = *vaults ? new_vault_sub(st) : NULL;
+
+	more = *vaults ? xasprintf(_(" New vaults, in group %s of subscription "
+				     "%s: %s."),
+				   st->o.vault_group, sub, vaults)
 		       : xstrdup("");
+	free(sub);
 	text = xasprintf(
 		_("Grant scope: %s (w: %s). Consent to irreversible "
 		  "changes: %s.%s"),

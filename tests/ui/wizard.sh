@@ -602,7 +602,8 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" "$3"; then ok "$1"; else bad "$1: 
 		'not [e for e in d["value"] if e["method"] in ("PUT", "PATCH", "DELETE")]' "$work/cv-log1.json"
 	nobs 10 ; keys -l rg-cmk-test ; keys Enter
 	wait_for "4 resources to protect, 0 skipped" "new vault: planned again with the new vaults"
-	wait_for "New vaults, in group rg-cmk-test: kv-cmk-west, kv-cmk-eastus." "new vault: the review names them"
+	wait_for "New vaults, in group rg-cmk-test of subscription" "new vault: the review names them and their subscription"
+	wait_for "66666666-6666-4666-8666-666666666666: kv-cmk-west, kv-cmk-eastus." "new vault: the review names the vaults"
 	keys a ; keys -l yes ; keys Enter
 	wait_for "4/4 done, 0 failed" "new vault: the fleet applies"
 	cvget /state "$work/cv-state.json"
