@@ -32,6 +32,34 @@ static const struct wiz_step *const STEPS[] = { &step_signin,   &step_start,
 static int sig_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_signal;
 
+/*
+ * Held by the screen's loop except while it waits in poll(): the task thread
+ * forks workers (fleet planning and apply), and a fork must never copy the
+ * loop in the middle of curses, gettext or stdio, whose locks the child
+ * would then find taken for good. pthread_atfork takes it around each fork
+ * made by another thread.
+ */
+static pthread_mutex_t loop_busy = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t loop_thread;
+static _Thread_local bool fork_holds;
+static bool atfork_set;
+
+/* Before a fork from another thread: waits until the loop is in poll(). */
+static void fork_prepare(void)
+{
+	fork_holds = !pthread_equal(pthread_self(), loop_thread);
+	if (fork_holds)
+		pthread_mutex_lock(&loop_busy);
+}
+
+/* After a fork, in the parent and in the child: lets the loop go on. */
+static void fork_done(void)
+{
+	if (fork_holds)
+		pthread_mutex_unlock(&loop_busy);
+	fork_holds = false;
+}
+
 /* Notes a signal for the loop (only async-signal-safe work here). */
 static void on_signal(int sig)
 {
@@ -455,7 +483,11 @@ static bool wait_and_handle(struct ui *u)
 	struct pollfd fds[3] = { { 0, POLLIN, 0 },
 				 { sig_pipe[0], POLLIN, 0 },
 				 { u->task.pipe[0], POLLIN, 0 } };
-	int n = poll(fds, 3, ui_busy(u) ? SPIN_MS : -1), ch;
+	int n, ch;
+
+	pthread_mutex_unlock(&loop_busy);
+	n = poll(fds, 3, ui_busy(u) ? SPIN_MS : -1);
+	pthread_mutex_lock(&loop_busy);
 
 	if (n < 0 && errno != EINTR)
 		return false;
@@ -532,9 +564,16 @@ int ui_run(struct cmd_opts *o, bool demo)
 	for (size_t i = 0; i < u.nsteps; i++)
 		u.state[i] = u.steps[i]->init ? u.steps[i]->init(&u) : NULL;
 	go(&u, 0);
+	loop_thread = pthread_self();
+	if (!atfork_set)
+		atfork_set =
+			pthread_atfork(fork_prepare, fork_done, fork_done) == 0;
+	pthread_mutex_lock(&loop_busy);
 	do
 		draw(&u);
 	while (wait_and_handle(&u));
+	/* The task may be forking: it needs the loop out of its way. */
+	pthread_mutex_unlock(&loop_busy);
 	task_stop(&u);
 	restore_terminal();
 	sig = got_signal;
