@@ -213,7 +213,12 @@ static bool applies(struct json_object *a, const char *res_id)
 {
 	char *scope = assignment_scope(a);
 	struct json_object *not = jx_get(a, "properties.notScopes");
-	bool in = scope && armid_within(res_id, scope) &&
+	/* A management group holds every subscription of the simulated
+	 * tenant, as for role assignments (state.c, scope_covers). */
+	bool in = scope &&
+		  (str_istarts(scope, "/providers/Microsoft.Management/"
+				      "managementGroups/") ||
+		   armid_within(res_id, scope)) &&
 		  !str_ieq(jx_str(a, "properties.enforcementMode"),
 			   "DoNotEnforce");
 

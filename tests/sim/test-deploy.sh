@@ -129,7 +129,7 @@ grep -q "DeploymentFailed" "$work/out" && ok "the refusal is the deployment's De
 	bad "policy refusal shape: $(head -c 400 "$work/out")"
 
 # The guard at a management group: az deployment mg create.
-"$azcmk" guard --management-group contoso-prod --format arm >"$work/guard-mg.json" 2>/dev/null
+"$azcmk" guard --management-group contoso-prod --deny --format arm >"$work/guard-mg.json" 2>/dev/null
 expect "the guard's management group template deploys with az deployment mg create" 0 '"provisioningState": "Succeeded"' -- \
 	realaz deployment mg create --management-group-id contoso-prod -l westus3 -n guard-mg \
 	--template-file "$work/guard-mg.json" -o json
@@ -137,6 +137,15 @@ simget /state >"$work/state.json"
 check "the simulator holds the three assignments at the management group" \
 	'len([r for r in d["resources"] if r["type"] == "Microsoft.Authorization/policyAssignments" and r["properties"]["scope"] == "/providers/Microsoft.Management/managementGroups/contoso-prod"]) == 3' \
 	"$work/state.json"
+# The management group's Deny holds on its own, once the subscription's assignment is gone.
+realaz policy assignment delete --name azcmk-cmk-cognitive --scope "/subscriptions/$sub" >"$work/out" 2>&1 ||
+	bad "az policy assignment delete: $(head -c 400 "$work/out")"
+expect "with the guard's --deny at the management group, an account without a customer-managed key is refused" 1 \
+	"RequestDisallowedByPolicy" -- \
+	realaz deployment group create -g rg-cmk-test -n no-cmk-mg --template-file "$work/oai.json" -o json
+grep -q "managementGroups/contoso-prod/providers/Microsoft.Authorization/policyAssignments/azcmk-cmk-cognitive" \
+	"$work/out" && ok "the refusal names the management group's assignment" ||
+	bad "the refusal does not name the management group's assignment: $(head -c 600 "$work/out")"
 
 # e. Failures: an unknown function changes nothing; a resource the caller may not write fails the deployment.
 cat >"$work/bad.json" <<'JSON'
