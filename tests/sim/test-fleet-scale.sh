@@ -29,7 +29,9 @@ e = json.load(open(sys.argv[3]))
 sys.exit(0 if eval("(" + sys.argv[1] + ")") else 1)' "$2" "$3" "$work/expect.json" 2>"$work/check.err"; then
 		ok "$1"
 	else
-		bad "$1: $(head -c 600 "$3") $(cat "$work/check.err")"
+		# What was skipped, and why, says most about a wrong count.
+		bad "$1: $(head -c 600 "$3") $(cat "$work/check.err") skipped: $(python3 -c 'import json, sys
+print([(s.get("id", "").rsplit("/", 1)[-1], s.get("rule"), s.get("reason")) for s in json.load(open(sys.argv[1])).get("skipped", [])])' "$3" 2>/dev/null)"
 	fi
 }
 
