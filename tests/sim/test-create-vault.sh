@@ -11,22 +11,7 @@ top_builddir=${top_builddir:-.}
 
 # The minimal tenant without its vault, its keys and the grants on it; Azure OpenAI moved to eastus (it
 # needs a vault in its own region); the operator (an Owner) has no data-plane access it is not granted.
-python3 - "$top_srcdir/tests/scenarios/minimal.json" "$work/scen.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["resources"] = [r for r in d["resources"] if r["type"] != "Microsoft.KeyVault/vaults"]
-for r in d["resources"]:
-    if r["name"] == "oai-cmk-test":
-        r["location"] = "eastus"
-d["keys"] = {}
-d["roleAssignments"] = [a for a in d["roleAssignments"] if "/vaults/" not in a["scope"]]
-d["settings"]["operatorDataPlane"] = "enforced"
-# Someone else's vault, in a subscription the operator cannot see: its name is taken in Azure.
-d["subscriptions"].append({"subscriptionId": "77777777-7777-4777-8777-777777777777", "displayName": "Not yours"})
-d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x", "type": "Microsoft.Resources/resourceGroups", "name": "rg-x", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
-d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x/providers/Microsoft.KeyVault/vaults/kv-taken", "type": "Microsoft.KeyVault/vaults", "name": "kv-taken", "location": "westus3", "properties": {"tenantId": d["tenantId"], "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": True, "vaultUri": "https://kv-taken.vault.azure.net/"}})
-json.dump(d, open(sys.argv[2], "w"))
-PY
+python3 "$top_srcdir/tests/sim/gen-no-vault-tenant.py" "$top_srcdir/tests/scenarios/minimal.json" "$work/scen.json"
 sim_start "$work/scen.json"
 sub=66666666-6666-4666-8666-666666666666
 

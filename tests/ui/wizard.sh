@@ -534,21 +534,7 @@ fi
 # --vault-group --confirm-irreversible); a name Key Vault refuses, a name taken in Azure or a missing group is
 # said on the form and changes nothing; then the fleet creates both vaults, applies, and the audit is clean.
 if command -v curl >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
-	python3 - "$top_srcdir/tests/scenarios/minimal.json" "$work/cv.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["resources"] = [r for r in d["resources"] if r["type"] != "Microsoft.KeyVault/vaults"]
-for r in d["resources"]:
-    if r["name"] == "oai-cmk-test":
-        r["location"] = "eastus"
-d["keys"] = {}
-d["roleAssignments"] = [a for a in d["roleAssignments"] if "/vaults/" not in a["scope"]]
-d["settings"]["operatorDataPlane"] = "enforced"
-d["subscriptions"].append({"subscriptionId": "77777777-7777-4777-8777-777777777777", "displayName": "Not yours"})
-d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x", "type": "Microsoft.Resources/resourceGroups", "name": "rg-x", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
-d["resources"].append({"id": "/subscriptions/77777777-7777-4777-8777-777777777777/resourceGroups/rg-x/providers/Microsoft.KeyVault/vaults/kv-taken", "type": "Microsoft.KeyVault/vaults", "name": "kv-taken", "location": "westus3", "properties": {"tenantId": d["tenantId"], "sku": {"family": "A", "name": "standard"}, "enableRbacAuthorization": True, "vaultUri": "https://kv-taken.vault.azure.net/"}})
-json.dump(d, open(sys.argv[2], "w"))
-PY
+	python3 "$top_srcdir/tests/sim/gen-no-vault-tenant.py" "$top_srcdir/tests/scenarios/minimal.json" "$work/cv.json"
 	"$top_builddir/src/azcmk-sim" --scenario "$work/cv.json" --port-file "$work/cv-ports.json" \
 		--ca-out "$work/cv-ca.pem" >/dev/null 2>&1 &
 	cvpid=$!
