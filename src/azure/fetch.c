@@ -294,8 +294,11 @@ static char *find_vault_arm(struct az_session *s, struct cmk_fetch *f,
 		free(path);
 	}
 	if (!id && failed)
-		az_error_set(e, _("neither Resource Graph nor Resource Manager "
-				  "would list the key vaults"));
+		az_error_set(e,
+			     _("key vault %s was not found, and a subscription "
+			       "would not list its key vaults (Resource Graph "
+			       "refused first): it may be there"),
+			     f->ctx.keyref.vault ? f->ctx.keyref.vault : "?");
 	armid_free(&a);
 	return id;
 }
