@@ -964,6 +964,7 @@ int plan_from_json(struct json_object *o, struct plan *out, char **err)
 	}
 	for (size_t i = 0; rc == 0 && i < out->n; i++) {
 		struct step_request q;
+
 		if (!request_matches(out, i, jx_at(steps, i), err)) {
 			rc = -1;
 			break;

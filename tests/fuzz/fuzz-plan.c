@@ -91,6 +91,25 @@ static void derive(const struct plan *p, const struct live *l)
 	}
 }
 
+/* Renders the steps apply shows before asking: every title is the one the
+ * typed fields derive to, and nothing but a newline is a control character
+ * (the file's names reach a terminal there). */
+static void steps_shown(const struct plan *p)
+{
+	char *steps = plan_render_steps(p);
+
+	for (size_t i = 0; i < p->n; i++) {
+		char *t = plan_step_title(p, p->steps[i].kind);
+
+		FUZZ_CHECK(p->steps[i].title &&
+			   strcmp(p->steps[i].title, t) == 0);
+		free(t);
+	}
+	for (const char *c = steps; *c; c++)
+		FUZZ_CHECK((unsigned char)*c >= 0x20 || *c == '\n');
+	free(steps);
+}
+
 /* Renders the plan as text, ARM template and az script against the live state.
  */
 static void render(const struct plan *p, const struct live *l)
@@ -110,6 +129,7 @@ static void render(const struct plan *p, const struct live *l)
 	free(plan_render_az(p));
 	free(plan_mark(p));
 	(void)plan_creates_key(p);
+	steps_shown(p);
 }
 
 /* Writes an accepted plan back out: resealed, it must be accepted again and
