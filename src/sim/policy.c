@@ -213,12 +213,9 @@ static bool applies(struct json_object *a, const char *res_id)
 {
 	char *scope = assignment_scope(a);
 	struct json_object *not = jx_get(a, "properties.notScopes");
-	/* A management group holds every subscription of the simulated
-	 * tenant, as for role assignments (state.c, scope_covers). */
-	bool in = scope &&
-		  (str_istarts(scope, "/providers/Microsoft.Management/"
-				      "managementGroups/") ||
-		   armid_within(res_id, scope)) &&
+	/* An assignment at a management group covers the whole simulated
+	 * tenant, as a role assignment there does. */
+	bool in = scope && state_scope_covers(scope, res_id) &&
 		  !str_ieq(jx_str(a, "properties.enforcementMode"),
 			   "DoNotEnforce");
 

@@ -193,6 +193,7 @@ struct json_object *state_principal(struct sim *s, const char *object_id);
 struct json_object *state_principals(struct sim *s);
 bool state_allows(struct sim *s, const char *oid, const char *scope,
 		  const char *action, bool data);
+bool state_scope_covers(const char *assignment_scope, const char *target);
 bool state_denied(struct sim *s, const char *oid, const char *scope,
 		  const char *action, bool data);
 struct json_object *state_effective_permissions(struct sim *s, const char *oid,

@@ -483,7 +483,7 @@ struct json_object *state_principal(struct sim *s, const char *object_id)
 
 /* Tells whether an assignment's scope covers a target (management groups cover
  * the whole tenant). */
-static bool scope_covers(const char *assignment_scope, const char *target)
+bool state_scope_covers(const char *assignment_scope, const char *target)
 {
 	if (str_istarts(assignment_scope,
 			"/providers/Microsoft.Management/managementGroups"))
@@ -528,7 +528,7 @@ static void each_grant(struct sim *s, const char *oid, const char *scope,
 		struct json_object *ra = jx_at(ras, i), *role;
 
 		if (!str_ieq(jx_str(ra, "principalId"), oid) ||
-		    !scope_covers(jx_str(ra, "scope"), scope) ||
+		    !state_scope_covers(jx_str(ra, "scope"), scope) ||
 		    !assignment_effective(s, ra))
 			continue;
 		role = state_role_definition(s, jx_str(ra, "roleDefinitionId"));
@@ -584,7 +584,7 @@ bool state_denied(struct sim *s, const char *oid, const char *scope,
 		const char *at = jx_str(d, "scope");
 		bool covers = jx_bool(d, "doNotApplyToChildScopes", false)
 				      ? str_ieq(at, scope)
-				      : scope_covers(at, scope);
+				      : state_scope_covers(at, scope);
 
 		if (covers &&
 		    names_principal(jx_get(d, "principals"), oid, true) &&
@@ -654,7 +654,7 @@ bool state_can_see_subscription(struct sim *s, const char *oid, const char *sub)
 		const char *scope = jx_str(ra, "scope");
 
 		seen = str_ieq(jx_str(ra, "principalId"), oid) &&
-		       (scope_covers(scope, sub_scope) ||
+		       (state_scope_covers(scope, sub_scope) ||
 			armid_within(scope, sub_scope));
 	}
 	free(sub_scope);
