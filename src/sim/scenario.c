@@ -623,6 +623,21 @@ static bool check_resource_type(struct vctx *c, struct json_object *r)
 	return false;
 }
 
+/* Checks that a key's attributes give its expiry once: as exp or as expIn. */
+static bool check_exp_once(struct vctx *c, struct json_object *a)
+{
+	size_t mark;
+	bool ok;
+
+	if (!json_object_object_get_ex(a, "exp", NULL) ||
+	    !json_object_object_get_ex(a, "expIn", NULL))
+		return true;
+	mark = path_key(c, "expIn");
+	ok = fail(c, "expected exp or expIn, not both");
+	path_pop(c, mark);
+	return ok;
+}
+
 /* The resource types whose names may appear in $.keys. */
 static const char *const VAULT_TYPES[] = { "Microsoft.KeyVault/vaults",
 					   "Microsoft.KeyVault/managedHSMs",
@@ -893,15 +908,22 @@ static const struct type T_KEY_OPS = { .what = "an array of key operations",
 static const struct type T_VERSION = { .what = "32 hexadecimal digits",
 				       .ok = is_string,
 				       .fmt = is_hex32 };
+static const struct type T_EXP_IN = {
+	.what = "seconds from now, within 100 years either way",
+	.ok = is_int_range,
+	.min = -3155760000,
+	.max = 3155760000
+};
 static const struct field F_ATTRIBUTES[] = {
-	{ "enabled", false, &T_BOOL }, { "created", false, &T_INT },
-	{ "updated", false, &T_INT },  { "nbf", false, &T_INT },
-	{ "exp", false, &T_INT },      { "recoveryLevel", false, &T_STR },
-	{ NULL, false, NULL },
+	{ "enabled", false, &T_BOOL },      { "created", false, &T_INT },
+	{ "updated", false, &T_INT },       { "nbf", false, &T_INT },
+	{ "exp", false, &T_INT },           { "expIn", false, &T_EXP_IN },
+	{ "recoveryLevel", false, &T_STR }, { NULL, false, NULL },
 };
 static const struct type T_ATTRIBUTES = { .what = "an object",
 					  .ok = is_object,
-					  .fields = F_ATTRIBUTES };
+					  .fields = F_ATTRIBUTES,
+					  .check = check_exp_once };
 static const struct field F_KEY_VERSION[] = {
 	{ "version", true, &T_VERSION },
 	{ "kty", true, &T_KTY },

@@ -38,6 +38,37 @@ char *role_guid(const char *id)
 	return str_lower(slash ? slash + 1 : id);
 }
 
+/*
+ * Turns each key version's expIn (seconds from now) into exp on the simulated
+ * clock, so that a scenario's "expires soon" key stays so on any date the
+ * simulator is started or reset.
+ */
+static void resolve_key_expiry(struct sim *s)
+{
+	json_object_object_foreach(jx_get(s->doc, "keys"), vault, keys)
+	{
+		(void)vault;
+		json_object_object_foreach(keys, name, versions)
+		{
+			(void)name;
+			for (size_t i = 0; i < jx_len(versions); i++) {
+				struct json_object *a = jx_get(
+					jx_at(versions, i), "attributes");
+				struct json_object *in = jx_get(a, "expIn");
+
+				if (!in)
+					continue;
+				json_object_object_add(
+					a, "exp",
+					json_object_new_int64(
+						sim_now(s) +
+						json_object_get_int64(in)));
+				json_object_object_del(a, "expIn");
+			}
+		}
+	}
+}
+
 /* Gives every scenario role assignment a stable name, a bare role GUID and a
  * creation time. */
 static void normalize_assignments(struct json_object *doc)
@@ -225,6 +256,7 @@ int state_load(struct sim *s, char **err)
 		json_object_object_add(s->doc, "keys",
 				       json_object_new_object());
 	normalize_assignments(s->doc);
+	resolve_key_expiry(s);
 	build_index(s);
 	state_refresh_roles(s);
 	read_settings(s);

@@ -1566,6 +1566,36 @@ static void test_kv_challenge(void **state)
 	st_resp_free(&r);
 }
 
+/* A key version's expIn becomes exp on the simulated clock when the scenario is
+ * loaded, and again when it is reset, so "expires soon" stays soon. */
+static void test_kv_exp_in(void **state)
+{
+	struct fx *f = fx_start(
+		"{\"keys\":{\"kv-cmk-test\":{\"cmk-soon\":[{\"version\":"
+		"\"" KEY_V1 "\",\"kty\":\"RSA\",\"key_size\":2048,"
+		"\"attributes\":{\"enabled\":true,\"expIn\":86400}}]}}}");
+	struct st_resp r;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		int64_t now = (int64_t)time(NULL);
+		int64_t exp;
+
+		assert_int_equal(st_req(&f->t, "GET",
+					KV "/keys/cmk-soon?api-version=7.5",
+					f->vault, NULL, &r),
+				 200);
+		exp = jx_int(r.json, "attributes.exp", 0);
+		assert_in_range(exp, now + 86400 - 60, now + 86400 + 60);
+		assert_null(jx_get(r.json, "attributes.expIn"));
+		st_resp_free(&r);
+		assert_int_equal(st_admin(&f->t, "POST", "/reset", NULL, &r),
+				 204);
+		st_resp_free(&r);
+	}
+	fx_stop(f);
+}
+
 /* Versions come 25 to a page with Key Vault's nextLink, ordered by their
  * identifiers and not by creation. */
 static void test_kv_versions_paged(void **state)
@@ -4261,6 +4291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kv_challenge, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kv_keys, setup, teardown),
+		cmocka_unit_test(test_kv_exp_in),
 		cmocka_unit_test_setup_teardown(test_kv_versions_paged, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_kv_wrap, setup, teardown),

@@ -367,6 +367,21 @@ static const struct row ROWS[] = {
 	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'recoverableDays': 90, "
 	  "'exp': 1900000000, 'nbf': 0}}}}}",
 	  NULL),
+	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'expIn': 1296000}}}}}",
+	  NULL),
+	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'expIn': -86400}}}}}",
+	  NULL),
+	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'expIn': 60, "
+	  "'exp': 1900000000}}}}}",
+	  "$.keys.kv1.cmk[0].attributes.expIn: expected exp or expIn, not "
+	  "both"),
+	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'expIn': "
+	  "9223372036854775807}}}}}",
+	  "$.keys.kv1.cmk[0].attributes.expIn: expected seconds from now, "
+	  "within 100 years either way"),
+	P("{'keys': {'kv1': {'cmk[0]': {'attributes': {'expIn': '15d'}}}}}",
+	  "$.keys.kv1.cmk[0].attributes.expIn: expected seconds from now, "
+	  "within 100 years either way"),
 	P("{'keys': {'kv1': {'cmk[0]': {'tags': {'owner': 5}}}}}",
 	  "$.keys.kv1.cmk[0].tags.owner: expected a string"),
 	P("{'keys': {'kv1': {'cmk[0]': {'deleted': 'no'}}}}",
