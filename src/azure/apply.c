@@ -53,7 +53,9 @@ struct run {
 	bool regranted; /* a resumed run made a grant again (its wait must run
 			   again too) */
 	struct json_object
-		*claims; /* who is signed in, for the change history */
+		*claims;         /* who is signed in, for the change history */
+	struct cmk_fetch *proof; /* the save step's read with its proof of
+				    access, in one wave, or NULL */
 #ifdef AZCMK_TEST_HOOKS
 	int crash_after; /* test hook: exit after this step's write
 			    (AZCMK_TEST_CRASH_AFTER) */
@@ -647,16 +649,12 @@ static int guard(struct run *r, const struct plan_step *st,
 	return 0;
 }
 
-/* Learns the principal the service uses (once the identity exists), only when
+/* Takes the principal the service uses from a read of the resource, only when
  * it is a well-formed object id. */
-static int learn_principal(struct run *r, struct az_error *e)
+static void principal_from(struct run *r, struct json_object *res)
 {
-	struct json_object *res =
-		read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
 	const char *p = NULL;
 
-	if (!res)
-		return -1;
 	if (r->p->uai_id)
 		p = jx_str(
 			jx_iget(jx_get(res, "identity.userAssignedIdentities"),
@@ -667,6 +665,18 @@ static int learn_principal(struct run *r, struct az_error *e)
 	if (plan_var_ok("principalId", p))
 		json_object_object_add(r->vars, "principalId",
 				       json_object_new_string(p));
+}
+
+/* Learns the principal the service uses (once the identity exists) from a
+ * fresh read of the resource. */
+static int learn_principal(struct run *r, struct az_error *e)
+{
+	struct json_object *res =
+		read_arm(r, r->p->resource_id, r->p->svc->api_version, e);
+
+	if (!res)
+		return -1;
+	principal_from(r, res);
 	json_object_put(res);
 	return 0;
 }
@@ -900,33 +910,92 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 	return -1;
 }
 
-/*
- * Proves, right before the save, that the service's identity can use the key
- * (a role with the data actions, or an access policy): nothing is ever saved
- * that would point the resource at a key it cannot use.
- */
-static int prove_access(struct run *r, struct az_error *e)
+/* Returns the key the plan saves, with the version a created key got;
+ * allocated. */
+static char *planned_key(const struct run *r)
 {
 	const char *ver = r->p->keyref.version;
-	char *uri;
-	struct cmk_target t = { .resource = r->p->resource_id,
-				.identity = r->p->uai_id,
-				.confirmed = true };
-	struct cmk_fetch f;
-	int rc;
 
 	if (ver && strcmp(ver, "{{keyVersion}}") == 0)
 		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion"))
 			      ? jx_str(r->vars, "keyVersion")
 			      : NULL;
-	uri = key_ref_versioned(&r->p->keyref, ver);
-	t.key_uri = uri;
-	rc = cmk_fetch(r->s, &t, &f, e);
+	return key_ref_versioned(&r->p->keyref, ver);
+}
+
+/* Returns the principal learned for the service's identity, or NULL. */
+static const char *learned_principal(const struct run *r)
+{
+	const char *p = jx_str(r->vars, "principalId");
+
+	return plan_var_ok("principalId", p) ? p : NULL;
+}
+
+/*
+ * Reads what the proof of access before the save judges: the resource beside
+ * the vault, the key and the assignments (one wave when the principal is
+ * known; the resource as the caller has just read it otherwise).
+ */
+static int read_proof(struct run *r, struct json_object *now,
+		      struct cmk_fetch *f, struct az_error *e)
+{
+	char *uri = planned_key(r);
+	struct cmk_target t = { .resource = r->p->resource_id,
+				.key_uri = uri,
+				.identity = r->p->uai_id,
+				.confirmed = true,
+				.vault_id = r->p->vault_id,
+				.resource_read = now,
+				.principal = learned_principal(r),
+				.no_policy = true };
+	int rc = cmk_fetch(r->s, &t, f, e);
+
+	free(uri);
+	return rc;
+}
+
+/*
+ * Reads the save step's state: with its proof of access in one wave, kept for
+ * prove_access, when the principal is known; the resource alone otherwise.
+ */
+static struct json_object *read_for_save(struct run *r, struct az_error *e)
+{
+	if (!learned_principal(r))
+		return read_state(r, STEP_SAVE_KEY, e);
+	r->proof = xcalloc(1, sizeof(*r->proof));
+	if (read_proof(r, NULL, r->proof, e) != 0)
+		return NULL;
+	return json_object_get(r->proof->resource);
+}
+
+/* Forgets the save step's proof read. */
+static void drop_proof(struct run *r)
+{
+	if (!r->proof)
+		return;
+	cmk_fetch_free(r->proof);
+	free(r->proof);
+	r->proof = NULL;
+}
+
+/*
+ * Proves, right before the save, that the service's identity can use the key
+ * (a role with the data actions, or an access policy): nothing is ever saved
+ * that would point the resource at a key it cannot use.
+ */
+static int prove_access(struct run *r, struct json_object *now,
+			struct az_error *e)
+{
+	struct cmk_fetch own = { 0 }, *f = r->proof ? r->proof : &own;
+	int rc = r->proof ? 0 : read_proof(r, now, &own, e);
+
 	if (rc == 0) {
-		const char *principal = cmk_principal(&f.ctx);
+		const char *principal = cmk_principal(&f->ctx);
 
 		if (!principal ||
-		    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
+		    !cmk_principal_has_access(&f->ctx, principal, NULL)) {
+			char *uri = planned_key(r);
+
 			az_error_set(
 				e,
 				_("stopped before the save: the identity of %s "
@@ -934,11 +1003,12 @@ static int prove_access(struct run *r, struct az_error *e)
 				  "saved; grant it access (azcmk plan proposes "
 				  "how), then run apply --resume"),
 				r->p->resource_id, uri);
+			free(uri);
 			rc = -1;
 		}
 	}
-	cmk_fetch_free(&f);
-	free(uri);
+	if (!r->proof)
+		cmk_fetch_free(&own);
 	return rc;
 }
 
@@ -952,7 +1022,8 @@ static int prove_user_identity(struct run *r, struct az_error *e)
 {
 	struct cmk_target t = { .resource = r->p->resource_id,
 				.identity = r->p->uai_id,
-				.confirmed = true };
+				.confirmed = true,
+				.vault_id = r->p->vault_id };
 	struct cmk_fetch f;
 	const char *principal;
 	int rc = cmk_fetch(r->s, &t, &f, e);
@@ -987,11 +1058,19 @@ static int prove_user_identity(struct run *r, struct az_error *e)
  */
 static int verify(struct run *r, struct az_error *e)
 {
+	char *key = planned_key(r);
+	/* On apply's word for the key and the principal: one wave, unless the
+	 * read says otherwise. */
 	struct cmk_target t = { .resource = r->p->resource_id,
-				.identity = r->p->uai_id };
+				.identity = r->p->uai_id,
+				.vault_id = r->p->vault_id,
+				.principal = learned_principal(r),
+				.expect_key = key };
 	struct cmk_fetch f;
 	struct cmk_report rep;
 	int rc = cmk_fetch(r->s, &t, &f, e);
+
+	free(key);
 
 	if (rc == 0) {
 		cmk_check(&f.ctx, &rep);
@@ -1155,7 +1234,8 @@ static int do_step(struct run *r, size_t i, struct json_object *now,
 	case STEP_WAIT_ACCESS:
 		return wait_access(r, e);
 	case STEP_SAVE_KEY:
-		return prove_access(r, e) == 0 ? save_key(r, i, now, e) : -1;
+		return prove_access(r, now, e) == 0 ? save_key(r, i, now, e)
+						    : -1;
 	case STEP_CREATE_KEY:
 		return create_key(r, i, e);
 	case STEP_VERIFY:
@@ -1258,7 +1338,9 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 	    strcmp(st->read_url, r->p->resource_id) == 0 &&
 	    settle(r, i, e) != 0)
 		g = -1;
-	if (g == 0 && !(now = read_state(r, st->kind, e)))
+	if (g == 0 &&
+	    !(now = st->kind == STEP_SAVE_KEY ? read_for_save(r, e)
+					      : read_state(r, st->kind, e)))
 		g = -1;
 	if (g == 0) {
 		struct step_state ss = { now, now, r->vars };
@@ -1288,6 +1370,7 @@ static int run_step(struct run *r, size_t i, struct az_error *e)
 		g = do_step(r, i, now, e) == 0 ? 0 : -1;
 	}
 	json_object_put(now);
+	drop_proof(r);
 	if (g < 0) {
 		journal(r, (long)i, "failed", "requestId", e->request_id);
 		return -1;
@@ -1356,11 +1439,16 @@ static int preflight(struct run *r, struct az_error *e)
 				.key_uri = key,
 				.identity = r->p->uai_id,
 				.confirmed = true,
-				.planned_vault = planned };
+				.planned_vault = planned,
+				.vault_id = r->p->vault_id };
 	struct cmk_fetch f;
 	char *err = NULL, *open = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);
 
+	/* The read names the service's principal, if it has one yet: no
+	 * second read for it. */
+	if (rc == 0 && !jx_str(r->vars, "principalId"))
+		principal_from(r, f.resource);
 	if (rc == 0 && r->p->vault_location &&
 	    new_vault_mismatch(r, &f.ctx, e) != 0) {
 		rc = -1;
@@ -1432,8 +1520,6 @@ int cmk_apply(struct az_session *s, const struct plan *p,
 		rc = lock_plan(&r, e) == 0 && open_journal(&r, e) == 0 ? 0 : -1;
 	if (rc == 0)
 		rc = preflight(&r, e);
-	if (rc == 0 && !jx_str(r.vars, "principalId"))
-		rc = learn_principal(&r, e);
 	/* Who is signed in is known once a token was taken (preflight may
 	 * have asked already). */
 	if (!r.claims)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -383,7 +384,9 @@ static char *find_vault(struct az_session *s, struct cmk_fetch *f,
 			const struct cmk_target *t, struct az_error *e)
 {
 	struct az_req *r[2] = { vault_query_req(s, f, t),
-				f->ctx.change ? policy_req(s, f) : NULL };
+				f->ctx.change && !t->no_policy
+					? policy_req(s, f)
+					: NULL };
 	char *id;
 
 	/* A failed send leaves its error in e, which a refusal's fallback to
@@ -526,9 +529,9 @@ static void disabled_version(struct cmk_fetch *f, struct az_req *r)
  */
 static struct az_req *assignments_req(struct az_session *s,
 				      const struct cmk_fetch *f,
-				      const char *vault_id)
+				      const char *vault_id,
+				      const char *principal)
 {
-	const char *principal = cmk_principal(&f->ctx);
 	char *url =
 		f->ctx.keyref.hsm
 			? xasprintf("%sproviders/Microsoft.Authorization/"
@@ -635,12 +638,36 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f,
 	json_object_put(claims);
 }
 
+/* What goes in the vault's wave beside its own reads. */
+struct wave {
+	const char *resource_id; /* the resource's ARM id */
+	const char *principal;   /* whose role assignments are read */
+	bool health;             /* Resource Health is asked */
+	struct az_req *policy;   /* Azure Policy's question (the caller's), or
+				    NULL */
+	struct az_req *resource; /* the resource's read (the caller's), when it
+				    goes in the same wave, or NULL */
+};
+
+/* Describes the vault's wave of a fetch whose resource is read already. */
+static struct wave wave_after(const struct cmk_fetch *f, struct az_req *policy)
+{
+	struct wave w = { .resource_id = jx_str(f->resource, "id"),
+			  .principal = cmk_principal(&f->ctx),
+			  .health =
+				  f->ctx.svc && f->ctx.svc->health_reports_key,
+			  .policy = policy };
+
+	return w;
+}
+
 /* Reads the vault, the key, its versions, rotation policy, the identity's
- * assignments and your permissions at once. */
+ * assignments and your permissions at once (and what the wave adds). */
 static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
-			      const char *vault_id, struct az_req *policy,
+			      const char *vault_id, const struct wave *w,
 			      struct az_error *e)
 {
+	struct az_req *policy = w->policy;
 	char *key = key_ref_uri(&f->ctx.keyref),
 	     *vers = key_ref_url(&f->ctx.keyref, "/versions");
 	char *rot = key_ref_url(&f->ctx.keyref, "/rotationpolicy");
@@ -648,7 +675,7 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 		"%s/providers/Microsoft.Authorization/permissions", vault_id);
 	char *rperm =
 		xasprintf("%s/providers/Microsoft.Authorization/permissions",
-			  jx_str(f->resource, "id"));
+			  w->resource_id);
 	/* Deny assignments at, above and below the vault (no filter): ARM's
 	 * RBAC only; an HSM's local RBAC has none. */
 	char *deny = xasprintf(
@@ -656,20 +683,21 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 		vault_id);
 	char *health = xasprintf("%s/providers/Microsoft.ResourceHealth/"
 				 "availabilityStatuses/current",
-				 jx_str(f->resource, "id"));
+				 w->resource_id);
 	char *keyra = key_ref_url(
 		&f->ctx.keyref,
 		"/providers/Microsoft.Authorization/roleAssignments");
-	struct az_req *r[10] = {
+	struct az_req *r[11] = {
 		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL),
 		az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
-		assignments_req(s, f, vault_id),
+		assignments_req(s, f, vault_id, w->principal),
 		az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
 		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL)
 	};
-	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0, at_policy = 0;
+	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0, at_policy = 0,
+	       at_res = 0;
 	int rc;
 
 	if (!f->ctx.keyref.hsm)
@@ -682,13 +710,15 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 						   KV_API, NULL);
 	/* Only some services tell Resource Health whether they can reach their
 	 * key (its checks by type). */
-	if (f->ctx.svc && f->ctx.svc->health_reports_key)
+	if (w->health)
 		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health,
 						    HEALTH_API, NULL);
 	/* Azure Policy's answer about the save, when the caller has it ask
 	 * here: one wave. */
 	if (policy)
 		r[at_policy = n++] = policy;
+	if (w->resource)
+		r[at_res = n++] = w->resource;
 	rc = az_session_send(s, r, n, e);
 
 	/* A vault whose sign-in fails (another tenant, a refused challenge) is
@@ -729,8 +759,8 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 	if (at_policy)
 		take_policy(f, r[at_policy]);
 	for (size_t i = 0; i < n; i++)
-		if (!at_policy || i != at_policy)
-			az_req_free(r[i]); /* the caller's policy stays its */
+		if ((!at_policy || i != at_policy) && (!at_res || i != at_res))
+			az_req_free(r[i]); /* the caller's requests stay its */
 	free(deny);
 	free(health);
 	free(keyra);
@@ -941,49 +971,87 @@ static int call_beside(struct az_session *s, struct az_req *r,
 	return az_session_check(r, e);
 }
 
-/* Reads the resource and learns which service it is. */
-static int read_resource(struct az_session *s, const char *id,
-			 struct cmk_fetch *f, struct az_req *beside,
-			 struct az_error *e)
+/* Tells whether the caller's read of the resource can stand for a read of id:
+ * an object with a type, and id's own. */
+static bool read_fits(struct json_object *had, const char *id)
+{
+	return json_object_is_type(had, json_type_object) &&
+	       jx_str(had, "type") && str_ieq(jx_str(had, "id"), id);
+}
+
+/* Builds the read of a resource of a service azcmk protects; NULL with the
+ * error set for an id that is none. */
+static struct az_req *resource_req(struct az_session *s, const char *id,
+				   struct az_error *e)
 {
 	struct armid a;
-	const char *api = "2025-06-01";
 	struct az_req *r;
-	int rc;
 
 	if (!armid_parse(id, &a)) {
 		az_error_set(e, _("'%s' is not an Azure resource id"), id);
-		return -1;
+		return NULL;
 	}
 	if (!svc_type_known(a.type)) {
 		unprotected(e, id, a.type, NULL);
 		armid_free(&a);
-		return -1;
+		return NULL;
 	}
-	api = svc_api_version(a.type);
+	r = az_session_req(s, AZ_ARM, "GET", id, svc_api_version(a.type), NULL);
 	armid_free(&a);
-	r = az_session_req(s, AZ_ARM, "GET", id, api, NULL);
-	rc = beside ? call_beside(s, r, beside, e) : az_session_call(s, r, e);
-	if (rc == 0 && (!json_object_is_type(r->json, json_type_object) ||
-			!jx_str(r->json, "type") || !jx_str(r->json, "id"))) {
+	return r;
+}
+
+/* Takes a read of the resource (r's answer, or the caller's read when r is
+ * NULL) and learns which service it is; -1 with the error set. */
+static int take_resource(struct cmk_fetch *f, struct json_object *json,
+			 const char *id, const struct az_req *r,
+			 struct az_error *e)
+{
+	if (!json_object_is_type(json, json_type_object) ||
+	    !jx_str(json, "type") || !jx_str(json, "id")) {
 		az_error_set(e,
 			     _("Azure Resource Manager answered the read of "
 			       "'%s' with a malformed resource (no id or "
 			       "type; request id %s); try again, and if it "
 			       "persists, report it with the request id"),
-			     id, r->client_request_id);
-		rc = -1;
+			     id, r ? r->client_request_id : "?");
+		return -1;
 	}
-	if (rc == 0) {
-		f->resource = json_object_get(r->json);
-		f->ctx.svc = svc_for_resource(jx_str(r->json, "type"),
-					      jx_str(r->json, "kind"));
-		if (!f->ctx.svc) {
-			unprotected(e, id, jx_str(r->json, "type"),
-				    jx_str(r->json, "kind"));
-			rc = -1;
-		}
+	f->resource = json_object_get(json);
+	f->ctx.svc =
+		svc_for_resource(jx_str(json, "type"), jx_str(json, "kind"));
+	if (!f->ctx.svc) {
+		unprotected(e, id, jx_str(json, "type"), jx_str(json, "kind"));
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads the resource (or takes the caller's fresh read of it, sending only
+ * the request beside) and learns which service it is; counts the round trip
+ * it waited.
+ */
+static int read_resource(struct az_session *s, const struct cmk_target *t,
+			 const char *id, struct cmk_fetch *f,
+			 struct az_req *beside, struct az_error *e)
+{
+	struct az_req *r = resource_req(s, id, e);
+	int rc;
+
+	if (!r)
+		return -1;
+	if (read_fits(t->resource_read, id)) {
+		az_req_free(r);
+		rc = beside ? az_session_send(s, &beside, 1, e) : 0;
+		f->round_trips += beside != NULL;
+		return rc == 0 ? take_resource(f, t->resource_read, id, NULL, e)
+			       : rc;
+	}
+	rc = beside ? call_beside(s, r, beside, e) : az_session_call(s, r, e);
+	f->round_trips++;
+	if (rc == 0)
+		rc = take_resource(f, r->json, id, r, e);
 	az_req_free(r);
 	return rc;
 }
@@ -1105,6 +1173,150 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f,
 	json_object_put(claims);
 }
 
+/* Compares two vault URIs, ignoring case and a trailing slash. */
+static bool same_uri(const char *a, const char *b)
+{
+	size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+
+	while (la && a[la - 1] == '/')
+		la--;
+	while (lb && b[lb - 1] == '/')
+		lb--;
+	return la && la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/*
+ * Tells whether the vault read at the caller's id is the named key's: ARM
+ * answered with it, under that id, and its own URI is the key's vault. A
+ * plan is untrusted: its vault id stands only when Azure says so.
+ */
+static bool vault_is(const struct cmk_fetch *f, const char *vault_id)
+{
+	const char *uri =
+		jx_str(f->vault, f->ctx.keyref.hsm ? "properties.hsmUri"
+						   : "properties.vaultUri");
+
+	return f->vault && str_ieq(jx_str(f->vault, "id"), vault_id) &&
+	       same_uri(uri, f->ctx.keyref.vault_uri);
+}
+
+/* Fetches again, looking the vault up by name, when the vault id the caller
+ * gave did not read as the key's vault; the round trips add up. */
+static int refetch_unhinted(struct az_session *s, const struct cmk_target *t,
+			    struct cmk_fetch *out, struct az_error *e)
+{
+	struct cmk_target u = *t;
+	int spent = out->round_trips, rc;
+
+	u.vault_id = NULL;
+	u.principal = NULL;
+	cmk_fetch_free(out);
+	rc = cmk_fetch(s, &u, out, e);
+	out->round_trips += spent;
+	return rc;
+}
+
+/* Tells whether the caller's expectations let the whole fetch go in one
+ * wave: the vault, the principal and the key known, nothing else to wait for.
+ */
+static bool one_wave(const struct cmk_target *t)
+{
+	bool named = t->key_uri || (t->key && t->vault);
+
+	return t->vault_id && t->principal && !t->planned_vault &&
+	       !t->resource_read && (named ? t->no_policy : !!t->expect_key);
+}
+
+/* Tells whether two key references name the same key and version. */
+static bool same_key(const struct key_ref *a, const struct key_ref *b)
+{
+	return same_uri(a->vault_uri, b->vault_uri) && a->name && b->name &&
+	       str_ieq(a->name, b->name) &&
+	       (a->version ? b->version && str_ieq(a->version, b->version)
+			   : !b->version);
+}
+
+/* Tells whether the resource read in the one wave bears the caller out: the
+ * expected key in use (when none was named), the expected principal, the
+ * vault's read the key's vault, Resource Health asked if the service tells. */
+static bool borne_out(struct az_session *s, const struct cmk_target *t,
+		      struct cmk_fetch *f, bool health)
+{
+	const char *principal = cmk_principal(&f->ctx);
+	bool key_ok = true;
+
+	if (!t->key_uri && !(t->key && t->vault)) {
+		struct key_suffixes sfx = az_session_key_suffixes(s);
+		char *uri = svc_key_uri(f->ctx.svc, f->resource);
+		struct key_ref k;
+		const char *why;
+
+		key_ok = uri && key_ref_parse(uri, &sfx, &k, &why);
+		if (key_ok) {
+			key_ok = same_key(&k, &f->ctx.keyref);
+			key_ref_free(&k);
+		}
+		free(uri);
+	}
+	return key_ok && principal && str_ieq(principal, t->principal) &&
+	       vault_is(f, t->vault_id) &&
+	       health == f->ctx.svc->health_reports_key;
+}
+
+/*
+ * Reads the resource beside the vault's wave, on the caller's word for the
+ * principal and the key: 0 when the read bears them out, 1 when it does not
+ * (the caller fetches the usual way), -1 on an error.
+ */
+static int fetch_one_wave(struct az_session *s, const struct cmk_target *t,
+			  const char *id, struct cmk_fetch *f,
+			  struct az_error *e)
+{
+	bool named = t->key_uri || (t->key && t->vault);
+	struct cmk_target u = *t;
+	struct az_req *res = resource_req(s, id, e);
+	const struct svc_profile *guess = NULL;
+	struct armid a;
+	struct wave w = { .resource_id = id, .principal = t->principal };
+	int rc;
+
+	if (!res)
+		return -1;
+	if (!named)
+		u.key_uri = t->expect_key;
+	rc = pick_key(s, &u, f, e) == 0 ? 0 : 1;
+	f->ctx.change = named;
+	if (rc == 0 && f->ctx.keyref.hsm)
+		rc = 1; /* an HSM's local assignments need the principal's
+			   read first */
+	if (rc == 0 && armid_parse(id, &a)) {
+		guess = svc_for_resource(a.type, NULL);
+		armid_free(&a);
+	}
+	w.health = guess && guess->health_reports_key;
+	w.resource = res;
+	if (rc == 0) {
+		rc = read_vault_and_key(s, f, t->vault_id, &w, e);
+		f->round_trips++;
+	}
+	if (rc == 0 && res->status != 200)
+		rc = 1; /* the usual way says what failed */
+	if (rc == 0)
+		rc = take_resource(f, res->json, id, res, e) == 0 ? 0 : 1;
+	if (rc == 0)
+		rc = pick_identity(s, t, f, e);
+	if (rc == 0) {
+		fill_ctx(s, f, t);
+		rc = borne_out(s, t, f, w.health) ? read_roles(s, f, e) : 1;
+	}
+	if (rc == 0)
+		fill_ctx(s, f, t);
+	if (rc == 1)
+		az_error_clear(e);
+	az_req_free(res);
+	return rc;
+}
+
 /*
  * Fetches everything the rules judge, concurrently where reads are
  * independent. A read the operator may not make is recorded (403), not fatal.
@@ -1116,6 +1328,10 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	 * read, and Azure Policy asked beside the vault's, one round trip
 	 * less. */
 	bool named = t->key_uri || (t->key && t->vault);
+	/* A vault id the caller knows spares the lookup by name: the vault is
+	 * read at once, and judged there if its read says it is the key's
+	 * (the named one, or the one the resource uses). */
+	bool hinted = t->vault_id && !t->planned_vault;
 	struct az_req *vq = NULL, *policy = NULL;
 	char *id = NULL, *vault_id = NULL;
 	int rc = 0;
@@ -1124,20 +1340,31 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs,
 				 &id, e) != 0)
 		return -1;
-	if (named && (rc = pick_key(s, t, out, e)) == 0)
+	if (one_wave(t)) {
+		rc = fetch_one_wave(s, t, id, out, e);
+		free(id);
+		return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
+	}
+	if (named && (rc = pick_key(s, t, out, e)) == 0 && !hinted)
 		vq = vault_query_req(s, out, t);
 	if (rc == 0)
-		rc = read_resource(s, id, out, vq, e);
-	out->round_trips = 1;
+		rc = read_resource(s, t, id, out, vq, e);
 	if (rc == 0)
 		rc = pick_identity(s, t, out, e);
 	if (rc == 0 && !named)
 		rc = pick_key(s, t, out, e);
 	if (rc == 0 && out->ctx.keyref.vault_uri) {
 		fill_ctx(s, out, t);
-		if (vq) {
+		if (hinted) {
+			vault_id = xstrdup(t->vault_id);
+			policy = out->ctx.change && !t->no_policy
+					 ? policy_req(s, out)
+					 : NULL;
+		} else if (vq) {
 			vault_id = vault_from_answer(s, out, t, vq, e);
-			policy = out->ctx.change ? policy_req(s, out) : NULL;
+			policy = out->ctx.change && !t->no_policy
+					 ? policy_req(s, out)
+					 : NULL;
 		} else {
 			vault_id = find_vault(s, out, t, e);
 			out->round_trips++;
@@ -1152,8 +1379,12 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 		if (rc == 0)
 			rc = read_roles(s, out, e);
 	} else if (rc == 0 && vault_id) {
-		rc = read_vault_and_key(s, out, vault_id, policy, e);
+		struct wave w = wave_after(out, policy);
+
+		rc = read_vault_and_key(s, out, vault_id, &w, e);
 		out->round_trips++;
+		if (rc == 0 && hinted && !vault_is(out, vault_id))
+			rc = 1;
 		if (rc == 0)
 			rc = read_roles(s, out, e);
 	} else if (rc == 0 && policy) {
@@ -1169,7 +1400,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	az_req_free(policy);
 	free(id);
 	free(vault_id);
-	return rc;
+	return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
 }
 
 /* Frees a fetched context. */

@@ -27,6 +27,22 @@ struct cmk_target {
 					      (plan_vault_planned), judged
 					      in its place while it does
 					      not exist, or NULL */
+	const char *vault_id; /* the named key's vault (or HSM) ARM id when
+				 the caller knows it (a plan's), or NULL: it
+				 is read without a lookup by name, and looked
+				 up after all unless its read names the key's
+				 vault */
+	struct json_object *resource_read; /* the resource as the caller has
+					      just read it (borrowed), or
+					      NULL: it is not read again */
+	/* With vault_id, what the caller expects (apply knows it): the whole
+	 * fetch goes in one wave, and again the usual way when the resource
+	 * read in it does not bear them out. */
+	const char *principal;  /* the key identity's principal */
+	const char *expect_key; /* the key the resource uses, when no key is
+				   named */
+	bool no_policy; /* Azure Policy is not asked about a named key's save
+			   (a proof of access judges access only) */
 };
 
 /* The context and everything it points at. */

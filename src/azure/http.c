@@ -27,6 +27,7 @@ struct az_http {
 	CURLSH *share; /* DNS and TLS session cache */
 	struct az_http_opts o;
 	char *ca_file;
+	size_t waves; /* blocking runs so far: the round trips in sequence */
 };
 
 /* The engine's per-request state. */
@@ -781,7 +782,16 @@ static int run_until(struct az_http *h, struct az_req **reqs, size_t n,
  */
 int az_http_run(struct az_http *h, struct az_req **reqs, size_t n)
 {
+	h->waves += n > 0;
 	return run_until(h, reqs, n, false);
+}
+
+/* Returns how many waves of requests (az_http_run, each waiting for all its
+ * answers) this engine has run: the round trips a caller waited in sequence,
+ * which tests and benchmarks count. */
+size_t az_http_waves(const struct az_http *h)
+{
+	return h->waves;
 }
 
 /*

@@ -82,6 +82,7 @@ void az_req_free(struct az_req *r);
 char *az_req_response_header(const struct az_req *r, const char *name);
 int az_http_run(struct az_http *h, struct az_req **reqs, size_t n);
 int az_http_one(struct az_http *h, struct az_req *r);
+size_t az_http_waves(const struct az_http *h);
 int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_req_done(const struct az_req *r);
 void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n);

@@ -128,3 +128,23 @@ void azenv_stop(struct azenv *v)
 	unlink(v->ca);
 	free(v);
 }
+
+/* Counts the requests the simulator logged whose field (path, query, host)
+ * contains needle, case ignored; "" counts every request that has the field.
+ */
+int azenv_logged(struct azenv *v, const char *field, const char *needle)
+{
+	struct st_resp r = { 0 };
+	struct json_object *log;
+	int n = 0;
+
+	st_admin(&v->t, "GET", "/log", NULL, &r);
+	log = jx_get(r.json, "value");
+	for (size_t i = 0; i < jx_len(log); i++) {
+		const char *f = jx_str(jx_at(log, i), field);
+
+		n += f && strcasestr(f, needle) != NULL;
+	}
+	st_resp_free(&r);
+	return n;
+}

@@ -23,5 +23,6 @@ struct azenv *azenv_start_text(const char *text, int64_t backoff_ms);
 void azenv_stop(struct azenv *v);
 void azenv_pair(struct json_object *set, const char *subject, const char *rule);
 size_t azenv_expected(struct json_object *got, bool exact);
+int azenv_logged(struct azenv *v, const char *field, const char *needle);
 
 #endif

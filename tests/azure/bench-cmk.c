@@ -10,6 +10,7 @@
 
 #include "apply.h"
 #include "fetch.h"
+#include "http.h"
 #include "jx.h"
 #include "plan.h"
 #include "rules.h"
@@ -156,7 +157,7 @@ static double bench_apply(struct simtest *t, struct az_session *s,
 	struct cmk_report r;
 	struct plan p;
 	char *err = NULL;
-	size_t before = logged(t);
+	size_t before = logged(t), waves = az_http_waves(az_session_http(s));
 	double t0 = now_ms(), ms;
 	int rc = cmk_fetch(s, &tg, &f, &e);
 
@@ -174,8 +175,10 @@ static double bench_apply(struct simtest *t, struct az_session *s,
 	if (rc != 0)
 		fprintf(stderr, "bench-cmk: %s: %s\n", service,
 			err ? err : e.message);
-	printf("plan + apply %-18s %3zu requests  %7.0f ms  (%.1f x latency)\n",
-	       service, logged(t) - before, ms, ms / LATENCY_MS);
+	printf("plan + apply %-18s %3zu requests  %2zu waves  %7.0f ms  (%.1f "
+	       "x latency)\n",
+	       service, logged(t) - before,
+	       az_http_waves(az_session_http(s)) - waves, ms, ms / LATENCY_MS);
 	free(err);
 	cmk_report_free(&r);
 	cmk_fetch_free(&f);
