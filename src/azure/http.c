@@ -91,10 +91,13 @@ static char *setup_pool(struct az_http *h)
 	}
 	mc = curl_multi_setopt(h->multi, CURLMOPT_PIPELINING,
 			       (long)CURLPIPE_MULTIPLEX);
+	/* Azure's hosts speak HTTP/2 and multiplex on one connection; over
+	 * HTTP/1.1 each request in flight needs its own: 32 lets an audit's
+	 * creation lists and its page go at once. */
 	if (mc == CURLM_OK) {
 		option = "CURLMOPT_MAX_HOST_CONNECTIONS";
 		mc = curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-				       8L);
+				       32L);
 	}
 	if (mc != CURLM_OK)
 		return xasprintf(_("cannot set up libcurl's connection pool: "

@@ -27,9 +27,10 @@
 	1000 /* Resource Graph takes at most this many subscriptions per query \
 	      */
 #define BATCH 64 /* resources read at once by the ARM fallback */
-#define MAX_LISTS                                                         \
-	7 /* creation lists read beside a Resource Graph page (the engine \
-	     keeps 8 connections) */
+/* Creation lists read beside a Resource Graph page: each in a subscription of
+ * its own, so Resource Manager's per-subscription throttling is not pressed;
+ * with the page, within the engine's 32 connections to a host. */
+#define MAX_LISTS 31
 #define HOLD_ROWS                                                              \
 	(2 * PAGE_ROWS) /* rows held waiting on creation lists before the next \
 			   page waits for them */

@@ -1337,14 +1337,15 @@ static void test_trace_redacted(void **state)
 	env_stop(v);
 }
 
-/* Independent requests run concurrently over a few reused connections. */
+/* Independent requests run concurrently over reused connections, at most 32
+ * to a host (the simulator speaks HTTP/1.1: one per request in flight). */
 static void test_concurrent(void **state)
 {
 	struct env *v = env_start(NULL);
-	struct az_req *reqs[20];
+	struct az_req *reqs[48];
 	struct st_resp r;
 	struct json_object *log;
-	int before, conns[64] = { 0 }, distinct = 0;
+	int before, conns[256] = { 0 }, distinct = 0;
 
 	use_secret("demo-secret");
 	session(v, AZ_AUTH_ENV, NULL);
@@ -1352,24 +1353,24 @@ static void test_concurrent(void **state)
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	before = (int)jx_len(jx_get(r.json, "value"));
 	st_resp_free(&r);
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 48; i++)
 		reqs[i] = az_session_req(
 			v->s, AZ_ARM, "GET", i % 2 ? OAI : "/subscriptions",
 			i % 2 ? "2025-06-01" : "2022-12-01", NULL);
-	assert_int_equal(az_session_send(v->s, reqs, 20, &v->e), 0);
-	for (int i = 0; i < 20; i++) {
+	assert_int_equal(az_session_send(v->s, reqs, 48, &v->e), 0);
+	for (int i = 0; i < 48; i++) {
 		assert_int_equal(reqs[i]->status, 200);
 		az_req_free(reqs[i]);
 	}
 	st_admin(&v->t, "GET", "/log", NULL, &r);
 	log = jx_get(r.json, "value");
 	for (size_t i = (size_t)before; i < jx_len(log); i++) {
-		int64_t c = jx_int(jx_at(log, i), "conn", 0) % 64;
+		int64_t c = jx_int(jx_at(log, i), "conn", 0) % 256;
 
 		distinct += !conns[c];
 		conns[c] = 1;
 	}
-	assert_true(distinct <= 8);
+	assert_true(distinct <= 32);
 	st_resp_free(&r);
 	env_stop(v);
 }
