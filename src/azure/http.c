@@ -472,6 +472,10 @@ static CURLcode request_options(struct az_http *h, struct az_req *r,
 		OPT_P(CURLOPT_SHARE, h->share),
 		OPT_L(CURLOPT_NOSIGNAL, 1L),
 		OPT_L(CURLOPT_TCP_NODELAY, 1L),
+		/* libcurl's smallest: a request body is a few KiB of JSON, and
+		 * the 64 KiB default, per transfer, was a fifth of an audit's
+		 * heap with 31 lists in flight. */
+		OPT_L(CURLOPT_UPLOAD_BUFFERSIZE, 16384L),
 		OPT_P(CURLOPT_ERRORBUFFER, r->curl_error),
 		OPT_L(CURLOPT_CONNECTTIMEOUT_MS,
 		      r->connect_timeout_ms ? r->connect_timeout_ms
