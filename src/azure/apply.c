@@ -1440,7 +1440,12 @@ static int preflight(struct run *r, struct az_error *e)
 				.identity = r->p->uai_id,
 				.confirmed = true,
 				.planned_vault = planned,
-				.vault_id = r->p->vault_id };
+				.vault_id = r->p->vault_id,
+				/* Your permissions are judged here, not
+				 * Azure Policy nor the identity's access: one
+				 * wave. */
+				.no_policy = true,
+				.no_access = true };
 	struct cmk_fetch f;
 	char *err = NULL, *open = NULL;
 	int rc = cmk_fetch(r->s, &t, &f, e);

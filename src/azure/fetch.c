@@ -1223,8 +1223,9 @@ static bool one_wave(const struct cmk_target *t)
 {
 	bool named = t->key_uri || (t->key && t->vault);
 
-	return t->vault_id && t->principal && !t->planned_vault &&
-	       !t->resource_read && (named ? t->no_policy : !!t->expect_key);
+	return t->vault_id && (t->principal || t->no_access) &&
+	       !t->planned_vault && !t->resource_read &&
+	       (named ? t->no_policy : !!t->expect_key);
 }
 
 /* Tells whether two key references name the same key and version. */
@@ -1258,7 +1259,9 @@ static bool borne_out(struct az_session *s, const struct cmk_target *t,
 		}
 		free(uri);
 	}
-	return key_ok && principal && str_ieq(principal, t->principal) &&
+	return key_ok &&
+	       (!t->principal ||
+		(principal && str_ieq(principal, t->principal))) &&
 	       vault_is(f, t->vault_id) &&
 	       health == f->ctx.svc->health_reports_key;
 }
@@ -1301,6 +1304,12 @@ static int fetch_one_wave(struct az_session *s, const struct cmk_target *t,
 	}
 	if (rc == 0 && res->status != 200)
 		rc = 1; /* the usual way says what failed */
+	if (rc == 0 && t->no_access && !t->principal) {
+		/* Read for no one's principal: nothing may judge on it. */
+		json_object_put(f->assignments);
+		f->assignments = NULL;
+		f->ctx.assignments_status = 0;
+	}
 	if (rc == 0)
 		rc = take_resource(f, res->json, id, res, e) == 0 ? 0 : 1;
 	if (rc == 0)

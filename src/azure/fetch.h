@@ -43,6 +43,10 @@ struct cmk_target {
 				   named */
 	bool no_policy; /* Azure Policy is not asked about a named key's save
 			   (a proof of access judges access only) */
+	bool no_access; /* no identity's access is judged (apply's preflight
+			   judges your permissions): with vault_id, one
+			   wave without the principal, and the role
+			   assignments are left unread */
 };
 
 /* The context and everything it points at. */

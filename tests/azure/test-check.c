@@ -822,39 +822,42 @@ static void test_hsm_can_assign(void **state)
  * forged; what the fetch then sends and waits for. */
 static const struct {
 	const char *why, *vault_id, *resource_id, *principal, *expect_key;
-	bool named, no_policy;
+	bool named, no_policy, no_access;
 	int lookups, resource_reads, round_trips, policy_asks;
 } HINTS[] = {
-	{ "no hint", NULL, NULL, NULL, NULL, true, false, 1, 1, 2, 1 },
-	{ "the vault's id: no lookup", VAULT, NULL, NULL, NULL, true, false, 0,
-	  1, 2, 1 },
+	{ "no hint", NULL, NULL, NULL, NULL, true, false, false, 1, 1, 2, 1 },
+	{ "the vault's id: no lookup", VAULT, NULL, NULL, NULL, true, false,
+	  false, 0, 1, 2, 1 },
 	{ "the vault's id in other case",
 	  RG "/providers/microsoft.keyvault/VAULTS/KV-CMK-TEST", NULL, NULL,
-	  NULL, true, false, 0, 1, 2, 1 },
+	  NULL, true, false, false, 0, 1, 2, 1 },
 	{ "the vault's id and the resource just read: one wave", VAULT, OAI_ID,
-	  NULL, NULL, true, false, 0, 0, 1, 1 },
+	  NULL, NULL, true, false, false, 0, 0, 1, 1 },
 	{ "a vault that does not exist: looked up after all",
 	  RG "/providers/Microsoft.KeyVault/vaults/kv-elsewhere", NULL, NULL,
-	  NULL, true, false, 1, 2, 4, 2 },
+	  NULL, true, false, false, 1, 2, 4, 2 },
 	/* Its "vault" read is a third read of the account. */
 	{ "a resource that is not the key's vault: looked up after all", OAI_ID,
-	  NULL, NULL, NULL, true, false, 1, 3, 4, 2 },
+	  NULL, NULL, NULL, true, false, false, 1, 3, 4, 2 },
 	{ "a read of another resource is not taken", VAULT,
 	  RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test",
-	  NULL, NULL, true, false, 0, 1, 2, 1 },
+	  NULL, NULL, true, false, false, 0, 1, 2, 1 },
 	{ "the vault and the principal, no policy: one wave", VAULT, NULL,
-	  OAI_PRINCIPAL, NULL, true, true, 0, 1, 1, 0 },
+	  OAI_PRINCIPAL, NULL, true, true, false, 0, 1, 1, 0 },
 	/* The usual way is the plain one: the vault looked up by name too. */
 	{ "a principal the resource does not have: read again", VAULT, NULL,
-	  OTHER_PRINCIPAL, NULL, true, true, 1, 2, 3, 0 },
+	  OTHER_PRINCIPAL, NULL, true, true, false, 1, 2, 3, 0 },
 	{ "the principal with a forged vault id: read again",
 	  RG "/providers/Microsoft.KeyVault/vaults/kv-elsewhere", NULL,
-	  OAI_PRINCIPAL, NULL, true, true, 1, 2, 3, 0 },
+	  OAI_PRINCIPAL, NULL, true, true, false, 1, 2, 3, 0 },
 	{ "the key in use as expected: one wave", VAULT, NULL, OAI_PRINCIPAL,
-	  KEY, false, false, 0, 1, 1, 0 },
+	  KEY, false, false, false, 0, 1, 1, 0 },
 	/* The key in use is looked up by its vault's name: 3 round trips. */
 	{ "a key the resource does not use: read again", VAULT, NULL,
-	  OAI_PRINCIPAL, KEY "-other", false, false, 1, 2, 4, 0 },
+	  OAI_PRINCIPAL, KEY "-other", false, false, false, 1, 2, 4, 0 },
+	/* apply's preflight judges your permissions only. */
+	{ "permissions only, no principal: one wave, no one's access read",
+	  VAULT, NULL, NULL, NULL, true, true, true, 0, 1, 1, 0 },
 };
 
 /* Gives oai-cmk-test the key setting of a key in use, as a save leaves it. */
@@ -895,7 +898,8 @@ static void test_fetch_hints(void **state)
 					.vault_id = HINTS[i].vault_id,
 					.principal = HINTS[i].principal,
 					.expect_key = HINTS[i].expect_key,
-					.no_policy = HINTS[i].no_policy };
+					.no_policy = HINTS[i].no_policy,
+					.no_access = HINTS[i].no_access };
 		struct cmk_fetch f;
 		int lookups, reads;
 
@@ -930,7 +934,8 @@ static void test_fetch_hints(void **state)
 		assert_int_equal(f.ctx.key_status, 200);
 		assert_string_equal(f.ctx.keyref.name, "cmk-test");
 		assert_string_equal(cmk_principal(&f.ctx), OAI_PRINCIPAL);
-		assert_int_equal(f.ctx.assignments_status, 200);
+		assert_int_equal(f.ctx.assignments_status,
+				 HINTS[i].no_access ? 0 : 200);
 		/* The wave sent on a wrong principal's word asked about it. */
 		assert_int_equal(
 			azenv_logged(v, "query",
@@ -957,16 +962,16 @@ static const struct {
 	const char *id;
 	size_t waves, requests;
 } APPLY_TRIPS[] = {
-	/* preflight 2, grant 1, the read with the proof of access 1, save 1,
+	/* preflight 1, grant 1, the read with the proof of access 1, save 1,
 	 * poll 1, verification 1 */
-	{ OAI_ID, 7, 31 },
-	{ RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", 7,
-	  31 },
+	{ OAI_ID, 6, 30 },
+	{ RG "/providers/Microsoft.CognitiveServices/accounts/fdy-cmk-test", 6,
+	  30 },
 	/* DICOM's save is a whole PUT: one more read right before it */
 	{ RG "/providers/Microsoft.HealthcareApis/workspaces/cmktestws/"
 	     "dicomservices/dicom-test",
-	  8, 35 },
-	{ RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", 7, 31 },
+	  7, 34 },
+	{ RG "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test", 6, 30 },
 };
 
 /* Plans and applies one resource's change in process, tokens warm; returns the
