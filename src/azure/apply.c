@@ -910,9 +910,9 @@ static int create_key(struct run *r, size_t i, struct az_error *e)
 	return -1;
 }
 
-/* Returns the key the plan saves, with the version a created key got;
- * allocated. */
-static char *planned_key(const struct run *r)
+/* Returns the version the plan saves: its own, the one a created key got, or
+ * NULL (none named, or not learned yet). */
+static const char *planned_version(const struct run *r)
 {
 	const char *ver = r->p->keyref.version;
 
@@ -920,7 +920,32 @@ static char *planned_key(const struct run *r)
 		ver = plan_var_ok("keyVersion", jx_str(r->vars, "keyVersion"))
 			      ? jx_str(r->vars, "keyVersion")
 			      : NULL;
-	return key_ref_versioned(&r->p->keyref, ver);
+	return ver;
+}
+
+/* Returns the key the plan saves, with the version a created key got;
+ * allocated. */
+static char *planned_key(const struct run *r)
+{
+	return key_ref_versioned(&r->p->keyref, planned_version(r));
+}
+
+/* Tells whether the key the resource uses, as read, is the plan's: the same
+ * vault, the same key and, when the plan's version is known, that version
+ * (a key of the same name in another vault is another key). */
+static bool uses_planned_key(const struct run *r, const struct cmk_ctx *c)
+{
+	struct key_ref want;
+	const char *ver = planned_version(r);
+	bool is;
+
+	if (!key_ref_copy(&r->p->keyref, &want))
+		return false;
+	free(want.version);
+	want.version = ver ? xstrdup(ver) : NULL;
+	is = key_ref_is(&c->keyref, &want);
+	key_ref_free(&want);
+	return is;
 }
 
 /* Returns the principal learned for the service's identity, or NULL. */
@@ -1033,8 +1058,7 @@ static int prove_user_identity(struct run *r, struct az_error *e)
 		return rc;
 	}
 	principal = cmk_principal(&f.ctx);
-	if (!f.ctx.keyref.name ||
-	    !str_ieq(f.ctx.keyref.name, r->p->keyref.name) ||
+	if (!uses_planned_key(r, &f.ctx) ||
 	    !cmk_setting_names_identity(&f.ctx) || !principal ||
 	    !cmk_principal_has_access(&f.ctx, principal, NULL)) {
 		az_error_set(e,
@@ -1074,8 +1098,7 @@ static int verify(struct run *r, struct az_error *e)
 
 	if (rc == 0) {
 		cmk_check(&f.ctx, &rep);
-		if (!f.ctx.keyref.name ||
-		    !str_ieq(f.ctx.keyref.name, r->p->keyref.name)) {
+		if (!uses_planned_key(r, &f.ctx)) {
 			az_error_set(
 				e,
 				_("the end state does not hold: %s does not "

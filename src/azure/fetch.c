@@ -1231,10 +1231,7 @@ static bool one_wave(const struct cmk_target *t)
 /* Tells whether two key references name the same key and version. */
 static bool same_key(const struct key_ref *a, const struct key_ref *b)
 {
-	return same_uri(a->vault_uri, b->vault_uri) && a->name && b->name &&
-	       str_ieq(a->name, b->name) &&
-	       (a->version ? b->version && str_ieq(a->version, b->version)
-			   : !b->version);
+	return key_ref_is(a, b) && !a->version == !b->version;
 }
 
 /* Tells whether the resource read in the one wave bears the caller out: the
@@ -1261,7 +1258,8 @@ static bool borne_out(struct az_session *s, const struct cmk_target *t,
 	}
 	return key_ok &&
 	       (!t->principal ||
-		(principal && str_ieq(principal, t->principal))) &&
+		/* Exactly: the assignments were asked for as written. */
+		(principal && strcmp(principal, t->principal) == 0)) &&
 	       vault_is(f, t->vault_id) &&
 	       health == f->ctx.svc->health_reports_key;
 }

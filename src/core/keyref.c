@@ -289,6 +289,21 @@ bool key_ref_copy(const struct key_ref *from, struct key_ref *to)
 	return true;
 }
 
+/*
+ * Tells whether the key in use is the one wanted: the same vault or HSM, the
+ * same key and, when want names a version, that version (a reference
+ * without one wants the key whichever version is in use).
+ */
+bool key_ref_is(const struct key_ref *used, const struct key_ref *want)
+{
+	return used && want && used->vault_uri && want->vault_uri &&
+	       used->name && want->name &&
+	       str_ieq(used->vault_uri, want->vault_uri) &&
+	       str_ieq(used->name, want->name) &&
+	       (!want->version ||
+		(used->version && str_ieq(used->version, want->version)));
+}
+
 /* Formats a reference as its key URI, with its version when it has one;
  * allocated. */
 char *key_ref_uri(const struct key_ref *k)

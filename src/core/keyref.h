@@ -35,6 +35,7 @@ bool key_ref_from_parts_any(const char *vault, const char *name,
 bool key_ref_store(const char *vault, const struct key_suffixes *sfx,
 		   struct key_ref *out, const char **why);
 bool key_ref_copy(const struct key_ref *from, struct key_ref *to);
+bool key_ref_is(const struct key_ref *used, const struct key_ref *want);
 char *key_ref_uri(const struct key_ref *k);
 char *key_ref_url(const struct key_ref *k, const char *tail);
 char *key_ref_versioned(const struct key_ref *k, const char *version);

@@ -715,6 +715,51 @@ static void test_key_ref(void **state)
 	}
 }
 
+/* Whether a key in use is the one wanted: the vault counts, the name counts,
+ * the version only when one is wanted. */
+static const struct {
+	const char *used, *want;
+	bool is;
+} KEY_IS[] = {
+	{ "https://kv-a.vault.azure.net/keys/cmk",
+	  "https://kv-a.vault.azure.net/keys/cmk", true },
+	{ "https://KV-A.vault.azure.net/keys/CMK/v1",
+	  "https://kv-a.vault.azure.net/keys/cmk", true },
+	{ "https://kv-a.vault.azure.net/keys/cmk/V1",
+	  "https://kv-a.vault.azure.net/keys/cmk/v1", true },
+	{ "https://kv-b.vault.azure.net/keys/cmk",
+	  "https://kv-a.vault.azure.net/keys/cmk", false },
+	{ "https://kv-a.managedhsm.azure.net/keys/cmk",
+	  "https://kv-a.vault.azure.net/keys/cmk", false },
+	{ "https://kv-a.vault.azure.net/keys/cmk2",
+	  "https://kv-a.vault.azure.net/keys/cmk", false },
+	{ "https://kv-a.vault.azure.net/keys/cmk",
+	  "https://kv-a.vault.azure.net/keys/cmk/v1", false },
+	{ "https://kv-a.vault.azure.net/keys/cmk/v2",
+	  "https://kv-a.vault.azure.net/keys/cmk/v1", false },
+};
+
+/* key_ref_is: the key a resource uses against the plan's. */
+static void test_key_ref_is(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(KEY_IS) / sizeof(KEY_IS[0]); i++) {
+		struct key_ref used, want;
+		const char *why;
+
+		assert_true(
+			key_ref_parse(KEY_IS[i].used, &PUBLIC, &used, &why));
+		assert_true(
+			key_ref_parse(KEY_IS[i].want, &PUBLIC, &want, &why));
+		if (key_ref_is(&used, &want) != KEY_IS[i].is)
+			fail_msg("%s against %s: expected %d", KEY_IS[i].used,
+				 KEY_IS[i].want, KEY_IS[i].is);
+		key_ref_free(&used);
+		key_ref_free(&want);
+	}
+	assert_false(key_ref_is(NULL, NULL));
+}
+
 /* A reference from parts: a vault's name or URI, a key and a version, each
  * checked; a name cannot smuggle a path. */
 static void test_key_ref_parts(void **state)
@@ -877,6 +922,7 @@ int main(void)
 		cmocka_unit_test(test_history_parse),
 		cmocka_unit_test(test_key_ref),
 		cmocka_unit_test(test_key_ref_parts),
+		cmocka_unit_test(test_key_ref_is),
 		cmocka_unit_test(test_key_ref_version_in),
 		cmocka_unit_test(test_key_ref_forms),
 	};
