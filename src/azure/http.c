@@ -31,10 +31,17 @@ struct az_http {
 };
 
 /* The engine's per-request state. */
+/* The largest answer read by default: a Resource Graph page of 1,000 rows or
+ * an ARM list page is a few MiB at most, so anything past this is a fault or
+ * an attack, refused before it can exhaust memory. */
+#define MAX_ANSWER_BYTES ((int64_t)64 << 20)
+
 struct req_state {
 	CURL *easy;
 	struct sbuf body, headers;
-	int64_t due_ms; /* when the next attempt may start */
+	curl_off_t max_answer; /* the engine's bound on an answer's body */
+	bool too_large;        /* the answer passed it */
+	int64_t due_ms;        /* when the next attempt may start */
 	bool running, done;
 	double started_ms;
 };
@@ -118,6 +125,8 @@ struct az_http *az_http_new(const struct az_http_opts *o, char **err)
 		h->o = *o;
 	if (h->o.max_retries == 0)
 		h->o.max_retries = 4;
+	if (h->o.max_answer_bytes <= 0)
+		h->o.max_answer_bytes = MAX_ANSWER_BYTES;
 	if (h->o.max_retries < 0)
 		h->o.max_retries = 0;
 	h->o.backoff_base_ms =
@@ -281,10 +290,24 @@ bool az_http_canceled(const struct az_http *h)
 	return h->o.cancel && *h->o.cancel;
 }
 
-/* Collects body bytes. */
+/* Collects body bytes: room for the whole answer is made at once when its
+ * length is announced, and an answer past the engine's bound stops the
+ * transfer. */
 static size_t on_data(char *p, size_t size, size_t n, void *cls)
 {
-	sb_add(cls, p, size * n);
+	struct req_state *st = cls;
+	curl_off_t len = -1;
+
+	if ((curl_off_t)(st->body.len + size * n) > st->max_answer) {
+		st->too_large = true;
+		return 0;
+	}
+	if (st->body.cap == 0 &&
+	    curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+			      &len) == CURLE_OK &&
+	    len > 0 && len <= st->max_answer)
+		sb_reserve(&st->body, (size_t)len);
+	sb_add(&st->body, p, size * n);
 	return size * n;
 }
 
@@ -393,8 +416,9 @@ static void trace_response(struct az_http *h, struct az_req *r, double ms)
 struct easy_opt {
 	CURLoption id;
 	const char *name;
-	enum { OPT_LONG, OPT_PTR, OPT_WRITE, OPT_XFER } type;
+	enum { OPT_LONG, OPT_OFF, OPT_PTR, OPT_WRITE, OPT_XFER } type;
 	long l;
+	curl_off_t off;
 	const void *p;
 	curl_write_callback write;
 	curl_xferinfo_callback xfer;
@@ -422,6 +446,8 @@ static CURLcode set_options(struct az_http *h, CURL *e,
 		CURLcode rc = o[i].skip ? CURLE_OK
 			      : o[i].type == OPT_LONG
 				      ? curl_easy_setopt(e, o[i].id, o[i].l)
+			      : o[i].type == OPT_OFF
+				      ? curl_easy_setopt(e, o[i].id, o[i].off)
 			      : o[i].type == OPT_PTR
 				      ? curl_easy_setopt(e, o[i].id, o[i].p)
 			      : o[i].type == OPT_WRITE
@@ -483,7 +509,9 @@ static CURLcode request_options(struct az_http *h, struct az_req *r,
 		OPT_L(CURLOPT_TIMEOUT_MS, h->o.timeout_ms),
 		{ CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", OPT_WRITE,
 		  .write = on_data },
-		OPT_P(CURLOPT_WRITEDATA, &st->body),
+		OPT_P(CURLOPT_WRITEDATA, st),
+		{ CURLOPT_MAXFILESIZE_LARGE, "CURLOPT_MAXFILESIZE_LARGE",
+		  OPT_OFF, .off = st->max_answer },
 		{ CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", OPT_WRITE,
 		  .write = on_header },
 		OPT_P(CURLOPT_HEADERDATA, &st->headers),
@@ -523,6 +551,8 @@ static bool setup_easy(struct az_http *h, struct az_req *r)
 		return false;
 	}
 	curl_easy_reset(st->easy);
+	st->max_answer = (curl_off_t)h->o.max_answer_bytes;
+	st->too_large = false;
 	for (struct curl_slist *l = r->headers; l; l = l->next)
 		has_rid |= str_istarts(l->data, "x-ms-client-request-id:");
 	if (!has_rid)
@@ -642,6 +672,11 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 	r->status = 0;
 	if (code == CURLE_OK)
 		curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (st->too_large || code == CURLE_FILESIZE_EXCEEDED)
+		snprintf(r->curl_error, sizeof(r->curl_error),
+			 _("the answer is larger than %lld bytes, more than "
+			   "any answer Azure gives: it was not read"),
+			 (long long)st->max_answer);
 	free(r->resp_headers);
 	r->resp_headers = xstrdup(sb_str(&st->headers));
 	trace_response(h, r, (double)mono_ms() - st->started_ms);

@@ -24,8 +24,10 @@ struct az_http_opts {
 	int64_t backoff_base_ms; /* first backoff (default 800) */
 	int64_t backoff_max_ms; /* longest wait between attempts (default 60000)
 				 */
-	long connect_timeout_ms; /* default 10000 */
-	long timeout_ms;         /* a whole attempt (default 120000) */
+	long connect_timeout_ms;  /* default 10000 */
+	int64_t max_answer_bytes; /* the largest answer body read (default 64
+				     MiB): a larger one fails the request */
+	long timeout_ms;          /* a whole attempt (default 120000) */
 	volatile sig_atomic_t
 		*cancel;   /* set non-zero to cancel everything under way */
 	const char *proxy; /* borrowed: every https request through it, NO_PROXY

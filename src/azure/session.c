@@ -122,6 +122,7 @@ struct az_session *az_session_new(const struct az_session_opts *o,
 	ho.trace_brief = o->trace_brief;
 	ho.cancel = o->cancel;
 	ho.max_retries = o->max_retries;
+	ho.max_answer_bytes = o->max_answer_bytes;
 	ho.backoff_base_ms = o->backoff_base_ms;
 	ho.proxy = o->proxy;
 	s->http = az_http_new(&ho, &err);

@@ -33,9 +33,10 @@ struct az_session_opts {
 	void (*prompt)(const char *message,
 		       void *ctx); /* shows the device-code instructions */
 	void *prompt_ctx;
-	const char *az_command;  /* the Azure CLI program; NULL: "az" */
-	int max_retries;         /* 0: the engine's default */
-	int64_t backoff_base_ms; /* 0: the engine's default */
+	const char *az_command;   /* the Azure CLI program; NULL: "az" */
+	int max_retries;          /* 0: the engine's default */
+	int64_t max_answer_bytes; /* 0: the engine's default */
+	int64_t backoff_base_ms;  /* 0: the engine's default */
 	const char *proxy; /* every request through it, whatever HTTPS_PROXY and
 			      NO_PROXY say; NULL: theirs */
 	const struct az_client_secret

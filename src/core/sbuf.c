@@ -8,15 +8,16 @@
 #include "sbuf.h"
 #include "xalloc.h"
 
-/* Makes room for n more bytes plus the terminator. */
-static void sb_reserve(struct sbuf *b, size_t n)
+/* Makes room for n more bytes plus the terminator: an empty buffer gets just
+ * that (so a known length costs no slack), a full one doubles. */
+void sb_reserve(struct sbuf *b, size_t n)
 {
 	size_t need = b->len + n + 1;
 
 	if (need <= b->cap)
 		return;
 	if (b->cap == 0)
-		b->cap = 64;
+		b->cap = need > 64 ? need : 64;
 	while (b->cap < need)
 		b->cap *= 2;
 	b->s = xrealloc(b->s, b->cap);

@@ -16,6 +16,7 @@ struct sbuf {
 		NULL, 0, 0 \
 	}
 
+void sb_reserve(struct sbuf *b, size_t n);
 void sb_add(struct sbuf *b, const void *data, size_t n);
 void sb_adds(struct sbuf *b, const char *s);
 void sb_addc(struct sbuf *b, char c);

@@ -1375,6 +1375,47 @@ static void test_concurrent(void **state)
 	env_stop(v);
 }
 
+/* An answer larger than the engine's bound fails its request at once, saying
+ * so, without a retry; answers within it are read whole. */
+static void test_answer_bound(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_session_opts o = { 0 };
+	struct sbuf rule = SBUF_INIT;
+	struct az_req *r;
+
+	use_secret("demo-secret");
+	o.auth = AZ_AUTH_ENV;
+	o.ca_file = v->ca;
+	o.max_retries = 3;
+	o.backoff_base_ms = 5;
+	o.max_answer_bytes = 16384;
+	v->s = az_session_new(&o, &v->e);
+	assert_non_null(v->s);
+	sb_adds(&rule, "{\"path\":\"/subscriptions/big\",\"status\":200,"
+		       "\"body\":{\"value\":\"");
+	for (int i = 0; i < 20000; i++)
+		sb_addc(&rule, 'x');
+	sb_adds(&rule, "\"}}");
+	fault(v, sb_str(&rule));
+	sb_free(&rule);
+	r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions/big",
+			   "2022-12-01", NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
+	assert_non_null(strstr(v->e.message, "larger than 16384 bytes"));
+	assert_int_equal(r->attempts, 1);
+	assert_null(r->json);
+	az_req_free(r);
+	az_error_clear(&v->e);
+	r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions", "2022-12-01",
+			   NULL);
+	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(r->resp_len, strlen(r->resp_body));
+	az_req_free(r);
+	env_stop(v);
+}
+
 /* Clouds: names are known; US Government works end to end; AZURE_AUTHORITY_HOST
  * must be https. */
 static void test_clouds(void **state)
@@ -1444,6 +1485,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_and_proxy),
 		cmocka_unit_test(test_trace_redacted),
 		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_answer_bound),
 		cmocka_unit_test(test_clouds),
 	};
 
