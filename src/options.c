@@ -493,6 +493,10 @@ static const struct opt_def OPTS[] = {
 	{ "from", 0, O_TEXT, TEXT(from), NULL, CMD_FIX, "FILE",
 	  N_("the audit report (-o json) to read (default: the one the last "
 	     "audit kept)") },
+	{ "fresh", 0, O_FLAG, FLAG(fresh), NULL, CMD_FIX, NULL,
+	  N_("with --all: audit now, as azcmk audit with the same "
+	     "--subscription and --service, keep that report as the last "
+	     "audit's, and plan from it (not with --from)") },
 	{ "resource", 0, O_TEXT, TEXT(resource), NULL, CMD_HISTORY, "R",
 	  N_("the changes of R (ARM id or name)") },
 	{ "since", 0, O_TEXT, TEXT(since), NULL, CMD_HISTORY, "T",
