@@ -70,6 +70,8 @@ static enum audit_format format_of(enum output o)
 struct outputs {
 	enum audit_format format;
 	bool colour;
+	FILE *show; /* where the shown report goes: standard output, or NULL
+		       when only the kept one is wanted (fix --all --fresh) */
 	struct audit_writer shown, kept;
 	FILE *keep; /* the kept report's temporary file, or NULL */
 	char *keep_path, *keep_tmp;
@@ -120,7 +122,7 @@ static void on_begin(void *ud, const struct audit_report *meta)
 	audit_writer_begin(&o->shown, o->format, o->colour, meta);
 	audit_writer_begin(&o->kept, AUDIT_JSON, false, meta);
 	o->begun = true;
-	drain(&o->shown, stdout);
+	drain(&o->shown, o->show);
 	drain(&o->kept, o->keep);
 }
 
@@ -131,7 +133,7 @@ static void on_item(void *ud, const struct audit_report *part)
 
 	audit_writer_part(&o->shown, part);
 	audit_writer_part(&o->kept, part);
-	drain(&o->shown, stdout);
+	drain(&o->shown, o->show);
 	drain(&o->kept, o->keep);
 }
 
@@ -140,42 +142,50 @@ static void on_item(void *ud, const struct audit_report *part)
  * replaces the last one only when complete. A SARIF log is whole even when
  * the audit stopped before its scope was known (meta: what is known then):
  * a reader gets the run marked unsuccessful with why, not an empty file.
+ * Returns whether the report was kept.
  */
-static void finish(struct outputs *o, const struct audit_report *meta,
+static bool finish(struct outputs *o, const struct audit_report *meta,
 		   const char *why)
 {
-	bool complete = why == NULL;
+	bool complete = why == NULL, kept = false;
 
 	if (!complete && !o->begun && o->format == AUDIT_SARIF)
 		audit_writer_begin(&o->shown, o->format, false, meta);
 	if (complete) {
 		audit_writer_end(&o->shown);
 		audit_writer_end(&o->kept);
-		drain(&o->shown, stdout);
+		drain(&o->shown, o->show);
 		drain(&o->kept, o->keep);
 	} else {
 		audit_writer_abort(&o->shown, why);
-		drain(&o->shown, stdout);
+		drain(&o->shown, o->show);
 	}
 	fflush(stdout);
-	if (o->keep && fclose(o->keep) == 0 && complete &&
-	    rename(o->keep_tmp, o->keep_path) != 0)
-		cli_error(_("the report cannot be kept for azcmk fix: %s: %s"),
-			  o->keep_path, strerror(errno));
+	if (o->keep && fclose(o->keep) == 0 && complete) {
+		kept = rename(o->keep_tmp, o->keep_path) == 0;
+		if (!kept)
+			cli_error(_("the report cannot be kept for azcmk fix: "
+				    "%s: %s"),
+				  o->keep_path, strerror(errno));
+	}
 	if (!complete && o->keep_tmp)
 		unlink(o->keep_tmp);
 	audit_writer_free(&o->shown);
 	audit_writer_free(&o->kept);
 	free(o->keep_path);
 	free(o->keep_tmp);
+	return kept;
 }
 
 /*
- * azcmk audit: each resource is written as soon as it is judged, so memory
- * stays flat however many there are. Exit 0 when nothing at --fail-on or
- * above was found, 1 when something was, 2 on an error.
+ * Audits the subscriptions and services o selects, each resource written as
+ * soon as it is judged (to standard output unless only_kept), so that memory
+ * stays flat however many there are, and keeps the JSON report as the last
+ * audit's. Returns EXIT_OK or EXIT_FINDINGS (at --fail-on or above), or
+ * EXIT_ERROR after saying why; *kept says whether the report was kept.
+ * With only_kept, it stops before auditing when the report cannot be kept.
  */
-int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
+static int run_audit(const struct cmd_opts *o, bool only_kept, bool *kept)
 {
 	struct meter m = { time(NULL), isatty(2) != 0, false };
 	struct survey_opts so = { o->subscriptions,
@@ -187,7 +197,9 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 								: NULL,
 				  &m };
 	struct outputs out = { format_of(o->output),
-			       o->output == OUT_TABLE && report_colour(stdout),
+			       !only_kept && o->output == OUT_TABLE &&
+				       report_colour(stdout),
+			       only_kept ? NULL : stdout,
 			       { 0 },
 			       { 0 },
 			       NULL,
@@ -200,17 +212,16 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 	struct az_error e = { 0 };
 	int rc;
 
-	(void)argv;
-	if (argc != 0) {
-		cli_error(_("audit takes no argument; choose the scope with "
-			    "--subscription and --service"));
-		fprintf(stderr, _("Try '%s --help' for more information.\n"),
-			cli_program());
-		return EXIT_ERROR;
-	}
+	*kept = false;
 	if (!(s = flow_session(o)))
 		return EXIT_ERROR;
 	out.keep = open_keep(&out);
+	if (only_kept && !out.keep) {
+		free(out.keep_path);
+		free(out.keep_tmp);
+		az_session_free(s);
+		return EXIT_ERROR;
+	}
 	rc = cmk_audit_stream(s, &so, &sink, &meta, &e);
 	if (m.shown && m.tty)
 		fputs("\r\033[K", stderr);
@@ -221,10 +232,43 @@ int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
 	} else {
 		rc = audit_writer_fails(&out.shown, o->fail_on) ? EXIT_FINDINGS
 								: EXIT_OK;
-		finish(&out, &meta, NULL);
+		*kept = finish(&out, &meta, NULL);
 	}
 	audit_free(&meta);
 	az_error_clear(&e);
 	az_session_free(s);
 	return rc;
+}
+
+/*
+ * Audits again for fix --all --fresh, with its --subscription and --service,
+ * printing only progress, and keeps the report as the last audit's, as azcmk
+ * audit does; 0 when it was kept, -1 after saying why.
+ */
+int audit_fresh(const struct cmd_opts *o)
+{
+	bool kept;
+	int rc = run_audit(o, true, &kept);
+
+	return rc != EXIT_ERROR && kept ? 0 : -1;
+}
+
+/*
+ * azcmk audit: the report on standard output, kept for fix. Exit 0 when
+ * nothing at --fail-on or above was found, 1 when something was, 2 on an
+ * error.
+ */
+int cmd_audit(const struct cmd_opts *o, int argc, char **argv)
+{
+	bool kept;
+
+	(void)argv;
+	if (argc != 0) {
+		cli_error(_("audit takes no argument; choose the scope with "
+			    "--subscription and --service"));
+		fprintf(stderr, _("Try '%s --help' for more information.\n"),
+			cli_program());
+		return EXIT_ERROR;
+	}
+	return run_audit(o, false, &kept);
 }

@@ -570,12 +570,13 @@ int cmd_fix(const struct cmd_opts *o, int argc, char **argv)
 		return fleet_fix_all(o, argc, argv);
 	if (o->parallel || o->ngroups || o->services || o->plan_file ||
 	    o->format != FMT_TEXT || o->nvaults > 1 || o->nnew_vaults ||
-	    o->vault_group || o->vault_sub)
+	    o->vault_group || o->vault_sub || o->fresh)
 		return flow_mistake(
 			_("--parallel, --resource-group, --service, "
 			  "--file, --format, a second --vault, "
-			  "--create-vault, --vault-group and "
-			  "--vault-subscription apply to fix --all"));
+			  "--create-vault, --vault-group, "
+			  "--vault-subscription and --fresh apply to fix "
+			  "--all"));
 	if (argc != 1) {
 		cli_error(_("fix takes one FINDING-ID (from an audit) or "
 			    "RESOURCE"));

@@ -34,25 +34,31 @@ struct fixall {
 				     and vault it was made from */
 };
 
-/* Reads the audit report (--from, or the one the last audit kept); prints why
- * and returns -1 when it cannot. */
+/* Reads the audit report (--from, or the one the last audit kept, after
+ * taking it now with --fresh); prints why and returns -1 when it cannot. */
 static int load_report(const struct cmd_opts *o, struct audit_report *a)
 {
-	char *path = o->from ? xstrdup(o->from)
-			     : cmk_state_path("last-audit.json"),
-	     *err = NULL, *text;
+	char *path, *err = NULL, *text;
 	struct json_object *j = NULL;
 	size_t len;
 	int rc = -1;
 
 	memset(a, 0, sizeof(*a));
+	/* Never the report an earlier audit kept when this one did not end. */
+	if (o->fresh && audit_fresh(o) != 0) {
+		cli_error(_("the fresh audit did not end: nothing was "
+			    "planned"));
+		return -1;
+	}
+	path = o->from ? xstrdup(o->from) : cmk_state_path("last-audit.json");
 	text = cli_read_file(path, &len, &err);
 	if (text && (j = jx_parse(text, len, &err)) != NULL &&
 	    audit_from_json(j, a, &err) == 0)
 		rc = 0;
 	else
 		cli_error(_("cannot use the audit report '%s': %s; run '%s "
-			    "audit' first, or give --from FILE"),
+			    "audit' first, give --from FILE, or add --fresh "
+			    "to audit now"),
 			  path, err ? err : "?", cli_program());
 	json_object_put(j);
 	free(text);
@@ -388,6 +394,10 @@ int fleet_fix_all(const struct cmd_opts *o, int argc, char **argv)
 				      "the one --key names"));
 	if ((rc = format_mistake(o)) != EXIT_OK)
 		return rc;
+	if (o->fresh && o->from)
+		return flow_mistake(_("--fresh audits now and --from reads a "
+				      "report already taken: give one of "
+				      "them"));
 	if (o->nvaults > 1 && o->key)
 		return flow_mistake(
 			_("--key NAME names a key in one --vault: "

@@ -70,9 +70,11 @@ struct cmd_opts {
 	bool dry_run;      /* rotate, refresh, fix: print the plan and stop */
 	unsigned services; /* audit: bit per enum svc_id (0: all) */
 	bool deep;         /* audit: check the keys in use */
-	enum severity fail_on;  /* audit: exit 1 from this severity up */
-	const char *from;       /* fix: the audit report to read */
-	bool all;               /* fix --all: every finding, one fleet plan */
+	enum severity fail_on; /* audit: exit 1 from this severity up */
+	const char *from;      /* fix: the audit report to read */
+	bool fresh; /* fix --all: audit now, keep it as the last audit, and
+		       plan from it */
+	bool all;   /* fix --all: every finding, one fleet plan */
 	const char *groups[32]; /* fix --all: --resource-group (repeatable) */
 	const char *new_vaults[16]; /* fix --all: --create-vault [REGION=]NAME
 				       (repeatable) */
@@ -116,6 +118,7 @@ int cmd_apply(const struct cmd_opts *o, int argc, char **argv);
 int cmd_rotate(const struct cmd_opts *o, int argc, char **argv);
 int cmd_refresh(const struct cmd_opts *o, int argc, char **argv);
 int cmd_audit(const struct cmd_opts *o, int argc, char **argv);
+int audit_fresh(const struct cmd_opts *o);
 int cmd_fix(const struct cmd_opts *o, int argc, char **argv);
 int cmd_history(const struct cmd_opts *o, int argc, char **argv);
 int cmd_keys(const struct cmd_opts *o, int argc, char **argv);

@@ -693,7 +693,8 @@ static int new_vaults_usable(struct build *b)
 static int plan_all(struct build *b, const struct wanted *w, size_t n)
 {
 	struct az_error e = { 0 };
-	size_t k = b->o->parallel > 0 ? (size_t)b->o->parallel : 8;
+	size_t k = b->o->parallel > 0 ? (size_t)b->o->parallel
+				      : FLEET_DEFAULT_PARALLEL;
 
 	if (fix_key_stores(b->s, b->o, &b->stores, &e) != 0) {
 		b->err = xasprintf(

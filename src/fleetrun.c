@@ -25,14 +25,6 @@
 #include "text.h"
 #include "xalloc.h"
 
-#define DEFAULT_PARALLEL 8
-/* Resources applied at once on one vault. Key Vault's documented limits, per
- * vault and region in 10 s, are 20 creations of a software RSA key and 4,000
- * other key transactions ("Azure Key Vault service limits", Microsoft
- * Learn): a resource's plan makes one creation and a few reads, and waits
- * for RBAC in between, so 8 at once stays well within them; a 429 is retried
- * after its Retry-After (tests/sim/test-fleet-scale.sh's storm). */
-#define PER_VAULT 8
 #define MAX_RESULT 3072  /* a worker's answer, in bytes (below PIPE_BUF) */
 #define MAX_MESSAGE 2048 /* of which its error message */
 
@@ -550,10 +542,7 @@ static bool run(struct runner *r, char **err)
 	struct sigaction hup = { 0 }, old_hup;
 	size_t n = r->f->n;
 
-	r->l.parallel =
-		o->parallel > 0 ? (size_t)o->parallel : DEFAULT_PARALLEL;
-	r->l.per_vault = r->l.parallel < PER_VAULT ? r->l.parallel : PER_VAULT;
-	r->l.per_subscription = r->l.parallel;
+	r->l = fleet_limits_for(o->parallel);
 	r->cancel = r->h->cancel ? r->h->cancel : o->cancel;
 	r->state = xcalloc(n + 1, sizeof(*r->state));
 	r->pid = xcalloc(n + 1, sizeof(*r->pid));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fleet.h"
 #include "i18n.h"
 #include "options.h"
 #include "plan.h"
@@ -211,10 +212,13 @@ static int set_parallel(struct cmd_opts *o, const char *v, unsigned cmd)
 	int n;
 
 	(void)cmd;
-	if (!cli_parse_int(v, 1, 64, &n))
+	if (!cli_parse_int(v, 1, FLEET_MAX_PARALLEL, &n))
 		return mistake(xasprintf(_("invalid --parallel '%s': use a "
-					   "number from 1 to 64"),
-					 v));
+					   "number from 1 to %d (at most %d "
+					   "run at once on one vault, %d in "
+					   "one subscription)"),
+					 v, FLEET_MAX_PARALLEL, FLEET_PER_VAULT,
+					 FLEET_PER_SUBSCRIPTION));
 	o->parallel = n;
 	return 0;
 }
@@ -406,8 +410,9 @@ static const struct opt_def OPTS[] = {
 	  N_("with --all: only the findings in resource group RG "
 	     "(repeatable)") },
 	{ "parallel", 0, O_CALL, 0, set_parallel, CMD_APPLY | CMD_FIX, "N",
-	  N_("a fleet plan: how many resources are applied at once (default "
-	     "8; at most 4 per vault)") },
+	  N_("a fleet plan: how many resources are applied at once (1 to "
+	     "64, default 8; whatever N, at most 8 on one vault and 16 "
+	     "writing in one subscription)") },
 	{ "key", 0, O_CALL, 0, set_key, KEYED, "URI|NAME",
 	  N_("the key (a key URI, or a name with --vault)") },
 	{ "vault", 0, O_CALL, 0, set_vault, KEYED, "NAME",
@@ -488,6 +493,10 @@ static const struct opt_def OPTS[] = {
 	{ "from", 0, O_TEXT, TEXT(from), NULL, CMD_FIX, "FILE",
 	  N_("the audit report (-o json) to read (default: the one the last "
 	     "audit kept)") },
+	{ "fresh", 0, O_FLAG, FLAG(fresh), NULL, CMD_FIX, NULL,
+	  N_("with --all: audit now, as azcmk audit with the same "
+	     "--subscription and --service, keep that report as the last "
+	     "audit's, and plan from it (not with --from)") },
 	{ "resource", 0, O_TEXT, TEXT(resource), NULL, CMD_HISTORY, "R",
 	  N_("the changes of R (ARM id or name)") },
 	{ "since", 0, O_TEXT, TEXT(since), NULL, CMD_HISTORY, "T",

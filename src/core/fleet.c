@@ -412,32 +412,63 @@ static bool has_shared(const struct plan *p)
 	return false;
 }
 
-/* Tells whether two ARM ids are in the same subscription. */
-static bool same_sub(const char *a, const char *b)
+/* Tells whether a plan writes through Azure Resource Manager in subscription
+ * sub: its resource's (identity, the save) or its vault's (the role
+ * assignment or access policy, the vault's own changes). */
+static bool writes_in(const struct plan *p, const char *sub)
 {
-	char *x = fleet_subscription(a), *y = fleet_subscription(b);
-	bool same = *x && str_ieq(x, y);
+	char *x = fleet_subscription(p->resource_id),
+	     *y = fleet_subscription(p->vault_id);
+	bool in = *sub && (str_ieq(x, sub) || str_ieq(y, sub));
 
 	free(x);
 	free(y);
-	return same;
+	return in;
 }
 
 /* Tells whether plan i may start now: the limits in all, per vault and per
- * subscription, given the running ones. */
+ * subscription (its resource's, and its vault's when another), given the
+ * running ones. */
 static bool fits(const struct fleet *f, size_t i, const size_t *running,
 		 size_t nrun, const struct fleet_limits *l)
 {
-	size_t vault = 0, sub = 0;
+	const struct plan *p = &f->plans[i];
+	char *own = fleet_subscription(p->resource_id),
+	     *keys = fleet_subscription(p->vault_id);
+	size_t vault = 0, sub = 0, key_sub = 0,
+	       cap = l->per_subscription ? l->per_subscription : 1;
+	bool other = *keys && !str_ieq(own, keys);
 
 	for (size_t r = 0; r < nrun; r++) {
 		const struct plan *q = &f->plans[running[r]];
 
-		vault += str_ieq(q->vault_id, f->plans[i].vault_id);
-		sub += same_sub(q->resource_id, f->plans[i].resource_id);
+		vault += str_ieq(q->vault_id, p->vault_id);
+		sub += writes_in(q, own);
+		key_sub += other && writes_in(q, keys);
 	}
-	return vault < (l->per_vault ? l->per_vault : 1) &&
-	       sub < (l->per_subscription ? l->per_subscription : 1);
+	free(own);
+	free(keys);
+	return vault < (l->per_vault ? l->per_vault : 1) && sub < cap &&
+	       key_sub < cap;
+}
+
+/*
+ * Returns the bounds of a fleet's apply for --parallel n (0: the default):
+ * n at once in all, at most FLEET_PER_VAULT on one vault and
+ * FLEET_PER_SUBSCRIPTION writing in one subscription (see fleet.h for the
+ * limits of Azure's they come from).
+ */
+struct fleet_limits fleet_limits_for(int n)
+{
+	struct fleet_limits l;
+
+	l.parallel = n > 0 ? (size_t)n : FLEET_DEFAULT_PARALLEL;
+	l.per_vault =
+		l.parallel < FLEET_PER_VAULT ? l.parallel : FLEET_PER_VAULT;
+	l.per_subscription = l.parallel < FLEET_PER_SUBSCRIPTION
+				     ? l.parallel
+				     : FLEET_PER_SUBSCRIPTION;
+	return l;
 }
 
 /* Tells whether plan i waits for an earlier plan that changes the same

@@ -64,6 +64,39 @@ struct fleet_limits {
 	size_t per_subscription;
 };
 
+/* --parallel: its default and the most it takes. */
+#define FLEET_DEFAULT_PARALLEL 8
+#define FLEET_MAX_PARALLEL 64
+/*
+ * Resources applied at once on one vault. Key Vault allows, per vault and
+ * region in 10 s, 10 creations of an HSM-protected RSA key and 20 of a
+ * software one, and 2,000 (HSM) or 4,000 other key transactions ("Azure Key
+ * Vault service limits", Microsoft Learn,
+ * https://learn.microsoft.com/azure/key-vault/general/service-limits). A
+ * resource's plan creates at most one key, at its start, then reads and
+ * waits (the role's propagation, the save's long-running operation): 8 at
+ * once is at most 8 creations in a wave, under both creation limits. A 429
+ * is retried after its Retry-After ("Azure Key Vault throttling guidance",
+ * https://learn.microsoft.com/azure/key-vault/general/overview-throttling).
+ */
+#define FLEET_PER_VAULT 8
+/*
+ * Resources applied at once that write in one subscription (a resource's own,
+ * and its vault's where the role assignment or access policy is written).
+ * Azure Resource Manager gives each principal, per subscription and region, a
+ * token bucket of 200 writes refilled at 10 a second ("Understand how Azure
+ * Resource Manager throttles requests", Microsoft Learn,
+ * https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+ * A resource's plan writes at most 4 times there (its identity, the role or
+ * access policy, the save, the system identity turned off; the vault's
+ * shared changes once for all): 16 at once is at most 64 writes in a wave, a
+ * third of the bucket, leaving the rest to the operator's other work, and
+ * the plans' reads, polls and waits keep them near the refill rate.
+ */
+#define FLEET_PER_SUBSCRIPTION 16
+
+struct fleet_limits fleet_limits_for(int parallel);
+
 /* Where each resource's plan stands while the fleet is applied. */
 enum fleet_state { FLEET_PENDING, FLEET_RUNNING, FLEET_ENDED };
 

@@ -242,6 +242,12 @@ unset XDG_STATE_HOME
 expect azcmk-bad-auth 2 "invalid --auth 'magic'" -- "$azcmk" --auth magic login
 expect azcmk-bad-output 2 "invalid --output 'xml'" -- "$azcmk" -o xml login
 expect azcmk-bad-cloud 2 "unknown cloud 'Mars'" -- "$azcmk" --cloud Mars login
+# --parallel takes 1 to 64, and a refusal says what to give and the bounds that hold whatever the value.
+for v in 0 65 -3 eight; do
+	expect "azcmk-bad-parallel-$v" 2 \
+		"invalid --parallel '$v': use a number from 1 to 64 (at most 8 run at once on one vault, 16 in one subscription)" \
+		-- "$azcmk" apply --parallel "$v" fleet.json
+done
 expect azcmk-login-args 2 "login takes no arguments" -- "$azcmk" login now
 expect azcmk-account-usage 2 "account list" -- "$azcmk" account show
 expect sim-version 0 "azcmk-sim (azcmk) " -- "$sim" --version

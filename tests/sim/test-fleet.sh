@@ -1,7 +1,8 @@
 #!/bin/sh
 # Tests azcmk fix --all and the apply of a fleet plan against the simulator's demo tenant: the plan from the
 # audit's findings with its filters and skipped list, the refusals of a tampered fleet file, an apply stopped
-# half-way by Ctrl-C and finished with --resume, and a re-audit that finds every planned resource fixed.
+# half-way by Ctrl-C and finished with --resume, a re-audit that finds every planned resource fixed, and
+# --fresh, which plans from an audit taken now instead of the last one.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -281,5 +282,65 @@ curl -s --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" https://sim.local/log >"$
 check "the simulator saw the role assignment made on the vault" \
 	'any(e["method"] == "PUT" and e["status"] == 201 and e["path"].startswith("/subscriptions/22222222-2222-4222-8222-222222222222/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/kv-ch-prod-ai/providers/Microsoft.Authorization/roleAssignments/") for e in d["value"])' \
 	"$work/log.json"
+
+# fix --all --fresh: the tenant was reset after the last audit (the re-audit above), so that report says the
+# fleet's resources are fixed while Azure now says they are not, but oai-ch-summaries, fixed since. Without
+# --fresh the stale report is planned; with it, an audit taken now, kept as the last audit's.
+kept=$work/state/azcmk/last-audit.json
+az fix --all --dry-run -o json >"$work/stale.json" 2>/dev/null
+summaries=$(python3 -c 'import json, sys
+print([p["resource"] for p in json.load(open(sys.argv[1]))["plans"] if p["resource"].endswith("/oai-ch-summaries")][0])' \
+	"$work/fleet.json")
+check "without --fresh, fix --all plans from the last audit's report: none of the fleet's fixed resources" \
+	'not {r["id"].lower() for r in d["resources"]} & {p["resource"].lower() for p in json.load(open("'"$work/fleet.json"'"))["plans"]}' \
+	"$work/stale.json"
+az fix --all --fresh --dry-run -o json >"$work/fresh.json" 2>"$work/fresh.err"
+rc=$?
+[ $rc -eq 0 ] && ok "fix --all --fresh --dry-run audits and plans" || bad "fix --all --fresh: exit $rc: $(cat "$work/fresh.err")"
+python3 - "$work/fresh.json" "$work/fleet.json" "$summaries" "$kept" >"$work/fresh.check" 2>&1 <<'EOF2'
+import json, sys
+review, fleet, summaries = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3].lower()
+kept = json.load(open(sys.argv[4]))
+seen = {r["id"].lower() for r in review["resources"] + review["skipped"]}
+again = {p["resource"].lower() for p in fleet["plans"]} - {summaries}
+assert again <= seen, "the reset resources not planned again: %s" % sorted(again - seen)
+assert summaries not in seen, "oai-ch-summaries, fixed since the last audit, is in the fresh fleet"
+lacking = {f["resourceId"].lower() for f in kept["findings"] if f["rule"] == "resource.cmk"}
+assert again <= lacking and summaries not in lacking, "the kept report is not the fresh audit's"
+EOF2
+[ $? -eq 0 ] && ok "--fresh plans from what Azure holds now (the reset resources again, not the one fixed since) and keeps that audit" ||
+	bad "fix --all --fresh: $(cat "$work/fresh.check")"
+az fix --all --dry-run -o json >"$work/after.json" 2>/dev/null
+a=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fleet"])' "$work/fresh.json")
+b=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["fleet"])' "$work/after.json")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "the fresh audit is the last audit: fix --all without --fresh then makes the same fleet" ||
+	bad "after --fresh, fix --all made fleet $b, not $a"
+# The audit's filters: --subscription narrows the fresh audit itself, as audit's does.
+az fix --all --fresh --dry-run -o json --subscription 33333333-3333-4333-8333-333333333333 >"$work/fresh-sub.json" 2>/dev/null
+check "--fresh --subscription plans only that subscription's resources" \
+	'd["resources"] and all(r["id"].startswith("/subscriptions/33333333-") for r in d["resources"] + d["skipped"])' \
+	"$work/fresh-sub.json"
+check "--fresh --subscription audits only that subscription, and keeps that report" \
+	'([x["subscriptionId"] for x in d["subscriptions"]] == ["33333333-3333-4333-8333-333333333333"] and d["findings"] and
+	 all(f["resourceId"].startswith("/subscriptions/33333333-") for f in d["findings"] if f.get("resourceId")))' "$kept"
+# Refusals: with --from, and without --all; neither audits (the kept report is untouched).
+cp "$kept" "$work/kept-before.json"
+az fix --all --fresh --from "$work/audit.json" --dry-run >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q -- "--fresh audits now and --from reads a report already taken: give one of them" "$work/out" &&
+	ok "--fresh with --from is refused, saying to give one" || bad "--fresh --from: $(cat "$work/out")"
+az fix oai-ch-triage --fresh --dry-run >"$work/out" 2>&1
+[ $? -eq 2 ] && grep -q -- "--vault-subscription and --fresh apply to fix --all" "$work/out" &&
+	ok "--fresh without --all is refused" || bad "fix --fresh without --all: $(cat "$work/out")"
+# A fresh audit that stops plans nothing, never from the older report.
+curl -s -o /dev/null --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" -X POST -H 'Content-Type: application/json' \
+	-d '{"host": "management.azure.com", "method": "GET", "path": "/subscriptions", "status": 403, "code": "AuthorizationFailed"}' \
+	https://sim.local/faults
+az fix --all --fresh --dry-run -o json >"$work/out" 2>"$work/fresh-fail.err"
+rc=$?
+curl -s -o /dev/null --proxy "$HTTPS_PROXY" --cacert "$work/ca.pem" -X DELETE https://sim.local/faults
+[ $rc -eq 2 ] && grep -q "the fresh audit did not end: nothing was planned" "$work/fresh-fail.err" && ! [ -s "$work/out" ] &&
+	ok "a fresh audit that stops plans nothing, exit 2" || bad "failed fresh audit: exit $rc: $(cat "$work/fresh-fail.err") $(head -c 300 "$work/out")"
+cmp -s "$kept" "$work/kept-before.json" && ok "the refusals and the stopped audit leave the last audit's report as it was" ||
+	bad "the kept report changed"
 
 finish

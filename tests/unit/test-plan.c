@@ -3041,6 +3041,151 @@ static struct plan sched_plan(const char *sub, const char *name,
 	return p;
 }
 
+/* Makes a plan for the scheduler whose key is in another subscription's
+ * vault (a central key subscription). */
+static struct plan sched_plan_keyed(const char *sub, const char *name,
+				    const char *vault_sub, const char *vault)
+{
+	struct plan p = sched_plan(sub, name, vault, false);
+
+	free(p.vault_id);
+	p.vault_id = xasprintf("/subscriptions/%s/resourceGroups/k/providers/"
+			       "Microsoft.KeyVault/vaults/%s",
+			       vault_sub, vault);
+	return p;
+}
+
+/* A fleet for the bounds: per resource subscription, vaults (in the
+ * resource's subscription, or all in key_sub's), resources per vault. */
+struct bound_row {
+	const char *what;
+	int parallel; /* --parallel (0: not given) */
+	size_t subs, vaults, per_vault;
+	const char *key_sub; /* every vault in this subscription, or NULL */
+	size_t running;      /* how many fleet_next lets run at once */
+};
+
+/* Counts the running plans whose vault is plan i's, and those that write in
+ * subscription sub (their resource's or their vault's). */
+static void bound_counts(const struct fleet *f, const enum fleet_state *st,
+			 size_t i, const char *sub, size_t *vault,
+			 size_t *in_sub)
+{
+	*vault = *in_sub = 0;
+	for (size_t j = 0; j < f->n; j++) {
+		char *a = fleet_subscription(f->plans[j].resource_id),
+		     *b = fleet_subscription(f->plans[j].vault_id);
+
+		if (st[j] == FLEET_RUNNING) {
+			*vault += strcmp(f->plans[j].vault_id,
+					 f->plans[i].vault_id) == 0;
+			*in_sub += strcmp(a, sub) == 0 || strcmp(b, sub) == 0;
+		}
+		free(a);
+		free(b);
+	}
+}
+
+/* Starts plans as fleet_next allows until it allows none, then checks the
+ * count and that no vault and no subscription runs more than its bound. */
+static void fill_and_check(const struct bound_row *row)
+{
+	struct fleet f = { 0 };
+	struct fleet_limits l = fleet_limits_for(row->parallel);
+	enum fleet_state *st;
+	size_t got = 0, next;
+
+	for (size_t s = 0; s < row->subs; s++)
+		for (size_t v = 0; v < row->vaults; v++)
+			for (size_t k = 0; k < row->per_vault; k++) {
+				char sub[32], name[80], vault[48];
+				struct plan p;
+
+				snprintf(sub, sizeof(sub), "s%zu", s);
+				snprintf(name, sizeof(name), "a%zu-%zu-%zu", s,
+					 v, k);
+				snprintf(vault, sizeof(vault), "kv%zu-%zu",
+					 row->key_sub ? 0 : s, v);
+				p = row->key_sub
+					    ? sched_plan_keyed(sub, name,
+							       row->key_sub,
+							       vault)
+					    : sched_plan(sub, name, vault,
+							 false);
+				fleet_add_plan(&f, &p);
+			}
+	st = xcalloc(f.n + 1, sizeof(*st));
+	while ((next = fleet_next(&f, st, &l)) < f.n) {
+		assert_int_equal(st[next], FLEET_PENDING);
+		st[next] = FLEET_RUNNING;
+		got++;
+	}
+	if (got != row->running)
+		fail_msg("%s: %zu run at once, wanted %zu", row->what, got,
+			 row->running);
+	for (size_t i = 0; i < f.n; i++) {
+		char *a = fleet_subscription(f.plans[i].resource_id),
+		     *b = fleet_subscription(f.plans[i].vault_id);
+		size_t vault, in_a, in_b;
+
+		bound_counts(&f, st, i, a, &vault, &in_a);
+		bound_counts(&f, st, i, b, &vault, &in_b);
+		if (vault > l.per_vault || in_a > l.per_subscription ||
+		    in_b > l.per_subscription)
+			fail_msg("%s: %zu on a vault, %zu and %zu in a "
+				 "subscription",
+				 row->what, vault, in_a, in_b);
+		free(a);
+		free(b);
+	}
+	/* One ends: one more may start. */
+	for (size_t i = 0; i < f.n; i++)
+		if (st[i] == FLEET_RUNNING) {
+			st[i] = FLEET_ENDED;
+			next = fleet_next(&f, st, &l);
+			if (next == f.n && got < f.n)
+				fail_msg("%s: nothing starts after one ends",
+					 row->what);
+			break;
+		}
+	free(st);
+	fleet_free(&f);
+}
+
+/* --parallel 32 is bounded at 8 on one vault and at 16 writing in one
+ * subscription, its resources' or its vaults' (a central key subscription
+ * counts every resource keyed there); --parallel itself bounds the rest. */
+static void test_fleet_bounds(void **state)
+{
+	static const struct bound_row ROWS[] = {
+		{ "1 subscription, 1 vault", 32, 1, 1, 40, NULL, 8 },
+		{ "1 subscription, 4 vaults", 32, 1, 4, 10, NULL, 16 },
+		{ "2 subscriptions, 4 vaults each", 32, 2, 4, 10, NULL, 32 },
+		{ "3 subscriptions, 4 vaults each", 32, 3, 4, 10, NULL, 32 },
+		{ "2 subscriptions, keys in a third one's 4 vaults", 32, 2, 4,
+		  10, "keys", 16 },
+		{ "2 subscriptions, 1 vault each", 32, 2, 1, 20, NULL, 16 },
+		{ "the default: 8 in all", 0, 3, 4, 10, NULL, 8 },
+		{ "--parallel 64: 16 per subscription still", 64, 3, 4, 10,
+		  NULL, 48 },
+		{ "--parallel 3 below the bounds", 3, 1, 1, 10, NULL, 3 },
+	};
+	struct fleet_limits l = fleet_limits_for(32);
+
+	(void)state;
+	assert_int_equal(l.parallel, 32);
+	assert_int_equal(l.per_vault, FLEET_PER_VAULT);
+	assert_int_equal(l.per_subscription, FLEET_PER_SUBSCRIPTION);
+	assert_true(l.per_subscription < l.parallel);
+	l = fleet_limits_for(2);
+	assert_int_equal(l.per_vault, 2);
+	assert_int_equal(l.per_subscription, 2);
+	for (size_t i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); i++) {
+		print_message("bounds: %s\n", ROWS[i].what);
+		fill_and_check(&ROWS[i]);
+	}
+}
+
 /* Where each scheduling case starts, and what fleet_next must answer. */
 struct sched_row {
 	const char *what;
@@ -3148,6 +3293,7 @@ int main(void)
 		cmocka_unit_test(test_fleet_tampered),
 		cmocka_unit_test(test_fleet_review),
 		cmocka_unit_test(test_fleet_next),
+		cmocka_unit_test(test_fleet_bounds),
 		cmocka_unit_test(test_fleet_arm),
 		cmocka_unit_test(test_grant_scope),
 		cmocka_unit_test(test_grant_scope_file),
