@@ -186,6 +186,7 @@ static void assignment_switch(struct sim_req *rq, struct sim_resp *rs,
 	for (size_t i = 0; i < jx_len(ras); i++)
 		if (str_ieq(jx_str(jx_at(ras, i), "name"), name)) {
 			json_object_array_del_idx(ras, i, 1);
+			state_assignments_changed(rq->sim);
 			resp_raw(rs, 204, NULL, "");
 			return;
 		}

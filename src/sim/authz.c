@@ -79,6 +79,7 @@ struct json_object *authz_keep(struct sim *s, const char *name,
 	json_object_object_add(ra, "createdOn",
 			       json_object_new_int64(sim_now(s)));
 	json_object_array_add(jx_get(s->doc, "roleAssignments"), ra);
+	state_assignments_changed(s);
 	return ra;
 }
 
@@ -434,6 +435,7 @@ static void one_assignment(struct sim_req *rq, struct sim_resp *rs,
 		resp_json(rs, 200, ra_json(ra));
 		json_object_array_del_idx(
 			jx_get(rq->sim->doc, "roleAssignments"), at, 1);
+		state_assignments_changed(rq->sim);
 	} else {
 		resp_error(rs, 405, "MethodNotAllowed",
 			   "The requested resource does not support http "

@@ -85,8 +85,16 @@ struct sim {
 	struct json_object *log; /* the request log (array) */
 	struct json_object
 		*faults; /* active fault rules (array, with "left" counters) */
-	struct json_object *roles; /* role definitions by lower-case GUID:
-				      built-in and custom */
+	struct json_object *roles;      /* role definitions by lower-case GUID:
+					   built-in and custom */
+	struct json_object *ra_index;   /* lower-case principal id -> its role
+					   assignments (state.c), or NULL */
+	struct json_object *ra_indexed; /* the list ra_index was built from */
+	size_t ra_indexed_len;          /* its length then */
+	unsigned long ra_indexed_gen;   /* the generation then */
+	unsigned long ra_changes;       /* bumped by each change to the role
+					   assignments */
+	unsigned long ra_indexed_changes; /* ra_changes then */
 	struct json_object
 		*health; /* Resource Health records by lower-case resource id */
 	struct sim_settings set;
@@ -189,6 +197,7 @@ bool hsm_rbac_handle(struct sim_req *rq, struct sim_resp *rs,
 		     struct json_object *hsm);
 struct json_object *state_role_definitions(struct sim *s);
 void state_refresh_roles(struct sim *s);
+void state_assignments_changed(struct sim *s);
 struct json_object *state_principal(struct sim *s, const char *object_id);
 struct json_object *state_principals(struct sim *s);
 bool state_allows(struct sim *s, const char *oid, const char *scope,

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -286,6 +287,8 @@ void state_free(struct sim *s)
 	json_object_put(s->log);
 	json_object_put(s->faults);
 	json_object_put(s->roles);
+	json_object_put(s->ra_index);
+	s->ra_index = s->ra_indexed = NULL;
 	json_object_put(s->health);
 	json_object_put(s->deployments);
 	s->deployments = NULL;
@@ -548,16 +551,127 @@ int64_t state_access_changes_at(struct sim *s)
 	return first;
 }
 
+/* Records that the role assignments changed (one added, taken away or
+ * replaced), so that the index by principal is built again. */
+void state_assignments_changed(struct sim *s)
+{
+	s->ra_changes++;
+}
+
+/* Tells whether the index by principal still describes the role assignments:
+ * the same list, length, state generation and changes recorded. */
+static bool ra_index_fresh(const struct sim *s, struct json_object *ras)
+{
+	return s->ra_index && s->ra_indexed == ras &&
+	       s->ra_indexed_len == jx_len(ras) &&
+	       s->ra_indexed_gen == s->generation &&
+	       s->ra_indexed_changes == s->ra_changes;
+}
+
+/* Returns the index key of a scope: its lower-case subscription id, or "" for
+ * a scope above every subscription (the root, a management group). */
+static char *scope_key(const char *scope)
+{
+	char *key = subscription_key(scope ? scope : "");
+
+	return key ? key : xstrdup("");
+}
+
+/* Adds the role assignment at position pos of the list to the index: under
+ * its principal, under the key of its scope. */
+static void ra_index_add(struct json_object *index, struct json_object *ra,
+			 size_t pos)
+{
+	const char *oid = jx_str(ra, "principalId");
+	char *who = str_lower(oid ? oid : ""),
+	     *where = scope_key(jx_str(ra, "scope"));
+	struct json_object *by_scope = NULL, *list = NULL;
+
+	if (!json_object_object_get_ex(index, who, &by_scope)) {
+		by_scope = json_object_new_object();
+		json_object_object_add(index, who, by_scope);
+	}
+	if (!json_object_object_get_ex(by_scope, where, &list)) {
+		list = json_object_new_array();
+		json_object_object_add(by_scope, where, list);
+	}
+	json_object_array_add(list, json_object_new_int64((int64_t)pos));
+	free(who);
+	free(where);
+}
+
+/* Makes the index of the role assignments by lower-case principal id, then by
+ * the subscription of their scope. */
+static void ra_index_build(struct sim *s, struct json_object *ras)
+{
+	json_object_put(s->ra_index);
+	s->ra_index = json_object_new_object();
+	for (size_t i = 0; i < jx_len(ras); i++)
+		ra_index_add(s->ra_index, jx_at(ras, i), i);
+	s->ra_indexed = ras;
+	s->ra_indexed_len = jx_len(ras);
+	s->ra_indexed_gen = s->generation;
+	s->ra_indexed_changes = s->ra_changes;
+}
+
+/*
+ * Finds the positions in the list of the role assignments of a principal that
+ * may concern a scope (borrowed; NULL: none), each in the list's order: at[0]
+ * those above every subscription, at[1] those in the scope's subscription. The
+ * index is made again whenever the list may have changed: an audit's reads ask
+ * once per resource, and scanning every assignment each time made them
+ * quadratic in the tenant's size.
+ */
+static void assignments_of(struct sim *s, const char *oid, const char *scope,
+			   struct json_object *at[2])
+{
+	struct json_object *ras = jx_get(s->doc, "roleAssignments"),
+			   *by_scope = NULL;
+	char *who = str_lower(oid), *where = scope_key(scope);
+
+	if (!ra_index_fresh(s, ras))
+		ra_index_build(s, ras);
+	at[0] = at[1] = NULL;
+	if (json_object_object_get_ex(s->ra_index, who, &by_scope)) {
+		json_object_object_get_ex(by_scope, "", &at[0]);
+		if (*where)
+			json_object_object_get_ex(by_scope, where, &at[1]);
+	}
+	free(who);
+	free(where);
+}
+
+/* Returns the next position of the two lists of assignments_of, in the list's
+ * order (SIZE_MAX: none left), moving past it. */
+static size_t ra_next(struct json_object *at[2], size_t *i, size_t *j)
+{
+	int64_t a = *i < jx_len(at[0]) ? json_object_get_int64(jx_at(at[0], *i))
+				       : INT64_MAX,
+		b = *j < jx_len(at[1]) ? json_object_get_int64(jx_at(at[1], *j))
+				       : INT64_MAX;
+
+	if (a == INT64_MAX && b == INT64_MAX)
+		return SIZE_MAX;
+	if (a < b) {
+		(*i)++;
+		return (size_t)a;
+	}
+	(*j)++;
+	return (size_t)b;
+}
+
 /* Calls fn for each effective role assignment of a principal that covers scope.
  */
 static void each_grant(struct sim *s, const char *oid, const char *scope,
 		       void (*fn)(struct json_object *role, void *ctx),
 		       void *ctx)
 {
-	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+	struct json_object *ras = jx_get(s->doc, "roleAssignments"), *at[2];
+	size_t i = 0, j = 0, pos;
 
-	for (size_t i = 0; i < jx_len(ras); i++) {
-		struct json_object *ra = jx_at(ras, i), *role;
+	assignments_of(s, oid, scope, at);
+	while ((pos = ra_next(at, &i, &j)) != SIZE_MAX) {
+		struct json_object *ra = jx_at(ras, pos), *role;
 
 		if (!str_ieq(jx_str(ra, "principalId"), oid) ||
 		    !state_scope_covers(jx_str(ra, "scope"), scope) ||
@@ -677,12 +791,16 @@ struct json_object *state_effective_permissions(struct sim *s, const char *oid,
 /* Tells whether a principal has any role in, above or below a subscription. */
 bool state_can_see_subscription(struct sim *s, const char *oid, const char *sub)
 {
-	struct json_object *ras = jx_get(s->doc, "roleAssignments");
+	struct json_object *ras = jx_get(s->doc, "roleAssignments"),
+			   *at[2] = { NULL, NULL };
 	char *sub_scope = xasprintf("/subscriptions/%s", sub);
+	size_t i = 0, j = 0, pos;
 	bool seen = false;
 
-	for (size_t i = 0; i < jx_len(ras) && !seen; i++) {
-		struct json_object *ra = jx_at(ras, i);
+	if (oid)
+		assignments_of(s, oid, sub_scope, at);
+	while (!seen && (pos = ra_next(at, &i, &j)) != SIZE_MAX) {
+		struct json_object *ra = jx_at(ras, pos);
 		const char *scope = jx_str(ra, "scope");
 
 		seen = str_ieq(jx_str(ra, "principalId"), oid) &&
