@@ -490,12 +490,15 @@ static int summary(const struct runner *r)
 		if (r->state[i] == FLEET_ENDED && !r->res[i].ok &&
 		    !str_ieq(r->res[i].code, "Stopped")) {
 			char *name = shown_name(&r->f->plans[i]),
+			     *step = text_one_line(
+				     r->res[i].step ? r->res[i].step : "-"),
 			     *msg = text_one_line(r->res[i].message
 							  ? r->res[i].message
 							  : "?");
 
-			printf(_("  failed: %s: %s\n"), name, msg);
+			printf(_("  failed: %s at %s: %s\n"), name, step, msg);
 			free(name);
+			free(step);
 			free(msg);
 		}
 	if (r->failed || left)
