@@ -1,0 +1,138 @@
+#!/bin/sh
+# Tests what test-fleet.sh leaves out of fix --all and the apply of a fleet plan, against the simulator's demo
+# tenant: the refusals of fix --all's options (nothing written, nothing asked of Azure that changes it, and what
+# to do said), --from, --key and --vault-subscription; a resource whose step Azure refuses fails alone (its line,
+# the summary's line with the step and Azure's words, exit 2) and --resume finishes it once the fault is gone; a
+# fleet whose whole process group is killed (SIGKILL) half-way is finished by --resume and audits clean; and a
+# shared vault's missing purge protection or firewall bypass is fixed by one PATCH for every resource on it.
+set -u
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+# shellcheck source=tests/sim/simlib.sh disable=SC2154
+. "$top_srcdir/tests/sim/simlib.sh"
+scen=$top_srcdir/tests/scenarios/demo.json
+sub=22222222-2222-4222-8222-222222222222
+sim_start "$scen"
+
+az audit -o json >"$work/audit.json" 2>"$work/audit.err"
+[ $? -eq 1 ] && ok "the audit finds resources without a customer-managed key" || bad "audit: $(cat "$work/audit.err")"
+
+# writes FILE: the requests of the simulator's log that change Azure (any but a read or a sign-in), one a line.
+writes() {
+	simget /log | python3 -c 'import json, sys
+for e in json.load(sys.stdin)["value"]:
+    if e["method"] not in ("GET", "HEAD") and e["host"] != "login.microsoftonline.com":
+        print(e["method"], e["host"], e["path"])' >"$1"
+}
+
+# refused NAME PATTERN ARGS...: fix --all with ARGS exits 2 saying PATTERN (what to do), writes no file (neither
+# --file's nor a fleet plan in the state directory) and sends Azure nothing that changes it.
+refused() {
+	name=$1 pattern=$2
+	shift 2
+	simadmin DELETE /log >/dev/null
+	rm -f "$work/refused.out"
+	ls -A "$XDG_STATE_HOME/azcmk" 2>/dev/null | sort >"$work/files-before"
+	az fix --all "$@" >"$work/out" 2>&1
+	rc=$?
+	ls -A "$XDG_STATE_HOME/azcmk" 2>/dev/null | sort >"$work/files-after"
+	writes "$work/writes"
+	if [ $rc -ne 2 ]; then
+		bad "$name: exit $rc, wanted 2: $(head -c 400 "$work/out")"
+	elif ! grep -q -- "$pattern" "$work/out"; then
+		bad "$name: the refusal lacks '$pattern': $(head -c 400 "$work/out")"
+	elif [ -e "$work/refused.out" ] || ! cmp -s "$work/files-before" "$work/files-after"; then
+		bad "$name: a file was written: $(ls "$work/refused.out" 2>/dev/null) $(diff "$work/files-before" "$work/files-after")"
+	elif [ -s "$work/writes" ]; then
+		bad "$name: Azure was asked to change: $(head -c 400 "$work/writes")"
+	else
+		ok "$name"
+	fi
+}
+refused "fix --all refuses --create-key, saying --key names one key" "fix --all creates a key per resource, or uses the one --key names" \
+	--create-key k1 --confirm-irreversible --file "$work/refused.out"
+refused "fix --all refuses --key NAME with several --vault, saying to give one --vault or --key URI" \
+	"give one --vault with it, or --key URI" --key cmk-openai --vault kv-ch-prod-ai --vault kv-ch-dev-keys \
+	--yes --file "$work/refused.out"
+refused "fix --all refuses --format az without --file, saying --file is needed" "--format az needs --file FILE" \
+	--format az --yes
+refused "fix --all refuses a FINDING or RESOURCE, saying what it fixes instead" \
+	"fix --all takes no FINDING or RESOURCE: it fixes every finding of the report that --subscription" \
+	oai-ch-coding --yes --file "$work/refused.out"
+refused "fix --all refuses --vault-subscription without --create-vault, saying they go together" \
+	"--vault-group and --vault-subscription go with --create-vault" --vault-subscription $sub --yes \
+	--file "$work/refused.out"
+refused "fix --all refuses --create-vault beside --key, saying --key already names where the key is" \
+	"--vault and --key already name where the keys go" --create-vault kv-new --vault-group rg-prod-ai \
+	--key cmk-openai --confirm-irreversible --yes --file "$work/refused.out"
+refused "fix --all refuses a --from report that cannot be read, saying to audit first or give --from" \
+	"run 'azcmk audit' first, or give --from FILE" --from "$work/no-such-report.json" --yes --file "$work/refused.out"
+
+# --from REPORT: the fleet is made of that report's findings, not of the last audit's.
+python3 - "$work/audit.json" "$work/two.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+keep = ("/accounts/oai-ch-coding", "/healthbots/hb-ch-intake-prod")
+d["findings"] = [f for f in d["findings"] if f["resourceId"].lower().endswith(keep)]
+json.dump(d, open(sys.argv[2], "w"))
+EOF
+az fix --all --dry-run -o json --from "$work/two.json" >"$work/from.json" 2>"$work/from.err"
+check "--from REPORT plans the resources of that report only" \
+	'sorted(r["id"].rsplit("/", 1)[1] for r in d["resources"]) == ["hb-ch-intake-prod", "oai-ch-coding"] and not d["skipped"]' \
+	"$work/from.json"
+printf '{"findings": 3}' >"$work/bad-report.json"
+expect "--from a report of another shape is refused, naming it" 2 "cannot use the audit report '$work/bad-report.json'" -- \
+	az fix --all --dry-run --from "$work/bad-report.json"
+
+# --key NAME with one --vault: every resource the vault can serve uses that key, none gets a key of its own.
+az fix --all --dry-run -o json --service openai --subscription $sub --vault kv-ch-prod-ai --key cmk-openai \
+	>"$work/key.json" 2>"$work/key.err"
+check "--key NAME --vault V: every planned resource uses that existing key, no key is created" \
+	'len(d["resources"]) >= 2 and all(r["key"] == "cmk-openai" and not r["createsKey"] and r["vault"].endswith("/kv-ch-prod-ai") for r in d["resources"]) and "create-key" not in d["changes"]' \
+	"$work/key.json"
+
+# One resource's step refused by Azure: that resource fails alone, at its step, with Azure's words; the others
+# are done; exit 2 with how to resume. Once the fault is gone, --resume finishes it and exits 0.
+az fix --all --dry-run --confirm-irreversible --file "$work/fleet.json" >/dev/null 2>&1
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plans"]))' "$work/fleet.json")
+simadmin POST /faults '{"method": "PATCH", "host": "management.azure.com", "path": "*/accounts/oai-ch-coding",
+	"status": 400, "code": "AccountLockedForTest", "message": "The account oai-ch-coding is locked by a test."}' \
+	>"$work/fault.out"
+grep -q '"status"' "$work/fault.out" || bad "the simulator refused the fault rule: $(cat "$work/fault.out")"
+az --yes --propagation-wait 0 apply --parallel 4 "$work/fleet.json" >"$work/fail.out" 2>&1
+rc=$?
+save='[0-9]*\. Save key cmk-oai-ch-coding on oai-ch-coding (Azure OpenAI)[^:]*'
+azure='PATCH https://management.azure.com/subscriptions/[^ ]*/accounts/oai-ch-coding?api-version=[^:]*: The account oai-ch-coding is locked by a test\. (AccountLockedForTest, HTTP 400)'
+[ $rc -eq 2 ] && ok "a fleet with a failed resource exits 2" || bad "apply with a fault: exit $rc: $(tail -c 800 "$work/fail.out")"
+grep -q "^\[[0-9]*/$n\] FAILED  oai-ch-coding at $save: $azure" "$work/fail.out" &&
+	ok "the failed resource's line names its step and gives Azure's words" ||
+	bad "no FAILED line with the step and Azure's words: $(cat "$work/fail.out")"
+grep -q "^Fleet plan [0-9a-f]\{8\}: $((n - 1)) done, 1 failed, 0 stopped, 13 skipped, 0 not started\.$" "$work/fail.out" &&
+	[ "$(grep -c "^\[[0-9]*/$n\] done " "$work/fail.out")" -eq $((n - 1)) ] &&
+	! grep -v oai-ch-coding "$work/fail.out" | grep -q "FAILED\|failed: " &&
+	ok "every other resource of the fleet is done ($((n - 1)))" || bad "the other resources: $(cat "$work/fail.out")"
+grep -q "^  failed: oai-ch-coding at $save: $azure" "$work/fail.out" &&
+	ok "the summary's failed line names the resource, its step and Azure's words" ||
+	bad "the summary lacks the failed line with the step: $(tail -c 800 "$work/fail.out")"
+grep -q "^Run 'azcmk apply --resume $work/fleet.json' to finish what is left\.$" "$work/fail.out" &&
+	ok "the summary says how to finish with --resume" || bad "no resume hint: $(tail -c 400 "$work/fail.out")"
+simadmin DELETE /faults >/dev/null
+simadmin DELETE /log >/dev/null
+az --yes --propagation-wait 0 apply --resume --parallel 4 "$work/fleet.json" >"$work/resume.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q ": $n done, 0 failed, 0 stopped, 13 skipped, 0 not started\.$" "$work/resume.out" &&
+	! grep -q "apply --resume" "$work/resume.out" &&
+	ok "once the fault is gone, --resume finishes the failed resource and exits 0" ||
+	bad "resume after the fault: exit $rc: $(tail -c 800 "$work/resume.out")"
+writes "$work/writes"
+# What the others did is not done again: no key created anew, no resource saved again but the failed one (a grant
+# is made again on --resume, by design, in case it was removed since: it changes nothing otherwise).
+grep -v "/roleAssignments/[0-9a-f-]*$\|/accessPolicies/add$" "$work/writes" >"$work/writes-left"
+if [ "$(cat "$work/writes-left")" = "PATCH management.azure.com $(python3 -c 'import json,sys
+print([p["resource"] for p in json.load(open(sys.argv[1]))["plans"] if p["resource"].endswith("/oai-ch-coding")][0])' "$work/fleet.json")" ]; then
+	ok "--resume saves the failed resource's key and repeats no other resource's change"
+else
+	bad "--resume changed more than the failed resource's save: $(cat "$work/writes-left")"
+fi
+
+finish
