@@ -135,4 +135,82 @@ else
 	bad "--resume changed more than the failed resource's save: $(cat "$work/writes-left")"
 fi
 
+# A hard kill half-way: SIGKILL to the apply's whole process group (the parent and its workers, no chance to
+# journal or answer) once some resources have made progress; --resume finishes every resource, exits 0, and the
+# re-audit finds them all on their key, with no finding they did not have before (but a note), each key made once.
+simadmin POST /reset >/dev/null
+export XDG_STATE_HOME="$work/state2"
+az audit -o json >"$work/audit2.json" 2>/dev/null
+az fix --all --dry-run --confirm-irreversible --file "$work/fleet2.json" >/dev/null 2>&1
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plans"]))' "$work/fleet2.json")
+# Every ARM answer 150 ms late, so that the kill finds the fleet half-way.
+simadmin POST /faults '{"host": "management.azure.com", "kind": "latency", "latencyMs": 150}' >/dev/null
+setsid -w "$azcmk" --ca-file "$work/ca.pem" --auth environment --yes --propagation-wait 0 apply --parallel 3 \
+	"$work/fleet2.json" >"$work/kill.out" 2>&1 &
+apid=$!
+# progress: how many steps the journals record done, all resources together.
+progress() { cat "$XDG_STATE_HOME"/azcmk/*.journal 2>/dev/null | grep -c '"event": *"done"'; }
+i=0
+while [ $i -lt 600 ] && [ "$(progress)" -lt 6 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+# The new group is setsid's own (it runs azcmk in its place), or, when setsid had to fork, its child's; never
+# this shell's.
+mine=$(ps -o pgid= -p $$ | tr -d ' ')
+pg=$(ps -o pgid= -p $apid | tr -d ' ')
+[ "$pg" = "$mine" ] && pg=$(ps -o pgid= -p "$(pgrep -P $apid | head -1)" | tr -d ' ')
+if [ -n "$pg" ] && [ "$pg" != "$mine" ] && [ "$(progress)" -ge 6 ]; then
+	kill -KILL -"$pg"
+	wait $apid 2>/dev/null
+	python3 - "$work/fleet2.json" "$XDG_STATE_HOME/azcmk" >"$work/kill.state" 2>&1 <<'EOF2'
+import json, os, sys
+fleet, where = json.load(open(sys.argv[1])), sys.argv[2]
+finished = begun = 0
+for p in fleet["plans"]:
+    path = os.path.join(where, p["id"] + ".journal")
+    if not os.path.exists(path):
+        continue
+    begun += 1
+    done = {json.loads(l)["step"] for l in open(path) if l.strip().endswith("}") and '"done"' in l}
+    finished += len(p["steps"]) - 1 in done
+print(begun, finished)
+sys.exit(0 if begun and finished < len(fleet["plans"]) else 1)
+EOF2
+	[ $? -eq 0 ] && ! grep -q "^Fleet plan [0-9a-f]\{8\}: " "$work/kill.out" &&
+		ok "SIGKILL to the group ends the fleet half-way, with no summary (begun, finished: $(cat "$work/kill.state"))" ||
+		bad "the kill did not find the fleet half-way: $(cat "$work/kill.state") $(tail -c 400 "$work/kill.out")"
+else
+	bad "the fleet made no progress to kill in 30 s (pgid '$pg', $(progress) steps done): $(tail -c 400 "$work/kill.out")"
+	wait $apid
+fi
+simadmin DELETE /faults >/dev/null
+az --yes --propagation-wait 0 apply --resume --parallel 4 "$work/fleet2.json" >"$work/kill-resume.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q ": $n done, 0 failed, 0 stopped, 13 skipped, 0 not started\.$" "$work/kill-resume.out" &&
+	[ "$(grep -c "^\[[0-9]*/$n\] done " "$work/kill-resume.out")" -eq "$n" ] &&
+	ok "after the kill, --resume finishes every resource of the fleet ($n) and exits 0" ||
+	bad "resume after the kill: exit $rc: $(tail -c 800 "$work/kill-resume.out")"
+az audit -o json >"$work/reaudit2.json" 2>/dev/null
+simget /state >"$work/state2.json"
+python3 - "$work/fleet2.json" "$work/audit2.json" "$work/reaudit2.json" "$work/state2.json" >"$work/reaudit2.err" 2>&1 <<'EOF2'
+import json, sys
+fleet, before, after, state = (json.load(open(a)) for a in sys.argv[1:5])
+planned = {p["resource"].lower() for p in fleet["plans"]}
+def findings(a):
+    return {(f["resourceId"].lower(), f["rule"]) for f in a["findings"]
+            if f["resourceId"].lower() in planned and f["severity"] != "note"}
+if any(r == "resource.cmk" for _, r in findings(after)):
+    sys.exit("still without a customer-managed key: %s" % sorted(x for x in findings(after) if x[1] == "resource.cmk"))
+if not findings(after) <= findings(before):
+    sys.exit("new findings on the planned resources: %s" % sorted(findings(after) - findings(before)))
+for p in fleet["plans"]:
+    vault = p["vault"].rsplit("/", 1)[1]
+    versions = state["keys"].get(vault, {}).get(p["keyName"], [])
+    if len(versions) != 1:
+        sys.exit("key %s in %s has %d versions, not 1" % (p["keyName"], vault, len(versions)))
+EOF2
+[ $? -eq 0 ] && ok "the re-audit finds every resource of the killed fleet on its key, each key made once" ||
+	bad "re-audit after the kill: $(cat "$work/reaudit2.err")"
+
 finish
