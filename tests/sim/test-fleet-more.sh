@@ -213,4 +213,39 @@ EOF2
 [ $? -eq 0 ] && ok "the re-audit finds every resource of the killed fleet on its key, each key made once" ||
 	bad "re-audit after the kill: $(cat "$work/reaudit2.err")"
 
+# A vault fix shared by the resources on it: kv-ch-prod-ai without purge protection, kv-ch-dev-keys behind a
+# firewall without the trusted services' bypass, each the vault of several resources of the fleet. Each vault
+# is changed by one PATCH, before its other resources start, and every resource is done.
+simadmin POST /reset >/dev/null
+export XDG_STATE_HOME="$work/state3"
+ai=/subscriptions/$sub/resourceGroups/rg-prod-ai/providers/Microsoft.KeyVault/vaults/kv-ch-prod-ai
+keys=/subscriptions/33333333-3333-4333-8333-333333333333/resourceGroups/rg-dev-security/providers/Microsoft.KeyVault/vaults/kv-ch-dev-keys
+simadmin PATCH "/resources?id=$ai" '{"properties": {"enablePurgeProtection": false}}' >/dev/null
+simadmin PATCH "/resources?id=$keys" \
+	'{"properties": {"networkAcls": {"bypass": "None", "defaultAction": "Deny", "ipRules": [{"value": "127.0.0.1/32"}]}}}' \
+	>/dev/null
+az audit >/dev/null 2>&1
+az fix --all --dry-run --confirm-irreversible -o json --vault kv-ch-prod-ai --vault kv-ch-dev-keys \
+	--file "$work/fleet3.json" >"$work/shared.json" 2>"$work/shared.err"
+check "the review counts the shared vault fixes once each, for several resources per vault" \
+	'd["changes"].get("enable-purge-protection") == 1 and d["changes"].get("firewall-bypass") == 1 and sum(r["vault"].endswith("/kv-ch-prod-ai") for r in d["resources"]) >= 3 and sum(r["vault"].endswith("/kv-ch-dev-keys") for r in d["resources"]) >= 2' \
+	"$work/shared.json"
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["plans"]))' "$work/fleet3.json")
+simadmin DELETE /log >/dev/null
+az --yes --propagation-wait 0 apply --parallel 8 "$work/fleet3.json" >"$work/shared.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q ": $n done, 0 failed, 0 stopped, [0-9]* skipped, 0 not started\.$" "$work/shared.out" &&
+	ok "every resource on the shared vaults is done ($n)" || bad "apply with shared vault fixes: exit $rc: $(tail -c 800 "$work/shared.out")"
+simget /log >"$work/log3.json"
+check "kv-ch-prod-ai is patched once, kv-ch-dev-keys once, for all their resources" \
+	'sorted(e["path"].lower() for e in d["value"] if e["method"] == "PATCH" and "/vaults/" in e["path"].lower()) == sorted(["'"$ai"'".lower(), "'"$keys"'".lower()])' \
+	"$work/log3.json"
+check "each vault's fix comes before any key is made in it" \
+	'all(k["seq"] > p["seq"] for p in d["value"] if p["method"] == "PATCH" and "/vaults/" in p["path"] for k in d["value"] if k["method"] == "POST" and k["host"].lower() == p["path"].rsplit("/", 1)[1].lower() + ".vault.azure.net" and k["path"].endswith("/create")) and sum(k["path"].endswith("/create") for k in d["value"] if k["method"] == "POST") >= 5' \
+	"$work/log3.json"
+simget /state >"$work/state3.json"
+check "after the fleet kv-ch-prod-ai has purge protection and kv-ch-dev-keys lets trusted services through" \
+	'[(r["properties"].get("enablePurgeProtection"), r["properties"]["networkAcls"]["bypass"]) for r in d["resources"] if r["id"] in ("'"$ai"'", "'"$keys"'")] in ([(True, "AzureServices")] * 2,)' \
+	"$work/state3.json"
+
 finish
