@@ -1,10 +1,12 @@
 #!/bin/sh
 # Tests what test-fleet.sh leaves out of fix --all and the apply of a fleet plan, against the simulator's demo
 # tenant: the refusals of fix --all's options (nothing written, nothing asked of Azure that changes it, and what
-# to do said), --from, --key and --vault-subscription; a resource whose step Azure refuses fails alone (its line,
-# the summary's line with the step and Azure's words, exit 2) and --resume finishes it once the fault is gone; a
-# fleet whose whole process group is killed (SIGKILL) half-way is finished by --resume and audits clean; and a
-# shared vault's missing purge protection or firewall bypass is fixed by one PATCH for every resource on it.
+# to do said), --from and --key (--vault-subscription is in test-create-vault.sh); a resource whose step Azure
+# refuses fails alone (its line, the summary's line with the step and Azure's words, exit 2) and --resume
+# finishes it once the fault is gone; resources whose vault permission was taken away after planning fail
+# before their first step, saying what is missing, with nothing written; a fleet whose whole process group is
+# killed (SIGKILL) half-way is finished by --resume and audits clean; and a shared vault's missing purge
+# protection or firewall bypass is fixed by one PATCH for every resource on it.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -134,6 +136,36 @@ print([p["resource"] for p in json.load(open(sys.argv[1]))["plans"] if p["resour
 else
 	bad "--resume changed more than the failed resource's save: $(cat "$work/writes-left")"
 fi
+
+# A permission taken away after planning: the operator's Key Vault Administrator role on kv-ch-prod-imaging.
+# Its two resources fail before their first step, saying which permission the step needs and that nothing was
+# changed; the third resource, on another vault, is done; the resume hint follows the summary.
+simadmin POST /reset >/dev/null
+export XDG_STATE_HOME="$work/state-perm"
+az audit >/dev/null 2>&1
+az fix --all --dry-run --resource-group rg-prod-imaging --resource-group rg-prod-bots --file "$work/fleet-perm.json" \
+	>/dev/null 2>&1
+simadmin DELETE /roleAssignments/2222e005-2222-4222-8222-22222222e005 >/dev/null
+simadmin DELETE /log >/dev/null
+az --yes --propagation-wait 0 apply --parallel 4 "$work/fleet-perm.json" >"$work/perm.out" 2>&1
+rc=$?
+need="you lack a permission it needs, so nothing was changed: - step 1 (create-key) needs Microsoft.KeyVault/vaults/keys/create/action on the vault; ask a Key Vault Crypto Officer or Key Vault Administrator of the vault"
+if [ $rc -eq 2 ] && [ "$(grep -c "^\[[0-9]/3\] FAILED  \(dermatology\|neurology\) before its first step: .*$need" "$work/perm.out")" -eq 2 ] &&
+	[ "$(grep -c "^  failed: \(dermatology\|neurology\) before its first step: .*$need" "$work/perm.out")" -eq 2 ] &&
+	grep -q "^\[[0-9]/3\] done    hb-ch-intake-prod " "$work/perm.out" &&
+	grep -q "^Fleet plan [0-9a-f]\{8\}: 1 done, 2 failed, 0 stopped, [0-9]* skipped, 0 not started\.$" "$work/perm.out" &&
+	! grep -q " at -" "$work/perm.out"; then
+	ok "a permission removed after planning fails its resources before their first step, saying what is missing"
+else
+	bad "permission removed after planning: exit $rc: $(cat "$work/perm.out")"
+fi
+awk '/^Fleet plan [0-9a-f]+: /{s=NR} /^Run .azcmk apply --resume/{r=NR} END{exit !(s && r > s)}' "$work/perm.out" &&
+	ok "the resume hint comes after the summary, in one log of both streams" ||
+	bad "the resume hint is not after the summary: $(tail -c 600 "$work/perm.out")"
+writes "$work/writes"
+grep -qi "kv-ch-prod-imaging\|dermatology\|neurology" "$work/writes" &&
+	bad "a resource refused before its first step changed Azure: $(cat "$work/writes")" ||
+	ok "nothing was written for the refused resources"
 
 # A hard kill half-way: SIGKILL to the apply's whole process group (the parent and its workers, no chance to
 # journal or answer) once some resources have made progress; --resume finishes every resource, exits 0, and the
