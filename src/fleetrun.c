@@ -359,9 +359,14 @@ static void cli_event(const struct fleet_event *ev, void *ctx)
 	} else if (ev->state == FLEET_ROW_STOPPED) {
 		printf(_("[%zu/%zu] stopped %s after %s\n"), ev->ended,
 		       ev->total, name, ev->step ? ev->step : "-");
-	} else if (ev->state == FLEET_ROW_FAILED) {
+	} else if (ev->state == FLEET_ROW_FAILED && ev->step) {
 		printf(_("[%zu/%zu] FAILED  %s at %s: %s\n"), ev->ended,
-		       ev->total, name, ev->step ? ev->step : "-",
+		       ev->total, name, ev->step,
+		       ev->message ? ev->message : "?");
+	} else if (ev->state == FLEET_ROW_FAILED) {
+		/* Refused before any step: apply's preflight, or sign-in. */
+		printf(_("[%zu/%zu] FAILED  %s before its first step: %s\n"),
+		       ev->ended, ev->total, name,
 		       ev->message ? ev->message : "?");
 	}
 	fflush(stdout);
@@ -482,14 +487,26 @@ static int summary(const struct runner *r)
 		if (r->state[i] == FLEET_ENDED && !r->res[i].ok &&
 		    !str_ieq(r->res[i].code, "Stopped")) {
 			char *name = shown_name(&r->f->plans[i]),
+			     *step = r->res[i].step
+					     ? text_one_line(r->res[i].step)
+					     : NULL,
 			     *msg = text_one_line(r->res[i].message
 							  ? r->res[i].message
 							  : "?");
 
-			printf(_("  failed: %s: %s\n"), name, msg);
+			if (step)
+				printf(_("  failed: %s at %s: %s\n"), name,
+				       step, msg);
+			else
+				printf(_("  failed: %s before its first step: "
+					 "%s\n"),
+				       name, msg);
 			free(name);
+			free(step);
 			free(msg);
 		}
+	/* The hint follows the summary in a log that takes both streams. */
+	fflush(stdout);
 	if (r->failed || left)
 		fprintf(stderr,
 			_("Run '%s apply --resume %s' to finish what is "

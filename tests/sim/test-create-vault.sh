@@ -12,6 +12,21 @@ top_builddir=${top_builddir:-.}
 # The minimal tenant without its vault, its keys and the grants on it; Azure OpenAI moved to eastus (it
 # needs a vault in its own region); the operator (an Owner) has no data-plane access it is not granted.
 python3 "$top_srcdir/tests/sim/gen-no-vault-tenant.py" "$top_srcdir/tests/scenarios/minimal.json" "$work/scen.json"
+# And a key subscription of the operator's own (Owner there), with an empty resource group, for
+# --vault-subscription.
+keysub=88888888-8888-4888-8888-888888888888
+python3 - "$work/scen.json" "$keysub" <<'PY'
+import json, sys
+d, keysub = json.load(open(sys.argv[1])), sys.argv[2]
+d["subscriptions"].append({"subscriptionId": keysub, "displayName": "Contoso Keys"})
+d["resources"].append({"id": "/subscriptions/%s/resourceGroups/rg-keys" % keysub, "name": "rg-keys",
+                       "type": "Microsoft.Resources/resourceGroups", "location": "westus3",
+                       "properties": {"provisioningState": "Succeeded"}})
+d["roleAssignments"].append({"scope": "/subscriptions/%s" % keysub, "principalId": d["operator"]["objectId"],
+                             "roleDefinitionId": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+                             "name": "8888e001-8888-4888-8888-88888888e001", "principalType": "ServicePrincipal"})
+json.dump(d, open(sys.argv[1], "w"))
+PY
 sim_start "$work/scen.json"
 sub=66666666-6666-4666-8666-666666666666
 
@@ -66,6 +81,27 @@ check "a vault per region: every resource planned, each vault created once, you 
 check "each new key goes in its region's new vault, in the first resource's subscription and the group named" \
 	'all(r["vault"].lower() == ("/subscriptions/'$sub'/resourceGroups/rg-cmk-test/providers/Microsoft.KeyVault/vaults/" + ("kv-cmk-east" if r["id"].endswith("/oai-cmk-test") else "kv-cmk-west")).lower() for r in d["resources"])' \
 	"$work/two.json"
+
+# --vault-subscription: the new vaults go in the subscription it names (a central key subscription), not in the
+# first resource's; a subscription you cannot see is refused, naming it.
+az fix --all --dry-run -o json --create-vault westus3=kv-cmk-west --create-vault eastus=kv-cmk-east \
+	--vault-group rg-keys --vault-subscription $keysub --confirm-irreversible --file "$work/keys-fleet.json" \
+	>"$work/keysub.json" 2>"$work/keysub.err"
+check "--vault-subscription: every new vault goes in the subscription and group named, for resources elsewhere" \
+	'len(d["resources"]) == 4 and d["changes"]["create-vault"] == 2 and all(r["id"].startswith("/subscriptions/'$sub'/") and r["vault"].lower() == ("/subscriptions/'$keysub'/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/" + ("kv-cmk-east" if r["id"].endswith("/oai-cmk-test") else "kv-cmk-west")).lower() for r in d["resources"])' \
+	"$work/keysub.json"
+python3 - "$work/keys-fleet.json" "$keysub" >"$work/keysub.check" 2>&1 <<'PY'
+import json, sys
+d, keysub = json.load(open(sys.argv[1])), sys.argv[2].lower()
+puts = {s["url"].lower() for p in d["plans"] for s in p["steps"] if s["step"] == "create-vault"}
+if not puts or not all("/subscriptions/%s/resourcegroups/rg-keys/" % keysub in u for u in puts):
+    sys.exit("the plan's vault creations go elsewhere: %s" % sorted(puts))
+PY
+[ $? -eq 0 ] && ok "the fleet plan creates the vaults in the key subscription" || bad "fleet plan's vault creation: $(cat "$work/keysub.check")"
+expect "--vault-subscription naming a subscription you cannot see" 2 \
+	"could not read resource group rg-x in subscription 77777777-7777-4777-8777-777777777777, where --create-vault" -- \
+	az fix --all --dry-run --create-vault kv-cmk-else --vault-group rg-x \
+	--vault-subscription 77777777-7777-4777-8777-777777777777 --confirm-irreversible
 
 # The ARM export of such a fleet creates the vaults too, with the same settings, once each.
 az fix --all --dry-run --format arm --file "$work/t.json" --create-vault westus3=kv-cmk-west \

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Tests azcmk fix --all and the apply of a fleet plan against the simulator's demo tenant: the plan from the
-# audit's findings with its filters and skipped list, the refusals of a tampered fleet file, an apply stopped
-# half-way by Ctrl-C and finished with --resume, a re-audit that finds every planned resource fixed, and
-# --fresh, which plans from an audit taken now instead of the last one.
+# audit's findings with its filters and skipped list, the text review's groups and its 80 columns, the refusals
+# of a tampered fleet file, an apply stopped half-way by Ctrl-C and finished with --resume, a re-audit that
+# finds every planned resource fixed, and --fresh, which plans from an audit taken now instead of the last one.
 set -u
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -115,7 +115,65 @@ az fix oai-ch-summaries --grant-scope subscription --dry-run >"$work/out" 2>&1
 
 # The text review fits 80 columns on a terminal's width, and names what is skipped.
 az fix --all --dry-run --confirm-irreversible --file "$work/fleet.json" >"$work/review.txt" 2>&1
-wide=$(awk 'length($0) > 200' "$work/review.txt" | head -1)
+# Grouped by subscription (the resource's), then by vault: each heading once, each resource under its own.
+python3 - "$work/review.txt" "$work/fleet.json" >"$work/groups.err" 2>&1 <<'EOF'
+import json, re, sys
+text, fleet = open(sys.argv[1]).read().split("\n"), json.load(open(sys.argv[2]))
+sub = vault = None
+seen, subs, vaults = [], [], []
+for line in text:
+    m = re.match(r"^Subscription (\S+):$", line)
+    if m:
+        sub, vault = m.group(1), None
+        subs.append(sub)
+        continue
+    m = re.match(r"^ vault (\S+):$", line)
+    if m:
+        vault = m.group(1)
+        vaults.append((sub, vault))
+        continue
+    m = re.match(r"^   [! ] (\S+) \(.*\): (new )?key \S+, [0-9]+ steps?$", line)
+    if m:
+        seen.append((sub, vault, m.group(1)))
+want = sorted((p["resource"].split("/")[2], p["vault"].rsplit("/", 1)[1], p["resource"].rsplit("/", 1)[1])
+              for p in fleet["plans"])
+if sorted(seen) != want:
+    sys.exit("resources under the wrong headings: %s, not %s" % (sorted(seen), want))
+if len(subs) != len(set(subs)) or len(vaults) != len(set(vaults)) or len(set(subs)) < 2:
+    sys.exit("a heading twice, or one subscription only: %s %s" % (subs, vaults))
+if set(vaults) != {(s, v) for s, v, _ in want}:
+    sys.exit("vault headings %s, not %s" % (vaults, sorted({(s, v) for s, v, _ in want})))
+EOF
+[ $? -eq 0 ] && ok "the text review groups the resources under their subscription, then their vault, each heading once" ||
+	bad "the review's groups: $(cat "$work/groups.err")"
+# On a terminal (script(1) gives it one, of no size: 80 columns) every line of the review fits, a longer one
+# cut with "..." (the C locale's ellipsis), the rest as in the review above. (Standard error, with its notices
+# of progress and of where the plan went, is not the review.)
+if command -v script >/dev/null 2>&1; then
+	script -qec "$azcmk --ca-file $work/ca.pem --auth environment fix --all --dry-run --confirm-irreversible \
+		--file $work/fleet-tty.json 2>/dev/null" /dev/null </dev/null >"$work/review-tty.txt" 2>&1
+	python3 - "$work/review-tty.txt" "$work/review.txt" >"$work/wide.err" 2>&1 <<'EOF'
+import sys
+tty = open(sys.argv[1]).read().replace("\r", "").split("\n")
+full = open(sys.argv[2]).read().split("\n")
+lines = [l for l in tty if l]
+if len(lines) < 20:
+    sys.exit("too short a review: %r" % lines)
+wide = [l for l in lines if len(l) > 80]
+cut = [l for l in lines if l.endswith("...") and len(l) == 80]
+if wide:
+    sys.exit("lines wider than 80 columns: %r" % wide)
+if not cut:
+    sys.exit("no line was cut to 80 columns, though the review has longer ones")
+for l in lines:
+    if not (l in full or (l in cut and any(f.startswith(l[:-3]) and len(f) > 80 for f in full))):
+        sys.exit("a line the review does not have: %r" % l)
+EOF
+	[ $? -eq 0 ] && ok "on a terminal every line of the review fits 80 columns, the longer ones cut" ||
+		bad "the review on a terminal: $(cat "$work/wide.err")"
+else
+	echo "skip the review's 80 columns on a terminal: script(1) is not installed"
+fi
 grep -q "^Skipped, with the reason" "$work/review.txt" && grep -q "^Fleet plan [0-9a-f]\{8\}: " "$work/review.txt" &&
 	ok "the text review counts the resources and lists the skipped ones" || bad "text review: $(head -c 600 "$work/review.txt")"
 [ -s "$work/fleet.json" ] && ok "--file saves the fleet plan where asked" || bad "--file wrote nothing"
