@@ -67,8 +67,9 @@ refused "fix --all refuses --vault-subscription without --create-vault, saying t
 refused "fix --all refuses --create-vault beside --key, saying --key already names where the key is" \
 	"--vault and --key already name where the keys go" --create-vault kv-new --vault-group rg-prod-ai \
 	--key cmk-openai --confirm-irreversible --yes --file "$work/refused.out"
-refused "fix --all refuses a --from report that cannot be read, saying to audit first or give --from" \
-	"run 'azcmk audit' first, or give --from FILE" --from "$work/no-such-report.json" --yes --file "$work/refused.out"
+refused "fix --all refuses a --from report that cannot be read, saying to audit first, give --from or add --fresh" \
+	"run 'azcmk audit' first, give --from FILE, or add --fresh to audit now" \
+	--from "$work/no-such-report.json" --yes --file "$work/refused.out"
 
 # --from REPORT: the fleet is made of that report's findings, not of the last audit's.
 python3 - "$work/audit.json" "$work/two.json" <<'EOF'
