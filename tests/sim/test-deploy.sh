@@ -7,7 +7,8 @@
 # AuthorizationFailed; with the guard's --deny assignments, a later write without a customer-managed key
 # is refused, for DICOM and Health Bot through the custom definitions guard writes (their built-ins allow
 # no Deny), by template and by az script, at the subscription and the management group, while a DICOM
-# service with a key is allowed. Skips (77) without az.
+# service with a key is allowed; a fleet across two resource groups, creating its vaults, deploys and leaves
+# every resource protected. Skips (77) without az.
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 # shellcheck source=tests/sim/simlib.sh disable=SC2154
@@ -309,4 +310,75 @@ simget /log >"$work/log.json"
 check "az polled the deployment's operation until it ended (InProgress twice, then Succeeded)" \
 	'len([e for e in d["value"] if "/deployments/slow/operationStatuses/" in e["path"]]) >= 3' \
 	"$work/log.json"
+
+# f. A fleet across two resource groups, with the vaults it creates: the tenant without a vault (Azure OpenAI in
+# eastus), its Health Bot and Azure OpenAI account moved to a second group, rg-cmk-two. fix --all --create-vault
+# exports one subscription template; az deploys it, and azcmk then finds every resource protected.
+kill "$simpid" && wait "$simpid" 2>/dev/null
+rm -f "$work/ports.json"
+python3 "$top_srcdir/tests/sim/gen-no-vault-tenant.py" "$top_srcdir/tests/scenarios/minimal.json" "$work/scen-novault.json"
+python3 - "$work/scen-novault.json" "$work/scen-two.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+one = "/resourceGroups/rg-cmk-test/"
+for r in d["resources"]:
+    if r["name"] in ("hb-cmk-test", "oai-cmk-test"):
+        r["id"] = r["id"].replace(one, "/resourceGroups/rg-cmk-two/")
+sub = d["subscriptions"][0]["subscriptionId"]
+d["resources"].append({"id": "/subscriptions/%s/resourceGroups/rg-cmk-two" % sub, "type": "Microsoft.Resources/resourceGroups",
+                       "name": "rg-cmk-two", "location": "westus3", "properties": {"provisioningState": "Succeeded"}})
+json.dump(d, open(sys.argv[2], "w"))
+PY
+sim_start "$work/scen-two.json"
+azdir=az-two
+realaz login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" >/dev/null 2>&1
+az audit -o json >"$work/audit-before.json" 2>/dev/null
+check "before: azcmk audit finds the four resources, two in each group, without a customer-managed key" \
+	'sorted(f["resourceId"].split("/resourceGroups/")[1].split("/")[0] for f in d["findings"] if f["rule"] == "resource.cmk") == ["rg-cmk-test", "rg-cmk-test", "rg-cmk-two", "rg-cmk-two"]' \
+	"$work/audit-before.json"
+az fix --all --format arm --create-vault westus3=kv-two-west --create-vault eastus=kv-two-east --vault-group rg-cmk-test \
+	--confirm-irreversible >"$work/fleet-two.json" 2>"$work/fleet-two.err" ||
+	bad "fix --all --format arm --create-vault across two groups: $(head -c 400 "$work/fleet-two.err")"
+python3 - "$work/fleet-two.json" >"$work/fleet-two.txt" 2>&1 <<'PY'
+import json, sys
+groups, vaults = set(), []
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("type") == "Microsoft.Resources/deployments" and o.get("resourceGroup"):
+            groups.add(o["resourceGroup"])
+        if o.get("type") == "Microsoft.KeyVault/vaults":
+            vaults.append(o["name"])
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(open(sys.argv[1])))
+print(" ".join(sorted(groups)), "|", " ".join(sorted(vaults)))
+PY
+if grep -q "rg-cmk-test rg-cmk-two | kv-two-east kv-two-west" "$work/fleet-two.txt"; then
+	ok "the fleet's template deploys into both groups and creates both vaults"
+else
+	bad "the two-group fleet template: $(head -c 400 "$work/fleet-two.txt")"
+fi
+expect "the two-group fleet's template, with its vaults, deploys with az deployment sub create" 0 \
+	'"provisioningState": "Succeeded"' -- \
+	realaz deployment sub create -l westus3 -n fleet-two --template-file "$work/fleet-two.json" -o json
+simget /state >"$work/state.json"
+check "the vaults exist, with purge protection, in rg-cmk-test" \
+	'sorted((r["name"], r["location"], r["properties"].get("enablePurgeProtection")) for r in d["resources"] if r["type"] == "Microsoft.KeyVault/vaults" and "/resourceGroups/rg-cmk-test/" in r["id"]) == [("kv-two-east", "eastus", True), ("kv-two-west", "westus3", True)]' \
+	"$work/state.json"
+az audit -o json >"$work/audit-two.json" 2>"$work/audit-two.err"
+check "azcmk audit: no resource without a customer-managed key, in either group" \
+	'd["findings"] is not None and not [f for f in d["findings"] if f["rule"] in ("resource.cmk", "resource.eligible", "resource.ready")]' \
+	"$work/audit-two.json"
+# The resources of rg-cmk-two point at a key of their region's new vault, which their identity may use. (The
+# template grants the operator nothing on the new vaults, so azcmk check cannot read their keys: the state
+# says what was deployed.)
+check "the Health Bot and Azure OpenAI in rg-cmk-two hold keys in the west and east vaults" \
+	'sorted((r["name"], (r["properties"].get("keyVaultProperties") or r["properties"].get("encryption", {}).get("keyVaultProperties", {})).get("keyVaultUri")) for r in d["resources"] if "/resourceGroups/rg-cmk-two/providers/" in r["id"]) == [("hb-cmk-test", "https://kv-two-west.vault.azure.net/"), ("oai-cmk-test", "https://kv-two-east.vault.azure.net/")]' \
+	"$work/state.json"
+check "each of the four identities was granted its own key, in its region's vault" \
+	'sorted((a["principalId"], a["scope"].split("/vaults/")[1]) for a in d["roleAssignments"] if "/vaults/kv-two-" in a["scope"]) == [("6666a001-6666-4666-8666-66666666a001", "kv-two-west/keys/cmk-dicom-test"), ("6666a002-6666-4666-8666-66666666a002", "kv-two-west/keys/cmk-hb-cmk-test"), ("6666a003-6666-4666-8666-66666666a003", "kv-two-east/keys/cmk-oai-cmk-test"), ("6666a004-6666-4666-8666-66666666a004", "kv-two-west/keys/cmk-fdy-cmk-test")]' \
+	"$work/state.json"
 finish
