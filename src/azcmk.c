@@ -142,8 +142,9 @@ static const struct cmd_def COMMANDS[] = {
 	     "customer-managed key, using Microsoft's built-in policy "
 	     "definitions, as an ARM template or an Azure CLI script, at a "
 	     "subscription or a management group. Where a built-in definition "
-	     "does not allow Deny (DICOM, healthcare agent service), it is "
-	     "assigned with Audit and a note says so. Nothing is asked of "
+	     "does not allow Deny (DICOM, healthcare agent service), --deny "
+	     "writes a custom definition with its rule and effect Deny, and "
+	     "assigns it; a note says so. Nothing is asked of "
 	     "Azure: guard needs no sign-in and no network; deploy what it "
 	     "writes."),
 	  N_("azcmk guard > guard.json\n"

@@ -434,8 +434,8 @@ static const struct opt_def OPTS[] = {
 	{ "management-group", 0, O_TEXT, TEXT(management_group), NULL,
 	  CMD_GUARD, "NAME", N_("assign at this management group instead") },
 	{ "deny", 0, O_FLAG, FLAG(deny), NULL, CMD_GUARD, NULL,
-	  N_("deny such resources where the built-in definition allows it "
-	     "(default: audit them)") },
+	  N_("deny such resources, with a custom definition where the "
+	     "built-in one does not allow it (default: audit them)") },
 	{ "confirm-irreversible", 0, O_FLAG, FLAG(confirm_irreversible), NULL,
 	  KEYED | CMD_ROTATE | CMD_REFRESH, NULL,
 	  N_("accept changes that cannot be undone") },

@@ -32,7 +32,8 @@
 	"https://schema.management.azure.com/schemas/2019-08-01/" \
 	"managementGroupDeploymentTemplate.json#"
 #define ASSIGNMENT_API "2023-04-01"
-#define BUILTIN_PREFIX "/providers/Microsoft.Authorization/policyDefinitions/"
+#define DEFINITION_TYPE "Microsoft.Authorization/policyDefinitions"
+#define BUILTIN_PREFIX "/providers/" DEFINITION_TYPE "/"
 #define MG_PREFIX "/providers/Microsoft.Management/managementGroups/"
 #define SOURCE_PREFIX "https://github.com/Azure/azure-policy/blob/master/"
 
@@ -77,8 +78,32 @@ static const char *const COGNITIVE_EXCLUDED[] = {
  *   account whose encryption.keySource is not Microsoft.KeyVault and whose
  *   kind is not in excludedKinds. Foundry (AIServices) and Azure OpenAI
  *   (OpenAI) are both Microsoft.CognitiveServices/accounts.
- * Every service has a built-in definition, so guard writes no custom one.
+ * DICOM and Health Bot's built-ins do not allow Deny: for --deny guard writes
+ * a custom definition of its own for each (mode Indexed, the built-in's
+ * policyRule.if verbatim, effect a parameter that allows Audit, Deny or
+ * Disabled, Deny by default) and assigns it with Deny.
  */
+
+/* The condition of DICOM_Service_CMK_Enabled.json 1.0.0 (14961b63-...),
+ * verbatim: a DICOM service whose key encryption key URL is absent or empty. */
+#define DICOM_IF                                                          \
+	"{\"allOf\":[{\"field\":\"type\",\"equals\":"                     \
+	"\"Microsoft.HealthcareApis/workspaces/dicomservices\"},"         \
+	"{\"anyOf\":[{\"field\":\"Microsoft.HealthcareApis/workspaces/"   \
+	"dicomservices/encryption.customerManagedKeyEncryption."          \
+	"keyEncryptionKeyUrl\",\"exists\":\"false\"},"                    \
+	"{\"field\":\"Microsoft.HealthcareApis/workspaces/dicomservices/" \
+	"encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl\","  \
+	"\"equals\":\"\"}]}]}"
+
+/* The condition of HealthBot_CustomerManagedKey_Audit.json 1.0.0
+ * (4d080fa5-...), verbatim: a bot without a key vault URI. */
+#define HEALTHBOT_IF                                                      \
+	"{\"allOf\":[{\"field\":\"type\",\"equals\":"                     \
+	"\"Microsoft.HealthBot/healthBots\"},"                            \
+	"{\"field\":\"Microsoft.HealthBot/healthBots/keyVaultProperties." \
+	"keyVaultUri\",\"exists\":\"false\"}]}"
+
 const struct guard_builtin GUARD_BUILTINS[] = {
 	{ "azcmk-cmk-dicom", 1u << SVC_DICOM,
 	  "14961b63-a1eb-4378-8725-7e84ca8db0e6",
@@ -86,21 +111,22 @@ const struct guard_builtin GUARD_BUILTINS[] = {
 	  "DICOM_Service_CMK_Enabled.json",
 	  N_("DICOM Service should use a customer-managed key to encrypt data "
 	     "at rest"),
-	  GUARD_ALLOWS_AUDIT, NULL },
+	  GUARD_ALLOWS_AUDIT, NULL, "azcmk-cmk-dicom-deny", DICOM_IF },
 	{ "azcmk-cmk-healthbot", 1u << SVC_HEALTHBOT,
 	  "4d080fa5-a6d2-4f98-ba9c-f482d0d335c0",
 	  "built-in-policies/policyDefinitions/Health Bot/"
 	  "HealthBot_CustomerManagedKey_Audit.json",
 	  N_("Azure Health Bots should use customer-managed keys to encrypt "
 	     "data at rest"),
-	  GUARD_ALLOWS_AUDIT, NULL },
+	  GUARD_ALLOWS_AUDIT, NULL, "azcmk-cmk-healthbot-deny", HEALTHBOT_IF },
 	{ "azcmk-cmk-cognitive", (1u << SVC_FOUNDRY) | (1u << SVC_OPENAI),
 	  "67121cc7-ff39-4ab8-b7e3-95b84dab487d",
 	  "built-in-policies/policyDefinitions/Cognitive Services/"
 	  "CustomerManagedKey_Audit.json",
 	  N_("Azure AI Services resources should encrypt data at rest with a "
 	     "customer-managed key (CMK)"),
-	  GUARD_ALLOWS_AUDIT | GUARD_ALLOWS_DENY, COGNITIVE_EXCLUDED },
+	  GUARD_ALLOWS_AUDIT | GUARD_ALLOWS_DENY, COGNITIVE_EXCLUDED, NULL,
+	  NULL },
 };
 
 const size_t GUARD_NBUILTINS =
@@ -203,18 +229,31 @@ static struct json_object *excluded_kinds(struct guard_set *s,
 }
 
 /*
- * Chooses the effect of one definition: the one asked when it allows it;
- * Audit instead of a refused Deny (weaker, said in a note); nothing when Audit
- * is refused, since Deny would do more than asked. NULL: no assignment.
+ * Chooses the effect of one definition: the one asked when it allows it; for
+ * a refused Deny, Deny through guard's custom definition when the built-in
+ * has one (*custom set), else Audit (weaker, said in a note); nothing when
+ * Audit is refused, since Deny would do more than asked. NULL: no assignment.
  */
 static const char *choose_effect(struct guard_set *s,
 				 const struct guard_builtin *b, bool deny,
-				 const char *names)
+				 const char *names, bool *custom)
 {
+	*custom = false;
 	if (deny && (b->allows & GUARD_ALLOWS_DENY))
 		return "Deny";
 	if (!deny && (b->allows & GUARD_ALLOWS_AUDIT))
 		return "Audit";
+	if (deny && b->custom && b->custom_if) {
+		note(s, xasprintf(_("%s: the built-in policy %s allows Audit "
+				    "or Disabled, not Deny: guard writes the "
+				    "custom policy definition %s, with the "
+				    "built-in's rule and effect Deny, and "
+				    "assigns it, so Azure Policy refuses a %s "
+				    "without a customer-managed key."),
+				  b->assignment, b->guid, b->custom, names));
+		*custom = true;
+		return "Deny";
+	}
 	if (deny && (b->allows & GUARD_ALLOWS_AUDIT)) {
 		note(s, xasprintf(_("%s: the built-in policy %s allows Audit "
 				    "or Disabled, not Deny: it is assigned "
@@ -239,7 +278,8 @@ static void add_assignment(struct guard_set *s, const struct guard_builtin *b,
 			   unsigned services)
 {
 	char *names = covered_names(b, services);
-	const char *effect = choose_effect(s, b, s->req.deny, names);
+	bool custom;
+	const char *effect = choose_effect(s, b, s->req.deny, names, &custom);
 
 	if (effect) {
 		struct guard_assignment *a;
@@ -248,6 +288,7 @@ static void add_assignment(struct guard_set *s, const struct guard_builtin *b,
 		a = &s->items[s->n++];
 		a->def = b;
 		a->effect = effect;
+		a->custom = custom;
 		a->excluded_kinds =
 			b->excluded_kinds
 				? excluded_kinds(s, b, services, names)
@@ -348,6 +389,125 @@ static struct json_object *parameters(const struct guard_assignment *a)
 	return p;
 }
 
+/* Returns a copy of a JSON value in which each string that begins with '['
+ * begins with "[[": an ARM template would evaluate it as an expression
+ * (learn.microsoft.com/azure/azure-resource-manager/templates/
+ * template-expressions, "Escape characters"). */
+static struct json_object *arm_escaped(struct json_object *v)
+{
+	struct json_object *out;
+
+	if (json_object_is_type(v, json_type_string)) {
+		const char *t = json_object_get_string(v);
+		char *e;
+
+		if (t[0] != '[')
+			return json_object_new_string(t);
+		e = xasprintf("[%s", t);
+		out = json_object_new_string(e);
+		free(e);
+		return out;
+	}
+	if (json_object_is_type(v, json_type_array)) {
+		out = json_object_new_array();
+		for (size_t i = 0; i < jx_len(v); i++)
+			json_object_array_add(out, arm_escaped(jx_at(v, i)));
+		return out;
+	}
+	if (json_object_is_type(v, json_type_object)) {
+		out = json_object_new_object();
+		json_object_object_foreach(v, key, val)
+		{
+			json_object_object_add(out, key, arm_escaped(val));
+		}
+		return out;
+	}
+	return jx_copy(v);
+}
+
+/*
+ * Returns the properties of the custom definition an assignment's built-in
+ * stands for (a->custom): mode Indexed, the built-in's condition, effect a
+ * parameter allowing Audit, Deny or Disabled, Deny by default. For an ARM
+ * template, strings that begin with '[' are escaped ("[[parameters(...)]").
+ */
+struct json_object *guard_custom_definition(const struct guard_assignment *a,
+					    bool arm)
+{
+	const struct guard_builtin *b = a->def;
+	struct json_object *p = json_object_new_object(),
+			   *rule = json_tokener_parse(b->custom_if),
+			   *allowed = json_object_new_array(), *out;
+	char *builtin = xasprintf(BUILTIN_PREFIX "%s", b->guid);
+	char *src = source_url(b);
+	char *display = xasprintf(_("%s (Deny, azcmk guard)"), _(b->display));
+	char *about = xasprintf(
+		_("Refuses the resources that the built-in policy %s (%s) "
+		  "reports: its rule, with effect Deny, which the built-in "
+		  "does not allow. Written by azcmk guard."),
+		b->guid, _(b->display));
+
+	json_object_object_add(p, "displayName",
+			       json_object_new_string(display));
+	json_object_object_add(p, "description", json_object_new_string(about));
+	json_object_object_add(p, "mode", json_object_new_string("Indexed"));
+	jx_set(p, "metadata.assignedBy", json_object_new_string("azcmk guard"));
+	jx_set(p, "metadata.basedOn", json_object_new_string(builtin));
+	jx_set(p, "metadata.definitionSource", json_object_new_string(src));
+	json_object_array_add(allowed, json_object_new_string("Audit"));
+	json_object_array_add(allowed, json_object_new_string("Deny"));
+	json_object_array_add(allowed, json_object_new_string("Disabled"));
+	jx_set(p, "parameters.effect.type", json_object_new_string("String"));
+	jx_set(p, "parameters.effect.metadata.displayName",
+	       json_object_new_string("Effect"));
+	jx_set(p, "parameters.effect.allowedValues", allowed);
+	jx_set(p, "parameters.effect.defaultValue",
+	       json_object_new_string("Deny"));
+	jx_set(p, "policyRule.if", rule ? rule : json_object_new_object());
+	jx_set(p, "policyRule.then.effect",
+	       json_object_new_string("[parameters('effect')]"));
+	free(about);
+	free(display);
+	free(src);
+	free(builtin);
+	if (!arm)
+		return p;
+	out = arm_escaped(p);
+	json_object_put(p);
+	return out;
+}
+
+/* Returns the id a template gives the custom definition of an assignment
+ * (allocated): at a management group, its id there; at a subscription, the
+ * expression of its id in the deployment's subscription. */
+static char *custom_id_in_template(const struct guard_set *s,
+				   const struct guard_assignment *a)
+{
+	if (s->req.scope == GUARD_MANAGEMENT_GROUP)
+		return xasprintf(MG_PREFIX "%s/providers/" DEFINITION_TYPE
+					   "/%s",
+				 s->req.target, a->def->custom);
+	return xasprintf("[subscriptionResourceId('" DEFINITION_TYPE
+			 "', '%s')]",
+			 a->def->custom);
+}
+
+/* Builds the policyDefinitions resource of a custom definition. */
+static struct json_object *definition_resource(const struct guard_assignment *a)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "type",
+			       json_object_new_string(DEFINITION_TYPE));
+	json_object_object_add(r, "apiVersion",
+			       json_object_new_string(ASSIGNMENT_API));
+	json_object_object_add(r, "name",
+			       json_object_new_string(a->def->custom));
+	json_object_object_add(r, "properties",
+			       guard_custom_definition(a, true));
+	return r;
+}
+
 /* Returns the assignment's description (allocated, translated). */
 static char *description(const struct guard_set *s,
 			 const struct guard_assignment *a)
@@ -375,13 +535,20 @@ static struct json_object *assignment_resource(const struct guard_set *s,
 			   *msgs = json_object_new_array(),
 			   *msg = json_object_new_object();
 	char *about = description(s, a);
-	char *def = xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
+	char *def = a->custom ? custom_id_in_template(s, a)
+			      : xasprintf(BUILTIN_PREFIX "%s", a->def->guid);
 	char *src = source_url(a->def);
 
 	json_object_object_add(
 		r, "type",
 		json_object_new_string(
 			"Microsoft.Authorization/policyAssignments"));
+	if (a->custom) {
+		struct json_object *deps = json_object_new_array();
+
+		json_object_array_add(deps, json_object_new_string(def));
+		json_object_object_add(r, "dependsOn", deps);
+	}
 	json_object_object_add(r, "apiVersion",
 			       json_object_new_string(ASSIGNMENT_API));
 	json_object_object_add(r, "name",
@@ -449,8 +616,9 @@ struct json_object *guard_render_arm(const struct guard_set *s)
 		       s->req.deny
 			       ? _("Azure Policy assignments, made by azcmk "
 				   "guard, that deny resources without a "
-				   "customer-managed key where the built-in "
-				   "definition allows it.")
+				   "customer-managed key, through a custom "
+				   "definition where the built-in one does "
+				   "not allow Deny.")
 			       : _("Azure Policy assignments, made by azcmk "
 				   "guard, that report resources without a "
 				   "customer-managed key.")));
@@ -460,9 +628,13 @@ struct json_object *guard_render_arm(const struct guard_set *s)
 		json_object_array_add(notes,
 				      json_object_new_string(s->notes[i]));
 	jx_set(t, "metadata.notes", notes);
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->items[i].custom)
+			json_object_array_add(
+				res, definition_resource(&s->items[i]));
 		json_object_array_add(res,
 				      assignment_resource(s, &s->items[i]));
+	}
 	json_object_object_add(t, "resources", res);
 	return t;
 }
@@ -510,26 +682,78 @@ static void scope_lines(struct sbuf *b, const struct guard_req *r)
 	sb_adds(b, " >&2; exit 1; }\nscope=\"/subscriptions/$subscription\"\n");
 }
 
+/* Appends a JSON value as one single-quoted shell word. */
+static void quote_json(struct sbuf *b, struct json_object *v)
+{
+	quote(b, json_object_to_json_string_ext(
+			 v, JSON_C_TO_STRING_PLAIN |
+				    JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/*
+ * Appends the az policy definition create command of an assignment's custom
+ * definition, at the scope's subscription (the current one: $subscription) or
+ * management group (azure-cli resource/custom.py create_policy_definition:
+ * PolicyDefinitions_CreateOrUpdate or _CreateOrUpdateAtManagementGroup).
+ */
+static void az_definition(struct sbuf *b, const struct guard_set *s,
+			  const struct guard_assignment *a)
+{
+	struct json_object *p = guard_custom_definition(a, false);
+
+	sb_adds(b, "az policy definition create --name ");
+	quote(b, a->def->custom);
+	sb_adds(b, " \\\n\t--display-name ");
+	quote(b, jx_str(p, "displayName"));
+	sb_adds(b, " \\\n\t--description ");
+	quote(b, jx_str(p, "description"));
+	sb_adds(b, " \\\n\t--mode Indexed --rules ");
+	quote_json(b, jx_get(p, "policyRule"));
+	sb_adds(b, " \\\n\t--params ");
+	quote_json(b, jx_get(p, "parameters"));
+	if (s->req.scope == GUARD_MANAGEMENT_GROUP) {
+		sb_adds(b, " \\\n\t--management-group ");
+		quote(b, s->req.target);
+	} else if (s->req.target) {
+		sb_adds(b, " \\\n\t--subscription ");
+		quote(b, s->req.target);
+	} else {
+		sb_adds(b, " \\\n\t--subscription \"$subscription\"");
+	}
+	sb_adds(b, " --output none\n");
+	json_object_put(p);
+}
+
 /*
  * Appends the az policy assignment create command of one assignment. --policy
  * is the built-in's name, not its id: az 2.45 takes only an id below
  * /subscriptions/ as one (azure-cli resource/custom.py _resolve_policy_id,
  * is_valid_resource_id) and sends any other value as the name, %2F-encoded,
  * to PolicyDefinitions_Get and then _GetBuiltIn; the name resolves through
- * GetBuiltIn in every version of az.
+ * GetBuiltIn in every version of az. A custom definition is given by its id:
+ * below /subscriptions/ az takes it as it is; below a management group az
+ * reads it there (_parse_management_group_reference, then
+ * PolicyDefinitions_GetAtManagementGroup).
  */
 static void az_assignment(struct sbuf *b, const struct guard_set *s,
 			  const struct guard_assignment *a)
 {
 	struct json_object *params = parameters(a);
 	char *about = description(s, a);
-	char *def = xstrdup(a->def->guid);
 	char *src = source_url(a->def);
-	char *line = xasprintf(_("%s: built-in policy %s, effect %s"),
-			       a->def->assignment, a->def->guid, a->effect);
+	char *line = a->custom
+			     ? xasprintf(_("%s: custom policy %s, the rule of "
+					   "built-in policy %s, effect %s"),
+					 a->def->assignment, a->def->custom,
+					 a->def->guid, a->effect)
+			     : xasprintf(_("%s: built-in policy %s, effect %s"),
+					 a->def->assignment, a->def->guid,
+					 a->effect);
 
 	comment(b, line);
 	comment(b, src);
+	if (a->custom)
+		az_definition(b, s, a);
 	sb_adds(b, "az policy assignment create --name ");
 	quote(b, a->def->assignment);
 	sb_adds(b, " \\\n\t--display-name ");
@@ -537,16 +761,17 @@ static void az_assignment(struct sbuf *b, const struct guard_set *s,
 	sb_adds(b, " \\\n\t--description ");
 	quote(b, about);
 	sb_adds(b, " \\\n\t--scope \"$scope\" --policy ");
-	quote(b, def);
+	if (a->custom)
+		sb_printf(b, "\"$scope\"'/providers/" DEFINITION_TYPE "/%s'",
+			  a->def->custom);
+	else
+		quote(b, a->def->guid);
 	sb_adds(b, " \\\n\t--params ");
-	quote(b, json_object_to_json_string_ext(
-			 params, JSON_C_TO_STRING_PLAIN |
-					 JSON_C_TO_STRING_NOSLASHESCAPE));
+	quote_json(b, params);
 	sb_adds(b, " \\\n\t--enforcement-mode Default --output none\n");
 	json_object_put(params);
 	free(src);
 	free(line);
-	free(def);
 	free(about);
 }
 
@@ -563,7 +788,8 @@ char *guard_render_az(const struct guard_set *s)
 	comment(&b, s->req.deny
 			    ? _("azcmk guard: Azure Policy assignments that "
 				"deny resources without a customer-managed "
-				"key where the built-in definition allows it.")
+				"key, through a custom definition where the "
+				"built-in one does not allow Deny.")
 			    : _("azcmk guard: Azure Policy assignments that "
 				"report resources without a customer-managed "
 				"key."));

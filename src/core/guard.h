@@ -32,6 +32,11 @@ struct guard_builtin {
 	const char *const *excluded_kinds; /* the default of its excludedKinds
 					      parameter (NULL-terminated), or
 					      NULL when it has none */
+	const char *custom;    /* when it does not allow Deny: the name of the
+				  custom definition guard writes for --deny,
+				  or NULL */
+	const char *custom_if; /* that definition's policyRule.if (JSON): the
+				  built-in's own condition */
 };
 
 extern const struct guard_builtin GUARD_BUILTINS[];
@@ -49,7 +54,8 @@ struct guard_req {
 /* One assignment the document holds. */
 struct guard_assignment {
 	const struct guard_builtin *def;
-	const char *effect;                 /* "Audit" or "Deny" */
+	const char *effect; /* "Audit" or "Deny" */
+	bool custom; /* assigns def's custom definition, not the built-in */
 	struct json_object *excluded_kinds; /* the excludedKinds value, or NULL
 					     */
 };
@@ -72,6 +78,8 @@ int guard_build(const struct guard_builtin *table, size_t n,
 		const struct guard_req *r, struct guard_set *out, char **err);
 void guard_free(struct guard_set *s);
 char *guard_scope_id(const struct guard_req *r);
+struct json_object *guard_custom_definition(const struct guard_assignment *a,
+					    bool arm);
 char *guard_deploy_hint(const struct guard_req *r);
 struct json_object *guard_render_arm(const struct guard_set *s);
 char *guard_render_az(const struct guard_set *s);

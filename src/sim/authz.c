@@ -554,10 +554,9 @@ bool authz_handle(struct sim_req *rq, struct sim_resp *rs)
 	} else if (sscanf(rest, "/roleAssignments/%127[^/]", name) == 1 ||
 		   sscanf(rest, "/roleassignments/%127[^/]", name) == 1) {
 		one_assignment(rq, rs, scope[0] ? scope : "/", name);
-	} else if ((sscanf(rest, "/policyDefinitions/%127[^/]", name) == 1 ||
-		    sscanf(rest, "/policydefinitions/%127[^/]", name) == 1) &&
-		   get) {
-		policy_definition_get(rq, rs, scope, name, rest);
+	} else if (sscanf(rest, "/policyDefinitions/%127[^/]", name) == 1 ||
+		   sscanf(rest, "/policydefinitions/%127[^/]", name) == 1) {
+		policy_definition_handle(rq, rs, scope, name, rest);
 	} else if (sscanf(rest, "/policyAssignments/%127[^/]", name) == 1 ||
 		   sscanf(rest, "/policyassignments/%127[^/]", name) == 1) {
 		policy_assignment_handle(rq, rs, scope, name);

@@ -5,11 +5,13 @@
 /*
  * Policy definitions and assignments are scenario resources of type
  * Microsoft.Authorization/policyDefinitions and .../policyAssignments at a
- * subscription or resource-group scope. Only the "deny" effect is enforced,
- * as checkPolicyRestrictions evaluates only deny policies. The condition
- * language is the part a CMK policy uses: allOf, anyOf, not; field with
- * equals, notEquals, like, notLike, in, notIn, exists, contains,
- * notContains; "[parameters('name')]" for values and the effect. Aliases
+ * subscription or resource-group scope; the REST API writes assignments and
+ * custom definitions (at a subscription or a management group) as well. Only
+ * the "deny" effect is enforced, as checkPolicyRestrictions evaluates only deny
+ * policies. The condition language is the part a CMK policy uses: allOf, anyOf,
+ * not; field with equals, notEquals, like, notLike, in, notIn, exists,
+ * contains, notContains; "[parameters('name')]" for values and the effect.
+ * Aliases
  * ("Microsoft.CognitiveServices/accounts/encryption.keySource") read the
  * property under "properties"; "type", "name", "kind", "location", "id" and
  * "identity.type" read the resource itself. A condition the simulator does
@@ -146,10 +148,14 @@ static int field_cond(const struct pctx *p, struct json_object *c)
 	if ((t = param(p, jx_get(c, "notContains"))) &&
 	    jx_has(c, "notContains"))
 		return !holds(v, t);
+	/* "exists" takes true or false, as a boolean or a string ("false", as
+	 * Microsoft's DICOM and Health Bot definitions write it: json-c would
+	 * read any non-empty string as true). */
 	if ((t = param(p, jx_get(c, "exists"))) && jx_has(c, "exists"))
 		return (v != NULL) ==
-		       (json_object_get_boolean(t) ||
-			str_ieq(json_object_get_string(t), "true"));
+		       (json_object_is_type(t, json_type_string)
+				? str_ieq(json_object_get_string(t), "true")
+				: json_object_get_boolean(t));
 	return -1;
 }
 
@@ -473,7 +479,7 @@ bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
  * given as the name (az 2.45 sends "--policy /providers/..." so, %2F-encoded)
  * names no definition.
  */
-void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
+static void definition_get(struct sim_req *rq, struct sim_resp *rs,
 			   const char *scope, const char *name,
 			   const char *rest)
 {
@@ -488,5 +494,117 @@ void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
 		resp_error(rs, 404, "PolicyDefinitionNotFound",
 			   "The policy definition '%s' could not be found.",
 			   one ? name : rest + strlen("/policyDefinitions/"));
+	free(id);
+}
+
+/* Tells whether a scope is one where a custom definition may be written: a
+ * subscription or a management group, not below. */
+static bool definition_scope(const char *scope)
+{
+	static const char *const PREFIXES[] = {
+		"/subscriptions/",
+		"/providers/Microsoft.Management/managementGroups/"
+	};
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(PREFIXES[i]);
+
+		if (strncasecmp(scope, PREFIXES[i], n) == 0 && scope[n] &&
+		    !strchr(scope + n, '/'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Checks a custom definition's rule as ARM does before storing it: an "if"
+ * and a "then" with an effect, which, when it is "[parameters('x')]", names
+ * a parameter the definition declares. False with the error answered.
+ */
+static bool definition_valid(struct sim_resp *rs, const char *name,
+			     struct json_object *props)
+{
+	struct json_object *rule = jx_get(props, "policyRule");
+	const char *effect = jx_str(rule, "then.effect");
+	char pname[128];
+
+	if (!json_object_is_type(jx_get(rule, "if"), json_type_object) ||
+	    !effect) {
+		resp_error(rs, 400, "InvalidPolicyRule",
+			   "The policy definition '%s' rule is invalid: it "
+			   "needs an 'if' condition and a 'then' effect.",
+			   name);
+		return false;
+	}
+	if (sscanf(effect, "[parameters('%127[^']')]", pname) == 1 &&
+	    !jx_iget(jx_get(props, "parameters"), pname)) {
+		resp_error(rs, 400, "UndefinedPolicyParameter",
+			   "The policy definition '%s' rule has a reference "
+			   "to the undefined parameter '%s'.",
+			   name, pname);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Serves a policy definition at a scope: GET as definition_get; PUT and
+ * DELETE of a custom definition at a subscription or a management group
+ * (PolicyDefinitions_CreateOrUpdate[AtManagementGroup] and _Delete[...],
+ * azure-rest-api-specs Microsoft.Authorization/policy/stable/2023-04-01,
+ * examples createOrUpdatePolicyDefinition.json, deletePolicyDefinition.json):
+ * PUT answers 201 with the definition, its id, type, name and
+ * properties.policyType Custom; the deny engine then reads it. A built-in
+ * (tenant scope) is not written.
+ */
+void policy_definition_handle(struct sim_req *rq, struct sim_resp *rs,
+			      const char *scope, const char *name,
+			      const char *rest)
+{
+	bool one = strlen(rest) == strlen("/policyDefinitions/") + strlen(name);
+	char *id;
+	struct json_object *cur, *body, *next;
+
+	if (strcmp(rq->method, "GET") == 0) {
+		definition_get(rq, rs, scope, name, rest);
+		return;
+	}
+	if (!one || !definition_scope(scope) ||
+	    (strcmp(rq->method, "PUT") != 0 &&
+	     strcmp(rq->method, "DELETE") != 0)) {
+		resp_error(rs, 405, "MethodNotAllowed",
+			   "The requested resource does not support http "
+			   "method '%s'.",
+			   rq->method);
+		return;
+	}
+	id = xasprintf("%s/providers/" DEFINITION_TYPE "/%s", scope, name);
+	cur = state_resource(rq->sim, id);
+	if (!arm_require(rq, rs, scope,
+			 strcmp(rq->method, "DELETE") == 0
+				 ? DEFINITION_TYPE "/delete"
+				 : DEFINITION_TYPE "/write"))
+		;
+	else if (strcmp(rq->method, "DELETE") == 0) {
+		if (cur)
+			resp_json(rs, 200, json_object_get(cur));
+		else
+			resp_raw(rs, 204, NULL, "");
+		state_del_resource(rq->sim, id);
+	} else if ((body = req_json(rq, rs)) != NULL &&
+		   definition_valid(rs, name, jx_get(body, "properties"))) {
+		next = json_object_new_object();
+		json_object_object_add(next, "id", json_object_new_string(id));
+		json_object_object_add(next, "type",
+				       json_object_new_string(DEFINITION_TYPE));
+		json_object_object_add(next, "name",
+				       json_object_new_string(name));
+		json_object_object_add(next, "properties",
+				       jx_copy(jx_get(body, "properties")));
+		jx_set(next, "properties.policyType",
+		       json_object_new_string("Custom"));
+		state_put_resource(rq->sim, next);
+		resp_json(rs, 201, json_object_get(next));
+	}
 	free(id);
 }

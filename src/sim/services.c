@@ -1173,14 +1173,16 @@ int services_write(struct sim_req *rq, struct sim_resp *rs,
 		json_object_put(next);
 		return -1;
 	}
+	/* Azure Policy judges the request in ARM, before the resource provider
+	 * checks the key: a deny policy refuses even a malformed key URL. */
+	if (!policy_allows_write(rq, rs, next)) {
+		json_object_put(next);
+		return -1;
+	}
 	if (!cmk_ok(rq, rs, svc, cur, next)) {
 		if (cur && rq->sim->set.refuse_in_operation &&
 		    rs->status == 400)
 			return refuse_later(rq, rs, svc, cur, next, patch);
-		json_object_put(next);
-		return -1;
-	}
-	if (!policy_allows_write(rq, rs, next)) {
 		json_object_put(next);
 		return -1;
 	}

@@ -233,9 +233,9 @@ bool deploy_handle(struct sim_req *rq, struct sim_resp *rs);
 void resp_free(struct sim_resp *rs);
 void ops_track(struct sim *s, const char *opid, struct json_object *op);
 struct json_object *ops_finish_now(struct sim *s, const char *opid);
-void policy_definition_get(struct sim_req *rq, struct sim_resp *rs,
-			   const char *scope, const char *name,
-			   const char *rest);
+void policy_definition_handle(struct sim_req *rq, struct sim_resp *rs,
+			      const char *scope, const char *name,
+			      const char *rest);
 bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
 			      const char *scope, const char *name);
 bool authz_handle(struct sim_req *rq, struct sim_resp *rs);

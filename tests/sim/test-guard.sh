@@ -48,20 +48,37 @@ arm() {
 		bad "$name: exit $?: $(head -c 300 "$work/err")"
 		return
 	fi
-	if python3 -c 'import json, sys
+	if python3 -c 'import json, re, sys
 t = json.load(open(sys.argv[1])); schema, want = sys.argv[2], sys.argv[3]
 limit = 24 if "managementGroup" in schema else 64
-got = []
+got, defined = [], []
 for r in t["resources"]:
-    assert r["type"] == "Microsoft.Authorization/policyAssignments" and r["apiVersion"] == "2023-04-01", r
+    assert r["apiVersion"] == "2023-04-01", r
+    if r["type"] == "Microsoft.Authorization/policyDefinitions":
+        # A custom definition, before the assignment that names it (dependsOn).
+        p = r["properties"]
+        assert p["mode"] == "Indexed" and p["policyRule"]["then"]["effect"] == "[[parameters(\x27effect\x27)]", p
+        assert p["parameters"]["effect"]["defaultValue"] == "Deny", p
+        defined.append(r["name"])
+        continue
+    assert r["type"] == "Microsoft.Authorization/policyAssignments", r
     assert len(r["name"]) <= limit, r["name"]
     p = r["properties"]
     d = p["policyDefinitionId"]
-    assert d.startswith("/providers/Microsoft.Authorization/policyDefinitions/"), d
-    got.append("%s=%s:%s" % (r["name"], d.rsplit("/", 1)[1], p["parameters"]["effect"]["value"]))
+    name = re.findall("[0-9A-Za-z-]+", d)[-1]
+    if name in defined:
+        assert r["dependsOn"] == [d], r
+        if "managementGroup" in schema:
+            assert d == "/providers/Microsoft.Management/managementGroups/%s/providers/Microsoft.Authorization/policyDefinitions/%s" % (sys.argv[4], name), d
+        else:
+            assert d == "[subscriptionResourceId(\x27Microsoft.Authorization/policyDefinitions\x27, \x27%s\x27)]" % name, d
+        name = "custom:" + name
+    else:
+        assert d.startswith("/providers/Microsoft.Authorization/policyDefinitions/"), d
+    got.append("%s=%s:%s" % (r["name"], name, p["parameters"]["effect"]["value"]))
 assert t["$schema"] == schema, t["$schema"]
 assert t["contentVersion"] == "1.0.0.0"
-assert ",".join(got) == want, got' "$work/t.json" "$schema" "$want" 2>"$work/py"; then
+assert ",".join(got) == want, got' "$work/t.json" "$schema" "$want" "${mg:-}" 2>"$work/py"; then
 		ok "$name"
 	else
 		bad "$name: $(tail -1 "$work/py")"
@@ -75,9 +92,11 @@ expect guard-help 0 "Nothing is asked of" -- "$azcmk" guard --help
 arm arm-all-audit "$SUBSCHEMA" \
 	"azcmk-cmk-dicom=$DICOM:Audit,azcmk-cmk-healthbot=$BOT:Audit,azcmk-cmk-cognitive=$COG:Audit" -- --format arm
 arm arm-default-format "$SUBSCHEMA" "azcmk-cmk-dicom=$DICOM:Audit" -- --service dicom
-arm arm-deny-mg "$MGSCHEMA" \
-	"azcmk-cmk-dicom=$DICOM:Audit,azcmk-cmk-healthbot=$BOT:Audit,azcmk-cmk-cognitive=$COG:Deny" -- \
+# With --deny, DICOM and Health Bot (built-ins that allow no Deny) are assigned guard's custom definitions.
+mg=contoso-prod arm arm-deny-mg "$MGSCHEMA" \
+	"azcmk-cmk-dicom=custom:azcmk-cmk-dicom-deny:Deny,azcmk-cmk-healthbot=custom:azcmk-cmk-healthbot-deny:Deny,azcmk-cmk-cognitive=$COG:Deny" -- \
 	--deny --management-group contoso-prod
+arm arm-deny-sub "$SUBSCHEMA" "azcmk-cmk-dicom=custom:azcmk-cmk-dicom-deny:Deny" -- --deny --service dicom
 arm arm-openai-sub "$SUBSCHEMA" "azcmk-cmk-cognitive=$COG:Deny" -- --deny --service openai --subscription "$SUB"
 # Foundry (kind AIServices) is in the built-in's default excludedKinds: the assignment takes it off.
 "$azcmk" guard --service foundry >"$work/f.json" 2>/dev/null
@@ -88,8 +107,16 @@ sys.exit(0 if "AIServices" not in k and "OpenAI" not in k and "LUIS" in k else 1
 else
 	bad "arm-foundry-judged: $(head -c 300 "$work/f.json")"
 fi
-# Deny refused by a built-in: said on stderr, and Audit is what is assigned.
-expect deny-refused-said 0 "allows Audit or Disabled, not Deny" -- "$azcmk" guard --deny --service healthbot
+# Deny refused by a built-in: said on stderr, with the custom definition that stands in.
+expect deny-refused-said 0 "not Deny: guard writes the custom policy definition azcmk-cmk-healthbot-deny" -- \
+	"$azcmk" guard --deny --service healthbot
+# The whole template of --deny for DICOM and Health Bot, as written (a golden file: any change is deliberate).
+if "$azcmk" guard --deny --service dicom --service healthbot --subscription "$SUB" >"$work/golden.json" 2>/dev/null &&
+	diff -u "$top_srcdir/tests/sim/golden/guard-deny-custom.json" "$work/golden.json" >"$work/diff"; then
+	ok "arm-deny-custom-golden"
+else
+	bad "arm-deny-custom-golden: $(head -c 600 "$work/diff")"
+fi
 expect deploy-hint 0 "az deployment mg create --management-group-id contoso-prod" -- \
 	"$azcmk" guard --management-group contoso-prod
 expect quiet-notes 0 "" -- "$azcmk" guard --deny --only-show-errors --service dicom
@@ -99,7 +126,9 @@ if grep -q "^Note:" "$work/out"; then bad "quiet-notes: --only-show-errors print
 "$azcmk" guard --deny --format az >"$work/all.sh" 2>/dev/null
 "$azcmk" guard --format az --management-group 'Contoso_(EU)' >"$work/mg.sh" 2>/dev/null
 "$azcmk" guard --format az --subscription "$SUB" --service foundry >"$work/sub.sh" 2>/dev/null
-for s in all mg sub; do
+"$azcmk" guard --deny --format az --management-group 'Contoso_(EU)' --service dicom >"$work/mg-deny.sh" 2>/dev/null
+"$azcmk" guard --deny --format az --subscription "$SUB" --service healthbot >"$work/sub-deny.sh" 2>/dev/null
+for s in all mg sub mg-deny sub-deny; do
 	if sh -n "$work/$s.sh"; then ok "az-$s-sh-n"; else bad "az-$s-sh-n"; fi
 	if head -1 "$work/$s.sh" | grep -q '^#!/bin/sh$' && grep -q '^set -eu$' "$work/$s.sh"; then
 		ok "az-$s-set-eu"
@@ -138,15 +167,28 @@ calls() {
 	fi
 	if python3 -c 'import json, sys
 calls = open(sys.argv[1]).read().split("\n\n")[:-1]
-got, scopes = [], set()
+got, scopes, defined = [], set(), {}
 for c in calls:
     a = c.split("\n")
-    assert a[:3] == ["policy", "assignment", "create"], a
     v = dict(zip(a[3::2], a[4::2]))
+    if a[:3] == ["policy", "definition", "create"]:
+        # A custom definition: Indexed, a rule and an effect parameter that parse, where the scope is.
+        assert v["--mode"] == "Indexed", v
+        assert json.loads(v["--rules"])["then"]["effect"] == "[parameters(\x27effect\x27)]", v["--rules"]
+        assert json.loads(v["--params"])["effect"]["defaultValue"] == "Deny", v["--params"]
+        at = ("/subscriptions/" + v["--subscription"]) if "--subscription" in v else \
+            "/providers/Microsoft.Management/managementGroups/" + v["--management-group"]
+        defined[at + "/providers/Microsoft.Authorization/policyDefinitions/" + v["--name"]] = v["--name"]
+        continue
+    assert a[:3] == ["policy", "assignment", "create"], a
     scopes.add(v["--scope"])
     p = json.loads(v["--params"])
-    assert "/" not in v["--policy"], v["--policy"]  # a name: az 2.45 sends an id as a name
-    got.append("%s=%s:%s" % (v["--name"], v["--policy"], p["effect"]["value"]))
+    policy = v["--policy"]
+    if policy in defined:  # a custom definition, by its id, made before
+        policy = "custom:" + defined[policy]
+    else:
+        assert "/" not in policy, policy  # a name: az 2.45 sends an id as a name
+    got.append("%s=%s:%s" % (v["--name"], policy, p["effect"]["value"]))
     assert v["--enforcement-mode"] == "Default"
 want_scope, want = sys.argv[2].split("|")
 assert scopes == {want_scope}, scopes
@@ -157,7 +199,10 @@ assert ",".join(got) == want, got' "$work/calls" "$want" 2>"$work/py"; then
 	fi
 }
 calls az-current-subscription "$work/all.sh" \
-	"/subscriptions/11111111-2222-4333-8444-555555555555|azcmk-cmk-dicom=$DICOM:Audit,azcmk-cmk-healthbot=$BOT:Audit,azcmk-cmk-cognitive=$COG:Deny"
+	"/subscriptions/11111111-2222-4333-8444-555555555555|azcmk-cmk-dicom=custom:azcmk-cmk-dicom-deny:Deny,azcmk-cmk-healthbot=custom:azcmk-cmk-healthbot-deny:Deny,azcmk-cmk-cognitive=$COG:Deny"
+calls az-deny-management-group "$work/mg-deny.sh" \
+	"/providers/Microsoft.Management/managementGroups/Contoso_(EU)|azcmk-cmk-dicom=custom:azcmk-cmk-dicom-deny:Deny"
+calls az-deny-subscription "$work/sub-deny.sh" "/subscriptions/$SUB|azcmk-cmk-healthbot=custom:azcmk-cmk-healthbot-deny:Deny"
 calls az-management-group "$work/mg.sh" \
 	"/providers/Microsoft.Management/managementGroups/Contoso_(EU)|azcmk-cmk-dicom=$DICOM:Audit,azcmk-cmk-healthbot=$BOT:Audit,azcmk-cmk-cognitive=$COG:Audit"
 calls az-subscription "$work/sub.sh" "/subscriptions/$SUB|azcmk-cmk-cognitive=$COG:Audit"

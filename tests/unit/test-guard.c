@@ -30,29 +30,36 @@
 	"managementGroupDeploymentTemplate.json#"
 
 /* One request and what it must give: the definition, the effect, whether a
- * note says Deny was refused, and AIServices' place in excludedKinds. */
+ * note says the built-in refuses Deny, whether guard's custom definition is
+ * assigned, and AIServices' place in excludedKinds. */
 static const struct {
 	enum svc_id svc;
 	bool deny;
 	enum guard_scope scope;
 	const char *guid, *effect;
 	bool deny_refused;
+	const char *custom;      /* the custom definition assigned, or NULL */
 	int aiservices_excluded; /* 1 excluded, 0 judged, -1 no such parameter
 				  */
 } CASES[] = {
-	{ SVC_DICOM, false, GUARD_SUBSCRIPTION, DICOM_DEF, "Audit", false, -1 },
-	{ SVC_DICOM, true, GUARD_SUBSCRIPTION, DICOM_DEF, "Audit", true, -1 },
-	{ SVC_DICOM, true, GUARD_MANAGEMENT_GROUP, DICOM_DEF, "Audit", true,
+	{ SVC_DICOM, false, GUARD_SUBSCRIPTION, DICOM_DEF, "Audit", false, NULL,
 	  -1 },
+	{ SVC_DICOM, true, GUARD_SUBSCRIPTION, DICOM_DEF, "Deny", true,
+	  "azcmk-cmk-dicom-deny", -1 },
+	{ SVC_DICOM, true, GUARD_MANAGEMENT_GROUP, DICOM_DEF, "Deny", true,
+	  "azcmk-cmk-dicom-deny", -1 },
 	{ SVC_HEALTHBOT, false, GUARD_MANAGEMENT_GROUP, BOT_DEF, "Audit", false,
-	  -1 },
-	{ SVC_HEALTHBOT, true, GUARD_SUBSCRIPTION, BOT_DEF, "Audit", true, -1 },
-	{ SVC_FOUNDRY, false, GUARD_SUBSCRIPTION, COG_DEF, "Audit", false, 0 },
-	{ SVC_FOUNDRY, true, GUARD_MANAGEMENT_GROUP, COG_DEF, "Deny", false,
+	  NULL, -1 },
+	{ SVC_HEALTHBOT, true, GUARD_SUBSCRIPTION, BOT_DEF, "Deny", true,
+	  "azcmk-cmk-healthbot-deny", -1 },
+	{ SVC_FOUNDRY, false, GUARD_SUBSCRIPTION, COG_DEF, "Audit", false, NULL,
 	  0 },
+	{ SVC_FOUNDRY, true, GUARD_MANAGEMENT_GROUP, COG_DEF, "Deny", false,
+	  NULL, 0 },
 	{ SVC_OPENAI, false, GUARD_MANAGEMENT_GROUP, COG_DEF, "Audit", false,
+	  NULL, 1 },
+	{ SVC_OPENAI, true, GUARD_SUBSCRIPTION, COG_DEF, "Deny", false, NULL,
 	  1 },
-	{ SVC_OPENAI, true, GUARD_SUBSCRIPTION, COG_DEF, "Deny", false, 1 },
 };
 
 /* Tells whether some note of the set holds the text. */
@@ -68,18 +75,51 @@ static bool noted(const struct guard_set *s, const char *text)
 static void check_arm(const struct guard_set *s, size_t i)
 {
 	struct json_object *t = guard_render_arm(s),
-			   *r = jx_at(jx_get(t, "resources"), 0),
+			   *r = jx_at(jx_get(t, "resources"),
+				      CASES[i].custom ? 1 : 0),
 			   *kinds = jx_get(r, "properties.parameters."
 					      "excludedKinds.value");
-	char def[128];
+	char def[160];
 
-	snprintf(def, sizeof(def),
-		 "/providers/Microsoft.Authorization/policyDefinitions/%s",
-		 CASES[i].guid);
+	if (!CASES[i].custom)
+		snprintf(def, sizeof(def),
+			 "/providers/Microsoft.Authorization/"
+			 "policyDefinitions/%s",
+			 CASES[i].guid);
+	else if (CASES[i].scope == GUARD_SUBSCRIPTION)
+		snprintf(def, sizeof(def),
+			 "[subscriptionResourceId('Microsoft.Authorization/"
+			 "policyDefinitions', '%s')]",
+			 CASES[i].custom);
+	else
+		snprintf(def, sizeof(def),
+			 "/providers/Microsoft.Management/managementGroups/" MG
+			 "/providers/Microsoft.Authorization/"
+			 "policyDefinitions/%s",
+			 CASES[i].custom);
 	assert_string_equal(jx_str(t, "$schema"),
 			    CASES[i].scope == GUARD_SUBSCRIPTION ? SCHEMA_SUB
 								 : SCHEMA_MG);
-	assert_int_equal(jx_len(jx_get(t, "resources")), 1);
+	assert_int_equal(jx_len(jx_get(t, "resources")),
+			 CASES[i].custom ? 2 : 1);
+	if (CASES[i].custom) {
+		struct json_object *d = jx_at(jx_get(t, "resources"), 0);
+
+		/* The definition first, and the assignment waits for it. */
+		assert_string_equal(jx_str(d, "type"),
+				    "Microsoft.Authorization/"
+				    "policyDefinitions");
+		assert_string_equal(jx_str(d, "name"), CASES[i].custom);
+		assert_string_equal(jx_str(d, "properties.mode"), "Indexed");
+		assert_string_equal(
+			jx_str(d, "properties.policyRule.then.effect"),
+			"[[parameters('effect')]");
+		assert_string_equal(json_object_get_string(
+					    jx_at(jx_get(r, "dependsOn"), 0)),
+				    def);
+	} else {
+		assert_null(jx_get(r, "dependsOn"));
+	}
 	assert_string_equal(jx_str(r, "type"),
 			    "Microsoft.Authorization/policyAssignments");
 	assert_string_equal(jx_str(r, "apiVersion"), "2023-04-01");
@@ -117,7 +157,27 @@ static void check_az(const struct guard_set *s, size_t i)
 				   ? "scope='/subscriptions/" SUB "'\n"
 				   : "scope='/providers/Microsoft.Management/"
 				     "managementGroups/" MG "'\n"));
-	snprintf(want, sizeof(want), "--policy '%s'", CASES[i].guid);
+	if (CASES[i].custom) {
+		snprintf(want, sizeof(want),
+			 "az policy definition create --name '%s'",
+			 CASES[i].custom);
+		assert_non_null(strstr(az, want));
+		assert_non_null(strstr(az, "--mode Indexed --rules '"));
+		assert_non_null(strstr(az, CASES[i].scope == GUARD_SUBSCRIPTION
+						   ? "--subscription '" SUB "'"
+						   : "--management-group '" MG
+						     "'"));
+		snprintf(want, sizeof(want),
+			 "--policy \"$scope\"'/providers/"
+			 "Microsoft.Authorization/policyDefinitions/%s'",
+			 CASES[i].custom);
+		/* The definition is made before the assignment names it. */
+		assert_true(strstr(az, want) >
+			    strstr(az, "az policy definition create"));
+	} else {
+		snprintf(want, sizeof(want), "--policy '%s'", CASES[i].guid);
+		assert_null(strstr(az, "az policy definition"));
+	}
 	assert_non_null(strstr(az, want));
 	snprintf(want, sizeof(want), "{\"effect\":{\"value\":\"%s\"}",
 		 CASES[i].effect);
@@ -127,8 +187,9 @@ static void check_az(const struct guard_set *s, size_t i)
 	free(az);
 }
 
-/* Each service alone, audit and deny, at each scope: its built-in definition,
- * an effect it allows, and a note when Deny was refused. */
+/* Each service alone, audit and deny, at each scope: its built-in definition
+ * with an effect it allows, or for a Deny it refuses guard's custom definition
+ * with Deny, and a note saying so. */
 static void test_cases(void **state)
 {
 	(void)state;
@@ -148,6 +209,8 @@ static void test_cases(void **state)
 		assert_string_equal(s.items[0].def->guid, CASES[i].guid);
 		assert_string_equal(s.items[0].effect, CASES[i].effect);
 		assert_int_equal(noted(&s, "not Deny"), CASES[i].deny_refused);
+		assert_int_equal(s.items[0].custom, CASES[i].custom != NULL);
+		assert_false(noted(&s, "assigned with Audit"));
 		check_arm(&s, i);
 		check_az(&s, i);
 		guard_free(&s);
@@ -170,6 +233,12 @@ static void test_all_services(void **state)
 		jx_array_has_istr(s.items[2].excluded_kinds, "AIServices"));
 	assert_true(noted(&s, "azcmk-cmk-dicom"));
 	assert_true(noted(&s, "azcmk-cmk-healthbot"));
+	/* Deny for each: the two Audit-only built-ins through guard's custom
+	 * definitions. */
+	for (size_t i = 0; i < s.n; i++)
+		assert_string_equal(s.items[i].effect, "Deny");
+	assert_true(s.items[0].custom && s.items[1].custom);
+	assert_false(s.items[2].custom);
 	guard_free(&s);
 }
 
@@ -191,14 +260,18 @@ static void test_names(void **state)
  * allowing Deny only, one allowing nothing, one with a long name. */
 static const struct guard_builtin ODD[] = {
 	{ "deny-only", 1u << SVC_DICOM, "00000000-0000-4000-8000-000000000001",
-	  "x.json", "deny only", GUARD_ALLOWS_DENY, NULL },
+	  "x.json", "deny only", GUARD_ALLOWS_DENY, NULL, NULL, NULL },
 	{ "nothing", 1u << SVC_HEALTHBOT,
-	  "00000000-0000-4000-8000-000000000002", "y.json", "nothing", 0,
-	  NULL },
+	  "00000000-0000-4000-8000-000000000002", "y.json", "nothing", 0, NULL,
+	  NULL, NULL },
 	{ "a-name-of-thirty-characters-xx", 1u << SVC_OPENAI,
 	  "00000000-0000-4000-8000-000000000003", "z.json", "long",
-	  GUARD_ALLOWS_AUDIT, NULL },
+	  GUARD_ALLOWS_AUDIT, NULL, NULL, NULL },
+	{ "audit-only", 1u << SVC_FOUNDRY,
+	  "00000000-0000-4000-8000-000000000004", "w.json", "audit only",
+	  GUARD_ALLOWS_AUDIT, NULL, NULL, NULL },
 };
+#define NODD (sizeof(ODD) / sizeof(ODD[0]))
 
 /* A refused effect is never emitted: Audit refused gives no assignment (Deny
  * would be more than asked), nothing allowed gives none either; each says so.
@@ -211,21 +284,30 @@ static void test_refused_effects(void **state)
 				  true };
 	struct guard_req none = { GUARD_SUBSCRIPTION, NULL, 1u << SVC_HEALTHBOT,
 				  true };
+	struct guard_req weak = { GUARD_SUBSCRIPTION, NULL, 1u << SVC_FOUNDRY,
+				  true };
 	struct guard_set s;
 	char *err = NULL;
 
 	(void)state;
-	assert_int_equal(guard_build(ODD, 3, &audit, &s, &err), 0);
+	assert_int_equal(guard_build(ODD, NODD, &audit, &s, &err), 0);
 	assert_int_equal(s.n, 0);
 	assert_true(noted(&s, "does not allow Audit"));
 	guard_free(&s);
-	assert_int_equal(guard_build(ODD, 3, &deny, &s, &err), 0);
+	assert_int_equal(guard_build(ODD, NODD, &deny, &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.items[0].effect, "Deny");
 	guard_free(&s);
-	assert_int_equal(guard_build(ODD, 3, &none, &s, &err), 0);
+	assert_int_equal(guard_build(ODD, NODD, &none, &s, &err), 0);
 	assert_int_equal(s.n, 0);
 	assert_true(noted(&s, "allows neither"));
+	guard_free(&s);
+	/* Audit only and no custom definition to stand in: Audit, said. */
+	assert_int_equal(guard_build(ODD, NODD, &weak, &s, &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.items[0].effect, "Audit");
+	assert_false(s.items[0].custom);
+	assert_true(noted(&s, "assigned with Audit"));
 	guard_free(&s);
 }
 
@@ -241,12 +323,12 @@ static void test_name_limit(void **state)
 	char *err = NULL;
 
 	(void)state;
-	assert_int_equal(guard_build(ODD, 3, &mg, &s, &err), -1);
+	assert_int_equal(guard_build(ODD, NODD, &mg, &s, &err), -1);
 	assert_non_null(strstr(err, "a-name-of-thirty-characters-xx"));
 	free(err);
 	err = NULL;
 	assert_int_equal(s.n, 0);
-	assert_int_equal(guard_build(ODD, 3, &sub, &s, &err), 0);
+	assert_int_equal(guard_build(ODD, NODD, &sub, &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	guard_free(&s);
 }
@@ -344,6 +426,65 @@ static void test_deploy_hint_quoted(void **state)
 	free(hint);
 }
 
+/* The conditions of Microsoft's built-ins, as published in Azure/azure-policy
+ * (built-in-policies/policyDefinitions/Healthcare APIs/
+ * DICOM_Service_CMK_Enabled.json and Health Bot/
+ * HealthBot_CustomerManagedKey_Audit.json, both 1.0.0). */
+static const char MS_DICOM_IF[] =
+	"{\"allOf\": [{\"field\": \"type\", \"equals\": "
+	"\"Microsoft.HealthcareApis/workspaces/dicomservices\"}, {\"anyOf\": "
+	"[{\"field\": \"Microsoft.HealthcareApis/workspaces/dicomservices/"
+	"encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl\", "
+	"\"exists\": \"false\"}, {\"field\": \"Microsoft.HealthcareApis/"
+	"workspaces/dicomservices/encryption.customerManagedKeyEncryption."
+	"keyEncryptionKeyUrl\", \"equals\": \"\"}]}]}";
+static const char MS_HEALTHBOT_IF[] =
+	"{\"allOf\": [{\"field\": \"type\", \"equals\": "
+	"\"Microsoft.HealthBot/healthBots\"}, {\"field\": "
+	"\"Microsoft.HealthBot/healthBots/keyVaultProperties.keyVaultUri\", "
+	"\"exists\": \"false\"}]}";
+
+/* guard's custom definitions: the built-in's condition as Microsoft publishes
+ * it, mode Indexed, an effect parameter allowing Deny (its default), and, in
+ * a template, the rule's expression escaped so that ARM stores it as it is. */
+static void test_custom_definition(void **state)
+{
+	static const char *const IFS[] = { MS_DICOM_IF, MS_HEALTHBOT_IF };
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct guard_assignment a = { &GUARD_BUILTINS[i], "Deny", true,
+					      NULL };
+		struct json_object *p = guard_custom_definition(&a, false),
+				   *t = guard_custom_definition(&a, true),
+				   *want = json_tokener_parse(IFS[i]);
+
+		assert_non_null(want);
+		assert_true(
+			json_object_equal(jx_get(p, "policyRule.if"), want));
+		assert_true(
+			json_object_equal(jx_get(t, "policyRule.if"), want));
+		assert_string_equal(jx_str(p, "mode"), "Indexed");
+		assert_string_equal(jx_str(p, "policyRule.then.effect"),
+				    "[parameters('effect')]");
+		assert_string_equal(jx_str(t, "policyRule.then.effect"),
+				    "[[parameters('effect')]");
+		assert_string_equal(jx_str(p, "parameters.effect.defaultValue"),
+				    "Deny");
+		assert_true(jx_array_has_istr(
+			jx_get(p, "parameters.effect.allowedValues"), "Deny"));
+		assert_non_null(strstr(jx_str(p, "metadata.basedOn"),
+				       GUARD_BUILTINS[i].guid));
+		/* Within what Azure takes: display name 128, description 512.
+		 */
+		assert_true(strlen(jx_str(p, "displayName")) <= 128);
+		assert_true(strlen(jx_str(p, "description")) <= 512);
+		json_object_put(want);
+		json_object_put(t);
+		json_object_put(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_current_subscription),
 		cmocka_unit_test(test_deploy_hint_quoted),
+		cmocka_unit_test(test_custom_definition),
 	};
 
 	setlocale(LC_ALL, "C");
