@@ -30,12 +30,16 @@ struct az_http {
 	size_t waves; /* blocking runs so far: the round trips in sequence */
 };
 
-/* The engine's per-request state. */
 /* The largest answer read by default: a Resource Graph page of 1,000 rows or
  * an ARM list page is a few MiB at most, so anything past this is a fault or
  * an attack, refused before it can exhaust memory. */
 #define MAX_ANSWER_BYTES ((int64_t)64 << 20)
+/* The most reserved at once on an announced length: past it the buffer grows
+ * as the bytes come, so a length a server announces and never sends costs
+ * little. */
+#define MAX_RESERVE ((curl_off_t)4 << 20)
 
+/* The engine's per-request state. */
 struct req_state {
 	CURL *easy;
 	struct sbuf body, headers;
@@ -306,7 +310,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *cls)
 	    curl_easy_getinfo(st->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
 			      &len) == CURLE_OK &&
 	    len > 0 && len <= st->max_answer)
-		sb_reserve(&st->body, (size_t)len);
+		sb_reserve(&st->body,
+			   (size_t)(len < MAX_RESERVE ? len : MAX_RESERVE));
 	sb_add(&st->body, p, size * n);
 	return size * n;
 }
@@ -689,6 +694,8 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 		return;
 	}
 	st->done = true;
+	if (st->too_large || code == CURLE_FILESIZE_EXCEEDED)
+		sb_free(&st->body); /* a refused answer is not parsed */
 	free(r->resp_body);
 	r->resp_len = st->body.len;
 	r->resp_body = sb_steal(&st->body);

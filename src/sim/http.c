@@ -267,7 +267,8 @@ static bool glob_ok(const char *glob, const char *value)
 }
 
 static const char *const FAULT_NAMES[] = { "status",    "reset",   "truncate",
-					   "malformed", "latency", "lroFail" };
+					   "malformed", "latency", "lroFail",
+					   "chunked" };
 
 /* Returns the fault kind a rule names (or implies: status when it gives one,
  * else latency). */
@@ -374,6 +375,15 @@ static bool fault_apply(struct sim_req *rq, struct sim_resp *rs,
 	case FAULT_RESET:
 		rs->spoil = FAULT_RESET;
 		rs->status = 0;
+		return true;
+	case FAULT_CHUNKED:
+		/* With a status, the fault's own answer is the one sent
+		 * chunked. */
+		rs->spoil = k;
+		if (!jx_has(f, "status"))
+			return false;
+		fault_respond(rs, f);
+		rs->spoil = k;
 		return true;
 	case FAULT_TRUNCATE:
 	case FAULT_MALFORMED:
@@ -534,6 +544,20 @@ static ssize_t truncated_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)max;
 }
 
+/* Serves the whole body with no length announced (HTTP/1.1 sends it
+ * chunked). */
+static ssize_t unsized_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sim_resp *rs = cls;
+
+	if (pos >= rs->rawlen)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > rs->rawlen - pos)
+		max = rs->rawlen - pos;
+	memcpy(buf, rs->raw + pos, max);
+	return (ssize_t)max;
+}
+
 /* Frees a response's owned parts. */
 void resp_free(struct sim_resp *rs)
 {
@@ -574,16 +598,19 @@ static struct MHD_Response *build(struct sim_resp *rs)
 		memcpy(rs->raw + rs->rawlen, "\x01{\"tr", 6);
 		rs->rawlen += 5;
 	}
-	if (rs->spoil == FAULT_TRUNCATE && rs->rawlen > 1) {
+	if ((rs->spoil == FAULT_TRUNCATE && rs->rawlen > 1) ||
+	    rs->spoil == FAULT_CHUNKED) {
 		struct sim_resp *copy = xmalloc(sizeof(*copy));
+		bool whole = rs->spoil == FAULT_CHUNKED;
 
 		*copy = *rs;
 		copy->json = NULL;
 		copy->nheaders = 0;
 		rs->raw = NULL;
-		r = MHD_create_response_from_callback(copy->rawlen, 4096,
-						      truncated_reader, copy,
-						      free_heap_resp);
+		r = MHD_create_response_from_callback(
+			whole ? MHD_SIZE_UNKNOWN : copy->rawlen, 4096,
+			whole ? unsized_reader : truncated_reader, copy,
+			free_heap_resp);
 	} else {
 		r = MHD_create_response_from_buffer(rs->rawlen, rs->raw,
 						    MHD_RESPMEM_MUST_COPY);

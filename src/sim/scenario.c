@@ -1092,7 +1092,7 @@ static const char *const METHODS[] = { "GET",   "HEAD",   "POST",    "PUT",
 				       "TRACE", "*",      NULL };
 static const char *const FAULT_KINDS[] = { "status",    "reset",   "truncate",
 					   "malformed", "latency", "lroFail",
-					   NULL };
+					   "chunked",   NULL };
 static const struct type T_METHOD = { .ok = is_choice, .choices = METHODS };
 static const struct type T_BODY = { .what = "a JSON object or array",
 				    .ok = is_body };

@@ -34,7 +34,8 @@ enum fault_kind {
 	FAULT_TRUNCATE,
 	FAULT_MALFORMED,
 	FAULT_LATENCY,
-	FAULT_LRO_FAIL
+	FAULT_LRO_FAIL,
+	FAULT_CHUNKED
 };
 
 /* The scenario's settings, read once at load. */

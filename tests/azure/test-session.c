@@ -1375,14 +1375,52 @@ static void test_concurrent(void **state)
 	env_stop(v);
 }
 
+/* Adds a fault answering GET path with 200 and a JSON body of exactly len
+ * bytes ({"value":"xx…"}), sent chunked (no length) when asked. */
+static void big_answer(struct env *v, const char *path, size_t len,
+		       bool chunked)
+{
+	struct sbuf rule = SBUF_INIT;
+
+	sb_printf(&rule,
+		  "{\"path\":\"%s\",\"status\":200,%s\"body\":{\"value\":\"",
+		  path, chunked ? "\"kind\":\"chunked\"," : "");
+	for (size_t i = 0; i < len - strlen("{\"value\":\"\"}"); i++)
+		sb_addc(&rule, 'x');
+	sb_adds(&rule, "\"}}");
+	fault(v, sb_str(&rule));
+	sb_free(&rule);
+}
+
+/* Sends GET path; returns the request, answered. */
+static struct az_req *get(struct env *v, const char *path)
+{
+	struct az_req *r =
+		az_session_req(v->s, AZ_ARM, "GET", path, "2022-12-01", NULL);
+
+	az_error_clear(&v->e);
+	az_session_call(v->s, r, &v->e);
+	return r;
+}
+
 /* An answer larger than the engine's bound fails its request at once, saying
- * so, without a retry; answers within it are read whole. */
+ * so, without a retry, whether its length was announced or it came chunked;
+ * one of exactly the bound is read whole. */
 static void test_answer_bound(void **state)
 {
+	static const struct {
+		const char *path;
+		size_t len;
+		bool chunked, refused;
+	} rows[] = {
+		{ "/subscriptions/at-bound", 16384, false, false },
+		{ "/subscriptions/over-bound", 16385, false, true },
+		{ "/subscriptions/chunked-at-bound", 16384, true, false },
+		{ "/subscriptions/chunked-over", 16385, true, true },
+		{ "/subscriptions/chunked-far-over", 200000, true, true },
+	};
 	struct env *v = env_start(NULL);
 	struct az_session_opts o = { 0 };
-	struct sbuf rule = SBUF_INIT;
-	struct az_req *r;
 
 	use_secret("demo-secret");
 	o.auth = AZ_AUTH_ENV;
@@ -1392,27 +1430,27 @@ static void test_answer_bound(void **state)
 	o.max_answer_bytes = 16384;
 	v->s = az_session_new(&o, &v->e);
 	assert_non_null(v->s);
-	sb_adds(&rule, "{\"path\":\"/subscriptions/big\",\"status\":200,"
-		       "\"body\":{\"value\":\"");
-	for (int i = 0; i < 20000; i++)
-		sb_addc(&rule, 'x');
-	sb_adds(&rule, "\"}}");
-	fault(v, sb_str(&rule));
-	sb_free(&rule);
-	r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions/big",
-			   "2022-12-01", NULL);
-	assert_int_equal(az_session_call(v->s, r, &v->e), -1);
-	assert_non_null(strstr(v->e.message, "larger than 16384 bytes"));
-	assert_int_equal(r->attempts, 1);
-	assert_null(r->json);
-	az_req_free(r);
-	az_error_clear(&v->e);
-	r = az_session_req(v->s, AZ_ARM, "GET", "/subscriptions", "2022-12-01",
-			   NULL);
-	assert_int_equal(az_session_call(v->s, r, &v->e), 0);
-	assert_int_equal(r->status, 200);
-	assert_int_equal(r->resp_len, strlen(r->resp_body));
-	az_req_free(r);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		big_answer(v, rows[i].path, rows[i].len, rows[i].chunked);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct az_req *r = get(v, rows[i].path);
+
+		if (rows[i].refused) {
+			assert_int_not_equal(r->curl_code, 0);
+			assert_non_null(v->e.message);
+			assert_non_null(strstr(v->e.message,
+					       "larger than 16384 bytes"));
+			assert_null(r->json);
+			assert_int_equal(r->resp_len, 0);
+		} else {
+			assert_int_equal(r->curl_code, 0);
+			assert_int_equal(r->status, 200);
+			assert_int_equal(r->resp_len, rows[i].len);
+			assert_non_null(r->json);
+		}
+		assert_int_equal(r->attempts, 1);
+		az_req_free(r);
+	}
 	env_stop(v);
 }
 
