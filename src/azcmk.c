@@ -240,7 +240,6 @@ static int parse(int argc, char **argv, struct cmd_opts *o,
 	return -1;
 }
 
-/* Parses the options and runs the command. */
 /*
  * Keeps answers of a MiB (a Resource Graph page) out of the heap: glibc maps
  * each allocation over this size on its own and gives it back when freed, but
@@ -254,6 +253,7 @@ static void keep_big_buffers_apart(void)
 #endif
 }
 
+/* Parses the options and runs the command. */
 int main(int argc, char **argv)
 {
 	struct cmd_opts o = { .auth = AZ_AUTH_CHAIN,

@@ -359,7 +359,7 @@ static void cli_event(const struct fleet_event *ev, void *ctx)
 	} else if (ev->state == FLEET_ROW_STOPPED) {
 		printf(_("[%zu/%zu] stopped %s after %s\n"), ev->ended,
 		       ev->total, name, ev->step ? ev->step : "-");
-	} else if (ev->state == FLEET_ROW_FAILED && ev->step) {
+	} else if (ev->state == FLEET_ROW_FAILED && ev->step && *ev->step) {
 		printf(_("[%zu/%zu] FAILED  %s at %s: %s\n"), ev->ended,
 		       ev->total, name, ev->step,
 		       ev->message ? ev->message : "?");
@@ -487,7 +487,7 @@ static int summary(const struct runner *r)
 		if (r->state[i] == FLEET_ENDED && !r->res[i].ok &&
 		    !str_ieq(r->res[i].code, "Stopped")) {
 			char *name = shown_name(&r->f->plans[i]),
-			     *step = r->res[i].step
+			     *step = r->res[i].step && *r->res[i].step
 					     ? text_one_line(r->res[i].step)
 					     : NULL,
 			     *msg = text_one_line(r->res[i].message
