@@ -408,6 +408,18 @@ void policy_check_restrictions(struct sim_req *rq, struct sim_resp *rs)
 	free(scope);
 }
 
+/* Answers a DELETE of a policy resource as ARM does (200 with it, or 204 when
+ * there was none) and takes it away. */
+static void answer_delete(struct sim_req *rq, struct sim_resp *rs,
+			  struct json_object *cur, const char *id)
+{
+	if (cur)
+		resp_json(rs, 200, json_object_get(cur));
+	else
+		resp_raw(rs, 204, NULL, "");
+	state_del_resource(rq->sim, id);
+}
+
 /*
  * Serves GET, PUT and DELETE on a policy assignment at a scope
  * (PolicyAssignments_Create/Get/Delete, azure-rest-api-specs
@@ -435,13 +447,9 @@ bool policy_assignment_handle(struct sim_req *rq, struct sim_resp *rs,
 	else if (get)
 		resp_error(rs, 404, "PolicyAssignmentNotFound",
 			   "The policy assignment '%s' is not found.", name);
-	else if (strcmp(rq->method, "DELETE") == 0) {
-		if (cur)
-			resp_json(rs, 200, json_object_get(cur));
-		else
-			resp_raw(rs, 204, NULL, "");
-		state_del_resource(rq->sim, id);
-	} else if (strcmp(rq->method, "PUT") != 0) {
+	else if (strcmp(rq->method, "DELETE") == 0)
+		answer_delete(rq, rs, cur, id);
+	else if (strcmp(rq->method, "PUT") != 0) {
 		resp_error(rs, 405, "MethodNotAllowed",
 			   "The requested resource does not support http "
 			   "method '%s'.",
@@ -585,14 +593,10 @@ void policy_definition_handle(struct sim_req *rq, struct sim_resp *rs,
 				 ? DEFINITION_TYPE "/delete"
 				 : DEFINITION_TYPE "/write"))
 		;
-	else if (strcmp(rq->method, "DELETE") == 0) {
-		if (cur)
-			resp_json(rs, 200, json_object_get(cur));
-		else
-			resp_raw(rs, 204, NULL, "");
-		state_del_resource(rq->sim, id);
-	} else if ((body = req_json(rq, rs)) != NULL &&
-		   definition_valid(rs, name, jx_get(body, "properties"))) {
+	else if (strcmp(rq->method, "DELETE") == 0)
+		answer_delete(rq, rs, cur, id);
+	else if ((body = req_json(rq, rs)) != NULL &&
+		 definition_valid(rs, name, jx_get(body, "properties"))) {
 		next = json_object_new_object();
 		json_object_object_add(next, "id", json_object_new_string(id));
 		json_object_object_add(next, "type",
