@@ -80,8 +80,9 @@ static const char *const COGNITIVE_EXCLUDED[] = {
  *   (OpenAI) are both Microsoft.CognitiveServices/accounts.
  * DICOM and Health Bot's built-ins do not allow Deny: for --deny guard writes
  * a custom definition of its own for each (mode Indexed, the built-in's
- * policyRule.if verbatim, effect a parameter that allows Audit, Deny or
- * Disabled, Deny by default) and assigns it with Deny.
+ * policyRule.if, Health Bot's widened to an empty URI, effect a parameter
+ * that allows Audit, Deny or Disabled, Deny by default) and assigns it with
+ * Deny.
  */
 
 /* The condition of DICOM_Service_CMK_Enabled.json 1.0.0 (14961b63-...),
@@ -97,12 +98,16 @@ static const char *const COGNITIVE_EXCLUDED[] = {
 	"\"equals\":\"\"}]}]}"
 
 /* The condition of HealthBot_CustomerManagedKey_Audit.json 1.0.0
- * (4d080fa5-...), verbatim: a bot without a key vault URI. */
+ * (4d080fa5-...), a bot without a key vault URI, widened as DICOM's is to an
+ * empty one: Microsoft's tests only that the URI exists, which a bot sent with
+ * "" would pass, and a Deny must not let through what the audit reports. */
 #define HEALTHBOT_IF                                                      \
 	"{\"allOf\":[{\"field\":\"type\",\"equals\":"                     \
 	"\"Microsoft.HealthBot/healthBots\"},"                            \
+	"{\"anyOf\":[{\"field\":\"Microsoft.HealthBot/healthBots/"        \
+	"keyVaultProperties.keyVaultUri\",\"exists\":\"false\"},"         \
 	"{\"field\":\"Microsoft.HealthBot/healthBots/keyVaultProperties." \
-	"keyVaultUri\",\"exists\":\"false\"}]}"
+	"keyVaultUri\",\"equals\":\"\"}]}]}"
 
 const struct guard_builtin GUARD_BUILTINS[] = {
 	{ "azcmk-cmk-dicom", 1u << SVC_DICOM,

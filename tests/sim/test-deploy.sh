@@ -167,6 +167,8 @@ cmk["resources"].insert(0, {"type": "Microsoft.Authorization/roleAssignments", "
 cmk["resources"][1]["dependsOn"] = ["7777f001-7777-4777-8777-77777777f001"]
 json.dump(cmk, open(out + "/dicom-cmk.json", "w"))
 json.dump(template("Microsoft.HealthBot/healthBots", "hb-no-cmk", {}, None, {"sku": {"name": "F0"}}), open(out + "/bot-no.json", "w"))
+json.dump(template("Microsoft.HealthBot/healthBots", "hb-empty-cmk", {"keyVaultProperties": {"keyVaultUri": ""}}, None,
+                   {"sku": {"name": "F0"}}), open(out + "/bot-empty.json", "w"))
 PY
 expect "with --deny, a new DICOM service without a customer-managed key is refused by policy" 1 \
 	"RequestDisallowedByPolicy" -- \
@@ -181,6 +183,9 @@ expect "a new DICOM service with a customer-managed key is allowed" 0 '"provisio
 expect "with --deny, a new Health Bot without a customer-managed key is refused by policy" 1 \
 	"RequestDisallowedByPolicy" -- \
 	realaz deployment group create -g rg-cmk-test -n bot-no --template-file "$work/bot-no.json" -o json
+expect "a Health Bot with an empty key vault URI is refused too (guard widens Microsoft's condition)" 1 \
+	"RequestDisallowedByPolicy" -- \
+	realaz deployment group create -g rg-cmk-test -n bot-empty --template-file "$work/bot-empty.json" -o json
 simget /state >"$work/state.json"
 check "only the DICOM service with a customer-managed key was made" \
 	'sorted(r["id"].rsplit("/", 1)[1] for r in d["resources"] if r["type"] in ("Microsoft.HealthcareApis/workspaces/dicomservices", "Microsoft.HealthBot/healthBots")) == ["dicom-test", "dicomcmk", "hb-cmk-test"]' \

@@ -444,12 +444,34 @@ static const char MS_HEALTHBOT_IF[] =
 	"\"Microsoft.HealthBot/healthBots/keyVaultProperties.keyVaultUri\", "
 	"\"exists\": \"false\"}]}";
 
+/* What guard's Health Bot definition refuses: Microsoft's condition, or a key
+ * vault URI that is empty. */
+static const char AZCMK_HEALTHBOT_IF[] =
+	"{\"allOf\": [{\"field\": \"type\", \"equals\": "
+	"\"Microsoft.HealthBot/healthBots\"}, {\"anyOf\": [{\"field\": "
+	"\"Microsoft.HealthBot/healthBots/keyVaultProperties.keyVaultUri\", "
+	"\"exists\": \"false\"}, {\"field\": "
+	"\"Microsoft.HealthBot/healthBots/keyVaultProperties.keyVaultUri\", "
+	"\"equals\": \"\"}]}]}";
+
 /* guard's custom definitions: the built-in's condition as Microsoft publishes
- * it, mode Indexed, an effect parameter allowing Deny (its default), and, in
- * a template, the rule's expression escaped so that ARM stores it as it is. */
+ * it (Health Bot's also refusing an empty URI, with Microsoft's whole
+ * condition as one branch), mode Indexed, an effect parameter allowing Deny
+ * (its default), and, in a template, the rule's expression escaped so that ARM
+ * stores it as it is. */
 static void test_custom_definition(void **state)
 {
-	static const char *const IFS[] = { MS_DICOM_IF, MS_HEALTHBOT_IF };
+	static const char *const IFS[] = { MS_DICOM_IF, AZCMK_HEALTHBOT_IF };
+	struct json_object *ms_bot = json_tokener_parse(MS_HEALTHBOT_IF),
+			   *azcmk_bot = json_tokener_parse(AZCMK_HEALTHBOT_IF);
+
+	/* Microsoft's test of the URI is one of the two branches. */
+	assert_true(json_object_equal(
+		jx_at(jx_get(ms_bot, "allOf"), 1),
+		jx_at(jx_get(jx_at(jx_get(azcmk_bot, "allOf"), 1), "anyOf"),
+		      0)));
+	json_object_put(ms_bot);
+	json_object_put(azcmk_bot);
 
 	(void)state;
 	for (size_t i = 0; i < 2; i++) {
