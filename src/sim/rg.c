@@ -1,6 +1,6 @@
-/* The simulated Resource Graph: queries over the readable resources, paged with
- * $skipToken; a result is kept until a write, so each later page costs its own
- * rows. */
+/* The simulated Resource Graph: queries over an index of the resources' rows
+ * kept per state generation, paged with $skipToken; a result is kept until a
+ * write, so each later page costs its own rows. */
 #include "config.h"
 
 #include <stdio.h>
@@ -37,8 +37,31 @@ struct rg_kept {
 	struct json_object *rows; /* the sorted result, or NULL once stale */
 };
 
-/* What the rows of one query share: answers about subscriptions and the strings
- * many rows repeat. */
+/* The rows of every resource as Resource Graph indexes them, built once per
+ * state generation: Resource Graph answers from an index kept up to date as
+ * resources change, not by reading every resource for each query. */
+struct rg_entry {
+	struct json_object *row; /* its row, every column filled */
+	char *sub;               /* its subscription id, as its id gives it */
+	char *type;              /* its type, as stored */
+};
+
+struct rg_table {
+	unsigned long generation; /* the state generation it was built at */
+	struct rg_entry *v;
+	size_t n;
+};
+
+/* The strings many rows repeat, made once per build of the table. */
+struct rowstrs {
+	struct sim *sim;
+	struct json_object *lower; /* text -> its lower-case json string (types,
+				      resource groups) */
+	struct json_object *plain; /* text -> its json string (subscription ids,
+				      the tenant id) */
+};
+
+/* What deciding one query's rows shares: answers about subscriptions. */
 struct rowctx {
 	struct sim_req *rq;
 	struct json_object *subs; /* the request's subscription list, or NULL
@@ -47,10 +70,6 @@ struct rowctx {
 		*seen; /* subscription -> whether the caller sees it */
 	struct json_object *granted; /* "subscription type" -> whether a grant
 					over the whole subscription reads it */
-	struct json_object *lower; /* text -> its lower-case json string (types,
-				      resource groups) */
-	struct json_object *plain; /* text -> its json string (subscription ids,
-				      the tenant id) */
 };
 
 /* Returns a new reference to a json string of text (lower-cased when lower),
@@ -90,7 +109,7 @@ static bool string_column(const char *name)
 
 /* Builds the Resource Graph row of a resource, every column filled: values are
  * shared with the stored resource. */
-static struct json_object *row_of(struct rowctx *c, struct json_object *r,
+static struct json_object *row_of(struct rowstrs *c, struct json_object *r,
 				  const struct armid *id, const char *type)
 {
 	static const char *const shared[] = {
@@ -105,7 +124,7 @@ static struct json_object *row_of(struct rowctx *c, struct json_object *r,
 	put_col(row, "name", json_object_get(jx_get(r, "name")));
 	put_col(row, "type", shared_str(c->lower, type ? type : "", true));
 	put_col(row, "tenantId",
-		shared_str(c->plain, state_tenant(c->rq->sim), false));
+		shared_str(c->plain, state_tenant(c->sim), false));
 	put_col(row, "resourceGroup",
 		shared_str(c->lower,
 			   id->resource_group ? id->resource_group : "", true));
@@ -161,47 +180,56 @@ static bool allows_read(struct rowctx *c, const char *scope, const char *type)
  * per subscription and type; only when it is no does the resource's own scope
  * need asking (for grants on its group or on itself).
  */
-static bool can_read(struct rowctx *c, struct json_object *r,
-		     const struct armid *id, const char *type)
+static bool can_read(struct rowctx *c, const struct rg_entry *e)
 {
 	char key[512];
 	struct json_object *v = NULL;
-	int n = snprintf(key, sizeof(key), "%s %s", id->subscription, type);
+	int n = snprintf(key, sizeof(key), "%s %s", e->sub, e->type);
 
 	if (n > 0 && (size_t)n < sizeof(key) &&
 	    !json_object_object_get_ex(c->granted, key, &v)) {
-		char *scope = xasprintf("/subscriptions/%s", id->subscription);
+		char *scope = xasprintf("/subscriptions/%s", e->sub);
 
-		v = json_object_new_boolean(allows_read(c, scope, type));
+		v = json_object_new_boolean(allows_read(c, scope, e->type));
 		json_object_object_add(c->granted, key, v);
 		free(scope);
 	}
 	return json_object_get_boolean(v) ||
-	       allows_read(c, jx_str(r, "id"), type);
+	       allows_read(c, jx_str(e->row, "id"), e->type);
 }
 
 /* Tells whether a resource of a readable type in the query's scope is one the
  * caller may read. */
-static bool row_wanted(struct rowctx *c, struct json_object *r,
-		       const struct armid *id, const char *type)
+static bool row_wanted(struct rowctx *c, const struct rg_entry *e)
 {
-	return in_scope(c->subs, id->subscription) &&
-	       sub_visible(c->rq, c->seen, id->subscription) &&
-	       can_read(c, r, id, type);
+	return in_scope(c->subs, e->sub) &&
+	       sub_visible(c->rq, c->seen, e->sub) && can_read(c, e);
 }
 
-/* Collects the rows the caller may read in the requested subscriptions. */
-static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
+/* Frees the table of rows. */
+static void table_free(struct rg_table *t)
 {
-	struct json_object *all = jx_get(rq->sim->doc, "resources"),
-			   *out = json_object_new_array();
-	struct rowctx c = { rq,
-			    subs,
-			    json_object_new_object(),
-			    json_object_new_object(),
-			    json_object_new_object(),
-			    json_object_new_object() };
+	for (size_t i = 0; t && i < t->n; i++) {
+		json_object_put(t->v[i].row);
+		free(t->v[i].sub);
+		free(t->v[i].type);
+	}
+	if (t)
+		free(t->v);
+	free(t);
+}
 
+/* Builds the rows of every resource Resource Graph indexes (not resource
+ * groups, not Microsoft.Authorization's), in the order of the list. */
+static struct rg_table *table_build(struct sim *s)
+{
+	struct json_object *all = jx_get(s->doc, "resources");
+	struct rowstrs c = { s, json_object_new_object(),
+			     json_object_new_object() };
+	struct rg_table *t = xcalloc(1, sizeof(*t));
+
+	t->generation = s->generation;
+	t->v = xcalloc(jx_len(all) + 1, sizeof(*t->v));
 	for (size_t i = 0; i < jx_len(all); i++) {
 		struct json_object *r = jx_at(all, i);
 		const char *type = jx_str(r, "type");
@@ -211,14 +239,43 @@ static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
 		    str_istarts(type, "Microsoft.Authorization/") ||
 		    !armid_parse(jx_str(r, "id"), &id))
 			continue;
-		if (row_wanted(&c, r, &id, type))
-			json_object_array_add(out, row_of(&c, r, &id, type));
+		t->v[t->n].row = row_of(&c, r, &id, type);
+		t->v[t->n].sub = xstrdup(id.subscription);
+		t->v[t->n++].type = xstrdup(type ? type : "");
 		armid_free(&id);
 	}
-	json_object_put(c.seen);
-	json_object_put(c.granted);
 	json_object_put(c.lower);
 	json_object_put(c.plain);
+	return t;
+}
+
+/* Brings the table of rows up to the state's generation (the simulator calls
+ * it once the tenant is loaded, as Resource Graph's index exists before the
+ * first query). */
+void rg_index(struct sim *s)
+{
+	if (s->rg_table && s->rg_table->generation == s->generation)
+		return;
+	table_free(s->rg_table);
+	s->rg_table = table_build(s);
+}
+
+/* Collects the rows the caller may read in the requested subscriptions. */
+static struct json_object *rows(struct sim_req *rq, struct json_object *subs)
+{
+	struct json_object *out = json_object_new_array();
+	struct rowctx c = { rq, subs, json_object_new_object(),
+			    json_object_new_object() };
+	const struct rg_table *t;
+
+	rg_index(rq->sim);
+	t = rq->sim->rg_table;
+	for (size_t i = 0; i < t->n; i++)
+		if (row_wanted(&c, &t->v[i]))
+			json_object_array_add(out,
+					      json_object_get(t->v[i].row));
+	json_object_put(c.seen);
+	json_object_put(c.granted);
 	return out;
 }
 
@@ -253,13 +310,15 @@ static void kept_drop(struct rg_kept *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* Frees every kept result, when the simulator stops. */
+/* Frees every kept result and the table of rows, when the simulator stops. */
 void rg_free(struct sim *s)
 {
 	for (int i = 0; s->rg_kept && i < RG_KEEP; i++)
 		kept_drop(&s->rg_kept[i]);
 	free(s->rg_kept);
 	s->rg_kept = NULL;
+	table_free(s->rg_table);
+	s->rg_table = NULL;
 }
 
 /* Tells whether a kept result went unused for longer than RG_KEEP_SECONDS of

@@ -64,6 +64,7 @@ struct sim_settings {
 
 struct sim_proxy;
 struct rg_kept;
+struct rg_table;
 struct armid;
 
 struct sim {
@@ -116,6 +117,8 @@ struct sim {
 				    pages (rg.c), or NULL */
 	unsigned long
 		rg_seq; /* the last id or use order given to a kept result */
+	struct rg_table *rg_table; /* Resource Graph's rows of every resource,
+				      as of one generation (rg.c), or NULL */
 	struct json_object *deployments; /* template deployments by lower-case
 					    id (deploy.c) */
 };
@@ -252,6 +255,7 @@ struct json_object *sim_iso_time(int64_t t, bool fraction);
 void rg_handle(struct sim_req *rq, struct sim_resp *rs);
 void rg_free(struct sim *s);
 void rg_state_changed(struct sim *s);
+void rg_index(struct sim *s);
 int services_write(struct sim_req *rq, struct sim_resp *rs,
 		   struct json_object *cur, struct json_object *body,
 		   bool patch);

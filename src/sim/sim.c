@@ -160,6 +160,7 @@ struct sim *sim_start(const struct sim_options *opt, char **err)
 		sim_stop(s);
 		return NULL;
 	}
+	rg_index(s);
 	return s;
 }
 
