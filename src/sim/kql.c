@@ -39,6 +39,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <json-c/linkhash.h>
+
 #include "jx.h"
 #include "kql.h"
 #include "sbuf.h"
@@ -323,8 +325,10 @@ static const char *const cmp_ops[] = { "==", "!=", "=~", "!~",
 				       "<",  "<=", ">",  ">=" };
 
 struct seg {
-	char *key;     /* property name, or NULL for an array index */
-	long long idx; /* array index; negative counts from the end */
+	char *key;           /* property name, or NULL for an array index */
+	long long idx;       /* array index; negative counts from the end */
+	unsigned long hash;  /* the key's hash in json-c's tables, made once */
+	lh_hash_fn *hash_fn; /* the hash function it was made with */
 };
 
 struct node {
@@ -371,8 +375,20 @@ static void node_add(struct node *n, struct node *kid)
  * ownership of key. */
 static void seg_add(struct node *n, char *key, long long idx)
 {
+	struct seg s = { key, idx, 0, NULL };
+
+	/* A column is looked up in every row: its key's hash is made here,
+	 * with the function json-c's objects hash their keys with. */
+	if (key) {
+		struct json_object *probe = json_object_new_object();
+		struct lh_table *t = json_object_get_object(probe);
+
+		s.hash = lh_get_hash(t, key);
+		s.hash_fn = t->hash_fn;
+		json_object_put(probe);
+	}
 	n->segs = grow(n->segs, n->nsegs, sizeof(*n->segs));
-	n->segs[n->nsegs++] = (struct seg){ key, idx };
+	n->segs[n->nsegs++] = s;
 }
 
 /* Frees an expression tree. */
@@ -743,13 +759,30 @@ static struct json_object *get_exact(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
+/* Looks a path step's key up in an object with the hash made when the query
+ * was parsed; NULL when absent, null or not an object. */
+static struct json_object *get_hashed(struct json_object *o,
+				      const struct seg *s)
+{
+	struct lh_table *t;
+	struct lh_entry *e;
+
+	if (!json_object_is_type(o, json_type_object))
+		return NULL;
+	t = json_object_get_object(o);
+	if (t->hash_fn != s->hash_fn)
+		return get_exact(o, s->key);
+	e = lh_table_lookup_entry_w_hash(t, s->key, s->hash);
+	return e ? (struct json_object *)lh_entry_v(e) : NULL;
+}
+
 /* Takes one path step: a property of an object or an element of an array. */
 static struct json_object *seg_get(struct json_object *o, const struct seg *s)
 {
 	long long len, idx;
 
 	if (s->key)
-		return get_exact(o, s->key);
+		return get_hashed(o, s);
 	if (!json_object_is_type(o, json_type_array))
 		return NULL;
 	len = (long long)json_object_array_length(o);

@@ -66,8 +66,8 @@ struct rowctx {
 	struct sim_req *rq;
 	struct json_object *subs; /* the request's subscription list, or NULL
 				     for every subscription */
-	struct json_object
-		*seen; /* subscription -> whether the caller sees it */
+	struct json_object *seen; /* subscription -> whether it is in scope and
+				     the caller sees it */
 	struct json_object *granted; /* "subscription type" -> whether a grant
 					over the whole subscription reads it */
 };
@@ -149,18 +149,18 @@ static bool in_scope(struct json_object *subs, const char *sub)
 	       jx_array_has_istr(subs, sub);
 }
 
-/* Tells whether the caller sees a subscription, remembering answers in seen
- * (sub -> bool). */
-static bool sub_visible(struct sim_req *rq, struct json_object *seen,
-			const char *sub)
+/* Tells whether a subscription is in the query's scope and the caller sees
+ * it, remembering answers in c->seen (sub -> bool). */
+static bool sub_wanted(struct rowctx *c, const char *sub)
 {
 	struct json_object *v = NULL;
 	bool ok;
 
-	if (json_object_object_get_ex(seen, sub, &v))
+	if (json_object_object_get_ex(c->seen, sub, &v))
 		return json_object_get_boolean(v);
-	ok = state_can_see_subscription(rq->sim, rq->oid, sub);
-	json_object_object_add(seen, sub, json_object_new_boolean(ok));
+	ok = in_scope(c->subs, sub) &&
+	     state_can_see_subscription(c->rq->sim, c->rq->oid, sub);
+	json_object_object_add(c->seen, sub, json_object_new_boolean(ok));
 	return ok;
 }
 
@@ -202,8 +202,7 @@ static bool can_read(struct rowctx *c, const struct rg_entry *e)
  * caller may read. */
 static bool row_wanted(struct rowctx *c, const struct rg_entry *e)
 {
-	return in_scope(c->subs, e->sub) &&
-	       sub_visible(c->rq, c->seen, e->sub) && can_read(c, e);
+	return sub_wanted(c, e->sub) && can_read(c, e);
 }
 
 /* Frees the table of rows. */
