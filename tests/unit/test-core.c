@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "armid.h"
 #include "b64.h"
 #include "history.h"
+#include "idmap.h"
 #include "keyref.h"
 #include "jx.h"
 #include "sbuf.h"
@@ -899,11 +901,72 @@ static void test_key_ref_forms(void **state)
 	free(s);
 }
 
+/*
+ * The compact id map: ids match ignoring ASCII case, a later value for an id
+ * wins, absent ids give NULL, sealed or not (lookups by binary search or by
+ * a scan), and many ids sharing hash buckets are all found.
+ */
+static void test_idmap(void **state)
+{
+	static const struct {
+		const char *put_id, *put_value; /* NULL: none */
+		const char *get_id, *want;      /* want NULL: absent */
+	} rows[] = {
+		{ "/subscriptions/S/resourceGroups/G/providers/Microsoft."
+		  "HealthBot/healthBots/A",
+		  "2024-01-02T00:00:00Z",
+		  "/SUBSCRIPTIONS/s/RESOURCEGROUPS/g/providers/microsoft."
+		  "healthbot/healthbots/a",
+		  "2024-01-02T00:00:00Z" },
+		{ "/x/B", "first", "/x/b", "second" },
+		{ "/x/b", "second", "/x/B", "second" },
+		{ NULL, NULL, "/x/c", NULL },
+		{ NULL, NULL, "/x/b/", NULL },
+		{ NULL, NULL, "", NULL },
+	};
+	struct idmap m = { 0 };
+	char id[64], value[64];
+
+	(void)state;
+	assert_null(idmap_get(&m, "/x/b"));
+	for (int sealed = 0; sealed < 2; sealed++) {
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+			if (rows[i].put_id && !sealed)
+				idmap_put(&m, rows[i].put_id,
+					  rows[i].put_value);
+		if (sealed)
+			idmap_seal(&m);
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			const char *got = idmap_get(&m, rows[i].get_id);
+
+			if (rows[i].want)
+				assert_string_equal(got, rows[i].want);
+			else
+				assert_null(got);
+		}
+	}
+	for (int i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "/r/%d", i);
+		snprintf(value, sizeof(value), "v%d", i);
+		idmap_put(&m, id, value);
+	}
+	idmap_seal(&m);
+	for (int i = 0; i < 5000; i += 7) {
+		snprintf(id, sizeof(id), "/R/%d", i);
+		snprintf(value, sizeof(value), "v%d", i);
+		assert_string_equal(idmap_get(&m, id), value);
+	}
+	assert_null(idmap_get(&m, "/r/5000"));
+	assert_null(idmap_get(&m, NULL));
+	idmap_free(&m);
+}
+
 /* Runs the core unit tests. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_armid_parse),
+		cmocka_unit_test(test_idmap),
 		cmocka_unit_test(test_armid_within),
 		cmocka_unit_test(test_armid_extension_scope),
 		cmocka_unit_test(test_action_matches),
