@@ -303,12 +303,14 @@ static void test_generated_tenant(void **state)
 	free(text);
 }
 
-/* What the simulator's log says of an audit: Resource Graph pages, creation
- * lists, and the order they came in. */
+/* What the simulator's log says of an audit: Resource Graph requests (the
+ * pages and the census), creation lists, and the order they came in. */
 struct traffic {
-	int pages, lists;
-	int64_t page2_seq; /* when the second page was asked for (0: none) */
-	int64_t last_list_seq; /* when the last creation list was asked for */
+	int graph, lists;
+	int64_t last_graph_seq; /* when the last Resource Graph request was
+				   made (0: none) */
+	int64_t last_list_seq;  /* when the last creation list was asked for */
+	bool stray;             /* a list not of one subscription's resources */
 };
 
 /* Reads the simulator's log (then empties it) into what the audit asked
@@ -326,12 +328,17 @@ static struct traffic traffic(struct env *v)
 		const char *path = jx_str(e, "path"), *q = jx_str(e, "query");
 		int64_t seq = jx_int(e, "seq", 0);
 
-		if (strstr(path, "Microsoft.ResourceGraph/resources") &&
-		    ++t.pages == 2)
-			t.page2_seq = seq;
+		if (strstr(path, "Microsoft.ResourceGraph/resources")) {
+			t.graph++;
+			t.last_graph_seq = seq;
+		}
 		if (strlen(path) > 10 &&
 		    strcmp(path + strlen(path) - 10, "/resources") == 0 && q &&
 		    strstr(q, "createdTime")) {
+			/* /subscriptions/{36-character id}/resources */
+			t.stray |= strncmp(path, "/subscriptions/", 15) != 0 ||
+				   strlen(path) != 15 + 36 + 10 ||
+				   strstr(path, "..") != NULL;
 			t.lists++;
 			if (seq > t.last_list_seq)
 				t.last_list_seq = seq;
@@ -380,10 +387,11 @@ static struct json_object *stream_order(struct env *v)
 
 /*
  * 1,200 resources in 400 subscriptions, four to each of the first 300 (one of
- * them a Health Bot) and none in the last 100: two Resource Graph pages, one
- * creation list per subscription with a bot and none for the others, the
- * second page asked for before the lists are done; none at all when Health
- * Bots are not audited.
+ * them a Health Bot) and none in the last 100: two Resource Graph pages and
+ * the census, one creation list per subscription with a bot and none for the
+ * others (the census names only those), the last Resource Graph request made
+ * before the lists are done; no census and no list when Health Bots are not
+ * audited.
  */
 static void test_pipeline_requests(void **state)
 {
@@ -399,12 +407,14 @@ static void test_pipeline_requests(void **state)
 	audit(v, &o, &a);
 	t = traffic(v);
 	assert_int_equal(a.nres, gc.resources);
-	assert_int_equal(t.pages, 2);
+	assert_int_equal(t.graph, 3);
 	assert_int_equal(t.lists, 300);
-	assert_true(t.page2_seq > 0 && t.page2_seq < t.last_list_seq);
+	assert_false(t.stray);
+	assert_true(t.last_graph_seq > 0 && t.last_graph_seq < t.last_list_seq);
 	audit_free(&a);
 	audit(v, &dicom, &a);
 	t = traffic(v);
+	assert_int_equal(t.graph, 1);
 	assert_int_equal(t.lists, 0);
 	assert_int_equal(a.nres, 300);
 	audit_free(&a);
@@ -452,6 +462,57 @@ static void test_pipeline_slow_or_failed_list(void **state)
 	audit_free(&a);
 	json_object_put(quick);
 	json_object_put(slow);
+	env_stop(v);
+	free(text);
+}
+
+/*
+ * The census only says what to read ahead, and is not trusted with what to
+ * read: an answer naming a subscription outside the audit, one with a path in
+ * it, and a negative count makes no list asked for (Resource Graph's every
+ * answer is this one here, so the pages too come back empty). One refusal
+ * (400, not retried) of the census or of the first page, whichever reaches
+ * the simulator first, changes no verdict: lists are then asked for as their
+ * rows come (300), or ARM lists every subscription (400), and the old bot
+ * hb-00005 is blocked, the new hb-00001 passes.
+ */
+static void test_census_untrusted(void **state)
+{
+	char *text = gen_tenant(1200, 400, false, NULL);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	const struct audit_finding *f;
+	struct traffic t;
+
+	(void)state;
+	fault(v, "{\"path\":\"/providers/Microsoft.ResourceGraph/resources\","
+		 "\"status\":200,\"times\":2,\"body\":{\"totalRecords\":3,"
+		 "\"count\":3,\"resultTruncated\":\"false\",\"data\":["
+		 "{\"subscriptionId\":\"ffffffff-ffff-4fff-8fff-ffffffffffff\","
+		 "\"n\":99},{\"subscriptionId\":\"70017001-7001-4001-8001-"
+		 "700170017001/../../providers\",\"n\":5},{\"subscriptionId\":"
+		 "\"70027002-7002-4002-8002-700270027002\",\"n\":-3}]}}");
+	traffic(v);
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(t.graph, 2);
+	assert_int_equal(t.lists, 0);
+	assert_false(t.stray);
+	assert_int_equal(a.nres, 0);
+	audit_free(&a);
+	fault(v, "{\"path\":\"/providers/Microsoft.ResourceGraph/resources\","
+		 "\"status\":400,\"times\":1}");
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, 1200);
+	assert_true(t.lists == 300 || t.lists == 400);
+	assert_false(t.stray);
+	f = finding_on(&a, "resource.eligible", "hb-00005");
+	assert_non_null(f);
+	assert_false(f->unknown);
+	assert_null(finding_on(&a, "resource.eligible", "hb-00001"));
+	audit_free(&a);
 	env_stop(v);
 	free(text);
 }
@@ -587,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_generated_tenant),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_pipeline_requests),
+		cmocka_unit_test(test_census_untrusted),
 		cmocka_unit_test(test_pipeline_slow_or_failed_list),
 	};
 
