@@ -251,7 +251,6 @@ static bool run_size(const char *top, struct size *z)
 				&z->requests, &ru);
 	if (z->rc == 0 || z->rc == 1)
 		z->rc = measure(top, dir, 0, true, &z->ms0, &req0, &ru0);
-	fprintf(stderr, "DBG warm %ld cold %ld\n", ru.ru_maxrss, ruc.ru_maxrss);
 	z->peak_kib =
 		ru.ru_maxrss > ruc.ru_maxrss ? ru.ru_maxrss : ruc.ru_maxrss;
 	cmd = xasprintf("rm -rf '%s'", dir);
