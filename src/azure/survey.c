@@ -97,6 +97,10 @@ struct run {
 				  order, from cnext */
 	size_t ncensus, cnext;
 	char *last_sub; /* the subscription of the last row taken in */
+	struct json_object
+		*scope; /* with a query at tenant scope: the lower-case
+			   ids of the subscriptions audited (rows of
+			   others are left out), else NULL */
 	size_t seen;    /* resources judged so far */
 	const struct survey_sink *sink;
 	bool begun;               /* the sink's begin was called */
@@ -325,18 +329,26 @@ static char *census_query_text(const struct survey_opts *o)
 	return q;
 }
 
-/* Builds one Resource Graph page request over subscriptions [from, to). */
+/* Builds one Resource Graph page request over subscriptions [from, to), or,
+ * while r->scope is set, at tenant scope. */
 static struct az_req *graph_page(struct run *r, const char *query, size_t from,
 				 size_t to, const char *skip)
 {
 	struct json_object *body = json_object_new_object(),
-			   *subs = json_object_new_array(),
 			   *opts = json_object_new_object();
 	struct az_req *q;
 
-	for (size_t i = from; i < to; i++)
-		json_object_array_add(subs, json_object_new_string(r->subs[i]));
-	json_object_object_add(body, "subscriptions", subs);
+	/* At tenant scope, Resource Graph reads every subscription the caller
+	 * may see (subscriptions is optional in QueryRequest,
+	 * resourcegraph.json 2022-10-01). */
+	if (!r->scope) {
+		struct json_object *subs = json_object_new_array();
+
+		for (size_t i = from; i < to; i++)
+			json_object_array_add(
+				subs, json_object_new_string(r->subs[i]));
+		json_object_object_add(body, "subscriptions", subs);
+	}
 	json_object_object_add(body, "query", json_object_new_string(query));
 	json_object_object_add(opts, "$top", json_object_new_int(PAGE_ROWS));
 	if (skip)
@@ -602,13 +614,24 @@ static void write_row(struct run *r, struct json_object *row,
 /*
  * Takes in a Resource Graph row (a scan callback): judged and handed to the
  * sink at once, unless it needs a creation date still being read (its list
- * is noted to be read) or a row before it waits; then held.
+ * is noted to be read) or a row before it waits; then held. At tenant scope,
+ * a row of a subscription not audited is left out.
  */
 static void hold_row(struct json_object *row, void *ud)
 {
 	struct run *r = ud;
 	struct dated *d;
 
+	if (r->scope) {
+		char *sub = str_lower(jx_str(row, "subscriptionId")
+					      ? jx_str(row, "subscriptionId")
+					      : "");
+		bool out = !json_object_object_get_ex(r->scope, sub, NULL);
+
+		free(sub);
+		if (out)
+			return;
+	}
 	census_reached(r, jx_str(row, "subscriptionId"));
 	d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
 
@@ -852,10 +875,13 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 	char *what;
 
 	if (from == 0 && first && r->seen == 0) {
-		az_http_trace(
-			az_session_http(r->s),
-			"Resource Graph answered %ld; listing with ARM instead",
-			q->status);
+		az_http_trace(az_session_http(r->s),
+			      r->scope
+				      ? "Resource Graph answered %ld at tenant "
+					"scope; asking by subscription"
+				      : "Resource Graph answered %ld; listing "
+					"with ARM instead",
+			      q->status);
 		return 1;
 	}
 	what = xasprintf("POST %s", q->url);
@@ -954,10 +980,11 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
  * subscription's), and the rows after it only for the report's order. The
  * census, beside the first page, names the subscriptions with such rows, so
  * that their lists are read ahead of them (read_ahead).
- * Returns 1 when Resource Graph refused (use ARM).
+ * first is the first page, already under way at tenant scope (r->scope set),
+ * or NULL. Returns 1 when Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
-		       struct az_error *e)
+		       struct az_req *first, struct az_error *e)
 {
 	struct flight f[3 + MAX_LISTS];
 	struct az_req *q[3 + MAX_LISTS];
@@ -968,6 +995,13 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 			   .more = true };
 	char *census = census_query_text(r->o);
 	size_t n = 0;
+
+	if (first) {
+		f[n].q = first;
+		f[n].d = NULL;
+		f[n++].census = false;
+		b.paging = true;
+	}
 
 	while (b.rc == 0) {
 		next_page(r, f, &n, &b, e);
@@ -1237,6 +1271,65 @@ static void finish(struct run *r)
 }
 
 /*
+ * Starts the query's first page at tenant scope before the subscriptions are
+ * listed, so that the two answers take one round trip together: with no
+ * --subscription the audit covers every subscription the caller sees, which
+ * Resource Graph reads at tenant scope. NULL when subscriptions were named,
+ * or when it cannot be sent (the list then says why).
+ */
+static struct az_req *tenant_first_page(struct run *r, const char *query)
+{
+	struct az_error e = { 0 };
+	struct az_req *q;
+
+	if (r->o->nsubs)
+		return NULL;
+	r->scope = json_object_new_object();
+	q = graph_page(r, query, 0, 0, NULL);
+	json_object_put(r->scope);
+	r->scope = NULL;
+	q->raw_json = true;
+	if (az_session_kick(r->s, &q, 1, &e) != 0) {
+		az_http_abandon(az_session_http(r->s), &q, 1);
+		az_req_free(q);
+		q = NULL;
+	}
+	az_error_clear(&e);
+	return q;
+}
+
+/* Returns the lower-case ids of the subscriptions audited, as a set. */
+static struct json_object *scope_of(const struct run *r)
+{
+	struct json_object *set = json_object_new_object();
+
+	for (size_t i = 0; i < r->nsubs; i++) {
+		char *k = str_lower(r->subs[i]);
+
+		json_object_object_add(set, k, json_object_new_boolean(1));
+		free(k);
+	}
+	return set;
+}
+
+/*
+ * Runs the query at tenant scope with its first page already under way,
+ * keeping the rows of the subscriptions audited: 0 when done, -1 on an
+ * error, 1 when Resource Graph refused that scope (ask by subscription).
+ */
+static int tenant_batch(struct run *r, const char *query, struct az_req *first,
+			struct az_error *e)
+{
+	int rc;
+
+	r->scope = scope_of(r);
+	rc = graph_batch(r, query, 0, r->nsubs, first, e);
+	json_object_put(r->scope);
+	r->scope = NULL;
+	return rc;
+}
+
+/*
  * Audits every resource of the four services in the subscriptions in scope:
  * one paged Resource Graph query (ARM lists where it is refused), the rules
  * over each resource, and with deep, the full check of each key in use.
@@ -1249,21 +1342,34 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 {
 	struct run r = { .s = s, .o = o, .a = meta, .sink = sink };
 	char *query = graph_query_text(o);
+	struct az_req *early;
+	bool done = false;
 	int rc;
 
 	memset(meta, 0, sizeof(*meta));
 	meta->deep = o->deep;
 	meta->generated = o->now ? o->now : (int64_t)time(NULL);
 	meta->portal = az_session_cloud(s)->portal;
+	early = tenant_first_page(&r, query);
 	rc = pick_subscriptions(&r, e);
 	progress(&r, "subscriptions");
-	for (size_t from = 0; rc == 0 && from < r.nsubs;
+	/* Past Resource Graph's 1,000 subscriptions a query, the batches are
+	 * asked by subscription. */
+	if (early && rc == 0 && r.nsubs > 0 && r.nsubs <= MAX_GRAPH_SUBS) {
+		rc = tenant_batch(&r, query, early, e);
+		done = rc != 1;
+		rc = rc == 1 ? 0 : rc;
+	} else if (early) {
+		az_http_abandon(az_session_http(s), &early, 1);
+		az_req_free(early);
+	}
+	for (size_t from = 0; rc == 0 && !done && from < r.nsubs;
 	     from += MAX_GRAPH_SUBS) {
 		size_t to = r.nsubs - from > MAX_GRAPH_SUBS
 				    ? from + MAX_GRAPH_SUBS
 				    : r.nsubs;
 
-		rc = graph_batch(&r, query, from, to, e);
+		rc = graph_batch(&r, query, from, to, NULL, e);
 		if (rc == 1) {
 			rc = arm_lists(&r, e);
 			break;

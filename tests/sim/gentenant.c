@@ -102,6 +102,13 @@ static void sub_id(unsigned sub, char out[GUID_LEN])
 		 p, p & 0xfffu, p & 0xfffu, p, p, p);
 }
 
+/* Writes the id of generated subscription number sub (1 to nsubs), for tests
+ * that name subscriptions. */
+void gen_subscription_id(unsigned sub, char out[37])
+{
+	sub_id(sub, out);
+}
+
 /* Writes a GUID of a kind (a principal, e role assignment) and counter inside a
  * subscription. */
 static void sub_guid(unsigned sub, char kind, size_t n, char out[GUID_LEN])

@@ -33,5 +33,6 @@ struct gen_counts {
  */
 char *gen_tenant(size_t nres, size_t nsubs, bool unreadable,
 		 struct gen_counts *counts);
+void gen_subscription_id(unsigned sub, char out[37]);
 
 #endif
