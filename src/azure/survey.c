@@ -97,6 +97,8 @@ struct run {
 				  order, from cnext */
 	size_t ncensus, cnext;
 	char *last_sub; /* the subscription of the last row taken in */
+	struct json_object *reached; /* the lower-case ids of the subscriptions
+					rows have come from */
 	struct json_object
 		*scope; /* with a query at tenant scope: the lower-case
 			   ids of the subscriptions audited (rows of
@@ -560,12 +562,19 @@ static void read_ahead(struct run *r)
 	while (r->cnext < r->ncensus) {
 		const struct census *c = &r->census[r->cnext];
 		bool ahead = false;
+		char *k;
 
 		for (size_t i = 0; i < r->ndated && !ahead; i++)
 			ahead = r->dated[i]->ahead;
 		if (ahead && kept_entries(r) >= AHEAD_ENTRIES)
 			return;
-		if (!dated_find(r, c->sub)) {
+		/* A subscription rows came from already (before the census
+		 * did) has its list read, or retired: never again. */
+		k = str_lower(c->sub);
+		ahead = r->reached &&
+			json_object_object_get_ex(r->reached, k, NULL);
+		free(k);
+		if (!ahead && !dated_find(r, c->sub)) {
 			struct dated *d = dated_for(r, c->sub);
 
 			d->expected = c->n;
@@ -576,12 +585,14 @@ static void read_ahead(struct run *r)
 }
 
 /*
- * Follows the rows' subscription through the census (once per subscription):
- * the subscriptions before it need nothing read ahead any more.
+ * Follows the rows' subscription (once per subscription): it is noted as
+ * reached, and the census's subscriptions up to it need nothing read ahead
+ * any more.
  */
 static void census_reached(struct run *r, const char *sub)
 {
 	struct dated *d;
+	char *k;
 
 	if (!sub || (r->last_sub && str_ieq(r->last_sub, sub)))
 		return;
@@ -589,6 +600,11 @@ static void census_reached(struct run *r, const char *sub)
 		d->ahead = false;
 	free(r->last_sub);
 	r->last_sub = xstrdup(sub);
+	if (!r->reached)
+		r->reached = json_object_new_object();
+	k = str_lower(sub);
+	json_object_object_add(r->reached, k, json_object_new_boolean(1));
+	free(k);
 	for (size_t i = r->cnext; i < r->ncensus; i++)
 		if (str_ieq(r->census[i].sub, sub)) {
 			r->cnext = i + 1;
@@ -709,6 +725,8 @@ static void release(struct run *r)
 	r->ncensus = r->cnext = 0;
 	free(r->last_sub);
 	r->last_sub = NULL;
+	json_object_put(r->reached);
+	r->reached = NULL;
 }
 
 /* Where a batch of Resource Graph pages stands. */
