@@ -1655,6 +1655,25 @@ static char *status_text(long status)
 	return xasprintf(_("HTTP %ld"), status);
 }
 
+/* Names what read i of unread_cause's list was about: the vault, the key or
+ * the resource (looked up only when that read failed: every rule of every
+ * resource asks). */
+static const char *unread_name(const struct cmk_ctx *c, size_t i)
+{
+	switch (i) {
+	case 0:
+	case 5:
+	case 7:
+		return c->keyref.vault;
+	case 1:
+	case 2:
+	case 8:
+		return c->keyref.name;
+	default:
+		return jx_str(c->resource, "name");
+	}
+}
+
 /* Returns why a rule's inputs do not allow a verdict (the first read it needs
  * that failed), or NULL. */
 static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
@@ -1687,17 +1706,6 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		N_("Resource Health could not be asked about %s (%s); retry "
 		   "when Azure answers"),
 	};
-	const char *names[] = { c->keyref.vault,
-				c->keyref.name,
-				c->keyref.name,
-				jx_str(c->resource, "name"),
-				jx_str(c->resource, "name"),
-				c->keyref.vault,
-				jx_str(c->resource, "name"),
-				c->keyref.vault,
-				c->keyref.name,
-				jx_str(c->resource, "name") };
-
 	/* A role definition, deny list or HSM's local assignments azcmk may not
 	 * read (403) leave what is granted unknown too. */
 	/*
@@ -1719,7 +1727,9 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-			out = xasprintf(_(what[i]), names[i] ? names[i] : "?",
+			out = xasprintf(_(what[i]),
+					unread_name(c, i) ? unread_name(c, i)
+							  : "?",
 					how);
 #pragma GCC diagnostic pop
 			free(how);
