@@ -99,11 +99,13 @@ struct run {
 	char *last_sub; /* the subscription of the last row taken in */
 	struct json_object *reached; /* the lower-case ids of the subscriptions
 					rows have come from */
-	struct json_object
-		*scope; /* with a query at tenant scope: the lower-case
-			   ids of the subscriptions audited (rows of
-			   others are left out), else NULL */
-	size_t seen;    /* resources judged so far */
+	struct json_object *scope;   /* the lower-case ids of the batch's
+					subscriptions: rows of others are left
+					out */
+	bool tenant;                 /* the query is asked at tenant scope */
+	bool rows_done;              /* the batch's last page was taken in */
+	bool foreign; /* a subscription listed is of another tenant */
+	size_t seen;  /* resources judged so far */
 	const struct survey_sink *sink;
 	bool begun;               /* the sink's begin was called */
 	struct audit_report held; /* subscription findings, handed over after
@@ -271,13 +273,21 @@ static const char *created_of(const struct dated *d, const char *id)
 static void judge_row(struct run *r, struct json_object *row,
 		      const struct dated *d, struct audit_report *part)
 {
-	const char *created = d ? created_of(d, jx_str(row, "id")) : NULL;
+	const char *created = d ? created_of(d, jx_str(row, "id")) : NULL,
+		   *undated = NULL;
 	struct json_object *res;
 
 	if (r->rc != 0)
 		return;
+	/* A list read (perhaps ahead of the row) that does not name the
+	 * resource leaves its date unknown, never a pass. */
+	if (d && !created)
+		undated = d->failed ? d->failed
+				    : _("its subscription's list of resources "
+					"did not name it (created or deleted "
+					"while the audit ran?); audit again");
 	res = audit_resource_from_row(row, created);
-	r->rc = judge_part(r, res, d && !created ? d->failed : NULL, part);
+	r->rc = judge_part(r, res, undated, part);
 	json_object_put(res);
 }
 
@@ -332,7 +342,7 @@ static char *census_query_text(const struct survey_opts *o)
 }
 
 /* Builds one Resource Graph page request over subscriptions [from, to), or,
- * while r->scope is set, at tenant scope. */
+ * while r->tenant is set, at tenant scope. */
 static struct az_req *graph_page(struct run *r, const char *query, size_t from,
 				 size_t to, const char *skip)
 {
@@ -343,7 +353,7 @@ static struct az_req *graph_page(struct run *r, const char *query, size_t from,
 	/* At tenant scope, Resource Graph reads every subscription the caller
 	 * may see (subscriptions is optional in QueryRequest,
 	 * resourcegraph.json 2022-10-01). */
-	if (!r->scope) {
+	if (!r->tenant) {
 		struct json_object *subs = json_object_new_array();
 
 		for (size_t i = from; i < to; i++)
@@ -481,24 +491,44 @@ static bool in_sub(const struct dated *d, const char *sub)
 }
 
 /*
+ * Returns the creation list that stands for the rows whose subscription or
+ * resource group cannot be a path segment (empty, "..", a control character):
+ * never read, it says why their creation dates are unknown.
+ */
+static struct dated *dated_unnamable(struct run *r)
+{
+	struct dated *d = dated_for(r, "");
+
+	if (!d->failed) {
+		d->failed = xstrdup(
+			_("Resource Graph gave it a subscription or resource "
+			  "group that cannot be a name in a Resource Manager "
+			  "path, so its creation date cannot be asked for"));
+		d->started = true;
+	}
+	return d;
+}
+
+/*
  * Returns the creation list a row waits on, noting it to be read when new: its
  * subscription's, or where ARM refused that one (the operator reads only some
  * resource groups), its resource group's.
  */
 static struct dated *dated_of_row(struct run *r, struct json_object *row)
 {
-	const char *sub = jx_str(row, "subscriptionId"),
-		   *group = jx_str(row, "resourceGroup");
-	struct dated *d = dated_for(r, sub ? sub : "");
-	char *scope;
+	char *sub = wire_segment_escape(jx_str(row, "subscriptionId")),
+	     *group = NULL, *scope = NULL;
+	struct dated *d = sub ? dated_for(r, sub) : NULL;
 
-	if (!d->denied)
-		return d;
-	scope = xasprintf("%s/resourceGroups/%s", sub ? sub : "",
-			  group ? group : "");
-	d = dated_for(r, scope);
+	if (d && d->denied &&
+	    (group = wire_segment_escape(jx_str(row, "resourceGroup"))))
+		scope = xasprintf("%s/resourceGroups/%s", sub, group);
+	if (d && d->denied)
+		d = scope ? dated_for(r, scope) : NULL;
+	free(sub);
+	free(group);
 	free(scope);
-	return d;
+	return d ? d : dated_unnamable(r);
 }
 
 /* Notes the resource group lists that the held rows of subscriptions ARM
@@ -523,11 +553,14 @@ static void rescope(struct run *r)
  */
 static void retire(struct run *r, const char *sub)
 {
+	char *key = wire_segment_escape(sub);
 	size_t k = 0;
 
+	/* A list read ahead waits for its rows, whatever comes before it. */
 	while (k < r->ndated && dated_done(r->dated[k]) &&
-	       !in_sub(r->dated[k], sub))
+	       !r->dated[k]->ahead && !in_sub(r->dated[k], key ? key : ""))
 		dated_free(r->dated[k++]);
+	free(key);
 	/* Nothing freed, nothing to move (and no array yet, perhaps: memmove
 	 * must not see NULL, even for no bytes). */
 	if (k == 0)
@@ -554,32 +587,37 @@ static int64_t kept_entries(const struct run *r)
 /*
  * Notes ahead the creation lists of the subscriptions the census named that
  * no row has reached yet, in its order: always the next one, and more while
- * the lists kept hold fewer than AHEAD_ENTRIES resources. Their rows then find
- * the dates read instead of waiting a round trip or two at each subscription.
+ * the lists kept hold fewer than AHEAD_ENTRIES resources (MAX_LISTS lists
+ * ahead at most), until the last page is in. Their rows then find the dates
+ * read instead of waiting a round trip or two at each subscription.
  */
 static void read_ahead(struct run *r)
 {
-	while (r->cnext < r->ncensus) {
+	while (!r->rows_done && r->cnext < r->ncensus) {
 		const struct census *c = &r->census[r->cnext];
-		bool ahead = false;
-		char *k;
+		size_t ahead = 0;
+		char *low, *key;
+		bool came;
 
-		for (size_t i = 0; i < r->ndated && !ahead; i++)
-			ahead = r->dated[i]->ahead;
-		if (ahead && kept_entries(r) >= AHEAD_ENTRIES)
+		for (size_t i = 0; i < r->ndated; i++)
+			ahead += r->dated[i]->ahead;
+		if (ahead >= MAX_LISTS ||
+		    (ahead > 0 && kept_entries(r) >= AHEAD_ENTRIES))
 			return;
 		/* A subscription rows came from already (before the census
 		 * did) has its list read, or retired: never again. */
-		k = str_lower(c->sub);
-		ahead = r->reached &&
-			json_object_object_get_ex(r->reached, k, NULL);
-		free(k);
-		if (!ahead && !dated_find(r, c->sub)) {
-			struct dated *d = dated_for(r, c->sub);
+		low = str_lower(c->sub);
+		came = r->reached &&
+		       json_object_object_get_ex(r->reached, low, NULL);
+		free(low);
+		key = wire_segment_escape(c->sub);
+		if (!came && key && !dated_find(r, key)) {
+			struct dated *d = dated_for(r, key);
 
 			d->expected = c->n;
 			d->ahead = true;
 		}
+		free(key);
 		r->cnext++;
 	}
 }
@@ -596,8 +634,10 @@ static void census_reached(struct run *r, const char *sub)
 
 	if (!sub || (r->last_sub && str_ieq(r->last_sub, sub)))
 		return;
-	if ((d = dated_find(r, sub)) != NULL)
+	k = wire_segment_escape(sub);
+	if (k && (d = dated_find(r, k)) != NULL)
 		d->ahead = false;
+	free(k);
 	free(r->last_sub);
 	r->last_sub = xstrdup(sub);
 	if (!r->reached)
@@ -630,15 +670,16 @@ static void write_row(struct run *r, struct json_object *row,
 /*
  * Takes in a Resource Graph row (a scan callback): judged and handed to the
  * sink at once, unless it needs a creation date still being read (its list
- * is noted to be read) or a row before it waits; then held. At tenant scope,
- * a row of a subscription not audited is left out.
+ * is noted to be read) or a row before it waits; then held. A row of a
+ * subscription not in the batch is left out: at tenant scope, one not
+ * audited; else one Resource Graph had no business giving.
  */
 static void hold_row(struct json_object *row, void *ud)
 {
 	struct run *r = ud;
 	struct dated *d;
 
-	if (r->scope) {
+	{
 		char *sub = str_lower(jx_str(row, "subscriptionId")
 					      ? jx_str(row, "subscriptionId")
 					      : "");
@@ -834,6 +875,8 @@ static void note_census(struct json_object *row, void *ud)
 
 	if (!sub || n <= 0)
 		return;
+	/* A list is read to MAX_LIST_PAGES pages of 1,000 at most. */
+	n = n > MAX_LIST_PAGES * 1000 ? MAX_LIST_PAGES * 1000 : n;
 	k = str_lower(sub);
 	if (json_object_object_get_ex(c->subs, k, &at)) {
 		r->census = xrealloc(r->census,
@@ -859,6 +902,10 @@ static void census_answer(struct run *r, const struct az_req *q,
 {
 	struct census_scan c = { r, json_object_new_object() };
 
+	if (r->rows_done) {
+		json_object_put(c.subs);
+		return;
+	}
 	if (q->curl_code || q->status != 200) {
 		az_http_trace(az_session_http(r->s),
 			      "Resource Graph answered %ld to the census; "
@@ -894,7 +941,7 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 
 	if (from == 0 && first && r->seen == 0) {
 		az_http_trace(az_session_http(r->s),
-			      r->scope
+			      r->tenant
 				      ? "Resource Graph answered %ld at tenant "
 					"scope; asking by subscription"
 				      : "Resource Graph answered %ld; listing "
@@ -950,6 +997,8 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 	if (b->rc == 0 &&
 	    jscan_each(q->resp_body, q->resp_len, "data", hold_row, r) < 0)
 		b->rc = refused(r, q, b->from, b->first, e);
+	/* Past the last page, only lists rows named are left to read. */
+	r->rows_done = !b->more;
 	b->first = false;
 	if (b->rc == 0)
 		progress(r, "graph");
@@ -966,13 +1015,19 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
 	bool denied = false;
 	size_t k = 0, m = n;
 
+	const struct az_req *landed = NULL;
+
 	for (size_t i = 0; i < m && b->rc == 0; i++)
 		if (!f[i].d && !f[i].census && az_req_done(f[i].q)) {
+			landed = f[i].q;
 			land_page(r, f, &n, i, b, e);
 			break;
 		}
 	for (size_t i = 0; i < n; i++) {
-		if (!az_req_done(f[i].q)) {
+		/* The next page, asked for while this one was taken in, may
+		 * have its answer already: it is landed next time. */
+		if (!az_req_done(f[i].q) ||
+		    (!f[i].d && !f[i].census && f[i].q != landed)) {
 			f[k++] = f[i];
 			continue;
 		}
@@ -987,6 +1042,20 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
 	return k;
 }
 
+/* Returns the lower-case ids of subscriptions [from, to), as a set. */
+static struct json_object *scope_of(const struct run *r, size_t from, size_t to)
+{
+	struct json_object *set = json_object_new_object();
+
+	for (size_t i = from; i < to; i++) {
+		char *k = str_lower(r->subs[i]);
+
+		json_object_object_add(set, k, json_object_new_boolean(1));
+		free(k);
+	}
+	return set;
+}
+
 /*
  * Runs the Resource Graph query over subscriptions [from, to), page after
  * page, each asked for as soon as the previous one's skipToken is known (and
@@ -998,7 +1067,7 @@ static size_t land(struct run *r, struct flight *f, size_t n, struct batch *b,
  * subscription's), and the rows after it only for the report's order. The
  * census, beside the first page, names the subscriptions with such rows, so
  * that their lists are read ahead of them (read_ahead).
- * first is the first page, already under way at tenant scope (r->scope set),
+ * first is the first page, already under way at tenant scope (r->tenant set),
  * or NULL. Returns 1 when Resource Graph refused (use ARM).
  */
 static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
@@ -1014,6 +1083,8 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 	char *census = census_query_text(r->o);
 	size_t n = 0;
 
+	r->scope = scope_of(r, from, to);
+	r->rows_done = false;
 	if (first) {
 		f[n].q = first;
 		f[n].d = NULL;
@@ -1023,8 +1094,9 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 
 	while (b.rc == 0) {
 		next_page(r, f, &n, &b, e);
-		/* The census goes once the first page is on its way: that
-		 * page's answer comes first. */
+		/* The census goes once the first page is on its way, so that
+		 * it does not delay that page (either answer may come first:
+		 * rows note their own lists, and the census what is left). */
 		if (census) {
 			f[n].q = graph_page(r, census, from, to, NULL);
 			f[n].q->raw_json = true;
@@ -1056,6 +1128,8 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 	release(r);
 	free(b.skip);
 	free(census);
+	json_object_put(r->scope);
+	r->scope = NULL;
 	return b.rc;
 }
 
@@ -1226,14 +1300,21 @@ int cmk_list_subscriptions(struct az_session *s, struct json_object **subs,
  * is a finding), or all you can see. */
 static int pick_subscriptions(struct run *r, struct az_error *e)
 {
-	struct json_object *visible = NULL;
+	struct json_object *visible = NULL, *claims;
+	const char *tid;
 
 	if (cmk_list_subscriptions(r->s, &visible, e) != 0)
 		return -1;
+	claims = az_session_claims(r->s);
+	tid = jx_str(claims, "tid");
 	r->subs = xcalloc(jx_len(visible) + r->o->nsubs + 1, sizeof(*r->subs));
 	for (size_t i = 0; i < jx_len(visible) && !r->o->nsubs; i++) {
 		struct json_object *v = jx_at(visible, i);
 
+		/* One of another tenant (delegated, as with Azure
+		 * Lighthouse): Resource Graph's tenant scope is not shown to
+		 * cover it, so the query names its subscriptions. */
+		r->foreign |= !tid || !str_ieq(jx_str(v, "tenantId"), tid);
 		audit_add_subscription(r->a, jx_str(v, "subscriptionId"),
 				       jx_str(v, "displayName"), true);
 		r->subs[r->nsubs++] = r->a->subs[r->a->nsubs - 1].id;
@@ -1266,6 +1347,7 @@ static int pick_subscriptions(struct run *r, struct az_error *e)
 		}
 	}
 	json_object_put(visible);
+	json_object_put(claims);
 	return 0;
 }
 
@@ -1302,10 +1384,9 @@ static struct az_req *tenant_first_page(struct run *r, const char *query)
 
 	if (r->o->nsubs)
 		return NULL;
-	r->scope = json_object_new_object();
+	r->tenant = true;
 	q = graph_page(r, query, 0, 0, NULL);
-	json_object_put(r->scope);
-	r->scope = NULL;
+	r->tenant = false;
 	q->raw_json = true;
 	if (az_session_kick(r->s, &q, 1, &e) != 0) {
 		az_http_abandon(az_session_http(r->s), &q, 1);
@@ -1314,20 +1395,6 @@ static struct az_req *tenant_first_page(struct run *r, const char *query)
 	}
 	az_error_clear(&e);
 	return q;
-}
-
-/* Returns the lower-case ids of the subscriptions audited, as a set. */
-static struct json_object *scope_of(const struct run *r)
-{
-	struct json_object *set = json_object_new_object();
-
-	for (size_t i = 0; i < r->nsubs; i++) {
-		char *k = str_lower(r->subs[i]);
-
-		json_object_object_add(set, k, json_object_new_boolean(1));
-		free(k);
-	}
-	return set;
 }
 
 /*
@@ -1340,10 +1407,9 @@ static int tenant_batch(struct run *r, const char *query, struct az_req *first,
 {
 	int rc;
 
-	r->scope = scope_of(r);
+	r->tenant = true;
 	rc = graph_batch(r, query, 0, r->nsubs, first, e);
-	json_object_put(r->scope);
-	r->scope = NULL;
+	r->tenant = false;
 	return rc;
 }
 
@@ -1373,7 +1439,8 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 	progress(&r, "subscriptions");
 	/* Past Resource Graph's 1,000 subscriptions a query, the batches are
 	 * asked by subscription. */
-	if (early && rc == 0 && r.nsubs > 0 && r.nsubs <= MAX_GRAPH_SUBS) {
+	if (early && rc == 0 && r.nsubs > 0 && r.nsubs <= MAX_GRAPH_SUBS &&
+	    !r.foreign) {
 		rc = tenant_batch(&r, query, early, e);
 		done = rc != 1;
 		rc = rc == 1 ? 0 : rc;

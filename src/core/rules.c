@@ -1724,13 +1724,11 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 		       ((1u << i) == NEED_ASSIGNMENTS && c->keyref.hsm)) &&
 		      st[i] == 403))) {
 			char *how = status_text(st[i]), *out;
+			const char *name = unread_name(c, i);
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-			out = xasprintf(_(what[i]),
-					unread_name(c, i) ? unread_name(c, i)
-							  : "?",
-					how);
+			out = xasprintf(_(what[i]), name ? name : "?", how);
 #pragma GCC diagnostic pop
 			free(how);
 			return out;

@@ -501,6 +501,36 @@ char *wire_url_escape(const char *url)
 	return sb_steal(&b);
 }
 
+/*
+ * Returns one path segment from a server's text (a subscription id, a resource
+ * group's name) with every byte but RFC 3986's unreserved ones
+ * percent-encoded, so that it stays one segment ("a/../b" becomes
+ * "a%2F..%2Fb"); NULL when it is empty, "." or "..", or holds a control
+ * character.
+ */
+char *wire_segment_escape(const char *text)
+{
+	struct sbuf b = SBUF_INIT;
+
+	if (!text || !*text || strcmp(text, ".") == 0 ||
+	    strcmp(text, "..") == 0)
+		return NULL;
+	for (const char *p = text; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f) {
+			sb_free(&b);
+			return NULL;
+		}
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c))
+			sb_addc(&b, *p);
+		else
+			sb_printf(&b, "%%%02X", c);
+	}
+	return sb_steal(&b);
+}
+
 /* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource
  * ("https://vault.azure.net"). */
 char *wire_scope_resource(const char *scope)

@@ -45,6 +45,7 @@ char *wire_redact_header(const char *line);
 bool wire_url_host(const char *url, char *host, unsigned hostlen, bool *https);
 bool wire_same_origin(const char *url, const char *origin);
 char *wire_url_escape(const char *url);
+char *wire_segment_escape(const char *text);
 char *wire_scope_resource(const char *scope);
 struct json_object *wire_jwt_claims(const char *token);
 int64_t wire_parse_expiry(struct json_object *response, int64_t now);

@@ -460,6 +460,25 @@ static void refuse_no_random(struct sim_resp *rs)
 }
 
 /*
+ * Turns a JSON answer into its text, and drops the request's parsed body,
+ * under the simulator's lock: their values may be shared with the state and
+ * with other answers (the Resource Graph index), and json-c counts references
+ * without atomic operations.
+ */
+static void release_shared(struct sim_req *rq, struct sim_resp *rs)
+{
+	if (rs->json) {
+		free(rs->raw);
+		rs->raw = xstrdup(jx_text(rs->json));
+		rs->rawlen = strlen(rs->raw);
+		json_object_put(rs->json);
+		rs->json = NULL;
+	}
+	json_object_put(rq->json);
+	rq->json = NULL;
+}
+
+/*
  * Produces the answer under the lock, after ending the operations whose time
  * is up; returns the delay in ms. The request's id goes to id ("" when the
  * random generator failed, and then the request is refused, not served).
@@ -523,6 +542,7 @@ static int produce(struct sim_req *rq, struct sim_resp *rs, char id[37])
 			  : (s->latency_override >= 0 ? s->latency_override
 						      : s->set.latency_ms);
 	latency += rs->extra_latency_ms;
+	release_shared(rq, rs);
 	pthread_mutex_unlock(&s->lock);
 	rq->path = sent;
 	free(squeezed);

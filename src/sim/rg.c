@@ -706,6 +706,21 @@ static void first_page(struct sim_req *rq, struct sim_resp *rs,
 	json_object_put(result);
 }
 
+/* Notes in the request's log entry the query's scope: "tenant" with no
+ * subscriptions in its body, else how many it names. */
+static void note_scope(struct sim_req *rq, struct json_object *b)
+{
+	struct json_object *subs = jx_get(b, "subscriptions");
+
+	if (!rq->entry)
+		return;
+	json_object_object_add(
+		rq->entry, "graphScope",
+		json_object_is_type(subs, json_type_array)
+			? json_object_new_int64((int64_t)jx_len(subs))
+			: json_object_new_string("tenant"));
+}
+
 /* Serves POST /providers/Microsoft.ResourceGraph/resources (under the
  * simulator's lock, as every request is). */
 void rg_handle(struct sim_req *rq, struct sim_resp *rs)
@@ -721,6 +736,7 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 	}
 	if (!(b = req_json(rq, rs)))
 		return;
+	note_scope(rq, b);
 	if (!jx_str(b, "query")) {
 		query_error(rs, "The request needs a 'query'.");
 		return;

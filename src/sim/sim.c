@@ -155,12 +155,16 @@ struct sim *sim_start(const struct sim_options *opt, char **err)
 		sim_stop(s);
 		return NULL;
 	}
-	if (state_load(s, err) != 0 || tls_init(&s->tls, err) != 0 ||
-	    !start_servers(s, opt, err)) {
+	if (state_load(s, err) != 0 || tls_init(&s->tls, err) != 0) {
 		sim_stop(s);
 		return NULL;
 	}
+	/* Before the servers start: from then on only under the lock. */
 	rg_index(s);
+	if (!start_servers(s, opt, err)) {
+		sim_stop(s);
+		return NULL;
+	}
 	return s;
 }
 

@@ -37,7 +37,12 @@ struct env {
 	const char *fault_after_page; /* a fault rule to add once the first page
 					 has been read */
 	int pages;
+	bool count_lists;   /* count the creation lists asked for when the
+			       second page is in */
+	int lists_at_page2; /* that count */
 };
+
+static int logged_lists(struct env *v);
 
 /* Starts the simulator on scenario text and signs in (retries back off 1 ms,
  * for injected throttling). */
@@ -85,6 +90,8 @@ static void on_progress(void *ud, size_t subs, size_t resources,
 		return;
 	if (++v->pages == 1 && v->fault_after_page)
 		fault(v, v->fault_after_page);
+	if (v->pages == 2 && v->count_lists)
+		v->lists_at_page2 = logged_lists(v);
 }
 
 /* Runs an audit and fails the test when it errs. */
@@ -307,15 +314,17 @@ static void test_generated_tenant(void **state)
  * pages and the census), creation lists, and the order they came in. */
 struct traffic {
 	int graph, lists;
+	int tenant_graph;       /* Resource Graph requests at tenant scope */
+	int sub_graph;          /* those naming subscriptions */
 	int64_t last_graph_seq; /* when the last Resource Graph request was
 				   made (0: none) */
 	int64_t last_list_seq;  /* when the last creation list was asked for */
 	bool stray;             /* a list not of one subscription's resources */
 };
 
-/* Reads the simulator's log (then empties it) into what the audit asked
- * for. */
-static struct traffic traffic(struct env *v)
+/* Reads the simulator's log (emptying it when clear) into what the audit
+ * asked for. */
+static struct traffic read_traffic(struct env *v, bool clear)
 {
 	struct traffic t = { 0 };
 	struct st_resp r;
@@ -330,6 +339,10 @@ static struct traffic traffic(struct env *v)
 
 		if (strstr(path, "Microsoft.ResourceGraph/resources")) {
 			t.graph++;
+			t.tenant_graph +=
+				str_ieq(jx_str(e, "graphScope"), "tenant");
+			t.sub_graph += json_object_is_type(
+				jx_get(e, "graphScope"), json_type_int);
 			t.last_graph_seq = seq;
 		}
 		if (strlen(path) > 10 &&
@@ -345,9 +358,23 @@ static struct traffic traffic(struct env *v)
 		}
 	}
 	st_resp_free(&r);
-	st_admin(&v->z->t, "DELETE", "/log", NULL, &r);
-	st_resp_free(&r);
+	if (clear) {
+		st_admin(&v->z->t, "DELETE", "/log", NULL, &r);
+		st_resp_free(&r);
+	}
 	return t;
+}
+
+/* Reads the simulator's log, then empties it. */
+static struct traffic traffic(struct env *v)
+{
+	return read_traffic(v, true);
+}
+
+/* Counts the creation lists the log holds so far, leaving it as it is. */
+static int logged_lists(struct env *v)
+{
+	return read_traffic(v, false).lists;
 }
 
 /* Returns the finding of a rule on the resource named name, or NULL. */
@@ -408,6 +435,7 @@ static void test_pipeline_requests(void **state)
 	t = traffic(v);
 	assert_int_equal(a.nres, gc.resources);
 	assert_int_equal(t.graph, 3);
+	assert_int_equal(t.tenant_graph, 3);
 	assert_int_equal(t.lists, 300);
 	assert_false(t.stray);
 	assert_true(t.last_graph_seq > 0 && t.last_graph_seq < t.last_list_seq);
@@ -517,6 +545,7 @@ static void test_census_untrusted(void **state)
 	t = traffic(v);
 	assert_int_equal(a.nres, 1200);
 	assert_int_equal(t.lists, 300);
+	assert_int_equal(t.tenant_graph, 0);
 	assert_false(t.stray);
 	f = finding_on(&a, "resource.eligible", "hb-00005");
 	assert_non_null(f);
@@ -527,13 +556,24 @@ static void test_census_untrusted(void **state)
 	free(text);
 }
 
+/* A subscription list of one item, of the tenant given. */
+#define ONE_SUB(tenant)                                                       \
+	"{\"path\":\"/subscriptions\",\"method\":\"GET\",\"status\":200,"     \
+	"\"times\":1,\"body\":{\"value\":[{\"id\":\"/subscriptions/70017001-" \
+	"7001-4001-8001-700170017001\",\"subscriptionId\":\"70017001-7001-"   \
+	"4001-8001-700170017001\",\"tenantId\":\"" tenant "\","               \
+	"\"displayName\":\"one\",\"state\":\"Enabled\"}]}}"
+
 /*
  * With no subscription named, the first page is asked at tenant scope beside
  * the subscription list, and only the listed subscriptions are audited: with
  * a list that names one of the 400, the rows of the others are left out, and
- * only that one's creation list is read. A first page refused at tenant
- * scope (400) is asked again by subscription, not with ARM's lists (which
- * would read 400 lists).
+ * only that one's creation list is read. When the list names a subscription
+ * of another tenant (delegated), the query names its subscriptions instead
+ * (the first page, sent before the list came, is the only one at tenant
+ * scope). A first page refused at tenant scope (400; it is sent before the
+ * list, the census only after) is asked again by subscription, not with
+ * ARM's lists (which would read 400 lists).
  */
 static void test_tenant_scope(void **state)
 {
@@ -544,11 +584,7 @@ static void test_tenant_scope(void **state)
 	struct traffic t;
 
 	(void)state;
-	fault(v, "{\"path\":\"/subscriptions\",\"method\":\"GET\","
-		 "\"status\":200,\"times\":1,\"body\":{\"value\":[{\"id\":"
-		 "\"/subscriptions/70017001-7001-4001-8001-700170017001\","
-		 "\"subscriptionId\":\"70017001-7001-4001-8001-700170017001\","
-		 "\"displayName\":\"one\",\"state\":\"Enabled\"}]}}");
+	fault(v, ONE_SUB("11111111-1111-4111-8111-111111111111"));
 	traffic(v);
 	audit(v, &o, &a);
 	t = traffic(v);
@@ -559,6 +595,16 @@ static void test_tenant_scope(void **state)
 				    "70017001-7001-4001-8001-700170017001");
 	/* Both pages of the tenant's 1,200 rows, and the census. */
 	assert_int_equal(t.graph, 3);
+	assert_int_equal(t.tenant_graph, 3);
+	assert_int_equal(t.lists, 1);
+	audit_free(&a);
+	fault(v, ONE_SUB("22222222-2222-4222-8222-222222222222"));
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, 4);
+	assert_int_equal(t.graph, 3);
+	assert_int_equal(t.tenant_graph, 1);
+	assert_int_equal(t.sub_graph, 2);
 	assert_int_equal(t.lists, 1);
 	audit_free(&a);
 	fault(v, "{\"path\":\"/providers/Microsoft.ResourceGraph/resources\","
@@ -567,7 +613,68 @@ static void test_tenant_scope(void **state)
 	t = traffic(v);
 	assert_int_equal(a.nres, 1200);
 	assert_int_equal(t.lists, 300);
+	/* Both pages and the census, by subscription (the refused page is
+	 * refused before Resource Graph reads it, so the log cannot tell its
+	 * scope). */
+	assert_int_equal(t.sub_graph, 3);
 	assert_false(t.stray);
+	audit_free(&a);
+	env_stop(v);
+	free(text);
+}
+
+/*
+ * A healthcare agent service its subscription's list does not name (created
+ * or deleted while the audit ran, the list perhaps read ahead of its row) is
+ * not judged eligible: hb-00001, which passes when listed, is reported as
+ * not judged, saying why.
+ */
+static void test_list_misses_resource(void **state)
+{
+	char *text = gen_tenant(1200, 400, false, NULL);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	const struct audit_finding *f;
+
+	(void)state;
+	fault(v, "{\"path\":\"/subscriptions/70017001*/resources\","
+		 "\"status\":200,\"times\":1,\"body\":{\"value\":[]}}");
+	audit(v, &o, &a);
+	f = finding_on(&a, "resource.eligible", "hb-00001");
+	assert_non_null(f);
+	assert_true(f->unknown);
+	assert_non_null(strstr(f->message, "did not name it"));
+	audit_free(&a);
+	env_stop(v);
+	free(text);
+}
+
+/*
+ * The census reads creation lists ahead of their rows: with every Resource
+ * Graph answer 2 s late, the lists of the second page's subscriptions are
+ * asked for before that page is in (more than the first page's 250), and
+ * none twice.
+ */
+static void test_read_ahead(void **state)
+{
+	char *text = gen_tenant(1200, 400, false, NULL);
+	struct env *v = env_start_text(text);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	struct traffic t;
+
+	(void)state;
+	fault(v, "{\"path\":\"/providers/Microsoft.ResourceGraph/resources\","
+		 "\"kind\":\"latency\",\"latencyMs\":2000,\"times\":3}");
+	traffic(v);
+	v->pages = 0;
+	v->count_lists = true;
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, 1200);
+	assert_true(v->lists_at_page2 > 250);
+	assert_int_equal(t.lists, 300);
 	audit_free(&a);
 	env_stop(v);
 	free(text);
@@ -706,6 +813,8 @@ int main(void)
 		cmocka_unit_test(test_pipeline_requests),
 		cmocka_unit_test(test_census_untrusted),
 		cmocka_unit_test(test_tenant_scope),
+		cmocka_unit_test(test_read_ahead),
+		cmocka_unit_test(test_list_misses_resource),
 		cmocka_unit_test(test_pipeline_slow_or_failed_list),
 	};
 

@@ -427,6 +427,42 @@ static void test_url_escape(void **state)
 	}
 }
 
+/* A server's name made one path segment: unreserved bytes kept, every other
+ * escaped, and what cannot be a segment refused. */
+static void test_segment_escape(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} rows[] = {
+		{ "70017001-7001-4001-8001-700170017001",
+		  "70017001-7001-4001-8001-700170017001" },
+		{ "rg-Prod_1.(eu)~", "rg-Prod_1.%28eu%29~" },
+		{ "a/../b", "a%2F..%2Fb" },
+		{ "x?api-version=1#f", "x%3Fapi-version%3D1%23f" },
+		{ "50%", "50%25" },
+		{ "r\xc3\xa9gion", "r%C3%A9gion" },
+		{ "...", "..." },
+		{ ".", NULL },
+		{ "..", NULL },
+		{ "", NULL },
+		{ NULL, NULL },
+		{ "a\r\nHost: evil", NULL },
+		{ "a\x7f", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *got = wire_segment_escape(rows[i].text);
+
+		if ((got == NULL) != (rows[i].want == NULL) ||
+		    (got && strcmp(got, rows[i].want) != 0))
+			fail_msg("segment %zu: got %s, want %s", i,
+				 got ? got : "(null)",
+				 rows[i].want ? rows[i].want : "(null)");
+		free(got);
+	}
+}
+
 /* Tokens: claims decoded without verification; expiry from expires_on or
  * expires_in, numbers or strings. */
 static void test_tokens(void **state)
@@ -509,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_url_host),
 		cmocka_unit_test(test_same_origin),
 		cmocka_unit_test(test_url_escape),
+		cmocka_unit_test(test_segment_escape),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_expiry_extremes),
 	};
