@@ -474,6 +474,27 @@ static bool url_byte_ok(const char *p)
 	return c > 0x20 && c < 0x7f && !strchr("\"<>\\^`{|}", c);
 }
 
+/* Returns text with each byte keep refuses percent-encoded; NULL when it holds
+ * a control character. */
+static char *escape_bytes(const char *text, bool (*keep)(const char *p))
+{
+	struct sbuf b = SBUF_INIT;
+
+	for (const char *p = text; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f) {
+			sb_free(&b);
+			return NULL;
+		}
+		if (keep(p))
+			sb_addc(&b, *p);
+		else
+			sb_printf(&b, "%%%02X", c);
+	}
+	return sb_steal(&b);
+}
+
 /*
  * Returns a URL from a server (a polling URL, a nextLink) with every byte
  * a URL may not hold percent-encoded ("locations/west us 3/..." becomes
@@ -482,23 +503,16 @@ static bool url_byte_ok(const char *p)
  */
 char *wire_url_escape(const char *url)
 {
-	struct sbuf b = SBUF_INIT;
+	return url ? escape_bytes(url, url_byte_ok) : NULL;
+}
 
-	if (!url)
-		return NULL;
-	for (const char *p = url; *p; p++) {
-		unsigned char c = (unsigned char)*p;
+/* Tells whether the byte at p is one of RFC 3986's unreserved ones. */
+static bool unreserved(const char *p)
+{
+	unsigned char c = (unsigned char)*p;
 
-		if (c < 0x20 || c == 0x7f) {
-			sb_free(&b);
-			return NULL;
-		}
-		if (url_byte_ok(p))
-			sb_addc(&b, *p);
-		else
-			sb_printf(&b, "%%%02X", c);
-	}
-	return sb_steal(&b);
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("-._~", c));
 }
 
 /*
@@ -510,25 +524,10 @@ char *wire_url_escape(const char *url)
  */
 char *wire_segment_escape(const char *text)
 {
-	struct sbuf b = SBUF_INIT;
-
 	if (!text || !*text || strcmp(text, ".") == 0 ||
 	    strcmp(text, "..") == 0)
 		return NULL;
-	for (const char *p = text; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c < 0x20 || c == 0x7f) {
-			sb_free(&b);
-			return NULL;
-		}
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~", c))
-			sb_addc(&b, *p);
-		else
-			sb_printf(&b, "%%%02X", c);
-	}
-	return sb_steal(&b);
+	return escape_bytes(text, unreserved);
 }
 
 /* Turns a v2 scope ("https://vault.azure.net/.default") into a v1 resource
