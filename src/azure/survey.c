@@ -667,6 +667,17 @@ static void write_row(struct run *r, struct json_object *row,
 	audit_free(&part);
 }
 
+/* Tells whether a row is of one of the batch's subscriptions. */
+static bool in_batch(const struct run *r, struct json_object *row)
+{
+	const char *id = jx_str(row, "subscriptionId");
+	char *sub = str_lower(id ? id : "");
+	bool in = json_object_object_get_ex(r->scope, sub, NULL);
+
+	free(sub);
+	return in;
+}
+
 /*
  * Takes in a Resource Graph row (a scan callback): judged and handed to the
  * sink at once, unless it needs a creation date still being read (its list
@@ -679,16 +690,8 @@ static void hold_row(struct json_object *row, void *ud)
 	struct run *r = ud;
 	struct dated *d;
 
-	{
-		char *sub = str_lower(jx_str(row, "subscriptionId")
-					      ? jx_str(row, "subscriptionId")
-					      : "");
-		bool out = !json_object_object_get_ex(r->scope, sub, NULL);
-
-		free(sub);
-		if (out)
-			return;
-	}
+	if (!in_batch(r, row))
+		return;
 	census_reached(r, jx_str(row, "subscriptionId"));
 	d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
 
