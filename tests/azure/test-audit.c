@@ -653,8 +653,8 @@ static void test_list_misses_resource(void **state)
 /*
  * The census reads creation lists ahead of their rows: with every Resource
  * Graph answer 2 s late, the lists of the second page's subscriptions are
- * asked for before that page is in (more than the first page's 250), and
- * none twice.
+ * asked for before that page is in (more than the first page's 250; not
+ * judged under valgrind), and none twice.
  */
 static void test_read_ahead(void **state)
 {
@@ -673,7 +673,11 @@ static void test_read_ahead(void **state)
 	audit(v, &o, &a);
 	t = traffic(v);
 	assert_int_equal(a.nres, 1200);
-	assert_true(v->lists_at_page2 > 250);
+	/* Under valgrind (make check-valgrind sets AZCMK_TEST_QUICK), 20 to 50
+	 * times slower, the 250 lists of the first page's rows may still take
+	 * the 2 s: the audit runs for its leaks, the order is not judged. */
+	if (!getenv("AZCMK_TEST_QUICK"))
+		assert_true(v->lists_at_page2 > 250);
 	assert_int_equal(t.lists, 300);
 	audit_free(&a);
 	env_stop(v);
