@@ -351,8 +351,12 @@ static struct az_req *graph_page(struct run *r, const char *query, size_t from,
 	struct az_req *q;
 
 	/* At tenant scope, Resource Graph reads every subscription the caller
-	 * may see (subscriptions is optional in QueryRequest,
-	 * resourcegraph.json 2022-10-01). */
+	 * may see: subscriptions is optional in QueryRequest, and the
+	 * "Basic tenant query" example (ResourcesTenantBasicQuery.json)
+	 * sends the query alone (resourcegraph.json 2022-10-01). Without
+	 * options.allowPartialScopes, a tenant past Resource Graph's limit of
+	 * subscriptions is refused rather than answered in part, and the
+	 * audit then asks by subscription. */
 	if (!r->tenant) {
 		struct json_object *subs = json_object_new_array();
 
