@@ -1033,6 +1033,86 @@ static void test_keyvault_challenge(void **state)
 	env_stop(v);
 }
 
+/* The sign-in challenge kv-cmk-test sends (the simulator's own, as a fault). */
+#define KV_CHALLENGE(resource)                                                 \
+	"\"wwwAuthenticate\":\"Bearer "                                        \
+	"authorization=\\\"https://login.microsoftonline.com/" TENANT "\\\", " \
+	"resource=\\\"" resource "\\\"\""
+
+/* Sends one request to kv-cmk-test's key; returns az_session_call's answer. */
+static int kv_get(struct env *v)
+{
+	struct az_req *r = az_session_req(v->s, AZ_KEYVAULT, "GET",
+					  KV "/keys/cmk-test", "7.5", NULL);
+	int rc = az_session_call(v->s, r, &v->e);
+
+	if (rc == 0)
+		assert_string_equal(jx_str(r->json, "key.kty"), "RSA");
+	az_req_free(r);
+	return rc;
+}
+
+/* Takes the session's Key Vault token (as a command that read another vault
+ * before, or the token cache, would hold it), with no challenge known. */
+static void hold_kv_token(struct env *v)
+{
+	const char *tok;
+
+	session(v, AZ_AUTH_ENV, NULL);
+	if (az_session_token(v->s, "https://vault.azure.net/.default", NULL,
+			     &tok, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+}
+
+/*
+ * A vault whose challenge is not known yet is sent the Key Vault token the
+ * session already holds, with no bare round trip first; a 401 to it (the token
+ * revoked) has it renewed and the request answered once; a challenge that
+ * names another domain is still refused; no host but a vault's gets it.
+ */
+static void test_keyvault_held_token(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r;
+	int tokens;
+
+	(void)state;
+	use_secret("demo-secret");
+	hold_kv_token(v);
+	if (kv_get(v) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(log_count(v, "/keys/cmk-test", 401), 0);
+	assert_int_equal(log_count(v, "/keys/cmk-test", 200), 1);
+
+	hold_kv_token(v);
+	tokens = log_count(v, "/oauth2/v2.0/token", 200);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":1," KV_CHALLENGE(
+			 "https://vault.azure.net") "}");
+	if (kv_get(v) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(log_count(v, "/keys/cmk-test", 401), 1);
+	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), tokens + 1);
+
+	hold_kv_token(v);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":1," KV_CHALLENGE(
+			 "https://evil.example.net") "}");
+	assert_int_equal(kv_get(v), -1);
+	assert_non_null(strstr(v->e.message, "refusing the sign-in challenge"));
+	az_error_clear(&v->e);
+
+	r = az_session_req(
+		v->s, AZ_KEYVAULT, "GET",
+		"https://kv-cmk-test.vault.example.net/keys/cmk-test", "7.5",
+		NULL);
+	az_session_send(v->s, &r, 1, &v->e);
+	for (const struct curl_slist *l = r->headers; l; l = l->next)
+		assert_null(strcasestr(l->data, "Authorization"));
+	az_req_free(r);
+	env_stop(v);
+}
+
 /* Paging follows nextLink over more than 5,000 items. */
 static void test_paging(void **state)
 {
@@ -1516,6 +1596,7 @@ int main(void)
 		cmocka_unit_test(test_reauth_on_401),
 		cmocka_unit_test(test_send_any),
 		cmocka_unit_test(test_keyvault_challenge),
+		cmocka_unit_test(test_keyvault_held_token),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_lro),
 		cmocka_unit_test(test_cancel),
