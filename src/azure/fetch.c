@@ -1428,30 +1428,32 @@ void cmk_fetch_free(struct cmk_fetch *f)
 }
 
 /*
- * Lists, with one Resource Graph query, the other resources of the four
- * services whose key setting names this key (vault host and key name):
- * changing or disabling the key affects them too. Returns their names as a
- * new array (empty when none), or NULL with *e set when the query failed.
+ * Starts, without waiting, the one Resource Graph query that lists the
+ * resources of the four services whose key setting names this key (vault host
+ * and key name): changing or disabling the key affects them too. It goes
+ * beside the reads that follow (cmk_key_users_finish takes its answer); NULL
+ * with *e set when it could not be sent.
  */
-struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
-				  const char *except, const char *const *subs,
-				  size_t nsubs, struct az_error *e)
+struct az_req *cmk_key_users_start(struct az_session *s,
+				   const struct key_ref *k,
+				   const char *const *subs, size_t nsubs,
+				   struct az_error *e)
 {
 	char host[256], *under = key_ref_url(k, "/"), *qk = kql_quote(k->name),
-			*qh, *qu = kql_quote(under);
-	char *qx = kql_quote(except ? except : ""), *query;
+			*qh, *qu = kql_quote(under), *query;
 	bool https;
-	struct json_object *rows, *names;
+	struct az_req *q;
 
 	if (!wire_url_host(k->vault_uri, host, sizeof(host), &https))
 		snprintf(host, sizeof(host), "%s", k->vault_uri);
 	qh = kql_quote(host);
+	/* The resource being changed is left out by its id when the answer is
+	 * read: it need not be known yet. */
 	query = xasprintf(
 		"Resources | where type in~ "
 		"('microsoft.cognitiveservices/accounts', "
 		"'microsoft.healthbot/healthbots', "
 		"'microsoft.healthcareapis/workspaces/dicomservices') "
-		"| where id !~ '%s' "
 		"| where "
 		"(tostring(properties.encryption.keyVaultProperties.keyName) "
 		"=~ '%s' and "
@@ -1465,20 +1467,60 @@ struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
 		"tostring(properties.encryption.customerManagedKeyEncryption."
 		"keyEncryptionKeyUrl) contains "
 		"'%s' | project id, name",
-		qx, qk, qh, qk, qh, qu);
-	rows = graph_query(s, query, subs, nsubs, e);
-	names = rows ? json_object_new_array() : NULL;
-	for (size_t i = 0; i < jx_len(rows); i++)
-		if (jx_str(jx_at(rows, i), "name"))
-			json_object_array_add(
-				names, json_object_new_string(
-					       jx_str(jx_at(rows, i), "name")));
-	json_object_put(rows);
+		qk, qh, qk, qh, qu);
+	q = graph_req(s, query, subs, nsubs);
+	if (az_session_kick(s, &q, 1, e) != 0) {
+		az_req_free(q);
+		q = NULL;
+	}
 	free(query);
 	free(qk);
 	free(qh);
-	free(qx);
 	free(qu);
 	free(under);
+	return q;
+}
+
+/*
+ * Takes the answer of cmk_key_users_start's query (waiting for it if it is
+ * still under way) and frees the request: the names of the resources that use
+ * the key, but the one whose id is except, as a new array (empty when none),
+ * or NULL with *e set when the query failed.
+ */
+struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
+					 const char *except, struct az_error *e)
+{
+	struct json_object *names = NULL;
+	int rc = 0;
+
+	while (rc == 0 && !az_req_done(q))
+		rc = az_session_send_any(s, &q, 1, e);
+	if (rc != 0)
+		az_http_abandon(az_session_http(s), &q, 1);
+	if (rc == 0 && az_session_check(q, e) == 0) {
+		struct json_object *rows = jx_get(q->json, "data");
+
+		names = json_object_new_array();
+		for (size_t i = 0; i < jx_len(rows); i++) {
+			const char *id = jx_str(jx_at(rows, i), "id"),
+				   *name = jx_str(jx_at(rows, i), "name");
+
+			if (name && !(id && except && str_ieq(id, except)))
+				json_object_array_add(
+					names, json_object_new_string(name));
+		}
+	}
+	az_req_free(q);
 	return names;
+}
+
+/* Lists the other resources that use a key (see cmk_key_users_start), in one
+ * round trip of its own. */
+struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
+				  const char *except, const char *const *subs,
+				  size_t nsubs, struct az_error *e)
+{
+	struct az_req *q = cmk_key_users_start(s, k, subs, nsubs, e);
+
+	return q ? cmk_key_users_finish(s, q, except, e) : NULL;
 }

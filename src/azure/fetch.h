@@ -67,6 +67,13 @@ struct cmk_fetch {
 int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	      struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
+struct az_req *cmk_key_users_start(struct az_session *s,
+				   const struct key_ref *k,
+				   const char *const *subs, size_t nsubs,
+				   struct az_error *e);
+struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
+					 const char *except,
+					 struct az_error *e);
 struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
 				  const char *except, const char *const *subs,
 				  size_t nsubs, struct az_error *e);

@@ -1041,6 +1041,83 @@ static void test_apply_round_trips(void **state)
 	unsetenv("XDG_STATE_HOME");
 }
 
+/*
+ * The question of a key's other users goes beside a fetch's reads: it is
+ * answered by the time the fetch returns, at no wave of its own, and leaves
+ * out the resource being changed by its id (Resource Graph need not know it).
+ */
+static void test_key_users_beside(void **state)
+{
+	char dir[] = "/tmp/azcmk-test-check-XXXXXX";
+	const char *hb = RG "/providers/Microsoft.HealthBot/healthBots/"
+			    "hb-cmk-test";
+	struct key_suffixes sfx;
+	struct key_ref k;
+	const char *why;
+	struct azenv *v;
+	size_t waves, requests, w0;
+	struct cmk_target t = { .resource = hb, .key_uri = KEY };
+	struct cmk_fetch f;
+	struct json_object *names;
+	struct az_req *q;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	setenv("XDG_STATE_HOME", dir, 1);
+	v = azenv_start("minimal.json", NULL, 0);
+	apply_counts(v, OAI_ID, &waves, &requests); /* oai-cmk-test uses KEY */
+	sfx = az_session_key_suffixes(v->s);
+	assert_true(key_ref_parse(KEY, &sfx, &k, &why));
+
+	q = cmk_key_users_start(v->s, &k, NULL, 0, &v->e);
+	assert_non_null(q);
+	w0 = az_http_waves(az_session_http(v->s));
+	if (cmk_fetch(v->s, &t, &f, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	assert_int_equal(az_http_waves(az_session_http(v->s)) - w0,
+			 (size_t)f.round_trips);
+	assert_true(az_req_done(q));
+	names = cmk_key_users_finish(v->s, q, hb, &v->e);
+	assert_int_equal(jx_len(names), 1);
+	assert_string_equal(json_object_get_string(jx_at(names, 0)),
+			    "oai-cmk-test");
+	json_object_put(names);
+	cmk_fetch_free(&f);
+
+	/* The resource being changed is not its own other user, whatever
+	 * the case of its id. */
+	q = cmk_key_users_start(v->s, &k, NULL, 0, &v->e);
+	assert_non_null(q);
+	names = cmk_key_users_finish(
+		v->s, q,
+		"/SUBSCRIPTIONS/" SUB "/resourcegroups/RG-CMK-TEST/providers/"
+		"microsoft.cognitiveservices/accounts/OAI-CMK-TEST",
+		&v->e);
+	assert_non_null(names);
+	assert_int_equal(jx_len(names), 0);
+	json_object_put(names);
+
+	/* A failed question is an error, not "no other user". */
+	assert_int_equal(st_fault(&v->t, "{\"path\":\"/providers/"
+					 "Microsoft.ResourceGraph/resources\","
+					 "\"status\":400,\"times\":1}"),
+			 201);
+	q = cmk_key_users_start(v->s, &k, NULL, 0, &v->e);
+	assert_non_null(q);
+	assert_null(cmk_key_users_finish(v->s, q, hb, &v->e));
+	assert_non_null(v->e.message);
+	az_error_clear(&v->e);
+	key_ref_free(&k);
+	azenv_stop(v);
+	{
+		char *cmd = xasprintf("rm -rf '%s'", dir);
+
+		assert_int_equal(system(cmd), 0);
+		free(cmd);
+	}
+	unsetenv("XDG_STATE_HOME");
+}
+
 /* Runs the check's integration tests. */
 int main(void)
 {
@@ -1060,6 +1137,7 @@ int main(void)
 		cmocka_unit_test(test_keyvault_unreadable),
 		cmocka_unit_test(test_fetch_hints),
 		cmocka_unit_test(test_apply_round_trips),
+		cmocka_unit_test(test_key_users_beside),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
