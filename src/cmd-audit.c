@@ -67,6 +67,9 @@ static enum audit_format format_of(enum output o)
 
 /* The two outputs of an audit as it runs: the format asked for on standard
  * output, the JSON report kept for fix. */
+/* The largest buffer a drained writer keeps for its next part. */
+#define DRAIN_KEEP (64 * 1024)
+
 struct outputs {
 	enum audit_format format;
 	bool colour;
@@ -83,7 +86,12 @@ static void drain(struct audit_writer *w, FILE *out)
 {
 	if (out && w->out.len)
 		fwrite(w->out.s, 1, w->out.len, out);
-	sb_reset(&w->out);
+	/* The head names every subscription (about 230 KiB at 1,000): its
+	 * buffer is not kept for the parts, a few KiB each. */
+	if (w->out.cap > DRAIN_KEEP)
+		sb_free(&w->out);
+	else
+		sb_reset(&w->out);
 }
 
 /* Opens the kept report's temporary file (0600: reports name resources); NULL,
