@@ -78,7 +78,7 @@ char *entra_mint(struct sim *s, const char *oid, const char *appid,
 	struct json_object *c = json_object_new_object();
 	int64_t now = sim_now(s);
 	char *iss = xasprintf("https://sts.windows.net/%s/", state_tenant(s)),
-	     *tok;
+	     *tok, uti[23];
 	EVP_PKEY *key = tls_token_key(&s->tls);
 
 	json_object_object_add(c, "aud", json_object_new_string(audience));
@@ -95,6 +95,11 @@ char *entra_mint(struct sim *s, const char *oid, const char *appid,
 	json_object_object_add(c, "sub", json_object_new_string(oid));
 	json_object_object_add(c, "tid",
 			       json_object_new_string(state_tenant(s)));
+	/* Entra's token identifier, unique per token ("uti" in Microsoft's
+	 * access token claims reference): two tokens minted in the same
+	 * second for the same caller differ, as Entra's do. */
+	sim_random_hex(uti, sizeof(uti) / 2);
+	json_object_object_add(c, "uti", json_object_new_string(uti));
 	json_object_object_add(c, "ver", json_object_new_string("1.0"));
 	tok = jwt_sign(key, s->tls.token_kid, c);
 	json_object_put(c);
