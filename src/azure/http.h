@@ -51,6 +51,8 @@ struct az_req {
 			      scans it (large lists) */
 	int target;        /* the session's: which token the request carries */
 	bool reauthorized; /* the session's: a 401 was already answered once */
+	bool rechallenged; /* the session's: a vault's 401 that named another
+			      tenant or scope than its token's was answered */
 	bool authorized;   /* the session's: its token was added (streamed
 			      sends) */
 	long connect_timeout_ms;    /* 0: the engine's */

@@ -585,7 +585,7 @@ static bool held_data_token(struct az_session *s, const char *host,
 	struct az_error e = { 0 };
 	bool fresh = t && t->t.expires_on - RENEW_MARGIN > (int64_t)time(NULL);
 
-	if (!scope || !s->tenant || (t && t->t.expires_on < 0))
+	if (!scope || (t && t->t.expires_on < 0))
 		return false;
 	if (!fresh && !disk_get(s, s->identity, scope, s->tenant))
 		return false;
@@ -599,8 +599,8 @@ static bool held_data_token(struct az_session *s, const char *host,
 	return fresh;
 }
 
-/* Adds the token a request needs; Key Vault requests go bare until the vault's
- * challenge is known. */
+/* Adds the token a request needs; a Key Vault request whose vault's challenge
+ * is not known goes with the token already held, else bare. */
 static int authorize(struct az_session *s, struct az_req *r, struct az_error *e)
 {
 	char host[256];
@@ -730,32 +730,50 @@ static bool has_bearer(const struct az_req *r)
 	return false;
 }
 
+/* Returns the token a request carries (after "Bearer "), or NULL. */
+static const char *bearer_of(const struct az_req *r)
+{
+	for (const struct curl_slist *l = r->headers; l; l = l->next)
+		if (str_istarts(l->data, "Authorization: Bearer "))
+			return l->data + strlen("Authorization: Bearer ");
+	return NULL;
+}
+
 /*
- * Answers a vault's 401: learns its challenge, and when the challenge is the
- * one the refused token was got for, forgets that token (revoked, or a stale
- * one from the token cache) so a new one is asked for.
+ * Answers a vault's 401: learns its challenge. When the challenge is the one
+ * the refused token was got for (the known challenge's, else the one
+ * held_data_token sent it for), forgets that token (revoked, or a stale one
+ * from the token cache) so a new one is asked for, unless another request
+ * refused with it has had it renewed already; otherwise says the vault moved
+ * the request to another tenant or scope (*moved).
  */
-static int vault_401(struct az_session *s, struct az_req *r, struct az_error *e)
+static int vault_401(struct az_session *s, struct az_req *r, bool *moved,
+		     struct az_error *e)
 {
 	char host[256], *scope = NULL, *tenant = NULL;
 	struct chal_entry *c;
+	struct tok_entry *t;
+	const char *sent = bearer_of(r);
 	bool https;
 	int rc;
 
-	/* What the refused token was got for: the known challenge's, else the
-	 * one held_data_token sent before any challenge. */
+	*moved = false;
 	if (!wire_url_host(r->url, host, sizeof(host), &https))
 		host[0] = '\0';
 	else if ((c = chal_find(s, host))) {
 		scope = xstrdup(c->scope);
 		tenant = xstrdup(c->tenant);
-	} else if (data_scope(s, host) && s->tenant) {
+	} else if (data_scope(s, host)) {
 		scope = xstrdup(data_scope(s, host));
 		tenant = xstrdup(s->tenant);
 	}
 	rc = learn_challenge(s, r, e);
-	if (rc == 0 && scope && has_bearer(r) && (c = chal_find(s, host)) &&
-	    str_ieq(c->scope, scope) && str_ieq(c->tenant, tenant))
+	c = rc == 0 ? chal_find(s, host) : NULL;
+	if (c && scope && sent &&
+	    !(str_ieq(c->scope, scope) && str_ieq(c->tenant, tenant)))
+		*moved = true;
+	else if (c && scope && sent && (t = tok_find(s, scope, tenant)) &&
+		 t->t.token && strcmp(t->t.token, sent) == 0)
 		tok_drop(s, scope, tenant);
 	free(scope);
 	free(tenant);
@@ -765,7 +783,8 @@ static int vault_401(struct az_session *s, struct az_req *r, struct az_error *e)
 /*
  * Prepares a 401'd request for one more try: a fresh token, or the vault's
  * challenge. A request sent bare to a vault learns its challenge first; one
- * that carried a token is answered once.
+ * that carried a token is answered once (twice when the vault first moved it
+ * to another tenant).
  */
 static int answer_401(struct az_session *s, struct az_req *r,
 		      struct az_error *e)
@@ -785,10 +804,17 @@ static int answer_401(struct az_session *s, struct az_req *r,
 					     : s->cloud->graph_scope,
 			 NULL);
 	} else if (r->target == AZ_KEYVAULT) {
-		r->reauthorized = true;
-		rc = vault_401(s, r, e);
+		bool moved;
+
+		rc = vault_401(s, r, &moved, e);
 		if (rc != 0)
 			return rc;
+		/* A vault that names another tenant than the held token's is
+		 * answered with that tenant's token once before the count. */
+		if (moved && !r->rechallenged)
+			r->rechallenged = true;
+		else
+			r->reauthorized = true;
 	} else {
 		return 1;
 	}

@@ -1039,6 +1039,13 @@ static void test_keyvault_challenge(void **state)
 	"authorization=\\\"https://login.microsoftonline.com/" TENANT "\\\", " \
 	"resource=\\\"" resource "\\\"\""
 
+/* The challenge of a vault of another tenant. */
+#define OTHER_TENANT "44444444-4444-4444-8444-444444444444"
+#define KV_OTHER_CHALLENGE                                                  \
+	"\"wwwAuthenticate\":\"Bearer "                                     \
+	"authorization=\\\"https://login.microsoftonline.com/" OTHER_TENANT \
+	"\\\", resource=\\\"https://vault.azure.net\\\"\""
+
 /* Sends one request to kv-cmk-test's key; returns az_session_call's answer. */
 static int kv_get(struct env *v)
 {
@@ -1093,6 +1100,48 @@ static void test_keyvault_held_token(void **state)
 		fail_msg("%s", v->e.message);
 	assert_int_equal(log_count(v, "/keys/cmk-test", 401), 1);
 	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), tokens + 1);
+
+	/* Three requests refused with the same revoked token: one new token,
+	 * not one each. */
+	hold_kv_token(v);
+	tokens = log_count(v, "/oauth2/v2.0/token", 200);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":3," KV_CHALLENGE(
+			 "https://vault.azure.net") "}");
+	{
+		struct az_req *q[3];
+
+		for (size_t i = 0; i < 3; i++)
+			q[i] = az_session_req(v->s, AZ_KEYVAULT, "GET",
+					      KV "/keys/cmk-test", "7.5", NULL);
+		assert_int_equal(az_session_send(v->s, q, 3, &v->e), 0);
+		for (size_t i = 0; i < 3; i++) {
+			assert_int_equal(q[i]->status, 200);
+			az_req_free(q[i]);
+		}
+	}
+	assert_int_equal(log_count(v, "/oauth2/v2.0/token", 200), tokens + 1);
+
+	/* A vault of another tenant: its challenge is learned and that
+	 * tenant's token asked for (the simulator knows no such tenant: the
+	 * sign-in error is the answer), after one 401. */
+	hold_kv_token(v);
+	tokens = log_count(v, "/keys/cmk-test", 401);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":9," KV_OTHER_CHALLENGE "}");
+	assert_int_equal(kv_get(v), -1);
+	assert_non_null(strstr(v->e.message, OTHER_TENANT));
+	assert_int_equal(log_count(v, "/keys/cmk-test", 401), tokens + 1);
+	assert_int_equal(log_count(v, "/" OTHER_TENANT "/oauth2/v2.0/token", 0),
+			 1);
+	az_error_clear(&v->e);
+	{
+		struct st_resp none;
+
+		assert_int_equal(
+			st_admin(&v->t, "DELETE", "/faults", NULL, &none), 204);
+		st_resp_free(&none);
+	}
 
 	hold_kv_token(v);
 	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
