@@ -134,21 +134,30 @@ struct shared_ask {
 	struct az_req *q;   /* under way, or NULL */
 };
 
-/* Starts asking which resources use the key the options name by URI, beside
- * the plan's reads (one round trip less); otherwise asks nothing yet. */
-static void shared_start(struct az_session *s, const struct cmd_opts *o,
-			 struct shared_ask *a)
+/*
+ * Starts asking which resources use the key the options name by URI, beside
+ * the plan's reads (one round trip less); otherwise asks nothing yet. Signs in
+ * first: -1 with *e when that fails (so that a failing sign-in is not tried
+ * again by the reads).
+ */
+static int shared_start(struct az_session *s, const struct cmd_opts *o,
+			struct shared_ask *a, struct az_error *e)
 {
 	struct key_suffixes sfx = az_session_key_suffixes(s);
-	struct az_error e = { 0 };
 	const char *why;
 
 	memset(a, 0, sizeof(*a));
 	if (o->create_key || !o->key_uri ||
 	    !key_ref_parse(o->key_uri, &sfx, &a->key, &why))
-		return;
-	a->q = cmk_key_users_start(s, &a->key, o->subscriptions, o->nsubs, &e);
-	az_error_clear(&e);
+		return 0;
+	if (az_session_sign_in(s, e) != 0) {
+		key_ref_free(&a->key);
+		memset(a, 0, sizeof(*a));
+		return -1;
+	}
+	a->q = cmk_key_users_start(s, &a->key, o->subscriptions, o->nsubs, e);
+	az_error_clear(e); /* asked again after the reads */
+	return 0;
 }
 
 /* Drops a question not taken (the plan failed). */
@@ -347,10 +356,15 @@ int flow_build(struct az_session *s, const struct cmd_opts *o,
 {
 	struct cmk_report r;
 	struct shared_ask ask;
+	struct az_error e = { 0 };
 	char *err = NULL;
 	int rc;
 
-	shared_start(s, o, &ask);
+	if (shared_start(s, o, &ask, &e) != 0) {
+		cli_error(_("cannot plan for '%s': %s"), resource, e.message);
+		az_error_clear(&e);
+		return EXIT_ERROR;
+	}
 	rc = plan_quietly(s, o, resource, f, p, &r, &err);
 	if (rc != EXIT_OK) {
 		shared_drop(s, &ask);
