@@ -112,12 +112,12 @@ static bool find_member(const char *s, size_t n, const char *member,
 
 /*
  * Calls fn for each element of the top-level member (an array), each parsed
- * on its own and freed after (NULL for a null element); returns how many
- * elements there were, or -1 when the member is absent, not a list, or
- * malformed.
+ * on its own and freed after (NULL for a null element), with the element's
+ * bytes (text, len: valid while s is); returns how many elements there were,
+ * or -1 when the member is absent, not a list, or malformed.
  */
-long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
-		void *ud)
+long jscan_each_text(const char *s, size_t n, const char *member,
+		     jscan_text_fn fn, void *ud)
 {
 	size_t start, end, i;
 	long count = 0;
@@ -134,7 +134,7 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
 			json_object_put(el);
 			return -1;
 		}
-		fn(el, ud);
+		fn(el, s + i, e - i, ud);
 		json_object_put(el);
 		count++;
 		i = skip_ws(s, end, e);
@@ -142,6 +142,32 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
 			i = skip_ws(s, end, i + 1);
 	}
 	return count;
+}
+
+/* Hands jscan_each's callback an element without its text. */
+struct plain {
+	jscan_fn fn;
+	void *ud;
+};
+
+/* Calls the plain callback (a jscan_text_fn). */
+static void call_plain(struct json_object *el, const char *text, size_t len,
+		       void *ud)
+{
+	struct plain *p = ud;
+
+	(void)text;
+	(void)len;
+	p->fn(el, p->ud);
+}
+
+/* Calls fn for each element of the top-level member (see jscan_each_text). */
+long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
+		void *ud)
+{
+	struct plain p = { fn, ud };
+
+	return jscan_each_text(s, n, member, call_plain, &p);
 }
 
 /* Returns a top-level member's string value (allocated), or NULL when absent or

@@ -9,9 +9,14 @@
 #include <json-c/json.h>
 
 typedef void (*jscan_fn)(struct json_object *element, void *ud);
+/* Like jscan_fn, with the element's own bytes in the answer. */
+typedef void (*jscan_text_fn)(struct json_object *element, const char *text,
+			      size_t len, void *ud);
 
 long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
 		void *ud);
+long jscan_each_text(const char *s, size_t n, const char *member,
+		     jscan_text_fn fn, void *ud);
 char *jscan_string(const char *s, size_t n, const char *member);
 
 #endif

@@ -438,6 +438,51 @@ static void test_scan(void **state)
 	}
 }
 
+/* Joins the scanned elements' own bytes with '|'. */
+static void collect_text(struct json_object *el, const char *text, size_t len,
+			 void *ud)
+{
+	struct sbuf *b = ud;
+
+	(void)el;
+	if (b->len)
+		sb_addc(b, '|');
+	sb_add(b, text, len);
+}
+
+/* The scanner hands over each element's bytes exactly as the answer has them:
+ * the audit holds a row by them and reads it again later. */
+static void test_scan_text(void **state)
+{
+	static const struct {
+		const char *text;
+		long n;
+		const char *slices;
+	} T[] = {
+		{ "{\"data\": [{\"id\": \"a\"}, {\"id\": \"b\", \"x\": [1, "
+		  "{\"y\": \"]}\"}]}]}",
+		  2,
+		  "{\"id\": \"a\"}|{\"id\": \"b\", \"x\": [1, {\"y\": "
+		  "\"]}\"}]}" },
+		{ "{\"data\":[ {\"id\":\"c\\\"d\"} ,null,\"s\" ]}", 3,
+		  "{\"id\":\"c\\\"d\"}|null|\"s\"" },
+		{ "{\"data\": []}", 0, "" },
+		{ "{\"data\": [{\"id\": }]}", -1, "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct sbuf b = SBUF_INIT;
+		long n = jscan_each_text(T[i].text, strlen(T[i].text), "data",
+					 collect_text, &b);
+
+		if (n != T[i].n || strcmp(sb_str(&b), T[i].slices) != 0)
+			fail_msg("row %zu: %ld elements '%s', wanted %ld '%s'",
+				 i, n, sb_str(&b), T[i].n, T[i].slices);
+		sb_free(&b);
+	}
+}
+
 /* A top-level string member comes back unescaped; absent or not a string is
  * NULL. */
 static void test_scan_string(void **state)
@@ -468,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_key_stores),
 		cmocka_unit_test(test_key_name),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_scan_text),
 		cmocka_unit_test(test_scan_string),
 	};
 
