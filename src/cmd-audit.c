@@ -65,11 +65,11 @@ static enum audit_format format_of(enum output o)
 				: AUDIT_TABLE;
 }
 
-/* The two outputs of an audit as it runs: the format asked for on standard
- * output, the JSON report kept for fix. */
 /* The largest buffer a drained writer keeps for its next part. */
 #define DRAIN_KEEP (64 * 1024)
 
+/* The two outputs of an audit as it runs: the format asked for on standard
+ * output, the JSON report kept for fix. */
 struct outputs {
 	enum audit_format format;
 	bool colour;

@@ -424,6 +424,24 @@ static int ensure_cred(struct az_session *s, struct az_error *e)
 }
 
 /*
+ * Returns the fresh token for a scope and tenant the session holds, or takes
+ * one from the token cache (unless Azure refused the session's); NULL when
+ * neither has one (only the credential can give it).
+ */
+static struct tok_entry *held_token(struct az_session *s, const char *scope,
+				    const char *tenant)
+{
+	struct tok_entry *t = tok_find(s, scope, tenant);
+
+	if (t && t->t.expires_on - RENEW_MARGIN > (int64_t)time(NULL))
+		return t;
+	if ((!t || t->t.expires_on >= 0) &&
+	    disk_get(s, s->identity, scope, tenant))
+		return tok_find(s, scope, tenant);
+	return NULL;
+}
+
+/*
  * Returns a token for a scope (renewed before it expires); tenant NULL means
  * the session's. The session's own tokens come first, then the token cache's
  * (unless Azure refused that token), then the credential's, which the cache
@@ -438,14 +456,8 @@ int az_session_token(struct az_session *s, const char *scope,
 	tenant = tenant ? tenant : s->tenant;
 	if (ensure_cred(s, e) != 0)
 		return -1;
-	t = tok_find(s, scope, tenant);
-	if (t && t->t.expires_on - RENEW_MARGIN > (int64_t)time(NULL)) {
+	if ((t = held_token(s, scope, tenant)) != NULL) {
 		*token = t->t.token;
-		return 0;
-	}
-	if ((!t || t->t.expires_on >= 0) &&
-	    disk_get(s, s->identity, scope, tenant)) {
-		*token = tok_find(s, scope, tenant)->t.token;
 		return 0;
 	}
 	if (az_cred_token(s->cred, scope, tenant, &fresh, e) != 0)
@@ -581,22 +593,17 @@ static bool held_data_token(struct az_session *s, const char *host,
 			    const char **tok)
 {
 	const char *scope = data_scope(s, host);
-	struct tok_entry *t = scope ? tok_find(s, scope, s->tenant) : NULL;
-	struct az_error e = { 0 };
-	bool fresh = t && t->t.expires_on - RENEW_MARGIN > (int64_t)time(NULL);
+	struct tok_entry *t = scope ? held_token(s, scope, s->tenant) : NULL;
 
-	if (!scope || (t && t->t.expires_on < 0))
+	if (!t)
 		return false;
-	if (!fresh && !disk_get(s, s->identity, scope, s->tenant))
-		return false;
-	fresh = az_session_token(s, scope, s->tenant, tok, &e) == 0;
-	az_error_clear(&e);
-	if (fresh && s->o.trace)
+	*tok = t->t.token;
+	if (s->o.trace)
 		fprintf(s->o.trace,
 			"* %s: its challenge is not known yet; the Key Vault "
 			"token held for tenant %s goes at once\n",
 			host, s->tenant);
-	return fresh;
+	return true;
 }
 
 /* Adds the token a request needs; a Key Vault request whose vault's challenge
