@@ -172,6 +172,80 @@ int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms,
 	return v > now ? (v - now) * 1000 : 0;
 }
 
+/* Reads 1 to max decimal digits at *p into *v, moving *p past them. */
+static bool read_digits(const char **p, int max, long long *v)
+{
+	int n = 0;
+
+	*v = 0;
+	while (n < max && **p >= '0' && **p <= '9') {
+		*v = *v * 10 + (**p - '0');
+		(*p)++;
+		n++;
+	}
+	return n > 0;
+}
+
+/*
+ * Returns a duration written as .NET writes a TimeSpan ("[d.]hh:mm:ss" with
+ * an optional fraction of up to 7 digits), as Resource Graph's
+ * x-ms-user-quota-resets-after gives it ("00:00:03"), in milliseconds; -1
+ * when it is not one. Days are capped at 24, longer than any quota window.
+ */
+int64_t wire_timespan_ms(const char *s)
+{
+	long long d = 0, h, m, sec, frac = 0;
+	const char *p = s, *colon = s ? strchr(s, ':') : NULL,
+		   *dot = s ? strchr(s, '.') : NULL;
+
+	if (!colon)
+		return -1;
+	/* A dot before the first colon ends the days. */
+	if (dot && dot < colon) {
+		if (!read_digits(&p, 2, &d) || p != dot || d > 24)
+			return -1;
+		p = dot + 1;
+	}
+	if (!read_digits(&p, 2, &h) || *p++ != ':' || h > 23 ||
+	    !read_digits(&p, 2, &m) || *p++ != ':' || m > 59 ||
+	    !read_digits(&p, 2, &sec) || sec > 59)
+		return -1;
+	if (*p == '.') {
+		const char *f = ++p;
+
+		if (!read_digits(&p, 7, &frac))
+			return -1;
+		for (long i = (long)(p - f); i < 3; i++)
+			frac *= 10;
+		for (long i = (long)(p - f); i > 3; i--)
+			frac /= 10;
+	}
+	if (*p)
+		return -1;
+	return (((d * 24 + h) * 60 + m) * 60 + sec) * 1000 + frac;
+}
+
+/*
+ * Reads Resource Graph's per-user query quota from an answer's headers:
+ * x-ms-user-quota-remaining (queries left in the window) and
+ * x-ms-user-quota-resets-after (how long until the window resets), as
+ * Microsoft's "Guidance for throttled requests in Azure Resource Graph"
+ * describes them. False, out untouched, unless both are well formed.
+ */
+bool wire_graph_quota(const char *remaining, const char *resets_after,
+		      struct az_graph_quota *out)
+{
+	const char *p = remaining;
+	long long left;
+	int64_t reset = wire_timespan_ms(resets_after);
+
+	if (!p || !read_digits(&p, 9, &left) || *p || reset < 0)
+		return false;
+	out->remaining = left;
+	out->reset_ms = reset;
+	return true;
+}
+
 /* Exponential backoff with jitter: base * 2^attempt scaled by 0.5..1.5, capped
  * at max. */
 int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,

@@ -26,6 +26,16 @@ int64_t wire_retry_after_ms(const char *retry_after, const char *retry_after_ms,
 int64_t wire_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
 			double jitter01);
 
+/* Resource Graph's per-user query quota, as one of its answers gives it. */
+struct az_graph_quota {
+	int64_t remaining; /* queries left in the window */
+	int64_t reset_ms;  /* until the window resets */
+};
+
+int64_t wire_timespan_ms(const char *s);
+bool wire_graph_quota(const char *remaining, const char *resets_after,
+		      struct az_graph_quota *out);
+
 /* A parsed WWW-Authenticate Bearer challenge. */
 struct az_challenge {
 	char *authorization; /* the authority URL */

@@ -51,6 +51,21 @@ static void retry_after(char *text)
 	FUZZ_CHECK(wire_retry_after_ms(NULL, ms, 0) >= -1);
 }
 
+/* Resource Graph's quota headers, remaining and resets-after, one per line: a
+ * quota read is never negative, and its window never longer than 25 days. */
+static void graph_quota(char *text)
+{
+	char *reset = fuzz_cut(text);
+	struct az_graph_quota q = { -7, -7 };
+	int64_t ms = wire_timespan_ms(reset);
+
+	FUZZ_CHECK(ms >= -1 && ms < 25LL * 24 * 3600 * 1000);
+	if (wire_graph_quota(text, reset, &q))
+		FUZZ_CHECK(q.remaining >= 0 && q.reset_ms == ms);
+	else
+		FUZZ_CHECK(q.remaining == -7 && q.reset_ms == -7);
+}
+
 /* A redaction: the result is a new string, whatever the input. */
 static void redact(char *(*fn)(const char *), const char *text)
 {
@@ -217,7 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	text = fuzz_str(data + 1, size - 1);
-	switch (data[0] % 11) {
+	switch (data[0] % 12) {
 	case 0:
 		error_body(text);
 		break;
@@ -247,6 +262,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 9:
 		token(text);
+		break;
+	case 10:
+		graph_quota(text);
 		break;
 	default:
 		backoff(data + 1, size - 1);

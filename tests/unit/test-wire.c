@@ -104,6 +104,61 @@ static void test_retry_after(void **state)
 					 s == 503 || s == 504);
 }
 
+/* Resource Graph's quota headers: a .NET TimeSpan for the reset, a count for
+ * what is left; anything else is not read. */
+static void test_graph_quota(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t ms;
+	} spans[] = {
+		{ "00:00:05", 5000 },
+		{ "00:00:00", 0 },
+		{ "00:01:03", 63000 },
+		{ "1:02:03", 3723000 },
+		{ "00:00:03.5", 3500 },
+		{ "00:00:03.1234567", 3123 },
+		{ "1.00:00:01", 86401000 },
+		{ "24.23:59:59", 2159999000 },
+		{ "25.00:00:00", -1 },
+		{ "00:00:60", -1 },
+		{ "00:60:00", -1 },
+		{ "24:00:00", -1 },
+		{ "-00:00:05", -1 },
+		{ "00:00:05 ", -1 },
+		{ "00:00", -1 },
+		{ "5", -1 },
+		{ "", -1 },
+		{ "00:00:03.", -1 },
+		{ "00:00:03.12345678", -1 },
+		{ "1.2.00:00:01", -1 },
+		{ "a0:00:01", -1 },
+		{ "000:00:01", -1 },
+	};
+	struct az_graph_quota q = { 99, 99 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++)
+		assert_int_equal(wire_timespan_ms(spans[i].in), spans[i].ms);
+	assert_int_equal(wire_timespan_ms(NULL), -1);
+	assert_true(wire_graph_quota("14", "00:00:05", &q));
+	assert_int_equal(q.remaining, 14);
+	assert_int_equal(q.reset_ms, 5000);
+	assert_true(wire_graph_quota("0", "00:00:02", &q));
+	assert_int_equal(q.remaining, 0);
+	assert_int_equal(q.reset_ms, 2000);
+	/* Half a quota is no quota: q is left as it was. */
+	assert_false(wire_graph_quota("3", NULL, &q));
+	assert_false(wire_graph_quota(NULL, "00:00:01", &q));
+	assert_false(wire_graph_quota("-1", "00:00:01", &q));
+	assert_false(wire_graph_quota("1x", "00:00:01", &q));
+	assert_false(wire_graph_quota("", "00:00:01", &q));
+	assert_false(wire_graph_quota("1234567890", "00:00:01", &q));
+	assert_false(wire_graph_quota("3", "soon", &q));
+	assert_int_equal(q.remaining, 0);
+	assert_int_equal(q.reset_ms, 2000);
+}
+
 /* Retry-After values at the edges (huge seconds, dates out of range) saturate
  * or are refused, never overflow. */
 static void test_retry_after_extremes(void **state)
@@ -538,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_parse_error),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_retry_after_extremes),
+		cmocka_unit_test(test_graph_quota),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_challenge_malformed),
