@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "armid.h"
 #include "b64.h"
@@ -50,6 +51,13 @@ struct rg_table {
 	unsigned long generation; /* the state generation it was built at */
 	struct rg_entry *v;
 	size_t n;
+};
+
+/* One principal's Resource Graph queries in its quota's current window. */
+struct rg_use {
+	char *oid;        /* the caller */
+	int64_t start_ms; /* when the window opened (monotonic) */
+	int used;         /* queries answered in it */
 };
 
 /* The strings many rows repeat, made once per build of the table. */
@@ -318,6 +326,11 @@ void rg_free(struct sim *s)
 	s->rg_kept = NULL;
 	table_free(s->rg_table);
 	s->rg_table = NULL;
+	for (size_t i = 0; i < s->nrg_use; i++)
+		free(s->rg_use[i].oid);
+	free(s->rg_use);
+	s->rg_use = NULL;
+	s->nrg_use = 0;
 }
 
 /* Tells whether a kept result went unused for longer than RG_KEEP_SECONDS of
@@ -424,6 +437,125 @@ static struct rg_kept *kept_find(struct sim *s, unsigned long id)
 		if (slots[i].id == id)
 			return &slots[i];
 	return NULL;
+}
+
+/* Returns a monotonic clock in milliseconds: a quota's window is real time,
+ * whatever POST /clock did to the simulated one. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Returns the caller's quota window, opened anew once the last one ended. */
+static struct rg_use *use_of(struct sim *s, const char *oid, int64_t now)
+{
+	struct rg_use *u = NULL;
+
+	for (size_t i = 0; i < s->nrg_use && !u; i++)
+		if (strcmp(s->rg_use[i].oid, oid) == 0)
+			u = &s->rg_use[i];
+	if (!u) {
+		s->rg_use = xrealloc(s->rg_use,
+				     (s->nrg_use + 1) * sizeof(*s->rg_use));
+		u = &s->rg_use[s->nrg_use++];
+		u->oid = xstrdup(oid);
+		u->start_ms = now;
+		u->used = 0;
+	}
+	if (now - u->start_ms >= s->set.graph_quota_window_ms) {
+		u->start_ms = now;
+		u->used = 0;
+	}
+	return u;
+}
+
+/* Writes a duration as .NET's TimeSpan does ("00:00:05", "00:00:00.3000000"),
+ * as x-ms-user-quota-resets-after gives it. */
+static void timespan(char out[32], int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (ms % 1000)
+		snprintf(out, 32, "%02lld:%02lld:%02lld.%03lld0000",
+			 (long long)(s / 3600), (long long)(s / 60 % 60),
+			 (long long)(s % 60), (long long)(ms % 1000));
+	else
+		snprintf(out, 32, "%02lld:%02lld:%02lld", (long long)(s / 3600),
+			 (long long)(s / 60 % 60), (long long)(s % 60));
+}
+
+/* Answers a throttled query with the words Resource Graph uses (RateLimiting,
+ * as Azure/azure-cli-extensions#3325 quotes it), and no Retry-After: its
+ * quota headers say how long to wait. */
+static void throttled(struct sim_resp *rs)
+{
+	struct json_object *b = json_object_new_object(),
+			   *e = json_object_new_object(),
+			   *d = json_object_new_array(),
+			   *d1 = json_object_new_object();
+
+	json_object_object_add(d1, "code",
+			       json_object_new_string("RateLimiting"));
+	json_object_object_add(
+		d1, "message",
+		json_object_new_string(
+			"Client application has been throttled and should "
+			"not attempt to repeat the request until an amount "
+			"of time has elapsed. Please see "
+			"https://aka.ms/resourcegraph-throttling for help."));
+	json_object_array_add(d, d1);
+	json_object_object_add(e, "code",
+			       json_object_new_string("RateLimiting"));
+	json_object_object_add(
+		e, "message",
+		json_object_new_string(
+			"Please provide below info when asking for "
+			"support: the x-ms-correlation-request-id of this "
+			"response."));
+	json_object_object_add(e, "details", d);
+	json_object_object_add(b, "error", e);
+	resp_json(rs, 429, b);
+}
+
+/*
+ * Counts a query against its caller's quota and writes the quota headers
+ * every answer of Resource Graph carries (Guidance for throttled requests in
+ * Azure Resource Graph: x-ms-user-quota-remaining, queries left in the
+ * window, and x-ms-user-quota-resets-after). With graphQuota unset, nothing
+ * is counted and the headers say what Azure's default quota, 15 queries per
+ * 5 seconds, says after one. False when the quota is spent: the query is
+ * refused with 429.
+ */
+static bool quota_take(struct sim_req *rq, struct sim_resp *rs)
+{
+	struct sim *s = rq->sim;
+	int64_t now = mono_ms();
+	struct rg_use *u;
+	char left[24], reset[32];
+
+	if (s->set.graph_quota <= 0) {
+		resp_header(rs, "x-ms-user-quota-remaining", "14");
+		resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
+		return true;
+	}
+	u = use_of(s, rq->oid ? rq->oid : "", now);
+	if (u->used < s->set.graph_quota)
+		u->used++;
+	else
+		u->used = s->set.graph_quota + 1;
+	snprintf(left, sizeof(left), "%d",
+		 u->used > s->set.graph_quota ? 0
+					      : s->set.graph_quota - u->used);
+	timespan(reset, u->start_ms + s->set.graph_quota_window_ms - now);
+	resp_header(rs, "x-ms-user-quota-remaining", left);
+	resp_header(rs, "x-ms-user-quota-resets-after", reset);
+	if (u->used <= s->set.graph_quota)
+		return true;
+	throttled(rs);
+	return false;
 }
 
 /* Answers a query error the way Resource Graph does (BadRequest with
@@ -666,8 +798,6 @@ static void answer_page(struct sim_resp *rs, struct json_object *result,
 	}
 	json_object_object_add(out, "data", table ? as_table(page) : page);
 	json_object_object_add(out, "facets", json_object_new_array());
-	resp_header(rs, "x-ms-user-quota-remaining", "14");
-	resp_header(rs, "x-ms-user-quota-resets-after", "00:00:05");
 	resp_json(rs, 200, out);
 }
 
@@ -734,7 +864,7 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 			   "Resource Graph queries are POST requests.");
 		return;
 	}
-	if (!(b = req_json(rq, rs)))
+	if (!quota_take(rq, rs) || !(b = req_json(rq, rs)))
 		return;
 	note_scope(rq, b);
 	if (!jx_str(b, "query")) {

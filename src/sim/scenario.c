@@ -1071,6 +1071,8 @@ static const struct field F_SETTINGS[] = {
 	{ "retryAfterSeconds", false, &T_INT0 },
 	{ "tokenLifetimeSeconds", false, &T_INT1 },
 	{ "pageSize", false, &T_PAGE },
+	{ "graphQuota", false, &T_INT1 },
+	{ "graphQuotaWindowMs", false, &T_INT1 },
 	{ "identityHeader", false, &T_STR },
 	{ "arcKeyDirectory", false, &T_NESTR },
 	{ "arcChallengePath", false, &T_NESTR },

@@ -48,6 +48,9 @@ struct sim_settings {
 	int retry_after;
 	int token_lifetime;
 	int page_size;
+	int graph_quota;           /* Resource Graph queries a principal may
+				      send per window, or 0: not enforced */
+	int graph_quota_window_ms; /* the quota's window */
 	const char *identity_header;
 	const char *arc_key_dir; /* set: the identity endpoint is Azure Arc's
 				    himds, writing its challenge keys here */
@@ -65,6 +68,7 @@ struct sim_settings {
 struct sim_proxy;
 struct rg_kept;
 struct rg_table;
+struct rg_use;
 struct armid;
 
 struct sim {
@@ -119,6 +123,9 @@ struct sim {
 		rg_seq; /* the last id or use order given to a kept result */
 	struct rg_table *rg_table; /* Resource Graph's rows of every resource,
 				      as of one generation (rg.c), or NULL */
+	struct rg_use *rg_use;     /* each principal's Resource Graph queries in
+				      its quota's window (rg.c) */
+	size_t nrg_use;
 	struct json_object *deployments; /* template deployments by lower-case
 					    id (deploy.c) */
 };

@@ -123,6 +123,9 @@ static void read_settings(struct sim *s)
 				     : lro_seconds_default(&s->set);
 	s->set.token_lifetime = (int)jx_int(st, "tokenLifetimeSeconds", 3599);
 	s->set.page_size = (int)jx_int(st, "pageSize", 100);
+	s->set.graph_quota = (int)jx_int(st, "graphQuota", 0);
+	s->set.graph_quota_window_ms =
+		(int)jx_int(st, "graphQuotaWindowMs", 5000);
 	s->set.identity_header = jx_str(st, "identityHeader")
 					 ? jx_str(st, "identityHeader")
 					 : "azsim-identity-header";
