@@ -30,7 +30,8 @@ struct meter {
 };
 
 /* Shows how far a long audit got (subscriptions and resources seen), never on
- * standard output; quiet the first second. */
+ * standard output; quiet the first second, but at once when it starts waiting
+ * for Resource Graph's query quota. */
 static void on_progress(void *ud, size_t subs, size_t resources,
 			const char *stage)
 {
@@ -38,7 +39,7 @@ static void on_progress(void *ud, size_t subs, size_t resources,
 	time_t now = time(NULL);
 	char *msubs;
 
-	if (now == m->last)
+	if (now == m->last && strcmp(stage, "quota") != 0)
 		return;
 	m->last = now;
 	m->shown = true;

@@ -28,6 +28,13 @@ struct az_http {
 	struct az_http_opts o;
 	char *ca_file;
 	size_t waves; /* blocking runs so far: the round trips in sequence */
+	/* Resource Graph's per-user query quota, as its last answer gave it. */
+	struct {
+		bool known;   /* an answer gave it, and its window is open */
+		int64_t left; /* queries left in the window then */
+		int64_t reset_at; /* when the window resets (mono_ms) */
+		int inflight;     /* queries under way */
+	} quota;
 };
 
 /* The largest answer read by default: a Resource Graph page of 1,000 rows or
@@ -47,6 +54,7 @@ struct req_state {
 	bool too_large;        /* the answer passed it */
 	int64_t due_ms;        /* when the next attempt may start */
 	bool running, done;
+	bool held; /* waiting for Resource Graph's quota (traced once) */
 	double started_ms;
 };
 
@@ -232,7 +240,7 @@ void az_req_clear_response(struct az_req *r)
 	r->canceled = false;
 	sb_free(&st->body);
 	sb_free(&st->headers);
-	st->done = st->running = false;
+	st->done = st->running = st->held = false;
 	st->due_ms = 0;
 }
 
@@ -607,8 +615,50 @@ static void start(struct az_http *h, struct az_req *r)
 	}
 	trace_request(h, r);
 	st->running = true;
+	st->held = false;
+	if (r->graph_quota)
+		h->quota.inflight++;
 	st->started_ms = (double)mono_ms();
 	curl_multi_add_handle(h->multi, st->easy);
+}
+
+/*
+ * Takes in the query quota a Resource Graph answer gives in its headers, if it
+ * gives one (a window longer than the engine's longest wait counts as that
+ * long: a server cannot park the engine for hours).
+ */
+static void note_quota(struct az_http *h, const struct az_req *r)
+{
+	char *left = az_req_response_header(r, "x-ms-user-quota-remaining"),
+	     *reset = az_req_response_header(r, "x-ms-user-quota-resets-after");
+	struct az_graph_quota q;
+
+	if (wire_graph_quota(left, reset, &q)) {
+		h->quota.known = true;
+		h->quota.left = q.remaining;
+		h->quota.reset_at =
+			mono_ms() + (q.reset_ms > h->o.backoff_max_ms
+					     ? h->o.backoff_max_ms
+					     : q.reset_ms);
+	}
+	free(left);
+	free(reset);
+}
+
+/*
+ * Returns when the next Resource Graph query may start: at once (0) while the
+ * quota is unknown or has room for it beside those under way, else when its
+ * window resets.
+ */
+static int64_t quota_due(struct az_http *h, int64_t now)
+{
+	if (!h->quota.known)
+		return 0;
+	if (now >= h->quota.reset_at) {
+		h->quota.known = false;
+		return 0;
+	}
+	return h->quota.left - h->quota.inflight > 0 ? 0 : h->quota.reset_at;
 }
 
 /* Tells whether a transport failure may succeed on another attempt. */
@@ -648,6 +698,15 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	wait = wire_retry_after_ms(ra, ra_ms, (int64_t)time(NULL));
 	free(ra);
 	free(ra_ms);
+	/* Resource Graph throttles by its quota headers, not Retry-After (its
+	 * 429 asks to wait "until an amount of time has elapsed": Guidance
+	 * for throttled requests in Azure Resource Graph; Azure/azure-cli-
+	 * extensions#3325): the retry waits for the window to reset. */
+	if (wait < 0 && r->status == 429 && r->graph_quota && h->quota.known) {
+		int64_t now = mono_ms();
+
+		wait = h->quota.reset_at > now ? h->quota.reset_at - now : 0;
+	}
 	if (wait < 0) {
 		/* The backoff's jitter comes from OpenSSL or not at all:
 		 * without it the request stops here. */
@@ -673,6 +732,8 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 
 	curl_multi_remove_handle(h->multi, st->easy);
 	st->running = false;
+	if (r->graph_quota && h->quota.inflight > 0)
+		h->quota.inflight--;
 	r->curl_code = (int)code;
 	r->status = 0;
 	if (code == CURLE_OK)
@@ -684,6 +745,8 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 			 (long long)st->max_answer);
 	free(r->resp_headers);
 	r->resp_headers = xstrdup(sb_str(&st->headers));
+	if (r->graph_quota)
+		note_quota(h, r);
 	trace_response(h, r, (double)mono_ms() - st->started_ms);
 	if (code == CURLE_ABORTED_BY_CALLBACK)
 		r->canceled = true;
@@ -707,6 +770,24 @@ static void finish_attempt(struct az_http *h, struct az_req *r, CURLcode code)
 	free(err);
 }
 
+/* Returns when a request's next attempt may start: when its retry is due, and
+ * for a Resource Graph query, once the quota has room (traced once). */
+static int64_t due_at(struct az_http *h, struct az_req *r, int64_t now)
+{
+	struct req_state *st = r->priv;
+	int64_t q = r->graph_quota ? quota_due(h, now) : 0;
+
+	if (q <= st->due_ms || q <= now)
+		return st->due_ms;
+	if (!st->held)
+		az_http_trace(h,
+			      "  %s %s waits %lld ms: Resource Graph's query "
+			      "quota is spent until its window resets",
+			      r->method, r->url, (long long)(q - now));
+	st->held = true;
+	return q;
+}
+
 /* Starts every request whose time has come; returns how long until the next one
  * is due (or -1). */
 static long start_due(struct az_http *h, struct az_req **reqs, size_t n)
@@ -715,13 +796,15 @@ static long start_due(struct az_http *h, struct az_req **reqs, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		struct req_state *st = reqs[i]->priv;
+		int64_t due;
 
 		if (st->done || st->running)
 			continue;
-		if (st->due_ms <= now)
+		due = due_at(h, reqs[i], now);
+		if (due <= now)
 			start(h, reqs[i]);
-		else if (next < 0 || st->due_ms - now < next)
-			next = st->due_ms - now;
+		else if (next < 0 || due - now < next)
+			next = due - now;
 	}
 	return (long)next;
 }
@@ -760,8 +843,11 @@ static void cancel_all(struct az_http *h, struct az_req **reqs, size_t n)
 
 		if (st->done)
 			continue;
-		if (st->running)
+		if (st->running) {
 			curl_multi_remove_handle(h->multi, st->easy);
+			if (reqs[i]->graph_quota && h->quota.inflight > 0)
+				h->quota.inflight--;
+		}
 		st->running = false;
 		st->done = true;
 		reqs[i]->canceled = true;
@@ -863,6 +949,15 @@ void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n)
 	start_due(h, reqs, n);
 	curl_multi_perform(h->multi, &running);
 	reap(h);
+}
+
+/* Returns how long a Resource Graph query started now would wait for the
+ * query quota to reset (0: it would go at once). */
+int64_t az_http_graph_wait_ms(struct az_http *h)
+{
+	int64_t now = mono_ms(), due = quota_due(h, now);
+
+	return due > now ? due - now : 0;
 }
 
 /* Tells whether a request has its final answer (or failed for good). */

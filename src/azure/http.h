@@ -49,6 +49,9 @@ struct az_req {
 				 work) is still retried after Retry-After */
 	bool raw_json;     /* leave a 2xx body unparsed (json NULL): the caller
 			      scans it (large lists) */
+	bool graph_quota;  /* a Resource Graph query: it counts against the
+			      caller's query quota, and waits while that is
+			      spent */
 	int target;        /* the session's: which token the request carries */
 	bool reauthorized; /* the session's: a 401 was already answered once */
 	bool rechallenged; /* the session's: a vault's 401 that named another
@@ -89,6 +92,7 @@ int az_http_one(struct az_http *h, struct az_req *r);
 size_t az_http_waves(const struct az_http *h);
 int az_http_run_any(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_req_done(const struct az_req *r);
+int64_t az_http_graph_wait_ms(struct az_http *h);
 void az_http_kick(struct az_http *h, struct az_req **reqs, size_t n);
 void az_http_abandon(struct az_http *h, struct az_req **reqs, size_t n);
 bool az_http_canceled(const struct az_http *h);

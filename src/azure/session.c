@@ -526,6 +526,12 @@ struct az_req *az_session_req(struct az_session *s, enum az_target t,
 	}
 	r = az_req_new(method, url);
 	r->target = t;
+	/* Every query counts against the caller's Resource Graph quota, each
+	 * page of one too (Guidance for throttled requests in Azure Resource
+	 * Graph, "Pagination"). */
+	r->graph_quota = t == AZ_ARM &&
+			 str_istarts(path, "/providers/Microsoft.ResourceGraph/"
+					   "resources");
 	az_req_header(r, "Accept: application/json");
 	if (body) {
 		az_req_header(r, "Content-Type: application/json");

@@ -974,6 +974,10 @@ static void next_page(struct run *r, struct flight *f, size_t *n,
 	if (b->rc != 0 || b->paging || !b->more ||
 	    r->nheld - r->hhead >= HOLD_ROWS)
 		return;
+	/* A page held back by Resource Graph's query quota says so, or the
+	 * audit would seem stuck for the seconds its window has left. */
+	if (az_http_graph_wait_ms(az_session_http(r->s)) > 0)
+		progress(r, "quota");
 	q = graph_page(r, b->query, b->from, b->to, b->skip);
 	q->raw_json = true;
 	f[*n].q = q;

@@ -320,6 +320,7 @@ struct traffic {
 				   made (0: none) */
 	int64_t last_list_seq;  /* when the last creation list was asked for */
 	bool stray;             /* a list not of one subscription's resources */
+	int throttled;          /* Resource Graph requests answered 429 */
 };
 
 /* Reads the simulator's log (emptying it when clear) into what the audit
@@ -344,6 +345,7 @@ static struct traffic read_traffic(struct env *v, bool clear)
 			t.sub_graph += json_object_is_type(
 				jx_get(e, "graphScope"), json_type_int);
 			t.last_graph_seq = seq;
+			t.throttled += jx_int(e, "status", 0) == 429;
 		}
 		if (strlen(path) > 10 &&
 		    strcmp(path + strlen(path) - 10, "/resources") == 0 && q &&
@@ -375,6 +377,93 @@ static struct traffic traffic(struct env *v)
 static int logged_lists(struct env *v)
 {
 	return read_traffic(v, false).lists;
+}
+
+/* Starts the simulator on a generated tenant of nres resources in four
+ * subscriptions, whose Resource Graph allows each principal 3 queries per
+ * window of 400 ms. */
+static struct env *quota_env(size_t nres, struct gen_counts *gc)
+{
+	char *text = gen_tenant(nres, 4, false, gc), *err = NULL;
+	struct json_object *doc = jx_parse(text, strlen(text), &err),
+			   *set = json_object_new_object();
+	struct env *v;
+
+	assert_non_null(doc);
+	json_object_object_add(set, "graphQuota", json_object_new_int(3));
+	json_object_object_add(set, "graphQuotaWindowMs",
+			       json_object_new_int(400));
+	json_object_object_add(doc, "settings", set);
+	v = env_start_text(jx_text(doc));
+	json_object_put(doc);
+	free(text);
+	return v;
+}
+
+/*
+ * Resource Graph's quota (x-ms-user-quota-remaining and -resets-after) paces
+ * the audit: with 3 queries allowed per window, the 4,000 resources' five
+ * queries (four pages and the census) all go, none is throttled, and the
+ * report is whole.
+ */
+static void test_graph_quota_paced(void **state)
+{
+	struct gen_counts gc;
+	struct env *v = quota_env(4000, &gc);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	struct traffic t;
+
+	(void)state;
+	traffic(v);
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, gc.resources);
+	assert_int_equal(v->pages, 4);
+	assert_int_equal(t.graph, 5);
+	assert_int_equal(t.throttled, 0);
+	audit_free(&a);
+	env_stop(v);
+}
+
+/*
+ * A quota someone else spent: the first query is throttled (429, with no
+ * Retry-After) and waits for the window its headers name, then the audit
+ * goes on paced, whole.
+ */
+static void test_graph_quota_spent(void **state)
+{
+	struct gen_counts gc;
+	struct env *v = quota_env(2000, &gc);
+	struct survey_opts o = { 0 };
+	struct audit_report a = { 0 };
+	struct traffic t;
+	char *tok = st_token(&v->z->t, "https://management.azure.com/.default");
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		struct st_resp r;
+
+		assert_int_equal(
+			st_req(&v->z->t, "POST",
+			       "https://management.azure.com/providers/"
+			       "Microsoft.ResourceGraph/resources?api-version="
+			       "2022-10-01",
+			       tok, "{\"query\":\"Resources | take 1\"}", &r),
+			200);
+		st_resp_free(&r);
+	}
+	free(tok);
+	traffic(v);
+	audit(v, &o, &a);
+	t = traffic(v);
+	assert_int_equal(a.nres, gc.resources);
+	/* The first page, and perhaps the census sent before its answer came,
+	 * met the spent quota; nothing after. */
+	assert_in_range(t.throttled, 1, 2);
+	assert_int_equal(t.graph - t.throttled, 3);
+	audit_free(&a);
+	env_stop(v);
 }
 
 /* Returns the finding of a rule on the resource named name, or NULL. */
@@ -820,6 +909,8 @@ int main(void)
 		cmocka_unit_test(test_read_ahead),
 		cmocka_unit_test(test_list_misses_resource),
 		cmocka_unit_test(test_pipeline_slow_or_failed_list),
+		cmocka_unit_test(test_graph_quota_paced),
+		cmocka_unit_test(test_graph_quota_spent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
