@@ -42,6 +42,10 @@ section "check, plan and apply as three commands, and az" -- bash "$top_srcdir/t
 section "fleet (issue 14): fix --all against single fixes" -- bash "$top_srcdir/tests/azure/bench-fleet.sh"
 # shellcheck disable=SC2086 # the sizes are words
 section "audit" -- "$top_builddir/tests/azure/bench-audit" $sizes
+# On Azure every Resource Graph page takes one of the user's 15 queries per 5 s: past 15 pages the audit is
+# paced by that quota, not by latency (a figure, not a goal: the goals' paging limit leaves the quota out).
+section "audit under Resource Graph's default quota" -- env BENCH_GRAPH_QUOTA=15 \
+	"$top_builddir/tests/azure/bench-audit" "${sizes##* }"
 if command -v python3 >/dev/null 2>&1; then
 	section "wizard" -- python3 "$top_srcdir/tests/ui/bench-ui.py"
 else
@@ -52,6 +56,7 @@ fi
 echo
 echo "== summary: issues 13's and 14's goals (met / NOT met, with the figure measured now)"
 grep '^goal ' "$log" | sed 's/^goal  //'
+grep '^quota ' "$log" | sed 's/^quota  /figure   /'
 met=$(grep -c '^goal  met ' "$log")
 skipped=$(grep -c '^goal  skipped ' "$log")
 all=$(grep -c '^goal ' "$log")
