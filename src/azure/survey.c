@@ -787,6 +787,7 @@ struct batch {
 	bool paging;     /* a page is under way */
 	bool more;       /* a page is left to ask for */
 	char *skip;      /* the next page's token, or NULL after the last */
+	long rows;       /* rows its pages gave so far */
 	int rc;          /* 1: Resource Graph refused; -1: failed */
 };
 
@@ -964,6 +965,68 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 	return -1;
 }
 
+/* Reads a Resource Graph answer's top-level integer member, or -1. */
+static int64_t page_int(const struct az_req *q, const char *member)
+{
+	struct json_object *v = jscan_value(q->resp_body, q->resp_len, member);
+	int64_t n = json_object_is_type(v, json_type_int)
+			    ? json_object_get_int64(v)
+			    : -1;
+
+	json_object_put(v);
+	return n;
+}
+
+/*
+ * Tells whether a Resource Graph page with no $skipToken left rows out, so
+ * that the resources it did not give would go unjudged: it says
+ * resultTruncated "true" (Resource Graph does when it cannot page, and then
+ * gives no $skipToken: "Working with large Azure resource data sets"), or,
+ * the only page, counts fewer rows than it says match.
+ */
+static bool cut_short(const struct az_req *q, bool first)
+{
+	struct json_object *t =
+		jscan_value(q->resp_body, q->resp_len, "resultTruncated");
+	bool cut = json_object_is_type(t, json_type_string)
+			   ? strcasecmp(json_object_get_string(t), "true") == 0
+			   : json_object_is_type(t, json_type_boolean) &&
+				     json_object_get_boolean(t);
+	int64_t count = page_int(q, "count"),
+		total = page_int(q, "totalRecords");
+
+	json_object_put(t);
+	return cut || (first && count >= 0 && total > count);
+}
+
+/*
+ * Refuses a page cut short: the first, before anything was judged, falls back
+ * as a refusal does (1: by subscription, then ARM lists); a later one fails
+ * the audit (-1), since the resources it left out cannot be judged.
+ */
+static int cut_refused(struct run *r, const struct az_req *q,
+		       const struct batch *b, struct az_error *e)
+{
+	int64_t total = page_int(q, "totalRecords");
+
+	if (b->from == 0 && b->first && r->seen == 0) {
+		az_http_trace(az_session_http(r->s),
+			      "Resource Graph cut its first page short "
+			      "(resultTruncated, no $skipToken); %s",
+			      r->tenant ? "asking by subscription"
+					: "listing with ARM instead");
+		return 1;
+	}
+	az_error_set(e,
+		     _("Resource Graph cut its answer short: it gave %ld "
+		       "rows of the %lld that match and no way to read the "
+		       "rest, so the resources it left out were not judged; "
+		       "audit again, or name fewer subscriptions with "
+		       "--subscription"),
+		     b->rows, (long long)total);
+	return -1;
+}
+
 /* Asks for the next Resource Graph page, when one is left and not too many
  * rows wait, and starts sending it at once. */
 static void next_page(struct run *r, struct flight *f, size_t *n,
@@ -1006,10 +1069,23 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 	free(b->skip);
 	b->skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
 	b->more = b->skip != NULL;
+	if (!b->more && cut_short(q, b->first)) {
+		int64_t got = page_int(q, "count");
+
+		b->rows += got > 0 ? (long)got : 0;
+		b->rc = cut_refused(r, q, b, e);
+		return;
+	}
 	next_page(r, f, n, b, e);
-	if (b->rc == 0 &&
-	    jscan_each_text(q->resp_body, q->resp_len, "data", hold_row, r) < 0)
-		b->rc = refused(r, q, b->from, b->first, e);
+	if (b->rc == 0) {
+		long got = jscan_each_text(q->resp_body, q->resp_len, "data",
+					   hold_row, r);
+
+		if (got < 0)
+			b->rc = refused(r, q, b->from, b->first, e);
+		else
+			b->rows += got;
+	}
 	/* Past the last page, only lists rows named are left to read. */
 	r->rows_done = !b->more;
 	b->first = false;

@@ -170,6 +170,24 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
 	return jscan_each_text(s, n, member, call_plain, &p);
 }
 
+/* Returns a top-level member's value, parsed whatever it is (a new reference;
+ * meant for scalars), or NULL when absent, null or not JSON. */
+struct json_object *jscan_value(const char *s, size_t n, const char *member)
+{
+	size_t start, end;
+	struct json_object *v;
+	bool ok;
+
+	if (!s || !find_member(s, n, member, &start, &end) || start >= end)
+		return NULL;
+	v = parse_slice(s, start, end, &ok);
+	if (!ok) {
+		json_object_put(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* Returns a top-level member's string value (allocated), or NULL when absent or
  * not a string. */
 char *jscan_string(const char *s, size_t n, const char *member)

@@ -18,5 +18,6 @@ long jscan_each(const char *s, size_t n, const char *member, jscan_fn fn,
 long jscan_each_text(const char *s, size_t n, const char *member,
 		     jscan_text_fn fn, void *ud);
 char *jscan_string(const char *s, size_t n, const char *member);
+struct json_object *jscan_value(const char *s, size_t n, const char *member);
 
 #endif

@@ -266,9 +266,10 @@ static bool glob_ok(const char *glob, const char *value)
 	       fnmatch(glob, value, FNM_CASEFOLD) == 0;
 }
 
-static const char *const FAULT_NAMES[] = { "status",    "reset",   "truncate",
-					   "malformed", "latency", "lroFail",
-					   "chunked" };
+static const char *const FAULT_NAMES[] = { "status",   "reset",
+					   "truncate", "malformed",
+					   "latency",  "lroFail",
+					   "chunked",  "graphTruncated" };
 
 /* Returns the fault kind a rule names (or implies: status when it gives one,
  * else latency). */
@@ -391,6 +392,9 @@ static bool fault_apply(struct sim_req *rq, struct sim_resp *rs,
 		return false;
 	case FAULT_LRO_FAIL:
 		rq->lro_fail = true;
+		return false;
+	case FAULT_GRAPH_TRUNCATED:
+		rq->graph_truncated = true;
 		return false;
 	case FAULT_LATENCY:
 		return false;

@@ -771,14 +771,35 @@ static struct json_object *as_table(struct json_object *page)
 	return t;
 }
 
-/* Answers the page of result that starts at start, with the $skipToken of the
- * next page of kept result id. */
-static void answer_page(struct sim_resp *rs, struct json_object *result,
-			long start, long top, unsigned long id, bool table)
+/*
+ * Tells whether a page cannot be followed by the next: Resource Graph pages
+ * only a result with an id column ("The query must project the id field in
+ * order for pagination to work", Working with large Azure resource data
+ * sets), or a fault asked for an answer cut short.
+ */
+static bool cut_short(const struct sim_req *rq, struct json_object *result)
+{
+	struct json_object *row = jx_at(result, 0);
+
+	return rq->graph_truncated ||
+	       (json_object_is_type(row, json_type_object) &&
+		!jx_has(row, "id"));
+}
+
+/*
+ * Answers the page of result that starts at start, with the $skipToken of the
+ * next page of kept result id; a page that cannot be followed says
+ * resultTruncated "true" and has no $skipToken, as Resource Graph's does when
+ * more rows match than it gives.
+ */
+static void answer_page(struct sim_req *rq, struct sim_resp *rs,
+			struct json_object *result, long start, long top,
+			unsigned long id, bool table)
 {
 	long total = (long)jx_len(result);
 	struct json_object *page = json_object_new_array(),
 			   *out = json_object_new_object();
+	bool more = start + top < total, cut = more && cut_short(rq, result);
 
 	for (long i = start; i < total && i < start + top; i++)
 		json_object_array_add(
@@ -788,8 +809,8 @@ static void answer_page(struct sim_resp *rs, struct json_object *result,
 	json_object_object_add(out, "count",
 			       json_object_new_int64((int64_t)jx_len(page)));
 	json_object_object_add(out, "resultTruncated",
-			       json_object_new_string("false"));
-	if (start + top < total) {
+			       json_object_new_string(cut ? "true" : "false"));
+	if (more && !cut) {
 		char *tok = make_token(id, start + top);
 
 		json_object_object_add(out, "$skipToken",
@@ -831,7 +852,7 @@ static void first_page(struct sim_req *rq, struct sim_resp *rs,
 		id = kept_add(rq->sim, xstrdup(key), result)->id;
 	free(key);
 	answer_page(
-		rs, result, start, top, id,
+		rq, rs, result, start, top, id,
 		str_ieq(jx_str(jx_get(b, "options"), "resultFormat"), "table"));
 	json_object_put(result);
 }
@@ -894,7 +915,7 @@ void rg_handle(struct sim_req *rq, struct sim_resp *rs)
 
 		if (k)
 			answer_page(
-				rs, k->rows, start, top, k->id,
+				rq, rs, k->rows, start, top, k->id,
 				str_ieq(jx_str(opts, "resultFormat"), "table"));
 	}
 }

@@ -1092,9 +1092,10 @@ static const struct type T_SETTINGS = { .what = "an object",
 static const char *const METHODS[] = { "GET",   "HEAD",   "POST",    "PUT",
 				       "PATCH", "DELETE", "OPTIONS", "CONNECT",
 				       "TRACE", "*",      NULL };
-static const char *const FAULT_KINDS[] = { "status",    "reset",   "truncate",
-					   "malformed", "latency", "lroFail",
-					   "chunked",   NULL };
+static const char *const FAULT_KINDS[] = {
+	"status",  "reset",   "truncate",       "malformed", "latency",
+	"lroFail", "chunked", "graphTruncated", NULL
+};
 static const struct type T_METHOD = { .ok = is_choice, .choices = METHODS };
 static const struct type T_BODY = { .what = "a JSON object or array",
 				    .ok = is_body };

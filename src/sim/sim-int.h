@@ -35,7 +35,8 @@ enum fault_kind {
 	FAULT_MALFORMED,
 	FAULT_LATENCY,
 	FAULT_LRO_FAIL,
-	FAULT_CHUNKED
+	FAULT_CHUNKED,
+	FAULT_GRAPH_TRUNCATED
 };
 
 /* The scenario's settings, read once at load. */
@@ -147,6 +148,8 @@ struct sim_req {
 	unsigned long conn_id;
 	struct json_object *entry; /* this request's log entry */
 	bool lro_fail; /* a fault asked the LRO this request starts to fail */
+	bool graph_truncated; /* a fault asked this Resource Graph page to
+				 come without the rest (no $skipToken) */
 	struct json_object *op_error; /* the error the operation this request
 					 starts fails with, or NULL */
 	struct json_object *iargs;    /* an internal request's query arguments

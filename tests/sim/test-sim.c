@@ -3412,6 +3412,43 @@ static void test_graph_quota(void **state)
 	fx_stop(q);
 }
 
+/*
+ * A result without an id column is not paged: its page says resultTruncated
+ * "true" and gives no $skipToken (Working with large Azure resource data
+ * sets); the graphTruncated fault cuts a pageable answer short the same way,
+ * once, and the next is whole again.
+ */
+static void test_graph_truncated(void **state)
+{
+	struct fx *f = *state;
+	struct st_resp r;
+
+	assert_int_equal(graph_post(f,
+				    "Resources | where type in~ "
+				    "('Microsoft.CognitiveServices/accounts',"
+				    "'microsoft.healthbot/healthbots') | "
+				    "project name | order by name asc",
+				    1, -1, NULL, &r),
+			 200);
+	assert_string_equal(jx_str(r.json, "resultTruncated"), "true");
+	assert_null(jx_get(r.json, "$skipToken"));
+	assert_true(jx_int(r.json, "totalRecords", 0) > 1);
+	st_resp_free(&r);
+	assert_int_equal(st_fault(&f->t, "{\"method\":\"POST\",\"path\":"
+					 "\"*ResourceGraph*\",\"kind\":"
+					 "\"graphTruncated\",\"times\":1}"),
+			 201);
+	assert_int_equal(graph_post(f, PAGED_QUERY, 1, -1, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "resultTruncated"), "true");
+	assert_null(jx_get(r.json, "$skipToken"));
+	assert_int_equal(jx_int(r.json, "count", 0), 1);
+	st_resp_free(&r);
+	assert_int_equal(graph_post(f, PAGED_QUERY, 1, -1, NULL, &r), 200);
+	assert_string_equal(jx_str(r.json, "resultTruncated"), "false");
+	assert_non_null(jx_str(r.json, "$skipToken"));
+	st_resp_free(&r);
+}
+
 /* Resource Graph paging: $skipToken pages and $skip give every row once, in the
  * query's order. */
 static void test_graph_paging_order(void **state)
@@ -4405,6 +4442,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resource_graph, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_graph_quota, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_graph_truncated, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_graph_paging_order, setup,
 						teardown),
