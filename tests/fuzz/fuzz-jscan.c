@@ -51,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const LISTS[] = { "value", "data", "", NULL };
 	static const char *const STRINGS[] = { "nextLink", "$skipToken",
 					       "@odata.nextLink", NULL };
+	static const char *const SCALARS[] = { "totalRecords", "count",
+					       "resultTruncated", NULL };
 
 	for (int i = 0; LISTS[i]; i++) {
 		size_t count = 0;
@@ -60,8 +62,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(jscan_each_text(s, size, LISTS[i], element_text,
 					   NULL) == n);
 	}
-	for (int i = 0; STRINGS[i]; i++)
-		free(jscan_string(s, size, STRINGS[i]));
+	for (int i = 0; STRINGS[i]; i++) {
+		char *str = jscan_string(s, size, STRINGS[i]);
+		struct json_object *v = jscan_value(s, size, STRINGS[i]);
+
+		/* A string read either way is the same string. */
+		FUZZ_CHECK(!str ||
+			   (json_object_is_type(v, json_type_string) &&
+			    strcmp(str, json_object_get_string(v)) == 0));
+		free(str);
+		json_object_put(v);
+	}
+	for (int i = 0; SCALARS[i]; i++)
+		json_object_put(jscan_value(s, size, SCALARS[i]));
 	free(s);
 	return 0;
 }
