@@ -173,11 +173,13 @@ static void shared_drop(struct az_session *s, struct shared_ask *a)
 }
 
 /* Takes the other users of the fetched key: the answer asked beside the reads
- * when it was about the same key (vault and name), else asked now. */
+ * when it was about the same key (vault and name), else asked now; *counted as
+ * cmk_key_users_finish sets it. */
 static struct json_object *shared_take(struct az_session *s,
 				       const struct cmd_opts *o,
 				       const struct cmk_fetch *f,
-				       struct shared_ask *a, struct az_error *e)
+				       struct shared_ask *a, int64_t *counted,
+				       struct az_error *e)
 {
 	const struct key_ref *k = &f->ctx.keyref;
 	const char *id = jx_str(f->resource, "id");
@@ -186,13 +188,47 @@ static struct json_object *shared_take(struct az_session *s,
 	if (a->q && k->vault_uri && k->name &&
 	    str_ieq(a->key.vault_uri, k->vault_uri) &&
 	    str_ieq(a->key.name, k->name)) {
-		names = cmk_key_users_finish(s, a->q, id, e);
+		names = cmk_key_users_finish(s, a->q, id, counted, e);
 		a->q = NULL;
 	} else {
-		names = cmk_key_users(s, k, id, o->subscriptions, o->nsubs, e);
+		names = cmk_key_users(s, k, id, o->subscriptions, o->nsubs,
+				      counted, e);
 	}
 	shared_drop(s, a);
 	return names;
+}
+
+/* The other users of a key named in the note, the rest counted. */
+#define SHARED_NAMED 10
+
+/*
+ * Writes the other users of a key for the note: the first SHARED_NAMED names,
+ * then how many more, or, when Resource Graph gave only some of them (counted
+ * >= 0), how many it counts in all.
+ */
+static void shared_names(struct sbuf *b, struct json_object *names,
+			 int64_t counted)
+{
+	size_t n = jx_len(names);
+
+	for (size_t i = 0; i < n && i < SHARED_NAMED; i++)
+		sb_printf(b, "%s%s", i ? ", " : "",
+			  json_object_get_string(jx_at(names, i)));
+	if (counted >= 0)
+		/* TRANSLATORS: ends the list of resources a key protects,
+		 * when Resource Graph gave only some of them. */
+		sb_printf(b,
+			  P_(" and more (Resource Graph counts %lld resource "
+			     "using the key)",
+			     " and more (Resource Graph counts %lld resources "
+			     "using the key)",
+			     (unsigned long)counted),
+			  (long long)counted);
+	else if (n > SHARED_NAMED)
+		sb_printf(b,
+			  P_(" and %zu other", " and %zu others",
+			     n - SHARED_NAMED),
+			  n - SHARED_NAMED);
 }
 
 /* Says when the key already protects other resources (by name): a change to the
@@ -201,13 +237,13 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o,
 			const struct cmk_fetch *f, struct shared_ask *a)
 {
 	struct az_error e = { 0 };
-	struct json_object *names = shared_take(s, o, f, a, &e);
+	int64_t counted = -1;
+	struct json_object *names = shared_take(s, o, f, a, &counted, &e);
 	struct sbuf b = SBUF_INIT;
 	char *shown;
 
-	for (size_t i = 0; i < jx_len(names); i++)
-		sb_printf(&b, "%s%s", i ? ", " : "",
-			  json_object_get_string(jx_at(names, i)));
+	if (jx_len(names))
+		shared_names(&b, names, counted);
 	shown = text_sanitize(sb_str(&b), false);
 	if (b.len)
 		cli_warn(_("Note: key %s in vault %s already protects %s; "

@@ -47,7 +47,8 @@ static struct az_req *graph_req(struct az_session *s, const char *query,
 				const char *const *subs, size_t n)
 {
 	struct json_object *body = json_object_new_object(),
-			   *list = json_object_new_array();
+			   *list = json_object_new_array(),
+			   *opts = json_object_new_object();
 	struct az_req *r;
 
 	for (size_t i = 0; i < n; i++)
@@ -57,6 +58,10 @@ static struct az_req *graph_req(struct az_session *s, const char *query,
 	else
 		json_object_put(list);
 	json_object_object_add(body, "query", json_object_new_string(query));
+	/* Resource Graph gives 100 rows unless asked for more (Working with
+	 * large Azure resource data sets): a page of 1,000, its most. */
+	json_object_object_add(opts, "$top", json_object_new_int(1000));
+	json_object_object_add(body, "options", opts);
 	r = az_session_req(s, AZ_ARM, "POST",
 			   "/providers/Microsoft.ResourceGraph/resources",
 			   RG_API, jx_text(body));
@@ -1482,17 +1487,33 @@ struct az_req *cmk_key_users_start(struct az_session *s,
 }
 
 /*
+ * Returns how many rows Resource Graph says match when its answer gave fewer
+ * (it pages past 1,000, or cut it short), else -1.
+ */
+static int64_t rows_beyond(struct json_object *answer)
+{
+	int64_t total = jx_int(answer, "totalRecords", -1);
+	size_t given = jx_len(jx_get(answer, "data"));
+
+	return total > 0 && (size_t)total > given ? total : -1;
+}
+
+/*
  * Takes the answer of cmk_key_users_start's query (waiting for it if it is
  * still under way) and frees the request: the names of the resources that use
  * the key, but the one whose id is except, as a new array (empty when none),
- * or NULL with *e set when the query failed.
+ * or NULL with *e set when the query failed. When the answer gave only some of
+ * them, *counted is how many use the key in all (except perhaps among them),
+ * else -1.
  */
 struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
-					 const char *except, struct az_error *e)
+					 const char *except, int64_t *counted,
+					 struct az_error *e)
 {
 	struct json_object *names = NULL;
 	int rc = 0;
 
+	*counted = -1;
 	while (rc == 0 && !az_req_done(q))
 		rc = az_session_send_any(s, &q, 1, e);
 	if (rc != 0)
@@ -1500,6 +1521,7 @@ struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
 	if (rc == 0 && az_session_check(q, e) == 0) {
 		struct json_object *rows = jx_get(q->json, "data");
 
+		*counted = rows_beyond(q->json);
 		names = json_object_new_array();
 		for (size_t i = 0; i < jx_len(rows); i++) {
 			const char *id = jx_str(jx_at(rows, i), "id"),
@@ -1518,9 +1540,11 @@ struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
  * round trip of its own. */
 struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
 				  const char *except, const char *const *subs,
-				  size_t nsubs, struct az_error *e)
+				  size_t nsubs, int64_t *counted,
+				  struct az_error *e)
 {
 	struct az_req *q = cmk_key_users_start(s, k, subs, nsubs, e);
 
-	return q ? cmk_key_users_finish(s, q, except, e) : NULL;
+	*counted = -1;
+	return q ? cmk_key_users_finish(s, q, except, counted, e) : NULL;
 }

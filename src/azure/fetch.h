@@ -72,11 +72,12 @@ struct az_req *cmk_key_users_start(struct az_session *s,
 				   const char *const *subs, size_t nsubs,
 				   struct az_error *e);
 struct json_object *cmk_key_users_finish(struct az_session *s, struct az_req *q,
-					 const char *except,
+					 const char *except, int64_t *counted,
 					 struct az_error *e);
 struct json_object *cmk_key_users(struct az_session *s, const struct key_ref *k,
 				  const char *except, const char *const *subs,
-				  size_t nsubs, struct az_error *e);
+				  size_t nsubs, int64_t *counted,
+				  struct az_error *e);
 int cmk_resolve_resource(struct az_session *s, const char *name,
 			 const char *const *subs, size_t nsubs, char **id,
 			 struct az_error *e);

@@ -2083,6 +2083,33 @@ static void test_access_wait(void **state)
 	}
 }
 
+/*
+ * Returns a fault rule that answers the next key users query of Resource Graph
+ * with n healthcare agent services named u0, u1 ..., and, when total >= 0, a
+ * totalRecords of total with resultTruncated "true" (static buffer).
+ */
+static const char *shared_answer(int n, int total)
+{
+	static char rule[8192];
+	struct sbuf b = SBUF_INIT;
+
+	for (int i = 0; i < n; i++)
+		sb_printf(&b,
+			  "%s{\"id\":\"" RG
+			  "/providers/Microsoft.HealthBot/healthBots/u%d\","
+			  "\"name\":\"u%d\"}",
+			  i ? "," : "", i, i);
+	snprintf(rule, sizeof(rule),
+		 "{\"path\":\"/providers/Microsoft.ResourceGraph/"
+		 "resources\",\"status\":200,\"times\":1,\"body\":{"
+		 "\"totalRecords\":%d,\"count\":%d,\"data\":[%s],"
+		 "\"resultTruncated\":\"%s\"}}",
+		 total >= 0 ? total : n, n, sb_str(&b),
+		 total >= 0 ? "true" : "false");
+	sb_free(&b);
+	return rule;
+}
+
 /* fix honours the operator's choices: the key named (--key), the vault named
  * (--vault), and says so. */
 static void test_fix_honours_choices(void **state)
@@ -2119,6 +2146,28 @@ static void test_fix_honours_choices(void **state)
 		0, "plan with a shared key");
 	assert_output(v, "Note: key cmk-test in vault kv-cmk-test already "
 			 "protects oai-cmk-test");
+	/* Twelve other users: ten named, then the count of the rest. */
+	assert_int_equal(st_fault(&v->t, shared_answer(12, -1)), 201);
+	expect_exit(
+		v,
+		azcmk(v, NULL, "plan",
+		      RG
+		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		      "--key", KV, END),
+		0, "plan with a key of many users");
+	assert_output(v, "already protects u0, u1, u2, u3, u4, u5, u6, u7, u8, "
+			 "u9 and 2 others;");
+	/* Some of 1,500 (Resource Graph's answer cut short): counted. */
+	assert_int_equal(st_fault(&v->t, shared_answer(3, 1500)), 201);
+	expect_exit(
+		v,
+		azcmk(v, NULL, "plan",
+		      RG
+		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		      "--key", KV, END),
+		0, "plan with a key of 1500 users");
+	assert_output(v, "already protects u0, u1, u2 and more (Resource "
+			 "Graph counts 1500 resources using the key);");
 	env_stop(v);
 }
 

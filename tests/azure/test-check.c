@@ -1060,6 +1060,7 @@ static void test_key_users_beside(void **state)
 	struct cmk_fetch f;
 	struct json_object *names;
 	struct az_req *q;
+	int64_t counted;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
@@ -1077,12 +1078,33 @@ static void test_key_users_beside(void **state)
 	assert_int_equal(az_http_waves(az_session_http(v->s)) - w0,
 			 (size_t)f.round_trips);
 	assert_true(az_req_done(q));
-	names = cmk_key_users_finish(v->s, q, hb, &v->e);
+	names = cmk_key_users_finish(v->s, q, hb, &counted, &v->e);
 	assert_int_equal(jx_len(names), 1);
 	assert_string_equal(json_object_get_string(jx_at(names, 0)),
 			    "oai-cmk-test");
+	assert_int_equal(counted, -1);
 	json_object_put(names);
 	cmk_fetch_free(&f);
+
+	/* An answer that gives some of the users (past its page, or cut
+	 * short) says how many Resource Graph counts in all. */
+	assert_int_equal(
+		st_fault(&v->t,
+			 "{\"path\":\"/providers/Microsoft.ResourceGraph/"
+			 "resources\",\"status\":200,\"times\":1,\"body\":{"
+			 "\"totalRecords\":1500,\"count\":2,\"data\":[{"
+			 "\"id\":\"/subscriptions/" SUB "/resourceGroups/r/"
+			 "providers/Microsoft.HealthBot/healthBots/a\","
+			 "\"name\":\"a\"},{\"id\":\"/subscriptions/" SUB
+			 "/resourceGroups/r/providers/Microsoft.HealthBot/"
+			 "healthBots/b\",\"name\":\"b\"}],"
+			 "\"resultTruncated\":\"true\"}}"),
+		201);
+	q = cmk_key_users_start(v->s, &k, NULL, 0, &v->e);
+	names = cmk_key_users_finish(v->s, q, hb, &counted, &v->e);
+	assert_int_equal(jx_len(names), 2);
+	assert_int_equal(counted, 1500);
+	json_object_put(names);
 
 	/* The resource being changed is not its own other user, whatever
 	 * the case of its id. */
@@ -1092,7 +1114,7 @@ static void test_key_users_beside(void **state)
 		v->s, q,
 		"/SUBSCRIPTIONS/" SUB "/resourcegroups/RG-CMK-TEST/providers/"
 		"microsoft.cognitiveservices/accounts/OAI-CMK-TEST",
-		&v->e);
+		&counted, &v->e);
 	assert_non_null(names);
 	assert_int_equal(jx_len(names), 0);
 	json_object_put(names);
@@ -1104,7 +1126,7 @@ static void test_key_users_beside(void **state)
 			 201);
 	q = cmk_key_users_start(v->s, &k, NULL, 0, &v->e);
 	assert_non_null(q);
-	assert_null(cmk_key_users_finish(v->s, q, hb, &v->e));
+	assert_null(cmk_key_users_finish(v->s, q, hb, &counted, &v->e));
 	assert_non_null(v->e.message);
 	az_error_clear(&v->e);
 	key_ref_free(&k);
