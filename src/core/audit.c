@@ -241,34 +241,40 @@ void audit_add_unreadable(struct audit_report *a, const char *rule,
 			a->subs[i].readable = false;
 }
 
+/* The longest member of properties a key setting is kept in. */
+#define TOP_MAX 64
+
 /*
- * Returns the member of properties that holds a service's whole key setting
- * ("encryption" for properties.encryption...), or NULL (allocated).
+ * Writes into top the member of properties that holds a service's whole key
+ * setting ("encryption" for properties.encryption...); false when it has none.
  */
-static char *setting_top(const struct svc_profile *p)
+static bool setting_top(const struct svc_profile *p, char top[TOP_MAX])
 {
-	const char *root = p->shape->patch_root, *end;
+	const char *root = p->shape->patch_root;
+	size_t n;
 
 	if (!root || strncmp(root, "properties.", 11) != 0)
-		return NULL;
+		return false;
 	root += 11;
-	end = strchr(root, '.');
-	return end ? xstrndup(root, (size_t)(end - root)) : xstrdup(root);
+	n = strcspn(root, ".");
+	if (n == 0 || n >= TOP_MAX)
+		return false;
+	memcpy(top, root, n);
+	top[n] = '\0';
+	return true;
 }
 
 /* Tells whether no profile before the i-th keeps its key setting in the same
  * member of properties. */
 static bool top_first(size_t i, const char *top)
 {
-	bool first = true;
+	char other[TOP_MAX];
 
-	for (size_t j = 0; j < i && first; j++) {
-		char *other = setting_top(&SVC_PROFILES[j]);
-
-		first = !other || strcmp(other, top) != 0;
-		free(other);
-	}
-	return first;
+	for (size_t j = 0; j < i; j++)
+		if (setting_top(&SVC_PROFILES[j], other) &&
+		    strcmp(other, top) == 0)
+			return false;
+	return true;
 }
 
 /*
@@ -279,54 +285,38 @@ static bool top_first(size_t i, const char *top)
 char *audit_graph_columns(void)
 {
 	struct sbuf b = SBUF_INIT;
+	char top[TOP_MAX];
 
-	for (size_t i = 0; i < SVC_NPROFILES; i++) {
-		char *top = setting_top(&SVC_PROFILES[i]);
-
-		if (top && top_first(i, top))
+	for (size_t i = 0; i < SVC_NPROFILES; i++)
+		if (setting_top(&SVC_PROFILES[i], top) && top_first(i, top))
 			sb_printf(&b, "%s%s = properties.%s", b.len ? ", " : "",
 				  top, top);
-		free(top);
-	}
 	return sb_steal(&b);
 }
 
-/*
- * Rebuilds a resource, as ARM returns it, from a Resource Graph row: id,
- * name, type, kind, location, identity, and the properties the rules read
- * (provisioningState, encryption, keyVaultProperties, and cmkCapable for the
- * CustomerManagedKey capability); for a healthcare agent service, its
- * creation time from the resources list. A new object.
- */
-struct json_object *audit_resource_from_row(struct json_object *row,
-					    const char *created)
+/* Returns a row's column, or NULL when absent or null (a new reference). */
+static struct json_object *column(struct json_object *row, const char *name)
 {
-	static const char *const keep[] = { "id",   "name",     "type",
-					    "kind", "location", "identity",
-					    NULL };
-	struct json_object *r = json_object_new_object(),
-			   *v = jx_get(row, "provisioningState");
+	struct json_object *v = NULL;
 
-	for (int i = 0; keep[i]; i++) {
-		struct json_object *k = jx_get(row, keep[i]);
+	return json_object_object_get_ex(row, name, &v) && v
+		       ? json_object_get(v)
+		       : NULL;
+}
 
-		if (k && !json_object_is_type(k, json_type_null) &&
-		    !(json_object_is_type(k, json_type_string) &&
-		      !*json_object_get_string(k)))
-			json_object_object_add(r, keep[i], json_object_get(k));
-	}
-	if (v && !json_object_is_type(v, json_type_null))
-		jx_set(r, "properties.provisioningState", json_object_get(v));
+/* Adds to properties each service's key setting column (each member once),
+ * and the CustomerManagedKey capability when cmkCapable says so. */
+static void row_settings(struct json_object *row, struct json_object *props)
+{
+	char top[TOP_MAX];
+
 	for (size_t i = 0; i < SVC_NPROFILES; i++) {
-		char *top = setting_top(&SVC_PROFILES[i]),
-		     *path = top ? xasprintf("properties.%s", top) : NULL;
+		struct json_object *v;
 
-		v = top ? jx_get(row, top) : NULL;
-		if (v && !json_object_is_type(v, json_type_null) &&
-		    !jx_get(r, path))
-			jx_set(r, path, json_object_get(v));
-		free(path);
-		free(top);
+		if (setting_top(&SVC_PROFILES[i], top) &&
+		    !json_object_object_get_ex(props, top, NULL) &&
+		    (v = column(row, top)) != NULL)
+			json_object_object_add(props, top, v);
 	}
 	if (jx_bool(row, "cmkCapable", false)) {
 		struct json_object *caps = json_object_new_array(),
@@ -336,11 +326,49 @@ struct json_object *audit_resource_from_row(struct json_object *row,
 			cap, "name",
 			json_object_new_string("CustomerManagedKey"));
 		json_object_array_add(caps, cap);
-		jx_set(r, "properties.capabilities", caps);
+		json_object_object_add(props, "capabilities", caps);
 	}
-	if (created)
-		jx_set(r, "systemData.createdAt",
-		       json_object_new_string(created));
+}
+
+/*
+ * Rebuilds a resource, as ARM returns it, from a Resource Graph row: id,
+ * name, type, kind, location, identity, and the properties the rules read
+ * (provisioningState, encryption, keyVaultProperties, and cmkCapable for the
+ * CustomerManagedKey capability); for a healthcare agent service, its
+ * creation time from the resources list. Nothing else of the row is taken (a
+ * row's own systemData or properties are not). A new object, built member by
+ * member: no path is parsed or string made per row.
+ */
+struct json_object *audit_resource_from_row(struct json_object *row,
+					    const char *created)
+{
+	static const char *const keep[] = { "id",   "name",     "type",
+					    "kind", "location", "identity",
+					    NULL };
+	struct json_object *r = json_object_new_object(),
+			   *props = json_object_new_object(), *v;
+
+	for (int i = 0; keep[i]; i++)
+		if ((v = column(row, keep[i])) != NULL &&
+		    (!json_object_is_type(v, json_type_string) ||
+		     *json_object_get_string(v)))
+			json_object_object_add(r, keep[i], v);
+		else
+			json_object_put(v);
+	if ((v = column(row, "provisioningState")) != NULL)
+		json_object_object_add(props, "provisioningState", v);
+	row_settings(row, props);
+	if (json_object_object_length(props))
+		json_object_object_add(r, "properties", props);
+	else
+		json_object_put(props);
+	if (created) {
+		struct json_object *sys = json_object_new_object();
+
+		json_object_object_add(sys, "createdAt",
+				       json_object_new_string(created));
+		json_object_object_add(r, "systemData", sys);
+	}
 	return r;
 }
 
