@@ -167,13 +167,20 @@ void audit_add_report(struct audit_report *a, const struct cmk_ctx *c,
 {
 	const char *rid =
 		jx_str(c->resource, "id") ? jx_str(c->resource, "id") : "";
+	char *sub, *group, *name;
 
+	if (r->n == 0)
+		return;
+	/* One parse of the id for all the resource's findings. */
+	id_parts(rid, &sub, &group, &name);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct cmk_finding *f = &r->items[i];
 		struct audit_finding *o = grow(a);
 
 		o->resource_id = xstrdup(rid);
-		id_parts(rid, &o->subscription, &o->resource_group, &o->name);
+		o->subscription = xstrdup(sub);
+		o->resource_group = xstrdup(group);
+		o->name = xstrdup(name);
 		o->service = c->svc->key;
 		o->rule = f->rule->id;
 		o->severity = f->severity;
@@ -185,6 +192,9 @@ void audit_add_report(struct audit_report *a, const struct cmk_ctx *c,
 		o->fix = f->rule->fix;
 		audit_id(o->rule, o->subject, rid, o->id);
 	}
+	free(sub);
+	free(group);
+	free(name);
 }
 
 /*
