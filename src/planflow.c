@@ -250,6 +250,19 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o,
 			   "rotating, disabling or deleting it affects "
 			   "them too.\n"),
 			 f->ctx.keyref.name, f->ctx.keyref.vault, shown);
+	else if (names && counted > 0)
+		/* Counted, but no name given: still said. */
+		cli_warn(P_("Note: key %s in vault %s already protects %lld "
+			    "resource, as Resource Graph counts them; "
+			    "rotating, disabling or deleting it affects it "
+			    "too.\n",
+			    "Note: key %s in vault %s already protects %lld "
+			    "resources, as Resource Graph counts them; "
+			    "rotating, disabling or deleting it affects them "
+			    "too.\n",
+			    (unsigned long)counted),
+			 f->ctx.keyref.name, f->ctx.keyref.vault,
+			 (long long)counted);
 	else if (!names)
 		cli_warn(
 			_("Note: whether key %s protects other resources could "

@@ -600,6 +600,7 @@ static void stop_unsent(struct az_http *h, struct az_req *r)
 static void start(struct az_http *h, struct az_req *r)
 {
 	struct req_state *st = r->priv;
+	CURLMcode mc;
 
 	r->attempts++;
 	if (r->no_random) {
@@ -614,13 +615,27 @@ static void start(struct az_http *h, struct az_req *r)
 		return;
 	}
 	trace_request(h, r);
+	mc = curl_multi_add_handle(h->multi, st->easy);
+	if (mc != CURLM_OK) {
+		/* Not added, it would wait for an end that never comes. */
+		r->curl_code = CURLE_FAILED_INIT;
+		r->curl_option = "curl_multi_add_handle";
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s",
+			 curl_multi_strerror(mc));
+		stop_unsent(h, r);
+		return;
+	}
 	st->running = true;
 	st->held = false;
 	if (r->graph_quota)
 		h->quota.inflight++;
 	st->started_ms = (double)mono_ms();
-	curl_multi_add_handle(h->multi, st->easy);
 }
+
+/* How long a window that "resets after 00:00:00" is taken to last: the header
+ * counts whole seconds, rounded down, so less than one is left, not none; were
+ * it taken as over, the count of queries still under way would be lost. */
+#define QUOTA_LAST_SECOND_MS 1000
 
 /*
  * Takes in the query quota a Resource Graph answer gives in its headers, if it
@@ -634,12 +649,25 @@ static void note_quota(struct az_http *h, const struct az_req *r)
 	struct az_graph_quota q;
 
 	if (wire_graph_quota(left, reset, &q)) {
+		int64_t now = mono_ms(),
+			at = now + (q.reset_ms > h->o.backoff_max_ms
+					    ? h->o.backoff_max_ms
+					    : q.reset_ms);
+
+		if (q.reset_ms == 0)
+			at = now + QUOTA_LAST_SECOND_MS;
+		/* Within a window the count only goes down: answers taken in
+		 * out of the order Resource Graph counted them keep the
+		 * lowest, and the later reset. */
+		if (h->quota.known && now < h->quota.reset_at) {
+			q.remaining = q.remaining < h->quota.left
+					      ? q.remaining
+					      : h->quota.left;
+			at = at > h->quota.reset_at ? at : h->quota.reset_at;
+		}
 		h->quota.known = true;
 		h->quota.left = q.remaining;
-		h->quota.reset_at =
-			mono_ms() + (q.reset_ms > h->o.backoff_max_ms
-					     ? h->o.backoff_max_ms
-					     : q.reset_ms);
+		h->quota.reset_at = at;
 	}
 	free(left);
 	free(reset);
@@ -701,11 +729,13 @@ static int64_t retry_delay(struct az_http *h, struct az_req *r)
 	/* Resource Graph throttles by its quota headers, not Retry-After (its
 	 * 429 asks to wait "until an amount of time has elapsed": Guidance
 	 * for throttled requests in Azure Resource Graph; Azure/azure-cli-
-	 * extensions#3325): the retry waits for the window to reset. */
-	if (wait < 0 && r->status == 429 && r->graph_quota && h->quota.known) {
-		int64_t now = mono_ms();
+	 * extensions#3325): the retry waits for the window to reset, or, with
+	 * no window open, backs off as any other. */
+	if (wait < 0 && r->status == 429 && r->graph_quota) {
+		int64_t now = mono_ms(), due = quota_due(h, now);
 
-		wait = h->quota.reset_at > now ? h->quota.reset_at - now : 0;
+		if (due > now)
+			wait = due - now;
 	}
 	if (wait < 0) {
 		/* The backoff's jitter comes from OpenSSL or not at all:

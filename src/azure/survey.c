@@ -36,6 +36,9 @@
  * page's worth (two held 1 MiB more at 1,000 subscriptions, for no time). */
 #define HOLD_ROWS PAGE_ROWS
 #define MAX_LIST_PAGES 100 /* pages read of one creation list */
+/* Pages of one Resource Graph query read at most (10 million rows): past it the
+ * answer loops or never ends, and the audit stops. */
+#define MAX_GRAPH_PAGES 10000
 /* Resources the lists read ahead of their rows may name at once, beyond the
  * next subscription's, which is always read ahead: each costs about 200 bytes
  * kept and 1 KiB of answer while its list is under way (2,000 raised the
@@ -788,6 +791,8 @@ struct batch {
 	bool more;       /* a page is left to ask for */
 	char *skip;      /* the next page's token, or NULL after the last */
 	long rows;       /* rows its pages gave so far */
+	int pages;       /* pages taken in */
+	int64_t counted; /* the rows its first page said match, or -1 */
 	int rc;          /* 1: Resource Graph refused; -1: failed */
 };
 
@@ -965,11 +970,34 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 	return -1;
 }
 
-/* Reads a Resource Graph answer's top-level integer member, or -1. */
+/* Tells whether Resource Graph's resultTruncated says "true" (a string in its
+ * specification; a boolean taken too). */
+static bool says_truncated(struct json_object *v)
+{
+	return json_object_is_type(v, json_type_string)
+		       ? strcasecmp(json_object_get_string(v), "true") == 0
+		       : json_object_is_type(v, json_type_boolean) &&
+				 json_object_get_boolean(v);
+}
+
+/* Takes a list's element and keeps nothing (a scan callback: only the count
+ * jscan_each_text returns is wanted). */
+static void count_row(struct json_object *row, const char *text, size_t len,
+		      void *ud)
+{
+	(void)row;
+	(void)text;
+	(void)len;
+	(void)ud;
+}
+
+/* Reads a Resource Graph answer's top-level number member (as an integer,
+ * saturated), or -1. */
 static int64_t page_int(const struct az_req *q, const char *member)
 {
 	struct json_object *v = jscan_value(q->resp_body, q->resp_len, member);
-	int64_t n = json_object_is_type(v, json_type_int)
+	int64_t n = json_object_is_type(v, json_type_int) ||
+				    json_object_is_type(v, json_type_double)
 			    ? json_object_get_int64(v)
 			    : -1;
 
@@ -988,10 +1016,7 @@ static bool cut_short(const struct az_req *q, bool first)
 {
 	struct json_object *t =
 		jscan_value(q->resp_body, q->resp_len, "resultTruncated");
-	bool cut = json_object_is_type(t, json_type_string)
-			   ? strcasecmp(json_object_get_string(t), "true") == 0
-			   : json_object_is_type(t, json_type_boolean) &&
-				     json_object_get_boolean(t);
+	bool cut = says_truncated(t);
 	int64_t count = page_int(q, "count"),
 		total = page_int(q, "totalRecords");
 
@@ -1017,13 +1042,22 @@ static int cut_refused(struct run *r, const struct az_req *q,
 					: "listing with ARM instead");
 		return 1;
 	}
-	az_error_set(e,
-		     _("Resource Graph cut its answer short: it gave %ld "
-		       "rows of the %lld that match and no way to read the "
-		       "rest, so the resources it left out were not judged; "
-		       "audit again, or name fewer subscriptions with "
-		       "--subscription"),
-		     b->rows, (long long)total);
+	if (total > b->rows)
+		az_error_set(e,
+			     _("Resource Graph cut its answer short: it gave "
+			       "%ld rows of the %lld that match and no way to "
+			       "read the rest, so the resources it left out "
+			       "were not judged; audit again, or name fewer "
+			       "subscriptions with --subscription"),
+			     b->rows, (long long)total);
+	else
+		az_error_set(e,
+			     _("Resource Graph cut its answer short after %ld "
+			       "rows (resultTruncated) and gave no way to read "
+			       "the rest, so the resources it left out were "
+			       "not judged; audit again, or name fewer "
+			       "subscriptions with --subscription"),
+			     b->rows);
 	return -1;
 }
 
@@ -1060,22 +1094,38 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 		      struct batch *b, struct az_error *e)
 {
 	const struct az_req *q = f[p].q;
+	char *skip;
+	bool again;
 
 	b->paging = false;
 	if (q->curl_code || q->status != 200) {
 		b->rc = refused(r, q, b->from, b->first, e);
 		return;
 	}
+	skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
+	again = skip && b->skip && strcmp(skip, b->skip) == 0;
 	free(b->skip);
-	b->skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
+	b->skip = skip;
 	b->more = b->skip != NULL;
+	if (again || (b->more && b->pages >= MAX_GRAPH_PAGES)) {
+		az_error_set(e,
+			     _("Resource Graph named the same page again, or "
+			       "gave more than %d pages of 1000 rows for one "
+			       "query (a loop): the audit stops rather than "
+			       "judge rows twice; audit again"),
+			     MAX_GRAPH_PAGES);
+		b->rc = -1;
+		return;
+	}
 	if (!b->more && cut_short(q, b->first)) {
-		int64_t got = page_int(q, "count");
+		long got = jscan_each_text(q->resp_body, q->resp_len, "data",
+					   count_row, NULL);
 
-		b->rows += got > 0 ? (long)got : 0;
+		b->rows += got > 0 ? got : 0;
 		b->rc = cut_refused(r, q, b, e);
 		return;
 	}
+	b->pages++;
 	next_page(r, f, n, b, e);
 	if (b->rc == 0) {
 		long got = jscan_each_text(q->resp_body, q->resp_len, "data",
@@ -1086,6 +1136,16 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 		else
 			b->rows += got;
 	}
+	if (b->first)
+		b->counted = page_int(q, "totalRecords");
+	/* Without a snapshot, resources created or deleted between pages
+	 * change the count: said in the trace, not an error. */
+	if (b->rc == 0 && !b->more && b->counted > b->rows)
+		az_http_trace(az_session_http(r->s),
+			      "Resource Graph's pages gave %ld rows; its first "
+			      "counted %lld (resources deleted while the audit "
+			      "ran?)",
+			      b->rows, (long long)b->counted);
 	/* Past the last page, only lists rows named are left to read. */
 	r->rows_done = !b->more;
 	b->first = false;
@@ -1634,7 +1694,14 @@ static int graph_all(struct run *r, const char *query, size_t from, size_t to,
 				       ? xstrdup(jx_str(q->json, "$skipToken"))
 				       : NULL;
 			rc = 0;
-			if (skip && seen && !strcmp(skip, seen)) {
+			if (!skip && says_truncated(jx_get(
+					     q->json, "resultTruncated"))) {
+				az_error_set(e, _("Resource Graph cut the list "
+						  "short (resultTruncated): "
+						  "it would be incomplete, so "
+						  "it is not used; try again"));
+				rc = -1;
+			} else if (skip && seen && !strcmp(skip, seen)) {
 				az_error_set(e, _("Resource Graph named the "
 						  "same page twice in a "
 						  "list (a loop): the list "

@@ -285,6 +285,13 @@ static enum fault_kind fault_kind_of(struct json_object *rule)
 	return jx_has(rule, "status") ? FAULT_STATUS : FAULT_LATENCY;
 }
 
+/* Tells whether the request's body contains text (no text: any body does). */
+static bool body_has(struct sim_req *rq, const char *text)
+{
+	return !text || memmem(sb_str(&rq->body), rq->body.len, text,
+			       strlen(text)) != NULL;
+}
+
 /* Finds the first fault rule matching the request and uses up one of its times.
  */
 static struct json_object *fault_match(struct sim_req *rq)
@@ -299,7 +306,8 @@ static struct json_object *fault_match(struct sim_req *rq)
 		if ((m && strcmp(m, "*") != 0 &&
 		     strcasecmp(m, rq->method) != 0) ||
 		    !glob_ok(jx_str(f, "host"), rq->host) ||
-		    !glob_ok(jx_str(f, "path"), rq->path))
+		    !glob_ok(jx_str(f, "path"), rq->path) ||
+		    !body_has(rq, jx_str(f, "requestContains")))
 			continue;
 		json_object_get(f);
 		if (left > 0)

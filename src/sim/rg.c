@@ -472,19 +472,15 @@ static struct rg_use *use_of(struct sim *s, const char *oid, int64_t now)
 	return u;
 }
 
-/* Writes a duration as .NET's TimeSpan does ("00:00:05", "00:00:00.3000000"),
- * as x-ms-user-quota-resets-after gives it. */
+/* Writes a duration as x-ms-user-quota-resets-after gives it, hh:mm:ss as in
+ * Microsoft's examples ("00:00:03"): whole seconds, rounded down, so that the
+ * last second of a window reads 00:00:00, the hardest case for a client. */
 static void timespan(char out[32], int64_t ms)
 {
 	int64_t s = ms / 1000;
 
-	if (ms % 1000)
-		snprintf(out, 32, "%02lld:%02lld:%02lld.%03lld0000",
-			 (long long)(s / 3600), (long long)(s / 60 % 60),
-			 (long long)(s % 60), (long long)(ms % 1000));
-	else
-		snprintf(out, 32, "%02lld:%02lld:%02lld", (long long)(s / 3600),
-			 (long long)(s / 60 % 60), (long long)(s % 60));
+	snprintf(out, 32, "%02lld:%02lld:%02lld", (long long)(s / 3600),
+		 (long long)(s / 60 % 60), (long long)(s % 60));
 }
 
 /* Answers a throttled query with the words Resource Graph uses (RateLimiting,

@@ -2085,7 +2085,8 @@ static void test_access_wait(void **state)
 
 /*
  * Returns a fault rule that answers the next key users query of Resource Graph
- * with n healthcare agent services named u0, u1 ..., and, when total >= 0, a
+ * (the one that names keyEncryptionKeyUrl, not the plan's other queries) with
+ * n healthcare agent services named u0, u1 ..., and, when total >= 0, a
  * totalRecords of total with resultTruncated "true" (static buffer).
  */
 static const char *shared_answer(int n, int total)
@@ -2101,7 +2102,8 @@ static const char *shared_answer(int n, int total)
 			  i ? "," : "", i, i);
 	snprintf(rule, sizeof(rule),
 		 "{\"path\":\"/providers/Microsoft.ResourceGraph/"
-		 "resources\",\"status\":200,\"times\":1,\"body\":{"
+		 "resources\",\"requestContains\":\"keyEncryptionKeyUrl\","
+		 "\"status\":200,\"times\":1,\"body\":{"
 		 "\"totalRecords\":%d,\"count\":%d,\"data\":[%s],"
 		 "\"resultTruncated\":\"%s\"}}",
 		 total >= 0 ? total : n, n, sb_str(&b),
@@ -2168,6 +2170,17 @@ static void test_fix_honours_choices(void **state)
 		0, "plan with a key of 1500 users");
 	assert_output(v, "already protects u0, u1, u2 and more (Resource "
 			 "Graph counts 1500 resources using the key);");
+	/* Counted, none named: still said. */
+	assert_int_equal(st_fault(&v->t, shared_answer(0, 1500)), 201);
+	expect_exit(
+		v,
+		azcmk(v, NULL, "plan",
+		      RG
+		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
+		      "--key", KV, END),
+		0, "plan with a key of users not named");
+	assert_output(v, "already protects 1500 resources, as Resource Graph "
+			 "counts them;");
 	env_stop(v);
 }
 

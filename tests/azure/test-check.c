@@ -1091,7 +1091,9 @@ static void test_key_users_beside(void **state)
 	assert_int_equal(
 		st_fault(&v->t,
 			 "{\"path\":\"/providers/Microsoft.ResourceGraph/"
-			 "resources\",\"status\":200,\"times\":1,\"body\":{"
+			 "resources\",\"requestContains\":"
+			 "\"keyEncryptionKeyUrl\",\"status\":200,"
+			 "\"times\":1,\"body\":{"
 			 "\"totalRecords\":1500,\"count\":2,\"data\":[{"
 			 "\"id\":\"/subscriptions/" SUB "/resourceGroups/r/"
 			 "providers/Microsoft.HealthBot/healthBots/a\","
