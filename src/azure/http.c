@@ -632,9 +632,11 @@ static void start(struct az_http *h, struct az_req *r)
 	st->started_ms = (double)mono_ms();
 }
 
-/* How long a window that "resets after 00:00:00" is taken to last: the header
- * counts whole seconds, rounded down, so less than one is left, not none; were
- * it taken as over, the count of queries still under way would be lost. */
+/* What a reset in whole seconds ("00:00:03", as Microsoft shows it) may have
+ * rounded away: up to one more second. Counted, so that a query held for the
+ * window does not go a little early and meet a 429 (a retry spent), and so that
+ * "00:00:00" is not taken as over, which would lose the count of the queries
+ * still under way. */
 #define QUOTA_LAST_SECOND_MS 1000
 
 /*
@@ -650,12 +652,13 @@ static void note_quota(struct az_http *h, const struct az_req *r)
 
 	if (wire_graph_quota(left, reset, &q)) {
 		int64_t now = mono_ms(),
-			at = now + (q.reset_ms > h->o.backoff_max_ms
+			wait = q.reset_ms % 1000
+				       ? q.reset_ms
+				       : q.reset_ms + QUOTA_LAST_SECOND_MS,
+			at = now + (wait > h->o.backoff_max_ms
 					    ? h->o.backoff_max_ms
-					    : q.reset_ms);
+					    : wait);
 
-		if (q.reset_ms == 0)
-			at = now + QUOTA_LAST_SECOND_MS;
 		/* Within a window the count only goes down: answers taken in
 		 * out of the order Resource Graph counted them keep the
 		 * lowest, and the later reset. */

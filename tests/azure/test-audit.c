@@ -381,8 +381,8 @@ static int logged_lists(struct env *v)
 
 /* Starts the simulator on a generated tenant of nres resources in four
  * subscriptions, whose Resource Graph allows each principal 3 queries per
- * window of 400 ms. */
-static struct env *quota_env(size_t nres, struct gen_counts *gc)
+ * window of window_ms. */
+static struct env *quota_env(size_t nres, int window_ms, struct gen_counts *gc)
 {
 	char *text = gen_tenant(nres, 4, false, gc), *err = NULL;
 	struct json_object *doc = jx_parse(text, strlen(text), &err),
@@ -392,7 +392,7 @@ static struct env *quota_env(size_t nres, struct gen_counts *gc)
 	assert_non_null(doc);
 	json_object_object_add(set, "graphQuota", json_object_new_int(3));
 	json_object_object_add(set, "graphQuotaWindowMs",
-			       json_object_new_int(400));
+			       json_object_new_int(window_ms));
 	json_object_object_add(doc, "settings", set);
 	v = env_start_text(jx_text(doc));
 	json_object_put(doc);
@@ -409,7 +409,7 @@ static struct env *quota_env(size_t nres, struct gen_counts *gc)
 static void test_graph_quota_paced(void **state)
 {
 	struct gen_counts gc;
-	struct env *v = quota_env(4000, &gc);
+	struct env *v = quota_env(4000, 400, &gc);
 	struct survey_opts o = { 0 };
 	struct audit_report a = { 0 };
 	struct traffic t;
@@ -434,7 +434,9 @@ static void test_graph_quota_paced(void **state)
 static void test_graph_quota_spent(void **state)
 {
 	struct gen_counts gc;
-	struct env *v = quota_env(2000, &gc);
+	/* A window long enough to be still open when the audit starts, even
+	 * under valgrind. */
+	struct env *v = quota_env(2000, 3000, &gc);
 	struct survey_opts o = { 0 };
 	struct audit_report a = { 0 };
 	struct traffic t;
