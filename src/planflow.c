@@ -250,8 +250,9 @@ static void warn_shared(struct az_session *s, const struct cmd_opts *o,
 			   "rotating, disabling or deleting it affects "
 			   "them too.\n"),
 			 f->ctx.keyref.name, f->ctx.keyref.vault, shown);
-	else if (names && counted > 0)
-		/* Counted, but no name given: still said. */
+	else if (names && counted > 1)
+		/* Counted, but no name given: still said (one alone may be the
+		 * resource being changed). */
 		cli_warn(P_("Note: key %s in vault %s already protects %lld "
 			    "resource, as Resource Graph counts them; "
 			    "rotating, disabling or deleting it affects it "

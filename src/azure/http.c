@@ -661,8 +661,12 @@ static void note_quota(struct az_http *h, const struct az_req *r)
 
 		/* Within a window the count only goes down: answers taken in
 		 * out of the order Resource Graph counted them keep the
-		 * lowest, and the later reset. */
-		if (h->quota.known && now < h->quota.reset_at) {
+		 * lowest, and the later reset. More left and a reset past
+		 * the window's (and the second it may round away) is the
+		 * next window, taken as it is. */
+		if (h->quota.known && now < h->quota.reset_at &&
+		    !(q.remaining > h->quota.left &&
+		      at > h->quota.reset_at + QUOTA_LAST_SECOND_MS)) {
 			q.remaining = q.remaining < h->quota.left
 					      ? q.remaining
 					      : h->quota.left;

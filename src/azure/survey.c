@@ -2,6 +2,7 @@
  * lists), and the deep check of keys in use. */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,6 +793,8 @@ struct batch {
 	char *skip;      /* the next page's token, or NULL after the last */
 	long rows;       /* rows its pages gave so far */
 	int pages;       /* pages taken in */
+	struct json_object *tokens; /* the $skipTokens its pages gave, as a set
+				     */
 	int64_t counted; /* the rows its first page said match, or -1 */
 	int rc;          /* 1: Resource Graph refused; -1: failed */
 };
@@ -970,6 +973,20 @@ static int refused(struct run *r, const struct az_req *q, size_t from,
 	return -1;
 }
 
+/*
+ * Takes a $skipToken into the set of those a query's pages gave: false when it
+ * was given before (the pages loop, A to B to A as well as A to A) or when
+ * pages already reach MAX_GRAPH_PAGES, so that no answer can page forever.
+ */
+static bool token_new(struct json_object *seen, const char *token, size_t pages)
+{
+	if (pages >= MAX_GRAPH_PAGES ||
+	    json_object_object_get_ex(seen, token, NULL))
+		return false;
+	json_object_object_add(seen, token, NULL);
+	return true;
+}
+
 /* Tells whether Resource Graph's resultTruncated says "true" (a string in its
  * specification; a boolean taken too). */
 static bool says_truncated(struct json_object *v)
@@ -997,7 +1014,8 @@ static int64_t page_int(const struct az_req *q, const char *member)
 {
 	struct json_object *v = jscan_value(q->resp_body, q->resp_len, member);
 	int64_t n = json_object_is_type(v, json_type_int) ||
-				    json_object_is_type(v, json_type_double)
+				    (json_object_is_type(v, json_type_double) &&
+				     isfinite(json_object_get_double(v)))
 			    ? json_object_get_int64(v)
 			    : -1;
 
@@ -1022,6 +1040,36 @@ static bool cut_short(const struct az_req *q, bool first)
 
 	json_object_put(t);
 	return cut || (first && count >= 0 && total > count);
+}
+
+/*
+ * Judges pages that ended (no $skipToken, nothing said truncated) short of
+ * the count their first page gave: without a snapshot, resources deleted
+ * between pages account for a few, said in the trace (0); more than a page's
+ * worth, or a hundredth, is an answer that stopped early, and the resources
+ * it never gave would go unjudged (-1).
+ */
+static int ended_short(struct run *r, const struct batch *b, struct az_error *e)
+{
+	int64_t missing = b->counted - b->rows,
+		room = b->counted / 100 > PAGE_ROWS ? b->counted / 100
+						    : PAGE_ROWS;
+
+	if (missing <= room) {
+		az_http_trace(az_session_http(r->s),
+			      "Resource Graph's pages gave %ld rows; its first "
+			      "counted %lld (resources deleted while the audit "
+			      "ran?)",
+			      b->rows, (long long)b->counted);
+		return 0;
+	}
+	az_error_set(e,
+		     _("Resource Graph's pages ended after %ld rows where its "
+		       "first page counted %lld, with no way to read the "
+		       "rest, so the resources it left out were not judged; "
+		       "audit again"),
+		     b->rows, (long long)b->counted);
+	return -1;
 }
 
 /*
@@ -1103,11 +1151,11 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 		return;
 	}
 	skip = jscan_string(q->resp_body, q->resp_len, "$skipToken");
-	again = skip && b->skip && strcmp(skip, b->skip) == 0;
+	again = skip && !token_new(b->tokens, skip, (size_t)b->pages + 1);
 	free(b->skip);
 	b->skip = skip;
 	b->more = b->skip != NULL;
-	if (again || (b->more && b->pages >= MAX_GRAPH_PAGES)) {
+	if (again) {
 		az_error_set(e,
 			     _("Resource Graph named the same page again, or "
 			       "gave more than %d pages of 1000 rows for one "
@@ -1138,14 +1186,8 @@ static void land_page(struct run *r, struct flight *f, size_t *n, size_t p,
 	}
 	if (b->first)
 		b->counted = page_int(q, "totalRecords");
-	/* Without a snapshot, resources created or deleted between pages
-	 * change the count: said in the trace, not an error. */
 	if (b->rc == 0 && !b->more && b->counted > b->rows)
-		az_http_trace(az_session_http(r->s),
-			      "Resource Graph's pages gave %ld rows; its first "
-			      "counted %lld (resources deleted while the audit "
-			      "ran?)",
-			      b->rows, (long long)b->counted);
+		b->rc = ended_short(r, b, e);
 	/* Past the last page, only lists rows named are left to read. */
 	r->rows_done = !b->more;
 	b->first = false;
@@ -1228,7 +1270,9 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 			   .from = from,
 			   .to = to,
 			   .first = true,
-			   .more = true };
+			   .more = true,
+			   .counted = -1,
+			   .tokens = json_object_new_object() };
 	char *census = census_query_text(r->o);
 	size_t n = 0;
 
@@ -1276,6 +1320,7 @@ static int graph_batch(struct run *r, const char *query, size_t from, size_t to,
 		az_req_free(q[i]);
 	release(r);
 	free(b.skip);
+	json_object_put(b.tokens);
 	free(census);
 	json_object_put(r->scope);
 	r->scope = NULL;
@@ -1656,7 +1701,8 @@ int cmk_audit(struct az_session *s, const struct survey_opts *o,
 static int graph_all(struct run *r, const char *query, size_t from, size_t to,
 		     struct json_object *items, struct az_error *e)
 {
-	char *skip = NULL, *seen = NULL;
+	char *skip = NULL;
+	struct json_object *seen = json_object_new_object();
 	int rc = 1;
 
 	for (size_t page = 0;; page++) {
@@ -1688,8 +1734,7 @@ static int graph_all(struct run *r, const char *query, size_t from, size_t to,
 			for (size_t k = 0; k < jx_len(data); k++)
 				json_object_array_add(
 					items, json_object_get(jx_at(data, k)));
-			free(seen);
-			seen = skip;
+			free(skip);
 			skip = jx_str(q->json, "$skipToken")
 				       ? xstrdup(jx_str(q->json, "$skipToken"))
 				       : NULL;
@@ -1701,7 +1746,7 @@ static int graph_all(struct run *r, const char *query, size_t from, size_t to,
 						  "it would be incomplete, so "
 						  "it is not used; try again"));
 				rc = -1;
-			} else if (skip && seen && !strcmp(skip, seen)) {
+			} else if (skip && !token_new(seen, skip, page + 1)) {
 				az_error_set(e, _("Resource Graph named the "
 						  "same page twice in a "
 						  "list (a loop): the list "
@@ -1715,7 +1760,7 @@ static int graph_all(struct run *r, const char *query, size_t from, size_t to,
 			break;
 	}
 	free(skip);
-	free(seen);
+	json_object_put(seen);
 	return rc;
 }
 
