@@ -483,37 +483,51 @@ static void timespan(char out[32], int64_t ms)
 		 (long long)(s / 60 % 60), (long long)(s % 60));
 }
 
+/*
+ * Answers a refusal in Resource Graph's shape: {"error": {code, message,
+ * details: [{code, message} ...]}}, the details given as code and message
+ * pairs ended by NULL.
+ */
+static void refusal(struct sim_resp *rs, int status, const char *code,
+		    const char *message, const char *const *details)
+{
+	struct json_object *b = json_object_new_object(),
+			   *e = json_object_new_object(),
+			   *d = json_object_new_array();
+
+	for (size_t i = 0; details[i] && details[i + 1]; i += 2) {
+		struct json_object *one = json_object_new_object();
+
+		json_object_object_add(one, "code",
+				       json_object_new_string(details[i]));
+		json_object_object_add(one, "message",
+				       json_object_new_string(details[i + 1]));
+		json_object_array_add(d, one);
+	}
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	json_object_object_add(e, "details", d);
+	json_object_object_add(b, "error", e);
+	resp_json(rs, status, b);
+}
+
 /* Answers a throttled query with the words Resource Graph uses (RateLimiting,
  * as Azure/azure-cli-extensions#3325 quotes it), and no Retry-After: its
  * quota headers say how long to wait. */
 static void throttled(struct sim_resp *rs)
 {
-	struct json_object *b = json_object_new_object(),
-			   *e = json_object_new_object(),
-			   *d = json_object_new_array(),
-			   *d1 = json_object_new_object();
+	static const char *const details[] = {
+		"RateLimiting",
+		"Client application has been throttled and should not attempt "
+		"to repeat the request until an amount of time has elapsed. "
+		"Please see https://aka.ms/resourcegraph-throttling for help.",
+		NULL
+	};
 
-	json_object_object_add(d1, "code",
-			       json_object_new_string("RateLimiting"));
-	json_object_object_add(
-		d1, "message",
-		json_object_new_string(
-			"Client application has been throttled and should "
-			"not attempt to repeat the request until an amount "
-			"of time has elapsed. Please see "
-			"https://aka.ms/resourcegraph-throttling for help."));
-	json_object_array_add(d, d1);
-	json_object_object_add(e, "code",
-			       json_object_new_string("RateLimiting"));
-	json_object_object_add(
-		e, "message",
-		json_object_new_string(
-			"Please provide below info when asking for "
-			"support: the x-ms-correlation-request-id of this "
-			"response."));
-	json_object_object_add(e, "details", d);
-	json_object_object_add(b, "error", e);
-	resp_json(rs, 429, b);
+	refusal(rs, 429, "RateLimiting",
+		"Please provide below info when asking for support: the "
+		"x-ms-correlation-request-id of this response.",
+		details);
 }
 
 /*
@@ -558,35 +572,18 @@ static bool quota_take(struct sim_req *rq, struct sim_resp *rs)
  * InvalidQuery and ParserFailure). */
 static void query_error(struct sim_resp *rs, const char *why)
 {
-	struct json_object *b = json_object_new_object(),
-			   *e = json_object_new_object(),
-			   *d = json_object_new_array();
-	struct json_object *d1 = json_object_new_object(),
-			   *d2 = json_object_new_object();
+	const char *const details[] = {
+		"InvalidQuery",
+		"Query is invalid. Please refer to the documentation for the "
+		"Azure Resource Graph service and fix the error before "
+		"retrying.",
+		"ParserFailure", why, NULL
+	};
 
-	json_object_object_add(d1, "code",
-			       json_object_new_string("InvalidQuery"));
-	json_object_object_add(
-		d1, "message",
-		json_object_new_string(
-			"Query is invalid. Please refer to the "
-			"documentation for the Azure Resource Graph service "
-			"and fix the error before retrying."));
-	json_object_object_add(d2, "code",
-			       json_object_new_string("ParserFailure"));
-	json_object_object_add(d2, "message", json_object_new_string(why));
-	json_object_array_add(d, d1);
-	json_object_array_add(d, d2);
-	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
-	json_object_object_add(
-		e, "message",
-		json_object_new_string(
-			"Please provide below info when asking for "
-			"support: the query and the "
-			"x-ms-correlation-request-id of this response."));
-	json_object_object_add(e, "details", d);
-	json_object_object_add(b, "error", e);
-	resp_json(rs, 400, b);
+	refusal(rs, 400, "BadRequest",
+		"Please provide below info when asking for support: the query "
+		"and the x-ms-correlation-request-id of this response.",
+		details);
 }
 
 /*
@@ -599,28 +596,16 @@ static void query_error(struct sim_resp *rs, const char *why)
  */
 static void token_error(struct sim_resp *rs)
 {
-	struct json_object *b = json_object_new_object(),
-			   *e = json_object_new_object(),
-			   *d = json_object_new_array();
-	struct json_object *d1 = json_object_new_object();
+	static const char *const details[] = {
+		"InvalidSkipToken",
+		"The $skipToken is not one this query returned to this "
+		"caller, or its result expired. Run the query again without a "
+		"$skipToken.",
+		NULL
+	};
 
-	json_object_object_add(d1, "code",
-			       json_object_new_string("InvalidSkipToken"));
-	json_object_object_add(
-		d1, "message",
-		json_object_new_string(
-			"The $skipToken is not one this query returned "
-			"to this caller, or its result expired. Run the query "
-			"again without a $skipToken."));
-	json_object_array_add(d, d1);
-	json_object_object_add(e, "code", json_object_new_string("BadRequest"));
-	json_object_object_add(
-		e, "message",
-		json_object_new_string(
-			"The request's options.$skipToken is invalid."));
-	json_object_object_add(e, "details", d);
-	json_object_object_add(b, "error", e);
-	resp_json(rs, 400, b);
+	refusal(rs, 400, "BadRequest",
+		"The request's options.$skipToken is invalid.", details);
 }
 
 /* Reads 1 to 15 digits ending at stop into n; returns what follows stop, or

@@ -2112,6 +2112,19 @@ static const char *shared_answer(int n, int total)
 	return rule;
 }
 
+/* Plans the healthcare agent service on the shared key with the fault rule
+ * answering its key users query; the plan must succeed. */
+static void plan_shared(struct env *v, const char *rule, const char *what)
+{
+	assert_int_equal(st_fault(&v->t, rule), 201);
+	expect_exit(v,
+		    azcmk(v, NULL, "plan",
+			  RG "/providers/Microsoft.HealthBot/healthBots/"
+			     "hb-cmk-test",
+			  "--key", KV, END),
+		    0, what);
+}
+
 /* fix honours the operator's choices: the key named (--key), the vault named
  * (--vault), and says so. */
 static void test_fix_honours_choices(void **state)
@@ -2149,36 +2162,16 @@ static void test_fix_honours_choices(void **state)
 	assert_output(v, "Note: key cmk-test in vault kv-cmk-test already "
 			 "protects oai-cmk-test");
 	/* Twelve other users: ten named, then the count of the rest. */
-	assert_int_equal(st_fault(&v->t, shared_answer(12, -1)), 201);
-	expect_exit(
-		v,
-		azcmk(v, NULL, "plan",
-		      RG
-		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
-		      "--key", KV, END),
-		0, "plan with a key of many users");
+	plan_shared(v, shared_answer(12, -1), "plan with a key of many users");
 	assert_output(v, "already protects u0, u1, u2, u3, u4, u5, u6, u7, u8, "
 			 "u9 and 2 others;");
 	/* Some of 1,500 (Resource Graph's answer cut short): counted. */
-	assert_int_equal(st_fault(&v->t, shared_answer(3, 1500)), 201);
-	expect_exit(
-		v,
-		azcmk(v, NULL, "plan",
-		      RG
-		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
-		      "--key", KV, END),
-		0, "plan with a key of 1500 users");
+	plan_shared(v, shared_answer(3, 1500), "plan with a key of 1500 users");
 	assert_output(v, "already protects u0, u1, u2 and more (Resource "
 			 "Graph counts 1500 resources using the key);");
 	/* Counted, none named: still said. */
-	assert_int_equal(st_fault(&v->t, shared_answer(0, 1500)), 201);
-	expect_exit(
-		v,
-		azcmk(v, NULL, "plan",
-		      RG
-		      "/providers/Microsoft.HealthBot/healthBots/hb-cmk-test",
-		      "--key", KV, END),
-		0, "plan with a key of users not named");
+	plan_shared(v, shared_answer(0, 1500),
+		    "plan with a key of users not named");
 	assert_output(v, "already protects 1500 resources, as Resource Graph "
 			 "counts them;");
 	env_stop(v);
