@@ -1415,6 +1415,18 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
 }
 
+/*
+ * Returns the ARM id of the key's vault (or HSM) as the fetch read it, only
+ * when ARM answered with the key's own vault at that id (borrowed), else
+ * NULL: what a caller may hand the next fetch as its vault_id.
+ */
+const char *cmk_fetch_vault_id(const struct cmk_fetch *f)
+{
+	const char *id = jx_str(f->vault, "id");
+
+	return id && vault_is(f, id) ? id : NULL;
+}
+
 /* Frees a fetched context. */
 void cmk_fetch_free(struct cmk_fetch *f)
 {

@@ -67,6 +67,7 @@ struct cmk_fetch {
 int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	      struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
+const char *cmk_fetch_vault_id(const struct cmk_fetch *f);
 struct az_req *cmk_key_users_start(struct az_session *s,
 				   const struct key_ref *k,
 				   const char *const *subs, size_t nsubs,

@@ -111,10 +111,13 @@ struct run {
 	bool foreign; /* a subscription listed is of another tenant */
 	size_t seen;  /* resources judged so far */
 	const struct survey_sink *sink;
-	bool begun;               /* the sink's begin was called */
-	struct audit_report held; /* subscription findings, handed over after
-				     the resources */
-	int rc;                   /* -1 once canceled while judging rows */
+	bool begun;                 /* the sink's begin was called */
+	struct audit_report held;   /* subscription findings, handed over after
+				       the resources */
+	struct json_object *vaults; /* deep checks: the ARM id each key vault
+				       (or HSM) was read at, by its URI in
+				       lower case */
+	int rc;                     /* -1 once canceled while judging rows */
 };
 
 /* Hands one resource's (or one finding's) part of the report to the sink,
@@ -160,20 +163,62 @@ static bool wanted(const struct survey_opts *o, const struct svc_profile *p)
 	return p && (o->services == 0 || (o->services & (1u << p->id)));
 }
 
+/* Returns the ARM id a deep check read the vault of a key reference at, or
+ * NULL when none did yet. */
+static const char *vault_seen(const struct run *r, const struct key_ref *k)
+{
+	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
+	struct json_object *id = NULL;
+
+	/* Looked up by its whole text: a URI's dots are no path. */
+	if (low && r->vaults)
+		json_object_object_get_ex(r->vaults, low, &id);
+	free(low);
+	return json_object_get_string(id);
+}
+
+/* Notes the ARM id at which a deep check read its key's vault, when ARM
+ * answered with that very vault. */
+static void note_vault(struct run *r, const struct cmk_fetch *f)
+{
+	const char *id = cmk_fetch_vault_id(f);
+	char *low;
+
+	if (!id || !f->ctx.keyref.vault_uri)
+		return;
+	if (!r->vaults)
+		r->vaults = json_object_new_object();
+	low = str_lower(f->ctx.keyref.vault_uri);
+	json_object_object_add(r->vaults, low, json_object_new_string(id));
+	free(low);
+}
+
 /*
  * Runs the full check of a resource on a customer-managed key (--deep) into
  * part; what cannot be read is a resource.readable finding. -1 when canceled.
+ * c is the context judged from the resource as listed, and key the key it
+ * names: once an earlier check has read that key's vault, the vault is not
+ * looked up by name again, and with the identity's principal known the whole
+ * check goes in one wave; a read that does not bear them out is fetched the
+ * usual way (cmk_target's vault_id, principal and expect_key).
  */
-static int deep_check(struct run *r, const char *id, struct audit_report *part)
+static int deep_check(struct run *r, const char *id, const struct cmk_ctx *c,
+		      const char *key, struct audit_report *part)
 {
 	struct cmk_target t = { .resource = id,
 				.subscriptions = r->subs,
-				.nsubs = r->nsubs };
+				.nsubs = r->nsubs,
+				.vault_id = vault_seen(r, &c->keyref),
+				.principal = cmk_principal(c),
+				.expect_key = key };
 	struct az_error e = { 0 };
 	struct cmk_fetch f;
 	struct cmk_report rep;
 	int rc = 0;
 
+	/* Resource Graph's word: only a well-formed object id is asked for. */
+	if (!is_uuid(t.principal))
+		t.principal = NULL;
 	if (cmk_fetch(r->s, &t, &f, &e) != 0) {
 		rc = az_http_canceled(az_session_http(r->s)) ? -1 : 0;
 		audit_add_unreadable(part, "resource.readable", id, NULL,
@@ -183,6 +228,7 @@ static int deep_check(struct run *r, const char *id, struct audit_report *part)
 		cmk_check(&f.ctx, &rep);
 		audit_add_report(part, &f.ctx, &rep);
 		cmk_report_free(&rep);
+		note_vault(r, &f);
 	}
 	cmk_fetch_free(&f);
 	az_error_clear(&e);
@@ -237,7 +283,7 @@ static int judge_part(struct run *r, struct json_object *res,
 	key = shallow_ctx(r, p, res, &c, &k);
 	c.created_unread = undated;
 	if (r->o->deep && cmk_resource_on_cmk(&c) && jx_str(res, "id")) {
-		rc = deep_check(r, jx_str(res, "id"), part);
+		rc = deep_check(r, jx_str(res, "id"), &c, key, part);
 	} else {
 		cmk_check(&c, &rep);
 		audit_add_report(part, &c, &rep);
@@ -1661,6 +1707,7 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 	if (rc == 0)
 		finish(&r);
 	audit_free(&r.held);
+	json_object_put(r.vaults);
 	free(r.subs);
 	free(query);
 	return rc;

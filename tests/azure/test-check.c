@@ -930,6 +930,9 @@ static void test_fetch_hints(void **state)
 				 HINTS[i].policy_asks);
 		assert_int_equal(f.ctx.vault_status, 200);
 		assert_true(str_ieq(jx_str(f.vault, "id"), VAULT));
+		/* What the next fetch may take as its vault id: the key's
+		 * vault, as ARM answered, whatever the hint was. */
+		assert_true(str_ieq(cmk_fetch_vault_id(&f), VAULT));
 		assert_string_equal(jx_str(f.resource, "name"), "oai-cmk-test");
 		assert_int_equal(f.ctx.key_status, 200);
 		assert_string_equal(f.ctx.keyref.name, "cmk-test");
@@ -946,6 +949,62 @@ static void test_fetch_hints(void **state)
 		json_object_put(read);
 	}
 	azenv_stop(v);
+}
+
+/* Vault reads and the key's vault URI: whether the read's id may be handed to
+ * the next fetch as its vault id. */
+static const struct {
+	const char *why, *vault, *key_vault_uri;
+	bool hsm, taken;
+} VAULT_IDS[] = {
+	{ "the key's vault",
+	  "{\"id\":\"" VAULT "\",\"properties\":{\"vaultUri\":"
+	  "\"https://kv-cmk-test.vault.azure.net/\"}}",
+	  "https://kv-cmk-test.vault.azure.net/", false, true },
+	{ "the same URI without its slash, in capitals",
+	  "{\"id\":\"" VAULT "\",\"properties\":{\"vaultUri\":"
+	  "\"HTTPS://KV-CMK-TEST.VAULT.AZURE.NET\"}}",
+	  "https://kv-cmk-test.vault.azure.net/", false, true },
+	{ "another vault's read",
+	  "{\"id\":\"" VAULT "\",\"properties\":{"
+	  "\"vaultUri\":\"https://kv-other.vault.azure.net/\"}}",
+	  "https://kv-cmk-test.vault.azure.net/", false, false },
+	{ "a read without an id",
+	  "{\"properties\":{\"vaultUri\":"
+	  "\"https://kv-cmk-test.vault.azure.net/\"}}",
+	  "https://kv-cmk-test.vault.azure.net/", false, false },
+	{ "an HSM's read names its hsmUri, not a vaultUri",
+	  "{\"id\":\"" VAULT "\",\"properties\":{\"vaultUri\":"
+	  "\"https://kv-cmk-test.vault.azure.net/\"}}",
+	  "https://kv-cmk-test.vault.azure.net/", true, false },
+	{ "no vault read", NULL, "https://kv-cmk-test.vault.azure.net/", false,
+	  false },
+};
+
+/* cmk_fetch_vault_id gives a read's vault id only when the read is the key's
+ * own vault (a deep audit hands it to its next check). */
+static void test_fetch_vault_id(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(VAULT_IDS) / sizeof(VAULT_IDS[0]); i++) {
+		struct cmk_fetch f;
+		const char *id;
+
+		memset(&f, 0, sizeof(f));
+		f.vault = VAULT_IDS[i].vault
+				  ? json_tokener_parse(VAULT_IDS[i].vault)
+				  : NULL;
+		f.ctx.keyref.vault_uri = xstrdup(VAULT_IDS[i].key_vault_uri);
+		f.ctx.keyref.hsm = VAULT_IDS[i].hsm;
+		id = cmk_fetch_vault_id(&f);
+		print_message("%s: %s\n", VAULT_IDS[i].why, id ? id : "none");
+		if (VAULT_IDS[i].taken)
+			assert_string_equal(id, VAULT);
+		else
+			assert_null(id);
+		free(f.ctx.keyref.vault_uri);
+		json_object_put(f.vault);
+	}
 }
 
 /* apply's progress lines are not looked at here. */
@@ -1160,6 +1219,7 @@ int main(void)
 		cmocka_unit_test(test_versions_paged),
 		cmocka_unit_test(test_keyvault_unreadable),
 		cmocka_unit_test(test_fetch_hints),
+		cmocka_unit_test(test_fetch_vault_id),
 		cmocka_unit_test(test_apply_round_trips),
 		cmocka_unit_test(test_key_users_beside),
 	};
