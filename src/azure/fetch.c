@@ -84,6 +84,83 @@ static struct json_object *graph_query(struct az_session *s, const char *query,
 	return rows;
 }
 
+/* Appends the names of the key stores of one kind (HSMs or vaults) among keys
+ * to a KQL list, quoted, each once; returns how many. */
+static size_t store_names(struct sbuf *b, const struct key_ref *const *keys,
+			  size_t n, bool hsm)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool again = false;
+
+		for (size_t j = 0; j < i && !again; j++)
+			again = keys[j]->vault &&
+				keys[j]->hsm == keys[i]->hsm &&
+				str_ieq(keys[j]->vault, keys[i]->vault);
+		if (keys[i]->vault && keys[i]->hsm == hsm && !again) {
+			char *q = kql_quote(keys[i]->vault);
+
+			sb_printf(b, "%s'%s'", m++ ? ", " : "", q);
+			free(q);
+		}
+	}
+	return m;
+}
+
+/*
+ * Looks the key vaults and managed HSMs of several keys up by name in one
+ * Resource Graph query over the subscriptions. Returns the ARM ids found by
+ * the lower-case URI of the key's vault (a new object; empty when the query
+ * failed or found nothing). They are hints only (a cmk_target's vault_id): a
+ * fetch reads the vault at the id and takes it only when the read is the
+ * key's vault, else it looks the vault up again.
+ */
+struct json_object *cmk_find_vaults(struct az_session *s,
+				    const struct key_ref *const *keys, size_t n,
+				    const char *const *subs, size_t nsubs)
+{
+	struct json_object *found = json_object_new_object(), *rows;
+	struct sbuf kv = SBUF_INIT, hsm = SBUF_INIT;
+	struct az_error e = { 0 };
+	size_t nkv = store_names(&kv, keys, n, false),
+	       nhsm = store_names(&hsm, keys, n, true);
+	char *query = xasprintf(
+		"Resources | where (type =~ 'microsoft.keyvault/vaults' and "
+		"name in~ (%s)) or (type =~ 'microsoft.keyvault/managedhsms' "
+		"and name in~ (%s)) | project id, name, type",
+		nkv ? sb_str(&kv) : "''", nhsm ? sb_str(&hsm) : "''");
+
+	rows = (nkv + nhsm) > 0 ? graph_query(s, query, subs, nsubs, &e) : NULL;
+	for (size_t i = 0; i < jx_len(rows); i++) {
+		struct json_object *row = jx_at(rows, i);
+		const char *id = jx_str(row, "id"), *name = jx_str(row, "name");
+		bool is_hsm = str_ieq(jx_str(row, "type"),
+				      "microsoft.keyvault/managedhsms");
+
+		struct armid a;
+		bool ok = id && name && armid_parse(id, &a);
+
+		if (ok)
+			armid_free(&a);
+		for (size_t k = 0; ok && k < n; k++)
+			if (keys[k]->vault_uri && keys[k]->hsm == is_hsm &&
+			    str_ieq(keys[k]->vault, name)) {
+				char *low = str_lower(keys[k]->vault_uri);
+
+				json_object_object_add(
+					found, low, json_object_new_string(id));
+				free(low);
+			}
+	}
+	json_object_put(rows);
+	az_error_clear(&e);
+	free(query);
+	sb_free(&kv);
+	sb_free(&hsm);
+	return found;
+}
+
 /* Resolves a resource name (unique among the four services' resources) to its
  * ARM id. */
 int cmk_resolve_resource(struct az_session *s, const char *name,
@@ -666,13 +743,20 @@ static struct wave wave_after(const struct cmk_fetch *f, struct az_req *policy)
 	return w;
 }
 
-/* Reads the vault, the key, its versions, rotation policy, the identity's
- * assignments and your permissions at once (and what the wave adds). */
-static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
-			      const char *vault_id, const struct wave *w,
-			      struct az_error *e)
+/* The requests of a vault's wave (read_vault_and_key), and where each sits (0:
+ * not in it). */
+struct vault_wave {
+	struct az_req *r[11];
+	size_t n, at_deny, at_health, at_keyra, at_policy, at_res;
+};
+
+/* Builds the wave that reads the vault, the key, its versions, rotation
+ * policy, the identity's assignments and your permissions (and what the wave
+ * adds), without sending it. */
+static void vault_wave_build(struct az_session *s, const struct cmk_fetch *f,
+			     const char *vault_id, const struct wave *w,
+			     struct vault_wave *q)
 {
-	struct az_req *policy = w->policy;
 	char *key = key_ref_uri(&f->ctx.keyref),
 	     *vers = key_ref_url(&f->ctx.keyref, "/versions");
 	char *rot = key_ref_url(&f->ctx.keyref, "/rotationpolicy");
@@ -692,80 +776,35 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 	char *keyra = key_ref_url(
 		&f->ctx.keyref,
 		"/providers/Microsoft.Authorization/roleAssignments");
-	struct az_req *r[11] = {
-		az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL),
-		az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL),
-		az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL),
-		az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL),
-		assignments_req(s, f, vault_id, w->principal),
-		az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL),
-		az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL)
-	};
-	size_t n = 7, at_deny = 0, at_health = 0, at_keyra = 0, at_policy = 0,
-	       at_res = 0;
-	int rc;
 
+	memset(q, 0, sizeof(*q));
+	q->r[0] = az_session_req(s, AZ_ARM, "GET", vault_id, VAULT_API, NULL);
+	q->r[1] = az_session_req(s, AZ_KEYVAULT, "GET", key, KV_API, NULL);
+	q->r[2] = az_session_req(s, AZ_KEYVAULT, "GET", vers, KV_API, NULL);
+	q->r[3] = az_session_req(s, AZ_KEYVAULT, "GET", rot, KV_API, NULL);
+	q->r[4] = assignments_req(s, f, vault_id, w->principal);
+	q->r[5] = az_session_req(s, AZ_ARM, "GET", perm, AUTHZ_API, NULL);
+	q->r[6] = az_session_req(s, AZ_ARM, "GET", rperm, AUTHZ_API, NULL);
+	q->n = 7;
 	if (!f->ctx.keyref.hsm)
-		r[at_deny = n++] =
+		q->r[q->at_deny = q->n++] =
 			az_session_req(s, AZ_ARM, "GET", deny, AUTHZ_API, NULL);
 	/* An HSM lists per-key assignments only at the key's own scope, not
 	 * with the HSM-wide ones. */
 	else
-		r[at_keyra = n++] = az_session_req(s, AZ_KEYVAULT, "GET", keyra,
-						   KV_API, NULL);
+		q->r[q->at_keyra = q->n++] = az_session_req(
+			s, AZ_KEYVAULT, "GET", keyra, KV_API, NULL);
 	/* Only some services tell Resource Health whether they can reach their
 	 * key (its checks by type). */
 	if (w->health)
-		r[at_health = n++] = az_session_req(s, AZ_ARM, "GET", health,
-						    HEALTH_API, NULL);
+		q->r[q->at_health = q->n++] = az_session_req(
+			s, AZ_ARM, "GET", health, HEALTH_API, NULL);
 	/* Azure Policy's answer about the save, when the caller has it ask
 	 * here: one wave. */
-	if (policy)
-		r[at_policy = n++] = policy;
+	if (w->policy)
+		q->r[q->at_policy = q->n++] = w->policy;
 	if (w->resource)
-		r[at_res = n++] = w->resource;
-	rc = az_session_send(s, r, n, e);
-
-	/* A vault whose sign-in fails (another tenant, a refused challenge) is
-	 * unreadable, not an abort. */
-	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
-		for (size_t i = 1; i < n; i++)
-			if ((i < 5 || i == at_keyra) &&
-			    (r[i]->status == 401 ||
-			     (r[i]->status == 0 && !r[i]->curl_code)))
-				r[i]->status = 403;
-		az_error_clear(e);
-		rc = 0;
-	}
-	if (rc == 0) {
-		f->vault = take(r[0], &f->ctx.vault_status);
-		f->key = take(r[1], &f->ctx.key_status);
-		f->versions = take(r[2], &f->ctx.versions_status);
-		f->rotation = take(r[3], &f->ctx.rotation_status);
-		f->assignments = take_all(s, r[4], &f->ctx.assignments_status);
-		if (f->ctx.keyref.hsm)
-			hsm_local(s, f, r[at_keyra], vault_id);
-		f->perms = take_list(r[5], &f->ctx.perms_status);
-		f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
-		if (at_deny)
-			f->denies =
-				take_all(s, r[at_deny], &f->ctx.denies_status);
-		if (at_health)
-			f->health = take(r[at_health], &f->ctx.health_status);
-		if (f->versions) {
-			rest_of_list(s, AZ_KEYVAULT,
-				     jx_str(f->versions, "nextLink"), r[2]->url,
-				     jx_get(f->versions, "value"),
-				     &f->ctx.versions_status);
-			json_object_object_del(f->versions, "nextLink");
-		}
-		disabled_version(f, r[1]);
-	}
-	if (at_policy)
-		take_policy(f, r[at_policy]);
-	for (size_t i = 0; i < n; i++)
-		if ((!at_policy || i != at_policy) && (!at_res || i != at_res))
-			az_req_free(r[i]); /* the caller's requests stay its */
+		q->r[q->at_res = q->n++] = w->resource;
 	free(deny);
 	free(health);
 	free(keyra);
@@ -774,6 +813,82 @@ static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
 	free(vers);
 	free(rot);
 	free(perm);
+}
+
+/* Counts the vault's requests of a wave whose sign-in failed (another
+ * tenant, a refused challenge) as unreadable where they went unanswered: no
+ * abort. */
+static void vault_wave_refused(struct vault_wave *q)
+{
+	for (size_t i = 1; i < q->n; i++)
+		if ((i < 5 || i == q->at_keyra) &&
+		    (q->r[i]->status == 401 ||
+		     (q->r[i]->status == 0 && !q->r[i]->curl_code)))
+			q->r[i]->status = 403;
+}
+
+/* Takes in the answers of a vault's wave that was sent. */
+static void vault_wave_take(struct az_session *s, struct cmk_fetch *f,
+			    const char *vault_id, const struct vault_wave *q)
+{
+	struct az_req *const *r = q->r;
+
+	f->vault = take(r[0], &f->ctx.vault_status);
+	f->key = take(r[1], &f->ctx.key_status);
+	f->versions = take(r[2], &f->ctx.versions_status);
+	f->rotation = take(r[3], &f->ctx.rotation_status);
+	f->assignments = take_all(s, r[4], &f->ctx.assignments_status);
+	if (f->ctx.keyref.hsm)
+		hsm_local(s, f, r[q->at_keyra], vault_id);
+	f->perms = take_list(r[5], &f->ctx.perms_status);
+	f->res_perms = take_list(r[6], &f->ctx.resource_perms_status);
+	if (q->at_deny)
+		f->denies = take_all(s, r[q->at_deny], &f->ctx.denies_status);
+	if (q->at_health)
+		f->health = take(r[q->at_health], &f->ctx.health_status);
+	if (f->versions) {
+		rest_of_list(s, AZ_KEYVAULT, jx_str(f->versions, "nextLink"),
+			     r[2]->url, jx_get(f->versions, "value"),
+			     &f->ctx.versions_status);
+		json_object_object_del(f->versions, "nextLink");
+	}
+	disabled_version(f, r[1]);
+}
+
+/* Takes in Azure Policy's answer, then frees a vault's wave but for the
+ * requests that are the caller's (Azure Policy's question, the resource's
+ * read). */
+static void vault_wave_free(struct cmk_fetch *f, struct vault_wave *q)
+{
+	if (q->at_policy)
+		take_policy(f, q->r[q->at_policy]);
+	for (size_t i = 0; i < q->n; i++)
+		if ((!q->at_policy || i != q->at_policy) &&
+		    (!q->at_res || i != q->at_res))
+			az_req_free(
+				q->r[i]); /* the caller's requests stay its */
+	memset(q, 0, sizeof(*q));
+}
+
+/* Reads the vault, the key, its versions, rotation policy, the identity's
+ * assignments and your permissions at once (and what the wave adds). */
+static int read_vault_and_key(struct az_session *s, struct cmk_fetch *f,
+			      const char *vault_id, const struct wave *w,
+			      struct az_error *e)
+{
+	struct vault_wave q;
+	int rc;
+
+	vault_wave_build(s, f, vault_id, w, &q);
+	rc = az_session_send(s, q.r, q.n, e);
+	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
+		vault_wave_refused(&q);
+		az_error_clear(e);
+		rc = 0;
+	}
+	if (rc == 0)
+		vault_wave_take(s, f, vault_id, &q);
+	vault_wave_free(f, &q);
 	return rc;
 }
 
@@ -1221,16 +1336,33 @@ static int refetch_unhinted(struct az_session *s, const struct cmk_target *t,
 	return rc;
 }
 
+/* Tells whether the key the caller names (by URI) or expects is in a managed
+ * HSM, whose local assignments need the principal's read first. */
+static bool hsm_key(struct az_session *s, const struct cmk_target *t)
+{
+	struct key_suffixes sfx = az_session_key_suffixes(s);
+	const char *uri = t->key_uri ? t->key_uri : t->expect_key, *why;
+	struct key_ref k;
+	bool hsm;
+
+	if (!uri || !key_ref_parse(uri, &sfx, &k, &why))
+		return false;
+	hsm = k.hsm;
+	key_ref_free(&k);
+	return hsm;
+}
+
 /* Tells whether the caller's expectations let the whole fetch go in one
- * wave: the vault, the principal and the key known, nothing else to wait for.
+ * wave: the vault, the principal and the key known, nothing else to wait for
+ * (a managed HSM's key goes the usual way, with the vault id still a hint).
  */
-static bool one_wave(const struct cmk_target *t)
+static bool one_wave(struct az_session *s, const struct cmk_target *t)
 {
 	bool named = t->key_uri || (t->key && t->vault);
 
 	return t->vault_id && (t->principal || t->no_access) &&
 	       !t->planned_vault && !t->resource_read &&
-	       (named ? t->no_policy : !!t->expect_key);
+	       (named ? t->no_policy : !!t->expect_key) && !hsm_key(s, t);
 }
 
 /* Tells whether two key references name the same key and version. */
@@ -1269,40 +1401,78 @@ static bool borne_out(struct az_session *s, const struct cmk_target *t,
 	       health == f->ctx.svc->health_reports_key;
 }
 
+/* A fetch in one wave (fetch_one_wave) between the building of its wave and
+ * its answers. */
+struct one_wave {
+	struct az_req *res; /* the resource's read, in the wave */
+	struct wave w;
+	struct vault_wave q;
+	int rc; /* 0: the wave is built, to be sent; 1: to be fetched the usual
+		   way; -1: failed */
+};
+
 /*
- * Reads the resource beside the vault's wave, on the caller's word for the
- * principal and the key: 0 when the read bears them out, 1 when it does not
- * (the caller fetches the usual way), -1 on an error.
+ * Builds the wave that reads the resource beside the vault's, on the
+ * caller's word for the principal and the key, without sending it (o->rc
+ * says whether it is to be sent).
  */
-static int fetch_one_wave(struct az_session *s, const struct cmk_target *t,
-			  const char *id, struct cmk_fetch *f,
-			  struct az_error *e)
+static void one_wave_start(struct az_session *s, const struct cmk_target *t,
+			   const char *id, struct cmk_fetch *f,
+			   struct one_wave *o, struct az_error *e)
 {
 	bool named = t->key_uri || (t->key && t->vault);
 	struct cmk_target u = *t;
-	struct az_req *res = resource_req(s, id, e);
 	const struct svc_profile *guess = NULL;
 	struct armid a;
-	struct wave w = { .resource_id = id, .principal = t->principal };
-	int rc;
 
-	if (!res)
-		return -1;
+	memset(o, 0, sizeof(*o));
+	o->w.resource_id = id;
+	o->w.principal = t->principal;
+	o->res = resource_req(s, id, e);
+	if (!o->res) {
+		o->rc = -1;
+		return;
+	}
 	if (!named)
 		u.key_uri = t->expect_key;
-	rc = pick_key(s, &u, f, e) == 0 ? 0 : 1;
+	o->rc = pick_key(s, &u, f, e) == 0 ? 0 : 1;
 	f->ctx.change = named;
-	if (rc == 0 && f->ctx.keyref.hsm)
-		rc = 1; /* an HSM's local assignments need the principal's
-			   read first */
-	if (rc == 0 && armid_parse(id, &a)) {
+	if (o->rc == 0 && f->ctx.keyref.hsm)
+		o->rc = 1; /* an HSM's local assignments need the principal's
+			      read first */
+	if (o->rc == 0 && armid_parse(id, &a)) {
 		guess = svc_for_resource(a.type, NULL);
 		armid_free(&a);
 	}
-	w.health = guess && guess->health_reports_key;
-	w.resource = res;
+	o->w.health = guess && guess->health_reports_key;
+	o->w.resource = o->res;
+	if (o->rc == 0)
+		vault_wave_build(s, f, t->vault_id, &o->w, &o->q);
+}
+
+/*
+ * Takes in the answers of a one-wave fetch (sent: -1 when the sending was
+ * canceled; refused: a sign-in for some of it failed) and judges whether the
+ * resource read bears the caller out: 0, 1 when it does not (the caller
+ * fetches the usual way), -1 on an error.
+ */
+static int one_wave_finish(struct az_session *s, const struct cmk_target *t,
+			   const char *id, struct cmk_fetch *f,
+			   struct one_wave *o, int sent, bool refused,
+			   struct az_error *e)
+{
+	struct az_req *res = o->res;
+	int rc = o->rc;
+
+	if (!res)
+		return -1;
 	if (rc == 0) {
-		rc = read_vault_and_key(s, f, t->vault_id, &w, e);
+		rc = sent;
+		if (refused)
+			vault_wave_refused(&o->q);
+		if (rc == 0)
+			vault_wave_take(s, f, t->vault_id, &o->q);
+		vault_wave_free(f, &o->q);
 		f->round_trips++;
 	}
 	if (rc == 0 && res->status != 200)
@@ -1319,14 +1489,42 @@ static int fetch_one_wave(struct az_session *s, const struct cmk_target *t,
 		rc = pick_identity(s, t, f, e);
 	if (rc == 0) {
 		fill_ctx(s, f, t);
-		rc = borne_out(s, t, f, w.health) ? read_roles(s, f, e) : 1;
+		rc = borne_out(s, t, f, o->w.health) ? read_roles(s, f, e) : 1;
 	}
 	if (rc == 0)
 		fill_ctx(s, f, t);
 	if (rc == 1)
 		az_error_clear(e);
 	az_req_free(res);
+	o->res = NULL;
 	return rc;
+}
+
+/*
+ * Reads the resource beside the vault's wave, on the caller's word for the
+ * principal and the key: 0 when the read bears them out, 1 when it does not
+ * (the caller fetches the usual way), -1 on an error.
+ */
+static int fetch_one_wave(struct az_session *s, const struct cmk_target *t,
+			  const char *id, struct cmk_fetch *f,
+			  struct az_error *e)
+{
+	struct one_wave o;
+	bool refused = false;
+	int sent = 0;
+
+	one_wave_start(s, t, id, f, &o, e);
+	if (o.rc == 0) {
+		sent = az_session_send(s, o.q.r, o.q.n, e);
+		/* A vault whose sign-in fails (another tenant, a refused
+		 * challenge) is unreadable, not an abort. */
+		if (sent != 0 && !az_http_canceled(az_session_http(s))) {
+			refused = true;
+			az_error_clear(e);
+			sent = 0;
+		}
+	}
+	return one_wave_finish(s, t, id, f, &o, sent, refused, e);
 }
 
 /*
@@ -1352,7 +1550,7 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	if (cmk_resolve_resource(s, t->resource, t->subscriptions, t->nsubs,
 				 &id, e) != 0)
 		return -1;
-	if (one_wave(t)) {
+	if (one_wave(s, t)) {
 		rc = fetch_one_wave(s, t, id, out, e);
 		free(id);
 		return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
@@ -1413,6 +1611,66 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	free(id);
 	free(vault_id);
 	return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
+}
+
+/*
+ * Fetches several targets as cmk_fetch does, each into out[i] with its error
+ * in e[i] and its result in rc[i]. Those that go in one wave (their vault id,
+ * principal and key known: cmk_target) go in one wave together, in which a
+ * read that cannot be signed in for holds no other back; the others, and
+ * those whose reads do not bear their hints out, are fetched one after
+ * another, after it.
+ */
+void cmk_fetch_many(struct az_session *s, const struct cmk_target *t, size_t n,
+		    struct cmk_fetch *out, struct az_error *e, int *rc)
+{
+	size_t cap = n ? n : 1, m = 0;
+	struct one_wave *o = xcalloc(cap, sizeof(*o));
+	char **ids = xcalloc(cap, sizeof(*ids));
+	struct az_req **all = xcalloc(cap * 11, sizeof(*all));
+	bool *failed = xcalloc(cap * 11, sizeof(*failed));
+	struct az_error sent_e = { 0 };
+	int sent = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		o[i].rc = 2; /* fetched on its own, after the wave */
+		if (!one_wave(s, &t[i]))
+			continue;
+		if (cmk_resolve_resource(s, t[i].resource, t[i].subscriptions,
+					 t[i].nsubs, &ids[i], &e[i]) != 0) {
+			o[i].rc = -1;
+			continue;
+		}
+		one_wave_start(s, &t[i], ids[i], &out[i], &o[i], &e[i]);
+		for (size_t k = 0; o[i].rc == 0 && k < o[i].q.n; k++)
+			all[m++] = o[i].q.r[k];
+	}
+	if (m)
+		sent = az_session_send_all(s, all, m, failed, &sent_e);
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool refused = false;
+
+		if (o[i].rc == 2) {
+			rc[i] = cmk_fetch(s, &t[i], &out[i], &e[i]);
+			continue;
+		}
+		for (size_t k = 0; o[i].rc == 0 && k < o[i].q.n; k++)
+			refused |= failed[m++];
+		if (o[i].rc == 0 && sent != 0)
+			az_error_set(&e[i], "%s", sent_e.message);
+		rc[i] = one_wave_finish(s, &t[i], ids[i], &out[i], &o[i], sent,
+					refused, &e[i]);
+		if (rc[i] == 1)
+			rc[i] = refetch_unhinted(s, &t[i], &out[i], &e[i]);
+		free(ids[i]);
+	}
+	az_error_clear(&sent_e);
+	free(failed);
+	free(all);
+	free(ids);
+	free(o);
 }
 
 /*

@@ -68,6 +68,11 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	      struct cmk_fetch *out, struct az_error *e);
 void cmk_fetch_free(struct cmk_fetch *f);
 const char *cmk_fetch_vault_id(const struct cmk_fetch *f);
+struct json_object *cmk_find_vaults(struct az_session *s,
+				    const struct key_ref *const *keys, size_t n,
+				    const char *const *subs, size_t nsubs);
+void cmk_fetch_many(struct az_session *s, const struct cmk_target *t, size_t n,
+		    struct cmk_fetch *out, struct az_error *e, int *rc);
 struct az_req *cmk_key_users_start(struct az_session *s,
 				   const struct key_ref *k,
 				   const char *const *subs, size_t nsubs,

@@ -879,6 +879,72 @@ int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 	return rc;
 }
 
+/* Keeps the first of several errors in e, and forgets the others. */
+static void keep_first(struct az_error *e, struct az_error *one)
+{
+	if (!e->message) {
+		*e = *one; /* e takes its strings */
+		memset(one, 0, sizeof(*one));
+	}
+	az_error_clear(one);
+}
+
+/*
+ * Sends requests as az_session_send does, but a request whose token, or the
+ * answer to whose 401, cannot be had does not hold the others back: it is
+ * marked in failed (e keeps the first such error) and left as it was, and the
+ * others go on. Several reads that do not depend on each other (one vault of
+ * another tenant among them) go in one wave this way. -1 only when canceled.
+ */
+int az_session_send_all(struct az_session *s, struct az_req **reqs, size_t n,
+			bool *failed, struct az_error *e)
+{
+	struct az_req **go = xcalloc(n ? n : 1, sizeof(*go));
+	size_t *at = xcalloc(n ? n : 1, sizeof(*at)), m = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct az_error one = { 0 };
+
+		failed[i] = authorize(s, reqs[i], &one) != 0;
+		keep_first(e, &one);
+		if (!failed[i]) {
+			at[m] = i;
+			go[m++] = reqs[i];
+		}
+	}
+	for (int round = 0; round < 3 && m; round++) {
+		size_t k = m;
+
+		if (az_http_run(s->http, go, m) != 0) {
+			az_error_set(e, _("the request was canceled"));
+			rc = -1;
+			break;
+		}
+		if (round == 2)
+			break; /* at most two more rounds, as az_session_send */
+		/* go[] and at[] are filled in place: entry i is read before
+		 * any write past m <= i. */
+		m = 0;
+		for (size_t i = 0; i < k; i++) {
+			struct az_error one = { 0 };
+			int a = go[i]->status == 401
+					? answer_401(s, go[i], &one)
+					: 1;
+
+			failed[at[i]] |= a < 0;
+			keep_first(e, &one);
+			if (a == 0) {
+				at[m] = at[i];
+				go[m++] = go[i];
+			}
+		}
+	}
+	free(go);
+	free(at);
+	return rc;
+}
+
 /* Gives new requests their tokens and starts sending them without waiting for
  * an answer; az_session_send_any takes them up. */
 int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,

@@ -74,6 +74,8 @@ struct az_req *az_session_req(struct az_session *s, enum az_target t,
 			      const char *api_version, const char *body);
 int az_session_send(struct az_session *s, struct az_req **reqs, size_t n,
 		    struct az_error *e);
+int az_session_send_all(struct az_session *s, struct az_req **reqs, size_t n,
+			bool *failed, struct az_error *e);
 int az_session_kick(struct az_session *s, struct az_req **reqs, size_t n,
 		    struct az_error *e);
 int az_session_send_any(struct az_session *s, struct az_req **reqs, size_t n,

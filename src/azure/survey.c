@@ -45,6 +45,10 @@
  * kept and 1 KiB of answer while its list is under way (2,000 raised the
  * audit's peak by 1.2 MiB at 10,000 resources in 20 subscriptions). */
 #define AHEAD_ENTRIES 500
+/* Deep checks read ahead in one wave at most (each about ten requests), among
+ * the next DEEP_SCAN rows held. */
+#define DEEP_WAVE 16
+#define DEEP_SCAN 64
 
 /*
  * One subscription's ARM resources list of the services eligible by creation
@@ -82,6 +86,15 @@ struct held {
 	bool dated; /* it waits on its creation list itself */
 };
 
+/* A deep check's read, made ahead of its row's turn in a wave of several
+ * (read_ahead_deep), or when its turn came. */
+struct deep_read {
+	char *id; /* the resource's */
+	struct cmk_fetch f;
+	struct az_error e;
+	int rc;
+};
+
 /* What one audit run carries from step to step. */
 struct run {
 	struct az_session *s;
@@ -117,7 +130,9 @@ struct run {
 	struct json_object *vaults; /* deep checks: the ARM id each key vault
 				       (or HSM) was read at, by its URI in
 				       lower case */
-	int rc;                     /* -1 once canceled while judging rows */
+	struct deep_read *pre; /* deep checks read ahead of their rows' turn */
+	size_t npre;
+	int rc; /* -1 once canceled while judging rows */
 };
 
 /* Hands one resource's (or one finding's) part of the report to the sink,
@@ -193,45 +208,88 @@ static void note_vault(struct run *r, const struct cmk_fetch *f)
 	free(low);
 }
 
+/* Fills a deep check's target: the resource, and on the word of the resource
+ * as listed (c, and the key it names) the identity's principal, the key and
+ * the id an earlier check read that key's vault at. */
+static void deep_target(const struct run *r, const char *id,
+			const struct cmk_ctx *c, const char *key,
+			struct cmk_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->resource = id;
+	t->subscriptions = r->subs;
+	t->nsubs = r->nsubs;
+	t->vault_id = vault_seen(r, &c->keyref);
+	t->principal = cmk_principal(c);
+	t->expect_key = key;
+	/* Resource Graph's word: only a well-formed object id is asked for. */
+	if (!is_uuid(t->principal))
+		t->principal = NULL;
+}
+
+/* Takes the read made ahead for a resource's deep check into *d, when there is
+ * one. */
+static bool deep_taken(struct run *r, const char *id, struct deep_read *d)
+{
+	for (size_t i = 0; i < r->npre; i++)
+		if (strcmp(r->pre[i].id, id) == 0) {
+			*d = r->pre[i];
+			r->pre[i] = r->pre[--r->npre];
+			return true;
+		}
+	return false;
+}
+
+/* Tells whether a resource's deep check was read ahead. */
+static bool deep_ahead(const struct run *r, const char *id)
+{
+	for (size_t i = 0; i < r->npre; i++)
+		if (strcmp(r->pre[i].id, id) == 0)
+			return true;
+	return false;
+}
+
+/* Frees what a deep check read. */
+static void deep_read_free(struct deep_read *d)
+{
+	free(d->id);
+	cmk_fetch_free(&d->f);
+	az_error_clear(&d->e);
+	memset(d, 0, sizeof(*d));
+}
+
 /*
  * Runs the full check of a resource on a customer-managed key (--deep) into
- * part; what cannot be read is a resource.readable finding. -1 when canceled.
- * c is the context judged from the resource as listed, and key the key it
- * names: once an earlier check has read that key's vault, the vault is not
- * looked up by name again, and with the identity's principal known the whole
- * check goes in one wave; a read that does not bear them out is fetched the
- * usual way (cmk_target's vault_id, principal and expect_key).
+ * part, from the read made ahead for it or else one made now; what cannot be
+ * read is a resource.readable finding. -1 when canceled. c is the context
+ * judged from the resource as listed, and key the key it names (deep_target).
  */
 static int deep_check(struct run *r, const char *id, const struct cmk_ctx *c,
 		      const char *key, struct audit_report *part)
 {
-	struct cmk_target t = { .resource = id,
-				.subscriptions = r->subs,
-				.nsubs = r->nsubs,
-				.vault_id = vault_seen(r, &c->keyref),
-				.principal = cmk_principal(c),
-				.expect_key = key };
-	struct az_error e = { 0 };
-	struct cmk_fetch f;
+	struct deep_read d = { 0 };
 	struct cmk_report rep;
 	int rc = 0;
 
-	/* Resource Graph's word: only a well-formed object id is asked for. */
-	if (!is_uuid(t.principal))
-		t.principal = NULL;
-	if (cmk_fetch(r->s, &t, &f, &e) != 0) {
+	if (!deep_taken(r, id, &d)) {
+		struct cmk_target t;
+
+		deep_target(r, id, c, key, &t);
+		d.rc = cmk_fetch(r->s, &t, &d.f, &d.e);
+		if (d.rc == 0)
+			note_vault(r, &d.f);
+	}
+	if (d.rc != 0) {
 		rc = az_http_canceled(az_session_http(r->s)) ? -1 : 0;
 		audit_add_unreadable(part, "resource.readable", id, NULL,
-				     e.message);
+				     d.e.message);
 	} else {
-		f.ctx.now = r->a->generated;
-		cmk_check(&f.ctx, &rep);
-		audit_add_report(part, &f.ctx, &rep);
+		d.f.ctx.now = r->a->generated;
+		cmk_check(&d.f.ctx, &rep);
+		audit_add_report(part, &d.f.ctx, &rep);
 		cmk_report_free(&rep);
-		note_vault(r, &f);
 	}
-	cmk_fetch_free(&f);
-	az_error_clear(&e);
+	deep_read_free(&d);
 	return rc;
 }
 
@@ -707,6 +765,141 @@ static void census_reached(struct run *r, const char *sub)
 }
 
 /*
+ * Tells whether a row is one the deep audit checks in full: a service asked,
+ * with an id, on a customer-managed key as listed (judge_part's test).
+ */
+static bool deep_row(const struct run *r, struct json_object *row)
+{
+	const struct svc_profile *p =
+		svc_for_resource(jx_str(row, "type"), jx_str(row, "kind"));
+	struct json_object *res;
+	bool on;
+
+	if (!r->o->deep || !wanted(r->o, p) || !jx_str(row, "id"))
+		return false;
+	res = audit_resource_from_row(row, NULL);
+	on = svc_on_cmk(p, res);
+	json_object_put(res);
+	return on;
+}
+
+/* A held row whose deep check is read ahead: the resource as listed, the
+ * context judged from it and the key it names. */
+struct ahead {
+	struct json_object *res;
+	struct cmk_ctx c;
+	struct key_ref k;
+	char *key;
+};
+
+/* Keeps a deep check's read for its row's turn (taking what f and e hold). */
+static void keep_read(struct run *r, const char *id, const struct cmk_fetch *f,
+		      const struct az_error *e, int rc)
+{
+	struct deep_read *d;
+
+	r->pre = xrealloc(r->pre, (r->npre + 1) * sizeof(*r->pre));
+	d = &r->pre[r->npre++];
+	d->id = xstrdup(id);
+	d->f = *f;
+	d->e = *e;
+	d->rc = rc;
+	if (rc == 0)
+		note_vault(r, f);
+}
+
+/* Finds the held rows, from the next one on, whose deep checks are to be read
+ * ahead (DEEP_WAVE at most, among DEEP_SCAN rows); returns how many. */
+static size_t deep_ahead_rows(struct run *r, struct ahead *v)
+{
+	size_t n = 0;
+
+	for (size_t i = r->hhead;
+	     i < r->nheld && i - r->hhead < DEEP_SCAN && n < DEEP_WAVE; i++) {
+		struct json_object *row = json_tokener_parse(r->rows[i].text);
+		const struct svc_profile *p = svc_for_resource(
+			jx_str(row, "type"), jx_str(row, "kind"));
+
+		if (row && deep_row(r, row) &&
+		    !deep_ahead(r, jx_str(row, "id"))) {
+			memset(&v[n], 0, sizeof(v[n]));
+			v[n].res = audit_resource_from_row(row, NULL);
+			v[n].key =
+				shallow_ctx(r, p, v[n].res, &v[n].c, &v[n].k);
+			n++;
+		}
+		json_object_put(row);
+	}
+	return n;
+}
+
+/* Looks up at once, as hints for their checks (cmk_find_vaults), the vaults
+ * of the keys read ahead that no check has read yet. */
+static void find_vaults_ahead(struct run *r, const struct ahead *v, size_t n)
+{
+	const struct key_ref *keys[DEEP_WAVE];
+	struct json_object *found;
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].c.keyref.vault_uri && !vault_seen(r, &v[i].c.keyref))
+			keys[m++] = &v[i].c.keyref;
+	if (!m)
+		return;
+	found = cmk_find_vaults(r->s, keys, m, r->subs, r->nsubs);
+	if (!r->vaults)
+		r->vaults = json_object_new_object();
+	json_object_object_foreach(found, uri, id)
+		json_object_object_add(r->vaults, uri, json_object_get(id));
+	json_object_put(found);
+}
+
+/*
+ * Reads ahead the deep checks of the next held rows, so that they go in one
+ * wave rather than one after another: the vaults no check has read yet are
+ * looked up at once; a check whose vault was not found is fetched alone (the
+ * usual way says what is wrong); then all the others at once
+ * (cmk_fetch_many), each in the usual way when its reads do not bear out
+ * what its row and the lookup said.
+ */
+static void read_ahead_deep(struct run *r)
+{
+	struct ahead v[DEEP_WAVE];
+	struct cmk_target t[DEEP_WAVE];
+	struct cmk_fetch f[DEEP_WAVE];
+	struct az_error e[DEEP_WAVE];
+	int rc[DEEP_WAVE];
+	size_t n = deep_ahead_rows(r, v), m = 0, at[DEEP_WAVE];
+
+	find_vaults_ahead(r, v, n);
+	for (size_t i = 0; i < n && !az_http_canceled(az_session_http(r->s));
+	     i++) {
+		const char *id = jx_str(v[i].res, "id");
+
+		deep_target(r, id, &v[i].c, v[i].key, &t[m]);
+		if (t[m].vault_id) {
+			at[m++] = i;
+			continue;
+		}
+		memset(&e[0], 0, sizeof(e[0]));
+		rc[0] = cmk_fetch(r->s, &t[m], &f[0], &e[0]);
+		keep_read(r, id, &f[0], &e[0], rc[0]);
+	}
+	memset(e, 0, sizeof(e));
+	if (m && !az_http_canceled(az_session_http(r->s)))
+		cmk_fetch_many(r->s, t, m, f, e, rc);
+	else
+		m = 0;
+	for (size_t j = 0; j < m; j++)
+		keep_read(r, jx_str(v[at[j]].res, "id"), &f[j], &e[j], rc[j]);
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		key_ref_free(&v[i].k);
+		json_object_put(v[i].res);
+	}
+}
+
+/*
  * Judges a Resource Graph row and hands it to the sink, with the creation
  * list it waited on (d), if any.
  */
@@ -750,7 +943,10 @@ static void hold_row(struct json_object *row, const char *text, size_t len,
 	census_reached(r, jx_str(row, "subscriptionId"));
 	d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
 
-	if (r->hhead == r->nheld && (!d || dated_done(d))) {
+	/* A row checked in full waits, so that its check goes in one wave
+	 * with the next ones' (drain, read_ahead_deep). */
+	if (r->hhead == r->nheld && (!d || dated_done(d)) &&
+	    !deep_row(r, row)) {
 		if (d)
 			retire(r, jx_str(row, "subscriptionId")
 					  ? jx_str(row, "subscriptionId")
@@ -788,6 +984,9 @@ static void drain(struct run *r)
 			retire(r, jx_str(row, "subscriptionId")
 					  ? jx_str(row, "subscriptionId")
 					  : "");
+		if (row && r->rc == 0 && deep_row(r, row) &&
+		    !deep_ahead(r, jx_str(row, "id")))
+			read_ahead_deep(r);
 		if (row)
 			write_row(r, row, d);
 		json_object_put(row);
@@ -1708,6 +1907,9 @@ int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 		finish(&r);
 	audit_free(&r.held);
 	json_object_put(r.vaults);
+	for (size_t i = 0; i < r.npre; i++)
+		deep_read_free(&r.pre[i]);
+	free(r.pre);
 	free(r.subs);
 	free(query);
 	return rc;

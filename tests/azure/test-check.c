@@ -951,6 +951,64 @@ static void test_fetch_hints(void **state)
 	azenv_stop(v);
 }
 
+/*
+ * cmk_fetch_many fetches the hinted cases of test_fetch_hints all at once and
+ * gets what each gets alone: those that go in one wave go in one wave
+ * together (forged hints among them), fewer waves than one after another,
+ * and the others, and those whose reads do not bear their hints out, the
+ * usual way after it.
+ */
+static void test_fetch_many(void **state)
+{
+	enum { MAX = sizeof(HINTS) / sizeof(HINTS[0]) };
+	struct azenv *v = azenv_start("minimal.json", NULL, 0);
+	struct cmk_target t[MAX];
+	struct cmk_fetch f[MAX];
+	struct az_error e[MAX];
+	int rc[MAX], alone = 0;
+	size_t n = 0, waves;
+
+	(void)state;
+	use_key(v);
+	memset(e, 0, sizeof(e));
+	for (size_t i = 0; i < MAX; i++) {
+		if (HINTS[i].resource_id)
+			continue; /* a resource read is one fetch's own */
+		t[n] = (struct cmk_target){ .resource = OAI_ID,
+					    .key_uri =
+						    HINTS[i].named ? KEY : NULL,
+					    .vault_id = HINTS[i].vault_id,
+					    .principal = HINTS[i].principal,
+					    .expect_key = HINTS[i].expect_key,
+					    .no_policy = HINTS[i].no_policy,
+					    .no_access = HINTS[i].no_access };
+		alone += HINTS[i].round_trips;
+		n++;
+	}
+	waves = az_http_waves(az_session_http(v->s));
+	cmk_fetch_many(v->s, t, n, f, e, rc);
+	waves = az_http_waves(az_session_http(v->s)) - waves;
+	print_message("%zu fetches: %zu waves together, %d alone\n", n, waves,
+		      alone);
+	assert_true(waves < (size_t)alone);
+	for (size_t i = 0; i < n; i++) {
+		if (rc[i] != 0)
+			fail_msg("fetch %zu: %s", i, e[i].message);
+		assert_int_equal(f[i].ctx.vault_status, 200);
+		assert_true(str_ieq(cmk_fetch_vault_id(&f[i]), VAULT));
+		assert_string_equal(jx_str(f[i].resource, "name"),
+				    "oai-cmk-test");
+		assert_int_equal(f[i].ctx.key_status, 200);
+		assert_string_equal(f[i].ctx.keyref.name, "cmk-test");
+		assert_string_equal(cmk_principal(&f[i].ctx), OAI_PRINCIPAL);
+		assert_int_equal(f[i].ctx.assignments_status,
+				 t[i].no_access ? 0 : 200);
+		cmk_fetch_free(&f[i]);
+		az_error_clear(&e[i]);
+	}
+	azenv_stop(v);
+}
+
 /* Vault reads and the key's vault URI: whether the read's id may be handed to
  * the next fetch as its vault id. */
 static const struct {
@@ -1220,6 +1278,7 @@ int main(void)
 		cmocka_unit_test(test_keyvault_unreadable),
 		cmocka_unit_test(test_fetch_hints),
 		cmocka_unit_test(test_fetch_vault_id),
+		cmocka_unit_test(test_fetch_many),
 		cmocka_unit_test(test_apply_round_trips),
 		cmocka_unit_test(test_key_users_beside),
 	};

@@ -1275,6 +1275,45 @@ static void lro_display_region(struct env *v)
 	az_req_free(r);
 }
 
+/*
+ * az_session_send_all sends several requests at once, and one that cannot
+ * have its token (a URL with a control character: refused before a token
+ * goes) holds no other back, where az_session_send stops at it: it alone is
+ * marked failed and left unsent, and the error says why.
+ */
+static void test_send_all(void **state)
+{
+	struct env *v = env_start(NULL);
+	struct az_req *r[3];
+	bool failed[3] = { true, false, true };
+
+	(void)state;
+	use_secret("demo-secret");
+	session(v, AZ_AUTH_ENV, NULL);
+	r[0] = az_session_req(v->s, AZ_ARM, "GET", OAI, "2025-06-01", NULL);
+	r[1] = az_session_req(v->s, AZ_ARM, "GET", OAI "\r\nHost: evil.example",
+			      "2025-06-01", NULL);
+	r[2] = az_session_req(v->s, AZ_ARM, "GET", OAI, "2025-06-01", NULL);
+	assert_int_equal(az_session_send_all(v->s, r, 3, failed, &v->e), 0);
+	assert_false(failed[0]);
+	assert_true(failed[1]);
+	assert_false(failed[2]);
+	assert_int_equal(r[0]->status, 200);
+	assert_int_equal(r[1]->status, 0);
+	assert_int_equal(r[2]->status, 200);
+	assert_non_null(strstr(v->e.message, "no token was sent"));
+	az_error_clear(&v->e);
+	for (size_t i = 0; i < 3; i++)
+		az_req_clear_response(r[i]);
+	/* The same three through az_session_send: the third is not sent. */
+	assert_int_equal(az_session_send(v->s, r, 3, &v->e), -1);
+	assert_int_equal(r[2]->status, 0);
+	az_error_clear(&v->e);
+	for (size_t i = 0; i < 3; i++)
+		az_req_free(r[i]);
+	env_stop(v);
+}
+
 /* Long-running operations: one that succeeds after polls, one that fails with
  * the operation's error. */
 static void test_lro(void **state)
@@ -1648,6 +1687,7 @@ int main(void)
 		cmocka_unit_test(test_keyvault_held_token),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_lro),
+		cmocka_unit_test(test_send_all),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_tls_and_http_refused),
 		cmocka_unit_test(test_unreachable_and_proxy),
