@@ -1613,6 +1613,47 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 	return rc == 1 ? refetch_unhinted(s, t, out, e) : rc;
 }
 
+/* Tells whether two requests read the same thing (a GET of the same URL). */
+static bool same_read(const struct az_req *a, const struct az_req *b)
+{
+	return strcmp(a->method, "GET") == 0 && strcmp(b->method, "GET") == 0 &&
+	       strcmp(a->url, b->url) == 0;
+}
+
+/*
+ * Sends a wave in which several fetches may read the same thing (the vault
+ * and the key they share): each read once, its answer copied to the others
+ * (az_session_send_all, failed as it marks them).
+ */
+static int send_once(struct az_session *s, struct az_req **all, size_t n,
+		     bool *failed, struct az_error *e)
+{
+	size_t *first = xcalloc(n, sizeof(*first)), m = 0;
+	struct az_req **uniq = xcalloc(n, sizeof(*uniq));
+	bool *ufailed = xcalloc(n, sizeof(*ufailed));
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		while (j < m && !same_read(uniq[j], all[i]))
+			j++;
+		if (j == m)
+			uniq[m++] = all[i];
+		first[i] = j;
+	}
+	rc = az_session_send_all(s, uniq, m, ufailed, e);
+	for (size_t i = 0; i < n; i++) {
+		failed[i] = ufailed[first[i]];
+		if (all[i] != uniq[first[i]])
+			az_req_copy_answer(all[i], uniq[first[i]]);
+	}
+	free(ufailed);
+	free(uniq);
+	free(first);
+	return rc;
+}
+
 /*
  * Fetches several targets as cmk_fetch does, each into out[i] with its error
  * in e[i] and its result in rc[i]. Those that go in one wave (their vault id,
@@ -1647,7 +1688,7 @@ void cmk_fetch_many(struct az_session *s, const struct cmk_target *t, size_t n,
 			all[m++] = o[i].q.r[k];
 	}
 	if (m)
-		sent = az_session_send_all(s, all, m, failed, &sent_e);
+		sent = send_once(s, all, m, failed, &sent_e);
 	m = 0;
 	for (size_t i = 0; i < n; i++) {
 		bool refused = false;

@@ -244,6 +244,38 @@ void az_req_clear_response(struct az_req *r)
 	st->due_ms = 0;
 }
 
+/*
+ * Gives a request that was not sent the answer another got to the same
+ * request (a read asked twice in one wave): the status, the transport
+ * failure, the headers and the body, parsed anew, so that neither's
+ * reader changes what the other reads.
+ */
+void az_req_copy_answer(struct az_req *to, const struct az_req *from)
+{
+	struct req_state *st = to->priv;
+
+	az_req_clear_response(to);
+	/* An error then quotes the request id Azure saw. */
+	memcpy(to->client_request_id, from->client_request_id,
+	       sizeof(to->client_request_id));
+	to->status = from->status;
+	to->curl_code = from->curl_code;
+	memcpy(to->curl_error, from->curl_error, sizeof(to->curl_error));
+	to->curl_option = from->curl_option;
+	to->attempts = from->attempts;
+	to->canceled = from->canceled;
+	to->resp_len = from->resp_body ? from->resp_len : 0;
+	if (from->resp_body) {
+		to->resp_body = xmalloc(from->resp_len + 1);
+		memcpy(to->resp_body, from->resp_body, from->resp_len);
+		to->resp_body[from->resp_len] = '\0';
+	}
+	to->resp_headers =
+		from->resp_headers ? xstrdup(from->resp_headers) : NULL;
+	to->json = from->json ? jx_copy(from->json) : NULL;
+	st->done = true;
+}
+
 /* Frees a request and its response. */
 void az_req_free(struct az_req *r)
 {

@@ -85,6 +85,7 @@ struct az_req *az_req_new(const char *method, const char *url);
 void az_req_header(struct az_req *r, const char *line);
 void az_req_body(struct az_req *r, const char *body, bool form);
 void az_req_clear_response(struct az_req *r);
+void az_req_copy_answer(struct az_req *to, const struct az_req *from);
 void az_req_free(struct az_req *r);
 char *az_req_response_header(const struct az_req *r, const char *name);
 int az_http_run(struct az_http *h, struct az_req **reqs, size_t n);
