@@ -743,10 +743,14 @@ static struct wave wave_after(const struct cmk_fetch *f, struct az_req *policy)
 	return w;
 }
 
+/* The most requests a vault's wave holds: seven, the deny assignments or an
+ * HSM key's assignments, Resource Health, Azure Policy and the resource. */
+#define WAVE_MAX 11
+
 /* The requests of a vault's wave (read_vault_and_key), and where each sits (0:
  * not in it). */
 struct vault_wave {
-	struct az_req *r[11];
+	struct az_req *r[WAVE_MAX];
 	size_t n, at_deny, at_health, at_keyra, at_policy, at_res;
 };
 
@@ -1668,8 +1672,8 @@ void cmk_fetch_many(struct az_session *s, const struct cmk_target *t, size_t n,
 	size_t cap = n ? n : 1, m = 0;
 	struct one_wave *o = xcalloc(cap, sizeof(*o));
 	char **ids = xcalloc(cap, sizeof(*ids));
-	struct az_req **all = xcalloc(cap * 11, sizeof(*all));
-	bool *failed = xcalloc(cap * 11, sizeof(*failed));
+	struct az_req **all = xcalloc(cap * WAVE_MAX, sizeof(*all));
+	bool *failed = xcalloc(cap * WAVE_MAX, sizeof(*failed));
 	struct az_error sent_e = { 0 };
 	int sent = 0;
 

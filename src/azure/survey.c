@@ -178,8 +178,9 @@ static bool wanted(const struct survey_opts *o, const struct svc_profile *p)
 	return p && (o->services == 0 || (o->services & (1u << p->id)));
 }
 
-/* Returns the ARM id a deep check read the vault of a key reference at, or
- * NULL when none did yet. */
+/* Returns the ARM id a deep check read the vault of a key reference at (or a
+ * lookup found it at), or NULL when none did; borrowed until the next
+ * note_vault. */
 static const char *vault_seen(const struct run *r, const struct key_ref *k)
 {
 	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
@@ -189,22 +190,26 @@ static const char *vault_seen(const struct run *r, const struct key_ref *k)
 	if (low && r->vaults)
 		json_object_object_get_ex(r->vaults, low, &id);
 	free(low);
-	return json_object_get_string(id);
+	return json_object_is_type(id, json_type_string)
+		       ? json_object_get_string(id)
+		       : NULL;
 }
 
 /* Notes the ARM id at which a deep check read its key's vault, when ARM
- * answered with that very vault. */
+ * answered with that very vault; else that no id is to be handed on for it
+ * (a lookup's hint that a check did not bear out is not tried again). */
 static void note_vault(struct run *r, const struct cmk_fetch *f)
 {
 	const char *id = cmk_fetch_vault_id(f);
 	char *low;
 
-	if (!id || !f->ctx.keyref.vault_uri)
+	if (!f->ctx.keyref.vault_uri)
 		return;
 	if (!r->vaults)
 		r->vaults = json_object_new_object();
 	low = str_lower(f->ctx.keyref.vault_uri);
-	json_object_object_add(r->vaults, low, json_object_new_string(id));
+	json_object_object_add(r->vaults, low,
+			       id ? json_object_new_string(id) : NULL);
 	free(low);
 }
 
@@ -833,8 +838,20 @@ static size_t deep_ahead_rows(struct run *r, struct ahead *v)
 	return n;
 }
 
+/* Tells whether the audit has an entry for a key's vault: an id to hand on,
+ * or none, a check having found that its hint did not hold. */
+static bool vault_known(const struct run *r, const struct key_ref *k)
+{
+	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
+	bool known = low && r->vaults &&
+		     json_object_object_get_ex(r->vaults, low, NULL);
+
+	free(low);
+	return known;
+}
+
 /* Looks up at once, as hints for their checks (cmk_find_vaults), the vaults
- * of the keys read ahead that no check has read yet. */
+ * of the keys read ahead that the audit knows nothing of yet. */
 static void find_vaults_ahead(struct run *r, const struct ahead *v, size_t n)
 {
 	const struct key_ref *keys[DEEP_WAVE];
@@ -842,7 +859,7 @@ static void find_vaults_ahead(struct run *r, const struct ahead *v, size_t n)
 	size_t m = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (v[i].c.keyref.vault_uri && !vault_seen(r, &v[i].c.keyref))
+		if (v[i].c.keyref.vault_uri && !vault_known(r, &v[i].c.keyref))
 			keys[m++] = &v[i].c.keyref;
 	if (!m)
 		return;
@@ -868,8 +885,11 @@ static void read_ahead_deep(struct run *r)
 	struct cmk_target t[DEEP_WAVE];
 	struct cmk_fetch f[DEEP_WAVE];
 	struct az_error e[DEEP_WAVE];
+	char *hint[DEEP_WAVE]; /* the wave's vault ids, its own: a check read
+				  alone meanwhile may replace the memo's */
 	int rc[DEEP_WAVE];
 	size_t n = deep_ahead_rows(r, v), m = 0, at[DEEP_WAVE];
+	bool sent;
 
 	find_vaults_ahead(r, v, n);
 	for (size_t i = 0; i < n && !az_http_canceled(az_session_http(r->s));
@@ -878,6 +898,8 @@ static void read_ahead_deep(struct run *r)
 
 		deep_target(r, id, &v[i].c, v[i].key, &t[m]);
 		if (t[m].vault_id) {
+			hint[m] = xstrdup(t[m].vault_id);
+			t[m].vault_id = hint[m];
 			at[m++] = i;
 			continue;
 		}
@@ -886,12 +908,15 @@ static void read_ahead_deep(struct run *r)
 		keep_read(r, id, &f[0], &e[0], rc[0]);
 	}
 	memset(e, 0, sizeof(e));
-	if (m && !az_http_canceled(az_session_http(r->s)))
+	sent = m && !az_http_canceled(az_session_http(r->s));
+	if (sent)
 		cmk_fetch_many(r->s, t, m, f, e, rc);
-	else
-		m = 0;
-	for (size_t j = 0; j < m; j++)
-		keep_read(r, jx_str(v[at[j]].res, "id"), &f[j], &e[j], rc[j]);
+	for (size_t j = 0; j < m; j++) {
+		if (sent)
+			keep_read(r, jx_str(v[at[j]].res, "id"), &f[j], &e[j],
+				  rc[j]);
+		free(hint[j]);
+	}
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].key);
 		key_ref_free(&v[i].k);
