@@ -44,13 +44,14 @@ static void on_progress(void *ud, size_t subs, size_t resources,
 	m->last = now;
 	m->shown = true;
 	/* TRANSLATORS: the progress line: "Auditing: 2 subscriptions, 40
-	 * resources seen (graph)"; %s is the counted subscriptions. */
+	 * resources seen (reading Resource Graph)"; %s is the counted
+	 * subscriptions. */
 	msubs = xasprintf(P_("%zu subscription", "%zu subscriptions", subs),
 			  subs);
 	fprintf(stderr,
 		P_("%sAuditing: %s, %zu resource seen (%s)%s",
 		   "%sAuditing: %s, %zu resources seen (%s)%s", resources),
-		m->tty ? "\r" : "", msubs, resources, stage,
+		m->tty ? "\r" : "", msubs, resources, survey_stage_text(stage),
 		m->tty ? "\033[K" : "\n");
 	free(msubs);
 	fflush(stderr);

@@ -214,6 +214,10 @@ bool ui_task_start(struct ui *u, const char *label,
 	u->task.cancel = 0;
 	free(u->task.label);
 	u->task.label = xstrdup(label);
+	pthread_mutex_lock(&u->wiz.lock);
+	free(u->wiz.task_note); /* the last task's progress is not this one's */
+	u->wiz.task_note = NULL;
+	pthread_mutex_unlock(&u->wiz.lock);
 	u->task.running =
 		pthread_create(&u->task.thread, NULL, task_main, u) == 0;
 	if (!u->task.running)

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <curses.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
@@ -208,6 +209,18 @@ static char *hints(const enum ui_action *acts)
 	return out;
 }
 
+/* Returns the busy line's words: how far the task got when it says, else its
+ * label (allocated). */
+static char *busy_label(struct ui *u)
+{
+	char *label;
+
+	pthread_mutex_lock(&u->wiz.lock);
+	label = xstrdup(u->wiz.task_note ? u->wiz.task_note : u->task.label);
+	pthread_mutex_unlock(&u->wiz.lock);
+	return label;
+}
+
 /* Paints the title bar (the step, its number, DEMO), the status line and the
  * hint bar. */
 void ui_draw_frame(struct ui *u, const char *title)
@@ -225,12 +238,14 @@ void ui_draw_frame(struct ui *u, const char *title)
 	ui_put(u, 0, 0, u->cols - rw, left, ui_attr(u, UI_A_TITLE));
 	ui_put(u, 0, u->cols - rw, rw, right, ui_attr(u, UI_A_TITLE));
 	if (ui_busy(u)) {
-		char *line = xasprintf(_("%s %s (Esc cancels)"),
-				       spin_utf8[u->spin % 4], u->task.label);
+		char *label = busy_label(u),
+		     *line = xasprintf(_("%s %s (Esc cancels)"),
+				       spin_utf8[u->spin % 4], label);
 
 		ui_put(u, u->rows - 2, 0, u->cols, line,
 		       ui_attr(u, UI_A_NORMAL));
 		free(line);
+		free(label);
 	} else {
 		ui_put(u, u->rows - 2, 0, u->cols, u->status ? u->status : "",
 		       ui_attr(u, u->status_level >= 2   ? UI_A_BLOCKER

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <curses.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +34,31 @@ struct start_view {
 
 static void unmark(struct start *st, size_t n);
 
+/* Notes how far the audit got for the busy line (on the task thread): what it
+ * does now and the resources judged. */
+static void audit_progress(void *ud, size_t subs, size_t resources,
+			   const char *stage)
+{
+	struct wizard *w = ud;
+	/* TRANSLATORS: the wizard's busy line while it audits, e.g. "reading
+	 * Resource Graph (40 resources seen)"; %s is what the audit does now.
+	 * With the spinner and " (Esc cancels)" it fits in 80 columns. */
+	char *note = xasprintf(P_("%s (%zu resource seen)",
+				  "%s (%zu resources seen)", resources),
+			       survey_stage_text(stage), resources);
+
+	(void)subs; /* the operator chose them on this screen */
+	pthread_mutex_lock(&w->lock);
+	free(w->task_note);
+	w->task_note = note;
+	pthread_mutex_unlock(&w->lock);
+}
+
 /* Audits the chosen subscriptions (on the task thread). */
 static int run_audit(struct wizard *w, void *arg)
 {
 	struct start *st = arg;
-	struct survey_opts so = { 0 };
+	struct survey_opts so = { .progress = audit_progress, .ud = w };
 	const char **subs = wiz_chosen_subs(w, &so.nsubs);
 	struct az_error e = { 0 };
 	int rc;

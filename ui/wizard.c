@@ -84,6 +84,7 @@ void wiz_free(struct wizard *w)
 	audit_free(&w->audit);
 	wiz_forget_from(w, 0);
 	free(w->apply_log);
+	free(w->task_note);
 	free(w->who);
 	free(w->tenant);
 	free(w->method);

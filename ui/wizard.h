@@ -62,6 +62,8 @@ struct wizard {
 	bool have_plan;
 	bool dirty;      /* a plan or a change is unsaved: quitting asks */
 	char *apply_log; /* what apply reported so far (under lock) */
+	char *task_note; /* how far the background task got, for the busy
+			    line, or NULL (under lock) */
 	bool applied;
 };
 

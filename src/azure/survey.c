@@ -165,6 +165,26 @@ static void emit_unreadable(struct run *r, const char *rule, const char *id,
 	emit(r, &part);
 }
 
+/* Says what an audit's progress stage stands for, translated (an unknown
+ * stage as it is). */
+const char *survey_stage_text(const char *stage)
+{
+	static const struct {
+		const char *stage, *text;
+	} T[] = {
+		{ "subscriptions", N_("listing the subscriptions") },
+		{ "graph", N_("reading Resource Graph") },
+		{ "quota", N_("waiting for Resource Graph's query quota") },
+		{ "arm", N_("listing with Resource Manager") },
+		{ "deep", N_("checking the keys in use") },
+	};
+
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+		if (strcmp(T[i].stage, stage) == 0)
+			return _(T[i].text);
+	return stage;
+}
+
 /* Reports progress, if the caller wants it. */
 static void progress(struct run *r, const char *stage)
 {
@@ -891,6 +911,7 @@ static void read_ahead_deep(struct run *r)
 	size_t n = deep_ahead_rows(r, v), m = 0, at[DEEP_WAVE];
 	bool sent;
 
+	progress(r, "deep");
 	find_vaults_ahead(r, v, n);
 	for (size_t i = 0; i < n && !az_http_canceled(az_session_http(r->s));
 	     i++) {

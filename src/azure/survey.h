@@ -18,6 +18,9 @@ struct survey_opts {
 	unsigned services; /* bit per enum svc_id; 0: all four */
 	bool deep;   /* check the keys in use, not only whether CMK is on */
 	int64_t now; /* the clock, epoch seconds (0: now) */
+	/* How far it got: subscriptions, resources judged, and what it does
+	 * now: "subscriptions", "graph", "quota", "arm" or "deep"
+	 * (survey_stage_text says it in words). */
 	void (*progress)(void *ud, size_t subscriptions, size_t resources,
 			 const char *stage);
 	void *ud;
@@ -34,6 +37,7 @@ struct survey_sink {
 	void *ud;
 };
 
+const char *survey_stage_text(const char *stage);
 int cmk_audit_stream(struct az_session *s, const struct survey_opts *o,
 		     const struct survey_sink *sink, struct audit_report *meta,
 		     struct az_error *e);

@@ -319,6 +319,26 @@ static void test_deep_stale_row(void **state)
 	env_stop(v);
 }
 
+/* survey_stage_text says each progress stage in words (the untranslated
+ * English here), and an unknown stage as it is. */
+static void test_stage_text(void **state)
+{
+	static const struct {
+		const char *stage, *text;
+	} T[] = {
+		{ "subscriptions", "listing the subscriptions" },
+		{ "graph", "reading Resource Graph" },
+		{ "quota", "waiting for Resource Graph's query quota" },
+		{ "arm", "listing with Resource Manager" },
+		{ "deep", "checking the keys in use" },
+		{ "something new", "something new" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++)
+		assert_string_equal(survey_stage_text(T[i].stage), T[i].text);
+}
+
 /* Counts a report's findings of a rule. */
 static size_t count_rule(const struct audit_report *a, const char *rule)
 {
@@ -1182,6 +1202,7 @@ int main(void)
 		cmocka_unit_test(test_graph_cut_short),
 		cmocka_unit_test(test_graph_loop),
 		cmocka_unit_test(test_graph_loop_ab),
+		cmocka_unit_test(test_stage_text),
 		cmocka_unit_test(test_deep_vault_once),
 		cmocka_unit_test(test_deep_stale_row),
 	};

@@ -349,6 +349,24 @@ else
 	echo "skip the filter typed while a list is read: curl is not installed"
 fi
 
+# The busy line says how far the audit got: the demo's simulator answers the key reads of vault kv-ch-prod-ai
+# 3 s late, once, so the audit stays on its deep checks long enough to be seen there, and ends as usual.
+if command -v curl >/dev/null 2>&1; then
+	start "LC_ALL=C.UTF-8 AZCMK_SIM=$work/sim"
+	wait_for "[x] Contoso Health Prod" "audit progress: started"
+	port=$(sed 's/.*"proxy": *\([0-9]*\).*/\1/' "$work/sim-ports.json")
+	curl -sf -x "http://127.0.0.1:$port" --cacert "$(cat "$work/sim-ca")" -X POST \
+		-H 'Content-Type: application/json' https://sim.local/faults \
+		-d '{"method":"GET","host":"kv-ch-prod-ai.*","path":"/keys/*","latencyMs":3000,"times":1}' \
+		>/dev/null || bad "audit progress: the simulator took no fault"
+	keys Enter
+	wait_for "checking the keys in use (" "audit progress: the busy line says the deep checks"
+	wait_for "Findings: 37 blockers, 25 warnings, 20 notes, in 43 resources" "audit progress: the audit ends"
+	gone "checking the keys in use" "audit progress: the busy line is gone"
+	keys q
+	wait_for "EXIT=0" "audit progress: quits"
+fi
+
 # A fleet from the findings: Space marks one finding, a marks every finding a filter shows, Enter plans the marked
 # ones into one fleet as fix --all does and shows its review; typing yes applies it, a row per resource.
 start "LC_ALL=C.UTF-8" "--propagation-wait 0"
