@@ -84,6 +84,7 @@ struct census {
 struct held {
 	char *text;
 	bool dated; /* it waits on its creation list itself */
+	bool deep;  /* it is checked in full (deep_row, asked once) */
 };
 
 /* A deep check's read, made ahead of its row's turn in a wave of several
@@ -198,19 +199,29 @@ static bool wanted(const struct survey_opts *o, const struct svc_profile *p)
 	return p && (o->services == 0 || (o->services & (1u << p->id)));
 }
 
+/* Finds the audit's entry for a key's vault (looked up by its whole text, in
+ * lower case: a URI's dots are no path): true when there is one, with *id the
+ * ARM id to hand on, or NULL when a check found that its hint did not hold. */
+static bool vault_entry(const struct run *r, const struct key_ref *k,
+			struct json_object **id)
+{
+	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
+	bool known = low && r->vaults &&
+		     json_object_object_get_ex(r->vaults, low, id);
+
+	free(low);
+	return known;
+}
+
 /* Returns the ARM id a deep check read the vault of a key reference at (or a
  * lookup found it at), or NULL when none did; borrowed until the next
  * note_vault. */
 static const char *vault_seen(const struct run *r, const struct key_ref *k)
 {
-	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
 	struct json_object *id = NULL;
 
-	/* Looked up by its whole text: a URI's dots are no path. */
-	if (low && r->vaults)
-		json_object_object_get_ex(r->vaults, low, &id);
-	free(low);
-	return json_object_is_type(id, json_type_string)
+	return vault_entry(r, k, &id) &&
+			       json_object_is_type(id, json_type_string)
 		       ? json_object_get_string(id)
 		       : NULL;
 }
@@ -252,26 +263,34 @@ static void deep_target(const struct run *r, const char *id,
 		t->principal = NULL;
 }
 
+/* Returns where the read made ahead for a resource's deep check is kept, or
+ * r->npre when there is none. */
+static size_t deep_find(const struct run *r, const char *id)
+{
+	size_t i = 0;
+
+	while (i < r->npre && strcmp(r->pre[i].id, id) != 0)
+		i++;
+	return i;
+}
+
 /* Takes the read made ahead for a resource's deep check into *d, when there is
  * one. */
 static bool deep_taken(struct run *r, const char *id, struct deep_read *d)
 {
-	for (size_t i = 0; i < r->npre; i++)
-		if (strcmp(r->pre[i].id, id) == 0) {
-			*d = r->pre[i];
-			r->pre[i] = r->pre[--r->npre];
-			return true;
-		}
-	return false;
+	size_t i = deep_find(r, id);
+
+	if (i == r->npre)
+		return false;
+	*d = r->pre[i];
+	r->pre[i] = r->pre[--r->npre];
+	return true;
 }
 
 /* Tells whether a resource's deep check was read ahead. */
 static bool deep_ahead(const struct run *r, const char *id)
 {
-	for (size_t i = 0; i < r->npre; i++)
-		if (strcmp(r->pre[i].id, id) == 0)
-			return true;
-	return false;
+	return deep_find(r, id) < r->npre;
 }
 
 /* Frees what a deep check read. */
@@ -841,12 +860,14 @@ static size_t deep_ahead_rows(struct run *r, struct ahead *v)
 
 	for (size_t i = r->hhead;
 	     i < r->nheld && i - r->hhead < DEEP_SCAN && n < DEEP_WAVE; i++) {
-		struct json_object *row = json_tokener_parse(r->rows[i].text);
-		const struct svc_profile *p = svc_for_resource(
-			jx_str(row, "type"), jx_str(row, "kind"));
+		struct json_object *row;
+		const struct svc_profile *p;
 
-		if (row && deep_row(r, row) &&
-		    !deep_ahead(r, jx_str(row, "id"))) {
+		if (!r->rows[i].deep)
+			continue;
+		row = json_tokener_parse(r->rows[i].text);
+		p = svc_for_resource(jx_str(row, "type"), jx_str(row, "kind"));
+		if (row && !deep_ahead(r, jx_str(row, "id"))) {
 			memset(&v[n], 0, sizeof(v[n]));
 			v[n].res = audit_resource_from_row(row, NULL);
 			v[n].key =
@@ -862,12 +883,9 @@ static size_t deep_ahead_rows(struct run *r, struct ahead *v)
  * or none, a check having found that its hint did not hold. */
 static bool vault_known(const struct run *r, const struct key_ref *k)
 {
-	char *low = k->vault_uri ? str_lower(k->vault_uri) : NULL;
-	bool known = low && r->vaults &&
-		     json_object_object_get_ex(r->vaults, low, NULL);
+	struct json_object *id;
 
-	free(low);
-	return known;
+	return vault_entry(r, k, &id);
 }
 
 /* Looks up at once, as hints for their checks (cmk_find_vaults), the vaults
@@ -983,16 +1001,17 @@ static void hold_row(struct json_object *row, const char *text, size_t len,
 {
 	struct run *r = ud;
 	struct dated *d;
+	bool deep;
 
 	if (!in_batch(r, row))
 		return;
 	census_reached(r, jx_str(row, "subscriptionId"));
 	d = needs_date(r, row) ? dated_of_row(r, row) : NULL;
+	deep = deep_row(r, row);
 
 	/* A row checked in full waits, so that its check goes in one wave
 	 * with the next ones' (drain, read_ahead_deep). */
-	if (r->hhead == r->nheld && (!d || dated_done(d)) &&
-	    !deep_row(r, row)) {
+	if (r->hhead == r->nheld && (!d || dated_done(d)) && !deep) {
 		if (d)
 			retire(r, jx_str(row, "subscriptionId")
 					  ? jx_str(row, "subscriptionId")
@@ -1007,6 +1026,7 @@ static void hold_row(struct json_object *row, const char *text, size_t len,
 	/* The row's own bytes, not written again from the parsed row: the
 	 * same parser read them once already. */
 	r->rows[r->nheld].text = xstrndup(text, len);
+	r->rows[r->nheld].deep = deep;
 	r->rows[r->nheld++].dated = d != NULL;
 }
 
@@ -1030,7 +1050,7 @@ static void drain(struct run *r)
 			retire(r, jx_str(row, "subscriptionId")
 					  ? jx_str(row, "subscriptionId")
 					  : "");
-		if (row && r->rc == 0 && deep_row(r, row) &&
+		if (row && r->rc == 0 && h->deep &&
 		    !deep_ahead(r, jx_str(row, "id")))
 			read_ahead_deep(r);
 		if (row)
