@@ -1276,6 +1276,43 @@ static void lro_display_region(struct env *v)
 }
 
 /*
+ * A 401 whose answer fails in a later round of az_session_send_all (a vault of
+ * another tenant, whose sign-in the simulator refuses): that request alone is
+ * marked failed (no answer kept), after one 401 and no resending, with the
+ * sign-in's error;
+ * the requests beside it are answered.
+ */
+static void send_all_later_401(struct env *v)
+{
+	struct az_req *r[3];
+	bool failed[3] = { true, true, true };
+	int refused;
+
+	hold_kv_token(v);
+	refused = log_count(v, "/keys/cmk-test", 401);
+	fault(v, "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/"
+		 "keys*\",\"status\":401,\"times\":9," KV_OTHER_CHALLENGE "}");
+	r[0] = az_session_req(v->s, AZ_ARM, "GET", OAI, "2025-06-01", NULL);
+	r[1] = az_session_req(v->s, AZ_KEYVAULT, "GET", KV "/keys/cmk-test",
+			      "7.5", NULL);
+	r[2] = az_session_req(v->s, AZ_ARM, "GET", OAI, "2025-06-01", NULL);
+	assert_int_equal(az_session_send_all(v->s, r, 3, failed, &v->e), 0);
+	assert_false(failed[0]);
+	assert_true(failed[1]);
+	assert_false(failed[2]);
+	assert_int_equal(r[0]->status, 200);
+	/* Its 401 was let go for the new token it could not get. */
+	assert_int_equal(r[1]->status, 0);
+	assert_int_equal(r[2]->status, 200);
+	assert_non_null(v->e.message);
+	assert_non_null(strstr(v->e.message, OTHER_TENANT));
+	assert_int_equal(log_count(v, "/keys/cmk-test", 401), refused + 1);
+	az_error_clear(&v->e);
+	for (size_t i = 0; i < 3; i++)
+		az_req_free(r[i]);
+}
+
+/*
  * az_session_send_all sends several requests at once, and one that cannot
  * have its token (a URL with a control character: refused before a token
  * goes) holds no other back, where az_session_send stops at it: it alone is
@@ -1311,6 +1348,7 @@ static void test_send_all(void **state)
 	az_error_clear(&v->e);
 	for (size_t i = 0; i < 3; i++)
 		az_req_free(r[i]);
+	send_all_later_401(v);
 	env_stop(v);
 }
 
