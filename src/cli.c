@@ -163,7 +163,9 @@ bool cli_write_file(const char *path, const char *data, char **err)
 		 open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		      0600));
 	FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-	bool ok = f && fputs(data, f) >= 0;
+	/* On disk before the rename (as cmk_write_private): a crash never
+	 * leaves an empty plan where the whole one was said to be. */
+	bool ok = f && fputs(data, f) >= 0 && fflush(f) == 0 && fsync(fd) == 0;
 
 	if (fd >= 0 && !f)
 		close(fd);
