@@ -45,11 +45,38 @@ OTHER = [
       "Microsoft.KeyVault/managedHsm/keys/create", "Microsoft.KeyVault/managedHsm/keys/encrypt/action", "Microsoft.KeyVault/managedHsm/keys/decrypt/action",
       "Microsoft.KeyVault/managedHsm/keys/wrap/action", "Microsoft.KeyVault/managedHsm/keys/unwrap/action", "Microsoft.KeyVault/managedHsm/keys/sign/action",
       "Microsoft.KeyVault/managedHsm/keys/verify/action"], "notDataActions": []}),
-    ("515eb02d-2335-4d2d-92f2-b1cbdf9c3778", "Managed HSM Crypto Officer", "Managed HSM local role: manage keys and role assignments for keys.",
-     {"actions": [], "notActions": [], "dataActions": ["Microsoft.KeyVault/managedHsm/keys/*", "Microsoft.KeyVault/managedHsm/roleAssignments/*/action",
-      "Microsoft.KeyVault/managedHsm/roleDefinitions/read/action"], "notDataActions": []}),
-    ("a290e904-7015-4bba-90c8-60543313cdb4", "Managed HSM Administrator", "Managed HSM local role: everything in the HSM.",
-     {"actions": [], "notActions": [], "dataActions": ["Microsoft.KeyVault/managedHsm/*"], "notDataActions": []}),
+    # Crypto Officer, Administrator and Policy Administrator: the data actions of Microsoft's "Permitted
+    # operations" table (learn.microsoft.com/azure/key-vault/managed-hsm/built-in-roles). Neither of the
+    # first two may wrap or unwrap: the Administrator is "not permitted to perform any key management
+    # operations", the Crypto Officer "not permitted to perform any other key management operations" than
+    # purging, recovering and exporting keys.
+    ("515eb02d-2335-4d2d-92f2-b1cbdf9c3778", "Managed HSM Crypto Officer",
+     "Managed HSM local role: role management, purge or recover deleted keys, export keys.",
+     {"actions": [], "notActions": [], "dataActions": [
+         "Microsoft.KeyVault/managedHsm/keys/deletedKeys/read/action", "Microsoft.KeyVault/managedHsm/keys/deletedKeys/recover/action",
+         "Microsoft.KeyVault/managedHsm/keys/deletedKeys/delete", "Microsoft.KeyVault/managedHsm/keys/export/action",
+         "Microsoft.KeyVault/managedHsm/roleAssignments/read/action", "Microsoft.KeyVault/managedHsm/roleAssignments/write/action",
+         "Microsoft.KeyVault/managedHsm/roleAssignments/delete/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/read/action",
+         "Microsoft.KeyVault/managedHsm/roleDefinitions/write/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/delete/action"],
+      "notDataActions": []}),
+    ("a290e904-7015-4bba-90c8-60543313cdb4", "Managed HSM Administrator",
+     "Managed HSM local role: security domain, full backup and restore, role management; no key management.",
+     {"actions": [], "notActions": [], "dataActions": [
+         "Microsoft.KeyVault/managedHsm/securitydomain/download/action", "Microsoft.KeyVault/managedHsm/securitydomain/upload/action",
+         "Microsoft.KeyVault/managedHsm/securitydomain/upload/read", "Microsoft.KeyVault/managedHsm/securitydomain/transferkey/read",
+         "Microsoft.KeyVault/managedHsm/roleAssignments/read/action", "Microsoft.KeyVault/managedHsm/roleAssignments/write/action",
+         "Microsoft.KeyVault/managedHsm/roleAssignments/delete/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/read/action",
+         "Microsoft.KeyVault/managedHsm/roleDefinitions/write/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/delete/action",
+         "Microsoft.KeyVault/managedHsm/backup/start/action", "Microsoft.KeyVault/managedHsm/backup/status/action",
+         "Microsoft.KeyVault/managedHsm/restore/start/action", "Microsoft.KeyVault/managedHsm/restore/status/action"],
+      "notDataActions": []}),
+    ("4bd23610-cdcf-4971-bdee-bdc562cc28e4", "Managed HSM Policy Administrator",
+     "Managed HSM local role: create and delete role assignments.",
+     {"actions": [], "notActions": [], "dataActions": [
+         "Microsoft.KeyVault/managedHsm/roleAssignments/read/action", "Microsoft.KeyVault/managedHsm/roleAssignments/write/action",
+         "Microsoft.KeyVault/managedHsm/roleAssignments/delete/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/read/action",
+         "Microsoft.KeyVault/managedHsm/roleDefinitions/write/action", "Microsoft.KeyVault/managedHsm/roleDefinitions/delete/action"],
+      "notDataActions": []}),
 ]
 
 roles = []
