@@ -948,6 +948,14 @@ static bool uses_planned_key(const struct run *r, const struct cmk_ctx *c)
 	return is;
 }
 
+/* Names the identity the plan chose for its fetches: its user-assigned one, or
+ * "system" (never left to the default, which follows the key setting the
+ * plan may be changing). */
+static const char *apply_identity(const struct run *r)
+{
+	return r->p->uai_id ? r->p->uai_id : "system";
+}
+
 /* Returns the principal learned for the service's identity, or NULL. */
 static const char *learned_principal(const struct run *r)
 {
@@ -967,7 +975,7 @@ static int read_proof(struct run *r, struct json_object *now,
 	char *uri = planned_key(r);
 	struct cmk_target t = { .resource = r->p->resource_id,
 				.key_uri = uri,
-				.identity = r->p->uai_id,
+				.identity = apply_identity(r),
 				.confirmed = true,
 				.vault_id = r->p->vault_id,
 				.resource_read = now,
@@ -1046,7 +1054,7 @@ static int prove_access(struct run *r, struct json_object *now,
 static int prove_user_identity(struct run *r, struct az_error *e)
 {
 	struct cmk_target t = { .resource = r->p->resource_id,
-				.identity = r->p->uai_id,
+				.identity = apply_identity(r),
 				.confirmed = true,
 				.vault_id = r->p->vault_id };
 	struct cmk_fetch f;
@@ -1086,7 +1094,7 @@ static int verify(struct run *r, struct az_error *e)
 	/* On apply's word for the key and the principal: one wave, unless the
 	 * read says otherwise. */
 	struct cmk_target t = { .resource = r->p->resource_id,
-				.identity = r->p->uai_id,
+				.identity = apply_identity(r),
 				.vault_id = r->p->vault_id,
 				.principal = learned_principal(r),
 				.expect_key = key };
@@ -1460,7 +1468,7 @@ static int preflight(struct run *r, struct az_error *e)
 			: NULL;
 	struct cmk_target t = { .resource = r->p->resource_id,
 				.key_uri = key,
-				.identity = r->p->uai_id,
+				.identity = apply_identity(r),
 				.confirmed = true,
 				.planned_vault = planned,
 				.vault_id = r->p->vault_id,

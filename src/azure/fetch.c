@@ -264,6 +264,21 @@ static int pick_key(struct az_session *s, const struct cmk_target *t,
 	return ok ? 0 : -1;
 }
 
+/* Tells whether an id is a user-assigned identity's ARM id. */
+static bool is_identity_id(const char *id)
+{
+	struct armid a;
+	bool ok;
+
+	if (!armid_parse(id, &a))
+		return false;
+	ok = a.name &&
+	     str_ieq(a.type,
+		     "Microsoft.ManagedIdentity/userAssignedIdentities");
+	armid_free(&a);
+	return ok;
+}
+
 /* Reads the user-assigned identity the operator names (ARM id, or a name
  * attached to the resource). */
 static int pick_identity(struct az_session *s, const struct cmk_target *t,
@@ -274,9 +289,13 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t,
 	const char *want = t->identity;
 	struct az_req *r;
 
-	if (!want || str_ieq(want, "system")) {
-		if (!want && cmk_default_identity(f->resource))
-			f->uai_id = xstrdup(cmk_default_identity(f->resource));
+	if (!want) {
+		const char *in_use = cmk_identity_in_use(
+			f->ctx.svc, f->resource, &f->unattached);
+
+		f->uai_id = in_use ? xstrdup(in_use) : NULL;
+	} else if (str_ieq(want, "system")) {
+		/* The system-assigned identity, as the operator says. */
 	} else if (str_istarts(want, "/subscriptions/")) {
 		f->uai_id = xstrdup(want);
 	} else if (json_object_is_type(map, json_type_object)) {
@@ -295,7 +314,9 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t,
 			     want);
 		return -1;
 	}
-	if (!f->uai_id)
+	/* Only a user-assigned identity's ARM id is read (a key setting's is
+	 * untrusted text). */
+	if (!f->uai_id || !is_identity_id(f->uai_id))
 		return 0;
 	r = az_session_req(s, AZ_ARM, "GET", f->uai_id, "2023-01-31", NULL);
 	if (az_session_send(s, &r, 1, e) == 0 && r->status == 200)
@@ -405,6 +426,18 @@ static struct az_req *vault_query_req(struct az_session *s,
 	return r;
 }
 
+/*
+ * Returns a read's status for the rules: its HTTP status, or
+ * CMK_READ_NO_ANSWER when none came: the connection failed, or the request was
+ * left unanswered (a 401 whose new token could not be had clears the answer;
+ * a retry abandoned when another request failed). Never 0, which tells the
+ * rules that nothing was asked.
+ */
+static long answer_status(const struct az_req *r)
+{
+	return r->curl_code || r->status == 0 ? CMK_READ_NO_ANSWER : r->status;
+}
+
 /* Takes Azure Policy's answer about the save; a refused policy check is no
  * finding, only its status. */
 static void take_policy(struct cmk_fetch *f, const struct az_req *r)
@@ -414,8 +447,7 @@ static void take_policy(struct cmk_fetch *f, const struct az_req *r)
 			r->json, "contentEvaluationResult.policyEvaluations"));
 		f->ctx.policy_status = 200;
 	} else {
-		f->ctx.policy_status =
-			r->curl_code ? CMK_READ_NO_ANSWER : r->status;
+		f->ctx.policy_status = answer_status(r);
 	}
 }
 
@@ -491,10 +523,12 @@ static struct json_object *take(struct az_req *r, long *status)
 
 	/* No answer, or a 200 that is not the JSON object the API documents, is
 	 * not a verdict either way. */
-	*status = r->curl_code                  ? CMK_READ_NO_ANSWER
-		  : r->status == 200 && !shaped ? CMK_READ_MALFORMED
-						: r->status;
-	return r->status == 200 && shaped ? json_object_get(r->json) : NULL;
+	*status = r->status == 200 && !r->curl_code && !shaped
+			  ? CMK_READ_MALFORMED
+			  : answer_status(r);
+	return r->status == 200 && !r->curl_code && shaped
+		       ? json_object_get(r->json)
+		       : NULL;
 }
 
 /* Takes a list's "value" array, with its status (a 200 without the array is
@@ -504,10 +538,12 @@ static struct json_object *take_list(struct az_req *r, long *status)
 	struct json_object *value = jx_get(r->json, "value");
 	bool shaped = json_object_is_type(value, json_type_array);
 
-	*status = r->curl_code                  ? CMK_READ_NO_ANSWER
-		  : r->status == 200 && !shaped ? CMK_READ_MALFORMED
-						: r->status;
-	return r->status == 200 && shaped ? json_object_get(value) : NULL;
+	*status = r->status == 200 && !r->curl_code && !shaped
+			  ? CMK_READ_MALFORMED
+			  : answer_status(r);
+	return r->status == 200 && !r->curl_code && shaped
+		       ? json_object_get(value)
+		       : NULL;
 }
 
 /* Returns the index of the newest version by creation time (Key Vault promises
@@ -623,15 +659,27 @@ static struct az_req *assignments_req(struct az_session *s,
 				    "roleAssignments?$filter=principalId%%20eq"
 				    "%%20'%s'",
 				    vault_id,
-				    principal ? principal
-					      : "00000000-0000-0000-0000-"
-						"000000000000");
+				    /* Only an object id goes in the query;
+				     * any other names no one. */
+				    is_uuid(principal)
+					    ? principal
+					    : "00000000-0000-0000-0000-"
+					      "000000000000");
 	struct az_req *r = az_session_req(
 		s, f->ctx.keyref.hsm ? AZ_KEYVAULT : AZ_ARM, "GET", url,
 		f->ctx.keyref.hsm ? KV_API : AUTHZ_API, NULL);
 
 	free(url);
 	return r;
+}
+
+/* Tells whether a principal is among those whose assignments are kept. */
+static bool kept(const char *const *keep, size_t n, const char *who)
+{
+	for (size_t i = 0; i < n; i++)
+		if (keep[i] && str_ieq(keep[i], who))
+			return true;
+	return false;
 }
 
 /* Tells whether an assignment of the list has this name already (the two HSM
@@ -652,8 +700,8 @@ static bool named_in(struct json_object *list, const char *name)
  */
 static struct json_object *hsm_assignments(struct json_object *value,
 					   const char *hsm_id,
-					   const char *principal,
-					   const char *operator_id)
+					   const char *const *keep,
+					   size_t nkeep)
 {
 	struct json_object *out = json_object_new_array();
 
@@ -666,8 +714,7 @@ static struct json_object *hsm_assignments(struct json_object *value,
 
 		if (!scope || !rd || !strrchr(rd, '/') || !who ||
 		    scope[0] != '/' || named_in(out, jx_str(ra, "name")) ||
-		    !((principal && str_ieq(who, principal)) ||
-		      (operator_id && str_ieq(who, operator_id))))
+		    !kept(keep, nkeep, who))
 			continue;
 		full = xasprintf("%s%s", hsm_id,
 				 strcmp(scope, "/") ? scope : "");
@@ -697,6 +744,9 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f,
 		      struct az_req *per_key, const char *hsm_id)
 {
 	struct json_object *claims = az_session_claims(s), *both, *key_list;
+	const char *keep[2 + CMK_OTHERS_MAX];
+	bool more;
+	size_t others;
 	long key_status;
 
 	key_list = take_all(s, per_key, &key_status);
@@ -709,11 +759,17 @@ static void hsm_local(struct az_session *s, struct cmk_fetch *f,
 	for (size_t i = 0; i < jx_len(key_list); i++)
 		json_object_array_add(both,
 				      json_object_get(jx_at(key_list, i)));
+	/* The service's principal, the other identities it may use, and
+	 * the operator: whose local assignments are judged. */
+	keep[0] = cmk_principal(&f->ctx);
+	keep[1] = jx_str(claims, "oid");
+	others = cmk_other_principals(&f->ctx, keep + 2, &more);
+	if (others)
+		f->ctx.others_status = f->ctx.assignments_status;
 	json_object_put(f->assignments);
 	f->assignments =
 		f->ctx.assignments_status == 200
-			? hsm_assignments(both, hsm_id, cmk_principal(&f->ctx),
-					  jx_str(claims, "oid"))
+			? hsm_assignments(both, hsm_id, keep, 2 + others)
 			: NULL;
 	json_object_put(both);
 	json_object_put(key_list);
@@ -1011,6 +1067,58 @@ static bool memo_role(struct az_session *s, struct cmk_fetch *f,
 	return hit;
 }
 
+/*
+ * Reads, in one wave, the role assignments at the vault of the other
+ * identities the service may use (cmk_other_principals: DICOM with both kinds
+ * on), adding them to those judged; a failed read leaves their access
+ * unjudged (others_status). An HSM's local lists hold them already
+ * (hsm_local). Only when the chosen principal's were read.
+ */
+static int read_others(struct az_session *s, struct cmk_fetch *f,
+		       const char *vault_id, struct az_error *e)
+{
+	const char *p[CMK_OTHERS_MAX];
+	struct az_req *r[CMK_OTHERS_MAX];
+	bool more;
+	size_t n;
+	int rc;
+
+	n = cmk_other_principals(&f->ctx, p, &more);
+	if (!n || f->ctx.keyref.hsm || !vault_id ||
+	    f->ctx.assignments_status != 200)
+		return 0;
+	/* Only an object id goes in the query (the resource's word). */
+	for (size_t i = 0; i < n; i++)
+		if (!is_uuid(p[i])) {
+			f->ctx.others_status = CMK_READ_MALFORMED;
+			return 0;
+		}
+	for (size_t i = 0; i < n; i++)
+		r[i] = assignments_req(s, f, vault_id, p[i]);
+	rc = az_session_send(s, r, n, e);
+	f->round_trips++;
+	if (rc != 0 && !az_http_canceled(az_session_http(s))) {
+		az_error_clear(e); /* unread, not an abort */
+		rc = 0;
+	}
+	f->ctx.others_status = 200;
+	for (size_t i = 0; i < n; i++) {
+		long status;
+		struct json_object *list =
+			rc == 0 ? take_all(s, r[i], &status) : NULL;
+
+		if (rc == 0 && (!list || status != 200))
+			f->ctx.others_status = status;
+		for (size_t k = 0; k < jx_len(list); k++)
+			json_object_array_add(f->assignments,
+					      json_object_get(jx_at(list, k)));
+		json_object_put(list);
+		az_req_free(r[i]);
+	}
+	f->ctx.assignments = f->assignments;
+	return rc;
+}
+
 /* Reads the definitions of the roles the assignments name, at once, each by its
  * full id (built-in ones from azcmk's table). */
 static int read_roles(struct az_session *s, struct cmk_fetch *f,
@@ -1274,7 +1382,7 @@ static void fill_ctx(struct az_session *s, struct cmk_fetch *f,
 	struct json_object *claims = az_session_claims(s);
 
 	f->ctx.resource = f->resource;
-	f->ctx.user_identity = f->uai_id != NULL;
+	f->ctx.user_identity = f->uai_id != NULL || f->unattached;
 	f->ctx.uai_id = f->uai_id;
 	f->ctx.uai = f->uai;
 	f->ctx.vault = f->vault;
@@ -1322,6 +1430,28 @@ static bool vault_is(const struct cmk_fetch *f, const char *vault_id)
 
 	return f->vault && str_ieq(jx_str(f->vault, "id"), vault_id) &&
 	       same_uri(uri, f->ctx.keyref.vault_uri);
+}
+
+/*
+ * Forgets the reads made at a vault that is not the key's: Resource Graph's
+ * lookup by name is untrusted, and a row naming another vault must not have
+ * that vault's settings, assignments or permissions judged as the key's
+ * vault's. They are then unread (could not judge).
+ */
+static void not_the_vault(struct cmk_fetch *f)
+{
+	struct json_object **slots[] = { &f->vault, &f->assignments, &f->perms,
+					 &f->denies };
+	long *status[] = { &f->ctx.vault_status, &f->ctx.assignments_status,
+			   &f->ctx.perms_status, &f->ctx.denies_status };
+
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		struct json_object *old = *slots[i];
+
+		*slots[i] = NULL;
+		*status[i] = CMK_READ_MALFORMED;
+		json_object_put(old);
+	}
 }
 
 /* Fetches again, looking the vault up by name, when the vault id the caller
@@ -1493,7 +1623,11 @@ static int one_wave_finish(struct az_session *s, const struct cmk_target *t,
 		rc = pick_identity(s, t, f, e);
 	if (rc == 0) {
 		fill_ctx(s, f, t);
-		rc = borne_out(s, t, f, o->w.health) ? read_roles(s, f, e) : 1;
+		rc = borne_out(s, t, f, o->w.health)
+			     ? read_others(s, f, t->vault_id, e)
+			     : 1;
+		if (rc == 0)
+			rc = read_roles(s, f, e);
 	}
 	if (rc == 0)
 		fill_ctx(s, f, t);
@@ -1599,6 +1733,10 @@ int cmk_fetch(struct az_session *s, const struct cmk_target *t,
 		out->round_trips++;
 		if (rc == 0 && hinted && !vault_is(out, vault_id))
 			rc = 1;
+		else if (rc == 0 && out->vault && !vault_is(out, vault_id))
+			not_the_vault(out);
+		if (rc == 0)
+			rc = read_others(s, out, vault_id, e);
 		if (rc == 0)
 			rc = read_roles(s, out, e);
 	} else if (rc == 0 && policy) {

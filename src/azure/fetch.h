@@ -61,6 +61,9 @@ struct cmk_fetch {
 				       availability status */
 	char *uai_id; /* the user-assigned identity the key is to be used with
 		       */
+	bool unattached; /* the key setting names, by client id, a
+			    user-assigned identity not attached (uai_id NULL)
+			  */
 	int round_trips; /* sequential waves of requests it took */
 };
 

@@ -356,8 +356,8 @@ static char *shallow_ctx(struct run *r, const struct svc_profile *p,
 	c->resource = res;
 	c->tenant = az_session_tenant(r->s);
 	c->now = r->a->generated;
-	c->uai_id = cmk_default_identity(res);
-	c->user_identity = c->uai_id != NULL;
+	c->uai_id = cmk_identity_in_use(p, res, &c->user_identity);
+	c->user_identity |= c->uai_id != NULL;
 	if (key && key_ref_parse(key, &sfx, k, &why))
 		c->keyref = *k;
 	return key;

@@ -607,6 +607,15 @@ int plan_build(const struct cmk_ctx *c, const struct cmk_report *r,
 			  "--vault and --key), or let azcmk create one"));
 		return -1;
 	}
+	if (c->user_identity && !c->uai_id) {
+		*err = xasprintf(
+			_("cannot build a plan: the key setting of %s names a "
+			  "user-assigned identity by a client id that no "
+			  "identity attached to it has; attach that identity, "
+			  "or choose one with --identity"),
+			jx_str(c->resource, "name"));
+		return -1;
+	}
 	if (!plan_possible(c, r, ch, err))
 		return -1;
 	grant = failed(r, "identity.key-access") ||

@@ -78,11 +78,56 @@ bool cmk_setting_names_identity(const struct cmk_ctx *c)
 }
 
 /*
- * Returns the identity a resource uses for its key when none is named: NULL
- * (the system-assigned one) unless it has no system-assigned identity and
- * exactly one user-assigned identity, whose ARM id it returns (borrowed).
+ * Lists the principals of the other identities a service whose key setting
+ * names none (DICOM) may use besides the user-assigned one judged: with its
+ * system-assigned identity on beside it, any of them may serve (RULES.md:
+ * "both"), so each must reach the key. CMK_OTHERS_MAX at most; returns how
+ * many (borrowed from the resource), *more set when there were more.
+ *
+ * Not yet when the system-assigned identity is the one judged: a plan grants
+ * one identity only, so a key it creates would fail the user-assigned ones
+ * at once; until plans grant every identity the service may use, that
+ * direction is left to identity.key-access alone.
  */
-const char *cmk_default_identity(struct json_object *resource)
+size_t cmk_other_principals(const struct cmk_ctx *c, const char **out,
+			    bool *more)
+{
+	const char *chosen = cmk_principal(c),
+		   *sys = jx_str(c->resource, "identity.principalId");
+	struct json_object *map =
+		jx_get(c->resource, "identity.userAssignedIdentities");
+	size_t n = 0;
+
+	*more = false;
+	if (!c->svc || c->svc->shape->identity || !c->user_identity)
+		return 0;
+	/* The user-assigned identity chosen (attached, or to be by the plan)
+	 * leaves the system-assigned one, when on, beside it. */
+	if (sys)
+		out[n++] = sys;
+	if (!json_object_is_type(map, json_type_object))
+		return n;
+	json_object_object_foreach(map, id, v)
+	{
+		const char *p = jx_str(v, "principalId");
+
+		(void)id;
+		if (!p || (chosen && str_ieq(p, chosen)))
+			continue;
+		if (n == CMK_OTHERS_MAX)
+			*more = true;
+		else
+			out[n++] = p;
+	}
+	return n;
+}
+
+/*
+ * Returns the user-assigned identity a resource uses for its key by default:
+ * NULL (the system-assigned one) unless it has no system-assigned identity
+ * and exactly one user-assigned identity, whose ARM id it returns (borrowed).
+ */
+static const char *only_user_identity(struct json_object *resource)
 {
 	struct json_object *map =
 		jx_get(resource, "identity.userAssignedIdentities");
@@ -98,6 +143,67 @@ const char *cmk_default_identity(struct json_object *resource)
 		only = k;
 	}
 	return only;
+}
+
+/*
+ * Returns the user-assigned identity the resource's saved key setting names
+ * (Cognitive Services' identityClientId, the healthcare agent service's
+ * userIdentity), or NULL when it names none: "the client ID (GUID) of the
+ * user-assigned identity to use; omit for system-assigned"
+ * (azure-api/REFERENCE-ARM.md). By client id, the ARM id of the attached
+ * identity that has it, or *unattached when none has; by ARM id, the attached
+ * identity's own spelling of it, else the id as the setting gives it
+ * (borrowed).
+ */
+static const char *named_user_identity(const struct svc_profile *svc,
+				       struct json_object *resource,
+				       bool *unattached)
+{
+	const struct key_shape *k = svc ? svc->shape : NULL;
+	struct json_object *map =
+		jx_get(resource, "identity.userAssignedIdentities");
+	const char *named =
+		k && k->identity && k->kvp
+			? jx_str(jx_get(resource, k->kvp), k->identity)
+			: NULL;
+
+	if (!named || !*named)
+		return NULL;
+	if (json_object_is_type(map, json_type_object)) {
+		json_object_object_foreach(map, id, v)
+		{
+			if (k->identity_client_id
+				    ? str_ieq(jx_str(v, "clientId"), named)
+				    : str_ieq(id, named))
+				return id;
+		}
+	}
+	*unattached = k->identity_client_id;
+	return k->identity_client_id ? NULL : named;
+}
+
+/*
+ * Returns the user-assigned identity a resource uses for its key when the
+ * operator names none (borrowed), or NULL for the system-assigned one: the one
+ * its key setting names, else the only one it has when it has no
+ * system-assigned identity. *unattached is set when the setting names, by
+ * client id, an identity not attached to the resource: then no principal can
+ * be judged.
+ */
+const char *cmk_identity_in_use(const struct svc_profile *svc,
+				struct json_object *resource, bool *unattached)
+{
+	const char *named;
+
+	*unattached = false;
+	named = named_user_identity(svc, resource, unattached);
+	if (named || *unattached)
+		return named;
+	/* On its key, a setting that could name an identity and names none
+	 * means the system-assigned one ("omit for system-assigned"). */
+	if (svc && svc->shape->identity && svc_on_cmk(svc, resource))
+		return NULL;
+	return only_user_identity(resource);
 }
 
 /* Returns the ARM scope of the key ("{vault id}/keys/{name}"), allocated, or
@@ -818,8 +924,23 @@ static enum cmk_outcome r_identity_enabled(const struct cmk_ctx *c,
 					   struct cmk_finding *f)
 {
 	f->arg[0] = res_name(c);
+	if (c->user_identity && !c->uai_id) {
+		const struct key_shape *k = c->svc->shape;
+
+		f->arg[1] = _("user-assigned identity its key setting names");
+		f->detail = xasprintf(
+			_("The key setting names the identity with client id "
+			  "%s, and no identity attached to the resource has "
+			  "it: the service cannot reach its key. Attach that "
+			  "identity, or choose one with --identity."),
+			k->kvp && k->identity
+				? jx_str(jx_get(c->resource, k->kvp),
+					 k->identity)
+				: "?");
+		return OUT_FAILS;
+	}
 	if (c->user_identity) {
-		f->arg[1] = c->uai_id ? c->uai_id : "?";
+		f->arg[1] = c->uai_id;
 		return jx_iget(jx_get(c->resource,
 				      "identity.userAssignedIdentities"),
 			       c->uai_id ? c->uai_id : "")
@@ -864,28 +985,82 @@ static enum cmk_outcome r_key_access(const struct cmk_ctx *c,
 	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
 }
 
+/* Returns the ARM id of the user-assigned identity with this principal on the
+ * resource (borrowed), or NULL. */
+static const char *identity_of(const struct cmk_ctx *c, const char *principal)
+{
+	struct json_object *map =
+		jx_get(c->resource, "identity.userAssignedIdentities");
+
+	if (!json_object_is_type(map, json_type_object))
+		return NULL;
+	json_object_object_foreach(map, id, v)
+	{
+		if (str_ieq(jx_str(v, "principalId"), principal))
+			return id;
+	}
+	return NULL;
+}
+
 /*
  * identity.dicom-both: a DICOM service names no identity in its key setting,
  * so with a user-assigned identity and its system-assigned one both on, it
- * may use either: both must be able to use the key (unless the change turns
- * the system-assigned one off, as Microsoft's user-assigned DICOM template
- * does by setting the identity type to UserAssigned alone).
+ * may use any of them: each other one must be able to use the key too
+ * (unless the change turns the system-assigned one off, as Microsoft's
+ * user-assigned DICOM template does by setting the identity type to
+ * UserAssigned alone). Their assignments must have been read.
  */
 static enum cmk_outcome r_dicom_both(const struct cmk_ctx *c,
 				     struct cmk_finding *f)
 {
-	const char *sys = jx_str(c->resource, "identity.principalId");
-	char *how = NULL;
-	int access;
+	const char *sys = jx_str(c->resource, "identity.principalId"),
+		   *others[CMK_OTHERS_MAX];
+	bool more;
+	size_t n = cmk_other_principals(c, others, &more);
+	enum cmk_outcome out = OUT_NA;
 
-	if (!c->user_identity || !sys || c->drop_system || !vault_read(c) ||
-	    !c->keyref.name)
+	if (!vault_read(c) || !c->keyref.name)
 		return OUT_NA;
-	access = cmk_access_of(c, sys, &how);
-	free(how);
 	f->arg[0] = res_name(c);
 	f->arg[1] = key_label(c);
-	return access > 0 ? OUT_HOLDS : access < 0 ? OUT_UNKNOWN : OUT_FAILS;
+	if (more) {
+		f->detail = xasprintf(_("it has more than %d other identities; "
+					"azcmk judges that many at most"),
+				      CMK_OTHERS_MAX);
+		return OUT_UNKNOWN;
+	}
+	for (size_t i = 0; i < n && out != OUT_FAILS; i++) {
+		int access;
+
+		if (c->drop_system && str_ieq(others[i], sys))
+			continue;
+		if (c->others_status != 0 && c->others_status != 200) {
+			free(f->detail);
+			f->detail = xstrdup(
+				_("the role assignments of its other "
+				  "identities could not be read; retry when "
+				  "Azure answers"));
+			return OUT_UNKNOWN;
+		}
+		access = cmk_access_of(c, others[i], NULL);
+		if (access == 0) {
+			const char *uai = identity_of(c, others[i]);
+
+			free(f->detail);
+			f->detail =
+				uai ? xasprintf(_("The identity that cannot "
+						  "is user-assigned "
+						  "identity %s."),
+						uai)
+				    : NULL;
+			out = OUT_FAILS;
+		} else if (access < 0 || out == OUT_UNKNOWN) {
+			out = OUT_UNKNOWN;
+		} else {
+			out = OUT_HOLDS;
+		}
+	}
+	return out;
 }
 
 /*
@@ -1027,8 +1202,18 @@ static enum cmk_outcome r_eligible(const struct cmk_ctx *c,
 			f->detail = xstrdup(c->created_unread);
 			return OUT_UNKNOWN;
 		}
-		if (!created)
-			return OUT_NA;
+		/* Eligibility rests on the creation day alone: a read without
+		 * it leaves the rule unjudged, as the audit's does. */
+		if (!created) {
+			f->detail = xasprintf(
+				_("its creation time (systemData.createdAt) "
+				  "was not in Azure's answer, so whether it "
+				  "was created on or after %s cannot be told; "
+				  "audit again, and if it persists, check the "
+				  "resource in the Azure portal"),
+				c->svc->cmk_since);
+			return OUT_UNKNOWN;
+		}
 		f->detail = xasprintf(_("It was created on %.10s."), created);
 		return strcmp(created, c->svc->cmk_since) >= 0 ? OUT_HOLDS
 							       : OUT_FAILS;
@@ -1637,11 +1822,16 @@ static void prune_ineligible(struct cmk_report *out)
 	out->n = k;
 }
 
-/* Tells whether a read got no usable answer: none at all, a malformed one,
- * throttled, or a server failure. */
+/*
+ * Tells whether a read got no usable answer: none at all, a malformed one, or
+ * any status the rules give no meaning to. Only 200 (read), 403 (you may not
+ * read it), 404 (it is not there) and 0 (not asked) are answers; a 401 (a
+ * token of another tenant, a sign-in that failed again), 400, 409, 429 or 5xx
+ * leaves the rules that rest on the read unjudged, never passing.
+ */
 bool cmk_read_failed(long status)
 {
-	return status < 0 || status == 429 || status >= 500;
+	return status != 0 && status != 200 && status != 403 && status != 404;
 }
 
 /* Describes a failed read's status for a person: "HTTP 503", "a malformed
@@ -1716,6 +1906,10 @@ static char *unread_cause(const struct cmk_ctx *c, unsigned needs)
 	 */
 	if (c->keyref.hsm || !vault_rbac(c))
 		needs &= ~(unsigned)NEED_DENIES;
+	/* Resource Health speaks of the key in use: a change is not judged on
+	 * it (resource.refresh-needed), so its refusal stops nothing. */
+	if (c->change)
+		needs &= ~(unsigned)NEED_HEALTH;
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
 		if ((needs & (1u << i)) &&
 		    (cmk_read_failed(st[i]) ||

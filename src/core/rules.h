@@ -24,7 +24,9 @@ struct cmk_ctx {
 	bool user_identity; /* the service is to use a user-assigned identity */
 	bool drop_system;   /* the change turns the system-assigned identity off
 			     */
-	const char *uai_id; /* its ARM id */
+	const char *uai_id; /* its ARM id (NULL with user_identity: the key
+			       setting names, by client id, an identity not
+			       attached; no principal can be judged) */
 	struct json_object *uai; /* the identity resource, when read */
 	struct json_object *vault;
 	long vault_status;
@@ -54,8 +56,12 @@ struct cmk_ctx {
 	long perms_status;
 	long assignments_status; /* the service principal's role assignments (0:
 				    not read) */
-	long roles_status; /* the worst status among the role definitions read
-			    */
+	long others_status; /* the assignments of the other identities it may
+			       use (cmk_other_principals), in assignments;
+			       0: no such read was made (a hand-built
+			       context's assignments hold them) */
+	long roles_status;  /* the worst status among the role definitions read
+			     */
 	struct json_object
 		*policy_evals; /* checkPolicyRestrictions' policyEvaluations for
 				  the content after the save */
@@ -111,8 +117,8 @@ enum cmk_need {
 	NEED_HEALTH = 1u << 9,
 };
 
-/* Statuses of a read that got no usable answer (beside the HTTP statuses 429
- * and 5xx). */
+/* Statuses of a read that got no usable answer (beside every HTTP status but
+ * 200, 403 and 404: cmk_read_failed). */
 #define CMK_READ_MALFORMED \
 	(-1) /* an answer came, but not the JSON the API documents */
 #define CMK_READ_NO_ANSWER \
@@ -180,7 +186,12 @@ enum cmk_attr cmk_key_flag(struct json_object *key, const char *path,
 enum cmk_attr cmk_key_time(struct json_object *key, const char *path,
 			   int64_t *out);
 const char *cmk_principal(const struct cmk_ctx *c);
-const char *cmk_default_identity(struct json_object *resource);
+/* The most other identities whose access is judged beside the chosen one's. */
+#define CMK_OTHERS_MAX 4
+size_t cmk_other_principals(const struct cmk_ctx *c, const char **out,
+			    bool *more);
+const char *cmk_identity_in_use(const struct svc_profile *svc,
+				struct json_object *resource, bool *unattached);
 bool cmk_principal_has_access(const struct cmk_ctx *c, const char *principal,
 			      char **how);
 int cmk_access_of(const struct cmk_ctx *c, const char *principal, char **how);

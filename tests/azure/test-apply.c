@@ -2311,11 +2311,131 @@ static int group_teardown(void **state)
 	return rc == 0 ? 0 : -1;
 }
 
+/*
+ * Starts the simulator on minimal.json with the Azure OpenAI account on the
+ * test key through the user-assigned identity its setting names (granted at
+ * the vault), its system-assigned identity granted on the key too.
+ */
+static struct env *env_start_oai_both(void)
+{
+	char *text = st_read_scenario("minimal.json"), *err = NULL;
+	struct json_object *doc = json_tokener_parse(text),
+			   *res = jx_get(doc, "resources"), *oai = NULL;
+	struct env *v = xcalloc(1, sizeof(*v));
+
+	for (size_t i = 0; i < jx_len(res); i++)
+		if (str_ieq(jx_str(jx_at(res, i), "id"), OAI))
+			oai = jx_at(res, i);
+	assert_non_null(oai);
+	jx_set(oai, "identity.type",
+	       json_object_new_string("SystemAssigned, UserAssigned"));
+	jx_set(oai, "identity.userAssignedIdentities",
+	       json_tokener_parse(
+		       "{\"" UAI "\":{\"principalId\":\"6666b001-6666-4666-"
+		       "8666-66666666b001\",\"clientId\":\"6666c001-6666-4666-"
+		       "8666-66666666c001\"}}"));
+	jx_set(oai, "properties.encryption",
+	       json_tokener_parse(
+		       "{\"keySource\":\"Microsoft.KeyVault\","
+		       "\"keyVaultProperties\":{\"keyName\":\"cmk-test\","
+		       "\"keyVaultUri\":\"https://kv-cmk-test.vault.azure.net/"
+		       "\","
+		       "\"identityClientId\":\"6666c001-6666-4666-8666-"
+		       "66666666c001\"}}"));
+	json_object_array_add(
+		jx_get(doc, "roleAssignments"),
+		json_tokener_parse(
+			"{\"scope\":\"" RG
+			"/providers/Microsoft.KeyVault/vaults/"
+			"kv-cmk-test\",\"principalId\":\"6666b001-6666-4666-"
+			"8666-"
+			"66666666b001\",\"roleDefinitionId\":\"e147488a-f6f5-"
+			"4113-8e2d-b22465e65bf6\",\"name\":\"6666e101-6666-"
+			"4666-"
+			"8666-66666666e101\",\"principalType\":"
+			"\"ServicePrincipal\"}"));
+	json_object_array_add(
+		jx_get(doc, "roleAssignments"),
+		json_tokener_parse(
+			"{\"scope\":\"" RG
+			"/providers/Microsoft.KeyVault/vaults/"
+			"kv-cmk-test/keys/"
+			"cmk-test\",\"principalId\":\"6666a003-"
+			"6666-4666-8666-66666666a003\",\"roleDefinitionId\":"
+			"\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":"
+			"\"6666e102-6666-4666-8666-66666666e102\","
+			"\"principalType\":\"ServicePrincipal\"}"));
+	if (st_start_text(&v->t, jx_text(doc), &err) != 0)
+		fail_msg("the simulator did not start: %s", err ? err : "?");
+	json_object_put(doc);
+	free(text);
+	env_files(v);
+	return v;
+}
+
+/*
+ * A plan that moves an account from the user-assigned identity its key
+ * setting names to its system-assigned one: apply judges the identity the
+ * plan chose, not the one the setting names now. The system-assigned
+ * identity's access taken away after planning, the proof before the save
+ * stops the apply and nothing is saved.
+ */
+static void test_apply_judges_planned_identity(void **state)
+{
+	struct env *v = env_start_oai_both();
+	struct json_object *r;
+
+	(void)state;
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", OAI, "--key",
+			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
+			  "system", "--file", v->plan, END),
+		    0, "plan moving to the system-assigned identity");
+	revoke_at(v, "/keys/cmk-test");
+	assert_int_not_equal(azcmk(v, NULL, "--yes", "--propagation-wait", "0",
+				   "--access-wait", "0", "apply", v->plan, END),
+			     0);
+	assert_output(v, "stopped before the save");
+	r = state_resource(v, OAI);
+	assert_string_equal(jx_str(r,
+				   "properties.encryption.keyVaultProperties."
+				   "identityClientId"),
+			    "6666c001-6666-4666-8666-66666666c001");
+	json_object_put(r);
+	env_stop(v);
+}
+
+/*
+ * Resource Health refusing for good (409, its provider not registered in the
+ * subscription): a plan, which resource.refresh-needed does not judge, is not
+ * stopped by it.
+ */
+static void test_health_refused_plan(void **state)
+{
+	struct env *v = env_start("minimal.json", NULL);
+
+	(void)state;
+	assert_int_equal(
+		st_fault(&v->t, "{\"method\":\"GET\",\"path\":\"*/"
+				"availabilityStatuses/current\",\"status\":409,"
+				"\"code\":\"MissingSubscriptionRegistration\","
+				"\"times\":50}"),
+		201);
+	expect_exit(v,
+		    azcmk(v, NULL, "plan", DICOM, "--key",
+			  KV "/4e070c1b76f1b2e831bf75857a09fd70", "--identity",
+			  UAI, "--file", v->plan, END),
+		    0, "plan with Resource Health refused");
+	env_stop(v);
+}
+
 /* Runs the plan and apply integration tests. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_four_services),
+		cmocka_unit_test(test_apply_judges_planned_identity),
+		cmocka_unit_test(test_health_refused_plan),
 		cmocka_unit_test(test_fifth_service),
 		cmocka_unit_test(test_access_policy_vault),
 		cmocka_unit_test(test_fixes_in_plan),

@@ -531,30 +531,147 @@ static void test_deny_assignment(void **state)
 	}
 }
 
-/* Key Vault answering 503 (after retries) or malformed JSON: the key rules are
- * "could not judge", never dropped. */
+/* The challenge kv-cmk-test sends, in a fault rule. */
+#define KV_CHALLENGE                                           \
+	"\"wwwAuthenticate\":\"Bearer "                        \
+	"authorization=\\\"https://login.microsoftonline.com/" \
+	"11111111-1111-4111-8111-111111111111\\\", "           \
+	"resource=\\\"https://vault.azure.net\\\"\""
+
+/* The sign-in refused once (a credential revoked while the check runs). */
+#define TOKEN_REFUSED                                    \
+	"{\"method\":\"POST\",\"path\":\"*/oauth2/v2.0/" \
+	"token\",\"status\":400,"                        \
+	"\"body\":{\"error\":\"invalid_client\"},\"times\":1}"
+
+/*
+ * A read answered with anything but 200, 403 or 404 (Key Vault's 503 after
+ * retries, malformed JSON, a 401 that a new token does not cure, 400, 409), or
+ * left unanswered because signing in again failed: the rules resting on it are
+ * "could not judge", never dropped (a dropped rule reads as holding).
+ */
 static void test_keyvault_unreadable(void **state)
 {
-	static const char *const FAULTS[] = {
-		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
-		"*\",\"status\":503}",
-		"{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
-		"*\",\"kind\":\"malformed\"}",
+	static const struct {
+		const char *fault, *fault2, *rule, *before;
+		bool granted; /* the identity holds a role on the key */
+	} T[] = {
+		{ "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		  "*\",\"status\":503}",
+		  NULL, "key.enabled", "holds", false },
+		{ "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		  "*\",\"status\":503}",
+		  NULL, "key.rotation-policy", "fails", false },
+		{ "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		  "*\",\"kind\":\"malformed\"}",
+		  NULL, "key.enabled", "holds", false },
+		{ "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		  "cmk-test\",\"status\":401,\"times\":20," KV_CHALLENGE "}",
+		  NULL, "key.enabled", "holds", false },
+		{ "{\"host\":\"kv-cmk-test.vault.azure.net\",\"path\":\"/keys/"
+		  "cmk-test\",\"status\":400,\"code\":\"BadParameter\","
+		  "\"times\":20}",
+		  NULL, "key.enabled", "holds", false },
+		{ "{\"method\":\"GET\",\"host\":\"management.azure.com\","
+		  "\"path\":\"*/vaults/kv-cmk-test\",\"status\":409,\"code\":"
+		  "\"Conflict\",\"times\":20}",
+		  NULL, "vault.purge-protection", "holds", false },
+		{ "{\"method\":\"GET\",\"host\":\"management.azure.com\","
+		  "\"path\":\"*/vaults/kv-cmk-test\",\"status\":401,\"code\":"
+		  "\"InvalidAuthenticationTokenTenant\",\"times\":20}",
+		  NULL, "vault.purge-protection", "holds", false },
+		{ "{\"method\":\"GET\",\"host\":\"management.azure.com\","
+		  "\"path\":\"*/vaults/kv-cmk-test\",\"status\":401,\"code\":"
+		  "\"ExpiredAuthenticationToken\",\"times\":1}",
+		  TOKEN_REFUSED, "vault.purge-protection", "holds", false },
+		{ "{\"method\":\"GET\",\"host\":\"management.azure.com\","
+		  "\"path\":\"*/denyAssignments\",\"status\":401,\"code\":"
+		  "\"ExpiredAuthenticationToken\",\"times\":1}",
+		  TOKEN_REFUSED, "identity.key-access", "holds", true },
+	};
+	static const struct custom role = {
+		"/subscriptions/" SUB,
+		VAULT,
+		"\"Microsoft.KeyVault/vaults/keys/*\"",
+		"",
+		NULL,
+		NULL
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(FAULTS) / sizeof(FAULTS[0]); i++) {
-		struct azenv *v = azenv_start("minimal.json", NULL, 1);
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct azenv *v =
+			T[i].granted ? with_custom_role(&role, NULL, 0)
+				     : azenv_start("minimal.json", NULL, 1);
+		const char *got;
 
-		assert_int_equal(st_fault(&v->t, FAULTS[i]), 201);
-		assert_string_equal(
-			verdict_of(v, "oai-cmk-test", "key.enabled"),
-			"unknown");
-		assert_string_equal(
-			verdict_of(v, "oai-cmk-test", "key.rotation-policy"),
-			"unknown");
+		/* Signed in first: the refused sign-in is the one a 401 asks
+		 * for. */
+		got = verdict_of(v, "oai-cmk-test", T[i].rule);
+		if (strcmp(got, T[i].before) != 0)
+			fail_msg("case %zu: %s %s before the fault", i,
+				 T[i].rule, got);
+		assert_int_equal(st_fault(&v->t, T[i].fault), 201);
+		if (T[i].fault2)
+			assert_int_equal(st_fault(&v->t, T[i].fault2), 201);
+		got = verdict_of(v, "oai-cmk-test", T[i].rule);
+		if (strcmp(got, "unknown") != 0)
+			fail_msg("case %zu: %s %s, wanted unknown", i,
+				 T[i].rule, got);
 		azenv_stop(v);
 	}
+}
+
+/*
+ * Resource Graph's lookup of the key's vault by name answers with another
+ * vault (a lying or broken answer): that vault's settings are not judged as
+ * the key's vault's. kv-cmk-test has purge protection off, kv-other on; the
+ * rule is "could not judge", never "holds".
+ */
+static void test_lookup_names_other_vault(void **state)
+{
+	char *text = st_read_scenario("minimal.json");
+	struct json_object *doc = json_tokener_parse(text), *res, *other = NULL;
+	struct azenv *v;
+	const char *got;
+
+	(void)state;
+	res = jx_get(doc, "resources");
+	for (size_t i = 0; i < jx_len(res); i++)
+		if (str_ieq(jx_str(jx_at(res, i), "id"), VAULT))
+			other = jx_copy(jx_at(res, i));
+	assert_non_null(other);
+	for (size_t i = 0; i < jx_len(res); i++)
+		if (str_ieq(jx_str(jx_at(res, i), "id"), VAULT))
+			jx_set(jx_at(res, i),
+			       "properties.enablePurgeProtection",
+			       json_object_new_boolean(0));
+	jx_set(other, "id",
+	       json_object_new_string(
+		       RG "/providers/Microsoft.KeyVault/vaults/kv-other"));
+	jx_set(other, "name", json_object_new_string("kv-other"));
+	jx_set(other, "properties.vaultUri",
+	       json_object_new_string("https://kv-other.vault.azure.net/"));
+	json_object_array_add(res, other);
+	v = azenv_start_text(jx_text(doc), 0);
+	json_object_put(doc);
+	free(text);
+	got = verdict_of(v, "oai-cmk-test", "vault.purge-protection");
+	assert_string_equal(got, "fails");
+	assert_int_equal(
+		st_fault(&v->t,
+			 "{\"method\":\"POST\",\"path\":\"/providers/"
+			 "Microsoft.ResourceGraph/"
+			 "resources\",\"requestContains\":"
+			 "\"name =~ 'kv-cmk-test'\",\"status\":200,\"body\":{"
+			 "\"totalRecords\":1,\"count\":1,\"resultTruncated\":"
+			 "\"false\",\"data\":[{\"id\":\"" RG
+			 "/providers/Microsoft.KeyVault/vaults/kv-other\"}]},"
+			 "\"times\":5}"),
+		201);
+	got = verdict_of(v, "oai-cmk-test", "vault.purge-protection");
+	assert_string_equal(got, "unknown");
+	azenv_stop(v);
 }
 
 #define DICOM_ID                                                       \
@@ -741,6 +858,30 @@ static void test_versions_paged(void **state)
 #define DEMO_OPERATOR "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"
 
 /*
+ * Starts the simulator on a scenario, fetches a target and judges one rule:
+ * "n/a", "holds", "fails" or "unknown".
+ */
+static const char *judged_in(struct json_object *doc,
+			     const struct cmk_target *t, const char *rule)
+{
+	static const char *const names[] = { "n/a", "holds", "fails",
+					     "unknown" };
+	struct azenv *v = azenv_start_text(jx_text(doc), 0);
+	struct cmk_finding f = { .rule = cmk_rule_find(rule) };
+	struct cmk_fetch fe;
+	enum cmk_outcome got;
+
+	assert_non_null(f.rule);
+	if (cmk_fetch(v->s, t, &fe, &v->e) != 0)
+		fail_msg("%s", v->e.message);
+	got = cmk_judge(&fe.ctx, f.rule, &f);
+	free(f.detail);
+	cmk_fetch_free(&fe);
+	azenv_stop(v);
+	return names[got];
+}
+
+/*
  * Managed HSM: the operator's own local roles decide whether azcmk may grant
  * the key (an initial administrator may; Policy Administrator HSM-wide may).
  * One who cannot read the HSM's role assignments gets "could not judge", not
@@ -769,9 +910,6 @@ static void test_hsm_can_assign(void **state)
 			.key_uri = "https://mhsm-ch-prod.managedhsm.azure.net/"
 				   "keys/cmk-hsm-dicom"
 		};
-		struct cmk_finding f = { 0 };
-		struct cmk_fetch fe;
-		struct azenv *v;
 		const char *got;
 
 		for (size_t k = 0; k < jx_len(res); k++)
@@ -793,20 +931,11 @@ static void test_hsm_can_assign(void **state)
 					      json_tokener_parse(ra));
 			free(ra);
 		}
-		v = azenv_start_text(jx_text(doc), 0);
-		if (cmk_fetch(v->s, &t, &fe, &v->e) != 0)
-			fail_msg("%s", v->e.message);
-		f.rule = cmk_rule_find("operator.can-assign");
-		got = (const char *[]){
-			"n/a", "holds", "fails", "unknown"
-		}[cmk_judge(&fe.ctx, f.rule, &f)];
+		got = judged_in(doc, &t, "operator.can-assign");
 		if (strcmp(got, T[i].want) != 0)
 			fail_msg("HSM case %zu: operator.can-assign %s, wanted "
 				 "%s",
 				 i, got, T[i].want);
-		free(f.detail);
-		cmk_fetch_free(&fe);
-		azenv_stop(v);
 		json_object_put(doc);
 		free(text);
 	}
@@ -1283,6 +1412,208 @@ static void test_key_users_beside(void **state)
 }
 
 /* Runs the check's integration tests. */
+/*
+ * Managed HSM local roles, as Microsoft's table of permitted operations gives
+ * them: only Crypto User and Crypto Service Encryption User may wrap and
+ * unwrap. The Administrator "is not permitted to perform any key management
+ * operations", the Crypto Officer only purges, recovers and exports keys
+ * (learn.microsoft.com/azure/key-vault/managed-hsm/built-in-roles): granted
+ * either on the key, the DICOM service's identity cannot use it.
+ */
+static void test_hsm_local_roles(void **state)
+{
+	static const struct {
+		const char *role, *want;
+	} T[] = {
+		{ "33413926-3206-4cdd-b39a-83574fe37a17", "holds" },
+		{ "21dbd100-6940-42c2-9190-5d6cb909625b", "holds" },
+		{ "515eb02d-2335-4d2d-92f2-b1cbdf9c3778", "fails" },
+		{ "a290e904-7015-4bba-90c8-60543313cdb4", "fails" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *text = st_read_scenario("demo.json");
+		struct json_object *doc = json_tokener_parse(text);
+		struct cmk_target t = {
+			.resource = "chprodimaging/dermatology",
+			.key_uri = "https://mhsm-ch-prod.managedhsm.azure.net/"
+				   "keys/cmk-hsm-dicom"
+		};
+		char *ra =
+			xasprintf("{\"scope\":\"" MHSM "/keys/cmk-hsm-dicom\","
+				  "\"principalId\":\"2222a003-2222-4222-8222-"
+				  "22222222a003\","
+				  "\"roleDefinitionId\":\"%s\",\"name\":"
+				  "\"7e7e7e7e-2222-4222-8222-7e7e7e7e7e7f\"}",
+				  T[i].role);
+		const char *got;
+
+		json_object_array_add(jx_get(doc, "roleAssignments"),
+				      json_tokener_parse(ra));
+		got = judged_in(doc, &t, "identity.key-access");
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("HSM role %s: identity.key-access %s, wanted "
+				 "%s",
+				 T[i].role, got, T[i].want);
+		json_object_put(doc);
+		free(text);
+		free(ra);
+	}
+}
+
+#define UAI_ID                                                            \
+	RG "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" \
+	   "id-cmk-test"
+#define UAI_PRINCIPAL "6666b001-6666-4666-8666-66666666b001"
+#define UAI_CLIENT "6666c001-6666-4666-8666-66666666c001"
+
+/*
+ * Starts the simulator on minimal.json with the OpenAI account on the test key
+ * through both its identities, id-cmk-test attached, the key setting naming
+ * the identity with client id named, and the Key Vault Crypto Service
+ * Encryption User role at the vault for principal.
+ */
+static struct azenv *oai_both_identities(const char *named,
+					 const char *principal)
+{
+	char *text = st_read_scenario("minimal.json"), *ra;
+	struct json_object *doc = json_tokener_parse(text), *res, *oai = NULL;
+	struct azenv *v;
+
+	res = jx_get(doc, "resources");
+	for (size_t i = 0; i < jx_len(res); i++)
+		if (str_ieq(jx_str(jx_at(res, i), "id"), OAI_ID))
+			oai = jx_at(res, i);
+	assert_non_null(oai);
+	jx_set(oai, "identity.type",
+	       json_object_new_string("SystemAssigned, UserAssigned"));
+	jx_set(oai, "identity.userAssignedIdentities",
+	       json_tokener_parse("{\"" UAI_ID
+				  "\":{\"principalId\":\"" UAI_PRINCIPAL
+				  "\",\"clientId\":\"" UAI_CLIENT "\"}}"));
+	jx_set(oai, "properties.encryption", json_object_new_object());
+	jx_set(oai, "properties.encryption.keySource",
+	       json_object_new_string("Microsoft.KeyVault"));
+	jx_set(oai, "properties.encryption.keyVaultProperties",
+	       json_tokener_parse("{\"keyName\":\"cmk-test\",\"keyVaultUri\":"
+				  "\"https://kv-cmk-test.vault.azure.net/\","
+				  "\"keyVersion\":\"" KEY_V2 "\"}"));
+	jx_set(oai, "properties.encryption.keyVaultProperties.identityClientId",
+	       json_object_new_string(named));
+	ra = xasprintf("{\"scope\":\"" VAULT "\",\"principalId\":\"%s\","
+		       "\"roleDefinitionId\":"
+		       "\"e147488a-f6f5-4113-8e2d-b22465e65bf6\",\"name\":"
+		       "\"6666e101-6666-4666-8666-66666666e101\","
+		       "\"principalType\":\"ServicePrincipal\"}",
+		       principal);
+	json_object_array_add(jx_get(doc, "roleAssignments"),
+			      json_tokener_parse(ra));
+	v = azenv_start_text(jx_text(doc), 0);
+	json_object_put(doc);
+	free(text);
+	free(ra);
+	return v;
+}
+
+/*
+ * The identity judged is the one the key setting names (identityClientId),
+ * not the system-assigned one beside it: access held by the system-assigned
+ * identity alone is no access; a client id no attached identity has leaves
+ * the service without its key.
+ */
+static void test_identity_in_setting(void **state)
+{
+	static const struct {
+		const char *named, *granted, *rule, *want;
+	} T[] = {
+		{ UAI_CLIENT, OAI_PRINCIPAL, "identity.key-access", "fails" },
+		{ UAI_CLIENT, OAI_PRINCIPAL, "resource.key-access-lost",
+		  "fails" },
+		{ UAI_CLIENT, UAI_PRINCIPAL, "identity.key-access", "holds" },
+		{ UAI_CLIENT, UAI_PRINCIPAL, "resource.key-access-lost",
+		  "holds" },
+		{ "6666c0ee-6666-4666-8666-66666666c0ee", OAI_PRINCIPAL,
+		  "identity.enabled", "fails" },
+		{ "6666c0ee-6666-4666-8666-66666666c0ee", OAI_PRINCIPAL,
+		  "resource.key-access-lost", "fails" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct azenv *v = oai_both_identities(T[i].named, T[i].granted);
+		const char *got = outcome_of(v, OAI_ID, T[i].rule);
+
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("case %zu: %s %s, wanted %s", i, T[i].rule,
+				 got, T[i].want);
+		azenv_stop(v);
+	}
+}
+
+/*
+ * A DICOM service with both kinds of identity on may use either: when the
+ * user-assigned one is judged, the system-assigned one's access is read (its
+ * own role assignments, not the chosen identity's list) and must hold too.
+ * minimal.json's DICOM service on the test key, its system-assigned identity
+ * granted or not; id-cmk-test attached beside it and granted.
+ */
+static void test_dicom_both(void **state)
+{
+	static const struct {
+		bool sys_granted;
+		const char *want;
+	} T[] = {
+		{ true, "holds" },
+		{ false, "fails" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		char *text = st_read_scenario("minimal.json");
+		struct json_object *doc = json_tokener_parse(text),
+				   *res = jx_get(doc, "resources");
+		struct cmk_target t = { .resource = DICOM_ID,
+					.identity = UAI_ID };
+		const char *got;
+
+		dicom_on_key(doc);
+		for (size_t k = 0; k < jx_len(res); k++)
+			if (str_ieq(jx_str(jx_at(res, k), "id"), DICOM_ID)) {
+				jx_set(jx_at(res, k), "identity.type",
+				       json_object_new_string(
+					       "SystemAssigned,UserAssigned"));
+				jx_set(jx_at(res, k),
+				       "identity.userAssignedIdentities",
+				       json_tokener_parse("{\"" UAI_ID
+							  "\":{\"principalId\":"
+							  "\"" UAI_PRINCIPAL
+							  "\",\"clientId\":"
+							  "\"" UAI_CLIENT
+							  "\"}}"));
+			}
+		if (!T[i].sys_granted) /* dicom_on_key's grant, taken back */
+			json_object_array_del_idx(
+				jx_get(doc, "roleAssignments"),
+				jx_len(jx_get(doc, "roleAssignments")) - 1, 1);
+		json_object_array_add(
+			jx_get(doc, "roleAssignments"),
+			json_tokener_parse("{\"scope\":\"" VAULT
+					   "\",\"principalId\":\"" UAI_PRINCIPAL
+					   "\",\"roleDefinitionId\":\"e147488a-"
+					   "f6f5-4113-8e2d-b22465e65bf6\","
+					   "\"name\":"
+					   "\"d1c0d1c0-6666-4666-8666-"
+					   "66666666d1c1\"}"));
+		got = judged_in(doc, &t, "identity.dicom-both");
+		if (strcmp(got, T[i].want) != 0)
+			fail_msg("case %zu: identity.dicom-both %s, wanted %s",
+				 i, got, T[i].want);
+		json_object_put(doc);
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1299,6 +1630,10 @@ int main(void)
 		cmocka_unit_test(test_hsm_can_assign),
 		cmocka_unit_test(test_versions_paged),
 		cmocka_unit_test(test_keyvault_unreadable),
+		cmocka_unit_test(test_lookup_names_other_vault),
+		cmocka_unit_test(test_identity_in_setting),
+		cmocka_unit_test(test_hsm_local_roles),
+		cmocka_unit_test(test_dicom_both),
 		cmocka_unit_test(test_fetch_hints),
 		cmocka_unit_test(test_fetch_vault_id),
 		cmocka_unit_test(test_fetch_many),

@@ -45,8 +45,8 @@ static void judge(struct run *r, struct json_object *res)
 	c.resource = res;
 	c.tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 	c.now = FUZZ_NOW;
-	c.uai_id = cmk_default_identity(res);
-	c.user_identity = c.uai_id != NULL;
+	c.uai_id = cmk_identity_in_use(p, res, &c.user_identity);
+	c.user_identity |= c.uai_id != NULL;
 	if (key && key_ref_parse(key, &sfx, &k, &why))
 		c.keyref = k;
 	cmk_check(&c, &rep);

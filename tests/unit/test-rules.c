@@ -81,6 +81,12 @@ static const char ROLES[] =
 	"\",\"roleDefinitionId\":\"/subscriptions/s/providers/"          \
 	"Microsoft.Authorization/roleDefinitions/"                       \
 	"e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]"
+/* Only the system-assigned identity (p1) can use the key. */
+#define ONLY_P1                                                          \
+	"[{\"properties\":{\"principalId\":\"p1\",\"scope\":\"" VAULT_ID \
+	"\",\"roleDefinitionId\":\"/subscriptions/s/providers/"          \
+	"Microsoft.Authorization/roleDefinitions/"                       \
+	"e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}]"
 /* p1's only grant carries a condition (Azure ABAC); then the same with a plain
  * grant beside it. */
 #define ABAC_GRANT                                                      \
@@ -366,6 +372,11 @@ static const struct row ROWS[] = {
 	  NULL, NULL, NULL, "", "resource.eligible", OUT_FAILS },
 	{ "healthbot", "{\"type\":\"Microsoft.HealthBot/healthBots\"}", NULL,
 	  NULL, NULL, "", "resource.eligible", OUT_HOLDS },
+	/* No creation time in the read: eligibility cannot be told (as the
+	   audit says when its list did not give it). */
+	{ "healthbot",
+	  "{\"type\":\"Microsoft.HealthBot/healthBots\",\"systemData\":null}",
+	  NULL, NULL, NULL, "", "resource.eligible", OUT_UNKNOWN },
 	{ "dicom", NULL, NULL, NULL, NULL, "", "resource.eligible", OUT_NA },
 	{ "openai", "{\"properties\":{\"provisioningState\":\"Updating\"}}",
 	  NULL, NULL, NULL, "", "resource.ready", OUT_FAILS },
@@ -479,6 +490,8 @@ static const struct row ROWS[] = {
 	  "identity.dicom-both", OUT_NA },
 	{ "dicom", NULL, NULL, NULL, ONLY_P2, "", "identity.dicom-both",
 	  OUT_NA },
+	{ "dicom", NULL, NULL, NULL, ONLY_P1, "uai", "identity.dicom-both",
+	  OUT_HOLDS },
 	/* ABAC: a grant under a condition azcmk cannot evaluate is uncertain,
 	   never "holds". */
 	{ "openai", NULL, NULL, NULL, ABAC_ONLY, "", "identity.key-access",
@@ -1189,10 +1202,172 @@ static void test_profiles(void **state)
 }
 
 /* Runs the validation core's unit tests. */
+/*
+ * DICOM with its system-assigned identity and six user-assigned ones, one of
+ * them judged: more others than azcmk judges (CMK_OTHERS_MAX) leave
+ * identity.dicom-both unjudged, never holding on the ones it saw; with fewer,
+ * the one without access fails it.
+ */
+static void test_dicom_many_identities(void **state)
+{
+	static const struct {
+		int others; /* user-assigned identities beside the judged one */
+		enum cmk_outcome want;
+	} T[] = { { 5, OUT_UNKNOWN }, { 2, OUT_FAILS } };
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(T) / sizeof(T[0]); t++) {
+		struct fixture x;
+		struct row r = { "dicom",
+				 NULL,
+				 NULL,
+				 NULL,
+				 NULL,
+				 "",
+				 "identity.dicom-both",
+				 OUT_FAILS };
+		struct sbuf b = SBUF_INIT;
+		struct json_object *map = json_object_new_object();
+		struct cmk_finding f = { 0 };
+
+		build(&x, &r);
+		for (int i = 0; i <= T[t].others; i++) {
+			char *id = xasprintf(UAI_ID "%d", i);
+			struct json_object *v = json_object_new_object();
+
+			json_object_object_add(
+				v, "principalId",
+				json_object_new_string_len(&"pabcdefg"[i], 1));
+			json_object_object_add(map, id, v);
+			free(id);
+		}
+		json_object_object_add(jx_get(x.resource, "identity"),
+				       "userAssignedIdentities", map);
+		/* All may use the key but the last one. */
+		sb_adds(&b, "[{\"properties\":{\"principalId\":\"p1\","
+			    "\"scope\":\"" VAULT_ID "\",\"roleDefinitionId\":"
+			    "\"e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}");
+		for (int i = 0; i < T[t].others; i++)
+			sb_printf(&b,
+				  ",{\"properties\":{\"principalId\":\"%c\","
+				  "\"scope\":\"" VAULT_ID
+				  "\",\"roleDefinitionId\""
+				  ":\"e147488a-f6f5-4113-8e2d-b22465e65bf6\"}}",
+				  "pabcdefg"[i]);
+		sb_adds(&b, "]");
+		json_object_put(x.assignments);
+		x.assignments = json_tokener_parse(sb_str(&b));
+		x.c.assignments = x.assignments;
+		x.c.user_identity = true;
+		x.c.uai_id = UAI_ID "0"; /* principal "p" */
+		x.c.uai = NULL;
+		x.c.others_status = 200;
+		f.rule = cmk_rule_find("identity.dicom-both");
+		assert_int_equal(cmk_judge(&x.c, f.rule, &f), T[t].want);
+		free(f.detail);
+		sb_free(&b);
+		unbuild(&x);
+	}
+}
+
+/* The identity a resource uses for its key when none is named, by service and
+ * resource (table). */
+static void test_identity_in_use(void **state)
+{
+#define UA                                             \
+	"/subscriptions/s/resourceGroups/g/providers/" \
+	"Microsoft.ManagedIdentity/userAssignedIdentities/"
+	static const struct {
+		const char *svc, *resource, *want;
+		bool unattached;
+	} T[] = {
+		/* Cognitive Services: identityClientId names it by client id.
+		 */
+		{ "openai",
+		  "{\"identity\":{\"principalId\":\"p0\","
+		  "\"userAssignedIdentities\":"
+		  "{\"" UA "a\":{\"principalId\":\"pa\",\"clientId\":\"CA\"}}},"
+		  "\"properties\":{\"encryption\":{\"keyVaultProperties\":"
+		  "{\"identityClientId\":\"ca\"}}}}",
+		  UA "a", false },
+		{ "foundry",
+		  "{\"identity\":{\"principalId\":\"p0\","
+		  "\"userAssignedIdentities\":"
+		  "{\"" UA "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}},"
+		  "\"properties\":{\"encryption\":{\"keyVaultProperties\":"
+		  "{\"identityClientId\":\"cx\"}}}}",
+		  NULL, true },
+		{ "openai",
+		  "{\"identity\":{\"principalId\":\"p0\","
+		  "\"userAssignedIdentities\":"
+		  "{\"" UA "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}},"
+		  "\"properties\":{\"encryption\":{\"keyVaultProperties\":"
+		  "{\"identityClientId\":\"\"}}}}",
+		  NULL, false },
+		{ "openai",
+		  "{\"identity\":{\"userAssignedIdentities\":"
+		  "{\"" UA
+		  "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}}}",
+		  UA "a", false },
+		/* The healthcare agent service: userIdentity by ARM id, matched
+		 * in any case; one not attached is still the one it names. */
+		{ "healthbot",
+		  "{\"identity\":{\"principalId\":\"p0\","
+		  "\"userAssignedIdentities\":"
+		  "{\"" UA "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}},"
+		  "\"properties\":{\"keyVaultProperties\":{\"userIdentity\":\""
+		  "/SUBSCRIPTIONS/s/resourceGroups/g/providers/"
+		  "Microsoft.ManagedIdentity/userAssignedIdentities/A\"}}}",
+		  UA "a", false },
+		{ "healthbot",
+		  "{\"identity\":{\"principalId\":\"p0\"},"
+		  "\"properties\":{\"keyVaultProperties\":{\"userIdentity\":"
+		  "\"" UA "b\"}}}",
+		  UA "b", false },
+		/* On its key with no identity named: the system-assigned one,
+		 * even when off ("omit for system-assigned"). */
+		{ "openai",
+		  "{\"identity\":{\"userAssignedIdentities\":"
+		  "{\"" UA "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}},"
+		  "\"properties\":{\"encryption\":{\"keySource\":"
+		  "\"Microsoft.KeyVault\",\"keyVaultProperties\":{\"keyName\":"
+		  "\"k\",\"keyVaultUri\":\"https://kv1.vault.azure.net/\"}}}}",
+		  NULL, false },
+		/* DICOM names none: the system-assigned one when it is on. */
+		{ "dicom",
+		  "{\"identity\":{\"principalId\":\"p0\","
+		  "\"userAssignedIdentities\":"
+		  "{\"" UA
+		  "a\":{\"principalId\":\"pa\",\"clientId\":\"ca\"}}}}",
+		  NULL, false },
+	};
+#undef UA
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
+		struct json_object *res = json_tokener_parse(T[i].resource);
+		bool unattached = !T[i].unattached;
+		const char *got;
+
+		assert_non_null(res);
+		got = cmk_identity_in_use(svc_by_key(T[i].svc), res,
+					  &unattached);
+		if (!T[i].want ? got != NULL
+			       : !got || strcmp(got, T[i].want) != 0)
+			fail_msg("case %zu: %s, wanted %s", i,
+				 got ? got : "(system)",
+				 T[i].want ? T[i].want : "(system)");
+		assert_int_equal(unattached, T[i].unattached);
+		json_object_put(res);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rule_table),
+		cmocka_unit_test(test_identity_in_use),
+		cmocka_unit_test(test_dicom_many_identities),
 		cmocka_unit_test(test_deny_table),
 		cmocka_unit_test(test_every_rule_covered),
 		cmocka_unit_test(test_report_messages),
