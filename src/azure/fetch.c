@@ -264,21 +264,6 @@ static int pick_key(struct az_session *s, const struct cmk_target *t,
 	return ok ? 0 : -1;
 }
 
-/* Tells whether an id is a user-assigned identity's ARM id. */
-static bool is_identity_id(const char *id)
-{
-	struct armid a;
-	bool ok;
-
-	if (!armid_parse(id, &a))
-		return false;
-	ok = a.name &&
-	     str_ieq(a.type,
-		     "Microsoft.ManagedIdentity/userAssignedIdentities");
-	armid_free(&a);
-	return ok;
-}
-
 /* Reads the user-assigned identity the operator names (ARM id, or a name
  * attached to the resource). */
 static int pick_identity(struct az_session *s, const struct cmk_target *t,
@@ -316,7 +301,10 @@ static int pick_identity(struct az_session *s, const struct cmk_target *t,
 	}
 	/* Only a user-assigned identity's ARM id is read (a key setting's is
 	 * untrusted text). */
-	if (!f->uai_id || !is_identity_id(f->uai_id))
+	if (!f->uai_id ||
+	    !armid_of_type(f->uai_id,
+			   "Microsoft.ManagedIdentity/userAssignedIdentities",
+			   NULL))
 		return 0;
 	r = az_session_req(s, AZ_ARM, "GET", f->uai_id, "2023-01-31", NULL);
 	if (az_session_send(s, &r, 1, e) == 0 && r->status == 200)
@@ -1115,7 +1103,6 @@ static int read_others(struct az_session *s, struct cmk_fetch *f,
 		json_object_put(list);
 		az_req_free(r[i]);
 	}
-	f->ctx.assignments = f->assignments;
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "armid.h"
 #include "sbuf.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define MAX_SEGMENTS 32
@@ -191,4 +192,26 @@ char *armid_extension_scope(const char *path, const char *provider)
 			hit = p;
 	free(needle);
 	return hit ? xstrndup(path, (size_t)(hit - path)) : NULL;
+}
+
+/* Tells whether an id is an ARM id of the given type (case-insensitive), naming
+ * one resource, with no control character; its parts go in *keep when asked
+ * (free them with armid_free). */
+bool armid_of_type(const char *id, const char *type, struct armid *keep)
+{
+	struct armid a = { 0 };
+	/* An id with a control character (or a bidirectional override) is no
+	 * id Azure gave: it could only reach a terminal. */
+	char *clean = text_sanitize(id, false);
+	bool ok = id && strcmp(clean, id) == 0 && armid_parse(id, &a) &&
+		  !a.collection && a.subscription && a.name &&
+		  str_ieq(a.type, type);
+
+	free(clean);
+
+	if (ok && keep)
+		*keep = a;
+	else
+		armid_free(&a);
+	return ok;
 }

@@ -22,5 +22,6 @@ void armid_free(struct armid *id);
 bool armid_within(const char *id, const char *scope);
 char *armid_provider_type(const char *type);
 char *armid_extension_scope(const char *path, const char *provider);
+bool armid_of_type(const char *id, const char *type, struct armid *keep);
 
 #endif

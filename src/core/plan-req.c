@@ -590,27 +590,6 @@ static bool key_on_vault(const struct plan *p, const char *vault_name)
 	return ok;
 }
 
-/* Tells whether an id is an ARM id of the given type (case-insensitive), naming
- * one resource. */
-static bool arm_of_type(const char *id, const char *type, struct armid *keep)
-{
-	struct armid a = { 0 };
-	/* An id with a control character (or a bidirectional override) is no
-	 * id Azure gave: it could only reach a terminal. */
-	char *clean = text_sanitize(id, false);
-	bool ok = id && strcmp(clean, id) == 0 && armid_parse(id, &a) &&
-		  !a.collection && a.subscription && a.name &&
-		  str_ieq(a.type, type);
-
-	free(clean);
-
-	if (ok && keep)
-		*keep = a;
-	else
-		armid_free(&a);
-	return ok;
-}
-
 /* Checks the plan's typed fields: the resource, vault, key, version, identity
  * and role each of the right shape. */
 static bool fields_ok(const struct plan *p, bool creates, char **err)
@@ -618,15 +597,15 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 	struct armid v;
 	bool ok;
 
-	if (!arm_of_type(p->resource_id, p->svc->arm_type, NULL)) {
+	if (!armid_of_type(p->resource_id, p->svc->arm_type, NULL)) {
 		*err = xasprintf(_("its resource is not a %s id"),
 				 _(p->svc->name));
 		return false;
 	}
-	if (!arm_of_type(p->vault_id,
-			 p->keyref.hsm ? "Microsoft.KeyVault/managedHSMs"
-				       : "Microsoft.KeyVault/vaults",
-			 &v)) {
+	if (!armid_of_type(p->vault_id,
+			   p->keyref.hsm ? "Microsoft.KeyVault/managedHSMs"
+					 : "Microsoft.KeyVault/vaults",
+			   &v)) {
 		*err = xstrdup(_("its vault is not the ARM id of a key vault "
 				 "or managed HSM"));
 		return false;
@@ -646,9 +625,9 @@ static bool fields_ok(const struct plan *p, bool creates, char **err)
 		return false;
 	}
 	if ((p->uai_id &&
-	     !arm_of_type(p->uai_id,
-			  "Microsoft.ManagedIdentity/userAssignedIdentities",
-			  NULL)) ||
+	     !armid_of_type(p->uai_id,
+			    "Microsoft.ManagedIdentity/userAssignedIdentities",
+			    NULL)) ||
 	    (p->uai_client_id && !is_uuid(p->uai_client_id)) ||
 	    (!p->keyref.hsm && !is_uuid(p->role)) ||
 	    (p->keyref.hsm && p->grant_vault) ||
